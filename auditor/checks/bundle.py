@@ -1,0 +1,132 @@
+"""Scope bundle (F1-F4): the final stacked validation against the baseline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import stats
+from ..evidence.models import EvidencePointer, Finding
+from .registry import GateContext, flatten, leg_ptr, rule
+
+
+def _median_delta(ctx: GateContext, ref_ids: list[str], cand_ids: list[str]) -> float | None:
+    ref, cand = ctx.side_values(ctx.legs(ref_ids)), ctx.side_values(ctx.legs(cand_ids))
+    return stats.delta_pct(stats.median(ref), stats.median(cand), ctx.decision.claim.higher_is_better)
+
+
+@rule("F1", ["bundle"], "stacking / interleaving", "flag", "flag")
+def f1_stacking(ctx: GateContext) -> list[Finding]:
+    out: list[Finding] = []
+    refs, cands = ctx.reference, ctx.candidate
+    timed = [(leg.launch.started_at, "A" if leg in refs else "B", leg.leg_id) for leg in refs + cands if leg.launch and leg.launch.started_at is not None]
+    if len(timed) < len(refs) + len(cands):
+        out += ctx.missing("F1", "validation legs lack start times, so interleaving cannot be shown")
+    else:
+        order = "".join(s for _, s, _ in sorted(timed))
+        blocks = sum(1 for i in range(1, len(order)) if order[i] != order[i - 1]) + 1 if order else 0
+        if len(refs) < 2 or len(cands) < 2 or blocks < len(order):
+            out += ctx.bad("F1", f"validation legs ran as {order or 'nothing'}: not interleaved A B A B (>= 2 legs a side), so drift "
+                           "between blocks is inside the delta", recomputed={"order": order})
+        else:
+            out += ctx.ok("F1", f"validation interleaved as {order}", recomputed={"order": order})
+    # decomposition: do the accepted wins add up?
+    stacked = _median_delta(ctx, ctx.decision.reference_legs, ctx.decision.candidate_legs)
+    parts: dict[str, Any] = {}
+    by_id = {d.decision_id: d for _, d in ctx.run.decisions}
+    expected = 1.0
+    for did in ctx.decision.accepted_decisions:
+        d = by_id.get(did)
+        if d is None:
+            out += ctx.bad("F1", f"bundle stacks decision {did}, which decisions.jsonl does not contain", evidence=[ctx.decision_ptr])
+            continue
+        delta = _median_delta(ctx, d.reference_legs, d.candidate_legs)
+        parts[did] = delta
+        if delta is not None:
+            expected *= 1 + delta / 100
+    if parts and stacked is not None and all(v is not None for v in parts.values()):
+        exp_pct = (expected - 1) * 100
+        rec = {"stacked_delta_pct": stacked, "expected_from_parts_pct": exp_pct, "per_decision_delta_pct": parts}
+        if stacked < exp_pct - 2 * ctx.policy.noise_band_pct and exp_pct > 0:
+            out += ctx.bad("F1", f"accepted wins do not stack: parts predict {exp_pct:+.2f}%, the bundle measures {stacked:+.2f}%; "
+                           "credit the bundle's number, per lever", recomputed=rec)
+        else:
+            out += ctx.ok("F1", f"bundle {stacked:+.2f}% vs parts {exp_pct:+.2f}%", recomputed=rec)
+    return out
+
+
+@rule("F2", ["bundle"], "caching (MLPerf TEST04)", "fail", "eject")
+def f2_caching(ctx: GateContext) -> list[Finding]:
+    out: list[Finding] = []
+    audits = ctx.legs(ctx.decision.audit_legs)
+    if not audits:
+        return ctx.missing("F2", "no caching audit leg (one fixed sample repeated) was run for the bundle")
+    diverse = ctx.side_values(ctx.candidate)
+    ref_med = stats.median(diverse)
+    for leg in audits:
+        w = leg.launch.workload if leg.launch else None
+        if w is None or not w.repeated_sample:
+            out += ctx.bad("F2", f"audit leg {leg.leg_id} does not declare a repeated-sample workload", evidence=[leg_ptr(leg, field="workload")])
+            continue
+        med = stats.median(leg.values(ctx.decision.claim.metric)[0])
+        if med is None or ref_med is None:
+            out += ctx.unchecked("F2", f"no throughput to compare for audit leg {leg.leg_id}")
+            continue
+        single = (w.max_concurrency == 1)
+        limit = ctx.policy.caching_ratio_single_stream if single else ctx.policy.caching_ratio
+        ratio = med / ref_med
+        rec = {"audit_median": med, "diverse_median": ref_med, "ratio": ratio, "limit": limit}
+        if ratio >= limit:
+            out += ctx.bad("F2", f"one repeated sample runs {ratio:.2f}x the diverse workload (limit {limit:.2f}x): results are being cached",
+                           evidence=[EvidencePointer(file=leg.bench_file)], recomputed=rec)
+        else:
+            out += ctx.ok("F2", f"repeated-sample audit at {ratio:.2f}x of diverse (< {limit:.2f}x)", recomputed=rec)
+    for leg in ctx.candidate:
+        rc = flatten(leg.launch.resolved_config) if leg.launch and leg.launch.resolved_config else {}
+        on = [k for k, v in rc.items() if k.endswith("enable_prefix_caching") and v in (True, "true", "True", 1)]
+        if on and ctx.decision.prefix_cache_flushed is not True and not any("prefix_caching" in k for k in ctx.decision.declared_knobs):
+            out += ctx.bad("F2", f"leg {leg.leg_id} serves with prefix caching on, neither flushed between legs nor declared",
+                           evidence=[leg_ptr(leg, field=f"resolved_config.{on[0]}")])
+    return out
+
+
+@rule("F3", ["patch", "bundle"], "workload mismatch", "fail", "eject")
+def f3_workload(ctx: GateContext) -> list[Finding]:
+    legs = ctx.reference + ctx.candidate
+    specs = {}
+    for leg in legs:
+        w = leg.launch.workload if leg.launch else None
+        if w is None:
+            return ctx.missing("F3", f"leg {leg.leg_id} records no workload spec", evidence=[leg_ptr(leg, field="workload")])
+        specs[leg.leg_id] = w
+    for leg in ctx.legs(ctx.decision.audit_legs):
+        if leg.launch and leg.launch.workload:
+            specs[leg.leg_id] = leg.launch.workload
+    if not specs:
+        return ctx.unchecked("F3", "no legs")
+    first_id = next(iter(specs))
+    base = specs[first_id].identity()
+    out: list[Finding] = []
+    for lid, w in specs.items():
+        ident = w.identity()
+        diff = {k: (base.get(k), ident.get(k)) for k in set(base) | set(ident) if base.get(k) != ident.get(k)}
+        if diff:
+            out += ctx.bad("F3", f"leg {lid} ran a different workload than {first_id}: {diff}",
+                           evidence=[leg_ptr(ctx.run.leg(lid), field="workload")], recomputed={"diff": {k: list(v) for k, v in diff.items()}})
+    if not out:
+        out += ctx.ok("F3", f"{len(specs)} leg(s) share one workload")
+    return out
+
+
+@rule("F4", ["bundle"], "accuracy changed", "fail", "eject")
+def f4_accuracy(ctx: GateContext) -> list[Finding]:
+    refs, cands = ctx.reference, ctx.candidate
+    ra = next((leg.accuracy for leg in refs if leg.accuracy), None)
+    ca = next((leg.accuracy for leg in cands if leg.accuracy), None)
+    if ra is None or ca is None:
+        return ctx.missing("F4", "accuracy probe missing on the " + ("baseline" if ra is None else "bundle") + " side")
+    r, c = ra.correct / ra.n if ra.n else 0.0, ca.correct / ca.n if ca.n else 0.0
+    rec = {"baseline_accuracy": r, "bundle_accuracy": c, "n": [ra.n, ca.n]}
+    if (r - c) * 100 > ctx.policy.accuracy_tolerance_pct_points:
+        return ctx.bad("F4", f"accuracy dropped {r:.1%} -> {c:.1%} (tolerance {ctx.policy.accuracy_tolerance_pct_points:g} points)", recomputed=rec,
+                       evidence=[EvidencePointer(file=f"{cands[0].dir}/accuracy.json")])
+    return ctx.ok("F4", f"accuracy {r:.1%} -> {c:.1%}", recomputed=rec)

@@ -1,0 +1,74 @@
+"""Pure helpers: diff two legs' resolved configs and classify a knob's lever class."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Keys that differ between any two server lifetimes without changing what is measured.
+IGNORED_KEY = re.compile(
+    r"(^|[._])(port|host|pid|uuid|api_key|log_file|log_dir|timestamp|start_time|"
+    r"served_model_name|instance_id|nccl_port|dist_init_addr|profiler_dir|seed_run)$",
+    re.IGNORECASE,
+)
+IGNORED_ENV = re.compile(r"^(VLLM_PORT|PORT|HOSTNAME|PWD|OLDPWD|SHLVL|_|TERM|VLLM_SERVER_DEV_MODE)$")
+
+# Lever classes (FAILURES.md P6). Orthogonal levers change what is served or how much
+# hardware serves it; they are never a kernel win.
+ORTHOGONAL = re.compile(
+    r"(specul|spec_decode|num_speculative_tokens|draft|gpu_memory_utilization|mem_fraction|"
+    r"memory_fraction|quantiz|kv_cache_dtype|tensor_parallel|tp_size|pipeline_parallel|pp_size|"
+    r"data_parallel|dp_size|max_model_len|context_length|(^|\.)dtype$|enable_prefix_caching|"
+    r"prefix_cach|radix_cache)",
+    re.IGNORECASE,
+)
+KERNEL = re.compile(
+    r"(custom_ops|plugin|attention_backend|attn_backend|kernel|triton|overlay|use_cuda_graph|"
+    r"moe_backend|sampling_backend|VLLM_PLUGINS)",
+    re.IGNORECASE,
+)
+
+
+def lever_class(key: str) -> str:
+    if ORTHOGONAL.search(key):
+        return "orthogonal"
+    if KERNEL.search(key):
+        return "kernel"
+    return "config"
+
+
+def _norm(v: Any) -> Any:
+    # "0.85" vs 0.85 and 1 vs 1.0 are the same setting written two ways.
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v.strip()
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, list):
+        return [_norm(x) for x in v]
+    return v
+
+
+def config_diff(a: dict[str, Any], b: dict[str, Any], ignore: re.Pattern[str] = IGNORED_KEY) -> dict[str, tuple[Any, Any]]:
+    """Keys whose values differ (absent on one side counts), minus the ignore list."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for k in sorted(set(a) | set(b)):
+        if ignore.search(k):
+            continue
+        va, vb = a.get(k, "<absent>"), b.get(k, "<absent>")
+        if _norm(va) != _norm(vb):
+            out[k] = (va, vb)
+    return out
+
+
+def key_matches(declared: str, key: str) -> bool:
+    """A declared knob covers the key itself and anything nested under it, on dotted keys."""
+    return key == declared or key.startswith(declared + ".") or key.endswith("." + declared)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    return _norm(a) == _norm(b)

@@ -1,0 +1,480 @@
+"""Scope patch (P1-P11): each config or kernel accept, re-derived from both legs' raw records.
+
+P1, P2, P4-P7, P9 and P11 also run at the bundle gate, where the "candidate" is the stacked
+bundle and the "reference" the baseline.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from .. import stats
+from ..evidence.loader import LegData
+from ..evidence.models import EvidencePointer, Finding
+from .coherence import looks_coherent
+from .harness import self_compare, tolerance_violations
+from .config_diff import IGNORED_ENV, config_diff, key_matches, lever_class, same_value
+from .registry import GateContext, flatten, leg_ptr, ptr, rule
+
+CRASH_PATTERNS = re.compile(
+    r"(Traceback \(most recent call last\)|HSA_STATUS_ERROR|CUDA error|illegal memory access|"
+    r"out of memory|OutOfMemoryError|Segmentation fault|core dumped|EngineDeadError|"
+    r"EngineCore encountered a fatal error|RuntimeError:|Fatal Python error)",
+)
+
+
+def _all_legs(ctx: GateContext) -> list[LegData]:
+    ids = list(dict.fromkeys(ctx.decision.reference_legs + ctx.decision.candidate_legs + ctx.decision.audit_legs))
+    return ctx.legs(ids)
+
+
+def _levers(ctx: GateContext) -> dict[str, str]:
+    """knob -> lever class by geak's own table (the producer's labels are claims, not facts)."""
+    knobs = set(ctx.decision.declared_knobs)
+    for ref, cand in _pairs(ctx):
+        d = _resolved_diff(ref, cand)
+        if d is not None:
+            knobs |= set(d)
+    return {k: lever_class(k) for k in sorted(knobs)}
+
+
+def is_kernel_decision(ctx: GateContext) -> bool:
+    # geak's own lever table decides, not the producer's label: spec decode declared as a
+    # "kernel" lever is still an orthogonal lever (P6 reports the mislabel).
+    d = ctx.decision
+    return bool(d.op) or any(lever_class(k) == "kernel" for k in d.declared_knobs)
+
+
+def _pairs(ctx: GateContext) -> list[tuple[LegData, LegData]]:
+    refs, cands = ctx.reference, ctx.candidate
+    if not refs or not cands:
+        return []
+    return [(refs[0], c) for c in cands]
+
+
+def _resolved_diff(ref: LegData, cand: LegData) -> dict[str, tuple[Any, Any]] | None:
+    if not ref.launch or not cand.launch or ref.launch.resolved_config is None or cand.launch.resolved_config is None:
+        return None
+    return config_diff(flatten(ref.launch.resolved_config), flatten(cand.launch.resolved_config))
+
+
+# ---------------------------------------------------------------- P1
+
+
+@rule("P1", ["baseline", "patch", "bundle"], "claim not re-derivable from raw", "fail", "eject")
+def p1_rederivable(ctx: GateContext) -> list[Finding]:
+    out: list[Finding] = []
+    d = ctx.decision
+    if not d.reference_legs:
+        out += ctx.bad("P1", "the decision names no reference leg: nothing to re-derive from", evidence=[ctx.decision_ptr])
+    if ctx.scope != "baseline" and not d.candidate_legs:
+        out += ctx.bad("P1", "the decision names no candidate leg: nothing to re-derive from", evidence=[ctx.decision_ptr])
+    for leg in _all_legs(ctx):
+        if leg.problems:
+            for pr in leg.problems[:8]:
+                out += ctx.bad("P1", f"leg {leg.leg_id}: {pr}", evidence=[ptr(pr)])
+            continue
+        if not leg.counted:
+            out += ctx.bad("P1", f"leg {leg.leg_id}: no counted repetition in {leg.bench_file}", evidence=[EvidencePointer(file=leg.bench_file)])
+            continue
+        no_arrays = [r for r in leg.counted if r.rep.requests is None]
+        if no_arrays:
+            msg = f"leg {leg.leg_id}: {len(no_arrays)} rep(s) have no per-request arrays; values fall back to the tool's aggregates"
+            if ctx.imported:
+                out += ctx.unchecked("P1", msg, evidence=[EvidencePointer(file=r.file, line=r.line) for r in no_arrays[:3]])
+            else:
+                out += ctx.bad("P1", msg, evidence=[EvidencePointer(file=r.file, line=r.line) for r in no_arrays[:3]])
+    if not any(f.outcome in ("fail", "unchecked") for f in out):
+        nulls = [k for k in ("reference_value", "candidate_value", "delta_pct", "non_overlap") if getattr(d.claim, k) is None]
+        note = f"; claim fields {nulls} were null and are recomputed, not trusted" if nulls else ""
+        out += ctx.ok("P1", f"all {len(_all_legs(ctx))} leg(s) re-derivable from raw{note}")
+    return out
+
+
+# ---------------------------------------------------------------- P2
+
+REP_AGGREGATES = ("output_throughput", "request_throughput", "total_token_throughput")
+
+
+@rule("P2", ["patch", "bundle"], "reported != raw", "fail", "eject")
+def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
+    out: list[Finding] = []
+    c = ctx.decision.claim
+    rel = ctx.policy.rounding_rel
+    ref_med = stats.median(ctx.side_values(ctx.reference))
+    cand_med = stats.median(ctx.side_values(ctx.candidate))
+    delta = stats.delta_pct(ref_med, cand_med, c.higher_is_better)
+    checks: list[tuple[str, Any, Any, bool]] = []
+    if c.reference_value is not None and ref_med is not None:
+        checks.append(("reference_value", c.reference_value, ref_med, stats.rel_close(c.reference_value, ref_med, rel)))
+    if c.candidate_value is not None and cand_med is not None:
+        checks.append(("candidate_value", c.candidate_value, cand_med, stats.rel_close(c.candidate_value, cand_med, rel)))
+    if c.delta_pct is not None and delta is not None:
+        checks.append(("delta_pct", c.delta_pct, delta, abs(c.delta_pct - delta) <= max(0.1, rel * 100 * max(1.0, abs(delta)) / 10)))
+    if c.non_overlap is not None:
+        no = stats.non_overlap(ctx.side_values(ctx.reference), ctx.side_values(ctx.candidate), c.higher_is_better)
+        if no is not None:
+            checks.append(("non_overlap", c.non_overlap, no, c.non_overlap == no))
+    for name, claimed, recomputed, agree in checks:
+        if not agree:
+            out += ctx.bad("P2", f"claim {name} = {claimed!r} but raw re-derives {recomputed!r}",
+                           evidence=[ctx.decision_ptr], claimed={name: claimed}, recomputed={name: recomputed})
+    # reported settings vs the engine's own resolved config
+    for leg_id, settings in c.reported_settings.items():
+        leg = ctx.run.leg(leg_id)
+        if not leg.launch or leg.launch.resolved_config is None:
+            out += ctx.unchecked("P2", f"reported settings of leg {leg_id} cannot be compared: no resolved config")
+            continue
+        resolved = flatten(leg.launch.resolved_config)
+        for knob, value in settings.items():
+            hits = {k: v for k, v in resolved.items() if key_matches(knob, k)}
+            if not hits:
+                out += ctx.unchecked("P2", f"leg {leg_id}: reported {knob}={value!r} has no counterpart in the resolved config")
+                continue
+            for k, v in hits.items():
+                if not same_value(v, value):
+                    out += ctx.bad("P2", f"leg {leg_id}: reported {knob} = {value!r} but the engine's resolved config says {k} = {v!r}",
+                                   evidence=[ctx.decision_ptr, leg_ptr(leg, field=f"resolved_config.{k}")],
+                                   claimed={knob: value}, recomputed={k: v})
+    # per-rep aggregates the tool printed vs the per-request arrays it saved
+    for leg in _all_legs(ctx):
+        for r in leg.reps:
+            for agg in REP_AGGREGATES:
+                rep_val = r.rep.reported.get(agg)
+                mine = getattr(r, agg)
+                if isinstance(rep_val, (int, float)) and mine is not None and not stats.rel_close(float(rep_val), mine, rel):
+                    out += ctx.bad("P2", f"leg {leg.leg_id} rep {r.rep.rep_index}: tool reported {agg} {rep_val:g}, "
+                                   f"its own per-request arrays give {mine:.2f}",
+                                   evidence=[EvidencePointer(file=r.file, line=r.line, field=f"reported.{agg}")],
+                                   claimed={agg: rep_val}, recomputed={agg: mine})
+    if not any(f.outcome == "fail" for f in out):
+        out += ctx.ok("P2", f"{len(checks)} claimed number(s) and every tool aggregate agree with raw",
+                      recomputed={"reference_median": ref_med, "candidate_median": cand_med, "delta_pct": delta})
+    return out
+
+
+# ---------------------------------------------------------------- P3
+
+
+@rule("P3", ["patch"], "delta within noise", "flag", "remeasure")
+def p3_within_noise(ctx: GateContext) -> list[Finding]:
+    c = ctx.decision.claim
+    ref, cand = ctx.side_values(ctx.reference), ctx.side_values(ctx.candidate)
+    if not ref or not cand:
+        return ctx.unchecked("P3", "a side has no counted values")
+    band = ctx.policy.noise_band_pct
+    delta = stats.delta_pct(stats.median(ref), stats.median(cand), c.higher_is_better)
+    no = stats.non_overlap(ref, cand, c.higher_is_better)
+    rec: dict[str, Any] = {"reference": ref, "candidate": cand, "delta_pct": delta, "non_overlap": no, "noise_band_pct": band}
+    n = ctx.policy.min_reps_for_test
+    if len(ref) >= n and len(cand) >= n:
+        mw = stats.mann_whitney_u(ref, cand)
+        ci = stats.bootstrap_delta_ci(ref, cand, higher_is_better=c.higher_is_better)
+        rec.update({"mann_whitney_p": mw[1] if mw else None, "bootstrap_ci_pct": ci})
+        if mw and ci and mw[1] < ctx.policy.alpha and ci[0] > band:
+            return ctx.ok("P3", f"delta {delta:+.2f}% significant (p={mw[1]:.3g}, CI [{ci[0]:.2f}, {ci[1]:.2f}]%) and above the {band:g}% band", recomputed=rec)
+    if no and delta is not None and delta > band:
+        return ctx.ok("P3", f"delta {delta:+.2f}% > {band:g}% band and the candidate's worst rep beats the reference's best", recomputed=rec)
+    action = "eject" if delta is not None and delta < -band else "remeasure"
+    why = []
+    if delta is None or delta <= band:
+        why.append(f"delta {delta:+.2f}% is not above the {band:g}% noise band" if delta is not None else "no delta")
+    if not no:
+        why.append("rep ranges overlap (candidate's worst does not beat reference's best)")
+    return ctx.bad("P3", "; ".join(why), action=action, recomputed=rec,
+                   evidence=[EvidencePointer(file=leg.bench_file) for leg in ctx.reference + ctx.candidate][:4])
+
+
+# ---------------------------------------------------------------- P4
+
+
+@rule("P4", ["patch", "bundle"], "confounded launch", "fail", "eject")
+def p4_confounded(ctx: GateContext) -> list[Finding]:
+    pairs = _pairs(ctx)
+    if not pairs:
+        return ctx.unchecked("P4", "needs one reference and one candidate leg")
+    out: list[Finding] = []
+    declared = ctx.decision.declared_knobs
+    conseq = {c.key: c for c in ctx.decision.consequences}
+    for ref, cand in pairs:
+        diff = _resolved_diff(ref, cand)
+        if diff is None:
+            out += ctx.missing("P4", f"legs {ref.leg_id}/{cand.leg_id} lack a resolved engine config, so launch parity cannot be shown",
+                               evidence=[leg_ptr(ref, field="resolved_config"), leg_ptr(cand, field="resolved_config")])
+            continue
+        env_a = {k: v for k, v in (ref.launch.env if ref.launch else {}).items() if not IGNORED_ENV.match(k)}
+        env_b = {k: v for k, v in (cand.launch.env if cand.launch else {}).items() if not IGNORED_ENV.match(k)}
+        diff.update({f"env.{k}": v for k, v in config_diff(env_a, env_b).items()})
+        for k, (va, vb) in diff.items():
+            if any(key_matches(dk, k) for dk in declared):
+                continue
+            c = next((conseq[ck] for ck in conseq if key_matches(ck, k)), None)
+            if c is not None and c.peak_used is not None and c.smaller_budget is not None and c.peak_used < c.smaller_budget:
+                out += ctx.ok("P4", f"{k} differs ({va!r} -> {vb!r}) as a consequence of the knob, shown inert: peak {c.peak_used:g} < {c.smaller_budget:g}")
+                continue
+            why = " (declared as a consequence but not shown inert)" if c is not None else ""
+            out += ctx.bad("P4", f"{ref.leg_id} vs {cand.leg_id}: undeclared difference {k}: {va!r} -> {vb!r}{why}; "
+                           f"only {declared or 'nothing'} may differ", evidence=[leg_ptr(ref, field=f"resolved_config.{k}"), leg_ptr(cand, field=f"resolved_config.{k}")],
+                           recomputed={"key": k, "reference": va, "candidate": vb, "declared_knobs": declared})
+    if not any(f.outcome in ("fail", "unchecked") for f in out):
+        out += ctx.ok("P4", f"only the declared knob(s) {declared} differ")
+    return out
+
+
+# ---------------------------------------------------------------- P5
+
+
+@rule("P5", ["patch"], "change not engaged", "fail", "eject")
+def p5_engaged(ctx: GateContext) -> list[Finding]:
+    out: list[Finding] = []
+    d = ctx.decision
+    if is_kernel_decision(ctx):
+        if not d.engagement_marker:
+            return ctx.bad("P5", "kernel change with no engagement marker declared: nothing proves it ran in the server", evidence=[ctx.decision_ptr])
+        pat = re.compile(d.engagement_marker)
+        for cand in ctx.candidate:
+            if cand.server_log is None:
+                out += ctx.missing("P5", f"leg {cand.leg_id} has no server.log", evidence=[leg_ptr(cand, "server.log")])
+                continue
+            m = pat.search(cand.server_log)
+            if not m:
+                out += ctx.bad("P5", f"marker /{d.engagement_marker}/ never appears in {cand.dir}/server.log: the kernel did not run",
+                               evidence=[leg_ptr(cand, "server.log")])
+                continue
+            line = cand.server_log.count("\n", 0, m.start()) + 1
+            out += ctx.ok("P5", f"marker found in leg {cand.leg_id}", evidence=[leg_ptr(cand, "server.log", line=line)])
+        for ref in ctx.reference:
+            if ref.server_log and pat.search(ref.server_log):
+                out += ctx.bad("P5", f"marker /{d.engagement_marker}/ also appears in the reference leg {ref.leg_id}: it proves nothing",
+                               evidence=[leg_ptr(ref, "server.log")])
+        return out
+    # config lever: the declared knob must actually differ in what the engine resolved
+    if not d.declared_knobs:
+        return ctx.bad("P5", "no declared knob: nothing identifies the change", evidence=[ctx.decision_ptr])
+    for ref, cand in _pairs(ctx):
+        diff = _resolved_diff(ref, cand)
+        if diff is None:
+            out += ctx.missing("P5", f"legs {ref.leg_id}/{cand.leg_id} lack a resolved engine config")
+            continue
+        for knob in d.declared_knobs:
+            if not any(key_matches(knob, k) for k in diff):
+                out += ctx.bad("P5", f"declared knob {knob} is identical in both legs' resolved configs: the setting never took effect",
+                               evidence=[leg_ptr(cand, field="resolved_config")])
+    if not out:
+        out += ctx.ok("P5", f"declared knob(s) {d.declared_knobs} took effect in the resolved config")
+    return out
+
+
+# ---------------------------------------------------------------- P6
+
+
+@rule("P6", ["patch", "bundle"], "orthogonal lever counted as a kernel win", "flag", "downgrade_headline")
+def p6_lever_class(ctx: GateContext) -> list[Finding]:
+    levers = _levers(ctx)
+    d = ctx.decision
+    claimed_kernel = d.claim.lever_class == "kernel" or (d.scope == "patch" and bool(d.op))
+    out: list[Finding] = []
+    for knob, declared in d.declared_levers.items():
+        actual = lever_class(knob)
+        if declared != actual:
+            out += ctx.bad("P6", f"{knob} is declared a {declared} lever but it is a {actual} lever",
+                           evidence=[ctx.decision_ptr], claimed={knob: declared}, recomputed={knob: actual})
+    non_kernel = {k: v for k, v in levers.items() if v != "kernel"}
+    if claimed_kernel and non_kernel:
+        out += ctx.bad("P6", f"headline claims a kernel win but the legs also differ in {non_kernel}; report those levers in their own class",
+                       evidence=[ctx.decision_ptr], recomputed={"levers": levers})
+    if not out:
+        out += ctx.ok("P6", f"lever classes consistent: {levers or 'no differing knobs'}", recomputed={"levers": levers})
+    return out
+
+
+# ---------------------------------------------------------------- P7
+
+LATENCY_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms")
+
+
+@rule("P7", ["patch", "bundle"], "hidden latency regression", "flag", "flag")
+def p7_latency(ctx: GateContext) -> list[Finding]:
+    out: list[Finding] = []
+    tol = ctx.policy.latency_tolerance_pct
+    checked = 0
+    for metric in LATENCY_METRICS:
+        ref = np.concatenate([leg.pooled(metric) for leg in ctx.reference] or [np.array([])])
+        cand = np.concatenate([leg.pooled(metric) for leg in ctx.candidate] or [np.array([])])
+        if not len(ref) or not len(cand):
+            continue
+        for q in ctx.policy.latency_percentiles:
+            r, c = stats.percentile(ref, q), stats.percentile(cand, q)
+            checked += 1
+            if r and c is not None:
+                worse = (c - r) / r * 100
+                name = f"p{q:g}_{metric}"
+                if worse > tol and name not in ctx.decision.declared_regressions and metric not in ctx.decision.declared_regressions:
+                    out += ctx.bad("P7", f"{name} worsened {worse:+.1f}% ({r:.2f} -> {c:.2f}) behind a throughput headline; "
+                                   "declare the trade-off or reject", recomputed={name: {"reference": r, "candidate": c, "worse_pct": worse}},
+                                   evidence=[EvidencePointer(file=leg.bench_file, field=f"requests.{metric}") for leg in ctx.candidate][:2])
+    if not checked:
+        return ctx.missing("P7", "no per-request latency arrays in the legs")
+    if not out:
+        out += ctx.ok("P7", f"no latency percentile worse than {tol:g}% ({checked} compared)")
+    return out
+
+
+# ---------------------------------------------------------------- P8
+
+
+@rule("P8", ["patch", "bundle"], "isolated speedup as headline", "flag", "replace_headline_with_e2e")
+def p8_isolated(ctx: GateContext) -> list[Finding]:
+    c = ctx.decision.claim
+    ref, cand = ctx.side_values(ctx.reference), ctx.side_values(ctx.candidate)
+    e2e = None
+    if ref and cand:
+        r, k = stats.median(ref), stats.median(cand)
+        if r and k:
+            e2e = k / r if c.higher_is_better else r / k
+    rec = {"isolated_speedup": c.isolated_speedup, "e2e_speedup": e2e}
+    if c.headline_source == "isolated":
+        return ctx.bad("P8", f"the headline is an isolated op speedup ({c.isolated_speedup}x); the e2e number is {e2e and f'{e2e:.3f}x'}",
+                       evidence=[ctx.decision_ptr], recomputed=rec)
+    if is_kernel_decision(ctx) and not ctx.candidate:
+        return ctx.bad("P8", "kernel accept without e2e legs: an isolated number cannot stand alone", evidence=[ctx.decision_ptr], recomputed=rec)
+    if c.isolated_speedup is None:
+        return ctx.na("P8", "no isolated number claimed", recomputed=rec)
+    if ctx.decision.op:
+        ob, _ = ctx.run.opbench(ctx.decision.op)
+        untrustworthy = []
+        if ob is not None:
+            if self_compare(ob):
+                untrustworthy.append(f"its op bench compares backend {ob.baseline_backend!r} with itself")
+            untrustworthy += tolerance_violations(ob, ctx.policy)[:2]
+        if untrustworthy:
+            return ctx.bad("P8", f"isolated {c.isolated_speedup}x is not trustworthy ({'; '.join(untrustworthy)}); headline the e2e "
+                           f"{e2e and f'{e2e:.3f}x'} instead", evidence=[EvidencePointer(file=f"ops/{ctx.decision.op}/opbench.json")], recomputed=rec)
+    return ctx.ok("P8", f"headline is e2e ({e2e and f'{e2e:.3f}x'}); isolated {c.isolated_speedup}x reported beside it", recomputed=rec)
+
+
+# ---------------------------------------------------------------- P9
+
+
+def _first_pass(leg: LegData) -> dict[str, tuple[int, Any]]:
+    return {o.prompt_id: (line, o) for line, o in leg.outputs if o.rerun == 0}
+
+
+@rule("P9", ["patch", "bundle"], "correctness shown by determinism only", "fail", "eject")
+def p9_correctness(ctx: GateContext) -> list[Finding]:
+    refs, cands = ctx.reference, ctx.candidate
+    if not refs or not cands:
+        return ctx.unchecked("P9", "needs a reference and a candidate leg")
+    ref, cand = refs[0], cands[-1]
+    for leg in (ref, cand):
+        if leg.outputs_problems:
+            pr = leg.outputs_problems[0]
+            return ctx.bad("P9", f"leg {leg.leg_id}: unreadable outputs: {pr}", evidence=[ptr(pr)])
+    ro, co = _first_pass(ref), _first_pass(cand)
+    if not ro or not co:
+        return ctx.missing("P9", f"greedy outputs missing for leg {ref.leg_id if not ro else cand.leg_id}",
+                           evidence=[leg_ptr(ref if not ro else cand, "outputs.jsonl")])
+    common = sorted(set(ro) & set(co))
+    exact = sum(ro[p][1].output_text == co[p][1].output_text for p in common)
+    expected = {p: o.expected for p, (_, o) in ro.items() if o.expected is not None}
+    ref_texts = [o.output_text for _, o in ro.values()]
+    if expected:
+        ref_acc = sum(ro[p][1].output_text.strip() == e.strip() for p, e in expected.items()) / len(expected)
+        coherent = ref_acc >= ctx.policy.coherence_min_accuracy
+        coherence_basis = f"reference exact-match {ref_acc:.0%} on known answers"
+    else:
+        coherent, score = looks_coherent(ref_texts)
+        coherence_basis = f"text heuristic score {score:.2f}"
+    rec: dict[str, Any] = {"byte_exact": exact, "compared": len(common), "coherent_reference": coherent, "coherence_basis": coherence_basis}
+    claimed = {}
+    if ctx.decision.claim.parity_byte_exact is not None:
+        claimed = {"byte_exact": ctx.decision.claim.parity_byte_exact, "total": ctx.decision.claim.parity_total}
+    if coherent:
+        reruns = [(line, o) for line, o in ref.outputs if o.rerun > 0]
+        if not reruns:
+            return ctx.bad("P9", "reference is coherent but no determinism rerun was recorded: byte parity is unproven as a test",
+                           evidence=[leg_ptr(ref, "outputs.jsonl")], recomputed=rec, claimed=claimed)
+        nondet = [o.prompt_id for _, o in reruns if o.prompt_id in ro and o.output_text != ro[o.prompt_id][1].output_text]
+        rec["reference_nondeterministic"] = nondet
+        frac = exact / len(common) if common else 0.0
+        if not nondet and frac >= ctx.policy.min_byte_parity:
+            return ctx.ok("P9", f"coherent reference ({coherence_basis}); {exact}/{len(common)} byte-exact; reference deterministic", recomputed=rec, claimed=claimed)
+        if nondet:
+            # parity means nothing on a non-deterministic reference: fall through to accuracy
+            pass
+        else:
+            return ctx.bad("P9", f"only {exact}/{len(common)} greedy outputs byte-identical to the coherent reference",
+                           evidence=[leg_ptr(cand, "outputs.jsonl")], recomputed=rec, claimed=claimed)
+    # incoherent (or non-deterministic) reference: only an accuracy probe can certify
+    acc = _accuracy_verdict(ctx, ref, cand, rec)
+    if acc is not None:
+        return acc
+    return ctx.bad("P9", f"reference is not coherent ({coherence_basis}); {exact}/{len(common)} byte-exact parity on it proves nothing "
+                   "and no accuracy probe was run: unverifiable", evidence=[leg_ptr(ref, "outputs.jsonl")], recomputed=rec, claimed=claimed)
+
+
+def _accuracy_verdict(ctx: GateContext, ref: LegData, cand: LegData, rec: dict[str, Any]) -> list[Finding] | None:
+    if cand.accuracy is None:
+        return None
+    ca = cand.accuracy.correct / cand.accuracy.n if cand.accuracy.n else 0.0
+    rec["candidate_accuracy"] = ca
+    if ref.accuracy is not None and ref.accuracy.n:
+        ra = ref.accuracy.correct / ref.accuracy.n
+        rec["reference_accuracy"] = ra
+        if (ra - ca) * 100 > ctx.policy.accuracy_tolerance_pct_points:
+            return ctx.bad("P9", f"accuracy probe dropped {ra:.1%} -> {ca:.1%}", evidence=[leg_ptr(cand, "accuracy.json")], recomputed=rec)
+        return ctx.ok("P9", f"accuracy probe holds ({ra:.1%} -> {ca:.1%})", recomputed=rec)
+    if ca >= ctx.policy.coherence_min_accuracy:
+        return ctx.ok("P9", f"accuracy probe {ca:.1%} on the candidate (no reference probe)", recomputed=rec)
+    return ctx.bad("P9", f"accuracy probe {ca:.1%} on the candidate is not a pass", evidence=[leg_ptr(cand, "accuracy.json")], recomputed=rec)
+
+
+# ---------------------------------------------------------------- P10
+
+
+@rule("P10", ["patch"], "numerics drift", "fail", "eject")
+def p10_numerics(ctx: GateContext) -> list[Finding]:
+    if not is_kernel_decision(ctx):
+        return ctx.na("P10", "not a kernel change: no new numeric path to probe")
+    out: list[Finding] = []
+    for cand in ctx.candidate:
+        pp = cand.parity_probe
+        if pp is None:
+            out += ctx.missing("P10", f"leg {cand.leg_id} has no one-token parity probe (fail closed)", evidence=[leg_ptr(cand, "parity_probe.json")])
+            continue
+        rec = {"cosine": pp.cosine, "argmax_equal": pp.argmax_equal, "min_cosine": ctx.policy.min_cosine}
+        if pp.cosine is None or not np.isfinite(pp.cosine) or pp.cosine < ctx.policy.min_cosine or pp.argmax_equal is not True:
+            out += ctx.bad("P10", f"leg {cand.leg_id}: parity probe cosine {pp.cosine} (need >= {ctx.policy.min_cosine}) argmax_equal={pp.argmax_equal}: eject",
+                           evidence=[leg_ptr(cand, "parity_probe.json")], recomputed=rec)
+        else:
+            out += ctx.ok("P10", f"leg {cand.leg_id}: cosine {pp.cosine:.4f}, argmax equal", recomputed=rec)
+    return out
+
+
+# ---------------------------------------------------------------- P11
+
+
+@rule("P11", ["patch", "bundle"], "do no harm", "fail", "eject")
+def p11_do_no_harm(ctx: GateContext) -> list[Finding]:
+    out: list[Finding] = []
+    for cand in ctx.candidate:
+        if cand.launch and cand.launch.status == "failed":
+            out += ctx.bad("P11", f"leg {cand.leg_id} failed: {cand.launch.failure_reason}", evidence=[leg_ptr(cand, field="status")])
+        for r in cand.reps:
+            if r.failed_requests:
+                errs = [e for e in (r.rep.requests.errors or []) if e] if r.rep.requests else []
+                out += ctx.bad("P11", f"leg {cand.leg_id} rep {r.rep.rep_index}: {r.failed_requests} failed request(s)"
+                               + (f", e.g. {errs[0][:120]!r}" if errs else ""), evidence=[EvidencePointer(file=r.file, line=r.line, field="requests.ok")])
+                break
+        if cand.server_log:
+            m = CRASH_PATTERNS.search(cand.server_log)
+            if m:
+                line_no = cand.server_log.count("\n", 0, m.start()) + 1
+                line = cand.server_log.splitlines()[line_no - 1].strip()
+                out += ctx.bad("P11", f"leg {cand.leg_id} server log shows a crash: {line[:160]!r}", evidence=[leg_ptr(cand, "server.log", line=line_no)])
+    if not out:
+        out += ctx.ok("P11", f"{len(ctx.candidate)} candidate leg(s) ran clean")
+    return out

@@ -1,0 +1,169 @@
+"""Scope profile (R1-R3): re-aggregate device time from the raw trace and check the routing claim."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections import defaultdict
+from typing import Any
+
+from ..evidence.models import EvidencePointer, Finding, ProfileClaim
+from .registry import GateContext, rule
+
+# Op families: one logical op may be many kernel names (R2). Order matters: first match wins.
+FAMILIES: list[tuple[str, re.Pattern[str]]] = [
+    ("rmsnorm", re.compile(r"rms_?norm|layernorm|layer_norm", re.I)),
+    ("silu_and_mul", re.compile(r"silu|act_and_mul|gelu|swiglu", re.I)),
+    ("rotary", re.compile(r"rotary|rope", re.I)),
+    ("attention", re.compile(r"attn|attention|flash|fmha|sdpa|paged", re.I)),
+    ("moe", re.compile(r"moe|fused_experts|topk_", re.I)),
+    ("communication", re.compile(r"nccl|all_?reduce|all_?gather|rccl", re.I)),
+    ("gemm", re.compile(r"gemm|matmul|\bmm\b|aten::mm|addmm|cutlass|cublas|linear|sgemm|bmm", re.I)),
+    ("sampling", re.compile(r"sampl|softmax|argmax|top_?p|top_?k", re.I)),
+    ("memcpy", re.compile(r"memcpy|memset|copy_", re.I)),
+]
+
+
+def op_family(name: str) -> str:
+    for fam, pat in FAMILIES:
+        if pat.search(name):
+            return fam
+    return "other"
+
+
+def self_times_us(events: list[dict[str, Any]]) -> dict[str, float]:
+    """Exclusive time per event name. Device kernels when the trace has any, else CPU ops
+    with nested children subtracted (a CPU trace nests aten ops inside module calls)."""
+    xs = [e for e in events if isinstance(e, dict) and e.get("ph") == "X" and isinstance(e.get("dur"), (int, float))]
+    kernels = [e for e in xs if str(e.get("cat", "")).lower() in ("kernel", "gpu_memcpy", "gpu_memset")]
+    totals: dict[str, float] = defaultdict(float)
+    if kernels:
+        for e in kernels:
+            totals[str(e.get("name"))] += float(e["dur"])
+        return dict(totals)
+    ops = [e for e in xs if str(e.get("cat", "")).lower() == "cpu_op"]
+    by_thread: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for e in ops:
+        by_thread[(e.get("pid"), e.get("tid"))].append(e)
+    for evs in by_thread.values():
+        evs.sort(key=lambda e: (float(e.get("ts", 0)), -float(e["dur"])))
+    # exclusive time = inclusive - direct children, per thread, by interval nesting
+    excl: dict[str, float] = defaultdict(float)
+    for evs in by_thread.values():
+        stack2: list[list[Any]] = []
+        for e in evs:
+            ts, dur = float(e.get("ts", 0)), float(e["dur"])
+            while stack2 and stack2[-1][0] <= ts:
+                end, name, incl, child = stack2.pop()
+                excl[name] += incl - child
+            if stack2:
+                stack2[-1][3] += dur
+            stack2.append([ts + dur, str(e.get("name")), dur, 0.0])
+        while stack2:
+            end, name, incl, child = stack2.pop()
+            excl[name] += incl - child
+    return dict(excl)
+
+
+def family_shares(times_us: dict[str, float]) -> dict[str, float]:
+    total = sum(times_us.values())
+    fam: dict[str, float] = defaultdict(float)
+    for name, t in times_us.items():
+        fam[op_family(name)] += t
+    return {k: v / total for k, v in sorted(fam.items(), key=lambda kv: -kv[1])} if total else {}
+
+
+def load_trace(raw: bytes) -> list[dict[str, Any]]:
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    obj = json.loads(raw)
+    return obj.get("traceEvents", []) if isinstance(obj, dict) else obj
+
+
+def _load(ctx: GateContext) -> tuple[ProfileClaim | None, dict[str, float] | None, dict[str, float] | None, list[Finding]]:
+    rid = ctx.decision.profile_round
+    if not rid:
+        return None, None, None, ctx.bad("R1", "profile decision names no profile round", evidence=[ctx.decision_ptr])
+    claim, probs = ctx.run.profile(rid)
+    if claim is None:
+        return None, None, None, ctx.missing("R1", f"routing claim unreadable: {probs[0] if probs else 'missing'}",
+                                             evidence=[EvidencePointer(file=f"profile/{rid}/routing.json")])
+    rel = f"profile/{rid}/{claim.trace_file}"
+    try:
+        raw = ctx.run.store.path(rel).read_bytes()
+        events = load_trace(raw)
+    except FileNotFoundError:
+        return claim, None, None, ctx.missing("R1", f"raw trace {rel} is missing", evidence=[EvidencePointer(file=rel)])
+    except (ValueError, OSError) as e:
+        return claim, None, None, ctx.bad("R1", f"raw trace {rel} unreadable: {e}", evidence=[EvidencePointer(file=rel)])
+    times = self_times_us(events)
+    if not times:
+        return claim, None, None, ctx.bad("R1", f"raw trace {rel} holds no timed ops", evidence=[EvidencePointer(file=rel)])
+    return claim, times, family_shares(times), []
+
+
+@rule("R1", ["profile"], "routed op misattributed", "fail", "reroute")
+def r1_misattribution(ctx: GateContext) -> list[Finding]:
+    claim, times, shares, errs = _load(ctx)
+    if errs:
+        return errs
+    assert claim is not None and shares is not None
+    top = list(shares)[: ctx.policy.routing_top_k]
+    out: list[Finding] = []
+    if not claim.routed:
+        return ctx.bad("R1", "routing claim routes no op", evidence=[ctx.decision_ptr])
+    for r in claim.routed:
+        got = shares.get(r.family, 0.0)
+        rec = {"family": r.family, "trace_share": got, "claimed_share": r.claimed_share, "top_families": {k: shares[k] for k in top}}
+        if r.family not in top:
+            out += ctx.bad("R1", f"routed op {r.family} is not among the top {len(top)} op families by device time ({top}); trace share {got:.1%}", recomputed=rec)
+        elif r.claimed_share is not None and abs(r.claimed_share - got) > ctx.policy.routing_share_tolerance:
+            out += ctx.bad("R1", f"routed op {r.family}: claimed share {r.claimed_share:.1%}, the raw trace gives {got:.1%}", recomputed=rec, claimed={"share": r.claimed_share})
+        else:
+            out += ctx.ok("R1", f"routed op {r.family}: {got:.1%} of device time, rank {top.index(r.family) + 1}", recomputed=rec)
+    return out
+
+
+@rule("R2", ["profile"], "fragmented op hides its share", "flag", "flag")
+def r2_fragmentation(ctx: GateContext) -> list[Finding]:
+    claim, times, shares, errs = _load(ctx)
+    if errs:
+        return ctx.unchecked("R2", "no usable trace")
+    assert claim is not None and times is not None and shares is not None
+    total = sum(times.values())
+    routed = {r.family for r in claim.routed}
+    routed_share = max((shares.get(f, 0.0) for f in routed), default=0.0)
+    biggest_single = max(times.values()) / total
+    out: list[Finding] = []
+    for fam, share in shares.items():
+        if fam in routed or fam == "other" or share <= routed_share:
+            continue
+        singles = [t / total for n, t in times.items() if op_family(n) == fam]
+        if max(singles) < routed_share and len(singles) > 1:
+            out += ctx.bad("R2", f"op family {fam} takes {share:.1%} over {len(singles)} kernel names (largest {max(singles):.1%}), "
+                           f"more than the routed {sorted(routed)} at {routed_share:.1%}: ranking by kernel name hid it",
+                           recomputed={"family": fam, "share": share, "kernels": len(singles), "largest_kernel_share": max(singles)})
+    if not out:
+        out += ctx.ok("R2", f"no fragmented family outranks the routed op (largest single kernel {biggest_single:.1%})")
+    return out
+
+
+@rule("R3", ["profile"], "routed op not editable / top op skipped", "flag", "flag")
+def r3_skipped(ctx: GateContext) -> list[Finding]:
+    claim, times, shares, errs = _load(ctx)
+    if errs:
+        return ctx.unchecked("R3", "no usable trace")
+    assert claim is not None and shares is not None
+    out: list[Finding] = []
+    for r in claim.routed:
+        if r.editable is not True:
+            out += ctx.bad("R3", f"routed op {r.family} is not shown to be replaceable in the engine (editable={r.editable})")
+    accounted = {r.family for r in claim.routed} | {s.family for s in claim.skipped if s.reason.strip()}
+    top = [f for f in list(shares)[: ctx.policy.routing_top_k] if f != "other"]
+    for fam in top:
+        if fam not in accounted:
+            out += ctx.bad("R3", f"top op family {fam} ({shares[fam]:.1%}) is neither routed nor skipped with a reason")
+    if not out:
+        out += ctx.ok("R3", f"every top family accounted for: {top}")
+    return out

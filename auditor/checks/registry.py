@@ -1,0 +1,147 @@
+"""The registry of deterministic checks. Adding a rule is one decorated function.
+
+A check is a function ``(ctx) -> list[Finding]``. It reads only ``ctx`` (loaded,
+validated evidence plus the policy) and returns findings; it never writes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from ..evidence.loader import LegData, RunEvidence
+from ..evidence.models import Action, Decision, EvidencePointer, Finding, Outcome, Scope
+from ..evidence.store import Problem
+from ..policy import AuditPolicy
+
+CheckFn = Callable[["GateContext"], list[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str
+    scopes: tuple[str, ...]
+    title: str
+    violation: Outcome  # "fail" or "flag": what a violated rule yields
+    action: Action
+    fn: CheckFn
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(rule_id: str, scopes: Iterable[Scope], title: str, violation: Outcome, action: Action) -> Callable[[CheckFn], CheckFn]:
+    def deco(fn: CheckFn) -> CheckFn:
+        if rule_id in RULES:
+            raise ValueError(f"rule {rule_id} registered twice")
+        RULES[rule_id] = Rule(rule_id, tuple(scopes), title, violation, action, fn)
+        return fn
+
+    return deco
+
+
+def rules_for(scope: str) -> list[Rule]:
+    return [r for r in RULES.values() if scope in r.scopes]
+
+
+def get_rule(rule_id: str) -> Rule:
+    try:
+        return RULES[rule_id]
+    except KeyError:
+        raise KeyError(f"unknown rule {rule_id!r}; known rules: {', '.join(sorted(RULES, key=_rule_sort_key))}") from None
+
+
+def _rule_sort_key(rid: str) -> tuple[str, int]:
+    m = re.match(r"([A-Z]+)(\d+)", rid)
+    return (m.group(1), int(m.group(2))) if m else (rid, 0)
+
+
+def sorted_rule_ids(ids: Iterable[str]) -> list[str]:
+    return sorted(ids, key=_rule_sort_key)
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted keys; lists stay values."""
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and v:
+                out.update(flatten(v, key))
+            else:
+                out[key] = v
+    return out
+
+
+@dataclass
+class GateContext:
+    run: RunEvidence
+    decision: Decision
+    decision_line: int
+    scope: Scope
+    policy: AuditPolicy
+
+    # ------------------------------------------------------------ evidence access
+    @property
+    def imported(self) -> bool:
+        m = self.run.manifest
+        return bool(m and m.imported_from)
+
+    def legs(self, ids: list[str]) -> list[LegData]:
+        return [self.run.leg(i) for i in ids]
+
+    @property
+    def reference(self) -> list[LegData]:
+        return self.legs(self.decision.reference_legs)
+
+    @property
+    def candidate(self) -> list[LegData]:
+        return self.legs(self.decision.candidate_legs)
+
+    def side_values(self, legs: list[LegData], metric: str | None = None) -> list[float]:
+        metric = metric or self.decision.claim.metric
+        vals: list[float] = []
+        for leg in legs:
+            vals += leg.values(metric)[0]
+        return vals
+
+    @property
+    def decision_ptr(self) -> EvidencePointer:
+        return EvidencePointer(file="decisions.jsonl", line=self.decision_line, record_id=self.decision.decision_id)
+
+    # ------------------------------------------------------------ finding builders
+    def finding(self, rule_id: str, outcome: Outcome, message: str, *, action: Action | None = None,
+                evidence: list[EvidencePointer] | None = None, recomputed: dict[str, Any] | None = None,
+                claimed: dict[str, Any] | None = None) -> Finding:
+        r = RULES[rule_id]
+        if action is None:
+            action = r.action if outcome in ("fail", "flag") else ("remeasure" if outcome == "unchecked" else "pass")
+        return Finding(rule_id=rule_id, scope=self.scope, outcome=outcome, message=message, action=action,
+                       evidence=evidence or [], recomputed=recomputed or {}, claimed=claimed or {})
+
+    def ok(self, rule_id: str, message: str, **kw: Any) -> list[Finding]:
+        return [self.finding(rule_id, "pass", message, **kw)]
+
+    def bad(self, rule_id: str, message: str, **kw: Any) -> list[Finding]:
+        return [self.finding(rule_id, RULES[rule_id].violation, message, **kw)]
+
+    def unchecked(self, rule_id: str, message: str, **kw: Any) -> list[Finding]:
+        return [self.finding(rule_id, "unchecked", f"could not be checked: {message}", **kw)]
+
+    def na(self, rule_id: str, message: str, **kw: Any) -> list[Finding]:
+        return [self.finding(rule_id, "n/a", message, **kw)]
+
+    def missing(self, rule_id: str, what: str, **kw: Any) -> list[Finding]:
+        """Evidence the contract requires is absent: FAIL for a geak run, unchecked for an import."""
+        if self.imported:
+            return self.unchecked(rule_id, f"{what} (not present in the imported evidence)", **kw)
+        return [self.finding(rule_id, "fail", f"{what}; the contract requires it, so the claim is unverifiable", action="eject", **kw)]
+
+
+def ptr(problem: Problem) -> EvidencePointer:
+    return EvidencePointer(file=problem.file, line=problem.line, field=problem.field)
+
+
+def leg_ptr(leg: LegData, fname: str = "launch.json", field: str | None = None, line: int | None = None) -> EvidencePointer:
+    return EvidencePointer(file=f"{leg.dir}/{fname}", field=field, line=line, record_id=leg.leg_id)

@@ -1,0 +1,430 @@
+"""The evidence contract: every record a producer writes so that a claim can be re-derived.
+
+Every record that crosses a file carries ``schema_version``. Old files keep loading:
+a reader accepts every version in ``SUPPORTED_VERSIONS`` and upgrades in ``upgrade``;
+an unknown version is a clear error naming the file, never a guess.
+
+Units live in field names (``ttft_ms``, ``duration_s``). Missing data is ``None``,
+never 0: a producer that did not measure something must say so by leaving it out.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+
+Scope = Literal["baseline", "profile", "harness", "patch", "bundle"]
+SCOPES: tuple[str, ...] = ("baseline", "profile", "harness", "patch", "bundle")
+
+LegRole = Literal[
+    "baseline",  # the run's reference measurement
+    "reference",  # the incumbent a candidate is compared against
+    "candidate",
+    "validation_base",  # final interleaved validation, baseline side
+    "validation_final",  # final interleaved validation, bundle side
+    "caching_audit",  # MLPerf TEST04: one fixed sample repeated
+    "aa",  # A/A noise measurement
+]
+
+LeverClass = Literal["kernel", "config", "orthogonal"]
+
+
+class Record(BaseModel):
+    """Base of every versioned record. Unknown fields are kept, not dropped."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    schema_version: int = SCHEMA_VERSION
+
+
+# ---------------------------------------------------------------- host and workload
+
+
+class GpuInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    index: int
+    name: str | None = None
+    driver: str | None = None
+    sm_clock_mhz: float | None = None
+    mem_clock_mhz: float | None = None
+    temperature_c: float | None = None
+    foreign_processes: list[str] = Field(
+        default_factory=list, description="processes on this GPU that are not the leg's server"
+    )
+
+
+class HostFingerprint(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    hostname: str | None = None
+    cpu_model: str | None = None
+    cpu_count: int | None = None
+    load_avg_1m: float | None = None
+    cpu_governor: str | None = None
+    gpus: list[GpuInfo] = Field(default_factory=list)
+    other_legs_running: list[str] = Field(
+        default_factory=list, description="leg ids of other geak legs alive while this one ran"
+    )
+
+
+class WorkloadSpec(BaseModel):
+    """The fixed, seeded workload a leg was measured under (F3 compares these)."""
+
+    model_config = ConfigDict(extra="allow")
+    dataset: str
+    num_prompts: int
+    input_len: int | None = None
+    output_len: int | None = None
+    request_rate: float | None = Field(None, description="requests/s; None means unlimited (inf)")
+    max_concurrency: int | None = None
+    seed: int | None = None
+    repeated_sample: bool = Field(
+        False, description="True for a TEST04 caching audit: one fixed sample issued repeatedly"
+    )
+
+    def identity(self) -> dict[str, Any]:
+        """What must match between legs that are compared (repeated_sample is the audit's knob)."""
+        d = self.model_dump()
+        d.pop("repeated_sample", None)
+        return d
+
+
+# ---------------------------------------------------------------- run-level records
+
+
+class Manifest(Record):
+    kind: Literal["manifest"] = "manifest"
+    run_id: str
+    geak_version: str | None = None
+    created_at: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    model: str | None = None
+    engine: str | None = None
+    workload: WorkloadSpec | None = None
+    host: HostFingerprint | None = None
+    invariants: dict[str, Any] = Field(
+        default_factory=dict,
+        description="serving settings every leg must share unless a decision declares a knob "
+        "(e.g. gpu_memory_utilization); B4 checks the baseline against these",
+    )
+    skills_sha256: dict[str, str] = Field(default_factory=dict)
+    imported_from: str | None = Field(None, description="set by importers: the source format")
+
+
+class LegLaunch(Record):
+    """legs/<leg_id>/launch.json: one server lifetime."""
+
+    kind: Literal["leg"] = "leg"
+    leg_id: str
+    role: LegRole
+    engine: str
+    command: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    launch_config: dict[str, Any] = Field(
+        default_factory=dict, description="the typed knobs geak launched with"
+    )
+    resolved_config: dict[str, Any] | None = Field(
+        None,
+        description="the engine's own view of its config (vLLM /server_info, SGLang "
+        "/get_server_info), flattened to dotted keys; None when it could not be captured",
+    )
+    host: HostFingerprint | None = None
+    workload: WorkloadSpec | None = None
+    started_at: float | None = Field(None, description="unix seconds")
+    ended_at: float | None = None
+    status: Literal["ok", "failed"] = "ok"
+    failure_reason: str | None = None
+    engagement_markers: list[str] = Field(
+        default_factory=list, description="markers the producer says appear in server.log"
+    )
+
+
+class RequestArrays(BaseModel):
+    """Normalized per-request arrays of one repetition, index-aligned.
+
+    Failed requests keep their slot: ``ok[i]`` is False and their latencies are None.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    ok: list[bool]
+    input_lens: list[int | None]
+    output_lens: list[int | None]
+    ttft_ms: list[float | None]
+    e2e_ms: list[float | None]
+    tpot_ms: list[float | None] | None = Field(
+        None, description="mean inter-token latency per request; derived from itls when present"
+    )
+    start_s: list[float | None] | None = None
+    errors: list[str] | None = None
+
+
+class BenchRep(Record):
+    """One line of legs/<leg_id>/bench_runs.jsonl: one repetition of the workload."""
+
+    kind: Literal["bench_rep"] = "bench_rep"
+    leg_id: str
+    rep_index: int
+    warmup: bool = False
+    tool: str = Field(description="vllm-bench-serve | sglang-bench-serving | geak-client | imported")
+    raw_file: str | None = Field(
+        None, description="path (relative to the leg dir) of the tool's own output, kept verbatim"
+    )
+    duration_s: float | None = None
+    reported: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the aggregate fields the tool printed (output_throughput, median_ttft_ms...)",
+    )
+    requests: RequestArrays | None = None
+
+
+class ParityOutput(Record):
+    """One line of legs/<leg_id>/outputs.jsonl: a greedy generation of the parity prompt set."""
+
+    kind: Literal["output"] = "output"
+    prompt_id: str
+    prompt: str
+    output_text: str
+    expected: str | None = Field(None, description="known answer when the prompt set has one")
+    rerun: int = Field(0, description="0 = first pass; 1+ = determinism reruns")
+
+
+class AccuracyProbe(Record):
+    """legs/<leg_id>/accuracy.json: greedy exact match on a held-out task."""
+
+    kind: Literal["accuracy"] = "accuracy"
+    task: str
+    n: int
+    correct: int
+    items_file: str | None = None
+
+
+class ParityProbe(Record):
+    """legs/<leg_id>/parity_probe.json: one-token logits of the candidate path vs reference path."""
+
+    kind: Literal["parity_probe"] = "parity_probe"
+    cosine: float | None
+    argmax_equal: bool | None
+    ejected: bool = False
+    log_line: str | None = None
+
+
+# ---------------------------------------------------------------- decisions
+
+
+class Claim(BaseModel):
+    """What the producer says. Every number here is re-derived; nulls are recomputed, not trusted."""
+
+    model_config = ConfigDict(extra="allow")
+    metric: str = "output_throughput"
+    higher_is_better: bool = True
+    reference_value: float | None = None
+    candidate_value: float | None = None
+    delta_pct: float | None = None
+    non_overlap: bool | None = None
+    baseline_value: float | None = Field(
+        None, description="the baseline the producer gated against (B6 checks it reproduces)"
+    )
+    reported_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="leg_id -> {knob: value} as the producer reported them"
+    )
+    headline_source: Literal["e2e", "isolated"] = "e2e"
+    isolated_speedup: float | None = None
+    lever_class: LeverClass | None = None
+    parity_byte_exact: int | None = None
+    parity_total: int | None = None
+
+
+class Consequence(BaseModel):
+    """A config difference the declared knob causes, with proof that it is inert (P4)."""
+
+    key: str
+    reason: str
+    peak_used: float | None = None
+    smaller_budget: float | None = None
+
+
+class Decision(Record):
+    """One line of decisions.jsonl: a producer banks (or proposes to bank) something."""
+
+    kind: Literal["decision"] = "decision"
+    decision_id: str
+    gate_id: str
+    scope: Scope
+    producer: str
+    accepted: bool = True
+    claim: Claim = Field(default_factory=Claim)
+    reference_legs: list[str] = Field(default_factory=list)
+    candidate_legs: list[str] = Field(default_factory=list)
+    audit_legs: list[str] = Field(default_factory=list, description="TEST04 caching audit legs")
+    declared_knobs: list[str] = Field(
+        default_factory=list, description="resolved-config keys the change is allowed to alter"
+    )
+    declared_levers: dict[str, LeverClass] = Field(
+        default_factory=dict, description="knob -> lever class the producer assigns it"
+    )
+    consequences: list[Consequence] = Field(default_factory=list)
+    declared_regressions: list[str] = Field(
+        default_factory=list, description="latency metrics the producer openly trades away"
+    )
+    engagement_marker: str | None = Field(
+        None, description="regex that must appear in the candidate leg's server.log"
+    )
+    profile_round: str | None = None
+    op: str | None = Field(None, description="ops/<op> for harness and kernel decisions")
+    accepted_decisions: list[str] = Field(
+        default_factory=list, description="bundle: the patch decisions stacked into it"
+    )
+    prefix_cache_flushed: bool | None = None
+
+
+# ---------------------------------------------------------------- profile and harness
+
+
+class RoutedOp(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    family: str
+    claimed_share: float | None = Field(None, description="fraction of device time, 0..1")
+    editable: bool | None = None
+    location: str | None = None
+
+
+class SkippedOp(BaseModel):
+    family: str
+    reason: str
+
+
+class ProfileClaim(Record):
+    """profile/<round>/routing.json: where the producer says the time goes and what it targets."""
+
+    kind: Literal["routing"] = "routing"
+    trace_file: str = Field(description="raw trace, relative to the profile round dir")
+    routed: list[RoutedOp] = Field(default_factory=list)
+    skipped: list[SkippedOp] = Field(default_factory=list)
+    breakdown: dict[str, float] = Field(
+        default_factory=dict, description="op name -> claimed share, as the producer ranked it"
+    )
+
+
+class CorrectnessCase(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    shape: list[int]
+    dtype: str
+    reference_dtype: str
+    max_abs_err: float | None = None
+    rel_err: float | None = None
+    passed: bool | None = None
+
+
+class OracleResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    author_independent: bool
+    cases: int
+    failures: int
+    boundary_cases: list[str] = Field(default_factory=list)
+
+
+class AntiGaming(BaseModel):
+    """Raw results of the harness's anti-gaming probes; None means the probe did not run."""
+
+    model_config = ConfigDict(extra="allow")
+    all_streams_synced: bool | None = None
+    event_ms: float | None = None
+    wall_ms: float | None = None
+    fresh_input_output_identical: bool | None = None
+    jitter_output_unchanged: bool | None = None
+    output_from_timed_call: bool | None = None
+    output_aliases_input: bool | None = None
+    forced_evaluation: bool | None = None
+
+
+class TimingRecord(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    method: str = Field(description="cuda_events | perf_counter | do_bench")
+    device: str | None = None
+    warmup_isolated: bool | None = None
+    l2_flush_per_rep: bool | None = None
+    iterations: int | None = None
+    total_timed_ms: float | None = None
+    baseline_times_ms: list[float] = Field(default_factory=list)
+    candidate_times_ms: list[float] = Field(default_factory=list)
+
+
+class Roofline(BaseModel):
+    bytes_moved: float | None = None
+    flops: float | None = None
+    peak_bandwidth_gbps: float | None = None
+    peak_tflops: float | None = None
+
+
+class OpBenchRecord(Record):
+    """ops/<op>/opbench.json: the op harness's raw record for one candidate."""
+
+    kind: Literal["opbench"] = "opbench"
+    op: str
+    candidate: str
+    baseline_backend: str | None
+    candidate_backend: str | None
+    served_shapes: list[list[int]] = Field(default_factory=list)
+    timed_shapes: list[list[int]] = Field(default_factory=list)
+    correctness: list[CorrectnessCase] = Field(default_factory=list)
+    oracle: OracleResult | None = None
+    anti_gaming: AntiGaming = Field(default_factory=AntiGaming)
+    timing: TimingRecord | None = None
+    roofline: Roofline | None = None
+    claimed_speedup: float | None = None
+
+
+# ---------------------------------------------------------------- verdicts
+
+Outcome = Literal["pass", "flag", "fail", "unchecked", "n/a"]
+Action = Literal[
+    "pass", "remeasure", "eject", "downgrade_headline", "replace_headline_with_e2e", "flag", "reroute"
+]
+VerdictName = Literal["PASS", "FLAG", "FAIL"]
+
+
+class EvidencePointer(BaseModel):
+    file: str
+    line: int | None = None
+    record_id: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        s = self.file
+        if self.line is not None:
+            s += f":{self.line}"
+        if self.record_id:
+            s += f"#{self.record_id}"
+        if self.field:
+            s += f" [{self.field}]"
+        return s
+
+
+class Finding(BaseModel):
+    rule_id: str
+    scope: Scope
+    outcome: Outcome
+    message: str
+    action: Action = "pass"
+    evidence: list[EvidencePointer] = Field(default_factory=list)
+    recomputed: dict[str, Any] = Field(default_factory=dict)
+    claimed: dict[str, Any] = Field(default_factory=dict)
+
+
+class AuditVerdict(Record):
+    """audits/<gate_id>.json. ``verdict`` None means the auditor itself failed: unaudited."""
+
+    kind: Literal["audit"] = "audit"
+    gate_id: str
+    scope: Scope | None
+    decision_id: str | None = None
+    verdict: VerdictName | None
+    unaudited_reason: str | None = None
+    findings: list[Finding] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    auditor_version: str | None = None
+    policy: dict[str, Any] = Field(default_factory=dict)
+    created_at: str | None = None

@@ -1,0 +1,104 @@
+"""Normalize an engine benchmark tool's own output into a BenchRep. Pure functions.
+
+vLLM ``vllm bench serve --save-result --save-detailed`` (vllm/benchmarks/serve.py) writes
+one JSON object: aggregates (``duration`` s, ``output_throughput``, ``median_ttft_ms``...)
+and, with --save-detailed, per-request ``input_lens``, ``output_lens``, ``ttfts`` (s),
+``itls`` (list of lists, s), ``latencies`` (s), ``start_times``, ``generated_texts``,
+``errors``. SGLang ``bench_serving --output-file --output-details`` appends one JSON line
+per run with the same per-request keys except ``latencies``/``start_times``, and calls its
+total throughput ``total_throughput``. Per-request latency arrays are in seconds in both;
+geak stores milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .models import BenchRep, RequestArrays
+
+AGGREGATE_KEYS = (
+    "request_throughput", "output_throughput", "total_token_throughput", "input_throughput",
+    "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms",
+    "mean_itl_ms", "median_itl_ms", "p99_itl_ms", "mean_e2el_ms", "median_e2el_ms", "p99_e2el_ms",
+    "median_e2e_latency_ms", "p99_e2e_latency_ms", "completed", "failed", "total_input_tokens", "total_output_tokens",
+)
+
+
+def _ms(x: Any) -> float | None:
+    if x is None or isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    return float(x) * 1000.0
+
+
+def _per_request(obj: dict[str, Any]) -> RequestArrays | None:
+    out_lens = obj.get("output_lens")
+    in_lens = obj.get("input_lens")
+    ttfts = obj.get("ttfts")
+    if not isinstance(out_lens, list) or not isinstance(ttfts, list):
+        return None
+    n = len(out_lens)
+    errors = obj.get("errors") if isinstance(obj.get("errors"), list) else [""] * n
+    errors = [e or "" for e in errors] + [""] * (n - len(errors))
+    # vLLM marks a failed request by a non-empty error and zero-ish fields
+    ok = [not errors[i] for i in range(n)]
+    itls = obj.get("itls") if isinstance(obj.get("itls"), list) else None
+    lat = obj.get("latencies") if isinstance(obj.get("latencies"), list) else None
+    ttft_ms = [(_ms(t) if ok[i] else None) for i, t in enumerate(ttfts)]
+    if lat is not None:
+        e2e_ms = [(_ms(t) if ok[i] else None) for i, t in enumerate(lat)]
+    elif itls is not None:
+        e2e_ms = [
+            ((ttft_ms[i] or 0.0) + sum(_ms(x) or 0.0 for x in (itls[i] or []))) if ok[i] and ttft_ms[i] is not None else None
+            for i in range(n)
+        ]
+    else:
+        e2e_ms = [None] * n
+    tpot: list[float | None] | None = None
+    if itls is not None:
+        tpot = [(sum(itls[i]) / len(itls[i]) * 1000.0) if ok[i] and itls[i] else None for i in range(n)]
+    starts = obj.get("start_times") if isinstance(obj.get("start_times"), list) else None
+    return RequestArrays(
+        ok=ok,
+        input_lens=list(in_lens) if isinstance(in_lens, list) else [None] * n,
+        output_lens=list(out_lens),
+        ttft_ms=ttft_ms,
+        e2e_ms=e2e_ms,
+        tpot_ms=tpot,
+        start_s=starts,
+        errors=errors,
+    )
+
+
+def _reported(obj: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
+    rep: dict[str, Any] = {}
+    for k in AGGREGATE_KEYS:
+        if k in obj:
+            rep[k] = obj[k]
+    for src, dst in aliases.items():
+        if src in obj and dst not in rep:
+            rep[dst] = obj[src]
+    return {k: v for k, v in rep.items() if not (isinstance(v, float) and math.isnan(v))}
+
+
+def from_vllm_result(obj: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str | None) -> BenchRep:
+    return BenchRep(
+        leg_id=leg_id, rep_index=rep_index, warmup=warmup, tool="vllm-bench-serve", raw_file=raw_file,
+        duration_s=obj.get("duration"), reported=_reported(obj, {}), requests=_per_request(obj),
+    )
+
+
+def from_sglang_result(obj: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str | None) -> BenchRep:
+    return BenchRep(
+        leg_id=leg_id, rep_index=rep_index, warmup=warmup, tool="sglang-bench-serving", raw_file=raw_file,
+        duration_s=obj.get("duration"),
+        reported=_reported(obj, {"total_throughput": "total_token_throughput", "median_e2e_latency_ms": "median_e2el_ms"}),
+        requests=_per_request(obj),
+    )
+
+
+def detect_tool(obj: dict[str, Any]) -> str:
+    """'sglang' or 'vllm' from the keys a row carries."""
+    if "total_throughput" in obj or "server_info" in obj or "total_output_tokens_retokenized" in obj:
+        return "sglang"
+    return "vllm"

@@ -1,0 +1,231 @@
+"""The run store: the only way geak touches a run directory.
+
+Writes are atomic (tmp + fsync + rename) for JSON and append-only for JSONL. Reads never
+raise on bad content: every problem becomes a ``Problem`` that names file, line and field,
+so the auditor can turn it into a finding instead of a traceback. Paths that resolve
+outside the run directory (``..``, absolute paths, symlinks out) are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .models import SUPPORTED_VERSIONS
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class OutsideRunDir(ValueError):
+    """A path that would escape the run directory."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a record could not be read. ``line`` is 1-based; ``field`` is a dotted path."""
+
+    file: str
+    message: str
+    line: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line is not None else "")
+        what = f" field '{self.field}'" if self.field else ""
+        return f"{where}{what}: {self.message}"
+
+
+def loads(text: str) -> Any:
+    # NaN/Infinity are accepted here (Python's json writes them) so that the auditor can
+    # name the exact field holding one, rather than rejecting the whole line.
+    return json.loads(text)
+
+
+def _fmt_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validation_problems(exc: ValidationError, file: str, line: int | None) -> list[Problem]:
+    return [
+        Problem(file=file, line=line, field=_fmt_loc(tuple(e["loc"])) or None, message=e["msg"])
+        for e in exc.errors()[:5]
+    ]
+
+
+def _version_problem(obj: Any, file: str, line: int | None) -> Problem | None:
+    if not isinstance(obj, dict):
+        return Problem(file, f"expected a JSON object, got {type(obj).__name__}", line)
+    v = obj.get("schema_version")
+    if v is None:
+        return Problem(file, "missing schema_version", line, "schema_version")
+    if v not in SUPPORTED_VERSIONS:
+        return Problem(
+            file,
+            f"schema_version {v!r} is not supported (this geak reads {list(SUPPORTED_VERSIONS)}); "
+            "upgrade geak or re-export the run",
+            line,
+            "schema_version",
+        )
+    return None
+
+
+class RunStore:
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root).resolve()
+
+    # ------------------------------------------------------------ paths
+    def path(self, rel: str | os.PathLike[str]) -> Path:
+        rel = Path(rel)
+        if rel.is_absolute():
+            raise OutsideRunDir(f"{rel}: absolute paths are not allowed inside a run directory")
+        p = (self.root / rel).resolve()
+        if p != self.root and self.root not in p.parents:
+            raise OutsideRunDir(f"{rel}: resolves to {p}, outside the run directory {self.root}")
+        return p
+
+    def rel(self, p: Path) -> str:
+        return str(Path(p).resolve().relative_to(self.root))
+
+    def exists(self, rel: str) -> bool:
+        try:
+            return self.path(rel).exists()
+        except OutsideRunDir:
+            return False
+
+    # ------------------------------------------------------------ writes
+    def write_json(self, rel: str, obj: BaseModel | dict[str, Any] | list[Any]) -> Path:
+        data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
+        text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+        return self.write_text(rel, text)
+
+    def write_text(self, rel: str, text: str | bytes) -> Path:
+        dest = self.path(rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(text.encode() if isinstance(text, str) else text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        _fsync_dir(dest.parent)
+        return dest
+
+    def append_jsonl(self, rel: str, obj: BaseModel | dict[str, Any]) -> Path:
+        data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
+        line = json.dumps(data, allow_nan=False, separators=(",", ":")) + "\n"
+        dest = self.path(rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # One write() of a whole line on an O_APPEND fd: a crash leaves at most a truncated
+        # last line, which readers report.
+        with open(dest, "ab") as f:
+            f.write(line.encode())
+            f.flush()
+            os.fsync(f.fileno())
+        return dest
+
+    # ------------------------------------------------------------ reads
+    def read_json(self, rel: str, model: type[M]) -> tuple[M | None, list[Problem]]:
+        try:
+            p = self.path(rel)
+        except OutsideRunDir as e:
+            return None, [Problem(str(rel), str(e))]
+        if not p.exists():
+            return None, [Problem(rel, "file is missing")]
+        try:
+            obj = loads(p.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            return None, [Problem(rel, f"not valid JSON: {e}")]
+        vp = _version_problem(obj, rel, None)
+        if vp:
+            return None, [vp]
+        try:
+            return model.model_validate(obj), []
+        except ValidationError as e:
+            return None, validation_problems(e, rel, None)
+
+    def iter_jsonl(self, rel: str, model: type[M]) -> Iterator[tuple[int, M | None, list[Problem]]]:
+        """Yield (line_no, record, problems) per non-empty line; a truncated last line is a problem."""
+        try:
+            p = self.path(rel)
+        except OutsideRunDir as e:
+            yield 0, None, [Problem(str(rel), str(e))]
+            return
+        if not p.exists():
+            yield 0, None, [Problem(rel, "file is missing")]
+            return
+        with open(p, "rb") as f:
+            data = f.read()
+        lines = data.split(b"\n")
+        truncated_tail = not data.endswith(b"\n") and data != b""
+        for i, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            is_last = i == len(lines)
+            try:
+                obj = loads(raw.decode())
+            except (ValueError, UnicodeDecodeError) as e:
+                msg = (
+                    "truncated last line (the writer stopped mid-record); it was not counted"
+                    if is_last and truncated_tail
+                    else f"not valid JSON: {e}"
+                )
+                yield i, None, [Problem(rel, msg, i)]
+                continue
+            vp = _version_problem(obj, rel, i)
+            if vp:
+                yield i, None, [vp]
+                continue
+            try:
+                yield i, model.model_validate(obj), []
+            except ValidationError as e:
+                yield i, None, validation_problems(e, rel, i)
+
+    def read_jsonl(self, rel: str, model: type[M]) -> tuple[list[tuple[int, M]], list[Problem]]:
+        records: list[tuple[int, M]] = []
+        problems: list[Problem] = []
+        for line, rec, probs in self.iter_jsonl(rel, model):
+            problems.extend(probs)
+            if rec is not None:
+                records.append((line, rec))
+        return records, problems
+
+    def read_text(self, rel: str) -> str | None:
+        try:
+            p = self.path(rel)
+        except OutsideRunDir:
+            return None
+        return p.read_text(errors="replace") if p.exists() else None
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

@@ -1,0 +1,167 @@
+"""Statistics the auditor re-derives numbers with. Small pure functions over plain sequences.
+
+No function here reads a file or knows what a leg is. Empty input returns None, never 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+
+def _arr(xs: Sequence[float]) -> np.ndarray:
+    return np.asarray(xs, dtype=float)
+
+
+def median(xs: Sequence[float]) -> float | None:
+    return float(np.median(_arr(xs))) if len(xs) else None
+
+
+def mad(xs: Sequence[float]) -> float | None:
+    """Median absolute deviation (unscaled)."""
+    if not len(xs):
+        return None
+    a = _arr(xs)
+    return float(np.median(np.abs(a - np.median(a))))
+
+
+def percentile(xs: Sequence[float], q: float) -> float | None:
+    """Linear-interpolated percentile, q in [0, 100] (numpy's default, as vLLM's client uses)."""
+    return float(np.percentile(_arr(xs), q)) if len(xs) else None
+
+
+def spread_pct(xs: Sequence[float]) -> float | None:
+    """(max - min) / median, in percent."""
+    if not len(xs):
+        return None
+    m = median(xs)
+    if not m:
+        return None
+    return (max(xs) - min(xs)) / abs(m) * 100.0
+
+
+def delta_pct(reference: float | None, candidate: float | None, higher_is_better: bool = True) -> float | None:
+    """Improvement of candidate over reference in percent (positive = better)."""
+    if reference is None or candidate is None or reference == 0:
+        return None
+    d = (candidate - reference) / abs(reference) * 100.0
+    return d if higher_is_better else -d
+
+
+def non_overlap(reference: Sequence[float], candidate: Sequence[float], higher_is_better: bool = True) -> bool | None:
+    """True when the candidate's worst repetition beats the reference's best."""
+    if not len(reference) or not len(candidate):
+        return None
+    if higher_is_better:
+        return min(candidate) > max(reference)
+    return max(candidate) < min(reference)
+
+
+def outlier_vs_rest(xs: Sequence[float], index: int, k: float, floor: float) -> tuple[bool, float | None, float | None]:
+    """Is xs[index] outside median(rest) +- max(k * 1.4826 * MAD(rest), floor)?
+
+    Returns (is_outlier, centre, half_width). ``floor`` keeps two near-identical reps
+    (MAD ~ 0) from flagging every sub-noise wobble.
+    """
+    rest = [x for i, x in enumerate(xs) if i != index]
+    if not rest:
+        return False, None, None
+    centre = median(rest)
+    assert centre is not None
+    half = max(k * 1.4826 * (mad(rest) or 0.0), floor)
+    return abs(xs[index] - centre) > half, centre, half
+
+
+def mann_whitney_u(a: Sequence[float], b: Sequence[float]) -> tuple[float, float] | None:
+    """Two-sided Mann-Whitney U test with normal approximation and tie correction.
+
+    Returns (U of a, p-value). None when either sample is empty.
+    """
+    n1, n2 = len(a), len(b)
+    if not n1 or not n2:
+        return None
+    combined = np.concatenate([_arr(a), _arr(b)])
+    order = np.argsort(combined, kind="mergesort")
+    ranks = np.empty(n1 + n2)
+    sorted_vals = combined[order]
+    i = 0
+    tie_term = 0.0
+    while i < n1 + n2:
+        j = i
+        while j + 1 < n1 + n2 and sorted_vals[j + 1] == sorted_vals[i]:
+            j += 1
+        avg = (i + j) / 2.0 + 1.0
+        ranks[order[i : j + 1]] = avg
+        t = j - i + 1
+        tie_term += t**3 - t
+        i = j + 1
+    r1 = ranks[:n1].sum()
+    u1 = r1 - n1 * (n1 + 1) / 2.0
+    mu = n1 * n2 / 2.0
+    n = n1 + n2
+    sigma2 = n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1))) if n > 1 else 0.0
+    if sigma2 <= 0:
+        return float(u1), 1.0
+    z = (abs(u1 - mu) - 0.5) / math.sqrt(sigma2)  # continuity correction
+    p = math.erfc(max(z, 0.0) / math.sqrt(2.0))
+    return float(u1), min(1.0, p)
+
+
+def bootstrap_delta_ci(
+    reference: Sequence[float],
+    candidate: Sequence[float],
+    *,
+    higher_is_better: bool = True,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of delta_pct between medians. Seeded: same input, same interval."""
+    if not len(reference) or not len(candidate):
+        return None
+    rng = np.random.default_rng(seed)
+    ra, ca = _arr(reference), _arr(candidate)
+    rb = np.median(rng.choice(ra, size=(n_boot, len(ra)), replace=True), axis=1)
+    cb = np.median(rng.choice(ca, size=(n_boot, len(ca)), replace=True), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = (cb - rb) / np.abs(rb) * 100.0
+    if not higher_is_better:
+        d = -d
+    d = d[np.isfinite(d)]
+    if not len(d):
+        return None
+    lo = float(np.percentile(d, (1 - confidence) / 2 * 100))
+    hi = float(np.percentile(d, (1 + confidence) / 2 * 100))
+    return lo, hi
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float | None:
+    x, y = _arr(a), _arr(b)
+    nx, ny = float(np.linalg.norm(x)), float(np.linalg.norm(y))
+    if not nx or not ny or len(x) != len(y):
+        return None
+    return float(np.dot(x, y) / (nx * ny))
+
+
+def rel_close(a: float | None, b: float | None, rel: float, abs_tol: float = 0.0) -> bool:
+    """Agreement "within rounding": |a-b| <= max(rel*max(|a|,|b|), abs_tol)."""
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= max(rel * max(abs(a), abs(b)), abs_tol)
+
+
+__all__ = [
+    "median",
+    "mad",
+    "percentile",
+    "spread_pct",
+    "delta_pct",
+    "non_overlap",
+    "outlier_vs_rest",
+    "mann_whitney_u",
+    "bootstrap_delta_ci",
+    "cosine",
+    "rel_close",
+]
