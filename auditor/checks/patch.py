@@ -301,6 +301,10 @@ def p7_latency(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
     tol = ctx.policy.latency_tolerance_pct
     checked = 0
+    broken = [leg.leg_id for leg in ctx.reference + ctx.candidate if not leg.counted or leg.problems]
+    if broken:
+        # percentiles over a partial set of repetitions compare different request populations
+        return ctx.unchecked("P7", f"leg(s) {broken} have missing or unreadable repetitions (see P1)")
     for metric in LATENCY_METRICS:
         ref = np.concatenate([leg.pooled(metric) for leg in ctx.reference] or [np.array([])])
         cand = np.concatenate([leg.pooled(metric) for leg in ctx.candidate] or [np.array([])])
