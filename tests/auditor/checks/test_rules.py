@@ -1,0 +1,45 @@
+"""Every rule of FAILURES.md fires on its planted case and stays quiet on the clean run.
+
+The plants live in agents/plants.py; their keys are written from the flaw, not from the
+auditor's output. One behaviour per test: the parametrization gives one test per case.
+"""
+
+import pytest
+
+from geak.agents.plants import PLANTS, build_clean_run
+from geak.auditor.audit import audit_run
+from geak.auditor.checks import RULES
+
+FAILURES_RULES = {f"B{i}" for i in range(1, 7)} | {f"R{i}" for i in range(1, 4)} | {f"H{i}" for i in range(1, 11)} \
+    | {f"P{i}" for i in range(1, 12)} | {f"F{i}" for i in range(1, 5)}
+
+
+def test_registry_covers_every_rule_of_failures_md():
+    assert set(RULES) == FAILURES_RULES
+
+
+def test_every_rule_has_a_planted_case():
+    planted = {r for p in PLANTS.values() for r in p.rules}
+    assert FAILURES_RULES <= planted, sorted(FAILURES_RULES - planted)
+
+
+@pytest.mark.parametrize("name", sorted(PLANTS))
+def test_planted_case_gets_its_key(name, tmp_path):
+    p = PLANTS[name]
+    build_clean_run(tmp_path / "run", legs_mod=p.legs_mod, decisions_mod=p.decisions_mod, after=p.after)
+    verdicts = {v.gate_id: v for v in audit_run(tmp_path / "run", write=False)}
+    for gate_id, v in verdicts.items():
+        want, rules = p.key.get(gate_id, ("PASS", []))
+        fired = {f.rule_id for f in v.findings if f.outcome in ("fail", "flag")}
+        assert v.verdict == want, f"{gate_id}: {v.verdict} != {want}; findings {[(f.rule_id, f.outcome, f.message) for f in v.findings if f.outcome != 'pass']}"
+        assert set(rules) <= fired, f"{gate_id}: expected {rules} among {fired}"
+    assert set(p.key) <= set(verdicts)
+
+
+def test_every_finding_of_a_failed_gate_points_at_evidence(tmp_path):
+    p = PLANTS["b4_handicapped_seed"]
+    build_clean_run(tmp_path / "run", legs_mod=p.legs_mod, decisions_mod=p.decisions_mod)
+    for v in audit_run(tmp_path / "run", write=False):
+        for f in v.findings:
+            if f.outcome == "fail":
+                assert f.evidence, f"{f.rule_id} fail finding without an evidence pointer"
