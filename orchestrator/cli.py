@@ -30,7 +30,7 @@ cases_app = typer.Typer(no_args_is_help=True, help="The planted-flaw backtest co
 app.add_typer(schema_app, name="schema")
 app.add_typer(cases_app, name="cases")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Exit(IntEnum):

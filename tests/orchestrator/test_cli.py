@@ -1,0 +1,93 @@
+"""The `geak` console script, run as a user runs it: a real subprocess, real files."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from geak.agents.plants import PLANTS, build_clean_run
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def geak(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "geak.orchestrator.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd or REPO)
+
+
+def _plant(tmp_path, name):
+    p = PLANTS[name]
+    return build_clean_run(tmp_path / "run", legs_mod=p.legs_mod, decisions_mod=p.decisions_mod, after=p.after).root
+
+
+def test_audit_clean_run_exits_0(clean_run):
+    r = geak("audit", clean_run)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS" in r.stdout
+
+
+@pytest.mark.parametrize("case,code", [("b1_noisy", 1), ("b4_handicapped_seed", 3)])
+def test_audit_exit_code_follows_worst_verdict(tmp_path, case, code):
+    assert geak("audit", _plant(tmp_path, case)).returncode == code
+
+
+def test_audit_json_is_machine_readable(clean_run):
+    r = geak("audit", clean_run, "--json", "--gate", "baseline")
+    data = json.loads(r.stdout)
+    assert [v["gate_id"] for v in data] == ["baseline"] and data[0]["verdict"] == "PASS"
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("p1_truncated_line", "bench_runs.jsonl:4"),
+    ("p1_nan_latency", "requests.ttft_ms[3]"),
+    ("p1_negative_latency", "requests.e2e_ms[5]"),
+    ("p1_schema_version", "schema_version"),
+    ("p1_missing_raw", "file is missing"),
+])
+def test_bad_raw_gives_a_finding_naming_file_line_field_never_a_traceback(tmp_path, case, needle):
+    r = geak("audit", _plant(tmp_path, case), "--gate", "config-accept-1", "--json")
+    assert r.returncode == 3
+    assert "Traceback" not in r.stdout + r.stderr
+    findings = json.loads(r.stdout)[0]["findings"]
+    p1 = [f for f in findings if f["rule_id"] == "P1" and f["outcome"] == "fail"]
+    text = json.dumps(p1)
+    assert needle in text, text[:2000]
+    assert "legs/cfg_seqs512/bench_runs.jsonl" in text
+
+
+def test_audit_of_a_missing_directory_is_a_usage_error(tmp_path):
+    r = geak("audit", tmp_path / "nope")
+    assert r.returncode == 2 and "not a directory" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unknown_scope_lists_known_ones(clean_run):
+    r = geak("audit", clean_run, "--scope", "kernel")
+    assert r.returncode == 2 and "baseline" in r.stderr and "bundle" in r.stderr
+
+
+def test_audit_of_an_empty_directory_fails_with_findings(tmp_path):
+    r = geak("audit", tmp_path, "--json")
+    assert r.returncode == 3
+    data = json.loads(r.stdout)
+    assert data[0]["gate_id"] == "run" and "manifest.json" in json.dumps(data)
+
+
+def test_backtest_shipped_corpus_meets_the_bar():
+    r = geak("backtest", REPO / "runs" / "cases", "--min-recall", "1.0", "--max-false-fail", "0")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    assert "recall 1.00" in r.stdout
+
+
+def test_backtest_bar_can_fail(tmp_path):
+    # a key that expects a rule the auditor cannot see drops recall below 1
+    case = tmp_path / "cases" / "wrong_key"
+    build_clean_run(case / "run")
+    (case / "key.yaml").write_text("gates:\n  baseline: {verdict: FAIL, rules: [B4]}\n")
+    r = geak("backtest", tmp_path / "cases", "--min-recall", "1.0")
+    assert r.returncode == 1 and "miss" in r.stdout
+
+
+def test_unknown_importer_lists_known_ones(tmp_path):
+    r = geak("import", "mystery", tmp_path, "--out", tmp_path / "run")
+    assert r.returncode == 2 and "geak-v4" in r.stderr
