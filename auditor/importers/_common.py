@@ -1,0 +1,275 @@
+"""Shared pieces of the importers: reading tool rows leniently and writing one leg.
+
+Nothing here raises on bad input: every problem is a string naming file, line and field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ..evidence.models import BenchRep, HostFingerprint, LegLaunch, WorkloadSpec
+from ..evidence.normalize import detect_tool, from_sglang_result, from_vllm_result
+from ..evidence.store import OutsideRunDir, RunStore
+
+
+class ImportReport(BaseModel):
+    legs: list[str] = Field(default_factory=list)
+    decisions: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+    unchecked_notes: list[str] = Field(default_factory=list)
+
+
+def where(file: str, line: int | None = None, field: str | None = None) -> str:
+    s = file + (f":{line}" if line is not None else "")
+    return s + (f" field '{field}'" if field else "")
+
+
+def safe_id(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", s) or "leg"
+
+
+def num(v: Any) -> float | None:
+    """A finite float or None (LLM-written files hold strings like "62.7" too)."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float)):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, str):
+        try:
+            f = float(v.strip().rstrip("%").replace("x", ""))
+        except ValueError:
+            return None
+        return f if math.isfinite(f) else None
+    return None
+
+
+def nonfinite_paths(obj: Any, prefix: str = "") -> list[str]:
+    out: list[str] = []
+    if isinstance(obj, float) and not math.isfinite(obj):
+        out.append(prefix or "<root>")
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            out += nonfinite_paths(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += nonfinite_paths(v, f"{prefix}[{i}]")
+    return out
+
+
+def scrub(obj: Any) -> Any:
+    """Non-finite numbers become None (missing is None, never a made-up value)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: scrub(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [scrub(v) for v in obj]
+    return obj
+
+
+# ---------------------------------------------------------------- reading rows
+
+
+class Row(BaseModel):
+    """One tool result object with where it came from."""
+
+    obj: dict[str, Any]
+    raw: str
+    file: str
+    line: int | None
+
+
+def read_rows(path: Path, label: str, report: ImportReport, *, whole_file_first: bool = False) -> list[Row | str]:
+    """Rows of a JSONL file (or one JSON object file). An unparseable row yields its raw text
+    (a str) so that it can still be kept verbatim; the problem is reported."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        report.problems.append(f"{where(label)}: cannot read: {e}")
+        return []
+    text = data.decode("utf-8", errors="replace")
+    if whole_file_first:
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            return [Row(obj=obj, raw=text, file=label, line=None)]
+    out: list[Row | str] = []
+    lines = text.split("\n")
+    truncated_tail = bool(text) and not text.endswith("\n")
+    for i, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except ValueError as e:
+            if i == len(lines) and truncated_tail:
+                report.problems.append(f"{where(label, i)}: truncated last line (the writer stopped mid-record); row not imported")
+            else:
+                report.problems.append(f"{where(label, i)}: not valid JSON ({e}); row not imported")
+            out.append(raw)
+            continue
+        if not isinstance(obj, dict):
+            report.problems.append(f"{where(label, i)}: expected a JSON object, got {type(obj).__name__}; row not imported")
+            out.append(raw)
+            continue
+        out.append(Row(obj=obj, raw=raw + "\n", file=label, line=i))
+    if not out:
+        report.problems.append(f"{where(label)}: no rows")
+    return out
+
+
+# ---------------------------------------------------------------- launch config from a row
+
+VOLATILE_SERVER_INFO = ("internal_states", "status", "last_gen_throughput", "memory_usage")
+
+
+def server_info_of(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """(flat resolved config, note). SGLang rows carry a flat /server_info dict; PD routers
+    nest it under decode[0]; vLLM's /server_info nests under vllm_config."""
+    si = obj.get("server_info")
+    if si is None:
+        return None, None
+    if isinstance(si, dict) and isinstance(si.get("decode"), list) and si["decode"] and isinstance(si["decode"][0], dict):
+        si = si["decode"][0]
+    if isinstance(si, dict) and "vllm_config" in si:
+        vc = si.get("vllm_config")
+        if isinstance(vc, dict):
+            return scrub(vc), None
+        return None, "server_info.vllm_config is text, not JSON: resolved config not importable"
+    if not isinstance(si, dict):
+        return None, f"server_info is a {type(si).__name__}, not a dict"
+    return {k: scrub(v) for k, v in si.items() if k not in VOLATILE_SERVER_INFO}, None
+
+
+def workload_of(obj: dict[str, Any]) -> WorkloadSpec:
+    rate = obj.get("request_rate")
+    rate_f = num(rate)
+    if rate_f is not None and math.isinf(float(rate_f)):
+        rate_f = None
+    n = obj.get("num_prompts")
+    if not isinstance(n, int):
+        lens = obj.get("output_lens") or obj.get("input_lens")
+        n = len(lens) if isinstance(lens, list) else (obj.get("completed") if isinstance(obj.get("completed"), int) else 0)
+    def _int(v: Any) -> int | None:
+        f = num(v)
+        return int(f) if f is not None else None
+    return WorkloadSpec(
+        dataset=str(obj.get("dataset_name") or obj.get("dataset") or "unknown"),
+        num_prompts=int(n),
+        input_len=_int(obj.get("random_input_len")),
+        output_len=_int(obj.get("random_output_len")),
+        request_rate=rate_f,
+        max_concurrency=_int(obj.get("max_concurrency")),
+        seed=_int(obj.get("seed")) if obj.get("seed") is not None else None,
+        **({"random_range_ratio": obj["random_range_ratio"]} if "random_range_ratio" in obj else {}),
+    )
+
+
+def model_of(obj: dict[str, Any]) -> str | None:
+    si = obj.get("server_info") if isinstance(obj.get("server_info"), dict) else {}
+    for v in (obj.get("model_id"), si.get("model_path"), obj.get("model")):
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+# ---------------------------------------------------------------- writing one leg
+
+
+def write_leg(store: RunStore, report: ImportReport, *, leg_id: str, role: str, rows: list[Row | str],
+              tool: str | None = None, warmup_first: bool = False, server_log: str | None = None,
+              host: HostFingerprint | None = None, status: str = "ok", failure_reason: str | None = None,
+              extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Write legs/<leg_id>/: raw rows verbatim, bench_runs.jsonl, launch.json. Returns the first
+    parsed row (for manifest fields) or None."""
+    d = f"legs/{leg_id}"
+    if store.exists(f"{d}/bench_runs.jsonl") or store.exists(f"{d}/launch.json"):
+        report.problems.append(f"{d}: leg already exists in the run directory; not imported again")
+        return None
+    first: dict[str, Any] | None = None
+    resolved: dict[str, Any] | None = None
+    engine: str | None = None
+    rep_index = 0
+    for n, row in enumerate(rows):
+        if isinstance(row, str):
+            store.write_text(f"{d}/raw/row_{n}.invalid", row)
+            continue
+        raw_rel = f"raw/row_{n}.json"
+        store.write_text(f"{d}/{raw_rel}", row.raw)
+        bad = nonfinite_paths(row.obj)
+        for p in bad[:5]:
+            report.problems.append(f"{where(row.file, row.line, p)}: NaN or infinite value; imported as null (missing)")
+        obj = scrub(row.obj)
+        kind = tool or detect_tool(obj)
+        engine = engine or kind
+        fn = from_sglang_result if kind == "sglang" else from_vllm_result
+        try:
+            rep = fn(obj, leg_id=leg_id, rep_index=rep_index, warmup=warmup_first and rep_index == 0, raw_file=raw_rel)
+        except (ValidationError, TypeError, ValueError) as e:
+            report.problems.append(f"{where(row.file, row.line)}: cannot normalize row: {str(e).splitlines()[0]}")
+            continue
+        store.append_jsonl(f"{d}/bench_runs.jsonl", rep)
+        if first is None:
+            first = obj
+            resolved, note = server_info_of(obj)
+            if note:
+                report.problems.append(f"{where(row.file, row.line, 'server_info')}: {note}")
+        else:
+            other, _ = server_info_of(obj)
+            if other is not None and resolved is not None and other != resolved:
+                report.unchecked_notes.append(f"{where(row.file, row.line, 'server_info')}: differs from the leg's first row; the first row's is used")
+        rep_index += 1
+    if first is None:
+        report.problems.append(f"{d}: no importable repetition")
+        first = {}
+    if resolved is None:
+        report.unchecked_notes.append(f"leg {leg_id}: rows carry no server_info, so its resolved engine config is unknown (rules needing it report unchecked)")
+    if rep_index and first and not any(k in first for k in ("output_lens", "ttfts")):
+        report.unchecked_notes.append(f"leg {leg_id}: rows carry no per-request arrays; throughput is the tool's own aggregate and latency percentiles are unchecked")
+    try:
+        workload = workload_of(first) if first else None
+    except (ValidationError, TypeError, ValueError) as e:
+        report.problems.append(f"leg {leg_id}: workload not importable: {str(e).splitlines()[0]}")
+        workload = None
+    launch = LegLaunch(
+        leg_id=leg_id, role=role, engine=engine or "unknown", resolved_config=resolved,  # type: ignore[arg-type]
+        host=host, workload=workload, status=status, failure_reason=failure_reason,  # type: ignore[arg-type]
+        launch_config={"imported": True, **(extra or {})},
+    )
+    store.write_json(f"{d}/launch.json", launch)
+    if server_log is not None:
+        store.write_text(f"{d}/server.log", server_log)
+    report.legs.append(leg_id)
+    return first
+
+
+def guarded(report: ImportReport, what: str):
+    """Context manager: any exception becomes a problem, never a traceback."""
+
+    class _G:
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, et, ev, tb) -> bool:
+            if ev is None:
+                return False
+            if isinstance(ev, OutsideRunDir):
+                report.problems.append(f"{what}: refused, path outside the run directory: {ev}")
+            else:
+                report.problems.append(f"{what}: import error {type(ev).__name__}: {ev}")
+            return isinstance(ev, Exception)
+
+    return _G()
+
+
+def inside(child: Path, parent: Path) -> bool:
+    c, p = child.resolve(), parent.resolve()
+    return c == p or p in c.parents

@@ -1,0 +1,407 @@
+"""Import an AMD GEAK v4 e2e_workflow run directory as a geak run directory.
+
+Source layout (facts from GEAK's role docs and scripts): bench_e2e.sh leg dirs holding
+bench_runs.jsonl (one bench-client result object per timed round, no GEAK fields added),
+server.log and server_start.json, at baseline/, config/<trial>/, overlay/cand_<short>/{ref,cand*}/
+and validation/{base,final}/; LLM-written summaries integrate_result.json (flat, or nested
+under ``e2e`` / ``accepted_config``), director_e2e_validation.json (three schema eras),
+config/sweep_results.json; op_bench.py's kernels/<op>_task/opbench_result.json.
+
+Summaries become *claims* (decisions.jsonl); only the raw rows become evidence. A few
+optional per-leg files that stock GEAK v4 does not write are picked up when present, so a
+hand-built fixture can supply what a rule needs: parity_outputs.jsonl (greedy outputs),
+accuracy.json, parity_probe.json, host_fingerprint.json (or a ``host`` block in env_report.json).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..evidence.models import (
+    AccuracyProbe, Claim, CorrectnessCase, Decision, HostFingerprint, Manifest, OpBenchRecord, ParityOutput, ParityProbe,
+)
+from ..evidence.store import RunStore
+from ._common import ImportReport, guarded, inside, model_of, num, read_rows, safe_id, server_info_of, workload_of, write_leg
+
+INVARIANT_KEYS = ("model_path", "tp_size", "dp_size", "ep_size", "mem_fraction_static", "kv_cache_dtype", "dtype",
+                  "context_length", "quantization", "max_running_requests", "chunked_prefill_size")
+PRODUCER = "geak-v4"
+
+
+def _load_json(path: Path, src: Path, report: ImportReport) -> Any:
+    rel = str(path.relative_to(src))
+    try:
+        return json.loads(path.read_text(errors="replace"))
+    except OSError as e:
+        report.problems.append(f"{rel}: cannot read: {e}")
+    except ValueError as e:
+        report.problems.append(f"{rel}: not valid JSON: {e}")
+    return None
+
+
+def _get(d: dict[str, Any], *keys: str) -> Any:
+    """GEAK's reader rule: top level, then ``e2e``, then ``accepted_config``; first non-null wins."""
+    for scope in (d, d.get("e2e"), d.get("accepted_config")):
+        if isinstance(scope, dict):
+            for k in keys:
+                if scope.get(k) is not None:
+                    return scope[k]
+    return None
+
+
+def _flags(s: Any) -> dict[str, str]:
+    """'--attention-backend triton --enable-x' -> {'attention_backend': 'triton', 'enable_x': 'true'}."""
+    if not isinstance(s, str) or not s.strip():
+        return {}
+    try:
+        toks = shlex.split(s)
+    except ValueError:
+        toks = s.split()
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if t.startswith("--"):
+            key, _, val = t[2:].partition("=")
+            key = key.replace("-", "_")
+            if not val and i + 1 < len(toks) and not toks[i + 1].startswith("--"):
+                val = toks[i + 1]
+                i += 1
+            out[key] = val or "true"
+        i += 1
+    return out
+
+
+def _env(s: Any) -> dict[str, str]:
+    if isinstance(s, dict):
+        return {str(k): str(v) for k, v in s.items()}
+    if not isinstance(s, str):
+        return {}
+    return dict(kv.split("=", 1) for kv in s.split() if "=" in kv)
+
+
+class _Importer:
+    def __init__(self, src: Path, run_dir: Path, report: ImportReport):
+        self.src = src
+        self.store = RunStore(run_dir)
+        self.r = report
+        self.host: HostFingerprint | None = None
+        self.first_rows: dict[str, dict[str, Any]] = {}
+        self.leg_dirs: dict[str, Path] = {}
+
+    def rel(self, p: Path) -> str:
+        return str(p.relative_to(self.src))
+
+    # ------------------------------------------------------------ legs
+    def leg(self, path: Path, leg_id: str, role: str) -> str | None:
+        bench = path / "bench_runs.jsonl"
+        if not bench.is_file():
+            self.r.problems.append(f"{self.rel(path)}: no bench_runs.jsonl; leg {leg_id} not imported")
+            return None
+        rows = read_rows(bench, self.rel(bench), self.r)
+        status, reason = "ok", None
+        ss = path / "server_start.json"
+        if ss.is_file():
+            obj = _load_json(ss, self.src, self.r)
+            if isinstance(obj, dict) and obj.get("status") == "failed":
+                status, reason = "failed", f"server_start.json: {obj.get('reason')}: {obj.get('phase_hint', '')}"[:300]
+        log = (path / "server.log").read_text(errors="replace") if (path / "server.log").is_file() else None
+        host = self.host
+        hf = path / "host_fingerprint.json"
+        if hf.is_file():
+            try:
+                host = HostFingerprint.model_validate(_load_json(hf, self.src, self.r))
+            except ValidationError as e:
+                self.r.problems.append(f"{self.rel(hf)}: {str(e).splitlines()[0]}")
+        first = write_leg(self.store, self.r, leg_id=leg_id, role=role, rows=rows, server_log=log, host=host,
+                          status=status, failure_reason=reason, extra={"source_dir": self.rel(path)})
+        if first is None:
+            return None
+        if log is None:
+            self.r.unchecked_notes.append(f"leg {leg_id}: no server.log in {self.rel(path)} (engagement and crash checks are unchecked)")
+        self.first_rows[leg_id] = first
+        self.leg_dirs[leg_id] = path
+        self._extras(path, leg_id)
+        return leg_id
+
+    def _extras(self, path: Path, leg_id: str) -> None:
+        d = f"legs/{leg_id}"
+        po = path / "parity_outputs.jsonl"
+        if po.is_file():
+            for row in read_rows(po, self.rel(po), self.r):
+                if isinstance(row, str):
+                    continue
+                o = row.obj
+                try:
+                    rec = ParityOutput(prompt_id=str(o.get("prompt_id", o.get("id"))), prompt=str(o.get("prompt", "")),
+                                       output_text=str(o.get("output_text", o.get("text", o.get("output", "")))),
+                                       expected=o.get("expected"), rerun=int(o.get("rerun", 0) or 0))
+                except (ValidationError, TypeError, ValueError) as e:
+                    self.r.problems.append(f"{row.file}:{row.line}: parity output not importable: {str(e).splitlines()[0]}")
+                    continue
+                self.store.append_jsonl(f"{d}/outputs.jsonl", rec)
+        for name, model in (("accuracy.json", AccuracyProbe), ("parity_probe.json", ParityProbe)):
+            f = path / name
+            if f.is_file():
+                obj = _load_json(f, self.src, self.r)
+                if isinstance(obj, dict):
+                    try:
+                        self.store.write_json(f"{d}/{name}", model.model_validate({k: v for k, v in obj.items() if k != "schema_version"}))
+                    except ValidationError as e:
+                        self.r.problems.append(f"{self.rel(f)}: {str(e).splitlines()[0]}")
+
+    # ------------------------------------------------------------ decisions
+    def decide(self, d: Decision) -> None:
+        self.store.append_jsonl("decisions.jsonl", d)
+        self.r.decisions.append(d.decision_id)
+
+    def run(self) -> None:
+        src = self.src
+        er = src / "env_report.json"
+        if er.is_file():
+            obj = _load_json(er, src, self.r)
+            if isinstance(obj, dict) and isinstance(obj.get("host"), dict):
+                try:
+                    self.host = HostFingerprint.model_validate(obj["host"])
+                except ValidationError as e:
+                    self.r.problems.append(f"env_report.json field 'host': {str(e).splitlines()[0]}")
+        if self.host is None:
+            self.r.unchecked_notes.append("no host fingerprint in the source: contention (B5) is unchecked")
+        base = self.leg(src / "baseline", "baseline", "baseline") if (src / "baseline").is_dir() else None
+        baseline_claim = None
+        bo = src / "baseline" / "baseline_official.json"
+        if bo.is_file():
+            obj = _load_json(bo, src, self.r)
+            if isinstance(obj, dict):
+                baseline_claim = num(obj.get("baseline_throughput_tok_s", obj.get("plateau_median_tok_s")))
+        if base:
+            self.decide(Decision(decision_id="d-baseline", gate_id="baseline", scope="baseline", producer=f"{PRODUCER}:director",
+                                 reference_legs=[base], claim=Claim(baseline_value=baseline_claim)))
+        ops = self.kernels()
+        patch_ids = self.overlays(ops) + self.sweep(base)
+        self.bundle(patch_ids)
+        self.manifest(base)
+
+    def kernels(self) -> set[str]:
+        ops: set[str] = set()
+        kdir = self.src / "kernels"
+        if not kdir.is_dir():
+            return ops
+        for task in sorted(p for p in kdir.iterdir() if p.is_dir() and p.name.endswith("_task")):
+            op = task.name[: -len("_task")]
+            ops.add(op)
+            f = task / "opbench_result.json"
+            if not f.is_file():
+                self.r.unchecked_notes.append(f"{self.rel(task)}: no opbench_result.json; no harness decision")
+                continue
+            obj = _load_json(f, self.src, self.r)
+            if not isinstance(obj, dict):
+                if obj is not None:
+                    self.r.problems.append(f"{self.rel(f)}: expected a JSON object")
+                continue
+            meta = _load_json(task / "meta.json", self.src, self.r) if (task / "meta.json").is_file() else {}
+            meta = meta if isinstance(meta, dict) else {}
+            winner = obj.get("winner_backend")
+            results = obj.get("results") if isinstance(obj.get("results"), list) else []
+            cases = []
+            for row in results:
+                if isinstance(row, dict) and row.get("backend") == winner and winner is not None:
+                    shape = meta.get("a_shape") if isinstance(meta.get("a_shape"), list) else []
+                    shape = [int(x) for x in shape if isinstance(x, int)]
+                    cases.append(CorrectnessCase(shape=shape, dtype=str(meta.get("dtype") or "unrecorded"), reference_dtype="unrecorded",
+                                                 rel_err=num(row.get("max_rel_err")), passed=row.get("correct")))
+            try:
+                rec = OpBenchRecord(op=op, candidate=str(winner or "none"), baseline_backend=obj.get("baseline_backend"),
+                                    candidate_backend=winner, correctness=cases, claimed_speedup=num(obj.get("isolated_speedup")),
+                                    geak_results=results, harness_suspect=obj.get("harness_suspect"), measurement_mode=obj.get("measurement_mode"))
+            except ValidationError as e:
+                self.r.problems.append(f"{self.rel(f)}: {str(e).splitlines()[0]}")
+                continue
+            self.store.write_json(f"ops/{safe_id(op)}/opbench.json", rec)
+            self.decide(Decision(decision_id=f"d-harness-{safe_id(op)}", gate_id=f"harness-{safe_id(op)}", scope="harness",
+                                 producer=f"{PRODUCER}:op_benchmarker", op=safe_id(op),
+                                 claim=Claim(isolated_speedup=num(obj.get("isolated_speedup")), headline_source="isolated")))
+        return ops
+
+    def overlays(self, ops: set[str]) -> list[tuple[str, bool, list[str]]]:
+        out: list[tuple[str, bool, list[str]]] = []
+        odir = self.src / "overlay"
+        if not odir.is_dir():
+            return out
+        for cdir in sorted(p for p in odir.iterdir() if p.is_dir() and p.name.startswith("cand_")):
+            short = cdir.name[len("cand_"):]
+            ir_path = cdir / "integrate_result.json"
+            ir = _load_json(ir_path, self.src, self.r) if ir_path.is_file() else None
+            if ir is not None and not isinstance(ir, dict):
+                self.r.problems.append(f"{self.rel(ir_path)}: expected a JSON object")
+                ir = None
+            ir = ir or {}
+            if not ir_path.is_file():
+                self.r.problems.append(f"{self.rel(cdir)}: no integrate_result.json; the decision carries no claim")
+            short = str(ir.get("short_name") or short)
+            sid = safe_id(short)
+            ref = self.leg(cdir / "ref", f"overlay_{sid}_ref", "reference") if (cdir / "ref").is_dir() else None
+            cands = [self.leg(p, f"overlay_{sid}_{safe_id(p.name)}", "candidate")
+                     for p in sorted(cdir.iterdir()) if p.is_dir() and p.name.startswith("cand") and (p / "bench_runs.jsonl").is_file()]
+            cands = [c for c in cands if c]
+            op = next((o for o in (short, short.lstrip("_"), "_" + short) if o in ops), short)
+            flags = _flags(_get(ir, "apply_flags", "accepted_flags"))
+            env = _env(_get(ir, "apply_env", "accepted_env"))
+            declared = list(flags) + [f"env.{k}" for k in env]
+            lc_raw = str(ir.get("lever_class") or "").strip()
+            wk = str(ir.get("winner_kind") or "").lower()
+            lever = {"A": "kernel", "B": "orthogonal"}.get(lc_raw.upper(), lc_raw if lc_raw in ("kernel", "config", "orthogonal") else None)
+            if lever is None:
+                lever = "config" if wk in ("env", "flag", "flags", "config") else "kernel"
+            claim = self.claim(ir, ir_path, lever)
+            gate = str(ir.get("gate") or "")
+            marker = ir.get("engagement_marker") if isinstance(ir.get("engagement_marker"), str) else re.escape(short)
+            d = Decision(decision_id=f"d-integrate-{sid}", gate_id=f"integrate-{sid}", scope="patch", producer=f"{PRODUCER}:e2e_integrator",
+                         accepted=gate in ("accepted", "stack"), claim=claim, reference_legs=[ref] if ref else [], candidate_legs=cands,
+                         declared_knobs=declared, op=safe_id(op) if lever == "kernel" else None,
+                         engagement_marker=marker if lever == "kernel" else None)
+            self.decide(d)
+            if not ref or not cands:
+                self.r.problems.append(f"{self.rel(cdir)}: missing ref or cand leg")
+            out.append((d.decision_id, d.accepted, declared))
+        return out
+
+    def claim(self, ir: dict[str, Any], path: Path, lever: str) -> Claim:
+        fields = {
+            "reference_value": ("ref_med", "ref_median_tok_s"),
+            "candidate_value": ("cand_med", "cand_median_tok_s", "e2e_throughput_tok_s"),
+            "delta_pct": ("e2e_delta_pct", "delta_pct"),
+            "isolated_speedup": ("isolated_speedup", "isolated_speedup_geomean"),
+            "baseline_value": ("baseline_throughput_tok_s", "provided_baseline_throughput", "baseline_throughput"),
+        }
+        vals: dict[str, Any] = {}
+        for f, keys in fields.items():
+            v = _get(ir, *keys)
+            if v is not None and num(v) is None:
+                self.r.problems.append(f"{self.rel(path)} field '{keys[0]}': {v!r} is not a finite number; ignored")
+            vals[f] = num(v)
+        no = _get(ir, "non_overlapping", "non_overlap")
+        vals["non_overlap"] = no if isinstance(no, bool) else None
+        return Claim(lever_class=lever, **vals)  # type: ignore[arg-type]
+
+    def sweep(self, base: str | None) -> list[tuple[str, bool, list[str]]]:
+        out: list[tuple[str, bool, list[str]]] = []
+        f = self.src / "config" / "sweep_results.json"
+        if not f.is_file():
+            return out
+        obj = _load_json(f, self.src, self.r)
+        trials = obj.get("trials") if isinstance(obj, dict) else None
+        if not isinstance(trials, list):
+            if obj is not None:
+                self.r.problems.append(f"{self.rel(f)} field 'trials': missing or not a list")
+            return out
+        for i, t in enumerate(trials):
+            if not isinstance(t, dict) or not isinstance(t.get("id"), str):
+                self.r.problems.append(f"{self.rel(f)} field 'trials[{i}]': not an object with an id")
+                continue
+            tid = safe_id(t["id"])
+            ldir = self.src / "config" / t["id"]
+            if not ldir.is_dir():
+                self.r.problems.append(f"{self.rel(f)} field 'trials[{i}]': leg dir config/{t['id']} missing")
+                continue
+            cand = self.leg(ldir, f"config_{tid}", "candidate")
+            knobs = list(_flags(t.get("change")))
+            if not knobs and isinstance(t.get("axis"), str):
+                knobs = [t["axis"].replace("-", "_")]
+            claim = Claim(lever_class="config", candidate_value=num(t.get("throughput_tok_s")), delta_pct=num(t.get("delta_pct")))
+            d = Decision(decision_id=f"d-config-{tid}", gate_id=f"config-{tid}", scope="patch", producer=f"{PRODUCER}:config_tuner",
+                         accepted=bool(t.get("kept")), claim=claim, reference_legs=[base] if base else [],
+                         candidate_legs=[cand] if cand else [], declared_knobs=knobs)
+            self.decide(d)
+            out.append((d.decision_id, d.accepted, knobs))
+        return out
+
+    def bundle(self, patches: list[tuple[str, bool, list[str]]]) -> None:
+        v = self.src / "validation"
+        if not v.is_dir():
+            return
+        base = self.leg(v / "base", "validation_base", "validation_base") if (v / "base").is_dir() else None
+        final = self.leg(v / "final", "validation_final", "validation_final") if (v / "final").is_dir() else None
+        f = self.src / "director_e2e_validation.json"
+        dj = _load_json(f, self.src, self.r) if f.is_file() else None
+        if not isinstance(dj, dict):
+            if f.is_file() and dj is not None:
+                self.r.problems.append("director_e2e_validation.json: expected a JSON object")
+            elif not f.is_file():
+                self.r.problems.append("director_e2e_validation.json missing: the bundle decision carries no claim")
+            dj = {}
+        def sub(k: str, *ks: str) -> Any:
+            b = dj.get(k)
+            if isinstance(b, dict):
+                for kk in ks:
+                    if b.get(kk) is not None:
+                        return b[kk]
+            return None
+        ref_v = sub("drift_corrected_baseline", "median") or sub("base_block", "warm_median_tok_s")
+        cand_v = (sub("final", "median") or dj.get("director_verified_throughput_tok_s")
+                  or sub("final_block", "warm_median_tok_s") or sub("arbitration", "director_verified_throughput_tok_s"))
+        delta = dj.get("delta_pct_drift_corrected")
+        if delta is None:
+            delta = sub("drift_corrected_same_session", "delta_pct_warm")
+        base_v = dj.get("provided_baseline_throughput") or sub("vs_provided_baseline", "baseline_throughput_tok_s") or dj.get("baseline_throughput_tok_s")
+        sc = dj.get("serving_config") if isinstance(dj.get("serving_config"), dict) else {}
+        bflags, fflags = _flags(sc.get("baseline_flags")), _flags(sc.get("final_flags"))
+        settings: dict[str, dict[str, Any]] = {}
+        inv = dj.get("serving_invariant")
+        for leg_id, fl in ((base, bflags), (final, fflags)):
+            if not leg_id:
+                continue
+            s: dict[str, Any] = dict(fl)
+            if isinstance(inv, dict):
+                s.update({k: val for k, val in inv.items() if not isinstance(val, (dict, list))})
+            if s:
+                settings[leg_id] = s
+        declared = sorted({k for k in set(bflags) | set(fflags) if bflags.get(k) != fflags.get(k)}
+                          | {k for _, acc, knobs in patches if acc for k in knobs})
+        claim = Claim(reference_value=num(ref_v), candidate_value=num(cand_v), delta_pct=num(delta), baseline_value=num(base_v),
+                      reported_settings=settings)
+        self.decide(Decision(decision_id="d-bundle", gate_id="bundle", scope="bundle", producer=f"{PRODUCER}:director",
+                             accepted=str(dj.get("validation_status", "accepted")) == "accepted", claim=claim,
+                             reference_legs=[base] if base else [], candidate_legs=[final] if final else [],
+                             declared_knobs=declared, accepted_decisions=[did for did, acc, _ in patches if acc]))
+
+    def manifest(self, base: str | None) -> None:
+        first = self.first_rows.get(base or "") or next(iter(self.first_rows.values()), {})
+        resolved, _ = server_info_of(first) if first else (None, None)
+        invariants = {k: resolved[k] for k in INVARIANT_KEYS if resolved and k in resolved}
+        if not invariants:
+            self.r.unchecked_notes.append("the baseline rows carry no server_info: the manifest declares no invariants (B4 unchecked)")
+        wl = None
+        try:
+            wl = workload_of(first) if first else None
+        except (ValidationError, TypeError, ValueError):
+            pass
+        engine = "sglang" if first and "server_info" in first or "total_throughput" in (first or {}) else ("vllm" if first else None)
+        self.store.write_json("manifest.json", Manifest(
+            run_id=self.src.name, imported_from="geak-v4", model=model_of(first) if first else None, engine=engine,
+            workload=wl, host=self.host, invariants=invariants, args={"source": str(self.src)},
+        ))
+
+
+def import_geak_v4(src: Path, run_dir: Path) -> ImportReport:
+    report = ImportReport()
+    with guarded(report, "geak-v4 import"):
+        src, run_dir = Path(src), Path(run_dir)
+        if not src.is_dir():
+            report.problems.append(f"{src}: not a directory")
+            return report
+        if inside(run_dir, src):
+            report.problems.append(f"{run_dir}: refused, the run directory lies inside the source {src} (the source is never modified)")
+            return report
+        if (run_dir / "manifest.json").exists():
+            report.problems.append(f"{run_dir}: already holds a run (manifest.json); import into an empty directory")
+            return report
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _Importer(src, run_dir, report).run()
+    return report
