@@ -60,7 +60,7 @@ class RepData:
 
 def _check_array(name: str, values: list[Any], ok: np.ndarray, file: str, line: int) -> tuple[np.ndarray, list[Problem]]:
     """Float array with None -> NaN; NaN/inf/negative on an ok request is a Problem."""
-    arr = np.array([np.nan if v is None else v for v in values], dtype=float)
+    arr = np.array(values, dtype=float)  # None -> nan
     probs: list[Problem] = []
     if len(arr) != len(ok):
         probs.append(Problem(file, f"has {len(arr)} entries, expected {len(ok)} (one per request)", line, f"requests.{name}"))
