@@ -52,7 +52,8 @@ def num(v: Any) -> float | None:
 def nonfinite_paths(obj: Any, prefix: str = "") -> list[str]:
     out: list[str] = []
     if isinstance(obj, float) and not math.isfinite(obj):
-        out.append(prefix or "<root>")
+        if not (prefix.endswith("request_rate") and obj == math.inf):  # inf = unlimited rate, by design
+            out.append(prefix or "<root>")
     elif isinstance(obj, dict):
         for k, v in obj.items():
             out += nonfinite_paths(v, f"{prefix}.{k}" if prefix else str(k))

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from ..evidence.models import (
     AccuracyProbe, Claim, CorrectnessCase, Decision, HostFingerprint, Manifest, OpBenchRecord, ParityOutput, ParityProbe,
 )
+from ..checks.config_diff import lever_class
 from ..evidence.store import RunStore
 from ._common import ImportReport, guarded, inside, model_of, num, read_rows, safe_id, server_info_of, workload_of, write_leg
 
@@ -315,9 +316,16 @@ class _Importer:
             if not knobs and isinstance(t.get("axis"), str):
                 knobs = [t["axis"].replace("-", "_")]
             claim = Claim(lever_class="config", candidate_value=num(t.get("throughput_tok_s")), delta_pct=num(t.get("delta_pct")))
+            # the engine logs its server args at start-up: the knob's new value there proves it took effect
+            fl = _flags(t.get("change"))
+            marker = None
+            for k, val in fl.items():
+                if lever_class(k) == "kernel":
+                    marker = rf"{re.escape(k)}=['\"]?{re.escape(val)}['\"]?[,)]"
+                    break
             d = Decision(decision_id=f"d-config-{tid}", gate_id=f"config-{tid}", scope="patch", producer=f"{PRODUCER}:config_tuner",
                          accepted=bool(t.get("kept")), claim=claim, reference_legs=[base] if base else [],
-                         candidate_legs=[cand] if cand else [], declared_knobs=knobs)
+                         candidate_legs=[cand] if cand else [], declared_knobs=knobs, engagement_marker=marker)
             self.decide(d)
             out.append((d.decision_id, d.accepted, knobs))
         return out
@@ -382,7 +390,7 @@ class _Importer:
             wl = workload_of(first) if first else None
         except (ValidationError, TypeError, ValueError):
             pass
-        engine = "sglang" if first and "server_info" in first or "total_throughput" in (first or {}) else ("vllm" if first else None)
+        engine = ("sglang" if ("server_info" in first or "total_throughput" in first) else "vllm") if first else None
         self.store.write_json("manifest.json", Manifest(
             run_id=self.src.name, imported_from="geak-v4", model=model_of(first) if first else None, engine=engine,
             workload=wl, host=self.host, invariants=invariants, args={"source": str(self.src)},
