@@ -1,0 +1,90 @@
+"""vLLM --save-result files and SGLang --output-file rows imported as legs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from geak.auditor.audit import audit_run
+from geak.auditor.evidence.loader import RunEvidence
+from geak.auditor.evidence.store import RunStore
+from geak.auditor.importers import import_sglang_bench, import_vllm_bench
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "bench"
+
+
+def outcomes(v) -> dict[str, set[str]]:
+    by: dict[str, set[str]] = {}
+    for f in v.findings:
+        by.setdefault(f.rule_id, set()).add(f.outcome)
+    return by
+
+
+def test_vllm_files_one_leg(tmp_path: Path) -> None:
+    files = sorted(DATA.glob("vllm_rep*.json"))
+    rep = import_vllm_bench(files, tmp_path / "run", leg_id="base", warmup_first=True)
+    assert rep.problems == [] and rep.legs == ["base"]
+    run = RunEvidence(RunStore(tmp_path / "run"))
+    leg = run.leg("base")
+    assert [r.rep.warmup for r in leg.reps] == [True, False, False, False]
+    assert not leg.problems and all(r.rep.requests is not None for r in leg.reps)
+    assert leg.launch.workload.num_prompts == 8 and leg.launch.resolved_config is None
+    assert json.loads((tmp_path / "run/manifest.json").read_text())["imported_from"] == "vllm-bench"
+    assert (tmp_path / "run/legs/base/raw/row_0.json").read_text() == files[0].read_text()
+    [v] = audit_run(tmp_path / "run", write=False)
+    assert v.gate_id == "baseline-base" and v.verdict == "FLAG"  # B4/B5 evidence absent -> unchecked
+    by = outcomes(v)
+    assert by["B1"] == {"pass"} and by["B3"] == {"pass"}
+    assert "unchecked" in by["B4"]
+
+
+def test_second_leg_joins_existing_run(tmp_path: Path) -> None:
+    files = sorted(DATA.glob("vllm_rep*.json"))
+    import_vllm_bench(files[:2], tmp_path / "run", leg_id="a")
+    man = (tmp_path / "run/manifest.json").read_text()
+    rep = import_vllm_bench(files[2:], tmp_path / "run", leg_id="b")
+    assert rep.problems == [] and (tmp_path / "run/manifest.json").read_text() == man
+    gates = {v.gate_id: v for v in audit_run(tmp_path / "run", write=False)}
+    assert set(gates) == {"baseline-a", "import-b"}
+    rep = import_vllm_bench(files[2:], tmp_path / "run", leg_id="b")
+    assert rep.problems and "already exists" in rep.problems[0]
+
+
+def test_sglang_rows_with_server_info_but_no_arrays(tmp_path: Path) -> None:
+    rep = import_sglang_bench([DATA / "sglang_runs.jsonl"], tmp_path / "run", leg_id="sg")
+    assert rep.problems == []
+    leg = RunEvidence(RunStore(tmp_path / "run")).leg("sg")
+    assert leg.launch.engine == "sglang" and leg.launch.resolved_config["mem_fraction_static"] == 0.85
+    assert leg.launch.workload.dataset == "random" and leg.launch.workload.input_len == 1024
+    assert leg.launch.workload.request_rate is None  # inf = unlimited
+    assert [r.value("output_throughput")[1] for r in leg.reps] == ["reported"] * 3
+    [v] = audit_run(tmp_path / "run", write=False)
+    assert outcomes(v)["P1"] == {"unchecked"}  # no per-request arrays: never "pass"
+
+
+def test_truncated_last_line(tmp_path: Path) -> None:
+    f = DATA / "sglang_truncated.jsonl"
+    before = f.read_bytes()
+    rep = import_sglang_bench([f], tmp_path / "run", leg_id="t")
+    assert f.read_bytes() == before
+    assert len(rep.problems) == 1 and rep.problems[0].startswith(f"{f}:3") and "truncated" in rep.problems[0]
+    leg = RunEvidence(RunStore(tmp_path / "run")).leg("t")
+    assert len(leg.reps) == 2 and not leg.problems
+
+
+def test_nan_latency(tmp_path: Path) -> None:
+    f = DATA / "vllm_nan_latency.json"
+    rep = import_vllm_bench([f], tmp_path / "run", leg_id="n")
+    assert any(p.startswith(str(f)) and "ttfts[3]" in p for p in rep.problems), rep.problems
+    leg = RunEvidence(RunStore(tmp_path / "run")).leg("n")
+    # the rep is kept, the NaN became a missing value the loader reports by field
+    assert any(p.field == "requests.ttft_ms[3]" for p in leg.problems)
+    [v] = audit_run(tmp_path / "run", write=False)
+    assert "fail" in outcomes(v)["P1"]
+
+
+def test_garbage_file_no_traceback(tmp_path: Path) -> None:
+    g = tmp_path / "g.json"
+    g.write_text("[1, 2]\n")
+    rep = import_vllm_bench([g, tmp_path / "missing.json"], tmp_path / "run", leg_id="g")
+    assert rep.problems and any("missing.json" in p for p in rep.problems)
