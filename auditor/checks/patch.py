@@ -113,7 +113,8 @@ def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
     if c.candidate_value is not None and cand_med is not None:
         checks.append(("candidate_value", c.candidate_value, cand_med, stats.rel_close(c.candidate_value, cand_med, rel)))
     if c.delta_pct is not None and delta is not None:
-        checks.append(("delta_pct", c.delta_pct, delta, abs(c.delta_pct - delta) <= max(0.1, rel * 100 * max(1.0, abs(delta)) / 10)))
+        # rounding of a percentage: 0.05 points, or 5% of the delta itself for large deltas
+        checks.append(("delta_pct", c.delta_pct, delta, abs(c.delta_pct - delta) <= max(0.05, 0.05 * abs(delta))))
     if c.non_overlap is not None:
         no = stats.non_overlap(ctx.side_values(ctx.reference), ctx.side_values(ctx.candidate), c.higher_is_better)
         if no is not None:
