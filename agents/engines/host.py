@@ -1,0 +1,62 @@
+"""Host fingerprint per leg: what was running, on what, while it was measured (B5)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+from pathlib import Path
+
+from geak.auditor.evidence.models import GpuInfo, HostFingerprint
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _governor() -> str | None:
+    try:
+        return Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip()
+    except OSError:
+        return None
+
+
+def _gpus(own_pids: set[int]) -> list[GpuInfo]:
+    try:
+        import pynvml  # nvidia-ml-py
+    except ImportError:
+        return []
+    try:
+        pynvml.nvmlInit()
+    except Exception:
+        return []
+    out = []
+    try:
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            procs = pynvml.nvmlDeviceGetComputeRunningProcesses(h)
+            foreign = [str(p.pid) for p in procs if p.pid not in own_pids]
+            out.append(GpuInfo(
+                index=i, name=str(pynvml.nvmlDeviceGetName(h)), driver=str(pynvml.nvmlSystemGetDriverVersion()),
+                sm_clock_mhz=float(pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM)),
+                mem_clock_mhz=float(pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_MEM)),
+                temperature_c=float(pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU)),
+                foreign_processes=foreign,
+            ))
+    finally:
+        pynvml.nvmlShutdown()
+    return out
+
+
+def fingerprint(own_pids: set[int] | None = None, other_legs: list[str] | None = None) -> HostFingerprint:
+    return HostFingerprint(
+        hostname=socket.gethostname(), cpu_model=_cpu_model(), cpu_count=os.cpu_count(),
+        load_avg_1m=os.getloadavg()[0], cpu_governor=_governor(), gpus=_gpus(own_pids or set()),
+        other_legs_running=other_legs or [],
+    )
