@@ -252,6 +252,151 @@ def import_(
     raise typer.Exit(1 if report.problems else 0)
 
 
+# ------------------------------------------------------------------ legs and the baseline phase
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "tiny-arith"
+
+O_ENGINE = typer.Option("vllm", help="engine adapter: vllm | sglang")
+O_MODEL = typer.Option(None, help="model path or id (default: the shipped tiny model models/tiny-arith)")
+O_RUN = typer.Option(..., "--run-dir", help="run directory to write the leg into (created if absent)")
+O_REPS = typer.Option(3, help="counted repetitions (one warm-up repetition is added and flagged)")
+
+
+def _launch_cfg(model, dtype, memory_fraction, max_num_seqs, max_num_batched_tokens, chunked_prefill, prefix_caching,
+                tp, speculative, max_model_len, load_format, enforce_eager, extra_arg, devices):
+    from geak.agents.engines.base import LaunchConfig
+
+    spec = None
+    if speculative:
+        try:
+            spec = json.loads(speculative)
+        except ValueError as e:
+            _usage(f"--speculative must be JSON, e.g. '{{\"method\": \"ngram\", \"num_speculative_tokens\": 4}}': {e}")
+    return LaunchConfig(model=str(model or DEFAULT_MODEL), dtype=dtype, memory_fraction=memory_fraction, max_num_seqs=max_num_seqs,
+                        max_num_batched_tokens=max_num_batched_tokens, chunked_prefill=chunked_prefill, prefix_caching=prefix_caching,
+                        tensor_parallel=tp, speculative=spec, max_model_len=max_model_len, load_format=load_format,
+                        enforce_eager=enforce_eager, extra_args=list(extra_arg or []), devices=devices)
+
+
+def _prompts(path: Optional[Path]):
+    from geak.agents.engines.leg import load_prompts
+
+    if path is None:
+        return None
+    if not path.exists():
+        _usage(f"{path} does not exist")
+    return load_prompts(path)
+
+
+def _default_prompt_file(model: Optional[str], name: str) -> Optional[Path]:
+    p = (Path(model) if model else DEFAULT_MODEL) / name
+    return p if p.exists() else None
+
+
+@app.command()
+def leg(
+    run_dir: Path = O_RUN,
+    leg_id: str = typer.Option("leg", help="leg id (directory name under legs/)"),
+    role: str = typer.Option("reference", help="baseline | reference | candidate | validation_base | validation_final | caching_audit | aa"),
+    engine: str = O_ENGINE,
+    model: Optional[str] = O_MODEL,
+    reps: int = O_REPS,
+    dtype: Optional[str] = typer.Option(None),
+    memory_fraction: Optional[float] = typer.Option(None),
+    max_num_seqs: Optional[int] = typer.Option(None),
+    max_num_batched_tokens: Optional[int] = typer.Option(None),
+    chunked_prefill: Optional[bool] = typer.Option(None, "--chunked-prefill/--no-chunked-prefill"),
+    prefix_caching: Optional[bool] = typer.Option(None, "--prefix-caching/--no-prefix-caching"),
+    tp: Optional[int] = typer.Option(None, help="tensor parallel size"),
+    speculative: Optional[str] = typer.Option(None, help="speculative decoding config as JSON"),
+    max_model_len: Optional[int] = typer.Option(None),
+    load_format: Optional[str] = typer.Option(None, help="'dummy' = random weights"),
+    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager"),
+    extra_arg: Optional[list[str]] = typer.Option(None, help="extra engine argument (repeatable)"),
+    devices: str = typer.Option("cpu", help="device set this leg locks"),
+    dataset: str = typer.Option("random"), num_prompts: int = typer.Option(200), input_len: int = typer.Option(32),
+    output_len: int = typer.Option(16), rate: Optional[float] = typer.Option(None, help="requests/s (default: unlimited)"),
+    concurrency: Optional[int] = typer.Option(32), seed: int = typer.Option(0),
+    parity: Optional[Path] = typer.Option(None, help="JSONL of {prompt, expected?} for greedy parity outputs"),
+    accuracy: Optional[Path] = typer.Option(None, help="JSONL of {prompt, expected} for the accuracy probe"),
+    health_deadline: float = typer.Option(600.0, help="seconds to wait for the server to become healthy"),
+) -> None:
+    """Run one leg by hand: launch, benchmark with the engine's own client, tear down."""
+    from geak.agents.engines.base import get_engine
+    from geak.agents.engines.leg import run_leg
+    from geak.auditor.evidence.models import WorkloadSpec
+    from geak.auditor.evidence.store import RunStore
+    from geak.orchestrator.baseline import ensure_manifest
+
+    try:
+        ad = get_engine(engine)
+    except KeyError as e:
+        _usage(str(e.args[0]))
+    cfg = _launch_cfg(model, dtype, memory_fraction, max_num_seqs, max_num_batched_tokens, chunked_prefill, prefix_caching, tp,
+                      speculative, max_model_len, load_format, enforce_eager, extra_arg, devices)
+    w = WorkloadSpec(dataset=dataset, num_prompts=num_prompts, input_len=input_len, output_len=output_len, request_rate=rate,
+                     max_concurrency=concurrency, seed=seed)
+    store = RunStore(run_dir)
+    if store.exists(f"legs/{leg_id}/launch.json"):
+        _usage(f"leg {leg_id} already exists in {run_dir}; pick another --leg-id")
+    ensure_manifest(store, run_id=run_dir.name, engine=engine, cfg=cfg, workload=w)
+    par = _prompts(parity or _default_prompt_file(model, "parity.jsonl"))
+    acc = _prompts(accuracy or _default_prompt_file(model, "probe.jsonl"))
+    with console.status(f"leg {leg_id}: {engine} serving {cfg.model}"):
+        res = run_leg(store, leg_id=leg_id, role=role, engine=ad, cfg=cfg, workload=w, reps=reps, parity=par, accuracy=acc,
+                      health_deadline_s=health_deadline)
+    _print_leg(store, res)
+    raise typer.Exit(0 if res.status == "ok" else 1)
+
+
+def _print_leg(store, res) -> None:
+    from geak.auditor import stats
+    from geak.auditor.evidence.loader import RunEvidence
+
+    if res.status != "ok":
+        err.print(f"[red]leg {res.leg_id} failed:[/red] {res.reason}")
+    leg_data = RunEvidence(store).leg(res.leg_id)
+    vals, _ = leg_data.values("output_throughput")
+    acc = leg_data.accuracy
+    console.print(f"leg {res.leg_id}: {res.status}; start-up {res.startup_s and f'{res.startup_s:.0f} s'}; "
+                  f"counted reps {len(vals)}: output tok/s {', '.join(f'{v:.1f}' for v in vals)}"
+                  + (f" (median {stats.median(vals):.1f}, spread {stats.spread_pct(vals):.2f}%)" if vals else "")
+                  + (f"; accuracy {acc.correct}/{acc.n}" if acc else ""))
+
+
+@app.command()
+def baseline(
+    run_dir: Path = O_RUN,
+    engine: str = O_ENGINE,
+    model: Optional[str] = O_MODEL,
+    reps: int = O_REPS,
+    max_remeasures: int = typer.Option(2, help="bound on automatic re-measures when the baseline gate FLAGs"),
+    load_format: Optional[str] = typer.Option(None),
+    max_num_seqs: Optional[int] = typer.Option(None),
+    dataset: str = typer.Option("random"), num_prompts: int = typer.Option(200), input_len: int = typer.Option(32),
+    output_len: int = typer.Option(16), concurrency: Optional[int] = typer.Option(32), seed: int = typer.Option(0),
+    use_auditor: bool = typer.Option(True, "--use-auditor/--no-auditor"),
+    policy: Optional[Path] = typer.Option(None),
+) -> None:
+    """The baseline phase: K reps, the auditor's baseline gate, bounded re-measure on FLAG."""
+    from geak.auditor.evidence.models import WorkloadSpec
+    from geak.auditor.evidence.store import RunStore
+    from geak.orchestrator.baseline import ensure_manifest, run_baseline
+
+    cfg = _launch_cfg(model, None, None, max_num_seqs, None, None, None, None, None, None, load_format, None, None, "cpu")
+    w = WorkloadSpec(dataset=dataset, num_prompts=num_prompts, input_len=input_len, output_len=output_len, max_concurrency=concurrency, seed=seed)
+    store = RunStore(run_dir)
+    ensure_manifest(store, run_id=run_dir.name, engine=engine, cfg=cfg, workload=w)
+    out = run_baseline(store, engine=engine, cfg=cfg, workload=w, reps=reps, max_remeasures=max_remeasures,
+                       parity=_prompts(_default_prompt_file(model, "parity.jsonl")), accuracy=_prompts(_default_prompt_file(model, "probe.jsonl")),
+                       policy=_policy(policy), use_auditor=use_auditor, on_event=lambda s: console.print(s))
+    for res in out.attempts:
+        _print_leg(store, res)
+    if out.audits:
+        _print_verdicts(out.audits[-1:], verbose=False)
+    raise typer.Exit(exit_code([out.verdict]) if use_auditor else 0)
+
+
 def main() -> None:
     try:
         app()

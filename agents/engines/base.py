@@ -1,0 +1,103 @@
+"""The engine adapter interface and its registry.
+
+An adapter knows one engine's command line, health and config endpoints, fatal log
+patterns and benchmark client. It builds argv and parses output; process lifetime is
+``process.ServerProcess``'s job and leg bookkeeping is ``leg.py``'s.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .process import FatalPattern
+
+
+class LaunchConfig(BaseModel):
+    """Every knob geak may turn, engine-neutral. None = the engine's own default."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int = 1
+    model: str
+    dtype: str | None = None
+    memory_fraction: float | None = Field(None, description="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static")
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    chunked_prefill: bool | None = None
+    prefix_caching: bool | None = None
+    tensor_parallel: int | None = None
+    speculative: dict[str, Any] | None = Field(None, description="vLLM --speculative-config / SGLang --speculative-*")
+    max_model_len: int | None = None
+    load_format: str | None = Field(None, description="'dummy' = random weights (gibberish outputs)")
+    enforce_eager: bool | None = None
+    seed: int | None = 0
+    extra_args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    devices: str = Field("cpu", description="device set this leg holds (lock key), e.g. 'cuda:0,1'")
+
+    def knobs(self) -> dict[str, Any]:
+        """The launch knobs as recorded in launch.json (engine-neutral names)."""
+        return self.model_dump(exclude={"schema_version", "env"}, exclude_none=True)
+
+
+class EngineAdapter(ABC):
+    name: str
+    health_path: str = "/health"
+    server_info_path: str
+    server_module: str
+
+    @abstractmethod
+    def server_argv(self, cfg: LaunchConfig, port: int, python: str) -> list[str]: ...
+
+    @abstractmethod
+    def server_env(self, cfg: LaunchConfig) -> dict[str, str]: ...
+
+    @abstractmethod
+    def resolved_config(self, server_info: Any) -> dict[str, Any]:
+        """Flat dotted keys from the engine's own view of its config."""
+
+    fatal_patterns: list[FatalPattern] = []
+
+    @abstractmethod
+    def bench_argv(self, *, python: str, base_url: str, model: str, workload: Any, result_dir: str, result_file: str) -> list[str]: ...
+
+    @abstractmethod
+    def normalize_bench(self, raw: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str): ...
+
+
+ENGINES: dict[str, type[EngineAdapter]] = {}
+
+
+def register(cls: type[EngineAdapter]) -> type[EngineAdapter]:
+    ENGINES[cls.name] = cls
+    return cls
+
+
+def get_engine(name: str) -> EngineAdapter:
+    # import for registration side effects
+    from . import sglang, vllm  # noqa: F401
+
+    try:
+        return ENGINES[name]()
+    except KeyError:
+        raise KeyError(f"unknown engine {name!r}; known engines: {', '.join(sorted(ENGINES))}") from None
+
+
+COMMON_FATAL = [
+    FatalPattern(re.compile(r"(torch\.)?OutOfMemoryError|CUDA out of memory|HIP out of memory|Cannot allocate memory"), "out of memory"),
+    FatalPattern(re.compile(r"No available memory for the cache blocks|not enough KV cache|insufficient (KV|memory)", re.I), "KV cache does not fit"),
+    FatalPattern(re.compile(r"(CUDA ?graph|cudagraph|graph capture).{0,80}(fail|error)", re.I), "graph capture failed"),
+    FatalPattern(re.compile(r"Address already in use"), "port already taken"),
+    FatalPattern(re.compile(r"error: (argument|unrecognized arguments)"), "bad command-line argument"),
+    FatalPattern(re.compile(r"(Repository Not Found|HFValidationError|does not appear to have a file named|is not a local folder|No such file or directory: .*config\.json)"), "model not found"),
+]
+
+
+def as_cli_bool(flag: str, value: bool) -> list[str]:
+    return [f"--{flag}" if value else f"--no-{flag}"]
+
+
+Engine = Literal["vllm", "sglang"]

@@ -1,0 +1,151 @@
+"""One leg = one server lifetime: launch, capture config, parity outputs, accuracy probe,
+warm-up + N benchmark repetitions with the engine's own client, teardown.
+
+A leg never raises for an engine failure: it is recorded as ``status: failed`` with the
+reason (the engine's own error line when there is one) and the run goes on. Whatever was
+measured before the failure stays on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from geak.auditor.evidence.models import AccuracyProbe, LegLaunch, ParityOutput, WorkloadSpec
+from geak.auditor.evidence.store import RunStore
+
+from .base import EngineAdapter, LaunchConfig, get_engine
+from .host import fingerprint
+from .lock import DeviceLock
+from .ports import free_port
+from .process import LaunchError, ServerProcess, group_members
+
+
+@dataclass
+class LegResult:
+    leg_id: str
+    status: str
+    reason: str | None
+    counted_reps: int
+    startup_s: float | None
+
+
+@dataclass
+class Prompt:
+    prompt_id: str
+    prompt: str
+    expected: str | None = None
+
+
+def http_json(url: str, payload: dict[str, Any] | None = None, timeout: float = 60.0) -> Any:
+    data = json.dumps(payload).encode() if payload is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def complete(base_url: str, model: str, prompt: str, max_tokens: int) -> str:
+    out = http_json(f"{base_url}/v1/completions", {"model": model, "prompt": prompt, "max_tokens": max_tokens,
+                                                     "temperature": 0, "seed": 0})
+    return out["choices"][0]["text"]
+
+
+def load_prompts(path: Path) -> list[Prompt]:
+    prompts = []
+    for i, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            o = json.loads(line)
+            prompts.append(Prompt(prompt_id=o.get("id", f"q{i:04d}"), prompt=o["prompt"], expected=o.get("expected")))
+    return prompts
+
+
+def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdapter, cfg: LaunchConfig, workload: WorkloadSpec,
+            reps: int = 3, warmup: bool = True, parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None,
+            max_tokens: int = 8, health_deadline_s: float = 600.0, bench_timeout_s: float = 900.0,
+            python: str | None = None) -> LegResult:
+    ad = get_engine(engine) if isinstance(engine, str) else engine
+    python = python or sys.executable
+    d = f"legs/{leg_id}"
+    store.path(d).mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = ad.server_argv(cfg, port, python)
+    env = {**os.environ, **ad.server_env(cfg)}
+    base_url = f"http://127.0.0.1:{port}"
+    launch = LegLaunch(leg_id=leg_id, role=role, engine=ad.name, command=argv, env=ad.server_env(cfg),  # type: ignore[arg-type]
+                       launch_config=cfg.knobs(), workload=workload, started_at=time.time(), status="failed",
+                       failure_reason="leg did not finish")
+    counted = 0
+    startup = None
+    try:
+        with DeviceLock(cfg.devices, timeout_s=health_deadline_s):
+            server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/server.log"), fatal=ad.fatal_patterns)
+            with server:
+                startup = server.wait_healthy(base_url + ad.health_path, deadline_s=health_deadline_s)
+                launch.resolved_config = ad.resolved_config(http_json(base_url + ad.server_info_path))
+                launch.host = fingerprint(own_pids=set(group_members(server.pgid or -1)))
+                served = cfg.model
+                if parity:
+                    for rerun in (0, 1):  # the second pass is the determinism check (P9)
+                        for p in parity:
+                            text = complete(base_url, served, p.prompt, max_tokens)
+                            store.append_jsonl(f"{d}/outputs.jsonl", ParityOutput(prompt_id=p.prompt_id, prompt=p.prompt,
+                                                                                  output_text=text, expected=p.expected, rerun=rerun))
+                if accuracy:
+                    with ThreadPoolExecutor(8) as ex:
+                        texts = list(ex.map(lambda p: complete(base_url, served, p.prompt, max_tokens), accuracy))
+                    correct = sum(t.strip() == (p.expected or "").strip() for t, p in zip(texts, accuracy))
+                    items = "accuracy_items.jsonl"
+                    store.write_text(f"{d}/{items}", "".join(json.dumps({"prompt": p.prompt, "expected": p.expected, "output": t}) + "\n"
+                                                             for p, t in zip(accuracy, texts)))
+                    store.write_json(f"{d}/accuracy.json", AccuracyProbe(task="heldout", n=len(accuracy), correct=correct, items_file=items))
+                plan = ([True] if warmup else []) + [False] * reps
+                for idx, is_warm in enumerate(plan):
+                    rep = _bench_rep(store, ad, d, leg_id, idx, is_warm, python, base_url, served, workload, env, bench_timeout_s)
+                    if not server.alive():
+                        raise LaunchError(f"server died during repetition {idx}", server.fatal_line() or _tail(server.log_text()))
+                    counted += 0 if is_warm else 1
+                    _ = rep
+            launch.status, launch.failure_reason = "ok", None
+    except LaunchError as e:
+        launch.failure_reason = str(e).splitlines()[0] + (f" | engine said: {e.quote}" if e.quote else "")
+    except (OSError, ValueError, subprocess.SubprocessError, urllib.error.URLError, KeyError) as e:
+        launch.failure_reason = f"{type(e).__name__}: {e}"
+    finally:
+        launch.ended_at = time.time()
+        store.write_json(f"{d}/launch.json", launch)
+    return LegResult(leg_id, launch.status, launch.failure_reason, counted, startup)
+
+
+def _tail(text: str, n: int = 3) -> str:
+    return " | ".join(text.strip().splitlines()[-n:])
+
+
+def _bench_rep(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, idx: int, warm: bool, python: str, base_url: str,
+               model: str, workload: WorkloadSpec, env: dict[str, str], timeout_s: float):
+    raw_dir = store.path(f"{d}/raw")
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    fname = f"rep_{idx}.json"
+    argv = ad.bench_argv(python=python, base_url=base_url, model=model, workload=workload, result_dir=str(raw_dir), result_file=fname)
+    log = store.path(f"{d}/bench_rep_{idx}.log")
+    with open(log, "wb") as f:
+        r = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout_s, start_new_session=True)
+    if r.returncode != 0:
+        raise LaunchError(f"benchmark client exited {r.returncode} in repetition {idx}", _tail(log.read_text(errors="replace")))
+    raw_path = raw_dir / fname
+    raw = json.loads(raw_path.read_text())
+    rep = ad.normalize_bench(raw, leg_id=leg_id, rep_index=idx, warmup=warm, raw_file=f"raw/{fname}")
+    store.append_jsonl(f"{d}/bench_runs.jsonl", rep)
+    return rep
+
+
+def default_python() -> str:
+    return str(Path(sys.executable))

