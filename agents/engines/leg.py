@@ -18,7 +18,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from geak.auditor.evidence.models import AccuracyProbe, LegLaunch, ParityOutput, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
@@ -71,12 +71,13 @@ def load_prompts(path: Path) -> list[Prompt]:
 def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdapter, cfg: LaunchConfig, workload: WorkloadSpec,
             reps: int = 3, warmup: bool = True, parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None,
             max_tokens: int = 8, health_deadline_s: float = 600.0, bench_timeout_s: float = 900.0,
-            python: str | None = None) -> LegResult:
+            python: str | None = None, port: int | None = None,
+            on_started: Callable[[ServerProcess], None] | None = None) -> LegResult:
     ad = get_engine(engine) if isinstance(engine, str) else engine
     python = python or sys.executable
     d = f"legs/{leg_id}"
     store.path(d).mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     argv = ad.server_argv(cfg, port, python)
     env = {**os.environ, **ad.server_env(cfg)}
     base_url = f"http://127.0.0.1:{port}"
@@ -89,7 +90,16 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
         with DeviceLock(cfg.devices, timeout_s=health_deadline_s):
             server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/server.log"), fatal=ad.fatal_patterns)
             with server:
+                if on_started:
+                    on_started(server)
                 startup = server.wait_healthy(base_url + ad.health_path, deadline_s=health_deadline_s)
+                # /health answers before the first forward pass; an unsupported kernel config
+                # (vLLM CPU attention with head_dim 16) fails only on the first request
+                try:
+                    complete(base_url, cfg.model, "1", 1)
+                except (urllib.error.URLError, OSError, KeyError) as e:
+                    time.sleep(1)
+                    raise LaunchError(f"first request failed after a healthy start: {e}", server.fatal_line() or _tail(server.log_text())) from None
                 launch.resolved_config = ad.resolved_config(http_json(base_url + ad.server_info_path))
                 launch.host = fingerprint(own_pids=set(group_members(server.pgid or -1)))
                 served = cfg.model

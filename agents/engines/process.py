@@ -143,7 +143,8 @@ _ERR = re.compile(r"(Error|error|ERROR|Exception|Traceback|Killed|fatal)")
 
 def last_error_line(text: str) -> str | None:
     for line in reversed(text.splitlines()):
-        if _ERR.search(line):
+        # vLLM warns about ulimit with the word "error" in every log: skip warnings
+        if _ERR.search(line) and "WARNING" not in line:
             return line.strip()[:400]
     return None
 

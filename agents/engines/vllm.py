@@ -36,7 +36,10 @@ class VllmAdapter(EngineAdapter):
     server_info_path = "/server_info?config_format=json"
     server_module = "vllm.entrypoints.openai.api_server"
     fatal_patterns = COMMON_FATAL + [
-        FatalPattern(re.compile(r"(ValueError|NotImplementedError|TypeError): .+"), "unsupported configuration"),
+        # vLLM raises these while building its config; a pydantic ValidationError for an
+        # out-of-range knob (--max-num-seqs 0), an OSError for a model path it cannot resolve
+        FatalPattern(re.compile(r"(ValueError|NotImplementedError|TypeError|ValidationError): .+"), "unsupported configuration"),
+        FatalPattern(re.compile(r"OSError: .+"), "model or resource not found"),
         FatalPattern(re.compile(r"Engine core initialization failed|EngineCore failed to start"), "engine core failed"),
     ]
 
