@@ -39,11 +39,28 @@ def ensure_manifest(store: RunStore, *, run_id: str, engine: str, cfg: LaunchCon
         return m
     from geak import __version__
 
-    inv = {k: v for k, v in {"dtype": cfg.dtype, "gpu_memory_utilization": cfg.memory_fraction,
-                             "tensor_parallel_size": cfg.tensor_parallel, "max_model_len": cfg.max_model_len}.items() if v is not None}
-    m = Manifest(run_id=run_id, geak_version=__version__, model=cfg.model, engine=engine, workload=workload, invariants=inv)
+    m = Manifest(run_id=run_id, geak_version=__version__, model=cfg.model, engine=engine, workload=workload)
     store.write_json("manifest.json", m)
     return m
+
+
+# serving settings every later leg must share unless a decision declares the knob (B4, P4)
+INVARIANT_KEYS = ("model_config.dtype", "model_config.max_model_len", "cache_config.gpu_memory_utilization",
+                  "cache_config.cache_dtype", "parallel_config.tensor_parallel_size")
+
+
+def pin_invariants(store: RunStore, leg_id: str) -> dict:
+    """Fill the manifest's invariants from the first leg's resolved config, if none were declared."""
+    m, _ = store.read_json("manifest.json", Manifest)
+    if m is None or m.invariants:
+        return m.invariants if m else {}
+    launch = RunEvidence(store).leg(leg_id).launch
+    rc = (launch.resolved_config or {}) if launch else {}
+    inv = {k.split(".")[-1]: rc[k] for k in INVARIANT_KEYS if k in rc}
+    if inv:
+        m.invariants = inv
+        store.write_json("manifest.json", m)
+    return inv
 
 
 def run_baseline(store: RunStore, *, engine: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int = 3,
@@ -59,6 +76,8 @@ def run_baseline(store: RunStore, *, engine: str, cfg: LaunchConfig, workload: W
         res = run_leg(store, leg_id=leg_id, role="baseline", engine=engine, cfg=cfg, workload=workload, reps=n,
                       parity=parity, accuracy=accuracy, **leg_kw)
         out.attempts.append(res)
+        if res.status == "ok":
+            pin_invariants(store, leg_id)
         d = Decision(decision_id=f"d-baseline-{attempt}", gate_id=GATE, scope="baseline", producer="setup", reference_legs=[leg_id])
         store.append_jsonl("decisions.jsonl", d)
         if not use_auditor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import time
 from pathlib import Path
 
 from geak.auditor.evidence.models import GpuInfo, HostFingerprint
@@ -54,9 +55,36 @@ def _gpus(own_pids: set[int]) -> list[GpuInfo]:
     return out
 
 
-def fingerprint(own_pids: set[int] | None = None, other_legs: list[str] | None = None) -> HostFingerprint:
+def _cpu_ticks() -> dict[int, int]:
+    out = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            f = stat[stat.rfind(")") + 2:].split()
+            out[int(d.name)] = int(f[11]) + int(f[12])  # utime + stime
+    return out
+
+
+def foreign_cpu_busy(own_pids: set[int], window_s: float = 1.0) -> float | None:
+    """Cores' worth of CPU used by processes outside ``own_pids`` (and this one) over a window."""
+    if not Path("/proc/self/stat").exists():
+        return None
+    skip = set(own_pids) | {os.getpid()}
+    a = _cpu_ticks()
+    time.sleep(window_s)
+    b = _cpu_ticks()
+    hz = os.sysconf("SC_CLK_TCK")
+    ticks = sum(t - a.get(pid, t) for pid, t in b.items() if pid not in skip)
+    return round(ticks / hz / window_s, 3)
+
+
+def fingerprint(own_pids: set[int] | None = None, other_legs: list[str] | None = None, sample_s: float = 1.0) -> HostFingerprint:
+    own = own_pids or set()
     return HostFingerprint(
         hostname=socket.gethostname(), cpu_model=_cpu_model(), cpu_count=os.cpu_count(),
-        load_avg_1m=os.getloadavg()[0], cpu_governor=_governor(), gpus=_gpus(own_pids or set()),
-        other_legs_running=other_legs or [],
+        load_avg_1m=os.getloadavg()[0], foreign_cpu_busy_cores=foreign_cpu_busy(own, sample_s) if sample_s else None,
+        cpu_governor=_governor(), gpus=_gpus(own), other_legs_running=other_legs or [],
     )

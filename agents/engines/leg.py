@@ -118,12 +118,16 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                                                              for p, t in zip(accuracy, texts)))
                     store.write_json(f"{d}/accuracy.json", AccuracyProbe(task="heldout", n=len(accuracy), correct=correct, items_file=items))
                 plan = ([True] if warmup else []) + [False] * reps
+                own = set(group_members(server.pgid or -1))
                 for idx, is_warm in enumerate(plan):
                     rep = _bench_rep(store, ad, d, leg_id, idx, is_warm, python, base_url, served, workload, env, bench_timeout_s)
                     if not server.alive():
                         raise LaunchError(f"server died during repetition {idx}", server.fatal_line() or _tail(server.log_text()))
                     counted += 0 if is_warm else 1
                     _ = rep
+                after = fingerprint(own_pids=own | set(group_members(server.pgid or -1)))
+                if after.foreign_cpu_busy_cores is not None and launch.host.foreign_cpu_busy_cores is not None:
+                    launch.host.foreign_cpu_busy_cores = max(after.foreign_cpu_busy_cores, launch.host.foreign_cpu_busy_cores)
             launch.status, launch.failure_reason = "ok", None
     except LaunchError as e:
         launch.failure_reason = str(e).splitlines()[0] + (f" | engine said: {e.quote}" if e.quote else "")

@@ -107,13 +107,14 @@ class ServerProcess:
             return ""
 
     def fatal_line(self) -> str | None:
-        text = self.log_text()
-        for fp in self.fatal:
-            m = fp.regex.search(text)
-            if m:
-                line_start = text.rfind("\n", 0, m.start()) + 1
-                line_end = text.find("\n", m.end())
-                return f"{fp.what}: {text[line_start: line_end if line_end != -1 else None].strip()}"
+        """The first log line matching a fatal pattern, quoted. Warning lines never count:
+        vLLM's ulimit warning mentions "OSError: [Errno 24]" in every healthy log."""
+        for line in self.log_text().splitlines():
+            if "WARNING" in line or "Warning:" in line:
+                continue
+            for fp in self.fatal:
+                if fp.regex.search(line):
+                    return f"{fp.what}: {line.strip()[:400]}"
         return None
 
     def wait_healthy(self, url: str, deadline_s: float, poll_s: float = 0.5) -> float:

@@ -129,10 +129,13 @@ def b5_contended(ctx: GateContext) -> list[Finding]:
                 clocks[f"{leg.leg_id}/gpu{g.index}"] = g.sm_clock_mhz
         if host.other_legs_running:
             reasons.append(f"other legs running: {host.other_legs_running}")
-        if not host.gpus and host.load_avg_1m is not None and host.cpu_count:
-            per_core = host.load_avg_1m / host.cpu_count
-            if per_core > ctx.policy.max_load_per_core:
-                reasons.append(f"CPU load {host.load_avg_1m:.2f} on {host.cpu_count} cores ({per_core:.2f}/core > {ctx.policy.max_load_per_core:g})")
+        if not host.gpus and host.cpu_count:
+            # prefer what others used (the leg's own server is not contention); the 1-min load
+            # average includes the server itself and is only a fallback
+            busy, what = ((host.foreign_cpu_busy_cores, "foreign processes used") if host.foreign_cpu_busy_cores is not None
+                          else (host.load_avg_1m, "CPU load"))
+            if busy is not None and busy / host.cpu_count > ctx.policy.max_load_per_core:
+                reasons.append(f"{what} {busy:.2f} of {host.cpu_count} cores ({busy / host.cpu_count:.2f}/core > {ctx.policy.max_load_per_core:g})")
         if reasons:
             out += ctx.bad("B5", f"leg {leg.leg_id}: " + "; ".join(reasons), evidence=[leg_ptr(leg, field="host")])
     if len(clocks) >= 2:

@@ -62,6 +62,9 @@ class HostFingerprint(BaseModel):
     cpu_model: str | None = None
     cpu_count: int | None = None
     load_avg_1m: float | None = None
+    foreign_cpu_busy_cores: float | None = Field(
+        None, description="CPU time used by processes outside the leg's own server, in cores, sampled while it ran"
+    )
     cpu_governor: str | None = None
     gpus: list[GpuInfo] = Field(default_factory=list)
     other_legs_running: list[str] = Field(
