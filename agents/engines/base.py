@@ -92,7 +92,7 @@ COMMON_FATAL = [
     FatalPattern(re.compile(r"(CUDA ?graph|cudagraph|graph capture).{0,80}(fail|error)", re.I), "graph capture failed"),
     FatalPattern(re.compile(r"Address already in use"), "port already taken"),
     FatalPattern(re.compile(r"error: (argument|unrecognized arguments)"), "bad command-line argument"),
-    FatalPattern(re.compile(r"(Repository Not Found|HFValidationError|does not appear to have a file named|is not a local folder|No such file or directory: .*config\.json)"), "model not found"),
+    FatalPattern(re.compile(r"(Repository Not Found|HFValidationError:|does not appear to have a file named|is not a local folder|No such file or directory: .*config\.json)"), "model not found"),
 ]
 
 

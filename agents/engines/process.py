@@ -109,12 +109,16 @@ class ServerProcess:
     def fatal_line(self) -> str | None:
         """The first log line matching a fatal pattern, quoted. Warning lines never count:
         vLLM's ulimit warning mentions "OSError: [Errno 24]" in every healthy log."""
-        for line in self.log_text().splitlines():
-            if "WARNING" in line or "Warning:" in line:
+        lines = self.log_text().splitlines()
+        for i, line in enumerate(lines):
+            # warnings never count; indented lines are traceback source context ("    raise X(")
+            if "WARNING" in line or "Warning:" in line or line[:1].isspace():
                 continue
             for fp in self.fatal:
                 if fp.regex.search(line):
-                    return f"{fp.what}: {line.strip()[:400]}"
+                    # pydantic puts the reason on indented continuation lines
+                    cont = [c.strip() for c in lines[i + 1: i + 3] if c[:1].isspace() and c.strip()]
+                    return f"{fp.what}: " + " ".join([line.strip()] + cont)[:600]
         return None
 
     def wait_healthy(self, url: str, deadline_s: float, poll_s: float = 0.5) -> float:

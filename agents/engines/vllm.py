@@ -38,7 +38,7 @@ class VllmAdapter(EngineAdapter):
     fatal_patterns = COMMON_FATAL + [
         # vLLM raises these while building its config; a pydantic ValidationError for an
         # out-of-range knob (--max-num-seqs 0), an OSError for a model path it cannot resolve
-        FatalPattern(re.compile(r"^(\(\w+ pid=\d+\) )?(\w+\.)*(ValueError|NotImplementedError|TypeError|ValidationError): .+"), "unsupported configuration"),
+        FatalPattern(re.compile(r"^(\(\w+ pid=\d+\) )?(\w+\.)*(ValueError|NotImplementedError|TypeError|\w*ValidationError): .+"), "unsupported configuration"),
         FatalPattern(re.compile(r"^(\(\w+ pid=\d+\) )?OSError: .+"), "model or resource not found"),
         FatalPattern(re.compile(r"Engine core initialization failed|EngineCore failed to start"), "engine core failed"),
     ]
