@@ -18,6 +18,7 @@ from .checks.registry import RULES
 from .evidence.loader import RunEvidence
 from .evidence.models import Action, AuditVerdict, Decision, EvidencePointer, Finding, VerdictName
 from .evidence.store import RunStore
+from .noise import effective_policy
 from .policy import AuditPolicy
 
 
@@ -92,6 +93,7 @@ def audit_run(run_dir: str | Path, *, scope: str | None = None, gate: str | None
     policy = policy or AuditPolicy()
     store = RunStore(run_dir)
     run = RunEvidence(store)
+    policy, band_note = effective_policy(run, policy)
     verdicts: list[AuditVerdict] = []
     rl = run_level_verdict(run)
     if rl is not None and gate in (None, "run"):
@@ -101,7 +103,9 @@ def audit_run(run_dir: str | Path, *, scope: str | None = None, gate: str | None
             continue
         if scope is not None and d.scope != scope:
             continue
-        verdicts.append(audit_decision(run, d, line, policy))
+        v = audit_decision(run, d, line, policy)
+        v.policy.update(band_note)
+        verdicts.append(v)
     if write:
         for v in verdicts:
             store.write_json(f"audits/{_safe(v.gate_id)}.json", v)

@@ -183,6 +183,10 @@ class RunEvidence:
     def decisions(self) -> list[tuple[int, Decision]]:
         return self.decisions_and_problems[0]
 
+    def leg_ids(self) -> list[str]:
+        d = self.store.root / "legs"
+        return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+
     def leg(self, leg_id: str) -> LegData:
         if leg_id not in self._legs:
             self._legs[leg_id] = self._load_leg(leg_id)

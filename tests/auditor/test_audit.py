@@ -1,4 +1,6 @@
 import hashlib
+
+import pytest
 import json
 from pathlib import Path
 
@@ -73,3 +75,31 @@ def test_combine_precedence():
     assert audit_mod.combine([mk("flag"), mk("fail")], pol) == "FAIL"
     assert audit_mod.combine([mk("pass"), mk("unchecked")], pol) == "FLAG"
     assert audit_mod.combine([mk("pass"), mk("n/a")], pol) == "PASS"
+
+
+def _aa_legs(store_root, tputs_a, tputs_b):
+    from geak.agents.synthetic import LegSpec, write_leg
+    from geak.auditor.evidence.store import RunStore
+
+    s = RunStore(store_root)
+    write_leg(s, LegSpec("aa_1", "aa", tputs_a, outputs="none"))
+    write_leg(s, LegSpec("aa_2", "aa", tputs_b, outputs="none"))
+
+
+def test_noise_band_is_widened_by_the_runs_own_aa_legs(clean_run):
+    from geak.auditor.evidence.loader import RunEvidence
+    from geak.auditor.evidence.store import RunStore
+    from geak.auditor.noise import aa_band_pct
+
+    _aa_legs(clean_run, [1000.0, 1040.0, 1010.0], [1060.0, 1050.0, 1070.0])
+    band, detail = aa_band_pct(RunEvidence(RunStore(clean_run)))
+    # within A1: (1040-1000)/1010 = 3.96%; between the medians 1010 and 1060: 4.95%
+    assert band == pytest.approx(4.9505, abs=1e-3)
+    v = next(v for v in audit_run(clean_run, write=False) if v.gate_id == "config-accept-1")
+    assert v.policy["noise_band_source"] == "measured A/A legs" and v.policy["noise_band_pct"] == band
+
+
+def test_aa_legs_never_narrow_the_declared_band(clean_run):
+    _aa_legs(clean_run, [1000.0, 1000.1, 1000.2], [1000.1, 1000.0, 1000.2])
+    v = next(v for v in audit_run(clean_run, write=False) if v.gate_id == "baseline")
+    assert v.policy["noise_band_pct"] == 0.5 and v.policy["noise_band_source"] == "policy"
