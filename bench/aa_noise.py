@@ -15,6 +15,9 @@ Methods:
   bound    long + engine threads bound to the last core (VLLM_CPU_OMP_THREADS_BIND) and
            the benchmark client pinned to the other cores (taskset), so they stop
            trading cores mid-rep
+  eager    long + --enforce-eager: no torch.compile, so no recompilation stall when a new
+           batch shape first appears mid-rep
+  eager_bound  eager + bound
 """
 
 from __future__ import annotations
@@ -49,15 +52,26 @@ class PinnedVllm(type(get_engine("vllm"))):  # type: ignore[misc]
         return ["taskset", "-c", self.client_cores] + super().bench_argv(**kw)
 
 
+METHODS = ("default", "long", "bound", "eager", "eager_bound", "hot_bound")
+
+
 def method(name: str):
+    """(adapter, prompts per rep, enforce_eager)"""
     n = os.cpu_count() or 2
-    if name == "default":
-        return get_engine("vllm"), 200
-    if name == "long":
-        return get_engine("vllm"), 1000
-    if name == "bound":
-        return PinnedVllm(n - 1, f"0-{max(0, n - 2)}"), 1000
-    raise SystemExit(f"unknown method {name!r}; known: default, long, bound")
+    pinned = PinnedVllm(n - 1, f"0-{max(0, n - 2)}")
+    table = {
+        "default": (get_engine("vllm"), 200, None),
+        "long": (get_engine("vllm"), 1000, None),
+        "bound": (pinned, 1000, None),
+        "eager": (get_engine("vllm"), 1000, True),
+        "eager_bound": (pinned, 1000, True),
+        # the leg runner's own discipline since this study: one client process for all reps,
+        # --num-warmups right before each timed run; plus pinning and long reps
+        "hot_bound": (pinned, 1000, None),
+    }
+    if name not in table:
+        raise SystemExit(f"unknown method {name!r}; known: {', '.join(METHODS)}")
+    return table[name]
 
 
 def main() -> None:
@@ -71,10 +85,10 @@ def main() -> None:
         shutil.rmtree(a.out)
     rows = []
     for m in a.methods.split(","):
-        ad, prompts = method(m)
+        ad, prompts, eager = method(m)
         store = RunStore(a.out / m)
         w = WorkloadSpec(dataset="random", num_prompts=prompts, input_len=32, output_len=16, max_concurrency=32, seed=0)
-        cfg = LaunchConfig(model=str(MODEL), load_format=None if a.load_format == "auto" else a.load_format)
+        cfg = LaunchConfig(model=str(MODEL), load_format=None if a.load_format == "auto" else a.load_format, enforce_eager=eager)
         meds, per_leg = [], []
         for leg_id in ("A1", "A2"):
             t = time.time()

@@ -14,6 +14,7 @@ from geak.auditor.audit import audit_decision
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import AuditVerdict, Decision, Manifest, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
+from geak.auditor.noise import effective_policy
 from geak.auditor.policy import AuditPolicy
 
 from geak.agents.engines.base import LaunchConfig
@@ -63,6 +64,17 @@ def pin_invariants(store: RunStore, leg_id: str) -> dict:
     return inv
 
 
+def run_aa(store: RunStore, *, engine: str, cfg: LaunchConfig, workload: WorkloadSpec, legs: int = 2, reps: int = 3,
+           on_event: Callable[[str], None] = lambda s: None, **leg_kw) -> list[LegResult]:
+    """A/A legs (role "aa"): the identical config measured as separate server lifetimes.
+    The auditor re-derives its noise band from them (auditor/noise.py)."""
+    out = []
+    for i in range(1, legs + 1):
+        on_event(f"leg aa_{i}: A/A noise measurement, {reps} counted reps + 1 warm-up")
+        out.append(run_leg(store, leg_id=f"aa_{i}", role="aa", engine=engine, cfg=cfg, workload=workload, reps=reps, **leg_kw))
+    return out
+
+
 def run_baseline(store: RunStore, *, engine: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int = 3,
                  max_remeasures: int = 2, extra_reps_per_remeasure: int = 2, parity: list[Prompt] | None = None,
                  accuracy: list[Prompt] | None = None, policy: AuditPolicy | None = None, use_auditor: bool = True,
@@ -85,7 +97,9 @@ def run_baseline(store: RunStore, *, engine: str, cfg: LaunchConfig, workload: W
             return out
         run = RunEvidence(store)
         line = max(ln for ln, dd in run.decisions if dd.decision_id == d.decision_id)
-        v = audit_decision(run, d, line, policy)
+        pol, band_note = effective_policy(run, policy)
+        v = audit_decision(run, d, line, pol)
+        v.policy.update(band_note)
         store.write_json(f"audits/{GATE}.json", v)
         out.audits.append(v)
         out.verdict = v.verdict

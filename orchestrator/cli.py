@@ -377,16 +377,20 @@ def baseline(
     output_len: int = typer.Option(16), concurrency: Optional[int] = typer.Option(32), seed: int = typer.Option(0),
     use_auditor: bool = typer.Option(True, "--use-auditor/--no-auditor"),
     policy: Optional[Path] = typer.Option(None),
+    aa_legs: int = typer.Option(0, help="first run this many A/A legs; the auditor derives its noise band from them"),
 ) -> None:
     """The baseline phase: K reps, the auditor's baseline gate, bounded re-measure on FLAG."""
     from geak.auditor.evidence.models import WorkloadSpec
     from geak.auditor.evidence.store import RunStore
-    from geak.orchestrator.baseline import ensure_manifest, run_baseline
+    from geak.orchestrator.baseline import ensure_manifest, run_aa, run_baseline
 
     cfg = _launch_cfg(model, None, None, max_num_seqs, None, None, None, None, None, None, load_format, None, None, "cpu")
     w = WorkloadSpec(dataset=dataset, num_prompts=num_prompts, input_len=input_len, output_len=output_len, max_concurrency=concurrency, seed=seed)
     store = RunStore(run_dir)
     ensure_manifest(store, run_id=run_dir.name, engine=engine, cfg=cfg, workload=w)
+    if aa_legs:
+        for res in run_aa(store, engine=engine, cfg=cfg, workload=w, legs=aa_legs, reps=reps, on_event=lambda s: console.print(s)):
+            _print_leg(store, res)
     out = run_baseline(store, engine=engine, cfg=cfg, workload=w, reps=reps, max_remeasures=max_remeasures,
                        parity=_prompts(_default_prompt_file(model, "parity.jsonl")), accuracy=_prompts(_default_prompt_file(model, "probe.jsonl")),
                        policy=_policy(policy), use_auditor=use_auditor, on_event=lambda s: console.print(s))

@@ -64,6 +64,10 @@ class EngineAdapter(ABC):
     @abstractmethod
     def bench_argv(self, *, python: str, base_url: str, model: str, workload: Any, result_dir: str, result_file: str) -> list[str]: ...
 
+    def bench_argv_multi(self, *, result_files: list[str], **kw: Any) -> list[str] | None:
+        """argv running every repetition in one client process, or None if unsupported."""
+        return None
+
     @abstractmethod
     def normalize_bench(self, raw: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str): ...
 

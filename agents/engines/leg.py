@@ -119,12 +119,8 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                     store.write_json(f"{d}/accuracy.json", AccuracyProbe(task="heldout", n=len(accuracy), correct=correct, items_file=items))
                 plan = ([True] if warmup else []) + [False] * reps
                 own = set(group_members(server.pgid or -1))
-                for idx, is_warm in enumerate(plan):
-                    rep = _bench_rep(store, ad, d, leg_id, idx, is_warm, python, base_url, served, workload, env, bench_timeout_s)
-                    if not server.alive():
-                        raise LaunchError(f"server died during repetition {idx}", server.fatal_line() or _tail(server.log_text()))
+                for idx, is_warm in _run_reps(store, ad, d, leg_id, plan, python, base_url, served, workload, env, bench_timeout_s, server):
                     counted += 0 if is_warm else 1
-                    _ = rep
                 after = fingerprint(own_pids=own | set(group_members(server.pgid or -1)))
                 if after.foreign_cpu_busy_cores is not None and launch.host.foreign_cpu_busy_cores is not None:
                     launch.host.foreign_cpu_busy_cores = max(after.foreign_cpu_busy_cores, launch.host.foreign_cpu_busy_cores)
@@ -143,22 +139,41 @@ def _tail(text: str, n: int = 3) -> str:
     return " | ".join(text.strip().splitlines()[-n:])
 
 
-def _bench_rep(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, idx: int, warm: bool, python: str, base_url: str,
-               model: str, workload: WorkloadSpec, env: dict[str, str], timeout_s: float):
+def _run_reps(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, plan: list[bool], python: str, base_url: str,
+              model: str, workload: WorkloadSpec, env: dict[str, str], timeout_s: float, server: ServerProcess):
+    """Run the repetitions with the engine's own client; yield (index, warm-up?) per recorded rep.
+
+    One client process for all reps when the adapter supports it (the server stays hot), else
+    one per rep. Each rep's output is kept verbatim in raw/ and normalized into bench_runs.jsonl
+    as soon as it exists, so a failure part-way keeps what was measured.
+    """
     raw_dir = store.path(f"{d}/raw")
     raw_dir.mkdir(parents=True, exist_ok=True)
-    fname = f"rep_{idx}.json"
-    argv = ad.bench_argv(python=python, base_url=base_url, model=model, workload=workload, result_dir=str(raw_dir), result_file=fname)
-    log = store.path(f"{d}/bench_rep_{idx}.log")
-    with open(log, "wb") as f:
-        r = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout_s, start_new_session=True)
-    if r.returncode != 0:
-        raise LaunchError(f"benchmark client exited {r.returncode} in repetition {idx}", _tail(log.read_text(errors="replace")))
-    raw_path = raw_dir / fname
-    raw = json.loads(raw_path.read_text())
-    rep = ad.normalize_bench(raw, leg_id=leg_id, rep_index=idx, warmup=warm, raw_file=f"raw/{fname}")
-    store.append_jsonl(f"{d}/bench_runs.jsonl", rep)
-    return rep
+    files = [f"rep_{i}.json" for i in range(len(plan))]
+    kw = dict(python=python, base_url=base_url, model=model, workload=workload, result_dir=str(raw_dir))
+    multi = ad.bench_argv_multi(result_files=files, **kw)
+    batches = [(multi, list(range(len(plan))))] if multi else [(ad.bench_argv(result_file=f, **kw), [i]) for i, f in enumerate(files)]
+    for argv, idxs in batches:
+        log = store.path(f"{d}/bench.log")
+        with open(log, "ab") as f:
+            try:
+                r = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout_s * len(idxs), start_new_session=True)
+                code: int | None = r.returncode
+            except subprocess.TimeoutExpired:
+                code = None
+        for i in idxs:
+            raw_path = raw_dir / files[i]
+            if not raw_path.exists():
+                break
+            raw = json.loads(raw_path.read_text())
+            store.append_jsonl(f"{d}/bench_runs.jsonl", ad.normalize_bench(raw, leg_id=leg_id, rep_index=i, warmup=plan[i], raw_file=f"raw/{files[i]}"))
+            yield i, plan[i]
+        if not server.alive():
+            raise LaunchError(f"server died during the benchmark (after {len(list(raw_dir.glob('rep_*.json')))} recorded repetition(s))",
+                              server.fatal_line() or _tail(server.log_text()))
+        if code != 0:
+            why = "timed out" if code is None else f"exited {code}"
+            raise LaunchError(f"benchmark client {why}", _tail(log.read_text(errors="replace")))
 
 
 def default_python() -> str:

@@ -155,24 +155,14 @@ def last_error_line(text: str) -> str | None:
 
 
 def group_alive(pgid: int) -> bool:
+    """True while any non-zombie process of the group lives."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    # zombies count as gone: look for any live member
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            stat = (d / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+    return bool(group_members(pgid))
 
 
 def group_members(pgid: int) -> list[int]:

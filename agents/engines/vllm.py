@@ -14,17 +14,27 @@ import json
 import re
 from typing import Any
 
-from geak.auditor.evidence.normalize import from_vllm_result
+from geak.auditor.evidence.normalize import flatten, from_vllm_result
 
 from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, as_cli_bool, register
 from .process import FatalPattern
 
+# One client process for all repetitions of a leg: vLLM's client takes ~9 s of CPU to import
+# on these machines, and a per-rep process left the server idle (and cold) between reps.
+# ``--geak-rep-files a.json,b.json`` runs main() once per file, back to back.
 BENCH_SHIM = (
     "import sys\n"
     "from vllm.benchmarks.serve import add_cli_args, main\n"
     "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
-    "p = FlexibleArgumentParser(); add_cli_args(p)\n"
-    "main(p.parse_args(sys.argv[1:]))\n"
+    "argv = sys.argv[1:]\n"
+    "files = None\n"
+    "if '--geak-rep-files' in argv:\n"
+    "    i = argv.index('--geak-rep-files'); files = argv[i + 1].split(','); del argv[i:i + 2]\n"
+    "p = FlexibleArgumentParser(); add_cli_args(p); args = p.parse_args(argv)\n"
+    "for f in (files or [args.result_filename]):\n"
+    "    args.result_filename = f\n"
+    "    print(f'geak: repetition -> {f}', flush=True)\n"
+    "    main(args)\n"
 )
 
 
@@ -81,7 +91,7 @@ class VllmAdapter(EngineAdapter):
         if not isinstance(server_info, dict) or "vllm_config" not in server_info:
             raise ValueError("GET /server_info did not return {'vllm_config': ...}; is VLLM_SERVER_DEV_MODE=1 set?")
         cfg = server_info["vllm_config"]
-        flat = _flatten(cfg) if isinstance(cfg, dict) else {"vllm_config_text": str(cfg)}
+        flat = flatten(cfg) if isinstance(cfg, dict) else {"vllm_config_text": str(cfg)}
         env = server_info.get("vllm_env")
         if isinstance(env, dict):
             flat.update({f"vllm_env.{k}": v for k, v in env.items()})
@@ -100,19 +110,14 @@ class VllmAdapter(EngineAdapter):
             a += ["--max-concurrency", str(workload.max_concurrency)]
         if workload.request_rate is not None:
             a += ["--request-rate", str(workload.request_rate)]
+        if workload.max_concurrency:
+            # requests sent right before the timed run, in the same client: the engine is hot
+            # when timing starts, whatever happened between repetitions
+            a += ["--num-warmups", str(workload.max_concurrency)]
         return a
+
+    def bench_argv_multi(self, *, result_files: list[str], **kw: Any) -> list[str]:
+        return self.bench_argv(result_file=result_files[0], **kw) + ["--geak-rep-files", ",".join(result_files)]
 
     def normalize_bench(self, raw: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str):
         return from_vllm_result(raw, leg_id=leg_id, rep_index=rep_index, warmup=warmup, raw_file=raw_file)
-
-
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if isinstance(d, dict):
-        for k, v in d.items():
-            key = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, dict) and v:
-                out.update(_flatten(v, key))
-            else:
-                out[key] = v
-    return out

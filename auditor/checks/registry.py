@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from ..evidence.loader import LegData, RunEvidence
+from ..evidence.normalize import flatten  # noqa: F401  (re-exported for the checks)
 from ..evidence.models import Action, Decision, EvidencePointer, Finding, Outcome, Scope
 from ..evidence.store import Problem
 from ..policy import AuditPolicy
@@ -59,19 +60,6 @@ def _rule_sort_key(rid: str) -> tuple[str, int]:
 
 def sorted_rule_ids(ids: Iterable[str]) -> list[str]:
     return sorted(ids, key=_rule_sort_key)
-
-
-def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts to dotted keys; lists stay values."""
-    out: dict[str, Any] = {}
-    if isinstance(d, dict):
-        for k, v in d.items():
-            key = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, dict) and v:
-                out.update(flatten(v, key))
-            else:
-                out[key] = v
-    return out
 
 
 @dataclass

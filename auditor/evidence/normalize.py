@@ -97,6 +97,19 @@ def from_sglang_result(obj: dict[str, Any], *, leg_id: str, rep_index: int, warm
     )
 
 
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted keys ({"a": {"b": 1}} -> {"a.b": 1}); lists and empty dicts stay values."""
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict) and v:
+                out.update(flatten(v, key))
+            else:
+                out[key] = v
+    return out
+
+
 def detect_tool(obj: dict[str, Any]) -> str:
     """'sglang' or 'vllm' from the keys a row carries."""
     if "total_throughput" in obj or "server_info" in obj or "total_output_tokens_retokenized" in obj:

@@ -152,7 +152,7 @@ def test_server_killed_mid_benchmark_is_a_failed_leg(tmp_path):
         srv = servers[0]
         # wait for the benchmark to start (the warm-up rep's log file appears), then kill the engine
         deadline = time.time() + 240
-        while time.time() < deadline and not store.path("legs/k/bench_rep_0.log").exists():
+        while time.time() < deadline and not store.path("legs/k/bench.log").exists():
             time.sleep(0.5)
         time.sleep(3)
         os.killpg(srv.pgid, signal.SIGKILL)
