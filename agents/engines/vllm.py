@@ -30,9 +30,10 @@ BENCH_SHIM = (
     "files = None\n"
     "if '--geak-rep-files' in argv:\n"
     "    i = argv.index('--geak-rep-files'); files = argv[i + 1].split(','); del argv[i:i + 2]\n"
-    "p = FlexibleArgumentParser(); add_cli_args(p); args = p.parse_args(argv)\n"
-    "for f in (files or [args.result_filename]):\n"
-    "    args.result_filename = f\n"
+    "p = FlexibleArgumentParser(); add_cli_args(p)\n"
+    "for f in (files or [None]):\n"
+    "    args = p.parse_args(argv)  # fresh each time: main() mutates its args\n"
+    "    args.result_filename = f or args.result_filename\n"
     "    print(f'geak: repetition -> {f}', flush=True)\n"
     "    main(args)\n"
 )
