@@ -9,21 +9,20 @@ the two legs' medians. The auditor's noise band should come from these figures
 (`--policy` with noise_band_pct), not from a guess. Run it on a quiet machine: anything
 else competing for the cores is part of what it measures.
 
-Methods:
-  default  200 prompts, concurrency 32, no pinning (the issue's reference setup)
-  long     1000 prompts per rep: longer reps average out scheduler hiccups
-  bound    long + engine threads bound to the last core (VLLM_CPU_OMP_THREADS_BIND) and
-           the benchmark client pinned to the other cores (taskset), so they stop
-           trading cores mid-rep
-  eager    long + --enforce-eager: no torch.compile, so no recompilation stall when a new
-           batch shape first appears mid-rep
-  eager_bound  eager + bound
+Methods (all through the leg runner: one benchmark-client process for all reps, with
+--num-warmups right before each timed run):
+  default      200 prompts per rep, no pinning (the issue's reference setup)
+  long         1000 prompts per rep: longer reps average out scheduler hiccups
+  bound        long + pinning: engine threads on the last core (VLLM_CPU_OMP_THREADS_BIND),
+               benchmark client on the others (taskset) -- the leg runner's default on CPU
+  eager        long + --enforce-eager: no torch.compile (rules out recompilation stalls)
+  eager_bound  eager + pinning
+  hot_bound    same as bound (name kept for the figures recorded in docs/architecture.md)
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import time
@@ -39,35 +38,19 @@ from geak.auditor.evidence.store import RunStore
 MODEL = Path(__file__).resolve().parents[1] / "models" / "tiny-arith"
 
 
-class PinnedVllm(type(get_engine("vllm"))):  # type: ignore[misc]
-    """vLLM with the engine on the last core and the bench client on the others."""
-
-    def __init__(self, engine_core: int, client_cores: str):
-        self.engine_core, self.client_cores = engine_core, client_cores
-
-    def server_env(self, cfg):
-        return {**super().server_env(cfg), "VLLM_CPU_OMP_THREADS_BIND": str(self.engine_core)}
-
-    def bench_argv(self, **kw):
-        return ["taskset", "-c", self.client_cores] + super().bench_argv(**kw)
-
-
 METHODS = ("default", "long", "bound", "eager", "eager_bound", "hot_bound")
 
 
 def method(name: str):
-    """(adapter, prompts per rep, enforce_eager)"""
-    n = os.cpu_count() or 2
-    pinned = PinnedVllm(n - 1, f"0-{max(0, n - 2)}")
+    """(prompts per rep, enforce_eager, cpu_pin). Rows measured before the leg runner switched to one
+    client process with in-client warm-up used one client process per rep (see docs)."""
     table = {
-        "default": (get_engine("vllm"), 200, None),
-        "long": (get_engine("vllm"), 1000, None),
-        "bound": (pinned, 1000, None),
-        "eager": (get_engine("vllm"), 1000, True),
-        "eager_bound": (pinned, 1000, True),
-        # the leg runner's own discipline since this study: one client process for all reps,
-        # --num-warmups right before each timed run; plus pinning and long reps
-        "hot_bound": (pinned, 1000, None),
+        "default": (200, None, False),
+        "long": (1000, None, False),
+        "bound": (1000, None, True),
+        "eager": (1000, True, False),
+        "eager_bound": (1000, True, True),
+        "hot_bound": (1000, None, True),
     }
     if name not in table:
         raise SystemExit(f"unknown method {name!r}; known: {', '.join(METHODS)}")
@@ -85,10 +68,11 @@ def main() -> None:
         shutil.rmtree(a.out)
     rows = []
     for m in a.methods.split(","):
-        ad, prompts, eager = method(m)
+        prompts, eager, pin = method(m)
+        ad = get_engine("vllm")
         store = RunStore(a.out / m)
         w = WorkloadSpec(dataset="random", num_prompts=prompts, input_len=32, output_len=16, max_concurrency=32, seed=0)
-        cfg = LaunchConfig(model=str(MODEL), load_format=None if a.load_format == "auto" else a.load_format, enforce_eager=eager)
+        cfg = LaunchConfig(model=str(MODEL), load_format=None if a.load_format == "auto" else a.load_format, enforce_eager=eager, cpu_pin=pin)
         meds, per_leg = [], []
         for leg_id in ("A1", "A2"):
             t = time.time()

@@ -37,6 +37,20 @@ class LaunchConfig(BaseModel):
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     devices: str = Field("cpu", description="device set this leg holds (lock key), e.g. 'cuda:0,1'")
+    cpu_pin: bool | None = Field(
+        None, description="CPU legs: engine threads on the last core, benchmark client on the others "
+        "(None = on when devices is 'cpu' and there are >= 2 cores); measured to cut A/A spread ~3x, see bench/aa_noise.py",
+    )
+
+    def pin_plan(self) -> tuple[int, str] | None:
+        """(engine core, client cores) when pinning applies, else None."""
+        import os
+
+        n = os.cpu_count() or 1
+        on = self.cpu_pin if self.cpu_pin is not None else (self.devices == "cpu" and n >= 2)
+        if not on or n < 2:
+            return None
+        return n - 1, f"0-{n - 2}"
 
     def knobs(self) -> dict[str, Any]:
         """The launch knobs as recorded in launch.json (engine-neutral names)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -119,7 +120,9 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                     store.write_json(f"{d}/accuracy.json", AccuracyProbe(task="heldout", n=len(accuracy), correct=correct, items_file=items))
                 plan = ([True] if warmup else []) + [False] * reps
                 own = set(group_members(server.pgid or -1))
-                for idx, is_warm in _run_reps(store, ad, d, leg_id, plan, python, base_url, served, workload, env, bench_timeout_s, server):
+                pin = cfg.pin_plan()
+                for idx, is_warm in _run_reps(store, ad, d, leg_id, plan, python, base_url, served, workload, env, bench_timeout_s, server,
+                                              client_cores=pin[1] if pin else None):
                     counted += 0 if is_warm else 1
                 after = fingerprint(own_pids=own | set(group_members(server.pgid or -1)))
                 if after.foreign_cpu_busy_cores is not None and launch.host.foreign_cpu_busy_cores is not None:
@@ -140,7 +143,8 @@ def _tail(text: str, n: int = 3) -> str:
 
 
 def _run_reps(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, plan: list[bool], python: str, base_url: str,
-              model: str, workload: WorkloadSpec, env: dict[str, str], timeout_s: float, server: ServerProcess):
+              model: str, workload: WorkloadSpec, env: dict[str, str], timeout_s: float, server: ServerProcess,
+              client_cores: str | None = None):
     """Run the repetitions with the engine's own client; yield (index, warm-up?) per recorded rep.
 
     One client process for all reps when the adapter supports it (the server stays hot), else
@@ -153,6 +157,8 @@ def _run_reps(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, plan: lis
     kw = dict(python=python, base_url=base_url, model=model, workload=workload, result_dir=str(raw_dir))
     multi = ad.bench_argv_multi(result_files=files, **kw)
     batches = [(multi, list(range(len(plan))))] if multi else [(ad.bench_argv(result_file=f, **kw), [i]) for i, f in enumerate(files)]
+    if client_cores and shutil.which("taskset"):
+        batches = [(["taskset", "-c", client_cores] + argv, idxs) for argv, idxs in batches]
     for argv, idxs in batches:
         log = store.path(f"{d}/bench.log")
         with open(log, "ab") as f:

@@ -86,6 +86,9 @@ class VllmAdapter(EngineAdapter):
         env = {"VLLM_SERVER_DEV_MODE": "1"}
         if cfg.devices == "cpu":
             env["VLLM_CPU_KVCACHE_SPACE"] = "1"
+        pin = cfg.pin_plan()
+        if pin:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = str(pin[0])
         return {**env, **cfg.env}
 
     def resolved_config(self, server_info: Any) -> dict[str, Any]:
