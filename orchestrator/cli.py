@@ -397,6 +397,9 @@ def baseline(
     for res in out.attempts:
         _print_leg(store, res)
     if out.audits:
+        last = out.audits[-1]
+        band = last.policy.get("noise_band_pct")
+        console.print(f"noise band {band:.2f}% ({last.policy.get('noise_band_source', 'policy')})" if band is not None else "")
         _print_verdicts(out.audits[-1:], verbose=False)
     raise typer.Exit(exit_code([out.verdict]) if use_auditor else 0)
 
