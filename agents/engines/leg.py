@@ -180,7 +180,3 @@ def _run_reps(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, plan: lis
         if code != 0:
             why = "timed out" if code is None else f"exited {code}"
             raise LaunchError(f"benchmark client {why}", _tail(log.read_text(errors="replace")))
-
-
-def default_python() -> str:
-    return str(Path(sys.executable))

@@ -38,22 +38,14 @@ def tolerance_violations(rec: OpBenchRecord, policy: AuditPolicy) -> list[str]:
     return bad
 
 
-def _rec(ctx: GateContext) -> tuple[OpBenchRecord | None, list[Finding], str]:
-    op = ctx.decision.op
-    path = f"ops/{op}/opbench.json"
-    if not op:
-        return None, [], path
-    rec, probs = ctx.run.opbench(op)
-    return rec, [], path
-
-
 def _guard(ctx: GateContext, rule_id: str) -> tuple[OpBenchRecord | None, list[Finding], EvidencePointer]:
-    rec, _, path = _rec(ctx)
+    """The op's harness record, or the finding that says why there is none."""
+    path = f"ops/{ctx.decision.op}/opbench.json"
     p = EvidencePointer(file=path)
     if not ctx.decision.op:
         return None, ctx.bad(rule_id, "harness decision names no op", evidence=[ctx.decision_ptr]), p
+    rec, probs = ctx.run.opbench(ctx.decision.op)
     if rec is None:
-        _, probs = ctx.run.opbench(ctx.decision.op)
         return None, ctx.missing(rule_id, f"op harness record unreadable: {probs[0] if probs else path + ' missing'}", evidence=[p]), p
     return rec, [], p
 

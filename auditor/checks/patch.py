@@ -407,12 +407,10 @@ def p9_correctness(ctx: GateContext) -> list[Finding]:
         frac = exact / len(common) if common else 0.0
         if not nondet and frac >= ctx.policy.min_byte_parity:
             return ctx.ok("P9", f"coherent reference ({coherence_basis}); {exact}/{len(common)} byte-exact; reference deterministic", recomputed=rec, claimed=claimed)
-        if nondet:
-            # parity means nothing on a non-deterministic reference: fall through to accuracy
-            pass
-        else:
+        if not nondet:
             return ctx.bad("P9", f"only {exact}/{len(common)} greedy outputs byte-identical to the coherent reference",
                            evidence=[leg_ptr(cand, "outputs.jsonl")], recomputed=rec, claimed=claimed)
+        # a non-deterministic reference makes parity meaningless: only the accuracy probe can certify
     # incoherent (or non-deterministic) reference: only an accuracy probe can certify
     acc = _accuracy_verdict(ctx, ref, cand, rec)
     if acc is not None:

@@ -82,6 +82,14 @@ def load_trace(raw: bytes) -> list[dict[str, Any]]:
 
 
 def _load(ctx: GateContext) -> tuple[ProfileClaim | None, dict[str, float] | None, dict[str, float] | None, list[Finding]]:
+    # R1-R3 share one parse of the trace per gate
+    key = ("profile", ctx.decision.decision_id)
+    if key not in ctx.memo:
+        ctx.memo[key] = _load_uncached(ctx)
+    return ctx.memo[key]
+
+
+def _load_uncached(ctx: GateContext) -> tuple[ProfileClaim | None, dict[str, float] | None, dict[str, float] | None, list[Finding]]:
     rid = ctx.decision.profile_round
     if not rid:
         return None, None, None, ctx.bad("R1", "profile decision names no profile round", evidence=[ctx.decision_ptr])

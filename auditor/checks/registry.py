@@ -7,7 +7,7 @@ validated evidence plus the policy) and returns findings; it never writes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from ..evidence.loader import LegData, RunEvidence
@@ -69,6 +69,7 @@ class GateContext:
     decision_line: int
     scope: Scope
     policy: AuditPolicy
+    memo: dict[Any, Any] = field(default_factory=dict)  # per-gate cache shared by the rules
 
     # ------------------------------------------------------------ evidence access
     @property

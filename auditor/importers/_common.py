@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ..evidence.models import BenchRep, HostFingerprint, LegLaunch, WorkloadSpec
+from ..evidence.models import HostFingerprint, LegLaunch, WorkloadSpec
 from ..evidence.normalize import detect_tool, from_sglang_result, from_vllm_result
 from ..evidence.store import OutsideRunDir, RunStore
 
