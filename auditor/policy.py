@@ -29,6 +29,9 @@ class AuditPolicy(BaseModel):
     alpha: float = 0.05
     latency_tolerance_pct: float = Field(5.0, description="P7: latency percentile may worsen by this much")
     latency_percentiles: list[float] = Field(default_factory=lambda: [50.0, 99.0])
+    min_samples_per_tail_pct: float = Field(
+        1.0, description="P7: a percentile q is compared only with >= this many samples beyond it on each side "
+        "(p99 needs >= 100 requests: below that it is just the max)")
     min_byte_parity: float = Field(1.0, description="P9: fraction of byte-identical greedy outputs required")
     coherence_min_accuracy: float = Field(0.5, description="P9: reference exact match above this = coherent")
     accuracy_tolerance_pct_points: float = Field(1.0, description="F4/P9: accuracy may drop by this many points")

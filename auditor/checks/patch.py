@@ -302,6 +302,7 @@ def p7_latency(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
     tol = ctx.policy.latency_tolerance_pct
     checked = 0
+    skipped: list[str] = []
     broken = [leg.leg_id for leg in ctx.reference + ctx.candidate if not leg.counted or leg.problems]
     if broken:
         # percentiles over a partial set of repetitions compare different request populations
@@ -312,6 +313,10 @@ def p7_latency(ctx: GateContext) -> list[Finding]:
         if not len(ref) or not len(cand):
             continue
         for q in ctx.policy.latency_percentiles:
+            tail = (100.0 - q) / 100.0 if q > 50 else q / 100.0
+            if min(len(ref), len(cand)) * tail < ctx.policy.min_samples_per_tail_pct:
+                skipped.append(f"p{q:g}_{metric} (n={min(len(ref), len(cand))})")
+                continue
             r, c = stats.percentile(ref, q), stats.percentile(cand, q)
             checked += 1
             if r and c is not None:
@@ -324,7 +329,8 @@ def p7_latency(ctx: GateContext) -> list[Finding]:
     if not checked:
         return ctx.missing("P7", "no per-request latency arrays in the legs")
     if not out:
-        out += ctx.ok("P7", f"no latency percentile worse than {tol:g}% ({checked} compared)")
+        note = f"; too few requests to judge {', '.join(skipped)}" if skipped else ""
+        out += ctx.ok("P7", f"no latency percentile worse than {tol:g}% ({checked} compared){note}")
     return out
 
 

