@@ -43,3 +43,15 @@ def test_every_finding_of_a_failed_gate_points_at_evidence(tmp_path):
         for f in v.findings:
             if f.outcome == "fail":
                 assert f.evidence, f"{f.rule_id} fail finding without an evidence pointer"
+
+
+def test_p7_does_not_judge_a_p99_from_too_few_requests(tmp_path):
+    from geak.auditor.policy import AuditPolicy
+
+    build_clean_run(tmp_path / "run", legs_mod=lambda legs: setattr(legs["kernel_rmsnorm"], "ttft_scale", 1.0))
+    v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "integrate-rmsnorm")
+    p7 = next(f for f in v.findings if f.rule_id == "P7")
+    assert "too few requests to judge p99" in p7.message  # 48 requests a side: p99 would be the max
+    strict = AuditPolicy(min_samples_per_tail_pct=0.0)
+    v2 = next(v for v in audit_run(tmp_path / "run", write=False, policy=strict) if v.gate_id == "integrate-rmsnorm")
+    assert "too few" not in next(f for f in v2.findings if f.rule_id == "P7").message
