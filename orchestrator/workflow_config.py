@@ -1,0 +1,82 @@
+"""workflows/*.yaml, validated: phases, gates, loop bounds, budgets.
+
+The graph is built from this file, so a typo must fail loudly before anything runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PHASES = ("baseline", "profile", "strategize", "config_tune", "kernel", "finalize", "validate")
+
+
+class Phase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["baseline", "profile", "strategize", "config_tune", "kernel", "finalize", "validate"]
+    gate: Literal["baseline", "profile", "harness", "patch", "bundle"] | None = None
+    max_attempts: int = Field(1, ge=1, le=20, description="producer attempts per gate before nothing is banked")
+    max_candidates: int | None = Field(None, ge=1)
+    passthrough: bool = False
+    interleaved_pairs: int | None = Field(None, ge=1)
+    caching_audit: bool = False
+
+
+class Budgets(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    wall_clock_s: float = Field(1800, gt=0)
+    llm_calls: int = Field(200, ge=0)
+
+
+class AuditorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    use: bool = True
+    fail_open_on_error: bool = True
+
+
+class EngineDefaults(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reps: int = Field(3, ge=1)
+    aa_legs: int = Field(2, ge=0)
+    workload: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkflowConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    version: int = 1
+    engine_defaults: EngineDefaults = Field(default_factory=EngineDefaults)
+    phases: list[Phase]
+    budgets: Budgets = Field(default_factory=Budgets)
+    auditor: AuditorSettings = Field(default_factory=AuditorSettings)
+
+    @model_validator(mode="after")
+    def _order(self) -> "WorkflowConfig":
+        names = [p.name for p in self.phases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"phase listed twice: {names}")
+        order = [n for n in PHASES if n in names]
+        if names != order:
+            raise ValueError(f"phases must follow {' -> '.join(PHASES)}; got {' -> '.join(names)}")
+        return self
+
+    @classmethod
+    def load(cls, path: str | Path) -> "WorkflowConfig":
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such workflow file") from None
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not valid YAML: {e}") from None
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            errs = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors())
+            raise ValueError(f"{path}: {errs}") from None
+
+
+DEFAULT = Path(__file__).resolve().parents[1] / "workflows" / "default.yaml"
