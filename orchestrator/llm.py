@@ -1,0 +1,389 @@
+"""geak's LLM client: the one place every agent role talks to a model.
+
+``LLMClient("live", model=..., store=...)`` calls ``litellm.completion`` (temperature 0) and
+appends one :class:`LLMCall` per HTTP attempt to ``llm_calls.jsonl`` in the run store,
+failed attempts and retries included. ``LLMClient("replay", replay_from=..., store=...)``
+serves the same answers from a recorded ``llm_calls.jsonl`` without touching the network
+(litellm is not even imported), keyed by ``(role, prompt_sha256, attempt)``, and appends its
+own records with ``mode: "replay"``.
+
+With a pydantic ``schema`` the reply must hold a JSON object (```json fences allowed) that
+validates; a reply that does not is answered with the validation error and retried up to
+``max_retries`` times, then :class:`InvalidOutput` is raised with every attempt's error. A
+transport failure (HTTP error, timeout) is recorded and retried within the same budget, then
+:class:`LLMCallFailed` is raised. The caller decides what an exception means (a producer
+rejects its step; the auditor records a tooling failure).
+
+Everything that reaches a file is redacted (``redact.py``), including the API key the client
+itself uses. ``prompt_sha256`` is the sha256 of the canonical JSON of the *redacted*
+messages, so it can be recomputed from the file and does not change with the key in use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from geak.auditor.evidence.models import Record
+from geak.auditor.evidence.store import RunStore
+
+from .redact import redact
+
+LLM_CALLS_FILE = "llm_calls.jsonl"
+Mode = Literal["live", "replay"]
+
+
+class LLMCall(Record):
+    """One line of llm_calls.jsonl: one attempt of one completion request."""
+
+    kind: Literal["llm_call"] = "llm_call"
+    call_id: str
+    request_id: str | None = Field(None, description="shared by the attempts of one complete() call")
+    role: str
+    mode: Mode
+    model: str | None = None
+    prompt_sha256: str = Field(description="sha256 of the canonical JSON of `messages` (redacted)")
+    messages: list[dict[str, Any]] = Field(description="the messages sent, redacted")
+    response_text: str | None = Field(None, description="the model's reply, redacted; None when the call failed")
+    parsed: dict[str, Any] | None = Field(None, description="the validated schema object, redacted")
+    schema_name: str | None = None
+    attempt: int = Field(description="1-based attempt within one complete() call")
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = Field(None, description="None when unknown (never 0 by default)")
+    latency_s: float | None = None
+    error: str | None = Field(None, description="None, or why this attempt failed (transport or validation)")
+    created_at: str | None = None
+    replayed_call_id: str | None = Field(None, description="replay mode: the recorded call that answered")
+
+
+# ---------------------------------------------------------------- errors
+
+
+class LLMError(RuntimeError):
+    """Base of the client's own errors."""
+
+
+class ReplayMiss(LLMError, LookupError):
+    """Replay mode: no recorded answer for this (role, prompt, attempt)."""
+
+    def __init__(self, role: str, prompt_sha256: str, attempt: int, last_user: str, searched: Path):
+        self.role, self.prompt_sha256, self.attempt = role, prompt_sha256, attempt
+        self.last_user, self.searched = last_user, searched
+        super().__init__(
+            f"no recorded LLM answer for role {role!r}, prompt sha256 {prompt_sha256}, attempt {attempt} "
+            f"in {searched}; last user message starts: {last_user[:200]!r}"
+        )
+
+
+class InvalidOutput(LLMError):
+    """No attempt produced a reply that validates against the schema."""
+
+    def __init__(self, role: str, schema: str, errors: list[str], call_ids: list[str], last_response: str | None):
+        self.role, self.schema, self.errors = role, schema, errors
+        self.call_ids, self.last_response = call_ids, last_response
+        lines = "; ".join(f"attempt {i}: {e}" for i, e in enumerate(errors, 1))
+        super().__init__(f"{role}: no valid {schema} after {len(errors)} attempt(s): {lines}")
+
+
+class LLMCallFailed(LLMError):
+    """Every attempt failed in transport (HTTP error, timeout, connection refused)."""
+
+    def __init__(self, role: str, errors: list[str], call_ids: list[str]):
+        self.role, self.errors, self.call_ids = role, errors, call_ids
+        lines = "; ".join(f"attempt {i}: {e}" for i, e in enumerate(errors, 1))
+        super().__init__(f"{role}: LLM call failed after {len(errors)} attempt(s): {lines}")
+
+
+class _TransportError(Exception):
+    pass
+
+
+class _SchemaError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def prompt_sha256(messages: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(canonical_json(messages).encode()).hexdigest()
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            c = m.get("content")
+            if isinstance(c, str):
+                return c
+            if isinstance(c, list):  # OpenAI content parts
+                return " ".join(str(p.get("text", "")) for p in c if isinstance(p, dict))
+            return "" if c is None else str(c)
+    return ""
+
+
+_FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\r?\n?(.*?)```", re.DOTALL)
+
+
+def extract_json_object(text: str) -> dict[str, Any]:
+    """The first JSON object in ``text``: a fenced block first, then the whole text, then the
+    first ``{`` from which a complete object decodes. Raises ValueError naming what was wrong."""
+    candidates = [m.group(1).strip() for m in _FENCE.finditer(text)] + [text.strip()]
+    for c in candidates:
+        try:
+            obj = json.loads(c)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    dec = json.JSONDecoder()
+    for m in re.finditer(r"\{", text):
+        try:
+            obj, _ = dec.raw_decode(text, m.start())
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    raise ValueError("the reply holds no JSON object" + (" (it is empty)" if not text.strip() else ""))
+
+
+def _format_validation_error(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors(include_url=False)[:10]:
+        loc = ".".join(str(x) for x in err.get("loc", ())) or "(root)"
+        parts.append(f"{loc}: {err.get('msg')}")
+    return f"{e.error_count()} validation error(s) for {e.title}: " + "; ".join(parts)
+
+
+def _retry_message(schema: type[BaseModel], error: str) -> dict[str, str]:
+    return {
+        "role": "user",
+        "content": (
+            f"Your previous reply was rejected: {error}\n"
+            f"Reply again with only one JSON object that validates against this JSON Schema "
+            f"({schema.__name__}):\n{json.dumps(schema.model_json_schema(), sort_keys=True)}"
+        ),
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _usage_int(usage: Any, name: str) -> int | None:
+    v = usage.get(name) if isinstance(usage, dict) else getattr(usage, name, None)
+    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+# ---------------------------------------------------------------- client
+
+
+class LLMClient:
+    def __init__(
+        self,
+        mode: Mode,
+        *,
+        model: str | None = None,
+        store: RunStore | None,
+        replay_from: Path | str | None = None,
+        api_base: str | None = None,
+        api_key_env: str | None = None,
+        max_retries: int = 2,
+        timeout_s: float = 120.0,
+    ):
+        if mode not in ("live", "replay"):
+            raise ValueError(f"mode must be 'live' or 'replay', not {mode!r}")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self.mode: Mode = mode
+        self.model = model
+        self.store = store
+        self.api_base = api_base
+        self.api_key_env = api_key_env
+        self.max_retries = max_retries
+        self.timeout_s = timeout_s
+        self.replay_file: Path | None = None
+        self.replay_problems: list[str] = []
+        self._replay: dict[tuple[str, str, int], list[LLMCall]] = {}
+        self._replay_served: dict[tuple[str, str, int], int] = {}
+        if mode == "live":
+            if not model:
+                raise ValueError("live mode needs a model (e.g. 'openai/<name>' with api_base)")
+            if api_key_env and not os.environ.get(api_key_env):
+                raise ValueError(f"api_key_env {api_key_env!r} is not set in the environment")
+        else:
+            if replay_from is None:
+                raise ValueError("replay mode needs replay_from (a run directory or an llm_calls.jsonl)")
+            self._load_replay(Path(replay_from))
+
+    # ------------------------------------------------------------ public
+    def complete(
+        self, role: str, messages: list[dict[str, Any]], schema: type[BaseModel] | None = None
+    ) -> BaseModel | str:
+        """One completion; with ``schema`` a validated instance, else the reply text."""
+        convo = [dict(m) for m in messages]
+        request_id = uuid.uuid4().hex[:16]
+        errors: list[str] = []
+        call_ids: list[str] = []
+        transport_only = True
+        last_response: str | None = None
+        for attempt in range(1, self.max_retries + 2):
+            try:
+                text, parsed = self._attempt(role, convo, attempt, request_id, schema)
+            except _TransportError as e:
+                call_ids.append(e.args[1])
+                errors.append(e.args[0])
+                continue
+            except _SchemaError as e:
+                msg, call_id, text = e.args
+                call_ids.append(call_id)
+                errors.append(msg)
+                transport_only = False
+                last_response = text
+                convo = convo + [{"role": "assistant", "content": text}, _retry_message(schema, msg)]
+                continue
+            return text if schema is None else parsed
+        if transport_only:
+            raise LLMCallFailed(role, errors, call_ids)
+        raise InvalidOutput(role, schema.__name__ if schema else "output", errors, call_ids,
+                            redact(last_response, extra_secrets=self._secrets()))
+
+    # ------------------------------------------------------------ one attempt
+    def _secrets(self) -> list[str]:
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return [key] if key else []
+
+    def _attempt(
+        self, role: str, convo: list[dict[str, Any]], attempt: int, request_id: str,
+        schema: type[BaseModel] | None,
+    ) -> tuple[str, BaseModel | None]:
+        """Run and record one attempt; the reply text and the validated object (with a schema)."""
+        secrets = self._secrets()
+        red_messages = redact(convo, extra_secrets=secrets)
+        sha = prompt_sha256(red_messages)
+        rec = LLMCall(
+            call_id=f"{role}-{uuid.uuid4().hex[:12]}", request_id=request_id, role=role, mode=self.mode,
+            model=self.model, prompt_sha256=sha, messages=red_messages, attempt=attempt,
+            schema_name=schema.__name__ if schema else None, created_at=_now(),
+        )
+        if self.mode == "live":
+            text, err = self._live(convo, rec)
+        else:
+            text, err = self._replayed(role, sha, attempt, convo, rec)
+        if err is not None:
+            rec.error = redact(err, extra_secrets=secrets)
+            self._record(rec)
+            raise _TransportError(rec.error, rec.call_id)
+        rec.response_text = redact(text, extra_secrets=secrets)
+        obj = None
+        if schema is not None:
+            try:
+                obj = schema.model_validate(extract_json_object(text))
+            except ValidationError as e:
+                rec.error = redact(_format_validation_error(e), extra_secrets=secrets)
+            except ValueError as e:
+                rec.error = redact(f"not a JSON object: {e}", extra_secrets=secrets)
+            else:
+                rec.parsed = redact(obj.model_dump(mode="json"), extra_secrets=secrets)
+            if rec.error is not None:
+                self._record(rec)
+                raise _SchemaError(rec.error, rec.call_id, text)
+        self._record(rec)
+        return text, obj
+
+    def _record(self, rec: LLMCall) -> None:
+        if self.store is not None:
+            self.store.append_jsonl(LLM_CALLS_FILE, rec)
+
+    # ------------------------------------------------------------ live
+    def _live(self, convo: list[dict[str, Any]], rec: LLMCall) -> tuple[str | None, str | None]:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm  # imported lazily: replay never loads it
+
+        litellm.suppress_debug_info = True
+        kwargs: dict[str, Any] = dict(
+            model=self.model, messages=convo, api_base=self.api_base, temperature=0,
+            timeout=self.timeout_s, max_retries=0, num_retries=0,
+        )
+        if self.api_key_env:
+            kwargs["api_key"] = os.environ.get(self.api_key_env)
+        t0 = time.perf_counter()
+        try:
+            resp = litellm.completion(**kwargs)
+        except Exception as e:  # noqa: BLE001 - every failure is recorded, then retried/raised
+            rec.latency_s = time.perf_counter() - t0
+            status = getattr(e, "status_code", None)
+            return None, f"{type(e).__name__}" + (f" (HTTP {status})" if status else "") + f": {e}"
+        rec.latency_s = time.perf_counter() - t0
+        try:
+            text = resp.choices[0].message.content
+        except (AttributeError, IndexError, KeyError, TypeError) as e:
+            return None, f"malformed response: {type(e).__name__}: {e}"
+        usage = getattr(resp, "usage", None)
+        if usage is not None:
+            rec.tokens_in = _usage_int(usage, "prompt_tokens")
+            rec.tokens_out = _usage_int(usage, "completion_tokens")
+        rec.cost_usd = self._cost(litellm, resp, rec)
+        served = getattr(resp, "model", None)
+        if served and served != self.model:
+            setattr(rec, "served_model", served)  # extra field: the name the server answered with
+        return text if text is not None else "", None
+
+    @staticmethod
+    def _cost(litellm: Any, resp: Any, rec: LLMCall) -> float | None:
+        try:
+            c = litellm.completion_cost(completion_response=resp)
+        except Exception:  # noqa: BLE001 - unknown model price: the cost is unknown, not 0
+            return None
+        if not isinstance(c, (int, float)) or not math.isfinite(c) or c < 0:
+            return None
+        if c == 0 and (rec.tokens_in or rec.tokens_out):
+            return None  # tokens were used; a zero price means "not mapped", not "free"
+        return float(c)
+
+    # ------------------------------------------------------------ replay
+    def _load_replay(self, src: Path) -> None:
+        f = src / LLM_CALLS_FILE if src.is_dir() else src
+        self.replay_file = f.resolve()
+        if not f.is_file():
+            raise FileNotFoundError(f"replay source {f} does not exist")
+        rs = RunStore(f.parent)
+        for _line, rec, problems in rs.iter_jsonl(f.name, LLMCall):
+            self.replay_problems.extend(str(p) for p in problems)
+            if rec is not None:
+                self._replay.setdefault((rec.role, rec.prompt_sha256, rec.attempt), []).append(rec)
+
+    def _replayed(
+        self, role: str, sha: str, attempt: int, convo: list[dict[str, Any]], rec: LLMCall
+    ) -> tuple[str | None, str | None]:
+        key = (role, sha, attempt)
+        recs = self._replay.get(key)
+        if not recs:
+            assert self.replay_file is not None
+            raise ReplayMiss(role, sha, attempt, _last_user_text(convo), self.replay_file)
+        # The n-th identical request gets the n-th recorded answer; past the end, the last one.
+        n = self._replay_served.get(key, 0)
+        self._replay_served[key] = n + 1
+        src = recs[min(n, len(recs) - 1)]
+        t0 = time.perf_counter()
+        rec.model = src.model
+        rec.replayed_call_id = src.call_id
+        rec.tokens_in, rec.tokens_out = src.tokens_in, src.tokens_out
+        rec.latency_s = time.perf_counter() - t0
+        if src.response_text is None:
+            return None, src.error or "recorded call has no response"
+        return src.response_text, None
