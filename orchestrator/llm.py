@@ -10,8 +10,11 @@ own records with ``mode: "replay"``.
 With a pydantic ``schema`` the reply must hold a JSON object (```json fences allowed) that
 validates; a reply that does not is answered with the validation error and retried up to
 ``max_retries`` times, then :class:`InvalidOutput` is raised with every attempt's error. A
-transport failure (HTTP error, timeout) is recorded and retried within the same budget, then
-:class:`LLMCallFailed` is raised. The caller decides what an exception means (a producer
+transport failure (HTTP 5xx/429/408/409, timeout, connection) is recorded and retried within
+the same budget; another 4xx (bad request, auth) is recorded and not retried. When the last
+attempt failed in transport :class:`LLMCallFailed` is raised, else :class:`InvalidOutput`.
+In replay, the n-th identical request (same role, prompt, attempt) gets the n-th recorded
+answer (past the end, the last one), so a run that asked the same thing twice replays exactly. The caller decides what an exception means (a producer
 rejects its step; the auditor records a tooling failure).
 
 Everything that reaches a file is redacted (``redact.py``), including the API key the client
@@ -26,6 +29,7 @@ import json
 import math
 import os
 import re
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -63,6 +67,7 @@ class LLMCall(Record):
     cost_usd: float | None = Field(None, description="None when unknown (never 0 by default)")
     latency_s: float | None = None
     error: str | None = Field(None, description="None, or why this attempt failed (transport or validation)")
+    http_status: int | None = Field(None, description="the HTTP status of a failed call, when there was one")
     created_at: str | None = None
     replayed_call_id: str | None = Field(None, description="replay mode: the recorded call that answered")
 
@@ -106,7 +111,7 @@ class LLMCallFailed(LLMError):
 
 
 class _TransportError(Exception):
-    pass
+    """args: (error text, call_id, retryable)."""
 
 
 class _SchemaError(Exception):
@@ -189,6 +194,11 @@ def _usage_int(usage: Any, name: str) -> int | None:
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
+def _retryable(status: int | None) -> bool:
+    """Timeouts, connection errors, 408/409/429 and 5xx are worth another attempt; other 4xx not."""
+    return status is None or status in (408, 409, 429) or status >= 500
+
+
 # ---------------------------------------------------------------- client
 
 
@@ -220,6 +230,7 @@ class LLMClient:
         self.replay_problems: list[str] = []
         self._replay: dict[tuple[str, str, int], list[LLMCall]] = {}
         self._replay_served: dict[tuple[str, str, int], int] = {}
+        self._lock = threading.Lock()
         if mode == "live":
             if not model:
                 raise ValueError("live mode needs a model (e.g. 'openai/<name>' with api_base)")
@@ -239,7 +250,7 @@ class LLMClient:
         request_id = uuid.uuid4().hex[:16]
         errors: list[str] = []
         call_ids: list[str] = []
-        transport_only = True
+        last_was_transport = True
         last_response: str | None = None
         for attempt in range(1, self.max_retries + 2):
             try:
@@ -247,17 +258,20 @@ class LLMClient:
             except _TransportError as e:
                 call_ids.append(e.args[1])
                 errors.append(e.args[0])
+                last_was_transport = True
+                if not e.args[2]:
+                    break  # a client error (bad request, auth): asking again cannot help
                 continue
             except _SchemaError as e:
                 msg, call_id, text = e.args
                 call_ids.append(call_id)
                 errors.append(msg)
-                transport_only = False
+                last_was_transport = False
                 last_response = text
                 convo = convo + [{"role": "assistant", "content": text}, _retry_message(schema, msg)]
                 continue
             return text if schema is None else parsed
-        if transport_only:
+        if last_was_transport:
             raise LLMCallFailed(role, errors, call_ids)
         raise InvalidOutput(role, schema.__name__ if schema else "output", errors, call_ids,
                             redact(last_response, extra_secrets=self._secrets()))
@@ -287,7 +301,7 @@ class LLMClient:
         if err is not None:
             rec.error = redact(err, extra_secrets=secrets)
             self._record(rec)
-            raise _TransportError(rec.error, rec.call_id)
+            raise _TransportError(rec.error, rec.call_id, _retryable(rec.http_status))
         rec.response_text = redact(text, extra_secrets=secrets)
         obj = None
         if schema is not None:
@@ -327,6 +341,7 @@ class LLMClient:
         except Exception as e:  # noqa: BLE001 - every failure is recorded, then retried/raised
             rec.latency_s = time.perf_counter() - t0
             status = getattr(e, "status_code", None)
+            rec.http_status = status if isinstance(status, int) else None
             return None, f"{type(e).__name__}" + (f" (HTTP {status})" if status else "") + f": {e}"
         rec.latency_s = time.perf_counter() - t0
         try:
@@ -376,13 +391,15 @@ class LLMClient:
             assert self.replay_file is not None
             raise ReplayMiss(role, sha, attempt, _last_user_text(convo), self.replay_file)
         # The n-th identical request gets the n-th recorded answer; past the end, the last one.
-        n = self._replay_served.get(key, 0)
-        self._replay_served[key] = n + 1
+        with self._lock:
+            n = self._replay_served.get(key, 0)
+            self._replay_served[key] = n + 1
         src = recs[min(n, len(recs) - 1)]
         t0 = time.perf_counter()
         rec.model = src.model
         rec.replayed_call_id = src.call_id
         rec.tokens_in, rec.tokens_out = src.tokens_in, src.tokens_out
+        rec.http_status = src.http_status
         rec.latency_s = time.perf_counter() - t0
         if src.response_text is None:
             return None, src.error or "recorded call has no response"

@@ -261,7 +261,7 @@ def test_http_500_is_recorded_with_error_text(server, key_env, tmp_path):
     assert [r.attempt for r in recs] == [1, 2]
     for r in recs:
         assert r.response_text is None and r.tokens_in is None and r.cost_usd is None
-        assert "500" in r.error and "upstream exploded" in r.error
+        assert r.http_status == 500 and "500" in r.error and "upstream exploded" in r.error
     assert ei.value.call_ids == [r.call_id for r in recs] and "upstream exploded" in str(ei.value)
 
 
@@ -291,3 +291,26 @@ def test_constructor_guards(tmp_path):
         LLMClient("replay", store=None)
     with pytest.raises(FileNotFoundError):
         LLMClient("replay", store=None, replay_from=tmp_path)
+
+
+def test_client_error_is_not_retried_and_replays_the_same(server, key_env, tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "run")
+    server.script = [(401, {"error": {"message": "bad key", "type": "invalid_request_error"}})]
+    with pytest.raises(LLMCallFailed, match="bad key"):
+        live(server, store, max_retries=2).complete("profiler", MSGS)
+    [rec] = calls(store)
+    assert rec.http_status == 401 and "bad key" in rec.error and len(server.requests) == 1
+    r = LLMClient("replay", store=None, replay_from=store.root)
+    with pytest.raises(LLMCallFailed, match="bad key") as ei:
+        r.complete("profiler", MSGS)
+    assert len(ei.value.errors) == 1
+
+
+def test_same_prompt_twice_replays_in_recorded_order(server, key_env, tmp_path):
+    store = RunStore(tmp_path / "run")
+    server.script = ["first", "second"]
+    c = live(server, store)
+    assert [c.complete("judge", MSGS), c.complete("judge", MSGS)] == ["first", "second"]
+    r = LLMClient("replay", store=None, replay_from=store.root)
+    assert [r.complete("judge", MSGS), r.complete("judge", MSGS), r.complete("judge", MSGS)] == \
+           ["first", "second", "second"]
