@@ -346,6 +346,10 @@ def validate_all(root: Optional[str | Path] = None) -> list[str]:
             continue
         if not out.strip():
             problems.append(f"prompts/{role}.j2: renders to an empty prompt")
+        try:  # null means "not known yet": every template must cope with it
+            render(role, {k: None for k in skill.inputs}, r, skill)
+        except RenderError as e:
+            problems.append(f"{e} (rendered with every input null)")
 
     for card in sorted((r / "skills").glob("*/skill.md")):
         rel = card.relative_to(r).as_posix()
@@ -393,6 +397,20 @@ def _files_under(run: Path, rel: str, limit: int = 400) -> list[str]:
     if not base.is_dir():
         return []
     return sorted(p.relative_to(run).as_posix() for p in base.rglob("*") if p.is_file())[:limit]
+
+
+def _pointer(e: Any) -> str:
+    """An evidence pointer (dict as stored in audits/*.json) as one string: file:line#record [field]."""
+    if not isinstance(e, dict):
+        return str(e)
+    out = str(e.get("file") or "?")
+    if e.get("line") is not None:
+        out += f":{e['line']}"
+    if e.get("record_id"):
+        out += f"#{e['record_id']}"
+    if e.get("field"):
+        out += f" [{e['field']}]"
+    return out
 
 
 def _finding_row(f: Any) -> dict[str, Any]:
@@ -472,7 +490,12 @@ def state_from_run(run_dir: str | Path, gate: Optional[str] = None, *, audit: bo
                 state["current_config"] = launch.get("launch_config")
         prior = _read_json(run / "audits" / f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in gate)}.json")
         if isinstance(prior, dict):
-            state["audit_feedback"] = {k: prior.get(k) for k in ("gate_id", "verdict", "actions", "findings", "unaudited_reason")}
+            state["audit_feedback"] = {
+                "gate_id": prior.get("gate_id"), "verdict": prior.get("verdict"), "actions": prior.get("actions") or [],
+                "unaudited_reason": prior.get("unaudited_reason"),
+                "findings": [{**f, "evidence": [_pointer(e) for e in f.get("evidence") or []]}
+                             for f in prior.get("findings") or [] if isinstance(f, dict)],
+            }
 
         if audit:
             verdicts = [v for v in audit_run(run, gate=gate, write=False) if v.gate_id == gate]

@@ -1,0 +1,105 @@
+"""`geak skills ...`: list, show, validate and render the skill cards and prompt templates.
+
+Registered by the main CLI with ``app.add_typer(skills_app, name="skills")``.
+Exit codes: 0 ok; 1 validation problems; 2 usage error (unknown role, bad run directory or gate,
+a card or template that cannot be loaded or rendered).
+Prompts and cards are printed verbatim (no rich markup), since they contain brackets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geak.orchestrator import skills as sk
+
+skills_app = typer.Typer(no_args_is_help=True, help="Skill cards and prompt templates that define every role.")
+console = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+RootOpt = typer.Option(None, "--root", help="directory holding skills/ and prompts/ (default: the geak checkout)")
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {msg}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+@skills_app.command("list")
+def list_(root: Optional[Path] = RootOpt) -> None:
+    """Every role in skills/index.yaml: version and description."""
+    try:
+        index = sk.load_index(root)
+    except sk.SkillError as e:
+        _fail(str(e), 1)
+    t = Table("role", "version", "description")
+    for role, entry in index.items():
+        try:
+            desc = sk.load_skill(role, root).description
+        except (sk.SkillError, KeyError) as e:
+            desc = f"(invalid: {e})"
+        t.add_row(role, entry.version, desc)
+    console.print(t)
+
+
+@skills_app.command()
+def show(role: str = typer.Argument(..., help="a role from skills/index.yaml"), root: Optional[Path] = RootOpt) -> None:
+    """Print a role's card: front matter fields, then the instructions."""
+    try:
+        s = sk.load_skill(role, root)
+    except sk.UnknownRole as e:
+        _fail(str(e))
+    except sk.SkillError as e:
+        _fail(str(e), 1)
+    typer.echo(f"{s.path}  (sha256 {s.sha256[:12]})")
+    for field in ("name", "role", "version", "description", "inputs", "output_model", "scopes"):
+        v = getattr(s, field)
+        if v is not None:
+            typer.echo(f"{field}: {', '.join(v) if isinstance(v, list) else v}")
+    typer.echo("")
+    typer.echo(s.body)
+
+
+@skills_app.command()
+def validate(root: Optional[Path] = RootOpt) -> None:
+    """Check every card against its schema, the index against the cards, and render every template."""
+    problems = sk.validate_all(root)
+    if problems:
+        for p in problems:
+            typer.echo(p)
+        err.print(f"{len(problems)} problem(s)", highlight=False)
+        raise typer.Exit(1)
+    n = len(sk.load_index(root))
+    typer.echo(f"{n} skills OK")
+
+
+@skills_app.command()
+def render(
+    role: str = typer.Argument(..., help="a role from skills/index.yaml"),
+    run: Path = typer.Option(..., "--run", help="a run directory (manifest.json, decisions.jsonl)"),
+    gate: Optional[str] = typer.Option(None, "--gate", help="gate id; default: the gate of the last decision"),
+    root: Optional[Path] = RootOpt,
+) -> None:
+    """Render ROLE's prompt from a run directory; for patch_auditor, with the deterministic findings."""
+    try:
+        skill = sk.load_skill(role, root)
+    except sk.UnknownRole as e:
+        _fail(str(e))
+    except sk.SkillError as e:
+        _fail(str(e), 1)
+    if not run.is_dir():
+        _fail(f"{run}: no such run directory")
+    try:
+        state = sk.state_from_run(run, gate, audit=(role == sk.AUDITOR_ROLE), root=root)
+    except FileNotFoundError as e:
+        _fail(str(e))
+    except KeyError as e:
+        _fail(e.args[0] if e.args else str(e))
+    try:
+        typer.echo(sk.render(role, state, root, skill), nl=False)
+    except sk.RenderError as e:
+        _fail(str(e))
