@@ -36,10 +36,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
-
 from geak.auditor.evidence.models import Record
 from geak.auditor.evidence.store import RunStore
+from pydantic import BaseModel, Field, ValidationError
 
 from .redact import redact
 
@@ -329,10 +328,10 @@ class LLMClient:
         import litellm  # imported lazily: replay never loads it
 
         litellm.suppress_debug_info = True
-        kwargs: dict[str, Any] = dict(
-            model=self.model, messages=convo, api_base=self.api_base, temperature=0,
-            timeout=self.timeout_s, max_retries=0, num_retries=0,
-        )
+        kwargs: dict[str, Any] = {
+            "model": self.model, "messages": convo, "api_base": self.api_base, "temperature": 0,
+            "timeout": self.timeout_s, "max_retries": 0, "num_retries": 0,
+        }
         if self.api_key_env:
             kwargs["api_key"] = os.environ.get(self.api_key_env)
         t0 = time.perf_counter()
@@ -355,7 +354,7 @@ class LLMClient:
         rec.cost_usd = self._cost(litellm, resp, rec)
         served = getattr(resp, "model", None)
         if served and served != self.model:
-            setattr(rec, "served_model", served)  # extra field: the name the server answered with
+            rec.served_model = served  # extra field: the name the server answered with
         return text if text is not None else "", None
 
     @staticmethod

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from geak.auditor.evidence.store import RunStore  # noqa: E402
-from geak.orchestrator.llm import (  # noqa: E402
+from geak.auditor.evidence.store import RunStore
+from geak.orchestrator.llm import (
     LLM_CALLS_FILE,
     InvalidOutput,
     LLMCall,
