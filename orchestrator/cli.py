@@ -29,6 +29,15 @@ schema_app = typer.Typer(no_args_is_help=True, help="JSON Schema of the evidence
 cases_app = typer.Typer(no_args_is_help=True, help="The planted-flaw backtest corpus.")
 app.add_typer(schema_app, name="schema")
 app.add_typer(cases_app, name="cases")
+
+
+def _skills_app():
+    from geak.orchestrator.cli_skills import skills_app
+
+    return skills_app
+
+
+app.add_typer(_skills_app(), name="skills")
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
