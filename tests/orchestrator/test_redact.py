@@ -27,11 +27,15 @@ def test_env_values_read_at_call_time_longest_first(monkeypatch):
     assert redact_text("x abcdefghij-klmnop y") == f"x {REDACTED} y"
 
 
+# Fake key shapes are assembled at run time so that no key-shaped literal sits in the repository.
+FAKE_AWS = "AKIA" + "IOSFODNN7" + "EXAMPLE"
+
+
 def test_known_key_shapes():
     cases = {
         "openai sk-proj-AbCdEfGhIjKlMnOpQrSt123 end": f"openai {REDACTED} end",
         "anthropic sk-ant-api03-AbCdEfGhIjKlMnOpQrSt_-xyz": f"anthropic {REDACTED}",
-        "aws AKIAIOSFODNN7EXAMPLE.": f"aws {REDACTED}.",
+        f"aws {FAKE_AWS}.": f"aws {REDACTED}.",
         "Authorization: Bearer eyJhbGciOi.abc.def": f"Authorization: Bearer {REDACTED}",
         "gh ghp_" + "a" * 36: f"gh {REDACTED}",
     }
