@@ -118,4 +118,16 @@ def as_cli_bool(flag: str, value: bool) -> list[str]:
     return [f"--{flag}" if value else f"--no-{flag}"]
 
 
+def flag_args(*pairs: tuple[str, Any]) -> list[str]:
+    """["--flag", "value", ...] for every pair whose value is set (None = engine default).
+
+    True becomes a bare switch and False is dropped, for flags that only exist in one form."""
+    out: list[str] = []
+    for flag, value in pairs:
+        if value is None or value is False:
+            continue
+        out += [flag] if value is True else [flag, str(value)]
+    return out
+
+
 Engine = Literal["vllm", "sglang"]

@@ -20,7 +20,7 @@ from typing import Any
 
 from geak.auditor.evidence.normalize import from_sglang_result
 
-from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, register
+from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, flag_args, register
 from .process import FatalPattern
 
 RUNTIME_KEYS = {"internal_states", "status", "version", "last_gen_throughput"}
@@ -39,31 +39,15 @@ class SglangAdapter(EngineAdapter):
 
     def server_argv(self, cfg: LaunchConfig, port: int, python: str) -> list[str]:
         a = [python, "-m", self.server_module, "--model-path", cfg.model, "--host", "127.0.0.1", "--port", str(port)]
-        if cfg.dtype:
-            a += ["--dtype", cfg.dtype]
-        if cfg.memory_fraction is not None:
-            a += ["--mem-fraction-static", str(cfg.memory_fraction)]
-        if cfg.max_num_seqs is not None:
-            a += ["--max-running-requests", str(cfg.max_num_seqs)]
-        if cfg.max_num_batched_tokens is not None:
-            a += ["--chunked-prefill-size", str(cfg.max_num_batched_tokens)]
-        if cfg.chunked_prefill is False:
-            a += ["--chunked-prefill-size", "-1"]
-        if cfg.prefix_caching is False:
-            a += ["--disable-radix-cache"]
-        if cfg.tensor_parallel is not None:
-            a += ["--tp-size", str(cfg.tensor_parallel)]
-        if cfg.speculative:
-            for k, v in cfg.speculative.items():
-                a += [f"--speculative-{k.replace('_', '-')}", str(v)]
-        if cfg.max_model_len is not None:
-            a += ["--context-length", str(cfg.max_model_len)]
-        if cfg.load_format:
-            a += ["--load-format", cfg.load_format]
-        if cfg.enforce_eager:
-            a += ["--disable-cuda-graph"]
-        if cfg.seed is not None:
-            a += ["--random-seed", str(cfg.seed)]
+        # SGLang has one knob for both: a chunk size, or -1 to turn chunked prefill off
+        chunk = -1 if cfg.chunked_prefill is False else cfg.max_num_batched_tokens
+        a += flag_args(
+            ("--dtype", cfg.dtype), ("--mem-fraction-static", cfg.memory_fraction), ("--max-running-requests", cfg.max_num_seqs),
+            ("--chunked-prefill-size", chunk), ("--disable-radix-cache", cfg.prefix_caching is False),
+            ("--tp-size", cfg.tensor_parallel), ("--context-length", cfg.max_model_len), ("--load-format", cfg.load_format),
+            ("--disable-cuda-graph", bool(cfg.enforce_eager)), ("--random-seed", cfg.seed),
+        )
+        a += flag_args(*((f"--speculative-{k.replace('_', '-')}", v) for k, v in (cfg.speculative or {}).items()))
         return a + list(cfg.extra_args)
 
     def server_env(self, cfg: LaunchConfig) -> dict[str, str]:
@@ -81,15 +65,11 @@ class SglangAdapter(EngineAdapter):
         a = [python, "-m", "sglang.bench_serving", "--backend", "sglang", "--base-url", base_url, "--model", model,
              "--dataset-name", workload.dataset, "--num-prompts", str(workload.num_prompts), "--seed", str(workload.seed or 0),
              "--output-file", f"{result_dir}/{result_file}", "--output-details"]
-        if workload.input_len is not None:
-            a += ["--random-input-len", str(workload.input_len), "--random-range-ratio", "1.0"]
-        if workload.output_len is not None:
-            a += ["--random-output-len", str(workload.output_len)]
-        if workload.max_concurrency is not None:
-            a += ["--max-concurrency", str(workload.max_concurrency)]
-        if workload.request_rate is not None:
-            a += ["--request-rate", str(workload.request_rate)]
-        return a
+        return a + flag_args(
+            ("--random-input-len", workload.input_len), ("--random-range-ratio", "1.0" if workload.input_len is not None else None),
+            ("--random-output-len", workload.output_len), ("--max-concurrency", workload.max_concurrency),
+            ("--request-rate", workload.request_rate),
+        )
 
     def normalize_bench(self, raw: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str):
         return from_sglang_result(raw, leg_id=leg_id, rep_index=rep_index, warmup=warmup, raw_file=raw_file)

@@ -16,7 +16,7 @@ from typing import Any
 
 from geak.auditor.evidence.normalize import flatten, from_vllm_result
 
-from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, as_cli_bool, register
+from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, as_cli_bool, flag_args, register
 from .process import FatalPattern
 
 # One client process for all repetitions of a leg: vLLM's client takes ~9 s of CPU to import
@@ -56,30 +56,17 @@ class VllmAdapter(EngineAdapter):
 
     def server_argv(self, cfg: LaunchConfig, port: int, python: str) -> list[str]:
         a = [python, "-m", self.server_module, "--model", cfg.model, "--host", "127.0.0.1", "--port", str(port)]
-        if cfg.dtype:
-            a += ["--dtype", cfg.dtype]
-        if cfg.memory_fraction is not None:
-            a += ["--gpu-memory-utilization", str(cfg.memory_fraction)]
-        if cfg.max_num_seqs is not None:
-            a += ["--max-num-seqs", str(cfg.max_num_seqs)]
-        if cfg.max_num_batched_tokens is not None:
-            a += ["--max-num-batched-tokens", str(cfg.max_num_batched_tokens)]
+        a += flag_args(
+            ("--dtype", cfg.dtype), ("--gpu-memory-utilization", cfg.memory_fraction), ("--max-num-seqs", cfg.max_num_seqs),
+            ("--max-num-batched-tokens", cfg.max_num_batched_tokens), ("--tensor-parallel-size", cfg.tensor_parallel),
+            ("--speculative-config", json.dumps(cfg.speculative, sort_keys=True) if cfg.speculative else None),
+            ("--max-model-len", cfg.max_model_len), ("--load-format", cfg.load_format),
+            ("--enforce-eager", bool(cfg.enforce_eager)), ("--seed", cfg.seed),
+        )
         if cfg.chunked_prefill is not None:
             a += as_cli_bool("enable-chunked-prefill", cfg.chunked_prefill)
         if cfg.prefix_caching is not None:
             a += as_cli_bool("enable-prefix-caching", cfg.prefix_caching)
-        if cfg.tensor_parallel is not None:
-            a += ["--tensor-parallel-size", str(cfg.tensor_parallel)]
-        if cfg.speculative:
-            a += ["--speculative-config", json.dumps(cfg.speculative, sort_keys=True)]
-        if cfg.max_model_len is not None:
-            a += ["--max-model-len", str(cfg.max_model_len)]
-        if cfg.load_format:
-            a += ["--load-format", cfg.load_format]
-        if cfg.enforce_eager:
-            a += ["--enforce-eager"]
-        if cfg.seed is not None:
-            a += ["--seed", str(cfg.seed)]
         return a + list(cfg.extra_args)
 
     def server_env(self, cfg: LaunchConfig) -> dict[str, str]:
@@ -106,19 +93,13 @@ class VllmAdapter(EngineAdapter):
              "--dataset-name", workload.dataset, "--num-prompts", str(workload.num_prompts), "--seed", str(workload.seed or 0),
              "--ignore-eos", "--temperature", "0", "--save-result", "--save-detailed", "--result-dir", result_dir,
              "--result-filename", result_file, "--percentile-metrics", "ttft,tpot,itl,e2el"]
-        if workload.input_len is not None:
-            a += ["--random-input-len", str(workload.input_len)]
-        if workload.output_len is not None:
-            a += ["--random-output-len", str(workload.output_len)]
-        if workload.max_concurrency is not None:
-            a += ["--max-concurrency", str(workload.max_concurrency)]
-        if workload.request_rate is not None:
-            a += ["--request-rate", str(workload.request_rate)]
-        if workload.max_concurrency:
+        return a + flag_args(
+            ("--random-input-len", workload.input_len), ("--random-output-len", workload.output_len),
+            ("--max-concurrency", workload.max_concurrency), ("--request-rate", workload.request_rate),
             # requests sent right before the timed run, in the same client: the engine is hot
             # when timing starts, whatever happened between repetitions
-            a += ["--num-warmups", str(workload.max_concurrency)]
-        return a
+            ("--num-warmups", workload.max_concurrency or None),
+        )
 
     def bench_argv_multi(self, *, result_files: list[str], **kw: Any) -> list[str]:
         return self.bench_argv(result_file=result_files[0], **kw) + ["--geak-rep-files", ",".join(result_files)]

@@ -78,3 +78,8 @@ def test_bench_output_row_normalizes_to_ms_arrays(sg):
     assert rep.requests.ttft_ms[0] == pytest.approx(row["ttfts"][0] * 1000)
     assert rep.reported["total_token_throughput"] == row["total_throughput"]
     assert sum(rep.requests.output_lens) / rep.duration_s == pytest.approx(row["output_throughput"], rel=1e-6)
+
+
+def test_chunked_prefill_off_wins_over_a_chunk_size(sg):
+    a = sg.server_argv(LaunchConfig(model="m", chunked_prefill=False, max_num_batched_tokens=8192), 1, "python")
+    assert a.count("--chunked-prefill-size") == 1 and a[a.index("--chunked-prefill-size") + 1] == "-1"
