@@ -46,15 +46,21 @@ def list_(root: Optional[Path] = RootOpt) -> None:
     console.print(t)
 
 
-@skills_app.command()
-def show(role: str = typer.Argument(..., help="a role from skills/index.yaml"), root: Optional[Path] = RootOpt) -> None:
-    """Print a role's card: front matter fields, then the instructions."""
+def _load(role: str, root: Optional[Path]) -> "sk.Skill":
+    """The role's card, or exit: 2 for an unknown role (usage), 1 for a broken card."""
     try:
-        s = sk.load_skill(role, root)
+        return sk.load_skill(role, root)
     except sk.UnknownRole as e:
         _fail(str(e))
     except sk.SkillError as e:
         _fail(str(e), 1)
+    raise AssertionError("unreachable")  # _fail always exits
+
+
+@skills_app.command()
+def show(role: str = typer.Argument(..., help="a role from skills/index.yaml"), root: Optional[Path] = RootOpt) -> None:
+    """Print a role's card: front matter fields, then the instructions."""
+    s = _load(role, root)
     typer.echo(f"{s.path}  (sha256 {s.sha256[:12]})")
     for field in ("name", "role", "version", "description", "inputs", "output_model", "scopes"):
         v = getattr(s, field)
@@ -85,12 +91,7 @@ def render(
     root: Optional[Path] = RootOpt,
 ) -> None:
     """Render ROLE's prompt from a run directory; for patch_auditor, with the deterministic findings."""
-    try:
-        skill = sk.load_skill(role, root)
-    except sk.UnknownRole as e:
-        _fail(str(e))
-    except sk.SkillError as e:
-        _fail(str(e), 1)
+    skill = _load(role, root)
     if not run.is_dir():
         _fail(f"{run}: no such run directory")
     try:
