@@ -18,13 +18,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from geak.auditor.evidence.normalize import from_sglang_result
+from geak.auditor.evidence.normalize import from_sglang_result, resolved_from_server_info
 
 from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, flag_args, register
 from .process import FatalPattern
-
-RUNTIME_KEYS = {"internal_states", "status", "version", "last_gen_throughput"}
-
 
 @register
 class SglangAdapter(EngineAdapter):
@@ -54,12 +51,7 @@ class SglangAdapter(EngineAdapter):
         return dict(cfg.env)
 
     def resolved_config(self, server_info: Any) -> dict[str, Any]:
-        info = server_info
-        if isinstance(info, dict) and "decode" in info and isinstance(info["decode"], list) and info["decode"]:
-            info = info["decode"][0]
-        if not isinstance(info, dict):
-            raise ValueError(f"/get_server_info returned {type(info).__name__}, expected a JSON object")
-        return {k: v for k, v in info.items() if k not in RUNTIME_KEYS}
+        return resolved_from_server_info(server_info)
 
     def bench_argv(self, *, python: str, base_url: str, model: str, workload: Any, result_dir: str, result_file: str) -> list[str]:
         a = [python, "-m", "sglang.bench_serving", "--backend", "sglang", "--base-url", base_url, "--model", model,

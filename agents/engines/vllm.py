@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from geak.auditor.evidence.normalize import flatten, from_vllm_result
+from geak.auditor.evidence.normalize import from_vllm_result, resolved_from_server_info
 
 from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, as_cli_bool, flag_args, register
 from .process import FatalPattern
@@ -81,12 +81,7 @@ class VllmAdapter(EngineAdapter):
     def resolved_config(self, server_info: Any) -> dict[str, Any]:
         if not isinstance(server_info, dict) or "vllm_config" not in server_info:
             raise ValueError("GET /server_info did not return {'vllm_config': ...}; is VLLM_SERVER_DEV_MODE=1 set?")
-        cfg = server_info["vllm_config"]
-        flat = flatten(cfg) if isinstance(cfg, dict) else {"vllm_config_text": str(cfg)}
-        env = server_info.get("vllm_env")
-        if isinstance(env, dict):
-            flat.update({f"vllm_env.{k}": v for k, v in env.items()})
-        return flat
+        return resolved_from_server_info(server_info)
 
     def bench_argv(self, *, python: str, base_url: str, model: str, workload: Any, result_dir: str, result_file: str) -> list[str]:
         a = [python, "-c", BENCH_SHIM, "--backend", "vllm", "--base-url", base_url, "--model", model,

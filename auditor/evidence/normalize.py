@@ -116,6 +116,32 @@ def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# runtime state, not configuration: it differs between any two lifetimes of the same config
+SERVER_INFO_RUNTIME_KEYS = ("internal_states", "status", "last_gen_throughput", "memory_usage")
+
+
+def resolved_from_server_info(info: Any) -> dict[str, Any]:
+    """An engine's own view of its config, flat dotted keys. Raises ValueError with the reason.
+
+    vLLM ``GET /server_info?config_format=json``: {"vllm_config": {...}, "vllm_env": {...}};
+    SGLang ``GET /get_server_info``: a flat dict of ServerArgs + scheduler info, nested under
+    {"decode": [...]} behind a PD load balancer.
+    """
+    if isinstance(info, dict) and isinstance(info.get("decode"), list) and info["decode"] and isinstance(info["decode"][0], dict):
+        info = info["decode"][0]
+    if not isinstance(info, dict):
+        raise ValueError(f"server info is a {type(info).__name__}, expected a JSON object")
+    if "vllm_config" in info:
+        vc = info["vllm_config"]
+        if not isinstance(vc, dict):
+            raise ValueError("server_info.vllm_config is text, not JSON (ask /server_info?config_format=json)")
+        flat = flatten(vc)
+        if isinstance(info.get("vllm_env"), dict):
+            flat.update({f"vllm_env.{k}": v for k, v in info["vllm_env"].items()})
+        return flat
+    return flatten({k: v for k, v in info.items() if k not in SERVER_INFO_RUNTIME_KEYS})
+
+
 def detect_tool(obj: dict[str, Any]) -> str:
     """'sglang' or 'vllm' from the keys a row carries."""
     if "total_throughput" in obj or "server_info" in obj or "total_output_tokens_retokenized" in obj:

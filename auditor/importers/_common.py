@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from ..evidence.models import HostFingerprint, LegLaunch, WorkloadSpec
-from ..evidence.normalize import detect_tool, from_sglang_result, from_vllm_result
+from ..evidence.normalize import detect_tool, from_sglang_result, from_vllm_result, resolved_from_server_info
 from ..evidence.store import OutsideRunDir, RunStore
 
 
@@ -129,25 +129,15 @@ def read_rows(path: Path, label: str, report: ImportReport, *, whole_file_first:
 
 # ---------------------------------------------------------------- launch config from a row
 
-VOLATILE_SERVER_INFO = ("internal_states", "status", "last_gen_throughput", "memory_usage")
-
-
 def server_info_of(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-    """(flat resolved config, note). SGLang rows carry a flat /server_info dict; PD routers
-    nest it under decode[0]; vLLM's /server_info nests under vllm_config."""
+    """(flat resolved config, note) from a row's ``server_info``, non-finite numbers as None."""
     si = obj.get("server_info")
     if si is None:
         return None, None
-    if isinstance(si, dict) and isinstance(si.get("decode"), list) and si["decode"] and isinstance(si["decode"][0], dict):
-        si = si["decode"][0]
-    if isinstance(si, dict) and "vllm_config" in si:
-        vc = si.get("vllm_config")
-        if isinstance(vc, dict):
-            return scrub(vc), None
-        return None, "server_info.vllm_config is text, not JSON: resolved config not importable"
-    if not isinstance(si, dict):
-        return None, f"server_info is a {type(si).__name__}, not a dict"
-    return {k: scrub(v) for k, v in si.items() if k not in VOLATILE_SERVER_INFO}, None
+    try:
+        return scrub(resolved_from_server_info(si)), None
+    except ValueError as e:
+        return None, f"{e}: resolved config not importable"
 
 
 def workload_of(obj: dict[str, Any]) -> WorkloadSpec:
