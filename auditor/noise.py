@@ -12,12 +12,15 @@ from typing import Any
 
 from . import stats
 from .evidence.loader import RunEvidence
+from .evidence.models import LegLaunch
 from .policy import AuditPolicy
 
 
 def aa_band_pct(run: RunEvidence, metric: str = "output_throughput") -> tuple[float | None, dict[str, Any]]:
-    legs = [run.leg(i) for i in run.leg_ids()]
-    aa = [leg for leg in legs if leg.launch is not None and leg.launch.role == "aa" and not leg.problems]
+    # read only launch.json to find the A/A legs: loading every leg's raw records here would
+    # parse legs no gate refers to
+    aa_ids = [i for i in run.leg_ids() if (lj := run.store.read_json(f"legs/{i}/launch.json", LegLaunch)[0]) is not None and lj.role == "aa"]
+    aa = [leg for leg in (run.leg(i) for i in aa_ids) if not leg.problems]
     meds: dict[str, float] = {}
     within: dict[str, float] = {}
     for leg in aa:
