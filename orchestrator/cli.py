@@ -413,6 +413,174 @@ def baseline(
     raise typer.Exit(exit_code([out.verdict]) if use_auditor else 0)
 
 
+
+# ---------------------------------------------------------------- geak run / replay / report
+
+RUN_EXIT_DOC = """Exit codes of `geak run`: 0 the workflow completed (see the report for what was banked);
+3 it halted because the baseline FAILed its gate at the bound; 1 a run error (engine, LLM, replay miss);
+2 usage; 130 interrupted (continue with --resume)."""
+
+_EV_STYLE = {"bank": "green", "withhold": "red", "withdraw": "yellow", "audit": "cyan", "unaudited": "magenta",
+             "passthrough": "yellow", "error": "red", "phase": "bold", "start": "bold", "end": "bold"}
+
+
+def _event_printer():
+    import time as _t
+
+    t0 = _t.time()
+
+    def show(ev) -> None:
+        st = _EV_STYLE.get(ev.event, "")
+        mm, ss = divmod(int(ev.t - t0), 60)
+        msg = ev.message.replace("[", "\\[")
+        console.print(f"[dim]{mm:02d}:{ss:02d}[/dim] {ev.node:<15} " + (f"[{st}]{msg}[/{st}]" if st else msg))
+
+    return show
+
+
+@app.command("run", help="Run the workflow on a live engine: baseline, config tuning, final validation, report.\n\n" + RUN_EXIT_DOC)
+def run_cmd(
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="new run directory (default runs/run-<time>)"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory after a crash or Ctrl-C"),
+    model: Optional[str] = O_MODEL,
+    engine: str = O_ENGINE,
+    workflow: Path = typer.Option(None, help="workflow YAML (default workflows/default.yaml)"),
+    use_auditor: bool = typer.Option(False, "--use-auditor/--no-auditor", help="an independent auditor at every accept gate"),
+    llm: str = typer.Option("none", help="none (built-in policies) | provider/model (live, via litellm) | replay:RUN_DIR"),
+    api_base: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL for --llm"),
+    api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the provider key (never written)"),
+    llm_auditor: bool = typer.Option(True, "--llm-auditor/--no-llm-auditor", help="with an LLM, let the patch_auditor role escalate the code floor"),
+    reps: Optional[int] = typer.Option(None, help="counted reps per leg (default: the workflow's)"),
+    num_prompts: Optional[int] = typer.Option(None), input_len: Optional[int] = typer.Option(None),
+    output_len: Optional[int] = typer.Option(None), concurrency: Optional[int] = typer.Option(None),
+    load_format: Optional[str] = typer.Option(None), max_num_seqs: Optional[int] = typer.Option(None),
+    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager/--no-enforce-eager"),
+    legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine"),
+    policy: Optional[Path] = typer.Option(None, help="auditor policy YAML overriding thresholds"),
+    report: bool = typer.Option(True, "--report/--no-report", help="write report.md and report.html at the end"),
+) -> None:
+    import time as _t
+
+    from geak.auditor.evidence.models import WorkloadSpec
+    from geak.orchestrator import run as R
+    from geak.orchestrator.workflow_config import DEFAULT as DEFAULT_WF, WorkflowConfig
+
+    show = _event_printer()
+    if resume is not None:
+        target = resume
+        try:
+            R.load_args(target)
+        except R.RunError as e:
+            _usage(str(e))
+    else:
+        wf_path = workflow or DEFAULT_WF
+        try:
+            wf = WorkflowConfig.load(wf_path)
+        except ValueError as e:
+            _usage(str(e))
+        target = run_dir or Path("runs") / f"run-{_t.strftime('%Y%m%d-%H%M%S')}"
+        w = dict(wf.engine_defaults.workload)
+        w.update({k: v for k, v in dict(num_prompts=num_prompts, input_len=input_len, output_len=output_len,
+                                        max_concurrency=concurrency).items() if v is not None})
+        w.setdefault("dataset", "random")
+        w.setdefault("num_prompts", 200)
+        if reps is not None:
+            wf_text = Path(wf_path).read_text()  # reps are a workflow setting: record them in the run's copy
+        mode, llm_model, replay_from = "none", None, None
+        if llm.startswith("replay:"):
+            mode, replay_from = "replay", llm.split(":", 1)[1]
+        elif llm != "none":
+            mode, llm_model = "live", llm
+        cfg = _launch_cfg(model, None, None, max_num_seqs, None, None, None, None, None, None, load_format, enforce_eager, None, "cpu")
+        args = R.RunArgs(run_id=target.name, engine=engine, launch=cfg.model_dump(exclude={"schema_version"}, exclude_none=True),
+                         workload=WorkloadSpec(**w), use_auditor=use_auditor, llm_mode=mode, llm_model=llm_model, api_base=api_base,
+                         api_key_env=api_key_env, llm_replay_from=replay_from, llm_auditor=llm_auditor,
+                         legs_from=str(legs_from) if legs_from else None,
+                         parity_file=str(p) if (p := _default_prompt_file(model, "parity.jsonl")) else None,
+                         accuracy_file=str(p) if (p := _default_prompt_file(model, "probe.jsonl")) else None,
+                         policy=_policy(policy).model_dump() if policy else {})
+        try:
+            R.prepare(target, args, wf_path)
+            if reps is not None:
+                import yaml
+
+                d = yaml.safe_load(wf_text)
+                d.setdefault("engine_defaults", {})["reps"] = reps
+                (target / "workflow.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+        except (R.RunError, ValueError) as e:
+            _usage(str(e))
+    console.print(f"run directory: {target}")
+    try:
+        summary = R.execute(target, resume=resume is not None, on_event=show)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: continue with `geak run --resume {target}`")
+        raise typer.Exit(130)
+    except Exception as e:  # an engine, LLM or replay error: the run directory keeps everything up to here
+        err.print(f"[red]run failed:[/red] {type(e).__name__}: {e}\ncontinue with `geak run --resume {target}` once fixed")
+        raise typer.Exit(1)
+    if report:
+        _write_report(target)
+    _print_summary(summary)
+    halted = any(g.gate_id == "baseline" and g.verdict == "FAIL" for g in summary.gates)
+    raise typer.Exit(3 if halted else 0)
+
+
+def _write_report(target: Path) -> None:
+    try:
+        from geak.orchestrator.report import write_report
+    except ImportError:
+        return
+    md, html = write_report(target)
+    console.print(f"report: {md} and {html}")
+
+
+def _print_summary(summary) -> None:
+    t = Table(title=f"geak run {summary.run_id}: {summary.status}")
+    for col in ("gate", "attempts", "verdict", "banked", "note"):
+        t.add_column(col, overflow="fold")
+    for g in summary.gates:
+        t.add_row(g.gate_id, str(g.attempts), g.verdict or ("UNAUDITED" if g.unaudited_reason else "-"),
+                  "yes" if g.banked else "no", g.note or (g.unaudited_reason or "")[:80])
+    console.print(t)
+    for ph, why in summary.passthrough.items():
+        console.print(f"[yellow]{ph}: {why}[/yellow]")
+
+
+@app.command("replay")
+def replay_cmd(
+    run_dir: Path = typer.Argument(..., help="a run directory geak run wrote"),
+    out: Optional[Path] = typer.Option(None, help="where to write the replayed run (default RUN_DIR/../<name>-replay)"),
+) -> None:
+    """Re-run a recorded run's graph from its recorded legs and LLM calls, with no engine, and
+    check that every decision and gate outcome is reproduced exactly. Exit 0 reproduced, 1 not."""
+    from geak.orchestrator import run as R
+
+    out = out or run_dir.parent / f"{run_dir.name}-replay"
+    try:
+        ok, diffs = R.replay(run_dir, out)
+    except R.RunError as e:
+        _usage(str(e))
+    except LookupError as e:
+        err.print(f"[red]replay failed:[/red] {e}")
+        raise typer.Exit(1)
+    if ok:
+        n = len(R.decisions_signature(out)) - 1
+        console.print(f"[green]reproduced exactly[/green]: {n} decision(s) and every gate outcome ({out})")
+        raise typer.Exit(0)
+    for d in diffs:
+        err.print(d)
+    err.print(f"[red]replay differs from the recording in {len(diffs)} record(s)[/red]")
+    raise typer.Exit(1)
+
+
+@app.command("report")
+def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
+    """Write RUN_DIR/report.md and a self-contained RUN_DIR/report.html (headline only as verified)."""
+    if not run_dir.is_dir():
+        _usage(f"{run_dir}: no such run directory")
+    _write_report(run_dir)
+
+
 def main() -> None:
     try:
         app()

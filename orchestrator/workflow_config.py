@@ -20,6 +20,8 @@ class Phase(BaseModel):
     gate: Literal["baseline", "profile", "harness", "patch", "bundle"] | None = None
     max_attempts: int = Field(1, ge=1, le=20, description="producer attempts per gate before nothing is banked")
     max_candidates: int | None = Field(None, ge=1)
+    screen_reps: int | None = Field(None, ge=1, description="config_tune: successive-halving rung 0, counted reps per "
+                                    "screening leg; the better half goes to the gate. None = every candidate goes to the gate")
     passthrough: bool = False
     interleaved_pairs: int | None = Field(None, ge=1)
     caching_audit: bool = False

@@ -88,8 +88,14 @@ class VllmAdapter(EngineAdapter):
              "--dataset-name", workload.dataset, "--num-prompts", str(workload.num_prompts), "--seed", str(workload.seed or 0),
              "--ignore-eos", "--temperature", "0", "--save-result", "--save-detailed", "--result-dir", result_dir,
              "--result-filename", result_file, "--percentile-metrics", "ttft,tpot,itl,e2el"]
+        if getattr(workload, "repeated_sample", False):
+            # MLPerf TEST04: one fixed sample issued repeatedly. The random dataset's shared
+            # prefix with no random suffix makes every prompt the same input_len tokens.
+            lens = (("--random-prefix-len", workload.input_len), ("--random-input-len", 0))
+        else:
+            lens = (("--random-input-len", workload.input_len),)
         return a + flag_args(
-            ("--random-input-len", workload.input_len), ("--random-output-len", workload.output_len),
+            *lens, ("--random-output-len", workload.output_len),
             ("--max-concurrency", workload.max_concurrency), ("--request-rate", workload.request_rate),
             # requests sent right before the timed run, in the same client: the engine is hot
             # when timing starts, whatever happened between repetitions

@@ -1,0 +1,117 @@
+"""Where the workflow's legs come from: a live engine, or a recorded run (replay, tests).
+
+Both runners are idempotent per leg id: a leg already on disk with the same launch knobs,
+role and workload and status ok is reused, so a resumed run never re-measures a banked leg.
+A leg left half-written by a crash (no launch.json, or one that says it did not finish) is
+moved aside to ``abandoned/`` (kept, not deleted) and measured again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from geak.auditor.evidence.models import BenchRep, LegLaunch, WorkloadSpec
+from geak.auditor.evidence.store import RunStore
+
+from geak.agents.engines.base import LaunchConfig
+from geak.agents.engines.leg import LegResult, Prompt, run_leg
+
+
+class LegReplayMiss(LookupError):
+    """A replayed workflow asked for a leg the recorded run does not hold (or holds differently)."""
+
+
+def _same_leg(launch: LegLaunch, *, role: str, knobs: dict[str, Any], workload: WorkloadSpec) -> list[str]:
+    why = []
+    if launch.role != role:
+        why.append(f"role {launch.role!r} != {role!r}")
+    if launch.launch_config != knobs:
+        diff = {k: (launch.launch_config.get(k), knobs.get(k)) for k in set(launch.launch_config) | set(knobs)
+                if launch.launch_config.get(k) != knobs.get(k)}
+        why.append(f"launch knobs differ (recorded, requested): {diff}")
+    if launch.workload is None or launch.workload.model_dump() != workload.model_dump():
+        why.append("workload differs")
+    return why
+
+
+def _counted(store: RunStore, leg_id: str) -> int:
+    p = store.path(f"legs/{leg_id}/bench_runs.jsonl")
+    if not p.exists():
+        return 0
+    rows, _ = store.read_jsonl(f"legs/{leg_id}/bench_runs.jsonl", BenchRep)
+    return sum(1 for _, r in rows if not r.warmup)
+
+
+
+def existing(store: RunStore, leg_id: str, *, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int) -> LegResult | None:
+    """The leg already on disk if it is the same leg and finished ok; else None (after moving a stale one aside)."""
+    d = store.path(f"legs/{leg_id}")
+    if not d.exists():
+        return None
+    launch, _ = store.read_json(f"legs/{leg_id}/launch.json", LegLaunch)
+    if launch is not None and launch.status == "ok" and not _same_leg(launch, role=role, knobs=cfg.knobs(), workload=workload) \
+            and _counted(store, leg_id) >= reps:
+        return LegResult(leg_id, "ok", None, _counted(store, leg_id), None)
+    if launch is not None and launch.status == "failed" and launch.failure_reason != "leg did not finish" \
+            and not _same_leg(launch, role=role, knobs=cfg.knobs(), workload=workload):
+        return LegResult(leg_id, "failed", launch.failure_reason, _counted(store, leg_id), None)
+    dest = store.path(f"abandoned/{leg_id}-{int(time.time())}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(d), str(dest))
+    return None
+
+
+class LegRunner(Protocol):
+    def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
+                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None) -> LegResult: ...
+
+
+class LiveLegs:
+    """Measure each leg on the real engine (agents/engines/leg.run_leg)."""
+
+    def __init__(self, engine: str, **leg_kw: Any):
+        self.engine = engine
+        self.leg_kw = leg_kw
+        self.measured: list[str] = []
+
+    def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
+                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None) -> LegResult:
+        prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps)
+        if prev is not None:
+            return prev
+        self.measured.append(leg_id)
+        return run_leg(store, leg_id=leg_id, role=role, engine=self.engine, cfg=cfg, workload=workload, reps=reps,
+                       parity=parity, accuracy=accuracy, **self.leg_kw)
+
+
+class RecordedLegs:
+    """Serve legs from a recorded run directory, byte for byte, with no engine.
+
+    The requested leg must match the recorded one (role, launch knobs, workload); anything
+    else is a LegReplayMiss naming the difference, never a silent substitution.
+    """
+
+    def __init__(self, source: str | Path):
+        self.source = RunStore(source)
+        if not self.source.path("legs").is_dir():
+            raise ValueError(f"{source}: no legs/ directory to replay from")
+        self.served: list[str] = []
+
+    def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
+                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None) -> LegResult:
+        prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps)
+        if prev is not None:
+            return prev
+        launch, probs = self.source.read_json(f"legs/{leg_id}/launch.json", LegLaunch)
+        if launch is None:
+            raise LegReplayMiss(f"{self.source.root}: no recorded leg {leg_id!r} ({probs[0] if probs else 'absent'}); "
+                                "the replayed workflow asked for a leg the recorded run never measured")
+        why = _same_leg(launch, role=role, knobs=cfg.knobs(), workload=workload)
+        if why:
+            raise LegReplayMiss(f"{self.source.root}/legs/{leg_id}: recorded leg differs from the request: {'; '.join(why)}")
+        shutil.copytree(self.source.path(f"legs/{leg_id}"), store.path(f"legs/{leg_id}"))
+        self.served.append(leg_id)
+        return LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None)

@@ -1,0 +1,102 @@
+"""The ``none`` LLM mode: deterministic built-in policies per producer role.
+
+They return the same pydantic models an LLM must return (orchestrator/roles.py), computed
+honestly from the measured legs, so ``geak run`` is useful with no API key and its
+decisions are reproducible. They are also the yardstick the LLM roles are compared with.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from geak.auditor import stats
+
+from .roles import BundleClaim, ClaimIn, ConfigProposal, DecompositionItem, PlanItem, StrategyPlan, declared_for, knob
+
+# Config items per engine and device class, most promising first. Values are absolute
+# settings; an item whose value equals the current config is dropped.
+CONFIG_PLANS: dict[str, list[tuple[str, list[Any], str]]] = {
+    "cpu": [
+        ("enforce_eager", [True], "torch.compile on CPU buys little for a tiny model and costs warm-up; measure both"),
+        ("max_num_batched_tokens", [512], "smaller scheduler steps interleave prefill and decode more finely"),
+        ("max_num_seqs", [16], "a decode batch below the client's concurrency: expected slower, the honest negative control"),
+        ("chunked_prefill", [False], "whole prompts per step: fewer scheduler iterations for short prompts"),
+    ],
+    "gpu": [
+        ("max_num_seqs", [256, 512], "decode batch capped below the offered concurrency"),
+        ("max_num_batched_tokens", [8192, 16384], "larger prefill steps at high concurrency"),
+        ("chunked_prefill", [False], "whole prompts per step"),
+        ("enforce_eager", [True], "control: CUDA graphs should win; a loss here says the capture sizes are wrong"),
+    ],
+}
+
+
+def strategist(*, device: str, current_config: dict[str, Any], max_candidates: int, concurrency: int | None = None) -> StrategyPlan:
+    kind = "cpu" if device == "cpu" else "gpu"
+    items: list[PlanItem] = []
+    rows = list(CONFIG_PLANS[kind])
+    cap = current_config.get("max_num_seqs")
+    if cap is not None and concurrency is not None and cap < concurrency:
+        # the configured decode batch is below what the client offers: requests queue
+        rows.insert(0, ("max_num_seqs", [concurrency], f"max_num_seqs {cap} is below the offered concurrency {concurrency}"))
+    for name, values, why in rows:
+        if any(it.knob == name for it in items):
+            continue
+        vals = [v for v in values if current_config.get(name) != v]
+        if vals:
+            items.append(PlanItem(id=f"s{len(items) + 1}", track="config", knob=name, values=vals,
+                                  lever_class=knob(name).lever_class, why=why))  # type: ignore[arg-type]
+    # bound the number of candidates, not items: an item with two values is two legs
+    out, n = [], 0
+    for it in items:
+        take = it.values[: max(0, max_candidates - n)]
+        if take:
+            out.append(it.model_copy(update={"values": take}))
+            n += len(take)
+    return StrategyPlan(plan=out, budget_split={"config_legs": n}, stop_when=["every planned candidate screened"],
+                        notes="built-in policy (--llm none)")
+
+
+def honest_claim(ref: list[float], cand: list[float], lever_class: str | None) -> ClaimIn:
+    r, c = stats.median(ref), stats.median(cand)
+    d = stats.delta_pct(r, c)
+    return ClaimIn(reference_value=None if r is None else round(r, 3), candidate_value=None if c is None else round(c, 3),
+                   delta_pct=None if d is None else round(d, 2), non_overlap=stats.non_overlap(ref, cand) if ref and cand else None,
+                   lever_class=lever_class)  # type: ignore[arg-type]
+
+
+def config_tuner(*, gate_id: str, knob_name: str, candidate_config: dict[str, Any], reference_legs: list[str],
+                 candidate_legs: list[str], values: Callable[[list[str]], list[float]], feedback: dict[str, Any] | None) -> ConfigProposal:
+    """Submit when the measured median improved, withdraw otherwise; on a re-measure request
+    from the auditor ask for one; any other finding cannot be fixed by this policy (its claims
+    are already computed from raw), so it withdraws rather than resubmit the same thing."""
+    k = knob(knob_name)
+    ref, cand = values(reference_legs), values(candidate_legs)
+    claim = honest_claim(ref, cand, k.lever_class)
+    base = dict(gate_id=gate_id, knob=knob_name, candidate_config=candidate_config, declared_knobs=declared_for(knob_name),
+                declared_levers={knob_name: k.lever_class}, reference_legs=reference_legs, candidate_legs=candidate_legs, claim=claim)
+    if feedback:
+        actions = set(feedback.get("actions") or [])
+        if "remeasure" in actions:
+            return ConfigProposal(**base, remeasure=True)
+        if feedback.get("verdict") in ("FAIL", "FLAG"):
+            return ConfigProposal(**base, withdraw=True)
+    if claim.delta_pct is None or claim.delta_pct <= 0:
+        return ConfigProposal(**base, withdraw=True)
+    return ConfigProposal(**base)
+
+
+def finalizer(*, accepted: list[dict[str, Any]], reference_legs: list[str], candidate_legs: list[str], audit_legs: list[str],
+              order: str, values: Callable[[list[str]], list[float]], feedback: dict[str, Any] | None) -> BundleClaim:
+    ref, cand = values(reference_legs), values(candidate_legs)
+    decomposition = []
+    for d in accepted:
+        dr, dc = values(d["reference_legs"]), values(d["candidate_legs"])
+        c = honest_claim(dr, dc, d.get("lever_class"))
+        decomposition.append(DecompositionItem(decision_id=d["decision_id"], lever_class=d.get("lever_class"), delta_pct=c.delta_pct))
+    remeasure = bool(feedback and "remeasure" in (feedback.get("actions") or []))
+    return BundleClaim(accepted_decisions=[d["decision_id"] for d in accepted], reference_legs=reference_legs,
+                       candidate_legs=candidate_legs, audit_legs=audit_legs, order=order,
+                       # every leg is a fresh server: nothing cached survives between legs
+                       prefix_cache_flushed=True, claim=honest_claim(ref, cand, None), decomposition=decomposition,
+                       launch_script="bundle/launch.sh", remeasure=remeasure)

@@ -1,0 +1,175 @@
+"""What each producer role returns (pydantic; validated whether an LLM or a policy wrote it)
+and the knob table the config track tunes.
+
+The skill cards (skills/<role>/skill.md) name these models under ``output_model``; the
+LLM's answer must validate against them, and the deterministic ``none`` policies in
+orchestrator/policies.py build the same objects, so the graph never knows which wrote one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+LeverClass = Literal["kernel", "config", "orthogonal"]
+
+
+class _Out(BaseModel):
+    # an LLM that invents a field is told so and retried, rather than silently ignored
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- strategist
+
+
+class PlanItem(_Out):
+    id: str
+    track: Literal["config", "kernel"]
+    knob: str | None = None
+    values: list[Any] = Field(default_factory=list)
+    op: str | None = None
+    lever_class: LeverClass | None = None
+    expected_gain_pct: float | None = None
+    amdahl_bound_pct: float | None = None
+    why: str = ""
+
+
+class StrategyPlan(_Out):
+    plan: list[PlanItem] = Field(default_factory=list)
+    orthogonal: list[dict[str, Any]] = Field(default_factory=list)
+    budget_split: dict[str, int] = Field(default_factory=dict)
+    stop_when: list[str] = Field(default_factory=list)
+    notes: str = ""
+
+
+# ---------------------------------------------------------------- config tuner / finalizer
+
+
+class ClaimIn(_Out):
+    metric: str = "output_throughput"
+    reference_value: float | None = None
+    candidate_value: float | None = None
+    delta_pct: float | None = None
+    non_overlap: bool | None = None
+    lever_class: LeverClass | None = None
+    headline_source: Literal["e2e", "isolated"] = "e2e"
+
+
+class Fix(_Out):
+    rule_id: str
+    change: str
+
+
+class ConsequenceIn(_Out):
+    key: str
+    reason: str
+    peak_used: float | None = None
+    smaller_budget: float | None = None
+
+
+class ConfigProposal(_Out):
+    """The config tuner's submission for one measured candidate (or its withdrawal)."""
+
+    gate_id: str
+    knob: str
+    candidate_config: dict[str, Any]
+    declared_knobs: list[str] = Field(default_factory=list)
+    declared_levers: dict[str, LeverClass] = Field(default_factory=dict)
+    consequences: list[ConsequenceIn] = Field(default_factory=list)
+    declared_regressions: list[str] = Field(default_factory=list)
+    reference_legs: list[str] = Field(default_factory=list)
+    candidate_legs: list[str] = Field(default_factory=list)
+    claim: ClaimIn = Field(default_factory=ClaimIn)
+    fixes: list[Fix] = Field(default_factory=list)
+    withdraw: bool = False
+    remeasure: bool = Field(False, description="ask for a fresh reference + candidate leg pair before resubmitting")
+
+
+class DecompositionItem(_Out):
+    decision_id: str
+    lever_class: LeverClass | None = None
+    delta_pct: float | None = None
+
+
+class BundleClaim(_Out):
+    gate_id: str = "bundle"
+    accepted_decisions: list[str] = Field(default_factory=list)
+    reference_legs: list[str] = Field(default_factory=list)
+    candidate_legs: list[str] = Field(default_factory=list)
+    audit_legs: list[str] = Field(default_factory=list)
+    order: str | None = None
+    prefix_cache_flushed: bool | None = None
+    claim: ClaimIn = Field(default_factory=ClaimIn)
+    decomposition: list[DecompositionItem] = Field(default_factory=list)
+    declared_regressions: list[str] = Field(default_factory=list)
+    launch_script: str | None = None
+    fixes: list[Fix] = Field(default_factory=list)
+    remeasure: bool = False
+
+
+# ---------------------------------------------------------------- auditor judgment
+
+
+class JudgedFinding(_Out):
+    rule_id: str
+    scope: str | None = None
+    outcome: Literal["pass", "flag", "fail"]
+    evidence: list[str] = Field(default_factory=list)
+    action: Literal["pass", "remeasure", "eject", "downgrade_headline", "replace_headline_with_e2e", "flag", "reroute"] = "pass"
+    message: str = ""
+
+
+class AuditJudgment(_Out):
+    gate_id: str
+    scope: str | None = None
+    verdict: Literal["PASS", "FLAG", "FAIL"]
+    findings: list[JudgedFinding] = Field(default_factory=list)
+    actions: list[str] = Field(default_factory=list)
+    summary: str = ""
+
+
+OUTPUT_MODELS: dict[str, type[BaseModel]] = {
+    m.__name__: m for m in (StrategyPlan, ConfigProposal, BundleClaim, AuditJudgment)
+}
+
+
+# ---------------------------------------------------------------- knob table
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One tunable engine knob: the LaunchConfig field it sets, its lever class, and the
+    resolved-config keys the engine derives from it (declared with the knob, else P4 reads
+    them as a confound)."""
+
+    name: str
+    lever_class: str
+    derived: tuple[str, ...] = ()
+    why: str = ""
+
+
+KNOBS: dict[str, Knob] = {k.name: k for k in (
+    Knob("max_num_seqs", "config", (), "caps the decode batch; below the client's concurrency it queues requests"),
+    Knob("max_num_batched_tokens", "config", ("compile_ranges_endpoints", "max_num_encoder_input_tokens"),
+         "bounds the tokens per scheduler step (prefill chunking)"),
+    Knob("chunked_prefill", "config", ("enable_chunked_prefill",), "mixes prefill chunks into decode steps"),
+    Knob("enforce_eager", "config", ("compilation_config",), "skips torch.compile / graph capture: start-up vs step time"),
+    Knob("prefix_caching", "orthogonal", ("enable_prefix_caching",), "reuses KV of shared prefixes: workload-dependent"),
+    Knob("memory_fraction", "orthogonal", ("gpu_memory_utilization", "mem_fraction_static"), "more KV memory: more hardware, not faster code"),
+    Knob("dtype", "orthogonal", ("dtype",), "changes the numerics served"),
+    Knob("speculative", "orthogonal", ("speculative_config",), "speculative decoding"),
+)}
+
+
+def knob(name: str) -> Knob:
+    try:
+        return KNOBS[name]
+    except KeyError:
+        raise ValueError(f"unknown knob {name!r}; known: {', '.join(sorted(KNOBS))}") from None
+
+
+def declared_for(name: str) -> list[str]:
+    k = knob(name)
+    return [name, *k.derived]

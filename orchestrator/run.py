@@ -1,0 +1,233 @@
+"""`geak run`, `--resume` and `geak replay`: set up a run directory and drive the graph.
+
+The run directory is self-describing: ``run_args.json`` (what was asked, secrets never
+written), ``workflow.yaml`` (the workflow as run), the manifest with the hash of every
+skill and prompt, and ``checkpoints.sqlite`` (LangGraph's checkpointer; one checkpoint per
+node). A resumed run rebuilds its runtime from these files and continues from the last
+completed node; legs already measured are reused, never re-measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geak.auditor.evidence.loader import RunEvidence
+from geak.auditor.evidence.models import Manifest, WorkloadSpec
+from geak.auditor.evidence.store import RunStore
+from geak.auditor.policy import AuditPolicy
+
+from geak.agents.engines.base import LaunchConfig
+from geak.agents.engines.leg import load_prompts
+
+from .events import RunEvent, RunSummary
+from .graph import Runtime, build_graph
+from .legs import LegRunner, LiveLegs, RecordedLegs
+from .workflow_config import DEFAULT as DEFAULT_WORKFLOW
+from .workflow_config import WorkflowConfig
+
+THREAD = {"configurable": {"thread_id": "geak"}, "recursion_limit": 10_000}
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "tiny-arith"
+
+
+class RunArgs(BaseModel):
+    """Everything needed to rebuild a run's runtime: written once, read by --resume and replay."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int = 1
+    run_id: str
+    engine: str = "vllm"
+    launch: dict[str, Any] = Field(description="engine-neutral LaunchConfig of the baseline")
+    workload: WorkloadSpec
+    use_auditor: bool = True
+    llm_mode: Literal["none", "live", "replay"] = "none"
+    llm_model: str | None = None
+    api_base: str | None = None
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the key; the key is never stored")
+    llm_replay_from: str | None = None
+    llm_auditor: bool = True
+    legs_from: str | None = Field(None, description="a recorded run to take legs from instead of an engine (replay, tests)")
+    parity_file: str | None = None
+    accuracy_file: str | None = None
+    policy: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunError(RuntimeError):
+    pass
+
+
+def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW) -> None:
+    """Create the run directory's self-description. Refuses a directory that already holds a run."""
+    store = RunStore(run_dir)
+    if store.path("run_args.json").exists() or store.path("decisions.jsonl").exists():
+        raise RunError(f"{run_dir} already holds a run: continue it with `geak run --resume {run_dir}`, or choose a new --run-dir")
+    wf = WorkflowConfig.load(workflow)  # fail before anything is written
+    store.write_text("workflow.yaml", Path(workflow).read_text())
+    store.write_json("run_args.json", args.model_dump(mode="json"))
+    from geak import __version__
+
+    from .skills import skill_hashes
+
+    prompts_dir = Path(__file__).resolve().parents[1] / "prompts"
+    m = Manifest(run_id=args.run_id, geak_version=__version__, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 args=args.model_dump(mode="json"), model=args.launch.get("model"), engine=args.engine, workload=args.workload)
+    m_extra = m.model_dump(mode="json")
+    m_extra["skills"] = skill_hashes()
+    m_extra["prompts"] = {p.name: _sha(p) for p in sorted(prompts_dir.glob("*.j2"))}
+    m_extra["workflow"] = {"name": wf.name, "sha256": _sha(store.path("workflow.yaml"))}
+    store.write_json("manifest.json", m_extra)
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def load_args(run_dir: Path) -> RunArgs:
+    store = RunStore(run_dir)
+    a, probs = store.read_json("run_args.json", RunArgs)
+    if a is None:
+        raise RunError(f"{run_dir}: {probs[0] if probs else 'no run_args.json'}; is this a directory `geak run` wrote?")
+    return a
+
+
+def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, on_event: Callable[[RunEvent], None] = lambda e: None,
+            llm_client: Any = None) -> Runtime:
+    store = RunStore(run_dir)
+    wf = WorkflowConfig.load(store.path("workflow.yaml"))
+    if legs is None:
+        legs = RecordedLegs(args.legs_from) if args.legs_from else LiveLegs(args.engine)
+    llm = llm_client
+    if llm is None and args.llm_mode != "none":
+        from .llm import LLMClient
+
+        if args.llm_mode == "live":
+            llm = LLMClient("live", model=args.llm_model, store=store, api_base=args.api_base, api_key_env=args.api_key_env)
+        else:
+            llm = LLMClient("replay", store=store, replay_from=args.llm_replay_from)
+    return Runtime(store=store, wf=wf, legs=legs, engine=args.engine, workload=args.workload, use_auditor=args.use_auditor,
+                   policy=AuditPolicy.model_validate(args.policy) if args.policy else AuditPolicy(), llm=llm,
+                   llm_auditor=args.llm_auditor, llm_mode=args.llm_mode,
+                   # replayed legs carry their recorded outputs; the prompt files need not exist here
+                   parity=load_prompts(Path(args.parity_file)) if args.parity_file and not args.legs_from else None,
+                   accuracy=load_prompts(Path(args.accuracy_file)) if args.accuracy_file and not args.legs_from else None,
+                   on_event=on_event)
+
+
+def _saver(run_dir: Path):
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    conn = sqlite3.connect(str(run_dir / "checkpoints.sqlite"), check_same_thread=False)
+    return SqliteSaver(conn), conn
+
+
+def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = None, llm_client: Any = None,
+            on_event: Callable[[RunEvent], None] = lambda e: None) -> RunSummary:
+    """Run (or continue) the graph to its end. KeyboardInterrupt propagates after the summary says so."""
+    run_dir = Path(run_dir)
+    args = load_args(run_dir)
+    rt = runtime(run_dir, args, legs=legs, on_event=on_event, llm_client=llm_client)
+    app_graph = build_graph(rt)
+    saver, conn = _saver(run_dir)
+    try:
+        app = app_graph.compile(checkpointer=saver)
+        snap = app.get_state(THREAD)
+        if resume:
+            if not snap.values:
+                raise RunError(f"{run_dir}: no checkpoint to resume from; start it again with `geak run --run-dir {run_dir}` after removing it")
+            if not snap.next:
+                rt.emit("resume", "resume", "nothing to resume: the workflow already finished")
+                return _summary(rt)
+            rt.emit("resume", "resume", f"resuming at {', '.join(snap.next)}")
+            app.invoke(None, THREAD)
+        else:
+            if snap.values:
+                raise RunError(f"{run_dir} already has checkpoints: continue it with `geak run --resume {run_dir}`")
+            init = {"run_id": args.run_id, "started_at": time.time(), "base_config": args.launch, "incumbent": dict(args.launch),
+                    "incumbent_legs": [], "baseline_legs": [], "attempts": {}, "measure_rounds": {}, "strategy": None, "candidates": [],
+                    "screened": {}, "promoted": [], "current": None, "proposal": None, "feedback": None, "decision_id": None,
+                    "banked": [], "gates": [], "val_legs": [], "val_done": [], "phases_done": [], "passthrough": {}, "halt": None}
+            rt.emit("start", "start", f"geak run {args.run_id}: {args.engine}, model {args.launch.get('model')}, "
+                    f"llm {args.llm_mode}, auditor {'on' if args.use_auditor else 'off'}")
+            app.invoke(init, THREAD)
+    except KeyboardInterrupt:
+        _mark(rt, "interrupted", "interrupted (Ctrl-C): continue with geak run --resume")
+        raise
+    except Exception as e:
+        _mark(rt, "failed", f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        conn.close()
+    return _summary(rt)
+
+
+def _mark(rt: Runtime, status: str, why: str) -> None:
+    s, _ = rt.store.read_json("summary.json", RunSummary)
+    s = s or RunSummary(run_id=rt.store.root.name)
+    s.status, s.error = status, why  # type: ignore[assignment]
+    rt.store.write_json("summary.json", s)
+    try:
+        rt.emit("error", "run", why)
+    except OSError:
+        pass
+
+
+def _summary(rt: Runtime) -> RunSummary:
+    s, probs = rt.store.read_json("summary.json", RunSummary)
+    if s is None:
+        raise RunError(f"{rt.store.root}: no summary.json after the run ({probs[0] if probs else 'absent'})")
+    return s
+
+
+# ---------------------------------------------------------------- replay
+
+
+def decisions_signature(run_dir: Path) -> list[dict[str, Any]]:
+    """What a replay must reproduce: every decision (in order) and every gate's outcome."""
+    run = RunEvidence(RunStore(run_dir))
+    out = [d.model_dump(mode="json") for _, d in run.decisions]
+    s, _ = RunStore(run_dir).read_json("summary.json", RunSummary)
+    if s is not None:
+        out.append({"gates": [g.model_dump(mode="json") for g in s.gates], "banked": s.banked_decisions, "final_config": s.final_config})
+    return out
+
+
+def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e: None) -> tuple[bool, list[str]]:
+    """Re-run src's workflow from its recorded legs and LLM calls; (reproduced?, differences)."""
+    src, out = Path(src), Path(out)
+    a = load_args(src)
+    if out.exists() and any(out.iterdir()):
+        raise RunError(f"{out} is not empty: replay writes a fresh run directory")
+    args = a.model_copy(update={"legs_from": str(src.resolve()),
+                                "llm_mode": "replay" if a.llm_mode != "none" else "none",
+                                "llm_replay_from": str(src.resolve()) if a.llm_mode != "none" else None})
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src / "workflow.yaml", out / "workflow.yaml")
+    RunStore(out).write_json("run_args.json", args.model_dump(mode="json"))
+    m = RunStore(src).path("manifest.json").read_text()
+    RunStore(out).write_text("manifest.json", m)
+    execute(out, on_event=on_event)
+    want, got = decisions_signature(src), decisions_signature(out)
+    diffs = []
+    for i in range(max(len(want), len(got))):
+        w = want[i] if i < len(want) else None
+        g = got[i] if i < len(got) else None
+        if w != g:
+            diffs.append(f"record {i + 1}: recorded {_short(w)} | replayed {_short(g)}")
+    return not diffs, diffs
+
+
+def _short(x: Any) -> str:
+    import json
+
+    s = json.dumps(x, sort_keys=True)
+    return s if len(s) < 300 else s[:300] + "..."
+
+
+def launch_from(model: str | None, **knobs: Any) -> LaunchConfig:
+    return LaunchConfig(model=str(model or DEFAULT_MODEL), **{k: v for k, v in knobs.items() if v is not None})
