@@ -29,6 +29,9 @@ class AuditPolicy(BaseModel):
     alpha: float = 0.05
     latency_tolerance_pct: float = Field(5.0, description="P7: latency percentile may worsen by this much")
     latency_percentiles: list[float] = Field(default_factory=lambda: [50.0, 99.0])
+    latency_degenerate_ms: float = Field(
+        0.1, description="P7: a reference percentile below this is not a latency (tokens arrived in one stream chunk); not compared"
+    )
     min_samples_per_tail_pct: float = Field(
         1.0, description="P7: a percentile q is compared only with >= this many samples beyond it on each side "
         "(p99 needs >= 100 requests: below that it is just the max)")

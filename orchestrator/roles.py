@@ -151,8 +151,12 @@ class Knob:
 
 
 KNOBS: dict[str, Knob] = {k.name: k for k in (
-    Knob("max_num_seqs", "config", (), "caps the decode batch; below the client's concurrency it queues requests"),
-    Knob("max_num_batched_tokens", "config", ("compile_ranges_endpoints", "max_num_encoder_input_tokens"),
+    # vLLM derives the scheduler's token budget from max_num_seqs when it is not set (seen on
+    # vLLM-on-CPU 0.32: max_num_seqs 4 -> max_num_batched_tokens 256), so they move together
+    Knob("max_num_seqs", "config", ("max_num_batched_tokens", "compile_ranges_endpoints", "encoder_cache_size",
+                                    "max_num_encoder_input_tokens"),
+         "caps the decode batch; below the client's concurrency it queues requests"),
+    Knob("max_num_batched_tokens", "config", ("compile_ranges_endpoints", "encoder_cache_size", "max_num_encoder_input_tokens"),
          "bounds the tokens per scheduler step (prefill chunking)"),
     Knob("chunked_prefill", "config", ("enable_chunked_prefill",), "mixes prefill chunks into decode steps"),
     Knob("enforce_eager", "config", ("compilation_config",), "skips torch.compile / graph capture: start-up vs step time"),

@@ -8,7 +8,9 @@ from typing import Any
 # Keys that differ between any two server lifetimes without changing what is measured.
 IGNORED_KEY = re.compile(
     r"(^|[._])(port|host|pid|uuid|api_key|log_file|log_dir|timestamp|start_time|"
-    r"served_model_name|instance_id|nccl_port|dist_init_addr|profiler_dir|seed_run)$",
+    r"served_model_name|instance_id|nccl_port|dist_init_addr|profiler_dir|seed_run|"
+    # a random shared-memory name per server lifetime (vLLM CPU: VLLM_OBJECT_STORAGE_SHM_BUFFER_NAME)
+    r"shm_buffer_name)$",
     re.IGNORECASE,
 )
 IGNORED_ENV = re.compile(r"^(VLLM_PORT|PORT|HOSTNAME|PWD|OLDPWD|SHLVL|_|TERM|VLLM_SERVER_DEV_MODE)$")

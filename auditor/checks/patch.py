@@ -318,6 +318,11 @@ def p7_latency(ctx: GateContext) -> list[Finding]:
                 skipped.append(f"p{q:g}_{metric} (n={min(len(ref), len(cand))})")
                 continue
             r, c = stats.percentile(ref, q), stats.percentile(cand, q)
+            if r is not None and r < ctx.policy.latency_degenerate_ms:
+                # e.g. TPOT when a request's tokens arrive in one stream chunk: the client saw
+                # no decode steps, so a relative change against ~0 measures chunking, not latency
+                skipped.append(f"p{q:g}_{metric} (reference {r:.3f} ms < {ctx.policy.latency_degenerate_ms:g} ms: not a latency)")
+                continue
             checked += 1
             if r and c is not None:
                 worse = (c - r) / r * 100

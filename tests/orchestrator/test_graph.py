@@ -1,0 +1,341 @@
+"""The workflow graph on the shipped recorded run (real vLLM-on-CPU legs, replayed; no engine).
+
+runs/recorded/tiny-cpu-run was written by `geak run --workflow workflows/ci.yaml
+--max-num-seqs 4 --use-auditor` on vLLM-on-CPU (see its README). These tests drive the same
+graph over its recorded legs: replay, audit, the graph without auditor nodes, resume after a
+kill, and the LLM roles through litellm against a local OpenAI-compatible server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAI
+
+from geak.auditor.audit import audit_run
+from geak.auditor.evidence.loader import RunEvidence
+from geak.auditor.evidence.models import AuditVerdict
+from geak.auditor.evidence.store import RunStore
+from geak.orchestrator import run as R
+from geak.orchestrator.events import RunEvent
+from geak.orchestrator.graph import build_graph
+from geak.orchestrator.legs import LegReplayMiss, RecordedLegs
+from geak.orchestrator.roles import declared_for
+
+REPO = Path(__file__).resolve().parents[2]
+REC = REPO / "runs" / "recorded" / "tiny-cpu-run"
+KEY_ENV = "GEAK_TESTGRAPH_API_KEY"
+
+
+def _args(**kw) -> R.RunArgs:
+    a = R.load_args(REC)
+    return a.model_copy(update={"legs_from": str(REC), **kw})
+
+
+def _start(tmp_path: Path, name: str = "run", **kw) -> Path:
+    out = tmp_path / name
+    R.prepare(out, _args(**kw), REC / "workflow.yaml")
+    return out
+
+
+def _decisions(run: Path) -> list[dict]:
+    return [d.model_dump(mode="json") for _, d in RunEvidence(RunStore(run)).decisions]
+
+
+def _events(run: Path) -> list[RunEvent]:
+    rows, probs = RunStore(run).read_jsonl("events.jsonl", RunEvent)
+    assert probs == []
+    return [e for _, e in rows]
+
+
+def _summary(run: Path):
+    from geak.orchestrator.events import RunSummary
+
+    s, probs = RunStore(run).read_json("summary.json", RunSummary)
+    assert s is not None, probs
+    return s
+
+
+# ---------------------------------------------------------------- structure
+
+
+def _nodes(tmp_path: Path, use_auditor: bool) -> set[str]:
+    out = _start(tmp_path, use_auditor=use_auditor)
+    rt = R.runtime(out, R.load_args(out))
+    return set(build_graph(rt).compile().get_graph().nodes)
+
+
+def test_graph_without_auditor_has_no_auditor_nodes(tmp_path):
+    assert not {n for n in _nodes(tmp_path, False) if n.startswith("audit")}
+
+
+def test_graph_with_auditor_has_an_auditor_node_per_gate_kind(tmp_path):
+    assert {"audit_baseline", "audit_config", "audit_bundle"} <= _nodes(tmp_path, True)
+
+
+# ---------------------------------------------------------------- the shipped recording
+
+
+def test_shipped_recording_completed_with_a_signed_bundle():
+    s = _summary(REC)
+    assert s.status == "complete"
+    bundle = next(g for g in s.gates if g.gate_id == "bundle")
+    v, _ = RunStore(REC).read_json("audits/bundle.json", AuditVerdict)
+    assert v is not None and v.decision_id == bundle.decision_id
+    assert bundle.verdict == v.verdict and bundle.banked == (v.verdict in ("PASS", "FLAG"))
+
+
+def test_geak_audit_reverifies_the_shipped_recording(tmp_path):
+    run = tmp_path / "rec"
+    shutil.copytree(REC, run)
+    recorded = {p.stem: json.loads(p.read_text())["verdict"] for p in (REC / "audits").glob("*.json")}
+    fresh = {v.gate_id: v.verdict for v in audit_run(run)}
+    # the latest decision of every gate re-audits to the verdict the run recorded for it
+    assert fresh == {g: recorded[g] for g in fresh}
+
+
+def test_replay_reproduces_every_decision_exactly(tmp_path):
+    ok, diffs = R.replay(REC, tmp_path / "replay")
+    assert ok, diffs
+    assert _decisions(tmp_path / "replay") == _decisions(REC)
+
+
+def test_replay_reports_a_recording_whose_claims_were_edited(tmp_path):
+    src = tmp_path / "edited"
+    shutil.copytree(REC, src)
+    lines = (src / "decisions.jsonl").read_text().splitlines()
+    i = next(i for i, ln in enumerate(lines) if '"scope":"patch"' in ln.replace(" ", ""))
+    d = json.loads(lines[i])
+    d["claim"]["candidate_value"] = (d["claim"]["candidate_value"] or 0) * 2  # what a producer summary might say
+    lines[i] = json.dumps(d)
+    (src / "decisions.jsonl").write_text("\n".join(lines) + "\n")
+    ok, diffs = R.replay(src, tmp_path / "replay")
+    assert not ok and any("candidate_value" in x for x in diffs)
+
+
+def test_recorded_leg_with_other_knobs_is_a_clear_miss(tmp_path):
+    from geak.agents.engines.base import LaunchConfig
+
+    a = R.load_args(REC)
+    cfg = LaunchConfig(**{**a.launch, "max_num_seqs": 999})
+    with pytest.raises(LegReplayMiss, match=r"legs/baseline: recorded leg differs.*max_num_seqs.*999"):
+        RecordedLegs(REC)(RunStore(tmp_path / "x"), leg_id="baseline", role="baseline", cfg=cfg, workload=a.workload, reps=3)
+
+
+# ---------------------------------------------------------------- without the auditor
+
+
+def test_graph_without_auditor_submits_what_the_audited_run_first_submitted(tmp_path):
+    out = _start(tmp_path, use_auditor=False)
+    R.execute(out)
+    rec = {d["decision_id"]: d for d in _decisions(REC)}
+    mine = _decisions(out)
+    assert mine, "the producers submitted nothing"
+    for d in mine:
+        first = d["decision_id"]  # the same producers make the same first submission on the same legs
+        assert rec.get(first) == d, f"{first} differs from the audited run's first submission"
+    assert not (out / "audits").exists()
+    assert all(g.verdict is None for g in _summary(out).gates)
+
+
+# ---------------------------------------------------------------- resume
+
+
+KILL_SCRIPT = """
+import sys, time
+from pathlib import Path
+from geak.orchestrator import run as R
+from geak.orchestrator.legs import RecordedLegs
+
+class SlowConfigLegs(RecordedLegs):
+    def __call__(self, store, **kw):
+        if kw["leg_id"].startswith("cfg_"):
+            print("IN_CONFIG_TUNING", flush=True)
+            time.sleep(600)
+        return super().__call__(store, **kw)
+
+R.execute(Path(sys.argv[1]), legs=SlowConfigLegs(sys.argv[2]))
+"""
+
+
+def test_resume_after_a_kill_in_config_tuning_redoes_no_banked_leg(tmp_path):
+    out = _start(tmp_path)
+    p = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(out), str(REC)], stdout=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        line = ""
+        while time.time() < deadline and "IN_CONFIG_TUNING" not in line:
+            line = p.stdout.readline()
+            if not line and p.poll() is not None:
+                break
+        assert "IN_CONFIG_TUNING" in line, "the run never reached config tuning"
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(10)
+    before = sorted(x.name for x in (out / "legs").iterdir())
+    assert before and not any(n.startswith("cfg_") and (out / "legs" / n / "launch.json").exists() for n in before)
+    legs = RecordedLegs(REC)
+    s = R.execute(out, resume=True, legs=legs)
+    assert s.status == "complete"
+    assert not set(legs.served) & set(before), "a leg measured before the kill was measured again"
+    assert any(x.startswith("cfg_") for x in legs.served)
+    assert _decisions(out) == _decisions(REC)
+    assert any(e.event == "resume" for e in _events(out))
+
+
+def test_resume_of_a_finished_run_does_nothing(tmp_path):
+    out = _start(tmp_path)
+    R.execute(out)
+    n = len(_decisions(out))
+    s = R.execute(out, resume=True)
+    assert s.status == "complete" and len(_decisions(out)) == n
+
+
+def test_a_second_start_in_the_same_directory_is_refused(tmp_path):
+    out = _start(tmp_path)
+    with pytest.raises(R.RunError, match="--resume"):
+        R.prepare(out, _args(), REC / "workflow.yaml")
+
+
+# ---------------------------------------------------------------- LLM roles, live through litellm
+
+
+def _role(body: dict) -> str:
+    first = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    m = re.search(r"geak role `(\w+)`", first)
+    assert m, first[:200]
+    return m.group(1)
+
+
+def _measured(body: dict) -> dict[str, list]:
+    """(side -> [(leg, values)]) parsed from the Measurements table of the prompt."""
+    first = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    out: dict[str, list] = {"reference": [], "candidate": []}
+    for ln in first.splitlines():
+        cells = [c.strip() for c in ln.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0] in out and cells[1].startswith("`"):
+            out[cells[0]].append((cells[1].strip("`"), json.loads(cells[4])))
+    return out
+
+
+def _gate(body: dict) -> str:
+    first = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    return re.search(r"gate: `([^`]+)`", first).group(1)
+
+
+def _honest(body: dict, inflate: float = 1.0) -> dict:
+    m = _measured(body)
+    ref = [v for _, vs in m["reference"] for v in vs]
+    cand = [v for _, vs in m["candidate"] for v in vs]
+    r, c = statistics.median(ref), statistics.median(cand) * inflate
+    return {"reference_legs": [x for x, _ in m["reference"]], "candidate_legs": [x for x, _ in m["candidate"]],
+            "claim": {"metric": "output_throughput", "reference_value": round(r, 3), "candidate_value": round(c, 3),
+                      "delta_pct": round((c - r) / r * 100, 2), "non_overlap": min(cand) * inflate > max(ref)}}
+
+
+PLAN = {"plan": [{"id": "s1", "track": "config", "knob": "max_num_seqs", "values": [32], "lever_class": "config",
+                  "why": "decode batch capped at 4 below the client's concurrency of 32"}]}
+
+
+def _script(tuner_inflate: list[float], auditor: str | None = None):
+    """Reply by role: the strategist's plan; the config tuner's claims (inflated by the given
+    factors, one per submission, then honest); the finalizer honest; the auditor as given."""
+    state = {"tuner": 0}
+
+    def reply(body, headers):
+        role = _role(body)
+        if role == "strategist":
+            return json.dumps(PLAN)
+        if role == "config_tuner":
+            i = state["tuner"]
+            state["tuner"] += 1
+            f = tuner_inflate[i] if i < len(tuner_inflate) else 1.0
+            return json.dumps({"gate_id": _gate(body), "knob": "max_num_seqs", "candidate_config": {"max_num_seqs": 32},
+                               "declared_knobs": declared_for("max_num_seqs"), "declared_levers": {"max_num_seqs": "config"},
+                               **_honest(body, f), "fixes": [] if i == 0 else [{"rule_id": "P2", "change": "reported the raw medians"}]})
+        if role == "finalizer":
+            h = _honest(body)
+            return json.dumps({"gate_id": "bundle", "accepted_decisions": [], **h, "prefix_cache_flushed": True})
+        if role == "patch_auditor":
+            return auditor if auditor is not None else (500, {"error": {"message": "no auditor scripted"}})
+        raise AssertionError(role)
+
+    return reply
+
+
+@pytest.fixture
+def llm_server(monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "sk-graphtest-0123456789abcdef")
+    s = FakeOpenAI()
+    yield s
+    s.stop()
+
+
+def _live(tmp_path, server, reply, llm_auditor=False) -> Path:
+    server.script = [reply] * 200
+    out = _start(tmp_path, llm_mode="live", llm_model="openai/test-model", api_base=server.api_base, api_key_env=KEY_ENV,
+                 llm_auditor=llm_auditor)
+    R.execute(out)
+    return out
+
+
+def _config_gate(run: Path):
+    return next(g for g in _summary(run).gates if g.gate_id.startswith("config-"))
+
+
+def test_llm_tuner_that_misreports_is_sent_back_and_banks_once_honest(tmp_path, llm_server):
+    out = _live(tmp_path, llm_server, _script([1.5]))
+    g = _config_gate(out)
+    assert g.banked and g.attempts == 2 and g.verdict == "PASS"
+    hist = sorted((out / "audits" / "history").glob(f"{g.gate_id}-*.json"))
+    verdicts = [json.loads(p.read_text()) for p in hist]
+    assert [v["verdict"] for v in verdicts] == ["FAIL", "PASS"]
+    assert "P2" in {f["rule_id"] for f in verdicts[0]["findings"] if f["outcome"] == "fail"}
+    # the producer saw the auditor's findings on its second attempt
+    tuner_prompts = [r["body"]["messages"][0]["content"] for r in llm_server.requests if "geak role `config_tuner`" in r["body"]["messages"][0]["content"]]
+    assert "Verdict: **FAIL**" in tuner_prompts[1] and "P2" in tuner_prompts[1]
+
+
+def test_llm_tuner_that_never_fixes_stops_at_the_bound_and_banks_nothing(tmp_path, llm_server):
+    out = _live(tmp_path, llm_server, _script([1.5] * 10))
+    g = _config_gate(out)
+    wf = R.runtime(out, R.load_args(out)).phase("config_tune")
+    assert not g.banked and g.attempts == wf.max_attempts and g.verdict == "FAIL"
+    s = _summary(out)
+    assert s.banked_decisions == [x for x in s.banked_decisions if x.startswith("d-baseline")]
+    assert s.bundle_decision is None  # nothing banked: nothing validated or headlined
+    assert s.final_config == R.load_args(out).launch
+
+
+def test_llm_auditor_returning_garbage_fails_open_and_is_recorded(tmp_path, llm_server):
+    out = _live(tmp_path, llm_server, _script([], auditor="I think it is probably fine!"), llm_auditor=True)
+    g = _config_gate(out)
+    assert g.banked and g.verdict is None and "LLM auditor failed" in (g.unaudited_reason or "")
+    v = json.loads((out / "audits" / f"{g.gate_id}.json").read_text())
+    assert v["verdict"] is None and v["findings"], "the code floor's findings are kept with the unaudited verdict"
+    assert any(e.event == "unaudited" for e in _events(out))
+    calls = [json.loads(x) for x in (out / "llm_calls.jsonl").read_text().splitlines()]
+    assert any(c["role"] == "patch_auditor" and c.get("error") for c in calls)
+
+
+def test_llm_calls_never_hold_the_key(tmp_path, llm_server):
+    out = _live(tmp_path, llm_server, _script([]))
+    assert "sk-graphtest-0123456789abcdef" not in "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file() and p.suffix != ".sqlite")
+
+
+def test_llm_run_replays_with_no_server(tmp_path, llm_server):
+    out = _live(tmp_path, llm_server, _script([1.5]))
+    llm_server.stop()
+    ok, diffs = R.replay(out, tmp_path / "replayed")
+    assert ok, diffs
