@@ -267,6 +267,7 @@ class GateRow:
     verdict_label: str
     banked: bool | None  # None: no summary.json says
     unaudited_reason: str | None
+    note: str | None = None  # the workflow's word on how the gate ended (summary.json)
 
 
 def gate_rows(run: RunFiles) -> list[GateRow]:
@@ -280,24 +281,49 @@ def gate_rows(run: RunFiles) -> list[GateRow]:
     for g in outcomes:
         d = latest.get(g.gate_id)
         rows.append(_gate_row(run, g.gate_id, g.scope, g.decision_id or (d.decision_id if d else None),
-                              g.attempts, g.banked, g.unaudited_reason))
+                              g.attempts, g.banked, g.unaudited_reason, g.note))
     for gate_id, d in latest.items():
         if gate_id not in seen:
             rows.append(_gate_row(run, gate_id, d.scope, d.decision_id, attempts[gate_id], None, None))
     return rows
 
 
+WITHDRAWN_LABEL = "withdrawn (not submitted)"
+
+
 def _gate_row(run: RunFiles, gate_id: str, scope: str, decision_id: str | None, attempts: int,
-              banked: bool | None, summary_reason: str | None) -> GateRow:
+              banked: bool | None, summary_reason: str | None, note: str | None = None) -> GateRow:
+    if attempts == 0 and decision_id is None:
+        # The producer withdrew before submitting: there was nothing for the auditor to see.
+        return GateRow(gate_id=gate_id, scope=scope, decision_id=None, attempts=0, audit=None,
+                       verdict_label=WITHDRAWN_LABEL, banked=banked, unaudited_reason=summary_reason, note=note)
     audit, label = current_audit(run, gate_id, decision_id)
     reason = summary_reason or (first_line(audit.unaudited_reason) if audit else None)
     if audit is None and reason is None:
         reason = label
     return GateRow(gate_id=gate_id, scope=scope, decision_id=decision_id, attempts=attempts, audit=audit,
-                   verdict_label=label, banked=banked, unaudited_reason=reason)
+                   verdict_label=label, banked=banked, unaudited_reason=reason, note=note)
 
 
-HeadlineState = Literal["verified", "flagged", "none"]
+HeadlineState = Literal["verified", "flagged", "none", "no_change"]
+BASELINE_GATE = "baseline"
+BASELINE_METRIC = "output_throughput"
+
+
+@dataclass(frozen=True)
+class BaselineRef:
+    """The baseline as the verified reference of a run that banked no change."""
+
+    decision: Decision | None
+    audit: AuditVerdict | None  # only an audit of this very decision
+    label: str  # PASS | FLAG | FAIL | why it is not audited
+    legs: tuple[str, ...] = ()
+    values: tuple[float, ...] = ()
+    median: float | None = None  # re-derived; None unless the audit is PASS or FLAG
+
+    @property
+    def unit(self) -> str:
+        return metric_unit(BASELINE_METRIC)
 
 
 @dataclass(frozen=True)
@@ -308,6 +334,8 @@ class Headline:
     audit: AuditVerdict | None = None
     numbers: Rederived | None = None
     caveats: tuple[str, ...] = ()
+    baseline: BaselineRef | None = None  # state "no_change" only
+    tried: tuple[str, ...] = ()  # state "no_change": gates that ended without a bank, with their notes
 
 
 def stacked_caveats(run: RunFiles, bundle: Decision) -> tuple[str, ...]:
@@ -345,8 +373,45 @@ def bundle_decision(run: RunFiles) -> tuple[Decision | None, str]:
     return None, "the run has no bundle decision (a final validation was not recorded)"
 
 
+def nothing_banked(run: RunFiles) -> bool:
+    """A complete run whose finalize skipped validation: no bundle, only baseline decisions banked."""
+    s = run.summary
+    return (s is not None and s.status == "complete" and s.bundle_decision is None
+            and all(b.startswith("d-baseline") for b in s.banked_decisions))
+
+
+def baseline_ref(run: RunFiles) -> BaselineRef:
+    d = latest_decisions(run.decisions).get(BASELINE_GATE)
+    if d is None:
+        return BaselineRef(None, None, "not recorded (decisions.jsonl has no baseline decision)")
+    audit, label = current_audit(run, BASELINE_GATE, d.decision_id)
+    if audit is not None and audit.decision_id != d.decision_id:
+        # Stricter than current_audit: an audit that does not name this decision cannot sign it.
+        audit, label = None, (f"not audited (audits/{audit_file_stem(BASELINE_GATE)}.json names no decision, "
+                              f"the latest baseline decision is {d.decision_id})")
+    if audit is None or audit.verdict not in ("PASS", "FLAG"):
+        return BaselineRef(d, audit, label, tuple(d.reference_legs))
+    values = side_values(run.evidence, d.reference_legs, BASELINE_METRIC)
+    return BaselineRef(d, audit, label, tuple(d.reference_legs), tuple(values), stats.median(values))
+
+
+def tried_gates(gates: Sequence[GateRow]) -> tuple[str, ...]:
+    """Gates the workflow ended without a bank (withdrawn or withheld), one line each."""
+    out: list[str] = []
+    for g in gates:
+        if g.banked is not False or g.gate_id == BASELINE_GATE:
+            continue
+        what = (f"decision {g.decision_id}, {g.attempts} attempt(s), verdict {g.verdict_label}"
+                if g.decision_id else "not submitted")
+        out.append(f"{g.gate_id} ({what}): {g.note or 'not banked'}")
+    return tuple(out)
+
+
 def headline(run: RunFiles) -> Headline:
     decision, why = bundle_decision(run)
+    if decision is None and nothing_banked(run):
+        return Headline("no_change", "no change beat the baseline", baseline=baseline_ref(run),
+                        tried=tried_gates(gate_rows(run)))
     if decision is None:
         return Headline("none", why)
     audit, label = current_audit(run, decision.gate_id, decision.decision_id)
@@ -445,15 +510,55 @@ class Figure:
 Block = Heading | Para | Bullets | Table | Figure
 
 
+def _failed_rules(a: AuditVerdict) -> tuple[str, ...]:
+    # Rule ids and titles only: a failing message may quote the claimed number,
+    # which must not read as a headline.
+    return tuple(f"{f.rule_id} ({rule_title(f.rule_id)}) → {f.action}" for f in a.findings if f.outcome == "fail")
+
+
+def no_change_blocks(h: Headline) -> list[Block]:
+    b = h.baseline
+    assert b is not None
+    out: list[Block] = [Para("No change beat the baseline: nothing to validate.", strong=True)]
+    d = b.decision
+    if d is None:
+        out.append(Para(f"No verified reference: the baseline is {b.label}.", "fail"))
+    elif b.label in ("PASS", "FLAG") and b.median is not None:
+        assert b.audit is not None
+        unit = f" {b.unit}" if b.unit else ""
+        number = (f"baseline median {BASELINE_METRIC} {fmt_num(b.median)}{unit} ({len(b.values)} reps of "
+                  f"{', '.join(b.legs)}; median of per-rep values re-derived from raw repetitions)")
+        where = f"gate {d.gate_id}, decision {d.decision_id}, audits/{audit_file_stem(d.gate_id)}.json"
+        if b.label == "PASS":
+            out.append(Para(f"Verified reference: {number}, baseline signed by the auditor (PASS): {where}.", "pass"))
+        else:
+            out.append(Para(f"Reference {number}: not verified (FLAG): {where}.", "flag"))
+            out.append(Bullets(tuple(fmt_finding(f) for f in non_pass(b.audit.findings))))
+    elif b.label in ("PASS", "FLAG"):
+        out.append(Para(f"No verified reference: gate {d.gate_id} ({d.decision_id}) has a {b.label} verdict, but its "
+                        "legs' raw repetitions do not re-derive a median here.", "fail"))
+    else:
+        out.append(Para(f"No verified reference: gate {d.gate_id} ({d.decision_id}) is {b.label}.", "fail"))
+        if b.audit is not None and b.audit.verdict == "FAIL":
+            failed = _failed_rules(b.audit)
+            if failed:
+                out.append(Bullets(failed))
+            out.append(Para("Messages and evidence are under Verdicts.", "muted"))
+    if h.tried:
+        out.append(Para("Tried, not banked:", "muted"))
+        out.append(Bullets(h.tried))
+    return out
+
+
 def headline_blocks(h: Headline) -> list[Block]:
     out: list[Block] = [Heading("Headline")]
+    if h.state == "no_change":
+        return out + no_change_blocks(h)
     d, a, n = h.decision, h.audit, h.numbers
     if h.state == "none":
         out.append(Para(f"No verified headline: {h.why}.", "fail", strong=True))
         if a is not None and a.verdict == "FAIL":
-            # Rule ids and titles only: a failing message may quote the claimed number,
-            # which must not read as a headline.
-            failed = tuple(f"{f.rule_id} ({rule_title(f.rule_id)}) → {f.action}" for f in a.findings if f.outcome == "fail")
+            failed = _failed_rules(a)
             if failed:
                 out.append(Bullets(failed))
             out.append(Para("Messages and evidence are under Verdicts.", "muted"))
@@ -559,9 +664,11 @@ def gate_blocks(rows: Sequence[GateRow], have_summary: bool) -> list[Block]:
     if not rows:
         return [Heading("Gates"), Para("No gates: no decisions and no summary.", "muted")]
     table = tuple((g.gate_id, g.scope, g.decision_id or DASH, str(g.attempts), g.verdict_label,
-                   _banked_text(g.banked, have_summary), g.unaudited_reason or DASH) for g in rows)
+                   "withdrawn" if g.verdict_label == WITHDRAWN_LABEL else _banked_text(g.banked, have_summary),
+                   g.unaudited_reason or DASH, g.note or DASH) for g in rows)
     return [Heading("Gates"),
-            Table(("gate", "scope", "decision", "attempts", "verdict", "banked / withheld", "unaudited reason"), table)]
+            Table(("gate", "scope", "decision", "attempts", "verdict", "banked / withheld", "unaudited reason", "note"),
+                  table)]
 
 
 def verdict_blocks(run: RunFiles, gates: Sequence[GateRow]) -> list[Block]:

@@ -11,8 +11,10 @@ import yaml
 from geak.auditor import stats
 from geak.auditor.audit import audit_run
 from geak.auditor.evidence.loader import RunEvidence
+from geak.auditor.evidence.models import AuditVerdict
 from geak.auditor.evidence.store import RunStore
-from geak.orchestrator.report import build_report, fmt_ci, fmt_pct, write_report
+from geak.orchestrator.events import GateOutcome, RunSummary
+from geak.orchestrator.report import build_report, fmt_ci, fmt_num, fmt_pct, write_report
 
 REPO = Path(__file__).resolve().parents[2]
 CASE = REPO / "runs" / "cases" / "clean"
@@ -127,6 +129,99 @@ def test_gates_table_shows_banked_from_summary_and_decisions_beyond_it(with_work
     gates = section(build_report(with_workflow_records)[0], "Gates")
     assert "| config-accept-1 | patch | d-cfg-1 | 2 | PASS | banked |" in gates
     assert "| integrate-rmsnorm | patch | d-integrate-rmsnorm | 1 | PASS | — (not in summary.json) |" in gates
+
+
+WITHDRAWN = GateOutcome(gate_id="config-2", scope="patch", attempts=0, banked=False, note="withdrawn by the producer")
+WITHHELD = GateOutcome(gate_id="config-accept-1", scope="patch", decision_id="d-cfg-1", attempts=1, verdict="FAIL",
+                       banked=False, note="withheld: FAIL at the bound of 1 attempt(s)")
+
+
+def write_summary(run: Path, gates: list[GateOutcome], banked: list[str], bundle: str | None) -> None:
+    RunStore(run).write_json("summary.json", RunSummary(run_id="clean", status="complete", gates=gates,
+                                                        banked_decisions=banked, bundle_decision=bundle))
+
+
+def set_verdict(run: Path, gate: str, verdict: str) -> None:
+    """Rewrite one audit's verdict, its first finding made to agree."""
+    store = RunStore(run)
+    a, problems = store.read_json(f"audits/{gate}.json", AuditVerdict)
+    assert a is not None and not problems
+    findings = [a.findings[0].model_copy(update={"outcome": verdict.lower(), "action": "eject" if verdict == "FAIL" else
+                                                 "remeasure", "message": f"planted {verdict} for the report test"}),
+                *a.findings[1:]]
+    store.write_json(f"audits/{gate}.json", a.model_copy(update={"verdict": verdict, "findings": findings}))
+
+
+@pytest.fixture
+def nothing_banked(run_dir):
+    """The clean run cut to what a run that banked no change leaves: no kernel, no bundle, no validation."""
+    decisions = run_dir / "decisions.jsonl"
+    keep = ("baseline", "profile-1", "config-accept-1")
+    decisions.write_text("".join(line + "\n" for line in decisions.read_text().splitlines()
+                                 if json.loads(line)["gate_id"] in keep))
+    audit_run(run_dir)
+    assert json.loads((run_dir / "audits" / "baseline.json").read_text())["decision_id"] == "d-baseline"
+    set_verdict(run_dir, "config-accept-1", "FAIL")
+    baseline = GateOutcome(gate_id="baseline", scope="baseline", decision_id="d-baseline", attempts=1, verdict="PASS",
+                           banked=True)
+    write_summary(run_dir, [baseline, WITHHELD, WITHDRAWN], ["d-baseline"], None)
+    return run_dir
+
+
+def baseline_median(run: Path) -> float:
+    ev = RunEvidence(RunStore(run))
+    d = [d for _, d in ev.decisions if d.gate_id == "baseline"][-1]
+    median = stats.median([v for leg in d.reference_legs for v in ev.leg(leg).values("output_throughput")[0]])
+    assert median is not None
+    return median
+
+
+def test_withdrawn_gate_reads_withdrawn_with_its_note(with_workflow_records):
+    summary = RunSummary.model_validate_json((with_workflow_records / "summary.json").read_text())
+    write_summary(with_workflow_records, [*summary.gates, WITHDRAWN], summary.banked_decisions, summary.bundle_decision)
+    md, page = build_report(with_workflow_records)
+    assert "| config-2 | patch | — | 0 | withdrawn (not submitted) | withdrawn | — | withdrawn by the producer |" \
+        in section(md, "Gates")
+    assert "<td>withdrawn by the producer</td>" in page
+
+
+def test_nothing_banked_headline_is_the_baseline_signed_by_the_auditor(nothing_banked):
+    head = section(build_report(nothing_banked)[0], "Headline")
+    assert "No change beat the baseline: nothing to validate." in head
+    assert f"{fmt_num(baseline_median(nothing_banked))} tok/s" in head
+    assert "baseline signed by the auditor (PASS)" in head
+    assert "no bundle decision" not in head
+
+
+def test_nothing_banked_lists_the_gates_tried_with_their_notes(nothing_banked):
+    head = section(build_report(nothing_banked)[0], "Headline")
+    assert "- config-2 (not submitted): withdrawn by the producer" in head
+    assert ("- config-accept-1 (decision d-cfg-1, 1 attempt(s), verdict FAIL): "
+            "withheld: FAIL at the bound of 1 attempt(s)") in head
+
+
+def test_nothing_banked_with_a_failed_baseline_audit_shows_no_number(nothing_banked):
+    set_verdict(nothing_banked, "baseline", "FAIL")
+    head = section(build_report(nothing_banked)[0], "Headline")
+    assert "No change beat the baseline: nothing to validate." in head
+    assert "No verified reference: gate baseline (d-baseline) is FAIL." in head
+    assert fmt_num(baseline_median(nothing_banked)) not in head and "tok/s" not in head
+    assert "signed by the auditor" not in head
+
+
+def test_nothing_banked_with_a_flagged_baseline_shows_the_number_as_not_verified(nothing_banked):
+    set_verdict(nothing_banked, "baseline", "FLAG")
+    head = section(build_report(nothing_banked)[0], "Headline")
+    assert f"{fmt_num(baseline_median(nothing_banked))} tok/s" in head
+    assert "not verified (FLAG)" in head and "planted FLAG for the report test" in head
+    assert "signed by the auditor" not in head
+
+
+def test_baseline_audit_of_an_earlier_decision_does_not_sign_the_reference(nothing_banked):
+    rewrite_audit(nothing_banked, "baseline", decision_id="d-baseline-0")
+    head = section(build_report(nothing_banked)[0], "Headline")
+    assert "No verified reference" in head and "d-baseline-0" in head
+    assert "tok/s" not in head
 
 
 def test_timeline_lists_events_with_offsets_from_the_first(with_workflow_records):
