@@ -103,6 +103,11 @@ class Runtime:
         self.on_event(ev)
 
     # ---------------------------------------------------------------- evidence helpers
+    def latencies(self, legs: list[str], metric: str) -> list[float]:
+        """Per-request values of one latency metric pooled over the legs' counted reps."""
+        run = RunEvidence(self.store)
+        return [float(x) for leg in legs for x in run.leg(leg).pooled(metric)]
+
     def values(self, legs: list[str], metric: str = "output_throughput") -> list[float]:
         run = RunEvidence(self.store)
         out: list[float] = []
@@ -316,7 +321,8 @@ def build_graph(rt: Runtime):
         fb = st.get("feedback")
         if rt.llm is None:
             prop = policies.config_tuner(gate_id=gate, knob_name=c["knob"], candidate_config={c["knob"]: c["value"]},
-                                         reference_legs=ref_legs, candidate_legs=cand_legs, values=rt.values, feedback=fb)
+                                         reference_legs=ref_legs, candidate_legs=cand_legs, values=rt.values, feedback=fb,
+                                         latencies=rt.latencies)
         else:
             ps = _prompt_state(rt, st, gate_id=gate, audit_feedback=fb, current_config=st["incumbent"],
                                measurements=_measurements(rt, ref_legs, cand_legs), candidate={"knob": c["knob"], "value": c["value"]})
@@ -446,7 +452,7 @@ def build_graph(rt: Runtime):
         fb = st.get("feedback")
         if rt.llm is None:
             bc = policies.finalizer(accepted=accepted, reference_legs=refs, candidate_legs=cands, audit_legs=audits, order=order,
-                                    values=rt.values, feedback=fb)
+                                    values=rt.values, feedback=fb, latencies=rt.latencies)
         else:
             ps = _prompt_state(rt, st, gate_id=gate, audit_feedback=fb, accepted_decisions=[a["decision_id"] for a in accepted],
                                measurements=_measurements(rt, refs, cands + audits))
@@ -637,15 +643,22 @@ def _llm(rt: Runtime, role: str, schema: type, state: dict[str, Any]) -> Any:
 
 
 def _measurements(rt: Runtime, ref: list[str], cand: list[str]) -> list[dict[str, Any]]:
+    from geak.auditor import stats
+
     run = RunEvidence(rt.store)
     out = []
     for side, legs in (("reference", ref), ("candidate", cand)):
         for leg in legs:
             ld = run.leg(leg)
             vals = [v for v in ld.values("output_throughput")[0] if v is not None]
+            lat = {}
+            for metric in ("ttft_ms", "tpot_ms"):
+                a = ld.pooled(metric)
+                for q in (50, 99):
+                    lat[f"p{q}_{metric}"] = round(float(stats.percentile(a, q)), 3) if len(a) else None
             out.append({"side": side, "leg_id": leg, "role": ld.launch.role if ld.launch else None,
                         "status": ld.launch.status if ld.launch else "missing",
-                        "output_throughput_per_rep": [round(x, 3) for x in vals], "median": _median(vals)})
+                        "output_throughput_per_rep": [round(x, 3) for x in vals], "median": _median(vals), "latency": lat})
     return out
 
 

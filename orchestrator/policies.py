@@ -65,16 +65,39 @@ def honest_claim(ref: list[float], cand: list[float], lever_class: str | None) -
                    lever_class=lever_class)  # type: ignore[arg-type]
 
 
+LATENCY = ("ttft_ms", "tpot_ms", "e2e_ms")
+PERCENTILES = (50.0, 99.0)
+REGRESSION_PCT = 5.0  # what the card asks a producer to declare; the auditor's tolerance is its own
+
+
+def regressions(ref: Callable[[str], list[float]], cand: Callable[[str], list[float]]) -> list[str]:
+    """Latency percentiles that got worse, named as the auditor names them (p50_tpot_ms...).
+    A producer states its trade-offs; hiding one behind a throughput headline is P7."""
+    out = []
+    for metric in LATENCY:
+        r, c = ref(metric), cand(metric)
+        if not r or not c:
+            continue
+        for q in PERCENTILES:
+            pr, pc = stats.percentile(r, q), stats.percentile(c, q)
+            if pr and pc is not None and (pc - pr) / pr * 100 > REGRESSION_PCT:
+                out.append(f"p{q:g}_{metric}")
+    return out
+
+
 def config_tuner(*, gate_id: str, knob_name: str, candidate_config: dict[str, Any], reference_legs: list[str],
-                 candidate_legs: list[str], values: Callable[[list[str]], list[float]], feedback: dict[str, Any] | None) -> ConfigProposal:
+                 candidate_legs: list[str], values: Callable[[list[str]], list[float]], feedback: dict[str, Any] | None,
+                 latencies: Callable[[list[str], str], list[float]] | None = None) -> ConfigProposal:
     """Submit when the measured median improved, withdraw otherwise; on a re-measure request
     from the auditor ask for one; any other finding cannot be fixed by this policy (its claims
     are already computed from raw), so it withdraws rather than resubmit the same thing."""
     k = knob(knob_name)
     ref, cand = values(reference_legs), values(candidate_legs)
     claim = honest_claim(ref, cand, k.lever_class)
+    regs = regressions(lambda m: latencies(reference_legs, m), lambda m: latencies(candidate_legs, m)) if latencies else []
     base = dict(gate_id=gate_id, knob=knob_name, candidate_config=candidate_config, declared_knobs=declared_for(knob_name),
-                declared_levers={knob_name: k.lever_class}, reference_legs=reference_legs, candidate_legs=candidate_legs, claim=claim)
+                declared_levers={knob_name: k.lever_class}, reference_legs=reference_legs, candidate_legs=candidate_legs, claim=claim,
+                declared_regressions=regs)
     if feedback:
         actions = set(feedback.get("actions") or [])
         if "remeasure" in actions:
@@ -87,8 +110,10 @@ def config_tuner(*, gate_id: str, knob_name: str, candidate_config: dict[str, An
 
 
 def finalizer(*, accepted: list[dict[str, Any]], reference_legs: list[str], candidate_legs: list[str], audit_legs: list[str],
-              order: str, values: Callable[[list[str]], list[float]], feedback: dict[str, Any] | None) -> BundleClaim:
+              order: str, values: Callable[[list[str]], list[float]], feedback: dict[str, Any] | None,
+              latencies: Callable[[list[str], str], list[float]] | None = None) -> BundleClaim:
     ref, cand = values(reference_legs), values(candidate_legs)
+    regs = regressions(lambda m: latencies(reference_legs, m), lambda m: latencies(candidate_legs, m)) if latencies else []
     decomposition = []
     for d in accepted:
         dr, dc = values(d["reference_legs"]), values(d["candidate_legs"])
@@ -99,4 +124,4 @@ def finalizer(*, accepted: list[dict[str, Any]], reference_legs: list[str], cand
                        candidate_legs=candidate_legs, audit_legs=audit_legs, order=order,
                        # every leg is a fresh server: nothing cached survives between legs
                        prefix_cache_flushed=True, claim=honest_claim(ref, cand, None), decomposition=decomposition,
-                       launch_script="bundle/launch.sh", remeasure=remeasure)
+                       launch_script="bundle/launch.sh", remeasure=remeasure, declared_regressions=regs)

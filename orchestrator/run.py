@@ -218,15 +218,23 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
         w = want[i] if i < len(want) else None
         g = got[i] if i < len(got) else None
         if w != g:
-            diffs.append(f"record {i + 1}: recorded {_short(w)} | replayed {_short(g)}")
+            diffs.append(f"record {i + 1}: " + _diff(w, g))
     return not diffs, diffs
+
+
+def _diff(w: Any, g: Any, path: str = "") -> str:
+    """The first few differing fields, dotted: what a user needs to see, not two JSON blobs."""
+    if isinstance(w, dict) and isinstance(g, dict):
+        parts = [_diff(w.get(k), g.get(k), f"{path}.{k}" if path else k) for k in sorted(set(w) | set(g)) if w.get(k) != g.get(k)]
+        return "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
+    return f"{path or 'record'}: recorded {_short(w)}, replayed {_short(g)}"
 
 
 def _short(x: Any) -> str:
     import json
 
     s = json.dumps(x, sort_keys=True)
-    return s if len(s) < 300 else s[:300] + "..."
+    return s if len(s) < 200 else s[:200] + "..."
 
 
 def launch_from(model: str | None, **knobs: Any) -> LaunchConfig:

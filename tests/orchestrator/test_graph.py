@@ -234,12 +234,25 @@ def _gate(body: dict) -> str:
     return re.search(r"gate: `([^`]+)`", first).group(1)
 
 
+def _regressions(body: dict) -> list[str]:
+    """Latency percentiles worse on every candidate leg than on the first reference leg, from the prompt."""
+    first = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    lat = {leg: dict(kv.split("=") for kv in rest.split(", ")) for leg, rest in re.findall(r"^- `([^`]+)`: (p\d.*)$", first, re.M)}
+    m = _measured(body)
+    ref = lat[m["reference"][0][0]]
+    out = set()
+    for leg, _ in m["candidate"]:
+        out |= {k for k, v in lat[leg].items() if v != "unknown" and ref[k] != "unknown" and float(v) > float(ref[k]) * 1.05}
+    return sorted(out)
+
+
 def _honest(body: dict, inflate: float = 1.0) -> dict:
     m = _measured(body)
     ref = [v for _, vs in m["reference"] for v in vs]
     cand = [v for _, vs in m["candidate"] for v in vs]
     r, c = statistics.median(ref), statistics.median(cand) * inflate
     return {"reference_legs": [x for x, _ in m["reference"]], "candidate_legs": [x for x, _ in m["candidate"]],
+            "declared_regressions": _regressions(body),
             "claim": {"metric": "output_throughput", "reference_value": round(r, 3), "candidate_value": round(c, 3),
                       "delta_pct": round((c - r) / r * 100, 2), "non_overlap": min(cand) * inflate > max(ref)}}
 

@@ -61,3 +61,15 @@ def test_bankable_semantics():
     assert not _bankable({"verdict": "FLAG", "actions": ["remeasure"]})  # asks for work: not a win yet
     assert _bankable({"verdict": None, "unaudited_reason": "auditor error"})  # fail open
     assert not _bankable({})
+
+
+def test_tuner_declares_the_latency_percentiles_that_got_worse():
+    lat = {("ref", "tpot_ms"): [3.0] * 100, ("fast", "tpot_ms"): [9.0] * 100,
+           ("ref", "ttft_ms"): [50.0] * 100, ("fast", "ttft_ms"): [40.0] * 100}
+
+    def latencies(legs, metric):
+        return [v for leg in legs for v in lat.get((leg, metric), [])]
+
+    p = policies.config_tuner(gate_id="g", knob_name="max_num_seqs", candidate_config={}, reference_legs=["ref"],
+                              candidate_legs=["fast"], values=values, feedback=None, latencies=latencies)
+    assert p.declared_regressions == ["p50_tpot_ms", "p99_tpot_ms"]
