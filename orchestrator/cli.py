@@ -581,7 +581,18 @@ def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory")) -> N
     _write_report(run_dir)
 
 
+def _terminate(signum, frame):  # noqa: ARG001
+    # SIGTERM (kill, a job scheduler, a container stop) unwinds like Ctrl-C, so every engine
+    # server and benchmark client is torn down by process group instead of being orphaned
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
+    # a shell starts background jobs with SIGINT ignored; geak must still stop on `kill -INT`
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app()
     except KeyboardInterrupt:
