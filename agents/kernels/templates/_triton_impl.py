@@ -1,0 +1,170 @@
+"""Triton kernels for the four served ops (imported only through triton_ops, at call time).
+
+All arithmetic is float32 with one rounding to the output dtype at the store. The norms keep
+one row per program with the whole row in registers (hidden <= 16384), so x is read once:
+2 bytes in + 2 bytes out per element, the copy floor. Wider rows take a two-pass loop.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+MAX_ROW_BLOCK = 16384  # above this a row no longer fits in registers at 16 warps
+
+
+def _warps(block: int) -> int:
+    # ~8-16 elements per thread keeps loads 16 bytes wide without spilling.
+    return max(1, min(16, block // 512))
+
+
+@triton.jit
+def _rmsnorm_row(x_ptr, r_ptr, w_ptr, out_ptr, rout_ptr, H, sx, sr, so, sro, eps,
+                 HAS_RES: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < H
+    x = tl.load(x_ptr + row * sx + cols, mask=mask, other=0.0)
+    if HAS_RES:
+        r = tl.load(r_ptr + row * sr + cols, mask=mask, other=0.0)
+        s = (x.to(tl.float32) + r.to(tl.float32)).to(rout_ptr.dtype.element_ty)  # the stored residual stream
+        tl.store(rout_ptr + row * sro + cols, s, mask=mask)
+        xf = s.to(tl.float32)
+    else:
+        xf = x.to(tl.float32)
+    ms = tl.sum(xf * xf, axis=0) / H
+    inv = 1.0 / tl.sqrt(ms + eps)
+    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    tl.store(out_ptr + row * so + cols, (xf * inv * w).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _rmsnorm_loop(x_ptr, r_ptr, w_ptr, out_ptr, rout_ptr, H, sx, sr, so, sro, eps,
+                  HAS_RES: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    for start in range(0, H, BLOCK):
+        cols = start + tl.arange(0, BLOCK)
+        mask = cols < H
+        x = tl.load(x_ptr + row * sx + cols, mask=mask, other=0.0)
+        if HAS_RES:
+            r = tl.load(r_ptr + row * sr + cols, mask=mask, other=0.0)
+            s = (x.to(tl.float32) + r.to(tl.float32)).to(rout_ptr.dtype.element_ty)
+            tl.store(rout_ptr + row * sro + cols, s, mask=mask)
+            xf = s.to(tl.float32)
+        else:
+            xf = x.to(tl.float32)
+        acc += xf * xf
+    inv = 1.0 / tl.sqrt(tl.sum(acc, axis=0) / H + eps)
+    for start in range(0, H, BLOCK):
+        cols = start + tl.arange(0, BLOCK)
+        mask = cols < H
+        if HAS_RES:
+            # recompute the sum rather than re-read rout: another thread of this program wrote it
+            x = tl.load(x_ptr + row * sx + cols, mask=mask, other=0.0)
+            r = tl.load(r_ptr + row * sr + cols, mask=mask, other=0.0)
+            xf = (x.to(tl.float32) + r.to(tl.float32)).to(rout_ptr.dtype.element_ty).to(tl.float32)
+        else:
+            xf = tl.load(x_ptr + row * sx + cols, mask=mask, other=0.0).to(tl.float32)
+        w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+        tl.store(out_ptr + row * so + cols, (xf * inv * w).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def _check_rows(*ts: torch.Tensor) -> None:
+    for t in ts:
+        if t.dim() != 2 or t.stride(-1) != 1:
+            raise ValueError(f"expected 2-D tensors with a contiguous last dim, got shape {tuple(t.shape)} stride {t.stride()}")
+
+
+def _norm(x: torch.Tensor, residual: torch.Tensor | None, weight: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+    _check_rows(x, *( [residual] if residual is not None else []))
+    m, h = x.shape
+    out = torch.empty_like(x)
+    rout = torch.empty_like(x) if residual is not None else out
+    r = residual if residual is not None else x
+    if m == 0:
+        return out, (rout if residual is not None else None)
+    block = triton.next_power_of_2(h)
+    kern = _rmsnorm_row
+    if block > MAX_ROW_BLOCK:
+        block, kern = 4096, _rmsnorm_loop
+    kern[(m,)](x, r, weight, out, rout, h, x.stride(0), r.stride(0), out.stride(0), rout.stride(0), float(eps),
+               HAS_RES=residual is not None, BLOCK=block, num_warps=_warps(block))
+    return out, (rout if residual is not None else None)
+
+
+def rmsnorm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    return _norm(x, None, weight, eps)[0]
+
+
+def fused_add_rmsnorm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    out, rout = _norm(x, residual, weight, eps)
+    assert rout is not None
+    return out, rout
+
+
+@triton.jit
+def _silu_mul(x_ptr, out_ptr, D, sx, so, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < D
+    a = tl.load(x_ptr + row * sx + cols, mask=mask, other=0.0).to(tl.float32)
+    b = tl.load(x_ptr + row * sx + D + cols, mask=mask, other=0.0).to(tl.float32)
+    tl.store(out_ptr + row * so + cols, (a * tl.sigmoid(a) * b).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def silu_and_mul(x: torch.Tensor) -> torch.Tensor:
+    _check_rows(x)
+    m, d2 = x.shape
+    if d2 % 2:
+        raise ValueError(f"last dim {d2} is odd")
+    d = d2 // 2
+    out = torch.empty((m, d), dtype=x.dtype, device=x.device)
+    if m == 0 or d == 0:
+        return out
+    block = min(2048, triton.next_power_of_2(d))
+    _silu_mul[(m, triton.cdiv(d, block))](x, out, d, x.stride(0), out.stride(0), BLOCK=block, num_warps=_warps(block) if block >= 512 else 1)
+    return out
+
+
+@triton.jit
+def _rope_heads(x_ptr, o_ptr, t, sx, NH, cos, sin, d, dm, HALF: tl.constexpr, HS: tl.constexpr, BLOCK_H: tl.constexpr):
+    h = tl.arange(0, BLOCK_H)
+    m = (h[:, None] < NH) & dm[None, :]
+    src = x_ptr + t * sx + h[:, None] * HS + d[None, :]
+    dst = o_ptr + t * (NH * HS) + h[:, None] * HS + d[None, :]
+    x1 = tl.load(src, mask=m, other=0.0).to(tl.float32)
+    x2 = tl.load(src + HALF, mask=m, other=0.0).to(tl.float32)
+    c, s = cos[None, :], sin[None, :]
+    tl.store(dst, (x1 * c - x2 * s).to(o_ptr.dtype.element_ty), mask=m)
+    tl.store(dst + HALF, (x2 * c + x1 * s).to(o_ptr.dtype.element_ty), mask=m)
+
+
+@triton.jit
+def _rotary(pos_ptr, q_ptr, k_ptr, c_ptr, qo_ptr, ko_ptr, NQ, NKV, sq, sk, sc,
+            HALF: tl.constexpr, HS: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_HQ: tl.constexpr, BLOCK_HK: tl.constexpr):
+    t = tl.program_id(0).to(tl.int64)
+    pos = tl.load(pos_ptr + t).to(tl.int64)
+    d = tl.arange(0, BLOCK_D)
+    dm = d < HALF
+    cos = tl.load(c_ptr + pos * sc + d, mask=dm, other=0.0).to(tl.float32)
+    sin = tl.load(c_ptr + pos * sc + HALF + d, mask=dm, other=0.0).to(tl.float32)
+    _rope_heads(q_ptr, qo_ptr, t, sq, NQ, cos, sin, d, dm, HALF, HS, BLOCK_HQ)
+    _rope_heads(k_ptr, ko_ptr, t, sk, NKV, cos, sin, d, dm, HALF, HS, BLOCK_HK)
+
+
+def rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, cache: torch.Tensor, head_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    _check_rows(q, k, cache)
+    t = q.shape[0]
+    if head_size % 2 or q.shape[1] % head_size or k.shape[1] % head_size:
+        raise ValueError("head_size must be even and divide the q/k widths")
+    nq, nkv = q.shape[1] // head_size, k.shape[1] // head_size
+    qo, ko = torch.empty_like(q), torch.empty_like(k)
+    if t == 0:
+        return qo, ko
+    half = head_size // 2
+    bd, bq, bk = triton.next_power_of_2(half), triton.next_power_of_2(nq), triton.next_power_of_2(nkv)
+    _rotary[(t,)](positions, q, k, cache, qo, ko, nq, nkv, q.stride(0), k.stride(0), cache.stride(0),
+                  HALF=half, HS=head_size, BLOCK_D=bd, BLOCK_HQ=bq, BLOCK_HK=bk, num_warps=4)
+    return qo, ko

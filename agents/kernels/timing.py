@@ -1,0 +1,92 @@
+"""Clocks of the op harness: CUDA events on GPU (L2 flushed before every rep), perf_counter on
+CPU; a device-to-device copy measured in the same process as the bandwidth ceiling.
+
+Reps of baseline and candidate are interleaved (A B A B ...) so that clock drift or a
+neighbour's load hits both sides alike; warm-up calls are never recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import torch
+
+from .stats import median
+
+Call = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+class Clock:
+    method = "perf_counter"
+    l2_flush = False
+
+    def __init__(self, device: str):
+        self.device = device
+
+    def sync(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def interleaved(self, calls: dict[str, Call], reps: int) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {k: [] for k in calls}
+        for _ in range(reps):
+            for k, (fn, args) in calls.items():
+                t0 = time.perf_counter()
+                fn(*args)
+                out[k].append((time.perf_counter() - t0) * 1e3)
+        return out
+
+    def copy_gbps(self, nbytes: int, reps: int = 10) -> float:
+        """Bytes read + bytes written per second (GB/s, 1e9) of a plain copy, median of reps."""
+        src = torch.randint(0, 255, (nbytes,), dtype=torch.uint8, device=self.device)
+        dst = torch.empty_like(src)
+        dst.copy_(src)
+        ts = self.interleaved({"copy": (dst.copy_, (src,))}, reps)["copy"]
+        m = median(ts)
+        assert m is not None
+        return 2 * nbytes / (m * 1e-3) / 1e9
+
+    def name(self) -> str:
+        import platform
+        return platform.processor() or platform.machine()
+
+
+class CudaClock(Clock):
+    method = "cuda_events"
+    l2_flush = True
+
+    def __init__(self, device: str):
+        super().__init__(device)
+        props = torch.cuda.get_device_properties(torch.device(device))
+        l2 = int(getattr(props, "L2_cache_size", 0) or 50 * 2**20)
+        # twice the L2, written before each rep, so no rep reads its inputs from a warm cache
+        self._flush_buf = torch.empty(max(2 * l2, 64 * 2**20) // 4, dtype=torch.int32, device=device)
+        self.flush_bytes = self._flush_buf.numel() * 4
+
+    def sync(self) -> None:
+        torch.cuda.synchronize(self.device)  # device-wide: every stream
+
+    def flush(self) -> None:
+        self._flush_buf.zero_()
+
+    def interleaved(self, calls: dict[str, Call], reps: int) -> dict[str, list[float]]:
+        ev = {k: [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)] for k in calls}
+        for i in range(reps):
+            for k, (fn, args) in calls.items():
+                self._flush_buf.zero_()
+                s, e = ev[k][i]
+                s.record()
+                fn(*args)
+                e.record()
+        self.sync()
+        return {k: [s.elapsed_time(e) for s, e in ev[k]] for k in calls}
+
+    def name(self) -> str:
+        return torch.cuda.get_device_name(torch.device(self.device))
+
+
+def clock_for(device: str) -> Clock:
+    return CudaClock(device) if device.startswith("cuda") else Clock(device)

@@ -1,0 +1,203 @@
+"""The op harness's measuring process: one candidate, in-process, -> ops/<op>/opbench.json.
+
+Run only through harness.py, which starts it in a subprocess with a timeout and records a
+crash or a hang itself. Order: correctness at every served shape, the independent oracle, the
+anti-gaming probes, then timing (so a candidate that corrupts state cannot flatter its own
+correctness afterwards). A candidate exception is written into the record, never raised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+import traceback
+from typing import Any
+
+import torch
+
+from geak.auditor.evidence.models import AntiGaming, OpBenchRecord, Roofline, TimingRecord
+from geak.auditor.evidence.store import RunStore
+
+from . import baselines, probes
+from .correctness import case, compare
+from .loading import backend_name, load_candidate
+from .oracles import run_oracle
+from .specs import DTYPES, OpSpec, bytes_moved, make_inputs, reference, served_shape, spec_for
+from .stats import gbps, median, median_ratio, plan_reps
+from .timing import Clock, clock_for
+
+HARNESS_VERSION = "1"
+
+
+def record_path(op: str) -> str:
+    return f"ops/{op}/opbench.json"
+
+
+def base_record(spec: OpSpec, candidate: str, timed_shapes: list[list[int]]) -> OpBenchRecord:
+    rec = OpBenchRecord(op=spec.op, candidate=candidate, baseline_backend=baselines.backend_name(spec.op),
+                        candidate_backend=backend_name(candidate), served_shapes=spec.served_shapes, timed_shapes=[])
+    extra = {"status": "running", "harness_version": HARNESS_VERSION, "spec": spec.model_dump(),
+             "requested_timed_shapes": timed_shapes, "python": platform.python_version(), "torch_version": torch.__version__}
+    for k, v in extra.items():
+        setattr(rec, k, v)
+    return rec
+
+
+def _numel(shape: list[int]) -> int:
+    return math.prod(shape)
+
+
+def measure(rec: OpBenchRecord, spec: OpSpec, candidate: str, device: str, *, timed_shapes: list[list[int]], seed: int,
+            min_timed_ms: float, min_reps: int, max_reps: int, deadline_s: float) -> None:
+    """Fill ``rec`` in place, phase by phase, so a failure part-way leaves what was measured."""
+    fn, setup = load_candidate(candidate)
+    base = baselines.BASELINES[spec.op]
+    clock = clock_for(device)
+    rec.device_name = clock.name()  # type: ignore[attr-defined]
+    dt0 = spec.dtypes[0]
+
+    def finished(f: Any, args: tuple[Any, ...]) -> Any:
+        return probes.materialize(probes.call_settled(clock, f, args, deadline_s)[0])
+
+    # ---- correctness against the float64 reference, every served shape x dtype
+    with torch.no_grad():
+        for i, shape in enumerate(spec.served_shapes):
+            for dtype in spec.dtypes:
+                args = make_inputs(spec, shape, dtype, device, seed + i)
+                if setup is not None:
+                    setup(*args)
+                outs = finished(fn, args)
+                rec.correctness.append(case(shape, DTYPES[dtype], compare(outs, reference(spec.op, args), DTYPES[dtype]), spec.tolerances[dtype]))
+
+        # ---- the independent oracle (boundary cases), per dtype, summed
+        results = [run_oracle(spec, fn, device, d, call=finished) for d in spec.dtypes]
+        orc = results[0]
+        for r in results[1:]:
+            orc.cases += r.cases
+            orc.failures += r.failures
+            orc.boundary_cases += r.boundary_cases
+            orc.failed_cases += r.failed_cases  # type: ignore[attr-defined]
+        rec.oracle = orc
+
+        # ---- anti-gaming probes at the largest timed shape
+        pshape = max(timed_shapes, key=_numel)
+        args = make_inputs(spec, pshape, dt0, device, seed + 500)
+        if setup is not None:
+            setup(*args)
+        for _ in range(3):
+            finished(fn, args)
+        est = clock.interleaved({"c": (fn, args)}, 3)["c"]
+        clock.sync()
+        n_calls = plan_reps(median(est) or 0.0, 30.0, 5, 5000)
+        ag: dict[str, Any] = {}
+        ag.update(probes.escape_probe(clock, fn, args, n_calls, deadline_s))
+        ag.update(probes.follows_inputs_probe(clock, fn, args, make_inputs(spec, pshape, dt0, device, seed + 1000),
+                                              probes.jitter(args, seed + 1001), deadline_s))
+        prov = probes.provenance_probe(clock, fn, setup, make_inputs(spec, pshape, dt0, device, seed + 2000),
+                                       make_inputs(spec, pshape, dt0, device, seed + 3000), deadline_s)
+        ag["output_from_timed_call"] = prov["output_from_timed_call"]
+        ag.update(probes.evaluation_probe(clock, fn, args, deadline_s))
+        ag["probe_shape"] = pshape
+        rec.anti_gaming = AntiGaming(**ag)
+
+        # ---- timing: warm-up isolated, adaptive reps, baseline and candidate interleaved
+        copy_bytes = 256 * 2**20 if clock.method == "cuda_events" else 16 * 2**20
+        copy = clock.copy_gbps(copy_bytes)
+        rec.roofline = Roofline(bytes_moved=float(min(bytes_moved(spec, s, dt0) for s in timed_shapes)), peak_bandwidth_gbps=copy)
+        per_target = min_timed_ms / len(timed_shapes) * 1.2
+        b_all: list[float] = []
+        c_all: list[float] = []
+        per_shape = []
+        reps_total = 0
+        for j, shape in enumerate(timed_shapes):
+            args = make_inputs(spec, shape, dt0, device, seed + 4000 + j)
+            if setup is not None:
+                setup(*args)
+            calls = {"baseline": (base, args), "candidate": (fn, args)}
+            for _ in range(3):  # warm-up: compilation, autotuning, allocator; never recorded
+                clock.interleaved(calls, 1)
+            est = clock.interleaved(calls, 3)
+            reps = plan_reps(min(median(v) or 0.0 for v in est.values()), per_target, min_reps, max_reps)
+            ts = clock.interleaved(calls, reps)
+            reps_total += reps
+            b_all += ts["baseline"]
+            c_all += ts["candidate"]
+            nb = bytes_moved(spec, shape, dt0)
+            bm, cm = median(ts["baseline"]), median(ts["candidate"])
+            cg = gbps(nb, cm)
+            per_shape.append({"shape": shape, "dtype": dt0, "reps": reps, "baseline_median_ms": bm, "candidate_median_ms": cm,
+                              "speedup": median_ratio(ts["baseline"], ts["candidate"]), "bytes_moved": nb,
+                              "candidate_gbps": cg, "baseline_gbps": gbps(nb, bm), "bandwidth_ratio_to_copy": (cg / copy) if cg else None,
+                              "baseline_times_ms": ts["baseline"], "candidate_times_ms": ts["candidate"]})
+        rec.timed_shapes = [list(s) for s in timed_shapes]
+        rec.timing = TimingRecord(method=clock.method, device=f"{device} {rec.device_name}",  # type: ignore[attr-defined]
+                                  warmup_isolated=True, l2_flush_per_rep=clock.l2_flush, iterations=reps_total,
+                                  total_timed_ms=sum(c_all), baseline_times_ms=b_all, candidate_times_ms=c_all)
+        rec.timing.per_shape = per_shape  # type: ignore[attr-defined]
+        rec.timing.copy_gbps = copy  # type: ignore[attr-defined]
+        rec.timing.copy_bytes = copy_bytes  # type: ignore[attr-defined]
+        # Roofline has no extra fields; why its numbers are what they are lives here
+        rec.timing.roofline_note = ("roofline.bytes_moved is the smallest timed shape's: every rep of any shape takes at least "  # type: ignore[attr-defined]
+                                    "its own bytes / peak, so the pooled median cannot beat that floor honestly; "
+                                    "peak_bandwidth_gbps is the copy measured in this process (bytes read + written)")
+        if clock.method == "cuda_events":
+            rec.timing.l2_flush_bytes = clock.flush_bytes  # type: ignore[attr-defined]
+        rec.claimed_speedup = median_ratio(b_all, c_all)
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--op", required=True)
+    ap.add_argument("--candidate", required=True, help="MODULE:FN or path/to/file.py:FN")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    ap.add_argument("--out", required=True, help="run directory; the record goes to ops/<op>/opbench.json in it")
+    ap.add_argument("--profile", default="llama-gpu", help="model profile of the served shapes (specs.PROFILES)")
+    ap.add_argument("--tokens", default=None, help="served token counts, comma-separated (default: the profile's)")
+    ap.add_argument("--timed-tokens", default=None, help="token counts to time (default: all served)")
+    ap.add_argument("--dtypes", default=None, help="comma-separated, e.g. bf16 (default: the profile's)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--min-timed-ms", type=float, default=100.0, help="adaptive reps time at least this much per side")
+    ap.add_argument("--min-reps", type=int, default=10)
+    ap.add_argument("--max-reps", type=int, default=20000)
+    ap.add_argument("--deadline-s", type=float, default=5.0, help="how long to wait for a candidate's threads to finish")
+    ap.add_argument("--timeout-s", type=float, default=300.0, help="(harness.py) kill the worker after this long")
+    return ap.parse_args(argv)
+
+
+def _ints(s: str | None) -> list[int] | None:
+    return [int(x) for x in s.split(",")] if s else None
+
+
+def spec_and_timed(a: argparse.Namespace) -> tuple[OpSpec, list[list[int]]]:
+    spec = spec_for(a.op, a.profile, tokens=_ints(a.tokens), dtypes=a.dtypes.split(",") if a.dtypes else None)
+    timed = _ints(a.timed_tokens)
+    shapes = [served_shape(a.op, t, spec.params) for t in timed] if timed else [list(s) for s in spec.served_shapes]
+    return spec, shapes
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse(argv)
+    store = RunStore(a.out)
+    spec, timed = spec_and_timed(a)
+    rec = base_record(spec, a.candidate, timed)
+    rec.status = "ok"  # type: ignore[attr-defined]
+    try:
+        measure(rec, spec, a.candidate, a.device, timed_shapes=timed, seed=a.seed, min_timed_ms=a.min_timed_ms,
+                min_reps=a.min_reps, max_reps=a.max_reps, deadline_s=a.deadline_s)
+    except Exception as e:  # the candidate (or the device) failed: record it, do not raise
+        rec.status = "error"  # type: ignore[attr-defined]
+        rec.error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}"[:4000]  # type: ignore[attr-defined]
+    store.write_json(record_path(a.op), rec)
+    print(f"harness worker: {a.op} {a.candidate}: {rec.status}", flush=True)  # type: ignore[attr-defined]
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # os._exit: a candidate's stray non-daemon thread must not hold the worker open after the record is written
+    import os
+    os._exit(code)
