@@ -428,6 +428,10 @@ def build_graph(rt: Runtime):
         leg_id, role = todo[0]
         base, final = LaunchConfig(**st["base_config"]), LaunchConfig(**st["incumbent"])
         cfg = base if role == "validation_base" else final
+        if role == "caching_audit":
+            # TEST04 asks whether answers are cached: with prefix caching on, one repeated prompt
+            # reuses its KV blocks and runs faster for that reason alone (F2 would be confounded)
+            cfg = final.model_copy(update={"prefix_caching": False})
         w = rt.workload.model_copy(update={"repeated_sample": True}) if role == "caching_audit" else rt.workload
         probe = role != "caching_audit"
         res = rt.legs(rt.store, leg_id=leg_id, role=role, cfg=cfg, workload=w, reps=rt.wf.engine_defaults.reps,

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from geak.auditor.evidence.models import TEARDOWN_MARKER
+
 _LIVE: set["ServerProcess"] = set()
 
 
@@ -74,6 +76,12 @@ class ServerProcess:
         if self.proc is None:
             return
         pgid = self.pgid
+        if self.proc.poll() is None:
+            try:
+                with open(self.log_path, "ab") as f:
+                    f.write(f"\n{TEARDOWN_MARKER}\n".encode())
+            except OSError:
+                pass
         for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(pgid, sig)  # type: ignore[arg-type]

@@ -72,10 +72,19 @@ def f2_caching(ctx: GateContext) -> list[Finding]:
             out += ctx.unchecked("F2", f"no throughput to compare for audit leg {leg.leg_id}")
             continue
         single = (w.max_concurrency == 1)
-        limit = ctx.policy.caching_ratio_single_stream if single else ctx.policy.caching_ratio
+        base_limit = ctx.policy.caching_ratio_single_stream if single else ctx.policy.caching_ratio
+        # two legs differ by up to the noise band on their own; a ratio inside it is no evidence
+        limit = max(base_limit, 1 + ctx.policy.noise_band_pct / 100)
         ratio = med / ref_med
-        rec = {"audit_median": med, "diverse_median": ref_med, "ratio": ratio, "limit": limit}
-        if ratio >= limit:
+        rec = {"audit_median": med, "diverse_median": ref_med, "ratio": ratio, "limit": limit, "policy_limit": base_limit}
+        arc = flatten(leg.launch.resolved_config) if leg.launch and leg.launch.resolved_config else {}
+        prefix_on = any(k.endswith("enable_prefix_caching") and v in (True, "true", "True", 1) for k, v in arc.items())
+        if ratio >= limit and prefix_on:
+            # one prompt repeated reuses its KV blocks: that is prefix caching, not a cached answer
+            out += [ctx.finding("F2", "flag", f"audit leg {leg.leg_id} runs {ratio:.2f}x the diverse workload with prefix caching on: "
+                            "confounded; rerun the caching audit with prefix caching off", action="remeasure", recomputed=rec,
+                            evidence=[leg_ptr(leg, field="resolved_config.cache_config.enable_prefix_caching")])]
+        elif ratio >= limit:
             out += ctx.bad("F2", f"one repeated sample runs {ratio:.2f}x the diverse workload (limit {limit:.2f}x): results are being cached",
                            evidence=[EvidencePointer(file=leg.bench_file)], recomputed=rec)
         else:

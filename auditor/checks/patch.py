@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import stats
 from ..evidence.loader import LegData
-from ..evidence.models import EvidencePointer, Finding
+from ..evidence.models import TEARDOWN_MARKER, EvidencePointer, Finding
 from .coherence import looks_coherent
 from .harness import self_compare, tolerance_violations
 from .config_diff import IGNORED_ENV, config_diff, key_matches, lever_class, same_value
@@ -24,6 +24,20 @@ CRASH_PATTERNS = re.compile(
     r"out of memory|OutOfMemoryError|Segmentation fault|core dumped|EngineDeadError|"
     r"EngineCore encountered a fatal error|RuntimeError:|Fatal Python error)",
 )
+
+
+# vLLM's own shutdown lines, for logs written before geak marked its teardown
+ENGINE_SHUTDOWN = re.compile(r"trigger received signal=SIGTERM|\[shutdown\] API server: shutdown triggered")
+
+
+def _before_teardown(log: str) -> str:
+    """The log up to geak's teardown: an engine killed at the end of a leg logs tracebacks
+    (EngineDeadError) that are the teardown, not a crash of the measured run."""
+    i = log.find(TEARDOWN_MARKER)
+    if i < 0:
+        m = ENGINE_SHUTDOWN.search(log)
+        i = m.start() if m else -1
+    return log if i < 0 else log[:i]
 
 
 def _all_legs(ctx: GateContext) -> list[LegData]:
@@ -484,7 +498,7 @@ def p11_do_no_harm(ctx: GateContext) -> list[Finding]:
                                + (f", e.g. {errs[0][:120]!r}" if errs else ""), evidence=[EvidencePointer(file=r.file, line=r.line, field="requests.ok")])
                 break
         if cand.server_log:
-            m = CRASH_PATTERNS.search(cand.server_log)
+            m = CRASH_PATTERNS.search(_before_teardown(cand.server_log))
             if m:
                 line_no = cand.server_log.count("\n", 0, m.start()) + 1
                 line = cand.server_log.splitlines()[line_no - 1].strip()

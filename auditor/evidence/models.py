@@ -32,6 +32,10 @@ LegRole = Literal[
 
 LeverClass = Literal["kernel", "config", "orthogonal"]
 
+# Written into legs/<leg>/server.log by the leg runner right before it signals the server's
+# process group at the end of a leg: what the engine logs after it is teardown, not a crash.
+TEARDOWN_MARKER = "geak: teardown: SIGTERM to the server's process group"
+
 
 class Record(BaseModel):
     """Base of every versioned record. Unknown fields are kept, not dropped."""
