@@ -232,7 +232,8 @@ def build_graph(rt: Runtime):
             plan = policies.strategist(device=LaunchConfig(**st["base_config"]).devices, current_config=st["incumbent"],
                                        max_candidates=p.max_candidates or 4, concurrency=rt.workload.max_concurrency)
         else:
-            plan = _llm(rt, "strategist", StrategyPlan, _prompt_state(rt, st))
+            plan = _producer(rt, "strategize", "strategist", StrategyPlan, _prompt_state(rt, st)) or \
+                StrategyPlan(notes="the strategist's answer was rejected: no plan, no config candidates")
         cands = []
         for it in plan.plan:
             if it.track != "config" or not it.knob:
@@ -326,7 +327,8 @@ def build_graph(rt: Runtime):
         else:
             ps = _prompt_state(rt, st, gate_id=gate, audit_feedback=fb, current_config=st["incumbent"],
                                measurements=_measurements(rt, ref_legs, cand_legs), candidate={"knob": c["knob"], "value": c["value"]})
-            prop = _llm(rt, "config_tuner", ConfigProposal, ps)
+            prop = _producer(rt, "config_submit", "config_tuner", ConfigProposal, ps) or \
+                ConfigProposal(gate_id=gate, knob=c["knob"], candidate_config={c["knob"]: c["value"]}, withdraw=True)
         n = st.get("attempts", {}).get(gate, 0)
         upd: RunState = {"proposal": prop.model_dump(mode="json")}
         if prop.withdraw:
@@ -460,7 +462,9 @@ def build_graph(rt: Runtime):
         else:
             ps = _prompt_state(rt, st, gate_id=gate, audit_feedback=fb, accepted_decisions=[a["decision_id"] for a in accepted],
                                measurements=_measurements(rt, refs, cands + audits))
-            bc = _llm(rt, "finalizer", BundleClaim, ps)
+            bc = _producer(rt, "bundle_submit", "finalizer", BundleClaim, ps)
+            if bc is None:  # rejected: no claim to audit, so nothing is headlined
+                return {"proposal": {"rejected": True}, "decision_id": None}
         n = st.get("attempts", {}).get(gate, 0)
         if bc.remeasure:
             k = len(refs) + 1
@@ -481,6 +485,8 @@ def build_graph(rt: Runtime):
         return {"decision_id": did, "attempts": {**st.get("attempts", {}), gate: n + 1}, "proposal": bc.model_dump(mode="json")}
 
     def route_bundle_submit(st: RunState) -> Literal["validate_leg", "audit_bundle", "bundle_done"]:
+        if (st.get("proposal") or {}).get("rejected"):
+            return "bundle_done"
         if (st.get("proposal") or {}).get("remeasure"):
             return "validate_leg" if st.get("attempts", {}).get("bundle", 0) < bound["validate"] else "bundle_done"
         return "audit_bundle" if A else "bundle_done"
@@ -495,8 +501,8 @@ def build_graph(rt: Runtime):
     def bundle_done(st: RunState) -> RunState:
         fb = st.get("feedback") or {}
         v = fb.get("verdict") if A else None
-        banked = (not A) or _bankable(fb)
         did = st.get("decision_id") if (st.get("decision_id") or "").startswith("d-bundle") else None
+        banked = did is not None and ((not A) or _bankable(fb))
         rt.emit("bank" if banked else "withhold", "bundle", f"bundle {'banked' if banked else 'withheld'}" + (f": verdict {v or 'UNAUDITED'}" if A else ""),
                 gate_id="bundle", decision_id=did, verdict=v)
         gates = _set_gate(st, GateOutcome(gate_id="bundle", scope="bundle", decision_id=did, attempts=st.get("attempts", {}).get("bundle", 0),
@@ -639,11 +645,33 @@ def _safe(gate_id: str) -> str:
 # ==================================================================== LLM plumbing
 
 
+class BudgetSpent(RuntimeError):
+    pass
+
+
 def _llm(rt: Runtime, role: str, schema: type, state: dict[str, Any]) -> Any:
+    from .llm import LLM_CALLS_FILE
     from .skills import render
 
+    p = rt.store.path(LLM_CALLS_FILE)
+    used = sum(1 for _ in p.open()) if p.exists() else 0
+    if used >= rt.wf.budgets.llm_calls:
+        raise BudgetSpent(f"the workflow's LLM budget of {rt.wf.budgets.llm_calls} calls is spent ({used} recorded)")
     prompt = render(role, state)
     return rt.llm.complete(role, [{"role": "user", "content": prompt}], schema)
+
+
+def _producer(rt: Runtime, node: str, role: str, schema: type, state: dict[str, Any]) -> Any:
+    """A producer's LLM answer, or None when it was rejected: invalid after the retries, the
+    provider failing, or the budget spent. A replay miss is not a rejection: it propagates."""
+    from .llm import InvalidOutput, LLMCallFailed
+
+    try:
+        return _llm(rt, role, schema, state)
+    except (InvalidOutput, LLMCallFailed, BudgetSpent) as e:
+        rt.emit("budget" if isinstance(e, BudgetSpent) else "error", node,
+                f"{role}: answer rejected ({type(e).__name__}: {str(e).splitlines()[0]})")
+        return None
 
 
 def _measurements(rt: Runtime, ref: list[str], cand: list[str]) -> list[dict[str, Any]]:

@@ -46,7 +46,10 @@ def f1_stacking(ctx: GateContext) -> list[Finding]:
     if parts and stacked is not None and all(v is not None for v in parts.values()):
         exp_pct = (expected - 1) * 100
         rec = {"stacked_delta_pct": stacked, "expected_from_parts_pct": exp_pct, "per_decision_delta_pct": parts}
-        if stacked < exp_pct - 2 * ctx.policy.noise_band_pct and exp_pct > 0:
+        # deltas compose multiplicatively and leg noise is a ratio, so compare in ratio space:
+        # the bundle may fall short of the product of its parts by two noise bands, not more
+        band = 1 + ctx.policy.noise_band_pct / 100
+        if 1 + stacked / 100 < expected / band ** 2 and exp_pct > 0:
             out += ctx.bad("F1", f"accepted wins do not stack: parts predict {exp_pct:+.2f}%, the bundle measures {stacked:+.2f}%; "
                            "credit the bundle's number, per lever", recomputed=rec)
         else:

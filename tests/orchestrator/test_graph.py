@@ -261,7 +261,7 @@ PLAN = {"plan": [{"id": "s1", "track": "config", "knob": "max_num_seqs", "values
                   "why": "decode batch capped at 4 below the client's concurrency of 32"}]}
 
 
-def _script(tuner_inflate: list[float], auditor: str | None = None):
+def _script(tuner_inflate: list[float], auditor: str | None = None, tuner: str | None = None):
     """Reply by role: the strategist's plan; the config tuner's claims (inflated by the given
     factors, one per submission, then honest); the finalizer honest; the auditor as given."""
     state = {"tuner": 0}
@@ -270,6 +270,8 @@ def _script(tuner_inflate: list[float], auditor: str | None = None):
         role = _role(body)
         if role == "strategist":
             return json.dumps(PLAN)
+        if role == "config_tuner" and tuner is not None:
+            return tuner
         if role == "config_tuner":
             i = state["tuner"]
             state["tuner"] += 1
@@ -352,3 +354,11 @@ def test_llm_run_replays_with_no_server(tmp_path, llm_server):
     llm_server.stop()
     ok, diffs = R.replay(out, tmp_path / "replayed")
     assert ok, diffs
+
+
+def test_llm_tuner_whose_answer_never_validates_is_rejected_and_nothing_banked(tmp_path, llm_server):
+    out = _live(tmp_path, llm_server, _script([], tuner='{"gate_id": "x", "knob": 7}'))
+    g = _config_gate(out)
+    assert not g.banked and g.attempts == 0 and g.note == "withdrawn by the producer"
+    assert any(e.event == "error" and "config_tuner: answer rejected (InvalidOutput" in e.message for e in _events(out))
+    assert _summary(out).status == "complete"
