@@ -155,14 +155,14 @@ def escape_probe(clock: Clock, fn: Fn, args: tuple[Any, ...], n_calls: int, dead
     t1 = time.perf_counter()
     synced, t_done = settle_at(clock, before, nb, deadline_s)
     t_read = time.perf_counter()
-    snapshot(out)  # read the result: forced evaluation before the wall clock stops
-    # wall = until everything was finished (start of the first idle window) + the read itself
-    t2 = t_done + (time.perf_counter() - t_read)
+    snapshot(out)  # read the result (forced evaluation); its host copy is not the candidate's work
+    read_ms = (time.perf_counter() - t_read) * 1e3
+    t2 = t_done  # wall = until every stream and thread was finished (start of the first idle window)
     cpu_ms = (time.process_time() - cpu0) * 1e3
     event_ms = s.elapsed_time(e) if cuda else (t1 - t0) * 1e3
     return {"all_streams_synced": synced, "event_ms": event_ms, "wall_ms": (t2 - t0) * 1e3,
             "escape_probe": {"n_calls": n_calls, "timer": clock.method, "returned_ms": (t1 - t0) * 1e3,
-                             "process_cpu_ms": cpu_ms, "threads_before": nb, "threads_after": native_threads(),
+                             "process_cpu_ms": cpu_ms, "read_ms": read_ms, "threads_before": nb, "threads_after": native_threads(),
                              "cpu_ms_per_wall_ms": cpu_ms / max((t2 - t0) * 1e3, 1e-9)}}
 
 

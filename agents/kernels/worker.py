@@ -90,7 +90,10 @@ def measure(rec: OpBenchRecord, spec: OpSpec, candidate: str, device: str, *, ti
             finished(fn, args)
         est = clock.interleaved({"c": (fn, args)}, 3)["c"]
         clock.sync()
-        n_calls = plan_reps(median(est) or 0.0, 30.0, 5, 5000)
+        # GPU: few calls (<= 50), too few to fill a side stream's launch queue (a full queue blocks
+        # the host until the side stream drains, hiding the escape). CPU: many, so escaped work
+        # outlasts the 10 ms idle-detection window.
+        n_calls = plan_reps(median(est) or 0.0, 30.0, 5, 50 if clock.method == "cuda_events" else 5000)
         ag: dict[str, Any] = {}
         ag.update(probes.escape_probe(clock, fn, args, n_calls, deadline_s))
         ag.update(probes.follows_inputs_probe(clock, fn, args, make_inputs(spec, pshape, dt0, device, seed + 1000),
@@ -118,6 +121,7 @@ def measure(rec: OpBenchRecord, spec: OpSpec, candidate: str, device: str, *, ti
             calls = {"baseline": (base, args), "candidate": (fn, args)}
             for _ in range(3):  # warm-up: compilation, autotuning, allocator; never recorded
                 clock.interleaved(calls, 1)
+            clock.set_lead(calls)
             est = clock.interleaved(calls, 3)
             reps = plan_reps(min(median(v) or 0.0 for v in est.values()), per_target, min_reps, max_reps)
             ts = clock.interleaved(calls, reps)
@@ -144,6 +148,8 @@ def measure(rec: OpBenchRecord, spec: OpSpec, candidate: str, device: str, *, ti
                                     "peak_bandwidth_gbps is the copy measured in this process (bytes read + written)")
         if clock.method == "cuda_events":
             rec.timing.l2_flush_bytes = clock.flush_bytes  # type: ignore[attr-defined]
+            rec.timing.event_method_note = ("per rep: zero a flush buffer, GPU sleep of 2x the call's host enqueue time, "  # type: ignore[attr-defined]
+                                            "start event, call, end event; synchronise once after all reps (as do_bench)")
         rec.claimed_speedup = median_ratio(b_all, c_all)
 
 

@@ -1,11 +1,13 @@
 """Triton kernels for the four served ops (imported only through triton_ops, at call time).
 
 All arithmetic is float32 with one rounding to the output dtype at the store. The norms keep
-one row per program with the whole row in registers (hidden <= 16384), so x is read once:
-2 bytes in + 2 bytes out per element, the copy floor. Wider rows take a two-pass loop.
+whole rows in registers (hidden <= 16384; a tile of 1-4 rows per program, autotuned), so x is
+read once: 2 bytes in + 2 bytes out per element, the copy floor. Wider rows take a two-pass loop.
 """
 
 from __future__ import annotations
+
+import os
 
 import torch
 import triton
@@ -20,23 +22,33 @@ def _warps(block: int) -> int:
 
 
 @triton.jit
-def _rmsnorm_row(x_ptr, r_ptr, w_ptr, out_ptr, rout_ptr, H, sx, sr, so, sro, eps,
-                 HAS_RES: tl.constexpr, BLOCK: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
+def _rmsnorm_rows(x_ptr, r_ptr, w_ptr, out_ptr, rout_ptr, M, H, sx, sr, so, sro, eps,
+                  HAS_RES: tl.constexpr, BLOCK: tl.constexpr, ROWS: tl.constexpr):
+    # a [ROWS, BLOCK] tile per program: more bytes in flight per CTA than one short row
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
     cols = tl.arange(0, BLOCK)
-    mask = cols < H
-    x = tl.load(x_ptr + row * sx + cols, mask=mask, other=0.0)
+    mask = (rows[:, None] < M) & (cols[None, :] < H)
+    x = tl.load(x_ptr + rows[:, None] * sx + cols[None, :], mask=mask, other=0.0)
     if HAS_RES:
-        r = tl.load(r_ptr + row * sr + cols, mask=mask, other=0.0)
+        r = tl.load(r_ptr + rows[:, None] * sr + cols[None, :], mask=mask, other=0.0)
         s = (x.to(tl.float32) + r.to(tl.float32)).to(rout_ptr.dtype.element_ty)  # the stored residual stream
-        tl.store(rout_ptr + row * sro + cols, s, mask=mask)
+        tl.store(rout_ptr + rows[:, None] * sro + cols[None, :], s, mask=mask)
         xf = s.to(tl.float32)
     else:
         xf = x.to(tl.float32)
-    ms = tl.sum(xf * xf, axis=0) / H
+    ms = tl.sum(xf * xf, axis=1) / H
     inv = 1.0 / tl.sqrt(ms + eps)
-    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
-    tl.store(out_ptr + row * so + cols, (xf * inv * w).to(out_ptr.dtype.element_ty), mask=mask)
+    w = tl.load(w_ptr + cols, mask=cols < H, other=0.0).to(tl.float32)
+    tl.store(out_ptr + rows[:, None] * so + cols[None, :], (xf * inv[:, None] * w[None, :]).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+# Autotuned over tile height and warps per (H, M) at first use (warm-up, never timed). The
+# interpreter (TRITON_INTERPRET=1, used to test on CPU) cannot time configs: fixed config there.
+_ROW_CONFIGS = [triton.Config({"ROWS": r}, num_warps=w) for r, w in ((1, 4), (1, 8), (1, 16), (2, 8), (2, 16), (4, 16))]
+if os.environ.get("TRITON_INTERPRET") != "1":
+    _rmsnorm_rows_tuned = triton.autotune(_ROW_CONFIGS, key=["H", "M", "HAS_RES"])(_rmsnorm_rows)
+else:
+    _rmsnorm_rows_tuned = None
 
 
 @triton.jit
@@ -86,11 +98,17 @@ def _norm(x: torch.Tensor, residual: torch.Tensor | None, weight: torch.Tensor, 
     if m == 0:
         return out, (rout if residual is not None else None)
     block = triton.next_power_of_2(h)
-    kern = _rmsnorm_row
+    strides = (x.stride(0), r.stride(0), out.stride(0), rout.stride(0))
+    has_res = residual is not None
     if block > MAX_ROW_BLOCK:
-        block, kern = 4096, _rmsnorm_loop
-    kern[(m,)](x, r, weight, out, rout, h, x.stride(0), r.stride(0), out.stride(0), rout.stride(0), float(eps),
-               HAS_RES=residual is not None, BLOCK=block, num_warps=_warps(block))
+        _rmsnorm_loop[(m,)](x, r, weight, out, rout, h, *strides, float(eps), HAS_RES=has_res, BLOCK=4096, num_warps=16)
+    elif _rmsnorm_rows_tuned is not None:
+        _rmsnorm_rows_tuned[lambda meta: (triton.cdiv(m, meta["ROWS"]),)](x, r, weight, out, rout, m, h, *strides, float(eps),
+                                                                          HAS_RES=has_res, BLOCK=block)
+    else:
+        rows = 2
+        _rmsnorm_rows[(triton.cdiv(m, rows),)](x, r, weight, out, rout, m, h, *strides, float(eps), HAS_RES=has_res, BLOCK=block,
+                                               ROWS=rows, num_warps=_warps(block))
     return out, (rout if residual is not None else None)
 
 
@@ -105,13 +123,20 @@ def fused_add_rmsnorm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Ten
 
 
 @triton.jit
-def _silu_mul(x_ptr, out_ptr, D, sx, so, BLOCK: tl.constexpr):
+def _silu_mul(x_ptr, out_ptr, M, D, sx, so, BLOCK: tl.constexpr):  # M: only an autotune key
     row = tl.program_id(0).to(tl.int64)
     cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = cols < D
     a = tl.load(x_ptr + row * sx + cols, mask=mask, other=0.0).to(tl.float32)
     b = tl.load(x_ptr + row * sx + D + cols, mask=mask, other=0.0).to(tl.float32)
     tl.store(out_ptr + row * so + cols, (a * tl.sigmoid(a) * b).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+_SILU_CONFIGS = [triton.Config({"BLOCK": b}, num_warps=w) for b, w in ((1024, 4), (2048, 4), (2048, 8), (4096, 8), (4096, 16))]
+if os.environ.get("TRITON_INTERPRET") != "1":
+    _silu_mul_tuned = triton.autotune(_SILU_CONFIGS, key=["D", "M"])(_silu_mul)
+else:
+    _silu_mul_tuned = None
 
 
 def silu_and_mul(x: torch.Tensor) -> torch.Tensor:
@@ -123,8 +148,11 @@ def silu_and_mul(x: torch.Tensor) -> torch.Tensor:
     out = torch.empty((m, d), dtype=x.dtype, device=x.device)
     if m == 0 or d == 0:
         return out
-    block = min(2048, triton.next_power_of_2(d))
-    _silu_mul[(m, triton.cdiv(d, block))](x, out, d, x.stride(0), out.stride(0), BLOCK=block, num_warps=_warps(block) if block >= 512 else 1)
+    if _silu_mul_tuned is not None:
+        _silu_mul_tuned[lambda meta: (m, triton.cdiv(d, meta["BLOCK"]))](x, out, m, d, x.stride(0), out.stride(0))
+    else:
+        block = min(2048, triton.next_power_of_2(d))
+        _silu_mul[(m, triton.cdiv(d, block))](x, out, m, d, x.stride(0), out.stride(0), BLOCK=block, num_warps=4)
     return out
 
 

@@ -1,0 +1,88 @@
+"""Each Triton template through the op harness at served shapes (llama-gpu profile: tokens
+1, 32, 512, 4096 x hidden 4096; silu_and_mul input 2 x 11008), bf16, on the GPU.
+
+Prints per shape: the harness's CUDA-event median for the template and for the torch eager
+op, the speedup, achieved bandwidth as a ratio of the device-to-device copy measured in the
+same harness process, and triton.testing.do_bench's median on the same kernel and inputs
+(agreement goal: within 3%). Also the harness gate's verdict on each record. Full numbers go
+to $OUT/bench_templates.json (or --out).
+
+    python scripts/gpu/bench_templates.py [--ops rmsnorm,...] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+from _common import audit, failing, flagged, harness  # noqa: E402
+
+from geak.agents.kernels import specs  # noqa: E402
+from geak.agents.kernels.loading import load_candidate  # noqa: E402
+from geak.agents.kernels.stats import rel_diff  # noqa: E402
+from geak.agents.kernels.templates import TEMPLATES  # noqa: E402
+
+GOAL_BW = {"rmsnorm": 0.85, "silu_and_mul": 0.85}
+
+
+def do_bench_ms(op: str, shape: list[int], seed: int) -> float:
+    import triton.testing
+
+    spec = specs.spec_for(op, "llama-gpu")
+    args = specs.make_inputs(spec, shape, "bf16", "cuda", seed)  # the worker's timing inputs for this shape
+    fn, _ = load_candidate(TEMPLATES[(op, "cuda")])
+    return float(triton.testing.do_bench(lambda: fn(*args), warmup=25, rep=200, return_mode="median"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ops", default=",".join(specs.OPS))
+    ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/geak_bench"))
+    a = ap.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"device: {torch.cuda.get_device_name()}  torch {torch.__version__}", flush=True)
+    rows, results = [], {}
+    for op in a.ops.split(","):
+        run_dir = Path("/tmp/geak_gpu_runs") / op  # records stay on the device; $OUT gets the summary
+        rec = harness(op, TEMPLATES[(op, "cuda")], run_dir, "--timeout-s", "400")
+        v = audit(run_dir, op)
+        status = getattr(rec, "status", "?")
+        res = {"status": status, "verdict": v.verdict, "fail": failing(v), "flag": flagged(v),
+               "findings": [(f.rule_id, f.outcome, f.message) for f in v.findings], "shapes": [],
+               "copy_gbps": getattr(rec.timing, "copy_gbps", None) if rec.timing else None,
+               "error": getattr(rec, "error", None), "oracle": rec.oracle.model_dump() if rec.oracle else None,
+               "correctness": [c.model_dump() for c in rec.correctness]}
+        print(f"{op}: harness {status}, gate {v.verdict} fail={res['fail']} flag={res['flag']}", flush=True)
+        if rec.timing is None:
+            print(f"  error: {res['error']}", flush=True)
+            results[op] = res
+            continue
+        for j, ps in enumerate(rec.timing.per_shape):  # type: ignore[attr-defined]
+            db = do_bench_ms(op, ps["shape"], 4000 + j)
+            agree = rel_diff(ps["candidate_median_ms"], db)
+            row = {"op": op, "shape": ps["shape"], "harness_ms": ps["candidate_median_ms"], "do_bench_ms": db, "agreement": agree,
+                   "eager_ms": ps["baseline_median_ms"], "speedup": ps["speedup"], "gbps": ps["candidate_gbps"],
+                   "bw_ratio": ps["bandwidth_ratio_to_copy"], "reps": ps["reps"]}
+            rows.append(row)
+            res["shapes"].append(row)
+        results[op] = res
+    (out / "bench_templates.json").write_text(json.dumps({"device": torch.cuda.get_device_name(), "results": results}, indent=1, default=str))
+    print("\nop                 shape          harness_ms  do_bench_ms  diff   eager_ms  speedup   GB/s   bw/copy  goal")
+    for r in rows:
+        goal = GOAL_BW.get(r["op"])
+        print(f"{r['op']:<18} {str(r['shape']):<14} {r['harness_ms']:>10.4f} {r['do_bench_ms']:>11.4f} {100 * r['agreement']:>5.1f}% "
+              f"{r['eager_ms']:>9.4f} {r['speedup']:>7.2f}x {r['gbps']:>7.0f} {r['bw_ratio']:>8.3f}  {'>=%.2f' % goal if goal else '-'}")
+    copies = {op: r["copy_gbps"] for op, r in results.items()}
+    print(f"copy GB/s (read+write) measured in each harness process: {copies}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

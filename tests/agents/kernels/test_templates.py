@@ -1,0 +1,41 @@
+"""Honest CPU templates: correct against the float64 reference, pass the independent oracle,
+and one full harness run audits PASS (the harness does not FAIL honest work)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from kernel_helpers import audit, harness_args
+
+from geak.agents.kernels import specs
+from geak.agents.kernels.correctness import as_outputs, compare
+from geak.agents.kernels.harness import run_harness
+from geak.agents.kernels.loading import load_candidate
+from geak.agents.kernels.oracles import run_oracle
+from geak.agents.kernels.templates import TEMPLATES
+
+
+@pytest.mark.parametrize("op", specs.OPS)
+def test_cpu_template_matches_the_float64_reference(op):
+    spec = specs.spec_for(op, "tiny-arith")
+    fn, _ = load_candidate(TEMPLATES[(op, "cpu")])
+    for i, shape in enumerate(spec.served_shapes):
+        args = specs.make_inputs(spec, shape, "fp32", "cpu", i)
+        cmp = compare(as_outputs(fn(*args)), specs.reference(op, args), torch.float32)
+        assert cmp["rel_err"] <= spec.tolerances["fp32"], (op, shape, cmp)
+
+
+@pytest.mark.parametrize("op", specs.OPS)
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_cpu_template_passes_the_independent_oracle(op, dtype):
+    res = run_oracle(specs.spec_for(op, "tiny-arith"), load_candidate(TEMPLATES[(op, "cpu")])[0], "cpu", dtype)
+    assert res.author_independent and res.cases >= 7
+    assert res.failures == 0, res.failed_cases
+
+
+def test_honest_template_harness_record_audits_pass(tmp_path):
+    args = harness_args("silu_and_mul", TEMPLATES[("silu_and_mul", "cpu")], tmp_path, ["--min-timed-ms", "100", "--max-reps", "20000"])
+    rec = run_harness(args)
+    v = audit(tmp_path, "silu_and_mul")
+    assert rec.status == "ok", getattr(rec, "error", None)
+    assert v.verdict == "PASS", [(f.rule_id, f.outcome, f.message) for f in v.findings]
