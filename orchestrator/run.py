@@ -224,6 +224,9 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
 
 def _diff(w: Any, g: Any, path: str = "") -> str:
     """The first few differing fields, dotted: what a user needs to see, not two JSON blobs."""
+    if isinstance(w, list) and isinstance(g, list) and len(w) == len(g):
+        parts = [_diff(a, b, f"{path}[{i}]") for i, (a, b) in enumerate(zip(w, g)) if a != b]
+        return "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
     if isinstance(w, dict) and isinstance(g, dict):
         parts = [_diff(w.get(k), g.get(k), f"{path}.{k}" if path else k) for k in sorted(set(w) | set(g)) if w.get(k) != g.get(k)]
         return "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
