@@ -13,13 +13,18 @@ from .registry import GateContext, rule
 
 # Op families: one logical op may be many kernel names (R2). Order matters: first match wins.
 FAMILIES: list[tuple[str, re.Pattern[str]]] = [
+    # a torch.compile region's own time on CPU: inductor's fused C++ kernels (norms,
+    # activations, rotary, residual adds) run inside it with no profiler event of their own
+    ("compiled_region", re.compile(r"CompiledFxGraph|Torch-Compiled Region|CompiledFunction", re.I)),
     ("rmsnorm", re.compile(r"rms_?norm|layernorm|layer_norm", re.I)),
     ("silu_and_mul", re.compile(r"silu|act_and_mul|gelu|swiglu", re.I)),
     ("rotary", re.compile(r"rotary|rope", re.I)),
-    ("attention", re.compile(r"attn|attention|flash|fmha|sdpa|paged", re.I)),
+    # writing the KV cache belongs to attention (GPU reshape_and_cache_flash matched "flash" already)
+    ("attention", re.compile(r"attn|attention|flash|fmha|sdpa|paged|kv_cache|reshape_and_cache", re.I)),
     ("moe", re.compile(r"moe|fused_experts|topk_", re.I)),
     ("communication", re.compile(r"nccl|all_?reduce|all_?gather|rccl", re.I)),
-    ("gemm", re.compile(r"gemm|matmul|\bmm\b|aten::mm|addmm|cutlass|cublas|linear|sgemm|bmm", re.I)),
+    # onednn/mkldnn: vLLM-on-CPU's linear layers run as _C::onednn_mm ("\bmm" misses "_mm")
+    ("gemm", re.compile(r"gemm|matmul|\bmm\b|_mm\b|aten::mm|addmm|cutlass|cublas|linear|sgemm|bmm|onednn|mkldnn|dnnl", re.I)),
     ("sampling", re.compile(r"sampl|softmax|argmax|top_?p|top_?k", re.I)),
     ("memcpy", re.compile(r"memcpy|memset|copy_", re.I)),
 ]
@@ -32,9 +37,19 @@ def op_family(name: str) -> str:
     return "other"
 
 
+def compiled_region(name: str) -> bool:
+    return op_family(name) == "compiled_region"
+
+
 def self_times_us(events: list[dict[str, Any]]) -> dict[str, float]:
     """Exclusive time per event name. Device kernels when the trace has any, else CPU ops
-    with nested children subtracted (a CPU trace nests aten ops inside module calls)."""
+    with nested children subtracted (a CPU trace nests aten ops inside module calls).
+
+    On CPU, user annotations take part in the nesting (their children are theirs), but only
+    a torch.compile region's own time counts as an op: it is the fused inductor code. Other
+    annotations (vLLM's per-step ``execute_context_*``) are host-side scheduling glue, not an
+    op anything could replace; their own time stays out of the total, so shares are shares
+    of op time."""
     xs = [e for e in events if isinstance(e, dict) and e.get("ph") == "X" and isinstance(e.get("dur"), (int, float))]
     kernels = [e for e in xs if str(e.get("cat", "")).lower() in ("kernel", "gpu_memcpy", "gpu_memset")]
     totals: dict[str, float] = defaultdict(float)
@@ -42,7 +57,7 @@ def self_times_us(events: list[dict[str, Any]]) -> dict[str, float]:
         for e in kernels:
             totals[str(e.get("name"))] += float(e["dur"])
         return dict(totals)
-    ops = [e for e in xs if str(e.get("cat", "")).lower() == "cpu_op"]
+    ops = [e for e in xs if str(e.get("cat", "")).lower() in ("cpu_op", "user_annotation")]
     by_thread: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for e in ops:
         by_thread[(e.get("pid"), e.get("tid"))].append(e)
@@ -50,19 +65,25 @@ def self_times_us(events: list[dict[str, Any]]) -> dict[str, float]:
         evs.sort(key=lambda e: (float(e.get("ts", 0)), -float(e["dur"])))
     # exclusive time = inclusive - direct children, per thread, by interval nesting
     excl: dict[str, float] = defaultdict(float)
+
+    def close(item: list[Any]) -> None:
+        _, name, incl, child, counted = item
+        if counted:
+            excl[name] += max(incl - child, 0.0)
+
     for evs in by_thread.values():
         stack2: list[list[Any]] = []
         for e in evs:
             ts, dur = float(e.get("ts", 0)), float(e["dur"])
             while stack2 and stack2[-1][0] <= ts:
-                end, name, incl, child = stack2.pop()
-                excl[name] += incl - child
+                close(stack2.pop())
             if stack2:
                 stack2[-1][3] += dur
-            stack2.append([ts + dur, str(e.get("name")), dur, 0.0])
+            name = str(e.get("name"))
+            counted = str(e.get("cat", "")).lower() == "cpu_op" or compiled_region(name)
+            stack2.append([ts + dur, name, dur, 0.0, counted])
         while stack2:
-            end, name, incl, child = stack2.pop()
-            excl[name] += incl - child
+            close(stack2.pop())
     return dict(excl)
 
 

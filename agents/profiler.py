@@ -1,0 +1,256 @@
+"""The profiler: a raw torch-profiler trace -> op breakdown -> a routing proposal.
+
+Pure: reads the one trace file it is given and nothing else.
+
+``op_breakdown`` aggregates exclusive time per op family. On a GPU trace that is device
+kernel time; on a CPU trace (vLLM-on-CPU) it is the exclusive time of leaf CPU ops, with
+nested children subtracted, plus the own time of torch.compile regions (inductor's fused
+C++ code runs there with no event of its own). vLLM's per-step annotations are host
+scheduling glue: their own time is reported (``step_us``) but is not op time. This is the
+same accounting the profile gate re-derives (auditor/checks/profile.py); the family
+taxonomy is the auditor's ``op_family``, so the two agree by construction on names and
+independently on numbers.
+
+``route`` is the none-policy profiler: route the largest editable family among the top
+families, and name a reason for every other top family it leaves alone (R1-R3).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping
+
+from pydantic import BaseModel, Field
+
+from geak.auditor.checks.profile import op_family
+from geak.auditor.evidence.models import ProfileClaim, RoutedOp, SkippedOp
+
+DEVICE_CATS = ("kernel", "gpu_memcpy", "gpu_memset")
+
+# Where each template family lives in vLLM (issue 6 item 4 / 5): the layer class a
+# CustomOp.register_oot override replaces.
+VLLM_EDITABLE: dict[str, str] = {
+    "rmsnorm": "vllm.model_executor.layers.layernorm.RMSNorm (CustomOp.register_oot)",
+    "silu_and_mul": "vllm.model_executor.layers.activation.SiluAndMul (CustomOp.register_oot)",
+    "rotary": "vllm.model_executor.layers.rotary_embedding.RotaryEmbedding (CustomOp.register_oot)",
+}
+
+_DTYPES = {
+    "c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32", "double": "fp64", "long int": "int64",
+    "int": "int32", "bool": "bool", "unsigned char": "uint8", "signed char": "int8", "short int": "int16",
+    "c10::Float8_e4m3fn": "fp8_e4m3", "c10::Float8_e5m2": "fp8_e5m2",
+}
+
+
+class ShapeStat(BaseModel):
+    """One served call signature of an op: the input shapes and tensor dtypes it ran with."""
+
+    op: str
+    input_dims: list[Any]
+    input_types: list[str]
+    calls: int = 0
+    self_us: float = 0.0
+
+
+class FamilyStat(BaseModel):
+    family: str
+    self_us: float
+    share: float = Field(description="fraction of op time, 0..1")
+    calls: int = Field(description="calls of the family, nested calls of the same family counted once")
+    ops: dict[str, float] = Field(default_factory=dict, description="op / kernel name -> exclusive us")
+    dtypes: list[str] = Field(default_factory=list, description="tensor dtypes served (CPU ops' Input type)")
+    shapes: list[ShapeStat] = Field(default_factory=list, description="served signatures, most time first (capped)")
+    distinct_shapes: int = 0
+
+
+class OpBreakdown(BaseModel):
+    trace_file: str
+    source: Literal["device_kernels", "cpu_ops"]
+    total_us: float = Field(description="op time: the denominator of every share")
+    step_us: float | None = Field(None, description="CPU: time inside vLLM's step annotations (op time + host glue)")
+    families: list[FamilyStat] = Field(default_factory=list, description="most time first")
+
+    def shares(self) -> dict[str, float]:
+        return {f.family: f.share for f in self.families}
+
+    def family(self, name: str) -> FamilyStat | None:
+        return next((f for f in self.families if f.family == name), None)
+
+
+def _load(path: str | Path) -> list[dict[str, Any]]:
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    obj = json.loads(raw)
+    evs = obj.get("traceEvents", []) if isinstance(obj, dict) else obj
+    return [e for e in evs if isinstance(e, dict)]
+
+
+def _dtype(t: str) -> str:
+    return _DTYPES.get(t, t)
+
+
+def _counted(e: dict[str, Any]) -> bool:
+    cat = str(e.get("cat", "")).lower()
+    return cat == "cpu_op" or (cat == "user_annotation" and op_family(str(e.get("name"))) == "compiled_region")
+
+
+def op_breakdown(trace_path: str | Path, *, max_shapes: int = 24) -> OpBreakdown:
+    evs = _load(trace_path)
+    xs = [e for e in evs if e.get("ph") == "X" and isinstance(e.get("dur"), (int, float))]
+    kernels = [e for e in xs if str(e.get("cat", "")).lower() in DEVICE_CATS]
+    cpu = [e for e in xs if str(e.get("cat", "")).lower() in ("cpu_op", "user_annotation")]
+
+    # exclusive time per event (CPU: interval nesting per thread) and, per event, whether an
+    # enclosing counted event has the same family (then it is not a separate call)
+    excl: dict[int, float] = {}
+    same_family_parent: dict[int, bool] = {}
+    step_us = 0.0
+    by_thread: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for e in cpu:
+        by_thread[(e.get("pid"), e.get("tid"))].append(e)
+    for thread in by_thread.values():
+        thread.sort(key=lambda e: (float(e.get("ts", 0)), -float(e["dur"])))
+        stack: list[tuple[float, dict[str, Any], list[float]]] = []  # (end, event, [children time])
+        for e in thread:
+            ts, dur = float(e.get("ts", 0)), float(e["dur"])
+            while stack and stack[-1][0] <= ts:
+                _, p, child = stack.pop()
+                excl[id(p)] = max(float(p["dur"]) - child[0], 0.0)
+            if stack:
+                stack[-1][2][0] += dur
+            elif str(e.get("cat", "")).lower() == "user_annotation" and not _counted(e):
+                step_us += dur
+            fam = op_family(str(e.get("name")))
+            same_family_parent[id(e)] = any(_counted(p) and op_family(str(p.get("name"))) == fam for _, p, _ in stack)
+            stack.append((ts + dur, e, [0.0]))
+        while stack:
+            _, p, child = stack.pop()
+            excl[id(p)] = max(float(p["dur"]) - child[0], 0.0)
+
+    if kernels:
+        source: Literal["device_kernels", "cpu_ops"] = "device_kernels"
+        timed = [(e, float(e["dur"])) for e in kernels]
+        calls_of = kernels
+    else:
+        source = "cpu_ops"
+        timed = [(e, excl.get(id(e), 0.0)) for e in cpu if _counted(e)]
+        calls_of = [e for e, _ in timed]
+
+    fam_us: dict[str, float] = defaultdict(float)
+    fam_ops: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for e, t in timed:
+        name = str(e.get("name"))
+        fam = op_family(name)
+        fam_us[fam] += t
+        fam_ops[fam][name] += t
+    fam_calls: dict[str, int] = defaultdict(int)
+    for e in calls_of:
+        if not same_family_parent.get(id(e), False):
+            fam_calls[op_family(str(e.get("name")))] += 1
+
+    # served shapes and dtypes: from CPU ops (they carry Input Dims / Input type on both
+    # CPU and GPU traces); time attributed is the op's exclusive CPU time
+    sigs: dict[str, dict[tuple[str, str, str], ShapeStat]] = defaultdict(dict)
+    dtypes: dict[str, set[str]] = defaultdict(set)
+    for e in cpu:
+        if str(e.get("cat", "")).lower() != "cpu_op":
+            continue
+        args = e.get("args") or {}
+        dims, types = args.get("Input Dims"), args.get("Input type")
+        if not isinstance(dims, list) or not dims:
+            continue
+        types = [str(t) for t in types] if isinstance(types, list) else []
+        name = str(e.get("name"))
+        fam = op_family(name)
+        tdt = [_dtype(t) for d, t in zip(dims, types) if isinstance(d, list) and d and t]
+        dtypes[fam].update(tdt)
+        key = (name, json.dumps(dims), json.dumps(tdt))
+        s = sigs[fam].get(key)
+        if s is None:
+            s = sigs[fam][key] = ShapeStat(op=name, input_dims=dims, input_types=tdt)
+        s.calls += 1
+        s.self_us += excl.get(id(e), 0.0)
+
+    total = sum(fam_us.values())
+    fams = []
+    for fam, us in sorted(fam_us.items(), key=lambda kv: -kv[1]):
+        ss = sorted(sigs.get(fam, {}).values(), key=lambda s: -s.self_us)
+        fams.append(FamilyStat(
+            family=fam, self_us=us, share=us / total if total else 0.0, calls=fam_calls.get(fam, 0),
+            ops=dict(sorted(fam_ops[fam].items(), key=lambda kv: -kv[1])), dtypes=sorted(dtypes.get(fam, set())),
+            shapes=[s.model_copy(update={"self_us": round(s.self_us, 3)}) for s in ss[:max_shapes]], distinct_shapes=len(ss),
+        ))
+    return OpBreakdown(trace_file=Path(trace_path).name, source=source, total_us=total,
+                       step_us=step_us if source == "cpu_ops" and step_us else None, families=fams)
+
+
+# ---------------------------------------------------------------- routing (none policy)
+
+
+class RoutingProposal(BaseModel):
+    """What the profiler routes and why; ``claim()`` is the ProfileClaim the gate audits."""
+
+    trace_file: str
+    routed: list[RoutedOp] = Field(default_factory=list)
+    skipped: list[SkippedOp] = Field(default_factory=list)
+    breakdown: dict[str, float] = Field(default_factory=dict, description="family -> share, as ranked")
+    top_k: int
+    note: str = ""
+
+    def claim(self, trace_file: str | None = None) -> ProfileClaim:
+        return ProfileClaim(trace_file=trace_file or self.trace_file, routed=self.routed, skipped=self.skipped,
+                            breakdown=dict(self.breakdown))
+
+
+def _skip_reason(f: FamilyStat, editable: Mapping[str, str], min_share: float, top: list[str]) -> str:
+    names = " ".join(f.ops).lower()
+    if f.family == "compiled_region":
+        inside = sorted(x for x in editable if x in ("rmsnorm", "silu_and_mul", "rotary"))
+        return ("fused inside torch.compile region: not separately replaceable"
+                + (f" ({', '.join(inside)} run inside it; profile with them in compilation_config.custom_ops to see their share)"
+                   if inside else ""))
+    if f.family == "gemm":
+        vendor = ("oneDNN" if any(k in names for k in ("onednn", "mkldnn", "dnnl"))
+                  else "cuBLAS/CUTLASS" if any(k in names for k in ("cublas", "cutlass", "xmma", "sm90", "sm80", "ampere"))
+                  else "hipBLASLt/rocBLAS" if any(k in names for k in ("hipblas", "rocblas", "cijk")) else "BLAS library")
+        return f"vendor GEMM ({vendor}): not in the template library"
+    if f.family == "other":
+        return "unattributed glue (views, copies, indexing, host-side ops): no single op to replace"
+    if f.family in editable and f.share < min_share:
+        return f"editable but under {min_share:.0%} of op time ({f.share:.1%})"
+    if f.family == "attention":
+        return "attention backend owned by the engine: no replacement path configured"
+    if f.family in editable:
+        return f"editable; a larger editable family ({', '.join(t for t in top if t in editable)}) is routed first"
+    return f"no replacement path in the engine for {f.family}"
+
+
+def route(breakdown: OpBreakdown, editable_families: Mapping[str, str] | Iterable[str] = VLLM_EDITABLE, *,
+          top_k: int = 5, max_routed: int = 1, min_share: float = 0.02) -> RoutingProposal:
+    """Route the largest editable families among the top ``top_k`` (at most ``max_routed``);
+    every other top family is skipped with a reason. ``editable_families``: family -> where
+    it is replaced in the engine (an iterable of names means location unknown)."""
+    editable = dict(editable_families) if isinstance(editable_families, Mapping) else {f: "" for f in editable_families}
+    fams = breakdown.families
+    top = [f.family for f in fams[:top_k]]
+    routed: list[RoutedOp] = []
+    for f in fams[:top_k]:
+        if len(routed) < max_routed and f.family in editable and f.family not in ("other", "compiled_region") and f.share >= min_share:
+            routed.append(RoutedOp(family=f.family, claimed_share=round(f.share, 4), editable=True,
+                                   location=editable[f.family] or None))
+    picked = {r.family for r in routed}
+    skipped = [SkippedOp(family=f.family, reason=_skip_reason(f, editable, min_share, [r.family for r in routed]))
+               for f in fams[:top_k] if f.family not in picked]
+    if routed:
+        note = f"routed {', '.join(sorted(picked))} of the top {len(top)} families {top}"
+    else:
+        vis = sorted(set(editable) & {f.family for f in fams})
+        note = (f"nothing editable among the top {len(top)} families {top}"
+                + (f"; editable families present but minor: {vis}" if vis else "")
+                + ("; the editable ops are fused inside torch.compile regions" if "compiled_region" in top else ""))
+    return RoutingProposal(trace_file=breakdown.trace_file, routed=routed, skipped=skipped,
+                           breakdown={f.family: round(f.share, 4) for f in fams}, top_k=top_k, note=note)
