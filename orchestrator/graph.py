@@ -264,15 +264,17 @@ def build_graph(rt: Runtime):
             c = todo[0]
             if _over_budget(rt, st):
                 done[c["cid"]] = {"leg_id": None, "median": None, "skipped": "wall-clock budget spent"}
+            else:
+                cfg = LaunchConfig(**{**st["incumbent"], c["knob"]: c["value"]})
+                leg_id = f"screen_{c['cid']}"
+                res = rt.legs(rt.store, leg_id=leg_id, role="candidate", cfg=cfg, workload=rt.workload, reps=p.screen_reps)
+                med = _median(rt.values([leg_id])) if res.status == "ok" else None
+                done[c["cid"]] = {"leg_id": leg_id, "median": med, "status": res.status, "reason": res.reason}
+                rt.emit("screen", "screen", f"screen {c['cid']}: {res.status}" + (f", median {med:.1f} tok/s" if med else "") +
+                        (f" ({res.reason})" if res.reason else ""), leg_id=leg_id)
+            if len(todo) > 1:
                 return {"screened": done}
-            cfg = LaunchConfig(**{**st["incumbent"], c["knob"]: c["value"]})
-            leg_id = f"screen_{c['cid']}"
-            res = rt.legs(rt.store, leg_id=leg_id, role="candidate", cfg=cfg, workload=rt.workload, reps=p.screen_reps)
-            med = _median(rt.values([leg_id])) if res.status == "ok" else None
-            done[c["cid"]] = {"leg_id": leg_id, "median": med, "status": res.status, "reason": res.reason}
-            rt.emit("screen", "screen", f"screen {c['cid']}: {res.status}" + (f", median {med:.1f} tok/s" if med else "") +
-                    (f" ({res.reason})" if res.reason else ""), leg_id=leg_id)
-            return {"screened": done}
+        # every candidate screened: this same step promotes (the router reads `promoted` next)
         ok = sorted([cid for cid, s in done.items() if s.get("median") is not None], key=lambda cid: -done[cid]["median"])
         keep = ok[: math.ceil(len(ok) / 2)] if ok else []
         base_med = _median(rt.values(st.get("incumbent_legs", [])))
