@@ -100,9 +100,11 @@ def config_tuner(*, gate_id: str, knob_name: str, candidate_config: dict[str, An
                 declared_regressions=regs)
     if feedback:
         actions = set(feedback.get("actions") or [])
-        if "remeasure" in actions:
+        fixable = {"remeasure", "pass", "flag", "downgrade_headline"}
+        if "remeasure" in actions and actions <= fixable:
             return ConfigProposal(**base, remeasure=True)
         if feedback.get("verdict") in ("FAIL", "FLAG"):
+            # an eject (a confound, a crash, a wrong answer) is not cured by measuring again
             return ConfigProposal(**base, withdraw=True)
     if claim.delta_pct is None or claim.delta_pct <= 0:
         return ConfigProposal(**base, withdraw=True)

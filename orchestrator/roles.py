@@ -159,7 +159,8 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("max_num_batched_tokens", "config", ("compile_ranges_endpoints", "encoder_cache_size", "max_num_encoder_input_tokens"),
          "bounds the tokens per scheduler step (prefill chunking)"),
     Knob("chunked_prefill", "config", ("enable_chunked_prefill",), "mixes prefill chunks into decode steps"),
-    Knob("enforce_eager", "config", ("compilation_config",), "skips torch.compile / graph capture: start-up vs step time"),
+    # eager mode also turns off vLLM-on-CPU's JIT kernel warm-up (kernel_config.enable_jit_warmup)
+    Knob("enforce_eager", "config", ("compilation_config", "enable_jit_warmup"), "skips torch.compile / graph capture: start-up vs step time"),
     Knob("prefix_caching", "orthogonal", ("enable_prefix_caching",), "reuses KV of shared prefixes: workload-dependent"),
     Knob("memory_fraction", "orthogonal", ("gpu_memory_utilization", "mem_fraction_static"), "more KV memory: more hardware, not faster code"),
     Knob("dtype", "orthogonal", ("dtype",), "changes the numerics served"),

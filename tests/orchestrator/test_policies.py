@@ -73,3 +73,7 @@ def test_tuner_declares_the_latency_percentiles_that_got_worse():
     p = policies.config_tuner(gate_id="g", knob_name="max_num_seqs", candidate_config={}, reference_legs=["ref"],
                               candidate_legs=["fast"], values=values, feedback=None, latencies=latencies)
     assert p.declared_regressions == ["p50_tpot_ms", "p99_tpot_ms"]
+
+
+def test_tuner_does_not_remeasure_a_confound():
+    assert tuner("fast", {"verdict": "FAIL", "actions": ["remeasure", "eject"]}).withdraw
