@@ -93,8 +93,10 @@ def test_sigterm_ignoring_child_is_killed(tmp_path):
 def test_ctrl_c_in_the_parent_tears_down_the_group(tmp_path):
     # a parent process running a leg gets SIGINT: the context manager must stop the server
     parent = f"""
-import sys, time
+import signal, sys, time
 sys.path.insert(0, {str(tmp_path)!r})
+# as in a terminal: a shell starts background jobs (e.g. a CI runner's) with SIGINT ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from geak.agents.engines.process import ServerProcess
 srv = ServerProcess([sys.executable, "-c", "import time; time.sleep(600)"], env={{"PATH": "/usr/bin:/bin"}}, log_path={str(tmp_path / 'p.log')!r})
 with srv:
