@@ -74,6 +74,7 @@ class RunState(TypedDict, total=False):
     phases_done: list[str]
     passthrough: dict[str, str]
     halt: str | None  # why the run stopped early (a baseline that never passed)
+    routing: dict[str, Any] | None  # the profile round's routing (family shares, routed, note)
 
 
 @dataclass
@@ -93,6 +94,7 @@ class Runtime:
     accuracy: list[Prompt] | None = None
     on_event: Callable[[RunEvent], None] = lambda e: None
     llm_mode: str = "none"
+    profiles: Any = None  # orchestrator.legs.LiveProfiles / RecordedProfiles; None: profile phase cannot run
 
     def phase(self, name: str) -> Phase | None:
         return next((p for p in self.wf.phases if p.name == name), None)
@@ -215,13 +217,33 @@ def build_graph(rt: Runtime):
             return {**st2, "halt": why}
         p = rt.phase("profile")
         pt = dict(st.get("passthrough", {}))
-        if p is not None:
-            pt["profile"] = "no profiler trace captured: the profile phase (issue 6, kernel track) is not built yet"
+        done_upd = {**st2, "phases_done": st.get("phases_done", []) + ["baseline", "profile"], "feedback": None}
+        if p is not None and (p.passthrough or rt.profiles is None):
+            pt["profile"] = ("profile phase set to passthrough in the workflow: no profiler trace captured (the kernel track "
+                             "that consumes it is not wired into the graph yet)")
             rt.emit("passthrough", "profile", pt["profile"])
-        return {**st2, "passthrough": pt, "phases_done": st.get("phases_done", []) + ["baseline", "profile"], "feedback": None}
+        if p is None or p.passthrough or rt.profiles is None:
+            return {**done_upd, "passthrough": pt}
+        upd = _profile_round(rt, st)
+        if not A and upd.get("decision_id"):
+            done_upd["gates"] = _set_gate({**st, **done_upd}, GateOutcome(gate_id="profile-1", scope="profile", decision_id=upd["decision_id"],  # type: ignore[typeddict-item]
+                                                                     attempts=1, banked=True, note=upd["routing"].get("note")))
+        return {**done_upd, "passthrough": pt, **upd}
 
-    def route_profile(st: RunState) -> Literal["strategize", "done"]:
-        return "done" if st.get("halt") else "strategize"
+    def route_profile(st: RunState) -> Literal["audit_profile", "strategize", "done"]:
+        if st.get("halt"):
+            return "done"
+        if A and (st.get("decision_id") or "").startswith("d-profile"):
+            return "audit_profile"
+        return "strategize"
+
+    def audit_profile(st: RunState) -> RunState:
+        upd = _audit(rt, st, "profile-1", "profile")
+        fb = upd["feedback"]
+        gates = _set_gate(st, GateOutcome(gate_id="profile-1", scope="profile", decision_id=st.get("decision_id"), attempts=1,
+                                          verdict=fb.get("verdict"), banked=_bankable(fb), unaudited_reason=fb.get("unaudited_reason"),
+                                          note=(st.get("routing") or {}).get("note")))
+        return {"feedback": None, "gates": gates}
 
     # ------------------------------------------------------------ strategize
     def strategize(st: RunState) -> RunState:
@@ -521,7 +543,7 @@ def build_graph(rt: Runtime):
         config_submit=config_submit, config_bank=config_bank, config_next=config_next, kernel=kernel, finalize=finalize,
         validate_leg=validate_leg, bundle_submit=bundle_submit, bundle_done=bundle_done, done=done)
     if A:
-        nodes.update(audit_baseline=audit_baseline, audit_config=audit_config, audit_bundle=audit_bundle)
+        nodes.update(audit_baseline=audit_baseline, audit_profile=audit_profile, audit_config=audit_config, audit_bundle=audit_bundle)
     for name, fn in nodes.items():
         g.add_node(name, _checkpointed(rt, name, fn))
     g.add_edge(START, "setup")
@@ -531,7 +553,9 @@ def build_graph(rt: Runtime):
         g.add_conditional_edges("audit_baseline", route_baseline)
     else:
         g.add_edge("baseline", "profile")
-    g.add_conditional_edges("profile", route_profile)
+    g.add_conditional_edges("profile", route_profile, ["audit_profile", "strategize", "done"] if A else ["strategize", "done"])
+    if A:
+        g.add_edge("audit_profile", "strategize")
     g.add_edge("strategize", "screen")
     g.add_conditional_edges("screen", route_screen)
     g.add_edge("config_measure", "config_submit")
@@ -563,6 +587,31 @@ def _checkpointed(rt: Runtime, name: str, fn: Callable[[RunState], RunState]) ->
 
     node.__name__ = name
     return node
+
+
+# ==================================================================== profile
+
+
+def _profile_round(rt: Runtime, st: RunState) -> dict[str, Any]:
+    """One profile round on the incumbent: capture, re-aggregate, route (none policy), submit.
+    The profiler's routing claim is what the profile gate audits against the raw trace."""
+    from geak.agents.profiler import op_breakdown, route
+
+    rid = "round_1"
+    status, reason = rt.profiles(rt.store, round_id=rid, cfg=LaunchConfig(**st["incumbent"]), workload=rt.workload)
+    if status != "ok":
+        rt.emit("error", "profile", f"profile round {rid} failed: {reason}")
+        return {"routing": {"note": f"capture failed: {reason}"}}
+    bd = op_breakdown(rt.store.path(f"profile/{rid}/trace.json.gz"))
+    prop = route(bd)
+    rt.store.write_json(f"profile/{rid}/routing.json", prop.claim("trace.json.gz"))
+    top = ", ".join(f"{f.family} {f.share:.0%}" for f in bd.families[:4])
+    rt.emit("phase", "profile", f"profile {rid}: {top}; {prop.note}")
+    did = "d-profile-1"
+    _append_decision(rt.store, Decision(decision_id=did, gate_id="profile-1", scope="profile", producer="profiler", profile_round=rid))
+    rt.emit("submit", "profile", f"profile-1: routes {[r.family for r in prop.routed] or 'nothing'}", gate_id="profile-1", decision_id=did)
+    routing = {"note": prop.note, "routed": [r.family for r in prop.routed], "breakdown": prop.breakdown}
+    return {"routing": routing, "decision_id": did}
 
 
 # ==================================================================== gates

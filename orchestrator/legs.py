@@ -115,3 +115,37 @@ class RecordedLegs:
         shutil.copytree(self.source.path(f"legs/{leg_id}"), store.path(f"legs/{leg_id}"))
         self.served.append(leg_id)
         return LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None)
+
+
+# ---------------------------------------------------------------- profile rounds
+
+
+class LiveProfiles:
+    """Capture a profile round on the real engine (agents/engines/profile.capture_profile)."""
+
+    def __init__(self, engine: str):
+        self.engine = engine
+
+    def __call__(self, store: RunStore, *, round_id: str, cfg: LaunchConfig, workload: WorkloadSpec) -> tuple[str, str | None]:
+        from geak.agents.engines.profile import capture_profile
+
+        if store.path(f"profile/{round_id}/trace.json.gz").exists():
+            return "ok", None  # resume: a captured round is kept, never captured twice
+        res = capture_profile(store, round_id=round_id, engine=self.engine, cfg=cfg, workload=workload)
+        return res.status, res.reason
+
+
+class RecordedProfiles:
+    """Serve a profile round from a recorded run, byte for byte."""
+
+    def __init__(self, source: str | Path):
+        self.source = RunStore(source)
+
+    def __call__(self, store: RunStore, *, round_id: str, cfg: LaunchConfig, workload: WorkloadSpec) -> tuple[str, str | None]:
+        src = self.source.path(f"profile/{round_id}")
+        if not (src / "trace.json.gz").exists():
+            raise LegReplayMiss(f"{self.source.root}: no recorded profile round {round_id!r} with a trace")
+        dest = store.path(f"profile/{round_id}")
+        if not dest.exists():
+            shutil.copytree(src, dest, ignore=shutil.ignore_patterns("routing.json"))
+        return "ok", None

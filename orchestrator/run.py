@@ -28,7 +28,7 @@ from geak.agents.engines.leg import load_prompts
 
 from .events import RunEvent, RunSummary
 from .graph import Runtime, build_graph
-from .legs import LegRunner, LiveLegs, RecordedLegs
+from .legs import LegRunner, LiveLegs, LiveProfiles, RecordedLegs, RecordedProfiles
 from .workflow_config import DEFAULT as DEFAULT_WORKFLOW
 from .workflow_config import WorkflowConfig
 
@@ -102,6 +102,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, on_e
     wf = WorkflowConfig.load(store.path("workflow.yaml"))
     if legs is None:
         legs = RecordedLegs(args.legs_from) if args.legs_from else LiveLegs(args.engine)
+    profiles = RecordedProfiles(args.legs_from) if args.legs_from else LiveProfiles(args.engine)
     llm = llm_client
     if llm is None and args.llm_mode != "none":
         from .llm import LLMClient
@@ -112,7 +113,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, on_e
             llm = LLMClient("replay", store=store, replay_from=args.llm_replay_from)
     return Runtime(store=store, wf=wf, legs=legs, engine=args.engine, workload=args.workload, use_auditor=args.use_auditor,
                    policy=AuditPolicy.model_validate(args.policy) if args.policy else AuditPolicy(), llm=llm,
-                   llm_auditor=args.llm_auditor, llm_mode=args.llm_mode,
+                   llm_auditor=args.llm_auditor, llm_mode=args.llm_mode, profiles=profiles,
                    # replayed legs carry their recorded outputs; the prompt files need not exist here
                    parity=load_prompts(Path(args.parity_file)) if args.parity_file and not args.legs_from else None,
                    accuracy=load_prompts(Path(args.accuracy_file)) if args.accuracy_file and not args.legs_from else None,
@@ -151,7 +152,8 @@ def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = Non
             init = {"run_id": args.run_id, "started_at": time.time(), "base_config": args.launch, "incumbent": dict(args.launch),
                     "incumbent_legs": [], "baseline_legs": [], "attempts": {}, "measure_rounds": {}, "strategy": None, "candidates": [],
                     "screened": {}, "promoted": [], "current": None, "proposal": None, "feedback": None, "decision_id": None,
-                    "banked": [], "gates": [], "val_legs": [], "val_done": [], "phases_done": [], "passthrough": {}, "halt": None}
+                    "banked": [], "gates": [], "val_legs": [], "val_done": [], "phases_done": [], "passthrough": {}, "halt": None,
+                    "routing": None}
             rt.emit("start", "start", f"geak run {args.run_id}: {args.engine}, model {args.launch.get('model')}, "
                     f"llm {args.llm_mode}, auditor {'on' if args.use_auditor else 'off'}")
             app.invoke(init, THREAD)

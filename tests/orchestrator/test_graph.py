@@ -362,3 +362,31 @@ def test_llm_tuner_whose_answer_never_validates_is_rejected_and_nothing_banked(t
     assert not g.banked and g.attempts == 0 and g.note == "withdrawn by the producer"
     assert any(e.event == "error" and "config_tuner: answer rejected (InvalidOutput" in e.message for e in _events(out))
     assert _summary(out).status == "complete"
+
+
+# ---------------------------------------------------------------- the profile phase
+
+
+def test_profile_phase_routes_from_the_trace_and_the_profile_gate_audits_it(tmp_path):
+    """The recorded legs plus a real vLLM-on-CPU trace (tests/data/profile) as profile round_1."""
+    import yaml
+
+    src = tmp_path / "src"
+    shutil.copytree(REC, src)
+    (src / "profile" / "round_1").mkdir(parents=True)
+    shutil.copy(REPO / "tests" / "data" / "profile" / "vllm_cpu_tiny.trace.json.gz", src / "profile" / "round_1" / "trace.json.gz")
+    wf = yaml.safe_load((REC / "workflow.yaml").read_text())
+    for ph in wf["phases"]:
+        if ph["name"] == "profile":
+            ph["passthrough"] = False
+    (src / "workflow.yaml").write_text(yaml.safe_dump(wf, sort_keys=False))
+    out = tmp_path / "run"
+    R.prepare(out, R.load_args(REC).model_copy(update={"legs_from": str(src)}), src / "workflow.yaml")
+    R.execute(out)
+    claim = json.loads((out / "profile" / "round_1" / "routing.json").read_text())
+    assert claim["breakdown"]["gemm"] > 0.3  # oneDNN GEMMs lead on this model (helper-measured 57% live)
+    v = json.loads((out / "audits" / "profile-1.json").read_text())
+    assert v["verdict"] is not None and {f["rule_id"] for f in v["findings"]} >= {"R1", "R2", "R3"}
+    g = next(g for g in _summary(out).gates if g.gate_id == "profile-1")
+    assert g.verdict == v["verdict"] and g.note
+    assert "profile" not in _summary(out).passthrough
