@@ -48,7 +48,8 @@ def test_run_completes_with_every_gate_recorded(live_run):
     s = json.loads((run / "summary.json").read_text())
     assert s["status"] == "complete", s
     gates = {g["gate_id"]: g for g in s["gates"]}
-    assert "baseline" in gates and any(g.startswith("config-max_num_seqs-32") for g in gates)
+    assert "baseline" in gates and "profile-1" in gates and any(g.startswith("config-max_num_seqs-32") for g in gates)
+    assert (run / "profile" / "round_1" / "trace.json.gz").exists() and (run / "profile" / "round_1" / "routing.json").exists()
     for g in gates.values():
         if g["attempts"]:
             assert (run / "audits" / f"{g['gate_id']}.json").exists()
@@ -91,9 +92,22 @@ def test_replay_of_the_live_run_reproduces_it_without_an_engine(live_run, tmp_pa
     assert "reproduced exactly" in p.stdout
 
 
+def _servers_of(run: Path) -> list[str]:
+    """vLLM servers whose stdout goes to a log under ``run`` (other suites may run servers too)."""
+    pids = subprocess.run(["pgrep", "-f", "vllm.entrypoints.openai.api_server"], capture_output=True, text=True).stdout.split()
+    mine = []
+    for pid in pids:
+        try:
+            if str(run) in os.readlink(f"/proc/{pid}/fd/1"):
+                mine.append(pid)
+        except OSError:
+            pass  # exited meanwhile, or not ours to inspect
+    return mine
+
+
 def test_no_engine_process_outlives_the_run(live_run):
-    out = subprocess.run(["pgrep", "-f", "vllm.entrypoints.openai.api_server"], capture_output=True, text=True)
-    assert out.stdout.strip() == "", f"orphan vLLM server(s): {out.stdout}"
+    run, _ = live_run
+    assert _servers_of(run) == [], "orphan vLLM server(s) of this run"
 
 
 def test_sigterm_mid_leg_tears_the_server_down_and_marks_the_run_interrupted(tmp_path):
@@ -121,5 +135,4 @@ def test_sigterm_mid_leg_tears_the_server_down_and_marks_the_run_interrupted(tmp
     assert rc == 130
     s = json.loads((run / "summary.json").read_text())
     assert s["status"] == "interrupted" and "--resume" in s["error"]
-    left = subprocess.run(["pgrep", "-f", f"api_server.*{REPO}"], capture_output=True, text=True).stdout
-    assert left.strip() == "", f"orphan vLLM server(s) after SIGTERM: {left}"
+    assert _servers_of(run) == [], "orphan vLLM server(s) after SIGTERM"
