@@ -95,6 +95,7 @@ class Runtime:
     on_event: Callable[[RunEvent], None] = lambda e: None
     llm_mode: str = "none"
     profiles: Any = None  # orchestrator.legs.LiveProfiles / RecordedProfiles; None: profile phase cannot run
+    harness: Any = None  # orchestrator.legs.LiveHarness / RecordedHarness; None: no op harness
 
     def phase(self, name: str) -> Phase | None:
         return next((p for p in self.wf.phases if p.name == name), None)
@@ -422,13 +423,45 @@ def build_graph(rt: Runtime):
 
     # ------------------------------------------------------------ kernel (pass-through)
     def kernel(st: RunState) -> RunState:
+        from geak.agents.kernels.templates import TEMPLATES
+
         pt = dict(st.get("passthrough", {}))
         p = rt.phase("kernel")
-        if p is not None:
-            pt["kernel"] = ("kernel track not built yet (issue 6): no op extracted, no candidate authored, "
-                            "no kernel decision made; the bundle holds config changes only")
+        done = {"phases_done": st.get("phases_done", []) + ["config_tune", "kernel"]}
+        dev = "cpu" if LaunchConfig(**st["base_config"]).devices == "cpu" else "cuda"
+        ops = [op for op in (st.get("routing") or {}).get("routed") or [] if (op, dev) in TEMPLATES]
+        if p is None:
+            return {"passthrough": pt, **done}
+        if p.passthrough or rt.harness is None or not ops:
+            why = "set to passthrough in the workflow" if p.passthrough else "no routed op has a template" if rt.harness else "no harness"
+            pt["kernel"] = (f"kernel phase did nothing ({why}): no kernel decision made; the bundle holds config changes only")
             rt.emit("passthrough", "kernel", pt["kernel"])
-        return {"passthrough": pt, "phases_done": st.get("phases_done", []) + ["config_tune", "kernel"]}
+            return {"passthrough": pt, **done}
+        op = ops[0]
+        cand = TEMPLATES[(op, dev)]
+        status = rt.harness(rt.store, op=op, candidate=cand, device=dev, profile=_harness_profile(st))
+        rt.emit("leg", "kernel", f"op harness {op} ({cand}): {status}")
+        did = f"d-harness-{op}"
+        _append_decision(rt.store, Decision(decision_id=did, gate_id=f"harness-{op}", scope="harness", producer="op_benchmarker", op=op))
+        rt.emit("submit", "kernel", f"harness-{op}: template {cand}", gate_id=f"harness-{op}", decision_id=did)
+        pt["kernel"] = (f"harness only: {op} template measured and gated in isolation; integration into the server "
+                        "(plugin, parity probe, e2e legs) is not wired into the graph yet, so nothing kernel-side is banked")
+        upd: RunState = {"passthrough": pt, "decision_id": did, **done}
+        if not A:
+            upd["gates"] = _set_gate(st, GateOutcome(gate_id=f"harness-{op}", scope="harness", decision_id=did, attempts=1,
+                                                     banked=False, note="isolated result: never banked without e2e legs"))
+        return upd
+
+    def route_kernel(st: RunState) -> Literal["audit_harness", "finalize"]:
+        return "audit_harness" if A and (st.get("decision_id") or "").startswith("d-harness") else "finalize"
+
+    def audit_harness(st: RunState) -> RunState:
+        gate = st["decision_id"].removeprefix("d-")  # type: ignore[union-attr]
+        fb = _audit(rt, st, gate, "harness")["feedback"]
+        gates = _set_gate(st, GateOutcome(gate_id=gate, scope="harness", decision_id=st.get("decision_id"), attempts=1,
+                                          verdict=fb.get("verdict"), banked=False, unaudited_reason=fb.get("unaudited_reason"),
+                                          note="isolated result: never banked without e2e legs (P8)"))
+        return {"gates": gates, "feedback": None}
 
     # ------------------------------------------------------------ finalize + validate
     def finalize(st: RunState) -> RunState:
@@ -543,7 +576,8 @@ def build_graph(rt: Runtime):
         config_submit=config_submit, config_bank=config_bank, config_next=config_next, kernel=kernel, finalize=finalize,
         validate_leg=validate_leg, bundle_submit=bundle_submit, bundle_done=bundle_done, done=done)
     if A:
-        nodes.update(audit_baseline=audit_baseline, audit_profile=audit_profile, audit_config=audit_config, audit_bundle=audit_bundle)
+        nodes.update(audit_baseline=audit_baseline, audit_profile=audit_profile, audit_config=audit_config, audit_bundle=audit_bundle,
+                     audit_harness=audit_harness)
     for name, fn in nodes.items():
         g.add_node(name, _checkpointed(rt, name, fn))
     g.add_edge(START, "setup")
@@ -565,7 +599,9 @@ def build_graph(rt: Runtime):
         g.add_conditional_edges("audit_config", route_config)
     g.add_conditional_edges("config_bank", route_next)
     g.add_conditional_edges("config_next", route_next)
-    g.add_edge("kernel", "finalize")
+    g.add_conditional_edges("kernel", route_kernel, ["audit_harness", "finalize"] if A else ["finalize"])
+    if A:
+        g.add_edge("audit_harness", "finalize")
     g.add_conditional_edges("finalize", route_validate)
     g.add_conditional_edges("validate_leg", route_validate)
     g.add_conditional_edges("bundle_submit", route_bundle_submit, ["validate_leg", "audit_bundle", "bundle_done"] if A
@@ -769,6 +805,11 @@ def _prompt_state(rt: Runtime, st: RunState, **kw: Any) -> dict[str, Any]:
 
 
 # ==================================================================== small helpers
+
+
+def _harness_profile(st: RunState) -> str:
+    """The served-shape profile of agents/kernels/specs.py for this model (shipped model, else GPU llama)."""
+    return "tiny-arith" if "tiny-arith" in str(st["base_config"].get("model", "")) else "llama-gpu"
 
 
 def _median(xs: list[float]) -> float | None:

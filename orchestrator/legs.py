@@ -149,3 +149,35 @@ class RecordedProfiles:
         if not dest.exists():
             shutil.copytree(src, dest, ignore=shutil.ignore_patterns("routing.json"))
         return "ok", None
+
+
+# ---------------------------------------------------------------- op harness records
+
+
+class LiveHarness:
+    """Run a candidate through the op harness (a subprocess with a timeout, confined to the run dir)."""
+
+    def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0) -> str:
+        import subprocess
+        import sys
+
+        if store.path(f"ops/{op}/opbench.json").exists():
+            return "ok"  # resume: a measured op is kept
+        argv = [sys.executable, "-m", "geak.agents.kernels.harness", "--op", op, "--candidate", candidate, "--device", device,
+                "--out", str(store.root), "--profile", profile, "--timeout-s", str(timeout_s)]
+        # the harness supervises its own worker's timeout; this outer bound only guards the supervisor
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout_s + 120, start_new_session=True)
+        return "ok" if store.path(f"ops/{op}/opbench.json").exists() else "failed"
+
+
+class RecordedHarness:
+    def __init__(self, source: str | Path):
+        self.source = RunStore(source)
+
+    def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0) -> str:
+        src = self.source.path(f"ops/{op}")
+        if not (src / "opbench.json").exists():
+            raise LegReplayMiss(f"{self.source.root}: no recorded op harness record for {op!r}")
+        if not store.path(f"ops/{op}").exists():
+            shutil.copytree(src, store.path(f"ops/{op}"))
+        return "ok"

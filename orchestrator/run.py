@@ -28,7 +28,7 @@ from geak.agents.engines.leg import load_prompts
 
 from .events import RunEvent, RunSummary
 from .graph import Runtime, build_graph
-from .legs import LegRunner, LiveLegs, LiveProfiles, RecordedLegs, RecordedProfiles
+from .legs import LegRunner, LiveHarness, LiveLegs, LiveProfiles, RecordedHarness, RecordedLegs, RecordedProfiles
 from .workflow_config import DEFAULT as DEFAULT_WORKFLOW
 from .workflow_config import WorkflowConfig
 
@@ -103,6 +103,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, on_e
     if legs is None:
         legs = RecordedLegs(args.legs_from) if args.legs_from else LiveLegs(args.engine)
     profiles = RecordedProfiles(args.legs_from) if args.legs_from else LiveProfiles(args.engine)
+    harness = RecordedHarness(args.legs_from) if args.legs_from else LiveHarness()
     llm = llm_client
     if llm is None and args.llm_mode != "none":
         from .llm import LLMClient
@@ -113,7 +114,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, on_e
             llm = LLMClient("replay", store=store, replay_from=args.llm_replay_from)
     return Runtime(store=store, wf=wf, legs=legs, engine=args.engine, workload=args.workload, use_auditor=args.use_auditor,
                    policy=AuditPolicy.model_validate(args.policy) if args.policy else AuditPolicy(), llm=llm,
-                   llm_auditor=args.llm_auditor, llm_mode=args.llm_mode, profiles=profiles,
+                   llm_auditor=args.llm_auditor, llm_mode=args.llm_mode, profiles=profiles, harness=harness,
                    # replayed legs carry their recorded outputs; the prompt files need not exist here
                    parity=load_prompts(Path(args.parity_file)) if args.parity_file and not args.legs_from else None,
                    accuracy=load_prompts(Path(args.accuracy_file)) if args.accuracy_file and not args.legs_from else None,

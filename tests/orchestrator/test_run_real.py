@@ -50,6 +50,10 @@ def test_run_completes_with_every_gate_recorded(live_run):
     gates = {g["gate_id"]: g for g in s["gates"]}
     assert "baseline" in gates and "profile-1" in gates and any(g.startswith("config-max_num_seqs-32") for g in gates)
     assert (run / "profile" / "round_1" / "trace.json.gz").exists() and (run / "profile" / "round_1" / "routing.json").exists()
+    routed = json.loads((run / "profile" / "round_1" / "routing.json").read_text())["routed"]
+    if routed:  # the op harness ran on the routed op's template and its gate was audited, never banked
+        h = gates[f"harness-{routed[0]['family']}"]
+        assert (run / "ops" / routed[0]["family"] / "opbench.json").exists() and h["verdict"] is not None and not h["banked"]
     for g in gates.values():
         if g["attempts"]:
             assert (run / "audits" / f"{g['gate_id']}.json").exists()
