@@ -29,6 +29,7 @@ from typing import Any, Callable, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
+from geak.auditor import stats
 from geak.auditor.audit import audit_decision
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import AuditVerdict, Claim, Consequence, Decision, WorkloadSpec
@@ -291,7 +292,7 @@ def build_graph(rt: Runtime):
                 cfg = LaunchConfig(**{**st["incumbent"], c["knob"]: c["value"]})
                 leg_id = f"screen_{c['cid']}"
                 res = rt.legs(rt.store, leg_id=leg_id, role="candidate", cfg=cfg, workload=rt.workload, reps=p.screen_reps)
-                med = _median(rt.values([leg_id])) if res.status == "ok" else None
+                med = stats.median(rt.values([leg_id])) if res.status == "ok" else None
                 done[c["cid"]] = {"leg_id": leg_id, "median": med, "status": res.status, "reason": res.reason}
                 rt.emit("screen", "screen", f"screen {c['cid']}: {res.status}" + (f", median {med:.1f} tok/s" if med else "") +
                         (f" ({res.reason})" if res.reason else ""), leg_id=leg_id)
@@ -300,7 +301,7 @@ def build_graph(rt: Runtime):
         # every candidate screened: this same step promotes (the router reads `promoted` next)
         ok = sorted([cid for cid, s in done.items() if s.get("median") is not None], key=lambda cid: -done[cid]["median"])
         keep = ok[: math.ceil(len(ok) / 2)] if ok else []
-        base_med = _median(rt.values(st.get("incumbent_legs", [])))
+        base_med = stats.median(rt.values(st.get("incumbent_legs", [])))
         rt.emit("screen", "screen", f"rung 0 done: promoted {keep or 'nothing'} of {len(done)} (incumbent median "
                 f"{base_med:.1f} tok/s)" if base_med else f"rung 0 done: promoted {keep or 'nothing'}")
         return {"promoted": keep, "screened": done}
@@ -762,8 +763,6 @@ def _producer(rt: Runtime, node: str, role: str, schema: type, state: dict[str, 
 
 
 def _measurements(rt: Runtime, ref: list[str], cand: list[str]) -> list[dict[str, Any]]:
-    from geak.auditor import stats
-
     run = RunEvidence(rt.store)
     out = []
     for side, legs in (("reference", ref), ("candidate", cand)):
@@ -777,7 +776,7 @@ def _measurements(rt: Runtime, ref: list[str], cand: list[str]) -> list[dict[str
                     lat[f"p{q}_{metric}"] = round(float(stats.percentile(a, q)), 3) if len(a) else None
             out.append({"side": side, "leg_id": leg, "role": ld.launch.role if ld.launch else None,
                         "status": ld.launch.status if ld.launch else "missing",
-                        "output_throughput_per_rep": [round(x, 3) for x in vals], "median": _median(vals), "latency": lat})
+                        "output_throughput_per_rep": [round(x, 3) for x in vals], "median": stats.median(vals), "latency": lat})
     return out
 
 
@@ -792,7 +791,7 @@ def _prompt_state(rt: Runtime, st: RunState, **kw: Any) -> dict[str, Any]:
         "workload": rt.workload.model_dump(mode="json"), "invariants": (m.invariants if m else {}) or {},
         "noise_band_pct": round(pol.noise_band_pct, 3), "gate_id": None, "scope": None,
         "baseline": {"gate_id": "baseline", "legs": st.get("baseline_legs", []),
-                     "claim": {"metric": "output_throughput", "reference_value": _median(base_vals)}},
+                     "claim": {"metric": "output_throughput", "reference_value": stats.median(base_vals)}},
         "current_config": st.get("incumbent", {}), "strategy": st.get("strategy"), "audit_feedback": None,
         "routing": None, "profile": None, "budget": {"max_legs": None, "max_llm_calls": rt.wf.budgets.llm_calls,
                                                       "max_fix_attempts": max(p.max_attempts for p in rt.wf.phases),
@@ -810,12 +809,6 @@ def _prompt_state(rt: Runtime, st: RunState, **kw: Any) -> dict[str, Any]:
 def _harness_profile(st: RunState) -> str:
     """The served-shape profile of agents/kernels/specs.py for this model (shipped model, else GPU llama)."""
     return "tiny-arith" if "tiny-arith" in str(st["base_config"].get("model", "")) else "llama-gpu"
-
-
-def _median(xs: list[float]) -> float | None:
-    from geak.auditor import stats
-
-    return stats.median(xs) if xs else None
 
 
 def _over_budget(rt: Runtime, st: RunState) -> bool:

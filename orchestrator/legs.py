@@ -52,16 +52,23 @@ def existing(store: RunStore, leg_id: str, *, role: str, cfg: LaunchConfig, work
     if not d.exists():
         return None
     launch, _ = store.read_json(f"legs/{leg_id}/launch.json", LegLaunch)
-    if launch is not None and launch.status == "ok" and not _same_leg(launch, role=role, knobs=cfg.knobs(), workload=workload) \
-            and _counted(store, leg_id) >= reps:
-        return LegResult(leg_id, "ok", None, _counted(store, leg_id), None)
-    if launch is not None and launch.status == "failed" and launch.failure_reason != "leg did not finish" \
-            and not _same_leg(launch, role=role, knobs=cfg.knobs(), workload=workload):
-        return LegResult(leg_id, "failed", launch.failure_reason, _counted(store, leg_id), None)
+    same = launch is not None and not _same_leg(launch, role=role, knobs=cfg.knobs(), workload=workload)
+    if same and launch.status == "ok":  # type: ignore[union-attr]
+        n = _counted(store, leg_id)
+        if n >= reps:
+            return LegResult(leg_id, "ok", None, n, None)
+    if same and launch.status == "failed" and launch.failure_reason != "leg did not finish":  # type: ignore[union-attr]
+        return LegResult(leg_id, "failed", launch.failure_reason, _counted(store, leg_id), None)  # type: ignore[union-attr]
     dest = store.path(f"abandoned/{leg_id}-{int(time.time())}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(d), str(dest))
     return None
+
+
+def _copy_recorded(src: Path, dest: Path, **kw: Any) -> None:
+    """Replay: a recorded directory copied byte for byte, once (a resumed replay keeps its copy)."""
+    if not dest.exists():
+        shutil.copytree(src, dest, **kw)
 
 
 class LegRunner(Protocol):
@@ -112,7 +119,7 @@ class RecordedLegs:
         why = _same_leg(launch, role=role, knobs=cfg.knobs(), workload=workload)
         if why:
             raise LegReplayMiss(f"{self.source.root}/legs/{leg_id}: recorded leg differs from the request: {'; '.join(why)}")
-        shutil.copytree(self.source.path(f"legs/{leg_id}"), store.path(f"legs/{leg_id}"))
+        _copy_recorded(self.source.path(f"legs/{leg_id}"), store.path(f"legs/{leg_id}"))
         self.served.append(leg_id)
         return LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None)
 
@@ -145,9 +152,8 @@ class RecordedProfiles:
         src = self.source.path(f"profile/{round_id}")
         if not (src / "trace.json.gz").exists():
             raise LegReplayMiss(f"{self.source.root}: no recorded profile round {round_id!r} with a trace")
-        dest = store.path(f"profile/{round_id}")
-        if not dest.exists():
-            shutil.copytree(src, dest, ignore=shutil.ignore_patterns("routing.json"))
+        # the routing claim is the producer's, re-made by the replayed graph; only the evidence is copied
+        _copy_recorded(src, store.path(f"profile/{round_id}"), ignore=shutil.ignore_patterns("routing.json"))
         return "ok", None
 
 
@@ -178,6 +184,5 @@ class RecordedHarness:
         src = self.source.path(f"ops/{op}")
         if not (src / "opbench.json").exists():
             raise LegReplayMiss(f"{self.source.root}: no recorded op harness record for {op!r}")
-        if not store.path(f"ops/{op}").exists():
-            shutil.copytree(src, store.path(f"ops/{op}"))
+        _copy_recorded(src, store.path(f"ops/{op}"))
         return "ok"
