@@ -145,6 +145,24 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float | None:
     return float(np.dot(x, y) / (nx * ny))
 
 
+def topk_cosine(ref: dict[str, float], cand: dict[str, float]) -> float:
+    """Cosine of two top-k logprob vectors over the union of their tokens. A token missing
+    from one side gets that side's smallest logprob (it ranked below all of its top-k); a
+    non-finite value gives NaN, which no threshold passes."""
+    if not ref or not cand:
+        return float("nan")
+    toks = sorted(set(ref) | set(cand))
+    fr, fc = min(ref.values()), min(cand.values())
+    a = np.array([ref.get(t, fr) for t in toks], dtype=float)
+    b = np.array([cand.get(t, fc) for t in toks], dtype=float)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return float("nan")
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0 or nb == 0:
+        return 1.0 if na == nb else 0.0
+    return float(np.dot(a, b) / (na * nb))
+
+
 def rel_close(a: float | None, b: float | None, rel: float, abs_tol: float = 0.0) -> bool:
     """Agreement "within rounding": |a-b| <= max(rel*max(|a|,|b|), abs_tol)."""
     if a is None or b is None:
@@ -153,6 +171,7 @@ def rel_close(a: float | None, b: float | None, rel: float, abs_tol: float = 0.0
 
 
 __all__ = [
+    "topk_cosine",
     "median",
     "mad",
     "percentile",

@@ -44,7 +44,7 @@ from . import policies
 from .baseline import pin_invariants
 from .events import GateOutcome, RunEvent, RunSummary
 from .legs import LegRunner
-from .roles import AuditJudgment, BundleClaim, ConfigProposal, StrategyPlan, knob
+from .roles import AuditJudgment, BundleClaim, ConfigProposal, IntegrationClaim, StrategyPlan, knob
 from .workflow_config import Phase, WorkflowConfig
 
 LABEL_ACTIONS = {"pass", "flag", "downgrade_headline", "replace_headline_with_e2e"}
@@ -76,6 +76,7 @@ class RunState(TypedDict, total=False):
     passthrough: dict[str, str]
     halt: str | None  # why the run stopped early (a baseline that never passed)
     routing: dict[str, Any] | None  # the profile round's routing (family shares, routed, note)
+    kernel: dict[str, Any] | None  # the kernel candidate in flight: op, candidate, harness verdict, marker, mode, plugin env
 
 
 @dataclass
@@ -422,8 +423,9 @@ def build_graph(rt: Runtime):
             rt.emit("budget", "config", f"wall-clock budget of {rt.wf.budgets.wall_clock_s:.0f} s spent: {len(st['promoted'])} candidate(s) not taken to the gate")
         return "kernel"
 
-    # ------------------------------------------------------------ kernel (pass-through)
+    # ------------------------------------------------------------ kernel track
     def kernel(st: RunState) -> RunState:
+        """The op harness on the routed op's candidate (isolated; audited by the harness gate, never banked)."""
         from geak.agents.kernels.templates import TEMPLATES
 
         pt = dict(st.get("passthrough", {}))
@@ -445,24 +447,180 @@ def build_graph(rt: Runtime):
         did = f"d-harness-{op}"
         _append_decision(rt.store, Decision(decision_id=did, gate_id=f"harness-{op}", scope="harness", producer="op_benchmarker", op=op))
         rt.emit("submit", "kernel", f"harness-{op}: template {cand}", gate_id=f"harness-{op}", decision_id=did)
-        pt["kernel"] = (f"harness only: {op} template measured and gated in isolation; integration into the server "
-                        "(plugin, parity probe, e2e legs) is not wired into the graph yet, so nothing kernel-side is banked")
-        upd: RunState = {"passthrough": pt, "decision_id": did, **done}
+        upd: RunState = {"passthrough": pt, "decision_id": did, "kernel": {"op": op, "candidate": cand, "device": dev,
+                                                                          "harness_status": status}, **done}
         if not A:
             upd["gates"] = _set_gate(st, GateOutcome(gate_id=f"harness-{op}", scope="harness", decision_id=did, attempts=1,
                                                      banked=False, note="isolated result: never banked without e2e legs"))
         return upd
 
-    def route_kernel(st: RunState) -> Literal["audit_harness", "finalize"]:
-        return "audit_harness" if A and (st.get("decision_id") or "").startswith("d-harness") else "finalize"
+    def route_kernel(st: RunState) -> Literal["audit_harness", "kernel_measure", "finalize"]:
+        if not (st.get("decision_id") or "").startswith("d-harness"):
+            return "finalize"
+        if A:
+            return "audit_harness"
+        return "kernel_measure" if (st.get("kernel") or {}).get("harness_status") == "ok" else "finalize"
 
     def audit_harness(st: RunState) -> RunState:
         gate = st["decision_id"].removeprefix("d-")  # type: ignore[union-attr]
         fb = _audit(rt, st, gate, "harness")["feedback"]
         gates = _set_gate(st, GateOutcome(gate_id=gate, scope="harness", decision_id=st.get("decision_id"), attempts=1,
                                           verdict=fb.get("verdict"), banked=False, unaudited_reason=fb.get("unaudited_reason"),
-                                          note="isolated result: never banked without e2e legs (P8)"))
-        return {"gates": gates, "feedback": None}
+                                          note="isolated result: never banked; integration follows only a PASS (or a label-only FLAG)"))
+        if not _bankable(fb):
+            rt.emit("withhold", "audit_harness", f"{gate}: {fb.get('verdict')}: the candidate is not integrated", gate_id=gate,
+                    verdict=fb.get("verdict"))
+        return {"gates": gates, "feedback": None, "kernel": {**(st.get("kernel") or {}), "harness_verdict": fb.get("verdict"),
+                                                             "harness_ok": _bankable(fb)}}
+
+    def route_harness(st: RunState) -> Literal["kernel_measure", "finalize"]:
+        return "kernel_measure" if (st.get("kernel") or {}).get("harness_ok") else "finalize"
+
+    def kernel_measure(st: RunState) -> RunState:
+        """Package the candidate as a plugin, then a reference leg (recording the probe's top-k)
+        and a candidate leg (probed against it before benchmarking; ejected = failed leg)."""
+        from geak.agents.kernels.integrate import package_plugin, parity_probe_against
+        from geak.auditor.evidence.models import KernelPlugin, TopKLogprobs
+
+        kn = dict(st.get("kernel") or {})
+        op = kn["op"]
+        gate = f"kernel-{op}"
+        k = st.get("measure_rounds", {}).get(gate, 0)
+        mod, fn = kn["candidate"].split(":")
+        inc = LaunchConfig(**st["incumbent"])
+        b = package_plugin(rt.store.root, op, mod, fn, eager=bool(inc.enforce_eager))
+        plugin = KernelPlugin(op=op, layer=b.plugin_name, candidate=b.candidate, candidate_sha256=b.candidate_sha256, mode=b.mode,
+                              plugin_dir=str(b.root.relative_to(rt.store.root.resolve())))
+        reps = rt.wf.engine_defaults.reps + 2 * k
+        sfx = f"_m{k}" if k else ""
+        ref_id, cand_id = f"kref_{op}{sfx}", f"kcand_{op}{sfx}"
+        prompts = rt.parity or []
+        r = rt.legs(rt.store, leg_id=ref_id, role="reference", cfg=inc, workload=rt.workload, reps=reps, parity=rt.parity,
+                    accuracy=rt.accuracy, topk=lambda url, model: _topk(url, model, prompts))
+        rt.emit("leg", "kernel_measure", f"reference leg {ref_id}: {r.status}" + (f" ({r.reason})" if r.reason else ""),
+                leg_id=ref_id, gate_id=gate)
+        ref_rows, _ = rt.store.read_jsonl(f"legs/{ref_id}/first_token_topk.jsonl", TopKLogprobs) \
+            if rt.store.exists(f"legs/{ref_id}/first_token_topk.jsonl") else ([], [])
+        rows = [x for _, x in ref_rows]
+
+        def probe(url: str, model: str):
+            return parity_probe_against(rows, url, op=op, reference_leg=ref_id, model=model)
+
+        c = rt.legs(rt.store, leg_id=cand_id, role="candidate", cfg=b.apply(inc), workload=rt.workload, reps=reps, parity=rt.parity,
+                    accuracy=rt.accuracy, probe=probe, plugin=plugin, engagement_markers=[b.marker])
+        rt.emit("leg", "kernel_measure", f"candidate leg {cand_id} ({b.candidate}, {b.mode}): {c.status}" +
+                (f" ({c.reason})" if c.reason else ""), leg_id=cand_id, gate_id=gate)
+        kn.update({"marker": b.marker, "mode": b.mode, "plugin_env": b.env, "sha256": b.candidate_sha256})
+        return {"kernel": kn, "feedback": None, "measure_rounds": {**st.get("measure_rounds", {}), gate: k + 1}}
+
+    def kernel_submit(st: RunState) -> RunState:
+        from geak.auditor.evidence.models import LegLaunch, OpBenchRecord
+
+        kn = st["kernel"]  # type: ignore[typeddict-item]
+        op = kn["op"]
+        gate = f"kernel-{op}"
+        rounds = st.get("measure_rounds", {}).get(gate, 1)
+        refs = [f"kref_{op}"] + [f"kref_{op}_m{k}" for k in range(1, rounds)]
+        cands = [f"kcand_{op}"] + [f"kcand_{op}_m{k}" for k in range(1, rounds)]
+        launches = [rt.store.read_json(f"legs/{c}/launch.json", LegLaunch)[0] for c in cands]
+        ok = all(x is not None and x.status == "ok" for x in launches)
+        ob, _ = rt.store.read_json(f"ops/{op}/opbench.json", OpBenchRecord)
+        iso = _isolated_speedup(ob)
+        fb = st.get("feedback")
+        if rt.llm is None:
+            ic = policies.integrator(gate_id=gate, op=op, candidate=kn["candidate"], marker=kn["marker"], reference_legs=refs,
+                                     candidate_legs=cands, candidate_ok=ok, isolated_speedup=iso, values=rt.values, feedback=fb,
+                                     latencies=rt.latencies)
+        else:
+            ps = _prompt_state(rt, st, gate_id=gate, audit_feedback=fb, op=op, measurements=_measurements(rt, refs, cands),
+                               op_spec={"location": kn.get("layer"), "engagement_marker": kn["marker"], "mode": kn.get("mode")},
+                               opbench=ob.model_dump(mode="json", exclude={"raw_times"}) if ob else None,
+                               candidate={"op": op, "candidate": kn["candidate"], "candidate_ok": ok,
+                                          "failure": [x.failure_reason for x in launches if x is not None and x.status != "ok"]})
+            ic = _producer(rt, "kernel_submit", "integrator", IntegrationClaim, ps) or \
+                IntegrationClaim(gate_id=gate, op=op, candidate=kn["candidate"], reference_legs=refs, candidate_legs=cands, withdraw=True)
+        n = st.get("attempts", {}).get(gate, 0)
+        upd: RunState = {"proposal": ic.model_dump(mode="json")}
+        if n > 0 and ic.withdraw:
+            rt.emit("withdraw", "kernel_submit", f"{gate}: withdrawn by the integrator after the gate's findings", gate_id=gate)
+            return upd
+        if ic.remeasure:
+            rt.emit("submit", "kernel_submit", f"{gate}: the integrator asks for a re-measure", gate_id=gate)
+            return upd
+        did = f"d-{gate}-{n}"
+        d = Decision(decision_id=did, gate_id=gate, scope="patch", producer="integrator", accepted=not ic.withdraw, claim=_claim(ic.claim),
+                     reference_legs=ic.reference_legs or refs, candidate_legs=ic.candidate_legs or cands, op=op,
+                     engagement_marker=ic.engagement_marker or kn["marker"], declared_knobs=ic.declared_knobs,
+                     declared_levers=ic.declared_levers, consequences=[Consequence(**x.model_dump()) for x in ic.consequences],
+                     declared_regressions=ic.declared_regressions)
+        _append_decision(rt.store, d)
+        dp = ic.claim.delta_pct
+        rt.emit("submit", "kernel_submit", f"{gate}: e2e {dp:+.2f}%" if dp is not None else f"{gate}: no e2e number (candidate leg failed)",
+                gate_id=gate, decision_id=did, data={"accepted": not ic.withdraw, "isolated_speedup": iso})
+        return {"proposal": {**ic.model_dump(mode="json"), "submitted": True}, "decision_id": did,
+                "attempts": {**st.get("attempts", {}), gate: n + 1}}
+
+    def route_kernel_submit(st: RunState) -> Literal["audit_kernel", "kernel_bank", "kernel_measure", "kernel_next"]:
+        prop = st.get("proposal") or {}
+        gate = f"kernel-{(st.get('kernel') or {}).get('op')}"
+        if not prop.get("submitted"):
+            if prop.get("remeasure") and st.get("measure_rounds", {}).get(gate, 0) < bound["kernel"]:
+                return "kernel_measure"
+            return "kernel_next"
+        if A:
+            return "audit_kernel"
+        return "kernel_next" if prop.get("withdraw") else "kernel_bank"
+
+    def audit_kernel(st: RunState) -> RunState:
+        return _audit(rt, st, f"kernel-{st['kernel']['op']}", "patch")  # type: ignore[typeddict-item]
+
+    def route_kernel_gate(st: RunState) -> Literal["kernel_bank", "kernel_submit", "kernel_next"]:
+        fb = st.get("feedback") or {}
+        gate = f"kernel-{st['kernel']['op']}"  # type: ignore[typeddict-item]
+        if (st.get("proposal") or {}).get("withdraw"):
+            return "kernel_next"  # a submitted rejection is audited for the record, never banked
+        if _bankable(fb):
+            return "kernel_bank"
+        if "eject" in (fb.get("actions") or []):
+            return "kernel_next"  # ejected: measuring the same candidate again cannot cure it
+        return "kernel_submit" if st.get("attempts", {}).get(gate, 0) < bound["kernel"] else "kernel_next"
+
+    def kernel_bank(st: RunState) -> RunState:
+        kn = st["kernel"]  # type: ignore[typeddict-item]
+        gate = f"kernel-{kn['op']}"
+        fb = st.get("feedback") or {}
+        d = next(d for _, d in RunEvidence(rt.store).decisions if d.decision_id == st["decision_id"])
+        rt.emit("bank", "kernel_bank", f"{gate} banked ({kn['candidate']}, {kn.get('mode')})" +
+                ("" if not A else f", verdict {fb.get('verdict') or 'UNAUDITED'}"), gate_id=gate, decision_id=d.decision_id,
+                verdict=fb.get("verdict"))
+        gates = _set_gate(st, GateOutcome(gate_id=gate, scope="patch", decision_id=d.decision_id, attempts=st.get("attempts", {}).get(gate, 0),
+                                          verdict=fb.get("verdict") if A else None, banked=True, unaudited_reason=fb.get("unaudited_reason"),
+                                          note=f"kernel {kn['candidate']} ({kn.get('mode')}), e2e {d.claim.delta_pct}%"))
+        inc = dict(st["incumbent"])
+        inc["env"] = {**(inc.get("env") or {}), **kn.get("plugin_env", {})}
+        return {"incumbent": inc, "incumbent_legs": d.candidate_legs, "banked": st.get("banked", []) + [d.decision_id], "gates": gates,
+                "feedback": None, "proposal": None}
+
+    def kernel_next(st: RunState) -> RunState:
+        kn = st["kernel"]  # type: ignore[typeddict-item]
+        gate = f"kernel-{kn['op']}"
+        fb = st.get("feedback") or {}
+        prop = st.get("proposal") or {}
+        d = next((d for _, d in RunEvidence(rt.store).decisions if d.decision_id == st.get("decision_id")), None)
+        dp = d.claim.delta_pct if d is not None and d.gate_id == gate else None
+        if prop.get("withdraw"):
+            note = f"rejected by the integrator (e2e {dp:+.2f}%)" if dp is not None else "rejected by the integrator: the candidate leg failed"
+        elif prop.get("remeasure"):
+            note = "re-measure bound reached"
+        else:
+            note = f"withheld: {fb.get('verdict')} ({', '.join(fb.get('actions') or [])})"
+        if A and fb.get("verdict"):
+            note += f"; auditor {fb.get('verdict')}"
+        rt.emit("withhold", "kernel_next", f"{gate}: {note}", gate_id=gate, decision_id=st.get("decision_id"), verdict=fb.get("verdict"))
+        gates = _set_gate(st, GateOutcome(gate_id=gate, scope="patch", decision_id=st.get("decision_id") if st.get("attempts", {}).get(gate) else None,
+                                          attempts=st.get("attempts", {}).get(gate, 0), verdict=fb.get("verdict") if A else None,
+                                          banked=False, unaudited_reason=fb.get("unaudited_reason"), note=note))
+        return {"gates": gates, "feedback": None, "proposal": None}
 
     # ------------------------------------------------------------ finalize + validate
     def finalize(st: RunState) -> RunState:
@@ -574,11 +732,12 @@ def build_graph(rt: Runtime):
     # ------------------------------------------------------------ wiring
     nodes: dict[str, Callable[..., Any]] = dict(
         setup=setup, baseline=baseline, profile=profile, strategize=strategize, screen=screen, config_measure=config_measure,
-        config_submit=config_submit, config_bank=config_bank, config_next=config_next, kernel=kernel, finalize=finalize,
+        config_submit=config_submit, config_bank=config_bank, config_next=config_next, kernel=kernel, kernel_measure=kernel_measure,
+        kernel_submit=kernel_submit, kernel_bank=kernel_bank, kernel_next=kernel_next, finalize=finalize,
         validate_leg=validate_leg, bundle_submit=bundle_submit, bundle_done=bundle_done, done=done)
     if A:
         nodes.update(audit_baseline=audit_baseline, audit_profile=audit_profile, audit_config=audit_config, audit_bundle=audit_bundle,
-                     audit_harness=audit_harness)
+                     audit_harness=audit_harness, audit_kernel=audit_kernel)
     for name, fn in nodes.items():
         g.add_node(name, _checkpointed(rt, name, fn))
     g.add_edge(START, "setup")
@@ -600,9 +759,16 @@ def build_graph(rt: Runtime):
         g.add_conditional_edges("audit_config", route_config)
     g.add_conditional_edges("config_bank", route_next)
     g.add_conditional_edges("config_next", route_next)
-    g.add_conditional_edges("kernel", route_kernel, ["audit_harness", "finalize"] if A else ["finalize"])
+    g.add_conditional_edges("kernel", route_kernel, ["audit_harness", "finalize"] if A else ["kernel_measure", "finalize"])
     if A:
-        g.add_edge("audit_harness", "finalize")
+        g.add_conditional_edges("audit_harness", route_harness)
+    g.add_edge("kernel_measure", "kernel_submit")
+    g.add_conditional_edges("kernel_submit", route_kernel_submit, ["audit_kernel", "kernel_measure", "kernel_next"] if A
+                            else ["kernel_bank", "kernel_measure", "kernel_next"])
+    if A:
+        g.add_conditional_edges("audit_kernel", route_kernel_gate)
+    g.add_edge("kernel_bank", "finalize")
+    g.add_edge("kernel_next", "finalize")
     g.add_conditional_edges("finalize", route_validate)
     g.add_conditional_edges("validate_leg", route_validate)
     g.add_conditional_edges("bundle_submit", route_bundle_submit, ["validate_leg", "audit_bundle", "bundle_done"] if A
@@ -809,6 +975,21 @@ def _prompt_state(rt: Runtime, st: RunState, **kw: Any) -> dict[str, Any]:
 def _harness_profile(st: RunState) -> str:
     """The served-shape profile of agents/kernels/specs.py for this model (shipped model, else GPU llama)."""
     return "tiny-arith" if "tiny-arith" in str(st["base_config"].get("model", "")) else "llama-gpu"
+
+
+def _isolated_speedup(ob: Any) -> float | None:
+    """The harness's speedup over its timing baseline (median of the raw times, as H9 derives it): context only."""
+    t = getattr(ob, "timing", None)
+    if t is None or not t.baseline_times_ms or not t.candidate_times_ms:
+        return None
+    b, c = stats.median(t.baseline_times_ms), stats.median(t.candidate_times_ms)
+    return round(b / c, 3) if b and c else None
+
+
+def _topk(url: str, model: str, prompts: list[Prompt]) -> list[Any]:
+    from geak.agents.kernels.integrate import record_topk
+
+    return record_topk(url, prompts, model=model)
 
 
 def _over_budget(rt: Runtime, st: RunState) -> bool:

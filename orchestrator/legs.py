@@ -72,8 +72,11 @@ def _copy_recorded(src: Path, dest: Path, **kw: Any) -> None:
 
 
 class LegRunner(Protocol):
+    """``hooks``: run_leg's kernel-leg extras (topk, probe, plugin, engagement_markers); a
+    recorded leg already holds what they produced, so replay ignores them."""
+
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
-                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None) -> LegResult: ...
+                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None, **hooks: Any) -> LegResult: ...
 
 
 class LiveLegs:
@@ -85,13 +88,13 @@ class LiveLegs:
         self.measured: list[str] = []
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
-                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None) -> LegResult:
+                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None, **hooks: Any) -> LegResult:
         prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps)
         if prev is not None:
             return prev
         self.measured.append(leg_id)
         return run_leg(store, leg_id=leg_id, role=role, engine=self.engine, cfg=cfg, workload=workload, reps=reps,
-                       parity=parity, accuracy=accuracy, **self.leg_kw)
+                       parity=parity, accuracy=accuracy, **hooks, **self.leg_kw)
 
 
 class RecordedLegs:
@@ -108,7 +111,7 @@ class RecordedLegs:
         self.served: list[str] = []
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
-                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None) -> LegResult:
+                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None, **hooks: Any) -> LegResult:
         prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps)
         if prev is not None:
             return prev

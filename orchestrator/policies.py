@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from geak.auditor import stats
 
-from .roles import BundleClaim, ClaimIn, ConfigProposal, DecompositionItem, PlanItem, StrategyPlan, declared_for, knob
+from .roles import BundleClaim, ClaimIn, ConfigProposal, IntegrationClaim, DecompositionItem, PlanItem, StrategyPlan, declared_for, knob
 
 # Config items per engine and device class, most promising first. Values are absolute
 # settings; an item whose value equals the current config is dropped.
@@ -109,6 +109,29 @@ def config_tuner(*, gate_id: str, knob_name: str, candidate_config: dict[str, An
     if claim.delta_pct is None or claim.delta_pct <= 0:
         return ConfigProposal(**base, withdraw=True)
     return ConfigProposal(**base)
+
+
+# what a packaged plugin changes in a leg's launch: both are kernel levers (auditor/checks/config_diff.py)
+PLUGIN_KNOBS = ("env.PYTHONPATH", "env.VLLM_PLUGINS")
+
+
+def integrator(*, gate_id: str, op: str, candidate: str, marker: str, reference_legs: list[str], candidate_legs: list[str],
+               candidate_ok: bool, isolated_speedup: float | None, values: Callable[[list[str]], list[float]],
+               feedback: dict[str, Any] | None, latencies: Callable[[list[str], str], list[float]] | None = None) -> IntegrationClaim:
+    """Submit what the e2e legs measured, whatever it says: a slower or ejected candidate is
+    submitted as a rejection (``withdraw``) so the gate records why, never dropped unseen. The
+    isolated speedup rides along as context; the headline is the e2e number (P8)."""
+    ref, cand = values(reference_legs), values(candidate_legs)
+    claim = honest_claim(ref, cand, "kernel").model_copy(update={"isolated_speedup": isolated_speedup})
+    regs = regressions(lambda m: latencies(reference_legs, m), lambda m: latencies(candidate_legs, m)) if latencies and cand else []
+    base = dict(gate_id=gate_id, op=op, candidate=candidate, declared_knobs=list(PLUGIN_KNOBS),
+                declared_levers={k: "kernel" for k in PLUGIN_KNOBS}, engagement_marker=marker, reference_legs=reference_legs,
+                candidate_legs=candidate_legs, claim=claim, declared_regressions=regs)
+    actions = set((feedback or {}).get("actions") or [])
+    if candidate_ok and "remeasure" in actions and "eject" not in actions:
+        return IntegrationClaim(**base, remeasure=True)
+    loss = claim.delta_pct is None or claim.delta_pct <= 0
+    return IntegrationClaim(**base, withdraw=not candidate_ok or loss or bool(feedback and feedback.get("verdict") == "FAIL"))
 
 
 def finalizer(*, accepted: list[dict[str, Any]], reference_legs: list[str], candidate_legs: list[str], audit_legs: list[str],

@@ -55,6 +55,7 @@ class ClaimIn(_Out):
     non_overlap: bool | None = None
     lever_class: LeverClass | None = None
     headline_source: Literal["e2e", "isolated"] = "e2e"
+    isolated_speedup: float | None = Field(None, description="the harness's op speedup: context beside the e2e number, never the headline")
 
 
 class Fix(_Out):
@@ -85,6 +86,27 @@ class ConfigProposal(_Out):
     fixes: list[Fix] = Field(default_factory=list)
     withdraw: bool = False
     remeasure: bool = Field(False, description="ask for a fresh reference + candidate leg pair before resubmitting")
+
+
+class IntegrationClaim(_Out):
+    """The integrator's submission for one kernel candidate run in the server (e2e legs).
+    ``withdraw`` records the measurement as a rejection (``Decision.accepted`` false): it is
+    still submitted and audited, never banked; ``remeasure`` asks for a fresh pair of legs."""
+
+    gate_id: str
+    op: str
+    candidate: str
+    declared_knobs: list[str] = Field(default_factory=list)
+    declared_levers: dict[str, LeverClass] = Field(default_factory=dict)
+    consequences: list[ConsequenceIn] = Field(default_factory=list)
+    engagement_marker: str | None = None
+    reference_legs: list[str] = Field(default_factory=list)
+    candidate_legs: list[str] = Field(default_factory=list)
+    claim: ClaimIn = Field(default_factory=ClaimIn)
+    declared_regressions: list[str] = Field(default_factory=list)
+    fixes: list[Fix] = Field(default_factory=list)
+    withdraw: bool = False
+    remeasure: bool = False
 
 
 class DecompositionItem(_Out):

@@ -146,7 +146,7 @@ def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = Non
                 rt.emit("resume", "resume", "nothing to resume: the workflow already finished")
                 return _summary(rt)
             rt.emit("resume", "resume", f"resuming at {', '.join(snap.next)}")
-            app.invoke(None, THREAD)
+            app.invoke(None, THREAD, durability="sync")
         else:
             if snap.values:
                 raise RunError(f"{run_dir} already has checkpoints: continue it with `geak run --resume {run_dir}`")
@@ -154,10 +154,10 @@ def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = Non
                     "incumbent_legs": [], "baseline_legs": [], "attempts": {}, "measure_rounds": {}, "strategy": None, "candidates": [],
                     "screened": {}, "promoted": [], "current": None, "proposal": None, "feedback": None, "decision_id": None,
                     "banked": [], "gates": [], "val_legs": [], "val_done": [], "phases_done": [], "passthrough": {}, "halt": None,
-                    "routing": None}
+                    "routing": None, "kernel": None}
             rt.emit("start", "start", f"geak run {args.run_id}: {args.engine}, model {args.launch.get('model')}, "
                     f"llm {args.llm_mode}, auditor {'on' if args.use_auditor else 'off'}")
-            app.invoke(init, THREAD)
+            app.invoke(init, THREAD, durability="sync")
     except KeyboardInterrupt:
         _mark(rt, "interrupted", "interrupted (Ctrl-C): continue with geak run --resume")
         raise

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from geak.auditor.evidence.models import AccuracyProbe, LegLaunch, ParityOutput, WorkloadSpec
+from geak.auditor.evidence.models import AccuracyProbe, KernelPlugin, LegLaunch, ParityOutput, ParityProbe, TopKLogprobs, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 
 from .base import EngineAdapter, LaunchConfig, get_engine
@@ -73,7 +73,15 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
             reps: int = 3, warmup: bool = True, parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None,
             max_tokens: int = 8, health_deadline_s: float = 600.0, bench_timeout_s: float = 900.0,
             python: str | None = None, port: int | None = None,
-            on_started: Callable[[ServerProcess], None] | None = None) -> LegResult:
+            on_started: Callable[[ServerProcess], None] | None = None,
+            topk: Callable[[str, str], list[TopKLogprobs]] | None = None,
+            probe: Callable[[str, str], tuple[ParityProbe, list[TopKLogprobs]]] | None = None,
+            plugin: KernelPlugin | None = None, engagement_markers: list[str] | None = None) -> LegResult:
+    """``topk(base_url, model)``: record first-token top-k logprobs (a reference for a later
+    parity probe). ``probe(base_url, model)``: the one-token parity probe of a kernel candidate,
+    run before anything is benchmarked; an ejected candidate fails the leg (fail closed) with
+    the probe's tagged line as the reason. ``plugin``/``engagement_markers`` are recorded in
+    launch.json as what the leg loaded and what its log must show."""
     ad = get_engine(engine) if isinstance(engine, str) else engine
     python = python or sys.executable
     d = f"legs/{leg_id}"
@@ -84,7 +92,7 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
     base_url = f"http://127.0.0.1:{port}"
     launch = LegLaunch(leg_id=leg_id, role=role, engine=ad.name, command=argv, env=ad.server_env(cfg),  # type: ignore[arg-type]
                        launch_config=cfg.knobs(), workload=workload, started_at=time.time(), status="failed",
-                       failure_reason="leg did not finish")
+                       failure_reason="leg did not finish", kernel_plugin=plugin, engagement_markers=list(engagement_markers or []))
     counted = 0
     startup = None
     try:
@@ -104,6 +112,14 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                 launch.resolved_config = ad.resolved_config(http_json(base_url + ad.server_info_path))
                 launch.host = fingerprint(own_pids=set(group_members(server.pgid or -1)))
                 served = cfg.model
+                if topk:
+                    store.write_text(f"{d}/first_token_topk.jsonl", "".join(r.model_dump_json() + "\n" for r in topk(base_url, served)))
+                if probe:
+                    pp, rows = probe(base_url, served)
+                    store.write_text(f"{d}/first_token_topk.jsonl", "".join(r.model_dump_json() + "\n" for r in rows))
+                    store.write_json(f"{d}/parity_probe.json", pp)
+                    if pp.ejected:
+                        raise LaunchError(f"parity probe ejected the candidate before benchmarking: {pp.log_line}")
                 if parity:
                     for rerun in (0, 1):  # the second pass is the determinism check (P9)
                         for p in parity:

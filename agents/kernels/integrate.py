@@ -3,7 +3,7 @@
 ``package_plugin`` writes a self-contained vLLM general plugin into the run's bundle::
 
     <run_dir>/bundle/plugins/geak_<op>/            <- this directory goes on PYTHONPATH
-        geak_<op>/__init__.py                      register(): CustomOp.register_oot(name="RMSNorm")
+        geak_<op>/__init__.py                      register(): CustomOp.register_oot(name=<layer>)
         geak_<op>/candidate.py                     a verbatim copy of the candidate's module
         geak_<op>/plugin.json                      what was packaged (candidate, sha256, mode)
         geak_<op>-0.dist-info/{METADATA,entry_points.txt}
@@ -16,10 +16,11 @@ directory on ``sys.path``: so a minimal dist-info next to the package, both on P
 a plugin without ``pip install`` (nothing is written to the venv; removing the env var
 removes the plugin).
 
-The override subclasses vLLM's RMSNorm and replaces every forward_* with a call to the
-candidate (``residual`` given: ``s = x + residual`` rounded to the model dtype, then
-``candidate(s, weight, eps)``, returning ``(out, s)``). At layer construction it prints the
-engagement marker ``geak-plugin: registered RMSNorm override -> <module:fn> (dispatch=...)``
+The override subclasses the vLLM layer of the op (``LAYERS``: RMSNorm, SiluAndMul) and
+replaces every forward_* with a call to the candidate (RMSNorm with ``residual`` given:
+``s = x + residual`` rounded to the model dtype, then ``candidate(s, weight, eps)``,
+returning ``(out, s)``; SiluAndMul: ``candidate(x)``). At layer construction it prints the
+engagement marker ``geak-plugin: registered <Layer> override -> <module:fn> (dispatch=...)``
 into the server log (P5's marker; it never appears in a reference leg).
 
 Mode: compile on (vLLM's default), with the candidate wrapped as an opaque torch custom op
@@ -83,17 +84,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from geak.auditor.evidence.models import ParityProbe
+from geak.auditor import stats
+from geak.auditor.evidence.models import ParityProbe, TopKLogprobs
 
 log = logging.getLogger("geak.parity")
 
 MIN_COSINE = 0.99
 PARITY_TAG = "geak-parity: EJECT"
-MARKER_PREFIX = "geak-plugin: registered RMSNorm override -> "
 MODE = "compile+opaque_custom_op"
+EAGER_MODE = "eager+opaque_custom_op"
 
-# op -> the vLLM layer class the plugin replaces
-LAYERS = {"rmsnorm": "RMSNorm"}
+# op -> the vLLM layer class the plugin replaces (vllm.model_executor.layers.*). Adding an op
+# is an entry here plus its override body in _OVERRIDES (the plugin's source, below).
+LAYERS = {"rmsnorm": "RMSNorm", "silu_and_mul": "SiluAndMul"}
+
+
+def marker_prefix(op: str) -> str:
+    """The engagement marker's fixed part for an op: printed at layer construction in the server."""
+    return f"geak-plugin: registered {LAYERS[op]} override -> "
 
 
 @dataclass
@@ -128,13 +136,15 @@ def _module_file(candidate_module: str) -> Path:
 
 
 def package_plugin(run_dir: str | Path, op: str, candidate_module: str, candidate_fn: str,
-                   *, call_log: int = 0, opaque: bool = True) -> PluginBundle:
+                   *, call_log: int = 0, opaque: bool = True, eager: bool = False) -> PluginBundle:
     """Write bundle/plugins/geak_<op>/ under ``run_dir`` and return what a leg needs to load it.
 
     ``candidate_module`` is a dotted module name or a path to a .py file; the file is copied
     verbatim (single-file candidates: it may import torch and the standard library only).
     ``call_log``: the plugin logs its first N candidate calls (engagement per call, tests).
     ``opaque=False`` lets Dynamo trace the candidate (measured; not a mode geak uses).
+    ``eager``: the legs that load it run with --enforce-eager (recorded in ``mode``; the
+    reference legs must be eager too, which the patch gate's P4 checks).
     """
     if op not in LAYERS:
         raise ValueError(f"no vLLM integration for op {op!r}; known: {sorted(LAYERS)}")
@@ -150,7 +160,7 @@ def package_plugin(run_dir: str | Path, op: str, candidate_module: str, candidat
     (pkg / "candidate.py").write_bytes(code)
     label = f"{candidate_module}:{candidate_fn}"
     meta = {"op": op, "layer": LAYERS[op], "candidate": label, "candidate_fn": candidate_fn, "candidate_sha256": sha,
-            "source_file": str(src), "mode": MODE if opaque else "compile+traced", "opaque": opaque, "call_log": call_log,
+            "source_file": str(src), "mode": (EAGER_MODE if eager else MODE) if opaque else "compile+traced", "opaque": opaque, "call_log": call_log,
             "op_name": f"geak::{op}_{sha[:8]}"}
     (pkg / "plugin.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     (pkg / "__init__.py").write_text(_PLUGIN_SRC)
@@ -164,7 +174,7 @@ def package_plugin(run_dir: str | Path, op: str, candidate_module: str, candidat
     env = {"PYTHONPATH": pythonpath, "VLLM_PLUGINS": name}
     if call_log:
         env["GEAK_PLUGIN_CALL_LOG"] = str(call_log)
-    marker = "geak-plugin: registered RMSNorm override -> " + _re_escape(label)
+    marker = _re_escape(marker_prefix(op) + label)
     return PluginBundle(op=op, plugin_name=name, root=root.resolve(), candidate=label, candidate_sha256=sha, marker=marker,
                         mode=meta["mode"], env=env, extra_args=[])
 
@@ -202,15 +212,22 @@ def _candidate():
 def _counted(fn):
     import torch
 
-    def call(x, weight, eps):
+    def call(x, *args):
         # while Dynamo traces (a non-opaque candidate under compile) the log is skipped: a
         # print there is a graph break, which vLLM's fullgraph compile turns into an error
         if _LIMIT and not torch.compiler.is_compiling():
             _CALLS[0] += 1
         if _LIMIT and not torch.compiler.is_compiling() and _CALLS[0] <= _LIMIT:
             _say(f"geak-plugin: call {_CALLS[0]} {META['candidate']} shape={tuple(x.shape)}")
-        return fn(x, weight, eps)
+        return fn(x, *args)
     return call
+
+
+def _checked(out, x, shape, *inputs):
+    if not hasattr(out, "shape") or tuple(out.shape) != tuple(shape):
+        raise RuntimeError(f"geak-plugin: candidate returned {type(out).__name__} {getattr(out, 'shape', '')}, expected {tuple(shape)}")
+    # a custom op may not return an alias of its input; a fresh tensor is the spec anyway
+    return out.clone() if out.data_ptr() in [t.data_ptr() for t in (x,) + inputs] else out
 
 
 def _make_op():
@@ -219,36 +236,41 @@ def _make_op():
     fn = _counted(_candidate())
     if not META.get("opaque", True):
         return fn
+    if META["op"] == "rmsnorm":
+        @torch.library.custom_op(META["op_name"], mutates_args=())
+        def op(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+            return _checked(fn(x, weight, eps), x, x.shape, weight)
 
-    @torch.library.custom_op(META["op_name"], mutates_args=())
-    def op(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-        out = fn(x, weight, eps)
-        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-            raise RuntimeError(f"geak-plugin: candidate returned {type(out).__name__} {getattr(out, 'shape', '')}, expected {tuple(x.shape)}")
-        # a custom op may not return an alias of its input; a fresh tensor is the spec anyway
-        return out.clone() if out.data_ptr() in (x.data_ptr(), weight.data_ptr()) else out
+        @op.register_fake
+        def _(x, weight, eps):
+            return torch.empty_like(x)
+    elif META["op"] == "silu_and_mul":
+        @torch.library.custom_op(META["op_name"], mutates_args=())
+        def op(x: torch.Tensor) -> torch.Tensor:
+            return _checked(fn(x), x, x.shape[:-1] + (x.shape[-1] // 2,))
 
-    @op.register_fake
-    def _(x, weight, eps):
-        return torch.empty_like(x)
-
+        @op.register_fake
+        def _(x):
+            return x.new_empty(x.shape[:-1] + (x.shape[-1] // 2,))
+    else:
+        raise RuntimeError(f"geak-plugin: no integration for op {META['op']!r}")
     return op
 
 
-def register():
-    from vllm.model_executor.custom_op import CustomOp, op_registry_oot
-    from vllm.model_executor.layers.layernorm import RMSNorm
+def _announce(layer, **facts):
+    fwd = getattr(layer._forward_method, "__name__", type(layer._forward_method).__name__)
+    extra = "".join(f", {k}={v}" for k, v in facts.items())
+    _say(f"geak-plugin: registered {META['layer']} override -> {META['candidate']} (dispatch={fwd}, mode={META['mode']}, "
+         f"sha256={META['candidate_sha256'][:12]}{extra})")
 
-    if META["layer"] in op_registry_oot:  # plugins may be loaded more than once per process
-        return
-    call = _make_op()
+
+def _rmsnorm_override(call):
+    from vllm.model_executor.layers.layernorm import RMSNorm
 
     class GeakRMSNorm(RMSNorm):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            fwd = getattr(self._forward_method, "__name__", type(self._forward_method).__name__)
-            _say(f"geak-plugin: registered RMSNorm override -> {META['candidate']} (dispatch={fwd}, mode={META['mode']}, "
-                 f"sha256={META['candidate_sha256'][:12]}, hidden={self.hidden_size}, eps={self.variance_epsilon})")
+            _announce(self, hidden=self.hidden_size, eps=self.variance_epsilon)
 
         def _geak(self, x, residual=None):
             if self.variance_size_override is not None:
@@ -259,22 +281,45 @@ def register():
             s = x + residual
             return call(s, w, float(self.variance_epsilon)), s
 
-        def forward_native(self, x, residual=None):
-            return self._geak(x, residual)
+    return GeakRMSNorm
 
-        def forward_cpu(self, x, residual=None):
-            return self._geak(x, residual)
 
-        def forward_cuda(self, x, residual=None):
-            return self._geak(x, residual)
+def _silu_and_mul_override(call):
+    from vllm.model_executor.layers.activation import SiluAndMul
 
-        def forward_hip(self, x, residual=None):
-            return self._geak(x, residual)
+    class GeakSiluAndMul(SiluAndMul):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            _announce(self)
 
-        def forward_oot(self, x, residual=None):
-            return self._geak(x, residual)
+        def _geak(self, x):
+            return call(x)
 
-    CustomOp.register_oot(GeakRMSNorm, name=META["layer"])
+    return GeakSiluAndMul
+
+
+def _dispatch(name):
+    def forward(self, *args, **kwargs):
+        return self._geak(*args, **kwargs)
+
+    forward.__name__ = name  # the construction line reports the engine's choice by this name
+    return forward
+
+
+_OVERRIDES = {"rmsnorm": _rmsnorm_override, "silu_and_mul": _silu_and_mul_override}
+
+
+def register():
+    from vllm.model_executor.custom_op import CustomOp, op_registry_oot
+
+    if META["layer"] in op_registry_oot:  # plugins may be loaded more than once per process
+        return
+    cls = _OVERRIDES[META["op"]](_make_op())
+    # every dispatch target runs the candidate: which one the engine picks (native under
+    # compile, cpu/cuda in eager) is printed at construction, never assumed
+    for name in ("forward_native", "forward_cpu", "forward_cuda", "forward_hip", "forward_xpu", "forward_oot"):
+        setattr(cls, name, _dispatch(name))
+    CustomOp.register_oot(cls, name=META["layer"])
     _say(f"geak-plugin: loaded {META['candidate']} for {META['layer']}")
 '''
 
@@ -302,33 +347,64 @@ def first_token_logprobs(base_url: str, model: str, prompt: str, k: int, timeout
     return {str(t): float(v) for t, v in top.items()}
 
 
-def aligned_cosine(ref: dict[str, float], cand: dict[str, float]) -> float:
-    """Cosine of two top-k logprob vectors over the union of their tokens. A token missing
-    from one side gets that side's smallest logprob (it ranked below all of its top-k)."""
-    toks = sorted(set(ref) | set(cand))
-    fr, fc = min(ref.values()), min(cand.values())
-    a = [ref.get(t, fr) for t in toks]
-    b = [cand.get(t, fc) for t in toks]
-    if not all(math.isfinite(v) for v in a + b):
-        return float("nan")
-    na, nb = math.sqrt(sum(v * v for v in a)), math.sqrt(sum(v * v for v in b))
-    if na == 0 or nb == 0:
-        return 1.0 if na == nb else 0.0
-    return sum(x * y for x, y in zip(a, b)) / (na * nb)
+# the auditor's own function (P10 re-derives the probe with it): one definition of the cosine
+aligned_cosine = stats.topk_cosine
 
 
-def parity_probe(base_url_ref: str, base_url_cand: str, prompts: Iterable[Any], *, op: str = "rmsnorm", k: int = 20,
-                 model: str | None = None, timeout: float = 60.0, min_cosine: float = MIN_COSINE) -> ParityProbe:
-    """One-token parity of the candidate server against the reference server; fail closed.
+def record_topk(base_url: str, prompts: Iterable[Any], *, k: int = 20, model: str | None = None, timeout: float = 60.0) -> list[TopKLogprobs]:
+    """The reference side of the probe, kept on disk so a later candidate leg compares against it."""
+    model = model or _served_model(base_url, timeout)
+    out = []
+    for i, p in enumerate(prompts):
+        text = p if isinstance(p, str) else p.prompt
+        pid = f"p{i}" if isinstance(p, str) else p.prompt_id
+        out.append(TopKLogprobs(prompt_id=pid, prompt=text, top_logprobs=first_token_logprobs(base_url, model, text, k, timeout)))
+    return out
 
-    ``prompts``: strings or objects with a ``.prompt``. The probe's cosine is the worst over
-    the prompts, argmax_equal holds only if it holds for every prompt. Any exception ejects
-    (cosine/argmax stay as far as measured, None if nothing was) and the tagged line says why.
-    """
+
+def compare_topk(pairs: Iterable[tuple[dict[str, float], dict[str, float]]], *, op: str, min_cosine: float = MIN_COSINE,
+                 error: str | None = None, reference_leg: str | None = None) -> ParityProbe:
+    """Pure: the probe's verdict over (reference, candidate) top-k pairs. The cosine is the worst
+    over the prompts, argmax_equal holds only if it holds for every prompt; an error or no pair
+    at all ejects (fail closed), and the tagged line says why."""
     worst: float | None = None
     arg_eq: bool | None = None
     first_bad: tuple[str, str] | None = None
     am = ("?", "?")
+    n = 0
+    for r, c in pairs:
+        n += 1
+        cos = aligned_cosine(r, c)
+        ar, ac = max(r, key=r.get), max(c, key=c.get)
+        if worst is None or not (cos >= worst):  # NaN sticks
+            worst = cos
+        eq = ar == ac
+        arg_eq = eq if arg_eq is None else (arg_eq and eq)
+        if first_bad is None and (not eq or not (cos >= min_cosine)):
+            first_bad = (ar, ac)
+        if first_bad is None:
+            am = (ar, ac)
+    if n == 0 and error is None:
+        error = "no prompt was probed"
+    if first_bad:
+        am = first_bad
+    meta = {"reference_leg": reference_leg, "n_prompts": n, "min_cosine": min_cosine}
+    ok = error is None and worst is not None and math.isfinite(worst) and worst >= min_cosine and arg_eq is True
+    if ok:
+        return ParityProbe(cosine=worst, argmax_equal=True, ejected=False,
+                           log_line=f"geak-parity: PASS {op} cos={worst:.6f} argmax_ref={am[0]!r} argmax_cand={am[1]!r}", **meta)
+    cos_s = "nan" if worst is None or not math.isfinite(worst) else f"{worst:.6f}"
+    line = f"{PARITY_TAG} {op} cos={cos_s} argmax_ref={am[0]!r} argmax_cand={am[1]!r}" + (f" error={error}" if error else "")
+    print(line, file=sys.stderr, flush=True)
+    log.warning(line)
+    return ParityProbe(cosine=worst if worst is not None and math.isfinite(worst) else None,
+                       argmax_equal=False if arg_eq is None else arg_eq, ejected=True, log_line=line, **meta)
+
+
+def parity_probe(base_url_ref: str, base_url_cand: str, prompts: Iterable[Any], *, op: str = "rmsnorm", k: int = 20,
+                 model: str | None = None, timeout: float = 60.0, min_cosine: float = MIN_COSINE) -> ParityProbe:
+    """One-token parity of a live candidate server against a live reference server; fail closed."""
+    pairs: list[tuple[dict[str, float], dict[str, float]]] = []
     err = None
     try:
         texts = [p if isinstance(p, str) else p.prompt for p in prompts]
@@ -336,29 +412,30 @@ def parity_probe(base_url_ref: str, base_url_cand: str, prompts: Iterable[Any], 
             raise ValueError("no prompts")
         model = model or _served_model(base_url_ref, timeout)
         for t in texts:
-            r = first_token_logprobs(base_url_ref, model, t, k, timeout)
-            c = first_token_logprobs(base_url_cand, model, t, k, timeout)
-            cos = aligned_cosine(r, c)
-            ar, ac = max(r, key=r.get), max(c, key=c.get)
-            if worst is None or not (cos >= worst):  # NaN sticks
-                worst = cos
-            eq = ar == ac
-            arg_eq = eq if arg_eq is None else (arg_eq and eq)
-            if first_bad is None and (not eq or not (cos >= min_cosine)):
-                first_bad = (ar, ac)
-            if first_bad is None:
-                am = (ar, ac)
+            pairs.append((first_token_logprobs(base_url_ref, model, t, k, timeout), first_token_logprobs(base_url_cand, model, t, k, timeout)))
     except Exception as e:  # noqa: BLE001 - fail closed on anything
         err = f"{type(e).__name__}: {e}"
-    if first_bad:
-        am = first_bad
-    ok = err is None and worst is not None and math.isfinite(worst) and worst >= min_cosine and arg_eq is True
-    if ok:
-        return ParityProbe(cosine=worst, argmax_equal=True, ejected=False,
-                           log_line=f"geak-parity: PASS {op} cos={worst:.6f} argmax_ref={am[0]!r} argmax_cand={am[1]!r}")
-    cos_s = "nan" if worst is None or not math.isfinite(worst) else f"{worst:.6f}"
-    line = f"{PARITY_TAG} {op} cos={cos_s} argmax_ref={am[0]!r} argmax_cand={am[1]!r}" + (f" error={err}" if err else "")
-    print(line, file=sys.stderr, flush=True)
-    log.warning(line)
-    return ParityProbe(cosine=worst if worst is not None and math.isfinite(worst) else None,
-                       argmax_equal=False if arg_eq is None else arg_eq, ejected=True, log_line=line)
+    return compare_topk(pairs, op=op, min_cosine=min_cosine, error=err)
+
+
+def parity_probe_against(reference: list[TopKLogprobs], base_url_cand: str, *, op: str, reference_leg: str | None = None,
+                         model: str | None = None, timeout: float = 60.0,
+                         min_cosine: float = MIN_COSINE) -> tuple[ParityProbe, list[TopKLogprobs]]:
+    """The candidate server against a reference leg's recorded top-k (same prompts, same k);
+    fail closed. Returns the probe and the candidate's own top-k rows (kept in its leg, so the
+    auditor re-derives the cosine). Greedy one-token logprobs of the same weights do not depend
+    on the server lifetime, so the reference need not be alive: two servers never share the cores."""
+    pairs: list[tuple[dict[str, float], dict[str, float]]] = []
+    rows: list[TopKLogprobs] = []
+    err = None
+    try:
+        if not reference:
+            raise ValueError(f"reference leg {reference_leg!r} recorded no top-k logprobs")
+        model = model or _served_model(base_url_cand, timeout)
+        for r in reference:
+            c = first_token_logprobs(base_url_cand, model, r.prompt, max(len(r.top_logprobs), 1), timeout)
+            rows.append(TopKLogprobs(prompt_id=r.prompt_id, prompt=r.prompt, top_logprobs=c))
+            pairs.append((r.top_logprobs, c))
+    except Exception as e:  # noqa: BLE001 - fail closed on anything
+        err = f"{type(e).__name__}: {e}"
+    return compare_topk(pairs, op=op, min_cosine=min_cosine, error=err, reference_leg=reference_leg), rows

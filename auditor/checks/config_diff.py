@@ -24,9 +24,11 @@ ORTHOGONAL = re.compile(
     r"prefix_cach|radix_cache)",
     re.IGNORECASE,
 )
+# PYTHONPATH: a different import path changes which code computes the same thing (how a
+# packaged kernel plugin reaches the server), never what is served
 KERNEL = re.compile(
     r"(custom_ops|plugin|attention_backend|attn_backend|kernel|triton|overlay|use_cuda_graph|"
-    r"moe_backend|sampling_backend|VLLM_PLUGINS)",
+    r"moe_backend|sampling_backend|VLLM_PLUGINS|PYTHONPATH)",
     re.IGNORECASE,
 )
 

@@ -22,6 +22,7 @@ from .models import (
     OpBenchRecord,
     ParityOutput,
     ParityProbe,
+    TopKLogprobs,
     ProfileClaim,
 )
 from .store import Problem, RunStore
@@ -129,6 +130,12 @@ class LegData:
     outputs_problems: list[Problem]
     accuracy: AccuracyProbe | None
     parity_probe: ParityProbe | None
+    topk: list[tuple[int, TopKLogprobs]] = field(default_factory=list)
+    topk_problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def topk_file(self) -> str:
+        return f"{self.dir}/first_token_topk.jsonl"
 
     @property
     def bench_file(self) -> str:
@@ -212,7 +219,13 @@ class RunEvidence:
             outputs, out_probs = self.store.read_jsonl(f"{d}/outputs.jsonl", ParityOutput)
         acc = self.store.read_json(f"{d}/accuracy.json", AccuracyProbe)[0] if self.store.exists(f"{d}/accuracy.json") else None
         probe = self.store.read_json(f"{d}/parity_probe.json", ParityProbe)[0] if self.store.exists(f"{d}/parity_probe.json") else None
+        topk: list[tuple[int, TopKLogprobs]] = []
+        topk_probs: list[Problem] = []
+        if self.store.exists(f"{d}/first_token_topk.jsonl"):
+            topk, topk_probs = self.store.read_jsonl(f"{d}/first_token_topk.jsonl", TopKLogprobs)
         return LegData(
+            topk=topk,
+            topk_problems=topk_probs,
             leg_id=leg_id,
             dir=d,
             launch=launch,

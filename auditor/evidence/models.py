@@ -120,6 +120,18 @@ class Manifest(Record):
     imported_from: str | None = Field(None, description="set by importers: the source format")
 
 
+class KernelPlugin(BaseModel):
+    """What a candidate leg loaded into the engine, and how it ran (compile or eager)."""
+
+    model_config = ConfigDict(extra="allow")
+    op: str
+    layer: str | None = Field(None, description="the engine layer class it replaces, e.g. RMSNorm")
+    candidate: str = Field(description="module:function as packaged")
+    candidate_sha256: str | None = None
+    mode: str | None = Field(None, description="e.g. compile+opaque_custom_op, eager+opaque_custom_op")
+    plugin_dir: str | None = Field(None, description="run-relative directory of the packaged plugin")
+
+
 class LegLaunch(Record):
     """legs/<leg_id>/launch.json: one server lifetime."""
 
@@ -145,6 +157,9 @@ class LegLaunch(Record):
     failure_reason: str | None = None
     engagement_markers: list[str] = Field(
         default_factory=list, description="markers the producer says appear in server.log"
+    )
+    kernel_plugin: KernelPlugin | None = Field(
+        None, description="the kernel candidate this leg's server loaded (None: the engine's own kernels)"
     )
 
 
@@ -207,6 +222,17 @@ class AccuracyProbe(Record):
     items_file: str | None = None
 
 
+class TopKLogprobs(Record):
+    """One line of legs/<leg_id>/first_token_topk.jsonl: one prompt's first generated token,
+    greedy, as the server's top-k logprobs. A reference leg records them; a kernel candidate
+    leg records its own answers to the same prompts, so the probe's cosine is re-derivable."""
+
+    kind: Literal["first_token_topk"] = "first_token_topk"
+    prompt_id: str
+    prompt: str
+    top_logprobs: dict[str, float]
+
+
 class ParityProbe(Record):
     """legs/<leg_id>/parity_probe.json: one-token logits of the candidate path vs reference path."""
 
@@ -215,6 +241,9 @@ class ParityProbe(Record):
     argmax_equal: bool | None
     ejected: bool = False
     log_line: str | None = None
+    reference_leg: str | None = Field(None, description="the leg whose recorded top-k logprobs were the reference")
+    n_prompts: int | None = None
+    min_cosine: float | None = Field(None, description="the threshold the probe applied")
 
 
 # ---------------------------------------------------------------- decisions

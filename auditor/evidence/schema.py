@@ -20,6 +20,7 @@ RECORDS: dict[str, type[BaseModel]] = {
     "output": models.ParityOutput,
     "accuracy": models.AccuracyProbe,
     "parity_probe": models.ParityProbe,
+    "first_token_topk": models.TopKLogprobs,
     "decision": models.Decision,
     "routing": models.ProfileClaim,
     "opbench": models.OpBenchRecord,
