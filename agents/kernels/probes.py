@@ -166,6 +166,111 @@ def escape_probe(clock: Clock, fn: Fn, args: tuple[Any, ...], n_calls: int, dead
                              "cpu_ms_per_wall_ms": cpu_ms / max((t2 - t0) * 1e3, 1e-9)}}
 
 
+def _differing_bytes(a: Any, b: Any) -> float:
+    """Fraction of bytes that differ (bitwise, so NaN == NaN); 1.0 when not comparable."""
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape or a.dtype != b.dtype:
+        return 1.0
+    if not a.numel():
+        return 0.0
+    x, y = a.contiguous().view(torch.uint8), b.contiguous().view(torch.uint8)
+    return (x != y).float().mean().item()
+
+
+_READBACK: dict[int, torch.cuda.Stream] = {}
+
+
+def _readback_stream() -> torch.cuda.Stream:
+    # highest priority: once the end event has completed, the block scheduler serves the
+    # readback before any block still queued on a normal-priority side stream, so a tie
+    # between the two (both released by the same lead) cannot go to the side work
+    d = torch.cuda.current_device()
+    if d not in _READBACK:
+        _READBACK[d] = torch.cuda.Stream(priority=-100)
+    return _READBACK[d]
+
+
+def _tail_first(o: torch.Tensor) -> torch.Tensor:
+    # flip reads the output from its last element back: the part a late writer writes last is
+    # read first, while that writer is still at work
+    return torch.flip(o.detach().reshape(-1), [0])
+
+
+def ready_probe(clock: Clock, fn: Fn, setup: Fn | None, inputs: list[tuple[Any, ...]], deadline_s: float) -> dict[str, Any]:
+    """H4 by effect: is the output already written when the timed stream says the call is done?
+
+    One call per trial, each on inputs never seen before (so a stale buffer cannot hold the
+    right answer by chance). GPU: a copy of the outputs is taken as soon as the current stream
+    has passed the call, i.e. exactly where the end event sits, and compared with the outputs once
+    every stream and thread has finished (the copy runs on a high-priority stream that waits on an
+    event recorded right behind the call). Work on a side stream has not written them yet when
+    that copy runs; work on the current stream always has (stream order), so an honest kernel
+    can only come out ready, whatever its duration. Odd trials lead the call with a GPU sleep on
+    the current stream: side work that waits on the current stream (as it must to read inputs
+    safely) then starts no earlier than the copy, however short that work is; and side work that
+    does not wait runs during the lead, so its outputs are already complete when read while the
+    lead still holds the current stream (``complete_before_call``), which an honest kernel's
+    cannot be. Even trials have no lead. CPU: the outputs are read at return."""
+    cuda = clock.method == "cuda_events"
+    trials = []
+    host_ms = 0.0
+    for i, args in enumerate(inputs):
+        if setup is not None:
+            setup(*args)
+        clock.sync()
+        before, nb = set(threading.enumerate()), native_threads()
+        lead_ms = max(1.0, 4 * host_ms) if cuda and i % 2 else 0.0
+        lead_ev = None
+        if lead_ms:
+            torch.cuda._sleep(int(lead_ms * 2e6))  # ~2e6 cycles per ms at H100 clocks
+            lead_ev = torch.cuda.Event()
+            lead_ev.record()
+        t0 = time.perf_counter()
+        out = fn(*args)
+        host_ms = (time.perf_counter() - t0) * 1e3
+        # whether the whole call was enqueued while the lead still held the GPU (else the lead
+        # was too short to order anything)
+        under_lead = (not lead_ev.query()) if lead_ev is not None else None
+        outs = materialize(out)
+        early = None
+        if under_lead:
+            # read the outputs now, while the lead still holds the current stream: an honest
+            # kernel is queued behind the lead and cannot have written them yet, so outputs
+            # already complete were made elsewhere (side work that did not wait, or a cache)
+            rs = _readback_stream()
+            with torch.cuda.stream(rs):
+                early_dev = tuple(_tail_first(o) if isinstance(o, torch.Tensor) else o for o in outs)
+            ev = torch.cuda.Event()
+            ev.record(rs)
+            ev.synchronize()
+            if lead_ev is not None and not lead_ev.query():
+                early = early_dev
+        if cuda:
+            end = torch.cuda.Event()
+            end.record()  # where the timing's end event sits
+            rs = _readback_stream()
+            rs.wait_event(end)
+            with torch.cuda.stream(rs):
+                at_end = tuple(_tail_first(o) if isinstance(o, torch.Tensor) else o for o in outs)
+        else:
+            at_end = tuple(o.detach().clone() if isinstance(o, torch.Tensor) else o for o in outs)
+        settle(clock, before, nb, deadline_s)
+        final = snapshot(outs)
+        at_end_h = tuple(o.to("cpu") if isinstance(o, torch.Tensor) else o for o in at_end)
+        if cuda:
+            final = tuple(_tail_first(o) if isinstance(o, torch.Tensor) else o for o in final)
+        stale = [_differing_bytes(a, b) for a, b in zip(at_end_h, final)]
+        before_call = None
+        if early is not None and any(isinstance(o, torch.Tensor) and o.numel() for o in final):
+            before_call = same(tuple(o.to("cpu") if isinstance(o, torch.Tensor) else o for o in early), final)
+        trials.append({"lead_ms": lead_ms, "enqueued_under_lead": under_lead, "host_ms": host_ms,
+                       "ready": same(at_end_h, final), "stale_byte_fraction": max(stale, default=0.0),
+                       "complete_before_call": before_call})
+    judged = [t["complete_before_call"] for t in trials if t["complete_before_call"] is not None]
+    return {"output_ready_at_end_event": all(t["ready"] for t in trials) if trials else None,
+            "output_complete_before_timed_call": any(judged) if judged else None,
+            "ready_probe": {"timer": clock.method, "read_at": "high-priority stream, after an event behind the call" if cuda else "return", "trials": trials}}
+
+
 # ---------------------------------------------------------------- H5
 
 

@@ -102,10 +102,31 @@ def h4_side_stream(ctx: GateContext) -> list[Finding]:
     rec_ = {"event_ms": ag.event_ms, "wall_ms": ag.wall_ms, "ratio": ratio}
     if not ag.all_streams_synced:
         return ctx.bad("H4", "streams were not all synchronised before the end event", evidence=[p], recomputed=rec_)
+    # harness v2+ (readiness probe): the outputs read where the end event sits vs once every
+    # stream and thread finished, and (GPU) read while a lead still held the timed stream
+    # before the call. Either mismatch is proof by effect, whatever the durations. Records
+    # without these fields (None) are judged on the ratio alone.
+    ready = getattr(ag, "output_ready_at_end_event", None)
+    early = getattr(ag, "output_complete_before_timed_call", None)
+    trials = (getattr(ag, "ready_probe", None) or {}).get("trials") or []
+    rp = EvidencePointer(file=p.file, field="anti_gaming.ready_probe")
+    if ready is not None:
+        rec_["output_ready_at_end_event"] = ready
+        rec_["output_complete_before_timed_call"] = early
+    if ready is False:
+        stale = [t for t in trials if not t.get("ready")]
+        worst = max((t.get("stale_byte_fraction") or 0.0 for t in stale), default=0.0)
+        return ctx.bad("H4", f"the output was not yet written when the timed stream reached its end ({len(stale)}/{len(trials)} trial(s), "
+                             f"up to {100 * worst:.0f}% of its bytes stale): work ran outside the timed stream", evidence=[rp], recomputed=rec_)
+    if early:
+        n = sum(1 for t in trials if t.get("complete_before_call"))
+        return ctx.bad("H4", f"the output was already complete while the timed stream was still held before the call ({n}/{len(trials)} "
+                             "trial(s)): it was computed outside the timed stream", evidence=[rp], recomputed=rec_)
     if ratio is not None and ratio < ctx.policy.min_event_wall_ratio:
         return ctx.bad("H4", f"timed {ag.event_ms:g} ms by events but {ag.wall_ms:g} ms by wall clock (ratio {ratio:.2f}): work ran outside the timed stream",
                        evidence=[p], recomputed=rec_)
-    return ctx.ok("H4", f"event/wall ratio {ratio:.2f}", recomputed=rec_)
+    tail = "; output complete at the end event" if ready else ""
+    return ctx.ok("H4", f"event/wall ratio {'n/a' if ratio is None else f'{ratio:.2f}'}{tail}", recomputed=rec_)
 
 
 @rule("H5", ["harness"], "constant / cached output", "fail", "eject")

@@ -15,6 +15,24 @@ REPO = Path(__file__).resolve().parents[2]
 CHEATS = REPO / "tests" / "data" / "kernels" / "cheats"
 
 
+def graph_of(fn, args):
+    """A CUDA graph holding one call (warmed on a side stream, as capture requires). Replaying it
+    costs the host a few microseconds whatever the call's Python dispatch costs."""
+    import torch
+
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(2):
+            fn(*args)
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        fn(*args)
+    torch.cuda.synchronize()
+    return g
+
+
 def harness(op: str, candidate: str, out: Path, *extra: str) -> OpBenchRecord:
     return run_harness(["--op", op, "--candidate", candidate, "--out", str(out), "--device", "cuda", "--profile", "llama-gpu", *extra])
 

@@ -3,9 +3,17 @@ harness gate FAILs it with the rule that names the trick. One behaviour per test
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+import torch
 
 from kernel_helpers import CHEATS, failing_rules
+
+from geak.agents.kernels import probes
+from geak.agents.kernels.templates.cpu import rmsnorm as cpu_rmsnorm
+from geak.agents.kernels.timing import Clock
 
 
 def _caught(cheat_results, name: str, rule: str) -> None:
@@ -88,3 +96,37 @@ def test_timing_an_unserved_shape_is_caught_h3(cheat_results):
     rec, _ = cheat_results["unserved_shape"]
     assert [4096, 128] in rec.timed_shapes
     _caught(cheat_results, "unserved_shape", "H3")
+
+
+def _inputs(n: int) -> list[tuple]:
+    return [(torch.randn(4, 64, generator=torch.Generator().manual_seed(i)), torch.ones(64), 1e-6) for i in range(n)]
+
+
+def _late_writer(x, weight, eps):
+    out = torch.zeros_like(x)
+
+    def work():
+        time.sleep(0.05)  # long after the call returned: deterministic, unlike the queue cheat
+        out.copy_(cpu_rmsnorm(x, weight, eps))
+
+    threading.Thread(target=work).start()
+    return out
+
+
+def test_readiness_probe_sees_an_output_written_after_return():
+    rp = probes.ready_probe(Clock("cpu"), _late_writer, None, _inputs(3), deadline_s=2.0)
+    trials = rp["ready_probe"]["trials"]
+    assert rp["output_ready_at_end_event"] is False
+    assert all(not t["ready"] and t["stale_byte_fraction"] > 0.5 for t in trials), trials
+
+
+def test_readiness_probe_passes_a_synchronous_candidate():
+    rp = probes.ready_probe(Clock("cpu"), cpu_rmsnorm, None, _inputs(3), deadline_s=2.0)
+    assert rp["output_ready_at_end_event"] is True
+    assert rp["output_complete_before_timed_call"] is None  # needs a GPU lead; not judged on CPU
+    assert all(t["stale_byte_fraction"] == 0.0 for t in rp["ready_probe"]["trials"])
+
+
+def test_harness_records_readiness_and_an_honest_template_is_ready(cheat_results):
+    rec, _ = cheat_results["unserved_shape"]  # the honest CPU template
+    assert rec.anti_gaming.output_ready_at_end_event is True and len(rec.anti_gaming.ready_probe["trials"]) == 8
