@@ -44,7 +44,7 @@ from . import policies
 from .baseline import pin_invariants
 from .events import GateOutcome, RunEvent, RunSummary
 from .legs import LegRunner
-from .roles import AuditJudgment, BundleClaim, ConfigProposal, IntegrationClaim, StrategyPlan, knob
+from .roles import AuditJudgment, BundleClaim, ConfigProposal, IntegrationClaim, KernelCandidate, StrategyPlan, knob
 from .workflow_config import Phase, WorkflowConfig
 
 LABEL_ACTIONS = {"pass", "flag", "downgrade_headline", "replace_headline_with_e2e"}
@@ -280,7 +280,8 @@ def build_graph(rt: Runtime):
     def screen(st: RunState) -> RunState:
         """Successive halving, rung 0: every candidate one short leg; the better half goes to the gate."""
         p = rt.phase("config_tune")
-        assert p is not None
+        if p is None:  # a workflow without config tuning (the kernel track alone)
+            return {"promoted": [], "screened": {}}
         done = dict(st.get("screened", {}))
         todo = [c for c in st.get("candidates", []) if c["cid"] not in done]
         if p.screen_reps is None:
@@ -425,32 +426,50 @@ def build_graph(rt: Runtime):
 
     # ------------------------------------------------------------ kernel track
     def kernel(st: RunState) -> RunState:
-        """The op harness on the routed op's candidate (isolated; audited by the harness gate, never banked)."""
+        """A candidate for the routed op (the template library, or the kernel author with the
+        harness gate's findings on a retry), run through the op harness in a subprocess. The
+        isolated result is audited by the harness gate and never banked."""
         from geak.agents.kernels.templates import TEMPLATES
 
         pt = dict(st.get("passthrough", {}))
         p = rt.phase("kernel")
-        done = {"phases_done": st.get("phases_done", []) + ["config_tune", "kernel"]}
+        done = {"phases_done": list(dict.fromkeys(st.get("phases_done", []) + ["config_tune", "kernel"]))}
         dev = "cpu" if LaunchConfig(**st["base_config"]).devices == "cpu" else "cuda"
-        ops = [op for op in (st.get("routing") or {}).get("routed") or [] if (op, dev) in TEMPLATES]
+        routed = (st.get("routing") or {}).get("routed") or []
+        ops = [op for op in routed if (op, dev) in TEMPLATES] if rt.llm is None else [op for op in routed if _has_spec(op)]
         if p is None:
             return {"passthrough": pt, **done}
         if p.passthrough or rt.harness is None or not ops:
-            why = "set to passthrough in the workflow" if p.passthrough else "no routed op has a template" if rt.harness else "no harness"
+            why = "set to passthrough in the workflow" if p.passthrough else "no routed op" + (
+                " has a template" if rt.llm is None else " has an op spec") if rt.harness else "no harness"
             pt["kernel"] = (f"kernel phase did nothing ({why}): no kernel decision made; the bundle holds config changes only")
             rt.emit("passthrough", "kernel", pt["kernel"])
             return {"passthrough": pt, **done}
         op = ops[0]
-        cand = TEMPLATES[(op, dev)]
-        status = rt.harness(rt.store, op=op, candidate=cand, device=dev, profile=_harness_profile(st))
-        rt.emit("leg", "kernel", f"op harness {op} ({cand}): {status}")
-        did = f"d-harness-{op}"
-        _append_decision(rt.store, Decision(decision_id=did, gate_id=f"harness-{op}", scope="harness", producer="op_benchmarker", op=op))
-        rt.emit("submit", "kernel", f"harness-{op}: template {cand}", gate_id=f"harness-{op}", decision_id=did)
-        upd: RunState = {"passthrough": pt, "decision_id": did, "kernel": {"op": op, "candidate": cand, "device": dev,
-                                                                          "harness_status": status}, **done}
+        gate = f"harness-{op}"
+        n = st.get("attempts", {}).get(gate, 0)
+        tokens = ((st.get("routing") or {}).get("served_tokens") or {}).get(op) or None
+        kn = dict(st.get("kernel") or {})
+        if rt.llm is None:
+            cand, name = TEMPLATES[(op, dev)], "template"
+        else:
+            got = _author(rt, st, op, dev, tokens, kn.get("tried", []))
+            if got is None:
+                pt["kernel"] = "kernel author's answer rejected: no candidate to measure; nothing kernel-side is banked"
+                return {"passthrough": pt, **done, "kernel": {**kn, "op": op, "harness_ok": False}}
+            cand, name = got
+        _archive_op(rt.store, op, cand)
+        status = rt.harness(rt.store, op=op, candidate=cand, device=dev, profile=_harness_profile(st), tokens=tokens)
+        rt.emit("leg", "kernel", f"op harness {op} ({cand}): {status}, served tokens "
+                f"{tokens if tokens else 'from the model profile (the trace recorded none)'}")
+        did = f"d-{gate}-{n}"
+        _append_decision(rt.store, Decision(decision_id=did, gate_id=gate, scope="harness",
+                                            producer="kernel_author" if rt.llm is not None else "op_benchmarker", op=op))
+        rt.emit("submit", "kernel", f"{gate}: {'template' if rt.llm is None else 'candidate'} {cand}", gate_id=gate, decision_id=did)
+        upd: RunState = {"passthrough": pt, "decision_id": did, "attempts": {**st.get("attempts", {}), gate: n + 1},
+                         "kernel": {**kn, "op": op, "candidate": cand, "name": name, "device": dev, "harness_status": status}, **done}
         if not A:
-            upd["gates"] = _set_gate(st, GateOutcome(gate_id=f"harness-{op}", scope="harness", decision_id=did, attempts=1,
+            upd["gates"] = _set_gate(st, GateOutcome(gate_id=gate, scope="harness", decision_id=did, attempts=n + 1,
                                                      banked=False, note="isolated result: never banked without e2e legs"))
         return upd
 
@@ -459,22 +478,42 @@ def build_graph(rt: Runtime):
             return "finalize"
         if A:
             return "audit_harness"
-        return "kernel_measure" if (st.get("kernel") or {}).get("harness_status") == "ok" else "finalize"
+        from geak.agents.kernels.integrate import LAYERS
+
+        kn = st.get("kernel") or {}
+        return "kernel_measure" if kn.get("harness_status") == "ok" and kn.get("op") in LAYERS else "finalize"
 
     def audit_harness(st: RunState) -> RunState:
-        gate = st["decision_id"].removeprefix("d-")  # type: ignore[union-attr]
+        kn = dict(st.get("kernel") or {})
+        gate = f"harness-{kn['op']}"
         fb = _audit(rt, st, gate, "harness")["feedback"]
-        gates = _set_gate(st, GateOutcome(gate_id=gate, scope="harness", decision_id=st.get("decision_id"), attempts=1,
-                                          verdict=fb.get("verdict"), banked=False, unaudited_reason=fb.get("unaudited_reason"),
+        ok = _bankable(fb)
+        gates = _set_gate(st, GateOutcome(gate_id=gate, scope="harness", decision_id=st.get("decision_id"),
+                                          attempts=st.get("attempts", {}).get(gate, 0), verdict=fb.get("verdict"), banked=False,
+                                          unaudited_reason=fb.get("unaudited_reason"),
                                           note="isolated result: never banked; integration follows only a PASS (or a label-only FLAG)"))
-        if not _bankable(fb):
-            rt.emit("withhold", "audit_harness", f"{gate}: {fb.get('verdict')}: the candidate is not integrated", gate_id=gate,
+        if not ok:
+            rt.emit("withhold", "audit_harness", f"{gate}: {fb.get('verdict')}: {kn.get('candidate')} is not integrated", gate_id=gate,
                     verdict=fb.get("verdict"))
-        return {"gates": gates, "feedback": None, "kernel": {**(st.get("kernel") or {}), "harness_verdict": fb.get("verdict"),
-                                                             "harness_ok": _bankable(fb)}}
+        tried = kn.get("tried", []) + [{"name": kn.get("name"), "candidate": kn.get("candidate"), "status": fb.get("verdict") or "UNAUDITED",
+                                        "note": "; ".join(f"{f['rule_id']} {f['outcome']}: {f['message']}" for f in fb.get("findings", []))[:600]}]
+        return {"gates": gates, "feedback": None if ok else fb,
+                "kernel": {**kn, "harness_verdict": fb.get("verdict"), "harness_ok": ok, "tried": tried}}
 
-    def route_harness(st: RunState) -> Literal["kernel_measure", "finalize"]:
-        return "kernel_measure" if (st.get("kernel") or {}).get("harness_ok") else "finalize"
+    def route_harness(st: RunState) -> Literal["kernel_measure", "kernel", "finalize"]:
+        from geak.agents.kernels.integrate import LAYERS
+
+        kn = st.get("kernel") or {}
+        if kn.get("harness_ok") and kn.get("op") in LAYERS:
+            return "kernel_measure"
+        if kn.get("harness_ok"):
+            rt.emit("passthrough", "kernel", f"{kn.get('op')}: harness PASS but no engine integration for it "
+                    f"(agents/kernels/integrate.LAYERS): measured in isolation only, nothing banked")
+            return "finalize"
+        # a rejected candidate goes back to its author with the findings; a template cannot change
+        if rt.llm is not None and st.get("attempts", {}).get(f"harness-{kn.get('op')}", 0) < bound["kernel"]:
+            return "kernel"
+        return "finalize"
 
     def kernel_measure(st: RunState) -> RunState:
         """Package the candidate as a plugin, then a reference leg (recording the probe's top-k)
@@ -486,9 +525,10 @@ def build_graph(rt: Runtime):
         op = kn["op"]
         gate = f"kernel-{op}"
         k = st.get("measure_rounds", {}).get(gate, 0)
-        mod, fn = kn["candidate"].split(":")
+        mod, fn = kn["candidate"].rsplit(":", 1)
         inc = LaunchConfig(**st["incumbent"])
-        b = package_plugin(rt.store.root, op, mod, fn, eager=bool(inc.enforce_eager))
+        # the first calls are logged: P5's marker is a call, proof the candidate ran in the forward
+        b = package_plugin(rt.store.root, op, mod, fn, eager=bool(inc.enforce_eager), call_log=3)
         plugin = KernelPlugin(op=op, layer=b.plugin_name, candidate=b.candidate, candidate_sha256=b.candidate_sha256, mode=b.mode,
                               plugin_dir=str(b.root.relative_to(rt.store.root.resolve())))
         reps = rt.wf.engine_defaults.reps + 2 * k
@@ -507,10 +547,10 @@ def build_graph(rt: Runtime):
             return parity_probe_against(rows, url, op=op, reference_leg=ref_id, model=model)
 
         c = rt.legs(rt.store, leg_id=cand_id, role="candidate", cfg=b.apply(inc), workload=rt.workload, reps=reps, parity=rt.parity,
-                    accuracy=rt.accuracy, probe=probe, plugin=plugin, engagement_markers=[b.marker])
+                    accuracy=rt.accuracy, probe=probe, plugin=plugin, engagement_markers=[b.marker, b.call_marker])
         rt.emit("leg", "kernel_measure", f"candidate leg {cand_id} ({b.candidate}, {b.mode}): {c.status}" +
                 (f" ({c.reason})" if c.reason else ""), leg_id=cand_id, gate_id=gate)
-        kn.update({"marker": b.marker, "mode": b.mode, "plugin_env": b.env, "sha256": b.candidate_sha256})
+        kn.update({"marker": b.call_marker, "mode": b.mode, "plugin_env": b.env, "sha256": b.candidate_sha256})
         return {"kernel": kn, "feedback": None, "measure_rounds": {**st.get("measure_rounds", {}), gate: k + 1}}
 
     def kernel_submit(st: RunState) -> RunState:
@@ -548,8 +588,10 @@ def build_graph(rt: Runtime):
             rt.emit("submit", "kernel_submit", f"{gate}: the integrator asks for a re-measure", gate_id=gate)
             return upd
         did = f"d-{gate}-{n}"
+        # the profile round that routed the op: its share bounds what the kernel can give e2e (P8)
+        pr = "round_1" if rt.store.exists("profile/round_1/trace.json.gz") else None
         d = Decision(decision_id=did, gate_id=gate, scope="patch", producer="integrator", accepted=not ic.withdraw, claim=_claim(ic.claim),
-                     reference_legs=ic.reference_legs or refs, candidate_legs=ic.candidate_legs or cands, op=op,
+                     reference_legs=ic.reference_legs or refs, candidate_legs=ic.candidate_legs or cands, op=op, profile_round=pr,
                      engagement_marker=ic.engagement_marker or kn["marker"], declared_knobs=ic.declared_knobs,
                      declared_levers=ic.declared_levers, consequences=[Consequence(**x.model_dump()) for x in ic.consequences],
                      declared_regressions=ic.declared_regressions)
@@ -761,7 +803,7 @@ def build_graph(rt: Runtime):
     g.add_conditional_edges("config_next", route_next)
     g.add_conditional_edges("kernel", route_kernel, ["audit_harness", "finalize"] if A else ["kernel_measure", "finalize"])
     if A:
-        g.add_conditional_edges("audit_harness", route_harness)
+        g.add_conditional_edges("audit_harness", route_harness, ["kernel_measure", "kernel", "finalize"])
     g.add_edge("kernel_measure", "kernel_submit")
     g.add_conditional_edges("kernel_submit", route_kernel_submit, ["audit_kernel", "kernel_measure", "kernel_next"] if A
                             else ["kernel_bank", "kernel_measure", "kernel_next"])
@@ -806,15 +848,29 @@ def _profile_round(rt: Runtime, st: RunState) -> dict[str, Any]:
         rt.emit("error", "profile", f"profile round {rid} failed: {reason}")
         return {"routing": {"note": f"capture failed: {reason}"}}
     bd = op_breakdown(rt.store.path(f"profile/{rid}/trace.json.gz"))
-    prop = route(bd)
+    ph = rt.phase("profile")
+    prop = route(bd, **({"min_share": ph.min_share} if ph is not None and ph.min_share else {}))
     rt.store.write_json(f"profile/{rid}/routing.json", prop.claim("trace.json.gz"))
     top = ", ".join(f"{f.family} {f.share:.0%}" for f in bd.families[:4])
     rt.emit("phase", "profile", f"profile {rid}: {top}; {prop.note}")
     did = "d-profile-1"
     _append_decision(rt.store, Decision(decision_id=did, gate_id="profile-1", scope="profile", producer="profiler", profile_round=rid))
     rt.emit("submit", "profile", f"profile-1: routes {[r.family for r in prop.routed] or 'nothing'}", gate_id="profile-1", decision_id=did)
-    routing = {"note": prop.note, "routed": [r.family for r in prop.routed], "breakdown": prop.breakdown}
+    routing = {"note": prop.note, "routed": [r.family for r in prop.routed], "breakdown": prop.breakdown,
+               "served_tokens": {r.family: _served_tokens(bd.family(r.family)) for r in prop.routed}}
     return {"routing": routing, "decision_id": did}
+
+
+def _served_tokens(fam: Any, keep: int = 4) -> list[int]:
+    """Token counts the routed family really ran with (the leading dim of its first input, from
+    the trace's recorded shapes): the smallest, the largest and evenly spaced ones between."""
+    seen = sorted({int(s.input_dims[0][0]) for s in (fam.shapes if fam else [])
+                   if s.input_dims and isinstance(s.input_dims[0], list) and len(s.input_dims[0]) >= 2
+                   and isinstance(s.input_dims[0][0], int) and s.input_dims[0][0] > 0})
+    if len(seen) <= keep:
+        return seen
+    idx = sorted({round(i * (len(seen) - 1) / (keep - 1)) for i in range(keep)})
+    return [seen[i] for i in idx]
 
 
 # ==================================================================== gates
@@ -984,6 +1040,48 @@ def _isolated_speedup(ob: Any) -> float | None:
         return None
     b, c = stats.median(t.baseline_times_ms), stats.median(t.candidate_times_ms)
     return round(b / c, 3) if b and c else None
+
+
+def _has_spec(op: str) -> bool:
+    from geak.agents.kernels.specs import OPS
+
+    return op in OPS
+
+
+def _author(rt: Runtime, st: RunState, op: str, dev: str, tokens: list[int] | None, tried: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """Ask the kernel author for a candidate; write its source into the run directory. None: rejected."""
+    from geak.agents.kernels.specs import spec_for
+
+    spec = spec_for(op, _harness_profile(st), tokens=tokens)
+    ps = _prompt_state(rt, st, op=op, op_spec={**spec.model_dump(mode="json"), "device": dev}, candidates=tried)
+    kc = _producer(rt, "kernel", "kernel_author", KernelCandidate, ps)
+    if kc is None:
+        return None
+    n = len(tried)
+    rel = f"kernels/{op}/{kc.name}_a{n}.py"  # one file per attempt: an earlier candidate is never overwritten
+    rt.store.write_text(rel, kc.source if kc.source.endswith("\n") else kc.source + "\n")
+    rt.emit("submit", "kernel", f"kernel author: {kc.name} ({kc.language}) -> {rel}" +
+            (f"; expected {kc.expected_speedup.value}x ({kc.expected_speedup.basis})" if kc.expected_speedup else ""))
+    return f"{rt.store.path(rel)}:{kc.entry_point}", kc.name
+
+
+def _archive_op(store: RunStore, op: str, candidate: str) -> None:
+    """Move an earlier candidate's harness record aside (ops/_attempts/) so the next one is measured;
+    the record of the same candidate (a resumed node) stays where it is."""
+    import json
+    import shutil
+
+    p = store.path(f"ops/{op}/opbench.json")
+    if not p.exists():
+        return
+    try:
+        same = json.loads(p.read_text()).get("candidate") == candidate
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        dest = store.path(f"ops/_attempts/{op}-{int(time.time() * 1000)}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(store.path(f"ops/{op}")), str(dest))
 
 
 def _topk(url: str, model: str, prompts: list[Prompt]) -> list[Any]:

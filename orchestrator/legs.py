@@ -120,6 +120,10 @@ class RecordedLegs:
             raise LegReplayMiss(f"{self.source.root}: no recorded leg {leg_id!r} ({probs[0] if probs else 'absent'}); "
                                 "the replayed workflow asked for a leg the recorded run never measured")
         why = _same_leg(launch, role=role, knobs=cfg.knobs(), workload=workload)
+        want, had = hooks.get("plugin"), launch.kernel_plugin
+        if (want is None) != (had is None) or (want is not None and had is not None and want.candidate_sha256 != had.candidate_sha256):
+            # the knobs cannot tell two kernel candidates apart: the packaged source can
+            why.append(f"kernel plugin differs (recorded {had and had.candidate_sha256}, requested {want and want.candidate_sha256})")
         if why:
             raise LegReplayMiss(f"{self.source.root}/legs/{leg_id}: recorded leg differs from the request: {'; '.join(why)}")
         _copy_recorded(self.source.path(f"legs/{leg_id}"), store.path(f"legs/{leg_id}"))
@@ -166,7 +170,9 @@ class RecordedProfiles:
 class LiveHarness:
     """Run a candidate through the op harness (a subprocess with a timeout, confined to the run dir)."""
 
-    def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0) -> str:
+    def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0,
+                 tokens: list[int] | None = None) -> str:
+        """``tokens``: the token counts the profile saw the op served with (else the model profile's)."""
         import subprocess
         import sys
 
@@ -174,18 +180,40 @@ class LiveHarness:
             return "ok"  # resume: a measured op is kept
         argv = [sys.executable, "-m", "geak.agents.kernels.harness", "--op", op, "--candidate", candidate, "--device", device,
                 "--out", str(store.root), "--profile", profile, "--timeout-s", str(timeout_s)]
+        if tokens:
+            argv += ["--tokens", ",".join(str(t) for t in tokens)]
         # the harness supervises its own worker's timeout; this outer bound only guards the supervisor
         subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout_s + 120, start_new_session=True)
         return "ok" if store.path(f"ops/{op}/opbench.json").exists() else "failed"
 
 
 class RecordedHarness:
+    """Serve the op harness record of the requested candidate from a recorded run. With several
+    attempts (a kernel author's retries) the earlier ones are under ops/_attempts/; the record
+    is picked by its candidate, compared run-relative (the run directory differs in replay)."""
+
     def __init__(self, source: str | Path):
         self.source = RunStore(source)
 
-    def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0) -> str:
-        src = self.source.path(f"ops/{op}")
-        if not (src / "opbench.json").exists():
-            raise LegReplayMiss(f"{self.source.root}: no recorded op harness record for {op!r}")
-        _copy_recorded(src, store.path(f"ops/{op}"))
-        return "ok"
+    def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0,
+                 tokens: list[int] | None = None) -> str:
+        import json
+
+        dirs = [self.source.path(f"ops/{op}")] + sorted(self.source.path("ops/_attempts").glob(f"{op}-*"))
+        want = _run_relative(candidate, store.root)
+        for src in dirs:
+            try:
+                got = json.loads((src / "opbench.json").read_text()).get("candidate", "")
+            except (OSError, ValueError):
+                continue
+            if _run_relative(got, self.source.root) == want:
+                _copy_recorded(src, store.path(f"ops/{op}"))
+                return "ok"
+        raise LegReplayMiss(f"{self.source.root}: no recorded op harness record for {op!r} with candidate {want!r}")
+
+
+def _run_relative(candidate: str, root: Path) -> str:
+    for r in {str(root), str(Path(root).resolve())}:
+        if candidate.startswith(r + "/"):
+            return candidate[len(r) + 1:]
+    return candidate

@@ -111,8 +111,9 @@ def config_tuner(*, gate_id: str, knob_name: str, candidate_config: dict[str, An
     return ConfigProposal(**base)
 
 
-# what a packaged plugin changes in a leg's launch: both are kernel levers (auditor/checks/config_diff.py)
-PLUGIN_KNOBS = ("env.PYTHONPATH", "env.VLLM_PLUGINS")
+# what a packaged plugin changes in a leg's launch: both are kernel levers (auditor/checks/config_diff.py).
+# Bare names: they match the launch env (env.X) and the engine's own view of it (vLLM: vllm_env.X).
+PLUGIN_KNOBS = ("PYTHONPATH", "VLLM_PLUGINS")
 
 
 def integrator(*, gate_id: str, op: str, candidate: str, marker: str, reference_legs: list[str], candidate_legs: list[str],

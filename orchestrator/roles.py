@@ -88,6 +88,27 @@ class ConfigProposal(_Out):
     remeasure: bool = Field(False, description="ask for a fresh reference + candidate leg pair before resubmitting")
 
 
+class ExpectedSpeedup(_Out):
+    basis: str = ""
+    value: float | None = None
+
+
+class KernelCandidate(_Out):
+    """The kernel author's answer: one self-contained source file. geak writes it to
+    ``kernels/<op>/<name>.py`` in the run directory and only ever runs it in the harness's
+    subprocess (and, once the harness gate passes, in the server through the plugin)."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", description="file stem: letters, digits, underscores")
+    language: Literal["torch", "triton", "python"] = "torch"
+    entry_point: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    source: str = Field(min_length=1)
+    shapes_supported: str = ""
+    accumulation_dtype: str | None = None
+    expected_speedup: ExpectedSpeedup | None = None
+    changes_from_previous: str = ""
+    notes: str = ""
+
+
 class IntegrationClaim(_Out):
     """The integrator's submission for one kernel candidate run in the server (e2e legs).
     ``withdraw`` records the measurement as a rejection (``Decision.accepted`` false): it is

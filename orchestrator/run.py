@@ -96,14 +96,15 @@ def load_args(run_dir: Path) -> RunArgs:
     return a
 
 
-def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, on_event: Callable[[RunEvent], None] = lambda e: None,
+def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harness: Any = None, on_event: Callable[[RunEvent], None] = lambda e: None,
             llm_client: Any = None) -> Runtime:
     store = RunStore(run_dir)
     wf = WorkflowConfig.load(store.path("workflow.yaml"))
     if legs is None:
         legs = RecordedLegs(args.legs_from) if args.legs_from else LiveLegs(args.engine)
     profiles = RecordedProfiles(args.legs_from) if args.legs_from else LiveProfiles(args.engine)
-    harness = RecordedHarness(args.legs_from) if args.legs_from else LiveHarness()
+    if harness is None:
+        harness = RecordedHarness(args.legs_from) if args.legs_from else LiveHarness()
     llm = llm_client
     if llm is None and args.llm_mode != "none":
         from .llm import LLMClient
@@ -128,12 +129,12 @@ def _saver(run_dir: Path):
     return SqliteSaver(conn), conn
 
 
-def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = None, llm_client: Any = None,
+def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = None, llm_client: Any = None, harness: Any = None,
             on_event: Callable[[RunEvent], None] = lambda e: None) -> RunSummary:
     """Run (or continue) the graph to its end. KeyboardInterrupt propagates after the summary says so."""
     run_dir = Path(run_dir)
     args = load_args(run_dir)
-    rt = runtime(run_dir, args, legs=legs, on_event=on_event, llm_client=llm_client)
+    rt = runtime(run_dir, args, legs=legs, harness=harness, on_event=on_event, llm_client=llm_client)
     app_graph = build_graph(rt)
     saver, conn = _saver(run_dir)
     try:

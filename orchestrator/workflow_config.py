@@ -25,6 +25,9 @@ class Phase(BaseModel):
     passthrough: bool = False
     interleaved_pairs: int | None = Field(None, ge=1)
     caching_audit: bool = False
+    min_share: float | None = Field(None, gt=0, lt=1, description="profile: the smallest share of op time an editable "
+                                    "family needs to be routed (agents/profiler.route; None = its default, 2%). Its "
+                                    "Amdahl bound is the most the e2e legs can gain")
 
 
 class Budgets(BaseModel):

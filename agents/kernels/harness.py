@@ -39,6 +39,10 @@ def run_harness(argv: list[str]) -> OpBenchRecord:
     env = dict(os.environ)
     # the worker must import geak from wherever this process does, whatever its cwd
     env["PYTHONPATH"] = os.pathsep.join(p for p in [*(str(Path(p).resolve()) for p in sys.path if p), env.get("PYTHONPATH", "")] if p)
+    # OpenMP workers spin after each parallel region by default: on a loaded 2-core host that
+    # tail (10-20 ms of CPU after the calls returned) read as work outside the timer (H4 0.43 on
+    # the honest CPU template, 2026-11-23). Sleeping workers leave only real escaped work.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     t0 = time.monotonic()
     status, rc = "ok", None
     with open(log, "wb") as lf:

@@ -72,6 +72,7 @@ the first generated token's top-k logprobs (``/v1/completions``, ``max_tokens=1`
 from __future__ import annotations
 
 import hashlib
+import re
 import importlib.util
 import json
 import logging
@@ -116,6 +117,13 @@ class PluginBundle:
     env: dict[str, str] = field(default_factory=dict)
     extra_args: list[str] = field(default_factory=list)
 
+    @property
+    def call_marker(self) -> str:
+        """Regex of the per-call log line (packaged with ``call_log`` > 0): the candidate executed
+        in the engine's forward, not only constructed, nor traced away by the compiler. It names
+        the code by content (sha256), not by file name: the same source is the same kernel."""
+        return re.escape("geak-plugin: call ") + r"\d+ \S+ " + re.escape(f"sha256={self.candidate_sha256[:12]} ")
+
     def launch_changes(self) -> dict[str, Any]:
         """What a candidate leg's LaunchConfig gains: ``cfg.model_copy(update=...)`` after merging."""
         return {"env": dict(self.env), "extra_args": list(self.extra_args)}
@@ -158,7 +166,11 @@ def package_plugin(run_dir: str | Path, op: str, candidate_module: str, candidat
     pkg = root / name
     pkg.mkdir(parents=True)
     (pkg / "candidate.py").write_bytes(code)
-    label = f"{candidate_module}:{candidate_fn}"
+    # a candidate file inside the run (a kernel author's) is named run-relative: the label is
+    # part of the engagement marker, which must not change when the run is replayed elsewhere
+    root_dir = Path(run_dir).resolve()
+    shown = str(src.relative_to(root_dir)) if src.is_relative_to(root_dir) else candidate_module
+    label = f"{shown}:{candidate_fn}"
     meta = {"op": op, "layer": LAYERS[op], "candidate": label, "candidate_fn": candidate_fn, "candidate_sha256": sha,
             "source_file": str(src), "mode": (EAGER_MODE if eager else MODE) if opaque else "compile+traced", "opaque": opaque, "call_log": call_log,
             "op_name": f"geak::{op}_{sha[:8]}"}
@@ -171,9 +183,8 @@ def package_plugin(run_dir: str | Path, op: str, candidate_module: str, candidat
     (dist / "top_level.txt").write_text(name + "\n")
     (dist / "RECORD").write_text("")
     pythonpath = os.pathsep.join([str(root.resolve())] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    # call_log travels in plugin.json, not the env: a leg's env is compared knob by knob (P4)
     env = {"PYTHONPATH": pythonpath, "VLLM_PLUGINS": name}
-    if call_log:
-        env["GEAK_PLUGIN_CALL_LOG"] = str(call_log)
     marker = _re_escape(marker_prefix(op) + label)
     return PluginBundle(op=op, plugin_name=name, root=root.resolve(), candidate=label, candidate_sha256=sha, marker=marker,
                         mode=meta["mode"], env=env, extra_args=[])
@@ -218,7 +229,7 @@ def _counted(fn):
         if _LIMIT and not torch.compiler.is_compiling():
             _CALLS[0] += 1
         if _LIMIT and not torch.compiler.is_compiling() and _CALLS[0] <= _LIMIT:
-            _say(f"geak-plugin: call {_CALLS[0]} {META['candidate']} shape={tuple(x.shape)}")
+            _say(f"geak-plugin: call {_CALLS[0]} {META['candidate']} sha256={META['candidate_sha256'][:12]} shape={tuple(x.shape)}")
         return fn(x, *args)
     return call
 

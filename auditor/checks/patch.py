@@ -15,7 +15,8 @@ from .. import stats
 from ..evidence.loader import LegData
 from ..evidence.models import TEARDOWN_MARKER, EvidencePointer, Finding
 from .coherence import looks_coherent
-from .harness import self_compare, tolerance_violations
+from .harness import _speedup, self_compare, tolerance_violations
+from .profile import family_shares, load_trace, op_family, self_times_us
 from .config_diff import IGNORED_ENV, config_diff, key_matches, lever_class, same_value
 from .registry import GateContext, flatten, leg_ptr, ptr, rule
 
@@ -371,6 +372,9 @@ def p8_isolated(ctx: GateContext) -> list[Finding]:
                        evidence=[ctx.decision_ptr], recomputed=rec)
     if is_kernel_decision(ctx) and not ctx.candidate:
         return ctx.bad("P8", "kernel accept without e2e legs: an isolated number cannot stand alone", evidence=[ctx.decision_ptr], recomputed=rec)
+    beyond = _beyond_amdahl(ctx, e2e, rec)
+    if beyond is not None:
+        return beyond
     if c.isolated_speedup is None:
         return ctx.na("P8", "no isolated number claimed", recomputed=rec)
     if ctx.decision.op:
@@ -384,6 +388,46 @@ def p8_isolated(ctx: GateContext) -> list[Finding]:
             return ctx.bad("P8", f"isolated {c.isolated_speedup}x is not trustworthy ({'; '.join(untrustworthy)}); headline the e2e "
                            f"{e2e and f'{e2e:.3f}x'} instead", evidence=[EvidencePointer(file=f"ops/{ctx.decision.op}/opbench.json")], recomputed=rec)
     return ctx.ok("P8", f"headline is e2e ({e2e and f'{e2e:.3f}x'}); isolated {c.isolated_speedup}x reported beside it", recomputed=rec)
+
+
+def amdahl_bound(share: float, op_speedup: float) -> float:
+    """The most a whole step can speed up when an op holding ``share`` of its time runs
+    ``op_speedup`` times faster: 1 / (1 - s + s / k). Below 1 when the op got slower."""
+    return 1.0 / (1.0 - share + share / op_speedup)
+
+
+def _beyond_amdahl(ctx: GateContext, e2e: float | None, rec: dict[str, Any]) -> list[Finding] | None:
+    """A kernel change cannot move the server more than its op's profiled share allows at the
+    op speedup the harness measured. An e2e gain beyond that bound, even after taking the noise
+    band off, is noise or a confound, never the kernel: re-measure. Needs the decision's profile
+    round (share re-aggregated from the raw trace) and the op's harness record (raw times);
+    without them the check does not apply."""
+    d = ctx.decision
+    if not (d.scope == "patch" and d.op and d.profile_round) or e2e is None:
+        return None
+    ob, _ = ctx.run.opbench(d.op)
+    k = _speedup(ob) if ob is not None else None
+    claim, _ = ctx.run.profile(d.profile_round)
+    if k is None or claim is None:
+        return None
+    try:
+        times = self_times_us(load_trace(ctx.run.store.path(f"profile/{d.profile_round}/{claim.trace_file}").read_bytes()))
+    except (OSError, ValueError):
+        return None
+    share = family_shares(times).get(op_family(d.op)) if times else None
+    if share is None:
+        return None
+    bound = amdahl_bound(share, k)
+    band = ctx.policy.noise_band_pct
+    gain_pct, bound_pct = (e2e - 1.0) * 100, (bound - 1.0) * 100
+    rec.update({"op_share": round(share, 5), "op_speedup": round(k, 4), "amdahl_bound_pct": round(bound_pct, 3), "noise_band_pct": band})
+    if gain_pct - band > bound_pct:
+        return ctx.bad("P8", f"e2e {gain_pct:+.2f}% is beyond what the kernel can give: {d.op} is {share:.1%} of op time "
+                       f"(profile {d.profile_round}) at {k:.3g}x in the harness, an Amdahl bound of {bound_pct:+.2f}%, "
+                       f"and the excess is larger than the {band:g}% noise band: noise or a confound, not the kernel",
+                       action="remeasure", recomputed=rec,
+                       evidence=[EvidencePointer(file=f"profile/{d.profile_round}/{claim.trace_file}"), EvidencePointer(file=f"ops/{d.op}/opbench.json")])
+    return None
 
 
 # ---------------------------------------------------------------- P9

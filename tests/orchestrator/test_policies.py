@@ -77,3 +77,32 @@ def test_tuner_declares_the_latency_percentiles_that_got_worse():
 
 def test_tuner_does_not_remeasure_a_confound():
     assert tuner("fast", {"verdict": "FAIL", "actions": ["remeasure", "eject"]}).withdraw
+
+
+def integrator(cand: str, ok: bool = True, feedback=None):
+    return policies.integrator(gate_id="kernel-silu_and_mul", op="silu_and_mul", candidate="m:f", marker="geak-plugin: x",
+                               reference_legs=["ref"], candidate_legs=[cand], candidate_ok=ok, isolated_speedup=1.4,
+                               values=values, feedback=feedback)
+
+
+def test_integrator_submits_a_kernel_win_with_e2e_as_the_headline():
+    p = integrator("fast")
+    assert not p.withdraw and p.claim.delta_pct == 30.0 and p.claim.lever_class == "kernel"
+    assert p.claim.headline_source == "e2e" and p.claim.isolated_speedup == 1.4
+    assert set(p.declared_knobs) == {"PYTHONPATH", "VLLM_PLUGINS"} and set(p.declared_levers.values()) == {"kernel"}
+
+
+def test_integrator_submits_a_slower_kernel_as_a_rejection_not_silence():
+    p = integrator("slow")
+    assert p.withdraw and p.claim.delta_pct == -20.0  # the measured loss is the submission
+
+
+def test_integrator_rejects_a_candidate_whose_leg_failed():
+    p = integrator("fast", ok=False)
+    assert p.withdraw and not p.remeasure
+
+
+def test_integrator_remeasures_on_request_but_never_an_eject():
+    assert integrator("fast", feedback={"verdict": "FLAG", "actions": ["remeasure"]}).remeasure
+    p = integrator("fast", feedback={"verdict": "FAIL", "actions": ["remeasure", "eject"]})
+    assert not p.remeasure and p.withdraw

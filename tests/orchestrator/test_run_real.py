@@ -59,6 +59,34 @@ def test_run_completes_with_every_gate_recorded(live_run):
             assert (run / "audits" / f"{g['gate_id']}.json").exists()
 
 
+def test_kernel_track_runs_end_to_end_and_the_gate_says_what_the_legs_say(live_run):
+    run, _ = live_run
+    routed = json.loads((run / "profile" / "round_1" / "routing.json").read_text())["routed"]
+    if not routed:
+        pytest.skip("the profile round routed nothing this time (every editable family under min_share): no kernel track")
+    op = routed[0]["family"]
+    gates = {g["gate_id"]: g for g in json.loads((run / "summary.json").read_text())["gates"]}
+    if gates[f"harness-{op}"]["verdict"] != "PASS":
+        pytest.skip(f"the harness gate did not pass the template ({gates[f'harness-{op}']['verdict']}): nothing integrated")
+    g = gates[f"kernel-{op}"]
+    assert g["verdict"] in ("PASS", "FLAG", "FAIL") and (run / "audits" / f"kernel-{op}.json").exists()
+    ref, cand = run / "legs" / f"kref_{op}", run / "legs" / f"kcand_{op}"
+    plugin = json.loads((cand / "launch.json").read_text())["kernel_plugin"]
+    assert plugin["op"] == op and plugin["mode"] == "eager+opaque_custom_op" and (run / plugin["plugin_dir"]).is_dir()
+    assert (ref / "first_token_topk.jsonl").exists() and not (ref / "parity_probe.json").exists()
+    probe = json.loads((cand / "parity_probe.json").read_text())
+    assert probe["reference_leg"] == f"kref_{op}" and probe["n_prompts"] >= 1
+    log = (cand / "server.log").read_text(errors="replace")
+    assert "geak-plugin: call 1 " in log and "geak-plugin: call" not in (ref / "server.log").read_text(errors="replace")
+    d = [json.loads(x) for x in (run / "decisions.jsonl").read_text().splitlines() if f'"kernel-{op}"' in x][-1]
+    v = json.loads((run / "audits" / f"kernel-{op}.json").read_text())
+    p10 = next(f for f in v["findings"] if f["rule_id"] == "P10")
+    assert p10["outcome"] == ("pass" if not probe["ejected"] else "fail")
+    # banked only when the producer accepted it and the gate let it through
+    assert g["banked"] == (d["accepted"] and v["verdict"] == "PASS" or (d["accepted"] and v["verdict"] == "FLAG" and
+                                                                         set(v["actions"]) <= {"flag", "downgrade_headline", "replace_headline_with_e2e"}))
+
+
 def test_every_leg_has_raw_records_and_a_resolved_config(live_run):
     run, _ = live_run
     legs = sorted((run / "legs").iterdir())

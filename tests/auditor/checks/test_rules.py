@@ -105,3 +105,73 @@ def _set_tput(leg, tput):
     def f(legs):
         legs[leg].tput = tput
     return f
+
+
+# ---------------------------------------------------------------- P10 re-derives the probe from raw top-k
+
+def _topk_run(tmp_path, *, cand_top: dict[str, float], probe_cos: float = 0.9999, probe_argmax: bool = True, ref_rows: bool = True):
+    """The clean run with the kernel leg's probe naming its reference leg and both legs' top-k on disk."""
+    from geak.auditor.evidence.models import ParityProbe, TopKLogprobs
+
+    ref_top = {"1": -0.01, "2": -5.0, "3": -7.5}
+
+    def after(store):
+        if ref_rows:
+            store.write_text("legs/cfg_seqs512/first_token_topk.jsonl",
+                             TopKLogprobs(prompt_id="q1", prompt="12+30=", top_logprobs=ref_top).model_dump_json() + "\n")
+        store.write_text("legs/kernel_rmsnorm/first_token_topk.jsonl",
+                         TopKLogprobs(prompt_id="q1", prompt="12+30=", top_logprobs=cand_top).model_dump_json() + "\n")
+        store.write_json("legs/kernel_rmsnorm/parity_probe.json",
+                         ParityProbe(cosine=probe_cos, argmax_equal=probe_argmax, reference_leg="cfg_seqs512", n_prompts=1))
+
+    build_clean_run(tmp_path / "run", after=after)
+    v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "integrate-rmsnorm")
+    return next(f for f in v.findings if f.rule_id == "P10")
+
+
+def test_p10_passes_a_probe_its_raw_top_k_reproduces(tmp_path):
+    from geak.auditor import stats
+
+    cand = {"1": -0.011, "2": -5.01, "3": -7.4}
+    f = _topk_run(tmp_path, cand_top=cand, probe_cos=stats.topk_cosine({"1": -0.01, "2": -5.0, "3": -7.5}, cand))
+    assert f.outcome == "pass" and "re-derived" in f.message
+
+
+def test_p10_fails_a_probe_record_its_raw_top_k_contradicts(tmp_path):
+    # the record says cos 0.9999 and argmax equal; the candidate's own answers rank "2" first
+    f = _topk_run(tmp_path, cand_top={"2": -0.01, "1": -5.0, "3": -7.5})
+    assert f.outcome == "fail" and "re-derive" in f.message
+
+
+def test_p10_fails_closed_when_the_named_reference_recorded_no_top_k(tmp_path):
+    f = _topk_run(tmp_path, cand_top={"1": -0.01, "2": -5.0, "3": -7.5}, ref_rows=False)
+    assert f.outcome == "fail" and "cannot be re-derived" in f.message
+
+
+# ---------------------------------------------------------------- P8: an e2e gain the kernel cannot explain
+
+def _amdahl_p8(tmp_path, cand_scale: float):
+    from geak.agents.plants import _decision, _set
+    from geak.agents.synthetic import BASE_TPUT
+
+    build_clean_run(tmp_path / "run", legs_mod=_set("kernel_rmsnorm", tput=BASE_TPUT * 1.08 * cand_scale),
+                    decisions_mod=_decision("d-integrate-rmsnorm", profile_round="round_1"))
+    v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "integrate-rmsnorm")
+    return next(f for f in v.findings if f.rule_id == "P8")
+
+
+def test_p8_accepts_an_e2e_gain_within_the_kernels_amdahl_bound(tmp_path):
+    f = _amdahl_p8(tmp_path, 1.03)
+    assert f.outcome == "pass" and f.recomputed["amdahl_bound_pct"] > 3.0 - f.recomputed["noise_band_pct"]
+
+
+def test_p8_flags_an_e2e_gain_beyond_the_kernels_amdahl_bound(tmp_path):
+    # the same kernel (same share, same harness speedup) now "gives" +60% e2e: that is not the kernel
+    f = _amdahl_p8(tmp_path, 1.60)
+    assert f.outcome == "flag" and f.action == "remeasure" and "beyond what the kernel can give" in f.message
+
+
+def test_amdahl_bound_of_a_slower_op_is_a_loss():
+    from geak.auditor.checks.patch import amdahl_bound
+
+    assert amdahl_bound(0.012, 0.819) < 1.0 < amdahl_bound(0.3, 2.0) == pytest.approx(1 / 0.85)

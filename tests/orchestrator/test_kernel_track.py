@@ -1,0 +1,126 @@
+"""The kernel track of `geak run` without an engine: runs/recorded/tiny-cpu-kernel (a real
+vLLM-on-CPU run of tests/data/graph/kernel.yaml: profile -> routed silu_and_mul -> harness gate
+-> plugin -> parity probe -> e2e legs -> patch gate) replayed, and driven by a kernel author
+through litellm against a local OpenAI-compatible server, with the op harness run for real on
+the author's candidates (a subprocess on this CPU) and the legs served from the recording."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAI
+from test_graph import KEY_ENV, _events, _honest, _role, _summary
+
+from geak.orchestrator import run as R
+from geak.orchestrator.legs import LegReplayMiss, LiveHarness
+
+REPO = Path(__file__).resolve().parents[2]
+KREC = REPO / "runs" / "recorded" / "tiny-cpu-kernel"
+OP = "silu_and_mul"
+TEMPLATE_SRC = (REPO / "agents" / "kernels" / "templates" / "cpu.py").read_text()
+# forgets the SiLU: the harness's correctness check and oracle must reject it
+WRONG_SRC = "import torch\n\n\ndef silu_and_mul(x):\n    d = x.shape[-1] // 2\n    return x[..., :d] * x[..., d:]\n"
+
+
+def _kstart(tmp_path: Path, **kw) -> Path:
+    import yaml
+
+    a = R.load_args(KREC).model_copy(update={"legs_from": str(KREC), **kw})
+    wf = yaml.safe_load((KREC / "workflow.yaml").read_text())
+    wf["budgets"]["llm_calls"] = 50  # the recording ran with --llm none and a budget of 0
+    (tmp_path / "kernel.yaml").write_text(yaml.safe_dump(wf))
+    out = tmp_path / "krun"
+    R.prepare(out, a, tmp_path / "kernel.yaml")
+    return out
+
+
+def _gates(run: Path) -> dict:
+    return {g.gate_id: g for g in _summary(run).gates}
+
+
+def test_recorded_kernel_run_is_complete_and_every_kernel_gate_audited():
+    g = _gates(KREC)
+    assert g[f"harness-{OP}"].verdict == "PASS"
+    k = g[f"kernel-{OP}"]
+    assert k.verdict is not None and (KREC / "audits" / f"kernel-{OP}.json").exists()
+    probe = json.loads((KREC / "legs" / f"kcand_{OP}" / "parity_probe.json").read_text())
+    assert probe["reference_leg"] == f"kref_{OP}" and not probe["ejected"]
+
+
+def test_replay_reproduces_the_kernel_track(tmp_path):
+    ok, diffs = R.replay(KREC, tmp_path / "replayed")
+    assert ok, diffs
+    assert _gates(tmp_path / "replayed")[f"kernel-{OP}"].verdict == _gates(KREC)[f"kernel-{OP}"].verdict
+
+
+@pytest.fixture
+def llm(monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "sk-kerneltest-0123456789abcdef")
+    s = FakeOpenAI()
+    yield s
+    s.stop()
+
+
+def _author_script(sources: list[str]):
+    """The kernel author answers the given sources in turn; the integrator answers honestly."""
+    state = {"n": 0, "author_prompts": []}
+
+    def reply(body, headers):
+        role = _role(body)
+        if role == "kernel_author":
+            i = min(state["n"], len(sources) - 1)
+            state["n"] += 1
+            state["author_prompts"].append(next(m["content"] for m in body["messages"] if m["role"] == "user"))
+            return json.dumps({"name": f"silu_v{i}", "language": "torch", "entry_point": "silu_and_mul", "source": sources[i],
+                               "expected_speedup": {"basis": "one read + one write, bandwidth bound", "value": 1.0}})
+        if role == "integrator":
+            h = _honest(body)
+            return json.dumps({"gate_id": f"kernel-{OP}", "op": OP, "candidate": "silu", "declared_knobs": ["PYTHONPATH", "VLLM_PLUGINS"],
+                               "declared_levers": {"PYTHONPATH": "kernel", "VLLM_PLUGINS": "kernel"}, **h,
+                               "withdraw": h["claim"]["delta_pct"] <= 0})
+        raise AssertionError(role)
+
+    return reply, state
+
+
+def _run_llm(tmp_path, server, sources):
+    reply, state = _author_script(sources)
+    server.script = [reply] * 50
+    out = _kstart(tmp_path, llm_mode="live", llm_model="openai/test-model", api_base=server.api_base, api_key_env=KEY_ENV,
+                  llm_auditor=False)
+    R.execute(out, harness=LiveHarness())
+    return out, state
+
+
+def test_a_rejected_candidate_goes_back_to_its_author_with_the_findings(tmp_path, llm):
+    out, state = _run_llm(tmp_path, llm, [WRONG_SRC, TEMPLATE_SRC])
+    hist = sorted((out / "audits" / "history").glob(f"harness-{OP}-*.json"))
+    assert [json.loads(p.read_text())["verdict"] for p in hist] == ["FAIL", "PASS"]
+    assert "FAIL" in state["author_prompts"][1] and "silu_v0" in state["author_prompts"][1]  # the findings reached the author
+    assert (out / "kernels" / OP / "silu_v0_a0.py").read_text() == WRONG_SRC
+    assert list((out / "ops" / "_attempts").glob(f"{OP}-*/opbench.json")), "the first attempt's record is kept"
+    g = _gates(out)[f"kernel-{OP}"]
+    assert g.verdict == _gates(KREC)[f"kernel-{OP}"].verdict  # same source bytes, same recorded legs
+
+
+def test_an_authored_kernel_run_replays_attempt_by_attempt_with_no_server(tmp_path, llm):
+    out, _ = _run_llm(tmp_path, llm, [WRONG_SRC, TEMPLATE_SRC])
+    llm.stop()
+    ok, diffs = R.replay(out, tmp_path / "replayed")
+    assert ok, diffs
+
+
+def test_a_candidate_the_recording_never_measured_is_a_replay_miss(tmp_path, llm):
+    other = TEMPLATE_SRC + "\n# a different file: a different kernel as far as the legs know\n"
+    with pytest.raises(LegReplayMiss, match="kernel plugin differs"):
+        _run_llm(tmp_path, llm, [other])
+
+
+def test_author_that_never_passes_the_harness_stops_at_the_bound(tmp_path, llm):
+    out, _ = _run_llm(tmp_path, llm, [WRONG_SRC])
+    g = _gates(out)[f"harness-{OP}"]
+    assert g.verdict == "FAIL" and g.attempts == 2 and f"kernel-{OP}" not in _gates(out)
+    assert not (out / "legs" / f"kcand_{OP}").exists(), "a candidate the harness rejected never reaches the server"
+    assert any(e.event == "withhold" and e.gate_id == f"harness-{OP}" for e in _events(out))
