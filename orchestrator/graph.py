@@ -458,8 +458,8 @@ def build_graph(rt: Runtime):
                 pt["kernel"] = "kernel author's answer rejected: no candidate to measure; nothing kernel-side is banked"
                 return {"passthrough": pt, **done, "kernel": {**kn, "op": op, "harness_ok": False}}
             cand, name = got
-        _archive_op(rt.store, op, cand)
-        status = rt.harness(rt.store, op=op, candidate=cand, device=dev, profile=_harness_profile(st), tokens=tokens)
+        _archive_op(rt.store, op, _in_run(rt, cand))
+        status = rt.harness(rt.store, op=op, candidate=_in_run(rt, cand), device=dev, profile=_harness_profile(st), tokens=tokens)
         rt.emit("leg", "kernel", f"op harness {op} ({cand}): {status}, served tokens "
                 f"{tokens if tokens else 'from the model profile (the trace recorded none)'}")
         did = f"d-{gate}-{n}"
@@ -525,7 +525,7 @@ def build_graph(rt: Runtime):
         op = kn["op"]
         gate = f"kernel-{op}"
         k = st.get("measure_rounds", {}).get(gate, 0)
-        mod, fn = kn["candidate"].rsplit(":", 1)
+        mod, fn = _in_run(rt, kn["candidate"]).rsplit(":", 1)
         inc = LaunchConfig(**st["incumbent"])
         # the first calls are logged: P5's marker is a call, proof the candidate ran in the forward
         b = package_plugin(rt.store.root, op, mod, fn, eager=bool(inc.enforce_eager), call_log=3)
@@ -574,7 +574,7 @@ def build_graph(rt: Runtime):
         else:
             ps = _prompt_state(rt, st, gate_id=gate, audit_feedback=fb, op=op, measurements=_measurements(rt, refs, cands),
                                op_spec={"location": kn.get("layer"), "engagement_marker": kn["marker"], "mode": kn.get("mode")},
-                               opbench=ob.model_dump(mode="json", exclude={"raw_times"}) if ob else None,
+                               opbench=_opbench_brief(ob, kn["candidate"]) if ob else None,
                                candidate={"op": op, "candidate": kn["candidate"], "candidate_ok": ok,
                                           "failure": [x.failure_reason for x in launches if x is not None and x.status != "ok"]})
             ic = _producer(rt, "kernel_submit", "integrator", IntegrationClaim, ps) or \
@@ -1062,7 +1062,22 @@ def _author(rt: Runtime, st: RunState, op: str, dev: str, tokens: list[int] | No
     rt.store.write_text(rel, kc.source if kc.source.endswith("\n") else kc.source + "\n")
     rt.emit("submit", "kernel", f"kernel author: {kc.name} ({kc.language}) -> {rel}" +
             (f"; expected {kc.expected_speedup.value}x ({kc.expected_speedup.basis})" if kc.expected_speedup else ""))
-    return f"{rt.store.path(rel)}:{kc.entry_point}", kc.name
+    # run-relative in state, prompts and records: a replay elsewhere must render the same prompts
+    return f"{rel}:{kc.entry_point}", kc.name
+
+
+def _opbench_brief(ob: Any, candidate: str) -> dict[str, Any]:
+    """What an LLM needs of a harness record: not its thousands of raw times."""
+    d = ob.model_dump(mode="json", include={"op", "baseline_backend", "candidate_backend", "served_shapes", "timed_shapes",
+                                            "correctness", "oracle", "status"})
+    return {**d, "candidate": candidate, "isolated_speedup": _isolated_speedup(ob)}
+
+
+def _in_run(rt: Runtime, candidate: str) -> str:
+    """A run-relative candidate file (``kernels/<op>/x.py:fn``) as the path a subprocess can load;
+    a module name (a template) as it is."""
+    path, _, fn = candidate.rpartition(":")
+    return f"{rt.store.path(path)}:{fn}" if path.endswith(".py") and not path.startswith("/") else candidate
 
 
 def _archive_op(store: RunStore, op: str, candidate: str) -> None:

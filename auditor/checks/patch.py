@@ -16,7 +16,7 @@ from ..evidence.loader import LegData
 from ..evidence.models import TEARDOWN_MARKER, EvidencePointer, Finding
 from .coherence import looks_coherent
 from .harness import _speedup, self_compare, tolerance_violations
-from .profile import family_shares, load_trace, op_family, self_times_us
+from .profile import family_shares, op_family, trace_times
 from .config_diff import IGNORED_ENV, config_diff, key_matches, lever_class, same_value
 from .registry import GateContext, flatten, leg_ptr, ptr, rule
 
@@ -411,7 +411,7 @@ def _beyond_amdahl(ctx: GateContext, e2e: float | None, rec: dict[str, Any]) -> 
     if k is None or claim is None:
         return None
     try:
-        times = self_times_us(load_trace(ctx.run.store.path(f"profile/{d.profile_round}/{claim.trace_file}").read_bytes()))
+        times = trace_times(ctx.run, f"profile/{d.profile_round}/{claim.trace_file}")
     except (OSError, ValueError):
         return None
     share = family_shares(times).get(op_family(d.op)) if times else None

@@ -102,6 +102,15 @@ def load_trace(raw: bytes) -> list[dict[str, Any]]:
     return obj.get("traceEvents", []) if isinstance(obj, dict) else obj
 
 
+def trace_times(run: Any, rel: str) -> dict[str, float]:
+    """Exclusive time per op name of a run's raw trace, parsed once per loaded run (the
+    profile gate and a kernel's patch gate both need it). Raises what reading raises."""
+    key = ("trace_times", rel)
+    if key not in run.memo:
+        run.memo[key] = self_times_us(load_trace(run.store.path(rel).read_bytes()))
+    return run.memo[key]
+
+
 def _load(ctx: GateContext) -> tuple[ProfileClaim | None, dict[str, float] | None, dict[str, float] | None, list[Finding]]:
     # R1-R3 share one parse of the trace per gate
     key = ("profile", ctx.decision.decision_id)
@@ -120,13 +129,11 @@ def _load_uncached(ctx: GateContext) -> tuple[ProfileClaim | None, dict[str, flo
                                              evidence=[EvidencePointer(file=f"profile/{rid}/routing.json")])
     rel = f"profile/{rid}/{claim.trace_file}"
     try:
-        raw = ctx.run.store.path(rel).read_bytes()
-        events = load_trace(raw)
+        times = trace_times(ctx.run, rel)
     except FileNotFoundError:
         return claim, None, None, ctx.missing("R1", f"raw trace {rel} is missing", evidence=[EvidencePointer(file=rel)])
     except (ValueError, OSError) as e:
         return claim, None, None, ctx.bad("R1", f"raw trace {rel} unreadable: {e}", evidence=[EvidencePointer(file=rel)])
-    times = self_times_us(events)
     if not times:
         return claim, None, None, ctx.bad("R1", f"raw trace {rel} holds no timed ops", evidence=[EvidencePointer(file=rel)])
     return claim, times, family_shares(times), []

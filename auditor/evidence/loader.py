@@ -173,6 +173,8 @@ class RunEvidence:
     def __init__(self, store: RunStore):
         self.store = store
         self._legs: dict[str, LegData] = {}
+        # derived views shared by the gates of one audit (a parsed profile trace is seconds of work)
+        self.memo: dict[Any, Any] = {}
 
     @cached_property
     def manifest_and_problems(self) -> tuple[Manifest | None, list[Problem]]:

@@ -63,6 +63,20 @@ def llm(monkeypatch):
     s.stop()
 
 
+@pytest.fixture(scope="module")
+def authored(tmp_path_factory):
+    """One kernel-author run shared by the tests that read it: a wrong first candidate, then the
+    template's exact bytes (so the recorded legs ran this very code). The server is stopped after."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(KEY_ENV, "sk-kerneltest-0123456789abcdef")
+        s = FakeOpenAI()
+        try:
+            out, state = _run_llm(tmp_path_factory.mktemp("authored"), s, [WRONG_SRC, TEMPLATE_SRC])
+        finally:
+            s.stop()
+    return out, state
+
+
 def _author_script(sources: list[str]):
     """The kernel author answers the given sources in turn; the integrator answers honestly."""
     state = {"n": 0, "author_prompts": []}
@@ -94,20 +108,22 @@ def _run_llm(tmp_path, server, sources):
     return out, state
 
 
-def test_a_rejected_candidate_goes_back_to_its_author_with_the_findings(tmp_path, llm):
-    out, state = _run_llm(tmp_path, llm, [WRONG_SRC, TEMPLATE_SRC])
+def test_a_rejected_candidate_goes_back_to_its_author_with_the_findings(authored):
+    out, state = authored
     hist = sorted((out / "audits" / "history").glob(f"harness-{OP}-*.json"))
     assert [json.loads(p.read_text())["verdict"] for p in hist] == ["FAIL", "PASS"]
     assert "FAIL" in state["author_prompts"][1] and "silu_v0" in state["author_prompts"][1]  # the findings reached the author
     assert (out / "kernels" / OP / "silu_v0_a0.py").read_text() == WRONG_SRC
     assert list((out / "ops" / "_attempts").glob(f"{OP}-*/opbench.json")), "the first attempt's record is kept"
-    g = _gates(out)[f"kernel-{OP}"]
-    assert g.verdict == _gates(KREC)[f"kernel-{OP}"].verdict  # same source bytes, same recorded legs
+    # the passing candidate has the template's bytes: the recorded legs ran this very code, and the
+    # call marker names it by content, so engagement and parity hold for the author's file
+    v = json.loads((out / "audits" / f"kernel-{OP}.json").read_text())
+    outcome = {f["rule_id"]: f["outcome"] for f in v["findings"]}
+    assert v["verdict"] is not None and outcome["P5"] == "pass" and outcome["P10"] == "pass"
 
 
-def test_an_authored_kernel_run_replays_attempt_by_attempt_with_no_server(tmp_path, llm):
-    out, _ = _run_llm(tmp_path, llm, [WRONG_SRC, TEMPLATE_SRC])
-    llm.stop()
+def test_an_authored_kernel_run_replays_attempt_by_attempt_with_no_server(tmp_path, authored):
+    out, _ = authored  # its LLM server is already stopped
     ok, diffs = R.replay(out, tmp_path / "replayed")
     assert ok, diffs
 
