@@ -518,7 +518,7 @@ def build_graph(rt: Runtime):
     def kernel_measure(st: RunState) -> RunState:
         """Package the candidate as a plugin, then a reference leg (recording the probe's top-k)
         and a candidate leg (probed against it before benchmarking; ejected = failed leg)."""
-        from geak.agents.kernels.integrate import package_plugin, parity_probe_against
+        from geak.agents.kernels.integrate import LAYERS, PROBE_PROMPTS, package_plugin, parity_probe_against
         from geak.auditor.evidence.models import KernelPlugin, TopKLogprobs
 
         kn = dict(st.get("kernel") or {})
@@ -529,12 +529,13 @@ def build_graph(rt: Runtime):
         inc = LaunchConfig(**st["incumbent"])
         # the first calls are logged: P5's marker is a call, proof the candidate ran in the forward
         b = package_plugin(rt.store.root, op, mod, fn, eager=bool(inc.enforce_eager), call_log=3)
-        plugin = KernelPlugin(op=op, layer=b.plugin_name, candidate=b.candidate, candidate_sha256=b.candidate_sha256, mode=b.mode,
+        plugin = KernelPlugin(op=op, layer=LAYERS[op], candidate=b.candidate, candidate_sha256=b.candidate_sha256, mode=b.mode,
                               plugin_dir=str(b.root.relative_to(rt.store.root.resolve())))
         reps = rt.wf.engine_defaults.reps + 2 * k
         sfx = f"_m{k}" if k else ""
         ref_id, cand_id = f"kref_{op}{sfx}", f"kcand_{op}{sfx}"
-        prompts = rt.parity or []
+        # the probe needs prompts, any prompts: the run's parity set, else a few generic ones
+        prompts = rt.parity or [Prompt(prompt_id=f"probe{i}", prompt=t) for i, t in enumerate(PROBE_PROMPTS)]
         r = rt.legs(rt.store, leg_id=ref_id, role="reference", cfg=inc, workload=rt.workload, reps=reps, parity=rt.parity,
                     accuracy=rt.accuracy, topk=lambda url, model: _topk(url, model, prompts))
         rt.emit("leg", "kernel_measure", f"reference leg {ref_id}: {r.status}" + (f" ({r.reason})" if r.reason else ""),

@@ -91,6 +91,8 @@ from geak.auditor.evidence.models import ParityProbe, TopKLogprobs
 log = logging.getLogger("geak.parity")
 
 MIN_COSINE = 0.99
+# probe prompts when a run has no parity set: one-token logprobs compare on any text
+PROBE_PROMPTS = ("The capital of France is", "1 + 1 =", "def fibonacci(n):", "Once upon a time", "12+30=")
 PARITY_TAG = "geak-parity: EJECT"
 MODE = "compile+opaque_custom_op"
 EAGER_MODE = "eager+opaque_custom_op"

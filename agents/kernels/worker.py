@@ -26,7 +26,7 @@ from .loading import backend_name, load_candidate
 from .oracles import run_oracle
 from .specs import DTYPES, OpSpec, bytes_moved, make_inputs, reference, served_shape, spec_for
 from .stats import gbps, median, median_ratio, plan_reps
-from .timing import Clock, clock_for
+from .timing import clock_for
 
 HARNESS_VERSION = "2"  # 2: H4 readiness probe (anti_gaming.output_ready_at_end_event, output_complete_before_timed_call, ready_probe)
 # GPU: half with a lead. A lead trial catches side work that waits on the current stream in most
