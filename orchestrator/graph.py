@@ -222,8 +222,8 @@ def build_graph(rt: Runtime):
         pt = dict(st.get("passthrough", {}))
         done_upd = {**st2, "phases_done": st.get("phases_done", []) + ["baseline", "profile"], "feedback": None}
         if p is not None and (p.passthrough or rt.profiles is None):
-            pt["profile"] = ("profile phase set to passthrough in the workflow: no profiler trace captured (the kernel track "
-                             "that consumes it is not wired into the graph yet)")
+            pt["profile"] = ("profile phase set to passthrough in the workflow: no profiler trace captured, so nothing is "
+                             "routed to the kernel track")
             rt.emit("passthrough", "profile", pt["profile"])
         if p is None or p.passthrough or rt.profiles is None:
             return {**done_upd, "passthrough": pt}

@@ -5,7 +5,8 @@ Servers (the shipped models/tiny-arith, four starts in all):
 - candidate: the honest CPU rmsnorm template through the bundle plugin (compile on, the
   candidate an opaque custom op), with per-call logging to prove it runs per request;
 - drift: a planted candidate with scaled weight and wrong eps (--enforce-eager: the candidate
-  is opaque either way, eager only saves the compile), which the probe must eject;
+  is opaque either way, eager only saves the compile), through ``run_leg`` with the probe
+  against the reference's recorded top-k: ejected before anything is benchmarked;
 - crash: a planted candidate that raises inside forward, through ``run_leg``: the leg is
   recorded failed within its deadline, no process is left.
 """
@@ -26,7 +27,8 @@ from geak.agents.engines.base import LaunchConfig, get_engine  # noqa: E402
 from geak.agents.engines.leg import complete, load_prompts, run_leg  # noqa: E402
 from geak.agents.engines.ports import free_port  # noqa: E402
 from geak.agents.engines.process import ServerProcess, group_alive  # noqa: E402
-from geak.agents.kernels.integrate import PARITY_TAG, aligned_cosine, package_plugin, parity_probe  # noqa: E402
+from geak.agents.kernels.integrate import (  # noqa: E402
+    PARITY_TAG, aligned_cosine, package_plugin, parity_probe, parity_probe_against, record_topk)
 from geak.auditor.evidence.models import WorkloadSpec  # noqa: E402
 from geak.auditor.evidence.store import RunStore  # noqa: E402
 
@@ -140,16 +142,22 @@ def test_parity_probe_passes_for_the_template(servers):
 
 
 @pytest.mark.engine
-def test_drifting_candidate_is_ejected(servers, capfd):
-    run, ad = servers["run"] / "drift", servers["ad"]
-    b = package_plugin(run, "rmsnorm", str(CHEATS / "drift_scaled_weight.py"), "rmsnorm")
-    s, url = _start(ad, b.apply(LaunchConfig(model=str(MODEL), cpu_pin=False, enforce_eager=True)), run / "server.log")
-    with s:
-        _healthy(s, url)
-        assert re.search(b.marker, s.log_text())
-        pp = parity_probe(servers["ref_url"], url, PROMPTS)
-    assert pp.ejected, pp
-    assert pp.log_line.startswith(f"{PARITY_TAG} rmsnorm cos=")
+def test_drifting_candidate_is_ejected_before_it_is_benchmarked(servers, capfd):
+    # the graph's path: the reference's top-k recorded once, the candidate leg probed against it
+    store = RunStore(servers["run"] / "drift")
+    rows = record_topk(servers["ref_url"], PROMPTS)
+    b = package_plugin(store.root, "rmsnorm", str(CHEATS / "drift_scaled_weight.py"), "rmsnorm")
+    res = run_leg(store, leg_id="kcand", role="candidate", engine="vllm",
+                  cfg=b.apply(LaunchConfig(model=str(MODEL), cpu_pin=False, enforce_eager=True)),
+                  workload=WorkloadSpec(dataset="random", num_prompts=4, input_len=8, output_len=4, max_concurrency=2, seed=0),
+                  reps=1, health_deadline_s=HEALTH_S,
+                  probe=lambda url, model: parity_probe_against(rows, url, op="rmsnorm", reference_leg="kref", model=model))
+    assert res.status == "failed" and "parity probe ejected the candidate before benchmarking" in res.reason, res
+    pp = json.loads(store.path("legs/kcand/parity_probe.json").read_text())
+    assert pp["ejected"] and pp["reference_leg"] == "kref" and pp["log_line"].startswith(f"{PARITY_TAG} rmsnorm cos=")
+    assert len(store.path("legs/kcand/first_token_topk.jsonl").read_text().splitlines()) == len(PROMPTS)
+    assert not store.path("legs/kcand/bench_runs.jsonl").exists(), "an ejected candidate is never benchmarked"
+    assert re.search(b.marker, store.path("legs/kcand/server.log").read_text(errors="replace"))
     assert re.search(rf"{PARITY_TAG} rmsnorm cos=\S+ argmax_ref=\S+ argmax_cand=\S+", capfd.readouterr().err)
 
 
