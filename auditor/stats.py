@@ -6,7 +6,7 @@ No function here reads a file or knows what a leg is. Empty input returns None, 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -163,6 +163,20 @@ def topk_cosine(ref: dict[str, float], cand: dict[str, float]) -> float:
     return float(np.dot(a, b) / (na * nb))
 
 
+def topk_agreement(pairs: Iterable[tuple[dict[str, float], dict[str, float]]]) -> tuple[float | None, bool | None]:
+    """(worst cosine, argmax equal on every pair) over (reference, candidate) top-k pairs: the
+    one-token parity probe's two numbers. A NaN cosine is the worst; no pair gives (None, None)."""
+    worst: float | None = None
+    arg_eq: bool | None = None
+    for r, c in pairs:
+        cos = topk_cosine(r, c)
+        if worst is None or not (cos >= worst):  # NaN sticks
+            worst = cos
+        eq = bool(r) and bool(c) and max(r, key=r.get) == max(c, key=c.get)  # type: ignore[arg-type]
+        arg_eq = eq if arg_eq is None else (arg_eq and eq)
+    return worst, arg_eq
+
+
 def rel_close(a: float | None, b: float | None, rel: float, abs_tol: float = 0.0) -> bool:
     """Agreement "within rounding": |a-b| <= max(rel*max(|a|,|b|), abs_tol)."""
     if a is None or b is None:
@@ -172,6 +186,7 @@ def rel_close(a: float | None, b: float | None, rel: float, abs_tol: float = 0.0
 
 __all__ = [
     "topk_cosine",
+    "topk_agreement",
     "median",
     "mad",
     "percentile",

@@ -153,6 +153,16 @@ def _claim(c: Any) -> Claim:
     return Claim(**c.model_dump(exclude_none=False))
 
 
+def _patch_decision(did: str, gate: str, producer: str, prop: Any, refs: list[str], cands: list[str], **extra: Any) -> Decision:
+    """A patch-scope decision from a producer's answer (ConfigProposal, IntegrationClaim): its
+    claim and declarations as given, the legs it names or else the ones the graph measured."""
+    return Decision(decision_id=did, gate_id=gate, scope="patch", producer=producer, claim=_claim(prop.claim),
+                    reference_legs=prop.reference_legs or refs, candidate_legs=prop.candidate_legs or cands,
+                    declared_knobs=prop.declared_knobs, declared_levers=prop.declared_levers,
+                    consequences=[Consequence(**x.model_dump()) for x in prop.consequences],
+                    declared_regressions=prop.declared_regressions, **extra)
+
+
 # ==================================================================== graph construction
 
 
@@ -366,11 +376,7 @@ def build_graph(rt: Runtime):
             rt.emit("submit", "config_submit", f"{gate}: the config tuner asks for a re-measure", gate_id=gate)
             return upd
         did = f"d-{gate}-{n}"
-        d = Decision(decision_id=did, gate_id=gate, scope="patch", producer="config_tuner", accepted=True, claim=_claim(prop.claim),
-                     reference_legs=prop.reference_legs or ref_legs, candidate_legs=prop.candidate_legs or cand_legs,
-                     declared_knobs=prop.declared_knobs, declared_levers=prop.declared_levers,
-                     consequences=[Consequence(**x.model_dump()) for x in prop.consequences], declared_regressions=prop.declared_regressions)
-        _append_decision(rt.store, d)
+        _append_decision(rt.store, _patch_decision(did, gate, "config_tuner", prop, ref_legs, cand_legs))
         rt.emit("submit", "config_submit", f"{gate}: claims {prop.claim.delta_pct:+.2f}% ({c['knob']}={c['value']!r})"
                 if prop.claim.delta_pct is not None else f"{gate}: submitted", gate_id=gate, decision_id=did)
         return {**upd, "decision_id": did, "attempts": {**st.get("attempts", {}), gate: n + 1}}
@@ -478,10 +484,8 @@ def build_graph(rt: Runtime):
             return "finalize"
         if A:
             return "audit_harness"
-        from geak.agents.kernels.integrate import LAYERS
-
         kn = st.get("kernel") or {}
-        return "kernel_measure" if kn.get("harness_status") == "ok" and kn.get("op") in LAYERS else "finalize"
+        return "kernel_measure" if kn.get("harness_status") == "ok" and _integrable(kn["op"]) else "finalize"
 
     def audit_harness(st: RunState) -> RunState:
         kn = dict(st.get("kernel") or {})
@@ -495,21 +499,18 @@ def build_graph(rt: Runtime):
         if not ok:
             rt.emit("withhold", "audit_harness", f"{gate}: {fb.get('verdict')}: {kn.get('candidate')} is not integrated", gate_id=gate,
                     verdict=fb.get("verdict"))
+        elif not _integrable(kn["op"]):
+            rt.emit("passthrough", "audit_harness", f"{kn['op']}: harness PASS but no engine integration for it "
+                    "(agents/kernels/integrate.LAYERS): measured in isolation only, nothing banked", gate_id=gate)
         tried = kn.get("tried", []) + [{"name": kn.get("name"), "candidate": kn.get("candidate"), "status": fb.get("verdict") or "UNAUDITED",
                                         "note": "; ".join(f"{f['rule_id']} {f['outcome']}: {f['message']}" for f in fb.get("findings", []))[:600]}]
         return {"gates": gates, "feedback": None if ok else fb,
                 "kernel": {**kn, "harness_verdict": fb.get("verdict"), "harness_ok": ok, "tried": tried}}
 
     def route_harness(st: RunState) -> Literal["kernel_measure", "kernel", "finalize"]:
-        from geak.agents.kernels.integrate import LAYERS
-
         kn = st.get("kernel") or {}
-        if kn.get("harness_ok") and kn.get("op") in LAYERS:
-            return "kernel_measure"
         if kn.get("harness_ok"):
-            rt.emit("passthrough", "kernel", f"{kn.get('op')}: harness PASS but no engine integration for it "
-                    f"(agents/kernels/integrate.LAYERS): measured in isolation only, nothing banked")
-            return "finalize"
+            return "kernel_measure" if _integrable(kn["op"]) else "finalize"
         # a rejected candidate goes back to its author with the findings; a template cannot change
         if rt.llm is not None and st.get("attempts", {}).get(f"harness-{kn.get('op')}", 0) < bound["kernel"]:
             return "kernel"
@@ -518,7 +519,7 @@ def build_graph(rt: Runtime):
     def kernel_measure(st: RunState) -> RunState:
         """Package the candidate as a plugin, then a reference leg (recording the probe's top-k)
         and a candidate leg (probed against it before benchmarking; ejected = failed leg)."""
-        from geak.agents.kernels.integrate import LAYERS, PROBE_PROMPTS, package_plugin, parity_probe_against
+        from geak.agents.kernels.integrate import LAYERS, PROBE_PROMPTS, package_plugin, parity_probe_against, record_topk
         from geak.auditor.evidence.models import KernelPlugin, TopKLogprobs
 
         kn = dict(st.get("kernel") or {})
@@ -537,7 +538,7 @@ def build_graph(rt: Runtime):
         # the probe needs prompts, any prompts: the run's parity set, else a few generic ones
         prompts = rt.parity or [Prompt(prompt_id=f"probe{i}", prompt=t) for i, t in enumerate(PROBE_PROMPTS)]
         r = rt.legs(rt.store, leg_id=ref_id, role="reference", cfg=inc, workload=rt.workload, reps=reps, parity=rt.parity,
-                    accuracy=rt.accuracy, topk=lambda url, model: _topk(url, model, prompts))
+                    accuracy=rt.accuracy, topk=lambda url, model: record_topk(url, prompts, model=model))
         rt.emit("leg", "kernel_measure", f"reference leg {ref_id}: {r.status}" + (f" ({r.reason})" if r.reason else ""),
                 leg_id=ref_id, gate_id=gate)
         ref_rows, _ = rt.store.read_jsonl(f"legs/{ref_id}/first_token_topk.jsonl", TopKLogprobs) \
@@ -590,13 +591,9 @@ def build_graph(rt: Runtime):
             return upd
         did = f"d-{gate}-{n}"
         # the profile round that routed the op: its share bounds what the kernel can give e2e (P8)
-        pr = "round_1" if rt.store.exists("profile/round_1/trace.json.gz") else None
-        d = Decision(decision_id=did, gate_id=gate, scope="patch", producer="integrator", accepted=not ic.withdraw, claim=_claim(ic.claim),
-                     reference_legs=ic.reference_legs or refs, candidate_legs=ic.candidate_legs or cands, op=op, profile_round=pr,
-                     engagement_marker=ic.engagement_marker or kn["marker"], declared_knobs=ic.declared_knobs,
-                     declared_levers=ic.declared_levers, consequences=[Consequence(**x.model_dump()) for x in ic.consequences],
-                     declared_regressions=ic.declared_regressions)
-        _append_decision(rt.store, d)
+        _append_decision(rt.store, _patch_decision(did, gate, "integrator", ic, refs, cands, accepted=not ic.withdraw, op=op,
+                                                   profile_round=(st.get("routing") or {}).get("round"),
+                                                   engagement_marker=ic.engagement_marker or kn["marker"]))
         dp = ic.claim.delta_pct
         rt.emit("submit", "kernel_submit", f"{gate}: e2e {dp:+.2f}%" if dp is not None else f"{gate}: no e2e number (candidate leg failed)",
                 gate_id=gate, decision_id=did, data={"accepted": not ic.withdraw, "isolated_speedup": iso})
@@ -857,7 +854,7 @@ def _profile_round(rt: Runtime, st: RunState) -> dict[str, Any]:
     did = "d-profile-1"
     _append_decision(rt.store, Decision(decision_id=did, gate_id="profile-1", scope="profile", producer="profiler", profile_round=rid))
     rt.emit("submit", "profile", f"profile-1: routes {[r.family for r in prop.routed] or 'nothing'}", gate_id="profile-1", decision_id=did)
-    routing = {"note": prop.note, "routed": [r.family for r in prop.routed], "breakdown": prop.breakdown,
+    routing = {"round": rid, "note": prop.note, "routed": [r.family for r in prop.routed], "breakdown": prop.breakdown,
                "served_tokens": {r.family: _served_tokens(bd.family(r.family)) for r in prop.routed}}
     return {"routing": routing, "decision_id": did}
 
@@ -1035,12 +1032,17 @@ def _harness_profile(st: RunState) -> str:
 
 
 def _isolated_speedup(ob: Any) -> float | None:
-    """The harness's speedup over its timing baseline (median of the raw times, as H9 derives it): context only."""
-    t = getattr(ob, "timing", None)
-    if t is None or not t.baseline_times_ms or not t.candidate_times_ms:
-        return None
-    b, c = stats.median(t.baseline_times_ms), stats.median(t.candidate_times_ms)
-    return round(b / c, 3) if b and c else None
+    """The harness's speedup as the auditor derives it (H9), rounded: context only, never a headline."""
+    from geak.auditor.checks.harness import op_speedup
+
+    k = op_speedup(ob) if ob is not None else None
+    return None if k is None else round(k, 3)
+
+
+def _integrable(op: str) -> bool:
+    from geak.agents.kernels.integrate import LAYERS
+
+    return op in LAYERS
 
 
 def _has_spec(op: str) -> bool:
@@ -1084,26 +1086,16 @@ def _in_run(rt: Runtime, candidate: str) -> str:
 def _archive_op(store: RunStore, op: str, candidate: str) -> None:
     """Move an earlier candidate's harness record aside (ops/_attempts/) so the next one is measured;
     the record of the same candidate (a resumed node) stays where it is."""
-    import json
     import shutil
 
-    p = store.path(f"ops/{op}/opbench.json")
-    if not p.exists():
+    from .legs import recorded_candidate
+
+    if not store.path(f"ops/{op}/opbench.json").exists():
         return
-    try:
-        same = json.loads(p.read_text()).get("candidate") == candidate
-    except (OSError, ValueError):
-        same = False
-    if not same:
+    if recorded_candidate(store.path(f"ops/{op}")) != candidate:
         dest = store.path(f"ops/_attempts/{op}-{int(time.time() * 1000)}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(store.path(f"ops/{op}")), str(dest))
-
-
-def _topk(url: str, model: str, prompts: list[Prompt]) -> list[Any]:
-    from geak.agents.kernels.integrate import record_topk
-
-    return record_topk(url, prompts, model=model)
 
 
 def _over_budget(rt: Runtime, st: RunState) -> bool:

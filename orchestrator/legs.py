@@ -197,19 +197,24 @@ class RecordedHarness:
 
     def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0,
                  tokens: list[int] | None = None) -> str:
-        import json
-
         dirs = [self.source.path(f"ops/{op}")] + sorted(self.source.path("ops/_attempts").glob(f"{op}-*"))
         want = _run_relative(candidate, store.root)
         for src in dirs:
-            try:
-                got = json.loads((src / "opbench.json").read_text()).get("candidate", "")
-            except (OSError, ValueError):
-                continue
-            if _run_relative(got, self.source.root) == want:
+            got = recorded_candidate(src)
+            if got is not None and _run_relative(got, self.source.root) == want:
                 _copy_recorded(src, store.path(f"ops/{op}"))
                 return "ok"
         raise LegReplayMiss(f"{self.source.root}: no recorded op harness record for {op!r} with candidate {want!r}")
+
+
+def recorded_candidate(op_dir: Path) -> str | None:
+    """The ``candidate`` an op directory's opbench.json names; None when there is no readable record."""
+    import json
+
+    try:
+        return json.loads((op_dir / "opbench.json").read_text()).get("candidate")
+    except (OSError, ValueError):
+        return None
 
 
 def _run_relative(candidate: str, root: Path) -> str:

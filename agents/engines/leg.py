@@ -113,10 +113,10 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                 launch.host = fingerprint(own_pids=set(group_members(server.pgid or -1)))
                 served = cfg.model
                 if topk:
-                    store.write_text(f"{d}/first_token_topk.jsonl", "".join(r.model_dump_json() + "\n" for r in topk(base_url, served)))
+                    _write_rows(store, f"{d}/first_token_topk.jsonl", topk(base_url, served))
                 if probe:
                     pp, rows = probe(base_url, served)
-                    store.write_text(f"{d}/first_token_topk.jsonl", "".join(r.model_dump_json() + "\n" for r in rows))
+                    _write_rows(store, f"{d}/first_token_topk.jsonl", rows)  # the candidate's side: P10 re-derives from both
                     store.write_json(f"{d}/parity_probe.json", pp)
                     if pp.ejected:
                         raise LaunchError(f"parity probe ejected the candidate before benchmarking: {pp.log_line}")
@@ -152,6 +152,10 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
         launch.ended_at = time.time()
         store.write_json(f"{d}/launch.json", launch)
     return LegResult(leg_id, launch.status, launch.failure_reason, counted, startup)
+
+
+def _write_rows(store: RunStore, rel: str, rows: list[Any]) -> None:
+    store.write_text(rel, "".join(r.model_dump_json() + "\n" for r in rows))
 
 
 def _tail(text: str, n: int = 3) -> str:

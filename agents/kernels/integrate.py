@@ -58,7 +58,7 @@ Measured (8 requests, 5 RMSNorm calls per step; startup on 2 cores):
 (A print in a traced candidate is a graph break, which vLLM's fullgraph compile turns into
 "EngineCore failed to start": the plugin's per-call log is skipped while Dynamo traces.)
 
-So ``PluginBundle.launch_changes`` carries env only (PYTHONPATH, VLLM_PLUGINS) and no
+So ``PluginBundle.apply`` adds env only (PYTHONPATH, VLLM_PLUGINS) and no
 compilation-config flag; ``mode`` records ``"compile+opaque_custom_op"`` for the leg.
 
 ``parity_probe`` is the one-token parity probe of ../shared/seeds/003 adapted to two servers:
@@ -80,11 +80,11 @@ import math
 import os
 import shutil
 import sys
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from geak.agents.engines.leg import http_json
 from geak.auditor import stats
 from geak.auditor.evidence.models import ParityProbe, TopKLogprobs
 
@@ -117,7 +117,6 @@ class PluginBundle:
     marker: str                    # regex for Decision.engagement_marker / LegLaunch.engagement_markers
     mode: str = MODE
     env: dict[str, str] = field(default_factory=dict)
-    extra_args: list[str] = field(default_factory=list)
 
     @property
     def call_marker(self) -> str:
@@ -126,13 +125,9 @@ class PluginBundle:
         the code by content (sha256), not by file name: the same source is the same kernel."""
         return re.escape("geak-plugin: call ") + r"\d+ \S+ " + re.escape(f"sha256={self.candidate_sha256[:12]} ")
 
-    def launch_changes(self) -> dict[str, Any]:
-        """What a candidate leg's LaunchConfig gains: ``cfg.model_copy(update=...)`` after merging."""
-        return {"env": dict(self.env), "extra_args": list(self.extra_args)}
-
     def apply(self, cfg: Any) -> Any:
-        """A copy of a LaunchConfig with the plugin's env and args merged in."""
-        return cfg.model_copy(update={"env": {**cfg.env, **self.env}, "extra_args": list(cfg.extra_args) + self.extra_args})
+        """A copy of a LaunchConfig with the plugin's env merged in (it needs no engine flag: see the mode above)."""
+        return cfg.model_copy(update={"env": {**cfg.env, **self.env}})
 
 
 def _module_file(candidate_module: str) -> Path:
@@ -187,15 +182,9 @@ def package_plugin(run_dir: str | Path, op: str, candidate_module: str, candidat
     pythonpath = os.pathsep.join([str(root.resolve())] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     # call_log travels in plugin.json, not the env: a leg's env is compared knob by knob (P4)
     env = {"PYTHONPATH": pythonpath, "VLLM_PLUGINS": name}
-    marker = _re_escape(marker_prefix(op) + label)
+    marker = re.escape(marker_prefix(op) + label)
     return PluginBundle(op=op, plugin_name=name, root=root.resolve(), candidate=label, candidate_sha256=sha, marker=marker,
-                        mode=meta["mode"], env=env, extra_args=[])
-
-
-def _re_escape(s: str) -> str:
-    import re
-
-    return re.escape(s)
+                        mode=meta["mode"], env=env)
 
 
 # The plugin package's __init__.py. Imports nothing from geak: the bundle must load in a
@@ -340,20 +329,13 @@ def register():
 # ------------------------------------------------------------------ parity probe
 
 
-def _post(url: str, payload: dict[str, Any], timeout: float) -> Any:
-    req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return json.loads(r.read())
-
-
 def _served_model(base_url: str, timeout: float) -> str:
-    with urllib.request.urlopen(f"{base_url}/v1/models", timeout=timeout) as r:
-        return json.loads(r.read())["data"][0]["id"]
+    return http_json(f"{base_url}/v1/models", timeout=timeout)["data"][0]["id"]
 
 
 def first_token_logprobs(base_url: str, model: str, prompt: str, k: int, timeout: float) -> dict[str, float]:
-    out = _post(f"{base_url}/v1/completions", {"model": model, "prompt": prompt, "max_tokens": 1, "temperature": 0,
-                                               "seed": 0, "logprobs": k}, timeout)
+    out = http_json(f"{base_url}/v1/completions", {"model": model, "prompt": prompt, "max_tokens": 1, "temperature": 0,
+                                                   "seed": 0, "logprobs": k}, timeout)
     top = out["choices"][0]["logprobs"]["top_logprobs"][0]
     if not isinstance(top, dict) or not top:
         raise ValueError(f"no top logprobs in the answer: {str(out)[:200]}")
@@ -380,27 +362,17 @@ def compare_topk(pairs: Iterable[tuple[dict[str, float], dict[str, float]]], *, 
     """Pure: the probe's verdict over (reference, candidate) top-k pairs. The cosine is the worst
     over the prompts, argmax_equal holds only if it holds for every prompt; an error or no pair
     at all ejects (fail closed), and the tagged line says why."""
-    worst: float | None = None
-    arg_eq: bool | None = None
-    first_bad: tuple[str, str] | None = None
+    pairs = list(pairs)
+    n = len(pairs)
+    worst, arg_eq = stats.topk_agreement(pairs)
+    # the tokens the log line names: the first pair that fails, else the last one
     am = ("?", "?")
-    n = 0
     for r, c in pairs:
-        n += 1
-        cos = aligned_cosine(r, c)
-        ar, ac = max(r, key=r.get), max(c, key=c.get)
-        if worst is None or not (cos >= worst):  # NaN sticks
-            worst = cos
-        eq = ar == ac
-        arg_eq = eq if arg_eq is None else (arg_eq and eq)
-        if first_bad is None and (not eq or not (cos >= min_cosine)):
-            first_bad = (ar, ac)
-        if first_bad is None:
-            am = (ar, ac)
+        am = (max(r, key=r.get), max(c, key=c.get))  # type: ignore[arg-type]
+        if am[0] != am[1] or not (stats.topk_cosine(r, c) >= min_cosine):
+            break
     if n == 0 and error is None:
         error = "no prompt was probed"
-    if first_bad:
-        am = first_bad
     meta = {"reference_leg": reference_leg, "n_prompts": n, "min_cosine": min_cosine}
     ok = error is None and worst is not None and math.isfinite(worst) and worst >= min_cosine and arg_eq is True
     if ok:

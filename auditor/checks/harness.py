@@ -187,7 +187,9 @@ def h8_oracle(ctx: GateContext) -> list[Finding]:
     return ctx.ok("H8", f"independent oracle {o.name!r}: {o.cases} case(s) pass")
 
 
-def _speedup(rec: OpBenchRecord) -> float | None:
+def op_speedup(rec: OpBenchRecord) -> float | None:
+    """The op's speedup over its timing baseline: median of the raw baseline times over the
+    median of the raw candidate times (H9; P8's Amdahl bound; geak's isolated-speedup context)."""
     t = rec.timing
     if t is None or not t.baseline_times_ms or not t.candidate_times_ms:
         return None
@@ -200,7 +202,7 @@ def h9_implausible(ctx: GateContext) -> list[Finding]:
     rec, errs, p = _guard(ctx, "H9")
     if rec is None:
         return errs
-    sp = _speedup(rec)
+    sp = op_speedup(rec)
     if sp is None:
         return ctx.missing("H9", "raw baseline/candidate times not recorded", evidence=[p])
     out: list[Finding] = []

@@ -15,7 +15,7 @@ from .. import stats
 from ..evidence.loader import LegData
 from ..evidence.models import TEARDOWN_MARKER, EvidencePointer, Finding
 from .coherence import looks_coherent
-from .harness import _speedup, self_compare, tolerance_violations
+from .harness import op_speedup, self_compare, tolerance_violations
 from .profile import family_shares, op_family, trace_times
 from .config_diff import IGNORED_ENV, config_diff, key_matches, lever_class, same_value
 from .registry import GateContext, flatten, leg_ptr, ptr, rule
@@ -406,7 +406,7 @@ def _beyond_amdahl(ctx: GateContext, e2e: float | None, rec: dict[str, Any]) -> 
     if not (d.scope == "patch" and d.op and d.profile_round) or e2e is None:
         return None
     ob, _ = ctx.run.opbench(d.op)
-    k = _speedup(ob) if ob is not None else None
+    k = op_speedup(ob) if ob is not None else None
     claim, _ = ctx.run.profile(d.profile_round)
     if k is None or claim is None:
         return None
@@ -527,7 +527,8 @@ def p10_numerics(ctx: GateContext) -> list[Finding]:
                 continue
             cos, arg_eq = again
             rec.update({"recomputed_cosine": cos, "recomputed_argmax_equal": arg_eq, "reference_leg": pp.reference_leg})
-            if pp.cosine is not None and np.isfinite(cos) and not stats.rel_close(pp.cosine, cos, 1e-6, 1e-9) or pp.argmax_equal != arg_eq:
+            cos_differs = pp.cosine is not None and np.isfinite(cos) and not stats.rel_close(pp.cosine, cos, 1e-6, 1e-9)
+            if cos_differs or pp.argmax_equal != arg_eq:
                 out += ctx.bad("P10", f"leg {cand.leg_id}: parity_probe.json says cosine {pp.cosine} argmax_equal={pp.argmax_equal}, "
                                f"the recorded top-k logprobs re-derive {cos:.6f} / {arg_eq}",
                                evidence=[leg_ptr(cand, "parity_probe.json"), EvidencePointer(file=cand.topk_file)],
@@ -554,12 +555,8 @@ def _rederive_probe(ref: LegData, cand: LegData) -> tuple[float, bool] | str:
     cand_rows = {r.prompt_id: r.top_logprobs for _, r in cand.topk}
     if set(ref_rows) != set(cand_rows):
         return f"the two legs probed different prompts ({sorted(set(ref_rows) ^ set(cand_rows))[:5]})"
-    worst, arg_eq = float("inf"), True
-    for pid, r in ref_rows.items():
-        c = cand_rows[pid]
-        cos = stats.topk_cosine(r, c)
-        worst = cos if not np.isfinite(cos) or cos < worst else worst
-        arg_eq = arg_eq and bool(r) and bool(c) and max(r, key=r.get) == max(c, key=c.get)
+    worst, arg_eq = stats.topk_agreement((r, cand_rows[pid]) for pid, r in ref_rows.items())
+    assert worst is not None and arg_eq is not None  # both legs hold rows (checked above)
     return worst, arg_eq
 
 

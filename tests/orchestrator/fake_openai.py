@@ -12,6 +12,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+# the env var the LLM tests name with --api-key-env (conftest.py's llm_server sets it)
+KEY_ENV = "GEAK_TESTGRAPH_API_KEY"
+
+
 class FakeOpenAI:
     """POST /v1/chat/completions answers from a script: each item is a reply string, an
     (http_status, body) pair, or a callable(request_json, headers) -> one of those."""

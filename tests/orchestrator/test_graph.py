@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
+from fake_openai import KEY_ENV
 
 from geak.auditor.audit import audit_run
 from geak.auditor.evidence.loader import RunEvidence
@@ -34,7 +34,6 @@ from geak.orchestrator.roles import declared_for
 
 REPO = Path(__file__).resolve().parents[2]
 REC = REPO / "runs" / "recorded" / "tiny-cpu-run"
-KEY_ENV = "GEAK_TESTGRAPH_API_KEY"
 
 
 def _args(**kw) -> R.RunArgs:
@@ -287,14 +286,6 @@ def _script(tuner_inflate: list[float], auditor: str | None = None, tuner: str |
         raise AssertionError(role)
 
     return reply
-
-
-@pytest.fixture
-def llm_server(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, "sk-graphtest-0123456789abcdef")
-    s = FakeOpenAI()
-    yield s
-    s.stop()
 
 
 def _live(tmp_path, server, reply, llm_auditor=False) -> Path:

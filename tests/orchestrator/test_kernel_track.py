@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
-from test_graph import KEY_ENV, _events, _honest, _role, _summary
+from fake_openai import KEY_ENV, FakeOpenAI
+from test_graph import _events, _honest, _role, _summary
 
 from geak.orchestrator import run as R
 from geak.orchestrator.legs import LegReplayMiss, LiveHarness
@@ -53,14 +53,6 @@ def test_replay_reproduces_the_kernel_track(tmp_path):
     ok, diffs = R.replay(KREC, tmp_path / "replayed")
     assert ok, diffs
     assert _gates(tmp_path / "replayed")[f"kernel-{OP}"].verdict == _gates(KREC)[f"kernel-{OP}"].verdict
-
-
-@pytest.fixture
-def llm(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, "sk-kerneltest-0123456789abcdef")
-    s = FakeOpenAI()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")
@@ -128,14 +120,14 @@ def test_an_authored_kernel_run_replays_attempt_by_attempt_with_no_server(tmp_pa
     assert ok, diffs
 
 
-def test_a_candidate_the_recording_never_measured_is_a_replay_miss(tmp_path, llm):
+def test_a_candidate_the_recording_never_measured_is_a_replay_miss(tmp_path, llm_server):
     other = TEMPLATE_SRC + "\n# a different file: a different kernel as far as the legs know\n"
     with pytest.raises(LegReplayMiss, match="kernel plugin differs"):
-        _run_llm(tmp_path, llm, [other])
+        _run_llm(tmp_path, llm_server, [other])
 
 
-def test_author_that_never_passes_the_harness_stops_at_the_bound(tmp_path, llm):
-    out, _ = _run_llm(tmp_path, llm, [WRONG_SRC])
+def test_author_that_never_passes_the_harness_stops_at_the_bound(tmp_path, llm_server):
+    out, _ = _run_llm(tmp_path, llm_server, [WRONG_SRC])
     g = _gates(out)[f"harness-{OP}"]
     assert g.verdict == "FAIL" and g.attempts == 2 and f"kernel-{OP}" not in _gates(out)
     assert not (out / "legs" / f"kcand_{OP}").exists(), "a candidate the harness rejected never reaches the server"

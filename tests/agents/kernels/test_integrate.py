@@ -80,7 +80,8 @@ def test_bundle_is_self_contained(tmp_path):
     assert (root / "geak_rmsnorm/candidate.py").read_text().startswith('"""CPU candidates')
     assert "vllm.general_plugins" in (root / "geak_rmsnorm-0.dist-info/entry_points.txt").read_text()
     assert b.env["VLLM_PLUGINS"] == "geak_rmsnorm" and b.env["PYTHONPATH"].split(":")[0] == str(root.resolve())
-    assert b.extra_args == [] and b.mode == "compile+opaque_custom_op"
+    cfg = LaunchConfig(model=str(MODEL), extra_args=["--x"])
+    assert b.apply(cfg).extra_args == ["--x"] and b.mode == "compile+opaque_custom_op"  # env only, no engine flag
     # importlib.metadata finds the entry point from the dist-info on sys.path, no pip install
     import subprocess
     import sys
