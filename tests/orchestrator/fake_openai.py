@@ -16,6 +16,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 KEY_ENV = "GEAK_TESTGRAPH_API_KEY"
 
 
+class Headers(dict):
+    """Request headers as HTTP defines them: names are case-insensitive (RFC 9110 5.1).
+    Clients differ (openai 3.x sends `authorization`); a test asks for `Authorization`."""
+
+    def __init__(self, items):
+        super().__init__((k.lower(), v) for k, v in items)
+
+    def __getitem__(self, name: str):
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name) -> bool:
+        return super().__contains__(str(name).lower())
+
+    def get(self, name: str, default=None):
+        return super().get(name.lower(), default)
+
+
 class FakeOpenAI:
     """POST /v1/chat/completions answers from a script: each item is a reply string, an
     (http_status, body) pair, or a callable(request_json, headers) -> one of those."""
@@ -31,10 +48,11 @@ class FakeOpenAI:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                outer.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
+                headers = Headers(self.headers.items())
+                outer.requests.append({"path": self.path, "body": body, "headers": headers})
                 item = outer.script.pop(0) if outer.script else (500, {"error": {"message": "script exhausted"}})
                 if callable(item):
-                    item = item(body, dict(self.headers))
+                    item = item(body, headers)
                 status, payload = (200, _completion(item)) if isinstance(item, str) else item
                 data = json.dumps(payload).encode()
                 self.send_response(status)

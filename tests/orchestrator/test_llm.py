@@ -60,6 +60,25 @@ def calls(store: RunStore) -> list[LLMCall]:
 MSGS = [{"role": "system", "content": "You are the profiler."}, {"role": "user", "content": "Which op first?"}]
 
 
+@pytest.mark.parametrize("sent", ["authorization", "Authorization", "AUTHORIZATION"])
+def test_fake_server_reads_header_names_case_insensitively(server, sent):
+    # clients differ in how they spell header names (openai 3.x sends lowercase); HTTP says
+    # the spelling means nothing, so the tests' server must not either
+    import http.client
+
+    seen = {}
+    server.script = [lambda body, headers: seen.update(auth=headers["Authorization"]) or "ok"]
+    # http.client sends the name as spelled (urllib would capitalize it)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("POST", "/v1/chat/completions", body=b"{}", headers={sent: "Bearer x"})
+    assert conn.getresponse().status == 200
+    conn.close()
+    assert seen["auth"] == "Bearer x"
+    h = server.requests[0]["headers"]
+    assert h["authorization"] == h["AUTHORIZATION"] == h.get("Authorization") == "Bearer x"
+    assert "AuThOrIzAtIoN" in h and h.get("x-missing") is None
+
+
 def test_live_call_is_recorded_with_tokens_latency_and_hash(server, key_env, tmp_path):
     store = RunStore(tmp_path / "run")
     server.script = ["Start with attention."]
