@@ -224,6 +224,25 @@ def _edit_line(rel: str, line_no: int, fn: Callable[[dict[str, Any]], None]) -> 
     return f
 
 
+def _edit_raw(leg: str, rep: int, fn: Callable[[dict[str, Any]], None]) -> Callable[[RunStore], None]:
+    """Edit what the tool wrote for one rep, and geak's normalized copy with it: a flaw in the
+    tool's own output (a NaN it measured), not a disagreement between the two files."""
+    def f(s: RunStore) -> None:
+        from geak.auditor.evidence.normalize import from_vllm_result
+
+        raw_rel = f"legs/{leg}/raw/rep_{rep}.json"
+        obj = json.loads(s.path(raw_rel).read_text())
+        fn(obj)
+        s.path(raw_rel).write_text(json.dumps(obj, separators=(",", ":")) + "\n")
+        bench = s.path(f"legs/{leg}/bench_runs.jsonl")
+        lines = bench.read_text().splitlines()
+        old = json.loads(lines[rep])
+        new = from_vllm_result(obj, leg_id=leg, rep_index=rep, warmup=old["warmup"], raw_file=old["raw_file"])
+        lines[rep] = new.model_dump_json()
+        bench.write_text("\n".join(lines) + "\n")
+    return f
+
+
 CFG_BENCH = "legs/cfg_seqs512/bench_runs.jsonl"
 plant(Plant("p1_missing_raw", ("P1",), "the candidate's bench_runs.jsonl is missing", {"config-accept-1": ("FAIL", ["P1"]), "integrate-rmsnorm": ("FAIL", ["P1"])}, after=_drop(CFG_BENCH)))
 plant(Plant("p1_null_claim_no_raw", ("P1",), "seed incident: an accept with null evidence fields and no raw behind it",
@@ -232,9 +251,9 @@ plant(Plant("p1_null_claim_no_raw", ("P1",), "seed incident: an accept with null
 plant(Plant("p1_truncated_line", ("P1",), "the candidate's bench_runs.jsonl ends in a truncated line", {"config-accept-1": ("FAIL", ["P1"]), "integrate-rmsnorm": ("FAIL", ["P1"])},
             after=_truncate_last(CFG_BENCH)))
 plant(Plant("p1_nan_latency", ("P1",), "a NaN TTFT on a successful request", {"config-accept-1": ("FAIL", ["P1"]), "integrate-rmsnorm": ("FAIL", ["P1"])},
-            after=_edit_line(CFG_BENCH, 2, lambda o: o["requests"]["ttft_ms"].__setitem__(3, float("nan")))))
+            after=_edit_raw("cfg_seqs512", 1, lambda o: o["ttfts"].__setitem__(3, float("nan")))))
 plant(Plant("p1_negative_latency", ("P1",), "a negative end-to-end latency", {"config-accept-1": ("FAIL", ["P1"]), "integrate-rmsnorm": ("FAIL", ["P1"])},
-            after=_edit_line(CFG_BENCH, 3, lambda o: o["requests"]["e2e_ms"].__setitem__(5, -12.5))))
+            after=_edit_raw("cfg_seqs512", 2, lambda o: o["latencies"].__setitem__(5, -0.0125))))
 plant(Plant("p1_schema_version", ("P1",), "a bench record written by an unknown schema version", {"config-accept-1": ("FAIL", ["P1"]), "integrate-rmsnorm": ("FAIL", ["P1"])},
             after=_edit_line(CFG_BENCH, 2, lambda o: o.update(schema_version=99))))
 plant(Plant("p2_reported_delta", ("P2",), "summary says +66.9%; raw says +8%", {"config-accept-1": ("FAIL", ["P2"])},

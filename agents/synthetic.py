@@ -150,7 +150,12 @@ def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> N
         resolved_config=resolved, host=spec.host or cpu_host(), workload=spec.workload,
         started_at=spec.started_at, ended_at=spec.started_at + 90, status=spec.status, failure_reason=spec.failure_reason,  # type: ignore[arg-type]
     ))
-    store.write_text(f"{d}/server.log", "INFO Starting vLLM API server\nINFO Resolved architecture: LlamaForCausalLM\n"
+    # vLLM's own start-up line: the arguments that differ from its defaults (here: what the
+    # leg changed from the clean run's base config), the engine's witness of its launch
+    args = {"host": "127.0.0.1", "port": 8000 + sum(map(ord, spec.leg_id)) % 1000, "model": MODEL,
+            **{k.split(".")[-1]: v for k, v in spec.resolved.items() if BASE_RESOLVED.get(k, "<absent>") != v}}
+    store.write_text(f"{d}/server.log", f"(APIServer pid=101) INFO 11-23 12:00:00 [api_utils.py:286] non-default args: {args!r}\n"
+                     "INFO Starting vLLM API server\nINFO Resolved architecture: LlamaForCausalLM\n"
                      + spec.log_extra + "INFO Application startup complete.\n")
     counted = _reps(spec)
     tpot_scale = spec.tpot_scale if spec.tpot_scale is not None else base_tput / (sum(counted) / len(counted))

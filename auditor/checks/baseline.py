@@ -85,11 +85,11 @@ def b4_handicapped(ctx: GateContext) -> list[Finding]:
         return ctx.missing("B4", "the manifest declares no serving invariants to hold the baseline to")
     out: list[Finding] = []
     for leg in ctx.reference:
-        if leg.launch is None or leg.launch.resolved_config is None:
+        resolved, _src = leg.resolved()
+        if resolved is None:
             out += ctx.missing("B4", f"leg {leg.leg_id} has no resolved engine config (server_info)",
                                evidence=[leg_ptr(leg, field="resolved_config")])
             continue
-        resolved = flatten(leg.launch.resolved_config)
         diff: dict[str, tuple[object, object]] = {}
         missing: list[str] = []
         for inv_key, want in inv.items():

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import stats
 from ..evidence.models import EvidencePointer, Finding
-from .registry import GateContext, flatten, leg_ptr, rule
+from .registry import GateContext, leg_ptr, rule
 
 
 def _median_delta(ctx: GateContext, ref_ids: list[str], cand_ids: list[str]) -> float | None:
@@ -80,7 +80,7 @@ def f2_caching(ctx: GateContext) -> list[Finding]:
         limit = max(base_limit, 1 + ctx.policy.noise_band_pct / 100)
         ratio = med / ref_med
         rec = {"audit_median": med, "diverse_median": ref_med, "ratio": ratio, "limit": limit, "policy_limit": base_limit}
-        arc = flatten(leg.launch.resolved_config) if leg.launch and leg.launch.resolved_config else {}
+        arc = leg.resolved()[0] or {}
         prefix_on = any(k.endswith("enable_prefix_caching") and v in (True, "true", "True", 1) for k, v in arc.items())
         if ratio >= limit and prefix_on:
             # one prompt repeated reuses its KV blocks: that is prefix caching, not a cached answer
@@ -93,7 +93,7 @@ def f2_caching(ctx: GateContext) -> list[Finding]:
         else:
             out += ctx.ok("F2", f"repeated-sample audit at {ratio:.2f}x of diverse (< {limit:.2f}x)", recomputed=rec)
     for leg in ctx.candidate:
-        rc = flatten(leg.launch.resolved_config) if leg.launch and leg.launch.resolved_config else {}
+        rc = leg.resolved()[0] or {}
         on = [k for k, v in rc.items() if k.endswith("enable_prefix_caching") and v in (True, "true", "True", 1)]
         if on and ctx.decision.prefix_cache_flushed is not True and not any("prefix_caching" in k for k in ctx.decision.declared_knobs):
             out += ctx.bad("F2", f"leg {leg.leg_id} serves with prefix caching on, neither flushed between legs nor declared",

