@@ -9,15 +9,18 @@ and records the gate as *unaudited*, never as PASS.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import re
 import traceback
 from pathlib import Path
+from typing import Callable
 
 from . import __version__ as AUDITOR_VERSION
 from .checks import GateContext, rules_for, sorted_rule_ids
 from .checks.registry import RULES
 from .evidence.loader import RunEvidence
 from .evidence.models import Action, AuditVerdict, Decision, EvidencePointer, Finding, VerdictName
-from .evidence.store import RunStore
+from .evidence.store import Problem, RunStore
 from .noise import effective_policy
 from .policy import AuditPolicy
 
@@ -68,6 +71,11 @@ def audit_decision(run: RunEvidence, decision: Decision, line: int, policy: Audi
 def run_level_verdict(run: RunEvidence) -> AuditVerdict | None:
     """Problems with the run's own records (manifest, decisions.jsonl) as a gate named 'run'."""
     probs = list(run.manifest_and_problems[1]) + list(run.decisions_and_problems[1])
+    m = run.manifest
+    if m is not None and m.imported_from and run.geak_run_marks:
+        probs.append(Problem("manifest.json", f"says the run was imported from {m.imported_from!r}, but the directory holds "
+                             f"what geak run writes ({', '.join(run.geak_run_marks[:3])}): the evidence contract applies in full",
+                             None, "imported_from"))
     if not probs:
         return None
     findings = [
@@ -75,7 +83,7 @@ def run_level_verdict(run: RunEvidence) -> AuditVerdict | None:
                 evidence=[EvidencePointer(file=p.file, line=p.line, field=p.field)])
         for p in probs
     ]
-    return AuditVerdict(gate_id="run", scope=None, verdict="FAIL", findings=findings, actions=["eject"],
+    return AuditVerdict(gate_id=RUN_LEVEL_GATE, scope=None, verdict="FAIL", findings=findings, actions=["eject"],
                         auditor_version=AUDITOR_VERSION, created_at=_now())
 
 
@@ -89,14 +97,14 @@ def latest_per_gate(decisions: list[tuple[int, Decision]]) -> dict[str, tuple[in
 
 def audit_run(run_dir: str | Path, *, scope: str | None = None, gate: str | None = None,
               policy: AuditPolicy | None = None, write: bool = True) -> list[AuditVerdict]:
-    """Audit every gate of a run (or the selected ones) and write audits/<gate_id>.json."""
+    """Audit every gate of a run (or the selected ones) and write audits/<gate>.json."""
     policy = policy or AuditPolicy()
     store = RunStore(run_dir)
     run = RunEvidence(store)
     policy, band_note = effective_policy(run, policy)
     verdicts: list[AuditVerdict] = []
     rl = run_level_verdict(run)
-    if rl is not None and gate in (None, "run"):
+    if rl is not None and gate in (None, RUN_LEVEL_GATE) and scope is None:
         verdicts.append(rl)
     for gate_id, (line, d) in latest_per_gate(run.decisions).items():
         if gate is not None and gate_id != gate:
@@ -108,9 +116,58 @@ def audit_run(run_dir: str | Path, *, scope: str | None = None, gate: str | None
         verdicts.append(v)
     if write:
         for v in verdicts:
-            store.write_json(f"audits/{_safe(v.gate_id)}.json", v)
+            store.write_json(audit_file(v.gate_id, run_level=v.scope is None), v)
     return verdicts
 
 
-def _safe(gate_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in gate_id)
+def audit_gate(store: RunStore, decision_id: str, policy: AuditPolicy,
+               judge: Callable[[AuditVerdict, Decision], AuditVerdict] | None = None) -> AuditVerdict:
+    """Audit one decision as a gate of a live run and write its verdict: the one path every
+    accept gate (geak run, geak baseline) takes. ``judge`` (an LLM's judgment) may only
+    escalate a verdict the code floor reached. Never raises for what a run holds."""
+    run = RunEvidence(store)
+    found = [(ln, d) for ln, d in run.decisions if d.decision_id == decision_id]
+    if not found:
+        v = AuditVerdict(gate_id=decision_id, scope=None, decision_id=decision_id, verdict=None,
+                         unaudited_reason=f"decision {decision_id!r} is not in decisions.jsonl (or its line is unreadable)",
+                         auditor_version=AUDITOR_VERSION, policy=policy.model_dump(), created_at=_now())
+        return v
+    line, d = found[-1]
+    pol, note = effective_policy(run, policy)
+    v = audit_decision(run, d, line, pol)
+    v.policy.update(note)
+    if judge is not None and v.verdict is not None:
+        v = judge(v, d)
+    store.write_json(audit_file(d.gate_id), v)
+    if v.verdict is not None:
+        store.write_json(history_file(d.gate_id, d.decision_id), v)
+    return v
+
+
+# ---------------------------------------------------------------- audits/ file names
+
+RUN_LEVEL_GATE = "run"
+_RUN_LEVEL_STEM = "_run"  # clean stems never start with "_", so no gate can take this one
+_CLEAN = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+
+
+def audit_stem(gate_id: str, *, run_level: bool = False) -> str:
+    """The one name of a gate's verdict file, distinct for distinct gate ids.
+
+    A lowercase id of [a-z0-9._-] is its own name; any other id (a slash, a capital a
+    case-insensitive disk would fold, a leading dot, a 200-character id) is sanitized and
+    suffixed with a hash of the id itself, so "cfg/x" and "cfg_x" never share a file."""
+    if run_level:
+        return _RUN_LEVEL_STEM
+    if _CLEAN.fullmatch(gate_id) and ".." not in gate_id:
+        return gate_id
+    safe = "".join(c if c.isalnum() and c.isascii() or c in "-_." else "_" for c in gate_id.lower())[:60].lstrip("._") or "gate"
+    return f"{safe}~{hashlib.sha256(gate_id.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+
+
+def audit_file(gate_id: str, *, run_level: bool = False) -> str:
+    return f"audits/{audit_stem(gate_id, run_level=run_level)}.json"
+
+
+def history_file(gate_id: str, decision_id: str) -> str:
+    return f"audits/history/{audit_stem(gate_id)}--{audit_stem(decision_id)}.json"

@@ -16,30 +16,53 @@ from .evidence.models import LegLaunch
 from .policy import AuditPolicy
 
 
-def aa_band_pct(run: RunEvidence, metric: str = "output_throughput") -> tuple[float | None, dict[str, Any]]:
+def aa_band_pct(run: RunEvidence, metric: str = "output_throughput") -> tuple[float | None, dict[str, Any], str | None]:
+    """(band, detail, why unknown). A/A legs are those the manifest declares plus any leg
+    whose launch.json says role "aa"; every one must be usable, or the band is unknown."""
     # read only launch.json to find the A/A legs: loading every leg's raw records here would
     # parse legs no gate refers to
-    aa_ids = [i for i in run.leg_ids() if (lj := run.store.read_json(f"legs/{i}/launch.json", LegLaunch)[0]) is not None and lj.role == "aa"]
-    aa = [leg for leg in (run.leg(i) for i in aa_ids) if not leg.problems]
+    present = set(run.leg_ids())
+    by_role = {i for i in present if (lj := run.store.read_json(f"legs/{i}/launch.json", LegLaunch)[0]) is not None and lj.role == "aa"}
+    declared = set(run.manifest.aa_legs) if run.manifest else set()
+    why: list[str] = []
     meds: dict[str, float] = {}
     within: dict[str, float] = {}
-    for leg in aa:
+    for lid in sorted(declared | by_role):
+        if lid not in present:
+            why.append(f"A/A leg {lid} is declared in manifest.json but legs/{lid} is missing")
+            continue
+        leg = run.leg(lid)
+        if lid not in by_role:
+            why.append(f"A/A leg {lid} is declared in manifest.json but its launch.json says role "
+                       f"{leg.launch.role if leg.launch else 'nothing (unreadable)'!r}")
+            continue
+        bad = leg.problems + leg.mismatches + leg.raw_missing
+        if bad or (leg.launch and leg.launch.status != "ok"):
+            why.append(f"A/A leg {lid} is unusable: {bad[0] if bad else leg.launch.failure_reason if leg.launch else 'no launch.json'}")
+            continue
         vals, _ = leg.values(metric)
-        if len(vals) >= 2:
-            within[leg.leg_id] = stats.spread_pct(vals) or 0.0
-            meds[leg.leg_id] = stats.median(vals) or 0.0
+        if len(vals) < 2:
+            why.append(f"A/A leg {lid} has {len(vals)} counted value(s) of {metric}; a spread needs 2")
+            continue
+        within[lid] = stats.spread_pct(vals) or 0.0
+        meds[lid] = stats.median(vals) or 0.0
+    if why:
+        return None, {"aa_legs": sorted(declared | by_role)}, "; ".join(why)
     if not within:
-        return None, {}
+        return None, {}, None
     between = 0.0
     if len(meds) >= 2:
         m = list(meds.values())
         between = (max(m) - min(m)) / min(m) * 100 if min(m) else 0.0
     band = max(max(within.values()), between)
-    return band, {"aa_legs": sorted(within), "within_spread_pct": within, "between_gap_pct": between}
+    return band, {"aa_legs": sorted(within), "within_spread_pct": within, "between_gap_pct": between}, None
 
 
 def effective_policy(run: RunEvidence, policy: AuditPolicy) -> tuple[AuditPolicy, dict[str, Any]]:
-    band, detail = aa_band_pct(run)
+    band, detail, unknown = aa_band_pct(run)
+    if unknown is not None:
+        return (policy.model_copy(update={"noise_band_unknown": unknown}),
+                {"noise_band_source": "unknown: the declared A/A legs give no band", **detail})
     if band is None or band <= policy.noise_band_pct:
         return policy, {"noise_band_source": "policy", **detail}
     return policy.model_copy(update={"noise_band_pct": band}), {"noise_band_source": "measured A/A legs", **detail}

@@ -18,6 +18,9 @@ class AuditPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     noise_band_pct: float = Field(0.5, description="declared A/A noise band of the headline metric, percent")
+    noise_band_unknown: str | None = Field(
+        None, description="set by the auditor, not by a policy file: why the run's declared A/A legs give no band "
+        "(B1/P3/F1 then FLAG: a band that cannot be measured is never narrowed to the default)")
     noisy_factor: float = Field(3.0, description="B1: spread > factor x band is noisy")
     warmup_mad_k: float = Field(5.0, description="B2: first rep beyond median +- k*MAD(rest)")
     min_counted_reps: int = 3

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from geak.auditor.audit import audit_decision
+from geak.auditor.audit import audit_gate
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import AuditVerdict, Decision, Manifest, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
-from geak.auditor.noise import effective_policy
 from geak.auditor.policy import AuditPolicy
 
 from geak.agents.engines.base import LaunchConfig
@@ -95,12 +94,7 @@ def run_baseline(store: RunStore, *, engine: str, cfg: LaunchConfig, workload: W
         if not use_auditor:
             out.verdict = None
             return out
-        run = RunEvidence(store)
-        line = max(ln for ln, dd in run.decisions if dd.decision_id == d.decision_id)
-        pol, band_note = effective_policy(run, policy)
-        v = audit_decision(run, d, line, pol)
-        v.policy.update(band_note)
-        store.write_json(f"audits/{GATE}.json", v)
+        v = audit_gate(store, d.decision_id, policy)
         out.audits.append(v)
         out.verdict = v.verdict
         on_event(f"audit {GATE}: {v.verdict or 'UNAUDITED'}")

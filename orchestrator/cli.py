@@ -48,9 +48,13 @@ class Exit(IntEnum):
     USAGE = 2
     FAIL = 3
     UNAUDITED = 4
+    NOTHING = 5  # no gate to audit: n/a, never a PASS
+    INTERNAL = 123  # geak itself failed (a bug, or the run directory refused a write)
 
 
 def exit_code(verdicts: list[Optional[str]]) -> Exit:
+    if not verdicts:
+        return Exit.NOTHING
     if "FAIL" in verdicts:
         return Exit.FAIL
     if None in verdicts:
@@ -95,13 +99,21 @@ def audit(
     if scope is not None and scope not in SCOPES:
         _usage(f"unknown scope {scope!r}; known scopes: {', '.join(SCOPES)}")
     pol = _policy(policy)
-    verdicts = audit_run(run_dir, scope=scope, gate=gate, policy=pol)
+    try:
+        verdicts = audit_run(run_dir, scope=scope, gate=gate, policy=pol)
+    except Exception as e:  # the auditor's own failure: say so in one line, never a traceback
+        err.print(f"[red]internal error:[/red] geak audit could not finish: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        err.print("nothing above is a verdict; if the run directory is intact, this is a bug in geak: please report it")
+        raise typer.Exit(Exit.INTERNAL)
     if gate is not None and not verdicts:
         _usage(f"no gate {gate!r} in {run_dir}/decisions.jsonl")
     if as_json:
         print(json.dumps([v.model_dump(mode="json") for v in verdicts], indent=2))
     else:
         _print_verdicts(verdicts, verbose)
+        if not verdicts:
+            what = f"no gate of scope {scope!r}" if scope else "decisions.jsonl holds no decision"
+            err.print(f"nothing audited: {what}; that is not a PASS (exit {int(Exit.NOTHING)})")
     raise typer.Exit(exit_code([v.verdict for v in verdicts]))
 
 

@@ -30,7 +30,7 @@ from typing import Any, Callable, Literal, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 from geak.auditor import stats
-from geak.auditor.audit import audit_decision
+from geak.auditor.audit import audit_gate
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import AuditVerdict, Claim, Consequence, Decision, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
@@ -902,16 +902,8 @@ def _set_gate(st: RunState, g: GateOutcome) -> list[dict[str, Any]]:
 def _audit(rt: Runtime, st: RunState, gate: str, scope: str) -> RunState:
     """The auditor node: the code floor, then (with an LLM) a judgment that may only escalate."""
     did = st["decision_id"]
-    run = RunEvidence(rt.store)
-    line, d = next((ln, dd) for ln, dd in run.decisions if dd.decision_id == did)
-    pol, note = effective_policy(run, rt.policy)
-    v = audit_decision(run, d, line, pol)
-    v.policy.update(note)
-    if rt.llm is not None and rt.llm_auditor and v.verdict is not None:
-        v = _llm_judgment(rt, st, v, d)
-    rt.store.write_json(f"audits/{_safe(gate)}.json", v)
-    if v.verdict is not None:
-        rt.store.write_json(f"audits/history/{_safe(gate)}-{did}.json", v)
+    judge = (lambda v, d: _llm_judgment(rt, st, v, d)) if rt.llm is not None and rt.llm_auditor else None
+    v = audit_gate(rt.store, did, rt.policy, judge=judge)
     bad = [f for f in v.findings if f.outcome in ("fail", "flag", "unchecked")]
     rt.emit("audit" if v.verdict is not None else "unaudited", f"audit_{scope}",
             f"{gate}: {v.verdict or 'UNAUDITED'}" + (f" ({', '.join(sorted({f.rule_id for f in bad}))})" if bad else "") +
@@ -944,10 +936,6 @@ def _llm_judgment(rt: Runtime, st: RunState, v: AuditVerdict, d: Decision) -> Au
                      message=f"[LLM judgment] {f.message}") for f in j.findings if f.outcome != "pass"]
     actions = list(dict.fromkeys(list(v.actions) + [f.action for f in extra]))
     return v.model_copy(update={"verdict": j.verdict, "findings": v.findings + extra, "actions": [a for a in actions if a != "pass"] or ["pass"]})
-
-
-def _safe(gate_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in gate_id)
 
 
 # ==================================================================== LLM plumbing

@@ -22,7 +22,7 @@ from typing import Literal, get_args
 
 import numpy as np
 from geak.auditor import stats
-from geak.auditor.audit import _safe as audit_file_stem
+from geak.auditor.audit import audit_stem as audit_file_stem
 from geak.auditor.checks import RULES
 from geak.auditor.evidence.loader import LegData, RunEvidence
 from geak.auditor.evidence.models import (
@@ -354,9 +354,10 @@ def stacked_caveats(run: RunFiles, bundle: Decision) -> tuple[str, ...]:
         _, label = current_audit(run, part.gate_id, decision_id)
         if label != "PASS":
             out.append(f"stacked decision {decision_id} (gate {part.gate_id}): {label}")
-    run_audit = run.audits.get("run")
-    if run_audit is not None and run_audit.verdict != "PASS" and "run" not in latest_decisions(run.decisions):
-        out.append(f"run-level records (manifest, decisions.jsonl): {run_audit.verdict or 'unaudited'}, see audits/run.json")
+    run_audit = run.audits.get(audit_file_stem("run", run_level=True))
+    if run_audit is not None and run_audit.verdict != "PASS":
+        out.append(f"run-level records (manifest, decisions.jsonl): {run_audit.verdict or 'unaudited'}, "
+                   f"see audits/{audit_file_stem('run', run_level=True)}.json")
     return tuple(out)
 
 

@@ -76,7 +76,8 @@ def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW) -> 
 
     prompts_dir = Path(__file__).resolve().parents[1] / "prompts"
     m = Manifest(run_id=args.run_id, geak_version=__version__, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                 args=args.model_dump(mode="json"), model=args.launch.get("model"), engine=args.engine, workload=args.workload)
+                 args=args.model_dump(mode="json"), model=args.launch.get("model"), engine=args.engine, workload=args.workload,
+                 aa_legs=[f"aa_{i}" for i in range(1, wf.engine_defaults.aa_legs + 1)])
     m_extra = m.model_dump(mode="json")
     m_extra["skills"] = skill_hashes()
     m_extra["prompts"] = {p.name: _sha(p) for p in sorted(prompts_dir.glob("*.j2"))}

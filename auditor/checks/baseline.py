@@ -15,7 +15,7 @@ def _rep_ptrs(leg, reps=None) -> list[EvidencePointer]:
 
 @rule("B1", ["baseline"], "noisy repetitions", "flag", "remeasure")
 def b1_noisy(ctx: GateContext) -> list[Finding]:
-    out: list[Finding] = []
+    out: list[Finding] = ctx.band_unknown("B1")
     limit = ctx.policy.noisy_factor * ctx.policy.noise_band_pct
     for leg in ctx.reference:
         vals, _ = leg.values(ctx.decision.claim.metric)

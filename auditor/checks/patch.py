@@ -16,6 +16,7 @@ from ..evidence.engine_log import Opaque, launch_args, non_default_args
 from ..evidence.loader import LegData
 from ..evidence.models import TEARDOWN_MARKER, EvidencePointer, Finding
 from .coherence import looks_coherent
+from .markers import compile_marker, find_marker
 from .harness import op_speedup, self_compare, tolerance_violations
 from .profile import family_shares, op_family, trace_times
 from .config_diff import IGNORED_ENV, config_diff, key_matches, lever_class, same_value
@@ -34,12 +35,22 @@ ENGINE_SHUTDOWN = re.compile(r"trigger received signal=SIGTERM|\[shutdown\] API 
 
 def _before_teardown(log: str) -> str:
     """The log up to geak's teardown: an engine killed at the end of a leg logs tracebacks
-    (EngineDeadError) that are the teardown, not a crash of the measured run."""
+    (EngineDeadError) that are the teardown, not a crash of the measured run.
+
+    geak's marker line is producer-written, so it is honoured only where the engine's own
+    acknowledgment of the SIGTERM comes before anything that looks like a crash: a marker
+    planted above a CUDA traceback cuts nothing."""
     i = log.find(TEARDOWN_MARKER)
     if i < 0:
         m = ENGINE_SHUTDOWN.search(log)
-        i = m.start() if m else -1
-    return log if i < 0 else log[:i]
+        return log[:m.start()] if m else log
+    while i >= 0:
+        ack = ENGINE_SHUTDOWN.search(log, i)
+        crash = CRASH_PATTERNS.search(log, i)
+        if ack is not None and (crash is None or ack.start() < crash.start()):
+            return log[:i]
+        i = log.find(TEARDOWN_MARKER, i + 1)
+    return log
 
 
 def _all_legs(ctx: GateContext) -> list[LegData]:
@@ -214,6 +225,9 @@ def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
 
 @rule("P3", ["patch"], "delta within noise", "flag", "remeasure")
 def p3_within_noise(ctx: GateContext) -> list[Finding]:
+    unknown = ctx.band_unknown("P3")
+    if unknown:
+        return unknown
     c = ctx.decision.claim
     ref, cand = ctx.side_values(ctx.reference), ctx.side_values(ctx.candidate)
     if not ref or not cand:
@@ -325,20 +339,22 @@ def p5_engaged(ctx: GateContext) -> list[Finding]:
     if is_kernel_decision(ctx):
         if not d.engagement_marker:
             return ctx.bad("P5", "kernel change with no engagement marker declared: nothing proves it ran in the server", evidence=[ctx.decision_ptr])
-        pat = re.compile(d.engagement_marker)
+        pat, why = compile_marker(d.engagement_marker)
+        if pat is None:
+            return ctx.bad("P5", f"{why}: nothing proves the kernel ran in the server", evidence=[ctx.decision_ptr])
         for cand in ctx.candidate:
             if cand.server_log is None:
-                out += ctx.missing("P5", f"leg {cand.leg_id} has no server.log", evidence=[leg_ptr(cand, "server.log")])
+                why = cand.server_log_problem.message if cand.server_log_problem else "no server.log"
+                out += ctx.missing("P5", f"leg {cand.leg_id}: {cand.dir}/server.log: {why}", evidence=[leg_ptr(cand, "server.log")])
                 continue
-            m = pat.search(cand.server_log)
-            if not m:
+            line = find_marker(pat, cand.server_log)
+            if line is None:
                 out += ctx.bad("P5", f"marker /{d.engagement_marker}/ never appears in {cand.dir}/server.log: the kernel did not run",
                                evidence=[leg_ptr(cand, "server.log")])
                 continue
-            line = cand.server_log.count("\n", 0, m.start()) + 1
             out += ctx.ok("P5", f"marker found in leg {cand.leg_id}", evidence=[leg_ptr(cand, "server.log", line=line)])
         for ref in ctx.reference:
-            if ref.server_log and pat.search(ref.server_log):
+            if ref.server_log and find_marker(pat, ref.server_log) is not None:
                 out += ctx.bad("P5", f"marker /{d.engagement_marker}/ also appears in the reference leg {ref.leg_id}: it proves nothing",
                                evidence=[leg_ptr(ref, "server.log")])
         return out
@@ -650,12 +666,16 @@ def p11_do_no_harm(ctx: GateContext) -> list[Finding]:
                 out += ctx.bad("P11", f"leg {cand.leg_id} rep {r.rep.rep_index}: {r.failed_requests} failed request(s)"
                                + (f", e.g. {errs[0][:120]!r}" if errs else ""), evidence=[EvidencePointer(file=r.file, line=r.line, field="requests.ok")])
                 break
-        if cand.server_log:
-            m = CRASH_PATTERNS.search(_before_teardown(cand.server_log))
-            if m:
-                line_no = cand.server_log.count("\n", 0, m.start()) + 1
-                line = cand.server_log.splitlines()[line_no - 1].strip()
-                out += ctx.bad("P11", f"leg {cand.leg_id} server log shows a crash: {line[:160]!r}", evidence=[leg_ptr(cand, "server.log", line=line_no)])
+        if cand.server_log is None:
+            # no log, an unreadable one or a link to another leg's: nothing shows the run was clean
+            why = cand.server_log_problem.message if cand.server_log_problem else "no server.log"
+            out += ctx.missing("P11", f"leg {cand.leg_id}: {why}", evidence=[leg_ptr(cand, "server.log")])
+            continue
+        m = CRASH_PATTERNS.search(_before_teardown(cand.server_log))
+        if m:
+            line_no = cand.server_log.count("\n", 0, m.start()) + 1
+            line = cand.server_log.splitlines()[line_no - 1].strip()
+            out += ctx.bad("P11", f"leg {cand.leg_id} server log shows a crash: {line[:160]!r}", evidence=[leg_ptr(cand, "server.log", line=line_no)])
     if not out:
         out += ctx.ok("P11", f"{len(ctx.candidate)} candidate leg(s) ran clean")
     return out

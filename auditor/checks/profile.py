@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
+import zlib
 from collections import defaultdict
 from typing import Any
 
@@ -95,11 +97,28 @@ def family_shares(times_us: dict[str, float]) -> dict[str, float]:
     return {k: v / total for k, v in sorted(fam.items(), key=lambda kv: -kv[1])} if total else {}
 
 
+MAX_TRACE_BYTES = 4 << 30  # decompressed; a torch-profiler trace of a serving window is MBs to a few GB
+
+
 def load_trace(raw: bytes) -> list[dict[str, Any]]:
+    """Events of a Chrome/torch-profiler trace. Raises ValueError for anything that is not one
+    (corrupt gzip, a decompression bomb, hostile nesting, the wrong JSON shape)."""
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    obj = json.loads(raw)
-    return obj.get("traceEvents", []) if isinstance(obj, dict) else obj
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+                raw = f.read(MAX_TRACE_BYTES + 1)
+        except (OSError, EOFError, zlib.error) as e:
+            raise ValueError(f"not a readable gzip file: {e}") from None
+        if len(raw) > MAX_TRACE_BYTES:
+            raise ValueError(f"decompresses to more than {MAX_TRACE_BYTES >> 30} GiB")
+    try:
+        obj = json.loads(raw)  # not store.loads: a depth walk over millions of events costs seconds
+    except RecursionError:
+        raise ValueError("nested deeper than Python can parse") from None
+    events = obj.get("traceEvents", []) if isinstance(obj, dict) else obj
+    if not isinstance(events, list):
+        raise ValueError("traceEvents is not a list of events")
+    return [e for e in events if isinstance(e, dict)]
 
 
 def trace_times(run: Any, rel: str) -> dict[str, float]:
@@ -107,7 +126,11 @@ def trace_times(run: Any, rel: str) -> dict[str, float]:
     profile gate and a kernel's patch gate both need it). Raises what reading raises."""
     key = ("trace_times", rel)
     if key not in run.memo:
-        run.memo[key] = self_times_us(load_trace(run.store.path(rel).read_bytes()))
+        events = load_trace(run.store.read_bytes(rel))
+        try:
+            run.memo[key] = self_times_us(events)
+        except (TypeError, ValueError, KeyError, OverflowError) as e:
+            raise ValueError(f"a trace event is malformed: {type(e).__name__}: {e}") from None
     return run.memo[key]
 
 

@@ -74,8 +74,7 @@ class GateContext:
     # ------------------------------------------------------------ evidence access
     @property
     def imported(self) -> bool:
-        m = self.run.manifest
-        return bool(m and m.imported_from)
+        return self.run.imported
 
     def legs(self, ids: list[str]) -> list[LegData]:
         return [self.run.leg(i) for i in ids]
@@ -108,6 +107,15 @@ class GateContext:
             action = r.action if outcome in ("fail", "flag") else ("remeasure" if outcome == "unchecked" else "pass")
         return Finding(rule_id=rule_id, scope=self.scope, outcome=outcome, message=message, action=action,
                        evidence=evidence or [], recomputed=recomputed or {}, claimed=claimed or {})
+
+    def band_unknown(self, rule_id: str) -> list[Finding]:
+        """A FLAG when the run's declared A/A legs give no noise band: gating against the
+        policy's default band would narrow it to a number nobody measured."""
+        why = self.policy.noise_band_unknown
+        if not why:
+            return []
+        return [self.finding(rule_id, "flag", f"noise band unknown: {why}; measure the A/A legs again (the "
+                             f"{self.policy.noise_band_pct:g}% default is not a measurement)", action="remeasure")]
 
     def ok(self, rule_id: str, message: str, **kw: Any) -> list[Finding]:
         return [self.finding(rule_id, "pass", message, **kw)]

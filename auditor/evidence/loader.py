@@ -126,6 +126,26 @@ class RunEvidence:
     def decisions(self) -> list[tuple[int, Decision]]:
         return self.decisions_and_problems[0]
 
+    @cached_property
+    def geak_run_marks(self) -> list[str]:
+        """What in this directory only `geak run` writes: its argument and workflow records,
+        and legs whose server geak itself launched (a command in launch.json)."""
+        marks = [f for f in ("run_args.json", "workflow.yaml", "llm_calls.jsonl") if self.store.exists(f)]
+        for lid in self.leg_ids():
+            lj = self.store.read_json(f"legs/{lid}/launch.json", LegLaunch)[0]
+            if lj is not None and lj.command:
+                marks.append(f"legs/{lid}/launch.json (a launch command)")
+                break
+        return marks
+
+    @property
+    def imported(self) -> bool:
+        """Evidence another tool wrote, converted by an importer: rules that need what such
+        tools never record say "cannot check" instead of FAIL. manifest.imported_from is a
+        claim; a directory geak run wrote does not get the allowance by declaring it."""
+        m = self.manifest
+        return bool(m and m.imported_from) and not self.geak_run_marks
+
     def leg_ids(self) -> list[str]:
         d = self.store.root / "legs"
         return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []

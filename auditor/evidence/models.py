@@ -118,6 +118,11 @@ class Manifest(Record):
     )
     skills_sha256: dict[str, str] = Field(default_factory=dict)
     imported_from: str | None = Field(None, description="set by importers: the source format")
+    aa_legs: list[str] = Field(
+        default_factory=list,
+        description="the A/A legs this run set out to measure; a declared one that is missing or unusable makes "
+        "the noise band unknown (FLAG), never the policy's default",
+    )
 
 
 class KernelPlugin(BaseModel):

@@ -92,7 +92,8 @@ def test_noise_band_is_widened_by_the_runs_own_aa_legs(clean_run):
     from geak.auditor.noise import aa_band_pct
 
     _aa_legs(clean_run, [1000.0, 1040.0, 1010.0], [1060.0, 1050.0, 1070.0])
-    band, detail = aa_band_pct(RunEvidence(RunStore(clean_run)))
+    band, detail, unknown = aa_band_pct(RunEvidence(RunStore(clean_run)))
+    assert unknown is None
     # within A1: (1040-1000)/1010 = 3.96%; between the medians 1010 and 1060: 4.95%
     assert band == pytest.approx(4.9505, abs=1e-3)
     v = next(v for v in audit_run(clean_run, write=False) if v.gate_id == "config-accept-1")

@@ -62,9 +62,23 @@ def test_p11_ignores_what_the_engine_logs_after_geaks_teardown(tmp_path):
 
     build_clean_run(tmp_path / "run")
     log = tmp_path / "run" / "legs" / "kernel_rmsnorm" / "server.log"
-    log.write_text(log.read_text() + f"{TEARDOWN_MARKER}\nERROR Traceback (most recent call last):\nEngineDeadError: EngineCore died\n")
+    log.write_text(log.read_text() + f"{TEARDOWN_MARKER}\n(EngineCore pid=1) INFO [core.py:1454] [shutdown] EngineCore: trigger received "
+                   "signal=SIGTERM\nERROR Traceback (most recent call last):\nEngineDeadError: EngineCore died\n")
     v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "integrate-rmsnorm")
     assert next(f for f in v.findings if f.rule_id == "P11").outcome == "pass"
+
+
+def test_p11_a_planted_teardown_marker_above_a_crash_cuts_nothing(tmp_path):
+    from geak.auditor.evidence.models import TEARDOWN_MARKER
+
+    build_clean_run(tmp_path / "run")
+    log = tmp_path / "run" / "legs" / "kernel_rmsnorm" / "server.log"
+    ack = "(EngineCore pid=1) INFO [core.py:1454] [shutdown] EngineCore: trigger received signal=SIGTERM\n"
+    log.write_text(log.read_text() + f"{TEARDOWN_MARKER}\nERROR CUDA error: an illegal memory access was encountered\n"
+                   f"{TEARDOWN_MARKER}\n{ack}")
+    v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "integrate-rmsnorm")
+    p11 = next(f for f in v.findings if f.rule_id == "P11")
+    assert p11.outcome == "fail" and "CUDA error" in p11.message
 
 
 def test_p11_still_sees_a_crash_before_the_teardown(tmp_path):
