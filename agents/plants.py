@@ -351,6 +351,10 @@ plant(Plant("f4_accuracy_drop", ("F4",), "bundle accuracy 86% vs baseline 100%",
             legs_mod=_set("val_final_1", accuracy=(430, 500))))
 
 
+# a producer editing geak's own files (issue 12): agents/plants_tamper.py registers them here
+from . import plants_tamper  # noqa: E402,F401
+
+
 # ----------------------------------------------------------------- writing the corpus
 
 

@@ -94,7 +94,8 @@ def template() -> dict[str, Any]:
     return _template_cache
 
 
-def vllm_raw(tput: float, n: int, out_len: int, in_len: int, seed: int, ttft_scale: float, tpot_scale: float, failed: int = 0) -> dict[str, Any]:
+def vllm_raw(tput: float, n: int, out_len: int, in_len: int, seed: int, ttft_scale: float, tpot_scale: float, failed: int = 0,
+             t0_s: float = 0.0) -> dict[str, Any]:
     """A vLLM --save-result --save-detailed object whose aggregates agree with its arrays."""
     tpl = template()
     rng = random.Random(seed)
@@ -123,7 +124,7 @@ def vllm_raw(tput: float, n: int, out_len: int, in_len: int, seed: int, ttft_sca
         "total_output_tokens": total_out, "request_throughput": completed / duration,
         "output_throughput": total_out / duration, "total_token_throughput": (total_out + in_len * completed) / duration,
         "input_lens": [in_len] * n, "output_lens": outs, "ttfts": ttfts, "itls": itls, "latencies": lats,
-        "start_times": [r6(i * 0.001) for i in range(n)], "generated_texts": ["" for _ in range(n)], "errors": errs,
+        "start_times": [round(t0_s + i * 0.001, 6) for i in range(n)], "generated_texts": ["" for _ in range(n)], "errors": errs,
         "mean_ttft_ms": sum(ok_ttft) / len(ok_ttft), "median_ttft_ms": med(ok_ttft), "p99_ttft_ms": ok_ttft[-1],
         "mean_tpot_ms": sum(tpots) / len(tpots), "median_tpot_ms": med(tpots), "p99_tpot_ms": tpots[-1],
     })
@@ -163,7 +164,7 @@ def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> N
     for idx, (warm, tput) in enumerate(plan):
         raw = vllm_raw(tput, spec.workload.num_prompts, spec.workload.output_len or 16, spec.workload.input_len or 64,
                        seed=1000 + idx, ttft_scale=spec.ttft_scale, tpot_scale=tpot_scale,
-                       failed=spec.failed_requests if not warm else 0)
+                       failed=spec.failed_requests if not warm else 0, t0_s=12000.0 + 10.0 * idx)
         raw_rel = f"raw/rep_{idx}.json"
         store.write_text(f"{d}/{raw_rel}", json.dumps(raw, separators=(",", ":")) + "\n")
         store.append_jsonl(f"{d}/bench_runs.jsonl", from_vllm_result(raw, leg_id=spec.leg_id, rep_index=idx, warmup=warm, raw_file=raw_rel))

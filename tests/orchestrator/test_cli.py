@@ -91,3 +91,21 @@ def test_backtest_bar_can_fail(tmp_path):
 def test_unknown_importer_lists_known_ones(tmp_path):
     r = geak("import", "mystery", tmp_path, "--out", tmp_path / "run")
     assert r.returncode == 2 and "geak-v4" in r.stderr
+
+
+def test_nothing_to_audit_is_not_a_pass(clean_run):
+    # a --scope that matches no gate, or an empty decisions.jsonl: n/a, exit 5, never 0
+    r = geak("audit", clean_run, "--scope", "harness")
+    assert r.returncode == 0  # the clean run has a harness gate: PASS
+    (clean_run / "decisions.jsonl").write_text("")
+    r = geak("audit", clean_run)
+    assert r.returncode == 5 and "nothing audited" in r.stderr and "not a PASS" in r.stderr, r.stdout + r.stderr
+
+
+def test_a_refused_write_is_an_internal_error_in_one_line_not_a_traceback(clean_run):
+    import os
+
+    os.symlink("legs", clean_run / "audits")  # writing verdicts there would overwrite evidence
+    r = geak("audit", clean_run)
+    assert r.returncode == 123, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and "symbolic link" in r.stderr

@@ -1,0 +1,170 @@
+"""Plants of a producer that edits what geak itself wrote (issue 12): the normalized copy,
+launch.json, the manifest, the decision's own marker, the log geak appends to. The tool's
+bytes (raw/, the engine's own log lines) stay as the tool wrote them, so every verdict here
+comes from the auditor holding geak's files to those bytes. Keys are written from the flaw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable
+
+from geak.auditor.evidence.models import TEARDOWN_MARKER
+from geak.auditor.evidence.store import RunStore
+
+from .plants import Plant, _decision, _resolved, plant
+
+CFG = "cfg_seqs512"
+BOTH_CFG = ("config-accept-1", "integrate-rmsnorm")  # the gates whose legs include cfg_seqs512
+BASE_GATES = ("baseline", "config-accept-1")  # the gates whose legs include baseline
+
+
+def _lines(s: RunStore, leg: str) -> list[dict[str, Any]]:
+    return [json.loads(l) for l in s.path(f"legs/{leg}/bench_runs.jsonl").read_text().splitlines() if l.strip()]
+
+
+def _write_lines(s: RunStore, leg: str, lines: list[dict[str, Any]]) -> None:
+    s.path(f"legs/{leg}/bench_runs.jsonl").write_text("".join(json.dumps(o, separators=(",", ":")) + "\n" for o in lines))
+
+
+def _scale_copy(leg: str, factor: float) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        lines = _lines(s, leg)
+        for o in lines:
+            o["duration_s"] /= factor
+            for k in ("output_throughput", "request_throughput", "total_token_throughput"):
+                if k in o["reported"]:
+                    o["reported"][k] *= factor
+        _write_lines(s, leg, lines)
+    return f
+
+
+def _rm_tree(rel: str) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        import shutil
+
+        shutil.rmtree(s.path(rel))
+    return f
+
+
+def _launch_resolved(leg: str, **kv: Any) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        p = s.path(f"legs/{leg}/launch.json")
+        o = json.loads(p.read_text())
+        o["resolved_config"].update(kv)
+        p.write_text(json.dumps(o, indent=2))
+    return f
+
+
+def _log_args(leg: str, extra: str) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        p = s.path(f"legs/{leg}/server.log")
+        text = p.read_text()
+        i = text.index("non-default args: {")
+        j = text.index("}\n", i)
+        p.write_text(text[:j] + f", {extra}" + text[j:])
+    return f
+
+
+def _manifest(**kv: Any) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        p = s.path("manifest.json")
+        o = json.loads(p.read_text())
+        o.update(kv)
+        p.write_text(json.dumps(o, indent=2))
+    return f
+
+
+def _dup_and_fake_warmup(leg: str) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        lines = _lines(s, leg)
+        fake = dict(lines[0], rep_index=9, raw_file="raw/rep_9.json")
+        _write_lines(s, leg, lines + [dict(lines[1]), fake])
+    return f
+
+
+def _move_warmup(leg: str) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        lines = _lines(s, leg)
+        middle = [o for o in lines[1:-1] if not o["warmup"]]
+        slowest = min(middle, key=lambda o: o["reported"]["output_throughput"])
+        for o in lines:
+            o["warmup"] = o is slowest
+        _write_lines(s, leg, lines)
+    return f
+
+
+def _nested_line(leg: str, depth: int) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        with open(s.path(f"legs/{leg}/bench_runs.jsonl"), "a") as fh:
+            fh.write('{"schema_version":1,"kind":"bench_rep","reported":' + "[" * depth + "]" * depth + "}\n")
+    return f
+
+
+def _symlink_log(leg: str, to_leg: str) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        p = s.path(f"legs/{leg}/server.log")
+        p.unlink()
+        os.symlink(f"../{to_leg}/server.log", p)
+    return f
+
+
+def _append_log(leg: str, text: str) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        p = s.path(f"legs/{leg}/server.log")
+        p.write_text(p.read_text() + text)
+    return f
+
+
+def _all(*fs: Callable[[RunStore], None]) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        for g in fs:
+            g(s)
+    return f
+
+
+ACK = "(EngineCore pid=101) INFO 11-23 12:10:00 [core.py:1454] [shutdown] EngineCore: trigger received signal=SIGTERM\n"
+TAG = ("tamper",)
+
+plant(Plant("t_scaled_normalized_copy", ("P2",), "the candidate's bench_runs.jsonl scaled 1.2x (duration and throughputs); raw/ verbatim",
+            {g: ("FAIL", ["P2"]) for g in BOTH_CFG}, after=_scale_copy(CFG, 1.2), source="issue 12", tags=TAG))
+plant(Plant("t_raw_deleted", ("P1",), "every raw/ file of the candidate deleted; only geak's normalized copy is left",
+            {g: ("FAIL", ["P1"]) for g in BOTH_CFG}, after=_rm_tree(f"legs/{CFG}/raw"), source="issue 12", tags=TAG))
+plant(Plant("t_launch_json_reset", ("P2", "P4"), "the candidate ran at gpu_memory_utilization 0.80 (the engine's log says so); "
+            "launch.json rewritten to the reference's 0.85", {g: ("FAIL", ["P2", "P4"]) for g in BOTH_CFG},
+            legs_mod=_resolved([CFG], **{"cache_config.gpu_memory_utilization": 0.80}),
+            after=_launch_resolved(CFG, **{"cache_config.gpu_memory_utilization": 0.85}), source="issue 12", tags=TAG))
+plant(Plant("t_log_second_knob", ("P4",), "the engine's own non-default args show a second, undeclared knob (kv_cache_dtype fp8)",
+            {g: ("FAIL", ["P4"]) for g in BOTH_CFG}, after=_log_args(CFG, "'kv_cache_dtype': 'fp8'"), source="issue 12", tags=TAG))
+plant(Plant("t_aa_declared_missing", ("B1", "P3", "F1"), "the manifest declares two A/A legs; neither is on disk (the band would fall back to 0.5%)",
+            {"baseline": ("FLAG", ["B1"]), "config-accept-1": ("FLAG", ["P3"]), "integrate-rmsnorm": ("FLAG", ["P3"]), "bundle": ("FLAG", ["F1"])},
+            after=_manifest(aa_legs=["aa_1", "aa_2"]), source="issue 12", tags=TAG))
+plant(Plant("t_marker_not_a_regex", ("P5",), "engagement marker '[' (re.error would make the gate UNAUDITED, banked by fail-open)",
+            {"integrate-rmsnorm": ("FAIL", ["P5"])}, decisions_mod=_decision("d-integrate-rmsnorm", engagement_marker="["),
+            source="issue 12", tags=TAG))
+plant(Plant("t_marker_backtracks", ("P5",), "engagement marker with nested quantifiers, exponential on a long log line",
+            {"integrate-rmsnorm": ("FAIL", ["P5"])}, decisions_mod=_decision("d-integrate-rmsnorm", engagement_marker="(a+)+$"),
+            source="issue 12", tags=TAG))
+plant(Plant("t_nested_bench_line", ("P1",), "100k nested brackets in one line of the candidate's bench_runs.jsonl (RecursionError)",
+            {g: ("FAIL", ["P1"]) for g in BOTH_CFG}, after=_nested_line(CFG, 100_000), source="issue 12", tags=TAG))
+plant(Plant("t_duplicated_reps_fake_warmup", ("P2",), "baseline: a rep line duplicated and a warm-up line with no raw file behind it",
+            {g: ("FAIL", ["P2"]) for g in BASE_GATES}, after=_dup_and_fake_warmup("baseline"), source="issue 12", tags=TAG))
+plant(Plant("t_warmup_moved", ("P2", "B1", "B2", "B3"), "baseline: the warm-up flag moved from the cold first rep onto the slowest middle rep",
+            # the cold first rep is then counted, as raw's order says it must be: its 3% dip widens
+            # the spread (B1) and is the first counted rep (B2), and no warm-up rep is left (B3)
+            {"baseline": ("FAIL", ["P2", "B1", "B2", "B3"]), "config-accept-1": ("FAIL", ["P2"])},
+            after=_move_warmup("baseline"), source="issue 12", tags=TAG))
+plant(Plant("t_server_log_missing", ("P5", "P11"), "the kernel candidate's server.log deleted",
+            {"integrate-rmsnorm": ("FAIL", ["P5", "P11"])}, after=lambda s: s.path("legs/kernel_rmsnorm/server.log").unlink(),
+            source="issue 12", tags=TAG))
+plant(Plant("t_server_log_symlink", ("P5", "P11"), "the kernel candidate's server.log is a link to a validation leg's clean, engaged log",
+            {"integrate-rmsnorm": ("FAIL", ["P5", "P11"])}, after=_symlink_log("kernel_rmsnorm", "val_final_1"),
+            source="issue 12", tags=TAG))
+plant(Plant("t_planted_teardown_marker", ("P11",), "geak's teardown marker planted above a CUDA error in the candidate's log",
+            {"integrate-rmsnorm": ("FAIL", ["P11"])},
+            after=_append_log("kernel_rmsnorm", f"{TEARDOWN_MARKER}\nERROR CUDA error: an illegal memory access was encountered\n"
+                              f"{TEARDOWN_MARKER}\n{ACK}"), source="issue 12", tags=TAG))
+plant(Plant("t_self_declared_import", ("P1",), "a geak run's manifest claims imported_from (softening FAILs to cannot-check) "
+            "and the candidate's raw/ is gone", {"run": ("FAIL", ["P1"]), **{g: ("FAIL", ["P1"]) for g in BOTH_CFG}},
+            after=_all(_manifest(imported_from="vllm-bench"), _rm_tree(f"legs/{CFG}/raw")), source="issue 12", tags=TAG))
