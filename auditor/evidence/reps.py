@@ -92,8 +92,10 @@ def _throughputs(rd: RepData, duration: float | None, file: str, line: int | Non
     return []
 
 
-def derive_rep(line: int, rep: BenchRep, file: str) -> tuple[RepData, list[Problem]]:
-    """A rep from geak's normalized line alone (used where raw/ is absent, and to compare)."""
+def derive_rep(line: int, rep: BenchRep, file: str, *, claim_only: bool = False) -> tuple[RepData, list[Problem]]:
+    """A rep from geak's normalized line alone: the leg's numbers where raw/ is absent, else
+    (``claim_only``) just what compare() holds to raw: no TPOT, no value checks (raw's own
+    values are checked; a claim that differs from them is a mismatch either way)."""
     rd = RepData(line=line, rep=rep, file=file, reported=dict(rep.reported), errors=[e or "" for e in (rep.requests.errors or [])] if rep.requests else [])
     req = rep.requests
     if req is None:
@@ -101,13 +103,16 @@ def derive_rep(line: int, rep: BenchRep, file: str) -> tuple[RepData, list[Probl
     ok = np.array(req.ok, dtype=bool)
     probs: list[Problem] = []
     rd.arrays = {"ok": ok}
-    for name in ("output_lens", "input_lens") + LATENCY_FIELDS:
+    for name in ("output_lens", "input_lens") + (("ttft_ms", "e2e_ms") if claim_only else LATENCY_FIELDS):
         vals = getattr(req, name)
         if vals is None:
             continue
         arr = np.array(vals, dtype=float)  # None -> nan
-        probs += _check_array(name, arr, ok, file, line, "requests.")
+        if not claim_only:
+            probs += _check_array(name, arr, ok, file, line, "requests.")
         rd.arrays[name] = arr
+    if claim_only:
+        return rd, probs
     if "tpot_ms" not in rd.arrays and "ttft_ms" in rd.arrays and "e2e_ms" in rd.arrays and len(rd.arrays["output_lens"]) == len(ok):
         with np.errstate(invalid="ignore", divide="ignore"):
             decode = rd.arrays["output_lens"] - 1
@@ -212,14 +217,17 @@ def reconcile(leg_id: str, leg_dir: str, claims: list[RepData], raws: dict[str, 
                                           "in raw/; it is not counted", c.line, "raw_file"))
             continue
         by_file.setdefault(rel, []).append(c)
-    seen_sha: dict[str, str] = {}
+    seen: dict[Any, str] = {}
     next_index = max((c.rep.rep_index for c in claims), default=-1) + 1
     for rel in sorted(raws):
         rr = raws[rel]
-        if rr.sha256 in seen_sha:
-            res.mismatches.append(Problem(rel, f"has the same bytes as {seen_sha[rr.sha256]}: one repetition copied; counted once"))
+        # a copy has the same bytes (start times are no key: some tools write them relative
+        # to the run's start, so two honest reps may share them)
+        if rr.sha256 is not None and rr.sha256 in seen:
+            res.mismatches.append(Problem(rel, f"has the same bytes as {seen[rr.sha256]}: one repetition copied; counted once"))
             continue
-        seen_sha[rr.sha256] = rel
+        if rr.sha256 is not None:
+            seen[rr.sha256] = rel
         cs = by_file.get(rel, [])
         if len(cs) > 1:
             res.mismatches.append(Problem(bench, f"lines {', '.join(str(c.line) for c in cs)} all name {rel}: one repetition "

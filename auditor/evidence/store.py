@@ -8,6 +8,7 @@ outside the run directory (``..``, absolute paths, symlinks out) are refused.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -166,13 +167,9 @@ class RunStore:
             if not stat.S_ISREG(st.st_mode):
                 kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
                 raise NotEvidence(f"{rel} is {kind}; evidence must be a regular file")
-            chunks = []
-            while True:
-                b = os.read(fd, 1 << 22)
-                if not b:
-                    break
-                chunks.append(b)
-            return b"".join(chunks)
+            # one allocation of the file's size (FileIO.readall sizes its buffer by fstat)
+            with io.FileIO(fd, "rb", closefd=False) as f:
+                return f.readall()
         except NotEvidence:
             raise
         except OSError as e:
