@@ -124,6 +124,8 @@ class RunStore:
 
     # ------------------------------------------------------------ paths
     def path(self, rel: str | os.PathLike[str]) -> Path:
+        if "\x00" in str(rel):
+            raise OutsideRunDir(f"{str(rel)[:120]!r} holds a NUL byte: not a file name")
         rel = Path(rel)
         if rel.is_absolute():
             raise OutsideRunDir(f"{rel}: absolute paths are not allowed inside a run directory")
@@ -135,13 +137,19 @@ class RunStore:
     def _lexical(self, rel: str | os.PathLike[str]) -> Path:
         """root/rel without resolving links; refuses '..' and any symlinked component, so a
         read or write lands on the named entry itself, never where a link points."""
+        if "\x00" in str(rel):
+            raise NotEvidence(f"{str(rel)[:120]!r} holds a NUL byte: not a file name")
         relp = Path(rel)
         if relp.is_absolute() or ".." in relp.parts:
-            raise OutsideRunDir(f"{rel}: absolute paths and '..' are not allowed inside a run directory")
+            raise OutsideRunDir(f"{str(rel)[:200]}: absolute paths and '..' are not allowed inside a run directory")
         cur = self.root
         for part in relp.parts:
             cur = cur / part
-            if cur.is_symlink():
+            try:
+                link = cur.is_symlink()
+            except (OSError, ValueError) as e:  # a name too long, an odd encoding
+                raise NotEvidence(f"{str(rel)[:120]}: not a usable file name ({type(e).__name__}: {str(e)[:80]})") from None
+            if link:
                 raise NotEvidence(f"{self._relstr(cur)} is a symbolic link; evidence must be a regular file "
                                   "inside the run directory (copy the file instead of linking it)")
         return cur
@@ -160,8 +168,8 @@ class RunStore:
             fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             raise
-        except OSError as e:
-            raise NotEvidence(f"{rel}: cannot be opened: {e.strerror or e}") from None
+        except (OSError, ValueError) as e:
+            raise NotEvidence(f"{str(rel)[:200]}: cannot be opened: {getattr(e, 'strerror', None) or e}") from None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -223,13 +231,17 @@ class RunStore:
     def exists(self, rel: str) -> bool:
         try:
             return self.path(rel).exists()
-        except OutsideRunDir:
+        except (OutsideRunDir, OSError, ValueError):
             return False
 
     # ------------------------------------------------------------ writes
     def write_json(self, rel: str, obj: BaseModel | dict[str, Any] | list[Any]) -> Path:
-        data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
-        text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+        try:
+            data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
+        except UnicodeEncodeError:
+            # a lone surrogate read from a producer's JSON ("\udcff"): json.dumps escapes it
+            data = obj.model_dump(mode="python")  # type: ignore[union-attr]
+        text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False, default=str) + "\n"
         return self.write_text(rel, text)
 
     def write_text(self, rel: str, text: str | bytes) -> Path:

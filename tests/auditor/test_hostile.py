@@ -116,3 +116,17 @@ def test_a_declared_aa_leg_that_is_unusable_makes_the_band_unknown(clean_run):
         p3 = next(f for f in v.findings if f.rule_id == "P3")
         assert v.verdict != "PASS" and p3.outcome == "flag" and "noise band unknown" in p3.message, (attack, p3.message)
         assert "aa_1" in p3.message
+
+
+@pytest.mark.parametrize("hostile", ["../../etc", "/etc", "a\x00b", "", ".", "legs", "x" * 5000, "\udcff", "baseline/../baseline"])
+def test_hostile_ids_in_a_decision_are_findings_never_unaudited(clean_run, hostile):
+    lines = (clean_run / "decisions.jsonl").read_text().splitlines()
+    d = json.loads(lines[2])
+    extra = [dict(d, decision_id=f"z-{fld}", gate_id=f"g-{fld}", **{fld: [hostile]})
+             for fld in ("reference_legs", "candidate_legs", "audit_legs")]
+    extra.append(dict(d, decision_id="z-all", gate_id=hostile or "empty", engagement_marker=hostile, op=hostile,
+                      profile_round=hostile, declared_knobs=[hostile]))
+    (clean_run / "decisions.jsonl").write_text("\n".join(lines + [json.dumps(e) for e in extra]) + "\n")
+    vs = audit_run(clean_run)  # writes audits/ too: every id gets a file of its own
+    assert all(v.verdict is not None for v in vs), [(v.gate_id[:40], (v.unaudited_reason or "")[:200]) for v in vs if v.verdict is None]
+    assert len(list((clean_run / "audits").glob("*.json"))) == len(vs)
