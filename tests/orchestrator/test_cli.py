@@ -38,14 +38,15 @@ def test_audit_json_is_machine_readable(clean_run):
     assert [v["gate_id"] for v in data] == ["baseline"] and data[0]["verdict"] == "PASS"
 
 
-@pytest.mark.parametrize("case,needle", [
-    ("p1_truncated_line", "bench_runs.jsonl:4"),
-    ("p1_nan_latency", "requests.ttft_ms[3]"),
-    ("p1_negative_latency", "requests.e2e_ms[5]"),
-    ("p1_schema_version", "schema_version"),
-    ("p1_missing_raw", "file is missing"),
+@pytest.mark.parametrize("case,file,needle", [
+    ("p1_truncated_line", "legs/cfg_seqs512/bench_runs.jsonl", "bench_runs.jsonl:4"),
+    # a bad value the tool itself wrote is named where it wrote it: raw/, by its own field name
+    ("p1_nan_latency", "legs/cfg_seqs512/raw/rep_1.json", "ttfts[3]"),
+    ("p1_negative_latency", "legs/cfg_seqs512/raw/rep_2.json", "latencies[5]"),
+    ("p1_schema_version", "legs/cfg_seqs512/bench_runs.jsonl", "schema_version"),
+    ("p1_missing_raw", "legs/cfg_seqs512/bench_runs.jsonl", "file is missing"),
 ])
-def test_bad_raw_gives_a_finding_naming_file_line_field_never_a_traceback(tmp_path, case, needle):
+def test_bad_raw_gives_a_finding_naming_file_line_field_never_a_traceback(tmp_path, case, file, needle):
     r = geak("audit", _plant(tmp_path, case), "--gate", "config-accept-1", "--json")
     assert r.returncode == 3
     assert "Traceback" not in r.stdout + r.stderr
@@ -53,7 +54,7 @@ def test_bad_raw_gives_a_finding_naming_file_line_field_never_a_traceback(tmp_pa
     p1 = [f for f in findings if f["rule_id"] == "P1" and f["outcome"] == "fail"]
     text = json.dumps(p1)
     assert needle in text, text[:2000]
-    assert "legs/cfg_seqs512/bench_runs.jsonl" in text
+    assert file in text
 
 
 def test_audit_of_a_missing_directory_is_a_usage_error(tmp_path):
