@@ -11,13 +11,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from geak.auditor.evidence.normalize import from_vllm_result, resolved_from_server_info
 
 from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, as_cli_bool, flag_args, register
 from .process import FatalPattern
+
+CPU_SITE = Path(__file__).resolve().parent / "cpu_site"
 
 # One client process for all repetitions of a leg: vLLM's client takes ~9 s of CPU to import
 # on these machines, and a per-rep process left the server idle (and cold) between reps.
@@ -80,7 +84,12 @@ class VllmAdapter(EngineAdapter):
         pin = cfg.pin_plan()
         if pin:
             env["VLLM_CPU_OMP_THREADS_BIND"] = str(pin[0])
-        return {**env, **cfg.env}
+        out = {**env, **cfg.env}
+        if cfg.devices == "cpu":
+            # every engine process asks for AMX tile state at start-up (cpu_site/sitecustomize.py)
+            rest = out.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+            out["PYTHONPATH"] = os.pathsep.join([str(CPU_SITE)] + [p for p in rest.split(os.pathsep) if p and p != str(CPU_SITE)])
+        return out
 
     def resolved_config(self, server_info: Any) -> dict[str, Any]:
         if not isinstance(server_info, dict) or "vllm_config" not in server_info:

@@ -311,27 +311,11 @@ def _dispatch(name):
 _OVERRIDES = {"rmsnorm": _rmsnorm_override, "silu_and_mul": _silu_and_mul_override}
 
 
-def _request_amx():
-    # Linux hands out AMX tile state per process, on request (arch_prctl). vLLM's CPU
-    # attention uses AMX on CPUs that have it and relies on an earlier op of the engine's
-    # having asked; with that op replaced by a candidate, its first call dies of SIGILL
-    # ("Illegal instruction" in cpu_attention_with_kv_cache). Asking changes no numbers.
-    import torch
-
-    init = getattr(getattr(torch, "cpu", None), "_init_amx", None)
-    if init is not None:
-        try:
-            init()
-        except Exception:  # no AMX, or a kernel that refuses: attention then uses another ISA
-            pass
-
-
 def register():
     from vllm.model_executor.custom_op import CustomOp, op_registry_oot
 
     if META["layer"] in op_registry_oot:  # plugins may be loaded more than once per process
         return
-    _request_amx()
     cls = _OVERRIDES[META["op"]](_make_op())
     # every dispatch target runs the candidate: which one the engine picks (native under
     # compile, cpu/cuda in eager) is printed at construction, never assumed
