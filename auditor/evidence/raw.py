@@ -123,11 +123,15 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
     if res.output_lens is None or res.ttfts is None:
         return rr, probs  # aggregates only (vLLM without --save-detailed)
     n = len(res.output_lens)
-    errors = [e or "" for e in (res.errors or [])]
+    errors = res.errors or []
     if res.errors is not None and len(errors) != n:
         probs.append(Problem(rel, f"has {len(errors)} entries, expected {n} (one per request)", None, "errors"))
-    errors += [""] * (n - len(errors))
-    ok = np.array([not e for e in errors[:n]], dtype=bool)
+    if any(errors):  # the common case, every request clean, costs one C-level scan
+        errors = [e or "" for e in errors]
+        errors += [""] * (n - len(errors))
+        ok = np.array([not e for e in errors[:n]], dtype=bool)
+    else:
+        errors, ok = [""] * n, np.ones(n, dtype=bool)
     out_lens = _floats(res.output_lens, n)
     in_lens = _floats(res.input_lens, n)
     ttft = _floats(res.ttfts, n)

@@ -96,7 +96,9 @@ def derive_rep(line: int, rep: BenchRep, file: str, *, claim_only: bool = False)
     """A rep from geak's normalized line alone: the leg's numbers where raw/ is absent, else
     (``claim_only``) just what compare() holds to raw: no TPOT, no value checks (raw's own
     values are checked; a claim that differs from them is a mismatch either way)."""
-    rd = RepData(line=line, rep=rep, file=file, reported=dict(rep.reported), errors=[e or "" for e in (rep.requests.errors or [])] if rep.requests else [])
+    errs = rep.requests.errors if rep.requests and not claim_only else None
+    rd = RepData(line=line, rep=rep, file=file, reported=dict(rep.reported),
+                 errors=[e or "" for e in errs] if errs and any(errs) else [""] * len(errs or ()))
     req = rep.requests
     if req is None:
         return rd, []
