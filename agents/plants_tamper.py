@@ -13,7 +13,7 @@ from typing import Any, Callable
 from geak.auditor.evidence.models import TEARDOWN_MARKER
 from geak.auditor.evidence.store import RunStore
 
-from .plants import Plant, _decision, _resolved, plant
+from .plants import Plant, _both, _decision, _resolved, plant
 
 CFG = "cfg_seqs512"
 BOTH_CFG = ("config-accept-1", "integrate-rmsnorm")  # the gates whose legs include cfg_seqs512
@@ -117,13 +117,6 @@ def _append_log(leg: str, text: str) -> Callable[[RunStore], None]:
     return f
 
 
-def _all(*fs: Callable[[RunStore], None]) -> Callable[[RunStore], None]:
-    def f(s: RunStore) -> None:
-        for g in fs:
-            g(s)
-    return f
-
-
 ACK = "(EngineCore pid=101) INFO 11-23 12:10:00 [core.py:1454] [shutdown] EngineCore: trigger received signal=SIGTERM\n"
 TAG = ("tamper",)
 
@@ -167,4 +160,4 @@ plant(Plant("t_planted_teardown_marker", ("P11",), "geak's teardown marker plant
                               f"{TEARDOWN_MARKER}\n{ACK}"), source="issue 12", tags=TAG))
 plant(Plant("t_self_declared_import", ("P1",), "a geak run's manifest claims imported_from (softening FAILs to cannot-check) "
             "and the candidate's raw/ is gone", {"run": ("FAIL", ["P1"]), **{g: ("FAIL", ["P1"]) for g in BOTH_CFG}},
-            after=_all(_manifest(imported_from="vllm-bench"), _rm_tree(f"legs/{CFG}/raw")), source="issue 12", tags=TAG))
+            after=_both(_manifest(imported_from="vllm-bench"), _rm_tree(f"legs/{CFG}/raw")), source="issue 12", tags=TAG))
