@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 
 from .. import stats
-from ..evidence.engine_log import Opaque, launch_args, non_default_args
 from ..evidence.loader import LegData
 from ..evidence.models import TEARDOWN_MARKER, EvidencePointer, Finding
 from .coherence import looks_coherent
 from .markers import compile_marker, find_marker
 from .harness import op_speedup, self_compare, tolerance_violations
 from .profile import family_shares, op_family, trace_times
-from .config_diff import IGNORED_ENV, config_diff, key_matches, lever_class, same_value
-from .registry import GateContext, flatten, leg_ptr, ptr, rule
+from .config_diff import key_matches, lever_class, same_value
+from .launch import leg_pairs, resolved_diff, launch_claim_findings
+from .registry import GateContext, leg_ptr, ptr, rule
 
 CRASH_PATTERNS = re.compile(
     r"(Traceback \(most recent call last\)|HSA_STATUS_ERROR|CUDA error|illegal memory access|"
@@ -61,8 +61,8 @@ def _all_legs(ctx: GateContext) -> list[LegData]:
 def _levers(ctx: GateContext) -> dict[str, str]:
     """knob -> lever class by geak's own table (the producer's labels are claims, not facts)."""
     knobs = set(ctx.decision.declared_knobs)
-    for ref, cand in _pairs(ctx):
-        d = _resolved_diff(ref, cand)
+    for ref, cand in leg_pairs(ctx):
+        d = resolved_diff(ref, cand)
         if d is not None:
             knobs |= set(d)
     return {k: lever_class(k) for k in sorted(knobs)}
@@ -73,21 +73,6 @@ def is_kernel_decision(ctx: GateContext) -> bool:
     # "kernel" lever is still an orthogonal lever (P6 reports the mislabel).
     d = ctx.decision
     return bool(d.op) or any(lever_class(k) == "kernel" for k in d.declared_knobs)
-
-
-def _pairs(ctx: GateContext) -> list[tuple[LegData, LegData]]:
-    refs, cands = ctx.reference, ctx.candidate
-    if not refs or not cands:
-        return []
-    return [(refs[0], c) for c in cands]
-
-
-def _resolved_diff(ref: LegData, cand: LegData) -> dict[str, tuple[Any, Any]] | None:
-    a, _ = ref.resolved()
-    b, _ = cand.resolved()
-    if a is None or b is None:
-        return None
-    return config_diff(a, b)
 
 
 # ---------------------------------------------------------------- P1
@@ -177,32 +162,7 @@ def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
                     out += ctx.bad("P2", f"leg {leg_id}: reported {knob} = {value!r} but the engine's resolved config says {k} = {v!r}",
                                    evidence=[ctx.decision_ptr, leg_ptr(leg, field=f"resolved_config.{k}")],
                                    claimed={knob: value}, recomputed={k: v})
-    # launch.json (geak's copy of the engine's config) vs the engine's own server info
-    for leg in _all_legs(ctx):
-        if leg.engine_config is None or not leg.launch or leg.launch.resolved_config is None:
-            continue
-        mine = flatten(leg.launch.resolved_config)
-        for k, v in leg.engine_config.items():
-            if k in mine and not _same_finite(mine[k], v):
-                out += ctx.bad("P2", f"leg {leg.leg_id}: launch.json says {k} = {mine[k]!r} but the engine's own server info "
-                               f"({leg.engine_config_source}) says {v!r}",
-                               evidence=[leg_ptr(leg, field=f"resolved_config.{k}")], claimed={k: mine[k]}, recomputed={k: v})
-                break
-    # launch.json (geak's copy of the engine's config) vs the engine's own start-up line
-    for leg in _all_legs(ctx):
-        args, line, _ = non_default_args(leg.server_log)
-        if not args or not leg.launch or leg.launch.resolved_config is None:
-            continue
-        resolved = flatten(leg.launch.resolved_config)
-        for k, v in flatten(launch_args(args)).items():
-            hits = {rk: rv for rk, rv in resolved.items() if key_matches(k, rk)}
-            if isinstance(v, Opaque) or not hits or any(same_value(rv, v) for rv in hits.values()):
-                continue
-            rk, rv = next(iter(hits.items()))
-            out += ctx.bad("P2", f"leg {leg.leg_id}: launch.json says {rk} = {rv!r} but the engine's own log says {k} = {v!r} "
-                           f"(server.log:{line}, 'non-default args')",
-                           evidence=[leg_ptr(leg, field=f"resolved_config.{rk}"), leg_ptr(leg, "server.log", line=line)],
-                           claimed={rk: rv}, recomputed={k: v})
+    out += launch_claim_findings(ctx, _all_legs(ctx))
     # per-rep aggregates the tool printed vs the per-request arrays it saved
     for leg in _all_legs(ctx):
         for r in leg.reps:
@@ -255,80 +215,6 @@ def p3_within_noise(ctx: GateContext) -> list[Finding]:
                    evidence=[EvidencePointer(file=leg.bench_file) for leg in ctx.reference + ctx.candidate][:4])
 
 
-# ---------------------------------------------------------------- P4
-
-
-@rule("P4", ["patch", "bundle"], "confounded launch", "fail", "eject")
-def p4_confounded(ctx: GateContext) -> list[Finding]:
-    pairs = _pairs(ctx)
-    if not pairs:
-        return ctx.unchecked("P4", "needs one reference and one candidate leg")
-    out: list[Finding] = []
-    declared = ctx.decision.declared_knobs
-    conseq = {c.key: c for c in ctx.decision.consequences}
-    for ref, cand in pairs:
-        diff = _resolved_diff(ref, cand)
-        if diff is None:
-            out += ctx.missing("P4", f"legs {ref.leg_id}/{cand.leg_id} lack a resolved engine config, so launch parity cannot be shown",
-                               evidence=[leg_ptr(ref, field="resolved_config"), leg_ptr(cand, field="resolved_config")])
-            continue
-        env_a = {k: v for k, v in (ref.launch.env if ref.launch else {}).items() if not IGNORED_ENV.match(k)}
-        env_b = {k: v for k, v in (cand.launch.env if cand.launch else {}).items() if not IGNORED_ENV.match(k)}
-        diff.update({f"env.{k}": v for k, v in config_diff(env_a, env_b).items()})
-        for k, (va, vb) in diff.items():
-            if any(key_matches(dk, k) for dk in declared):
-                continue
-            c = next((conseq[ck] for ck in conseq if key_matches(ck, k)), None)
-            if c is not None and c.peak_used is not None and c.smaller_budget is not None and c.peak_used < c.smaller_budget:
-                out += ctx.ok("P4", f"{k} differs ({va!r} -> {vb!r}) as a consequence of the knob, shown inert: peak {c.peak_used:g} < {c.smaller_budget:g}")
-                continue
-            why = " (declared as a consequence but not shown inert)" if c is not None else ""
-            out += ctx.bad("P4", f"{ref.leg_id} vs {cand.leg_id}: undeclared difference {k}: {va!r} -> {vb!r}{why}; "
-                           f"only {declared or 'nothing'} may differ", evidence=[leg_ptr(ref, field=f"resolved_config.{k}"), leg_ptr(cand, field=f"resolved_config.{k}")],
-                           recomputed={"key": k, "reference": va, "candidate": vb, "declared_knobs": declared})
-        out += _p4_engine_log(ctx, ref, cand, declared, conseq)
-    if not any(f.outcome in ("fail", "unchecked") for f in out):
-        out += ctx.ok("P4", f"only the declared knob(s) {declared} differ, in launch.json and in the engine's own log")
-    return out
-
-
-def _same_finite(a: Any, b: Any) -> bool:
-    # an importer writes a NaN of the engine's as null: both mean "no number"
-    def nan(x: Any) -> bool:
-        return x is None or (isinstance(x, float) and x != x)
-    return (nan(a) and nan(b)) or same_value(a, b)
-
-
-def _covers(names: list[str], key: str) -> bool:
-    # a bare log arg (max_num_seqs) and a dotted config key (scheduler_config.max_num_seqs)
-    return any(key_matches(n, key) or key_matches(key, n) for n in names)
-
-
-def _p4_engine_log(ctx: GateContext, ref: LegData, cand: LegData, declared: list[str], conseq: dict[str, Any]) -> list[Finding]:
-    """Launch parity from the engine's bytes: launch.json is geak's claim of the config."""
-    wa, line_a, why_a = non_default_args(ref.server_log)
-    wb, line_b, why_b = non_default_args(cand.server_log)
-    if (wa is None or wb is None) and ref.engine_config is not None and cand.engine_config is not None:
-        return []  # the diff above already ran on the engine's own server info
-    if wa is None or wb is None:
-        why = why_a if wa is None else why_b
-        leg = ref if wa is None else cand
-        return ctx.unchecked("P4", f"leg {leg.leg_id}: {why}, so launch parity rests on launch.json, which geak wrote",
-                             evidence=[leg_ptr(leg, "server.log")])
-    out: list[Finding] = []
-    for k, (va, vb) in config_diff(flatten(launch_args(wa)), flatten(launch_args(wb))).items():
-        if _covers(declared, k):
-            continue
-        c = next((conseq[ck] for ck in conseq if key_matches(ck, k) or key_matches(k, ck)), None)
-        if c is not None and c.peak_used is not None and c.smaller_budget is not None and c.peak_used < c.smaller_budget:
-            continue
-        out += ctx.bad("P4", f"{ref.leg_id} vs {cand.leg_id}: the engine's own start-up lines differ in {k}: {va!r} -> {vb!r} "
-                       f"(server.log 'non-default args'); only {declared or 'nothing'} may differ",
-                       evidence=[leg_ptr(ref, "server.log", line=line_a), leg_ptr(cand, "server.log", line=line_b)],
-                       recomputed={"key": k, "reference": va, "candidate": vb, "declared_knobs": declared})
-    return out
-
-
 # ---------------------------------------------------------------- P5
 
 
@@ -361,8 +247,8 @@ def p5_engaged(ctx: GateContext) -> list[Finding]:
     # config lever: the declared knob must actually differ in what the engine resolved
     if not d.declared_knobs:
         return ctx.bad("P5", "no declared knob: nothing identifies the change", evidence=[ctx.decision_ptr])
-    for ref, cand in _pairs(ctx):
-        diff = _resolved_diff(ref, cand)
+    for ref, cand in leg_pairs(ctx):
+        diff = resolved_diff(ref, cand)
         if diff is None:
             out += ctx.missing("P5", f"legs {ref.leg_id}/{cand.leg_id} lack a resolved engine config")
             continue
