@@ -120,7 +120,7 @@ def audit_run(run_dir: str | Path, *, scope: str | None = None, gate: str | None
     return verdicts
 
 
-def audit_gate(store: RunStore, decision_id: str, policy: AuditPolicy,
+def audit_gate(store: RunStore, decision_id: str, policy: AuditPolicy, gate_id: str,
                judge: Callable[[AuditVerdict, Decision], AuditVerdict] | None = None) -> AuditVerdict:
     """Audit one decision as a gate of a live run and write its verdict: the one path every
     accept gate (geak run, geak baseline) takes. ``judge`` (an LLM's judgment) may only
@@ -128,9 +128,14 @@ def audit_gate(store: RunStore, decision_id: str, policy: AuditPolicy,
     run = RunEvidence(store)
     found = [(ln, d) for ln, d in run.decisions if d.decision_id == decision_id]
     if not found:
-        v = AuditVerdict(gate_id=decision_id, scope=None, decision_id=decision_id, verdict=None,
-                         unaudited_reason=f"decision {decision_id!r} is not in decisions.jsonl (or its line is unreadable)",
+        # the producer's record of its own claim is gone or unreadable: that is evidence
+        # failing (FAIL, withheld), not the auditor failing (which would fail open and bank)
+        why = f"decision {decision_id!r} is not a readable line of decisions.jsonl: there is no claim to bank"
+        v = AuditVerdict(gate_id=gate_id, scope=None, decision_id=decision_id, verdict="FAIL", actions=["eject"],
+                         findings=[Finding(rule_id="P1", scope="patch", outcome="fail", action="eject", message=why,
+                                           evidence=[EvidencePointer(file="decisions.jsonl")])],
                          auditor_version=AUDITOR_VERSION, policy=policy.model_dump(), created_at=_now())
+        store.write_json(audit_file(gate_id), v)
         return v
     line, d = found[-1]
     pol, note = effective_policy(run, policy)

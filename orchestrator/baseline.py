@@ -94,7 +94,7 @@ def run_baseline(store: RunStore, *, engine: str, cfg: LaunchConfig, workload: W
         if not use_auditor:
             out.verdict = None
             return out
-        v = audit_gate(store, d.decision_id, policy)
+        v = audit_gate(store, d.decision_id, policy, GATE)
         out.audits.append(v)
         out.verdict = v.verdict
         on_event(f"audit {GATE}: {v.verdict or 'UNAUDITED'}")

@@ -903,7 +903,7 @@ def _audit(rt: Runtime, st: RunState, gate: str, scope: str) -> RunState:
     """The auditor node: the code floor, then (with an LLM) a judgment that may only escalate."""
     did = st["decision_id"]
     judge = (lambda v, d: _llm_judgment(rt, st, v, d)) if rt.llm is not None and rt.llm_auditor else None
-    v = audit_gate(rt.store, did, rt.policy, judge=judge)
+    v = audit_gate(rt.store, did, rt.policy, gate, judge=judge)
     bad = [f for f in v.findings if f.outcome in ("fail", "flag", "unchecked")]
     rt.emit("audit" if v.verdict is not None else "unaudited", f"audit_{scope}",
             f"{gate}: {v.verdict or 'UNAUDITED'}" + (f" ({', '.join(sorted({f.rule_id for f in bad}))})" if bad else "") +

@@ -44,10 +44,16 @@ def _before_teardown(log: str) -> str:
     if i < 0:
         m = ENGINE_SHUTDOWN.search(log)
         return log[:m.start()] if m else log
+    ack = crash = None
     while i >= 0:
-        ack = ENGINE_SHUTDOWN.search(log, i)
-        crash = CRASH_PATTERNS.search(log, i)
-        if ack is not None and (crash is None or ack.start() < crash.start()):
+        # each search moves forward only: a log with 100k planted markers stays one pass
+        if ack is None or ack.start() < i:
+            ack = ENGINE_SHUTDOWN.search(log, i)
+            if ack is None:
+                return log  # no acknowledgment after this marker, so none after any later one
+        if crash is not False and (crash is None or crash.start() < i):
+            crash = CRASH_PATTERNS.search(log, i) or False
+        if crash is False or ack.start() < crash.start():
             return log[:i]
         i = log.find(TEARDOWN_MARKER, i + 1)
     return log

@@ -14,7 +14,6 @@ writes for an empty metric) is read again with the stdlib and converted, slower 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,14 +22,13 @@ import msgspec
 import numpy as np
 
 from .normalize import AGGREGATE_KEYS
-from .store import MAX_JSON_DEPTH, Problem, json_depth
+from .store import Problem, loads
 
 FloatList = list[float | None] | None
 
 
 _ARRAYS: list[tuple[str, Any, Any]] = [
     ("duration", float | None, None),
-    ("date", str | None, None),
     ("input_lens", list[int | None] | None, None),
     ("output_lens", list[int | None] | None, None),
     ("ttfts", FloatList, None),
@@ -62,7 +60,6 @@ class RawRep:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     first_start_s: float | None = None
-    date: str | None = None
     server_info: dict[str, Any] | None = None
     sha256: str | None = None  # set by the loader only where two raw files have one size
 
@@ -77,13 +74,9 @@ def _decode(data: bytes, typ: type) -> Any:
     except msgspec.DecodeError as fast_err:
         # NaN/Infinity literals (Python's json writes them): the slow path, exact
         try:
-            obj = json.loads(data)
-        except RecursionError:
-            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
-        except ValueError:
-            raise ValueError(f"not valid JSON: {fast_err}") from None
-        if isinstance(obj, (dict, list)) and json_depth(obj) > MAX_JSON_DEPTH:
-            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+            obj = loads(data)
+        except ValueError as e:
+            raise ValueError(str(e) if "nested" in str(e) else f"not valid JSON: {fast_err}") from None
         try:
             return msgspec.convert(obj, type=typ, strict=False)
         except msgspec.ValidationError as e:
@@ -100,7 +93,7 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
     probs: list[Problem] = []
     body = data
     try:
-        res = agg_obj = _decode(body, ToolResult)
+        res = _decode(body, ToolResult)
     except ValueError as e:
         lines = [ln for ln in data.split(b"\n") if ln.strip()]
         if len(lines) < 2:
@@ -109,17 +102,17 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
         # than one line means the file was appended to: read the last, say so
         body = lines[-1]
         try:
-            res = agg_obj = _decode(body, ToolResult)
+            res = _decode(body, ToolResult)
         except ValueError as e2:
             return None, [Problem(rel, f"the tool's output cannot be read: {str(e2).splitlines()[0][:300]}")]
         probs.append(Problem(rel, f"holds {len(lines)} lines, one repetition writes one object; the last line is read"))
     aggregates = {k: float(v) for k in _AGG_NAMES
-                  if isinstance(v := getattr(agg_obj, k), (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+                  if isinstance(v := getattr(res, k), (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
     if res.total_throughput is not None and "total_token_throughput" not in aggregates and math.isfinite(res.total_throughput):
         aggregates["total_token_throughput"] = float(res.total_throughput)
     if "median_e2e_latency_ms" in aggregates and "median_e2el_ms" not in aggregates:
         aggregates["median_e2el_ms"] = aggregates["median_e2e_latency_ms"]
-    rr = RawRep(file=rel, size=len(data), duration_s=res.duration, aggregates=aggregates, date=res.date, server_info=res.server_info)
+    rr = RawRep(file=rel, size=len(data), duration_s=res.duration, aggregates=aggregates, server_info=res.server_info)
     if res.output_lens is None or res.ttfts is None:
         return rr, probs  # aggregates only (vLLM without --save-detailed)
     n = len(res.output_lens)

@@ -215,16 +215,6 @@ class RunStore:
                 out.append((n, False))
         return out
 
-    def is_regular(self, rel: str) -> bool:
-        try:
-            p = self._lexical(rel)
-        except (OutsideRunDir, NotEvidence):
-            return False
-        try:
-            return stat.S_ISREG(os.lstat(p).st_mode)
-        except OSError:
-            return False
-
     def rel(self, p: Path) -> str:
         return str(Path(p).resolve().relative_to(self.root))
 
@@ -270,7 +260,8 @@ class RunStore:
     def append_jsonl(self, rel: str, obj: BaseModel | dict[str, Any]) -> Path:
         data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
         line = json.dumps(data, allow_nan=False, separators=(",", ":")) + "\n"
-        dest = self.path(rel)
+        self.path(rel)
+        dest = self._lexical(rel)  # as write_text: never append through a planted link
         dest.parent.mkdir(parents=True, exist_ok=True)
         # One write() of a whole line on an O_APPEND fd: a crash leaves at most a truncated
         # last line, which readers report.

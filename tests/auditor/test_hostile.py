@@ -130,3 +130,28 @@ def test_hostile_ids_in_a_decision_are_findings_never_unaudited(clean_run, hosti
     vs = audit_run(clean_run)  # writes audits/ too: every id gets a file of its own
     assert all(v.verdict is not None for v in vs), [(v.gate_id[:40], (v.unaudited_reason or "")[:200]) for v in vs if v.verdict is None]
     assert len(list((clean_run / "audits").glob("*.json"))) == len(vs)
+
+
+def test_a_gate_whose_decision_line_is_unreadable_fails_closed(clean_run):
+    # a live gate audits the decision the producer just appended; if that line is gone the
+    # verdict is FAIL (withheld), not UNAUDITED (which geak run would bank by fail-open)
+    from geak.auditor.audit import audit_gate
+    from geak.auditor.policy import AuditPolicy
+
+    v = audit_gate(RunStore(clean_run), "d-nowhere", AuditPolicy(), "config-accept-9")
+    assert v.verdict == "FAIL" and v.findings[0].rule_id == "P1"
+    assert (clean_run / audit_file("config-accept-9")).exists()
+
+
+def test_many_planted_teardown_markers_cost_one_pass(clean_run):
+    import time
+
+    from geak.auditor.evidence.models import TEARDOWN_MARKER
+
+    log = clean_run / "legs" / "kernel_rmsnorm" / "server.log"
+    # 20k markers, each above a crash line and none followed by the engine's acknowledgment
+    log.write_text(log.read_text() + f"{TEARDOWN_MARKER}\nERROR CUDA error: illegal memory access\n" * 20_000)
+    t = time.perf_counter()
+    v = verdicts(clean_run)["integrate-rmsnorm"]
+    assert time.perf_counter() - t < 30
+    assert next(f for f in v.findings if f.rule_id == "P11").outcome == "fail"
