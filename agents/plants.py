@@ -250,9 +250,10 @@ plant(Plant("p1_null_claim_no_raw", ("P1",), "seed incident: an accept with null
             decisions_mod=_claim("d-cfg-1", reference_value=None, candidate_value=None, delta_pct=None, non_overlap=None), source="seeds/000 gap 4"))
 plant(Plant("p1_truncated_line", ("P1",), "the candidate's bench_runs.jsonl ends in a truncated line", {"config-accept-1": ("FAIL", ["P1"]), "integrate-rmsnorm": ("FAIL", ["P1"])},
             after=_truncate_last(CFG_BENCH)))
-plant(Plant("p1_nan_latency", ("P1",), "a NaN TTFT on a successful request", {"config-accept-1": ("FAIL", ["P1"]), "integrate-rmsnorm": ("FAIL", ["P1"])},
+# an edited latency in the tool's file is also one the engine's histogram never saw (W1)
+plant(Plant("p1_nan_latency", ("P1",), "a NaN TTFT on a successful request", {"config-accept-1": ("FAIL", ["P1", "W1"]), "integrate-rmsnorm": ("FAIL", ["P1", "W1"])},
             after=_edit_raw("cfg_seqs512", 1, lambda o: o["ttfts"].__setitem__(3, float("nan")))))
-plant(Plant("p1_negative_latency", ("P1",), "a negative end-to-end latency", {"config-accept-1": ("FAIL", ["P1"]), "integrate-rmsnorm": ("FAIL", ["P1"])},
+plant(Plant("p1_negative_latency", ("P1",), "a negative end-to-end latency", {"config-accept-1": ("FAIL", ["P1", "W1"]), "integrate-rmsnorm": ("FAIL", ["P1", "W1"])},
             after=_edit_raw("cfg_seqs512", 2, lambda o: o["latencies"].__setitem__(5, -0.0125))))
 plant(Plant("p1_schema_version", ("P1",), "a bench record written by an unknown schema version", {"config-accept-1": ("FAIL", ["P1"]), "integrate-rmsnorm": ("FAIL", ["P1"])},
             after=_edit_line(CFG_BENCH, 2, lambda o: o.update(schema_version=99))))

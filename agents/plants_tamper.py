@@ -13,7 +13,8 @@ from typing import Any, Callable
 from geak.auditor.evidence.models import TEARDOWN_MARKER
 from geak.auditor.evidence.store import RunStore
 
-from .plants import Plant, _both, _decision, _resolved, plant
+from .plants import Plant, _both, _decision, _edit_raw, _resolved, plant
+from .synthetic import _honest_claims
 
 CFG = "cfg_seqs512"
 BOTH_CFG = ("config-accept-1", "integrate-rmsnorm")  # the gates whose legs include cfg_seqs512
@@ -124,8 +125,10 @@ plant(Plant("t_scaled_normalized_copy", ("P2",), "the candidate's bench_runs.jso
             {g: ("FAIL", ["P2"]) for g in BOTH_CFG}, after=_scale_copy(CFG, 1.2), source="issue 12", tags=TAG))
 plant(Plant("t_raw_deleted", ("P1",), "every raw/ file of the candidate deleted; only geak's normalized copy is left",
             {g: ("FAIL", ["P1"]) for g in BOTH_CFG}, after=_rm_tree(f"legs/{CFG}/raw"), source="issue 12", tags=TAG))
+# the engine's bytes also show the memory-fraction lever that a kernel headline may not count (P6)
 plant(Plant("t_launch_json_reset", ("P2", "P4"), "the candidate ran at gpu_memory_utilization 0.80 (the engine's log says so); "
-            "launch.json rewritten to the reference's 0.85", {g: ("FAIL", ["P2", "P4"]) for g in BOTH_CFG},
+            "launch.json rewritten to the reference's 0.85",
+            {"config-accept-1": ("FAIL", ["P2", "P4"]), "integrate-rmsnorm": ("FAIL", ["P2", "P4", "P6"])},
             legs_mod=_resolved([CFG], **{"cache_config.gpu_memory_utilization": 0.80}),
             after=_launch_resolved(CFG, **{"cache_config.gpu_memory_utilization": 0.85}), source="issue 12", tags=TAG))
 plant(Plant("t_log_second_knob", ("P4",), "the engine's own non-default args show a second, undeclared knob (kv_cache_dtype fp8)",
@@ -161,3 +164,75 @@ plant(Plant("t_planted_teardown_marker", ("P11",), "geak's teardown marker plant
 plant(Plant("t_self_declared_import", ("P1",), "a geak run's manifest claims imported_from (softening FAILs to cannot-check) "
             "and the candidate's raw/ is gone", {"run": ("FAIL", ["P1"]), **{g: ("FAIL", ["P1"]) for g in BOTH_CFG}},
             after=_both(_manifest(imported_from="vllm-bench"), _rm_tree(f"legs/{CFG}/raw")), source="issue 12", tags=TAG))
+
+
+# ---- the tool's file and geak's copy forged together: only the engine's own counters are left
+
+
+def _faster(factor: float) -> Callable[[dict[str, Any]], None]:
+    """Every time in a vLLM result divided by ``factor``, every rate multiplied: a consistent forgery."""
+    def f(o: dict[str, Any]) -> None:
+        t0 = min(o["start_times"])
+        o["duration"] /= factor
+        o["ttfts"] = [x / factor for x in o["ttfts"]]
+        o["latencies"] = [x / factor for x in o["latencies"]]
+        o["itls"] = [[x / factor for x in xs] for xs in o["itls"]]
+        o["start_times"] = [t0 + (x - t0) / factor for x in o["start_times"]]
+        for k, v in list(o.items()):
+            if isinstance(v, float) and k.endswith("_ms"):
+                o[k] = v / factor
+            elif isinstance(v, float) and k.endswith("throughput"):
+                o[k] = v * factor
+    return f
+
+
+def _more_tokens(o: dict[str, Any]) -> None:
+    o["output_lens"] = [n * 2 for n in o["output_lens"]]
+    o["total_output_tokens"] *= 2
+    for k in ("output_throughput", "total_token_throughput"):
+        o[k] = (o["total_output_tokens"] + (o["total_input_tokens"] if k.startswith("total") else 0)) / o["duration"]
+
+
+def _shorter(o: dict[str, Any]) -> None:
+    span = max(s + lat for s, lat in zip(o["start_times"], o["latencies"])) - min(o["start_times"])
+    f = 0.9 * span / o["duration"]
+    o["duration"] *= f
+    for k in ("output_throughput", "request_throughput", "total_token_throughput"):
+        o[k] /= f
+
+
+def _each_rep(leg: str, fn: Callable[[dict[str, Any]], None], reps: int = 4) -> Callable[[RunStore], None]:
+    """Every rep's result file and its normalized line, and the decisions' claims to match."""
+    return _both(*(_edit_raw(leg, i, fn) for i in range(reps)), _honest_claims)
+
+
+def _rm_snapshots(leg: str) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        for p in s.path(f"legs/{leg}/raw").glob("*.prom"):
+            p.unlink()
+    return f
+
+
+def _link_snapshot(leg: str) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        p = s.path(f"legs/{leg}/raw/rep_2.metrics_after.prom")
+        p.unlink()
+        os.symlink("rep_1.metrics_after.prom", p)
+    return f
+
+
+# cfg_seqs512 is the reference of integrate-rmsnorm: made to look faster, it leaves the
+# kernel candidate inside the noise (P3) and slower on latency (P7) by comparison
+W1_GATES = {"config-accept-1": ("FAIL", ["W1"]), "integrate-rmsnorm": ("FAIL", ["W1", "P3", "P7"])}
+plant(Plant("t_forged_tool_and_copy", ("W1",), "the candidate's vLLM result files and bench_runs.jsonl forged together: every "
+            "time / 1.25, every rate x 1.25 (no file disagrees with another but the engine's /metrics)",
+            W1_GATES, after=_each_rep(CFG, _faster(1.25)), source="issue 12", tags=TAG))
+plant(Plant("t_forged_token_counts", ("W1",), "the candidate's result files and copy claim twice the output tokens per request",
+            W1_GATES, after=_each_rep(CFG, _more_tokens), source="issue 12", tags=TAG))
+plant(Plant("t_duration_shortened", ("P2",), "the candidate's result files and copy say each rep took 0.9x the time from its "
+            "first request's start to its last one's end", {"config-accept-1": ("FAIL", ["P2"]), "integrate-rmsnorm": ("FAIL", ["P2", "P3"])},
+            after=_each_rep(CFG, _shorter), source="issue 12", tags=TAG))
+plant(Plant("t_metrics_deleted", ("W1",), "the candidate's /metrics snapshots deleted: its numbers have one witness left",
+            {g: ("FLAG", ["W1"]) for g in BOTH_CFG}, after=_rm_snapshots(CFG), source="issue 12", tags=TAG))
+plant(Plant("t_metrics_symlink", ("W1",), "one /metrics snapshot of the candidate replaced by a link to another rep's",
+            {g: ("FAIL", ["W1"]) for g in BOTH_CFG}, after=_link_snapshot(CFG), source="issue 12", tags=TAG))

@@ -10,6 +10,7 @@ it by the same function a live leg uses. Numbers are seeded: same seed, same byt
 from __future__ import annotations
 
 import gzip
+import heapq
 import json
 import random
 from dataclasses import dataclass, field
@@ -22,7 +23,10 @@ from geak.auditor.evidence.models import (
     TimingRecord, WorkloadSpec,
 )
 from geak.auditor.evidence.normalize import from_vllm_result
+from geak.auditor.evidence.metrics import snapshot_names
 from geak.auditor.evidence.store import RunStore
+
+from .synthetic_engine import EngineCounters, server_info
 
 MODEL = "geak/tiny-arith-llama"
 BASE_TPUT = 1004.9  # tok/s, the scale of the seed incident's baseline
@@ -47,6 +51,11 @@ BASE_RESOLVED: dict[str, Any] = {
 INVARIANTS = {"gpu_memory_utilization": 0.85, "tensor_parallel_size": 1, "dtype": "bfloat16", "max_model_len": 2048}
 WORKLOAD = WorkloadSpec(dataset="random", num_prompts=16, input_len=64, output_len=16, request_rate=None, max_concurrency=8, seed=0)
 PROMPTS = [(f"p{i:02d}", f"{a}+{b}=", str(a + b)) for i, (a, b) in enumerate([(12, 34), (7, 58), (40, 41), (3, 9), (66, 21), (15, 15), (80, 11), (29, 30), (5, 77), (48, 2), (61, 36), (90, 9)])]
+
+
+# the template's latencies come from concurrency 32 on 4 sequences; a synthetic leg serves 16
+# prompts 8 at a time at ~1000 tok/s, whose requests take ~0.1 s
+LATENCY_SCALE = 0.4
 
 
 def r6(x: float) -> float:
@@ -94,37 +103,58 @@ def template() -> dict[str, Any]:
     return _template_cache
 
 
+def _schedule(latencies: list[float], conc: int) -> list[float]:
+    """Start offsets of requests sent through a semaphore of ``conc`` slots."""
+    slots = [0.0] * max(1, min(conc, len(latencies)))
+    starts = []
+    for lat in latencies:
+        s = heapq.heappop(slots)
+        starts.append(s)
+        heapq.heappush(slots, s + lat)
+    return starts
+
+
 def vllm_raw(tput: float, n: int, out_len: int, in_len: int, seed: int, ttft_scale: float, tpot_scale: float, failed: int = 0,
-             t0_s: float = 0.0) -> dict[str, Any]:
+             t0_s: float = 0.0, max_concurrency: int | None = WORKLOAD.max_concurrency) -> dict[str, Any]:
     """A vLLM --save-result --save-detailed object whose aggregates agree with its arrays."""
     tpl = template()
     rng = random.Random(seed)
     ttfts, itls, lats, errs, outs = [], [], [], [], []
+    raw_t, raw_g = [], []
+    for i in range(n):
+        j = rng.randrange(len(tpl["ttfts"]))
+        raw_t.append(tpl["ttfts"][j] * ttft_scale * LATENCY_SCALE)
+        raw_g.append([g * tpot_scale * LATENCY_SCALE for g in tpl["itls"][j]])
+    total_out = out_len * (n - failed)
+    completed = n - failed
+    duration = total_out / tput if total_out else 1.0
+    # requests start as the client's semaphore frees a slot; a rep whose requests would not
+    # fit in its duration is a faster server: its latencies shrink with it
+    conc = max_concurrency or n
+    starts = _schedule([t + sum(g) for t, g in zip(raw_t, raw_g)], conc)
+    span = max((s + t + sum(g) for s, t, g in zip(starts, raw_t, raw_g)), default=0.0)
+    k = min(1.0, 0.98 * duration / span) if span > 0 else 1.0
     for i in range(n):
         ok = i >= failed
-        j = rng.randrange(len(tpl["ttfts"]))
-        t = r6(tpl["ttfts"][j] * ttft_scale) if ok else 0.0
-        gaps = [r6(g * tpot_scale) for g in tpl["itls"][j]] if ok else []
+        t = r6(raw_t[i] * k) if ok else 0.0
+        gaps = [r6(g * k) for g in raw_g[i]] if ok else []
         ttfts.append(t)
         itls.append(gaps)
         lats.append(r6(t + sum(gaps)) if ok else 0.0)
         errs.append("" if ok else "Server disconnected without sending a response.")
         outs.append(out_len if ok else 0)
-    total_out = sum(outs)
-    completed = n - failed
-    duration = total_out / tput if total_out else 1.0
     ms = lambda xs: sorted(x * 1000 for x in xs)  # noqa: E731
     ok_ttft = ms([t for t, e in zip(ttfts, errs) if not e]) or [0.0]
     tpots = ms([(lat - t) / (o - 1) for lat, t, o, e in zip(lats, ttfts, outs, errs) if not e and o > 1]) or [0.0]
     med = lambda xs: (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2  # noqa: E731
     raw = {k: v for k, v in tpl.items() if not isinstance(v, list)}
     raw.update({
-        "date": "20261123-120000", "model_id": MODEL, "tokenizer_id": MODEL, "num_prompts": n, "max_concurrency": WORKLOAD.max_concurrency,
+        "date": "20261123-120000", "model_id": MODEL, "tokenizer_id": MODEL, "num_prompts": n, "max_concurrency": max_concurrency,
         "duration": duration, "completed": completed, "failed": failed, "total_input_tokens": in_len * completed,
         "total_output_tokens": total_out, "request_throughput": completed / duration,
         "output_throughput": total_out / duration, "total_token_throughput": (total_out + in_len * completed) / duration,
         "input_lens": [in_len] * n, "output_lens": outs, "ttfts": ttfts, "itls": itls, "latencies": lats,
-        "start_times": [round(t0_s + i * 0.001, 6) for i in range(n)], "generated_texts": ["" for _ in range(n)], "errors": errs,
+        "start_times": [round(t0_s + s * k, 6) for s in starts], "generated_texts": ["" for _ in range(n)], "errors": errs,
         "mean_ttft_ms": sum(ok_ttft) / len(ok_ttft), "median_ttft_ms": med(ok_ttft), "p99_ttft_ms": ok_ttft[-1],
         "mean_tpot_ms": sum(tpots) / len(tpots), "median_tpot_ms": med(tpots), "p99_tpot_ms": tpots[-1],
     })
@@ -161,12 +191,22 @@ def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> N
     counted = _reps(spec)
     tpot_scale = spec.tpot_scale if spec.tpot_scale is not None else base_tput / (sum(counted) / len(counted))
     plan = ([(True, counted[0] * 0.97)] if spec.warmup else []) + [(False, v) for v in counted]
+    store.write_text(f"{d}/server_info.json", server_info(resolved))
+    engine = EngineCounters(model=MODEL)
     for idx, (warm, tput) in enumerate(plan):
         raw = vllm_raw(tput, spec.workload.num_prompts, spec.workload.output_len or 16, spec.workload.input_len or 64,
                        seed=1000 + idx, ttft_scale=spec.ttft_scale, tpot_scale=tpot_scale,
-                       failed=spec.failed_requests if not warm else 0, t0_s=12000.0 + 10.0 * idx)
+                       failed=spec.failed_requests if not warm else 0, t0_s=12000.0 + 10.0 * idx,
+                       max_concurrency=spec.workload.max_concurrency)
         raw_rel = f"raw/rep_{idx}.json"
         store.write_text(f"{d}/{raw_rel}", json.dumps(raw, separators=(",", ":")) + "\n")
+        # the engine's /metrics right before and right after the timed requests (vLLM's client
+        # sends its test prompt and warm-ups first: they fall before the window)
+        before, after = snapshot_names(f"{d}/{raw_rel}")
+        engine.serve_extra(raw, 1 + (spec.workload.max_concurrency or 0))
+        store.write_text(before, engine.text())
+        engine.serve(raw)
+        store.write_text(after, engine.text())
         store.append_jsonl(f"{d}/bench_runs.jsonl", from_vllm_result(raw, leg_id=spec.leg_id, rep_index=idx, warmup=warm, raw_file=raw_rel))
     if spec.outputs != "none":
         gib = ["ancest.FileWriter ){ Marshall_ignore", "ucz andra}} .setText(", "opsis__(( ResultSet Hudson", "\u0120\u0120 ]);\n Tah"]

@@ -117,8 +117,12 @@ def backtest(cases_dir: str | Path, policy: AuditPolicy | None = None) -> Backte
             spec = key.get("gates", {}).get(gate_id, {"verdict": default, "rules": []})
             v = verdicts.get(gate_id)
             actual = (v.verdict or "UNAUDITED") if v else "UNAUDITED"
-            fired = sorted({f.rule_id for f in v.findings if f.outcome in ("fail", "flag")}) if v else []
             exp_rules = list(spec.get("rules", []))
+            # a rule the key names that could not be checked FLAGs the gate (unchecked_is_flag):
+            # it fired. Other rules left unchecked by a flaw elsewhere are not scored.
+            unchecked_fires = (policy or AuditPolicy()).unchecked_is_flag
+            fired = sorted({f.rule_id for f in v.findings if f.outcome in ("fail", "flag")
+                            or (unchecked_fires and f.outcome == "unchecked" and f.rule_id in exp_rules)}) if v else []
             report.gates.append(GateResult(case=case.name, gate_id=gate_id, expected=spec["verdict"], actual=actual,
                                            expected_rules=exp_rules, fired_rules=fired))
             confusion[spec["verdict"]][actual] += 1

@@ -29,8 +29,16 @@ CPU_SITE = Path(__file__).resolve().parent / "cpu_site"
 # seed workload.seed + i: with the same seed every rep re-sent the warm-up's prompts and the
 # counted reps were served from the prefix cache (seen as a 1.17x TEST04 ratio on vLLM-on-CPU).
 # Every leg uses the same seed sequence, so legs still compare the same prompts.
+#
+# The second witness (the auditor's engine-counter check): vLLM's client itself GETs /metrics
+# right before the timed requests (after its test prompt and warm-ups) and right after them,
+# through ``fetch_spec_decode_metrics``. The shim wraps that call to keep both answers
+# verbatim as raw/<rep>.metrics_before.prom and .metrics_after.prom, so the engine's own
+# counters bracket exactly the requests the tool timed. A vLLM without that hook gets no
+# snapshots (the auditor says unchecked), never a window that includes the warm-ups.
 BENCH_SHIM = (
-    "import sys\n"
+    "import os, sys\n"
+    "import vllm.benchmarks.serve as S\n"
     "from vllm.benchmarks.serve import add_cli_args, main\n"
     "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
     "argv = sys.argv[1:]\n"
@@ -38,9 +46,26 @@ BENCH_SHIM = (
     "if '--geak-rep-files' in argv:\n"
     "    i = argv.index('--geak-rep-files'); files = argv[i + 1].split(','); del argv[i:i + 2]\n"
     "p = FlexibleArgumentParser(); add_cli_args(p)\n"
+    "W = {'stem': None, 'n': 0}\n"
+    "_fetch = getattr(S, 'fetch_spec_decode_metrics', None)\n"
+    "async def _witness(base_url, session):\n"
+    "    which = ('before', 'after')[min(W['n'], 1)]; W['n'] += 1\n"
+    "    try:\n"
+    "        async with session.get(base_url + '/metrics') as r:\n"
+    "            body = await r.read()\n"
+    "        tmp = f\"{W['stem']}.metrics_{which}.prom.tmp\"\n"
+    "        with open(tmp, 'wb') as fh:\n"
+    "            fh.write(body)\n"
+    "        os.replace(tmp, f\"{W['stem']}.metrics_{which}.prom\")\n"
+    "    except Exception as e:\n"
+    "        print(f'geak: /metrics scrape ({which}) failed: {e}', flush=True)\n"
+    "    return await _fetch(base_url, session)\n"
+    "if _fetch is not None:\n"
+    "    S.fetch_spec_decode_metrics = _witness\n"
     "for i, f in enumerate(files or [None]):\n"
     "    args = p.parse_args(argv)  # fresh each time: main() mutates its args\n"
     "    args.result_filename = f or args.result_filename\n"
+    "    W['stem'], W['n'] = os.path.join(args.result_dir or '.', args.result_filename.rsplit('.json', 1)[0]), 0\n"
     "    args.seed = args.seed + i  # new prompts each rep: no rep re-sends what the last one cached\n"
     "    print(f'geak: repetition -> {f}', flush=True)\n"
     "    main(args)\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import stats
 from ..evidence.models import EvidencePointer, Finding
 from .config_diff import config_diff, key_matches
+from .launch import no_server_info
 from .registry import GateContext, flatten, leg_ptr, rule
 
 
@@ -108,7 +109,7 @@ def b4_handicapped(ctx: GateContext) -> list[Finding]:
             out += ctx.unchecked("B4", f"leg {leg.leg_id}: resolved config lacks invariant key(s) {missing}")
         else:
             out += ctx.ok("B4", f"leg {leg.leg_id}: all {len(inv)} invariants hold")
-    return out
+    return out + no_server_info(ctx, "B4", ctx.reference)
 
 
 @rule("B5", ["baseline", "patch", "bundle"], "contended host", "flag", "remeasure")

@@ -61,6 +61,18 @@ def launch_claim_findings(ctx: GateContext, legs: list[LegData]) -> list[Finding
     return out
 
 
+def no_server_info(ctx: GateContext, rule_id: str, legs: list[LegData]) -> list[Finding]:
+    """Cannot-check for a leg whose engine never answered /server_info into the run (a run
+    recorded before geak kept the answer): its resolved config is launch.json's, a claim."""
+    out: list[Finding] = []
+    for leg in legs:
+        if leg.engine_config is None and leg.launch is not None and leg.launch.resolved_config is not None:
+            out += ctx.unchecked(rule_id, f"leg {leg.leg_id}: the engine's own /server_info answer is not in the run "
+                                 f"({leg.dir}/server_info.json), so its resolved config is launch.json's, which geak wrote",
+                                 evidence=[leg_ptr(leg, "server_info.json")])
+    return out
+
+
 # ---------------------------------------------------------------- P4
 
 
@@ -93,6 +105,7 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
                            f"only {declared or 'nothing'} may differ", evidence=[leg_ptr(ref, field=f"resolved_config.{k}"), leg_ptr(cand, field=f"resolved_config.{k}")],
                            recomputed={"key": k, "reference": va, "candidate": vb, "declared_knobs": declared})
         out += _p4_engine_log(ctx, ref, cand, declared, conseq)
+        out += no_server_info(ctx, "P4", [ref, cand])
     if not any(f.outcome in ("fail", "unchecked") for f in out):
         out += ctx.ok("P4", f"only the declared knob(s) {declared} differ, in launch.json and in the engine's own log")
     return out

@@ -180,6 +180,11 @@ def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
                                    f"its own per-request arrays give {mine:.2f}",
                                    evidence=[EvidencePointer(file=r.file, line=r.line, field=f"reported.{agg}")],
                                    claimed={agg: rep_val}, recomputed={agg: mine})
+            rr = r.raw  # a duration shorter than the tool's own requests took: throughput inflated
+            if rr is not None and rr.span_s is not None and rr.duration_s is not None and rr.duration_s < rr.span_s * (1 - 1e-3) - 1e-3:
+                out += ctx.bad("P2", f"leg {leg.leg_id} {rr.file}: duration {rr.duration_s:.4g} s, but its own requests ran from the "
+                               f"first start to the last end for {rr.span_s:.4g} s", evidence=[EvidencePointer(file=rr.file, field="duration")],
+                               claimed={"duration": rr.duration_s}, recomputed={"request_span_s": rr.span_s})
     if not any(f.outcome == "fail" for f in out):
         out += ctx.ok("P2", f"{len(checks)} claimed number(s) and every tool aggregate agree with raw",
                       recomputed={"reference_median": ref_med, "candidate_median": cand_med, "delta_pct": delta})

@@ -27,6 +27,7 @@ from .models import (
     TopKLogprobs,
     ProfileClaim,
 )
+from .metrics import Window, parse_snapshot, snapshot_names, window
 from .normalize import flatten, resolved_from_server_info
 from .raw import RawRep, parse_raw
 from .store import loads
@@ -34,6 +35,21 @@ from .reps import LATENCY_FIELDS, RepData, derive_rep, reconcile  # noqa: F401  
 from .store import Problem, RunStore
 
 RAW_SUFFIXES = (".json", ".jsonl")
+
+
+@dataclass
+class RepWitness:
+    """The engine's counters over one rep's window (metrics.py), or why there are none."""
+
+    rep: RepData
+    files: tuple[str, str]  # run-relative before/after snapshot files
+    window: Window | None
+    problem: str | None  # why there is no window
+    # True: no snapshot, or half a pair (an older vLLM, a failed scrape, a recording made
+    # before geak kept them): cannot be checked. False with a problem: a snapshot file that
+    # cannot serve (a link, a FIFO, unreadable): that is a finding.
+    missing: bool
+
 
 @dataclass
 class LegData:
@@ -58,6 +74,8 @@ class LegData:
     # the leg runner, or embedded in the bench tool's raw rows by SGLang), flat dotted keys
     engine_config: dict[str, Any] | None = None
     engine_config_source: str | None = None
+    # the engine's /metrics around each rep the tool timed (the second witness, W1)
+    witness: list[RepWitness] = field(default_factory=list)
 
     def resolved(self) -> tuple[dict[str, Any] | None, str]:
         """(flat resolved config, the file it came from): the engine's bytes when the leg has
@@ -208,7 +226,25 @@ class RunEvidence:
             outputs_problems=out_probs,
             accuracy=acc,
             parity_probe=probe,
+            witness=[self._witness(r) for r in reps if r.raw is not None],
         )
+
+    def _witness(self, r: RepData) -> RepWitness:
+        files = snapshot_names(r.file)
+        snaps = []
+        for rel in files:
+            data, prob = self.store.read_evidence(rel)
+            if data is None:
+                if prob is not None and prob.message == "file is missing":
+                    snaps.append(None)
+                    continue
+                return RepWitness(r, files, None, f"{rel}: {prob.message if prob else 'unreadable'}", False)
+            snaps.append(parse_snapshot(data.decode("utf-8", errors="replace")))
+        if snaps[0] is None or snaps[1] is None:
+            gone = [f for f, s_ in zip(files, snaps) if s_ is None]
+            why = f"{files[0]} and {files[1]} are missing" if len(gone) == 2 else f"{gone[0]} is missing (its pair is there)"
+            return RepWitness(r, files, None, why, True)
+        return RepWitness(r, files, window(snaps[0], snaps[1]), None, False)
 
     def _engine_config(self, d: str, raws: dict[str, RawRep]) -> tuple[dict[str, Any] | None, str | None, list[Problem]]:
         rel = f"{d}/server_info.json"

@@ -39,6 +39,7 @@ _ARRAYS: list[tuple[str, Any, Any]] = [
     ("total_throughput", float | None, None),
     # SGLang's bench_serving embeds the server's own /get_server_info answer in each row
     ("server_info", dict[str, Any] | None, None),
+    ("max_concurrency", Any, None),
 ]
 _AGGREGATES = [(k, Any, None) for k in AGGREGATE_KEYS + ("median_e2e_latency_ms",) if k not in ("duration",)]
 # One decode per file: the fields the rules read; everything else (generated texts, ITLs) is
@@ -60,6 +61,10 @@ class RawRep:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     first_start_s: float | None = None
+    # from the first request's start to the last one's end: the time the tool's own requests
+    # took, which its duration cannot be shorter than
+    span_s: float | None = None
+    max_concurrency: int | None = None
     server_info: dict[str, Any] | None = None
     sha256: str | None = None  # set by the loader only where two raw files have one size
 
@@ -112,7 +117,9 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
         aggregates["total_token_throughput"] = float(res.total_throughput)
     if "median_e2e_latency_ms" in aggregates and "median_e2el_ms" not in aggregates:
         aggregates["median_e2el_ms"] = aggregates["median_e2e_latency_ms"]
-    rr = RawRep(file=rel, size=len(data), duration_s=res.duration, aggregates=aggregates, server_info=res.server_info)
+    mc = res.max_concurrency
+    rr = RawRep(file=rel, size=len(data), duration_s=res.duration, aggregates=aggregates, server_info=res.server_info,
+                max_concurrency=mc if isinstance(mc, int) and not isinstance(mc, bool) and mc > 0 else None)
     if res.output_lens is None or res.ttfts is None:
         return rr, probs  # aggregates only (vLLM without --save-detailed)
     n = len(res.output_lens)
@@ -151,4 +158,8 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
         st = _floats(res.start_times, n)
         if np.isfinite(st).any():
             rr.first_start_s = float(np.nanmin(st))
+            with np.errstate(invalid="ignore"):
+                ends = np.where(ok, st + e2e_s, np.nan)
+            if len(st) == n and np.isfinite(ends).any():
+                rr.span_s = float(np.nanmax(ends) - np.nanmin(np.where(ok, st, np.nan)))
     return rr, probs

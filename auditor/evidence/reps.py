@@ -41,6 +41,7 @@ class RepData:
     reported: dict[str, Any] = field(default_factory=dict)  # the tool's own aggregates
     errors: list[str] = field(default_factory=list)
     from_raw: bool = False
+    raw: RawRep | None = None  # the tool's file behind this rep, when raw/ has it
 
     @property
     def record_id(self) -> str:
@@ -124,7 +125,7 @@ def derive_rep(line: int, rep: BenchRep, file: str, *, claim_only: bool = False)
 
 
 def from_raw(rr: RawRep, rep: BenchRep, line: int | None) -> tuple[RepData, list[Problem]]:
-    rd = RepData(line=line, rep=rep, file=rr.file, reported=dict(rr.aggregates), errors=list(rr.errors), from_raw=True)
+    rd = RepData(line=line, rep=rep, file=rr.file, reported=dict(rr.aggregates), errors=list(rr.errors), from_raw=True, raw=rr)
     if not rr.arrays:
         return rd, []
     rd.arrays = dict(rr.arrays)

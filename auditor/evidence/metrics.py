@@ -1,0 +1,176 @@
+"""The engine's own Prometheus counters: a second witness of what a repetition served.
+
+vLLM's benchmark client GETs /metrics right before its timed requests and right after them;
+the leg runner keeps both answers verbatim beside the rep's result file
+(raw/rep_<i>.metrics_before.prom, raw/rep_<i>.metrics_after.prom). The difference of the two
+is what the engine itself counted in exactly the window the tool timed: prompt and
+generation tokens, finished requests, and the TTFT / end-to-end latency histograms. A
+producer who forges the tool's file and geak's normalized copy consistently still has to
+forge these, in the engine's text format, consistently with each other.
+
+Pure: bytes in, a window out. The text format (Prometheus exposition 0.0.4) is parsed by a
+small line reader, bounded by the store's size limit; a line that does not parse is counted,
+never raised.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+# family -> engine metric name. Counters are summed over their labels (vLLM labels
+# request_success by finished_reason); histograms keep their buckets.
+ENGINE_METRICS: dict[str, dict[str, str]] = {
+    "vllm": {
+        "prompt_tokens": "vllm:prompt_tokens_total",
+        "generation_tokens": "vllm:generation_tokens_total",
+        "requests": "vllm:request_success_total",
+        "ttft_s": "vllm:time_to_first_token_seconds",
+        "e2e_s": "vllm:e2e_request_latency_seconds",
+    },
+    "sglang": {
+        "prompt_tokens": "sglang:prompt_tokens_total",
+        "generation_tokens": "sglang:generation_tokens_total",
+        "requests": "sglang:num_requests_total",
+        "ttft_s": "sglang:time_to_first_token_seconds",
+        "e2e_s": "sglang:e2e_request_latency_seconds",
+    },
+}
+COUNTERS = ("prompt_tokens", "generation_tokens", "requests")
+HISTOGRAMS = ("ttft_s", "e2e_s")
+SUFFIX_BEFORE, SUFFIX_AFTER = ".metrics_before.prom", ".metrics_after.prom"
+
+_SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)(\s+-?\d+)?\s*$")
+_LE = re.compile(r'(?:^|[{,])\s*le="([^"]*)"')
+MAX_LINE = 4096
+
+
+def snapshot_names(rep_file: str) -> tuple[str, str]:
+    """The two snapshot files that belong to a rep's result file (the one place they are named)."""
+    stem = rep_file[: -len(".json")] if rep_file.endswith(".json") else rep_file
+    return stem + SUFFIX_BEFORE, stem + SUFFIX_AFTER
+
+
+@dataclass
+class Snapshot:
+    counters: dict[str, float] = field(default_factory=dict)  # family -> summed value
+    buckets: dict[str, dict[float, float]] = field(default_factory=dict)  # family -> le -> cumulative count
+    sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, float] = field(default_factory=dict)
+    engine: str | None = None
+    bad_lines: list[int] = field(default_factory=list)
+
+
+def parse_snapshot(text: str) -> Snapshot:
+    """The families geak reads, from one /metrics answer. Lines of other metrics are skipped
+    by a prefix test before any regex runs (a vLLM answer is ~600 lines, most irrelevant)."""
+    snap = Snapshot()
+    wanted: dict[str, tuple[str, str]] = {}  # sample name -> (family, kind)
+    for eng, names in ENGINE_METRICS.items():
+        for fam, name in names.items():
+            if fam in COUNTERS:
+                wanted[name] = (fam, "counter")
+            else:
+                for suffix, kind in (("_bucket", "bucket"), ("_sum", "sum"), ("_count", "count")):
+                    wanted[name + suffix] = (fam, kind)
+    prefixes = tuple(ENGINE_METRICS)
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.startswith(prefixes):
+            continue
+        if len(line) > MAX_LINE:
+            snap.bad_lines.append(n)
+            continue
+        m = _SAMPLE.match(line)
+        if not m:
+            snap.bad_lines.append(n)
+            continue
+        name, labels, value = m.group(1), m.group(2) or "", m.group(3)
+        hit = wanted.get(name)
+        if hit is None:
+            continue
+        try:
+            v = float(value)
+        except ValueError:
+            snap.bad_lines.append(n)
+            continue
+        if not math.isfinite(v) or v < 0:
+            snap.bad_lines.append(n)
+            continue
+        fam, kind = hit
+        snap.engine = snap.engine or name.split(":", 1)[0]
+        if kind == "counter":
+            snap.counters[fam] = snap.counters.get(fam, 0.0) + v
+        elif kind == "sum":
+            snap.sums[fam] = snap.sums.get(fam, 0.0) + v
+        elif kind == "count":
+            snap.counts[fam] = snap.counts.get(fam, 0.0) + v
+        else:
+            le = _LE.search(labels)
+            try:
+                edge = float(le.group(1)) if le else math.nan
+            except ValueError:
+                edge = math.nan
+            if math.isnan(edge):
+                snap.bad_lines.append(n)
+                continue
+            b = snap.buckets.setdefault(fam, {})
+            b[edge] = b.get(edge, 0.0) + v
+    return snap
+
+
+@dataclass
+class Window:
+    """What the engine counted between the two snapshots."""
+
+    counters: dict[str, float]
+    buckets: dict[str, list[tuple[float, float]]]  # family -> [(le, cumulative count)] ascending
+    sums: dict[str, float]
+    counts: dict[str, float]
+    problems: list[str]
+
+
+def window(before: Snapshot, after: Snapshot) -> Window:
+    probs: list[str] = []
+    if before.bad_lines or after.bad_lines:
+        probs.append(f"{len(before.bad_lines) + len(after.bad_lines)} metric line(s) do not parse "
+                     f"(first at line {(before.bad_lines or after.bad_lines)[0]})")
+    counters = {}
+    for fam in COUNTERS:
+        if fam in before.counters and fam in after.counters:
+            d = after.counters[fam] - before.counters[fam]
+            if d < 0:
+                probs.append(f"counter {fam} went down ({before.counters[fam]:g} -> {after.counters[fam]:g}): "
+                             "the snapshots are not of one engine, or not in order")
+            counters[fam] = d
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    sums, counts = {}, {}
+    for fam in HISTOGRAMS:
+        b0, b1 = before.buckets.get(fam), after.buckets.get(fam)
+        if b0 is not None and b1 is not None and set(b0) == set(b1):
+            rows = [(le, b1[le] - b0[le]) for le in sorted(b1)]
+            if any(c < 0 for _, c in rows) or any(a[1] > b[1] + 1e-9 for a, b in zip(rows, rows[1:])):
+                probs.append(f"histogram {fam}: bucket counts are not cumulative over the window")
+            else:
+                buckets[fam] = rows
+        elif b0 is not None or b1 is not None:
+            probs.append(f"histogram {fam}: the two snapshots have different buckets")
+        if fam in before.sums and fam in after.sums:
+            sums[fam] = after.sums[fam] - before.sums[fam]
+        if fam in before.counts and fam in after.counts:
+            counts[fam] = after.counts[fam] - before.counts[fam]
+    return Window(counters=counters, buckets=buckets, sums=sums, counts=counts, problems=probs)
+
+
+def quantile_bucket(rows: list[tuple[float, float]], q: float) -> tuple[float, float] | None:
+    """(lower, upper) edge of the bucket holding the q-quantile of a cumulative histogram;
+    None when it holds no observation. The +Inf bucket's upper edge is inf."""
+    if not rows or rows[-1][1] <= 0:
+        return None
+    target = q * rows[-1][1]
+    lower = 0.0
+    for le, c in rows:
+        if c >= target and c > 0:
+            return lower, le
+        lower = le
+    return lower, math.inf
