@@ -208,16 +208,16 @@ def _each_rep(leg: str, fn: Callable[[dict[str, Any]], None], reps: int = 4) -> 
 
 def _rm_snapshots(leg: str) -> Callable[[RunStore], None]:
     def f(s: RunStore) -> None:
-        for p in s.path(f"legs/{leg}/raw").glob("*.prom"):
+        for p in s.path(f"legs/{leg}/raw").glob("*.prom.gz"):
             p.unlink()
     return f
 
 
 def _link_snapshot(leg: str) -> Callable[[RunStore], None]:
     def f(s: RunStore) -> None:
-        p = s.path(f"legs/{leg}/raw/rep_2.metrics_after.prom")
+        p = s.path(f"legs/{leg}/raw/rep_2.metrics_after.prom.gz")
         p.unlink()
-        os.symlink("rep_1.metrics_after.prom", p)
+        os.symlink("rep_1.metrics_after.prom.gz", p)
     return f
 
 

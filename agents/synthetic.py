@@ -206,9 +206,9 @@ def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> N
         # sends its test prompt and warm-ups first: they fall before the window)
         before, after = snapshot_names(f"{d}/{raw_rel}")
         engine.serve_extra(raw, 1 + (spec.workload.max_concurrency or 0))
-        store.write_text(before, engine.text())
+        store.write_text(before, gzip.compress(engine.text().encode(), mtime=0))
         engine.serve(raw)
-        store.write_text(after, engine.text())
+        store.write_text(after, gzip.compress(engine.text().encode(), mtime=0))
         store.append_jsonl(f"{d}/bench_runs.jsonl", from_vllm_result(raw, leg_id=spec.leg_id, rep_index=idx, warmup=warm, raw_file=raw_rel))
     if spec.outputs != "none":
         gib = ["ancest.FileWriter ){ Marshall_ignore", "ucz andra}} .setText(", "opsis__(( ResultSet Hudson", "\u0120\u0120 ]);\n Tah"]

@@ -55,10 +55,8 @@ class AuditPolicy(BaseModel):
     min_timed_ms: float = Field(100.0, description="H10: adaptive iterations reach this much timed time")
     witness_below_rel: float = Field(
         0.02, description="W1: the client's latency sums and percentiles may be this far below the engine's "
-        "(the client times every request from before it is sent to after its last byte, so it never sees less)")
-    witness_above_rel: float = Field(
-        1.0, description="W1: ... and this far above (HTTP, detokenization and a busy client add time; "
-        "measured +5% on vLLM-on-CPU, docs/architecture.md)")
+        "(the client times every request from before it is sent to after its last byte, so it never sees less). "
+        "There is no upper bound: a busy client or API server adds any amount (measured 1.03-31x on vLLM-on-CPU)")
     unchecked_is_flag: bool = Field(True, description="a rule that could not be checked never counts as passed")
 
     @classmethod

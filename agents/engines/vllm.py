@@ -33,11 +33,11 @@ CPU_SITE = Path(__file__).resolve().parent / "cpu_site"
 # The second witness (the auditor's engine-counter check): vLLM's client itself GETs /metrics
 # right before the timed requests (after its test prompt and warm-ups) and right after them,
 # through ``fetch_spec_decode_metrics``. The shim wraps that call to keep both answers
-# verbatim as raw/<rep>.metrics_before.prom and .metrics_after.prom, so the engine's own
+# verbatim (gzipped) as raw/<rep>.metrics_before.prom.gz and .metrics_after.prom.gz, so the engine's own
 # counters bracket exactly the requests the tool timed. A vLLM without that hook gets no
 # snapshots (the auditor says unchecked), never a window that includes the warm-ups.
 BENCH_SHIM = (
-    "import os, sys\n"
+    "import gzip, os, sys\n"
     "import vllm.benchmarks.serve as S\n"
     "from vllm.benchmarks.serve import add_cli_args, main\n"
     "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
@@ -53,10 +53,10 @@ BENCH_SHIM = (
     "    try:\n"
     "        async with session.get(base_url + '/metrics') as r:\n"
     "            body = await r.read()\n"
-    "        tmp = f\"{W['stem']}.metrics_{which}.prom.tmp\"\n"
+    "        tmp = f\"{W['stem']}.metrics_{which}.prom.gz.tmp\"\n"
     "        with open(tmp, 'wb') as fh:\n"
-    "            fh.write(body)\n"
-    "        os.replace(tmp, f\"{W['stem']}.metrics_{which}.prom\")\n"
+    "            fh.write(gzip.compress(body, mtime=0))\n"
+    "        os.replace(tmp, f\"{W['stem']}.metrics_{which}.prom.gz\")\n"
     "    except Exception as e:\n"
     "        print(f'geak: /metrics scrape ({which}) failed: {e}', flush=True)\n"
     "    return await _fetch(base_url, session)\n"

@@ -6,8 +6,12 @@ the same requests, written by another process in another format. They must agree
 tokens and requests the engine counted in the window are the tool's totals, and the tool's
 latencies can be no shorter than the engine's (the client times each request from before it
 is sent to after its last byte; the engine from arrival to last token). A forger who scales a
-rep's duration and latencies, or inflates its token counts, must also rewrite the engine's
-counters and histograms consistently, bucket by bucket.
+rep's duration and latencies down, or inflates its token counts, must also rewrite the
+engine's counters and histograms consistently, bucket by bucket.
+
+One-sided on time: a client may see any amount more than its engine (a busy client core or
+API server; measured 1.03x-31x on vLLM-on-CPU), so latencies inflated after the fact (a
+handicapped reference) are not W1's to catch; B5 (contention) and B6 (drift) guard that side.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ def _rep_problems(ctx: GateContext, w: RepWitness) -> list[tuple[str, str]]:
             out.append((f"{fam}: the engine counted {eng:g} in this rep's window, the tool's file says {cli:g}", fam))
         elif failed and eng + 0.5 < cli:
             out.append((f"{fam}: the engine counted {eng:g}, fewer than the {cli:g} the tool says succeeded", fam))
-    below, above = ctx.policy.witness_below_rel, ctx.policy.witness_above_rel
+    below = ctx.policy.witness_below_rel
     if rd.has_arrays and failed == 0:
         ok = rd.arrays["ok"]
         for fam, key in (("ttft_s", "ttft_ms"), ("e2e_s", "e2e_ms")):
@@ -62,9 +66,9 @@ def _rep_problems(ctx: GateContext, w: RepWitness) -> list[tuple[str, str]]:
                 continue
             if fam in win.sums and win.counts.get(fam, 0) > 0:
                 eng, cli = win.sums[fam], float(vals.sum())
-                if cli < eng * (1 - below) or cli > eng * (1 + above):
-                    out.append((f"{fam}: the tool's {len(vals)} requests sum to {cli:.4g} s, the engine's histogram of the same "
-                                f"window to {eng:.4g} s (allowed {1 - below:g}x .. {1 + above:g}x)", fam))
+                if cli < eng * (1 - below):
+                    out.append((f"{fam}: the tool's {len(vals)} requests sum to {cli:.4g} s, less than the engine's own "
+                                f"{eng:.4g} s for the same window (a client never sees a request take less time than its engine)", fam))
             rows = win.buckets.get(fam)
             for q in (0.5, 0.99):
                 edges = quantile_bucket(rows or [], q)
@@ -72,7 +76,7 @@ def _rep_problems(ctx: GateContext, w: RepWitness) -> list[tuple[str, str]]:
                     continue
                 cq = float(np.quantile(vals, q))
                 lo, hi = edges
-                if cq < lo * (1 - below) or cq > hi * (1 + above):
+                if cq < lo * (1 - below):
                     out.append((f"{fam} p{int(q * 100)}: the tool says {cq:.4g} s, the engine's histogram puts it in "
                                 f"({lo:g}, {hi:g}] s", fam))
         # at most C requests are in flight at once, so the rep lasted at least sum(e2e) / C
@@ -119,7 +123,10 @@ def w1_engine_witness(ctx: GateContext) -> list[Finding]:
                                      EvidencePointer(file=w.files[1], field=metric or None)])
         if len(failing) > PER_LEG:
             out += ctx.bad("W1", f"leg {leg.leg_id}: {len(failing) - PER_LEG} more rep(s) whose engine counters disagree")
-        if missing:
+        if missing and ctx.imported and len(missing) == len(leg.witness):
+            # no format another tool writes keeps the engine's counters: not a gap in this run
+            out += ctx.na("W1", f"leg {leg.leg_id}: the imported evidence holds no engine /metrics snapshots (no other tool keeps them)")
+        elif missing:
             out += ctx.unchecked("W1", f"leg {leg.leg_id}: {len(missing)} of {len(leg.witness)} rep(s) have no engine /metrics "
                                  f"snapshots ({missing[0].problem}); their numbers have one witness, the tool's file",
                                  evidence=[EvidencePointer(file=missing[0].files[0])])
@@ -127,5 +134,5 @@ def w1_engine_witness(ctx: GateContext) -> list[Finding]:
         return out + ctx.na("W1", "no repetition with the tool's raw output to hold the engine's counters against")
     if checked and not any(f.outcome == "fail" for f in out):
         out += ctx.ok("W1", f"{checked} rep(s): the engine's own counters agree with the tool's files (requests and tokens "
-                      f"exact, latencies within {ctx.policy.witness_below_rel:g} below .. {ctx.policy.witness_above_rel:g} above)")
+                      f"exact, no latency below the engine's by more than {ctx.policy.witness_below_rel:g})")
     return out

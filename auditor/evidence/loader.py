@@ -27,11 +27,11 @@ from .models import (
     TopKLogprobs,
     ProfileClaim,
 )
-from .metrics import Window, parse_snapshot, snapshot_names, window
+from .metrics import Window, decode_snapshot, parse_snapshot, snapshot_names, window
 from .normalize import flatten, resolved_from_server_info
 from .raw import RawRep, parse_raw
 from .store import loads
-from .reps import LATENCY_FIELDS, RepData, derive_rep, reconcile  # noqa: F401  (re-exported)
+from .reps import LATENCY_FIELDS, RepData, derive_rep, fast_claim, reconcile  # noqa: F401  (re-exported)
 from .store import Problem, RunStore
 
 RAW_SUFFIXES = (".json", ".jsonl")
@@ -183,7 +183,8 @@ class RunEvidence:
         claims: list[RepData] = []
         bench = f"{d}/bench_runs.jsonl"
         complete = True
-        for line, rec, p in self.store.iter_jsonl(bench, BenchRep):
+        # with raw/ there, a line is a claim held to raw: the lean decoder reads what compare() needs
+        for line, rec, p in self.store.iter_jsonl(bench, BenchRep, fast=fast_claim if raws else None):
             problems += p
             complete = complete and not p
             if rec is None:
@@ -239,7 +240,10 @@ class RunEvidence:
                     snaps.append(None)
                     continue
                 return RepWitness(r, files, None, f"{rel}: {prob.message if prob else 'unreadable'}", False)
-            snaps.append(parse_snapshot(data.decode("utf-8", errors="replace")))
+            try:
+                snaps.append(parse_snapshot(decode_snapshot(data)))
+            except ValueError as e:
+                return RepWitness(r, files, None, f"{rel}: {e}", False)
         if snaps[0] is None or snaps[1] is None:
             gone = [f for f, s_ in zip(files, snaps) if s_ is None]
             why = f"{files[0]} and {files[1]} are missing" if len(gone) == 2 else f"{gone[0]} is missing (its pair is there)"

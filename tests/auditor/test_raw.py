@@ -143,6 +143,67 @@ def test_a_second_knob_in_the_engine_log_is_a_confound(run):
     assert any("gpu_memory_utilization" in m and "non-default args" in m for m in fired(v, "P4"))
 
 
+# ---------------------------------------------------------------- the engine's counters (W1)
+
+
+def _forge(run: Path, edit) -> None:
+    """Edit every result file of the candidate as if vLLM had written it so, rewrite geak's copy
+    from the edited files with geak's own normalizer and the decisions' claims from both: no
+    file a producer writes disagrees with another. Only the engine's /metrics are left."""
+    from geak.agents.synthetic import _honest_claims
+    from geak.auditor.evidence.normalize import from_vllm_result
+    from geak.auditor.evidence.store import RunStore
+
+    out = []
+    for o in bench_lines(run):
+        p = run / "legs" / CAND / o["raw_file"]
+        raw = json.loads(p.read_text())
+        edit(raw)
+        p.write_text(json.dumps(raw))
+        out.append(json.loads(from_vllm_result(raw, leg_id=CAND, rep_index=o["rep_index"], warmup=o["warmup"],
+                                               raw_file=o["raw_file"]).model_dump_json()))
+    write_lines(run, out)
+    _honest_claims(RunStore(run))
+
+
+def test_forging_the_tool_output_and_its_copy_together_is_exposed_by_the_engine_counters(run):
+    from geak.agents.plants_tamper import _faster
+
+    _forge(run, _faster(1.25))
+    v = verdict(run)
+    assert v.verdict == "FAIL"
+    # nothing the producer wrote disagrees: raw/, bench_runs.jsonl and the claim say the same
+    assert {f.rule_id for f in v.findings if f.outcome == "fail"} == {"W1"}, [
+        (f.rule_id, f.message) for f in v.findings if f.outcome == "fail"]
+    msgs = fired(v, "W1")
+    assert any(f"legs/{CAND}/raw/rep_" in m and ".metrics_after.prom.gz" in m and "less than the engine" in m for m in msgs), msgs
+
+
+def test_inflated_token_counts_are_exposed_by_the_engine_counters(run):
+    from geak.agents.plants_tamper import _more_tokens
+
+    _forge(run, _more_tokens)
+    v = verdict(run)
+    assert v.verdict == "FAIL"
+    assert any("generation_tokens: the engine counted" in m for m in fired(v, "W1")), fired(v, "W1")
+
+
+def test_deleted_engine_snapshots_leave_the_gate_unchecked_not_passed(run):
+    for p in (run / "legs" / CAND / "raw").glob("*.prom.gz"):
+        p.unlink()
+    v = verdict(run)
+    assert v.verdict == "FLAG"
+    w1 = [f for f in v.findings if f.rule_id == "W1" and f.outcome == "unchecked"]
+    assert w1 and "have no engine /metrics snapshots" in w1[0].message
+
+
+def test_a_recording_without_server_info_is_unchecked_not_trusted(run):
+    (run / "legs" / CAND / "server_info.json").unlink()
+    v = verdict(run)
+    assert v.verdict == "FLAG"
+    assert any(f.rule_id == "P4" and f.outcome == "unchecked" and "launch.json's, which geak wrote" in f.message for f in v.findings)
+
+
 # ---------------------------------------------------------------- the parser itself
 
 

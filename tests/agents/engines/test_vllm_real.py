@@ -69,6 +69,27 @@ def test_raw_records_are_kept_verbatim_and_normalized(leg_run):
     assert r.output_throughput and abs(r.output_throughput - r.rep.reported["output_throughput"]) / r.output_throughput < 0.005
 
 
+def test_engine_metrics_bracket_every_rep_and_agree_with_the_tool(leg_run):
+    """The second witness, live: vLLM's client scraped /metrics right before and after its timed
+    requests, the snapshots are the engine's text verbatim, and the engine counted exactly the
+    tool's requests and tokens in that window."""
+    store, _, _ = leg_run
+    leg = RunEvidence(store).leg("baseline")
+    assert len(leg.witness) == 4 and all(w.window is not None for w in leg.witness), [w.problem for w in leg.witness]
+    for w in leg.witness:
+        from geak.auditor.evidence.metrics import decode_snapshot
+
+        text = decode_snapshot(store.path(w.files[1]).read_bytes())
+        assert text.startswith("# HELP") and "vllm:e2e_request_latency_seconds_bucket" in text
+        a = w.rep.arrays
+        assert w.window.counters["requests"] == a["ok"].sum() == len(a["ok"])
+        assert w.window.counters["generation_tokens"] == a["output_lens"].sum()
+        assert w.window.counters["prompt_tokens"] == a["input_lens"].sum()
+    v = next(v for v in audit_run(store.root, write=False) if v.gate_id == "baseline")
+    w1 = [f for f in v.findings if f.rule_id == "W1"]
+    assert [f.outcome for f in w1] == ["pass"], [f.message for f in w1]
+
+
 def test_resolved_config_comes_from_the_engine(leg_run):
     store, _, _ = leg_run
     rc = RunEvidence(store).leg("baseline").launch.resolved_config

@@ -12,15 +12,17 @@ from geak.auditor.checks import RULES
 
 FAILURES_RULES = {f"B{i}" for i in range(1, 7)} | {f"R{i}" for i in range(1, 4)} | {f"H{i}" for i in range(1, 11)} \
     | {f"P{i}" for i in range(1, 12)} | {f"F{i}" for i in range(1, 5)}
+# FAILURES.md's "evidence itself" rows leave ids to the project: these are ours
+EVIDENCE_RULES = {"W1"}  # the engine's own counters contradict the tool's output
 
 
 def test_registry_covers_every_rule_of_failures_md():
-    assert set(RULES) == FAILURES_RULES
+    assert set(RULES) == FAILURES_RULES | EVIDENCE_RULES
 
 
 def test_every_rule_has_a_planted_case():
     planted = {r for p in PLANTS.values() for r in p.rules}
-    assert FAILURES_RULES <= planted, sorted(FAILURES_RULES - planted)
+    assert FAILURES_RULES | EVIDENCE_RULES <= planted, sorted((FAILURES_RULES | EVIDENCE_RULES) - planted)
 
 
 @pytest.mark.parametrize("name", sorted(PLANTS))
@@ -30,7 +32,8 @@ def test_planted_case_gets_its_key(name, tmp_path):
     verdicts = {v.gate_id: v for v in audit_run(tmp_path / "run", write=False)}
     for gate_id, v in verdicts.items():
         want, rules = p.key.get(gate_id, ("PASS", []))
-        fired = {f.rule_id for f in v.findings if f.outcome in ("fail", "flag")}
+        # a keyed rule that could not be checked is what FLAGs the gate (as the backtest scores it)
+        fired = {f.rule_id for f in v.findings if f.outcome in ("fail", "flag") or (f.outcome == "unchecked" and f.rule_id in rules)}
         assert v.verdict == want, f"{gate_id}: {v.verdict} != {want}; findings {[(f.rule_id, f.outcome, f.message) for f in v.findings if f.outcome != 'pass']}"
         assert set(rules) <= fired, f"{gate_id}: expected {rules} among {fired}"
     assert set(p.key) <= set(verdicts)
