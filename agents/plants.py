@@ -255,6 +255,9 @@ plant(Plant("p1_nan_latency", ("P1",), "a NaN TTFT on a successful request", {"c
             after=_edit_raw("cfg_seqs512", 1, lambda o: o["ttfts"].__setitem__(3, float("nan")))))
 plant(Plant("p1_negative_latency", ("P1",), "a negative end-to-end latency", {"config-accept-1": ("FAIL", ["P1", "W1"]), "integrate-rmsnorm": ("FAIL", ["P1", "W1"])},
             after=_edit_raw("cfg_seqs512", 2, lambda o: o["latencies"].__setitem__(5, -0.0125))))
+plant(Plant("e1_mixed_request_rates", ("E1",), "one baseline repetition ran at 30 req/s, the others unlimited: another "
+            "experiment in the leg, read as a repetition", {"baseline": ("FLAG", ["E1"]), "config-accept-1": ("FLAG", ["E1"])},
+            after=_edit_raw("baseline", 2, lambda o: o.update(request_rate=30.0)), source="issue 13"))
 plant(Plant("p1_schema_version", ("P1",), "a bench record written by an unknown schema version", {"config-accept-1": ("FAIL", ["P1"]), "integrate-rmsnorm": ("FAIL", ["P1"])},
             after=_edit_line(CFG_BENCH, 2, lambda o: o.update(schema_version=99))))
 plant(Plant("p2_reported_delta", ("P2",), "summary says +66.9%; raw says +8%", {"config-accept-1": ("FAIL", ["P2"])},

@@ -111,10 +111,22 @@ def audit(
         print(json.dumps([v.model_dump(mode="json") for v in verdicts], indent=2))
     else:
         _print_verdicts(verdicts, verbose)
+        if verdicts:
+            _print_coverage(run_dir, verdicts)
         if not verdicts:
             what = f"no gate of scope {scope!r}" if scope else "decisions.jsonl holds no decision"
             err.print(f"nothing audited: {what}; that is not a PASS (exit {int(Exit.NOTHING)})")
     raise typer.Exit(exit_code([v.verdict for v in verdicts]))
+
+
+def _print_coverage(run_dir: Path, verdicts) -> None:
+    from geak.auditor.coverage import coverage
+    from geak.auditor.evidence.loader import RunEvidence
+    from geak.auditor.evidence.store import RunStore
+
+    run = RunEvidence(RunStore(run_dir))
+    source = run.manifest.imported_from if run.imported and run.manifest else None
+    console.print(f"coverage: {coverage(verdicts).line(source)}")
 
 
 def _print_verdicts(verdicts, verbose: bool) -> None:

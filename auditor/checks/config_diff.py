@@ -13,6 +13,15 @@ IGNORED_KEY = re.compile(
     r"shm_buffer_name)$",
     re.IGNORECASE,
 )
+# Per-launch automatic values (FAILURES.md "per-launch auto values"): SGLang draws random_seed
+# per launch when it is not set (ServerArgs.__post_init__); its tokenizer and served name
+# default to the model path. Two launches of one config differ in them by construction.
+AUTO_KEY = re.compile(r"(^|[._])(random_seed|tokenizer_path)$")
+# Capacities the engine derives by profiling memory at start-up: equal configs give values a
+# few pages apart (SGLang max_total_num_tokens 2,300,000 vs 2,300,028). Compared with a relative
+# tolerance; a real change (another memory fraction: 947,041 vs 1,156,449) stays a difference.
+DERIVED_KEY = re.compile(r"(^|[._])(max_total_num_tokens|token_capacity|num_gpu_blocks|num_cpu_blocks|max_req_input_len)$")
+DERIVED_REL = 0.01
 IGNORED_ENV = re.compile(r"^(VLLM_PORT|PORT|HOSTNAME|PWD|OLDPWD|SHLVL|_|TERM|VLLM_SERVER_DEV_MODE)$")
 
 # Lever classes (FAILURES.md P6). Orthogonal levers change what is served or how much
@@ -61,12 +70,20 @@ def config_diff(a: dict[str, Any], b: dict[str, Any], ignore: re.Pattern[str] = 
     """Keys whose values differ (absent on one side counts), minus the ignore list."""
     out: dict[str, tuple[Any, Any]] = {}
     for k in sorted(set(a) | set(b)):
-        if ignore.search(k):
+        if ignore.search(k) or AUTO_KEY.search(k):
             continue
         va, vb = a.get(k, "<absent>"), b.get(k, "<absent>")
-        if _norm(va) != _norm(vb):
+        if _norm(va) != _norm(vb) and not _within_derived(k, va, vb):
             out[k] = (va, vb)
     return out
+
+
+def _within_derived(k: str, a: Any, b: Any) -> bool:
+    if not DERIVED_KEY.search(k) or isinstance(a, bool) or isinstance(b, bool):
+        return False
+    if not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
+        return False
+    return abs(a - b) <= DERIVED_REL * max(abs(a), abs(b))
 
 
 def key_matches(declared: str, key: str) -> bool:

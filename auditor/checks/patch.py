@@ -109,7 +109,7 @@ def p1_rederivable(ctx: GateContext) -> list[Finding]:
                 out += ctx.unchecked("P1", msg, evidence=[EvidencePointer(file=r.file, line=r.line) for r in no_arrays[:3]])
             else:
                 out += ctx.bad("P1", msg, evidence=[EvidencePointer(file=r.file, line=r.line) for r in no_arrays[:3]])
-    if not any(f.outcome in ("fail", "unchecked") for f in out):
+    if not any(f.outcome in ("fail", "unchecked", "n/a") for f in out):
         nulls = [k for k in ("reference_value", "candidate_value", "delta_pct", "non_overlap") if getattr(d.claim, k) is None]
         note = f"; claim fields {nulls} were null and are recomputed, not trusted" if nulls else ""
         out += ctx.ok("P1", f"all {len(_all_legs(ctx))} leg(s) re-derivable from raw{note}")
@@ -551,17 +551,44 @@ def _rederive_probe(ref: LegData, cand: LegData) -> tuple[float, bool] | str:
 # ---------------------------------------------------------------- P11
 
 
-@rule("P11", ["patch", "bundle"], "do no harm", "fail", "eject")
+def failed_requests(r) -> tuple[int | None, str]:
+    """(failed requests, the field that says so) from every field the tool writes: the
+    per-request errors, its `failed` count, or `completed` 0 (vLLM <= 0.9 writes no `failed`)."""
+    if r.failed_requests:
+        return r.failed_requests, "requests.ok"
+    f, c = r.reported.get("failed"), r.reported.get("completed")
+    if isinstance(f, (int, float)) and f > 0:
+        return int(f), "failed"
+    if isinstance(c, (int, float)) and c == 0:
+        return None, "completed"
+    return 0, ""
+
+
+def _served(r) -> bool:
+    if r.has_arrays:
+        return bool(r.arrays["ok"].any())
+    c = r.reported.get("completed")
+    return not (isinstance(c, (int, float)) and c == 0)
+
+
+@rule("P11", ["baseline", "patch", "bundle"], "do no harm", "fail", "eject")
 def p11_do_no_harm(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
+    cand_ids = {c.leg_id for c in ctx.candidate}
+    for ref in ctx.reference:  # a reference that served nothing gates against nothing
+        if ref.leg_id not in cand_ids and ref.reps and not any(_served(r) for r in ref.reps):
+            out += ctx.bad("P11", f"reference leg {ref.leg_id}: no repetition completed a request", evidence=[
+                EvidencePointer(file=ref.reps[0].file, field="completed")])
     for cand in ctx.candidate:
         if cand.launch and cand.launch.status == "failed":
             out += ctx.bad("P11", f"leg {cand.leg_id} failed: {cand.launch.failure_reason}", evidence=[leg_ptr(cand, field="status")])
         for r in cand.reps:
-            if r.failed_requests:
+            n, fld = failed_requests(r)
+            if fld:
                 errs = [e for e in r.errors if e]
-                out += ctx.bad("P11", f"leg {cand.leg_id} rep {r.rep.rep_index}: {r.failed_requests} failed request(s)"
-                               + (f", e.g. {errs[0][:120]!r}" if errs else ""), evidence=[EvidencePointer(file=r.file, line=r.line, field="requests.ok")])
+                what = f"{n} failed request(s)" if n else "no request completed"
+                out += ctx.bad("P11", f"leg {cand.leg_id} rep {r.rep.rep_index}: {what} (the tool's '{fld}')"
+                               + (f", e.g. {errs[0][:120]!r}" if errs else ""), evidence=[EvidencePointer(file=r.file, line=r.line, field=fld)])
                 break
         if cand.server_log is None:
             # no log, an unreadable one or a link to another leg's: nothing shows the run was clean
@@ -574,5 +601,6 @@ def p11_do_no_harm(ctx: GateContext) -> list[Finding]:
             line = cand.server_log.splitlines()[line_no - 1].strip()
             out += ctx.bad("P11", f"leg {cand.leg_id} server log shows a crash: {line[:160]!r}", evidence=[leg_ptr(cand, "server.log", line=line_no)])
     if not out:
-        out += ctx.ok("P11", f"{len(ctx.candidate)} candidate leg(s) ran clean")
+        out += ctx.ok("P11", f"{len(ctx.candidate)} candidate leg(s) ran clean" if ctx.candidate
+                      else f"{len(ctx.reference)} reference leg(s) served requests")
     return out

@@ -17,6 +17,8 @@ from ..evidence.store import Problem
 from ..policy import AuditPolicy
 
 CheckFn = Callable[["GateContext"], list[Finding]]
+# launch parity, engagement, correctness: without their evidence an imported claim stays FLAG
+GUARDS = frozenset({"P4", "P5", "P9"})
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,11 @@ class GateContext:
         return [self.finding(rule_id, RULES[rule_id].violation, message, **kw)]
 
     def unchecked(self, rule_id: str, message: str, **kw: Any) -> list[Finding]:
+        if self.imported and rule_id not in GUARDS:
+            # another tool's format that never holds this evidence is no gap in the run: n/a,
+            # shown in the coverage line; the rules that guard correctness and attribution
+            # stay "cannot check" (FLAG) without it
+            return [self.finding(rule_id, "n/a", f"no evidence for this in the imported format: {message}", **kw)]
         return [self.finding(rule_id, "unchecked", f"could not be checked: {message}", **kw)]
 
     def na(self, rule_id: str, message: str, **kw: Any) -> list[Finding]:

@@ -22,6 +22,7 @@ import msgspec
 import numpy as np
 
 from .normalize import AGGREGATE_KEYS
+from .workload import workload_fields
 from .store import Problem, loads
 
 FloatList = list[float | None] | None
@@ -67,6 +68,9 @@ class RawRep:
     max_concurrency: int | None = None
     server_info: dict[str, Any] | None = None
     sha256: str | None = None  # set by the loader only where two raw files have one size
+    # what experiment the row says it ran (workload.py): rate, concurrency, lengths, the tool's
+    # --metadata and a sweep's overrides; measured fields excluded
+    workload: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -119,7 +123,8 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
         aggregates["median_e2el_ms"] = aggregates["median_e2e_latency_ms"]
     mc = res.max_concurrency
     rr = RawRep(file=rel, size=len(data), duration_s=res.duration, aggregates=aggregates, server_info=res.server_info,
-                max_concurrency=mc if isinstance(mc, int) and not isinstance(mc, bool) and mc > 0 else None)
+                max_concurrency=mc if isinstance(mc, int) and not isinstance(mc, bool) and mc > 0 else None,
+                workload=workload_fields(body))
     if res.output_lens is None or res.ttfts is None:
         return rr, probs  # aggregates only (vLLM without --save-detailed)
     n = len(res.output_lens)

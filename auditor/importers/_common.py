@@ -264,3 +264,23 @@ def guarded(report: ImportReport, what: str):
 def inside(child: Path, parent: Path) -> bool:
     c, p = child.resolve(), parent.resolve()
     return c == p or p in c.parents
+
+
+# ---------------------------------------------------------------- GEAK's parity probe dumps
+
+# bench_e2e.sh and the orchestrator's own files: never a parity dump
+NOT_PARITY = ("bench_summary.json", "server_start.json", "integrate_result.json", "host_fingerprint.json",
+              "accuracy.json", "parity_probe.json", "env_report.json")
+
+
+def parity_dump(obj: Any) -> list[tuple[str, str]] | None:
+    """GEAK's parity_probe.py output, a JSON list of {"prompt", "output"} (the caller picks the
+    file name), as (prompt, output) pairs; None for anything else."""
+    if not isinstance(obj, list) or not obj:
+        return None
+    out = []
+    for o in obj:
+        if not isinstance(o, dict) or not isinstance(o.get("prompt"), str) or not isinstance(o.get("output"), str):
+            return None
+        out.append((o["prompt"], o["output"]))
+    return out

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..evidence.models import Claim, Decision, Manifest
 from ..evidence.store import RunStore
-from ._common import ImportReport, guarded, model_of, read_rows, safe_id, workload_of, write_leg
+from ..evidence.workload import differing, workload_fields
+from ._common import ImportReport, Row, guarded, model_of, read_rows, safe_id, workload_of, write_leg
 
 
 def _import(tool: str, fmt: str, files: list[Path], run_dir: Path, leg_id: str, warmup_first: bool) -> ImportReport:
@@ -27,19 +28,50 @@ def _import(tool: str, fmt: str, files: list[Path], run_dir: Path, leg_id: str, 
         rows = []
         for f in files:
             rows += read_rows(f, str(f), report, whole_file_first=(tool == "vllm"))
-        had_manifest = store.exists("manifest.json")
-        first_leg = None
-        if had_manifest:
-            from ..evidence.loader import RunEvidence
+        fresh = not store.exists("manifest.json")
+        groups = experiments(rows, lid)
+        if len(groups) > 1:
+            report.unchecked_notes.append(f"the rows are {len(groups)} experiments, not repetitions of one: imported as legs "
+                                          + ", ".join(f"{g} ({len(rs)} row(s))" for g, rs in groups.items())
+                                          + ("" if fresh else "; each is compared with the run's first leg"))
+        for g, rs in groups.items():
+            _import_rows(tool, fmt, files, store, report, g, rs, warmup_first, fresh)
+    return report
 
-            run = RunEvidence(store)
-            legs = sorted({lg for _, d in run.decisions for lg in d.reference_legs})
-            first_leg = legs[0] if legs else None
-        first = write_leg(store, report, leg_id=lid, role="baseline" if not had_manifest else "candidate", rows=rows,
-                          tool=tool, warmup_first=warmup_first, extra={"source_files": [str(f) for f in files]})
-        if first is None:
-            return report
-        if not had_manifest:
+
+def experiments(rows: list[Row | str], lid: str) -> dict[str, list[Row | str]]:
+    """Rows grouped by the workload they ran (evidence/workload.py), in order of first appearance;
+    one group named ``lid`` when every row ran the same one. Unreadable rows stay with the first."""
+    sigs = [workload_fields(r.raw.encode()) if isinstance(r, Row) else None for r in rows]
+    diff = differing([s for s in sigs if s is not None])
+    if not diff:
+        return {lid: rows}
+    out: dict[str, list[Row | str]] = {}
+    for r, sig in zip(rows, sigs):
+        name = lid if sig is None else safe_id(lid + "-" + "-".join(f"{k}{sig.get(k, 'none')}" for k in list(diff)[:3]))
+        if sig is None and out:
+            name = next(iter(out))
+        out.setdefault(name, []).append(r)
+    return out
+
+
+def _import_rows(tool: str, fmt: str, files: list[Path], store: RunStore, report: ImportReport, lid: str,
+                 rows: list[Row | str], warmup_first: bool, fresh: bool) -> dict | None:
+    """One leg from ``rows``. ``fresh``: the run directory had no manifest before this import,
+    so the leg is a baseline with its own gate; else it is a candidate against the first leg."""
+    first_leg = None
+    if not fresh:
+        from ..evidence.loader import RunEvidence
+
+        run = RunEvidence(store)
+        legs = sorted({lg for _, d in run.decisions for lg in d.reference_legs})
+        first_leg = legs[0] if legs else None
+    first = write_leg(store, report, leg_id=lid, role="baseline" if fresh else "candidate", rows=rows,
+                      tool=tool, warmup_first=warmup_first, extra={"source_files": [str(f) for f in files]})
+    if first is None:
+        return None
+    if fresh:
+        if not store.exists("manifest.json"):
             wl = None
             try:
                 wl = workload_of(first) if first else None
@@ -47,20 +79,20 @@ def _import(tool: str, fmt: str, files: list[Path], run_dir: Path, leg_id: str, 
                 pass
             store.write_json("manifest.json", Manifest(run_id=store.root.name, imported_from=fmt, engine=tool,
                                                        model=model_of(first) if first else None, workload=wl))
-            d = Decision(decision_id=f"d-baseline-{lid}", gate_id=f"baseline-{lid}", scope="baseline", producer=f"import:{fmt}",
-                         reference_legs=[lid], claim=Claim())
-            store.append_jsonl("decisions.jsonl", d)
-            report.decisions.append(d.decision_id)
-        elif first_leg is not None and first_leg != lid:
-            d = Decision(decision_id=f"d-import-{lid}", gate_id=f"import-{lid}", scope="patch", producer=f"import:{fmt}",
-                         reference_legs=[first_leg], candidate_legs=[lid], claim=Claim())
-            store.append_jsonl("decisions.jsonl", d)
-            report.decisions.append(d.decision_id)
-            report.unchecked_notes.append(f"decision {d.decision_id} compares {lid} with {first_leg} and declares no knob: "
-                                          "edit declared_knobs in decisions.jsonl to name what changed")
-        if tool == "vllm":
-            report.unchecked_notes.append("vLLM bench rows carry no server_info: launch parity (B4, P4) cannot be checked from them")
-    return report
+        d = Decision(decision_id=f"d-baseline-{lid}", gate_id=f"baseline-{lid}", scope="baseline", producer=f"import:{fmt}",
+                     reference_legs=[lid], claim=Claim())
+        store.append_jsonl("decisions.jsonl", d)
+        report.decisions.append(d.decision_id)
+    elif first_leg is not None and first_leg != lid:
+        d = Decision(decision_id=f"d-import-{lid}", gate_id=f"import-{lid}", scope="patch", producer=f"import:{fmt}",
+                     reference_legs=[first_leg], candidate_legs=[lid], claim=Claim())
+        store.append_jsonl("decisions.jsonl", d)
+        report.decisions.append(d.decision_id)
+        report.unchecked_notes.append(f"decision {d.decision_id} compares {lid} with {first_leg} and declares no knob: "
+                                      "edit declared_knobs in decisions.jsonl to name what changed")
+    if tool == "vllm" and not any("carry no server_info" in n for n in report.unchecked_notes):
+        report.unchecked_notes.append("vLLM bench rows carry no server_info: launch parity (B4, P4) cannot be checked from them")
+    return first
 
 
 def import_vllm_bench(files: list[Path], run_dir: Path, leg_id: str, warmup_first: bool = False) -> ImportReport:

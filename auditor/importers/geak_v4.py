@@ -28,11 +28,14 @@ from ..evidence.models import (
 )
 from ..checks.config_diff import lever_class
 from ..evidence.store import RunStore
-from ._common import ImportReport, guarded, inside, model_of, num, read_rows, safe_id, server_info_of, workload_of, write_leg
+from ._common import (
+    NOT_PARITY, ImportReport, guarded, inside, model_of, num, parity_dump, read_rows, safe_id, server_info_of, workload_of, write_leg,
+)
 
 INVARIANT_KEYS = ("model_path", "tp_size", "dp_size", "ep_size", "mem_fraction_static", "kv_cache_dtype", "dtype",
                   "context_length", "quantization", "max_running_requests", "chunked_prefill_size")
 PRODUCER = "geak-v4"
+OVERLAY_MARKER = r"\[overlay\] rebound |\[overlay-mark\] .*CALLED|\[OVERLAY_ENGAGED\]"
 
 
 def _load_json(path: Path, src: Path, report: ImportReport) -> Any:
@@ -147,6 +150,8 @@ class _Importer:
                     self.r.problems.append(f"{row.file}:{row.line}: parity output not importable: {str(e).splitlines()[0]}")
                     continue
                 self.store.append_jsonl(f"{d}/outputs.jsonl", rec)
+        if not self.store.exists(f"{d}/outputs.jsonl"):
+            self._parity_dumps(sorted(path.glob("*.json")), leg_id)
         for name, model in (("accuracy.json", AccuracyProbe), ("parity_probe.json", ParityProbe)):
             f = path / name
             if f.is_file():
@@ -156,6 +161,21 @@ class _Importer:
                         self.store.write_json(f"{d}/{name}", model.model_validate({k: v for k, v in obj.items() if k != "schema_version"}))
                     except ValidationError as e:
                         self.r.problems.append(f"{self.rel(f)}: {str(e).splitlines()[0]}")
+
+    def _parity_dumps(self, files: list[Path], leg_id: str) -> bool:
+        """GEAK's parity probe output (a JSON list of {prompt, output} under a name the caller
+        chose) as the leg's greedy outputs, so P9 can judge the reference's coherence."""
+        for f in files:
+            if f.name in NOT_PARITY or not f.is_file() or f.stat().st_size > 8 << 20:
+                continue
+            pairs = parity_dump(_load_json(f, self.src, self.r))
+            if pairs is None:
+                continue
+            for i, (prompt, text) in enumerate(pairs):
+                self.store.append_jsonl(f"legs/{leg_id}/outputs.jsonl", ParityOutput(prompt_id=f"p{i:02d}", prompt=prompt, output_text=text))
+            self.r.unchecked_notes.append(f"leg {leg_id}: greedy outputs from GEAK's parity dump {self.rel(f)} ({len(pairs)} prompts)")
+            return True
+        return False
 
     # ------------------------------------------------------------ decisions
     def decide(self, d: Decision) -> None:
@@ -262,7 +282,14 @@ class _Importer:
                 lever = "config" if wk in ("env", "flag", "flags", "config") else "kernel"
             claim = self.claim(ir, ir_path, lever)
             gate = str(ir.get("gate") or "")
-            marker = ir.get("engagement_marker") if isinstance(ir.get("engagement_marker"), str) else re.escape(short)
+            # GEAK's overlay sitecustomize prints "[overlay] rebound <target> -> <impl>" when it binds
+            # the kernel and the candidate "[overlay-mark] <kernel> OPTIMIZED kernel CALLED" when it
+            # runs; the short name alone appears in no real GEAK log line
+            marker = ir.get("engagement_marker") if isinstance(ir.get("engagement_marker"), str) else OVERLAY_MARKER
+            for tag, legs_ in (("ref", [ref] if ref else []), ("cand", cands)):  # parity dumps the caller named
+                for lg in legs_:
+                    if not self.store.exists(f"legs/{lg}/outputs.jsonl"):
+                        self._parity_dumps(sorted(f for f in cdir.glob("*.json") if tag in f.name), lg)
             d = Decision(decision_id=f"d-integrate-{sid}", gate_id=f"integrate-{sid}", scope="patch", producer=f"{PRODUCER}:e2e_integrator",
                          accepted=gate in ("accepted", "stack"), claim=claim, reference_legs=[ref] if ref else [], candidate_legs=cands,
                          declared_knobs=declared, op=safe_id(op) if lever == "kernel" else None,

@@ -81,14 +81,15 @@ def test_opbench_and_nested_claims(tmp_path: Path) -> None:
     assert d.claim.reference_value is None and d.claim.non_overlap is None and d.claim.isolated_speedup == 1.5213
 
 
-def test_rows_without_arrays_are_unchecked_not_passed(tmp_path: Path) -> None:
+def test_rows_without_arrays_are_not_passed(tmp_path: Path) -> None:
     import_geak_v4(DATA / "N2_isolated_gaming_gemm", tmp_path / "run")
     v = verdicts(tmp_path / "run")["integrate-gemm_a8w8_blockscale_flydsl"]
     by = {}
     for f in v.findings:
         by.setdefault(f.rule_id, set()).add(f.outcome)
+    # GEAK's rows never hold per-request arrays: no evidence in the format, n/a, never "pass"
     for rid in ("P1", "P7"):
-        assert by[rid] == {"unchecked"}, (rid, by[rid])
+        assert "pass" not in by[rid] and by[rid] <= {"n/a", "unchecked"}, (rid, by[rid])
 
 
 def test_src_untouched_and_bad_inputs(tmp_path: Path) -> None:

@@ -110,7 +110,11 @@ def leg(d: Path, tputs: list[float], si: dict[str, Any], ttft: float, tpot: floa
 
 
 def bind_line(short: str) -> str:
-    return f"[2026-06-18 13:42:30] [geak-overlay] sitecustomize: rebound target -> overlay.{short} (live-forward hits: 1)\n"
+    # what GEAK's overlay sitecustomize (scripts/overlay_setup.py) prints per worker, and the
+    # candidate's own call marker (knowledge/learned/method-verify-engagement.md)
+    return (f"[overlay] injected module overlay_{short} <- /eval/overlay/cand_{short}/overlay_{short}.py\n"
+            f"[overlay] rebound sglang.srt.layers.quantization.fp8_kernel:{short} -> overlay_{short}.{short}\n"
+            f"[overlay-mark] {short} OPTIMIZED kernel CALLED\n")
 
 
 P1_REF = [1003.747, 1004.906, 1005.254]

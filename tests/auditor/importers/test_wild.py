@@ -1,0 +1,125 @@
+"""Evidence other tools wrote, as it exists in the wild (issue 13): fixtures built by
+tests/data/wild/_build.py in the tools' real formats (tests/data/README.md says where each was seen)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from geak.auditor.audit import audit_run
+from geak.auditor.importers._common import ImportReport, read_rows, write_leg
+from geak.auditor.importers.bench import import_sglang_bench, import_vllm_bench
+from geak.auditor.evidence.store import RunStore
+
+WILD = Path(__file__).resolve().parents[2] / "data" / "wild"
+
+
+def _fails(v, rule):
+    return [f.message for f in v.findings if f.rule_id == rule and f.outcome == "fail"]
+
+
+def test_rows_of_three_request_rates_become_three_legs_not_three_reps(tmp_path):
+    rep = import_vllm_bench([WILD / "vllm09_request_rates.jsonl"], tmp_path / "run", leg_id="base")
+    assert rep.legs == ["base-request_rate10.0", "base-request_rate30.0", "base-request_rateinf"], rep.legs
+    assert any("3 experiments" in n for n in rep.unchecked_notes)
+    vs = audit_run(tmp_path / "run", write=False)
+    assert len(vs) == 3
+    for v in vs:  # no "noise band" from three different experiments
+        assert not [f for f in v.findings if f.rule_id in ("B1", "E1") and f.outcome in ("fail", "flag")], v.findings
+
+
+def test_one_leg_of_mixed_experiments_is_flagged_naming_the_field(tmp_path):
+    store = RunStore(tmp_path / "run")
+    rows = read_rows(WILD / "vllm09_request_rates.jsonl", "rates.jsonl", ImportReport())
+    write_leg(store, ImportReport(), leg_id="mixed", role="baseline", rows=rows, tool="vllm")
+    from geak.auditor.evidence.models import Claim, Decision, Manifest
+
+    store.write_json("manifest.json", Manifest(run_id="m", imported_from="vllm-bench"))
+    store.append_jsonl("decisions.jsonl", Decision(decision_id="d", gate_id="baseline", scope="baseline", producer="test",
+                                                   reference_legs=["mixed"], claim=Claim()))
+    [v] = audit_run(tmp_path / "run", write=False)
+    e1 = [f for f in v.findings if f.rule_id == "E1" and f.outcome == "flag"]
+    assert e1 and "request_rate 10.0 / 30.0 / inf" in e1[0].message, [f.message for f in v.findings]
+
+
+def test_a_leg_whose_every_request_failed_fails_from_the_counts(tmp_path):
+    import_vllm_bench([WILD / "vllm_all_failed.json"], tmp_path / "run", leg_id="base")
+    [v] = audit_run(tmp_path / "run", write=False)
+    assert v.verdict == "FAIL"
+    assert any("no repetition completed a request" in m for m in _fails(v, "P11")), [f.message for f in v.findings]
+
+
+def test_two_launches_of_one_sglang_config_are_not_confounded_by_auto_values(tmp_path):
+    import_sglang_bench([WILD / "sglang_launch_a.jsonl"], tmp_path / "run", leg_id="a")
+    import_sglang_bench([WILD / "sglang_launch_b.jsonl"], tmp_path / "run", leg_id="b")
+    v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "import-b")
+    p4 = _fails(v, "P4")
+    assert not any("random_seed" in m or "max_total_num_tokens" in m for m in p4), p4
+
+
+def test_a_derived_capacity_beyond_the_tolerance_is_still_a_difference():
+    from geak.auditor.checks.config_diff import config_diff
+
+    assert config_diff({"max_total_num_tokens": 2300000}, {"max_total_num_tokens": 2300028}) == {}
+    assert config_diff({"max_total_num_tokens": 947041}, {"max_total_num_tokens": 1156449}) != {}
+    assert config_diff({"random_seed": 1}, {"random_seed": 2}) == {}
+
+
+def test_audit_prints_its_coverage_in_one_line(tmp_path):
+    import_vllm_bench([WILD / "vllm_all_failed.json"], tmp_path / "run", leg_id="base")
+    out = subprocess.run([sys.executable, "-m", "geak.orchestrator.cli", "audit", str(tmp_path / "run")],
+                         capture_output=True, text=True).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("coverage:"))
+    assert "rules" in line and "had no evidence in vllm-bench's format" in line, line
+
+
+# ---------------------------------------------------------------- GEAK v4's own evidence
+
+GEAK = Path(__file__).resolve().parents[2] / "data" / "geak_v4"
+CAND = "overlay/cand_gemm_a8w8_blockscale_flydsl"
+
+
+def _geak_copy(tmp_path: Path, name: str = "I4_null_evidence_rederive") -> Path:
+    import shutil
+
+    src = tmp_path / name
+    shutil.copytree(GEAK / name, src)
+    return src
+
+
+def _gate(run: Path):
+    return next(v for v in audit_run(run, write=False) if v.gate_id.startswith("integrate-"))
+
+
+def test_geak_bind_lines_prove_engagement_and_their_absence_fails_it(tmp_path):
+    from geak.auditor.importers.geak_v4 import import_geak_v4
+
+    src = _geak_copy(tmp_path)
+    import_geak_v4(src, tmp_path / "run")
+    p5 = [f for f in _gate(tmp_path / "run").findings if f.rule_id == "P5"]
+    assert p5 and p5[0].outcome == "pass", [f.message for f in p5]
+    log = src / CAND / "cand" / "server.log"
+    log.write_text("".join(ln for ln in log.read_text().splitlines(True) if "[overlay" not in ln))
+    import_geak_v4(src, tmp_path / "run2")
+    p5 = [f for f in _gate(tmp_path / "run2").findings if f.rule_id == "P5"]
+    assert any(f.outcome == "fail" for f in p5), [f.message for f in p5]
+
+
+def test_geak_parity_dump_of_a_gibberish_reference_reaches_p9(tmp_path):
+    import json
+
+    from geak.auditor.importers.geak_v4 import import_geak_v4
+
+    src = _geak_copy(tmp_path)
+    for leg in ("ref", "cand"):
+        (src / CAND / leg / "parity_outputs.jsonl").unlink()
+    gib = ["ancest.FileWriter ){ Marshall_ignore", "ucz andra}} .setText(", "opsis__(( ResultSet Hudson"]
+    for tag in ("ref", "cand"):  # parity_probe.py <base_url> <out_file>: the caller names the file
+        (src / CAND / f"parity_{tag}.json").write_text(json.dumps(
+            [{"prompt": f"The capital of France is {i}", "output": g} for i, g in enumerate(gib * 4)], indent=2))
+    rep = import_geak_v4(src, tmp_path / "run")
+    assert any("parity dump" in n for n in rep.unchecked_notes), rep.unchecked_notes
+    v = _gate(tmp_path / "run")
+    p9 = [f for f in v.findings if f.rule_id == "P9"]
+    assert v.verdict == "FAIL" and any(f.outcome == "fail" for f in p9), [f.message for f in p9]

@@ -1,0 +1,82 @@
+"""Regenerate the small "in the wild" fixtures (deterministic; written by hand in the tools'
+real formats; tests/data/README.md says where each format was seen).
+
+    python tests/data/wild/_build.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).parent
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def vllm09_row(rate, deployment: str, tput: float, ttft: float, tpot: float, n: int = 900) -> dict:
+    """benchmark_serving.py ~0.9 --save-result (no --save-detailed): aggregates only, the
+    --metadata values as strings before request_rate, the typo key "request_goodput:", no
+    "failed", request_rate the string "inf" when unlimited."""
+    out_tok, in_tok = n * 500, n * 1000
+    dur = out_tok / tput
+    return {
+        "date": "20250530-203806", "backend": "vllm", "model_id": MODEL, "tokenizer_id": MODEL, "num_prompts": n,
+        "deployment": deployment, "gpu": "4xNVIDIA_L40S", "input_len": "1000", "output_len": "500",
+        "request_rate": rate, "burstiness": 1.0, "max_concurrency": None, "duration": dur, "completed": n,
+        "total_input_tokens": in_tok, "total_output_tokens": out_tok, "request_throughput": n / dur,
+        "request_goodput:": None, "output_throughput": tput, "total_token_throughput": (in_tok + out_tok) / dur,
+        "mean_ttft_ms": ttft * 1.1, "median_ttft_ms": ttft, "std_ttft_ms": ttft * 0.4, "p99_ttft_ms": ttft * 3.4,
+        "mean_tpot_ms": tpot * 1.02, "median_tpot_ms": tpot, "std_tpot_ms": tpot * 0.1, "p99_tpot_ms": tpot * 1.6,
+        "mean_itl_ms": tpot, "median_itl_ms": tpot * 0.9, "std_itl_ms": tpot * 0.5, "p99_itl_ms": tpot * 4.0,
+    }
+
+
+def vllm_all_failed() -> dict:
+    """`vllm bench serve` (0.2x) when every request failed: completed 0, failed N, every
+    latency statistic 0.0 (np.mean of an empty list or 0), throughputs 0."""
+    stats = {f"{a}_{m}_ms": 0.0 for m in ("ttft", "tpot", "itl", "e2el") for a in ("mean", "median", "std", "p99")}
+    return {"date": "20261120-101500", "endpoint_type": "vllm", "backend": "vllm", "label": None, "model_id": MODEL,
+            "tokenizer_id": MODEL, "num_prompts": 8, "request_rate": "inf", "burstiness": 1.0, "max_concurrency": 8,
+            "duration": 0.41, "completed": 0, "failed": 8, "total_input_tokens": 0, "total_output_tokens": 0,
+            "request_throughput": 0.0, "request_goodput": None, "output_throughput": 0.0, "total_token_throughput": 0.0,
+            "max_output_tokens_per_s": 0.0, "max_concurrent_requests": 8, "rtfx": 0.0, **stats}
+
+
+def sglang_server_info(seed: int, kv_tokens: int) -> dict:
+    return {"model_path": MODEL, "tokenizer_path": MODEL, "served_model_name": MODEL, "host": "127.0.0.1", "port": 30000,
+            "tp_size": 1, "dp_size": 1, "mem_fraction_static": 0.88, "max_running_requests": None, "chunked_prefill_size": 8192,
+            "random_seed": seed, "attention_backend": "flashinfer", "kv_cache_dtype": "auto", "dtype": "auto",
+            "disable_radix_cache": False, "cuda_graph_max_bs": 160, "status": "ready", "max_total_num_tokens": kv_tokens,
+            "max_req_input_len": 131066, "internal_states": [{"last_gen_throughput": 1830.4}], "version": "0.5.5"}
+
+
+def sglang_row(si: dict, tput: float) -> dict:
+    """sglang.bench_serving --output-file, one JSONL row per run, server_info embedded."""
+    n, isl, osl = 200, 1024, 256
+    dur = n * osl / tput
+    return {"tag": None, "backend": "sglang", "dataset_name": "random", "request_rate": float("inf"), "max_concurrency": 64,
+            "sharegpt_output_len": None, "random_input_len": isl, "random_output_len": osl, "random_range_ratio": 1.0,
+            "server_info": si, "duration": dur, "completed": n, "total_input_tokens": n * isl, "total_output_tokens": n * osl,
+            "total_output_tokens_retokenized": n * osl, "request_throughput": n / dur, "input_throughput": n * isl / dur,
+            "output_throughput": tput, "total_throughput": n * (isl + osl) / dur, "mean_e2e_latency_ms": 4100.0,
+            "median_e2e_latency_ms": 4000.0, "std_e2e_latency_ms": 300.0, "p99_e2e_latency_ms": 5200.0, "mean_ttft_ms": 310.0,
+            "median_ttft_ms": 290.0, "std_ttft_ms": 80.0, "p99_ttft_ms": 700.0, "mean_tpot_ms": 14.8, "median_tpot_ms": 14.6,
+            "std_tpot_ms": 0.9, "p99_tpot_ms": 17.0, "mean_itl_ms": 14.8, "median_itl_ms": 13.9, "std_itl_ms": 6.0,
+            "p95_itl_ms": 19.0, "p99_itl_ms": 40.0, "concurrency": 61.7, "accept_length": None}
+
+
+def main() -> None:
+    rows = [vllm09_row(r, "base", t, ttft, tpot) for r, t, ttft, tpot in
+            ((10.0, 4710.2, 81.3, 21.4), (30.0, 9480.7, 190.6, 38.2), ("inf", 10145.34, 937.95, 43.75))]
+    (HERE / "vllm09_request_rates.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (HERE / "vllm_all_failed.json").write_text(json.dumps(vllm_all_failed()))
+    # two launches of one config: SGLang drew another random_seed, and memory profiling gave
+    # a KV pool 28 tokens apart; the third launch ran with another memory fraction
+    a = [sglang_row(sglang_server_info(712093, 2300000), t) for t in (3702.1, 3711.5, 3698.9)]
+    b = [sglang_row(sglang_server_info(55511871, 2300028), t) for t in (3705.3, 3700.2, 3709.8)]
+    (HERE / "sglang_launch_a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in a))
+    (HERE / "sglang_launch_b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in b))
+
+
+if __name__ == "__main__":
+    main()
