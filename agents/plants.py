@@ -276,9 +276,14 @@ plant(Plant("p4_unproven_consequence", ("P4",), "KV pool grew as a 'consequence'
             decisions_mod=_decision("d-cfg-1", consequences=[Consequence(key="num_gpu_blocks", reason="more seqs resizes the pool")])))
 plant(Plant("p5_not_engaged", ("P5",), "the kernel's marker never appears in the candidate's server log", {"integrate-rmsnorm": ("FAIL", ["P5"])},
             legs_mod=_set("kernel_rmsnorm", log_extra="")))
+plant(Plant("p4_aa_pair_sold_as_lever", ("P4",), "the candidate is an A/A copy of the reference (same max_num_seqs), "
+            "and the decision still declares max_num_seqs as the lever behind its delta",
+            {"config-accept-1": ("FAIL", ["P4", "P5"]), "integrate-rmsnorm": ("FAIL", ["P4", "P6"])},
+            legs_mod=_resolved(["cfg_seqs512"], **{"scheduler_config.max_num_seqs": 256}), source="issue 13"))
 plant(Plant("p5_config_not_applied", ("P5",), "the declared knob never took effect: identical in both resolved configs",
-            # the kernel leg keeps max_num_seqs=512, so its integrate gate also sees an undeclared difference
-            {"config-accept-1": ("FAIL", ["P5"]), "integrate-rmsnorm": ("FAIL", ["P4", "P6"])},
+            # the kernel leg keeps max_num_seqs=512, so its integrate gate also sees an undeclared difference;
+            # the config gate's legs are equal on the declared knob: an A/A pair sold as a lever (P4)
+            {"config-accept-1": ("FAIL", ["P5", "P4"]), "integrate-rmsnorm": ("FAIL", ["P4", "P6"])},
             decisions_mod=_decision("d-cfg-1", declared_knobs=["max_num_batched_tokens"]),
             legs_mod=_resolved(["cfg_seqs512"], **{"scheduler_config.max_num_seqs": 256})))
 

@@ -93,6 +93,7 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
         env_a = {k: v for k, v in (ref.launch.env if ref.launch else {}).items() if not IGNORED_ENV.match(k)}
         env_b = {k: v for k, v in (cand.launch.env if cand.launch else {}).items() if not IGNORED_ENV.match(k)}
         diff.update({f"env.{k}": v for k, v in config_diff(env_a, env_b).items()})
+        out += _lever_changed(ctx, ref, cand, declared, diff, env_a, env_b)
         for k, (va, vb) in diff.items():
             if any(key_matches(dk, k) for dk in declared):
                 continue
@@ -109,6 +110,27 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
     if not any(f.outcome in ("fail", "unchecked") for f in out):
         out += ctx.ok("P4", f"only the declared knob(s) {declared} differ, in launch.json and in the engine's own log")
     return out
+
+
+def _lever_changed(ctx: GateContext, ref: LegData, cand: LegData, declared: list[str], diff: dict[str, Any],
+                   env_a: dict[str, str], env_b: dict[str, str]) -> list[Finding]:
+    """The lever a decision declares must be what changed: a pair of legs equal on every declared
+    knob is an A/A pair, and its delta is noise sold as a win."""
+    if not declared or any(key_matches(dk, k) for dk in declared for k in diff):
+        return []
+    a, _ = ref.resolved()
+    b, _ = cand.resolved()
+    known = {**(a or {}), **(b or {}), **{f"env.{k}": v for k, v in {**env_a, **env_b}.items()}}
+    seen = {dk: [k for k in known if key_matches(dk, k)] for dk in declared}
+    if not any(seen.values()):
+        return ctx.unchecked("P4", f"declared knob(s) {declared} appear in neither leg's resolved config or env: "
+                             "that the lever changed cannot be shown")
+    dk = next(k for k, v in seen.items() if v)
+    key = seen[dk][0]
+    return ctx.bad("P4", f"{ref.leg_id} vs {cand.leg_id}: the declared knob {dk} is the same in both legs ({key} = "
+                   f"{known[key]!r}); nothing the decision names changed, so its delta is an A/A difference",
+                   evidence=[leg_ptr(ref, field=f"resolved_config.{key}"), leg_ptr(cand, field=f"resolved_config.{key}")],
+                   recomputed={"declared_knobs": declared, "key": key})
 
 
 def _same_finite(a: Any, b: Any) -> bool:

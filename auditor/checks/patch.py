@@ -304,7 +304,7 @@ LATENCY_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms")
 def p7_latency(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
     tol = ctx.policy.latency_tolerance_pct
-    checked = 0
+    checked = from_aggregates = 0
     skipped: list[str] = []
     broken = [leg.leg_id for leg in ctx.reference + ctx.candidate if not leg.counted or leg.problems]
     if broken:
@@ -314,6 +314,16 @@ def p7_latency(ctx: GateContext) -> list[Finding]:
         ref = np.concatenate([leg.pooled(metric) for leg in ctx.reference] or [np.array([])])
         cand = np.concatenate([leg.pooled(metric) for leg in ctx.candidate] or [np.array([])])
         if not len(ref) or not len(cand):
+            pairs = _aggregate_pairs(ctx, metric)  # rows without per-request arrays: the tool's own percentiles
+            for name, r, c in pairs:
+                checked += 1
+                from_aggregates += 1
+                worse = (c - r) / r * 100 if r else 0.0
+                if worse > tol and name not in ctx.decision.declared_regressions and metric not in ctx.decision.declared_regressions:
+                    out += ctx.bad("P7", f"{name} worsened {worse:+.1f}% ({r:.2f} -> {c:.2f}, the tool's own per-rep {name}, "
+                                   "median over reps) behind a throughput headline; declare the trade-off or reject",
+                                   recomputed={name: {"reference": r, "candidate": c, "worse_pct": worse, "source": "tool aggregates"}},
+                                   evidence=[EvidencePointer(file=r_.file, field=name) for leg in ctx.candidate for r_ in leg.counted[:1]])
             continue
         for q in ctx.policy.latency_percentiles:
             tail = (100.0 - q) / 100.0 if q > 50 else q / 100.0
@@ -338,7 +348,28 @@ def p7_latency(ctx: GateContext) -> list[Finding]:
         return ctx.missing("P7", "no per-request latency arrays in the legs")
     if not out:
         note = f"; too few requests to judge {', '.join(skipped)}" if skipped else ""
-        out += ctx.ok("P7", f"no latency percentile worse than {tol:g}% ({checked} compared){note}")
+        src = f", {from_aggregates} of them from the tool's own per-rep percentiles" if from_aggregates else ""
+        out += ctx.ok("P7", f"no latency percentile worse than {tol:g}% ({checked} compared{src}){note}")
+    return out
+
+
+_AGG_NAME = {"ttft_ms": "ttft", "tpot_ms": "tpot", "e2e_ms": "e2el"}
+
+
+def _aggregate_pairs(ctx: GateContext, metric: str) -> list[tuple[str, float, float]]:
+    """(name, reference, candidate) from the percentiles the tool printed in each row (median
+    over the counted reps), for every policy percentile both sides carry in every rep."""
+    out = []
+    for q in ctx.policy.latency_percentiles:
+        name = f"{'median' if q == 50 else f'p{q:g}'}_{_AGG_NAME[metric]}_ms"
+        sides = []
+        for legs in (ctx.reference, ctx.candidate):
+            vals = [r.reported.get(name) for leg in legs for r in leg.counted]
+            if not vals or not all(isinstance(v, (int, float)) and v > 0 for v in vals):
+                break
+            sides.append(stats.median([float(v) for v in vals]))  # type: ignore[arg-type]
+        if len(sides) == 2 and sides[0] is not None and sides[1] is not None and sides[0] >= ctx.policy.latency_degenerate_ms:
+            out.append((name, float(sides[0]), float(sides[1])))
     return out
 
 

@@ -123,3 +123,19 @@ def test_geak_parity_dump_of_a_gibberish_reference_reaches_p9(tmp_path):
     v = _gate(tmp_path / "run")
     p9 = [f for f in v.findings if f.rule_id == "P9"]
     assert v.verdict == "FAIL" and any(f.outcome == "fail" for f in p9), [f.message for f in p9]
+
+
+def test_a_hidden_ttft_regression_in_aggregates_only_rows_is_flagged(tmp_path):
+    import json
+
+    rows = [json.loads(ln) for ln in (WILD / "sglang_launch_b.jsonl").read_text().splitlines()]
+    for r in rows:  # faster on throughput, twice as slow to the first token at p99
+        r["p99_ttft_ms"] *= 2.0
+        r["median_ttft_ms"] *= 1.01
+    slow = tmp_path / "b.jsonl"
+    slow.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    import_sglang_bench([WILD / "sglang_launch_a.jsonl"], tmp_path / "run", leg_id="a")
+    import_sglang_bench([slow], tmp_path / "run", leg_id="b")
+    v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "import-b")
+    p7 = [f for f in v.findings if f.rule_id == "P7" and f.outcome == "flag"]
+    assert p7 and "p99_ttft_ms worsened +100.0%" in p7[0].message, [f.message for f in v.findings if f.rule_id == "P7"]
