@@ -21,6 +21,7 @@ from .checks.registry import RULES
 from .evidence.loader import RunEvidence
 from .evidence.models import Action, AuditVerdict, Decision, EvidencePointer, Finding, VerdictName
 from .evidence.store import Problem, RunStore
+from .coverage import coverage
 from .noise import effective_policy
 from .policy import AuditPolicy
 
@@ -55,11 +56,14 @@ def audit_decision(run: RunEvidence, decision: Decision, line: int, policy: Audi
         findings: list[Finding] = []
         for r in sorted(rules_for(sc), key=lambda r: sorted_rule_ids(RULES).index(r.rule_id)):
             findings += r.fn(ctx)
-        return AuditVerdict(
+        v = AuditVerdict(
             gate_id=decision.gate_id, scope=sc, decision_id=decision.decision_id,  # type: ignore[arg-type]
             verdict=combine(findings, policy), findings=findings, actions=_actions(findings),
             auditor_version=AUDITOR_VERSION, policy=policy.model_dump(), created_at=_now(),
         )
+        cov = coverage([v])
+        v.rules_checked, v.rules_without_evidence = cov.checked, cov.no_evidence
+        return v
     except Exception as e:  # the auditor's own bug: fail open, loudly
         return AuditVerdict(
             gate_id=decision.gate_id, scope=sc, decision_id=decision.decision_id,  # type: ignore[arg-type]

@@ -272,6 +272,7 @@ class Claim(BaseModel):
     )
     headline_source: Literal["e2e", "isolated"] = "e2e"
     isolated_speedup: float | None = None
+    op_share_pct: float | None = Field(None, description="the producer's share of time in the changed op (GEAK pct_gpu_time)")
     lever_class: LeverClass | None = None
     parity_byte_exact: int | None = None
     parity_total: int | None = None
@@ -466,6 +467,9 @@ class AuditVerdict(Record):
     unaudited_reason: str | None = None
     findings: list[Finding] = Field(default_factory=list)
     actions: list[Action] = Field(default_factory=list)
+    rules_checked: list[str] = Field(default_factory=list, description="rules with a finding that passed, failed or flagged")
+    rules_without_evidence: list[str] = Field(
+        default_factory=list, description="rules of the scope that had nothing to check (n/a) or could not check")
     auditor_version: str | None = None
     policy: dict[str, Any] = Field(default_factory=dict)
     created_at: str | None = None

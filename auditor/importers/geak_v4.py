@@ -306,6 +306,7 @@ class _Importer:
             "candidate_value": ("cand_med", "cand_median_tok_s", "e2e_throughput_tok_s"),
             "delta_pct": ("e2e_delta_pct", "delta_pct"),
             "isolated_speedup": ("isolated_speedup", "isolated_speedup_geomean"),
+            "op_share_pct": ("pct_gpu_time",),
             "baseline_value": ("baseline_throughput_tok_s", "provided_baseline_throughput", "baseline_throughput"),
         }
         vals: dict[str, Any] = {}
@@ -314,8 +315,9 @@ class _Importer:
             if v is not None and num(v) is None:
                 self.r.problems.append(f"{self.rel(path)} field '{keys[0]}': {v!r} is not a finite number; ignored")
             vals[f] = num(v)
-        no = _get(ir, "non_overlapping", "non_overlap")
-        vals["non_overlap"] = no if isinstance(no, bool) else None
+        no = _get(ir, "non_overlapping", "non_overlap", "nonoverlap")
+        overlap = _get(ir, "distributions_overlap")
+        vals["non_overlap"] = no if isinstance(no, bool) else (not overlap if isinstance(overlap, bool) else None)
         return Claim(lever_class=lever, **vals)  # type: ignore[arg-type]
 
     def sweep(self, base: str | None) -> list[tuple[str, bool, list[str]]]:

@@ -189,6 +189,6 @@ def test_p8_flags_an_e2e_gain_beyond_the_kernels_amdahl_bound(tmp_path):
 
 
 def test_amdahl_bound_of_a_slower_op_is_a_loss():
-    from geak.auditor.checks.patch import amdahl_bound
+    from geak.auditor.checks.isolated import amdahl_bound
 
     assert amdahl_bound(0.012, 0.819) < 1.0 < amdahl_bound(0.3, 2.0) == pytest.approx(1 / 0.85)

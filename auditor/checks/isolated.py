@@ -1,0 +1,114 @@
+"""P8: an isolated op speedup is never the headline, and must agree with the e2e delta both
+ways: no e2e gain beyond the op's Amdahl bound (noise or a confound), no flat e2e under a large
+predicted gain (the harness timed a path the server does not run).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import stats
+from ..evidence.models import EvidencePointer, Finding
+from .harness import op_speedup, self_compare, tolerance_violations
+from .patch import is_kernel_decision
+from .profile import family_shares, op_family, trace_times
+from .registry import GateContext, rule
+
+
+# ---------------------------------------------------------------- P8
+
+
+@rule("P8", ["patch", "bundle"], "isolated speedup as headline", "flag", "replace_headline_with_e2e")
+def p8_isolated(ctx: GateContext) -> list[Finding]:
+    c = ctx.decision.claim
+    ref, cand = ctx.side_values(ctx.reference), ctx.side_values(ctx.candidate)
+    e2e = None
+    if ref and cand:
+        r, k = stats.median(ref), stats.median(cand)
+        if r and k:
+            e2e = k / r if c.higher_is_better else r / k
+    rec = {"isolated_speedup": c.isolated_speedup, "e2e_speedup": e2e}
+    if c.headline_source == "isolated":
+        return ctx.bad("P8", f"the headline is an isolated op speedup ({c.isolated_speedup}x); the e2e number is {e2e and f'{e2e:.3f}x'}",
+                       evidence=[ctx.decision_ptr], recomputed=rec)
+    if is_kernel_decision(ctx) and not ctx.candidate:
+        return ctx.bad("P8", "kernel accept without e2e legs: an isolated number cannot stand alone", evidence=[ctx.decision_ptr], recomputed=rec)
+    beyond = _beyond_amdahl(ctx, e2e, rec)
+    if beyond is not None:
+        return beyond
+    flat = _isolated_not_e2e(ctx, e2e, rec)
+    if flat is not None:
+        return flat
+    if c.isolated_speedup is None:
+        return ctx.na("P8", "no isolated number claimed", recomputed=rec)
+    if ctx.decision.op:
+        ob, _ = ctx.run.opbench(ctx.decision.op)
+        untrustworthy = []
+        if ob is not None:
+            if self_compare(ob):
+                untrustworthy.append(f"its op bench compares backend {ob.baseline_backend!r} with itself")
+            untrustworthy += tolerance_violations(ob, ctx.policy)[:2]
+        if untrustworthy:
+            return ctx.bad("P8", f"isolated {c.isolated_speedup}x is not trustworthy ({'; '.join(untrustworthy)}); headline the e2e "
+                           f"{e2e and f'{e2e:.3f}x'} instead", evidence=[EvidencePointer(file=f"ops/{ctx.decision.op}/opbench.json")], recomputed=rec)
+    return ctx.ok("P8", f"headline is e2e ({e2e and f'{e2e:.3f}x'}); isolated {c.isolated_speedup}x reported beside it", recomputed=rec)
+
+
+def _isolated_not_e2e(ctx: GateContext, e2e: float | None, rec: dict[str, Any]) -> list[Finding] | None:
+    """The other direction: an isolated speedup on a large share of time predicts an e2e gain
+    (Amdahl); an e2e that stays flat, beyond the noise band below that, means the isolated
+    number measured a path the server does not run (GEAK's "isolated is not e2e")."""
+    c = ctx.decision.claim
+    if e2e is None or c.isolated_speedup is None or c.isolated_speedup <= 1.0 or c.op_share_pct is None:
+        return None
+    share = c.op_share_pct / 100.0
+    if not 0.0 < share < 1.0:
+        return None
+    bound_pct = (amdahl_bound(share, c.isolated_speedup) - 1.0) * 100
+    gain_pct, band = (e2e - 1.0) * 100, ctx.policy.noise_band_pct
+    rec.update({"claimed_op_share_pct": c.op_share_pct, "predicted_e2e_pct": round(bound_pct, 3), "noise_band_pct": band})
+    if bound_pct > band and gain_pct < bound_pct - band:
+        return ctx.bad("P8", f"isolated {c.isolated_speedup:g}x on {c.op_share_pct:g}% of time predicts e2e {bound_pct:+.2f}%, the "
+                       f"legs re-derive {gain_pct:+.2f}% (beyond the {band:g}% band below): the isolated number is not what the "
+                       "server runs; headline the e2e", evidence=[ctx.decision_ptr], recomputed=rec)
+    return None
+
+
+def amdahl_bound(share: float, op_speedup: float) -> float:
+    """The most a whole step can speed up when an op holding ``share`` of its time runs
+    ``op_speedup`` times faster: 1 / (1 - s + s / k). Below 1 when the op got slower."""
+    return 1.0 / (1.0 - share + share / op_speedup)
+
+
+def _beyond_amdahl(ctx: GateContext, e2e: float | None, rec: dict[str, Any]) -> list[Finding] | None:
+    """A kernel change cannot move the server more than its op's profiled share allows at the
+    op speedup the harness measured. An e2e gain beyond that bound, even after taking the noise
+    band off, is noise or a confound, never the kernel: re-measure. Needs the decision's profile
+    round (share re-aggregated from the raw trace) and the op's harness record (raw times);
+    without them the check does not apply."""
+    d = ctx.decision
+    if not (d.scope == "patch" and d.op and d.profile_round) or e2e is None:
+        return None
+    ob, _ = ctx.run.opbench(d.op)
+    k = op_speedup(ob) if ob is not None else None
+    claim, _ = ctx.run.profile(d.profile_round)
+    if k is None or claim is None:
+        return None
+    try:
+        times = trace_times(ctx.run, f"profile/{d.profile_round}/{claim.trace_file}")
+    except (OSError, ValueError):
+        return None
+    share = family_shares(times).get(op_family(d.op)) if times else None
+    if share is None:
+        return None
+    bound = amdahl_bound(share, k)
+    band = ctx.policy.noise_band_pct
+    gain_pct, bound_pct = (e2e - 1.0) * 100, (bound - 1.0) * 100
+    rec.update({"op_share": round(share, 5), "op_speedup": round(k, 4), "amdahl_bound_pct": round(bound_pct, 3), "noise_band_pct": band})
+    if gain_pct - band > bound_pct:
+        return ctx.bad("P8", f"e2e {gain_pct:+.2f}% is beyond what the kernel can give: {d.op} is {share:.1%} of op time "
+                       f"(profile {d.profile_round}) at {k:.3g}x in the harness, an Amdahl bound of {bound_pct:+.2f}%, "
+                       f"and the excess is larger than the {band:g}% noise band: noise or a confound, not the kernel",
+                       action="remeasure", recomputed=rec,
+                       evidence=[EvidencePointer(file=f"profile/{d.profile_round}/{claim.trace_file}"), EvidencePointer(file=f"ops/{d.op}/opbench.json")])
+    return None

@@ -1,0 +1,91 @@
+"""P7: a throughput headline hiding a latency regression (TTFT, TPOT, e2e at p50/p99).
+
+From the pooled per-request arrays of the tool's raw files; for rows without them (most
+imported formats), from the percentiles the tool itself printed in each row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import stats
+from ..evidence.models import EvidencePointer, Finding
+from .registry import GateContext, rule
+
+
+# ---------------------------------------------------------------- P7
+
+LATENCY_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms")
+
+
+@rule("P7", ["patch", "bundle"], "hidden latency regression", "flag", "flag")
+def p7_latency(ctx: GateContext) -> list[Finding]:
+    out: list[Finding] = []
+    tol = ctx.policy.latency_tolerance_pct
+    checked = from_aggregates = 0
+    skipped: list[str] = []
+    broken = [leg.leg_id for leg in ctx.reference + ctx.candidate if not leg.counted or leg.problems]
+    if broken:
+        # percentiles over a partial set of repetitions compare different request populations
+        return ctx.unchecked("P7", f"leg(s) {broken} have missing or unreadable repetitions (see P1)")
+    for metric in LATENCY_METRICS:
+        ref = np.concatenate([leg.pooled(metric) for leg in ctx.reference] or [np.array([])])
+        cand = np.concatenate([leg.pooled(metric) for leg in ctx.candidate] or [np.array([])])
+        if not len(ref) or not len(cand):
+            pairs = _aggregate_pairs(ctx, metric)  # rows without per-request arrays: the tool's own percentiles
+            for name, r, c in pairs:
+                checked += 1
+                from_aggregates += 1
+                worse = (c - r) / r * 100 if r else 0.0
+                if worse > tol and name not in ctx.decision.declared_regressions and metric not in ctx.decision.declared_regressions:
+                    out += ctx.bad("P7", f"{name} worsened {worse:+.1f}% ({r:.2f} -> {c:.2f}, the tool's own per-rep {name}, "
+                                   "median over reps) behind a throughput headline; declare the trade-off or reject",
+                                   recomputed={name: {"reference": r, "candidate": c, "worse_pct": worse, "source": "tool aggregates"}},
+                                   evidence=[EvidencePointer(file=r_.file, field=name) for leg in ctx.candidate for r_ in leg.counted[:1]])
+            continue
+        for q in ctx.policy.latency_percentiles:
+            tail = (100.0 - q) / 100.0 if q > 50 else q / 100.0
+            if min(len(ref), len(cand)) * tail < ctx.policy.min_samples_per_tail_pct:
+                skipped.append(f"p{q:g}_{metric} (n={min(len(ref), len(cand))})")
+                continue
+            r, c = stats.percentile(ref, q), stats.percentile(cand, q)
+            if r is not None and r < ctx.policy.latency_degenerate_ms:
+                # e.g. TPOT when a request's tokens arrive in one stream chunk: the client saw
+                # no decode steps, so a relative change against ~0 measures chunking, not latency
+                skipped.append(f"p{q:g}_{metric} (reference {r:.3f} ms < {ctx.policy.latency_degenerate_ms:g} ms: not a latency)")
+                continue
+            checked += 1
+            if r and c is not None:
+                worse = (c - r) / r * 100
+                name = f"p{q:g}_{metric}"
+                if worse > tol and name not in ctx.decision.declared_regressions and metric not in ctx.decision.declared_regressions:
+                    out += ctx.bad("P7", f"{name} worsened {worse:+.1f}% ({r:.2f} -> {c:.2f}) behind a throughput headline; "
+                                   "declare the trade-off or reject", recomputed={name: {"reference": r, "candidate": c, "worse_pct": worse}},
+                                   evidence=[EvidencePointer(file=leg.bench_file, field=f"requests.{metric}") for leg in ctx.candidate][:2])
+    if not checked:
+        return ctx.missing("P7", "no per-request latency arrays in the legs")
+    if not out:
+        note = f"; too few requests to judge {', '.join(skipped)}" if skipped else ""
+        src = f", {from_aggregates} of them from the tool's own per-rep percentiles" if from_aggregates else ""
+        out += ctx.ok("P7", f"no latency percentile worse than {tol:g}% ({checked} compared{src}){note}")
+    return out
+
+
+_AGG_NAME = {"ttft_ms": "ttft", "tpot_ms": "tpot", "e2e_ms": "e2el"}
+
+
+def _aggregate_pairs(ctx: GateContext, metric: str) -> list[tuple[str, float, float]]:
+    """(name, reference, candidate) from the percentiles the tool printed in each row (median
+    over the counted reps), for every policy percentile both sides carry in every rep."""
+    out = []
+    for q in ctx.policy.latency_percentiles:
+        name = f"{'median' if q == 50 else f'p{q:g}'}_{_AGG_NAME[metric]}_ms"
+        sides = []
+        for legs in (ctx.reference, ctx.candidate):
+            vals = [r.reported.get(name) for leg in legs for r in leg.counted]
+            if not vals or not all(isinstance(v, (int, float)) and v > 0 for v in vals):
+                break
+            sides.append(stats.median([float(v) for v in vals]))  # type: ignore[arg-type]
+        if len(sides) == 2 and sides[0] is not None and sides[1] is not None and sides[0] >= ctx.policy.latency_degenerate_ms:
+            out.append((name, float(sides[0]), float(sides[1])))
+    return out
