@@ -117,6 +117,14 @@ plant(Plant("clean_inert_consequence", (), "P4 exception: the KV pool grew as a 
             {}, legs_mod=_resolved(["cfg_seqs512"] + KERNEL_LEGS, **{"cache_config.num_gpu_blocks": 9000}),
             decisions_mod=_both(*[_decision(d, consequences=[Consequence(key="num_gpu_blocks", reason="more seqs resizes the pool", peak_used=4100, smaller_budget=8000)])
                                   for d in ("d-cfg-1", "d-bundle")])))
+def _per_launch_auto(legs: dict[str, Any]) -> None:
+    # SGLang draws random_seed per launch; memory profiling sizes the KV pool a few blocks apart
+    for i, (lid, spec) in enumerate(sorted(legs.items())):
+        spec.resolved = {**spec.resolved, "random_seed": 1_000_003 * (i + 1) % 2**30, "cache_config.num_gpu_blocks": 8000 + 3 * i}
+
+
+plant(Plant("clean_per_launch_auto_values", (), "every leg has its own auto-drawn random_seed and a KV pool sized by memory "
+            "profiling a few blocks apart: two launches of one config, no confound", {}, legs_mod=_per_launch_auto, source="issue 13"))
 plant(Plant("clean_declared_regression", (), "a TTFT trade-off that the producer declares openly",
             {}, legs_mod=_set("kernel_rmsnorm", ttft_scale=1.3), decisions_mod=_decision("d-integrate-rmsnorm", declared_regressions=["ttft_ms", "e2e_ms"])))
 

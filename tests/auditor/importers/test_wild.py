@@ -139,3 +139,11 @@ def test_a_hidden_ttft_regression_in_aggregates_only_rows_is_flagged(tmp_path):
     v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "import-b")
     p7 = [f for f in v.findings if f.rule_id == "P7" and f.outcome == "flag"]
     assert p7 and "p99_ttft_ms worsened +100.0%" in p7[0].message, [f.message for f in v.findings if f.rule_id == "P7"]
+
+
+def test_vllm_sweep_points_become_one_leg_each(tmp_path):
+    files = sorted((WILD / "sweep").rglob("run=*.json"))
+    rep = import_vllm_bench(files, tmp_path / "run", leg_id="sweep")
+    assert sorted(rep.legs) == ["sweep-max_num_seqs32.0", "sweep-max_num_seqs4.0"], rep.legs  # run_number is no experiment
+    for v in audit_run(tmp_path / "run", write=False):
+        assert not [f for f in v.findings if f.rule_id in ("B1", "E1") and f.outcome in ("fail", "flag")], v.findings

@@ -65,6 +65,18 @@ def sglang_row(si: dict, tput: float) -> dict:
             "p95_itl_ms": 19.0, "p99_itl_ms": 40.0, "concurrency": 61.7, "accept_length": None}
 
 
+def sweep_run(max_num_seqs: int, run_number: int, tput: float) -> dict:
+    """`vllm bench sweep serve`: each point's run=N.json is a --save-result object re-dumped
+    with indent=4, the run_number and every serve/bench override merged in flat."""
+    row = {k: v for k, v in vllm_all_failed().items() if not k.endswith("_ms")}
+    n, dur = 100, 1600 / tput
+    row.update({"num_prompts": n, "duration": dur, "completed": n, "failed": 0, "total_input_tokens": 3200,
+                "total_output_tokens": 1600, "request_throughput": n / dur, "output_throughput": tput,
+                "total_token_throughput": 4800 / dur, "max_concurrency": 32, "median_ttft_ms": 120.0, "p99_ttft_ms": 310.0,
+                "median_tpot_ms": 9.0, "p99_tpot_ms": 14.0, "run_number": run_number, "max_num_seqs": max_num_seqs})
+    return row
+
+
 def main() -> None:
     rows = [vllm09_row(r, "base", t, ttft, tpot) for r, t, ttft, tpot in
             ((10.0, 4710.2, 81.3, 21.4), (30.0, 9480.7, 190.6, 38.2), ("inf", 10145.34, 937.95, 43.75))]
@@ -76,6 +88,11 @@ def main() -> None:
     b = [sglang_row(sglang_server_info(55511871, 2300028), t) for t in (3705.3, 3700.2, 3709.8)]
     (HERE / "sglang_launch_a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in a))
     (HERE / "sglang_launch_b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in b))
+    for seqs, tputs in ((4, (1201.5, 1190.2)), (32, (2402.8, 2391.0))):
+        d = HERE / "sweep" / "exp1" / f"SERVE--max_num_seqs={seqs}-BENCH--max_concurrency=32"
+        d.mkdir(parents=True, exist_ok=True)
+        for i, t in enumerate(tputs):
+            (d / f"run={i}.json").write_text(json.dumps(sweep_run(seqs, i, t), indent=4))
 
 
 if __name__ == "__main__":
