@@ -201,6 +201,10 @@ def p3_within_noise(ctx: GateContext) -> list[Finding]:
     ref, cand = ctx.side_values(ctx.reference), ctx.side_values(ctx.candidate)
     if not ref or not cand:
         return ctx.unchecked("P3", "a side has no counted values")
+    if not any(ref) or not any(cand):
+        # a side that served nothing has no delta to weigh against noise (-100% is not a result): P11
+        side = "reference" if not any(ref) else "candidate"
+        return ctx.na("P3", f"the {side} served no request in any repetition; there is no delta to weigh (see P11)")
     band = ctx.policy.noise_band_pct
     delta = stats.delta_pct(stats.median(ref), stats.median(cand), c.higher_is_better)
     no = stats.non_overlap(ref, cand, c.higher_is_better)

@@ -147,3 +147,13 @@ def test_vllm_sweep_points_become_one_leg_each(tmp_path):
     assert sorted(rep.legs) == ["sweep-max_num_seqs32.0", "sweep-max_num_seqs4.0"], rep.legs  # run_number is no experiment
     for v in audit_run(tmp_path / "run", write=False):
         assert not [f for f in v.findings if f.rule_id in ("B1", "E1") and f.outcome in ("fail", "flag")], v.findings
+
+
+def test_a_candidate_that_served_nothing_fails_p11_and_p3_reports_no_delta(tmp_path):
+    bench = Path(__file__).resolve().parents[2] / "data" / "bench"
+    import_vllm_bench(sorted(bench.glob("vllm_rep*.json")), tmp_path / "run", leg_id="base", warmup_first=True)
+    import_vllm_bench([WILD / "vllm_all_failed.json"], tmp_path / "run", leg_id="cand")
+    v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "import-cand")
+    assert v.verdict == "FAIL" and any("8 failed request(s) (the tool's 'failed')" in m for m in _fails(v, "P11")), [f.message for f in v.findings]
+    p3 = [f for f in v.findings if f.rule_id == "P3"]
+    assert [f.outcome for f in p3] == ["n/a"] and "-100" not in p3[0].message
