@@ -37,6 +37,16 @@ class Plant:
     after: Callable[[RunStore], None] | None = None
     source: str = "FAILURES.md"
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # a case that is not the synthetic geak run: writes its own run directory (plants_import.py)
+    build: Callable[[Path], None] | None = None
+
+
+def build_case(p: "Plant", root: Path, run_id: str | None = None) -> None:
+    """The case's run directory: the clean synthetic run with the plant, or the plant's own build."""
+    if p.build is not None:
+        p.build(Path(root))
+    else:
+        build_clean_run(root, run_id=run_id or p.name, legs_mod=p.legs_mod, decisions_mod=p.decisions_mod, after=p.after)
 
 
 PLANTS: dict[str, Plant] = {}
@@ -369,7 +379,7 @@ plant(Plant("f4_accuracy_drop", ("F4",), "bundle accuracy 86% vs baseline 100%",
 
 
 # a producer editing geak's own files (issue 12): agents/plants_tamper.py registers them here
-from . import plants_tamper  # noqa: E402,F401
+from . import plants_import, plants_tamper  # noqa: E402,F401
 
 
 # ----------------------------------------------------------------- writing the corpus
@@ -395,6 +405,6 @@ def generate(out_dir: str | Path, names: list[str] | None = None) -> list[str]:
         case = out / name
         if case.exists():
             shutil.rmtree(case)
-        build_clean_run(case / "run", run_id=name, legs_mod=p.legs_mod, decisions_mod=p.decisions_mod, after=p.after)
+        build_case(p, case / "run", run_id=name)
         (case / "key.yaml").write_text(yaml.safe_dump(key_dict(p), sort_keys=False))
     return chosen

@@ -6,7 +6,7 @@ auditor's output. One behaviour per test: the parametrization gives one test per
 
 import pytest
 
-from geak.agents.plants import PLANTS, build_clean_run
+from geak.agents.plants import PLANTS, build_case, build_clean_run
 from geak.auditor.audit import audit_run
 from geak.auditor.checks import RULES
 
@@ -28,7 +28,7 @@ def test_every_rule_has_a_planted_case():
 @pytest.mark.parametrize("name", sorted(PLANTS))
 def test_planted_case_gets_its_key(name, tmp_path):
     p = PLANTS[name]
-    build_clean_run(tmp_path / "run", legs_mod=p.legs_mod, decisions_mod=p.decisions_mod, after=p.after)
+    build_case(p, tmp_path / "run")
     verdicts = {v.gate_id: v for v in audit_run(tmp_path / "run", write=False)}
     for gate_id, v in verdicts.items():
         want, rules = p.key.get(gate_id, ("PASS", []))

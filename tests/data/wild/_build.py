@@ -9,37 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from geak.agents.plants_import import MODEL, RATES, vllm09_row, vllm_all_failed  # one source for the corpus and these
+
 HERE = Path(__file__).parent
-MODEL = "meta-llama/Llama-3.1-8B-Instruct"
-
-
-def vllm09_row(rate, deployment: str, tput: float, ttft: float, tpot: float, n: int = 900) -> dict:
-    """benchmark_serving.py ~0.9 --save-result (no --save-detailed): aggregates only, the
-    --metadata values as strings before request_rate, the typo key "request_goodput:", no
-    "failed", request_rate the string "inf" when unlimited."""
-    out_tok, in_tok = n * 500, n * 1000
-    dur = out_tok / tput
-    return {
-        "date": "20250530-203806", "backend": "vllm", "model_id": MODEL, "tokenizer_id": MODEL, "num_prompts": n,
-        "deployment": deployment, "gpu": "4xNVIDIA_L40S", "input_len": "1000", "output_len": "500",
-        "request_rate": rate, "burstiness": 1.0, "max_concurrency": None, "duration": dur, "completed": n,
-        "total_input_tokens": in_tok, "total_output_tokens": out_tok, "request_throughput": n / dur,
-        "request_goodput:": None, "output_throughput": tput, "total_token_throughput": (in_tok + out_tok) / dur,
-        "mean_ttft_ms": ttft * 1.1, "median_ttft_ms": ttft, "std_ttft_ms": ttft * 0.4, "p99_ttft_ms": ttft * 3.4,
-        "mean_tpot_ms": tpot * 1.02, "median_tpot_ms": tpot, "std_tpot_ms": tpot * 0.1, "p99_tpot_ms": tpot * 1.6,
-        "mean_itl_ms": tpot, "median_itl_ms": tpot * 0.9, "std_itl_ms": tpot * 0.5, "p99_itl_ms": tpot * 4.0,
-    }
-
-
-def vllm_all_failed() -> dict:
-    """`vllm bench serve` (0.2x) when every request failed: completed 0, failed N, every
-    latency statistic 0.0 (np.mean of an empty list or 0), throughputs 0."""
-    stats = {f"{a}_{m}_ms": 0.0 for m in ("ttft", "tpot", "itl", "e2el") for a in ("mean", "median", "std", "p99")}
-    return {"date": "20261120-101500", "endpoint_type": "vllm", "backend": "vllm", "label": None, "model_id": MODEL,
-            "tokenizer_id": MODEL, "num_prompts": 8, "request_rate": "inf", "burstiness": 1.0, "max_concurrency": 8,
-            "duration": 0.41, "completed": 0, "failed": 8, "total_input_tokens": 0, "total_output_tokens": 0,
-            "request_throughput": 0.0, "request_goodput": None, "output_throughput": 0.0, "total_token_throughput": 0.0,
-            "max_output_tokens_per_s": 0.0, "max_concurrent_requests": 8, "rtfx": 0.0, **stats}
 
 
 def sglang_server_info(seed: int, kv_tokens: int) -> dict:
@@ -78,8 +50,7 @@ def sweep_run(max_num_seqs: int, run_number: int, tput: float) -> dict:
 
 
 def main() -> None:
-    rows = [vllm09_row(r, "base", t, ttft, tpot) for r, t, ttft, tpot in
-            ((10.0, 4710.2, 81.3, 21.4), (30.0, 9480.7, 190.6, 38.2), ("inf", 10145.34, 937.95, 43.75))]
+    rows = [vllm09_row(r, "base", t, ttft, tpot) for r, t, ttft, tpot in RATES]
     (HERE / "vllm09_request_rates.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (HERE / "vllm_all_failed.json").write_text(json.dumps(vllm_all_failed()))
     # two launches of one config: SGLang drew another random_seed, and memory profiling gave
