@@ -102,6 +102,9 @@ def backtest(cases_dir: str | Path, policy: AuditPolicy | None = None) -> Backte
     rules: dict[str, RuleScore] = defaultdict(RuleScore)
     confusion: dict[str, Counter[str]] = defaultdict(Counter)
     cases = find_cases(cases_dir)
+    # a rule the key names that could not be checked FLAGs the gate (unchecked_is_flag): it
+    # fired. Other rules left unchecked by a flaw elsewhere are not scored.
+    unchecked_fires = (policy or AuditPolicy()).unchecked_is_flag
     if not cases:
         report.problems.append(f"{cases_dir}: no case directories (each needs run/ and key.yaml)")
     for case in cases:
@@ -118,9 +121,6 @@ def backtest(cases_dir: str | Path, policy: AuditPolicy | None = None) -> Backte
             v = verdicts.get(gate_id)
             actual = (v.verdict or "UNAUDITED") if v else "UNAUDITED"
             exp_rules = list(spec.get("rules", []))
-            # a rule the key names that could not be checked FLAGs the gate (unchecked_is_flag):
-            # it fired. Other rules left unchecked by a flaw elsewhere are not scored.
-            unchecked_fires = (policy or AuditPolicy()).unchecked_is_flag
             fired = sorted({f.rule_id for f in v.findings if f.outcome in ("fail", "flag")
                             or (unchecked_fires and f.outcome == "unchecked" and f.rule_id in exp_rules)}) if v else []
             report.gates.append(GateResult(case=case.name, gate_id=gate_id, expected=spec["verdict"], actual=actual,

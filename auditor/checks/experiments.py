@@ -51,8 +51,8 @@ def leg_mix(leg: LegData) -> tuple[str, list[str]] | None:
 @rule("E1", ["baseline", "patch", "bundle"], "different experiments read as repetitions", "flag", "flag")
 def e1_one_experiment_per_leg(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
-    legs: dict[str, LegData] = {leg.leg_id: leg for leg in ctx.reference + ctx.candidate}
-    for leg in legs.values():
+    legs = ctx.all_legs
+    for leg in legs:
         mix = leg_mix(leg)
         if mix is not None:
             what, files = mix

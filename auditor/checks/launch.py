@@ -106,7 +106,7 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
                            f"only {declared or 'nothing'} may differ", evidence=[leg_ptr(ref, field=f"resolved_config.{k}"), leg_ptr(cand, field=f"resolved_config.{k}")],
                            recomputed={"key": k, "reference": va, "candidate": vb, "declared_knobs": declared})
         out += _p4_engine_log(ctx, ref, cand, declared, conseq)
-        out += no_server_info(ctx, "P4", [ref, cand])
+    out += no_server_info(ctx, "P4", list({lg.leg_id: lg for pair in pairs for lg in pair}.values()))
     if not any(f.outcome in ("fail", "unchecked") for f in out):
         out += ctx.ok("P4", f"only the declared knob(s) {declared} differ, in launch.json and in the engine's own log")
     return out

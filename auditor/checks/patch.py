@@ -57,11 +57,6 @@ def _before_teardown(log: str) -> str:
     return log
 
 
-def _all_legs(ctx: GateContext) -> list[LegData]:
-    ids = list(dict.fromkeys(ctx.decision.reference_legs + ctx.decision.candidate_legs + ctx.decision.audit_legs))
-    return ctx.legs(ids)
-
-
 def _levers(ctx: GateContext) -> dict[str, str]:
     """knob -> lever class by geak's own table (the producer's labels are claims, not facts)."""
     knobs = set(ctx.decision.declared_knobs)
@@ -90,7 +85,7 @@ def p1_rederivable(ctx: GateContext) -> list[Finding]:
         out += ctx.bad("P1", "the decision names no reference leg: nothing to re-derive from", evidence=[ctx.decision_ptr])
     if ctx.scope != "baseline" and not d.candidate_legs:
         out += ctx.bad("P1", "the decision names no candidate leg: nothing to re-derive from", evidence=[ctx.decision_ptr])
-    for leg in _all_legs(ctx):
+    for leg in ctx.all_legs:
         if leg.problems:
             for pr in leg.problems[:8]:
                 out += ctx.bad("P1", f"leg {leg.leg_id}: {pr}", evidence=[ptr(pr)])
@@ -110,7 +105,7 @@ def p1_rederivable(ctx: GateContext) -> list[Finding]:
     if not any(f.outcome in ("fail", "unchecked", "n/a") for f in out):
         nulls = [k for k in ("reference_value", "candidate_value", "delta_pct", "non_overlap") if getattr(d.claim, k) is None]
         note = f"; claim fields {nulls} were null and are recomputed, not trusted" if nulls else ""
-        out += ctx.ok("P1", f"all {len(_all_legs(ctx))} leg(s) re-derivable from raw{note}")
+        out += ctx.ok("P1", f"all {len(ctx.all_legs)} leg(s) re-derivable from raw{note}")
     return out
 
 
@@ -123,7 +118,7 @@ REP_AGGREGATES = ("output_throughput", "request_throughput", "total_token_throug
 def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
     # geak's own normalized copy against the tool's bytes: a producer's file is a claim too
-    for leg in _all_legs(ctx):
+    for leg in ctx.all_legs:
         for pr in leg.mismatches[:8]:
             out += ctx.bad("P2", f"leg {leg.leg_id}: {pr}", evidence=[ptr(pr)])
         if len(leg.mismatches) > 8:
@@ -166,9 +161,9 @@ def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
                     out += ctx.bad("P2", f"leg {leg_id}: reported {knob} = {value!r} but the engine's resolved config says {k} = {v!r}",
                                    evidence=[ctx.decision_ptr, leg_ptr(leg, field=f"resolved_config.{k}")],
                                    claimed={knob: value}, recomputed={k: v})
-    out += launch_claim_findings(ctx, _all_legs(ctx))
+    out += launch_claim_findings(ctx, ctx.all_legs)
     # per-rep aggregates the tool printed vs the per-request arrays it saved
-    for leg in _all_legs(ctx):
+    for leg in ctx.all_legs:
         for r in leg.reps:
             for agg in REP_AGGREGATES:
                 rep_val = r.reported.get(agg)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import re
-import zlib
 from collections import defaultdict
 from typing import Any
 
 from ..evidence.models import EvidencePointer, Finding, ProfileClaim
+from ..evidence.store import gunzip_capped
 from .registry import GateContext, rule
 
 # Op families: one logical op may be many kernel names (R2). Order matters: first match wins.
@@ -104,13 +102,7 @@ def load_trace(raw: bytes) -> list[dict[str, Any]]:
     """Events of a Chrome/torch-profiler trace. Raises ValueError for anything that is not one
     (corrupt gzip, a decompression bomb, hostile nesting, the wrong JSON shape)."""
     if raw[:2] == b"\x1f\x8b":
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
-                raw = f.read(MAX_TRACE_BYTES + 1)
-        except (OSError, EOFError, zlib.error) as e:
-            raise ValueError(f"not a readable gzip file: {e}") from None
-        if len(raw) > MAX_TRACE_BYTES:
-            raise ValueError(f"decompresses to more than {MAX_TRACE_BYTES >> 30} GiB")
+        raw = gunzip_capped(raw, MAX_TRACE_BYTES)
     try:
         obj = json.loads(raw)  # not store.loads: a depth walk over millions of events costs seconds
     except RecursionError:

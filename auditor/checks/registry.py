@@ -89,6 +89,12 @@ class GateContext:
     def candidate(self) -> list[LegData]:
         return self.legs(self.decision.candidate_legs)
 
+    @property
+    def all_legs(self) -> list[LegData]:
+        """Every leg the decision names (reference, candidate, audit), each once."""
+        d = self.decision
+        return self.legs(list(dict.fromkeys(d.reference_legs + d.candidate_legs + d.audit_legs)))
+
     def side_values(self, legs: list[LegData], metric: str | None = None) -> list[float]:
         metric = metric or self.decision.claim.metric
         vals: list[float] = []

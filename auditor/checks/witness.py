@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..evidence.loader import LegData, RepWitness
+from ..evidence.loader import RepWitness
 from ..evidence.models import EvidencePointer, Finding
 from ..evidence.metrics import COUNTERS, quantile_bucket
 from .registry import GateContext, rule
@@ -92,12 +92,8 @@ def _rep_problems(ctx: GateContext, w: RepWitness) -> list[tuple[str, str]]:
 @rule("W1", ["baseline", "patch", "bundle"], "the engine's counters contradict the tool's output", "fail", "eject")
 def w1_engine_witness(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
-    legs: list[LegData] = []
-    for leg in ctx.reference + ctx.candidate:
-        if leg.leg_id not in {x.leg_id for x in legs}:
-            legs.append(leg)
     checked = reps_total = 0
-    for leg in legs:
+    for leg in ctx.all_legs:
         if not leg.witness:
             continue
         reps_total += len(leg.witness)
@@ -123,10 +119,7 @@ def w1_engine_witness(ctx: GateContext) -> list[Finding]:
                                      EvidencePointer(file=w.files[1], field=metric or None)])
         if len(failing) > PER_LEG:
             out += ctx.bad("W1", f"leg {leg.leg_id}: {len(failing) - PER_LEG} more rep(s) whose engine counters disagree")
-        if missing and ctx.imported and len(missing) == len(leg.witness):
-            # no format another tool writes keeps the engine's counters: not a gap in this run
-            out += ctx.na("W1", f"leg {leg.leg_id}: the imported evidence holds no engine /metrics snapshots (no other tool keeps them)")
-        elif missing:
+        if missing:  # on imported evidence the registry makes this n/a: no other tool keeps them
             out += ctx.unchecked("W1", f"leg {leg.leg_id}: {len(missing)} of {len(leg.witness)} rep(s) have no engine /metrics "
                                  f"snapshots ({missing[0].problem}); their numbers have one witness, the tool's file",
                                  evidence=[EvidencePointer(file=missing[0].files[0])])

@@ -15,12 +15,11 @@ never raised.
 
 from __future__ import annotations
 
-import gzip
-import io
 import math
 import re
-import zlib
 from dataclasses import dataclass, field
+
+from .store import gunzip_capped
 
 # family -> engine metric name. Counters are summed over their labels (vLLM labels
 # request_success by finished_reason); histograms keep their buckets.
@@ -52,14 +51,7 @@ MAX_LINE = 4096
 
 def decode_snapshot(data: bytes) -> str:
     """The text of a stored snapshot; ValueError (with the reason) for a corrupt file or a bomb."""
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
-            raw = f.read(MAX_TEXT_BYTES + 1)
-    except (OSError, EOFError, zlib.error) as e:
-        raise ValueError(f"not a readable gzip file: {e}") from None
-    if len(raw) > MAX_TEXT_BYTES:
-        raise ValueError(f"decompresses to more than {MAX_TEXT_BYTES >> 20} MiB")
-    return raw.decode("utf-8", errors="replace")
+    return gunzip_capped(data, MAX_TEXT_BYTES).decode("utf-8", errors="replace")
 
 
 def snapshot_names(rep_file: str) -> tuple[str, str]:
@@ -78,19 +70,22 @@ class Snapshot:
     bad_lines: list[int] = field(default_factory=list)
 
 
+# sample name -> (family, kind), for every engine
+_WANTED: dict[str, tuple[str, str]] = {}
+for _names in ENGINE_METRICS.values():
+    for _fam, _name in _names.items():
+        if _fam in COUNTERS:
+            _WANTED[_name] = (_fam, "counter")
+        else:
+            for _suffix, _kind in (("_bucket", "bucket"), ("_sum", "sum"), ("_count", "count")):
+                _WANTED[_name + _suffix] = (_fam, _kind)
+
+
 def parse_snapshot(text: str) -> Snapshot:
     """The families geak reads, from one /metrics answer. Lines of other metrics are skipped
     by a prefix test before any regex runs (a vLLM answer is ~600 lines, most irrelevant)."""
     snap = Snapshot()
-    wanted: dict[str, tuple[str, str]] = {}  # sample name -> (family, kind)
-    for eng, names in ENGINE_METRICS.items():
-        for fam, name in names.items():
-            if fam in COUNTERS:
-                wanted[name] = (fam, "counter")
-            else:
-                for suffix, kind in (("_bucket", "bucket"), ("_sum", "sum"), ("_count", "count")):
-                    wanted[name + suffix] = (fam, kind)
-    prefixes = tuple(ENGINE_METRICS)
+    wanted, prefixes = _WANTED, tuple(ENGINE_METRICS)
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.startswith(prefixes):
             continue

@@ -22,7 +22,7 @@ import msgspec
 import numpy as np
 
 from .normalize import AGGREGATE_KEYS
-from .workload import workload_fields
+from .workload import KNOWN, workload_fields
 from .store import Problem, loads
 
 FloatList = list[float | None] | None
@@ -43,9 +43,11 @@ _ARRAYS: list[tuple[str, Any, Any]] = [
     ("max_concurrency", Any, None),
 ]
 _AGGREGATES = [(k, Any, None) for k in AGGREGATE_KEYS + ("median_e2e_latency_ms",) if k not in ("duration",)]
+# what a big row says it ran (workload.py), read in the same decode
+_WORKLOAD = [(k, Any, None) for k in KNOWN if k not in {n for n, _, _ in _ARRAYS + _AGGREGATES}]
 # One decode per file: the fields the rules read; everything else (generated texts, ITLs) is
 # skipped by msgspec without becoming Python objects.
-ToolResult = msgspec.defstruct("ToolResult", _ARRAYS + _AGGREGATES)
+ToolResult = msgspec.defstruct("ToolResult", _ARRAYS + _AGGREGATES + _WORKLOAD)
 # only decoded when the tool saved no latencies (SGLang): e2e = ttft + sum(itls)
 _Itls = msgspec.defstruct("Itls", [("itls", list[list[float] | None] | None, None)])
 _AGG_NAMES = tuple(k for k, _, _ in _AGGREGATES)
@@ -124,7 +126,7 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
     mc = res.max_concurrency
     rr = RawRep(file=rel, size=len(data), duration_s=res.duration, aggregates=aggregates, server_info=res.server_info,
                 max_concurrency=mc if isinstance(mc, int) and not isinstance(mc, bool) and mc > 0 else None,
-                workload=workload_fields(body))
+                workload=workload_fields(body, decoded=res))
     if res.output_lens is None or res.ttfts is None:
         return rr, probs  # aggregates only (vLLM without --save-detailed)
     n = len(res.output_lens)

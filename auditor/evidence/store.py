@@ -375,3 +375,19 @@ def _fsync_dir(d: Path) -> None:
 
 def finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def gunzip_capped(data: bytes, cap: int) -> bytes:
+    """Decompress gzip ``data`` to at most ``cap`` bytes. ValueError (with the reason) for a
+    corrupt file or one that decompresses beyond the cap (a bomb)."""
+    import gzip
+    import zlib
+
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            raw = f.read(cap + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"not a readable gzip file: {e}") from None
+    if len(raw) > cap:
+        raise ValueError(f"decompresses to more than {cap >> 20} MiB")
+    return raw

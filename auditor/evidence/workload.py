@@ -50,15 +50,17 @@ def _norm(v: Any) -> Any:
     return None  # lists, objects: not a workload setting
 
 
-def workload_fields(body: bytes) -> dict[str, Any]:
-    """The row's workload signature (normalized scalars); {} when the row cannot be read."""
+def workload_fields(body: bytes, decoded: Any = None) -> dict[str, Any]:
+    """The row's workload signature (normalized scalars); {} when the row cannot be read.
+    ``decoded``: an object already decoded from a big row with the KNOWN fields as attributes
+    (raw.py's ToolResult), so its megabytes are not scanned a second time."""
     obj: Any = None
     try:
         if len(body) <= SMALL_ROW:
             obj = msgspec.json.decode(body)
         else:
-            k = msgspec.json.decode(body, type=_Known)
-            obj = {f: getattr(k, f) for f in KNOWN}
+            k = decoded if decoded is not None else msgspec.json.decode(body, type=_Known)
+            obj = {f: getattr(k, f, None) for f in KNOWN}
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         try:  # NaN / Infinity literals (Python's json, SGLang's request_rate): a tolerant reader
             import json

@@ -89,11 +89,15 @@ def test_malformed_lines_are_counted_never_raised(text):
     assert snap.bad_lines == [1] and not snap.counters and not snap.buckets
 
 
-@pytest.mark.parametrize("data", [b"", b"\xff\xfe\x00" * 1000, b"# HELP only comments\n# TYPE x counter\n", b"\n" * 100_000,
-                                  b"sglang:prompt_tokens_total 7.0\r\nvllm:generation_tokens_total{} 3\n"])
-def test_any_bytes_parse_without_raising(data):
+@pytest.mark.parametrize("data, counters", [
+    (b"", {}), (b"\xff\xfe\x00" * 1000, {}), (b"# HELP only comments\n# TYPE x counter\n", {}), (b"\n" * 100_000, {}),
+    (b"sglang:prompt_tokens_total 7.0\r\nvllm:generation_tokens_total{} 3\n", {"prompt_tokens": 7.0, "generation_tokens": 3.0}),
+])
+def test_any_bytes_parse_without_raising(data, counters):
     snap = parse_snapshot(data.decode("utf-8", errors="replace"))
-    window(snap, snap)  # and a window of anything is computed, not raised
+    assert snap.counters == counters and not snap.bad_lines
+    w = window(snap, snap)  # and a window of anything is computed, not raised
+    assert w.counters == {k: 0.0 for k in counters} and not w.problems
 
 
 def test_counters_sum_over_labels():

@@ -188,6 +188,15 @@ def test_p8_flags_an_e2e_gain_beyond_the_kernels_amdahl_bound(tmp_path):
     assert f.outcome == "flag" and f.action == "remeasure" and "beyond what the kernel can give" in f.message
 
 
+def test_p8_flags_a_flat_e2e_under_the_gain_the_profiled_share_predicts(tmp_path):
+    # the other direction, from geak's own evidence (raw trace share, harness raw times), no claimed share
+    ok = _amdahl_p8(tmp_path / "a", 1.03)
+    predicted = ok.recomputed["amdahl_bound_pct"]
+    assert predicted > ok.recomputed["noise_band_pct"] * 2, ok.recomputed  # a kernel that should show
+    f = _amdahl_p8(tmp_path / "b", 1.0 / 1.08)  # the candidate's e2e equals the reference's
+    assert f.outcome == "flag" and "profiled share and harness speedup" in f.message, f.message
+
+
 def test_amdahl_bound_of_a_slower_op_is_a_loss():
     from geak.auditor.checks.isolated import amdahl_bound
 
