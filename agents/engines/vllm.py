@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from geak.auditor.evidence.metrics import SUFFIX_AFTER, SUFFIX_BEFORE
 from geak.auditor.evidence.normalize import from_vllm_result, resolved_from_server_info
 
 from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, as_cli_bool, flag_args, register
@@ -38,6 +39,7 @@ CPU_SITE = Path(__file__).resolve().parent / "cpu_site"
 # snapshots (the auditor says unchecked), never a window that includes the warm-ups.
 BENCH_SHIM = (
     "import gzip, os, sys\n"
+    f"SUFFIX = {{'before': {SUFFIX_BEFORE!r}, 'after': {SUFFIX_AFTER!r}}}  # geak.auditor.evidence.metrics names them\n"
     "import vllm.benchmarks.serve as S\n"
     "from vllm.benchmarks.serve import add_cli_args, main\n"
     "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
@@ -53,10 +55,10 @@ BENCH_SHIM = (
     "    try:\n"
     "        async with session.get(base_url + '/metrics') as r:\n"
     "            body = await r.read()\n"
-    "        tmp = f\"{W['stem']}.metrics_{which}.prom.gz.tmp\"\n"
+    "        tmp = W['stem'] + SUFFIX[which] + '.tmp'\n"
     "        with open(tmp, 'wb') as fh:\n"
     "            fh.write(gzip.compress(body, mtime=0))\n"
-    "        os.replace(tmp, f\"{W['stem']}.metrics_{which}.prom.gz\")\n"
+    "        os.replace(tmp, W['stem'] + SUFFIX[which])\n"
     "    except Exception as e:\n"
     "        print(f'geak: /metrics scrape ({which}) failed: {e}', flush=True)\n"
     "    return await _fetch(base_url, session)\n"
