@@ -143,7 +143,7 @@ def b5_contended(ctx: GateContext) -> list[Finding]:
         lo, hi = min(clocks.values()), max(clocks.values())
         if (hi - lo) / hi * 100 > ctx.policy.clock_tolerance_pct:
             out += ctx.bad("B5", f"SM clocks differ between legs beyond {ctx.policy.clock_tolerance_pct:g}%: {clocks}", recomputed={"clocks_mhz": clocks})
-    if not any(f.outcome in ("flag", "fail", "unchecked") for f in out):
+    if not any(f.outcome in ("flag", "fail", "unchecked", "n/a") for f in out):  # n/a: a leg with no host (an import)
         out += ctx.ok("B5", f"{len(legs)} leg(s) uncontended")
     return out
 

@@ -37,7 +37,7 @@ def test_vllm_files_one_leg(tmp_path: Path) -> None:
     assert v.gate_id == "baseline-base" and v.verdict == "PASS", [(f.rule_id, f.outcome, f.message) for f in v.findings]
     by = outcomes(v)
     assert by["B1"] == {"pass"} and by["B3"] == {"pass"}
-    assert by["B4"] == {"n/a"}
+    assert by["B4"] == {"n/a"} and by["B5"] == {"n/a"}  # no host in the rows: never "uncontended"
     from geak.auditor.coverage import coverage
 
     cov = coverage([v])
