@@ -160,6 +160,16 @@ plant(Plant("b5_foreign_gpu_process", ("B5",), "another process on the candidate
 plant(Plant("b6_baseline_drift", ("B6",), "GEAK I2: gated against a claimed baseline of 1300 tok/s that re-derives to ~1005", {"baseline": ("FAIL", ["B6"])},
             decisions_mod=_claim("d-baseline", baseline_value=1300.0), source="GEAK fixture I2"))
 
+
+def _handicap_validation_base(legs: dict[str, Any]) -> None:
+    for lid in ("val_base_1", "val_base_2"):
+        legs[lid].tput = BASE_TPUT * 0.90
+
+
+plant(Plant("b6_handicapped_validation_base", ("B6",), "GEAK gate 2 on the director's bundle: validation/base re-measures the "
+            "baseline's own config 10% below the run's baseline leg, and the bundle's delta is taken against it",
+            {"bundle": ("FAIL", ["B6"])}, legs_mod=_handicap_validation_base, source="issue 13"))
+
 # ----------------------------------------------------------------- profile
 
 def _routing(fn: Callable[[dict[str, Any]], None]) -> Callable[[RunStore], None]:
@@ -296,12 +306,15 @@ plant(Plant("p5_not_engaged", ("P5",), "the kernel's marker never appears in the
             legs_mod=_set("kernel_rmsnorm", log_extra="")))
 plant(Plant("p4_aa_pair_sold_as_lever", ("P4",), "the candidate is an A/A copy of the reference (same max_num_seqs), "
             "and the decision still declares max_num_seqs as the lever behind its delta",
-            {"config-accept-1": ("FAIL", ["P4", "P5"]), "integrate-rmsnorm": ("FAIL", ["P4", "P6"])},
+            # the kernel gate's reference (cfg_seqs512) is then the baseline's config measured 8% higher:
+            # drift between two lifetimes of one config far beyond the 0.5% band (B6)
+            {"config-accept-1": ("FAIL", ["P4", "P5"]), "integrate-rmsnorm": ("FAIL", ["P4", "P6", "B6"])},
             legs_mod=_resolved(["cfg_seqs512"], **{"scheduler_config.max_num_seqs": 256}), source="issue 13"))
 plant(Plant("p5_config_not_applied", ("P5",), "the declared knob never took effect: identical in both resolved configs",
             # the kernel leg keeps max_num_seqs=512, so its integrate gate also sees an undeclared difference;
             # the config gate's legs are equal on the declared knob: an A/A pair sold as a lever (P4)
-            {"config-accept-1": ("FAIL", ["P5", "P4"]), "integrate-rmsnorm": ("FAIL", ["P4", "P6"])},
+            # and the kernel gate's reference is the baseline's config measured 8% higher (B6)
+            {"config-accept-1": ("FAIL", ["P5", "P4"]), "integrate-rmsnorm": ("FAIL", ["P4", "P6", "B6"])},
             decisions_mod=_decision("d-cfg-1", declared_knobs=["max_num_batched_tokens"]),
             legs_mod=_resolved(["cfg_seqs512"], **{"scheduler_config.max_num_seqs": 256})))
 

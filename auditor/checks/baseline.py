@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import stats
+from ..evidence.loader import LegData
+from ..evidence.workload import differing
 from ..evidence.models import EvidencePointer, Finding
 from .config_diff import config_diff, key_matches
 from .launch import no_server_info
@@ -148,11 +152,21 @@ def b5_contended(ctx: GateContext) -> list[Finding]:
     return out
 
 
-@rule("B6", ["baseline", "patch"], "baseline drift", "fail", "eject")
+@rule("B6", ["baseline", "patch", "bundle"], "baseline drift", "fail", "eject")
 def b6_drift(ctx: GateContext) -> list[Finding]:
+    """Two sources of a baseline: the number the producer says it gated against (claim.baseline_value),
+    and the run's own baseline leg when this gate measured its reference in another server lifetime
+    (GEAK's baseline/ vs validation/base or an overlay's ref; geak's kernel reference legs)."""
+    out = _b6_claimed(ctx) + _b6_independent(ctx)
+    if all(f.outcome == "n/a" for f in out):
+        return ctx.na("B6", "drift is n/a (not passed): " + "; ".join(f.message for f in out))
+    return [f for f in out if f.outcome != "n/a"]
+
+
+def _b6_claimed(ctx: GateContext) -> list[Finding]:
     claimed = ctx.decision.claim.baseline_value
     if claimed is None:
-        return ctx.na("B6", "no separate baseline was claimed; the only baseline is the reference leg itself, so drift is n/a (not passed)")
+        return ctx.na("B6", "no separate baseline value was claimed")
     vals = ctx.side_values(ctx.reference)
     med = stats.median(vals)
     if med is None:
@@ -163,3 +177,91 @@ def b6_drift(ctx: GateContext) -> list[Finding]:
         return ctx.bad("B6", f"claimed baseline {claimed:g} does not reproduce: the reference leg re-derives to {med:.2f} ({drift:+.2f}%)",
                        evidence=[ctx.decision_ptr], recomputed=rec, claimed={"baseline_value": claimed})
     return ctx.ok("B6", f"claimed baseline {claimed:g} reproduces ({drift:+.2f}%)", recomputed=rec)
+
+
+def _signature(leg: LegData) -> dict[str, Any]:
+    sigs = [r.raw.workload for r in leg.counted if r.raw is not None]
+    return sigs[0] if sigs and not differing(sigs) else {}
+
+
+def independent_baselines(ctx: GateContext) -> list[LegData]:
+    """The run's baseline legs (what its baseline gates measured) that this gate did not reuse."""
+    if ctx.scope == "baseline":
+        return []
+    mine = set(ctx.decision.reference_legs) | set(ctx.decision.candidate_legs)
+    ids: list[str] = []
+    for _, d in ctx.run.decisions:
+        if d.scope == "baseline":
+            ids += [i for i in d.reference_legs if i not in mine and i not in ids]
+    present = set(ctx.run.leg_ids())
+    return [ctx.run.leg(i) for i in ids if i in present]
+
+
+def drift_side(drift_pct: float, band_pct: float, higher_is_better: bool) -> str:
+    """"within" the band, or the reference "worse" (it inflates the delta) or "better" than the baseline."""
+    if abs(drift_pct) <= band_pct:
+        return "within"
+    return "worse" if (drift_pct < 0) == higher_is_better else "better"
+
+
+def _b6_independent(ctx: GateContext) -> list[Finding]:
+    bases = independent_baselines(ctx)
+    if not bases or not ctx.reference:
+        return ctx.na("B6", "the only baseline measured is the reference leg itself")
+    c = ctx.decision.claim
+    ref_vals = ctx.side_values(ctx.reference)
+    ref_med = stats.median(ref_vals)
+    out: list[Finding] = []
+    for base in bases:
+        why = _not_same_experiment(ctx, base)
+        if why:
+            out += ctx.na("B6", f"baseline leg {base.leg_id} is not a measurement of this reference ({why})")
+            continue
+        base_med = stats.median(ctx.side_values([base]))
+        if ref_med is None or base_med is None or base_med == 0:
+            out += ctx.unchecked("B6", f"no counted values to compare the reference with baseline leg {base.leg_id}")
+            continue
+        if ctx.policy.noise_band_unknown:
+            # the rule that owns the band (B1, P3, F1) FLAGs it; a drift judged against the
+            # policy's default would be judged against a number nobody measured
+            out += ctx.na("B6", f"noise band unknown: drift against baseline leg {base.leg_id} is judged once the band is measured")
+            continue
+        band = ctx.policy.noise_band_pct
+        drift = (ref_med - base_med) / base_med * 100
+        side = drift_side(drift, band, c.higher_is_better)
+        rec = {"reference_median": ref_med, "baseline_leg": base.leg_id, "baseline_median": base_med,
+               "drift_pct": drift, "noise_band_pct": band}
+        ev = [EvidencePointer(file=base.bench_file), *[EvidencePointer(file=r.bench_file) for r in ctx.reference]]
+        refs = "/".join(r.leg_id for r in ctx.reference)
+        if side == "within":
+            out += ctx.ok("B6", f"reference {refs} reproduces the run's baseline leg {base.leg_id} ({drift:+.2f}%, band {band:.2f}%)",
+                          recomputed=rec)
+        elif side == "worse":
+            # a reference below the run's own baseline of the same config inflates every delta
+            # measured against it: GEAK's gate 2, the handicapped baseline
+            out += ctx.bad("B6", f"reference {refs} is {abs(drift):.2f}% worse than the run's own baseline leg {base.leg_id} of the same "
+                           f"config and workload (band {band:.2f}%): the delta is measured against a handicapped reference",
+                           evidence=ev, recomputed=rec)
+        else:
+            out.append(ctx.finding("B6", "flag", f"reference {refs} is {drift:+.2f}% off the run's own baseline leg {base.leg_id} of the same "
+                               f"config, beyond the {band:.2f}% band in the claim's disfavour: the band understates the noise "
+                               "between server lifetimes", action="remeasure", evidence=ev, recomputed=rec))
+    return out
+
+
+def _not_same_experiment(ctx: GateContext, base: LegData) -> str:
+    for ref in ctx.reference:
+        a, _ = base.resolved()
+        b, _ = ref.resolved()
+        if a is None or b is None:
+            return f"leg {(base if a is None else ref).leg_id} has no resolved engine config"
+        diff = config_diff(a, b)
+        if diff:
+            k = next(iter(diff))
+            return f"leg {ref.leg_id} differs in {k}: {diff[k][0]!r} vs {diff[k][1]!r}"
+        wa, wb = _signature(base), _signature(ref)
+        wd = differing([wa, wb]) if wa and wb else {}
+        if wd:
+            k = next(iter(wd))
+            return f"leg {ref.leg_id} ran another workload: {k} {wd[k][0]!r} vs {wd[k][1]!r}"
+    return ""
