@@ -104,3 +104,122 @@ plant(Plant("i_vllm_rates_one_leg", ("E1",), "the same three rates written into 
 plant(Plant("i_vllm_all_failed", ("P11",), "`vllm bench serve` output where every request failed (completed 0, failed 8), "
             "aggregates only", {"baseline-base": ("FAIL", ["P11", "B3"])},  # B3: one row is one repetition
             build=_imported("vllm", {"r.json": json.dumps(vllm_all_failed())}, "base"), source="issue 13", tags=TAG))
+
+
+# ----------------------------------------------------------------- GEAK v4 and SGLang run directories
+
+PROBE_PROMPTS = ("The capital of France is", "2 + 2 * 3 equals", "Water boils at", "The largest planet in the solar system is")
+PROBE_OK = (" Paris. It is also the largest city in France.", " 8, because multiplication comes before addition.",
+            " 100 degrees Celsius at sea level.", " Jupiter, a gas giant more than eleven times wider than Earth.")
+PROBE_GIBBERISH = ("ingly.setOnClickListener ]);\n\n.tsx_MetadataUsageId", "ucz.DataGridViewTextBoxColumn Ended{{$ ){",
+                   "rawtypes.HttpServletResponse ){\n\n(Size", "_Framework(HaveOccurred ''\n\nSX.fdsfd")
+GEAK_SHORT = "rmsnorm_fused"
+GEAK_MODEL = "Qwen/Qwen3-8B"
+GEAK_BASE = [2398.4, 2401.3, 2403.0]
+GEAK_CAND = [2618.9, 2621.6, 2624.0]
+
+
+def _probe(outputs: tuple[str, ...]) -> list[dict[str, str]]:
+    """parity_probe.py's dump: json.dump of [{"prompt", "output"}], the file name the caller's."""
+    return [{"prompt": p, "output": o} for p, o in zip(PROBE_PROMPTS, outputs)]
+
+
+def _geak_dir(root: Path, *, ref: list[float] | None = None, cand: list[float] | None = None, ir: dict[str, Any] | None = None,
+              ref_probe: tuple[str, ...] = PROBE_OK, cand_log: str | None = None) -> None:
+    """A GEAK v4 run: baseline/ and one overlay candidate (ref and cand legs of one server config,
+    the kernel bound by GEAK's overlay), env_report.json with a host block, the parity probe's
+    dumps beside the candidate, and the integrator's integrate_result.json."""
+    from .geak_rows import bind_line, jdump, leg, server_info
+
+    ref = GEAK_BASE if ref is None else ref
+    cand = GEAK_CAND if cand is None else cand
+    jdump(root / "env_report.json", {"gfx": "gfx942", "host": {
+        "hostname": "mi300x-node03", "cpu_model": "AMD EPYC 9654", "cpu_count": 192, "load_avg_1m": 2.4,
+        "gpus": [{"index": 0, "name": "AMD Instinct MI300X", "driver": "6.12.12", "sm_clock_mhz": 2100.0, "temperature_c": 48.0,
+                  "foreign_processes": []}], "other_legs_running": []}})
+    (root / "model_path.txt").write_text(GEAK_MODEL + "\n")
+    # three launches of one config: SGLang draws random_seed per launch and profiles KV capacity
+    leg(root / "baseline", GEAK_BASE, server_info(GEAK_MODEL, 30101, random_seed=418830421, max_total_num_tokens=2300000), 1811.2, 24.9)
+    c = root / "overlay" / f"cand_{GEAK_SHORT}"
+    leg(c / "ref", ref, server_info(GEAK_MODEL, 30111, random_seed=77125004, max_total_num_tokens=2300028), 1811.2, 24.9)
+    leg(c / "cand", cand, server_info(GEAK_MODEL, 30112, random_seed=918273, max_total_num_tokens=2299972), 1650.3, 22.8,
+        log_extra=bind_line(GEAK_SHORT) if cand_log is None else cand_log)
+    jdump(c / "parity_ref.json", _probe(ref_probe))
+    jdump(c / "parity_cand.json", _probe(PROBE_OK))
+    med_r, med_c = sorted(ref)[len(ref) // 2], sorted(cand)[len(cand) // 2]
+    base_ir = {"short_name": GEAK_SHORT, "provenance_ok": True, "isolated_speedup": 1.42, "pct_gpu_time": 31.0,
+               "e2e_throughput_tok_s": med_c, "e2e_delta_pct": round((med_c - med_r) / med_r * 100, 3), "ref_med": med_r,
+               "cand_med": med_c, "ref_runs": ref, "cand_runs": cand, "non_overlapping": min(cand) > max(ref),
+               "ab_complete": True, "output_parity": "pass", "parity_kind": "byte_exact", "gate": "accepted", "winner_kind": "patch",
+               "engagement_detail": {"bind": f"[overlay] rebound sglang.srt.layers.quantization.fp8_kernel:{GEAK_SHORT} -> "
+                                             f"overlay_{GEAK_SHORT}.{GEAK_SHORT}",
+                                     "calls": f"[overlay-mark] {GEAK_SHORT} OPTIMIZED kernel CALLED"},
+               "accepted_overlay": f"overlay/cand_{GEAK_SHORT}", "reason": ""}
+    jdump(c / "integrate_result.json", {**base_ir, **(ir or {})})
+
+
+def _geak(**kw: Any) -> Callable[[Path], None]:
+    def build(run: Path) -> None:
+        from geak.auditor.importers.geak_v4 import import_geak_v4
+
+        with tempfile.TemporaryDirectory() as td:
+            src = Path(td) / "e2e_Qwen3-8B_20261120_101500_4242_17"
+            src.mkdir()
+            _geak_dir(src, **kw)
+            rep = import_geak_v4(src, run)
+            if rep.problems:
+                raise ValueError(f"case source did not import: {rep.problems}")
+    return build
+
+
+GEAK_GATE = f"integrate-{GEAK_SHORT}"
+plant(Plant("i_geak_clean_overlay", (), "a GEAK v4 run whose evidence carries what GEAK's own objective gates need (server_info "
+            "rows, a host block, the parity probe's dumps, GEAK's overlay bind lines): a real +9% kernel win",
+            {"baseline": ("PASS", []), GEAK_GATE: ("PASS", [])}, build=_geak(), source="issue 13", tags=TAG))
+plant(Plant("i_geak_ref_handicapped", ("B6",), "GEAK gate 2: the overlay's ref leg re-measures the baseline's config 9% below "
+            "baseline/, so the candidate's +9% is measured against a handicapped reference (vs baseline/ it is +0.2%)",
+            {GEAK_GATE: ("FAIL", ["B6"])}, build=_geak(ref=[2182.2, 2185.0, 2187.1], cand=[2401.9, 2405.5, 2407.2]),
+            source="issue 13", tags=TAG))
+plant(Plant("i_geak_not_engaged", ("P5",), "the integrator's engagement_detail cites GEAK's bind and call lines, but the "
+            "candidate's own server.log holds neither (the overlay never loaded)",
+            {GEAK_GATE: ("FAIL", ["P5"])}, build=_geak(cand_log=f"[2026-06-18 13:42:30] Loaded {GEAK_SHORT} config\n"),
+            source="issue 13", tags=TAG))
+plant(Plant("i_geak_inline_runs_forged", ("P2",), "integrate_result.json lists cand_runs 4% above what the cand leg's "
+            "bench_runs.jsonl rows say", {GEAK_GATE: ("FAIL", ["P2"])},
+            build=_geak(ir={"cand_runs": [round(v * 1.04, 1) for v in GEAK_CAND]}), source="issue 13", tags=TAG))
+plant(Plant("i_geak_parity_on_gibberish", ("P9",), "seed incident: GEAK's parity probe says pass because the candidate matches a "
+            "reference that answers gibberish (the probe's dump for the ref leg)", {GEAK_GATE: ("FAIL", ["P9"])},
+            build=_geak(ref_probe=PROBE_GIBBERISH), source="issue 13", tags=TAG))
+
+
+def _sglang_launches(run: Path) -> None:
+    """Two SGLang launches imported one after the other, as the README's commands do: the
+    second differs in chunked_prefill_size, and (as every launch does) in its auto-drawn
+    random_seed and its profiled KV capacity (28 tokens of 2.3 M). The user then names the knob
+    in decisions.jsonl, as the import's note asks."""
+    from geak.auditor.evidence.models import Decision
+    from geak.auditor.importers.bench import import_sglang_bench
+
+    from .geak_rows import server_info, sgl_row
+
+    with tempfile.TemporaryDirectory() as td:
+        for name, tputs, over in (("base", [2398.4, 2401.3, 2403.0], {"random_seed": 418830421, "max_total_num_tokens": 2300000}),
+                                  ("cpf16k", [2520.2, 2523.9, 2526.1], {"random_seed": 77125004, "max_total_num_tokens": 2300028,
+                                                                        "chunked_prefill_size": 16384})):
+            si = server_info(GEAK_MODEL, 30000 + len(name), **over)
+            f = Path(td) / f"{name}.jsonl"
+            f.write_text("".join(json.dumps(sgl_row(t, si, 1811.2, 24.9)) + "\n" for t in tputs))
+            rep = import_sglang_bench([f], run, leg_id=name)
+            if rep.problems:
+                raise ValueError(f"case source did not import: {rep.problems}")
+    p = run / "decisions.jsonl"
+    ds = [Decision.model_validate_json(line) for line in p.read_text().splitlines()]
+    for d in ds:
+        if d.scope == "patch":
+            d.declared_knobs = ["chunked_prefill_size"]
+    p.write_text("".join(d.model_dump_json() + "\n" for d in ds))
+
+
+plant(Plant("i_sglang_launch_auto_values", (), "two SGLang bench_serving launches whose server_info differ in the knob the user "
+            "names and in per-launch auto values (random_seed, max_total_num_tokens within 1%): P4 holds; with no greedy outputs "
+            "P9 stays unchecked", {"import-cpf16k": ("FLAG", ["P9"])}, build=_sglang_launches, source="issue 13", tags=TAG))

@@ -77,7 +77,7 @@ class LegSpec:
     log_extra: str = ""
     workload: WorkloadSpec = field(default_factory=lambda: WORKLOAD)
     host: HostFingerprint | None = None
-    outputs: str = "correct"  # correct | gibberish | none | wrong
+    outputs: str = "correct"  # correct | gibberish | none | wrong | flipped (every 4th answer worded otherwise)
     accuracy: tuple[int, int] | None = None
     parity_probe: tuple[float, bool] | None = None
     failed_requests: int = 0
@@ -214,7 +214,8 @@ def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> N
         gib = ["ancest.FileWriter ){ Marshall_ignore", "ucz andra}} .setText(", "opsis__(( ResultSet Hudson", "\u0120\u0120 ]);\n Tah"]
         for rerun in ([0, 1] if spec.rerun else [0]):
             for i, (pid, prompt, ans) in enumerate(PROMPTS):
-                text = {"correct": ans, "wrong": str(int(ans) + 1), "gibberish": gib[(i + len(spec.leg_id)) % len(gib)] + f" {spec.leg_id[-3:]}{i}"}[spec.outputs]
+                text = {"correct": ans, "wrong": str(int(ans) + 1), "gibberish": gib[(i + len(spec.leg_id)) % len(gib)] + f" {spec.leg_id[-3:]}{i}",
+                        "flipped": ans + (" is the answer" if i % 4 == 0 else "")}[spec.outputs]
                 store.append_jsonl(f"{d}/outputs.jsonl", ParityOutput(prompt_id=pid, prompt=prompt, output_text=text,
                                                                       expected=ans if spec.outputs != "gibberish" else None, rerun=rerun))
     if spec.accuracy:

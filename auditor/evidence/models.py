@@ -273,6 +273,10 @@ class Claim(BaseModel):
     headline_source: Literal["e2e", "isolated"] = "e2e"
     isolated_speedup: float | None = None
     op_share_pct: float | None = Field(None, description="the producer's share of time in the changed op (GEAK pct_gpu_time)")
+    reference_runs: list[float] | None = Field(
+        None, description="per-run values of the metric as the producer's summary lists them (GEAK ref_runs); P2 holds them to raw"
+    )
+    candidate_runs: list[float] | None = Field(None, description="the same for the candidate side (GEAK cand_runs)")
     lever_class: LeverClass | None = None
     parity_byte_exact: int | None = None
     parity_total: int | None = None
@@ -312,6 +316,10 @@ class Decision(Record):
     )
     engagement_marker: str | None = Field(
         None, description="regex that must appear in the candidate leg's server.log"
+    )
+    engagement_hints: list[str] = Field(
+        default_factory=list, description="log lines a producer's summary cites as proof of engagement (GEAK engagement_detail): "
+        "looked for literally in the candidate's own server.log, never taken as proof by themselves"
     )
     profile_round: str | None = None
     op: str | None = Field(None, description="ops/<op> for harness and kernel decisions")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from ..evidence.models import (
 )
 from ..checks.config_diff import lever_class
 from ..evidence.store import RunStore
+from .geak_fields import RUN_VALUE_KEYS, cited_lines, env_of as _env, flags_of as _flags, get as _get
 from ._common import (
     NOT_PARITY, ImportReport, guarded, inside, model_of, num, parity_dump, read_rows, safe_id, server_info_of, workload_of, write_leg,
 )
@@ -47,47 +47,6 @@ def _load_json(path: Path, src: Path, report: ImportReport) -> Any:
     except ValueError as e:
         report.problems.append(f"{rel}: not valid JSON: {e}")
     return None
-
-
-def _get(d: dict[str, Any], *keys: str) -> Any:
-    """GEAK's reader rule: top level, then ``e2e``, then ``accepted_config``; first non-null wins."""
-    for scope in (d, d.get("e2e"), d.get("accepted_config")):
-        if isinstance(scope, dict):
-            for k in keys:
-                if scope.get(k) is not None:
-                    return scope[k]
-    return None
-
-
-def _flags(s: Any) -> dict[str, str]:
-    """'--attention-backend triton --enable-x' -> {'attention_backend': 'triton', 'enable_x': 'true'}."""
-    if not isinstance(s, str) or not s.strip():
-        return {}
-    try:
-        toks = shlex.split(s)
-    except ValueError:
-        toks = s.split()
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(toks):
-        t = toks[i]
-        if t.startswith("--"):
-            key, _, val = t[2:].partition("=")
-            key = key.replace("-", "_")
-            if not val and i + 1 < len(toks) and not toks[i + 1].startswith("--"):
-                val = toks[i + 1]
-                i += 1
-            out[key] = val or "true"
-        i += 1
-    return out
-
-
-def _env(s: Any) -> dict[str, str]:
-    if isinstance(s, dict):
-        return {str(k): str(v) for k, v in s.items()}
-    if not isinstance(s, str):
-        return {}
-    return dict(kv.split("=", 1) for kv in s.split() if "=" in kv)
 
 
 class _Importer:
@@ -286,6 +245,7 @@ class _Importer:
             # the kernel and the candidate "[overlay-mark] <kernel> OPTIMIZED kernel CALLED" when it
             # runs; the short name alone appears in no real GEAK log line
             marker = ir.get("engagement_marker") if isinstance(ir.get("engagement_marker"), str) else OVERLAY_MARKER
+            hints = cited_lines(_get(ir, "engagement_detail", "engagement_evidence"))
             for tag, legs_ in (("ref", [ref] if ref else []), ("cand", cands)):  # parity dumps the caller named
                 for lg in legs_:
                     if not self.store.exists(f"legs/{lg}/outputs.jsonl"):
@@ -293,10 +253,13 @@ class _Importer:
             d = Decision(decision_id=f"d-integrate-{sid}", gate_id=f"integrate-{sid}", scope="patch", producer=f"{PRODUCER}:e2e_integrator",
                          accepted=gate in ("accepted", "stack"), claim=claim, reference_legs=[ref] if ref else [], candidate_legs=cands,
                          declared_knobs=declared, op=safe_id(op) if lever == "kernel" else None,
-                         engagement_marker=marker if lever == "kernel" else None)
+                         engagement_marker=marker if lever == "kernel" else None, engagement_hints=hints if lever == "kernel" else [])
             self.decide(d)
             if not ref or not cands:
-                self.r.problems.append(f"{self.rel(cdir)}: missing ref or cand leg")
+                inline = [k for k in ("ref_runs", "cand_runs") if _get(ir, k) is not None]
+                self.r.problems.append(f"{self.rel(cdir)}: missing ref or cand leg (no bench_runs.jsonl)"
+                                       + (f"; {'/'.join(inline)} in integrate_result.json are the integrator's summary, "
+                                          "which nothing re-derives" if inline else ""))
             out.append((d.decision_id, d.accepted, declared))
         return out
 
@@ -315,10 +278,24 @@ class _Importer:
             if v is not None and num(v) is None:
                 self.r.problems.append(f"{self.rel(path)} field '{keys[0]}': {v!r} is not a finite number; ignored")
             vals[f] = num(v)
+        for f, key in (("reference_runs", "ref_runs"), ("candidate_runs", "cand_runs")):
+            vals[f] = self._runs(_get(ir, key), path, key)
         no = _get(ir, "non_overlapping", "non_overlap", "nonoverlap")
         overlap = _get(ir, "distributions_overlap")
         vals["non_overlap"] = no if isinstance(no, bool) else (not overlap if isinstance(overlap, bool) else None)
         return Claim(lever_class=lever, **vals)  # type: ignore[arg-type]
+
+    def _runs(self, v: Any, path: Path, key: str) -> list[float] | None:
+        """A summary's per-run list: numbers, or bench rows carrying a throughput (kept as a claim)."""
+        if v is None:
+            return None
+        if isinstance(v, list) and len(v) <= 10_000:
+            out = [num(x) if not isinstance(x, dict) else num(next((x[k] for k in RUN_VALUE_KEYS if x.get(k) is not None), None))
+                   for x in v]
+            if all(x is not None for x in out):
+                return out  # type: ignore[return-value]
+        self.r.problems.append(f"{self.rel(path)} field '{key}': not a list of numbers or of bench rows with a throughput; ignored")
+        return None
 
     def sweep(self, base: str | None) -> list[tuple[str, bool, list[str]]]:
         out: list[tuple[str, bool, list[str]]] = []

@@ -1,0 +1,46 @@
+"""P5 with the lines a producer's summary cites (GEAK engagement_detail): looked for literally in the
+candidate's own log under the same rule as the marker, never taken as proof by themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from geak.agents.plants_import import GEAK_GATE, GEAK_SHORT, _geak_dir
+from geak.auditor.audit import audit_run
+from geak.auditor.importers.geak_v4 import import_geak_v4
+
+CALL = f"[overlay-mark] {GEAK_SHORT} OPTIMIZED kernel CALLED"
+
+
+def _p5(tmp_path: Path, **kw):
+    src = tmp_path / "src"
+    src.mkdir()
+    _geak_dir(src, **kw)
+    assert not import_geak_v4(src, tmp_path / "run").problems
+    v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == GEAK_GATE)
+    return [f for f in v.findings if f.rule_id == "P5"]
+
+
+def test_overlay_lines_prove_engagement_and_the_cited_line_points_at_them(tmp_path):
+    p5 = _p5(tmp_path)
+    assert [f.outcome for f in p5] == ["pass"]
+    assert p5[0].evidence[0].file.endswith("server.log") and p5[0].evidence[0].line is not None
+
+
+def test_a_cited_line_alone_can_prove_a_custom_marker(tmp_path):
+    # a kernel that prints its own line (no GEAK overlay line): the summary says which line to look for
+    own = f"[{GEAK_SHORT}] using fused rmsnorm for 36 layers"
+    p5 = _p5(tmp_path, cand_log=own + "\n", ir={"engagement_detail": own})
+    assert [f.outcome for f in p5] == ["pass"] and "cited line" in p5[0].message
+
+
+def test_the_summary_never_stands_in_for_the_log(tmp_path):
+    p5 = _p5(tmp_path, cand_log="[2026-06-18 13:42:30] nothing of the kernel here\n", ir={"engagement_detail": CALL})
+    assert [f.outcome for f in p5] == ["fail"] and "did not run" in p5[0].message
+
+
+def test_a_cited_line_the_reference_also_prints_proves_nothing(tmp_path):
+    generic = "The server is fired up and ready to roll!"  # every SGLang leg prints it
+    p5 = _p5(tmp_path, cand_log="", ir={"engagement_detail": generic})
+    assert p5 and all(f.outcome == "fail" for f in p5)
+    assert any("also in the reference, so not counted" in f.message for f in p5)
