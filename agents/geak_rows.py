@@ -76,12 +76,12 @@ LOG_TAIL = "[2026-06-18 13:43:09] The server is fired up and ready to roll!\n" \
 
 
 def leg(d: Path, tputs: list[float], si: dict[str, Any], ttft: float, tpot: float, *, log_extra: str = "", details: bool = False,
-        port: int | None = None, crash: str | None = None, rows: int | None = None) -> None:
+        port: int | None = None, crash: str | None = None, rows: int | None = None, row_extra: dict[str, Any] | None = None) -> None:
     si = dict(si)
     if port is not None:
         si["port"] = port
     n = rows if rows is not None else len(tputs)
-    lines = [json.dumps(sgl_row(t, si, ttft, tpot, details=details, seed=i)) for i, t in enumerate(tputs[:n])]
+    lines = [json.dumps({**sgl_row(t, si, ttft, tpot, details=details, seed=i), **(row_extra or {})}) for i, t in enumerate(tputs[:n])]
     write(d / "bench_runs.jsonl", "".join(line + "\n" for line in lines))
     log = LOG_HEAD.format(m=si["model_path"], mem=si["mem_fraction_static"], ab=si["attention_backend"], kv=si["max_total_num_tokens"])
     write(d / "server.log", log + log_extra + LOG_TAIL + (crash or ""))

@@ -125,7 +125,7 @@ def _probe(outputs: tuple[str, ...]) -> list[dict[str, str]]:
 
 
 def _geak_dir(root: Path, *, ref: list[float] | None = None, cand: list[float] | None = None, ir: dict[str, Any] | None = None,
-              ref_probe: tuple[str, ...] = PROBE_OK, cand_log: str | None = None) -> None:
+              ref_probe: tuple[str, ...] = PROBE_OK, cand_log: str | None = None, cand_rows: dict[str, Any] | None = None) -> None:
     """A GEAK v4 run: baseline/ and one overlay candidate (ref and cand legs of one server config,
     the kernel bound by GEAK's overlay), env_report.json with a host block, the parity probe's
     dumps beside the candidate, and the integrator's integrate_result.json."""
@@ -143,7 +143,7 @@ def _geak_dir(root: Path, *, ref: list[float] | None = None, cand: list[float] |
     c = root / "overlay" / f"cand_{GEAK_SHORT}"
     leg(c / "ref", ref, server_info(GEAK_MODEL, 30111, random_seed=77125004, max_total_num_tokens=2300028), 1811.2, 24.9)
     leg(c / "cand", cand, server_info(GEAK_MODEL, 30112, random_seed=918273, max_total_num_tokens=2299972), 1650.3, 22.8,
-        log_extra=bind_line(GEAK_SHORT) if cand_log is None else cand_log)
+        log_extra=bind_line(GEAK_SHORT) if cand_log is None else cand_log, row_extra=cand_rows)
     jdump(c / "parity_ref.json", _probe(ref_probe))
     jdump(c / "parity_cand.json", _probe(PROBE_OK))
     med_r, med_c = sorted(ref)[len(ref) // 2], sorted(cand)[len(cand) // 2]
@@ -187,6 +187,10 @@ plant(Plant("i_geak_not_engaged", ("P5",), "the integrator's engagement_detail c
 plant(Plant("i_geak_inline_runs_forged", ("P2",), "integrate_result.json lists cand_runs 4% above what the cand leg's "
             "bench_runs.jsonl rows say", {GEAK_GATE: ("FAIL", ["P2"])},
             build=_geak(ir={"cand_runs": [round(v * 1.04, 1) for v in GEAK_CAND]}), source="issue 13", tags=TAG))
+plant(Plant("i_geak_spec_decode_in_rows", ("P6",), "the cand leg's SGLang rows report accept_length 2.9 (the server "
+            "speculated, set outside the server args the rows embed) while the ref's report none: the +9% is an orthogonal "
+            "lever sold as a kernel win", {GEAK_GATE: ("FLAG", ["P6"])}, build=_geak(cand_rows={"accept_length": 2.9}),
+            source="issue 13", tags=TAG))
 plant(Plant("i_geak_parity_on_gibberish", ("P9",), "seed incident: GEAK's parity probe says pass because the candidate matches a "
             "reference that answers gibberish (the probe's dump for the ref leg)", {GEAK_GATE: ("FAIL", ["P9"])},
             build=_geak(ref_probe=PROBE_GIBBERISH), source="issue 13", tags=TAG))
@@ -223,3 +227,38 @@ def _sglang_launches(run: Path) -> None:
 plant(Plant("i_sglang_launch_auto_values", (), "two SGLang bench_serving launches whose server_info differ in the knob the user "
             "names and in per-launch auto values (random_seed, max_total_num_tokens within 1%): P4 holds; with no greedy outputs "
             "P9 stays unchecked", {"import-cpf16k": ("FLAG", ["P9"])}, build=_sglang_launches, source="issue 13", tags=TAG))
+
+
+def _director(**over: Any) -> Callable[[Path], None]:
+    """A GEAK kernel run's EVAL_DIR with its Director's director_validation.json (per-shape
+    medians of the baseline and the optimized kernel; the headline their geometric mean)."""
+    def build(run: Path) -> None:
+        from geak.auditor.importers.geak_v4 import import_geak_v4
+
+        cases = [("M1_N4096_K4096", 0.0311, 0.0262), ("M32_N4096_K4096", 0.0334, 0.0281), ("M512_N4096_K4096", 0.1312, 0.1135),
+                 ("M4096_N4096_K4096", 0.8121, 0.7034)]
+        per_case = [{"name": n, "baseline_ms": b, "optimized_ms": o, "speedup": round(b / o, 4)} for n, b, o in cases]
+        import math
+        geo = math.exp(sum(math.log(b / o) for _, b, o in cases) / len(cases))
+        obj = {"kernel_name": "gemm_a16w16", "director_verified_speedup_geomean": round(geo, 4),
+               "director_verified_speedup_arithmetic": round(sum(b / o for _, b, o in cases) / len(cases), 4),
+               "tech_lead_reported_speedup_geomean": round(geo * 1.02, 4), "validation_status": "accepted", "correctness": "pass",
+               "per_case": per_case, "applied_to_original": "false", "timing_basis": "device_time_cuda_graph",
+               "arbitration_note": "", "final_patch": "final_patch.diff"}
+        obj.update(over)
+        with tempfile.TemporaryDirectory() as td:
+            src = Path(td) / "kernel_gemm_a16w16_20261120_101500"
+            src.mkdir()
+            (src / "director_validation.json").write_text(json.dumps(obj, indent=2))
+            rep = import_geak_v4(src, run)
+            if rep.problems:
+                raise ValueError(f"case source did not import: {rep.problems}")
+    return build
+
+
+plant(Plant("i_geak_director_clean", (), "a GEAK kernel run's director_validation.json whose headline is the geometric mean of "
+            "its own per-case times", {"harness-gemm_a16w16": ("PASS", [])}, build=_director(), source="issue 13", tags=TAG))
+plant(Plant("i_geak_director_headline", ("H9",), "director_validation.json's headline 1.45x; its own per-case times give 1.17x",
+            {"harness-gemm_a16w16": ("FLAG", ["H9"])}, build=_director(director_verified_speedup_geomean=1.45), source="issue 13", tags=TAG))
+plant(Plant("i_geak_director_incorrect", ("H2",), "the Director accepted a kernel whose correctness verdict is fail",
+            {"harness-gemm_a16w16": ("FAIL", ["H2"])}, build=_director(correctness="fail"), source="issue 13", tags=TAG))

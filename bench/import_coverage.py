@@ -31,6 +31,7 @@ def _sources() -> list[tuple[str, object]]:
         ("GEAK v4 overlay with server_info, host and parity outputs (geak_v4/I4_*)", lambda r: import_geak_v4(g / "I4_null_evidence_rederive", r)),
         ("GEAK v4 bundle (geak_v4/P1_*)", lambda r: import_geak_v4(g / "P1_flydsl_gemm_real_win", r)),
         ("GEAK v4 baseline + overlay, parity probe dumps (corpus i_geak_clean_overlay)", lambda r: build_case(PLANTS["i_geak_clean_overlay"], r)),
+        ("GEAK v4 kernel run's director_validation.json (corpus i_geak_director_clean)", lambda r: build_case(PLANTS["i_geak_director_clean"], r)),
     ]
 
 

@@ -56,14 +56,30 @@ def _before_teardown(log: str) -> str:
     return log
 
 
+SPEC_SEEN = "speculative decoding (seen in the tool's rows)"
+
+
+def speculated(leg: LegData) -> float | None:
+    """The largest accepted-tokens-per-step any counted rep's tool row reports, or None."""
+    vals = [r.raw.spec_accept_length for r in leg.counted if r.raw is not None and r.raw.spec_accept_length is not None]
+    return max(vals) if vals else None
+
+
 def _levers(ctx: GateContext) -> dict[str, str]:
     """knob -> lever class by geak's own table (the producer's labels are claims, not facts)."""
     knobs = set(ctx.decision.declared_knobs)
+    spec = False
     for ref, cand in leg_pairs(ctx):
         d = resolved_diff(ref, cand)
         if d is not None:
             knobs |= set(d)
-    return {k: lever_class(k) for k in sorted(knobs)}
+        # the benchmark tool reports acceptance only when the server speculated: a lever even
+        # where no resolved config says so (vLLM rows carry no server_info)
+        spec |= (speculated(ref) is None) != (speculated(cand) is None)
+    out = {k: lever_class(k) for k in sorted(knobs)}
+    if spec and not any("specul" in k or "spec_decode" in k for k in out):
+        out[SPEC_SEEN] = "orthogonal"
+    return out
 
 
 def is_kernel_decision(ctx: GateContext) -> bool:

@@ -409,6 +409,15 @@ class Roofline(BaseModel):
     peak_tflops: float | None = None
 
 
+class CaseTime(BaseModel):
+    """One shape's times as a summary lists them (GEAK director_validation.json per_case): the
+    summary's medians, not raw reps; H9 re-derives the headline from them."""
+    name: str
+    baseline_ms: float | None = None
+    candidate_ms: float | None = None
+    claimed_speedup: float | None = None
+
+
 class OpBenchRecord(Record):
     """ops/<op>/opbench.json: the op harness's raw record for one candidate."""
 
@@ -425,6 +434,7 @@ class OpBenchRecord(Record):
     timing: TimingRecord | None = None
     roofline: Roofline | None = None
     claimed_speedup: float | None = None
+    per_case: list[CaseTime] = Field(default_factory=list, description="per-shape times from a summary, when no raw times exist")
 
 
 # ---------------------------------------------------------------- verdicts

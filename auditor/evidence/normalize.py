@@ -142,6 +142,16 @@ def resolved_from_server_info(info: Any) -> dict[str, Any]:
     return flatten({k: v for k, v in info.items() if k not in SERVER_INFO_RUNTIME_KEYS})
 
 
+SGLANG_ONLY = ("server_info", "total_output_tokens_retokenized", "total_throughput", "accept_length")
+VLLM_ONLY = ("total_token_throughput", "request_goodput", "request_goodput:", "endpoint_type", "tokenizer_id")
+
+
+def content_tool(obj: dict[str, Any]) -> str | None:
+    """'sglang' or 'vllm' when the row carries keys only that tool writes, else None."""
+    sg, vl = any(k in obj for k in SGLANG_ONLY), any(k in obj for k in VLLM_ONLY)
+    return "sglang" if sg and not vl else "vllm" if vl and not sg else None
+
+
 def detect_tool(obj: dict[str, Any]) -> str:
     """'sglang' or 'vllm' from the keys a row carries."""
     if "total_throughput" in obj or "server_info" in obj or "total_output_tokens_retokenized" in obj:

@@ -41,6 +41,11 @@ _ARRAYS: list[tuple[str, Any, Any]] = [
     # SGLang's bench_serving embeds the server's own /get_server_info answer in each row
     ("server_info", dict[str, Any] | None, None),
     ("max_concurrency", Any, None),
+    # written only when the server speculated: vLLM bench serve's spec_decode_* block, SGLang's
+    # accept_length (null without speculative decoding)
+    ("spec_decode_acceptance_length", Any, None),
+    ("spec_decode_num_drafts", Any, None),
+    ("accept_length", Any, None),
 ]
 _AGGREGATES = [(k, Any, None) for k in AGGREGATE_KEYS + ("median_e2e_latency_ms",) if k not in ("duration",)]
 # what a big row says it ran (workload.py), read in the same decode
@@ -73,6 +78,8 @@ class RawRep:
     # what experiment the row says it ran (workload.py): rate, concurrency, lengths, the tool's
     # --metadata and a sweep's overrides; measured fields excluded
     workload: dict[str, Any] = field(default_factory=dict)
+    # the tool saw speculative decoding: its accepted tokens per step (a lever, P6), or None
+    spec_accept_length: float | None = None
 
     @property
     def n(self) -> int:
@@ -97,6 +104,15 @@ def _decode(data: bytes, typ: type) -> Any:
 def _floats(xs: list[Any] | None, n: int) -> np.ndarray:
     # numpy turns None into NaN for a float dtype: no Python-level pass over the list
     return np.full(n, np.nan) if xs is None else np.array(xs, dtype=float)
+
+
+def _speculated(res: Any) -> float | None:
+    def pos(v: Any) -> float | None:
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 else None
+    length = pos(res.spec_decode_acceptance_length) or pos(res.accept_length)
+    if length is None and pos(res.spec_decode_num_drafts) is not None:
+        return 1.0  # drafts proposed, none accepted: still a speculating server
+    return length
 
 
 def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
@@ -126,7 +142,7 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
     mc = res.max_concurrency
     rr = RawRep(file=rel, size=len(data), duration_s=res.duration, aggregates=aggregates, server_info=res.server_info,
                 max_concurrency=mc if isinstance(mc, int) and not isinstance(mc, bool) and mc > 0 else None,
-                workload=workload_fields(body, decoded=res))
+                workload=workload_fields(body, decoded=res), spec_accept_length=_speculated(res))
     if res.output_lens is None or res.ttfts is None:
         return rr, probs  # aggregates only (vLLM without --save-detailed)
     n = len(res.output_lens)

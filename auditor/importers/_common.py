@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from ..evidence.models import HostFingerprint, LegLaunch, WorkloadSpec
-from ..evidence.normalize import detect_tool, from_sglang_result, from_vllm_result, resolved_from_server_info
+from ..evidence.normalize import content_tool, detect_tool, from_sglang_result, from_vllm_result, resolved_from_server_info
 from ..evidence.store import OutsideRunDir, RunStore
 
 
@@ -199,7 +199,13 @@ def write_leg(store: RunStore, report: ImportReport, *, leg_id: str, role: str, 
         for p in bad[:5]:
             report.problems.append(f"{where(row.file, row.line, p)}: NaN or infinite value; imported as null (missing)")
         obj = scrub(row.obj)
-        kind = tool or detect_tool(obj)
+        # the file's own keys over the format the user named: SGLang rows read as vLLM's lose
+        # server_info, and the reverse misreads throughput
+        seen = content_tool(obj)
+        if tool and seen and seen != tool and not any("were written by" in n and row.file in n for n in report.unchecked_notes):
+            report.unchecked_notes.append(f"{where(row.file, row.line)}: the rows were written by {seen} (their keys say so), not {tool}: "
+                                          f"read as {seen}")
+        kind = seen or tool or detect_tool(obj)
         engine = engine or kind
         fn = from_sglang_result if kind == "sglang" else from_vllm_result
         try:

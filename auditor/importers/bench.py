@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..evidence.models import Claim, Decision, Manifest
+from ..evidence.normalize import content_tool
 from ..evidence.store import RunStore
 from ..evidence.workload import differing, workload_fields
 from ._common import ImportReport, Row, guarded, model_of, read_rows, safe_id, workload_of, write_leg
@@ -70,6 +71,7 @@ def _import_rows(tool: str, fmt: str, files: list[Path], store: RunStore, report
                       tool=tool, warmup_first=warmup_first, extra={"source_files": [str(f) for f in files]})
     if first is None:
         return None
+    tool = content_tool(first) or tool
     if fresh:
         if not store.exists("manifest.json"):
             wl = None

@@ -27,6 +27,7 @@ from ..evidence.models import (
 )
 from ..checks.config_diff import lever_class
 from ..evidence.store import RunStore
+from .geak_kernel import director_record
 from .geak_fields import RUN_VALUE_KEYS, cited_lines, env_of as _env, flags_of as _flags, get as _get
 from ._common import (
     NOT_PARITY, ImportReport, guarded, inside, model_of, num, parity_dump, read_rows, safe_id, server_info_of, workload_of, write_leg,
@@ -153,6 +154,8 @@ class _Importer:
                     self.r.problems.append(f"env_report.json field 'host': {str(e).splitlines()[0]}")
         if self.host is None:
             self.r.unchecked_notes.append("no host fingerprint in the source: contention (B5) is unchecked")
+        if (src / "director_validation.json").is_file():  # a kernel run's EVAL_DIR, imported on its own
+            self.director(src / "director_validation.json", None)
         base = self.leg(src / "baseline", "baseline", "baseline") if (src / "baseline").is_dir() else None
         baseline_claim = None
         bo = src / "baseline" / "baseline_official.json"
@@ -176,6 +179,9 @@ class _Importer:
         for task in sorted(p for p in kdir.iterdir() if p.is_dir() and p.name.endswith("_task")):
             op = task.name[: -len("_task")]
             ops.add(op)
+            dv = next(iter([task / "director_validation.json", *sorted(task.glob("*/director_validation.json"))][:1]), None)
+            if dv is not None and dv.is_file():
+                self.director(dv, f"{op}-director")
             f = task / "opbench_result.json"
             if not f.is_file():
                 self.r.unchecked_notes.append(f"{self.rel(task)}: no opbench_result.json; no harness decision")
@@ -208,6 +214,20 @@ class _Importer:
                                  producer=f"{PRODUCER}:op_benchmarker", op=safe_id(op),
                                  claim=Claim(isolated_speedup=num(obj.get("isolated_speedup")), headline_source="isolated")))
         return ops
+
+    def director(self, f: Path, op: str | None) -> None:
+        """A GEAK kernel run's director_validation.json: one harness decision of its own."""
+        obj = _load_json(f, self.src, self.r)
+        if not isinstance(obj, dict):
+            if obj is not None:
+                self.r.problems.append(f"{self.rel(f)}: expected a JSON object")
+            return
+        sid = safe_id(op or str(obj.get("kernel_name") or "kernel"))
+        rec, claim, probs = director_record(obj, sid)
+        self.r.problems += [f"{self.rel(f)} {p}" for p in probs]
+        self.store.write_json(f"ops/{sid}/opbench.json", rec)
+        self.decide(Decision(decision_id=f"d-harness-{sid}", gate_id=f"harness-{sid}", scope="harness", producer=f"{PRODUCER}:director",
+                             accepted=str(obj.get("validation_status", "")).lower().startswith("accept"), op=sid, claim=claim))
 
     def overlays(self, ops: set[str]) -> list[tuple[str, bool, list[str]]]:
         out: list[tuple[str, bool, list[str]]] = []

@@ -247,3 +247,18 @@ def test_parser_never_raises(data):
     rr, probs = parse_raw(data, "bad.json")
     assert rr is None
     assert probs and probs[0].file == "bad.json" and "cannot be read" in probs[0].message
+
+
+def test_speculation_is_read_from_the_tools_own_keys():
+    import json as _json
+
+    from geak.auditor.evidence.raw import parse_raw
+
+    base = {"duration": 10.0, "completed": 8, "output_throughput": 100.0}
+    cases = [({"spec_decode_acceptance_rate": 60.0, "spec_decode_acceptance_length": 2.8, "spec_decode_num_drafts": 5}, 2.8),
+             ({"spec_decode_num_drafts": 5, "spec_decode_acceptance_length": 0.0}, 1.0),  # drafts, none accepted
+             ({"accept_length": 3.1}, 3.1),  # SGLang
+             ({"accept_length": None}, None), ({}, None), ({"spec_decode_acceptance_length": "2.8"}, None)]
+    for extra, want in cases:
+        rr, _ = parse_raw(_json.dumps({**base, **extra}).encode(), "raw/x.json")
+        assert rr is not None and rr.spec_accept_length == want, (extra, rr.spec_accept_length)

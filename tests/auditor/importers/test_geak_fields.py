@@ -59,3 +59,11 @@ def test_inline_runs_without_leg_dirs_are_named_as_a_summary(tmp_path):
     v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == GEAK_GATE)
     p1 = [f.message for f in v.findings if f.rule_id == "P1" and f.outcome == "fail"]
     assert v.verdict == "FAIL" and any("3 per-run value(s) the claim lists are the producer's summary" in m for m in p1)
+
+
+def test_distributions_overlap_is_the_inverse_of_non_overlap(tmp_path):
+    run, _ = _import(tmp_path, ir={"non_overlapping": None, "distributions_overlap": True})
+    assert _decision(run)["claim"]["non_overlap"] is False
+    v = next(v for v in audit_run(run, write=False) if v.gate_id == GEAK_GATE)
+    # the raw legs do not overlap (+9%): the summary's "overlap" is a reported != raw finding
+    assert any(f.rule_id == "P2" and f.outcome == "fail" and "non_overlap" in f.message for f in v.findings)

@@ -157,3 +157,17 @@ def test_a_candidate_that_served_nothing_fails_p11_and_p3_reports_no_delta(tmp_p
     assert v.verdict == "FAIL" and any("8 failed request(s) (the tool's 'failed')" in m for m in _fails(v, "P11")), [f.message for f in v.findings]
     p3 = [f for f in v.findings if f.rule_id == "P3"]
     assert [f.outcome for f in p3] == ["n/a"] and "-100" not in p3[0].message
+
+
+def test_the_files_keys_win_over_the_format_argument(tmp_path):
+    # SGLang rows given to the vLLM importer: read as SGLang (server_info kept), and said so
+    rep = import_vllm_bench([WILD / "sglang_launch_a.jsonl"], tmp_path / "run", leg_id="a")
+    assert any("written by sglang" in n and "not vllm" in n for n in rep.unchecked_notes), rep.unchecked_notes
+    assert not any("carry no server_info" in n for n in rep.unchecked_notes)
+    import json
+    launch = json.loads((tmp_path / "run" / "legs" / "a" / "launch.json").read_text())
+    man = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert launch["engine"] == "sglang" and man["engine"] == "sglang" and launch["resolved_config"]
+    # and vLLM rows given to the SGLang importer
+    rep = import_sglang_bench([WILD / "vllm_all_failed.json"], tmp_path / "run2", leg_id="a")
+    assert any("written by vllm" in n for n in rep.unchecked_notes), rep.unchecked_notes
