@@ -496,6 +496,11 @@ def run_cmd(
             R.load_args(target)
         except R.RunError as e:
             _usage(str(e))
+        done = R.finished(target)
+        if done is not None:
+            console.print(f"{target}: the run already finished; nothing to resume, nothing changed")
+            _print_summary(done)
+            raise typer.Exit(0)
     else:
         wf_path = workflow or DEFAULT_WF
         try:
@@ -539,6 +544,8 @@ def run_cmd(
     except KeyboardInterrupt:
         err.print(f"interrupted: continue with `geak run --resume {target}`")
         raise typer.Exit(130)
+    except R.RunError as e:  # refused before the graph started: nothing in the run directory changed
+        _usage(str(e))
     except Exception as e:  # an engine, LLM or replay error: the run directory keeps everything up to here
         err.print(f"[red]run failed:[/red] {type(e).__name__}: {e}\ncontinue with `geak run --resume {target}` once fixed")
         raise typer.Exit(1)
@@ -576,7 +583,9 @@ def replay_cmd(
     out: Optional[Path] = typer.Option(None, help="where to write the replayed run (default RUN_DIR/../<name>-replay)"),
 ) -> None:
     """Re-run a recorded run's graph from its recorded legs and LLM calls, with no engine, and
-    check that every decision and gate outcome is reproduced exactly. Exit 0 reproduced, 1 not."""
+    check that every decision and gate outcome is reproduced exactly. Exit 0 reproduced; 1 not
+    reproduced, or the recording could not be followed (nothing is left in --out); 2 usage (a
+    directory that is not a complete run, a bad workflow.yaml, an --out that is a file or not empty)."""
     from geak.orchestrator import run as R
 
     out = out or run_dir.parent / f"{run_dir.name}-replay"
@@ -584,8 +593,11 @@ def replay_cmd(
         ok, diffs = R.replay(run_dir, out)
     except R.RunError as e:
         _usage(str(e))
-    except LookupError as e:
-        err.print(f"[red]replay failed:[/red] {e}")
+    except KeyboardInterrupt:
+        err.print("interrupted: the partial replay was removed")
+        raise typer.Exit(130)
+    except Exception as e:  # noqa: BLE001 - a recording the replay cannot follow: a run error, not a traceback
+        err.print(f"[red]replay failed:[/red] {type(e).__name__}: {e} (the partial replay in {out} was removed)")
         raise typer.Exit(1)
     if ok:
         n = len(R.decisions_signature(out)) - 1

@@ -130,11 +130,26 @@ def _saver(run_dir: Path):
     return SqliteSaver(conn), conn
 
 
+def finished(run_dir: Path) -> RunSummary | None:
+    """The run's summary when the run already completed, else None."""
+    s, _ = RunStore(run_dir).read_json("summary.json", RunSummary)
+    return s if s is not None and s.status == "complete" else None
+
+
 def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = None, llm_client: Any = None, harness: Any = None,
             on_event: Callable[[RunEvent], None] = lambda e: None) -> RunSummary:
-    """Run (or continue) the graph to its end. KeyboardInterrupt propagates after the summary says so."""
+    """Run (or continue) the graph to its end. KeyboardInterrupt propagates after the summary says so.
+
+    Resuming a run that completed changes nothing (not its summary, not its events) and
+    returns its summary; a RunError before the graph starts leaves the run directory as it was."""
     run_dir = Path(run_dir)
     args = load_args(run_dir)
+    if resume:
+        done = finished(run_dir)
+        if done is not None:
+            return done
+        if not (run_dir / "checkpoints.sqlite").is_file():
+            raise RunError(f"{run_dir}: no checkpoint to resume from; start it again with `geak run --run-dir {run_dir}` after removing it")
     rt = runtime(run_dir, args, legs=legs, harness=harness, on_event=on_event, llm_client=llm_client)
     app_graph = build_graph(rt)
     saver, conn = _saver(run_dir)
@@ -206,17 +221,35 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
     """Re-run src's workflow from its recorded legs and LLM calls; (reproduced?, differences)."""
     src, out = Path(src), Path(out)
     a = load_args(src)
+    for name in ("workflow.yaml", "manifest.json"):
+        if not (src / name).is_file():
+            raise RunError(f"{src / name}: missing; replay needs a run directory `geak run` wrote in full")
+    try:
+        WorkflowConfig.load(src / "workflow.yaml")
+    except ValueError as e:
+        raise RunError(str(e)) from None
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out} is a file: --out names the directory the replay creates")
     if out.exists() and any(out.iterdir()):
         raise RunError(f"{out} is not empty: replay writes a fresh run directory")
     args = a.model_copy(update={"legs_from": str(src.resolve()),
                                 "llm_mode": "replay" if a.llm_mode != "none" else "none",
                                 "llm_replay_from": str(src.resolve()) if a.llm_mode != "none" else None})
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(src / "workflow.yaml", out / "workflow.yaml")
-    RunStore(out).write_json("run_args.json", args.model_dump(mode="json"))
-    m = RunStore(src).path("manifest.json").read_text()
-    RunStore(out).write_text("manifest.json", m)
-    execute(out, on_event=on_event)
+    try:
+        shutil.copy(src / "workflow.yaml", out / "workflow.yaml")
+        RunStore(out).write_json("run_args.json", args.model_dump(mode="json"))
+        RunStore(out).write_text("manifest.json", (src / "manifest.json").read_bytes())
+        execute(out, on_event=on_event)
+    except BaseException:
+        # a replay that did not finish leaves nothing behind to be mistaken for one that did
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            for p in out.iterdir():
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+        raise
     want, got = decisions_signature(src), decisions_signature(out)
     diffs = []
     for i in range(max(len(want), len(got))):

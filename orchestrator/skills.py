@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, UndefinedError
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SCOPES: tuple[str, ...] = ("baseline", "profile", "harness", "patch", "bundle")  # = geak.auditor.evidence.models.SCOPES
@@ -233,8 +234,10 @@ def _omit(d: Any, *keys: str) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k not in keys and v is not None and v != [] and v != {} and v != ""}
 
 
-def _env(root: Path) -> Environment:
-    env = Environment(
+def _env(root: Path) -> ImmutableSandboxedEnvironment:
+    # skill prompts are user-edited files: a template must not reach Python objects' internals
+    # ({{ cycler.__init__.__globals__.os.popen(...) }}) nor mutate the state it is shown
+    env = ImmutableSandboxedEnvironment(
         loader=FileSystemLoader(str(root / "prompts")),
         undefined=StrictUndefined,
         autoescape=False,

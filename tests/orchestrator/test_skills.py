@@ -224,3 +224,29 @@ def test_cli_render_errors():
     assert r.exit_code == 2 and "baseline" in r.output
     r = runner.invoke(skills_app, ["render", "patch_auditor", "--run", "/nonexistent/run"])
     assert r.exit_code == 2
+
+
+def test_an_edited_prompt_cannot_escape_the_sandbox(tmp_path):
+    # the escape a user-edited skill prompt could plant under a plain jinja2 Environment
+    root = _copy("minimal", tmp_path)
+    proof = tmp_path / "escaped"
+    tpl = root / "prompts" / "alpha.j2"
+    tpl.write_text(tpl.read_text() + "\n{{ cycler.__init__.__globals__.os.popen('touch " + str(proof) + "').read() }}\n")
+    with pytest.raises(sk.RenderError) as e:
+        sk.render("alpha", {"run_id": "r", "gate_id": "g"}, root)
+    assert "SecurityError" in str(e.value) and "prompts/alpha.j2" in str(e.value)
+    assert not proof.exists()
+    # validate reports it as the template's problem; the CLI renders nothing and exits 1
+    assert any("prompts/alpha.j2" in p and "unsafe" in p for p in sk.validate_all(root))
+    r = runner.invoke(skills_app, ["validate", "--root", str(root)])
+    assert r.exit_code == 1 and not proof.exists()
+
+
+def test_a_prompt_cannot_mutate_the_state_it_is_shown(tmp_path):
+    root = _copy("minimal", tmp_path)
+    tpl = root / "prompts" / "alpha.j2"
+    tpl.write_text(tpl.read_text() + "\n{{ state.items_.append(1) }}\n")
+    state = {"run_id": "r", "gate_id": "g", "items_": []}
+    with pytest.raises(sk.RenderError):
+        sk.render("alpha", state, root)
+    assert state["items_"] == []
