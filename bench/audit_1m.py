@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from geak.agents.synthetic import BASE_TPUT, MODEL, build_clean_run
-from geak.agents.synthetic_engine import EngineCounters
+from geak.auditor.corpus.synthetic import BASE_TPUT, MODEL, build_clean_run
+from geak.auditor.corpus.synthetic_engine import EngineCounters
 from geak.auditor.evidence.metrics import snapshot_names
 from geak.auditor.evidence.normalize import from_vllm_result
 

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from geak.agents.plants import PLANTS, build_case
+from geak.auditor.corpus.plants import PLANTS, build_case
 from geak.auditor.audit import audit_run
 from geak.auditor.importers.bench import import_sglang_bench, import_vllm_bench
 from geak.auditor.importers.geak_v4 import import_geak_v4

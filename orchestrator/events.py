@@ -3,7 +3,7 @@
 ``events.jsonl`` is append-only: one RunEvent per step a user would want in a timeline
 (a leg measured, a gate submitted, a verdict, a bank or a withholding). ``summary.json``
 is rewritten atomically at the end of every node, so a crashed run still says how far it
-got. The report (orchestrator/report.py) reads both; neither is evidence the auditor uses.
+got. The report (orchestrator/report/) reads both; neither is evidence the auditor uses.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from geak.resources import asset_dir
+
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Manifest, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
@@ -27,13 +29,13 @@ from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import load_prompts
 
 from .events import RunEvent, RunSummary
-from .graph import Runtime, build_graph
+from .workflow import RunContext, build_graph, initial_state
 from .legs import LegRunner, LiveHarness, LiveLegs, LiveProfiles, RecordedHarness, RecordedLegs, RecordedProfiles
 from .workflow_config import DEFAULT as DEFAULT_WORKFLOW
 from .workflow_config import WorkflowConfig
 
 THREAD = {"configurable": {"thread_id": "geak"}, "recursion_limit": 10_000}
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "tiny-arith"
+DEFAULT_MODEL = asset_dir("models") / "tiny-arith"
 
 
 class RunArgs(BaseModel):
@@ -62,19 +64,43 @@ class RunError(RuntimeError):
     pass
 
 
-def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW) -> None:
-    """Create the run directory's self-description. Refuses a directory that already holds a run."""
+def workflow_text(workflow: Path, engine_defaults: dict[str, Any] | None = None, phases: dict[str, dict[str, Any]] | None = None) -> str:
+    """The run's copy of the workflow: the file as written, or with command-line settings applied
+    (engine_defaults keys; per-phase fields) and validated. ValueError names the file and field."""
+    text = Path(workflow).read_text()
+    if not engine_defaults and not phases:
+        return text
+    import yaml
+
+    d = yaml.safe_load(text) or {}
+    d.setdefault("engine_defaults", {}).update(engine_defaults or {})
+    for ph in d.get("phases") or []:
+        ph.update((phases or {}).get(ph.get("name"), {}))
+    try:
+        WorkflowConfig.model_validate(d)
+    except ValueError as e:
+        raise ValueError(f"{workflow} with the command line's settings: {e}") from None
+    return yaml.safe_dump(d, sort_keys=False)
+
+
+def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW, text: str | None = None) -> None:
+    """Create the run directory's self-description. Refuses a directory that already holds a run.
+    ``text``: the workflow as workflow_text() gave it (default: the file as written)."""
     store = RunStore(run_dir)
     if store.path("run_args.json").exists() or store.path("decisions.jsonl").exists():
         raise RunError(f"{run_dir} already holds a run: continue it with `geak run --resume {run_dir}`, or choose a new --run-dir")
-    wf = WorkflowConfig.load(workflow)  # fail before anything is written
-    store.write_text("workflow.yaml", Path(workflow).read_text())
+    WorkflowConfig.load(workflow)  # fail before anything is written
+    text = Path(workflow).read_text() if text is None else text
+    import yaml
+
+    wf = WorkflowConfig.model_validate(yaml.safe_load(text))
+    store.write_text("workflow.yaml", text)
     store.write_json("run_args.json", args.model_dump(mode="json"))
     from geak import __version__
 
     from .skills import skill_hashes
 
-    prompts_dir = Path(__file__).resolve().parents[1] / "prompts"
+    prompts_dir = asset_dir("prompts")
     m = Manifest(run_id=args.run_id, geak_version=__version__, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  args=args.model_dump(mode="json"), model=args.launch.get("model"), engine=args.engine, workload=args.workload,
                  aa_legs=[f"aa_{i}" for i in range(1, wf.engine_defaults.aa_legs + 1)])
@@ -98,7 +124,7 @@ def load_args(run_dir: Path) -> RunArgs:
 
 
 def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harness: Any = None, on_event: Callable[[RunEvent], None] = lambda e: None,
-            llm_client: Any = None) -> Runtime:
+            llm_client: Any = None) -> RunContext:
     store = RunStore(run_dir)
     wf = WorkflowConfig.load(store.path("workflow.yaml"))
     if legs is None:
@@ -114,7 +140,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
             llm = LLMClient("live", model=args.llm_model, store=store, api_base=args.api_base, api_key_env=args.api_key_env)
         else:
             llm = LLMClient("replay", store=store, replay_from=args.llm_replay_from)
-    return Runtime(store=store, wf=wf, legs=legs, engine=args.engine, workload=args.workload, use_auditor=args.use_auditor,
+    return RunContext(store=store, wf=wf, legs=legs, engine=args.engine, workload=args.workload, use_auditor=args.use_auditor,
                    policy=AuditPolicy.model_validate(args.policy) if args.policy else AuditPolicy(), llm=llm,
                    llm_auditor=args.llm_auditor, llm_mode=args.llm_mode, profiles=profiles, harness=harness,
                    # replayed legs carry their recorded outputs; the prompt files need not exist here
@@ -163,18 +189,14 @@ def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = Non
                 rt.emit("resume", "resume", "nothing to resume: the workflow already finished")
                 return _summary(rt)
             rt.emit("resume", "resume", f"resuming at {', '.join(snap.next)}")
-            app.invoke(None, THREAD, durability="sync")
+            app.invoke(None, THREAD, durability="sync", context=rt)
         else:
             if snap.values:
                 raise RunError(f"{run_dir} already has checkpoints: continue it with `geak run --resume {run_dir}`")
-            init = {"run_id": args.run_id, "started_at": time.time(), "base_config": args.launch, "incumbent": dict(args.launch),
-                    "incumbent_legs": [], "baseline_legs": [], "attempts": {}, "measure_rounds": {}, "strategy": None, "candidates": [],
-                    "screened": {}, "promoted": [], "current": None, "proposal": None, "feedback": None, "decision_id": None,
-                    "banked": [], "gates": [], "val_legs": [], "val_done": [], "phases_done": [], "passthrough": {}, "halt": None,
-                    "routing": None, "kernel": None}
+            init = initial_state(args.run_id, time.time(), args.launch)
             rt.emit("start", "start", f"geak run {args.run_id}: {args.engine}, model {args.launch.get('model')}, "
                     f"llm {args.llm_mode}, auditor {'on' if args.use_auditor else 'off'}")
-            app.invoke(init, THREAD, durability="sync")
+            app.invoke(init, THREAD, durability="sync", context=rt)
     except KeyboardInterrupt:
         _mark(rt, "interrupted", "interrupted (Ctrl-C): continue with geak run --resume")
         raise
@@ -186,7 +208,7 @@ def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = Non
     return _summary(rt)
 
 
-def _mark(rt: Runtime, status: str, why: str) -> None:
+def _mark(rt: RunContext, status: str, why: str) -> None:
     s, _ = rt.store.read_json("summary.json", RunSummary)
     s = s or RunSummary(run_id=rt.store.root.name)
     s.status, s.error = status, why  # type: ignore[assignment]
@@ -197,7 +219,7 @@ def _mark(rt: Runtime, status: str, why: str) -> None:
         pass
 
 
-def _summary(rt: Runtime) -> RunSummary:
+def _summary(rt: RunContext) -> RunSummary:
     s, probs = rt.store.read_json("summary.json", RunSummary)
     if s is None:
         raise RunError(f"{rt.store.root}: no summary.json after the run ({probs[0] if probs else 'absent'})")

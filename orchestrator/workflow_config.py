@@ -11,6 +11,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from geak.resources import asset_dir
+
 PHASES = ("baseline", "profile", "strategize", "config_tune", "kernel", "finalize", "validate")
 
 
@@ -84,4 +86,5 @@ class WorkflowConfig(BaseModel):
             raise ValueError(f"{path}: {errs}") from None
 
 
-DEFAULT = Path(__file__).resolve().parents[1] / "workflows" / "default.yaml"
+WORKFLOWS = asset_dir("workflows")
+DEFAULT = WORKFLOWS / "default.yaml"

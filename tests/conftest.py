@@ -11,7 +11,7 @@ CASES = REPO / "runs" / "cases"
 
 @pytest.fixture
 def clean_run(tmp_path):
-    from geak.agents.synthetic import build_clean_run
+    from geak.auditor.corpus.synthetic import build_clean_run
 
     build_clean_run(tmp_path / "run")
     return tmp_path / "run"

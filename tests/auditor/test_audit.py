@@ -78,7 +78,7 @@ def test_combine_precedence():
 
 
 def _aa_legs(store_root, tputs_a, tputs_b):
-    from geak.agents.synthetic import LegSpec, write_leg
+    from geak.auditor.corpus.synthetic import LegSpec, write_leg
     from geak.auditor.evidence.store import RunStore
 
     s = RunStore(store_root)

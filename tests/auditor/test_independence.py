@@ -37,8 +37,22 @@ def test_the_independence_check_can_fail(tmp_path):
     root = tmp_path / "auditor"
     (root / "checks").mkdir(parents=True)
     bad = root / "checks" / "offender.py"
-    bad.write_text("from geak.agents import synthetic\nfrom ...orchestrator import cli\nfrom ..evidence import models\n")
+    bad.write_text("from geak.agents import profiler\nfrom ...orchestrator import cli\nfrom ..evidence import models\n")
     found = [m for _, m in _imports(bad, root)]
     assert "geak.agents" in found
     assert any(m.startswith("geak.") and "orchestrator" in m for m in found)
     assert not any("evidence" in m for m in found)  # a relative import inside auditor/ is fine
+
+
+def test_no_check_imports_the_corpus_it_is_scored_on():
+    # the backtest corpus lives beside the backtest, and the rules cannot peek at its answer keys
+    offenders = []
+    for py in AUDITOR.rglob("*.py"):
+        if "corpus" in py.relative_to(AUDITOR).parts:
+            continue
+        for node in ast.walk(ast.parse(py.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or "", *(a.name for a in node.names)] if isinstance(node, ast.ImportFrom) else []
+            if any("corpus" in n.split(".") for n in names):
+                offenders.append(f"{py.relative_to(AUDITOR.parent)}:{node.lineno}")
+    assert not offenders, offenders

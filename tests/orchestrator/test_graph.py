@@ -28,7 +28,7 @@ from geak.auditor.evidence.models import AuditVerdict
 from geak.auditor.evidence.store import RunStore
 from geak.orchestrator import run as R
 from geak.orchestrator.events import RunEvent
-from geak.orchestrator.graph import build_graph
+from geak.orchestrator.workflow import build_graph
 from geak.orchestrator.legs import LegReplayMiss, RecordedLegs
 from geak.orchestrator.roles import declared_for
 
@@ -385,7 +385,7 @@ def test_profile_phase_routes_from_the_trace_and_the_profile_gate_audits_it(tmp_
 
 def test_served_tokens_come_from_the_traced_shapes():
     from geak.agents.profiler import FamilyStat, ShapeStat
-    from geak.orchestrator.graph import _served_tokens
+    from geak.orchestrator.workflow.phases.profile import served_tokens as _served_tokens
 
     shapes = [ShapeStat(op="aten::silu", input_dims=[[t, 512]], input_types=["float"]) for t in (1, 2, 3, 4, 7, 32, 64)]
     fam = FamilyStat(family="silu_and_mul", self_us=1.0, share=0.1, calls=7, shapes=shapes + [ShapeStat(op="x", input_dims=[[]], input_types=[])])

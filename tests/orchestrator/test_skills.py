@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from geak.orchestrator import skills as sk
-from geak.orchestrator.cli_skills import skills_app
+from geak.orchestrator import skill_state, skills as sk
+from geak.orchestrator.cli.skills_cmds import skills_app
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "skills"
@@ -147,7 +147,7 @@ def test_unknown_role_lists_known_roles():
 
 
 def test_patch_auditor_render_for_b4_baseline_gate():
-    state = sk.state_from_run(B4_RUN, "baseline", audit=True, root=REPO)
+    state = skill_state.state_from_run(B4_RUN, "baseline", audit=True, root=REPO)
     assert state["deterministic_verdict"] == "FAIL"
     out = sk.render("patch_auditor", state, REPO)
     assert "B4" in out and "FAIL" in out
@@ -158,14 +158,14 @@ def test_patch_auditor_render_for_b4_baseline_gate():
 
 
 def test_state_from_run_has_every_sample_field():
-    state = sk.state_from_run(B4_RUN, "integrate-rmsnorm", root=REPO)
+    state = skill_state.state_from_run(B4_RUN, "integrate-rmsnorm", root=REPO)
     assert set(sk.load_sample_state(REPO)) <= set(state)
     assert state["op"] == "rmsnorm" and state["opbench"] is not None
     assert state["deterministic_findings"] is None  # not asked for
     for role in ROLES:
         assert sk.render(role, state, REPO).strip()
     with pytest.raises(KeyError, match="no decision"):
-        sk.state_from_run(B4_RUN, "nope", root=REPO)
+        skill_state.state_from_run(B4_RUN, "nope", root=REPO)
 
 
 # ---------------------------------------------------------------- hashes

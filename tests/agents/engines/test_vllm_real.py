@@ -22,7 +22,7 @@ from geak.auditor.audit import audit_run  # noqa: E402
 from geak.auditor.evidence.loader import RunEvidence  # noqa: E402
 from geak.auditor.evidence.models import Decision, WorkloadSpec  # noqa: E402
 from geak.auditor.evidence.store import RunStore  # noqa: E402
-from geak.orchestrator.baseline import ensure_manifest, pin_invariants  # noqa: E402
+from geak.orchestrator.manifest import ensure_manifest, pin_invariants  # noqa: E402
 
 MODEL = Path(__file__).resolve().parents[3] / "models" / "tiny-arith"
 WORKLOAD = WorkloadSpec(dataset="random", num_prompts=64, input_len=16, output_len=16, max_concurrency=16, seed=0)

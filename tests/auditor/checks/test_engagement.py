@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geak.agents.plants_import import GEAK_GATE, GEAK_SHORT, _geak_dir
+from geak.auditor.corpus.plants_import import GEAK_GATE, GEAK_SHORT, _geak_dir
 from geak.auditor.audit import audit_run
 from geak.auditor.importers.geak_v4 import import_geak_v4
 

@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from geak.agents.geak_rows import bind_line, jdump, leg, server_info, write
+from geak.auditor.corpus.geak_rows import bind_line, jdump, leg, server_info, write
 
 HERE = Path(__file__).parent
 SRC_A_MODEL = "Qwen/Qwen3.5-27B-FP8"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from geak.agents.plants_import import MODEL, RATES, vllm09_row, vllm_all_failed  # one source for the corpus and these
+from geak.auditor.corpus.plants_import import MODEL, RATES, vllm09_row, vllm_all_failed  # one source for the corpus and these
 
 HERE = Path(__file__).parent
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from geak.agents.plants import PLANTS, generate
+from geak.auditor.corpus.plants import PLANTS, generate
 
-CASES = Path(__file__).resolve().parents[2] / "runs" / "cases"
+CASES = Path(__file__).resolve().parents[3] / "runs" / "cases"
 
 
 def _diff(a: Path, b: Path) -> list[str]:

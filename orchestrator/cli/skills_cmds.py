@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from geak.orchestrator import skills as sk
+from geak.orchestrator import skill_state, skills as sk
 
 skills_app = typer.Typer(no_args_is_help=True, help="Skill cards and prompt templates that define every role.")
 console = Console()
@@ -95,7 +95,7 @@ def render(
     if not run.is_dir():
         _fail(f"{run}: no such run directory")
     try:
-        state = sk.state_from_run(run, gate, audit=(role == sk.AUDITOR_ROLE), root=root)
+        state = skill_state.state_from_run(run, gate, audit=(role == sk.AUDITOR_ROLE), root=root)
     except FileNotFoundError as e:
         _fail(str(e))
     except KeyError as e:

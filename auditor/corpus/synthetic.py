@@ -1,6 +1,6 @@
 """Build a realistic, clean, seeded run directory on disk, with no engine.
 
-It is the starting point of the backtest corpus (agents/plants.py plants one flaw into a
+It is the starting point of the backtest corpus (auditor/corpus/plants.py plants one flaw into a
 copy) and of the auditor's benchmark. Every leg carries what a real vLLM leg carries: a
 launch.json with the resolved config, server.log, the vLLM ``bench serve --save-result
 --save-detailed`` JSON kept verbatim per repetition, and bench_runs.jsonl normalized from

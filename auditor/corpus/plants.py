@@ -1,4 +1,4 @@
-"""The backtest corpus: one planted flaw per case, on top of agents/synthetic.py's clean run.
+"""The backtest corpus: one planted flaw per case, on top of auditor/corpus/synthetic.py's clean run.
 
 Each Plant names the flaw, the FAILURES.md rule it plants, how it edits the clean run, and
 its answer key: for every gate whose verdict the flaw changes, the expected verdict and the
@@ -392,7 +392,7 @@ plant(Plant("f4_accuracy_drop", ("F4",), "bundle accuracy 86% vs baseline 100%",
             legs_mod=_set("val_final_1", accuracy=(430, 500))))
 
 
-# a producer editing geak's own files (issue 12): agents/plants_tamper.py registers them here
+# a producer editing geak's own files (issue 12): auditor/corpus/plants_tamper.py registers them here
 from . import plants_import, plants_tamper  # noqa: E402,F401
 
 

@@ -1,0 +1,1 @@
+"""geak's shipped models, as package data (geak.resources); no code."""

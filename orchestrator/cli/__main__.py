@@ -1,0 +1,5 @@
+"""`python -m geak.orchestrator.cli`: the `geak` command."""
+
+from . import main
+
+main()

@@ -1,0 +1,110 @@
+"""What every `geak` command shares: the Typer apps, the consoles, the exit codes, usage errors,
+the policy file, the launch and prompt options."""
+
+
+from __future__ import annotations
+
+import json
+import os
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from geak.resources import asset_dir
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="geak: LLM-serving optimisation with an independent auditor.")
+schema_app = typer.Typer(no_args_is_help=True, help="JSON Schema of the evidence contract.")
+cases_app = typer.Typer(no_args_is_help=True, help="The planted-flaw backtest corpus.")
+app.add_typer(schema_app, name="schema")
+app.add_typer(cases_app, name="cases")
+
+console = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+class Exit(IntEnum):
+    PASS = 0
+    FLAG = 1
+    USAGE = 2
+    FAIL = 3
+    UNAUDITED = 4
+    NOTHING = 5  # no gate to audit: n/a, never a PASS
+    INTERNAL = 123  # geak itself failed (a bug, or the run directory refused a write)
+
+
+def exit_code(verdicts: list[Optional[str]]) -> Exit:
+    if not verdicts:
+        return Exit.NOTHING
+    if "FAIL" in verdicts:
+        return Exit.FAIL
+    if None in verdicts:
+        return Exit.UNAUDITED
+    if "FLAG" in verdicts:
+        return Exit.FLAG
+    return Exit.PASS
+
+
+def usage(msg: str) -> None:
+    err.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(Exit.USAGE)
+
+
+def load_policy(path: Optional[Path]):
+    from geak.auditor.policy import AuditPolicy
+
+    try:
+        return AuditPolicy.load(path)
+    except (OSError, ValueError) as e:
+        usage(f"policy {path}: {e}")
+
+
+STYLE = {"PASS": "green", "FLAG": "yellow", "FAIL": "red", None: "magenta"}
+
+
+DEFAULT_MODEL = asset_dir("models") / "tiny-arith"
+O_ENGINE = typer.Option("vllm", help="engine adapter: vllm | sglang")
+O_MODEL = typer.Option(None, help="model path or id (default: the shipped tiny model models/tiny-arith)")
+O_RUN = typer.Option(..., "--run-dir", help="run directory to write the leg into (created if absent)")
+O_REPS = typer.Option(3, help="counted repetitions (one warm-up repetition is added and flagged)")
+
+
+def launch_config(model: Optional[str] = None, *, speculative: Optional[str] = None, extra_arg: Optional[list[str]] = None,
+                  devices: str = "cpu", **knobs: Any):
+    """The one place a command's launch options become a LaunchConfig: the model (default: the
+    shipped tiny model), --speculative as JSON, every other knob by its LaunchConfig name (None:
+    the engine's default)."""
+    from pydantic import ValidationError
+
+    from geak.agents.engines.base import LaunchConfig
+
+    spec = None
+    if speculative:
+        try:
+            spec = json.loads(speculative)
+        except ValueError as e:
+            usage(f"--speculative must be JSON, e.g. '{{\"method\": \"ngram\", \"num_speculative_tokens\": 4}}': {e}")
+    try:
+        return LaunchConfig(model=str(model or DEFAULT_MODEL), speculative=spec, extra_args=list(extra_arg or []), devices=devices,
+                            **{k: v for k, v in knobs.items() if v is not None})
+    except ValidationError as e:
+        usage("; ".join(f"--{'.'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors()))
+
+
+def load_prompt_file(path: Optional[Path]):
+    from geak.agents.engines.leg import load_prompts
+
+    if path is None:
+        return None
+    if not path.exists():
+        usage(f"{path} does not exist")
+    return load_prompts(path)
+
+
+def default_prompt_file(model: Optional[str], name: str) -> Optional[Path]:
+    p = (Path(model) if model else DEFAULT_MODEL) / name
+    return p if p.exists() else None

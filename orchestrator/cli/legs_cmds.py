@@ -1,0 +1,127 @@
+"""`geak leg` and `geak baseline`: one leg, or the baseline phase alone (the workflow of
+workflows/baseline.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import O_ENGINE, O_MODEL, O_REPS, O_RUN, app, console, default_prompt_file, err, exit_code, launch_config, load_prompt_file, usage
+from .run_cmds import event_printer, new_run, print_summary
+
+
+@app.command()
+def leg(
+    run_dir: Path = O_RUN,
+    leg_id: str = typer.Option("leg", help="leg id (directory name under legs/)"),
+    role: str = typer.Option("reference", help="baseline | reference | candidate | validation_base | validation_final | caching_audit | aa"),
+    engine: str = O_ENGINE,
+    model: Optional[str] = O_MODEL,
+    reps: int = O_REPS,
+    dtype: Optional[str] = typer.Option(None),
+    memory_fraction: Optional[float] = typer.Option(None),
+    max_num_seqs: Optional[int] = typer.Option(None),
+    max_num_batched_tokens: Optional[int] = typer.Option(None),
+    chunked_prefill: Optional[bool] = typer.Option(None, "--chunked-prefill/--no-chunked-prefill"),
+    prefix_caching: Optional[bool] = typer.Option(None, "--prefix-caching/--no-prefix-caching"),
+    tp: Optional[int] = typer.Option(None, help="tensor parallel size"),
+    speculative: Optional[str] = typer.Option(None, help="speculative decoding config as JSON"),
+    max_model_len: Optional[int] = typer.Option(None),
+    load_format: Optional[str] = typer.Option(None, help="'dummy' = random weights"),
+    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager"),
+    extra_arg: Optional[list[str]] = typer.Option(None, help="extra engine argument (repeatable)"),
+    devices: str = typer.Option("cpu", help="device set this leg locks"),
+    dataset: str = typer.Option("random"), num_prompts: int = typer.Option(200), input_len: int = typer.Option(32),
+    output_len: int = typer.Option(16), rate: Optional[float] = typer.Option(None, help="requests/s (default: unlimited)"),
+    concurrency: Optional[int] = typer.Option(32), seed: int = typer.Option(0),
+    parity: Optional[Path] = typer.Option(None, help="JSONL of {prompt, expected?} for greedy parity outputs"),
+    accuracy: Optional[Path] = typer.Option(None, help="JSONL of {prompt, expected} for the accuracy probe"),
+    health_deadline: float = typer.Option(600.0, help="seconds to wait for the server to become healthy"),
+) -> None:
+    """Run one leg by hand: launch, benchmark with the engine's own client, tear down."""
+    from geak.agents.engines.base import get_engine
+    from geak.agents.engines.leg import run_leg
+    from geak.auditor.evidence.models import WorkloadSpec
+    from geak.auditor.evidence.store import RunStore
+    from geak.orchestrator.manifest import ensure_manifest
+
+    try:
+        ad = get_engine(engine)
+    except KeyError as e:
+        usage(str(e.args[0]))
+    cfg = launch_config(model, speculative=speculative, extra_arg=extra_arg, devices=devices, dtype=dtype,
+                        memory_fraction=memory_fraction, max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens,
+                        chunked_prefill=chunked_prefill, prefix_caching=prefix_caching, tensor_parallel=tp,
+                        max_model_len=max_model_len, load_format=load_format, enforce_eager=enforce_eager)
+    w = WorkloadSpec(dataset=dataset, num_prompts=num_prompts, input_len=input_len, output_len=output_len, request_rate=rate,
+                     max_concurrency=concurrency, seed=seed)
+    store = RunStore(run_dir)
+    if store.exists(f"legs/{leg_id}/launch.json"):
+        usage(f"leg {leg_id} already exists in {run_dir}; pick another --leg-id")
+    ensure_manifest(store, run_id=run_dir.name, engine=engine, cfg=cfg, workload=w)
+    par = load_prompt_file(parity or default_prompt_file(model, "parity.jsonl"))
+    acc = load_prompt_file(accuracy or default_prompt_file(model, "probe.jsonl"))
+    with console.status(f"leg {leg_id}: {engine} serving {cfg.model}"):
+        res = run_leg(store, leg_id=leg_id, role=role, engine=ad, cfg=cfg, workload=w, reps=reps, parity=par, accuracy=acc,
+                      health_deadline_s=health_deadline)
+    _print_leg(store, res)
+    raise typer.Exit(0 if res.status == "ok" else 1)
+
+
+def _print_leg(store, res) -> None:
+    from geak.auditor import stats
+    from geak.auditor.evidence.loader import RunEvidence
+
+    if res.status != "ok":
+        err.print(f"[red]leg {res.leg_id} failed:[/red] {res.reason}")
+    leg_data = RunEvidence(store).leg(res.leg_id)
+    vals, _ = leg_data.values("output_throughput")
+    acc = leg_data.accuracy
+    console.print(f"leg {res.leg_id}: {res.status}; start-up {res.startup_s and f'{res.startup_s:.0f} s'}; "
+                  f"counted reps {len(vals)}: output tok/s {', '.join(f'{v:.1f}' for v in vals)}"
+                  + (f" (median {stats.median(vals):.1f}, spread {stats.spread_pct(vals):.2f}%)" if vals else "")
+                  + (f"; accuracy {acc.correct}/{acc.n}" if acc else ""))
+
+
+@app.command()
+def baseline(
+    run_dir: Path = typer.Option(..., "--run-dir", help="new run directory"),
+    engine: str = O_ENGINE,
+    model: Optional[str] = O_MODEL,
+    reps: int = O_REPS,
+    max_remeasures: int = typer.Option(2, help="bound on automatic re-measures while the baseline gate asks for one"),
+    load_format: Optional[str] = typer.Option(None),
+    max_num_seqs: Optional[int] = typer.Option(None),
+    dataset: str = typer.Option("random"), num_prompts: int = typer.Option(200), input_len: int = typer.Option(32),
+    output_len: int = typer.Option(16), concurrency: Optional[int] = typer.Option(32), seed: int = typer.Option(0),
+    use_auditor: bool = typer.Option(True, "--use-auditor/--no-auditor"),
+    policy: Optional[Path] = typer.Option(None),
+    aa_legs: int = typer.Option(0, help="first run this many A/A legs; the auditor derives its noise band from them"),
+    legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine"),
+) -> None:
+    """The baseline phase alone: `geak run` with workflows/baseline.yaml (every later phase off), so
+    one graph and one re-measure rule decide both. Exits as `geak audit` on the baseline gate: 0 PASS,
+    1 FLAG, 3 FAIL, 4 unaudited; 2 usage."""
+    from geak.orchestrator import run as R
+    from geak.orchestrator.workflow_config import WORKFLOWS
+
+    new_run(run_dir, workflow=WORKFLOWS / "baseline.yaml", engine=engine, model=model, use_auditor=use_auditor, policy=policy,
+             legs_from=legs_from,
+             launch=dict(max_num_seqs=max_num_seqs, load_format=load_format),
+             workload=dict(dataset=dataset, num_prompts=num_prompts, input_len=input_len, output_len=output_len,
+                           max_concurrency=concurrency, seed=seed),
+             engine_defaults={"reps": reps, "aa_legs": aa_legs}, phases={"baseline": {"max_attempts": max_remeasures + 1}})
+    console.print(f"run directory: {run_dir}")
+    try:
+        summary = R.execute(run_dir, on_event=event_printer())
+    except KeyboardInterrupt:
+        err.print(f"interrupted: continue with `geak run --resume {run_dir}`")
+        raise typer.Exit(130)
+    except Exception as e:  # noqa: BLE001 - an engine error: the run directory keeps everything up to here
+        err.print(f"[red]baseline failed:[/red] {type(e).__name__}: {e}")
+        raise typer.Exit(1)
+    print_summary(summary)
+    gate = next((g for g in summary.gates if g.gate_id == "baseline"), None)
+    raise typer.Exit(exit_code([gate.verdict] if gate else []) if use_auditor else 0)

@@ -1,0 +1,201 @@
+"""`geak run`, `replay`, `report`: the workflow on an engine or over a recording."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from .common import O_ENGINE, O_MODEL, app, console, default_prompt_file, err, launch_config, load_policy, usage
+
+
+# ---------------------------------------------------------------- geak run / replay / report
+
+RUN_EXIT_DOC = """Exit codes of `geak run`: 0 the workflow completed (see the report for what was banked);
+3 it halted because the baseline FAILed its gate at the bound; 1 a run error (engine, LLM, replay miss);
+2 usage; 130 interrupted (continue with --resume)."""
+
+_EV_STYLE = {"bank": "green", "withhold": "red", "withdraw": "yellow", "audit": "cyan", "unaudited": "magenta",
+             "passthrough": "yellow", "error": "red", "phase": "bold", "start": "bold", "end": "bold"}
+
+
+def event_printer():
+    import time as _t
+
+    t0 = _t.time()
+
+    def show(ev) -> None:
+        st = _EV_STYLE.get(ev.event, "")
+        mm, ss = divmod(int(ev.t - t0), 60)
+        msg = ev.message.replace("[", "\\[")
+        console.print(f"[dim]{mm:02d}:{ss:02d}[/dim] {ev.node:<15} " + (f"[{st}]{msg}[/{st}]" if st else msg))
+
+    return show
+
+
+def new_run(target: Path, *, workflow: Path, engine: str, model: Optional[str], use_auditor: Optional[bool], llm: str = "none",
+             api_base: Optional[str] = None, api_key_env: Optional[str] = None, llm_auditor: bool = True,
+             legs_from: Optional[Path] = None, policy: Optional[Path] = None, launch: dict[str, Any] | None = None,
+             workload: dict[str, Any] | None = None, engine_defaults: dict[str, Any] | None = None,
+             phases: dict[str, dict[str, Any]] | None = None) -> None:
+    """A new run directory from the command line (geak run and geak baseline): run_args.json, the
+    workflow with the command's settings, the manifest. A bad option or file exits 2, writing nothing."""
+    from geak.auditor.evidence.models import WorkloadSpec
+    from geak.orchestrator import run as R
+    from geak.orchestrator.workflow_config import WorkflowConfig
+
+    try:
+        text = R.workflow_text(workflow, engine_defaults, phases)
+        import yaml
+
+        wf = WorkflowConfig.model_validate(yaml.safe_load(text))
+    except ValueError as e:
+        usage(str(e))
+    w = {**wf.engine_defaults.workload, **{k: v for k, v in (workload or {}).items() if v is not None}}
+    w.setdefault("dataset", "random")
+    w.setdefault("num_prompts", 200)
+    mode, llm_model, replay_from = "none", None, None
+    if llm.startswith("replay:"):
+        mode, replay_from = "replay", llm.split(":", 1)[1]
+    elif llm != "none":
+        mode, llm_model = "live", llm
+    kn = launch or {}
+    cfg = launch_config(model, **kn)
+    args = R.RunArgs(run_id=target.name, engine=engine, launch=cfg.model_dump(exclude={"schema_version"}, exclude_none=True),
+                     workload=WorkloadSpec(**w), use_auditor=wf.auditor.use if use_auditor is None else use_auditor,
+                     llm_mode=mode, llm_model=llm_model, api_base=api_base, api_key_env=api_key_env, llm_replay_from=replay_from,
+                     llm_auditor=llm_auditor, legs_from=str(legs_from) if legs_from else None,
+                     parity_file=str(p) if (p := default_prompt_file(model, "parity.jsonl")) else None,
+                     accuracy_file=str(p) if (p := default_prompt_file(model, "probe.jsonl")) else None,
+                     policy=load_policy(policy).model_dump() if policy else {})
+    try:
+        R.prepare(target, args, workflow, text=text)
+    except (R.RunError, ValueError) as e:
+        usage(str(e))
+
+
+@app.command("run", help="Run the workflow on a live engine: baseline, config tuning, final validation, report.\n\n" + RUN_EXIT_DOC)
+def run_cmd(
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="new run directory (default runs/run-<time>)"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory after a crash or Ctrl-C"),
+    model: Optional[str] = O_MODEL,
+    engine: str = O_ENGINE,
+    workflow: Path = typer.Option(None, help="workflow YAML (default workflows/default.yaml)"),
+    use_auditor: Optional[bool] = typer.Option(None, "--use-auditor/--no-auditor",
+                                               help="an independent auditor at every accept gate (default: the workflow's auditor.use)"),
+    llm: str = typer.Option("none", help="none (built-in policies) | provider/model (live, via litellm) | replay:RUN_DIR"),
+    api_base: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL for --llm"),
+    api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the provider key (never written)"),
+    llm_auditor: bool = typer.Option(True, "--llm-auditor/--no-llm-auditor", help="with an LLM, let the patch_auditor role escalate the code floor"),
+    reps: Optional[int] = typer.Option(None, help="counted reps per leg (default: the workflow's)"),
+    num_prompts: Optional[int] = typer.Option(None), input_len: Optional[int] = typer.Option(None),
+    output_len: Optional[int] = typer.Option(None), concurrency: Optional[int] = typer.Option(None),
+    load_format: Optional[str] = typer.Option(None), max_num_seqs: Optional[int] = typer.Option(None),
+    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager/--no-enforce-eager"),
+    legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine"),
+    policy: Optional[Path] = typer.Option(None, help="auditor policy YAML overriding thresholds"),
+    report: bool = typer.Option(True, "--report/--no-report", help="write report.md and report.html at the end"),
+) -> None:
+    import time as _t
+
+    from geak.orchestrator import run as R
+    from geak.orchestrator.workflow_config import DEFAULT as DEFAULT_WF
+
+    show = event_printer()
+    if resume is not None:
+        target = resume
+        try:
+            R.load_args(target)
+        except R.RunError as e:
+            usage(str(e))
+        done = R.finished(target)
+        if done is not None:
+            console.print(f"{target}: the run already finished; nothing to resume, nothing changed")
+            print_summary(done)
+            raise typer.Exit(0)
+    else:
+        target = run_dir or Path("runs") / f"run-{_t.strftime('%Y%m%d-%H%M%S')}"
+        new_run(target, workflow=workflow or DEFAULT_WF, engine=engine, model=model, use_auditor=use_auditor, llm=llm,
+                 api_base=api_base, api_key_env=api_key_env, llm_auditor=llm_auditor, legs_from=legs_from, policy=policy,
+                 launch=dict(max_num_seqs=max_num_seqs, load_format=load_format, enforce_eager=enforce_eager),
+                 workload=dict(num_prompts=num_prompts, input_len=input_len, output_len=output_len, max_concurrency=concurrency),
+                 engine_defaults={"reps": reps} if reps is not None else None)
+    console.print(f"run directory: {target}")
+    try:
+        summary = R.execute(target, resume=resume is not None, on_event=show)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: continue with `geak run --resume {target}`")
+        raise typer.Exit(130)
+    except R.RunError as e:  # refused before the graph started: nothing in the run directory changed
+        usage(str(e))
+    except Exception as e:  # an engine, LLM or replay error: the run directory keeps everything up to here
+        err.print(f"[red]run failed:[/red] {type(e).__name__}: {e}\ncontinue with `geak run --resume {target}` once fixed")
+        raise typer.Exit(1)
+    if report:
+        write_report_files(target)
+    print_summary(summary)
+    halted = any(g.gate_id == "baseline" and g.verdict == "FAIL" for g in summary.gates)
+    raise typer.Exit(3 if halted else 0)
+
+
+def write_report_files(target: Path) -> None:
+    try:
+        from geak.orchestrator.report import write_report
+    except ImportError:
+        return
+    md, html = write_report(target)
+    console.print(f"report: {md} and {html}")
+
+
+def print_summary(summary) -> None:
+    t = Table(title=f"geak run {summary.run_id}: {summary.status}")
+    for col in ("gate", "attempts", "verdict", "banked", "note"):
+        t.add_column(col, overflow="fold")
+    for g in summary.gates:
+        t.add_row(g.gate_id, str(g.attempts), g.verdict or ("UNAUDITED" if g.unaudited_reason else "-"),
+                  "yes" if g.banked else "no", g.note or (g.unaudited_reason or "")[:80])
+    console.print(t)
+    for ph, why in summary.passthrough.items():
+        console.print(f"[yellow]{ph}: {why}[/yellow]")
+
+
+@app.command("replay")
+def replay_cmd(
+    run_dir: Path = typer.Argument(..., help="a run directory geak run wrote"),
+    out: Optional[Path] = typer.Option(None, help="where to write the replayed run (default RUN_DIR/../<name>-replay)"),
+) -> None:
+    """Re-run a recorded run's graph from its recorded legs and LLM calls, with no engine, and
+    check that every decision and gate outcome is reproduced exactly. Exit 0 reproduced; 1 not
+    reproduced, or the recording could not be followed (nothing is left in --out); 2 usage (a
+    directory that is not a complete run, a bad workflow.yaml, an --out that is a file or not empty)."""
+    from geak.orchestrator import run as R
+
+    out = out or run_dir.parent / f"{run_dir.name}-replay"
+    try:
+        ok, diffs = R.replay(run_dir, out)
+    except R.RunError as e:
+        usage(str(e))
+    except KeyboardInterrupt:
+        err.print("interrupted: the partial replay was removed")
+        raise typer.Exit(130)
+    except Exception as e:  # noqa: BLE001 - a recording the replay cannot follow: a run error, not a traceback
+        err.print(f"[red]replay failed:[/red] {type(e).__name__}: {e} (the partial replay in {out} was removed)")
+        raise typer.Exit(1)
+    if ok:
+        n = len(R.decisions_signature(out)) - 1
+        console.print(f"[green]reproduced exactly[/green]: {n} decision(s) and every gate outcome ({out})")
+        raise typer.Exit(0)
+    for d in diffs:
+        err.print(d)
+    err.print(f"[red]replay differs from the recording in {len(diffs)} record(s)[/red]")
+    raise typer.Exit(1)
+
+
+@app.command("report")
+def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
+    """Write RUN_DIR/report.md and a self-contained RUN_DIR/report.html (headline only as verified)."""
+    if not run_dir.is_dir():
+        usage(f"{run_dir}: no such run directory")
+    write_report_files(run_dir)

@@ -1,0 +1,324 @@
+"""The report as one list of blocks (headings, paragraphs, bullets, tables, figures) and the
+formatting of numbers and findings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from geak.auditor.audit import audit_stem as audit_file_stem
+from geak.auditor.checks import RULES
+from geak.auditor.evidence.models import AuditVerdict, Finding, Manifest
+from geak.orchestrator.events import RunEvent
+
+from .model import (
+    BASELINE_METRIC, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CI_CONFIDENCE, DASH, DELTA_SCOPES, WITHDRAWN_LABEL, GateRow, Headline,
+    LegRow, Rederived, RunFiles, first_line, latest_decisions,
+)
+
+def non_pass(findings: Sequence[Finding]) -> list[Finding]:
+    return [f for f in findings if f.outcome != "pass"]
+
+
+def rule_title(rule_id: str) -> str:
+    r = RULES.get(rule_id)
+    return r.title if r else "?"
+
+
+# ==================================================================== formatting
+
+
+def fmt_num(x: float | None, digits: int = 1) -> str:
+    if x is None or not math.isfinite(x):
+        return DASH
+    return f"{x:.{digits}f}"
+
+
+def fmt_pct(x: float | None) -> str:
+    if x is None or not math.isfinite(x):
+        return DASH
+    return f"{x:+.2f}%"
+
+
+def fmt_ci(ci: tuple[float, float] | None) -> str:
+    if ci is None:
+        return DASH
+    return f"[{ci[0]:+.2f}%, {ci[1]:+.2f}%]"
+
+
+def fmt_bool(x: bool | None) -> str:
+    return DASH if x is None else ("yes" if x else "no")
+
+
+def fmt_offset_s(x: float) -> str:
+    return f"+{x:.1f} s" if x >= 0 else f"{x:.1f} s"
+
+
+def fmt_finding(f: Finding) -> str:
+    where = "; ".join(str(e) for e in f.evidence)
+    action = f" → {f.action}" if f.action != "pass" else ""
+    return f"{f.rule_id} {f.outcome}{action}: {f.message}" + (f" [{where}]" if where else "")
+
+
+# ==================================================================== blocks
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+Tone = Literal["", "pass", "flag", "fail", "muted"]
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+    tone: Tone = ""
+    strong: bool = False
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class Figure:
+    svg: str
+    caption: str
+
+
+Block = Heading | Para | Bullets | Table | Figure
+
+
+def _failed_rules(a: AuditVerdict) -> tuple[str, ...]:
+    # Rule ids and titles only: a failing message may quote the claimed number,
+    # which must not read as a headline.
+    return tuple(f"{f.rule_id} ({rule_title(f.rule_id)}) → {f.action}" for f in a.findings if f.outcome == "fail")
+
+
+def no_change_blocks(h: Headline) -> list[Block]:
+    b = h.baseline
+    assert b is not None
+    out: list[Block] = [Para("No change beat the baseline: nothing to validate.", strong=True)]
+    d = b.decision
+    if d is None:
+        out.append(Para(f"No verified reference: the baseline is {b.label}.", "fail"))
+    elif b.label in ("PASS", "FLAG") and b.median is not None:
+        assert b.audit is not None
+        unit = f" {b.unit}" if b.unit else ""
+        number = (f"baseline median {BASELINE_METRIC} {fmt_num(b.median)}{unit} ({len(b.values)} reps of "
+                  f"{', '.join(b.legs)}; median of per-rep values re-derived from raw repetitions)")
+        where = f"gate {d.gate_id}, decision {d.decision_id}, audits/{audit_file_stem(d.gate_id)}.json"
+        if b.label == "PASS":
+            out.append(Para(f"Verified reference: {number}, baseline signed by the auditor (PASS): {where}.", "pass"))
+        else:
+            out.append(Para(f"Reference {number}: not verified (FLAG): {where}.", "flag"))
+            out.append(Bullets(tuple(fmt_finding(f) for f in non_pass(b.audit.findings))))
+    elif b.label in ("PASS", "FLAG"):
+        out.append(Para(f"No verified reference: gate {d.gate_id} ({d.decision_id}) has a {b.label} verdict, but its "
+                        "legs' raw repetitions do not re-derive a median here.", "fail"))
+    else:
+        out.append(Para(f"No verified reference: gate {d.gate_id} ({d.decision_id}) is {b.label}.", "fail"))
+        if b.audit is not None and b.audit.verdict == "FAIL":
+            failed = _failed_rules(b.audit)
+            if failed:
+                out.append(Bullets(failed))
+            out.append(Para("Messages and evidence are under Verdicts.", "muted"))
+    if h.tried:
+        out.append(Para("Tried, not banked:", "muted"))
+        out.append(Bullets(h.tried))
+    return out
+
+
+def headline_blocks(h: Headline) -> list[Block]:
+    out: list[Block] = [Heading("Headline")]
+    if h.state == "no_change":
+        return out + no_change_blocks(h)
+    d, a, n = h.decision, h.audit, h.numbers
+    if h.state == "none":
+        out.append(Para(f"No verified headline: {h.why}.", "fail", strong=True))
+        if a is not None and a.verdict == "FAIL":
+            failed = _failed_rules(a)
+            if failed:
+                out.append(Bullets(failed))
+            out.append(Para("Messages and evidence are under Verdicts.", "muted"))
+        return out
+    assert d is not None and a is not None and n is not None
+    unit = f" {n.unit}" if n.unit else ""
+    numbers = (f"{n.metric} {fmt_pct(n.delta_pct)} (bootstrap {CI_CONFIDENCE:.0%} CI {fmt_ci(n.ci_pct)}, "
+               f"seed {BOOTSTRAP_SEED}, {BOOTSTRAP_RESAMPLES} resamples): median of per-rep values, reference "
+               f"{fmt_num(n.reference_median)}{unit} ({len(n.reference_values)} reps of {', '.join(n.reference_legs)}) "
+               f"→ candidate {fmt_num(n.candidate_median)}{unit} ({len(n.candidate_values)} reps of "
+               f"{', '.join(n.candidate_legs)}); re-derived from raw repetitions")
+    where = f"gate {d.gate_id}, decision {d.decision_id}, audits/{audit_file_stem(d.gate_id)}.json"
+    if h.state == "verified":
+        out.append(Para(f"{numbers}. Signed by the auditor (PASS): {where}.", "pass", strong=True))
+    else:
+        out.append(Para(f"Not verified (FLAG): {numbers}. {where}.", "flag", strong=True))
+        out.append(Bullets(tuple(fmt_finding(f) for f in non_pass(a.findings))))
+    if h.caveats:
+        out.append(Para("Caveat: the bundle gate judges the stacked result; these parts did not PASS their own gates:",
+                        "flag"))
+        out.append(Bullets(h.caveats))
+    return out
+
+
+def _workload_text(m: Manifest | None) -> str:
+    w = m.workload if m else None
+    if w is None:
+        return DASH
+    rate = "inf" if w.request_rate is None else f"{w.request_rate:g}"
+    return (f"{w.dataset}, {w.num_prompts} prompts, in {w.input_len if w.input_len is not None else DASH} / "
+            f"out {w.output_len if w.output_len is not None else DASH} tokens, rate {rate} req/s, "
+            f"concurrency {w.max_concurrency if w.max_concurrency is not None else DASH}, seed "
+            f"{w.seed if w.seed is not None else DASH}" + (", repeated sample" if w.repeated_sample else ""))
+
+
+def summary_blocks(run: RunFiles) -> list[Block]:
+    m, s = run.manifest, run.summary
+    use_auditor = (f"{s.use_auditor}" if s else
+                   f"{m.args['use_auditor']} (manifest args)" if m and "use_auditor" in m.args else DASH)
+    rows = [
+        ("run id", m.run_id if m else (s.run_id if s else run.root.name)),
+        ("model", (m.model if m else None) or DASH),
+        ("engine", (m.engine if m else None) or DASH),
+        ("workload", _workload_text(m)),
+        ("status", s.status if s else "unknown (no summary.json)"),
+        ("use_auditor", use_auditor),
+        ("llm mode", s.llm_mode if s else DASH),
+        ("phases done", ", ".join(s.phases_done) if s and s.phases_done else DASH),
+        ("bundle decision", (s.bundle_decision if s else None) or DASH),
+        ("banked decisions", ", ".join(s.banked_decisions) if s and s.banked_decisions else DASH),
+    ]
+    if m and m.imported_from:
+        rows.append(("imported from", m.imported_from))
+    if s and s.error:
+        rows.append(("error", s.error))
+    out: list[Block] = [Heading("Summary"), Table(("field", "value"), tuple(rows))]
+    if s and s.passthrough:
+        out.append(Para("Passthrough phases (ran, did nothing):", "flag", strong=True))
+        out.append(Bullets(tuple(f"{phase}: {why}" for phase, why in s.passthrough.items())))
+    if s and s.final_config:
+        out.append(Para("Final config: " + ", ".join(f"{k}={v}" for k, v in s.final_config.items())))
+    return out
+
+
+def missing_blocks(run: RunFiles) -> list[Block]:
+    items = tuple(run.missing + run.problems)
+    if not items:
+        return []
+    return [Heading("Missing or unreadable"), Bullets(items)]
+
+
+def claimed_blocks(run: RunFiles, rederived: dict[str, Rederived]) -> list[Block]:
+    latest = [d for d in latest_decisions(run.decisions).values() if d.scope in DELTA_SCOPES]
+    if not latest:
+        return []
+    rows = []
+    for d in latest:
+        n, c = rederived[d.gate_id], d.claim
+        for what, claimed, derived in (
+            ("reference", fmt_num(c.reference_value, 3), fmt_num(n.reference_median, 3)),
+            ("candidate", fmt_num(c.candidate_value, 3), fmt_num(n.candidate_median, 3)),
+            ("delta", fmt_pct(c.delta_pct), fmt_pct(n.delta_pct)),
+            ("non-overlap", fmt_bool(c.non_overlap), fmt_bool(n.non_overlap)),
+        ):
+            rows.append((d.gate_id, d.decision_id, f"{what} {d.claim.metric}" if what != "non-overlap" else what,
+                         claimed, derived))
+        rows.append((d.gate_id, d.decision_id, f"delta {CI_CONFIDENCE:.0%} CI", DASH, fmt_ci(n.ci_pct)))
+    return [
+        Heading("Claimed vs re-derived"),
+        Para("Claimed: the producer's numbers in decisions.jsonl. Re-derived: medians of per-rep values "
+             "recomputed from the raw per-request arrays. Neither is a headline unless its gate PASSed.", "muted"),
+        Table(("gate", "decision", "quantity", "claimed", "re-derived"), tuple(rows)),
+    ]
+
+
+def _banked_text(banked: bool | None, have_summary: bool) -> str:
+    if banked is None:
+        return DASH + (" (not in summary.json)" if have_summary else " (no summary.json)")
+    return "banked" if banked else "withheld"
+
+
+def gate_blocks(rows: Sequence[GateRow], have_summary: bool) -> list[Block]:
+    if not rows:
+        return [Heading("Gates"), Para("No gates: no decisions and no summary.", "muted")]
+    table = tuple((g.gate_id, g.scope, g.decision_id or DASH, str(g.attempts), g.verdict_label,
+                   "withdrawn" if g.verdict_label == WITHDRAWN_LABEL else _banked_text(g.banked, have_summary),
+                   g.unaudited_reason or DASH, g.note or DASH) for g in rows)
+    return [Heading("Gates"),
+            Table(("gate", "scope", "decision", "attempts", "verdict", "banked / withheld", "unaudited reason", "note"),
+                  table)]
+
+
+def verdict_blocks(run: RunFiles, gates: Sequence[GateRow]) -> list[Block]:
+    out: list[Block] = [Heading("Verdicts")]
+    if not run.audits:
+        return out + [Para("No audit verdicts on disk: not audited.", "muted")]
+    gate_order = [audit_file_stem(g.gate_id) for g in gates]
+    # Gate order first; audits of no listed gate (the run-level "run" gate) go last.
+    stems = sorted(run.audits, key=lambda s: (gate_order.index(s) if s in gate_order else len(gate_order), s))
+    for stem in stems:
+        a = run.audits[stem]
+        tone: Tone = {"PASS": "pass", "FLAG": "flag", "FAIL": "fail"}.get(a.verdict or "", "muted")  # type: ignore[assignment]
+        label = a.verdict or f"unaudited ({first_line(a.unaudited_reason) or 'no reason given'})"
+        out.append(Heading(f"{a.gate_id}: {label}", 3))
+        out.append(Para(f"audits/{stem}.json, decision {a.decision_id or DASH}, scope {a.scope or DASH}, "
+                        f"actions {', '.join(a.actions) or DASH}, auditor {a.auditor_version or DASH}", tone))
+        bad = non_pass(a.findings)
+        out.append(Bullets(tuple(fmt_finding(f) for f in bad)) if bad else Para("Every finding passed.", "muted"))
+    return out
+
+
+def leg_blocks(rows: Sequence[LegRow]) -> list[Block]:
+    out: list[Block] = [Heading("Legs")]
+    if not rows:
+        return out + [Para("No legs on disk and none named by a decision.", "muted")]
+    table = tuple((
+        r.leg_id, r.role or DASH, r.status + (f": {first_line(r.failure_reason)}" if r.failure_reason else ""),
+        str(r.counted_reps), fmt_num(r.median_output_tok_s), r.output_tok_s_source,
+        fmt_num(r.median_ttft_ms), fmt_num(r.median_tpot_ms, 2),
+    ) for r in rows)
+    out.append(Table(("leg", "role", "status", "counted reps", "median output tok/s", "tok/s from",
+                      "median TTFT ms", "median TPOT ms"), table))
+    problems = tuple(p for r in rows for p in r.problems)
+    if problems:
+        out.append(Para("Problems reading legs:", "fail", strong=True))
+        out.append(Bullets(problems))
+    return out
+
+
+def timeline_rows(events: Sequence[RunEvent]) -> list[tuple[float, RunEvent]]:
+    if not events:
+        return []
+    t0 = events[0].t
+    return [(e.t - t0, e) for e in events]
+
+
+def _event_verdict(e: RunEvent) -> str:
+    if e.verdict:
+        return e.verdict
+    return "unaudited" if e.event == "unaudited" else DASH
+
+
+def timeline_blocks(rows: Sequence[tuple[float, RunEvent]]) -> list[Block]:
+    out: list[Block] = [Heading("Timeline")]
+    if not rows:
+        return out + [Para("No events recorded.", "muted")]
+    table = tuple((fmt_offset_s(dt), e.node, e.event, e.gate_id or e.leg_id or DASH, e.message, _event_verdict(e))
+                  for dt, e in rows)
+    return out + [Table(("t", "node", "event", "gate / leg", "message", "verdict"), table)]
+
+
+# ==================================================================== SVG plots

@@ -1,0 +1,412 @@
+"""What the report reads from a run directory, and what it re-derives: the run's files, gate and
+leg rows, the headline (a number only where the audit of its very decision PASSed)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, get_args
+
+import numpy as np
+from geak.auditor import stats
+from geak.auditor.audit import audit_stem as audit_file_stem
+from geak.auditor.evidence.loader import LegData, RunEvidence
+from geak.auditor.evidence.models import AuditVerdict, Decision, LegRole, Manifest
+from geak.auditor.evidence.store import Problem, RunStore
+from geak.orchestrator.events import GateOutcome, RunEvent, RunSummary
+
+
+DASH = "—"
+BOOTSTRAP_SEED = 0
+BOOTSTRAP_RESAMPLES = 2000
+CI_CONFIDENCE = 0.95
+ROLE_ORDER: tuple[str, ...] = get_args(LegRole)
+DELTA_SCOPES = ("patch", "bundle")
+
+
+# ==================================================================== reading the run
+
+
+@dataclass
+class RunFiles:
+    """Everything the report reads, with what could not be read as plain strings."""
+
+    root: Path
+    evidence: RunEvidence
+    manifest: Manifest | None
+    decisions: list[tuple[int, Decision]]
+    summary: RunSummary | None
+    events: list[RunEvent]
+    audits: dict[str, AuditVerdict]  # by file stem, as the auditor names them
+    problems: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def _problem_strs(problems: Sequence[Problem]) -> list[str]:
+    return [str(p) for p in problems]
+
+
+def _read_audits(store: RunStore) -> tuple[dict[str, AuditVerdict], list[str]]:
+    audits: dict[str, AuditVerdict] = {}
+    problems: list[str] = []
+    d = store.root / "audits"
+    for p in sorted(d.glob("*.json")) if d.is_dir() else []:
+        verdict, probs = store.read_json(f"audits/{p.name}", AuditVerdict)
+        problems += _problem_strs(probs)
+        if verdict is not None:
+            audits[p.stem] = verdict
+    return audits, problems
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> RunFiles:
+    store = RunStore(run_dir)
+    ev = RunEvidence(store)
+    problems = _problem_strs(ev.manifest_and_problems[1])
+    missing: list[str] = []
+    decisions: list[tuple[int, Decision]] = []
+    if store.exists("decisions.jsonl"):
+        decisions = ev.decisions
+        problems += _problem_strs(ev.decisions_and_problems[1])
+    else:
+        missing.append("decisions.jsonl: no decisions were recorded, so there is nothing to gate or headline")
+    summary = None
+    if store.exists("summary.json"):
+        summary, probs = store.read_json("summary.json", RunSummary)
+        problems += _problem_strs(probs)
+    else:
+        missing.append("summary.json: not written by `geak run` (imported run, or it stopped before its first node); "
+                       "status, passthrough phases and banking are unknown")
+    events: list[RunEvent] = []
+    if store.exists("events.jsonl"):
+        events, probs = store.read_jsonl("events.jsonl", RunEvent)
+        events = [e for _, e in events]
+        problems += _problem_strs(probs)
+    else:
+        missing.append("events.jsonl: no timeline was recorded")
+    audits, probs = _read_audits(store)
+    problems += probs
+    if not audits:
+        missing.append("audits/: no audit verdicts; every gate is not audited and no headline can be verified")
+    return RunFiles(root=store.root, evidence=ev, manifest=ev.manifest, decisions=decisions, summary=summary,
+                    events=events, audits=audits, problems=problems, missing=missing)
+
+
+def latest_decisions(decisions: Sequence[tuple[int, Decision]]) -> dict[str, Decision]:
+    """The latest decision per gate: a resubmitted gate is judged on what would be banked."""
+    return {d.gate_id: d for _, d in decisions}
+
+
+def current_audit(run: RunFiles, gate_id: str, decision_id: str | None) -> tuple[AuditVerdict | None, str]:
+    """The audit of this gate's current decision, or None with the reason it cannot count."""
+    audit = run.audits.get(audit_file_stem(gate_id))
+    if audit is None:
+        return None, "not audited"
+    if decision_id and audit.decision_id and audit.decision_id != decision_id:
+        # A verdict on an earlier attempt says nothing about the decision that would be banked.
+        return None, f"not audited (audits/{audit_file_stem(gate_id)}.json is of {audit.decision_id}, the latest decision is {decision_id})"
+    if audit.verdict is None:
+        return audit, f"unaudited: {first_line(audit.unaudited_reason) or 'the auditor gave no verdict'}"
+    return audit, audit.verdict
+
+
+# ==================================================================== derived numbers
+
+
+def first_line(text: str | None) -> str | None:
+    if not text:
+        return None
+    return text.strip().splitlines()[0] if text.strip() else None
+
+
+def metric_unit(metric: str) -> str:
+    if metric.endswith("token_throughput") or metric == "output_throughput":
+        return "tok/s"
+    if metric == "request_throughput":
+        return "req/s"
+    if metric.endswith("_ms"):
+        return "ms"
+    return ""
+
+
+@dataclass(frozen=True)
+class Rederived:
+    """A decision's comparison recomputed from the per-rep values of its legs."""
+
+    metric: str
+    higher_is_better: bool
+    reference_legs: tuple[str, ...]
+    candidate_legs: tuple[str, ...]
+    reference_values: tuple[float, ...]
+    candidate_values: tuple[float, ...]
+    reference_median: float | None
+    candidate_median: float | None
+    delta_pct: float | None
+    ci_pct: tuple[float, float] | None
+    non_overlap: bool | None
+
+    @property
+    def unit(self) -> str:
+        return metric_unit(self.metric)
+
+
+def side_values(ev: RunEvidence, leg_ids: Sequence[str], metric: str) -> list[float]:
+    vals: list[float] = []
+    for leg_id in leg_ids:
+        vals += ev.leg(leg_id).values(metric)[0]
+    return vals
+
+
+def rederive(ev: RunEvidence, decision: Decision) -> Rederived:
+    metric, hib = decision.claim.metric, decision.claim.higher_is_better
+    ref = side_values(ev, decision.reference_legs, metric)
+    cand = side_values(ev, decision.candidate_legs, metric)
+    ref_med, cand_med = stats.median(ref), stats.median(cand)
+    return Rederived(
+        metric=metric, higher_is_better=hib,
+        reference_legs=tuple(decision.reference_legs), candidate_legs=tuple(decision.candidate_legs),
+        reference_values=tuple(ref), candidate_values=tuple(cand),
+        reference_median=ref_med, candidate_median=cand_med,
+        delta_pct=stats.delta_pct(ref_med, cand_med, hib),
+        ci_pct=stats.bootstrap_delta_ci(ref, cand, higher_is_better=hib, n_boot=BOOTSTRAP_RESAMPLES,
+                                        confidence=CI_CONFIDENCE, seed=BOOTSTRAP_SEED),
+        non_overlap=stats.non_overlap(ref, cand, hib),
+    )
+
+
+@dataclass(frozen=True)
+class LegRow:
+    leg_id: str
+    role: str | None
+    status: str
+    failure_reason: str | None
+    counted_reps: int
+    rep_output_tok_s: tuple[float, ...]
+    output_tok_s_source: str
+    median_output_tok_s: float | None
+    ttft_ms: np.ndarray
+    median_ttft_ms: float | None
+    median_tpot_ms: float | None
+    problems: tuple[str, ...]
+
+
+def _finite_median(a: np.ndarray) -> float | None:
+    a = a[np.isfinite(a)]
+    return stats.median(a) if len(a) else None
+
+
+def leg_row(leg: LegData) -> LegRow:
+    vals, sources = leg.values("output_throughput")
+    # The loader recomputes from per-request arrays; a rep without them falls back to the
+    # tool's own aggregate, which the reader must be able to tell apart.
+    source = "raw" if sources <= {"requests"} else ", ".join(sorted(s if s != "requests" else "raw" for s in sources))
+    launch = leg.launch
+    ttft = leg.pooled("ttft_ms")
+    return LegRow(
+        leg_id=leg.leg_id,
+        role=launch.role if launch else None,
+        status=launch.status if launch else "missing",
+        failure_reason=launch.failure_reason if launch else None,
+        counted_reps=len(leg.counted),
+        rep_output_tok_s=tuple(vals),
+        output_tok_s_source=source if vals else DASH,
+        median_output_tok_s=stats.median(vals),
+        ttft_ms=ttft,
+        median_ttft_ms=_finite_median(ttft),
+        median_tpot_ms=_finite_median(leg.pooled("tpot_ms")),
+        problems=tuple(_problem_strs(leg.problems + leg.outputs_problems)),
+    )
+
+
+def referenced_leg_ids(run: RunFiles) -> list[str]:
+    """Legs on disk plus legs a decision names: a named leg that is absent must show up."""
+    ids = list(run.evidence.leg_ids())
+    for _, d in run.decisions:
+        for leg_id in (*d.reference_legs, *d.candidate_legs, *d.audit_legs):
+            if leg_id not in ids:
+                ids.append(leg_id)
+    return ids
+
+
+def _role_rank(role: str | None) -> int:
+    return ROLE_ORDER.index(role) if role in ROLE_ORDER else len(ROLE_ORDER)
+
+
+def leg_rows(run: RunFiles) -> list[LegRow]:
+    rows = [leg_row(run.evidence.leg(i)) for i in referenced_leg_ids(run)]
+    return sorted(rows, key=lambda r: (_role_rank(r.role), r.leg_id))
+
+
+# ==================================================================== gates and headline
+
+
+@dataclass(frozen=True)
+class GateRow:
+    gate_id: str
+    scope: str
+    decision_id: str | None
+    attempts: int
+    audit: AuditVerdict | None
+    verdict_label: str
+    banked: bool | None  # None: no summary.json says
+    unaudited_reason: str | None
+    note: str | None = None  # the workflow's word on how the gate ended (summary.json)
+
+
+def gate_rows(run: RunFiles) -> list[GateRow]:
+    latest = latest_decisions(run.decisions)
+    attempts: dict[str, int] = {}
+    for _, d in run.decisions:
+        attempts[d.gate_id] = attempts.get(d.gate_id, 0) + 1
+    outcomes: list[GateOutcome] = list(run.summary.gates) if run.summary else []
+    seen = {g.gate_id for g in outcomes}
+    rows: list[GateRow] = []
+    for g in outcomes:
+        d = latest.get(g.gate_id)
+        rows.append(_gate_row(run, g.gate_id, g.scope, g.decision_id or (d.decision_id if d else None),
+                              g.attempts, g.banked, g.unaudited_reason, g.note))
+    for gate_id, d in latest.items():
+        if gate_id not in seen:
+            rows.append(_gate_row(run, gate_id, d.scope, d.decision_id, attempts[gate_id], None, None))
+    return rows
+
+
+WITHDRAWN_LABEL = "withdrawn (not submitted)"
+
+
+def _gate_row(run: RunFiles, gate_id: str, scope: str, decision_id: str | None, attempts: int,
+              banked: bool | None, summary_reason: str | None, note: str | None = None) -> GateRow:
+    if attempts == 0 and decision_id is None:
+        # The producer withdrew before submitting: there was nothing for the auditor to see.
+        return GateRow(gate_id=gate_id, scope=scope, decision_id=None, attempts=0, audit=None,
+                       verdict_label=WITHDRAWN_LABEL, banked=banked, unaudited_reason=summary_reason, note=note)
+    audit, label = current_audit(run, gate_id, decision_id)
+    reason = summary_reason or (first_line(audit.unaudited_reason) if audit else None)
+    if audit is None and reason is None:
+        reason = label
+    return GateRow(gate_id=gate_id, scope=scope, decision_id=decision_id, attempts=attempts, audit=audit,
+                   verdict_label=label, banked=banked, unaudited_reason=reason, note=note)
+
+
+HeadlineState = Literal["verified", "flagged", "none", "no_change"]
+BASELINE_GATE = "baseline"
+BASELINE_METRIC = "output_throughput"
+
+
+@dataclass(frozen=True)
+class BaselineRef:
+    """The baseline as the verified reference of a run that banked no change."""
+
+    decision: Decision | None
+    audit: AuditVerdict | None  # only an audit of this very decision
+    label: str  # PASS | FLAG | FAIL | why it is not audited
+    legs: tuple[str, ...] = ()
+    values: tuple[float, ...] = ()
+    median: float | None = None  # re-derived; None unless the audit is PASS or FLAG
+
+    @property
+    def unit(self) -> str:
+        return metric_unit(BASELINE_METRIC)
+
+
+@dataclass(frozen=True)
+class Headline:
+    state: HeadlineState
+    why: str
+    decision: Decision | None = None
+    audit: AuditVerdict | None = None
+    numbers: Rederived | None = None
+    caveats: tuple[str, ...] = ()
+    baseline: BaselineRef | None = None  # state "no_change" only
+    tried: tuple[str, ...] = ()  # state "no_change": gates that ended without a bank, with their notes
+
+
+def stacked_caveats(run: RunFiles, bundle: Decision) -> tuple[str, ...]:
+    """Parts of the bundle, and run-level records, that did not PASS.
+
+    The bundle gate judges the stacked result, not each part; a part that FAILed its own
+    gate still ships inside the number, and the reader must see that next to it.
+    """
+    by_id = {d.decision_id: d for _, d in run.decisions}
+    out: list[str] = []
+    for decision_id in bundle.accepted_decisions:
+        part = by_id.get(decision_id)
+        if part is None:
+            out.append(f"stacked decision {decision_id} is not in decisions.jsonl")
+            continue
+        _, label = current_audit(run, part.gate_id, decision_id)
+        if label != "PASS":
+            out.append(f"stacked decision {decision_id} (gate {part.gate_id}): {label}")
+    run_audit = run.audits.get(audit_file_stem("run", run_level=True))
+    if run_audit is not None and run_audit.verdict != "PASS":
+        out.append(f"run-level records (manifest, decisions.jsonl): {run_audit.verdict or 'unaudited'}, "
+                   f"see audits/{audit_file_stem('run', run_level=True)}.json")
+    return tuple(out)
+
+
+def bundle_decision(run: RunFiles) -> tuple[Decision | None, str]:
+    wanted = run.summary.bundle_decision if run.summary else None
+    if wanted:
+        matches = [d for _, d in run.decisions if d.decision_id == wanted]
+        if matches:
+            return matches[-1], ""
+        return None, f"summary.json names bundle decision {wanted}, but decisions.jsonl has no such record"
+    bundles = [d for _, d in run.decisions if d.scope == "bundle"]
+    if bundles:
+        return bundles[-1], ""
+    return None, "the run has no bundle decision (a final validation was not recorded)"
+
+
+def nothing_banked(run: RunFiles) -> bool:
+    """A complete run whose finalize skipped validation: no bundle, only baseline decisions banked."""
+    s = run.summary
+    return (s is not None and s.status == "complete" and s.bundle_decision is None
+            and all(b.startswith("d-baseline") for b in s.banked_decisions))
+
+
+def baseline_ref(run: RunFiles) -> BaselineRef:
+    d = latest_decisions(run.decisions).get(BASELINE_GATE)
+    if d is None:
+        return BaselineRef(None, None, "not recorded (decisions.jsonl has no baseline decision)")
+    audit, label = current_audit(run, BASELINE_GATE, d.decision_id)
+    if audit is not None and audit.decision_id != d.decision_id:
+        # Stricter than current_audit: an audit that does not name this decision cannot sign it.
+        audit, label = None, (f"not audited (audits/{audit_file_stem(BASELINE_GATE)}.json names no decision, "
+                              f"the latest baseline decision is {d.decision_id})")
+    if audit is None or audit.verdict not in ("PASS", "FLAG"):
+        return BaselineRef(d, audit, label, tuple(d.reference_legs))
+    values = side_values(run.evidence, d.reference_legs, BASELINE_METRIC)
+    return BaselineRef(d, audit, label, tuple(d.reference_legs), tuple(values), stats.median(values))
+
+
+def tried_gates(gates: Sequence[GateRow]) -> tuple[str, ...]:
+    """Gates the workflow ended without a bank (withdrawn or withheld), one line each."""
+    out: list[str] = []
+    for g in gates:
+        if g.banked is not False or g.gate_id == BASELINE_GATE:
+            continue
+        what = (f"decision {g.decision_id}, {g.attempts} attempt(s), verdict {g.verdict_label}"
+                if g.decision_id else "not submitted")
+        out.append(f"{g.gate_id} ({what}): {g.note or 'not banked'}")
+    return tuple(out)
+
+
+def headline(run: RunFiles) -> Headline:
+    decision, why = bundle_decision(run)
+    if decision is None and nothing_banked(run):
+        return Headline("no_change", "no change beat the baseline", baseline=baseline_ref(run),
+                        tried=tried_gates(gate_rows(run)))
+    if decision is None:
+        return Headline("none", why)
+    audit, label = current_audit(run, decision.gate_id, decision.decision_id)
+    if audit is None or audit.verdict is None:
+        return Headline("none", f"gate {decision.gate_id} ({decision.decision_id}) is {label}", decision, audit)
+    if audit.verdict == "FAIL":
+        return Headline("none", f"the auditor FAILed gate {decision.gate_id} ({decision.decision_id})", decision, audit)
+    numbers = rederive(run.evidence, decision)
+    if numbers.delta_pct is None:
+        return Headline("none", f"gate {decision.gate_id} has a {audit.verdict} verdict, but its legs' raw "
+                        "repetitions do not re-derive a delta here", decision, audit, numbers)
+    state: HeadlineState = "verified" if audit.verdict == "PASS" else "flagged"
+    return Headline(state, "", decision, audit, numbers, stacked_caveats(run, decision))

@@ -1,0 +1,141 @@
+"""A prompt state built from a run directory (`geak skills render ROLE --run RUN`): what a role
+would be shown at one of the run's gates, from its files, with the sample state's keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from .skills import SkillError, load_sample_state
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _files_under(run: Path, rel: str, limit: int = 400) -> list[str]:
+    base = run / rel
+    if base.is_file():
+        return [rel]
+    if not base.is_dir():
+        return []
+    return sorted(p.relative_to(run).as_posix() for p in base.rglob("*") if p.is_file())[:limit]
+
+
+def _pointer(e: Any) -> str:
+    """An evidence pointer (dict as stored in audits/*.json) as one string: file:line#record [field]."""
+    if not isinstance(e, dict):
+        return str(e)
+    out = str(e.get("file") or "?")
+    if e.get("line") is not None:
+        out += f":{e['line']}"
+    if e.get("record_id"):
+        out += f"#{e['record_id']}"
+    if e.get("field"):
+        out += f" [{e['field']}]"
+    return out
+
+
+def _finding_row(f: Any) -> dict[str, Any]:
+    return {
+        "rule_id": f.rule_id, "scope": f.scope, "outcome": f.outcome, "action": f.action,
+        "message": f.message, "evidence": [str(e) for e in f.evidence],
+        "recomputed": f.recomputed, "claimed": f.claimed,
+    }
+
+
+def state_from_run(run_dir: str | Path, gate: Optional[str] = None, *, audit: bool = False,
+                   root: Optional[str | Path] = None) -> dict[str, Any]:
+    """A state dict with every field of sample_state.yaml, filled from a run directory.
+
+    manifest.json -> run fields; the gate's latest decision in decisions.jsonl -> gate fields
+    (gate None: the last decision); ``audit`` -> deterministic findings from
+    ``geak.auditor.audit.audit_run(run_dir, gate=..., write=False)``. What a run directory does not
+    hold (a strategy, a budget) stays null.
+    """
+    from geak.auditor.audit import audit_run, latest_per_gate
+    from geak.auditor.evidence.loader import RunEvidence
+    from geak.auditor.evidence.store import RunStore
+    from geak.auditor.policy import AuditPolicy
+
+    run = Path(run_dir)
+    if not (run / "manifest.json").is_file() and not (run / "decisions.jsonl").is_file():
+        raise FileNotFoundError(f"{run}: not a run directory (no manifest.json or decisions.jsonl)")
+    try:
+        sample_keys = list(load_sample_state(root))
+    except SkillError:
+        sample_keys = []
+    state: dict[str, Any] = {k: None for k in sample_keys}
+
+    ev = RunEvidence(RunStore(run))
+    manifest = ev.manifest
+    if manifest is not None:
+        state.update(
+            run_id=manifest.run_id, model=manifest.model, engine=manifest.engine,
+            workload=manifest.workload.model_dump() if manifest.workload else None,
+            invariants=manifest.invariants or {},
+        )
+    else:
+        state["run_id"] = run.name
+    state["noise_band_pct"] = AuditPolicy().noise_band_pct
+
+    latest = latest_per_gate(ev.decisions)
+    if gate is None and ev.decisions:
+        gate = ev.decisions[-1][1].gate_id
+    if gate is not None and gate not in latest:
+        raise KeyError(f"gate {gate!r} has no decision in {run / 'decisions.jsonl'}; gates: {', '.join(latest) or '(none)'}")
+    if "baseline" in latest:
+        bl = latest["baseline"][1]
+        state["baseline"] = {"gate_id": bl.gate_id, "legs": bl.reference_legs, "claim": bl.claim.model_dump()}
+
+    if gate is not None:
+        line, d = latest[gate]
+        state.update(gate_id=gate, scope=d.scope, decision={**d.model_dump(), "line": line},
+                     op=d.op, accepted_decisions=list(d.accepted_decisions))
+        files = ["manifest.json", "decisions.jsonl"]
+        for leg in [*d.reference_legs, *d.candidate_legs, *d.audit_legs]:
+            files += _files_under(run, f"legs/{leg}")
+        rnd = d.profile_round
+        if rnd:
+            files += _files_under(run, f"profile/{rnd}")
+            routing = _read_json(run / "profile" / rnd / "routing.json")
+            if isinstance(routing, dict):
+                state["profile"] = {"round": rnd, "trace_file": routing.get("trace_file"), "breakdown": routing.get("breakdown")}
+                state["routing"] = {"routed": routing.get("routed"), "skipped": routing.get("skipped")}
+        if d.op:
+            files += _files_under(run, f"ops/{d.op}")
+            ob = _read_json(run / "ops" / d.op / "opbench.json")
+            if ob is not None:
+                state["opbench"] = ob
+        if d.reference_legs:
+            launch = _read_json(run / "legs" / d.reference_legs[0] / "launch.json")
+            if isinstance(launch, dict):
+                state["current_config"] = launch.get("launch_config")
+        prior = _read_json(run / "audits" / f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in gate)}.json")
+        if isinstance(prior, dict):
+            state["audit_feedback"] = {
+                "gate_id": prior.get("gate_id"), "verdict": prior.get("verdict"), "actions": prior.get("actions") or [],
+                "unaudited_reason": prior.get("unaudited_reason"),
+                "findings": [{**f, "evidence": [_pointer(e) for e in f.get("evidence") or []]}
+                             for f in prior.get("findings") or [] if isinstance(f, dict)],
+            }
+
+        if audit:
+            verdicts = [v for v in audit_run(run, gate=gate, write=False) if v.gate_id == gate]
+            if verdicts:
+                v = verdicts[0]
+                state["deterministic_verdict"] = v.verdict or "UNAUDITED"
+                state["deterministic_findings"] = [_finding_row(f) for f in v.findings]
+                if v.unaudited_reason:
+                    state["deterministic_findings"].append({
+                        "rule_id": "-", "scope": v.scope, "outcome": "unchecked", "action": "flag",
+                        "message": v.unaudited_reason.splitlines()[0], "evidence": [], "recomputed": {}, "claimed": {}})
+                if isinstance(v.policy.get("noise_band_pct"), (int, float)):
+                    state["noise_band_pct"] = v.policy["noise_band_pct"]
+                for f in v.findings:
+                    files += [e.file for e in f.evidence if e.file]
+        state["evidence_files"] = sorted(dict.fromkeys(f for f in files if (run / f).exists()))
+    return state

@@ -1,0 +1,1 @@
+"""One module per phase of the workflow; each node is ``fn(state, ctx) -> state update``."""

@@ -1,0 +1,63 @@
+"""Setup (the A/A legs) and the baseline gate: measure, audit, re-measure with more reps until
+PASS or the bound; a baseline that FAILs at its bound halts the run (no trusted reference)."""
+
+from __future__ import annotations
+
+from geak.auditor.evidence.models import Decision
+
+from geak.agents.engines.base import LaunchConfig
+
+from ...manifest import pin_invariants
+from ...events import GateOutcome
+from .. import ids
+from ..context import RunContext
+from ..gate import audit, set_gate, submit
+from ..state import RunState
+
+
+def setup(st: RunState, rt: RunContext) -> RunState:
+    rt.emit("phase", "setup", f"run {st['run_id']}: {rt.engine}, {len(rt.wf.phases)} phases, auditor {'on' if rt.use_auditor else 'off'}")
+    cfg = LaunchConfig(**st["base_config"])
+    for i in range(1, rt.wf.engine_defaults.aa_legs + 1):
+        leg = ids.aa_leg(i)
+        res = rt.legs(rt.store, leg_id=leg, role="aa", cfg=cfg, workload=rt.workload, reps=rt.wf.engine_defaults.reps)
+        rt.emit("leg", "setup", f"A/A leg {leg}: {res.status}" + (f" ({res.reason})" if res.reason else ""), leg_id=leg)
+    return {"phases_done": st.get("phases_done", []) + ["setup"]}
+
+
+def baseline(st: RunState, rt: RunContext) -> RunState:
+    n = st.get("attempts", {}).get(ids.BASELINE_GATE, 0)
+    leg_id = ids.baseline_leg(n)
+    reps = rt.wf.engine_defaults.reps + 2 * n  # a re-measure adds reps: B1-B3 FLAG too few / too noisy reps
+    cfg = LaunchConfig(**st["base_config"])
+    res = rt.legs(rt.store, leg_id=leg_id, role="baseline", cfg=cfg, workload=rt.workload, reps=reps,
+                  parity=rt.parity, accuracy=rt.accuracy)
+    rt.emit("leg", "baseline", f"baseline leg {leg_id}: {res.status}, {res.counted_reps} counted reps" +
+            (f" ({res.reason})" if res.reason else ""), leg_id=leg_id)
+    if res.status == "ok":
+        pin_invariants(rt.store, leg_id)
+    did = ids.baseline_decision(n)
+    submit(rt.store, Decision(decision_id=did, gate_id=ids.BASELINE_GATE, scope="baseline", producer="setup", reference_legs=[leg_id]))
+    rt.emit("submit", "baseline", f"baseline submitted ({leg_id})", gate_id=ids.BASELINE_GATE, decision_id=did)
+    return {"attempts": {**st.get("attempts", {}), ids.BASELINE_GATE: n + 1}, "decision_id": did,
+            "baseline_legs": [leg_id], "incumbent_legs": [leg_id]}
+
+
+def audit_baseline(st: RunState, rt: RunContext) -> RunState:
+    return audit(rt, st, ids.BASELINE_GATE, "baseline")
+
+
+def baseline_done(st: RunState, rt: RunContext) -> RunState:
+    """The baseline gate's outcome; at the bound a FAIL halts the run."""
+    fb = st.get("feedback") or {}
+    v = fb.get("verdict") if rt.use_auditor else None
+    unaudited = v is None and bool(fb.get("unaudited_reason")) and rt.fail_open
+    gates = set_gate(st, GateOutcome(gate_id=ids.BASELINE_GATE, scope="baseline", decision_id=st.get("decision_id"),
+                                     attempts=st.get("attempts", {}).get(ids.BASELINE_GATE, 0), verdict=v,
+                                     banked=(not rt.use_auditor) or v in ("PASS", "FLAG") or unaudited,
+                                     unaudited_reason=fb.get("unaudited_reason")))
+    if rt.use_auditor and v == "FAIL":
+        why = "the baseline gate FAILed at its bound: no trusted reference to gate wins on"
+        rt.emit("withhold", "baseline_done", why, gate_id=ids.BASELINE_GATE, verdict="FAIL")
+        return {"gates": gates, "halt": why}
+    return {"gates": gates, "feedback": None, "phases_done": st.get("phases_done", []) + ["baseline"]}

@@ -1,0 +1,78 @@
+"""The profile phase: one profiler round on the incumbent, the routing claim submitted to the
+profile gate (audited against the raw trace); a pass-through when the workflow says so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geak.auditor.evidence.models import Decision
+
+from geak.agents.engines.base import LaunchConfig
+
+from ...events import GateOutcome
+from .. import ids
+from ..context import RunContext
+from ..gate import audit, bankable, set_gate, submit
+from ..state import RunState
+
+
+def profile(st: RunState, rt: RunContext) -> RunState:
+    p = rt.phase("profile")
+    pt = dict(st.get("passthrough", {}))
+    done: RunState = {"phases_done": st.get("phases_done", []) + ["profile"]}
+    if p is not None and (p.passthrough or rt.profiles is None):
+        pt["profile"] = ("profile phase set to passthrough in the workflow: no profiler trace captured, so nothing is "
+                         "routed to the kernel track")
+        rt.emit("passthrough", "profile", pt["profile"])
+    if p is None or p.passthrough or rt.profiles is None:
+        return {**done, "passthrough": pt}
+    upd = profile_round(rt, st)
+    if not rt.use_auditor and upd.get("decision_id"):
+        done["gates"] = set_gate(st, GateOutcome(gate_id=ids.PROFILE_GATE, scope="profile", decision_id=upd["decision_id"],
+                                                 attempts=1, banked=True, note=upd["routing"].get("note")))
+    return {**done, "passthrough": pt, **upd}  # type: ignore[typeddict-item]
+
+
+def audit_profile(st: RunState, rt: RunContext) -> RunState:
+    fb = audit(rt, st, ids.PROFILE_GATE, "profile")["feedback"] or {}
+    gates = set_gate(st, GateOutcome(gate_id=ids.PROFILE_GATE, scope="profile", decision_id=st.get("decision_id"), attempts=1,
+                                     verdict=fb.get("verdict"), banked=bankable(fb, rt.fail_open), unaudited_reason=fb.get("unaudited_reason"),
+                                     note=(st.get("routing") or {}).get("note")))
+    return {"feedback": None, "gates": gates}
+
+
+def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
+    """One profile round on the incumbent: capture, re-aggregate, route (none policy), submit.
+    The profiler's routing claim is what the profile gate audits against the raw trace."""
+    from geak.agents.profiler import op_breakdown, route
+
+    rid = ids.PROFILE_ROUND
+    status, reason = rt.profiles(rt.store, round_id=rid, cfg=LaunchConfig(**st["incumbent"]), workload=rt.workload)
+    if status != "ok":
+        rt.emit("error", "profile", f"profile round {rid} failed: {reason}")
+        return {"routing": {"note": f"capture failed: {reason}"}}
+    bd = op_breakdown(rt.store.path(f"profile/{rid}/trace.json.gz"))
+    ph = rt.phase("profile")
+    prop = route(bd, **({"min_share": ph.min_share} if ph is not None and ph.min_share else {}))
+    rt.store.write_json(f"profile/{rid}/routing.json", prop.claim("trace.json.gz"))
+    top = ", ".join(f"{f.family} {f.share:.0%}" for f in bd.families[:4])
+    rt.emit("phase", "profile", f"profile {rid}: {top}; {prop.note}")
+    did = ids.PROFILE_DECISION
+    submit(rt.store, Decision(decision_id=did, gate_id=ids.PROFILE_GATE, scope="profile", producer="profiler", profile_round=rid))
+    rt.emit("submit", "profile", f"{ids.PROFILE_GATE}: routes {[r.family for r in prop.routed] or 'nothing'}",
+            gate_id=ids.PROFILE_GATE, decision_id=did)
+    routing = {"round": rid, "note": prop.note, "routed": [r.family for r in prop.routed], "breakdown": prop.breakdown,
+               "served_tokens": {r.family: served_tokens(bd.family(r.family)) for r in prop.routed}}
+    return {"routing": routing, "decision_id": did}
+
+
+def served_tokens(fam: Any, keep: int = 4) -> list[int]:
+    """Token counts the routed family really ran with (the leading dim of its first input, from
+    the trace's recorded shapes): the smallest, the largest and evenly spaced ones between."""
+    seen = sorted({int(s.input_dims[0][0]) for s in (fam.shapes if fam else [])
+                   if s.input_dims and isinstance(s.input_dims[0], list) and len(s.input_dims[0]) >= 2
+                   and isinstance(s.input_dims[0][0], int) and s.input_dims[0][0] > 0})
+    if len(seen) <= keep:
+        return seen
+    idx = sorted({round(i * (len(seen) - 1) / (keep - 1)) for i in range(keep)})
+    return [seen[i] for i in idx]

@@ -1,0 +1,1 @@
+"""geak's shipped prompts, as package data (geak.resources); no code."""

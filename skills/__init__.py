@@ -1,0 +1,1 @@
+"""geak's shipped skills, as package data (geak.resources); no code."""

@@ -1,0 +1,1 @@
+"""geak's shipped workflows, as package data (geak.resources); no code."""
