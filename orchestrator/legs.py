@@ -20,6 +20,9 @@ from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import LegResult, Prompt, run_leg
 
 
+NOT_RECORDED = "not_recorded"  # a LegResult status only a what-if replay returns
+
+
 class LegReplayMiss(LookupError):
     """A replayed workflow asked for a leg the recorded run does not hold (or holds differently)."""
 
@@ -104,11 +107,22 @@ class RecordedLegs:
     else is a LegReplayMiss naming the difference, never a silent substitution.
     """
 
-    def __init__(self, source: str | Path):
+    def __init__(self, source: str | Path, not_recorded: bool = False):
+        """``not_recorded``: a what-if replay (a changed policy, workflow or skill): a leg the
+        recording lacks is answered with status "not_recorded" (nothing written) so that branch
+        ends with a named outcome, instead of a LegReplayMiss."""
         self.source = RunStore(source)
         if not self.source.path("legs").is_dir():
             raise ValueError(f"{source}: no legs/ directory to replay from")
         self.served: list[str] = []
+        self.not_recorded = not_recorded
+        self.missed: list[tuple[str, str]] = []
+
+    def _miss(self, leg_id: str, why: str) -> LegResult:
+        if not self.not_recorded:
+            raise LegReplayMiss(why)
+        self.missed.append((leg_id, why))
+        return LegResult(leg_id, NOT_RECORDED, why, 0, None)
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
                  parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None, **hooks: Any) -> LegResult:
@@ -117,15 +131,15 @@ class RecordedLegs:
             return prev
         launch, probs = self.source.read_json(f"legs/{leg_id}/launch.json", LegLaunch)
         if launch is None:
-            raise LegReplayMiss(f"{self.source.root}: no recorded leg {leg_id!r} ({probs[0] if probs else 'absent'}); "
-                                "the replayed workflow asked for a leg the recorded run never measured")
+            return self._miss(leg_id, f"{self.source.root}: no recorded leg {leg_id!r} ({probs[0] if probs else 'absent'}); "
+                              "the replayed workflow asked for a leg the recorded run never measured")
         why = _same_leg(launch, role=role, knobs=cfg.knobs(), workload=workload)
         want, had = hooks.get("plugin"), launch.kernel_plugin
         if (want is None) != (had is None) or (want is not None and had is not None and want.candidate_sha256 != had.candidate_sha256):
             # the knobs cannot tell two kernel candidates apart: the packaged source can
             why.append(f"kernel plugin differs (recorded {had and had.candidate_sha256}, requested {want and want.candidate_sha256})")
         if why:
-            raise LegReplayMiss(f"{self.source.root}/legs/{leg_id}: recorded leg differs from the request: {'; '.join(why)}")
+            return self._miss(leg_id, f"{self.source.root}/legs/{leg_id}: recorded leg differs from the request: {'; '.join(why)}")
         _copy_recorded(self.source.path(f"legs/{leg_id}"), store.path(f"legs/{leg_id}"))
         self.served.append(leg_id)
         return LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None)

@@ -58,6 +58,8 @@ class RunArgs(BaseModel):
     parity_file: str | None = None
     accuracy_file: str | None = None
     policy: dict[str, Any] = Field(default_factory=dict)
+    what_if: bool = Field(False, description="a replay with a changed policy, workflow or skill: a leg the recording lacks "
+                          "ends its branch as not recorded instead of stopping the replay")
 
 
 class RunError(RuntimeError):
@@ -128,7 +130,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
     store = RunStore(run_dir)
     wf = WorkflowConfig.load(store.path("workflow.yaml"))
     if legs is None:
-        legs = RecordedLegs(args.legs_from) if args.legs_from else LiveLegs(args.engine)
+        legs = RecordedLegs(args.legs_from, not_recorded=args.what_if) if args.legs_from else LiveLegs(args.engine)
     profiles = RecordedProfiles(args.legs_from) if args.legs_from else LiveProfiles(args.engine)
     if harness is None:
         harness = RecordedHarness(args.legs_from) if args.legs_from else LiveHarness()
@@ -239,31 +241,51 @@ def decisions_signature(run_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e: None) -> tuple[bool, list[str]]:
-    """Re-run src's workflow from its recorded legs and LLM calls; (reproduced?, differences)."""
+def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e: None, *,
+           policy: Path | None = None, workflow: Path | None = None) -> tuple[bool, list[str]]:
+    """Re-run src's workflow from its recorded legs and LLM calls; (reproduced?, differences).
+
+    What-if (``policy`` / ``workflow`` given): the same, under the changed auditor policy or
+    workflow; a leg the recording lacks ends its branch as "not recorded"; the decision diff
+    is written to OUT/what_if.json (see what_if.py) and the differences are the diff's lines."""
     src, out = Path(src), Path(out)
     a = load_args(src)
     for name in ("workflow.yaml", "manifest.json"):
         if not (src / name).is_file():
             raise RunError(f"{src / name}: missing; replay needs a run directory `geak run` wrote in full")
+    wf_file = Path(workflow) if workflow is not None else src / "workflow.yaml"
     try:
-        WorkflowConfig.load(src / "workflow.yaml")
+        WorkflowConfig.load(wf_file)
     except ValueError as e:
         raise RunError(str(e)) from None
+    pol = dict(a.policy)
+    if policy is not None:
+        try:
+            pol = AuditPolicy.load(policy).model_dump()
+        except (OSError, ValueError) as e:
+            raise RunError(f"policy {policy}: {e}") from None
     if out.exists() and not out.is_dir():
         raise RunError(f"{out} is a file: --out names the directory the replay creates")
     if out.exists() and any(out.iterdir()):
         raise RunError(f"{out} is not empty: replay writes a fresh run directory")
+    what_if = policy is not None or workflow is not None
     args = a.model_copy(update={"legs_from": str(src.resolve()),
                                 "llm_mode": "replay" if a.llm_mode != "none" else "none",
-                                "llm_replay_from": str(src.resolve()) if a.llm_mode != "none" else None})
+                                "llm_replay_from": str(src.resolve()) if a.llm_mode != "none" else None,
+                                "policy": pol, "what_if": what_if})
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        shutil.copy(src / "workflow.yaml", out / "workflow.yaml")
+        shutil.copy(wf_file, out / "workflow.yaml")
         RunStore(out).write_json("run_args.json", args.model_dump(mode="json"))
         RunStore(out).write_text("manifest.json", (src / "manifest.json").read_bytes())
         execute(out, on_event=on_event)
+        if what_if:
+            from .what_if import decision_diff
+
+            changed = {k: str(v) for k, v in (("policy", policy), ("workflow", workflow)) if v is not None}
+            wi = decision_diff(src, out, changed, AuditPolicy.model_validate(a.policy) if a.policy else AuditPolicy())
+            RunStore(out).write_json("what_if.json", wi)
     except BaseException:
         # a replay that did not finish leaves nothing behind to be mistaken for one that did
         if created:
@@ -272,6 +294,8 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
             for p in out.iterdir():
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
         raise
+    if what_if:
+        return not any(g.changed for g in wi.gates), [_gate_line(g) for g in wi.gates if g.changed]
     want, got = decisions_signature(src), decisions_signature(out)
     diffs = []
     for i in range(max(len(want), len(got))):
@@ -280,6 +304,13 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
         if w != g:
             diffs.append(f"record {i + 1}: " + _diff(w, g))
     return not diffs, diffs
+
+
+def _gate_line(g: Any) -> str:
+    bank = {True: "banked", False: "withheld", None: "absent"}
+    rules = ", ".join(f"{r.rule_id} {r.recorded or '-'} -> {r.replayed or '-'}" for r in g.rules)
+    return (f"{g.gate_id}: {g.recorded_verdict or '-'} {bank[g.recorded_banked]} -> {g.replayed_verdict or '-'} {bank[g.replayed_banked]}"
+            + (f"; rules {rules}" if rules else "") + (f"; {g.note}" if g.note else ""))
 
 
 def _diff(w: Any, g: Any, path: str = "") -> str:

@@ -165,16 +165,22 @@ def print_summary(summary) -> None:
 def replay_cmd(
     run_dir: Path = typer.Argument(..., help="a run directory geak run wrote"),
     out: Optional[Path] = typer.Option(None, help="where to write the replayed run (default RUN_DIR/../<name>-replay)"),
+    policy: Optional[Path] = typer.Option(None, help="what-if: the auditor policy YAML to replay under"),
+    workflow: Optional[Path] = typer.Option(None, help="what-if: the workflow YAML to replay under"),
 ) -> None:
     """Re-run a recorded run's graph from its recorded legs and LLM calls, with no engine, and
     check that every decision and gate outcome is reproduced exactly. Exit 0 reproduced; 1 not
     reproduced, or the recording could not be followed (nothing is left in --out); 2 usage (a
-    directory that is not a complete run, a bad workflow.yaml, an --out that is a file or not empty)."""
+    directory that is not a complete run, a bad workflow.yaml or policy, an --out that is a file
+    or not empty). What-if (--policy / --workflow): the decision diff per gate (OUT/what_if.json,
+    and in OUT's report); a leg the recording lacks ends its branch "not recorded". Exit 0 no
+    banked decision flipped, 6 at least one did (banked -> withheld or withheld -> banked)."""
     from geak.orchestrator import run as R
 
-    out = out or run_dir.parent / f"{run_dir.name}-replay"
+    out = out or run_dir.parent / f"{run_dir.name}-{'whatif' if policy or workflow else 'replay'}"
+    what_if = policy is not None or workflow is not None
     try:
-        ok, diffs = R.replay(run_dir, out)
+        ok, diffs = R.replay(run_dir, out, policy=policy, workflow=workflow)
     except R.RunError as e:
         usage(str(e))
     except KeyboardInterrupt:
@@ -183,6 +189,8 @@ def replay_cmd(
     except Exception as e:  # noqa: BLE001 - a recording the replay cannot follow: a run error, not a traceback
         err.print(f"[red]replay failed:[/red] {type(e).__name__}: {e} (the partial replay in {out} was removed)")
         raise typer.Exit(1)
+    if what_if:
+        raise typer.Exit(_print_what_if(out))
     if ok:
         n = len(R.decisions_signature(out)) - 1
         console.print(f"[green]reproduced exactly[/green]: {n} decision(s) and every gate outcome ({out})")
@@ -191,6 +199,33 @@ def replay_cmd(
         err.print(d)
     err.print(f"[red]replay differs from the recording in {len(diffs)} record(s)[/red]")
     raise typer.Exit(1)
+
+
+WHAT_IF_FLIPPED = 6
+
+
+def _print_what_if(out: Path) -> int:
+    from geak.orchestrator.what_if import WhatIf
+    from geak.auditor.evidence.store import RunStore
+
+    wi, _ = RunStore(out).read_json("what_if.json", WhatIf)
+    if wi is None:
+        err.print(f"[red]replay failed:[/red] {out}/what_if.json was not written")
+        return 1
+    bank = {True: "banked", False: "withheld", None: "-"}
+    t = Table(title=f"what-if over {wi.source}: " + ", ".join(f"{k} {v}" for k, v in wi.changed_inputs.items()))
+    for col in ("gate", "recorded", "replayed", "rules changed", "note"):
+        t.add_column(col, overflow="fold")
+    for g in wi.gates:
+        t.add_row(g.gate_id, f"{g.recorded_verdict or '-'} {bank[g.recorded_banked]}", f"{g.replayed_verdict or '-'} {bank[g.replayed_banked]}",
+                  ", ".join(f"{r.rule_id} {r.recorded or '-'}->{r.replayed or '-'}" for r in g.rules) or "-",
+                  ("FLIPPED; " if g.flipped else "") + (g.note or ""))
+    console.print(t)
+    write_report_files(out)
+    flipped = wi.flipped
+    console.print(f"{len(flipped)} banked decision(s) flipped" + (f": {', '.join(g.gate_id for g in flipped)}" if flipped else "")
+                  + f"; the replay is in {out}")
+    return WHAT_IF_FLIPPED if flipped else 0
 
 
 @app.command("report")

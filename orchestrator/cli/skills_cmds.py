@@ -104,3 +104,34 @@ def render(
         typer.echo(sk.render(role, state, root, skill), nl=False)
     except sk.RenderError as e:
         _fail(str(e))
+
+
+@skills_app.command("diff")
+def diff(run: Path = typer.Argument(..., help="a run directory geak run wrote"), root: Optional[Path] = RootOpt) -> None:
+    """Which skill cards and prompt templates differ from the ones RUN's manifest recorded (their
+    sha256): what a what-if replay under today's skills would change. Exit 0 none differ, 1 some do."""
+    import json
+
+    try:
+        m = json.loads((run / "manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        _fail(f"{run}/manifest.json: cannot read: {e}")
+    recorded = m.get("skills") if isinstance(m, dict) else None
+    if not isinstance(recorded, dict):
+        _fail(f"{run}/manifest.json: no 'skills' hashes recorded (a run geak run did not write, or an older one)")
+    try:
+        now = sk.skill_hashes(root=root)
+    except (sk.SkillError, KeyError) as e:
+        _fail(str(e))
+    t = Table(title=f"skills and prompts: {run} vs {root or sk.default_root()}")
+    for col in ("file", "recorded", "now", ""):
+        t.add_column(col)
+    changed = 0
+    for f in sorted(set(recorded) | set(now)):
+        a, b = recorded.get(f), now.get(f)
+        status = "same" if a == b else "added" if a is None else "removed" if b is None else "changed"
+        changed += status != "same"
+        t.add_row(f, (a or "-")[:12], (b or "-")[:12], status)
+    console.print(t)
+    console.print(f"{changed} of {len(set(recorded) | set(now))} file(s) differ from what {run} ran with")
+    raise typer.Exit(1 if changed else 0)

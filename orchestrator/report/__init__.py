@@ -18,7 +18,7 @@ from geak.auditor.evidence.store import RunStore
 
 from .blocks import (
     Block, Heading, claimed_blocks, fmt_ci, fmt_num, fmt_pct, gate_blocks, headline_blocks, leg_blocks, missing_blocks,
-    summary_blocks, timeline_blocks, timeline_rows, verdict_blocks,
+    summary_blocks, timeline_blocks, timeline_rows, verdict_blocks, what_if_blocks,
 )
 from .model import DELTA_SCOPES, Headline, RunFiles, gate_rows, headline, latest_decisions, leg_rows, load_run, rederive
 from .plots import figure_blocks
@@ -40,6 +40,7 @@ def report_blocks(run: RunFiles) -> tuple[str, list[Block]]:
     timeline = timeline_rows(run.events)
     blocks: list[Block] = [Heading(title, 1)]
     blocks += headline_blocks(headline(run))
+    blocks += what_if_blocks(run)
     blocks += summary_blocks(run)
     blocks += missing_blocks(run)
     blocks += gate_blocks(gates, run.summary is not None)

@@ -322,3 +322,21 @@ def timeline_blocks(rows: Sequence[tuple[float, RunEvent]]) -> list[Block]:
 
 
 # ==================================================================== SVG plots
+
+
+def what_if_blocks(run: RunFiles) -> list[Block]:
+    """A what-if replay's decision diff: per gate, recorded vs replayed, and the rules that moved."""
+    wi = run.what_if
+    if wi is None:
+        return []
+    bank = {True: "banked", False: "withheld", None: DASH}
+    rows = tuple((g.gate_id, f"{g.recorded_verdict or DASH} {bank[g.recorded_banked]}", f"{g.replayed_verdict or DASH} {bank[g.replayed_banked]}",
+                  ", ".join(f"{r.rule_id} {r.recorded or DASH} -> {r.replayed or DASH}" for r in g.rules) or DASH,
+                  ("flipped; " if g.flipped else "") + (g.note or "")) for g in wi.gates)
+    flipped = wi.flipped
+    changed = ", ".join(f"{k} {v}" for k, v in wi.changed_inputs.items()) or "nothing"
+    return [Heading("What-if: this replay against its recording", 2),
+            Para(f"Replayed {wi.source} with {changed} changed. {len(flipped)} banked decision(s) flipped"
+                 + (f" ({', '.join(g.gate_id for g in flipped)})" if flipped else "") + "."),
+            Table(("gate", "recorded", "replayed", "rules changed", "note"), rows)]
+

@@ -7,11 +7,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 from geak.auditor import stats
-from geak.auditor.audit import audit_stem as audit_file_stem
+from geak.auditor.audit import audit_stem as audit_file_stem, latest_per_gate
 from geak.auditor.evidence.loader import LegData, RunEvidence
 from geak.auditor.evidence.models import AuditVerdict, Decision, LegRole, Manifest
 from geak.auditor.evidence.store import Problem, RunStore
@@ -42,6 +42,7 @@ class RunFiles:
     audits: dict[str, AuditVerdict]  # by file stem, as the auditor names them
     problems: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    what_if: Any = None  # orchestrator.what_if.WhatIf of a what-if replay (what_if.json), else None
 
 
 def _problem_strs(problems: Sequence[Problem]) -> list[str]:
@@ -89,13 +90,20 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunFiles:
     problems += probs
     if not audits:
         missing.append("audits/: no audit verdicts; every gate is not audited and no headline can be verified")
+    what_if = None
+    if store.exists("what_if.json"):
+        from ..what_if import WhatIf
+
+        what_if, probs = store.read_json("what_if.json", WhatIf)
+        problems += _problem_strs(probs)
     return RunFiles(root=store.root, evidence=ev, manifest=ev.manifest, decisions=decisions, summary=summary,
-                    events=events, audits=audits, problems=problems, missing=missing)
+                    events=events, audits=audits, problems=problems, missing=missing, what_if=what_if)
 
 
 def latest_decisions(decisions: Sequence[tuple[int, Decision]]) -> dict[str, Decision]:
-    """The latest decision per gate: a resubmitted gate is judged on what would be banked."""
-    return {d.gate_id: d for _, d in decisions}
+    """The latest decision per gate, by the auditor's own rule (audit.latest_per_gate): a
+    resubmitted gate is judged on what would be banked."""
+    return {g: d for g, (_, d) in latest_per_gate(list(decisions)).items()}
 
 
 def current_audit(run: RunFiles, gate_id: str, decision_id: str | None) -> tuple[AuditVerdict | None, str]:

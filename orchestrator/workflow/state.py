@@ -99,6 +99,7 @@ class RunState(TypedDict, total=False):
     passthrough: dict[str, str]
     halt: str | None  # why the run stopped early (a baseline that never passed)
     budget_spent: bool  # the wall-clock budget ran out (set by a node; routers only read it)
+    not_recorded: dict[str, str]  # what-if replay: gate -> the leg its branch asked for that the recording lacks
     routing: Routing | None  # the profile round's routing (family shares, routed, note)
     kernel: KernelTrack | None
 
@@ -108,4 +109,4 @@ def initial_state(run_id: str, started_at: float, launch: dict[str, Any]) -> Run
             "incumbent_legs": [], "baseline_legs": [], "attempts": {}, "measure_rounds": {}, "strategy": None, "candidates": [],
             "screened": {}, "promoted": [], "current": None, "proposal": None, "feedback": None, "decision_id": None,
             "banked": [], "gates": [], "val_legs": [], "val_done": [], "phases_done": [], "passthrough": {}, "halt": None,
-            "budget_spent": False, "routing": None, "kernel": None}
+            "budget_spent": False, "not_recorded": {}, "routing": None, "kernel": None}

@@ -17,7 +17,9 @@ runner = CliRunner()
 
 def test_geak_baseline_runs_the_workflow_with_later_phases_off(tmp_path):
     out = tmp_path / "b"
-    r = runner.invoke(app, ["baseline", "--run-dir", str(out), "--legs-from", str(REC), "--max-num-seqs", "4",
+    # the recorded legs were launched with this model path: a replayed leg must ask for the same knobs
+    model = json.loads((REC / "run_args.json").read_text())["launch"]["model"]
+    r = runner.invoke(app, ["baseline", "--run-dir", str(out), "--legs-from", str(REC), "--model", model, "--max-num-seqs", "4",
                             "--num-prompts", "100", "--max-remeasures", "1", "--aa-legs", "1"])
     assert r.exit_code == 0, r.output  # the baseline gate PASSes: exit as geak audit
     wf = yaml.safe_load((out / "workflow.yaml").read_text())

@@ -6,13 +6,22 @@ from __future__ import annotations
 from geak.auditor.evidence.models import Decision
 
 from geak.agents.engines.base import LaunchConfig
+from geak.agents.engines.leg import LegResult
 
 from ...manifest import pin_invariants
 from ...events import GateOutcome
+from ...legs import NOT_RECORDED, LegReplayMiss
 from .. import ids
 from ..context import RunContext
 from ..gate import audit, set_gate, submit
 from ..state import RunState
+
+
+def _needed(res: LegResult) -> None:
+    """The A/A and baseline legs are what every later gate is judged against: a what-if replay
+    whose recording lacks them has nothing to replay (a miss, not a branch outcome)."""
+    if res.status == NOT_RECORDED:
+        raise LegReplayMiss(res.reason or f"leg {res.leg_id} not recorded")
 
 
 def setup(st: RunState, rt: RunContext) -> RunState:
@@ -21,6 +30,7 @@ def setup(st: RunState, rt: RunContext) -> RunState:
     for i in range(1, rt.wf.engine_defaults.aa_legs + 1):
         leg = ids.aa_leg(i)
         res = rt.legs(rt.store, leg_id=leg, role="aa", cfg=cfg, workload=rt.workload, reps=rt.wf.engine_defaults.reps)
+        _needed(res)
         rt.emit("leg", "setup", f"A/A leg {leg}: {res.status}" + (f" ({res.reason})" if res.reason else ""), leg_id=leg)
     return {"phases_done": st.get("phases_done", []) + ["setup"]}
 
@@ -32,6 +42,7 @@ def baseline(st: RunState, rt: RunContext) -> RunState:
     cfg = LaunchConfig(**st["base_config"])
     res = rt.legs(rt.store, leg_id=leg_id, role="baseline", cfg=cfg, workload=rt.workload, reps=reps,
                   parity=rt.parity, accuracy=rt.accuracy)
+    _needed(res)
     rt.emit("leg", "baseline", f"baseline leg {leg_id}: {res.status}, {res.counted_reps} counted reps" +
             (f" ({res.reason})" if res.reason else ""), leg_id=leg_id)
     if res.status == "ok":

@@ -14,7 +14,8 @@ from ...events import GateOutcome
 from ...roles import ConfigProposal, StrategyPlan, knob
 from .. import ids
 from ..context import RunContext
-from ..gate import audit, find_decision, patch_decision, set_gate, submit
+from ...legs import NOT_RECORDED
+from ..gate import audit, find_decision, patch_decision, recorded_verdict, set_gate, submit
 from ..prompting import measurements, producer, prompt_state
 from ..state import Candidate, RunState
 
@@ -95,18 +96,29 @@ def config_measure(st: RunState, rt: RunContext) -> RunState:
     k = st.get("measure_rounds", {}).get(gate, 0)
     reps = rt.wf.engine_defaults.reps + 2 * k
     cand_cfg = LaunchConfig(**{**st["incumbent"], c["knob"]: c["value"]})
+    missed: list[str] = []
     if k > 0:  # a re-measure: a fresh reference leg right before the fresh candidate leg
         ref_id = ids.config_ref_leg(cur, k)
         r = rt.legs(rt.store, leg_id=ref_id, role="reference", cfg=LaunchConfig(**st["incumbent"]), workload=rt.workload,
                     reps=reps, parity=rt.parity, accuracy=rt.accuracy)
         rt.emit("leg", "config_measure", f"reference leg {ref_id}: {r.status}", leg_id=ref_id, gate_id=gate)
+        missed += [ref_id] if r.status == NOT_RECORDED else []
     leg_id = ids.config_leg(cur, k)
     r = rt.legs(rt.store, leg_id=leg_id, role="candidate", cfg=cand_cfg, workload=rt.workload, reps=reps,
                 parity=rt.parity, accuracy=rt.accuracy)
     rt.emit("leg", "config_measure", f"candidate leg {leg_id} ({c['knob']}={c['value']!r}): {r.status}" +
             (f" ({r.reason})" if r.reason else ""), leg_id=leg_id, gate_id=gate)
+    missed += [leg_id] if r.status == NOT_RECORDED else []
     # the findings that asked for this measurement are answered by it
-    return {**upd, "feedback": None, "measure_rounds": {**st.get("measure_rounds", {}), gate: k + 1}}  # type: ignore[typeddict-item]
+    return {**upd, "feedback": None, "measure_rounds": {**st.get("measure_rounds", {}), gate: k + 1},  # type: ignore[typeddict-item]
+            **_not_recorded(st, gate, missed)}
+
+
+def _not_recorded(st: RunState, gate: str, legs: list[str]) -> RunState:
+    """A what-if replay asked for legs the recording lacks: the gate's branch ends there, named."""
+    if not legs:
+        return {}
+    return {"not_recorded": {**st.get("not_recorded", {}), gate: f"not recorded: leg(s) {', '.join(legs)} were never measured"}}
 
 
 def config_submit(st: RunState, rt: RunContext) -> RunState:
@@ -114,6 +126,9 @@ def config_submit(st: RunState, rt: RunContext) -> RunState:
     assert cur is not None
     c = _candidate(st, cur)
     gate = ids.config_gate(cur)
+    if gate in st.get("not_recorded", {}):
+        rt.emit("withdraw", "config_submit", f"{gate}: {st['not_recorded'][gate]}", gate_id=gate)
+        return {"proposal": {"withdraw": True, "not_recorded": st["not_recorded"][gate]}}
     ref_legs, cand_legs = ids.config_legs(cur, st.get("measure_rounds", {}).get(gate, 1), st["incumbent_legs"])
     fb = st.get("feedback")
     if rt.llm is None:
@@ -176,10 +191,14 @@ def config_next(st: RunState, rt: RunContext) -> RunState:
     gate = ids.config_gate(str(st["current"]))
     fb = st.get("feedback") or {}
     prop = st.get("proposal") or {}
-    note = "withdrawn by the producer" if prop.get("withdraw") else "re-measure bound reached" if prop.get("remeasure") \
+    note = prop["not_recorded"] if prop.get("not_recorded") else "withdrawn by the producer" if prop.get("withdraw") \
+        else "re-measure bound reached" if prop.get("remeasure") \
         else f"withheld: {fb.get('verdict')} at the bound of {rt.bounds.get('config_tune')} attempt(s)"
+    did = st.get("decision_id") if st.get("attempts", {}).get(gate) else None
+    # a branch ended after its last audit (a re-measure never recorded): that audit's verdict stands
+    verdict = fb.get("verdict") or (recorded_verdict(rt, gate, did) if rt.use_auditor and did else None)
     if not prop.get("withdraw") and fb.get("verdict"):
         rt.emit("withhold", "config_next", f"{gate}: {note}", gate_id=gate, decision_id=st.get("decision_id"), verdict=fb.get("verdict"))
-    gates = set_gate(st, GateOutcome(gate_id=gate, scope="patch", decision_id=st.get("decision_id") if st.get("attempts", {}).get(gate) else None,
-                                     attempts=st.get("attempts", {}).get(gate, 0), verdict=fb.get("verdict"), banked=False, note=note))
+    gates = set_gate(st, GateOutcome(gate_id=gate, scope="patch", decision_id=did,
+                                     attempts=st.get("attempts", {}).get(gate, 0), verdict=verdict, banked=False, note=note))
     return {"gates": gates, "current": None, "feedback": None, "proposal": None, **_budget(st, rt, st.get("promoted", []))}  # type: ignore[typeddict-item]

@@ -15,6 +15,7 @@ from geak.agents.engines.leg import Prompt
 
 from ... import policies
 from ...events import GateOutcome
+from ...legs import NOT_RECORDED
 from ...roles import IntegrationClaim, KernelCandidate
 from .. import ids
 from ..context import RunContext
@@ -137,7 +138,9 @@ def kernel_measure(st: RunState, rt: RunContext) -> RunState:
     rt.emit("leg", "kernel_measure", f"candidate leg {cand_id} ({b.candidate}, {b.mode}): {c.status}" +
             (f" ({c.reason})" if c.reason else ""), leg_id=cand_id, gate_id=gate)
     kn.update({"marker": b.call_marker, "mode": b.mode, "plugin_env": b.env, "sha256": b.candidate_sha256})
-    return {"kernel": kn, "feedback": None, "measure_rounds": {**st.get("measure_rounds", {}), gate: k + 1}}  # type: ignore[typeddict-item]
+    missed = [x.leg_id for x in (r, c) if x.status == NOT_RECORDED]
+    nr = {"not_recorded": {**st.get("not_recorded", {}), gate: f"not recorded: leg(s) {', '.join(missed)} were never measured"}} if missed else {}
+    return {"kernel": kn, "feedback": None, "measure_rounds": {**st.get("measure_rounds", {}), gate: k + 1}, **nr}  # type: ignore[typeddict-item]
 
 
 def kernel_submit(st: RunState, rt: RunContext) -> RunState:
@@ -147,6 +150,9 @@ def kernel_submit(st: RunState, rt: RunContext) -> RunState:
     assert kn is not None
     op = kn["op"]
     gate = ids.kernel_gate(op)
+    if gate in st.get("not_recorded", {}):
+        rt.emit("withdraw", "kernel_submit", f"{gate}: {st['not_recorded'][gate]}", gate_id=gate)
+        return {"proposal": {"withdraw": True, "not_recorded": st["not_recorded"][gate]}}
     refs, cands = ids.kernel_leg_sets(op, st.get("measure_rounds", {}).get(gate, 1))
     launches = [rt.store.read_json(f"legs/{c}/launch.json", LegLaunch)[0] for c in cands]
     ok = all(x is not None and x.status == "ok" for x in launches)
@@ -217,7 +223,9 @@ def kernel_next(st: RunState, rt: RunContext) -> RunState:
     prop = st.get("proposal") or {}
     d = find_decision(rt.store, st.get("decision_id"))
     dp = d.claim.delta_pct if d is not None and d.gate_id == gate else None
-    if prop.get("withdraw"):
+    if prop.get("not_recorded"):
+        note = prop["not_recorded"]
+    elif prop.get("withdraw"):
         note = f"rejected by the integrator (e2e {dp:+.2f}%)" if dp is not None else "rejected by the integrator: the candidate leg failed"
     elif prop.get("remeasure"):
         note = "re-measure bound reached"

@@ -10,6 +10,7 @@ from geak.agents.engines.base import LaunchConfig
 
 from ... import policies
 from ...events import GateOutcome
+from ...legs import NOT_RECORDED
 from ...roles import BundleClaim
 from .. import ids
 from ..context import RunContext
@@ -46,11 +47,20 @@ def validate_leg(st: RunState, rt: RunContext) -> RunState:
     res = rt.legs(rt.store, leg_id=leg_id, role=role, cfg=cfg, workload=w, reps=rt.wf.engine_defaults.reps,
                   parity=rt.parity if probe else None, accuracy=rt.accuracy if probe else None)
     rt.emit("leg", "validate", f"validation leg {leg_id} ({role}): {res.status}" + (f" ({res.reason})" if res.reason else ""), leg_id=leg_id)
-    return {"val_done": done + [leg_id]}
+    upd: RunState = {"val_done": done + [leg_id]}
+    if res.status == NOT_RECORDED:
+        prev = st.get("not_recorded", {}).get(ids.BUNDLE_GATE, "not recorded: leg(s) ")
+        upd["not_recorded"] = {**st.get("not_recorded", {}),
+                               ids.BUNDLE_GATE: prev + ("" if prev.endswith("leg(s) ") else ", ") + leg_id}
+    return upd
 
 
 def bundle_submit(st: RunState, rt: RunContext) -> RunState:
     gate = ids.BUNDLE_GATE
+    if gate in st.get("not_recorded", {}):
+        why = st["not_recorded"][gate] + " were never measured"
+        rt.emit("withdraw", "bundle_submit", f"bundle: {why}", gate_id=gate)
+        return {"proposal": {"rejected": True, "not_recorded": why}, "decision_id": None}
     refs = [x[0] for x in st["val_legs"] if x[1] == "validation_base"]
     cands = [x[0] for x in st["val_legs"] if x[1] == "validation_final"]
     audits = [x[0] for x in st["val_legs"] if x[1] == "caching_audit"]
@@ -99,7 +109,8 @@ def bundle_done(st: RunState, rt: RunContext) -> RunState:
     rt.emit("bank" if banked else "withhold", "bundle", f"bundle {'banked' if banked else 'withheld'}" +
             (f": verdict {v or 'UNAUDITED'}" if rt.use_auditor else ""), gate_id=ids.BUNDLE_GATE, decision_id=did, verdict=v)
     gates = set_gate(st, GateOutcome(gate_id=ids.BUNDLE_GATE, scope="bundle", decision_id=did, attempts=st.get("attempts", {}).get(ids.BUNDLE_GATE, 0),
-                                     verdict=v, banked=banked, unaudited_reason=fb.get("unaudited_reason")))
+                                     verdict=v, banked=banked, unaudited_reason=fb.get("unaudited_reason"),
+                                     note=(st.get("proposal") or {}).get("not_recorded")))
     return {"gates": gates, "banked": st.get("banked", []) + ([did] if banked and did else []),
             "phases_done": st.get("phases_done", []) + ["validate"]}
 
