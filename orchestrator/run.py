@@ -91,11 +91,13 @@ def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW, tex
     store = RunStore(run_dir)
     if store.path("run_args.json").exists() or store.path("decisions.jsonl").exists():
         raise RunError(f"{run_dir} already holds a run: continue it with `geak run --resume {run_dir}`, or choose a new --run-dir")
-    WorkflowConfig.load(workflow)  # fail before anything is written
-    text = Path(workflow).read_text() if text is None else text
-    import yaml
+    if text is None:
+        wf = WorkflowConfig.load(workflow)  # fail before anything is written
+        text = Path(workflow).read_text()
+    else:  # workflow_text() validated it
+        import yaml
 
-    wf = WorkflowConfig.model_validate(yaml.safe_load(text))
+        wf = WorkflowConfig.model_validate(yaml.safe_load(text))
     store.write_text("workflow.yaml", text)
     store.write_json("run_args.json", args.model_dump(mode="json"))
     from geak import __version__

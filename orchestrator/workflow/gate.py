@@ -101,6 +101,22 @@ def llm_judgment(rt: RunContext, st: RunState, v: AuditVerdict, d: Decision) -> 
     return v.model_copy(update={"verdict": j.verdict, "findings": v.findings + extra, "actions": [a for a in actions if a != "pass"] or ["pass"]})
 
 
+# ---------------------------------------------------------------- a what-if branch the recording cannot follow
+
+def record_missed(st: RunState, gate: str, legs: list[str]) -> RunState:
+    """The legs a gate's branch asked for that a what-if replay's recording lacks (none: no update)."""
+    if not legs:
+        return {}
+    nr = st.get("not_recorded", {})
+    return {"not_recorded": {**nr, gate: list(dict.fromkeys(nr.get(gate, []) + legs))}}
+
+
+def missed_note(st: RunState, gate: str) -> str | None:
+    """The note that ends such a branch, or None when the gate's legs were all recorded."""
+    legs = st.get("not_recorded", {}).get(gate)
+    return f"not recorded: leg(s) {', '.join(legs)} were never measured" if legs else None
+
+
 # ---------------------------------------------------------------- route (pure)
 
 def bankable(fb: Feedback | dict[str, Any] | None, fail_open: bool = True) -> bool:

@@ -99,7 +99,7 @@ class RunState(TypedDict, total=False):
     passthrough: dict[str, str]
     halt: str | None  # why the run stopped early (a baseline that never passed)
     budget_spent: bool  # the wall-clock budget ran out (set by a node; routers only read it)
-    not_recorded: dict[str, str]  # what-if replay: gate -> the leg its branch asked for that the recording lacks
+    not_recorded: dict[str, list[str]]  # what-if replay: gate -> the legs its branch asked for that the recording lacks
     routing: Routing | None  # the profile round's routing (family shares, routed, note)
     kernel: KernelTrack | None
 

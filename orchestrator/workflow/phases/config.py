@@ -15,7 +15,7 @@ from ...roles import ConfigProposal, StrategyPlan, knob
 from .. import ids
 from ..context import RunContext
 from ...legs import NOT_RECORDED
-from ..gate import audit, find_decision, patch_decision, recorded_verdict, set_gate, submit
+from ..gate import audit, find_decision, missed_note, patch_decision, record_missed, recorded_verdict, set_gate, submit
 from ..prompting import measurements, producer, prompt_state
 from ..state import Candidate, RunState
 
@@ -111,14 +111,7 @@ def config_measure(st: RunState, rt: RunContext) -> RunState:
     missed += [leg_id] if r.status == NOT_RECORDED else []
     # the findings that asked for this measurement are answered by it
     return {**upd, "feedback": None, "measure_rounds": {**st.get("measure_rounds", {}), gate: k + 1},  # type: ignore[typeddict-item]
-            **_not_recorded(st, gate, missed)}
-
-
-def _not_recorded(st: RunState, gate: str, legs: list[str]) -> RunState:
-    """A what-if replay asked for legs the recording lacks: the gate's branch ends there, named."""
-    if not legs:
-        return {}
-    return {"not_recorded": {**st.get("not_recorded", {}), gate: f"not recorded: leg(s) {', '.join(legs)} were never measured"}}
+            **record_missed(st, gate, missed)}
 
 
 def config_submit(st: RunState, rt: RunContext) -> RunState:
@@ -126,9 +119,9 @@ def config_submit(st: RunState, rt: RunContext) -> RunState:
     assert cur is not None
     c = _candidate(st, cur)
     gate = ids.config_gate(cur)
-    if gate in st.get("not_recorded", {}):
-        rt.emit("withdraw", "config_submit", f"{gate}: {st['not_recorded'][gate]}", gate_id=gate)
-        return {"proposal": {"withdraw": True, "not_recorded": st["not_recorded"][gate]}}
+    if (why := missed_note(st, gate)) is not None:
+        rt.emit("withdraw", "config_submit", f"{gate}: {why}", gate_id=gate)
+        return {"proposal": {"withdraw": True, "not_recorded": why}}
     ref_legs, cand_legs = ids.config_legs(cur, st.get("measure_rounds", {}).get(gate, 1), st["incumbent_legs"])
     fb = st.get("feedback")
     if rt.llm is None:

@@ -19,7 +19,7 @@ from ...legs import NOT_RECORDED
 from ...roles import IntegrationClaim, KernelCandidate
 from .. import ids
 from ..context import RunContext
-from ..gate import audit, bankable, find_decision, patch_decision, recorded_verdict, set_gate, submit
+from ..gate import audit, bankable, find_decision, missed_note, patch_decision, record_missed, recorded_verdict, set_gate, submit
 from ..prompting import measurements, producer, prompt_state
 from ..state import RunState
 
@@ -139,8 +139,8 @@ def kernel_measure(st: RunState, rt: RunContext) -> RunState:
             (f" ({c.reason})" if c.reason else ""), leg_id=cand_id, gate_id=gate)
     kn.update({"marker": b.call_marker, "mode": b.mode, "plugin_env": b.env, "sha256": b.candidate_sha256})
     missed = [x.leg_id for x in (r, c) if x.status == NOT_RECORDED]
-    nr = {"not_recorded": {**st.get("not_recorded", {}), gate: f"not recorded: leg(s) {', '.join(missed)} were never measured"}} if missed else {}
-    return {"kernel": kn, "feedback": None, "measure_rounds": {**st.get("measure_rounds", {}), gate: k + 1}, **nr}  # type: ignore[typeddict-item]
+    return {"kernel": kn, "feedback": None, "measure_rounds": {**st.get("measure_rounds", {}), gate: k + 1},  # type: ignore[typeddict-item]
+            **record_missed(st, gate, missed)}
 
 
 def kernel_submit(st: RunState, rt: RunContext) -> RunState:
@@ -150,9 +150,9 @@ def kernel_submit(st: RunState, rt: RunContext) -> RunState:
     assert kn is not None
     op = kn["op"]
     gate = ids.kernel_gate(op)
-    if gate in st.get("not_recorded", {}):
-        rt.emit("withdraw", "kernel_submit", f"{gate}: {st['not_recorded'][gate]}", gate_id=gate)
-        return {"proposal": {"withdraw": True, "not_recorded": st["not_recorded"][gate]}}
+    if (why := missed_note(st, gate)) is not None:
+        rt.emit("withdraw", "kernel_submit", f"{gate}: {why}", gate_id=gate)
+        return {"proposal": {"withdraw": True, "not_recorded": why}}
     refs, cands = ids.kernel_leg_sets(op, st.get("measure_rounds", {}).get(gate, 1))
     launches = [rt.store.read_json(f"legs/{c}/launch.json", LegLaunch)[0] for c in cands]
     ok = all(x is not None and x.status == "ok" for x in launches)

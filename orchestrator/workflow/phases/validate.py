@@ -14,7 +14,7 @@ from ...legs import NOT_RECORDED
 from ...roles import BundleClaim
 from .. import ids
 from ..context import RunContext
-from ..gate import as_claim, audit, bankable, set_gate, submit
+from ..gate import as_claim, audit, bankable, missed_note, record_missed, set_gate, submit
 from ..prompting import measurements, producer, prompt_state
 from ..state import RunState
 
@@ -47,18 +47,12 @@ def validate_leg(st: RunState, rt: RunContext) -> RunState:
     res = rt.legs(rt.store, leg_id=leg_id, role=role, cfg=cfg, workload=w, reps=rt.wf.engine_defaults.reps,
                   parity=rt.parity if probe else None, accuracy=rt.accuracy if probe else None)
     rt.emit("leg", "validate", f"validation leg {leg_id} ({role}): {res.status}" + (f" ({res.reason})" if res.reason else ""), leg_id=leg_id)
-    upd: RunState = {"val_done": done + [leg_id]}
-    if res.status == NOT_RECORDED:
-        prev = st.get("not_recorded", {}).get(ids.BUNDLE_GATE, "not recorded: leg(s) ")
-        upd["not_recorded"] = {**st.get("not_recorded", {}),
-                               ids.BUNDLE_GATE: prev + ("" if prev.endswith("leg(s) ") else ", ") + leg_id}
-    return upd
+    return {"val_done": done + [leg_id], **record_missed(st, ids.BUNDLE_GATE, [leg_id] if res.status == NOT_RECORDED else [])}
 
 
 def bundle_submit(st: RunState, rt: RunContext) -> RunState:
     gate = ids.BUNDLE_GATE
-    if gate in st.get("not_recorded", {}):
-        why = st["not_recorded"][gate] + " were never measured"
+    if (why := missed_note(st, gate)) is not None:
         rt.emit("withdraw", "bundle_submit", f"bundle: {why}", gate_id=gate)
         return {"proposal": {"rejected": True, "not_recorded": why}, "decision_id": None}
     refs = [x[0] for x in st["val_legs"] if x[1] == "validation_base"]
