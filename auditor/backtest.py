@@ -1,9 +1,12 @@
 """Backtest the auditor against answer keys. Blind: the auditor sees only ``<case>/run``.
 
-A case is a directory holding ``run/`` (a run directory) and ``key.yaml`` (kept outside it):
+A case is a directory holding ``key.yaml`` and, beside it, ``run/`` (a run directory); the key
+stays outside the run, so the auditor never reads it:
 
-    gates: {<gate_id>: {verdict: FAIL|FLAG|PASS, rules: [P4, ...]}}
+    gates: {<gate_id>: {verdict: FAIL|FLAG|PASS, rules: [P4, ...], why: ...}}
     default_verdict: PASS        # every gate not listed
+    run: ../../recorded/NAME     # optional: the run lives elsewhere (a real recorded run,
+                                 # labelled by hand by whoever recorded it), relative to key.yaml
 
 Scoring. Per gate: expected vs actual verdict (confusion table; UNAUDITED when the
 auditor produced none). Per rule: a rule "fires" on a gate when it has a fail or flag
@@ -93,28 +96,41 @@ def load_key(path: Path) -> dict[str, Any]:
 
 
 def find_cases(cases_dir: Path) -> list[Path]:
-    return sorted(p.parent for p in cases_dir.glob("*/key.yaml") if (p.parent / "run").is_dir())
+    return sorted(p.parent for p in cases_dir.glob("*/key.yaml"))
 
 
-def backtest(cases_dir: str | Path, policy: AuditPolicy | None = None) -> BacktestReport:
-    cases_dir = Path(cases_dir)
+def case_run(case: Path, key: dict[str, Any]) -> Path:
+    """The run a key labels: ``run/`` beside it, or the key's ``run:`` path (relative to the key)."""
+    rel = key.get("run", "run")
+    if not isinstance(rel, str) or not rel:
+        raise ValueError(f"{case / 'key.yaml'}: run must be a path relative to the key, got {rel!r}")
+    run = (case / rel).resolve()
+    if not run.is_dir():
+        raise ValueError(f"{case / 'key.yaml'}: run {rel!r} is not a directory ({run})")
+    return run
+
+
+def backtest(cases_dirs: str | Path | list[Path], policy: AuditPolicy | None = None) -> BacktestReport:
+    """Score every case under each of ``cases_dirs`` (a case's name is its directory's)."""
+    dirs = [Path(d) for d in (cases_dirs if isinstance(cases_dirs, list) else [cases_dirs])]
     report = BacktestReport()
     rules: dict[str, RuleScore] = defaultdict(RuleScore)
     confusion: dict[str, Counter[str]] = defaultdict(Counter)
-    cases = find_cases(cases_dir)
+    cases = [c for d in dirs for c in find_cases(d)]
     # a rule the key names that could not be checked FLAGs the gate (unchecked_is_flag): it
     # fired. Other rules left unchecked by a flaw elsewhere are not scored.
     unchecked_fires = (policy or AuditPolicy()).unchecked_is_flag
     if not cases:
-        report.problems.append(f"{cases_dir}: no case directories (each needs run/ and key.yaml)")
+        report.problems.append(f"{', '.join(map(str, dirs))}: no case directories (each needs key.yaml and run/)")
     for case in cases:
         try:
             key = load_key(case / "key.yaml")
+            run = case_run(case, key)
         except (ValueError, yaml.YAMLError) as e:
             report.problems.append(str(e))
             continue
         default = key.get("default_verdict", "PASS")
-        verdicts = {v.gate_id: v for v in audit_run(case / "run", policy=policy, write=False)}
+        verdicts = {v.gate_id: v for v in audit_run(run, policy=policy, write=False)}
         gates = set(verdicts) | set(key.get("gates", {}))
         for gate_id in sorted(gates):
             spec = key.get("gates", {}).get(gate_id, {"verdict": default, "rules": []})

@@ -58,6 +58,7 @@ class RunArgs(BaseModel):
     parity_file: str | None = None
     accuracy_file: str | None = None
     policy: dict[str, Any] = Field(default_factory=dict)
+    skills_root: str | None = Field(None, description="the root (skills/, prompts/) the LLM roles render from; None: the installed ones")
     what_if: bool = Field(False, description="a replay with a changed policy, workflow or skill: a leg the recording lacks "
                           "ends its branch as not recorded instead of stopping the replay")
 
@@ -102,17 +103,22 @@ def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW, tex
     store.write_json("run_args.json", args.model_dump(mode="json"))
     from geak import __version__
 
-    from .skills import skill_hashes
-
-    prompts_dir = asset_dir("prompts")
     m = Manifest(run_id=args.run_id, geak_version=__version__, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  args=args.model_dump(mode="json"), model=args.launch.get("model"), engine=args.engine, workload=args.workload,
                  aa_legs=[f"aa_{i}" for i in range(1, wf.engine_defaults.aa_legs + 1)])
     m_extra = m.model_dump(mode="json")
-    m_extra["skills"] = skill_hashes()
-    m_extra["prompts"] = {p.name: _sha(p) for p in sorted(prompts_dir.glob("*.j2"))}
+    m_extra.update(skills_record(args.skills_root))
     m_extra["workflow"] = {"name": wf.name, "sha256": _sha(store.path("workflow.yaml"))}
     store.write_json("manifest.json", m_extra)
+
+
+def skills_record(root: str | Path | None) -> dict[str, Any]:
+    """The manifest's record of the skills and prompts a run's roles render from."""
+    from .skills import skill_hashes
+
+    prompts_dir = Path(root) / "prompts" if root is not None else asset_dir("prompts")
+    return {"skills": skill_hashes(root=root), "prompts": {p.name: _sha(p) for p in sorted(prompts_dir.glob("*.j2"))},
+            **({"skills_root": str(root)} if root is not None else {})}
 
 
 def _sha(p: Path) -> str:
@@ -147,6 +153,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
     return RunContext(store=store, wf=wf, legs=legs, engine=args.engine, workload=args.workload, use_auditor=args.use_auditor,
                    policy=AuditPolicy.model_validate(args.policy) if args.policy else AuditPolicy(), llm=llm,
                    llm_auditor=args.llm_auditor, llm_mode=args.llm_mode, profiles=profiles, harness=harness,
+                   skills_root=Path(args.skills_root) if args.skills_root else None,
                    # replayed legs carry their recorded outputs; the prompt files need not exist here
                    parity=load_prompts(Path(args.parity_file)) if args.parity_file and not args.legs_from else None,
                    accuracy=load_prompts(Path(args.accuracy_file)) if args.accuracy_file and not args.legs_from else None,
@@ -244,12 +251,16 @@ def decisions_signature(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e: None, *,
-           policy: Path | None = None, workflow: Path | None = None) -> tuple[bool, list[str]]:
+           policy: Path | None = None, workflow: Path | None = None, skills: Path | None = None,
+           llm: str | None = None, api_base: str | None = None, api_key_env: str | None = None) -> tuple[bool, list[str]]:
     """Re-run src's workflow from its recorded legs and LLM calls; (reproduced?, differences).
 
-    What-if (``policy`` / ``workflow`` given): the same, under the changed auditor policy or
-    workflow; a leg the recording lacks ends its branch as "not recorded"; the decision diff
-    is written to OUT/what_if.json (see what_if.py) and the differences are the diff's lines."""
+    What-if (any of ``policy``, ``workflow``, ``skills``, ``llm`` given): the same under the
+    changed auditor policy, workflow, skill root (skills/ + prompts/) or model. With ``llm``
+    the roles answer live through litellm over the recorded legs; without it they answer from
+    the recording, so an edited skill needs ``llm`` (its prompts were never answered). A leg
+    the recording lacks ends its branch as "not recorded"; the decision diff is written to
+    OUT/what_if.json (see what_if.py) and the differences are the diff's lines."""
     src, out = Path(src), Path(out)
     a = load_args(src)
     for name in ("workflow.yaml", "manifest.json"):
@@ -266,26 +277,43 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
             pol = AuditPolicy.load(policy).model_dump()
         except (OSError, ValueError) as e:
             raise RunError(f"policy {policy}: {e}") from None
+    if skills is not None:
+        if llm is None:
+            raise RunError(f"--skills {skills}: the recording's answers belong to the old prompts; add --llm MODEL "
+                           "(and --api-base) so the roles answer the edited ones")
+        from .skills import validate_all
+
+        problems = validate_all(skills) if Path(skills).is_dir() else [f"{skills} is not a directory (it must hold skills/ and prompts/)"]
+        if problems:
+            raise RunError(f"--skills {skills}: " + "; ".join(problems[:5]))
     if out.exists() and not out.is_dir():
         raise RunError(f"{out} is a file: --out names the directory the replay creates")
     if out.exists() and any(out.iterdir()):
         raise RunError(f"{out} is not empty: replay writes a fresh run directory")
-    what_if = policy is not None or workflow is not None
-    args = a.model_copy(update={"legs_from": str(src.resolve()),
-                                "llm_mode": "replay" if a.llm_mode != "none" else "none",
-                                "llm_replay_from": str(src.resolve()) if a.llm_mode != "none" else None,
-                                "policy": pol, "what_if": what_if})
+    changed = {k: str(v) for k, v in (("policy", policy), ("workflow", workflow), ("skills", skills), ("llm", llm)) if v is not None}
+    what_if = bool(changed)
+    llm_args = ({"llm_mode": "live", "llm_model": llm, "api_base": api_base, "api_key_env": api_key_env, "llm_replay_from": None}
+                if llm is not None else
+                {"llm_mode": "replay" if a.llm_mode != "none" else "none",
+                 "llm_replay_from": str(src.resolve()) if a.llm_mode != "none" else None})
+    args = a.model_copy(update={"legs_from": str(src.resolve()), **llm_args, "policy": pol, "what_if": what_if,
+                                "skills_root": str(Path(skills).resolve()) if skills is not None else a.skills_root})
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
         shutil.copy(wf_file, out / "workflow.yaml")
         RunStore(out).write_json("run_args.json", args.model_dump(mode="json"))
-        RunStore(out).write_text("manifest.json", (src / "manifest.json").read_bytes())
+        if skills is None:
+            RunStore(out).write_text("manifest.json", (src / "manifest.json").read_bytes())
+        else:  # the replay's manifest says which skills its roles rendered from
+            import json
+
+            m = json.loads((src / "manifest.json").read_text())
+            RunStore(out).write_json("manifest.json", {**m, **skills_record(args.skills_root)})
         execute(out, on_event=on_event)
         if what_if:
             from .what_if import decision_diff
 
-            changed = {k: str(v) for k, v in (("policy", policy), ("workflow", workflow)) if v is not None}
             wi = decision_diff(src, out, changed, AuditPolicy.model_validate(a.policy) if a.policy else AuditPolicy())
             RunStore(out).write_json("what_if.json", wi)
     except BaseException:

@@ -21,6 +21,7 @@ from geak.auditor.policy import AuditPolicy
 
 from .events import GateOutcome, RunSummary
 
+LLM_MARK = "[LLM judgment]"  # how orchestrator.workflow.gate.llm_judgment marks the findings it adds
 # worst first: how a rule's findings at a gate are summed up
 OUTCOME_ORDER = ("fail", "flag", "unchecked", "pass", "n/a")
 
@@ -56,7 +57,7 @@ class WhatIf(Record):
     """what_if.json in the replay's directory."""
     kind: Literal["what_if"] = "what_if"
     source: str
-    changed_inputs: dict[str, str] = Field(default_factory=dict, description="policy / workflow -> the file the replay used")
+    changed_inputs: dict[str, str] = Field(default_factory=dict, description="policy / workflow / skills / llm -> what the replay used instead")
     gates: list[GateDiff] = Field(default_factory=list)
 
     @property
@@ -82,8 +83,18 @@ def _replayed_rules(store: RunStore, gate: GateOutcome | None) -> dict[str, str]
 
 def _recorded_rules(recorded: Path, policy: AuditPolicy) -> dict[str, dict[str, str]]:
     """The recording's gates as today's auditor judges them under the recording's own policy (in
-    memory: the recording is never written), so the diff shows the edit, not an auditor upgrade."""
-    return {v.gate_id: _worst(v) for v in audit_run(recorded, policy=policy, write=False) if v.scope is not None}
+    memory: the recording is never written), so the diff shows the edit, not an auditor upgrade;
+    plus what the recording's LLM judgment added at each gate (its audits/<gate>.json), which
+    no code re-derives."""
+    store = RunStore(recorded)
+    out: dict[str, dict[str, str]] = {}
+    for v in audit_run(recorded, policy=policy, write=False):
+        if v.scope is None:
+            continue
+        rec, _ = store.read_json(audit_file(v.gate_id), AuditVerdict)
+        judged = [f for f in (rec.findings if rec is not None else []) if f.message.startswith(LLM_MARK)]
+        out[v.gate_id] = _worst(v.model_copy(update={"findings": v.findings + judged}))
+    return out
 
 
 def decision_diff(recorded: Path, replayed: Path, changed_inputs: dict[str, str] | None = None,

@@ -85,7 +85,7 @@ def _print_verdicts(verdicts, verbose: bool) -> None:
 
 @app.command()
 def backtest(
-    cases_dir: Path = typer.Argument(..., help="directory of cases: <case>/run/ + <case>/key.yaml"),
+    cases_dirs: list[Path] = typer.Argument(..., help="directories of cases: <case>/key.yaml + <case>/run/ (or the key's run: path)"),
     min_recall: Optional[float] = typer.Option(None, help="exit 1 if overall rule recall is below this"),
     max_false_fail: Optional[float] = typer.Option(None, help="exit 1 if the share of non-FAIL gates that FAILed exceeds this"),
     as_json: bool = typer.Option(False, "--json"),
@@ -95,9 +95,10 @@ def backtest(
     from geak.auditor.backtest import VERDICTS, backtest as run_backtest
     from geak.auditor.checks import sorted_rule_ids
 
-    if not cases_dir.is_dir():
-        usage(f"{cases_dir} is not a directory of cases")
-    rep = run_backtest(cases_dir, policy=load_policy(policy))
+    for d in cases_dirs:
+        if not d.is_dir():
+            usage(f"{d} is not a directory of cases")
+    rep = run_backtest(list(cases_dirs), policy=load_policy(policy))
     for p in rep.problems:
         err.print(f"[red]problem:[/red] {p}")
     if as_json:

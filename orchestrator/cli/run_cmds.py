@@ -167,20 +167,28 @@ def replay_cmd(
     out: Optional[Path] = typer.Option(None, help="where to write the replayed run (default RUN_DIR/../<name>-replay)"),
     policy: Optional[Path] = typer.Option(None, help="what-if: the auditor policy YAML to replay under"),
     workflow: Optional[Path] = typer.Option(None, help="what-if: the workflow YAML to replay under"),
+    skills: Optional[Path] = typer.Option(None, help="what-if: a root holding edited skills/ and prompts/ (needs --llm)"),
+    llm: Optional[str] = typer.Option(None, help="what-if: provider/model whose roles answer live (litellm) over the recorded legs"),
+    api_base: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL for --llm"),
+    api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the provider key (never written)"),
 ) -> None:
     """Re-run a recorded run's graph from its recorded legs and LLM calls, with no engine, and
     check that every decision and gate outcome is reproduced exactly. Exit 0 reproduced; 1 not
     reproduced, or the recording could not be followed (nothing is left in --out); 2 usage (a
-    directory that is not a complete run, a bad workflow.yaml or policy, an --out that is a file
-    or not empty). What-if (--policy / --workflow): the decision diff per gate (OUT/what_if.json,
-    and in OUT's report); a leg the recording lacks ends its branch "not recorded". Exit 0 no
-    banked decision flipped, 6 at least one did (banked -> withheld or withheld -> banked)."""
+    directory that is not a complete run, a bad workflow.yaml, policy or skill root, an --out that
+    is a file or not empty). What-if (--policy / --workflow / --skills / --llm): the decision diff
+    per gate (OUT/what_if.json, and in OUT's report); a leg the recording lacks ends its branch
+    "not recorded". With --llm the roles answer live over the recorded legs; --skills needs it.
+    Exit 0 no banked decision flipped, 6 at least one did (banked -> withheld or withheld -> banked)."""
     from geak.orchestrator import run as R
 
-    out = out or run_dir.parent / f"{run_dir.name}-{'whatif' if policy or workflow else 'replay'}"
-    what_if = policy is not None or workflow is not None
+    what_if = any(x is not None for x in (policy, workflow, skills, llm))
+    if (api_base or api_key_env) and llm is None:
+        usage("--api-base and --api-key-env go with --llm MODEL")
+    out = out or run_dir.parent / f"{run_dir.name}-{'whatif' if what_if else 'replay'}"
     try:
-        ok, diffs = R.replay(run_dir, out, policy=policy, workflow=workflow)
+        ok, diffs = R.replay(run_dir, out, policy=policy, workflow=workflow, skills=skills, llm=llm,
+                             api_base=api_base, api_key_env=api_key_env)
     except R.RunError as e:
         usage(str(e))
     except KeyboardInterrupt:
@@ -218,7 +226,7 @@ def _print_what_if(out: Path) -> int:
         t.add_column(col, overflow="fold")
     for g in wi.gates:
         t.add_row(g.gate_id, f"{g.recorded_verdict or '-'} {bank[g.recorded_banked]}", f"{g.replayed_verdict or '-'} {bank[g.replayed_banked]}",
-                  ", ".join(f"{r.rule_id} {r.recorded or '-'}->{r.replayed or '-'}" for r in g.rules) or "-",
+                  ", ".join(f"{r.rule_id} {r.recorded or '-'} -> {r.replayed or '-'}" for r in g.rules) or "-",
                   ("FLIPPED; " if g.flipped else "") + (g.note or ""))
     console.print(t)
     write_report_files(out)

@@ -135,3 +135,22 @@ def diff(run: Path = typer.Argument(..., help="a run directory geak run wrote"),
     console.print(t)
     console.print(f"{changed} of {len(set(recorded) | set(now))} file(s) differ from what {run} ran with")
     raise typer.Exit(1 if changed else 0)
+
+
+@skills_app.command("copy")
+def copy(dest: Path = typer.Argument(..., help="a new directory: gets skills/ and prompts/ to edit"), root: Optional[Path] = RootOpt) -> None:
+    """Copy the skill cards and prompt templates to DEST for editing; then `geak skills diff RUN
+    --root DEST` and `geak replay RUN --skills DEST --llm MODEL` show what the edit changes.
+    Exit 0 copied; 2 DEST exists and is not empty, or the source is not a skill root."""
+    import shutil
+
+    src = Path(root) if root is not None else sk.default_root()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        _fail(f"{dest} exists and is not an empty directory: name a new one")
+    if not (src / "skills").is_dir() or not (src / "prompts").is_dir():
+        _fail(f"{src} holds no skills/ and prompts/")
+    ignore = shutil.ignore_patterns("__pycache__", "__init__.py")
+    for part in ("skills", "prompts"):
+        shutil.copytree(src / part, dest / part, ignore=ignore, dirs_exist_ok=True)
+    console.print(f"copied {src}/skills and {src}/prompts to {dest}: edit them, then "
+                  f"`geak skills diff RUN --root {dest}` and `geak replay RUN --skills {dest} --llm MODEL`")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Callable
 
 from geak.auditor.evidence.loader import RunEvidence
@@ -39,6 +40,7 @@ class RunContext:
     llm_mode: str = "none"
     profiles: Any = None  # orchestrator.legs.LiveProfiles / RecordedProfiles; None: profile phase cannot run
     harness: Any = None  # orchestrator.legs.LiveHarness / RecordedHarness; None: no op harness
+    skills_root: Path | None = None  # where the roles' skills/ and prompts/ live; None: the installed ones
 
     def phase(self, name: str) -> Phase | None:
         return next((p for p in self.wf.phases if p.name == name), None)

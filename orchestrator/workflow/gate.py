@@ -20,6 +20,7 @@ from geak.auditor.evidence.models import AuditVerdict, Claim, Consequence, Decis
 from geak.auditor.evidence.store import RunStore
 
 from ..events import GateOutcome
+from ..what_if import LLM_MARK
 from ..roles import AuditJudgment
 from .context import RunContext
 from .prompting import llm_answer, prompt_state
@@ -96,7 +97,7 @@ def llm_judgment(rt: RunContext, st: RunState, v: AuditVerdict, d: Decision) -> 
     if SEVERITY[j.verdict] <= SEVERITY[v.verdict or "PASS"]:
         return v  # the judgment may escalate, never downgrade the floor
     extra = [Finding(rule_id=f.rule_id, scope=v.scope or "patch", outcome=f.outcome, action=f.action,  # type: ignore[arg-type]
-                     message=f"[LLM judgment] {f.message}") for f in j.findings if f.outcome != "pass"]
+                     message=f"{LLM_MARK} {f.message}") for f in j.findings if f.outcome != "pass"]
     actions = list(dict.fromkeys(list(v.actions) + [f.action for f in extra]))
     return v.model_copy(update={"verdict": j.verdict, "findings": v.findings + extra, "actions": [a for a in actions if a != "pass"] or ["pass"]})
 

@@ -26,7 +26,7 @@ def llm_answer(rt: RunContext, role: str, schema: type, state: dict[str, Any]) -
     used = sum(1 for _ in p.open()) if p.exists() else 0
     if used >= rt.wf.budgets.llm_calls:
         raise BudgetSpent(f"the workflow's LLM budget of {rt.wf.budgets.llm_calls} calls is spent ({used} recorded)")
-    prompt = render(role, state)
+    prompt = render(role, state, root=rt.skills_root)
     return rt.llm.complete(role, [{"role": "user", "content": prompt}], schema)
 
 
@@ -43,10 +43,11 @@ def producer(rt: RunContext, node: str, role: str, schema: type, state: dict[str
         return None
 
 
-def measurements(rt: RunContext, ref: list[str], cand: list[str]) -> list[dict[str, Any]]:
+def measurements(rt: RunContext, ref: list[str], cand: list[str], audit: list[str] = ()) -> list[dict[str, Any]]:
+    """One row per leg, its side named: a caching-audit leg is neither reference nor candidate."""
     run = RunEvidence(rt.store)
     out = []
-    for side, legs in (("reference", ref), ("candidate", cand)):
+    for side, legs in (("reference", ref), ("candidate", cand), ("audit", list(audit))):
         for leg in legs:
             ld = run.leg(leg)
             vals = [v for v in ld.values("output_throughput")[0] if v is not None]

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from fake_openai import KEY_ENV
+from scripted_roles import script
 
 from geak.auditor.audit import audit_run
 from geak.auditor.evidence.loader import RunEvidence
@@ -30,7 +29,6 @@ from geak.orchestrator import run as R
 from geak.orchestrator.events import RunEvent
 from geak.orchestrator.workflow import build_graph
 from geak.orchestrator.legs import LegReplayMiss, RecordedLegs
-from geak.orchestrator.roles import declared_for
 
 REPO = Path(__file__).resolve().parents[2]
 REC = REPO / "runs" / "recorded" / "tiny-cpu-run"
@@ -210,82 +208,7 @@ def test_a_second_start_in_the_same_directory_is_refused(tmp_path):
 # ---------------------------------------------------------------- LLM roles, live through litellm
 
 
-def _role(body: dict) -> str:
-    first = next(m["content"] for m in body["messages"] if m["role"] == "user")
-    m = re.search(r"geak role `(\w+)`", first)
-    assert m, first[:200]
-    return m.group(1)
-
-
-def _measured(body: dict) -> dict[str, list]:
-    """(side -> [(leg, values)]) parsed from the Measurements table of the prompt."""
-    first = next(m["content"] for m in body["messages"] if m["role"] == "user")
-    out: dict[str, list] = {"reference": [], "candidate": []}
-    for ln in first.splitlines():
-        cells = [c.strip() for c in ln.strip().strip("|").split("|")]
-        if len(cells) == 6 and cells[0] in out and cells[1].startswith("`"):
-            out[cells[0]].append((cells[1].strip("`"), json.loads(cells[4])))
-    return out
-
-
-def _gate(body: dict) -> str:
-    first = next(m["content"] for m in body["messages"] if m["role"] == "user")
-    return re.search(r"gate: `([^`]+)`", first).group(1)
-
-
-def _regressions(body: dict) -> list[str]:
-    """Latency percentiles worse on every candidate leg than on the first reference leg, from the prompt."""
-    first = next(m["content"] for m in body["messages"] if m["role"] == "user")
-    lat = {leg: dict(kv.split("=") for kv in rest.split(", ")) for leg, rest in re.findall(r"^- `([^`]+)`: (p\d.*)$", first, re.M)}
-    m = _measured(body)
-    ref = lat[m["reference"][0][0]]
-    out = set()
-    for leg, _ in m["candidate"]:
-        out |= {k for k, v in lat[leg].items() if v != "unknown" and ref[k] != "unknown" and float(v) > float(ref[k]) * 1.05}
-    return sorted(out)
-
-
-def _honest(body: dict, inflate: float = 1.0) -> dict:
-    m = _measured(body)
-    ref = [v for _, vs in m["reference"] for v in vs]
-    cand = [v for _, vs in m["candidate"] for v in vs]
-    r, c = statistics.median(ref), statistics.median(cand) * inflate
-    return {"reference_legs": [x for x, _ in m["reference"]], "candidate_legs": [x for x, _ in m["candidate"]],
-            "declared_regressions": _regressions(body),
-            "claim": {"metric": "output_throughput", "reference_value": round(r, 3), "candidate_value": round(c, 3),
-                      "delta_pct": round((c - r) / r * 100, 2), "non_overlap": min(cand) * inflate > max(ref)}}
-
-
-PLAN = {"plan": [{"id": "s1", "track": "config", "knob": "max_num_seqs", "values": [32], "lever_class": "config",
-                  "why": "decode batch capped at 4 below the client's concurrency of 32"}]}
-
-
-def _script(tuner_inflate: list[float], auditor: str | None = None, tuner: str | None = None):
-    """Reply by role: the strategist's plan; the config tuner's claims (inflated by the given
-    factors, one per submission, then honest); the finalizer honest; the auditor as given."""
-    state = {"tuner": 0}
-
-    def reply(body, headers):
-        role = _role(body)
-        if role == "strategist":
-            return json.dumps(PLAN)
-        if role == "config_tuner" and tuner is not None:
-            return tuner
-        if role == "config_tuner":
-            i = state["tuner"]
-            state["tuner"] += 1
-            f = tuner_inflate[i] if i < len(tuner_inflate) else 1.0
-            return json.dumps({"gate_id": _gate(body), "knob": "max_num_seqs", "candidate_config": {"max_num_seqs": 32},
-                               "declared_knobs": declared_for("max_num_seqs"), "declared_levers": {"max_num_seqs": "config"},
-                               **_honest(body, f), "fixes": [] if i == 0 else [{"rule_id": "P2", "change": "reported the raw medians"}]})
-        if role == "finalizer":
-            h = _honest(body)
-            return json.dumps({"gate_id": "bundle", "accepted_decisions": [], **h, "prefix_cache_flushed": True})
-        if role == "patch_auditor":
-            return auditor if auditor is not None else (500, {"error": {"message": "no auditor scripted"}})
-        raise AssertionError(role)
-
-    return reply
+_script = script
 
 
 def _live(tmp_path, server, reply, llm_auditor=False) -> Path:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from fake_openai import KEY_ENV, FakeOpenAI
-from test_graph import _events, _honest, _role, _summary
+from scripted_roles import honest as _honest, role as _role
+from test_graph import _events, _summary
 
 from geak.orchestrator import run as R
 from geak.orchestrator.legs import LegReplayMiss, LiveHarness

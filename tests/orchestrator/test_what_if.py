@@ -8,6 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
+from fake_openai import KEY_ENV
+from scripted_roles import ESCALATE, PLAN, script
 from typer.testing import CliRunner
 
 from geak.orchestrator.cli import app
@@ -16,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 REC = REPO / "runs" / "recorded" / "tiny-cpu-run"
 runner = CliRunner()
 GATE = "config-max_num_seqs-32"
+LLM_REC = REPO / "runs" / "recorded" / "tiny-cpu-llm"  # its roles answered through litellm (runs/README.md)
 
 
 def _untouched(a: Path, b: Path) -> bool:
@@ -77,12 +80,113 @@ def test_a_bad_policy_is_a_usage_error(tmp_path):
 
 
 def test_skills_diff_names_what_changed_since_the_run(tmp_path):
-    r = runner.invoke(app, ["skills", "diff", str(REC)])
+    r = runner.invoke(app, ["skills", "diff", str(LLM_REC)])  # recorded with today's skills
     assert r.exit_code == 0 and "0 of" in r.output, r.output
     root = tmp_path / "root"
     shutil.copytree(REPO / "skills", root / "skills")
     shutil.copytree(REPO / "prompts", root / "prompts")
     card = root / "prompts" / "patch_auditor.j2"
     card.write_text(card.read_text() + "\nBe stricter.\n")
-    r = runner.invoke(app, ["skills", "diff", str(REC), "--root", str(root)])
+    r = runner.invoke(app, ["skills", "diff", str(LLM_REC), "--root", str(root)])
     assert r.exit_code == 1 and "prompts/patch_auditor.j2" in r.output and "changed" in r.output, r.output
+
+
+# ---------------------------------------------------------------- the recording whose roles ran through litellm
+
+MORE = "Prefer the larger decode batch of 64."  # a line an edited strategist card adds
+
+
+def _root_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "skills-root"
+    r = runner.invoke(app, ["skills", "copy", str(root)])
+    assert r.exit_code == 0 and (root / "prompts" / "patch_auditor.j2").is_file(), r.output
+    assert runner.invoke(app, ["skills", "copy", str(root)]).exit_code == 2  # never over an existing copy
+    return root
+
+
+def _live(server, *more_args: str):
+    return ["--llm", "openai/test-model", "--api-base", server.api_base, "--api-key-env", KEY_ENV, *more_args]
+
+
+def _no_created_at(p: Path) -> dict:
+    d = json.loads(p.read_text())
+    d.pop("created_at", None)
+    return d
+
+
+def test_the_original_settings_replay_byte_identically(tmp_path):
+    out = tmp_path / "rp"
+    r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(out)])
+    assert r.exit_code == 0 and "reproduced exactly" in r.output, r.output
+    for f in ("decisions.jsonl", "strategy.json"):
+        assert (out / f).read_bytes() == (LLM_REC / f).read_bytes(), f
+    # the summary too, but for the one field that says how this run's roles were answered
+    s_out, s_rec = json.loads((out / "summary.json").read_text()), json.loads((LLM_REC / "summary.json").read_text())
+    assert (s_out.pop("llm_mode"), s_rec.pop("llm_mode")) == ("replay", "live") and s_out == s_rec
+    audits = sorted(p.name for p in (LLM_REC / "audits").glob("*.json"))
+    assert audits and audits == sorted(p.name for p in (out / "audits").glob("*.json"))
+    for a in audits:  # the verdicts as recorded; only the time they were written differs
+        assert _no_created_at(out / "audits" / a) == _no_created_at(LLM_REC / "audits" / a), a
+    calls = lambda run: [(c["role"], c["prompt_sha256"], c["response_text"])  # noqa: E731
+                         for c in map(json.loads, (run / "llm_calls.jsonl").read_text().splitlines())]
+    assert calls(out) == calls(LLM_REC)  # every role asked the same prompt and got the recorded answer
+    # the same policy, given as a what-if, changes nothing either
+    same = tmp_path / "same.yaml"
+    same.write_text("{}\n")
+    r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(tmp_path / "wi"), "--policy", str(same)])
+    assert r.exit_code == 0 and "0 banked decision(s) flipped" in r.output, r.output
+    assert not any(g["rules"] or g["recorded_verdict"] != g["replayed_verdict"] for g in _gates(tmp_path / "wi").values())
+
+
+def test_an_edited_auditor_prompt_under_an_escalating_llm_turns_a_pass_into_a_flag(tmp_path, llm_server):
+    root = _root_copy(tmp_path)
+    tpl = root / "prompts" / "patch_auditor.j2"
+    tpl.write_text(tpl.read_text().replace("{% block task %}", "{% block task %}\n" + ESCALATE + " when the band rests on one A/A leg."))
+    llm_server.script = [script(auditor="judge")] * 200
+    out = tmp_path / "wi"
+    r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(out), "--skills", str(root), *_live(llm_server)])
+    assert r.exit_code == 0, r.output  # a FLAG whose only action is a label still banks: nothing flipped
+    g = _gates(out)[GATE]
+    assert (g["recorded_verdict"], g["replayed_verdict"], g["replayed_banked"]) == ("PASS", "FLAG", True), g
+    assert {"rule_id": "J1", "recorded": None, "replayed": "flag"} in [{k: x[k] for k in ("rule_id", "recorded", "replayed")} for x in g["rules"]]
+    assert _gates(out)["baseline"]["replayed_verdict"] == "PASS"  # the script escalates patch gates only
+    # the prompts went to the model over HTTP, edited; the recording's answers were not used
+    auditor_prompts = [x["body"]["messages"][0]["content"] for x in llm_server.requests if "geak role `patch_auditor`" in x["body"]["messages"][0]["content"]]
+    assert auditor_prompts and all(ESCALATE in p for p in auditor_prompts)
+    wi = json.loads((out / "what_if.json").read_text())
+    assert wi["changed_inputs"]["skills"] == str(root) and wi["changed_inputs"]["llm"] == "openai/test-model"
+    # the replay's manifest names the edited template; geak skills diff sees it against the run
+    r = runner.invoke(app, ["skills", "diff", str(LLM_REC), "--root", str(root)])
+    assert r.exit_code == 1 and "prompts/patch_auditor.j2" in r.output, r.output
+    r = runner.invoke(app, ["skills", "diff", str(out), "--root", str(root)])
+    assert r.exit_code == 0, r.output
+    assert "sk-graphtest" not in "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file() and p.suffix != ".sqlite")
+
+
+def test_a_changed_strategist_plan_that_asks_for_an_unrecorded_leg_ends_not_recorded(tmp_path, llm_server):
+    root = _root_copy(tmp_path)
+    card = root / "skills" / "strategist" / "skill.md"
+    card.write_text(card.read_text() + "\n" + MORE + "\n")
+    wide = {"plan": [{**PLAN["plan"][0], "values": [64], "why": "a larger decode batch"}]}
+    base = script(auditor="judge")
+    llm_server.script = [lambda body, h: json.dumps(wide) if MORE in body["messages"][0]["content"] else base(body, h)] * 200
+    out = tmp_path / "wi"
+    r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(out), "--skills", str(root), *_live(llm_server)])
+    assert r.exit_code == 6, r.output  # the banked max_num_seqs 32 is never reached: flipped
+    gates = _gates(out)
+    g64 = gates["config-max_num_seqs-64"]
+    assert g64["recorded_verdict"] is None and g64["replayed_banked"] is False
+    assert g64["note"].startswith("not recorded: leg(s) cfg_max_num_seqs-64"), g64
+    assert gates[GATE]["recorded_banked"] is True and gates[GATE]["replayed_banked"] is None
+    assert gates["baseline"]["replayed_verdict"] == "PASS"  # the rest went on
+
+
+def test_skills_without_an_llm_and_an_api_base_without_an_llm_are_usage_errors(tmp_path):
+    root = _root_copy(tmp_path)
+    r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(tmp_path / "a"), "--skills", str(root)])
+    assert r.exit_code == 2 and "--llm" in r.output and not (tmp_path / "a").exists(), r.output
+    r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(tmp_path / "b"), "--api-base", "http://127.0.0.1:9/v1"])
+    assert r.exit_code == 2 and "--llm" in r.output, r.output
+    (root / "prompts" / "patch_auditor.j2").write_text("{{ state.no_such_field }}")
+    r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(tmp_path / "c"), "--skills", str(root), "--llm", "openai/x"])
+    assert r.exit_code == 2 and "patch_auditor" in r.output and not (tmp_path / "c").exists(), r.output

@@ -68,7 +68,7 @@ def bundle_submit(st: RunState, rt: RunContext) -> RunState:
                                 values=rt.values, feedback=fb, latencies=rt.latencies)
     else:
         ps = prompt_state(rt, st, gate_id=gate, audit_feedback=fb, accepted_decisions=[a["decision_id"] for a in accepted],
-                          measurements=measurements(rt, refs, cands + audits))
+                          measurements=measurements(rt, refs, cands, audits))
         bc = producer(rt, "bundle_submit", "finalizer", BundleClaim, ps)
         if bc is None:  # rejected: no claim to audit, so nothing is headlined
             return {"proposal": {"rejected": True}, "decision_id": None}
