@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, Field
 
-from geak.auditor.checks.profile import op_family
+from geak.auditor.checks.op_classes import device_name, launch_ops, op_family
 from geak.auditor.evidence.models import ProfileClaim, RoutedOp, SkippedOp
 
 DEVICE_CATS = ("kernel", "gpu_memcpy", "gpu_memset")
@@ -131,8 +132,11 @@ def op_breakdown(trace_path: str | Path, *, max_shapes: int = 24) -> OpBreakdown
             _, p, child = stack.pop()
             excl[id(p)] = max(float(p["dur"]) - child[0], 0.0)
 
+    booked: dict[int, str] = {}  # a device event -> the name its time is booked under
     if kernels:
         source: Literal["device_kernels", "cpu_ops"] = "device_kernels"
+        launchers = launch_ops(xs)
+        booked = {id(e): device_name(e, launchers) for e in kernels}
         timed = [(e, float(e["dur"])) for e in kernels]
         calls_of = kernels
     else:
@@ -143,14 +147,14 @@ def op_breakdown(trace_path: str | Path, *, max_shapes: int = 24) -> OpBreakdown
     fam_us: dict[str, float] = defaultdict(float)
     fam_ops: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for e, t in timed:
-        name = str(e.get("name"))
+        name = booked.get(id(e), str(e.get("name")))
         fam = op_family(name)
         fam_us[fam] += t
         fam_ops[fam][name] += t
     fam_calls: dict[str, int] = defaultdict(int)
     for e in calls_of:
         if not same_family_parent.get(id(e), False):
-            fam_calls[op_family(str(e.get("name")))] += 1
+            fam_calls[op_family(booked.get(id(e), str(e.get("name"))))] += 1
 
     # served shapes and dtypes: from CPU ops (they carry Input Dims / Input type on both
     # CPU and GPU traces); time attributed is the op's exclusive CPU time
@@ -186,6 +190,23 @@ def op_breakdown(trace_path: str | Path, *, max_shapes: int = 24) -> OpBreakdown
         ))
     return OpBreakdown(trace_file=Path(trace_path).name, source=source, total_us=total,
                        step_us=step_us if source == "cpu_ops" and step_us else None, families=fams)
+
+
+def served_tokens(fam: FamilyStat | None, keep: int = 4) -> list[int]:
+    """Token counts the family really ran with, from the trace's recorded input shapes: the
+    product of every dim of its first input but the last (vLLM's [tokens, hidden], a
+    transformers model's [batch, seq, hidden]); the smallest, the largest and evenly spaced
+    ones between."""
+    seen: set[int] = set()
+    for s in fam.shapes if fam else []:
+        d = s.input_dims[0] if s.input_dims else None
+        if isinstance(d, list) and len(d) >= 2 and all(isinstance(x, int) and x > 0 for x in d):
+            seen.add(math.prod(d[:-1]))
+    out = sorted(seen)
+    if len(out) <= keep:
+        return out
+    idx = sorted({round(i * (len(out) - 1) / (keep - 1)) for i in range(keep)})
+    return [out[i] for i in idx]
 
 
 # ---------------------------------------------------------------- routing (none policy)

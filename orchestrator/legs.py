@@ -185,15 +185,16 @@ class LiveHarness:
     """Run a candidate through the op harness (a subprocess with a timeout, confined to the run dir)."""
 
     def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0,
-                 tokens: list[int] | None = None) -> str:
-        """``tokens``: the token counts the profile saw the op served with (else the model profile's)."""
+                 tokens: list[int] | None = None, serving_mode: str = "compiled") -> str:
+        """``tokens``: the token counts the profile saw the op served with (else the model profile's);
+        ``serving_mode``: how the run's engine runs the op (the baseline the harness times)."""
         import subprocess
         import sys
 
         if store.path(f"ops/{op}/opbench.json").exists():
             return "ok"  # resume: a measured op is kept
         argv = [sys.executable, "-m", "geak.agents.kernels.harness", "--op", op, "--candidate", candidate, "--device", device,
-                "--out", str(store.root), "--profile", profile, "--timeout-s", str(timeout_s)]
+                "--out", str(store.root), "--profile", profile, "--timeout-s", str(timeout_s), "--serving-mode", serving_mode]
         if tokens:
             argv += ["--tokens", ",".join(str(t) for t in tokens)]
         # the harness supervises its own worker's timeout; this outer bound only guards the supervisor
@@ -210,7 +211,7 @@ class RecordedHarness:
         self.source = RunStore(source)
 
     def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0,
-                 tokens: list[int] | None = None) -> str:
+                 tokens: list[int] | None = None, serving_mode: str = "compiled") -> str:
         dirs = [self.source.path(f"ops/{op}")] + sorted(self.source.path("ops/_attempts").glob(f"{op}-*"))
         want = _run_relative(candidate, store.root)
         for src in dirs:

@@ -1,12 +1,29 @@
-"""The torch eager ops a candidate is timed against: vLLM's ``forward_native`` formulas.
+"""What a candidate is timed against: the implementation the engine serves for the op.
 
-These are what a vLLM layer runs when its custom op is disabled and nothing compiles it, so
-a speedup over them is a speedup over "the torch eager op". They are not references: they
-round intermediates (e.g. rmsnorm casts to the model dtype before the weight multiply), which
-the float64 references in specs.py do not.
+The formulas below are vLLM's ``forward_native`` (vllm/ir/ops, vllm 0.32). They are not
+references: they round intermediates (rmsnorm casts to the model dtype before the weight
+multiply), which the float64 references in specs.py do not. Which implementation a live vLLM
+server runs depends on its compilation mode (vllm/platforms/cuda.py get_default_ir_op_priority;
+vllm/platforms/cpu.py):
+
+| device | served mode | what runs | baseline here |
+|---|---|---|---|
+| cuda | compiled (default) | forward_native traced by Inductor (IR priority "native") | torch.compile(forward_native) |
+| cuda | eager (--enforce-eager) | vLLM's CUDA op (IR priority "vllm_c") | torch.ops._C.<op> when vllm is installed |
+| cpu | compiled (default) | forward_native traced by Inductor (DYNAMO_TRACE_ONCE) | torch.compile(forward_native) |
+| cpu | eager | forward_native (x86 has no vllm_c for these ops) | forward_native |
+
+A speedup over a path the server never runs is the gamed isolated number the auditor catches
+in others (H11), so the harness times the served path and keeps eager forward_native as a
+second, labelled column. Inside a compiled model Inductor also fuses the op into its
+neighbours, which a standalone compiled op cannot show: the served baseline is still the
+kinder side, and the e2e patch gate stays the judge.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +61,63 @@ def rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, cache: tor
 
 
 BASELINES = {"rmsnorm": rmsnorm, "fused_add_rmsnorm": fused_add_rmsnorm, "silu_and_mul": silu_and_mul, "rotary": rotary}
+SERVING_MODES = ("compiled", "eager")
+# the name prefixes the auditor's H11 reads the baseline's kind from (it imports nothing from here)
+COMPILED_PREFIX = "torch.compile(inductor):"
+VLLM_OP_PREFIX = "vllm._C:"
 
 
 def backend_name(op: str) -> str:
+    """The eager forward_native formula's name (the second column)."""
     return f"{__name__}:{op}"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    fn: Callable[..., Any]
+    backend: str  # what opbench.json names
+    kind: str  # compiled | vllm_custom_op | eager
+    note: str = ""
+
+
+def _vllm_op(op: str) -> Callable[..., Any] | None:
+    """vLLM's own CUDA op, called as vllm/kernels/vllm_c.py calls it, or None where vllm's
+    extension is not importable (the device here has no vllm)."""
+    try:
+        import vllm._custom_ops  # noqa: F401  (registers torch.ops._C)
+
+        C = torch.ops._C
+    except Exception:
+        return None
+    if op == "rmsnorm" and hasattr(C, "rms_norm"):
+        def f(x, weight, eps):
+            out = torch.empty_like(x)
+            C.rms_norm(out, x, weight, eps)
+            return out
+        return f
+    if op == "silu_and_mul" and hasattr(C, "silu_and_mul"):
+        def g(x):
+            out = torch.empty(x.shape[:-1] + (x.shape[-1] // 2,), dtype=x.dtype, device=x.device)
+            C.silu_and_mul(out, x)
+            return out
+        return g
+    return None  # fused_add_rmsnorm / rotary work in place: not a drop-in baseline here
+
+
+def served(op: str, device: str, mode: str) -> Baseline:
+    """The baseline that is what the engine serves for ``op`` on ``device`` in ``mode``, or,
+    where that cannot run here, the nearest one with a note saying what it is not."""
+    if mode not in SERVING_MODES:
+        raise ValueError(f"unknown serving mode {mode!r}; known: {', '.join(SERVING_MODES)}")
+    native = BASELINES[op]
+    if mode == "compiled":
+        # what vLLM's piecewise graph gives Inductor: static shapes per captured size
+        return Baseline(torch.compile(native, dynamic=False, fullgraph=True), COMPILED_PREFIX + backend_name(op), "compiled")
+    if device.startswith("cuda"):
+        f = _vllm_op(op)
+        if f is not None:
+            return Baseline(f, VLLM_OP_PREFIX + op, "vllm_custom_op")
+        return Baseline(native, backend_name(op), "eager",
+                        note="vLLM's CUDA op is what an eager GPU server runs and is not importable here: the eager "
+                             "forward_native stands in, which is not the served path")
+    return Baseline(native, backend_name(op), "eager")

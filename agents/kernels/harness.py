@@ -1,6 +1,7 @@
 """The op harness: run ONE candidate in a subprocess with a timeout, confined to a run directory.
 
     python -m geak.agents.kernels.harness --op rmsnorm --candidate MODULE:FN --device cpu|cuda --out RUN_DIR
+        [--serving-mode compiled|eager] [--tokens 2,4,66]
 
 The measuring worker (worker.py) writes RUN_DIR/ops/<op>/opbench.json (atomic, via RunStore)
 and its output goes to ops/<op>/harness.log; its working directory is ops/<op>/work. A worker
@@ -62,7 +63,7 @@ def run_harness(argv: list[str]) -> OpBenchRecord:
         store.write_json(rel, rec)
         return rec
     spec, timed = spec_and_timed(a)
-    fail = base_record(spec, a.candidate, timed)
+    fail = base_record(spec, a.candidate, timed, a.serving_mode)
     fail.status = status if status == "timeout" else "crashed"  # type: ignore[attr-defined]
     fail.worker_exit_code = rc  # type: ignore[attr-defined]
     fail.wall_s = elapsed  # type: ignore[attr-defined]

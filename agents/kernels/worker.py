@@ -28,7 +28,7 @@ from .specs import DTYPES, OpSpec, bytes_moved, make_inputs, reference, served_s
 from .stats import gbps, median, median_ratio, plan_reps
 from .timing import clock_for
 
-HARNESS_VERSION = "2"  # 2: H4 readiness probe (anti_gaming.output_ready_at_end_event, output_complete_before_timed_call, ready_probe)
+HARNESS_VERSION = "3"  # 2: H4 readiness probe; 3: the served baseline (baselines.served) with eager as a second column
 # GPU: half with a lead. A lead trial catches side work that waits on the current stream in most
 # trials, not all (on the H100 a one-kernel side launch won the race in 1-2 of 3-4 trials at
 # times); four lead trials make missing all of them unlikely
@@ -39,9 +39,12 @@ def record_path(op: str) -> str:
     return f"ops/{op}/opbench.json"
 
 
-def base_record(spec: OpSpec, candidate: str, timed_shapes: list[list[int]]) -> OpBenchRecord:
-    rec = OpBenchRecord(op=spec.op, candidate=candidate, baseline_backend=baselines.backend_name(spec.op),
-                        candidate_backend=backend_name(candidate), served_shapes=spec.served_shapes, timed_shapes=[])
+def base_record(spec: OpSpec, candidate: str, timed_shapes: list[list[int]], serving_mode: str | None = None) -> OpBenchRecord:
+    """The record before anything ran: the baseline named as the served one for the mode (the
+    worker replaces it with what it actually timed)."""
+    rec = OpBenchRecord(op=spec.op, candidate=candidate, baseline_backend=None, candidate_backend=backend_name(candidate),
+                        served_shapes=spec.served_shapes, timed_shapes=[], serving_mode=serving_mode,
+                        eager_backend=baselines.backend_name(spec.op))
     extra = {"status": "running", "harness_version": HARNESS_VERSION, "spec": spec.model_dump(),
              "requested_timed_shapes": timed_shapes, "python": platform.python_version(), "torch_version": torch.__version__}
     for k, v in extra.items():
@@ -54,10 +57,13 @@ def _numel(shape: list[int]) -> int:
 
 
 def measure(rec: OpBenchRecord, spec: OpSpec, candidate: str, device: str, *, timed_shapes: list[list[int]], seed: int,
-            min_timed_ms: float, min_reps: int, max_reps: int, deadline_s: float) -> None:
+            min_timed_ms: float, min_reps: int, max_reps: int, deadline_s: float, serving_mode: str = "compiled") -> None:
     """Fill ``rec`` in place, phase by phase, so a failure part-way leaves what was measured."""
     fn, setup = load_candidate(candidate)
-    base = baselines.BASELINES[spec.op]
+    served = baselines.served(spec.op, device, serving_mode)
+    base, eager = served.fn, baselines.BASELINES[spec.op]
+    rec.baseline_backend, rec.baseline_kind, rec.baseline_note = served.backend, served.kind, served.note or None
+    second = served.kind != "eager"  # eager forward_native as its own labelled column
     clock = clock_for(device)
     rec.device_name = clock.name()  # type: ignore[attr-defined]
     dt0 = spec.dtypes[0]
@@ -119,13 +125,14 @@ def measure(rec: OpBenchRecord, spec: OpSpec, candidate: str, device: str, *, ti
         per_target = min_timed_ms / len(timed_shapes) * 1.2
         b_all: list[float] = []
         c_all: list[float] = []
+        e_all: list[float] = []
         per_shape = []
         reps_total = 0
         for j, shape in enumerate(timed_shapes):
             args = make_inputs(spec, shape, dt0, device, seed + 4000 + j)
             if setup is not None:
                 setup(*args)
-            calls = {"baseline": (base, args), "candidate": (fn, args)}
+            calls = {"baseline": (base, args), "candidate": (fn, args), **({"eager": (eager, args)} if second else {})}
             for _ in range(3):  # warm-up: compilation, autotuning, allocator; never recorded
                 clock.interleaved(calls, 1)
             clock.set_lead(calls)
@@ -135,13 +142,17 @@ def measure(rec: OpBenchRecord, spec: OpSpec, candidate: str, device: str, *, ti
             reps_total += reps
             b_all += ts["baseline"]
             c_all += ts["candidate"]
+            et = ts.get("eager", ts["baseline"])
+            e_all += et
             nb = bytes_moved(spec, shape, dt0)
             bm, cm = median(ts["baseline"]), median(ts["candidate"])
             cg = gbps(nb, cm)
             per_shape.append({"shape": shape, "dtype": dt0, "reps": reps, "baseline_median_ms": bm, "candidate_median_ms": cm,
                               "speedup": median_ratio(ts["baseline"], ts["candidate"]), "bytes_moved": nb,
                               "candidate_gbps": cg, "baseline_gbps": gbps(nb, bm), "bandwidth_ratio_to_copy": (cg / copy) if cg else None,
-                              "baseline_times_ms": ts["baseline"], "candidate_times_ms": ts["candidate"]})
+                              "eager_median_ms": median(et), "speedup_vs_eager": median_ratio(et, ts["candidate"]),
+                              "baseline_times_ms": ts["baseline"], "candidate_times_ms": ts["candidate"],
+                              **({"eager_times_ms": et} if second else {})})
         rec.timed_shapes = [list(s) for s in timed_shapes]
         rec.timing = TimingRecord(method=clock.method, device=f"{device} {rec.device_name}",  # type: ignore[attr-defined]
                                   warmup_isolated=True, l2_flush_per_rep=clock.l2_flush, iterations=reps_total,
@@ -158,6 +169,7 @@ def measure(rec: OpBenchRecord, spec: OpSpec, candidate: str, device: str, *, ti
             rec.timing.event_method_note = ("per rep: zero a flush buffer, GPU sleep of 2x the call's host enqueue time, "  # type: ignore[attr-defined]
                                             "start event, call, end event; synchronise once after all reps (as do_bench)")
         rec.claimed_speedup = median_ratio(b_all, c_all)
+        rec.eager_speedup = median_ratio(e_all, c_all)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -170,6 +182,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--tokens", default=None, help="served token counts, comma-separated (default: the profile's)")
     ap.add_argument("--timed-tokens", default=None, help="token counts to time (default: all served)")
     ap.add_argument("--dtypes", default=None, help="comma-separated, e.g. bf16 (default: the profile's)")
+    ap.add_argument("--serving-mode", default="compiled", choices=baselines.SERVING_MODES,
+                    help="how the engine runs the op: compiled (vLLM's default) or eager (--enforce-eager); the baseline is that path")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-timed-ms", type=float, default=100.0, help="adaptive reps time at least this much per side")
     ap.add_argument("--min-reps", type=int, default=10)
@@ -194,11 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     a = parse(argv)
     store = RunStore(a.out)
     spec, timed = spec_and_timed(a)
-    rec = base_record(spec, a.candidate, timed)
+    rec = base_record(spec, a.candidate, timed, a.serving_mode)
     rec.status = "ok"  # type: ignore[attr-defined]
     try:
         measure(rec, spec, a.candidate, a.device, timed_shapes=timed, seed=a.seed, min_timed_ms=a.min_timed_ms,
-                min_reps=a.min_reps, max_reps=a.max_reps, deadline_s=a.deadline_s)
+                min_reps=a.min_reps, max_reps=a.max_reps, deadline_s=a.deadline_s, serving_mode=a.serving_mode)
     except Exception as e:  # the candidate (or the device) failed: record it, do not raise
         rec.status = "error"  # type: ignore[attr-defined]
         rec.error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}"[:4000]  # type: ignore[attr-defined]

@@ -3,46 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from typing import Any
 
 from ..evidence.models import EvidencePointer, Finding, ProfileClaim
 from ..evidence.store import gunzip_capped
+from .op_classes import compiled_region, device_name, launch_ops, op_family
 from .registry import GateContext, rule
 
-# Op families: one logical op may be many kernel names (R2). Order matters: first match wins.
-FAMILIES: list[tuple[str, re.Pattern[str]]] = [
-    # a torch.compile region's own time on CPU: inductor's fused C++ kernels (norms,
-    # activations, rotary, residual adds) run inside it with no profiler event of their own
-    ("compiled_region", re.compile(r"CompiledFxGraph|Torch-Compiled Region|CompiledFunction", re.I)),
-    ("rmsnorm", re.compile(r"rms_?norm|layernorm|layer_norm", re.I)),
-    ("silu_and_mul", re.compile(r"silu|act_and_mul|gelu|swiglu", re.I)),
-    ("rotary", re.compile(r"rotary|rope", re.I)),
-    # writing the KV cache belongs to attention (GPU reshape_and_cache_flash matched "flash" already)
-    ("attention", re.compile(r"attn|attention|flash|fmha|sdpa|paged|kv_cache|reshape_and_cache", re.I)),
-    ("moe", re.compile(r"moe|fused_experts|topk_", re.I)),
-    ("communication", re.compile(r"nccl|all_?reduce|all_?gather|rccl", re.I)),
-    # onednn/mkldnn: vLLM-on-CPU's linear layers run as _C::onednn_mm ("\bmm" misses "_mm")
-    ("gemm", re.compile(r"gemm|matmul|\bmm\b|_mm\b|aten::mm|addmm|cutlass|cublas|linear|sgemm|bmm|onednn|mkldnn|dnnl", re.I)),
-    ("sampling", re.compile(r"sampl|softmax|argmax|top_?p|top_?k", re.I)),
-    ("memcpy", re.compile(r"memcpy|memset|copy_", re.I)),
-]
-
-
-def op_family(name: str) -> str:
-    for fam, pat in FAMILIES:
-        if pat.search(name):
-            return fam
-    return "other"
-
-
-def compiled_region(name: str) -> bool:
-    return op_family(name) == "compiled_region"
-
+__all__ = ["compiled_region", "op_family", "self_times_us", "family_shares", "load_trace", "trace_times"]
 
 def self_times_us(events: list[dict[str, Any]]) -> dict[str, float]:
-    """Exclusive time per event name. Device kernels when the trace has any, else CPU ops
+    """Exclusive time per event name. Device kernels when the trace has any (a generic ATen
+    kernel's time booked under the op that launched it: op_classes.device_name), else CPU ops
     with nested children subtracted (a CPU trace nests aten ops inside module calls).
 
     On CPU, user annotations take part in the nesting (their children are theirs), but only
@@ -54,8 +27,9 @@ def self_times_us(events: list[dict[str, Any]]) -> dict[str, float]:
     kernels = [e for e in xs if str(e.get("cat", "")).lower() in ("kernel", "gpu_memcpy", "gpu_memset")]
     totals: dict[str, float] = defaultdict(float)
     if kernels:
+        launchers = launch_ops(xs)
         for e in kernels:
-            totals[str(e.get("name"))] += float(e["dur"])
+            totals[device_name(e, launchers)] += float(e["dur"])
         return dict(totals)
     ops = [e for e in xs if str(e.get("cat", "")).lower() in ("cpu_op", "user_annotation")]
     by_thread: dict[Any, list[dict[str, Any]]] = defaultdict(list)

@@ -199,8 +199,8 @@ plant(Plant("r3_top_op_skipped", ("R3",), "attention (16%) silently skipped", {"
 
 # ----------------------------------------------------------------- harness
 
-plant(Plant("h1_self_compare_seed", ("H1", "P8"), "seed incident: op bench baseline backend == the candidate (self-compare), isolated 3.03x",
-            {"harness-rmsnorm": ("FAIL", ["H1"]), "integrate-rmsnorm": ("FLAG", ["P8"])},
+plant(Plant("h1_self_compare_seed", ("H1", "H11", "P8"), "seed incident: op bench baseline backend == the candidate (self-compare), isolated 3.03x",
+            {"harness-rmsnorm": ("FAIL", ["H1", "H11"]), "integrate-rmsnorm": ("FLAG", ["P8"])},
             after=_opbench(baseline_backend="triton:geak_rmsnorm_v1"), decisions_mod=_claim("d-integrate-rmsnorm", isolated_speedup=3.0306),
             source="seeds/000 authored GEMM 3.0306x"))
 plant(Plant("h2_rel_err_seed", ("H2", "P8"), "seed incident: the only faster alternative has rel_err 45.4",
@@ -225,6 +225,9 @@ plant(Plant("h9_implausible", ("H9",), "20x claimed on a memory-bound op", {"har
             after=_opbench(claimed_speedup=20.1, timing__candidate_times_ms=[0.0006, 0.0006, 0.0006, 0.0006, 0.0006])))
 plant(Plant("h10_timing_method", ("H10",), "5 ms of timing, warm-up inside the timed reps", {"harness-rmsnorm": ("FLAG", ["H10"])},
             after=_opbench(timing__total_timed_ms=5.0, timing__warmup_isolated=False)))
+plant(Plant("h11_eager_baseline", ("H11",), "timed against eager forward_native while the server compiles the op (Gap 5: "
+            "a speedup over a path the live server never runs)", {"harness-rmsnorm": ("FLAG", ["H11"])},
+            after=_opbench(baseline_backend="geak.agents.kernels.baselines:rmsnorm", baseline_kind="eager")))
 
 # ----------------------------------------------------------------- patch
 

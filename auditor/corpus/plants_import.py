@@ -7,9 +7,11 @@ tests/data/wild/_build.py writes the same rows as test fixtures.
 from __future__ import annotations
 
 import json
+import contextlib
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .plants import Plant, plant
 
@@ -49,12 +51,25 @@ def vllm_all_failed() -> dict[str, Any]:
             "max_output_tokens_per_s": 0.0, "max_concurrent_requests": 8, "rtfx": 0.0, **stats}
 
 
+@contextlib.contextmanager
+def _scratch() -> Iterator[str]:
+    """Where a case's source files are written before geak imports them: one fixed path, so the
+    import's manifest (which names its source) is the same in every generation."""
+    d = Path(tempfile.gettempdir()) / "geak-corpus-source"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    try:
+        yield str(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def _imported(fmt: str, files: dict[str, str], leg: str, then: Callable[[Path], None] | None = None) -> Callable[[Path], None]:
     """A build: write the source files, import them with geak's importer into the case's run/."""
     def build(run: Path) -> None:
         from geak.auditor.importers.bench import import_sglang_bench, import_vllm_bench
 
-        with tempfile.TemporaryDirectory() as td:
+        with _scratch() as td:
             paths = []
             for name, text in files.items():
                 (Path(td) / name).write_text(text)
@@ -162,7 +177,7 @@ def _geak(**kw: Any) -> Callable[[Path], None]:
     def build(run: Path) -> None:
         from geak.auditor.importers.geak_v4 import import_geak_v4
 
-        with tempfile.TemporaryDirectory() as td:
+        with _scratch() as td:
             src = Path(td) / "e2e_Qwen3-8B_20261120_101500_4242_17"
             src.mkdir()
             _geak_dir(src, **kw)
@@ -206,7 +221,7 @@ def _sglang_launches(run: Path) -> None:
 
     from .geak_rows import server_info, sgl_row
 
-    with tempfile.TemporaryDirectory() as td:
+    with _scratch() as td:
         for name, tputs, over in (("base", [2398.4, 2401.3, 2403.0], {"random_seed": 418830421, "max_total_num_tokens": 2300000}),
                                   ("cpf16k", [2520.2, 2523.9, 2526.1], {"random_seed": 77125004, "max_total_num_tokens": 2300028,
                                                                         "chunked_prefill_size": 16384})):
@@ -246,7 +261,7 @@ def _director(**over: Any) -> Callable[[Path], None]:
                "per_case": per_case, "applied_to_original": "false", "timing_basis": "device_time_cuda_graph",
                "arbitration_note": "", "final_patch": "final_patch.diff"}
         obj.update(over)
-        with tempfile.TemporaryDirectory() as td:
+        with _scratch() as td:
             src = Path(td) / "kernel_gemm_a16w16_20261120_101500"
             src.mkdir()
             (src / "director_validation.json").write_text(json.dumps(obj, indent=2))

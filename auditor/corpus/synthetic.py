@@ -306,7 +306,9 @@ def build_clean_run(root: str | Path, *, run_id: str = "clean", legs_mod: Mod | 
         breakdown={k: v for k, v in TRACE_KERNELS.items()},
     ))
     store.write_json("ops/rmsnorm/opbench.json", OpBenchRecord(
-        op="rmsnorm", candidate="geak_rmsnorm_v1", baseline_backend="vllm::rms_norm (torch eager)", candidate_backend="triton:geak_rmsnorm_v1",
+        op="rmsnorm", candidate="geak_rmsnorm_v1", baseline_backend="torch.compile(inductor):geak.agents.kernels.baselines:rmsnorm",
+        candidate_backend="triton:geak_rmsnorm_v1", serving_mode="compiled", baseline_kind="compiled",
+        eager_backend="geak.agents.kernels.baselines:rmsnorm",
         served_shapes=[[8, 128], [16, 128], [64, 128]], timed_shapes=[[8, 128], [64, 128]],
         correctness=[CorrectnessCase(shape=[8, 128], dtype="bf16", reference_dtype="fp32", max_abs_err=3.1e-4, rel_err=4.2e-4, passed=True),
                      CorrectnessCase(shape=[64, 128], dtype="bf16", reference_dtype="fp32", max_abs_err=3.9e-4, rel_err=5.0e-4, passed=True)],

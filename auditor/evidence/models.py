@@ -435,6 +435,12 @@ class OpBenchRecord(Record):
     roofline: Roofline | None = None
     claimed_speedup: float | None = None
     per_case: list[CaseTime] = Field(default_factory=list, description="per-shape times from a summary, when no raw times exist")
+    serving_mode: str | None = Field(None, description="compiled | eager: how the harness was told the engine runs the op (a claim; "
+                                     "H11 reads the engine's own config where the run has legs)")
+    baseline_kind: str | None = Field(None, description="compiled | vllm_custom_op | eager: what the baseline timed was")
+    baseline_note: str | None = Field(None, description="why the baseline is not the served path, when the harness knows it is not")
+    eager_backend: str | None = Field(None, description="the eager forward_native timed as a second, labelled column")
+    eager_speedup: float | None = Field(None, description="median speedup over the eager column (never the headline)")
 
 
 # ---------------------------------------------------------------- verdicts

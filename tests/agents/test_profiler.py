@@ -134,3 +134,23 @@ def test_capture_failure_is_recorded_not_raised(tmp_path):
     assert launch is not None and not probs and launch.status == "failed" and launch.trace_file is None
     assert launch.command[0] == "/bin/false" and "--profiler-config" in launch.command
     assert not store.exists("profile/round_1/trace.json.gz")
+
+
+def test_served_tokens_come_from_the_traced_shapes():
+    from geak.agents.profiler import FamilyStat, ShapeStat, served_tokens
+
+    shapes = [ShapeStat(op="aten::silu", input_dims=[[t, 512]], input_types=["float"]) for t in (1, 2, 3, 4, 7, 32, 64)]
+    fam = FamilyStat(family="silu_and_mul", self_us=1.0, share=0.1, calls=7, shapes=shapes + [ShapeStat(op="x", input_dims=[[]], input_types=[])])
+    assert served_tokens(fam) == [1, 3, 7, 64]  # smallest, largest, evenly spaced between; a scalar input ignored
+    assert served_tokens(None) == []
+
+
+def test_served_tokens_of_a_gpu_trace_count_batch_times_sequence():
+    """A transformers model's activations are [batch, seq, hidden]: the H200 trace's prefill of
+    8 x 512 and its decode steps of 8 x 1 are 4096 and 8 tokens, what the harness then times."""
+    from pathlib import Path
+
+    from geak.agents.profiler import op_breakdown, served_tokens
+
+    bd = op_breakdown(Path(__file__).resolve().parents[1] / "data" / "profile" / "h200" / "trace_eager.json.gz")
+    assert served_tokens(bd.family("silu_and_mul")) == [8, 4096]

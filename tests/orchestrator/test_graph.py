@@ -304,13 +304,3 @@ def test_profile_phase_routes_from_the_trace_and_the_profile_gate_audits_it(tmp_
     g = next(g for g in _summary(out).gates if g.gate_id == "profile-1")
     assert g.verdict == v["verdict"] and g.note
     assert "profile" not in _summary(out).passthrough
-
-
-def test_served_tokens_come_from_the_traced_shapes():
-    from geak.agents.profiler import FamilyStat, ShapeStat
-    from geak.orchestrator.workflow.phases.profile import served_tokens as _served_tokens
-
-    shapes = [ShapeStat(op="aten::silu", input_dims=[[t, 512]], input_types=["float"]) for t in (1, 2, 3, 4, 7, 32, 64)]
-    fam = FamilyStat(family="silu_and_mul", self_us=1.0, share=0.1, calls=7, shapes=shapes + [ShapeStat(op="x", input_dims=[[]], input_types=[])])
-    assert _served_tokens(fam) == [1, 3, 7, 64]  # smallest, largest, evenly spaced between; a scalar input ignored
-    assert _served_tokens(None) == []

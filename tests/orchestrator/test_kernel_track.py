@@ -54,6 +54,9 @@ def test_replay_reproduces_the_kernel_track(tmp_path):
     ok, diffs = R.replay(KREC, tmp_path / "replayed")
     assert ok, diffs
     assert _gates(tmp_path / "replayed")[f"kernel-{OP}"].verdict == _gates(KREC)[f"kernel-{OP}"].verdict
+    # the recorded template is slower than the served baseline at every timed shape: said, and no win claimed
+    lost = [e.message for e in _events(tmp_path / "replayed") if e.event == "withdraw" and "served baseline" in e.message]
+    assert lost and "no isolated win is claimed" in lost[0] and "(0.8" in lost[0], lost
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from geak.auditor.evidence.models import Decision
+from geak.auditor.evidence.models import Decision, OpBenchRecord
 from geak.auditor.evidence.store import RunStore
 
 from geak.agents.engines.base import LaunchConfig
@@ -66,8 +66,10 @@ def kernel(st: RunState, rt: RunContext) -> RunState:
             return {"passthrough": pt, **done, "kernel": {**kn, "op": op, "harness_ok": False}}  # type: ignore[typeddict-item]
         cand, name = got
     _archive_op(rt.store, op, in_run(rt, cand))
-    status = rt.harness(rt.store, op=op, candidate=in_run(rt, cand), device=dev, profile=harness_profile(st), tokens=tokens)
-    rt.emit("leg", "kernel", f"op harness {op} ({cand}): {status}, served tokens "
+    mode = "eager" if st.get("incumbent", {}).get("enforce_eager", st["base_config"].get("enforce_eager")) else "compiled"
+    status = rt.harness(rt.store, op=op, candidate=in_run(rt, cand), device=dev, profile=harness_profile(st), tokens=tokens,
+                        serving_mode=mode)
+    rt.emit("leg", "kernel", f"op harness {op} ({cand}): {status}, timed against what a {mode} server runs, served tokens "
             f"{tokens if tokens else 'from the model profile (the trace recorded none)'}")
     did = ids.decision_id(gate, n)
     submit(rt.store, Decision(decision_id=did, gate_id=gate, scope="harness",
@@ -90,6 +92,10 @@ def audit_harness(st: RunState, rt: RunContext) -> RunState:
                                      attempts=st.get("attempts", {}).get(gate, 0), verdict=fb.get("verdict"), banked=False,
                                      unaudited_reason=fb.get("unaudited_reason"),
                                      note="isolated result: never banked; integration follows only a PASS (or a label-only FLAG)"))
+    ob, _ = rt.store.read_json(f"ops/{kn['op']}/opbench.json", OpBenchRecord)
+    if lost := losing_shapes(ob):
+        rt.emit("withdraw", "audit_harness", f"{gate}: slower than the served baseline {ob.baseline_backend} at "
+                + ", ".join(f"{sh} ({x:.2f}x)" for sh, x in lost) + ": no isolated win is claimed for it", gate_id=gate)
     if not ok:
         rt.emit("withhold", "audit_harness", f"{gate}: {fb.get('verdict')}: {kn.get('candidate')} is not integrated", gate_id=gate,
                 verdict=fb.get("verdict"))
@@ -144,7 +150,7 @@ def kernel_measure(st: RunState, rt: RunContext) -> RunState:
 
 
 def kernel_submit(st: RunState, rt: RunContext) -> RunState:
-    from geak.auditor.evidence.models import LegLaunch, OpBenchRecord
+    from geak.auditor.evidence.models import LegLaunch
 
     kn = st["kernel"]
     assert kn is not None
@@ -250,12 +256,22 @@ def harness_profile(st: RunState) -> str:
     return "tiny-arith" if "tiny-arith" in str(st["base_config"].get("model", "")) else "llama-gpu"
 
 
+def losing_shapes(ob: Any) -> list[tuple[list[int], float]]:
+    """The timed shapes where the candidate's median is slower than the served baseline's."""
+    per = getattr(ob.timing, "per_shape", None) if ob is not None and ob.timing is not None else None
+    return [(ps["shape"], ps["speedup"]) for ps in per or [] if isinstance(ps.get("speedup"), (int, float)) and ps["speedup"] < 1.0]
+
+
 def isolated_speedup(ob: Any) -> float | None:
-    """The harness's speedup as the auditor derives it (H9), rounded: context only, never a headline."""
+    """The harness's speedup as the auditor derives it (H9), rounded: context only, never a
+    headline. A loss is reported as measured; a pooled "win" over shapes where the candidate
+    loses to the served path at some of them is not claimed (None)."""
     from geak.auditor.checks.harness import op_speedup
 
     k = op_speedup(ob) if ob is not None else None
-    return None if k is None else round(k, 3)
+    if k is None or (k >= 1.0 and losing_shapes(ob)):
+        return None
+    return round(k, 3)
 
 
 def _author(rt: RunContext, st: RunState, op: str, dev: str, tokens: list[int] | None, tried: list[Any]) -> tuple[str, str] | None:

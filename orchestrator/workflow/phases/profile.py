@@ -44,7 +44,7 @@ def audit_profile(st: RunState, rt: RunContext) -> RunState:
 def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
     """One profile round on the incumbent: capture, re-aggregate, route (none policy), submit.
     The profiler's routing claim is what the profile gate audits against the raw trace."""
-    from geak.agents.profiler import op_breakdown, route
+    from geak.agents.profiler import op_breakdown, route, served_tokens
 
     rid = ids.PROFILE_ROUND
     status, reason = rt.profiles(rt.store, round_id=rid, cfg=LaunchConfig(**st["incumbent"]), workload=rt.workload)
@@ -64,15 +64,3 @@ def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
     routing = {"round": rid, "note": prop.note, "routed": [r.family for r in prop.routed], "breakdown": prop.breakdown,
                "served_tokens": {r.family: served_tokens(bd.family(r.family)) for r in prop.routed}}
     return {"routing": routing, "decision_id": did}
-
-
-def served_tokens(fam: Any, keep: int = 4) -> list[int]:
-    """Token counts the routed family really ran with (the leading dim of its first input, from
-    the trace's recorded shapes): the smallest, the largest and evenly spaced ones between."""
-    seen = sorted({int(s.input_dims[0][0]) for s in (fam.shapes if fam else [])
-                   if s.input_dims and isinstance(s.input_dims[0], list) and len(s.input_dims[0]) >= 2
-                   and isinstance(s.input_dims[0][0], int) and s.input_dims[0][0] > 0})
-    if len(seen) <= keep:
-        return seen
-    idx = sorted({round(i * (len(seen) - 1) / (keep - 1)) for i in range(keep)})
-    return [seen[i] for i in idx]

@@ -15,7 +15,7 @@ CHEATS = REPO / "tests" / "data" / "kernels" / "cheats"
 
 # Small CPU runs: the tiny-arith model's served shapes, two token counts, fp32. Cheats need no
 # 100 ms of timing to be caught, so they time less (H10 may flag them; they FAIL anyway).
-CPU_ARGS = ["--device", "cpu", "--profile", "tiny-arith", "--tokens", "1,7", "--min-timed-ms", "20", "--max-reps", "2000", "--deadline-s", "3"]
+CPU_ARGS = ["--device", "cpu", "--serving-mode", "eager", "--profile", "tiny-arith", "--tokens", "1,7", "--min-timed-ms", "20", "--max-reps", "2000", "--deadline-s", "3"]
 
 # name -> (op, candidate, extra args)
 CHEAT_RUNS: dict[str, tuple[str, str, list[str]]] = {

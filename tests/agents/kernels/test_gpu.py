@@ -16,7 +16,7 @@ from geak.agents.kernels.templates import TEMPLATES
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available() or importlib.util.find_spec("triton") is None,
                                 reason="needs a CUDA device and Triton")
 
-GPU_ARGS = ["--device", "cuda", "--profile", "llama-gpu", "--tokens", "1,32", "--min-timed-ms", "20"]
+GPU_ARGS = ["--device", "cuda", "--serving-mode", "compiled", "--profile", "llama-gpu", "--tokens", "1,32", "--min-timed-ms", "20"]
 
 
 @pytest.mark.parametrize("op", ["rmsnorm", "fused_add_rmsnorm", "silu_and_mul", "rotary"])

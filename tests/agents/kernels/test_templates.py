@@ -3,6 +3,8 @@ and one full harness run audits PASS (the harness does not FAIL honest work)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from kernel_helpers import audit, harness_args
@@ -39,3 +41,24 @@ def test_honest_template_harness_record_audits_pass(tmp_path):
     v = audit(tmp_path, "silu_and_mul")
     assert rec.status == "ok", getattr(rec, "error", None)
     assert v.verdict == "PASS", [(f.rule_id, f.outcome, f.message) for f in v.findings]
+
+
+def test_the_harness_times_what_a_compiled_server_runs_with_eager_as_a_second_column(tmp_path):
+    args = harness_args("silu_and_mul", TEMPLATES[("silu_and_mul", "cpu")], tmp_path, ["--serving-mode", "compiled"])
+    rec = run_harness(args)
+    assert rec.status == "ok", getattr(rec, "error", None)
+    assert rec.serving_mode == "compiled" and rec.baseline_kind == "compiled"
+    assert rec.baseline_backend == "torch.compile(inductor):geak.agents.kernels.baselines:silu_and_mul"
+    assert rec.eager_backend == "geak.agents.kernels.baselines:silu_and_mul" and rec.eager_speedup is not None
+    for ps in rec.timing.per_shape:  # the eager column timed interleaved with the other two, labelled
+        assert len(ps["eager_times_ms"]) == len(ps["baseline_times_ms"]) == ps["reps"] and ps["speedup_vs_eager"] > 0
+    v = audit(tmp_path, "silu_and_mul")
+    h11 = [f for f in v.findings if f.rule_id == "H11"]
+    assert [f.outcome for f in h11] == ["pass"], h11
+    # the same record claiming the eager formula as its baseline: not what a compiled server runs
+    p = tmp_path / "ops" / "silu_and_mul" / "opbench.json"
+    d = json.loads(p.read_text())
+    d["baseline_backend"] = d["eager_backend"]
+    p.write_text(json.dumps(d))
+    h11 = [f for f in audit(tmp_path, "silu_and_mul").findings if f.rule_id == "H11"]
+    assert [(f.outcome, f.action) for f in h11] == [("flag", "downgrade_headline")] and "never runs" in h11[0].message, h11

@@ -14,6 +14,9 @@ FAILURES_RULES = {f"B{i}" for i in range(1, 7)} | {f"R{i}" for i in range(1, 4)}
     | {f"P{i}" for i in range(1, 12)} | {f"F{i}" for i in range(1, 5)}
 # FAILURES.md's "evidence itself" rows leave ids to the project: these are ours
 EVIDENCE_RULES = {"W1", "E1"}  # the engine's counters contradict the tool; one leg, several experiments
+# the next free harness id, for a failure FAILURES.md (shared, read-only here) does not list yet:
+# the baseline is not what the engine serves (issue 16; docs/kernels.md)
+EVIDENCE_RULES |= {"H11"}
 
 
 def test_registry_covers_every_rule_of_failures_md():

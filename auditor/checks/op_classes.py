@@ -1,0 +1,108 @@
+"""Which class of op a profiler event's time belongs to: one classifier for the profile gate
+(R1-R3), the profiler role's breakdown and the routing.
+
+Families (the routing's names; the op harness's specs use the first three): rmsnorm (norm),
+silu_and_mul (activation), rotary, attention, moe, communication, gemm, sampling, memcpy,
+compiled_region (a torch.compile region's own CPU time), and other: elementwise ops and glue
+no named op owns (aten::mul/add/cat..., which in an eager model are often a norm's or a
+rotary's pieces: the profiler cannot tell, and neither can this).
+
+A name is an aten op, a CPU-side annotation, or a GPU kernel. GPU kernel names say what they
+are when they come from a library (cuBLAS/cuBLASLt incl. its nvjet kernels, CUTLASS, cuDNN,
+FlashAttention, FlashInfer, NCCL) or from Inductor, whose Triton kernels list the ops they
+fuse (triton_poi_fused_add_mean_mul_pow_rsqrt_0). ATen's own kernels are generic templates
+(elementwise_kernel<...>, reduce_kernel<...>, CatArrayBatchedCopy): their time belongs to the
+op that launched them (device_name() does that), as the profiler's key_averages has it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Order matters: first match wins.
+FAMILIES: list[tuple[str, re.Pattern[str]]] = [
+    # a torch.compile region's own time on CPU: inductor's fused C++ kernels (norms,
+    # activations, rotary, residual adds) run inside it with no profiler event of their own
+    ("compiled_region", re.compile(r"CompiledFxGraph|Torch-Compiled Region|CompiledFunction", re.I)),
+    ("rmsnorm", re.compile(r"rms_?norm|layernorm|layer_norm", re.I)),
+    ("silu_and_mul", re.compile(r"silu|act_and_mul|gelu|swiglu", re.I)),
+    ("rotary", re.compile(r"rotary|rope", re.I)),
+    # writing the KV cache belongs to attention (GPU reshape_and_cache_flash matched "flash" already)
+    ("attention", re.compile(r"attn|attention|flash|fmha|sdpa|paged|kv_cache|reshape_and_cache|flashinfer", re.I)),
+    ("moe", re.compile(r"moe|fused_experts|topk_", re.I)),
+    ("communication", re.compile(r"nccl|all_?reduce|all_?gather|reduce_scatter|rccl|cross_device", re.I)),
+    # onednn/mkldnn: vLLM-on-CPU's linear layers run as _C::onednn_mm ("\bmm" misses "_mm");
+    # nvjet_*: cuBLASLt's own Hopper kernels (what aten::mm runs on an H100/H200)
+    ("gemm", re.compile(r"gemm|matmul|\bmm\b|_mm\b|aten::mm|addmm|cutlass|cublas|nvjet|xmma|linear|sgemm|bmm|onednn|mkldnn|dnnl", re.I)),
+    ("sampling", re.compile(r"sampl|softmax|argmax|top_?p|top_?k", re.I)),
+    ("memcpy", re.compile(r"memcpy|memset|copy_", re.I)),
+]
+
+_TRITON = re.compile(r"^triton_(poi|red|per|tem)_fused_?(.*?)(_\d+)?$")
+# ops Inductor names in a fused kernel that only move or reshape data
+_MOVES = {"", "view", "unsafe", "cat", "transpose", "clone", "to", "copy", "slice", "unsqueeze", "squeeze", "expand",
+          "permute", "select", "index", "reshape", "t", "contiguous", "split", "alias", "lift", "fresh", "inputs"}
+
+
+def _triton_family(kind: str, ops: str) -> str:
+    """An Inductor kernel by the ops it fuses (priority: what the kernel is for)."""
+    words = set(ops.lower().split("_"))
+    if kind == "tem" and words & {"mm", "bmm", "addmm"}:
+        return "gemm"
+    if words & {"cos", "sin"}:
+        return "rotary"
+    if "rsqrt" in words or {"mean", "pow"} <= words or "var" in words:
+        return "rmsnorm"
+    if words & {"silu", "gelu", "sigmoid", "tanh"} and "mul" in words:
+        return "silu_and_mul"
+    if words & {"attention", "sdpa", "flash"}:
+        return "attention"
+    if words & {"argmax", "softmax", "topk"}:
+        return "sampling"
+    return "memcpy" if words <= _MOVES else "other"
+
+
+def op_family(name: str) -> str:
+    m = _TRITON.match(name.strip())
+    if m:
+        return _triton_family(m.group(1), m.group(2))
+    for fam, pat in FAMILIES:
+        if pat.search(name):
+            return fam
+    return "other"
+
+
+def compiled_region(name: str) -> bool:
+    return op_family(name) == "compiled_region"
+
+
+# ATen's generic kernel templates: the name says how, not what (the launching op says what)
+_GENERIC = re.compile(r"^void (at::native::|\(anonymous namespace\)::|at::)|elementwise_kernel|reduce_kernel|CatArrayBatchedCopy|"
+                      r"^void (cutlass::|cub::)?(Device|Reduce)|index_elementwise|vectorized_gather", re.I)
+
+
+def generic_kernel(name: str) -> bool:
+    return bool(_GENERIC.search(name)) and op_family(name) in ("other", "memcpy", "sampling")
+
+
+def launch_ops(events: list[dict[str, Any]]) -> dict[Any, str]:
+    """External id -> the name of the CPU op that carries it (torch.profiler gives a kernel the
+    External id of the innermost op that launched it)."""
+    out: dict[Any, str] = {}
+    for e in events:
+        if str(e.get("cat", "")).lower() == "cpu_op" and isinstance(e.get("args"), dict):
+            x = e["args"].get("External id")
+            if x is not None:
+                out[x] = str(e.get("name"))
+    return out
+
+
+def device_name(kernel: dict[str, Any], launchers: dict[Any, str]) -> str:
+    """The name a device event's time is booked under: the kernel's own when it says what it
+    is, else the op that launched it (a generic ATen kernel), else the kernel's."""
+    name = str(kernel.get("name"))
+    if not generic_kernel(name):
+        return name
+    args = kernel.get("args") if isinstance(kernel.get("args"), dict) else {}
+    return launchers.get(args.get("External id"), name)
