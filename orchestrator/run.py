@@ -337,10 +337,10 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
 
 
 def _gate_line(g: Any) -> str:
-    bank = {True: "banked", False: "withheld", None: "absent"}
-    rules = ", ".join(f"{r.rule_id} {r.recorded or '-'} -> {r.replayed or '-'}" for r in g.rules)
-    return (f"{g.gate_id}: {g.recorded_verdict or '-'} {bank[g.recorded_banked]} -> {g.replayed_verdict or '-'} {bank[g.replayed_banked]}"
-            + (f"; rules {rules}" if rules else "") + (f"; {g.note}" if g.note else ""))
+    from .what_if import diff_row
+
+    gate, rec, rep, rules, note = diff_row(g)
+    return f"{gate}: {rec} -> {rep}" + (f"; rules {rules}" if g.rules else "") + (f"; {note}" if note else "")
 
 
 def _diff(w: Any, g: Any, path: str = "") -> str:

@@ -65,6 +65,19 @@ class WhatIf(Record):
         return [g for g in self.gates if g.flipped]
 
 
+def diff_row(g: GateDiff, dash: str = "-") -> tuple[str, str, str, str, str]:
+    """(gate, recorded, replayed, rules changed, note): the one rendering of a gate's diff, shared
+    by the terminal table, the replay's differences and the report."""
+    bank = {True: "banked", False: "withheld", None: dash}
+
+    def side(verdict: str | None, banked: bool | None) -> str:
+        return f"{verdict or dash} {bank[banked]}"
+
+    rules = ", ".join(f"{r.rule_id} {r.recorded or dash} -> {r.replayed or dash}" for r in g.rules) or dash
+    return (g.gate_id, side(g.recorded_verdict, g.recorded_banked), side(g.replayed_verdict, g.replayed_banked), rules,
+            ("flipped; " if g.flipped else "") + (g.note or ""))
+
+
 def _worst(v: AuditVerdict | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for f in v.findings if v is not None else []:

@@ -213,21 +213,18 @@ WHAT_IF_FLIPPED = 6
 
 
 def _print_what_if(out: Path) -> int:
-    from geak.orchestrator.what_if import WhatIf
     from geak.auditor.evidence.store import RunStore
+    from geak.orchestrator.what_if import WhatIf, diff_row
 
     wi, _ = RunStore(out).read_json("what_if.json", WhatIf)
     if wi is None:
         err.print(f"[red]replay failed:[/red] {out}/what_if.json was not written")
         return 1
-    bank = {True: "banked", False: "withheld", None: "-"}
     t = Table(title=f"what-if over {wi.source}: " + ", ".join(f"{k} {v}" for k, v in wi.changed_inputs.items()))
     for col in ("gate", "recorded", "replayed", "rules changed", "note"):
         t.add_column(col, overflow="fold")
     for g in wi.gates:
-        t.add_row(g.gate_id, f"{g.recorded_verdict or '-'} {bank[g.recorded_banked]}", f"{g.replayed_verdict or '-'} {bank[g.replayed_banked]}",
-                  ", ".join(f"{r.rule_id} {r.recorded or '-'} -> {r.replayed or '-'}" for r in g.rules) or "-",
-                  ("FLIPPED; " if g.flipped else "") + (g.note or ""))
+        t.add_row(*(c.replace("[", "\\[") for c in diff_row(g)))
     console.print(t)
     write_report_files(out)
     flipped = wi.flipped

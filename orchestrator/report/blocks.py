@@ -329,10 +329,9 @@ def what_if_blocks(run: RunFiles) -> list[Block]:
     wi = run.what_if
     if wi is None:
         return []
-    bank = {True: "banked", False: "withheld", None: DASH}
-    rows = tuple((g.gate_id, f"{g.recorded_verdict or DASH} {bank[g.recorded_banked]}", f"{g.replayed_verdict or DASH} {bank[g.replayed_banked]}",
-                  ", ".join(f"{r.rule_id} {r.recorded or DASH} -> {r.replayed or DASH}" for r in g.rules) or DASH,
-                  ("flipped; " if g.flipped else "") + (g.note or "")) for g in wi.gates)
+    from ..what_if import diff_row
+
+    rows = tuple(diff_row(g, DASH) for g in wi.gates)
     flipped = wi.flipped
     changed = ", ".join(f"{k} {v}" for k, v in wi.changed_inputs.items()) or "nothing"
     return [Heading("What-if: this replay against its recording", 2),
