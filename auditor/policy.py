@@ -26,6 +26,11 @@ class AuditPolicy(BaseModel):
     min_counted_reps: int = 3
     require_warmup_rep: bool = True
     max_load_per_core: float = Field(0.5, description="B5 on CPU hosts: 1-min load / cores above this is contention")
+    max_shared_core_load: float = Field(
+        0.25, description="B5 on a core set (concurrent legs): CPU that processes other than the leg's own (an unpinned "
+        "sibling leg, a foreign process) used on the leg's cores, per core of the set; above this the pair was contended")
+    concurrent_overlap_s: float = Field(
+        1.0, description="B5: two legs whose start-to-end times overlap by more than this ran at the same time")
     clock_tolerance_pct: float = 5.0
     rounding_rel: float = Field(0.005, description="P2: reported vs raw agree within this relative error")
     min_reps_for_test: int = Field(5, description="P3: reps per side before a significance test may replace non-overlap")

@@ -16,7 +16,7 @@ from pydantic import Field
 from geak.auditor.evidence.models import Record
 
 EventKind = Literal[
-    "start", "resume", "phase", "leg", "screen", "submit", "audit", "bank", "withhold", "withdraw",
+    "start", "resume", "phase", "leg", "schedule", "screen", "submit", "audit", "bank", "withhold", "withdraw",
     "unaudited", "passthrough", "llm", "budget", "end", "error",
 ]
 

@@ -19,6 +19,8 @@ from geak.auditor.evidence.store import RunStore
 from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import LegResult, Prompt, run_leg
 
+from .scheduler import LegJob, LocalScheduler, Scheduler
+
 
 NOT_RECORDED = "not_recorded"  # a LegResult status only a what-if replay returns
 
@@ -76,19 +78,36 @@ def _copy_recorded(src: Path, dest: Path, **kw: Any) -> None:
 
 class LegRunner(Protocol):
     """``hooks``: run_leg's kernel-leg extras (topk, probe, plugin, engagement_markers); a
-    recorded leg already holds what they produced, so replay ignores them."""
+    recorded leg already holds what they produced, so replay ignores them. ``batch``: legs
+    the workflow says are independent, each on the device set its cfg names (scheduler.assign);
+    the results in the jobs' order."""
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
                  parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None, **hooks: Any) -> LegResult: ...
 
+    def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]: ...
+
 
 class LiveLegs:
-    """Measure each leg on the real engine (agents/engines/leg.run_leg)."""
+    """Measure each leg on the real engine (agents/engines/leg.run_leg); a batch through the
+    scheduler (default: local threads, one per device set)."""
 
-    def __init__(self, engine: str, **leg_kw: Any):
+    def __init__(self, engine: str, scheduler: Scheduler | None = None, **leg_kw: Any):
         self.engine = engine
         self.leg_kw = leg_kw
+        self.scheduler = scheduler or LocalScheduler()
         self.measured: list[str] = []
+
+    def one(self, store: RunStore, job: LegJob) -> LegResult:
+        """A batch's leg (in a thread or a Ray task): measured, never looked up (batch did that)."""
+        return run_leg(store, leg_id=job.leg_id, role=job.role, engine=self.engine, cfg=job.cfg, **job.kw, **self.leg_kw)
+
+    def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]:
+        done = {j.leg_id: existing(store, j.leg_id, role=j.role, cfg=j.cfg, workload=j.kw["workload"], reps=j.kw["reps"]) for j in jobs}
+        todo = [j for j in jobs if done[j.leg_id] is None]
+        self.measured += [j.leg_id for j in todo]
+        got = dict(zip([j.leg_id for j in todo], self.scheduler.run(store, todo, self.one, node=node)))
+        return [done[j.leg_id] or got[j.leg_id] for j in jobs]  # type: ignore[misc]
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
                  parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None, **hooks: Any) -> LegResult:
@@ -117,6 +136,10 @@ class RecordedLegs:
         self.served: list[str] = []
         self.not_recorded = not_recorded
         self.missed: list[tuple[str, str]] = []
+
+    def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]:
+        """A recorded batch is served leg by leg: the bytes are the same whatever ran at once."""
+        return [self(store, leg_id=j.leg_id, role=j.role, cfg=j.cfg, **j.kw) for j in jobs]
 
     def _miss(self, leg_id: str, why: str) -> LegResult:
         if not self.not_recorded:

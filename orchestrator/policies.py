@@ -32,7 +32,7 @@ CONFIG_PLANS: dict[str, list[tuple[str, list[Any], str]]] = {
 
 
 def strategist(*, device: str, current_config: dict[str, Any], max_candidates: int, concurrency: int | None = None) -> StrategyPlan:
-    kind = "cpu" if device == "cpu" else "gpu"
+    kind = "cpu" if device == "cpu" or device.startswith("cpu:") else "gpu"  # a core set is a CPU box too
     items: list[PlanItem] = []
     rows = list(CONFIG_PLANS[kind])
     cap = current_config.get("max_num_seqs")

@@ -30,6 +30,7 @@ from geak.agents.engines.leg import load_prompts
 
 from .events import RunEvent, RunSummary
 from .workflow import RunContext, build_graph, initial_state
+from .scheduler import get_scheduler
 from .legs import LegRunner, LiveHarness, LiveLegs, LiveProfiles, RecordedHarness, RecordedLegs, RecordedProfiles
 from .workflow_config import DEFAULT as DEFAULT_WORKFLOW
 from .workflow_config import WorkflowConfig
@@ -59,6 +60,10 @@ class RunArgs(BaseModel):
     accuracy_file: str | None = None
     policy: dict[str, Any] = Field(default_factory=dict)
     skills_root: str | None = Field(None, description="the root (skills/, prompts/) the LLM roles render from; None: the installed ones")
+    device_sets: list[str] = Field(default_factory=list, description="disjoint device sets independent legs run on at once "
+                                   "(devices.split of --devices/--tp/--cores-per-leg); [] = launch.devices only")
+    scheduler: str = Field("local", description="how a batch of legs is dispatched: local (threads) | ray (tasks on a Ray cluster)")
+    ray_address: str | None = Field(None, description="the Ray cluster to join (None: start or join a local one)")
     what_if: bool = Field(False, description="a replay with a changed policy, workflow or skill: a leg the recording lacks "
                           "ends its branch as not recorded instead of stopping the replay")
 
@@ -138,7 +143,8 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
     store = RunStore(run_dir)
     wf = WorkflowConfig.load(store.path("workflow.yaml"))
     if legs is None:
-        legs = RecordedLegs(args.legs_from, not_recorded=args.what_if) if args.legs_from else LiveLegs(args.engine)
+        legs = RecordedLegs(args.legs_from, not_recorded=args.what_if) if args.legs_from else \
+            LiveLegs(args.engine, scheduler=get_scheduler(args.scheduler, **({"address": args.ray_address} if args.scheduler == "ray" else {})))
     profiles = RecordedProfiles(args.legs_from) if args.legs_from else LiveProfiles(args.engine)
     if harness is None:
         harness = RecordedHarness(args.legs_from) if args.legs_from else LiveHarness()
@@ -153,7 +159,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
     return RunContext(store=store, wf=wf, legs=legs, engine=args.engine, workload=args.workload, use_auditor=args.use_auditor,
                    policy=AuditPolicy.model_validate(args.policy) if args.policy else AuditPolicy(), llm=llm,
                    llm_auditor=args.llm_auditor, llm_mode=args.llm_mode, profiles=profiles, harness=harness,
-                   skills_root=Path(args.skills_root) if args.skills_root else None,
+                   skills_root=Path(args.skills_root) if args.skills_root else None, device_sets=list(args.device_sets),
                    # replayed legs carry their recorded outputs; the prompt files need not exist here
                    parity=load_prompts(Path(args.parity_file)) if args.parity_file and not args.legs_from else None,
                    accuracy=load_prompts(Path(args.accuracy_file)) if args.accuracy_file and not args.legs_from else None,

@@ -11,7 +11,7 @@ import re
 from abc import ABC, abstractmethod
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .process import FatalPattern
 
@@ -36,21 +36,41 @@ class LaunchConfig(BaseModel):
     seed: int | None = 0
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
-    devices: str = Field("cpu", description="device set this leg holds (lock key), e.g. 'cuda:0,1'")
+    devices: str = Field("cpu", description="device set this leg holds (locked per core / GPU): cpu (the whole host), "
+                         "cpu:0-1 (a core set), cuda:0,1 (GPUs, exported as CUDA_VISIBLE_DEVICES); see devices.py")
     cpu_pin: bool | None = Field(
         None, description="CPU legs: engine threads on the last core, benchmark client on the others "
         "(None = on when devices is 'cpu' and there are >= 2 cores); measured to cut A/A spread ~3x, see bench/aa_noise.py",
     )
 
-    def pin_plan(self) -> tuple[int, str] | None:
-        """(engine core, client cores) when pinning applies, else None."""
+    @field_validator("devices")
+    @classmethod
+    def _device_set(cls, v: str) -> str:
+        from .devices import parse
+
+        return parse(v).name  # ValueError names the forms; one spelling per set
+
+    def device_set(self):
+        from .devices import parse
+
+        return parse(self.devices)
+
+    def pin_plan(self) -> tuple[str, str] | None:
+        """(engine cores, client cores) as CPU lists when pinning applies, else None. A core set
+        (cpu:0-1) pins both to its own cores; the whole host (cpu) puts the engine on the last
+        core and the client on the others."""
         import os
 
+        ds = self.device_set()
+        if ds.kind == "cpu" and ds.ids:
+            from .devices import id_list
+
+            return id_list(ds.ids), id_list(ds.ids)
         n = os.cpu_count() or 1
         on = self.cpu_pin if self.cpu_pin is not None else (self.devices == "cpu" and n >= 2)
         if not on or n < 2:
             return None
-        return n - 1, f"0-{n - 2}"
+        return str(n - 1), f"0-{n - 2}"
 
     def knobs(self) -> dict[str, Any]:
         """The launch knobs as recorded in launch.json (engine-neutral names)."""
@@ -112,6 +132,12 @@ COMMON_FATAL = [
     FatalPattern(re.compile(r"error: (argument|unrecognized arguments)"), "bad command-line argument"),
     FatalPattern(re.compile(r"(Repository Not Found|HFValidationError:|does not appear to have a file named|is not a local folder|No such file or directory: .*config\.json)"), "model not found"),
 ]
+
+
+def device_env(cfg: LaunchConfig) -> dict[str, str]:
+    """A GPU set is what the server sees: CUDA_VISIBLE_DEVICES (the engine numbers them from 0)."""
+    ds = cfg.device_set()
+    return {"CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in ds.ids)} if ds.kind == "cuda" else {}
 
 
 def as_cli_bool(flag: str, value: bool) -> list[str]:

@@ -25,6 +25,7 @@ from geak.auditor.evidence.models import AccuracyProbe, KernelPlugin, LegLaunch,
 from geak.auditor.evidence.store import RunStore
 
 from .base import EngineAdapter, LaunchConfig, get_engine
+from . import inflight
 from .host import fingerprint
 from .lock import DeviceLock
 from .ports import free_port
@@ -81,6 +82,22 @@ def load_prompts(path: Path) -> list[Prompt]:
     return prompts
 
 
+def server_command(ad: EngineAdapter, cfg: LaunchConfig, port: int | str, python: str) -> list[str]:
+    """The server's argv. A core set holds the whole server (API process, engine core, workers),
+    not only the OpenMP threads vLLM binds, so a sibling leg has the other cores to itself."""
+    argv = ad.server_argv(cfg, port, python)  # type: ignore[arg-type]
+    pin = cfg.pin_plan()
+    if pin and cfg.device_set().ids and cfg.device_set().kind == "cpu" and shutil.which("taskset"):
+        argv = ["taskset", "-c", pin[0]] + argv
+    return argv
+
+
+def client_command(argv: list[str], cfg: LaunchConfig) -> list[str]:
+    """The benchmark client's argv, pinned where the leg's pin plan says."""
+    pin = cfg.pin_plan()
+    return (["taskset", "-c", pin[1]] + argv) if pin and shutil.which("taskset") else argv
+
+
 def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdapter, cfg: LaunchConfig, workload: WorkloadSpec,
             reps: int = 3, warmup: bool = True, parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None,
             max_tokens: int = 8, health_deadline_s: float = 600.0, bench_timeout_s: float = 900.0,
@@ -99,7 +116,7 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
     d = f"legs/{leg_id}"
     store.path(d).mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    argv = ad.server_argv(cfg, port, python)
+    argv = server_command(ad, cfg, port, python)
     env = {**os.environ, **ad.server_env(cfg)}
     base_url = f"http://127.0.0.1:{port}"
     launch = LegLaunch(leg_id=leg_id, role=role, engine=ad.name, command=argv, env=ad.server_env(cfg),  # type: ignore[arg-type]
@@ -107,6 +124,7 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                        failure_reason="leg did not finish", kernel_plugin=plugin, engagement_markers=list(engagement_markers or []))
     counted = 0
     startup = None
+    registered = False
     try:
         with DeviceLock(cfg.devices, timeout_s=health_deadline_s):
             server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/server.log"), fatal=ad.fatal_patterns)
@@ -122,7 +140,9 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                     time.sleep(1)
                     raise LaunchError(f"first request failed after a healthy start: {e}", server.fatal_line() or _tail(server.log_text())) from None
                 launch.resolved_config = record_server_info(store, d, ad, base_url)
-                launch.host = fingerprint(own_pids=set(group_members(server.pgid or -1)))
+                inflight.register(store, leg_id, cfg.devices, server.pgid or -1)
+                registered = True
+                launch.host = _fingerprint(store, leg_id, cfg, server)
                 served = cfg.model
                 if topk:
                     _write_rows(store, f"{d}/first_token_topk.jsonl", topk(base_url, served))
@@ -147,23 +167,39 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                                                              for p, t in zip(accuracy, texts)))
                     store.write_json(f"{d}/accuracy.json", AccuracyProbe(task="heldout", n=len(accuracy), correct=correct, items_file=items))
                 plan = ([True] if warmup else []) + [False] * reps
-                own = set(group_members(server.pgid or -1))
-                pin = cfg.pin_plan()
                 for idx, is_warm in _run_reps(store, ad, d, leg_id, plan, python, base_url, served, workload, env, bench_timeout_s, server,
-                                              client_cores=pin[1] if pin else None):
+                                              cfg=cfg):
                     counted += 0 if is_warm else 1
-                after = fingerprint(own_pids=own | set(group_members(server.pgid or -1)))
-                if after.foreign_cpu_busy_cores is not None and launch.host.foreign_cpu_busy_cores is not None:
-                    launch.host.foreign_cpu_busy_cores = max(after.foreign_cpu_busy_cores, launch.host.foreign_cpu_busy_cores)
+                launch.host = _worst(launch.host, _fingerprint(store, leg_id, cfg, server))
             launch.status, launch.failure_reason = "ok", None
     except LaunchError as e:
         launch.failure_reason = str(e).splitlines()[0] + (f" | engine said: {e.quote}" if e.quote else "")
     except (OSError, ValueError, subprocess.SubprocessError, urllib.error.URLError, KeyError) as e:
         launch.failure_reason = f"{type(e).__name__}: {e}"
     finally:
+        if registered:
+            inflight.unregister(store, leg_id)
         launch.ended_at = time.time()
         store.write_json(f"{d}/launch.json", launch)
     return LegResult(leg_id, launch.status, launch.failure_reason, counted, startup)
+
+
+def _fingerprint(store: RunStore, leg_id: str, cfg: LaunchConfig, server: ServerProcess):
+    sibs = {s.leg_id: set(group_members(s.pgid)) for s in inflight.siblings(store, leg_id)}
+    fp = fingerprint(own_pids=set(group_members(server.pgid or -1)), devices=cfg.devices, sibling_pids=sibs,
+                     server_pid=server.pgid)
+    fp.sibling_legs = sorted(set(fp.sibling_legs) | set(inflight.overlapped(store, leg_id)))
+    return fp
+
+
+def _worst(first, last):
+    """The leg's host record: the later sample's, with the worse of both loads and every sibling seen."""
+    out = last.model_copy()
+    for f in ("foreign_cpu_busy_cores", "sibling_cpu_busy_cores", "shared_core_busy_cores"):
+        vals = [v for v in (getattr(first, f), getattr(last, f)) if v is not None]
+        setattr(out, f, max(vals) if vals else None)
+    out.sibling_legs = sorted(set(first.sibling_legs) | set(last.sibling_legs))
+    return out
 
 
 def _write_rows(store: RunStore, rel: str, rows: list[Any]) -> None:
@@ -176,7 +212,7 @@ def _tail(text: str, n: int = 3) -> str:
 
 def _run_reps(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, plan: list[bool], python: str, base_url: str,
               model: str, workload: WorkloadSpec, env: dict[str, str], timeout_s: float, server: ServerProcess,
-              client_cores: str | None = None):
+              cfg: LaunchConfig | None = None):
     """Run the repetitions with the engine's own client; yield (index, warm-up?) per recorded rep.
 
     One client process for all reps when the adapter supports it (the server stays hot), else
@@ -189,8 +225,8 @@ def _run_reps(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, plan: lis
     kw = dict(python=python, base_url=base_url, model=model, workload=workload, result_dir=str(raw_dir))
     multi = ad.bench_argv_multi(result_files=files, **kw)
     batches = [(multi, list(range(len(plan))))] if multi else [(ad.bench_argv(result_file=f, **kw), [i]) for i, f in enumerate(files)]
-    if client_cores and shutil.which("taskset"):
-        batches = [(["taskset", "-c", client_cores] + argv, idxs) for argv, idxs in batches]
+    if cfg is not None:
+        batches = [(client_command(argv, cfg), idxs) for argv, idxs in batches]
     for argv, idxs in batches:
         log = store.path(f"{d}/bench.log")
         with open(log, "ab") as f:

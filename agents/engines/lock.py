@@ -1,4 +1,8 @@
-"""One leg per device set at a time: an advisory file lock that dies with its holder."""
+"""One leg per device at a time: advisory file locks, one per core or GPU, that die with their holder.
+
+A set is locked unit by unit in sorted order (so two legs asking for overlapping sets cannot
+deadlock); ``cpu`` (the whole host) takes every core's lock, so it excludes every core set.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,36 @@ class DeviceBusy(RuntimeError):
     pass
 
 
+def _units(devices: str) -> list[str]:
+    from .devices import parse
+
+    try:
+        return sorted(parse(devices).units())
+    except ValueError:  # a name that is not a device set still locks as one opaque unit
+        return ["".join(c if c.isalnum() else "_" for c in devices) or "cpu"]
+
+
 class DeviceLock:
     def __init__(self, devices: str, lock_dir: Path | None = None, timeout_s: float = 0.0):
-        safe = "".join(c if c.isalnum() else "_" for c in devices) or "cpu"
-        self.path = (lock_dir or Path(tempfile.gettempdir()) / "geak-locks") / f"{safe}.lock"
+        self.dir = lock_dir or Path(tempfile.gettempdir()) / "geak-locks"
+        self.devices = devices
+        self.paths = [self.dir / f"{u}.lock" for u in _units(devices)]
         self.timeout_s = timeout_s
-        self._fd: int | None = None
+        self._fds: list[int] = []
 
     def acquire(self) -> "DeviceLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.dir.mkdir(parents=True, exist_ok=True)
         deadline = time.time() + self.timeout_s
+        try:
+            for path in self.paths:
+                self._fds.append(self._take(path, deadline))
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def _take(self, path: Path, deadline: float) -> int:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -32,19 +55,18 @@ class DeviceLock:
                 if time.time() >= deadline:
                     holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
                     os.close(fd)
-                    raise DeviceBusy(f"device set locked by another leg ({self.path}, holder pid {holder or '?'}); "
+                    raise DeviceBusy(f"device set {self.devices} is locked by another leg ({path}, holder pid {holder or '?'}); "
                                      "wait for it or use other devices") from None
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._fd = fd
-        return self
+        return fd
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        for fd in reversed(self._fds):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        self._fds = []
 
     def __enter__(self) -> "DeviceLock":
         return self.acquire()

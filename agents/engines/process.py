@@ -23,6 +23,23 @@ from typing import Sequence
 from geak.auditor.evidence.models import TEARDOWN_MARKER
 
 _LIVE: set["ServerProcess"] = set()
+_CANCELLED = False  # set by cancel_all(): no new server starts in this process until reset_cancel()
+
+
+def cancel_all() -> int:
+    """Ctrl-C with legs in flight: refuse new servers and tear every live one down (their legs
+    then fail with the teardown recorded). Returns how many were torn down."""
+    global _CANCELLED
+    _CANCELLED = True
+    live = list(_LIVE)
+    for s in live:
+        s.stop(grace_s=3.0)
+    return len(live)
+
+
+def reset_cancel() -> None:
+    global _CANCELLED
+    _CANCELLED = False
 
 
 class LaunchError(RuntimeError):
@@ -53,6 +70,8 @@ class ServerProcess:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "ServerProcess":
+        if _CANCELLED:
+            raise LaunchError("the run was cancelled: no new server is started")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         try:

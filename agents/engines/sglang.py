@@ -20,7 +20,7 @@ from typing import Any
 
 from geak.auditor.evidence.normalize import from_sglang_result, resolved_from_server_info
 
-from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, flag_args, register
+from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, device_env, flag_args, register
 from .process import FatalPattern
 
 @register
@@ -48,7 +48,7 @@ class SglangAdapter(EngineAdapter):
         return a + list(cfg.extra_args)
 
     def server_env(self, cfg: LaunchConfig) -> dict[str, str]:
-        return dict(cfg.env)
+        return {**device_env(cfg), **cfg.env}
 
     def resolved_config(self, server_info: Any) -> dict[str, Any]:
         return resolved_from_server_info(server_info)

@@ -19,7 +19,7 @@ from typing import Any
 from geak.auditor.evidence.metrics import SUFFIX_AFTER, SUFFIX_BEFORE
 from geak.auditor.evidence.normalize import from_vllm_result, resolved_from_server_info
 
-from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, as_cli_bool, flag_args, register
+from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, as_cli_bool, device_env, flag_args, register
 from .process import FatalPattern
 
 CPU_SITE = Path(__file__).resolve().parent / "cpu_site"
@@ -105,14 +105,15 @@ class VllmAdapter(EngineAdapter):
         return a + list(cfg.extra_args)
 
     def server_env(self, cfg: LaunchConfig) -> dict[str, str]:
-        env = {"VLLM_SERVER_DEV_MODE": "1"}
-        if cfg.devices == "cpu":
+        env = {"VLLM_SERVER_DEV_MODE": "1", **device_env(cfg)}
+        on_cpu = cfg.device_set().kind == "cpu"
+        if on_cpu:
             env["VLLM_CPU_KVCACHE_SPACE"] = "1"
         pin = cfg.pin_plan()
         if pin:
-            env["VLLM_CPU_OMP_THREADS_BIND"] = str(pin[0])
+            env["VLLM_CPU_OMP_THREADS_BIND"] = pin[0]
         out = {**env, **cfg.env}
-        if cfg.devices == "cpu":
+        if on_cpu:
             # every engine process asks for AMX tile state at start-up (cpu_site/sitecustomize.py)
             rest = out.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
             out["PYTHONPATH"] = os.pathsep.join([str(CPU_SITE)] + [p for p in rest.split(os.pathsep) if p and p != str(CPU_SITE)])
@@ -128,6 +129,14 @@ class VllmAdapter(EngineAdapter):
              "--dataset-name", workload.dataset, "--num-prompts", str(workload.num_prompts), "--seed", str(workload.seed or 0),
              "--ignore-eos", "--temperature", "0", "--save-result", "--save-detailed", "--result-dir", result_dir,
              "--result-filename", result_file, "--percentile-metrics", "ttft,tpot,itl,e2el"]
+        path = getattr(workload, "dataset_path", None)
+        if workload.dataset != "random":
+            # a file dataset: its prompts set the input; the output length is the dataset's own flag
+            out_flag = {"sharegpt": "--sharegpt-output-len", "custom": "--custom-output-len"}.get(workload.dataset)
+            return a + flag_args(("--dataset-path", path), (out_flag, workload.output_len) if out_flag else (None, None),
+                                 ("--skip-chat-template", workload.dataset == "custom"),  # the prompts as written
+                                 ("--max-concurrency", workload.max_concurrency), ("--request-rate", workload.request_rate),
+                                 ("--num-warmups", workload.max_concurrency or None))
         if getattr(workload, "repeated_sample", False):
             # MLPerf TEST04: one fixed sample issued repeatedly. The random dataset's shared
             # prefix with no random suffix makes every prompt the same input_len tokens.

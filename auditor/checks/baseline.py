@@ -10,6 +10,7 @@ from ..evidence.workload import differing
 from ..evidence.models import EvidencePointer, Finding
 from .config_diff import config_diff, key_matches
 from .launch import no_server_info
+from .concurrency import contention
 from .registry import GateContext, flatten, leg_ptr, rule
 
 
@@ -134,6 +135,8 @@ def b5_contended(ctx: GateContext) -> list[Finding]:
                 clocks[f"{leg.leg_id}/gpu{g.index}"] = g.sm_clock_mhz
         if host.other_legs_running:
             reasons.append(f"other legs running: {host.other_legs_running}")
+        reasons += contention(ctx.run, leg, min_overlap_s=ctx.policy.concurrent_overlap_s,
+                              max_shared_core_load=ctx.policy.max_shared_core_load)
         if not host.gpus and host.cpu_count:
             # prefer what others used (the leg's own server is not contention); the 1-min load
             # average includes the server itself and is only a fallback

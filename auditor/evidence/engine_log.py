@@ -90,3 +90,22 @@ def non_default_args(log: str | None) -> tuple[dict[str, Any] | None, int | None
 
 def launch_args(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k not in RUNTIME_ARGS}
+
+
+CORE_IDS = re.compile(r"local_rank=(\d+), core ids=\[([0-9, ]*)\]")
+
+
+def omp_core_ids(log: str | None) -> tuple[set[int], int] | None:
+    """The cores vLLM's CPU engine says it bound its OpenMP threads to (``local_rank=0, core
+    ids=[1]``, printed by vllm/utils/ompmultiprocessing.py at start-up), with the line of the
+    first such line; None when the log has none (a GPU engine, SGLang, an older vLLM)."""
+    if not log:
+        return None
+    cores: set[int] = set()
+    first = None
+    for n, line in enumerate(log.splitlines(), 1):
+        m = CORE_IDS.search(line)
+        if m:
+            first = first or n
+            cores |= {int(x) for x in m.group(2).replace(" ", "").split(",") if x.isdigit()}
+    return (cores, first) if first else None

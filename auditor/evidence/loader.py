@@ -165,6 +165,17 @@ class RunEvidence:
         m = self.manifest
         return bool(m and m.imported_from) and not self.geak_run_marks
 
+    @cached_property
+    def leg_times(self) -> dict[str, tuple[float, float]]:
+        """Each leg's (started_at, ended_at) from its launch.json alone (no raw parsed): what
+        B5 reads to find legs that ran at the same time. Legs without both times are absent."""
+        out = {}
+        for lid in self.leg_ids():
+            lj = self.store.read_json(f"legs/{lid}/launch.json", LegLaunch)[0]
+            if lj is not None and lj.started_at is not None and lj.ended_at is not None:
+                out[lid] = (lj.started_at, lj.ended_at)
+        return out
+
     def leg_ids(self) -> list[str]:
         d = self.store.root / "legs"
         return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -72,8 +72,17 @@ class HostFingerprint(BaseModel):
     cpu_governor: str | None = None
     gpus: list[GpuInfo] = Field(default_factory=list)
     other_legs_running: list[str] = Field(
-        default_factory=list, description="leg ids of other geak legs alive while this one ran"
+        default_factory=list, description="leg ids of other geak legs alive while this one ran, on devices not known to be disjoint"
     )
+    device_set: str | None = Field(None, description="the device set the leg held (cpu, cpu:0-1, cuda:0,1); None: recorded before sets")
+    sibling_legs: list[str] = Field(
+        default_factory=list, description="legs of the same run alive on other device sets when the leg was fingerprinted"
+    )
+    sibling_cpu_busy_cores: float | None = Field(None, description="CPU the sibling legs' processes used, in cores")
+    shared_core_busy_cores: float | None = Field(
+        None, description="core sets only: CPU used by any process other than the leg's own that may run on the leg's cores, in cores"
+    )
+    server_cpu_affinity: list[int] | None = Field(None, description="the cores the OS allowed the leg's server on (sched_getaffinity)")
 
 
 class WorkloadSpec(BaseModel):
@@ -81,6 +90,7 @@ class WorkloadSpec(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     dataset: str
+    dataset_path: str | None = Field(None, description="the dataset file (sharegpt JSON, or a prompts JSONL for vLLM's custom dataset)")
     num_prompts: int
     input_len: int | None = None
     output_len: int | None = None
@@ -90,6 +100,15 @@ class WorkloadSpec(BaseModel):
     repeated_sample: bool = Field(
         False, description="True for a TEST04 caching audit: one fixed sample issued repeatedly"
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_path(self, handler: Any) -> dict[str, Any]:
+        # a random-dataset workload serializes as it did before file datasets existed: recorded
+        # prompts, manifests and launch.json files keep their bytes
+        d = handler(self)
+        if d.get("dataset_path", 0) is None:
+            d.pop("dataset_path")
+        return d
 
     def identity(self) -> dict[str, Any]:
         """What must match between legs that are compared (repeated_sample is the audit's knob)."""

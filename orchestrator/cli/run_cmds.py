@@ -39,7 +39,8 @@ def new_run(target: Path, *, workflow: Path, engine: str, model: Optional[str], 
              api_base: Optional[str] = None, api_key_env: Optional[str] = None, llm_auditor: bool = True,
              legs_from: Optional[Path] = None, policy: Optional[Path] = None, launch: dict[str, Any] | None = None,
              workload: dict[str, Any] | None = None, engine_defaults: dict[str, Any] | None = None,
-             phases: dict[str, dict[str, Any]] | None = None) -> None:
+             phases: dict[str, dict[str, Any]] | None = None, device_sets: list[str] | None = None,
+             scheduler: str = "local", ray_address: Optional[str] = None) -> None:
     """A new run directory from the command line (geak run and geak baseline): run_args.json, the
     workflow with the command's settings, the manifest. A bad option or file exits 2, writing nothing."""
     from geak.auditor.evidence.models import WorkloadSpec
@@ -69,7 +70,8 @@ def new_run(target: Path, *, workflow: Path, engine: str, model: Optional[str], 
                      llm_auditor=llm_auditor, legs_from=str(legs_from) if legs_from else None,
                      parity_file=str(p) if (p := default_prompt_file(model, "parity.jsonl")) else None,
                      accuracy_file=str(p) if (p := default_prompt_file(model, "probe.jsonl")) else None,
-                     policy=load_policy(policy).model_dump() if policy else {})
+                     policy=load_policy(policy).model_dump() if policy else {}, device_sets=list(device_sets or []),
+                     scheduler=scheduler, ray_address=ray_address)
     try:
         R.prepare(target, args, workflow, text=text)
     except (R.RunError, ValueError) as e:
@@ -94,6 +96,20 @@ def run_cmd(
     output_len: Optional[int] = typer.Option(None), concurrency: Optional[int] = typer.Option(None),
     load_format: Optional[str] = typer.Option(None), max_num_seqs: Optional[int] = typer.Option(None),
     enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager/--no-enforce-eager"),
+    devices: str = typer.Option("cpu", help="what legs may run on: cpu (the whole host) | cpu:CORES (e.g. cpu:0-1, see "
+                                "--cores-per-leg) | GPU ids (0,1,2,3) | all (every GPU NVML sees); split into disjoint "
+                                "device sets, independent legs run at once, one per set"),
+    tp: Optional[int] = typer.Option(None, "--tp", help="tensor parallel size: GPUs per device set (--devices 0,1,2,3 --tp 2: two sets)"),
+    cores_per_leg: Optional[int] = typer.Option(None, help="with --devices cpu:CORES: cores per device set (default: all in one)"),
+    dtype: Optional[str] = typer.Option(None, help="model dtype (engine default if unset)"),
+    max_model_len: Optional[int] = typer.Option(None, help="max model length (context) the engine allocates for"),
+    memory_fraction: Optional[float] = typer.Option(None, help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static"),
+    dataset: Optional[str] = typer.Option(None, help="random | sharegpt:FILE (a ShareGPT JSON) | prompts:FILE (JSONL of {\"prompt\": ...})"),
+    request_rate: Optional[float] = typer.Option(None, help="requests/s the client offers (default: all at once, bounded by --concurrency)"),
+    scheduler: str = typer.Option("local", help="how independent legs are dispatched: local (threads, this box) | ray (Ray tasks)"),
+    ray_address: Optional[str] = typer.Option(None, help="with --scheduler ray: the cluster to join (default: a local one)"),
+    plan: bool = typer.Option(False, "--plan", help="print every leg the workflow would launch (device set, engine and bench "
+                              "commands, which run at once) and exit; starts nothing, writes nothing"),
     legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine"),
     policy: Optional[Path] = typer.Option(None, help="auditor policy YAML overriding thresholds"),
     report: bool = typer.Option(True, "--report/--no-report", help="write report.md and report.html at the end"),
@@ -104,6 +120,18 @@ def run_cmd(
     from geak.orchestrator.workflow_config import DEFAULT as DEFAULT_WF
 
     show = event_printer()
+    sets = device_sets(devices, tp, cores_per_leg)
+    w_extra = dataset_options(dataset)
+    launch = dict(max_num_seqs=max_num_seqs, load_format=load_format, enforce_eager=enforce_eager, devices=sets[0],
+                  tensor_parallel=tp, dtype=dtype, max_model_len=max_model_len, memory_fraction=memory_fraction)
+    workload = dict(num_prompts=num_prompts, input_len=input_len, output_len=output_len, max_concurrency=concurrency,
+                    request_rate=request_rate, **w_extra)
+    if scheduler not in ("local", "ray"):
+        usage(f"--scheduler {scheduler!r}: known schedulers: local, ray")
+    if plan:
+        print_plan(workflow or DEFAULT_WF, engine=engine, model=model, launch=launch, workload=workload, sets=sets, llm=llm,
+                   reps=reps)
+        raise typer.Exit(0)
     if resume is not None:
         target = resume
         try:
@@ -119,9 +147,8 @@ def run_cmd(
         target = run_dir or Path("runs") / f"run-{_t.strftime('%Y%m%d-%H%M%S')}"
         new_run(target, workflow=workflow or DEFAULT_WF, engine=engine, model=model, use_auditor=use_auditor, llm=llm,
                  api_base=api_base, api_key_env=api_key_env, llm_auditor=llm_auditor, legs_from=legs_from, policy=policy,
-                 launch=dict(max_num_seqs=max_num_seqs, load_format=load_format, enforce_eager=enforce_eager),
-                 workload=dict(num_prompts=num_prompts, input_len=input_len, output_len=output_len, max_concurrency=concurrency),
-                 engine_defaults={"reps": reps} if reps is not None else None)
+                 launch=launch, workload=workload, engine_defaults={"reps": reps} if reps is not None else None,
+                 device_sets=[s for s in sets] if len(sets) > 1 else [], scheduler=scheduler, ray_address=ray_address)
     console.print(f"run directory: {target}")
     try:
         summary = R.execute(target, resume=resume is not None, on_event=show)
@@ -138,6 +165,54 @@ def run_cmd(
     print_summary(summary)
     halted = any(g.gate_id == "baseline" and g.verdict == "FAIL" for g in summary.gates)
     raise typer.Exit(3 if halted else 0)
+
+
+def device_sets(devices: str, tp: Optional[int], cores_per_leg: Optional[int]) -> list[str]:
+    """--devices/--tp/--cores-per-leg as disjoint device set names (usage error otherwise)."""
+    from geak.agents.engines.devices import split
+
+    try:
+        return [s.name for s in split(devices, tp=tp, cores_per_leg=cores_per_leg)]
+    except ValueError as e:
+        usage(str(e))
+    return []
+
+
+def dataset_options(dataset: Optional[str]) -> dict[str, Any]:
+    """--dataset as WorkloadSpec fields: random, sharegpt:FILE, prompts:FILE (vLLM's custom dataset)."""
+    if dataset is None:
+        return {}
+    if dataset == "random":
+        return {"dataset": "random"}
+    kind, _, path = dataset.partition(":")
+    if kind not in ("sharegpt", "prompts") or not path:
+        usage(f"--dataset {dataset!r}: use random, sharegpt:FILE or prompts:FILE")
+    if not Path(path).is_file():
+        usage(f"--dataset {dataset!r}: {path} is not a file")
+    return {"dataset": "sharegpt" if kind == "sharegpt" else "custom", "dataset_path": str(Path(path).resolve())}
+
+
+def print_plan(workflow: Path, *, engine: str, model: Optional[str], launch: dict[str, Any], workload: dict[str, Any],
+               sets: list[str], llm: str, reps: Optional[int]) -> None:
+    import yaml
+
+    from geak.auditor.evidence.models import WorkloadSpec
+    from geak.orchestrator import plan as P
+    from geak.orchestrator import run as R
+    from geak.orchestrator.workflow_config import WorkflowConfig
+
+    try:
+        wf = WorkflowConfig.model_validate(yaml.safe_load(R.workflow_text(workflow, {"reps": reps} if reps is not None else None)))
+    except ValueError as e:
+        usage(str(e))
+    w = {**wf.engine_defaults.workload, **{k: v for k, v in workload.items() if v is not None}}
+    w.setdefault("dataset", "random")
+    w.setdefault("num_prompts", 200)
+    cfg = launch_config(model, **{k: v for k, v in launch.items() if v is not None})
+    steps = P.build(engine=engine, launch=cfg.model_dump(exclude={"schema_version"}, exclude_none=True), workload=WorkloadSpec(**w),
+                    wf=wf, device_sets=sets, llm_mode="none" if llm == "none" else "live")
+    console.print(P.render(steps, sets), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"\n{sum(len(s.legs) for s in steps)} leg(s) listed; nothing was started.", markup=False)
 
 
 def write_report_files(target: Path) -> None:

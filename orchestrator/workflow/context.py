@@ -41,6 +41,11 @@ class RunContext:
     profiles: Any = None  # orchestrator.legs.LiveProfiles / RecordedProfiles; None: profile phase cannot run
     harness: Any = None  # orchestrator.legs.LiveHarness / RecordedHarness; None: no op harness
     skills_root: Path | None = None  # where the roles' skills/ and prompts/ live; None: the installed ones
+    device_sets: list[str] = field(default_factory=list)  # disjoint sets legs may use at once; [] = the base config's only
+
+    def sets(self, base_devices: str) -> list[str]:
+        """The device sets of independent legs; the first is the one ordered (gate) legs use."""
+        return list(self.device_sets) or [base_devices]
 
     def phase(self, name: str) -> Phase | None:
         return next((p for p in self.wf.phases if p.name == name), None)

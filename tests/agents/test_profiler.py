@@ -127,7 +127,7 @@ def test_capture_failure_is_recorded_not_raised(tmp_path):
 
     store = RunStore(tmp_path / "run")
     wl = WorkloadSpec(dataset="random", num_prompts=8, input_len=8, output_len=4, max_concurrency=2, seed=0)
-    res = capture_profile(store, round_id="round_1", engine="vllm", cfg=LaunchConfig(model="/nonexistent", devices="cpu-test"),
+    res = capture_profile(store, round_id="round_1", engine="vllm", cfg=LaunchConfig(model="/nonexistent", devices="cpu:0"),
                           workload=wl, python="/bin/false", health_deadline_s=20)
     assert res.status == "failed" and "exited" in res.reason
     launch, probs = store.read_json("profile/round_1/launch.json", ProfileLaunch)

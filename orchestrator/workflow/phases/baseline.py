@@ -11,6 +11,7 @@ from geak.agents.engines.leg import LegResult
 from ...manifest import pin_invariants
 from ...events import GateOutcome
 from ...legs import NOT_RECORDED, LegReplayMiss
+from ...scheduler import LegJob, assign
 from .. import ids
 from ..context import RunContext
 from ..gate import audit, set_gate, submit
@@ -27,11 +28,17 @@ def _needed(res: LegResult) -> None:
 def setup(st: RunState, rt: RunContext) -> RunState:
     rt.emit("phase", "setup", f"run {st['run_id']}: {rt.engine}, {len(rt.wf.phases)} phases, auditor {'on' if rt.use_auditor else 'off'}")
     cfg = LaunchConfig(**st["base_config"])
-    for i in range(1, rt.wf.engine_defaults.aa_legs + 1):
-        leg = ids.aa_leg(i)
-        res = rt.legs(rt.store, leg_id=leg, role="aa", cfg=cfg, workload=rt.workload, reps=rt.wf.engine_defaults.reps)
+    n = rt.wf.engine_defaults.aa_legs
+    # A/A legs are independent: on several device sets they run at once (separate server lifetimes
+    # either way, so the band keeps launch-to-launch variance, and gains set-to-set variance)
+    sets = assign(n, rt.sets(cfg.devices))
+    jobs = [LegJob(ids.aa_leg(i), "aa", cfg.model_copy(update={"devices": dev}), {"workload": rt.workload, "reps": rt.wf.engine_defaults.reps})
+            for i, dev in zip(range(1, n + 1), sets)]
+    if len(set(sets)) > 1:
+        rt.emit("schedule", "setup", f"{n} A/A legs at once on {len(set(sets))} device sets ({', '.join(sorted(set(sets)))})")
+    for job, res in zip(jobs, rt.legs.batch(rt.store, jobs, node="setup")):
         _needed(res)
-        rt.emit("leg", "setup", f"A/A leg {leg}: {res.status}" + (f" ({res.reason})" if res.reason else ""), leg_id=leg)
+        rt.emit("leg", "setup", f"A/A leg {job.leg_id}: {res.status}" + (f" ({res.reason})" if res.reason else ""), leg_id=job.leg_id)
     return {"phases_done": st.get("phases_done", []) + ["setup"]}
 
 

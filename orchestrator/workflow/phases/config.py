@@ -15,6 +15,7 @@ from ...roles import ConfigProposal, StrategyPlan, knob
 from .. import ids
 from ..context import RunContext
 from ...legs import NOT_RECORDED
+from ...scheduler import LegJob, assign
 from ..gate import audit, find_decision, missed_note, patch_decision, record_missed, recorded_verdict, set_gate, submit
 from ..prompting import measurements, producer, prompt_state
 from ..state import Candidate, RunState
@@ -58,18 +59,25 @@ def screen(st: RunState, rt: RunContext) -> RunState:
     if p.screen_reps is None:
         return {"promoted": [c["cid"] for c in st.get("candidates", [])], "screened": done}
     if todo:
-        c = todo[0]
+        base = LaunchConfig(**st["base_config"]).devices
+        sets = rt.sets(base)
+        batch = todo[: len(sets)]  # one rung's legs are independent: as many at once as there are sets
         if rt.over_budget(st):
-            done[c["cid"]] = {"leg_id": None, "median": None, "skipped": "wall-clock budget spent"}
+            for c in batch:
+                done[c["cid"]] = {"leg_id": None, "median": None, "skipped": "wall-clock budget spent"}
         else:
-            cfg = LaunchConfig(**{**st["incumbent"], c["knob"]: c["value"]})
-            leg_id = ids.screen_leg(c["cid"])
-            res = rt.legs(rt.store, leg_id=leg_id, role="candidate", cfg=cfg, workload=rt.workload, reps=p.screen_reps)
-            med = stats.median(rt.values([leg_id])) if res.status == "ok" else None
-            done[c["cid"]] = {"leg_id": leg_id, "median": med, "status": res.status, "reason": res.reason}
-            rt.emit("screen", "screen", f"screen {c['cid']}: {res.status}" + (f", median {med:.1f} tok/s" if med else "") +
-                    (f" ({res.reason})" if res.reason else ""), leg_id=leg_id)
-        if len(todo) > 1:
+            first = [c["cid"] for c in st.get("candidates", [])].index(batch[0]["cid"])
+            jobs = [LegJob(ids.screen_leg(c["cid"]), "candidate", LaunchConfig(**{**st["incumbent"], c["knob"]: c["value"], "devices": dev}),
+                           {"workload": rt.workload, "reps": p.screen_reps}) for c, dev in zip(batch, assign(len(batch), sets, first))]
+            if len(batch) > 1:
+                rt.emit("schedule", "screen", f"screening {len(batch)} candidates at once: " +
+                        ", ".join(f"{c['cid']} on {j.cfg.devices}" for c, j in zip(batch, jobs)))
+            for c, job, res in zip(batch, jobs, rt.legs.batch(rt.store, jobs, node="screen")):
+                med = stats.median(rt.values([job.leg_id])) if res.status == "ok" else None
+                done[c["cid"]] = {"leg_id": job.leg_id, "median": med, "status": res.status, "reason": res.reason}
+                rt.emit("screen", "screen", f"screen {c['cid']}: {res.status}" + (f", median {med:.1f} tok/s" if med else "") +
+                        (f" ({res.reason})" if res.reason else ""), leg_id=job.leg_id)
+        if len(todo) > len(batch):
             return {"screened": done}
     # every candidate screened: this same step promotes (the router reads `promoted` next)
     ok = sorted([cid for cid, s in done.items() if s.get("median") is not None], key=lambda cid: -(done[cid]["median"] or 0.0))

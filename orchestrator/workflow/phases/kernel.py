@@ -41,7 +41,7 @@ def kernel(st: RunState, rt: RunContext) -> RunState:
     pt = dict(st.get("passthrough", {}))
     p = rt.phase("kernel")
     done: RunState = {"phases_done": list(dict.fromkeys(st.get("phases_done", []) + ["config_tune", "kernel"]))}
-    dev = "cpu" if LaunchConfig(**st["base_config"]).devices == "cpu" else "cuda"
+    dev = "cpu" if LaunchConfig(**st["base_config"]).device_set().kind == "cpu" else "cuda"
     routed = (st.get("routing") or {}).get("routed") or []
     ops = [op for op in routed if (op, dev) in TEMPLATES] if rt.llm is None else [op for op in routed if op in OPS]
     if p is None:

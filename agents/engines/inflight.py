@@ -1,0 +1,105 @@
+"""Which legs of a run are alive right now, and on what: the run directory's in-flight registry.
+
+A leg registers itself (its device set, its server's process group, this host) once its
+server is up and removes the entry when it ends, so a sibling leg's fingerprint can tell a
+concurrent leg of the same run (on a disjoint device set) from a foreign process. Files, not
+memory: legs dispatched as Ray tasks run in other processes on the same run directory.
+Entries of a dead runner are ignored (a crash leaves a file; the next reader skips it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+from geak.auditor.evidence.store import RunStore
+
+DIR = "scheduler/inflight"
+LOG = "scheduler/inflight.jsonl"  # append-only start/end of every registered leg: who overlapped whom
+
+
+@dataclass(frozen=True)
+class Sibling:
+    leg_id: str
+    devices: str
+    pgid: int
+
+
+def register(store: RunStore, leg_id: str, devices: str, pgid: int) -> None:
+    now = time.time()
+    store.write_json(f"{DIR}/{leg_id}.json", {"schema_version": 1, "leg_id": leg_id, "devices": devices, "pgid": pgid,
+                                             "runner_pid": os.getpid(), "host": socket.gethostname(), "since": now})
+    store.append_jsonl(LOG, {"schema_version": 1, "leg_id": leg_id, "event": "start", "t": now, "devices": devices,
+                             "host": socket.gethostname()})
+
+
+def unregister(store: RunStore, leg_id: str) -> None:
+    try:
+        store.path(f"{DIR}/{leg_id}.json").unlink()
+    except (FileNotFoundError, ValueError):
+        return
+    store.append_jsonl(LOG, {"schema_version": 1, "leg_id": leg_id, "event": "end", "t": time.time(), "host": socket.gethostname()})
+
+
+def overlapped(store: RunStore, leg_id: str) -> list[str]:
+    """Every other leg whose registered lifetime on this host overlapped this leg's so far (a
+    fingerprint samples twice; a sibling that came and went between the samples is still named)."""
+    import json
+
+    host = socket.gethostname()
+    spans: dict[str, list[float]] = {}
+    try:
+        text = store.path(LOG).read_text()
+    except (OSError, ValueError):
+        return []
+    for line in text.splitlines():
+        try:
+            o = json.loads(line)
+            if o.get("host") != host:
+                continue
+            if o["event"] == "start":
+                spans[o["leg_id"]] = [float(o["t"]), float("inf")]
+            elif o["leg_id"] in spans:
+                spans[o["leg_id"]][1] = float(o["t"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    if leg_id not in spans:
+        return []
+    s0, e0 = spans[leg_id]
+    return sorted(k for k, (s1, e1) in spans.items() if k != leg_id and min(e0, e1) > max(s0, s1))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def entries(store: RunStore, *, live_runner: bool = True) -> list[Sibling]:
+    """This run's registered legs on this host (by default only those whose runner is alive)."""
+    d = store.path(DIR)
+    if not d.is_dir():
+        return []
+    host = socket.gethostname()
+    out = []
+    for p in sorted(d.glob("*.json")):
+        try:
+            o = json.loads(p.read_text())
+            if o.get("host") != host or (live_runner and not _alive(int(o["runner_pid"]))):
+                continue
+            out.append(Sibling(str(o["leg_id"]), str(o["devices"]), int(o["pgid"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # half-written or foreign: never a reason to fail a leg
+    return out
+
+
+def siblings(store: RunStore, leg_id: str) -> list[Sibling]:
+    """The other legs of this run alive on this host now."""
+    return [s for s in entries(store) if s.leg_id != leg_id]

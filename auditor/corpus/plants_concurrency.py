@@ -1,0 +1,55 @@
+"""Plants of legs that ran at the same time (the leg scheduler, issue 17). Two legs of the run
+overlap in time; what decides B5 is whether they shared a core (the engine's own binding line,
+else launch.json's device set) and what other processes used on the leg's own cores. Keys are
+written from the flaw: an honest pair on disjoint cores must not be flagged."""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+from geak.auditor.evidence.store import RunStore
+
+from .plants import Plant, plant
+
+BASE, CFG = "baseline", "cfg_seqs512"
+
+
+def _concurrent(devices: dict[str, str], cores: dict[str, list[int]] | None, shared: dict[str, float]) -> Callable[[RunStore], None]:
+    """BASE and CFG run over the same 90 s (CFG starts 10 s after BASE) on ``devices``; each
+    engine's log says which cores it bound (``cores``; None: no such line); ``shared``: the
+    fingerprint's load of other processes on the leg's cores."""
+    def f(s: RunStore) -> None:
+        t0 = json.loads(s.path(f"legs/{BASE}/launch.json").read_text())["started_at"]
+        for i, leg in enumerate((BASE, CFG)):
+            p = s.path(f"legs/{leg}/launch.json")
+            o = json.loads(p.read_text())
+            o["started_at"], o["ended_at"] = t0 + 10 * i, t0 + 10 * i + 90
+            o["launch_config"]["devices"] = devices[leg]
+            other = CFG if leg == BASE else BASE
+            o["host"].update(device_set=devices[leg], sibling_legs=[other], sibling_cpu_busy_cores=0.95,
+                             shared_core_busy_cores=shared.get(leg, 0.02), foreign_cpu_busy_cores=0.05)
+            p.write_text(json.dumps(o, indent=1))
+            if cores is not None:
+                log = s.path(f"legs/{leg}/server.log")
+                lines = log.read_text().splitlines(keepends=True)
+                line = (f"(EngineCore pid={4100 + i}) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \t"
+                        f"local_rank=0, core ids=[{', '.join(map(str, cores[leg]))}]\n")
+                log.write_text("".join(lines[:1] + [line] + lines[1:]))
+    return f
+
+
+# the legs' gates: baseline -> "baseline", "config-accept-1"; cfg_seqs512 -> "config-accept-1", "integrate-rmsnorm"
+plant(Plant("c_siblings_disjoint", (), "the baseline and the config candidate ran at once on cores 0 and 1, each engine bound "
+            "to its own core, nothing else on either: concurrent siblings on disjoint sets are not contention", {},
+            after=_concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [0], CFG: [1]}, {})))
+plant(Plant("c_same_core", ("B5",), "the baseline and the config candidate ran at once; launch.json says cores 0 and 1, but "
+            "both engines' own logs say they bound core 1", {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
+            after=_concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [1], CFG: [1]}, {})))
+plant(Plant("c_contended_pair", ("B5",), "the baseline and the config candidate ran at once on disjoint cores, but other "
+            "processes used 0.6 of the baseline's one core (an unpinned sibling client)",
+            {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1")},
+            after=_concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [0], CFG: [1]}, {BASE: 0.6})))
+plant(Plant("c_unknown_sets", ("B5",), "the baseline and the config candidate ran at once and neither records a device set "
+            "the auditor can read", {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
+            after=_concurrent({BASE: "gpu-pool", CFG: "gpu-pool"}, None, {})))

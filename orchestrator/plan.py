@@ -1,0 +1,142 @@
+"""`geak run --plan`: every leg the workflow would launch, on which device set, with which engine
+and client command, and which legs run at once. It starts nothing and writes nothing.
+
+The plan is built from the same pieces the run uses (ids, scheduler.assign, the engine adapter's
+argv, leg.server_command / client_command, the none-mode strategist), so it cannot describe a
+different run than the one `geak run` would start. What only the run can decide (which candidates
+the screen promotes, whether a gate asks for a re-measure, an LLM strategist's plan) is said as such.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from geak.auditor.evidence.models import WorkloadSpec
+
+from geak.agents.engines.base import LaunchConfig, get_engine
+from geak.agents.engines.leg import client_command, server_command
+
+from . import policies
+from .scheduler import assign
+from .workflow import ids
+from .workflow_config import WorkflowConfig
+
+
+@dataclass
+class PlannedLeg:
+    leg_id: str
+    role: str
+    devices: str
+    reps: int
+    server_argv: list[str]
+    server_env: dict[str, str]
+    bench_argv: list[str]
+
+
+@dataclass
+class Step:
+    """Legs launched together (one batch: at once when they hold different device sets)."""
+
+    node: str
+    why: str
+    legs: list[PlannedLeg] = field(default_factory=list)
+
+    @property
+    def concurrent(self) -> bool:
+        return len({leg.devices for leg in self.legs}) > 1
+
+
+def _leg(engine: str, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int) -> PlannedLeg:
+    ad = get_engine(engine)
+    py = sys.executable
+    bench = ad.bench_argv_multi(result_files=[f"rep_{i}.json" for i in range(reps + 1)], python=py, base_url="http://127.0.0.1:$PORT",
+                                model=cfg.model, workload=workload, result_dir=f"legs/{leg_id}/raw") or \
+        ad.bench_argv(python=py, base_url="http://127.0.0.1:$PORT", model=cfg.model, workload=workload,
+                      result_dir=f"legs/{leg_id}/raw", result_file="rep_0.json")
+    return PlannedLeg(leg_id, role, cfg.devices, reps, server_command(ad, cfg, "$PORT", py), ad.server_env(cfg),
+                      client_command(bench, cfg))
+
+
+def build(*, engine: str, launch: dict[str, Any], workload: WorkloadSpec, wf: WorkflowConfig, device_sets: list[str],
+          llm_mode: str = "none") -> list[Step]:
+    base = LaunchConfig(**launch)
+    sets = list(device_sets) or [base.devices]
+    reps = wf.engine_defaults.reps
+    steps: list[Step] = []
+    n = wf.engine_defaults.aa_legs
+    aa = Step("setup", f"{n} A/A legs: independent, one per device set at a time (the noise band)")
+    for i, dev in zip(range(1, n + 1), assign(n, sets)):
+        aa.legs.append(_leg(engine, ids.aa_leg(i), "aa", base.model_copy(update={"devices": dev}), workload, reps))
+    steps.append(aa)
+    steps.append(Step("baseline", "the baseline gate's leg on the first set (re-measured with more reps if the gate asks)",
+                      [_leg(engine, ids.baseline_leg(0), "baseline", base, workload, reps)]))
+    names = [p.name for p in wf.phases]
+    tune = next((p for p in wf.phases if p.name == "config_tune"), None)
+    if tune is not None:
+        if llm_mode != "none":
+            steps.append(Step("strategize", f"the LLM strategist decides the candidates at run time (up to "
+                              f"{tune.max_candidates or 'the budget'}): their legs are not known before it answers"))
+        else:
+            plan = policies.strategist(device=base.devices, current_config=base.knobs(), max_candidates=tune.max_candidates or 4,
+                                       concurrency=workload.max_concurrency)
+            cands = [(it.knob, v) for it in plan.plan if it.track == "config" and it.knob for v in it.values]
+            if tune.screen_reps is not None and cands:
+                for k in range(0, len(cands), len(sets)):
+                    chunk = cands[k:k + len(sets)]
+                    st = Step("screen", f"rung 0, candidates {k + 1}-{k + len(chunk)} of {len(cands)}: independent, "
+                              f"{tune.screen_reps} rep(s) each")
+                    for (kn, v), dev in zip(chunk, assign(len(chunk), sets, k)):
+                        cfg = base.model_copy(update={kn: v, "devices": dev})
+                        st.legs.append(_leg(engine, ids.screen_leg(ids.candidate_id(kn, v)), "candidate", cfg, workload, tune.screen_reps))
+                    steps.append(st)
+                promoted = math.ceil(len(cands) / 2)
+                why = f"the better {promoted} of {len(cands)} screened (decided by the screen)"
+            else:
+                promoted, why = len(cands), f"all {len(cands)} candidates (no screening rung)"
+            gate = Step("config_measure", f"one gate leg per promoted candidate, in order, on the first set: {why}; every "
+                        "candidate is listed, only the promoted run; each banked win changes the config the next one starts from")
+            for kn, v in cands:
+                cfg = base.model_copy(update={kn: v})
+                gate.legs.append(_leg(engine, ids.config_leg(ids.candidate_id(kn, v), 0), "candidate", cfg, workload, reps))
+            steps.append(gate)
+    for ph in ("profile", "kernel"):
+        p = next((x for x in wf.phases if x.name == ph), None)
+        if p is not None and not p.passthrough:
+            steps.append(Step(ph, f"{ph} phase on the first set: its legs depend on what the profile routes"))
+    if "validate" in names:
+        v = next(x for x in wf.phases if x.name == "validate")
+        val = Step("validate", "the bundle's interleaved A B A B legs on the first set, in order (the final config is decided by "
+                   "the gates; shown here as the baseline's)")
+        for leg_id, role in ids.validation_plan(v.interleaved_pairs or 2, bool(v.caching_audit)):
+            cfg = base.model_copy(update={"prefix_caching": False}) if role == "caching_audit" else base
+            w = workload.model_copy(update={"repeated_sample": True}) if role == "caching_audit" else workload
+            val.legs.append(_leg(engine, leg_id, role, cfg, w, reps))
+        steps.append(val)
+    return steps
+
+
+def _short(argv: list[str]) -> list[str]:
+    """An inline ``python -c`` program (the vLLM client shim) shown by name, not as its source."""
+    return [("<geak's shim around vllm.benchmarks.serve>" if i > 0 and argv[i - 1] == "-c" and len(a) > 80 else a) for i, a in enumerate(argv)]
+
+
+def render(steps: list[Step], sets: list[str], full: bool = True) -> str:
+    import shlex
+
+    out = [f"device sets: {', '.join(sets)} ({len(sets)} leg(s) at once at most)"]
+    for s in steps:
+        legs = len(s.legs)
+        head = f"\n[{s.node}] {s.why}"
+        if legs:
+            head += f" -- {legs} leg(s)" + (", AT ONCE on " + " | ".join(sorted({leg.devices for leg in s.legs})) if s.concurrent else "")
+        out.append(head)
+        for leg in s.legs:
+            out.append(f"  {leg.leg_id} ({leg.role}) on {leg.devices}, {leg.reps} counted rep(s) + 1 warm-up")
+            if full:
+                env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(leg.server_env.items()) if k != "PYTHONPATH")
+                out.append(f"    engine: {env} {shlex.join(leg.server_argv)}")
+                out.append(f"    bench:  {shlex.join(_short(leg.bench_argv))}")
+    return "\n".join(out)

@@ -1,0 +1,110 @@
+"""`geak run --plan` and the launch flags of `geak run`: every leg, its device set, its engine and
+client command, which legs run at once; nothing started, nothing written. 1, 2 and 8 GPUs with
+TP 1 and 2 (the GPU count from a fake NVML where --devices all asks for it), and core sets."""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from geak.orchestrator.cli import app
+from geak.orchestrator.plan import build
+
+from fake_nvml import fake_nvml
+
+runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
+
+
+def plan(*args, cwd=None):
+    r = runner.invoke(app, ["run", "--plan", "--model", "Qwen/Qwen3-8B", *map(str, args)])
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def _legs(out: str) -> list[tuple[str, str]]:
+    return re.findall(r"^  (\S+) \(\w+\) on (\S+),", out, re.M)
+
+
+@pytest.mark.parametrize("gpus,tp,sets", [
+    (1, 1, ["cuda:0"]), (1, 2, None), (2, 1, ["cuda:0", "cuda:1"]), (2, 2, ["cuda:0-1"]),
+    (8, 1, [f"cuda:{i}" for i in range(8)]), (8, 2, ["cuda:0-1", "cuda:2-3", "cuda:4-5", "cuda:6-7"]),
+])
+def test_plan_splits_the_box_into_device_sets(monkeypatch, tmp_path, gpus, tp, sets):
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(gpus, {}))
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["run", "--plan", "--model", "Qwen/Qwen3-8B", "--devices", "all", "--tp", str(tp)])
+    if sets is None:  # one GPU cannot hold a TP-2 set
+        assert r.exit_code == 2 and "do not split into sets of 2" in r.output
+        return
+    assert r.exit_code == 0, r.output
+    out = r.output
+    assert f"device sets: {', '.join(sets)}" in out
+    legs = dict(_legs(out))
+    # the A/A legs spread over the sets; ordered (gate) legs stay on the first
+    assert legs["aa_1"] == sets[0] and legs["aa_2"] == sets[1 % len(sets)]
+    assert legs["baseline"] == sets[0] and legs["val_base_1"] == sets[0]
+    screens = [d for leg, d in _legs(out) if leg.startswith("screen_")]
+    assert screens == [sets[i % len(sets)] for i in range(len(screens))] and len(screens) == 4
+    assert ("AT ONCE" in out) == (len(sets) > 1)
+    for line in out.splitlines():
+        if line.strip().startswith("engine:"):
+            vis = re.search(r"CUDA_VISIBLE_DEVICES=(\S+)", line).group(1)
+            assert vis in {",".join(map(str, range(int(s[5]), int(s[5]) + tp))) for s in sets}
+            assert (f"--tensor-parallel-size {tp}" in line) == (tp > 1) or tp == 1
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_plan_on_core_sets_pins_server_and_client_to_their_core(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = plan("--devices", "cpu:0-1", "--cores-per-leg", "1", "--workflow", REPO / "workflows" / "default.yaml")
+    legs = _legs(out)
+    assert ("aa_1", "cpu:0") in legs and ("aa_2", "cpu:1") in legs
+    eng = [l for l in out.splitlines() if "engine:" in l]
+    assert any("VLLM_CPU_OMP_THREADS_BIND=1" in l and "taskset -c 1 " in l for l in eng)
+    bench = [l for l in out.splitlines() if "bench:" in l]
+    assert all(l.split("bench:")[1].strip().startswith("taskset -c ") for l in bench)
+    # a core set is still a CPU box: the CPU plan's candidates, not the GPU one's
+    assert "screen_enforce_eager-true" in out or "screen_enforce_eager-True" in out
+    assert not any(tmp_path.iterdir())
+
+
+def test_launch_and_workload_flags_reach_the_commands(tmp_path, monkeypatch):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"prompt": "1+1="}) + "\n")
+    monkeypatch.chdir(tmp_path)
+    out = plan("--devices", "0,1", "--dtype", "bfloat16", "--max-model-len", "4096", "--memory-fraction", "0.8",
+               "--dataset", f"prompts:{prompts}", "--request-rate", "4")
+    eng = next(l for l in out.splitlines() if "engine:" in l)
+    assert "--dtype bfloat16" in eng and "--max-model-len 4096" in eng and "--gpu-memory-utilization 0.8" in eng
+    bench = next(l for l in out.splitlines() if "bench:" in l)
+    assert "--dataset-name custom" in bench and f"--dataset-path {prompts}" in bench and "--request-rate 4.0" in bench
+    assert "--skip-chat-template" in bench and "--random-input-len" not in bench
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prompts.jsonl"]
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--devices", "0,1,2", "--tp", "2"], "do not split"),
+    (["--dataset", "sharegpt:/nonexistent.json"], "is not a file"),
+    (["--dataset", "alpaca"], "use random, sharegpt:FILE or prompts:FILE"),
+    (["--scheduler", "slurm"], "known schedulers: local, ray"),
+    (["--devices", "tpu:0"], "not a device id"),
+])
+def test_bad_flags_are_usage_errors(args, msg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["run", "--plan", *args])
+    assert r.exit_code == 2 and msg in r.output, r.output
+
+
+def test_an_llm_strategist_plan_is_said_to_be_decided_at_run_time():
+    from geak.auditor.evidence.models import WorkloadSpec
+    from geak.orchestrator.workflow_config import DEFAULT, WorkflowConfig
+
+    steps = build(engine="vllm", launch={"model": "m"}, workload=WorkloadSpec(dataset="random", num_prompts=8),
+                  wf=WorkflowConfig.load(DEFAULT), device_sets=["cuda:0", "cuda:1"], llm_mode="live")
+    strat = next(s for s in steps if s.node == "strategize")
+    assert not strat.legs and "at run time" in strat.why
+    assert not any(s.node in ("screen", "config_measure") for s in steps)

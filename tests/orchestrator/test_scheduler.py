@@ -1,0 +1,169 @@
+"""The leg scheduler with no engine: assignment, concurrency per device set, Ctrl-C teardown of
+real server processes, Ray tasks (artifacts written in place or shipped back), safe unpacking."""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from geak.agents.engines.base import LaunchConfig
+from geak.agents.engines.leg import LegResult
+from geak.agents.engines.process import group_alive
+from geak.auditor.evidence.store import RunStore
+from geak.orchestrator.scheduler import LegBatch, LegJob, LocalScheduler, assign, get_scheduler, unpack_leg
+
+
+def _job(i: int, devices: str) -> LegJob:
+    return LegJob(f"leg_{i}", "aa", LaunchConfig(model="m", devices=devices), {})
+
+
+def _sleepy(log: list):
+    def one(store: RunStore, job: LegJob) -> LegResult:
+        t = time.time()
+        time.sleep(0.4)
+        store.write_text(f"legs/{job.leg_id}/done.txt", job.cfg.devices)
+        log.append((job.leg_id, job.cfg.devices, t, time.time()))
+        return LegResult(job.leg_id, "ok", None, 1, None)
+    return one
+
+
+def test_assignment_is_round_robin_from_the_legs_position():
+    assert assign(5, ["cpu:0", "cpu:1"]) == ["cpu:0", "cpu:1", "cpu:0", "cpu:1", "cpu:0"]
+    assert assign(2, ["cpu:0", "cpu:1"], offset=3) == ["cpu:1", "cpu:0"]  # a resumed rung keeps each leg's set
+    with pytest.raises(ValueError):
+        assign(1, [])
+    with pytest.raises(KeyError, match="known: local, ray"):
+        get_scheduler("slurm")
+
+
+def test_sets_run_at_once_and_a_sets_legs_in_order(tmp_path):
+    store, log = RunStore(tmp_path / "run"), []
+    jobs = [_job(0, "cpu:0"), _job(1, "cpu:1"), _job(2, "cpu:0"), _job(3, "cpu:1")]
+    t0 = time.time()
+    res = LocalScheduler().run(store, jobs, _sleepy(log), node="screen")
+    wall = time.time() - t0
+    assert [r.leg_id for r in res] == ["leg_0", "leg_1", "leg_2", "leg_3"]
+    assert wall < 1.4  # 4 x 0.4 s serial would be 1.6 s; two sets: 0.8 s
+    at = {lid: (s, e) for lid, _, s, e in log}
+    assert at["leg_2"][0] >= at["leg_0"][1] and at["leg_3"][0] >= at["leg_1"][1]  # one set: in order
+    assert min(at["leg_0"][1], at["leg_1"][1]) > max(at["leg_0"][0], at["leg_1"][0])  # two sets: overlapping
+    rows, probs = store.read_jsonl("scheduler/batches.jsonl", LegBatch)
+    assert not probs and rows[0][1].legs == {j.leg_id: j.cfg.devices for j in jobs} and rows[0][1].node == "screen"
+
+
+def test_one_set_runs_serially_in_the_callers_thread_and_records_no_batch(tmp_path):
+    store, log = RunStore(tmp_path / "run"), []
+    LocalScheduler().run(store, [_job(0, "cpu"), _job(1, "cpu")], _sleepy(log))
+    assert log[1][2] >= log[0][3] and not store.path("scheduler/batches.jsonl").exists()
+
+
+def test_a_failing_leg_is_raised_after_the_other_sets_finish(tmp_path):
+    store, log = RunStore(tmp_path / "run"), []
+    ok = _sleepy(log)
+
+    def one(store, job):
+        if job.leg_id == "leg_0":
+            raise OSError("disk full")
+        return ok(store, job)
+
+    with pytest.raises(OSError, match="disk full"):
+        LocalScheduler().run(store, [_job(0, "cpu:0"), _job(1, "cpu:1")], one)
+    assert [l[0] for l in log] == ["leg_1"]
+
+
+CTRL_C = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from geak.agents.engines.base import LaunchConfig
+    from geak.agents.engines.leg import LegResult
+    from geak.agents.engines.process import ServerProcess, LaunchError
+    from geak.auditor.evidence.store import RunStore
+    from geak.orchestrator.scheduler import LegJob, LocalScheduler
+
+    out = Path(sys.argv[1])
+
+    def one(store, job):
+        s = ServerProcess([sys.executable, "-c", "import time; time.sleep(300)"], env={}, log_path=out / f"{job.leg_id}.log")
+        with s:
+            (out / f"{job.leg_id}.pgid").write_text(str(s.pgid))
+            while s.alive():
+                time.sleep(0.1)
+        return LegResult(job.leg_id, "failed", "torn down", 0, None)
+
+    jobs = [LegJob(f"leg_{i}", "aa", LaunchConfig(model="m", devices=f"cpu:{i}"), {}) for i in range(2)]
+    try:
+        LocalScheduler().run(RunStore(out / "run"), jobs, one)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(130)
+""")
+
+
+def test_ctrl_c_tears_every_server_of_the_batch_down(tmp_path):
+    p = subprocess.Popen([sys.executable, "-c", CTRL_C, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(tmp_path.glob("*.pgid"))) < 2:
+        time.sleep(0.1)
+    pgids = [int(f.read_text()) for f in tmp_path.glob("*.pgid")]
+    assert len(pgids) == 2 and all(group_alive(g) for g in pgids)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 130 and "interrupted" in out
+    assert not any(group_alive(g) for g in pgids)
+    assert "cancelled" in (tmp_path / "run" / "scheduler" / "batches.jsonl").read_text()
+
+
+def test_a_shipped_leg_unpacks_regular_files_only_inside_its_directory(tmp_path):
+    store = RunStore(tmp_path / "run")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in (("leg_1/launch.json", b"{}"), ("leg_1/raw/rep_0.json", b"[]"), ("leg_2/x", b"other leg"),
+                           ("../escape.txt", b"out")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("leg_1/passwd")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+    unpack_leg(store, "leg_1", buf.getvalue())
+    got = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() or p.is_symlink())
+    assert got == ["run/legs/leg_1/launch.json", "run/legs/leg_1/raw/rep_0.json"]
+
+
+def _ray_one(store: RunStore, job: LegJob) -> LegResult:
+    store.write_text(f"legs/{job.leg_id}/launch.json", f'{{"devices": "{job.cfg.devices}", "pid": {os.getpid()}}}')
+    time.sleep(1.0)
+    return LegResult(job.leg_id, "ok", None, 0, None)
+
+
+def test_ray_tasks_land_their_legs_in_the_run_directory(tmp_path):
+    ray = pytest.importorskip("ray")
+    from geak.orchestrator.scheduler import RESOURCE, RayScheduler
+
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the task function lives in this test module
+    sched = RayScheduler(init_kw={"num_cpus": 2, "resources": {RESOURCE + "cpu:0": 1, RESOURCE + "cpu:1": 1}, "include_dashboard": False})
+    try:
+        assert sched.missing(["cpu:0", "cuda:0"]) == ["cuda:0"]
+        store = RunStore(tmp_path / "run")
+        jobs = [_job(0, "cpu:0"), _job(1, "cpu:1")]
+        res = sched.run(store, jobs, _ray_one)
+        assert [r.status for r in res] == ["ok", "ok"]
+        pids = {store.path(f"legs/leg_{i}/launch.json").read_text().split('"pid": ')[1] for i in range(2)}
+        assert str(os.getpid()) + "}" not in pids  # ran in Ray workers, not here
+        shipped = RayScheduler(ship=True)  # as on another node: written to scratch, shipped back, unpacked
+        store2 = RunStore(tmp_path / "run2")
+        assert [r.status for r in shipped.run(store2, jobs, _ray_one)] == ["ok", "ok"]
+        assert '"devices": "cpu:1"' in store2.path("legs/leg_1/launch.json").read_text()
+        with pytest.raises(RuntimeError, match="no Ray node declares device set"):
+            sched.run(store, [_job(2, "cuda:5")], _ray_one)
+    finally:
+        ray.shutdown()
