@@ -17,7 +17,7 @@ from geak.auditor.evidence.models import BenchRep, LegLaunch, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 
 from geak.agents.engines.base import LaunchConfig
-from geak.agents.engines.leg import LegResult, Prompt, run_leg
+from geak.agents.engines.leg import UNFINISHED, LegResult, Prompt, run_leg
 
 from .scheduler import LegJob, LocalScheduler, Scheduler
 
@@ -62,7 +62,7 @@ def existing(store: RunStore, leg_id: str, *, role: str, cfg: LaunchConfig, work
         n = _counted(store, leg_id)
         if n >= reps:
             return LegResult(leg_id, "ok", None, n, None)
-    if same and launch.status == "failed" and launch.failure_reason != "leg did not finish":  # type: ignore[union-attr]
+    if same and launch.status == "failed" and not (launch.failure_reason or "").startswith(UNFINISHED):  # type: ignore[union-attr]
         return LegResult(leg_id, "failed", launch.failure_reason, _counted(store, leg_id), None)  # type: ignore[union-attr]
     dest = store.path(f"abandoned/{leg_id}-{int(time.time())}")
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -208,11 +208,19 @@ class LiveHarness:
     """Run a candidate through the op harness (a subprocess with a timeout, confined to the run dir)."""
 
     def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0,
-                 tokens: list[int] | None = None, serving_mode: str = "compiled") -> str:
+                 tokens: list[int] | None = None, serving_mode: str = "compiled", devices: str | None = None) -> str:
         """``tokens``: the token counts the profile saw the op served with (else the model profile's);
-        ``serving_mode``: how the run's engine runs the op (the baseline the harness times)."""
+        ``serving_mode``: how the run's engine runs the op (the baseline the harness times);
+        ``devices``: the device set it holds (locked like a leg's; a GPU set is its CUDA_VISIBLE_DEVICES,
+        a core set pins it), so harness runs on disjoint sets can go through the scheduler at once."""
+        import contextlib
+        import os
         import subprocess
         import sys
+
+        from geak.agents.engines.base import LaunchConfig, device_env
+        from geak.agents.engines.leg import client_command
+        from geak.agents.engines.lock import DeviceLock
 
         if store.path(f"ops/{op}/opbench.json").exists():
             return "ok"  # resume: a measured op is kept
@@ -220,8 +228,15 @@ class LiveHarness:
                 "--out", str(store.root), "--profile", profile, "--timeout-s", str(timeout_s), "--serving-mode", serving_mode]
         if tokens:
             argv += ["--tokens", ",".join(str(t) for t in tokens)]
+        env = None
+        if devices is not None:
+            ds = LaunchConfig(model=op, devices=devices)
+            env = {**os.environ, **device_env(ds)}
+            argv = client_command(argv, ds) if ds.device_set().kind == "cpu" and ds.device_set().ids else argv
         # the harness supervises its own worker's timeout; this outer bound only guards the supervisor
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout_s + 120, start_new_session=True)
+        with DeviceLock(devices, timeout_s=timeout_s) if devices is not None else contextlib.nullcontext():
+            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout_s + 120,
+                           start_new_session=True, env=env)
         return "ok" if store.path(f"ops/{op}/opbench.json").exists() else "failed"
 
 
@@ -234,7 +249,7 @@ class RecordedHarness:
         self.source = RunStore(source)
 
     def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0,
-                 tokens: list[int] | None = None, serving_mode: str = "compiled") -> str:
+                 tokens: list[int] | None = None, serving_mode: str = "compiled", devices: str | None = None) -> str:
         dirs = [self.source.path(f"ops/{op}")] + sorted(self.source.path("ops/_attempts").glob(f"{op}-*"))
         want = _run_relative(candidate, store.root)
         for src in dirs:

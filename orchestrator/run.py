@@ -72,6 +72,13 @@ class RunError(RuntimeError):
     pass
 
 
+def _scheduler(args: RunArgs):
+    """The run's leg scheduler; a local Ray cluster is started declaring the run's device sets."""
+    if args.scheduler != "ray":
+        return get_scheduler(args.scheduler)
+    return get_scheduler("ray", address=args.ray_address, sets=args.device_sets or [str(args.launch.get("devices", "cpu"))])
+
+
 def workflow_text(workflow: Path, engine_defaults: dict[str, Any] | None = None, phases: dict[str, dict[str, Any]] | None = None) -> str:
     """The run's copy of the workflow: the file as written, or with command-line settings applied
     (engine_defaults keys; per-phase fields) and validated. ValueError names the file and field."""
@@ -144,7 +151,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
     wf = WorkflowConfig.load(store.path("workflow.yaml"))
     if legs is None:
         legs = RecordedLegs(args.legs_from, not_recorded=args.what_if) if args.legs_from else \
-            LiveLegs(args.engine, scheduler=get_scheduler(args.scheduler, **({"address": args.ray_address} if args.scheduler == "ray" else {})))
+            LiveLegs(args.engine, scheduler=_scheduler(args))
     profiles = RecordedProfiles(args.legs_from) if args.legs_from else LiveProfiles(args.engine)
     if harness is None:
         harness = RecordedHarness(args.legs_from) if args.legs_from else LiveHarness()

@@ -168,10 +168,16 @@ class RayScheduler:
 
     mode = "ray"
 
-    def __init__(self, address: str | None = None, ship: bool | None = None, init_kw: dict[str, Any] | None = None):
+    def __init__(self, address: str | None = None, ship: bool | None = None, init_kw: dict[str, Any] | None = None,
+                 sets: list[str] | None = None):
+        """``address``: the cluster to join; None starts a local one on this box that declares one
+        unit of ``geak_set:<set>`` for each of ``sets`` (the run's device sets)."""
         self.address = address
         self.ship = ship
-        self.init_kw = init_kw or {}
+        self.init_kw = dict(init_kw or {})
+        if address is None and sets and "resources" not in self.init_kw:
+            self.init_kw["resources"] = {RESOURCE + s: 1 for s in sets}
+            self.init_kw.setdefault("include_dashboard", False)
 
     def _ray(self):
         import ray

@@ -1,5 +1,6 @@
 """Runs recorded for real (vLLM on this CPU) and shipped in runs/recorded: the auditor re-verifies them."""
 
+import json
 from pathlib import Path
 
 from geak.auditor.audit import audit_run
@@ -61,3 +62,36 @@ def test_geak_backtest_scores_the_real_runs_against_their_keys():
     # handicapped reference; the recorder knows nothing handicapped it (see its key)
     extra = {(g.case, g.gate_id, r) for g in rep.gates for r in set(g.fired_rules) - set(g.expected_rules)}
     assert ("tiny-cpu-run", "bundle", "B6") in extra, extra
+
+
+PARALLEL = RUNS / "recorded" / "tiny-cpu-parallel"
+
+
+def test_the_parallel_recordings_batches_ran_at_once_on_disjoint_cores_without_contention():
+    from geak.auditor.checks.concurrency import contention, leg_units, overlapping
+    from geak.auditor.evidence.loader import RunEvidence
+    from geak.auditor.evidence.store import RunStore
+
+    run = RunEvidence(RunStore(PARALLEL))
+    batches = [json.loads(line) for line in (PARALLEL / "scheduler" / "batches.jsonl").read_text().splitlines()]
+    assert [sorted(b["legs"].values()) for b in batches] == [["cpu:0", "cpu:1"]] * 3
+    for b in batches:
+        a, c = (run.leg(i) for i in b["legs"])
+        assert [o.leg_id for o, _ in overlapping(run, a, 1.0)] == [c.leg_id]  # the auditor finds the overlap itself
+        ua, uc = leg_units(a), leg_units(c)
+        assert "server.log" in ua[1] and "server.log" in uc[1] and not (ua[0] & uc[0])  # the engines' own core lines
+        for leg in (a, c):
+            assert contention(run, leg, min_overlap_s=1.0, max_shared_core_load=0.25) == []
+    # the gate legs ran alone, on the first set
+    for lid in ("baseline", "cfg_max_num_batched_tokens-512"):
+        assert overlapping(run, run.leg(lid), 1.0) == [] and run.leg(lid).launch.launch_config["devices"] == "cpu:0"
+
+
+def test_the_parallel_recording_replays_one_leg_at_a_time_to_the_same_verdicts(tmp_path):
+    from typer.testing import CliRunner
+
+    from geak.orchestrator.cli import app
+
+    r = CliRunner().invoke(app, ["replay", str(PARALLEL), "--out", str(tmp_path / "rp")])
+    assert r.exit_code == 0 and "reproduced exactly" in r.output, r.output
+    assert (tmp_path / "rp" / "decisions.jsonl").read_bytes() == (PARALLEL / "decisions.jsonl").read_bytes()

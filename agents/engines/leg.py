@@ -29,7 +29,10 @@ from . import inflight
 from .host import fingerprint
 from .lock import DeviceLock
 from .ports import free_port
-from .process import LaunchError, ServerProcess, group_members
+from .process import LaunchError, ServerProcess, cancelled, group_members
+
+
+UNFINISHED = "leg did not finish"  # a launch.json reason that means: measure this leg again on resume
 
 
 @dataclass
@@ -121,7 +124,7 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
     base_url = f"http://127.0.0.1:{port}"
     launch = LegLaunch(leg_id=leg_id, role=role, engine=ad.name, command=argv, env=ad.server_env(cfg),  # type: ignore[arg-type]
                        launch_config=cfg.knobs(), workload=workload, started_at=time.time(), status="failed",
-                       failure_reason="leg did not finish", kernel_plugin=plugin, engagement_markers=list(engagement_markers or []))
+                       failure_reason=UNFINISHED, kernel_plugin=plugin, engagement_markers=list(engagement_markers or []))
     counted = 0
     startup = None
     registered = False
@@ -177,6 +180,9 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
     except (OSError, ValueError, subprocess.SubprocessError, urllib.error.URLError, KeyError) as e:
         launch.failure_reason = f"{type(e).__name__}: {e}"
     finally:
+        if launch.status != "ok" and cancelled():
+            # torn down by Ctrl-C, not by the engine: a resumed run measures it again
+            launch.failure_reason = f"{UNFINISHED} (the run was cancelled): {launch.failure_reason}"
         if registered:
             inflight.unregister(store, leg_id)
         launch.ended_at = time.time()

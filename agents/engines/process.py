@@ -37,6 +37,10 @@ def cancel_all() -> int:
     return len(live)
 
 
+def cancelled() -> bool:
+    return _CANCELLED
+
+
 def reset_cancel() -> None:
     global _CANCELLED
     _CANCELLED = False

@@ -92,7 +92,17 @@ def p5_engaged(ctx: GateContext) -> list[Finding]:
         if diff is None:
             out += ctx.missing("P5", f"legs {ref.leg_id}/{cand.leg_id} lack a resolved engine config")
             continue
-        for knob in d.declared_knobs:
+        a, _ = ref.resolved()
+        b, _ = cand.resolved()
+        keys = set(a or {}) | set(b or {})
+        # a declared name the engine has no key for (geak's neutral "chunked_prefill" beside vLLM's
+        # "enable_chunked_prefill") is an alias, not a setting that failed to take effect; but every
+        # name the engine does know must differ, and at least one must
+        known = [k for k in d.declared_knobs if any(key_matches(k, key) for key in keys)]
+        if not known:
+            out += ctx.bad("P5", f"none of the declared knobs {d.declared_knobs} names a key of the engine's resolved config: "
+                           "nothing shows the change took effect", evidence=[leg_ptr(cand, field="resolved_config")])
+        for knob in known:
             if not any(key_matches(knob, k) for k in diff):
                 out += ctx.bad("P5", f"declared knob {knob} is identical in both legs' resolved configs: the setting never took effect",
                                evidence=[leg_ptr(cand, field="resolved_config")])

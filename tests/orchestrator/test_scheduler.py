@@ -9,7 +9,6 @@ import sys
 import tarfile
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
@@ -41,6 +40,13 @@ def test_assignment_is_round_robin_from_the_legs_position():
         assign(1, [])
     with pytest.raises(KeyError, match="known: local, ray"):
         get_scheduler("slurm")
+
+
+def test_a_local_ray_cluster_declares_the_runs_device_sets():
+    from geak.orchestrator.scheduler import RESOURCE, RayScheduler
+
+    assert RayScheduler(sets=["cpu:0", "cpu:1"]).init_kw["resources"] == {RESOURCE + "cpu:0": 1, RESOURCE + "cpu:1": 1}
+    assert "resources" not in RayScheduler(address="ray://head:10001", sets=["cuda:0"]).init_kw  # a cluster declares its own
 
 
 def test_sets_run_at_once_and_a_sets_legs_in_order(tmp_path):
@@ -79,45 +85,73 @@ def test_a_failing_leg_is_raised_after_the_other_sets_finish(tmp_path):
 
 
 CTRL_C = textwrap.dedent("""
-    import sys, time
+    import sys
     from pathlib import Path
-    from geak.agents.engines.base import LaunchConfig
-    from geak.agents.engines.leg import LegResult
-    from geak.agents.engines.process import ServerProcess, LaunchError
+    from geak.agents.engines.base import ENGINES, EngineAdapter, LaunchConfig
+    from geak.auditor.evidence.models import WorkloadSpec
     from geak.auditor.evidence.store import RunStore
-    from geak.orchestrator.scheduler import LegJob, LocalScheduler
+    from geak.orchestrator.legs import LiveLegs
+    from geak.orchestrator.scheduler import LegJob
 
+    class Sleepy(EngineAdapter):  # a server that starts and never becomes healthy
+        name, server_info_path, server_module = "sleepy", "/info", "sleepy"
+        def server_argv(self, cfg, port, python): return [python, "-c", "import time; time.sleep(300)"]
+        def server_env(self, cfg): return {}
+        def resolved_config(self, info): return {}
+        def bench_argv(self, **kw): return []
+        def normalize_bench(self, raw, **kw): raise AssertionError
+
+    ENGINES["sleepy"] = Sleepy
     out = Path(sys.argv[1])
-
-    def one(store, job):
-        s = ServerProcess([sys.executable, "-c", "import time; time.sleep(300)"], env={}, log_path=out / f"{job.leg_id}.log")
-        with s:
-            (out / f"{job.leg_id}.pgid").write_text(str(s.pgid))
-            while s.alive():
-                time.sleep(0.1)
-        return LegResult(job.leg_id, "failed", "torn down", 0, None)
-
-    jobs = [LegJob(f"leg_{i}", "aa", LaunchConfig(model="m", devices=f"cpu:{i}"), {}) for i in range(2)]
+    w = WorkloadSpec(dataset="random", num_prompts=1)
+    jobs = [LegJob(f"aa_{i}", "aa", LaunchConfig(model="m", devices=f"cpu:{i}"), {"workload": w, "reps": 1}) for i in range(2)]
+    legs = LiveLegs("sleepy", health_deadline_s=120, on_started=lambda s: (out / f"{s.pgid}.pgid").write_text(""))
     try:
-        LocalScheduler().run(RunStore(out / "run"), jobs, one)
+        legs.batch(RunStore(out / "run"), jobs)
     except KeyboardInterrupt:
         print("interrupted", flush=True)
         sys.exit(130)
 """)
 
 
-def test_ctrl_c_tears_every_server_of_the_batch_down(tmp_path):
-    p = subprocess.Popen([sys.executable, "-c", CTRL_C, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list(tmp_path.glob("*.pgid"))) < 2:
-        time.sleep(0.1)
-    pgids = [int(f.read_text()) for f in tmp_path.glob("*.pgid")]
-    assert len(pgids) == 2 and all(group_alive(g) for g in pgids)
-    p.send_signal(signal.SIGINT)
-    out, _ = p.communicate(timeout=60)
+def test_ctrl_c_tears_every_server_down_and_a_resume_measures_those_legs_again(tmp_path):
+    from geak.agents.engines.leg import UNFINISHED
+    from geak.auditor.evidence.models import LegLaunch, WorkloadSpec
+    from geak.orchestrator.legs import existing
+
+    # its own lock directory (TMPDIR): a real leg elsewhere on this machine holds the real core locks
+    locks = tmp_path / "tmp"
+    locks.mkdir()
+    p = subprocess.Popen([sys.executable, "-c", CTRL_C, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "TMPDIR": str(locks)}, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(list(tmp_path.glob("*.pgid"))) < 2:
+            time.sleep(0.1)
+        pgids = [int(f.stem) for f in tmp_path.glob("*.pgid")]
+        assert len(pgids) == 2 and all(group_alive(g) for g in pgids)
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        for f in tmp_path.glob("*.pgid"):
+            try:
+                os.killpg(int(f.stem), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     assert p.returncode == 130 and "interrupted" in out
     assert not any(group_alive(g) for g in pgids)
-    assert "cancelled" in (tmp_path / "run" / "scheduler" / "batches.jsonl").read_text()
+    store = RunStore(tmp_path / "run")
+    assert "cancelled" in store.path("scheduler/batches.jsonl").read_text()
+    assert not list(store.path("scheduler/inflight").glob("*.json")) if store.path("scheduler/inflight").exists() else True
+    w = WorkloadSpec(dataset="random", num_prompts=1)
+    for i in range(2):
+        lj, _ = store.read_json(f"legs/aa_{i}/launch.json", LegLaunch)
+        assert lj.status == "failed" and lj.failure_reason.startswith(UNFINISHED + " (the run was cancelled)"), lj.failure_reason
+        # resume: the torn-down leg is not taken as a measured failure; it is moved aside and measured again
+        assert existing(store, f"aa_{i}", role="aa", cfg=LaunchConfig(model="m", devices=f"cpu:{i}"), workload=w, reps=1) is None
+    assert len(list(store.path("abandoned").iterdir())) == 2
 
 
 def test_a_shipped_leg_unpacks_regular_files_only_inside_its_directory(tmp_path):
@@ -167,3 +201,35 @@ def test_ray_tasks_land_their_legs_in_the_run_directory(tmp_path):
             sched.run(store, [_job(2, "cuda:5")], _ray_one)
     finally:
         ray.shutdown()
+
+
+def test_an_op_harness_run_holds_its_device_set_and_sees_only_its_gpus(tmp_path, monkeypatch):
+    """LiveHarness with a device set: locked like a leg, the set exported to the harness process."""
+    import subprocess as sp
+
+    from geak.orchestrator.legs import LiveHarness
+
+    seen = {}
+
+    def fake_run(argv, **kw):
+        seen["argv"], seen["env"] = argv, kw.get("env")
+        from geak.agents.engines.lock import DeviceBusy, DeviceLock
+
+        try:  # the set is held while the harness runs
+            DeviceLock("cuda:3", lock_dir=tmp_path / "tmp" / "geak-locks").acquire()
+            seen["busy"] = False
+        except DeviceBusy:
+            seen["busy"] = True
+        return sp.CompletedProcess(argv, 0)
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    monkeypatch.setattr(sp, "run", fake_run)
+    status = LiveHarness()(RunStore(tmp_path / "run"), op="rms_norm", candidate="c.py", device="cuda", profile="p", devices="cuda:3")
+    assert status == "failed"  # the fake wrote no opbench.json
+    assert seen["env"]["CUDA_VISIBLE_DEVICES"] == "3" and seen["busy"] is True
+    LiveHarness()(RunStore(tmp_path / "run"), op="rms_norm", candidate="c.py", device="cpu", profile="p", devices="cpu:1")
+    assert seen["argv"][:3] == ["taskset", "-c", "1"]

@@ -44,3 +44,32 @@ def test_a_cited_line_the_reference_also_prints_proves_nothing(tmp_path):
     p5 = _p5(tmp_path, cand_log="", ir={"engagement_detail": generic})
     assert p5 and all(f.outcome == "fail" for f in p5)
     assert any("also in the reference, so not counted" in f.message for f in p5)
+
+
+# ---------------------------------------------------------------- config levers
+
+
+def _config_p5(tmp_path: Path, knobs: list[str]):
+    from geak.auditor.corpus.plants import _decision
+    from geak.auditor.corpus.synthetic import build_clean_run
+
+    build_clean_run(tmp_path / "run", decisions_mod=_decision("d-cfg-1", declared_knobs=knobs))
+    v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "config-accept-1")
+    return [f for f in v.findings if f.rule_id == "P5"]
+
+
+def test_a_neutral_alias_beside_the_engines_key_is_not_a_setting_that_failed(tmp_path):
+    # found by a real run (issue 17): the config tuner declares geak's name chunked_prefill and vLLM's
+    # enable_chunked_prefill; the engine knows only the second, and it did change
+    p5 = _config_p5(tmp_path, ["seqs_cap", "max_num_seqs"])
+    assert [f.outcome for f in p5] == ["pass"], [f.message for f in p5]
+
+
+def test_a_knob_the_engine_never_heard_of_proves_nothing(tmp_path):
+    p5 = _config_p5(tmp_path, ["seqs_cap"])
+    assert [f.outcome for f in p5] == ["fail"] and "names a key of the engine's resolved config" in p5[0].message
+
+
+def test_every_name_the_engine_knows_must_have_changed(tmp_path):
+    p5 = _config_p5(tmp_path, ["max_num_seqs", "max_num_batched_tokens"])
+    assert [f.outcome for f in p5] == ["fail"] and "max_num_batched_tokens is identical" in p5[0].message
