@@ -208,7 +208,8 @@ class LiveHarness:
     """Run a candidate through the op harness (a subprocess with a timeout, confined to the run dir)."""
 
     def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0,
-                 tokens: list[int] | None = None, serving_mode: str = "compiled", devices: str | None = None) -> str:
+                 tokens: list[int] | None = None, serving_mode: str = "compiled", devices: str | None = None,
+                 extra: list[str] | None = None) -> str:
         """``tokens``: the token counts the profile saw the op served with (else the model profile's);
         ``serving_mode``: how the run's engine runs the op (the baseline the harness times);
         ``devices``: the device set it holds (locked like a leg's; a GPU set is its CUDA_VISIBLE_DEVICES,
@@ -228,6 +229,7 @@ class LiveHarness:
                 "--out", str(store.root), "--profile", profile, "--timeout-s", str(timeout_s), "--serving-mode", serving_mode]
         if tokens:
             argv += ["--tokens", ",".join(str(t) for t in tokens)]
+        argv += list(extra or [])  # more harness flags (bench/harness_parallel.py: timing budget)
         env = None
         if devices is not None:
             ds = LaunchConfig(model=op, devices=devices)
