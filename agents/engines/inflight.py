@@ -9,11 +9,13 @@ Entries of a dead runner are ignored (a crash leaves a file; the next reader ski
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
 from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
 
 from geak.auditor.evidence.store import RunStore
 
@@ -28,12 +30,33 @@ class Sibling:
     pgid: int
 
 
+class Entry(BaseModel):
+    """scheduler/inflight/<leg>.json: a live leg (removed when it ends)."""
+
+    schema_version: int = 1
+    leg_id: str
+    devices: str
+    pgid: int
+    runner_pid: int
+    host: str
+    since: float
+
+
+class Mark(BaseModel):
+    """scheduler/inflight.jsonl: one leg's registration or its end."""
+
+    schema_version: int = 1
+    leg_id: str
+    event: Literal["start", "end"]
+    t: float
+    host: str
+    devices: str | None = None
+
+
 def register(store: RunStore, leg_id: str, devices: str, pgid: int) -> None:
-    now = time.time()
-    store.write_json(f"{DIR}/{leg_id}.json", {"schema_version": 1, "leg_id": leg_id, "devices": devices, "pgid": pgid,
-                                             "runner_pid": os.getpid(), "host": socket.gethostname(), "since": now})
-    store.append_jsonl(LOG, {"schema_version": 1, "leg_id": leg_id, "event": "start", "t": now, "devices": devices,
-                             "host": socket.gethostname()})
+    now, host = time.time(), socket.gethostname()
+    store.write_json(f"{DIR}/{leg_id}.json", Entry(leg_id=leg_id, devices=devices, pgid=pgid, runner_pid=os.getpid(), host=host, since=now))
+    store.append_jsonl(LOG, Mark(leg_id=leg_id, event="start", t=now, host=host, devices=devices))
 
 
 def unregister(store: RunStore, leg_id: str) -> None:
@@ -41,14 +64,12 @@ def unregister(store: RunStore, leg_id: str) -> None:
         store.path(f"{DIR}/{leg_id}.json").unlink()
     except (FileNotFoundError, ValueError):
         return
-    store.append_jsonl(LOG, {"schema_version": 1, "leg_id": leg_id, "event": "end", "t": time.time(), "host": socket.gethostname()})
+    store.append_jsonl(LOG, Mark(leg_id=leg_id, event="end", t=time.time(), host=socket.gethostname()))
 
 
 def overlapped(store: RunStore, leg_id: str) -> list[str]:
     """Every other leg whose registered lifetime on this host overlapped this leg's so far (a
     fingerprint samples twice; a sibling that came and went between the samples is still named)."""
-    import json
-
     host = socket.gethostname()
     spans: dict[str, list[float]] = {}
     try:
@@ -57,15 +78,15 @@ def overlapped(store: RunStore, leg_id: str) -> list[str]:
         return []
     for line in text.splitlines():
         try:
-            o = json.loads(line)
-            if o.get("host") != host:
-                continue
-            if o["event"] == "start":
-                spans[o["leg_id"]] = [float(o["t"]), float("inf")]
-            elif o["leg_id"] in spans:
-                spans[o["leg_id"]][1] = float(o["t"])
-        except (ValueError, KeyError, TypeError):
+            m = Mark.model_validate_json(line)
+        except ValueError:
             continue
+        if m.host != host:
+            continue
+        if m.event == "start":
+            spans[m.leg_id] = [m.t, float("inf")]
+        elif m.leg_id in spans:
+            spans[m.leg_id][1] = m.t
     if leg_id not in spans:
         return []
     s0, e0 = spans[leg_id]
@@ -91,12 +112,11 @@ def entries(store: RunStore, *, live_runner: bool = True) -> list[Sibling]:
     out = []
     for p in sorted(d.glob("*.json")):
         try:
-            o = json.loads(p.read_text())
-            if o.get("host") != host or (live_runner and not _alive(int(o["runner_pid"]))):
-                continue
-            out.append(Sibling(str(o["leg_id"]), str(o["devices"]), int(o["pgid"])))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # half-written or foreign: never a reason to fail a leg
+            e = Entry.model_validate_json(p.read_bytes())
+        except (OSError, ValueError):  # half-written or foreign (ValidationError is a ValueError): never a reason to fail a leg
+            continue
+        if e.host == host and (not live_runner or _alive(e.runner_pid)):
+            out.append(Sibling(e.leg_id, e.devices, e.pgid))
     return out
 
 

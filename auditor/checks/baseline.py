@@ -10,7 +10,7 @@ from ..evidence.workload import differing
 from ..evidence.models import EvidencePointer, Finding
 from .config_diff import config_diff, key_matches
 from .launch import no_server_info
-from .concurrency import contention
+from .concurrency import contention, mixed_concurrency
 from .registry import GateContext, flatten, leg_ptr, rule
 
 
@@ -146,6 +146,8 @@ def b5_contended(ctx: GateContext) -> list[Finding]:
                 reasons.append(f"{what} {busy:.2f} of {host.cpu_count} cores ({busy / host.cpu_count:.2f}/core > {ctx.policy.max_load_per_core:g})")
         if reasons:
             out += ctx.bad("B5", f"leg {leg.leg_id}: " + "; ".join(reasons), evidence=[leg_ptr(leg, field="host")])
+    if (why := mixed_concurrency(ctx.run, ctx.reference + ctx.candidate, ctx.policy.concurrent_overlap_s)) is not None:
+        out += ctx.bad("B5", why, evidence=[leg_ptr(leg, field="started_at") for leg in ctx.reference + ctx.candidate])
     if len(clocks) >= 2:
         lo, hi = min(clocks.values()), max(clocks.values())
         if (hi - lo) / hi * 100 > ctx.policy.clock_tolerance_pct:

@@ -87,3 +87,18 @@ def contention(run: RunEvidence, leg: LegData, *, min_overlap_s: float, max_shar
             reasons.append(f"other processes (sibling legs {host.sibling_legs or 'none'} and foreign ones) used "
                            f"{host.shared_core_busy_cores:.2f} core(s) on its {len(cores)} core(s) ({per:.2f}/core > {max_shared_core_load:g})")
     return reasons
+
+
+def mixed_concurrency(run: RunEvidence, legs: list[LegData], min_overlap_s: float) -> str | None:
+    """Why the legs a gate compares were measured under different conditions: some at the same
+    time as other legs, some alone (None: all alone, or all at once). Disjoint cores do not make
+    running at once free: on this project's 2-core VM the op harness ran 1.07-1.79x slower beside
+    a sibling on the other core (bench/harness_parallel.py), which no CPU-time sample shows."""
+    at_once = {leg.leg_id: sorted(o.leg_id for o, _ in overlapping(run, leg, min_overlap_s)) for leg in legs}
+    busy = {k: v for k, v in at_once.items() if v}
+    alone = sorted(k for k, v in at_once.items() if not v)
+    if not busy or not alone:
+        return None
+    beside = "; ".join(f"{k} beside {', '.join(v)}" for k, v in sorted(busy.items()))
+    return (f"the compared legs ran under different concurrency: {beside}, but {', '.join(alone)} alone; a leg run "
+            "beside another is slowed even on disjoint cores, so the delta carries that difference")

@@ -40,15 +40,17 @@ def _concurrent(devices: dict[str, str], cores: dict[str, list[int]] | None, sha
 
 
 # the legs' gates: baseline -> "baseline", "config-accept-1"; cfg_seqs512 -> "config-accept-1", "integrate-rmsnorm"
-plant(Plant("c_siblings_disjoint", (), "the baseline and the config candidate ran at once on cores 0 and 1, each engine bound "
-            "to its own core, nothing else on either: concurrent siblings on disjoint sets are not contention", {},
+plant(Plant("c_siblings_disjoint", ("B5",), "the baseline and the config candidate ran at once on cores 0 and 1, each engine "
+            "bound to its own core, nothing else on either: their gate compares two legs measured alike (a paired design), "
+            "but the kernel gate compares the candidate (run beside the baseline) with the kernel leg (run alone)",
+            {"integrate-rmsnorm": ("FLAG", ["B5"])},
             after=_concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [0], CFG: [1]}, {})))
 plant(Plant("c_same_core", ("B5",), "the baseline and the config candidate ran at once; launch.json says cores 0 and 1, but "
             "both engines' own logs say they bound core 1", {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
             after=_concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [1], CFG: [1]}, {})))
 plant(Plant("c_contended_pair", ("B5",), "the baseline and the config candidate ran at once on disjoint cores, but other "
             "processes used 0.6 of the baseline's one core (an unpinned sibling client)",
-            {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1")},
+            {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
             after=_concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [0], CFG: [1]}, {BASE: 0.6})))
 plant(Plant("c_unknown_sets", ("B5",), "the baseline and the config candidate ran at once and neither records a device set "
             "the auditor can read", {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
