@@ -108,3 +108,18 @@ def test_an_llm_strategist_plan_is_said_to_be_decided_at_run_time():
     strat = next(s for s in steps if s.node == "strategize")
     assert not strat.legs and "at run time" in strat.why
     assert not any(s.node in ("screen", "config_measure") for s in steps)
+
+
+def test_the_device_flags_reach_the_run_and_reassign_the_recorded_runs_sets(tmp_path):
+    """`geak run` with the parallel recording's flags, its legs taken from the recording: the sets
+    reach run_args.json, and every leg asks for the device set the live run gave it (a leg on
+    another set would be a replay miss), so the run reproduces the recording's decisions."""
+    rec = REPO / "runs" / "recorded" / "tiny-cpu-parallel"
+    out = tmp_path / "run"
+    r = runner.invoke(app, ["run", "--run-dir", str(out), "--legs-from", str(rec), "--use-auditor", "--devices", "cpu:0-1",
+                            "--cores-per-leg", "1", "--num-prompts", "100", "--no-report",
+                            "--model", json.loads((rec / "run_args.json").read_text())["launch"]["model"]])
+    assert r.exit_code == 0, r.output
+    args = json.loads((out / "run_args.json").read_text())
+    assert args["device_sets"] == ["cpu:0", "cpu:1"] and args["launch"]["devices"] == "cpu:0" and args["scheduler"] == "local"
+    assert (out / "decisions.jsonl").read_bytes() == (rec / "decisions.jsonl").read_bytes()
