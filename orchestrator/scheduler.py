@@ -105,26 +105,32 @@ class LocalScheduler:
         results: dict[str, LegResult] = {}
         errors: list[BaseException] = []
 
-        def worker(queue: list[LegJob]) -> None:
-            for j in queue:
-                try:
-                    results[j.leg_id] = one(store, j)
-                except BaseException as e:  # re-raised in the caller's thread, after the others finish
-                    errors.append(e)
-                    return
+        done = {dev: threading.Event() for dev in groups}
 
-        threads = [threading.Thread(target=worker, args=(q,), name=f"leg-set-{s}", daemon=True) for s, q in groups.items()]
+        def worker(dev: str, queue: list[LegJob]) -> None:
+            try:
+                for j in queue:
+                    try:
+                        results[j.leg_id] = one(store, j)
+                    except BaseException as e:  # re-raised in the caller's thread, after the others finish
+                        errors.append(e)
+                        return
+            finally:
+                done[dev].set()
+
+        threads = [threading.Thread(target=worker, args=(dev, q), name=f"leg-set-{dev}", daemon=True) for dev, q in groups.items()]
         for t in threads:
             t.start()
         try:
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.2)
+            # wait on events, not Thread.join: a KeyboardInterrupt inside join() can leave that thread
+            # looking finished (CPython), and the teardown below must really wait for every leg
+            while not all(e.is_set() for e in done.values()):
+                time.sleep(0.2)
         except KeyboardInterrupt:
             batch.cancelled = True
             cancel_all()  # every live server down; the threads' legs fail and return
-            for t in threads:
-                t.join(30)
+            for e in done.values():
+                e.wait(30)
             raise
         finally:
             batch.ended_at = time.time()

@@ -53,16 +53,26 @@ class Mark(BaseModel):
     devices: str | None = None
 
 
-def register(store: RunStore, leg_id: str, devices: str, pgid: int) -> None:
+def register(store: RunStore, leg_id: str, devices: str, pgid: int = -1) -> None:
+    """From the moment the leg holds its device set (its server's start-up included: two legs
+    whose start-ups overlap ran at once); ``pgid`` once the server is up (``started``)."""
     now, host = time.time(), socket.gethostname()
     store.write_json(f"{DIR}/{leg_id}.json", Entry(leg_id=leg_id, devices=devices, pgid=pgid, runner_pid=os.getpid(), host=host, since=now))
     store.append_jsonl(LOG, Mark(leg_id=leg_id, event="start", t=now, host=host, devices=devices))
 
 
+def started(store: RunStore, leg_id: str, pgid: int) -> None:
+    """The leg's server is up: its process group, so siblings can book its CPU."""
+    p = f"{DIR}/{leg_id}.json"
+    e, _ = store.read_json(p, Entry)
+    if e is not None:
+        store.write_json(p, e.model_copy(update={"pgid": pgid}))
+
+
 def unregister(store: RunStore, leg_id: str) -> None:
     try:
         store.path(f"{DIR}/{leg_id}.json").unlink()
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return
     store.append_jsonl(LOG, Mark(leg_id=leg_id, event="end", t=time.time(), host=socket.gethostname()))
 
@@ -115,7 +125,7 @@ def entries(store: RunStore, *, live_runner: bool = True) -> list[Sibling]:
             e = Entry.model_validate_json(p.read_bytes())
         except (OSError, ValueError):  # half-written or foreign (ValidationError is a ValueError): never a reason to fail a leg
             continue
-        if e.host == host and (not live_runner or _alive(e.runner_pid)):
+        if e.host == host and (not live_runner or _alive(e.runner_pid)) and e.pgid > 0:
             out.append(Sibling(e.leg_id, e.devices, e.pgid))
     return out
 

@@ -130,8 +130,11 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
     registered = False
     try:
         with DeviceLock(cfg.devices, timeout_s=health_deadline_s):
+            inflight.register(store, leg_id, cfg.devices)
+            registered = True
             server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/server.log"), fatal=ad.fatal_patterns)
             with server:
+                inflight.started(store, leg_id, server.pgid or -1)  # its start-up's CPU is a sibling's, not foreign
                 if on_started:
                     on_started(server)
                 startup = server.wait_healthy(base_url + ad.health_path, deadline_s=health_deadline_s)
@@ -143,8 +146,6 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                     time.sleep(1)
                     raise LaunchError(f"first request failed after a healthy start: {e}", server.fatal_line() or _tail(server.log_text())) from None
                 launch.resolved_config = record_server_info(store, d, ad, base_url)
-                inflight.register(store, leg_id, cfg.devices, server.pgid or -1)
-                registered = True
                 launch.host = _fingerprint(store, leg_id, cfg, server)
                 served = cfg.model
                 if topk:
@@ -183,10 +184,10 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
         if launch.status != "ok" and cancelled():
             # torn down by Ctrl-C, not by the engine: a resumed run measures it again
             launch.failure_reason = f"{UNFINISHED} (the run was cancelled): {launch.failure_reason}"
+        launch.ended_at = time.time()
+        store.write_json(f"{d}/launch.json", launch)  # first: nothing after it may cost the leg its record
         if registered:
             inflight.unregister(store, leg_id)
-        launch.ended_at = time.time()
-        store.write_json(f"{d}/launch.json", launch)
     return LegResult(leg_id, launch.status, launch.failure_reason, counted, startup)
 
 

@@ -85,7 +85,9 @@ def test_a_failing_leg_is_raised_after_the_other_sets_finish(tmp_path):
 
 
 CTRL_C = textwrap.dedent("""
-    import sys
+    import signal, sys
+    # a shell's background job inherits SIGINT ignored (CI starts the suite so): Ctrl-C as a terminal gives it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from pathlib import Path
     from geak.agents.engines.base import ENGINES, EngineAdapter, LaunchConfig
     from geak.auditor.evidence.models import WorkloadSpec
