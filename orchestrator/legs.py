@@ -234,7 +234,7 @@ class LiveHarness:
         if devices is not None:
             ds = LaunchConfig(model=op, devices=devices)
             env = {**os.environ, **device_env(ds)}
-            argv = client_command(argv, ds) if ds.device_set().kind == "cpu" and ds.device_set().ids else argv
+            argv = client_command(argv, ds) if ds.device_set().ids else argv  # a core set pins it; a GPU set has no pin plan
         # the harness supervises its own worker's timeout; this outer bound only guards the supervisor
         with DeviceLock(devices, timeout_s=timeout_s) if devices is not None else contextlib.nullcontext():
             subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout_s + 120,

@@ -19,6 +19,8 @@ from pydantic import BaseModel
 
 from geak.auditor.evidence.store import RunStore
 
+from .process import pid_alive
+
 DIR = "scheduler/inflight"
 LOG = "scheduler/inflight.jsonl"  # append-only start/end of every registered leg: who overlapped whom
 
@@ -103,16 +105,6 @@ def overlapped(store: RunStore, leg_id: str) -> list[str]:
     return sorted(k for k, (s1, e1) in spans.items() if k != leg_id and min(e0, e1) > max(s0, s1))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def entries(store: RunStore, *, live_runner: bool = True) -> list[Sibling]:
     """This run's registered legs on this host (by default only those whose runner is alive)."""
     d = store.path(DIR)
@@ -125,7 +117,7 @@ def entries(store: RunStore, *, live_runner: bool = True) -> list[Sibling]:
             e = Entry.model_validate_json(p.read_bytes())
         except (OSError, ValueError):  # half-written or foreign (ValidationError is a ValueError): never a reason to fail a leg
             continue
-        if e.host == host and (not live_runner or _alive(e.runner_pid)) and e.pgid > 0:
+        if e.host == host and (not live_runner or pid_alive(e.runner_pid)) and e.pgid > 0:
             out.append(Sibling(e.leg_id, e.devices, e.pgid))
     return out
 

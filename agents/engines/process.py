@@ -185,6 +185,16 @@ def last_error_line(text: str) -> str | None:
     return None
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def group_alive(pgid: int) -> bool:
     """True while any non-zombie process of the group lives."""
     try:

@@ -146,7 +146,7 @@ def test_ctrl_c_tears_every_server_down_and_a_resume_measures_those_legs_again(t
     assert not any(group_alive(g) for g in pgids)
     store = RunStore(tmp_path / "run")
     assert "cancelled" in store.path("scheduler/batches.jsonl").read_text()
-    assert not list(store.path("scheduler/inflight").glob("*.json")) if store.path("scheduler/inflight").exists() else True
+    assert store.path("scheduler/inflight").is_dir() and not list(store.path("scheduler/inflight").glob("*.json"))  # all unregistered
     w = WorkloadSpec(dataset="random", num_prompts=1)
     for i in range(2):
         lj, _ = store.read_json(f"legs/aa_{i}/launch.json", LegLaunch)
