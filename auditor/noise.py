@@ -40,12 +40,22 @@ def aa_band_pct(run: RunEvidence, metric: str = "output_throughput") -> tuple[fl
         if bad or (leg.launch and leg.launch.status != "ok"):
             why.append(f"A/A leg {lid} is unusable: {bad[0] if bad else leg.launch.failure_reason if leg.launch else 'no launch.json'}")
             continue
+        if leg.reused_from is not None:
+            why.append(f"A/A leg {lid} declares it measured on the server {leg.reused_from} left up: the band must include "
+                       "launch-to-launch variance, so every A/A leg starts its own server")
+            continue
         vals, _ = leg.values(metric)
         if len(vals) < 2:
             why.append(f"A/A leg {lid} has {len(vals)} counted value(s) of {metric}; a spread needs 2")
             continue
         within[lid] = stats.spread_pct(vals) or 0.0
         meds[lid] = stats.median(vals) or 0.0
+    ids = run.lifetimes
+    aa = sorted(lid for lid in (declared | by_role) & present if lid in ids)
+    for i, a in enumerate(aa):
+        twin = next((b for b in aa[i + 1:] if ids[a].same(ids[b])), None)
+        if twin is not None:
+            why.append(f"A/A legs {a} and {twin} ran on one server lifetime (their logs name one server): no launch-to-launch variance")
     if why:
         return None, {"aa_legs": sorted(declared | by_role)}, "; ".join(why)
     if not within:

@@ -88,19 +88,36 @@ class LegRunner(Protocol):
     def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]: ...
 
 
+# Server reuse (agents/engines/pool.py): a leg of these roles may measure on a server the last
+# leg of the same launch on its set left up; these roles leave theirs up. A/A legs keep theirs
+# (the baseline after them reuses one) but never reuse (the band needs launch-to-launch
+# variance); candidates and validation legs neither (a candidate served warm is a cached result;
+# the bundle's A B A B alternates launches anyway).
+REUSE_ROLES = frozenset({"baseline", "reference"})
+KEEP_ROLES = frozenset({"aa", "baseline", "reference"})
+
+
 class LiveLegs:
     """Measure each leg on the real engine (agents/engines/leg.run_leg); a batch through the
-    scheduler (default: local threads, one per device set)."""
+    scheduler (default: local threads, one per device set). ``reuse``: server reuse on (above)."""
 
-    def __init__(self, engine: str, scheduler: Scheduler | None = None, **leg_kw: Any):
+    def __init__(self, engine: str, scheduler: Scheduler | None = None, reuse: bool = True, **leg_kw: Any):
         self.engine = engine
         self.leg_kw = leg_kw
         self.scheduler = scheduler or LocalScheduler()
+        self.reuse = reuse
         self.measured: list[str] = []
+
+    def _reuse_kw(self, role: str, in_process: bool = True) -> dict[str, bool]:
+        # a Ray task's process is not the driver's: a server kept there would hold its set's
+        # lock where no later leg of the run can take it back
+        on = self.reuse and in_process
+        return {"reuse": on and role in REUSE_ROLES, "keep": on and role in KEEP_ROLES}
 
     def one(self, store: RunStore, job: LegJob) -> LegResult:
         """A batch's leg (in a thread or a Ray task): measured, never looked up (batch did that)."""
-        return run_leg(store, leg_id=job.leg_id, role=job.role, engine=self.engine, cfg=job.cfg, **job.kw, **self.leg_kw)
+        return run_leg(store, leg_id=job.leg_id, role=job.role, engine=self.engine, cfg=job.cfg, **job.kw, **self.leg_kw,
+                       **self._reuse_kw(job.role, isinstance(self.scheduler, LocalScheduler)))
 
     def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]:
         done = {j.leg_id: existing(store, j.leg_id, role=j.role, cfg=j.cfg, workload=j.kw["workload"], reps=j.kw["reps"]) for j in jobs}
@@ -116,7 +133,7 @@ class LiveLegs:
             return prev
         self.measured.append(leg_id)
         return run_leg(store, leg_id=leg_id, role=role, engine=self.engine, cfg=cfg, workload=workload, reps=reps,
-                       parity=parity, accuracy=accuracy, **hooks, **self.leg_kw)
+                       parity=parity, accuracy=accuracy, **hooks, **self.leg_kw, **self._reuse_kw(role))
 
 
 class RecordedLegs:

@@ -27,6 +27,7 @@ from geak.auditor.policy import AuditPolicy
 
 from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import load_prompts
+from geak.agents.engines.pool import POOL
 
 from .events import RunEvent, RunSummary
 from .workflow import RunContext, build_graph, initial_state
@@ -64,6 +65,8 @@ class RunArgs(BaseModel):
                                    "(devices.split of --devices/--tp/--cores-per-leg); [] = launch.devices only")
     scheduler: str = Field("local", description="how a batch of legs is dispatched: local (threads) | ray (tasks on a Ray cluster)")
     ray_address: str | None = Field(None, description="the Ray cluster to join (None: start or join a local one)")
+    server_reuse: bool = Field(True, description="the baseline, its re-measures and reference legs may measure on the server "
+                               "the last leg of the same launch left up (declared in each leg's launch.json)")
     what_if: bool = Field(False, description="a replay with a changed policy, workflow or skill: a leg the recording lacks "
                           "ends its branch as not recorded instead of stopping the replay")
 
@@ -151,7 +154,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
     wf = WorkflowConfig.load(store.path("workflow.yaml"))
     if legs is None:
         legs = RecordedLegs(args.legs_from, not_recorded=args.what_if) if args.legs_from else \
-            LiveLegs(args.engine, scheduler=_scheduler(args))
+            LiveLegs(args.engine, scheduler=_scheduler(args), reuse=args.server_reuse)
     profiles = RecordedProfiles(args.legs_from) if args.legs_from else LiveProfiles(args.engine)
     if harness is None:
         harness = RecordedHarness(args.legs_from) if args.legs_from else LiveHarness()
@@ -229,6 +232,7 @@ def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = Non
         raise
     finally:
         conn.close()
+        POOL.close()  # a server kept for a next leg of its launch: the run has none left
     return _summary(rt)
 
 

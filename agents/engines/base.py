@@ -82,6 +82,9 @@ class EngineAdapter(ABC):
     health_path: str = "/health"
     server_info_path: str
     server_module: str
+    # POST here drops the prefix cache of a kept server before a reused leg measures on it;
+    # None: this adapter never reuses a server (each leg its own lifetime)
+    cache_reset_path: str | None = None
 
     @abstractmethod
     def server_argv(self, cfg: LaunchConfig, port: int, python: str) -> list[str]: ...

@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from geak.auditor.evidence.models import AccuracyProbe, KernelPlugin, LegLaunch, ParityOutput, ParityProbe, TopKLogprobs, WorkloadSpec
+from geak.auditor.evidence.models import (AccuracyProbe, KernelPlugin, LegLaunch, ParityOutput, ParityProbe, ServerLifetime, TopKLogprobs,
+                                         WorkloadSpec)
 from geak.auditor.evidence.store import RunStore
 
 from .base import EngineAdapter, LaunchConfig, get_engine
 from . import inflight
 from .host import fingerprint
 from .lock import DeviceLock
+from .pool import POOL, KeptServer, server_key
 from .ports import free_port
 from .process import LaunchError, ServerProcess, cancelled, group_members
 
@@ -108,74 +110,94 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
             on_started: Callable[[ServerProcess], None] | None = None,
             topk: Callable[[str, str], list[TopKLogprobs]] | None = None,
             probe: Callable[[str, str], tuple[ParityProbe, list[TopKLogprobs]]] | None = None,
-            plugin: KernelPlugin | None = None, engagement_markers: list[str] | None = None) -> LegResult:
+            plugin: KernelPlugin | None = None, engagement_markers: list[str] | None = None,
+            reuse: bool = False, keep: bool = False) -> LegResult:
     """``topk(base_url, model)``: record first-token top-k logprobs (a reference for a later
     parity probe). ``probe(base_url, model)``: the one-token parity probe of a kernel candidate,
     run before anything is benchmarked; an ejected candidate fails the leg (fail closed) with
     the probe's tagged line as the reason. ``plugin``/``engagement_markers`` are recorded in
-    launch.json as what the leg loaded and what its log must show."""
+    launch.json as what the leg loaded and what its log must show. ``reuse``: measure on a
+    server an earlier leg of the same launch kept up (pool.py), declared in launch.json's
+    ``server``; ``keep``: leave this leg's server up for such a leg (a kernel leg never does)."""
     ad = get_engine(engine) if isinstance(engine, str) else engine
     python = python or sys.executable
     d = f"legs/{leg_id}"
     store.path(d).mkdir(parents=True, exist_ok=True)
+    env_extra = ad.server_env(cfg)
+    key = None
+    if (reuse or keep) and ad.cache_reset_path and not (plugin or probe or topk or on_started):
+        key = server_key(ad.name, server_command(ad, cfg, "PORT", python), env_extra)
+    kept = _take_kept(ad, cfg, key) if key and reuse else None
     port = port or free_port()
-    argv = server_command(ad, cfg, port, python)
-    env = {**os.environ, **ad.server_env(cfg)}
-    base_url = f"http://127.0.0.1:{port}"
-    launch = LegLaunch(leg_id=leg_id, role=role, engine=ad.name, command=argv, env=ad.server_env(cfg),  # type: ignore[arg-type]
+    argv = kept.server.argv if kept else server_command(ad, cfg, port, python)
+    env = {**os.environ, **env_extra}
+    base_url = kept.base_url if kept else f"http://127.0.0.1:{port}"
+    launch = LegLaunch(leg_id=leg_id, role=role, engine=ad.name, command=argv, env=env_extra,  # type: ignore[arg-type]
                        launch_config=cfg.knobs(), workload=workload, started_at=time.time(), status="failed",
                        failure_reason=UNFINISHED, kernel_plugin=plugin, engagement_markers=list(engagement_markers or []))
     counted = 0
     startup = None
     registered = False
+    lock = kept.lock if kept else DeviceLock(cfg.devices, timeout_s=health_deadline_s)
+    server = kept.server if kept else None
+    life: ServerLifetime | None = None
     try:
-        with DeviceLock(cfg.devices, timeout_s=health_deadline_s):
-            inflight.register(store, leg_id, cfg.devices)
-            registered = True
+        if kept is None:
+            lock.acquire()
+        inflight.register(store, leg_id, cfg.devices)
+        registered = True
+        if kept is None:
             server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/server.log"), fatal=ad.fatal_patterns)
-            with server:
-                inflight.started(store, leg_id, server.pgid or -1)  # its start-up's CPU is a sibling's, not foreign
-                if on_started:
-                    on_started(server)
-                startup = server.wait_healthy(base_url + ad.health_path, deadline_s=health_deadline_s)
-                # /health answers before the first forward pass; an unsupported kernel config
-                # (vLLM CPU attention with head_dim 16) fails only on the first request
-                try:
-                    complete(base_url, cfg.model, "1", 1)
-                except (urllib.error.URLError, OSError, KeyError) as e:
-                    time.sleep(1)
-                    raise LaunchError(f"first request failed after a healthy start: {e}", server.fatal_line() or _tail(server.log_text())) from None
-                launch.resolved_config = record_server_info(store, d, ad, base_url)
-                launch.host = _fingerprint(store, leg_id, cfg, server)
-                served = cfg.model
-                if topk:
-                    _write_rows(store, f"{d}/first_token_topk.jsonl", topk(base_url, served))
-                if probe:
-                    pp, rows = probe(base_url, served)
-                    _write_rows(store, f"{d}/first_token_topk.jsonl", rows)  # the candidate's side: P10 re-derives from both
-                    store.write_json(f"{d}/parity_probe.json", pp)
-                    if pp.ejected:
-                        raise LaunchError(f"parity probe ejected the candidate before benchmarking: {pp.log_line}")
-                if parity:
-                    for rerun in (0, 1):  # the second pass is the determinism check (P9)
-                        for p in parity:
-                            text = complete(base_url, served, p.prompt, max_tokens)
-                            store.append_jsonl(f"{d}/outputs.jsonl", ParityOutput(prompt_id=p.prompt_id, prompt=p.prompt,
-                                                                                  output_text=text, expected=p.expected, rerun=rerun))
-                if accuracy:
-                    with ThreadPoolExecutor(8) as ex:
-                        texts = list(ex.map(lambda p: complete(base_url, served, p.prompt, max_tokens), accuracy))
-                    correct = sum(t.strip() == (p.expected or "").strip() for t, p in zip(texts, accuracy))
-                    items = "accuracy_items.jsonl"
-                    store.write_text(f"{d}/{items}", "".join(json.dumps({"prompt": p.prompt, "expected": p.expected, "output": t}) + "\n"
-                                                             for p, t in zip(accuracy, texts)))
-                    store.write_json(f"{d}/accuracy.json", AccuracyProbe(task="heldout", n=len(accuracy), correct=correct, items_file=items))
-                plan = ([True] if warmup else []) + [False] * reps
-                for idx, is_warm in _run_reps(store, ad, d, leg_id, plan, python, base_url, served, workload, env, bench_timeout_s, server,
-                                              cfg=cfg):
-                    counted += 0 if is_warm else 1
-                launch.host = _worst(launch.host, _fingerprint(store, leg_id, cfg, server))
-            launch.status, launch.failure_reason = "ok", None
+            server.start()
+            life = ServerLifetime(owner_leg=leg_id, pid=server.pgid, started_at=server.started_at, log_offset_start=0)
+            inflight.started(store, leg_id, server.pgid or -1)  # its start-up's CPU is a sibling's, not foreign
+            if on_started:
+                on_started(server)
+            startup = server.wait_healthy(base_url + ad.health_path, deadline_s=health_deadline_s)
+            # /health answers before the first forward pass; an unsupported kernel config
+            # (vLLM CPU attention with head_dim 16) fails only on the first request
+            try:
+                complete(base_url, cfg.model, "1", 1)
+            except (urllib.error.URLError, OSError, KeyError) as e:
+                time.sleep(1)
+                raise LaunchError(f"first request failed after a healthy start: {e}", server.fatal_line() or _tail(server.log_text())) from None
+        else:
+            inflight.started(store, leg_id, server.pgid or -1)  # type: ignore[union-attr]
+            life = ServerLifetime(owner_leg=kept.owner_leg, pid=server.pgid, started_at=server.started_at, reused=True,  # type: ignore[union-attr]
+                                  log_offset_start=kept.reset_offset, cache_reset=kept.reset_answer)
+        launch.server = life
+        assert server is not None
+        launch.resolved_config = record_server_info(store, d, ad, base_url)
+        launch.host = _fingerprint(store, leg_id, cfg, server)
+        served = cfg.model
+        if topk:
+            _write_rows(store, f"{d}/first_token_topk.jsonl", topk(base_url, served))
+        if probe:
+            pp, rows = probe(base_url, served)
+            _write_rows(store, f"{d}/first_token_topk.jsonl", rows)  # the candidate's side: P10 re-derives from both
+            store.write_json(f"{d}/parity_probe.json", pp)
+            if pp.ejected:
+                raise LaunchError(f"parity probe ejected the candidate before benchmarking: {pp.log_line}")
+        if parity:
+            for rerun in (0, 1):  # the second pass is the determinism check (P9)
+                for p in parity:
+                    text = complete(base_url, served, p.prompt, max_tokens)
+                    store.append_jsonl(f"{d}/outputs.jsonl", ParityOutput(prompt_id=p.prompt_id, prompt=p.prompt,
+                                                                          output_text=text, expected=p.expected, rerun=rerun))
+        if accuracy:
+            with ThreadPoolExecutor(8) as ex:
+                texts = list(ex.map(lambda p: complete(base_url, served, p.prompt, max_tokens), accuracy))
+            correct = sum(t.strip() == (p.expected or "").strip() for t, p in zip(texts, accuracy))
+            items = "accuracy_items.jsonl"
+            store.write_text(f"{d}/{items}", "".join(json.dumps({"prompt": p.prompt, "expected": p.expected, "output": t}) + "\n"
+                                                     for p, t in zip(accuracy, texts)))
+            store.write_json(f"{d}/accuracy.json", AccuracyProbe(task="heldout", n=len(accuracy), correct=correct, items_file=items))
+        plan = ([True] if warmup else []) + [False] * reps
+        for idx, is_warm in _run_reps(store, ad, d, leg_id, plan, python, base_url, served, workload, env, bench_timeout_s, server,
+                                      cfg=cfg):
+            counted += 0 if is_warm else 1
+        launch.host = _worst(launch.host, _fingerprint(store, leg_id, cfg, server))
+        launch.status, launch.failure_reason = "ok", None
     except LaunchError as e:
         launch.failure_reason = str(e).splitlines()[0] + (f" | engine said: {e.quote}" if e.quote else "")
     except (OSError, ValueError, subprocess.SubprocessError, urllib.error.URLError, KeyError) as e:
@@ -184,11 +206,55 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
         if launch.status != "ok" and cancelled():
             # torn down by Ctrl-C, not by the engine: a resumed run measures it again
             launch.failure_reason = f"{UNFINISHED} (the run was cancelled): {launch.failure_reason}"
+        if life is not None and server is not None:
+            life.log_offset_end = _size(server.log_path)
         launch.ended_at = time.time()
         store.write_json(f"{d}/launch.json", launch)  # first: nothing after it may cost the leg its record
         if registered:
             inflight.unregister(store, leg_id)
+        _release(server, lock, kept, key if keep and launch.status == "ok" else None, cfg, leg_id, base_url)
     return LegResult(leg_id, launch.status, launch.failure_reason, counted, startup)
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _take_kept(ad: EngineAdapter, cfg: LaunchConfig, key: str) -> KeptServer | None:
+    """The pool's server of this launch with its prefix cache dropped, or None (then the leg
+    starts its own). A reset the engine refuses (requests still hold blocks) stops the server:
+    a leg on a warm cache would be a cached result."""
+    k = POOL.take(cfg.devices, key)
+    if k is None:
+        return None
+    k.reset_offset = _size(k.server.log_path)
+    try:
+        k.reset_answer = http_bytes(k.base_url + (ad.cache_reset_path or ""), {}, timeout=30).decode(errors="replace")
+        ok = json.loads(k.reset_answer).get("success") is True
+    except (urllib.error.URLError, OSError, ValueError, AttributeError):
+        ok = False
+    if not ok:
+        k.stop()
+        return None
+    return k
+
+
+def _release(server: ServerProcess | None, lock: DeviceLock, kept: KeptServer | None, keep_key: str | None, cfg: LaunchConfig,
+             leg_id: str, base_url: str) -> None:
+    """Stop the server and free its set, or hand both to the pool for the next leg of this launch."""
+    if keep_key and server is not None and server.alive() and not cancelled():
+        k = kept or KeptServer(key=keep_key, devices=cfg.devices, server=server, lock=lock, base_url=base_url, owner_leg=leg_id)
+        k.legs.append(leg_id)
+        POOL.keep(k)
+        return
+    try:
+        if server is not None:
+            server.stop()
+    finally:
+        lock.release()
 
 
 def _fingerprint(store: RunStore, leg_id: str, cfg: LaunchConfig, server: ServerProcess):

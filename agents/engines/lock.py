@@ -17,6 +17,11 @@ class DeviceBusy(RuntimeError):
     pass
 
 
+# called with a lock request's units before it blocks: the server pool stops a kept (idle)
+# server of this process holding any of them, which would otherwise wait on itself
+BEFORE_ACQUIRE: list = []
+
+
 def _units(devices: str) -> list[str]:
     from .devices import parse
 
@@ -34,7 +39,12 @@ class DeviceLock:
         self.timeout_s = timeout_s
         self._fds: list[int] = []
 
+    def units(self) -> set[str]:
+        return {p.stem for p in self.paths}
+
     def acquire(self) -> "DeviceLock":
+        for hook in list(BEFORE_ACQUIRE):
+            hook(self.units())
         self.dir.mkdir(parents=True, exist_ok=True)
         deadline = time.time() + self.timeout_s
         try:

@@ -81,6 +81,7 @@ class VllmAdapter(EngineAdapter):
     # ?config_format=json returns the pydantic dump of VllmConfig instead of its str()
     server_info_path = "/server_info?config_format=json"
     server_module = "vllm.entrypoints.openai.api_server"
+    cache_reset_path = "/reset_prefix_cache"  # a dev-mode route (VLLM_SERVER_DEV_MODE=1, set below)
     fatal_patterns = COMMON_FATAL + [
         # vLLM raises these while building its config; a pydantic ValidationError for an
         # out-of-range knob (--max-num-seqs 0), an OSError for a model path it cannot resolve

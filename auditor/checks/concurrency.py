@@ -48,7 +48,7 @@ def leg_units(leg: LegData) -> tuple[set[str] | None, str]:
     own = omp_core_ids(leg.server_log)
     if own and devices != "cpu":
         cores, line = own
-        return {f"cpu{i}" for i in cores}, f"{leg.dir}/server.log:{line} (the engine's core binding)"
+        return {f"cpu{i}" for i in cores}, f"{leg.server_log_file or leg.dir + '/server.log'}:{line} (the engine's core binding)"
     return declared, f"{leg.dir}/launch.json launch_config.devices = {devices!r}" if devices is not None else "unknown"
 
 

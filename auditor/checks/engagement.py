@@ -70,7 +70,7 @@ def _kernel_leg(ctx: GateContext, cand: LegData, proofs: list[tuple[str, re.Patt
     found = _found(proofs, cand.server_log)
     noted = f" ({', '.join(sorted(in_ref))} also in the reference, so not counted)" if in_ref else ""
     if not found:
-        return ctx.bad("P5", f"{' nor '.join(label for label, _ in proofs)} never appears in {cand.dir}/server.log: "
+        return ctx.bad("P5", f"{' nor '.join(label for label, _ in proofs)} never appears in {cand.server_log_file or cand.dir + '/server.log'}: "
                        f"the kernel did not run{noted}", evidence=[leg_ptr(cand, "server.log")])
     label, line = min(found.items(), key=lambda kv: kv[1])
     missing = [lbl for lbl, _ in proofs if lbl not in found]

@@ -154,4 +154,6 @@ def ptr(problem: Problem) -> EvidencePointer:
 
 
 def leg_ptr(leg: LegData, fname: str = "launch.json", field: str | None = None, line: int | None = None) -> EvidencePointer:
-    return EvidencePointer(file=f"{leg.dir}/{fname}", field=field, line=line, record_id=leg.leg_id)
+    # a reused server's log is its owner's file (loader.py): point where the bytes are
+    f = leg.server_log_file if fname == "server.log" and leg.server_log_file else f"{leg.dir}/{fname}"
+    return EvidencePointer(file=f, field=field, line=line, record_id=leg.leg_id)

@@ -187,8 +187,10 @@ def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> N
     # leg changed from the clean run's base config), the engine's witness of its launch
     args = {"host": "127.0.0.1", "port": 8000 + sum(map(ord, spec.leg_id)) % 1000, "model": MODEL,
             **{k.split(".")[-1]: v for k, v in spec.resolved.items() if BASE_RESOLVED.get(k, "<absent>") != v}}
-    store.write_text(f"{d}/server.log", f"(APIServer pid=101) INFO 11-23 12:00:00 [api_utils.py:286] non-default args: {args!r}\n"
-                     "INFO Starting vLLM API server\nINFO Resolved architecture: LlamaForCausalLM\n"
+    pid = 100 + sum(i * ord(c) for i, c in enumerate(spec.leg_id, 1)) % 30000  # each lifetime its own server, as in real logs
+    store.write_text(f"{d}/server.log", f"(APIServer pid={pid}) INFO 11-23 12:00:00 [api_utils.py:286] non-default args: {args!r}\n"
+                     f"(APIServer pid={pid}) INFO 11-23 12:00:01 [entry.py:140] Starting vLLM server on http://127.0.0.1:{args['port']}\n"
+                     "INFO Resolved architecture: LlamaForCausalLM\n"
                      + spec.log_extra + "INFO Application startup complete.\n")
     counted = _reps(spec)
     tpot_scale = spec.tpot_scale if spec.tpot_scale is not None else base_tput / (sum(counted) / len(counted))

@@ -27,6 +27,7 @@ from .models import (
     TopKLogprobs,
     ProfileClaim,
 )
+from .lifetime import HEAD_BYTES, Identity, identity
 from .metrics import Window, decode_snapshot, parse_snapshot, snapshot_names, window
 from .normalize import flatten, resolved_from_server_info
 from .raw import RawRep, parse_raw
@@ -76,6 +77,14 @@ class LegData:
     engine_config_source: str | None = None
     # the engine's /metrics around each rep the tool timed (the second witness, W1)
     witness: list[RepWitness] = field(default_factory=list)
+    # where server_log came from: the leg's own, or (a declared reused server) its owner's
+    server_log_file: str = ""
+
+    @property
+    def reused_from(self) -> str | None:
+        """The owner leg of the server this leg declares it reused; None: its own server."""
+        s = self.launch.server if self.launch else None
+        return s.owner_leg if s is not None and s.reused else None
 
     def resolved(self) -> tuple[dict[str, Any] | None, str]:
         """(flat resolved config, the file it came from): the engine's bytes when the leg has
@@ -176,6 +185,28 @@ class RunEvidence:
                 out[lid] = (lj.started_at, lj.ended_at)
         return out
 
+    @cached_property
+    def lifetimes(self) -> dict[str, Identity]:
+        """The server lifetime each leg's own server.log belongs to (lifetime.py), for legs that
+        keep one: what exposes one lifetime counted as two legs without saying so (E2)."""
+        out = {}
+        for lid in self.leg_ids():
+            data, _ = self.store.read_evidence(f"legs/{lid}/server.log")
+            ident = identity(data[:HEAD_BYTES * 16].decode(errors="replace")) if data else None
+            if ident is not None:
+                out[lid] = ident
+        return out
+
+    @cached_property
+    def launches(self) -> dict[str, LegLaunch]:
+        """Every leg's launch.json alone (no raw parsed), for rules that look across the run."""
+        out = {}
+        for lid in self.leg_ids():
+            lj = self.store.read_json(f"legs/{lid}/launch.json", LegLaunch)[0]
+            if lj is not None:
+                out[lid] = lj
+        return out
+
     def leg_ids(self) -> list[str]:
         d = self.store.root / "legs"
         return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
@@ -218,7 +249,13 @@ class RunEvidence:
         topk_probs: list[Problem] = []
         if self.store.exists(f"{d}/first_token_topk.jsonl"):
             topk, topk_probs = self.store.read_jsonl(f"{d}/first_token_topk.jsonl", TopKLogprobs)
-        log_bytes, log_problem = self.store.read_evidence(f"{d}/server.log")
+        log_file = f"{d}/server.log"
+        owner = launch.server.owner_leg if launch is not None and launch.server is not None and launch.server.reused else None
+        if owner is not None and owner != leg_id and owner in self.leg_ids():
+            # a declared reused server has one log, its owner's: start-up, args and core
+            # binding are there (E2 holds the declaration to those bytes)
+            log_file = f"legs/{owner}/server.log"
+        log_bytes, log_problem = self.store.read_evidence(log_file)
         log = None if log_bytes is None else log_bytes.decode(errors="replace")
         return LegData(
             topk=topk,
@@ -230,6 +267,7 @@ class RunEvidence:
             problems=problems,
             server_log=log,
             server_log_problem=log_problem,
+            server_log_file=log_file,
             mismatches=rec_.mismatches,
             engine_config=engine_cfg,
             engine_config_source=engine_src,

@@ -156,8 +156,25 @@ class KernelPlugin(BaseModel):
     plugin_dir: str | None = Field(None, description="run-relative directory of the packaged plugin")
 
 
+class ServerLifetime(BaseModel):
+    """Which server a leg measured: the one it started (``owner_leg`` is the leg itself), or one
+    an earlier leg of the same launch started and left up (``reused``: declared, never hidden).
+    A reused leg keeps no server.log of its own: its window is ``log_offset_start``..``end``
+    of the owner's, the engine's one log of that lifetime."""
+
+    model_config = ConfigDict(extra="allow")
+    owner_leg: str = Field(description="the leg whose launch started this server")
+    pid: int | None = Field(None, description="the server process (its process group leader)")
+    started_at: float | None = Field(None, description="unix seconds the owner launched it")
+    reused: bool = False
+    log_offset_start: int | None = Field(None, description="bytes of the owner's server.log when this leg began")
+    log_offset_end: int | None = Field(None, description="bytes of the owner's server.log when this leg ended")
+    cache_reset: str | None = Field(None, description="the engine's raw answer to the prefix-cache reset a reused leg asks "
+                                    "for before measuring (the previous leg sent the same prompts)")
+
+
 class LegLaunch(Record):
-    """legs/<leg_id>/launch.json: one server lifetime."""
+    """legs/<leg_id>/launch.json: the leg on one server lifetime (its own, or a declared reused one)."""
 
     kind: Literal["leg"] = "leg"
     leg_id: str
@@ -184,6 +201,9 @@ class LegLaunch(Record):
     )
     kernel_plugin: KernelPlugin | None = Field(
         None, description="the kernel candidate this leg's server loaded (None: the engine's own kernels)"
+    )
+    server: ServerLifetime | None = Field(
+        None, description="the server lifetime this leg measured; None in runs before server reuse (its own)"
     )
 
 

@@ -40,7 +40,7 @@ def new_run(target: Path, *, workflow: Path, engine: str, model: Optional[str], 
              legs_from: Optional[Path] = None, policy: Optional[Path] = None, launch: dict[str, Any] | None = None,
              workload: dict[str, Any] | None = None, engine_defaults: dict[str, Any] | None = None,
              phases: dict[str, dict[str, Any]] | None = None, device_sets: list[str] | None = None,
-             scheduler: str = "local", ray_address: Optional[str] = None) -> None:
+             scheduler: str = "local", ray_address: Optional[str] = None, server_reuse: bool = True) -> None:
     """A new run directory from the command line (geak run and geak baseline): run_args.json, the
     workflow with the command's settings, the manifest. A bad option or file exits 2, writing nothing."""
     from geak.auditor.evidence.models import WorkloadSpec
@@ -71,7 +71,7 @@ def new_run(target: Path, *, workflow: Path, engine: str, model: Optional[str], 
                      parity_file=str(p) if (p := default_prompt_file(model, "parity.jsonl")) else None,
                      accuracy_file=str(p) if (p := default_prompt_file(model, "probe.jsonl")) else None,
                      policy=load_policy(policy).model_dump() if policy else {}, device_sets=list(device_sets or []),
-                     scheduler=scheduler, ray_address=ray_address)
+                     scheduler=scheduler, ray_address=ray_address, server_reuse=server_reuse)
     try:
         R.prepare(target, args, workflow, text=text)
     except (R.RunError, ValueError) as e:
@@ -108,6 +108,10 @@ def run_cmd(
     request_rate: Optional[float] = typer.Option(None, help="requests/s the client offers (default: all at once, bounded by --concurrency)"),
     scheduler: str = typer.Option("local", help="how independent legs are dispatched: local (threads, this box) | ray (Ray tasks)"),
     ray_address: Optional[str] = typer.Option(None, help="with --scheduler ray: the cluster to join (default: a local one)"),
+    server_reuse: bool = typer.Option(True, "--server-reuse/--no-server-reuse",
+                                      help="the baseline and reference legs may measure on the server the last leg of the same "
+                                      "launch left up (its prefix cache dropped first; declared in launch.json); A/A legs and "
+                                      "candidates always start their own"),
     plan: bool = typer.Option(False, "--plan", help="print every leg the workflow would launch (device set, engine and bench "
                               "commands, which run at once) and exit; starts nothing, writes nothing"),
     legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine"),
@@ -148,7 +152,8 @@ def run_cmd(
         new_run(target, workflow=workflow or DEFAULT_WF, engine=engine, model=model, use_auditor=use_auditor, llm=llm,
                  api_base=api_base, api_key_env=api_key_env, llm_auditor=llm_auditor, legs_from=legs_from, policy=policy,
                  launch=launch, workload=workload, engine_defaults={"reps": reps} if reps is not None else None,
-                 device_sets=[s for s in sets] if len(sets) > 1 else [], scheduler=scheduler, ray_address=ray_address)
+                 device_sets=[s for s in sets] if len(sets) > 1 else [], scheduler=scheduler, ray_address=ray_address,
+                 server_reuse=server_reuse)
     console.print(f"run directory: {target}")
     try:
         summary = R.execute(target, resume=resume is not None, on_event=show)
