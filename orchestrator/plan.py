@@ -34,6 +34,7 @@ class PlannedLeg:
     server_argv: list[str]
     server_env: dict[str, str]
     bench_argv: list[str]
+    on_server_of: str | None = None  # server reuse: the leg whose server it measures on (kept up for it)
 
 
 @dataclass
@@ -61,7 +62,7 @@ def _leg(engine: str, leg_id: str, role: str, cfg: LaunchConfig, workload: Workl
 
 
 def build(*, engine: str, launch: dict[str, Any], workload: WorkloadSpec, wf: WorkflowConfig, device_sets: list[str],
-          llm_mode: str = "none") -> list[Step]:
+          llm_mode: str = "none", reuse: bool = True) -> list[Step]:
     base = LaunchConfig(**launch)
     sets = list(device_sets) or [base.devices]
     reps = wf.engine_defaults.reps
@@ -115,6 +116,29 @@ def build(*, engine: str, launch: dict[str, Any], workload: WorkloadSpec, wf: Wo
             w = workload.model_copy(update={"repeated_sample": True}) if role == "caching_audit" else workload
             val.legs.append(_leg(engine, leg_id, role, cfg, w, reps))
         steps.append(val)
+    return _reuse(steps, engine) if reuse else steps
+
+
+def _reuse(steps: list[Step], engine: str) -> list[Step]:
+    """Mark the legs that measure on the server the last leg on their set kept up (LiveLegs'
+    rule: a keeping role, then a reusing role of the very same argv and env)."""
+    from .legs import KEEP_ROLES, REUSE_ROLES
+
+    last: dict[str, tuple[PlannedLeg, str]] = {}  # set -> (leg, owner)
+    reusable = get_engine(engine).cache_reset_path is not None
+    for st in steps:
+        if st.node in ("config_measure", "profile", "kernel"):  # only the run knows which of these legs run
+            last.clear()
+        for leg in st.legs:
+            prev = last.get(leg.devices)
+            same = prev is not None and (prev[0].server_argv, prev[0].server_env) == (leg.server_argv, leg.server_env)
+            if reusable and same and leg.role in REUSE_ROLES and prev[0].role in KEEP_ROLES:  # type: ignore[index]
+                leg.on_server_of = prev[1]  # type: ignore[index]
+            owner = leg.on_server_of or leg.leg_id
+            if leg.role in KEEP_ROLES and reusable:
+                last[leg.devices] = (leg, owner)
+            else:
+                last.pop(leg.devices, None)
     return steps
 
 
@@ -134,7 +158,8 @@ def render(steps: list[Step], sets: list[str], full: bool = True) -> str:
             head += f" -- {legs} leg(s)" + (", AT ONCE on " + " | ".join(sorted({leg.devices for leg in s.legs})) if s.concurrent else "")
         out.append(head)
         for leg in s.legs:
-            out.append(f"  {leg.leg_id} ({leg.role}) on {leg.devices}, {leg.reps} counted rep(s) + 1 warm-up")
+            out.append(f"  {leg.leg_id} ({leg.role}) on {leg.devices}, {leg.reps} counted rep(s) + 1 warm-up" +
+                       (f", on the server {leg.on_server_of} kept up (its prefix cache reset first; no start-up)" if leg.on_server_of else ""))
             if full:
                 env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(leg.server_env.items()) if k != "PYTHONPATH")
                 out.append(f"    engine: {env} {shlex.join(leg.server_argv)}")

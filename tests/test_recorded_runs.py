@@ -95,3 +95,37 @@ def test_the_parallel_recording_replays_one_leg_at_a_time_to_the_same_verdicts(t
     r = CliRunner().invoke(app, ["replay", str(PARALLEL), "--out", str(tmp_path / "rp")])
     assert r.exit_code == 0 and "reproduced exactly" in r.output, r.output
     assert (tmp_path / "rp" / "decisions.jsonl").read_bytes() == (PARALLEL / "decisions.jsonl").read_bytes()
+
+
+REUSE = RUNS / "recorded" / "tiny-cpu-reuse"
+
+
+def test_the_reuse_recordings_baseline_measured_on_the_aa_legs_server_and_the_auditor_placed_it():
+    """A real run with server reuse (runs/recorded/tiny-cpu-reuse, 2026-12-02): the baseline
+    measured on aa_2's server (the last leg on the host's set before it); every other leg has
+    its own lifetime; E2 re-derives all of it from the engine's logs and passes."""
+    from geak.auditor.audit import audit_run
+    from geak.auditor.evidence.lifetime import resets
+    from geak.auditor.evidence.loader import RunEvidence
+    from geak.auditor.evidence.store import RunStore
+
+    run = RunEvidence(RunStore(REUSE))
+    reused = {lid: lj.server.owner_leg for lid, lj in run.launches.items() if lj.server and lj.server.reused}
+    assert reused == {"baseline": "aa_2"}
+    base = run.leg("baseline")
+    assert base.server_log_file == "legs/aa_2/server.log" and not (REUSE / "legs" / "baseline" / "server.log").exists()
+    s = base.launch.server
+    assert resets(base.server_log, s.log_offset_start, s.log_offset_end)
+    assert not run.lifetimes["aa_1"].same(run.lifetimes["aa_2"])  # the A/A legs: two launches
+    v = next(v for v in audit_run(REUSE, write=False) if v.gate_id == "baseline")
+    e2 = [f for f in v.findings if f.rule_id == "E2"]
+    assert v.verdict == "PASS" and [f.outcome for f in e2] == ["pass"], [(f.outcome, f.message) for f in v.findings if f.outcome != "pass"]
+
+
+def test_the_reuse_recording_replays_to_the_same_decisions(tmp_path):
+    from typer.testing import CliRunner
+
+    from geak.orchestrator.cli import app
+
+    r = CliRunner().invoke(app, ["replay", str(REUSE), "--out", str(tmp_path / "rp")])
+    assert r.exit_code == 0 and "reproduced exactly" in r.output, r.output

@@ -134,7 +134,7 @@ def run_cmd(
         usage(f"--scheduler {scheduler!r}: known schedulers: local, ray")
     if plan:
         print_plan(workflow or DEFAULT_WF, engine=engine, model=model, launch=launch, workload=workload, sets=sets, llm=llm,
-                   reps=reps)
+                   reps=reps, server_reuse=server_reuse)
         raise typer.Exit(0)
     if resume is not None:
         target = resume
@@ -198,7 +198,7 @@ def dataset_options(dataset: Optional[str]) -> dict[str, Any]:
 
 
 def print_plan(workflow: Path, *, engine: str, model: Optional[str], launch: dict[str, Any], workload: dict[str, Any],
-               sets: list[str], llm: str, reps: Optional[int]) -> None:
+               sets: list[str], llm: str, reps: Optional[int], server_reuse: bool = True) -> None:
     import yaml
 
     from geak.auditor.evidence.models import WorkloadSpec
@@ -215,7 +215,7 @@ def print_plan(workflow: Path, *, engine: str, model: Optional[str], launch: dic
     w.setdefault("num_prompts", 200)
     cfg = launch_config(model, **{k: v for k, v in launch.items() if v is not None})
     steps = P.build(engine=engine, launch=cfg.model_dump(exclude={"schema_version"}, exclude_none=True), workload=WorkloadSpec(**w),
-                    wf=wf, device_sets=sets, llm_mode="none" if llm == "none" else "live")
+                    wf=wf, device_sets=sets, llm_mode="none" if llm == "none" else "live", reuse=server_reuse)
     console.print(P.render(steps, sets), markup=False, highlight=False, soft_wrap=True)
     console.print(f"\n{sum(len(s.legs) for s in steps)} leg(s) listed; nothing was started.", markup=False)
 

@@ -123,3 +123,18 @@ def test_the_device_flags_reach_the_run_and_reassign_the_recorded_runs_sets(tmp_
     args = json.loads((out / "run_args.json").read_text())
     assert args["device_sets"] == ["cpu:0", "cpu:1"] and args["launch"]["devices"] == "cpu:0" and args["scheduler"] == "local"
     assert (out / "decisions.jsonl").read_bytes() == (rec / "decisions.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("devices,owner", [(["--devices", "cpu"], "aa_2"), (["--devices", "cpu:0-1", "--cores-per-leg", "1"], "aa_1"),
+                                           (["--devices", "0,1"], "aa_1")])
+def test_plan_says_which_leg_measures_on_a_kept_server(devices, owner):
+    """The baseline follows the A/A leg that last held its set with the same argv and env: it
+    measures on that server (the run does the same: orchestrator/legs.py's roles)."""
+    out = plan(*devices)
+    kept = re.findall(r"^  (\S+) \((\w+)\) on \S+, .*on the server (\S+) kept up", out, re.M)
+    assert kept == [("baseline", "baseline", owner)], kept
+    assert "kept up" not in plan(*devices, "--no-server-reuse")
+
+
+def test_plan_reuses_nothing_for_an_engine_without_a_cache_reset():
+    assert "kept up" not in plan("--engine", "sglang")
