@@ -2,7 +2,7 @@
 
     python bench/search_vs_sweep.py --simulate [--trials 50] [--seed 0] [--knobs 2,4,8] [--sets 1,2,4,8]
         [--max-candidates N|all] [--workflow workflows/default.yaml] [--runs runs/recorded] [--noise-scale 1] [--json OUT]
-    python bench/search_vs_sweep.py --live      (not built yet)
+    python bench/search_vs_sweep.py --live [--live-knobs 2] [--out DIR] [--json OUT]   (real engine, ~20 min here)
 
 --simulate  No engine. Both policies run on a seeded response surface over K knobs of 3-4 values (mostly
     +-3% effects, one or two real wins of +8..25%, some losses, a small pairwise interaction; its true best
@@ -21,9 +21,11 @@
       band as auditor/noise.py derives it from this run's A/A legs). A bank moves the incumbent: a later
       candidate changes one knob of the new one. Not modelled: re-measures on a FLAG, the wall-clock budget,
       failed legs, noise between device sets. Prints a line per (knobs, sets) case, then the goal checks.
---live      Reserved for the same comparison against the real engine; exits 2 for now.
+--live      The same comparison on the real engine: vLLM's own `vllm bench sweep serve` over the grid of the
+    strategist's first --live-knobs candidates, then `geak run --use-auditor` capped at them (bench/sweep_live.py).
 
-Exit codes: 0 ok; 2 usage (bad flags, --live, fewer than 2 usable A/A legs, no same-config A/A pair).
+Exit codes: 0 ok; 1 a live side failed (its log named); 2 usage (bad flags, fewer than 2 usable A/A legs,
+no same-config A/A pair, --live without vLLM).
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ from geak.auditor import stats
 from geak.auditor.policy import AuditPolicy
 
 REPO = Path(__file__).resolve().parents[1]
-LIVE_MSG = "live mode: not built yet; run --simulate"
 REACH_GOAL = 0.5  # goal 1 also asks geak to match the sweep's pick in at least this share of trials
 ENGINE_GOAL, WALL_SLACK = 0.5, 1.2
 SMALL, LOSS, WIN = 0.03, (-0.30, -0.05), (0.08, 0.25)  # the surface's effects: most within +-SMALL
@@ -362,7 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--simulate", action="store_true", help="both policies on a simulated surface, noise from recorded A/A legs")
-    mode.add_argument("--live", action="store_true", help="against the real engine (not built yet)")
+    mode.add_argument("--live", action="store_true", help="against the real engine (bench/sweep_live.py)")
+    ap.add_argument("--live-knobs", type=int, default=2, help="--live: knobs in the grid (2 -> 4 points)")
+    ap.add_argument("--out", type=Path, default=None, help="--live: where both sides write (default runs/sweep-live-<time>)")
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workflow", type=Path, default=REPO / "workflows" / "default.yaml")
@@ -375,7 +378,10 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         if a.live:
-            raise UsageError(LIVE_MSG)
+            sys.path.insert(0, str(REPO / "bench"))
+            import sweep_live
+
+            return sweep_live.cli(a)
         if a.trials < 1 or a.noise_scale < 0:
             raise UsageError("--trials must be >= 1 and --noise-scale >= 0")
         noise, wf = load_noise(a.runs, a.noise_scale), load_workflow(a.workflow)

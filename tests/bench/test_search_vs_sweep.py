@@ -234,7 +234,7 @@ def test_cli_max_candidates_flag(capsys):
     assert svs.cap_arg("all") is None and svs.cap_arg("3") == 3
 
 
-def test_cli_live_is_not_built():
-    p = _cli("--live")
+def test_cli_live_refuses_a_grid_it_will_not_run():
+    p = _cli("--live", "--live-knobs", "9")
     assert p.returncode == 2
-    assert "live mode: not built yet; run --simulate" in p.stderr
+    assert "--live-knobs 1..3" in p.stderr
