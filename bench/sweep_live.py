@@ -123,9 +123,17 @@ def sweep_results(exp_dir: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+# what the sweep's own ServerProcess.reset_caches() POSTs between runs, but only for a command
+# that starts with `vllm` (ours starts with python -m): given it as its --after-bench-cmd
+RESET = ("import sys, urllib.request as u\n"
+         "for e in ('/reset_prefix_cache', '/reset_mm_cache', '/reset_encoder_cache'):\n"
+         "    u.urlopen(u.Request(sys.argv[1] + e, data=b'', method='POST'), timeout=60).read()\n")
+
+
 def sweep_command(*, python: str, serve_cmd: list[str], bench_cmd: list[str], params: Path, reps: int, warmup_prompts: int,
-                  out: Path, name: str, dry_run: bool = False) -> list[str]:
+                  out: Path, name: str, base_url: str, dry_run: bool = False) -> list[str]:
     argv = [python, "-c", SWEEP_SHIM, "--serve-cmd", shlex.join(serve_cmd), "--bench-cmd", shlex.join(bench_cmd),
+            "--after-bench-cmd", shlex.join([python, "-c", RESET, base_url]),
             "--serve-params", str(params), "--num-runs", str(reps), "--warmup-num-prompts", str(warmup_prompts),
             "-o", str(out), "-e", name, "--server-ready-timeout", "900"]
     return argv + (["--dry-run"] if dry_run else [])
@@ -146,7 +154,9 @@ def prepare(out: Path, knobs: int, python: str) -> dict[str, Any]:
                                concurrency=workload.max_concurrency)
     pairs = [(it.knob, v) for it in plan.plan if it.track == "config" and it.knob for v in it.values][:knobs]
     ad = get_engine("vllm")
-    port = 8000 + os.getpid() % 1000
+    from geak.agents.engines.ports import free_port
+
+    port = free_port()
     base_argv = server_command(ad, base, port, python)
     points = grid(pairs)
     params = {point_name(p): overrides(base_argv, server_command(ad, base.model_copy(update=p), port, python)) for p in points}
@@ -160,7 +170,8 @@ def prepare(out: Path, knobs: int, python: str) -> dict[str, Any]:
             ph["max_candidates"] = len(pairs)
     (out / "workflow.yaml").write_text(yaml.safe_dump(wf_doc, sort_keys=False))
     return {"pairs": pairs, "points": points, "params": params, "base": base, "workload": workload, "reps": wf.engine_defaults.reps,
-            "env": {**os.environ, **ad.server_env(base)}, "serve_cmd": base_argv, "bench_cmd": bench}
+            "env": {**os.environ, **ad.server_env(base)}, "serve_cmd": base_argv, "bench_cmd": bench,
+            "base_url": f"http://127.0.0.1:{port}"}
 
 
 def audit_pick(out: Path, exp: Path, res: dict[str, dict[str, Any]], pick: str, params: dict[str, dict[str, Any]]) -> str:
@@ -195,7 +206,7 @@ def run_live(out: Path, knobs: int) -> dict[str, Any]:
     exp = out / "sweep"
     log = out / "sweep.log"
     cmd = sweep_command(python=py, serve_cmd=p["serve_cmd"], bench_cmd=p["bench_cmd"], params=out / "serve_params.json",
-                        reps=p["reps"], warmup_prompts=p["workload"].num_prompts, out=out, name="sweep")
+                        reps=p["reps"], warmup_prompts=p["workload"].num_prompts, out=out, name="sweep", base_url=p["base_url"])
     print(f"live: grid {len(p['points'])} points over {[k for k, _ in p['pairs']]}; vLLM's sweep first ...", flush=True)
     t0 = time.time()
     with open(log, "wb") as f:

@@ -149,7 +149,7 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
         if kept is None:
             server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/server.log"), fatal=ad.fatal_patterns)
             server.start()
-            life = ServerLifetime(owner_leg=leg_id, pid=server.pgid, started_at=server.started_at, log_offset_start=0)
+            life = launch.server = ServerLifetime(owner_leg=leg_id, pid=server.pgid, started_at=server.started_at, log_offset_start=0)
             inflight.started(store, leg_id, server.pgid or -1)  # its start-up's CPU is a sibling's, not foreign
             if on_started:
                 on_started(server)
@@ -163,9 +163,9 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                 raise LaunchError(f"first request failed after a healthy start: {e}", server.fatal_line() or _tail(server.log_text())) from None
         else:
             inflight.started(store, leg_id, server.pgid or -1)  # type: ignore[union-attr]
-            life = ServerLifetime(owner_leg=kept.owner_leg, pid=server.pgid, started_at=server.started_at, reused=True,  # type: ignore[union-attr]
-                                  log_offset_start=kept.reset_offset, cache_reset=kept.reset_answer)
-        launch.server = life
+            life = launch.server = ServerLifetime(
+                owner_leg=kept.owner_leg, pid=server.pgid, started_at=server.started_at, reused=True,  # type: ignore[union-attr]
+                log_offset_start=kept.reset_offset, cache_reset=kept.reset_answer)
         assert server is not None
         launch.resolved_config = record_server_info(store, d, ad, base_url)
         launch.host = _fingerprint(store, leg_id, cfg, server)

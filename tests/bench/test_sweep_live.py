@@ -46,7 +46,8 @@ def test_vllms_own_sweep_dry_run_launches_geaks_argv_with_each_points_flags(tmp_
     p = L.prepare(tmp_path, 2, sys.executable)
     assert [k for k, _ in p["pairs"]] == ["enforce_eager", "max_num_batched_tokens"]  # the built-in strategist's first two on CPU
     cmd = L.sweep_command(python=sys.executable, serve_cmd=p["serve_cmd"], bench_cmd=p["bench_cmd"], params=tmp_path / "serve_params.json",
-                          reps=3, warmup_prompts=p["workload"].num_prompts, out=tmp_path, name="dry", dry_run=True)
+                          reps=3, warmup_prompts=p["workload"].num_prompts, out=tmp_path, name="dry", base_url=p["base_url"],
+                          dry_run=True)
     r = subprocess.run(cmd, env=p["env"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     servers = [line for line in r.stdout.splitlines() if line.startswith("Server command:")]
@@ -55,5 +56,6 @@ def test_vllms_own_sweep_dry_run_launches_geaks_argv_with_each_points_flags(tmp_
     benches = [line for line in r.stdout.splitlines() if line.startswith("Benchmark command:")]
     assert len(benches) == 4 * 4  # a warm-up run and three runs per point
     assert all("'taskset', '-c', '0-0'" in b and "'--num-prompts', '200'" in b for b in benches)
+    assert "--after-bench-cmd" in cmd and p["base_url"] in cmd[cmd.index("--after-bench-cmd") + 1]  # the caches reset between runs
     wf = (tmp_path / "workflow.yaml").read_text()
     assert "max_candidates: 2" in wf
