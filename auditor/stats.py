@@ -199,3 +199,71 @@ __all__ = [
     "cosine",
     "rel_close",
 ]
+
+
+# ---------------------------------------------------------------- paired designs (issue 18)
+# A paired A/B measures reference and candidate reps side by side in time (interleaved, or at
+# once on two device sets and then swapped): drift between blocks cancels inside each pair, so
+# the claim is about per-pair ratios, not about two medians.
+
+
+def pair_deltas_pct(reference: Sequence[float], candidate: Sequence[float], higher_is_better: bool = True) -> list[float] | None:
+    """Per-pair delta in % (candidate vs its own reference rep, the sign of "better"); None when
+    the sides differ in length, are empty, or a reference rep is zero."""
+    if not len(reference) or len(reference) != len(candidate) or any(r == 0 for r in reference):
+        return None
+    d = [(c - r) / abs(r) * 100.0 for r, c in zip(reference, candidate)]
+    return d if higher_is_better else [-x for x in d]
+
+
+def signed_rank(diffs: Sequence[float]) -> tuple[float, float] | None:
+    """Two-sided Wilcoxon signed-rank test, exact (ties get average ranks, zeros are dropped).
+
+    Returns (W+, p). None with no non-zero difference. The exact null distribution is counted
+    over doubled ranks (integers even with ties), so small samples get no normal approximation."""
+    d = [float(x) for x in diffs if x != 0 and math.isfinite(x)]
+    n = len(d)
+    if not n:
+        return None
+    order = sorted(range(n), key=lambda i: abs(d[i]))
+    ranks2 = [0] * n  # 2 x rank
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and abs(d[order[j + 1]]) == abs(d[order[i]]):
+            j += 1
+        for k in range(i, j + 1):
+            ranks2[order[k]] = i + j + 2  # 2 x the average of ranks i+1 .. j+1
+        i = j + 1
+    w2 = sum(r for r, x in zip(ranks2, d) if x > 0)
+    counts = {0: 1}
+    for r in ranks2:  # every sign assignment equally likely under the null
+        nxt: dict[int, int] = {}
+        for s, c in counts.items():
+            nxt[s] = nxt.get(s, 0) + c
+            nxt[s + r] = nxt.get(s + r, 0) + c
+        counts = nxt
+    all_ = 2 ** n
+    lo = sum(c for s, c in counts.items() if s <= w2) / all_
+    hi = sum(c for s, c in counts.items() if s >= w2) / all_
+    return w2 / 2.0, min(1.0, 2 * min(lo, hi))
+
+
+def bootstrap_pairs_ci(deltas: Sequence[float], *, n_boot: int = 2000, confidence: float = 0.95,
+                       seed: int = 0) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of the median per-pair delta, resampling whole pairs. Seeded."""
+    if not len(deltas):
+        return None
+    rng = np.random.default_rng(seed)
+    a = _arr(deltas)
+    b = np.median(rng.choice(a, size=(n_boot, len(a)), replace=True), axis=1)
+    return float(np.percentile(b, (1 - confidence) / 2 * 100)), float(np.percentile(b, (1 + confidence) / 2 * 100))
+
+
+def overlap_fraction(a: tuple[float, float], b: tuple[float, float]) -> float | None:
+    """How much two time spans (start, end) share, over the longer one: 1.0 = the same window,
+    0.0 = disjoint. None for an empty or reversed span."""
+    la, lb = a[1] - a[0], b[1] - b[0]
+    if la <= 0 or lb <= 0:
+        return None
+    return max(0.0, min(a[1], b[1]) - max(a[0], b[0])) / max(la, lb)

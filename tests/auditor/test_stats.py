@@ -73,3 +73,53 @@ def test_rel_close():
     assert not stats.rel_close(100.0, 101.0, 0.005)
     assert stats.rel_close(None, None, 0.1) and not stats.rel_close(None, 1.0, 0.1)
     assert not math.isnan(stats.percentile([1, 2, 3], 50))
+
+
+# ---------------------------------------------------------------- paired designs
+
+
+def _brute_signed_rank_p(d):
+    """Every sign assignment enumerated (the definition), average ranks for ties."""
+    import itertools
+
+    d = [x for x in d if x != 0]
+    a = sorted(abs(x) for x in d)
+    rank = {v: (a.index(v) + 1 + len(a) - a[::-1].index(v)) / 2 for v in a}
+    rs = [rank[abs(x)] for x in d]
+    w = sum(r for r, x in zip(rs, d) if x > 0)
+    sums = [sum(r for r, s in zip(rs, signs) if s) for signs in itertools.product((0, 1), repeat=len(rs))]
+    lo = sum(s <= w + 1e-9 for s in sums) / len(sums)
+    hi = sum(s >= w - 1e-9 for s in sums) / len(sums)
+    return w, min(1.0, 2 * min(lo, hi))
+
+
+def test_signed_rank_textbook_values():
+    assert stats.signed_rank([1, 2, 3, 4, 5]) == (15.0, 2 / 32)  # all positive: the two extreme assignments
+    assert stats.signed_rank([-1, 2, 3, 4, 5]) == (14.0, 4 / 32)
+    assert stats.signed_rank([0, 0]) is None and stats.signed_rank([]) is None
+
+
+@pytest.mark.parametrize("d", [[0.5, -1.2, 3.1, 0.5, 2.2, -0.1, 4.0], [1, 1, -1, 2, 2, -2, 3, 0, 3],
+                               [2.5, -3.0, 1.0, 4.5, -0.5, 6.0, 2.0, 3.5, -1.5, 5.0]])
+def test_signed_rank_matches_brute_force_with_ties_and_zeros(d):
+    w, p = stats.signed_rank(d)
+    bw, bp = _brute_signed_rank_p(d)
+    assert w == pytest.approx(bw) and p == pytest.approx(bp)
+
+
+def test_pair_deltas_and_their_ci():
+    assert stats.pair_deltas_pct([100, 200], [110, 190]) == pytest.approx([10.0, -5.0])
+    assert stats.pair_deltas_pct([100, 200], [110, 190], higher_is_better=False) == pytest.approx([-10.0, 5.0])
+    assert stats.pair_deltas_pct([100], [1, 2]) is None and stats.pair_deltas_pct([0], [1]) is None
+    lo, hi = stats.bootstrap_pairs_ci([4.0, 5.0, 6.0, 5.5, 4.5])
+    assert 4.0 <= lo <= 5.0 <= hi <= 6.0
+    assert stats.bootstrap_pairs_ci([1.0, 2.0, 3.0]) == stats.bootstrap_pairs_ci([1.0, 2.0, 3.0])  # seeded
+    assert stats.bootstrap_pairs_ci([]) is None
+
+
+def test_overlap_fraction():
+    assert stats.overlap_fraction((0, 10), (0, 10)) == 1.0
+    assert stats.overlap_fraction((0, 10), (5, 15)) == 0.5
+    assert stats.overlap_fraction((0, 10), (20, 30)) == 0.0
+    assert stats.overlap_fraction((0, 10), (2, 4)) == 0.2  # over the longer span: a short half is uneven
+    assert stats.overlap_fraction((5, 5), (0, 1)) is None
