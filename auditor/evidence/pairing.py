@@ -1,0 +1,102 @@
+"""Which repetitions of two legs ran side by side, from the benchmark tool's own bytes (issue 18).
+
+vLLM's client (``vllm bench serve --save-detailed``) records every request's start on the host's
+monotonic clock (``start_times``: time.perf_counter) and its latency, so a repetition ran from its
+first request's start to its last request's end, to the microsecond. Two clients on one host
+read the same clock. Each result's ``date`` (the wall clock when it was saved, whole seconds)
+ties that clock to wall time: two repetitions whose monotonic-to-wall offsets differ by more than
+the date's resolution were timed on different clocks (another host, another boot), and no
+pairing between them can be verified. Everything here is total: odd bytes give None.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..stats import overlap_fraction
+
+DATE_RESOLUTION_S = 1.0  # vLLM's "date" is "%Y%m%d-%H%M%S"
+CLOCK_TOLERANCE_S = 2.0  # two offsets within this are one clock (the date's rounding, twice)
+
+
+@dataclass(frozen=True)
+class RepWindow:
+    file: str
+    start: float  # host monotonic seconds
+    end: float
+    wall_end: float | None  # the tool's "date", unix seconds (UTC as written)
+
+    @property
+    def offset(self) -> float | None:
+        """wall - monotonic: the same (within the date's resolution) for every rep timed on one clock."""
+        return None if self.wall_end is None else self.wall_end - self.end
+
+
+def _num(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+
+def rep_window(raw: Any, file: str) -> RepWindow | None:
+    """The span the tool timed, from its per-request starts and latencies; None without them."""
+    if not isinstance(raw, dict):
+        return None
+    starts, lats = raw.get("start_times"), raw.get("latencies")
+    if not isinstance(starts, list) or not isinstance(lats, list) or len(starts) != len(lats) or not starts:
+        return None
+    spans = [(s, s + lat) for s, lat in ((_num(a), _num(b)) for a, b in zip(starts, lats)) if s is not None and lat is not None and lat >= 0]
+    if not spans:
+        return None
+    wall = None
+    date = raw.get("date")
+    if isinstance(date, str):
+        try:
+            wall = dt.datetime.strptime(date, "%Y%m%d-%H%M%S").replace(tzinfo=dt.timezone.utc).timestamp()
+        except ValueError:
+            wall = None
+    return RepWindow(file, min(s for s, _ in spans), max(e for _, e in spans), wall)
+
+
+def same_clock(a: RepWindow, b: RepWindow, tol_s: float = CLOCK_TOLERANCE_S) -> bool | None:
+    """True: timed on one host's clock; False: not; None: a date is missing (cannot tell)."""
+    if a.offset is None or b.offset is None:
+        return None
+    return abs(a.offset - b.offset) <= tol_s
+
+
+@dataclass(frozen=True)
+class Pairing:
+    pairs: list[tuple[RepWindow, RepWindow, float]]  # (reference, candidate, overlap fraction)
+    dropped: list[tuple[RepWindow, RepWindow, float, str]]  # side by side, but not evenly: why
+    unverifiable: str | None  # why no pairing can be shown from these bytes; None when it can
+
+
+def simultaneous(ref: list[RepWindow], cand: list[RepWindow], min_overlap: float) -> Pairing:
+    """Pairs of reps that ran at once (one on each side): each reference rep with the candidate
+    rep it shares the most time with, one to one, best overlaps first. A matched pair sharing less
+    than ``min_overlap`` of the longer span is dropped (uneven: drift would land on one half)."""
+    if not ref or not cand:
+        return Pairing([], [], "a side has no repetition with per-request start times (vLLM --save-detailed)")
+    clocks = [same_clock(a, b) for a in ref for b in cand]
+    if any(c is False for c in clocks):
+        return Pairing([], [], "the two sides were timed on different clocks (their monotonic-to-wall offsets differ "
+                               f"by more than {CLOCK_TOLERANCE_S:g} s): another host or another boot")
+    cands = sorted(((overlap_fraction((a.start, a.end), (b.start, b.end)) or 0.0, i, j)
+                    for i, a in enumerate(ref) for j, b in enumerate(cand)), reverse=True)
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    pairs, dropped = [], []
+    for f, i, j in cands:
+        if f <= 0 or i in used_a or j in used_b:
+            continue
+        used_a.add(i)
+        used_b.add(j)
+        if f >= min_overlap:
+            pairs.append((ref[i], cand[j], f))
+        else:
+            dropped.append((ref[i], cand[j], f, f"they share {f:.0%} of the longer span (< {min_overlap:.0%})"))
+    pairs.sort(key=lambda p: p[0].start)
+    why = None if pairs or dropped else "no repetition of one side ran at the same time as one of the other"
+    return Pairing(pairs, dropped, why)
