@@ -2,7 +2,8 @@
 and whether they could have contended. Used by B5.
 
 The auditor does not take the scheduler's word (scheduler/batches.jsonl, a claim) for what
-ran at once: it re-derives overlap from every leg's own start and end times, and each leg's
+ran at once: it re-derives overlap from every leg's own start and end times and from the
+benchmark tool's own per-request times (which launch.json cannot contradict), and each leg's
 devices from the engine's own log where it says (vLLM CPU: ``local_rank=0, core ids=[1]``),
 else from the device set launch.json names. Two overlapping legs that share a core or a GPU
 contend, whatever anyone declared; siblings on disjoint sets do not, but their processes'
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from ..evidence.engine_log import omp_core_ids
 from ..evidence.loader import LegData, RunEvidence
+from ..evidence.pairing import RepWindow, overlap_s, window_of
 
 
 def units(devices: str | None, cpu_count: int | None) -> set[str] | None:
@@ -52,32 +54,63 @@ def leg_units(leg: LegData) -> tuple[set[str] | None, str]:
     return declared, f"{leg.dir}/launch.json launch_config.devices = {devices!r}" if devices is not None else "unknown"
 
 
-def overlapping(run: RunEvidence, leg: LegData, min_overlap_s: float) -> list[tuple[LegData, float]]:
-    """Other legs of the run whose [started_at, ended_at] overlaps this leg's by more than
-    ``min_overlap_s`` seconds (only those are loaded)."""
+RAW_MIN_SHARE = 0.1
+
+
+def _windows(leg: LegData) -> list[RepWindow]:
+    return [w for r in leg.reps if r.raw is not None and (w := window_of(r.raw)) is not None]
+
+
+def _overlaps(run: RunEvidence, leg: LegData, min_overlap_s: float) -> list[tuple[LegData, float, str]]:
+    """(other leg, seconds, how it shows) for every other leg that ran at the same time as this
+    one by more than ``min_overlap_s``: by launch.json's start and end (the leg runner's clock,
+    a claim), or else by the benchmark tool's own request times (its per-request starts on the
+    host's clock, evidence/pairing.py), which a producer editing launch.json cannot move."""
     times = run.leg_times
-    if leg.leg_id not in times:
-        return []
-    s0, e0 = times[leg.leg_id]
+    mine = _windows(leg)
     out = []
-    for other_id, (s1, e1) in times.items():
-        ov = min(e0, e1) - max(s0, s1)
-        if other_id != leg.leg_id and ov > min_overlap_s:
-            out.append((run.leg(other_id), ov))
+    for other_id in run.leg_ids():
+        if other_id == leg.leg_id:
+            continue
+        if leg.leg_id in times and other_id in times:
+            (s0, e0), (s1, e1) = times[leg.leg_id], times[other_id]
+            ov = min(e0, e1) - max(s0, s1)
+            if ov > min_overlap_s:
+                out.append((run.leg(other_id), ov, "launch"))
+                continue
+        if mine:
+            other = run.leg(other_id)
+            theirs = _windows(other)
+            ov_raw = overlap_s(mine, theirs)
+            # request times are exact to the microsecond: reps shorter than min_overlap_s that
+            # share a tenth of the shorter side's measured time ran together
+            short = min(sum(w.end - w.start for w in mine), sum(w.end - w.start for w in theirs)) if theirs else 0.0
+            if ov_raw is not None and ov_raw > min(min_overlap_s, RAW_MIN_SHARE * short) and ov_raw > 0:
+                out.append((other, ov_raw, "raw"))
     return out
+
+
+def overlapping(run: RunEvidence, leg: LegData, min_overlap_s: float) -> list[tuple[LegData, float]]:
+    """Other legs of the run that ran at the same time as this one by more than ``min_overlap_s``
+    seconds, by their launch times or by the tool's own request times (``_overlaps``)."""
+    return [(o, ov) for o, ov, _ in _overlaps(run, leg, min_overlap_s)]
 
 
 def contention(run: RunEvidence, leg: LegData, *, min_overlap_s: float, max_shared_core_load: float) -> list[str]:
     """Why this leg was contended by the run's own concurrent legs (empty: it was not)."""
     reasons = []
     mine, src = leg_units(leg)
-    for other, ov in overlapping(run, leg, min_overlap_s):
+    for other, ov, how in _overlaps(run, leg, min_overlap_s):
+        if how == "raw":
+            reasons.append(f"launch.json's times put leg {other.leg_id} apart from it, but the benchmark tool's own request "
+                           f"times show their repetitions ran {ov:.1f} s at the same time")
         theirs, osrc = leg_units(other)
+        ov_s = f"{ov:.1f}" if ov < 10 else f"{ov:.0f}"
         if mine is None or theirs is None:
-            reasons.append(f"ran {ov:.0f} s at the same time as leg {other.leg_id} and the device sets cannot be compared "
+            reasons.append(f"ran {ov_s} s at the same time as leg {other.leg_id} and the device sets cannot be compared "
                            f"({src}; {osrc})")
         elif mine & theirs:
-            reasons.append(f"ran {ov:.0f} s at the same time as leg {other.leg_id} on shared device(s) "
+            reasons.append(f"ran {ov_s} s at the same time as leg {other.leg_id} on shared device(s) "
                            f"{sorted(mine & theirs)} ({src}; {osrc})")
     host = leg.launch.host if leg.launch else None
     cores = [u for u in (mine or set()) if u.startswith("cpu")]

@@ -55,3 +55,34 @@ plant(Plant("c_contended_pair", ("B5",), "the baseline and the config candidate 
 plant(Plant("c_unknown_sets", ("B5",), "the baseline and the config candidate ran at once and neither records a device set "
             "the auditor can read", {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
             after=_concurrent({BASE: "gpu-pool", CFG: "gpu-pool"}, None, {})))
+
+
+def _hidden_overlap(s: RunStore) -> None:
+    """CFG's client ran at the same moments as BASE's (its raw reps' request times and dates moved
+    onto BASE's), both engines bound core 1, and launch.json still says the legs were 100 s apart."""
+    import time as _t
+
+    shift = json.loads(s.path(f"legs/{CFG}/launch.json").read_text())["started_at"] - \
+        json.loads(s.path(f"legs/{BASE}/launch.json").read_text())["started_at"]
+    for f in sorted(s.path(f"legs/{CFG}/raw").glob("rep_*.json")):
+        o = json.loads(f.read_text())
+        o["start_times"] = [x - shift for x in o["start_times"]]
+        when = _t.mktime(_t.strptime(o["date"], "%Y%m%d-%H%M%S")) - _t.timezone - shift
+        o["date"] = _t.strftime("%Y%m%d-%H%M%S", _t.gmtime(when))
+        f.write_text(json.dumps(o, separators=(",", ":")) + "\n")
+    for i, leg in enumerate((BASE, CFG)):
+        p = s.path(f"legs/{leg}/launch.json")
+        o = json.loads(p.read_text())
+        o["launch_config"]["devices"] = ("cpu:0", "cpu:1")[i]
+        o["host"].update(device_set=o["launch_config"]["devices"])
+        p.write_text(json.dumps(o, indent=1))
+        log = s.path(f"legs/{leg}/server.log")
+        lines = log.read_text().splitlines(keepends=True)
+        line = f"(EngineCore pid={4100 + i}) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \tlocal_rank=0, core ids=[1]\n"
+        log.write_text("".join(lines[:1] + [line] + lines[1:]))
+
+
+plant(Plant("c_hidden_overlap", ("B5",), "the baseline and the config candidate ran at once with both engines on core 1; "
+            "launch.json puts them 100 s apart, but the benchmark tool's own request times (start_times on the host's "
+            "clock, tied to wall time by its date) show their repetitions running together",
+            {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")}, after=_hidden_overlap))

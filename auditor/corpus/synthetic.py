@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import heapq
 import json
+import time
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +174,9 @@ def _reps(spec: LegSpec) -> list[float]:
     return [spec.tput * (1 + wob[i % len(wob)]) for i in range(spec.counted)]
 
 
+BOOT = 1_699_990_000.0  # the synthetic host's boot (wall time): start_times are seconds since
+
+
 def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> None:
     d = f"legs/{spec.leg_id}"
     resolved = {**BASE_RESOLVED, **spec.resolved}
@@ -200,8 +204,10 @@ def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> N
     for idx, (warm, tput) in enumerate(plan):
         raw = vllm_raw(tput, spec.workload.num_prompts, spec.workload.output_len or 16, spec.workload.input_len or 64,
                        seed=1000 + idx, ttft_scale=spec.ttft_scale, tpot_scale=tpot_scale,
-                       failed=spec.failed_requests if not warm else 0, t0_s=12000.0 + 10.0 * idx,
+                       failed=spec.failed_requests if not warm else 0, t0_s=spec.started_at - BOOT + 30.0 + 10.0 * idx,
                        max_concurrency=spec.workload.max_concurrency)
+        # the client's clock is the host's monotonic one (boot-relative); its date the wall clock at the end
+        raw["date"] = time.strftime("%Y%m%d-%H%M%S", time.gmtime(BOOT + max(s + lat for s, lat in zip(raw["start_times"], raw["latencies"]))))
         raw_rel = f"raw/rep_{idx}.json"
         store.write_text(f"{d}/{raw_rel}", json.dumps(raw, separators=(",", ":")) + "\n")
         # the engine's /metrics right before and right after the timed requests (vLLM's client

@@ -49,14 +49,32 @@ def rep_window(raw: Any, file: str) -> RepWindow | None:
     spans = [(s, s + lat) for s, lat in ((_num(a), _num(b)) for a, b in zip(starts, lats)) if s is not None and lat is not None and lat >= 0]
     if not spans:
         return None
-    wall = None
-    date = raw.get("date")
-    if isinstance(date, str):
-        try:
-            wall = dt.datetime.strptime(date, "%Y%m%d-%H%M%S").replace(tzinfo=dt.timezone.utc).timestamp()
-        except ValueError:
-            wall = None
-    return RepWindow(file, min(s for s, _ in spans), max(e for _, e in spans), wall)
+    return RepWindow(file, min(s for s, _ in spans), max(e for _, e in spans), _wall(raw.get("date")))
+
+
+def _wall(date: Any) -> float | None:
+    if not isinstance(date, str):
+        return None
+    try:
+        return dt.datetime.strptime(date, "%Y%m%d-%H%M%S").replace(tzinfo=dt.timezone.utc).timestamp()
+    except ValueError:
+        return None
+
+
+def window_of(raw: Any) -> RepWindow | None:
+    """The window of a rep the loader already parsed (raw.RawRep: first request start, span, date)."""
+    start, span = getattr(raw, "first_start_s", None), getattr(raw, "span_s", None)
+    if start is None or span is None or not math.isfinite(start) or not math.isfinite(span) or span < 0:
+        return None
+    return RepWindow(raw.file, start, start + span, _wall(getattr(raw, "date", None)))
+
+
+def overlap_s(a: list[RepWindow], b: list[RepWindow]) -> float | None:
+    """Seconds the two sides' reps ran at the same time, summed over rep pairs; None when there is
+    nothing to compare or the sides were timed on different clocks."""
+    if not a or not b or any(same_clock(x, y) is False for x in a for y in b):
+        return None
+    return sum(max(0.0, min(x.end, y.end) - max(x.start, y.start)) for x in a for y in b)
 
 
 def same_clock(a: RepWindow, b: RepWindow, tol_s: float = CLOCK_TOLERANCE_S) -> bool | None:

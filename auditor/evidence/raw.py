@@ -35,6 +35,7 @@ _ARRAYS: list[tuple[str, Any, Any]] = [
     ("ttfts", FloatList, None),
     ("latencies", FloatList, None),
     ("start_times", FloatList, None),
+    ("date", Any, None),  # vLLM: when the result was saved, "%Y%m%d-%H%M%S" (ties start_times' clock to wall time)
     ("errors", list[str | None] | None, None),
     # SGLang's name for the total; vLLM's total_token_throughput is an aggregate below
     ("total_throughput", float | None, None),
@@ -74,6 +75,7 @@ class RawRep:
     span_s: float | None = None
     max_concurrency: int | None = None
     server_info: dict[str, Any] | None = None
+    date: str | None = None  # the tool's own save time, as written
     sha256: str | None = None  # set by the loader only where two raw files have one size
     # what experiment the row says it ran (workload.py): rate, concurrency, lengths, the tool's
     # --metadata and a sweep's overrides; measured fields excluded
@@ -141,6 +143,7 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
         aggregates["median_e2el_ms"] = aggregates["median_e2e_latency_ms"]
     mc = res.max_concurrency
     rr = RawRep(file=rel, size=len(data), duration_s=res.duration, aggregates=aggregates, server_info=res.server_info,
+                date=res.date if isinstance(res.date, str) else None,
                 max_concurrency=mc if isinstance(mc, int) and not isinstance(mc, bool) and mc > 0 else None,
                 workload=workload_fields(body, decoded=res), spec_accept_length=_speculated(res))
     if res.output_lens is None or res.ttfts is None:
