@@ -18,6 +18,7 @@ from geak.auditor.evidence.store import RunStore
 
 from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import UNFINISHED, LegResult, Prompt, run_leg
+from geak.agents.engines.pool import POOL
 
 from .scheduler import LegJob, LocalScheduler, Scheduler
 
@@ -123,6 +124,10 @@ class LiveLegs:
         done = {j.leg_id: existing(store, j.leg_id, role=j.role, cfg=j.cfg, workload=j.kw["workload"], reps=j.kw["reps"]) for j in jobs}
         todo = [j for j in jobs if done[j.leg_id] is None]
         self.measured += [j.leg_id for j in todo]
+        if todo and not isinstance(self.scheduler, LocalScheduler):
+            # a Ray task's lock request cannot reach this process's pool: a server kept here
+            # would hold the set the task waits for
+            POOL.close()
         got = dict(zip([j.leg_id for j in todo], self.scheduler.run(store, todo, self.one, node=node)))
         return [done[j.leg_id] or got[j.leg_id] for j in jobs]  # type: ignore[misc]
 

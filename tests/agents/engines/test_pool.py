@@ -96,3 +96,29 @@ def test_which_roles_reuse_and_keep(role, reuse, keep):
     assert LiveLegs("vllm")._reuse_kw(role) == {"reuse": reuse, "keep": keep}
     assert LiveLegs("vllm", reuse=False)._reuse_kw(role) == {"reuse": False, "keep": False}
     assert LiveLegs("vllm")._reuse_kw(role, in_process=False) == {"reuse": False, "keep": False}  # a Ray task's process
+
+
+def test_a_batch_for_another_process_closes_the_pool_first(kept, tmp_path):
+    """Under Ray a batch's legs lock their sets in other processes, which this process's pool
+    hook never sees: a server kept here for the baseline must be gone before they start."""
+    from geak.agents.engines.base import LaunchConfig
+    from geak.auditor.evidence.models import WorkloadSpec
+    from geak.auditor.evidence.store import RunStore
+    from geak.orchestrator.legs import LiveLegs
+    from geak.orchestrator.scheduler import LegJob
+
+    seen = []
+
+    class Elsewhere:  # a scheduler that runs legs out of this process (as RayScheduler does)
+        def run(self, store, jobs, one, node=""):
+            seen.append(POOL.kept())
+            from geak.agents.engines.leg import LegResult
+
+            return [LegResult(j.leg_id, "ok", None, 0, None) for j in jobs]
+
+    k = kept("cpu:0")
+    POOL.keep(k)
+    job = LegJob("screen_x", "candidate", LaunchConfig(model="m", devices="cpu:0"),
+                 {"workload": WorkloadSpec(dataset="random", num_prompts=1), "reps": 1})
+    LiveLegs("vllm", scheduler=Elsewhere()).batch(RunStore(tmp_path / "run"), [job])
+    assert seen == [{}] and _gone(k.server.pgid)
