@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -174,23 +175,20 @@ def prepare(out: Path, knobs: int, python: str) -> dict[str, Any]:
             "base_url": f"http://127.0.0.1:{port}"}
 
 
-def audit_pick(out: Path, exp: Path, res: dict[str, dict[str, Any]], pick: str, params: dict[str, dict[str, Any]]) -> str:
+def audit_pick(out: Path, res: dict[str, dict[str, Any]], pick: str, params: dict[str, dict[str, Any]]) -> str:
     """The sweep's pick against its default point, as `geak import vllm-bench` and `geak audit` see them."""
     from geak.auditor.audit import audit_run
     from geak.auditor.importers.bench import import_vllm_bench
 
     run = out / "sweep-audit"
-    if run.exists():
-        import shutil
-
-        shutil.rmtree(run)
+    shutil.rmtree(run, ignore_errors=True)
     d = next(k for k in res if k.endswith("-default"))
     if pick == d:
         return "none (its pick is the default point: no change to audit)"
     import_vllm_bench([Path(r["file"]) for r in res[d]["runs"]], run, "sweep_default")
     import_vllm_bench([Path(r["file"]) for r in res[pick]["runs"]], run, "sweep_pick")
     dec = run / "decisions.jsonl"
-    knob = params[pick.split("SERVE--", 1)[-1]] if pick.split("SERVE--", 1)[-1] in params else {}
+    knob = params.get(pick.split("SERVE--", 1)[-1], {})
     lines = [json.loads(x) for x in dec.read_text().splitlines() if x.strip()]
     for o in lines:  # what the import asks the user to do: name the knobs that changed
         if o.get("candidate_legs") == ["sweep_pick"]:
@@ -219,13 +217,10 @@ def run_live(out: Path, knobs: int) -> dict[str, Any]:
     pick = max(ok, key=lambda k: ok[k]["median"])
     reach_s = max(r["mtime"] for r in ok[pick]["runs"]) - t0
     reps_s = sum(r["duration_s"] for v in ok.values() for r in v["runs"]) + sum(v["warmup_s"] or 0 for v in ok.values())
-    verdict = audit_pick(out, exp, ok, pick, p["params"])
+    verdict = audit_pick(out, ok, pick, p["params"])
     print(f"live: sweep done in {sweep_wall:.0f} s, pick {pick} ({ok[pick]['median']:.1f} tok/s); geak next ...", flush=True)
     geak_dir = out / "geak"
-    if geak_dir.exists():
-        import shutil
-
-        shutil.rmtree(geak_dir)
+    shutil.rmtree(geak_dir, ignore_errors=True)
     t1 = time.time()
     g = subprocess.run([py, "-m", "geak.orchestrator.cli", "run", "--use-auditor", "--run-dir", str(geak_dir), "--workflow",
                         str(out / "workflow.yaml"), "--no-report"], stdout=open(out / "geak.log", "wb"), stderr=subprocess.STDOUT,

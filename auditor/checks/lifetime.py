@@ -14,20 +14,16 @@ from __future__ import annotations
 from ..evidence.lifetime import identity, log_size, resets
 from ..evidence.loader import LegData
 from ..evidence.models import Finding
+from .concurrency import overlapping
 from .registry import GateContext, leg_ptr, rule
 
 OVERLAP_TOLERANCE_S = 1.0  # launch.json times are taken around, not at, the leg's first and last request
 
 
-def _users(ctx: GateContext, owner: str) -> list[tuple[str, float, float]]:
-    """(leg, start, end) of the owner and every leg declaring its server, by start."""
-    out = []
-    for lid, lj in ctx.run.launches.items():
-        s = lj.server
-        mine = lid == owner or (s is not None and s.reused and s.owner_leg == owner)
-        if mine and lj.started_at is not None and lj.ended_at is not None:
-            out.append((lid, lj.started_at, lj.ended_at))
-    return sorted(out, key=lambda t: t[1])
+def _users(ctx: GateContext, owner: str) -> list[str]:
+    """The owner and every leg declaring its server."""
+    return [lid for lid, lj in ctx.run.launches.items()
+            if lid == owner or (lj.server is not None and lj.server.reused and lj.server.owner_leg == owner)]
 
 
 def _declared(ctx: GateContext, leg: LegData) -> list[Finding]:
@@ -54,13 +50,13 @@ def _declared(ctx: GateContext, leg: LegData) -> list[Finding]:
         out += ctx.bad("E2", f"leg {leg.leg_id} declares {owner}'s server, but the engine answered it a different config "
                        f"({', '.join(diff[:4])}{' ...' if len(diff) > 4 else ''} differ between {leg.engine_config_source} and "
                        f"{o.engine_config_source}): not the same server", evidence=[leg_ptr(leg, "server_info.json"), leg_ptr(o, "server_info.json")])
-    users = _users(ctx, owner)
-    me = next((u for u in users if u[0] == leg.leg_id), None)
-    for other, t0, t1 in users:
-        if me is not None and other != leg.leg_id and t0 < me[2] - OVERLAP_TOLERANCE_S and me[1] < t1 - OVERLAP_TOLERANCE_S:
-            out += ctx.bad("E2", f"leg {leg.leg_id} measured on {owner}'s server while {other} was still using it "
-                           f"({max(t0, me[1]):.0f}..{min(t1, me[2]):.0f}): two legs' requests mixed on one server",
-                           evidence=[leg_ptr(leg, field="started_at"), leg_ptr(ctx.run.leg(other), field="ended_at")])
+    users = set(_users(ctx, owner)) - {leg.leg_id}
+    # one notion of "ran at the same time" for the auditor: B5's (launch times, else the tool's own request times)
+    for other, ov in overlapping(ctx.run, leg, OVERLAP_TOLERANCE_S):
+        if other.leg_id in users:
+            out += ctx.bad("E2", f"leg {leg.leg_id} measured on {owner}'s server while {other.leg_id} was using it "
+                           f"({ov:.1f} s at once): two legs' requests mixed on one server",
+                           evidence=[leg_ptr(leg, field="started_at"), leg_ptr(other, field="ended_at")])
             break
     start, end = s.log_offset_start, s.log_offset_end
     size = log_size(leg.server_log)

@@ -86,15 +86,13 @@ plant(Plant("l_reuse_candidate", ("E2",), "the config candidate measured on a se
             {"config-accept-1": ("FLAG", ["E2"])},
             legs_mod=_add_legs(LegSpec("cfg_warm", "candidate", BASE_TPUT * 1.08, resolved=CFG, started_at=T0 - 100)),
             after=_reuse("cfg_seqs512", "cfg_warm")))
+# a band that is unknown FLAGs every gate that stands on it (B1, P3, F1)
+BAND_UNKNOWN = {"baseline": ("FLAG", ["B1"]), "config-accept-1": ("FLAG", ["P3"]), "integrate-rmsnorm": ("FLAG", ["P3"]),
+                "bundle": ("FLAG", ["F1"])}
+AA_LEGS = _add_legs(LegSpec("aa_1", "aa", BASE_TPUT, started_at=T0 - 300), LegSpec("aa_2", "aa", BASE_TPUT, started_at=T0 - 200))
+
 plant(Plant("l_aa_one_server", ("B1", "P3", "F1"), "the run's two A/A legs measured on one server (the second declares the "
             "first's): the band has no launch-to-launch variance, so it is unknown and every gate on it FLAGs",
-            {"baseline": ("FLAG", ["B1"]), "config-accept-1": ("FLAG", ["P3"]), "integrate-rmsnorm": ("FLAG", ["P3"]),
-             "bundle": ("FLAG", ["F1"])},
-            legs_mod=_add_legs(LegSpec("aa_1", "aa", BASE_TPUT, started_at=T0 - 300), LegSpec("aa_2", "aa", BASE_TPUT, started_at=T0 - 200)),
-            after=_reuse("aa_2", "aa_1")))
+            BAND_UNKNOWN, legs_mod=AA_LEGS, after=_reuse("aa_2", "aa_1")))
 plant(Plant("l_aa_hidden_one_server", ("B1", "P3", "F1"), "the run's two A/A legs measured on one server and say nothing: "
-            "the second's server.log is the first's bytes",
-            {"baseline": ("FLAG", ["B1"]), "config-accept-1": ("FLAG", ["P3"]), "integrate-rmsnorm": ("FLAG", ["P3"]),
-             "bundle": ("FLAG", ["F1"])},
-            legs_mod=_add_legs(LegSpec("aa_1", "aa", BASE_TPUT, started_at=T0 - 300), LegSpec("aa_2", "aa", BASE_TPUT, started_at=T0 - 200)),
-            after=_copy_log("aa_2", "aa_1")))
+            "the second's server.log is the first's bytes", BAND_UNKNOWN, legs_mod=AA_LEGS, after=_copy_log("aa_2", "aa_1")))

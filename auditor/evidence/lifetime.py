@@ -55,8 +55,9 @@ def resets(log: str, start: int, end: int | None) -> list[int]:
     hi = len(raw) if end is None else max(lo, min(end, len(raw)))
     out = []
     base = raw[:lo].count(b"\n") + 1
-    for m in _RESET.finditer(raw[lo:hi].decode(errors="replace")):
-        out.append(base + raw[lo:hi].decode(errors="replace")[: m.start()].count("\n"))
+    text = raw[lo:hi].decode(errors="replace")
+    for m in _RESET.finditer(text):
+        out.append(base + text.count("\n", 0, m.start()))
     return out
 
 
