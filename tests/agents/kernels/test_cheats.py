@@ -25,7 +25,11 @@ def _caught(cheat_results, name: str, rule: str) -> None:
 def test_background_thread_escapes_the_timer_h4(cheat_results):
     rec, _ = cheat_results["background_thread"]
     ag = rec.anti_gaming
-    assert ag.event_ms < 0.5 * ag.wall_ms
+    # the readiness probe is proof by effect; the event/wall ratio only leans the right way
+    # (the worker and the enqueuing caller share the GIL, so under load the caller's returned
+    # time grows: CI saw 102 of 180 ms)
+    assert ag.output_ready_at_end_event is False
+    assert ag.event_ms < ag.wall_ms
     _caught(cheat_results, "background_thread", "H4")
 
 
