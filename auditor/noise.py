@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import stats
+from . import paired, stats
 from .evidence.loader import RunEvidence
 from .evidence.models import LegLaunch
 from .policy import AuditPolicy
@@ -68,8 +68,42 @@ def aa_band_pct(run: RunEvidence, metric: str = "output_throughput") -> tuple[fl
     return band, {"aa_legs": sorted(within), "within_spread_pct": within, "between_gap_pct": between}, None
 
 
+def paired_bands(run: RunEvidence, policy: AuditPolicy, metric: str = "output_throughput") -> tuple[dict[str, float], dict[str, str], dict[str, Any]]:
+    """(design -> paired A/A band, design -> why unknown, detail) from the manifest's A/A designs:
+    each re-derived as any paired gate is (auditor/paired.py); the band of a design is the widest
+    any of its A/A designs gives, never below the policy's declared band."""
+    bands: dict[str, float] = {}
+    unknown: dict[str, str] = {}
+    detail: dict[str, Any] = {}
+    for k, d in enumerate(run.manifest.aa_designs if run.manifest else []):
+        present = set(run.leg_ids())
+        gone = [i for i in d.a_legs + d.b_legs if i not in present]
+        if gone:
+            unknown[d.design] = f"paired A/A design {k + 1} names leg(s) {', '.join(gone)} that the run does not have"
+            continue
+        legs = [run.leg(i) for i in d.a_legs + d.b_legs]
+        not_aa = [lg.leg_id for lg in legs if lg.launch is None or lg.launch.role != "aa"]
+        if not_aa:
+            unknown[d.design] = f"paired A/A design {k + 1}: leg(s) {', '.join(not_aa)} are not A/A legs by their launch.json"
+            continue
+        res = paired.derive(d.design, legs[:len(d.a_legs)], legs[len(d.a_legs):], metric, True, policy.pair_min_overlap)
+        if res.unverifiable or len(res.deltas) < policy.min_pairs:
+            unknown[d.design] = (f"paired A/A design {k + 1} ({d.design}): "
+                                 f"{res.unverifiable or f'{len(res.deltas)} verified pair(s), fewer than {policy.min_pairs}'}")
+            continue
+        b = paired.band_pct(res) or 0.0
+        detail[f"{d.design}_{k + 1}"] = {**res.summary(policy.alpha), "band_pct": b}
+        bands[d.design] = max(bands.get(d.design, 0.0), b, policy.noise_band_pct)
+    return bands, unknown, detail
+
+
 def effective_policy(run: RunEvidence, policy: AuditPolicy) -> tuple[AuditPolicy, dict[str, Any]]:
+    pb, pu, pdetail = paired_bands(run, policy)
+    if pb or pu:
+        policy = policy.model_copy(update={"paired_noise_band_pct": pb, "paired_noise_band_unknown": pu})
     band, detail, unknown = aa_band_pct(run)
+    if pdetail:
+        detail = {**detail, "paired_aa": pdetail}
     if unknown is not None:
         return (policy.model_copy(update={"noise_band_unknown": unknown}),
                 {"noise_band_source": "unknown: the declared A/A legs give no band", **detail})

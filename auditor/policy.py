@@ -35,6 +35,15 @@ class AuditPolicy(BaseModel):
     rounding_rel: float = Field(0.005, description="P2: reported vs raw agree within this relative error")
     min_reps_for_test: int = Field(5, description="P3: reps per side before a significance test may replace non-overlap")
     alpha: float = 0.05
+    pair_min_overlap: float = Field(
+        0.8, description="P3 paired (crossover): two reps run at once pair up when they share at least this fraction of the longer "
+        "span; a matched pair below it is dropped and counted")
+    min_pairs: int = Field(6, description="P3 paired: verified pairs needed before the per-pair claim can be judged")
+    paired_noise_band_pct: dict[str, float] = Field(
+        default_factory=dict, description="set by the auditor, not by a policy file: design -> the paired A/A band the run's "
+        "A/A legs of that design give (auditor/noise.py)")
+    paired_noise_band_unknown: dict[str, str] = Field(
+        default_factory=dict, description="set by the auditor: design -> why the declared paired A/A legs give no band")
     latency_tolerance_pct: float = Field(5.0, description="P7: latency percentile may worsen by this much")
     latency_percentiles: list[float] = Field(default_factory=lambda: [50.0, 99.0])
     latency_degenerate_ms: float = Field(

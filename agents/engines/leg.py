@@ -30,6 +30,7 @@ from . import inflight
 from .host import fingerprint
 from .lock import DeviceLock
 from .pool import POOL, KeptServer, server_key
+from .rep_barrier import PartnerLost, RepBarrier
 from .ports import free_port
 from .process import LaunchError, ServerProcess, cancelled, group_members
 
@@ -111,14 +112,16 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
             topk: Callable[[str, str], list[TopKLogprobs]] | None = None,
             probe: Callable[[str, str], tuple[ParityProbe, list[TopKLogprobs]]] | None = None,
             plugin: KernelPlugin | None = None, engagement_markers: list[str] | None = None,
-            reuse: bool = False, keep: bool = False) -> LegResult:
+            reuse: bool = False, keep: bool = False, rep_barrier: RepBarrier | None = None) -> LegResult:
     """``topk(base_url, model)``: record first-token top-k logprobs (a reference for a later
     parity probe). ``probe(base_url, model)``: the one-token parity probe of a kernel candidate,
     run before anything is benchmarked; an ejected candidate fails the leg (fail closed) with
     the probe's tagged line as the reason. ``plugin``/``engagement_markers`` are recorded in
     launch.json as what the leg loaded and what its log must show. ``reuse``: measure on a
     server an earlier leg of the same launch kept up (pool.py), declared in launch.json's
-    ``server``; ``keep``: leave this leg's server up for such a leg (a kernel leg never does)."""
+    ``server``; ``keep``: leave this leg's server up for such a leg (a kernel leg never does).
+    ``rep_barrier``: the leg is one half of a pair (paired.py): each repetition starts when the
+    partner leg's starts, and a failure here ends the partner's wait."""
     ad = get_engine(engine) if isinstance(engine, str) else engine
     python = python or sys.executable
     d = f"legs/{leg_id}"
@@ -194,13 +197,13 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
             store.write_json(f"{d}/accuracy.json", AccuracyProbe(task="heldout", n=len(accuracy), correct=correct, items_file=items))
         plan = ([True] if warmup else []) + [False] * reps
         for idx, is_warm in _run_reps(store, ad, d, leg_id, plan, python, base_url, served, workload, env, bench_timeout_s, server,
-                                      cfg=cfg):
+                                      cfg=cfg, barrier=rep_barrier):
             counted += 0 if is_warm else 1
         launch.host = _worst(launch.host, _fingerprint(store, leg_id, cfg, server))
         launch.status, launch.failure_reason = "ok", None
     except LaunchError as e:
         launch.failure_reason = str(e).splitlines()[0] + (f" | engine said: {e.quote}" if e.quote else "")
-    except (OSError, ValueError, subprocess.SubprocessError, urllib.error.URLError, KeyError) as e:
+    except (OSError, ValueError, subprocess.SubprocessError, urllib.error.URLError, KeyError, PartnerLost) as e:
         launch.failure_reason = f"{type(e).__name__}: {e}"
     finally:
         if launch.status != "ok" and cancelled():
@@ -210,6 +213,8 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
             life.log_offset_end = _size(server.log_path)
         launch.ended_at = time.time()
         store.write_json(f"{d}/launch.json", launch)  # first: nothing after it may cost the leg its record
+        if rep_barrier is not None and launch.status != "ok":
+            rep_barrier.abort()
         if registered:
             inflight.unregister(store, leg_id)
         _release(server, lock, kept, key if keep and launch.status == "ok" else None, cfg, leg_id, base_url)
@@ -285,7 +290,7 @@ def _tail(text: str, n: int = 3) -> str:
 
 def _run_reps(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, plan: list[bool], python: str, base_url: str,
               model: str, workload: WorkloadSpec, env: dict[str, str], timeout_s: float, server: ServerProcess,
-              cfg: LaunchConfig | None = None):
+              cfg: LaunchConfig | None = None, barrier: RepBarrier | None = None):
     """Run the repetitions with the engine's own client; yield (index, warm-up?) per recorded rep.
 
     One client process for all reps when the adapter supports it (the server stays hot), else
@@ -297,10 +302,14 @@ def _run_reps(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, plan: lis
     files = [f"rep_{i}.json" for i in range(len(plan))]
     kw = dict(python=python, base_url=base_url, model=model, workload=workload, result_dir=str(raw_dir))
     multi = ad.bench_argv_multi(result_files=files, **kw)
+    if multi and barrier is not None:
+        multi += ["--geak-rep-barrier", barrier.spec]  # the client meets its partner before each rep
     batches = [(multi, list(range(len(plan))))] if multi else [(ad.bench_argv(result_file=f, **kw), [i]) for i, f in enumerate(files)]
     if cfg is not None:
         batches = [(client_command(argv, cfg), idxs) for argv, idxs in batches]
     for argv, idxs in batches:
+        if barrier is not None and not multi:
+            barrier.meet(idxs[0], token=leg_id)  # one client per rep: meet here, right before it starts
         log = store.path(f"{d}/bench.log")
         with open(log, "ab") as f:
             try:

@@ -17,6 +17,7 @@ from ..evidence.models import TEARDOWN_MARKER, EvidencePointer, Finding
 from .coherence import looks_coherent
 from .config_diff import key_matches, lever_class, same_value
 from .launch import leg_pairs, resolved_diff, launch_claim_findings
+from .paired_gate import paired_p3
 from .registry import GateContext, leg_ptr, ptr, rule
 
 CRASH_PATTERNS = re.compile(
@@ -217,6 +218,8 @@ def _runs_agree(claimed: list[float], raw: list[float], rel: float) -> tuple[lis
 
 @rule("P3", ["patch"], "delta within noise", "flag", "remeasure")
 def p3_within_noise(ctx: GateContext) -> list[Finding]:
+    if ctx.decision.design != "blocks":
+        return paired_p3(ctx)  # a paired claim is judged per pair (paired_gate.py)
     unknown = ctx.band_unknown("P3")
     if unknown:
         return unknown

@@ -120,6 +120,18 @@ class WorkloadSpec(BaseModel):
 # ---------------------------------------------------------------- run-level records
 
 
+Design = Literal["blocks", "crossover", "abba"]
+
+
+class PairedAA(BaseModel):
+    """A/A legs measured in a paired design (issue 18): the two sides of one config against itself.
+    Which reps pair up is the auditor's to re-derive (auditor/paired.py), not this record's."""
+
+    design: Literal["crossover", "abba"]
+    a_legs: list[str]
+    b_legs: list[str]
+
+
 class Manifest(Record):
     kind: Literal["manifest"] = "manifest"
     run_id: str
@@ -141,6 +153,9 @@ class Manifest(Record):
         default_factory=list,
         description="the A/A legs this run set out to measure; a declared one that is missing or unusable makes "
         "the noise band unknown (FLAG), never the policy's default",
+    )
+    aa_designs: list[PairedAA] = Field(
+        default_factory=list, description="A/A legs measured in a paired design: the band a paired gate of that design is held to"
     )
 
 
@@ -366,6 +381,11 @@ class Decision(Record):
         default_factory=list, description="bundle: the patch decisions stacked into it"
     )
     prefix_cache_flushed: bool | None = None
+    design: Design = Field(
+        "blocks", description="how the reference and candidate legs were measured: blocks (one leg after the other), crossover "
+        "(two sets at once, reps started together, sets swapped), abba (short legs in A B B A order); a paired design "
+        "the auditor cannot verify from the raw bytes is FLAGged"
+    )
 
 
 # ---------------------------------------------------------------- profile and harness

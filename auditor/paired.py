@@ -1,0 +1,202 @@
+"""Paired designs re-derived from the bytes (issue 18): which reps pair up, and what each pair says.
+
+A decision that claims a paired design (Decision.design) names its reference and candidate
+legs; nothing else it says is taken. From the benchmark tool's own per-request start times
+(the host's monotonic clock, tied to wall time by each result's ``date``: evidence/pairing.py)
+and the cores the engine's own log says it bound (vLLM CPU: ``local_rank=0, core ids=[1]``):
+
+``crossover``  each reference leg ran at the same time as one candidate leg, on disjoint
+               cores; across the periods each side ran on every set (the sets swapped). Pairs
+               are the reps of a period that ran at once; a pair whose halves share less than
+               ``pair_min_overlap`` of the longer span is dropped and counted.
+``abba``       the legs ran one after another, never at once, on one set; taken in time order,
+               each two consecutive legs are one reference and one candidate, and the pairs
+               alternate which side went first (A B, B A, ...: a linear drift cancels).
+               A pair is the two legs' medians.
+
+What cannot be shown is ``unverifiable`` (P3 FLAGs it): a paired claim is worth its pairing.
+Everything here is pure and total: odd bytes make a pairing unverifiable, never an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import stats
+from .evidence.engine_log import omp_core_ids
+from .evidence.loader import LegData
+from .evidence.pairing import RepWindow, same_clock, simultaneous, window_of
+
+
+@dataclass
+class PairedResult:
+    design: str
+    deltas: list[float] = field(default_factory=list)  # per pair, % in the sign of "better"
+    pairs: list[dict[str, Any]] = field(default_factory=list)
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+    unverifiable: str | None = None
+
+    def summary(self, alpha: float) -> dict[str, Any]:
+        sr = stats.signed_rank(self.deltas)
+        return {"design": self.design, "n_pairs": len(self.deltas), "n_dropped": len(self.dropped),
+                "median_pair_delta_pct": stats.median(self.deltas), "signed_rank_p": sr[1] if sr else None,
+                "bootstrap_ci_pct": stats.bootstrap_pairs_ci(self.deltas), "pair_deltas_pct": self.deltas, "alpha": alpha}
+
+
+def _reps(leg: LegData, metric: str) -> list[tuple[RepWindow, float]]:
+    out = []
+    for r in leg.counted:
+        v, _ = r.value(metric)
+        w = window_of(r.raw) if r.raw is not None else None
+        if v is not None and w is not None:
+            out.append((w, v))
+    return out
+
+
+def _cores(leg: LegData) -> frozenset[int] | None:
+    got = omp_core_ids(leg.server_log)
+    return frozenset(got[0]) if got and got[0] else None
+
+
+def _delta(a: float, b: float, hib: bool) -> float | None:
+    return stats.delta_pct(a, b, hib)
+
+
+def derive(design: str, ref: list[LegData], cand: list[LegData], metric: str, higher_is_better: bool,
+           min_overlap: float) -> PairedResult:
+    if design == "crossover":
+        return _crossover(ref, cand, metric, higher_is_better, min_overlap)
+    if design == "abba":
+        return _abba(ref, cand, metric, higher_is_better)
+    return PairedResult(design, unverifiable=f"{design!r} is not a paired design (known: crossover, abba)")
+
+
+def _no_cores(legs: list[LegData]) -> str | None:
+    bad = [lg.leg_id for lg in legs if _cores(lg) is None]
+    if bad:
+        return (f"the engine's log of leg(s) {', '.join(bad)} names no core set (vLLM CPU's 'core ids=[...]' start-up line; a GPU "
+                "engine logs no device ids), so the device sets the design rests on cannot be shown")
+    return None
+
+
+def _crossover(ref: list[LegData], cand: list[LegData], metric: str, hib: bool, min_overlap: float) -> PairedResult:
+    out = PairedResult("crossover")
+    if len(ref) < 2 or len(cand) < 2:
+        out.unverifiable = f"a crossover has two periods: {len(ref)} reference and {len(cand)} candidate leg(s)"
+        return out
+    if (why := _no_cores(ref + cand)) is not None:
+        out.unverifiable = why
+        return out
+    reps = {lg.leg_id: _reps(lg, metric) for lg in ref + cand}
+    empty = [i for i, r in reps.items() if not r]
+    if empty:
+        out.unverifiable = f"leg(s) {', '.join(empty)} have no counted rep with per-request start times (vLLM --save-detailed)"
+        return out
+    # each reference leg's period partner: the candidate leg its reps share the most time with
+    used: set[str] = set()
+    periods = []
+    for a in ref:
+        best, best_s = None, 0.0
+        for b in cand:
+            if b.leg_id in used:
+                continue
+            s = sum(max(0.0, min(x.end, y.end) - max(x.start, y.start)) for x, _ in reps[a.leg_id] for y, _ in reps[b.leg_id]
+                    if same_clock(x, y) is not False)
+            if s > best_s:
+                best, best_s = b, s
+        if best is None:
+            out.unverifiable = f"reference leg {a.leg_id} ran at the same time as no candidate leg (the tool's request times)"
+            return out
+        used.add(best.leg_id)
+        periods.append((a, best))
+    if len(used) != len(cand):
+        out.unverifiable = f"candidate leg(s) {', '.join(sorted({c.leg_id for c in cand} - used))} ran beside no reference leg"
+        return out
+    for a, b in periods:
+        if _cores(a) & _cores(b):  # type: ignore[operator]
+            out.unverifiable = (f"legs {a.leg_id} and {b.leg_id} ran at once on shared cores {sorted(_cores(a) & _cores(b))}"  # type: ignore[operator]
+                                " (the engines' own logs): each half slowed the other")
+            return out
+    sets_a, sets_b = {_cores(a) for a, _ in periods}, {_cores(b) for _, b in periods}
+    if len(sets_a) < 2 or sets_a != sets_b:
+        fmt = lambda ss: ", ".join(str(sorted(s)) for s in ss)  # noqa: E731
+        out.unverifiable = (f"the sets never swapped (reference on {fmt(sets_a)}, candidate on {fmt(sets_b)}, by the engines' logs): "
+                            "a faster set lands on the delta")
+        return out
+    for a, b in periods:
+        ra, rb = reps[a.leg_id], reps[b.leg_id]
+        val = {id(w): v for w, v in ra + rb}
+        p = simultaneous([w for w, _ in ra], [w for w, _ in rb], min_overlap)
+        if p.unverifiable and not p.pairs:
+            out.unverifiable = f"legs {a.leg_id} and {b.leg_id}: {p.unverifiable}"
+            return out
+        for x, y, f in p.pairs:
+            d = _delta(val[id(x)], val[id(y)], hib)
+            if d is None:
+                out.dropped.append({"reference": x.file, "candidate": y.file, "why": "a reference value of zero"})
+                continue
+            out.deltas.append(d)
+            out.pairs.append({"reference": x.file, "candidate": y.file, "overlap": f,
+                              "reference_value": val[id(x)], "candidate_value": val[id(y)], "delta_pct": d})
+        out.dropped += [{"reference": x.file, "candidate": y.file, "overlap": f, "why": why}
+                        for x, y, f, why in p.dropped]
+    return out
+
+
+def _abba(ref: list[LegData], cand: list[LegData], metric: str, hib: bool) -> PairedResult:
+    out = PairedResult("abba")
+    if not ref or not cand:
+        out.unverifiable = "a side has no leg"
+        return out
+    if (why := _no_cores(ref + cand)) is not None:
+        out.unverifiable = why
+        return out
+    sets = {_cores(lg) for lg in ref + cand}
+    if len(sets) > 1:
+        out.unverifiable = f"the legs ran on different core sets ({', '.join(str(sorted(s)) for s in sets)}, by the engines' logs)"
+        return out
+    spans = []
+    for lg, side in [(x, "a") for x in ref] + [(x, "b") for x in cand]:
+        r = _reps(lg, metric)
+        if not r:
+            out.unverifiable = f"leg {lg.leg_id} has no counted rep with per-request start times (vLLM --save-detailed)"
+            return out
+        ws = [w for w, _ in r]
+        spans.append((min(w.start for w in ws), max(w.end for w in ws), side, lg, stats.median([v for _, v in r]), ws[0]))
+    spans.sort(key=lambda s: s[0])
+    for x, y in zip(spans, spans[1:]):
+        if same_clock(x[5], y[5]) is False:
+            out.unverifiable = f"legs {x[3].leg_id} and {y[3].leg_id} were timed on different clocks: their order cannot be shown"
+            return out
+        if y[0] < x[1]:
+            out.unverifiable = f"legs {x[3].leg_id} and {y[3].leg_id} ran at the same time: not an A B B A sequence"
+            return out
+    first = {"ab": 0, "ba": 0}
+    for k in range(0, len(spans) - 1, 2):
+        x, y = spans[k], spans[k + 1]
+        if x[2] == y[2]:
+            out.unverifiable = f"legs {x[3].leg_id} and {y[3].leg_id} follow each other on the same side: not an A B B A sequence"
+            return out
+        first[x[2] + y[2]] += 1
+        a, b = (x, y) if x[2] == "a" else (y, x)
+        d = _delta(a[4], b[4], hib)
+        if d is None:
+            out.dropped.append({"reference": a[3].leg_id, "candidate": b[3].leg_id, "why": "a reference value of zero"})
+            continue
+        out.deltas.append(d)
+        out.pairs.append({"reference": a[3].leg_id, "candidate": b[3].leg_id, "order": x[2] + y[2],
+                          "reference_value": a[4], "candidate_value": b[4], "delta_pct": d})
+    if len(spans) % 2:
+        out.dropped.append({"leg": spans[-1][3].leg_id, "why": "the last leg has no partner"})
+    if abs(first["ab"] - first["ba"]) > 1:
+        out.unverifiable = (f"not counterbalanced: {first['ab']} pair(s) ran the reference first and {first['ba']} the candidate "
+                            "first, so a drift lands on the delta")
+    return out
+
+
+def band_pct(result: PairedResult) -> float | None:
+    """The paired A/A band of one A/A design: the farthest bound of the bootstrap CI of its median
+    pair delta from zero (how far a median of pairs strays when nothing changed)."""
+    ci = stats.bootstrap_pairs_ci(result.deltas)
+    return None if ci is None else max(abs(ci[0]), abs(ci[1]))

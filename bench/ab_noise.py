@@ -1,0 +1,141 @@
+"""The paired crossover design against today's sequential design, side by side (issue 18).
+
+    python bench/ab_noise.py measure --out /tmp/abn [--aa-chain 6] [--aa-crossovers 2] [--reps 5]
+                                     [--seqs 24:32] [--trials 1]
+    python bench/ab_noise.py report --out /tmp/abn
+
+``measure`` runs real vLLM-on-CPU legs of the shipped model on two one-core sets (cpu:0,
+cpu:1) and writes two run directories:
+
+  seq/     today's design. A/A: two chains of legs of one config, one chain per set, both
+           chains at once (so the host is as loaded as in the paired design); consecutive legs
+           of a chain are an A/A pair. Effect: per trial and set, a reference leg then a
+           candidate leg (blocks of reps), the two sets' trials at once.
+  paired/  the crossover. A/A: crossovers of one config against itself (two servers at once,
+           every repetition started together, then the sets swap). Effect: a crossover of the
+           reference against the candidate per trial.
+
+The effect is max_num_seqs (``--seqs REF:CAND``, the candidate side higher). Each effect gate
+is a decision in its run's decisions.jsonl; its A/A legs give the band. ``report`` audits
+every gate with the real auditor and prints the A/A bands, each design's verdicts on the
+effect, and how many A/A comparisons each design's full gate would bank (an A/A comparison
+gated as if it were a change: for the paired design, against the band of the other A/A
+crossovers). Run it on a quiet machine: everything else on the cores is part of what it
+measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from geak.agents.engines.leg import load_prompts, run_leg
+from geak.auditor.evidence.models import Decision, Manifest, PairedAA, WorkloadSpec
+from geak.auditor.evidence.store import RunStore
+from geak.orchestrator.cli.common import launch_config
+from geak.orchestrator.paired import run_crossover
+from geak.orchestrator.scheduler import LegJob, LocalScheduler
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "tiny-arith"
+SETS = ("cpu:0", "cpu:1")
+# 1000 prompts per rep (~8 s on one core): 200-prompt reps (~2 s) gave pairs 20% apart in a smoke run
+WORKLOAD = WorkloadSpec(dataset="random", num_prompts=1000, input_len=32, output_len=16, max_concurrency=32, seed=0)
+
+
+def _one(store: RunStore, j: LegJob):
+    return run_leg(store, leg_id=j.leg_id, role=j.role, engine="vllm", cfg=j.cfg, **j.kw)
+
+
+def _say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _decision(gate: str, ref: list[str], cand: list[str], design: str, seqs: tuple[int, int]) -> Decision:
+    return Decision(decision_id=f"d-{gate}", gate_id=gate, scope="patch", producer="config_tuner", reference_legs=ref,
+                    candidate_legs=cand, declared_knobs=["max_num_seqs"], design=design,  # type: ignore[arg-type]
+                    declared_levers={"max_num_seqs": "config"})
+
+
+def measure(a: argparse.Namespace) -> None:
+    if a.out.exists():
+        shutil.rmtree(a.out)
+    base = launch_config(str(MODEL))
+    ref_n, cand_n = (int(x) for x in a.seqs.split(":"))
+    ref, cand = base.model_copy(update={"max_num_seqs": ref_n}), base.model_copy(update={"max_num_seqs": cand_n})
+    probes = dict(parity=load_prompts(MODEL / "parity.jsonl"), accuracy=load_prompts(MODEL / "probe.jsonl"))
+    global WORKLOAD
+    WORKLOAD = WORKLOAD.model_copy(update={"num_prompts": a.num_prompts})
+    kw = dict(workload=WORKLOAD, reps=a.reps)
+    t0 = time.time()
+    # ---- sequential design
+    seq = RunStore(a.out / "seq")
+    seq.path(".").mkdir(parents=True, exist_ok=True)
+    aa_jobs = [LegJob(f"aa_s{s}_{i}", "aa", ref.model_copy(update={"devices": dev}), dict(kw))
+               for i in range(1, a.aa_chain + 1) for s, dev in enumerate(SETS)]
+    _say(f"seq: {len(aa_jobs)} A/A legs, two chains at once")
+    LocalScheduler().run(seq, aa_jobs, _one, node="seq aa")
+    decisions = []
+    for t in range(1, a.trials + 1):
+        jobs = []
+        for s, dev in enumerate(SETS):
+            g = f"eff_t{t}_s{s}"
+            jobs += [LegJob(f"{g}_ref", "reference", ref.model_copy(update={"devices": dev}), {**kw, **probes}),
+                     LegJob(f"{g}_cand", "candidate", cand.model_copy(update={"devices": dev}), {**kw, **probes})]
+            decisions.append(_decision(g, [f"{g}_ref"], [f"{g}_cand"], "blocks", (ref_n, cand_n)))
+        _say(f"seq: effect trial {t} (max_num_seqs {ref_n} -> {cand_n}) on both sets")
+        LocalScheduler().run(seq, jobs, _one, node=f"seq effect {t}")
+    seq.write_json("manifest.json", Manifest(run_id="seq", engine="vllm", workload=WORKLOAD,
+                                             aa_legs=[j.leg_id for j in aa_jobs]))
+    for d in decisions:
+        seq.append_jsonl("decisions.jsonl", d)
+    # ---- paired crossover design
+    par = RunStore(a.out / "paired")
+    par.path(".").mkdir(parents=True, exist_ok=True)
+    designs, decisions = [], []
+    for k in range(1, a.aa_crossovers + 1):
+        _say(f"paired: A/A crossover {k}/{a.aa_crossovers}")
+        r = run_crossover(par, _one, gate=f"aa{k}", a=ref, b=ref, sets=SETS, roles=("aa", "aa"), **kw)
+        designs.append(PairedAA(design="crossover", a_legs=r.a_legs, b_legs=r.b_legs))
+    for t in range(1, a.trials + 1):
+        _say(f"paired: effect crossover {t} (max_num_seqs {ref_n} -> {cand_n})")
+        r = run_crossover(par, _one, gate=f"eff_t{t}", a=ref, b=cand, sets=SETS, **kw, **probes)
+        decisions.append(_decision(f"eff_t{t}", r.a_legs, r.b_legs, "crossover", (ref_n, cand_n)))
+    par.write_json("manifest.json", Manifest(run_id="paired", engine="vllm", workload=WORKLOAD,
+                                             aa_legs=[x for d in designs for x in d.a_legs + d.b_legs], aa_designs=designs))
+    for d in decisions:
+        par.append_jsonl("decisions.jsonl", d)
+    (a.out / "measured.json").write_text(json.dumps({"seqs": [ref_n, cand_n], "reps": a.reps, "wall_s": time.time() - t0,
+                                                     "sets": SETS, "workload": WORKLOAD.model_dump()}))
+    _say(f"measured in {time.time() - t0:.0f} s; now: python bench/ab_noise.py report --out {a.out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--out", type=Path, default=Path("/tmp/geak-abn"))
+    m.add_argument("--aa-chain", type=int, default=6, help="legs per sequential A/A chain (chain of n: n-1 pairs; two chains)")
+    m.add_argument("--aa-crossovers", type=int, default=2, help="paired A/A crossovers (each 2 x reps pairs)")
+    m.add_argument("--reps", type=int, default=5)
+    m.add_argument("--seqs", default="24:32", help="max_num_seqs of the reference and the candidate")
+    m.add_argument("--trials", type=int, default=1)
+    m.add_argument("--num-prompts", type=int, default=WORKLOAD.num_prompts)
+    r = sub.add_parser("report")
+    r.add_argument("--out", type=Path, default=Path("/tmp/geak-abn"))
+    a = ap.parse_args(argv)
+    if a.cmd == "measure":
+        measure(a)
+        return 0
+    from ab_noise_report import report  # bench/: the audit and the figures
+
+    return report(a.out)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    raise SystemExit(main())

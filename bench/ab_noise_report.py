@@ -1,0 +1,127 @@
+"""The figures of bench/ab_noise.py, from the run directories its ``measure`` wrote.
+
+Every verdict here is the real auditor's (audit_run on a run directory). An A/A comparison
+is gated in a scratch copy of the run holding only the two sides and the A/A legs of the
+*other* comparisons (a band measured on the very legs it judges would never let them pass),
+and only P3's outcome (band, non-overlap or the paired test) is counted: the rest of the gate
+(an A/A pair declares no knob: P5) would withhold it for reasons that are not noise.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from geak.auditor import stats
+from geak.auditor.audit import audit_run
+from geak.auditor.evidence.loader import RunEvidence
+from geak.auditor.evidence.models import Decision, Manifest, PairedAA
+from geak.auditor.evidence.store import RunStore
+from geak.auditor.noise import aa_band_pct
+from geak.auditor.paired import band_pct, derive
+from geak.auditor.policy import AuditPolicy
+
+
+def _p3(verdict) -> Any:
+    return next((f for f in verdict.findings if f.rule_id == "P3"), None)
+
+
+def _scratch(src: Path, dst: Path, legs: list[str], manifest: Manifest, decision: Decision) -> list:
+    if dst.exists():
+        shutil.rmtree(dst)
+    for lid in legs:
+        shutil.copytree(src / "legs" / lid, dst / "legs" / lid)
+    st = RunStore(dst)
+    st.write_json("manifest.json", manifest)
+    st.append_jsonl("decisions.jsonl", decision)
+    return audit_run(dst, write=False)
+
+
+def _aa_decision(gate: str, a: list[str], b: list[str], design: str) -> Decision:
+    return Decision(decision_id=f"d-{gate}", gate_id=gate, scope="patch", producer="bench", reference_legs=a, candidate_legs=b,
+                    design=design)  # type: ignore[arg-type]
+
+
+def _seq(out: Path, lines: list[str]) -> dict[str, Any]:
+    run = RunEvidence(RunStore(out / "seq"))
+    aa = sorted(i for i in run.leg_ids() if i.startswith("aa_"))
+    chains = {s: sorted((i for i in aa if i.startswith(f"aa_s{s}_")), key=lambda x: int(x.rsplit("_", 1)[1])) for s in (0, 1)}
+    meds = {i: stats.median(run.leg(i).values("output_throughput")[0]) for i in aa}
+    gaps = []
+    for s, ch in chains.items():
+        for x, y in zip(ch, ch[1:]):
+            gaps.append(abs(stats.delta_pct(meds[x], meds[y]) or 0.0))
+    band, detail, why = aa_band_pct(run)
+    lines.append(f"sequential A/A: {len(aa)} legs, {len(gaps)} consecutive pairs; |gap| median {stats.median(gaps):.1f}% "
+                 f"max {max(gaps):.1f}%; the run's band {band:.1f}% (within-leg spread max "
+                 f"{max(detail['within_spread_pct'].values()):.1f}%, between-median gap {detail['between_gap_pct']:.1f}%)")
+    banked = 0
+    n = 0
+    for s, ch in chains.items():
+        other = chains[1 - s]
+        for x, y in zip(ch, ch[1:]):
+            v = _scratch(out / "seq", out / "report" / f"seq_{x}_{y}", [x, y] + other, Manifest(run_id="s", aa_legs=other),
+                         _aa_decision(f"aa-{x}-{y}", [x], [y], "blocks"))
+            f = _p3(v[-1])
+            n += 1
+            banked += f is not None and f.outcome == "pass"
+    lines.append(f"sequential A/A gated as a change (band from the other chain): P3 banks {banked} of {n}")
+    return {"band_pct": band, "pair_gaps_pct": gaps, "aa_banked": banked, "aa_gates": n}
+
+
+def _paired(out: Path, lines: list[str]) -> dict[str, Any]:
+    run = RunEvidence(RunStore(out / "paired"))
+    designs = run.manifest.aa_designs if run.manifest else []
+    pol = AuditPolicy()
+    per = []
+    for k, d in enumerate(designs):
+        res = derive(d.design, [run.leg(i) for i in d.a_legs], [run.leg(i) for i in d.b_legs], "output_throughput", True,
+                     pol.pair_min_overlap)
+        s = res.summary(pol.alpha)
+        per.append({"design": k + 1, "band_pct": band_pct(res), "unverifiable": res.unverifiable, **s})
+        lines.append(f"paired A/A crossover {k + 1}: {s['n_pairs']} pairs ({s['n_dropped']} dropped), pair deltas "
+                     f"{', '.join(f'{x:+.1f}' for x in res.deltas)}%; median {s['median_pair_delta_pct'] or 0:+.2f}%, "
+                     f"p={s['signed_rank_p']}, band {band_pct(res) or float('nan'):.2f}%" + (f" UNVERIFIABLE: {res.unverifiable}" if res.unverifiable else ""))
+    banked, n = 0, 0
+    if len(designs) >= 2:
+        for k, d in enumerate(designs):
+            others = [x for j, x in enumerate(designs) if j != k]
+            legs = d.a_legs + d.b_legs + [i for o in others for i in o.a_legs + o.b_legs]
+            m = Manifest(run_id="p", aa_legs=[i for o in others for i in o.a_legs + o.b_legs],
+                         aa_designs=[PairedAA(design=o.design, a_legs=o.a_legs, b_legs=o.b_legs) for o in others])
+            v = _scratch(out / "paired", out / "report" / f"paired_aa{k + 1}", legs, m, _aa_decision(f"aa-x{k + 1}", d.a_legs, d.b_legs, "crossover"))
+            f = _p3(v[-1])
+            n += 1
+            banked += f is not None and f.outcome == "pass"
+        lines.append(f"paired A/A gated as a change (band from the other crossover(s)): P3 banks {banked} of {n} "
+                     f"({sum(p['n_pairs'] for p in per)} A/A pairs in all)")
+    return {"crossovers": per, "aa_banked": banked, "aa_gates": n}
+
+
+def _effects(out: Path, name: str, lines: list[str]) -> list[dict[str, Any]]:
+    got = []
+    for v in audit_run(out / name, write=False):
+        if v.scope is None:
+            continue
+        f = _p3(v)
+        bad = [f"{x.rule_id}:{x.outcome}" for x in v.findings if x.outcome in ("fail", "flag")]
+        lines.append(f"{name} effect gate {v.gate_id}: {v.verdict}; P3 {f.outcome if f else '-'}: {f.message if f else ''}"
+                     + (f" | not pass: {', '.join(bad)}" if bad else ""))
+        got.append({"gate": v.gate_id, "verdict": v.verdict, "p3": f.outcome if f else None, "p3_message": f.message if f else None,
+                    "not_pass": bad, "recomputed": f.recomputed if f else None})
+    return got
+
+
+def report(out: Path) -> int:
+    lines: list[str] = []
+    meta = json.loads((out / "measured.json").read_text())
+    lines.append(f"measured: max_num_seqs {meta['seqs'][0]} -> {meta['seqs'][1]}, {meta['reps']} reps per leg, "
+                 f"{meta['workload']['num_prompts']} prompts per rep, sets {meta['sets']}, {meta['wall_s']:.0f} s")
+    res = {"seq": _seq(out, lines), "paired": _paired(out, lines)}
+    res["seq_effect"] = _effects(out, "seq", lines)
+    res["paired_effect"] = _effects(out, "paired", lines)
+    (out / "report.json").write_text(json.dumps(res, indent=1, default=str))
+    print("\n".join(lines))
+    return 0
