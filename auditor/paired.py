@@ -7,8 +7,9 @@ and the cores the engine's own log says it bound (vLLM CPU: ``local_rank=0, core
 
 ``crossover``  each reference leg ran at the same time as one candidate leg, on disjoint
                cores; across the periods each side ran on every set (the sets swapped). Pairs
-               are the reps of a period that ran at once; a pair whose halves share less than
-               ``pair_min_overlap`` of the longer span is dropped and counted.
+               are the reps of a period that ran at once; a pair that ran less evenly than
+               ``pair_min_overlap`` (one half started late or was only partly covered) is dropped
+               and counted.
 ``abba``       the legs ran one after another, never at once, on one set; taken in time order,
                each two consecutive legs are one reference and one candidate, and the pairs
                alternate which side went first (A B, B A, ...: a linear drift cancels).
@@ -196,7 +197,9 @@ def _abba(ref: list[LegData], cand: list[LegData], metric: str, hib: bool) -> Pa
 
 
 def band_pct(result: PairedResult) -> float | None:
-    """The paired A/A band of one A/A design: the farthest bound of the bootstrap CI of its median
-    pair delta from zero (how far a median of pairs strays when nothing changed)."""
-    ci = stats.bootstrap_pairs_ci(result.deltas)
-    return None if ci is None else max(abs(ci[0]), abs(ci[1]))
+    """The paired A/A band of one A/A design: how far its median pair delta is from zero when
+    nothing changed (the analogue of the sequential band's between-leg gap). The sampling noise
+    of a gate's own pairs is its CI's to carry, not the band's: counting it twice would ask a
+    real change to clear two CIs."""
+    m = stats.median(result.deltas)
+    return None if m is None else abs(m)

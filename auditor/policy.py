@@ -36,8 +36,9 @@ class AuditPolicy(BaseModel):
     min_reps_for_test: int = Field(5, description="P3: reps per side before a significance test may replace non-overlap")
     alpha: float = 0.05
     pair_min_overlap: float = Field(
-        0.8, description="P3 paired (crossover): two reps run at once pair up when they share at least this fraction of the longer "
-        "span; a matched pair below it is dropped and counted")
+        0.8, description="P3 paired (crossover): two reps run at once pair up when they ran at least this evenly (the share of the "
+        "shorter rep the other covered, less their start offset over it: evidence/pairing.evenness); a matched pair below it "
+        "is dropped and counted")
     min_pairs: int = Field(6, description="P3 paired: verified pairs needed before the per-pair claim can be judged")
     paired_noise_band_pct: dict[str, float] = Field(
         default_factory=dict, description="set by the auditor, not by a policy file: design -> the paired A/A band the run's "

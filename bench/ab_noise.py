@@ -34,10 +34,13 @@ import time
 from pathlib import Path
 
 from geak.agents.engines.leg import load_prompts, run_leg
+from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Decision, Manifest, PairedAA, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 from geak.orchestrator.cli.common import launch_config
 from geak.orchestrator.paired import run_crossover
+from geak.orchestrator.policies import regressions
+from geak.orchestrator.roles import declared_for
 from geak.orchestrator.scheduler import LegJob, LocalScheduler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,13 +58,22 @@ def _say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _decision(gate: str, ref: list[str], cand: list[str], design: str, seqs: tuple[int, int]) -> Decision:
+def _decision(store: RunStore, gate: str, ref: list[str], cand: list[str], design: str) -> Decision:
+    """What the workflow's built-in config tuner would submit (orchestrator/policies.config_tuner):
+    the knob and what vLLM derives from it, and the latency percentiles it measured worse."""
+    run = RunEvidence(store)
+
+    def lat(legs: list[str]):
+        return lambda m: [float(x) for leg in legs for x in run.leg(leg).pooled(m)]
+
     return Decision(decision_id=f"d-{gate}", gate_id=gate, scope="patch", producer="config_tuner", reference_legs=ref,
-                    candidate_legs=cand, declared_knobs=["max_num_seqs"], design=design,  # type: ignore[arg-type]
-                    declared_levers={"max_num_seqs": "config"})
+                    candidate_legs=cand, declared_knobs=declared_for("max_num_seqs"), design=design,  # type: ignore[arg-type]
+                    declared_levers={"max_num_seqs": "config"}, declared_regressions=regressions(lat(ref), lat(cand)))
 
 
 def measure(a: argparse.Namespace) -> None:
+    if a.effect_only:
+        return effect_only(a)
     if a.out.exists():
         shutil.rmtree(a.out)
     base = launch_config(str(MODEL))
@@ -79,39 +91,89 @@ def measure(a: argparse.Namespace) -> None:
                for i in range(1, a.aa_chain + 1) for s, dev in enumerate(SETS)]
     _say(f"seq: {len(aa_jobs)} A/A legs, two chains at once")
     LocalScheduler().run(seq, aa_jobs, _one, node="seq aa")
-    decisions = []
     for t in range(1, a.trials + 1):
         jobs = []
         for s, dev in enumerate(SETS):
-            g = f"eff_t{t}_s{s}"
+            g = f"eff{ref_n}_{cand_n}_t{t}_s{s}"
             jobs += [LegJob(f"{g}_ref", "reference", ref.model_copy(update={"devices": dev}), {**kw, **probes}),
                      LegJob(f"{g}_cand", "candidate", cand.model_copy(update={"devices": dev}), {**kw, **probes})]
-            decisions.append(_decision(g, [f"{g}_ref"], [f"{g}_cand"], "blocks", (ref_n, cand_n)))
         _say(f"seq: effect trial {t} (max_num_seqs {ref_n} -> {cand_n}) on both sets")
         LocalScheduler().run(seq, jobs, _one, node=f"seq effect {t}")
     seq.write_json("manifest.json", Manifest(run_id="seq", engine="vllm", workload=WORKLOAD,
                                              aa_legs=[j.leg_id for j in aa_jobs]))
-    for d in decisions:
-        seq.append_jsonl("decisions.jsonl", d)
     # ---- paired crossover design
     par = RunStore(a.out / "paired")
     par.path(".").mkdir(parents=True, exist_ok=True)
-    designs, decisions = [], []
+    designs = []
     for k in range(1, a.aa_crossovers + 1):
         _say(f"paired: A/A crossover {k}/{a.aa_crossovers}")
         r = run_crossover(par, _one, gate=f"aa{k}", a=ref, b=ref, sets=SETS, roles=("aa", "aa"), **kw)
         designs.append(PairedAA(design="crossover", a_legs=r.a_legs, b_legs=r.b_legs))
     for t in range(1, a.trials + 1):
         _say(f"paired: effect crossover {t} (max_num_seqs {ref_n} -> {cand_n})")
-        r = run_crossover(par, _one, gate=f"eff_t{t}", a=ref, b=cand, sets=SETS, **kw, **probes)
-        decisions.append(_decision(f"eff_t{t}", r.a_legs, r.b_legs, "crossover", (ref_n, cand_n)))
+        run_crossover(par, _one, gate=f"eff{ref_n}_{cand_n}_t{t}", a=ref, b=cand, sets=SETS, **kw, **probes)
     par.write_json("manifest.json", Manifest(run_id="paired", engine="vllm", workload=WORKLOAD,
                                              aa_legs=[x for d in designs for x in d.a_legs + d.b_legs], aa_designs=designs))
-    for d in decisions:
-        par.append_jsonl("decisions.jsonl", d)
     (a.out / "measured.json").write_text(json.dumps({"seqs": [ref_n, cand_n], "reps": a.reps, "wall_s": time.time() - t0,
                                                      "sets": SETS, "workload": WORKLOAD.model_dump()}))
+    decide(a.out)
     _say(f"measured in {time.time() - t0:.0f} s; now: python bench/ab_noise.py report --out {a.out}")
+
+
+def decide(out: Path) -> None:
+    """decisions.jsonl of both runs, from the effect legs they hold (eff..._ref/_cand in seq/,
+    eff..._a_p*/_b_p* in paired/), claimed as the workflow's tuner would; rewritten whole."""
+    for name, design in (("seq", "blocks"), ("paired", "crossover")):
+        st = RunStore(out / name)
+        legs = sorted(p.name for p in st.path("legs").iterdir() if p.name.startswith("eff"))
+        if design == "blocks":
+            gates = sorted({x.rsplit("_", 1)[0] for x in legs})
+            ds = [_decision(st, g, [f"{g}_ref"], [f"{g}_cand"], design) for g in gates]
+        else:
+            gates = sorted({x.rsplit("_", 2)[0] for x in legs})
+            ds = [_decision(st, g, [x for x in legs if x.startswith(f"{g}_a_p")], [x for x in legs if x.startswith(f"{g}_b_p")], design)
+                  for g in gates]
+        st.write_text("decisions.jsonl", "".join(d.model_dump_json() + "\n" for d in ds))
+        _say(f"{name}: {len(ds)} effect decision(s) written")
+
+
+def effect_only(a: argparse.Namespace) -> None:
+    """More effect trials (another --seqs) into the run directories an earlier measure wrote:
+    their A/A legs give the band; gates are named eff<ref>_<cand>_t<k>."""
+    meta = json.loads((a.out / "measured.json").read_text())
+    w = WorkloadSpec(**meta["workload"])
+    base = launch_config(str(MODEL))
+    ref_n, cand_n = (int(x) for x in a.seqs.split(":"))
+    ref, cand = base.model_copy(update={"max_num_seqs": ref_n}), base.model_copy(update={"max_num_seqs": cand_n})
+    probes = dict(parity=load_prompts(MODEL / "parity.jsonl"), accuracy=load_prompts(MODEL / "probe.jsonl"))
+    kw = dict(workload=w, reps=meta["reps"])
+    seq, par = RunStore(a.out / "seq"), RunStore(a.out / "paired")
+    for t in range(1, a.trials + 1):
+        jobs = []
+        for s, dev in enumerate(SETS):
+            g = f"eff{ref_n}_{cand_n}_t{t}_s{s}"
+            jobs += [LegJob(f"{g}_ref", "reference", ref.model_copy(update={"devices": dev}), {**kw, **probes}),
+                     LegJob(f"{g}_cand", "candidate", cand.model_copy(update={"devices": dev}), {**kw, **probes})]
+        _say(f"seq: effect trial {t} (max_num_seqs {ref_n} -> {cand_n}) on both sets")
+        LocalScheduler().run(seq, jobs, _one, node=f"seq effect {ref_n}:{cand_n} {t}")
+        g = f"eff{ref_n}_{cand_n}_t{t}"
+        _say(f"paired: effect crossover {t} (max_num_seqs {ref_n} -> {cand_n})")
+        run_crossover(par, _one, gate=g, a=ref, b=cand, sets=SETS, **kw, **probes)
+    meta.setdefault("effect_only", []).append({"seqs": [ref_n, cand_n], "trials": a.trials})
+    decide(a.out)
+    (a.out / "measured.json").write_text(json.dumps(meta))
+
+
+def solo(a: argparse.Namespace) -> None:
+    meta = json.loads((a.out / "measured.json").read_text())
+    w = WorkloadSpec(**meta["workload"])
+    cfg = launch_config(str(MODEL)).model_copy(update={"max_num_seqs": meta["seqs"][0], "devices": SETS[0]})
+    st = RunStore(a.out / "solo")
+    if st.root.exists():
+        shutil.rmtree(st.root)
+    for i in range(1, a.legs + 1):
+        _say(f"solo leg {i}/{a.legs} on {SETS[0]}")
+        run_leg(st, leg_id=f"solo_{i}", role="aa", engine="vllm", cfg=cfg, workload=w, reps=a.reps)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,11 +187,24 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--seqs", default="24:32", help="max_num_seqs of the reference and the candidate")
     m.add_argument("--trials", type=int, default=1)
     m.add_argument("--num-prompts", type=int, default=WORKLOAD.num_prompts)
+    m.add_argument("--effect-only", action="store_true", help="add effect trials (--seqs, --trials) to an earlier measure's runs")
+    so = sub.add_parser("solo", help="legs of the reference config alone on cpu:0 (cpu:1 idle): what running two at once costs")
+    so.add_argument("--out", type=Path, default=Path("/tmp/geak-abn"))
+    so.add_argument("--legs", type=int, default=2)
+    so.add_argument("--reps", type=int, default=5)
+    de = sub.add_parser("decide", help="write both runs' effect decisions again (the tuner's claims) from the legs they hold")
+    de.add_argument("--out", type=Path, default=Path("/tmp/geak-abn"))
     r = sub.add_parser("report")
     r.add_argument("--out", type=Path, default=Path("/tmp/geak-abn"))
     a = ap.parse_args(argv)
     if a.cmd == "measure":
         measure(a)
+        return 0
+    if a.cmd == "decide":
+        decide(a.out)
+        return 0
+    if a.cmd == "solo":
+        solo(a)
         return 0
     from ab_noise_report import report  # bench/: the audit and the figures
 

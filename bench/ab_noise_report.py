@@ -83,7 +83,7 @@ def _paired(out: Path, lines: list[str]) -> dict[str, Any]:
         per.append({"design": k + 1, "band_pct": band_pct(res), "unverifiable": res.unverifiable, **s})
         lines.append(f"paired A/A crossover {k + 1}: {s['n_pairs']} pairs ({s['n_dropped']} dropped), pair deltas "
                      f"{', '.join(f'{x:+.1f}' for x in res.deltas)}%; median {s['median_pair_delta_pct'] or 0:+.2f}%, "
-                     f"p={s['signed_rank_p']}, band {band_pct(res) or float('nan'):.2f}%" + (f" UNVERIFIABLE: {res.unverifiable}" if res.unverifiable else ""))
+                     f"p={s['signed_rank_p']}, CI {s['bootstrap_ci_pct']}, band (|median|) {band_pct(res) or float('nan'):.2f}%" + (f" UNVERIFIABLE: {res.unverifiable}" if res.unverifiable else ""))
     banked, n = 0, 0
     if len(designs) >= 2:
         for k, d in enumerate(designs):
@@ -114,12 +114,34 @@ def _effects(out: Path, name: str, lines: list[str]) -> list[dict[str, Any]]:
     return got
 
 
+def _medians(run_dir: Path, prefix: str) -> list[float]:
+    if not run_dir.exists():
+        return []
+    run = RunEvidence(RunStore(run_dir))
+    return [m for i in run.leg_ids() if i.startswith(prefix) and (m := stats.median(run.leg(i).values("output_throughput")[0]))]
+
+
+def _cost(out: Path, lines: list[str]) -> dict[str, Any]:
+    """What sharing the two cores costs: a leg alone on core 0 (core 1 idle) against legs of the
+    same config run two at once (the sequential design's chains, the paired A/A crossovers)."""
+    solo, seq, par = _medians(out / "solo", "solo_"), _medians(out / "seq", "aa_"), _medians(out / "paired", "aa")
+    if not solo:
+        lines.append("cost of two at once: not measured (run `python bench/ab_noise.py solo` first)")
+        return {}
+    s, q, p = stats.median(solo), stats.median(seq), stats.median(par)
+    lines.append(f"cost of two at once: a leg alone on core 0 {s:.0f} tok/s (median of {len(solo)}); two at once "
+                 f"{q:.0f} tok/s in the sequential chains ({(q / s - 1) * 100:+.1f}%), {p:.0f} tok/s in the paired A/A legs "
+                 f"({(p / s - 1) * 100:+.1f}%)")
+    return {"solo_tps": s, "seq_two_at_once_tps": q, "paired_tps": p}
+
+
 def report(out: Path) -> int:
     lines: list[str] = []
     meta = json.loads((out / "measured.json").read_text())
     lines.append(f"measured: max_num_seqs {meta['seqs'][0]} -> {meta['seqs'][1]}, {meta['reps']} reps per leg, "
                  f"{meta['workload']['num_prompts']} prompts per rep, sets {meta['sets']}, {meta['wall_s']:.0f} s")
     res = {"seq": _seq(out, lines), "paired": _paired(out, lines)}
+    res["cost"] = _cost(out, lines)
     res["seq_effect"] = _effects(out, "seq", lines)
     res["paired_effect"] = _effects(out, "paired", lines)
     (out / "report.json").write_text(json.dumps(res, indent=1, default=str))

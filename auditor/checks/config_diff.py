@@ -23,6 +23,9 @@ AUTO_KEY = re.compile(r"(^|[._])(random_seed|tokenizer_path)$")
 DERIVED_KEY = re.compile(r"(^|[._])(max_total_num_tokens|token_capacity|num_gpu_blocks|num_cpu_blocks|max_req_input_len)$")
 DERIVED_REL = 0.01
 IGNORED_ENV = re.compile(r"^(VLLM_PORT|PORT|HOSTNAME|PWD|OLDPWD|SHLVL|_|TERM|VLLM_SERVER_DEV_MODE)$")
+# which device set a server holds: in a crossover the two halves differ here by design (the
+# swap cancels it, and P3 verifies the swap from the engines' own logs); anywhere else it is a confound
+DEVICE_BINDING = re.compile(r"(^|\.)(VLLM_CPU_OMP_THREADS_BIND|CUDA_VISIBLE_DEVICES|HIP_VISIBLE_DEVICES|ROCR_VISIBLE_DEVICES)$")
 
 # Lever classes (FAILURES.md P6). Orthogonal levers change what is served or how much
 # hardware serves it; they are never a kernel win.

@@ -9,7 +9,7 @@ from typing import Any
 from ..evidence.engine_log import Opaque, launch_args, non_default_args
 from ..evidence.loader import LegData
 from ..evidence.models import Finding
-from .config_diff import IGNORED_ENV, config_diff, key_matches, same_value
+from .config_diff import DEVICE_BINDING, IGNORED_ENV, config_diff, key_matches, same_value
 from .registry import GateContext, flatten, leg_ptr, rule
 
 
@@ -96,6 +96,9 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
         out += _lever_changed(ctx, ref, cand, declared, diff, env_a, env_b)
         for k, (va, vb) in diff.items():
             if any(key_matches(dk, k) for dk in declared):
+                continue
+            if ctx.decision.design == "crossover" and DEVICE_BINDING.search(k):
+                out += ctx.ok("P4", f"{k} differs ({va!r} -> {vb!r}): the crossover's device sets (P3 verifies the swap)")
                 continue
             c = next((conseq[ck] for ck in conseq if key_matches(ck, k)), None)
             if c is not None and c.peak_used is not None and c.smaller_budget is not None and c.peak_used < c.smaller_budget:

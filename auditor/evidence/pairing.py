@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..stats import overlap_fraction
 
 DATE_RESOLUTION_S = 1.0  # vLLM's "date" is "%Y%m%d-%H%M%S"
 CLOCK_TOLERANCE_S = 2.0  # two offsets within this are one clock (the date's rounding, twice)
@@ -84,6 +83,19 @@ def same_clock(a: RepWindow, b: RepWindow, tol_s: float = CLOCK_TOLERANCE_S) -> 
     return abs(a.offset - b.offset) <= tol_s
 
 
+def evenness(a: RepWindow, b: RepWindow) -> float | None:
+    """How evenly two reps ran side by side, 0..1: the share of the shorter rep that ran while the
+    other did, less the share of it by which their starts differ. Two reps started together score
+    1.0 whatever their lengths: a faster side ends first (that is the effect being measured, not
+    an uneven pair); a rep that started late, or one the other only partly covered, scores less.
+    None for an empty span."""
+    short = min(a.end - a.start, b.end - b.start)
+    if short <= 0:
+        return None
+    shared = max(0.0, min(a.end, b.end) - max(a.start, b.start)) / short
+    return max(0.0, min(shared, 1.0 - abs(a.start - b.start) / short))
+
+
 @dataclass(frozen=True)
 class Pairing:
     pairs: list[tuple[RepWindow, RepWindow, float]]  # (reference, candidate, overlap fraction)
@@ -94,14 +106,14 @@ class Pairing:
 def simultaneous(ref: list[RepWindow], cand: list[RepWindow], min_overlap: float) -> Pairing:
     """Pairs of reps that ran at once (one on each side): each reference rep with the candidate
     rep it shares the most time with, one to one, best overlaps first. A matched pair sharing less
-    than ``min_overlap`` of the longer span is dropped (uneven: drift would land on one half)."""
+    than ``min_overlap`` evenness (below) is dropped (uneven: drift would land on one half)."""
     if not ref or not cand:
         return Pairing([], [], "a side has no repetition with per-request start times (vLLM --save-detailed)")
     clocks = [same_clock(a, b) for a in ref for b in cand]
     if any(c is False for c in clocks):
         return Pairing([], [], "the two sides were timed on different clocks (their monotonic-to-wall offsets differ "
                                f"by more than {CLOCK_TOLERANCE_S:g} s): another host or another boot")
-    cands = sorted(((overlap_fraction((a.start, a.end), (b.start, b.end)) or 0.0, i, j)
+    cands = sorted(((evenness(a, b) or 0.0, i, j)
                     for i, a in enumerate(ref) for j, b in enumerate(cand)), reverse=True)
     used_a: set[int] = set()
     used_b: set[int] = set()
@@ -114,7 +126,7 @@ def simultaneous(ref: list[RepWindow], cand: list[RepWindow], min_overlap: float
         if f >= min_overlap:
             pairs.append((ref[i], cand[j], f))
         else:
-            dropped.append((ref[i], cand[j], f, f"they share {f:.0%} of the longer span (< {min_overlap:.0%})"))
+            dropped.append((ref[i], cand[j], f, f"they ran {f:.0%} evenly (< {min_overlap:.0%}): one started late or stopped early"))
     pairs.sort(key=lambda p: p[0].start)
     why = None if pairs or dropped else "no repetition of one side ran at the same time as one of the other"
     return Pairing(pairs, dropped, why)

@@ -33,9 +33,11 @@ def test_two_legs_at_once_on_one_host_share_a_clock_but_their_reps_were_not_side
     a, b = _windows(_raws("aa_1")), _windows(_raws("aa_2"))
     assert all(same_clock(x, y) for x in a for y in b)
     p = simultaneous(a, b, min_overlap=0.8)
-    # the two legs' clients were not synchronized: each rep half-overlaps another, none evenly
-    assert p.pairs == [] and p.unverifiable is None
-    assert len(p.dropped) == 3 and all(f < 0.8 for _, _, f, _ in p.dropped)
+    # the two legs' clients were not synchronized: their reps drift against each other, so two of
+    # the three matched pairs started 0.3-0.4 s apart on ~0.8 s reps and are dropped as uneven;
+    # one happened to start 0.12 s apart (even by chance, and kept: evenness does not ask why)
+    assert p.unverifiable is None and len(p.pairs) + len(p.dropped) == 3
+    assert len(p.dropped) == 2 and all(f < 0.8 for _, _, f, _ in p.dropped)
 
 
 def test_reps_that_ran_together_pair_and_drift_does_not_matter():
@@ -66,3 +68,14 @@ def test_odd_bytes_give_none_never_an_exception(mutate):
     w = rep_window(r, f)
     assert w is None or w.wall_end is None
     assert rep_window("not a dict", f) is None
+
+
+def test_reps_started_together_are_even_whatever_their_lengths():
+    # a candidate 25% faster ends first: that is the effect, not an uneven pair
+    from geak.auditor.evidence.pairing import RepWindow, evenness
+
+    ref, fast = RepWindow("a", 0.0, 10.0, None), RepWindow("b", 0.0, 7.5, None)
+    assert evenness(ref, fast) == 1.0
+    assert evenness(ref, RepWindow("c", 3.0, 10.5, None)) < 0.8  # started 3 s late into a 7.5 s rep
+    assert evenness(ref, RepWindow("d", 20.0, 25.0, None)) == 0.0
+    assert evenness(ref, RepWindow("e", 1.0, 1.0, None)) is None
