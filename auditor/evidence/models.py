@@ -387,6 +387,15 @@ class Decision(Record):
         "the auditor cannot verify from the raw bytes is FLAGged"
     )
 
+    @model_serializer(mode="wrap")
+    def _blocks_unsaid(self, handler: Any) -> Any:
+        # a blocks decision is written as it was before paired designs existed: recorded runs
+        # and the LLM prompts built from them stay the same bytes (absent reads back as blocks)
+        out = handler(self)
+        if isinstance(out, dict) and out.get("design") == "blocks":
+            out.pop("design")
+        return out
+
 
 # ---------------------------------------------------------------- profile and harness
 

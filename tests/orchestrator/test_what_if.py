@@ -126,10 +126,12 @@ def test_the_original_settings_replay_byte_identically(tmp_path):
     audits = sorted(p.name for p in (LLM_REC / "audits").glob("*.json"))
     assert audits and audits == sorted(p.name for p in (out / "audits").glob("*.json"))
     for a in audits:  # the verdicts as recorded; only the time they were written differs, and the
-        # policy record names thresholds added since (issue 17: B5's concurrency) with their defaults
+        # policy record names thresholds added since (issue 17: B5's concurrency; issue 18: the
+        # paired P3's) with their defaults
         got, rec = _no_created_at(out / "audits" / a), _no_created_at(LLM_REC / "audits" / a)
         new = set(got["policy"]) - set(rec["policy"])
-        assert new <= {"max_shared_core_load", "concurrent_overlap_s"}, new
+        assert new <= {"max_shared_core_load", "concurrent_overlap_s", "pair_min_overlap", "min_pairs",
+                       "paired_noise_band_pct", "paired_noise_band_unknown"}, new
         got["policy"] = {k: v for k, v in got["policy"].items() if k not in new}
         assert got == rec, a
     calls = lambda run: [(c["role"], c["prompt_sha256"], c["response_text"])  # noqa: E731
