@@ -75,8 +75,8 @@ def paired_bands(run: RunEvidence, policy: AuditPolicy, metric: str = "output_th
     bands: dict[str, float] = {}
     unknown: dict[str, str] = {}
     detail: dict[str, Any] = {}
+    present = set(run.leg_ids())
     for k, d in enumerate(run.manifest.aa_designs if run.manifest else []):
-        present = set(run.leg_ids())
         gone = [i for i in d.a_legs + d.b_legs if i not in present]
         if gone:
             unknown[d.design] = f"paired A/A design {k + 1} names leg(s) {', '.join(gone)} that the run does not have"
@@ -86,7 +86,7 @@ def paired_bands(run: RunEvidence, policy: AuditPolicy, metric: str = "output_th
         if not_aa:
             unknown[d.design] = f"paired A/A design {k + 1}: leg(s) {', '.join(not_aa)} are not A/A legs by their launch.json"
             continue
-        res = paired.derive(d.design, legs[:len(d.a_legs)], legs[len(d.a_legs):], metric, True, policy.pair_min_overlap)
+        res = paired.derive(d.design, legs[:len(d.a_legs)], legs[len(d.a_legs):], metric, True, policy.pair_min_evenness)
         if res.unverifiable or len(res.deltas) < policy.min_pairs:
             unknown[d.design] = (f"paired A/A design {k + 1} ({d.design}): "
                                  f"{res.unverifiable or f'{len(res.deltas)} verified pair(s), fewer than {policy.min_pairs}'}")

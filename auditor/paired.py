@@ -8,7 +8,7 @@ and the cores the engine's own log says it bound (vLLM CPU: ``local_rank=0, core
 ``crossover``  each reference leg ran at the same time as one candidate leg, on disjoint
                cores; across the periods each side ran on every set (the sets swapped). Pairs
                are the reps of a period that ran at once; a pair that ran less evenly than
-               ``pair_min_overlap`` (one half started late or was only partly covered) is dropped
+               ``pair_min_evenness`` (one half started late or was only partly covered) is dropped
                and counted.
 ``abba``       the legs ran one after another, never at once, on one set; taken in time order,
                each two consecutive legs are one reference and one candidate, and the pairs
@@ -60,33 +60,30 @@ def _cores(leg: LegData) -> frozenset[int] | None:
     return frozenset(got[0]) if got and got[0] else None
 
 
-def _delta(a: float, b: float, hib: bool) -> float | None:
-    return stats.delta_pct(a, b, hib)
-
-
 def derive(design: str, ref: list[LegData], cand: list[LegData], metric: str, higher_is_better: bool,
-           min_overlap: float) -> PairedResult:
+           min_evenness: float) -> PairedResult:
     if design == "crossover":
-        return _crossover(ref, cand, metric, higher_is_better, min_overlap)
+        return _crossover(ref, cand, metric, higher_is_better, min_evenness)
     if design == "abba":
         return _abba(ref, cand, metric, higher_is_better)
     return PairedResult(design, unverifiable=f"{design!r} is not a paired design (known: crossover, abba)")
 
 
-def _no_cores(legs: list[LegData]) -> str | None:
-    bad = [lg.leg_id for lg in legs if _cores(lg) is None]
+def _no_cores(cores: dict[str, frozenset[int] | None]) -> str | None:
+    bad = [i for i, c in cores.items() if c is None]
     if bad:
         return (f"the engine's log of leg(s) {', '.join(bad)} names no core set (vLLM CPU's 'core ids=[...]' start-up line; a GPU "
                 "engine logs no device ids), so the device sets the design rests on cannot be shown")
     return None
 
 
-def _crossover(ref: list[LegData], cand: list[LegData], metric: str, hib: bool, min_overlap: float) -> PairedResult:
+def _crossover(ref: list[LegData], cand: list[LegData], metric: str, hib: bool, min_evenness: float) -> PairedResult:
     out = PairedResult("crossover")
     if len(ref) < 2 or len(cand) < 2:
         out.unverifiable = f"a crossover has two periods: {len(ref)} reference and {len(cand)} candidate leg(s)"
         return out
-    if (why := _no_cores(ref + cand)) is not None:
+    cores = {lg.leg_id: _cores(lg) for lg in ref + cand}  # each log parsed once
+    if (why := _no_cores(cores)) is not None:
         out.unverifiable = why
         return out
     reps = {lg.leg_id: _reps(lg, metric) for lg in ref + cand}
@@ -115,11 +112,12 @@ def _crossover(ref: list[LegData], cand: list[LegData], metric: str, hib: bool, 
         out.unverifiable = f"candidate leg(s) {', '.join(sorted({c.leg_id for c in cand} - used))} ran beside no reference leg"
         return out
     for a, b in periods:
-        if _cores(a) & _cores(b):  # type: ignore[operator]
-            out.unverifiable = (f"legs {a.leg_id} and {b.leg_id} ran at once on shared cores {sorted(_cores(a) & _cores(b))}"  # type: ignore[operator]
+        shared = cores[a.leg_id] & cores[b.leg_id]  # type: ignore[operator]
+        if shared:
+            out.unverifiable = (f"legs {a.leg_id} and {b.leg_id} ran at once on shared cores {sorted(shared)}"
                                 " (the engines' own logs): each half slowed the other")
             return out
-    sets_a, sets_b = {_cores(a) for a, _ in periods}, {_cores(b) for _, b in periods}
+    sets_a, sets_b = {cores[a.leg_id] for a, _ in periods}, {cores[b.leg_id] for _, b in periods}
     if len(sets_a) < 2 or sets_a != sets_b:
         fmt = lambda ss: ", ".join(str(sorted(s)) for s in ss)  # noqa: E731
         out.unverifiable = (f"the sets never swapped (reference on {fmt(sets_a)}, candidate on {fmt(sets_b)}, by the engines' logs): "
@@ -128,19 +126,19 @@ def _crossover(ref: list[LegData], cand: list[LegData], metric: str, hib: bool, 
     for a, b in periods:
         ra, rb = reps[a.leg_id], reps[b.leg_id]
         val = {id(w): v for w, v in ra + rb}
-        p = simultaneous([w for w, _ in ra], [w for w, _ in rb], min_overlap)
+        p = simultaneous([w for w, _ in ra], [w for w, _ in rb], min_evenness)
         if p.unverifiable and not p.pairs:
             out.unverifiable = f"legs {a.leg_id} and {b.leg_id}: {p.unverifiable}"
             return out
         for x, y, f in p.pairs:
-            d = _delta(val[id(x)], val[id(y)], hib)
+            d = stats.delta_pct(val[id(x)], val[id(y)], hib)
             if d is None:
                 out.dropped.append({"reference": x.file, "candidate": y.file, "why": "a reference value of zero"})
                 continue
             out.deltas.append(d)
-            out.pairs.append({"reference": x.file, "candidate": y.file, "overlap": f,
+            out.pairs.append({"reference": x.file, "candidate": y.file, "evenness": f,
                               "reference_value": val[id(x)], "candidate_value": val[id(y)], "delta_pct": d})
-        out.dropped += [{"reference": x.file, "candidate": y.file, "overlap": f, "why": why}
+        out.dropped += [{"reference": x.file, "candidate": y.file, "evenness": f, "why": why}
                         for x, y, f, why in p.dropped]
     return out
 
@@ -150,10 +148,11 @@ def _abba(ref: list[LegData], cand: list[LegData], metric: str, hib: bool) -> Pa
     if not ref or not cand:
         out.unverifiable = "a side has no leg"
         return out
-    if (why := _no_cores(ref + cand)) is not None:
+    cores = {lg.leg_id: _cores(lg) for lg in ref + cand}
+    if (why := _no_cores(cores)) is not None:
         out.unverifiable = why
         return out
-    sets = {_cores(lg) for lg in ref + cand}
+    sets = set(cores.values())
     if len(sets) > 1:
         out.unverifiable = f"the legs ran on different core sets ({', '.join(str(sorted(s)) for s in sets)}, by the engines' logs)"
         return out
@@ -181,7 +180,7 @@ def _abba(ref: list[LegData], cand: list[LegData], metric: str, hib: bool) -> Pa
             return out
         first[x[2] + y[2]] += 1
         a, b = (x, y) if x[2] == "a" else (y, x)
-        d = _delta(a[4], b[4], hib)
+        d = stats.delta_pct(a[4], b[4], hib)
         if d is None:
             out.dropped.append({"reference": a[3].leg_id, "candidate": b[3].leg_id, "why": "a reference value of zero"})
             continue
@@ -194,6 +193,16 @@ def _abba(ref: list[LegData], cand: list[LegData], metric: str, hib: bool) -> Pa
         out.unverifiable = (f"not counterbalanced: {first['ab']} pair(s) ran the reference first and {first['ba']} the candidate "
                             "first, so a drift lands on the delta")
     return out
+
+
+def derive_gate(ctx: Any) -> PairedResult:
+    """The pairing of a gate's decision, derived once per audit (P3 and P4 both ask)."""
+    d = ctx.decision
+    key = ("paired", d.decision_id, ctx.decision_line)
+    if key not in ctx.run.memo:
+        ctx.run.memo[key] = derive(d.design, ctx.reference, ctx.candidate, d.claim.metric, d.claim.higher_is_better,
+                                   ctx.policy.pair_min_evenness)
+    return ctx.run.memo[key]
 
 
 def band_pct(result: PairedResult) -> float | None:

@@ -35,7 +35,7 @@ class AuditPolicy(BaseModel):
     rounding_rel: float = Field(0.005, description="P2: reported vs raw agree within this relative error")
     min_reps_for_test: int = Field(5, description="P3: reps per side before a significance test may replace non-overlap")
     alpha: float = 0.05
-    pair_min_overlap: float = Field(
+    pair_min_evenness: float = Field(
         0.8, description="P3 paired (crossover): two reps run at once pair up when they ran at least this evenly (the share of the "
         "shorter rep the other covered, less their start offset over it: evidence/pairing.evenness); a matched pair below it "
         "is dropped and counted")

@@ -33,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import load_prompts, run_leg
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Decision, Manifest, PairedAA, WorkloadSpec
@@ -71,18 +72,42 @@ def _decision(store: RunStore, gate: str, ref: list[str], cand: list[str], desig
                     declared_levers={"max_num_seqs": "config"}, declared_regressions=regressions(lat(ref), lat(cand)))
 
 
+def _configs(seqs: str) -> tuple[LaunchConfig, LaunchConfig, str]:
+    """The reference and candidate launch configs of ``REF:CAND`` max_num_seqs, and the gate tag."""
+    ref_n, cand_n = (int(x) for x in seqs.split(":"))
+    base = launch_config(str(MODEL))
+    return base.model_copy(update={"max_num_seqs": ref_n}), base.model_copy(update={"max_num_seqs": cand_n}), f"eff{ref_n}_{cand_n}"
+
+
+def _probes() -> dict:
+    return dict(parity=load_prompts(MODEL / "parity.jsonl"), accuracy=load_prompts(MODEL / "probe.jsonl"))
+
+
+def _seq_trial(seq: RunStore, ref: LaunchConfig, cand: LaunchConfig, tag: str, t: int, kw: dict) -> None:
+    """One sequential effect trial per set (a reference leg then a candidate leg), both sets at once."""
+    jobs = []
+    for s, dev in enumerate(SETS):
+        g = f"{tag}_t{t}_s{s}"
+        jobs += [LegJob(f"{g}_ref", "reference", ref.model_copy(update={"devices": dev}), dict(kw)),
+                 LegJob(f"{g}_cand", "candidate", cand.model_copy(update={"devices": dev}), dict(kw))]
+    _say(f"seq: effect trial {t} (max_num_seqs {ref.max_num_seqs} -> {cand.max_num_seqs}) on both sets")
+    LocalScheduler().run(seq, jobs, _one, node=f"seq effect {tag} {t}")
+
+
+def _paired_trial(par: RunStore, ref: LaunchConfig, cand: LaunchConfig, tag: str, t: int, kw: dict) -> None:
+    _say(f"paired: effect crossover {t} (max_num_seqs {ref.max_num_seqs} -> {cand.max_num_seqs})")
+    run_crossover(par, _one, gate=f"{tag}_t{t}", a=ref, b=cand, sets=SETS, **kw)
+
+
 def measure(a: argparse.Namespace) -> None:
     if a.effect_only:
         return effect_only(a)
     if a.out.exists():
         shutil.rmtree(a.out)
-    base = launch_config(str(MODEL))
-    ref_n, cand_n = (int(x) for x in a.seqs.split(":"))
-    ref, cand = base.model_copy(update={"max_num_seqs": ref_n}), base.model_copy(update={"max_num_seqs": cand_n})
-    probes = dict(parity=load_prompts(MODEL / "parity.jsonl"), accuracy=load_prompts(MODEL / "probe.jsonl"))
-    global WORKLOAD
-    WORKLOAD = WORKLOAD.model_copy(update={"num_prompts": a.num_prompts})
-    kw = dict(workload=WORKLOAD, reps=a.reps)
+    ref, cand, tag = _configs(a.seqs)
+    w = WORKLOAD.model_copy(update={"num_prompts": a.num_prompts})
+    kw = dict(workload=w, reps=a.reps)
+    eff_kw = {**kw, **_probes()}
     t0 = time.time()
     # ---- sequential design
     seq = RunStore(a.out / "seq")
@@ -92,14 +117,8 @@ def measure(a: argparse.Namespace) -> None:
     _say(f"seq: {len(aa_jobs)} A/A legs, two chains at once")
     LocalScheduler().run(seq, aa_jobs, _one, node="seq aa")
     for t in range(1, a.trials + 1):
-        jobs = []
-        for s, dev in enumerate(SETS):
-            g = f"eff{ref_n}_{cand_n}_t{t}_s{s}"
-            jobs += [LegJob(f"{g}_ref", "reference", ref.model_copy(update={"devices": dev}), {**kw, **probes}),
-                     LegJob(f"{g}_cand", "candidate", cand.model_copy(update={"devices": dev}), {**kw, **probes})]
-        _say(f"seq: effect trial {t} (max_num_seqs {ref_n} -> {cand_n}) on both sets")
-        LocalScheduler().run(seq, jobs, _one, node=f"seq effect {t}")
-    seq.write_json("manifest.json", Manifest(run_id="seq", engine="vllm", workload=WORKLOAD,
+        _seq_trial(seq, ref, cand, tag, t, eff_kw)
+    seq.write_json("manifest.json", Manifest(run_id="seq", engine="vllm", workload=w,
                                              aa_legs=[j.leg_id for j in aa_jobs]))
     # ---- paired crossover design
     par = RunStore(a.out / "paired")
@@ -110,12 +129,11 @@ def measure(a: argparse.Namespace) -> None:
         r = run_crossover(par, _one, gate=f"aa{k}", a=ref, b=ref, sets=SETS, roles=("aa", "aa"), **kw)
         designs.append(PairedAA(design="crossover", a_legs=r.a_legs, b_legs=r.b_legs))
     for t in range(1, a.trials + 1):
-        _say(f"paired: effect crossover {t} (max_num_seqs {ref_n} -> {cand_n})")
-        run_crossover(par, _one, gate=f"eff{ref_n}_{cand_n}_t{t}", a=ref, b=cand, sets=SETS, **kw, **probes)
-    par.write_json("manifest.json", Manifest(run_id="paired", engine="vllm", workload=WORKLOAD,
+        _paired_trial(par, ref, cand, tag, t, eff_kw)
+    par.write_json("manifest.json", Manifest(run_id="paired", engine="vllm", workload=w,
                                              aa_legs=[x for d in designs for x in d.a_legs + d.b_legs], aa_designs=designs))
-    (a.out / "measured.json").write_text(json.dumps({"seqs": [ref_n, cand_n], "reps": a.reps, "wall_s": time.time() - t0,
-                                                     "sets": SETS, "workload": WORKLOAD.model_dump()}))
+    (a.out / "measured.json").write_text(json.dumps({"seqs": [ref.max_num_seqs, cand.max_num_seqs], "reps": a.reps,
+                                                     "wall_s": time.time() - t0, "sets": SETS, "workload": w.model_dump()}))
     decide(a.out)
     _say(f"measured in {time.time() - t0:.0f} s; now: python bench/ab_noise.py report --out {a.out}")
 
@@ -141,25 +159,13 @@ def effect_only(a: argparse.Namespace) -> None:
     """More effect trials (another --seqs) into the run directories an earlier measure wrote:
     their A/A legs give the band; gates are named eff<ref>_<cand>_t<k>."""
     meta = json.loads((a.out / "measured.json").read_text())
-    w = WorkloadSpec(**meta["workload"])
-    base = launch_config(str(MODEL))
-    ref_n, cand_n = (int(x) for x in a.seqs.split(":"))
-    ref, cand = base.model_copy(update={"max_num_seqs": ref_n}), base.model_copy(update={"max_num_seqs": cand_n})
-    probes = dict(parity=load_prompts(MODEL / "parity.jsonl"), accuracy=load_prompts(MODEL / "probe.jsonl"))
-    kw = dict(workload=w, reps=meta["reps"])
+    ref, cand, tag = _configs(a.seqs)
+    kw = {"workload": WorkloadSpec(**meta["workload"]), "reps": meta["reps"], **_probes()}
     seq, par = RunStore(a.out / "seq"), RunStore(a.out / "paired")
     for t in range(1, a.trials + 1):
-        jobs = []
-        for s, dev in enumerate(SETS):
-            g = f"eff{ref_n}_{cand_n}_t{t}_s{s}"
-            jobs += [LegJob(f"{g}_ref", "reference", ref.model_copy(update={"devices": dev}), {**kw, **probes}),
-                     LegJob(f"{g}_cand", "candidate", cand.model_copy(update={"devices": dev}), {**kw, **probes})]
-        _say(f"seq: effect trial {t} (max_num_seqs {ref_n} -> {cand_n}) on both sets")
-        LocalScheduler().run(seq, jobs, _one, node=f"seq effect {ref_n}:{cand_n} {t}")
-        g = f"eff{ref_n}_{cand_n}_t{t}"
-        _say(f"paired: effect crossover {t} (max_num_seqs {ref_n} -> {cand_n})")
-        run_crossover(par, _one, gate=g, a=ref, b=cand, sets=SETS, **kw, **probes)
-    meta.setdefault("effect_only", []).append({"seqs": [ref_n, cand_n], "trials": a.trials})
+        _seq_trial(seq, ref, cand, tag, t, kw)
+        _paired_trial(par, ref, cand, tag, t, kw)
+    meta.setdefault("effect_only", []).append({"seqs": [ref.max_num_seqs, cand.max_num_seqs], "trials": a.trials})
     decide(a.out)
     (a.out / "measured.json").write_text(json.dumps(meta))
 
@@ -167,7 +173,7 @@ def effect_only(a: argparse.Namespace) -> None:
 def solo(a: argparse.Namespace) -> None:
     meta = json.loads((a.out / "measured.json").read_text())
     w = WorkloadSpec(**meta["workload"])
-    cfg = launch_config(str(MODEL)).model_copy(update={"max_num_seqs": meta["seqs"][0], "devices": SETS[0]})
+    cfg = _configs(f"{meta['seqs'][0]}:{meta['seqs'][1]}")[0].model_copy(update={"devices": SETS[0]})
     st = RunStore(a.out / "solo")
     if st.root.exists():
         shutil.rmtree(st.root)

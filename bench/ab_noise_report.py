@@ -78,7 +78,7 @@ def _paired(out: Path, lines: list[str]) -> dict[str, Any]:
     per = []
     for k, d in enumerate(designs):
         res = derive(d.design, [run.leg(i) for i in d.a_legs], [run.leg(i) for i in d.b_legs], "output_throughput", True,
-                     pol.pair_min_overlap)
+                     pol.pair_min_evenness)
         s = res.summary(pol.alpha)
         per.append({"design": k + 1, "band_pct": band_pct(res), "unverifiable": res.unverifiable, **s})
         lines.append(f"paired A/A crossover {k + 1}: {s['n_pairs']} pairs ({s['n_dropped']} dropped), pair deltas "

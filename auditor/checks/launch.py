@@ -9,6 +9,7 @@ from typing import Any
 from ..evidence.engine_log import Opaque, launch_args, non_default_args
 from ..evidence.loader import LegData
 from ..evidence.models import Finding
+from ..paired import derive_gate
 from .config_diff import DEVICE_BINDING, IGNORED_ENV, config_diff, key_matches, same_value
 from .registry import GateContext, flatten, leg_ptr, rule
 
@@ -97,8 +98,8 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
         for k, (va, vb) in diff.items():
             if any(key_matches(dk, k) for dk in declared):
                 continue
-            if ctx.decision.design == "crossover" and DEVICE_BINDING.search(k):
-                out += ctx.ok("P4", f"{k} differs ({va!r} -> {vb!r}): the crossover's device sets (P3 verifies the swap)")
+            if DEVICE_BINDING.search(k) and _verified_crossover(ctx):
+                out += ctx.ok("P4", f"{k} differs ({va!r} -> {vb!r}): the crossover's device sets, swapped as the engines' logs show")
                 continue
             c = next((conseq[ck] for ck in conseq if key_matches(ck, k)), None)
             if c is not None and c.peak_used is not None and c.smaller_budget is not None and c.peak_used < c.smaller_budget:
@@ -113,6 +114,12 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
     if not any(f.outcome in ("fail", "unchecked") for f in out):
         out += ctx.ok("P4", f"only the declared knob(s) {declared} differ, in launch.json and in the engine's own log")
     return out
+
+
+def _verified_crossover(ctx: GateContext) -> bool:
+    # the decision's word that it is a crossover is a claim: only a pairing the auditor
+    # re-derived (sets swapped, halves at once on disjoint cores) excuses the binding difference
+    return ctx.decision.design == "crossover" and derive_gate(ctx).unverifiable is None
 
 
 def _lever_changed(ctx: GateContext, ref: LegData, cand: LegData, declared: list[str], diff: dict[str, Any],

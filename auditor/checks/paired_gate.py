@@ -13,15 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..evidence.models import EvidencePointer, Finding
-from ..paired import derive
+from ..paired import derive_gate
 from .registry import GateContext
 
 
 def paired_p3(ctx: GateContext) -> list[Finding]:
     d, pol = ctx.decision, ctx.policy
-    c = d.claim
     ev = [EvidencePointer(file=leg.bench_file) for leg in ctx.reference + ctx.candidate][:4]
-    res = derive(d.design, ctx.reference, ctx.candidate, c.metric, c.higher_is_better, pol.pair_min_overlap)
+    res = derive_gate(ctx)
     rec: dict[str, Any] = res.summary(pol.alpha)
     rec["dropped"] = res.dropped
     rec["pairs"] = res.pairs

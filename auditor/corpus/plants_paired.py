@@ -94,11 +94,13 @@ plant(Plant("x_crossover_honest", (), "max_num_seqs +8% measured as a verified c
             "at once on disjoint cores) with two paired A/A crossovers for the band; the host ran 30% slower in period 2, so "
             "the same legs as blocks overlap: honest, and only the paired design can bank it", {GATE: ("PASS", [])},
             build=_x(), source="issue 18", tags=TAG))
-plant(Plant("x_crossover_no_swap", ("P3",), "the crossover's reference ran on core 0 in both periods: a faster set lands on the delta",
-            {GATE: ("FLAG", ["P3"])}, build=_x(swap=False), source="issue 18", tags=TAG))
-plant(Plant("x_crossover_apart", ("P3",), "a design claimed as a crossover whose candidate legs ran 150 s after the reference "
-            "legs: no rep of one side ran beside one of the other", {GATE: ("FLAG", ["P3"])},
-            build=_x(b_shift_s=150.0), source="issue 18", tags=TAG))
+# an unverified crossover excuses nothing: its halves' different core binding is a confounded launch (P4)
+plant(Plant("x_crossover_no_swap", ("P3", "P4"), "the crossover's reference ran on core 0 in both periods and the candidate on "
+            "core 1: a faster set lands on the delta, and the binding difference is a confound",
+            {GATE: ("FAIL", ["P3", "P4"])}, build=_x(swap=False), source="issue 18", tags=TAG))
+plant(Plant("x_crossover_apart", ("P3", "P4"), "a design claimed as a crossover whose candidate legs ran 150 s after the reference "
+            "legs: no rep of one side ran beside one of the other, so the claim excuses nothing of the two sets' binding",
+            {GATE: ("FAIL", ["P3", "P4"])}, build=_x(b_shift_s=150.0), source="issue 18", tags=TAG))
 plant(Plant("x_crossover_shared_cores", ("P3", "B5"), "both halves of each period bound core 0 (the engines' own logs): each "
             "slowed the other", {GATE: ("FLAG", ["P3", "B5"])}, build=_x(cores=((0, 0), (0, 0))), source="issue 18", tags=TAG))
 plant(Plant("x_crossover_uneven", ("P3",), "the candidate's reps started 50 ms after the reference's (a rep spans ~150 ms): "

@@ -98,15 +98,15 @@ def evenness(a: RepWindow, b: RepWindow) -> float | None:
 
 @dataclass(frozen=True)
 class Pairing:
-    pairs: list[tuple[RepWindow, RepWindow, float]]  # (reference, candidate, overlap fraction)
+    pairs: list[tuple[RepWindow, RepWindow, float]]  # (reference, candidate, evenness)
     dropped: list[tuple[RepWindow, RepWindow, float, str]]  # side by side, but not evenly: why
     unverifiable: str | None  # why no pairing can be shown from these bytes; None when it can
 
 
-def simultaneous(ref: list[RepWindow], cand: list[RepWindow], min_overlap: float) -> Pairing:
+def simultaneous(ref: list[RepWindow], cand: list[RepWindow], min_evenness: float) -> Pairing:
     """Pairs of reps that ran at once (one on each side): each reference rep with the candidate
-    rep it shares the most time with, one to one, best overlaps first. A matched pair sharing less
-    than ``min_overlap`` evenness (below) is dropped (uneven: drift would land on one half)."""
+    rep it ran most evenly beside (``evenness``), one to one, best first. A matched pair less even
+    than ``min_evenness`` is dropped (uneven: drift would land on one half)."""
     if not ref or not cand:
         return Pairing([], [], "a side has no repetition with per-request start times (vLLM --save-detailed)")
     clocks = [same_clock(a, b) for a in ref for b in cand]
@@ -123,10 +123,10 @@ def simultaneous(ref: list[RepWindow], cand: list[RepWindow], min_overlap: float
             continue
         used_a.add(i)
         used_b.add(j)
-        if f >= min_overlap:
+        if f >= min_evenness:
             pairs.append((ref[i], cand[j], f))
         else:
-            dropped.append((ref[i], cand[j], f, f"they ran {f:.0%} evenly (< {min_overlap:.0%}): one started late or stopped early"))
+            dropped.append((ref[i], cand[j], f, f"they ran {f:.0%} evenly (< {min_evenness:.0%}): one started late or stopped early"))
     pairs.sort(key=lambda p: p[0].start)
     why = None if pairs or dropped else "no repetition of one side ran at the same time as one of the other"
     return Pairing(pairs, dropped, why)

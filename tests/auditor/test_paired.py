@@ -115,3 +115,11 @@ def test_abba_legs_that_ran_at_once_are_not_a_sequence(tmp_path):
 def test_paired_aa_legs_that_never_swapped_leave_the_paired_band_unknown(tmp_path):
     p3 = _run(tmp_path, aa_swap=False)["P3"]
     assert p3.outcome == "flag" and "paired noise band unknown" in p3.message and "never swapped" in p3.message
+
+
+def test_a_claimed_crossover_the_bytes_do_not_show_excuses_no_binding_difference(tmp_path):
+    # the sets never swapped: the halves' different VLLM_CPU_OMP_THREADS_BIND is a confound again
+    got = _run(tmp_path, swap=False)
+    assert any(f.outcome == "fail" and "VLLM_CPU_OMP_THREADS_BIND" in f.message
+               for f in got["_verdict"].findings if f.rule_id == "P4")
+    assert got["_verdict"].verdict == "FAIL"

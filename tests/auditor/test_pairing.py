@@ -32,7 +32,7 @@ def test_a_reps_window_is_its_requests_span_on_the_hosts_clock():
 def test_two_legs_at_once_on_one_host_share_a_clock_but_their_reps_were_not_side_by_side():
     a, b = _windows(_raws("aa_1")), _windows(_raws("aa_2"))
     assert all(same_clock(x, y) for x in a for y in b)
-    p = simultaneous(a, b, min_overlap=0.8)
+    p = simultaneous(a, b, min_evenness=0.8)
     # the two legs' clients were not synchronized: their reps drift against each other, so two of
     # the three matched pairs started 0.3-0.4 s apart on ~0.8 s reps and are dropped as uneven;
     # one happened to start 0.12 s apart (even by chance, and kept: evenness does not ask why)
@@ -45,7 +45,7 @@ def test_reps_that_ran_together_pair_and_drift_does_not_matter():
     rb = copy.deepcopy(ra)  # the same spans, as a client started at the same moments would give
     for _, r in rb:
         r["start_times"] = [s + 0.01 for s in r["start_times"]]
-    p = simultaneous(_windows(ra), _windows(rb), min_overlap=0.8)
+    p = simultaneous(_windows(ra), _windows(rb), min_evenness=0.8)
     assert len(p.pairs) == len(ra) and not p.dropped
     assert [x[0].file for x in p.pairs] == [f for f, _ in ra]  # in time order
 
@@ -55,7 +55,7 @@ def test_another_clock_makes_the_pairing_unverifiable():
     rb = copy.deepcopy(ra)
     for _, r in rb:
         r["date"] = r["date"][:9] + str((int(r["date"][9:11]) + 1) % 24).zfill(2) + r["date"][11:]  # an hour later, same clock values
-    p = simultaneous(_windows(ra), _windows(rb), min_overlap=0.8)
+    p = simultaneous(_windows(ra), _windows(rb), min_evenness=0.8)
     assert p.pairs == [] and "different clocks" in p.unverifiable
 
 

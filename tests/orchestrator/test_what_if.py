@@ -130,7 +130,7 @@ def test_the_original_settings_replay_byte_identically(tmp_path):
         # paired P3's) with their defaults
         got, rec = _no_created_at(out / "audits" / a), _no_created_at(LLM_REC / "audits" / a)
         new = set(got["policy"]) - set(rec["policy"])
-        assert new <= {"max_shared_core_load", "concurrent_overlap_s", "pair_min_overlap", "min_pairs",
+        assert new <= {"max_shared_core_load", "concurrent_overlap_s", "pair_min_evenness", "min_pairs",
                        "paired_noise_band_pct", "paired_noise_band_unknown"}, new
         got["policy"] = {k: v for k, v in got["policy"].items() if k not in new}
         assert got == rec, a
