@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import paired, stats
+from . import aa_pairs, paired, stats
 from .evidence.loader import RunEvidence
 from .evidence.models import LegLaunch
 from .policy import AuditPolicy
@@ -69,31 +69,53 @@ def aa_band_pct(run: RunEvidence, metric: str = "output_throughput") -> tuple[fl
 
 
 def paired_bands(run: RunEvidence, policy: AuditPolicy, metric: str = "output_throughput") -> tuple[dict[str, float], dict[str, str], dict[str, Any]]:
-    """(design -> paired A/A band, design -> why unknown, detail) from the manifest's A/A designs:
-    each re-derived as any paired gate is (auditor/paired.py); the band of a design is the widest
-    any of its A/A designs gives, never below the policy's declared band."""
+    """(design -> paired A/A band, design -> why unknown, detail). The A/A designs are the
+    crossovers found from the bytes among every leg whose launch.json says role "aa"
+    (auditor/aa_pairs.py), plus those the manifest declares (an A B B A A/A is only known by its
+    declaration). Each is re-derived as any paired gate is (auditor/paired.py); the band of a
+    design is the widest any of its A/A designs gives, never below the policy's declared band."""
     bands: dict[str, float] = {}
     unknown: dict[str, str] = {}
     detail: dict[str, Any] = {}
     present = set(run.leg_ids())
+    aa_ids = sorted(i for i in present if (lj := run.store.read_json(f"legs/{i}/launch.json", LegLaunch)[0]) is not None
+                    and lj.role == "aa" and lj.status == "ok")
+    designs: list[tuple[str, str, list[str], list[str]]] = []  # (name, design, A legs, B legs)
+
+    def no(design: str, why: str) -> None:
+        unknown[design] = f"{unknown[design]}; {why}" if design in unknown else why
+
+    if len(aa_ids) >= 2:
+        found, left = aa_pairs.crossovers([s for i in aa_ids if (s := aa_pairs.span_of(run.leg(i))) is not None])
+        designs += [(f"crossover found from the bytes ({', '.join(a + b)})", "crossover", a, b) for a, b in found]
+        if left:
+            no("crossover", "; ".join(left))
+    seen = {frozenset(a + b) for _, _, a, b in designs}
     for k, d in enumerate(run.manifest.aa_designs if run.manifest else []):
-        gone = [i for i in d.a_legs + d.b_legs if i not in present]
+        if frozenset(d.a_legs + d.b_legs) not in seen:
+            designs.append((f"paired A/A design {k + 1} of manifest.json", d.design, d.a_legs, d.b_legs))
+    for k, (name, design, a_ids, b_ids) in enumerate(designs):
+        gone = [i for i in a_ids + b_ids if i not in present]
         if gone:
-            unknown[d.design] = f"paired A/A design {k + 1} names leg(s) {', '.join(gone)} that the run does not have"
+            no(design, f"{name} names leg(s) {', '.join(gone)} that the run does not have")
             continue
-        legs = [run.leg(i) for i in d.a_legs + d.b_legs]
+        legs = [run.leg(i) for i in a_ids + b_ids]
         not_aa = [lg.leg_id for lg in legs if lg.launch is None or lg.launch.role != "aa"]
         if not_aa:
-            unknown[d.design] = f"paired A/A design {k + 1}: leg(s) {', '.join(not_aa)} are not A/A legs by their launch.json"
+            no(design, f"{name}: leg(s) {', '.join(not_aa)} are not A/A legs by their launch.json")
             continue
-        res = paired.derive(d.design, legs[:len(d.a_legs)], legs[len(d.a_legs):], metric, True, policy.pair_min_evenness)
+        if (why := aa_pairs.config_differs(legs)) is not None:
+            no(design, f"{name}: {why}")
+            continue
+        res = paired.derive(design, legs[:len(a_ids)], legs[len(a_ids):], metric, True, policy.pair_min_evenness)
         if res.unverifiable or len(res.deltas) < policy.min_pairs:
-            unknown[d.design] = (f"paired A/A design {k + 1} ({d.design}): "
-                                 f"{res.unverifiable or f'{len(res.deltas)} verified pair(s), fewer than {policy.min_pairs}'}")
+            no(design, f"{name}: {res.unverifiable or f'{len(res.deltas)} verified pair(s), fewer than {policy.min_pairs}'}")
             continue
         b = paired.band_pct(res) or 0.0
-        detail[f"{d.design}_{k + 1}"] = {**res.summary(policy.alpha), "band_pct": b}
-        bands[d.design] = max(bands.get(d.design, 0.0), b, policy.noise_band_pct)
+        detail[f"{design}_{k + 1}"] = {**res.summary(policy.alpha), "band_pct": b, "a_legs": a_ids, "b_legs": b_ids, "source": name}
+        bands[design] = max(bands.get(design, 0.0), b, policy.noise_band_pct)
+    for design in unknown:
+        bands.pop(design, None)  # one unusable A/A design of a kind leaves that kind's band unknown
     return bands, unknown, detail
 
 

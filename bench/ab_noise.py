@@ -39,7 +39,8 @@ from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Decision, Manifest, PairedAA, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 from geak.orchestrator.cli.common import launch_config
-from geak.orchestrator.paired import run_crossover
+from geak.orchestrator.paired import local_batch, run_crossover
+from geak.orchestrator.workflow import ids
 from geak.orchestrator.policies import regressions
 from geak.orchestrator.roles import declared_for
 from geak.orchestrator.scheduler import LegJob, LocalScheduler
@@ -94,9 +95,13 @@ def _seq_trial(seq: RunStore, ref: LaunchConfig, cand: LaunchConfig, tag: str, t
     LocalScheduler().run(seq, jobs, _one, node=f"seq effect {tag} {t}")
 
 
+def _xlegs(gate: str) -> tuple[list[str], list[str]]:
+    return ids.paired_legs(f"{gate}_a", f"{gate}_b", "crossover", ids.CROSSOVER_PERIODS)
+
+
 def _paired_trial(par: RunStore, ref: LaunchConfig, cand: LaunchConfig, tag: str, t: int, kw: dict) -> None:
     _say(f"paired: effect crossover {t} (max_num_seqs {ref.max_num_seqs} -> {cand.max_num_seqs})")
-    run_crossover(par, _one, gate=f"{tag}_t{t}", a=ref, b=cand, sets=SETS, **kw)
+    run_crossover(par, local_batch(_one), legs=_xlegs(f"{tag}_t{t}"), a=ref, b=cand, sets=SETS, **kw)
 
 
 def measure(a: argparse.Namespace) -> None:
@@ -126,7 +131,7 @@ def measure(a: argparse.Namespace) -> None:
     designs = []
     for k in range(1, a.aa_crossovers + 1):
         _say(f"paired: A/A crossover {k}/{a.aa_crossovers}")
-        r = run_crossover(par, _one, gate=f"aa{k}", a=ref, b=ref, sets=SETS, roles=("aa", "aa"), **kw)
+        r = run_crossover(par, local_batch(_one), legs=_xlegs(f"aa{k}"), a=ref, b=ref, sets=SETS, roles=("aa", "aa"), **kw)
         designs.append(PairedAA(design="crossover", a_legs=r.a_legs, b_legs=r.b_legs))
     for t in range(1, a.trials + 1):
         _paired_trial(par, ref, cand, tag, t, eff_kw)

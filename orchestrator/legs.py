@@ -65,10 +65,18 @@ def existing(store: RunStore, leg_id: str, *, role: str, cfg: LaunchConfig, work
             return LegResult(leg_id, "ok", None, n, None)
     if same and launch.status == "failed" and not (launch.failure_reason or "").startswith(UNFINISHED):  # type: ignore[union-attr]
         return LegResult(leg_id, "failed", launch.failure_reason, _counted(store, leg_id), None)  # type: ignore[union-attr]
+    set_aside(store, leg_id)
+    return None
+
+
+def set_aside(store: RunStore, leg_id: str) -> None:
+    """Move a leg's directory to ``abandoned/`` (kept, never deleted) so it is measured again."""
+    d = store.path(f"legs/{leg_id}")
+    if not d.exists():
+        return
     dest = store.path(f"abandoned/{leg_id}-{int(time.time())}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(d), str(dest))
-    return None
 
 
 def _copy_recorded(src: Path, dest: Path, **kw: Any) -> None:
@@ -116,19 +124,31 @@ class LiveLegs:
         return {"reuse": on and role in REUSE_ROLES, "keep": on and role in KEEP_ROLES}
 
     def one(self, store: RunStore, job: LegJob) -> LegResult:
-        """A batch's leg (in a thread or a Ray task): measured, never looked up (batch did that)."""
+        """A batch's leg (in a thread or a Ray task): measured, never looked up (batch did that).
+        A paired design's leg (``own_server``) neither reuses nor keeps a server."""
         return run_leg(store, leg_id=job.leg_id, role=job.role, engine=self.engine, cfg=job.cfg, **job.kw, **self.leg_kw,
-                       **self._reuse_kw(job.role, isinstance(self.scheduler, LocalScheduler)))
+                       **self._reuse_kw(job.role, isinstance(self.scheduler, LocalScheduler) and not job.own_server))
 
     def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]:
         done = {j.leg_id: existing(store, j.leg_id, role=j.role, cfg=j.cfg, workload=j.kw["workload"], reps=j.kw["reps"]) for j in jobs}
+        paired = any(j.kw.get("rep_barrier") is not None for j in jobs)
+        if paired and any(v is None for v in done.values()):
+            # a period cut short (a crash, Ctrl-C) left one half: it has no partner to pair with
+            # now, so the whole period is measured again and the half kept under abandoned/
+            for j in jobs:
+                if done[j.leg_id] is not None:
+                    set_aside(store, j.leg_id)
+            done = {j.leg_id: None for j in jobs}
         todo = [j for j in jobs if done[j.leg_id] is None]
         self.measured += [j.leg_id for j in todo]
-        if todo and not isinstance(self.scheduler, LocalScheduler):
+        # legs that meet per rep run on this host's threads: the barrier is a folder in the run
+        # dir, and the pairing needs one host clock
+        sched = LocalScheduler() if paired else self.scheduler
+        if todo and not isinstance(sched, LocalScheduler):
             # a Ray task's lock request cannot reach this process's pool: a server kept here
             # would hold the set the task waits for
             POOL.close()
-        got = dict(zip([j.leg_id for j in todo], self.scheduler.run(store, todo, self.one, node=node)))
+        got = dict(zip([j.leg_id for j in todo], sched.run(store, todo, self.one, node=node)))
         return [done[j.leg_id] or got[j.leg_id] for j in jobs]  # type: ignore[misc]
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,

@@ -29,6 +29,16 @@ from .scheduler import LegJob, LocalScheduler
 
 Design = Literal["crossover", "abba"]
 RunOne = Callable[[RunStore, LegJob], LegResult]
+# a leg runner's batch (orchestrator/legs.LegRunner.batch): resumes legs already on disk, and
+# runs legs that meet at a barrier on local threads
+Batch = Callable[[RunStore, list[LegJob], str], list[LegResult]]
+Ids = tuple[list[str], list[str]]
+
+
+def local_batch(one: RunOne) -> Batch:
+    """A batch that runs ``one`` on local threads, one per device set (benchmarks, tests)."""
+    sched = LocalScheduler()
+    return lambda store, jobs, node="": sched.run(store, jobs, one, node=node)
 
 
 @dataclass
@@ -43,15 +53,17 @@ class PairedLegs:
         return all(r.status == "ok" for r in self.results.values())
 
 
-def crossover_jobs(gate: str, a: LaunchConfig, b: LaunchConfig, sets: tuple[str, str], roles: tuple[str, str],
-                   kw: dict[str, Any], barrier_root: Path, periods: int = 2) -> list[list[LegJob]]:
-    """One batch per period: the A and B legs of that period, on swapped sets each period."""
+def crossover_jobs(legs: Ids, a: LaunchConfig, b: LaunchConfig, sets: tuple[str, str], roles: tuple[str, str],
+                   kw: dict[str, Any], barrier_root: Path) -> list[list[LegJob]]:
+    """One batch per period (``legs``: the A and B leg ids, one per period, as workflow/ids.py
+    names them): the A and B legs of that period, on sets swapped every period, meeting at the
+    period's barrier (``<barrier_root>/<A leg id>/``)."""
     out = []
-    for p in range(1, periods + 1):
+    for p, (ia, ib) in enumerate(zip(*legs), start=1):
         sa, sb = (sets[0], sets[1]) if p % 2 else (sets[1], sets[0])
-        bar = RepBarrier(barrier_root / f"{gate}_p{p}")
-        out.append([LegJob(f"{gate}_a_p{p}", roles[0], a.model_copy(update={"devices": sa}), {**kw, "rep_barrier": bar}),
-                    LegJob(f"{gate}_b_p{p}", roles[1], b.model_copy(update={"devices": sb}), {**kw, "rep_barrier": bar})])
+        bar = RepBarrier(barrier_root / ia)
+        out.append([LegJob(ia, roles[0], a.model_copy(update={"devices": sa}), {**kw, "rep_barrier": bar}, own_server=True),
+                    LegJob(ib, roles[1], b.model_copy(update={"devices": sb}), {**kw, "rep_barrier": bar}, own_server=True)])
     return out
 
 
@@ -60,36 +72,34 @@ def abba_order(n_pairs: int) -> list[str]:
     return ["ab" if k % 2 == 0 else "ba" for k in range(n_pairs)]
 
 
-def run_crossover(store: RunStore, one: RunOne, *, gate: str, a: LaunchConfig, b: LaunchConfig, sets: tuple[str, str],
-                  roles: tuple[str, str] = ("reference", "candidate"), periods: int = 2, **kw: Any) -> PairedLegs:
-    """Both periods of a 2x2 crossover; a period whose leg failed ends the design (the auditor
-    would have no pair from it)."""
+def run_crossover(store: RunStore, batch: Batch, *, legs: Ids, a: LaunchConfig, b: LaunchConfig, sets: tuple[str, str],
+                  roles: tuple[str, str] = ("reference", "candidate"), **kw: Any) -> PairedLegs:
+    """Every period of a 2x2 crossover (two periods per crossover); a period whose leg failed
+    ends the design (the auditor would have no pair from it)."""
     if sets[0] == sets[1]:
         raise ValueError(f"a crossover needs two disjoint device sets, got {sets[0]!r} twice; with one set use the abba design")
     results: dict[str, LegResult] = {}
-    sched = LocalScheduler()
-    for jobs in crossover_jobs(gate, a, b, sets, roles, kw, store.path("pairs"), periods):
+    for jobs in crossover_jobs(legs, a, b, sets, roles, kw, store.path("pairs")):
         for j in jobs:
             j.kw["rep_barrier"].prepare()
-        for j, r in zip(jobs, sched.run(store, jobs, one, node=f"crossover {gate}")):
+        for j, r in zip(jobs, batch(store, jobs, f"crossover {jobs[0].leg_id} | {jobs[1].leg_id}")):
             results[j.leg_id] = r
         if any(r.status != "ok" for r in results.values()):
             break
-    a_legs = [i for i in results if "_a_p" in i]
-    return PairedLegs("crossover", a_legs, [i for i in results if i not in a_legs], results)
+    done_a = [i for i in legs[0] if i in results]
+    return PairedLegs("crossover", done_a, [i for i in legs[1] if i in results], results)
 
 
-def run_abba(store: RunStore, one: RunOne, *, gate: str, a: LaunchConfig, b: LaunchConfig, n_pairs: int,
+def run_abba(store: RunStore, batch: Batch, *, legs: Ids, a: LaunchConfig, b: LaunchConfig,
              roles: tuple[str, str] = ("reference", "candidate"), **kw: Any) -> PairedLegs:
-    """``n_pairs`` pairs of short legs on one set, in alternating order."""
+    """Pairs of short legs on one set (``legs``: one A and one B id per pair), in alternating order."""
     results: dict[str, LegResult] = {}
     a_legs: list[str] = []
     b_legs: list[str] = []
-    for k, order in enumerate(abba_order(n_pairs), start=1):
+    for (ia, ib), order in zip(zip(*legs), abba_order(len(legs[0]))):
         for side in order:
-            leg_id = f"{gate}_{side}{k}"
-            cfg, role = (a, roles[0]) if side == "a" else (b, roles[1])
-            r = one(store, LegJob(leg_id, role, cfg, dict(kw)))
+            leg_id, cfg, role = (ia, a, roles[0]) if side == "a" else (ib, b, roles[1])
+            r = batch(store, [LegJob(leg_id, role, cfg, dict(kw), own_server=True)], f"abba {leg_id}")[0]
             results[leg_id] = r
             (a_legs if side == "a" else b_legs).append(leg_id)
             if r.status != "ok":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from geak.auditor.evidence.models import WorkloadSpec
@@ -20,6 +21,7 @@ from geak.agents.engines.base import LaunchConfig, get_engine
 from geak.agents.engines.leg import client_command, server_command
 
 from . import policies
+from .paired import abba_order, crossover_jobs
 from .scheduler import assign
 from .workflow import ids
 from .workflow_config import WorkflowConfig
@@ -35,6 +37,7 @@ class PlannedLeg:
     server_env: dict[str, str]
     bench_argv: list[str]
     on_server_of: str | None = None  # server reuse: the leg whose server it measures on (kept up for it)
+    own_server: bool = False  # a paired design's leg: starts its own server, keeps none
 
 
 @dataclass
@@ -67,11 +70,16 @@ def build(*, engine: str, launch: dict[str, Any], workload: WorkloadSpec, wf: Wo
     sets = list(device_sets) or [base.devices]
     reps = wf.engine_defaults.reps
     steps: list[Step] = []
-    n = wf.engine_defaults.aa_legs
-    aa = Step("setup", f"{n} A/A legs: independent, one per device set at a time (the noise band)")
-    for i, dev in zip(range(1, n + 1), assign(n, sets)):
-        aa.legs.append(_leg(engine, ids.aa_leg(i), "aa", base.model_copy(update={"devices": dev}), workload, reps))
-    steps.append(aa)
+    ed = wf.engine_defaults
+    n = ed.aa_legs
+    if ed.ab_design != "blocks" and n > 0:
+        for legs in ids.aa_designs(n, ed.ab_design, ed.abba_pairs):
+            steps += _paired("setup", "A/A", legs, (base, base), ("aa", "aa"), ed.ab_design, sets, engine, workload, reps)
+    else:
+        aa = Step("setup", f"{n} A/A legs: independent, one per device set at a time (the noise band)")
+        for i, dev in zip(range(1, n + 1), assign(n, sets)):
+            aa.legs.append(_leg(engine, ids.aa_leg(i), "aa", base.model_copy(update={"devices": dev}), workload, reps))
+        steps.append(aa)
     steps.append(Step("baseline", "the baseline gate's leg on the first set (re-measured with more reps if the gate asks)",
                       [_leg(engine, ids.baseline_leg(0), "baseline", base, workload, reps)]))
     names = [p.name for p in wf.phases]
@@ -97,12 +105,19 @@ def build(*, engine: str, launch: dict[str, Any], workload: WorkloadSpec, wf: Wo
                 why = f"the better {promoted} of {len(cands)} screened (decided by the screen)"
             else:
                 promoted, why = len(cands), f"all {len(cands)} candidates (no screening rung)"
-            gate = Step("config_measure", f"one gate leg per promoted candidate, in order, on the first set: {why}; every "
-                        "candidate is listed, only the promoted run; each banked win changes the config the next one starts from")
-            for kn, v in cands:
-                cfg = base.model_copy(update={kn: v})
-                gate.legs.append(_leg(engine, ids.config_leg(ids.candidate_id(kn, v), 0), "candidate", cfg, workload, reps))
-            steps.append(gate)
+            if ed.ab_design != "blocks":
+                for kn, v in cands:
+                    cid = ids.candidate_id(kn, v)
+                    steps += _paired("config_measure", f"gate config-{cid} ({why}; a re-measure adds a round)",
+                                     ids.config_paired_legs(cid, 0, ed.ab_design, ed.abba_pairs), (base, base.model_copy(update={kn: v})),
+                                     ("reference", "candidate"), ed.ab_design, sets, engine, workload, reps)
+            else:
+                gate = Step("config_measure", f"one gate leg per promoted candidate, in order, on the first set: {why}; every "
+                            "candidate is listed, only the promoted run; each banked win changes the config the next one starts from")
+                for kn, v in cands:
+                    cfg = base.model_copy(update={kn: v})
+                    gate.legs.append(_leg(engine, ids.config_leg(ids.candidate_id(kn, v), 0), "candidate", cfg, workload, reps))
+                steps.append(gate)
     for ph in ("profile", "kernel"):
         p = next((x for x in wf.phases if x.name == ph), None)
         if p is not None and not p.passthrough:
@@ -119,6 +134,31 @@ def build(*, engine: str, launch: dict[str, Any], workload: WorkloadSpec, wf: Wo
     return _reuse(steps, engine) if reuse else steps
 
 
+def _paired(node: str, what: str, legs: tuple[list[str], list[str]], cfgs: tuple[LaunchConfig, LaunchConfig],
+            roles: tuple[str, str], design: str, sets: list[str], engine: str, workload: WorkloadSpec, reps: int) -> list[Step]:
+    """A paired design's legs as the run launches them (orchestrator/paired.py): a crossover's
+    periods, each two legs at once on swapped sets, meeting per rep; or A B B A short legs."""
+    out = []
+    if design == "crossover":
+        for p, jobs in enumerate(crossover_jobs(legs, cfgs[0], cfgs[1], (sets[0], sets[1]), roles, {}, Path("pairs")), start=1):
+            st = Step(node, f"{what} crossover period {p}: both legs at once, every rep started together, each its own "
+                      "server" + (" (the sets swapped)" if p > 1 else ""))
+            st.legs = [_own(_leg(engine, j.leg_id, j.role, j.cfg, workload, reps)) for j in jobs]
+            out.append(st)
+        return out
+    st = Step(node, f"{what} A B B A: short legs one after another on {cfgs[0].devices}, each its own server")
+    for (ia, ib), order in zip(zip(*legs), abba_order(len(legs[0]))):
+        for side in order:
+            i = 0 if side == "a" else 1
+            st.legs.append(_own(_leg(engine, ia if i == 0 else ib, roles[i], cfgs[i], workload, reps)))
+    return [st]
+
+
+def _own(leg: PlannedLeg) -> PlannedLeg:
+    leg.own_server = True
+    return leg
+
+
 def _reuse(steps: list[Step], engine: str) -> list[Step]:
     """Mark the legs that measure on the server the last leg on their set kept up (LiveLegs'
     rule: a keeping role, then a reusing role of the very same argv and env)."""
@@ -130,6 +170,9 @@ def _reuse(steps: list[Step], engine: str) -> list[Step]:
         if st.node in ("config_measure", "profile", "kernel"):  # only the run knows which of these legs run
             last.clear()
         for leg in st.legs:
+            if leg.own_server:
+                last.pop(leg.devices, None)  # its server stops with it
+                continue
             prev = last.get(leg.devices)
             same = prev is not None and (prev[0].server_argv, prev[0].server_env) == (leg.server_argv, leg.server_env)
             if reusable and same and leg.role in REUSE_ROLES and prev[0].role in KEEP_ROLES:  # type: ignore[index]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from geak.resources import asset_dir
 
 from geak.auditor.evidence.loader import RunEvidence
-from geak.auditor.evidence.models import Manifest, WorkloadSpec
+from geak.auditor.evidence.models import Manifest, PairedAA, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 from geak.auditor.policy import AuditPolicy
 
@@ -30,7 +30,7 @@ from geak.agents.engines.leg import load_prompts
 from geak.agents.engines.pool import POOL
 
 from .events import RunEvent, RunSummary
-from .workflow import RunContext, build_graph, initial_state
+from .workflow import RunContext, build_graph, ids, initial_state
 from .scheduler import get_scheduler
 from .legs import LegRunner, LiveHarness, LiveLegs, LiveProfiles, RecordedHarness, RecordedLegs, RecordedProfiles
 from .workflow_config import DEFAULT as DEFAULT_WORKFLOW
@@ -114,13 +114,18 @@ def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW, tex
         import yaml
 
         wf = WorkflowConfig.model_validate(yaml.safe_load(text))
+    ed = wf.engine_defaults
+    if ed.ab_design == "crossover" and len(args.device_sets) < 2:
+        raise RunError(f"ab_design crossover runs two legs at once on two disjoint device sets; this run has "
+                       f"{len(args.device_sets) or 1} (give --devices cpu:0-1 --cores-per-leg 1, or GPU ids), or use --ab-design abba")
     store.write_text("workflow.yaml", text)
     store.write_json("run_args.json", args.model_dump(mode="json"))
     from geak import __version__
 
     m = Manifest(run_id=args.run_id, geak_version=__version__, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  args=args.model_dump(mode="json"), model=args.launch.get("model"), engine=args.engine, workload=args.workload,
-                 aa_legs=[f"aa_{i}" for i in range(1, wf.engine_defaults.aa_legs + 1)])
+                 aa_legs=ids.aa_legs(ed.aa_legs, ed.ab_design, ed.abba_pairs),
+                 aa_designs=[PairedAA(design=ed.ab_design, a_legs=a, b_legs=b) for a, b in ids.aa_designs(ed.aa_legs, ed.ab_design, ed.abba_pairs)])
     m_extra = m.model_dump(mode="json")
     m_extra.update(skills_record(args.skills_root))
     m_extra["workflow"] = {"name": wf.name, "sha256": _sha(store.path("workflow.yaml"))}

@@ -46,6 +46,9 @@ class LegJob:
     role: str
     cfg: LaunchConfig
     kw: dict[str, Any] = field(default_factory=dict)  # workload, reps, parity, accuracy
+    # a paired design's leg: it starts its own server and keeps none, so no half of a pair is
+    # served warm by a server an earlier leg left up
+    own_server: bool = False
 
 
 class LegBatch(BaseModel):

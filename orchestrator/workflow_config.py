@@ -49,6 +49,12 @@ class EngineDefaults(BaseModel):
     reps: int = Field(3, ge=1)
     aa_legs: int = Field(2, ge=0)
     workload: dict[str, Any] = Field(default_factory=dict)
+    ab_design: Literal["blocks", "crossover", "abba"] = Field(
+        "blocks", description="how the A/A legs and each config gate's A/B are measured: blocks (reference legs, then "
+        "candidate legs) | crossover (two device sets: both servers at once, every rep started together, then the sets "
+        "swapped; aa_legs rounds up to crossovers of 4 legs) | abba (one set: short legs in A B B A order)")
+    abba_pairs: int = Field(6, ge=1, description="abba: pairs of short legs per A/A design and per gate round (the auditor "
+                            "needs policy min_pairs verified pairs)")
 
 
 class WorkflowConfig(BaseModel):

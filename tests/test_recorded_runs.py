@@ -129,3 +129,76 @@ def test_the_reuse_recording_replays_to_the_same_decisions(tmp_path):
 
     r = CliRunner().invoke(app, ["replay", str(REUSE), "--out", str(tmp_path / "rp")])
     assert r.exit_code == 0 and "reproduced exactly" in r.output, r.output
+
+
+CROSSOVER = RUNS / "recorded" / "tiny-cpu-crossover"
+
+
+def test_the_crossover_recordings_pairs_are_re_derived_from_the_bytes():
+    """A real `geak run --workflow workflows/paired.yaml --devices cpu:0-1 --cores-per-leg 1
+    --max-num-seqs 8` (2026-12-02): the A/A legs and the config gate ran as 2x2 crossovers. The
+    auditor finds the A/A crossover itself (not from the manifest), verifies the gate's pairing
+    from vLLM's request times and the engines' core lines, and banks the change per pair."""
+    from geak.auditor import aa_pairs, paired
+    from geak.auditor.policy import AuditPolicy
+
+    run = RunEvidence(RunStore(CROSSOVER))
+    spans = [aa_pairs.span_of(run.leg(i)) for i in ("aa1_a_p1", "aa1_b_p1", "aa1_a_p2", "aa1_b_p2")]
+    assert all(spans) and {s.cores for s in spans} == {frozenset({0}), frozenset({1})}
+    found, left = aa_pairs.crossovers(spans)
+    # one crossover: each side ran once on each core (an A/A's side labels are arbitrary)
+    assert len(found) == 1 and left == [] and {frozenset(found[0][0]), frozenset(found[0][1])} == {
+        frozenset({"aa1_a_p1", "aa1_a_p2"}), frozenset({"aa1_b_p1", "aa1_b_p2"})}
+    d = next(d for _, d in run.decisions if d.gate_id == "config-max_num_seqs-32")
+    assert d.design == "crossover" and d.reference_legs == ["xref_max_num_seqs-32_p1", "xref_max_num_seqs-32_p2"]
+    res = paired.derive("crossover", [run.leg(i) for i in d.reference_legs], [run.leg(i) for i in d.candidate_legs],
+                        "output_throughput", True, AuditPolicy().pair_min_evenness)
+    assert res.unverifiable is None and len(res.deltas) == 8 and min(res.deltas) > 20
+    v = next(v for v in audit_run(CROSSOVER, write=False) if v.gate_id == "config-max_num_seqs-32")
+    p3 = next(f for f in v.findings if f.rule_id == "P3")
+    assert v.verdict == "PASS" and "paired crossover A/A band" in p3.message, p3.message
+    assert v.policy["paired_aa"]["crossover_1"]["source"].startswith("crossover found from the bytes")
+
+
+def test_the_crossover_recording_replays_to_the_same_decisions(tmp_path):
+    from typer.testing import CliRunner
+
+    from geak.orchestrator.cli import app
+
+    r = CliRunner().invoke(app, ["replay", str(CROSSOVER), "--out", str(tmp_path / "rp")])
+    assert r.exit_code == 0 and "reproduced exactly" in r.output, r.output
+    assert (tmp_path / "rp" / "decisions.jsonl").read_bytes() == (CROSSOVER / "decisions.jsonl").read_bytes()
+
+
+def test_a_crossover_period_cut_short_is_measured_again_whole(tmp_path):
+    """A resumed run whose crash left one half of a period: that half has no partner to pair
+    with any more, so both halves are measured again and the half is kept under abandoned/."""
+    import shutil
+
+    from geak.agents.engines.base import LaunchConfig
+    from geak.agents.engines.leg import LegResult
+    from geak.auditor.evidence.models import LegLaunch
+    from geak.orchestrator.legs import LiveLegs
+    from geak.orchestrator.paired import crossover_jobs
+    from geak.orchestrator.workflow import ids
+
+    store = RunStore(tmp_path / "run")
+    shutil.copytree(CROSSOVER / "legs" / "aa1_a_p1", store.path("legs/aa1_a_p1"))
+    lj, _ = RunStore(CROSSOVER).read_json("legs/aa1_a_p1/launch.json", LegLaunch)
+    cfg = LaunchConfig(**{**json.loads((CROSSOVER / "run_args.json").read_text())["launch"], **lj.launch_config})
+    p1, _ = crossover_jobs(ids.paired_legs("aa1_a", "aa1_b", "crossover", 2), cfg, cfg, ("cpu:0", "cpu:1"), ("aa", "aa"),
+                           {"workload": lj.workload, "reps": 4}, store.path("pairs"))
+
+    class Counting(LiveLegs):  # the engine is not what this tests: the batch's resume rule is
+        def one(self, store, job):
+            return LegResult(job.leg_id, "ok", None, 4, None)
+
+    legs = Counting("vllm")
+    got = legs.batch(store, p1)
+    assert [r.leg_id for r in got] == ["aa1_a_p1", "aa1_b_p1"] and sorted(legs.measured) == ["aa1_a_p1", "aa1_b_p1"]
+    assert [p.name.split("-")[0] for p in store.path("abandoned").iterdir()] == ["aa1_a_p1"]
+    # with both halves on disk the period is kept, nothing measured again
+    shutil.copytree(CROSSOVER / "legs" / "aa1_a_p1", store.path("legs/aa1_a_p1"))
+    shutil.copytree(CROSSOVER / "legs" / "aa1_b_p1", store.path("legs/aa1_b_p1"))
+    again = Counting("vllm")
+    assert [r.status for r in again.batch(store, p1)] == ["ok", "ok"] and again.measured == []

@@ -3,7 +3,7 @@ at once on two one-core sets, reps started together, sets swapped) or as A B B A
 paired A/A crossovers for the band. Honest, it must PASS where the same legs judged as blocks
 are within noise (the host slowed 30% between the periods); a design the bytes do not show
 (sets never swapped, halves apart in time, shared cores, an order that is not counterbalanced,
-an A/A design that cannot be verified) is FLAGged by P3. Keys are written from the flaw."""
+an A/A design of two configs, a noisy A/A crossover the manifest leaves out) is caught by P3. Keys are written from the flaw."""
 
 from __future__ import annotations
 
@@ -23,17 +23,18 @@ SEQS = {"scheduler_config.max_num_seqs": 512}
 GATE = "g"
 
 
-def _leg(s: RunStore, leg_id: str, role: str, vals: list[float], *, start: float, core: int | None) -> None:
+def _leg(s: RunStore, leg_id: str, role: str, vals: list[float], *, start: float, core: int | None,
+         resolved: dict | None = None) -> None:
     log = CORE.format(n=len(leg_id) + start % 97, c=core) if core is not None else ""
     # the set a server holds is in its env as vLLM CPU binds it (the leg runner's VLLM_CPU_OMP_THREADS_BIND)
     write_leg(s, LegSpec(leg_id, role, vals, counted=len(vals), started_at=start, log_extra=log,
-                         resolved=SEQS if role == "candidate" else {},
+                         resolved=resolved if resolved is not None else SEQS if role == "candidate" else {},
                          env={"VLLM_CPU_OMP_THREADS_BIND": str(core)} if core is not None else {}))
 
 
 def crossover(s: RunStore, gate: str, role_a: str, role_b: str, gain: float, *, swap: bool = True,
               cores=((0, 1), (1, 0)), b_shift_s: float = 0.0, logged: bool = True, noise: float = 0.0,
-              t0: float = T0) -> tuple[list[str], list[str]]:
+              t0: float = T0, b_resolved: dict | None = None) -> tuple[list[str], list[str]]:
     """Two periods of a crossover; the host runs 30% slower in the second (a drift both halves see)."""
     a_legs, b_legs = [], []
     for p, (drift, t) in enumerate(((1.0, t0), (0.7, t0 + 300)), start=1):
@@ -41,19 +42,21 @@ def crossover(s: RunStore, gate: str, role_a: str, role_b: str, gain: float, *, 
         a = [1000 * drift * w for w in WOB]
         b = [1000 * drift * w * gain * (1 + noise * (-1) ** i) for i, w in enumerate(WOB)]
         _leg(s, f"{gate}_a_p{p}", role_a, a, start=t, core=ca if logged else None)
-        _leg(s, f"{gate}_b_p{p}", role_b, b, start=t + b_shift_s, core=cb if logged else None)
+        _leg(s, f"{gate}_b_p{p}", role_b, b, start=t + b_shift_s, core=cb if logged else None, resolved=b_resolved)
         a_legs.append(f"{gate}_a_p{p}")
         b_legs.append(f"{gate}_b_p{p}")
     return a_legs, b_legs
 
 
-def crossover_run(root: Path, design: str = "crossover", aa: bool = True, aa_swap: bool = True, gain: float = 1.08,
-                  **kw) -> None:
+def crossover_run(root: Path, design: str = "crossover", aa: bool = True, aa_gains: tuple[float, ...] = (0.996, 1.004),
+                  declared: int | None = None, aa_b_resolved: dict | None = None, gain: float = 1.08, **kw) -> None:
+    """``aa_gains``: one A/A crossover per entry (B's offset from A: noise); ``declared``: how many
+    of them manifest.json names (None: all); ``aa_b_resolved``: the A/A B legs' config overrides."""
     s = RunStore(root)
     designs, aa_legs = [], []
-    if aa:
-        for k in (1, 2):
-            a, b = crossover(s, f"aa{k}", "aa", "aa", 1.0 + 0.004 * (-1) ** k, noise=0.003, t0=T0 - 1000 * k, swap=aa_swap)
+    for k, g in enumerate(aa_gains if aa else (), start=1):
+        a, b = crossover(s, f"aa{k}", "aa", "aa", g, noise=0.003, t0=T0 - 1000 * k, b_resolved=aa_b_resolved)
+        if declared is None or k <= declared:
             designs.append(PairedAA(design="crossover", a_legs=a, b_legs=b))
             aa_legs += a + b
     ref, cand = crossover(s, GATE, "reference", "candidate", gain, **kw)
@@ -106,9 +109,14 @@ plant(Plant("x_crossover_shared_cores", ("P3", "B5"), "both halves of each perio
 plant(Plant("x_crossover_uneven", ("P3",), "the candidate's reps started 50 ms after the reference's (a rep spans ~150 ms): "
             "every pair is dropped as uneven, and fewer than the pairs a claim needs remain", {GATE: ("FLAG", ["P3"])},
             build=_x(b_shift_s=0.05), source="issue 18", tags=TAG))
-plant(Plant("x_paired_aa_not_swapped", ("P3",), "the paired A/A crossovers never swapped their sets: the paired band cannot be "
-            "verified, so the gate's band is unknown", {GATE: ("FLAG", ["P3"])}, build=_x(aa_swap=False), source="issue 18",
-            tags=TAG))
+# the auditor finds the A/A crossovers from the bytes: one the manifest leaves out still sets the band
+plant(Plant("x_paired_aa_undeclared", ("P3",), "a second A/A crossover read +12% B over A (noise) and manifest.json declares "
+            "only the quiet first one: the auditor finds both from the request times and the engines' core ids, so the +8% "
+            "change is within the paired band", {GATE: ("FLAG", ["P3"])}, build=_x(aa_gains=(0.996, 1.12), declared=1),
+            source="issue 18", tags=TAG))
+plant(Plant("x_paired_aa_differs", ("P3",), "the paired A/A crossovers' B legs launched max_num_seqs 512, not the A legs' "
+            "config: a change, not noise, so the paired band is unknown", {GATE: ("FLAG", ["P3"])},
+            build=_x(aa_b_resolved=SEQS), source="issue 18", tags=TAG))
 plant(Plant("x_abba_honest", (), "max_num_seqs +8% as six A B / B A pairs of short legs on one core while the host slowed "
             "steadily: honest, held to the policy band (no paired A/A legs)", {GATE: ("PASS", [])},
             build=_ab(["ab", "ba"] * 3), source="issue 18", tags=TAG))

@@ -112,6 +112,10 @@ def run_cmd(
                                       help="the baseline and reference legs may measure on the server the last leg of the same "
                                       "launch left up (its prefix cache dropped first; declared in launch.json); A/A legs and "
                                       "candidates always start their own"),
+    ab_design: Optional[str] = typer.Option(None, "--ab-design", help="how A/A legs and config gates measure A against B: "
+                                            "blocks (A legs, then B legs) | crossover (two device sets: both at once, reps "
+                                            "started together, sets swapped; e.g. --devices cpu:0-1 --cores-per-leg 1) | abba "
+                                            "(one set: short legs A B B A ...). Default: the workflow's (blocks)"),
     plan: bool = typer.Option(False, "--plan", help="print every leg the workflow would launch (device set, engine and bench "
                               "commands, which run at once) and exit; starts nothing, writes nothing"),
     legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine"),
@@ -132,9 +136,10 @@ def run_cmd(
                     request_rate=request_rate, **w_extra)
     if scheduler not in ("local", "ray"):
         usage(f"--scheduler {scheduler!r}: known schedulers: local, ray")
+    defaults = {k: v for k, v in (("reps", reps), ("ab_design", ab_design)) if v is not None}
     if plan:
         print_plan(workflow or DEFAULT_WF, engine=engine, model=model, launch=launch, workload=workload, sets=sets, llm=llm,
-                   reps=reps, server_reuse=server_reuse)
+                   engine_defaults=defaults, server_reuse=server_reuse)
         raise typer.Exit(0)
     if resume is not None:
         target = resume
@@ -151,7 +156,7 @@ def run_cmd(
         target = run_dir or Path("runs") / f"run-{_t.strftime('%Y%m%d-%H%M%S')}"
         new_run(target, workflow=workflow or DEFAULT_WF, engine=engine, model=model, use_auditor=use_auditor, llm=llm,
                  api_base=api_base, api_key_env=api_key_env, llm_auditor=llm_auditor, legs_from=legs_from, policy=policy,
-                 launch=launch, workload=workload, engine_defaults={"reps": reps} if reps is not None else None,
+                 launch=launch, workload=workload, engine_defaults=defaults or None,
                  device_sets=[s for s in sets] if len(sets) > 1 else [], scheduler=scheduler, ray_address=ray_address,
                  server_reuse=server_reuse)
     console.print(f"run directory: {target}")
@@ -198,7 +203,7 @@ def dataset_options(dataset: Optional[str]) -> dict[str, Any]:
 
 
 def print_plan(workflow: Path, *, engine: str, model: Optional[str], launch: dict[str, Any], workload: dict[str, Any],
-               sets: list[str], llm: str, reps: Optional[int], server_reuse: bool = True) -> None:
+               sets: list[str], llm: str, engine_defaults: dict[str, Any], server_reuse: bool = True) -> None:
     import yaml
 
     from geak.auditor.evidence.models import WorkloadSpec
@@ -207,9 +212,12 @@ def print_plan(workflow: Path, *, engine: str, model: Optional[str], launch: dic
     from geak.orchestrator.workflow_config import WorkflowConfig
 
     try:
-        wf = WorkflowConfig.model_validate(yaml.safe_load(R.workflow_text(workflow, {"reps": reps} if reps is not None else None)))
+        wf = WorkflowConfig.model_validate(yaml.safe_load(R.workflow_text(workflow, engine_defaults or None)))
     except ValueError as e:
         usage(str(e))
+    if wf.engine_defaults.ab_design == "crossover" and len(sets) < 2:
+        usage(f"ab_design crossover runs two legs at once on two disjoint device sets; --devices gives {len(sets)} "
+              "(give --devices cpu:0-1 --cores-per-leg 1, or GPU ids), or use --ab-design abba")
     w = {**wf.engine_defaults.workload, **{k: v for k, v in workload.items() if v is not None}}
     w.setdefault("dataset", "random")
     w.setdefault("num_prompts", 200)

@@ -34,6 +34,34 @@ def aa_leg(i: int) -> str:
     return f"aa_{i}"
 
 
+def paired_legs(a_prefix: str, b_prefix: str, design: str, n: int) -> tuple[list[str], list[str]]:
+    """(A ids, B ids) of a paired design: a crossover's ``n`` periods (``<prefix>_p<k>``), or
+    an A B B A design's ``n`` pairs (``<prefix>_<k>``)."""
+    sep = "_p" if design == "crossover" else "_"
+    return [f"{a_prefix}{sep}{k}" for k in range(1, n + 1)], [f"{b_prefix}{sep}{k}" for k in range(1, n + 1)]
+
+
+CROSSOVER_PERIODS = 2  # a 2x2 crossover: each side once on each set
+
+
+def aa_designs(n: int, design: str, abba_pairs: int) -> list[tuple[list[str], list[str]]]:
+    """The A/A legs of a paired design, as (A ids, B ids) per design: ``n`` A/A legs become
+    ceil(n / 4) crossovers of 4 legs, or one A B B A run of ``abba_pairs`` pairs; [] for blocks."""
+    if n <= 0 or design == "blocks":
+        return []
+    if design == "crossover":
+        return [paired_legs(f"aa{x}_a", f"aa{x}_b", design, CROSSOVER_PERIODS) for x in range(1, -(-n // 4) + 1)]
+    return [paired_legs("aa_a", "aa_b", design, abba_pairs)]
+
+
+def aa_legs(n: int, design: str = "blocks", abba_pairs: int = 0) -> list[str]:
+    """Every A/A leg id of the setup, in run order."""
+    groups = aa_designs(n, design, abba_pairs)
+    if not groups:
+        return [aa_leg(i) for i in range(1, n + 1)]
+    return [i for a, b in groups for pair in zip(a, b) for i in pair]
+
+
 def baseline_leg(n: int) -> str:
     return "baseline" if n == 0 else f"baseline_r{n}"
 
@@ -69,6 +97,22 @@ def config_legs(cid: str, rounds: int, incumbent_legs: list[str]) -> tuple[list[
     """(reference legs, candidate legs) of a config gate after ``rounds`` measure rounds."""
     refs = list(incumbent_legs) + [config_ref_leg(cid, k) for k in range(1, rounds)]
     return refs, [config_leg(cid, k) for k in range(max(rounds, 1))]
+
+
+def config_paired_legs(cid: str, k: int, design: str, abba_pairs: int) -> tuple[list[str], list[str]]:
+    """(reference, candidate) legs of a paired config gate's measure round k: the reference is
+    measured afresh beside the candidate (a pair needs both halves at one moment)."""
+    n = CROSSOVER_PERIODS if design == "crossover" else abba_pairs
+    return paired_legs(f"xref_{cid}{round_suffix(k)}", f"xcfg_{cid}{round_suffix(k)}", design, n)
+
+
+def config_legs_of(cid: str, rounds: int, incumbent_legs: list[str], design: str = "blocks",
+                   abba_pairs: int = 0) -> tuple[list[str], list[str]]:
+    """(reference legs, candidate legs) a config gate's decision names after ``rounds`` rounds."""
+    if design == "blocks":
+        return config_legs(cid, rounds, incumbent_legs)
+    got = [config_paired_legs(cid, k, design, abba_pairs) for k in range(max(rounds, 1))]
+    return [i for r, _ in got for i in r], [i for _, c in got for i in c]
 
 
 # ---------------------------------------------------------------- kernel track

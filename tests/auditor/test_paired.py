@@ -112,9 +112,31 @@ def test_abba_legs_that_ran_at_once_are_not_a_sequence(tmp_path):
     assert p3.outcome == "flag" and "at the same time" in p3.message
 
 
-def test_paired_aa_legs_that_never_swapped_leave_the_paired_band_unknown(tmp_path):
-    p3 = _run(tmp_path, aa_swap=False)["P3"]
-    assert p3.outcome == "flag" and "paired noise band unknown" in p3.message and "never swapped" in p3.message
+def test_an_aa_crossover_the_manifest_leaves_out_still_sets_the_band(tmp_path):
+    # the second A/A crossover read B 12% over A; manifest.json declares only the quiet first one
+    p3 = _run(tmp_path / "hidden", aa_gains=(0.996, 1.12), declared=1)["P3"]
+    assert p3.outcome == "flag" and "paired crossover A/A band" in p3.message and "not above" in p3.message
+    # the same legs with both declared: the same verdict (the declaration adds nothing the bytes lack)
+    assert _run(tmp_path / "both", aa_gains=(0.996, 1.12))["P3"].message == p3.message
+    # and with neither declared the auditor still finds both
+    assert _run(tmp_path / "none", aa_gains=(0.996, 1.12), declared=0)["P3"].message == p3.message
+
+
+def test_aa_legs_of_two_configs_are_no_band(tmp_path):
+    from geak.auditor.corpus.plants_paired import SEQS
+
+    p3 = _run(tmp_path, aa_b_resolved=SEQS)["P3"]
+    assert p3.outcome == "flag" and "paired noise band unknown" in p3.message and "max_num_seqs" in p3.message
+
+
+def test_an_aa_period_without_its_swapped_partner_leaves_the_band_unknown(tmp_path):
+    crossover_run(tmp_path)
+    for leg in ("aa2_a_p2", "aa2_b_p2"):  # the second A/A crossover's period 2 is gone
+        import shutil
+
+        shutil.rmtree(tmp_path / "legs" / leg)
+    p3 = _verdict(tmp_path)["P3"]
+    assert p3.outcome == "flag" and "no second period" in p3.message
 
 
 def test_a_claimed_crossover_the_bytes_do_not_show_excuses_no_binding_difference(tmp_path):

@@ -13,14 +13,17 @@ from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import LegResult
 from geak.agents.engines.rep_barrier import PartnerLost, RepBarrier
 from geak.auditor.evidence.store import RunStore
-from geak.orchestrator.paired import abba_order, crossover_jobs, run_abba, run_crossover
+from geak.orchestrator.paired import abba_order, crossover_jobs, local_batch, run_abba, run_crossover
+from geak.orchestrator.workflow import ids
+
+X = ids.paired_legs("g_a", "g_b", "crossover", 2)
 
 A = LaunchConfig(model="m", max_num_seqs=24)
 B = LaunchConfig(model="m", max_num_seqs=32)
 
 
 def test_a_crossover_swaps_the_sets_between_its_periods(tmp_path):
-    p1, p2 = crossover_jobs("g", A, B, ("cpu:0", "cpu:1"), ("reference", "candidate"), {"reps": 3}, tmp_path)
+    p1, p2 = crossover_jobs(X, A, B, ("cpu:0", "cpu:1"), ("reference", "candidate"), {"reps": 3}, tmp_path)
     assert [(j.leg_id, j.cfg.devices, j.cfg.max_num_seqs) for j in p1] == [("g_a_p1", "cpu:0", 24), ("g_b_p1", "cpu:1", 32)]
     assert [(j.leg_id, j.cfg.devices, j.cfg.max_num_seqs) for j in p2] == [("g_a_p2", "cpu:1", 24), ("g_b_p2", "cpu:0", 32)]
     # the two legs of a period share one barrier; the periods do not
@@ -33,7 +36,7 @@ def test_abba_alternates_which_side_goes_first():
 
 def test_a_crossover_needs_two_sets(tmp_path):
     with pytest.raises(ValueError, match="abba"):
-        run_crossover(RunStore(tmp_path), lambda s, j: None, gate="g", a=A, b=B, sets=("cpu:0", "cpu:0"))
+        run_crossover(RunStore(tmp_path), local_batch(lambda s, j: None), legs=X, a=A, b=B, sets=("cpu:0", "cpu:0"))
 
 
 def _meeting_leg(arrivals: dict[str, list[float]], delay: dict[str, float], fail: set[str] = frozenset()):
@@ -56,7 +59,7 @@ def _meeting_leg(arrivals: dict[str, list[float]], delay: dict[str, float], fail
 
 def test_the_partners_start_every_repetition_together(tmp_path):
     arrivals: dict[str, list[float]] = {}
-    r = run_crossover(RunStore(tmp_path), _meeting_leg(arrivals, {"g_b_p1": 0.3, "g_a_p2": 0.2}), gate="g", a=A, b=B,
+    r = run_crossover(RunStore(tmp_path), local_batch(_meeting_leg(arrivals, {"g_b_p1": 0.3, "g_a_p2": 0.2})), legs=X, a=A, b=B,
                       sets=("cpu:0", "cpu:1"))
     assert r.ok and r.a_legs == ["g_a_p1", "g_a_p2"] and r.b_legs == ["g_b_p1", "g_b_p2"]
     for p in ("p1", "p2"):
@@ -67,7 +70,7 @@ def test_the_partners_start_every_repetition_together(tmp_path):
 def test_a_failed_partner_ends_the_wait_and_the_design(tmp_path):
     arrivals: dict[str, list[float]] = {}
     t = time.monotonic()
-    r = run_crossover(RunStore(tmp_path), _meeting_leg(arrivals, {}, fail={"g_b_p1"}), gate="g", a=A, b=B, sets=("cpu:0", "cpu:1"))
+    r = run_crossover(RunStore(tmp_path), local_batch(_meeting_leg(arrivals, {}, fail={"g_b_p1"})), legs=X, a=A, b=B, sets=("cpu:0", "cpu:1"))
     assert time.monotonic() - t < 5  # not the 10 s wait
     assert r.results["g_a_p1"].status == "failed" and "partner leg failed" in (r.results["g_a_p1"].reason or "")
     assert "g_a_p2" not in r.results  # period 2 never started
@@ -86,8 +89,8 @@ def test_abba_runs_pairs_in_alternating_order_and_stops_at_a_failure(tmp_path):
     def one(store, job):
         with lock:
             seen.append(job.leg_id)
-        return LegResult(job.leg_id, "failed" if job.leg_id == "g_a3" else "ok", None, 1, None)
+        return LegResult(job.leg_id, "failed" if job.leg_id == "g_a_3" else "ok", None, 1, None)
 
-    r = run_abba(RunStore(tmp_path), one, gate="g", a=A, b=B, n_pairs=4)
-    assert seen == ["g_a1", "g_b1", "g_b2", "g_a2", "g_a3"]
-    assert not r.ok and r.a_legs == ["g_a1", "g_a2", "g_a3"] and r.b_legs == ["g_b1", "g_b2"]
+    r = run_abba(RunStore(tmp_path), local_batch(one), legs=ids.paired_legs("g_a", "g_b", "abba", 4), a=A, b=B)
+    assert seen == ["g_a_1", "g_b_1", "g_b_2", "g_a_2", "g_a_3"]
+    assert not r.ok and r.a_legs == ["g_a_1", "g_a_2", "g_a_3"] and r.b_legs == ["g_b_1", "g_b_2"]

@@ -138,3 +138,47 @@ def test_plan_says_which_leg_measures_on_a_kept_server(devices, owner):
 
 def test_plan_reuses_nothing_for_an_engine_without_a_cache_reset():
     assert "kept up" not in plan("--engine", "sglang")
+
+
+def test_plan_of_the_crossover_design_pairs_every_leg_with_its_partner_on_the_other_set(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = plan("--devices", "cpu:0-1", "--cores-per-leg", "1", "--ab-design", "crossover", "--max-num-seqs", "8")
+    legs = _legs(out)
+    # the A/A crossover, then the gate's: period 1 A on set 0, B on set 1; period 2 swapped
+    assert legs[:4] == [("aa1_a_p1", "cpu:0"), ("aa1_b_p1", "cpu:1"), ("aa1_a_p2", "cpu:1"), ("aa1_b_p2", "cpu:0")]
+    gate = [(i, d) for i, d in legs if i.startswith(("xref_", "xcfg_"))]
+    assert gate[:4] == [("xref_max_num_seqs-32_p1", "cpu:0"), ("xcfg_max_num_seqs-32_p1", "cpu:1"),
+                        ("xref_max_num_seqs-32_p2", "cpu:1"), ("xcfg_max_num_seqs-32_p2", "cpu:0")]
+    assert out.count("crossover period") >= 4 and "AT ONCE on cpu:0 | cpu:1" in out
+    # every paired leg starts its own server: the baseline after the A/A crossover reuses none
+    assert "kept up" not in out
+    assert not any(tmp_path.iterdir())
+
+
+def test_plan_of_the_abba_design_alternates_short_legs_on_one_set(tmp_path, monkeypatch):
+    from geak.auditor.evidence.models import WorkloadSpec
+    from geak.orchestrator.workflow_config import DEFAULT, WorkflowConfig
+
+    wf = WorkflowConfig.load(DEFAULT)
+    wf.engine_defaults.ab_design, wf.engine_defaults.abba_pairs = "abba", 2
+    steps = build(engine="vllm", launch={"model": "m", "max_num_seqs": 8, "devices": "cpu"}, device_sets=[],
+                  workload=WorkloadSpec(dataset="random", num_prompts=8, max_concurrency=32), wf=wf)
+    setup = [x.leg_id for s in steps if s.node == "setup" for x in s.legs]
+    assert setup == ["aa_a_1", "aa_b_1", "aa_b_2", "aa_a_2"]
+    gate = [x.leg_id for s in steps if s.node == "config_measure" for x in s.legs][:4]
+    assert gate == ["xref_max_num_seqs-32_1", "xcfg_max_num_seqs-32_1", "xcfg_max_num_seqs-32_2", "xref_max_num_seqs-32_2"]
+
+
+@pytest.mark.parametrize("args", [["--ab-design", "crossover"], ["--ab-design", "crossover", "--devices", "cpu:0"]])
+def test_a_crossover_on_one_device_set_is_a_usage_error(args, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for cmd in (["run", "--plan"], ["run", "--run-dir", str(tmp_path / "r")]):
+        r = runner.invoke(app, [*cmd, *args])
+        assert r.exit_code == 2 and "two disjoint device sets" in r.output and "abba" in r.output, r.output
+    assert not (tmp_path / "r" / "run_args.json").exists()
+
+
+def test_an_unknown_design_lists_the_known_ones(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["run", "--plan", "--ab-design", "latin-square"])
+    assert r.exit_code == 2 and "ab_design" in r.output and "crossover" in r.output, r.output

@@ -11,6 +11,7 @@ from geak.agents.engines.leg import LegResult
 from ...manifest import pin_invariants
 from ...events import GateOutcome
 from ...legs import NOT_RECORDED, LegReplayMiss
+from ...paired import run_abba, run_crossover
 from ...scheduler import LegJob, assign
 from .. import ids
 from ..context import RunContext
@@ -28,18 +29,41 @@ def _needed(res: LegResult) -> None:
 def setup(st: RunState, rt: RunContext) -> RunState:
     rt.emit("phase", "setup", f"run {st['run_id']}: {rt.engine}, {len(rt.wf.phases)} phases, auditor {'on' if rt.use_auditor else 'off'}")
     cfg = LaunchConfig(**st["base_config"])
-    n = rt.wf.engine_defaults.aa_legs
+    ed = rt.wf.engine_defaults
+    n = ed.aa_legs
+    kw = {"workload": rt.workload, "reps": ed.reps}
+    if ed.ab_design != "blocks" and n > 0:
+        _paired_aa(rt, cfg, kw)
+        return {"phases_done": st.get("phases_done", []) + ["setup"]}
     # A/A legs are independent: on several device sets they run at once (separate server lifetimes
     # either way, so the band keeps launch-to-launch variance, and gains set-to-set variance)
     sets = assign(n, rt.sets(cfg.devices))
-    jobs = [LegJob(ids.aa_leg(i), "aa", cfg.model_copy(update={"devices": dev}), {"workload": rt.workload, "reps": rt.wf.engine_defaults.reps})
-            for i, dev in zip(range(1, n + 1), sets)]
+    jobs = [LegJob(ids.aa_leg(i), "aa", cfg.model_copy(update={"devices": dev}), dict(kw)) for i, dev in zip(range(1, n + 1), sets)]
     if len(set(sets)) > 1:
         rt.emit("schedule", "setup", f"{n} A/A legs at once on {len(set(sets))} device sets ({', '.join(sorted(set(sets)))})")
     for job, res in zip(jobs, rt.legs.batch(rt.store, jobs, node="setup")):
         _needed(res)
         rt.emit("leg", "setup", f"A/A leg {job.leg_id}: {res.status}" + (f" ({res.reason})" if res.reason else ""), leg_id=job.leg_id)
     return {"phases_done": st.get("phases_done", []) + ["setup"]}
+
+
+def _paired_aa(rt: RunContext, cfg: LaunchConfig, kw: dict) -> None:
+    """The A/A legs in the gates' paired design: the paired band is measured the way the gates measure."""
+    ed = rt.wf.engine_defaults
+    groups = ids.aa_designs(ed.aa_legs, ed.ab_design, ed.abba_pairs)
+    sets = rt.sets(cfg.devices)
+    how = (f"{len(groups)} crossover(s) of 4 legs on {sets[0]} | {sets[1]}, sets swapped between periods"
+           if ed.ab_design == "crossover" else f"{ed.abba_pairs} A B B A pairs of short legs on {cfg.devices}")
+    rt.emit("schedule", "setup", f"A/A legs in the {ed.ab_design} design (the gates' design, so the paired band is "
+            f"measured as they are): {how}")
+    for legs in groups:
+        if ed.ab_design == "crossover":
+            got = run_crossover(rt.store, rt.legs.batch, legs=legs, a=cfg, b=cfg, sets=(sets[0], sets[1]), roles=("aa", "aa"), **kw)
+        else:
+            got = run_abba(rt.store, rt.legs.batch, legs=legs, a=cfg, b=cfg, roles=("aa", "aa"), **kw)
+        for leg_id, res in got.results.items():
+            _needed(res)
+            rt.emit("leg", "setup", f"A/A leg {leg_id}: {res.status}" + (f" ({res.reason})" if res.reason else ""), leg_id=leg_id)
 
 
 def baseline(st: RunState, rt: RunContext) -> RunState:

@@ -15,6 +15,7 @@ from ...roles import ConfigProposal, StrategyPlan, knob
 from .. import ids
 from ..context import RunContext
 from ...legs import NOT_RECORDED
+from ...paired import run_abba, run_crossover
 from ...scheduler import LegJob, assign
 from ..gate import audit, find_decision, missed_note, patch_decision, record_missed, recorded_verdict, set_gate, submit
 from ..prompting import measurements, producer, prompt_state
@@ -105,21 +106,45 @@ def config_measure(st: RunState, rt: RunContext) -> RunState:
     reps = rt.wf.engine_defaults.reps + 2 * k
     cand_cfg = LaunchConfig(**{**st["incumbent"], c["knob"]: c["value"]})
     missed: list[str] = []
-    if k > 0:  # a re-measure: a fresh reference leg right before the fresh candidate leg
+    ed = rt.wf.engine_defaults
+    if ed.ab_design != "blocks":
+        missed = _measure_paired(st, rt, cur, k, cand_cfg, reps)
+    elif k > 0:  # a re-measure: a fresh reference leg right before the fresh candidate leg
         ref_id = ids.config_ref_leg(cur, k)
         r = rt.legs(rt.store, leg_id=ref_id, role="reference", cfg=LaunchConfig(**st["incumbent"]), workload=rt.workload,
                     reps=reps, parity=rt.parity, accuracy=rt.accuracy)
         rt.emit("leg", "config_measure", f"reference leg {ref_id}: {r.status}", leg_id=ref_id, gate_id=gate)
         missed += [ref_id] if r.status == NOT_RECORDED else []
-    leg_id = ids.config_leg(cur, k)
-    r = rt.legs(rt.store, leg_id=leg_id, role="candidate", cfg=cand_cfg, workload=rt.workload, reps=reps,
-                parity=rt.parity, accuracy=rt.accuracy)
-    rt.emit("leg", "config_measure", f"candidate leg {leg_id} ({c['knob']}={c['value']!r}): {r.status}" +
-            (f" ({r.reason})" if r.reason else ""), leg_id=leg_id, gate_id=gate)
-    missed += [leg_id] if r.status == NOT_RECORDED else []
+    if ed.ab_design == "blocks":
+        leg_id = ids.config_leg(cur, k)
+        r = rt.legs(rt.store, leg_id=leg_id, role="candidate", cfg=cand_cfg, workload=rt.workload, reps=reps,
+                    parity=rt.parity, accuracy=rt.accuracy)
+        rt.emit("leg", "config_measure", f"candidate leg {leg_id} ({c['knob']}={c['value']!r}): {r.status}" +
+                (f" ({r.reason})" if r.reason else ""), leg_id=leg_id, gate_id=gate)
+        missed += [leg_id] if r.status == NOT_RECORDED else []
     # the findings that asked for this measurement are answered by it
     return {**upd, "feedback": None, "measure_rounds": {**st.get("measure_rounds", {}), gate: k + 1},  # type: ignore[typeddict-item]
             **record_missed(st, gate, missed)}
+
+
+def _measure_paired(st: RunState, rt: RunContext, cur: str, k: int, cand_cfg: LaunchConfig, reps: int) -> list[str]:
+    """A paired gate round: a fresh reference beside the candidate (a crossover on the first two
+    sets, or A B B A short legs on the first), every leg its own server. Returns the legs a
+    what-if replay could not serve."""
+    ed = rt.wf.engine_defaults
+    gate = ids.config_gate(cur)
+    legs = ids.config_paired_legs(cur, k, ed.ab_design, ed.abba_pairs)
+    ref_cfg = LaunchConfig(**st["incumbent"])
+    kw = {"workload": rt.workload, "reps": reps, "parity": rt.parity, "accuracy": rt.accuracy}
+    if ed.ab_design == "crossover":
+        sets = rt.sets(ref_cfg.devices)
+        got = run_crossover(rt.store, rt.legs.batch, legs=legs, a=ref_cfg, b=cand_cfg, sets=(sets[0], sets[1]), **kw)
+    else:
+        got = run_abba(rt.store, rt.legs.batch, legs=legs, a=ref_cfg, b=cand_cfg, **kw)
+    for leg_id, r in got.results.items():
+        rt.emit("leg", "config_measure", f"{ed.ab_design} {'reference' if leg_id in got.a_legs else 'candidate'} leg {leg_id}: "
+                f"{r.status}" + (f" ({r.reason})" if r.reason else ""), leg_id=leg_id, gate_id=gate)
+    return [i for i, r in got.results.items() if r.status == NOT_RECORDED]
 
 
 def config_submit(st: RunState, rt: RunContext) -> RunState:
@@ -130,7 +155,9 @@ def config_submit(st: RunState, rt: RunContext) -> RunState:
     if (why := missed_note(st, gate)) is not None:
         rt.emit("withdraw", "config_submit", f"{gate}: {why}", gate_id=gate)
         return {"proposal": {"withdraw": True, "not_recorded": why}}
-    ref_legs, cand_legs = ids.config_legs(cur, st.get("measure_rounds", {}).get(gate, 1), st["incumbent_legs"])
+    ed = rt.wf.engine_defaults
+    ref_legs, cand_legs = ids.config_legs_of(cur, st.get("measure_rounds", {}).get(gate, 1), st["incumbent_legs"], ed.ab_design,
+                                             ed.abba_pairs)
     fb = st.get("feedback")
     if rt.llm is None:
         prop = policies.config_tuner(gate_id=gate, knob_name=c["knob"], candidate_config={c["knob"]: c["value"]},
@@ -150,7 +177,7 @@ def config_submit(st: RunState, rt: RunContext) -> RunState:
         rt.emit("submit", "config_submit", f"{gate}: the config tuner asks for a re-measure", gate_id=gate)
         return upd
     did = ids.decision_id(gate, n)
-    submit(rt.store, patch_decision(did, gate, "config_tuner", prop, ref_legs, cand_legs))
+    submit(rt.store, patch_decision(did, gate, "config_tuner", prop, ref_legs, cand_legs, design=ed.ab_design))
     rt.emit("submit", "config_submit", f"{gate}: claims {prop.claim.delta_pct:+.2f}% ({c['knob']}={c['value']!r})"
             if prop.claim.delta_pct is not None else f"{gate}: submitted", gate_id=gate, decision_id=did)
     return {**upd, "decision_id": did, "attempts": {**st.get("attempts", {}), gate: n + 1}}

@@ -1,0 +1,93 @@
+"""Paired A/A designs found from the bytes, not from the manifest (issue 18).
+
+The manifest's ``aa_designs`` is geak's claim of which A/A legs form a paired design; a
+producer that left a noisy A/A crossover out of it would narrow the paired band. So the
+auditor finds every A/A crossover itself: two A/A legs whose repetitions ran at the same time
+(the benchmark tool's request times) on disjoint cores (the engines' own logs) are one period;
+two periods on the same two core sets are one crossover (in an A/A the sides' labels are
+arbitrary, so the leg on the first set of one period and the leg on the other set of the next
+form side A). Periods are taken in time order; one left without a partner makes the paired
+band unknown rather than dropped, since dropping it is what a producer would want.
+
+An A/A design is also only an A/A if its legs launched the same config (devices aside): two
+legs that differ in a knob measure a change, not the noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .evidence.engine_log import omp_core_ids
+from .evidence.loader import LegData
+from .evidence.pairing import RepWindow, same_clock, window_of
+
+MIN_SHARED = 0.5  # two legs are one period when they ran at once for half the shorter one's span, or more
+
+
+@dataclass(frozen=True)
+class Span:
+    leg_id: str
+    cores: frozenset[int]
+    start: float
+    end: float
+    first: RepWindow
+
+    def shared(self, o: "Span") -> float:
+        return max(0.0, min(self.end, o.end) - max(self.start, o.start)) / max(1e-9, min(self.end - self.start, o.end - o.start))
+
+
+def span_of(leg: LegData) -> Span | None:
+    """Cores and time span of a leg's counted reps; None when the bytes do not show them."""
+    got = omp_core_ids(leg.server_log)
+    ws = [w for r in leg.counted if r.raw is not None and (w := window_of(r.raw)) is not None]
+    if not got or not got[0] or not ws:
+        return None
+    return Span(leg.leg_id, frozenset(got[0]), min(w.start for w in ws), max(w.end for w in ws), ws[0])
+
+
+def periods(spans: list[Span]) -> list[tuple[Span, Span]]:
+    """Pairs of legs that ran at once on disjoint cores, in time order; each leg in one pair at most."""
+    out = []
+    used: set[str] = set()
+    order = sorted(spans, key=lambda s: s.start)
+    for i, x in enumerate(order):
+        if x.leg_id in used:
+            continue
+        for y in order[i + 1:]:
+            if y.leg_id in used or x.cores & y.cores or same_clock(x.first, y.first) is False:
+                continue
+            if x.shared(y) >= MIN_SHARED:
+                out.append((x, y))
+                used |= {x.leg_id, y.leg_id}
+                break
+    return out
+
+
+def crossovers(spans: list[Span]) -> tuple[list[tuple[list[str], list[str]]], list[str]]:
+    """(A/A crossovers as (A legs, B legs), why a period is left over) from the legs' spans."""
+    found: list[tuple[list[str], list[str]]] = []
+    waiting: dict[frozenset[frozenset[int]], tuple[Span, Span]] = {}
+    for x, y in periods(spans):
+        key = frozenset({x.cores, y.cores})
+        first = waiting.pop(key, None)
+        if first is None:
+            waiting[key] = (x, y)
+            continue
+        p, q = first
+        # side A: the leg on p's cores in period 1, then the leg on q's cores in period 2 (swapped)
+        a2, b2 = (x, y) if x.cores == q.cores else (y, x)
+        found.append(([p.leg_id, a2.leg_id], [q.leg_id, b2.leg_id]))
+    left = [f"A/A legs {x.leg_id} and {y.leg_id} ran at once on disjoint cores, but no second period on those core sets "
+            "completes a crossover" for x, y in waiting.values()]
+    return found, left
+
+
+def config_differs(legs: list[LegData]) -> str | None:
+    """Why these legs are not one config against itself (devices aside); None when they are."""
+    cfgs = {lg.leg_id: {k: v for k, v in (lg.launch.launch_config if lg.launch else {}).items() if k != "devices"} for lg in legs}
+    first = legs[0].leg_id
+    for lid, c in cfgs.items():
+        if c != cfgs[first]:
+            diff = sorted(k for k in set(c) | set(cfgs[first]) if c.get(k) != cfgs[first].get(k))
+            return f"A/A legs {first} and {lid} launched different configs ({', '.join(diff)}): that is a change, not noise"
+    return None
