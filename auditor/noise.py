@@ -120,7 +120,10 @@ def paired_bands(run: RunEvidence, policy: AuditPolicy, metric: str = "output_th
 
 
 def effective_policy(run: RunEvidence, policy: AuditPolicy) -> tuple[AuditPolicy, dict[str, Any]]:
-    pb, pu, pdetail = paired_bands(run, policy)
+    # the paired bands only judge paired claims: a run without one is not asked for them (nor
+    # are its A/A legs that ran at once, in blocks, read as a crossover)
+    paired_claims = any(d.design != "blocks" for _, d in run.decisions)
+    pb, pu, pdetail = paired_bands(run, policy) if paired_claims else ({}, {}, {})
     if pb or pu:
         policy = policy.model_copy(update={"paired_noise_band_pct": pb, "paired_noise_band_unknown": pu})
     band, detail, unknown = aa_band_pct(run)
