@@ -115,9 +115,8 @@ def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW, tex
 
         wf = WorkflowConfig.model_validate(yaml.safe_load(text))
     ed = wf.engine_defaults
-    if ed.ab_design == "crossover" and len(args.device_sets) < 2:
-        raise RunError(f"ab_design crossover runs two legs at once on two disjoint device sets; this run has "
-                       f"{len(args.device_sets) or 1} (give --devices cpu:0-1 --cores-per-leg 1, or GPU ids), or use --ab-design abba")
+    if (why := wf.refuses_sets(len(args.device_sets) or 1)) is not None:
+        raise RunError(why)
     store.write_text("workflow.yaml", text)
     store.write_json("run_args.json", args.model_dump(mode="json"))
     from geak import __version__

@@ -76,6 +76,13 @@ class WorkflowConfig(BaseModel):
             raise ValueError(f"phases must follow {' -> '.join(PHASES)}; got {' -> '.join(names)}")
         return self
 
+    def refuses_sets(self, n_sets: int) -> str | None:
+        """Why this workflow cannot run on ``n_sets`` device sets (None: it can)."""
+        if self.engine_defaults.ab_design == "crossover" and n_sets < 2:
+            return (f"ab_design crossover runs two legs at once on two disjoint device sets; this run has {n_sets} "
+                    "(give --devices cpu:0-1 --cores-per-leg 1, or GPU ids), or use --ab-design abba")
+        return None
+
     @classmethod
     def load(cls, path: str | Path) -> "WorkflowConfig":
         path = Path(path)

@@ -215,9 +215,8 @@ def print_plan(workflow: Path, *, engine: str, model: Optional[str], launch: dic
         wf = WorkflowConfig.model_validate(yaml.safe_load(R.workflow_text(workflow, engine_defaults or None)))
     except ValueError as e:
         usage(str(e))
-    if wf.engine_defaults.ab_design == "crossover" and len(sets) < 2:
-        usage(f"ab_design crossover runs two legs at once on two disjoint device sets; --devices gives {len(sets)} "
-              "(give --devices cpu:0-1 --cores-per-leg 1, or GPU ids), or use --ab-design abba")
+    if (why := wf.refuses_sets(len(sets))) is not None:
+        usage(why)
     w = {**wf.engine_defaults.workload, **{k: v for k, v in workload.items() if v is not None}}
     w.setdefault("dataset", "random")
     w.setdefault("num_prompts", 200)
