@@ -83,11 +83,18 @@ def crossovers(spans: list[Span]) -> tuple[list[tuple[list[str], list[str]]], li
 
 
 def config_differs(legs: list[LegData]) -> str | None:
-    """Why these legs are not one config against itself (devices aside); None when they are."""
-    cfgs = {lg.leg_id: {k: v for k, v in (lg.launch.launch_config if lg.launch else {}).items() if k != "devices"} for lg in legs}
-    first = legs[0].leg_id
-    for lid, c in cfgs.items():
-        if c != cfgs[first]:
-            diff = sorted(k for k in set(c) | set(cfgs[first]) if c.get(k) != cfgs[first].get(k))
-            return f"A/A legs {first} and {lid} launched different configs ({', '.join(diff)}): that is a change, not noise"
+    """Why these legs are not one config against itself; None when they are. Compared as P4
+    compares a gate's halves (checks/config_diff.py) on each engine's resolved config (its own
+    server_info bytes where the leg has them), the device binding aside: the sets differ by design."""
+    from .checks.config_diff import DEVICE_BINDING, config_diff
+
+    first, base = legs[0], legs[0].resolved()[0]
+    for lg in legs[1:]:
+        got = lg.resolved()[0]
+        if base is None or got is None:
+            return f"A/A leg {(lg if got is None else first).leg_id} has no resolved config to compare"
+        diff = [k for k in config_diff(base, got) if not DEVICE_BINDING.search(k)]
+        if diff:
+            return (f"A/A legs {first.leg_id} and {lg.leg_id} launched different configs ({', '.join(diff[:5])}, by "
+                    f"{lg.resolved()[1]}): that is a change, not noise")
     return None

@@ -78,8 +78,7 @@ def paired_bands(run: RunEvidence, policy: AuditPolicy, metric: str = "output_th
     unknown: dict[str, str] = {}
     detail: dict[str, Any] = {}
     present = set(run.leg_ids())
-    aa_ids = sorted(i for i in present if (lj := run.store.read_json(f"legs/{i}/launch.json", LegLaunch)[0]) is not None
-                    and lj.role == "aa" and lj.status == "ok")
+    aa_ids = sorted(i for i, lj in run.launches.items() if lj.role == "aa" and lj.status == "ok")
     designs: list[tuple[str, str, list[str], list[str]]] = []  # (name, design, A legs, B legs)
 
     def no(design: str, why: str) -> None:

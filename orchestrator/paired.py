@@ -72,6 +72,12 @@ def abba_order(n_pairs: int) -> list[str]:
     return ["ab" if k % 2 == 0 else "ba" for k in range(n_pairs)]
 
 
+def abba_sequence(legs: Ids) -> list[tuple[str, int]]:
+    """The A B B A design's legs in run order, as (leg id, side: 0 = A, 1 = B)."""
+    return [(pair[0] if side == "a" else pair[1], 0 if side == "a" else 1)
+            for pair, order in zip(zip(*legs), abba_order(len(legs[0]))) for side in order]
+
+
 def run_crossover(store: RunStore, batch: Batch, *, legs: Ids, a: LaunchConfig, b: LaunchConfig, sets: tuple[str, str],
                   roles: tuple[str, str] = ("reference", "candidate"), **kw: Any) -> PairedLegs:
     """Every period of a 2x2 crossover (two periods per crossover); a period whose leg failed
@@ -94,14 +100,23 @@ def run_abba(store: RunStore, batch: Batch, *, legs: Ids, a: LaunchConfig, b: La
              roles: tuple[str, str] = ("reference", "candidate"), **kw: Any) -> PairedLegs:
     """Pairs of short legs on one set (``legs``: one A and one B id per pair), in alternating order."""
     results: dict[str, LegResult] = {}
-    a_legs: list[str] = []
-    b_legs: list[str] = []
-    for (ia, ib), order in zip(zip(*legs), abba_order(len(legs[0]))):
-        for side in order:
-            leg_id, cfg, role = (ia, a, roles[0]) if side == "a" else (ib, b, roles[1])
-            r = batch(store, [LegJob(leg_id, role, cfg, dict(kw), own_server=True)], f"abba {leg_id}")[0]
-            results[leg_id] = r
-            (a_legs if side == "a" else b_legs).append(leg_id)
-            if r.status != "ok":
-                return PairedLegs("abba", a_legs, b_legs, results)
-    return PairedLegs("abba", a_legs, b_legs, results)
+    sides: tuple[list[str], list[str]] = ([], [])
+    for leg_id, side in abba_sequence(legs):
+        r = batch(store, [LegJob(leg_id, roles[side], (a, b)[side], dict(kw), own_server=True)], f"abba {leg_id}")[0]
+        results[leg_id] = r
+        sides[side].append(leg_id)
+        if r.status != "ok":
+            break
+    return PairedLegs("abba", sides[0], sides[1], results)
+
+
+def run_design(design: str, store: RunStore, batch: Batch, *, legs: Ids, a: LaunchConfig, b: LaunchConfig, sets: list[str],
+               roles: tuple[str, str] = ("reference", "candidate"), **kw: Any) -> PairedLegs:
+    """One paired design of the workflow: a crossover on the first two sets, or A B B A on the first."""
+    if design == "crossover":
+        if len(sets) < 2:
+            raise ValueError(f"a crossover needs two disjoint device sets, got {sets}; with one set use the abba design")
+        return run_crossover(store, batch, legs=legs, a=a, b=b, sets=(sets[0], sets[1]), roles=roles, **kw)
+    if design == "abba":
+        return run_abba(store, batch, legs=legs, a=a, b=b, roles=roles, **kw)
+    raise ValueError(f"{design!r} is not a paired design (known: crossover, abba)")

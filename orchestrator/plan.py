@@ -21,7 +21,7 @@ from geak.agents.engines.base import LaunchConfig, get_engine
 from geak.agents.engines.leg import client_command, server_command
 
 from . import policies
-from .paired import abba_order, crossover_jobs
+from .paired import abba_sequence, crossover_jobs
 from .scheduler import assign
 from .workflow import ids
 from .workflow_config import WorkflowConfig
@@ -147,10 +147,7 @@ def _paired(node: str, what: str, legs: tuple[list[str], list[str]], cfgs: tuple
             out.append(st)
         return out
     st = Step(node, f"{what} A B B A: short legs one after another on {cfgs[0].devices}, each its own server")
-    for (ia, ib), order in zip(zip(*legs), abba_order(len(legs[0]))):
-        for side in order:
-            i = 0 if side == "a" else 1
-            st.legs.append(_own(_leg(engine, ia if i == 0 else ib, roles[i], cfgs[i], workload, reps)))
+    st.legs = [_own(_leg(engine, leg_id, roles[i], cfgs[i], workload, reps)) for leg_id, i in abba_sequence(legs)]
     return [st]
 
 

@@ -11,7 +11,7 @@ from geak.agents.engines.leg import LegResult
 from ...manifest import pin_invariants
 from ...events import GateOutcome
 from ...legs import NOT_RECORDED, LegReplayMiss
-from ...paired import run_abba, run_crossover
+from ...paired import run_design
 from ...scheduler import LegJob, assign
 from .. import ids
 from ..context import RunContext
@@ -57,10 +57,7 @@ def _paired_aa(rt: RunContext, cfg: LaunchConfig, kw: dict) -> None:
     rt.emit("schedule", "setup", f"A/A legs in the {ed.ab_design} design (the gates' design, so the paired band is "
             f"measured as they are): {how}")
     for legs in groups:
-        if ed.ab_design == "crossover":
-            got = run_crossover(rt.store, rt.legs.batch, legs=legs, a=cfg, b=cfg, sets=(sets[0], sets[1]), roles=("aa", "aa"), **kw)
-        else:
-            got = run_abba(rt.store, rt.legs.batch, legs=legs, a=cfg, b=cfg, roles=("aa", "aa"), **kw)
+        got = run_design(ed.ab_design, rt.store, rt.legs.batch, legs=legs, a=cfg, b=cfg, sets=sets, roles=("aa", "aa"), **kw)
         for leg_id, res in got.results.items():
             _needed(res)
             rt.emit("leg", "setup", f"A/A leg {leg_id}: {res.status}" + (f" ({res.reason})" if res.reason else ""), leg_id=leg_id)

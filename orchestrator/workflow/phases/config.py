@@ -15,7 +15,7 @@ from ...roles import ConfigProposal, StrategyPlan, knob
 from .. import ids
 from ..context import RunContext
 from ...legs import NOT_RECORDED
-from ...paired import run_abba, run_crossover
+from ...paired import run_design
 from ...scheduler import LegJob, assign
 from ..gate import audit, find_decision, missed_note, patch_decision, record_missed, recorded_verdict, set_gate, submit
 from ..prompting import measurements, producer, prompt_state
@@ -136,11 +136,7 @@ def _measure_paired(st: RunState, rt: RunContext, cur: str, k: int, cand_cfg: La
     legs = ids.config_paired_legs(cur, k, ed.ab_design, ed.abba_pairs)
     ref_cfg = LaunchConfig(**st["incumbent"])
     kw = {"workload": rt.workload, "reps": reps, "parity": rt.parity, "accuracy": rt.accuracy}
-    if ed.ab_design == "crossover":
-        sets = rt.sets(ref_cfg.devices)
-        got = run_crossover(rt.store, rt.legs.batch, legs=legs, a=ref_cfg, b=cand_cfg, sets=(sets[0], sets[1]), **kw)
-    else:
-        got = run_abba(rt.store, rt.legs.batch, legs=legs, a=ref_cfg, b=cand_cfg, **kw)
+    got = run_design(ed.ab_design, rt.store, rt.legs.batch, legs=legs, a=ref_cfg, b=cand_cfg, sets=rt.sets(ref_cfg.devices), **kw)
     for leg_id, r in got.results.items():
         rt.emit("leg", "config_measure", f"{ed.ab_design} {'reference' if leg_id in got.a_legs else 'candidate'} leg {leg_id}: "
                 f"{r.status}" + (f" ({r.reason})" if r.reason else ""), leg_id=leg_id, gate_id=gate)
