@@ -9,6 +9,13 @@ arbitrary, so the leg on the first set of one period and the leg on the other se
 form side A). Periods are taken in time order; one left without a partner makes the paired
 band unknown rather than dropped, since dropping it is what a producer would want.
 
+An A B B A A/A is found the same way: the A/A legs in no crossover, grouped by the cores they
+bound, in time order, are pairs of adjacent legs, labelled A B, B A, A B ...
+(labels are arbitrary in an A/A, and this order is the counterbalanced one, so a steady drift
+cancels as it does in a gate's A B B A), cut into designs of ``min_pairs`` pairs (the rest
+joins the last), so one noisy stretch is not averaged away by a long quiet chain. A chain whose
+legs overlap in time, or with a leg left over, makes the band unknown, for the same reason.
+
 An A/A design is also only an A/A if its legs launched the same config (devices aside): two
 legs that differ in a knob measure a change, not the noise.
 """
@@ -79,6 +86,34 @@ def crossovers(spans: list[Span]) -> tuple[list[tuple[list[str], list[str]]], li
         found.append(([p.leg_id, a2.leg_id], [q.leg_id, b2.leg_id]))
     left = [f"A/A legs {x.leg_id} and {y.leg_id} ran at once on disjoint cores, but no second period on those core sets "
             "completes a crossover" for x, y in waiting.values()]
+    return found, left
+
+
+def sequences(spans: list[Span], used: set[str], per_design: int) -> tuple[list[tuple[list[str], list[str]]], list[str]]:
+    """(A/A A B B A designs as (A legs, B legs), why a chain is not one) from the spans of the
+    legs not in ``used`` (those of a crossover): one chain per core set, cut every ``per_design`` pairs."""
+    chains: dict[frozenset[int], list[Span]] = {}
+    for x in sorted(spans, key=lambda s: s.start):
+        if x.leg_id not in used:
+            chains.setdefault(x.cores, []).append(x)
+    found: list[tuple[list[str], list[str]]] = []
+    left = []
+    for cores, chain in chains.items():
+        on = f"cores {sorted(cores)}"
+        clash = next(((x, y) for x, y in zip(chain, chain[1:]) if y.start < x.end), None)
+        if clash:
+            left.append(f"A/A legs {clash[0].leg_id} and {clash[1].leg_id} ran at once on {on}: not an A B B A sequence")
+            continue
+        if len(chain) % 2:
+            left.append(f"A/A leg {chain[-1].leg_id} on {on} is left over after {len(chain) // 2} A B B A pair(s)")
+            continue
+        pairs = [(chain[k].leg_id, chain[k + 1].leg_id) if k % 4 == 0 else (chain[k + 1].leg_id, chain[k].leg_id)
+                 for k in range(0, len(chain), 2)]  # (A, B): A B, then B A, ...
+        cuts = list(range(0, len(pairs), max(1, per_design)))
+        if len(cuts) > 1 and len(pairs) - cuts[-1] < per_design:
+            cuts.pop()  # the rest joins the last design
+        for lo, hi in zip(cuts, cuts[1:] + [len(pairs)]):
+            found.append(([x for x, _ in pairs[lo:hi]], [y for _, y in pairs[lo:hi]]))
     return found, left
 
 

@@ -68,12 +68,14 @@ def aa_band_pct(run: RunEvidence, metric: str = "output_throughput") -> tuple[fl
     return band, {"aa_legs": sorted(within), "within_spread_pct": within, "between_gap_pct": between}, None
 
 
-def paired_bands(run: RunEvidence, policy: AuditPolicy, metric: str = "output_throughput") -> tuple[dict[str, float], dict[str, str], dict[str, Any]]:
-    """(design -> paired A/A band, design -> why unknown, detail). The A/A designs are the
-    crossovers found from the bytes among every leg whose launch.json says role "aa"
-    (auditor/aa_pairs.py), plus those the manifest declares (an A B B A A/A is only known by its
-    declaration). Each is re-derived as any paired gate is (auditor/paired.py); the band of a
-    design is the widest any of its A/A designs gives, never below the policy's declared band."""
+def paired_bands(run: RunEvidence, policy: AuditPolicy, metric: str = "output_throughput",
+                 claimed: frozenset[str] = frozenset({"crossover", "abba"})) -> tuple[dict[str, float], dict[str, str], dict[str, Any]]:
+    """(design -> paired A/A band, design -> why unknown, detail) for the ``claimed`` designs.
+    The A/A designs are those found from the bytes among every leg whose launch.json says role
+    "aa" (auditor/aa_pairs.py: crossovers from legs that ran at once, A B B A chains from those
+    that ran alone), plus those the manifest declares that the bytes did not show as such. Each
+    is re-derived as any paired gate is (auditor/paired.py); the band of a design is the widest
+    any of its A/A designs gives, never below the policy's declared band."""
     bands: dict[str, float] = {}
     unknown: dict[str, str] = {}
     detail: dict[str, Any] = {}
@@ -84,14 +86,21 @@ def paired_bands(run: RunEvidence, policy: AuditPolicy, metric: str = "output_th
     def no(design: str, why: str) -> None:
         unknown[design] = f"{unknown[design]}; {why}" if design in unknown else why
 
-    if len(aa_ids) >= 2:
-        found, left = aa_pairs.crossovers([s for i in aa_ids if (s := aa_pairs.span_of(run.leg(i))) is not None])
+    spans = [s for i in aa_ids if (s := aa_pairs.span_of(run.leg(i))) is not None]
+    found, left = aa_pairs.crossovers(spans)
+    if "crossover" in claimed:
         designs += [(f"crossover found from the bytes ({', '.join(a + b)})", "crossover", a, b) for a, b in found]
         if left:
             no("crossover", "; ".join(left))
+    if "abba" in claimed:
+        # a leg of a crossover is that crossover's; every other A/A leg is in its core set's chain
+        chains, broken = aa_pairs.sequences(spans, {i for a, b in found for i in a + b}, policy.min_pairs)
+        designs += [(f"A B B A chain found from the bytes ({', '.join(a + b)})", "abba", a, b) for a, b in chains]
+        if broken:
+            no("abba", "; ".join(broken))
     seen = {frozenset(a + b) for _, _, a, b in designs}
     for k, d in enumerate(run.manifest.aa_designs if run.manifest else []):
-        if frozenset(d.a_legs + d.b_legs) not in seen:
+        if d.design in claimed and frozenset(d.a_legs + d.b_legs) not in seen:
             designs.append((f"paired A/A design {k + 1} of manifest.json", d.design, d.a_legs, d.b_legs))
     for k, (name, design, a_ids, b_ids) in enumerate(designs):
         gone = [i for i in a_ids + b_ids if i not in present]
@@ -121,8 +130,8 @@ def paired_bands(run: RunEvidence, policy: AuditPolicy, metric: str = "output_th
 def effective_policy(run: RunEvidence, policy: AuditPolicy) -> tuple[AuditPolicy, dict[str, Any]]:
     # the paired bands only judge paired claims: a run without one is not asked for them (nor
     # are its A/A legs that ran at once, in blocks, read as a crossover)
-    paired_claims = any(d.design != "blocks" for _, d in run.decisions)
-    pb, pu, pdetail = paired_bands(run, policy) if paired_claims else ({}, {}, {})
+    claimed = frozenset(d.design for _, d in run.decisions if d.design != "blocks")
+    pb, pu, pdetail = paired_bands(run, policy, claimed=claimed) if claimed else ({}, {}, {})
     if pb or pu:
         policy = policy.model_copy(update={"paired_noise_band_pct": pb, "paired_noise_band_unknown": pu})
     band, detail, unknown = aa_band_pct(run)

@@ -1,7 +1,8 @@
 """The paired crossover design against today's sequential design, side by side (issue 18).
 
     python bench/ab_noise.py measure --out /tmp/abn [--aa-chain 6] [--aa-crossovers 2] [--reps 5]
-                                     [--seqs 24:32] [--trials 1]
+                                     [--seqs 24:32] [--trials 1] [--seq-rounds N]
+    python bench/ab_noise.py measure --out /tmp/abn --effect-only --seqs 12:32 --trials 5 [--designs paired]
     python bench/ab_noise.py report --out /tmp/abn
 
 ``measure`` runs real vLLM-on-CPU legs of the shipped model on two one-core sets (cpu:0,
@@ -9,8 +10,9 @@ cpu:1) and writes two run directories:
 
   seq/     today's design. A/A: two chains of legs of one config, one chain per set, both
            chains at once (so the host is as loaded as in the paired design); consecutive legs
-           of a chain are an A/A pair. Effect: per trial and set, a reference leg then a
-           candidate leg (blocks of reps), the two sets' trials at once.
+           of a chain are an A/A pair. Effect: per round and set, a reference leg then a
+           candidate leg (blocks of reps), the two sets' trials at once (a round is two trials;
+           ``--seq-rounds``, by default half of ``--trials`` rounded up).
   paired/  the crossover. A/A: crossovers of one config against itself (two servers at once,
            every repetition started together, then the sets swap). Effect: a crossover of the
            reference against the candidate per trial.
@@ -18,7 +20,8 @@ cpu:1) and writes two run directories:
 The effect is max_num_seqs (``--seqs REF:CAND``, the candidate side higher). Each effect gate
 is a decision in its run's decisions.jsonl; its A/A legs give the band. ``report`` audits
 every gate with the real auditor and prints the A/A bands, each design's verdicts on the
-effect, and how many A/A comparisons each design's full gate would bank (an A/A comparison
+effect, the trial ladder (per effect size, how many trials each design banked; the smallest
+size banked in at least 4 of 5), and how many A/A comparisons each design's full gate would bank (an A/A comparison
 gated as if it were a change: for the paired design, against the band of the other A/A
 crossovers). Run it on a quiet machine: everything else on the cores is part of what it
 measures.
@@ -85,13 +88,14 @@ def _probes() -> dict:
 
 
 def _seq_trial(seq: RunStore, ref: LaunchConfig, cand: LaunchConfig, tag: str, t: int, kw: dict) -> None:
-    """One sequential effect trial per set (a reference leg then a candidate leg), both sets at once."""
+    """One round of sequential effect trials: per set a reference leg then a candidate leg, both
+    sets at once (two trials, ``<tag>_t<t>_s0`` and ``_s1``)."""
     jobs = []
     for s, dev in enumerate(SETS):
         g = f"{tag}_t{t}_s{s}"
         jobs += [LegJob(f"{g}_ref", "reference", ref.model_copy(update={"devices": dev}), dict(kw)),
                  LegJob(f"{g}_cand", "candidate", cand.model_copy(update={"devices": dev}), dict(kw))]
-    _say(f"seq: effect trial {t} (max_num_seqs {ref.max_num_seqs} -> {cand.max_num_seqs}) on both sets")
+    _say(f"seq: effect round {t} (max_num_seqs {ref.max_num_seqs} -> {cand.max_num_seqs}) on both sets")
     LocalScheduler().run(seq, jobs, _one, node=f"seq effect {tag} {t}")
 
 
@@ -117,14 +121,19 @@ def measure(a: argparse.Namespace) -> None:
     # ---- sequential design
     seq = RunStore(a.out / "seq")
     seq.path(".").mkdir(parents=True, exist_ok=True)
+    # written first, so a measure cut short still leaves what --effect-only and report need
+    meta = {"seqs": [ref.max_num_seqs, cand.max_num_seqs], "reps": a.reps, "wall_s": None, "sets": SETS,
+            "workload": w.model_dump(), "aa_chain": a.aa_chain, "aa_crossovers": a.aa_crossovers, "trials": a.trials,
+            "seq_rounds": _seq_rounds(a)}
+    (a.out / "measured.json").write_text(json.dumps(meta))
     aa_jobs = [LegJob(f"aa_s{s}_{i}", "aa", ref.model_copy(update={"devices": dev}), dict(kw))
                for i in range(1, a.aa_chain + 1) for s, dev in enumerate(SETS)]
     _say(f"seq: {len(aa_jobs)} A/A legs, two chains at once")
     LocalScheduler().run(seq, aa_jobs, _one, node="seq aa")
-    for t in range(1, a.trials + 1):
-        _seq_trial(seq, ref, cand, tag, t, eff_kw)
     seq.write_json("manifest.json", Manifest(run_id="seq", engine="vllm", workload=w,
                                              aa_legs=[j.leg_id for j in aa_jobs]))
+    for t in range(1, _seq_rounds(a) + 1):
+        _seq_trial(seq, ref, cand, tag, t, eff_kw)
     # ---- paired crossover design
     par = RunStore(a.out / "paired")
     par.path(".").mkdir(parents=True, exist_ok=True)
@@ -133,31 +142,49 @@ def measure(a: argparse.Namespace) -> None:
         _say(f"paired: A/A crossover {k}/{a.aa_crossovers}")
         r = run_crossover(par, local_batch(_one), legs=_xlegs(f"aa{k}"), a=ref, b=ref, sets=SETS, roles=("aa", "aa"), **kw)
         designs.append(PairedAA(design="crossover", a_legs=r.a_legs, b_legs=r.b_legs))
-    for t in range(1, a.trials + 1):
-        _paired_trial(par, ref, cand, tag, t, eff_kw)
     par.write_json("manifest.json", Manifest(run_id="paired", engine="vllm", workload=w,
                                              aa_legs=[x for d in designs for x in d.a_legs + d.b_legs], aa_designs=designs))
-    (a.out / "measured.json").write_text(json.dumps({"seqs": [ref.max_num_seqs, cand.max_num_seqs], "reps": a.reps,
-                                                     "wall_s": time.time() - t0, "sets": SETS, "workload": w.model_dump()}))
+    for t in range(1, a.trials + 1):
+        _paired_trial(par, ref, cand, tag, t, eff_kw)
+    meta["wall_s"] = time.time() - t0
+    (a.out / "measured.json").write_text(json.dumps(meta))
     decide(a.out)
     _say(f"measured in {time.time() - t0:.0f} s; now: python bench/ab_noise.py report --out {a.out}")
 
 
+def _seq_rounds(a: argparse.Namespace) -> int:
+    return a.seq_rounds if a.seq_rounds is not None else (a.trials + 1) // 2
+
+
+def _ok(st: RunStore, leg: str) -> bool:
+    """The leg ran to the end (a measure cut short leaves a leg without an ok launch.json)."""
+    try:
+        return json.loads(st.path(f"legs/{leg}/launch.json").read_text()).get("status") == "ok"
+    except (OSError, ValueError):
+        return False
+
+
+def finished(st: RunStore, sides: dict[str, tuple[list[str], list[str]]]) -> dict[str, tuple[list[str], list[str]]]:
+    """The gates whose reference and candidate legs all finished."""
+    return {g: s for g, s in sides.items() if all(_ok(st, x) for x in s[0] + s[1])}
+
+
 def decide(out: Path) -> None:
     """decisions.jsonl of both runs, from the effect legs they hold (eff..._ref/_cand in seq/,
-    eff..._a_p*/_b_p* in paired/), claimed as the workflow's tuner would; rewritten whole."""
+    eff..._a_p*/_b_p* in paired/), claimed as the workflow's tuner would; rewritten whole. A
+    trial whose legs did not all finish is left out, and said."""
     for name, design in (("seq", "blocks"), ("paired", "crossover")):
         st = RunStore(out / name)
         legs = sorted(p.name for p in st.path("legs").iterdir() if p.name.startswith("eff"))
         if design == "blocks":
-            gates = sorted({x.rsplit("_", 1)[0] for x in legs})
-            ds = [_decision(st, g, [f"{g}_ref"], [f"{g}_cand"], design) for g in gates]
+            sides = {g: ([f"{g}_ref"], [f"{g}_cand"]) for g in sorted({x.rsplit("_", 1)[0] for x in legs})}
         else:
-            gates = sorted({x.rsplit("_", 2)[0] for x in legs})
-            ds = [_decision(st, g, [x for x in legs if x.startswith(f"{g}_a_p")], [x for x in legs if x.startswith(f"{g}_b_p")], design)
-                  for g in gates]
+            sides = {g: _xlegs(g) for g in sorted({x.rsplit("_", 2)[0] for x in legs})}
+        whole = finished(st, sides)
+        ds = [_decision(st, g, ref, cand, design) for g, (ref, cand) in whole.items()]
         st.write_text("decisions.jsonl", "".join(d.model_dump_json() + "\n" for d in ds))
-        _say(f"{name}: {len(ds)} effect decision(s) written")
+        cut = sorted(set(sides) - set(whole))
+        _say(f"{name}: {len(ds)} effect decision(s) written" + (f"; left out, not all legs finished: {', '.join(cut)}" if cut else ""))
 
 
 def effect_only(a: argparse.Namespace) -> None:
@@ -167,10 +194,17 @@ def effect_only(a: argparse.Namespace) -> None:
     ref, cand, tag = _configs(a.seqs)
     kw = {"workload": WorkloadSpec(**meta["workload"]), "reps": meta["reps"], **_probes()}
     seq, par = RunStore(a.out / "seq"), RunStore(a.out / "paired")
-    for t in range(1, a.trials + 1):
-        _seq_trial(seq, ref, cand, tag, t, kw)
-        _paired_trial(par, ref, cand, tag, t, kw)
-    meta.setdefault("effect_only", []).append({"seqs": [ref.max_num_seqs, cand.max_num_seqs], "trials": a.trials})
+    designs = set(a.designs.split(","))
+    if not designs <= {"seq", "paired"}:
+        raise SystemExit(f"--designs: unknown {sorted(designs - {'seq', 'paired'})}; known: seq, paired")
+    rounds = _seq_rounds(a) if "seq" in designs else 0
+    for t in range(1, max(a.trials if "paired" in designs else 0, rounds) + 1):
+        if t <= rounds:
+            _seq_trial(seq, ref, cand, tag, t, kw)
+        if "paired" in designs and t <= a.trials:
+            _paired_trial(par, ref, cand, tag, t, kw)
+    meta.setdefault("effect_only", []).append({"seqs": [ref.max_num_seqs, cand.max_num_seqs], "trials": a.trials,
+                                               "seq_rounds": rounds, "designs": sorted(designs)})
     decide(a.out)
     (a.out / "measured.json").write_text(json.dumps(meta))
 
@@ -196,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--aa-crossovers", type=int, default=2, help="paired A/A crossovers (each 2 x reps pairs)")
     m.add_argument("--reps", type=int, default=5)
     m.add_argument("--seqs", default="24:32", help="max_num_seqs of the reference and the candidate")
-    m.add_argument("--trials", type=int, default=1)
+    m.add_argument("--trials", type=int, default=1, help="paired effect crossovers")
+    m.add_argument("--seq-rounds", type=int, default=None,
+                   help="sequential effect rounds, two trials each (one per set); default: half of --trials rounded up")
+    m.add_argument("--designs", default="seq,paired", help="with --effect-only: which designs get the trials (seq, paired)")
     m.add_argument("--num-prompts", type=int, default=WORKLOAD.num_prompts)
     m.add_argument("--effect-only", action="store_true", help="add effect trials (--seqs, --trials) to an earlier measure's runs")
     so = sub.add_parser("solo", help="legs of the reference config alone on cpu:0 (cpu:1 idle): what running two at once costs")
@@ -223,5 +260,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from geak.orchestrator.cli import unwind_on_signals
+
+    unwind_on_signals()  # a kill tears the legs' servers down, as Ctrl-C does
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     raise SystemExit(main())

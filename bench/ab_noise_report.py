@@ -19,7 +19,8 @@ from geak.auditor.audit import audit_run
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Decision, Manifest, PairedAA
 from geak.auditor.evidence.store import RunStore
-from geak.auditor.noise import aa_band_pct
+from geak.auditor.aa_pairs import sequences, span_of
+from geak.auditor.noise import aa_band_pct, paired_bands
 from geak.auditor.paired import band_pct, derive
 from geak.auditor.policy import AuditPolicy
 
@@ -28,13 +29,23 @@ def _p3(verdict) -> Any:
     return next((f for f in verdict.findings if f.rule_id == "P3"), None)
 
 
-def _scratch(src: Path, dst: Path, legs: list[str], manifest: Manifest, decision: Decision) -> list:
+def _scratch(src: Path, dst: Path, legs: list[str], manifest: Manifest, decision: Decision | None,
+             sides: tuple[list[str], list[str]] = ([], [])) -> list:
+    """Audit a copy holding ``legs`` (the decision's verdicts); the gated A/A legs (``sides``) are presented as a producer
+    presents a change, as reference and candidate legs, so that the auditor, which finds A/A
+    designs from the bytes, does not take the comparison under test for part of its own band."""
     if dst.exists():
         shutil.rmtree(dst)
     for lid in legs:
         shutil.copytree(src / "legs" / lid, dst / "legs" / lid)
+    for role, ids in zip(("reference", "candidate"), sides):
+        for lid in ids:
+            f = dst / "legs" / lid / "launch.json"
+            f.write_text(json.dumps({**json.loads(f.read_text()), "role": role}))
     st = RunStore(dst)
     st.write_json("manifest.json", manifest)
+    if decision is None:  # a copy to derive from, not to gate
+        return []
     st.append_jsonl("decisions.jsonl", decision)
     return audit_run(dst, write=False)
 
@@ -44,10 +55,15 @@ def _aa_decision(gate: str, a: list[str], b: list[str], design: str) -> Decision
                     design=design)  # type: ignore[arg-type]
 
 
+def _chains(run: RunEvidence) -> dict[int, list[str]]:
+    aa = sorted(i for i in run.leg_ids() if i.startswith("aa_"))
+    return {s: sorted((i for i in aa if i.startswith(f"aa_s{s}_")), key=lambda x: int(x.rsplit("_", 1)[1])) for s in (0, 1)}
+
+
 def _seq(out: Path, lines: list[str]) -> dict[str, Any]:
     run = RunEvidence(RunStore(out / "seq"))
     aa = sorted(i for i in run.leg_ids() if i.startswith("aa_"))
-    chains = {s: sorted((i for i in aa if i.startswith(f"aa_s{s}_")), key=lambda x: int(x.rsplit("_", 1)[1])) for s in (0, 1)}
+    chains = _chains(run)
     meds = {i: stats.median(run.leg(i).values("output_throughput")[0]) for i in aa}
     gaps = []
     for s, ch in chains.items():
@@ -63,7 +79,7 @@ def _seq(out: Path, lines: list[str]) -> dict[str, Any]:
         other = chains[1 - s]
         for x, y in zip(ch, ch[1:]):
             v = _scratch(out / "seq", out / "report" / f"seq_{x}_{y}", [x, y] + other, Manifest(run_id="s", aa_legs=other),
-                         _aa_decision(f"aa-{x}-{y}", [x], [y], "blocks"))
+                         _aa_decision(f"aa-{x}-{y}", [x], [y], "blocks"), ([x], [y]))
             f = _p3(v[-1])
             n += 1
             banked += f is not None and f.outcome == "pass"
@@ -91,13 +107,51 @@ def _paired(out: Path, lines: list[str]) -> dict[str, Any]:
             legs = d.a_legs + d.b_legs + [i for o in others for i in o.a_legs + o.b_legs]
             m = Manifest(run_id="p", aa_legs=[i for o in others for i in o.a_legs + o.b_legs],
                          aa_designs=[PairedAA(design=o.design, a_legs=o.a_legs, b_legs=o.b_legs) for o in others])
-            v = _scratch(out / "paired", out / "report" / f"paired_aa{k + 1}", legs, m, _aa_decision(f"aa-x{k + 1}", d.a_legs, d.b_legs, "crossover"))
+            v = _scratch(out / "paired", out / "report" / f"paired_aa{k + 1}", legs, m,
+                         _aa_decision(f"aa-x{k + 1}", d.a_legs, d.b_legs, "crossover"), (d.a_legs, d.b_legs))
             f = _p3(v[-1])
             n += 1
             banked += f is not None and f.outcome == "pass"
         lines.append(f"paired A/A gated as a change (band from the other crossover(s)): P3 banks {banked} of {n} "
                      f"({sum(p['n_pairs'] for p in per)} A/A pairs in all)")
     return {"crossovers": per, "aa_banked": banked, "aa_gates": n}
+
+
+def _abba(out: Path, lines: list[str]) -> dict[str, Any]:
+    """Each sequential A/A chain read alone as an A B B A A/A design (one set's legs in time
+    order; the other set ran its chain at once, the same load as every leg here): its band as the
+    auditor derives it from the bytes, and each chain gated as an A B B A change against the
+    other chain's band."""
+    run = RunEvidence(RunStore(out / "seq"))
+    pol = AuditPolicy()
+    chains = _chains(run)
+    per: dict[str, Any] = {}
+    for s, ch in chains.items():
+        dst = out / "report" / f"abba_chain{s}"
+        _scratch(out / "seq", dst, ch, Manifest(run_id="abba"), None)
+        bands, unknown, detail = paired_bands(RunEvidence(RunStore(dst)), pol, claimed=frozenset({"abba"}))
+        d = next(iter(detail.values()), {})
+        per[f"set{s}"] = {"band_pct": d.get("band_pct"), "unknown": unknown.get("abba"), **{k: d.get(k) for k in
+                                                                                             ("n_pairs", "median_pair_delta_pct", "signed_rank_p", "bootstrap_ci_pct")}}
+        lines.append(f"A B B A A/A, chain of set {s} alone ({len(ch)} legs): {d.get('n_pairs')} pairs, median pair delta "
+                     f"{d.get('median_pair_delta_pct') or 0:+.2f}%, p={d.get('signed_rank_p')}, CI {d.get('bootstrap_ci_pct')}; "
+                     f"the auditor's band {d.get('band_pct') or float('nan'):.2f}%" + (f" UNKNOWN: {unknown['abba']}" if "abba" in unknown else ""))
+    banked, n = 0, 0
+    for s, ch in chains.items():
+        spans = [x for i in ch if (x := span_of(run.leg(i))) is not None]
+        found, _ = sequences(spans, set(), max(1, len(spans) // 2))
+        if not found:
+            continue
+        a, b = found[0]
+        other = chains[1 - s]
+        v = _scratch(out / "seq", out / "report" / f"abba_gate{s}", ch + other, Manifest(run_id="abba", aa_legs=other),
+                     _aa_decision(f"aa-abba{s}", a, b, "abba"), (a, b))
+        f = _p3(v[-1])
+        n += 1
+        banked += f is not None and f.outcome == "pass"
+        per[f"set{s}"]["gated"] = f.message if f else None
+    lines.append(f"A B B A A/A gated as a change (band from the other set's chain): P3 banks {banked} of {n}")
+    return {"chains": per, "aa_banked": banked, "aa_gates": n}
 
 
 def _effects(out: Path, name: str, lines: list[str]) -> list[dict[str, Any]]:
@@ -109,9 +163,67 @@ def _effects(out: Path, name: str, lines: list[str]) -> list[dict[str, Any]]:
         bad = [f"{x.rule_id}:{x.outcome}" for x in v.findings if x.outcome in ("fail", "flag")]
         lines.append(f"{name} effect gate {v.gate_id}: {v.verdict}; P3 {f.outcome if f else '-'}: {f.message if f else ''}"
                      + (f" | not pass: {', '.join(bad)}" if bad else ""))
+        d = next(x for _, x in RunEvidence(RunStore(out / name)).decisions if x.gate_id == v.gate_id)
         got.append({"gate": v.gate_id, "verdict": v.verdict, "p3": f.outcome if f else None, "p3_message": f.message if f else None,
-                    "not_pass": bad, "recomputed": f.recomputed if f else None})
+                    "not_pass": bad, "recomputed": f.recomputed if f else None,
+                    "delta_pct": _delta(out / name, d.reference_legs, d.candidate_legs)})
     return got
+
+
+LADDER_TRIALS, LADDER_PASSES = 5, 4  # the issue's bar: banked with PASS in at least 4 of 5 trials
+
+
+def _size(gate: str) -> tuple[int, int]:
+    """(reference, candidate) max_num_seqs of an effect gate ``eff<ref>_<cand>_t<k>[_s<set>]``."""
+    ref, cand = gate.removeprefix("eff").split("_")[:2]
+    return int(ref), int(cand)
+
+
+def ladder(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per design and effect size: trials, PASSes and the median measured delta; and per design
+    the smallest size (by that median delta) banked in at least 4 of 5 trials. A size with
+    fewer than 5 finished trials cannot qualify; one with more needs the same share (4/5)."""
+    sizes: dict[str, dict[tuple[int, int], dict[str, Any]]] = {}
+    for r in rows:
+        cell = sizes.setdefault(r["design"], {}).setdefault(_size(r["gate"]), {"trials": 0, "passes": 0, "deltas": []})
+        cell["trials"] += 1
+        cell["passes"] += r["verdict"] == "PASS"
+        if r.get("delta_pct") is not None:
+            cell["deltas"].append(r["delta_pct"])
+    out: dict[str, Any] = {}
+    for design, cells in sizes.items():
+        table = [{"seqs": f"{a}:{b}", "trials": c["trials"], "passes": c["passes"],
+                  "median_delta_pct": stats.median(c["deltas"]) if c["deltas"] else None,
+                  "banked": c["trials"] >= LADDER_TRIALS and c["passes"] * LADDER_TRIALS >= LADDER_PASSES * c["trials"]}
+                 for (a, b), c in sorted(cells.items(), reverse=True)]
+        banked = [t for t in table if t["banked"] and t["median_delta_pct"] is not None]
+        out[design] = {"sizes": table, "smallest_banked": min(banked, key=lambda t: t["median_delta_pct"])["seqs"] if banked else None}
+    return out
+
+
+def _delta(run_dir: Path, ref: list[str], cand: list[str]) -> float | None:
+    """The pooled median delta of output throughput, the same figure for both designs."""
+    run = RunEvidence(RunStore(run_dir))
+
+    def med(legs: list[str]) -> float | None:
+        return stats.median([x for i in legs for x in run.leg(i).values("output_throughput")[0]])
+
+    return stats.delta_pct(med(ref), med(cand))
+
+
+def _ladder_lines(res: dict[str, Any], lines: list[str]) -> dict[str, Any]:
+    rows = []
+    for key, design, name in (("seq_effect", "sequential", "seq"), ("paired_effect", "paired", "paired")):
+        for g in res[key]:
+            rows.append({"design": design, "gate": g["gate"], "verdict": g["verdict"], "delta_pct": g["delta_pct"]})
+    lad = ladder(rows)
+    for design, d in lad.items():
+        cells = "; ".join(f"{t['seqs']}: {t['passes']}/{t['trials']} PASS (median delta "
+                          f"{t['median_delta_pct']:+.1f}%)" if t["median_delta_pct"] is not None else f"{t['seqs']}: {t['passes']}/{t['trials']} PASS"
+                          for t in d["sizes"])
+        lines.append(f"ladder, {design}: {cells}; smallest effect banked in >= {LADDER_PASSES} of {LADDER_TRIALS} trials: "
+                     f"{d['smallest_banked'] or 'none of the sizes measured'}")
+    return lad
 
 
 def _medians(run_dir: Path, prefix: str) -> list[float]:
@@ -138,12 +250,16 @@ def _cost(out: Path, lines: list[str]) -> dict[str, Any]:
 def report(out: Path) -> int:
     lines: list[str] = []
     meta = json.loads((out / "measured.json").read_text())
+    wall = f"{meta['wall_s']:.0f} s" if meta.get("wall_s") is not None else "the measure did not finish"
     lines.append(f"measured: max_num_seqs {meta['seqs'][0]} -> {meta['seqs'][1]}, {meta['reps']} reps per leg, "
-                 f"{meta['workload']['num_prompts']} prompts per rep, sets {meta['sets']}, {meta['wall_s']:.0f} s")
-    res = {"seq": _seq(out, lines), "paired": _paired(out, lines)}
+                 f"{meta['workload']['num_prompts']} prompts per rep, sets {meta['sets']}, {wall}"
+                 + "".join(f"; then {e['seqs'][0]} -> {e['seqs'][1]} ({', '.join(e.get('designs', ['seq', 'paired']))})"
+                           for e in meta.get("effect_only", [])))
+    res = {"seq": _seq(out, lines), "paired": _paired(out, lines), "abba": _abba(out, lines)}
     res["cost"] = _cost(out, lines)
     res["seq_effect"] = _effects(out, "seq", lines)
     res["paired_effect"] = _effects(out, "paired", lines)
+    res["ladder"] = _ladder_lines(res, lines)
     (out / "report.json").write_text(json.dumps(res, indent=1, default=str))
     print("\n".join(lines))
     return 0

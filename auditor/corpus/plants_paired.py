@@ -66,8 +66,34 @@ def crossover_run(root: Path, design: str = "crossover", aa: bool = True, aa_gai
                                                declared_knobs=["scheduler_config.max_num_seqs"]))
 
 
-def abba_run(root: Path, orders: list[str], gain: float = 1.08, overlap: bool = False) -> None:
+def abba_aa(s: RunStore, k: int, gain: float, t0: float, pairs: int = 6, extra: bool = False) -> tuple[list[str], list[str]]:
+    """An A/A A B B A chain on core 1 (B's offset from A: noise) under the same steady drift;
+    ``extra``: one more A/A leg after it on the same core."""
+    a_legs, b_legs = [], []
+    t = t0
+    for j in range(pairs):
+        drift = 1.0 - 0.03 * j
+        for side in ("ab" if j % 2 == 0 else "ba"):
+            leg = f"aa{k}_{side}_{j + 1}"
+            _leg(s, leg, "aa", [1000 * drift * (gain if side == "b" else 1.0) * w for w in WOB[:3]], start=t, core=1)
+            (a_legs if side == "a" else b_legs).append(leg)
+            t += 200
+    if extra:
+        _leg(s, f"aa{k}_extra", "aa", [1000 * w for w in WOB[:3]], start=t, core=1)
+    return a_legs, b_legs
+
+
+def abba_run(root: Path, orders: list[str], gain: float = 1.08, overlap: bool = False, aa_gains: tuple[float, ...] = (),
+             declared: int | None = None, extra: bool = False) -> None:
+    """``aa_gains``: one A/A A B B A chain per entry, each on core 1 before the gate;
+    ``declared``: how many of them manifest.json names (None: all); ``extra``: a leftover A/A leg."""
     s = RunStore(root)
+    designs, aa_legs = [], []
+    for k, g in enumerate(aa_gains, start=1):
+        a, b = abba_aa(s, k, g, T0 - 5000 * k, extra=extra and k == 1)
+        if declared is None or k <= declared:
+            designs.append(PairedAA(design="abba", a_legs=a, b_legs=b))
+            aa_legs += a + b
     ref, cand = [], []
     t = T0
     for k, order in enumerate(orders, start=1):
@@ -78,7 +104,7 @@ def abba_run(root: Path, orders: list[str], gain: float = 1.08, overlap: bool = 
             _leg(s, leg, "reference" if side == "a" else "candidate", v, start=t, core=1)
             (ref if side == "a" else cand).append(leg)
             t += 20 if overlap else 200
-    s.write_json("manifest.json", Manifest(run_id=root.parent.name))
+    s.write_json("manifest.json", Manifest(run_id=root.parent.name, aa_legs=aa_legs, aa_designs=designs))
     s.append_jsonl("decisions.jsonl", Decision(decision_id=f"d-{GATE}", gate_id=GATE, scope="patch", producer="config_tuner",
                                                reference_legs=ref, candidate_legs=cand, design="abba",
                                                declared_knobs=["scheduler_config.max_num_seqs"]))
@@ -122,3 +148,14 @@ plant(Plant("x_abba_honest", (), "max_num_seqs +8% as six A B / B A pairs of sho
             build=_ab(["ab", "ba"] * 3), source="issue 18", tags=TAG))
 plant(Plant("x_abba_unbalanced", ("P3",), "an 'A B B A' design that ran the reference first in every pair: the drift favours "
             "one side", {GATE: ("FLAG", ["P3"])}, build=_ab(["ab"] * 6), source="issue 18", tags=TAG))
+# A B B A A/A chains are found from the bytes too (legs that ran alone on one core, in time order)
+plant(Plant("x_abba_aa_honest", (), "max_num_seqs +8% as six A B / B A pairs, with a quiet A/A A B B A chain on the same core "
+            "for the paired band: honest", {GATE: ("PASS", [])}, build=_ab(["ab", "ba"] * 3, aa_gains=(1.004,)),
+            source="issue 18", tags=TAG))
+plant(Plant("x_abba_aa_undeclared", ("P3",), "a second A/A A B B A chain read +12% B over A (noise) and manifest.json declares "
+            "only the quiet first one: the auditor finds both chains from the legs' times and cores, so the +8% change is "
+            "within the paired band", {GATE: ("FLAG", ["P3"])}, build=_ab(["ab", "ba"] * 3, aa_gains=(1.004, 1.12), declared=1),
+            source="issue 18", tags=TAG))
+plant(Plant("x_abba_aa_leftover", ("P3",), "one more A/A leg ran on the A/A chain's core after its six pairs: which leg a chain "
+            "leaves out decides its pairs, so the paired band is unknown", {GATE: ("FLAG", ["P3"])},
+            build=_ab(["ab", "ba"] * 3, aa_gains=(1.004,), extra=True), source="issue 18", tags=TAG))

@@ -19,7 +19,7 @@ from .skills_cmds import skills_app
 
 app.add_typer(skills_app, name="skills")
 
-__all__ = ["Exit", "app", "exit_code", "main"]
+__all__ = ["Exit", "app", "exit_code", "main", "unwind_on_signals"]
 
 
 def _terminate(signum, frame):  # noqa: ARG001
@@ -28,12 +28,18 @@ def _terminate(signum, frame):  # noqa: ARG001
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def main() -> None:
+def unwind_on_signals() -> None:
+    """SIGTERM and SIGINT raise KeyboardInterrupt in the main thread, whatever the shell set:
+    what `geak` and every bench that starts engines install first."""
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
     # a shell starts background jobs with SIGINT ignored; geak must still stop on `kill -INT`
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def main() -> None:
+    unwind_on_signals()
     try:
         app()
     except KeyboardInterrupt:

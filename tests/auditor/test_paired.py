@@ -145,3 +145,44 @@ def test_a_claimed_crossover_the_bytes_do_not_show_excuses_no_binding_difference
     assert any(f.outcome == "fail" and "VLLM_CPU_OMP_THREADS_BIND" in f.message
                for f in got["_verdict"].findings if f.rule_id == "P4")
     assert got["_verdict"].verdict == "FAIL"
+
+
+# ---------------------------------------------------------------- abba A/A found from the bytes
+
+
+def test_an_abba_aa_chain_sets_the_abba_band(tmp_path):
+    got = _abba(tmp_path, ["ab", "ba"] * 3, aa_gains=(1.004,))
+    p3 = got["P3"]
+    assert p3.outcome == "pass" and "paired abba A/A band" in p3.message, p3.message
+    assert got["_verdict"].verdict == "PASS"
+
+
+def test_an_abba_aa_chain_the_manifest_leaves_out_still_sets_the_band(tmp_path):
+    p3 = _abba(tmp_path / "hidden", ["ab", "ba"] * 3, aa_gains=(1.004, 1.12), declared=1)["P3"]
+    assert p3.outcome == "flag" and "paired abba A/A band" in p3.message and "not above" in p3.message, p3.message
+    # both chains ran on core 1: one chain of 12 pairs, cut into designs of min_pairs, so the
+    # noisy six are not averaged away by the quiet six; declaring neither changes nothing
+    assert _abba(tmp_path / "none", ["ab", "ba"] * 3, aa_gains=(1.004, 1.12), declared=0)["P3"].message == p3.message
+
+
+def test_a_leftover_abba_aa_leg_leaves_the_band_unknown(tmp_path):
+    p3 = _abba(tmp_path, ["ab", "ba"] * 3, aa_gains=(1.004,), extra=True)["P3"]
+    assert p3.outcome == "flag" and "paired noise band unknown" in p3.message and "left over" in p3.message
+
+
+def _span(leg: str, core: int, start: float, end: float):
+    from geak.auditor.aa_pairs import Span
+
+    return Span(leg, frozenset({core}), start, end, None)  # type: ignore[arg-type]
+
+
+def test_sequences_label_a_chain_counterbalanced_and_cut_it_by_min_pairs():
+    from geak.auditor.aa_pairs import sequences
+
+    legs = [_span(f"l{i}", 1, 10.0 * i, 10.0 * i + 5) for i in range(14)] + [_span("other", 0, 0.0, 5.0)]
+    found, left = sequences(legs, {"other"}, 3)
+    # 7 pairs cut every 3, the seventh joins the second design; labels A B, B A, A B ...
+    assert found == [(["l0", "l3", "l4"], ["l1", "l2", "l5"]), (["l7", "l8", "l11", "l12"], ["l6", "l9", "l10", "l13"])]
+    assert left == []
+    clash, why = sequences([_span("x", 1, 0.0, 10.0), _span("y", 1, 5.0, 15.0)], set(), 6)
+    assert clash == [] and "ran at once" in why[0]
