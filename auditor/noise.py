@@ -73,7 +73,7 @@ def paired_bands(run: RunEvidence, policy: AuditPolicy, metric: str = "output_th
     """(design -> paired A/A band, design -> why unknown, detail) for the ``claimed`` designs.
     The A/A designs are those found from the bytes among every leg whose launch.json says role
     "aa" (auditor/aa_pairs.py: crossovers from legs that ran at once, A B B A chains from those
-    that ran alone), plus those the manifest declares that the bytes did not show as such. Each
+    in no crossover), plus those the manifest declares that the bytes did not show as such. Each
     is re-derived as any paired gate is (auditor/paired.py); the band of a design is the widest
     any of its A/A designs gives, never below the policy's declared band."""
     bands: dict[str, float] = {}

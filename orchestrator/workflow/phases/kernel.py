@@ -126,6 +126,11 @@ def kernel_measure(st: RunState, rt: RunContext) -> RunState:
                           plugin_dir=str(b.root.relative_to(rt.store.root.resolve())))
     reps = rt.wf.engine_defaults.reps + 2 * k
     ref_id, cand_id = ids.kernel_legs(op, k)
+    if rt.wf.engine_defaults.ab_design != "blocks" and k == 0:
+        # the candidate's parity probe reads the reference leg's top-k before it benchmarks, so
+        # the two cannot start together yet; the sequential band judges this gate, and says so
+        rt.emit("phase", "kernel_measure", f"{gate}: measured as blocks (reference leg, then candidate leg), not "
+                f"{rt.wf.engine_defaults.ab_design}: the kernel track's e2e gate has no paired design yet", gate_id=gate)
     # the probe needs prompts, any prompts: the run's parity set, else a few generic ones
     prompts = rt.parity or [Prompt(prompt_id=f"probe{i}", prompt=t) for i, t in enumerate(PROBE_PROMPTS)]
     r = rt.legs(rt.store, leg_id=ref_id, role="reference", cfg=inc, workload=rt.workload, reps=reps, parity=rt.parity,
