@@ -96,7 +96,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from geak.orchestrator.cli import unwind_on_signals
+    from geak.orchestrator.signals import unwind_on_signals
 
     unwind_on_signals()  # a kill tears the legs' servers down, as Ctrl-C does
     main()

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from geak.orchestrator.cli import unwind_on_signals
+    from geak.orchestrator.signals import unwind_on_signals
 
     unwind_on_signals()  # a kill tears the legs' servers down, as Ctrl-C does
     raise SystemExit(main())

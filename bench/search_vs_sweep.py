@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from geak.orchestrator.cli import unwind_on_signals
+    from geak.orchestrator.signals import unwind_on_signals
 
     unwind_on_signals()  # a kill stops --live's sweep and geak run as Ctrl-C does, not orphaned
     sys.exit(main())
