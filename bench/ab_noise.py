@@ -156,17 +156,11 @@ def _seq_rounds(a: argparse.Namespace) -> int:
     return a.seq_rounds if a.seq_rounds is not None else (a.trials + 1) // 2
 
 
-def _ok(st: RunStore, leg: str) -> bool:
-    """The leg ran to the end (a measure cut short leaves a leg without an ok launch.json)."""
-    try:
-        return json.loads(st.path(f"legs/{leg}/launch.json").read_text()).get("status") == "ok"
-    except (OSError, ValueError):
-        return False
-
-
 def finished(st: RunStore, sides: dict[str, tuple[list[str], list[str]]]) -> dict[str, tuple[list[str], list[str]]]:
-    """The gates whose reference and candidate legs all finished."""
-    return {g: s for g, s in sides.items() if all(_ok(st, x) for x in s[0] + s[1])}
+    """The gates whose reference and candidate legs all finished (a measure cut short leaves a
+    leg without an ok launch.json)."""
+    ok = {i for i, lj in RunEvidence(st).launches.items() if lj.status == "ok"}
+    return {g: s for g, s in sides.items() if set(s[0] + s[1]) <= ok}
 
 
 def decide(out: Path) -> None:

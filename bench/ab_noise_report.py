@@ -31,9 +31,10 @@ def _p3(verdict) -> Any:
 
 def _scratch(src: Path, dst: Path, legs: list[str], manifest: Manifest, decision: Decision | None,
              sides: tuple[list[str], list[str]] = ([], [])) -> list:
-    """Audit a copy holding ``legs`` (the decision's verdicts); the gated A/A legs (``sides``) are presented as a producer
-    presents a change, as reference and candidate legs, so that the auditor, which finds A/A
-    designs from the bytes, does not take the comparison under test for part of its own band."""
+    """Audit a copy holding ``legs`` (the decision's verdicts; none without a decision). The gated
+    A/A legs (``sides``) are presented as a producer presents a change, as reference and candidate
+    legs, so that the auditor, which finds A/A designs from the bytes, does not take the comparison
+    under test for part of its own band."""
     if dst.exists():
         shutil.rmtree(dst)
     for lid in legs:
@@ -156,6 +157,8 @@ def _abba(out: Path, lines: list[str]) -> dict[str, Any]:
 
 def _effects(out: Path, name: str, lines: list[str]) -> list[dict[str, Any]]:
     got = []
+    run = RunEvidence(RunStore(out / name))
+    decisions = {d.gate_id: d for _, d in run.decisions}
     for v in audit_run(out / name, write=False):
         if v.scope is None:
             continue
@@ -163,10 +166,10 @@ def _effects(out: Path, name: str, lines: list[str]) -> list[dict[str, Any]]:
         bad = [f"{x.rule_id}:{x.outcome}" for x in v.findings if x.outcome in ("fail", "flag")]
         lines.append(f"{name} effect gate {v.gate_id}: {v.verdict}; P3 {f.outcome if f else '-'}: {f.message if f else ''}"
                      + (f" | not pass: {', '.join(bad)}" if bad else ""))
-        d = next(x for _, x in RunEvidence(RunStore(out / name)).decisions if x.gate_id == v.gate_id)
+        d = decisions[v.gate_id]
         got.append({"gate": v.gate_id, "verdict": v.verdict, "p3": f.outcome if f else None, "p3_message": f.message if f else None,
                     "not_pass": bad, "recomputed": f.recomputed if f else None,
-                    "delta_pct": _delta(out / name, d.reference_legs, d.candidate_legs)})
+                    "delta_pct": _delta(run, d.reference_legs, d.candidate_legs)})
     return got
 
 
@@ -201,9 +204,8 @@ def ladder(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _delta(run_dir: Path, ref: list[str], cand: list[str]) -> float | None:
+def _delta(run: RunEvidence, ref: list[str], cand: list[str]) -> float | None:
     """The pooled median delta of output throughput, the same figure for both designs."""
-    run = RunEvidence(RunStore(run_dir))
 
     def med(legs: list[str]) -> float | None:
         return stats.median([x for i in legs for x in run.leg(i).values("output_throughput")[0]])
@@ -213,7 +215,7 @@ def _delta(run_dir: Path, ref: list[str], cand: list[str]) -> float | None:
 
 def _ladder_lines(res: dict[str, Any], lines: list[str]) -> dict[str, Any]:
     rows = []
-    for key, design, name in (("seq_effect", "sequential", "seq"), ("paired_effect", "paired", "paired")):
+    for key, design in (("seq_effect", "sequential"), ("paired_effect", "paired")):
         for g in res[key]:
             rows.append({"design": design, "gate": g["gate"], "verdict": g["verdict"], "delta_pct": g["delta_pct"]})
     lad = ladder(rows)

@@ -20,7 +20,7 @@ from .skills_cmds import skills_app
 
 app.add_typer(skills_app, name="skills")
 
-__all__ = ["Exit", "app", "exit_code", "main", "unwind_on_signals"]
+__all__ = ["Exit", "app", "exit_code", "main"]
 
 
 def main() -> None:

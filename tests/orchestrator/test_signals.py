@@ -29,5 +29,6 @@ def test_sigterm_and_a_background_sigint_unwind_and_nothing_else_is_imported():
         p.send_signal(sig)
         out, _ = p.communicate(timeout=20)
         assert first == "[]"
-        assert out.strip() == f"unwound: signal {int(sig)}" if sig == signal.SIGTERM else out.strip().startswith("unwound:")
+        # SIGTERM carries its number; SIGINT is Python's own KeyboardInterrupt (no message)
+        assert out.strip() == (f"unwound: signal {int(sig)}" if sig == signal.SIGTERM else "unwound:")
         assert p.returncode == 0
