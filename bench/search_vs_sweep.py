@@ -46,8 +46,11 @@ from geak.auditor import stats
 from geak.auditor.policy import AuditPolicy
 
 REPO = Path(__file__).resolve().parents[1]
-REACH_GOAL = 0.5  # goal 1 also asks geak to match the sweep's pick in at least this share of trials
-ENGINE_GOAL, WALL_SLACK = 0.5, 1.2
+sys.path.insert(0, str(REPO / "bench"))
+import sim_paired  # noqa: E402  (a sibling module of this script, not a package)
+from sim_paired import PairNoise  # noqa: E402
+from sim_report import case_line, goal_lines  # noqa: E402
+
 SMALL, LOSS, WIN = 0.03, (-0.30, -0.05), (0.08, 0.25)  # the surface's effects: most within +-SMALL
 
 
@@ -150,7 +153,7 @@ def queued_wall(secs: list[float], sets: int) -> float:
     return float(max((sum(secs[i::sets]) for i in range(min(sets, len(secs)))), default=0.0))
 
 
-WALLS = {"queue": queued_wall, "rung": batched_wall, "serial": lambda secs, _: float(sum(secs))}
+WALLS = {"queue": queued_wall, "rung": batched_wall, "periods": sim_paired.periods_wall, "serial": lambda secs, _: float(sum(secs))}
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,7 @@ class Workflow:
     screen_reps: int | None
     aa_legs: int
     max_candidates: int | None  # None: every knob's other values
+    design: str = "blocks"      # engine_defaults.ab_design: how the A/A legs and every gate are measured
 
 
 def load_workflow(path: Path) -> Workflow:
@@ -199,8 +203,11 @@ def load_workflow(path: Path) -> Workflow:
         raise UsageError(f"cannot read workflow {path}: {e}") from e
     ed, tune = d.get("engine_defaults") or {}, next((p for p in d.get("phases") or [] if p.get("name") == "config_tune"), {})
     # defaults as orchestrator/workflow_config.py declares them; strategize gives the strategist `max_candidates or 4`
+    design = str(ed.get("ab_design", "blocks"))
+    if design not in sim_paired.DESIGNS:
+        raise UsageError(f"{path}: engine_defaults.ab_design {design!r} is not simulated (known: {', '.join(sim_paired.DESIGNS)})")
     return Workflow(str(d.get("name", path.stem)), int(ed.get("reps", 3)), tune.get("screen_reps"), int(ed.get("aa_legs", 2)),
-                    int(tune.get("max_candidates") or 4))
+                    int(tune.get("max_candidates") or 4), design)
 
 
 @dataclass
@@ -219,14 +226,23 @@ class GeakRun:
         return float(sum(WALLS[kind](secs, sets or self.sets) for kind, secs in self.steps))
 
 
-def run_geak(surface: Surface, noise: Noise, wf: Workflow, policy: AuditPolicy, rng: np.random.Generator, sets: int) -> GeakRun:
-    """The draws happen in the same order whatever `sets` is: only the wall time may differ."""
+def run_geak(surface: Surface, noise: Noise, wf: Workflow, policy: AuditPolicy, rng: np.random.Generator, sets: int,
+             pairs: PairNoise | None = None) -> GeakRun:
+    """The draws happen in the same order whatever `sets` is: only the wall time may differ. With
+    wf.design "crossover" the A/A legs are crossovers of four legs (aa_legs rounded up, as setup does)
+    and every gate is one crossover against a fresh reference leg, judged on its pairs (bench/sim_paired.py)."""
     put = lambda cfg, i, x: cfg[:i] + (x,) + cfg[i + 1:]  # noqa: E731  one knob of cfg set to x
-    inc = (0,) * len(surface.sizes)
-    aa_vals, aa_s = measure(noise, rng, np.full(wf.aa_legs, surface.true(inc)), wf.reps)
-    band = max(policy.noise_band_pct, band_pct([list(v) for v in aa_vals]))
+    inc, paired = (0,) * len(surface.sizes), wf.design == "crossover"
+    if paired and pairs is None:
+        raise UsageError("a crossover needs pair noise from a recorded A/A crossover")
+    n_aa = 4 * math.ceil(wf.aa_legs / 4) if paired else wf.aa_legs
+    aa_vals, aa_s = measure(noise, rng, np.full(n_aa, surface.true(inc)), wf.reps)
+    if paired:
+        band = sim_paired.paired_band(pairs, rng, n_aa // 4, 2 * wf.reps, policy)
+    else:
+        band = max(policy.noise_band_pct, band_pct([list(v) for v in aa_vals]))
     v, s = measure(noise, rng, np.array([surface.true(inc)]), wf.reps)
-    inc_vals, steps = list(v[0]), [("queue", list(aa_s)), ("serial", list(s))]
+    inc_vals, steps = list(v[0]), [("periods" if paired else "queue", list(aa_s)), ("serial", list(s))]
     # policies.strategist's plan: knob by knob, the current value (0) dropped, capped on candidates, not knobs; its fixed
     # order is as uninformed as CONFIG_PLANS is about a new engine, for the surface puts its wins on random knobs
     cands = promoted = [(i, x) for i, n in enumerate(surface.sizes) for x in range(1, n)][: wf.max_candidates]
@@ -239,12 +255,20 @@ def run_geak(surface: Surface, noise: Noise, wf: Workflow, policy: AuditPolicy, 
     decisions, false_banks = [], 0
     for i, x in promoted:
         c = put(inc, i, x)
-        gv, gs = measure(noise, rng, np.array([surface.true(c)]), wf.reps)
-        steps.append(("serial", list(gs)))
-        decisions.append((i, x, ok := p3_pass(inc_vals, list(gv[0]), band, policy)))
+        if paired:  # a_p1, b_p1, a_p2, b_p2: the reference measured afresh beside the candidate
+            _, gs = measure(noise, rng, np.array([surface.true(inc), surface.true(c)] * 2), wf.reps)
+            ok = sim_paired.p3_paired(sim_paired.pair_deltas(pairs, rng, surface.true(c) / surface.true(inc), 2 * wf.reps),
+                                      band, policy)
+            steps.append(("periods", list(gs)))
+            gv = None  # the pairs carried the verdict: a later gate measures its own reference
+        else:
+            gv, gs = measure(noise, rng, np.array([surface.true(c)]), wf.reps)
+            steps.append(("serial", list(gs)))
+            ok = p3_pass(inc_vals, list(gv[0]), band, policy)
+        decisions.append((i, x, ok))
         if ok:  # config_bank: the candidate's legs become the incumbent's
             false_banks += surface.true(c) <= surface.true(inc)
-            inc, inc_vals = c, list(gv[0])
+            inc, inc_vals = c, inc_vals if gv is None else list(gv[0])
     return GeakRun(inc, band, cands, screen, decisions, false_banks, steps, sets)
 
 
@@ -258,10 +282,6 @@ def run_sweep(surface: Surface, noise: Noise, wf: Workflow, policy: AuditPolicy,
             "banked": bool(banked)}
 
 
-def sig(x: float) -> str:
-    return f"{x:#.3g}".rstrip(".")
-
-
 def ge(a: float, b: float) -> bool:
     return a >= b * (1 - 1e-9)  # the grid and Surface.true sum the same logs in another order
 
@@ -273,14 +293,16 @@ def trial_row(surface: Surface, sw: dict, g: GeakRun) -> tuple[dict, dict]:
     return ({"geak_engine_s": engine, "sweep_engine_s": sw["engine_s"], "sweep_configs": sw["configs"], "planned": len(g.plan),
              "singles": sum(s - 1 for s in surface.sizes), "gates": len(g.decisions), "engine_ratio": engine / sw["engine_s"],
              "wall_ratio": g.wall() / engine, "wall_inf_ratio": g.wall(sys.maxsize) / engine, "geak_band_pct": g.band,
-             "serial_share": sum(sum(s) for kind, s in g.steps if kind == "serial") / engine, "shortfall_pct": short},
+             "serial_share": sum(sum(s) for kind, s in g.steps if kind == "serial") / engine,
+             "periods_share": sum(sum(s) for kind, s in g.steps if kind == "periods") / engine, "shortfall_pct": short},
             {"geak_banks": banks, "geak_banked": banks > 0, "geak_false_banks": g.false_banks, "reach_sweep": ge(tr, sw["pick_true"]),
              # what a gated search can promise: not the pick, but no further below it than the band P3 judged with
              "within_band": short <= g.band, "reach_best": ge(tr, sw["best_true"]), "sweep_best": ge(sw["pick_true"], sw["best_true"]),
              "sweep_banked": sw["banked"]})
 
 
-def simulate(noise: Noise, wf: Workflow, policy: AuditPolicy, knobs: list[int], sets: list[int], trials: int, seed: int) -> list[dict]:
+def simulate(noise: Noise, wf: Workflow, policy: AuditPolicy, knobs: list[int], sets: list[int], trials: int, seed: int,
+             pairs: PairNoise | None = None) -> list[dict]:
     cases = []
     for k in knobs:
         rows: dict[int, list[tuple[dict, dict]]] = {n: [] for n in sets}
@@ -290,53 +312,12 @@ def simulate(noise: Noise, wf: Workflow, policy: AuditPolicy, knobs: list[int], 
             surface = make_surface(np.random.default_rng(s_surface), k, noise.base)
             sw = run_sweep(surface, noise, wf, policy, np.random.default_rng(s_sweep))
             for n in sets:  # a fresh generator from the same seed for every N: the same draws
-                rows[n].append(trial_row(surface, sw, run_geak(surface, noise, wf, policy, np.random.default_rng(s_geak), n)))
+                rows[n].append(trial_row(surface, sw, run_geak(surface, noise, wf, policy, np.random.default_rng(s_geak), n, pairs)))
         for n in sets:
             agg = {key: float(f([r[j][key] for r in rows[n]])) for j, f in enumerate((np.median, np.mean)) for key in rows[n][0][j]}
-            cases.append({"knobs": k, "sets": n, "trials": trials, "max_candidates": wf.max_candidates, "aa_legs": wf.aa_legs} | agg)
+            cases.append({"knobs": k, "sets": n, "trials": trials, "max_candidates": wf.max_candidates, "aa_legs": wf.aa_legs,
+                          "design": wf.design, "screen_reps": wf.screen_reps} | agg)
     return cases
-
-
-def case_line(c: dict) -> str:
-    return (f"knobs={c['knobs']} sets={c['sets']}: geak {c['geak_engine_s']:.0f} s (plan {c['planned']:.0f} of {c['singles']:.0f} "
-            f"one-knob changes, {c['gates']:.0f} gated; banked {c['geak_banks']:.1f}, in {c['geak_banked']:.0%} of trials, "
-            f"{c['geak_false_banks']:.1f} false; band {c['geak_band_pct']:.0f}%; reached sweep's pick {c['reach_sweep']:.0%}, within "
-            f"band of it {c['within_band']:.0%}, grid's best {c['reach_best']:.0%}; {c['shortfall_pct']:.1f}% short of the pick), "
-            f"sweep {c['sweep_engine_s']:.0f} s over {c['sweep_configs']:.0f} configs (pick banked {c['sweep_banked']:.0%}, grid's "
-            f"best {c['sweep_best']:.0%}), engine-time ratio geak/sweep: {sig(c['engine_ratio'])}, wall-time ratio vs serial: "
-            f"{sig(c['wall_ratio'])}")
-
-
-def goal_lines(cases: list[dict]) -> list[str]:
-    out = []
-    for k in sorted({c["knobs"] for c in cases}):
-        c = next(x for x in cases if x["knobs"] == k)  # engine time and decisions do not depend on N
-        band, why = c["geak_band_pct"], []
-        if c["engine_ratio"] > ENGINE_GOAL:
-            why.append(f"ratio {sig(c['engine_ratio'])}: the grid of {c['sweep_configs']:.0f} configs costs only "
-                       f"{sig(1 / c['engine_ratio'])}x what geak's legs do (A/A, baseline, {c['planned']:.0f} screens, "
-                       f"{c['gates']:.0f} gates)")
-        if c["reach_sweep"] < REACH_GOAL:
-            r = [f"the plan holds {c['planned']:.0f} of the {c['singles']:.0f} one-knob changes (max_candidates "
-                 f"{c['max_candidates'] or 'all'}): a win outside it is never measured"] if c["planned"] < c["singles"] else []
-            r.append(f"the band (median {band:.0f}%) is wider than most real wins (+{WIN[0]:.0%}..{WIN[1]:.0%}), so P3 withholds them"
-                     if band > WIN[0] * 100 else f"the grid's best also stacks sub-band effects (+-{SMALL:.0%} a knob) that P3 will "
-                     f"not bank inside a {band:.1f}% band, by design")
-            why.append(f"geak matched the sweep's pick in {c['reach_sweep']:.0%} of trials (< {REACH_GOAL:.0%}; within its band of "
-                       f"it in {c['within_band']:.0%}), ending a median {c['shortfall_pct']:.1f}% short of it: " + "; ".join(r))
-        out.append(f"goal knobs={k}: engine-time ratio <= {ENGINE_GOAL} reaching the sweep's pick: " +
-                   ("MISSED, " + "; ".join(why) if why else f"met ({sig(c['engine_ratio'])}, reached in {c['reach_sweep']:.0%})"))
-        for x in sorted((y for y in cases if y["knobs"] == k and y["sets"] > 1), key=lambda y: y["sets"]):
-            n, goal, floor = x["sets"], WALL_SLACK / x["sets"], sig(x["wall_inf_ratio"])
-            turns = " and ".join(f"{m:.0f} {what} in {math.ceil(m / n)} turns" for m, what in
-                                 ((x["aa_legs"], "A/A legs"), (x["planned"], "screens")) if m > n)
-            out.append(f"goal knobs={k} sets={n}: wall <= {WALL_SLACK} x wall(1)/{n} = {sig(goal)}: " + (
-                f"met ({sig(x['wall_ratio'])})" if x["wall_ratio"] <= goal else f"MISSED ({sig(x['wall_ratio'])}): " + (
-                    f"the baseline leg and the {x['gates']:.0f} gate legs run one after another ({x['serial_share']:.0%} of wall(1)); "
-                    f"only the A/A batch and the one rung ({x['planned']:.0f} screens) run at once, so no number of sets gets below "
-                    f"{floor} (Amdahl)" + (f"; {n} sets also take {turns}" if turns else "") if x["wall_inf_ratio"] > goal else
-                    f"{n} sets take {turns or 'batches in turns'}, each turn as long as its longest leg; a set per leg: {floor}")))
-    return out
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -373,31 +354,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--knobs", type=int_list, default=[2, 4, 8])
     ap.add_argument("--sets", type=int_list, default=[1, 2, 4, 8])
     ap.add_argument("--max-candidates", type=cap_arg, default=False, help="cap on the plan (default: the workflow's; all = no cap)")
+    ap.add_argument("--design", choices=sim_paired.DESIGNS, default=None,
+                    help="how A/A legs and gates are measured (default: the workflow's engine_defaults.ab_design)")
     ap.add_argument("--noise-scale", type=float, default=1.0, help="what-if multiplier on the measured deviations (1 = as measured)")
     ap.add_argument("--json", type=Path, default=None, help="write the results here too (atomically)")
     a = ap.parse_args(argv)
     try:
         if a.live:
-            sys.path.insert(0, str(REPO / "bench"))
             import sweep_live
 
             return sweep_live.cli(a)
         if a.trials < 1 or a.noise_scale < 0:
             raise UsageError("--trials must be >= 1 and --noise-scale >= 0")
-        noise, wf = load_noise(a.runs, a.noise_scale), load_workflow(a.workflow)
+        noise, wf, policy = load_noise(a.runs, a.noise_scale), load_workflow(a.workflow), AuditPolicy()
+        wf = wf if a.design is None else replace(wf, design=a.design)
+        pairs = sim_paired.load_pair_noise(a.runs, policy) if wf.design == "crossover" else None
+        if wf.design == "crossover" and pairs is None:
+            raise UsageError(f"design crossover: no A/A crossover the auditor can derive pairs from under {a.runs}")
     except UsageError as e:
         print(f"search_vs_sweep: {e}", file=sys.stderr)
         return 2
     wf = wf if a.max_candidates is False else replace(wf, max_candidates=a.max_candidates)
-    print(noise.header(a.runs))
+    print(noise.header(a.runs) + (f"\n{pairs.header()}" if pairs else ""))
     print(f"workflow {wf.name} ({a.workflow}): reps {wf.reps} (+1 warm-up), screen_reps {wf.screen_reps}, aa_legs {wf.aa_legs}, "
-          f"max_candidates {wf.max_candidates or 'all'}; {a.trials} trials, seed {a.seed}")
-    cases = simulate(noise, wf, AuditPolicy(), a.knobs, a.sets, a.trials, a.seed)
-    goals = goal_lines(cases)
+          f"max_candidates {wf.max_candidates or 'all'}, design {wf.design}; {a.trials} trials, seed {a.seed}")
+    if wf.design == "crossover" and 1 in a.sets:
+        print("design crossover: a crossover needs two device sets (geak run refuses one), so sets=1 is the engine time, "
+              "the same legs one after another")
+    cases = simulate(noise, wf, policy, a.knobs, a.sets, a.trials, a.seed, pairs)
+    goals = goal_lines(cases, small=SMALL, win=WIN)
     print("\n".join([case_line(c) for c in cases] + goals))
     if a.json:
         keep = ("gaps", "deviations", "overheads", "rep_s", "legs", "runs", "scale")
-        write_json(a.json, {"noise": {k: getattr(noise, k) for k in keep}, "workflow": vars(wf), "trials": a.trials, "seed": a.seed,
+        write_json(a.json, {"noise": {k: getattr(noise, k) for k in keep}, "workflow": vars(wf),
+                            "pair_noise": vars(pairs) if pairs else None, "trials": a.trials, "seed": a.seed,
                             "cases": cases, "goals": goals})
     return 0
 
