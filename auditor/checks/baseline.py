@@ -10,7 +10,7 @@ from ..evidence.workload import differing
 from ..evidence.models import EvidencePointer, Finding
 from .config_diff import config_diff, key_matches
 from .launch import no_server_info
-from .concurrency import contention, mixed_concurrency
+from .concurrency import contention, hosts_split, mixed_concurrency
 from .registry import GateContext, flatten, leg_ptr, rule
 
 
@@ -148,6 +148,9 @@ def b5_contended(ctx: GateContext) -> list[Finding]:
             out += ctx.bad("B5", f"leg {leg.leg_id}: " + "; ".join(reasons), evidence=[leg_ptr(leg, field="host")])
     if (why := mixed_concurrency(ctx.run, ctx.reference + ctx.candidate, ctx.policy.concurrent_overlap_s)) is not None:
         out += ctx.bad("B5", why, evidence=[leg_ptr(leg, field="started_at") for leg in ctx.reference + ctx.candidate])
+    if (why := hosts_split(ctx.reference, ctx.candidate)) is not None:
+        out += ctx.bad("B5", f"the compared legs ran on different hosts: {why}; measure the reference and the candidate on one box",
+                       evidence=[EvidencePointer(file=leg.bench_file) for leg in ctx.reference + ctx.candidate][:4])
     if len(clocks) >= 2:
         lo, hi = min(clocks.values()), max(clocks.values())
         if (hi - lo) / hi * 100 > ctx.policy.clock_tolerance_pct:

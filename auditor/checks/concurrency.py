@@ -8,6 +8,13 @@ devices from the engine's own log where it says (vLLM CPU: ``local_rank=0, core 
 else from the device set launch.json names. Two overlapping legs that share a core or a GPU
 contend, whatever anyone declared; siblings on disjoint sets do not, but their processes'
 load on the leg's own cores (an unpinned sibling, a foreign process) is still contention.
+Legs on different hosts (the leg scheduler's Ray mode) share no device and no host load, whatever
+their device-set names say (cuda:0 on two boxes is two GPUs). Which host a leg ran on is shown by
+the benchmark tool's own clock: every rep's wall date minus its monotonic request times is one
+number per boot of one host (evidence/pairing.same_clock), so two legs whose offsets differ were
+timed on two machines (or across a reboot: not at once either), and two whose offsets agree ran on
+one, whatever launch.json's host fingerprints claim. Only where a leg has no such rep does the
+fingerprint's hostname (geak's claim) decide, and then it is said.
 Its own small parser of device-set names: the auditor imports nothing of the producers.
 """
 
@@ -15,7 +22,7 @@ from __future__ import annotations
 
 from ..evidence.engine_log import omp_core_ids
 from ..evidence.loader import LegData, RunEvidence
-from ..evidence.pairing import RepWindow, overlap_s, window_of
+from ..evidence.pairing import RepWindow, overlap_s, same_clock, window_of
 
 
 def units(devices: str | None, cpu_count: int | None) -> set[str] | None:
@@ -61,6 +68,21 @@ def _windows(leg: LegData) -> list[RepWindow]:
     return [w for r in leg.reps if r.raw is not None and (w := window_of(r.raw)) is not None]
 
 
+def host_apart(a: LegData, b: LegData) -> str | None:
+    """Why legs a and b ran on different hosts; None when on one host, or when nothing shows it."""
+    wa, wb = _windows(a), _windows(b)
+    if wa and wb:
+        same = same_clock(wa[0], wb[0])
+        if same is not None:
+            return None if same else (
+                f"the benchmark tool's own clocks of legs {a.leg_id} and {b.leg_id} differ by "
+                f"{abs(wa[0].offset - wb[0].offset):.0f} s (date minus monotonic request time): two hosts, or a reboot between")
+    ha, hb = (x.launch.host.hostname if x.launch and x.launch.host else None for x in (a, b))
+    if ha and hb and ha != hb:
+        return f"launch.json's host fingerprints name hosts {ha!r} and {hb!r} (no request times of both to confirm it)"
+    return None
+
+
 def _overlaps(run: RunEvidence, leg: LegData, min_overlap_s: float) -> list[tuple[LegData, float, str]]:
     """(other leg, seconds, how it shows) for every other leg that ran at the same time as this
     one by more than ``min_overlap_s``: by launch.json's start and end (the leg runner's clock,
@@ -70,8 +92,8 @@ def _overlaps(run: RunEvidence, leg: LegData, min_overlap_s: float) -> list[tupl
     mine = _windows(leg)
     out = []
     for other_id in run.leg_ids():
-        if other_id == leg.leg_id:
-            continue
+        if other_id == leg.leg_id or host_apart(leg, run.leg(other_id)) is not None:
+            continue  # a leg on another host shares none of this one's devices or load
         if leg.leg_id in times and other_id in times:
             (s0, e0), (s1, e1) = times[leg.leg_id], times[other_id]
             ov = min(e0, e1) - max(s0, s1)
@@ -120,6 +142,16 @@ def contention(run: RunEvidence, leg: LegData, *, min_overlap_s: float, max_shar
             reasons.append(f"other processes (sibling legs {host.sibling_legs or 'none'} and foreign ones) used "
                            f"{host.shared_core_busy_cores:.2f} core(s) on its {len(cores)} core(s) ({per:.2f}/core > {max_shared_core_load:g})")
     return reasons
+
+
+def hosts_split(ref: list[LegData], cand: list[LegData]) -> str | None:
+    """Why a gate's reference and candidate were measured on different hosts (None: one host, as
+    far as the bytes show): a delta across two machines is the machines' difference too."""
+    for a in ref:
+        for b in cand:
+            if (why := host_apart(a, b)) is not None:
+                return why
+    return None
 
 
 def mixed_concurrency(run: RunEvidence, legs: list[LegData], min_overlap_s: float) -> str | None:

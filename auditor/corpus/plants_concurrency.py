@@ -86,3 +86,61 @@ plant(Plant("c_hidden_overlap", ("B5",), "the baseline and the config candidate 
             "launch.json puts them 100 s apart, but the benchmark tool's own request times (start_times on the host's "
             "clock, tied to wall time by its date) show their repetitions running together",
             {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")}, after=_hidden_overlap))
+
+
+# ---------------------------------------------------------------- legs on other hosts (Ray beyond one box)
+DAY_S = 86400.0  # another host's monotonic clock: booted a day apart, so date - monotonic differs by that
+
+
+def _on_host(s: RunStore, leg: str, hostname: str | None, clock_shift_s: float, *, devices: str = "cpu:0",
+             core: int | None = 0, at: float | None = None) -> None:
+    """``leg`` as measured on another box: its fingerprint names ``hostname`` (None: unchanged), its
+    raw reps' monotonic request times moved by ``clock_shift_s`` (the tool's clock of another boot;
+    their dates unchanged), its engine bound ``core`` of that box, starting at ``at`` (None: as is)."""
+    p = s.path(f"legs/{leg}/launch.json")
+    o = json.loads(p.read_text())
+    if at is not None:
+        o["started_at"], o["ended_at"] = at, at + (o["ended_at"] - o["started_at"])
+    o["launch_config"]["devices"] = devices
+    o["host"].update(device_set=devices, **({"hostname": hostname} if hostname else {}))
+    p.write_text(json.dumps(o, indent=1))
+    for f in sorted(s.path(f"legs/{leg}/raw").glob("rep_*.json")):
+        r = json.loads(f.read_text())
+        r["start_times"] = [x + clock_shift_s for x in r["start_times"]]
+        f.write_text(json.dumps(r, separators=(",", ":")) + "\n")
+    if core is not None:
+        log = s.path(f"legs/{leg}/server.log")
+        lines = log.read_text().splitlines(keepends=True)
+        line = f"(EngineCore pid=4200) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \tlocal_rank=0, core ids=[{core}]\n"
+        log.write_text("".join(lines[:1] + [line] + lines[1:]))
+
+
+def _remote_sibling(s: RunStore) -> None:
+    t0 = json.loads(s.path(f"legs/{BASE}/launch.json").read_text())["started_at"]
+    _on_host(s, BASE, None, 0.0)
+    _on_host(s, "caching_audit", "node-b", DAY_S, at=t0 + 10)
+
+
+def _cross_host_gate(s: RunStore) -> None:
+    _on_host(s, BASE, "node-a", 0.0)
+    _on_host(s, CFG, "node-b", DAY_S)
+
+
+def _claimed_other_host(s: RunStore) -> None:
+    _concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [1], CFG: [1]}, {})(s)
+    for leg, name in ((BASE, "node-a"), (CFG, "node-b")):
+        p = s.path(f"legs/{leg}/launch.json")
+        o = json.loads(p.read_text())
+        o["host"]["hostname"] = name
+        p.write_text(json.dumps(o, indent=1))
+
+
+plant(Plant("c_remote_sibling", ("B5",), "the caching-audit leg ran on another box (node-b) while the baseline ran here, "
+            "both engines on their own box's core 0: the benchmark tool's clocks differ by a day, so they shared no core "
+            "(honest: nothing to flag)", {}, after=_remote_sibling))
+plant(Plant("c_cross_host_gate", ("B5",), "the config candidate was measured on another box (node-b) than the baseline "
+            "(node-a) and the kernel leg: the tool's clocks differ by a day, so its gates' deltas carry the machines' "
+            "difference", {g: ("FLAG", ["B5"]) for g in ("config-accept-1", "integrate-rmsnorm")}, after=_cross_host_gate))
+plant(Plant("c_claimed_other_host", ("B5",), "the baseline and the config candidate ran at once with both engines on core "
+            "1; launch.json's fingerprints name two hosts, but the benchmark tool's clocks are one host's",
+            {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")}, after=_claimed_other_host))
