@@ -146,9 +146,37 @@ class LocalScheduler:
 # ---------------------------------------------------------------- Ray
 
 
+class _OnCores:
+    """The task's own thread (and the threads it starts: the probes' pool) on the leg's core set
+    while the leg runs, its affinity restored after: a Ray worker is a process of its own that
+    drives the leg (HTTP probes, polling), and unpinned it lands on a sibling leg's core, where that
+    leg's fingerprint rightly books it as load (seen in CI: 0.61 of a core on a one-core sibling).
+    A pooled worker runs later tasks too, hence the restore. Not a core set (cpu, a GPU set): no-op."""
+
+    def __init__(self, cfg: LaunchConfig):
+        ds = cfg.device_set()
+        self.cores = set(ds.ids) if ds.kind == "cpu" and ds.ids and hasattr(os, "sched_setaffinity") else None
+        self.before: set[int] | None = None
+
+    def __enter__(self) -> "_OnCores":
+        if self.cores:
+            self.before = set(os.sched_getaffinity(0))
+            os.sched_setaffinity(0, self.cores & self.before or self.cores)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.before is not None:
+            os.sched_setaffinity(0, self.before)
+
+
 def _ray_leg(run_root: str, driver_host: str, job: LegJob, one: RunOne, ship: bool | None) -> tuple[LegResult, bytes | None]:
     """A Ray task: the leg, written into the run directory when this node shares it (same host),
     else into a node-local scratch copy whose leg directory is shipped back as a tar."""
+    with _OnCores(job.cfg):
+        return _ray_leg_here(run_root, driver_host, job, one, ship)
+
+
+def _ray_leg_here(run_root: str, driver_host: str, job: LegJob, one: RunOne, ship: bool | None) -> tuple[LegResult, bytes | None]:
     local = (socket.gethostname() == driver_host) if ship is None else not ship
     if local:
         return one(RunStore(run_root), job), None

@@ -175,6 +175,7 @@ def test_a_shipped_leg_unpacks_regular_files_only_inside_its_directory(tmp_path)
 
 def _ray_one(store: RunStore, job: LegJob) -> LegResult:
     store.write_text(f"legs/{job.leg_id}/launch.json", f'{{"devices": "{job.cfg.devices}", "pid": {os.getpid()}}}')
+    store.write_text(f"legs/{job.leg_id}/affinity.txt", ",".join(map(str, sorted(os.sched_getaffinity(0)))))
     time.sleep(1.0)
     return LegResult(job.leg_id, "ok", None, 0, None)
 
@@ -195,6 +196,8 @@ def test_ray_tasks_land_their_legs_in_the_run_directory(tmp_path):
         assert [r.status for r in res] == ["ok", "ok"]
         pids = {store.path(f"legs/leg_{i}/launch.json").read_text().split('"pid": ')[1] for i in range(2)}
         assert str(os.getpid()) + "}" not in pids  # ran in Ray workers, not here
+        # each task's process ran its leg on the leg's own core, not on the sibling's
+        assert [store.path(f"legs/leg_{i}/affinity.txt").read_text() for i in range(2)] == ["0", "1"]
         shipped = RayScheduler(ship=True)  # as on another node: written to scratch, shipped back, unpacked
         store2 = RunStore(tmp_path / "run2")
         assert [r.status for r in shipped.run(store2, jobs, _ray_one)] == ["ok", "ok"]
@@ -235,3 +238,18 @@ def test_an_op_harness_run_holds_its_device_set_and_sees_only_its_gpus(tmp_path,
     assert seen["env"]["CUDA_VISIBLE_DEVICES"] == "3" and seen["busy"] is True
     LiveHarness()(RunStore(tmp_path / "run"), op="rms_norm", candidate="c.py", device="cpu", profile="p", devices="cpu:1")
     assert seen["argv"][:3] == ["taskset", "-c", "1"]
+
+
+def test_a_ray_tasks_pin_is_the_legs_core_set_and_is_undone_after():
+    from geak.orchestrator.scheduler import _OnCores
+
+    before = set(os.sched_getaffinity(0))
+    with _OnCores(LaunchConfig(model="m", devices=f"cpu:{min(before)}")):
+        assert os.sched_getaffinity(0) == {min(before)}
+    assert set(os.sched_getaffinity(0)) == before  # a pooled worker's next task starts unpinned
+    for devices in ("cpu", "cuda:0"):  # the whole host, a GPU set: nothing to pin
+        with _OnCores(LaunchConfig(model="m", devices=devices)):
+            assert set(os.sched_getaffinity(0)) == before
+    with pytest.raises(RuntimeError), _OnCores(LaunchConfig(model="m", devices=f"cpu:{min(before)}")):
+        raise RuntimeError("a leg that fails")
+    assert set(os.sched_getaffinity(0)) == before
