@@ -205,6 +205,12 @@ def derive_gate(ctx: Any) -> PairedResult:
     return ctx.run.memo[key]
 
 
+def clears(med: float | None, p: float | None, ci: tuple[float, float] | None, band: float, alpha: float) -> bool:
+    """P3's per-pair test: median pair delta above the band, signed-rank p below alpha, and the
+    bootstrap CI of the median wholly above the band (checks/paired_gate.py; the what-if bench too)."""
+    return med is not None and p is not None and ci is not None and p < alpha and ci[0] > band and med > band
+
+
 def band_pct(result: PairedResult) -> float | None:
     """The paired A/A band of one A/A design: how far its median pair delta is from zero when
     nothing changed (the analogue of the sequential band's between-leg gap). The sampling noise

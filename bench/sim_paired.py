@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from geak.auditor import noise as audit_noise
-from geak.auditor import stats
+from geak.auditor import paired
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.store import RunStore
 from geak.auditor.policy import AuditPolicy
@@ -74,16 +74,17 @@ def pair_deltas(pn: PairNoise, rng: np.random.Generator, ratio: float, n: int) -
 
 def paired_band(pn: PairNoise, rng: np.random.Generator, crossovers: int, n_pairs: int, policy: AuditPolicy) -> float:
     """The paired A/A band of a run that measured `crossovers` A/A crossovers of n_pairs pairs each."""
-    meds = [abs(stats.median(pair_deltas(pn, rng, 1.0, n_pairs)) or 0.0) for _ in range(max(1, crossovers))]
-    return max(policy.noise_band_pct, *meds)
+    bands = [paired.band_pct(paired.PairedResult("crossover", deltas=pair_deltas(pn, rng, 1.0, n_pairs))) or 0.0
+             for _ in range(max(1, crossovers))]
+    return max(policy.noise_band_pct, *bands)  # as noise.paired_bands: the widest design, never below the policy
 
 
 def p3_paired(deltas: list[float], band: float, policy: AuditPolicy) -> bool:
     """P3 (paired): enough pairs, median above the band, signed-rank p < alpha, bootstrap CI wholly above it."""
     if len(deltas) < policy.min_pairs:
         return False
-    med, sr, ci = stats.median(deltas), stats.signed_rank(deltas), stats.bootstrap_pairs_ci(deltas)
-    return bool(med is not None and sr is not None and ci is not None and sr[1] < policy.alpha and ci[0] > band and med > band)
+    s = paired.PairedResult("crossover", deltas=deltas).summary(policy.alpha)
+    return paired.clears(s["median_pair_delta_pct"], s["signed_rank_p"], s["bootstrap_ci_pct"], band, policy.alpha)
 
 
 def periods_wall(secs: list[float], sets: int) -> float:

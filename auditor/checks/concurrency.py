@@ -68,9 +68,10 @@ def _windows(leg: LegData) -> list[RepWindow]:
     return [w for r in leg.reps if r.raw is not None and (w := window_of(r.raw)) is not None]
 
 
-def host_apart(a: LegData, b: LegData) -> str | None:
-    """Why legs a and b ran on different hosts; None when on one host, or when nothing shows it."""
-    wa, wb = _windows(a), _windows(b)
+def host_apart(a: LegData, b: LegData, wa: list[RepWindow] | None = None) -> str | None:
+    """Why legs a and b ran on different hosts; None when on one host, or when nothing shows it.
+    ``wa``: a's rep windows when the caller has them already."""
+    wa, wb = _windows(a) if wa is None else wa, _windows(b)
     if wa and wb:
         same = same_clock(wa[0], wb[0])
         if same is not None:
@@ -92,13 +93,15 @@ def _overlaps(run: RunEvidence, leg: LegData, min_overlap_s: float) -> list[tupl
     mine = _windows(leg)
     out = []
     for other_id in run.leg_ids():
-        if other_id == leg.leg_id or host_apart(leg, run.leg(other_id)) is not None:
-            continue  # a leg on another host shares none of this one's devices or load
+        if other_id == leg.leg_id:
+            continue
         if leg.leg_id in times and other_id in times:
             (s0, e0), (s1, e1) = times[leg.leg_id], times[other_id]
             ov = min(e0, e1) - max(s0, s1)
             if ov > min_overlap_s:
-                out.append((run.leg(other_id), ov, "launch"))
+                other = run.leg(other_id)
+                if host_apart(leg, other, mine) is None:  # a leg on another host shares none of its devices or load
+                    out.append((other, ov, "launch"))
                 continue
         if mine:
             other = run.leg(other_id)

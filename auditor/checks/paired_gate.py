@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..evidence.models import EvidencePointer, Finding
-from ..paired import derive_gate
+from ..paired import clears, derive_gate
 from .registry import GateContext
 
 
@@ -44,7 +44,7 @@ def paired_p3(ctx: GateContext) -> list[Finding]:
     rec.update(noise_band_pct=band, noise_band_source=source)
     med, p, ci = rec["median_pair_delta_pct"], rec["signed_rank_p"], rec["bootstrap_ci_pct"]
     n = len(res.deltas)
-    if med is not None and p is not None and ci is not None and p < pol.alpha and ci[0] > band and med > band:
+    if clears(med, p, ci, band, pol.alpha):
         return ctx.ok("P3", f"{d.design}: median pair delta {med:+.2f}% over {n} verified pairs{dropped}, signed-rank p={p:.3g}, "
                             f"CI [{ci[0]:.2f}, {ci[1]:.2f}]% wholly above the {band:.2f}% {source}", recomputed=rec)
     why = []

@@ -40,7 +40,7 @@ def test_another_boots_clock_is_another_host():
 
 
 def test_without_timed_reps_the_hostname_decides_and_says_so(tmp_path):
-    run = _run("c_cross_host_gate", tmp_path)
+    _run("c_cross_host_gate", tmp_path)  # a copy to edit
     for f in (tmp_path / "c_cross_host_gate" / "legs" / "cfg_seqs512" / "raw").glob("rep_*.json"):
         f.unlink()
     run = RunEvidence(RunStore(tmp_path / "c_cross_host_gate"))
