@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from .audit import audit_run
+from .runpack import resolve_run
 from .policy import AuditPolicy
 
 VERDICTS = ("PASS", "FLAG", "FAIL", "UNAUDITED")
@@ -104,7 +105,8 @@ def case_run(case: Path, key: dict[str, Any]) -> Path:
     rel = key.get("run", "run")
     if not isinstance(rel, str) or not rel:
         raise ValueError(f"{case / 'key.yaml'}: run must be a path relative to the key, got {rel!r}")
-    run = (case / rel).resolve()
+    # a shipped recording is an archive beside the path the key names (runs/recorded/NAME.tar.xz)
+    run = resolve_run((case / rel).resolve())
     if not run.is_dir():
         raise ValueError(f"{case / 'key.yaml'}: run {rel!r} is not a directory ({run})")
     return run

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from geak.auditor import stats
+from geak.auditor import runpack, stats
 from geak.auditor.policy import AuditPolicy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +97,17 @@ def read_leg(d: Path) -> dict | None:
             "key": json.dumps([lj.get("launch_config"), lj.get("workload")], sort_keys=True)}
 
 
+def unpack_recordings(runs_dir: Path) -> None:
+    """The shipped recordings are archives (runs/recorded/NAME.tar.xz): unpacked beside them unless current."""
+    try:
+        for a in runpack.shipped(runs_dir):
+            runpack.unpack(a)
+    except runpack.PackError as e:
+        raise UsageError(str(e)) from None
+
+
 def load_noise(runs_dir: Path, scale: float = 1.0) -> Noise:
+    unpack_recordings(runs_dir)
     found = sorted(runs_dir.glob("*/legs/aa_*"))
     legs = [(p, leg) for p in found if (leg := read_leg(p)) is not None]
     if len(legs) < 2:

@@ -5,6 +5,10 @@ whose prompts and answers are real files.
 
     .venv/bin/python scripts/record_llm_run.py [--run-dir runs/recorded/tiny-cpu-llm]
 
+The recording ships as its archive (runs/recorded/tiny-cpu-llm.tar.xz): the unpacked copy of the
+old one is removed first, and the new run is packed beside itself when it completes (commit the
+archive).
+
 The server lives in this process; `geak run` is a child process talking to it over HTTP. The
 API key is a dummy in an environment variable (never written: geak stores only its name).
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +36,13 @@ def main() -> int:
     server = FakeOpenAI()
     server.script = [script(auditor="judge")] * 200
     env = {**os.environ, KEY_ENV: "sk-scripted-not-a-secret", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    from geak.auditor import runpack
+
+    run_dir = Path(a.run_dir)
+    archive = run_dir.with_name(run_dir.name + runpack.SUFFIX)
+    if archive.is_file() and runpack.is_unpacked(run_dir, archive):
+        shutil.rmtree(run_dir)  # a copy of the archive being replaced, nothing of its own
+        runpack.stamp_path(run_dir).unlink(missing_ok=True)
     geak = Path(sys.executable).with_name("geak")
     cmd = [str(geak), "run", "--run-dir", a.run_dir, "--workflow", str(REPO / "workflows" / "ci.yaml"), "--max-num-seqs", "4",
            "--use-auditor", "--llm", "openai/scripted-roles", "--api-base", server.api_base, "--api-key-env", KEY_ENV]
@@ -40,6 +52,8 @@ def main() -> int:
     finally:
         server.stop()
     print(f"{len(server.requests)} LLM request(s) answered; geak exited {rc}")
+    if rc == 0:
+        print(f"packed into {runpack.pack(run_dir, archive)}: commit it")
     return rc
 
 

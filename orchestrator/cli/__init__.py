@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from . import audit_cmds, legs_cmds, run_cmds  # noqa: F401  (command registration)
+from . import audit_cmds, legs_cmds, pack_cmds, run_cmds  # noqa: F401  (command registration)
 from ..signals import unwind_on_signals
 from .common import Exit, app, err, exit_code
 from .skills_cmds import skills_app

@@ -9,12 +9,12 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .common import STYLE, Exit, app, cases_app, console, err, exit_code, load_policy, schema_app, usage
+from .common import STYLE, Exit, app, cases_app, console, err, exit_code, load_policy, run_arg, schema_app, usage
 
 
 @app.command()
 def audit(
-    run_dir: Path = typer.Argument(..., help="a run directory"),
+    run_dir: Path = typer.Argument(..., help="a run directory, or a run archive (.tar.xz: unpacked beside it)"),
     scope: Optional[str] = typer.Option(None, help="only gates of this scope: baseline|profile|harness|patch|bundle"),
     gate: Optional[str] = typer.Option(None, help="only this gate id"),
     as_json: bool = typer.Option(False, "--json", help="print verdicts as JSON"),
@@ -25,6 +25,7 @@ def audit(
     from geak.auditor.audit import audit_run
     from geak.auditor.evidence.models import SCOPES
 
+    run_dir = run_arg(run_dir)
     if not run_dir.is_dir():
         usage(f"{run_dir} is not a directory; pass a run directory (it holds manifest.json, legs/, decisions.jsonl)")
     if scope is not None and scope not in SCOPES:
@@ -97,7 +98,8 @@ def backtest(
 
     for d in cases_dirs:
         if not d.is_dir():
-            usage(f"{d} is not a directory of cases")
+            gen = f"; the planted corpus is generated, not shipped: geak cases generate {d}" if d.name == "cases" else ""
+            usage(f"{d} is not a directory of cases{gen}")
     rep = run_backtest(list(cases_dirs), policy=load_policy(policy))
     for p in rep.problems:
         err.print(f"[red]problem:[/red] {p}")
@@ -168,6 +170,36 @@ def cases_generate(
     except KeyError as e:
         usage(str(e.args[0]))
     console.print(f"wrote {len(names)} cases to {out_dir}")
+
+
+@cases_app.command("check")
+def cases_check(
+    cases_dir: Path = typer.Argument(Path("runs/cases")),
+    digest: Path = typer.Option(Path("runs/cases.sha256"), help="the reviewed digest: one sha256 per case"),
+    update: bool = typer.Option(False, "--update", help="rewrite the digest from CASES_DIR (after a deliberate change)"),
+) -> None:
+    """Whether CASES_DIR is the corpus the digest names, case by case. Exit 0 it is, 1 it is not."""
+    from geak.auditor.corpus.digest import corpus_digest, differences, format_digest, read_digest
+
+    if not cases_dir.is_dir():
+        usage(f"{cases_dir} is not a directory; generate it: geak cases generate {cases_dir}")
+    got = corpus_digest(cases_dir)
+    if update:
+        digest.write_text(format_digest(got))
+        console.print(f"wrote the digest of {len(got)} cases to {digest}")
+        raise typer.Exit(0)
+    try:
+        want = read_digest(digest)
+    except (OSError, ValueError) as e:
+        usage(f"digest {digest}: {e}")
+    diff = differences(got, want)
+    for line in diff:
+        err.print(line, highlight=False)
+    if diff:
+        err.print(f"{len(diff)} case(s) differ from {digest}: regenerate (geak cases generate {cases_dir}) or, for a "
+                  f"deliberate change, geak cases check {cases_dir} --update")
+        raise typer.Exit(1)
+    console.print(f"{len(got)} cases match {digest}")
 
 
 @cases_app.command("list")

@@ -54,6 +54,17 @@ def usage(msg: str) -> None:
     raise typer.Exit(Exit.USAGE)
 
 
+def run_arg(path: Path) -> Path:
+    """A RUN argument as the directory it names: a run archive (`geak pack`'s .tar.xz), or a
+    directory whose archive sits beside it (runs/recorded/NAME), is unpacked or refreshed first."""
+    from geak.auditor.runpack import PackError, resolve_run
+
+    try:
+        return resolve_run(path, say=lambda line: err.print(line, highlight=False))
+    except PackError as e:
+        usage(str(e))
+
+
 def load_policy(path: Optional[Path]):
     from geak.auditor.policy import AuditPolicy
 

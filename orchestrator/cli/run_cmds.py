@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from .common import O_ENGINE, O_MODEL, app, console, default_prompt_file, err, launch_config, load_policy, usage
+from .common import O_ENGINE, O_MODEL, app, console, default_prompt_file, err, launch_config, load_policy, run_arg, usage
 
 
 # ---------------------------------------------------------------- geak run / replay / report
@@ -250,7 +250,7 @@ def print_summary(summary) -> None:
 
 @app.command("replay")
 def replay_cmd(
-    run_dir: Path = typer.Argument(..., help="a run directory geak run wrote"),
+    run_dir: Path = typer.Argument(..., help="a run directory geak run wrote, or its archive (.tar.xz: unpacked beside it)"),
     out: Optional[Path] = typer.Option(None, help="where to write the replayed run (default RUN_DIR/../<name>-replay)"),
     policy: Optional[Path] = typer.Option(None, help="what-if: the auditor policy YAML to replay under"),
     workflow: Optional[Path] = typer.Option(None, help="what-if: the workflow YAML to replay under"),
@@ -270,6 +270,7 @@ def replay_cmd(
     from geak.orchestrator import run as R
 
     what_if = any(x is not None for x in (policy, workflow, skills, llm))
+    run_dir = run_arg(run_dir)
     if (api_base or api_key_env) and llm is None:
         usage("--api-base and --api-key-env go with --llm MODEL")
     out = out or run_dir.parent / f"{run_dir.name}-{'whatif' if what_if else 'replay'}"
@@ -321,8 +322,9 @@ def _print_what_if(out: Path) -> int:
 
 
 @app.command("report")
-def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory")) -> None:
+def report_cmd(run_dir: Path = typer.Argument(..., help="a run directory, or a run archive")) -> None:
     """Write RUN_DIR/report.md and a self-contained RUN_DIR/report.html (headline only as verified)."""
+    run_dir = run_arg(run_dir)
     if not run_dir.is_dir():
         usage(f"{run_dir}: no such run directory")
     write_report_files(run_dir)

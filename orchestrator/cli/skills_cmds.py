@@ -17,6 +17,8 @@ from rich.table import Table
 
 from geak.orchestrator import skill_state, skills as sk
 
+from .common import run_arg
+
 skills_app = typer.Typer(no_args_is_help=True, help="Skill cards and prompt templates that define every role.")
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -92,6 +94,7 @@ def render(
 ) -> None:
     """Render ROLE's prompt from a run directory; for patch_auditor, with the deterministic findings."""
     skill = _load(role, root)
+    run = run_arg(run)
     if not run.is_dir():
         _fail(f"{run}: no such run directory")
     try:
@@ -112,6 +115,7 @@ def diff(run: Path = typer.Argument(..., help="a run directory geak run wrote"),
     sha256): what a what-if replay under today's skills would change. Exit 0 none differ, 1 some do."""
     import json
 
+    run = run_arg(run)
     try:
         m = json.loads((run / "manifest.json").read_text())
     except (OSError, ValueError) as e:

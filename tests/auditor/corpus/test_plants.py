@@ -1,13 +1,18 @@
-"""The shipped corpus in runs/cases is exactly what the generator produces (not stale, not hand-edited)."""
+"""The planted corpus is generated into runs/cases (ignored; tests/conftest.py makes it), and what
+it is stays reviewed: runs/cases.sha256 names every case's bytes, so a generator change that
+alters a case fails here until the digest is updated on purpose."""
 
 import filecmp
 from pathlib import Path
 
 import pytest
 
+from geak.auditor.corpus.digest import case_sha256, corpus_digest, differences, read_digest
 from geak.auditor.corpus.plants import PLANTS, generate
 
-CASES = Path(__file__).resolve().parents[3] / "runs" / "cases"
+REPO = Path(__file__).resolve().parents[3]
+CASES = REPO / "runs" / "cases"
+DIGEST = REPO / "runs" / "cases.sha256"
 
 
 def _diff(a: Path, b: Path) -> list[str]:
@@ -22,15 +27,44 @@ def _diff(a: Path, b: Path) -> list[str]:
     return out
 
 
-def test_every_plant_is_shipped():
-    shipped = {p.parent.name for p in CASES.glob("*/key.yaml")}
-    assert shipped == set(PLANTS), f"regenerate with `geak cases generate runs/cases`: {sorted(shipped ^ set(PLANTS))}"
+def test_every_plant_is_in_the_digest():
+    assert set(read_digest(DIGEST)) == set(PLANTS), "a plant added or removed: geak cases check runs/cases --update"
 
 
-@pytest.mark.parametrize("name", ["clean", "b4_handicapped_seed", "r2_fragmentation", "p11_crashed_candidate_seed"])
-def test_shipped_case_matches_generator(name, tmp_path):
+def test_generated_corpus_is_the_reviewed_one():
+    # every case, every byte and link: what `geak backtest runs/cases` scores is what was reviewed
+    diff = differences(corpus_digest(CASES), read_digest(DIGEST))
+    assert diff == [], f"the generator's output changed; if on purpose: geak cases check runs/cases --update: {diff[:5]}"
+
+
+@pytest.mark.parametrize("name", ["clean", "b4_handicapped_seed", "t_metrics_symlink", "p11_crashed_candidate_seed"])
+def test_a_fresh_generation_matches_the_digest(name, tmp_path):
+    # generated apart from runs/cases (which conftest may have made in this session): same bytes
     generate(tmp_path, [name])
-    assert _diff(tmp_path / name, CASES / name) == []
+    assert case_sha256(tmp_path / name) == read_digest(DIGEST)[name]
+
+
+def test_the_digest_sees_one_byte_and_one_link(tmp_path):
+    generate(tmp_path, ["t_metrics_symlink"])
+    case = tmp_path / "t_metrics_symlink"
+    before = case_sha256(case)
+    key = case / "key.yaml"
+    key.write_bytes(key.read_bytes().replace(b"verdict", b"Verdict", 1))
+    assert case_sha256(case) != before
+    key.write_bytes(key.read_bytes().replace(b"Verdict", b"verdict", 1))
+    assert case_sha256(case) == before
+    link = next(p for p in case.rglob("*") if p.is_symlink())
+    target = link.readlink()
+    link.unlink()
+    link.symlink_to(target.name + "x")
+    assert case_sha256(case) != before
+
+
+def test_a_bad_digest_line_is_named(tmp_path):
+    bad = tmp_path / "cases.sha256"
+    bad.write_text("a" * 64 + "  clean\nnot a line\n")
+    with pytest.raises(ValueError, match=r"cases.sha256:2:"):
+        read_digest(bad)
 
 
 def test_generator_is_deterministic(tmp_path):
