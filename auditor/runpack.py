@@ -332,6 +332,12 @@ def _locked(archive: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _holds_nothing(d: Path) -> bool:
+    """A directory of (empty) directories only: replacing it loses nothing (a copy of a checkout
+    that kept the folders of an unpacking but not its files)."""
+    return all(p.is_dir() and not p.is_symlink() for p in d.rglob("*"))
+
+
 def is_unpacked(target: Path, archive: Path) -> bool:
     """True when ``target`` was unpacked from exactly this archive's bytes."""
     st = _stamp(target)
@@ -358,7 +364,9 @@ def unpack(archive: Path, target: Path | None = None, say: Callable[[str], None]
             if target.is_dir() and st and st.get("archive") == archive.name and st.get("sha256") == sha:
                 return target
             if target.exists() or target.is_symlink():
-                if not (target.is_dir() and not target.is_symlink() and st and st.get("archive") == archive.name):
+                ours = target.is_dir() and not target.is_symlink() and (
+                    (st and st.get("archive") == archive.name) or _holds_nothing(target))
+                if not ours:
                     raise PackError(f"{target} exists and was not unpacked from {archive}; move it away, "
                                     f"or unpack elsewhere: geak unpack {archive} --to DIR")
             t0 = time.monotonic()
@@ -398,7 +406,7 @@ def resolve_run(path: Path, say: Callable[[str], None] | None = None) -> Path:
     sibling = path.with_name(path.name + SUFFIX) if path.name else None
     if sibling is not None and sibling.is_file():
         st = _stamp(path)
-        if not path.exists() or (st and st.get("archive") == sibling.name):
+        if not path.exists() or (st and st.get("archive") == sibling.name) or (path.is_dir() and _holds_nothing(path)):
             return unpack(sibling, path, say=say)
     return path
 

@@ -248,3 +248,11 @@ def test_a_run_packed_beside_itself_is_that_archive_s_unpacking(tmp_path):
     a = rp.pack(run)
     assert a == tmp_path / "run.tar.xz" and rp.is_unpacked(run, a)
     assert rp.unpack(a) == run  # current: nothing rewritten, nothing refused
+
+
+def test_an_empty_folder_where_the_run_goes_is_replaced(tmp_path):
+    # seen on the GPU machine: the copy of the checkout kept runs/recorded/NAME/ as empty folders
+    a = rp.pack(_small_run(tmp_path), tmp_path / "r.tar.xz")
+    (tmp_path / "r" / "legs" / "aa_1").mkdir(parents=True)
+    assert rp.resolve_run(tmp_path / "r") == tmp_path / "r"
+    assert (tmp_path / "r" / "manifest.json").is_file()
