@@ -76,3 +76,29 @@ def test_generator_is_deterministic(tmp_path):
 def test_unknown_case_lists_known_ones(tmp_path):
     with pytest.raises(KeyError, match="clean"):
         generate(tmp_path, ["nope"])
+
+
+def _geak(*args, cwd):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "geak.orchestrator.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_geak_cases_check_names_the_case_that_changed_and_update_rewrites_the_digest(tmp_path):
+    generate(tmp_path / "cases", ["clean", "b1_noisy"])
+    digest = tmp_path / "d.sha256"
+    digest.write_text("".join(f"{read_digest(DIGEST)[n]}  {n}\n" for n in ("clean", "b1_noisy")))
+    ok = _geak("cases", "check", tmp_path / "cases", "--digest", digest, cwd=tmp_path)
+    assert ok.returncode == 0 and "2 cases match" in ok.stdout, ok.stderr
+    (tmp_path / "cases" / "b1_noisy" / "run" / "decisions.jsonl").write_text("")
+    bad = _geak("cases", "check", tmp_path / "cases", "--digest", digest, cwd=tmp_path)
+    assert bad.returncode == 1 and "b1_noisy: its bytes differ" in bad.stderr and "clean" not in bad.stderr.split("\n")[0]
+    assert _geak("cases", "check", tmp_path / "cases", "--digest", digest, "--update", cwd=tmp_path).returncode == 0
+    assert read_digest(digest)["b1_noisy"] != read_digest(DIGEST)["b1_noisy"]
+    assert read_digest(digest)["clean"] == read_digest(DIGEST)["clean"]
+
+
+def test_geak_backtest_on_a_corpus_not_generated_says_how_to_make_it(tmp_path):
+    got = _geak("backtest", "runs/cases", cwd=tmp_path)
+    assert got.returncode == 2 and "geak cases generate runs/cases" in got.stderr and "Traceback" not in got.stderr
