@@ -48,23 +48,60 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+class EvidenceError(Exception):
+    """Raised by a rule that meets evidence it cannot take (a value out of any sane range, a
+    shape no tool writes): a FAIL of that rule naming the file and field, not an auditor fault."""
+
+    def __init__(self, message: str, evidence: EvidencePointer):
+        super().__init__(message)
+        self.evidence = evidence
+
+
+def _run_rule(r, ctx: GateContext) -> tuple[list[Finding], str | None]:
+    """One rule's findings, or the fault that stopped it: a rule's exception never stops the others."""
+    try:
+        return r.fn(ctx), None
+    except EvidenceError as e:
+        return [Finding(rule_id=r.rule_id, scope=ctx.scope, outcome="fail", action="eject", message=str(e),
+                        evidence=[e.evidence])], None
+    except Exception as e:  # noqa: BLE001 - the auditor's own fault, attributed below
+        return [], f"{r.rule_id}: {type(e).__name__}: {str(e)[:300]}"
+
+
 def audit_decision(run: RunEvidence, decision: Decision, line: int, policy: AuditPolicy, scope: str | None = None) -> AuditVerdict:
-    """Run every registered rule of the decision's scope. Never raises."""
+    """Run every registered rule of the decision's scope. Never raises.
+
+    A rule that faults does not stop the others. Its fault fails open (UNAUDITED) only where
+    every other rule passed; beside a FLAG or FAIL the floor stands, and the faulted rule is an
+    unchecked finding that asks for a re-measure, so a fault never banks what the floor would not."""
     sc = scope or decision.scope
     try:
         ctx = GateContext(run=run, decision=decision, decision_line=line, scope=sc, policy=policy)  # type: ignore[arg-type]
         findings: list[Finding] = []
+        faults: list[str] = []
         for r in sorted(rules_for(sc), key=lambda r: sorted_rule_ids(RULES).index(r.rule_id)):
-            findings += r.fn(ctx)
+            got, fault = _run_rule(r, ctx)
+            findings += got
+            faults += [fault] if fault else []
+        verdict: VerdictName | None = combine(findings, policy)
+        reason = None
+        if faults:
+            reason = "auditor error in " + "; ".join(faults)
+            if verdict == "PASS":
+                verdict = None
+            else:
+                findings += [Finding(rule_id=f.split(":", 1)[0], scope=sc, outcome="unchecked", action="remeasure",  # type: ignore[arg-type]
+                                     message=f"the auditor faulted in this rule ({f.split(':', 1)[1].strip()}); the other "
+                                             "rules' verdict stands and nothing is banked on it") for f in faults]
         v = AuditVerdict(
             gate_id=decision.gate_id, scope=sc, decision_id=decision.decision_id,  # type: ignore[arg-type]
-            verdict=combine(findings, policy), findings=findings, actions=_actions(findings),
+            verdict=verdict, findings=findings, actions=_actions(findings), unaudited_reason=reason,
             auditor_version=AUDITOR_VERSION, policy=policy.model_dump(), created_at=_now(),
         )
         cov = coverage([v])
         v.rules_checked, v.rules_without_evidence = cov.checked, cov.no_evidence
         return v
-    except Exception as e:  # the auditor's own bug: fail open, loudly
+    except Exception as e:  # the auditor's own bug outside any rule: fail open, loudly
         return AuditVerdict(
             gate_id=decision.gate_id, scope=sc, decision_id=decision.decision_id,  # type: ignore[arg-type]
             verdict=None, unaudited_reason=f"auditor error: {type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}",

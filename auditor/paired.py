@@ -200,7 +200,7 @@ def derive_gate(ctx: Any) -> PairedResult:
     d = ctx.decision
     key = ("paired", d.decision_id, ctx.decision_line)
     if key not in ctx.run.memo:
-        ctx.run.memo[key] = derive(d.design, ctx.reference, ctx.candidate, d.claim.metric, d.claim.higher_is_better,
+        ctx.run.memo[key] = derive(d.design, ctx.reference, ctx.candidate, ctx.metric, ctx.higher_is_better,
                                    ctx.policy.pair_min_evenness)
     return ctx.run.memo[key]
 

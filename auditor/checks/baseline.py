@@ -24,7 +24,7 @@ def b1_noisy(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = ctx.band_unknown("B1")
     limit = ctx.policy.noisy_factor * ctx.policy.noise_band_pct
     for leg in ctx.reference:
-        vals, _ = leg.values(ctx.decision.claim.metric)
+        vals, _ = leg.values(ctx.metric)
         if len(vals) < 2:
             out += ctx.unchecked("B1", f"leg {leg.leg_id} has {len(vals)} counted value(s); spread needs 2")
             continue
@@ -43,7 +43,7 @@ def b1_noisy(ctx: GateContext) -> list[Finding]:
 def b2_warmup_outlier(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
     for leg in ctx.reference:
-        vals, _ = leg.values(ctx.decision.claim.metric)
+        vals, _ = leg.values(ctx.metric)
         if len(vals) < 3:
             out += ctx.unchecked("B2", f"leg {leg.leg_id} has {len(vals)} counted value(s); an outlier test needs 3")
             continue
@@ -216,7 +216,6 @@ def _b6_independent(ctx: GateContext) -> list[Finding]:
     bases = independent_baselines(ctx)
     if not bases or not ctx.reference:
         return ctx.na("B6", "the only baseline measured is the reference leg itself")
-    c = ctx.decision.claim
     ref_vals = ctx.side_values(ctx.reference)
     ref_med = stats.median(ref_vals)
     out: list[Finding] = []
@@ -236,7 +235,7 @@ def _b6_independent(ctx: GateContext) -> list[Finding]:
             continue
         band = ctx.policy.noise_band_pct
         drift = (ref_med - base_med) / base_med * 100
-        side = drift_side(drift, band, c.higher_is_better)
+        side = drift_side(drift, band, ctx.higher_is_better)
         rec = {"reference_median": ref_med, "baseline_leg": base.leg_id, "baseline_median": base_med,
                "drift_pct": drift, "noise_band_pct": band}
         ev = [EvidencePointer(file=base.bench_file), *[EvidencePointer(file=r.bench_file) for r in ctx.reference]]

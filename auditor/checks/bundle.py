@@ -11,7 +11,7 @@ from .registry import GateContext, leg_ptr, rule
 
 def _median_delta(ctx: GateContext, ref_ids: list[str], cand_ids: list[str]) -> float | None:
     ref, cand = ctx.side_values(ctx.legs(ref_ids)), ctx.side_values(ctx.legs(cand_ids))
-    return stats.delta_pct(stats.median(ref), stats.median(cand), ctx.decision.claim.higher_is_better)
+    return stats.delta_pct(stats.median(ref), stats.median(cand), ctx.higher_is_better)
 
 
 @rule("F1", ["bundle"], "stacking / interleaving", "flag", "flag")
@@ -70,7 +70,7 @@ def f2_caching(ctx: GateContext) -> list[Finding]:
         if w is None or not w.repeated_sample:
             out += ctx.bad("F2", f"audit leg {leg.leg_id} does not declare a repeated-sample workload", evidence=[leg_ptr(leg, field="workload")])
             continue
-        med = stats.median(leg.values(ctx.decision.claim.metric)[0])
+        med = stats.median(leg.values(ctx.metric)[0])
         if med is None or ref_med is None:
             out += ctx.unchecked("F2", f"no throughput to compare for audit leg {leg.leg_id}")
             continue

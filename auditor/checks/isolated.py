@@ -26,7 +26,7 @@ def p8_isolated(ctx: GateContext) -> list[Finding]:
     if ref and cand:
         r, k = stats.median(ref), stats.median(cand)
         if r and k:
-            e2e = k / r if c.higher_is_better else r / k
+            e2e = k / r if ctx.higher_is_better else r / k
     rec = {"isolated_speedup": c.isolated_speedup, "e2e_speedup": e2e}
     if c.headline_source == "isolated":
         return ctx.bad("P8", f"the headline is an isolated op speedup ({c.isolated_speedup}x); the e2e number is {e2e and f'{e2e:.3f}x'}",

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import stats
 from ..evidence.loader import LegData
-from ..evidence.models import TEARDOWN_MARKER, EvidencePointer, Finding
+from ..evidence.models import METRICS, TEARDOWN_MARKER, EvidencePointer, Finding
 from .coherence import looks_coherent
 from .config_diff import key_matches, lever_class, same_value
 from .launch import leg_pairs, resolved_diff, launch_claim_findings
@@ -97,6 +97,15 @@ def is_kernel_decision(ctx: GateContext) -> bool:
 def p1_rederivable(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
     d = ctx.decision
+    # the metric is the producer's word: named from the closed vocabulary, in its own direction
+    if not ctx.metric_known:
+        out += ctx.bad("P1", f"claim metric {str(d.claim.metric)[:80]!r} is not a metric geak re-derives from the tool's requests "
+                       f"(known: {', '.join(METRICS)}); the gate is judged on {ctx.metric} and cannot bank this claim",
+                       evidence=[ctx.decision_field("claim.metric")])
+    elif d.claim.higher_is_better != ctx.higher_is_better:
+        out += ctx.bad("P1", f"claim says {d.claim.metric} is {'higher' if d.claim.higher_is_better else 'lower'}-is-better; "
+                       f"it is {'higher' if ctx.higher_is_better else 'lower'}-is-better: the claim's direction would turn "
+                       "a loss into a win", evidence=[ctx.decision_field("claim.higher_is_better")])
     for side, legs, runs in (("reference", d.reference_legs, d.claim.reference_runs), ("candidate", d.candidate_legs, d.claim.candidate_runs)):
         if legs or (side == "candidate" and ctx.scope == "baseline"):
             continue
@@ -145,7 +154,7 @@ def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
     rel = ctx.policy.rounding_rel
     ref_med = stats.median(ctx.side_values(ctx.reference))
     cand_med = stats.median(ctx.side_values(ctx.candidate))
-    delta = stats.delta_pct(ref_med, cand_med, c.higher_is_better)
+    delta = stats.delta_pct(ref_med, cand_med, ctx.higher_is_better)
     checks: list[tuple[str, Any, Any, bool]] = []
     if c.reference_value is not None and ref_med is not None:
         checks.append(("reference_value", c.reference_value, ref_med, stats.rel_close(c.reference_value, ref_med, rel)))
@@ -155,7 +164,7 @@ def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
         # rounding of a percentage: 0.05 points, or 5% of the delta itself for large deltas
         checks.append(("delta_pct", c.delta_pct, delta, abs(c.delta_pct - delta) <= max(0.05, 0.05 * abs(delta))))
     if c.non_overlap is not None:
-        no = stats.non_overlap(ctx.side_values(ctx.reference), ctx.side_values(ctx.candidate), c.higher_is_better)
+        no = stats.non_overlap(ctx.side_values(ctx.reference), ctx.side_values(ctx.candidate), ctx.higher_is_better)
         if no is not None:
             checks.append(("non_overlap", c.non_overlap, no, c.non_overlap == no))
     for name, runs, side in (("reference_runs", c.reference_runs, ctx.reference), ("candidate_runs", c.candidate_runs, ctx.candidate)):
@@ -223,7 +232,6 @@ def p3_within_noise(ctx: GateContext) -> list[Finding]:
     unknown = ctx.band_unknown("P3")
     if unknown:
         return unknown
-    c = ctx.decision.claim
     ref, cand = ctx.side_values(ctx.reference), ctx.side_values(ctx.candidate)
     if not ref or not cand:
         return ctx.unchecked("P3", "a side has no counted values")
@@ -232,13 +240,13 @@ def p3_within_noise(ctx: GateContext) -> list[Finding]:
         side = "reference" if not any(ref) else "candidate"
         return ctx.na("P3", f"the {side} served no request in any repetition; there is no delta to weigh (see P11)")
     band = ctx.policy.noise_band_pct
-    delta = stats.delta_pct(stats.median(ref), stats.median(cand), c.higher_is_better)
-    no = stats.non_overlap(ref, cand, c.higher_is_better)
+    delta = stats.delta_pct(stats.median(ref), stats.median(cand), ctx.higher_is_better)
+    no = stats.non_overlap(ref, cand, ctx.higher_is_better)
     rec: dict[str, Any] = {"reference": ref, "candidate": cand, "delta_pct": delta, "non_overlap": no, "noise_band_pct": band}
     n = ctx.policy.min_reps_for_test
     if len(ref) >= n and len(cand) >= n:
         mw = stats.mann_whitney_u(ref, cand)
-        ci = stats.bootstrap_delta_ci(ref, cand, higher_is_better=c.higher_is_better)
+        ci = stats.bootstrap_delta_ci(ref, cand, higher_is_better=ctx.higher_is_better)
         rec.update({"mann_whitney_p": mw[1] if mw else None, "bootstrap_ci_pct": ci})
         if mw and ci and mw[1] < ctx.policy.alpha and ci[0] > band:
             return ctx.ok("P3", f"delta {delta:+.2f}% significant (p={mw[1]:.3g}, CI [{ci[0]:.2f}, {ci[1]:.2f}]%) and above the {band:g}% band", recomputed=rec)

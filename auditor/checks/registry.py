@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable
 
 from ..evidence.loader import LegData, RunEvidence
 from ..evidence.normalize import flatten  # noqa: F401  (re-exported for the checks)
-from ..evidence.models import Action, Decision, EvidencePointer, Finding, Outcome, Scope
+from ..evidence.models import DEFAULT_METRIC, METRICS, Action, Decision, EvidencePointer, Finding, Outcome, Scope
 from ..evidence.store import Problem
 from ..policy import AuditPolicy
 
@@ -95,8 +95,23 @@ class GateContext:
         d = self.decision
         return self.legs(list(dict.fromkeys(d.reference_legs + d.candidate_legs + d.audit_legs)))
 
+    @property
+    def metric_known(self) -> bool:
+        return self.decision.claim.metric in METRICS
+
+    @property
+    def metric(self) -> str:
+        """The claim's metric when the vocabulary has it, else the default (P1 FAILs the claim):
+        no rule ever looks a producer's name up."""
+        return self.decision.claim.metric if self.metric_known else DEFAULT_METRIC
+
+    @property
+    def higher_is_better(self) -> bool:
+        """The metric's own direction; the claim's is checked against it (P1), never used."""
+        return METRICS[self.metric]
+
     def side_values(self, legs: list[LegData], metric: str | None = None) -> list[float]:
-        metric = metric or self.decision.claim.metric
+        metric = metric or self.metric
         vals: list[float] = []
         for leg in legs:
             vals += leg.values(metric)[0]
@@ -105,6 +120,9 @@ class GateContext:
     @property
     def decision_ptr(self) -> EvidencePointer:
         return EvidencePointer(file="decisions.jsonl", line=self.decision_line, record_id=self.decision.decision_id)
+
+    def decision_field(self, name: str) -> EvidencePointer:
+        return EvidencePointer(file="decisions.jsonl", line=self.decision_line, field=name, record_id=self.decision.decision_id)
 
     # ------------------------------------------------------------ finding builders
     def finding(self, rule_id: str, outcome: Outcome, message: str, *, action: Action | None = None,

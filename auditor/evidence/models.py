@@ -308,6 +308,18 @@ class ParityProbe(Record):
 # ---------------------------------------------------------------- decisions
 
 
+# The metrics a claim may name, each with its one direction: a closed vocabulary. The name is a
+# producer's choice, so it selects a value only through this table (never an attribute lookup),
+# and the direction is the metric's, not the producer's (a claim may not turn a loss into a win
+# by declaring lower better). Each is recomputed per rep from the tool's per-request arrays.
+METRICS: dict[str, bool] = {
+    "output_throughput": True,
+    "request_throughput": True,
+    "total_token_throughput": True,
+}
+DEFAULT_METRIC = "output_throughput"
+
+
 class Claim(BaseModel):
     """What the producer says. Every number here is re-derived; nulls are recomputed, not trusted."""
 

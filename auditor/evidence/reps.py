@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from .models import BenchRep, RequestArrays
+from .models import METRICS, BenchRep, RequestArrays
 from .raw import RawRep
 from .store import Problem
 
@@ -53,7 +53,10 @@ class RepData:
         return "ok" in self.arrays
 
     def value(self, metric: str) -> tuple[float | None, str]:
-        """(value, source): recomputed from requests when possible, else the tool's report."""
+        """(value, source): recomputed from requests when possible, else the tool's report. Only
+        a metric of the closed vocabulary has a value: the name may be a producer's."""
+        if metric not in METRICS:
+            return None, "missing"
         v = getattr(self, metric, None)
         if v is not None:
             return v, "requests"

@@ -89,11 +89,9 @@ def llm_judgment(rt: RunContext, st: RunState, v: AuditVerdict, d: Decision) -> 
                                             if p.is_file() and "legs" in p.parts)[:200])
     try:
         j = llm_answer(rt, "patch_auditor", AuditJudgment, ps)
-    except Exception as e:  # a broken LLM auditor fails open, loudly; an objective FAIL still stands
-        reason = f"LLM auditor failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        if v.verdict == "FAIL":
-            return v.model_copy(update={"unaudited_reason": reason})
-        return v.model_copy(update={"verdict": None, "unaudited_reason": reason})
+    except Exception as e:  # the judgment may only escalate: when it fails, the code floor's verdict stands, said
+        reason = f"LLM auditor failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}; the deterministic verdict stands"
+        return v.model_copy(update={"unaudited_reason": reason})
     if SEVERITY[j.verdict] <= SEVERITY[v.verdict or "PASS"]:
         return v  # the judgment may escalate, never downgrade the floor
     extra = [Finding(rule_id=f.rule_id, scope=v.scope or "patch", outcome=f.outcome, action=f.action,  # type: ignore[arg-type]

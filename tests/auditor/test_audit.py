@@ -46,6 +46,62 @@ def test_broken_check_fails_open_as_unaudited(clean_run, monkeypatch):
     assert vs["baseline"].verdict == "PASS"  # other gates are unaffected
 
 
+def _swap_rule(monkeypatch, rid, fn):
+    r = registry.RULES[rid]
+    monkeypatch.setitem(registry.RULES, rid, registry.Rule(r.rule_id, r.scopes, r.title, r.violation, r.action, fn))
+
+
+def test_a_faulted_rule_never_banks_over_the_other_rules_flag(tmp_path, monkeypatch):
+    # b1_noisy's baseline FLAGs (B1); a fault in another rule of that gate used to make it UNAUDITED (banked)
+    from geak.auditor.corpus.plants import generate
+    from geak.orchestrator.workflow.gate import bankable
+
+    generate(tmp_path, ["b1_noisy"])
+    run = tmp_path / "b1_noisy" / "run"
+
+    def boom(ctx):
+        raise OverflowError("planted: int too large to convert to float")
+
+    _swap_rule(monkeypatch, "P11", boom)
+    v = {x.gate_id: x for x in audit_run(run, write=False)}["baseline"]
+    assert v.verdict == "FLAG" and "P11: OverflowError" in v.unaudited_reason
+    assert {f.rule_id for f in v.findings if f.outcome == "flag"} >= {"B1"}  # the other rules still ran
+    faulted = [f for f in v.findings if f.rule_id == "P11"]
+    assert faulted and faulted[0].outcome == "unchecked" and faulted[0].action == "remeasure"
+    assert not bankable({"verdict": v.verdict, "actions": v.actions, "unaudited_reason": v.unaudited_reason})
+
+
+def test_a_rule_that_meets_impossible_evidence_fails_naming_file_and_field(clean_run, monkeypatch):
+    from geak.auditor.evidence.models import EvidencePointer
+
+    def impossible(ctx):
+        raise audit_mod.EvidenceError("count 10**400 is no count a tool writes",
+                                      EvidencePointer(file="legs/cfg_seqs512/raw/rep_1.json", field="completed"))
+
+    _swap_rule(monkeypatch, "P11", impossible)
+    v = {x.gate_id: x for x in audit_run(clean_run, write=False)}["config-accept-1"]
+    assert v.verdict == "FAIL" and v.unaudited_reason is None
+    f = next(f for f in v.findings if f.rule_id == "P11")
+    assert f.outcome == "fail" and str(f.evidence[0]).startswith("legs/cfg_seqs512/raw/rep_1.json") and "completed" in str(f.evidence[0])
+
+
+@pytest.mark.parametrize("metric", ["rep", "line", "value", "__class__", "completed", "arrays", "errors", "x" * 5000])
+def test_a_metric_outside_the_vocabulary_fails_p1_and_every_rule_runs(clean_run, metric):
+    lines = (clean_run / "decisions.jsonl").read_text().splitlines()
+    out = []
+    for ln in lines:
+        d = json.loads(ln)
+        if d.get("decision_id") == "d-cfg-1":
+            d["claim"]["metric"] = metric
+        out.append(json.dumps(d))
+    (clean_run / "decisions.jsonl").write_text("\n".join(out) + "\n")
+    v = {x.gate_id: x for x in audit_run(clean_run, write=False)}["config-accept-1"]
+    assert v.verdict == "FAIL" and v.unaudited_reason is None
+    p1 = [f for f in v.findings if f.rule_id == "P1" and f.outcome == "fail"]
+    assert p1 and "claim.metric" in str(p1[0].evidence[0]) and "output_throughput" in p1[0].message
+    assert len(p1[0].message) < 400
+
+
 def test_latest_decision_per_gate_is_audited(clean_run):
     lines = (clean_run / "decisions.jsonl").read_text().splitlines()
     cfg = json.loads(next(line for line in lines if '"config-accept-1"' in line))

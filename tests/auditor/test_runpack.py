@@ -255,4 +255,4 @@ def test_an_empty_folder_where_the_run_goes_is_replaced(tmp_path):
     a = rp.pack(_small_run(tmp_path), tmp_path / "r.tar.xz")
     (tmp_path / "r" / "legs" / "aa_1").mkdir(parents=True)
     assert rp.resolve_run(tmp_path / "r") == tmp_path / "r"
-    assert (tmp_path / "r" / "manifest.json").is_file()
+    assert (tmp_path / "r" / "manifest.json").is_file() and rp.is_unpacked(tmp_path / "r", a)

@@ -247,13 +247,14 @@ def test_llm_tuner_that_never_fixes_stops_at_the_bound_and_banks_nothing(tmp_pat
     assert s.final_config == R.load_args(out).launch
 
 
-def test_llm_auditor_returning_garbage_fails_open_and_is_recorded(tmp_path, llm_server):
+def test_llm_auditor_returning_garbage_leaves_the_code_floor_s_verdict_and_is_recorded(tmp_path, llm_server):
+    # the judgment may only escalate: when it fails, the deterministic verdict stands (here PASS), said
     out = _live(tmp_path, llm_server, _script([], auditor="I think it is probably fine!"), llm_auditor=True)
     g = _config_gate(out)
-    assert g.banked and g.verdict is None and "LLM auditor failed" in (g.unaudited_reason or "")
+    assert g.banked and g.verdict == "PASS" and "LLM auditor failed" in (g.unaudited_reason or "")
     v = json.loads((out / "audits" / f"{g.gate_id}.json").read_text())
-    assert v["verdict"] is None and v["findings"], "the code floor's findings are kept with the unaudited verdict"
-    assert any(e.event == "unaudited" for e in _events(out))
+    assert v["verdict"] == "PASS" and v["findings"] and "deterministic verdict stands" in v["unaudited_reason"]
+    assert any(e.event == "audit" and e.gate_id == g.gate_id and "LLM auditor failed" in e.message for e in _events(out))
     calls = [json.loads(x) for x in (out / "llm_calls.jsonl").read_text().splitlines()]
     assert any(c["role"] == "patch_auditor" and c.get("error") for c in calls)
 
