@@ -1,5 +1,5 @@
 """Plants of a producer choosing a value the auditor reads (issue 32): the claim's metric and its
-direction. The metric is a free string in decisions.jsonl; a name that is an attribute of the
+direction, and integers in the tool's own file that no tool writes. The metric is a free string in decisions.jsonl; a name that is an attribute of the
 auditor's own objects (a rep's line number, its record, a method, a dunder) or a tool aggregate
 that is a count, not a measurement, once made a rule throw (UNAUDITED, banked by fail-open) or
 compared line numbers and PASSed. The tool's bytes are untouched: only the claim names the metric.
@@ -31,3 +31,29 @@ plant(Plant("v_metric_on_the_bundle", ("P1",), "the bundle's claim names metric 
             {"bundle": ("FAIL", ["P1"])}, decisions_mod=_claim("d-bundle", metric="errors"), source="issue 32", tags=TAG))
 plant(Plant("v_direction_flipped", ("P1",), "the claim says output_throughput is lower-is-better: a slower candidate would read as a win",
             {"config-accept-1": ("FAIL", ["P1"])}, decisions_mod=_claim("d-cfg-1", higher_is_better=False), source="issue 32", tags=TAG))
+
+
+# ---------------------------------------------------------------- numbers no tool writes (issue 32)
+
+CFG = "cfg_seqs512"
+BOTH_CFG = ("config-accept-1", "integrate-rmsnorm")  # the gates whose legs include cfg_seqs512
+
+
+def _raw_only(leg: str, rep: int, fn):
+    """Edit the tool's file alone (geak's normalized copy keeps the honest numbers): P2 sees the two part."""
+    def f(s) -> None:
+        import json
+
+        p = s.path(f"legs/{leg}/raw/rep_{rep}.json")
+        obj = json.loads(p.read_text())
+        fn(obj)
+        p.write_text(json.dumps(obj, separators=(",", ":")) + "\n")
+    return f
+
+
+plant(Plant("v_huge_count", ("P1", "P2"), "the tool's count of completed requests is 10**400 in one rep (it overflowed every rule that read it)",
+            {g: ("FAIL", ["P1", "P2"]) for g in BOTH_CFG}, after=_raw_only(CFG, 1, lambda o: o.update(completed=10 ** 400)),
+            source="issue 32", tags=TAG))
+plant(Plant("v_huge_array_entry", ("P1", "P2"), "one request's output length is 2**70 in the tool's per-request array",
+            {g: ("FAIL", ["P1", "P2"]) for g in BOTH_CFG},
+            after=_raw_only(CFG, 2, lambda o: o["output_lens"].__setitem__(3, 2 ** 70)), source="issue 32", tags=TAG))

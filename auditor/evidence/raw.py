@@ -117,6 +117,36 @@ def _speculated(res: Any) -> float | None:
     return length
 
 
+# JSON integers are unbounded; no count or measurement a tool writes passes 2**53 (where a float
+# stops being exact), and one past float's range once overflowed the rules that read it
+MAX_TOOL_INT = 2 ** 53
+
+
+def _huge(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and abs(x) > MAX_TOOL_INT
+
+
+def _bound_integers(res: Any, rel: str) -> list[Problem]:
+    """An integer no tool writes, in a top-level field or an array of the tool's file: a Problem
+    naming the field (its first entry for an array), and the value read as missing."""
+    probs: list[Problem] = []
+    for name in res.__struct_fields__:
+        v = getattr(res, name)
+        if _huge(v):
+            probs.append(Problem(rel, f"holds an integer of {v.bit_length()} bits, no count or measurement a tool writes; "
+                                 "read as missing", None, name))
+            setattr(res, name, None)
+        elif isinstance(v, list):
+            bad = [i for i, x in enumerate(v) if _huge(x)]
+            if bad:
+                probs.append(Problem(rel, f"holds an integer of {v[bad[0]].bit_length()} bits, no count a tool writes"
+                                     + (f" ({len(bad)} entries in all)" if len(bad) > 1 else "") + "; read as missing",
+                                     None, f"{name}[{bad[0]}]"))
+                for i in bad:
+                    v[i] = None
+    return probs
+
+
 def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
     """Normalize one raw result file; every malformed value is a Problem naming rel and field."""
     probs: list[Problem] = []
@@ -135,6 +165,7 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
         except ValueError as e2:
             return None, [Problem(rel, f"the tool's output cannot be read: {str(e2).splitlines()[0][:300]}")]
         probs.append(Problem(rel, f"holds {len(lines)} lines, one repetition writes one object; the last line is read"))
+    probs += _bound_integers(res, rel)
     aggregates = {k: float(v) for k in _AGG_NAMES
                   if isinstance(v := getattr(res, k), (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
     if res.total_throughput is not None and "total_token_throughput" not in aggregates and math.isfinite(res.total_throughput):

@@ -262,3 +262,28 @@ def test_speculation_is_read_from_the_tools_own_keys():
     for extra, want in cases:
         rr, _ = parse_raw(_json.dumps({**base, **extra}).encode(), "raw/x.json")
         assert rr is not None and rr.spec_accept_length == want, (extra, rr.spec_accept_length)
+
+
+@pytest.mark.parametrize("field, value, named", [
+    ("completed", 10 ** 400, "completed"),          # past float's range: once an OverflowError in every rule
+    ("total_output_tokens", 2 ** 60, "total_output_tokens"),
+    ("output_lens", "entry", "output_lens[1]"),      # one request of the per-request array
+])
+def test_an_integer_no_tool_writes_is_a_problem_naming_the_field_and_read_as_missing(field, value, named):
+    raw = json.loads((RUN / "legs" / "baseline" / "raw" / "rep_1.json").read_text())
+    if value == "entry":
+        raw[field][1] = 10 ** 300
+    else:
+        raw[field] = value
+    rr, probs = parse_raw(json.dumps(raw).encode(), "legs/baseline/raw/rep_1.json")
+    assert rr is not None
+    hit = [p for p in probs if p.field == named]
+    assert hit and "no count" in hit[0].message and hit[0].file == "legs/baseline/raw/rep_1.json"
+    assert all(abs(v) < 2 ** 53 for v in rr.aggregates.values())
+
+
+def test_a_large_honest_count_is_not_a_problem():
+    raw = json.loads((RUN / "legs" / "baseline" / "raw" / "rep_1.json").read_text())
+    raw["total_input_tokens"] = 2 ** 40  # a trillion tokens is large, not impossible
+    _, probs = parse_raw(json.dumps(raw).encode(), "legs/baseline/raw/rep_1.json")
+    assert not [p for p in probs if p.field == "total_input_tokens"]
