@@ -287,3 +287,15 @@ def test_a_large_honest_count_is_not_a_problem():
     raw["total_input_tokens"] = 2 ** 40  # a trillion tokens is large, not impossible
     _, probs = parse_raw(json.dumps(raw).encode(), "legs/baseline/raw/rep_1.json")
     assert not [p for p in probs if p.field == "total_input_tokens"]
+
+
+def test_an_impossible_integer_in_an_a_a_leg_makes_the_band_unknown_not_an_internal_error(run):
+    # once: geak audit exited 123 with no verdict for any gate
+    p = run / "legs" / "aa_1" / "raw" / "rep_1.json"
+    obj = json.loads(p.read_text())
+    obj["completed"] = 10 ** 400
+    p.write_text(json.dumps(obj))
+    vs = {v.gate_id: v for v in audit_run(run, write=False)}
+    assert all(v.verdict is not None for v in vs.values()), {g: v.unaudited_reason for g, v in vs.items() if v.verdict is None}
+    b1 = [f.message for f in vs["baseline"].findings if f.rule_id == "B1" and f.outcome == "flag"]
+    assert any("band unknown" in m and "legs/aa_1/raw/rep_1.json" in m and "completed" in m for m in b1), b1
