@@ -257,7 +257,9 @@ def p3_within_noise(ctx: GateContext) -> list[Finding]:
     if delta is None or delta <= band:
         why.append(f"delta {delta:+.2f}% is not above the {band:g}% noise band" if delta is not None else "no delta")
     if not no:
-        why.append("rep ranges overlap (candidate's worst does not beat reference's best)")
+        worse = stats.non_overlap(cand, ref, ctx.higher_is_better)  # the reverse: every candidate rep worse
+        why.append("every candidate rep is worse than every reference rep" if worse
+                   else "rep ranges overlap (candidate's worst does not beat reference's best)")
     return ctx.bad("P3", "; ".join(why), action=action, recomputed=rec,
                    evidence=[EvidencePointer(file=leg.bench_file) for leg in ctx.reference + ctx.candidate][:4])
 

@@ -206,3 +206,15 @@ def test_amdahl_bound_of_a_slower_op_is_a_loss():
     from geak.auditor.checks.isolated import amdahl_bound
 
     assert amdahl_bound(0.012, 0.819) < 1.0 < amdahl_bound(0.3, 2.0) == pytest.approx(1 / 0.85)
+
+
+def test_p3_says_what_the_reps_show_when_every_candidate_rep_is_worse(tmp_path):
+    # once "rep ranges overlap" was said where every candidate rep was below every reference rep
+    from geak.auditor.audit import audit_run
+    from geak.auditor.corpus.plants import _set
+    from geak.auditor.corpus.synthetic import BASE_TPUT, build_clean_run
+
+    build_clean_run(tmp_path / "run", legs_mod=_set("cfg_seqs512", tput=BASE_TPUT * 0.7))
+    v = {x.gate_id: x for x in audit_run(tmp_path / "run", write=False)}["config-accept-1"]
+    p3 = [f.message for f in v.findings if f.rule_id == "P3" and f.outcome == "flag"]
+    assert p3 and "every candidate rep is worse than every reference rep" in p3[0] and "overlap" not in p3[0]
