@@ -8,7 +8,9 @@ moved aside to ``abandoned/`` (kept, not deleted) and measured again.
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,10 +81,49 @@ def set_aside(store: RunStore, leg_id: str) -> None:
     shutil.move(str(d), str(dest))
 
 
-def _copy_recorded(src: Path, dest: Path, **kw: Any) -> None:
-    """Replay: a recorded directory copied byte for byte, once (a resumed replay keeps its copy)."""
-    if not dest.exists():
-        shutil.copytree(src, dest, **kw)
+MAX_REPLAY_COPY_BYTES = 8 << 30  # a recorded leg is megabytes; past this the recording is not one
+
+
+def _copy_recorded(src: Path, dest: Path, ignore: Any = None) -> None:
+    """Replay: a recorded directory copied byte for byte, once (a resumed replay keeps its copy).
+    Only regular files and folders: a link (whose target may lie outside the recording, or be a
+    device) or a FIFO in a recording is refused by name, nothing is read through it, and the bytes
+    copied are bounded. Raises ValueError; the replay then stops and removes what it wrote."""
+    if dest.exists():
+        return
+    if src.is_symlink() or not src.is_dir():
+        raise ValueError(f"the recording's {src.name} is {'a link' if src.is_symlink() else 'not a directory'}: replay copies nothing through it")
+    todo: list[tuple[Path, Path]] = []
+    total = 0
+    for root, dirs, files in os.walk(src, followlinks=False):
+        here = Path(root)
+        skip = set(ignore(root, dirs + files)) if ignore is not None else set()
+        dirs[:] = [d for d in dirs if d not in skip]
+        for name in dirs + [f for f in files if f not in skip]:
+            p = here / name
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode) or not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+                kind = "a link" if stat.S_ISLNK(st.st_mode) else "not a regular file (a FIFO or a device)"
+                raise ValueError(f"the recording's {p} is {kind}: replay copies nothing through links or special files")
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+            todo.append((p, dest / p.relative_to(src)))
+        if total > MAX_REPLAY_COPY_BYTES:
+            raise ValueError(f"the recording's {src} holds more than {MAX_REPLAY_COPY_BYTES >> 30} GiB: not a recorded leg")
+    tmp = dest.with_name(dest.name + ".copying")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for a, b in todo:
+        b = tmp / b.relative_to(dest)
+        if a.is_dir():
+            b.mkdir(parents=True, exist_ok=True)
+            continue
+        b.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(a, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh, open(b, "wb") as out:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # swapped since it was looked at
+                raise ValueError(f"the recording's {a} is not a regular file: replay copies nothing through it")
+            shutil.copyfileobj(fh, out)
+    os.replace(tmp, dest)
 
 
 class LegRunner(Protocol):
