@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable
 
 from ..evidence.loader import LegData, RunEvidence
 from ..evidence.normalize import flatten  # noqa: F401  (re-exported for the checks)
-from ..evidence.models import DEFAULT_METRIC, METRICS, Action, Decision, EvidencePointer, Finding, Outcome, Scope
+from ..evidence.models import METRICS, Action, Decision, EvidencePointer, Finding, Outcome, Scope, judged_metric
 from ..evidence.store import Problem
 from ..policy import AuditPolicy
 
@@ -103,7 +103,7 @@ class GateContext:
     def metric(self) -> str:
         """The claim's metric when the vocabulary has it, else the default (P1 FAILs the claim):
         no rule ever looks a producer's name up."""
-        return self.decision.claim.metric if self.metric_known else DEFAULT_METRIC
+        return judged_metric(self.decision.claim.metric)[0]
 
     @property
     def higher_is_better(self) -> bool:

@@ -320,6 +320,13 @@ METRICS: dict[str, bool] = {
 DEFAULT_METRIC = "output_throughput"
 
 
+def judged_metric(name: object) -> tuple[str, bool]:
+    """(metric, higher_is_better) a gate is judged on: the claim's name when the vocabulary has
+    it, else the default (P1 FAILs the claim); the direction is always the metric's own."""
+    m = name if isinstance(name, str) and name in METRICS else DEFAULT_METRIC
+    return m, METRICS[m]
+
+
 class Claim(BaseModel):
     """What the producer says. Every number here is re-derived; nulls are recomputed, not trusted."""
 

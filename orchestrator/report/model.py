@@ -13,7 +13,7 @@ import numpy as np
 from geak.auditor import stats
 from geak.auditor.audit import audit_stem as audit_file_stem, latest_per_gate
 from geak.auditor.evidence.loader import LegData, RunEvidence
-from geak.auditor.evidence.models import DEFAULT_METRIC, METRICS, AuditVerdict, Decision, LegRole, Manifest
+from geak.auditor.evidence.models import AuditVerdict, Decision, LegRole, Manifest, judged_metric
 from geak.auditor.evidence.store import Problem, RunStore
 from geak.orchestrator.events import GateOutcome, RunEvent, RunSummary
 
@@ -169,8 +169,7 @@ def side_values(ev: RunEvidence, leg_ids: Sequence[str], metric: str) -> list[fl
 def rederive(ev: RunEvidence, decision: Decision) -> Rederived:
     # the report re-derives as the auditor does: a metric outside the vocabulary is the default
     # (P1 FAILs the claim), in the metric's own direction, never the producer's
-    metric = decision.claim.metric if decision.claim.metric in METRICS else DEFAULT_METRIC
-    hib = METRICS[metric]
+    metric, hib = judged_metric(decision.claim.metric)
     ref = side_values(ev, decision.reference_legs, metric)
     cand = side_values(ev, decision.candidate_legs, metric)
     ref_med, cand_med = stats.median(ref), stats.median(cand)
