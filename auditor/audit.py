@@ -18,10 +18,12 @@ from typing import Callable
 from . import __version__ as AUDITOR_VERSION
 from .checks import GateContext, rules_for, sorted_rule_ids
 from .checks.registry import RULES
+from .evidence.ledger import Head
 from .evidence.loader import RunEvidence
 from .evidence.models import Action, AuditVerdict, Decision, EvidencePointer, Finding, VerdictName
 from .evidence.store import Problem, RunStore
 from .coverage import coverage
+from .scopes import scope_of
 from .noise import effective_policy
 from .policy import AuditPolicy
 
@@ -69,15 +71,22 @@ def _run_rule(r, ctx: GateContext) -> tuple[list[Finding], str | None]:
 
 
 def audit_decision(run: RunEvidence, decision: Decision, line: int, policy: AuditPolicy, scope: str | None = None) -> AuditVerdict:
-    """Run every registered rule of the decision's scope. Never raises.
+    """Run every registered rule of the gate's scope (``scope``, else scopes.scope_of the
+    decision's content; never the decision's own word). Never raises.
 
     A rule that faults does not stop the others. Its fault fails open (UNAUDITED) only where
     every other rule passed; beside a FLAG or FAIL the floor stands, and the faulted rule is an
     unchecked finding that asks for a re-measure, so a fault never banks what the floor would not."""
-    sc = scope or decision.scope
+    sc = decision.scope
     try:
+        sc, why = (scope, "the workflow names this gate's scope") if scope is not None else scope_of(run, decision)
         ctx = GateContext(run=run, decision=decision, decision_line=line, scope=sc, policy=policy)  # type: ignore[arg-type]
         findings: list[Finding] = []
+        if decision.scope != sc:
+            findings.append(Finding(rule_id="P1", scope=sc, outcome="fail", action="eject",  # type: ignore[arg-type]
+                                    message=f"the decision says scope {decision.scope!r}, but this is a {sc!r} gate ({why}): "
+                                            f"judged as {sc!r}; a decision cannot choose the rules that judge it",
+                                    evidence=[ctx.decision_field("scope")]))
         faults: list[str] = []
         for r in sorted(rules_for(sc), key=lambda r: sorted_rule_ids(RULES).index(r.rule_id)):
             got, fault = _run_rule(r, ctx)
@@ -145,12 +154,13 @@ def audit_run(run_dir: str | Path, *, scope: str | None = None, gate: str | None
     policy, band_note = effective_policy(run, policy)
     verdicts: list[AuditVerdict] = []
     rl = run_level_verdict(run)
-    if rl is not None and gate in (None, RUN_LEVEL_GATE) and scope is None:
+    if rl is not None:
+        # a run that FAILs as a whole FAILs whatever gate or scope is asked for
         verdicts.append(rl)
     for gate_id, (line, d) in latest_per_gate(run.decisions).items():
         if gate is not None and gate_id != gate:
             continue
-        if scope is not None and d.scope != scope:
+        if scope is not None and scope_of(run, d)[0] != scope:
             continue
         v = audit_decision(run, d, line, policy)
         v.policy.update(band_note)
@@ -162,11 +172,15 @@ def audit_run(run_dir: str | Path, *, scope: str | None = None, gate: str | None
 
 
 def audit_gate(store: RunStore, decision_id: str, policy: AuditPolicy, gate_id: str,
-               judge: Callable[[AuditVerdict, Decision], AuditVerdict] | None = None) -> AuditVerdict:
+               judge: Callable[[AuditVerdict, Decision], AuditVerdict] | None = None,
+               sealed_head: Head | None = None, scope: str | None = None) -> AuditVerdict:
     """Audit one decision as a gate of a live run and write its verdict: the one path every
     accept gate (geak run, geak baseline) takes. ``judge`` (an LLM's judgment) may only
-    escalate a verdict the code floor reached. Never raises for what a run holds."""
-    run = RunEvidence(store)
+    escalate a verdict the code floor reached. ``sealed_head``: the ledger's head as the
+    orchestrator sealed it, from its memory (W2 holds the ledger on disk to it). ``scope``: the
+    gate's scope as the workflow names it; the decision's own word for it never picks the rules.
+    Never raises for what a run holds."""
+    run = RunEvidence(store, sealed_head=sealed_head)
     found = [(ln, d) for ln, d in run.decisions if d.decision_id == decision_id]
     if not found:
         # the producer's record of its own claim is gone or unreadable: that is evidence
@@ -180,7 +194,7 @@ def audit_gate(store: RunStore, decision_id: str, policy: AuditPolicy, gate_id: 
         return v
     line, d = found[-1]
     pol, note = effective_policy(run, policy)
-    v = audit_decision(run, d, line, pol)
+    v = audit_decision(run, d, line, pol, scope=scope)
     v.policy.update(note)
     if judge is not None and v.verdict is not None:
         v = judge(v, d)

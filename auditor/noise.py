@@ -4,6 +4,8 @@ A/A legs (role "aa") run the identical config twice. The band the auditor gates 
 is the larger of the policy's declared band and what the A/A raw records show: the widest
 within-leg spread of counted reps, and the gap between the A/A legs' medians. A producer
 cannot narrow it: the auditor computes it from raw, and only ever widens the declared one.
+No usable A/A legs (none, one unreadable, one contended, one on a reused server) leave the
+band unknown: the gates that weigh a delta against it FLAG.
 """
 
 from __future__ import annotations
@@ -11,14 +13,24 @@ from __future__ import annotations
 from typing import Any
 
 from . import aa_pairs, paired, stats
+from .checks.concurrency import leg_contention
+from .evidence.ledger import check_leg
 from .evidence.loader import RunEvidence
 from .evidence.models import LegLaunch
 from .policy import AuditPolicy
 
 
-def aa_band_pct(run: RunEvidence, metric: str = "output_throughput") -> tuple[float | None, dict[str, Any], str | None]:
+NO_AA_LEGS = ("the run has no A/A legs (no launch.json says role \"aa\", manifest.json declares none): nothing measured "
+              "this machine's noise")
+
+
+def aa_band_pct(run: RunEvidence, policy: AuditPolicy | None = None,
+                metric: str = "output_throughput") -> tuple[float | None, dict[str, Any], str | None]:
     """(band, detail, why unknown). A/A legs are those the manifest declares plus any leg
-    whose launch.json says role "aa"; every one must be usable, or the band is unknown."""
+    whose launch.json says role "aa"; every one must be usable and uncontended, or the band
+    is unknown. A run with none has no band either: the policy's default is a number nobody
+    measured here, so gating against it would let deleting the A/A legs narrow the band."""
+    policy = policy or AuditPolicy()
     # read only launch.json to find the A/A legs: loading every leg's raw records here would
     # parse legs no gate refers to
     present = set(run.leg_ids())
@@ -40,13 +52,23 @@ def aa_band_pct(run: RunEvidence, metric: str = "output_throughput") -> tuple[fl
         if bad or (leg.launch and leg.launch.status != "ok"):
             why.append(f"A/A leg {lid} is unusable: {bad[0] if bad else leg.launch.failure_reason if leg.launch else 'no launch.json'}")
             continue
+        if run.ledger.present and (changed := check_leg(run.store, run.ledger, lid)):
+            why.append(f"A/A leg {lid} does not hold what was sealed when it closed ({changed[0]}): a band from edited "
+                       "reps is not a measurement")
+            continue
+        busy = leg_contention(run, leg, policy)
+        if busy:
+            why.append(f"A/A leg {lid} was contended ({'; '.join(busy)}): a band from a busy host is that load's noise, "
+                       "not this machine's")
+            continue
         if leg.reused_from is not None:
             why.append(f"A/A leg {lid} declares it measured on the server {leg.reused_from} left up: the band must include "
                        "launch-to-launch variance, so every A/A leg starts its own server")
             continue
         vals, _ = leg.values(metric)
-        if len(vals) < 2:
-            why.append(f"A/A leg {lid} has {len(vals)} counted value(s) of {metric}; a spread needs 2")
+        if len(vals) < max(2, policy.min_counted_reps):
+            why.append(f"A/A leg {lid} has {len(vals)} counted value(s) of {metric}; a band needs "
+                       f"{max(2, policy.min_counted_reps)} (the policy's minimum of counted reps)")
             continue
         within[lid] = stats.spread_pct(vals) or 0.0
         meds[lid] = stats.median(vals) or 0.0
@@ -59,7 +81,7 @@ def aa_band_pct(run: RunEvidence, metric: str = "output_throughput") -> tuple[fl
     if why:
         return None, {"aa_legs": sorted(declared | by_role)}, "; ".join(why)
     if not within:
-        return None, {}, None
+        return None, {}, NO_AA_LEGS
     between = 0.0
     if len(meds) >= 2:
         m = list(meds.values())
@@ -112,6 +134,10 @@ def paired_bands(run: RunEvidence, policy: AuditPolicy, metric: str = "output_th
         if not_aa:
             no(design, f"{name}: leg(s) {', '.join(not_aa)} are not A/A legs by their launch.json")
             continue
+        busy = [f"{lg.leg_id}: {'; '.join(r)}" for lg in legs if (r := leg_contention(run, lg, policy))]
+        if busy:
+            no(design, f"{name}: A/A leg(s) contended ({' | '.join(busy)}): a band from a busy host is not this machine's noise")
+            continue
         if (why := aa_pairs.config_differs(legs)) is not None:
             no(design, f"{name}: {why}")
             continue
@@ -134,7 +160,7 @@ def effective_policy(run: RunEvidence, policy: AuditPolicy) -> tuple[AuditPolicy
     pb, pu, pdetail = paired_bands(run, policy, claimed=claimed) if claimed else ({}, {}, {})
     if pb or pu:
         policy = policy.model_copy(update={"paired_noise_band_pct": pb, "paired_noise_band_unknown": pu})
-    band, detail, unknown = aa_band_pct(run)
+    band, detail, unknown = aa_band_pct(run, policy)
     if pdetail:
         detail = {**detail, "paired_aa": pdetail}
     if unknown is not None:

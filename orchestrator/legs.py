@@ -20,6 +20,7 @@ from geak.auditor.evidence.store import RunStore
 
 from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import UNFINISHED, LegResult, Prompt, run_leg
+from geak.auditor.evidence.ledger import LEDGER, Head, check_leg, read_ledger, seal
 from geak.agents.engines.pool import POOL
 
 from .scheduler import LegJob, LocalScheduler, Scheduler
@@ -157,6 +158,15 @@ class LiveLegs:
         self.scheduler = scheduler or LocalScheduler()
         self.reuse = reuse
         self.measured: list[str] = []
+        # the ledger's head as this process sealed it: held here, out of the files' reach, so a
+        # live gate can tell a rewrite of files and ledger together (auditor/checks/seal.py)
+        self.sealed: Head | None = None
+
+    def _keep(self, results: list[LegResult]) -> list[LegResult]:
+        heads = [r.sealed for r in results if r.sealed is not None]
+        if heads:
+            self.sealed = max([*heads, *([self.sealed] if self.sealed else [])])
+        return results
 
     def _reuse_kw(self, role: str, in_process: bool = True) -> dict[str, bool]:
         # a Ray task's process is not the driver's: a server kept there would hold its set's
@@ -189,7 +199,7 @@ class LiveLegs:
             # a Ray task's lock request cannot reach this process's pool: a server kept here
             # would hold the set the task waits for
             POOL.close()
-        got = dict(zip([j.leg_id for j in todo], sched.run(store, todo, self.one, node=node)))
+        got = dict(zip([j.leg_id for j in todo], self._keep(sched.run(store, todo, self.one, node=node))))
         return [done[j.leg_id] or got[j.leg_id] for j in jobs]  # type: ignore[misc]
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
@@ -198,8 +208,8 @@ class LiveLegs:
         if prev is not None:
             return prev
         self.measured.append(leg_id)
-        return run_leg(store, leg_id=leg_id, role=role, engine=self.engine, cfg=cfg, workload=workload, reps=reps,
-                       parity=parity, accuracy=accuracy, **hooks, **self.leg_kw, **self._reuse_kw(role))
+        return self._keep([run_leg(store, leg_id=leg_id, role=role, engine=self.engine, cfg=cfg, workload=workload, reps=reps,
+                                   parity=parity, accuracy=accuracy, **hooks, **self.leg_kw, **self._reuse_kw(role))])[0]
 
 
 class RecordedLegs:
@@ -219,6 +229,8 @@ class RecordedLegs:
         self.served: list[str] = []
         self.not_recorded = not_recorded
         self.missed: list[tuple[str, str]] = []
+        self.source_ledger = read_ledger(self.source)
+        self.sealed: Head | None = None  # the replay's own ledger, sealed as each recorded leg is copied
 
     def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]:
         """A recorded batch is served leg by leg: the bytes are the same whatever ran at once."""
@@ -246,9 +258,24 @@ class RecordedLegs:
             why.append(f"kernel plugin differs (recorded {had and had.candidate_sha256}, requested {want and want.candidate_sha256})")
         if why:
             return self._miss(leg_id, f"{self.source.root}/legs/{leg_id}: recorded leg differs from the request: {'; '.join(why)}")
+        unsealed = self._unsealed(leg_id, launch)
+        if unsealed:
+            # re-sealing a recording's tampered bytes would launder them into a clean replay
+            raise LegReplayMiss(f"{self.source.root}/legs/{leg_id}: the recording does not hold what was sealed when it was "
+                                f"measured: {unsealed}; replay refuses it (geak audit {self.source.root} names every file)")
         _copy_recorded(self.source.path(f"legs/{leg_id}"), store.path(f"legs/{leg_id}"))
         self.served.append(leg_id)
-        return LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None)
+        head = seal(store, leg_id)
+        self.sealed = max(head, self.sealed) if self.sealed else head
+        return LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None, head)
+
+    def _unsealed(self, leg_id: str, launch: LegLaunch) -> str | None:
+        view = self.source_ledger
+        if not view.present:
+            return (f"its launch.json plans {launch.reps_planned.counted} counted reps, so a ledger sealed it, and "
+                    f"{LEDGER} is missing") if launch.reps_planned is not None else None
+        probs = view.problems + check_leg(self.source, view, leg_id)
+        return "; ".join(str(p) for p in probs[:2]) if probs else None
 
 
 # ---------------------------------------------------------------- profile rounds

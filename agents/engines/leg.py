@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from geak.auditor.evidence.models import (AccuracyProbe, KernelPlugin, LegLaunch, ParityOutput, ParityProbe, ServerLifetime, TopKLogprobs,
+from geak.auditor.evidence.models import (AccuracyProbe, KernelPlugin, LegLaunch, ParityOutput, ParityProbe, RepPlan, ServerLifetime, TopKLogprobs,
                                          WorkloadSpec)
+from geak.auditor.evidence.ledger import Head, seal
 from geak.auditor.evidence.store import RunStore
 
 from .base import EngineAdapter, LaunchConfig, get_engine
@@ -45,6 +46,7 @@ class LegResult:
     reason: str | None
     counted_reps: int
     startup_s: float | None
+    sealed: Head | None = None  # the ledger's head after this leg's seal (None: not sealed by this call)
 
 
 @dataclass
@@ -137,9 +139,11 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
     base_url = kept.base_url if kept else f"http://127.0.0.1:{port}"
     launch = LegLaunch(leg_id=leg_id, role=role, engine=ad.name, command=argv, env=env_extra,  # type: ignore[arg-type]
                        launch_config=cfg.knobs(), workload=workload, started_at=time.time(), status="failed",
-                       failure_reason=UNFINISHED, kernel_plugin=plugin, engagement_markers=list(engagement_markers or []))
+                       failure_reason=UNFINISHED, kernel_plugin=plugin, engagement_markers=list(engagement_markers or []),
+                       reps_planned=RepPlan(counted=reps, warmup=1 if warmup else 0))
     counted = 0
     startup = None
+    sealed: Head | None = None
     registered = False
     lock = kept.lock if kept else DeviceLock(cfg.devices, timeout_s=health_deadline_s)
     server = kept.server if kept else None
@@ -213,12 +217,23 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
             life.log_offset_end = _size(server.log_path)
         launch.ended_at = time.time()
         store.write_json(f"{d}/launch.json", launch)  # first: nothing after it may cost the leg its record
+        sealed = _seal(store, leg_id)
         if rep_barrier is not None and launch.status != "ok":
             rep_barrier.abort()
         if registered:
             inflight.unregister(store, leg_id)
         _release(server, lock, kept, key if keep and launch.status == "ok" else None, cfg, leg_id, base_url)
-    return LegResult(leg_id, launch.status, launch.failure_reason, counted, startup)
+    return LegResult(leg_id, launch.status, launch.failure_reason, counted, startup, sealed)
+
+
+def _seal(store: RunStore, leg_id: str) -> Head | None:
+    """Seal what the tool and the engine wrote, the moment the leg closes (evidence/ledger.py).
+    A seal that cannot be written loses no measurement: the audit then FAILs W2, fail-closed."""
+    try:
+        return seal(store, leg_id)
+    except (OSError, ValueError) as e:
+        print(f"geak: leg {leg_id} could not be sealed ({type(e).__name__}: {e}); its audit will say so", file=sys.stderr)
+        return None
 
 
 def _size(path: Path) -> int | None:

@@ -16,7 +16,7 @@ def _median_delta(ctx: GateContext, ref_ids: list[str], cand_ids: list[str]) -> 
 
 @rule("F1", ["bundle"], "stacking / interleaving", "flag", "flag")
 def f1_stacking(ctx: GateContext) -> list[Finding]:
-    out: list[Finding] = ctx.band_unknown("F1")
+    out: list[Finding] = ctx.band_unknown("F1") + ctx.too_few_reps("F1", ctx.reference + ctx.candidate)
     refs, cands = ctx.reference, ctx.candidate
     timed = [(leg.launch.started_at, "A" if leg in refs else "B", leg.leg_id) for leg in refs + cands if leg.launch and leg.launch.started_at is not None]
     if len(timed) < len(refs) + len(cands):

@@ -1,5 +1,5 @@
 """Legs of one run that ran at the same time (the leg scheduler's batches): on which devices,
-and whether they could have contended. Used by B5.
+and whether they could have contended. Used by B5 and by the noise band (every A/A leg).
 
 The auditor does not take the scheduler's word (scheduler/batches.jsonl, a claim) for what
 ran at once: it re-derives overlap from every leg's own start and end times and from the
@@ -23,6 +23,7 @@ from __future__ import annotations
 from ..evidence.engine_log import omp_core_ids
 from ..evidence.loader import LegData, RunEvidence
 from ..evidence.pairing import RepWindow, overlap_s, same_clock, window_of
+from ..policy import AuditPolicy
 
 
 def units(devices: str | None, cpu_count: int | None) -> set[str] | None:
@@ -144,6 +145,30 @@ def contention(run: RunEvidence, leg: LegData, *, min_overlap_s: float, max_shar
         if per > max_shared_core_load:
             reasons.append(f"other processes (sibling legs {host.sibling_legs or 'none'} and foreign ones) used "
                            f"{host.shared_core_busy_cores:.2f} core(s) on its {len(cores)} core(s) ({per:.2f}/core > {max_shared_core_load:g})")
+    return reasons
+
+
+def leg_contention(run: RunEvidence, leg: LegData, policy: AuditPolicy) -> list[str] | None:
+    """Why one leg's measurement was contended (empty: it was not; None: it has no host
+    fingerprint to judge by). B5 asks it of a gate's legs, the noise band of every A/A leg:
+    a band measured on a busy host is that load's noise, not this machine's."""
+    host = leg.launch.host if leg.launch else None
+    if host is None:
+        return None
+    reasons = []
+    for g in host.gpus:
+        if g.foreign_processes:
+            reasons.append(f"GPU {g.index} runs foreign processes {g.foreign_processes}")
+    if host.other_legs_running:
+        reasons.append(f"other legs running: {host.other_legs_running}")
+    reasons += contention(run, leg, min_overlap_s=policy.concurrent_overlap_s, max_shared_core_load=policy.max_shared_core_load)
+    if not host.gpus and host.cpu_count:
+        # prefer what others used (the leg's own server is not contention); the 1-min load
+        # average includes the server itself and is only a fallback
+        busy, what = ((host.foreign_cpu_busy_cores, "foreign processes used") if host.foreign_cpu_busy_cores is not None
+                      else (host.load_avg_1m, "CPU load"))
+        if busy is not None and busy / host.cpu_count > policy.max_load_per_core:
+            reasons.append(f"{what} {busy:.2f} of {host.cpu_count} cores ({busy / host.cpu_count:.2f}/core > {policy.max_load_per_core:g})")
     return reasons
 
 

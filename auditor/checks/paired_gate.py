@@ -39,6 +39,8 @@ def paired_p3(ctx: GateContext) -> list[Finding]:
     else:
         unknown = ctx.band_unknown("P3")
         if unknown:
+            for f in unknown:
+                f.recomputed = rec  # the pairs stand; only the band to weigh them against is missing
             return unknown
         band, source = pol.noise_band_pct, "sequential band (the run measured no paired A/A legs of this design)"
     rec.update(noise_band_pct=band, noise_band_source=source)

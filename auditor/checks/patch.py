@@ -229,9 +229,6 @@ def _runs_agree(claimed: list[float], raw: list[float], rel: float) -> tuple[lis
 def p3_within_noise(ctx: GateContext) -> list[Finding]:
     if ctx.decision.design != "blocks":
         return paired_p3(ctx)  # a paired claim is judged per pair (paired_gate.py)
-    unknown = ctx.band_unknown("P3")
-    if unknown:
-        return unknown
     ref, cand = ctx.side_values(ctx.reference), ctx.side_values(ctx.candidate)
     if not ref or not cand:
         return ctx.unchecked("P3", "a side has no counted values")
@@ -239,6 +236,9 @@ def p3_within_noise(ctx: GateContext) -> list[Finding]:
         # a side that served nothing has no delta to weigh against noise (-100% is not a result): P11
         side = "reference" if not any(ref) else "candidate"
         return ctx.na("P3", f"the {side} served no request in any repetition; there is no delta to weigh (see P11)")
+    unknown = ctx.band_unknown("P3") + ctx.too_few_reps("P3", ctx.reference + ctx.candidate)
+    if unknown:
+        return unknown
     band = ctx.policy.noise_band_pct
     delta = stats.delta_pct(stats.median(ref), stats.median(cand), ctx.higher_is_better)
     no = stats.non_overlap(ref, cand, ctx.higher_is_better)

@@ -143,6 +143,16 @@ class GateContext:
         return [self.finding(rule_id, "flag", f"noise band unknown: {why}; measure the A/A legs again (the "
                              f"{self.policy.noise_band_pct:g}% default is not a measurement)", action="remeasure")]
 
+    def too_few_reps(self, rule_id: str, legs: list[LegData]) -> list[Finding]:
+        """A FLAG per compared leg with fewer counted reps than the policy's minimum (B3's): a
+        gate's median of two reps is one rep's noise, and a deleted rep must not leave a gate
+        that still passes on what is left."""
+        n = self.policy.min_counted_reps
+        return [self.finding(rule_id, "flag", f"leg {leg.leg_id} has {len(leg.counted)} counted rep(s); a gate weighs a delta "
+                             f"only on legs of at least {n} (the policy's minimum, as B3 holds the baseline to)",
+                             action="remeasure", evidence=[EvidencePointer(file=leg.bench_file)])
+                for leg in legs if leg.counted and len(leg.counted) < n]
+
     def ok(self, rule_id: str, message: str, **kw: Any) -> list[Finding]:
         return [self.finding(rule_id, "pass", message, **kw)]
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..evidence.loader import RepWitness
 from ..evidence.models import EvidencePointer, Finding
-from ..evidence.metrics import COUNTERS, quantile_bucket
+from ..evidence.metrics import COUNTERS, quantile_bucket, went_down
 from .registry import GateContext, rule
 
 PER_LEG = 3  # failing reps spelled out per leg; the rest are counted
@@ -89,6 +89,24 @@ def _rep_problems(ctx: GateContext, w: RepWitness) -> list[tuple[str, str]]:
     return out
 
 
+def _across_reps(ctx: GateContext, leg) -> list[Finding]:
+    """A leg's reps ran on one server lifetime in order: each rep's closing /metrics answer is at
+    or below the next rep's opening one, counter by counter (the engine's counters only grow)."""
+    ws = [w for w in leg.witness if w.before is not None and w.after is not None]
+    starts = [w.rep.raw.first_start_s if w.rep.raw is not None else None for w in ws]
+    if all(s is not None for s in starts):
+        ws = [w for _, w in sorted(zip(starts, ws), key=lambda t: (t[0], t[1].rep.rep.rep_index))]
+    else:  # a rep the tool's times cannot place: the order the leg ran them in
+        ws = sorted(ws, key=lambda w: w.rep.rep.rep_index)
+    for a, b in zip(ws, ws[1:]):
+        down = went_down(a.after, b.before)
+        if down:
+            return ctx.bad("W1", f"leg {leg.leg_id}: the engine's counters went down between {a.files[1]} and {b.files[0]} "
+                           f"({'; '.join(down[:2])}): one server's answers only grow, so one of them is not the engine's",
+                           evidence=[EvidencePointer(file=a.files[1]), EvidencePointer(file=b.files[0])])
+    return []
+
+
 @rule("W1", ["baseline", "patch", "bundle"], "the engine's counters contradict the tool's output", "fail", "eject")
 def w1_engine_witness(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
@@ -119,6 +137,7 @@ def w1_engine_witness(ctx: GateContext) -> list[Finding]:
                                      EvidencePointer(file=w.files[1], field=metric or None)])
         if len(failing) > PER_LEG:
             out += ctx.bad("W1", f"leg {leg.leg_id}: {len(failing) - PER_LEG} more rep(s) whose engine counters disagree")
+        out += _across_reps(ctx, leg)
         if missing:  # on imported evidence the registry makes this n/a: no other tool keeps them
             out += ctx.unchecked("W1", f"leg {leg.leg_id}: {len(missing)} of {len(leg.witness)} rep(s) have no engine /metrics "
                                  f"snapshots ({missing[0].problem}); their numbers have one witness, the tool's file",

@@ -35,6 +35,7 @@ class Plant:
     legs_mod: Callable[[dict[str, Any]], None] | None = None
     decisions_mod: Callable[[dict[str, Any]], None] | None = None
     after: Callable[[RunStore], None] | None = None
+    after_seal: Callable[[RunStore], None] | None = None  # edits made after the legs were sealed (W2)
     source: str = "FAILURES.md"
     tags: tuple[str, ...] = field(default_factory=tuple)
     # a case that is not the synthetic geak run: writes its own run directory (plants_import.py)
@@ -46,7 +47,8 @@ def build_case(p: "Plant", root: Path, run_id: str | None = None) -> None:
     if p.build is not None:
         p.build(Path(root))
     else:
-        build_clean_run(root, run_id=run_id or p.name, legs_mod=p.legs_mod, decisions_mod=p.decisions_mod, after=p.after)
+        build_clean_run(root, run_id=run_id or p.name, legs_mod=p.legs_mod, decisions_mod=p.decisions_mod, after=p.after,
+                        after_seal=p.after_seal)
 
 
 PLANTS: dict[str, Plant] = {}
@@ -144,7 +146,8 @@ plant(Plant("b1_noisy", ("B1",), "repetitions spread 4.5%, far above 3x the 0.5%
             legs_mod=_set("baseline", tput=[1000.0, 1030.0, 985.0, 1012.0])))
 plant(Plant("b2_warmup_outlier_seed", ("B1", "B2"), "seed incident: baseline reps 966.36, 1004.05, 1004.71 (spread 3.82%, rep 0 cold)",
             {"baseline": ("FLAG", ["B1", "B2"])}, legs_mod=_set("baseline", tput=[966.36, 1004.05, 1004.71]), source="seeds/000 first live run"))
-plant(Plant("b3_too_few_reps", ("B3",), "two counted reps and no warm-up", {"baseline": ("FLAG", ["B3"])},
+plant(Plant("b3_too_few_reps", ("B3", "P3"), "two counted reps and no warm-up (the config gate weighs its delta on that leg: P3)",
+            {"baseline": ("FLAG", ["B3"]), "config-accept-1": ("FLAG", ["P3"])},
             legs_mod=_set("baseline", counted=2, warmup=False)))
 plant(Plant("b4_handicapped_seed", ("B4", "P2", "P4"),
             "seed incident: baseline and validation-base legs at memory fraction 0.7225 vs 0.85, reported as 0.85 for both",
@@ -396,7 +399,7 @@ plant(Plant("f4_accuracy_drop", ("F4",), "bundle accuracy 86% vs baseline 100%",
 
 
 # a producer editing geak's own files (issue 12): auditor/corpus/plants_tamper.py registers them here
-from . import plants_concurrency, plants_import, plants_lifetime, plants_paired, plants_tamper, plants_vocab  # noqa: E402,F401
+from . import plants_concurrency, plants_import, plants_lifetime, plants_paired, plants_reps, plants_seal, plants_tamper, plants_vocab  # noqa: E402,F401
 
 
 # ----------------------------------------------------------------- writing the corpus

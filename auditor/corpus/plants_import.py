@@ -110,14 +110,14 @@ def _one_mixed_leg(run: Path) -> None:
 
 ROWS = "".join(json.dumps(vllm09_row(*r[:1], "base", *r[1:])) + "\n" for r in RATES)
 plant(Plant("i_vllm_rates_split", (), "vLLM benchmark_serving ~0.9 rows of request rates 10 / 30 / inf in one JSONL: imported as "
-            "three legs, each its own baseline gate, never as repetitions (each FLAGs B3: one row is one repetition)",
-            {f"baseline-base-request_rate{r}": ("FLAG", ["B3"]) for r in ("10.0", "30.0", "inf")},
+            "three legs, each its own baseline gate, never as repetitions (each FLAGs B3: one row is one repetition; B1: no A/A legs)",
+            {f"baseline-base-request_rate{r}": ("FLAG", ["B1", "B3"]) for r in ("10.0", "30.0", "inf")},
             build=_imported("vllm", {"results.jsonl": ROWS}, "base"), source="issue 13", tags=TAG))
 plant(Plant("i_vllm_rates_one_leg", ("E1",), "the same three rates written into one leg by a converter that reads rows as "
             "repetitions", {"baseline-mixed": ("FLAG", ["E1", "B1", "B2"])},  # B1/B2: the mix read as noise and a warm-up outlier
             build=_imported("vllm", {"results.jsonl": ROWS}, "base", then=_one_mixed_leg), source="issue 13", tags=TAG))
 plant(Plant("i_vllm_all_failed", ("P11",), "`vllm bench serve` output where every request failed (completed 0, failed 8), "
-            "aggregates only", {"baseline-base": ("FAIL", ["P11", "B3"])},  # B3: one row is one repetition
+            "aggregates only", {"baseline-base": ("FAIL", ["P11", "B3", "B1"])},  # B3: one row is one repetition; B1: no A/A legs
             build=_imported("vllm", {"r.json": json.dumps(vllm_all_failed())}, "base"), source="issue 13", tags=TAG))
 
 
@@ -188,26 +188,35 @@ def _geak(**kw: Any) -> Callable[[Path], None]:
 
 
 GEAK_GATE = f"integrate-{GEAK_SHORT}"
-plant(Plant("i_geak_clean_overlay", (), "a GEAK v4 run whose evidence carries what GEAK's own objective gates need (server_info "
-            "rows, a host block, the parity probe's dumps, GEAK's overlay bind lines): a real +9% kernel win",
-            {"baseline": ("PASS", []), GEAK_GATE: ("PASS", [])}, build=_geak(), source="issue 13", tags=TAG))
+
+
+def _no_aa(key: dict) -> dict:
+    """An import carries no A/A legs: its band is unknown, so its baseline FLAGs B1 and its
+    patch gate P3, beside whatever else it plants (issue 32: never the policy's default band)."""
+    return {"baseline": ("FLAG", ["B1"]), **{g: (v, sorted({*rules, "P3"})) for g, (v, rules) in key.items()}}
+
+
+plant(Plant("i_geak_clean_overlay", ("B1", "P3"), "a GEAK v4 run whose evidence carries what GEAK's own objective gates need (server_info "
+            "rows, a host block, the parity probe's dumps, GEAK's overlay bind lines): a real +9% kernel win, which only a "
+            "noise band could bank, and GEAK measures none",
+            _no_aa({GEAK_GATE: ("FLAG", ["P3"])}), build=_geak(), source="issue 13", tags=TAG))
 plant(Plant("i_geak_ref_handicapped", ("B6",), "GEAK gate 2: the overlay's ref leg re-measures the baseline's config 9% below "
             "baseline/, so the candidate's +9% is measured against a handicapped reference (vs baseline/ it is +0.2%)",
-            {GEAK_GATE: ("FAIL", ["B6"])}, build=_geak(ref=[2182.2, 2185.0, 2187.1], cand=[2401.9, 2405.5, 2407.2]),
+            _no_aa({GEAK_GATE: ("FAIL", ["B6"])}), build=_geak(ref=[2182.2, 2185.0, 2187.1], cand=[2401.9, 2405.5, 2407.2]),
             source="issue 13", tags=TAG))
 plant(Plant("i_geak_not_engaged", ("P5",), "the integrator's engagement_detail cites GEAK's bind and call lines, but the "
             "candidate's own server.log holds neither (the overlay never loaded)",
-            {GEAK_GATE: ("FAIL", ["P5"])}, build=_geak(cand_log=f"[2026-06-18 13:42:30] Loaded {GEAK_SHORT} config\n"),
+            _no_aa({GEAK_GATE: ("FAIL", ["P5"])}), build=_geak(cand_log=f"[2026-06-18 13:42:30] Loaded {GEAK_SHORT} config\n"),
             source="issue 13", tags=TAG))
 plant(Plant("i_geak_inline_runs_forged", ("P2",), "integrate_result.json lists cand_runs 4% above what the cand leg's "
-            "bench_runs.jsonl rows say", {GEAK_GATE: ("FAIL", ["P2"])},
+            "bench_runs.jsonl rows say", _no_aa({GEAK_GATE: ("FAIL", ["P2"])}),
             build=_geak(ir={"cand_runs": [round(v * 1.04, 1) for v in GEAK_CAND]}), source="issue 13", tags=TAG))
 plant(Plant("i_geak_spec_decode_in_rows", ("P6",), "the cand leg's SGLang rows report accept_length 2.9 (the server "
             "speculated, set outside the server args the rows embed) while the ref's report none: the +9% is an orthogonal "
-            "lever sold as a kernel win", {GEAK_GATE: ("FLAG", ["P6"])}, build=_geak(cand_rows={"accept_length": 2.9}),
+            "lever sold as a kernel win", _no_aa({GEAK_GATE: ("FLAG", ["P6"])}), build=_geak(cand_rows={"accept_length": 2.9}),
             source="issue 13", tags=TAG))
 plant(Plant("i_geak_parity_on_gibberish", ("P9",), "seed incident: GEAK's parity probe says pass because the candidate matches a "
-            "reference that answers gibberish (the probe's dump for the ref leg)", {GEAK_GATE: ("FAIL", ["P9"])},
+            "reference that answers gibberish (the probe's dump for the ref leg)", _no_aa({GEAK_GATE: ("FAIL", ["P9"])}),
             build=_geak(ref_probe=PROBE_GIBBERISH), source="issue 13", tags=TAG))
 
 
@@ -241,7 +250,7 @@ def _sglang_launches(run: Path) -> None:
 
 plant(Plant("i_sglang_launch_auto_values", (), "two SGLang bench_serving launches whose server_info differ in the knob the user "
             "names and in per-launch auto values (random_seed, max_total_num_tokens within 1%): P4 holds; with no greedy outputs "
-            "P9 stays unchecked", {"import-cpf16k": ("FLAG", ["P9"])}, build=_sglang_launches, source="issue 13", tags=TAG))
+            "P9 stays unchecked", {"baseline-base": ("FLAG", ["B1"]), "import-cpf16k": ("FLAG", ["P3", "P9"])}, build=_sglang_launches, source="issue 13", tags=TAG))
 
 
 def _director(**over: Any) -> Callable[[Path], None]:

@@ -14,7 +14,7 @@ from geak.auditor.evidence.models import Decision, Manifest, PairedAA
 from geak.auditor.evidence.store import RunStore
 
 from .plants import Plant, plant
-from .synthetic import LegSpec, write_leg
+from .synthetic import LegSpec, seal_legs, write_leg
 
 T0 = 1_700_000_000.0
 CORE = "(EngineCore pid=4{n}) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \tlocal_rank=0, core ids=[{c}]\n"
@@ -64,6 +64,7 @@ def crossover_run(root: Path, design: str = "crossover", aa: bool = True, aa_gai
     s.append_jsonl("decisions.jsonl", Decision(decision_id=f"d-{GATE}", gate_id=GATE, scope="patch", producer="config_tuner",
                                                reference_legs=ref, candidate_legs=cand, design=design,  # type: ignore[arg-type]
                                                declared_knobs=["scheduler_config.max_num_seqs"]))
+    seal_legs(s)  # as the leg runner seals each leg it closes
 
 
 def abba_aa(s: RunStore, k: int, gain: float, t0: float, pairs: int = 6, extra: bool = False) -> tuple[list[str], list[str]]:
@@ -108,6 +109,7 @@ def abba_run(root: Path, orders: list[str], gain: float = 1.08, overlap: bool = 
     s.append_jsonl("decisions.jsonl", Decision(decision_id=f"d-{GATE}", gate_id=GATE, scope="patch", producer="config_tuner",
                                                reference_legs=ref, candidate_legs=cand, design="abba",
                                                declared_knobs=["scheduler_config.max_num_seqs"]))
+    seal_legs(s)  # as the leg runner seals each leg it closes
 
 
 def _x(**kw) -> Callable[[Path], None]:
@@ -143,8 +145,9 @@ plant(Plant("x_paired_aa_undeclared", ("P3",), "a second A/A crossover read +12%
 plant(Plant("x_paired_aa_differs", ("P3",), "the paired A/A crossovers' B legs launched max_num_seqs 512, not the A legs' "
             "config: a change, not noise, so the paired band is unknown", {GATE: ("FLAG", ["P3"])},
             build=_x(aa_b_resolved=SEQS), source="issue 18", tags=TAG))
-plant(Plant("x_abba_honest", (), "max_num_seqs +8% as six A B / B A pairs of short legs on one core while the host slowed "
-            "steadily: honest, held to the policy band (no paired A/A legs)", {GATE: ("PASS", [])},
+plant(Plant("x_abba_no_aa", ("P3",), "max_num_seqs +8% as six A B / B A pairs of short legs on one core while the host slowed "
+            "steadily, and no A/A legs of any kind: the band is unknown, not the policy's 0.5% default (issue 32)",
+            {GATE: ("FLAG", ["P3"])},
             build=_ab(["ab", "ba"] * 3), source="issue 18", tags=TAG))
 plant(Plant("x_abba_unbalanced", ("P3",), "an 'A B B A' design that ran the reference first in every pair: the drift favours "
             "one side", {GATE: ("FLAG", ["P3"])}, build=_ab(["ab"] * 6), source="issue 18", tags=TAG))

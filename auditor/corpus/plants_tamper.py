@@ -133,9 +133,10 @@ plant(Plant("t_launch_json_reset", ("P2", "P4"), "the candidate ran at gpu_memor
             after=_launch_resolved(CFG, **{"cache_config.gpu_memory_utilization": 0.85}), source="issue 12", tags=TAG))
 plant(Plant("t_log_second_knob", ("P4",), "the engine's own non-default args show a second, undeclared knob (kv_cache_dtype fp8)",
             {g: ("FAIL", ["P4"]) for g in BOTH_CFG}, after=_log_args(CFG, "'kv_cache_dtype': 'fp8'"), source="issue 12", tags=TAG))
-plant(Plant("t_aa_declared_missing", ("B1", "P3", "F1"), "the manifest declares two A/A legs; neither is on disk (the band would fall back to 0.5%)",
+plant(Plant("t_aa_declared_missing", ("B1", "P3", "F1"), "the manifest declares a third A/A leg that is not on disk (the band "
+            "would rest on the two left)",
             {"baseline": ("FLAG", ["B1"]), "config-accept-1": ("FLAG", ["P3"]), "integrate-rmsnorm": ("FLAG", ["P3"]), "bundle": ("FLAG", ["F1"])},
-            after=_manifest(aa_legs=["aa_1", "aa_2"]), source="issue 12", tags=TAG))
+            after=_manifest(aa_legs=["aa_1", "aa_2", "aa_3"]), source="issue 12", tags=TAG))
 plant(Plant("t_marker_not_a_regex", ("P5",), "engagement marker '[' (re.error would make the gate UNAUDITED, banked by fail-open)",
             {"integrate-rmsnorm": ("FAIL", ["P5"])}, decisions_mod=_decision("d-integrate-rmsnorm", engagement_marker="["),
             source="issue 12", tags=TAG))
@@ -227,6 +228,43 @@ W1_GATES = {"config-accept-1": ("FAIL", ["W1"]), "integrate-rmsnorm": ("FAIL", [
 plant(Plant("t_forged_tool_and_copy", ("W1",), "the candidate's vLLM result files and bench_runs.jsonl forged together: every "
             "time / 1.25, every rate x 1.25 (no file disagrees with another but the engine's /metrics)",
             W1_GATES, after=_each_rep(CFG, _faster(1.25)), source="issue 12", tags=TAG))
+def _engine_histograms_follow(leg: str, factor: float, reps: int = 4) -> Callable[[RunStore], None]:
+    """The engine's side of the forgery, done as a forger who knows W1's checks would: each rep's
+    after-snapshot latency _sums shrink by ``factor`` like the forged tool's latencies, and every
+    observation of the window is moved into the lowest bucket, so no tool percentile can fall
+    below its bucket's edge. The buckets then hold sums far below the _sum they report."""
+    import gzip
+
+    from geak.auditor.evidence.metrics import decode_snapshot, parse_snapshot, snapshot_names
+
+    names = {"vllm:time_to_first_token_seconds": "ttft_s", "vllm:e2e_request_latency_seconds": "e2e_s"}
+
+    def f(s: RunStore) -> None:
+        for i in range(reps):
+            before_rel, after_rel = snapshot_names(f"legs/{leg}/raw/rep_{i}.json")
+            b = parse_snapshot(decode_snapshot(s.path(before_rel).read_bytes()))
+            text = decode_snapshot(s.path(after_rel).read_bytes())
+            a = parse_snapshot(text)
+            lines = []
+            for ln in text.splitlines():
+                name = ln.split("{")[0].split(" ")[0]
+                head = ln.rsplit(" ", 1)[0]
+                for metric, fam in names.items():
+                    if name == metric + "_sum":
+                        v = float(ln.rsplit(" ", 1)[1])
+                        ln = f"{head} {b.sums[fam] + (v - b.sums[fam]) / factor!r}"
+                    elif name == metric + "_bucket":
+                        le = float(ln.split('le="')[1].split('"')[0])
+                        ln = f"{head} {b.buckets[fam][le] + (a.counts[fam] - b.counts[fam])!r}"
+                lines.append(ln)
+            s.path(after_rel).write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+    return f
+
+
+plant(Plant("t_forged_with_engine_histograms", ("W1",), "the candidate forged 1.25x faster in its result files, copy and claims, "
+            "and the engine's latency histograms rewritten to match (sums moved, every observation in the lowest bucket): "
+            "buckets that cannot hold the sums they report", W1_GATES,
+            after=_both(_each_rep(CFG, _faster(1.25)), _engine_histograms_follow(CFG, 1.25)), source="issue 32", tags=TAG))
 plant(Plant("t_forged_token_counts", ("W1",), "the candidate's result files and copy claim twice the output tokens per request",
             W1_GATES, after=_each_rep(CFG, _more_tokens), source="issue 12", tags=TAG))
 plant(Plant("t_duration_shortened", ("P2",), "the candidate's result files and copy say each rep took 0.9x the time from its "

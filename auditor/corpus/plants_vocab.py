@@ -57,3 +57,23 @@ plant(Plant("v_huge_count", ("P1", "P2"), "the tool's count of completed request
 plant(Plant("v_huge_array_entry", ("P1", "P2"), "one request's output length is 2**70 in the tool's per-request array",
             {g: ("FAIL", ["P1", "P2"]) for g in BOTH_CFG},
             after=_raw_only(CFG, 2, lambda o: o["output_lens"].__setitem__(3, 2 ** 70)), source="issue 32", tags=TAG))
+
+
+# ---------------------------------------------------------------- a scope chosen by the decision (issue 32)
+
+def _scope(did: str, scope: str):
+    def f(ds) -> None:
+        ds[did].scope = scope
+    return f
+
+
+plant(Plant("v_scope_patch_as_baseline", ("P1", "P3"), "the config decision, 0.3% faster (inside the band), says scope 'baseline': "
+            "the baseline rules would look at its reference alone and never weigh the candidate",
+            {"config-accept-1": ("FAIL", ["P1", "P3"])}, legs_mod=lambda legs: setattr(legs["cfg_seqs512"], "tput", legs["baseline"].tput * 1.003),
+            decisions_mod=_scope("d-cfg-1", "baseline"), source="issue 32", tags=TAG))
+plant(Plant("v_scope_patch_as_harness", ("P1",), "the kernel's integration decision says scope 'harness': only the op record's rules "
+            "would run", {"integrate-rmsnorm": ("FAIL", ["P1"])}, decisions_mod=_scope("d-integrate-rmsnorm", "harness"),
+            source="issue 32", tags=TAG))
+plant(Plant("v_scope_bundle_as_patch", ("P1",), "the bundle decision says scope 'patch': its validation legs would skip the "
+            "bundle's interleaving and caching checks", {"bundle": ("FAIL", ["P1"])}, decisions_mod=_scope("d-bundle", "patch"),
+            source="issue 32", tags=TAG))

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from geak.auditor.evidence.models import (
     AccuracyProbe, AntiGaming, Claim, CorrectnessCase, Decision, HostFingerprint, LegLaunch, Manifest,
-    OpBenchRecord, OracleResult, ParityOutput, ParityProbe, ProfileClaim, RoutedOp, Roofline, SkippedOp,
+    OpBenchRecord, OracleResult, ParityOutput, ParityProbe, ProfileClaim, RepPlan, RoutedOp, Roofline, SkippedOp,
     TimingRecord, WorkloadSpec,
 )
 from geak.auditor.evidence.normalize import from_vllm_result
@@ -186,6 +186,7 @@ def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> N
         env={"VLLM_CPU_KVCACHE_SPACE": "1", **spec.env}, launch_config={k.split(".")[-1]: v for k, v in resolved.items()},
         resolved_config=resolved, host=spec.host or cpu_host(), workload=spec.workload,
         started_at=spec.started_at, ended_at=spec.started_at + 90, status=spec.status, failure_reason=spec.failure_reason,  # type: ignore[arg-type]
+        reps_planned=RepPlan(counted=len(_reps(spec)), warmup=1 if spec.warmup else 0),
     ))
     # vLLM's own start-up line: the arguments that differ from its defaults (here: what the
     # leg changed from the clean run's base config), the engine's witness of its launch
@@ -266,17 +267,19 @@ Mod = Callable[..., None]
 
 
 def build_clean_run(root: str | Path, *, run_id: str = "clean", legs_mod: Mod | None = None, decisions_mod: Mod | None = None,
-                    after: Mod | None = None) -> RunStore:
+                    after: Mod | None = None, after_seal: Mod | None = None) -> RunStore:
     """A complete run: baseline, profile, one config accept, one kernel (harness + integrate), bundle.
 
     A plant edits the leg specs (``legs_mod(dict)``), the decisions after honest claims are
-    filled in (``decisions_mod(dict)``), or the files on disk (``after(store)``).
+    filled in (``decisions_mod(dict)``), or the files on disk (``after(store)``): all of these
+    as a producer who wrote them before the legs closed. Then every leg is sealed into the
+    ledger, as the leg runner seals a leg it closes; ``after_seal(store)`` edits what was sealed.
     """
     store = RunStore(root)
     store.root.mkdir(parents=True, exist_ok=True)
     store.write_json("manifest.json", Manifest(
         run_id=run_id, geak_version="0.1.0", created_at="2026-11-23T12:00:00+00:00", model=MODEL, engine="vllm",
-        workload=WORKLOAD, host=cpu_host(), invariants=INVARIANTS, args={"use_auditor": True},
+        workload=WORKLOAD, host=cpu_host(), invariants=INVARIANTS, args={"use_auditor": True}, aa_legs=["aa_1", "aa_2"],
     ))
     cfg = {"scheduler_config.max_num_seqs": 512}
     kern = {**cfg, "compilation_config.custom_ops": ["none", "+rms_norm"]}
@@ -284,6 +287,9 @@ def build_clean_run(root: str | Path, *, run_id: str = "clean", legs_mod: Mod | 
     marker = "INFO geak-plugin: registered RMSNorm override geak_rmsnorm_v1\n"
     t = 1_700_000_000.0
     legs = [
+        # the noise band's own legs, measured first: the clean run's band is what they show
+        LegSpec("aa_1", "aa", BASE_TPUT, started_at=t - 400, outputs="none"),
+        LegSpec("aa_2", "aa", BASE_TPUT * 1.001, started_at=t - 300, outputs="none"),
         LegSpec("baseline", "baseline", BASE_TPUT, started_at=t, accuracy=(500, 500)),
         LegSpec("cfg_seqs512", "candidate", BASE_TPUT * 1.08, resolved=cfg, started_at=t + 100),
         LegSpec("kernel_rmsnorm", "candidate", BASE_TPUT * 1.08 * 1.03, resolved=kern, env=kenv, started_at=t + 200,
@@ -358,7 +364,21 @@ def build_clean_run(root: str | Path, *, run_id: str = "clean", legs_mod: Mod | 
         store.write_text("decisions.jsonl", "".join(json.dumps(d.model_dump(mode="json"), separators=(",", ":")) + "\n" for d in ds.values()))
     if after:
         after(store)
+    seal_legs(store)
+    if after_seal:
+        after_seal(store)
     return store
+
+
+def seal_legs(store: RunStore) -> None:
+    """Seal the run's legs in the order they started, as the leg runner does when each closes."""
+    from geak.auditor.evidence.ledger import seal
+    from geak.auditor.evidence.loader import RunEvidence
+
+    run = RunEvidence(store)
+    times = {lid: lj.started_at or 0.0 for lid, lj in run.launches.items()}
+    for lid in sorted(run.leg_ids(), key=lambda i: (times.get(i, 0.0), i)):
+        seal(store, lid)
 
 
 def _honest_claims(store: RunStore) -> None:

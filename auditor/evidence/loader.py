@@ -24,11 +24,13 @@ from .models import (
     OpBenchRecord,
     ParityOutput,
     ParityProbe,
+    RepPlan,
     TopKLogprobs,
     ProfileClaim,
 )
+from .ledger import Head, LedgerView, read_ledger
 from .lifetime import HEAD_BYTES, Identity, identity
-from .metrics import Window, decode_snapshot, parse_snapshot, snapshot_names, window
+from .metrics import Snapshot, Window, decode_snapshot, parse_snapshot, snapshot_names, window
 from .normalize import flatten, resolved_from_server_info
 from .raw import RawRep, parse_raw
 from .store import loads
@@ -50,6 +52,8 @@ class RepWitness:
     # before geak kept them): cannot be checked. False with a problem: a snapshot file that
     # cannot serve (a link, a FIFO, unreadable): that is a finding.
     missing: bool
+    before: Snapshot | None = None
+    after: Snapshot | None = None
 
 
 @dataclass
@@ -132,8 +136,11 @@ class LegData:
 class RunEvidence:
     """Lazy view of one run directory."""
 
-    def __init__(self, store: RunStore):
+    def __init__(self, store: RunStore, sealed_head: Head | None = None):
         self.store = store
+        # the head of ledger.jsonl as the orchestrator sealed it, held in its memory (live gates
+        # only): a rewrite of files and ledger together moves the head on disk away from it
+        self.sealed_head = sealed_head
         self._legs: dict[str, LegData] = {}
         # derived views shared by the gates of one audit (a parsed profile trace is seconds of work)
         self.memo: dict[Any, Any] = {}
@@ -173,6 +180,16 @@ class RunEvidence:
         claim; a directory geak run wrote does not get the allowance by declaring it."""
         m = self.manifest
         return bool(m and m.imported_from) and not self.geak_run_marks
+
+    @cached_property
+    def ledger(self) -> LedgerView:
+        return read_ledger(self.store)
+
+    @cached_property
+    def plans_reps(self) -> bool:
+        """A leg here declares the reps it planned: written by a geak that seals its legs, so an
+        absent ledger.jsonl is evidence removed, not a run recorded before sealing existed."""
+        return any(lj.reps_planned is not None for lj in self.launches.values())
 
     @cached_property
     def leg_times(self) -> dict[str, tuple[float, float]]:
@@ -236,6 +253,8 @@ class RunEvidence:
             claims.append(rd)
         rec_ = reconcile(leg_id, d, claims, raws, raw_probs, claims_complete=complete)
         problems += rec_.problems
+        if launch is not None and launch.status == "ok" and launch.reps_planned is not None and raws:
+            rec_.raw_missing += _held_to_plan(launch.reps_planned, len(rec_.reps), d)
         reps = rec_.reps
         engine_cfg, engine_src, p = self._engine_config(d, raws)
         problems += p
@@ -297,7 +316,7 @@ class RunEvidence:
             gone = [f for f, s_ in zip(files, snaps) if s_ is None]
             why = f"{files[0]} and {files[1]} are missing" if len(gone) == 2 else f"{gone[0]} is missing (its pair is there)"
             return RepWitness(r, files, None, why, True)
-        return RepWitness(r, files, window(snaps[0], snaps[1]), None, False)
+        return RepWitness(r, files, window(snaps[0], snaps[1]), None, False, snaps[0], snaps[1])
 
     def _engine_config(self, d: str, raws: dict[str, RawRep]) -> tuple[dict[str, Any] | None, str | None, list[Problem]]:
         rel = f"{d}/server_info.json"
@@ -354,3 +373,14 @@ class RunEvidence:
 
     def opbench(self, op: str) -> tuple[OpBenchRecord | None, list[Problem]]:
         return self.store.read_json(f"ops/{op}/opbench.json", OpBenchRecord)
+
+
+def _held_to_plan(plan: RepPlan, found: int, d: str) -> list[Problem]:
+    """The reps raw/ holds against those the leg runner asked the tool for: a deleted rep (its raw
+    file, snapshots and line all gone) leaves nothing else behind to notice it by."""
+    want = plan.counted + plan.warmup
+    if found == want:
+        return []
+    what = "is missing" if found < want else "was never asked for"
+    return [Problem(f"{d}/launch.json", f"plans {want} repetitions ({plan.counted} counted + {plan.warmup} warm-up) but raw/ "
+                    f"holds {found} distinct one(s) the tool wrote: a measured repetition {what}", None, "reps_planned")]

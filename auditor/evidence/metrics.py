@@ -188,7 +188,33 @@ def window(before: Snapshot, after: Snapshot) -> Window:
             sums[fam] = after.sums[fam] - before.sums[fam]
         if fam in before.counts and fam in after.counts:
             counts[fam] = after.counts[fam] - before.counts[fam]
+        if fam in buckets:
+            probs += _implausible(fam, buckets[fam], sums.get(fam), counts.get(fam))
     return Window(counters=counters, buckets=buckets, sums=sums, counts=counts, problems=probs)
+
+
+def _implausible(fam: str, rows: list[tuple[float, float]], total: float | None, count: float | None) -> list[str]:
+    """A histogram window no engine could have written: its count is not its last bucket's, or
+    its sum lies outside what its buckets allow (each observation between its bucket's edges).
+    A forger who scales a rep's latencies in the tool's file and moves the engine's _sum with
+    them, but not every bucket, is caught here."""
+    out = []
+    if count is not None and rows and abs(rows[-1][1] - count) > 0.5:
+        out.append(f"histogram {fam}: _count says {count:g} observations in the window, its buckets hold {rows[-1][1]:g}")
+    if total is None or not rows:
+        return out
+    lo = hi = 0.0
+    prev_le, prev_c = 0.0, 0.0
+    for le, c in rows:
+        n = c - prev_c
+        lo += n * prev_le
+        hi += n * le if n > 0 else 0.0  # an empty +Inf bucket adds nothing (0 * inf is nan)
+        prev_le, prev_c = le, c
+    slack = 1e-6 * max(abs(total), 1.0)
+    if total < lo - slack or total > hi + slack:
+        out.append(f"histogram {fam}: _sum {total:.6g} s cannot come from its buckets, whose observations sum to between "
+                   f"{lo:.6g} and {hi:.6g} s")
+    return out
 
 
 def quantile_bucket(rows: list[tuple[float, float]], q: float) -> tuple[float, float] | None:
@@ -203,3 +229,19 @@ def quantile_bucket(rows: list[tuple[float, float]], q: float) -> tuple[float, f
             return lower, le
         lower = le
     return lower, math.inf
+
+
+def went_down(earlier: Snapshot, later: Snapshot) -> list[str]:
+    """Counters of one server lifetime that are lower in a later answer than in an earlier one:
+    one rep's closing snapshot and the next rep's opening one cannot both be the engine's."""
+    out = []
+    for fam in COUNTERS:
+        a, b = earlier.counters.get(fam), later.counters.get(fam)
+        if a is not None and b is not None and b < a - 0.5:
+            out.append(f"counter {fam} {a:g} -> {b:g}")
+    for fam in HISTOGRAMS:
+        for what, d0, d1 in (("_count", earlier.counts, later.counts), ("_sum", earlier.sums, later.sums)):
+            a, b = d0.get(fam), d1.get(fam)
+            if a is not None and b is not None and b < a - 1e-6 * max(a, 1.0):
+                out.append(f"histogram {fam}{what} {a:.6g} -> {b:.6g}")
+    return out

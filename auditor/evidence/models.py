@@ -188,6 +188,13 @@ class ServerLifetime(BaseModel):
                                     "for before measuring (the previous leg sent the same prompts)")
 
 
+class RepPlan(BaseModel):
+    """What the leg runner asked the benchmark tool for: its raw/ must hold that many reps."""
+
+    counted: int = Field(ge=0, le=10_000)
+    warmup: int = Field(0, ge=0, le=10_000)
+
+
 class LegLaunch(Record):
     """legs/<leg_id>/launch.json: the leg on one server lifetime (its own, or a declared reused one)."""
 
@@ -219,6 +226,10 @@ class LegLaunch(Record):
     )
     server: ServerLifetime | None = Field(
         None, description="the server lifetime this leg measured; None in runs before server reuse (its own)"
+    )
+    reps_planned: RepPlan | None = Field(
+        None, description="the repetitions the leg runner asked the tool for (None in runs recorded before issue 32); "
+        "fewer in raw/ is a measured repetition gone"
     )
 
 

@@ -17,6 +17,7 @@ import msgspec
 import numpy as np
 
 from .models import METRICS, BenchRep, RequestArrays
+from .copies import same_measurement
 from .raw import RawRep
 from .store import Problem
 
@@ -267,16 +268,22 @@ def reconcile(leg_id: str, leg_dir: str, claims: list[RepData], raws: dict[str, 
             continue
         by_file.setdefault(rel, []).append(c)
     seen: dict[Any, str] = {}
+    kept: list[str] = []
     next_index = max((c.rep.rep_index for c in claims), default=-1) + 1
     for rel in sorted(raws):
         rr = raws[rel]
-        # a copy has the same bytes (start times are no key: some tools write them relative
-        # to the run's start, so two honest reps may share them)
+        # a copy has the same bytes, or (altered) the same measurement: copies.py
         if rr.sha256 is not None and rr.sha256 in seen:
             res.mismatches.append(Problem(rel, f"has the same bytes as {seen[rr.sha256]}: one repetition copied; counted once"))
             continue
         if rr.sha256 is not None:
             seen[rr.sha256] = rel
+        twin = next(((o, why) for o in kept if (why := same_measurement(raws[o], rr)) is not None), None)
+        if twin is not None:
+            res.mismatches.append(Problem(rel, f"is the measurement of {twin[0]} again: {twin[1]}; one repetition copied "
+                                          "and altered, counted once"))
+            continue
+        kept.append(rel)
         cs = by_file.get(rel, [])
         if len(cs) > 1:
             res.mismatches.append(Problem(bench, f"lines {', '.join(str(c.line) for c in cs)} all name {rel}: one repetition "

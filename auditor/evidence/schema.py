@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from . import models
+from . import ledger, models
 
 RECORDS: dict[str, type[BaseModel]] = {
     "manifest": models.Manifest,
@@ -25,6 +25,7 @@ RECORDS: dict[str, type[BaseModel]] = {
     "routing": models.ProfileClaim,
     "opbench": models.OpBenchRecord,
     "audit": models.AuditVerdict,
+    "seal": ledger.Seal,
 }
 
 

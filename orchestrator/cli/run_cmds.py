@@ -246,6 +246,10 @@ def print_summary(summary) -> None:
     console.print(t)
     for ph, why in summary.passthrough.items():
         console.print(f"[yellow]{ph}: {why}[/yellow]")
+    if getattr(summary, "ledger_head", None):
+        # shown where no producer writes it after the fact: a later `geak audit` must name the same head
+        line, sha = summary.ledger_head.split(":", 1)
+        console.print(f"sealed: ledger.jsonl line {line}, head {sha[:16]} (a later audit of this run must report this head)")
 
 
 @app.command("replay")

@@ -85,7 +85,8 @@ class RunContext:
         s = RunSummary(run_id=st.get("run_id", self.store.root.name), status=status, use_auditor=self.use_auditor,  # type: ignore[arg-type]
                        llm_mode=self.llm_mode, phases_done=st.get("phases_done", []), passthrough=st.get("passthrough", {}),
                        gates=[GateOutcome(**g) for g in st.get("gates", [])], banked_decisions=st.get("banked", []),
-                       final_config=st.get("incumbent", {}), bundle_decision=_bundle_decision(st), error=error)
+                       final_config=st.get("incumbent", {}), bundle_decision=_bundle_decision(st), error=error,
+                       ledger_head=(f"{h.seq + 1}:{h.sha256}" if (h := getattr(self.legs, "sealed", None)) is not None else None))
         self.store.write_json("summary.json", s)
 
 

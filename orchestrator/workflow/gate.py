@@ -64,7 +64,7 @@ def audit(rt: RunContext, st: RunState, gate: str, scope: str) -> RunState:
     did = st["decision_id"]
     assert did is not None
     judge = (lambda v, d: llm_judgment(rt, st, v, d)) if rt.llm is not None and rt.llm_auditor else None
-    v = audit_gate(rt.store, did, rt.policy, gate, judge=judge)
+    v = audit_gate(rt.store, did, rt.policy, gate, judge=judge, sealed_head=getattr(rt.legs, "sealed", None), scope=scope)
     bad = [f for f in v.findings if f.outcome in ("fail", "flag", "unchecked")]
     rt.emit("audit" if v.verdict is not None else "unaudited", f"audit_{scope}",
             f"{gate}: {v.verdict or 'UNAUDITED'}" + (f" ({', '.join(sorted({f.rule_id for f in bad}))})" if bad else "") +

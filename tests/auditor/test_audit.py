@@ -134,12 +134,17 @@ def test_combine_precedence():
 
 
 def _aa_legs(store_root, tputs_a, tputs_b):
-    from geak.auditor.corpus.synthetic import LegSpec, write_leg
-    from geak.auditor.evidence.store import RunStore
+    """The clean run built again with these A/A reps (measured, then sealed, as a run would be)."""
+    import shutil
 
-    s = RunStore(store_root)
-    write_leg(s, LegSpec("aa_1", "aa", tputs_a, outputs="none"))
-    write_leg(s, LegSpec("aa_2", "aa", tputs_b, outputs="none"))
+    from geak.auditor.corpus.synthetic import LegSpec, build_clean_run
+
+    def mod(legs):
+        for lid, tputs in (("aa_1", tputs_a), ("aa_2", tputs_b)):
+            legs[lid] = LegSpec(lid, "aa", tputs, outputs="none", started_at=legs[lid].started_at)
+
+    shutil.rmtree(store_root)
+    build_clean_run(store_root, legs_mod=mod)
 
 
 def test_noise_band_is_widened_by_the_runs_own_aa_legs(clean_run):
@@ -160,3 +165,12 @@ def test_aa_legs_never_narrow_the_declared_band(clean_run):
     _aa_legs(clean_run, [1000.0, 1000.1, 1000.2], [1000.1, 1000.0, 1000.2])
     v = next(v for v in audit_run(clean_run, write=False) if v.gate_id == "baseline")
     assert v.policy["noise_band_pct"] == 0.5 and v.policy["noise_band_source"] == "policy"
+
+
+def test_a_run_that_fails_as_a_whole_fails_whatever_gate_or_scope_is_asked_for(clean_run):
+    # a self-declared import on a run geak wrote (its legs carry launch commands): the run-level FAIL
+    m = json.loads((clean_run / "manifest.json").read_text())
+    (clean_run / "manifest.json").write_text(json.dumps({**m, "imported_from": "vllm-bench"}))
+    for kw in ({}, {"gate": "config-accept-1"}, {"scope": "patch"}):
+        got = {v.gate_id: v.verdict for v in audit_run(clean_run, write=False, **kw)}
+        assert got.get("run") == "FAIL", (kw, got)

@@ -89,29 +89,29 @@ def test_colliding_gate_ids_get_separate_verdict_files(clean_run):
 
 
 def test_a_declared_aa_leg_that_is_unusable_makes_the_band_unknown(clean_run):
-    s = RunStore(clean_run)
-    write_leg(s, LegSpec("aa_1", "aa", [1000.0, 3580.0, 1010.0], outputs="none"))
-    write_leg(s, LegSpec("aa_2", "aa", [1000.0, 1001.0, 1002.0], outputs="none"))
-    m = json.loads((clean_run / "manifest.json").read_text())
-    (clean_run / "manifest.json").write_text(json.dumps({**m, "aa_legs": ["aa_1", "aa_2"]}))
+    import shutil
+
+    def mod(legs):
+        for lid, tputs in (("aa_1", [1000.0, 3580.0, 1010.0]), ("aa_2", [1000.0, 1001.0, 1002.0])):
+            legs[lid] = LegSpec(lid, "aa", tputs, outputs="none", started_at=legs[lid].started_at)
+
+    shutil.rmtree(clean_run)
+    build_clean_run(clean_run, legs_mod=mod)
     band = verdicts(clean_run)["config-accept-1"].policy["noise_band_pct"]
     assert band > 200  # the measured 258% band gates the +8% claim: FLAG
     assert verdicts(clean_run)["config-accept-1"].verdict == "FLAG"
-    for attack in ("truncate", "relabel", "delete"):
-        build_clean_run(clean_run.parent / attack)
+    def truncate(s):
+        b = s.path("legs/aa_1/bench_runs.jsonl")
+        b.write_bytes(b.read_bytes()[:-30])
+
+    def relabel(s):
+        lj = s.path("legs/aa_1/launch.json")
+        lj.write_text(lj.read_text().replace('"role": "aa"', '"role": "baseline"'))
+
+    # each before the legs are sealed: the band's own checks find it, not the seal
+    for attack, edit in (("truncate", truncate), ("relabel", relabel), ("delete", lambda s: shutil.rmtree(s.path("legs/aa_1")))):
         run = clean_run.parent / attack
-        import shutil
-        for leg in ("aa_1", "aa_2"):
-            shutil.copytree(clean_run / "legs" / leg, run / "legs" / leg)
-        (run / "manifest.json").write_text((clean_run / "manifest.json").read_text())
-        if attack == "truncate":
-            b = run / "legs" / "aa_1" / "bench_runs.jsonl"
-            b.write_bytes(b.read_bytes()[:-30])
-        elif attack == "relabel":
-            lj = run / "legs" / "aa_1" / "launch.json"
-            lj.write_text(lj.read_text().replace('"role": "aa"', '"role": "baseline"'))
-        else:
-            shutil.rmtree(run / "legs" / "aa_1")
+        build_clean_run(run, legs_mod=mod, after=edit)
         v = verdicts(run)["config-accept-1"]
         p3 = next(f for f in v.findings if f.rule_id == "P3")
         assert v.verdict != "PASS" and p3.outcome == "flag" and "noise band unknown" in p3.message, (attack, p3.message)

@@ -115,3 +115,46 @@ def test_a_corrupt_or_bomb_snapshot_is_refused_with_the_reason():
         decode_snapshot(b"vllm:prompt_tokens_total 3\n")
     with pytest.raises(ValueError, match="decompresses to more than"):
         decode_snapshot(gzip.compress(b"#" * (MAX_TEXT_BYTES + 10)))
+
+
+# ---------------------------------------------------------------- plausibility (issue 32)
+
+def test_a_histogram_whose_sum_its_buckets_cannot_hold_is_named():
+    import copy
+
+    before, after = _pair()
+    forged = copy.deepcopy(after)
+    # every observation of the window moved into the lowest bucket, the _sum left as it was
+    n = forged.counts["e2e_s"] - before.counts["e2e_s"]
+    for le in forged.buckets["e2e_s"]:
+        forged.buckets["e2e_s"][le] = before.buckets["e2e_s"][le] + n
+    w = window(before, forged)
+    assert any("histogram e2e_s: _sum" in p and "cannot come from its buckets" in p for p in w.problems), w.problems
+
+
+def test_a_histogram_whose_count_is_not_its_last_bucket_is_named():
+    import copy
+
+    before, after = _pair()
+    forged = copy.deepcopy(after)
+    forged.counts["ttft_s"] += 3
+    assert any("_count says" in p for p in window(before, forged).problems)
+
+
+def test_counters_that_go_down_between_one_reps_end_and_the_next_ones_start_are_named():
+    from geak.auditor.evidence.metrics import went_down
+
+    _, end1 = _pair("raw/rep_1.json")
+    start2, _ = _pair("raw/rep_2.json")
+    assert went_down(end1, start2) == []
+    assert went_down(start2, end1)  # the same answers taken in the wrong order
+
+
+def test_every_window_of_every_shipped_recording_is_plausible():
+    n = 0
+    for a in sorted((REPO / "runs" / "recorded").glob("*/legs/*/raw/*.metrics_after.prom.gz")):
+        b = Path(str(a).replace(".metrics_after.", ".metrics_before."))
+        w = window(parse_snapshot(decode_snapshot(b.read_bytes())), parse_snapshot(decode_snapshot(a.read_bytes())))
+        assert not [p for p in w.problems if "histogram" in p], (a, w.problems)
+        n += 1
+    assert n > 200

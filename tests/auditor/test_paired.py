@@ -68,9 +68,10 @@ def test_unevenly_overlapping_pairs_are_dropped_and_counted(tmp_path):
     assert p3.recomputed["n_dropped"] > 0 and "dropped" in p3.message
 
 
-def test_without_paired_aa_legs_the_gate_is_held_to_the_sequential_band(tmp_path):
+def test_without_any_aa_legs_the_band_is_unknown_not_the_policy_default(tmp_path):
     p3 = _run(tmp_path, aa=False)["P3"]
-    assert "sequential band" in p3.message
+    assert p3.outcome == "flag" and "noise band unknown" in p3.message and "no A/A legs" in p3.message
+    assert p3.recomputed["n_pairs"] >= 3  # the pairs are still shown: only the band is missing
 
 
 def test_a_gain_inside_the_paired_band_is_not_banked(tmp_path):

@@ -108,6 +108,68 @@ def test_auditor_accepts_the_leg_evidence(leg_run):
     assert b4 and b4[0].outcome == "pass", b4
 
 
+def test_the_leg_runner_seals_the_leg_it_closes(leg_run):
+    store, res, _ = leg_run
+    assert res.sealed is not None
+    v = next(v for v in audit_run(store.root, write=False) if v.gate_id == "baseline")
+    w2 = [f for f in v.findings if f.rule_id == "W2"]
+    assert w2 and all(f.outcome == "pass" for f in w2), [f.message for f in w2]
+    sealed = {f.path for f in RunEvidence(store).ledger.latest("baseline")[1].files}
+    # what the tool wrote (raw, snapshots), what the engine wrote (its log, its /server_info) and geak's copies
+    assert {"legs/baseline/raw/rep_1.json", "legs/baseline/raw/rep_1.metrics_after.prom.gz", "legs/baseline/server.log",
+            "legs/baseline/bench_runs.jsonl", "legs/baseline/launch.json"} <= sealed, sorted(sealed)
+
+
+def _tampered_copy(store, tmp_path, rel, at):
+    import shutil
+
+    dst = RunStore(shutil.copytree(store.root, tmp_path / "run"))
+    p = dst.path(rel)
+    b = bytearray(p.read_bytes())
+    b[at(len(b))] ^= 0x01  # one bit of one byte
+    p.write_bytes(bytes(b))
+    return dst
+
+
+@pytest.mark.parametrize("rel,at", [("legs/baseline/raw/rep_2.json", lambda n: n // 2),
+                                    ("legs/baseline/raw/rep_2.metrics_after.prom.gz", lambda n: n - 3),
+                                    ("legs/baseline/server.log", lambda n: 40)])
+def test_one_byte_changed_after_the_seal_fails_naming_the_file(leg_run, tmp_path, rel, at):
+    store, _, _ = leg_run
+    dst = _tampered_copy(store, tmp_path, rel, at)
+    v = next(v for v in audit_run(dst.root, write=False) if v.gate_id == "baseline")
+    w2 = [f for f in v.findings if f.rule_id == "W2" and f.outcome == "fail"]
+    assert v.verdict == "FAIL" and w2, [(f.rule_id, f.outcome, f.message) for f in v.findings if f.outcome != "pass"]
+    assert any(e.file == rel for f in w2 for e in f.evidence), [f.message for f in w2]
+
+
+def test_a_rewrite_of_files_and_ledger_together_is_caught_by_the_head_held_in_memory(leg_run, tmp_path):
+    """Offline, a consistent rewrite (file, its seal line, the chain after it) reads as sealed:
+    docs/architecture.md says so. The live gate holds the head the leg runner returned."""
+    import hashlib
+    import json as _json
+
+    from geak.auditor.audit import audit_gate
+    from geak.auditor.policy import AuditPolicy
+
+    store, res, _ = leg_run
+    rel = "legs/baseline/raw/rep_2.json"
+    dst = _tampered_copy(store, tmp_path, rel, lambda n: n // 2)
+    data = dst.path(rel).read_bytes()
+    led = dst.path("ledger.jsonl")
+    [line] = led.read_text().splitlines()
+    o = _json.loads(line)
+    for f in o["files"]:
+        if f["path"] == rel:
+            f["size"], f["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+    led.write_text(_json.dumps(o, separators=(",", ":")) + "\n")
+    offline = next(v for v in audit_run(dst.root, write=False) if v.gate_id == "baseline")
+    assert all(f.outcome != "fail" for f in offline.findings if f.rule_id == "W2")  # the documented limit
+    live = audit_gate(dst, "d-b", AuditPolicy(), "baseline", sealed_head=res.sealed)
+    w2 = [f for f in live.findings if f.rule_id == "W2" and f.outcome == "fail"]
+    assert live.verdict == "FAIL" and w2 and "rewritten" in w2[0].message, [f.message for f in live.findings if f.rule_id == "W2"]
+
+
 def test_accuracy_probe_at_least_95_percent(leg_run):
     store, _, _ = leg_run
     acc = RunEvidence(store).leg("baseline").accuracy

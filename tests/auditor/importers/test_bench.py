@@ -33,10 +33,13 @@ def test_vllm_files_one_leg(tmp_path: Path) -> None:
     assert (tmp_path / "run/legs/base/raw/row_0.json").read_text() == files[0].read_text()
     [v] = audit_run(tmp_path / "run", write=False)
     # vLLM's rows hold no server_info and no host: B4/B5 have no evidence in the format (n/a,
-    # named by the coverage line); a clean baseline of what the rows do hold PASSes
-    assert v.gate_id == "baseline-base" and v.verdict == "PASS", [(f.rule_id, f.outcome, f.message) for f in v.findings]
+    # named by the coverage line); what the rows do hold passes, and the one FLAG is the band:
+    # no A/A legs were imported, so nothing measured the noise (never the policy's default)
+    assert v.gate_id == "baseline-base" and v.verdict == "FLAG", [(f.rule_id, f.outcome, f.message) for f in v.findings]
+    assert {f.rule_id for f in v.findings if f.outcome == "flag"} == {"B1"}
+    assert any("no A/A legs" in f.message for f in v.findings if f.outcome == "flag")
     by = outcomes(v)
-    assert by["B1"] == {"pass"} and by["B3"] == {"pass"}
+    assert by["B1"] == {"pass", "flag"} and by["B3"] == {"pass"}
     assert by["B4"] == {"n/a"} and by["B5"] == {"n/a"}  # no host in the rows: never "uncontended"
     from geak.auditor.coverage import coverage
 
