@@ -5,7 +5,9 @@ look at its reference legs only, and the candidate never judged. So the scope co
 gate: on a live gate the workflow names it (gate.py passes it to audit_gate); offline it is read
 from what the decision holds, which a scope word cannot change: candidate legs make a comparison
 (a bundle when every candidate leg's launch.json says validation_final, else a patch), reference
-legs alone a baseline, an op with no legs a harness record, a profile round a profile. A declared
+legs alone a baseline, an op with no legs a harness record, a profile round a profile. A decision
+that calls itself a comparison stays one without its candidate (the stricter rules then name the
+candidate as missing). A declared
 scope that differs is a P1 FAIL, and the decision is judged under the gate's scope all the same.
 """
 
@@ -22,6 +24,9 @@ def scope_of(run: RunEvidence, d: Decision) -> tuple[str, str]:
         if roles == {"validation_final"}:
             return "bundle", "its candidate legs are validation legs (launch.json role validation_final)"
         return "patch", f"it names candidate legs ({', '.join(d.candidate_legs[:3])})"
+    if d.scope in ("patch", "bundle"):
+        # a comparison whose candidate is missing stays one: its rules name what is missing (P1)
+        return d.scope, "a comparison that names no candidate leg"
     if d.reference_legs:
         return "baseline", "it names reference legs and no candidate"
     if d.profile_round:

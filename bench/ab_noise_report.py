@@ -16,6 +16,7 @@ from typing import Any
 
 from geak.auditor import stats
 from geak.auditor.audit import audit_run
+from geak.auditor.evidence.ledger import check_leg, read_ledger, seal
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Decision, Manifest, PairedAA
 from geak.auditor.evidence.store import RunStore
@@ -37,13 +38,22 @@ def _scratch(src: Path, dst: Path, legs: list[str], manifest: Manifest, decision
     under test for part of its own band."""
     if dst.exists():
         shutil.rmtree(dst)
+    source = RunStore(src)
+    view = read_ledger(source)
     for lid in legs:
+        # what was measured, as it was sealed: a copy re-sealed unchecked would launder an edit
+        probs = view.problems + check_leg(source, view, lid) if view.present else []
+        if probs:
+            raise SystemExit(f"{src}/legs/{lid} does not hold what was sealed when it was measured: {probs[0]}")
         shutil.copytree(src / "legs" / lid, dst / "legs" / lid)
     for role, ids in zip(("reference", "candidate"), sides):
         for lid in ids:
             f = dst / "legs" / lid / "launch.json"
             f.write_text(json.dumps({**json.loads(f.read_text()), "role": role}))
     st = RunStore(dst)
+    if view.present:
+        for lid in legs:  # the copy as presented (roles above), sealed as the bench's own record
+            seal(st, lid)
     st.write_json("manifest.json", manifest)
     if decision is None:  # a copy to derive from, not to gate
         return []

@@ -265,8 +265,11 @@ class RecordedLegs:
                                 f"measured: {unsealed}; replay refuses it (geak audit {self.source.root} names every file)")
         _copy_recorded(self.source.path(f"legs/{leg_id}"), store.path(f"legs/{leg_id}"))
         self.served.append(leg_id)
-        head = seal(store, leg_id)
-        self.sealed = max(head, self.sealed) if self.sealed else head
+        head = None
+        if self.source_ledger.present:
+            # the copy is sealed as the recording was; a recording from before sealing replays as one
+            head = seal(store, leg_id)
+            self.sealed = max(head, self.sealed) if self.sealed else head
         return LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None, head)
 
     def _unsealed(self, leg_id: str, launch: LegLaunch) -> str | None:

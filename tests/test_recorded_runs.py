@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from geak.auditor.audit import audit_run
+from geak.auditor.audit import audit_file, audit_run
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.store import RunStore
 
@@ -111,7 +111,7 @@ def test_the_reuse_recordings_baseline_measured_on_the_aa_legs_server_and_the_au
     """A real run with server reuse (runs/recorded/tiny-cpu-reuse, 2026-12-02): the baseline
     measured on aa_2's server (the last leg on the host's set before it); every other leg has
     its own lifetime; E2 re-derives all of it from the engine's logs and passes."""
-    from geak.auditor.audit import audit_run
+    from geak.auditor.audit import audit_file, audit_run
     from geak.auditor.evidence.lifetime import resets
     from geak.auditor.evidence.loader import RunEvidence
     from geak.auditor.evidence.store import RunStore
@@ -209,3 +209,21 @@ def test_a_crossover_period_cut_short_is_measured_again_whole(tmp_path):
     shutil.copytree(CROSSOVER / "legs" / "aa1_b_p1", store.path("legs/aa1_b_p1"))
     again = Counting("vllm")
     assert [r.status for r in again.batch(store, p1)] == ["ok", "ok"] and again.measured == []
+
+
+def test_every_shipped_recordings_audits_are_what_the_auditor_says_today():
+    """audits/<gate>.json of each recording is today's verdict (a replay is held to them): after a
+    change to the auditor, scripts/refresh_recorded_audits.py re-audits and packs them again."""
+    stale = []
+    for run in sorted(p for p in RECORDED.parent.iterdir() if p.is_dir() and (p / "legs").is_dir()):
+        for v in audit_run(run, write=False):
+            name = audit_file(v.gate_id, run_level=v.scope is None)
+            got = json.loads(v.model_dump_json())
+            try:
+                kept = json.loads((run / name).read_text())
+            except FileNotFoundError:
+                stale.append(f"{run.name}/{name}: no audit file")
+                continue
+            if {k: x for k, x in got.items() if k != "created_at"} != {k: x for k, x in kept.items() if k != "created_at"}:
+                stale.append(f"{run.name}/{v.gate_id}: {kept.get('verdict')} kept, {v.verdict} today")
+    assert not stale, f"{stale}: run scripts/refresh_recorded_audits.py"

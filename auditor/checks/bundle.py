@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import stats
 from ..evidence.models import EvidencePointer, Finding
 from .registry import GateContext, leg_ptr, rule
@@ -115,6 +117,7 @@ def f3_workload(ctx: GateContext) -> list[Finding]:
             specs[leg.leg_id] = leg.launch.workload
     if not specs:
         return ctx.unchecked("F3", "no legs")
+    out_rows = _served_shapes(ctx, ctx.reference + ctx.candidate)
     first_id = next(iter(specs))
     base = specs[first_id].identity()
     out: list[Finding] = []
@@ -124,8 +127,56 @@ def f3_workload(ctx: GateContext) -> list[Finding]:
         if diff:
             out += ctx.bad("F3", f"leg {lid} ran a different workload than {first_id}: {diff}",
                            evidence=[leg_ptr(ctx.run.leg(lid), field="workload")], recomputed={"diff": {k: list(v) for k, v in diff.items()}})
+    out += out_rows
     if not out:
         out += ctx.ok("F3", f"{len(specs)} leg(s) share one workload")
+    return out
+
+
+IN_TOLERANCE = 0.05  # one seeded prompt set gives one prompt length distribution
+OUT_FACTOR = 1.5  # output lengths may move a little with the numerics (EOS), never severalfold
+
+
+def _shape(leg) -> tuple[float, float, str] | None:
+    """(mean input tokens, mean output tokens per served request, where from) over a leg's counted
+    reps: the tool's own per-request lengths, else its totals over its completed count."""
+    ins, outs, n = 0.0, 0.0, 0
+    src = ""
+    for r in leg.counted:
+        if r.has_arrays:
+            ok = r.arrays["ok"]
+            ins += float(np.nansum(np.where(ok, r.arrays["input_lens"], 0.0)))
+            outs += float(np.nansum(np.where(ok, r.arrays["output_lens"], 0.0)))
+            n += int(ok.sum())
+            src = src or f"{r.file} per-request input_lens/output_lens"
+            continue
+        a = r.reported
+        c, ti, to = a.get("completed"), a.get("total_input_tokens"), a.get("total_output_tokens")
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (c, ti, to)) and c > 0:
+            ins, outs, n = ins + ti, outs + to, n + int(c)
+            src = src or f"{r.file} total_input_tokens/total_output_tokens"
+    return (ins / n, outs / n, src) if n else None
+
+
+def _served_shapes(ctx: GateContext, legs) -> list[Finding]:
+    """The workload as the tool's own requests show it, not as launch.json or the row's settings
+    say: the same prompts give the same prompt lengths, and output lengths of one order."""
+    shapes = {leg.leg_id: sh for leg in legs if (sh := _shape(leg)) is not None}
+    if len(shapes) < 2:
+        return []
+    first, (i0, o0, s0) = next(iter(shapes.items()))
+    out: list[Finding] = []
+    for lid, (i1, o1, s1) in list(shapes.items())[1:]:
+        why = []
+        if abs(i1 - i0) > IN_TOLERANCE * max(i0, 1e-9):
+            why.append(f"{i0:.1f} vs {i1:.1f} input tokens per request")
+        if o0 > 0 and o1 > 0 and max(o0, o1) / min(o0, o1) > OUT_FACTOR or (o0 == 0) != (o1 == 0):
+            why.append(f"{o0:.1f} vs {o1:.1f} output tokens per request")
+        if why:
+            out += ctx.bad("F3", f"legs {first} and {lid} served different workloads by the tool's own requests "
+                           f"({'; '.join(why)}): whatever their settings say, they did not run one experiment",
+                           evidence=[EvidencePointer(file=s0.split(" ")[0]), EvidencePointer(file=s1.split(" ")[0])],
+                           recomputed={"mean_input_tokens": [i0, i1], "mean_output_tokens": [o0, o1]})
     return out
 
 

@@ -22,6 +22,35 @@ AUTO_KEY = re.compile(r"(^|[._])(random_seed|tokenizer_path)$")
 # tolerance; a real change (another memory fraction: 947,041 vs 1,156,449) stays a difference.
 DERIVED_KEY = re.compile(r"(^|[._])(max_total_num_tokens|token_capacity|num_gpu_blocks|num_cpu_blocks|max_req_input_len)$")
 DERIVED_REL = 0.01
+# What an engine derives from a knob when the derived key is not set itself (issue 32): a declared
+# max_num_seqs moves these too, so a difference in them is the knob's, not a second, undeclared
+# one. Only the resolved config is excused: a derived key the engine's own log shows among its
+# non-default args was set explicitly, and P4 still names it. Seen on vLLM-on-CPU 0.32
+# (max_num_seqs 4 -> max_num_batched_tokens 256, compile ranges, encoder cache) and in vLLM's
+# VllmConfig.__post_init__ (cudagraph capture sizes capped at max_num_seqs; eager mode clears
+# the compilation config); SGLang derives its CUDA-graph batch sizes from max_running_requests.
+DERIVED_FROM: dict[str, tuple[str, ...]] = {
+    "max_num_seqs": ("max_num_batched_tokens", "compile_ranges_endpoints", "encoder_cache_size",
+                     "max_num_encoder_input_tokens", "cudagraph_capture_sizes", "max_cudagraph_capture_size", "max_capture_size"),
+    "max_num_batched_tokens": ("compile_ranges_endpoints", "encoder_cache_size", "max_num_encoder_input_tokens",
+                               "long_prefill_token_threshold"),
+    "enforce_eager": ("compilation_config", "enable_jit_warmup", "cudagraph_mode", "cudagraph_capture_sizes",
+                      "max_cudagraph_capture_size", "max_capture_size"),
+    "enable_chunked_prefill": ("chunked_prefill_enabled", "long_prefill_token_threshold"),
+    "max_running_requests": ("cuda_graph_max_bs", "cuda_graph_bs"),
+}
+
+
+def derived_by(declared: list[str], key: str) -> str | None:
+    """The declared knob the engine derives ``key`` from, or None."""
+    for dk in declared:
+        for base, keys in DERIVED_FROM.items():
+            if key_matches(dk, base) or key_matches(base, dk):
+                if any(key_matches(d, key) or key.split(".")[0] == d for d in keys):
+                    return dk
+    return None
+
+
 IGNORED_ENV = re.compile(r"^(VLLM_PORT|PORT|HOSTNAME|PWD|OLDPWD|SHLVL|_|TERM|VLLM_SERVER_DEV_MODE)$")
 # which device set a server holds: in a crossover the two halves differ here by design (the
 # swap cancels it, and P3 verifies the swap from the engines' own logs); anywhere else it is a confound

@@ -8,9 +8,10 @@ from typing import Any
 
 from ..evidence.engine_log import Opaque, launch_args, non_default_args
 from ..evidence.loader import LegData
-from ..evidence.models import Finding
+from ..evidence.models import EvidencePointer, Finding
 from ..paired import derive_gate
-from .config_diff import DEVICE_BINDING, IGNORED_ENV, config_diff, key_matches, same_value
+from . import identity
+from .config_diff import DEVICE_BINDING, IGNORED_ENV, config_diff, derived_by, key_matches, same_value
 from .registry import GateContext, flatten, leg_ptr, rule
 
 
@@ -86,6 +87,13 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
     declared = ctx.decision.declared_knobs
     conseq = {c.key: c for c in ctx.decision.consequences}
     for ref, cand in pairs:
+        for what, a, b, wa, wb in identity.changed(ref, cand):
+            if what in declared:
+                continue  # declared: P6 and the report name it as the lever it is, never a config win
+            out += ctx.bad("P4", f"{ref.leg_id} vs {cand.leg_id}: the {what} changed ({a!r} -> {b!r}; {wa}, {wb}): "
+                           f"{'an' if what[0] in 'aeiou' else 'a'} {what} change is the confound, not a config win; declare {what!r} to compare them as such",
+                           evidence=[EvidencePointer(file=wa.split(" ")[0]), EvidencePointer(file=wb.split(" ")[0])],
+                           recomputed={what: [a, b]})
         diff = resolved_diff(ref, cand)
         if diff is None:
             out += ctx.missing("P4", f"legs {ref.leg_id}/{cand.leg_id} lack a resolved engine config, so launch parity cannot be shown",
@@ -97,6 +105,11 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
         out += _lever_changed(ctx, ref, cand, declared, diff, env_a, env_b)
         for k, (va, vb) in diff.items():
             if any(key_matches(dk, k) for dk in declared):
+                continue
+            src = derived_by(declared, k)
+            if src is not None:
+                out += ctx.ok("P4", f"{k} differs ({va!r} -> {vb!r}): the engine derives it from the declared {src}, and its "
+                              "own start-up lines do not show it set")
                 continue
             if DEVICE_BINDING.search(k) and _verified_crossover(ctx):
                 out += ctx.ok("P4", f"{k} differs ({va!r} -> {vb!r}): the crossover's device sets, swapped as the engines' logs show")

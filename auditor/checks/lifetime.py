@@ -89,6 +89,32 @@ def _hidden(ctx: GateContext, legs: list[LegData]) -> list[Finding]:
     return out
 
 
+def _own_record(ctx: GateContext, leg: LegData) -> list[Finding]:
+    """A leg on its own server: the pid and port its engine's log names are the ones its server
+    record holds (launch.json ``server.pid``, the command's ``--port``): a log that is another
+    lifetime's, or whose identity lines were edited to hide a twin, names others."""
+    s = leg.launch.server if leg.launch else None
+    ident = leg.leg_id in ctx.run.lifetimes and ctx.run.lifetimes[leg.leg_id]
+    if s is None or s.reused or not ident:
+        return []
+    cmd = leg.launch.command if leg.launch else []
+    port = None
+    if "--port" in cmd[:-1]:
+        try:
+            port = int(cmd[cmd.index("--port") + 1])
+        except ValueError:
+            port = None
+    bad = []
+    if s.pid is not None and ident.pid is not None and ident.pid != s.pid:
+        bad.append(f"pid {ident.pid} where its server record says {s.pid}")
+    if port is not None and ident.port is not None and ident.port != port:
+        bad.append(f"port {ident.port} where its launch command says {port}")
+    if not bad:
+        return []
+    return ctx.bad("E2", f"leg {leg.leg_id}: its engine's log names {' and '.join(bad)}: the log is not of the server this leg "
+                   "started", evidence=[leg_ptr(leg, "server.log"), leg_ptr(leg, field="server.pid")])
+
+
 @rule("E2", ["baseline", "patch", "bundle"], "a server lifetime hidden or declared wrongly", "fail", "eject")
 def e2_server_lifetime(ctx: GateContext) -> list[Finding]:
     legs = [leg for leg in ctx.all_legs if leg.launch is not None]
@@ -105,6 +131,9 @@ def e2_server_lifetime(ctx: GateContext) -> list[Finding]:
                                 "candidate starts its own server (warm state is not the candidate's)", action="remeasure",
                                 evidence=[leg_ptr(leg, field="server.reused")])]
     out += _hidden(ctx, legs)
+    for leg in legs:
+        if leg.reused_from is None:
+            out += _own_record(ctx, leg)
     if not out:
         own = len(legs) - len(reused)
         out += ctx.ok("E2", f"{own} leg(s) on a server of their own, {len(reused)} on a declared reused one (same pid and "

@@ -198,6 +198,10 @@ def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
             for agg in REP_AGGREGATES:
                 rep_val = r.reported.get(agg)
                 mine = getattr(r, agg)
+                if mine is not None and r.empty_successes and r.rep.duration_s:
+                    # the tool counted its empty "successes" (raw.py) and their prompts: its rates are
+                    # held to what it counted; the gate's values count only what was served
+                    mine += {"request_throughput": r.empty_successes, "total_token_throughput": r.empty_input_tokens}.get(agg, 0.0) / r.rep.duration_s
                 if isinstance(rep_val, (int, float)) and mine is not None and not stats.rel_close(float(rep_val), mine, rel):
                     out += ctx.bad("P2", f"leg {leg.leg_id} rep {r.rep.rep_index}: tool reported {agg} {rep_val:g}, "
                                    f"its own per-request arrays give {mine:.2f}",

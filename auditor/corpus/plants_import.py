@@ -253,6 +253,48 @@ plant(Plant("i_sglang_launch_auto_values", (), "two SGLang bench_serving launche
             "P9 stays unchecked", {"baseline-base": ("FLAG", ["B1"]), "import-cpf16k": ("FLAG", ["P3", "P9"])}, build=_sglang_launches, source="issue 13", tags=TAG))
 
 
+def _vllm_pair(cand_over: dict[str, Any], cand_scale: float = 1.06) -> Callable[[Path], None]:
+    """Two `benchmark_serving.py` result files imported one after the other (three rows of one
+    rate each): the base, and a candidate the user declares a max_num_seqs change, whose rows
+    differ as ``cand_over`` says."""
+    def build(run: Path) -> None:
+        from geak.auditor.evidence.models import Decision
+        from geak.auditor.importers.bench import import_vllm_bench
+
+        with _scratch() as td:
+            for leg, scale, over in (("base", 1.0, {}), ("cand", cand_scale, cand_over)):
+                rows = [{**vllm09_row(10.0, "tp1", t * scale, 81.3, 21.4), **over} for t in (4701.2, 4710.2, 4716.9)]
+                f = Path(td) / f"{leg}.jsonl"
+                f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+                rep = import_vllm_bench([f], run, leg_id=leg)
+                if rep.problems:
+                    raise ValueError(f"case source did not import: {rep.problems}")
+        p = run / "decisions.jsonl"
+        ds = [Decision.model_validate_json(line) for line in p.read_text().splitlines()]
+        for d in ds:
+            if d.scope == "patch":
+                d.declared_knobs = ["max_num_seqs"]
+        p.write_text("".join(d.model_dump_json() + "\n" for d in ds))
+    return build
+
+
+def _more_output(r: dict[str, Any]) -> dict[str, Any]:
+    return {"total_output_tokens": r["total_output_tokens"] * 4}
+
+
+BASE_FLAG = {"baseline-base": ("FLAG", ["B1"])}  # no A/A legs in an import: the band is unknown
+plant(Plant("i_vllm_model_changed", ("P4",), "two vLLM result files compared as a max_num_seqs change, but the candidate's rows "
+            "name another model (Llama-3.2-3B): a model change sold as a config win", {**BASE_FLAG, "import-cand": ("FAIL", ["P4", "P3"])},
+            build=_vllm_pair({"model_id": "meta-llama/Llama-3.2-3B-Instruct", "tokenizer_id": "meta-llama/Llama-3.2-3B-Instruct"}),
+            source="issue 32", tags=TAG))
+plant(Plant("i_vllm_engine_changed", ("P4",), "the same two files, but the candidate's rows were measured against an SGLang server "
+            "(vLLM's client, backend sglang): an engine change sold as a config win", {**BASE_FLAG, "import-cand": ("FAIL", ["P4", "P3"])},
+            build=_vllm_pair({"backend": "sglang"}), source="issue 32", tags=TAG))
+plant(Plant("i_vllm_outputs_differ", ("F3",), "the same two files, same settings, but the candidate's rows served 4x the output "
+            "tokens from the same prompts: not one workload, whatever the settings say", {**BASE_FLAG, "import-cand": ("FAIL", ["F3", "P3"])},
+            build=_vllm_pair({"total_output_tokens": 900 * 500 * 4}), source="issue 32", tags=TAG))
+
+
 def _director(**over: Any) -> Callable[[Path], None]:
     """A GEAK kernel run's EVAL_DIR with its Director's director_validation.json (per-shape
     medians of the baseline and the optimized kernel; the headline their geometric mean)."""

@@ -96,3 +96,19 @@ plant(Plant("l_aa_one_server", ("B1", "P3", "F1"), "the run's two A/A legs measu
             BAND_UNKNOWN, legs_mod=AA_LEGS, after=_reuse("aa_2", "aa_1")))
 plant(Plant("l_aa_hidden_one_server", ("B1", "P3", "F1"), "the run's two A/A legs measured on one server and say nothing: "
             "the second's server.log is the first's bytes", BAND_UNKNOWN, legs_mod=AA_LEGS, after=_copy_log("aa_2", "aa_1")))
+
+
+def _twin_with_edited_identity(leg: str, owner: str, new_pid: int) -> Callable[[RunStore], None]:
+    """``leg``'s server.log is ``owner``'s bytes with its pid lines edited to another pid: one
+    lifetime counted as two, its identity hidden from the twin check; the leg's server record
+    (launch.json, written when it launched) still names its own server's pid."""
+    def f(s: RunStore) -> None:
+        real = _pid(s, owner)
+        text = s.path(f"legs/{owner}/server.log").read_text().replace(f"pid={real})", f"pid={new_pid})")
+        s.path(f"legs/{leg}/server.log").write_text(text)
+    return f
+
+
+plant(Plant("l_identity_lines_edited", ("E2",), "the bundle's second reference leg's log is the first one's with its pid lines "
+            "edited (one server counted as two, the twin check blinded): the pid and port it names are not its server record's",
+            {"bundle": ("FAIL", ["E2"])}, after=_twin_with_edited_identity("val_base_2", "val_base_1", 4711), source="issue 32"))

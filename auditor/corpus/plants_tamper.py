@@ -265,8 +265,9 @@ plant(Plant("t_forged_with_engine_histograms", ("W1",), "the candidate forged 1.
             "and the engine's latency histograms rewritten to match (sums moved, every observation in the lowest bucket): "
             "buckets that cannot hold the sums they report", W1_GATES,
             after=_both(_each_rep(CFG, _faster(1.25)), _engine_histograms_follow(CFG, 1.25)), source="issue 32", tags=TAG))
-plant(Plant("t_forged_token_counts", ("W1",), "the candidate's result files and copy claim twice the output tokens per request",
-            W1_GATES, after=_each_rep(CFG, _more_tokens), source="issue 12", tags=TAG))
+plant(Plant("t_forged_token_counts", ("W1", "F3"), "the candidate's result files and copy claim twice the output tokens per request "
+            "(the same prompts answered at twice the length: not one workload either)",
+            {g: (v, [*r, "F3"]) for g, (v, r) in W1_GATES.items()}, after=_each_rep(CFG, _more_tokens), source="issue 12", tags=TAG))
 plant(Plant("t_duration_shortened", ("P2",), "the candidate's result files and copy say each rep took 0.9x the time from its "
             "first request's start to its last one's end", {"config-accept-1": ("FAIL", ["P2"]), "integrate-rmsnorm": ("FAIL", ["P2", "P3"])},
             after=_each_rep(CFG, _shorter), source="issue 12", tags=TAG))

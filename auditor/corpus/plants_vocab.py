@@ -77,3 +77,49 @@ plant(Plant("v_scope_patch_as_harness", ("P1",), "the kernel's integration decis
 plant(Plant("v_scope_bundle_as_patch", ("P1",), "the bundle decision says scope 'patch': its validation legs would skip the "
             "bundle's interleaving and caching checks", {"bundle": ("FAIL", ["P1"])}, decisions_mod=_scope("d-bundle", "patch"),
             source="issue 32", tags=TAG))
+
+
+# ---------------------------------------------------------------- evidence others wrote (issue 32)
+
+def _empty_successes(o) -> None:
+    """Two requests the tool counts completed that served nothing: 0 output tokens, TTFT 0.0."""
+    for i in (3, 7):
+        o["output_lens"][i], o["ttfts"][i], o["latencies"][i], o["itls"][i] = 0, 0.0, 0.0, []
+    # the tool's own aggregates as it computes them: the empties add no tokens, and count as completed
+    o["total_output_tokens"] = sum(o["output_lens"])
+    o["output_throughput"] = o["total_output_tokens"] / o["duration"]
+    o["total_token_throughput"] = (o["total_output_tokens"] + o["total_input_tokens"]) / o["duration"]
+
+
+def _each_cfg_rep(fn):
+    from .plants import _both, _edit_raw
+    from .synthetic import _honest_claims
+
+    return _both(*(_edit_raw("cfg_seqs512", i, fn) for i in range(4)), _honest_claims)
+
+
+plant(Plant("v_empty_successes", ("P11", "P3"), "the candidate's tool counts two requests per rep completed that served nothing "
+            "(0 output tokens, TTFT 0.0): counted, they pull its mean TTFT down; they are failures, and without their tokens "
+            "the candidate is slower (P3)",
+            {"config-accept-1": ("FAIL", ["P11", "P3"])}, after=_each_cfg_rep(_empty_successes), source="issue 32", tags=TAG))
+
+
+SEQS512_LEGS = ("cfg_seqs512", "kernel_rmsnorm", "val_final_1", "val_final_2", "caching_audit")
+
+
+def _derived_budget(legs) -> None:
+    for lid in SEQS512_LEGS:
+        legs[lid].resolved = {**legs[lid].resolved, "scheduler_config.max_num_batched_tokens": 4096}
+
+
+def _not_in_args(s) -> None:
+    """The engine derived it: its non-default args line shows only what was set."""
+    for lid in SEQS512_LEGS:
+        p = s.path(f"legs/{lid}/server.log")
+        p.write_text(p.read_text().replace(", 'max_num_batched_tokens': 4096", ""))
+
+
+plant(Plant("v_derived_budget_is_the_knobs", (), "the config candidate declares max_num_seqs only; the engine derived a smaller "
+            "token budget from it (max_num_batched_tokens 8192 -> 4096 in its server info, absent from its non-default args): "
+            "the knob's consequence, not an undeclared confound (clean)", {},
+            legs_mod=_derived_budget, after=_not_in_args, source="issue 32", tags=TAG))

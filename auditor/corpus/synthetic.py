@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from geak.auditor.evidence.models import (
     AccuracyProbe, AntiGaming, Claim, CorrectnessCase, Decision, HostFingerprint, LegLaunch, Manifest,
-    OpBenchRecord, OracleResult, ParityOutput, ParityProbe, ProfileClaim, RepPlan, RoutedOp, Roofline, SkippedOp,
+    OpBenchRecord, OracleResult, ParityOutput, ParityProbe, ProfileClaim, RepPlan, RoutedOp, Roofline, ServerLifetime, SkippedOp,
     TimingRecord, WorkloadSpec,
 )
 from geak.auditor.evidence.normalize import from_vllm_result
@@ -180,9 +180,12 @@ BOOT = 1_699_990_000.0  # the synthetic host's boot (wall time): start_times are
 def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> None:
     d = f"legs/{spec.leg_id}"
     resolved = {**BASE_RESOLVED, **spec.resolved}
+    port = 8000 + sum(map(ord, spec.leg_id)) % 1000
+    pid = 100 + sum(i * ord(c) for i, c in enumerate(spec.leg_id, 1)) % 30000  # each lifetime its own server, as in real logs
     store.write_json(f"{d}/launch.json", LegLaunch(
         leg_id=spec.leg_id, role=spec.role, engine="vllm",  # type: ignore[arg-type]
-        command=["python", "-m", "vllm.entrypoints.openai.api_server", "--model", MODEL],
+        command=["python", "-m", "vllm.entrypoints.openai.api_server", "--model", MODEL, "--port", str(port)],
+        server=ServerLifetime(owner_leg=spec.leg_id, pid=pid, started_at=spec.started_at, log_offset_start=0),
         env={"VLLM_CPU_KVCACHE_SPACE": "1", **spec.env}, launch_config={k.split(".")[-1]: v for k, v in resolved.items()},
         resolved_config=resolved, host=spec.host or cpu_host(), workload=spec.workload,
         started_at=spec.started_at, ended_at=spec.started_at + 90, status=spec.status, failure_reason=spec.failure_reason,  # type: ignore[arg-type]
@@ -190,9 +193,8 @@ def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> N
     ))
     # vLLM's own start-up line: the arguments that differ from its defaults (here: what the
     # leg changed from the clean run's base config), the engine's witness of its launch
-    args = {"host": "127.0.0.1", "port": 8000 + sum(map(ord, spec.leg_id)) % 1000, "model": MODEL,
+    args = {"host": "127.0.0.1", "port": port, "model": MODEL,
             **{k.split(".")[-1]: v for k, v in spec.resolved.items() if BASE_RESOLVED.get(k, "<absent>") != v}}
-    pid = 100 + sum(i * ord(c) for i, c in enumerate(spec.leg_id, 1)) % 30000  # each lifetime its own server, as in real logs
     store.write_text(f"{d}/server.log", f"(APIServer pid={pid}) INFO 11-23 12:00:00 [api_utils.py:286] non-default args: {args!r}\n"
                      f"(APIServer pid={pid}) INFO 11-23 12:00:01 [entry.py:140] Starting vLLM server on http://127.0.0.1:{args['port']}\n"
                      "INFO Resolved architecture: LlamaForCausalLM\n"
@@ -377,8 +379,9 @@ def seal_legs(store: RunStore) -> None:
 
     run = RunEvidence(store)
     times = {lid: lj.started_at or 0.0 for lid, lj in run.launches.items()}
+    ends = {lid: lj.ended_at for lid, lj in run.launches.items()}
     for lid in sorted(run.leg_ids(), key=lambda i: (times.get(i, 0.0), i)):
-        seal(store, lid)
+        seal(store, lid, now=ends.get(lid) or times.get(lid, 0.0))
 
 
 def _honest_claims(store: RunStore) -> None:

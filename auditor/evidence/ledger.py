@@ -98,9 +98,10 @@ def _log_of(store: RunStore, leg_id: str) -> str:
     return f"legs/{leg_id}/server.log"
 
 
-def seal(store: RunStore, leg_id: str) -> Head:
+def seal(store: RunStore, leg_id: str, now: float | None = None) -> Head:
     """Seal a closed leg: append its line under an exclusive lock (legs close in parallel) and
-    return the new head. Called by the leg runner after launch.json is written."""
+    return the new head. Called by the leg runner after launch.json is written. ``now``: the
+    time to record (default the clock; the corpus passes the leg's own end, to stay byte-reproducible)."""
     d = f"legs/{leg_id}"
     lj = store.read_json(f"{d}/launch.json", LegLaunch)[0]
     files: list[SealedFile] = []
@@ -122,7 +123,8 @@ def seal(store: RunStore, leg_id: str) -> Head:
             # a line cut short by a crash: sealed over, so the chain stays readable (W2 reports it)
             os.write(fd, b"\n")
         prev = _sha(lines[-1].rstrip(b"\n")) if lines else GENESIS
-        rec = Seal(seq=len(lines), prev=prev, leg_id=leg_id, status=lj.status if lj else "failed", sealed_at=time.time(),
+        rec = Seal(seq=len(lines), prev=prev, leg_id=leg_id, status=lj.status if lj else "failed",
+                   sealed_at=time.time() if now is None else now,
                    reps_planned=lj.reps_planned if lj else None, files=files)
         line = json.dumps(rec.model_dump(mode="json"), separators=(",", ":")).encode()
         os.write(fd, line + b"\n")

@@ -40,8 +40,9 @@ def _per_request(obj: dict[str, Any]) -> RequestArrays | None:
     n = len(out_lens)
     errors = obj.get("errors") if isinstance(obj.get("errors"), list) else [""] * n
     errors = [e or "" for e in errors] + [""] * (n - len(errors))
-    # vLLM marks a failed request by a non-empty error and zero-ish fields
-    ok = [not errors[i] for i in range(n)]
+    # vLLM marks a failed request by a non-empty error and zero-ish fields; a "success" with 0
+    # output tokens and TTFT exactly 0 served nothing and is counted as failed (raw.py the same)
+    ok = [not errors[i] and not (i < len(ttfts) and out_lens[i] == 0 and ttfts[i] == 0) for i in range(n)]
     itls = obj.get("itls") if isinstance(obj.get("itls"), list) else None
     lat = obj.get("latencies") if isinstance(obj.get("latencies"), list) else None
     ttft_ms = [(_ms(t) if ok[i] else None) for i, t in enumerate(ttfts)]

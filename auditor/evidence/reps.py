@@ -18,7 +18,7 @@ import numpy as np
 
 from .models import METRICS, BenchRep, RequestArrays
 from .copies import same_measurement
-from .raw import RawRep
+from .raw import EMPTY_SUCCESS, RawRep
 from .store import Problem
 
 LATENCY_FIELDS = ("ttft_ms", "e2e_ms", "tpot_ms")
@@ -39,6 +39,8 @@ class RepData:
     request_throughput: float | None = None
     total_token_throughput: float | None = None
     failed_requests: int | None = None
+    empty_successes: int = 0  # requests the tool counted completed that served nothing (raw.py), among the failed
+    empty_input_tokens: float = 0.0  # their prompts, which the tool's total_token_throughput counts
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     reported: dict[str, Any] = field(default_factory=dict)  # the tool's own aggregates
     errors: list[str] = field(default_factory=list)
@@ -85,6 +87,10 @@ def _throughputs(rd: RepData, duration: float | None, file: str, line: int | Non
     a = rd.arrays
     ok, out_lens, in_lens = a["ok"], a["output_lens"], a["input_lens"]
     rd.failed_requests = int(len(ok) - ok.sum())
+    empty = np.array([e == EMPTY_SUCCESS for e in rd.errors], dtype=bool)
+    if empty.any() and len(empty) == len(in_lens):
+        rd.empty_successes = int(empty.sum())
+        rd.empty_input_tokens = float(np.nansum(np.where(empty, in_lens, 0.0)))
     if duration is None or not np.isfinite(duration) or duration <= 0:
         return [Problem(file, f"duration is {duration!r}: throughput cannot be re-derived", line, "duration_s" if not rd.from_raw else "duration")]
     if len(out_lens) == len(ok) and len(in_lens) == len(ok):

@@ -13,7 +13,7 @@ from ..evidence.models import Claim, Decision, Manifest
 from ..evidence.normalize import content_tool
 from ..evidence.store import RunStore
 from ..evidence.workload import differing, workload_fields
-from ._common import ImportReport, Row, guarded, model_of, read_rows, safe_id, workload_of, write_leg
+from ._common import ImportReport, Row, guarded, model_of, not_serving, read_rows, safe_id, workload_of, write_leg
 
 
 def _import(tool: str, fmt: str, files: list[Path], run_dir: Path, leg_id: str, warmup_first: bool) -> ImportReport:
@@ -22,13 +22,22 @@ def _import(tool: str, fmt: str, files: list[Path], run_dir: Path, leg_id: str, 
         files = [Path(f) for f in files]
         run_dir = Path(run_dir)
         store = RunStore(run_dir)
-        store.root.mkdir(parents=True, exist_ok=True)
         lid = safe_id(leg_id)
         if lid != leg_id:
             report.unchecked_notes.append(f"leg id {leg_id!r} stored as {lid!r}")
         rows = []
         for f in files:
-            rows += read_rows(f, str(f), report, whole_file_first=(tool == "vllm"))
+            got = read_rows(f, str(f), report, whole_file_first=True)
+            kinds = [k for r in got if isinstance(r, Row) and (k := not_serving(r.obj)) is not None]
+            if kinds:
+                # one line for the file, not one problem per line of a pretty-printed object
+                report.problems.append(f"{f}: not a serving benchmark result: {kinds[0]}; nothing imported from it")
+                continue
+            rows += got
+        if not any(isinstance(r, Row) for r in rows):
+            report.problems.append(f"no serving benchmark result among the {len(files)} file(s) given: no leg imported")
+            return report
+        store.root.mkdir(parents=True, exist_ok=True)
         fresh = not store.exists("manifest.json")
         groups = experiments(rows, lid)
         if len(groups) > 1:

@@ -30,7 +30,8 @@ from ..evidence.store import RunStore
 from .geak_kernel import director_record
 from .geak_fields import RUN_VALUE_KEYS, cited_lines, env_of as _env, flags_of as _flags, get as _get
 from ._common import (
-    NOT_PARITY, ImportReport, guarded, inside, model_of, num, parity_dump, read_rows, safe_id, server_info_of, workload_of, write_leg,
+    NOT_PARITY, ImportReport, guarded, inside, model_of, num, parity_dump, read_rows, read_source, safe_id, server_info_of, unsafe_entries,
+    workload_of, write_leg,
 )
 
 INVARIANT_KEYS = ("model_path", "tp_size", "dp_size", "ep_size", "mem_fraction_static", "kv_cache_dtype", "dtype",
@@ -42,7 +43,7 @@ OVERLAY_MARKER = r"\[overlay\] rebound |\[overlay-mark\] .*CALLED|\[OVERLAY_ENGA
 def _load_json(path: Path, src: Path, report: ImportReport) -> Any:
     rel = str(path.relative_to(src))
     try:
-        return json.loads(path.read_text(errors="replace"))
+        return json.loads(read_source(path).decode(errors="replace"))
     except OSError as e:
         report.problems.append(f"{rel}: cannot read: {e}")
     except ValueError as e:
@@ -75,7 +76,12 @@ class _Importer:
             obj = _load_json(ss, self.src, self.r)
             if isinstance(obj, dict) and obj.get("status") == "failed":
                 status, reason = "failed", f"server_start.json: {obj.get('reason')}: {obj.get('phase_hint', '')}"[:300]
-        log = (path / "server.log").read_text(errors="replace") if (path / "server.log").is_file() else None
+        log = None
+        if (path / "server.log").is_file() or (path / "server.log").is_symlink():
+            try:
+                log = read_source(path / "server.log").decode(errors="replace")
+            except OSError as e:
+                self.r.problems.append(f"{self.rel(path / 'server.log')}: cannot read: {e}")
         host = self.host
         hf = path / "host_fingerprint.json"
         if hf.is_file():
@@ -435,6 +441,11 @@ def import_geak_v4(src: Path, run_dir: Path) -> ImportReport:
             return report
         if (run_dir / "manifest.json").exists():
             report.problems.append(f"{run_dir}: already holds a run (manifest.json); import into an empty directory")
+            return report
+        unsafe = unsafe_entries(src)
+        if unsafe:
+            report.problems += [f"{src}/{u}" for u in unsafe[:10]] + [f"refused: {src} holds {len(unsafe)} entr(y/ies) an import "
+                                                                     "must not follow; nothing was imported"]
             return report
         run_dir.mkdir(parents=True, exist_ok=True)
         _Importer(src, run_dir, report).run()

@@ -98,7 +98,7 @@ def baseline(
     output_len: int = typer.Option(16), concurrency: Optional[int] = typer.Option(32), seed: int = typer.Option(0),
     use_auditor: bool = typer.Option(True, "--use-auditor/--no-auditor"),
     policy: Optional[Path] = typer.Option(None),
-    aa_legs: int = typer.Option(0, help="first run this many A/A legs; the auditor derives its noise band from them"),
+    aa_legs: int = typer.Option(2, help="first run this many A/A legs: the auditor derives its noise band from them (0: no band, the gate FLAGs)"),
     legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine"),
 ) -> None:
     """The baseline phase alone: `geak run` with workflows/baseline.yaml (every later phase off), so

@@ -185,6 +185,19 @@ def _workload_text(m: Manifest | None) -> str:
             f"{w.seed if w.seed is not None else DASH}" + (", repeated sample" if w.repeated_sample else ""))
 
 
+def _seal_text(run: RunFiles, s) -> str:
+    """The ledger's head on disk beside the one the run's process sealed (summary.json): two that
+    differ say the ledger was rewritten after the run ended (docs/architecture.md, "The seal")."""
+    head = run.evidence.ledger.head
+    disk = f"ledger.jsonl line {head.seq + 1}, head {head.sha256[:16]}" if head else "no ledger.jsonl (unsealed)"
+    said = getattr(s, "ledger_head", None) if s else None
+    if said is None:
+        return disk
+    line, sha = said.split(":", 1) if ":" in said else ("?", said)
+    same = head is not None and f"{head.seq + 1}:{head.sha256}" == said
+    return disk + ("; the run sealed the same head" if same else f"; the run sealed line {line}, head {sha[:16]}: NOT the same")
+
+
 def summary_blocks(run: RunFiles) -> list[Block]:
     m, s = run.manifest, run.summary
     use_auditor = (f"{s.use_auditor}" if s else
@@ -203,6 +216,7 @@ def summary_blocks(run: RunFiles) -> list[Block]:
     ]
     if m and m.imported_from:
         rows.append(("imported from", m.imported_from))
+    rows.append(("sealed", _seal_text(run, s)))
     if s and s.error:
         rows.append(("error", s.error))
     out: list[Block] = [Heading("Summary"), Table(("field", "value"), tuple(rows))]

@@ -93,6 +93,10 @@ def _measured(out: Path) -> None:
         crossover(par, f"eff8_32_t{t}", "reference", "candidate", 1.3, t0=T0 + 40_000 + 1000 * t, b_resolved=SEQS)
     par.write_json("manifest.json", Manifest(run_id="paired", aa_legs=[x for d in designs for x in d.a_legs + d.b_legs],
                                              aa_designs=designs))
+    from geak.auditor.corpus.synthetic import seal_legs
+
+    for st in (seq, par):  # as the leg runner seals each leg it closes
+        seal_legs(st)
     w = WorkloadSpec(dataset="random", num_prompts=16, input_len=32, output_len=16, max_concurrency=8, seed=0)
     (out / "measured.json").write_text(json.dumps({"seqs": [8, 32], "reps": 3, "wall_s": None, "sets": ["cpu:0", "cpu:1"],
                                                    "workload": w.model_dump()}))

@@ -68,7 +68,7 @@ def test_simulated_p3_decides_the_recorded_gate_as_the_auditor_does():
     gate = paired.derive("crossover", [run.leg("xref_max_num_seqs-32_p1"), run.leg("xref_max_num_seqs-32_p2")],
                          [run.leg("xcfg_max_num_seqs-32_p1"), run.leg("xcfg_max_num_seqs-32_p2")], "output_throughput", True,
                          policy.pair_min_evenness)
-    (verdict,) = audit.audit_run(XRUN, gate="config-max_num_seqs-32", write=False)
+    verdict = next(v for v in audit.audit_run(XRUN, gate="config-max_num_seqs-32", write=False) if v.gate_id == "config-max_num_seqs-32")
     (p3,) = [f for f in verdict.findings if f.rule_id == "P3"]
     assert p3.outcome == "pass" and p3.recomputed["pair_deltas_pct"] == pytest.approx(gate.deltas)
     assert p3.recomputed["noise_band_pct"] == pytest.approx(bands["crossover"])

@@ -122,7 +122,9 @@ def test_the_original_settings_replay_byte_identically(tmp_path):
         assert (out / f).read_bytes() == (LLM_REC / f).read_bytes(), f
     # the summary too, but for the one field that says how this run's roles were answered
     s_out, s_rec = json.loads((out / "summary.json").read_text()), json.loads((LLM_REC / "summary.json").read_text())
-    assert (s_out.pop("llm_mode"), s_rec.pop("llm_mode")) == ("replay", "live") and s_out == s_rec
+    assert (s_out.pop("llm_mode"), s_rec.pop("llm_mode")) == ("replay", "live")
+    # a field added since the recording (issue 32): a recording from before sealing replays unsealed
+    assert s_out.pop("ledger_head") is None and "ledger_head" not in s_rec and s_out == s_rec
     audits = sorted(p.name for p in (LLM_REC / "audits").glob("*.json"))
     assert audits and audits == sorted(p.name for p in (out / "audits").glob("*.json"))
     for a in audits:  # the verdicts as recorded; only the time they were written differs, and the
@@ -197,3 +199,61 @@ def test_skills_without_an_llm_and_an_api_base_without_an_llm_are_usage_errors(t
     (root / "prompts" / "patch_auditor.j2").write_text("{{ state.no_such_field }}")
     r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(tmp_path / "c"), "--skills", str(root), "--llm", "openai/x"])
     assert r.exit_code == 2 and "patch_auditor" in r.output and not (tmp_path / "c").exists(), r.output
+
+
+# ---------------------------------------------------------------- a hostile producer and a failing judge (issue 32)
+
+def _no_traceback(*outputs: str) -> None:
+    for o in outputs:
+        assert "Traceback" not in o and "Error:" not in o.split("geak:")[0], o[-2000:]
+
+
+def test_a_tuner_that_names_a_hostile_metric_with_its_legs_swapped_banks_nothing(tmp_path, llm_server):
+    """The config tuner answers metric 'line' (the rep's own line number: a rule once compared
+    it and PASSed; another name once threw, and fail-open banked) and swaps its legs so the slower
+    config reads as the candidate. The judge answers HTTP 500 as well."""
+    base = script(auditor=None)
+
+    def reply(body, headers):
+        out = base(body, headers)
+        if "geak role `config_tuner`" not in body["messages"][0]["content"]:
+            return out
+        o = json.loads(out)
+        o["reference_legs"], o["candidate_legs"] = o["candidate_legs"], o["reference_legs"]
+        o["claim"] = {**o["claim"], "metric": "line", "delta_pct": 400.0}
+        return json.dumps(o)
+
+    llm_server.script = [reply] * 200
+    out = tmp_path / "hostile"
+    r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(out), *_live(llm_server)])
+    assert r.exit_code == 6, r.output  # the recording banked this config; the replay does not: flipped
+    g = _gates(out)[GATE]
+    assert g["replayed_banked"] is False and g["replayed_verdict"] == "FAIL", g
+    v = json.loads((out / "audits" / f"{GATE}.json").read_text())
+    p1 = [f["message"] for f in v["findings"] if f["rule_id"] == "P1" and f["outcome"] == "fail"]
+    assert any("'line'" in m and "not a metric" in m for m in p1), p1
+    assert v["verdict"] == "FAIL" and "LLM auditor failed" in (v["unaudited_reason"] or "")
+    rep = runner.invoke(app, ["report", str(out)])
+    assert rep.exit_code == 0, rep.output
+    _no_traceback(r.output, rep.output)
+
+
+def test_a_judgment_that_fails_on_a_flagged_gate_leaves_the_flag_standing(tmp_path, llm_server):
+    """A policy whose band is wider than the win FLAGs the config gate (re-measure); the judge
+    answers HTTP 500 on every call. The deterministic FLAG stands: withheld, never 'UNAUDITED,
+    banked'."""
+    llm_server.script = [script(auditor=None)] * 200
+    wide = tmp_path / "wide.yaml"
+    wide.write_text("noise_band_pct: 500.0\n")
+    out = tmp_path / "failing-judge"
+    r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(out), "--policy", str(wide), *_live(llm_server)])
+    assert r.exit_code == 6, r.output
+    g = _gates(out)[GATE]
+    assert (g["replayed_verdict"], g["replayed_banked"]) == ("FLAG", False), g
+    v = json.loads((out / "audits" / f"{GATE}.json").read_text())
+    assert v["verdict"] == "FLAG" and "the deterministic verdict stands" in v["unaudited_reason"]
+    s = json.loads((out / "summary.json").read_text())
+    assert not [x for x in s["gates"] if x["gate_id"] == GATE and x["banked"]]
+    rep = runner.invoke(app, ["report", str(out)])
+    assert rep.exit_code == 0, rep.output
+    _no_traceback(r.output, rep.output)

@@ -133,3 +133,57 @@ def test_registry() -> None:
     with pytest.raises(KeyError, match="unknown importer 'x'; known: geak-v4, sglang-bench, vllm-bench"):
         get_importer("x")
     assert set(ImportReport.model_fields) == {"legs", "decisions", "problems", "unchecked_notes"}
+
+
+# ---------------------------------------------------------------- links and devices in a source (issue 32)
+
+def _copy_fixture(tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(DATA / "P1_flydsl_gemm_real_win", tmp_path / "src"))
+
+
+def _a_log(src: Path) -> Path:
+    return next(p for p in sorted(src.rglob("server.log")))
+
+
+def test_a_log_linked_to_proc_is_refused_and_nothing_is_imported(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    monkeypatch.setenv("FAKE_PROVIDER_API_KEY", "sk-never-in-a-file-0123456789")
+    src = _copy_fixture(tmp_path)
+    log = _a_log(src)
+    log.unlink()
+    os.symlink("/proc/self/environ", log)
+    rep = import_geak_v4(src, tmp_path / "run")
+    assert any("symbolic link" in p and "/proc/self/environ" in p for p in rep.problems), rep.problems
+    assert any("nothing was imported" in p for p in rep.problems)
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").rglob("*"))
+    assert "sk-never" not in "".join(rep.problems)
+
+
+def test_a_fifo_and_a_linked_folder_in_a_source_are_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    src = _copy_fixture(tmp_path)
+    os.mkfifo(src / "env_report.fifo")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "bench_runs.jsonl").write_text("{}\n")
+    os.symlink(outside, src / "linked_dir")
+    rep = import_geak_v4(src, tmp_path / "run")
+    assert any("env_report.fifo" in p and "FIFO" in p for p in rep.problems), rep.problems
+    assert any("linked_dir" in p and "symbolic link" in p for p in rep.problems), rep.problems
+
+
+def test_a_bench_file_that_is_a_link_or_a_device_is_not_read(tmp_path: Path) -> None:
+    import os
+
+    from geak.auditor.importers.bench import import_vllm_bench
+
+    real = sorted((Path(__file__).resolve().parents[2] / "data" / "bench").glob("vllm_rep*.json"))[0]
+    link = tmp_path / "rep.json"
+    os.symlink(real, link)
+    rep = import_vllm_bench([link, Path("/dev/zero")], tmp_path / "run", leg_id="base")
+    assert any("rep.json" in p and "symbolic link" in p for p in rep.problems), rep.problems
+    assert any("/dev/zero" in p and "not a regular file" in p for p in rep.problems), rep.problems

@@ -177,3 +177,28 @@ def test_the_files_keys_win_over_the_format_argument(tmp_path):
     # and vLLM rows given to the SGLang importer
     rep = import_sglang_bench([WILD / "vllm_all_failed.json"], tmp_path / "run2", leg_id="a")
     assert any("written by vllm" in n for n in rep.unchecked_notes), rep.unchecked_notes
+
+
+# ---------------------------------------------------------------- files that are not serving results (issue 32)
+
+def test_an_offline_throughput_result_is_refused_in_one_line_naming_what_it_is(tmp_path):
+    import json
+
+    f = tmp_path / "throughput.json"  # vLLM benchmark_throughput.py --output-json, pretty-printed
+    f.write_text(json.dumps({"elapsed_time": 41.2, "num_requests": 1000, "total_num_tokens": 512000,
+                             "requests_per_second": 24.27, "tokens_per_second": 12427.2}, indent=4))
+    for imp in (import_vllm_bench, import_sglang_bench):
+        rep = imp([f], tmp_path / imp.__name__, leg_id="base")
+        mine = [p for p in rep.problems if "throughput.json" in p]
+        assert len(mine) == 1 and "offline throughput result" in mine[0], rep.problems
+        assert not rep.legs and not (tmp_path / imp.__name__).exists()
+
+
+def test_another_tools_summary_is_not_a_leg_and_says_so_once(tmp_path):
+    import json
+
+    f = tmp_path / "bench_summary.json"
+    f.write_text(json.dumps({"kernel": "rmsnorm", "speedup": 1.42, "status": "accepted", "notes": ["a", "b"]}, indent=2))
+    rep = import_sglang_bench([f], tmp_path / "run", leg_id="base")
+    assert len([p for p in rep.problems if "bench_summary.json" in p]) == 1, rep.problems
+    assert any("none of a serving result's" in p for p in rep.problems) and not rep.legs
