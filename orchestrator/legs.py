@@ -13,7 +13,7 @@ import shutil
 import stat
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from geak.auditor.evidence.models import BenchRep, LegLaunch, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
@@ -21,6 +21,7 @@ from geak.auditor.evidence.store import RunStore
 from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import UNFINISHED, LegResult, Prompt, run_leg
 from geak.auditor.evidence.ledger import LEDGER, Head, check_leg, read_ledger, seal
+from geak.auditor.evidence.ledger import set_aside as ledger_set_aside
 from geak.agents.engines.pool import POOL
 
 from .scheduler import LegJob, LocalScheduler, Scheduler
@@ -55,8 +56,10 @@ def _counted(store: RunStore, leg_id: str) -> int:
 
 
 
-def existing(store: RunStore, leg_id: str, *, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int) -> LegResult | None:
-    """The leg already on disk if it is the same leg and finished ok; else None (after moving a stale one aside)."""
+def existing(store: RunStore, leg_id: str, *, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
+             on_seal: Callable[[Head | None], None] = lambda h: None) -> LegResult | None:
+    """The leg already on disk if it is the same leg and finished ok; else None (after moving a
+    stale one aside: ``on_seal`` gets the ledger's head after that record)."""
     d = store.path(f"legs/{leg_id}")
     if not d.exists():
         return None
@@ -68,18 +71,21 @@ def existing(store: RunStore, leg_id: str, *, role: str, cfg: LaunchConfig, work
             return LegResult(leg_id, "ok", None, n, None)
     if same and launch.status == "failed" and not (launch.failure_reason or "").startswith(UNFINISHED):  # type: ignore[union-attr]
         return LegResult(leg_id, "failed", launch.failure_reason, _counted(store, leg_id), None)  # type: ignore[union-attr]
-    set_aside(store, leg_id)
+    on_seal(set_aside(store, leg_id))
     return None
 
 
-def set_aside(store: RunStore, leg_id: str) -> None:
-    """Move a leg's directory to ``abandoned/`` (kept, never deleted) so it is measured again."""
+def set_aside(store: RunStore, leg_id: str) -> Head | None:
+    """Move a leg's directory to ``abandoned/`` (kept, never deleted) so it is measured again, and
+    say so in the ledger (its earlier seal is history, not a leg replaced after it closed)."""
     d = store.path(f"legs/{leg_id}")
     if not d.exists():
-        return
-    dest = store.path(f"abandoned/{leg_id}-{int(time.time())}")
+        return None
+    rel = f"abandoned/{leg_id}-{int(time.time())}"
+    dest = store.path(rel)
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(d), str(dest))
+    return ledger_set_aside(store, leg_id, rel)
 
 
 MAX_REPLAY_COPY_BYTES = 8 << 30  # a recorded leg is megabytes; past this the recording is not one
@@ -163,10 +169,13 @@ class LiveLegs:
         self.sealed: Head | None = None
 
     def _keep(self, results: list[LegResult]) -> list[LegResult]:
-        heads = [r.sealed for r in results if r.sealed is not None]
-        if heads:
-            self.sealed = max([*heads, *([self.sealed] if self.sealed else [])])
+        for r in results:
+            self._saw(r.sealed)
         return results
+
+    def _saw(self, head: Head | None) -> None:
+        if head is not None:
+            self.sealed = max(head, self.sealed) if self.sealed else head
 
     def _reuse_kw(self, role: str, in_process: bool = True) -> dict[str, bool]:
         # a Ray task's process is not the driver's: a server kept there would hold its set's
@@ -181,14 +190,15 @@ class LiveLegs:
                        **self._reuse_kw(job.role, isinstance(self.scheduler, LocalScheduler) and not job.own_server))
 
     def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]:
-        done = {j.leg_id: existing(store, j.leg_id, role=j.role, cfg=j.cfg, workload=j.kw["workload"], reps=j.kw["reps"]) for j in jobs}
+        done = {j.leg_id: existing(store, j.leg_id, role=j.role, cfg=j.cfg, workload=j.kw["workload"], reps=j.kw["reps"],
+                                   on_seal=self._saw) for j in jobs}
         paired = any(j.kw.get("rep_barrier") is not None for j in jobs)
         if paired and any(v is None for v in done.values()):
             # a period cut short (a crash, Ctrl-C) left one half: it has no partner to pair with
             # now, so the whole period is measured again and the half kept under abandoned/
             for j in jobs:
                 if done[j.leg_id] is not None:
-                    set_aside(store, j.leg_id)
+                    self._saw(set_aside(store, j.leg_id))
             done = {j.leg_id: None for j in jobs}
         todo = [j for j in jobs if done[j.leg_id] is None]
         self.measured += [j.leg_id for j in todo]
@@ -204,7 +214,7 @@ class LiveLegs:
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
                  parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None, **hooks: Any) -> LegResult:
-        prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps)
+        prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps, on_seal=self._saw)
         if prev is not None:
             return prev
         self.measured.append(leg_id)
@@ -244,7 +254,7 @@ class RecordedLegs:
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
                  parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None, **hooks: Any) -> LegResult:
-        prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps)
+        prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps, on_seal=self._saw)
         if prev is not None:
             return prev
         launch, probs = self.source.read_json(f"legs/{leg_id}/launch.json", LegLaunch)
@@ -269,8 +279,12 @@ class RecordedLegs:
         if self.source_ledger.present:
             # the copy is sealed as the recording was; a recording from before sealing replays as one
             head = seal(store, leg_id)
-            self.sealed = max(head, self.sealed) if self.sealed else head
+            self._saw(head)
         return LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None, head)
+
+    def _saw(self, head: Head | None) -> None:
+        if head is not None:
+            self.sealed = max(head, self.sealed) if self.sealed else head
 
     def _unsealed(self, leg_id: str, launch: LegLaunch) -> str | None:
         view = self.source_ledger

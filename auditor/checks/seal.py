@@ -38,6 +38,14 @@ def w2_sealed(ctx: GateContext) -> list[Finding]:
         now = f"line {view.head.seq + 1}, {view.head.sha256[:12]}..." if view.head else "no readable seal"
         out += ctx.bad("W2", f"{LEDGER}'s head is {now}, but the orchestrator sealed line {want.seq + 1}, {want.sha256[:12]}...: "
                        "the ledger was rewritten (or cut) while the run was live", evidence=[EvidencePointer(file=LEDGER)])
+    present = set(run.leg_ids())
+    removed = [lid for lid in sorted(set(view.seals) - present) if view.seals[lid][-1][1].set_aside is None]
+    for gone in removed[:4]:
+        # a sibling's evidence (what ran beside a gate's legs, B5) removed with its directory
+        line = view.seals[gone][-1][0]
+        out += ctx.bad("W2", f"leg {gone} was sealed at {LEDGER} line {line}, and legs/{gone} is gone: a measured leg was removed "
+                       "after it closed (what ran beside this gate's legs is part of its evidence)",
+                       evidence=[EvidencePointer(file=LEDGER, line=line, field="leg_id")])
     for leg in legs:
         probs = check_leg(run.store, view, leg.leg_id)
         for p in probs[:6]:

@@ -86,3 +86,25 @@ plant(Plant("s_ledger_removed", ("W2",), "ledger.jsonl deleted: the legs still d
 plant(Plant("s_seal_line_rewritten", ("W2",), "the candidate's raw file changed and its own seal line rewritten to match; the "
             "next line still names the old line's hash", {g: ("FAIL", ["W2"]) for g in LEG_GATES},
             after_seal=_rewrite_seal_line, source="issue 32", tags=TAG))
+
+
+def _add_screen_leg(legs) -> None:
+    from .synthetic import LegSpec
+
+    first = min(spec.started_at for spec in legs.values())
+    legs["screen_seqs64"] = LegSpec("screen_seqs64", "candidate", 1000.0, counted=1, started_at=first - 100,
+                                    resolved={"scheduler_config.max_num_seqs": 64})
+
+
+def _rm_leg(leg: str) -> Callable[[RunStore], None]:
+    def f(s: RunStore) -> None:
+        import shutil
+
+        shutil.rmtree(s.path(f"legs/{leg}"))
+    return f
+
+
+plant(Plant("s_sealed_leg_removed", ("W2",), "a screening leg that ran before the gates was removed with its directory after it "
+            "was sealed (a sibling's bytes are what B5 reads to see who ran beside a gate's legs)",
+            {g: ("FAIL", ["W2"]) for g in LEG_GATES}, legs_mod=_add_screen_leg, after_seal=_rm_leg("screen_seqs64"),
+            source="issue 32", tags=TAG))

@@ -56,6 +56,8 @@ class Seal(Record):
     sealed_at: float
     reps_planned: RepPlan | None = None
     files: list[SealedFile] = Field(max_length=MAX_SEALED_FILES)
+    set_aside: str | None = Field(None, description="the leg's directory was moved here, kept, to be measured again "
+                                  "(a resume): its earlier seals close with this line")
 
 
 @dataclass(frozen=True, order=True)
@@ -111,6 +113,21 @@ def seal(store: RunStore, leg_id: str, now: float | None = None) -> Head:
         if data is None:
             continue
         files.append(SealedFile(path=rel, size=len(data), sha256=_sha(data), prefix=rel.endswith(".log")))
+    return _append(store, lambda seq, prev: Seal(
+        seq=seq, prev=prev, leg_id=leg_id, status=lj.status if lj else "failed", sealed_at=time.time() if now is None else now,
+        reps_planned=lj.reps_planned if lj else None, files=files))
+
+
+def set_aside(store: RunStore, leg_id: str, moved_to: str) -> Head | None:
+    """Record that a leg's directory was moved aside to be measured again (a resume): the seals
+    before this line are history, not a leg replaced after it closed. Only in a sealed run."""
+    if not store.exists(LEDGER):
+        return None
+    return _append(store, lambda seq, prev: Seal(seq=seq, prev=prev, leg_id=leg_id, status="failed", sealed_at=time.time(),
+                                                 files=[], set_aside=moved_to))
+
+
+def _append(store: RunStore, make) -> Head:
     path = store.path(LEDGER)
     store._lexical(LEDGER)  # never append through a planted link
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
@@ -122,10 +139,7 @@ def seal(store: RunStore, leg_id: str, now: float | None = None) -> Head:
         if lines and not lines[-1].endswith(b"\n"):
             # a line cut short by a crash: sealed over, so the chain stays readable (W2 reports it)
             os.write(fd, b"\n")
-        prev = _sha(lines[-1].rstrip(b"\n")) if lines else GENESIS
-        rec = Seal(seq=len(lines), prev=prev, leg_id=leg_id, status=lj.status if lj else "failed",
-                   sealed_at=time.time() if now is None else now,
-                   reps_planned=lj.reps_planned if lj else None, files=files)
+        rec = make(len(lines), _sha(lines[-1].rstrip(b"\n")) if lines else GENESIS)
         line = json.dumps(rec.model_dump(mode="json"), separators=(",", ":")).encode()
         os.write(fd, line + b"\n")
         os.fsync(fd)
@@ -181,8 +195,13 @@ def check_leg(store: RunStore, view: LedgerView, leg_id: str) -> list[Problem]:
     if got is None:
         return [Problem(LEDGER, f"leg {leg_id} has no seal: geak seals every leg it closes, so its files are unsealed")]
     line, s = got
+    if s.set_aside is not None:
+        return [Problem(LEDGER, f"leg {leg_id} was set aside to {s.set_aside} at line {line} and not sealed since: its files "
+                        "are not the ones measured", line, "set_aside")]
     out: list[Problem] = []
-    earlier_ok = [ln for ln, e in view.seals[leg_id][:-1] if e.status == "ok"]
+    history = view.seals[leg_id][:-1]
+    cut = max((i for i, (_, e) in enumerate(history) if e.set_aside is not None), default=-1)
+    earlier_ok = [ln for ln, e in history[cut + 1:] if e.status == "ok"]
     if earlier_ok:
         out.append(Problem(LEDGER, f"leg {leg_id} was sealed ok at line {earlier_ok[0]} and sealed again at line {line}: a "
                            "closed leg is never measured again, so its files were replaced after they were sealed", line, "leg_id"))

@@ -118,3 +118,34 @@ def test_the_live_gate_holds_the_ledger_to_the_head_the_orchestrator_kept(clean_
 def test_the_ledger_record_is_versioned_json_lines(clean_run):
     first = json.loads((clean_run / LEDGER).read_text().splitlines()[0])
     assert first["schema_version"] == 1 and first["kind"] == "seal" and first["prev"] == "0" * 64 and first["seq"] == 0
+
+
+def test_a_leg_set_aside_and_measured_again_is_history_not_a_replacement(clean_run):
+    """A resume moves a stale leg aside (orchestrator/legs.set_aside) and measures it again: the
+    ledger says so, so the second seal is no replacement and the moved leg is not 'removed'."""
+    import shutil
+
+    from geak.auditor.evidence.ledger import set_aside
+
+    s = RunStore(clean_run)
+    shutil.move(str(s.path("legs/cfg_seqs512")), str(clean_run / "abandoned-cfg"))
+    set_aside(s, "cfg_seqs512", "abandoned-cfg")
+    shutil.copytree(clean_run / "abandoned-cfg", s.path("legs/cfg_seqs512"))  # measured again (here: the same bytes)
+    seal(s, "cfg_seqs512")
+    assert check_leg(s, read_ledger(s), "cfg_seqs512") == []
+    v, w2 = _w2(clean_run)
+    assert [f.outcome for f in w2] == ["pass"], [f.message for f in w2]
+
+
+def test_a_leg_set_aside_and_never_measured_again_is_named(clean_run):
+    import shutil
+
+    from geak.auditor.evidence.ledger import set_aside
+
+    s = RunStore(clean_run)
+    set_aside(s, "cfg_seqs512", "abandoned-cfg")  # the record says aside; the files stayed
+    probs = check_leg(s, read_ledger(s), "cfg_seqs512")
+    assert probs and probs[0].field == "set_aside", probs
+    shutil.rmtree(s.path("legs/aa_2"))
+    v, w2 = _w2(clean_run)
+    assert any("legs/aa_2 is gone" in f.message for f in w2 if f.outcome == "fail"), [f.message for f in w2]
