@@ -248,7 +248,9 @@ def claimed_blocks(run: RunFiles, rederived: dict[str, Rederived]) -> list[Block
             ("delta", fmt_pct(c.delta_pct), fmt_pct(n.delta_pct)),
             ("non-overlap", fmt_bool(c.non_overlap), fmt_bool(n.non_overlap)),
         ):
-            rows.append((d.gate_id, d.decision_id, f"{what} {d.claim.metric}" if what != "non-overlap" else what,
+            # the claim's metric is the producer's word: shown, bounded, whatever it is (P1 judges it)
+            metric = d.claim.metric if len(str(d.claim.metric)) <= 60 else str(d.claim.metric)[:57] + "..."
+            rows.append((d.gate_id, d.decision_id, f"{what} {metric}" if what != "non-overlap" else what,
                          claimed, derived))
         rows.append((d.gate_id, d.decision_id, f"delta {CI_CONFIDENCE:.0%} CI", DASH, fmt_ci(n.ci_pct)))
     return [

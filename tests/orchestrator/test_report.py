@@ -304,3 +304,19 @@ def test_write_report_writes_both_files_atomically(with_workflow_records):
     assert (md_path.name, html_path.name) == ("report.md", "report.html")
     assert (md_path.read_text(), html_path.read_text()) == build_report(with_workflow_records)
     assert not list(with_workflow_records.glob(".report*.tmp"))
+
+
+def test_a_hostile_metric_name_is_shown_bounded_and_the_seal_is_reported(run_dir):
+    """The claim's metric is the producer's word (P1 judges it): the report shows it cut short,
+    and says which ledger head the run's files hold."""
+    lines = (run_dir / "decisions.jsonl").read_text().splitlines()
+    ds = [json.loads(x) for x in lines]
+    for d in ds:
+        if d["decision_id"] == "d-cfg-1":
+            d["claim"]["metric"] = "x" * 5000
+    (run_dir / "decisions.jsonl").write_text("".join(json.dumps(d) + "\n" for d in ds))
+    audit_run(run_dir)
+    write_report(run_dir)
+    md = (run_dir / "report.md").read_text()
+    assert "x" * 81 not in md and "x" * 57 + "..." in md  # P1 quotes 80 of them, the table 57
+    assert "| sealed | ledger.jsonl line " in md
