@@ -12,6 +12,14 @@ from .common import O_ENGINE, O_MODEL, O_REPS, O_RUN, app, console, default_prom
 from .run_cmds import event_printer, new_run, print_summary
 
 
+HELP_DATASET = "the benchmark client's dataset name (random: synthetic prompts of --input-len tokens)"
+HELP_PROMPTS = "requests per repetition"
+HELP_INPUT = "prompt tokens per request of the random dataset"
+HELP_OUTPUT = "output tokens per request"
+HELP_CONC = "requests the client keeps in flight"
+HELP_SEED = "the workload's seed (the same prompts in every leg)"
+
+
 @app.command()
 def leg(
     run_dir: Path = O_RUN,
@@ -20,22 +28,23 @@ def leg(
     engine: str = O_ENGINE,
     model: Optional[str] = O_MODEL,
     reps: int = O_REPS,
-    dtype: Optional[str] = typer.Option(None),
-    memory_fraction: Optional[float] = typer.Option(None),
-    max_num_seqs: Optional[int] = typer.Option(None),
-    max_num_batched_tokens: Optional[int] = typer.Option(None),
-    chunked_prefill: Optional[bool] = typer.Option(None, "--chunked-prefill/--no-chunked-prefill"),
-    prefix_caching: Optional[bool] = typer.Option(None, "--prefix-caching/--no-prefix-caching"),
+    dtype: Optional[str] = typer.Option(None, help="model dtype (engine default if unset)"),
+    memory_fraction: Optional[float] = typer.Option(None, help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static"),
+    max_num_seqs: Optional[int] = typer.Option(None, help="decode batch cap (vLLM --max-num-seqs; SGLang --max-running-requests)"),
+    max_num_batched_tokens: Optional[int] = typer.Option(None, help="tokens per scheduler step (vLLM --max-num-batched-tokens)"),
+    chunked_prefill: Optional[bool] = typer.Option(None, "--chunked-prefill/--no-chunked-prefill", help="mix prefill chunks into decode steps (engine default if unset)"),
+    prefix_caching: Optional[bool] = typer.Option(None, "--prefix-caching/--no-prefix-caching", help="reuse the KV of shared prefixes (engine default if unset)"),
     tp: Optional[int] = typer.Option(None, help="tensor parallel size"),
     speculative: Optional[str] = typer.Option(None, help="speculative decoding config as JSON"),
-    max_model_len: Optional[int] = typer.Option(None),
+    max_model_len: Optional[int] = typer.Option(None, help="max model length (context) the engine allocates for"),
     load_format: Optional[str] = typer.Option(None, help="'dummy' = random weights"),
-    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager"),
+    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager", help="no torch.compile / graph capture (engine default: compiled)"),
     extra_arg: Optional[list[str]] = typer.Option(None, help="extra engine argument (repeatable)"),
     devices: str = typer.Option("cpu", help="device set this leg locks"),
-    dataset: str = typer.Option("random"), num_prompts: int = typer.Option(200), input_len: int = typer.Option(32),
-    output_len: int = typer.Option(16), rate: Optional[float] = typer.Option(None, help="requests/s (default: unlimited)"),
-    concurrency: Optional[int] = typer.Option(32), seed: int = typer.Option(0),
+    dataset: str = typer.Option("random", help=HELP_DATASET), num_prompts: int = typer.Option(200, help=HELP_PROMPTS),
+    input_len: int = typer.Option(32, help=HELP_INPUT), output_len: int = typer.Option(16, help=HELP_OUTPUT),
+    rate: Optional[float] = typer.Option(None, help="requests/s (default: unlimited)"),
+    concurrency: Optional[int] = typer.Option(32, help=HELP_CONC), seed: int = typer.Option(0, help=HELP_SEED),
     parity: Optional[Path] = typer.Option(None, help="JSONL of {prompt, expected?} for greedy parity outputs"),
     accuracy: Optional[Path] = typer.Option(None, help="JSONL of {prompt, expected} for the accuracy probe"),
     health_deadline: float = typer.Option(600.0, help="seconds to wait for the server to become healthy"),
@@ -92,12 +101,13 @@ def baseline(
     model: Optional[str] = O_MODEL,
     reps: int = O_REPS,
     max_remeasures: int = typer.Option(2, help="bound on automatic re-measures while the baseline gate asks for one"),
-    load_format: Optional[str] = typer.Option(None),
-    max_num_seqs: Optional[int] = typer.Option(None),
-    dataset: str = typer.Option("random"), num_prompts: int = typer.Option(200), input_len: int = typer.Option(32),
-    output_len: int = typer.Option(16), concurrency: Optional[int] = typer.Option(32), seed: int = typer.Option(0),
-    use_auditor: bool = typer.Option(True, "--use-auditor/--no-auditor"),
-    policy: Optional[Path] = typer.Option(None),
+    load_format: Optional[str] = typer.Option(None, help="'dummy' = random weights of the model's shape (accuracy then proves nothing)"),
+    max_num_seqs: Optional[int] = typer.Option(None, help="decode batch cap (vLLM --max-num-seqs; SGLang --max-running-requests)"),
+    dataset: str = typer.Option("random", help=HELP_DATASET), num_prompts: int = typer.Option(200, help=HELP_PROMPTS),
+    input_len: int = typer.Option(32, help=HELP_INPUT), output_len: int = typer.Option(16, help=HELP_OUTPUT),
+    concurrency: Optional[int] = typer.Option(32, help=HELP_CONC), seed: int = typer.Option(0, help=HELP_SEED),
+    use_auditor: bool = typer.Option(True, "--use-auditor/--no-auditor", help="an independent auditor at the baseline gate"),
+    policy: Optional[Path] = typer.Option(None, help="auditor policy YAML overriding thresholds"),
     aa_legs: int = typer.Option(2, help="first run this many A/A legs: the auditor derives its noise band from them (0: no band, the gate FLAGs)"),
     legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine"),
 ) -> None:

@@ -92,10 +92,17 @@ def run_cmd(
     api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the provider key (never written)"),
     llm_auditor: bool = typer.Option(True, "--llm-auditor/--no-llm-auditor", help="with an LLM, let the patch_auditor role escalate the code floor"),
     reps: Optional[int] = typer.Option(None, help="counted reps per leg (default: the workflow's)"),
-    num_prompts: Optional[int] = typer.Option(None), input_len: Optional[int] = typer.Option(None),
-    output_len: Optional[int] = typer.Option(None), concurrency: Optional[int] = typer.Option(None),
-    load_format: Optional[str] = typer.Option(None), max_num_seqs: Optional[int] = typer.Option(None),
-    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager/--no-enforce-eager"),
+    num_prompts: Optional[int] = typer.Option(None, help="requests per repetition (default: the workflow's workload)"),
+    input_len: Optional[int] = typer.Option(None, help="prompt tokens per request of the random dataset (default: the workflow's)"),
+    output_len: Optional[int] = typer.Option(None, help="output tokens per request (default: the workflow's)"),
+    concurrency: Optional[int] = typer.Option(None, help="requests the client keeps in flight (default: the workflow's)"),
+    load_format: Optional[str] = typer.Option(None, help="how the engine loads weights: 'dummy' = random weights of the model's "
+                                              "shape (accuracy then proves nothing: the auditor says so); default: the real ones"),
+    max_num_seqs: Optional[int] = typer.Option(None, help="the baseline's decode batch cap (vLLM --max-num-seqs; SGLang "
+                                               "--max-running-requests); default: the engine's"),
+    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager/--no-enforce-eager",
+                                                 help="the baseline without torch.compile / graph capture (faster start-up, "
+                                                 "slower steps); default: the engine's (compiled)"),
     devices: str = typer.Option("cpu", help="what legs may run on: cpu (the whole host) | cpu:CORES (e.g. cpu:0-1, see "
                                 "--cores-per-leg) | GPU ids (0,1,2,3) | all (every GPU NVML sees); split into disjoint "
                                 "device sets, independent legs run at once, one per set"),

@@ -110,3 +110,14 @@ def test_a_refused_write_is_an_internal_error_in_one_line_not_a_traceback(clean_
     r = geak("audit", clean_run)
     assert r.returncode == 123, r.stdout + r.stderr
     assert "Traceback" not in r.stderr and "symbolic link" in r.stderr
+
+
+def test_every_option_of_the_commands_that_start_engines_says_what_it_does():
+    import typer.main
+
+    from geak.orchestrator.cli import app
+
+    cmd = typer.main.get_command(app)
+    bare = {name: [p.name for p in cmd.commands[name].params if not getattr(p, "hidden", False) and not (p.help or "").strip()]
+            for name in ("run", "leg", "baseline")}
+    assert bare == {"run": [], "leg": [], "baseline": []}, bare
