@@ -60,14 +60,15 @@ class EvidenceError(Exception):
 
 
 def _run_rule(r, ctx: GateContext) -> tuple[list[Finding], str | None]:
-    """One rule's findings, or the fault that stopped it: a rule's exception never stops the others."""
+    """One rule's findings, or what stopped it (the exception, said): a rule's exception never
+    stops the others."""
     try:
         return r.fn(ctx), None
     except EvidenceError as e:
         return [Finding(rule_id=r.rule_id, scope=ctx.scope, outcome="fail", action="eject", message=str(e),
                         evidence=[e.evidence])], None
     except Exception as e:  # noqa: BLE001 - the auditor's own fault, attributed below
-        return [], f"{r.rule_id}: {type(e).__name__}: {str(e)[:300]}"
+        return [], f"{type(e).__name__}: {str(e)[:300]}"
 
 
 def audit_decision(run: RunEvidence, decision: Decision, line: int, policy: AuditPolicy, scope: str | None = None) -> AuditVerdict:
@@ -87,21 +88,21 @@ def audit_decision(run: RunEvidence, decision: Decision, line: int, policy: Audi
                                     message=f"the decision says scope {decision.scope!r}, but this is a {sc!r} gate ({why}): "
                                             f"judged as {sc!r}; a decision cannot choose the rules that judge it",
                                     evidence=[ctx.decision_field("scope")]))
-        faults: list[str] = []
+        faults: list[tuple[str, str]] = []  # (rule id, what stopped it)
         for r in sorted(rules_for(sc), key=lambda r: sorted_rule_ids(RULES).index(r.rule_id)):
             got, fault = _run_rule(r, ctx)
             findings += got
-            faults += [fault] if fault else []
+            faults += [(r.rule_id, fault)] if fault else []
         verdict: VerdictName | None = combine(findings, policy)
         reason = None
         if faults:
-            reason = "auditor error in " + "; ".join(faults)
+            reason = "auditor error in " + "; ".join(f"{rid}: {why}" for rid, why in faults)
             if verdict == "PASS":
                 verdict = None
             else:
-                findings += [Finding(rule_id=f.split(":", 1)[0], scope=sc, outcome="unchecked", action="remeasure",  # type: ignore[arg-type]
-                                     message=f"the auditor faulted in this rule ({f.split(':', 1)[1].strip()}); the other "
-                                             "rules' verdict stands and nothing is banked on it") for f in faults]
+                findings += [Finding(rule_id=rid, scope=sc, outcome="unchecked", action="remeasure",  # type: ignore[arg-type]
+                                     message=f"the auditor faulted in this rule ({why}); the other rules' verdict stands "
+                                             "and nothing is banked on it") for rid, why in faults]
         v = AuditVerdict(
             gate_id=decision.gate_id, scope=sc, decision_id=decision.decision_id,  # type: ignore[arg-type]
             verdict=verdict, findings=findings, actions=_actions(findings), unaudited_reason=reason,

@@ -14,7 +14,6 @@ from typing import Any
 
 from . import aa_pairs, paired, stats
 from .checks.concurrency import leg_contention
-from .evidence.ledger import check_leg
 from .evidence.loader import RunEvidence
 from .evidence.models import LegLaunch
 from .policy import AuditPolicy
@@ -52,7 +51,7 @@ def aa_band_pct(run: RunEvidence, policy: AuditPolicy | None = None,
         if bad or (leg.launch and leg.launch.status != "ok"):
             why.append(f"A/A leg {lid} is unusable: {bad[0] if bad else leg.launch.failure_reason if leg.launch else 'no launch.json'}")
             continue
-        if run.ledger.present and (changed := check_leg(run.store, run.ledger, lid)):
+        if run.ledger.present and (changed := run.seal_problems(lid)):
             why.append(f"A/A leg {lid} does not hold what was sealed when it closed ({changed[0]}): a band from edited "
                        "reps is not a measurement")
             continue

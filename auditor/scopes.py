@@ -7,8 +7,8 @@ from what the decision holds, which a scope word cannot change: candidate legs m
 (a bundle when every candidate leg's launch.json says validation_final, else a patch), reference
 legs alone a baseline, an op with no legs a harness record, a profile round a profile. A decision
 that calls itself a comparison stays one without its candidate (the stricter rules then name the
-candidate as missing). A declared
-scope that differs is a P1 FAIL, and the decision is judged under the gate's scope all the same.
+candidate as missing). A declared scope that differs is a P1 FAIL, and the decision is judged
+under the gate's scope all the same.
 """
 
 from __future__ import annotations

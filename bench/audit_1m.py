@@ -71,6 +71,9 @@ def big_leg(leg_dir: Path, leg_id: str, n_per_rep: int, reps: int, tput: float, 
         Path(after).write_bytes(gzip.compress(engine.text().encode(), mtime=0))
         lines.append(from_vllm_result(raw, leg_id=leg_id, rep_index=i, warmup=i == 0, raw_file=f"raw/rep_{i}.json").model_dump_json())
     (leg_dir / "bench_runs.jsonl").write_text("\n".join(lines) + "\n")
+    launch = json.loads((leg_dir / "launch.json").read_text())  # the reps this leg planned, as a leg runner records them
+    launch["reps_planned"] = {"counted": reps, "warmup": 1}
+    (leg_dir / "launch.json").write_text(json.dumps(launch))
 
 
 AUDIT = "import sys,time,resource;from geak.auditor.audit import audit_run;t=time.perf_counter();vs=audit_run(sys.argv[1],write=False);" \
@@ -87,9 +90,9 @@ def main() -> None:
     per_rep = a.requests // (len(legs) * a.reps)
     with tempfile.TemporaryDirectory() as td:
         run = Path(td) / "run"
-        build_clean_run(run)
-        for k, (leg, tput) in enumerate(legs.items()):
-            big_leg(run / "legs" / leg, leg, per_rep, a.reps, tput, seed=k)
+        # the big legs are written before the run's legs are sealed, as a leg runner writes its leg
+        build_clean_run(run, after=lambda s: [big_leg(run / "legs" / leg, leg, per_rep, a.reps, tput, seed=k)
+                                              for k, (leg, tput) in enumerate(legs.items())])
         counted = per_rep * len(legs) * a.reps
         total = per_rep * len(legs) * (a.reps + 1)
         mb = lambda pat: sum(p.stat().st_size for p in run.rglob(pat)) / 1e6  # noqa: E731

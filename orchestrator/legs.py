@@ -145,6 +145,23 @@ class LegRunner(Protocol):
     def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]: ...
 
 
+class _SealWatch:
+    """The ledger's newest head as this process sealed it (each leg's result, each set-aside):
+    held here, out of the files' reach, so a live gate can tell a rewrite of files and ledger
+    together (auditor/checks/seal.py)."""
+
+    sealed: Head | None = None
+
+    def _saw(self, head: Head | None) -> None:
+        if head is not None:
+            self.sealed = max(head, self.sealed) if self.sealed else head
+
+    def _keep(self, results: list[LegResult]) -> list[LegResult]:
+        for r in results:
+            self._saw(r.sealed)
+        return results
+
+
 # Server reuse (agents/engines/pool.py): a leg of these roles may measure on a server the last
 # leg of the same launch on its set left up; these roles leave theirs up. A/A legs keep theirs
 # (the baseline after them reuses one) but never reuse (the band needs launch-to-launch
@@ -154,7 +171,7 @@ REUSE_ROLES = frozenset({"baseline", "reference"})
 KEEP_ROLES = frozenset({"aa", "baseline", "reference"})
 
 
-class LiveLegs:
+class LiveLegs(_SealWatch):
     """Measure each leg on the real engine (agents/engines/leg.run_leg); a batch through the
     scheduler (default: local threads, one per device set). ``reuse``: server reuse on (above)."""
 
@@ -164,18 +181,7 @@ class LiveLegs:
         self.scheduler = scheduler or LocalScheduler()
         self.reuse = reuse
         self.measured: list[str] = []
-        # the ledger's head as this process sealed it: held here, out of the files' reach, so a
-        # live gate can tell a rewrite of files and ledger together (auditor/checks/seal.py)
         self.sealed: Head | None = None
-
-    def _keep(self, results: list[LegResult]) -> list[LegResult]:
-        for r in results:
-            self._saw(r.sealed)
-        return results
-
-    def _saw(self, head: Head | None) -> None:
-        if head is not None:
-            self.sealed = max(head, self.sealed) if self.sealed else head
 
     def _reuse_kw(self, role: str, in_process: bool = True) -> dict[str, bool]:
         # a Ray task's process is not the driver's: a server kept there would hold its set's
@@ -222,7 +228,7 @@ class LiveLegs:
                                    parity=parity, accuracy=accuracy, **hooks, **self.leg_kw, **self._reuse_kw(role))])[0]
 
 
-class RecordedLegs:
+class RecordedLegs(_SealWatch):
     """Serve legs from a recorded run directory, byte for byte, with no engine.
 
     The requested leg must match the recorded one (role, launch knobs, workload); anything
@@ -275,16 +281,9 @@ class RecordedLegs:
                                 f"measured: {unsealed}; replay refuses it (geak audit {self.source.root} names every file)")
         _copy_recorded(self.source.path(f"legs/{leg_id}"), store.path(f"legs/{leg_id}"))
         self.served.append(leg_id)
-        head = None
-        if self.source_ledger.present:
-            # the copy is sealed as the recording was; a recording from before sealing replays as one
-            head = seal(store, leg_id)
-            self._saw(head)
-        return LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None, head)
-
-    def _saw(self, head: Head | None) -> None:
-        if head is not None:
-            self.sealed = max(head, self.sealed) if self.sealed else head
+        # the copy is sealed as the recording was; a recording from before sealing replays as one
+        head = seal(store, leg_id) if self.source_ledger.present else None
+        return self._keep([LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None, head)])[0]
 
     def _unsealed(self, leg_id: str, launch: LegLaunch) -> str | None:
         view = self.source_ledger

@@ -111,7 +111,7 @@ def test_the_reuse_recordings_baseline_measured_on_the_aa_legs_server_and_the_au
     """A real run with server reuse (runs/recorded/tiny-cpu-reuse, 2026-12-02): the baseline
     measured on aa_2's server (the last leg on the host's set before it); every other leg has
     its own lifetime; E2 re-derives all of it from the engine's logs and passes."""
-    from geak.auditor.audit import audit_file, audit_run
+    from geak.auditor.audit import audit_run
     from geak.auditor.evidence.lifetime import resets
     from geak.auditor.evidence.loader import RunEvidence
     from geak.auditor.evidence.store import RunStore

@@ -137,25 +137,25 @@ IN_TOLERANCE = 0.05  # one seeded prompt set gives one prompt length distributio
 OUT_FACTOR = 1.5  # output lengths may move a little with the numerics (EOS), never severalfold
 
 
-def _shape(leg) -> tuple[float, float, str] | None:
+def _shape(leg) -> tuple[float, float, EvidencePointer] | None:
     """(mean input tokens, mean output tokens per served request, where from) over a leg's counted
     reps: the tool's own per-request lengths, else its totals over its completed count."""
     ins, outs, n = 0.0, 0.0, 0
-    src = ""
+    src: EvidencePointer | None = None
     for r in leg.counted:
         if r.has_arrays:
             ok = r.arrays["ok"]
             ins += float(np.nansum(np.where(ok, r.arrays["input_lens"], 0.0)))
             outs += float(np.nansum(np.where(ok, r.arrays["output_lens"], 0.0)))
             n += int(ok.sum())
-            src = src or f"{r.file} per-request input_lens/output_lens"
+            src = src or EvidencePointer(file=r.file, field="output_lens")
             continue
         a = r.reported
         c, ti, to = a.get("completed"), a.get("total_input_tokens"), a.get("total_output_tokens")
         if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (c, ti, to)) and c > 0:
             ins, outs, n = ins + ti, outs + to, n + int(c)
-            src = src or f"{r.file} total_input_tokens/total_output_tokens"
-    return (ins / n, outs / n, src) if n else None
+            src = src or EvidencePointer(file=r.file, field="total_output_tokens")
+    return (ins / n, outs / n, src) if n and src is not None else None
 
 
 def _served_shapes(ctx: GateContext, legs) -> list[Finding]:
@@ -175,7 +175,7 @@ def _served_shapes(ctx: GateContext, legs) -> list[Finding]:
         if why:
             out += ctx.bad("F3", f"legs {first} and {lid} served different workloads by the tool's own requests "
                            f"({'; '.join(why)}): whatever their settings say, they did not run one experiment",
-                           evidence=[EvidencePointer(file=s0.split(" ")[0]), EvidencePointer(file=s1.split(" ")[0])],
+                           evidence=[s0, s1],
                            recomputed={"mean_input_tokens": [i0, i1], "mean_output_tokens": [o0, o1]})
     return out
 

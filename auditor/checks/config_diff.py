@@ -28,7 +28,8 @@ DERIVED_REL = 0.01
 # non-default args was set explicitly, and P4 still names it. Seen on vLLM-on-CPU 0.32
 # (max_num_seqs 4 -> max_num_batched_tokens 256, compile ranges, encoder cache) and in vLLM's
 # VllmConfig.__post_init__ (cudagraph capture sizes capped at max_num_seqs; eager mode clears
-# the compilation config); SGLang derives its CUDA-graph batch sizes from max_running_requests.
+# the compilation config). vLLM only: an excuse needs the log's non-default args to show the key
+# was not set (launch._not_set), and SGLang's log prints every argument, set or not.
 DERIVED_FROM: dict[str, tuple[str, ...]] = {
     "max_num_seqs": ("max_num_batched_tokens", "compile_ranges_endpoints", "encoder_cache_size",
                      "max_num_encoder_input_tokens", "cudagraph_capture_sizes", "max_cudagraph_capture_size", "max_capture_size"),
@@ -37,7 +38,6 @@ DERIVED_FROM: dict[str, tuple[str, ...]] = {
     "enforce_eager": ("compilation_config", "enable_jit_warmup", "cudagraph_mode", "cudagraph_capture_sizes",
                       "max_cudagraph_capture_size", "max_capture_size"),
     "enable_chunked_prefill": ("chunked_prefill_enabled", "long_prefill_token_threshold"),
-    "max_running_requests": ("cuda_graph_max_bs", "cuda_graph_bs"),
 }
 
 
@@ -46,7 +46,7 @@ def derived_by(declared: list[str], key: str) -> str | None:
     for dk in declared:
         for base, keys in DERIVED_FROM.items():
             if key_matches(dk, base) or key_matches(base, dk):
-                if any(key_matches(d, key) or key.split(".")[0] == d for d in keys):
+                if any(key_matches(d, key) for d in keys):
                     return dk
     return None
 

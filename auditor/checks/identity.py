@@ -11,6 +11,7 @@ Used by P4.
 from __future__ import annotations
 
 from ..evidence.loader import LegData
+from ..evidence.models import EvidencePointer
 
 ENGINES = {"vllm": "vllm", "sglang": "sglang", "sglang-oai": "sglang", "tgi": "tgi", "lmdeploy": "lmdeploy",
            "trt": "tensorrt-llm", "tensorrt-llm": "tensorrt-llm", "scalellm": "scalellm", "deepspeed-mii": "deepspeed-mii"}
@@ -21,30 +22,33 @@ def _rows(leg: LegData) -> list:
     return [r.raw for r in leg.counted if r.raw is not None]
 
 
-def leg_model(leg: LegData) -> tuple[str | None, str]:
-    """(the model the leg served, where that is said)."""
+Said = tuple[str, EvidencePointer]  # a value, and where it is written
+
+
+def leg_model(leg: LegData) -> Said | None:
+    """The model the leg served, and where that is said."""
     for rr in _rows(leg):
         m = rr.workload.get("model_id")
         if isinstance(m, str) and m.strip():
-            return m.strip(), f"{rr.file} field 'model_id'"
+            return m.strip(), EvidencePointer(file=rr.file, field="model_id")
         if rr.server_info and isinstance(rr.server_info.get("model_path"), str):
-            return rr.server_info["model_path"], f"{rr.file} field 'server_info.model_path'"
+            return rr.server_info["model_path"], EvidencePointer(file=rr.file, field="server_info.model_path")
     cfg, src = leg.resolved()
     for k in _MODEL_KEYS:
         if cfg and isinstance(cfg.get(k), str):
-            return cfg[k], f"{src} {k}"
-    return None, "no row, server info or launch record names it"
+            return cfg[k], EvidencePointer(file=src, field=k)
+    return None
 
 
-def leg_engine(leg: LegData) -> tuple[str | None, str]:
-    """(the serving engine, where that is said)."""
+def leg_engine(leg: LegData) -> Said | None:
+    """The serving engine, and where that is said."""
     for rr in _rows(leg):
         b = rr.workload.get("backend")
         if isinstance(b, str) and b.strip().lower() in ENGINES:
-            return ENGINES[b.strip().lower()], f"{rr.file} field 'backend'"
+            return ENGINES[b.strip().lower()], EvidencePointer(file=rr.file, field="backend")
     if leg.launch is not None and leg.launch.engine and leg.launch.engine != "unknown":
-        return leg.launch.engine, f"{leg.dir}/launch.json engine"
-    return None, "no row or launch record names it"
+        return leg.launch.engine, EvidencePointer(file=f"{leg.dir}/launch.json", field="engine")
+    return None
 
 
 def _same_model(a: str, b: str) -> bool:
@@ -52,12 +56,11 @@ def _same_model(a: str, b: str) -> bool:
     return a == b or a.rstrip("/").rsplit("/", 1)[-1].lower() == b.rstrip("/").rsplit("/", 1)[-1].lower()
 
 
-def changed(ref: LegData, cand: LegData) -> list[tuple[str, str, str, str, str]]:
-    """(what, reference's, candidate's, where the reference's is said, where the candidate's) for a
-    model or an engine that differs between the two legs."""
+def changed(ref: LegData, cand: LegData) -> list[tuple[str, Said, Said]]:
+    """(what, the reference's, the candidate's) for a model or an engine that differs between the two legs."""
     out = []
     for what, fn, same in (("model", leg_model, _same_model), ("engine", leg_engine, lambda a, b: a == b)):
-        (a, wa), (b, wb) = fn(ref), fn(cand)
-        if a is not None and b is not None and not same(a, b):
-            out.append((what, a, b, wa, wb))
+        sa, sb = fn(ref), fn(cand)
+        if sa is not None and sb is not None and not same(sa[0], sb[0]):
+            out.append((what, sa, sb))
     return out

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..evidence.engine_log import Opaque, launch_args, non_default_args
 from ..evidence.loader import LegData
-from ..evidence.models import EvidencePointer, Finding
+from ..evidence.models import Finding
 from ..paired import derive_gate
 from . import identity
 from .config_diff import DEVICE_BINDING, IGNORED_ENV, config_diff, derived_by, key_matches, same_value
@@ -87,13 +87,13 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
     declared = ctx.decision.declared_knobs
     conseq = {c.key: c for c in ctx.decision.consequences}
     for ref, cand in pairs:
-        for what, a, b, wa, wb in identity.changed(ref, cand):
+        for what, (a, pa), (b, pb) in identity.changed(ref, cand):
             if what in declared:
                 continue  # declared: P6 and the report name it as the lever it is, never a config win
-            out += ctx.bad("P4", f"{ref.leg_id} vs {cand.leg_id}: the {what} changed ({a!r} -> {b!r}; {wa}, {wb}): "
-                           f"{'an' if what[0] in 'aeiou' else 'a'} {what} change is the confound, not a config win; declare {what!r} to compare them as such",
-                           evidence=[EvidencePointer(file=wa.split(" ")[0]), EvidencePointer(file=wb.split(" ")[0])],
-                           recomputed={what: [a, b]})
+            out += ctx.bad("P4", f"{ref.leg_id} vs {cand.leg_id}: the {what} changed ({a[:120]!r} -> {b[:120]!r}; {pa.file} "
+                           f"{pa.field}, {pb.file} {pb.field}): {'an' if what[0] in 'aeiou' else 'a'} {what} change is the "
+                           f"confound, not a config win; declare {what!r} to compare them as such",
+                           evidence=[pa, pb], recomputed={what: [a[:200], b[:200]]})
         diff = resolved_diff(ref, cand)
         if diff is None:
             out += ctx.missing("P4", f"legs {ref.leg_id}/{cand.leg_id} lack a resolved engine config, so launch parity cannot be shown",
@@ -107,7 +107,7 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
             if any(key_matches(dk, k) for dk in declared):
                 continue
             src = derived_by(declared, k)
-            if src is not None:
+            if src is not None and _not_set(k, ref, cand):
                 out += ctx.ok("P4", f"{k} differs ({va!r} -> {vb!r}): the engine derives it from the declared {src}, and its "
                               "own start-up lines do not show it set")
                 continue
@@ -127,6 +127,17 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
     if not any(f.outcome in ("fail", "unchecked") for f in out):
         out += ctx.ok("P4", f"only the declared knob(s) {declared} differ, in launch.json and in the engine's own log")
     return out
+
+
+def _not_set(key: str, *legs: LegData) -> bool:
+    """No leg's engine log shows ``key`` among its non-default args: the engine derived it. A leg
+    whose log cannot say (no such line) cannot excuse it: a derived key set by hand is a knob."""
+    last = key.rsplit(".", 1)[-1]
+    for leg in legs:
+        args, _, _ = non_default_args(leg.server_log)
+        if args is None or any(last == a or a.endswith("." + last) for a in flatten(launch_args(args))):
+            return False
+    return True
 
 
 def _verified_crossover(ctx: GateContext) -> bool:

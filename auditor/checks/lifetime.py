@@ -94,10 +94,10 @@ def _own_record(ctx: GateContext, leg: LegData) -> list[Finding]:
     record holds (launch.json ``server.pid``, the command's ``--port``): a log that is another
     lifetime's, or whose identity lines were edited to hide a twin, names others."""
     s = leg.launch.server if leg.launch else None
-    ident = leg.leg_id in ctx.run.lifetimes and ctx.run.lifetimes[leg.leg_id]
-    if s is None or s.reused or not ident:
+    ident = ctx.run.lifetimes.get(leg.leg_id)
+    if s is None or s.reused or ident is None or leg.launch is None:
         return []
-    cmd = leg.launch.command if leg.launch else []
+    cmd = leg.launch.command
     port = None
     if "--port" in cmd[:-1]:
         try:

@@ -11,7 +11,7 @@ ledger had it removed.
 
 from __future__ import annotations
 
-from ..evidence.ledger import LEDGER, check_leg
+from ..evidence.ledger import LEDGER
 from ..evidence.models import EvidencePointer, Finding
 from .registry import GateContext, ptr, rule
 
@@ -35,9 +35,8 @@ def w2_sealed(ctx: GateContext) -> list[Finding]:
         out += ctx.bad("W2", str(p), evidence=[ptr(p)])
     want = run.sealed_head
     if want is not None and view.head != want:
-        now = f"line {view.head.seq + 1}, {view.head.sha256[:12]}..." if view.head else "no readable seal"
-        out += ctx.bad("W2", f"{LEDGER}'s head is {now}, but the orchestrator sealed line {want.seq + 1}, {want.sha256[:12]}...: "
-                       "the ledger was rewritten (or cut) while the run was live", evidence=[EvidencePointer(file=LEDGER)])
+        out += ctx.bad("W2", f"on disk: {view.head or 'no readable seal'}; the orchestrator sealed {want}: the ledger was "
+                       "rewritten (or cut) while the run was live", evidence=[EvidencePointer(file=LEDGER)])
     present = set(run.leg_ids())
     removed = [lid for lid in sorted(set(view.seals) - present) if view.seals[lid][-1][1].set_aside is None]
     for gone in removed[:4]:
@@ -47,14 +46,12 @@ def w2_sealed(ctx: GateContext) -> list[Finding]:
                        "after it closed (what ran beside this gate's legs is part of its evidence)",
                        evidence=[EvidencePointer(file=LEDGER, line=line, field="leg_id")])
     for leg in legs:
-        probs = check_leg(run.store, view, leg.leg_id)
+        probs = run.seal_problems(leg.leg_id)
         for p in probs[:6]:
             out += ctx.bad("W2", f"leg {leg.leg_id}: {p}", evidence=[ptr(p)])
         if len(probs) > 6:
             out += ctx.bad("W2", f"leg {leg.leg_id}: {len(probs) - 6} more file(s) differ from the seal",
                            evidence=[EvidencePointer(file=LEDGER)])
     if not out:
-        head = view.head
-        out += ctx.ok("W2", f"{len(legs)} leg(s) hold the bytes sealed when they closed (ledger head: line "
-                      f"{head.seq + 1 if head else 0}, {head.sha256[:16] if head else '-'})")
+        out += ctx.ok("W2", f"{len(legs)} leg(s) hold the bytes sealed when they closed ({view.head or 'an empty ledger'})")
     return out

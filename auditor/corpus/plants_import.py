@@ -220,12 +220,23 @@ plant(Plant("i_geak_parity_on_gibberish", ("P9",), "seed incident: GEAK's parity
             build=_geak(ref_probe=PROBE_GIBBERISH), source="issue 13", tags=TAG))
 
 
+def _declare_knobs(run: Path, knobs: list[str]) -> None:
+    """What the import's note asks the user to do: name the knob of each comparison in decisions.jsonl."""
+    from geak.auditor.evidence.models import Decision
+
+    p = run / "decisions.jsonl"
+    ds = [Decision.model_validate_json(line) for line in p.read_text().splitlines()]
+    for d in ds:
+        if d.scope == "patch":
+            d.declared_knobs = list(knobs)
+    p.write_text("".join(d.model_dump_json() + "\n" for d in ds))
+
+
 def _sglang_launches(run: Path) -> None:
     """Two SGLang launches imported one after the other, as the README's commands do: the
     second differs in chunked_prefill_size, and (as every launch does) in its auto-drawn
     random_seed and its profiled KV capacity (28 tokens of 2.3 M). The user then names the knob
     in decisions.jsonl, as the import's note asks."""
-    from geak.auditor.evidence.models import Decision
     from geak.auditor.importers.bench import import_sglang_bench
 
     from .geak_rows import server_info, sgl_row
@@ -240,12 +251,7 @@ def _sglang_launches(run: Path) -> None:
             rep = import_sglang_bench([f], run, leg_id=name)
             if rep.problems:
                 raise ValueError(f"case source did not import: {rep.problems}")
-    p = run / "decisions.jsonl"
-    ds = [Decision.model_validate_json(line) for line in p.read_text().splitlines()]
-    for d in ds:
-        if d.scope == "patch":
-            d.declared_knobs = ["chunked_prefill_size"]
-    p.write_text("".join(d.model_dump_json() + "\n" for d in ds))
+    _declare_knobs(run, ["chunked_prefill_size"])
 
 
 plant(Plant("i_sglang_launch_auto_values", (), "two SGLang bench_serving launches whose server_info differ in the knob the user "
@@ -258,7 +264,6 @@ def _vllm_pair(cand_over: dict[str, Any], cand_scale: float = 1.06) -> Callable[
     rate each): the base, and a candidate the user declares a max_num_seqs change, whose rows
     differ as ``cand_over`` says."""
     def build(run: Path) -> None:
-        from geak.auditor.evidence.models import Decision
         from geak.auditor.importers.bench import import_vllm_bench
 
         with _scratch() as td:
@@ -269,12 +274,7 @@ def _vllm_pair(cand_over: dict[str, Any], cand_scale: float = 1.06) -> Callable[
                 rep = import_vllm_bench([f], run, leg_id=leg)
                 if rep.problems:
                     raise ValueError(f"case source did not import: {rep.problems}")
-        p = run / "decisions.jsonl"
-        ds = [Decision.model_validate_json(line) for line in p.read_text().splitlines()]
-        for d in ds:
-            if d.scope == "patch":
-                d.declared_knobs = ["max_num_seqs"]
-        p.write_text("".join(d.model_dump_json() + "\n" for d in ds))
+        _declare_knobs(run, ["max_num_seqs"])
     return build
 
 

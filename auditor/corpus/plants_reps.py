@@ -13,31 +13,12 @@ from typing import Any, Callable
 
 from geak.auditor.evidence.store import RunStore
 
-from .plants import Plant, _edit_raw, plant
+from .plants import Plant, _both, _edit_json, _edit_raw, plant
+from .plants_lifetime import BAND_UNKNOWN
+from .plants_tamper import BOTH_CFG, CFG
 
 TAG = ("reps",)
-CFG = "cfg_seqs512"
-BOTH_CFG = ("config-accept-1", "integrate-rmsnorm")  # the gates whose legs include cfg_seqs512
-BASE_GATES = ("baseline", "config-accept-1")  # the gates whose legs include baseline
-BAND_UNKNOWN = {"baseline": ("FLAG", ["B1"]), "config-accept-1": ("FLAG", ["P3"]), "integrate-rmsnorm": ("FLAG", ["P3"]),
-                "bundle": ("FLAG", ["F1"])}
 PER_REQUEST = ("input_lens", "output_lens", "ttfts", "itls", "latencies", "start_times", "errors", "generated_texts")
-
-
-def _json_edit(rel: str, fn: Callable[[dict[str, Any]], None]) -> Callable[[RunStore], None]:
-    def f(s: RunStore) -> None:
-        p = s.path(rel)
-        o = json.loads(p.read_text())
-        fn(o)
-        p.write_text(json.dumps(o, indent=2))
-    return f
-
-
-def _then(*fs: Callable[[RunStore], None]) -> Callable[[RunStore], None]:
-    def f(s: RunStore) -> None:
-        for g in fs:
-            g(s)
-    return f
 
 
 # ---------------------------------------------------------------- reps copied, their bytes altered
@@ -109,7 +90,7 @@ def _drop_rep(leg: str, rep: int, *, replan: bool = False) -> Callable[[RunStore
         lines = [ln for ln in bench.read_text().splitlines() if ln.strip() and json.loads(ln)["rep_index"] != rep]
         bench.write_text("\n".join(lines) + "\n")
         if replan:
-            _json_edit(f"legs/{leg}/launch.json", lambda o: o["reps_planned"].update(counted=o["reps_planned"]["counted"] - 1))(s)
+            _edit_json(f"legs/{leg}/launch.json", lambda o: o["reps_planned"].update(counted=o["reps_planned"]["counted"] - 1))(s)
     return f
 
 
@@ -135,16 +116,16 @@ def _rm_aa(s: RunStore) -> None:
 
 
 def _host(leg: str, **kv: Any) -> Callable[[RunStore], None]:
-    return _json_edit(f"legs/{leg}/launch.json", lambda o: o["host"].update(kv))
+    return _edit_json(f"legs/{leg}/launch.json", lambda o: o["host"].update(kv))
 
 
-NO_AA = _json_edit("manifest.json", lambda o: o.update(aa_legs=[]))
+NO_AA = _edit_json("manifest.json", lambda o: o.update(aa_legs=[]))
 plant(Plant("n_aa_deleted", ("B1", "P3", "F1"), "both A/A legs deleted and manifest.aa_legs emptied: no leg says what this "
-            "machine's noise is (the band once fell back to the 0.5% default)", BAND_UNKNOWN, after=_then(_rm_aa, NO_AA),
+            "machine's noise is (the band once fell back to the 0.5% default)", BAND_UNKNOWN, after=_both(_rm_aa, NO_AA),
             source="issue 32", tags=TAG))
 plant(Plant("n_aa_relabelled", ("B1", "P3", "F1"), "both A/A legs' launch.json say role 'reference' and manifest.aa_legs is "
             "emptied: the legs stay, no A/A leg is left", BAND_UNKNOWN,
-            after=_then(*(_json_edit(f"legs/{lg}/launch.json", lambda o: o.update(role="reference")) for lg in ("aa_1", "aa_2")), NO_AA),
+            after=_both(*(_edit_json(f"legs/{lg}/launch.json", lambda o: o.update(role="reference")) for lg in ("aa_1", "aa_2")), NO_AA),
             source="issue 32", tags=TAG))
 plant(Plant("n_aa_contended", ("B1", "P3", "F1"), "aa_1's launch record shows foreign processes using 1.52 of 2 cores (as a fresh "
             "clone's main job once did): the band is that load's noise", BAND_UNKNOWN,

@@ -17,10 +17,10 @@ from typing import Callable
 from geak.auditor.evidence.store import RunStore
 
 from .plants import Plant, plant
+from .plants_reps import _drop_rep
+from .plants_tamper import BOTH_CFG, CFG, _rm_tree
 
 TAG = ("seal",)
-CFG = "cfg_seqs512"
-BOTH_CFG = ("config-accept-1", "integrate-rmsnorm")
 LEG_GATES = ("baseline", "config-accept-1", "integrate-rmsnorm", "bundle")
 
 
@@ -40,13 +40,6 @@ def _one_byte(old: bytes, new: bytes) -> Callable[[bytes], bytes]:
 
 def _recompress(b: bytes) -> bytes:
     return gzip.compress(gzip.decompress(b), mtime=12345)  # the same metrics, other bytes
-
-
-def _drop_rep(s: RunStore) -> None:
-    for suffix in (".json", ".metrics_before.prom.gz", ".metrics_after.prom.gz"):
-        s.path(f"legs/{CFG}/raw/rep_2{suffix}").unlink()
-    bench = s.path(f"legs/{CFG}/bench_runs.jsonl")
-    bench.write_text("".join(ln + "\n" for ln in bench.read_text().splitlines() if json.loads(ln)["rep_index"] != 2))
 
 
 def _rewrite_seal_line(s: RunStore) -> None:
@@ -77,7 +70,7 @@ plant(Plant("s_log_reworded", ("W2",), "one word of the baseline's server.log st
             {g: ("FAIL", ["W2"]) for g in ("baseline", "config-accept-1")},
             after_seal=_bytes("legs/baseline/server.log", _one_byte(b"INFO", b"INF0")), source="issue 32", tags=TAG))
 plant(Plant("s_rep_removed", ("W2", "P1", "P3"), "the candidate's second counted rep removed after the leg closed, with its snapshots "
-            "and its line", {g: ("FAIL", ["W2", "P1", "P3"]) for g in BOTH_CFG}, after_seal=_drop_rep, source="issue 32", tags=TAG))
+            "and its line", {g: ("FAIL", ["W2", "P1", "P3"]) for g in BOTH_CFG}, after_seal=_drop_rep(CFG, 2), source="issue 32", tags=TAG))
 plant(Plant("s_file_added", ("W2",), "a file added to the candidate's raw/ after the leg closed",
             {g: ("FAIL", ["W2"]) for g in BOTH_CFG},
             after_seal=lambda s: s.path(f"legs/{CFG}/raw/notes.txt").write_text("rerun looked better\n"), source="issue 32", tags=TAG))
@@ -96,15 +89,7 @@ def _add_screen_leg(legs) -> None:
                                     resolved={"scheduler_config.max_num_seqs": 64})
 
 
-def _rm_leg(leg: str) -> Callable[[RunStore], None]:
-    def f(s: RunStore) -> None:
-        import shutil
-
-        shutil.rmtree(s.path(f"legs/{leg}"))
-    return f
-
-
 plant(Plant("s_sealed_leg_removed", ("W2",), "a screening leg that ran before the gates was removed with its directory after it "
             "was sealed (a sibling's bytes are what B5 reads to see who ran beside a gate's legs)",
-            {g: ("FAIL", ["W2"]) for g in LEG_GATES}, legs_mod=_add_screen_leg, after_seal=_rm_leg("screen_seqs64"),
+            {g: ("FAIL", ["W2"]) for g in LEG_GATES}, legs_mod=_add_screen_leg, after_seal=_rm_tree("legs/screen_seqs64"),
             source="issue 32", tags=TAG))

@@ -8,6 +8,7 @@ compared line numbers and PASSed. The tool's bytes are untouched: only the claim
 from __future__ import annotations
 
 from .plants import Plant, _claim, plant
+from .plants_tamper import BOTH_CFG, CFG, _each_rep
 
 TAG = ("vocabulary",)
 
@@ -35,8 +36,6 @@ plant(Plant("v_direction_flipped", ("P1",), "the claim says output_throughput is
 
 # ---------------------------------------------------------------- numbers no tool writes (issue 32)
 
-CFG = "cfg_seqs512"
-BOTH_CFG = ("config-accept-1", "integrate-rmsnorm")  # the gates whose legs include cfg_seqs512
 
 
 def _raw_only(leg: str, rep: int, fn):
@@ -91,17 +90,10 @@ def _empty_successes(o) -> None:
     o["total_token_throughput"] = (o["total_output_tokens"] + o["total_input_tokens"]) / o["duration"]
 
 
-def _each_cfg_rep(fn):
-    from .plants import _both, _edit_raw
-    from .synthetic import _honest_claims
-
-    return _both(*(_edit_raw("cfg_seqs512", i, fn) for i in range(4)), _honest_claims)
-
-
 plant(Plant("v_empty_successes", ("P11", "P3"), "the candidate's tool counts two requests per rep completed that served nothing "
             "(0 output tokens, TTFT 0.0): counted, they pull its mean TTFT down; they are failures, and without their tokens "
             "the candidate is slower (P3)",
-            {"config-accept-1": ("FAIL", ["P11", "P3"])}, after=_each_cfg_rep(_empty_successes), source="issue 32", tags=TAG))
+            {"config-accept-1": ("FAIL", ["P11", "P3"])}, after=_each_rep(CFG, _empty_successes), source="issue 32", tags=TAG))
 
 
 SEQS512_LEGS = ("cfg_seqs512", "kernel_rmsnorm", "val_final_1", "val_final_2", "caching_audit")

@@ -12,12 +12,13 @@ request by request, and are no scale or shift of each other. So two reps are one
   the other rep's times one factor (or its inverse): an exact copy is the factor 1.
 
 Start times are no key (some tools write them relative to the run's start, so honest reps may
-share them). Pure: two RawReps in, a reason or None out.
+share them). Pure: a fingerprint per rep (computed once), two fingerprints in, a reason or None out.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,24 +30,34 @@ FIT_RESIDUAL = 1e-6  # relative: an affine copy leaves float rounding, honest re
 FACTOR_SPREAD = 1e-6  # in log space, across a rep's measured aggregates
 
 
-def _pairs(r: RawRep) -> np.ndarray:
+@dataclass
+class Print:
+    """What a rep measured, in the form two reps are compared in: computed once per rep."""
+
+    file: str
+    pairs: np.ndarray  # (TTFT, latency) ms per request with both finite
+    keys: np.ndarray  # the pairs at the microsecond grain, one int64 each, sorted, unique
+    counts: np.ndarray  # how often each key occurs
+    measured: dict[str, float]  # measured aggregates (aggregates-only rows)
+
+
+def fingerprint(r: RawRep) -> Print:
     ttft, e2e = r.arrays.get("ttft_ms"), r.arrays.get("e2e_ms")
     if ttft is None or e2e is None or len(ttft) != len(e2e):
-        return np.empty((0, 2))
-    a = np.column_stack([ttft, e2e]).astype(float)
-    return a[np.isfinite(a).all(axis=1) & (a[:, 1] > 0)]
+        pairs = np.empty((0, 2))
+    else:
+        a = np.column_stack([ttft, e2e]).astype(float)
+        pairs = a[np.isfinite(a).all(axis=1) & (a[:, 1] > 0) & (a[:, 0] >= 0)]
+    # microsecond grain: what a tool's float seconds keep, and far finer than two honest reps agree
+    # on; one int64 per pair (TTFT and latency below ~35 minutes each fit 31 bits of microseconds)
+    us = np.minimum(np.round(pairs * 1000.0), 2 ** 31 - 1).astype(np.int64)
+    keys, counts = np.unique((us[:, 0] << 31) | us[:, 1], return_counts=True) if len(us) else (np.empty(0, np.int64), np.empty(0, np.int64))
+    return Print(r.file, pairs, keys, counts, _measured(r))
 
 
-def _shared_pairs(a: np.ndarray, b: np.ndarray) -> int:
-    # microsecond grain: what a tool's float seconds keep, and far finer than two honest reps agree on
-    ka = np.round(a * 1000.0).astype(np.int64)
-    kb = np.round(b * 1000.0).astype(np.int64)
-    va = ka[:, 0].astype(np.complex128) + 1j * ka[:, 1]
-    vb = kb[:, 0].astype(np.complex128) + 1j * kb[:, 1]
-    ua, ca = np.unique(va, return_counts=True)
-    ub, cb = np.unique(vb, return_counts=True)
-    common, ia, ib = np.intersect1d(ua, ub, assume_unique=True, return_indices=True)
-    return int(np.minimum(ca[ia], cb[ib]).sum()) if common.size else 0
+def _shared_pairs(a: Print, b: Print) -> int:
+    _, ia, ib = np.intersect1d(a.keys, b.keys, assume_unique=True, return_indices=True)
+    return int(np.minimum(a.counts[ia], b.counts[ib]).sum())
 
 
 def _affine(x: np.ndarray, y: np.ndarray) -> bool:
@@ -70,18 +81,18 @@ def _measured(r: RawRep) -> dict[str, float]:
     return out
 
 
-def same_measurement(a: RawRep, b: RawRep) -> str | None:
+def same_measurement(a: Print, b: Print) -> str | None:
     """Why ``b`` is ``a``'s measurement again (None: two measurements)."""
-    pa, pb = _pairs(a), _pairs(b)
+    pa, pb = a.pairs, b.pairs
     if len(pa) >= MIN_REQUESTS and len(pb) >= MIN_REQUESTS:
-        shared = _shared_pairs(pa, pb)
+        shared = _shared_pairs(a, b)
         n = min(len(pa), len(pb))
         if shared >= max(MIN_REQUESTS, SHARED_FRACTION * n):
             return f"{shared} of its {len(pb)} requests carry a (TTFT, latency) pair of {a.file}, to the microsecond"
         if len(pa) == len(pb) and _affine(pa[:, 1], pb[:, 1]) and _affine(pa[:, 0], pb[:, 0]):
             return f"its per-request TTFTs and latencies are those of {a.file} under one scale and shift, request by request"
         return None
-    ma, mb = _measured(a), _measured(b)
+    ma, mb = a.measured, b.measured
     keys = sorted(set(ma) & set(mb))
     if len(keys) < 4:
         return None

@@ -38,8 +38,11 @@ GENESIS = "0" * 64
 MAX_SEALED_FILES = 10_000  # a leg holds tens; more is a flood meant to slow the audit
 
 
+MAX_ID = 200  # a leg id geak writes is tens of characters; a ledger line is a producer-writable file
+
+
 class SealedFile(BaseModel):
-    path: str = Field(description="run-relative")
+    path: str = Field(max_length=1000, description="run-relative")
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     prefix: bool = Field(False, description="an engine log: the first `size` bytes are sealed, later lines may follow")
@@ -51,12 +54,12 @@ class Seal(Record):
     kind: Literal["seal"] = "seal"
     seq: int = Field(ge=0)
     prev: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the previous line's bytes (GENESIS for the first)")
-    leg_id: str
+    leg_id: str = Field(max_length=MAX_ID)
     status: Literal["ok", "failed"]
     sealed_at: float
     reps_planned: RepPlan | None = None
     files: list[SealedFile] = Field(max_length=MAX_SEALED_FILES)
-    set_aside: str | None = Field(None, description="the leg's directory was moved here, kept, to be measured again "
+    set_aside: str | None = Field(None, max_length=1000, description="the leg's directory was moved here, kept, to be measured again "
                                   "(a resume): its earlier seals close with this line")
 
 
@@ -66,6 +69,19 @@ class Head:
 
     seq: int
     sha256: str
+
+    @property
+    def label(self) -> str:
+        """'LINE:SHA256' (the 1-based ledger line): how a run's terminal, summary.json and report show it."""
+        return f"{self.seq + 1}:{self.sha256}"
+
+    def __str__(self) -> str:
+        return f"ledger.jsonl line {self.seq + 1}, head {self.sha256[:16]}"
+
+    @classmethod
+    def from_label(cls, text: str) -> "Head | None":
+        line, _, sha = text.partition(":")
+        return cls(int(line) - 1, sha) if line.isdigit() and len(sha) == 64 else None
 
 
 def _sha(data: bytes) -> str:
@@ -206,8 +222,13 @@ def check_leg(store: RunStore, view: LedgerView, leg_id: str) -> list[Problem]:
         out.append(Problem(LEDGER, f"leg {leg_id} was sealed ok at line {earlier_ok[0]} and sealed again at line {line}: a "
                            "closed leg is never measured again, so its files were replaced after they were sealed", line, "leg_id"))
     named = set()
+    own = f"legs/{leg_id}/"
     for f in s.files:
         named.add(f.path)
+        if not (f.path.startswith(own) or f.path.endswith("/server.log") and f.prefix):
+            # a seal speaks for its own leg's files (and the log it measured on), nothing else
+            out.append(Problem(LEDGER, f"line {line} seals {f.path[:200]!r} for leg {leg_id}: not a file of that leg", line, "files"))
+            continue
         data, prob = store.read_evidence(f.path)
         if data is None:
             out.append(Problem(f.path, f"sealed at ledger line {line} ({f.size} bytes) but now {prob.message if prob else 'unreadable'}: "

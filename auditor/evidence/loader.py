@@ -28,7 +28,7 @@ from .models import (
     TopKLogprobs,
     ProfileClaim,
 )
-from .ledger import Head, LedgerView, read_ledger
+from .ledger import Head, LedgerView, check_leg, read_ledger
 from .lifetime import HEAD_BYTES, Identity, identity
 from .metrics import Snapshot, Window, decode_snapshot, parse_snapshot, snapshot_names, window
 from .normalize import flatten, resolved_from_server_info
@@ -184,6 +184,14 @@ class RunEvidence:
     @cached_property
     def ledger(self) -> LedgerView:
         return read_ledger(self.store)
+
+    def seal_problems(self, leg_id: str) -> list[Problem]:
+        """Where a leg's files differ from its seal (ledger.check_leg), hashed once per audit: the
+        gates of a run share legs, and the noise band reads the A/A legs' too."""
+        key = ("seal", leg_id)
+        if key not in self.memo:
+            self.memo[key] = check_leg(self.store, self.ledger, leg_id)
+        return self.memo[key]
 
     @cached_property
     def plans_reps(self) -> bool:

@@ -129,6 +129,23 @@ def _huge(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and abs(x) > MAX_TOOL_INT
 
 
+# the arrays the Struct types as integers: msgspec gives a float-typed array floats (and refuses one
+# past float's range) and a str-typed one strings, so only these can hold an unbounded int
+_INT_LISTS = frozenset(n for n, t, _ in _ARRAYS if "list[int" in repr(t))
+
+
+def _huge_entries(v: list[Any]) -> list[int]:
+    """Indexes of integers no tool writes. One C-level pass decides for an array of numbers (the
+    per-request arrays hold 10^5-10^6 entries); entry by entry only where it finds one, or where
+    the array is no array of numbers (an int past float's range, a string)."""
+    try:
+        arr = np.array(v, dtype=float)
+        clean = arr.ndim == 1 and not bool((np.abs(arr) > MAX_TOOL_INT).any())
+    except (TypeError, ValueError, OverflowError):
+        clean = False
+    return [] if clean else [i for i, x in enumerate(v) if _huge(x)]
+
+
 def _bound_integers(res: Any, rel: str) -> list[Problem]:
     """An integer no tool writes, in a top-level field or an array of the tool's file: a Problem
     naming the field (its first entry for an array), and the value read as missing."""
@@ -139,8 +156,8 @@ def _bound_integers(res: Any, rel: str) -> list[Problem]:
             probs.append(Problem(rel, f"holds an integer of {v.bit_length()} bits, no count or measurement a tool writes; "
                                  "read as missing", None, name))
             setattr(res, name, None)
-        elif isinstance(v, list):
-            bad = [i for i, x in enumerate(v) if _huge(x)]
+        elif isinstance(v, list) and name in _INT_LISTS:
+            bad = _huge_entries(v)
             if bad:
                 probs.append(Problem(rel, f"holds an integer of {v[bad[0]].bit_length()} bits, no count a tool writes"
                                      + (f" ({len(bad)} entries in all)" if len(bad) > 1 else "") + "; read as missing",

@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 
 from .models import METRICS, BenchRep, RequestArrays
-from .copies import same_measurement
+from .copies import Print, fingerprint, same_measurement
 from .raw import EMPTY_SUCCESS, RawRep
 from .store import Problem
 
@@ -274,7 +274,7 @@ def reconcile(leg_id: str, leg_dir: str, claims: list[RepData], raws: dict[str, 
             continue
         by_file.setdefault(rel, []).append(c)
     seen: dict[Any, str] = {}
-    kept: list[str] = []
+    kept: list[Print] = []
     next_index = max((c.rep.rep_index for c in claims), default=-1) + 1
     for rel in sorted(raws):
         rr = raws[rel]
@@ -284,12 +284,13 @@ def reconcile(leg_id: str, leg_dir: str, claims: list[RepData], raws: dict[str, 
             continue
         if rr.sha256 is not None:
             seen[rr.sha256] = rel
-        twin = next(((o, why) for o in kept if (why := same_measurement(raws[o], rr)) is not None), None)
+        mine = fingerprint(rr)
+        twin = next(((o.file, why) for o in kept if (why := same_measurement(o, mine)) is not None), None)
         if twin is not None:
             res.mismatches.append(Problem(rel, f"is the measurement of {twin[0]} again: {twin[1]}; one repetition copied "
                                           "and altered, counted once"))
             continue
-        kept.append(rel)
+        kept.append(mine)
         cs = by_file.get(rel, [])
         if len(cs) > 1:
             res.mismatches.append(Problem(bench, f"lines {', '.join(str(c.line) for c in cs)} all name {rel}: one repetition "

@@ -91,7 +91,7 @@ def read_source(path: Path, limit: int = MAX_SOURCE_BYTES) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise OSError(f"is a symbolic link; importers copy nothing through links (copy the file itself)") from None
+            raise OSError("is a symbolic link; importers copy nothing through links (copy the file itself)") from None
         raise
     try:
         st = os.fstat(fd)

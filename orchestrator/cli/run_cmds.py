@@ -253,10 +253,12 @@ def print_summary(summary) -> None:
     console.print(t)
     for ph, why in summary.passthrough.items():
         console.print(f"[yellow]{ph}: {why}[/yellow]")
-    if getattr(summary, "ledger_head", None):
+    from geak.auditor.evidence.ledger import Head
+
+    head = Head.from_label(summary.ledger_head) if getattr(summary, "ledger_head", None) else None
+    if head is not None:
         # shown where no producer writes it after the fact: a later `geak audit` must name the same head
-        line, sha = summary.ledger_head.split(":", 1)
-        console.print(f"sealed: ledger.jsonl line {line}, head {sha[:16]} (a later audit of this run must report this head)")
+        console.print(f"sealed: {head} (a later audit of this run must report this head)")
 
 
 @app.command("replay")

@@ -10,6 +10,7 @@ from typing import Literal
 
 from geak.auditor.audit import audit_stem as audit_file_stem
 from geak.auditor.checks import RULES
+from geak.auditor.evidence.ledger import Head
 from geak.auditor.evidence.models import AuditVerdict, Finding, Manifest
 from geak.orchestrator.events import RunEvent
 
@@ -189,13 +190,14 @@ def _seal_text(run: RunFiles, s) -> str:
     """The ledger's head on disk beside the one the run's process sealed (summary.json): two that
     differ say the ledger was rewritten after the run ended (docs/architecture.md, "The seal")."""
     head = run.evidence.ledger.head
-    disk = f"ledger.jsonl line {head.seq + 1}, head {head.sha256[:16]}" if head else "no ledger.jsonl (unsealed)"
+    disk = str(head) if head else "no ledger.jsonl (unsealed)"
     said = getattr(s, "ledger_head", None) if s else None
     if said is None:
         return disk
-    line, sha = said.split(":", 1) if ":" in said else ("?", said)
-    same = head is not None and f"{head.seq + 1}:{head.sha256}" == said
-    return disk + ("; the run sealed the same head" if same else f"; the run sealed line {line}, head {sha[:16]}: NOT the same")
+    sealed = Head.from_label(said)
+    if sealed is None:
+        return disk + f"; summary.json's ledger_head {said[:80]!r} is no head"
+    return disk + ("; the run sealed the same head" if sealed == head else f"; the run sealed {sealed}: NOT the same")
 
 
 def summary_blocks(run: RunFiles) -> list[Block]:

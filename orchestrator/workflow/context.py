@@ -86,7 +86,7 @@ class RunContext:
                        llm_mode=self.llm_mode, phases_done=st.get("phases_done", []), passthrough=st.get("passthrough", {}),
                        gates=[GateOutcome(**g) for g in st.get("gates", [])], banked_decisions=st.get("banked", []),
                        final_config=st.get("incumbent", {}), bundle_decision=_bundle_decision(st), error=error,
-                       ledger_head=(f"{h.seq + 1}:{h.sha256}" if (h := getattr(self.legs, "sealed", None)) is not None else None))
+                       ledger_head=(h.label if (h := getattr(self.legs, "sealed", None)) is not None else None))
         self.store.write_json("summary.json", s)
 
 

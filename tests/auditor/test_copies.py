@@ -10,12 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from geak.auditor.evidence.copies import same_measurement
+from geak.auditor.evidence.copies import fingerprint
+from geak.auditor.evidence.copies import same_measurement as _same
 from geak.auditor.evidence.raw import parse_raw as read_raw
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = ROOT / "runs" / "recorded"
 REP = RECORDED / "tiny-cpu-run" / "legs" / "baseline" / "raw"
+
+
+def same_measurement(a, b):
+    return _same(fingerprint(a), fingerprint(b))
 
 
 def _rr(obj: dict, tmp_path: Path, name: str):
