@@ -107,8 +107,17 @@ def pooled_delta(run: RunEvidence, ref: list[str], cand: list[str], metric: str)
 
 # ---------------------------------------------------------------- reading a run (read-only)
 
-def read_card(d: Path) -> tuple[str, str]:
-    """(the line as written, the card's name alone for the line prefix)."""
+def host_card(run: RunEvidence) -> str | None:
+    """The GPU names the leg runner's host fingerprints recorded (NVML, per A/A leg), if any."""
+    names = sorted({g.name for lj in run.launches.values() if lj.role == "aa" and lj.host for g in lj.host.gpus if g.name})
+    return ", ".join(names) or None
+
+
+def read_card(d: Path, run: RunEvidence | None = None) -> tuple[str, str]:
+    """(the line as written, the card's name alone for the line prefix): the legs' own host
+    fingerprints first, else device.txt."""
+    if run is not None and (name := host_card(run)):
+        return f"{name} (the A/A legs' host fingerprints)", name
     try:
         line = (d / "device.txt").read_text().strip().splitlines()[0].strip()
     except (OSError, IndexError, UnicodeDecodeError):
@@ -158,7 +167,7 @@ def live_gates(run: RunEvidence, metric: str) -> list[dict]:
 
 def read_run(d: Path, policy: AuditPolicy, metric: str) -> dict:
     run = RunEvidence(RunStore(d))
-    card, short = read_card(d)
+    card, short = read_card(d, run)
     legs, left = aa_values(run, metric)
     band, _, why = aa_band_pct(run, policy, metric)
     gate_policy, note = effective_policy(run, policy)

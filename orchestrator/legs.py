@@ -20,6 +20,7 @@ from geak.auditor.evidence.store import RunStore
 
 from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import UNFINISHED, LegResult, Prompt, run_leg
+from geak.agents.engines.questions import QuestionSet
 from geak.auditor.evidence.ledger import LEDGER, Head, check_leg, read_ledger, seal
 from geak.auditor.evidence.ledger import set_aside as ledger_set_aside
 from geak.agents.engines.pool import POOL
@@ -140,7 +141,7 @@ class LegRunner(Protocol):
     the results in the jobs' order."""
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
-                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None, **hooks: Any) -> LegResult: ...
+                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | QuestionSet | None = None, **hooks: Any) -> LegResult: ...
 
     def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]: ...
 
@@ -219,7 +220,7 @@ class LiveLegs(_SealWatch):
         return [done[j.leg_id] or got[j.leg_id] for j in jobs]  # type: ignore[misc]
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
-                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None, **hooks: Any) -> LegResult:
+                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | QuestionSet | None = None, **hooks: Any) -> LegResult:
         prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps, on_seal=self._saw)
         if prev is not None:
             return prev
@@ -259,7 +260,7 @@ class RecordedLegs(_SealWatch):
         return LegResult(leg_id, NOT_RECORDED, why, 0, None)
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
-                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None, **hooks: Any) -> LegResult:
+                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | QuestionSet | None = None, **hooks: Any) -> LegResult:
         prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps, on_seal=self._saw)
         if prev is not None:
             return prev

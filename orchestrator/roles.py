@@ -208,6 +208,12 @@ KNOBS: dict[str, Knob] = {k.name: k for k in (
     Knob("memory_fraction", "orthogonal", ("gpu_memory_utilization", "mem_fraction_static"), "more KV memory: more hardware, not faster code"),
     Knob("dtype", "orthogonal", ("dtype",), "changes the numerics served"),
     Knob("speculative", "orthogonal", ("speculative_config",), "speculative decoding"),
+    # a quality lever: fp8 KV changes the numerics served (auditor/checks/quality.py withholds it on dummy weights)
+    Knob("kv_cache_dtype", "orthogonal", ("cache_dtype", "kv_cache_dtype"), "KV cache precision: more KV capacity, other numerics"),
+    Knob("async_scheduling", "config", ("async_scheduling",), "overlaps scheduling the next step with the current one"),
+    Knob("max_cudagraph_capture_size", "config", ("max_cudagraph_capture_size", "cudagraph_capture_sizes", "cuda_graph_max_bs",
+                                                  "compile_ranges_endpoints"),
+         "the largest decode batch replayed from a CUDA graph; larger batches run eagerly"),
 )}
 
 

@@ -26,7 +26,7 @@ from geak.auditor.evidence.store import RunStore
 from geak.auditor.policy import AuditPolicy
 
 from geak.agents.engines.base import LaunchConfig
-from geak.agents.engines.leg import load_prompts
+from geak.agents.engines.questions import load_prompts, load_questions
 from geak.agents.engines.pool import POOL
 
 from .events import RunEvent, RunSummary
@@ -176,7 +176,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
                    skills_root=Path(args.skills_root) if args.skills_root else None, device_sets=list(args.device_sets),
                    # replayed legs carry their recorded outputs; the prompt files need not exist here
                    parity=load_prompts(Path(args.parity_file)) if args.parity_file and not args.legs_from else None,
-                   accuracy=load_prompts(Path(args.accuracy_file)) if args.accuracy_file and not args.legs_from else None,
+                   accuracy=load_questions(Path(args.accuracy_file)) if args.accuracy_file and not args.legs_from else None,
                    on_event=on_event)
 
 

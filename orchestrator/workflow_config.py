@@ -57,11 +57,24 @@ class EngineDefaults(BaseModel):
                             "needs policy min_pairs verified pairs)")
 
 
+class Quality(BaseModel):
+    """What every leg answers besides the benchmark: the parity prompts (greedy, same seed, twice)
+    and the accuracy probe. Paths are relative to the workflow file; the command line's
+    --parity-file/--accuracy-file win, and unset means the model directory's parity.jsonl /
+    probe.jsonl. On dummy weights the auditor uses parity only (auditor/checks/quality.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    parity_file: str | None = None
+    accuracy_file: str | None = Field(None, description="JSONL of {prompt, expected} (exact match) or GSM8K's {question, answer} "
+                                      "(scored by the final number)")
+
+
 class WorkflowConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     version: int = 1
     engine_defaults: EngineDefaults = Field(default_factory=EngineDefaults)
+    quality: Quality = Field(default_factory=Quality)
     phases: list[Phase]
     budgets: Budgets = Field(default_factory=Budgets)
     auditor: AuditorSettings = Field(default_factory=AuditorSettings)

@@ -1,5 +1,5 @@
 """The tracked tree stays lean. It travels with every call to the GPU test machine (at most 64 MiB
-with what the call carries, and a chunk of the vLLM bundle is 45 MiB: ../shared/design/GPU_BOX.md),
+with what the call carries, and a chunk of the vLLM bundle is 35 MiB: ../shared/design/GPU_BOX.md),
 and every user clones it. What is generated (the planted corpus) or unpacked (the recordings)
 lands in ignored paths, so it never travels either."""
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-BUDGET_BYTES = 18_000_000
+BUDGET_BYTES = 26_000_000  # room for one recorded GPU run beside the CPU recordings (issue 33)
 CALL_LIMIT_BYTES = 64 << 20
-CHUNK_BYTES = 45 << 20  # gpu-vllm/build.sh's default chunk (split -b 45M)
+CHUNK_BYTES = 35 << 20  # the chunk geak ships the bundle in: build.sh .gpu-bundle 35 (split -b 35M)
 
 
 def _git(*args: str) -> subprocess.CompletedProcess:
@@ -56,9 +56,9 @@ def test_the_tracked_tree_fits_its_budget_and_a_device_call_with_a_bundle_chunk(
 
 
 def test_the_budget_check_fails_a_tree_over_it():
-    fat = {"runs/cases/x/run/a.json": 17_000_000, "models/m.safetensors": 2_000_000}
-    assert "over its 18 MB budget" in over_budget(fat)[0] and "runs/cases 17.0 MB" in over_budget(fat)[0]
-    assert any("exceeds a device call" in p for p in over_budget({"a": 20 << 20}))
+    fat = {"runs/cases/x/run/a.json": 25_000_000, "models/m.safetensors": 2_000_000}
+    assert "over its 26 MB budget" in over_budget(fat)[0] and "runs/cases 25.0 MB" in over_budget(fat)[0]
+    assert any("exceeds a device call" in p for p in over_budget({"a": 30 << 20}))
     assert over_budget({"a": 1_000_000}) == []
 
 

@@ -33,6 +33,11 @@ class LaunchConfig(BaseModel):
     max_model_len: int | None = None
     load_format: str | None = Field(None, description="'dummy' = random weights (gibberish outputs)")
     enforce_eager: bool | None = None
+    kv_cache_dtype: str | None = Field(None, description="vLLM/SGLang --kv-cache-dtype (auto, fp8, ...): changes the numerics served")
+    async_scheduling: bool | None = Field(None, description="vLLM --async-scheduling / --no-async-scheduling (schedules step n+1 "
+                                          "while step n runs)")
+    max_cudagraph_capture_size: int | None = Field(None, ge=1, description="vLLM --max-cudagraph-capture-size / SGLang "
+                                                   "--cuda-graph-max-bs: the largest batch replayed from a CUDA graph")
     seed: int | None = 0
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)

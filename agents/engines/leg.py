@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from geak.auditor.evidence.models import (AccuracyProbe, KernelPlugin, LegLaunch, ParityOutput, ParityProbe, RepPlan, ServerLifetime, TopKLogprobs,
+from geak.auditor.evidence.models import (ACCURACY_ITEMS, AccuracyItem, AccuracyProbe, KernelPlugin, LegLaunch, ParityOutput, ParityProbe, RepPlan, ServerLifetime, TopKLogprobs,
                                          WorkloadSpec)
 from geak.auditor.evidence.ledger import Head, seal
 from geak.auditor.evidence.store import RunStore
+from geak.auditor.scoring import count_correct
 
 from .base import EngineAdapter, LaunchConfig, get_engine
 from . import inflight
@@ -34,6 +35,7 @@ from .pool import POOL, KeptServer, server_key
 from .rep_barrier import PartnerLost, RepBarrier
 from .ports import free_port
 from .process import LaunchError, ServerProcess, cancelled, group_members
+from .questions import Prompt, QuestionSet, load_prompts  # noqa: F401  (Prompt and load_prompts: the leg's public names)
 
 
 UNFINISHED = "leg did not finish"  # a launch.json reason that means: measure this leg again on resume
@@ -47,13 +49,6 @@ class LegResult:
     counted_reps: int
     startup_s: float | None
     sealed: Head | None = None  # the ledger's head after this leg's seal (None: not sealed by this call)
-
-
-@dataclass
-class Prompt:
-    prompt_id: str
-    prompt: str
-    expected: str | None = None
 
 
 def http_bytes(url: str, payload: dict[str, Any] | None = None, timeout: float = 60.0) -> bytes:
@@ -75,19 +70,12 @@ def record_server_info(store: RunStore, leg_dir: str, ad: EngineAdapter, base_ur
     return ad.resolved_config(json.loads(raw))
 
 
-def complete(base_url: str, model: str, prompt: str, max_tokens: int) -> str:
-    out = http_json(f"{base_url}/v1/completions", {"model": model, "prompt": prompt, "max_tokens": max_tokens,
-                                                     "temperature": 0, "seed": 0})
+def complete(base_url: str, model: str, prompt: str, max_tokens: int, stop: list[str] | None = None) -> str:
+    body: dict[str, Any] = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "seed": 0}
+    if stop:
+        body["stop"] = stop
+    out = http_json(f"{base_url}/v1/completions", body)
     return out["choices"][0]["text"]
-
-
-def load_prompts(path: Path) -> list[Prompt]:
-    prompts = []
-    for i, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
-            o = json.loads(line)
-            prompts.append(Prompt(prompt_id=o.get("id", f"q{i:04d}"), prompt=o["prompt"], expected=o.get("expected")))
-    return prompts
 
 
 def server_command(ad: EngineAdapter, cfg: LaunchConfig, port: int | str, python: str) -> list[str]:
@@ -107,7 +95,7 @@ def client_command(argv: list[str], cfg: LaunchConfig) -> list[str]:
 
 
 def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdapter, cfg: LaunchConfig, workload: WorkloadSpec,
-            reps: int = 3, warmup: bool = True, parity: list[Prompt] | None = None, accuracy: list[Prompt] | None = None,
+            reps: int = 3, warmup: bool = True, parity: list[Prompt] | None = None, accuracy: list[Prompt] | QuestionSet | None = None,
             max_tokens: int = 8, health_deadline_s: float = 600.0, bench_timeout_s: float = 900.0,
             python: str | None = None, port: int | None = None,
             on_started: Callable[[ServerProcess], None] | None = None,
@@ -192,13 +180,7 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                     store.append_jsonl(f"{d}/outputs.jsonl", ParityOutput(prompt_id=p.prompt_id, prompt=p.prompt,
                                                                           output_text=text, expected=p.expected, rerun=rerun))
         if accuracy:
-            with ThreadPoolExecutor(8) as ex:
-                texts = list(ex.map(lambda p: complete(base_url, served, p.prompt, max_tokens), accuracy))
-            correct = sum(t.strip() == (p.expected or "").strip() for t, p in zip(texts, accuracy))
-            items = "accuracy_items.jsonl"
-            store.write_text(f"{d}/{items}", "".join(json.dumps({"prompt": p.prompt, "expected": p.expected, "output": t}) + "\n"
-                                                     for p, t in zip(accuracy, texts)))
-            store.write_json(f"{d}/accuracy.json", AccuracyProbe(task="heldout", n=len(accuracy), correct=correct, items_file=items))
+            _accuracy_probe(store, d, base_url, served, QuestionSet.of(accuracy))
         plan = ([True] if warmup else []) + [False] * reps
         for idx, is_warm in _run_reps(store, ad, d, leg_id, plan, python, base_url, served, workload, env, bench_timeout_s, server,
                                       cfg=cfg, barrier=rep_barrier):
@@ -224,6 +206,27 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
             inflight.unregister(store, leg_id)
         _release(server, lock, kept, key if keep and launch.status == "ok" else None, cfg, leg_id, base_url)
     return LegResult(leg_id, launch.status, launch.failure_reason, counted, startup, sealed)
+
+
+def _accuracy_probe(store: RunStore, d: str, base_url: str, served: str, qs: QuestionSet) -> None:
+    """Ask every question (greedy, 8 at a time), keep each answer verbatim in accuracy_items.jsonl
+    and the count in accuracy.json. The count is a claim: the auditor re-scores the items."""
+    def ask(p: Prompt) -> tuple[str, str | None]:
+        # a question the server refuses (too long for its context, say) scores wrong and says
+        # why; it does not end the leg
+        try:
+            return complete(base_url, served, p.prompt, qs.max_tokens, qs.stop), None
+        except urllib.error.HTTPError as e:
+            return "", f"HTTP {e.code}: {e.read()[:300].decode(errors='replace')}"
+
+    with ThreadPoolExecutor(8) as ex:
+        answers = list(ex.map(ask, qs.prompts))
+    correct = count_correct([(t, p.expected) for (t, _), p in zip(answers, qs.prompts)], qs.scoring)
+    store.write_text(f"{d}/{ACCURACY_ITEMS}", "".join(
+        AccuracyItem(prompt_id=p.prompt_id, prompt=p.prompt, expected=p.expected, output=t, error=err).model_dump_json() + "\n"
+        for p, (t, err) in zip(qs.prompts, answers)))
+    store.write_json(f"{d}/accuracy.json", AccuracyProbe(task=qs.task, n=len(qs.prompts), correct=correct, items_file=ACCURACY_ITEMS,
+                                                         scoring=qs.scoring, max_tokens=qs.max_tokens))  # type: ignore[arg-type]
 
 
 def _seal(store: RunStore, leg_id: str) -> Head | None:

@@ -42,8 +42,13 @@ class SglangAdapter(EngineAdapter):
             ("--dtype", cfg.dtype), ("--mem-fraction-static", cfg.memory_fraction), ("--max-running-requests", cfg.max_num_seqs),
             ("--chunked-prefill-size", chunk), ("--disable-radix-cache", cfg.prefix_caching is False),
             ("--tp-size", cfg.tensor_parallel), ("--context-length", cfg.max_model_len), ("--load-format", cfg.load_format),
-            ("--disable-cuda-graph", bool(cfg.enforce_eager)), ("--random-seed", cfg.seed),
+            ("--disable-cuda-graph", bool(cfg.enforce_eager)), ("--random-seed", cfg.seed), ("--kv-cache-dtype", cfg.kv_cache_dtype),
+            ("--cuda-graph-max-bs", cfg.max_cudagraph_capture_size),
         )
+        if cfg.async_scheduling is not None:
+            # an unknown knob silently dropped would make a candidate leg measure the reference
+            raise ValueError("SGLang has no async_scheduling knob (it overlaps scheduling by default; --disable-overlap-schedule "
+                             "turns that off): leave async_scheduling unset for --engine sglang")
         a += flag_args(*((f"--speculative-{k.replace('_', '-')}", v) for k, v in (cfg.speculative or {}).items()))
         return a + list(cfg.extra_args)
 

@@ -112,8 +112,11 @@ class VllmAdapter(EngineAdapter):
             ("--max-num-batched-tokens", cfg.max_num_batched_tokens), ("--tensor-parallel-size", cfg.tensor_parallel),
             ("--speculative-config", json.dumps(cfg.speculative, sort_keys=True) if cfg.speculative else None),
             ("--max-model-len", cfg.max_model_len), ("--load-format", cfg.load_format),
-            ("--enforce-eager", bool(cfg.enforce_eager)), ("--seed", cfg.seed),
+            ("--enforce-eager", bool(cfg.enforce_eager)), ("--seed", cfg.seed), ("--kv-cache-dtype", cfg.kv_cache_dtype),
+            ("--max-cudagraph-capture-size", cfg.max_cudagraph_capture_size),
         )
+        if cfg.async_scheduling is not None:
+            a += as_cli_bool("async-scheduling", cfg.async_scheduling)
         if cfg.chunked_prefill is not None:
             a += as_cli_bool("enable-chunked-prefill", cfg.chunked_prefill)
         if cfg.prefix_caching is not None:

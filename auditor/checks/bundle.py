@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from .. import stats
-from ..evidence.models import EvidencePointer, Finding
+from ..evidence.models import ACCURACY_ITEMS, EvidencePointer, Finding
+from .quality import accuracy_of, unreadable_accuracy, weights
 from .registry import GateContext, leg_ptr, rule
 
 
@@ -183,13 +184,25 @@ def _served_shapes(ctx: GateContext, legs) -> list[Finding]:
 @rule("F4", ["bundle"], "accuracy changed", "fail", "eject")
 def f4_accuracy(ctx: GateContext) -> list[Finding]:
     refs, cands = ctx.reference, ctx.candidate
-    ra = next((leg.accuracy for leg in refs if leg.accuracy), None)
-    ca = next((leg.accuracy for leg in cands if leg.accuracy), None)
+    dummy = sorted({leg.leg_id for leg in refs + cands if weights(leg)[0] == "dummy"})
+    if dummy:
+        # random weights answer nothing: 0% -> 0% would "hold" for any change (quality.py)
+        return ctx.na("F4", f"dummy weights ({', '.join(dummy)}): an accuracy probe on random weights proves nothing; the bundle's "
+                      "quality rests on P9's token-level parity")
+    if bad := unreadable_accuracy(ctx, "F4", refs + cands):
+        return bad
+    ra = next((leg for leg in refs if leg.accuracy), None)
+    ca = next((leg for leg in cands if leg.accuracy), None)
     if ra is None or ca is None:
         return ctx.missing("F4", "accuracy probe missing on the " + ("baseline" if ra is None else "bundle") + " side")
-    r, c = ra.correct / ra.n if ra.n else 0.0, ca.correct / ca.n if ca.n else 0.0
-    rec = {"baseline_accuracy": r, "bundle_accuracy": c, "n": [ra.n, ca.n]}
+    r, bad_r = accuracy_of(ctx, "F4", ra)
+    c, bad_c = accuracy_of(ctx, "F4", ca)
+    if bad_r or bad_c:
+        return bad_r + bad_c
+    r, c = r or 0.0, c or 0.0
+    rec = {"baseline_accuracy": r, "bundle_accuracy": c, "n": [len(ra.accuracy_items), len(ca.accuracy_items)]}
     if (r - c) * 100 > ctx.policy.accuracy_tolerance_pct_points:
-        return ctx.bad("F4", f"accuracy dropped {r:.1%} -> {c:.1%} (tolerance {ctx.policy.accuracy_tolerance_pct_points:g} points)", recomputed=rec,
-                       evidence=[EvidencePointer(file=f"{cands[0].dir}/accuracy.json")])
-    return ctx.ok("F4", f"accuracy {r:.1%} -> {c:.1%}", recomputed=rec)
+        return ctx.bad("F4", f"accuracy dropped {r:.1%} -> {c:.1%} (tolerance {ctx.policy.accuracy_tolerance_pct_points:g} points; "
+                       f"re-scored from both sides' {ACCURACY_ITEMS})", recomputed=rec,
+                       evidence=[EvidencePointer(file=f"{ca.dir}/{ACCURACY_ITEMS}")])
+    return ctx.ok("F4", f"accuracy {r:.1%} -> {c:.1%} (re-scored from {ACCURACY_ITEMS})", recomputed=rec)

@@ -60,7 +60,7 @@ DEVICE_BINDING = re.compile(r"(^|\.)(VLLM_CPU_OMP_THREADS_BIND|CUDA_VISIBLE_DEVI
 # hardware serves it; they are never a kernel win.
 ORTHOGONAL = re.compile(
     r"(specul|spec_decode|num_speculative_tokens|draft|gpu_memory_utilization|mem_fraction|"
-    r"memory_fraction|quantiz|kv_cache_dtype|tensor_parallel|tp_size|pipeline_parallel|pp_size|"
+    r"memory_fraction|quantiz|kv_cache_dtype|(^|\.)cache_dtype$|tensor_parallel|tp_size|pipeline_parallel|pp_size|"
     r"data_parallel|dp_size|max_model_len|context_length|(^|\.)dtype$|enable_prefix_caching|"
     r"prefix_cach|radix_cache)",
     re.IGNORECASE,

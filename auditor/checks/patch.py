@@ -1,4 +1,5 @@
 """Scope patch (P1-P11): each config or kernel accept, re-derived from both legs' raw records.
+P9 (correctness, the dummy-weights policy) lives in quality.py.
 
 P1, P2, P4-P7, P9 and P11 also run at the bundle gate, where the "candidate" is the stacked
 bundle and the "reference" the baseline.
@@ -14,7 +15,6 @@ import numpy as np
 from .. import stats
 from ..evidence.loader import LegData
 from ..evidence.models import METRICS, TEARDOWN_MARKER, EvidencePointer, Finding
-from .coherence import looks_coherent
 from .config_diff import key_matches, lever_class, same_value
 from .launch import leg_pairs, resolved_diff, launch_claim_findings
 from .paired_gate import paired_p3
@@ -66,7 +66,7 @@ def speculated(leg: LegData) -> float | None:
     return max(vals) if vals else None
 
 
-def _levers(ctx: GateContext) -> dict[str, str]:
+def levers(ctx: GateContext) -> dict[str, str]:
     """knob -> lever class by geak's own table (the producer's labels are claims, not facts)."""
     knobs = set(ctx.decision.declared_knobs)
     spec = False
@@ -273,7 +273,7 @@ def p3_within_noise(ctx: GateContext) -> list[Finding]:
 
 @rule("P6", ["patch", "bundle"], "orthogonal lever counted as a kernel win", "flag", "downgrade_headline")
 def p6_lever_class(ctx: GateContext) -> list[Finding]:
-    levers = _levers(ctx)
+    found = levers(ctx)
     d = ctx.decision
     claimed_kernel = d.claim.lever_class == "kernel" or (d.scope == "patch" and bool(d.op))
     out: list[Finding] = []
@@ -282,94 +282,13 @@ def p6_lever_class(ctx: GateContext) -> list[Finding]:
         if declared != actual:
             out += ctx.bad("P6", f"{knob} is declared a {declared} lever but it is a {actual} lever",
                            evidence=[ctx.decision_ptr], claimed={knob: declared}, recomputed={knob: actual})
-    non_kernel = {k: v for k, v in levers.items() if v != "kernel"}
+    non_kernel = {k: v for k, v in found.items() if v != "kernel"}
     if claimed_kernel and non_kernel:
         out += ctx.bad("P6", f"headline claims a kernel win but the legs also differ in {non_kernel}; report those levers in their own class",
-                       evidence=[ctx.decision_ptr], recomputed={"levers": levers})
+                       evidence=[ctx.decision_ptr], recomputed={"levers": found})
     if not out:
-        out += ctx.ok("P6", f"lever classes consistent: {levers or 'no differing knobs'}", recomputed={"levers": levers})
+        out += ctx.ok("P6", f"lever classes consistent: {found or 'no differing knobs'}", recomputed={"levers": found})
     return out
-
-
-# ---------------------------------------------------------------- P9
-
-
-def _first_pass(leg: LegData) -> dict[str, tuple[int, Any]]:
-    return {o.prompt_id: (line, o) for line, o in leg.outputs if o.rerun == 0}
-
-
-@rule("P9", ["patch", "bundle"], "correctness shown by determinism only", "fail", "eject")
-def p9_correctness(ctx: GateContext) -> list[Finding]:
-    refs, cands = ctx.reference, ctx.candidate
-    if not refs or not cands:
-        return ctx.unchecked("P9", "needs a reference and a candidate leg")
-    ref, cand = refs[0], cands[-1]
-    for leg in (ref, cand):
-        if leg.outputs_problems:
-            pr = leg.outputs_problems[0]
-            return ctx.bad("P9", f"leg {leg.leg_id}: unreadable outputs: {pr}", evidence=[ptr(pr)])
-    ro, co = _first_pass(ref), _first_pass(cand)
-    if not ro or not co:
-        return ctx.missing("P9", f"greedy outputs missing for leg {ref.leg_id if not ro else cand.leg_id}",
-                           evidence=[leg_ptr(ref if not ro else cand, "outputs.jsonl")])
-    common = sorted(set(ro) & set(co))
-    exact = sum(ro[p][1].output_text == co[p][1].output_text for p in common)
-    expected = {p: o.expected for p, (_, o) in ro.items() if o.expected is not None}
-    ref_texts = [o.output_text for _, o in ro.values()]
-    if expected:
-        ref_acc = sum(ro[p][1].output_text.strip() == e.strip() for p, e in expected.items()) / len(expected)
-        coherent = ref_acc >= ctx.policy.coherence_min_accuracy
-        coherence_basis = f"reference exact-match {ref_acc:.0%} on known answers"
-    else:
-        coherent, score = looks_coherent(ref_texts)
-        coherence_basis = f"text heuristic score {score:.2f}"
-    rec: dict[str, Any] = {"byte_exact": exact, "compared": len(common), "coherent_reference": coherent, "coherence_basis": coherence_basis}
-    claimed = {}
-    if ctx.decision.claim.parity_byte_exact is not None:
-        claimed = {"byte_exact": ctx.decision.claim.parity_byte_exact, "total": ctx.decision.claim.parity_total}
-    if coherent:
-        reruns = [(line, o) for line, o in ref.outputs if o.rerun > 0]
-        frac = exact / len(common) if common else 0.0
-        if not reruns:
-            if common and frac >= ctx.policy.min_byte_parity and ref.leg_id != cand.leg_id:
-                # the rerun exists to show the outputs reproduce; two server lifetimes (the
-                # reference's and the candidate's) agreeing on every byte show it for these prompts
-                return ctx.ok("P9", f"coherent reference ({coherence_basis}); {exact}/{len(common)} byte-exact across two server "
-                              "lifetimes, which shows the outputs reproduce (no determinism rerun was recorded)", recomputed=rec, claimed=claimed)
-            return _accuracy_verdict(ctx, ref, cand, rec) or ctx.bad(
-                "P9", f"{exact}/{len(common)} greedy outputs byte-identical to the coherent reference and no determinism rerun: the "
-                "differences cannot be told from the reference's own nondeterminism; record a rerun or run an accuracy probe",
-                evidence=[leg_ptr(ref, "outputs.jsonl"), leg_ptr(cand, "outputs.jsonl")], recomputed=rec, claimed=claimed)
-        nondet = [o.prompt_id for _, o in reruns if o.prompt_id in ro and o.output_text != ro[o.prompt_id][1].output_text]
-        rec["reference_nondeterministic"] = nondet
-        if not nondet and frac >= ctx.policy.min_byte_parity:
-            return ctx.ok("P9", f"coherent reference ({coherence_basis}); {exact}/{len(common)} byte-exact; reference deterministic", recomputed=rec, claimed=claimed)
-        if not nondet:
-            return ctx.bad("P9", f"only {exact}/{len(common)} greedy outputs byte-identical to the coherent reference",
-                           evidence=[leg_ptr(cand, "outputs.jsonl")], recomputed=rec, claimed=claimed)
-        # a non-deterministic reference makes parity meaningless: only the accuracy probe can certify
-    # incoherent (or non-deterministic) reference: only an accuracy probe can certify
-    acc = _accuracy_verdict(ctx, ref, cand, rec)
-    if acc is not None:
-        return acc
-    return ctx.bad("P9", f"reference is not coherent ({coherence_basis}); {exact}/{len(common)} byte-exact parity on it proves nothing "
-                   "and no accuracy probe was run: unverifiable", evidence=[leg_ptr(ref, "outputs.jsonl")], recomputed=rec, claimed=claimed)
-
-
-def _accuracy_verdict(ctx: GateContext, ref: LegData, cand: LegData, rec: dict[str, Any]) -> list[Finding] | None:
-    if cand.accuracy is None:
-        return None
-    ca = cand.accuracy.correct / cand.accuracy.n if cand.accuracy.n else 0.0
-    rec["candidate_accuracy"] = ca
-    if ref.accuracy is not None and ref.accuracy.n:
-        ra = ref.accuracy.correct / ref.accuracy.n
-        rec["reference_accuracy"] = ra
-        if (ra - ca) * 100 > ctx.policy.accuracy_tolerance_pct_points:
-            return ctx.bad("P9", f"accuracy probe dropped {ra:.1%} -> {ca:.1%}", evidence=[leg_ptr(cand, "accuracy.json")], recomputed=rec)
-        return ctx.ok("P9", f"accuracy probe holds ({ra:.1%} -> {ca:.1%})", recomputed=rec)
-    if ca >= ctx.policy.coherence_min_accuracy:
-        return ctx.ok("P9", f"accuracy probe {ca:.1%} on the candidate (no reference probe)", recomputed=rec)
-    return ctx.bad("P9", f"accuracy probe {ca:.1%} on the candidate is not a pass", evidence=[leg_ptr(cand, "accuracy.json")], recomputed=rec)
 
 
 # ---------------------------------------------------------------- P10

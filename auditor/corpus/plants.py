@@ -399,7 +399,7 @@ plant(Plant("f4_accuracy_drop", ("F4",), "bundle accuracy 86% vs baseline 100%",
 
 
 # a producer editing geak's own files (issue 12): auditor/corpus/plants_tamper.py registers them here
-from . import plants_concurrency, plants_import, plants_lifetime, plants_paired, plants_reps, plants_seal, plants_tamper, plants_vocab  # noqa: E402,F401
+from . import plants_concurrency, plants_import, plants_lifetime, plants_paired, plants_quality, plants_reps, plants_seal, plants_tamper, plants_vocab  # noqa: E402,F401
 
 
 # ----------------------------------------------------------------- writing the corpus

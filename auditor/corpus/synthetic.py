@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from geak.auditor.evidence.models import (
-    AccuracyProbe, AntiGaming, Claim, CorrectnessCase, Decision, HostFingerprint, LegLaunch, Manifest,
+    ACCURACY_ITEMS, AccuracyItem, AccuracyProbe, AntiGaming, Claim, CorrectnessCase, Decision, HostFingerprint, LegLaunch, Manifest,
     OpBenchRecord, OracleResult, ParityOutput, ParityProbe, ProfileClaim, RepPlan, RoutedOp, Roofline, ServerLifetime, SkippedOp,
     TimingRecord, WorkloadSpec,
 )
@@ -78,7 +78,9 @@ class LegSpec:
     log_extra: str = ""
     workload: WorkloadSpec = field(default_factory=lambda: WORKLOAD)
     host: HostFingerprint | None = None
-    outputs: str = "correct"  # correct | gibberish | none | wrong | flipped (every 4th answer worded otherwise)
+    # correct | gibberish (differs per leg) | random (the same gibberish on every leg: random weights drawn
+    # from one seed) | none | wrong | flipped (every 4th answer worded otherwise)
+    outputs: str = "correct"
     accuracy: tuple[int, int] | None = None
     parity_probe: tuple[float, bool] | None = None
     failed_requests: int = 0
@@ -226,11 +228,19 @@ def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> N
         for rerun in ([0, 1] if spec.rerun else [0]):
             for i, (pid, prompt, ans) in enumerate(PROMPTS):
                 text = {"correct": ans, "wrong": str(int(ans) + 1), "gibberish": gib[(i + len(spec.leg_id)) % len(gib)] + f" {spec.leg_id[-3:]}{i}",
+                        "random": gib[i % len(gib)] + f" {i}",
                         "flipped": ans + (" is the answer" if i % 4 == 0 else "")}[spec.outputs]
                 store.append_jsonl(f"{d}/outputs.jsonl", ParityOutput(prompt_id=pid, prompt=prompt, output_text=text,
-                                                                      expected=ans if spec.outputs != "gibberish" else None, rerun=rerun))
+                                                                      expected=ans if spec.outputs not in ("gibberish", "random") else None, rerun=rerun))
     if spec.accuracy:
-        store.write_json(f"{d}/accuracy.json", AccuracyProbe(task="add2", n=spec.accuracy[1], correct=spec.accuracy[0]))
+        # the answers behind the count, as the leg runner writes them: the auditor re-scores these
+        correct, n = spec.accuracy
+        rows = []
+        for i in range(n):
+            pid, prompt, ans = PROMPTS[i % len(PROMPTS)]
+            rows.append(AccuracyItem(prompt_id=f"a{i:04d}", prompt=prompt, expected=ans, output=ans if i < correct else str(int(ans) + 1)))
+        store.write_text(f"{d}/{ACCURACY_ITEMS}", "".join(r.model_dump_json() + "\n" for r in rows))
+        store.write_json(f"{d}/accuracy.json", AccuracyProbe(task="heldout", n=n, correct=correct, items_file=ACCURACY_ITEMS))
     if spec.parity_probe:
         cos, am = spec.parity_probe
         store.write_json(f"{d}/parity_probe.json", ParityProbe(cosine=cos, argmax_equal=am, ejected=cos < 0.99 or not am))

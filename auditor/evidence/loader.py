@@ -9,6 +9,7 @@ and field (e.g. ``legs/cand/raw/rep_2.json field 'ttfts[17]': is negative``).
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from .models import (
+    ACCURACY_ITEMS,
+    AccuracyItem,
     AccuracyProbe,
     BenchRep,
     Decision,
@@ -56,6 +59,25 @@ class RepWitness:
     after: Snapshot | None = None
 
 
+LEGACY_ITEM_KEYS = {"prompt", "expected", "output"}
+
+
+def _unversioned_item(raw: bytes) -> AccuracyItem | None:
+    """A line the leg runner wrote before issue 33: exactly {prompt, expected, output}, unversioned
+    (the shipped recordings hold such lines under their seal). Any other shape takes the
+    validating path, which names what is wrong."""
+    if b'"schema_version"' in raw:
+        return None
+    try:
+        o = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(o, dict) or set(o) != LEGACY_ITEM_KEYS or not isinstance(o["prompt"], str) or not isinstance(o["output"], str) \
+            or not isinstance(o["expected"], (str, type(None))):
+        return None
+    return AccuracyItem(prompt=o["prompt"], expected=o["expected"], output=o["output"])
+
+
 @dataclass
 class LegData:
     leg_id: str
@@ -68,6 +90,9 @@ class LegData:
     outputs_problems: list[Problem]
     accuracy: AccuracyProbe | None
     parity_probe: ParityProbe | None
+    # accuracy_items.jsonl: the answers accuracy.json's count claims to score (re-scored by P9/F4)
+    accuracy_items: list[tuple[int, AccuracyItem]] = field(default_factory=list)
+    accuracy_problems: list[Problem] = field(default_factory=list)
     topk: list[tuple[int, TopKLogprobs]] = field(default_factory=list)
     topk_problems: list[Problem] = field(default_factory=list)
     # bench_runs.jsonl (geak's copy) says what raw/ (the tool's bytes) does not: P2 FAILs
@@ -270,7 +295,7 @@ class RunEvidence:
         out_probs: list[Problem] = []
         if self.store.exists(f"{d}/outputs.jsonl"):
             outputs, out_probs = self.store.read_jsonl(f"{d}/outputs.jsonl", ParityOutput)
-        acc = self.store.read_json(f"{d}/accuracy.json", AccuracyProbe)[0] if self.store.exists(f"{d}/accuracy.json") else None
+        acc, acc_items, acc_probs = self._accuracy(d)
         probe = self.store.read_json(f"{d}/parity_probe.json", ParityProbe)[0] if self.store.exists(f"{d}/parity_probe.json") else None
         topk: list[tuple[int, TopKLogprobs]] = []
         topk_probs: list[Problem] = []
@@ -302,9 +327,30 @@ class RunEvidence:
             outputs=outputs,
             outputs_problems=out_probs,
             accuracy=acc,
+            accuracy_items=acc_items,
+            accuracy_problems=acc_probs,
             parity_probe=probe,
             witness=[self._witness(r) for r in reps if r.raw is not None],
         )
+
+    def _accuracy(self, d: str) -> tuple[AccuracyProbe | None, list[tuple[int, AccuracyItem]], list[Problem]]:
+        """accuracy.json and the items it scored. The items are read from the one name the leg
+        runner writes; a probe naming another file is a problem, never a path to follow."""
+        if not self.store.exists(f"{d}/accuracy.json"):
+            return None, [], []
+        acc, probs = self.store.read_json(f"{d}/accuracy.json", AccuracyProbe)
+        probs = list(probs)
+        if acc is not None and acc.items_file not in (None, ACCURACY_ITEMS):
+            probs.append(Problem(file=f"{d}/accuracy.json", field="items_file",
+                                 message=f"items_file {str(acc.items_file)[:80]!r} is not {ACCURACY_ITEMS!r}, the leg runner's name for it"))
+        if not self.store.exists(f"{d}/{ACCURACY_ITEMS}"):
+            return acc, [], probs
+        items: list[tuple[int, AccuracyItem]] = []
+        for line, rec, p in self.store.iter_jsonl(f"{d}/{ACCURACY_ITEMS}", AccuracyItem, fast=_unversioned_item):
+            probs += p
+            if rec is not None:
+                items.append((line, rec))
+        return acc, items, probs
 
     def _witness(self, r: RepData) -> RepWitness:
         files = snapshot_names(r.file)

@@ -283,13 +283,32 @@ class ParityOutput(Record):
 
 
 class AccuracyProbe(Record):
-    """legs/<leg_id>/accuracy.json: greedy exact match on a held-out task."""
+    """legs/<leg_id>/accuracy.json: greedy answers to a question file, scored. ``correct`` is the
+    leg runner's count, a claim: the auditor re-scores accuracy_items.jsonl (ACCURACY_ITEMS) with
+    ``scoring`` (auditor/scoring.py). ``task``: "heldout" (the tiny model's arithmetic probe) or
+    "gsm8k" (a question/answer JSONL in GSM8K's format, scored by the final number)."""
 
     kind: Literal["accuracy"] = "accuracy"
     task: str
-    n: int
-    correct: int
+    n: int = Field(ge=0)
+    correct: int = Field(ge=0)
     items_file: str | None = None
+    scoring: Literal["exact", "final_number"] = "exact"
+    max_tokens: int | None = Field(None, ge=1, description="the completion budget each question was answered with")
+
+
+ACCURACY_ITEMS = "accuracy_items.jsonl"  # the one name of a leg's answered questions
+
+
+class AccuracyItem(Record):
+    """One line of legs/<leg_id>/accuracy_items.jsonl: a question as sent, its expected answer,
+    and the server's greedy output verbatim."""
+
+    prompt_id: str | None = None
+    prompt: str
+    expected: str | None = None
+    output: str
+    error: str | None = Field(None, description="why the server gave no answer (the question then scores wrong)")
 
 
 class TopKLogprobs(Record):

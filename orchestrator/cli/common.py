@@ -106,14 +106,21 @@ def launch_config(model: Optional[str] = None, *, speculative: Optional[str] = N
         usage("; ".join(f"--{'.'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors()))
 
 
-def load_prompt_file(path: Optional[Path]):
-    from geak.agents.engines.leg import load_prompts
+def load_prompt_file(path: Optional[Path], questions: bool = False):
+    """A parity file's prompts, or (``questions``) an accuracy file as a QuestionSet; a malformed
+    file exits 2 naming file, line and field."""
+    from geak.agents.engines.questions import QuestionFileError, load_questions
 
     if path is None:
         return None
     if not path.exists():
         usage(f"{path} does not exist")
-    return load_prompts(path)
+    try:
+        qs = load_questions(path)
+    except QuestionFileError as e:
+        usage(str(e))
+        raise
+    return qs if questions else qs.prompts
 
 
 def default_prompt_file(model: Optional[str], name: str) -> Optional[Path]:

@@ -46,7 +46,8 @@ def leg(
     rate: Optional[float] = typer.Option(None, help="requests/s (default: unlimited)"),
     concurrency: Optional[int] = typer.Option(32, help=HELP_CONC), seed: int = typer.Option(0, help=HELP_SEED),
     parity: Optional[Path] = typer.Option(None, help="JSONL of {prompt, expected?} for greedy parity outputs"),
-    accuracy: Optional[Path] = typer.Option(None, help="JSONL of {prompt, expected} for the accuracy probe"),
+    accuracy: Optional[Path] = typer.Option(None, help="the accuracy probe: JSONL of {prompt, expected} (exact match) or GSM8K's "
+                                            "{question, answer} (scored by the final number); default: the model's probe.jsonl"),
     health_deadline: float = typer.Option(600.0, help="seconds to wait for the server to become healthy"),
 ) -> None:
     """Run one leg by hand: launch, benchmark with the engine's own client, tear down."""
@@ -71,7 +72,7 @@ def leg(
         usage(f"leg {leg_id} already exists in {run_dir}; pick another --leg-id")
     ensure_manifest(store, run_id=run_dir.name, engine=engine, cfg=cfg, workload=w)
     par = load_prompt_file(parity or default_prompt_file(model, "parity.jsonl"))
-    acc = load_prompt_file(accuracy or default_prompt_file(model, "probe.jsonl"))
+    acc = load_prompt_file(accuracy or default_prompt_file(model, "probe.jsonl"), questions=True)
     with console.status(f"leg {leg_id}: {engine} serving {cfg.model}"):
         res = run_leg(store, leg_id=leg_id, role=role, engine=ad, cfg=cfg, workload=w, reps=reps, parity=par, accuracy=acc,
                       health_deadline_s=health_deadline)

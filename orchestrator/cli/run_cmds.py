@@ -40,7 +40,8 @@ def new_run(target: Path, *, workflow: Path, engine: str, model: Optional[str], 
              legs_from: Optional[Path] = None, policy: Optional[Path] = None, launch: dict[str, Any] | None = None,
              workload: dict[str, Any] | None = None, engine_defaults: dict[str, Any] | None = None,
              phases: dict[str, dict[str, Any]] | None = None, device_sets: list[str] | None = None,
-             scheduler: str = "local", ray_address: Optional[str] = None, server_reuse: bool = True) -> None:
+             scheduler: str = "local", ray_address: Optional[str] = None, server_reuse: bool = True,
+             parity_file: Optional[Path] = None, accuracy_file: Optional[Path] = None) -> None:
     """A new run directory from the command line (geak run and geak baseline): run_args.json, the
     workflow with the command's settings, the manifest. A bad option or file exits 2, writing nothing."""
     from geak.auditor.evidence.models import WorkloadSpec
@@ -68,8 +69,8 @@ def new_run(target: Path, *, workflow: Path, engine: str, model: Optional[str], 
                      workload=WorkloadSpec(**w), use_auditor=wf.auditor.use if use_auditor is None else use_auditor,
                      llm_mode=mode, llm_model=llm_model, api_base=api_base, api_key_env=api_key_env, llm_replay_from=replay_from,
                      llm_auditor=llm_auditor, legs_from=str(legs_from) if legs_from else None,
-                     parity_file=str(p) if (p := default_prompt_file(model, "parity.jsonl")) else None,
-                     accuracy_file=str(p) if (p := default_prompt_file(model, "probe.jsonl")) else None,
+                     parity_file=question_file(parity_file, wf.quality.parity_file, workflow, model, "parity.jsonl"),
+                     accuracy_file=question_file(accuracy_file, wf.quality.accuracy_file, workflow, model, "probe.jsonl"),
                      policy=load_policy(policy).model_dump() if policy else {}, device_sets=list(device_sets or []),
                      scheduler=scheduler, ray_address=ray_address, server_reuse=server_reuse)
     try:
@@ -103,6 +104,13 @@ def run_cmd(
     enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager/--no-enforce-eager",
                                                  help="the baseline without torch.compile / graph capture (faster start-up, "
                                                  "slower steps); default: the engine's (compiled)"),
+    max_num_batched_tokens: Optional[int] = typer.Option(None, help="the baseline's token budget per scheduler step (vLLM "
+                                                         "--max-num-batched-tokens; SGLang --chunked-prefill-size); default: the engine's"),
+    accuracy_file: Optional[Path] = typer.Option(None, help="the accuracy probe every leg answers: JSONL of {prompt, expected} "
+                                                 "(exact match) or GSM8K's {question, answer} (scored by the final number); "
+                                                 "default: the workflow's quality.accuracy_file, else the model's probe.jsonl"),
+    parity_file: Optional[Path] = typer.Option(None, help="prompts every leg answers greedily, twice, on the same seed (token-level "
+                                               "parity); default: the workflow's quality.parity_file, else the model's parity.jsonl"),
     devices: str = typer.Option("cpu", help="what legs may run on: cpu (the whole host) | cpu:CORES (e.g. cpu:0-1, see "
                                 "--cores-per-leg) | GPU ids (0,1,2,3) | all (every GPU NVML sees); split into disjoint "
                                 "device sets, independent legs run at once, one per set"),
@@ -137,7 +145,8 @@ def run_cmd(
     show = event_printer()
     sets = device_sets(devices, tp, cores_per_leg)
     w_extra = dataset_options(dataset)
-    launch = dict(max_num_seqs=max_num_seqs, load_format=load_format, enforce_eager=enforce_eager, devices=sets[0],
+    launch = dict(max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens, load_format=load_format,
+                  enforce_eager=enforce_eager, devices=sets[0],
                   tensor_parallel=tp, dtype=dtype, max_model_len=max_model_len, memory_fraction=memory_fraction)
     workload = dict(num_prompts=num_prompts, input_len=input_len, output_len=output_len, max_concurrency=concurrency,
                     request_rate=request_rate, **w_extra)
@@ -165,7 +174,7 @@ def run_cmd(
                  api_base=api_base, api_key_env=api_key_env, llm_auditor=llm_auditor, legs_from=legs_from, policy=policy,
                  launch=launch, workload=workload, engine_defaults=defaults or None,
                  device_sets=[s for s in sets] if len(sets) > 1 else [], scheduler=scheduler, ray_address=ray_address,
-                 server_reuse=server_reuse)
+                 server_reuse=server_reuse, parity_file=parity_file, accuracy_file=accuracy_file)
     console.print(f"run directory: {target}")
     try:
         summary = R.execute(target, resume=resume is not None, on_event=show)
@@ -182,6 +191,24 @@ def run_cmd(
     print_summary(summary)
     halted = any(g.gate_id == "baseline" and g.verdict == "FAIL" for g in summary.gates)
     raise typer.Exit(3 if halted else 0)
+
+
+def question_file(given: Optional[Path], in_workflow: Optional[str], workflow: Path, model: Optional[str], default: str) -> Optional[str]:
+    """The parity or accuracy file a run uses, absolute: the command line's, else the workflow's
+    (relative to the workflow file), else the model directory's own. Read here, so a malformed
+    file exits 2 naming file, line and field before anything starts."""
+    from geak.agents.engines.questions import QuestionFileError, load_questions
+
+    p = given or ((Path(workflow).parent / in_workflow) if in_workflow else default_prompt_file(model, default))
+    if p is None:
+        return None
+    if not Path(p).is_file():
+        usage(f"{p}: no such question file" + ("" if given else f" (named by {workflow} quality)"))
+    try:
+        load_questions(Path(p))
+    except QuestionFileError as e:
+        usage(str(e))
+    return str(Path(p).resolve())
 
 
 def device_sets(devices: str, tp: Optional[int], cores_per_leg: Optional[int]) -> list[str]:

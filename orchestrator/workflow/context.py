@@ -15,6 +15,7 @@ from geak.auditor.evidence.store import RunStore
 from geak.auditor.policy import AuditPolicy
 
 from geak.agents.engines.leg import Prompt
+from geak.agents.engines.questions import QuestionSet
 
 from ..events import GateOutcome, RunEvent, RunSummary
 from ..legs import LegRunner
@@ -35,7 +36,7 @@ class RunContext:
     llm: Any = None  # orchestrator.llm.LLMClient, or None for the built-in policies
     llm_auditor: bool = True  # with an LLM, the patch_auditor role may escalate the floor's verdict
     parity: list[Prompt] | None = None
-    accuracy: list[Prompt] | None = None
+    accuracy: list[Prompt] | QuestionSet | None = None
     on_event: Callable[[RunEvent], None] = lambda e: None
     llm_mode: str = "none"
     profiles: Any = None  # orchestrator.legs.LiveProfiles / RecordedProfiles; None: profile phase cannot run

@@ -121,3 +121,22 @@ def test_every_option_of_the_commands_that_start_engines_says_what_it_does():
     bare = {name: [p.name for p in cmd.commands[name].params if not getattr(p, "hidden", False) and not (p.help or "").strip()]
             for name in ("run", "leg", "baseline")}
     assert bare == {"run": [], "leg": [], "baseline": []}, bare
+
+
+def test_a_malformed_accuracy_file_exits_2_naming_line_and_field_before_anything_starts(tmp_path):
+    bad = tmp_path / "qa.jsonl"
+    bad.write_text('{"question": "Ann has 2 apples and buys 3. How many?", "answer": "#### 5"}\n'
+                   '{"question": "How many?", "answer": "five"}\n')
+    r = geak("run", "--run-dir", tmp_path / "run", "--accuracy-file", bad, "--workflow", REPO / "workflows" / "gpu.yaml")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{bad}:2: field 'answer' has no '####" in " ".join((r.stdout + r.stderr).split())
+    assert not (tmp_path / "run" / "run_args.json").exists()
+
+
+def test_the_gpu_workflow_names_its_accuracy_file_and_the_run_records_it_absolute(tmp_path):
+    from geak.orchestrator.cli.run_cmds import new_run
+
+    new_run(tmp_path / "run", workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True)
+    args = json.loads((tmp_path / "run" / "run_args.json").read_text())
+    assert args["accuracy_file"] == str(REPO / "workflows" / "gsm8k_mini.jsonl")
+    assert args["parity_file"] == str(REPO / "models" / "tiny-arith" / "parity.jsonl")

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Step 3: keep the machine busy while the detached run goes on (it is given back 30 s after a call),
+# and say where the run is. Returns early when the run has finished.
+#   bash scripts/gpu/poll.sh [SECONDS=540] [RUN_DIR=/tmp/gpurun]
+S=${1:-540}; RUN=${2:-/tmp/gpurun}
+end=$((SECONDS + S))
+while (( SECONDS < end )); do
+  pgrep -f "geak.orchestrator.cli run" >/dev/null || { echo "run finished"; break; }
+  sleep 10
+done
+echo "legs: $(ls "$RUN/legs" 2>/dev/null | tr '\n' ' ')"
+for l in "$RUN"/legs/*/launch.json; do
+  [[ -f $l ]] && python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['leg_id'], d['status'], d.get('failure_reason') or '')" "$l"
+done
+grep -h "Loading weights took\|Graph capturing finished\|torch.compile takes\|init engine" "$RUN"/legs/*/server.log 2>/dev/null | tail -6
+tail -15 /tmp/g.log
