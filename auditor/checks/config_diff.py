@@ -20,7 +20,11 @@ AUTO_KEY = re.compile(r"(^|[._])(random_seed|tokenizer_path)$")
 # Capacities the engine derives by profiling memory at start-up: equal configs give values a
 # few pages apart (SGLang max_total_num_tokens 2,300,000 vs 2,300,028). Compared with a relative
 # tolerance; a real change (another memory fraction: 947,041 vs 1,156,449) stays a difference.
-DERIVED_KEY = re.compile(r"(^|[._])(max_total_num_tokens|token_capacity|num_gpu_blocks|num_cpu_blocks|max_req_input_len)$")
+# vLLM 0.26 on an H100 reports its KV capacity in the resolved config too (kv_cache_size_tokens
+# 465,184 vs 463,312 and kv_cache_max_concurrency 227.1 vs 226.2 for max_num_seqs 128 vs 256, whose
+# CUDA graphs take another 0.18 GiB; seen 2026-12-07).
+DERIVED_KEY = re.compile(r"(^|[._])(max_total_num_tokens|token_capacity|num_gpu_blocks|num_cpu_blocks|max_req_input_len|"
+                         r"kv_cache_size_tokens|kv_cache_max_concurrency)$")
 DERIVED_REL = 0.01
 # What an engine derives from a knob when the derived key is not set itself (issue 32): a declared
 # max_num_seqs moves these too, so a difference in them is the knob's, not a second, undeclared

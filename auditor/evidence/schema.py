@@ -19,6 +19,7 @@ RECORDS: dict[str, type[BaseModel]] = {
     "bench_rep": models.BenchRep,
     "output": models.ParityOutput,
     "accuracy": models.AccuracyProbe,
+    "accuracy_item": models.AccuracyItem,
     "parity_probe": models.ParityProbe,
     "first_token_topk": models.TopKLogprobs,
     "decision": models.Decision,

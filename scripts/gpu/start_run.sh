@@ -4,7 +4,7 @@
 # and start `geak run` on workflows/gpu.yaml detached (a run outlives one 10-minute call). Step 1
 # is one call per earlier chunk: `bash .gpu-bundle/device.sh stash`. Step 3: scripts/gpu/poll.sh.
 # Step 4: scripts/gpu/collect.sh.
-#   bash scripts/gpu/start_run.sh [RUN_DIR] [extra geak run options...]
+#   [GEAK_WORKFLOW=workflows/gpu-quick.yaml] bash scripts/gpu/start_run.sh [RUN_DIR] [extra geak run options...]
 # The baseline is a stated production config: max_num_seqs 128 (a latency-minded decode cap),
 # everything else vLLM 0.26's defaults; the workload offers 256 requests at once.
 set -uo pipefail
@@ -15,7 +15,7 @@ export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 LITELLM_LOCAL_MODEL_COST_MAP=True
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 scripts/gpu/shape_model.py /tmp/shape8b || exit 1
 python3 -c "import pynvml" 2>/dev/null && echo "pynvml: yes (host fingerprints name the card)" || echo "pynvml: no"
-setsid nohup python3 -m geak.orchestrator.cli run --workflow workflows/gpu.yaml --run-dir "$RUN" --model /tmp/shape8b \
+setsid nohup python3 -m geak.orchestrator.cli run --workflow "${GEAK_WORKFLOW:-workflows/gpu.yaml}" --run-dir "$RUN" --model /tmp/shape8b \
   --load-format dummy --max-num-seqs 128 --max-model-len 2048 --devices 0 --use-auditor "$@" \
   > /tmp/g.log 2>&1 < /dev/null &
 echo "started geak run (pid $!) into $RUN; log /tmp/g.log"

@@ -1,0 +1,31 @@
+"""vLLM 0.26 on an H100, as its own /server_info answered (tests/data/engines/vllm026_h100, geak's GPU
+run of 2026-12-07): what the auditor reads from those bytes."""
+
+import json
+from pathlib import Path
+
+from geak.auditor.checks.config_diff import config_diff, derived_by
+from geak.auditor.evidence.normalize import resolved_from_server_info
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "engines" / "vllm026_h100"
+
+
+def _resolved(name):
+    return resolved_from_server_info(json.loads((DATA / f"{name}.server_info.json").read_text()))
+
+
+def test_max_num_seqs_128_vs_256_differ_in_the_knob_and_what_vllm_derives_from_it_only():
+    a, b = _resolved("max_num_seqs_128"), _resolved("max_num_seqs_256")
+    # the KV capacity the engine profiled differs by 0.4% (the larger CUDA graphs take 0.18 GiB): a derived capacity
+    assert a["cache_config.kv_cache_size_tokens"] != b["cache_config.kv_cache_size_tokens"]
+    diff = config_diff(a, b)
+    assert set(diff) == {"scheduler_config.max_num_seqs", "compilation_config.cudagraph_capture_sizes",
+                         "compilation_config.max_cudagraph_capture_size"}, diff
+    assert all(derived_by(["max_num_seqs"], k) for k in diff if k != "scheduler_config.max_num_seqs")
+
+
+def test_the_engine_says_its_weights_are_dummy_and_keeps_its_token_budget():
+    a = _resolved("max_num_seqs_128")
+    assert a["load_config.load_format"] == "dummy"
+    # on this GPU max_num_batched_tokens is vLLM's 8192 whatever max_num_seqs is: a declared derived key may stay put (P5)
+    assert a["scheduler_config.max_num_batched_tokens"] == _resolved("max_num_seqs_256")["scheduler_config.max_num_batched_tokens"] == 8192
