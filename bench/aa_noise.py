@@ -28,6 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+from rich.console import Console
+
+from geak.orchestrator.progress import Reporter
 from geak.agents.engines.base import LaunchConfig, get_engine
 from geak.agents.engines.leg import run_leg
 from geak.auditor import stats
@@ -57,6 +60,9 @@ def method(name: str):
     return table[name]
 
 
+PROGRESS = Console(stderr=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--methods", default="default,long,bound")
@@ -76,7 +82,8 @@ def main() -> None:
         meds, per_leg = [], []
         for leg_id in ("A1", "A2"):
             t = time.time()
-            res = run_leg(store, leg_id=leg_id, role="aa", engine=ad, cfg=cfg, workload=w, reps=a.reps)
+            with Reporter(store, PROGRESS):  # reps and requests done of total while the leg runs (stderr)
+                res = run_leg(store, leg_id=leg_id, role="aa", engine=ad, cfg=cfg, workload=w, reps=a.reps)
             if res.status != "ok":
                 print(f"{m}/{leg_id} failed: {res.reason}", file=sys.stderr)
                 break

@@ -46,8 +46,12 @@ from geak.orchestrator.paired import local_batch, run_crossover
 from geak.orchestrator.workflow import ids
 from geak.orchestrator.policies import regressions
 from geak.orchestrator.roles import declared_for
+from geak.orchestrator.progress import Reporter
 from geak.orchestrator.scheduler import LegJob, LocalScheduler
 
+from rich.console import Console
+
+PROGRESS = Console(stderr=True)
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "tiny-arith"
 SETS = ("cpu:0", "cpu:1")
@@ -129,15 +133,18 @@ def measure(a: argparse.Namespace) -> None:
     aa_jobs = [LegJob(f"aa_s{s}_{i}", "aa", ref.model_copy(update={"devices": dev}), dict(kw))
                for i in range(1, a.aa_chain + 1) for s, dev in enumerate(SETS)]
     _say(f"seq: {len(aa_jobs)} A/A legs, two chains at once")
-    LocalScheduler().run(seq, aa_jobs, _one, node="seq aa")
+    with Reporter(seq, PROGRESS):  # one row per running leg: both device sets (stderr)
+        LocalScheduler().run(seq, aa_jobs, _one, node="seq aa")
     seq.write_json("manifest.json", Manifest(run_id="seq", engine="vllm", workload=w,
                                              aa_legs=[j.leg_id for j in aa_jobs]))
-    for t in range(1, _seq_rounds(a) + 1):
-        _seq_trial(seq, ref, cand, tag, t, eff_kw)
+    with Reporter(seq, PROGRESS):
+        for t in range(1, _seq_rounds(a) + 1):
+            _seq_trial(seq, ref, cand, tag, t, eff_kw)
     # ---- paired crossover design
     par = RunStore(a.out / "paired")
     par.path(".").mkdir(parents=True, exist_ok=True)
     designs = []
+    show = Reporter(par, PROGRESS).__enter__()
     for k in range(1, a.aa_crossovers + 1):
         _say(f"paired: A/A crossover {k}/{a.aa_crossovers}")
         r = run_crossover(par, local_batch(_one), legs=_xlegs(f"aa{k}"), a=ref, b=ref, sets=SETS, roles=("aa", "aa"), **kw)
@@ -146,6 +153,7 @@ def measure(a: argparse.Namespace) -> None:
                                              aa_legs=[x for d in designs for x in d.a_legs + d.b_legs], aa_designs=designs))
     for t in range(1, a.trials + 1):
         _paired_trial(par, ref, cand, tag, t, eff_kw)
+    show.__exit__(None, None, None)
     meta["wall_s"] = time.time() - t0
     (a.out / "measured.json").write_text(json.dumps(meta))
     decide(a.out)
@@ -212,7 +220,8 @@ def solo(a: argparse.Namespace) -> None:
         shutil.rmtree(st.root)
     for i in range(1, a.legs + 1):
         _say(f"solo leg {i}/{a.legs} on {SETS[0]}")
-        run_leg(st, leg_id=f"solo_{i}", role="aa", engine="vllm", cfg=cfg, workload=w, reps=a.reps)
+        with Reporter(st, PROGRESS):
+            run_leg(st, leg_id=f"solo_{i}", role="aa", engine="vllm", cfg=cfg, workload=w, reps=a.reps)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -145,6 +145,8 @@ def _sha(p: Path) -> str:
 
 
 def load_args(run_dir: Path) -> RunArgs:
+    if not Path(run_dir).is_dir():
+        raise RunError(f"{run_dir}: no such directory" if not Path(run_dir).exists() else f"{run_dir}: not a directory")
     store = RunStore(run_dir)
     a, probs = store.read_json("run_args.json", RunArgs)
     if a is None:

@@ -42,6 +42,10 @@ class Entry(BaseModel):
     runner_pid: int
     host: str
     since: float
+    # what the leg will measure, for a progress display (orchestrator/progress.py)
+    role: str | None = None
+    reps_planned: int | None = None  # warm-up included
+    requests_per_rep: int | None = None
 
 
 class Mark(BaseModel):
@@ -55,11 +59,13 @@ class Mark(BaseModel):
     devices: str | None = None
 
 
-def register(store: RunStore, leg_id: str, devices: str, pgid: int = -1) -> None:
+def register(store: RunStore, leg_id: str, devices: str, pgid: int = -1, *, role: str | None = None,
+             reps_planned: int | None = None, requests_per_rep: int | None = None) -> None:
     """From the moment the leg holds its device set (its server's start-up included: two legs
     whose start-ups overlap ran at once); ``pgid`` once the server is up (``started``)."""
     now, host = time.time(), socket.gethostname()
-    store.write_json(f"{DIR}/{leg_id}.json", Entry(leg_id=leg_id, devices=devices, pgid=pgid, runner_pid=os.getpid(), host=host, since=now))
+    store.write_json(f"{DIR}/{leg_id}.json", Entry(leg_id=leg_id, devices=devices, pgid=pgid, runner_pid=os.getpid(), host=host, since=now,
+                                                   role=role, reps_planned=reps_planned, requests_per_rep=requests_per_rep))
     store.append_jsonl(LOG, Mark(leg_id=leg_id, event="start", t=now, host=host, devices=devices))
 
 
@@ -105,23 +111,25 @@ def overlapped(store: RunStore, leg_id: str) -> list[str]:
     return sorted(k for k, (s1, e1) in spans.items() if k != leg_id and min(e0, e1) > max(s0, s1))
 
 
-def entries(store: RunStore, *, live_runner: bool = True) -> list[Sibling]:
-    """This run's registered legs on this host (by default only those whose runner is alive)."""
+def _all(store: RunStore) -> list[Entry]:
     d = store.path(DIR)
-    if not d.is_dir():
-        return []
-    host = socket.gethostname()
     out = []
-    for p in sorted(d.glob("*.json")):
+    for p in sorted(d.glob("*.json")) if d.is_dir() else []:
         try:
-            e = Entry.model_validate_json(p.read_bytes())
+            out.append(Entry.model_validate_json(p.read_bytes()))
         except (OSError, ValueError):  # half-written or foreign (ValidationError is a ValueError): never a reason to fail a leg
             continue
-        if e.host == host and (not live_runner or pid_alive(e.runner_pid)) and e.pgid > 0:
-            out.append(Sibling(e.leg_id, e.devices, e.pgid))
     return out
 
 
-def siblings(store: RunStore, leg_id: str) -> list[Sibling]:
-    """The other legs of this run alive on this host now."""
-    return [s for s in entries(store) if s.leg_id != leg_id]
+def entries(store: RunStore, *, live_runner: bool = True) -> list[Sibling]:
+    """This run's registered legs on this host (by default only those whose runner is alive)."""
+    host = socket.gethostname()
+    return [Sibling(e.leg_id, e.devices, e.pgid) for e in _all(store)
+            if e.host == host and (not live_runner or pid_alive(e.runner_pid)) and e.pgid > 0]
+
+
+def live_entries(store: RunStore) -> list[Entry]:
+    """Every registered leg whose runner is alive (one on another host, a Ray task's, is taken as alive)."""
+    host = socket.gethostname()
+    return [e for e in _all(store) if e.host != host or pid_alive(e.runner_pid)]

@@ -139,7 +139,8 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
     try:
         if kept is None:
             lock.acquire()
-        inflight.register(store, leg_id, cfg.devices)
+        inflight.register(store, leg_id, cfg.devices, role=role, reps_planned=reps + (1 if warmup else 0),
+                          requests_per_rep=workload.num_prompts)
         registered = True
         if kept is None:
             server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/server.log"), fatal=ad.fatal_patterns)

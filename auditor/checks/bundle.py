@@ -205,4 +205,5 @@ def f4_accuracy(ctx: GateContext) -> list[Finding]:
         return ctx.bad("F4", f"accuracy dropped {r:.1%} -> {c:.1%} (tolerance {ctx.policy.accuracy_tolerance_pct_points:g} points; "
                        f"re-scored from both sides' {ACCURACY_ITEMS})", recomputed=rec,
                        evidence=[EvidencePointer(file=f"{ca.dir}/{ACCURACY_ITEMS}")])
-    return ctx.ok("F4", f"accuracy {r:.1%} -> {c:.1%} (re-scored from {ACCURACY_ITEMS})", recomputed=rec)
+    # the pass message is the one recorded LLM judgments quote (tiny-cpu-llm): re-scored, said in ``rec``
+    return ctx.ok("F4", f"accuracy {r:.1%} -> {c:.1%}", recomputed={**rec, "scored_from": ACCURACY_ITEMS})

@@ -98,15 +98,17 @@ def p5_engaged(ctx: GateContext) -> list[Finding]:
         # a declared name the engine has no key for (geak's neutral "chunked_prefill" beside vLLM's
         # "enable_chunked_prefill") is an alias, not a setting that failed to take effect; but every
         # name the engine does know must differ, and at least one must. A key declared because the
-        # engine may derive it from another declared knob (config_diff.DERIVED_FROM) may stay put:
+        # engine may derive it from a declared lever (config_diff.DERIVED_FROM) may stay put:
         # vLLM-on-CPU 0.32 moves max_num_batched_tokens with max_num_seqs, vLLM 0.26 on an H100
         # keeps its 8192 (seen 2026-12-07)
         known = [k for k in d.declared_knobs if any(key_matches(k, key) for key in keys)]
         if not known:
             out += ctx.bad("P5", f"none of the declared knobs {d.declared_knobs} names a key of the engine's resolved config: "
                            "nothing shows the change took effect", evidence=[leg_ptr(cand, field="resolved_config")])
+        levers = list(d.declared_levers) or list(d.declared_knobs)
         for knob in known:
-            if derived_by([k for k in d.declared_knobs if k != knob], knob) is not None:
+            # excused only as what a declared lever derives, never when the producer names it a lever itself
+            if knob not in levers and derived_by(levers, knob) is not None:
                 continue
             if not any(key_matches(knob, k) for k in diff):
                 out += ctx.bad("P5", f"declared knob {knob} is identical in both legs' resolved configs: the setting never took effect",

@@ -221,7 +221,7 @@ def _accuracy_verdict(ctx: GateContext, ref: LegData, cand: LegData, rec: dict[s
             rec["reference_accuracy"] = ra
             if (ra - ca) * 100 > ctx.policy.accuracy_tolerance_pct_points:
                 return ctx.bad("P9", f"accuracy probe dropped {ra:.1%} -> {ca:.1%}", evidence=[leg_ptr(cand, "accuracy.json")], recomputed=rec)
-            return ctx.ok("P9", f"accuracy probe holds ({ra:.1%} -> {ca:.1%}, re-scored from {ACCURACY_ITEMS})", recomputed=rec)
+            return ctx.ok("P9", f"accuracy probe holds ({ra:.1%} -> {ca:.1%})", recomputed={**rec, "scored_from": ACCURACY_ITEMS})
     if ca >= ctx.policy.coherence_min_accuracy:
         return ctx.ok("P9", f"accuracy probe {ca:.1%} on the candidate (no reference probe)", recomputed=rec)
     return ctx.bad("P9", f"accuracy probe {ca:.1%} on the candidate is not a pass", evidence=[leg_ptr(cand, "accuracy.json")], recomputed=rec)

@@ -22,6 +22,10 @@ from pydantic import BaseModel, ValidationError
 
 from .models import SUPPORTED_VERSIONS
 
+# read once, at import (single-threaded): os.umask can only be read by setting it
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -243,6 +247,9 @@ class RunStore:
         self._lexical(rel)  # mkdir may have raced a link into place
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
         try:
+            # mkstemp makes 0600; a file written in place would get 0666 & ~umask, so a colleague can
+            # read a shared run's report
+            os.fchmod(fd, 0o666 & ~_UMASK)
             with os.fdopen(fd, "wb") as f:
                 f.write(text.encode() if isinstance(text, str) else text)
                 f.flush()

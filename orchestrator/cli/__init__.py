@@ -1,12 +1,10 @@
 """The `geak` command line. Thin: parse, call a pure core, print, exit with a documented code.
 
-Exit codes of `geak audit` (worst gate wins, in this order):
-    3  FAIL       at least one gate FAILed: nothing may be banked on it
-    4  UNAUDITED  the auditor itself errored on a gate (fail-open, recorded)
-    1  FLAG       no FAIL, but something to remeasure or downgrade
-    0  PASS
-    2  usage error (bad arguments, no such run directory)
-`geak backtest` exits 0 when every bar given (--min-recall, --max-false-fail) is met, else 1.
+Exit codes mean one thing in every command (common.Exit; the table is in README "Exit codes"):
+0 done/PASS, 1 FLAG or differences to look at, 2 usage, 3 FAIL or a check that did not hold,
+4 unaudited, 5 nothing to audit, 6 a what-if flipped a banked decision, 7 a run error (engine, LLM,
+replay, a failed leg), 123 geak itself failed, 130 interrupted. `geak audit`: the worst gate wins,
+FAIL over UNAUDITED over FLAG over PASS.
 """
 
 from __future__ import annotations

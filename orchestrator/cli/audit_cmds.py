@@ -87,8 +87,8 @@ def _print_verdicts(verdicts, verbose: bool) -> None:
 @app.command()
 def backtest(
     cases_dirs: list[Path] = typer.Argument(..., help="directories of cases: <case>/key.yaml + <case>/run/ (or the key's run: path)"),
-    min_recall: Optional[float] = typer.Option(None, help="exit 1 if overall rule recall is below this"),
-    max_false_fail: Optional[float] = typer.Option(None, help="exit 1 if the share of non-FAIL gates that FAILed exceeds this"),
+    min_recall: Optional[float] = typer.Option(None, help="exit 3 if overall rule recall is below this"),
+    max_false_fail: Optional[float] = typer.Option(None, help="exit 3 if the share of non-FAIL gates that FAILed exceeds this"),
     as_json: bool = typer.Option(False, "--json"),
     policy: Optional[Path] = typer.Option(None),
 ) -> None:
@@ -139,7 +139,7 @@ def backtest(
     if max_false_fail is not None and (rep.false_fail_rate or 0.0) > max_false_fail:
         err.print(f"[red]false-FAIL rate {rep.false_fail_rate} above --max-false-fail {max_false_fail}[/red]")
         bad = True
-    raise typer.Exit(1 if bad else 0)
+    raise typer.Exit(Exit.FAIL if bad else Exit.PASS)
 
 
 @schema_app.command("export")
@@ -246,7 +246,7 @@ def import_(
         console.print(f"[yellow]note:[/yellow] {n}")
     for p in report.problems:
         err.print(f"[red]problem:[/red] {p}")
-    raise typer.Exit(1 if report.problems else 0)
+    raise typer.Exit(Exit.FAIL if report.problems else Exit.PASS)
 
 
 # ------------------------------------------------------------------ legs and the baseline phase

@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
 from geak.resources import asset_dir
 
@@ -23,18 +24,32 @@ cases_app = typer.Typer(no_args_is_help=True, help="The planted-flaw backtest co
 app.add_typer(schema_app, name="schema")
 app.add_typer(cases_app, name="cases")
 
+def _switch_has_no_value(display):
+    # typer 0.29 labels an on/off switch "<bool>" in --help, as if it took a value
+    def show(self, ctx):
+        return None if getattr(self, "is_flag", False) else display(self, ctx)
+    return show
+
+
+TyperOption.display_type_rich = _switch_has_no_value(TyperOption.display_type_rich)  # type: ignore[method-assign]
+
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 
 class Exit(IntEnum):
-    PASS = 0
-    FLAG = 1
-    USAGE = 2
-    FAIL = 3
-    UNAUDITED = 4
+    """One meaning per code in every command (README "Exit codes")."""
+
+    PASS = 0  # done: every gate PASSed, the run completed, the replay reproduced, the check held
+    FLAG = 1  # a gate FLAGged, or a comparison found differences to look at (skills diff, cases check, schema --check)
+    USAGE = 2  # bad arguments or input files: nothing started, nothing written
+    FAIL = 3  # a gate FAILed (run/baseline: the baseline did, so the run halted), or a check did not hold
+    UNAUDITED = 4  # a gate the auditor could not judge
     NOTHING = 5  # no gate to audit: n/a, never a PASS
+    FLIPPED = 6  # a what-if replay flipped a banked decision
+    RUN_ERROR = 7  # an engine, LLM or replay error, a failed leg: the run directory keeps what was measured
     INTERNAL = 123  # geak itself failed (a bug, or the run directory refused a write)
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM: continue with --resume
 
 
 def exit_code(verdicts: list[Optional[str]]) -> Exit:

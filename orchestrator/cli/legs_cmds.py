@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import O_ENGINE, O_MODEL, O_REPS, O_RUN, app, console, default_prompt_file, err, exit_code, launch_config, load_prompt_file, usage
+from .common import O_ENGINE, O_MODEL, O_REPS, O_RUN, Exit, app, console, default_prompt_file, err, exit_code, launch_config, load_prompt_file, usage
 from .run_cmds import event_printer, new_run, print_summary
 
 
@@ -50,7 +50,8 @@ def leg(
                                             "{question, answer} (scored by the final number); default: the model's probe.jsonl"),
     health_deadline: float = typer.Option(600.0, help="seconds to wait for the server to become healthy"),
 ) -> None:
-    """Run one leg by hand: launch, benchmark with the engine's own client, tear down."""
+    """Run one leg by hand: launch, benchmark with the engine's own client, tear down. Exit 0 the leg
+    measured; 7 it failed (the engine's reason is in launch.json); 2 usage."""
     from geak.agents.engines.base import get_engine
     from geak.agents.engines.leg import run_leg
     from geak.auditor.evidence.models import WorkloadSpec
@@ -73,11 +74,15 @@ def leg(
     ensure_manifest(store, run_id=run_dir.name, engine=engine, cfg=cfg, workload=w)
     par = load_prompt_file(parity or default_prompt_file(model, "parity.jsonl"))
     acc = load_prompt_file(accuracy or default_prompt_file(model, "probe.jsonl"), questions=True)
-    with console.status(f"leg {leg_id}: {engine} serving {cfg.model}"):
+    from geak.orchestrator.progress import Reporter
+
+    console.print(f"leg {leg_id}: {engine} serving {cfg.model} on {cfg.devices}, {reps} counted rep(s) + 1 warm-up of "
+                  f"{w.num_prompts} requests")
+    with Reporter(store, console):
         res = run_leg(store, leg_id=leg_id, role=role, engine=ad, cfg=cfg, workload=w, reps=reps, parity=par, accuracy=acc,
                       health_deadline_s=health_deadline)
     _print_leg(store, res)
-    raise typer.Exit(0 if res.status == "ok" else 1)
+    raise typer.Exit(Exit.PASS if res.status == "ok" else Exit.RUN_ERROR)
 
 
 def _print_leg(store, res) -> None:
@@ -114,7 +119,7 @@ def baseline(
 ) -> None:
     """The baseline phase alone: `geak run` with workflows/baseline.yaml (every later phase off), so
     one graph and one re-measure rule decide both. Exits as `geak audit` on the baseline gate: 0 PASS,
-    1 FLAG, 3 FAIL, 4 unaudited; 2 usage."""
+    1 FLAG, 3 FAIL, 4 unaudited; 2 usage; 7 an engine error; 130 interrupted."""
     from geak.orchestrator import run as R
     from geak.orchestrator.workflow_config import WORKFLOWS
 
@@ -124,15 +129,19 @@ def baseline(
              workload=dict(dataset=dataset, num_prompts=num_prompts, input_len=input_len, output_len=output_len,
                            max_concurrency=concurrency, seed=seed),
              engine_defaults={"reps": reps, "aa_legs": aa_legs}, phases={"baseline": {"max_attempts": max_remeasures + 1}})
+    from geak.auditor.evidence.store import RunStore
+    from geak.orchestrator.progress import Reporter
+
     console.print(f"run directory: {run_dir}")
     try:
-        summary = R.execute(run_dir, on_event=event_printer())
+        with Reporter(RunStore(run_dir), console):
+            summary = R.execute(run_dir, on_event=event_printer())
     except KeyboardInterrupt:
         err.print(f"interrupted: continue with `geak run --resume {run_dir}`")
         raise typer.Exit(130)
     except Exception as e:  # noqa: BLE001 - an engine error: the run directory keeps everything up to here
         err.print(f"[red]baseline failed:[/red] {type(e).__name__}: {e}")
-        raise typer.Exit(1)
-    print_summary(summary)
+        raise typer.Exit(Exit.RUN_ERROR)
+    print_summary(summary, run_dir)
     gate = next((g for g in summary.gates if g.gate_id == "baseline"), None)
     raise typer.Exit(exit_code([gate.verdict] if gate else []) if use_auditor else 0)

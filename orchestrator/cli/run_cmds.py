@@ -8,13 +8,13 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from .common import O_ENGINE, O_MODEL, app, console, default_prompt_file, err, launch_config, load_policy, run_arg, usage
+from .common import O_ENGINE, O_MODEL, Exit, app, console, default_prompt_file, err, launch_config, load_policy, run_arg, usage
 
 
 # ---------------------------------------------------------------- geak run / replay / report
 
 RUN_EXIT_DOC = """Exit codes of `geak run`: 0 the workflow completed (see the report for what was banked);
-3 it halted because the baseline FAILed its gate at the bound; 1 a run error (engine, LLM, replay miss);
+3 it halted because the baseline FAILed its gate at the bound; 7 a run error (engine, LLM, replay miss);
 2 usage; 130 interrupted (continue with --resume)."""
 
 _EV_STYLE = {"bank": "green", "withhold": "red", "withdraw": "yellow", "audit": "cyan", "unaudited": "magenta",
@@ -166,7 +166,7 @@ def run_cmd(
         done = R.finished(target)
         if done is not None:
             console.print(f"{target}: the run already finished; nothing to resume, nothing changed")
-            print_summary(done)
+            print_summary(done, target)
             raise typer.Exit(0)
     else:
         target = run_dir or Path("runs") / f"run-{_t.strftime('%Y%m%d-%H%M%S')}"
@@ -175,9 +175,13 @@ def run_cmd(
                  launch=launch, workload=workload, engine_defaults=defaults or None,
                  device_sets=[s for s in sets] if len(sets) > 1 else [], scheduler=scheduler, ray_address=ray_address,
                  server_reuse=server_reuse, parity_file=parity_file, accuracy_file=accuracy_file)
+    from geak.auditor.evidence.store import RunStore
+    from geak.orchestrator.progress import Reporter
+
     console.print(f"run directory: {target}")
     try:
-        summary = R.execute(target, resume=resume is not None, on_event=show)
+        with Reporter(RunStore(target), console):
+            summary = R.execute(target, resume=resume is not None, on_event=show)
     except KeyboardInterrupt:
         err.print(f"interrupted: continue with `geak run --resume {target}`")
         raise typer.Exit(130)
@@ -185,10 +189,10 @@ def run_cmd(
         usage(str(e))
     except Exception as e:  # an engine, LLM or replay error: the run directory keeps everything up to here
         err.print(f"[red]run failed:[/red] {type(e).__name__}: {e}\ncontinue with `geak run --resume {target}` once fixed")
-        raise typer.Exit(1)
+        raise typer.Exit(Exit.RUN_ERROR)
     if report:
         write_report_files(target)
-    print_summary(summary)
+    print_summary(summary, target)
     halted = any(g.gate_id == "baseline" and g.verdict == "FAIL" for g in summary.gates)
     raise typer.Exit(3 if halted else 0)
 
@@ -270,7 +274,7 @@ def write_report_files(target: Path) -> None:
     console.print(f"report: {md} and {html}")
 
 
-def print_summary(summary) -> None:
+def print_summary(summary, run_dir: Path | None = None) -> None:
     t = Table(title=f"geak run {summary.run_id}: {summary.status}")
     for col in ("gate", "attempts", "verdict", "banked", "note"):
         t.add_column(col, overflow="fold")
@@ -286,6 +290,13 @@ def print_summary(summary) -> None:
     if head is not None:
         # shown where no producer writes it after the fact: a later `geak audit` must name the same head
         console.print(f"sealed: {head} (a later audit of this run must report this head)")
+    if run_dir is not None and summary.use_auditor:
+        from geak.orchestrator.report import headline, headline_text, load_run
+
+        try:
+            console.print(f"[bold]headline:[/bold] {headline_text(headline(load_run(run_dir)))}")
+        except (OSError, ValueError) as e:  # the table above stands; say why the headline does not
+            console.print(f"headline: not derived ({type(e).__name__}: {e})")
 
 
 @app.command("replay")
@@ -300,8 +311,8 @@ def replay_cmd(
     api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the provider key (never written)"),
 ) -> None:
     """Re-run a recorded run's graph from its recorded legs and LLM calls, with no engine, and
-    check that every decision and gate outcome is reproduced exactly. Exit 0 reproduced; 1 not
-    reproduced, or the recording could not be followed (nothing is left in --out); 2 usage (a
+    check that every decision and gate outcome is reproduced exactly. Exit 0 reproduced; 3 not
+    reproduced; 7 the recording could not be followed (nothing is left in --out); 2 usage (a
     directory that is not a complete run, a bad workflow.yaml, policy or skill root, an --out that
     is a file or not empty). What-if (--policy / --workflow / --skills / --llm): the decision diff
     per gate (OUT/what_if.json, and in OUT's report); a leg the recording lacks ends its branch
@@ -324,7 +335,7 @@ def replay_cmd(
         raise typer.Exit(130)
     except Exception as e:  # noqa: BLE001 - a recording the replay cannot follow: a run error, not a traceback
         err.print(f"[red]replay failed:[/red] {type(e).__name__}: {e} (the partial replay in {out} was removed)")
-        raise typer.Exit(1)
+        raise typer.Exit(Exit.RUN_ERROR)
     if what_if:
         raise typer.Exit(_print_what_if(out))
     if ok:
@@ -334,10 +345,10 @@ def replay_cmd(
     for d in diffs:
         err.print(d)
     err.print(f"[red]replay differs from the recording in {len(diffs)} record(s)[/red]")
-    raise typer.Exit(1)
+    raise typer.Exit(Exit.FAIL)
 
 
-WHAT_IF_FLIPPED = 6
+WHAT_IF_FLIPPED = Exit.FLIPPED
 
 
 def _print_what_if(out: Path) -> int:

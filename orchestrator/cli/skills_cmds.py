@@ -1,7 +1,7 @@
 """`geak skills ...`: list, show, validate and render the skill cards and prompt templates.
 
 Registered by the main CLI with ``app.add_typer(skills_app, name="skills")``.
-Exit codes: 0 ok; 1 validation problems; 2 usage error (unknown role, bad run directory or gate,
+Exit codes (common.Exit): 0 ok; 1 `diff` found changed files; 3 validation problems; 2 usage error (unknown role, bad run directory or gate,
 a card or template that cannot be loaded or rendered).
 Prompts and cards are printed verbatim (no rich markup), since they contain brackets.
 """
@@ -80,7 +80,7 @@ def validate(root: Optional[Path] = RootOpt) -> None:
         for p in problems:
             typer.echo(p)
         err.print(f"{len(problems)} problem(s)", highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(3)  # a check that did not hold (orchestrator/cli/common.Exit.FAIL)
     n = len(sk.load_index(root))
     typer.echo(f"{n} skills OK")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from geak.auditor.evidence.store import RunStore
 
 from .blocks import (
-    Block, Heading, claimed_blocks, fmt_ci, fmt_num, fmt_pct, gate_blocks, headline_blocks, leg_blocks, missing_blocks,
+    Block, Heading, claimed_blocks, fmt_ci, fmt_num, fmt_pct, gate_blocks, headline_blocks, headline_text, leg_blocks, missing_blocks,
     summary_blocks, timeline_blocks, timeline_rows, verdict_blocks, what_if_blocks,
 )
 from .model import DELTA_SCOPES, Headline, RunFiles, gate_rows, headline, latest_decisions, leg_rows, load_run, rederive
@@ -28,6 +28,13 @@ from .render import to_html, to_markdown
 # ==================================================================== API
 
 
+def band_of(audit) -> float | None:
+    """The noise band (%) an audit gated with, from its own policy record; None when it had none."""
+    pol = (audit.policy or {}) if audit is not None else {}
+    band = pol.get("noise_band_pct")
+    return None if pol.get("noise_band_unknown") or not isinstance(band, (int, float)) else float(band)
+
+
 def report_blocks(run: RunFiles) -> tuple[str, list[Block]]:
     run_id = run.manifest.run_id if run.manifest else (run.summary.run_id if run.summary else run.root.name)
     title = f"geak report: {run_id}"
@@ -36,7 +43,8 @@ def report_blocks(run: RunFiles) -> tuple[str, list[Block]]:
     latest = latest_decisions(run.decisions)
     rederived = {g: rederive(run.evidence, d) for g, d in latest.items() if d.scope in DELTA_SCOPES}
     labels = {g.gate_id: g.verdict_label for g in gates}
-    deltas = [(latest[g], n, labels.get(g, "not audited")) for g, n in rederived.items()]
+    bands = {g.gate_id: band_of(g.audit) for g in gates}
+    deltas = [(latest[g], n, labels.get(g, "not audited"), bands.get(g)) for g, n in rederived.items()]
     timeline = timeline_rows(run.events)
     blocks: list[Block] = [Heading(title, 1)]
     blocks += headline_blocks(headline(run))
@@ -65,4 +73,4 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     return store.write_text("report.md", md), store.write_text("report.html", page)
 
 
-__all__ = ["Headline", "RunFiles", "build_report", "fmt_ci", "fmt_num", "fmt_pct", "headline", "load_run", "write_report"]
+__all__ = ["Headline", "RunFiles", "build_report", "fmt_ci", "fmt_num", "fmt_pct", "headline", "headline_text", "load_run", "write_report"]

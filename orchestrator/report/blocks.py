@@ -142,6 +142,25 @@ def no_change_blocks(h: Headline) -> list[Block]:
     return out
 
 
+def headline_text(h: Headline) -> str:
+    """The headline in one line for a terminal: the number, the gate that signed it, its verdict."""
+    if h.state == "no_change":
+        b = h.baseline
+        assert b is not None
+        if b.decision is not None and b.label in ("PASS", "FLAG") and b.median is not None:
+            unit = f" {b.unit}" if b.unit else ""
+            return (f"no change beat the baseline; the baseline {BASELINE_METRIC} {fmt_num(b.median)}{unit} is "
+                    f"{'signed' if b.label == 'PASS' else 'not verified'}: {b.label} at gate {b.decision.gate_id}")
+        return f"no change beat the baseline, and no verified reference: the baseline is {b.label}"
+    if h.state == "none":
+        return f"no verified headline: {h.why}"
+    d, a, n = h.decision, h.audit, h.numbers
+    assert d is not None and a is not None and n is not None
+    unit = f" {n.unit}" if n.unit else ""
+    number = f"{n.metric} {fmt_pct(n.delta_pct)} ({fmt_num(n.reference_median)} -> {fmt_num(n.candidate_median)}{unit})"
+    return f"{number}, {'signed' if h.state == 'verified' else 'not verified'}: {a.verdict} at gate {d.gate_id} ({d.decision_id})"
+
+
 def headline_blocks(h: Headline) -> list[Block]:
     out: list[Block] = [Heading("Headline")]
     if h.state == "no_change":
@@ -214,7 +233,8 @@ def summary_blocks(run: RunFiles) -> list[Block]:
         ("llm mode", s.llm_mode if s else DASH),
         ("phases done", ", ".join(s.phases_done) if s and s.phases_done else DASH),
         ("bundle decision", (s.bundle_decision if s else None) or DASH),
-        ("banked decisions", ", ".join(s.banked_decisions) if s and s.banked_decisions else DASH),
+        # the baseline gate signs a reference, not a change: it is in the Gates table, not here
+        ("banked changes", ", ".join(s.banked_decisions) if s and s.banked_decisions else "none" if s else DASH),
     ]
     if m and m.imported_from:
         rows.append(("imported from", m.imported_from))

@@ -402,11 +402,25 @@ def tried_gates(gates: Sequence[GateRow]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def last_banked_change(run: RunFiles) -> Decision | None:
+    """The last change a patch gate banked in a run that has no final validation (a workflow without
+    a validate phase): the headline then is that gate's own delta, said as such."""
+    s = run.summary
+    ids = [b for b in (s.banked_decisions if s else []) if not b.startswith("d-baseline")]
+    by_id = {d.decision_id: d for _, d in run.decisions}
+    return by_id.get(ids[-1]) if ids and ids[-1] in by_id and by_id[ids[-1]].scope == "patch" else None
+
+
 def headline(run: RunFiles) -> Headline:
     decision, why = bundle_decision(run)
+    caveats: tuple[str, ...] = ()
     if decision is None and nothing_banked(run):
         return Headline("no_change", "no change beat the baseline", baseline=baseline_ref(run),
                         tried=tried_gates(gate_rows(run)))
+    if decision is None and (last := last_banked_change(run)) is not None:
+        decision = last
+        caveats = (f"no final validation: the workflow has no validate phase, so this is gate {last.gate_id}'s own delta "
+                   "against its reference; banked changes were not measured together",)
     if decision is None:
         return Headline("none", why)
     audit, label = current_audit(run, decision.gate_id, decision.decision_id)
@@ -419,4 +433,4 @@ def headline(run: RunFiles) -> Headline:
         return Headline("none", f"gate {decision.gate_id} has a {audit.verdict} verdict, but its legs' raw "
                         "repetitions do not re-derive a delta here", decision, audit, numbers)
     state: HeadlineState = "verified" if audit.verdict == "PASS" else "flagged"
-    return Headline(state, "", decision, audit, numbers, stacked_caveats(run, decision))
+    return Headline(state, "", decision, audit, numbers, caveats or stacked_caveats(run, decision))

@@ -36,6 +36,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #d9dee3;padding
 h3{font-size:1.05em;margin-bottom:.3em}
 table{border-collapse:collapse;margin:.5em 0;font-size:13px}
 th,td{border:1px solid #d9dee3;padding:3px 8px;text-align:left;vertical-align:top}
+td:first-child{white-space:nowrap}
 th{background:#eef1f4}tr:nth-child(even) td{background:#fafbfc}
 p.pass{background:#e8f5e9;border-left:4px solid #2e7d32;padding:.5em .8em}
 p.flag{background:#fff4e0;border-left:4px solid #b26a00;padding:.5em .8em}

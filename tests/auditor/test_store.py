@@ -68,3 +68,13 @@ def test_validation_error_names_line_and_field(tmp_path):
 def test_missing_file_is_a_problem_not_an_exception(tmp_path):
     m, probs = RunStore(tmp_path).read_json("manifest.json", Manifest)
     assert m is None and "missing" in probs[0].message
+
+
+def test_a_written_file_gets_the_mode_a_plain_write_would_under_the_umask(tmp_path):
+    import os
+    import stat
+
+    from geak.auditor.evidence import store as store_mod
+
+    p = store_mod.RunStore(tmp_path).write_text("report.md", "x")
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o666 & ~store_mod._UMASK

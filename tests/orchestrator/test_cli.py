@@ -86,7 +86,7 @@ def test_backtest_bar_can_fail(tmp_path):
     build_clean_run(case / "run")
     (case / "key.yaml").write_text("gates:\n  baseline: {verdict: FAIL, rules: [B4]}\n")
     r = geak("backtest", tmp_path / "cases", "--min-recall", "1.0")
-    assert r.returncode == 1 and "miss" in r.stdout
+    assert r.returncode == 3 and "miss" in r.stdout
 
 
 def test_unknown_importer_lists_known_ones(tmp_path):
@@ -140,3 +140,24 @@ def test_the_gpu_workflow_names_its_accuracy_file_and_the_run_records_it_absolut
     args = json.loads((tmp_path / "run" / "run_args.json").read_text())
     assert args["accuracy_file"] == str(REPO / "workflows" / "gsm8k_mini.jsonl")
     assert args["parity_file"] == str(REPO / "models" / "tiny-arith" / "parity.jsonl")
+
+
+def test_readmes_exit_code_table_is_the_one_every_command_uses():
+    import re
+
+    from geak.orchestrator.cli.common import Exit
+
+    table = (REPO / "README.md").read_text().split("#### Exit codes", 1)[1].split("\n\n", 3)[2]
+    codes = [int(m) for m in re.findall(r"^\| (\d+) \|", table, re.M)]
+    assert codes == sorted(int(e) for e in Exit), codes
+
+
+def test_a_switch_shows_no_value_type_in_help():
+    r = geak("run", "--help")
+    assert r.returncode == 0 and "<bool>" not in r.stdout and "--use-auditor" in r.stdout
+
+
+@pytest.mark.parametrize("args", [("run", "--resume", "runs/nope"), ("replay", "runs/nope")])
+def test_a_run_directory_that_does_not_exist_is_said_so(args):
+    r = geak(*args)
+    assert r.returncode == 2 and "runs/nope: no such directory" in r.stderr, r.stderr

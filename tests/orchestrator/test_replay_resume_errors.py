@@ -55,7 +55,7 @@ def test_replay_that_cannot_follow_the_recording_leaves_nothing(tmp_path):
     src = _copy(tmp_path)
     shutil.rmtree(src / "legs" / "cfg_max_num_seqs-32")  # a leg the graph will ask for
     r = runner.invoke(app, ["replay", str(src), "--out", str(tmp_path / "out")])
-    assert r.exit_code == 1 and "replay failed" in r.output and "Traceback" not in r.output, r.output
+    assert r.exit_code == 7 and "replay failed" in r.output and "Traceback" not in r.output, r.output
     assert not (tmp_path / "out").exists()
 
 

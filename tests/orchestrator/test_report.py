@@ -320,3 +320,24 @@ def test_a_hostile_metric_name_is_shown_bounded_and_the_seal_is_reported(run_dir
     md = (run_dir / "report.md").read_text()
     assert "x" * 81 not in md and "x" * 57 + "..." in md  # P1 quotes 80 of them, the table 57
     assert "| sealed | ledger.jsonl line " in md
+
+
+def test_the_terminal_headline_names_the_number_the_gate_and_its_verdict(with_workflow_records):
+    from geak.orchestrator.report import headline, headline_text, load_run
+
+    line = headline_text(headline(load_run(with_workflow_records)))
+    assert line.startswith("output_throughput +") and "signed: PASS at gate bundle (d-bundle)" in line, line
+
+
+def test_without_a_validate_phase_the_headline_is_the_last_banked_gates_own_delta(with_workflow_records):
+    from geak.orchestrator.report import headline, headline_text, load_run
+
+    run = with_workflow_records
+    s = json.loads((run / "summary.json").read_text())
+    s.update(bundle_decision=None, banked_decisions=["d-baseline", "d-cfg-1"])
+    (run / "summary.json").write_text(json.dumps(s))
+    lines = [line for line in (run / "decisions.jsonl").read_text().splitlines() if '"scope":"bundle"' not in line.replace(" ", "")]
+    (run / "decisions.jsonl").write_text("\n".join(lines) + "\n")
+    h = headline(load_run(run))
+    assert h.decision is not None and h.decision.decision_id == "d-cfg-1"
+    assert "at gate config-accept-1 (d-cfg-1)" in headline_text(h) and "no final validation" in h.caveats[0]

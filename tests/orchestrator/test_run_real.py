@@ -137,33 +137,78 @@ def _servers_of(run: Path) -> list[str]:
     return mine
 
 
+def test_a_piped_run_prints_plain_progress_lines(live_run):
+    _, p = live_run
+    progress = [line for line in p.stdout.splitlines() if line.startswith("progress: leg aa_1 [")]
+    assert any("requests" in line and "/64" in line for line in progress), p.stdout[-3000:]
+    assert "\x1b[" not in p.stdout  # no cursor movement or colour in a log
+
+
 def test_no_engine_process_outlives_the_run(live_run):
     run, _ = live_run
     assert _servers_of(run) == [], "orphan vLLM server(s) of this run"
 
 
-def test_sigterm_mid_leg_tears_the_server_down_and_marks_the_run_interrupted(tmp_path):
+def _read_pty(fd: int, chunks: list, stop) -> None:
+    import time
+
+    while not stop.is_set():
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            return
+        if not data:
+            return
+        chunks.append((time.monotonic(), data.decode(errors="replace")))
+
+
+ANSI = __import__("re").compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def test_on_a_terminal_progress_shows_at_least_every_10_s_then_sigterm_tears_the_server_down(tmp_path):
+    """`geak run` on a pseudo-terminal: from the first leg's row on, the live table changes at least
+    every 10 s (elapsed, rep, requests done of total); a SIGTERM mid-leg ends the run interrupted,
+    its server torn down."""
     if not _vllm_available():
         pytest.skip("vLLM is not installed (bash scripts/setup.sh)")
+    import pty
+    import re
     import signal
+    import threading
     import time
 
     run = tmp_path / "run"
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "COLUMNS": "160", "LINES": "40", "TERM": "xterm"}
+    master, slave = pty.openpty()
+    chunks: list = []
+    stop = threading.Event()
     p = subprocess.Popen(GEAK + ["run", "--run-dir", str(run), "--workflow", str(REPO / "tests/data/graph/live.yaml"),
                                  "--use-auditor", "--enforce-eager", "--no-report"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO, start_new_session=True)
+                         stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env, cwd=REPO, start_new_session=True)
+    os.close(slave)
+    reader = threading.Thread(target=_read_pty, args=(master, chunks, stop), daemon=True)
+    reader.start()
     try:
-        deadline = time.time() + 240
-        log = run / "legs" / "aa_1" / "server.log"
-        while time.time() < deadline and not (log.exists() and "Application startup complete" in log.read_text(errors="replace")):
+        deadline = time.time() + 300
+        rep1 = run / "legs" / "aa_1" / "raw" / "rep_1.json"  # the warm-up rep done: counted reps under way
+        while time.time() < deadline and not rep1.exists():
             time.sleep(1)
-        assert log.exists(), "the first leg never started a server"
+        assert rep1.exists(), "the first leg never finished its warm-up rep"
+        time.sleep(3)
         p.send_signal(signal.SIGTERM)
         rc = p.wait(90)
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
+        stop.set()
+        os.close(master)
+    rows = [(t, ANSI.sub("", text)) for t, text in chunks]
+    times = [t for t, text in rows if re.search(r"aa_1\s+cpu", text)]
+    assert len(times) > 5, "".join(text for _, text in rows)[-3000:]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert max(gaps) <= 10.0, f"the leg's row went {max(gaps):.1f} s without an update"
+    seen = "".join(text for _, text in rows)
+    assert re.search(r"aa_1\s+cpu\S*\s+(warm-up requests|requests)\s+\d/4\s+\d+/\d+", seen), seen[-3000:]
     assert rc == 130
     s = json.loads((run / "summary.json").read_text())
     assert s["status"] == "interrupted" and "--resume" in s["error"]

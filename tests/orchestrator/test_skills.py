@@ -209,7 +209,7 @@ def test_cli_validate_ok_and_failing():
     r = runner.invoke(skills_app, ["validate"])
     assert r.exit_code == 0 and "9 skills OK" in r.output
     r = runner.invoke(skills_app, ["validate", "--root", str(DATA / "mismatch")])
-    assert r.exit_code == 1
+    assert r.exit_code == 3
     assert "ghost" in r.output and "skills/beta/skill.md" in r.output
 
 
@@ -236,10 +236,10 @@ def test_an_edited_prompt_cannot_escape_the_sandbox(tmp_path):
         sk.render("alpha", {"run_id": "r", "gate_id": "g"}, root)
     assert "SecurityError" in str(e.value) and "prompts/alpha.j2" in str(e.value)
     assert not proof.exists()
-    # validate reports it as the template's problem; the CLI renders nothing and exits 1
+    # validate reports it as the template's problem; the CLI renders nothing and exits 3 (a check that did not hold)
     assert any("prompts/alpha.j2" in p and "unsafe" in p for p in sk.validate_all(root))
     r = runner.invoke(skills_app, ["validate", "--root", str(root)])
-    assert r.exit_code == 1 and not proof.exists()
+    assert r.exit_code == 3 and not proof.exists()
 
 
 def test_a_prompt_cannot_mutate_the_state_it_is_shown(tmp_path):

@@ -68,7 +68,7 @@ def test_a_what_if_without_the_recorded_baseline_legs_is_a_clear_run_error(tmp_p
     wf.write_text((REC / "workflow.yaml").read_text().replace("aa_legs: 1 ", "aa_legs: 2 "))
     out = tmp_path / "wi"
     r = runner.invoke(app, ["replay", str(REC), "--out", str(out), "--workflow", str(wf)])
-    assert r.exit_code == 1 and "aa_2" in r.output and "Traceback" not in r.output, r.output
+    assert r.exit_code == 7 and "aa_2" in r.output and "Traceback" not in r.output, r.output
     assert not out.exists()
 
 

@@ -49,11 +49,12 @@ def test_a_cited_line_the_reference_also_prints_proves_nothing(tmp_path):
 # ---------------------------------------------------------------- config levers
 
 
-def _config_p5(tmp_path: Path, knobs: list[str]):
+def _config_p5(tmp_path: Path, knobs: list[str], levers: dict[str, str] | None = None):
     from geak.auditor.corpus.plants import _decision
     from geak.auditor.corpus.synthetic import build_clean_run
 
-    build_clean_run(tmp_path / "run", decisions_mod=_decision("d-cfg-1", declared_knobs=knobs))
+    extra = {} if levers is None else {"declared_levers": levers}
+    build_clean_run(tmp_path / "run", decisions_mod=_decision("d-cfg-1", declared_knobs=knobs, **extra))
     v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "config-accept-1")
     return [f for f in v.findings if f.rule_id == "P5"]
 
@@ -70,6 +71,13 @@ def test_a_knob_the_engine_never_heard_of_proves_nothing(tmp_path):
     assert [f.outcome for f in p5] == ["fail"] and "names a key of the engine's resolved config" in p5[0].message
 
 
-def test_every_name_the_engine_knows_must_have_changed(tmp_path):
-    p5 = _config_p5(tmp_path, ["max_num_seqs", "max_num_batched_tokens"])
+def test_every_lever_the_engine_knows_must_have_changed(tmp_path):
+    p5 = _config_p5(tmp_path, ["max_num_seqs", "max_num_batched_tokens"],
+                    levers={"max_num_seqs": "config", "max_num_batched_tokens": "config"})
     assert [f.outcome for f in p5] == ["fail"] and "max_num_batched_tokens is identical" in p5[0].message
+
+
+def test_a_key_declared_as_what_the_lever_derives_may_stay_put(tmp_path):
+    # vLLM 0.26 on an H100 keeps max_num_batched_tokens 8192 whatever max_num_seqs is (issue 33)
+    p5 = _config_p5(tmp_path, ["max_num_seqs", "max_num_batched_tokens"], levers={"max_num_seqs": "config"})
+    assert [f.outcome for f in p5] == ["pass"], [f.message for f in p5]
