@@ -20,8 +20,10 @@ def audit(
     as_json: bool = typer.Option(False, "--json", help="print verdicts as JSON"),
     policy: Optional[Path] = typer.Option(None, help="YAML file overriding audit thresholds"),
     verbose: bool = typer.Option(False, "-v", help="show passing findings too"),
+    read_only: bool = typer.Option(False, "--read-only", help="write nothing: print the verdicts only (a run you may not change, "
+                                   "a colleague's, a recording)"),
 ) -> None:
-    """Audit every gate of RUN_DIR from its raw records; write audits/<gate>.json."""
+    """Audit every gate of RUN_DIR from its raw records; write audits/<gate>.json (nothing with --read-only)."""
     from geak.auditor.audit import audit_run
     from geak.auditor.evidence.models import SCOPES
 
@@ -32,7 +34,7 @@ def audit(
         usage(f"unknown scope {scope!r}; known scopes: {', '.join(SCOPES)}")
     pol = load_policy(policy)
     try:
-        verdicts = audit_run(run_dir, scope=scope, gate=gate, policy=pol)
+        verdicts = audit_run(run_dir, scope=scope, gate=gate, policy=pol, write=not read_only)
     except Exception as e:  # the auditor's own failure: say so in one line, never a traceback
         err.print(f"[red]internal error:[/red] geak audit could not finish: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         err.print("nothing above is a verdict; if the run directory is intact, this is a bug in geak: please report it")

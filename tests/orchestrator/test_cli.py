@@ -161,3 +161,10 @@ def test_a_switch_shows_no_value_type_in_help():
 def test_a_run_directory_that_does_not_exist_is_said_so(args):
     r = geak(*args)
     assert r.returncode == 2 and "runs/nope: no such directory" in r.stderr, r.stderr
+
+
+def test_read_only_audit_writes_nothing(clean_run):
+    before = sorted(p.relative_to(clean_run) for p in clean_run.rglob("*"))
+    r = geak("audit", clean_run, "--read-only")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(p.relative_to(clean_run) for p in clean_run.rglob("*")) == before
