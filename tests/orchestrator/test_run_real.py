@@ -142,6 +142,9 @@ def test_a_piped_run_prints_plain_progress_lines(live_run):
     progress = [line for line in p.stdout.splitlines() if line.startswith("progress: leg aa_1 [")]
     assert any("requests" in line and "/64" in line for line in progress), p.stdout[-3000:]
     assert "\x1b[" not in p.stdout  # no cursor movement or colour in a log
+    # the last word: the headline, the gate that signed it and its verdict (or why there is none)
+    head = [line for line in p.stdout.splitlines() if line.startswith("headline:")]
+    assert len(head) == 1 and (" at gate " in head[0] or "no verified headline" in head[0]), p.stdout[-2000:]
 
 
 def test_no_engine_process_outlives_the_run(live_run):
