@@ -163,13 +163,13 @@ class Reporter:
                 self._live_view.update(self._table(rows))
             return
         for k in gone:
-            self.console.print(f"progress: leg {k} ended")
+            self.console.print(f"progress: leg {k} ended", soft_wrap=True)
         for p in rows:
             seen = self._seen[p.leg_id]
             key = f"{p.state.stage}:{p.state.rep}"
             if key != seen.stage or now - seen.printed >= self.plain_every_s:
                 seen.stage, seen.printed = key, now
-                self.console.print("progress: " + p.line(), markup=False, highlight=False)
+                self.console.print("progress: " + p.line(), markup=False, highlight=False, soft_wrap=True)
 
     def _table(self, rows: list[LegProgress]):
         from rich.table import Table

@@ -294,7 +294,8 @@ def print_summary(summary, run_dir: Path | None = None) -> None:
         from geak.orchestrator.report import headline, headline_text, load_run
 
         try:
-            console.print(f"[bold]headline:[/bold] {headline_text(headline(load_run(run_dir)))}")
+            # one line whatever the width: a log is grepped for it
+            console.print(f"[bold]headline:[/bold] {headline_text(headline(load_run(run_dir)))}", soft_wrap=True)
         except (OSError, ValueError) as e:  # the table above stands; say why the headline does not
             console.print(f"headline: not derived ({type(e).__name__}: {e})")
 
