@@ -105,7 +105,9 @@ def p5_engaged(ctx: GateContext) -> list[Finding]:
         if not known:
             out += ctx.bad("P5", f"none of the declared knobs {d.declared_knobs} names a key of the engine's resolved config: "
                            "nothing shows the change took effect", evidence=[leg_ptr(cand, field="resolved_config")])
-        levers = list(d.declared_levers) or list(d.declared_knobs)
+        # the levers are the declared knobs the producer also names as levers (a lever it names but does
+        # not declare as a knob changes nothing here); none named: every declared knob is a lever
+        levers = [k for k in d.declared_levers if k in d.declared_knobs] or list(d.declared_knobs)
         for knob in known:
             # excused only as what a declared lever derives, never when the producer names it a lever itself
             if knob not in levers and derived_by(levers, knob) is not None:
