@@ -56,7 +56,7 @@ def state_from_run(run_dir: str | Path, gate: Optional[str] = None, *, audit: bo
     ``geak.auditor.audit.audit_run(run_dir, gate=..., write=False)``. What a run directory does not
     hold (a strategy, a budget) stays null.
     """
-    from geak.auditor.audit import audit_run, latest_per_gate
+    from geak.auditor.audit import audit_file, audit_run, latest_per_gate
     from geak.auditor.evidence.loader import RunEvidence
     from geak.auditor.evidence.store import RunStore
     from geak.auditor.policy import AuditPolicy
@@ -114,8 +114,10 @@ def state_from_run(run_dir: str | Path, gate: Optional[str] = None, *, audit: bo
             launch = _read_json(run / "legs" / d.reference_legs[0] / "launch.json")
             if isinstance(launch, dict):
                 state["current_config"] = launch.get("launch_config")
-        prior = _read_json(run / "audits" / f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in gate)}.json")
-        if isinstance(prior, dict):
+        # the auditor's one name for the gate's verdict file (a sanitized id alone would read another
+        # gate's verdict for ids that differ only in the characters it replaces)
+        prior = _read_json(run / audit_file(gate))
+        if isinstance(prior, dict) and prior.get("gate_id") == gate:
             state["audit_feedback"] = {
                 "gate_id": prior.get("gate_id"), "verdict": prior.get("verdict"), "actions": prior.get("actions") or [],
                 "unaudited_reason": prior.get("unaudited_reason"),

@@ -250,3 +250,23 @@ def test_a_prompt_cannot_mutate_the_state_it_is_shown(tmp_path):
     with pytest.raises(sk.RenderError):
         sk.render("alpha", state, root)
     assert state["items_"] == []
+
+
+def test_the_prior_verdict_is_read_from_the_auditors_own_file_name(tmp_path):
+    # "cfg/x" and "cfg_x" once shared audits/cfg_x.json here: each gate's feedback must be its own
+    import json
+
+    from geak.auditor.audit import audit_file
+    from geak.auditor.corpus.synthetic import build_clean_run
+    from geak.auditor.evidence.models import Decision
+
+    run = build_clean_run(tmp_path / "run").root
+    base = json.loads((run / "decisions.jsonl").read_text().splitlines()[0])
+    for gid in ("cfg/x", "cfg_x"):
+        d = Decision.model_validate({**base, "gate_id": gid, "decision_id": f"d-{gid}"})
+        with open(run / "decisions.jsonl", "a") as f:
+            f.write(d.model_dump_json() + "\n")
+    (run / "audits").mkdir(exist_ok=True)
+    (run / audit_file("cfg_x")).write_text(json.dumps({"gate_id": "cfg_x", "verdict": "FAIL", "findings": []}))
+    assert skill_state.state_from_run(run, "cfg_x", root=REPO)["audit_feedback"]["verdict"] == "FAIL"
+    assert skill_state.state_from_run(run, "cfg/x", root=REPO)["audit_feedback"] is None
