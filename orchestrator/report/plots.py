@@ -92,9 +92,10 @@ def _line(x1: float, y1: float, x2: float, y2: float, stroke: str, width: float 
             f'stroke-width="{width}"{d}/>')
 
 
-def _rect(x: float, y: float, w: float, h: float, fill: str, opacity: float = 1.0, tip: str = "") -> str:
+def _rect(x: float, y: float, w: float, h: float, fill: str, opacity: float = 1.0, tip: str = "", cls: str = "") -> str:
     t = f"<title>{_esc(tip)}</title>" if tip else ""
-    return (f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(w, 0.5):.1f}" height="{h:.1f}" fill="{fill}" '
+    c = f'class="{cls}" ' if cls else ""
+    return (f'<rect {c}x="{x:.1f}" y="{y:.1f}" width="{max(w, 0.5):.1f}" height="{h:.1f}" fill="{fill}" '
             f'fill-opacity="{opacity}">{t}</rect>')
 
 
@@ -199,8 +200,7 @@ def delta_plot(items: Sequence[tuple[Decision, Rederived, str, float | None]]) -
         if band:
             lo, hi = axis.x(-band), axis.x(band)
             under.append(_rect(lo, y - ROW_H / 2, hi - lo, ROW_H, BAND_FILL, 0.8,
-                               f"{d.gate_id}: noise band ±{band:.2f}% (the band its audit gated with)").replace(
-                "<rect ", '<rect class="band" ', 1))
+                               f"{d.gate_id}: noise band ±{band:.2f}% (the band its audit gated with)", cls="band"))
         if n.delta_pct is None:
             marks.append(_text(axis.left + 6, y + 4, "not re-derivable", cls="tick"))
             continue
