@@ -93,6 +93,8 @@ def run_cmd(
     api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the provider key (never written)"),
     llm_auditor: bool = typer.Option(True, "--llm-auditor/--no-llm-auditor", help="with an LLM, let the patch_auditor role escalate the code floor"),
     reps: Optional[int] = typer.Option(None, help="counted reps per leg (default: the workflow's)"),
+    aa_legs: Optional[int] = typer.Option(None, "--aa-legs", min=0, help="A/A legs for the noise band, each its own server "
+                                          "lifetime (default: the workflow's; bench/gpu_noise.py estimates from >= 6)"),
     num_prompts: Optional[int] = typer.Option(None, help="requests per repetition (default: the workflow's workload)"),
     input_len: Optional[int] = typer.Option(None, help="prompt tokens per request of the random dataset (default: the workflow's)"),
     output_len: Optional[int] = typer.Option(None, help="output tokens per request (default: the workflow's)"),
@@ -152,7 +154,7 @@ def run_cmd(
                     request_rate=request_rate, **w_extra)
     if scheduler not in ("local", "ray"):
         usage(f"--scheduler {scheduler!r}: known schedulers: local, ray")
-    defaults = {k: v for k, v in (("reps", reps), ("ab_design", ab_design)) if v is not None}
+    defaults = {k: v for k, v in (("reps", reps), ("aa_legs", aa_legs), ("ab_design", ab_design)) if v is not None}
     if plan:
         print_plan(workflow or DEFAULT_WF, engine=engine, model=model, launch=launch, workload=workload, sets=sets, llm=llm,
                    engine_defaults=defaults, server_reuse=server_reuse)

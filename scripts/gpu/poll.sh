@@ -14,3 +14,6 @@ for l in "$RUN"/legs/*/launch.json; do
 done
 grep -h "Loading weights took\|Graph capturing finished\|torch.compile takes\|init engine" "$RUN"/legs/*/server.log 2>/dev/null | tail -6
 tail -15 /tmp/g.log
+# what ran so far comes back with every poll: a machine taken back mid-run still leaves its legs
+[[ -n ${OUT:-} && -d $RUN ]] && tar -C "$(dirname "$RUN")" -cf - "$(basename "$RUN")" | xz -T0 -3 > "$OUT/partial.tar.xz" \
+  && echo "partial: $(du -h "$OUT/partial.tar.xz" | cut -f1)"

@@ -5,8 +5,11 @@
 # is one call per earlier chunk: `bash .gpu-bundle/device.sh stash`. Step 3: scripts/gpu/poll.sh.
 # Step 4: scripts/gpu/collect.sh.
 #   [GEAK_WORKFLOW=workflows/gpu-quick.yaml] bash scripts/gpu/start_run.sh [RUN_DIR] [extra geak run options...]
-# The baseline is a stated production config: max_num_seqs 128 (a latency-minded decode cap),
-# everything else vLLM 0.26's defaults; the workload offers 256 requests at once.
+# The baseline is a stated production config: max_num_seqs 64 (a latency-minded decode cap),
+# everything else vLLM 0.26's defaults; the workload offers 256 requests at once. (With a cap of
+# 128 the lift to 256 measured +9.0% on an H100 against a 5.8% within-leg spread: not bankable on
+# 3 reps, docs/architecture.md "geak on a GPU box".) The recorded run (runs/recorded/h100-vllm-quick):
+#   GEAK_WORKFLOW=workflows/gpu-quick.yaml bash scripts/gpu/start_run.sh /tmp/gpurun --aa-legs 6
 set -uo pipefail
 RUN=${1:-/tmp/gpurun}; shift || true
 bash .gpu-bundle/device.sh install || exit 1
@@ -16,7 +19,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 scripts/gpu/shape_model.py /tmp/shape8b || exit 1
 python3 -c "import pynvml" 2>/dev/null && echo "pynvml: yes (host fingerprints name the card)" || echo "pynvml: no"
 setsid nohup python3 -m geak.orchestrator.cli run --workflow "${GEAK_WORKFLOW:-workflows/gpu.yaml}" --run-dir "$RUN" --model /tmp/shape8b \
-  --load-format dummy --max-num-seqs 128 --max-model-len 2048 --devices 0 --use-auditor "$@" \
+  --load-format dummy --max-num-seqs 64 --max-model-len 2048 --devices 0 --use-auditor "$@" \
   > /tmp/g.log 2>&1 < /dev/null &
 echo "started geak run (pid $!) into $RUN; log /tmp/g.log"
 sleep 20; tail -5 /tmp/g.log
