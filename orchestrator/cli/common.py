@@ -31,7 +31,8 @@ def _switch_has_no_value(display):
     return show
 
 
-TyperOption.display_type_rich = _switch_has_no_value(TyperOption.display_type_rich)  # type: ignore[method-assign]
+if hasattr(TyperOption, "display_type_rich"):  # typer before 0.29 has neither the hook nor the label
+    TyperOption.display_type_rich = _switch_has_no_value(TyperOption.display_type_rich)  # type: ignore[method-assign]
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
