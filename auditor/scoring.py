@@ -10,6 +10,7 @@ Two scorings, a closed vocabulary:
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Literal
@@ -64,3 +65,49 @@ def is_correct(output: str, expected: str | None, scoring: str) -> bool:
 def count_correct(pairs: list[tuple[str, str | None]], scoring: str) -> int:
     """(output, expected) pairs -> how many score correct."""
     return sum(is_correct(out, exp, scoring) for out, exp in pairs)
+
+
+def question_id(row: dict, n: int) -> str:
+    """The one id scheme of a question file's rows: the row's own "id", else q0001, q0002... by
+    position among its non-blank lines (the leg runner and the auditor both key answers by it)."""
+    pid = row.get("id")
+    return str(pid) if isinstance(pid, (str, int)) and not isinstance(pid, bool) else f"q{n:04d}"
+
+
+def answer_key(text: str) -> tuple[dict[str, str | None], list[str]]:
+    """Question id -> expected answer, read from a question file's own text (GSM8K's
+    {question, answer: "... #### 72"} or {prompt, expected}); and what in it does not read,
+    each as "line N: ..." (a key the auditor cannot read is never replaced by the legs' copies)."""
+    key: dict[str, str | None] = {}
+    errors: list[str] = []
+    n = 0
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        n += 1
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            errors.append(f"line {i}: not JSON ({e.msg})")
+            continue
+        if not isinstance(row, dict):
+            errors.append(f"line {i}: not a JSON object")
+            continue
+        qid = question_id(row, n)
+        if qid in key:
+            errors.append(f"line {i}: field id {qid!r} repeats an earlier question's")
+        if "question" in row:
+            ans = row.get("answer")
+            exp = gsm8k_expected(ans) if isinstance(ans, str) else None
+            if exp is None:
+                errors.append(f"line {i}: field answer has no '#### <number>' line")
+            key[qid] = exp
+        else:
+            exp = row.get("expected")
+            if exp is not None and not isinstance(exp, str):
+                errors.append(f"line {i}: field expected is {type(exp).__name__}, not a string")
+                exp = None
+            key[qid] = exp
+    if not key and not errors:
+        errors.append("no questions in it")
+    return key, errors

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from geak.resources import asset_dir
 
 from geak.auditor.evidence.loader import RunEvidence
-from geak.auditor.evidence.models import Manifest, PairedAA, WorkloadSpec
+from geak.auditor.evidence.models import InputFile, Manifest, PairedAA, WorkloadSpec, input_path
 from geak.auditor.evidence.store import RunStore
 from geak.auditor.policy import AuditPolicy
 
@@ -125,10 +125,33 @@ def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW, tex
                  args=args.model_dump(mode="json"), model=args.launch.get("model"), engine=args.engine, workload=args.workload,
                  aa_legs=ids.aa_legs(ed.aa_legs, ed.ab_design, ed.abba_pairs),
                  aa_designs=[PairedAA(design=ed.ab_design, a_legs=a, b_legs=b) for a, b in ids.aa_designs(ed.aa_legs, ed.ab_design, ed.abba_pairs)])
+    for role, src in (("accuracy", args.accuracy_file), ("parity", args.parity_file)):
+        if src and not args.legs_from:
+            m.inputs[role] = copy_input(store, role, Path(src))  # type: ignore[index]
     m_extra = m.model_dump(mode="json")
     m_extra.update(skills_record(args.skills_root))
     m_extra["workflow"] = {"name": wf.name, "sha256": _sha(store.path("workflow.yaml"))}
     store.write_json("manifest.json", m_extra)
+
+
+def copy_input(store: RunStore, role: str, src: Path) -> InputFile:
+    """The run's own copy of a question file: what every leg answers, and what the auditor
+    reads the expected answers from (manifest.json names it with its sha256)."""
+    try:
+        data = src.read_bytes()
+    except OSError as e:
+        raise RunError(f"{src}: cannot be read ({e.strerror or e}); check --{role}-file") from None
+    rel = input_path(role)
+    store.write_text(rel, data)
+    return InputFile(path=rel, source=str(src), sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+
+
+def input_file(run_dir: Path, args: RunArgs, role: str) -> Path | None:
+    """The question file legs answer: the run's copy where prepare() made one (runs before it
+    read the path given, as run_args.json records it)."""
+    copy = Path(run_dir) / input_path(role)
+    given = getattr(args, f"{role}_file")
+    return copy if copy.is_file() else Path(given) if given else None
 
 
 def skills_record(root: str | Path | None) -> dict[str, Any]:
@@ -177,8 +200,8 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
                    llm_auditor=args.llm_auditor, llm_mode=args.llm_mode, profiles=profiles, harness=harness,
                    skills_root=Path(args.skills_root) if args.skills_root else None, device_sets=list(args.device_sets),
                    # replayed legs carry their recorded outputs; the prompt files need not exist here
-                   parity=load_prompts(Path(args.parity_file)) if args.parity_file and not args.legs_from else None,
-                   accuracy=load_questions(Path(args.accuracy_file)) if args.accuracy_file and not args.legs_from else None,
+                   parity=load_prompts(p) if (p := input_file(run_dir, args, "parity")) and not args.legs_from else None,
+                   accuracy=load_questions(q) if (q := input_file(run_dir, args, "accuracy")) and not args.legs_from else None,
                    on_event=on_event)
 
 

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geak.auditor.scoring import gsm8k_expected
+from geak.auditor.scoring import gsm8k_expected, question_id
 
 GSM8K_TEMPLATE = "Question: {question}\nAnswer:"
 GSM8K_STOP = ["Question:", "\n\n\n"]  # the model's next few-shot turn is not its answer
@@ -93,9 +93,9 @@ def load_questions(path: Path) -> QuestionSet:
             raise QuestionFileError(f"{path}:{i}: mixes row shapes: line {rows[0][0]} has "
                                     f"{'question/answer' if gsm8k else 'prompt/expected'}, this one "
                                     f"{'does not' if gsm8k else 'has question'}; one shape per file")
-        pid = o.get("id", f"q{n:04d}")
-        if not isinstance(pid, (str, int)):
+        if "id" in o and (not isinstance(o["id"], (str, int)) or isinstance(o["id"], bool)):
             raise QuestionFileError(f"{path}:{i}: field 'id' must be a string")
+        pid = question_id(o, n)
         if gsm8k:
             answer = _text(path, i, o, "answer")
             expected = gsm8k_expected(answer or "")

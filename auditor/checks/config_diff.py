@@ -34,6 +34,7 @@ DERIVED_REL = 0.01
 # VllmConfig.__post_init__ (cudagraph capture sizes capped at max_num_seqs; eager mode clears
 # the compilation config). vLLM only: an excuse needs the log's non-default args to show the key
 # was not set (launch._not_set), and SGLang's log prints every argument, set or not.
+_KV_CAPACITY = ("num_gpu_blocks", "kv_cache_size_tokens", "kv_cache_max_concurrency", "max_total_num_tokens")
 DERIVED_FROM: dict[str, tuple[str, ...]] = {
     "max_num_seqs": ("max_num_batched_tokens", "compile_ranges_endpoints", "encoder_cache_size",
                      "max_num_encoder_input_tokens", "cudagraph_capture_sizes", "max_cudagraph_capture_size", "max_capture_size"),
@@ -42,6 +43,13 @@ DERIVED_FROM: dict[str, tuple[str, ...]] = {
     "enforce_eager": ("compilation_config", "enable_jit_warmup", "cudagraph_mode", "cudagraph_capture_sizes",
                       "max_cudagraph_capture_size", "max_capture_size"),
     "enable_chunked_prefill": ("chunked_prefill_enabled", "long_prefill_token_threshold"),
+    # the KV pool is the memory left after weights and graphs, in blocks of the cache dtype's
+    # bytes: fp8 halves a token's bytes, so vLLM 0.26 on an H100 doubled every capacity
+    # (num_gpu_blocks 28,957 -> 57,882, kv_cache_size_tokens 463,312 -> 926,112; 2026-12-07)
+    "kv_cache_dtype": _KV_CAPACITY,
+    "gpu_memory_utilization": _KV_CAPACITY,
+    "mem_fraction_static": _KV_CAPACITY,
+    "max_model_len": ("kv_cache_max_concurrency",),  # capacity in tokens over tokens per request
 }
 
 

@@ -120,7 +120,7 @@ def p4_confounded(ctx: GateContext) -> list[Finding]:
                 continue
             why = " (declared as a consequence but not shown inert)" if c is not None else ""
             out += ctx.bad("P4", f"{ref.leg_id} vs {cand.leg_id}: undeclared difference {k}: {va!r} -> {vb!r}{why}; "
-                           f"only {declared or 'nothing'} may differ", evidence=[leg_ptr(ref, field=f"resolved_config.{k}"), leg_ptr(cand, field=f"resolved_config.{k}")],
+                           f"only {list(dict.fromkeys(declared)) or 'nothing'} may differ", evidence=[leg_ptr(ref, field=f"resolved_config.{k}"), leg_ptr(cand, field=f"resolved_config.{k}")],
                            recomputed={"key": k, "reference": va, "candidate": vb, "declared_knobs": declared})
         out += _p4_engine_log(ctx, ref, cand, declared, conseq)
     out += no_server_info(ctx, "P4", list({lg.leg_id: lg for pair in pairs for lg in pair}.values()))

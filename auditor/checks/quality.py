@@ -20,7 +20,7 @@ import re
 from typing import Any, Literal
 
 from ..evidence.loader import LegData
-from ..evidence.models import ACCURACY_ITEMS, EvidencePointer, Finding
+from ..evidence.models import ACCURACY_ITEMS, EvidencePointer, Finding, input_path
 from ..scoring import count_correct
 from .coherence import looks_coherent
 from .config_diff import key_matches
@@ -73,9 +73,44 @@ def rescored(leg: LegData) -> tuple[int, int] | str:
     return count_correct(pairs, acc.scoring), len(pairs)
 
 
+def held_to_key(ctx: GateContext, rule_id: str, leg: LegData) -> list[Finding]:
+    """The leg's answered questions against the run's own question file (manifest.json
+    inputs.accuracy): every question answered once, each item's expected answer the file's. The
+    items are the leg runner's copy; a count scored against a changed key is no count."""
+    key, prob = ctx.run.answer_key
+    if prob is not None:
+        return ctx.bad(rule_id, f"leg {leg.leg_id}: the accuracy probe's answer key does not read: {prob}", evidence=[ptr(prob)])
+    if key is None or not leg.accuracy_items:
+        return []  # a run without its own copy (older runs, imports): the items carry the expected answers
+    out: list[Finding] = []
+    seen: dict[str, int] = {}
+    for line, it in leg.accuracy_items:
+        at = leg_ptr(leg, ACCURACY_ITEMS, line=line)
+        qid = it.prompt_id or ""
+        if qid not in key:
+            out += ctx.bad(rule_id, f"leg {leg.leg_id}: {ACCURACY_ITEMS} line {line} field prompt_id {qid!r} is not a question of "
+                           f"{input_path('accuracy')}", evidence=[at.model_copy(update={"field": "prompt_id"})])
+        elif qid in seen:
+            out += ctx.bad(rule_id, f"leg {leg.leg_id}: {ACCURACY_ITEMS} line {line} answers {qid!r} again (first at line {seen[qid]})",
+                           evidence=[at.model_copy(update={"field": "prompt_id"})])
+        elif (it.expected or None) != key[qid]:
+            out += ctx.bad(rule_id, f"leg {leg.leg_id}: {ACCURACY_ITEMS} line {line} field expected {it.expected!r} is not "
+                           f"{input_path('accuracy')}'s {key[qid]!r} for {qid!r}", evidence=[at.model_copy(update={"field": "expected"})],
+                           claimed={"expected": it.expected}, recomputed={"expected": key[qid]})
+        seen.setdefault(qid, line)
+    unanswered = [q for q in key if q not in seen]
+    if unanswered:
+        out += ctx.bad(rule_id, f"leg {leg.leg_id}: answered {len(seen)} of the {len(key)} questions of {input_path('accuracy')}; "
+                       f"missing {', '.join(unanswered[:5])}{' ...' if len(unanswered) > 5 else ''}",
+                       evidence=[leg_ptr(leg, ACCURACY_ITEMS)], recomputed={"answered": len(seen), "questions": len(key)})
+    return out
+
+
 def accuracy_of(ctx: GateContext, rule_id: str, leg: LegData) -> tuple[float | None, list[Finding]]:
     """The leg's accuracy as the auditor scores it, and the findings that stop it being used
-    (unreadable, missing items, a count that does not re-derive)."""
+    (unreadable, missing items, a key the items do not match, a count that does not re-derive)."""
+    if leg.accuracy is not None and (bad := held_to_key(ctx, rule_id, leg)):
+        return None, bad
     got = rescored(leg)
     if isinstance(got, str):
         ev = [ptr(leg.accuracy_problems[0])] if leg.accuracy_problems else [leg_ptr(leg, ACCURACY_ITEMS)]

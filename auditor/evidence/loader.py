@@ -30,7 +30,9 @@ from .models import (
     RepPlan,
     TopKLogprobs,
     ProfileClaim,
+    input_path,
 )
+from ..scoring import answer_key
 from .ledger import Head, LedgerView, check_leg, read_ledger
 from .lifetime import HEAD_BYTES, Identity, identity
 from .metrics import Snapshot, Window, decode_snapshot, parse_snapshot, snapshot_names, window
@@ -177,6 +179,35 @@ class RunEvidence:
     @property
     def manifest(self) -> Manifest | None:
         return self.manifest_and_problems[0]
+
+    @cached_property
+    def answer_key(self) -> tuple[dict[str, str | None] | None, Problem | None]:
+        """The accuracy probe's expected answers, read from the run's copy of the question file
+        (manifest.json inputs.accuracy, its sha256 checked): (None, None) for a run without one
+        (older runs, imports: the legs' accuracy_items.jsonl then carry them), (None, Problem)
+        when the copy is missing, altered or unreadable."""
+        m = self.manifest
+        inp = m.inputs.get("accuracy") if m is not None else None
+        if inp is None:
+            return None, None
+        if inp.path != input_path("accuracy"):
+            return None, Problem("manifest.json", f"names {inp.path!r}; a run's accuracy file is {input_path('accuracy')}",
+                                 field="inputs.accuracy.path")
+        data, prob = self.store.read_evidence(inp.path)
+        if prob is not None:
+            return None, prob
+        assert data is not None
+        got = hashlib.sha256(data).hexdigest()
+        if got != inp.sha256:
+            return None, Problem(inp.path, f"sha256 {got[:16]}... is not the {inp.sha256[:16]}... manifest.json recorded when "
+                                 "the run was prepared: the questions changed after the legs answered them", field="sha256")
+        try:
+            key, errors = answer_key(data.decode())
+        except UnicodeDecodeError:
+            return None, Problem(inp.path, "not UTF-8 text")
+        if errors:
+            return None, Problem(inp.path, errors[0])
+        return key, None
 
     @cached_property
     def decisions_and_problems(self) -> tuple[list[tuple[int, Decision]], list[Problem]]:

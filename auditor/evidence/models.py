@@ -132,6 +132,27 @@ class PairedAA(BaseModel):
     b_legs: list[str]
 
 
+INPUT_ROLES = ("accuracy", "parity")  # the question files a run copies in: a closed vocabulary
+INPUTS_DIR = "inputs"  # inputs/<role>.jsonl: the run's own copy, which every leg answered
+
+
+def input_path(role: str) -> str:
+    """The one name of a run's copy of an input file."""
+    if role not in INPUT_ROLES:
+        raise ValueError(f"unknown input {role!r}; known: {', '.join(INPUT_ROLES)}")
+    return f"{INPUTS_DIR}/{role}.jsonl"
+
+
+class InputFile(BaseModel):
+    """A file a run was given, copied into it when the run was prepared (before any leg)."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(description="inside the run directory: inputs/<role>.jsonl")
+    source: str = Field(description="where it was copied from (for the reader; never opened by the auditor)")
+    sha256: str
+    size_bytes: int = Field(ge=0)
+
+
 class Manifest(Record):
     kind: Literal["manifest"] = "manifest"
     run_id: str
@@ -156,6 +177,10 @@ class Manifest(Record):
     )
     aa_designs: list[PairedAA] = Field(
         default_factory=list, description="A/A legs measured in a paired design: the band a paired gate of that design is held to"
+    )
+    inputs: dict[Literal["accuracy", "parity"], InputFile] = Field(
+        default_factory=dict, description="question files copied into the run (inputs/): the accuracy probe's expected answers are "
+        "read from this copy, never from the legs' accuracy_items.jsonl"
     )
 
 

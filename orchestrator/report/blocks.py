@@ -158,7 +158,8 @@ def headline_text(h: Headline) -> str:
     assert d is not None and a is not None and n is not None
     unit = f" {n.unit}" if n.unit else ""
     number = f"{n.metric} {fmt_pct(n.delta_pct)} ({fmt_num(n.reference_median)} -> {fmt_num(n.candidate_median)}{unit})"
-    return f"{number}, {'signed' if h.state == 'verified' else 'not verified'}: {a.verdict} at gate {d.gate_id} ({d.decision_id})"
+    costs = f"; costs {', '.join(t.split(' (')[0] for t in h.trade_offs)} (declared)" if h.trade_offs else ""
+    return f"{number}, {'signed' if h.state == 'verified' else 'not verified'}: {a.verdict} at gate {d.gate_id} ({d.decision_id}){costs}"
 
 
 def headline_blocks(h: Headline) -> list[Block]:
@@ -187,9 +188,12 @@ def headline_blocks(h: Headline) -> list[Block]:
     else:
         out.append(Para(f"Not verified (FLAG): {numbers}. {where}.", "flag", strong=True))
         out.append(Bullets(tuple(fmt_finding(f) for f in non_pass(a.findings))))
+    if h.trade_offs:
+        out.append(Para("Trade-offs (declared by the producer, measured by the auditor's P7):", "flag"))
+        out.append(Bullets(h.trade_offs))
     if h.caveats:
-        out.append(Para("Caveat: the bundle gate judges the stacked result; these parts did not PASS their own gates:",
-                        "flag"))
+        out.append(Para("Caveat: the bundle gate judges the stacked result; these parts did not PASS their own gates:"
+                        if h.decision is not None and h.decision.scope == "bundle" else "Caveat:", "flag"))
         out.append(Bullets(h.caveats))
     return out
 

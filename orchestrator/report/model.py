@@ -330,6 +330,7 @@ class Headline:
     caveats: tuple[str, ...] = ()
     baseline: BaselineRef | None = None  # state "no_change" only
     tried: tuple[str, ...] = ()  # state "no_change": gates that ended without a bank, with their notes
+    trade_offs: tuple[str, ...] = ()  # latency the change costs: declared by the producer, measured by P7
 
 
 def stacked_caveats(run: RunFiles, bundle: Decision) -> tuple[str, ...]:
@@ -433,4 +434,16 @@ def headline(run: RunFiles) -> Headline:
         return Headline("none", f"gate {decision.gate_id} has a {audit.verdict} verdict, but its legs' raw "
                         "repetitions do not re-derive a delta here", decision, audit, numbers)
     state: HeadlineState = "verified" if audit.verdict == "PASS" else "flagged"
-    return Headline(state, "", decision, audit, numbers, caveats or stacked_caveats(run, decision))
+    return Headline(state, "", decision, audit, numbers, caveats or stacked_caveats(run, decision),
+                    trade_offs=trade_offs(audit))
+
+
+def trade_offs(audit: AuditVerdict) -> tuple[str, ...]:
+    """The latency percentiles the signing gate's P7 measured worse and the producer declared: a
+    throughput headline is read beside what it costs. The auditor's own figures, never the claim."""
+    out: list[str] = []
+    for f in audit.findings:
+        got = f.recomputed.get("declared_and_measured") if f.rule_id == "P7" and isinstance(f.recomputed, dict) else None
+        if isinstance(got, list):
+            out += [str(x) for x in got]
+    return tuple(out)

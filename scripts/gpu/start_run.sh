@@ -12,7 +12,7 @@
 #   GEAK_WORKFLOW=workflows/gpu-quick.yaml bash scripts/gpu/start_run.sh /tmp/gpurun --aa-legs 6
 set -uo pipefail
 RUN=${1:-/tmp/gpurun}; shift || true
-bash .gpu-bundle/device.sh install || exit 1
+[[ -d /tmp/site/vllm ]] || bash .gpu-bundle/device.sh install || exit 1
 source scripts/gpu/device_env.sh
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 LITELLM_LOCAL_MODEL_COST_MAP=True
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader

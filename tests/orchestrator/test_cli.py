@@ -142,6 +142,29 @@ def test_the_gpu_workflow_names_its_accuracy_file_and_the_run_records_it_absolut
     assert args["parity_file"] == str(REPO / "models" / "tiny-arith" / "parity.jsonl")
 
 
+def test_a_run_keeps_its_own_copy_of_the_question_files_and_its_legs_answer_that_copy(tmp_path):
+    import hashlib
+
+    from geak.auditor.evidence.loader import RunEvidence
+    from geak.auditor.evidence.store import RunStore
+    from geak.orchestrator import run as R
+    from geak.orchestrator.cli.run_cmds import new_run
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"question": "Ann has 2 apples and buys 3. How many?", "answer": "#### 5"}\n')
+    new_run(tmp_path / "run", workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True, accuracy_file=qa)
+    run = tmp_path / "run"
+    m = json.loads((run / "manifest.json").read_text())
+    assert m["inputs"]["accuracy"] == {"path": "inputs/accuracy.jsonl", "source": str(qa), "size_bytes": qa.stat().st_size,
+                                       "sha256": hashlib.sha256(qa.read_bytes()).hexdigest()}
+    assert (run / "inputs" / "accuracy.jsonl").read_bytes() == qa.read_bytes()
+    assert (run / "inputs" / "parity.jsonl").read_bytes() == (REPO / "models" / "tiny-arith" / "parity.jsonl").read_bytes()
+    qa.write_text('{"question": "changed after the run started", "answer": "#### 9"}\n')  # the user's file moves on
+    rt = R.runtime(run, R.load_args(run))
+    assert [p.expected for p in rt.accuracy.prompts] == ["5"]  # the legs answer the run's copy
+    assert RunEvidence(RunStore(run)).answer_key == ({"q0001": "5"}, None)
+
+
 def test_readmes_exit_code_table_is_the_one_every_command_uses():
     import re
 
