@@ -26,6 +26,7 @@ from .coverage import coverage
 from .scopes import scope_of
 from .noise import effective_policy
 from .policy import AuditPolicy
+from .evidence.layout import AUDITS, DECISIONS, MANIFEST
 
 
 
@@ -124,7 +125,7 @@ def run_level_verdict(run: RunEvidence) -> AuditVerdict | None:
     probs = list(run.manifest_and_problems[1]) + list(run.decisions_and_problems[1])
     m = run.manifest
     if m is not None and m.imported_from and run.geak_run_marks:
-        probs.append(Problem("manifest.json", f"says the run was imported from {m.imported_from!r}, but the directory holds "
+        probs.append(Problem(MANIFEST, f"says the run was imported from {m.imported_from!r}, but the directory holds "
                              f"what geak run writes ({', '.join(run.geak_run_marks[:3])}): the evidence contract applies in full",
                              None, "imported_from"))
     if not probs:
@@ -189,7 +190,7 @@ def audit_gate(store: RunStore, decision_id: str, policy: AuditPolicy, gate_id: 
         why = f"decision {decision_id!r} is not a readable line of decisions.jsonl: there is no claim to bank"
         v = AuditVerdict(gate_id=gate_id, scope=None, decision_id=decision_id, verdict="FAIL", actions=["eject"],
                          findings=[Finding(rule_id="P1", scope="patch", outcome="fail", action="eject", message=why,
-                                           evidence=[EvidencePointer(file="decisions.jsonl")])],
+                                           evidence=[EvidencePointer(file=DECISIONS)])],
                          auditor_version=AUDITOR_VERSION, policy=policy.model_dump(), created_at=_now())
         store.write_json(audit_file(gate_id), v)
         return v
@@ -227,8 +228,8 @@ def audit_stem(gate_id: str, *, run_level: bool = False) -> str:
 
 
 def audit_file(gate_id: str, *, run_level: bool = False) -> str:
-    return f"audits/{audit_stem(gate_id, run_level=run_level)}.json"
+    return f"{AUDITS}/{audit_stem(gate_id, run_level=run_level)}.json"
 
 
 def history_file(gate_id: str, decision_id: str) -> str:
-    return f"audits/history/{audit_stem(gate_id)}--{audit_stem(decision_id)}.json"
+    return f"{AUDITS}/history/{audit_stem(gate_id)}--{audit_stem(decision_id)}.json"

@@ -17,6 +17,7 @@ from .checks.concurrency import leg_contention
 from .evidence.loader import RunEvidence
 from .evidence.models import LegLaunch
 from .policy import AuditPolicy
+from .evidence.layout import LAUNCH, leg_file
 
 
 NO_AA_LEGS = ("the run has no A/A legs (no launch.json says role \"aa\", manifest.json declares none): nothing measured "
@@ -33,7 +34,7 @@ def aa_band_pct(run: RunEvidence, policy: AuditPolicy | None = None,
     # read only launch.json to find the A/A legs: loading every leg's raw records here would
     # parse legs no gate refers to
     present = set(run.leg_ids())
-    by_role = {i for i in present if (lj := run.store.read_json(f"legs/{i}/launch.json", LegLaunch)[0]) is not None and lj.role == "aa"}
+    by_role = {i for i in present if (lj := run.store.read_json(leg_file(i, LAUNCH), LegLaunch)[0]) is not None and lj.role == "aa"}
     declared = set(run.manifest.aa_legs) if run.manifest else set()
     why: list[str] = []
     meds: dict[str, float] = {}
@@ -81,11 +82,9 @@ def aa_band_pct(run: RunEvidence, policy: AuditPolicy | None = None,
         return None, {"aa_legs": sorted(declared | by_role)}, "; ".join(why)
     if not within:
         return None, {}, NO_AA_LEGS
-    between = 0.0
-    if len(meds) >= 2:
-        m = list(meds.values())
-        between = (max(m) - min(m)) / min(m) * 100 if min(m) else 0.0
-    band = max(max(within.values()), between)
+    m = list(meds.values())
+    between = (max(m) - min(m)) / min(m) * 100 if len(m) >= 2 and min(m) else 0.0
+    band = stats.aa_band(list(within.values()), m)
     return band, {"aa_legs": sorted(within), "within_spread_pct": within, "between_gap_pct": between}, None
 
 

@@ -6,6 +6,7 @@ No function here reads a file or knows what a leg is. Empty input returns None, 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -267,3 +268,48 @@ def overlap_fraction(a: tuple[float, float], b: tuple[float, float]) -> float | 
     if la <= 0 or lb <= 0:
         return None
     return max(0.0, min(a[1], b[1]) - max(a[0], b[0])) / max(la, lb)
+
+
+# ---------------------------------------------------------------- decisions the rules and bench/ share
+
+
+@dataclass(frozen=True)
+class BlocksDecision:
+    """P3's call on a blocks design (reference legs, then candidate legs), from values alone."""
+
+    passed: bool
+    by: str | None  # "test" (Mann-Whitney and the bootstrap CI clear the band) | "ranges" | None
+    delta_pct: float | None
+    non_overlap: bool | None
+    tested: bool = False  # enough reps on both sides for the rank test and the CI
+    mann_whitney_p: float | None = None
+    ci_pct: tuple[float, float] | None = None
+
+
+def blocks_decision(reference: Sequence[float], candidate: Sequence[float], band_pct: float, *, min_reps_for_test: int,
+                    alpha: float, higher_is_better: bool = True) -> BlocksDecision:
+    """A change is real when, with enough reps, the rank test is significant and the CI's low end
+    clears the band; or when the median delta clears the band and every candidate rep beats every
+    reference rep. The one statement of it: auditor/checks/patch.py P3 and bench/ both call this."""
+    delta = delta_pct(median(reference), median(candidate), higher_is_better)
+    no = non_overlap(reference, candidate, higher_is_better)
+    p = ci = None
+    tested = min(len(reference), len(candidate)) >= min_reps_for_test
+    if tested:
+        mw = mann_whitney_u(reference, candidate)
+        ci = bootstrap_delta_ci(reference, candidate, higher_is_better=higher_is_better)
+        p = mw[1] if mw else None
+        if p is not None and ci and p < alpha and ci[0] > band_pct:
+            return BlocksDecision(True, "test", delta, no, tested, p, ci)
+    if no and delta is not None and delta > band_pct:
+        return BlocksDecision(True, "ranges", delta, no, tested, p, ci)
+    return BlocksDecision(False, None, delta, no, tested, p, ci)
+
+
+def aa_band(within_spread_pct: Sequence[float], leg_medians: Sequence[float]) -> float:
+    """The A/A band from usable A/A legs: the widest within-leg spread, or the gap between the
+    legs' medians (max - min over min), whichever is wider. auditor/noise.py and bench/ both call this."""
+    between = 0.0
+    if len(leg_medians) >= 2 and min(leg_medians):
+        between = (max(leg_medians) - min(leg_medians)) / min(leg_medians) * 100
+    return max(max(within_spread_pct, default=0.0), between)

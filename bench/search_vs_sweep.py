@@ -137,20 +137,14 @@ def measure(noise: Noise, rng: np.random.Generator, true: np.ndarray, reps: int)
 
 
 def band_pct(aa: list[list[float]]) -> float:
-    """auditor/noise.py's band: the widest within-leg spread, or the gap between A/A medians."""
-    within, meds = max((stats.spread_pct(v) or 0.0 for v in aa), default=0.0), [stats.median(v) or 0.0 for v in aa]
-    return max(within, (max(meds) - min(meds)) / min(meds) * 100 if len(meds) >= 2 and min(meds) else 0.0)
+    """auditor/noise.py's band over these A/A legs' values (stats.aa_band, the one statement of it)."""
+    return stats.aa_band([stats.spread_pct(v) or 0.0 for v in aa], [stats.median(v) or 0.0 for v in aa])
 
 
 def p3_pass(ref: list[float], cand: list[float], aa_band: float, policy: AuditPolicy) -> bool:
-    """P3 as auditor/checks/patch.py decides it; the measured band only ever widens the policy's."""
-    band = max(policy.noise_band_pct, aa_band)
-    if min(len(ref), len(cand)) >= policy.min_reps_for_test:
-        mw, ci = stats.mann_whitney_u(ref, cand), stats.bootstrap_delta_ci(ref, cand)
-        if mw and ci and mw[1] < policy.alpha and ci[0] > band:
-            return True
-    d = stats.delta_pct(stats.median(ref), stats.median(cand))
-    return bool(stats.non_overlap(ref, cand)) and d is not None and d > band
+    """P3 as auditor/checks/patch.py decides it (stats.blocks_decision); the measured band only ever widens the policy's."""
+    return stats.blocks_decision(ref, cand, max(policy.noise_band_pct, aa_band), min_reps_for_test=policy.min_reps_for_test,
+                                 alpha=policy.alpha).passed
 
 
 def batched_wall(secs: list[float], sets: int) -> float:

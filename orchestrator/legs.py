@@ -21,11 +21,27 @@ from geak.auditor.evidence.store import RunStore
 from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import UNFINISHED, LegResult, Prompt, run_leg
 from geak.agents.engines.questions import QuestionSet
-from geak.auditor.evidence.ledger import LEDGER, Head, check_leg, read_ledger, seal
+from geak.auditor.evidence.ledger import Head, check_leg, read_ledger, reseal, seal
 from geak.auditor.evidence.ledger import set_aside as ledger_set_aside
 from geak.agents.engines.pool import POOL
 
 from .scheduler import LegJob, LocalScheduler, Scheduler
+from geak.auditor.evidence.layout import (
+    BENCH_RUNS,
+    LAUNCH,
+    LEDGER,
+    LEGS,
+    OPBENCH,
+    OP_ATTEMPTS,
+    ROUTING,
+    TRACE,
+    leg_dir,
+    leg_file,
+    op_dir,
+    op_file,
+    profile_dir,
+    profile_file,
+)
 
 
 NOT_RECORDED = "not_recorded"  # a LegResult status only a what-if replay returns
@@ -49,10 +65,10 @@ def _same_leg(launch: LegLaunch, *, role: str, knobs: dict[str, Any], workload: 
 
 
 def _counted(store: RunStore, leg_id: str) -> int:
-    p = store.path(f"legs/{leg_id}/bench_runs.jsonl")
+    p = store.path(leg_file(leg_id, BENCH_RUNS))
     if not p.exists():
         return 0
-    rows, _ = store.read_jsonl(f"legs/{leg_id}/bench_runs.jsonl", BenchRep)
+    rows, _ = store.read_jsonl(leg_file(leg_id, BENCH_RUNS), BenchRep)
     return sum(1 for _, r in rows if not r.warmup)
 
 
@@ -61,10 +77,10 @@ def existing(store: RunStore, leg_id: str, *, role: str, cfg: LaunchConfig, work
              on_seal: Callable[[Head | None], None] = lambda h: None) -> LegResult | None:
     """The leg already on disk if it is the same leg and finished ok; else None (after moving a
     stale one aside: ``on_seal`` gets the ledger's head after that record)."""
-    d = store.path(f"legs/{leg_id}")
+    d = store.path(leg_dir(leg_id))
     if not d.exists():
         return None
-    launch, _ = store.read_json(f"legs/{leg_id}/launch.json", LegLaunch)
+    launch, _ = store.read_json(leg_file(leg_id, LAUNCH), LegLaunch)
     same = launch is not None and not _same_leg(launch, role=role, knobs=cfg.knobs(), workload=workload)
     if same and launch.status == "ok":  # type: ignore[union-attr]
         n = _counted(store, leg_id)
@@ -79,7 +95,7 @@ def existing(store: RunStore, leg_id: str, *, role: str, cfg: LaunchConfig, work
 def set_aside(store: RunStore, leg_id: str) -> Head | None:
     """Move a leg's directory to ``abandoned/`` (kept, never deleted) so it is measured again, and
     say so in the ledger (its earlier seal is history, not a leg replaced after it closed)."""
-    d = store.path(f"legs/{leg_id}")
+    d = store.path(leg_dir(leg_id))
     if not d.exists():
         return None
     rel = f"abandoned/{leg_id}-{int(time.time())}"
@@ -241,7 +257,7 @@ class RecordedLegs(_SealWatch):
         recording lacks is answered with status "not_recorded" (nothing written) so that branch
         ends with a named outcome, instead of a LegReplayMiss."""
         self.source = RunStore(source)
-        if not self.source.path("legs").is_dir():
+        if not self.source.path(LEGS).is_dir():
             raise ValueError(f"{source}: no legs/ directory to replay from")
         self.served: list[str] = []
         self.not_recorded = not_recorded
@@ -264,7 +280,7 @@ class RecordedLegs(_SealWatch):
         prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps, on_seal=self._saw)
         if prev is not None:
             return prev
-        launch, probs = self.source.read_json(f"legs/{leg_id}/launch.json", LegLaunch)
+        launch, probs = self.source.read_json(leg_file(leg_id, LAUNCH), LegLaunch)
         if launch is None:
             return self._miss(leg_id, f"{self.source.root}: no recorded leg {leg_id!r} ({probs[0] if probs else 'absent'}); "
                               "the replayed workflow asked for a leg the recorded run never measured")
@@ -280,10 +296,11 @@ class RecordedLegs(_SealWatch):
             # re-sealing a recording's tampered bytes would launder them into a clean replay
             raise LegReplayMiss(f"{self.source.root}/legs/{leg_id}: the recording does not hold what was sealed when it was "
                                 f"measured: {unsealed}; replay refuses it (geak audit {self.source.root} names every file)")
-        _copy_recorded(self.source.path(f"legs/{leg_id}"), store.path(f"legs/{leg_id}"))
+        _copy_recorded(self.source.path(leg_dir(leg_id)), store.path(leg_dir(leg_id)))
         self.served.append(leg_id)
-        # the copy is sealed as the recording was; a recording from before sealing replays as one
-        head = seal(store, leg_id) if self.source_ledger.present else None
+        # the copy is sealed as the recording sealed it; a recording from before sealing replays as one
+        latest = self.source_ledger.latest(leg_id) if self.source_ledger.present else None
+        head = reseal(store, latest[1]) if latest is not None else seal(store, leg_id) if self.source_ledger.present else None
         return self._keep([LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None, head)])[0]
 
     def _unsealed(self, leg_id: str, launch: LegLaunch) -> str | None:
@@ -307,7 +324,7 @@ class LiveProfiles:
     def __call__(self, store: RunStore, *, round_id: str, cfg: LaunchConfig, workload: WorkloadSpec) -> tuple[str, str | None]:
         from geak.agents.engines.profile import capture_profile
 
-        if store.path(f"profile/{round_id}/trace.json.gz").exists():
+        if store.path(profile_file(round_id, TRACE)).exists():
             return "ok", None  # resume: a captured round is kept, never captured twice
         res = capture_profile(store, round_id=round_id, engine=self.engine, cfg=cfg, workload=workload)
         return res.status, res.reason
@@ -320,11 +337,11 @@ class RecordedProfiles:
         self.source = RunStore(source)
 
     def __call__(self, store: RunStore, *, round_id: str, cfg: LaunchConfig, workload: WorkloadSpec) -> tuple[str, str | None]:
-        src = self.source.path(f"profile/{round_id}")
-        if not (src / "trace.json.gz").exists():
+        src = self.source.path(profile_dir(round_id))
+        if not (src / TRACE).exists():
             raise LegReplayMiss(f"{self.source.root}: no recorded profile round {round_id!r} with a trace")
         # the routing claim is the producer's, re-made by the replayed graph; only the evidence is copied
-        _copy_recorded(src, store.path(f"profile/{round_id}"), ignore=shutil.ignore_patterns("routing.json"))
+        _copy_recorded(src, store.path(profile_dir(round_id)), ignore=shutil.ignore_patterns(ROUTING))
         return "ok", None
 
 
@@ -350,7 +367,7 @@ class LiveHarness:
         from geak.agents.engines.leg import client_command
         from geak.agents.engines.lock import DeviceLock
 
-        if store.path(f"ops/{op}/opbench.json").exists():
+        if store.path(op_file(op, OPBENCH)).exists():
             return "ok"  # resume: a measured op is kept
         argv = [sys.executable, "-m", "geak.agents.kernels.harness", "--op", op, "--candidate", candidate, "--device", device,
                 "--out", str(store.root), "--profile", profile, "--timeout-s", str(timeout_s), "--serving-mode", serving_mode]
@@ -366,7 +383,7 @@ class LiveHarness:
         with DeviceLock(devices, timeout_s=timeout_s) if devices is not None else contextlib.nullcontext():
             subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout_s + 120,
                            start_new_session=True, env=env)
-        return "ok" if store.path(f"ops/{op}/opbench.json").exists() else "failed"
+        return "ok" if store.path(op_file(op, OPBENCH)).exists() else "failed"
 
 
 class RecordedHarness:
@@ -379,12 +396,12 @@ class RecordedHarness:
 
     def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0,
                  tokens: list[int] | None = None, serving_mode: str = "compiled", devices: str | None = None) -> str:
-        dirs = [self.source.path(f"ops/{op}")] + sorted(self.source.path("ops/_attempts").glob(f"{op}-*"))
+        dirs = [self.source.path(op_dir(op))] + sorted(self.source.path(OP_ATTEMPTS).glob(f"{op}-*"))
         want = _run_relative(candidate, store.root)
         for src in dirs:
             got = recorded_candidate(src)
             if got is not None and _run_relative(got, self.source.root) == want:
-                _copy_recorded(src, store.path(f"ops/{op}"))
+                _copy_recorded(src, store.path(op_dir(op)))
                 return "ok"
         raise LegReplayMiss(f"{self.source.root}: no recorded op harness record for {op!r} with candidate {want!r}")
 
@@ -394,7 +411,7 @@ def recorded_candidate(op_dir: Path) -> str | None:
     import json
 
     try:
-        return json.loads((op_dir / "opbench.json").read_text()).get("candidate")
+        return json.loads((op_dir / OPBENCH).read_text()).get("candidate")
     except (OSError, ValueError):
         return None
 

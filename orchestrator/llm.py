@@ -41,8 +41,8 @@ from geak.auditor.evidence.store import RunStore
 from pydantic import BaseModel, Field, ValidationError
 
 from .redact import redact
+from geak.auditor.evidence.layout import LLM_CALLS
 
-LLM_CALLS_FILE = "llm_calls.jsonl"
 Mode = Literal["live", "replay"]
 
 
@@ -320,7 +320,7 @@ class LLMClient:
 
     def _record(self, rec: LLMCall) -> None:
         if self.store is not None:
-            self.store.append_jsonl(LLM_CALLS_FILE, rec)
+            self.store.append_jsonl(LLM_CALLS, rec)
 
     # ------------------------------------------------------------ live
     def _live(self, convo: list[dict[str, Any]], rec: LLMCall) -> tuple[str | None, str | None]:
@@ -371,7 +371,7 @@ class LLMClient:
 
     # ------------------------------------------------------------ replay
     def _load_replay(self, src: Path) -> None:
-        f = src / LLM_CALLS_FILE if src.is_dir() else src
+        f = src / LLM_CALLS if src.is_dir() else src
         self.replay_file = f.resolve()
         if not f.is_file():
             raise FileNotFoundError(f"replay source {f} does not exist")

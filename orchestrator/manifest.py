@@ -8,6 +8,7 @@ from geak.auditor.evidence.models import Manifest, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 
 from geak.agents.engines.base import LaunchConfig
+from geak.auditor.evidence.layout import MANIFEST
 
 # serving settings every later leg must share unless a decision declares the knob (B4, P4)
 INVARIANT_KEYS = ("model_config.dtype", "model_config.max_model_len", "cache_config.gpu_memory_utilization",
@@ -15,19 +16,19 @@ INVARIANT_KEYS = ("model_config.dtype", "model_config.max_model_len", "cache_con
 
 
 def ensure_manifest(store: RunStore, *, run_id: str, engine: str, cfg: LaunchConfig, workload: WorkloadSpec) -> Manifest:
-    m, _ = store.read_json("manifest.json", Manifest)
+    m, _ = store.read_json(MANIFEST, Manifest)
     if m is not None:
         return m
     from geak import __version__
 
     m = Manifest(run_id=run_id, geak_version=__version__, model=cfg.model, engine=engine, workload=workload)
-    store.write_json("manifest.json", m)
+    store.write_json(MANIFEST, m)
     return m
 
 
 def pin_invariants(store: RunStore, leg_id: str) -> dict:
     """Fill the manifest's invariants from the first leg's resolved config, if none were declared."""
-    m, _ = store.read_json("manifest.json", Manifest)
+    m, _ = store.read_json(MANIFEST, Manifest)
     if m is None or m.invariants:
         return m.invariants if m else {}
     launch = RunEvidence(store).leg(leg_id).launch
@@ -35,5 +36,5 @@ def pin_invariants(store: RunStore, leg_id: str) -> dict:
     inv = {k.split(".")[-1]: rc[k] for k in INVARIANT_KEYS if k in rc}
     if inv:
         m.invariants = inv
-        store.write_json("manifest.json", m)
+        store.write_json(MANIFEST, m)
     return inv

@@ -25,6 +25,7 @@ from .paired import abba_sequence, crossover_jobs
 from .scheduler import assign
 from .workflow import ids
 from .workflow_config import WorkflowConfig
+from geak.auditor.evidence.layout import RAW, leg_file
 
 
 @dataclass
@@ -57,9 +58,9 @@ def _leg(engine: str, leg_id: str, role: str, cfg: LaunchConfig, workload: Workl
     ad = get_engine(engine)
     py = sys.executable
     bench = ad.bench_argv_multi(result_files=[f"rep_{i}.json" for i in range(reps + 1)], python=py, base_url="http://127.0.0.1:$PORT",
-                                model=cfg.model, workload=workload, result_dir=f"legs/{leg_id}/raw") or \
+                                model=cfg.model, workload=workload, result_dir=leg_file(leg_id, RAW)) or \
         ad.bench_argv(python=py, base_url="http://127.0.0.1:$PORT", model=cfg.model, workload=workload,
-                      result_dir=f"legs/{leg_id}/raw", result_file="rep_0.json")
+                      result_dir=leg_file(leg_id, RAW), result_file="rep_0.json")
     return PlannedLeg(leg_id, role, cfg.devices, reps, server_command(ad, cfg, "$PORT", py), ad.server_env(cfg),
                       client_command(bench, cfg))
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from geak.agents.engines import inflight
 from geak.auditor.evidence.store import RunStore
+from geak.auditor.evidence.layout import BENCH_LOG, leg_file
 
 _REP = re.compile(r"geak: repetition -> rep_(\d+)\.json")
 _TQDM = re.compile(r"(\d+)/(\d+) \[")
@@ -108,7 +109,7 @@ class _Seen:
 
 def _tail(store: RunStore, leg_id: str) -> str:
     try:
-        with open(store.path(f"legs/{leg_id}/bench.log"), "rb") as f:
+        with open(store.path(leg_file(leg_id, BENCH_LOG)), "rb") as f:
             f.seek(0, 2)
             f.seek(max(0, f.tell() - TAIL_BYTES))
             return f.read().decode(errors="replace")

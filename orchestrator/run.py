@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from geak.resources import asset_dir
 
 from geak.auditor.evidence.loader import RunEvidence
-from geak.auditor.evidence.models import InputFile, Manifest, PairedAA, WorkloadSpec, input_path
+from geak.auditor.evidence.models import InputFile, Manifest, PairedAA, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 from geak.auditor.policy import AuditPolicy
 
@@ -34,7 +34,8 @@ from .workflow import RunContext, build_graph, ids, initial_state
 from .scheduler import get_scheduler
 from .legs import LegRunner, LiveHarness, LiveLegs, LiveProfiles, RecordedHarness, RecordedLegs, RecordedProfiles
 from .workflow_config import DEFAULT as DEFAULT_WORKFLOW
-from .workflow_config import WorkflowConfig
+from .workflow_config import WorkflowConfig, read_workflow
+from geak.auditor.evidence.layout import CHECKPOINTS, DECISIONS, INPUT_ROLES, MANIFEST, RUN_ARGS, SUMMARY, WORKFLOW, input_path
 
 THREAD = {"configurable": {"thread_id": "geak"}, "recursion_limit": 10_000}
 DEFAULT_MODEL = asset_dir("models") / "tiny-arith"
@@ -82,43 +83,40 @@ def _scheduler(args: RunArgs):
     return get_scheduler("ray", address=args.ray_address, sets=args.device_sets or [str(args.launch.get("devices", "cpu"))])
 
 
-def workflow_text(workflow: Path, engine_defaults: dict[str, Any] | None = None, phases: dict[str, dict[str, Any]] | None = None) -> str:
-    """The run's copy of the workflow: the file as written, or with command-line settings applied
-    (engine_defaults keys; per-phase fields) and validated. ValueError names the file and field."""
-    text = Path(workflow).read_text()
+def load_workflow(workflow: Path, engine_defaults: dict[str, Any] | None = None,
+                  phases: dict[str, dict[str, Any]] | None = None) -> tuple[str, WorkflowConfig]:
+    """The run's copy of the workflow and its one parse: the file as written, or with command-line
+    settings applied (engine_defaults keys; per-phase fields). ValueError names the file and field."""
+    text = read_workflow(workflow)
     if not engine_defaults and not phases:
-        return text
+        return text, WorkflowConfig.parse(text, workflow)
     import yaml
 
-    d = yaml.safe_load(text) or {}
+    try:
+        d = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{workflow}: not valid YAML: {e}") from None
     d.setdefault("engine_defaults", {}).update(engine_defaults or {})
     for ph in d.get("phases") or []:
         ph.update((phases or {}).get(ph.get("name"), {}))
-    try:
-        WorkflowConfig.model_validate(d)
-    except ValueError as e:
-        raise ValueError(f"{workflow} with the command line's settings: {e}") from None
-    return yaml.safe_dump(d, sort_keys=False)
+    wf = WorkflowConfig.parse(d, f"{workflow} with the command line's settings")
+    return yaml.safe_dump(d, sort_keys=False), wf
 
 
-def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW, text: str | None = None) -> None:
+def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW, text: str | None = None,
+            wf: WorkflowConfig | None = None) -> None:
     """Create the run directory's self-description. Refuses a directory that already holds a run.
-    ``text``: the workflow as workflow_text() gave it (default: the file as written)."""
+    ``text``/``wf``: the workflow as load_workflow() gave it (default: the file as written, parsed here)."""
     store = RunStore(run_dir)
-    if store.path("run_args.json").exists() or store.path("decisions.jsonl").exists():
+    if store.path(RUN_ARGS).exists() or store.path(DECISIONS).exists():
         raise RunError(f"{run_dir} already holds a run: continue it with `geak run --resume {run_dir}`, or choose a new --run-dir")
-    if text is None:
-        wf = WorkflowConfig.load(workflow)  # fail before anything is written
-        text = Path(workflow).read_text()
-    else:  # workflow_text() validated it
-        import yaml
-
-        wf = WorkflowConfig.model_validate(yaml.safe_load(text))
+    if text is None or wf is None:
+        text, wf = load_workflow(workflow)  # fail before anything is written
     ed = wf.engine_defaults
     if (why := wf.refuses_sets(len(args.device_sets) or 1)) is not None:
         raise RunError(why)
-    store.write_text("workflow.yaml", text)
-    store.write_json("run_args.json", args.model_dump(mode="json"))
+    store.write_text(WORKFLOW, text)
+    store.write_json(RUN_ARGS, args.model_dump(mode="json"))
     from geak import __version__
 
     m = Manifest(run_id=args.run_id, geak_version=__version__, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -130,8 +128,8 @@ def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW, tex
             m.inputs[role] = copy_input(store, role, Path(src))  # type: ignore[index]
     m_extra = m.model_dump(mode="json")
     m_extra.update(skills_record(args.skills_root))
-    m_extra["workflow"] = {"name": wf.name, "sha256": _sha(store.path("workflow.yaml"))}
-    store.write_json("manifest.json", m_extra)
+    m_extra["workflow"] = {"name": wf.name, "sha256": _sha(store.path(WORKFLOW))}
+    store.write_json(MANIFEST, m_extra)
 
 
 def copy_input(store: RunStore, role: str, src: Path) -> InputFile:
@@ -144,6 +142,16 @@ def copy_input(store: RunStore, role: str, src: Path) -> InputFile:
     rel = input_path(role)
     store.write_text(rel, data)
     return InputFile(path=rel, source=str(src), sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+
+
+def copy_recorded_inputs(src: RunStore, out: RunStore) -> None:
+    """A replay keeps the recording's manifest, so it keeps the input copies that manifest names
+    (the auditor scores the replayed legs' answers against them). Read through the recording's
+    store: confined to it, regular files only."""
+    for role in INPUT_ROLES:
+        rel = input_path(role)
+        if src.exists(rel):
+            out.write_text(rel, src.read_bytes(rel))
 
 
 def input_file(run_dir: Path, args: RunArgs, role: str) -> Path | None:
@@ -171,7 +179,7 @@ def load_args(run_dir: Path) -> RunArgs:
     if not Path(run_dir).is_dir():
         raise RunError(f"{run_dir}: no such directory" if not Path(run_dir).exists() else f"{run_dir}: not a directory")
     store = RunStore(run_dir)
-    a, probs = store.read_json("run_args.json", RunArgs)
+    a, probs = store.read_json(RUN_ARGS, RunArgs)
     if a is None:
         raise RunError(f"{run_dir}: {probs[0] if probs else 'no run_args.json'}; is this a directory `geak run` wrote?")
     return a
@@ -180,7 +188,7 @@ def load_args(run_dir: Path) -> RunArgs:
 def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harness: Any = None, on_event: Callable[[RunEvent], None] = lambda e: None,
             llm_client: Any = None) -> RunContext:
     store = RunStore(run_dir)
-    wf = WorkflowConfig.load(store.path("workflow.yaml"))
+    wf = WorkflowConfig.load(store.path(WORKFLOW))
     if legs is None:
         legs = RecordedLegs(args.legs_from, not_recorded=args.what_if) if args.legs_from else \
             LiveLegs(args.engine, scheduler=_scheduler(args), reuse=args.server_reuse)
@@ -208,13 +216,13 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
 def _saver(run_dir: Path):
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    conn = sqlite3.connect(str(run_dir / "checkpoints.sqlite"), check_same_thread=False)
+    conn = sqlite3.connect(str(run_dir / CHECKPOINTS), check_same_thread=False)
     return SqliteSaver(conn), conn
 
 
 def finished(run_dir: Path) -> RunSummary | None:
     """The run's summary when the run already completed, else None."""
-    s, _ = RunStore(run_dir).read_json("summary.json", RunSummary)
+    s, _ = RunStore(run_dir).read_json(SUMMARY, RunSummary)
     return s if s is not None and s.status == "complete" else None
 
 
@@ -230,7 +238,7 @@ def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = Non
         done = finished(run_dir)
         if done is not None:
             return done
-        if not (run_dir / "checkpoints.sqlite").is_file():
+        if not (run_dir / CHECKPOINTS).is_file():
             raise RunError(f"{run_dir}: no checkpoint to resume from; start it again with `geak run --run-dir {run_dir}` after removing it")
     rt = runtime(run_dir, args, legs=legs, harness=harness, on_event=on_event, llm_client=llm_client)
     app_graph = build_graph(rt)
@@ -266,10 +274,10 @@ def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = Non
 
 
 def _mark(rt: RunContext, status: str, why: str) -> None:
-    s, _ = rt.store.read_json("summary.json", RunSummary)
+    s, _ = rt.store.read_json(SUMMARY, RunSummary)
     s = s or RunSummary(run_id=rt.store.root.name)
     s.status, s.error = status, why  # type: ignore[assignment]
-    rt.store.write_json("summary.json", s)
+    rt.store.write_json(SUMMARY, s)
     try:
         rt.emit("error", "run", why)
     except OSError:
@@ -277,7 +285,7 @@ def _mark(rt: RunContext, status: str, why: str) -> None:
 
 
 def _summary(rt: RunContext) -> RunSummary:
-    s, probs = rt.store.read_json("summary.json", RunSummary)
+    s, probs = rt.store.read_json(SUMMARY, RunSummary)
     if s is None:
         raise RunError(f"{rt.store.root}: no summary.json after the run ({probs[0] if probs else 'absent'})")
     return s
@@ -290,7 +298,7 @@ def decisions_signature(run_dir: Path) -> list[dict[str, Any]]:
     """What a replay must reproduce: every decision (in order) and every gate's outcome."""
     run = RunEvidence(RunStore(run_dir))
     out = [d.model_dump(mode="json") for _, d in run.decisions]
-    s, _ = RunStore(run_dir).read_json("summary.json", RunSummary)
+    s, _ = RunStore(run_dir).read_json(SUMMARY, RunSummary)
     if s is not None:
         out.append({"gates": [g.model_dump(mode="json") for g in s.gates], "banked": s.banked_decisions, "final_config": s.final_config})
     return out
@@ -309,10 +317,10 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
     OUT/what_if.json (see what_if.py) and the differences are the diff's lines."""
     src, out = Path(src), Path(out)
     a = load_args(src)
-    for name in ("workflow.yaml", "manifest.json"):
+    for name in (WORKFLOW, MANIFEST):
         if not (src / name).is_file():
             raise RunError(f"{src / name}: missing; replay needs a run directory `geak run` wrote in full")
-    wf_file = Path(workflow) if workflow is not None else src / "workflow.yaml"
+    wf_file = Path(workflow) if workflow is not None else src / WORKFLOW
     try:
         WorkflowConfig.load(wf_file)
     except ValueError as e:
@@ -347,15 +355,16 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        shutil.copy(wf_file, out / "workflow.yaml")
-        RunStore(out).write_json("run_args.json", args.model_dump(mode="json"))
+        shutil.copy(wf_file, out / WORKFLOW)
+        RunStore(out).write_json(RUN_ARGS, args.model_dump(mode="json"))
         if skills is None:
-            RunStore(out).write_text("manifest.json", (src / "manifest.json").read_bytes())
+            RunStore(out).write_text(MANIFEST, (src / MANIFEST).read_bytes())
         else:  # the replay's manifest says which skills its roles rendered from
             import json
 
-            m = json.loads((src / "manifest.json").read_text())
-            RunStore(out).write_json("manifest.json", {**m, **skills_record(args.skills_root)})
+            m = json.loads((src / MANIFEST).read_text())
+            RunStore(out).write_json(MANIFEST, {**m, **skills_record(args.skills_root)})
+        copy_recorded_inputs(RunStore(src), RunStore(out))
         execute(out, on_event=on_event)
         if what_if:
             from .what_if import decision_diff

@@ -34,6 +34,7 @@ from geak.agents.engines import inflight
 from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import LegResult
 from geak.agents.engines.process import cancel_all, reset_cancel
+from geak.auditor.evidence.layout import LEGS, leg_dir
 
 RESOURCE = "geak_set:"
 
@@ -187,13 +188,13 @@ def _ray_leg_here(run_root: str, driver_host: str, job: LegJob, one: RunOne, shi
     res = one(store, job)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        tf.add(store.path(f"legs/{job.leg_id}"), arcname=job.leg_id)
+        tf.add(store.path(leg_dir(job.leg_id)), arcname=job.leg_id)
     return res, buf.getvalue()
 
 
 def unpack_leg(store: RunStore, leg_id: str, blob: bytes) -> None:
     """A shipped leg directory into legs/<leg_id>: regular files and folders only, confined."""
-    dest = store.path("legs")
+    dest = store.path(LEGS)
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tf:
         members = [m for m in tf.getmembers() if (m.isfile() or m.isdir()) and (m.name == leg_id or m.name.startswith(leg_id + "/"))]

@@ -7,22 +7,40 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from .skills import SkillError, load_sample_state
+from geak.auditor.evidence.store import RunStore
 
-def _read_json(path: Path) -> Any:
+from .skills import SkillError, load_sample_state
+from geak.auditor.evidence.layout import (
+    DECISIONS,
+    LAUNCH,
+    MANIFEST,
+    OPBENCH,
+    ROUTING,
+    leg_dir,
+    leg_file,
+    op_dir,
+    op_file,
+    profile_dir,
+    profile_file,
+)
+
+def _read_json(store: RunStore, rel: str) -> Any:
+    """A run file as JSON through the run's store (confined to the run, regular files only), or
+    None: a prompt state shows what is there and leaves the rest null."""
+    data, _ = store.read_evidence(rel)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json.loads(data) if data is not None else None
+    except ValueError:
         return None
 
 
 def _files_under(run: Path, rel: str, limit: int = 400) -> list[str]:
     base = run / rel
-    if base.is_file():
+    if base.is_file() and not base.is_symlink():
         return [rel]
-    if not base.is_dir():
+    if not base.is_dir() or base.is_symlink():
         return []
-    return sorted(p.relative_to(run).as_posix() for p in base.rglob("*") if p.is_file())[:limit]
+    return sorted(p.relative_to(run).as_posix() for p in base.rglob("*") if p.is_file() and not p.is_symlink())[:limit]
 
 
 def _pointer(e: Any) -> str:
@@ -58,11 +76,10 @@ def state_from_run(run_dir: str | Path, gate: Optional[str] = None, *, audit: bo
     """
     from geak.auditor.audit import audit_file, audit_run, latest_per_gate
     from geak.auditor.evidence.loader import RunEvidence
-    from geak.auditor.evidence.store import RunStore
     from geak.auditor.policy import AuditPolicy
 
     run = Path(run_dir)
-    if not (run / "manifest.json").is_file() and not (run / "decisions.jsonl").is_file():
+    if not (run / MANIFEST).is_file() and not (run / DECISIONS).is_file():
         raise FileNotFoundError(f"{run}: not a run directory (no manifest.json or decisions.jsonl)")
     try:
         sample_keys = list(load_sample_state(root))
@@ -70,7 +87,8 @@ def state_from_run(run_dir: str | Path, gate: Optional[str] = None, *, audit: bo
         sample_keys = []
     state: dict[str, Any] = {k: None for k in sample_keys}
 
-    ev = RunEvidence(RunStore(run))
+    store = RunStore(run)
+    ev = RunEvidence(store)
     manifest = ev.manifest
     if manifest is not None:
         state.update(
@@ -86,7 +104,7 @@ def state_from_run(run_dir: str | Path, gate: Optional[str] = None, *, audit: bo
     if gate is None and ev.decisions:
         gate = ev.decisions[-1][1].gate_id
     if gate is not None and gate not in latest:
-        raise KeyError(f"gate {gate!r} has no decision in {run / 'decisions.jsonl'}; gates: {', '.join(latest) or '(none)'}")
+        raise KeyError(f"gate {gate!r} has no decision in {run / DECISIONS}; gates: {', '.join(latest) or '(none)'}")
     if "baseline" in latest:
         bl = latest["baseline"][1]
         state["baseline"] = {"gate_id": bl.gate_id, "legs": bl.reference_legs, "claim": bl.claim.model_dump()}
@@ -95,28 +113,28 @@ def state_from_run(run_dir: str | Path, gate: Optional[str] = None, *, audit: bo
         line, d = latest[gate]
         state.update(gate_id=gate, scope=d.scope, decision={**d.model_dump(), "line": line},
                      op=d.op, accepted_decisions=list(d.accepted_decisions))
-        files = ["manifest.json", "decisions.jsonl"]
+        files = [MANIFEST, DECISIONS]
         for leg in [*d.reference_legs, *d.candidate_legs, *d.audit_legs]:
-            files += _files_under(run, f"legs/{leg}")
+            files += _files_under(run, leg_dir(leg))
         rnd = d.profile_round
         if rnd:
-            files += _files_under(run, f"profile/{rnd}")
-            routing = _read_json(run / "profile" / rnd / "routing.json")
+            files += _files_under(run, profile_dir(rnd))
+            routing = _read_json(store, profile_file(rnd, ROUTING))
             if isinstance(routing, dict):
                 state["profile"] = {"round": rnd, "trace_file": routing.get("trace_file"), "breakdown": routing.get("breakdown")}
                 state["routing"] = {"routed": routing.get("routed"), "skipped": routing.get("skipped")}
         if d.op:
-            files += _files_under(run, f"ops/{d.op}")
-            ob = _read_json(run / "ops" / d.op / "opbench.json")
+            files += _files_under(run, op_dir(d.op))
+            ob = _read_json(store, op_file(d.op, OPBENCH))
             if ob is not None:
                 state["opbench"] = ob
         if d.reference_legs:
-            launch = _read_json(run / "legs" / d.reference_legs[0] / "launch.json")
+            launch = _read_json(store, leg_file(d.reference_legs[0], LAUNCH))
             if isinstance(launch, dict):
                 state["current_config"] = launch.get("launch_config")
         # the auditor's one name for the gate's verdict file (a sanitized id alone would read another
         # gate's verdict for ids that differ only in the characters it replaces)
-        prior = _read_json(run / audit_file(gate))
+        prior = _read_json(store, audit_file(gate))
         if isinstance(prior, dict) and prior.get("gate_id") == gate:
             state["audit_feedback"] = {
                 "gate_id": prior.get("gate_id"), "verdict": prior.get("verdict"), "actions": prior.get("actions") or [],

@@ -20,6 +20,7 @@ from geak.auditor.evidence.store import RunStore
 from geak.auditor.policy import AuditPolicy
 
 from .events import GateOutcome, RunSummary
+from geak.auditor.evidence.layout import SUMMARY
 
 LLM_MARK = "[LLM judgment]"  # how orchestrator.workflow.gate.llm_judgment marks the findings it adds
 # worst first: how a rule's findings at a gate are summed up
@@ -114,8 +115,8 @@ def decision_diff(recorded: Path, replayed: Path, changed_inputs: dict[str, str]
                   recorded_policy: AuditPolicy | None = None) -> WhatIf:
     a, b = RunStore(recorded), RunStore(replayed)
     rec_rules = _recorded_rules(recorded, recorded_policy or AuditPolicy())
-    sa, _ = a.read_json("summary.json", RunSummary)
-    sb, _ = b.read_json("summary.json", RunSummary)
+    sa, _ = a.read_json(SUMMARY, RunSummary)
+    sb, _ = b.read_json(SUMMARY, RunSummary)
     ga = {g.gate_id: g for g in (sa.gates if sa else [])}
     gb = {g.gate_id: g for g in (sb.gates if sb else [])}
     out: list[GateDiff] = []

@@ -98,18 +98,30 @@ class WorkflowConfig(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> "WorkflowConfig":
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such workflow file") from None
-        except yaml.YAMLError as e:
-            raise ValueError(f"{path}: not valid YAML: {e}") from None
+        return cls.parse(read_workflow(path), path)
+
+    @classmethod
+    def parse(cls, data: Any, source: str | Path) -> "WorkflowConfig":
+        """A workflow from its YAML text (or the mapping it loads to); ValueError names the source and field."""
+        if isinstance(data, str):
+            try:
+                data = yaml.safe_load(data)
+            except yaml.YAMLError as e:
+                raise ValueError(f"{source}: not valid YAML: {e}") from None
         try:
             return cls.model_validate(data)
         except ValidationError as e:
             errs = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors())
-            raise ValueError(f"{path}: {errs}") from None
+            raise ValueError(f"{source}: {errs}") from None
+
+
+def read_workflow(path: str | Path) -> str:
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such workflow file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot be read ({e})") from None
 
 
 WORKFLOWS = asset_dir("workflows")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from geak.auditor.evidence.models import (ACCURACY_ITEMS, AccuracyItem, AccuracyProbe, KernelPlugin, LegLaunch, ParityOutput, ParityProbe, RepPlan, ServerLifetime, TopKLogprobs,
+from geak.auditor.evidence.models import (AccuracyItem, AccuracyProbe, KernelPlugin, LegLaunch, ParityOutput, ParityProbe, RepPlan, ServerLifetime, TopKLogprobs,
                                          WorkloadSpec)
 from geak.auditor.evidence.ledger import Head, seal
 from geak.auditor.evidence.store import RunStore
@@ -36,6 +36,19 @@ from .rep_barrier import PartnerLost, RepBarrier
 from .ports import free_port
 from .process import LaunchError, ServerProcess, cancelled, group_members
 from .questions import Prompt, QuestionSet, load_prompts  # noqa: F401  (Prompt and load_prompts: the leg's public names)
+from geak.auditor.evidence.layout import (
+    ACCURACY,
+    ACCURACY_ITEMS,
+    BENCH_LOG,
+    BENCH_RUNS,
+    LAUNCH,
+    OUTPUTS,
+    PARITY_PROBE,
+    SERVER_INFO,
+    SERVER_LOG,
+    TOPK,
+    leg_dir,
+)
 
 
 UNFINISHED = "leg did not finish"  # a launch.json reason that means: measure this leg again on resume
@@ -66,7 +79,7 @@ def record_server_info(store: RunStore, leg_dir: str, ad: EngineAdapter, base_ur
     """The engine's own answer about its config, kept verbatim in <leg>/server_info.json (the
     auditor derives the resolved config from these bytes; launch.json's copy is a claim)."""
     raw = http_bytes(base_url + ad.server_info_path)
-    store.write_text(f"{leg_dir}/server_info.json", raw)
+    store.write_text(f"{leg_dir}/{SERVER_INFO}", raw)
     return ad.resolved_config(json.loads(raw))
 
 
@@ -114,7 +127,7 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
     partner leg's starts, and a failure here ends the partner's wait."""
     ad = get_engine(engine) if isinstance(engine, str) else engine
     python = python or sys.executable
-    d = f"legs/{leg_id}"
+    d = leg_dir(leg_id)
     store.path(d).mkdir(parents=True, exist_ok=True)
     env_extra = ad.server_env(cfg)
     key = None
@@ -143,7 +156,7 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
                           requests_per_rep=workload.num_prompts)
         registered = True
         if kept is None:
-            server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/server.log"), fatal=ad.fatal_patterns)
+            server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/{SERVER_LOG}"), fatal=ad.fatal_patterns)
             server.start()
             life = launch.server = ServerLifetime(owner_leg=leg_id, pid=server.pgid, started_at=server.started_at, log_offset_start=0)
             inflight.started(store, leg_id, server.pgid or -1)  # its start-up's CPU is a sibling's, not foreign
@@ -167,18 +180,18 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
         launch.host = _fingerprint(store, leg_id, cfg, server)
         served = cfg.model
         if topk:
-            _write_rows(store, f"{d}/first_token_topk.jsonl", topk(base_url, served))
+            _write_rows(store, f"{d}/{TOPK}", topk(base_url, served))
         if probe:
             pp, rows = probe(base_url, served)
-            _write_rows(store, f"{d}/first_token_topk.jsonl", rows)  # the candidate's side: P10 re-derives from both
-            store.write_json(f"{d}/parity_probe.json", pp)
+            _write_rows(store, f"{d}/{TOPK}", rows)  # the candidate's side: P10 re-derives from both
+            store.write_json(f"{d}/{PARITY_PROBE}", pp)
             if pp.ejected:
                 raise LaunchError(f"parity probe ejected the candidate before benchmarking: {pp.log_line}")
         if parity:
             for rerun in (0, 1):  # the second pass is the determinism check (P9)
                 for p in parity:
                     text = complete(base_url, served, p.prompt, max_tokens)
-                    store.append_jsonl(f"{d}/outputs.jsonl", ParityOutput(prompt_id=p.prompt_id, prompt=p.prompt,
+                    store.append_jsonl(f"{d}/{OUTPUTS}", ParityOutput(prompt_id=p.prompt_id, prompt=p.prompt,
                                                                           output_text=text, expected=p.expected, rerun=rerun))
         if accuracy:
             _accuracy_probe(store, d, base_url, served, QuestionSet.of(accuracy))
@@ -199,7 +212,7 @@ def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdap
         if life is not None and server is not None:
             life.log_offset_end = _size(server.log_path)
         launch.ended_at = time.time()
-        store.write_json(f"{d}/launch.json", launch)  # first: nothing after it may cost the leg its record
+        store.write_json(f"{d}/{LAUNCH}", launch)  # first: nothing after it may cost the leg its record
         sealed = _seal(store, leg_id)
         if rep_barrier is not None and launch.status != "ok":
             rep_barrier.abort()
@@ -226,7 +239,7 @@ def _accuracy_probe(store: RunStore, d: str, base_url: str, served: str, qs: Que
     store.write_text(f"{d}/{ACCURACY_ITEMS}", "".join(
         AccuracyItem(prompt_id=p.prompt_id, prompt=p.prompt, expected=p.expected, output=t, error=err).model_dump_json() + "\n"
         for p, (t, err) in zip(qs.prompts, answers)))
-    store.write_json(f"{d}/accuracy.json", AccuracyProbe(task=qs.task, n=len(qs.prompts), correct=correct, items_file=ACCURACY_ITEMS,
+    store.write_json(f"{d}/{ACCURACY}", AccuracyProbe(task=qs.task, n=len(qs.prompts), correct=correct, items_file=ACCURACY_ITEMS,
                                                          scoring=qs.scoring, max_tokens=qs.max_tokens))  # type: ignore[arg-type]
 
 
@@ -329,7 +342,7 @@ def _run_reps(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, plan: lis
     for argv, idxs in batches:
         if barrier is not None and not multi:
             barrier.meet(idxs[0], token=leg_id)  # one client per rep: meet here, right before it starts
-        log = store.path(f"{d}/bench.log")
+        log = store.path(f"{d}/{BENCH_LOG}")
         with open(log, "ab") as f:
             try:
                 r = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout_s * len(idxs), start_new_session=True)
@@ -341,7 +354,7 @@ def _run_reps(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, plan: lis
             if not raw_path.exists():
                 break
             raw = json.loads(raw_path.read_text())
-            store.append_jsonl(f"{d}/bench_runs.jsonl", ad.normalize_bench(raw, leg_id=leg_id, rep_index=i, warmup=plan[i], raw_file=f"raw/{files[i]}"))
+            store.append_jsonl(f"{d}/{BENCH_RUNS}", ad.normalize_bench(raw, leg_id=leg_id, rep_index=i, warmup=plan[i], raw_file=f"raw/{files[i]}"))
             yield i, plan[i]
         if not server.alive():
             raise LaunchError(f"server died during the benchmark (after {len(list(raw_dir.glob('rep_*.json')))} recorded repetition(s))",

@@ -40,8 +40,9 @@ from .leg import complete, http_json
 from .lock import DeviceLock
 from .ports import free_port
 from .process import LaunchError, ServerProcess
+from geak.auditor.evidence.layout import LAUNCH, SERVER_LOG, TRACE, profile_dir
 
-TRACE_FILE = "trace.json.gz"
+TRACE_FILE = TRACE
 RAW_DIR = "torch_profiler"
 
 
@@ -143,7 +144,7 @@ def capture_profile(store: RunStore, *, round_id: str, engine: str | EngineAdapt
         raise NotImplementedError(f"capture_profile supports the vLLM adapter only, not {ad.name!r}: SGLang's profiler "
                                   "(/start_profile with SGLANG_TORCH_PROFILER_DIR, per-rank traces) is not wired")
     python = python or sys.executable
-    d = f"profile/{round_id}"
+    d = profile_dir(round_id)
     root = store.path(d)
     root.mkdir(parents=True, exist_ok=True)
     raw = store.path(f"{d}/{RAW_DIR}")
@@ -170,7 +171,7 @@ def capture_profile(store: RunStore, *, round_id: str, engine: str | EngineAdapt
     server: ServerProcess | None = None
     try:
         with DeviceLock(pcfg.devices, timeout_s=health_deadline_s):
-            server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/server.log"), fatal=ad.fatal_patterns)
+            server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/{SERVER_LOG}"), fatal=ad.fatal_patterns)
             with server:
                 res.server_pgid = server.pgid
                 res.startup_s = server.wait_healthy(base_url + ad.health_path, deadline_s=health_deadline_s)
@@ -222,6 +223,6 @@ def capture_profile(store: RunStore, *, round_id: str, engine: str | EngineAdapt
         if server is not None:
             server.stop()  # idempotent; the context manager already did on every normal path
         launch.ended_at = time.time()
-        store.write_json(f"{d}/launch.json", launch)
+        store.write_json(f"{d}/{LAUNCH}", launch)
     res.status, res.reason = launch.status, launch.failure_reason
     return res

@@ -24,6 +24,7 @@ from geak.auditor.evidence.models import OpBenchRecord
 from geak.auditor.evidence.store import RunStore
 
 from .worker import base_record, parse, record_path, spec_and_timed
+from geak.auditor.evidence.layout import HARNESS_LOG, OP_WORK, op_file
 
 
 def run_harness(argv: list[str]) -> OpBenchRecord:
@@ -32,11 +33,11 @@ def run_harness(argv: list[str]) -> OpBenchRecord:
     argv = _absolute(argv, a)  # the worker runs in ops/<op>/work: relative paths would move
     store = RunStore(a.out)
     rel = record_path(a.op)
-    work = store.path(f"ops/{a.op}/work")
+    work = store.path(op_file(a.op, OP_WORK))
     work.mkdir(parents=True, exist_ok=True)
     rec_file = store.path(rel)
     rec_file.unlink(missing_ok=True)  # never mistake a stale record for this run's
-    log = store.path(f"ops/{a.op}/harness.log")
+    log = store.path(op_file(a.op, HARNESS_LOG))
     env = dict(os.environ)
     # the worker must import geak from wherever this process does, whatever its cwd
     env["PYTHONPATH"] = os.pathsep.join(p for p in [*(str(Path(p).resolve()) for p in sys.path if p), env.get("PYTHONPATH", "")] if p)

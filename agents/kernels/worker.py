@@ -27,6 +27,7 @@ from .oracles import run_oracle
 from .specs import DTYPES, OpSpec, bytes_moved, make_inputs, reference, served_shape, spec_for
 from .stats import gbps, median, median_ratio, plan_reps
 from .timing import clock_for
+from geak.auditor.evidence.layout import OPBENCH, op_file
 
 HARNESS_VERSION = "3"  # 2: H4 readiness probe; 3: the served baseline (baselines.served) with eager as a second column
 # GPU: half with a lead. A lead trial catches side work that waits on the current stream in most
@@ -36,7 +37,7 @@ READY_TRIALS = 8
 
 
 def record_path(op: str) -> str:
-    return f"ops/{op}/opbench.json"
+    return op_file(op, OPBENCH)
 
 
 def base_record(spec: OpSpec, candidate: str, timed_shapes: list[list[int]], serving_mode: str | None = None) -> OpBenchRecord:

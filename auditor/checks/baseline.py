@@ -12,6 +12,7 @@ from .config_diff import config_diff, key_matches
 from .launch import no_server_info
 from .concurrency import hosts_split, leg_contention, mixed_concurrency
 from .registry import GateContext, flatten, leg_ptr, rule
+from ..evidence.layout import MANIFEST
 
 
 def _rep_ptrs(leg, reps=None) -> list[EvidencePointer]:
@@ -108,7 +109,7 @@ def b4_handicapped(ctx: GateContext) -> list[Finding]:
             k, (want, got) = next(iter(diff.items()))
             out += ctx.bad("B4", f"leg {leg.leg_id}: {k} = {got!r} but the run's invariant is {want!r}; the baseline "
                            "is handicapped (or favoured) relative to what candidates run with: confounded",
-                           evidence=[leg_ptr(leg, field=f"resolved_config.{k}"), EvidencePointer(file="manifest.json", field="invariants")],
+                           evidence=[leg_ptr(leg, field=f"resolved_config.{k}"), EvidencePointer(file=MANIFEST, field="invariants")],
                            recomputed={"diff": {k: list(v) for k, v in diff.items()}})
         elif missing:
             out += ctx.unchecked("B4", f"leg {leg.leg_id}: resolved config lacks invariant key(s) {missing}")

@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 
 from .. import stats
-from ..evidence.models import ACCURACY_ITEMS, EvidencePointer, Finding
+from ..evidence.models import EvidencePointer, Finding
 from .quality import accuracy_of, unreadable_accuracy, weights
 from .registry import GateContext, leg_ptr, rule
+from ..evidence.layout import ACCURACY_ITEMS
 
 
 def _median_delta(ctx: GateContext, ref_ids: list[str], cand_ids: list[str]) -> float | None:

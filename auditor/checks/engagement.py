@@ -18,6 +18,7 @@ from .launch import leg_pairs, resolved_diff
 from .markers import compile_marker, find_marker
 from .patch import is_kernel_decision
 from .registry import GateContext, leg_ptr, rule
+from ..evidence.layout import SERVER_LOG
 
 
 def _found(pats: list[tuple[str, re.Pattern[str]]], log: str | None) -> dict[str, int]:
@@ -55,7 +56,7 @@ def _kernel(ctx: GateContext) -> list[Finding]:
     if not proofs:  # a line the reference prints too is no proof, and nothing else is left
         for label, leg_id in in_ref.items():
             out += ctx.bad("P5", f"{label} also appears in the reference leg {leg_id}: it proves nothing",
-                           evidence=[leg_ptr(ctx.run.leg(leg_id), "server.log")])
+                           evidence=[leg_ptr(ctx.run.leg(leg_id), SERVER_LOG)])
     for cand in ctx.candidate:
         out += _kernel_leg(ctx, cand, proofs, in_ref)
     return out
@@ -64,18 +65,18 @@ def _kernel(ctx: GateContext) -> list[Finding]:
 def _kernel_leg(ctx: GateContext, cand: LegData, proofs: list[tuple[str, re.Pattern[str]]], in_ref: dict[str, str]) -> list[Finding]:
     if cand.server_log is None:
         why = cand.server_log_problem.message if cand.server_log_problem else "no server.log"
-        return ctx.missing("P5", f"leg {cand.leg_id}: {cand.dir}/server.log: {why}", evidence=[leg_ptr(cand, "server.log")])
+        return ctx.missing("P5", f"leg {cand.leg_id}: {cand.dir}/server.log: {why}", evidence=[leg_ptr(cand, SERVER_LOG)])
     if not proofs:
         return []  # every marker is also in the reference: reported once above
     found = _found(proofs, cand.server_log)
     noted = f" ({', '.join(sorted(in_ref))} also in the reference, so not counted)" if in_ref else ""
     if not found:
         return ctx.bad("P5", f"{' nor '.join(label for label, _ in proofs)} never appears in {cand.server_log_file or cand.dir + '/server.log'}: "
-                       f"the kernel did not run{noted}", evidence=[leg_ptr(cand, "server.log")])
+                       f"the kernel did not run{noted}", evidence=[leg_ptr(cand, SERVER_LOG)])
     label, line = min(found.items(), key=lambda kv: kv[1])
     missing = [lbl for lbl, _ in proofs if lbl not in found]
     tail = f"; not found: {', '.join(missing)}" if missing else ""
-    return ctx.ok("P5", f"leg {cand.leg_id}: {label} at line {line}{tail}{noted}", evidence=[leg_ptr(cand, "server.log", line=line)])
+    return ctx.ok("P5", f"leg {cand.leg_id}: {label} at line {line}{tail}{noted}", evidence=[leg_ptr(cand, SERVER_LOG, line=line)])
 
 
 @rule("P5", ["patch"], "change not engaged", "fail", "eject")

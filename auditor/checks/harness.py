@@ -13,6 +13,7 @@ from .. import stats
 from ..evidence.models import EvidencePointer, Finding, OpBenchRecord
 from ..policy import AuditPolicy
 from .registry import GateContext, rule
+from ..evidence.layout import OPBENCH, op_file
 
 
 def self_compare(rec: OpBenchRecord) -> bool | None:
@@ -45,7 +46,7 @@ def tolerance_violations(rec: OpBenchRecord, policy: AuditPolicy) -> list[str]:
 
 def _guard(ctx: GateContext, rule_id: str) -> tuple[OpBenchRecord | None, list[Finding], EvidencePointer]:
     """The op's harness record, or the finding that says why there is none."""
-    path = f"ops/{ctx.decision.op}/opbench.json"
+    path = op_file(ctx.decision.op, OPBENCH)
     p = EvidencePointer(file=path)
     if not ctx.decision.op:
         return None, ctx.bad(rule_id, "harness decision names no op", evidence=[ctx.decision_ptr]), p

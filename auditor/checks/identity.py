@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..evidence.loader import LegData
 from ..evidence.models import EvidencePointer
+from ..evidence.layout import LAUNCH
 
 ENGINES = {"vllm": "vllm", "sglang": "sglang", "sglang-oai": "sglang", "tgi": "tgi", "lmdeploy": "lmdeploy",
            "trt": "tensorrt-llm", "tensorrt-llm": "tensorrt-llm", "scalellm": "scalellm", "deepspeed-mii": "deepspeed-mii"}
@@ -47,7 +48,7 @@ def leg_engine(leg: LegData) -> Said | None:
         if isinstance(b, str) and b.strip().lower() in ENGINES:
             return ENGINES[b.strip().lower()], EvidencePointer(file=rr.file, field="backend")
     if leg.launch is not None and leg.launch.engine and leg.launch.engine != "unknown":
-        return leg.launch.engine, EvidencePointer(file=f"{leg.dir}/launch.json", field="engine")
+        return leg.launch.engine, EvidencePointer(file=f"{leg.dir}/{LAUNCH}", field="engine")
     return None
 
 

@@ -13,6 +13,7 @@ from .harness import op_speedup, self_compare, tolerance_violations
 from .patch import is_kernel_decision
 from .profile import family_shares, op_family, trace_times
 from .registry import GateContext, rule
+from ..evidence.layout import OPBENCH, op_file, profile_file
 
 
 # ---------------------------------------------------------------- P8
@@ -50,7 +51,7 @@ def p8_isolated(ctx: GateContext) -> list[Finding]:
             untrustworthy += tolerance_violations(ob, ctx.policy)[:2]
         if untrustworthy:
             return ctx.bad("P8", f"isolated {c.isolated_speedup}x is not trustworthy ({'; '.join(untrustworthy)}); headline the e2e "
-                           f"{e2e and f'{e2e:.3f}x'} instead", evidence=[EvidencePointer(file=f"ops/{ctx.decision.op}/opbench.json")], recomputed=rec)
+                           f"{e2e and f'{e2e:.3f}x'} instead", evidence=[EvidencePointer(file=op_file(ctx.decision.op, OPBENCH))], recomputed=rec)
     return ctx.ok("P8", f"headline is e2e ({e2e and f'{e2e:.3f}x'}); isolated {c.isolated_speedup}x reported beside it", recomputed=rec)
 
 
@@ -94,7 +95,7 @@ def _share_and_speedup(ctx: GateContext) -> tuple[float, float, str] | None:
     claim, _ = ctx.run.profile(d.profile_round)
     if k is None or claim is None:
         return None
-    trace = f"profile/{d.profile_round}/{claim.trace_file}"
+    trace = profile_file(d.profile_round, claim.trace_file)
     try:
         times = trace_times(ctx.run, trace)
     except (OSError, ValueError):
@@ -129,5 +130,5 @@ def _beyond_amdahl(ctx: GateContext, e2e: float | None, rec: dict[str, Any]) -> 
                        f"(profile {d.profile_round}) at {k:.3g}x in the harness, an Amdahl bound of {bound_pct:+.2f}%, "
                        f"and the excess is larger than the {band:g}% noise band: noise or a confound, not the kernel",
                        action="remeasure", recomputed=rec,
-                       evidence=[EvidencePointer(file=trace), EvidencePointer(file=f"ops/{d.op}/opbench.json")])
+                       evidence=[EvidencePointer(file=trace), EvidencePointer(file=op_file(d.op, OPBENCH))])
     return None

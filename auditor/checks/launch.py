@@ -13,6 +13,7 @@ from ..paired import derive_gate
 from . import identity
 from .config_diff import DEVICE_BINDING, IGNORED_ENV, config_diff, derived_by, key_matches, same_value
 from .registry import GateContext, flatten, leg_ptr, rule
+from ..evidence.layout import SERVER_INFO, SERVER_LOG
 
 
 def leg_pairs(ctx: GateContext) -> list[tuple[LegData, LegData]]:
@@ -58,7 +59,7 @@ def launch_claim_findings(ctx: GateContext, legs: list[LegData]) -> list[Finding
             rk, rv = next(iter(hits.items()))
             out += ctx.bad("P2", f"leg {leg.leg_id}: launch.json says {rk} = {rv!r} but the engine's own log says {k} = {v!r} "
                            f"(server.log:{line}, 'non-default args')",
-                           evidence=[leg_ptr(leg, field=f"resolved_config.{rk}"), leg_ptr(leg, "server.log", line=line)],
+                           evidence=[leg_ptr(leg, field=f"resolved_config.{rk}"), leg_ptr(leg, SERVER_LOG, line=line)],
                            claimed={rk: rv}, recomputed={k: v})
     return out
 
@@ -71,7 +72,7 @@ def no_server_info(ctx: GateContext, rule_id: str, legs: list[LegData]) -> list[
         if leg.engine_config is None and leg.launch is not None and leg.launch.resolved_config is not None:
             out += ctx.unchecked(rule_id, f"leg {leg.leg_id}: the engine's own /server_info answer is not in the run "
                                  f"({leg.dir}/server_info.json), so its resolved config is launch.json's, which geak wrote",
-                                 evidence=[leg_ptr(leg, "server_info.json")])
+                                 evidence=[leg_ptr(leg, SERVER_INFO)])
     return out
 
 
@@ -189,7 +190,7 @@ def _p4_engine_log(ctx: GateContext, ref: LegData, cand: LegData, declared: list
         why = why_a if wa is None else why_b
         leg = ref if wa is None else cand
         return ctx.unchecked("P4", f"leg {leg.leg_id}: {why}, so launch parity rests on launch.json, which geak wrote",
-                             evidence=[leg_ptr(leg, "server.log")])
+                             evidence=[leg_ptr(leg, SERVER_LOG)])
     out: list[Finding] = []
     for k, (va, vb) in config_diff(flatten(launch_args(wa)), flatten(launch_args(wb))).items():
         if _covers(declared, k):
@@ -199,6 +200,6 @@ def _p4_engine_log(ctx: GateContext, ref: LegData, cand: LegData, declared: list
             continue
         out += ctx.bad("P4", f"{ref.leg_id} vs {cand.leg_id}: the engine's own start-up lines differ in {k}: {va!r} -> {vb!r} "
                        f"(server.log 'non-default args'); only {declared or 'nothing'} may differ",
-                       evidence=[leg_ptr(ref, "server.log", line=line_a), leg_ptr(cand, "server.log", line=line_b)],
+                       evidence=[leg_ptr(ref, SERVER_LOG, line=line_a), leg_ptr(cand, SERVER_LOG, line=line_b)],
                        recomputed={"key": k, "reference": va, "candidate": vb, "declared_knobs": declared})
     return out

@@ -16,6 +16,7 @@ from ..evidence.loader import LegData
 from ..evidence.models import Finding
 from .concurrency import overlapping
 from .registry import GateContext, leg_ptr, rule
+from ..evidence.layout import SERVER_INFO, SERVER_LOG
 
 OVERLAP_TOLERANCE_S = 1.0  # launch.json times are taken around, not at, the leg's first and last request
 
@@ -38,18 +39,18 @@ def _declared(ctx: GateContext, leg: LegData) -> list[Finding]:
         return ctx.bad("E2", f"leg {leg.leg_id} declares the server of {owner}, but {owner} did not start one of its own",
                        evidence=[leg_ptr(leg, field="server.owner_leg"), leg_ptr(o, field="server")])
     if leg.server_log is None:
-        return ctx.missing("E2", f"leg {leg.leg_id}: its server's log {leg.server_log_file} is missing", evidence=[leg_ptr(leg, "server.log")])
+        return ctx.missing("E2", f"leg {leg.leg_id}: its server's log {leg.server_log_file} is missing", evidence=[leg_ptr(leg, SERVER_LOG)])
     out: list[Finding] = []
     ident = identity(leg.server_log)
     if s.pid is not None and ident is not None and ident.pid is not None and ident.pid != s.pid:
         out += ctx.bad("E2", f"leg {leg.leg_id} declares server pid {s.pid}, but the engine's log {leg.server_log_file} names pid "
-                       f"{ident.pid}: not the server it claims", evidence=[leg_ptr(leg, field="server.pid"), leg_ptr(leg, "server.log")])
+                       f"{ident.pid}: not the server it claims", evidence=[leg_ptr(leg, field="server.pid"), leg_ptr(leg, SERVER_LOG)])
     mine, theirs = leg.engine_config, o.engine_config
     if mine is not None and theirs is not None and mine != theirs:
         diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
         out += ctx.bad("E2", f"leg {leg.leg_id} declares {owner}'s server, but the engine answered it a different config "
                        f"({', '.join(diff[:4])}{' ...' if len(diff) > 4 else ''} differ between {leg.engine_config_source} and "
-                       f"{o.engine_config_source}): not the same server", evidence=[leg_ptr(leg, "server_info.json"), leg_ptr(o, "server_info.json")])
+                       f"{o.engine_config_source}): not the same server", evidence=[leg_ptr(leg, SERVER_INFO), leg_ptr(o, SERVER_INFO)])
     users = set(_users(ctx, owner)) - {leg.leg_id}
     # one notion of "ran at the same time" for the auditor: B5's (launch times, else the tool's own request times)
     for other, ov in overlapping(ctx.run, leg, OVERLAP_TOLERANCE_S):
@@ -67,7 +68,7 @@ def _declared(ctx: GateContext, leg: LegData) -> list[Finding]:
         out += [ctx.finding("E2", "flag", f"leg {leg.leg_id} measured on {owner}'s server with no prefix-cache reset in the "
                             f"engine's log within its window (bytes {start}..{end} of {leg.server_log_file}): the earlier leg "
                             "sent the same prompts, so this one may be served from its cache; measure it on its own server",
-                            action="remeasure", evidence=[leg_ptr(leg, "server.log"), leg_ptr(leg, field="server.cache_reset")])]
+                            action="remeasure", evidence=[leg_ptr(leg, SERVER_LOG), leg_ptr(leg, field="server.cache_reset")])]
     return out
 
 
@@ -85,7 +86,7 @@ def _hidden(ctx: GateContext, legs: list[LegData]) -> list[Finding]:
             how = f"pid {me.pid}, port {me.port}" if me.pid is not None and me.port is not None else "the same start-up bytes"
             out += ctx.bad("E2", f"legs {leg.leg_id} and {twin} each keep a server log of one server lifetime ({how}), and "
                            "neither declares the reuse: one server counted as two launches", evidence=[
-                               leg_ptr(leg, "server.log"), leg_ptr(ctx.run.leg(twin), "server.log")])
+                               leg_ptr(leg, SERVER_LOG), leg_ptr(ctx.run.leg(twin), SERVER_LOG)])
     return out
 
 
@@ -112,7 +113,7 @@ def _own_record(ctx: GateContext, leg: LegData) -> list[Finding]:
     if not bad:
         return []
     return ctx.bad("E2", f"leg {leg.leg_id}: its engine's log names {' and '.join(bad)}: the log is not of the server this leg "
-                   "started", evidence=[leg_ptr(leg, "server.log"), leg_ptr(leg, field="server.pid")])
+                   "started", evidence=[leg_ptr(leg, SERVER_LOG), leg_ptr(leg, field="server.pid")])
 
 
 @rule("E2", ["baseline", "patch", "bundle"], "a server lifetime hidden or declared wrongly", "fail", "eject")

@@ -19,6 +19,7 @@ from .config_diff import key_matches, lever_class, same_value
 from .launch import leg_pairs, resolved_diff, launch_claim_findings
 from .paired_gate import paired_p3
 from .registry import GateContext, leg_ptr, ptr, rule
+from ..evidence.layout import PARITY_PROBE, SERVER_LOG
 
 CRASH_PATTERNS = re.compile(
     r"(Traceback \(most recent call last\)|HSA_STATUS_ERROR|CUDA error|illegal memory access|"
@@ -244,17 +245,17 @@ def p3_within_noise(ctx: GateContext) -> list[Finding]:
     if unknown:
         return unknown
     band = ctx.policy.noise_band_pct
-    delta = stats.delta_pct(stats.median(ref), stats.median(cand), ctx.higher_is_better)
-    no = stats.non_overlap(ref, cand, ctx.higher_is_better)
+    dec = stats.blocks_decision(ref, cand, band, min_reps_for_test=ctx.policy.min_reps_for_test, alpha=ctx.policy.alpha,
+                                higher_is_better=ctx.higher_is_better)
+    delta, no = dec.delta_pct, dec.non_overlap
     rec: dict[str, Any] = {"reference": ref, "candidate": cand, "delta_pct": delta, "non_overlap": no, "noise_band_pct": band}
-    n = ctx.policy.min_reps_for_test
-    if len(ref) >= n and len(cand) >= n:
-        mw = stats.mann_whitney_u(ref, cand)
-        ci = stats.bootstrap_delta_ci(ref, cand, higher_is_better=ctx.higher_is_better)
-        rec.update({"mann_whitney_p": mw[1] if mw else None, "bootstrap_ci_pct": ci})
-        if mw and ci and mw[1] < ctx.policy.alpha and ci[0] > band:
-            return ctx.ok("P3", f"delta {delta:+.2f}% significant (p={mw[1]:.3g}, CI [{ci[0]:.2f}, {ci[1]:.2f}]%) and above the {band:g}% band", recomputed=rec)
-    if no and delta is not None and delta > band:
+    if dec.tested:
+        rec.update({"mann_whitney_p": dec.mann_whitney_p, "bootstrap_ci_pct": dec.ci_pct})
+    if dec.by == "test":
+        ci = dec.ci_pct
+        assert ci is not None
+        return ctx.ok("P3", f"delta {delta:+.2f}% significant (p={dec.mann_whitney_p:.3g}, CI [{ci[0]:.2f}, {ci[1]:.2f}]%) and above the {band:g}% band", recomputed=rec)
+    if dec.by == "ranges":
         return ctx.ok("P3", f"delta {delta:+.2f}% > {band:g}% band and the candidate's worst rep beats the reference's best", recomputed=rec)
     action = "eject" if delta is not None and delta < -band else "remeasure"
     why = []
@@ -302,7 +303,7 @@ def p10_numerics(ctx: GateContext) -> list[Finding]:
     for cand in ctx.candidate:
         pp = cand.parity_probe
         if pp is None:
-            out += ctx.missing("P10", f"leg {cand.leg_id} has no one-token parity probe (fail closed)", evidence=[leg_ptr(cand, "parity_probe.json")])
+            out += ctx.missing("P10", f"leg {cand.leg_id} has no one-token parity probe (fail closed)", evidence=[leg_ptr(cand, PARITY_PROBE)])
             continue
         rec: dict[str, Any] = {"cosine": pp.cosine, "argmax_equal": pp.argmax_equal, "min_cosine": ctx.policy.min_cosine}
         if pp.reference_leg is not None:
@@ -318,13 +319,13 @@ def p10_numerics(ctx: GateContext) -> list[Finding]:
             if cos_differs or pp.argmax_equal != arg_eq:
                 out += ctx.bad("P10", f"leg {cand.leg_id}: parity_probe.json says cosine {pp.cosine} argmax_equal={pp.argmax_equal}, "
                                f"the recorded top-k logprobs re-derive {cos:.6f} / {arg_eq}",
-                               evidence=[leg_ptr(cand, "parity_probe.json"), EvidencePointer(file=cand.topk_file)],
+                               evidence=[leg_ptr(cand, PARITY_PROBE), EvidencePointer(file=cand.topk_file)],
                                claimed={"cosine": pp.cosine, "argmax_equal": pp.argmax_equal}, recomputed=rec)
                 continue
             pp = pp.model_copy(update={"cosine": cos if np.isfinite(cos) else None, "argmax_equal": arg_eq})
         if pp.cosine is None or not np.isfinite(pp.cosine) or pp.cosine < ctx.policy.min_cosine or pp.argmax_equal is not True:
             out += ctx.bad("P10", f"leg {cand.leg_id}: parity probe cosine {pp.cosine} (need >= {ctx.policy.min_cosine}) argmax_equal={pp.argmax_equal}: eject",
-                           evidence=[leg_ptr(cand, "parity_probe.json")], recomputed=rec)
+                           evidence=[leg_ptr(cand, PARITY_PROBE)], recomputed=rec)
         else:
             how = f"re-derived from {pp.reference_leg}'s and its own top-k" if pp.reference_leg else "as recorded"
             out += ctx.ok("P10", f"leg {cand.leg_id}: cosine {pp.cosine:.4f}, argmax equal ({how})", recomputed=rec)
@@ -392,13 +393,13 @@ def p11_do_no_harm(ctx: GateContext) -> list[Finding]:
         if cand.server_log is None:
             # no log, an unreadable one or a link to another leg's: nothing shows the run was clean
             why = cand.server_log_problem.message if cand.server_log_problem else "no server.log"
-            out += ctx.missing("P11", f"leg {cand.leg_id}: {why}", evidence=[leg_ptr(cand, "server.log")])
+            out += ctx.missing("P11", f"leg {cand.leg_id}: {why}", evidence=[leg_ptr(cand, SERVER_LOG)])
             continue
         m = CRASH_PATTERNS.search(_before_teardown(cand.server_log))
         if m:
             line_no = cand.server_log.count("\n", 0, m.start()) + 1
             line = cand.server_log.splitlines()[line_no - 1].strip()
-            out += ctx.bad("P11", f"leg {cand.leg_id} server log shows a crash: {line[:160]!r}", evidence=[leg_ptr(cand, "server.log", line=line_no)])
+            out += ctx.bad("P11", f"leg {cand.leg_id} server log shows a crash: {line[:160]!r}", evidence=[leg_ptr(cand, SERVER_LOG, line=line_no)])
     if not out:
         out += ctx.ok("P11", f"{len(ctx.candidate)} candidate leg(s) ran clean" if ctx.candidate
                       else f"{len(ctx.reference)} reference leg(s) served requests")

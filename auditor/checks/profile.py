@@ -10,6 +10,7 @@ from ..evidence.models import EvidencePointer, Finding, ProfileClaim
 from ..evidence.store import gunzip_capped
 from .op_classes import compiled_region, device_name, launch_ops, op_family
 from .registry import GateContext, rule
+from ..evidence.layout import ROUTING, profile_file
 
 __all__ = ["compiled_region", "op_family", "self_times_us", "family_shares", "load_trace", "trace_times"]
 
@@ -115,8 +116,8 @@ def _load_uncached(ctx: GateContext) -> tuple[ProfileClaim | None, dict[str, flo
     claim, probs = ctx.run.profile(rid)
     if claim is None:
         return None, None, None, ctx.missing("R1", f"routing claim unreadable: {probs[0] if probs else 'missing'}",
-                                             evidence=[EvidencePointer(file=f"profile/{rid}/routing.json")])
-    rel = f"profile/{rid}/{claim.trace_file}"
+                                             evidence=[EvidencePointer(file=profile_file(rid, ROUTING))])
+    rel = profile_file(rid, claim.trace_file)
     try:
         times = trace_times(ctx.run, rel)
     except FileNotFoundError:

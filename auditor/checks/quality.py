@@ -20,11 +20,12 @@ import re
 from typing import Any, Literal
 
 from ..evidence.loader import LegData
-from ..evidence.models import ACCURACY_ITEMS, EvidencePointer, Finding, input_path
+from ..evidence.models import EvidencePointer, Finding
 from ..scoring import count_correct
 from .coherence import looks_coherent
 from .config_diff import key_matches
 from .registry import GateContext, leg_ptr, ptr, rule
+from ..evidence.layout import ACCURACY, ACCURACY_ITEMS, LAUNCH, OUTPUTS, input_path
 
 # Levers that change the numerics served by design (a closed list, matched against geak's knob
 # names and the engines' resolved keys). Everything else should leave the math alone, and on
@@ -55,7 +56,7 @@ def weights(leg: LegData) -> tuple[Weights | None, EvidencePointer | None]:
     for i, a in enumerate(argv):
         val = a.split("=", 1)[1] if a.startswith("--load-format=") else argv[i + 1] if a == "--load-format" and i + 1 < len(argv) else None
         if val is not None:
-            return ("dummy" if val.strip().lower() == DUMMY else "checkpoint"), leg_ptr(leg, "launch.json", field="command")
+            return ("dummy" if val.strip().lower() == DUMMY else "checkpoint"), leg_ptr(leg, LAUNCH, field="command")
     return None, None
 
 
@@ -120,7 +121,7 @@ def accuracy_of(ctx: GateContext, rule_id: str, leg: LegData) -> tuple[float | N
     assert acc is not None
     if (acc.correct, acc.n) != (correct, n):
         return None, ctx.bad(rule_id, f"leg {leg.leg_id}: accuracy.json says {acc.correct}/{acc.n}, its {ACCURACY_ITEMS} re-scores "
-                             f"({acc.scoring}) to {correct}/{n}", evidence=[leg_ptr(leg, "accuracy.json", field="correct")],
+                             f"({acc.scoring}) to {correct}/{n}", evidence=[leg_ptr(leg, ACCURACY, field="correct")],
                              claimed={"correct": acc.correct, "n": acc.n}, recomputed={"correct": correct, "n": n})
     return (correct / n if n else None), []
 
@@ -156,7 +157,7 @@ def p9_correctness(ctx: GateContext) -> list[Finding]:
     ro, co = _first_pass(ref), _first_pass(cand)
     if not ro or not co:
         return ctx.missing("P9", f"greedy outputs missing for leg {ref.leg_id if not ro else cand.leg_id}",
-                           evidence=[leg_ptr(ref if not ro else cand, "outputs.jsonl")])
+                           evidence=[leg_ptr(ref if not ro else cand, OUTPUTS)])
     common = sorted(set(ro) & set(co))
     exact = sum(ro[p][1].output_text == co[p][1].output_text for p in common)
     expected = {p: o.expected for p, (_, o) in ro.items() if o.expected is not None}
@@ -184,21 +185,21 @@ def p9_correctness(ctx: GateContext) -> list[Finding]:
             return _accuracy_verdict(ctx, ref, cand, rec) or ctx.bad(
                 "P9", f"{exact}/{len(common)} greedy outputs byte-identical to the coherent reference and no determinism rerun: the "
                 "differences cannot be told from the reference's own nondeterminism; record a rerun or run an accuracy probe",
-                evidence=[leg_ptr(ref, "outputs.jsonl"), leg_ptr(cand, "outputs.jsonl")], recomputed=rec, claimed=claimed)
+                evidence=[leg_ptr(ref, OUTPUTS), leg_ptr(cand, OUTPUTS)], recomputed=rec, claimed=claimed)
         nondet = [o.prompt_id for _, o in reruns if o.prompt_id in ro and o.output_text != ro[o.prompt_id][1].output_text]
         rec["reference_nondeterministic"] = nondet
         if not nondet and frac >= ctx.policy.min_byte_parity:
             return ctx.ok("P9", f"coherent reference ({coherence_basis}); {exact}/{len(common)} byte-exact; reference deterministic", recomputed=rec, claimed=claimed)
         if not nondet:
             return ctx.bad("P9", f"only {exact}/{len(common)} greedy outputs byte-identical to the coherent reference",
-                           evidence=[leg_ptr(cand, "outputs.jsonl")], recomputed=rec, claimed=claimed)
+                           evidence=[leg_ptr(cand, OUTPUTS)], recomputed=rec, claimed=claimed)
         # a non-deterministic reference makes parity meaningless: only the accuracy probe can certify
     # incoherent (or non-deterministic) reference: only an accuracy probe can certify
     acc = _accuracy_verdict(ctx, ref, cand, rec)
     if acc is not None:
         return acc
     return ctx.bad("P9", f"reference is not coherent ({coherence_basis}); {exact}/{len(common)} byte-exact parity on it proves nothing "
-                   "and no accuracy probe was run: unverifiable", evidence=[leg_ptr(ref, "outputs.jsonl")], recomputed=rec, claimed=claimed)
+                   "and no accuracy probe was run: unverifiable", evidence=[leg_ptr(ref, OUTPUTS)], recomputed=rec, claimed=claimed)
 
 
 def _dummy_verdict(ctx: GateContext, ref: LegData, cand: LegData, dummy: list[tuple[LegData, tuple[Any, Any]]]) -> list[Finding]:
@@ -219,7 +220,7 @@ def _dummy_verdict(ctx: GateContext, ref: LegData, cand: LegData, dummy: list[tu
     if not ro or not co:
         return ctx.missing("P9", f"dummy weights ({on}): token-level parity is the only evidence a lever left the math alone, and leg "
                            f"{ref.leg_id if not ro else cand.leg_id} has no greedy outputs",
-                           evidence=[leg_ptr(ref if not ro else cand, "outputs.jsonl")])
+                           evidence=[leg_ptr(ref if not ro else cand, OUTPUTS)])
     common = sorted(set(ro) & set(co))
     exact = sum(ro[p][1].output_text == co[p][1].output_text for p in common)
     nondet = [o.prompt_id for _, o in ref.outputs if o.rerun > 0 and o.prompt_id in ro and o.output_text != ro[o.prompt_id][1].output_text]
@@ -228,11 +229,11 @@ def _dummy_verdict(ctx: GateContext, ref: LegData, cand: LegData, dummy: list[tu
     if nondet:
         return ctx.bad("P9", f"dummy weights ({on}): the reference's own rerun changed {len(nondet)} greedy output(s) on the same seed, "
                        "so parity cannot tell a lever's effect from the engine's nondeterminism: unverifiable",
-                       evidence=[leg_ptr(ref, "outputs.jsonl")], recomputed=rec)
+                       evidence=[leg_ptr(ref, OUTPUTS)], recomputed=rec)
     if frac < ctx.policy.min_byte_parity or not common:
         return ctx.bad("P9", f"dummy weights ({on}): {exact}/{len(common)} greedy outputs token-identical to the reference on the same seed: "
                        "the lever moved the numerics, and on random weights that cannot be told from harm: unverifiable, withheld",
-                       evidence=[leg_ptr(cand, "outputs.jsonl")], recomputed=rec)
+                       evidence=[leg_ptr(cand, OUTPUTS)], recomputed=rec)
     return ctx.ok("P9", f"dummy weights ({on}): {exact}/{len(common)} greedy outputs token-identical to the reference on the same seed "
                   f"({'reference deterministic' if any(o.rerun for _, o in ref.outputs) else 'across two server lifetimes'}): the lever "
                   "left the math alone; accuracy on random weights is unverifiable and not used", recomputed=rec)
@@ -255,8 +256,8 @@ def _accuracy_verdict(ctx: GateContext, ref: LegData, cand: LegData, rec: dict[s
         if ra is not None:
             rec["reference_accuracy"] = ra
             if (ra - ca) * 100 > ctx.policy.accuracy_tolerance_pct_points:
-                return ctx.bad("P9", f"accuracy probe dropped {ra:.1%} -> {ca:.1%}", evidence=[leg_ptr(cand, "accuracy.json")], recomputed=rec)
+                return ctx.bad("P9", f"accuracy probe dropped {ra:.1%} -> {ca:.1%}", evidence=[leg_ptr(cand, ACCURACY)], recomputed=rec)
             return ctx.ok("P9", f"accuracy probe holds ({ra:.1%} -> {ca:.1%})", recomputed={**rec, "scored_from": ACCURACY_ITEMS})
     if ca >= ctx.policy.coherence_min_accuracy:
         return ctx.ok("P9", f"accuracy probe {ca:.1%} on the candidate (no reference probe)", recomputed=rec)
-    return ctx.bad("P9", f"accuracy probe {ca:.1%} on the candidate is not a pass", evidence=[leg_ptr(cand, "accuracy.json")], recomputed=rec)
+    return ctx.bad("P9", f"accuracy probe {ca:.1%} on the candidate is not a pass", evidence=[leg_ptr(cand, ACCURACY)], recomputed=rec)

@@ -15,6 +15,7 @@ from ..evidence.normalize import flatten  # noqa: F401  (re-exported for the che
 from ..evidence.models import METRICS, Action, Decision, EvidencePointer, Finding, Outcome, Scope, judged_metric
 from ..evidence.store import Problem
 from ..policy import AuditPolicy
+from ..evidence.layout import DECISIONS, LAUNCH, SERVER_LOG
 
 CheckFn = Callable[["GateContext"], list[Finding]]
 # launch parity, engagement, correctness: without their evidence an imported claim stays FLAG
@@ -119,10 +120,10 @@ class GateContext:
 
     @property
     def decision_ptr(self) -> EvidencePointer:
-        return EvidencePointer(file="decisions.jsonl", line=self.decision_line, record_id=self.decision.decision_id)
+        return EvidencePointer(file=DECISIONS, line=self.decision_line, record_id=self.decision.decision_id)
 
     def decision_field(self, name: str) -> EvidencePointer:
-        return EvidencePointer(file="decisions.jsonl", line=self.decision_line, field=name, record_id=self.decision.decision_id)
+        return EvidencePointer(file=DECISIONS, line=self.decision_line, field=name, record_id=self.decision.decision_id)
 
     # ------------------------------------------------------------ finding builders
     def finding(self, rule_id: str, outcome: Outcome, message: str, *, action: Action | None = None,
@@ -181,7 +182,7 @@ def ptr(problem: Problem) -> EvidencePointer:
     return EvidencePointer(file=problem.file, line=problem.line, field=problem.field)
 
 
-def leg_ptr(leg: LegData, fname: str = "launch.json", field: str | None = None, line: int | None = None) -> EvidencePointer:
+def leg_ptr(leg: LegData, fname: str = LAUNCH, field: str | None = None, line: int | None = None) -> EvidencePointer:
     # a reused server's log is its owner's file (loader.py): point where the bytes are
-    f = leg.server_log_file if fname == "server.log" and leg.server_log_file else f"{leg.dir}/{fname}"
+    f = leg.server_log_file if fname == SERVER_LOG and leg.server_log_file else f"{leg.dir}/{fname}"
     return EvidencePointer(file=f, field=field, line=line, record_id=leg.leg_id)

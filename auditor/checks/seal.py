@@ -11,9 +11,9 @@ ledger had it removed.
 
 from __future__ import annotations
 
-from ..evidence.ledger import LEDGER
 from ..evidence.models import EvidencePointer, Finding
 from .registry import GateContext, ptr, rule
+from ..evidence.layout import LEDGER
 
 
 @rule("W2", ["baseline", "patch", "bundle"], "evidence changed after its leg was sealed", "fail", "eject")

@@ -22,6 +22,7 @@ from geak.auditor.evidence.models import Consequence
 from geak.auditor.evidence.store import RunStore
 
 from .synthetic import BASE_TPUT, TRACE_KERNELS, HostFingerprint, _trace, build_clean_run, cpu_host
+from ..evidence.layout import BENCH_RUNS, leg_file
 
 Key = dict[str, tuple[str, list[str]]]  # gate_id -> (verdict, rule ids that must fire)
 
@@ -275,7 +276,7 @@ def _edit_raw(leg: str, rep: int, fn: Callable[[dict[str, Any]], None]) -> Calla
         obj = json.loads(s.path(raw_rel).read_text())
         fn(obj)
         s.path(raw_rel).write_text(json.dumps(obj, separators=(",", ":")) + "\n")
-        bench = s.path(f"legs/{leg}/bench_runs.jsonl")
+        bench = s.path(leg_file(leg, BENCH_RUNS))
         lines = bench.read_text().splitlines()
         old = json.loads(lines[rep])
         new = from_vllm_result(obj, leg_id=leg, rep_index=rep, warmup=old["warmup"], raw_file=old["raw_file"])

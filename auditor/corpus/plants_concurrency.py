@@ -11,6 +11,7 @@ from typing import Callable
 from geak.auditor.evidence.store import RunStore
 
 from .plants import Plant, plant
+from ..evidence.layout import LAUNCH, RAW, SERVER_LOG, leg_file
 
 BASE, CFG = "baseline", "cfg_seqs512"
 
@@ -20,9 +21,9 @@ def _concurrent(devices: dict[str, str], cores: dict[str, list[int]] | None, sha
     engine's log says which cores it bound (``cores``; None: no such line); ``shared``: the
     fingerprint's load of other processes on the leg's cores."""
     def f(s: RunStore) -> None:
-        t0 = json.loads(s.path(f"legs/{BASE}/launch.json").read_text())["started_at"]
+        t0 = json.loads(s.path(leg_file(BASE, LAUNCH)).read_text())["started_at"]
         for i, leg in enumerate((BASE, CFG)):
-            p = s.path(f"legs/{leg}/launch.json")
+            p = s.path(leg_file(leg, LAUNCH))
             o = json.loads(p.read_text())
             o["started_at"], o["ended_at"] = t0 + 10 * i, t0 + 10 * i + 90
             o["launch_config"]["devices"] = devices[leg]
@@ -31,7 +32,7 @@ def _concurrent(devices: dict[str, str], cores: dict[str, list[int]] | None, sha
                              shared_core_busy_cores=shared.get(leg, 0.02), foreign_cpu_busy_cores=0.05)
             p.write_text(json.dumps(o, indent=1))
             if cores is not None:
-                log = s.path(f"legs/{leg}/server.log")
+                log = s.path(leg_file(leg, SERVER_LOG))
                 lines = log.read_text().splitlines(keepends=True)
                 line = (f"(EngineCore pid={4100 + i}) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \t"
                         f"local_rank=0, core ids=[{', '.join(map(str, cores[leg]))}]\n")
@@ -62,21 +63,21 @@ def _hidden_overlap(s: RunStore) -> None:
     onto BASE's), both engines bound core 1, and launch.json still says the legs were 100 s apart."""
     import time as _t
 
-    shift = json.loads(s.path(f"legs/{CFG}/launch.json").read_text())["started_at"] - \
-        json.loads(s.path(f"legs/{BASE}/launch.json").read_text())["started_at"]
-    for f in sorted(s.path(f"legs/{CFG}/raw").glob("rep_*.json")):
+    shift = json.loads(s.path(leg_file(CFG, LAUNCH)).read_text())["started_at"] - \
+        json.loads(s.path(leg_file(BASE, LAUNCH)).read_text())["started_at"]
+    for f in sorted(s.path(leg_file(CFG, RAW)).glob("rep_*.json")):
         o = json.loads(f.read_text())
         o["start_times"] = [x - shift for x in o["start_times"]]
         when = _t.mktime(_t.strptime(o["date"], "%Y%m%d-%H%M%S")) - _t.timezone - shift
         o["date"] = _t.strftime("%Y%m%d-%H%M%S", _t.gmtime(when))
         f.write_text(json.dumps(o, separators=(",", ":")) + "\n")
     for i, leg in enumerate((BASE, CFG)):
-        p = s.path(f"legs/{leg}/launch.json")
+        p = s.path(leg_file(leg, LAUNCH))
         o = json.loads(p.read_text())
         o["launch_config"]["devices"] = ("cpu:0", "cpu:1")[i]
         o["host"].update(device_set=o["launch_config"]["devices"])
         p.write_text(json.dumps(o, indent=1))
-        log = s.path(f"legs/{leg}/server.log")
+        log = s.path(leg_file(leg, SERVER_LOG))
         lines = log.read_text().splitlines(keepends=True)
         line = f"(EngineCore pid={4100 + i}) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \tlocal_rank=0, core ids=[1]\n"
         log.write_text("".join(lines[:1] + [line] + lines[1:]))
@@ -97,26 +98,26 @@ def _on_host(s: RunStore, leg: str, hostname: str | None, clock_shift_s: float, 
     """``leg`` as measured on another box: its fingerprint names ``hostname`` (None: unchanged), its
     raw reps' monotonic request times moved by ``clock_shift_s`` (the tool's clock of another boot;
     their dates unchanged), its engine bound ``core`` of that box, starting at ``at`` (None: as is)."""
-    p = s.path(f"legs/{leg}/launch.json")
+    p = s.path(leg_file(leg, LAUNCH))
     o = json.loads(p.read_text())
     if at is not None:
         o["started_at"], o["ended_at"] = at, at + (o["ended_at"] - o["started_at"])
     o["launch_config"]["devices"] = devices
     o["host"].update(device_set=devices, **({"hostname": hostname} if hostname else {}))
     p.write_text(json.dumps(o, indent=1))
-    for f in sorted(s.path(f"legs/{leg}/raw").glob("rep_*.json")):
+    for f in sorted(s.path(leg_file(leg, RAW)).glob("rep_*.json")):
         r = json.loads(f.read_text())
         r["start_times"] = [x + clock_shift_s for x in r["start_times"]]
         f.write_text(json.dumps(r, separators=(",", ":")) + "\n")
     if core is not None:
-        log = s.path(f"legs/{leg}/server.log")
+        log = s.path(leg_file(leg, SERVER_LOG))
         lines = log.read_text().splitlines(keepends=True)
         line = f"(EngineCore pid=4200) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \tlocal_rank=0, core ids=[{core}]\n"
         log.write_text("".join(lines[:1] + [line] + lines[1:]))
 
 
 def _remote_sibling(s: RunStore) -> None:
-    t0 = json.loads(s.path(f"legs/{BASE}/launch.json").read_text())["started_at"]
+    t0 = json.loads(s.path(leg_file(BASE, LAUNCH)).read_text())["started_at"]
     _on_host(s, BASE, None, 0.0)
     _on_host(s, "caching_audit", "node-b", DAY_S, at=t0 + 10)
 
@@ -129,7 +130,7 @@ def _cross_host_gate(s: RunStore) -> None:
 def _claimed_other_host(s: RunStore) -> None:
     _concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [1], CFG: [1]}, {})(s)
     for leg, name in ((BASE, "node-a"), (CFG, "node-b")):
-        p = s.path(f"legs/{leg}/launch.json")
+        p = s.path(leg_file(leg, LAUNCH))
         o = json.loads(p.read_text())
         o["host"]["hostname"] = name
         p.write_text(json.dumps(o, indent=1))

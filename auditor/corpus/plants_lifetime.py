@@ -13,13 +13,14 @@ from geak.auditor.evidence.store import RunStore
 
 from .plants import Plant, plant
 from .synthetic import BASE_TPUT, LegSpec
+from ..evidence.layout import LAUNCH, SERVER_LOG, leg_file
 
 RESET = "(APIServer pid={pid}) INFO 11-23 12:{mm:02d}:00 [api_router.py:39] Resetting prefix cache...\n"
 REQUESTS = "(APIServer pid={pid}) INFO:     127.0.0.1:41234 - \"POST /v1/completions HTTP/1.1\" 200 OK\n"
 
 
 def _pid(s: RunStore, leg: str) -> int:
-    line = s.path(f"legs/{leg}/server.log").read_text().splitlines()[0]
+    line = s.path(leg_file(leg, SERVER_LOG)).read_text().splitlines()[0]
     return int(line.split("pid=", 1)[1].split(")", 1)[0])
 
 
@@ -27,15 +28,15 @@ def _reuse(leg: str, owner: str, *, reset: bool = True, start_at: float | None =
     """``leg`` measured on ``owner``'s server: its own server.log gone (the engine wrote one log),
     the owner's log grows by this leg's window (a cache reset, then its requests)."""
     def f(s: RunStore) -> None:
-        log = s.path(f"legs/{owner}/server.log")
+        log = s.path(leg_file(owner, SERVER_LOG))
         real = _pid(s, owner)
         start = log.stat().st_size
         with open(log, "a") as fh:
             fh.write((RESET.format(pid=real, mm=30) if reset else "") + REQUESTS.format(pid=real) * 3)
-        s.path(f"legs/{leg}/server.log").unlink()
-        p = s.path(f"legs/{leg}/launch.json")
+        s.path(leg_file(leg, SERVER_LOG)).unlink()
+        p = s.path(leg_file(leg, LAUNCH))
         o: dict[str, Any] = json.loads(p.read_text())
-        own = json.loads(s.path(f"legs/{owner}/launch.json").read_text())
+        own = json.loads(s.path(leg_file(owner, LAUNCH)).read_text())
         if start_at is not None:
             o["started_at"], o["ended_at"] = start_at, start_at + 90
         o["server"] = {"owner_leg": owner, "pid": pid if pid is not None else real, "started_at": own["started_at"], "reused": True,
@@ -48,7 +49,7 @@ def _reuse(leg: str, owner: str, *, reset: bool = True, start_at: float | None =
 def _copy_log(leg: str, owner: str) -> Callable[[RunStore], None]:
     """``leg`` measured on ``owner``'s server and says nothing: its server.log is the owner's bytes."""
     def f(s: RunStore) -> None:
-        shutil.copyfile(s.path(f"legs/{owner}/server.log"), s.path(f"legs/{leg}/server.log"))
+        shutil.copyfile(s.path(leg_file(owner, SERVER_LOG)), s.path(leg_file(leg, SERVER_LOG)))
     return f
 
 
@@ -104,8 +105,8 @@ def _twin_with_edited_identity(leg: str, owner: str, new_pid: int) -> Callable[[
     (launch.json, written when it launched) still names its own server's pid."""
     def f(s: RunStore) -> None:
         real = _pid(s, owner)
-        text = s.path(f"legs/{owner}/server.log").read_text().replace(f"pid={real})", f"pid={new_pid})")
-        s.path(f"legs/{leg}/server.log").write_text(text)
+        text = s.path(leg_file(owner, SERVER_LOG)).read_text().replace(f"pid={real})", f"pid={new_pid})")
+        s.path(leg_file(leg, SERVER_LOG)).write_text(text)
     return f
 
 

@@ -15,6 +15,7 @@ from geak.auditor.evidence.store import RunStore
 
 from .plants import Plant, plant
 from .synthetic import LegSpec, seal_legs, write_leg
+from ..evidence.layout import DECISIONS, MANIFEST
 
 T0 = 1_700_000_000.0
 CORE = "(EngineCore pid=4{n}) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \tlocal_rank=0, core ids=[{c}]\n"
@@ -60,8 +61,8 @@ def crossover_run(root: Path, design: str = "crossover", aa: bool = True, aa_gai
             designs.append(PairedAA(design="crossover", a_legs=a, b_legs=b))
             aa_legs += a + b
     ref, cand = crossover(s, GATE, "reference", "candidate", gain, **kw)
-    s.write_json("manifest.json", Manifest(run_id=root.parent.name, aa_legs=aa_legs, aa_designs=designs))
-    s.append_jsonl("decisions.jsonl", Decision(decision_id=f"d-{GATE}", gate_id=GATE, scope="patch", producer="config_tuner",
+    s.write_json(MANIFEST, Manifest(run_id=root.parent.name, aa_legs=aa_legs, aa_designs=designs))
+    s.append_jsonl(DECISIONS, Decision(decision_id=f"d-{GATE}", gate_id=GATE, scope="patch", producer="config_tuner",
                                                reference_legs=ref, candidate_legs=cand, design=design,  # type: ignore[arg-type]
                                                declared_knobs=["scheduler_config.max_num_seqs"]))
     seal_legs(s)  # as the leg runner seals each leg it closes
@@ -105,8 +106,8 @@ def abba_run(root: Path, orders: list[str], gain: float = 1.08, overlap: bool = 
             _leg(s, leg, "reference" if side == "a" else "candidate", v, start=t, core=1)
             (ref if side == "a" else cand).append(leg)
             t += 20 if overlap else 200
-    s.write_json("manifest.json", Manifest(run_id=root.parent.name, aa_legs=aa_legs, aa_designs=designs))
-    s.append_jsonl("decisions.jsonl", Decision(decision_id=f"d-{GATE}", gate_id=GATE, scope="patch", producer="config_tuner",
+    s.write_json(MANIFEST, Manifest(run_id=root.parent.name, aa_legs=aa_legs, aa_designs=designs))
+    s.append_jsonl(DECISIONS, Decision(decision_id=f"d-{GATE}", gate_id=GATE, scope="patch", producer="config_tuner",
                                                reference_legs=ref, candidate_legs=cand, design="abba",
                                                declared_knobs=["scheduler_config.max_num_seqs"]))
     seal_legs(s)  # as the leg runner seals each leg it closes

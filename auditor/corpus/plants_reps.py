@@ -16,6 +16,7 @@ from geak.auditor.evidence.store import RunStore
 from .plants import Plant, _both, _edit_json, _edit_raw, plant
 from .plants_lifetime import BAND_UNKNOWN
 from .plants_tamper import BOTH_CFG, CFG
+from ..evidence.layout import BENCH_RUNS, LAUNCH, MANIFEST, leg_dir, leg_file
 
 TAG = ("reps",)
 PER_REQUEST = ("input_lens", "output_lens", "ttfts", "itls", "latencies", "start_times", "errors", "generated_texts")
@@ -86,11 +87,11 @@ def _drop_rep(leg: str, rep: int, *, replan: bool = False) -> Callable[[RunStore
             p = s.path(f"legs/{leg}/raw/rep_{rep}{suffix}")
             if p.exists():
                 p.unlink()
-        bench = s.path(f"legs/{leg}/bench_runs.jsonl")
+        bench = s.path(leg_file(leg, BENCH_RUNS))
         lines = [ln for ln in bench.read_text().splitlines() if ln.strip() and json.loads(ln)["rep_index"] != rep]
         bench.write_text("\n".join(lines) + "\n")
         if replan:
-            _edit_json(f"legs/{leg}/launch.json", lambda o: o["reps_planned"].update(counted=o["reps_planned"]["counted"] - 1))(s)
+            _edit_json(leg_file(leg, LAUNCH), lambda o: o["reps_planned"].update(counted=o["reps_planned"]["counted"] - 1))(s)
     return f
 
 
@@ -112,20 +113,20 @@ def _rm_aa(s: RunStore) -> None:
     import shutil
 
     for leg in ("aa_1", "aa_2"):
-        shutil.rmtree(s.path(f"legs/{leg}"))
+        shutil.rmtree(s.path(leg_dir(leg)))
 
 
 def _host(leg: str, **kv: Any) -> Callable[[RunStore], None]:
-    return _edit_json(f"legs/{leg}/launch.json", lambda o: o["host"].update(kv))
+    return _edit_json(leg_file(leg, LAUNCH), lambda o: o["host"].update(kv))
 
 
-NO_AA = _edit_json("manifest.json", lambda o: o.update(aa_legs=[]))
+NO_AA = _edit_json(MANIFEST, lambda o: o.update(aa_legs=[]))
 plant(Plant("n_aa_deleted", ("B1", "P3", "F1"), "both A/A legs deleted and manifest.aa_legs emptied: no leg says what this "
             "machine's noise is (the band once fell back to the 0.5% default)", BAND_UNKNOWN, after=_both(_rm_aa, NO_AA),
             source="issue 32", tags=TAG))
 plant(Plant("n_aa_relabelled", ("B1", "P3", "F1"), "both A/A legs' launch.json say role 'reference' and manifest.aa_legs is "
             "emptied: the legs stay, no A/A leg is left", BAND_UNKNOWN,
-            after=_both(*(_edit_json(f"legs/{lg}/launch.json", lambda o: o.update(role="reference")) for lg in ("aa_1", "aa_2")), NO_AA),
+            after=_both(*(_edit_json(leg_file(lg, LAUNCH), lambda o: o.update(role="reference")) for lg in ("aa_1", "aa_2")), NO_AA),
             source="issue 32", tags=TAG))
 plant(Plant("n_aa_contended", ("B1", "P3", "F1"), "aa_1's launch record shows foreign processes using 1.52 of 2 cores (as a fresh "
             "clone's main job once did): the band is that load's noise", BAND_UNKNOWN,

@@ -19,6 +19,7 @@ from geak.auditor.evidence.store import RunStore
 from .plants import Plant, plant
 from .plants_reps import _drop_rep
 from .plants_tamper import BOTH_CFG, CFG, _rm_tree
+from ..evidence.layout import LEDGER
 
 TAG = ("seal",)
 LEG_GATES = ("baseline", "config-accept-1", "integrate-rmsnorm", "bundle")
@@ -47,7 +48,7 @@ def _rewrite_seal_line(s: RunStore) -> None:
     still names the old line's hash."""
     raw = s.path(f"legs/{CFG}/raw/rep_1.json")
     raw.write_bytes(_one_byte(b'"date":"2023', b'"date":"2024')(raw.read_bytes()))
-    p = s.path("ledger.jsonl")
+    p = s.path(LEDGER)
     lines = p.read_text().splitlines()
     for i, ln in enumerate(lines):
         o = json.loads(ln)
@@ -75,7 +76,7 @@ plant(Plant("s_file_added", ("W2",), "a file added to the candidate's raw/ after
             {g: ("FAIL", ["W2"]) for g in BOTH_CFG},
             after_seal=lambda s: s.path(f"legs/{CFG}/raw/notes.txt").write_text("rerun looked better\n"), source="issue 32", tags=TAG))
 plant(Plant("s_ledger_removed", ("W2",), "ledger.jsonl deleted: the legs still declare their planned reps, so they were sealed",
-            {g: ("FAIL", ["W2"]) for g in LEG_GATES}, after_seal=lambda s: s.path("ledger.jsonl").unlink(), source="issue 32", tags=TAG))
+            {g: ("FAIL", ["W2"]) for g in LEG_GATES}, after_seal=lambda s: s.path(LEDGER).unlink(), source="issue 32", tags=TAG))
 plant(Plant("s_seal_line_rewritten", ("W2",), "the candidate's raw file changed and its own seal line rewritten to match; the "
             "next line still names the old line's hash", {g: ("FAIL", ["W2"]) for g in LEG_GATES},
             after_seal=_rewrite_seal_line, source="issue 32", tags=TAG))

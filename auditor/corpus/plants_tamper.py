@@ -15,6 +15,7 @@ from geak.auditor.evidence.store import RunStore
 
 from .plants import Plant, _both, _decision, _edit_raw, _resolved, plant
 from .synthetic import _honest_claims
+from ..evidence.layout import BENCH_RUNS, LAUNCH, MANIFEST, RAW, SERVER_LOG, leg_file
 
 CFG = "cfg_seqs512"
 BOTH_CFG = ("config-accept-1", "integrate-rmsnorm")  # the gates whose legs include cfg_seqs512
@@ -22,11 +23,11 @@ BASE_GATES = ("baseline", "config-accept-1")  # the gates whose legs include bas
 
 
 def _lines(s: RunStore, leg: str) -> list[dict[str, Any]]:
-    return [json.loads(l) for l in s.path(f"legs/{leg}/bench_runs.jsonl").read_text().splitlines() if l.strip()]
+    return [json.loads(l) for l in s.path(leg_file(leg, BENCH_RUNS)).read_text().splitlines() if l.strip()]
 
 
 def _write_lines(s: RunStore, leg: str, lines: list[dict[str, Any]]) -> None:
-    s.path(f"legs/{leg}/bench_runs.jsonl").write_text("".join(json.dumps(o, separators=(",", ":")) + "\n" for o in lines))
+    s.path(leg_file(leg, BENCH_RUNS)).write_text("".join(json.dumps(o, separators=(",", ":")) + "\n" for o in lines))
 
 
 def _scale_copy(leg: str, factor: float) -> Callable[[RunStore], None]:
@@ -51,7 +52,7 @@ def _rm_tree(rel: str) -> Callable[[RunStore], None]:
 
 def _launch_resolved(leg: str, **kv: Any) -> Callable[[RunStore], None]:
     def f(s: RunStore) -> None:
-        p = s.path(f"legs/{leg}/launch.json")
+        p = s.path(leg_file(leg, LAUNCH))
         o = json.loads(p.read_text())
         o["resolved_config"].update(kv)
         p.write_text(json.dumps(o, indent=2))
@@ -60,7 +61,7 @@ def _launch_resolved(leg: str, **kv: Any) -> Callable[[RunStore], None]:
 
 def _log_args(leg: str, extra: str) -> Callable[[RunStore], None]:
     def f(s: RunStore) -> None:
-        p = s.path(f"legs/{leg}/server.log")
+        p = s.path(leg_file(leg, SERVER_LOG))
         text = p.read_text()
         i = text.index("non-default args: {")
         j = text.index("}\n", i)
@@ -70,7 +71,7 @@ def _log_args(leg: str, extra: str) -> Callable[[RunStore], None]:
 
 def _manifest(**kv: Any) -> Callable[[RunStore], None]:
     def f(s: RunStore) -> None:
-        p = s.path("manifest.json")
+        p = s.path(MANIFEST)
         o = json.loads(p.read_text())
         o.update(kv)
         p.write_text(json.dumps(o, indent=2))
@@ -98,14 +99,14 @@ def _move_warmup(leg: str) -> Callable[[RunStore], None]:
 
 def _nested_line(leg: str, depth: int) -> Callable[[RunStore], None]:
     def f(s: RunStore) -> None:
-        with open(s.path(f"legs/{leg}/bench_runs.jsonl"), "a") as fh:
+        with open(s.path(leg_file(leg, BENCH_RUNS)), "a") as fh:
             fh.write('{"schema_version":1,"kind":"bench_rep","reported":' + "[" * depth + "]" * depth + "}\n")
     return f
 
 
 def _symlink_log(leg: str, to_leg: str) -> Callable[[RunStore], None]:
     def f(s: RunStore) -> None:
-        p = s.path(f"legs/{leg}/server.log")
+        p = s.path(leg_file(leg, SERVER_LOG))
         p.unlink()
         os.symlink(f"../{to_leg}/server.log", p)
     return f
@@ -113,7 +114,7 @@ def _symlink_log(leg: str, to_leg: str) -> Callable[[RunStore], None]:
 
 def _append_log(leg: str, text: str) -> Callable[[RunStore], None]:
     def f(s: RunStore) -> None:
-        p = s.path(f"legs/{leg}/server.log")
+        p = s.path(leg_file(leg, SERVER_LOG))
         p.write_text(p.read_text() + text)
     return f
 
@@ -124,7 +125,7 @@ TAG = ("tamper",)
 plant(Plant("t_scaled_normalized_copy", ("P2",), "the candidate's bench_runs.jsonl scaled 1.2x (duration and throughputs); raw/ verbatim",
             {g: ("FAIL", ["P2"]) for g in BOTH_CFG}, after=_scale_copy(CFG, 1.2), source="issue 12", tags=TAG))
 plant(Plant("t_raw_deleted", ("P1",), "every raw/ file of the candidate deleted; only geak's normalized copy is left",
-            {g: ("FAIL", ["P1"]) for g in BOTH_CFG}, after=_rm_tree(f"legs/{CFG}/raw"), source="issue 12", tags=TAG))
+            {g: ("FAIL", ["P1"]) for g in BOTH_CFG}, after=_rm_tree(leg_file(CFG, RAW)), source="issue 12", tags=TAG))
 # the engine's bytes also show the memory-fraction lever that a kernel headline may not count (P6)
 plant(Plant("t_launch_json_reset", ("P2", "P4"), "the candidate ran at gpu_memory_utilization 0.80 (the engine's log says so); "
             "launch.json rewritten to the reference's 0.85",
@@ -164,7 +165,7 @@ plant(Plant("t_planted_teardown_marker", ("P11",), "geak's teardown marker plant
                               f"{TEARDOWN_MARKER}\n{ACK}"), source="issue 12", tags=TAG))
 plant(Plant("t_self_declared_import", ("P1",), "a geak run's manifest claims imported_from (softening FAILs to cannot-check) "
             "and the candidate's raw/ is gone", {"run": ("FAIL", ["P1"]), **{g: ("FAIL", ["P1"]) for g in BOTH_CFG}},
-            after=_both(_manifest(imported_from="vllm-bench"), _rm_tree(f"legs/{CFG}/raw")), source="issue 12", tags=TAG))
+            after=_both(_manifest(imported_from="vllm-bench"), _rm_tree(leg_file(CFG, RAW))), source="issue 12", tags=TAG))
 
 
 # ---- the tool's file and geak's copy forged together: only the engine's own counters are left
@@ -209,7 +210,7 @@ def _each_rep(leg: str, fn: Callable[[dict[str, Any]], None], reps: int = 4) -> 
 
 def _rm_snapshots(leg: str) -> Callable[[RunStore], None]:
     def f(s: RunStore) -> None:
-        for p in s.path(f"legs/{leg}/raw").glob("*.prom.gz"):
+        for p in s.path(leg_file(leg, RAW)).glob("*.prom.gz"):
             p.unlink()
     return f
 

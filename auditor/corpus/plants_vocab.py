@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .plants import Plant, _claim, plant
 from .plants_tamper import BOTH_CFG, CFG, _each_rep
+from ..evidence.layout import SERVER_LOG, leg_file
 
 TAG = ("vocabulary",)
 
@@ -107,7 +108,7 @@ def _derived_budget(legs) -> None:
 def _not_in_args(s) -> None:
     """The engine derived it: its non-default args line shows only what was set."""
     for lid in SEQS512_LEGS:
-        p = s.path(f"legs/{lid}/server.log")
+        p = s.path(leg_file(lid, SERVER_LOG))
         p.write_text(p.read_text().replace(", 'max_num_batched_tokens': 4096", ""))
 
 

@@ -28,6 +28,7 @@ from geak.auditor.evidence.metrics import snapshot_names
 from geak.auditor.evidence.store import RunStore
 
 from .synthetic_engine import EngineCounters, server_info
+from ..evidence.layout import DECISIONS, MANIFEST, leg_dir
 
 MODEL = "geak/tiny-arith-llama"
 BASE_TPUT = 1004.9  # tok/s, the scale of the seed incident's baseline
@@ -180,7 +181,7 @@ BOOT = 1_699_990_000.0  # the synthetic host's boot (wall time): start_times are
 
 
 def write_leg(store: RunStore, spec: LegSpec, base_tput: float = BASE_TPUT) -> None:
-    d = f"legs/{spec.leg_id}"
+    d = leg_dir(spec.leg_id)
     resolved = {**BASE_RESOLVED, **spec.resolved}
     port = 8000 + sum(map(ord, spec.leg_id)) % 1000
     pid = 100 + sum(i * ord(c) for i, c in enumerate(spec.leg_id, 1)) % 30000  # each lifetime its own server, as in real logs
@@ -289,7 +290,7 @@ def build_clean_run(root: str | Path, *, run_id: str = "clean", legs_mod: Mod | 
     """
     store = RunStore(root)
     store.root.mkdir(parents=True, exist_ok=True)
-    store.write_json("manifest.json", Manifest(
+    store.write_json(MANIFEST, Manifest(
         run_id=run_id, geak_version="0.1.0", created_at="2026-11-23T12:00:00+00:00", model=MODEL, engine="vllm",
         workload=WORKLOAD, host=cpu_host(), invariants=INVARIANTS, args={"use_auditor": True}, aa_legs=["aa_1", "aa_2"],
     ))
@@ -365,7 +366,7 @@ def build_clean_run(root: str | Path, *, run_id: str = "clean", legs_mod: Mod | 
                  prefix_cache_flushed=True),
     ]
     for d in decisions:
-        store.append_jsonl("decisions.jsonl", d)
+        store.append_jsonl(DECISIONS, d)
     # fill the claims with the true numbers, as an honest producer would
     _honest_claims(store)
     if decisions_mod:
@@ -373,7 +374,7 @@ def build_clean_run(root: str | Path, *, run_id: str = "clean", legs_mod: Mod | 
 
         ds = {d.decision_id: d for _, d in RunEvidence(store).decisions}
         decisions_mod(ds)
-        store.write_text("decisions.jsonl", "".join(json.dumps(d.model_dump(mode="json"), separators=(",", ":")) + "\n" for d in ds.values()))
+        store.write_text(DECISIONS, "".join(json.dumps(d.model_dump(mode="json"), separators=(",", ":")) + "\n" for d in ds.values()))
     if after:
         after(store)
     seal_legs(store)
@@ -409,4 +410,4 @@ def _honest_claims(store: RunStore) -> None:
             d.claim.delta_pct = round(stats.delta_pct(stats.median(ref), stats.median(cand)), 2)
             d.claim.non_overlap = stats.non_overlap(ref, cand)
         rows.append(d)
-    store.write_text("decisions.jsonl", "".join(json.dumps(r.model_dump(mode="json"), separators=(",", ":")) + "\n" for r in rows))
+    store.write_text(DECISIONS, "".join(json.dumps(r.model_dump(mode="json"), separators=(",", ":")) + "\n" for r in rows))

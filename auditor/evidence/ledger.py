@@ -32,8 +32,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .models import LegLaunch, Record, RepPlan
 from .store import NotEvidence, OutsideRunDir, Problem, RunStore
+from .layout import LAUNCH, LEDGER, SERVER_LOG, leg_dir, leg_file
 
-LEDGER = "ledger.jsonl"
 GENESIS = "0" * 64
 MAX_SEALED_FILES = 10_000  # a leg holds tens; more is a flood meant to slow the audit
 
@@ -110,18 +110,18 @@ def _is_plain_dir(store: RunStore, rel: str) -> bool:
 
 
 def _log_of(store: RunStore, leg_id: str) -> str:
-    lj = store.read_json(f"legs/{leg_id}/launch.json", LegLaunch)[0]
+    lj = store.read_json(leg_file(leg_id, LAUNCH), LegLaunch)[0]
     if lj is not None and lj.server is not None and lj.server.reused and lj.server.owner_leg != leg_id:
-        return f"legs/{lj.server.owner_leg}/server.log"
-    return f"legs/{leg_id}/server.log"
+        return leg_file(lj.server.owner_leg, SERVER_LOG)
+    return leg_file(leg_id, SERVER_LOG)
 
 
 def seal(store: RunStore, leg_id: str, now: float | None = None) -> Head:
     """Seal a closed leg: append its line under an exclusive lock (legs close in parallel) and
     return the new head. Called by the leg runner after launch.json is written. ``now``: the
     time to record (default the clock; the corpus passes the leg's own end, to stay byte-reproducible)."""
-    d = f"legs/{leg_id}"
-    lj = store.read_json(f"{d}/launch.json", LegLaunch)[0]
+    d = leg_dir(leg_id)
+    lj = store.read_json(f"{d}/{LAUNCH}", LegLaunch)[0]
     files: list[SealedFile] = []
     log = _log_of(store, leg_id)
     for rel in sorted(set(_leg_files(store, d)) | {log}):
@@ -132,6 +132,15 @@ def seal(store: RunStore, leg_id: str, now: float | None = None) -> Head:
     return _append(store, lambda seq, prev: Seal(
         seq=seq, prev=prev, leg_id=leg_id, status=lj.status if lj else "failed", sealed_at=time.time() if now is None else now,
         reps_planned=lj.reps_planned if lj else None, files=files))
+
+
+def reseal(store: RunStore, recorded: Seal) -> Head:
+    """Seal a recorded leg copied into a replay as the recording sealed it: the same files and
+    sizes (a log sealed as a prefix while its server stayed up keeps that prefix, though the copy
+    holds the whole log) and the same time, so a replay that closes legs in the recorded order
+    rebuilds the recorded chain line for line. Only for copies the recording's own ledger
+    verified (orchestrator/legs.RecordedLegs checks them first)."""
+    return _append(store, lambda seq, prev: recorded.model_copy(update={"seq": seq, "prev": prev}))
 
 
 def set_aside(store: RunStore, leg_id: str, moved_to: str) -> Head | None:
@@ -222,7 +231,7 @@ def check_leg(store: RunStore, view: LedgerView, leg_id: str) -> list[Problem]:
         out.append(Problem(LEDGER, f"leg {leg_id} was sealed ok at line {earlier_ok[0]} and sealed again at line {line}: a "
                            "closed leg is never measured again, so its files were replaced after they were sealed", line, "leg_id"))
     named = set()
-    own = f"legs/{leg_id}/"
+    own = leg_dir(leg_id) + "/"
     for f in s.files:
         named.add(f.path)
         if not (f.path.startswith(own) or f.path.endswith("/server.log") and f.prefix):
@@ -239,7 +248,7 @@ def check_leg(store: RunStore, view: LedgerView, leg_id: str) -> list[Problem]:
             what = "its first bytes differ from" if f.prefix else "its bytes differ from"
             out.append(Problem(f.path, f"{what} what ledger line {line} sealed when leg {leg_id} closed ({f.size} bytes, "
                                f"sha256 {f.sha256[:12]}...; now {len(data)} bytes, {_sha(body)[:12]}...): changed after measurement"))
-    for rel in _leg_files(store, f"legs/{leg_id}"):
+    for rel in _leg_files(store, leg_dir(leg_id)):
         if rel not in named and not rel.endswith(".log"):
             out.append(Problem(rel, f"is not among the files ledger line {line} sealed when leg {leg_id} closed: added after "
                                "measurement"))

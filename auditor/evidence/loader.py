@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from .models import (
-    ACCURACY_ITEMS,
     AccuracyItem,
     AccuracyProbe,
     BenchRep,
@@ -30,7 +29,6 @@ from .models import (
     RepPlan,
     TopKLogprobs,
     ProfileClaim,
-    input_path,
 )
 from ..scoring import answer_key
 from .ledger import Head, LedgerView, check_leg, read_ledger
@@ -41,6 +39,30 @@ from .raw import RawRep, parse_raw
 from .store import loads
 from .reps import LATENCY_FIELDS, RepData, derive_rep, fast_claim, reconcile  # noqa: F401  (re-exported)
 from .store import Problem, RunStore
+from .layout import (
+    ACCURACY,
+    ACCURACY_ITEMS,
+    BENCH_RUNS,
+    DECISIONS,
+    LAUNCH,
+    LEGS,
+    LLM_CALLS,
+    MANIFEST,
+    OPBENCH,
+    OUTPUTS,
+    PARITY_PROBE,
+    ROUTING,
+    RUN_ARGS,
+    SERVER_INFO,
+    SERVER_LOG,
+    TOPK,
+    WORKFLOW,
+    input_path,
+    leg_dir,
+    leg_file,
+    op_file,
+    profile_file,
+)
 
 RAW_SUFFIXES = (".json", ".jsonl")
 
@@ -123,16 +145,16 @@ class LegData:
         if self.engine_config is not None:
             return self.engine_config, self.engine_config_source or ""
         if self.launch is not None and self.launch.resolved_config is not None:
-            return flatten(self.launch.resolved_config), f"{self.dir}/launch.json"
+            return flatten(self.launch.resolved_config), f"{self.dir}/{LAUNCH}"
         return None, ""
 
     @property
     def topk_file(self) -> str:
-        return f"{self.dir}/first_token_topk.jsonl"
+        return f"{self.dir}/{TOPK}"
 
     @property
     def bench_file(self) -> str:
-        return f"{self.dir}/bench_runs.jsonl"
+        return f"{self.dir}/{BENCH_RUNS}"
 
     @property
     def counted(self) -> list[RepData]:
@@ -174,7 +196,7 @@ class RunEvidence:
 
     @cached_property
     def manifest_and_problems(self) -> tuple[Manifest | None, list[Problem]]:
-        return self.store.read_json("manifest.json", Manifest)
+        return self.store.read_json(MANIFEST, Manifest)
 
     @property
     def manifest(self) -> Manifest | None:
@@ -191,7 +213,7 @@ class RunEvidence:
         if inp is None:
             return None, None
         if inp.path != input_path("accuracy"):
-            return None, Problem("manifest.json", f"names {inp.path!r}; a run's accuracy file is {input_path('accuracy')}",
+            return None, Problem(MANIFEST, f"names {inp.path!r}; a run's accuracy file is {input_path('accuracy')}",
                                  field="inputs.accuracy.path")
         data, prob = self.store.read_evidence(inp.path)
         if prob is not None:
@@ -211,7 +233,7 @@ class RunEvidence:
 
     @cached_property
     def decisions_and_problems(self) -> tuple[list[tuple[int, Decision]], list[Problem]]:
-        return self.store.read_jsonl("decisions.jsonl", Decision)
+        return self.store.read_jsonl(DECISIONS, Decision)
 
     @property
     def decisions(self) -> list[tuple[int, Decision]]:
@@ -221,11 +243,11 @@ class RunEvidence:
     def geak_run_marks(self) -> list[str]:
         """What in this directory only `geak run` writes: its argument and workflow records,
         and legs whose server geak itself launched (a command in launch.json)."""
-        marks = [f for f in ("run_args.json", "workflow.yaml", "llm_calls.jsonl") if self.store.exists(f)]
+        marks = [f for f in (RUN_ARGS, WORKFLOW, LLM_CALLS) if self.store.exists(f)]
         for lid in self.leg_ids():
-            lj = self.store.read_json(f"legs/{lid}/launch.json", LegLaunch)[0]
+            lj = self.store.read_json(leg_file(lid, LAUNCH), LegLaunch)[0]
             if lj is not None and lj.command:
-                marks.append(f"legs/{lid}/launch.json (a launch command)")
+                marks.append(f"{leg_file(lid, LAUNCH)} (a launch command)")
                 break
         return marks
 
@@ -261,7 +283,7 @@ class RunEvidence:
         B5 reads to find legs that ran at the same time. Legs without both times are absent."""
         out = {}
         for lid in self.leg_ids():
-            lj = self.store.read_json(f"legs/{lid}/launch.json", LegLaunch)[0]
+            lj = self.store.read_json(leg_file(lid, LAUNCH), LegLaunch)[0]
             if lj is not None and lj.started_at is not None and lj.ended_at is not None:
                 out[lid] = (lj.started_at, lj.ended_at)
         return out
@@ -272,7 +294,7 @@ class RunEvidence:
         keep one: what exposes one lifetime counted as two legs without saying so (E2)."""
         out = {}
         for lid in self.leg_ids():
-            data, _ = self.store.read_evidence(f"legs/{lid}/server.log")
+            data, _ = self.store.read_evidence(leg_file(lid, SERVER_LOG))
             ident = identity(data[:HEAD_BYTES * 16].decode(errors="replace")) if data else None
             if ident is not None:
                 out[lid] = ident
@@ -283,13 +305,13 @@ class RunEvidence:
         """Every leg's launch.json alone (no raw parsed), for rules that look across the run."""
         out = {}
         for lid in self.leg_ids():
-            lj = self.store.read_json(f"legs/{lid}/launch.json", LegLaunch)[0]
+            lj = self.store.read_json(leg_file(lid, LAUNCH), LegLaunch)[0]
             if lj is not None:
                 out[lid] = lj
         return out
 
     def leg_ids(self) -> list[str]:
-        d = self.store.root / "legs"
+        d = self.store.root / LEGS
         return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
 
     def leg(self, leg_id: str) -> LegData:
@@ -298,13 +320,13 @@ class RunEvidence:
         return self._legs[leg_id]
 
     def _load_leg(self, leg_id: str) -> LegData:
-        d = f"legs/{leg_id}"
+        d = leg_dir(leg_id)
         problems: list[Problem] = []
-        launch, p = self.store.read_json(f"{d}/launch.json", LegLaunch)
+        launch, p = self.store.read_json(f"{d}/{LAUNCH}", LegLaunch)
         problems += p
         raws, raw_probs = self._raw_files(d)
         claims: list[RepData] = []
-        bench = f"{d}/bench_runs.jsonl"
+        bench = f"{d}/{BENCH_RUNS}"
         complete = True
         # with raw/ there, a line is a claim held to raw: the lean decoder reads what compare() needs
         for line, rec, p in self.store.iter_jsonl(bench, BenchRep, fast=fast_claim if raws else None):
@@ -324,20 +346,20 @@ class RunEvidence:
         problems += p
         outputs: list[tuple[int, ParityOutput]] = []
         out_probs: list[Problem] = []
-        if self.store.exists(f"{d}/outputs.jsonl"):
-            outputs, out_probs = self.store.read_jsonl(f"{d}/outputs.jsonl", ParityOutput)
+        if self.store.exists(f"{d}/{OUTPUTS}"):
+            outputs, out_probs = self.store.read_jsonl(f"{d}/{OUTPUTS}", ParityOutput)
         acc, acc_items, acc_probs = self._accuracy(d)
-        probe = self.store.read_json(f"{d}/parity_probe.json", ParityProbe)[0] if self.store.exists(f"{d}/parity_probe.json") else None
+        probe = self.store.read_json(f"{d}/{PARITY_PROBE}", ParityProbe)[0] if self.store.exists(f"{d}/{PARITY_PROBE}") else None
         topk: list[tuple[int, TopKLogprobs]] = []
         topk_probs: list[Problem] = []
-        if self.store.exists(f"{d}/first_token_topk.jsonl"):
-            topk, topk_probs = self.store.read_jsonl(f"{d}/first_token_topk.jsonl", TopKLogprobs)
-        log_file = f"{d}/server.log"
+        if self.store.exists(f"{d}/{TOPK}"):
+            topk, topk_probs = self.store.read_jsonl(f"{d}/{TOPK}", TopKLogprobs)
+        log_file = f"{d}/{SERVER_LOG}"
         owner = launch.server.owner_leg if launch is not None and launch.server is not None and launch.server.reused else None
         if owner is not None and owner != leg_id and owner in self.leg_ids():
             # a declared reused server has one log, its owner's: start-up, args and core
             # binding are there (E2 holds the declaration to those bytes)
-            log_file = f"legs/{owner}/server.log"
+            log_file = leg_file(owner, SERVER_LOG)
         log_bytes, log_problem = self.store.read_evidence(log_file)
         log = None if log_bytes is None else log_bytes.decode(errors="replace")
         return LegData(
@@ -367,12 +389,12 @@ class RunEvidence:
     def _accuracy(self, d: str) -> tuple[AccuracyProbe | None, list[tuple[int, AccuracyItem]], list[Problem]]:
         """accuracy.json and the items it scored. The items are read from the one name the leg
         runner writes; a probe naming another file is a problem, never a path to follow."""
-        if not self.store.exists(f"{d}/accuracy.json"):
+        if not self.store.exists(f"{d}/{ACCURACY}"):
             return None, [], []
-        acc, probs = self.store.read_json(f"{d}/accuracy.json", AccuracyProbe)
+        acc, probs = self.store.read_json(f"{d}/{ACCURACY}", AccuracyProbe)
         probs = list(probs)
         if acc is not None and acc.items_file not in (None, ACCURACY_ITEMS):
-            probs.append(Problem(file=f"{d}/accuracy.json", field="items_file",
+            probs.append(Problem(file=f"{d}/{ACCURACY}", field="items_file",
                                  message=f"items_file {str(acc.items_file)[:80]!r} is not {ACCURACY_ITEMS!r}, the leg runner's name for it"))
         if not self.store.exists(f"{d}/{ACCURACY_ITEMS}"):
             return acc, [], probs
@@ -404,7 +426,7 @@ class RunEvidence:
         return RepWitness(r, files, window(snaps[0], snaps[1]), None, False, snaps[0], snaps[1])
 
     def _engine_config(self, d: str, raws: dict[str, RawRep]) -> tuple[dict[str, Any] | None, str | None, list[Problem]]:
-        rel = f"{d}/server_info.json"
+        rel = f"{d}/{SERVER_INFO}"
         data, prob = self.store.read_evidence(rel)
         info, src = None, None
         if data is not None:
@@ -454,10 +476,10 @@ class RunEvidence:
         return out, probs
 
     def profile(self, round_id: str) -> tuple[ProfileClaim | None, list[Problem]]:
-        return self.store.read_json(f"profile/{round_id}/routing.json", ProfileClaim)
+        return self.store.read_json(profile_file(round_id, ROUTING), ProfileClaim)
 
     def opbench(self, op: str) -> tuple[OpBenchRecord | None, list[Problem]]:
-        return self.store.read_json(f"ops/{op}/opbench.json", OpBenchRecord)
+        return self.store.read_json(op_file(op, OPBENCH), OpBenchRecord)
 
 
 def _held_to_plan(plan: RepPlan, found: int, d: str) -> list[Problem]:
@@ -467,5 +489,5 @@ def _held_to_plan(plan: RepPlan, found: int, d: str) -> list[Problem]:
     if found == want:
         return []
     what = "is missing" if found < want else "was never asked for"
-    return [Problem(f"{d}/launch.json", f"plans {want} repetitions ({plan.counted} counted + {plan.warmup} warm-up) but raw/ "
+    return [Problem(f"{d}/{LAUNCH}", f"plans {want} repetitions ({plan.counted} counted + {plan.warmup} warm-up) but raw/ "
                     f"holds {found} distinct one(s) the tool wrote: a measured repetition {what}", None, "reps_planned")]

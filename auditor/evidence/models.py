@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from .layout import ACCURACY_ITEMS  # noqa: F401  (re-exported for older importers)
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -130,17 +131,6 @@ class PairedAA(BaseModel):
     design: Literal["crossover", "abba"]
     a_legs: list[str]
     b_legs: list[str]
-
-
-INPUT_ROLES = ("accuracy", "parity")  # the question files a run copies in: a closed vocabulary
-INPUTS_DIR = "inputs"  # inputs/<role>.jsonl: the run's own copy, which every leg answered
-
-
-def input_path(role: str) -> str:
-    """The one name of a run's copy of an input file."""
-    if role not in INPUT_ROLES:
-        raise ValueError(f"unknown input {role!r}; known: {', '.join(INPUT_ROLES)}")
-    return f"{INPUTS_DIR}/{role}.jsonl"
 
 
 class InputFile(BaseModel):
@@ -322,7 +312,6 @@ class AccuracyProbe(Record):
     max_tokens: int | None = Field(None, ge=1, description="the completion budget each question was answered with")
 
 
-ACCURACY_ITEMS = "accuracy_items.jsonl"  # the one name of a leg's answered questions
 
 
 class AccuracyItem(Record):

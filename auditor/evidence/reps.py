@@ -20,6 +20,7 @@ from .models import METRICS, BenchRep, RequestArrays
 from .copies import Print, fingerprint, same_measurement
 from .raw import EMPTY_SUCCESS, RawRep
 from .store import Problem
+from .layout import BENCH_RUNS
 
 LATENCY_FIELDS = ("ttft_ms", "e2e_ms", "tpot_ms")
 # per-request arrays the rules read, and the raw key each comes from (for messages)
@@ -251,7 +252,7 @@ def reconcile(leg_id: str, leg_dir: str, claims: list[RepData], raws: dict[str, 
     ``claims_complete`` is False when some line of bench_runs.jsonl could not be read (P1
     names it): a raw file no readable line names may be that line's, so it is not also a
     P2 mismatch."""
-    bench = f"{leg_dir}/bench_runs.jsonl"
+    bench = f"{leg_dir}/{BENCH_RUNS}"
     res = Reconciled(reps=[], problems=list(raw_probs), mismatches=[], raw_missing=[])
     if not raws:
         if claims:

@@ -10,6 +10,7 @@ import typer
 
 from .common import O_ENGINE, O_MODEL, O_REPS, O_RUN, Exit, app, console, default_prompt_file, err, exit_code, launch_config, load_prompt_file, usage
 from .run_cmds import event_printer, new_run, print_summary
+from geak.auditor.evidence.layout import LAUNCH, leg_file
 
 
 HELP_DATASET = "the benchmark client's dataset name (random: synthetic prompts of --input-len tokens)"
@@ -69,7 +70,7 @@ def leg(
     w = WorkloadSpec(dataset=dataset, num_prompts=num_prompts, input_len=input_len, output_len=output_len, request_rate=rate,
                      max_concurrency=concurrency, seed=seed)
     store = RunStore(run_dir)
-    if store.exists(f"legs/{leg_id}/launch.json"):
+    if store.exists(leg_file(leg_id, LAUNCH)):
         usage(f"leg {leg_id} already exists in {run_dir}; pick another --leg-id")
     ensure_manifest(store, run_id=run_dir.name, engine=engine, cfg=cfg, workload=w)
     par = load_prompt_file(parity or default_prompt_file(model, "parity.jsonl"))

@@ -46,13 +46,9 @@ def new_run(target: Path, *, workflow: Path, engine: str, model: Optional[str], 
     workflow with the command's settings, the manifest. A bad option or file exits 2, writing nothing."""
     from geak.auditor.evidence.models import WorkloadSpec
     from geak.orchestrator import run as R
-    from geak.orchestrator.workflow_config import WorkflowConfig
 
     try:
-        text = R.workflow_text(workflow, engine_defaults, phases)
-        import yaml
-
-        wf = WorkflowConfig.model_validate(yaml.safe_load(text))
+        text, wf = R.load_workflow(workflow, engine_defaults, phases)
     except ValueError as e:
         usage(str(e))
     w = {**wf.engine_defaults.workload, **{k: v for k, v in (workload or {}).items() if v is not None}}
@@ -74,7 +70,7 @@ def new_run(target: Path, *, workflow: Path, engine: str, model: Optional[str], 
                      policy=load_policy(policy).model_dump() if policy else {}, device_sets=list(device_sets or []),
                      scheduler=scheduler, ray_address=ray_address, server_reuse=server_reuse)
     try:
-        R.prepare(target, args, workflow, text=text)
+        R.prepare(target, args, workflow, text=text, wf=wf)
     except (R.RunError, ValueError) as e:
         usage(str(e))
 
@@ -244,15 +240,12 @@ def dataset_options(dataset: Optional[str]) -> dict[str, Any]:
 
 def print_plan(workflow: Path, *, engine: str, model: Optional[str], launch: dict[str, Any], workload: dict[str, Any],
                sets: list[str], llm: str, engine_defaults: dict[str, Any], server_reuse: bool = True) -> None:
-    import yaml
-
     from geak.auditor.evidence.models import WorkloadSpec
     from geak.orchestrator import plan as P
     from geak.orchestrator import run as R
-    from geak.orchestrator.workflow_config import WorkflowConfig
 
     try:
-        wf = WorkflowConfig.model_validate(yaml.safe_load(R.workflow_text(workflow, engine_defaults or None)))
+        wf = R.load_workflow(workflow, engine_defaults or None)[1]
     except ValueError as e:
         usage(str(e))
     if (why := wf.refuses_sets(len(sets))) is not None:

@@ -18,6 +18,7 @@ from rich.table import Table
 from geak.orchestrator import skill_state, skills as sk
 
 from .common import run_arg
+from geak.auditor.evidence.layout import MANIFEST
 
 skills_app = typer.Typer(no_args_is_help=True, help="Skill cards and prompt templates that define every role.")
 console = Console()
@@ -117,7 +118,7 @@ def diff(run: Path = typer.Argument(..., help="a run directory geak run wrote"),
 
     run = run_arg(run)
     try:
-        m = json.loads((run / "manifest.json").read_text())
+        m = json.loads((run / MANIFEST).read_text())
     except (OSError, ValueError) as e:
         _fail(f"{run}/manifest.json: cannot read: {e}")
     recorded = m.get("skills") if isinstance(m, dict) else None

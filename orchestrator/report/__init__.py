@@ -23,6 +23,7 @@ from .blocks import (
 from .model import DELTA_SCOPES, Headline, RunFiles, gate_rows, headline, latest_decisions, leg_rows, load_run, rederive
 from .plots import figure_blocks
 from .render import to_html, to_markdown
+from geak.auditor.evidence.layout import REPORT_HTML, REPORT_MD
 
 
 # ==================================================================== API
@@ -70,7 +71,7 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     """Write RUN/report.md and RUN/report.html, each atomically (tmp + fsync + rename)."""
     md, page = build_report(run_dir)
     store = RunStore(run_dir)
-    return store.write_text("report.md", md), store.write_text("report.html", page)
+    return store.write_text(REPORT_MD, md), store.write_text(REPORT_HTML, page)
 
 
 __all__ = ["Headline", "RunFiles", "build_report", "fmt_ci", "fmt_num", "fmt_pct", "headline", "headline_text", "load_run", "write_report"]

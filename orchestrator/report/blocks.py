@@ -18,6 +18,7 @@ from .model import (
     BASELINE_METRIC, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CI_CONFIDENCE, DASH, DELTA_SCOPES, WITHDRAWN_LABEL, GateRow, Headline,
     LegRow, Rederived, RunFiles, first_line, latest_decisions,
 )
+from geak.auditor.evidence.layout import AUDITS
 
 def non_pass(findings: Sequence[Finding]) -> list[Finding]:
     return [f for f in findings if f.outcome != "pass"]
@@ -316,7 +317,7 @@ def verdict_blocks(run: RunFiles, gates: Sequence[GateRow]) -> list[Block]:
         tone: Tone = {"PASS": "pass", "FLAG": "flag", "FAIL": "fail"}.get(a.verdict or "", "muted")  # type: ignore[assignment]
         label = a.verdict or f"unaudited ({first_line(a.unaudited_reason) or 'no reason given'})"
         out.append(Heading(f"{a.gate_id}: {label}", 3))
-        out.append(Para(f"audits/{stem}.json, decision {a.decision_id or DASH}, scope {a.scope or DASH}, "
+        out.append(Para(f"{AUDITS}/{stem}.json, decision {a.decision_id or DASH}, scope {a.scope or DASH}, "
                         f"actions {', '.join(a.actions) or DASH}, auditor {a.auditor_version or DASH}", tone))
         bad = non_pass(a.findings)
         out.append(Bullets(tuple(fmt_finding(f) for f in bad)) if bad else Para("Every finding passed.", "muted"))

@@ -16,6 +16,7 @@ from geak.auditor.evidence.loader import LegData, RunEvidence
 from geak.auditor.evidence.models import AuditVerdict, Decision, LegRole, Manifest, judged_metric
 from geak.auditor.evidence.store import Problem, RunStore
 from geak.orchestrator.events import GateOutcome, RunEvent, RunSummary
+from geak.auditor.evidence.layout import AUDITS, DECISIONS, EVENTS, SUMMARY
 
 
 DASH = "—"
@@ -52,9 +53,9 @@ def _problem_strs(problems: Sequence[Problem]) -> list[str]:
 def _read_audits(store: RunStore) -> tuple[dict[str, AuditVerdict], list[str]]:
     audits: dict[str, AuditVerdict] = {}
     problems: list[str] = []
-    d = store.root / "audits"
+    d = store.root / AUDITS
     for p in sorted(d.glob("*.json")) if d.is_dir() else []:
-        verdict, probs = store.read_json(f"audits/{p.name}", AuditVerdict)
+        verdict, probs = store.read_json(f"{AUDITS}/{p.name}", AuditVerdict)
         problems += _problem_strs(probs)
         if verdict is not None:
             audits[p.stem] = verdict
@@ -67,21 +68,21 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunFiles:
     problems = _problem_strs(ev.manifest_and_problems[1])
     missing: list[str] = []
     decisions: list[tuple[int, Decision]] = []
-    if store.exists("decisions.jsonl"):
+    if store.exists(DECISIONS):
         decisions = ev.decisions
         problems += _problem_strs(ev.decisions_and_problems[1])
     else:
         missing.append("decisions.jsonl: no decisions were recorded, so there is nothing to gate or headline")
     summary = None
-    if store.exists("summary.json"):
-        summary, probs = store.read_json("summary.json", RunSummary)
+    if store.exists(SUMMARY):
+        summary, probs = store.read_json(SUMMARY, RunSummary)
         problems += _problem_strs(probs)
     else:
         missing.append("summary.json: not written by `geak run` (imported run, or it stopped before its first node); "
                        "status, passthrough phases and banking are unknown")
     events: list[RunEvent] = []
-    if store.exists("events.jsonl"):
-        events, probs = store.read_jsonl("events.jsonl", RunEvent)
+    if store.exists(EVENTS):
+        events, probs = store.read_jsonl(EVENTS, RunEvent)
         events = [e for _, e in events]
         problems += _problem_strs(probs)
     else:
@@ -89,7 +90,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunFiles:
     audits, probs = _read_audits(store)
     problems += probs
     if not audits:
-        missing.append("audits/: no audit verdicts; every gate is not audited and no headline can be verified")
+        missing.append(f"{AUDITS}/: no audit verdicts; every gate is not audited and no headline can be verified")
     what_if = None
     if store.exists("what_if.json"):
         from ..what_if import WhatIf

@@ -22,6 +22,7 @@ from ..legs import LegRunner
 from ..workflow_config import Phase, WorkflowConfig
 from .ids import BUNDLE_GATE
 from .state import RunState
+from geak.auditor.evidence.layout import EVENTS, SUMMARY
 
 
 @dataclass
@@ -63,7 +64,7 @@ class RunContext:
 
     def emit(self, event: str, node: str, message: str, **kw: Any) -> None:
         ev = RunEvent(event=event, node=node, message=message, **kw)  # type: ignore[arg-type]
-        self.store.append_jsonl("events.jsonl", ev)
+        self.store.append_jsonl(EVENTS, ev)
         self.on_event(ev)
 
     def over_budget(self, st: RunState) -> bool:
@@ -88,7 +89,7 @@ class RunContext:
                        gates=[GateOutcome(**g) for g in st.get("gates", [])], banked_decisions=st.get("banked", []),
                        final_config=st.get("incumbent", {}), bundle_decision=_bundle_decision(st), error=error,
                        ledger_head=(h.label if (h := getattr(self.legs, "sealed", None)) is not None else None))
-        self.store.write_json("summary.json", s)
+        self.store.write_json(SUMMARY, s)
 
 
 def _bundle_decision(st: RunState) -> str | None:

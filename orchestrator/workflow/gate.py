@@ -25,6 +25,7 @@ from ..roles import AuditJudgment
 from .context import RunContext
 from .prompting import llm_answer, prompt_state
 from .state import Feedback, RunState
+from geak.auditor.evidence.layout import DECISIONS, LEGS
 
 LABEL_ACTIONS = {"pass", "flag", "downgrade_headline", "replace_headline_with_e2e"}
 SEVERITY = {"PASS": 0, "FLAG": 1, "FAIL": 2}
@@ -40,7 +41,7 @@ def find_decision(store: RunStore, decision_id: str | None) -> Decision | None:
 def submit(store: RunStore, d: Decision) -> None:
     # resume safety: a node re-run after a crash must not submit the same decision twice
     if find_decision(store, d.decision_id) is None:
-        store.append_jsonl("decisions.jsonl", d)
+        store.append_jsonl(DECISIONS, d)
 
 
 def as_claim(c: Any) -> Claim:
@@ -86,7 +87,7 @@ def llm_judgment(rt: RunContext, st: RunState, v: AuditVerdict, d: Decision) -> 
                       deterministic_verdict=v.verdict,
                       deterministic_findings=[f.model_dump(mode="json") for f in v.findings if f.outcome != "n/a"],
                       evidence_files=sorted(str(p.relative_to(rt.store.root)) for p in rt.store.root.rglob("*")
-                                            if p.is_file() and "legs" in p.parts)[:200])
+                                            if p.is_file() and LEGS in p.parts)[:200])
     try:
         j = llm_answer(rt, "patch_auditor", AuditJudgment, ps)
     except Exception as e:  # the judgment may only escalate: when it fails, the code floor's verdict stands, said

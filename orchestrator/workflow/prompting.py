@@ -12,6 +12,7 @@ from geak.auditor.noise import effective_policy
 
 from .context import RunContext
 from .state import RunState
+from geak.auditor.evidence.layout import MANIFEST
 
 
 class BudgetSpent(RuntimeError):
@@ -19,10 +20,10 @@ class BudgetSpent(RuntimeError):
 
 
 def llm_answer(rt: RunContext, role: str, schema: type, state: dict[str, Any]) -> Any:
-    from ..llm import LLM_CALLS_FILE
+    from geak.auditor.evidence.layout import LLM_CALLS
     from ..skills import render
 
-    p = rt.store.path(LLM_CALLS_FILE)
+    p = rt.store.path(LLM_CALLS)
     used = sum(1 for _ in p.open()) if p.exists() else 0
     if used >= rt.wf.budgets.llm_calls:
         raise BudgetSpent(f"the workflow's LLM budget of {rt.wf.budgets.llm_calls} calls is spent ({used} recorded)")
@@ -63,7 +64,7 @@ def measurements(rt: RunContext, ref: list[str], cand: list[str], audit: list[st
 
 
 def prompt_state(rt: RunContext, st: RunState, **kw: Any) -> dict[str, Any]:
-    m, _ = rt.store.read_json("manifest.json", Manifest)
+    m, _ = rt.store.read_json(MANIFEST, Manifest)
     pol, _ = effective_policy(RunEvidence(rt.store), rt.policy)
     base_vals = rt.values(st.get("baseline_legs", []))
     s: dict[str, Any] = {

@@ -123,3 +123,18 @@ def test_overlap_fraction():
     assert stats.overlap_fraction((0, 10), (20, 30)) == 0.0
     assert stats.overlap_fraction((0, 10), (2, 4)) == 0.2  # over the longer span: a short half is uneven
     assert stats.overlap_fraction((5, 5), (0, 1)) is None
+
+
+def test_the_blocks_decision_banks_by_ranges_or_by_the_test_and_says_which():
+    from geak.auditor.stats import aa_band, blocks_decision
+
+    # three reps a side (the H100 recording's max_num_seqs gate): too few for the rank test, every rep above
+    d = blocks_decision([3161.8, 3150.0, 3170.4], [3981.0, 3990.2, 3950.7], 4.92, min_reps_for_test=5, alpha=0.05)
+    assert (d.passed, d.by, d.tested, round(d.delta_pct, 2)) == (True, "ranges", False, 25.91)
+    # ranges overlap by one rep but eight reps a side clear the band by the test
+    ref, cand = [100, 101, 99, 100, 102, 98, 100, 115], [120, 121, 119, 120, 122, 118, 120, 99]
+    d = blocks_decision(ref, cand, 5.0, min_reps_for_test=5, alpha=0.05)
+    assert (d.passed, d.by, d.non_overlap, d.tested) == (True, "test", False, True)
+    assert not blocks_decision(ref, cand, 25.0, min_reps_for_test=5, alpha=0.05).passed  # the band decides
+    assert aa_band([2.4, 4.9], [3174.5, 3044.9]) == 4.9  # within-leg spread the wider
+    assert round(aa_band([0.5, 0.7], [100.0, 104.0]), 6) == 4.0  # the gap between lifetimes the wider

@@ -14,7 +14,7 @@ from fake_openai import FakeOpenAI, _completion  # noqa: F401  (tests/orchestrat
 
 from geak.auditor.evidence.store import RunStore
 from geak.orchestrator.llm import (
-    LLM_CALLS_FILE,
+    LLM_CALLS,
     InvalidOutput,
     LLMCall,
     LLMCallFailed,
@@ -52,7 +52,7 @@ def live(server, store, **kw):
 
 
 def calls(store: RunStore) -> list[LLMCall]:
-    recs, problems = store.read_jsonl(LLM_CALLS_FILE, LLMCall)
+    recs, problems = store.read_jsonl(LLM_CALLS, LLMCall)
     assert problems == []
     return [r for _, r in recs]
 
@@ -159,7 +159,7 @@ def test_replay_reproduces_outputs_without_network(server, key_env, tmp_path, mo
                   r.complete("planner", msgs2, schema=Plan)]
     assert replay_out == live_out
     # a second replay from the file itself is identical too (deterministic)
-    r2 = LLMClient("replay", store=None, replay_from=rec_store.root / LLM_CALLS_FILE)
+    r2 = LLMClient("replay", store=None, replay_from=rec_store.root / LLM_CALLS)
     assert [r2.complete("planner", MSGS, schema=Plan), r2.complete("profiler", MSGS),
             r2.complete("planner", msgs2, schema=Plan)] == live_out
 
@@ -185,7 +185,7 @@ def test_replay_miss_names_role_hash_prompt_and_file(server, key_env, tmp_path):
     want_sha = hashlib.sha256(canonical_json(msgs).encode()).hexdigest()
     assert "'profiler'" in text and want_sha in text and "p" * 200 in text
     assert "TAILMARKER" not in text
-    assert str(store.root / LLM_CALLS_FILE) in text
+    assert str(store.root / LLM_CALLS) in text
     # the same prompt under another role is a miss as well
     with pytest.raises(ReplayMiss, match="'planner'"):
         r.complete("planner", MSGS)
@@ -201,7 +201,7 @@ def test_echoed_api_key_never_reaches_the_file(server, key_env, tmp_path):
     server.script = [echo_auth]
     out = live(server, store).complete("planner", [{"role": "user", "content": f"my key is {KEY}"}], schema=Plan)
     assert out.op == KEY  # the caller gets the real reply; only the file is redacted
-    raw = (store.root / LLM_CALLS_FILE).read_text()
+    raw = (store.root / LLM_CALLS).read_text()
     assert KEY not in raw and KEY[8:] not in raw
     assert "[REDACTED]" in raw
     [rec] = calls(store)
@@ -216,7 +216,7 @@ def test_key_in_env_not_matching_any_pattern_is_redacted(server, tmp_path, monke
     server.script = [lambda body, headers: "echo " + headers["Authorization"].split()[-1]]
     out = live(server, store).complete("producer", MSGS)
     assert out == f"echo {plain}"
-    assert plain not in (store.root / LLM_CALLS_FILE).read_text()
+    assert plain not in (store.root / LLM_CALLS).read_text()
 
 
 def test_http_500_is_recorded_with_error_text(server, key_env, tmp_path):

@@ -123,13 +123,17 @@ def test_the_original_settings_replay_byte_identically(tmp_path):
     # the summary too, but for the one field that says how this run's roles were answered
     s_out, s_rec = json.loads((out / "summary.json").read_text()), json.loads((LLM_REC / "summary.json").read_text())
     assert (s_out.pop("llm_mode"), s_rec.pop("llm_mode")) == ("replay", "live")
-    # a field added since the recording (issue 32): a recording from before sealing replays unsealed
-    assert s_out.pop("ledger_head") is None and "ledger_head" not in s_rec and s_out == s_rec
-    audits = sorted(p.name for p in (LLM_REC / "audits").glob("*.json"))
-    assert audits and audits == sorted(p.name for p in (out / "audits").glob("*.json"))
-    for a in audits:  # the verdicts as recorded; only the time they were written differs, and the
-        # policy record names thresholds added since (issue 17: B5's concurrency; issue 18: the
-        # paired P3's) with their defaults
+    # the replay seals each copied leg as the recording sealed it (its files, the prefix of a log
+    # its server kept writing to, the time): the chain is rebuilt line for line, and so is its head
+    assert s_out == s_rec and s_rec["ledger_head"]
+    assert (out / "ledger.jsonl").read_bytes() == (LLM_REC / "ledger.jsonl").read_bytes()
+    # the verdicts the live gates gave, as recorded (audits/history: audits/<gate>.json holds what the
+    # auditor says of the finished recording today, whose seal messages name the final ledger head);
+    # only the time they were written differs, and the policy record names thresholds added since
+    # (issue 17: B5's concurrency; issue 18: the paired P3's) with their defaults
+    audits = sorted(p.relative_to(LLM_REC / "audits").as_posix() for p in (LLM_REC / "audits" / "history").glob("*.json"))
+    assert audits and audits == sorted(p.relative_to(out / "audits").as_posix() for p in (out / "audits" / "history").glob("*.json"))
+    for a in audits:
         got, rec = _no_created_at(out / "audits" / a), _no_created_at(LLM_REC / "audits" / a)
         new = set(got["policy"]) - set(rec["policy"])
         assert new <= {"max_shared_core_load", "concurrent_overlap_s", "pair_min_evenness", "min_pairs",
@@ -158,7 +162,8 @@ def test_an_edited_auditor_prompt_under_an_escalating_llm_turns_a_pass_into_a_fl
     g = _gates(out)[GATE]
     assert (g["recorded_verdict"], g["replayed_verdict"], g["replayed_banked"]) == ("PASS", "FLAG", True), g
     assert {"rule_id": "J1", "recorded": None, "replayed": "flag"} in [{k: x[k] for k in ("rule_id", "recorded", "replayed")} for x in g["rules"]]
-    assert _gates(out)["baseline"]["replayed_verdict"] == "PASS"  # the script escalates patch gates only
+    b = _gates(out)["baseline"]  # the script escalates patch gates only: the baseline's verdict is the recording's
+    assert b["replayed_verdict"] == b["recorded_verdict"] == "FLAG", b  # B1: that day's noisy 2-core box (runs/keys)
     # the prompts went to the model over HTTP, edited; the recording's answers were not used
     auditor_prompts = [x["body"]["messages"][0]["content"] for x in llm_server.requests if "geak role `patch_auditor`" in x["body"]["messages"][0]["content"]]
     assert auditor_prompts and all(ESCALATE in p for p in auditor_prompts)
@@ -187,7 +192,7 @@ def test_a_changed_strategist_plan_that_asks_for_an_unrecorded_leg_ends_not_reco
     assert g64["recorded_verdict"] is None and g64["replayed_banked"] is False
     assert g64["note"].startswith("not recorded: leg(s) cfg_max_num_seqs-64"), g64
     assert gates[GATE]["recorded_banked"] is True and gates[GATE]["replayed_banked"] is None
-    assert gates["baseline"]["replayed_verdict"] == "PASS"  # the rest went on
+    assert gates["baseline"]["replayed_verdict"] == gates["baseline"]["recorded_verdict"] == "FLAG"  # the rest went on
 
 
 def test_skills_without_an_llm_and_an_api_base_without_an_llm_are_usage_errors(tmp_path):

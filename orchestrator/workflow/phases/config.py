@@ -20,6 +20,7 @@ from ...scheduler import LegJob, assign
 from ..gate import audit, find_decision, missed_note, patch_decision, record_missed, recorded_verdict, set_gate, submit
 from ..prompting import measurements, producer, prompt_state
 from ..state import Candidate, RunState
+from geak.auditor.evidence.layout import STRATEGY
 
 
 def strategize(st: RunState, rt: RunContext) -> RunState:
@@ -44,7 +45,7 @@ def strategize(st: RunState, rt: RunContext) -> RunState:
         for v in it.values:
             cands.append({"cid": ids.candidate_id(it.knob, v), "knob": it.knob, "value": v})
     cands = cands[: p.max_candidates or len(cands)]
-    rt.store.write_json("strategy.json", plan.model_dump(mode="json"))
+    rt.store.write_json(STRATEGY, plan.model_dump(mode="json"))
     rt.emit("phase", "strategize", f"plan: {len(cands)} config candidate(s): {', '.join(c['cid'] for c in cands) or 'none'}")
     return {"strategy": plan.model_dump(mode="json"), "candidates": cands, "screened": {}, "promoted": [],
             "phases_done": st.get("phases_done", []) + ["strategize"]}

@@ -22,6 +22,7 @@ from ..context import RunContext
 from ..gate import audit, bankable, find_decision, missed_note, patch_decision, record_missed, recorded_verdict, set_gate, submit
 from ..prompting import measurements, producer, prompt_state
 from ..state import RunState
+from geak.auditor.evidence.layout import LAUNCH, OPBENCH, OP_ATTEMPTS, TOPK, leg_file, op_dir, op_file
 
 
 def integrable_ops() -> frozenset[str]:
@@ -92,7 +93,7 @@ def audit_harness(st: RunState, rt: RunContext) -> RunState:
                                      attempts=st.get("attempts", {}).get(gate, 0), verdict=fb.get("verdict"), banked=False,
                                      unaudited_reason=fb.get("unaudited_reason"),
                                      note="isolated result: never banked; integration follows only a PASS (or a label-only FLAG)"))
-    ob, _ = rt.store.read_json(f"ops/{kn['op']}/opbench.json", OpBenchRecord)
+    ob, _ = rt.store.read_json(op_file(kn['op'], OPBENCH), OpBenchRecord)
     if lost := losing_shapes(ob):
         rt.emit("withdraw", "audit_harness", f"{gate}: slower than the served baseline {ob.baseline_backend} at "
                 + ", ".join(f"{sh} ({x:.2f}x)" for sh, x in lost) + ": no isolated win is claimed for it", gate_id=gate)
@@ -137,8 +138,8 @@ def kernel_measure(st: RunState, rt: RunContext) -> RunState:
                 accuracy=rt.accuracy, topk=lambda url, model: record_topk(url, prompts, model=model))
     rt.emit("leg", "kernel_measure", f"reference leg {ref_id}: {r.status}" + (f" ({r.reason})" if r.reason else ""),
             leg_id=ref_id, gate_id=gate)
-    ref_rows, _ = rt.store.read_jsonl(f"legs/{ref_id}/first_token_topk.jsonl", TopKLogprobs) \
-        if rt.store.exists(f"legs/{ref_id}/first_token_topk.jsonl") else ([], [])
+    ref_rows, _ = rt.store.read_jsonl(leg_file(ref_id, TOPK), TopKLogprobs) \
+        if rt.store.exists(leg_file(ref_id, TOPK)) else ([], [])
     rows = [x for _, x in ref_rows]
 
     def probe(url: str, model: str):
@@ -165,9 +166,9 @@ def kernel_submit(st: RunState, rt: RunContext) -> RunState:
         rt.emit("withdraw", "kernel_submit", f"{gate}: {why}", gate_id=gate)
         return {"proposal": {"withdraw": True, "not_recorded": why}}
     refs, cands = ids.kernel_leg_sets(op, st.get("measure_rounds", {}).get(gate, 1))
-    launches = [rt.store.read_json(f"legs/{c}/launch.json", LegLaunch)[0] for c in cands]
+    launches = [rt.store.read_json(leg_file(c, LAUNCH), LegLaunch)[0] for c in cands]
     ok = all(x is not None and x.status == "ok" for x in launches)
-    ob, _ = rt.store.read_json(f"ops/{op}/opbench.json", OpBenchRecord)
+    ob, _ = rt.store.read_json(op_file(op, OPBENCH), OpBenchRecord)
     iso = isolated_speedup(ob)
     fb = st.get("feedback")
     if rt.llm is None:
@@ -318,9 +319,9 @@ def _archive_op(store: RunStore, op: str, candidate: str) -> None:
 
     from ...legs import recorded_candidate
 
-    if not store.path(f"ops/{op}/opbench.json").exists():
+    if not store.path(op_file(op, OPBENCH)).exists():
         return
-    if recorded_candidate(store.path(f"ops/{op}")) != candidate:
-        dest = store.path(f"ops/_attempts/{op}-{int(time.time() * 1000)}")
+    if recorded_candidate(store.path(op_dir(op))) != candidate:
+        dest = store.path(f"{OP_ATTEMPTS}/{op}-{int(time.time() * 1000)}")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(store.path(f"ops/{op}")), str(dest))
+        shutil.move(str(store.path(op_dir(op))), str(dest))

@@ -14,6 +14,7 @@ from .. import ids
 from ..context import RunContext
 from ..gate import audit, bankable, set_gate, submit
 from ..state import RunState
+from geak.auditor.evidence.layout import ROUTING, TRACE, profile_file
 
 
 def profile(st: RunState, rt: RunContext) -> RunState:
@@ -51,10 +52,10 @@ def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
     if status != "ok":
         rt.emit("error", "profile", f"profile round {rid} failed: {reason}")
         return {"routing": {"note": f"capture failed: {reason}"}}
-    bd = op_breakdown(rt.store.path(f"profile/{rid}/trace.json.gz"))
+    bd = op_breakdown(rt.store.path(profile_file(rid, TRACE)))
     ph = rt.phase("profile")
     prop = route(bd, **({"min_share": ph.min_share} if ph is not None and ph.min_share else {}))
-    rt.store.write_json(f"profile/{rid}/routing.json", prop.claim("trace.json.gz"))
+    rt.store.write_json(profile_file(rid, ROUTING), prop.claim(TRACE))
     top = ", ".join(f"{f.family} {f.share:.0%}" for f in bd.families[:4])
     rt.emit("phase", "profile", f"profile {rid}: {top}; {prop.note}")
     did = ids.PROFILE_DECISION
