@@ -26,7 +26,7 @@ from typing import Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, Field
 
-from geak.auditor.checks.op_classes import device_name, launch_ops, op_family
+from geak.auditor.api import device_name, launch_ops, op_family
 from geak.auditor.evidence.models import ProfileClaim, RoutedOp, SkippedOp
 
 DEVICE_CATS = ("kernel", "gpu_memcpy", "gpu_memset")

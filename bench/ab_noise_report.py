@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from geak.auditor import stats
-from geak.auditor.audit import audit_run
+from geak.auditor.api import audit_run
 from geak.auditor.evidence.ledger import check_leg, read_ledger, seal
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Decision, Manifest, PairedAA
 from geak.auditor.evidence.store import RunStore
-from geak.auditor.aa_pairs import sequences, span_of
-from geak.auditor.noise import aa_band_pct, paired_bands
-from geak.auditor.paired import band_pct, derive
+from geak.auditor.api import sequences, span_of
+from geak.auditor.api import aa_band_pct, paired_bands
+from geak.auditor.api import derive_pairs as derive, paired_band_pct as band_pct
 from geak.auditor.policy import AuditPolicy
 
 

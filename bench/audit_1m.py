@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from geak.auditor.corpus.synthetic import BASE_TPUT, MODEL, build_clean_run
-from geak.auditor.corpus.synthetic_engine import EngineCounters
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # corpus/: the development package in the checkout
+from corpus.synthetic import BASE_TPUT, MODEL, build_clean_run
+from corpus.synthetic_engine import EngineCounters
 from geak.auditor.evidence.metrics import snapshot_names
 from geak.auditor.evidence.normalize import from_vllm_result
 
@@ -76,7 +77,7 @@ def big_leg(leg_dir: Path, leg_id: str, n_per_rep: int, reps: int, tput: float, 
     (leg_dir / "launch.json").write_text(json.dumps(launch))
 
 
-AUDIT = "import sys,time,resource;from geak.auditor.audit import audit_run;t=time.perf_counter();vs=audit_run(sys.argv[1],write=False);" \
+AUDIT = "import sys,time,resource;from geak.auditor.api import audit_run;t=time.perf_counter();vs=audit_run(sys.argv[1],write=False);" \
         "dt=time.perf_counter()-t;print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, ','.join(f'{v.gate_id}={v.verdict}' for v in vs))"
 
 

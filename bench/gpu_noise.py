@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from geak.auditor import runpack, stats
-from geak.auditor.audit import audit_file, latest_per_gate
+from geak.auditor.api import audit_file, latest_per_gate
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import AuditVerdict
 from geak.auditor.evidence.store import RunStore
-from geak.auditor.noise import aa_band_pct, effective_policy, paired_bands
+from geak.auditor.api import aa_band_pct, effective_policy, paired_bands
 from geak.auditor.policy import AuditPolicy
 from geak.orchestrator.workflow import ids
 

@@ -27,7 +27,7 @@ from geak.agents.engines.devices import split
 from geak.agents.engines.leg import LegResult
 from geak.agents.kernels import specs
 from geak.agents.kernels.templates import TEMPLATES
-from geak.auditor.audit import audit_decision
+from geak.auditor.api import audit_decision
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Decision
 from geak.auditor.evidence.store import RunStore

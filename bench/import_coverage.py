@@ -11,8 +11,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from geak.auditor.corpus.plants import PLANTS, build_case
-from geak.auditor.audit import audit_run
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # corpus/: the development package in the checkout
+from corpus.plants import PLANTS, build_case
+from geak.auditor.api import audit_run
 from geak.auditor.importers.bench import import_sglang_bench, import_vllm_bench
 from geak.auditor.importers.geak_v4 import import_geak_v4
 

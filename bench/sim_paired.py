@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geak.auditor import noise as audit_noise
-from geak.auditor import paired
+from geak.auditor.api import PairedResult, paired_band_pct, paired_bands, paired_clears
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.store import RunStore
 from geak.auditor.policy import AuditPolicy
@@ -52,7 +51,7 @@ def load_pair_noise(runs_dir: Path, policy: AuditPolicy) -> PairNoise | None:
     deltas: list[float] = []
     runs, designs = [], 0
     for d in sorted(p for p in runs_dir.iterdir() if (p / "legs").is_dir()):
-        _, _, detail = audit_noise.paired_bands(RunEvidence(RunStore(d)), policy, claimed=frozenset({"crossover"}))
+        _, _, detail = paired_bands(RunEvidence(RunStore(d)), policy, claimed=frozenset({"crossover"}))
         got = [x for k, v in sorted(detail.items()) if k.startswith("crossover_") for x in v["pair_deltas_pct"]]
         if got:
             deltas += got
@@ -74,7 +73,7 @@ def pair_deltas(pn: PairNoise, rng: np.random.Generator, ratio: float, n: int) -
 
 def paired_band(pn: PairNoise, rng: np.random.Generator, crossovers: int, n_pairs: int, policy: AuditPolicy) -> float:
     """The paired A/A band of a run that measured `crossovers` A/A crossovers of n_pairs pairs each."""
-    bands = [paired.band_pct(paired.PairedResult("crossover", deltas=pair_deltas(pn, rng, 1.0, n_pairs))) or 0.0
+    bands = [paired_band_pct(PairedResult("crossover", deltas=pair_deltas(pn, rng, 1.0, n_pairs))) or 0.0
              for _ in range(max(1, crossovers))]
     return max(policy.noise_band_pct, *bands)  # as noise.paired_bands: the widest design, never below the policy
 
@@ -83,8 +82,8 @@ def p3_paired(deltas: list[float], band: float, policy: AuditPolicy) -> bool:
     """P3 (paired): enough pairs, median above the band, signed-rank p < alpha, bootstrap CI wholly above it."""
     if len(deltas) < policy.min_pairs:
         return False
-    s = paired.PairedResult("crossover", deltas=deltas).summary(policy.alpha)
-    return paired.clears(s["median_pair_delta_pct"], s["signed_rank_p"], s["bootstrap_ci_pct"], band, policy.alpha)
+    s = PairedResult("crossover", deltas=deltas).summary(policy.alpha)
+    return paired_clears(s["median_pair_delta_pct"], s["signed_rank_p"], s["bootstrap_ci_pct"], band, policy.alpha)
 
 
 def periods_wall(secs: list[float], sets: int) -> float:

@@ -177,7 +177,7 @@ def prepare(out: Path, knobs: int, python: str) -> dict[str, Any]:
 
 def audit_pick(out: Path, res: dict[str, dict[str, Any]], pick: str, params: dict[str, dict[str, Any]]) -> str:
     """The sweep's pick against its default point, as `geak import vllm-bench` and `geak audit` see them."""
-    from geak.auditor.audit import audit_run
+    from geak.auditor.api import audit_run
     from geak.auditor.importers.bench import import_vllm_bench
 
     run = out / "sweep-audit"

@@ -27,3 +27,12 @@ def assets_root() -> Path:
     """The directory holding skills/ and prompts/ side by side: the repository root in a source
     checkout, site-packages/geak in an install."""
     return asset_dir("skills").parent
+
+
+def source_checkout() -> Path | None:
+    """The repository geak runs from (an editable install or the tree itself), or None for an
+    installed wheel: the folder above the auditor package, when it holds the development corpus."""
+    spec = find_spec("geak.auditor")
+    locs = list(spec.submodule_search_locations or []) if spec is not None else []
+    root = Path(locs[0]).resolve().parent if locs else None
+    return root if root is not None and (root / "corpus" / "plants.py").is_file() and (root / "pyproject.toml").is_file() else None

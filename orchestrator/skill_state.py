@@ -74,7 +74,7 @@ def state_from_run(run_dir: str | Path, gate: Optional[str] = None, *, audit: bo
     ``geak.auditor.audit.audit_run(run_dir, gate=..., write=False)``. What a run directory does not
     hold (a strategy, a budget) stays null.
     """
-    from geak.auditor.audit import audit_file, audit_run, latest_per_gate
+    from geak.auditor.api import audit_file, audit_run, latest_per_gate
     from geak.auditor.evidence.loader import RunEvidence
     from geak.auditor.policy import AuditPolicy
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from geak.auditor.audit import audit_file, audit_run
+from geak.auditor.api import audit_file, audit_run
 from geak.auditor.evidence.models import AuditVerdict, Record
 from geak.auditor.evidence.store import RunStore
 from geak.auditor.policy import AuditPolicy

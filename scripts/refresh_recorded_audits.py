@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from geak.auditor.audit import audit_run
+from geak.auditor.api import audit_run
 from geak.auditor.runpack import SUFFIX, pack, resolve_run
 
 ROOT = Path(__file__).resolve().parents[1] / "runs" / "recorded"

@@ -14,8 +14,8 @@ def pytest_sessionstart(session):
     """What the tests read but the tree does not hold as files: the recordings, shipped as
     archives (runs/recorded/NAME.tar.xz, unpacked beside them unless current), and the planted
     corpus, generated into runs/cases unless it already is what runs/cases.sha256 names (when
-    the generator no longer makes that, tests/auditor/corpus/test_plants.py says so)."""
-    from geak.auditor.corpus.digest import ensure
+    the generator no longer makes that, tests/corpus/test_plants.py says so)."""
+    from corpus.digest import ensure
     from geak.auditor.runpack import shipped, unpack
 
     for archive in shipped(RECORDED):
@@ -25,7 +25,7 @@ def pytest_sessionstart(session):
 
 @pytest.fixture
 def clean_run(tmp_path):
-    from geak.auditor.corpus.synthetic import build_clean_run
+    from corpus.synthetic import build_clean_run
 
     build_clean_run(tmp_path / "run")
     return tmp_path / "run"

@@ -24,7 +24,7 @@ def audit(
                                    "a colleague's, a recording)"),
 ) -> None:
     """Audit every gate of RUN_DIR from its raw records; write audits/<gate>.json (nothing with --read-only)."""
-    from geak.auditor.audit import audit_run
+    from geak.auditor.api import audit_run
     from geak.auditor.evidence.models import SCOPES
 
     run_dir = run_arg(run_dir)
@@ -96,7 +96,7 @@ def backtest(
 ) -> None:
     """Run the auditor blind on every case and score it against the answer keys."""
     from geak.auditor.backtest import VERDICTS, backtest as run_backtest
-    from geak.auditor.checks import sorted_rule_ids
+    from geak.auditor.api import sorted_rule_ids
 
     for d in cases_dirs:
         if not d.is_dir():
@@ -159,13 +159,31 @@ def schema_export(
     console.print(f"{'checked' if check else 'wrote'} schemas in {out_dir}")
 
 
+def dev_corpus(module: str):
+    """corpus.<module> from the source checkout geak runs from: the planted-flaw generator is a
+    development package (the shipped auditor does not carry it). Usage error (2) elsewhere."""
+    import importlib
+    import sys
+
+    from geak.resources import source_checkout
+
+    root = source_checkout()
+    if root is None:
+        usage("geak cases needs a source checkout: the planted-flaw generator (corpus/) is a development package, not "
+              "installed with geak; clone the repository, install it editable (pip install -e .) and run this there")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(f"corpus.{module}")
+
+
 @cases_app.command("generate")
 def cases_generate(
     out_dir: Path = typer.Argument(Path("runs/cases")),
     case: Optional[list[str]] = typer.Option(None, "--case", help="only these cases"),
 ) -> None:
-    """(Re)generate the planted-flaw corpus from the synthetic clean run."""
-    from geak.auditor.corpus.plants import generate
+    """(Re)generate the planted-flaw corpus from the synthetic clean run. Needs a source checkout:
+    the generator (corpus/) is a development package, not installed with geak."""
+    generate = dev_corpus("plants").generate
 
     try:
         names = generate(out_dir, case)
@@ -180,8 +198,10 @@ def cases_check(
     digest: Path = typer.Option(Path("runs/cases.sha256"), help="the reviewed digest: one sha256 per case"),
     update: bool = typer.Option(False, "--update", help="rewrite the digest from CASES_DIR (after a deliberate change)"),
 ) -> None:
-    """Whether CASES_DIR is the corpus the digest names, case by case. Exit 0 it is, 1 it is not."""
-    from geak.auditor.corpus.digest import corpus_digest, differences, format_digest, read_digest
+    """Whether CASES_DIR is the corpus the digest names, case by case. Exit 0 it is, 1 it is not.
+    Needs a source checkout (corpus/, a development package)."""
+    d = dev_corpus("digest")
+    corpus_digest, differences, format_digest, read_digest = d.corpus_digest, d.differences, d.format_digest, d.read_digest
 
     if not cases_dir.is_dir():
         usage(f"{cases_dir} is not a directory; generate it: geak cases generate {cases_dir}")
@@ -206,8 +226,8 @@ def cases_check(
 
 @cases_app.command("list")
 def cases_list() -> None:
-    """List the plants: case name, planted rule ids, what the flaw is."""
-    from geak.auditor.corpus.plants import PLANTS
+    """List the plants: case name, planted rule ids, what the flaw is. Needs a source checkout."""
+    PLANTS = dev_corpus("plants").PLANTS
 
     t = Table()
     for col in ("case", "rules", "flaw"):

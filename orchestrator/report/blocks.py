@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from geak.auditor.audit import audit_stem as audit_file_stem
-from geak.auditor.checks import RULES
+from geak.auditor.api import audit_stem as audit_file_stem
+from geak.auditor.api import RULES
 from geak.auditor.evidence.ledger import Head
 from geak.auditor.evidence.models import AuditVerdict, Finding, Manifest
 from geak.orchestrator.events import RunEvent

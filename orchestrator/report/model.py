@@ -11,7 +11,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 from geak.auditor import stats
-from geak.auditor.audit import audit_stem as audit_file_stem, latest_per_gate
+from geak.auditor.api import audit_stem as audit_file_stem, latest_per_gate
 from geak.auditor.evidence.loader import LegData, RunEvidence
 from geak.auditor.evidence.models import AuditVerdict, Decision, LegRole, Manifest, judged_metric
 from geak.auditor.evidence.store import Problem, RunStore

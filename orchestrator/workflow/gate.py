@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from geak.auditor.audit import audit_gate, history_file
+from geak.auditor.api import audit_gate, history_file
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import AuditVerdict, Claim, Consequence, Decision, Finding
 from geak.auditor.evidence.store import RunStore

@@ -8,7 +8,7 @@ from typing import Any
 from geak.auditor import stats
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Manifest
-from geak.auditor.noise import effective_policy
+from geak.auditor.api import effective_policy
 
 from .context import RunContext
 from .state import RunState

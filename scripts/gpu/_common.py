@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from geak.agents.kernels.harness import run_harness
-from geak.auditor.audit import audit_decision
+from geak.auditor.api import audit_decision
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import AuditVerdict, Decision, OpBenchRecord
 from geak.auditor.evidence.store import RunStore

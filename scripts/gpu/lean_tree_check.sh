@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from geak.auditor import runpack
-from geak.auditor.audit import audit_run
+from geak.auditor.api import audit_run
 
 for a in runpack.shipped(Path("runs/recorded")):
     t = time.monotonic()

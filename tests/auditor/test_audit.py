@@ -53,7 +53,7 @@ def _swap_rule(monkeypatch, rid, fn):
 
 def test_a_faulted_rule_never_banks_over_the_other_rules_flag(tmp_path, monkeypatch):
     # b1_noisy's baseline FLAGs (B1); a fault in another rule of that gate used to make it UNAUDITED (banked)
-    from geak.auditor.corpus.plants import generate
+    from corpus.plants import generate
     from geak.orchestrator.workflow.gate import bankable
 
     generate(tmp_path, ["b1_noisy"])
@@ -137,7 +137,7 @@ def _aa_legs(store_root, tputs_a, tputs_b):
     """The clean run built again with these A/A reps (measured, then sealed, as a run would be)."""
     import shutil
 
-    from geak.auditor.corpus.synthetic import LegSpec, build_clean_run
+    from corpus.synthetic import LegSpec, build_clean_run
 
     def mod(legs):
         for lid, tputs in (("aa_1", tputs_a), ("aa_2", tputs_b)):

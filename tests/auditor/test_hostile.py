@@ -11,7 +11,7 @@ import pytest
 
 from geak.auditor.audit import audit_file, audit_run, audit_stem
 from geak.auditor.evidence.store import MAX_JSON_DEPTH, NotEvidence, RunStore
-from geak.auditor.corpus.synthetic import LegSpec, build_clean_run
+from corpus.synthetic import LegSpec, build_clean_run
 
 DEEP = "[" * 100_000 + "]" * 100_000
 

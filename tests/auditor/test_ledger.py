@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from geak.auditor.audit import audit_gate, audit_run
-from geak.auditor.corpus.synthetic import build_clean_run
+from corpus.synthetic import build_clean_run
 from geak.auditor.evidence.ledger import LEDGER, check_leg, read_ledger, seal
 from geak.auditor.evidence.store import NotEvidence, OutsideRunDir, RunStore
 from geak.auditor.policy import AuditPolicy

@@ -1,5 +1,5 @@
 """P3's paired path (auditor/paired.py, checks/paired_gate.py) on small run directories written
-the way vLLM writes them (the corpus's builders, auditor/corpus/plants_paired.py: real
+the way vLLM writes them (the corpus's builders, corpus/plants_paired.py: real
 per-request shapes, the host's monotonic start_times with a matching date, vLLM CPU's
 'core ids=[..]' start-up line). The backtest scores the same builders as cases x_*."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from geak.auditor.audit import audit_run
-from geak.auditor.corpus.plants_paired import GATE, abba_run, crossover_run
+from corpus.plants_paired import GATE, abba_run, crossover_run
 from geak.auditor.evidence.models import Decision
 
 def _verdict(tmp: Path) -> dict:
@@ -124,7 +124,7 @@ def test_an_aa_crossover_the_manifest_leaves_out_still_sets_the_band(tmp_path):
 
 
 def test_aa_legs_of_two_configs_are_no_band(tmp_path):
-    from geak.auditor.corpus.plants_paired import SEQS
+    from corpus.plants_paired import SEQS
 
     p3 = _run(tmp_path, aa_b_resolved=SEQS)["P3"]
     assert p3.outcome == "flag" and "paired noise band unknown" in p3.message and "max_num_seqs" in p3.message

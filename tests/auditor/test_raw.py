@@ -150,7 +150,7 @@ def _forge(run: Path, edit) -> None:
     """Edit every result file of the candidate as if vLLM had written it so, rewrite geak's copy
     from the edited files with geak's own normalizer and the decisions' claims from both: no
     file a producer writes disagrees with another. Only the engine's /metrics are left."""
-    from geak.auditor.corpus.synthetic import _honest_claims
+    from corpus.synthetic import _honest_claims
     from geak.auditor.evidence.normalize import from_vllm_result
     from geak.auditor.evidence.store import RunStore
 
@@ -167,7 +167,7 @@ def _forge(run: Path, edit) -> None:
 
 
 def test_forging_the_tool_output_and_its_copy_together_is_exposed_by_the_engine_counters(run):
-    from geak.auditor.corpus.plants_tamper import _faster
+    from corpus.plants_tamper import _faster
 
     _forge(run, _faster(1.25))
     v = verdict(run)
@@ -180,7 +180,7 @@ def test_forging_the_tool_output_and_its_copy_together_is_exposed_by_the_engine_
 
 
 def test_inflated_token_counts_are_exposed_by_the_engine_counters(run):
-    from geak.auditor.corpus.plants_tamper import _more_tokens
+    from corpus.plants_tamper import _more_tokens
 
     _forge(run, _more_tokens)
     v = verdict(run)

@@ -45,7 +45,7 @@ def test_more_trials_need_the_same_share():
 
 
 def test_a_trial_cut_short_is_left_out(tmp_path):
-    from geak.auditor.corpus.plants_paired import T0, WOB, _leg
+    from corpus.plants_paired import T0, WOB, _leg
 
     store = ab_noise.RunStore(tmp_path / "paired")
     a, b = ab_noise._xlegs("eff8_32_t1")
@@ -65,7 +65,7 @@ def _measured(out: Path) -> None:
     """A small stand-in of what ``measure`` writes, built by the corpus's leg writer (vLLM's own
     shapes, the engines' core-id lines): sequential A/A chains on both sets at once with a drift
     between legs, sequential effect trials, paired A/A crossovers and paired effect trials."""
-    from geak.auditor.corpus.plants_paired import T0, WOB, _leg, crossover
+    from corpus.plants_paired import T0, WOB, _leg, crossover
     from geak.auditor.evidence.models import Manifest, PairedAA, WorkloadSpec
     from geak.auditor.evidence.store import RunStore
 
@@ -93,7 +93,7 @@ def _measured(out: Path) -> None:
         crossover(par, f"eff8_32_t{t}", "reference", "candidate", 1.3, t0=T0 + 40_000 + 1000 * t, b_resolved=SEQS)
     par.write_json("manifest.json", Manifest(run_id="paired", aa_legs=[x for d in designs for x in d.a_legs + d.b_legs],
                                              aa_designs=designs))
-    from geak.auditor.corpus.synthetic import seal_legs
+    from corpus.synthetic import seal_legs
 
     for st in (seq, par):  # as the leg runner seals each leg it closes
         seal_legs(st)

@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import gpu_noise as gn  # noqa: E402
 
 from geak.auditor.audit import audit_run  # noqa: E402
-from geak.auditor.corpus.synthetic import BASE_TPUT, LegSpec, build_clean_run  # noqa: E402
+from corpus.synthetic import BASE_TPUT, LegSpec, build_clean_run  # noqa: E402
 from geak.auditor.policy import AuditPolicy  # noqa: E402
 from geak.orchestrator.workflow import ids  # noqa: E402
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from geak.auditor.corpus.plants import PLANTS, build_clean_run
+from corpus.plants import PLANTS, build_clean_run
 
 REPO = Path(__file__).resolve().parents[2]
 

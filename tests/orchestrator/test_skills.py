@@ -257,7 +257,7 @@ def test_the_prior_verdict_is_read_from_the_auditors_own_file_name(tmp_path):
     import json
 
     from geak.auditor.audit import audit_file
-    from geak.auditor.corpus.synthetic import build_clean_run
+    from corpus.synthetic import build_clean_run
     from geak.auditor.evidence.models import Decision
 
     run = build_clean_run(tmp_path / "run").root

@@ -272,7 +272,7 @@ def isolated_speedup(ob: Any) -> float | None:
     """The harness's speedup as the auditor derives it (H9), rounded: context only, never a
     headline. A loss is reported as measured; a pooled "win" over shapes where the candidate
     loses to the served path at some of them is not claimed (None)."""
-    from geak.auditor.checks.harness import op_speedup
+    from geak.auditor.api import op_speedup
 
     k = op_speedup(ob) if ob is not None else None
     if k is None or (k >= 1.0 and losing_shapes(ob)):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geak.auditor.corpus.synthetic import BASE_TPUT, build_clean_run
+from corpus.synthetic import BASE_TPUT, build_clean_run
 from geak.auditor.audit import audit_run
 from geak.auditor.checks.baseline import drift_side
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geak.auditor.corpus.plants_import import GEAK_GATE, GEAK_SHORT, _geak_dir
+from corpus.plants_import import GEAK_GATE, GEAK_SHORT, _geak_dir
 from geak.auditor.audit import audit_run
 from geak.auditor.importers.geak_v4 import import_geak_v4
 
@@ -50,8 +50,8 @@ def test_a_cited_line_the_reference_also_prints_proves_nothing(tmp_path):
 
 
 def _config_p5(tmp_path: Path, knobs: list[str], levers: dict[str, str] | None = None):
-    from geak.auditor.corpus.plants import _decision
-    from geak.auditor.corpus.synthetic import build_clean_run
+    from corpus.plants import _decision
+    from corpus.synthetic import build_clean_run
 
     extra = {} if levers is None else {"declared_levers": levers}
     build_clean_run(tmp_path / "run", decisions_mod=_decision("d-cfg-1", declared_knobs=knobs, **extra))

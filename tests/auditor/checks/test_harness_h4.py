@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from geak.auditor.corpus.plants import build_clean_run
+from corpus.plants import build_clean_run
 from geak.auditor.audit import audit_run
 
 

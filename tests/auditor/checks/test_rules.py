@@ -1,12 +1,12 @@
 """Every rule of FAILURES.md fires on its planted case and stays quiet on the clean run.
 
-The plants live in auditor/corpus/plants.py; their keys are written from the flaw, not from the
+The plants live in corpus/plants.py; their keys are written from the flaw, not from the
 auditor's output. One behaviour per test: the parametrization gives one test per case.
 """
 
 import pytest
 
-from geak.auditor.corpus.plants import PLANTS, build_case, build_clean_run
+from corpus.plants import PLANTS, build_case, build_clean_run
 from geak.auditor.audit import audit_run
 from geak.auditor.checks import RULES
 
@@ -102,7 +102,7 @@ def test_p11_still_sees_a_crash_before_the_teardown(tmp_path):
 
 
 def test_f2_with_prefix_caching_on_in_the_audit_leg_is_a_confound_not_a_cache_verdict(tmp_path):
-    from geak.auditor.corpus.plants import BASE_TPUT
+    from corpus.plants import BASE_TPUT
 
     def mod(legs):
         legs["caching_audit"].tput = BASE_TPUT * 1.08 * 1.03 * 1.5
@@ -115,7 +115,7 @@ def test_f2_with_prefix_caching_on_in_the_audit_leg_is_a_confound_not_a_cache_ve
 
 
 def test_f2_limit_widens_with_the_noise_band(tmp_path):
-    from geak.auditor.corpus.plants import BASE_TPUT
+    from corpus.plants import BASE_TPUT
     from geak.auditor.policy import AuditPolicy
 
     build_clean_run(tmp_path / "run", legs_mod=_set_tput("caching_audit", BASE_TPUT * 1.08 * 1.03 * 1.15))
@@ -175,8 +175,8 @@ def test_p10_fails_closed_when_the_named_reference_recorded_no_top_k(tmp_path):
 # ---------------------------------------------------------------- P8: an e2e gain the kernel cannot explain
 
 def _amdahl_p8(tmp_path, cand_scale: float):
-    from geak.auditor.corpus.plants import _decision, _set
-    from geak.auditor.corpus.synthetic import BASE_TPUT
+    from corpus.plants import _decision, _set
+    from corpus.synthetic import BASE_TPUT
 
     build_clean_run(tmp_path / "run", legs_mod=_set("kernel_rmsnorm", tput=BASE_TPUT * 1.08 * cand_scale),
                     decisions_mod=_decision("d-integrate-rmsnorm", profile_round="round_1"))
@@ -213,8 +213,8 @@ def test_amdahl_bound_of_a_slower_op_is_a_loss():
 def test_p3_says_what_the_reps_show_when_every_candidate_rep_is_worse(tmp_path):
     # once "rep ranges overlap" was said where every candidate rep was below every reference rep
     from geak.auditor.audit import audit_run
-    from geak.auditor.corpus.plants import _set
-    from geak.auditor.corpus.synthetic import BASE_TPUT, build_clean_run
+    from corpus.plants import _set
+    from corpus.synthetic import BASE_TPUT, build_clean_run
 
     build_clean_run(tmp_path / "run", legs_mod=_set("cfg_seqs512", tput=BASE_TPUT * 0.7))
     v = {x.gate_id: x for x in audit_run(tmp_path / "run", write=False)}["config-accept-1"]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from geak.auditor.corpus.digest import case_sha256, corpus_digest, differences, read_digest
-from geak.auditor.corpus.plants import PLANTS, generate
+from corpus.digest import case_sha256, corpus_digest, differences, read_digest
+from corpus.plants import PLANTS, generate
 
 REPO = Path(__file__).resolve().parents[3]
 CASES = REPO / "runs" / "cases"

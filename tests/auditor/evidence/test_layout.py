@@ -12,7 +12,7 @@ from geak.auditor.evidence import layout
 
 REPO = Path(__file__).resolve().parents[3]
 PRODUCT = ("auditor", "agents", "orchestrator")
-OUTSIDE = ("auditor/importers/", "auditor/corpus/", "auditor/evidence/layout.py")
+OUTSIDE = ("auditor/importers/", "auditor/evidence/layout.py")
 NAMES = {v for k, v in vars(layout).items() if k.isupper() and isinstance(v, str) and "." in v}
 LEG_PATH = re.compile(r'^[rb]?f?["\'](legs|audits)/')
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from geak.auditor.corpus.plants_import import GEAK_CAND, GEAK_GATE, _geak_dir
+from corpus.plants_import import GEAK_CAND, GEAK_GATE, _geak_dir
 from geak.auditor.audit import audit_run
 from geak.auditor.importers.geak_fields import cited_lines
 from geak.auditor.importers.geak_v4 import import_geak_v4

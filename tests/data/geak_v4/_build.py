@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
-from geak.auditor.corpus.geak_rows import bind_line, jdump, leg, server_info, write
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # corpus/: the development package in the checkout
+from corpus.geak_rows import bind_line, jdump, leg, server_info, write
 
 HERE = Path(__file__).parent
 SRC_A_MODEL = "Qwen/Qwen3.5-27B-FP8"

@@ -7,9 +7,11 @@ real formats; tests/data/README.md says where each format was seen).
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from geak.auditor.corpus.plants_import import MODEL, RATES, vllm09_row, vllm_all_failed  # one source for the corpus and these
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # corpus/: the development package in the checkout
+from corpus.plants_import import MODEL, RATES, vllm09_row, vllm_all_failed  # one source for the corpus and these
 
 HERE = Path(__file__).parent
 

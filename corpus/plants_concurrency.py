@@ -11,7 +11,7 @@ from typing import Callable
 from geak.auditor.evidence.store import RunStore
 
 from .plants import Plant, plant
-from ..evidence.layout import LAUNCH, RAW, SERVER_LOG, leg_file
+from geak.auditor.evidence.layout import LAUNCH, RAW, SERVER_LOG, leg_file
 
 BASE, CFG = "baseline", "cfg_seqs512"
 

@@ -1,6 +1,6 @@
 """Build a realistic, clean, seeded run directory on disk, with no engine.
 
-It is the starting point of the backtest corpus (auditor/corpus/plants.py plants one flaw into a
+It is the starting point of the backtest corpus (corpus/plants.py plants one flaw into a
 copy) and of the auditor's benchmark. Every leg carries what a real vLLM leg carries: a
 launch.json with the resolved config, server.log, the vLLM ``bench serve --save-result
 --save-detailed`` JSON kept verbatim per repetition, and bench_runs.jsonl normalized from
@@ -28,7 +28,7 @@ from geak.auditor.evidence.metrics import snapshot_names
 from geak.auditor.evidence.store import RunStore
 
 from .synthetic_engine import EngineCounters, server_info
-from ..evidence.layout import DECISIONS, MANIFEST, leg_dir
+from geak.auditor.evidence.layout import DECISIONS, MANIFEST, leg_dir
 
 MODEL = "geak/tiny-arith-llama"
 BASE_TPUT = 1004.9  # tok/s, the scale of the seed incident's baseline

@@ -19,7 +19,7 @@ from geak.auditor.evidence.store import RunStore
 from .plants import Plant, plant
 from .plants_reps import _drop_rep
 from .plants_tamper import BOTH_CFG, CFG, _rm_tree
-from ..evidence.layout import LEDGER
+from geak.auditor.evidence.layout import LEDGER
 
 TAG = ("seal",)
 LEG_GATES = ("baseline", "config-accept-1", "integrate-rmsnorm", "bundle")

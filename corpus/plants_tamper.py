@@ -15,7 +15,7 @@ from geak.auditor.evidence.store import RunStore
 
 from .plants import Plant, _both, _decision, _edit_raw, _resolved, plant
 from .synthetic import _honest_claims
-from ..evidence.layout import BENCH_RUNS, LAUNCH, MANIFEST, RAW, SERVER_LOG, leg_file
+from geak.auditor.evidence.layout import BENCH_RUNS, LAUNCH, MANIFEST, RAW, SERVER_LOG, leg_file
 
 CFG = "cfg_seqs512"
 BOTH_CFG = ("config-accept-1", "integrate-rmsnorm")  # the gates whose legs include cfg_seqs512

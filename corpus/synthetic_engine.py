@@ -2,7 +2,7 @@
 /metrics answers around each repetition, in vLLM's formats (the exposition text as vLLM 0.32
 on this CPU serves it, reduced to the families the auditor reads plus a few it must skip).
 
-Part of the backtest corpus generator (auditor/corpus/synthetic.py): a clean case's engine agrees with
+Part of the backtest corpus generator (corpus/synthetic.py): a clean case's engine agrees with
 its benchmark tool, so a planted disagreement is the plant's alone.
 """
 

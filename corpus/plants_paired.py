@@ -15,7 +15,7 @@ from geak.auditor.evidence.store import RunStore
 
 from .plants import Plant, plant
 from .synthetic import LegSpec, seal_legs, write_leg
-from ..evidence.layout import DECISIONS, MANIFEST
+from geak.auditor.evidence.layout import DECISIONS, MANIFEST
 
 T0 = 1_700_000_000.0
 CORE = "(EngineCore pid=4{n}) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \tlocal_rank=0, core ids=[{c}]\n"

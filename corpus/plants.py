@@ -1,4 +1,4 @@
-"""The backtest corpus: one planted flaw per case, on top of auditor/corpus/synthetic.py's clean run.
+"""The backtest corpus: one planted flaw per case, on top of corpus/synthetic.py's clean run.
 
 Each Plant names the flaw, the FAILURES.md rule it plants, how it edits the clean run, and
 its answer key: for every gate whose verdict the flaw changes, the expected verdict and the
@@ -22,7 +22,7 @@ from geak.auditor.evidence.models import Consequence
 from geak.auditor.evidence.store import RunStore
 
 from .synthetic import BASE_TPUT, TRACE_KERNELS, HostFingerprint, _trace, build_clean_run, cpu_host
-from ..evidence.layout import BENCH_RUNS, leg_file
+from geak.auditor.evidence.layout import BENCH_RUNS, leg_file
 
 Key = dict[str, tuple[str, list[str]]]  # gate_id -> (verdict, rule ids that must fire)
 
@@ -406,7 +406,7 @@ plant(Plant("f4_accuracy_drop", ("F4",), "bundle accuracy 86% vs baseline 100%",
             legs_mod=_set("val_final_1", accuracy=(430, 500))))
 
 
-# a producer editing geak's own files (issue 12): auditor/corpus/plants_tamper.py registers them here
+# a producer editing geak's own files (issue 12): corpus/plants_tamper.py registers them here
 from . import plants_concurrency, plants_import, plants_lifetime, plants_paired, plants_quality, plants_reps, plants_seal, plants_tamper, plants_vocab  # noqa: E402,F401
 
 

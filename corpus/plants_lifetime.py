@@ -13,7 +13,7 @@ from geak.auditor.evidence.store import RunStore
 
 from .plants import Plant, plant
 from .synthetic import BASE_TPUT, LegSpec
-from ..evidence.layout import LAUNCH, SERVER_LOG, leg_file
+from geak.auditor.evidence.layout import LAUNCH, SERVER_LOG, leg_file
 
 RESET = "(APIServer pid={pid}) INFO 11-23 12:{mm:02d}:00 [api_router.py:39] Resetting prefix cache...\n"
 REQUESTS = "(APIServer pid={pid}) INFO:     127.0.0.1:41234 - \"POST /v1/completions HTTP/1.1\" 200 OK\n"

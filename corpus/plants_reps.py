@@ -16,7 +16,7 @@ from geak.auditor.evidence.store import RunStore
 from .plants import Plant, _both, _edit_json, _edit_raw, plant
 from .plants_lifetime import BAND_UNKNOWN
 from .plants_tamper import BOTH_CFG, CFG
-from ..evidence.layout import BENCH_RUNS, LAUNCH, MANIFEST, leg_dir, leg_file
+from geak.auditor.evidence.layout import BENCH_RUNS, LAUNCH, MANIFEST, leg_dir, leg_file
 
 TAG = ("reps",)
 PER_REQUEST = ("input_lens", "output_lens", "ttfts", "itls", "latencies", "start_times", "errors", "generated_texts")

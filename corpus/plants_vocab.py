@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .plants import Plant, _claim, plant
 from .plants_tamper import BOTH_CFG, CFG, _each_rep
-from ..evidence.layout import SERVER_LOG, leg_file
+from geak.auditor.evidence.layout import SERVER_LOG, leg_file
 
 TAG = ("vocabulary",)
 
