@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+rm -rf build  # setuptools copies into build/lib and never prunes it: a module moved away would ship from there
 .venv/bin/pip wheel -q --no-deps --no-build-isolation -w "$TMP/dist" . 2>/dev/null
 .venv/bin/python -m venv "$TMP/venv"
 SITE=$("$TMP/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
