@@ -182,3 +182,18 @@ def test_an_unknown_design_lists_the_known_ones(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = runner.invoke(app, ["run", "--plan", "--ab-design", "latin-square"])
     assert r.exit_code == 2 and "ab_design" in r.output and "crossover" in r.output, r.output
+
+
+def test_aa_legs_on_the_command_line_overrides_the_workflows_and_lands_in_the_manifest(tmp_path):
+    """`geak run --aa-legs 6` (the recorded H100 run): six A/A server lifetimes where gpu-quick.yaml says 2."""
+    out = plan("--workflow", REPO / "workflows" / "gpu-quick.yaml", "--devices", "cpu", "--aa-legs", 6)
+    assert [leg for leg, _ in _legs(out) if leg.startswith("aa_")] == [f"aa_{i}" for i in range(1, 7)]
+    from geak.orchestrator.cli.run_cmds import new_run
+
+    new_run(tmp_path / "run", workflow=REPO / "workflows" / "gpu-quick.yaml", engine="vllm", model=None, use_auditor=True,
+            engine_defaults={"aa_legs": 3})
+    import json
+
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["aa_legs"] == ["aa_1", "aa_2", "aa_3"]
+    bad = runner.invoke(app, ["run", "--plan", "--model", "m", "--aa-legs", "-1"])
+    assert bad.exit_code == 2
