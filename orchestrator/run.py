@@ -158,6 +158,8 @@ def input_file(run_dir: Path, args: RunArgs, role: str) -> Path | None:
     """The question file legs answer: the run's copy where prepare() made one (runs before it
     read the path given, as run_args.json records it)."""
     copy = Path(run_dir) / input_path(role)
+    if copy.is_symlink():  # the run's copy is a regular file prepare() wrote; a link would read outside the run
+        raise RunError(f"{copy}: a link, not the copy this run was prepared with; start a new run")
     given = getattr(args, f"{role}_file")
     return copy if copy.is_file() else Path(given) if given else None
 

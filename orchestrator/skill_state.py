@@ -24,6 +24,7 @@ from geak.auditor.evidence.layout import (
     profile_file,
 )
 
+
 def _read_json(store: RunStore, rel: str) -> Any:
     """A run file as JSON through the run's store (confined to the run, regular files only), or
     None: a prompt state shows what is there and leaves the rest null."""

@@ -20,6 +20,7 @@ from .model import (
 )
 from geak.auditor.evidence.layout import AUDITS
 
+
 def non_pass(findings: Sequence[Finding]) -> list[Finding]:
     return [f for f in findings if f.outcome != "pass"]
 

@@ -191,3 +191,17 @@ def test_read_only_audit_writes_nothing(clean_run):
     r = geak("audit", clean_run, "--read-only")
     assert r.returncode == 0, r.stdout + r.stderr
     assert sorted(p.relative_to(clean_run) for p in clean_run.rglob("*")) == before
+
+
+def test_a_run_whose_question_copy_became_a_link_is_refused_not_followed(tmp_path):
+    from geak.orchestrator import run as R
+    from geak.orchestrator.cli.run_cmds import new_run
+
+    new_run(tmp_path / "run", workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True)
+    copy = tmp_path / "run" / "inputs" / "accuracy.jsonl"
+    outside = tmp_path / "elsewhere.jsonl"
+    outside.write_text('{"prompt": "1+1=", "expected": "2"}\n')
+    copy.unlink()
+    copy.symlink_to(outside)
+    with pytest.raises(R.RunError, match="a link, not the copy"):
+        R.runtime(tmp_path / "run", R.load_args(tmp_path / "run"))
