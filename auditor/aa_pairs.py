@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .evidence.engine_log import omp_core_ids
+from .evidence.devices import DeviceSet, describe
 from .evidence.loader import LegData
 from .evidence.pairing import RepWindow, same_clock, window_of
 
@@ -34,7 +34,7 @@ MIN_SHARED = 0.5  # two legs are one period when they ran at once for half the s
 @dataclass(frozen=True)
 class Span:
     leg_id: str
-    cores: frozenset[int]
+    cores: DeviceSet
     start: float
     end: float
     first: RepWindow
@@ -45,11 +45,11 @@ class Span:
 
 def span_of(leg: LegData) -> Span | None:
     """Cores and time span of a leg's counted reps; None when the bytes do not show them."""
-    got = omp_core_ids(leg.server_log)
+    got = leg.devices
     ws = [w for r in leg.counted if r.raw is not None and (w := window_of(r.raw)) is not None]
-    if not got or not got[0] or not ws:
+    if not got or not ws:
         return None
-    return Span(leg.leg_id, frozenset(got[0]), min(w.start for w in ws), max(w.end for w in ws), ws[0])
+    return Span(leg.leg_id, got, min(w.start for w in ws), max(w.end for w in ws), ws[0])
 
 
 def periods(spans: list[Span]) -> list[tuple[Span, Span]]:
@@ -92,14 +92,14 @@ def crossovers(spans: list[Span]) -> tuple[list[tuple[list[str], list[str]]], li
 def sequences(spans: list[Span], used: set[str], per_design: int) -> tuple[list[tuple[list[str], list[str]]], list[str]]:
     """(A/A A B B A designs as (A legs, B legs), why a chain is not one) from the spans of the
     legs not in ``used`` (those of a crossover): one chain per core set, cut every ``per_design`` pairs."""
-    chains: dict[frozenset[int], list[Span]] = {}
+    chains: dict[DeviceSet, list[Span]] = {}
     for x in sorted(spans, key=lambda s: s.start):
         if x.leg_id not in used:
             chains.setdefault(x.cores, []).append(x)
     found: list[tuple[list[str], list[str]]] = []
     left = []
     for cores, chain in chains.items():
-        on = f"cores {sorted(cores)}"
+        on = describe(cores)
         clash = next(((x, y) for x, y in zip(chain, chain[1:]) if y.start < x.end), None)
         if clash:
             left.append(f"A/A legs {clash[0].leg_id} and {clash[1].leg_id} ran at once on {on}: not an A B B A sequence")

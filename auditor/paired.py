@@ -3,10 +3,11 @@
 A decision that claims a paired design (Decision.design) names its reference and candidate
 legs; nothing else it says is taken. From the benchmark tool's own per-request start times
 (the host's monotonic clock, tied to wall time by each result's ``date``: evidence/pairing.py)
-and the cores the engine's own log says it bound (vLLM CPU: ``local_rank=0, core ids=[1]``):
+and the device set the engine's own bytes show (evidence/devices.py: the cores vLLM CPU's log
+says it bound, ``local_rank=0, core ids=[1]``; the cards a GPU engine's server_info.json shows):
 
 ``crossover``  each reference leg ran at the same time as one candidate leg, on disjoint
-               cores; across the periods each side ran on every set (the sets swapped). Pairs
+               device sets; across the periods each side ran on every set (the sets swapped). Pairs
                are the reps of a period that ran at once; a pair that ran less evenly than
                ``pair_min_evenness`` (one half started late or was only partly covered) is dropped
                and counted.
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import stats
-from .evidence.engine_log import omp_core_ids
+from .evidence.devices import DeviceSet, describe
 from .evidence.loader import LegData
 from .evidence.pairing import RepWindow, same_clock, simultaneous, window_of
 
@@ -55,9 +56,8 @@ def _reps(leg: LegData, metric: str) -> list[tuple[RepWindow, float]]:
     return out
 
 
-def _cores(leg: LegData) -> frozenset[int] | None:
-    got = omp_core_ids(leg.server_log)
-    return frozenset(got[0]) if got and got[0] else None
+def _cores(leg: LegData) -> DeviceSet | None:
+    return leg.devices
 
 
 def derive(design: str, ref: list[LegData], cand: list[LegData], metric: str, higher_is_better: bool,
@@ -69,11 +69,12 @@ def derive(design: str, ref: list[LegData], cand: list[LegData], metric: str, hi
     return PairedResult(design, unverifiable=f"{design!r} is not a paired design (known: crossover, abba)")
 
 
-def _no_cores(cores: dict[str, frozenset[int] | None]) -> str | None:
+def _no_cores(cores: dict[str, DeviceSet | None]) -> str | None:
     bad = [i for i, c in cores.items() if c is None]
     if bad:
-        return (f"the engine's log of leg(s) {', '.join(bad)} names no core set (vLLM CPU's 'core ids=[...]' start-up line; a GPU "
-                "engine logs no device ids), so the device sets the design rests on cannot be shown")
+        return (f"the engine's bytes of leg(s) {', '.join(bad)} name no device set (vLLM CPU's 'core ids=[...]' start-up line, or "
+                "a GPU engine's server_info.json naming its cards: CUDA_VISIBLE_DEVICES, or a host of one card), so the device "
+                "sets the design rests on cannot be shown")
     return None
 
 
@@ -114,12 +115,12 @@ def _crossover(ref: list[LegData], cand: list[LegData], metric: str, hib: bool, 
     for a, b in periods:
         shared = cores[a.leg_id] & cores[b.leg_id]  # type: ignore[operator]
         if shared:
-            out.unverifiable = (f"legs {a.leg_id} and {b.leg_id} ran at once on shared cores {sorted(shared)}"
+            out.unverifiable = (f"legs {a.leg_id} and {b.leg_id} ran at once on shared {describe(shared)}"
                                 " (the engines' own logs): each half slowed the other")
             return out
     sets_a, sets_b = {cores[a.leg_id] for a, _ in periods}, {cores[b.leg_id] for _, b in periods}
     if len(sets_a) < 2 or sets_a != sets_b:
-        fmt = lambda ss: ", ".join(str(sorted(s)) for s in ss)  # noqa: E731
+        fmt = lambda ss: ", ".join(describe(s) for s in ss)  # noqa: E731
         out.unverifiable = (f"the sets never swapped (reference on {fmt(sets_a)}, candidate on {fmt(sets_b)}, by the engines' logs): "
                             "a faster set lands on the delta")
         return out
@@ -154,7 +155,7 @@ def _abba(ref: list[LegData], cand: list[LegData], metric: str, hib: bool) -> Pa
         return out
     sets = set(cores.values())
     if len(sets) > 1:
-        out.unverifiable = f"the legs ran on different core sets ({', '.join(str(sorted(s)) for s in sets)}, by the engines' logs)"
+        out.unverifiable = f"the legs ran on different device sets ({', '.join(describe(s) for s in sets)}, by the engines' own bytes)"
         return out
     spans = []
     for lg, side in [(x, "a") for x in ref] + [(x, "b") for x in cand]:

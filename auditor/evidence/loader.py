@@ -31,6 +31,7 @@ from .models import (
     ProfileClaim,
 )
 from ..scoring import answer_key
+from .devices import DeviceSet, device_set, gpu_set
 from .ledger import Head, LedgerView, check_leg, read_ledger
 from .lifetime import HEAD_BYTES, Identity, identity
 from .metrics import Snapshot, Window, decode_snapshot, parse_snapshot, snapshot_names, window
@@ -128,10 +129,17 @@ class LegData:
     # the leg runner, or embedded in the bench tool's raw rows by SGLang), flat dotted keys
     engine_config: dict[str, Any] | None = None
     engine_config_source: str | None = None
+    # the GPUs the engine's own /server_info shows it could use (evidence/devices.py); None: not shown
+    engine_gpus: DeviceSet | None = None
     # the engine's /metrics around each rep the tool timed (the second witness, W1)
     witness: list[RepWitness] = field(default_factory=list)
     # where server_log came from: the leg's own, or (a declared reused server) its owner's
     server_log_file: str = ""
+
+    @cached_property
+    def devices(self) -> DeviceSet | None:
+        """The cores (CPU) or cards (GPU) the engine's own bytes show this leg ran on; None: not shown."""
+        return device_set(self.server_log, self.engine_gpus)
 
     @property
     def reused_from(self) -> str | None:
@@ -342,7 +350,7 @@ class RunEvidence:
         if launch is not None and launch.status == "ok" and launch.reps_planned is not None and raws:
             rec_.raw_missing += _held_to_plan(launch.reps_planned, len(rec_.reps), d)
         reps = rec_.reps
-        engine_cfg, engine_src, p = self._engine_config(d, raws)
+        engine_cfg, engine_src, engine_gpus, p = self._engine_config(d, raws)
         problems += p
         outputs: list[tuple[int, ParityOutput]] = []
         out_probs: list[Problem] = []
@@ -376,6 +384,7 @@ class RunEvidence:
             mismatches=rec_.mismatches,
             engine_config=engine_cfg,
             engine_config_source=engine_src,
+            engine_gpus=engine_gpus,
             raw_missing=rec_.raw_missing,
             outputs=outputs,
             outputs_problems=out_probs,
@@ -425,7 +434,7 @@ class RunEvidence:
             return RepWitness(r, files, None, why, True)
         return RepWitness(r, files, window(snaps[0], snaps[1]), None, False, snaps[0], snaps[1])
 
-    def _engine_config(self, d: str, raws: dict[str, RawRep]) -> tuple[dict[str, Any] | None, str | None, list[Problem]]:
+    def _engine_config(self, d: str, raws: dict[str, RawRep]) -> tuple[dict[str, Any] | None, str | None, DeviceSet | None, list[Problem]]:
         rel = f"{d}/{SERVER_INFO}"
         data, prob = self.store.read_evidence(rel)
         info, src = None, None
@@ -433,19 +442,19 @@ class RunEvidence:
             try:
                 info, src = loads(data.decode()), rel
             except (ValueError, UnicodeDecodeError) as e:
-                return None, None, [Problem(rel, f"not valid JSON: {e}")]
+                return None, None, None, [Problem(rel, f"not valid JSON: {e}")]
         elif prob is not None and prob.message != "file is missing":
-            return None, None, [prob]
+            return None, None, None, [prob]
         else:
             first = next((r for _, r in sorted(raws.items()) if r.server_info is not None), None)
             if first is not None:
                 info, src = first.server_info, f"{first.file} field 'server_info'"
         if info is None:
-            return None, None, []
+            return None, None, None, []
         try:
-            return resolved_from_server_info(info), src, []
+            return resolved_from_server_info(info), src, gpu_set(info), []
         except ValueError as e:
-            return None, None, [Problem(src or rel, f"the engine's server info cannot be read: {e}")]
+            return None, None, gpu_set(info), [Problem(src or rel, f"the engine's server info cannot be read: {e}")]
 
     def _raw_files(self, d: str) -> tuple[dict[str, RawRep], list[Problem]]:
         """Every result file the tool wrote in <leg>/raw/, parsed by the auditor itself."""

@@ -58,7 +58,7 @@ def test_halves_on_shared_cores_are_flagged(tmp_path):
 
 def test_a_log_without_a_core_set_cannot_verify_the_design(tmp_path):
     p3 = _run(tmp_path, logged=False)["P3"]
-    assert p3.outcome == "flag" and "names no core set" in p3.message
+    assert p3.outcome == "flag" and "name no device set" in p3.message
 
 
 def test_unevenly_overlapping_pairs_are_dropped_and_counted(tmp_path):
