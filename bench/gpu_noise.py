@@ -6,7 +6,7 @@ Every value is what the auditor derives from the raw bytes (RunEvidence), every 
 (auditor/noise.py); nothing is written into a run dir. Each line starts with the card it was measured on
 (RUN/device.txt, one nvidia-smi line our GPU scripts write; "card unknown (no device.txt)" without it).
   card       what each run dir says it ran on.
-  within     one server lifetime: per A/A leg its counted reps, spread % ((max-min)/median, the auditor's
+  within     one server lifetime: per A/A leg its counted reps (an A B B A short leg has one: no spread), spread % ((max-min)/median, the auditor's
              within-leg figure) and CV % (sample stdev / mean); the median and max over legs.
   between    server lifetimes: each A/A leg's median, the pairwise gaps |a-b|/min(a,b) between one run's
              leg medians (their max is the auditor's between-median gap), and the band the auditor derives
@@ -18,6 +18,8 @@ Every value is what the auditor derives from the raw bytes (RunEvidence), every 
              candidate (its values x (1 + effect)), and the workflow's aa_legs others as the run's A/A legs;
              P3 judges them as bench/search_vs_sweep.py's p3_pass does. Legs are taken relative to their
              run's median A/A median, so runs of other configs pool; every size sees the same draws.
+  estimate (A B B A)  the smallest effect an A B B A gate of min_pairs pairs banks 4 times in 5, its pairs drawn
+             from the measured A/A pair deltas (bench/sim_paired.py's draw), its band from an A/A design drawn alike.
   live       each patch gate already audited (audits/<gate>.json): its delta re-derived from its legs'
              counted values, its verdict, beside the estimate.
 Exit codes: 0 ok; 2 usage (no such dir, no A/A legs, bad flags), one line on stderr.
@@ -44,6 +46,7 @@ from geak.orchestrator.workflow import ids
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 from search_vs_sweep import UsageError, band_pct, load_workflow, p3_pass, write_json  # noqa: E402
+import sim_paired  # noqa: E402
 
 LADDER = (1, 2, 3, 4, 5, 7, 10, 15, 20, 30)  # effect sizes, percent
 MIN_LEGS = 6  # a reference, a candidate and the band's legs, with others left over so the draws vary
@@ -126,13 +129,14 @@ def read_card(d: Path, run: RunEvidence | None = None) -> tuple[str, str]:
 
 
 def aa_values(run: RunEvidence, metric: str) -> tuple[dict[str, list[float]], list[str]]:
-    """(A/A leg -> counted values, legs left out and why): a leg that did not finish, or kept < 2 values, has no figures."""
+    """(A/A leg -> counted values, legs left out and why): a leg that did not finish, or kept no value, has no
+    figures. A leg of one counted value (an A B B A short leg) has a median but no within-leg spread."""
     got, left = {}, []
     for lid, lj in sorted(run.launches.items()):
         if lj.role != "aa":
             continue
         vals = run.leg(lid).values(metric)[0]
-        if lj.status != "ok" or len(vals) < 2:
+        if lj.status != "ok" or not vals:
             left.append(f"{lid} (status {lj.status}, {len(vals)} counted value(s))")
         else:
             got[lid] = vals
@@ -176,7 +180,8 @@ def read_run(d: Path, policy: AuditPolicy, metric: str) -> dict:
             "gaps_pct": pairwise_gaps_pct(meds), "auditor_band_pct": band, "why_unknown": why,
             "gate_band_pct": None if gate_policy.noise_band_unknown else gate_policy.noise_band_pct,
             "gate_band_source": note.get("noise_band_source"), "abba": abba_figures(run, policy, metric),
-            "live": live_gates(run, metric), "_values": list(legs.values())}
+            "live": live_gates(run, metric), "_values": [v for v in legs.values() if len(v) >= 2],
+            "_abba_deltas": sim_paired.design_deltas(run, policy, "abba")[0]}
 
 
 # ---------------------------------------------------------------- printing
@@ -215,6 +220,12 @@ def report(runs: list[dict], est: dict, metric: str) -> list[str]:
                        + "".join(f"; {k}: {v['n_pairs']} pairs, band {f1(v['band_pct'])}" for k, v in a["designs"].items()))
     if not any(r["abba"] for r in runs):
         out.append(f"{tag} A B B A: not measured in these runs")
+    ab = est.get("abba")
+    if ab is not None:
+        out.append(f"{tag} estimate (A B B A): {ab['draw']}")
+        out.append(f"{tag} estimate (A B B A): P3 pass share per effect size: " + ", ".join(f"{e:g}% {x:.2f}" for e, x in ab["shares"].items()))
+        s = ab["smallest_banked_pct"]
+        out.append(f"{tag} estimate (A B B A): smallest effect banked 4 times in 5: " + (f"{s:g}%" if s is not None else f"none up to {LADDER[-1]}%"))
     if est.get("shares") is None:
         out.append(f"{tag} estimate: needs {MIN_LEGS} A/A legs, these runs have {est['legs']}: skipped")
         verdict = f"no estimate (needs {MIN_LEGS} A/A legs, {est['legs']} here)"
@@ -231,6 +242,26 @@ def report(runs: list[dict], est: dict, metric: str) -> list[str]:
             + ("" if g["design"] == "blocks" else f" ({g['design']})") + f": {f1(g['delta_pct'], True)}, {g['verdict']}; {verdict}"
             for r, g in gates] or [f"{tag} checked once live: no audited patch gate in these runs"]
     return out
+
+
+def abba_estimate(deltas: list[float], trials: int, seed: int, policy: AuditPolicy) -> dict | None:
+    """The smallest effect an A B B A gate of min_pairs pairs banks 4 times in 5: each trial draws the gate's
+    pair deltas from the measured A/A pair deltas (sim_paired: sign at random, smoothed) times (1 + effect), and
+    the band from an A/A design drawn the same way; P3 as the paired gate judges. None without 2 pair deltas."""
+    pn = sim_paired.pair_noise(deltas, 1, [])
+    if pn is None:
+        return None
+    n = policy.min_pairs
+    shares = {}
+    for e in LADDER:
+        rng = np.random.default_rng(seed)  # the same draws for every size
+        shares[e] = sum(sim_paired.p3_paired(sim_paired.pair_deltas(pn, rng, 1 + e / 100, n),
+                                             sim_paired.paired_band(pn, rng, 1, n, policy), policy) for _ in range(trials)) / trials
+    d = np.abs(deltas)
+    draw = (f"{trials} trials, seed {seed}: each gate {n} pairs drawn from the {len(deltas)} measured A/A pair deltas (|delta| median "
+            f"{np.median(d):.1f}% max {d.max():.1f}%; sign at random, smoothed by {pn.bandwidth:.1f}%) x (1 + effect), its band from "
+            f"an A/A design of {n} pairs drawn the same way; P3 as the paired gate")
+    return {"pairs": len(deltas), "draw": draw, "shares": shares, "smallest_banked_pct": smallest_banked(shares)}
 
 
 def estimate(runs: list[dict], trials: int, seed: int, policy: AuditPolicy) -> dict:
@@ -267,15 +298,18 @@ def main(argv: list[str] | None = None) -> int:
             dirs.append(d)
         runs = [read_run(d, policy, a.metric) for d in dirs]
         if not any(r["legs"] for r in runs):
-            raise UsageError(f"no usable A/A legs (launch.json role \"aa\", status ok, >= 2 counted {a.metric}) in "
+            raise UsageError(f"no usable A/A legs (launch.json role \"aa\", status ok, a counted {a.metric}) in "
                              + ", ".join(map(str, dirs)))
         est = estimate(runs, a.trials, a.seed, policy)
+        est["abba"] = abba_estimate([x for r in runs for x in r["_abba_deltas"]], a.trials, a.seed, policy)
     except UsageError as e:
         print(f"gpu_noise: {e}", file=sys.stderr)
         return 2
     print("\n".join(report(runs, est, a.metric)))
     if a.json:
         shares = {str(k): v for k, v in (est["shares"] or {}).items()} or None  # JSON keys are strings
+        if est.get("abba"):
+            est["abba"] = {**est["abba"], "shares": {str(k): v for k, v in est["abba"]["shares"].items()}}
         try:
             write_json(a.json, {"metric": a.metric, "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
                                 "estimate": {**est, "shares": shares}})

@@ -46,17 +46,30 @@ class PairNoise:
                 f"|pair delta| median {np.median(d):.1f}%, max {d.max():.1f}%, smoothed by {self.bandwidth:.1f}%")
 
 
-def load_pair_noise(runs_dir: Path, policy: AuditPolicy) -> PairNoise | None:
-    """Every A/A crossover the auditor finds from the bytes of the runs under runs_dir; None without one."""
+def load_pair_noise(runs_dir: Path, policy: AuditPolicy, design: str = "crossover") -> PairNoise | None:
+    """Every A/A design of that kind (crossover, abba) the auditor finds from the bytes of the runs under
+    runs_dir; None without one."""
     deltas: list[float] = []
     runs, designs = [], 0
     for d in sorted(p for p in runs_dir.iterdir() if (p / "legs").is_dir()):
-        _, _, detail = paired_bands(RunEvidence(RunStore(d)), policy, claimed=frozenset({"crossover"}))
-        got = [x for k, v in sorted(detail.items()) if k.startswith("crossover_") for x in v["pair_deltas_pct"]]
+        got, n = design_deltas(RunEvidence(RunStore(d)), policy, design)
         if got:
             deltas += got
             runs.append(d.name)
-            designs += sum(k.startswith("crossover_") for k in detail)
+            designs += n
+    return pair_noise(deltas, designs, runs)
+
+
+def design_deltas(run: RunEvidence, policy: AuditPolicy, design: str) -> tuple[list[float], int]:
+    """(per-pair A/A deltas of every A/A design of that kind in one run, how many designs)."""
+    _, _, detail = paired_bands(run, policy, claimed=frozenset({design}))
+    keys = [k for k in sorted(detail) if k.startswith(f"{design}_")]
+    return [x for k in keys for x in detail[k]["pair_deltas_pct"]], len(keys)
+
+
+def pair_noise(deltas: list[float], designs: int, runs: list[str]) -> PairNoise | None:
+    """The draw distribution of measured A/A pair deltas: symmetric (an A/A's side labels are
+    arbitrary), smoothed by Silverman's bandwidth; None below two deltas."""
     if len(deltas) < 2:
         return None
     a = np.asarray(deltas + [-x for x in deltas])  # the symmetric distribution the draws come from

@@ -146,3 +146,28 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     p = subprocess.run([sys.executable, str(REPO / "bench" / "gpu_noise.py"), str(tmp_path / "nope")], capture_output=True, text=True)
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.strip() == f"gpu_noise: {tmp_path / 'nope'} is not a run directory (no such directory, or no legs/ in it)"
+
+
+def test_the_abba_estimate_needs_a_larger_effect_on_noisier_pairs():
+    pol = AuditPolicy()
+    quiet = gn.abba_estimate([0.4, -0.6, 0.9, -0.2, 0.5, -0.8], 60, 0, pol)
+    loud = gn.abba_estimate([4.0, -6.0, 9.0, -2.0, 5.0, -8.0], 60, 0, pol)
+    assert quiet is not None and loud is not None and quiet["pairs"] == 6
+    assert quiet["smallest_banked_pct"] is not None and loud["smallest_banked_pct"] is not None
+    assert quiet["smallest_banked_pct"] < loud["smallest_banked_pct"]
+    for est in (quiet, loud):  # more effect never banks less often on the same draws
+        shares = list(est["shares"].values())
+        assert shares == sorted(shares) and shares[0] < 0.8 <= shares[-1]
+    assert gn.abba_estimate([1.0], 10, 0, pol) is None  # one pair delta is no distribution
+
+
+def test_a_measured_abba_aa_chain_gives_the_paired_band_and_its_estimate(tmp_path, capsys):
+    from corpus.plants_paired import abba_run  # A/A A B B A chain of 6 pairs, B 3% above A in each, then a gate
+
+    abba_run(tmp_path / "run", ["ab", "ba", "ab", "ba", "ab", "ba"], aa_gains=(1.03,))
+    rc, out, _ = _main(capsys, tmp_path / "run", "--trials", "40")
+    assert rc == 0, out
+    m = re.search(r"A B B A: paired band (\d+\.\d)%", out)
+    assert m and float(m.group(1)) == pytest.approx(3.0, abs=0.1), out
+    assert "estimate (A B B A): 40 trials, seed 0: each gate 6 pairs drawn from the 6 measured A/A pair deltas" in out
+    assert re.search(r"estimate \(A B B A\): smallest effect banked 4 times in 5: \d+%", out), out
