@@ -32,7 +32,7 @@ from rich.console import Console
 
 from geak.orchestrator.progress import Reporter
 from geak.agents.engines.base import LaunchConfig, get_engine
-from geak.agents.engines.leg import run_leg
+from geak.agents.engines.leg import LegSpec, run_leg
 from geak.auditor import stats
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import WorkloadSpec
@@ -83,7 +83,7 @@ def main() -> None:
         for leg_id in ("A1", "A2"):
             t = time.time()
             with Reporter(store, PROGRESS):  # reps and requests done of total while the leg runs (stderr)
-                res = run_leg(store, leg_id=leg_id, role="aa", engine=ad, cfg=cfg, workload=w, reps=a.reps)
+                res = run_leg(store, ad, LegSpec(leg_id, "aa", cfg, w, reps=a.reps))
             if res.status != "ok":
                 print(f"{m}/{leg_id} failed: {res.reason}", file=sys.stderr)
                 break

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from geak.agents.engines.base import LaunchConfig
-from geak.agents.engines.leg import load_prompts, run_leg
+from geak.agents.engines.leg import LegSpec, leg_parts, load_prompts, run_leg
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Decision, Manifest, PairedAA, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
@@ -60,7 +60,7 @@ WORKLOAD = WorkloadSpec(dataset="random", num_prompts=1000, input_len=32, output
 
 
 def _one(store: RunStore, j: LegJob):
-    return run_leg(store, leg_id=j.leg_id, role=j.role, engine="vllm", cfg=j.cfg, **j.kw)
+    return run_leg(store, "vllm", *leg_parts(j.leg_id, j.role, j.cfg, **j.kw))
 
 
 def _say(msg: str) -> None:
@@ -221,7 +221,7 @@ def solo(a: argparse.Namespace) -> None:
     for i in range(1, a.legs + 1):
         _say(f"solo leg {i}/{a.legs} on {SETS[0]}")
         with Reporter(st, PROGRESS):
-            run_leg(st, leg_id=f"solo_{i}", role="aa", engine="vllm", cfg=cfg, workload=w, reps=a.reps)
+            run_leg(st, "vllm", LegSpec(f"solo_{i}", "aa", cfg, w, reps=a.reps))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from geak.auditor.evidence.models import BenchRep, LegLaunch, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 
 from geak.agents.engines.base import LaunchConfig
-from geak.agents.engines.leg import UNFINISHED, LegResult, Prompt, run_leg
+from geak.agents.engines.leg import UNFINISHED, LegResult, Prompt, leg_parts, run_leg
 from geak.agents.engines.questions import QuestionSet
 from geak.auditor.evidence.ledger import Head, check_leg, read_ledger, reseal, seal
 from geak.auditor.evidence.ledger import set_aside as ledger_set_aside
@@ -209,8 +209,8 @@ class LiveLegs(_SealWatch):
     def one(self, store: RunStore, job: LegJob) -> LegResult:
         """A batch's leg (in a thread or a Ray task): measured, never looked up (batch did that).
         A paired design's leg (``own_server``) neither reuses nor keeps a server."""
-        return run_leg(store, leg_id=job.leg_id, role=job.role, engine=self.engine, cfg=job.cfg, **job.kw, **self.leg_kw,
-                       **self._reuse_kw(job.role, isinstance(self.scheduler, LocalScheduler) and not job.own_server))
+        reuse = self._reuse_kw(job.role, isinstance(self.scheduler, LocalScheduler) and not job.own_server)
+        return run_leg(store, self.engine, *leg_parts(job.leg_id, job.role, job.cfg, **job.kw, **self.leg_kw, **reuse))
 
     def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]:
         done = {j.leg_id: existing(store, j.leg_id, role=j.role, cfg=j.cfg, workload=j.kw["workload"], reps=j.kw["reps"],
@@ -241,8 +241,9 @@ class LiveLegs(_SealWatch):
         if prev is not None:
             return prev
         self.measured.append(leg_id)
-        return self._keep([run_leg(store, leg_id=leg_id, role=role, engine=self.engine, cfg=cfg, workload=workload, reps=reps,
-                                   parity=parity, accuracy=accuracy, **hooks, **self.leg_kw, **self._reuse_kw(role))])[0]
+        parts = leg_parts(leg_id, role, cfg, workload=workload, reps=reps, parity=parity, accuracy=accuracy, **hooks, **self.leg_kw,
+                          **self._reuse_kw(role))
+        return self._keep([run_leg(store, self.engine, *parts)])[0]
 
 
 class RecordedLegs(_SealWatch):

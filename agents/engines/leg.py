@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -107,119 +107,214 @@ def client_command(argv: list[str], cfg: LaunchConfig) -> list[str]:
     return (["taskset", "-c", pin[1]] + argv) if pin and shutil.which("taskset") else argv
 
 
-def run_leg(store: RunStore, *, leg_id: str, role: str, engine: str | EngineAdapter, cfg: LaunchConfig, workload: WorkloadSpec,
-            reps: int = 3, warmup: bool = True, parity: list[Prompt] | None = None, accuracy: list[Prompt] | QuestionSet | None = None,
-            max_tokens: int = 8, health_deadline_s: float = 600.0, bench_timeout_s: float = 900.0,
-            python: str | None = None, port: int | None = None,
-            on_started: Callable[[ServerProcess], None] | None = None,
-            topk: Callable[[str, str], list[TopKLogprobs]] | None = None,
-            probe: Callable[[str, str], tuple[ParityProbe, list[TopKLogprobs]]] | None = None,
-            plugin: KernelPlugin | None = None, engagement_markers: list[str] | None = None,
-            reuse: bool = False, keep: bool = False, rep_barrier: RepBarrier | None = None) -> LegResult:
-    """``topk(base_url, model)``: record first-token top-k logprobs (a reference for a later
-    parity probe). ``probe(base_url, model)``: the one-token parity probe of a kernel candidate,
-    run before anything is benchmarked; an ejected candidate fails the leg (fail closed) with
-    the probe's tagged line as the reason. ``plugin``/``engagement_markers`` are recorded in
-    launch.json as what the leg loaded and what its log must show. ``reuse``: measure on a
-    server an earlier leg of the same launch kept up (pool.py), declared in launch.json's
-    ``server``; ``keep``: leave this leg's server up for such a leg (a kernel leg never does).
-    ``rep_barrier``: the leg is one half of a pair (paired.py): each repetition starts when the
-    partner leg's starts, and a failure here ends the partner's wait."""
-    ad = get_engine(engine) if isinstance(engine, str) else engine
-    python = python or sys.executable
-    d = leg_dir(leg_id)
-    store.path(d).mkdir(parents=True, exist_ok=True)
-    env_extra = ad.server_env(cfg)
-    key = None
-    if (reuse or keep) and ad.cache_reset_path and not (plugin or probe or topk or on_started):
-        key = server_key(ad.name, server_command(ad, cfg, "PORT", python), env_extra)
-    kept = _take_kept(ad, cfg, key) if key and reuse else None
-    port = port or free_port()
-    argv = kept.server.argv if kept else server_command(ad, cfg, port, python)
-    env = {**os.environ, **env_extra}
-    base_url = kept.base_url if kept else f"http://127.0.0.1:{port}"
-    launch = LegLaunch(leg_id=leg_id, role=role, engine=ad.name, command=argv, env=env_extra,  # type: ignore[arg-type]
-                       launch_config=cfg.knobs(), workload=workload, started_at=time.time(), status="failed",
-                       failure_reason=UNFINISHED, kernel_plugin=plugin, engagement_markers=list(engagement_markers or []),
-                       reps_planned=RepPlan(counted=reps, warmup=1 if warmup else 0))
-    counted = 0
-    startup = None
-    sealed: Head | None = None
-    registered = False
-    lock = kept.lock if kept else DeviceLock(cfg.devices, timeout_s=health_deadline_s)
-    server = kept.server if kept else None
+@dataclass(frozen=True)
+class LegSpec:
+    """What one leg measures: one server lifetime of ``cfg`` under ``workload``, ``reps`` counted
+    repetitions after a warm-up, and the quality probes every leg answers (``parity`` greedily,
+    twice, ``max_tokens`` each; ``accuracy``)."""
+
+    leg_id: str
+    role: str
+    cfg: LaunchConfig
+    workload: WorkloadSpec
+    reps: int = 3
+    warmup: bool = True
+    parity: list[Prompt] | None = None
+    accuracy: list[Prompt] | QuestionSet | None = None
+    max_tokens: int = 8
+
+
+@dataclass(frozen=True)
+class LegHooks:
+    """What a caller adds around the measurement. ``topk(base_url, model)``: record first-token
+    top-k logprobs (a reference for a later parity probe). ``probe(base_url, model)``: the
+    one-token parity probe of a kernel candidate, run before anything is benchmarked; an ejected
+    candidate fails the leg (fail closed) with the probe's tagged line as the reason.
+    ``plugin``/``engagement_markers`` are recorded in launch.json as what the leg loaded and what
+    its log must show. ``rep_barrier``: the leg is one half of a pair (orchestrator/paired.py):
+    each repetition starts when the partner leg's starts, and a failure here ends the partner's
+    wait. ``on_started``: called with the server process once it is started (the profiler)."""
+
+    on_started: Callable[[ServerProcess], None] | None = None
+    topk: Callable[[str, str], list[TopKLogprobs]] | None = None
+    probe: Callable[[str, str], tuple[ParityProbe, list[TopKLogprobs]]] | None = None
+    plugin: KernelPlugin | None = None
+    engagement_markers: list[str] | None = None
+    rep_barrier: RepBarrier | None = None
+
+    @property
+    def own_server_only(self) -> bool:
+        """A leg whose server is hooked into never shares it (a kernel leg, a profiled one)."""
+        return bool(self.plugin or self.probe or self.topk or self.on_started)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How the leg gets its server. ``reuse``: measure on a server an earlier leg of the same
+    launch kept up (pool.py), declared in launch.json's ``server``; ``keep``: leave this leg's
+    server up for such a leg (a hooked leg never does). ``python``: the interpreter the engine
+    and its client run under (default: this one)."""
+
+    reuse: bool = False
+    keep: bool = False
+    python: str | None = None
+    port: int | None = None
+    health_deadline_s: float = 600.0
+    bench_timeout_s: float = 900.0
+
+
+def leg_parts(leg_id: str, role: str, cfg: LaunchConfig, **kw: Any) -> tuple[LegSpec, LegHooks, Serving]:
+    """A leg runner's loose options (the workflow's LegJob.kw, a phase's keywords) sorted into
+    run_leg's three typed groups; an unknown option is a TypeError naming the known ones."""
+    groups = {LegSpec: {}, LegHooks: {}, Serving: {}}  # type: dict[type, dict[str, Any]]
+    names = {cls: {f.name for f in fields(cls)} for cls in groups}
+    for k, v in kw.items():
+        cls = next((c for c, n in names.items() if k in n), None)
+        if cls is None:
+            known = sorted(n for c, ns in names.items() for n in ns if n not in ("leg_id", "role", "cfg"))
+            raise TypeError(f"run_leg has no option {k!r} (known: {', '.join(known)})")
+        groups[cls][k] = v
+    return (LegSpec(leg_id=leg_id, role=role, cfg=cfg, **groups[LegSpec]), LegHooks(**groups[LegHooks]),
+            Serving(**groups[Serving]))
+
+
+@dataclass
+class _Server:
+    """The leg's server as it is being brought up: its own, or one the pool kept."""
+
+    argv: list[str]
+    env: dict[str, str]
+    base_url: str
+    lock: DeviceLock
+    kept: KeptServer | None
+    key: str | None
+    process: ServerProcess | None = None
     life: ServerLifetime | None = None
+
+
+def run_leg(store: RunStore, engine: str | EngineAdapter, spec: LegSpec, hooks: LegHooks = LegHooks(),
+            serving: Serving = Serving()) -> LegResult:
+    """Measure one leg; never raises for an engine failure (launch.json says why)."""
+    ad = get_engine(engine) if isinstance(engine, str) else engine
+    python = serving.python or sys.executable
+    d = leg_dir(spec.leg_id)
+    store.path(d).mkdir(parents=True, exist_ok=True)
+    srv = _plan_server(ad, spec.cfg, hooks, serving, python)
+    launch = LegLaunch(leg_id=spec.leg_id, role=spec.role, engine=ad.name, command=srv.argv, env=ad.server_env(spec.cfg),  # type: ignore[arg-type]
+                       launch_config=spec.cfg.knobs(), workload=spec.workload, started_at=time.time(), status="failed",
+                       failure_reason=UNFINISHED, kernel_plugin=hooks.plugin, engagement_markers=list(hooks.engagement_markers or []),
+                       reps_planned=RepPlan(counted=spec.reps, warmup=1 if spec.warmup else 0))
+    counted, startup, registered = 0, None, False
     try:
-        if kept is None:
-            lock.acquire()
-        inflight.register(store, leg_id, cfg.devices, role=role, reps_planned=reps + (1 if warmup else 0),
-                          requests_per_rep=workload.num_prompts)
+        if srv.kept is None:
+            srv.lock.acquire()
+        inflight.register(store, spec.leg_id, spec.cfg.devices, role=spec.role, reps_planned=spec.reps + (1 if spec.warmup else 0),
+                          requests_per_rep=spec.workload.num_prompts)
         registered = True
-        if kept is None:
-            server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/{SERVER_LOG}"), fatal=ad.fatal_patterns)
-            server.start()
-            life = launch.server = ServerLifetime(owner_leg=leg_id, pid=server.pgid, started_at=server.started_at, log_offset_start=0)
-            inflight.started(store, leg_id, server.pgid or -1)  # its start-up's CPU is a sibling's, not foreign
-            if on_started:
-                on_started(server)
-            startup = server.wait_healthy(base_url + ad.health_path, deadline_s=health_deadline_s)
-            # /health answers before the first forward pass; an unsupported kernel config
-            # (vLLM CPU attention with head_dim 16) fails only on the first request
-            try:
-                complete(base_url, cfg.model, "1", 1)
-            except (urllib.error.URLError, OSError, KeyError) as e:
-                time.sleep(1)
-                raise LaunchError(f"first request failed after a healthy start: {e}", server.fatal_line() or _tail(server.log_text())) from None
-        else:
-            inflight.started(store, leg_id, server.pgid or -1)  # type: ignore[union-attr]
-            life = launch.server = ServerLifetime(
-                owner_leg=kept.owner_leg, pid=server.pgid, started_at=server.started_at, reused=True,  # type: ignore[union-attr]
-                log_offset_start=kept.reset_offset, cache_reset=kept.reset_answer)
+        startup = _bring_up(store, ad, spec, hooks, serving, srv, launch)
+        server = srv.process
         assert server is not None
-        launch.resolved_config = record_server_info(store, d, ad, base_url)
-        launch.host = _fingerprint(store, leg_id, cfg, server)
-        served = cfg.model
-        if topk:
-            _write_rows(store, f"{d}/{TOPK}", topk(base_url, served))
-        if probe:
-            pp, rows = probe(base_url, served)
-            _write_rows(store, f"{d}/{TOPK}", rows)  # the candidate's side: P10 re-derives from both
-            store.write_json(f"{d}/{PARITY_PROBE}", pp)
-            if pp.ejected:
-                raise LaunchError(f"parity probe ejected the candidate before benchmarking: {pp.log_line}")
-        if parity:
-            for rerun in (0, 1):  # the second pass is the determinism check (P9)
-                for p in parity:
-                    text = complete(base_url, served, p.prompt, max_tokens)
-                    store.append_jsonl(f"{d}/{OUTPUTS}", ParityOutput(prompt_id=p.prompt_id, prompt=p.prompt,
-                                                                          output_text=text, expected=p.expected, rerun=rerun))
-        if accuracy:
-            _accuracy_probe(store, d, base_url, served, QuestionSet.of(accuracy))
-        plan = ([True] if warmup else []) + [False] * reps
-        for idx, is_warm in _run_reps(store, ad, d, leg_id, plan, python, base_url, served, workload, env, bench_timeout_s, server,
-                                      cfg=cfg, barrier=rep_barrier):
+        launch.resolved_config = record_server_info(store, d, ad, srv.base_url)
+        launch.host = _fingerprint(store, spec.leg_id, spec.cfg, server)
+        _quality(store, d, srv.base_url, spec, hooks)
+        plan = ([True] if spec.warmup else []) + [False] * spec.reps
+        client = _Client(ad, python, srv.base_url, spec.cfg.model, spec.workload, srv.env, serving.bench_timeout_s, spec.cfg)
+        for _, is_warm in _run_reps(store, client, spec.leg_id, plan, server, hooks.rep_barrier):
             counted += 0 if is_warm else 1
-        launch.host = _worst(launch.host, _fingerprint(store, leg_id, cfg, server))
+        launch.host = _worst(launch.host, _fingerprint(store, spec.leg_id, spec.cfg, server))
         launch.status, launch.failure_reason = "ok", None
     except LaunchError as e:
         launch.failure_reason = str(e).splitlines()[0] + (f" | engine said: {e.quote}" if e.quote else "")
     except (OSError, ValueError, subprocess.SubprocessError, urllib.error.URLError, KeyError, PartnerLost) as e:
         launch.failure_reason = f"{type(e).__name__}: {e}"
     finally:
-        if launch.status != "ok" and cancelled():
-            # torn down by Ctrl-C, not by the engine: a resumed run measures it again
-            launch.failure_reason = f"{UNFINISHED} (the run was cancelled): {launch.failure_reason}"
-        if life is not None and server is not None:
-            life.log_offset_end = _size(server.log_path)
-        launch.ended_at = time.time()
-        store.write_json(f"{d}/{LAUNCH}", launch)  # first: nothing after it may cost the leg its record
-        sealed = _seal(store, leg_id)
-        if rep_barrier is not None and launch.status != "ok":
-            rep_barrier.abort()
-        if registered:
-            inflight.unregister(store, leg_id)
-        _release(server, lock, kept, key if keep and launch.status == "ok" else None, cfg, leg_id, base_url)
-    return LegResult(leg_id, launch.status, launch.failure_reason, counted, startup, sealed)
+        sealed = _close(store, spec, hooks, serving, srv, launch, registered)
+    return LegResult(spec.leg_id, launch.status, launch.failure_reason, counted, startup, sealed)
+
+
+def _plan_server(ad: EngineAdapter, cfg: LaunchConfig, hooks: LegHooks, serving: Serving, python: str) -> _Server:
+    """The server the leg will use: a kept one of the same launch when reuse allows, else its own."""
+    env_extra = ad.server_env(cfg)
+    key = None
+    if (serving.reuse or serving.keep) and ad.cache_reset_path and not hooks.own_server_only:
+        key = server_key(ad.name, server_command(ad, cfg, "PORT", python), env_extra)
+    kept = _take_kept(ad, cfg, key) if key and serving.reuse else None
+    if kept is not None:
+        return _Server(kept.server.argv, {**os.environ, **env_extra}, kept.base_url, kept.lock, kept, key, process=kept.server)
+    port = serving.port or free_port()
+    return _Server(server_command(ad, cfg, port, python), {**os.environ, **env_extra}, f"http://127.0.0.1:{port}",
+                   DeviceLock(cfg.devices, timeout_s=serving.health_deadline_s), None, key)
+
+
+def _bring_up(store: RunStore, ad: EngineAdapter, spec: LegSpec, hooks: LegHooks, serving: Serving, srv: _Server,
+              launch: LegLaunch) -> float | None:
+    """Start the leg's own server (healthy, and past its first request), or declare the kept one;
+    the start-up time in seconds (None for a kept server)."""
+    if srv.kept is not None:
+        k, server = srv.kept, srv.process
+        inflight.started(store, spec.leg_id, server.pgid or -1)  # type: ignore[union-attr]
+        srv.life = launch.server = ServerLifetime(
+            owner_leg=k.owner_leg, pid=server.pgid, started_at=server.started_at, reused=True,  # type: ignore[union-attr]
+            log_offset_start=k.reset_offset, cache_reset=k.reset_answer)
+        return None
+    server = srv.process = ServerProcess(srv.argv, env=srv.env, log_path=store.path(f"{leg_dir(spec.leg_id)}/{SERVER_LOG}"),
+                                         fatal=ad.fatal_patterns)
+    server.start()
+    srv.life = launch.server = ServerLifetime(owner_leg=spec.leg_id, pid=server.pgid, started_at=server.started_at, log_offset_start=0)
+    inflight.started(store, spec.leg_id, server.pgid or -1)  # its start-up's CPU is a sibling's, not foreign
+    if hooks.on_started:
+        hooks.on_started(server)
+    startup = server.wait_healthy(srv.base_url + ad.health_path, deadline_s=serving.health_deadline_s)
+    # /health answers before the first forward pass; an unsupported kernel config (vLLM CPU
+    # attention with head_dim 16) fails only on the first request
+    try:
+        complete(srv.base_url, spec.cfg.model, "1", 1)
+    except (urllib.error.URLError, OSError, KeyError) as e:
+        time.sleep(1)
+        raise LaunchError(f"first request failed after a healthy start: {e}", server.fatal_line() or _tail(server.log_text())) from None
+    return startup
+
+
+def _quality(store: RunStore, d: str, base_url: str, spec: LegSpec, hooks: LegHooks) -> None:
+    """What the leg answers besides the benchmark: top-k, the kernel probe, parity, accuracy."""
+    served = spec.cfg.model
+    if hooks.topk:
+        _write_rows(store, f"{d}/{TOPK}", hooks.topk(base_url, served))
+    if hooks.probe:
+        pp, rows = hooks.probe(base_url, served)
+        _write_rows(store, f"{d}/{TOPK}", rows)  # the candidate's side: P10 re-derives from both
+        store.write_json(f"{d}/{PARITY_PROBE}", pp)
+        if pp.ejected:
+            raise LaunchError(f"parity probe ejected the candidate before benchmarking: {pp.log_line}")
+    if spec.parity:
+        for rerun in (0, 1):  # the second pass is the determinism check (P9)
+            for p in spec.parity:
+                text = complete(base_url, served, p.prompt, spec.max_tokens)
+                store.append_jsonl(f"{d}/{OUTPUTS}", ParityOutput(prompt_id=p.prompt_id, prompt=p.prompt,
+                                                                      output_text=text, expected=p.expected, rerun=rerun))
+    if spec.accuracy:
+        _accuracy_probe(store, d, base_url, served, QuestionSet.of(spec.accuracy))
+
+
+def _close(store: RunStore, spec: LegSpec, hooks: LegHooks, serving: Serving, srv: _Server, launch: LegLaunch,
+           registered: bool) -> Head | None:
+    """Record, seal and tear down, whatever happened: launch.json first, so nothing after it
+    can cost the leg its record."""
+    if launch.status != "ok" and cancelled():
+        # torn down by Ctrl-C, not by the engine: a resumed run measures it again
+        launch.failure_reason = f"{UNFINISHED} (the run was cancelled): {launch.failure_reason}"
+    if srv.life is not None and srv.process is not None:
+        srv.life.log_offset_end = _size(srv.process.log_path)
+    launch.ended_at = time.time()
+    store.write_json(f"{leg_dir(spec.leg_id)}/{LAUNCH}", launch)
+    sealed = _seal(store, spec.leg_id)
+    if hooks.rep_barrier is not None and launch.status != "ok":
+        hooks.rep_barrier.abort()
+    if registered:
+        inflight.unregister(store, spec.leg_id)
+    _release(srv.process, srv.lock, srv.kept, srv.key if serving.keep and launch.status == "ok" else None, spec.cfg,
+             spec.leg_id, srv.base_url)
+    return sealed
 
 
 def _accuracy_probe(store: RunStore, d: str, base_url: str, served: str, qs: QuestionSet) -> None:
@@ -320,32 +415,46 @@ def _tail(text: str, n: int = 3) -> str:
     return " | ".join(text.strip().splitlines()[-n:])
 
 
-def _run_reps(store: RunStore, ad: EngineAdapter, d: str, leg_id: str, plan: list[bool], python: str, base_url: str,
-              model: str, workload: WorkloadSpec, env: dict[str, str], timeout_s: float, server: ServerProcess,
-              cfg: LaunchConfig | None = None, barrier: RepBarrier | None = None):
+@dataclass(frozen=True)
+class _Client:
+    """The engine's own benchmark client as a leg runs it."""
+
+    ad: EngineAdapter
+    python: str
+    base_url: str
+    model: str
+    workload: WorkloadSpec
+    env: dict[str, str]
+    timeout_s: float
+    cfg: LaunchConfig
+
+
+def _run_reps(store: RunStore, client: _Client, leg_id: str, plan: list[bool], server: ServerProcess,
+              barrier: RepBarrier | None = None):
     """Run the repetitions with the engine's own client; yield (index, warm-up?) per recorded rep.
 
     One client process for all reps when the adapter supports it (the server stays hot), else
     one per rep. Each rep's output is kept verbatim in raw/ and normalized into bench_runs.jsonl
     as soon as it exists, so a failure part-way keeps what was measured.
     """
+    ad, d = client.ad, leg_dir(leg_id)
     raw_dir = store.path(f"{d}/raw")
     raw_dir.mkdir(parents=True, exist_ok=True)
     files = [f"rep_{i}.json" for i in range(len(plan))]
-    kw = dict(python=python, base_url=base_url, model=model, workload=workload, result_dir=str(raw_dir))
+    kw = dict(python=client.python, base_url=client.base_url, model=client.model, workload=client.workload, result_dir=str(raw_dir))
     multi = ad.bench_argv_multi(result_files=files, **kw)
     if multi and barrier is not None:
         multi += ["--geak-rep-barrier", barrier.spec]  # the client meets its partner before each rep
     batches = [(multi, list(range(len(plan))))] if multi else [(ad.bench_argv(result_file=f, **kw), [i]) for i, f in enumerate(files)]
-    if cfg is not None:
-        batches = [(client_command(argv, cfg), idxs) for argv, idxs in batches]
+    batches = [(client_command(argv, client.cfg), idxs) for argv, idxs in batches]
     for argv, idxs in batches:
         if barrier is not None and not multi:
             barrier.meet(idxs[0], token=leg_id)  # one client per rep: meet here, right before it starts
         log = store.path(f"{d}/{BENCH_LOG}")
         with open(log, "ab") as f:
             try:
-                r = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout_s * len(idxs), start_new_session=True)
+                r = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, env=client.env, timeout=client.timeout_s * len(idxs),
+                                   start_new_session=True)
                 code: int | None = r.returncode
             except subprocess.TimeoutExpired:
                 code = None

