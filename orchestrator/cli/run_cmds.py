@@ -314,7 +314,8 @@ def replay_cmd(
     per gate (OUT/what_if.json, and in OUT's report); a leg the recording lacks ends its branch
     "not recorded". With --llm the roles answer live over the recorded legs; --skills needs it.
     Exit 0 no banked decision flipped, 6 at least one did (banked -> withheld or withheld -> banked)."""
-    from geak.orchestrator import run as R
+    from geak.orchestrator import replay as RP
+    from geak.orchestrator.run import RunError
 
     what_if = any(x is not None for x in (policy, workflow, skills, llm))
     run_dir = run_arg(run_dir)
@@ -322,9 +323,9 @@ def replay_cmd(
         usage("--api-base and --api-key-env go with --llm MODEL")
     out = out or run_dir.parent / f"{run_dir.name}-{'whatif' if what_if else 'replay'}"
     try:
-        ok, diffs = R.replay(run_dir, out, policy=policy, workflow=workflow, skills=skills, llm=llm,
+        ok, diffs = RP.replay(run_dir, out, policy=policy, workflow=workflow, skills=skills, llm=llm,
                              api_base=api_base, api_key_env=api_key_env)
-    except R.RunError as e:
+    except RunError as e:
         usage(str(e))
     except KeyboardInterrupt:
         err.print("interrupted: the partial replay was removed")
@@ -335,7 +336,7 @@ def replay_cmd(
     if what_if:
         raise typer.Exit(_print_what_if(out))
     if ok:
-        n = len(R.decisions_signature(out)) - 1
+        n = len(RP.decisions_signature(out)) - 1
         console.print(f"[green]reproduced exactly[/green]: {n} decision(s) and every gate outcome ({out})")
         raise typer.Exit(0)
     for d in diffs:

@@ -25,6 +25,7 @@ from geak.auditor.audit import audit_run
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import AuditVerdict
 from geak.auditor.evidence.store import RunStore
+from geak.orchestrator import replay as RP
 from geak.orchestrator import run as R
 from geak.orchestrator.events import RunEvent
 from geak.orchestrator.workflow import build_graph
@@ -102,7 +103,7 @@ def test_geak_audit_reverifies_the_shipped_recording(tmp_path):
 
 
 def test_replay_reproduces_every_decision_exactly(tmp_path):
-    ok, diffs = R.replay(REC, tmp_path / "replay")
+    ok, diffs = RP.replay(REC, tmp_path / "replay")
     assert ok, diffs
     assert _decisions(tmp_path / "replay") == _decisions(REC)
 
@@ -116,7 +117,7 @@ def test_replay_reports_a_recording_whose_claims_were_edited(tmp_path):
     d["claim"]["candidate_value"] = (d["claim"]["candidate_value"] or 0) * 2  # what a producer summary might say
     lines[i] = json.dumps(d)
     (src / "decisions.jsonl").write_text("\n".join(lines) + "\n")
-    ok, diffs = R.replay(src, tmp_path / "replay")
+    ok, diffs = RP.replay(src, tmp_path / "replay")
     assert not ok and any("candidate_value" in x for x in diffs)
 
 
@@ -267,7 +268,7 @@ def test_llm_calls_never_hold_the_key(tmp_path, llm_server):
 def test_llm_run_replays_with_no_server(tmp_path, llm_server):
     out = _live(tmp_path, llm_server, _script([1.5]))
     llm_server.stop()
-    ok, diffs = R.replay(out, tmp_path / "replayed")
+    ok, diffs = RP.replay(out, tmp_path / "replayed")
     assert ok, diffs
 
 

@@ -14,8 +14,10 @@ from fake_openai import KEY_ENV, FakeOpenAI
 from scripted_roles import honest as _honest, role as _role
 from test_graph import _events, _summary
 
+from geak.orchestrator import replay as RP
 from geak.orchestrator import run as R
-from geak.orchestrator.legs import LegReplayMiss, LiveHarness
+from geak.orchestrator.legs import LegReplayMiss
+from geak.orchestrator.op_runners import LiveHarness
 
 REPO = Path(__file__).resolve().parents[2]
 KREC = REPO / "runs" / "recorded" / "tiny-cpu-kernel"
@@ -51,7 +53,7 @@ def test_recorded_kernel_run_is_complete_and_every_kernel_gate_audited():
 
 
 def test_replay_reproduces_the_kernel_track(tmp_path):
-    ok, diffs = R.replay(KREC, tmp_path / "replayed")
+    ok, diffs = RP.replay(KREC, tmp_path / "replayed")
     assert ok, diffs
     assert _gates(tmp_path / "replayed")[f"kernel-{OP}"].verdict == _gates(KREC)[f"kernel-{OP}"].verdict
     # the recorded template is slower than the served baseline at every timed shape: said, and no win claimed
@@ -120,7 +122,7 @@ def test_a_rejected_candidate_goes_back_to_its_author_with_the_findings(authored
 
 def test_an_authored_kernel_run_replays_attempt_by_attempt_with_no_server(tmp_path, authored):
     out, _ = authored  # its LLM server is already stopped
-    ok, diffs = R.replay(out, tmp_path / "replayed")
+    ok, diffs = RP.replay(out, tmp_path / "replayed")
     assert ok, diffs
 
 

@@ -212,7 +212,7 @@ def test_an_op_harness_run_holds_its_device_set_and_sees_only_its_gpus(tmp_path,
     """LiveHarness with a device set: locked like a leg, the set exported to the harness process."""
     import subprocess as sp
 
-    from geak.orchestrator.legs import LiveHarness
+    from geak.orchestrator.op_runners import LiveHarness
 
     seen = {}
 

@@ -317,7 +317,7 @@ def _archive_op(store: RunStore, op: str, candidate: str) -> None:
     the record of the same candidate (a resumed node) stays where it is."""
     import shutil
 
-    from ...legs import recorded_candidate
+    from ...op_runners import recorded_candidate
 
     if not store.path(op_file(op, OPBENCH)).exists():
         return
