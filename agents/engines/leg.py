@@ -17,12 +17,11 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from geak.auditor.evidence.models import (AccuracyItem, AccuracyProbe, KernelPlugin, LegLaunch, ParityOutput, ParityProbe, RepPlan, ServerLifetime, TopKLogprobs,
-                                         WorkloadSpec)
+from geak.auditor.evidence.models import AccuracyItem, AccuracyProbe, LegLaunch, ParityOutput, RepPlan, ServerLifetime, WorkloadSpec
 from geak.auditor.evidence.ledger import Head, seal
 from geak.auditor.evidence.store import RunStore
 from geak.auditor.scoring import count_correct
@@ -35,7 +34,9 @@ from .pool import POOL, KeptServer, server_key
 from .rep_barrier import PartnerLost, RepBarrier
 from .ports import free_port
 from .process import LaunchError, ServerProcess, cancelled, group_members
+from .http import complete, http_bytes
 from .questions import Prompt, QuestionSet, load_prompts  # noqa: F401  (Prompt and load_prompts: the leg's public names)
+from .leg_spec import LegHooks, LegSpec, Serving, leg_parts  # noqa: F401  (leg_parts: the leg's public name)
 from geak.auditor.evidence.layout import (
     ACCURACY,
     ACCURACY_ITEMS,
@@ -64,31 +65,12 @@ class LegResult:
     sealed: Head | None = None  # the ledger's head after this leg's seal (None: not sealed by this call)
 
 
-def http_bytes(url: str, payload: dict[str, Any] | None = None, timeout: float = 60.0) -> bytes:
-    data = json.dumps(payload).encode() if payload is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return r.read()
-
-
-def http_json(url: str, payload: dict[str, Any] | None = None, timeout: float = 60.0) -> Any:
-    return json.loads(http_bytes(url, payload, timeout))
-
-
 def record_server_info(store: RunStore, leg_dir: str, ad: EngineAdapter, base_url: str) -> dict[str, Any]:
     """The engine's own answer about its config, kept verbatim in <leg>/server_info.json (the
     auditor derives the resolved config from these bytes; launch.json's copy is a claim)."""
     raw = http_bytes(base_url + ad.server_info_path)
     store.write_text(f"{leg_dir}/{SERVER_INFO}", raw)
     return ad.resolved_config(json.loads(raw))
-
-
-def complete(base_url: str, model: str, prompt: str, max_tokens: int, stop: list[str] | None = None) -> str:
-    body: dict[str, Any] = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "seed": 0}
-    if stop:
-        body["stop"] = stop
-    out = http_json(f"{base_url}/v1/completions", body)
-    return out["choices"][0]["text"]
 
 
 def server_command(ad: EngineAdapter, cfg: LaunchConfig, port: int | str, python: str) -> list[str]:
@@ -105,77 +87,6 @@ def client_command(argv: list[str], cfg: LaunchConfig) -> list[str]:
     """The benchmark client's argv, pinned where the leg's pin plan says."""
     pin = cfg.pin_plan()
     return (["taskset", "-c", pin[1]] + argv) if pin and shutil.which("taskset") else argv
-
-
-@dataclass(frozen=True)
-class LegSpec:
-    """What one leg measures: one server lifetime of ``cfg`` under ``workload``, ``reps`` counted
-    repetitions after a warm-up, and the quality probes every leg answers (``parity`` greedily,
-    twice, ``max_tokens`` each; ``accuracy``)."""
-
-    leg_id: str
-    role: str
-    cfg: LaunchConfig
-    workload: WorkloadSpec
-    reps: int = 3
-    warmup: bool = True
-    parity: list[Prompt] | None = None
-    accuracy: list[Prompt] | QuestionSet | None = None
-    max_tokens: int = 8
-
-
-@dataclass(frozen=True)
-class LegHooks:
-    """What a caller adds around the measurement. ``topk(base_url, model)``: record first-token
-    top-k logprobs (a reference for a later parity probe). ``probe(base_url, model)``: the
-    one-token parity probe of a kernel candidate, run before anything is benchmarked; an ejected
-    candidate fails the leg (fail closed) with the probe's tagged line as the reason.
-    ``plugin``/``engagement_markers`` are recorded in launch.json as what the leg loaded and what
-    its log must show. ``rep_barrier``: the leg is one half of a pair (orchestrator/paired.py):
-    each repetition starts when the partner leg's starts, and a failure here ends the partner's
-    wait. ``on_started``: called with the server process once it is started (the profiler)."""
-
-    on_started: Callable[[ServerProcess], None] | None = None
-    topk: Callable[[str, str], list[TopKLogprobs]] | None = None
-    probe: Callable[[str, str], tuple[ParityProbe, list[TopKLogprobs]]] | None = None
-    plugin: KernelPlugin | None = None
-    engagement_markers: list[str] | None = None
-    rep_barrier: RepBarrier | None = None
-
-    @property
-    def own_server_only(self) -> bool:
-        """A leg whose server is hooked into never shares it (a kernel leg, a profiled one)."""
-        return bool(self.plugin or self.probe or self.topk or self.on_started)
-
-
-@dataclass(frozen=True)
-class Serving:
-    """How the leg gets its server. ``reuse``: measure on a server an earlier leg of the same
-    launch kept up (pool.py), declared in launch.json's ``server``; ``keep``: leave this leg's
-    server up for such a leg (a hooked leg never does). ``python``: the interpreter the engine
-    and its client run under (default: this one)."""
-
-    reuse: bool = False
-    keep: bool = False
-    python: str | None = None
-    port: int | None = None
-    health_deadline_s: float = 600.0
-    bench_timeout_s: float = 900.0
-
-
-def leg_parts(leg_id: str, role: str, cfg: LaunchConfig, **kw: Any) -> tuple[LegSpec, LegHooks, Serving]:
-    """A leg runner's loose options (the workflow's LegJob.kw, a phase's keywords) sorted into
-    run_leg's three typed groups; an unknown option is a TypeError naming the known ones."""
-    groups = {LegSpec: {}, LegHooks: {}, Serving: {}}  # type: dict[type, dict[str, Any]]
-    names = {cls: {f.name for f in fields(cls)} for cls in groups}
-    for k, v in kw.items():
-        cls = next((c for c, n in names.items() if k in n), None)
-        if cls is None:
-            known = sorted(n for c, ns in names.items() for n in ns if n not in ("leg_id", "role", "cfg"))
-            raise TypeError(f"run_leg has no option {k!r} (known: {', '.join(known)})")
-        groups[cls][k] = v
-    return (LegSpec(leg_id=leg_id, role=role, cfg=cfg, **groups[LegSpec]), LegHooks(**groups[LegHooks]),
-            Serving(**groups[Serving]))
 
 
 @dataclass

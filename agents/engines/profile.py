@@ -36,7 +36,7 @@ from geak.auditor.evidence.store import RunStore
 
 from .base import EngineAdapter, LaunchConfig, get_engine
 from .client import random_prompts, run_benchmark
-from .leg import complete, http_json
+from .http import complete, http_json
 from .lock import DeviceLock
 from .ports import free_port
 from .process import LaunchError, ServerProcess

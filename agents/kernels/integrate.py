@@ -84,7 +84,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from geak.agents.engines.leg import http_json
+from geak.agents.engines.http import http_json
 from geak.auditor import stats
 from geak.auditor.evidence.models import ParityProbe, TopKLogprobs
 
