@@ -20,7 +20,8 @@ from .blocks import (
     Block, Heading, claimed_blocks, fmt_ci, fmt_num, fmt_pct, gate_blocks, headline_blocks, headline_text, leg_blocks, missing_blocks,
     summary_blocks, timeline_blocks, timeline_rows, verdict_blocks, what_if_blocks,
 )
-from .model import DELTA_SCOPES, Headline, RunFiles, gate_rows, headline, latest_decisions, leg_rows, load_run, rederive
+from .headline import Headline, headline
+from .model import DELTA_SCOPES, RunFiles, gate_rows, latest_decisions, leg_rows, load_run, rederive
 from .plots import figure_blocks
 from .render import to_html, to_markdown
 from geak.auditor.evidence.layout import REPORT_HTML, REPORT_MD

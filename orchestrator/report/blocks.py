@@ -14,9 +14,10 @@ from geak.auditor.evidence.ledger import Head
 from geak.auditor.evidence.models import AuditVerdict, Finding, Manifest
 from geak.orchestrator.events import RunEvent
 
+from .headline import BASELINE_METRIC, Headline
 from .model import (
-    BASELINE_METRIC, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CI_CONFIDENCE, DASH, DELTA_SCOPES, WITHDRAWN_LABEL, GateRow, Headline,
-    LegRow, Rederived, RunFiles, first_line, latest_decisions,
+    BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CI_CONFIDENCE, DASH, DELTA_SCOPES, WITHDRAWN_LABEL, GateRow, LegRow, Rederived, RunFiles,
+    first_line, latest_decisions,
 )
 from geak.auditor.evidence.layout import AUDITS
 
