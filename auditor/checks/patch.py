@@ -1,5 +1,6 @@
 """Scope patch (P1-P11): each config or kernel accept, re-derived from both legs' raw records.
-P9 (correctness, the dummy-weights policy) lives in quality.py.
+P9 (correctness, the dummy-weights policy) lives in quality.py, P10 (numerics) in numerics.py, P11 (do
+no harm) in harm.py.
 
 P1, P2, P4-P7, P9 and P11 also run at the bundle gate, where the "candidate" is the stacked
 bundle and the "reference" the baseline.
@@ -7,56 +8,15 @@ bundle and the "reference" the baseline.
 
 from __future__ import annotations
 
-import re
 from typing import Any
-
-import numpy as np
 
 from .. import stats
 from ..evidence.loader import LegData
-from ..evidence.models import METRICS, TEARDOWN_MARKER, EvidencePointer, Finding
+from ..evidence.models import METRICS, EvidencePointer, Finding
 from .config_diff import key_matches, lever_class, same_value
 from .launch import leg_pairs, resolved_diff, launch_claim_findings
 from .paired_gate import paired_p3
 from .registry import GateContext, leg_ptr, ptr, rule
-from ..evidence.layout import PARITY_PROBE, SERVER_LOG
-
-CRASH_PATTERNS = re.compile(
-    r"(Traceback \(most recent call last\)|HSA_STATUS_ERROR|CUDA error|illegal memory access|"
-    r"out of memory|OutOfMemoryError|Segmentation fault|core dumped|EngineDeadError|"
-    r"EngineCore encountered a fatal error|RuntimeError:|Fatal Python error)",
-)
-
-
-# vLLM's own shutdown lines, for logs written before geak marked its teardown
-ENGINE_SHUTDOWN = re.compile(r"trigger received signal=SIGTERM|\[shutdown\] API server: shutdown triggered")
-
-
-def _before_teardown(log: str) -> str:
-    """The log up to geak's teardown: an engine killed at the end of a leg logs tracebacks
-    (EngineDeadError) that are the teardown, not a crash of the measured run.
-
-    geak's marker line is producer-written, so it is honoured only where the engine's own
-    acknowledgment of the SIGTERM comes before anything that looks like a crash: a marker
-    planted above a CUDA traceback cuts nothing."""
-    i = log.find(TEARDOWN_MARKER)
-    if i < 0:
-        m = ENGINE_SHUTDOWN.search(log)
-        return log[:m.start()] if m else log
-    ack = crash = None
-    while i >= 0:
-        # each search moves forward only: a log with 100k planted markers stays one pass
-        if ack is None or ack.start() < i:
-            ack = ENGINE_SHUTDOWN.search(log, i)
-            if ack is None:
-                return log  # no acknowledgment after this marker, so none after any later one
-        if crash is not False and (crash is None or crash.start() < i):
-            crash = CRASH_PATTERNS.search(log, i) or False
-        if crash is False or ack.start() < crash.start():
-            return log[:i]
-        i = log.find(TEARDOWN_MARKER, i + 1)
-    return log
-
 
 SPEC_SEEN = "speculative decoding (seen in the tool's rows)"
 
@@ -292,115 +252,5 @@ def p6_lever_class(ctx: GateContext) -> list[Finding]:
     return out
 
 
-# ---------------------------------------------------------------- P10
-
-
-@rule("P10", ["patch"], "numerics drift", "fail", "eject")
-def p10_numerics(ctx: GateContext) -> list[Finding]:
-    if not is_kernel_decision(ctx):
-        return ctx.na("P10", "not a kernel change: no new numeric path to probe")
-    out: list[Finding] = []
-    for cand in ctx.candidate:
-        pp = cand.parity_probe
-        if pp is None:
-            out += ctx.missing("P10", f"leg {cand.leg_id} has no one-token parity probe (fail closed)", evidence=[leg_ptr(cand, PARITY_PROBE)])
-            continue
-        rec: dict[str, Any] = {"cosine": pp.cosine, "argmax_equal": pp.argmax_equal, "min_cosine": ctx.policy.min_cosine}
-        if pp.reference_leg is not None:
-            # the probe names its raw sides: re-derive it rather than trust the record
-            again = _rederive_probe(ctx.run.leg(pp.reference_leg), cand)
-            if isinstance(again, str):
-                out += ctx.missing("P10", f"leg {cand.leg_id}: the parity probe cannot be re-derived: {again}",
-                                   evidence=[EvidencePointer(file=cand.topk_file)])
-                continue
-            cos, arg_eq = again
-            rec.update({"recomputed_cosine": cos, "recomputed_argmax_equal": arg_eq, "reference_leg": pp.reference_leg})
-            cos_differs = pp.cosine is not None and np.isfinite(cos) and not stats.rel_close(pp.cosine, cos, 1e-6, 1e-9)
-            if cos_differs or pp.argmax_equal != arg_eq:
-                out += ctx.bad("P10", f"leg {cand.leg_id}: parity_probe.json says cosine {pp.cosine} argmax_equal={pp.argmax_equal}, "
-                               f"the recorded top-k logprobs re-derive {cos:.6f} / {arg_eq}",
-                               evidence=[leg_ptr(cand, PARITY_PROBE), EvidencePointer(file=cand.topk_file)],
-                               claimed={"cosine": pp.cosine, "argmax_equal": pp.argmax_equal}, recomputed=rec)
-                continue
-            pp = pp.model_copy(update={"cosine": cos if np.isfinite(cos) else None, "argmax_equal": arg_eq})
-        if pp.cosine is None or not np.isfinite(pp.cosine) or pp.cosine < ctx.policy.min_cosine or pp.argmax_equal is not True:
-            out += ctx.bad("P10", f"leg {cand.leg_id}: parity probe cosine {pp.cosine} (need >= {ctx.policy.min_cosine}) argmax_equal={pp.argmax_equal}: eject",
-                           evidence=[leg_ptr(cand, PARITY_PROBE)], recomputed=rec)
-        else:
-            how = f"re-derived from {pp.reference_leg}'s and its own top-k" if pp.reference_leg else "as recorded"
-            out += ctx.ok("P10", f"leg {cand.leg_id}: cosine {pp.cosine:.4f}, argmax equal ({how})", recomputed=rec)
-    return out
-
-
-def _rederive_probe(ref: LegData, cand: LegData) -> tuple[float, bool] | str:
-    """(worst cosine, argmax equal on every prompt) from both legs' first_token_topk.jsonl, or why not."""
-    for leg in (ref, cand):
-        if leg.topk_problems:
-            return f"{leg.topk_file}: {leg.topk_problems[0]}"
-        if not leg.topk:
-            return f"{leg.topk_file} is missing or empty"
-    ref_rows = {r.prompt_id: r.top_logprobs for _, r in ref.topk}
-    cand_rows = {r.prompt_id: r.top_logprobs for _, r in cand.topk}
-    if set(ref_rows) != set(cand_rows):
-        return f"the two legs probed different prompts ({sorted(set(ref_rows) ^ set(cand_rows))[:5]})"
-    worst, arg_eq = stats.topk_agreement((r, cand_rows[pid]) for pid, r in ref_rows.items())
-    assert worst is not None and arg_eq is not None  # both legs hold rows (checked above)
-    return worst, arg_eq
-
-
-# ---------------------------------------------------------------- P11
-
-
-def failed_requests(r) -> tuple[int | None, str]:
-    """(failed requests, the field that says so) from every field the tool writes: the
-    per-request errors, its `failed` count, or `completed` 0 (vLLM <= 0.9 writes no `failed`)."""
-    if r.failed_requests:
-        return r.failed_requests, "requests.ok"
-    f, c = r.reported.get("failed"), r.reported.get("completed")
-    if isinstance(f, (int, float)) and f > 0:
-        return int(f), "failed"
-    if isinstance(c, (int, float)) and c == 0:
-        return None, "completed"
-    return 0, ""
-
-
-def _served(r) -> bool:
-    if r.has_arrays:
-        return bool(r.arrays["ok"].any())
-    c = r.reported.get("completed")
-    return not (isinstance(c, (int, float)) and c == 0)
-
-
-@rule("P11", ["baseline", "patch", "bundle"], "do no harm", "fail", "eject")
-def p11_do_no_harm(ctx: GateContext) -> list[Finding]:
-    out: list[Finding] = []
-    cand_ids = {c.leg_id for c in ctx.candidate}
-    for ref in ctx.reference:  # a reference that served nothing gates against nothing
-        if ref.leg_id not in cand_ids and ref.reps and not any(_served(r) for r in ref.reps):
-            out += ctx.bad("P11", f"reference leg {ref.leg_id}: no repetition completed a request", evidence=[
-                EvidencePointer(file=ref.reps[0].file, field="completed")])
-    for cand in ctx.candidate:
-        if cand.launch and cand.launch.status == "failed":
-            out += ctx.bad("P11", f"leg {cand.leg_id} failed: {cand.launch.failure_reason}", evidence=[leg_ptr(cand, field="status")])
-        for r in cand.reps:
-            n, fld = failed_requests(r)
-            if fld:
-                errs = [e for e in r.errors if e]
-                what = f"{n} failed request(s)" if n else "no request completed"
-                out += ctx.bad("P11", f"leg {cand.leg_id} rep {r.rep.rep_index}: {what} (the tool's '{fld}')"
-                               + (f", e.g. {errs[0][:120]!r}" if errs else ""), evidence=[EvidencePointer(file=r.file, line=r.line, field=fld)])
-                break
-        if cand.server_log is None:
-            # no log, an unreadable one or a link to another leg's: nothing shows the run was clean
-            why = cand.server_log_problem.message if cand.server_log_problem else "no server.log"
-            out += ctx.missing("P11", f"leg {cand.leg_id}: {why}", evidence=[leg_ptr(cand, SERVER_LOG)])
-            continue
-        m = CRASH_PATTERNS.search(_before_teardown(cand.server_log))
-        if m:
-            line_no = cand.server_log.count("\n", 0, m.start()) + 1
-            line = cand.server_log.splitlines()[line_no - 1].strip()
-            out += ctx.bad("P11", f"leg {cand.leg_id} server log shows a crash: {line[:160]!r}", evidence=[leg_ptr(cand, SERVER_LOG, line=line_no)])
-    if not out:
-        out += ctx.ok("P11", f"{len(ctx.candidate)} candidate leg(s) ran clean" if ctx.candidate
-                      else f"{len(ctx.reference)} reference leg(s) served requests")
-    return out
+# P10 and P11 register right after P1-P7, where they stood in this module (rules_for keeps the order)
+from . import numerics, harm  # noqa: E402,F401
