@@ -26,7 +26,6 @@ import json
 import lzma
 import os
 import shutil
-import struct
 import tarfile
 import time
 import zlib
@@ -34,6 +33,8 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Literal
 
 from pydantic import BaseModel, Field, ValidationError
+
+from .gzip_rebuild import GzipRebuild, gzip_bytes, rebuildable
 
 SUFFIX = ".tar.xz"
 MANIFEST = ".geak-pack.json"
@@ -50,17 +51,6 @@ _FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9, "nice_len": 273, "depth": 24,
 
 class PackError(ValueError):
     """An archive (or a run directory being packed) that cannot be taken as it is."""
-
-
-class GzipRebuild(BaseModel):
-    """How a gzip file stored decompressed is rebuilt: its header bytes, the deflate settings
-    that reproduced it when packed, and its content's own size and sha256."""
-
-    header_hex: str
-    level: int = Field(ge=0, le=9)
-    mem_level: int = Field(ge=1, le=9)
-    content_size: int = Field(ge=0)
-    content_sha256: str
 
 
 class PackedFile(BaseModel):
@@ -88,48 +78,6 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-# ---------------------------------------------------------------- gzip, rebuilt byte for byte
-
-
-def _gzip_header_len(data: bytes) -> int | None:
-    """Length of a plain gzip header (no extra field, comment or header CRC), else None."""
-    if len(data) < 18 or data[:3] != b"\x1f\x8b\x08" or data[3] & ~0x08:
-        return None
-    if not data[3] & 0x08:
-        return 10
-    end = data.find(b"\0", 10)
-    return None if end < 0 else end + 1
-
-
-def _deflate(content: bytes, level: int, mem_level: int) -> bytes:
-    c = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, mem_level)
-    return c.compress(content) + c.flush()
-
-
-def _gzip_bytes(header: bytes, content: bytes, level: int, mem_level: int) -> bytes:
-    return header + _deflate(content, level, mem_level) + struct.pack("<II", zlib.crc32(content), len(content) & 0xFFFFFFFF)
-
-
-def _rebuildable(data: bytes) -> tuple[bytes, GzipRebuild] | None:
-    """(content, how to rebuild) when ``data`` is one gzip member this zlib reproduces exactly."""
-    hl = _gzip_header_len(data)
-    if hl is None:
-        return None
-    try:
-        d = zlib.decompressobj(-zlib.MAX_WBITS)
-        content = d.decompress(data[hl:], MAX_UNPACKED_BYTES)
-        if not d.eof or d.unconsumed_tail or len(d.unused_data) != 8:
-            return None  # several members, trailing bytes or a bomb: keep the bytes as they are
-    except zlib.error:
-        return None
-    for level in (9, 6, 1, 2, 3, 4, 5, 7, 8):  # 9: Python's gzip default; 6: zlib's
-        for mem in (8, 9):
-            if _gzip_bytes(data[:hl], content, level, mem) == data:
-                return content, GzipRebuild(header_hex=data[:hl].hex(), level=level, mem_level=mem,
-                                            content_size=len(content), content_sha256=_sha(content))
-    return None
 
 
 # ---------------------------------------------------------------- pack
@@ -176,7 +124,7 @@ def pack(run: Path, out: Path | None = None) -> Path:
         rel, data = p.relative_to(run).as_posix(), p.read_bytes()
         entry, body = PackedFile(path=rel, size=len(data), sha256=_sha(data), member=rel), data
         plain = rel[:-3] if rel.endswith(".gz") else None
-        if plain and plain not in rels and (got := _rebuildable(data)) is not None:
+        if plain and plain not in rels and (got := rebuildable(data)) is not None:
             body, entry.gzip, entry.member = got[0], got[1], plain
         entries.append((entry, body))
     manifest = PackManifest(files=[e for e, _ in entries], empty_dirs=empty)
@@ -267,7 +215,7 @@ def _extract(archive: Path, dest: Path) -> tuple[int, int]:
                     if len(body) != f.gzip.content_size or _sha(body) != f.gzip.content_sha256:
                         raise PackError(f"{archive}: member {ti.name!r} differs from the sha256 its {MANIFEST} records")
                     g = f.gzip
-                    data = _gzip_bytes(bytes.fromhex(g.header_hex), body, g.level, g.mem_level)
+                    data = gzip_bytes(bytes.fromhex(g.header_hex), body, g.level, g.mem_level)
                     reencoded += _sha(data) != f.sha256
                 else:
                     data = body
