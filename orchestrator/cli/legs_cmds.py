@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from .common import O_ENGINE, O_MODEL, O_REPS, O_RUN, Exit, app, console, default_prompt_file, err, exit_code, launch_config, load_prompt_file, usage
-from .run_cmds import event_printer, new_run, print_summary
+from .run_cmds import RunRequest, event_printer, new_run, print_summary
 from geak.auditor.evidence.layout import LAUNCH, leg_file
 
 
@@ -124,12 +124,12 @@ def baseline(
     from geak.orchestrator import run as R
     from geak.orchestrator.workflow_config import WORKFLOWS
 
-    new_run(run_dir, workflow=WORKFLOWS / "baseline.yaml", engine=engine, model=model, use_auditor=use_auditor, policy=policy,
-             legs_from=legs_from,
-             launch=dict(max_num_seqs=max_num_seqs, load_format=load_format),
-             workload=dict(dataset=dataset, num_prompts=num_prompts, input_len=input_len, output_len=output_len,
-                           max_concurrency=concurrency, seed=seed),
-             engine_defaults={"reps": reps, "aa_legs": aa_legs}, phases={"baseline": {"max_attempts": max_remeasures + 1}})
+    new_run(run_dir, RunRequest(workflow=WORKFLOWS / "baseline.yaml", engine=engine, model=model, use_auditor=use_auditor,
+                                policy=policy, legs_from=legs_from, launch=dict(max_num_seqs=max_num_seqs, load_format=load_format),
+                                workload=dict(dataset=dataset, num_prompts=num_prompts, input_len=input_len, output_len=output_len,
+                                              max_concurrency=concurrency, seed=seed),
+                                engine_defaults={"reps": reps, "aa_legs": aa_legs},
+                                phases={"baseline": {"max_attempts": max_remeasures + 1}}))
     from geak.auditor.evidence.store import RunStore
     from geak.orchestrator.progress import Reporter
 

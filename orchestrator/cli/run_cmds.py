@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import typer
 from rich.table import Table
 
+from .options import grouped
 from .common import O_ENGINE, O_MODEL, Exit, app, console, default_prompt_file, err, launch_config, load_policy, run_arg, usage
 
 
@@ -35,151 +37,242 @@ def event_printer():
     return show
 
 
-def new_run(target: Path, *, workflow: Path, engine: str, model: Optional[str], use_auditor: Optional[bool], llm: str = "none",
-             api_base: Optional[str] = None, api_key_env: Optional[str] = None, llm_auditor: bool = True,
-             legs_from: Optional[Path] = None, policy: Optional[Path] = None, launch: dict[str, Any] | None = None,
-             workload: dict[str, Any] | None = None, engine_defaults: dict[str, Any] | None = None,
-             phases: dict[str, dict[str, Any]] | None = None, device_sets: list[str] | None = None,
-             scheduler: str = "local", ray_address: Optional[str] = None, server_reuse: bool = True,
-             parity_file: Optional[Path] = None, accuracy_file: Optional[Path] = None) -> None:
-    """A new run directory from the command line (geak run and geak baseline): run_args.json, the
-    workflow with the command's settings, the manifest. A bad option or file exits 2, writing nothing."""
+@dataclass
+class RunRequest:
+    """What a new run directory is made from (geak run and geak baseline)."""
+
+    workflow: Path
+    engine: str
+    model: Optional[str]
+    use_auditor: Optional[bool]
+    llm: str = "none"
+    api_base: Optional[str] = None
+    api_key_env: Optional[str] = None
+    llm_auditor: bool = True
+    legs_from: Optional[Path] = None
+    policy: Optional[Path] = None
+    launch: dict[str, Any] = field(default_factory=dict)
+    workload: dict[str, Any] = field(default_factory=dict)
+    engine_defaults: Optional[dict[str, Any]] = None
+    phases: Optional[dict[str, dict[str, Any]]] = None
+    device_sets: list[str] = field(default_factory=list)
+    scheduler: str = "local"
+    ray_address: Optional[str] = None
+    server_reuse: bool = True
+    parity_file: Optional[Path] = None
+    accuracy_file: Optional[Path] = None
+
+
+def new_run(target: Path, req: RunRequest) -> None:
+    """A new run directory from the command line: run_args.json, the workflow with the command's
+    settings, the manifest. A bad option or file exits 2, writing nothing."""
     from geak.auditor.evidence.models import WorkloadSpec
     from geak.orchestrator import run as R
 
     try:
-        text, wf = R.load_workflow(workflow, engine_defaults, phases)
+        text, wf = R.load_workflow(req.workflow, req.engine_defaults, req.phases)
     except ValueError as e:
         usage(str(e))
-    w = {**wf.engine_defaults.workload, **{k: v for k, v in (workload or {}).items() if v is not None}}
+    w = {**wf.engine_defaults.workload, **{k: v for k, v in req.workload.items() if v is not None}}
     w.setdefault("dataset", "random")
     w.setdefault("num_prompts", 200)
     mode, llm_model, replay_from = "none", None, None
-    if llm.startswith("replay:"):
-        mode, replay_from = "replay", llm.split(":", 1)[1]
-    elif llm != "none":
-        mode, llm_model = "live", llm
-    kn = launch or {}
-    cfg = launch_config(model, **kn)
-    args = R.RunArgs(run_id=target.name, engine=engine, launch=cfg.model_dump(exclude={"schema_version"}, exclude_none=True),
-                     workload=WorkloadSpec(**w), use_auditor=wf.auditor.use if use_auditor is None else use_auditor,
-                     llm_mode=mode, llm_model=llm_model, api_base=api_base, api_key_env=api_key_env, llm_replay_from=replay_from,
-                     llm_auditor=llm_auditor, legs_from=str(legs_from) if legs_from else None,
-                     parity_file=question_file(parity_file, wf.quality.parity_file, workflow, model, "parity.jsonl"),
-                     accuracy_file=question_file(accuracy_file, wf.quality.accuracy_file, workflow, model, "probe.jsonl"),
-                     policy=load_policy(policy).model_dump() if policy else {}, device_sets=list(device_sets or []),
-                     scheduler=scheduler, ray_address=ray_address, server_reuse=server_reuse)
+    if req.llm.startswith("replay:"):
+        mode, replay_from = "replay", req.llm.split(":", 1)[1]
+    elif req.llm != "none":
+        mode, llm_model = "live", req.llm
+    cfg = launch_config(req.model, **req.launch)
+    quality = {"parity_file": question_file(req.parity_file, wf.quality.parity_file, req.workflow, req.model, "parity.jsonl"),
+               "accuracy_file": question_file(req.accuracy_file, wf.quality.accuracy_file, req.workflow, req.model, "probe.jsonl")}
+    args = R.RunArgs(run_id=target.name, engine=req.engine, launch=cfg.model_dump(exclude={"schema_version"}, exclude_none=True),
+                     workload=WorkloadSpec(**w), use_auditor=wf.auditor.use if req.use_auditor is None else req.use_auditor,
+                     llm_mode=mode, llm_model=llm_model, api_base=req.api_base, api_key_env=req.api_key_env,
+                     llm_replay_from=replay_from, llm_auditor=req.llm_auditor,
+                     legs_from=str(req.legs_from) if req.legs_from else None, **quality,
+                     policy=load_policy(req.policy).model_dump() if req.policy else {}, device_sets=list(req.device_sets),
+                     scheduler=req.scheduler, ray_address=req.ray_address, server_reuse=req.server_reuse)
     try:
-        R.prepare(target, args, workflow, text=text, wf=wf)
+        R.prepare(target, args, req.workflow, text=text, wf=wf)
     except (R.RunError, ValueError) as e:
         usage(str(e))
 
 
-@app.command("run", help="Run the workflow on a live engine: baseline, config tuning, final validation, report.\n\n" + RUN_EXIT_DOC)
-def run_cmd(
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="new run directory (default runs/run-<time>)"),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory after a crash or Ctrl-C"),
-    model: Optional[str] = O_MODEL,
-    engine: str = O_ENGINE,
-    workflow: Path = typer.Option(None, help="workflow YAML (default workflows/default.yaml)"),
+# ---------------------------------------------------------------- geak run: its option groups
+
+
+@dataclass
+class RunPlace:
+    """Where the run lives, what it runs and what it writes at the end."""
+
+    panel: ClassVar[str] = "Run"
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="new run directory (default runs/run-<time>)")
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory after a crash or Ctrl-C")
+    model: Optional[str] = O_MODEL
+    engine: str = O_ENGINE
+    workflow: Path = typer.Option(None, help="workflow YAML (default workflows/default.yaml)")
+    policy: Optional[Path] = typer.Option(None, help="auditor policy YAML overriding thresholds")
+    legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine")
+    plan: bool = typer.Option(False, "--plan", help="print every leg the workflow would launch (device set, engine and bench "
+                              "commands, which run at once) and exit; starts nothing, writes nothing")
+    report: bool = typer.Option(True, "--report/--no-report", help="write report.md and report.html at the end")
+
+
+@dataclass
+class RunRoles:
+    """Who decides and who judges: the LLM behind the roles, and the auditor."""
+
+    panel: ClassVar[str] = "Roles and auditor"
     use_auditor: Optional[bool] = typer.Option(None, "--use-auditor/--no-auditor",
-                                               help="an independent auditor at every accept gate (default: the workflow's auditor.use)"),
-    llm: str = typer.Option("none", help="none (built-in policies) | provider/model (live, via litellm) | replay:RUN_DIR"),
-    api_base: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL for --llm"),
-    api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the provider key (never written)"),
-    llm_auditor: bool = typer.Option(True, "--llm-auditor/--no-llm-auditor", help="with an LLM, let the patch_auditor role escalate the code floor"),
-    reps: Optional[int] = typer.Option(None, help="counted reps per leg (default: the workflow's)"),
+                                               help="an independent auditor at every accept gate (default: the workflow's auditor.use)")
+    llm: str = typer.Option("none", help="none (built-in policies) | provider/model (live, via litellm) | replay:RUN_DIR")
+    api_base: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL for --llm")
+    api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the provider key (never written)")
+    llm_auditor: bool = typer.Option(True, "--llm-auditor/--no-llm-auditor", help="with an LLM, let the patch_auditor role escalate the code floor")
+
+
+@dataclass
+class RunDesign:
+    """How A is measured against B."""
+
+    panel: ClassVar[str] = "A/B design"
+    reps: Optional[int] = typer.Option(None, help="counted reps per leg (default: the workflow's)")
     aa_legs: Optional[int] = typer.Option(None, "--aa-legs", min=0, help="A/A legs for the noise band, each its own server "
-                                          "lifetime (default: the workflow's; bench/gpu_noise.py estimates from >= 6)"),
-    num_prompts: Optional[int] = typer.Option(None, help="requests per repetition (default: the workflow's workload)"),
-    input_len: Optional[int] = typer.Option(None, help="prompt tokens per request of the random dataset (default: the workflow's)"),
-    output_len: Optional[int] = typer.Option(None, help="output tokens per request (default: the workflow's)"),
-    concurrency: Optional[int] = typer.Option(None, help="requests the client keeps in flight (default: the workflow's)"),
-    load_format: Optional[str] = typer.Option(None, help="how the engine loads weights: 'dummy' = random weights of the model's "
-                                              "shape (accuracy then proves nothing: the auditor says so); default: the real ones"),
-    max_num_seqs: Optional[int] = typer.Option(None, help="the baseline's decode batch cap (vLLM --max-num-seqs; SGLang "
-                                               "--max-running-requests); default: the engine's"),
-    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager/--no-enforce-eager",
-                                                 help="the baseline without torch.compile / graph capture (faster start-up, "
-                                                 "slower steps); default: the engine's (compiled)"),
-    max_num_batched_tokens: Optional[int] = typer.Option(None, help="the baseline's token budget per scheduler step (vLLM "
-                                                         "--max-num-batched-tokens; SGLang --chunked-prefill-size); default: the engine's"),
-    accuracy_file: Optional[Path] = typer.Option(None, help="the accuracy probe every leg answers: JSONL of {prompt, expected} "
-                                                 "(exact match) or GSM8K's {question, answer} (scored by the final number); "
-                                                 "default: the workflow's quality.accuracy_file, else the model's probe.jsonl"),
-    parity_file: Optional[Path] = typer.Option(None, help="prompts every leg answers greedily, twice, on the same seed (token-level "
-                                               "parity); default: the workflow's quality.parity_file, else the model's parity.jsonl"),
-    devices: str = typer.Option("cpu", help="what legs may run on: cpu (the whole host) | cpu:CORES (e.g. cpu:0-1, see "
-                                "--cores-per-leg) | GPU ids (0,1,2,3) | all (every GPU NVML sees); split into disjoint "
-                                "device sets, independent legs run at once, one per set"),
-    tp: Optional[int] = typer.Option(None, "--tp", help="tensor parallel size: GPUs per device set (--devices 0,1,2,3 --tp 2: two sets)"),
-    cores_per_leg: Optional[int] = typer.Option(None, help="with --devices cpu:CORES: cores per device set (default: all in one)"),
-    dtype: Optional[str] = typer.Option(None, help="model dtype (engine default if unset)"),
-    max_model_len: Optional[int] = typer.Option(None, help="max model length (context) the engine allocates for"),
-    memory_fraction: Optional[float] = typer.Option(None, help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static"),
-    dataset: Optional[str] = typer.Option(None, help="random | sharegpt:FILE (a ShareGPT JSON) | prompts:FILE (JSONL of {\"prompt\": ...})"),
-    request_rate: Optional[float] = typer.Option(None, help="requests/s the client offers (default: all at once, bounded by --concurrency)"),
-    scheduler: str = typer.Option("local", help="how independent legs are dispatched: local (threads, this box) | ray (Ray tasks)"),
-    ray_address: Optional[str] = typer.Option(None, help="with --scheduler ray: the cluster to join (default: a local one)"),
-    server_reuse: bool = typer.Option(True, "--server-reuse/--no-server-reuse",
-                                      help="the baseline and reference legs may measure on the server the last leg of the same "
-                                      "launch left up (its prefix cache dropped first; declared in launch.json); A/A legs and "
-                                      "candidates always start their own"),
+                                          "lifetime (default: the workflow's; bench/gpu_noise.py estimates from >= 6)")
     ab_design: Optional[str] = typer.Option(None, "--ab-design", help="how A/A legs and config gates measure A against B: "
                                             "blocks (A legs, then B legs) | crossover (two device sets: both at once, reps "
                                             "started together, sets swapped; e.g. --devices cpu:0-1 --cores-per-leg 1) | abba "
-                                            "(one set: short legs A B B A ...). Default: the workflow's (blocks)"),
-    plan: bool = typer.Option(False, "--plan", help="print every leg the workflow would launch (device set, engine and bench "
-                              "commands, which run at once) and exit; starts nothing, writes nothing"),
-    legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine"),
-    policy: Optional[Path] = typer.Option(None, help="auditor policy YAML overriding thresholds"),
-    report: bool = typer.Option(True, "--report/--no-report", help="write report.md and report.html at the end"),
-) -> None:
+                                            "(one set: short legs A B B A ...). Default: the workflow's (blocks)")
+
+
+@dataclass
+class RunWorkload:
+    """The benchmark client's workload (default: the workflow's)."""
+
+    panel: ClassVar[str] = "Workload"
+    num_prompts: Optional[int] = typer.Option(None, help="requests per repetition (default: the workflow's workload)")
+    input_len: Optional[int] = typer.Option(None, help="prompt tokens per request of the random dataset (default: the workflow's)")
+    output_len: Optional[int] = typer.Option(None, help="output tokens per request (default: the workflow's)")
+    concurrency: Optional[int] = typer.Option(None, help="requests the client keeps in flight (default: the workflow's)")
+    dataset: Optional[str] = typer.Option(None, help="random | sharegpt:FILE (a ShareGPT JSON) | prompts:FILE (JSONL of {\"prompt\": ...})")
+    request_rate: Optional[float] = typer.Option(None, help="requests/s the client offers (default: all at once, bounded by --concurrency)")
+
+
+@dataclass
+class RunLaunch:
+    """The baseline launch: the production config every candidate is gated against."""
+
+    panel: ClassVar[str] = "Baseline launch"
+    load_format: Optional[str] = typer.Option(None, help="how the engine loads weights: 'dummy' = random weights of the model's "
+                                              "shape (accuracy then proves nothing: the auditor says so); default: the real ones")
+    max_num_seqs: Optional[int] = typer.Option(None, help="the baseline's decode batch cap (vLLM --max-num-seqs; SGLang "
+                                               "--max-running-requests); default: the engine's")
+    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager/--no-enforce-eager",
+                                                 help="the baseline without torch.compile / graph capture (faster start-up, "
+                                                 "slower steps); default: the engine's (compiled)")
+    max_num_batched_tokens: Optional[int] = typer.Option(None, help="the baseline's token budget per scheduler step (vLLM "
+                                                         "--max-num-batched-tokens; SGLang --chunked-prefill-size); default: the engine's")
+    dtype: Optional[str] = typer.Option(None, help="model dtype (engine default if unset)")
+    max_model_len: Optional[int] = typer.Option(None, help="max model length (context) the engine allocates for")
+    memory_fraction: Optional[float] = typer.Option(None, help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static")
+
+
+@dataclass
+class RunQuality:
+    """What every leg answers besides the benchmark."""
+
+    panel: ClassVar[str] = "Quality"
+    accuracy_file: Optional[Path] = typer.Option(None, help="the accuracy probe every leg answers: JSONL of {prompt, expected} "
+                                                 "(exact match) or GSM8K's {question, answer} (scored by the final number); "
+                                                 "default: the workflow's quality.accuracy_file, else the model's probe.jsonl")
+    parity_file: Optional[Path] = typer.Option(None, help="prompts every leg answers greedily, twice, on the same seed (token-level "
+                                               "parity); default: the workflow's quality.parity_file, else the model's parity.jsonl")
+
+
+@dataclass
+class RunDevices:
+    """Where legs run and how independent ones are dispatched."""
+
+    panel: ClassVar[str] = "Devices"
+    devices: str = typer.Option("cpu", help="what legs may run on: cpu (the whole host) | cpu:CORES (e.g. cpu:0-1, see "
+                                "--cores-per-leg) | GPU ids (0,1,2,3) | all (every GPU NVML sees); split into disjoint "
+                                "device sets, independent legs run at once, one per set")
+    tp: Optional[int] = typer.Option(None, "--tp", help="tensor parallel size: GPUs per device set (--devices 0,1,2,3 --tp 2: two sets)")
+    cores_per_leg: Optional[int] = typer.Option(None, help="with --devices cpu:CORES: cores per device set (default: all in one)")
+    scheduler: str = typer.Option("local", help="how independent legs are dispatched: local (threads, this box) | ray (Ray tasks)")
+    ray_address: Optional[str] = typer.Option(None, help="with --scheduler ray: the cluster to join (default: a local one)")
+    server_reuse: bool = typer.Option(True, "--server-reuse/--no-server-reuse",
+                                      help="the baseline and reference legs may measure on the server the last leg of the same "
+                                      "launch left up (its prefix cache dropped first; declared in launch.json); A/A legs and "
+                                      "candidates always start their own")
+
+
+@app.command("run", help="Run the workflow on a live engine: baseline, config tuning, final validation, report.\n\n" + RUN_EXIT_DOC)
+@grouped
+def run_cmd(place: RunPlace, roles: RunRoles, design: RunDesign, workload: RunWorkload, launch: RunLaunch, quality: RunQuality,
+            devs: RunDevices) -> None:
+    sets = device_sets(devs.devices, devs.tp, devs.cores_per_leg)
+    req = run_request(place, roles, design, workload, launch, quality, devs, sets)
+    if devs.scheduler not in ("local", "ray"):
+        usage(f"--scheduler {devs.scheduler!r}: known schedulers: local, ray")
+    if place.plan:
+        print_plan(req.workflow, engine=place.engine, model=place.model, launch=req.launch, workload=req.workload, sets=sets,
+                   llm=roles.llm, engine_defaults=req.engine_defaults or {}, server_reuse=devs.server_reuse)
+        raise typer.Exit(0)
+    target = run_target(place, req)
+    execute_run(target, resumed=place.resume is not None, report=place.report)
+
+
+def run_request(place: RunPlace, roles: RunRoles, design: RunDesign, workload: RunWorkload, launch: RunLaunch,
+                quality: RunQuality, devs: RunDevices, sets: list[str]) -> RunRequest:
+    """The command line's groups as a new run's request (a bad --dataset exits 2)."""
+    from geak.orchestrator.workflow_config import DEFAULT as DEFAULT_WF
+
+    w_extra = dataset_options(workload.dataset)
+    knobs = dict(max_num_seqs=launch.max_num_seqs, max_num_batched_tokens=launch.max_num_batched_tokens,
+                 load_format=launch.load_format, enforce_eager=launch.enforce_eager, devices=sets[0], tensor_parallel=devs.tp,
+                 dtype=launch.dtype, max_model_len=launch.max_model_len, memory_fraction=launch.memory_fraction)
+    w = dict(num_prompts=workload.num_prompts, input_len=workload.input_len, output_len=workload.output_len,
+             max_concurrency=workload.concurrency, request_rate=workload.request_rate, **w_extra)
+    defaults = {k: v for k, v in (("reps", design.reps), ("aa_legs", design.aa_legs), ("ab_design", design.ab_design)) if v is not None}
+    return RunRequest(workflow=place.workflow or DEFAULT_WF, engine=place.engine, model=place.model, use_auditor=roles.use_auditor,
+                      llm=roles.llm, api_base=roles.api_base, api_key_env=roles.api_key_env, llm_auditor=roles.llm_auditor,
+                      legs_from=place.legs_from, policy=place.policy, launch=knobs, workload=w, engine_defaults=defaults or None,
+                      device_sets=list(sets) if len(sets) > 1 else [], scheduler=devs.scheduler, ray_address=devs.ray_address,
+                      server_reuse=devs.server_reuse, parity_file=quality.parity_file, accuracy_file=quality.accuracy_file)
+
+
+def run_target(place: RunPlace, req: RunRequest) -> Path:
+    """The run directory: the one --resume names (a finished run exits 0, changing nothing), or a new one."""
     import time as _t
 
     from geak.orchestrator import run as R
-    from geak.orchestrator.workflow_config import DEFAULT as DEFAULT_WF
 
-    show = event_printer()
-    sets = device_sets(devices, tp, cores_per_leg)
-    w_extra = dataset_options(dataset)
-    launch = dict(max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens, load_format=load_format,
-                  enforce_eager=enforce_eager, devices=sets[0],
-                  tensor_parallel=tp, dtype=dtype, max_model_len=max_model_len, memory_fraction=memory_fraction)
-    workload = dict(num_prompts=num_prompts, input_len=input_len, output_len=output_len, max_concurrency=concurrency,
-                    request_rate=request_rate, **w_extra)
-    if scheduler not in ("local", "ray"):
-        usage(f"--scheduler {scheduler!r}: known schedulers: local, ray")
-    defaults = {k: v for k, v in (("reps", reps), ("aa_legs", aa_legs), ("ab_design", ab_design)) if v is not None}
-    if plan:
-        print_plan(workflow or DEFAULT_WF, engine=engine, model=model, launch=launch, workload=workload, sets=sets, llm=llm,
-                   engine_defaults=defaults, server_reuse=server_reuse)
+    if place.resume is None:
+        target = place.run_dir or Path("runs") / f"run-{_t.strftime('%Y%m%d-%H%M%S')}"
+        new_run(target, req)
+        return target
+    try:
+        R.load_args(place.resume)
+    except R.RunError as e:
+        usage(str(e))
+    done = R.finished(place.resume)
+    if done is not None:
+        console.print(f"{place.resume}: the run already finished; nothing to resume, nothing changed")
+        print_summary(done, place.resume)
         raise typer.Exit(0)
-    if resume is not None:
-        target = resume
-        try:
-            R.load_args(target)
-        except R.RunError as e:
-            usage(str(e))
-        done = R.finished(target)
-        if done is not None:
-            console.print(f"{target}: the run already finished; nothing to resume, nothing changed")
-            print_summary(done, target)
-            raise typer.Exit(0)
-    else:
-        target = run_dir or Path("runs") / f"run-{_t.strftime('%Y%m%d-%H%M%S')}"
-        new_run(target, workflow=workflow or DEFAULT_WF, engine=engine, model=model, use_auditor=use_auditor, llm=llm,
-                 api_base=api_base, api_key_env=api_key_env, llm_auditor=llm_auditor, legs_from=legs_from, policy=policy,
-                 launch=launch, workload=workload, engine_defaults=defaults or None,
-                 device_sets=[s for s in sets] if len(sets) > 1 else [], scheduler=scheduler, ray_address=ray_address,
-                 server_reuse=server_reuse, parity_file=parity_file, accuracy_file=accuracy_file)
+    return place.resume
+
+
+def execute_run(target: Path, *, resumed: bool, report: bool) -> None:
+    """Drive the graph over the run directory, print the summary and exit with the run's code."""
     from geak.auditor.evidence.store import RunStore
+    from geak.orchestrator import run as R
     from geak.orchestrator.progress import Reporter
 
     console.print(f"run directory: {target}")
     try:
         with Reporter(RunStore(target), console):
-            summary = R.execute(target, resume=resume is not None, on_event=show)
+            summary = R.execute(target, resume=resumed, on_event=event_printer())
     except KeyboardInterrupt:
         err.print(f"interrupted: continue with `geak run --resume {target}`")
         raise typer.Exit(130)

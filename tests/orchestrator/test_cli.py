@@ -134,9 +134,9 @@ def test_a_malformed_accuracy_file_exits_2_naming_line_and_field_before_anything
 
 
 def test_the_gpu_workflow_names_its_accuracy_file_and_the_run_records_it_absolute(tmp_path):
-    from geak.orchestrator.cli.run_cmds import new_run
+    from geak.orchestrator.cli.run_cmds import RunRequest, new_run
 
-    new_run(tmp_path / "run", workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True)
+    new_run(tmp_path / "run", RunRequest(workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True))
     args = json.loads((tmp_path / "run" / "run_args.json").read_text())
     assert args["accuracy_file"] == str(REPO / "workflows" / "gsm8k_mini.jsonl")
     assert args["parity_file"] == str(REPO / "models" / "tiny-arith" / "parity.jsonl")
@@ -148,11 +148,11 @@ def test_a_run_keeps_its_own_copy_of_the_question_files_and_its_legs_answer_that
     from geak.auditor.evidence.loader import RunEvidence
     from geak.auditor.evidence.store import RunStore
     from geak.orchestrator import run as R
-    from geak.orchestrator.cli.run_cmds import new_run
+    from geak.orchestrator.cli.run_cmds import RunRequest, new_run
 
     qa = tmp_path / "qa.jsonl"
     qa.write_text('{"question": "Ann has 2 apples and buys 3. How many?", "answer": "#### 5"}\n')
-    new_run(tmp_path / "run", workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True, accuracy_file=qa)
+    new_run(tmp_path / "run", RunRequest(workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True, accuracy_file=qa))
     run = tmp_path / "run"
     m = json.loads((run / "manifest.json").read_text())
     assert m["inputs"]["accuracy"] == {"path": "inputs/accuracy.jsonl", "source": str(qa), "size_bytes": qa.stat().st_size,
@@ -195,9 +195,9 @@ def test_read_only_audit_writes_nothing(clean_run):
 
 def test_a_run_whose_question_copy_became_a_link_is_refused_not_followed(tmp_path):
     from geak.orchestrator import run as R
-    from geak.orchestrator.cli.run_cmds import new_run
+    from geak.orchestrator.cli.run_cmds import RunRequest, new_run
 
-    new_run(tmp_path / "run", workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True)
+    new_run(tmp_path / "run", RunRequest(workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True))
     copy = tmp_path / "run" / "inputs" / "accuracy.jsonl"
     outside = tmp_path / "elsewhere.jsonl"
     outside.write_text('{"prompt": "1+1=", "expected": "2"}\n')

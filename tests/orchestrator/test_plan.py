@@ -188,10 +188,10 @@ def test_aa_legs_on_the_command_line_overrides_the_workflows_and_lands_in_the_ma
     """`geak run --aa-legs 6` (the recorded H100 run): six A/A server lifetimes where gpu-quick.yaml says 2."""
     out = plan("--workflow", REPO / "workflows" / "gpu-quick.yaml", "--devices", "cpu", "--aa-legs", 6)
     assert [leg for leg, _ in _legs(out) if leg.startswith("aa_")] == [f"aa_{i}" for i in range(1, 7)]
-    from geak.orchestrator.cli.run_cmds import new_run
+    from geak.orchestrator.cli.run_cmds import RunRequest, new_run
 
-    new_run(tmp_path / "run", workflow=REPO / "workflows" / "gpu-quick.yaml", engine="vllm", model=None, use_auditor=True,
-            engine_defaults={"aa_legs": 3})
+    new_run(tmp_path / "run", RunRequest(workflow=REPO / "workflows" / "gpu-quick.yaml", engine="vllm", model=None, use_auditor=True,
+            engine_defaults={"aa_legs": 3}))
     import json
 
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["aa_legs"] == ["aa_1", "aa_2", "aa_3"]
