@@ -3,12 +3,14 @@ workflows/baseline.yaml)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional
 
 import typer
 
 from .common import O_ENGINE, O_MODEL, O_REPS, O_RUN, Exit, app, console, default_prompt_file, err, exit_code, launch_config, load_prompt_file, usage
+from .options import grouped
 from .run_cmds import RunRequest, event_printer, new_run, print_summary
 from geak.auditor.evidence.layout import LAUNCH, leg_file
 
@@ -21,36 +23,56 @@ HELP_CONC = "requests the client keeps in flight"
 HELP_SEED = "the workload's seed (the same prompts in every leg)"
 
 
-@app.command()
-def leg(
-    run_dir: Path = O_RUN,
-    leg_id: str = typer.Option("leg", help="leg id (directory name under legs/)"),
-    role: str = typer.Option("reference", help="baseline | reference | candidate | validation_base | validation_final | caching_audit | aa"),
-    engine: str = O_ENGINE,
-    model: Optional[str] = O_MODEL,
-    reps: int = O_REPS,
-    dtype: Optional[str] = typer.Option(None, help="model dtype (engine default if unset)"),
-    memory_fraction: Optional[float] = typer.Option(None, help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static"),
-    max_num_seqs: Optional[int] = typer.Option(None, help="decode batch cap (vLLM --max-num-seqs; SGLang --max-running-requests)"),
-    max_num_batched_tokens: Optional[int] = typer.Option(None, help="tokens per scheduler step (vLLM --max-num-batched-tokens)"),
-    chunked_prefill: Optional[bool] = typer.Option(None, "--chunked-prefill/--no-chunked-prefill", help="mix prefill chunks into decode steps (engine default if unset)"),
-    prefix_caching: Optional[bool] = typer.Option(None, "--prefix-caching/--no-prefix-caching", help="reuse the KV of shared prefixes (engine default if unset)"),
-    tp: Optional[int] = typer.Option(None, help="tensor parallel size"),
-    speculative: Optional[str] = typer.Option(None, help="speculative decoding config as JSON"),
-    max_model_len: Optional[int] = typer.Option(None, help="max model length (context) the engine allocates for"),
-    load_format: Optional[str] = typer.Option(None, help="'dummy' = random weights"),
-    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager", help="no torch.compile / graph capture (engine default: compiled)"),
-    extra_arg: Optional[list[str]] = typer.Option(None, help="extra engine argument (repeatable)"),
-    devices: str = typer.Option("cpu", help="device set this leg locks"),
-    dataset: str = typer.Option("random", help=HELP_DATASET), num_prompts: int = typer.Option(200, help=HELP_PROMPTS),
-    input_len: int = typer.Option(32, help=HELP_INPUT), output_len: int = typer.Option(16, help=HELP_OUTPUT),
-    rate: Optional[float] = typer.Option(None, help="requests/s (default: unlimited)"),
-    concurrency: Optional[int] = typer.Option(32, help=HELP_CONC), seed: int = typer.Option(0, help=HELP_SEED),
-    parity: Optional[Path] = typer.Option(None, help="JSONL of {prompt, expected?} for greedy parity outputs"),
+@dataclass
+class LegWhat:
+    panel: ClassVar[str] = "Leg"
+    run_dir: Path = O_RUN
+    leg_id: str = typer.Option("leg", help="leg id (directory name under legs/)")
+    role: str = typer.Option("reference", help="baseline | reference | candidate | validation_base | validation_final | caching_audit | aa")
+    engine: str = O_ENGINE
+    model: Optional[str] = O_MODEL
+    reps: int = O_REPS
+    devices: str = typer.Option("cpu", help="device set this leg locks")
+    health_deadline: float = typer.Option(600.0, help="seconds to wait for the server to become healthy")
+
+
+@dataclass
+class LegLaunchOpts:
+    panel: ClassVar[str] = "Launch"
+    dtype: Optional[str] = typer.Option(None, help="model dtype (engine default if unset)")
+    memory_fraction: Optional[float] = typer.Option(None, help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static")
+    max_num_seqs: Optional[int] = typer.Option(None, help="decode batch cap (vLLM --max-num-seqs; SGLang --max-running-requests)")
+    max_num_batched_tokens: Optional[int] = typer.Option(None, help="tokens per scheduler step (vLLM --max-num-batched-tokens)")
+    chunked_prefill: Optional[bool] = typer.Option(None, "--chunked-prefill/--no-chunked-prefill",
+                                                   help="mix prefill chunks into decode steps (engine default if unset)")
+    prefix_caching: Optional[bool] = typer.Option(None, "--prefix-caching/--no-prefix-caching",
+                                                  help="reuse the KV of shared prefixes (engine default if unset)")
+    tp: Optional[int] = typer.Option(None, help="tensor parallel size")
+    speculative: Optional[str] = typer.Option(None, help="speculative decoding config as JSON")
+    max_model_len: Optional[int] = typer.Option(None, help="max model length (context) the engine allocates for")
+    load_format: Optional[str] = typer.Option(None, help="'dummy' = random weights")
+    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager", help="no torch.compile / graph capture (engine default: compiled)")
+    extra_arg: Optional[list[str]] = typer.Option(None, help="extra engine argument (repeatable)")
+
+
+@dataclass
+class LegWorkload:
+    panel: ClassVar[str] = "Workload and quality"
+    dataset: str = typer.Option("random", help=HELP_DATASET)
+    num_prompts: int = typer.Option(200, help=HELP_PROMPTS)
+    input_len: int = typer.Option(32, help=HELP_INPUT)
+    output_len: int = typer.Option(16, help=HELP_OUTPUT)
+    rate: Optional[float] = typer.Option(None, help="requests/s (default: unlimited)")
+    concurrency: Optional[int] = typer.Option(32, help=HELP_CONC)
+    seed: int = typer.Option(0, help=HELP_SEED)
+    parity: Optional[Path] = typer.Option(None, help="JSONL of {prompt, expected?} for greedy parity outputs")
     accuracy: Optional[Path] = typer.Option(None, help="the accuracy probe: JSONL of {prompt, expected} (exact match) or GSM8K's "
-                                            "{question, answer} (scored by the final number); default: the model's probe.jsonl"),
-    health_deadline: float = typer.Option(600.0, help="seconds to wait for the server to become healthy"),
-) -> None:
+                                            "{question, answer} (scored by the final number); default: the model's probe.jsonl")
+
+
+@app.command()
+@grouped
+def leg(what: LegWhat, launch: LegLaunchOpts, load: LegWorkload) -> None:
     """Run one leg by hand: launch, benchmark with the engine's own client, tear down. Exit 0 the leg
     measured; 7 it failed (the engine's reason is in launch.json); 2 usage."""
     from geak.agents.engines.base import get_engine
@@ -58,30 +80,30 @@ def leg(
     from geak.auditor.evidence.models import WorkloadSpec
     from geak.auditor.evidence.store import RunStore
     from geak.orchestrator.manifest import ensure_manifest
-
-    try:
-        ad = get_engine(engine)
-    except KeyError as e:
-        usage(str(e.args[0]))
-    cfg = launch_config(model, speculative=speculative, extra_arg=extra_arg, devices=devices, dtype=dtype,
-                        memory_fraction=memory_fraction, max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens,
-                        chunked_prefill=chunked_prefill, prefix_caching=prefix_caching, tensor_parallel=tp,
-                        max_model_len=max_model_len, load_format=load_format, enforce_eager=enforce_eager)
-    w = WorkloadSpec(dataset=dataset, num_prompts=num_prompts, input_len=input_len, output_len=output_len, request_rate=rate,
-                     max_concurrency=concurrency, seed=seed)
-    store = RunStore(run_dir)
-    if store.exists(leg_file(leg_id, LAUNCH)):
-        usage(f"leg {leg_id} already exists in {run_dir}; pick another --leg-id")
-    ensure_manifest(store, run_id=run_dir.name, engine=engine, cfg=cfg, workload=w)
-    par = load_prompt_file(parity or default_prompt_file(model, "parity.jsonl"))
-    acc = load_prompt_file(accuracy or default_prompt_file(model, "probe.jsonl"), questions=True)
     from geak.orchestrator.progress import Reporter
 
-    console.print(f"leg {leg_id}: {engine} serving {cfg.model} on {cfg.devices}, {reps} counted rep(s) + 1 warm-up of "
+    try:
+        ad = get_engine(what.engine)
+    except KeyError as e:
+        usage(str(e.args[0]))
+    cfg = launch_config(what.model, speculative=launch.speculative, extra_arg=launch.extra_arg, devices=what.devices,
+                        dtype=launch.dtype, memory_fraction=launch.memory_fraction, max_num_seqs=launch.max_num_seqs,
+                        max_num_batched_tokens=launch.max_num_batched_tokens, chunked_prefill=launch.chunked_prefill,
+                        prefix_caching=launch.prefix_caching, tensor_parallel=launch.tp, max_model_len=launch.max_model_len,
+                        load_format=launch.load_format, enforce_eager=launch.enforce_eager)
+    w = WorkloadSpec(dataset=load.dataset, num_prompts=load.num_prompts, input_len=load.input_len, output_len=load.output_len,
+                     request_rate=load.rate, max_concurrency=load.concurrency, seed=load.seed)
+    store = RunStore(what.run_dir)
+    if store.exists(leg_file(what.leg_id, LAUNCH)):
+        usage(f"leg {what.leg_id} already exists in {what.run_dir}; pick another --leg-id")
+    ensure_manifest(store, run_id=what.run_dir.name, engine=what.engine, cfg=cfg, workload=w)
+    par = load_prompt_file(load.parity or default_prompt_file(what.model, "parity.jsonl"))
+    acc = load_prompt_file(load.accuracy or default_prompt_file(what.model, "probe.jsonl"), questions=True)
+    console.print(f"leg {what.leg_id}: {what.engine} serving {cfg.model} on {cfg.devices}, {what.reps} counted rep(s) + 1 warm-up of "
                   f"{w.num_prompts} requests")
     with Reporter(store, console):
-        res = run_leg(store, ad, LegSpec(leg_id, role, cfg, w, reps=reps, parity=par, accuracy=acc),
-                      serving=Serving(health_deadline_s=health_deadline))
+        res = run_leg(store, ad, LegSpec(what.leg_id, what.role, cfg, w, reps=what.reps, parity=par, accuracy=acc),
+                      serving=Serving(health_deadline_s=what.health_deadline))
     _print_leg(store, res)
     raise typer.Exit(Exit.PASS if res.status == "ok" else Exit.RUN_ERROR)
 
