@@ -123,35 +123,55 @@ def _print_leg(store, res) -> None:
                   + (f"; accuracy {acc.correct}/{acc.n}" if acc else ""))
 
 
+@dataclass
+class BaselineWhat:
+    panel: ClassVar[str] = "Run"
+    run_dir: Path = typer.Option(..., "--run-dir", help="new run directory")
+    engine: str = O_ENGINE
+    model: Optional[str] = O_MODEL
+    use_auditor: bool = typer.Option(True, "--use-auditor/--no-auditor", help="an independent auditor at the baseline gate")
+    policy: Optional[Path] = typer.Option(None, help="auditor policy YAML overriding thresholds")
+    legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine")
+
+
+@dataclass
+class BaselineMeasure:
+    panel: ClassVar[str] = "Measurement"
+    reps: int = O_REPS
+    max_remeasures: int = typer.Option(2, help="bound on automatic re-measures while the baseline gate asks for one")
+    aa_legs: int = typer.Option(2, help="first run this many A/A legs: the auditor derives its noise band from them (0: no band, the gate FLAGs)")
+    load_format: Optional[str] = typer.Option(None, help="'dummy' = random weights of the model's shape (accuracy then proves nothing)")
+    max_num_seqs: Optional[int] = typer.Option(None, help="decode batch cap (vLLM --max-num-seqs; SGLang --max-running-requests)")
+
+
+@dataclass
+class BaselineWorkload:
+    panel: ClassVar[str] = "Workload"
+    dataset: str = typer.Option("random", help=HELP_DATASET)
+    num_prompts: int = typer.Option(200, help=HELP_PROMPTS)
+    input_len: int = typer.Option(32, help=HELP_INPUT)
+    output_len: int = typer.Option(16, help=HELP_OUTPUT)
+    concurrency: Optional[int] = typer.Option(32, help=HELP_CONC)
+    seed: int = typer.Option(0, help=HELP_SEED)
+
+
 @app.command()
-def baseline(
-    run_dir: Path = typer.Option(..., "--run-dir", help="new run directory"),
-    engine: str = O_ENGINE,
-    model: Optional[str] = O_MODEL,
-    reps: int = O_REPS,
-    max_remeasures: int = typer.Option(2, help="bound on automatic re-measures while the baseline gate asks for one"),
-    load_format: Optional[str] = typer.Option(None, help="'dummy' = random weights of the model's shape (accuracy then proves nothing)"),
-    max_num_seqs: Optional[int] = typer.Option(None, help="decode batch cap (vLLM --max-num-seqs; SGLang --max-running-requests)"),
-    dataset: str = typer.Option("random", help=HELP_DATASET), num_prompts: int = typer.Option(200, help=HELP_PROMPTS),
-    input_len: int = typer.Option(32, help=HELP_INPUT), output_len: int = typer.Option(16, help=HELP_OUTPUT),
-    concurrency: Optional[int] = typer.Option(32, help=HELP_CONC), seed: int = typer.Option(0, help=HELP_SEED),
-    use_auditor: bool = typer.Option(True, "--use-auditor/--no-auditor", help="an independent auditor at the baseline gate"),
-    policy: Optional[Path] = typer.Option(None, help="auditor policy YAML overriding thresholds"),
-    aa_legs: int = typer.Option(2, help="first run this many A/A legs: the auditor derives its noise band from them (0: no band, the gate FLAGs)"),
-    legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine"),
-) -> None:
+@grouped
+def baseline(what: BaselineWhat, m: BaselineMeasure, load: BaselineWorkload) -> None:
     """The baseline phase alone: `geak run` with workflows/baseline.yaml (every later phase off), so
     one graph and one re-measure rule decide both. Exits as `geak audit` on the baseline gate: 0 PASS,
     1 FLAG, 3 FAIL, 4 unaudited; 2 usage; 7 an engine error; 130 interrupted."""
     from geak.orchestrator import run as R
     from geak.orchestrator.workflow_config import WORKFLOWS
 
-    new_run(run_dir, RunRequest(workflow=WORKFLOWS / "baseline.yaml", engine=engine, model=model, use_auditor=use_auditor,
-                                policy=policy, legs_from=legs_from, launch=dict(max_num_seqs=max_num_seqs, load_format=load_format),
-                                workload=dict(dataset=dataset, num_prompts=num_prompts, input_len=input_len, output_len=output_len,
-                                              max_concurrency=concurrency, seed=seed),
-                                engine_defaults={"reps": reps, "aa_legs": aa_legs},
-                                phases={"baseline": {"max_attempts": max_remeasures + 1}}))
+    run_dir = what.run_dir
+    new_run(run_dir, RunRequest(workflow=WORKFLOWS / "baseline.yaml", engine=what.engine, model=what.model,
+                                use_auditor=what.use_auditor, policy=what.policy, legs_from=what.legs_from,
+                                launch=dict(max_num_seqs=m.max_num_seqs, load_format=m.load_format),
+                                workload=dict(dataset=load.dataset, num_prompts=load.num_prompts, input_len=load.input_len,
+                                              output_len=load.output_len, max_concurrency=load.concurrency, seed=load.seed),
+                                engine_defaults={"reps": m.reps, "aa_legs": m.aa_legs},
+                                phases={"baseline": {"max_attempts": m.max_remeasures + 1}}))
     from geak.auditor.evidence.store import RunStore
     from geak.orchestrator.progress import Reporter
 
@@ -167,4 +187,4 @@ def baseline(
         raise typer.Exit(Exit.RUN_ERROR)
     print_summary(summary, run_dir)
     gate = next((g for g in summary.gates if g.gate_id == "baseline"), None)
-    raise typer.Exit(exit_code([gate.verdict] if gate else []) if use_auditor else 0)
+    raise typer.Exit(exit_code([gate.verdict] if gate else []) if what.use_auditor else 0)
