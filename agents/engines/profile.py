@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -135,18 +136,25 @@ def _without_profiler_arg(extra: list[str]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class ProfileLimits:
+    """How long a profile round waits: for a healthy server, for each request, for the worker's trace."""
+
+    health_deadline_s: float = 600.0
+    request_timeout_s: float = 300.0
+    trace_deadline_s: float = 300.0
+
+
 def capture_profile(store: RunStore, *, round_id: str, engine: str | EngineAdapter, cfg: LaunchConfig, workload: WorkloadSpec,
                     num_requests: int = 64, warmup_requests: int | None = None, python: str | None = None,
-                    health_deadline_s: float = 600.0, request_timeout_s: float = 300.0,
-                    trace_deadline_s: float = 300.0) -> ProfileCaptureResult:
+                    limits: ProfileLimits = ProfileLimits()) -> ProfileCaptureResult:
     ad = get_engine(engine) if isinstance(engine, str) else engine
     if ad.name != "vllm":
         raise NotImplementedError(f"capture_profile supports the vLLM adapter only, not {ad.name!r}: SGLang's profiler "
                                   "(/start_profile with SGLANG_TORCH_PROFILER_DIR, per-rank traces) is not wired")
     python = python or sys.executable
     d = profile_dir(round_id)
-    root = store.path(d)
-    root.mkdir(parents=True, exist_ok=True)
+    store.path(d).mkdir(parents=True, exist_ok=True)
     raw = store.path(f"{d}/{RAW_DIR}")
     if raw.exists():
         shutil.rmtree(raw)  # a re-capture of the same round must not pick up the last one's trace
@@ -158,63 +166,20 @@ def capture_profile(store: RunStore, *, round_id: str, engine: str | EngineAdapt
     pcfg = cfg.model_copy(update={"extra_args": _without_profiler_arg(list(cfg.extra_args)) + ["--profiler-config", json.dumps(pconf)]})
     port = free_port()
     argv = ad.server_argv(pcfg, port, python)
-    env = {**os.environ, **ad.server_env(pcfg)}
-    base_url = f"http://127.0.0.1:{port}"
     n_warm = warmup_requests if warmup_requests is not None else max(4, min(16, workload.max_concurrency or 8))
     launch = ProfileLaunch(round_id=round_id, engine=ad.name, command=argv, env=ad.server_env(pcfg), launch_config=pcfg.knobs(),
                            profiler_config=pconf, workload=workload, num_requests=num_requests, warmup_requests=n_warm,
                            started_at=time.time(), status="failed", failure_reason="profile capture did not finish")
     res = ProfileCaptureResult(round_id=round_id, status="failed", dir=d)
-    in_len, out_len = workload.input_len or 32, workload.output_len or 16
-    conc = workload.max_concurrency or 8
-    seed = workload.seed or 0
     server: ServerProcess | None = None
     try:
-        with DeviceLock(pcfg.devices, timeout_s=health_deadline_s):
-            server = ServerProcess(argv, env=env, log_path=store.path(f"{d}/{SERVER_LOG}"), fatal=ad.fatal_patterns)
+        with DeviceLock(pcfg.devices, timeout_s=limits.health_deadline_s):
+            server = ServerProcess(argv, env={**os.environ, **ad.server_env(pcfg)}, log_path=store.path(f"{d}/{SERVER_LOG}"),
+                                   fatal=ad.fatal_patterns)
             with server:
-                res.server_pgid = server.pgid
-                res.startup_s = server.wait_healthy(base_url + ad.health_path, deadline_s=health_deadline_s)
-                try:
-                    complete(base_url, pcfg.model, "1", 1)
-                except (urllib.error.URLError, OSError, KeyError) as e:
-                    time.sleep(1)
-                    raise LaunchError(f"first request failed after a healthy start: {e}", server.fatal_line()) from None
-                try:
-                    launch.resolved_config = ad.resolved_config(http_json(base_url + ad.server_info_path))
-                except (urllib.error.URLError, OSError, ValueError):
-                    launch.resolved_config = None  # the profile does not depend on it
-                if n_warm:
-                    # other prompts than the profiled ones: nothing profiled is a prefix-cache hit
-                    asyncio.run(run_benchmark(base_url, pcfg.model, random_prompts(n_warm, in_len, seed + 10_000),
-                                              output_len=out_len, max_concurrency=conc, timeout_s=request_timeout_s))
-                _post(base_url + "/start_profile", timeout=120)
-                t0 = time.time()
-                try:
-                    r = asyncio.run(run_benchmark(base_url, pcfg.model, random_prompts(num_requests, in_len, seed),
-                                                  output_len=out_len, max_concurrency=conc, timeout_s=request_timeout_s))
-                finally:
-                    _post(base_url + "/stop_profile", timeout=trace_deadline_s)
-                launch.profiled_s = time.time() - t0
-                launch.completed, launch.failed_requests = r["completed"], r["failed"]
-                src = wait_worker_trace(raw, trace_deadline_s)
-                if not server.alive():
-                    raise LaunchError("server died during the profiled workload", server.fatal_line())
+                src = _profile_requests(server, ad, pcfg, f"http://127.0.0.1:{port}", launch, res, limits, raw)
             # the server is down here: the trace is complete or will never be
-            if src is None:
-                raise LaunchError(f"no worker trace under {d}/{RAW_DIR} within {trace_deadline_s:.0f} s after stop_profile")
-            dst = store.path(f"{d}/{TRACE_FILE}")
-            if src.suffix == ".gz":
-                shutil.copyfile(src, dst)
-            else:
-                dst.write_bytes(gzip.compress(src.read_bytes(), mtime=0))
-            src.unlink()  # kept once, as trace.json.gz
-            launch.trace_file, launch.worker_trace = TRACE_FILE, src.name
-            res.trace_path = dst
-            if launch.failed_requests:
-                launch.status, launch.failure_reason = "failed", f"{launch.failed_requests} of {num_requests} profiled requests failed"
-            else:
-                launch.status, launch.failure_reason = "ok", None
+            _keep_trace(store, d, src, launch, res, limits)
     except LaunchError as e:
         launch.failure_reason = str(e).splitlines()[0] + (f" | engine said: {e.quote}" if e.quote else "")
     except Exception as e:  # recorded, never raised: the run goes on without this profile
@@ -226,3 +191,58 @@ def capture_profile(store: RunStore, *, round_id: str, engine: str | EngineAdapt
         store.write_json(f"{d}/{LAUNCH}", launch)
     res.status, res.reason = launch.status, launch.failure_reason
     return res
+
+
+def _profile_requests(server: ServerProcess, ad: EngineAdapter, pcfg: LaunchConfig, base_url: str, launch: ProfileLaunch,
+                      res: ProfileCaptureResult, limits: ProfileLimits, raw: Path) -> Path | None:
+    """On the healthy server: warm-up requests, then the profiled ones between /start_profile and
+    /stop_profile; the worker's trace file (None if it never came)."""
+    w = launch.workload
+    in_len, out_len, conc, seed = w.input_len or 32, w.output_len or 16, w.max_concurrency or 8, w.seed or 0
+    res.server_pgid = server.pgid
+    res.startup_s = server.wait_healthy(base_url + ad.health_path, deadline_s=limits.health_deadline_s)
+    try:
+        complete(base_url, pcfg.model, "1", 1)
+    except (urllib.error.URLError, OSError, KeyError) as e:
+        time.sleep(1)
+        raise LaunchError(f"first request failed after a healthy start: {e}", server.fatal_line()) from None
+    try:
+        launch.resolved_config = ad.resolved_config(http_json(base_url + ad.server_info_path))
+    except (urllib.error.URLError, OSError, ValueError):
+        launch.resolved_config = None  # the profile does not depend on it
+    if launch.warmup_requests:
+        # other prompts than the profiled ones: nothing profiled is a prefix-cache hit
+        asyncio.run(run_benchmark(base_url, pcfg.model, random_prompts(launch.warmup_requests, in_len, seed + 10_000),
+                                  output_len=out_len, max_concurrency=conc, timeout_s=limits.request_timeout_s))
+    _post(base_url + "/start_profile", timeout=120)
+    t0 = time.time()
+    try:
+        r = asyncio.run(run_benchmark(base_url, pcfg.model, random_prompts(launch.num_requests, in_len, seed),
+                                      output_len=out_len, max_concurrency=conc, timeout_s=limits.request_timeout_s))
+    finally:
+        _post(base_url + "/stop_profile", timeout=limits.trace_deadline_s)
+    launch.profiled_s = time.time() - t0
+    launch.completed, launch.failed_requests = r["completed"], r["failed"]
+    src = wait_worker_trace(raw, limits.trace_deadline_s)
+    if not server.alive():
+        raise LaunchError("server died during the profiled workload", server.fatal_line())
+    return src
+
+
+def _keep_trace(store: RunStore, d: str, src: Path | None, launch: ProfileLaunch, res: ProfileCaptureResult,
+                limits: ProfileLimits) -> None:
+    """The worker's trace kept once, as trace.json.gz; the round ok unless a profiled request failed."""
+    if src is None:
+        raise LaunchError(f"no worker trace under {d}/{RAW_DIR} within {limits.trace_deadline_s:.0f} s after stop_profile")
+    dst = store.path(f"{d}/{TRACE_FILE}")
+    if src.suffix == ".gz":
+        shutil.copyfile(src, dst)
+    else:
+        dst.write_bytes(gzip.compress(src.read_bytes(), mtime=0))
+    src.unlink()
+    launch.trace_file, launch.worker_trace = TRACE_FILE, src.name
+    res.trace_path = dst
+    if launch.failed_requests:
+        launch.status, launch.failure_reason = "failed", f"{launch.failed_requests} of {launch.num_requests} profiled requests failed"
+    else:
+        launch.status, launch.failure_reason = "ok", None

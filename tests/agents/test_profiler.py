@@ -123,13 +123,13 @@ def test_gpu_trace_uses_device_kernels(tmp_path):
 
 def test_capture_failure_is_recorded_not_raised(tmp_path):
     from geak.agents.engines.base import LaunchConfig
-    from geak.agents.engines.profile import ProfileLaunch, capture_profile
+    from geak.agents.engines.profile import ProfileLaunch, ProfileLimits, capture_profile
     from geak.auditor.evidence.models import WorkloadSpec
 
     store = RunStore(tmp_path / "run")
     wl = WorkloadSpec(dataset="random", num_prompts=8, input_len=8, output_len=4, max_concurrency=2, seed=0)
     res = capture_profile(store, round_id="round_1", engine="vllm", cfg=LaunchConfig(model="/nonexistent", devices="cpu:0"),
-                          workload=wl, python="/bin/false", health_deadline_s=20)
+                          workload=wl, python="/bin/false", limits=ProfileLimits(health_deadline_s=20))
     assert res.status == "failed" and "exited" in res.reason
     launch, probs = store.read_json("profile/round_1/launch.json", ProfileLaunch)
     assert launch is not None and not probs and launch.status == "failed" and launch.trace_file is None
