@@ -75,7 +75,7 @@ def state_from_run(run_dir: str | Path, gate: Optional[str] = None, *, audit: bo
     ``geak.auditor.audit.audit_run(run_dir, gate=..., write=False)``. What a run directory does not
     hold (a strategy, a budget) stays null.
     """
-    from geak.auditor.api import audit_file, audit_run, latest_per_gate
+    from geak.auditor.api import latest_per_gate
     from geak.auditor.evidence.loader import RunEvidence
     from geak.auditor.policy import AuditPolicy
 
@@ -111,52 +111,66 @@ def state_from_run(run_dir: str | Path, gate: Optional[str] = None, *, audit: bo
         state["baseline"] = {"gate_id": bl.gate_id, "legs": bl.reference_legs, "claim": bl.claim.model_dump()}
 
     if gate is not None:
-        line, d = latest[gate]
-        state.update(gate_id=gate, scope=d.scope, decision={**d.model_dump(), "line": line},
-                     op=d.op, accepted_decisions=list(d.accepted_decisions))
-        files = [MANIFEST, DECISIONS]
-        for leg in [*d.reference_legs, *d.candidate_legs, *d.audit_legs]:
-            files += _files_under(run, leg_dir(leg))
-        rnd = d.profile_round
-        if rnd:
-            files += _files_under(run, profile_dir(rnd))
-            routing = _read_json(store, profile_file(rnd, ROUTING))
-            if isinstance(routing, dict):
-                state["profile"] = {"round": rnd, "trace_file": routing.get("trace_file"), "breakdown": routing.get("breakdown")}
-                state["routing"] = {"routed": routing.get("routed"), "skipped": routing.get("skipped")}
-        if d.op:
-            files += _files_under(run, op_dir(d.op))
-            ob = _read_json(store, op_file(d.op, OPBENCH))
-            if ob is not None:
-                state["opbench"] = ob
-        if d.reference_legs:
-            launch = _read_json(store, leg_file(d.reference_legs[0], LAUNCH))
-            if isinstance(launch, dict):
-                state["current_config"] = launch.get("launch_config")
-        # the auditor's one name for the gate's verdict file (a sanitized id alone would read another
-        # gate's verdict for ids that differ only in the characters it replaces)
-        prior = _read_json(store, audit_file(gate))
-        if isinstance(prior, dict) and prior.get("gate_id") == gate:
-            state["audit_feedback"] = {
-                "gate_id": prior.get("gate_id"), "verdict": prior.get("verdict"), "actions": prior.get("actions") or [],
-                "unaudited_reason": prior.get("unaudited_reason"),
-                "findings": [{**f, "evidence": [_pointer(e) for e in f.get("evidence") or []]}
-                             for f in prior.get("findings") or [] if isinstance(f, dict)],
-            }
-
+        files = _gate_fields(state, store, run, gate, latest[gate])
         if audit:
-            verdicts = [v for v in audit_run(run, gate=gate, write=False) if v.gate_id == gate]
-            if verdicts:
-                v = verdicts[0]
-                state["deterministic_verdict"] = v.verdict or "UNAUDITED"
-                state["deterministic_findings"] = [_finding_row(f) for f in v.findings]
-                if v.unaudited_reason:
-                    state["deterministic_findings"].append({
-                        "rule_id": "-", "scope": v.scope, "outcome": "unchecked", "action": "flag",
-                        "message": v.unaudited_reason.splitlines()[0], "evidence": [], "recomputed": {}, "claimed": {}})
-                if isinstance(v.policy.get("noise_band_pct"), (int, float)):
-                    state["noise_band_pct"] = v.policy["noise_band_pct"]
-                for f in v.findings:
-                    files += [e.file for e in f.evidence if e.file]
+            files += _audit_fields(state, run, gate)
         state["evidence_files"] = sorted(dict.fromkeys(f for f in files if (run / f).exists()))
     return state
+
+
+def _gate_fields(state: dict[str, Any], store: RunStore, run: Path, gate: str, latest: tuple[int, Any]) -> list[str]:
+    """The gate's decision, profile, op record, config and prior audit into ``state``; the files they came from."""
+    from geak.auditor.api import audit_file
+
+    line, d = latest
+    state.update(gate_id=gate, scope=d.scope, decision={**d.model_dump(), "line": line},
+                 op=d.op, accepted_decisions=list(d.accepted_decisions))
+    files = [MANIFEST, DECISIONS]
+    for leg in [*d.reference_legs, *d.candidate_legs, *d.audit_legs]:
+        files += _files_under(run, leg_dir(leg))
+    rnd = d.profile_round
+    if rnd:
+        files += _files_under(run, profile_dir(rnd))
+        routing = _read_json(store, profile_file(rnd, ROUTING))
+        if isinstance(routing, dict):
+            state["profile"] = {"round": rnd, "trace_file": routing.get("trace_file"), "breakdown": routing.get("breakdown")}
+            state["routing"] = {"routed": routing.get("routed"), "skipped": routing.get("skipped")}
+    if d.op:
+        files += _files_under(run, op_dir(d.op))
+        ob = _read_json(store, op_file(d.op, OPBENCH))
+        if ob is not None:
+            state["opbench"] = ob
+    if d.reference_legs:
+        launch = _read_json(store, leg_file(d.reference_legs[0], LAUNCH))
+        if isinstance(launch, dict):
+            state["current_config"] = launch.get("launch_config")
+    # the auditor's one name for the gate's verdict file (a sanitized id alone would read another
+    # gate's verdict for ids that differ only in the characters it replaces)
+    prior = _read_json(store, audit_file(gate))
+    if isinstance(prior, dict) and prior.get("gate_id") == gate:
+        state["audit_feedback"] = {
+            "gate_id": prior.get("gate_id"), "verdict": prior.get("verdict"), "actions": prior.get("actions") or [],
+            "unaudited_reason": prior.get("unaudited_reason"),
+            "findings": [{**f, "evidence": [_pointer(e) for e in f.get("evidence") or []]}
+                         for f in prior.get("findings") or [] if isinstance(f, dict)],
+        }
+    return files
+
+
+def _audit_fields(state: dict[str, Any], run: Path, gate: str) -> list[str]:
+    """The deterministic auditor's verdict on the gate, now, into ``state``; the evidence files it cites."""
+    from geak.auditor.api import audit_run
+
+    verdicts = [v for v in audit_run(run, gate=gate, write=False) if v.gate_id == gate]
+    if not verdicts:
+        return []
+    v = verdicts[0]
+    state["deterministic_verdict"] = v.verdict or "UNAUDITED"
+    state["deterministic_findings"] = [_finding_row(f) for f in v.findings]
+    if v.unaudited_reason:
+        state["deterministic_findings"].append({
+            "rule_id": "-", "scope": v.scope, "outcome": "unchecked", "action": "flag",
+            "message": v.unaudited_reason.splitlines()[0], "evidence": [], "recomputed": {}, "claimed": {}})
+    if isinstance(v.policy.get("noise_band_pct"), (int, float)):
+        state["noise_band_pct"] = v.policy["noise_band_pct"]
+    return [e.file for f in v.findings for e in f.evidence if e.file]
