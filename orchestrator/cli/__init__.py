@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from . import audit_cmds, legs_cmds, pack_cmds, run_cmds  # noqa: F401  (command registration)
+from . import audit_cmds, legs_cmds, pack_cmds, run_cmds, replay_cmds  # noqa: F401  (command registration, in this order)
 from ..signals import unwind_on_signals
 from .common import Exit, app, err, exit_code
 from .skills_cmds import skills_app
