@@ -13,6 +13,7 @@ import math
 import platform
 import sys
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -57,120 +58,157 @@ def _numel(shape: list[int]) -> int:
     return math.prod(shape)
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How long the timing phase measures: at least ``min_timed_ms`` of candidate time, between
+    ``min_reps`` and ``max_reps`` per shape; ``deadline_s`` bounds any one call."""
+
+    min_timed_ms: float
+    min_reps: int
+    max_reps: int
+    deadline_s: float
+
+
+@dataclass
+class _Bench:
+    """One candidate under test: its function, its setup hook, the clock, where and how it runs."""
+
+    spec: OpSpec
+    fn: Any
+    setup: Any
+    clock: Any
+    device: str
+    seed: int
+    deadline_s: float
+
+    def inputs(self, shape: list[int], dtype: str, offset: int) -> tuple[Any, ...]:
+        args = make_inputs(self.spec, shape, dtype, self.device, self.seed + offset)
+        if self.setup is not None:
+            self.setup(*args)
+        return args
+
+    def finished(self, f: Any, args: tuple[Any, ...]) -> Any:
+        return probes.materialize(probes.call_settled(self.clock, f, args, self.deadline_s)[0])
+
+
 def measure(rec: OpBenchRecord, spec: OpSpec, candidate: str, device: str, *, timed_shapes: list[list[int]], seed: int,
-            min_timed_ms: float, min_reps: int, max_reps: int, deadline_s: float, serving_mode: str = "compiled") -> None:
+            budget: Budget, serving_mode: str = "compiled") -> None:
     """Fill ``rec`` in place, phase by phase, so a failure part-way leaves what was measured."""
     fn, setup = load_candidate(candidate)
     served = baselines.served(spec.op, device, serving_mode)
-    base, eager = served.fn, baselines.BASELINES[spec.op]
     rec.baseline_backend, rec.baseline_kind, rec.baseline_note = served.backend, served.kind, served.note or None
-    second = served.kind != "eager"  # eager forward_native as its own labelled column
     clock = clock_for(device)
     rec.device_name = clock.name()  # type: ignore[attr-defined]
-    dt0 = spec.dtypes[0]
-
-    def finished(f: Any, args: tuple[Any, ...]) -> Any:
-        return probes.materialize(probes.call_settled(clock, f, args, deadline_s)[0])
-
-    # ---- correctness against the float64 reference, every served shape x dtype
+    b = _Bench(spec, fn, setup, clock, device, seed, budget.deadline_s)
     with torch.no_grad():
-        for i, shape in enumerate(spec.served_shapes):
-            for dtype in spec.dtypes:
-                args = make_inputs(spec, shape, dtype, device, seed + i)
-                if setup is not None:
-                    setup(*args)
-                outs = finished(fn, args)
-                rec.correctness.append(case(shape, DTYPES[dtype], compare(outs, reference(spec.op, args), DTYPES[dtype]), spec.tolerances[dtype]))
+        _correctness(rec, b)
+        rec.anti_gaming = _anti_gaming(b, max(timed_shapes, key=_numel))
+        # eager forward_native as its own labelled column when the served baseline is not eager
+        eager = baselines.BASELINES[spec.op] if served.kind != "eager" else None
+        _timing(rec, b, timed_shapes, served.fn, eager, budget)
 
-        # ---- the independent oracle (boundary cases), per dtype, summed
-        results = [run_oracle(spec, fn, device, d, call=finished) for d in spec.dtypes]
-        orc = results[0]
-        for r in results[1:]:
-            orc.cases += r.cases
-            orc.failures += r.failures
-            orc.boundary_cases += r.boundary_cases
-            orc.failed_cases += r.failed_cases  # type: ignore[attr-defined]
-        rec.oracle = orc
 
-        # ---- anti-gaming probes at the largest timed shape
-        pshape = max(timed_shapes, key=_numel)
-        args = make_inputs(spec, pshape, dt0, device, seed + 500)
-        if setup is not None:
-            setup(*args)
-        for _ in range(3):
-            finished(fn, args)
-        est = clock.interleaved({"c": (fn, args)}, 3)["c"]
-        clock.sync()
-        # GPU: few calls (<= 50), too few to fill a side stream's launch queue (a full queue blocks
-        # the host until the side stream drains, hiding the escape). CPU: many, so escaped work
-        # outlasts the 10 ms idle-detection window.
-        n_calls = plan_reps(median(est) or 0.0, 30.0, 5, 50 if clock.method == "cuda_events" else 5000)
-        ag: dict[str, Any] = {}
-        ag.update(probes.escape_probe(clock, fn, args, n_calls, deadline_s))
-        # the ratio above needs escaped work to outlast its own launch; this one does not
-        ag.update(probes.ready_probe(clock, fn, setup, [make_inputs(spec, pshape, dt0, device, seed + 5000 + i) for i in range(READY_TRIALS)],
-                                     deadline_s))
-        ag.update(probes.follows_inputs_probe(clock, fn, args, make_inputs(spec, pshape, dt0, device, seed + 1000),
-                                              probes.jitter(args, seed + 1001), deadline_s))
-        prov = probes.provenance_probe(clock, fn, setup, make_inputs(spec, pshape, dt0, device, seed + 2000),
-                                       make_inputs(spec, pshape, dt0, device, seed + 3000), deadline_s)
-        ag["output_from_timed_call"] = prov["output_from_timed_call"]
-        ag.update(probes.evaluation_probe(clock, fn, args, deadline_s))
-        ag["probe_shape"] = pshape
-        rec.anti_gaming = AntiGaming(**ag)
+def _correctness(rec: OpBenchRecord, b: _Bench) -> None:
+    """Against the float64 reference at every served shape x dtype, then the independent oracle
+    (boundary cases), per dtype, summed."""
+    for i, shape in enumerate(b.spec.served_shapes):
+        for dtype in b.spec.dtypes:
+            args = b.inputs(shape, dtype, i)
+            outs = b.finished(b.fn, args)
+            rec.correctness.append(case(shape, DTYPES[dtype], compare(outs, reference(b.spec.op, args), DTYPES[dtype]),
+                                        b.spec.tolerances[dtype]))
+    results = [run_oracle(b.spec, b.fn, b.device, d, call=b.finished) for d in b.spec.dtypes]
+    orc = results[0]
+    for r in results[1:]:
+        orc.cases += r.cases
+        orc.failures += r.failures
+        orc.boundary_cases += r.boundary_cases
+        orc.failed_cases += r.failed_cases  # type: ignore[attr-defined]
+    rec.oracle = orc
 
-        # ---- timing: warm-up isolated, adaptive reps, baseline and candidate interleaved
-        copy_bytes = 256 * 2**20 if clock.method == "cuda_events" else 16 * 2**20
-        copy = clock.copy_gbps(copy_bytes)
-        rec.roofline = Roofline(bytes_moved=float(min(bytes_moved(spec, s, dt0) for s in timed_shapes)), peak_bandwidth_gbps=copy)
-        per_target = min_timed_ms / len(timed_shapes) * 1.2
-        b_all: list[float] = []
-        c_all: list[float] = []
-        e_all: list[float] = []
-        per_shape = []
-        reps_total = 0
-        for j, shape in enumerate(timed_shapes):
-            args = make_inputs(spec, shape, dt0, device, seed + 4000 + j)
-            if setup is not None:
-                setup(*args)
-            calls = {"baseline": (base, args), "candidate": (fn, args), **({"eager": (eager, args)} if second else {})}
-            for _ in range(3):  # warm-up: compilation, autotuning, allocator; never recorded
-                clock.interleaved(calls, 1)
-            clock.set_lead(calls)
-            est = clock.interleaved(calls, 3)
-            reps = plan_reps(min(median(v) or 0.0 for v in est.values()), per_target, min_reps, max_reps)
-            ts = clock.interleaved(calls, reps)
-            reps_total += reps
-            b_all += ts["baseline"]
-            c_all += ts["candidate"]
-            et = ts.get("eager", ts["baseline"])
-            e_all += et
-            nb = bytes_moved(spec, shape, dt0)
-            bm, cm = median(ts["baseline"]), median(ts["candidate"])
-            cg = gbps(nb, cm)
-            per_shape.append({"shape": shape, "dtype": dt0, "reps": reps, "baseline_median_ms": bm, "candidate_median_ms": cm,
-                              "speedup": median_ratio(ts["baseline"], ts["candidate"]), "bytes_moved": nb,
-                              "candidate_gbps": cg, "baseline_gbps": gbps(nb, bm), "bandwidth_ratio_to_copy": (cg / copy) if cg else None,
-                              "eager_median_ms": median(et), "speedup_vs_eager": median_ratio(et, ts["candidate"]),
-                              "baseline_times_ms": ts["baseline"], "candidate_times_ms": ts["candidate"],
-                              **({"eager_times_ms": et} if second else {})})
-        rec.timed_shapes = [list(s) for s in timed_shapes]
-        rec.timing = TimingRecord(method=clock.method, device=f"{device} {rec.device_name}",  # type: ignore[attr-defined]
-                                  warmup_isolated=True, l2_flush_per_rep=clock.l2_flush, iterations=reps_total,
-                                  total_timed_ms=sum(c_all), baseline_times_ms=b_all, candidate_times_ms=c_all)
-        rec.timing.per_shape = per_shape  # type: ignore[attr-defined]
-        rec.timing.copy_gbps = copy  # type: ignore[attr-defined]
-        rec.timing.copy_bytes = copy_bytes  # type: ignore[attr-defined]
-        # Roofline has no extra fields; why its numbers are what they are lives here
-        rec.timing.roofline_note = ("roofline.bytes_moved is the smallest timed shape's: every rep of any shape takes at least "  # type: ignore[attr-defined]
-                                    "its own bytes / peak, so the pooled median cannot beat that floor honestly; "
-                                    "peak_bandwidth_gbps is the copy measured in this process (bytes read + written)")
-        if clock.method == "cuda_events":
-            rec.timing.l2_flush_bytes = clock.flush_bytes  # type: ignore[attr-defined]
-            rec.timing.event_method_note = ("per rep: zero a flush buffer, GPU sleep of 2x the call's host enqueue time, "  # type: ignore[attr-defined]
-                                            "start event, call, end event; synchronise once after all reps (as do_bench)")
-        rec.claimed_speedup = median_ratio(b_all, c_all)
-        rec.eager_speedup = median_ratio(e_all, c_all)
+
+def _anti_gaming(b: _Bench, pshape: list[int]) -> AntiGaming:
+    """The anti-gaming probes at the largest timed shape."""
+    dt0, clock, dl = b.spec.dtypes[0], b.clock, b.deadline_s
+    args = b.inputs(pshape, dt0, 500)
+    for _ in range(3):
+        b.finished(b.fn, args)
+    est = clock.interleaved({"c": (b.fn, args)}, 3)["c"]
+    clock.sync()
+    # GPU: few calls (<= 50), too few to fill a side stream's launch queue (a full queue blocks
+    # the host until the side stream drains, hiding the escape). CPU: many, so escaped work
+    # outlasts the 10 ms idle-detection window.
+    n_calls = plan_reps(median(est) or 0.0, 30.0, 5, 50 if clock.method == "cuda_events" else 5000)
+    fresh = lambda off: make_inputs(b.spec, pshape, dt0, b.device, b.seed + off)  # noqa: E731  (no setup: the probes run it)
+    ag: dict[str, Any] = {}
+    ag.update(probes.escape_probe(clock, b.fn, args, n_calls, dl))
+    # the ratio above needs escaped work to outlast its own launch; this one does not
+    ag.update(probes.ready_probe(clock, b.fn, b.setup, [fresh(5000 + i) for i in range(READY_TRIALS)], dl))
+    ag.update(probes.follows_inputs_probe(clock, b.fn, args, fresh(1000), probes.jitter(args, b.seed + 1001), dl))
+    prov = probes.provenance_probe(clock, b.fn, b.setup, fresh(2000), fresh(3000), dl)
+    ag["output_from_timed_call"] = prov["output_from_timed_call"]
+    ag.update(probes.evaluation_probe(clock, b.fn, args, dl))
+    ag["probe_shape"] = pshape
+    return AntiGaming(**ag)
+
+
+def _timing(rec: OpBenchRecord, b: _Bench, timed_shapes: list[list[int]], base: Any, eager: Any, budget: Budget) -> None:
+    """Warm-up isolated, adaptive reps, the served baseline, the candidate (and eager) interleaved."""
+    clock, dt0 = b.clock, b.spec.dtypes[0]
+    copy_bytes = 256 * 2**20 if clock.method == "cuda_events" else 16 * 2**20
+    copy = clock.copy_gbps(copy_bytes)
+    rec.roofline = Roofline(bytes_moved=float(min(bytes_moved(b.spec, s, dt0) for s in timed_shapes)), peak_bandwidth_gbps=copy)
+    per_target = budget.min_timed_ms / len(timed_shapes) * 1.2
+    b_all: list[float] = []
+    c_all: list[float] = []
+    e_all: list[float] = []
+    per_shape = []
+    reps_total = 0
+    for j, shape in enumerate(timed_shapes):
+        args = b.inputs(shape, dt0, 4000 + j)
+        calls = {"baseline": (base, args), "candidate": (b.fn, args), **({"eager": (eager, args)} if eager is not None else {})}
+        for _ in range(3):  # warm-up: compilation, autotuning, allocator; never recorded
+            clock.interleaved(calls, 1)
+        clock.set_lead(calls)
+        est = clock.interleaved(calls, 3)
+        reps = plan_reps(min(median(v) or 0.0 for v in est.values()), per_target, budget.min_reps, budget.max_reps)
+        ts = clock.interleaved(calls, reps)
+        reps_total += reps
+        b_all += ts["baseline"]
+        c_all += ts["candidate"]
+        et = ts.get("eager", ts["baseline"])
+        e_all += et
+        per_shape.append(_shape_row(b.spec, shape, dt0, reps, ts, et, copy, eager is not None))
+    rec.timed_shapes = [list(s) for s in timed_shapes]
+    rec.timing = TimingRecord(method=clock.method, device=f"{b.device} {rec.device_name}",  # type: ignore[attr-defined]
+                              warmup_isolated=True, l2_flush_per_rep=clock.l2_flush, iterations=reps_total,
+                              total_timed_ms=sum(c_all), baseline_times_ms=b_all, candidate_times_ms=c_all)
+    rec.timing.per_shape = per_shape  # type: ignore[attr-defined]
+    rec.timing.copy_gbps = copy  # type: ignore[attr-defined]
+    rec.timing.copy_bytes = copy_bytes  # type: ignore[attr-defined]
+    # Roofline has no extra fields; why its numbers are what they are lives here
+    rec.timing.roofline_note = ("roofline.bytes_moved is the smallest timed shape's: every rep of any shape takes at least "  # type: ignore[attr-defined]
+                                "its own bytes / peak, so the pooled median cannot beat that floor honestly; "
+                                "peak_bandwidth_gbps is the copy measured in this process (bytes read + written)")
+    if clock.method == "cuda_events":
+        rec.timing.l2_flush_bytes = clock.flush_bytes  # type: ignore[attr-defined]
+        rec.timing.event_method_note = ("per rep: zero a flush buffer, GPU sleep of 2x the call's host enqueue time, "  # type: ignore[attr-defined]
+                                        "start event, call, end event; synchronise once after all reps (as do_bench)")
+    rec.claimed_speedup = median_ratio(b_all, c_all)
+    rec.eager_speedup = median_ratio(e_all, c_all)
+
+
+def _shape_row(spec: OpSpec, shape: list[int], dt0: str, reps: int, ts: dict[str, list[float]], et: list[float], copy: float,
+               second: bool) -> dict[str, Any]:
+    nb = bytes_moved(spec, shape, dt0)
+    bm, cm = median(ts["baseline"]), median(ts["candidate"])
+    cg = gbps(nb, cm)
+    return {"shape": shape, "dtype": dt0, "reps": reps, "baseline_median_ms": bm, "candidate_median_ms": cm,
+            "speedup": median_ratio(ts["baseline"], ts["candidate"]), "bytes_moved": nb,
+            "candidate_gbps": cg, "baseline_gbps": gbps(nb, bm), "bandwidth_ratio_to_copy": (cg / copy) if cg else None,
+            "eager_median_ms": median(et), "speedup_vs_eager": median_ratio(et, ts["candidate"]),
+            "baseline_times_ms": ts["baseline"], "candidate_times_ms": ts["candidate"],
+            **({"eager_times_ms": et} if second else {})}
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -212,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     rec = base_record(spec, a.candidate, timed, a.serving_mode)
     rec.status = "ok"  # type: ignore[attr-defined]
     try:
-        measure(rec, spec, a.candidate, a.device, timed_shapes=timed, seed=a.seed, min_timed_ms=a.min_timed_ms,
-                min_reps=a.min_reps, max_reps=a.max_reps, deadline_s=a.deadline_s, serving_mode=a.serving_mode)
+        measure(rec, spec, a.candidate, a.device, timed_shapes=timed, seed=a.seed,
+                budget=Budget(a.min_timed_ms, a.min_reps, a.max_reps, a.deadline_s), serving_mode=a.serving_mode)
     except Exception as e:  # the candidate (or the device) failed: record it, do not raise
         rec.status = "error"  # type: ignore[attr-defined]
         rec.error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}"[:4000]  # type: ignore[attr-defined]
