@@ -104,33 +104,7 @@ def op_breakdown(trace_path: str | Path, *, max_shapes: int = 24) -> OpBreakdown
     xs = [e for e in evs if e.get("ph") == "X" and isinstance(e.get("dur"), (int, float))]
     kernels = [e for e in xs if str(e.get("cat", "")).lower() in DEVICE_CATS]
     cpu = [e for e in xs if str(e.get("cat", "")).lower() in ("cpu_op", "user_annotation")]
-
-    # exclusive time per event (CPU: interval nesting per thread) and, per event, whether an
-    # enclosing counted event has the same family (then it is not a separate call)
-    excl: dict[int, float] = {}
-    same_family_parent: dict[int, bool] = {}
-    step_us = 0.0
-    by_thread: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for e in cpu:
-        by_thread[(e.get("pid"), e.get("tid"))].append(e)
-    for thread in by_thread.values():
-        thread.sort(key=lambda e: (float(e.get("ts", 0)), -float(e["dur"])))
-        stack: list[tuple[float, dict[str, Any], list[float]]] = []  # (end, event, [children time])
-        for e in thread:
-            ts, dur = float(e.get("ts", 0)), float(e["dur"])
-            while stack and stack[-1][0] <= ts:
-                _, p, child = stack.pop()
-                excl[id(p)] = max(float(p["dur"]) - child[0], 0.0)
-            if stack:
-                stack[-1][2][0] += dur
-            elif str(e.get("cat", "")).lower() == "user_annotation" and not _counted(e):
-                step_us += dur
-            fam = op_family(str(e.get("name")))
-            same_family_parent[id(e)] = any(_counted(p) and op_family(str(p.get("name"))) == fam for _, p, _ in stack)
-            stack.append((ts + dur, e, [0.0]))
-        while stack:
-            _, p, child = stack.pop()
-            excl[id(p)] = max(float(p["dur"]) - child[0], 0.0)
+    excl, same_family_parent, step_us = _exclusive_times(cpu)
 
     booked: dict[int, str] = {}  # a device event -> the name its time is booked under
     if kernels:
@@ -155,9 +129,56 @@ def op_breakdown(trace_path: str | Path, *, max_shapes: int = 24) -> OpBreakdown
     for e in calls_of:
         if not same_family_parent.get(id(e), False):
             fam_calls[op_family(booked.get(id(e), str(e.get("name"))))] += 1
+    sigs, dtypes = _served_shapes(cpu, excl)
 
-    # served shapes and dtypes: from CPU ops (they carry Input Dims / Input type on both
-    # CPU and GPU traces); time attributed is the op's exclusive CPU time
+    total = sum(fam_us.values())
+    fams = []
+    for fam, us in sorted(fam_us.items(), key=lambda kv: -kv[1]):
+        ss = sorted(sigs.get(fam, {}).values(), key=lambda s: -s.self_us)
+        fams.append(FamilyStat(
+            family=fam, self_us=us, share=us / total if total else 0.0, calls=fam_calls.get(fam, 0),
+            ops=dict(sorted(fam_ops[fam].items(), key=lambda kv: -kv[1])), dtypes=sorted(dtypes.get(fam, set())),
+            shapes=[s.model_copy(update={"self_us": round(s.self_us, 3)}) for s in ss[:max_shapes]], distinct_shapes=len(ss),
+        ))
+    return OpBreakdown(trace_file=Path(trace_path).name, source=source, total_us=total,
+                       step_us=step_us if source == "cpu_ops" and step_us else None, families=fams)
+
+
+def _exclusive_times(cpu: list[dict[str, Any]]) -> tuple[dict[int, float], dict[int, bool], float]:
+    """(exclusive time per CPU event, by interval nesting per thread; per event, whether an
+    enclosing counted event has the same family, then it is not a separate call; the top-level
+    step annotations' time)."""
+    excl: dict[int, float] = {}
+    same_family_parent: dict[int, bool] = {}
+    step_us = 0.0
+    by_thread: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for e in cpu:
+        by_thread[(e.get("pid"), e.get("tid"))].append(e)
+    for thread in by_thread.values():
+        thread.sort(key=lambda e: (float(e.get("ts", 0)), -float(e["dur"])))
+        stack: list[tuple[float, dict[str, Any], list[float]]] = []  # (end, event, [children time])
+        for e in thread:
+            ts, dur = float(e.get("ts", 0)), float(e["dur"])
+            while stack and stack[-1][0] <= ts:
+                _, p, child = stack.pop()
+                excl[id(p)] = max(float(p["dur"]) - child[0], 0.0)
+            if stack:
+                stack[-1][2][0] += dur
+            elif str(e.get("cat", "")).lower() == "user_annotation" and not _counted(e):
+                step_us += dur
+            fam = op_family(str(e.get("name")))
+            same_family_parent[id(e)] = any(_counted(p) and op_family(str(p.get("name"))) == fam for _, p, _ in stack)
+            stack.append((ts + dur, e, [0.0]))
+        while stack:
+            _, p, child = stack.pop()
+            excl[id(p)] = max(float(p["dur"]) - child[0], 0.0)
+    return excl, same_family_parent, step_us
+
+
+def _served_shapes(cpu: list[dict[str, Any]], excl: dict[int, float]) -> tuple[dict[str, dict[tuple[str, str, str], ShapeStat]],
+                                                                                dict[str, set[str]]]:
+    """Served shapes and dtypes per family, from CPU ops (they carry Input Dims / Input type on
+    both CPU and GPU traces); the time attributed is the op's exclusive CPU time."""
     sigs: dict[str, dict[tuple[str, str, str], ShapeStat]] = defaultdict(dict)
     dtypes: dict[str, set[str]] = defaultdict(set)
     for e in cpu:
@@ -178,18 +199,7 @@ def op_breakdown(trace_path: str | Path, *, max_shapes: int = 24) -> OpBreakdown
             s = sigs[fam][key] = ShapeStat(op=name, input_dims=dims, input_types=tdt)
         s.calls += 1
         s.self_us += excl.get(id(e), 0.0)
-
-    total = sum(fam_us.values())
-    fams = []
-    for fam, us in sorted(fam_us.items(), key=lambda kv: -kv[1]):
-        ss = sorted(sigs.get(fam, {}).values(), key=lambda s: -s.self_us)
-        fams.append(FamilyStat(
-            family=fam, self_us=us, share=us / total if total else 0.0, calls=fam_calls.get(fam, 0),
-            ops=dict(sorted(fam_ops[fam].items(), key=lambda kv: -kv[1])), dtypes=sorted(dtypes.get(fam, set())),
-            shapes=[s.model_copy(update={"self_us": round(s.self_us, 3)}) for s in ss[:max_shapes]], distinct_shapes=len(ss),
-        ))
-    return OpBreakdown(trace_file=Path(trace_path).name, source=source, total_us=total,
-                       step_us=step_us if source == "cpu_ops" and step_us else None, families=fams)
+    return sigs, dtypes
 
 
 def served_tokens(fam: FamilyStat | None, keep: int = 4) -> list[int]:
