@@ -7,6 +7,7 @@ decisions are reproducible. They are also the yardstick the LLM roles are compar
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from geak.auditor import stats
@@ -122,17 +123,28 @@ def config_tuner(*, gate_id: str, knob_name: str, candidate_config: dict[str, An
 PLUGIN_KNOBS = ("PYTHONPATH", "VLLM_PLUGINS")
 
 
-def integrator(*, gate_id: str, op: str, candidate: str, marker: str, reference_legs: list[str], candidate_legs: list[str],
-               candidate_ok: bool, isolated_speedup: float | None, values: Callable[[list[str]], list[float]],
-               feedback: dict[str, Any] | None, latencies: Callable[[list[str], str], list[float]] | None = None) -> IntegrationClaim:
+@dataclass(frozen=True)
+class KernelUnderTest:
+    """The kernel an integration submits: its gate, the op, the candidate (module:function) and
+    the line its plugin logs when it is engaged."""
+
+    gate_id: str
+    op: str
+    candidate: str
+    marker: str
+
+
+def integrator(k: KernelUnderTest, *, reference_legs: list[str], candidate_legs: list[str], candidate_ok: bool,
+               isolated_speedup: float | None, values: Callable[[list[str]], list[float]], feedback: dict[str, Any] | None,
+               latencies: Callable[[list[str], str], list[float]] | None = None) -> IntegrationClaim:
     """Submit what the e2e legs measured, whatever it says: a slower or ejected candidate is
     submitted as a rejection (``withdraw``) so the gate records why, never dropped unseen. The
     isolated speedup rides along as context; the headline is the e2e number (P8)."""
     ref, cand = values(reference_legs), values(candidate_legs)
     claim = honest_claim(ref, cand, "kernel").model_copy(update={"isolated_speedup": isolated_speedup})
     regs = regressions(lambda m: latencies(reference_legs, m), lambda m: latencies(candidate_legs, m)) if latencies and cand else []
-    base = dict(gate_id=gate_id, op=op, candidate=candidate, declared_knobs=list(PLUGIN_KNOBS),
-                declared_levers={k: "kernel" for k in PLUGIN_KNOBS}, engagement_marker=marker, reference_legs=reference_legs,
+    base = dict(gate_id=k.gate_id, op=k.op, candidate=k.candidate, declared_knobs=list(PLUGIN_KNOBS),
+                declared_levers={n: "kernel" for n in PLUGIN_KNOBS}, engagement_marker=k.marker, reference_legs=reference_legs,
                 candidate_legs=candidate_legs, claim=claim, declared_regressions=regs)
     actions = set((feedback or {}).get("actions") or [])
     if candidate_ok and "remeasure" in actions and "eject" not in actions:

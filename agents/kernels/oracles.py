@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import torch
 
@@ -125,7 +125,8 @@ def _silu(a: float) -> float:
 
 def _rotary_cases(spec: OpSpec, dt: torch.dtype, device: str) -> list[Case]:
     p = spec.params
-    hs, nq, nkv, P, theta = int(p["head_size"]), int(p["num_heads"]), int(p["num_kv_heads"]), int(p["max_position"]), float(p["rope_theta"])
+    rope = _Rope(int(p["head_size"]), int(p["num_heads"]), int(p["num_kv_heads"]), int(p["max_position"]), float(p["rope_theta"]))
+    P = rope.P
     rng = random.Random(777)
     block = 16
     pos_sets = [("T=1 at position 0", [0]), (f"T=1 at the last cache row P-1={P - 1}", [P - 1]),
@@ -135,14 +136,24 @@ def _rotary_cases(spec: OpSpec, dt: torch.dtype, device: str) -> list[Case]:
                 ("odd T=7, random positions", [rng.randrange(P) for _ in range(7)])]
     cases: list[Case] = []
     for name, pos in pos_sets:
-        cases.append(_rotary_case(name, pos, hs, nq, nkv, P, theta, 1.0, dt, device, rng))
-    cases.append(_rotary_case("large magnitudes q/k (|x|~1e4)", [1, P // 2], hs, nq, nkv, P, theta, 1e4, dt, device, rng))
-    cases.append(_rotary_case("zeros q/k", [2, 9], hs, nq, nkv, P, theta, 0.0, dt, device, rng))
+        cases.append(_rotary_case(name, pos, rope, 1.0, dt, device, rng))
+    cases.append(_rotary_case("large magnitudes q/k (|x|~1e4)", [1, P // 2], rope, 1e4, dt, device, rng))
+    cases.append(_rotary_case("zeros q/k", [2, 9], rope, 0.0, dt, device, rng))
     return cases
 
 
-def _rotary_case(name: str, pos: list[int], hs: int, nq: int, nkv: int, P: int, theta: float, scale: float,
-                 dt: torch.dtype, device: str, rng: random.Random) -> Case:
+class _Rope(NamedTuple):
+    """A rotary embedding's shape: head size, query and KV heads, cache rows (max position), base."""
+
+    hs: int
+    nq: int
+    nkv: int
+    P: int
+    theta: float
+
+
+def _rotary_case(name: str, pos: list[int], rope: _Rope, scale: float, dt: torch.dtype, device: str, rng: random.Random) -> Case:
+    hs, nq, nkv, P, theta = rope
     half = hs // 2
     # cache rows from the spec formula; rows no token uses are NaN, so reading a wrong row shows
     c64 = torch.full((P, hs), math.nan, dtype=torch.float64)

@@ -5,6 +5,8 @@ Nothing here raises on bad input: every problem is a string naming file, line an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import errno
 import io
 import json
@@ -258,12 +260,30 @@ def model_of(obj: dict[str, Any]) -> str | None:
 # ---------------------------------------------------------------- writing one leg
 
 
-def write_leg(store: RunStore, report: ImportReport, *, leg_id: str, role: str, rows: list[Row | str],
-              tool: str | None = None, warmup_first: bool = False, server_log: str | None = None,
-              host: HostFingerprint | None = None, status: str = "ok", failure_reason: str | None = None,
-              extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
+@dataclass
+class ImportedLeg:
+    """One leg as an importer found it: the tool's rows (a str: a row that is not JSON, kept as
+    .invalid), what the tool was (None: read from each row's keys), whether the first row is a
+    warm-up, the engine's log and the host where the source kept them, how the leg ended, and
+    what else launch.json should say of its source."""
+
+    leg_id: str
+    role: str
+    rows: list[Row | str]
+    tool: str | None = None
+    warmup_first: bool = False
+    server_log: str | None = None
+    host: HostFingerprint | None = None
+    status: str = "ok"
+    failure_reason: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+def write_leg(store: RunStore, report: ImportReport, leg: ImportedLeg) -> dict[str, Any] | None:
     """Write legs/<leg_id>/: raw rows verbatim, bench_runs.jsonl, launch.json. Returns the first
     parsed row (for manifest fields) or None."""
+    leg_id, role, rows, tool, warmup_first = leg.leg_id, leg.role, leg.rows, leg.tool, leg.warmup_first
+    server_log, host, status, failure_reason, extra = leg.server_log, leg.host, leg.status, leg.failure_reason, leg.extra
     d = f"legs/{leg_id}"
     if store.exists(f"{d}/bench_runs.jsonl") or store.exists(f"{d}/launch.json"):
         report.problems.append(f"{d}: leg already exists in the run directory; not imported again")

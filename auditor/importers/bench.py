@@ -13,7 +13,7 @@ from ..evidence.models import Claim, Decision, Manifest
 from ..evidence.normalize import content_tool
 from ..evidence.store import RunStore
 from ..evidence.workload import differing, workload_fields
-from ._common import ImportReport, Row, guarded, model_of, not_serving, read_rows, safe_id, workload_of, write_leg
+from ._common import ImportReport, ImportedLeg, Row, guarded, model_of, not_serving, read_rows, safe_id, workload_of, write_leg
 
 
 def _import(tool: str, fmt: str, files: list[Path], run_dir: Path, leg_id: str, warmup_first: bool) -> ImportReport:
@@ -76,8 +76,8 @@ def _import_rows(tool: str, fmt: str, files: list[Path], store: RunStore, report
         run = RunEvidence(store)
         legs = sorted({lg for _, d in run.decisions for lg in d.reference_legs})
         first_leg = legs[0] if legs else None
-    first = write_leg(store, report, leg_id=lid, role="baseline" if fresh else "candidate", rows=rows,
-                      tool=tool, warmup_first=warmup_first, extra={"source_files": [str(f) for f in files]})
+    first = write_leg(store, report, ImportedLeg(lid, "baseline" if fresh else "candidate", rows, tool=tool, warmup_first=warmup_first,
+                                                 extra={"source_files": [str(f) for f in files]}))
     if first is None:
         return None
     tool = content_tool(first) or tool

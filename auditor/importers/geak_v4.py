@@ -29,7 +29,7 @@ from ..evidence.store import RunStore
 from .geak_v4_kernels import PRODUCER, KernelSide, load_json as _load_json
 from .geak_fields import RUN_VALUE_KEYS, flags_of as _flags, get as _get
 from ._common import (
-    NOT_PARITY, ImportReport, guarded, inside, model_of, num, parity_dump, read_rows, read_source, safe_id, server_info_of, unsafe_entries,
+    NOT_PARITY, ImportReport, ImportedLeg, guarded, inside, model_of, num, parity_dump, read_rows, read_source, safe_id, server_info_of, unsafe_entries,
     workload_of, write_leg,
 )
 
@@ -75,8 +75,8 @@ class _Importer(KernelSide):
                 host = HostFingerprint.model_validate(_load_json(hf, self.src, self.r))
             except ValidationError as e:
                 self.r.problems.append(f"{self.rel(hf)}: {str(e).splitlines()[0]}")
-        first = write_leg(self.store, self.r, leg_id=leg_id, role=role, rows=rows, server_log=log, host=host,
-                          status=status, failure_reason=reason, extra={"source_dir": self.rel(path)})
+        first = write_leg(self.store, self.r, ImportedLeg(leg_id, role, rows, server_log=log, host=host, status=status,
+                                                          failure_reason=reason, extra={"source_dir": self.rel(path)}))
         if first is None:
             return None
         if log is None:

@@ -80,7 +80,7 @@ def test_tuner_does_not_remeasure_a_confound():
 
 
 def integrator(cand: str, ok: bool = True, feedback=None):
-    return policies.integrator(gate_id="kernel-silu_and_mul", op="silu_and_mul", candidate="m:f", marker="geak-plugin: x",
+    return policies.integrator(policies.KernelUnderTest("kernel-silu_and_mul", "silu_and_mul", "m:f", "geak-plugin: x"),
                                reference_legs=["ref"], candidate_legs=[cand], candidate_ok=ok, isolated_speedup=1.4,
                                values=values, feedback=feedback)
 

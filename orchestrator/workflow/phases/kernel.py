@@ -172,7 +172,7 @@ def kernel_submit(st: RunState, rt: RunContext) -> RunState:
     iso = isolated_speedup(ob)
     fb = st.get("feedback")
     if rt.llm is None:
-        ic = policies.integrator(gate_id=gate, op=op, candidate=kn["candidate"], marker=kn["marker"], reference_legs=refs,
+        ic = policies.integrator(policies.KernelUnderTest(gate, op, kn["candidate"], kn["marker"]), reference_legs=refs,
                                  candidate_legs=cands, candidate_ok=ok, isolated_speedup=iso, values=rt.values, feedback=fb,
                                  latencies=rt.latencies)
     else:

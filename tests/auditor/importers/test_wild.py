@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from geak.auditor.audit import audit_run
-from geak.auditor.importers._common import ImportReport, read_rows, write_leg
+from geak.auditor.importers._common import ImportedLeg, ImportReport, read_rows, write_leg
 from geak.auditor.importers.bench import import_sglang_bench, import_vllm_bench
 from geak.auditor.evidence.store import RunStore
 
@@ -35,7 +35,7 @@ def test_rows_of_three_request_rates_become_three_legs_not_three_reps(tmp_path):
 def test_one_leg_of_mixed_experiments_is_flagged_naming_the_field(tmp_path):
     store = RunStore(tmp_path / "run")
     rows = read_rows(WILD / "vllm09_request_rates.jsonl", "rates.jsonl", ImportReport())
-    write_leg(store, ImportReport(), leg_id="mixed", role="baseline", rows=rows, tool="vllm")
+    write_leg(store, ImportReport(), ImportedLeg("mixed", "baseline", rows, tool="vllm"))
     from geak.auditor.evidence.models import Claim, Decision, Manifest
 
     store.write_json("manifest.json", Manifest(run_id="m", imported_from="vllm-bench"))
