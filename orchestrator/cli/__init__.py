@@ -27,5 +27,5 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(130)
+        sys.exit(Exit.INTERRUPTED)
 

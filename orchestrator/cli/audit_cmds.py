@@ -155,7 +155,7 @@ def schema_export(
     stale = export_schemas(out_dir, check=check)
     if check and stale:
         err.print(f"[red]stale schema files:[/red] {', '.join(stale)}; run `geak schema export`")
-        raise typer.Exit(1)
+        raise typer.Exit(Exit.FLAG)
     console.print(f"{'checked' if check else 'wrote'} schemas in {out_dir}")
 
 
@@ -209,7 +209,7 @@ def cases_check(
     if update:
         digest.write_text(format_digest(got))
         console.print(f"wrote the digest of {len(got)} cases to {digest}")
-        raise typer.Exit(0)
+        raise typer.Exit(Exit.PASS)
     try:
         want = read_digest(digest)
     except (OSError, ValueError) as e:
@@ -220,7 +220,7 @@ def cases_check(
     if diff:
         err.print(f"{len(diff)} case(s) differ from {digest}: regenerate (geak cases generate {cases_dir}) or, for a "
                   f"deliberate change, geak cases check {cases_dir} --update")
-        raise typer.Exit(1)
+        raise typer.Exit(Exit.FLAG)
     console.print(f"{len(got)} cases match {digest}")
 
 

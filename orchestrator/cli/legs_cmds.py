@@ -181,7 +181,7 @@ def baseline(what: BaselineWhat, m: BaselineMeasure, load: BaselineWorkload) -> 
             summary = R.execute(run_dir, on_event=event_printer())
     except KeyboardInterrupt:
         err.print(f"interrupted: continue with `geak run --resume {run_dir}`")
-        raise typer.Exit(130)
+        raise typer.Exit(Exit.INTERRUPTED)
     except Exception as e:  # noqa: BLE001 - an engine error: the run directory keeps everything up to here
         err.print(f"[red]baseline failed:[/red] {type(e).__name__}: {e}")
         raise typer.Exit(Exit.RUN_ERROR)

@@ -47,7 +47,7 @@ def replay_cmd(
         usage(str(e))
     except KeyboardInterrupt:
         err.print("interrupted: the partial replay was removed")
-        raise typer.Exit(130)
+        raise typer.Exit(Exit.INTERRUPTED)
     except Exception as e:  # noqa: BLE001 - a recording the replay cannot follow: a run error, not a traceback
         err.print(f"[red]replay failed:[/red] {type(e).__name__}: {e} (the partial replay in {out} was removed)")
         raise typer.Exit(Exit.RUN_ERROR)
@@ -56,7 +56,7 @@ def replay_cmd(
     if ok:
         n = len(RP.decisions_signature(out)) - 1
         console.print(f"[green]reproduced exactly[/green]: {n} decision(s) and every gate outcome ({out})")
-        raise typer.Exit(0)
+        raise typer.Exit(Exit.PASS)
     for d in diffs:
         err.print(d)
     err.print(f"[red]replay differs from the recording in {len(diffs)} record(s)[/red]")

@@ -217,7 +217,7 @@ def run_cmd(place: RunPlace, roles: RunRoles, design: RunDesign, workload: RunWo
     if place.plan:
         print_plan(req.workflow, engine=place.engine, model=place.model, launch=req.launch, workload=req.workload, sets=sets,
                    llm=roles.llm, engine_defaults=req.engine_defaults or {}, server_reuse=devs.server_reuse)
-        raise typer.Exit(0)
+        raise typer.Exit(Exit.PASS)
     target = run_target(place, req)
     execute_run(target, resumed=place.resume is not None, report=place.report)
 
@@ -259,7 +259,7 @@ def run_target(place: RunPlace, req: RunRequest) -> Path:
     if done is not None:
         console.print(f"{place.resume}: the run already finished; nothing to resume, nothing changed")
         print_summary(done, place.resume)
-        raise typer.Exit(0)
+        raise typer.Exit(Exit.PASS)
     return place.resume
 
 
@@ -275,7 +275,7 @@ def execute_run(target: Path, *, resumed: bool, report: bool) -> None:
             summary = R.execute(target, resume=resumed, on_event=event_printer())
     except KeyboardInterrupt:
         err.print(f"interrupted: continue with `geak run --resume {target}`")
-        raise typer.Exit(130)
+        raise typer.Exit(Exit.INTERRUPTED)
     except R.RunError as e:  # refused before the graph started: nothing in the run directory changed
         usage(str(e))
     except Exception as e:  # an engine, LLM or replay error: the run directory keeps everything up to here
@@ -285,7 +285,7 @@ def execute_run(target: Path, *, resumed: bool, report: bool) -> None:
         write_report_files(target)
     print_summary(summary, target)
     halted = any(g.gate_id == "baseline" and g.verdict == "FAIL" for g in summary.gates)
-    raise typer.Exit(3 if halted else 0)
+    raise typer.Exit(Exit.FAIL if halted else Exit.PASS)
 
 
 def question_file(given: Optional[Path], in_workflow: Optional[str], workflow: Path, model: Optional[str], default: str) -> Optional[str]:

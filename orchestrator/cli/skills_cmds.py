@@ -17,7 +17,7 @@ from rich.table import Table
 
 from geak.orchestrator import skill_state, skills as sk
 
-from .common import run_arg
+from .common import Exit, run_arg
 from geak.auditor.evidence.layout import MANIFEST
 
 skills_app = typer.Typer(no_args_is_help=True, help="Skill cards and prompt templates that define every role.")
@@ -81,7 +81,7 @@ def validate(root: Optional[Path] = RootOpt) -> None:
         for p in problems:
             typer.echo(p)
         err.print(f"{len(problems)} problem(s)", highlight=False)
-        raise typer.Exit(3)  # a check that did not hold (orchestrator/cli/common.Exit.FAIL)
+        raise typer.Exit(Exit.FAIL)  # a check that did not hold
     n = len(sk.load_index(root))
     typer.echo(f"{n} skills OK")
 
@@ -139,7 +139,7 @@ def diff(run: Path = typer.Argument(..., help="a run directory geak run wrote"),
         t.add_row(f, (a or "-")[:12], (b or "-")[:12], status)
     console.print(t)
     console.print(f"{changed} of {len(set(recorded) | set(now))} file(s) differ from what {run} ran with")
-    raise typer.Exit(1 if changed else 0)
+    raise typer.Exit(Exit.FLAG if changed else Exit.PASS)
 
 
 @skills_app.command("copy")
