@@ -187,4 +187,4 @@ def baseline(what: BaselineWhat, m: BaselineMeasure, load: BaselineWorkload) -> 
         raise typer.Exit(Exit.RUN_ERROR)
     print_summary(summary, run_dir)
     gate = next((g for g in summary.gates if g.gate_id == "baseline"), None)
-    raise typer.Exit(exit_code([gate.verdict] if gate else []) if what.use_auditor else 0)
+    raise typer.Exit(exit_code([gate.verdict] if gate else []) if what.use_auditor else Exit.PASS)

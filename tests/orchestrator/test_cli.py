@@ -205,3 +205,17 @@ def test_a_run_whose_question_copy_became_a_link_is_refused_not_followed(tmp_pat
     copy.symlink_to(outside)
     with pytest.raises(R.RunError, match="a link, not the copy"):
         R.runtime(tmp_path / "run", R.load_args(tmp_path / "run"))
+
+
+def test_every_exit_of_every_command_is_a_member_of_the_one_table():
+    """README "Exit codes" is common.Exit; a bare number in a command would be a second table."""
+    import ast
+
+    bare = []
+    for p in sorted((REPO / "orchestrator" / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("typer.Exit", "sys.exit", "Exit"):
+                for a in list(node.args) + [k.value for k in node.keywords]:
+                    if any(isinstance(n, ast.Constant) and isinstance(n.value, int) for n in ast.walk(a)):
+                        bare.append(f"{p.name}:{node.lineno}: {ast.unparse(node)}")
+    assert bare == []
