@@ -44,8 +44,8 @@ from geak.auditor.evidence.store import RunStore
 from geak.orchestrator.cli.common import launch_config
 from geak.orchestrator.paired import local_batch, run_crossover
 from geak.orchestrator.workflow import ids
-from geak.orchestrator.policies import regressions
-from geak.orchestrator.roles import declared_for
+from geak.agents.roles.policies import regressions
+from geak.agents.roles.answers import declared_for
 from geak.orchestrator.progress import Reporter
 from geak.orchestrator.scheduler import LegJob, LocalScheduler
 
@@ -68,7 +68,7 @@ def _say(msg: str) -> None:
 
 
 def _decision(store: RunStore, gate: str, ref: list[str], cand: list[str], design: str) -> Decision:
-    """What the workflow's built-in config tuner would submit (orchestrator/policies.config_tuner):
+    """What the workflow's built-in config tuner would submit (agents/roles/policies.config_tuner):
     the knob and what vLLM derives from it, and the latency percentiles it measured worse."""
     run = RunEvidence(store)
 

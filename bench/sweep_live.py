@@ -145,7 +145,7 @@ def prepare(out: Path, knobs: int, python: str) -> dict[str, Any]:
     from geak.agents.engines.base import LaunchConfig, get_engine
     from geak.agents.engines.leg import client_command, server_command
     from geak.auditor.evidence.models import WorkloadSpec
-    from geak.orchestrator import policies
+    from geak.agents.roles import policies
     from geak.orchestrator.workflow_config import DEFAULT, WorkflowConfig
 
     wf = WorkflowConfig.load(DEFAULT)

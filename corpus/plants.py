@@ -138,7 +138,7 @@ def _per_launch_auto(legs: dict[str, Any]) -> None:
 
 plant(Plant("clean_per_launch_auto_values", (), "every leg has its own auto-drawn random_seed and a KV pool sized by memory "
             "profiling a few blocks apart: two launches of one config, no confound", {}, legs_mod=_per_launch_auto, source="issue 13"))
-# what geak's config tuner declares for max_num_seqs (orchestrator/roles.KNOBS: the knob and what vLLM may derive from
+# what geak's config tuner declares for max_num_seqs (agents/roles/answers.KNOBS: the knob and what vLLM may derive from
 # it), on an engine that derives none of them: vLLM 0.26 on an H100 kept max_num_batched_tokens 8192 (issue 33)
 plant(Plant("clean_derived_keys_unmoved", (), "the tuner declares max_num_seqs with the keys vLLM may derive from it; on this "
             "engine they stayed put, and the knob itself took effect", {},

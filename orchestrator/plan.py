@@ -20,7 +20,7 @@ from geak.auditor.evidence.models import WorkloadSpec
 from geak.agents.engines.base import LaunchConfig, get_engine
 from geak.agents.engines.leg import client_command, server_command
 
-from . import policies
+from geak.agents.roles import policies
 from .paired import abba_sequence, crossover_jobs
 from .scheduler import assign
 from .workflow import ids

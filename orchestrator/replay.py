@@ -106,7 +106,7 @@ def _replay_args(src: Path, out: Path, *, policy: Path | None, workflow: Path | 
         if llm is None:
             raise RunError(f"--skills {skills}: the recording's answers belong to the old prompts; add --llm MODEL "
                            "(and --api-base) so the roles answer the edited ones")
-        from .skills import validate_all
+        from geak.agents.roles.skills import validate_all
 
         problems = validate_all(skills) if Path(skills).is_dir() else [f"{skills} is not a directory (it must hold skills/ and prompts/)"]
         if problems:

@@ -165,7 +165,7 @@ def input_file(run_dir: Path, args: RunArgs, role: str) -> Path | None:
 
 def skills_record(root: str | Path | None) -> dict[str, Any]:
     """The manifest's record of the skills and prompts a run's roles render from."""
-    from .skills import skill_hashes
+    from geak.agents.roles.skills import skill_hashes
 
     prompts_dir = Path(root) / "prompts" if root is not None else asset_dir("prompts")
     return {"skills": skill_hashes(root=root), "prompts": {p.name: _sha(p) for p in sorted(prompts_dir.glob("*.j2"))},
@@ -198,7 +198,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
         harness = RecordedHarness(args.legs_from) if args.legs_from else LiveHarness()
     llm = llm_client
     if llm is None and args.llm_mode != "none":
-        from .llm import LLMClient
+        from geak.agents.roles.llm import LLMClient
 
         if args.llm_mode == "live":
             llm = LLMClient("live", model=args.llm_model, store=store, api_base=args.api_base, api_key_env=args.api_key_env)

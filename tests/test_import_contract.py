@@ -24,7 +24,10 @@ FORBIDDEN = [
     # a rule decides from evidence and pure statistics; the audit that runs the rules sits above it
     (r"geak\.auditor\.checks", r"geak\.auditor\.(audit|api|noise|backtest|importers|coverage)"),
     # engines run servers and clients; the kernel track builds on them
-    (r"geak\.agents\.engines", r"geak\.agents\.kernels"),
+    (r"geak\.agents\.engines", r"geak\.agents\.(kernels|roles)"),
+    # the roles answer from what they are shown; they start no engine and time no kernel
+    (r"geak\.agents\.roles", r"geak\.agents\.(engines|kernels)"),
+    (r"geak\.agents\.kernels", r"geak\.agents\.roles"),
     # the graph's phases never reach up to the commands or the run that drives them
     (r"geak\.orchestrator\.workflow", r"geak\.orchestrator\.(cli|run|replay|report)"),
     # the commands are the top: nothing product-side imports them

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from geak.orchestrator import skill_state, skills as sk
+from geak.agents.roles import skill_state, skills as sk
 
 from .common import Exit, run_arg
 from geak.auditor.evidence.layout import MANIFEST

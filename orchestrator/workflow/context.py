@@ -34,7 +34,7 @@ class RunContext:
     workload: WorkloadSpec
     use_auditor: bool
     policy: AuditPolicy = field(default_factory=AuditPolicy)
-    llm: Any = None  # orchestrator.llm.LLMClient, or None for the built-in policies
+    llm: Any = None  # agents.roles.llm.LLMClient, or None for the built-in policies
     llm_auditor: bool = True  # with an LLM, the patch_auditor role may escalate the floor's verdict
     parity: list[Prompt] | None = None
     accuracy: list[Prompt] | QuestionSet | None = None

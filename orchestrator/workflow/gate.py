@@ -21,7 +21,7 @@ from geak.auditor.evidence.store import RunStore
 
 from ..events import GateOutcome
 from ..what_if import LLM_MARK
-from ..roles import AuditJudgment
+from geak.agents.roles.answers import AuditJudgment
 from .context import RunContext
 from .prompting import llm_answer, prompt_state
 from .state import Feedback, RunState

@@ -21,7 +21,7 @@ class BudgetSpent(RuntimeError):
 
 def llm_answer(rt: RunContext, role: str, schema: type, state: dict[str, Any]) -> Any:
     from geak.auditor.evidence.layout import LLM_CALLS
-    from ..skills import render
+    from geak.agents.roles.skills import render
 
     p = rt.store.path(LLM_CALLS)
     used = sum(1 for _ in p.open()) if p.exists() else 0
@@ -34,7 +34,7 @@ def llm_answer(rt: RunContext, role: str, schema: type, state: dict[str, Any]) -
 def producer(rt: RunContext, node: str, role: str, schema: type, state: dict[str, Any]) -> Any:
     """A producer's LLM answer, or None when it was rejected: invalid after the retries, the
     provider failing, or the budget spent. A replay miss is not a rejection: it propagates."""
-    from ..llm import InvalidOutput, LLMCallFailed
+    from geak.agents.roles.llm import InvalidOutput, LLMCallFailed
 
     try:
         return llm_answer(rt, role, schema, state)

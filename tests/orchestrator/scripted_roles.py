@@ -15,7 +15,7 @@ import re
 import statistics
 from typing import Any, Callable
 
-from geak.orchestrator.roles import declared_for
+from geak.agents.roles.answers import declared_for
 
 # a line an edited auditor prompt may carry; the scripted auditor then escalates to FLAG
 ESCALATE = "Escalate every config win to FLAG"

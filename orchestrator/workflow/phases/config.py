@@ -9,9 +9,9 @@ from geak.auditor import stats
 
 from geak.agents.engines.base import LaunchConfig
 
-from ... import policies
+from geak.agents.roles import policies
 from ...events import GateOutcome
-from ...roles import ConfigProposal, StrategyPlan, knob
+from geak.agents.roles.answers import ConfigProposal, StrategyPlan, knob
 from .. import ids
 from ..context import RunContext
 from ...legs import NOT_RECORDED

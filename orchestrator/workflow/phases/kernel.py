@@ -13,10 +13,10 @@ from geak.auditor.evidence.store import RunStore
 from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import Prompt
 
-from ... import policies
+from geak.agents.roles import policies
 from ...events import GateOutcome
 from ...legs import NOT_RECORDED
-from ...roles import IntegrationClaim, KernelCandidate
+from geak.agents.roles.answers import IntegrationClaim, KernelCandidate
 from .. import ids
 from ..context import RunContext
 from ..gate import audit, bankable, find_decision, missed_note, patch_decision, record_missed, recorded_verdict, set_gate, submit

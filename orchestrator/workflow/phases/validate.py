@@ -8,10 +8,10 @@ from geak.auditor.evidence.models import Decision
 
 from geak.agents.engines.base import LaunchConfig
 
-from ... import policies
+from geak.agents.roles import policies
 from ...events import GateOutcome
 from ...legs import NOT_RECORDED
-from ...roles import BundleClaim
+from geak.agents.roles.answers import BundleClaim
 from .. import ids
 from ..context import RunContext
 from ..gate import as_claim, audit, bankable, missed_note, record_missed, set_gate, submit

@@ -38,6 +38,6 @@ def test_an_fp8_kv_cache_doubles_what_vllm_derives_from_the_cache_dtype_and_noth
     assert set(diff) == {"cache_config.num_gpu_blocks", "cache_config.kv_cache_size_tokens",
                          "cache_config.kv_cache_max_concurrency"}, diff
     assert diff["cache_config.num_gpu_blocks"] == (28957, 57882)
-    # the producer's declared knob (orchestrator/roles.py declared_for) derives them; nothing else does
+    # the producer's declared knob (agents/roles/answers.py declared_for) derives them; nothing else does
     assert all(derived_by(["kv_cache_dtype", "cache_dtype"], k) == "kv_cache_dtype" for k in diff)
     assert not any(derived_by(["max_num_seqs"], k) for k in diff)

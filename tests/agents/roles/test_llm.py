@@ -10,10 +10,10 @@ from pydantic import BaseModel
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from fake_openai import FakeOpenAI, _completion  # noqa: F401  (tests/orchestrator/fake_openai.py)
+from fake_openai import FakeOpenAI, _completion  # noqa: F401  (tests/fake_openai.py)
 
 from geak.auditor.evidence.store import RunStore
-from geak.orchestrator.llm import (
+from geak.agents.roles.llm import (
     LLM_CALLS,
     InvalidOutput,
     LLMCall,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from geak.orchestrator import policies
+from geak.agents.roles import policies
 from geak.orchestrator.workflow.gate import bankable as _bankable
 
 VALUES = {"ref": [100.0, 101.0, 99.0], "fast": [130.0, 131.0, 129.0], "slow": [80.0, 81.0, 79.0]}

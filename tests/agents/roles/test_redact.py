@@ -1,4 +1,4 @@
-from geak.orchestrator.redact import REDACTED, redact, redact_text, secret_env_values
+from geak.agents.roles.redact import REDACTED, redact, redact_text, secret_env_values
 
 
 def test_env_secret_values_are_redacted_recursively(monkeypatch):

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from geak.orchestrator import skill_state, skills as sk
+from geak.agents.roles import skill_state, skills as sk
 from geak.orchestrator.cli.skills_cmds import skills_app
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "tests" / "data" / "skills"
 B4_RUN = REPO / "runs" / "cases" / "b4_handicapped_seed" / "run"
 ROLES = ["profiler", "strategist", "config_tuner", "kernel_extractor", "kernel_author",

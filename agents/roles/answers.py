@@ -3,7 +3,7 @@ and the knob table the config track tunes.
 
 The skill cards (skills/<role>/skill.md) name these models under ``output_model``; the
 LLM's answer must validate against them, and the deterministic ``none`` policies in
-orchestrator/policies.py build the same objects, so the graph never knows which wrote one.
+agents/roles/policies.py build the same objects, so the graph never knows which wrote one.
 """
 
 from __future__ import annotations

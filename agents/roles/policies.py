@@ -1,6 +1,6 @@
 """The ``none`` LLM mode: deterministic built-in policies per producer role.
 
-They return the same pydantic models an LLM must return (orchestrator/roles.py), computed
+They return the same pydantic models an LLM must return (agents/roles/answers.py), computed
 honestly from the measured legs, so ``geak run`` is useful with no API key and its
 decisions are reproducible. They are also the yardstick the LLM roles are compared with.
 """
@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from geak.auditor import stats
 
-from .roles import BundleClaim, ClaimIn, ConfigProposal, IntegrationClaim, DecompositionItem, PlanItem, StrategyPlan, declared_for, knob
+from .answers import BundleClaim, ClaimIn, ConfigProposal, IntegrationClaim, DecompositionItem, PlanItem, StrategyPlan, declared_for, knob
 
 # Config items per engine and device class, most promising first. Values are absolute
 # settings; an item whose value equals the current config is dropped.
