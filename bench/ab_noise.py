@@ -42,12 +42,12 @@ from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Decision, Manifest, PairedAA, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 from geak.orchestrator.cli.common import launch_config
-from geak.orchestrator.paired import local_batch, run_crossover
+from geak.agents.runners.paired import local_batch, run_crossover
 from geak.orchestrator.workflow import ids
 from geak.agents.roles.policies import regressions
 from geak.agents.roles.answers import declared_for
 from geak.orchestrator.progress import Reporter
-from geak.orchestrator.scheduler import LegJob, LocalScheduler
+from geak.agents.runners.scheduler import LegJob, LocalScheduler
 
 from rich.console import Console
 

@@ -4,9 +4,9 @@ in one command: does running at once change the medians or the verdicts?
     python bench/harness_parallel.py --devices cpu:0-1 --cores-per-leg 1      # this CPU box
     python bench/harness_parallel.py --devices 0,1 [--ops rmsnorm,...]         # two GPUs (issue 19)
 
-Each harness run goes through the leg scheduler (orchestrator/scheduler.py, local mode) as a job
+Each harness run goes through the leg scheduler (agents/runners/scheduler.py, local mode) as a job
 on its device set: locked like a leg, a GPU set exported as CUDA_VISIBLE_DEVICES, a core set
-pinned with taskset (orchestrator/op_runners.LiveHarness). The concurrent pass runs op i on set
+pinned with taskset (agents/runners/op_runners.LiveHarness). The concurrent pass runs op i on set
 i % N, N at once; the serial pass runs every op on the first set, one after the other. Then, per
 op and timed shape: concurrent median / serial median, and the harness gate's verdict from each
 pass (the auditor on each record). Goal (issue 19): every ratio within 2%, every verdict equal.
@@ -32,8 +32,8 @@ from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Decision
 from geak.auditor.evidence.store import RunStore
 from geak.auditor.policy import AuditPolicy
-from geak.orchestrator.op_runners import LiveHarness
-from geak.orchestrator.scheduler import LegJob, LocalScheduler, assign
+from geak.agents.runners.op_runners import LiveHarness
+from geak.agents.runners.scheduler import LegJob, LocalScheduler, assign
 
 
 def _one(kind: str, profile: str, extra: list[str]):

@@ -21,8 +21,8 @@ from geak.agents.engines.base import LaunchConfig, get_engine
 from geak.agents.engines.leg import client_command, server_command
 
 from geak.agents.roles import policies
-from .paired import abba_sequence, crossover_jobs
-from .scheduler import assign
+from geak.agents.runners.paired import abba_sequence, crossover_jobs
+from geak.agents.runners.scheduler import assign
 from .workflow import ids
 from .workflow_config import WorkflowConfig
 from geak.auditor.evidence.layout import RAW, leg_file
@@ -137,7 +137,7 @@ def build(*, engine: str, launch: dict[str, Any], workload: WorkloadSpec, wf: Wo
 
 def _paired(node: str, what: str, legs: tuple[list[str], list[str]], cfgs: tuple[LaunchConfig, LaunchConfig],
             roles: tuple[str, str], design: str, sets: list[str], engine: str, workload: WorkloadSpec, reps: int) -> list[Step]:
-    """A paired design's legs as the run launches them (orchestrator/paired.py): a crossover's
+    """A paired design's legs as the run launches them (agents/runners/paired.py): a crossover's
     periods, each two legs at once on swapped sets, meeting per rep; or A B B A short legs."""
     out = []
     if design == "crossover":
@@ -160,7 +160,7 @@ def _own(leg: PlannedLeg) -> PlannedLeg:
 def _reuse(steps: list[Step], engine: str) -> list[Step]:
     """Mark the legs that measure on the server the last leg on their set kept up (LiveLegs'
     rule: a keeping role, then a reusing role of the very same argv and env)."""
-    from .legs import KEEP_ROLES, REUSE_ROLES
+    from geak.agents.runners.legs import KEEP_ROLES, REUSE_ROLES
 
     last: dict[str, tuple[PlannedLeg, str]] = {}  # set -> (leg, owner)
     reusable = get_engine(engine).cache_reset_path is not None

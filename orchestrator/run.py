@@ -29,9 +29,9 @@ from geak.agents.engines.pool import POOL
 
 from .events import RunEvent, RunSummary
 from .workflow import RunContext, build_graph, ids, initial_state
-from .scheduler import get_scheduler
-from .legs import LegRunner, LiveLegs, RecordedLegs
-from .op_runners import LiveHarness, LiveProfiles, RecordedHarness, RecordedProfiles
+from geak.agents.runners.scheduler import get_scheduler
+from geak.agents.runners.legs import LegRunner, LiveLegs, RecordedLegs
+from geak.agents.runners.op_runners import LiveHarness, LiveProfiles, RecordedHarness, RecordedProfiles
 from .workflow_config import DEFAULT as DEFAULT_WORKFLOW
 from .workflow_config import WorkflowConfig, read_workflow
 from geak.auditor.evidence.layout import CHECKPOINTS, DECISIONS, INPUT_ROLES, MANIFEST, RUN_ARGS, SUMMARY, WORKFLOW, input_path

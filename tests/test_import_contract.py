@@ -24,9 +24,9 @@ FORBIDDEN = [
     # a rule decides from evidence and pure statistics; the audit that runs the rules sits above it
     (r"geak\.auditor\.checks", r"geak\.auditor\.(audit|api|noise|backtest|importers|coverage)"),
     # engines run servers and clients; the kernel track builds on them
-    (r"geak\.agents\.engines", r"geak\.agents\.(kernels|roles)"),
-    # the roles answer from what they are shown; they start no engine and time no kernel
-    (r"geak\.agents\.roles", r"geak\.agents\.(engines|kernels)"),
+    (r"geak\.agents\.engines", r"geak\.agents\.(kernels|roles|runners)"),
+    # the roles answer from what they are shown; they start no engine, time no kernel, run no leg
+    (r"geak\.agents\.roles", r"geak\.agents\.(engines|kernels|runners)"),
     (r"geak\.agents\.kernels", r"geak\.agents\.roles"),
     # the graph's phases never reach up to the commands or the run that drives them
     (r"geak\.orchestrator\.workflow", r"geak\.orchestrator\.(cli|run|replay|report)"),
@@ -81,7 +81,7 @@ def test_the_house_has_no_forbidden_arrow():
 def test_the_check_itself_fails_on_a_forbidden_arrow():
     # an arrow that does exist (the orchestrator runs engines), forbidden for the test's sake
     got = violations([(r"geak\.orchestrator", r"geak\.agents\.engines")])
-    assert any(v.startswith("orchestrator/legs.py:") and "-> geak.agents.engines" in v for v in got), got[:3]
+    assert any(v.startswith("orchestrator/run.py:") and "-> geak.agents.engines" in v for v in got), got[:3]
     # relative imports resolve: the auditor's rules reach the evidence layer through `from ..evidence`
     got = violations([(r"geak\.auditor\.checks", r"geak\.auditor\.evidence")])
     assert any(v.startswith("auditor/checks/") for v in got)

@@ -186,8 +186,8 @@ def test_a_crossover_period_cut_short_is_measured_again_whole(tmp_path):
     from geak.agents.engines.base import LaunchConfig
     from geak.agents.engines.leg import LegResult
     from geak.auditor.evidence.models import LegLaunch
-    from geak.orchestrator.legs import LiveLegs
-    from geak.orchestrator.paired import crossover_jobs
+    from geak.agents.runners.legs import LiveLegs
+    from geak.agents.runners.paired import crossover_jobs
     from geak.orchestrator.workflow import ids
 
     store = RunStore(tmp_path / "run")

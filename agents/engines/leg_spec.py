@@ -39,7 +39,7 @@ class LegHooks:
     one-token parity probe of a kernel candidate, run before anything is benchmarked; an ejected
     candidate fails the leg (fail closed) with the probe's tagged line as the reason.
     ``plugin``/``engagement_markers`` are recorded in launch.json as what the leg loaded and what
-    its log must show. ``rep_barrier``: the leg is one half of a pair (orchestrator/paired.py):
+    its log must show. ``rep_barrier``: the leg is one half of a pair (agents/runners/paired.py):
     each repetition starts when the partner leg's starts, and a failure here ends the partner's
     wait. ``on_started``: called with the server process once it is started (the profiler)."""
 

@@ -51,7 +51,7 @@ BENCH_SHIM = (
     "if '--geak-rep-barrier' in argv:\n"
     "    i = argv.index('--geak-rep-barrier'); barrier = argv[i + 1]; del argv[i:i + 2]\n"
     "def _meet(k):\n"
-    "    # paired legs (orchestrator/paired.py): every client of the pair starts repetition k\n"
+    "    # paired legs (agents/runners/paired.py): every client of the pair starts repetition k\n"
     "    # together, through geak's one barrier protocol (agents/engines/rep_barrier.py)\n"
     "    from pathlib import Path\n"
     "    from geak.agents.engines.rep_barrier import PartnerLost, RepBarrier\n"

@@ -9,7 +9,7 @@
 
 Bracketed nodes exist only with the auditor on; without it every router sends a producer's
 submission straight to the bank, which is exactly what the graph decided before auditors.
-Every node is idempotent under resume: legs already on disk are reused (orchestrator/legs.py),
+Every node is idempotent under resume: legs already on disk are reused (agents/runners/legs.py),
 decisions are keyed by id (ids.py).
 """
 

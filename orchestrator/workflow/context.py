@@ -18,7 +18,7 @@ from geak.agents.engines.leg import Prompt
 from geak.agents.engines.questions import QuestionSet
 
 from ..events import GateOutcome, RunEvent, RunSummary
-from ..legs import LegRunner
+from geak.agents.runners.legs import LegRunner
 from ..workflow_config import Phase, WorkflowConfig
 from .ids import BUNDLE_GATE
 from .state import RunState

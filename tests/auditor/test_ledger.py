@@ -121,7 +121,7 @@ def test_the_ledger_record_is_versioned_json_lines(clean_run):
 
 
 def test_a_leg_set_aside_and_measured_again_is_history_not_a_replacement(clean_run):
-    """A resume moves a stale leg aside (orchestrator/legs.set_aside) and measures it again: the
+    """A resume moves a stale leg aside (agents/runners/legs.set_aside) and measures it again: the
     ledger says so, so the second seal is no replacement and the moved leg is not 'removed'."""
     import shutil
 

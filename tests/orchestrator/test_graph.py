@@ -29,7 +29,7 @@ from geak.orchestrator import replay as RP
 from geak.orchestrator import run as R
 from geak.orchestrator.events import RunEvent
 from geak.orchestrator.workflow import build_graph
-from geak.orchestrator.legs import LegReplayMiss, RecordedLegs
+from geak.agents.runners.legs import LegReplayMiss, RecordedLegs
 
 REPO = Path(__file__).resolve().parents[2]
 REC = REPO / "runs" / "recorded" / "tiny-cpu-run"
@@ -153,7 +153,7 @@ KILL_SCRIPT = """
 import sys, time
 from pathlib import Path
 from geak.orchestrator import run as R
-from geak.orchestrator.legs import RecordedLegs
+from geak.agents.runners.legs import RecordedLegs
 
 class SlowConfigLegs(RecordedLegs):
     def __call__(self, store, **kw):

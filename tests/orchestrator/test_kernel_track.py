@@ -16,8 +16,8 @@ from test_graph import _events, _summary
 
 from geak.orchestrator import replay as RP
 from geak.orchestrator import run as R
-from geak.orchestrator.legs import LegReplayMiss
-from geak.orchestrator.op_runners import LiveHarness
+from geak.agents.runners.legs import LegReplayMiss
+from geak.agents.runners.op_runners import LiveHarness
 
 REPO = Path(__file__).resolve().parents[2]
 KREC = REPO / "runs" / "recorded" / "tiny-cpu-kernel"

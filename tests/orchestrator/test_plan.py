@@ -129,7 +129,7 @@ def test_the_device_flags_reach_the_run_and_reassign_the_recorded_runs_sets(tmp_
                                            (["--devices", "0,1"], "aa_1")])
 def test_plan_says_which_leg_measures_on_a_kept_server(devices, owner):
     """The baseline follows the A/A leg that last held its set with the same argv and env: it
-    measures on that server (the run does the same: orchestrator/legs.py's roles)."""
+    measures on that server (the run does the same: agents/runners/legs.py's roles)."""
     out = plan(*devices)
     kept = re.findall(r"^  (\S+) \((\w+)\) on \S+, .*on the server (\S+) kept up", out, re.M)
     assert kept == [("baseline", "baseline", owner)], kept

@@ -10,9 +10,9 @@ from geak.agents.engines.leg import LegResult
 
 from ...manifest import pin_invariants
 from ...events import GateOutcome
-from ...legs import NOT_RECORDED, LegReplayMiss
-from ...paired import run_design
-from ...scheduler import LegJob, assign
+from geak.agents.runners.legs import NOT_RECORDED, LegReplayMiss
+from geak.agents.runners.paired import run_design
+from geak.agents.runners.scheduler import LegJob, assign
 from .. import ids
 from ..context import RunContext
 from ..gate import audit, set_gate, submit

@@ -14,9 +14,9 @@ from ...events import GateOutcome
 from geak.agents.roles.answers import ConfigProposal, StrategyPlan, knob
 from .. import ids
 from ..context import RunContext
-from ...legs import NOT_RECORDED
-from ...paired import run_design
-from ...scheduler import LegJob, assign
+from geak.agents.runners.legs import NOT_RECORDED
+from geak.agents.runners.paired import run_design
+from geak.agents.runners.scheduler import LegJob, assign
 from ..gate import audit, find_decision, missed_note, patch_decision, record_missed, recorded_verdict, set_gate, submit
 from ..prompting import measurements, producer, prompt_state
 from ..state import Candidate, RunState

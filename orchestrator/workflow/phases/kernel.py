@@ -15,7 +15,7 @@ from geak.agents.engines.leg import Prompt
 
 from geak.agents.roles import policies
 from ...events import GateOutcome
-from ...legs import NOT_RECORDED
+from geak.agents.runners.legs import NOT_RECORDED
 from geak.agents.roles.answers import IntegrationClaim, KernelCandidate
 from .. import ids
 from ..context import RunContext
@@ -317,7 +317,7 @@ def _archive_op(store: RunStore, op: str, candidate: str) -> None:
     the record of the same candidate (a resumed node) stays where it is."""
     import shutil
 
-    from ...op_runners import recorded_candidate
+    from geak.agents.runners.op_runners import recorded_candidate
 
     if not store.path(op_file(op, OPBENCH)).exists():
         return

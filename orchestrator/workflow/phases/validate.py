@@ -10,7 +10,7 @@ from geak.agents.engines.base import LaunchConfig
 
 from geak.agents.roles import policies
 from ...events import GateOutcome
-from ...legs import NOT_RECORDED
+from geak.agents.runners.legs import NOT_RECORDED
 from geak.agents.roles.answers import BundleClaim
 from .. import ids
 from ..context import RunContext

@@ -91,7 +91,7 @@ def test_the_key_is_the_argv_and_env():
                                              ("candidate", False, False), ("validation_base", False, False),
                                              ("caching_audit", False, False)])
 def test_which_roles_reuse_and_keep(role, reuse, keep):
-    from geak.orchestrator.legs import LiveLegs
+    from geak.agents.runners.legs import LiveLegs
 
     assert LiveLegs("vllm")._reuse_kw(role) == {"reuse": reuse, "keep": keep}
     assert LiveLegs("vllm", reuse=False)._reuse_kw(role) == {"reuse": False, "keep": False}
@@ -104,8 +104,8 @@ def test_a_batch_for_another_process_closes_the_pool_first(kept, tmp_path):
     from geak.agents.engines.base import LaunchConfig
     from geak.auditor.evidence.models import WorkloadSpec
     from geak.auditor.evidence.store import RunStore
-    from geak.orchestrator.legs import LiveLegs
-    from geak.orchestrator.scheduler import LegJob
+    from geak.agents.runners.legs import LiveLegs
+    from geak.agents.runners.scheduler import LegJob
 
     seen = []
 

@@ -1,4 +1,4 @@
-"""The paired designs' runner (orchestrator/paired.py) and the clients' meeting point
+"""The paired designs' runner (agents/runners/paired.py) and the clients' meeting point
 (agents/engines/rep_barrier.py), with a leg runner that only meets its partner: the real
 barrier, real threads, no engine."""
 
@@ -13,7 +13,7 @@ from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import LegResult
 from geak.agents.engines.rep_barrier import PartnerLost, RepBarrier
 from geak.auditor.evidence.store import RunStore
-from geak.orchestrator.paired import abba_order, crossover_jobs, local_batch, run_abba, run_crossover
+from geak.agents.runners.paired import abba_order, crossover_jobs, local_batch, run_abba, run_crossover
 from geak.orchestrator.workflow import ids
 
 X = ids.paired_legs("g_a", "g_b", "crossover", 2)

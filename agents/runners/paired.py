@@ -29,7 +29,7 @@ from .scheduler import LegJob, LocalScheduler
 
 Design = Literal["crossover", "abba"]
 RunOne = Callable[[RunStore, LegJob], LegResult]
-# a leg runner's batch (orchestrator/legs.LegRunner.batch): resumes legs already on disk, and
+# a leg runner's batch (agents/runners/legs.LegRunner.batch): resumes legs already on disk, and
 # runs legs that meet at a barrier on local threads
 Batch = Callable[[RunStore, list[LegJob], str], list[LegResult]]
 Ids = tuple[list[str], list[str]]

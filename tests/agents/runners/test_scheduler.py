@@ -16,7 +16,7 @@ from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import LegResult
 from geak.agents.engines.process import group_alive
 from geak.auditor.evidence.store import RunStore
-from geak.orchestrator.scheduler import LegBatch, LegJob, LocalScheduler, assign, get_scheduler, unpack_leg
+from geak.agents.runners.scheduler import LegBatch, LegJob, LocalScheduler, assign, get_scheduler, unpack_leg
 
 
 def _job(i: int, devices: str) -> LegJob:
@@ -43,7 +43,7 @@ def test_assignment_is_round_robin_from_the_legs_position():
 
 
 def test_a_local_ray_cluster_declares_the_runs_device_sets():
-    from geak.orchestrator.scheduler import RESOURCE, RayScheduler
+    from geak.agents.runners.scheduler import RESOURCE, RayScheduler
 
     assert RayScheduler(sets=["cpu:0", "cpu:1"]).init_kw["resources"] == {RESOURCE + "cpu:0": 1, RESOURCE + "cpu:1": 1}
     assert "resources" not in RayScheduler(address="ray://head:10001", sets=["cuda:0"]).init_kw  # a cluster declares its own
@@ -92,8 +92,8 @@ CTRL_C = textwrap.dedent("""
     from geak.agents.engines.base import ENGINES, EngineAdapter, LaunchConfig
     from geak.auditor.evidence.models import WorkloadSpec
     from geak.auditor.evidence.store import RunStore
-    from geak.orchestrator.legs import LiveLegs
-    from geak.orchestrator.scheduler import LegJob
+    from geak.agents.runners.legs import LiveLegs
+    from geak.agents.runners.scheduler import LegJob
 
     class Sleepy(EngineAdapter):  # a server that starts and never becomes healthy
         name, server_info_path, server_module = "sleepy", "/info", "sleepy"
@@ -119,7 +119,7 @@ CTRL_C = textwrap.dedent("""
 def test_ctrl_c_tears_every_server_down_and_a_resume_measures_those_legs_again(tmp_path):
     from geak.agents.engines.leg import UNFINISHED
     from geak.auditor.evidence.models import LegLaunch, WorkloadSpec
-    from geak.orchestrator.legs import existing
+    from geak.agents.runners.legs import existing
 
     # its own lock directory (TMPDIR): a real leg elsewhere on this machine holds the real core locks
     locks = tmp_path / "tmp"
@@ -182,7 +182,7 @@ def _ray_one(store: RunStore, job: LegJob) -> LegResult:
 
 def test_ray_tasks_land_their_legs_in_the_run_directory(tmp_path):
     ray = pytest.importorskip("ray")
-    from geak.orchestrator.scheduler import RESOURCE, RayScheduler
+    from geak.agents.runners.scheduler import RESOURCE, RayScheduler
 
     import ray.cloudpickle
 
@@ -212,7 +212,7 @@ def test_an_op_harness_run_holds_its_device_set_and_sees_only_its_gpus(tmp_path,
     """LiveHarness with a device set: locked like a leg, the set exported to the harness process."""
     import subprocess as sp
 
-    from geak.orchestrator.op_runners import LiveHarness
+    from geak.agents.runners.op_runners import LiveHarness
 
     seen = {}
 
@@ -241,7 +241,7 @@ def test_an_op_harness_run_holds_its_device_set_and_sees_only_its_gpus(tmp_path,
 
 
 def test_a_ray_tasks_pin_is_the_legs_core_set_and_is_undone_after():
-    from geak.orchestrator.scheduler import _OnCores
+    from geak.agents.runners.scheduler import _OnCores
 
     before = set(os.sched_getaffinity(0))
     with _OnCores(LaunchConfig(model="m", devices=f"cpu:{min(before)}")):

@@ -17,10 +17,10 @@ from geak.auditor.checks.concurrency import contention, leg_units  # noqa: E402
 from geak.auditor.evidence.loader import RunEvidence  # noqa: E402
 from geak.auditor.evidence.models import WorkloadSpec  # noqa: E402
 from geak.auditor.evidence.store import RunStore  # noqa: E402
-from geak.orchestrator.legs import LiveLegs  # noqa: E402
-from geak.orchestrator.scheduler import RESOURCE, LegJob, LocalScheduler, RayScheduler  # noqa: E402
+from geak.agents.runners.legs import LiveLegs  # noqa: E402
+from geak.agents.runners.scheduler import RESOURCE, LegJob, LocalScheduler, RayScheduler  # noqa: E402
 
-MODEL = Path(__file__).resolve().parents[2] / "models" / "tiny-arith"
+MODEL = Path(__file__).resolve().parents[3] / "models" / "tiny-arith"
 WORKLOAD = WorkloadSpec(dataset="random", num_prompts=32, input_len=16, output_len=16, max_concurrency=8, seed=0)
 pytestmark = [pytest.mark.engine, pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="two core sets need two cores")]
 

@@ -4,7 +4,7 @@ Which legs are independent is the workflow's call (the A/A legs, one screening r
 each leg runs on is ``assign`` (pure, by the leg's position, so a resumed run gives a leg the set
 it had). A scheduler only runs a batch: every set's legs in order, the sets at once. The run
 directory stays the one source of truth: every leg writes its own directory as a serial leg does,
-a finished leg is reused on resume (orchestrator/legs.existing), and each batch is appended to
+a finished leg is reused on resume (agents/runners/legs.existing), and each batch is appended to
 ``scheduler/batches.jsonl`` (what ran at once: a claim; the auditor re-derives overlap from the
 legs' own times). Ctrl-C tears every server of the batch down before it propagates.
 
