@@ -139,7 +139,7 @@ def reseal(store: RunStore, recorded: Seal) -> Head:
     sizes (a log sealed as a prefix while its server stayed up keeps that prefix, though the copy
     holds the whole log) and the same time, so a replay that closes legs in the recorded order
     rebuilds the recorded chain line for line. Only for copies the recording's own ledger
-    verified (orchestrator/legs.RecordedLegs checks them first)."""
+    verified (agents/runners/legs.RecordedLegs checks them first)."""
     return _append(store, lambda seq, prev: recorded.model_copy(update={"seq": seq, "prev": prev}))
 
 

@@ -40,8 +40,8 @@ class RunContext:
     accuracy: list[Prompt] | QuestionSet | None = None
     on_event: Callable[[RunEvent], None] = lambda e: None
     llm_mode: str = "none"
-    profiles: Any = None  # orchestrator.op_runners.LiveProfiles / RecordedProfiles; None: profile phase cannot run
-    harness: Any = None  # orchestrator.op_runners.LiveHarness / RecordedHarness; None: no op harness
+    profiles: Any = None  # agents.runners.op_runners.LiveProfiles / RecordedProfiles; None: profile phase cannot run
+    harness: Any = None  # agents.runners.op_runners.LiveHarness / RecordedHarness; None: no op harness
     skills_root: Path | None = None  # where the roles' skills/ and prompts/ live; None: the installed ones
     device_sets: list[str] = field(default_factory=list)  # disjoint sets legs may use at once; [] = the base config's only
 
