@@ -2,17 +2,20 @@
 re-deriving the same numbers from the same raw file."""
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from fixture_traces import PROFILE, trace_gz
 from geak.agents.profiler import VLLM_EDITABLE, op_breakdown, route
 from geak.auditor.audit import audit_run
 from geak.auditor.checks.profile import family_shares, load_trace, op_family, self_times_us
 from geak.auditor.evidence.models import Decision, ProfileClaim, RoutedOp
 from geak.auditor.evidence.store import RunStore
 
-TRACE = Path(__file__).resolve().parents[1] / "data" / "profile" / "vllm_cpu_tiny.trace.json.gz"
+FIXTURE = PROFILE / "vllm_cpu_tiny.trace.json.xz"
+TRACE = trace_gz("vllm_cpu_tiny.trace", Path(tempfile.mkdtemp(prefix="geak-trace-")) / "vllm_cpu_tiny.trace.json.gz")
 ATTENTION = {"attention": "vllm.v1.attention.backends.cpu_attn (attention backend registry)"}
 
 
@@ -22,7 +25,7 @@ def bd():
 
 
 def test_fixture_is_small_and_real():
-    assert TRACE.stat().st_size < 200_000
+    assert FIXTURE.stat().st_size < 200_000
     ev = load_trace(TRACE.read_bytes())
     assert {e.get("cat") for e in ev if e.get("ph") == "X"} >= {"cpu_op", "user_annotation"}
     assert any(e.get("name") == "_C::onednn_mm" for e in ev)
@@ -153,5 +156,5 @@ def test_served_tokens_of_a_gpu_trace_count_batch_times_sequence():
 
     from geak.agents.profiler import op_breakdown, served_tokens
 
-    bd = op_breakdown(Path(__file__).resolve().parents[1] / "data" / "profile" / "h200" / "trace_eager.json.gz")
+    bd = op_breakdown(trace_gz("h200/trace_eager", Path(tempfile.mkdtemp(prefix="geak-trace-")) / "trace_eager.json.gz"))
     assert served_tokens(bd.family("silu_and_mul")) == [8, 4096]

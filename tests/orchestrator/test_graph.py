@@ -286,11 +286,12 @@ def test_llm_tuner_whose_answer_never_validates_is_rejected_and_nothing_banked(t
 def test_profile_phase_routes_from_the_trace_and_the_profile_gate_audits_it(tmp_path):
     """The recorded legs plus a real vLLM-on-CPU trace (tests/data/profile) as profile round_1."""
     import yaml
+    from fixture_traces import trace_gz
 
     src = tmp_path / "src"
     shutil.copytree(REC, src)
     (src / "profile" / "round_1").mkdir(parents=True)
-    shutil.copy(REPO / "tests" / "data" / "profile" / "vllm_cpu_tiny.trace.json.gz", src / "profile" / "round_1" / "trace.json.gz")
+    trace_gz("vllm_cpu_tiny.trace", src / "profile" / "round_1" / "trace.json.gz")
     wf = yaml.safe_load((REC / "workflow.yaml").read_text())
     for ph in wf["phases"]:
         if ph["name"] == "profile":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fixture_traces import trace_gz, trace_json
 from geak.agents.profiler import op_breakdown
 from geak.auditor.checks.op_classes import device_name, generic_kernel, launch_ops, op_family
 from geak.auditor.checks.profile import family_shares, load_trace, self_times_us
@@ -21,7 +22,7 @@ MODES = ("eager", "compiled")
 
 
 def _trace(mode: str) -> list[dict]:
-    return load_trace((H200 / f"trace_{mode}.json.gz").read_bytes())
+    return load_trace(trace_json(f"h200/trace_{mode}"))
 
 
 def _profiler(mode: str) -> dict:
@@ -75,8 +76,8 @@ def test_a_generic_aten_kernel_is_booked_under_the_op_that_launched_it():
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_the_profile_gate_and_the_profiler_role_read_a_gpu_trace_the_same(mode):
+def test_the_profile_gate_and_the_profiler_role_read_a_gpu_trace_the_same(mode, tmp_path):
     gate = family_shares(self_times_us(_trace(mode)))
-    role = op_breakdown(H200 / f"trace_{mode}.json.gz")
+    role = op_breakdown(trace_gz(f"h200/trace_{mode}", tmp_path / f"trace_{mode}.json.gz"))
     assert role.source == "device_kernels"
     assert {f: round(v, 6) for f, v in role.shares().items()} == {f: round(v, 6) for f, v in gate.items()}

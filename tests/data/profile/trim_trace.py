@@ -1,9 +1,12 @@
-"""How tests/data/profile/vllm_cpu_tiny.trace.json.gz was made: the real worker trace of
+"""How tests/data/profile/vllm_cpu_tiny.trace.json.xz was made: the real worker trace of
 vLLM-on-CPU 0.32 serving models/tiny-arith under 64 requests (torch profiler, record_shapes,
 torch.compile on), cut to its first 24 engine steps. Events are kept verbatim; only later
 ones are dropped (6,915 of 13,750 events), so it stays under 200 KB.
 
-    python tests/data/profile/trim_trace.py SRC.pt.trace.json.gz tests/data/profile/vllm_cpu_tiny.trace.json.gz
+    python tests/data/profile/trim_trace.py SRC.pt.trace.json.gz /tmp/t.json.gz
+    gzip -dc /tmp/t.json.gz | xz -9e > tests/data/profile/vllm_cpu_tiny.trace.json.xz
+
+(kept as xz, a third of the gzip: tests/fixture_traces.py gives the tests gzip again)
 """
 
 import gzip

@@ -1,0 +1,23 @@
+"""The profiler traces under tests/data/profile are kept as .json.xz (a third of their gzip size: the
+tree travels to the GPU machine, issue 31); the product reads traces as the profiler writes them
+(gzip), so a test takes a fixture through here."""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+from pathlib import Path
+
+PROFILE = Path(__file__).resolve().parent / "data" / "profile"
+
+
+def trace_json(rel: str) -> bytes:
+    """The trace's JSON bytes (rel: under tests/data/profile, without .json.xz)."""
+    return lzma.decompress((PROFILE / f"{rel}.json.xz").read_bytes())
+
+
+def trace_gz(rel: str, dest: Path) -> Path:
+    """The trace written to ``dest`` gzipped, as vLLM's profiler writes one."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(gzip.compress(trace_json(rel), mtime=0))
+    return dest
