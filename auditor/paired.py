@@ -56,10 +56,6 @@ def _reps(leg: LegData, metric: str) -> list[tuple[RepWindow, float]]:
     return out
 
 
-def _cores(leg: LegData) -> DeviceSet | None:
-    return leg.devices
-
-
 def derive(design: str, ref: list[LegData], cand: list[LegData], metric: str, higher_is_better: bool,
            min_evenness: float) -> PairedResult:
     if design == "crossover":
@@ -83,7 +79,7 @@ def _crossover(ref: list[LegData], cand: list[LegData], metric: str, hib: bool, 
     if len(ref) < 2 or len(cand) < 2:
         out.unverifiable = f"a crossover has two periods: {len(ref)} reference and {len(cand)} candidate leg(s)"
         return out
-    cores = {lg.leg_id: _cores(lg) for lg in ref + cand}  # each log parsed once
+    cores = {lg.leg_id: lg.devices for lg in ref + cand}  # each log parsed once
     if (why := _no_cores(cores)) is not None:
         out.unverifiable = why
         return out
@@ -149,7 +145,7 @@ def _abba(ref: list[LegData], cand: list[LegData], metric: str, hib: bool) -> Pa
     if not ref or not cand:
         out.unverifiable = "a side has no leg"
         return out
-    cores = {lg.leg_id: _cores(lg) for lg in ref + cand}
+    cores = {lg.leg_id: lg.devices for lg in ref + cand}
     if (why := _no_cores(cores)) is not None:
         out.unverifiable = why
         return out

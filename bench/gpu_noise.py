@@ -154,7 +154,8 @@ def abba_figures(run: RunEvidence, policy: AuditPolicy, metric: str) -> dict | N
     # paired_bands is silent on a design it never found: no band, and no reason either
     why = unknown.get("abba") or (None if "abba" in bands else "the auditor finds no A B B A chain in the bytes, nor one declared")
     return {"band_pct": bands.get("abba"), "unknown": why,
-            "designs": {k: {x: v.get(x) for x in ("n_pairs", "band_pct", "median_pair_delta_pct")} for k, v in detail.items()}}
+            "designs": {k: {x: v.get(x) for x in ("n_pairs", "band_pct", "median_pair_delta_pct")} for k, v in detail.items()},
+            "_pair_deltas": [x for k in sorted(detail) if k.startswith("abba_") for x in detail[k]["pair_deltas_pct"]]}
 
 
 def live_gates(run: RunEvidence, metric: str) -> list[dict]:
@@ -180,8 +181,7 @@ def read_run(d: Path, policy: AuditPolicy, metric: str) -> dict:
             "gaps_pct": pairwise_gaps_pct(meds), "auditor_band_pct": band, "why_unknown": why,
             "gate_band_pct": None if gate_policy.noise_band_unknown else gate_policy.noise_band_pct,
             "gate_band_source": note.get("noise_band_source"), "abba": abba_figures(run, policy, metric),
-            "live": live_gates(run, metric), "_values": [v for v in legs.values() if len(v) >= 2],
-            "_abba_deltas": sim_paired.design_deltas(run, policy, "abba")[0]}
+            "live": live_gates(run, metric), "_values": [v for v in legs.values() if len(v) >= 2]}
 
 
 # ---------------------------------------------------------------- printing
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"no usable A/A legs (launch.json role \"aa\", status ok, a counted {a.metric}) in "
                              + ", ".join(map(str, dirs)))
         est = estimate(runs, a.trials, a.seed, policy)
-        est["abba"] = abba_estimate([x for r in runs for x in r["_abba_deltas"]], a.trials, a.seed, policy)
+        est["abba"] = abba_estimate([x for r in runs if r["abba"] for x in r["abba"]["_pair_deltas"]], a.trials, a.seed, policy)
     except UsageError as e:
         print(f"gpu_noise: {e}", file=sys.stderr)
         return 2
@@ -311,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         if est.get("abba"):
             est["abba"] = {**est["abba"], "shares": {str(k): v for k, v in est["abba"]["shares"].items()}}
         try:
-            write_json(a.json, {"metric": a.metric, "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
+            public = [{k: ({x: y for x, y in v.items() if not x.startswith("_")} if k == "abba" and v else v)
+                       for k, v in r.items() if not k.startswith("_")} for r in runs]
+            write_json(a.json, {"metric": a.metric, "runs": public,
                                 "estimate": {**est, "shares": shares}})
         except OSError as e:
             print(f"gpu_noise: cannot write {a.json}: {e}", file=sys.stderr)

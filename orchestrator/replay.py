@@ -40,7 +40,8 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
     the recording lacks ends its branch as "not recorded"; the decision diff is written to
     OUT/what_if.json (see what_if.py) and the differences are the diff's lines."""
     src, out = Path(src), Path(out)
-    wf_file, args, changed = _replay_args(src, out, policy=policy, workflow=workflow, skills=skills, llm=llm,
+    recorded = load_args(src)
+    wf_file, args, changed = _replay_args(src, out, recorded, policy=policy, workflow=workflow, skills=skills, llm=llm,
                                           api_base=api_base, api_key_env=api_key_env)
     what_if = bool(changed)
     created = not out.exists()
@@ -60,8 +61,8 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
         if what_if:
             from .what_if import decision_diff
 
-            recorded = load_args(src).policy  # the recording's own policy: what the what-if is compared against
-            wi = decision_diff(src, out, changed, AuditPolicy.model_validate(recorded) if recorded else AuditPolicy())
+            # the recording's own policy: what the what-if is compared against
+            wi = decision_diff(src, out, changed, AuditPolicy.model_validate(recorded.policy) if recorded.policy else AuditPolicy())
             RunStore(out).write_json("what_if.json", wi)
     except BaseException:
         # a replay that did not finish leaves nothing behind to be mistaken for one that did
@@ -83,11 +84,10 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
     return not diffs, diffs
 
 
-def _replay_args(src: Path, out: Path, *, policy: Path | None, workflow: Path | None, skills: Path | None, llm: str | None,
+def _replay_args(src: Path, out: Path, a: RunArgs, *, policy: Path | None, workflow: Path | None, skills: Path | None, llm: str | None,
                  api_base: str | None, api_key_env: str | None) -> tuple[Path, RunArgs, dict[str, str]]:
     """(the workflow file to run, the replay's run args, what a what-if changed), or a RunError
     saying what is wrong with the recording, the changes or --out before anything is written."""
-    a = load_args(src)
     for name in (WORKFLOW, MANIFEST):
         if not (src / name).is_file():
             raise RunError(f"{src / name}: missing; replay needs a run directory `geak run` wrote in full")

@@ -24,7 +24,11 @@ from .engine_log import omp_core_ids
 
 DeviceSet = frozenset[Union[int, str]]  # core ids (CPU), or "cuda:<id>" (GPU)
 _GPU_LINE = re.compile(r"^GPU (\d+):", re.MULTILINE)
+# what CUDA_VISIBLE_DEVICES may name: an index, or a GPU / MIG UUID; anything else (a producer's
+# text) shows no set, so no odd value reaches a message or a set comparison
+_CARD_ID = re.compile(r"[0-9]{1,3}|(?:GPU|MIG)-[0-9A-Za-z/-]{1,80}")
 MAX_ENV_CHARS = 200_000
+MAX_CARDS = 64
 
 
 def gpu_set(info: Any) -> DeviceSet | None:
@@ -43,7 +47,9 @@ def gpu_set(info: Any) -> DeviceSet | None:
         return None  # two values for one variable: which one the engine used cannot be shown
     if seen:
         ids = [x.strip() for x in seen.pop().split(",") if x.strip()]
-        return frozenset(f"cuda:{x}" for x in ids) or None
+        if not ids or len(ids) > MAX_CARDS or not all(_CARD_ID.fullmatch(x) for x in ids):
+            return None
+        return frozenset(f"cuda:{x}" for x in ids)
     models = env.get("nvidia_gpu_models")
     cards = _GPU_LINE.findall(models) if isinstance(models, str) else []
     return frozenset({f"cuda:{cards[0]}"}) if len(cards) == 1 else None

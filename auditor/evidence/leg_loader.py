@@ -215,6 +215,7 @@ def load_leg(store: RunStore, leg_id: str, leg_ids: list[str]) -> LegData:
         witness=[_witness(store, r) for r in reps if r.raw is not None],
     )
 
+
 def _accuracy(store: RunStore, d: str) -> tuple[AccuracyProbe | None, list[tuple[int, AccuracyItem]], list[Problem]]:
     """accuracy.json and the items it scored. The items are read from the one name the leg
     runner writes; a probe naming another file is a problem, never a path to follow."""
@@ -233,6 +234,7 @@ def _accuracy(store: RunStore, d: str) -> tuple[AccuracyProbe | None, list[tuple
         if rec is not None:
             items.append((line, rec))
     return acc, items, probs
+
 
 def _witness(store: RunStore, r: RepData) -> RepWitness:
     files = snapshot_names(r.file)
@@ -253,6 +255,7 @@ def _witness(store: RunStore, r: RepData) -> RepWitness:
         why = f"{files[0]} and {files[1]} are missing" if len(gone) == 2 else f"{gone[0]} is missing (its pair is there)"
         return RepWitness(r, files, None, why, True)
     return RepWitness(r, files, window(snaps[0], snaps[1]), None, False, snaps[0], snaps[1])
+
 
 def _engine_config(store: RunStore, d: str, raws: dict[str, RawRep]) -> tuple[dict[str, Any] | None, str | None, DeviceSet | None, list[Problem]]:
     rel = f"{d}/{SERVER_INFO}"
@@ -275,6 +278,7 @@ def _engine_config(store: RunStore, d: str, raws: dict[str, RawRep]) -> tuple[di
         return resolved_from_server_info(info), src, gpu_set(info), []
     except ValueError as e:
         return None, None, gpu_set(info), [Problem(src or rel, f"the engine's server info cannot be read: {e}")]
+
 
 def _raw_files(store: RunStore, d: str) -> tuple[dict[str, RawRep], list[Problem]]:
     """Every result file the tool wrote in <leg>/raw/, parsed by the auditor itself."""

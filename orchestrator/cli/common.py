@@ -98,6 +98,10 @@ O_ENGINE = typer.Option("vllm", help="engine adapter: vllm | sglang")
 O_MODEL = typer.Option(None, help="model path or id (default: the shipped tiny model models/tiny-arith)")
 O_RUN = typer.Option(..., "--run-dir", help="run directory to write the leg into (created if absent)")
 O_REPS = typer.Option(3, help="counted repetitions (one warm-up repetition is added and flagged)")
+# launch knobs `geak run` and `geak leg` declare alike (options.grouped copies each per command)
+O_DTYPE = typer.Option(None, help="model dtype (engine default if unset)")
+O_MAX_MODEL_LEN = typer.Option(None, help="max model length (context) the engine allocates for")
+O_MEMORY_FRACTION = typer.Option(None, help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static")
 
 
 def launch_config(model: Optional[str] = None, *, speculative: Optional[str] = None, extra_arg: Optional[list[str]] = None,

@@ -9,7 +9,7 @@ from typing import ClassVar, Optional
 
 import typer
 
-from .common import O_ENGINE, O_MODEL, O_REPS, O_RUN, Exit, app, console, default_prompt_file, err, exit_code, launch_config, load_prompt_file, usage
+from .common import O_DTYPE, O_ENGINE, O_MAX_MODEL_LEN, O_MEMORY_FRACTION, O_MODEL, O_REPS, O_RUN, Exit, app, console, default_prompt_file, err, exit_code, launch_config, load_prompt_file, usage
 from .options import grouped
 from .run_cmds import RunRequest, event_printer, new_run, print_summary
 from geak.auditor.evidence.layout import LAUNCH, leg_file
@@ -39,8 +39,8 @@ class LegWhat:
 @dataclass
 class LegLaunchOpts:
     panel: ClassVar[str] = "Launch"
-    dtype: Optional[str] = typer.Option(None, help="model dtype (engine default if unset)")
-    memory_fraction: Optional[float] = typer.Option(None, help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static")
+    dtype: Optional[str] = O_DTYPE
+    memory_fraction: Optional[float] = O_MEMORY_FRACTION
     max_num_seqs: Optional[int] = typer.Option(None, help="decode batch cap (vLLM --max-num-seqs; SGLang --max-running-requests)")
     max_num_batched_tokens: Optional[int] = typer.Option(None, help="tokens per scheduler step (vLLM --max-num-batched-tokens)")
     chunked_prefill: Optional[bool] = typer.Option(None, "--chunked-prefill/--no-chunked-prefill",
@@ -49,22 +49,31 @@ class LegLaunchOpts:
                                                   help="reuse the KV of shared prefixes (engine default if unset)")
     tp: Optional[int] = typer.Option(None, help="tensor parallel size")
     speculative: Optional[str] = typer.Option(None, help="speculative decoding config as JSON")
-    max_model_len: Optional[int] = typer.Option(None, help="max model length (context) the engine allocates for")
+    max_model_len: Optional[int] = O_MAX_MODEL_LEN
     load_format: Optional[str] = typer.Option(None, help="'dummy' = random weights")
     enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager", help="no torch.compile / graph capture (engine default: compiled)")
     extra_arg: Optional[list[str]] = typer.Option(None, help="extra engine argument (repeatable)")
 
 
 @dataclass
-class LegWorkload:
-    panel: ClassVar[str] = "Workload and quality"
+class Workload:
+    """The benchmark client's workload, as `geak leg` and `geak baseline` take it."""
+
+    panel: ClassVar[str] = "Workload"
     dataset: str = typer.Option("random", help=HELP_DATASET)
     num_prompts: int = typer.Option(200, help=HELP_PROMPTS)
     input_len: int = typer.Option(32, help=HELP_INPUT)
     output_len: int = typer.Option(16, help=HELP_OUTPUT)
-    rate: Optional[float] = typer.Option(None, help="requests/s (default: unlimited)")
     concurrency: Optional[int] = typer.Option(32, help=HELP_CONC)
     seed: int = typer.Option(0, help=HELP_SEED)
+
+
+@dataclass
+class LegWorkload(Workload):
+    """`geak leg`'s workload: an offered rate besides, and the quality probes it answers."""
+
+    panel: ClassVar[str] = "Workload and quality"
+    rate: Optional[float] = typer.Option(None, help="requests/s (default: unlimited)")
     parity: Optional[Path] = typer.Option(None, help="JSONL of {prompt, expected?} for greedy parity outputs")
     accuracy: Optional[Path] = typer.Option(None, help="the accuracy probe: JSONL of {prompt, expected} (exact match) or GSM8K's "
                                             "{question, answer} (scored by the final number); default: the model's probe.jsonl")
@@ -144,20 +153,9 @@ class BaselineMeasure:
     max_num_seqs: Optional[int] = typer.Option(None, help="decode batch cap (vLLM --max-num-seqs; SGLang --max-running-requests)")
 
 
-@dataclass
-class BaselineWorkload:
-    panel: ClassVar[str] = "Workload"
-    dataset: str = typer.Option("random", help=HELP_DATASET)
-    num_prompts: int = typer.Option(200, help=HELP_PROMPTS)
-    input_len: int = typer.Option(32, help=HELP_INPUT)
-    output_len: int = typer.Option(16, help=HELP_OUTPUT)
-    concurrency: Optional[int] = typer.Option(32, help=HELP_CONC)
-    seed: int = typer.Option(0, help=HELP_SEED)
-
-
 @app.command()
 @grouped
-def baseline(what: BaselineWhat, m: BaselineMeasure, load: BaselineWorkload) -> None:
+def baseline(what: BaselineWhat, m: BaselineMeasure, load: Workload) -> None:
     """The baseline phase alone: `geak run` with workflows/baseline.yaml (every later phase off), so
     one graph and one re-measure rule decide both. Exits as `geak audit` on the baseline gate: 0 PASS,
     1 FLAG, 3 FAIL, 4 unaudited; 2 usage; 7 an engine error; 130 interrupted."""

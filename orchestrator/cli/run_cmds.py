@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from .options import grouped
-from .common import O_ENGINE, O_MODEL, Exit, app, console, default_prompt_file, err, launch_config, load_policy, usage
+from .common import O_DTYPE, O_ENGINE, O_MAX_MODEL_LEN, O_MEMORY_FRACTION, O_MODEL, Exit, app, console, default_prompt_file, err, launch_config, load_policy, usage
 
 
 # ---------------------------------------------------------------- geak run / replay / report
@@ -171,9 +171,9 @@ class RunLaunch:
                                                  "slower steps); default: the engine's (compiled)")
     max_num_batched_tokens: Optional[int] = typer.Option(None, help="the baseline's token budget per scheduler step (vLLM "
                                                          "--max-num-batched-tokens; SGLang --chunked-prefill-size); default: the engine's")
-    dtype: Optional[str] = typer.Option(None, help="model dtype (engine default if unset)")
-    max_model_len: Optional[int] = typer.Option(None, help="max model length (context) the engine allocates for")
-    memory_fraction: Optional[float] = typer.Option(None, help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static")
+    dtype: Optional[str] = O_DTYPE
+    max_model_len: Optional[int] = O_MAX_MODEL_LEN
+    memory_fraction: Optional[float] = O_MEMORY_FRACTION
 
 
 @dataclass

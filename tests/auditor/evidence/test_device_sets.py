@@ -48,6 +48,11 @@ def test_without_the_variable_only_a_host_of_one_card_shows_the_set():
     assert gpu_set(two) is None
 
 
+def test_a_visible_list_that_is_no_card_id_shows_no_set():
+    for odd in ("0;rm -rf /", "x" * 5000, "GPU-" + "a" * 500, ",".join(str(i) for i in range(100)), "-1"):
+        assert gpu_set(_env(_info(), [f"CUDA_VISIBLE_DEVICES={odd}"])) is None, odd[:40]
+
+
 def test_odd_bytes_show_no_set_and_raise_nothing():
     for odd in (None, [], "x", {"system_env": "x"}, {"system_env": {"env_vars": 7, "nvidia_gpu_models": ["GPU 0: x"]}},
                 {"system_env": {"env_vars": "CUDA_VISIBLE_DEVICES=", "nvidia_gpu_models": None}}):
