@@ -39,6 +39,7 @@ def aa_band_pct(run: RunEvidence, policy: AuditPolicy | None = None,
     why: list[str] = []
     meds: dict[str, float] = {}
     within: dict[str, float] = {}
+    few: dict[int, list[str]] = {}  # counted values -> A/A legs with too few
     for lid in sorted(declared | by_role):
         if lid not in present:
             why.append(f"A/A leg {lid} is declared in manifest.json but legs/{lid} is missing")
@@ -67,11 +68,15 @@ def aa_band_pct(run: RunEvidence, policy: AuditPolicy | None = None,
             continue
         vals, _ = leg.values(metric)
         if len(vals) < max(2, policy.min_counted_reps):
-            why.append(f"A/A leg {lid} has {len(vals)} counted value(s) of {metric}; a band needs "
-                       f"{max(2, policy.min_counted_reps)} (the policy's minimum of counted reps)")
+            few.setdefault(len(vals), []).append(lid)
             continue
         within[lid] = stats.spread_pct(vals) or 0.0
         meds[lid] = stats.median(vals) or 0.0
+    need = max(2, policy.min_counted_reps)
+    for n, lids in sorted(few.items()):  # one reason per count: a design of 12 short legs is one finding, not 12
+        who = f"A/A leg {lids[0]} has" if len(lids) == 1 else f"A/A legs {', '.join(lids)} have"
+        why.append(f"{who} {n} counted value(s) of {metric}{' each' if len(lids) > 1 else ''}; a band needs "
+                   f"{need} (the policy's minimum of counted reps)")
     ids = run.lifetimes
     aa = sorted(lid for lid in (declared | by_role) & present if lid in ids)
     for i, a in enumerate(aa):

@@ -8,11 +8,9 @@ from geak.auditor.evidence.models import Manifest, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 
 from geak.agents.engines.base import LaunchConfig
+from geak.auditor.evidence.dialects import get as dialect
 from geak.auditor.evidence.layout import MANIFEST
 
-# serving settings every later leg must share unless a decision declares the knob (B4, P4)
-INVARIANT_KEYS = ("model_config.dtype", "model_config.max_model_len", "cache_config.gpu_memory_utilization",
-                  "cache_config.cache_dtype", "parallel_config.tensor_parallel_size")
 
 
 def ensure_manifest(store: RunStore, *, run_id: str, engine: str, cfg: LaunchConfig, workload: WorkloadSpec) -> Manifest:
@@ -33,7 +31,11 @@ def pin_invariants(store: RunStore, leg_id: str) -> dict:
         return m.invariants if m else {}
     launch = RunEvidence(store).leg(leg_id).launch
     rc = (launch.resolved_config or {}) if launch else {}
-    inv = {k.split(".")[-1]: rc[k] for k in INVARIANT_KEYS if k in rc}
+    try:  # serving settings every later leg must share unless a decision declares the knob (B4, P4): the engine's dialect names them
+        keys = dialect(m.engine).invariant_keys
+    except KeyError:
+        keys = ()
+    inv = {k.split(".")[-1]: rc[k] for k in keys if k in rc}
     if inv:
         m.invariants = inv
         store.write_json(MANIFEST, m)

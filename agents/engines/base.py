@@ -13,6 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from geak.auditor.evidence.models import BenchRep
+from geak.auditor.evidence.normalize import from_result, resolved_from_server_info
+
 from .process import FatalPattern
 
 
@@ -97,9 +100,9 @@ class EngineAdapter(ABC):
     @abstractmethod
     def server_env(self, cfg: LaunchConfig) -> dict[str, str]: ...
 
-    @abstractmethod
     def resolved_config(self, server_info: Any) -> dict[str, Any]:
-        """Flat dotted keys from the engine's own view of its config."""
+        """Flat dotted keys from the engine's own view of its config, read in its dialect."""
+        return resolved_from_server_info(server_info)
 
     fatal_patterns: list[FatalPattern] = []
 
@@ -110,8 +113,10 @@ class EngineAdapter(ABC):
         """argv running every repetition in one client process, or None if unsupported."""
         return None
 
-    @abstractmethod
-    def normalize_bench(self, raw: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str): ...
+    def normalize_bench(self, raw: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str) -> BenchRep:
+        """One result row of this engine's client, read in its dialect (geak.auditor.evidence.dialects:
+        a new engine registers one beside its adapter; the auditor reads the same way)."""
+        return from_result(raw, self.name, leg_id=leg_id, rep_index=rep_index, warmup=warmup, raw_file=raw_file)
 
 
 ENGINES: dict[str, type[EngineAdapter]] = {}

@@ -18,8 +18,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from geak.auditor.evidence.normalize import from_sglang_result, resolved_from_server_info
-
 from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, device_env, flag_args, register
 from .process import FatalPattern
 
@@ -55,9 +53,6 @@ class SglangAdapter(EngineAdapter):
     def server_env(self, cfg: LaunchConfig) -> dict[str, str]:
         return {**device_env(cfg), **cfg.env}
 
-    def resolved_config(self, server_info: Any) -> dict[str, Any]:
-        return resolved_from_server_info(server_info)
-
     def bench_argv(self, *, python: str, base_url: str, model: str, workload: Any, result_dir: str, result_file: str) -> list[str]:
         a = [python, "-m", "sglang.bench_serving", "--backend", "sglang", "--base-url", base_url, "--model", model,
              "--dataset-name", workload.dataset, "--num-prompts", str(workload.num_prompts), "--seed", str(workload.seed or 0),
@@ -67,6 +62,3 @@ class SglangAdapter(EngineAdapter):
             ("--random-output-len", workload.output_len), ("--max-concurrency", workload.max_concurrency),
             ("--request-rate", workload.request_rate),
         )
-
-    def normalize_bench(self, raw: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str):
-        return from_sglang_result(raw, leg_id=leg_id, rep_index=rep_index, warmup=warmup, raw_file=raw_file)

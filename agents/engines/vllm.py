@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from geak.auditor.evidence.metrics import SUFFIX_AFTER, SUFFIX_BEFORE
-from geak.auditor.evidence.normalize import from_vllm_result, resolved_from_server_info
 
 from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, as_cli_bool, device_env, flag_args, register
 from .process import FatalPattern
@@ -141,7 +140,7 @@ class VllmAdapter(EngineAdapter):
     def resolved_config(self, server_info: Any) -> dict[str, Any]:
         if not isinstance(server_info, dict) or "vllm_config" not in server_info:
             raise ValueError("GET /server_info did not return {'vllm_config': ...}; is VLLM_SERVER_DEV_MODE=1 set?")
-        return resolved_from_server_info(server_info)
+        return super().resolved_config(server_info)
 
     def bench_argv(self, *, python: str, base_url: str, model: str, workload: Any, result_dir: str, result_file: str) -> list[str]:
         a = [python, "-c", BENCH_SHIM, "--backend", "vllm", "--base-url", base_url, "--model", model,
@@ -172,6 +171,3 @@ class VllmAdapter(EngineAdapter):
 
     def bench_argv_multi(self, *, result_files: list[str], **kw: Any) -> list[str]:
         return self.bench_argv(result_file=result_files[0], **kw) + ["--geak-rep-files", ",".join(result_files)]
-
-    def normalize_bench(self, raw: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str):
-        return from_vllm_result(raw, leg_id=leg_id, rep_index=rep_index, warmup=warmup, raw_file=raw_file)

@@ -5,85 +5,65 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# Keys that differ between any two server lifetimes without changing what is measured.
-IGNORED_KEY = re.compile(
-    r"(^|[._])(port|host|pid|uuid|api_key|log_file|log_dir|timestamp|start_time|"
-    r"served_model_name|instance_id|nccl_port|dist_init_addr|profiler_dir|seed_run|"
-    # a random shared-memory name per server lifetime (vLLM CPU: VLLM_OBJECT_STORAGE_SHM_BUFFER_NAME)
-    r"shm_buffer_name)$",
-    re.IGNORECASE,
-)
-# Per-launch automatic values (FAILURES.md "per-launch auto values"): SGLang draws random_seed
-# per launch when it is not set (ServerArgs.__post_init__); its tokenizer and served name
-# default to the model path. Two launches of one config differ in them by construction.
-AUTO_KEY = re.compile(r"(^|[._])(random_seed|tokenizer_path)$")
-# Capacities the engine derives by profiling memory at start-up: equal configs give values a
-# few pages apart (SGLang max_total_num_tokens 2,300,000 vs 2,300,028). Compared with a relative
-# tolerance; a real change (another memory fraction: 947,041 vs 1,156,449) stays a difference.
-# vLLM 0.26 on an H100 reports its KV capacity in the resolved config too (kv_cache_size_tokens
-# 465,184 vs 463,312 and kv_cache_max_concurrency 227.1 vs 226.2 for max_num_seqs 128 vs 256, whose
-# CUDA graphs take another 0.18 GiB; seen 2026-12-07).
-DERIVED_KEY = re.compile(r"(^|[._])(max_total_num_tokens|token_capacity|num_gpu_blocks|num_cpu_blocks|max_req_input_len|"
-                         r"kv_cache_size_tokens|kv_cache_max_concurrency)$")
+from ..evidence import dialects
+
+# Keys that differ between any two server lifetimes without changing what is measured: these
+# engine-neutral names, then each engine's (its dialect's ignored_keys).
+_IGNORED = ("port", "host", "pid", "uuid", "api_key", "log_file", "log_dir", "timestamp", "start_time",
+            "served_model_name", "instance_id", "profiler_dir", "seed_run")
+IGNORED_KEY = dialects.Union(lambda: rf"(^|[._])({dialects.names(_IGNORED, 'ignored_keys')})$", re.IGNORECASE)
+# Per-launch automatic values (FAILURES.md "per-launch auto values"): an engine draws them per
+# launch when they are not set, so two launches of one config differ in them by construction.
+AUTO_KEY = dialects.Union(lambda: rf"(^|[._])({dialects.names((), 'auto_keys') or '(?!)'})$")
+# Capacities the engine derives by profiling memory at start-up: equal configs give values a few
+# pages apart. Compared with a relative tolerance; a real change (another memory fraction:
+# 947,041 vs 1,156,449) stays a difference.
+DERIVED_KEY = dialects.Union(lambda: rf"(^|[._])({dialects.names((), 'derived_keys') or '(?!)'})$")
 DERIVED_REL = 0.01
-# What an engine derives from a knob when the derived key is not set itself (issue 32): a declared
-# max_num_seqs moves these too, so a difference in them is the knob's, not a second, undeclared
-# one. Only the resolved config is excused: a derived key the engine's own log shows among its
-# non-default args was set explicitly, and P4 still names it. Seen on vLLM-on-CPU 0.32
-# (max_num_seqs 4 -> max_num_batched_tokens 256, compile ranges, encoder cache) and in vLLM's
-# VllmConfig.__post_init__ (cudagraph capture sizes capped at max_num_seqs; eager mode clears
-# the compilation config). vLLM only: an excuse needs the log's non-default args to show the key
-# was not set (launch._not_set), and SGLang's log prints every argument, set or not.
-_KV_CAPACITY = ("num_gpu_blocks", "kv_cache_size_tokens", "kv_cache_max_concurrency", "max_total_num_tokens")
-DERIVED_FROM: dict[str, tuple[str, ...]] = {
-    "max_num_seqs": ("max_num_batched_tokens", "compile_ranges_endpoints", "encoder_cache_size",
-                     "max_num_encoder_input_tokens", "cudagraph_capture_sizes", "max_cudagraph_capture_size", "max_capture_size"),
-    "max_num_batched_tokens": ("compile_ranges_endpoints", "encoder_cache_size", "max_num_encoder_input_tokens",
-                               "long_prefill_token_threshold"),
-    "enforce_eager": ("compilation_config", "enable_jit_warmup", "cudagraph_mode", "cudagraph_capture_sizes",
-                      "max_cudagraph_capture_size", "max_capture_size"),
-    "enable_chunked_prefill": ("chunked_prefill_enabled", "long_prefill_token_threshold"),
-    # the KV pool is the memory left after weights and graphs, in blocks of the cache dtype's
-    # bytes: fp8 halves a token's bytes, so vLLM 0.26 on an H100 doubled every capacity
-    # (num_gpu_blocks 28,957 -> 57,882, kv_cache_size_tokens 463,312 -> 926,112; 2026-12-07)
-    "kv_cache_dtype": _KV_CAPACITY,
-    "gpu_memory_utilization": _KV_CAPACITY,
-    "mem_fraction_static": _KV_CAPACITY,
-    "max_model_len": ("kv_cache_max_concurrency",),  # capacity in tokens over tokens per request
-}
+_DERIVED: list[Any] = [-1, {}]  # (dialect generation, derived_from()) as last built
+
+
+def derived_from() -> dict[str, tuple[str, ...]]:
+    """Knob -> the keys an engine derives from it when they are not set themselves (issue 32),
+    every dialect's together. Only the resolved config is excused: a derived key the engine's own
+    log shows among its non-default args was set explicitly, and P4 still names it."""
+    g = dialects.generation()
+    if _DERIVED[0] == g:
+        return _DERIVED[1]
+    out: dict[str, tuple[str, ...]] = {}
+    for d in dialects.all_dialects():
+        for knob, keys in d.derived_from.items():
+            out[knob] = tuple(dict.fromkeys(out.get(knob, ()) + keys))
+    _DERIVED[:] = [g, out]
+    return out
 
 
 def derived_by(declared: list[str], key: str) -> str | None:
     """The declared knob the engine derives ``key`` from, or None."""
     for dk in declared:
-        for base, keys in DERIVED_FROM.items():
+        for base, keys in derived_from().items():
             if key_matches(dk, base) or key_matches(base, dk):
                 if any(key_matches(d, key) for d in keys):
                     return dk
     return None
 
 
-IGNORED_ENV = re.compile(r"^(VLLM_PORT|PORT|HOSTNAME|PWD|OLDPWD|SHLVL|_|TERM|VLLM_SERVER_DEV_MODE)$")
+_IGNORED_ENV = ("PORT", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "_", "TERM")
+IGNORED_ENV = dialects.Union(lambda: rf"^({dialects.names(_IGNORED_ENV, 'ignored_env')})$")
 # which device set a server holds: in a crossover the two halves differ here by design (the
 # swap cancels it, and P3 verifies the swap from the engines' own logs); anywhere else it is a confound
-DEVICE_BINDING = re.compile(r"(^|\.)(VLLM_CPU_OMP_THREADS_BIND|CUDA_VISIBLE_DEVICES|HIP_VISIBLE_DEVICES|ROCR_VISIBLE_DEVICES)$")
+_DEVICE_ENV = ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
+DEVICE_BINDING = dialects.Union(lambda: rf"(^|\.)({dialects.names(_DEVICE_ENV, 'device_env')})$")
 
 # Lever classes (FAILURES.md P6). Orthogonal levers change what is served or how much
-# hardware serves it; they are never a kernel win.
-ORTHOGONAL = re.compile(
-    r"(specul|spec_decode|num_speculative_tokens|draft|gpu_memory_utilization|mem_fraction|"
-    r"memory_fraction|quantiz|kv_cache_dtype|(^|\.)cache_dtype$|tensor_parallel|tp_size|pipeline_parallel|pp_size|"
-    r"data_parallel|dp_size|max_model_len|context_length|(^|\.)dtype$|enable_prefix_caching|"
-    r"prefix_cach|radix_cache)",
-    re.IGNORECASE,
-)
+# hardware serves it; they are never a kernel win. Engine-neutral fragments, then each engine's.
+_ORTHOGONAL = ("specul", "spec_decode", "num_speculative_tokens", "draft", "memory_fraction", "quantiz", "kv_cache_dtype",
+               r"(^|\.)cache_dtype$", "tensor_parallel", "pipeline_parallel", "data_parallel", r"(^|\.)dtype$", "prefix_cach")
+ORTHOGONAL = dialects.Union(lambda: f"({dialects.fragments(_ORTHOGONAL, 'orthogonal_keys')})", re.IGNORECASE)
 # PYTHONPATH: a different import path changes which code computes the same thing (how a
 # packaged kernel plugin reaches the server), never what is served
-KERNEL = re.compile(
-    r"(custom_ops|plugin|attention_backend|attn_backend|kernel|triton|overlay|use_cuda_graph|"
-    r"moe_backend|sampling_backend|VLLM_PLUGINS|PYTHONPATH)",
-    re.IGNORECASE,
-)
+_KERNEL = ("plugin", "kernel", "triton", "overlay", "use_cuda_graph", "PYTHONPATH")
+KERNEL = dialects.Union(lambda: f"({dialects.fragments(_KERNEL, 'kernel_keys')})", re.IGNORECASE)
 
 
 def lever_class(key: str) -> str:
@@ -110,7 +90,7 @@ def _norm(v: Any) -> Any:
     return v
 
 
-def config_diff(a: dict[str, Any], b: dict[str, Any], ignore: re.Pattern[str] = IGNORED_KEY) -> dict[str, tuple[Any, Any]]:
+def config_diff(a: dict[str, Any], b: dict[str, Any], ignore: re.Pattern[str] | dialects.Union = IGNORED_KEY) -> dict[str, tuple[Any, Any]]:
     """Keys whose values differ (absent on one side counts), minus the ignore list."""
     out: dict[str, tuple[Any, Any]] = {}
     for k in sorted(set(a) | set(b)):

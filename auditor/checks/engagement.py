@@ -99,7 +99,7 @@ def p5_engaged(ctx: GateContext) -> list[Finding]:
         # a declared name the engine has no key for (geak's neutral "chunked_prefill" beside vLLM's
         # "enable_chunked_prefill") is an alias, not a setting that failed to take effect; but every
         # name the engine does know must differ, and at least one must. A key declared because the
-        # engine may derive it from a declared lever (config_diff.DERIVED_FROM) may stay put:
+        # engine may derive it from a declared lever (config_diff.derived_from(), each engine's dialect) may stay put:
         # vLLM-on-CPU 0.32 moves max_num_batched_tokens with max_num_seqs, vLLM 0.26 on an H100
         # keeps its 8192 (seen 2026-12-07)
         known = [k for k in d.declared_knobs if any(key_matches(k, key) for key in keys)]

@@ -15,7 +15,10 @@ import ast
 import re
 from typing import Any
 
-NON_DEFAULT = re.compile(r"non-default args: (\{.*)$", re.MULTILINE)
+from . import dialects
+
+# the engine's start-up line of launch arguments (its dialect's launch_args_lines: one group, a dict literal)
+NON_DEFAULT = dialects.Union(lambda: dialects.fragments((), "launch_args_lines") or "(?!)", re.MULTILINE)
 MAX_ARGS_CHARS = 20_000
 # a value whose repr is not a Python literal (an object) still has a key: keep its text
 _KEY = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)':\s*")
@@ -77,7 +80,7 @@ def non_default_args(log: str | None) -> tuple[dict[str, Any] | None, int | None
     if m is None:
         return None, None, "the engine's log has no 'non-default args' line"
     line = log.count("\n", 0, m.start()) + 1
-    text = m.group(1).strip()
+    text = next(g for g in m.groups() if g is not None).strip()
     if len(text) > MAX_ARGS_CHARS:
         return None, line, f"the 'non-default args' line is {len(text)} characters long; an engine writes a few hundred"
     args = _literal(text)
@@ -92,7 +95,8 @@ def launch_args(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k not in RUNTIME_ARGS}
 
 
-CORE_IDS = re.compile(r"local_rank=(\d+), core ids=\[([0-9, ]*)\]")
+# the cores a CPU engine bound (its dialect's core_ids_lines: two groups, a rank and the ids)
+CORE_IDS = dialects.Union(lambda: dialects.fragments((), "core_ids_lines") or "(?!)")
 
 
 def omp_core_ids(log: str | None) -> tuple[set[int], int] | None:
@@ -107,5 +111,6 @@ def omp_core_ids(log: str | None) -> tuple[set[int], int] | None:
         m = CORE_IDS.search(line)
         if m:
             first = first or n
-            cores |= {int(x) for x in m.group(2).replace(" ", "").split(",") if x.isdigit()}
+            ids = [g for g in m.groups() if g is not None][-1]
+            cores |= {int(x) for x in ids.replace(" ", "").split(",") if x.isdigit()}
     return (cores, first) if first else None

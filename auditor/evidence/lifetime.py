@@ -19,9 +19,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-_PID = re.compile(r"^(?:INFO:\s+Started server process \[(\d+)\]|\(APIServer pid=(\d+)\))", re.MULTILINE)
-_PORT = re.compile(r"(?:Starting vLLM (?:API )?server(?: \d+)? on|Uvicorn running on) https?://[^\s:/]+:(\d+)")
-_RESET = re.compile(r"^.{0,200}?(?:Resetting prefix cache|Cache flushed successfully)", re.MULTILINE)
+from . import dialects
+
+# a uvicorn server (vLLM's and SGLang's both) says its pid and port; each engine's dialect adds its own lines
+_PID = dialects.Union(lambda: r"^(?:" + dialects.fragments((r"INFO:\s+Started server process \[(\d+)\]",), "pid_lines") + ")",
+                      re.MULTILINE)
+_PORT = dialects.Union(lambda: dialects.fragments((r"Uvicorn running on https?://[^\s:/]+:(\d+)",), "port_lines"))
+_RESET = dialects.Union(lambda: r"^.{0,200}?(?:" + (dialects.fragments((), "reset_lines") or "(?!)") + ")", re.MULTILINE)
 HEAD_BYTES = 4096  # a start-up's first bytes: timestamps, pids, ports; no two launches share them
 
 
@@ -42,9 +46,9 @@ def identity(log: str) -> Identity | None:
     if not log.strip():
         return None
     m = _PID.search(log)
-    pid = int(m.group(1) or m.group(2)) if m else None
+    pid = int(next(g for g in m.groups() if g)) if m else None
     p = _PORT.search(log)
-    port = int(p.group(1)) if p else None
+    port = int(next(g for g in p.groups() if g)) if p else None
     return Identity(pid, port, hashlib.sha256(log[:HEAD_BYTES].encode(errors="replace")).hexdigest())
 
 

@@ -18,27 +18,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
+
+from . import dialects
 
 from .store import gunzip_capped
 
-# family -> engine metric name. Counters are summed over their labels (vLLM labels
-# request_success by finished_reason); histograms keep their buckets.
-ENGINE_METRICS: dict[str, dict[str, str]] = {
-    "vllm": {
-        "prompt_tokens": "vllm:prompt_tokens_total",
-        "generation_tokens": "vllm:generation_tokens_total",
-        "requests": "vllm:request_success_total",
-        "ttft_s": "vllm:time_to_first_token_seconds",
-        "e2e_s": "vllm:e2e_request_latency_seconds",
-    },
-    "sglang": {
-        "prompt_tokens": "sglang:prompt_tokens_total",
-        "generation_tokens": "sglang:generation_tokens_total",
-        "requests": "sglang:num_requests_total",
-        "ttft_s": "sglang:time_to_first_token_seconds",
-        "e2e_s": "sglang:e2e_request_latency_seconds",
-    },
-}
+# family -> engine metric name: each engine's dialect names its own (dialects/). Counters are
+# summed over their labels (vLLM labels request_success by finished_reason); histograms keep their buckets.
 COUNTERS = ("prompt_tokens", "generation_tokens", "requests")
 HISTOGRAMS = ("ttft_s", "e2e_s")
 # gzip of the engine's answer: lossless, and ~9x smaller (a vLLM answer is ~54 kB of text)
@@ -70,22 +57,32 @@ class Snapshot:
     bad_lines: list[int] = field(default_factory=list)
 
 
-# sample name -> (family, kind), for every engine
-_WANTED: dict[str, tuple[str, str]] = {}
-for _names in ENGINE_METRICS.values():
-    for _fam, _name in _names.items():
-        if _fam in COUNTERS:
-            _WANTED[_name] = (_fam, "counter")
-        else:
-            for _suffix, _kind in (("_bucket", "bucket"), ("_sum", "sum"), ("_count", "count")):
-                _WANTED[_name + _suffix] = (_fam, _kind)
+_WANTED: list[Any] = [-1, {}]  # (dialect generation, sample name -> (family, kind, engine)) as last built
+
+
+def _wanted() -> dict[str, tuple[str, str, str]]:
+    """Sample name -> (family, kind, engine), for every registered engine's dialect."""
+    g = dialects.generation()
+    if _WANTED[0] == g:
+        return _WANTED[1]
+    out: dict[str, tuple[str, str, str]] = {}
+    for d in dialects.all_dialects():
+        for fam, name in d.metrics.items():
+            if fam in COUNTERS:
+                out[name] = (fam, "counter", d.name)
+            elif fam in HISTOGRAMS:
+                for suffix, kind in (("_bucket", "bucket"), ("_sum", "sum"), ("_count", "count")):
+                    out[name + suffix] = (fam, kind, d.name)
+    _WANTED[:] = [g, out]
+    return out
 
 
 def parse_snapshot(text: str) -> Snapshot:
     """The families geak reads, from one /metrics answer. Lines of other metrics are skipped
     by a prefix test before any regex runs (a vLLM answer is ~600 lines, most irrelevant)."""
     snap = Snapshot()
-    wanted, prefixes = _WANTED, tuple(ENGINE_METRICS)
+    wanted = _wanted()
+    prefixes = tuple(wanted)
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.startswith(prefixes):
             continue
@@ -108,8 +105,8 @@ def parse_snapshot(text: str) -> Snapshot:
         if not math.isfinite(v) or v < 0:
             snap.bad_lines.append(n)
             continue
-        fam, kind = hit
-        snap.engine = snap.engine or name.split(":", 1)[0]
+        fam, kind, engine = hit
+        snap.engine = snap.engine or engine
         if kind == "counter":
             snap.counters[fam] = snap.counters.get(fam, 0.0) + v
         elif kind == "sum":

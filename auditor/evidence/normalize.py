@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from . import dialects
 from .models import BenchRep, RequestArrays
 
 AGGREGATE_KEYS = (
@@ -88,20 +89,21 @@ def _reported(obj: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
     return {k: v for k, v in rep.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
-def from_vllm_result(obj: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str | None) -> BenchRep:
+def from_result(obj: dict[str, Any], engine: str, *, leg_id: str, rep_index: int, warmup: bool, raw_file: str | None) -> BenchRep:
+    """One result row of ``engine``'s benchmark client, read in its dialect (dialects/)."""
+    d = dialects.get(engine)
     return BenchRep(
-        leg_id=leg_id, rep_index=rep_index, warmup=warmup, tool="vllm-bench-serve", raw_file=raw_file,
-        duration_s=obj.get("duration"), reported=_reported(obj, {}), requests=_per_request(obj),
+        leg_id=leg_id, rep_index=rep_index, warmup=warmup, tool=d.bench_tool, raw_file=raw_file,
+        duration_s=obj.get("duration"), reported=_reported(obj, dict(d.reported_aliases)), requests=_per_request(obj),
     )
+
+
+def from_vllm_result(obj: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str | None) -> BenchRep:
+    return from_result(obj, "vllm", leg_id=leg_id, rep_index=rep_index, warmup=warmup, raw_file=raw_file)
 
 
 def from_sglang_result(obj: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str | None) -> BenchRep:
-    return BenchRep(
-        leg_id=leg_id, rep_index=rep_index, warmup=warmup, tool="sglang-bench-serving", raw_file=raw_file,
-        duration_s=obj.get("duration"),
-        reported=_reported(obj, {"total_throughput": "total_token_throughput", "median_e2e_latency_ms": "median_e2el_ms"}),
-        requests=_per_request(obj),
-    )
+    return from_result(obj, "sglang", leg_id=leg_id, rep_index=rep_index, warmup=warmup, raw_file=raw_file)
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -124,37 +126,32 @@ SERVER_INFO_RUNTIME_KEYS = ("internal_states", "status", "last_gen_throughput", 
 def resolved_from_server_info(info: Any) -> dict[str, Any]:
     """An engine's own view of its config, flat dotted keys. Raises ValueError with the reason.
 
-    vLLM ``GET /server_info?config_format=json``: {"vllm_config": {...}, "vllm_env": {...}};
-    SGLang ``GET /get_server_info``: a flat dict of ServerArgs + scheduler info, nested under
-    {"decode": [...]} behind a PD load balancer.
+    The dialect whose ``server_info_key`` the answer carries flattens it (vLLM's
+    {"vllm_config": {...}, "vllm_env": {...}}); any other answer is a flat dict of settings and
+    runtime state (SGLang's GET /get_server_info, nested under {"decode": [...]} behind a PD load
+    balancer), flattened here less its runtime state.
     """
     if isinstance(info, dict) and isinstance(info.get("decode"), list) and info["decode"] and isinstance(info["decode"][0], dict):
         info = info["decode"][0]
     if not isinstance(info, dict):
         raise ValueError(f"server info is a {type(info).__name__}, expected a JSON object")
-    if "vllm_config" in info:
-        vc = info["vllm_config"]
-        if not isinstance(vc, dict):
-            raise ValueError("server_info.vllm_config is text, not JSON (ask /server_info?config_format=json)")
-        flat = flatten(vc)
-        if isinstance(info.get("vllm_env"), dict):
-            flat.update({f"vllm_env.{k}": v for k, v in info["vllm_env"].items()})
-        return flat
+    for d in dialects.all_dialects():
+        if d.server_info_key and d.server_info_key in info and d.server_info_flat is not None:
+            return d.server_info_flat(info)
     return flatten({k: v for k, v in info.items() if k not in SERVER_INFO_RUNTIME_KEYS})
 
 
-SGLANG_ONLY = ("server_info", "total_output_tokens_retokenized", "total_throughput", "accept_length")
-VLLM_ONLY = ("total_token_throughput", "request_goodput", "request_goodput:", "endpoint_type", "tokenizer_id")
-
-
 def content_tool(obj: dict[str, Any]) -> str | None:
-    """'sglang' or 'vllm' when the row carries keys only that tool writes, else None."""
-    sg, vl = any(k in obj for k in SGLANG_ONLY), any(k in obj for k in VLLM_ONLY)
-    return "sglang" if sg and not vl else "vllm" if vl and not sg else None
+    """The engine whose benchmark client alone writes keys this row carries, else None (no
+    telling key, or keys of two engines)."""
+    hits = [d.name for d in dialects.all_dialects() if any(k in obj for k in d.result_only_keys)]
+    return hits[0] if len(hits) == 1 else None
 
 
 def detect_tool(obj: dict[str, Any]) -> str:
-    """'sglang' or 'vllm' from the keys a row carries."""
-    if "total_throughput" in obj or "server_info" in obj or "total_output_tokens_retokenized" in obj:
-        return "sglang"
-    return "vllm"
+    """The engine a row reads as: the first non-default dialect whose telling keys it carries, else
+    the default dialect (vLLM's, whose rows are the common shape)."""
+    for d in dialects.all_dialects():
+        if not d.default and any(k in obj for k in d.result_only_keys):
+            return d.name
+    return dialects.default().name

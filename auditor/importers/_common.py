@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from ..evidence.models import HostFingerprint, LegLaunch, WorkloadSpec
-from ..evidence.normalize import content_tool, detect_tool, from_sglang_result, from_vllm_result, resolved_from_server_info
+from ..evidence.normalize import content_tool, detect_tool, from_result, resolved_from_server_info
 from ..evidence.store import OutsideRunDir, RunStore
 
 
@@ -310,10 +310,9 @@ def write_leg(store: RunStore, report: ImportReport, leg: ImportedLeg) -> dict[s
                                           f"read as {seen}")
         kind = seen or tool or detect_tool(obj)
         engine = engine or kind
-        fn = from_sglang_result if kind == "sglang" else from_vllm_result
         try:
-            rep = fn(obj, leg_id=leg_id, rep_index=rep_index, warmup=warmup_first and rep_index == 0, raw_file=raw_rel)
-        except (ValidationError, TypeError, ValueError) as e:
+            rep = from_result(obj, kind, leg_id=leg_id, rep_index=rep_index, warmup=warmup_first and rep_index == 0, raw_file=raw_rel)
+        except (ValidationError, TypeError, ValueError, KeyError) as e:
             report.problems.append(f"{where(row.file, row.line)}: cannot normalize row: {str(e).splitlines()[0]}")
             continue
         store.append_jsonl(f"{d}/bench_runs.jsonl", rep)

@@ -117,7 +117,7 @@ def test_the_device_flags_reach_the_run_and_reassign_the_recorded_runs_sets(tmp_
     rec = REPO / "runs" / "recorded" / "tiny-cpu-parallel"
     out = tmp_path / "run"
     r = runner.invoke(app, ["run", "--run-dir", str(out), "--legs-from", str(rec), "--use-auditor", "--devices", "cpu:0-1",
-                            "--cores-per-leg", "1", "--num-prompts", "100", "--no-report",
+                            "--cores-per-leg", "1", "--num-prompts", "40", "--no-report",
                             "--model", json.loads((rec / "run_args.json").read_text())["launch"]["model"]])
     assert r.exit_code == 0, r.output
     args = json.loads((out / "run_args.json").read_text())
