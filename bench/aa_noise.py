@@ -17,7 +17,7 @@ Methods (all through the leg runner: one benchmark-client process for all reps, 
                benchmark client on the others (taskset) -- the leg runner's default on CPU
   eager        long + --enforce-eager: no torch.compile (rules out recompilation stalls)
   eager_bound  eager + pinning
-  hot_bound    same as bound (name kept for the figures recorded in docs/architecture.md)
+  hot_bound    same as bound (name kept for the figures recorded in docs/noise.md)
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ lines. Each line names the sha256 of the line before it; the sha256 of the last 
 ledger's head. The auditor re-hashes what a seal names: a byte changed, a file gone or added after
 the leg closed is a FAIL naming the file (W2).
 
-What it proves and what not (docs/architecture.md, "The seal"): a file edited after its leg
+What it proves and what not (docs/evidence-and-auditor.md, "The seal"): a file edited after its leg
 closed is caught, and a rewrite of files and ledger together changes the head, which the
 orchestrator holds in memory (the live gates compare it) and shows in the terminal summary and
 the report. Offline, a consistent rewrite of files and ledger is caught only by comparing the

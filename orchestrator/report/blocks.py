@@ -214,7 +214,7 @@ def _workload_text(m: Manifest | None) -> str:
 
 def _seal_text(run: RunFiles, s) -> str:
     """The ledger's head on disk beside the one the run's process sealed (summary.json): two that
-    differ say the ledger was rewritten after the run ended (docs/architecture.md, "The seal")."""
+    differ say the ledger was rewritten after the run ended (docs/evidence-and-auditor.md, "The seal")."""
     head = run.evidence.ledger.head
     disk = str(head) if head else "no ledger.jsonl (unsealed)"
     said = getattr(s, "ledger_head", None) if s else None

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Step 4: bring the run back (at most 8 files of 16 MiB come back from $OUT): the run directory as
 # one xz tarball, and the log. Unpack it here under runs/recorded/<name>/ (scripts/gpu/README in
-# docs/architecture.md "Running on a GPU box").
+# docs/gpu.md "The steps").
 #   bash scripts/gpu/collect.sh [RUN_DIR=/tmp/gpurun]
 RUN=${1:-/tmp/gpurun}
 pkill -INT -f "geak.orchestrator.cli run" && sleep 20  # a run still going stops cleanly (resumable)

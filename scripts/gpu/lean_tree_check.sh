@@ -2,7 +2,7 @@
 # Issue 31 on the GPU test machine: the lean tree and one 45 MiB chunk of the vLLM bundle travel in
 # one call (at most 64 MiB), and the shipped recordings unpack and audit there from their archives.
 # Build the bundle first (../shared/tools/gpu-vllm/build.sh .gpu-bundle 45) and fetch the wheels
-# pydantic needs into .whl (docs/architecture.md, "The tree that travels"); the call carries
+# pydantic needs into .whl (docs/tree.md); the call carries
 #   .gpu-bundle/c00 .gpu-bundle/device.sh .gpu-bundle/bundle.sha256 .whl
 # and runs: bash scripts/gpu/lean_tree_check.sh
 set -uo pipefail

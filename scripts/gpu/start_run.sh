@@ -8,7 +8,7 @@
 # The baseline is a stated production config: max_num_seqs 64 (a latency-minded decode cap),
 # everything else vLLM 0.26's defaults; the workload offers 256 requests at once. (With a cap of
 # 128 the lift to 256 measured +9.0% on an H100 against a 5.8% within-leg spread: not bankable on
-# 3 reps, docs/architecture.md "geak on a GPU box".) The recorded run (runs/recorded/h100-vllm-quick):
+# 3 reps, docs/gpu.md.) The recorded run (runs/recorded/h100-vllm-quick):
 #   GEAK_WORKFLOW=workflows/gpu-quick.yaml bash scripts/gpu/start_run.sh /tmp/gpurun --aa-legs 6
 set -uo pipefail
 RUN=${1:-/tmp/gpurun}; shift || true

@@ -145,7 +145,7 @@ def test_one_byte_changed_after_the_seal_fails_naming_the_file(leg_run, tmp_path
 
 def test_a_rewrite_of_files_and_ledger_together_is_caught_by_the_head_held_in_memory(leg_run, tmp_path):
     """Offline, a consistent rewrite (file, its seal line, the chain after it) reads as sealed:
-    docs/architecture.md says so. The live gate holds the head the leg runner returned."""
+    docs/evidence-and-auditor.md says so. The live gate holds the head the leg runner returned."""
     import hashlib
     import json as _json
 
