@@ -22,7 +22,8 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
+from collections.abc import Iterable, Mapping
 
 from pydantic import BaseModel, Field
 

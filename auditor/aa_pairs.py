@@ -39,7 +39,7 @@ class Span:
     end: float
     first: RepWindow
 
-    def shared(self, o: "Span") -> float:
+    def shared(self, o: Span) -> float:
         return max(0.0, min(self.end, o.end) - max(self.start, o.start)) / max(1e-9, min(self.end - self.start, o.end - o.start))
 
 
@@ -73,7 +73,7 @@ def periods(spans: list[Span]) -> list[tuple[Span, Span]]:
 def crossovers(spans: list[Span]) -> tuple[list[tuple[list[str], list[str]]], list[str]]:
     """(A/A crossovers as (A legs, B legs), why a period is left over) from the legs' spans."""
     found: list[tuple[list[str], list[str]]] = []
-    waiting: dict[frozenset[frozenset[int]], tuple[Span, Span]] = {}
+    waiting: dict[frozenset[frozenset[int | str]], tuple[Span, Span]] = {}
     for x, y in periods(spans):
         key = frozenset({x.cores, y.cores})
         first = waiting.pop(key, None)

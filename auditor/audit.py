@@ -8,12 +8,14 @@ and records the gate as *unaudited*, never as PASS.
 
 from __future__ import annotations
 
+from typing import Any
+
 import datetime as _dt
 import hashlib
 import re
 import traceback
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from . import __version__ as AUDITOR_VERSION
 from .checks import GateContext, rules_for, sorted_rule_ids
@@ -48,7 +50,7 @@ def _actions(findings: list[Finding]) -> list[Action]:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 class EvidenceError(Exception):
@@ -60,7 +62,7 @@ class EvidenceError(Exception):
         self.evidence = evidence
 
 
-def _run_rule(r, ctx: GateContext) -> tuple[list[Finding], str | None]:
+def _run_rule(r: Any, ctx: GateContext) -> tuple[list[Finding], str | None]:
     """One rule's findings, or what stopped it (the exception, said): a rule's exception never
     stops the others."""
     try:
@@ -81,11 +83,11 @@ def audit_decision(run: RunEvidence, decision: Decision, line: int, policy: Audi
     unchecked finding that asks for a re-measure, so a fault never banks what the floor would not."""
     sc = decision.scope
     try:
-        sc, why = (scope, "the workflow names this gate's scope") if scope is not None else scope_of(run, decision)
-        ctx = GateContext(run=run, decision=decision, decision_line=line, scope=sc, policy=policy)  # type: ignore[arg-type]
+        sc, why = (scope, "the workflow names this gate's scope") if scope is not None else scope_of(run, decision)  # type: ignore[assignment]
+        ctx = GateContext(run=run, decision=decision, decision_line=line, scope=sc, policy=policy)
         findings: list[Finding] = []
         if decision.scope != sc:
-            findings.append(Finding(rule_id="P1", scope=sc, outcome="fail", action="eject",  # type: ignore[arg-type]
+            findings.append(Finding(rule_id="P1", scope=sc, outcome="fail", action="eject",
                                     message=f"the decision says scope {decision.scope!r}, but this is a {sc!r} gate ({why}): "
                                             f"judged as {sc!r}; a decision cannot choose the rules that judge it",
                                     evidence=[ctx.decision_field("scope")]))
@@ -101,11 +103,11 @@ def audit_decision(run: RunEvidence, decision: Decision, line: int, policy: Audi
             if verdict == "PASS":
                 verdict = None
             else:
-                findings += [Finding(rule_id=rid, scope=sc, outcome="unchecked", action="remeasure",  # type: ignore[arg-type]
+                findings += [Finding(rule_id=rid, scope=sc, outcome="unchecked", action="remeasure",
                                      message=f"the auditor faulted in this rule ({why}); the other rules' verdict stands "
                                              "and nothing is banked on it") for rid, why in faults]
         v = AuditVerdict(
-            gate_id=decision.gate_id, scope=sc, decision_id=decision.decision_id,  # type: ignore[arg-type]
+            gate_id=decision.gate_id, scope=sc, decision_id=decision.decision_id,
             verdict=verdict, findings=findings, actions=_actions(findings), unaudited_reason=reason,
             auditor_version=AUDITOR_VERSION, policy=policy.model_dump(), created_at=_now(),
         )
@@ -114,7 +116,7 @@ def audit_decision(run: RunEvidence, decision: Decision, line: int, policy: Audi
         return v
     except Exception as e:  # the auditor's own bug outside any rule: fail open, loudly
         return AuditVerdict(
-            gate_id=decision.gate_id, scope=sc, decision_id=decision.decision_id,  # type: ignore[arg-type]
+            gate_id=decision.gate_id, scope=sc, decision_id=decision.decision_id,
             verdict=None, unaudited_reason=f"auditor error: {type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}",
             auditor_version=AUDITOR_VERSION, policy=policy.model_dump(), created_at=_now(),
         )

@@ -116,7 +116,8 @@ def _crossover(ref: list[LegData], cand: list[LegData], metric: str, hib: bool, 
             return out
     sets_a, sets_b = {cores[a.leg_id] for a, _ in periods}, {cores[b.leg_id] for _, b in periods}
     if len(sets_a) < 2 or sets_a != sets_b:
-        fmt = lambda ss: ", ".join(describe(s) for s in ss)  # noqa: E731
+        def fmt(ss: Any) -> str:
+            return ", ".join(describe(s) for s in ss)
         out.unverifiable = (f"the sets never swapped (reference on {fmt(sets_a)}, candidate on {fmt(sets_b)}, by the engines' logs): "
                             "a faster set lands on the delta")
         return out
@@ -151,7 +152,7 @@ def _abba(ref: list[LegData], cand: list[LegData], metric: str, hib: bool) -> Pa
         return out
     sets = set(cores.values())
     if len(sets) > 1:
-        out.unverifiable = f"the legs ran on different device sets ({', '.join(describe(s) for s in sets)}, by the engines' own bytes)"
+        out.unverifiable = f"the legs ran on different device sets ({', '.join(describe(s) for s in sets if s is not None)}, by the engines' own bytes)"
         return out
     spans = []
     for lg, side in [(x, "a") for x in ref] + [(x, "b") for x in cand]:
@@ -199,7 +200,8 @@ def derive_gate(ctx: Any) -> PairedResult:
     if key not in ctx.run.memo:
         ctx.run.memo[key] = derive(d.design, ctx.reference, ctx.candidate, ctx.metric, ctx.higher_is_better,
                                    ctx.policy.pair_min_evenness)
-    return ctx.run.memo[key]
+    got: PairedResult = ctx.run.memo[key]
+    return got
 
 
 def clears(med: float | None, p: float | None, ci: tuple[float, float] | None, band: float, alpha: float) -> bool:

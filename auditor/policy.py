@@ -75,7 +75,7 @@ class AuditPolicy(BaseModel):
     unchecked_is_flag: bool = Field(True, description="a rule that could not be checked never counts as passed")
 
     @classmethod
-    def load(cls, path: str | Path | None) -> "AuditPolicy":
+    def load(cls, path: str | Path | None) -> AuditPolicy:
         if path is None:
             return cls()
         data: Any = yaml.safe_load(Path(path).read_text()) or {}

@@ -30,7 +30,8 @@ import tarfile
 import time
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator, Literal
+from typing import Any, Literal
+from collections.abc import Callable, Iterator
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -62,7 +63,7 @@ class PackedFile(BaseModel):
 
 
 class PackManifest(BaseModel):
-    format: Literal["geak-runpack"] = FORMAT
+    format: Literal["geak-runpack"] = "geak-runpack"
     version: int = VERSION
     files: list[PackedFile]
     empty_dirs: list[str] = Field(default_factory=list)
@@ -160,7 +161,10 @@ def _read_manifest(archive: Path, tar: tarfile.TarFile, first: tarfile.TarInfo |
                         f"make one with `geak pack RUN_DIR`")
     if first.size > MAX_MANIFEST_BYTES:
         raise PackError(f"{archive}: member {MANIFEST} is {first.size} bytes, over {MAX_MANIFEST_BYTES >> 20} MiB")
-    raw = tar.extractfile(first).read()
+    fh = tar.extractfile(first)
+    if fh is None:
+        raise PackError(f"{archive}: member {MANIFEST} is not a regular file")
+    raw = fh.read()
     try:
         obj = json.loads(raw)
     except ValueError as e:
@@ -183,7 +187,10 @@ def _read_manifest(archive: Path, tar: tarfile.TarFile, first: tarfile.TarInfo |
 def _read_member(archive: Path, tar: tarfile.TarFile, ti: tarfile.TarInfo, cap: int) -> bytes:
     if ti.size > cap:
         raise PackError(f"{archive}: member {ti.name!r} is {ti.size} bytes, more than the manifest says ({cap})")
-    return tar.extractfile(ti).read()
+    fh = tar.extractfile(ti)
+    if fh is None:
+        raise PackError(f"{archive}: member {ti.name!r} is not a regular file")
+    return fh.read()
 
 
 def _extract(archive: Path, dest: Path) -> tuple[int, int]:
@@ -204,9 +211,9 @@ def _extract(archive: Path, dest: Path) -> tuple[int, int]:
             if len({f.path for f in m.files}) != len(m.files):
                 raise PackError(f"{archive}: member {MANIFEST} names one file twice")
             for ti in members:
-                f = want.pop(ti.name, None)
-                if f is None:
+                if ti.name not in want:
                     raise PackError(f"{archive}: member {ti.name!r} is not in its {MANIFEST} (a duplicate or an addition)")
+                f = want.pop(ti.name)
                 if not ti.isreg():
                     raise PackError(f"{archive}: member {ti.name!r} is not a regular file (a link or a device)")
                 cap = f.gzip.content_size if f.gzip else f.size
@@ -248,7 +255,7 @@ def stamp_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.runpack.json")
 
 
-def _stamp(target: Path) -> dict | None:
+def _stamp(target: Path) -> dict[str, Any] | None:
     try:
         obj = json.loads(stamp_path(target).read_text())
         return obj if isinstance(obj, dict) else None

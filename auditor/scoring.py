@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Any, Literal
 
 Scoring = Literal["exact", "final_number"]
 SCORINGS: tuple[str, ...] = ("exact", "final_number")
@@ -67,7 +67,7 @@ def count_correct(pairs: list[tuple[str, str | None]], scoring: str) -> int:
     return sum(is_correct(out, exp, scoring) for out, exp in pairs)
 
 
-def question_id(row: dict, n: int) -> str:
+def question_id(row: dict[str, Any], n: int) -> str:
     """The one id scheme of a question file's rows: the row's own "id", else q0001, q0002... by
     position among its non-blank lines (the leg runner and the auditor both key answers by it)."""
     pid = row.get("id")

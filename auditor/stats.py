@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 
-def _arr(xs: Sequence[float]) -> np.ndarray:
+def _arr(xs: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.asarray(xs, dtype=float)
 
 
@@ -28,7 +28,7 @@ def mad(xs: Sequence[float]) -> float | None:
     return float(np.median(np.abs(a - np.median(a))))
 
 
-def percentile(xs: Sequence[float], q: float) -> float | None:
+def percentile(xs: Sequence[float] | np.ndarray, q: float) -> float | None:
     """Linear-interpolated percentile, q in [0, 100] (numpy's default, as vLLM's client uses)."""
     return float(np.percentile(_arr(xs), q)) if len(xs) else None
 

@@ -77,7 +77,7 @@ def _seq(out: Path, lines: list[str]) -> dict[str, Any]:
     chains = _chains(run)
     meds = {i: stats.median(run.leg(i).values("output_throughput")[0]) for i in aa}
     gaps = []
-    for s, ch in chains.items():
+    for ch in chains.values():
         for x, y in zip(ch, ch[1:]):
             gaps.append(abs(stats.delta_pct(meds[x], meds[y]) or 0.0))
     band, detail, why = aa_band_pct(run)

@@ -44,12 +44,12 @@ class LegTime:
 
 def _log_time(line_m: re.Match[str], year: int) -> float:
     mo, d, h, mi, s = map(int, line_m.groups())
-    return dt.datetime(year, mo, d, h, mi, s, tzinfo=dt.timezone.utc).timestamp()
+    return dt.datetime(year, mo, d, h, mi, s, tzinfo=dt.UTC).timestamp()
 
 
 def _raw_date(s: str) -> float | None:
     try:
-        return dt.datetime.strptime(s, "%Y%m%d-%H%M%S").replace(tzinfo=dt.timezone.utc).timestamp()
+        return dt.datetime.strptime(s, "%Y%m%d-%H%M%S").replace(tzinfo=dt.UTC).timestamp()
     except (TypeError, ValueError):
         return None
 
@@ -60,7 +60,7 @@ def leg_time(d: Path) -> LegTime | None:
         t0, t1 = float(launch["started_at"]), float(launch["ended_at"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    year = dt.datetime.fromtimestamp(t0, dt.timezone.utc).year
+    year = dt.datetime.fromtimestamp(t0, dt.UTC).year
     up = None
     srv = launch.get("server") or {}
     reused = bool(srv.get("reused"))

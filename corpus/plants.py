@@ -14,7 +14,8 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import yaml
 
@@ -43,7 +44,7 @@ class Plant:
     build: Callable[[Path], None] | None = None
 
 
-def build_case(p: "Plant", root: Path, run_id: str | None = None) -> None:
+def build_case(p: Plant, root: Path, run_id: str | None = None) -> None:
     """The case's run directory: the clean synthetic run with the plant, or the plant's own build."""
     if p.build is not None:
         p.build(Path(root))
@@ -132,7 +133,7 @@ plant(Plant("clean_inert_consequence", (), "P4 exception: the KV pool grew as a 
                                   for d in ("d-cfg-1", "d-bundle")])))
 def _per_launch_auto(legs: dict[str, Any]) -> None:
     # SGLang draws random_seed per launch; memory profiling sizes the KV pool a few blocks apart
-    for i, (lid, spec) in enumerate(sorted(legs.items())):
+    for i, (_lid, spec) in enumerate(sorted(legs.items())):
         spec.resolved = {**spec.resolved, "random_seed": 1_000_003 * (i + 1) % 2**30, "cache_config.num_gpu_blocks": 8000 + 3 * i}
 
 
@@ -401,7 +402,7 @@ plant(Plant("f2_prefix_cache_undeclared", ("F2", "P4"), "bundle serves with pref
             {"bundle": ("FAIL", ["F2", "P4"])}, legs_mod=_resolved(VAL_FINAL + ["caching_audit"], **{"cache_config.enable_prefix_caching": True}),
             decisions_mod=_decision("d-bundle", prefix_cache_flushed=False)))
 plant(Plant("f3_workload_mismatch", ("F3",), "bundle validated with 32-token prompts, baseline with 64", {"bundle": ("FAIL", ["F3"])},
-            legs_mod=lambda legs: [setattr(legs[l], "workload", legs[l].workload.model_copy(update={"input_len": 32})) for l in VAL_FINAL]))
+            legs_mod=lambda legs: [setattr(legs[k], "workload", legs[k].workload.model_copy(update={"input_len": 32})) for k in VAL_FINAL]))
 plant(Plant("f4_accuracy_drop", ("F4",), "bundle accuracy 86% vs baseline 100%", {"bundle": ("FAIL", ["F4"])},
             legs_mod=_set("val_final_1", accuracy=(430, 500))))
 

@@ -6,7 +6,7 @@ written from the flaw: an honest pair on disjoint cores must not be flagged."""
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from geak.auditor.evidence.store import RunStore
 

@@ -11,7 +11,8 @@ import contextlib
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 from .plants import Plant, plant
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from geak.auditor.evidence.store import RunStore
 

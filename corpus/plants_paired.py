@@ -8,7 +8,7 @@ an A/A design of two configs, a noisy A/A crossover the manifest leaves out) is 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from geak.auditor.evidence.models import Decision, Manifest, PairedAA
 from geak.auditor.evidence.store import RunStore

@@ -9,7 +9,8 @@ from __future__ import annotations
 import copy
 import json
 import random
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from geak.auditor.evidence.store import RunStore
 

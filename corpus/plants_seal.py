@@ -12,7 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from geak.auditor.evidence.store import RunStore
 

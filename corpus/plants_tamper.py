@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from geak.auditor.evidence.models import TEARDOWN_MARKER
 from geak.auditor.evidence.store import RunStore
@@ -23,7 +24,7 @@ BASE_GATES = ("baseline", "config-accept-1")  # the gates whose legs include bas
 
 
 def _lines(s: RunStore, leg: str) -> list[dict[str, Any]]:
-    return [json.loads(l) for l in s.path(leg_file(leg, BENCH_RUNS)).read_text().splitlines() if l.strip()]
+    return [json.loads(ln) for ln in s.path(leg_file(leg, BENCH_RUNS)).read_text().splitlines() if ln.strip()]
 
 
 def _write_lines(s: RunStore, leg: str, lines: list[dict[str, Any]]) -> None:

@@ -16,7 +16,8 @@ import time
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from geak.auditor.evidence.models import (
     ACCURACY_ITEMS, AccuracyItem, AccuracyProbe, AntiGaming, Claim, CorrectnessCase, Decision, HostFingerprint, LegLaunch, Manifest,
@@ -127,7 +128,7 @@ def vllm_raw(tput: float, n: int, out_len: int, in_len: int, seed: int, ttft_sca
     rng = random.Random(seed)
     ttfts, itls, lats, errs, outs = [], [], [], [], []
     raw_t, raw_g = [], []
-    for i in range(n):
+    for _ in range(n):
         j = rng.randrange(len(tpl["ttfts"]))
         raw_t.append(tpl["ttfts"][j] * ttft_scale * LATENCY_SCALE)
         raw_g.append([g * tpot_scale * LATENCY_SCALE for g in tpl["itls"][j]])

@@ -190,7 +190,7 @@ class Reporter:
             except Exception:  # a display must never end a run
                 continue
 
-    def __enter__(self) -> "Reporter":
+    def __enter__(self) -> Reporter:
         if self.live:
             from rich.live import Live
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from geak.auditor.evidence.layout import MANIFEST, RUN_ARGS, SUMMARY, WORKFLOW
 from geak.auditor.evidence.loader import RunEvidence

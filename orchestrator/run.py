@@ -13,7 +13,8 @@ import hashlib
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -80,7 +80,7 @@ class WorkflowConfig(BaseModel):
     auditor: AuditorSettings = Field(default_factory=AuditorSettings)
 
     @model_validator(mode="after")
-    def _order(self) -> "WorkflowConfig":
+    def _order(self) -> WorkflowConfig:
         names = [p.name for p in self.phases]
         if len(set(names)) != len(names):
             raise ValueError(f"phase listed twice: {names}")
@@ -97,11 +97,11 @@ class WorkflowConfig(BaseModel):
         return None
 
     @classmethod
-    def load(cls, path: str | Path) -> "WorkflowConfig":
+    def load(cls, path: str | Path) -> WorkflowConfig:
         return cls.parse(read_workflow(path), path)
 
     @classmethod
-    def parse(cls, data: Any, source: str | Path) -> "WorkflowConfig":
+    def parse(cls, data: Any, source: str | Path) -> WorkflowConfig:
         """A workflow from its YAML text (or the mapping it loads to); ValueError names the source and field."""
         if isinstance(data, str):
             try:

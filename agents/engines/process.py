@@ -18,11 +18,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from geak.auditor.evidence.models import TEARDOWN_MARKER
 
-_LIVE: set["ServerProcess"] = set()
+_LIVE: set[ServerProcess] = set()
 _CANCELLED = False  # set by cancel_all(): no new server starts in this process until reset_cancel()
 
 
@@ -73,7 +73,7 @@ class ServerProcess:
         self.started_at: float | None = None
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         if _CANCELLED:
             raise LaunchError("the run was cancelled: no new server is started")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +124,7 @@ class ServerProcess:
             pass
         _LIVE.discard(self)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start() if self.proc is None else self
 
     def __exit__(self, *exc: object) -> None:

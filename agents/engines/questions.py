@@ -43,7 +43,7 @@ class QuestionSet:
     source: str = ""
 
     @classmethod
-    def of(cls, prompts: "list[Prompt] | QuestionSet") -> "QuestionSet":
+    def of(cls, prompts: list[Prompt] | QuestionSet) -> QuestionSet:
         return prompts if isinstance(prompts, QuestionSet) else cls("heldout", "exact", list(prompts))
 
 

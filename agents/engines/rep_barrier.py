@@ -32,7 +32,7 @@ class RepBarrier:
         """``folder:parties``, the bench shim's --geak-rep-barrier argument."""
         return f"{self.folder}:{self.parties}"
 
-    def prepare(self) -> "RepBarrier":
+    def prepare(self) -> RepBarrier:
         self.folder.mkdir(parents=True, exist_ok=True)
         return self
 

@@ -23,7 +23,8 @@ kinder side, and the e2e patch gate stays the judge.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

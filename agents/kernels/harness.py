@@ -79,7 +79,7 @@ def _absolute(argv: list[str], a: Namespace) -> list[str]:
     mod, _, fn = a.candidate.rpartition(":")
     cand = f"{Path(mod).resolve()}:{fn}" if (mod.endswith(".py") or "/" in mod) else a.candidate
     out, skip = [], False
-    for i, x in enumerate(argv):
+    for x in argv:
         if skip:
             skip = False
             continue

@@ -82,7 +82,8 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from geak.agents.engines.http import http_json
 from geak.auditor import stats

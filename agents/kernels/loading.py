@@ -12,7 +12,8 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 
 def load_module(name: str) -> ModuleType:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
+from collections.abc import Callable
 
 import torch
 

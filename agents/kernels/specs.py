@@ -13,7 +13,8 @@ counts, max positions) live in ``params`` of the model profile the shapes were s
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import torch
 from pydantic import BaseModel, Field

@@ -8,7 +8,8 @@ neighbour's load hits both sides alike; warm-up calls are never recorded.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import torch
 

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from geak.auditor.evidence.store import RunStore
 from pydantic import BaseModel, ValidationError

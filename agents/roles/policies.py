@@ -8,7 +8,8 @@ decisions are reproducible. They are also the yardstick the LLM roles are compar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from geak.auditor import stats
 
@@ -93,7 +94,7 @@ def regressions(ref: Callable[[str], list[float]], cand: Callable[[str], list[fl
 
 
 def config_tuner(*, gate_id: str, knob_name: str, candidate_config: dict[str, Any], reference_legs: list[str],
-                 candidate_legs: list[str], values: Callable[[list[str]], list[float]], feedback: dict[str, Any] | None,
+                 candidate_legs: list[str], values: Callable[[list[str]], list[float]], feedback: Mapping[str, Any] | None,
                  latencies: Callable[[list[str], str], list[float]] | None = None) -> ConfigProposal:
     """Submit when the measured median improved, withdraw otherwise; on a re-measure request
     from the auditor ask for one; any other finding cannot be fixed by this policy (its claims
@@ -135,7 +136,7 @@ class KernelUnderTest:
 
 
 def integrator(k: KernelUnderTest, *, reference_legs: list[str], candidate_legs: list[str], candidate_ok: bool,
-               isolated_speedup: float | None, values: Callable[[list[str]], list[float]], feedback: dict[str, Any] | None,
+               isolated_speedup: float | None, values: Callable[[list[str]], list[float]], feedback: Mapping[str, Any] | None,
                latencies: Callable[[list[str], str], list[float]] | None = None) -> IntegrationClaim:
     """Submit what the e2e legs measured, whatever it says: a slower or ejected candidate is
     submitted as a rejection (``withdraw``) so the gate records why, never dropped unseen. The
@@ -154,7 +155,7 @@ def integrator(k: KernelUnderTest, *, reference_legs: list[str], candidate_legs:
 
 
 def finalizer(*, accepted: list[dict[str, Any]], reference_legs: list[str], candidate_legs: list[str], audit_legs: list[str],
-              order: str, values: Callable[[list[str]], list[float]], feedback: dict[str, Any] | None,
+              order: str, values: Callable[[list[str]], list[float]], feedback: Mapping[str, Any] | None,
               latencies: Callable[[list[str], str], list[float]] | None = None) -> BundleClaim:
     ref, cand = values(reference_legs), values(candidate_legs)
     regs = regressions(lambda m: latencies(reference_legs, m), lambda m: latencies(candidate_legs, m)) if latencies else []

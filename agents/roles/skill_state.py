@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from geak.auditor.evidence.store import RunStore
 
@@ -66,8 +66,8 @@ def _finding_row(f: Any) -> dict[str, Any]:
     }
 
 
-def state_from_run(run_dir: str | Path, gate: Optional[str] = None, *, audit: bool = False,
-                   root: Optional[str | Path] = None) -> dict[str, Any]:
+def state_from_run(run_dir: str | Path, gate: str | None = None, *, audit: bool = False,
+                   root: str | Path | None = None) -> dict[str, Any]:
     """A state dict with every field of sample_state.yaml, filled from a run directory.
 
     manifest.json -> run fields; the gate's latest decision in decisions.jsonl -> gate fields

@@ -26,7 +26,8 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
+from collections.abc import Iterable
 
 import yaml
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, UndefinedError
@@ -48,7 +49,7 @@ def default_root() -> Path:
     return Path(env) if env else assets_root()
 
 
-def _root(root: Optional[str | Path]) -> Path:
+def _root(root: str | Path | None) -> Path:
     return Path(root) if root is not None else default_root()
 
 
@@ -66,7 +67,7 @@ class SkillFront(BaseModel):
     description: str = Field(min_length=10, description="one line: what the role does")
     inputs: list[str] = Field(min_length=1, description="state fields the role reads")
     output_model: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$", description="pydantic model the answer must validate against")
-    scopes: Optional[list[str]] = Field(None, description="auditor only: the scopes the card covers")
+    scopes: list[str] | None = Field(None, description="auditor only: the scopes the card covers")
 
 
 class Skill(SkillFront):
@@ -103,7 +104,7 @@ class UnknownRole(KeyError):
 class RenderError(ValueError):
     """A template failed to render; the message names the template and, when known, line and variable."""
 
-    def __init__(self, template: str, message: str, line: Optional[int] = None, variable: Optional[str] = None):
+    def __init__(self, template: str, message: str, line: int | None = None, variable: str | None = None):
         self.template, self.line, self.variable = template, line, variable
         where = f"{template}:{line}" if line else template
         super().__init__(f"{where}: {message}")
@@ -116,7 +117,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_index(root: Optional[str | Path] = None) -> dict[str, IndexEntry]:
+def load_index(root: str | Path | None = None) -> dict[str, IndexEntry]:
     """skills/index.yaml -> {role: IndexEntry}. Raises SkillError naming the file and entry."""
     r = _root(root)
     f = r / INDEX_FILE
@@ -166,7 +167,7 @@ def parse_card(path: Path, rel: str) -> Skill:
         raise SkillError([f"{rel}: field '{_loc(err)}': {err['msg']}" for err in e.errors()]) from None
 
 
-def load_skill(role: str, root: Optional[str | Path] = None) -> Skill:
+def load_skill(role: str, root: str | Path | None = None) -> Skill:
     """The card of ``role``. Unknown role -> UnknownRole (a KeyError) listing the known roles."""
     r = _root(root)
     index = load_index(r)
@@ -200,7 +201,7 @@ def _card_problems(role: str, entry: IndexEntry, skill: Skill, rel: str) -> list
     return p
 
 
-def load_sample_state(root: Optional[str | Path] = None) -> dict[str, Any]:
+def load_sample_state(root: str | Path | None = None) -> dict[str, Any]:
     r = _root(root)
     try:
         data = yaml.safe_load((r / SAMPLE_STATE_FILE).read_text(encoding="utf-8"))
@@ -216,7 +217,7 @@ def load_sample_state(root: Optional[str | Path] = None) -> dict[str, Any]:
 # --------------------------------------------------------------------------- rendering
 
 
-def _json(value: Any, indent: Optional[int] = 2) -> str:
+def _json(value: Any, indent: int | None = 2) -> str:
     return json.dumps(value, indent=indent, sort_keys=True, default=str, ensure_ascii=False)
 
 
@@ -257,9 +258,9 @@ _UNDEF_RES = (re.compile(r"has no attribute '([^']+)'"), re.compile(r"'([^']+)' 
               re.compile(r"no element '?([^']+?)'?$"))
 
 
-def _template_line(tb, suffix: str = ".j2") -> tuple[Optional[str], Optional[int]]:
+def _template_line(tb, suffix: str = ".j2") -> tuple[str | None, int | None]:
     """The innermost traceback frame that belongs to a template (jinja rewrites them)."""
-    found: tuple[Optional[str], Optional[int]] = (None, None)
+    found: tuple[str | None, int | None] = (None, None)
     while tb is not None:
         fn = tb.tb_frame.f_code.co_filename
         if fn.endswith(suffix):
@@ -268,7 +269,7 @@ def _template_line(tb, suffix: str = ".j2") -> tuple[Optional[str], Optional[int
     return found
 
 
-def render_template(template: str, state: dict[str, Any], skill: dict[str, Any], root: Optional[str | Path] = None) -> str:
+def render_template(template: str, state: dict[str, Any], skill: dict[str, Any], root: str | Path | None = None) -> str:
     """Render prompts/<template> with StrictUndefined. Errors -> RenderError naming template, line, variable."""
     r = _root(root)
     rel = f"prompts/{template}"
@@ -290,7 +291,7 @@ def render_template(template: str, state: dict[str, Any], skill: dict[str, Any],
         raise RenderError(where, f"{type(e).__name__}: {e}", line) from None
 
 
-def render(role: str, state: dict[str, Any], root: Optional[str | Path] = None, skill: Optional[Skill] = None) -> str:
+def render(role: str, state: dict[str, Any], root: str | Path | None = None, skill: Skill | None = None) -> str:
     """The prompt of ``role`` for ``state``. Every declared input must be a key of ``state``."""
     r = _root(root)
     skill = skill or load_skill(role, r)
@@ -303,7 +304,7 @@ def render(role: str, state: dict[str, Any], root: Optional[str | Path] = None, 
 # --------------------------------------------------------------------------- validation
 
 
-def validate_all(root: Optional[str | Path] = None) -> list[str]:
+def validate_all(root: str | Path | None = None) -> list[str]:
     """Every problem with the cards, index, sample state and templates under ``root``; [] when clean."""
     r = _root(root)
     problems: list[str] = []
@@ -369,7 +370,7 @@ def validate_all(root: Optional[str | Path] = None) -> list[str]:
 # --------------------------------------------------------------------------- hashes
 
 
-def skill_hashes(roles: Optional[Iterable[str]] = None, root: Optional[str | Path] = None) -> dict[str, str]:
+def skill_hashes(roles: Iterable[str] | None = None, root: str | Path | None = None) -> dict[str, str]:
     """{path relative to root: sha256} of the index, each role's card and template, and shared
     template blocks: what a run's manifest records as the skills/prompts it used. Sorted by path."""
     r = _root(root)

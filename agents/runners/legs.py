@@ -13,7 +13,8 @@ import shutil
 import stat
 import time
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
+from collections.abc import Callable
 
 from geak.auditor.evidence.models import BenchRep, LegLaunch, WorkloadSpec
 from geak.auditor.evidence.store import RunStore

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
+from collections.abc import Callable
 
 from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.leg import LegResult

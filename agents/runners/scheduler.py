@@ -24,7 +24,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Literal, Protocol
+from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
@@ -159,7 +160,7 @@ class _OnCores:
         self.cores = set(ds.ids) if ds.kind == "cpu" and ds.ids and hasattr(os, "sched_setaffinity") else None
         self.before: set[int] | None = None
 
-    def __enter__(self) -> "_OnCores":
+    def __enter__(self) -> _OnCores:
         if self.cores:
             self.before = set(os.sched_getaffinity(0))
             os.sched_setaffinity(0, self.cores & self.before or self.cores)

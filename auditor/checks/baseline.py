@@ -11,11 +11,12 @@ from ..evidence.models import EvidencePointer, Finding
 from .config_diff import config_diff, key_matches
 from .launch import no_server_info
 from .concurrency import hosts_split, leg_contention, mixed_concurrency
-from .registry import GateContext, flatten, leg_ptr, rule
+from ..evidence.normalize import flatten
+from .registry import GateContext, leg_ptr, rule
 from ..evidence.layout import MANIFEST
 
 
-def _rep_ptrs(leg, reps=None) -> list[EvidencePointer]:
+def _rep_ptrs(leg: Any, reps: Any = None) -> list[EvidencePointer]:
     reps = leg.counted if reps is None else reps
     return [EvidencePointer(file=r.file, line=r.line, record_id=r.record_id) for r in reps[:6]]
 

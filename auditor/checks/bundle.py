@@ -139,7 +139,7 @@ IN_TOLERANCE = 0.05  # one seeded prompt set gives one prompt length distributio
 OUT_FACTOR = 1.5  # output lengths may move a little with the numerics (EOS), never severalfold
 
 
-def _shape(leg) -> tuple[float, float, EvidencePointer] | None:
+def _shape(leg: Any) -> tuple[float, float, EvidencePointer] | None:
     """(mean input tokens, mean output tokens per served request, where from) over a leg's counted
     reps: the tool's own per-request lengths, else its totals over its completed count."""
     ins, outs, n = 0.0, 0.0, 0
@@ -160,7 +160,7 @@ def _shape(leg) -> tuple[float, float, EvidencePointer] | None:
     return (ins / n, outs / n, src) if n and src is not None else None
 
 
-def _served_shapes(ctx: GateContext, legs) -> list[Finding]:
+def _served_shapes(ctx: GateContext, legs: Any) -> list[Finding]:
     """The workload as the tool's own requests show it, not as launch.json or the row's settings
     say: the same prompts give the same prompt lengths, and output lengths of one order."""
     shapes = {leg.leg_id: sh for leg in legs if (sh := _shape(leg)) is not None}

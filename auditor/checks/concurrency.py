@@ -78,7 +78,7 @@ def host_apart(a: LegData, b: LegData, wa: list[RepWindow] | None = None) -> str
         if same is not None:
             return None if same else (
                 f"the benchmark tool's own clocks of legs {a.leg_id} and {b.leg_id} differ by "
-                f"{abs(wa[0].offset - wb[0].offset):.0f} s (date minus monotonic request time): two hosts, or a reboot between")
+                f"{abs((wa[0].offset or 0.0) - (wb[0].offset or 0.0)):.0f} s (date minus monotonic request time): two hosts, or a reboot between")
     ha, hb = (x.launch.host.hostname if x.launch and x.launch.host else None for x in (a, b))
     if ha and hb and ha != hb:
         return f"launch.json's host fingerprints name hosts {ha!r} and {hb!r} (no request times of both to confirm it)"

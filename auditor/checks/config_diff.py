@@ -29,7 +29,7 @@ def derived_from() -> dict[str, tuple[str, ...]]:
     log shows among its non-default args was set explicitly, and P4 still names it."""
     g = dialects.generation()
     if _DERIVED[0] == g:
-        return _DERIVED[1]
+        return dict(_DERIVED[1])
     out: dict[str, tuple[str, ...]] = {}
     for d in dialects.all_dialects():
         for knob, keys in d.derived_from.items():
@@ -116,4 +116,4 @@ def key_matches(declared: str, key: str) -> bool:
 
 
 def same_value(a: Any, b: Any) -> bool:
-    return _norm(a) == _norm(b)
+    return bool(_norm(a) == _norm(b))

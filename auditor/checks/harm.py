@@ -3,6 +3,8 @@ geak's teardown marker; a reference that served nothing gates against nothing.""
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import re
 
 from ..evidence.layout import SERVER_LOG
@@ -31,7 +33,8 @@ def _before_teardown(log: str) -> str:
     if i < 0:
         m = ENGINE_SHUTDOWN.search(log)
         return log[:m.start()] if m else log
-    ack = crash = None
+    ack: re.Match[str] | None = None
+    crash: re.Match[str] | Literal[False] | None = None
     while i >= 0:
         # each search moves forward only: a log with 100k planted markers stays one pass
         if ack is None or ack.start() < i:
@@ -49,7 +52,7 @@ def _before_teardown(log: str) -> str:
 # ---------------------------------------------------------------- P11
 
 
-def failed_requests(r) -> tuple[int | None, str]:
+def failed_requests(r: Any) -> tuple[int | None, str]:
     """(failed requests, the field that says so) from every field the tool writes: the
     per-request errors, its `failed` count, or `completed` 0 (vLLM <= 0.9 writes no `failed`)."""
     if r.failed_requests:
@@ -62,7 +65,7 @@ def failed_requests(r) -> tuple[int | None, str]:
     return 0, ""
 
 
-def _served(r) -> bool:
+def _served(r: Any) -> bool:
     if r.has_arrays:
         return bool(r.arrays["ok"].any())
     c = r.reported.get("completed")

@@ -46,7 +46,7 @@ def tolerance_violations(rec: OpBenchRecord, policy: AuditPolicy) -> list[str]:
 
 def _guard(ctx: GateContext, rule_id: str) -> tuple[OpBenchRecord | None, list[Finding], EvidencePointer]:
     """The op's harness record, or the finding that says why there is none."""
-    path = op_file(ctx.decision.op, OPBENCH)
+    path = op_file(str(ctx.decision.op), OPBENCH)  # "ops/None/..." names the missing op as before
     p = EvidencePointer(file=path)
     if not ctx.decision.op:
         return None, ctx.bad(rule_id, "harness decision names no op", evidence=[ctx.decision_ptr]), p

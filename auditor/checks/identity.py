@@ -10,6 +10,8 @@ Used by P4.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..evidence.loader import LegData
 from ..evidence.models import EvidencePointer
 from ..evidence.layout import LAUNCH
@@ -19,7 +21,7 @@ ENGINES = {"vllm": "vllm", "sglang": "sglang", "sglang-oai": "sglang", "tgi": "t
 _MODEL_KEYS = ("model_config.model", "model_path", "model")
 
 
-def _rows(leg: LegData) -> list:
+def _rows(leg: LegData) -> list[Any]:
     return [r.raw for r in leg.counted if r.raw is not None]
 
 

@@ -130,5 +130,5 @@ def _beyond_amdahl(ctx: GateContext, e2e: float | None, rec: dict[str, Any]) -> 
                        f"(profile {d.profile_round}) at {k:.3g}x in the harness, an Amdahl bound of {bound_pct:+.2f}%, "
                        f"and the excess is larger than the {band:g}% noise band: noise or a confound, not the kernel",
                        action="remeasure", recomputed=rec,
-                       evidence=[EvidencePointer(file=trace), EvidencePointer(file=op_file(d.op, OPBENCH))])
+                       evidence=[EvidencePointer(file=trace), EvidencePointer(file=op_file(str(d.op), OPBENCH))])
     return None

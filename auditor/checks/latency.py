@@ -51,7 +51,7 @@ def p7_latency(ctx: GateContext) -> list[Finding]:
             if min(len(ref), len(cand)) * tail < ctx.policy.min_samples_per_tail_pct:
                 skipped.append(f"p{q:g}_{metric} (n={min(len(ref), len(cand))})")
                 continue
-            r, c = stats.percentile(ref, q), stats.percentile(cand, q)
+            r, c = stats.percentile(ref, q), stats.percentile(cand, q)  # type: ignore[assignment]
             if r is not None and r < ctx.policy.latency_degenerate_ms:
                 # e.g. TPOT when a request's tokens arrive in one stream chunk: the client saw
                 # no decode steps, so a relative change against ~0 measures chunking, not latency

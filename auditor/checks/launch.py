@@ -12,7 +12,8 @@ from ..evidence.models import Finding
 from ..paired import derive_gate
 from . import identity
 from .config_diff import DEVICE_BINDING, IGNORED_ENV, config_diff, derived_by, key_matches, same_value
-from .registry import GateContext, flatten, leg_ptr, rule
+from ..evidence.normalize import flatten
+from .registry import GateContext, leg_ptr, rule
 from ..evidence.layout import SERVER_INFO, SERVER_LOG
 
 

@@ -4,18 +4,19 @@ pattern crash (re.error) or hang (catastrophic backtracking) the auditor."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 try:  # Python 3.11+
     from re import _parser as sre_parse  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover
-    import sre_parse  # type: ignore[no-redef]
+    import sre_parse
 
 MAX_MARKER_CHARS = 500
 MAX_LINE_CHARS = 4096  # a log line longer than this is searched on its first 4096 characters
 _REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT", None)} - {None}
 
 
-def _nested_repeat(items, inside: bool) -> bool:
+def _nested_repeat(items: Any, inside: bool) -> bool:
     for op, av in items:
         if op in _REPEATS:
             if inside:

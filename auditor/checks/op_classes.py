@@ -104,5 +104,6 @@ def device_name(kernel: dict[str, Any], launchers: dict[Any, str]) -> str:
     name = str(kernel.get("name"))
     if not generic_kernel(name):
         return name
-    args = kernel.get("args") if isinstance(kernel.get("args"), dict) else {}
-    return launchers.get(args.get("External id"), name)
+    args = kernel.get("args")
+    ext = args.get("External id") if isinstance(args, dict) else None
+    return launchers.get(ext, name)

@@ -98,7 +98,8 @@ def trace_times(run: Any, rel: str) -> dict[str, float]:
             run.memo[key] = self_times_us(events)
         except (TypeError, ValueError, KeyError, OverflowError) as e:
             raise ValueError(f"a trace event is malformed: {type(e).__name__}: {e}") from None
-    return run.memo[key]
+    got: dict[str, float] = run.memo[key]
+    return got
 
 
 def _load(ctx: GateContext) -> tuple[ProfileClaim | None, dict[str, float] | None, dict[str, float] | None, list[Finding]]:
@@ -106,7 +107,7 @@ def _load(ctx: GateContext) -> tuple[ProfileClaim | None, dict[str, float] | Non
     key = ("profile", ctx.decision.decision_id)
     if key not in ctx.memo:
         ctx.memo[key] = _load_uncached(ctx)
-    return ctx.memo[key]
+    return ctx.memo[key]  # type: ignore[no-any-return]
 
 
 def _load_uncached(ctx: GateContext) -> tuple[ProfileClaim | None, dict[str, float] | None, dict[str, float] | None, list[Finding]]:

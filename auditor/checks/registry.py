@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from ..evidence.loader import LegData, RunEvidence
 from ..evidence.normalize import flatten  # noqa: F401  (re-exported for the checks)

@@ -16,6 +16,8 @@ handicapped reference) are not W1's to catch; B5 (contention) and B6 (drift) gua
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..evidence.loader import RepWitness
@@ -89,7 +91,7 @@ def _rep_problems(ctx: GateContext, w: RepWitness) -> list[tuple[str, str]]:
     return out
 
 
-def _across_reps(ctx: GateContext, leg) -> list[Finding]:
+def _across_reps(ctx: GateContext, leg: Any) -> list[Finding]:
     """A leg's reps ran on one server lifetime in order: each rep's closing /metrics answer is at
     or below the next rep's opening one, counter by counter (the engine's counters only grow)."""
     ws = [w for w in leg.witness if w.before is not None and w.after is not None]

@@ -18,11 +18,11 @@ Everything here is total: odd bytes give None, never an exception.
 from __future__ import annotations
 
 import re
-from typing import Any, Union
+from typing import Any
 
 from .engine_log import omp_core_ids
 
-DeviceSet = frozenset[Union[int, str]]  # core ids (CPU), or "cuda:<id>" (GPU)
+DeviceSet = frozenset[int | str]  # core ids (CPU), or "cuda:<id>" (GPU)
 _GPU_LINE = re.compile(r"^GPU (\d+):", re.MULTILINE)
 # what CUDA_VISIBLE_DEVICES may name: an index, or a GPU / MIG UUID; anything else (a producer's
 # text) shows no set, so no odd value reaches a message or a set comparison

@@ -26,7 +26,8 @@ import os
 import stat
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -79,7 +80,7 @@ class Head:
         return f"ledger.jsonl line {self.seq + 1}, head {self.sha256[:16]}"
 
     @classmethod
-    def from_label(cls, text: str) -> "Head | None":
+    def from_label(cls, text: str) -> Head | None:
         line, _, sha = text.partition(":")
         return cls(int(line) - 1, sha) if line.isdigit() and len(sha) == 64 else None
 
@@ -152,7 +153,7 @@ def set_aside(store: RunStore, leg_id: str, moved_to: str) -> Head | None:
                                                  files=[], set_aside=moved_to))
 
 
-def _append(store: RunStore, make) -> Head:
+def _append(store: RunStore, make: Callable[..., Any]) -> Head:
     path = store.path(LEDGER)
     store._lexical(LEDGER)  # never append through a planted link
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)

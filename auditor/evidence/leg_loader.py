@@ -143,7 +143,8 @@ class LegData:
         if not parts:
             return np.array([], dtype=float)
         a = np.concatenate(parts)
-        return a[np.isfinite(a)]
+        out: np.ndarray = a[np.isfinite(a)]
+        return out
 
 
 def load_leg(store: RunStore, leg_id: str, leg_ids: list[str]) -> LegData:
@@ -238,7 +239,7 @@ def _accuracy(store: RunStore, d: str) -> tuple[AccuracyProbe | None, list[tuple
 
 def _witness(store: RunStore, r: RepData) -> RepWitness:
     files = snapshot_names(r.file)
-    snaps = []
+    snaps: list[Snapshot | None] = []
     for rel in files:
         data, prob = store.read_evidence(rel)
         if data is None:
@@ -292,8 +293,8 @@ def _raw_files(store: RunStore, d: str) -> tuple[dict[str, RawRep], list[Problem
             probs.append(Problem(rel, "is not a regular file (a link, FIFO or folder); the tool's output must be a plain file"))
             continue
         data, prob = store.read_evidence(rel)
-        if prob is not None:
-            probs.append(prob)
+        if prob is not None or data is None:
+            probs += [prob] if prob is not None else []
             continue
         rr, p = parse_raw(data, rel)
         probs += p

@@ -35,7 +35,7 @@ class Identity:
     port: int | None
     head_sha: str  # of the log's first HEAD_BYTES
 
-    def same(self, other: "Identity") -> bool:
+    def same(self, other: Identity) -> bool:
         if None not in (self.pid, self.port, other.pid, other.port):
             return (self.pid, self.port) == (other.pid, other.port)
         return self.head_sha == other.head_sha

@@ -33,7 +33,7 @@ from .layout import (
     op_file,
     profile_file,
 )
-from .leg_loader import LegData, RepWitness, load_leg  # noqa: F401  (LegData, RepWitness: re-exported)
+from .leg_loader import LegData as LegData, RepWitness as RepWitness, load_leg  # re-exported: older importers
 
 
 class RunEvidence:
@@ -123,7 +123,8 @@ class RunEvidence:
         key = ("seal", leg_id)
         if key not in self.memo:
             self.memo[key] = check_leg(self.store, self.ledger, leg_id)
-        return self.memo[key]
+        got: list[Problem] = self.memo[key]
+        return got
 
     @cached_property
     def plans_reps(self) -> bool:

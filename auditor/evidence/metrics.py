@@ -64,7 +64,7 @@ def _wanted() -> dict[str, tuple[str, str, str]]:
     """Sample name -> (family, kind, engine), for every registered engine's dialect."""
     g = dialects.generation()
     if _WANTED[0] == g:
-        return _WANTED[1]
+        return dict(_WANTED[1])
     out: dict[str, tuple[str, str, str]] = {}
     for d in dialects.all_dialects():
         for fam, name in d.metrics.items():

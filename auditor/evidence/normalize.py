@@ -39,7 +39,8 @@ def _per_request(obj: dict[str, Any]) -> RequestArrays | None:
     if not isinstance(out_lens, list) or not isinstance(ttfts, list):
         return None
     n = len(out_lens)
-    errors = obj.get("errors") if isinstance(obj.get("errors"), list) else [""] * n
+    got = obj.get("errors")
+    errors: list[Any] = got if isinstance(got, list) else [""] * n
     errors = [e or "" for e in errors] + [""] * (n - len(errors))
     # vLLM marks a failed request by a non-empty error and zero-ish fields; a "success" with 0
     # output tokens and TTFT exactly 0 served nothing and is counted as failed (raw.py the same)

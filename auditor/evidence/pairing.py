@@ -55,7 +55,7 @@ def _wall(date: Any) -> float | None:
     if not isinstance(date, str):
         return None
     try:
-        return dt.datetime.strptime(date, "%Y%m%d-%H%M%S").replace(tzinfo=dt.timezone.utc).timestamp()
+        return dt.datetime.strptime(date, "%Y%m%d-%H%M%S").replace(tzinfo=dt.UTC).timestamp()
     except ValueError:
         return None
 

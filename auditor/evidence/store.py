@@ -16,7 +16,8 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator
 
 from pydantic import BaseModel, ValidationError
 
@@ -59,12 +60,9 @@ def json_depth(obj: Any, limit: int = MAX_JSON_DEPTH) -> int:
     deepest, stack = 0, [(obj, 1)]
     while stack:
         o, d = stack.pop()
-        if isinstance(o, dict):
-            children = o.values()
-        elif isinstance(o, list):
-            children = o
-        else:
+        if not isinstance(o, (dict, list)):
             continue
+        children: Iterable[Any] = o.values() if isinstance(o, dict) else o
         deepest = max(deepest, d)
         if deepest > limit:
             return deepest
@@ -281,8 +279,8 @@ class RunStore:
     # ------------------------------------------------------------ reads
     def read_json(self, rel: str, model: type[M]) -> tuple[M | None, list[Problem]]:
         data, prob = self.read_evidence(rel)
-        if prob is not None:
-            return None, [prob]
+        if prob is not None or data is None:  # read_evidence gives data or a problem
+            return None, [prob] if prob is not None else []
         try:
             obj = loads(data.decode())
         except (ValueError, UnicodeDecodeError) as e:
@@ -302,8 +300,8 @@ class RunStore:
         ``fast(line)``: a cheaper decoder for lines of the common shape (None = not that shape,
         and the line takes the validating path below, which names the exact problem)."""
         data, prob = self.read_evidence(rel)
-        if prob is not None:
-            yield 0, None, [prob]
+        if prob is not None or data is None:  # read_evidence gives data or a problem
+            yield 0, None, [prob] if prob is not None else []
             return
         lines = data.split(b"\n")
         truncated_tail = not data.endswith(b"\n") and data != b""

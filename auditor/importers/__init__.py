@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from ._common import ImportReport
 from .bench import import_sglang_bench, import_vllm_bench

@@ -239,7 +239,7 @@ def workload_of(obj: dict[str, Any]) -> WorkloadSpec:
         return int(f) if f is not None else None
     return WorkloadSpec(
         dataset=str(obj.get("dataset_name") or obj.get("dataset") or "unknown"),
-        num_prompts=int(n),
+        num_prompts=int(n or 0),
         input_len=_int(obj.get("random_input_len")),
         output_len=_int(obj.get("random_output_len")),
         request_rate=rate_f,
@@ -250,7 +250,8 @@ def workload_of(obj: dict[str, Any]) -> WorkloadSpec:
 
 
 def model_of(obj: dict[str, Any]) -> str | None:
-    si = obj.get("server_info") if isinstance(obj.get("server_info"), dict) else {}
+    got = obj.get("server_info")
+    si: dict[str, Any] = got if isinstance(got, dict) else {}
     for v in (obj.get("model_id"), si.get("model_path"), obj.get("model")):
         if isinstance(v, str) and v:
             return v
@@ -339,8 +340,8 @@ def write_leg(store: RunStore, report: ImportReport, leg: ImportedLeg) -> dict[s
         report.problems.append(f"leg {leg_id}: workload not importable: {str(e).splitlines()[0]}")
         workload = None
     launch = LegLaunch(
-        leg_id=leg_id, role=role, engine=engine or "unknown", resolved_config=resolved,  # type: ignore[arg-type]
-        host=host, workload=workload, status=status, failure_reason=failure_reason,  # type: ignore[arg-type]
+        leg_id=leg_id, role=role, engine=engine or "unknown", resolved_config=resolved,
+        host=host, workload=workload, status=status, failure_reason=failure_reason,
         launch_config={"imported": True, **(extra or {})},
     )
     store.write_json(f"{d}/launch.json", launch)
@@ -350,14 +351,14 @@ def write_leg(store: RunStore, report: ImportReport, leg: ImportedLeg) -> dict[s
     return first
 
 
-def guarded(report: ImportReport, what: str):
+def guarded(report: ImportReport, what: str) -> Any:
     """Context manager: any exception becomes a problem, never a traceback."""
 
     class _G:
         def __enter__(self) -> None:
             return None
 
-        def __exit__(self, et, ev, tb) -> bool:
+        def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
             if ev is None:
                 return False
             if isinstance(ev, OutsideRunDir):

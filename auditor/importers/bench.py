@@ -7,6 +7,8 @@ Each object becomes one repetition; the object is kept verbatim at legs/<id>/raw
 
 from __future__ import annotations
 
+from typing import Any
+
 from pathlib import Path
 
 from ..evidence.models import Claim, Decision, Manifest
@@ -66,7 +68,7 @@ def experiments(rows: list[Row | str], lid: str) -> dict[str, list[Row | str]]:
 
 
 def _import_rows(tool: str, fmt: str, files: list[Path], store: RunStore, report: ImportReport, lid: str,
-                 rows: list[Row | str], warmup_first: bool, fresh: bool) -> dict | None:
+                 rows: list[Row | str], warmup_first: bool, fresh: bool) -> dict[str, Any] | None:
     """One leg from ``rows``. ``fresh``: the run directory had no manifest before this import,
     so the leg is a baseline with its own gate; else it is a candidate against the first leg."""
     first_leg = None

@@ -183,7 +183,7 @@ class _Importer(KernelSide):
         no = _get(ir, "non_overlapping", "non_overlap", "nonoverlap")
         overlap = _get(ir, "distributions_overlap")
         vals["non_overlap"] = no if isinstance(no, bool) else (not overlap if isinstance(overlap, bool) else None)
-        return Claim(lever_class=lever, **vals)  # type: ignore[arg-type]
+        return Claim(lever_class=lever, **vals)
 
     def _runs(self, v: Any, path: Path, key: str) -> list[float] | None:
         """A summary's per-run list: numbers, or bench rows carrying a throughput (kept as a claim)."""
@@ -264,7 +264,8 @@ class _Importer(KernelSide):
         if delta is None:
             delta = sub("drift_corrected_same_session", "delta_pct_warm")
         base_v = dj.get("provided_baseline_throughput") or sub("vs_provided_baseline", "baseline_throughput_tok_s") or dj.get("baseline_throughput_tok_s")
-        sc = dj.get("serving_config") if isinstance(dj.get("serving_config"), dict) else {}
+        got_sc = dj.get("serving_config")
+        sc: dict[str, Any] = got_sc if isinstance(got_sc, dict) else {}
         bflags, fflags = _flags(sc.get("baseline_flags")), _flags(sc.get("final_flags"))
         settings: dict[str, dict[str, Any]] = {}
         inv = dj.get("serving_invariant")

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from ..evidence.models import Claim, CorrectnessCase, Decision, OpBenchRecord
 from .geak_kernel import director_record
 from .geak_fields import cited_lines, env_of as _env, flags_of as _flags, get as _get
+from ..evidence.store import RunStore
 from ._common import ImportReport, num, read_source, safe_id
 
 PRODUCER = "geak-v4"
@@ -33,6 +34,17 @@ def load_json(path: Path, src: Path, report: ImportReport) -> Any:
 
 
 class KernelSide:
+    # what the importer it is mixed into provides (geak_v4._Importer), declared for the type checker
+    src: Path
+    store: RunStore
+    r: ImportReport
+    if TYPE_CHECKING:
+        def rel(self, path: Path) -> str: ...
+        def leg(self, path: Path, leg_id: str, role: str) -> str | None: ...
+        def _parity_dumps(self, files: list[Path], leg_id: str) -> bool: ...
+        def decide(self, d: Decision) -> None: ...
+        def claim(self, ir: dict[str, Any], path: Path, lever: str) -> Claim: ...
+
     def kernels(self) -> set[str]:
         ops: set[str] = set()
         kdir = self.src / "kernels"
@@ -56,12 +68,13 @@ class KernelSide:
             meta = load_json(task / "meta.json", self.src, self.r) if (task / "meta.json").is_file() else {}
             meta = meta if isinstance(meta, dict) else {}
             winner = obj.get("winner_backend")
-            results = obj.get("results") if isinstance(obj.get("results"), list) else []
+            got = obj.get("results")
+            results: list[Any] = got if isinstance(got, list) else []
             cases = []
             for row in results:
                 if isinstance(row, dict) and row.get("backend") == winner and winner is not None:
-                    shape = meta.get("a_shape") if isinstance(meta.get("a_shape"), list) else []
-                    shape = [int(x) for x in shape if isinstance(x, int)]
+                    a_shape = meta.get("a_shape")
+                    shape = [int(x) for x in a_shape if isinstance(x, int)] if isinstance(a_shape, list) else []
                     cases.append(CorrectnessCase(shape=shape, dtype=str(meta.get("dtype") or "unrecorded"), reference_dtype="unrecorded",
                                                  rel_err=num(row.get("max_rel_err")), passed=row.get("correct")))
             try:
@@ -130,7 +143,7 @@ class KernelSide:
             hints = cited_lines(_get(ir, "engagement_detail", "engagement_evidence"))
             for tag, legs_ in (("ref", [ref] if ref else []), ("cand", cands)):  # parity dumps the caller named
                 for lg in legs_:
-                    if not self.store.exists(f"legs/{lg}/outputs.jsonl"):
+                    if lg is not None and not self.store.exists(f"legs/{lg}/outputs.jsonl"):
                         self._parity_dumps(sorted(f for f in cdir.glob("*.json") if tag in f.name), lg)
             d = Decision(decision_id=f"d-integrate-{sid}", gate_id=f"integrate-{sid}", scope="patch", producer=f"{PRODUCER}:e2e_integrator",
                          accepted=gate in ("accepted", "stack"), claim=claim, reference_legs=[ref] if ref else [], candidate_legs=cands,

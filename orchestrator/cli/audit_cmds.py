@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -15,10 +14,10 @@ from .common import STYLE, Exit, app, cases_app, console, err, exit_code, load_p
 @app.command()
 def audit(
     run_dir: Path = typer.Argument(..., help="a run directory, or a run archive (.tar.xz: unpacked beside it)"),
-    scope: Optional[str] = typer.Option(None, help="only gates of this scope: baseline|profile|harness|patch|bundle"),
-    gate: Optional[str] = typer.Option(None, help="only this gate id"),
+    scope: str | None = typer.Option(None, help="only gates of this scope: baseline|profile|harness|patch|bundle"),
+    gate: str | None = typer.Option(None, help="only this gate id"),
     as_json: bool = typer.Option(False, "--json", help="print verdicts as JSON"),
-    policy: Optional[Path] = typer.Option(None, help="YAML file overriding audit thresholds"),
+    policy: Path | None = typer.Option(None, help="YAML file overriding audit thresholds"),
     verbose: bool = typer.Option(False, "-v", help="show passing findings too"),
     read_only: bool = typer.Option(False, "--read-only", help="write nothing: print the verdicts only (a run you may not change, "
                                    "a colleague's, a recording)"),
@@ -38,7 +37,7 @@ def audit(
     except Exception as e:  # the auditor's own failure: say so in one line, never a traceback
         err.print(f"[red]internal error:[/red] geak audit could not finish: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         err.print("nothing above is a verdict; if the run directory is intact, this is a bug in geak: please report it")
-        raise typer.Exit(Exit.INTERNAL)
+        raise typer.Exit(Exit.INTERNAL) from None
     if gate is not None and not verdicts:
         usage(f"no gate {gate!r} in {run_dir}/decisions.jsonl")
     if as_json:
@@ -89,10 +88,10 @@ def _print_verdicts(verdicts, verbose: bool) -> None:
 @app.command()
 def backtest(
     cases_dirs: list[Path] = typer.Argument(..., help="directories of cases: <case>/key.yaml + <case>/run/ (or the key's run: path)"),
-    min_recall: Optional[float] = typer.Option(None, help="exit 3 if overall rule recall is below this"),
-    max_false_fail: Optional[float] = typer.Option(None, help="exit 3 if the share of non-FAIL gates that FAILed exceeds this"),
+    min_recall: float | None = typer.Option(None, help="exit 3 if overall rule recall is below this"),
+    max_false_fail: float | None = typer.Option(None, help="exit 3 if the share of non-FAIL gates that FAILed exceeds this"),
     as_json: bool = typer.Option(False, "--json"),
-    policy: Optional[Path] = typer.Option(None),
+    policy: Path | None = typer.Option(None),
 ) -> None:
     """Run the auditor blind on every case and score it against the answer keys."""
     from geak.auditor.backtest import VERDICTS, backtest as run_backtest
@@ -179,7 +178,7 @@ def dev_corpus(module: str):
 @cases_app.command("generate")
 def cases_generate(
     out_dir: Path = typer.Argument(Path("runs/cases")),
-    case: Optional[list[str]] = typer.Option(None, "--case", help="only these cases"),
+    case: list[str] | None = typer.Option(None, "--case", help="only these cases"),
 ) -> None:
     """(Re)generate the planted-flaw corpus from the synthetic clean run. Needs a source checkout:
     the generator (corpus/) is a development package, not installed with geak."""
@@ -242,7 +241,7 @@ def import_(
     fmt: str = typer.Argument(..., help="source format: geak-v4 | vllm-bench | sglang-bench"),
     src: list[Path] = typer.Argument(..., help="source directory (geak-v4) or benchmark output files"),
     run_dir: Path = typer.Option(..., "--out", "-o", help="run directory to create"),
-    leg_id: Optional[str] = typer.Option(None, help="leg id for vllm-bench / sglang-bench"),
+    leg_id: str | None = typer.Option(None, help="leg id for vllm-bench / sglang-bench"),
     warmup_first: bool = typer.Option(False, help="mark the first repetition as warm-up"),
 ) -> None:
     """Turn evidence you already have into a geak run directory, then `geak audit` it."""

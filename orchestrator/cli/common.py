@@ -8,7 +8,7 @@ import json
 import os
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -53,7 +53,7 @@ class Exit(IntEnum):
     INTERRUPTED = 130  # Ctrl-C or SIGTERM: continue with --resume
 
 
-def exit_code(verdicts: list[Optional[str]]) -> Exit:
+def exit_code(verdicts: list[str | None]) -> Exit:
     if not verdicts:
         return Exit.NOTHING
     if "FAIL" in verdicts:
@@ -81,7 +81,7 @@ def run_arg(path: Path) -> Path:
         usage(str(e))
 
 
-def load_policy(path: Optional[Path]):
+def load_policy(path: Path | None):
     from geak.auditor.policy import AuditPolicy
 
     try:
@@ -104,7 +104,7 @@ O_MAX_MODEL_LEN = typer.Option(None, help="max model length (context) the engine
 O_MEMORY_FRACTION = typer.Option(None, help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static")
 
 
-def launch_config(model: Optional[str] = None, *, speculative: Optional[str] = None, extra_arg: Optional[list[str]] = None,
+def launch_config(model: str | None = None, *, speculative: str | None = None, extra_arg: list[str] | None = None,
                   devices: str = "cpu", **knobs: Any):
     """The one place a command's launch options become a LaunchConfig: the model (default: the
     shipped tiny model), --speculative as JSON, every other knob by its LaunchConfig name (None:
@@ -126,7 +126,7 @@ def launch_config(model: Optional[str] = None, *, speculative: Optional[str] = N
         usage("; ".join(f"--{'.'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors()))
 
 
-def load_prompt_file(path: Optional[Path], questions: bool = False):
+def load_prompt_file(path: Path | None, questions: bool = False):
     """A parity file's prompts, or (``questions``) an accuracy file as a QuestionSet; a malformed
     file exits 2 naming file, line and field."""
     from geak.agents.engines.questions import QuestionFileError, load_questions
@@ -143,6 +143,6 @@ def load_prompt_file(path: Optional[Path], questions: bool = False):
     return qs if questions else qs.prompts
 
 
-def default_prompt_file(model: Optional[str], name: str) -> Optional[Path]:
+def default_prompt_file(model: str | None, name: str) -> Path | None:
     p = (Path(model) if model else DEFAULT_MODEL) / name
     return p if p.exists() else None

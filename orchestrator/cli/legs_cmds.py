@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import typer
 
@@ -30,7 +30,7 @@ class LegWhat:
     leg_id: str = typer.Option("leg", help="leg id (directory name under legs/)")
     role: str = typer.Option("reference", help="baseline | reference | candidate | validation_base | validation_final | caching_audit | aa")
     engine: str = O_ENGINE
-    model: Optional[str] = O_MODEL
+    model: str | None = O_MODEL
     reps: int = O_REPS
     devices: str = typer.Option("cpu", help="device set this leg locks")
     health_deadline: float = typer.Option(600.0, help="seconds to wait for the server to become healthy")
@@ -39,20 +39,20 @@ class LegWhat:
 @dataclass
 class LegLaunchOpts:
     panel: ClassVar[str] = "Launch"
-    dtype: Optional[str] = O_DTYPE
-    memory_fraction: Optional[float] = O_MEMORY_FRACTION
-    max_num_seqs: Optional[int] = typer.Option(None, help="decode batch cap (vLLM --max-num-seqs; SGLang --max-running-requests)")
-    max_num_batched_tokens: Optional[int] = typer.Option(None, help="tokens per scheduler step (vLLM --max-num-batched-tokens)")
-    chunked_prefill: Optional[bool] = typer.Option(None, "--chunked-prefill/--no-chunked-prefill",
+    dtype: str | None = O_DTYPE
+    memory_fraction: float | None = O_MEMORY_FRACTION
+    max_num_seqs: int | None = typer.Option(None, help="decode batch cap (vLLM --max-num-seqs; SGLang --max-running-requests)")
+    max_num_batched_tokens: int | None = typer.Option(None, help="tokens per scheduler step (vLLM --max-num-batched-tokens)")
+    chunked_prefill: bool | None = typer.Option(None, "--chunked-prefill/--no-chunked-prefill",
                                                    help="mix prefill chunks into decode steps (engine default if unset)")
-    prefix_caching: Optional[bool] = typer.Option(None, "--prefix-caching/--no-prefix-caching",
+    prefix_caching: bool | None = typer.Option(None, "--prefix-caching/--no-prefix-caching",
                                                   help="reuse the KV of shared prefixes (engine default if unset)")
-    tp: Optional[int] = typer.Option(None, help="tensor parallel size")
-    speculative: Optional[str] = typer.Option(None, help="speculative decoding config as JSON")
-    max_model_len: Optional[int] = O_MAX_MODEL_LEN
-    load_format: Optional[str] = typer.Option(None, help="'dummy' = random weights")
-    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager", help="no torch.compile / graph capture (engine default: compiled)")
-    extra_arg: Optional[list[str]] = typer.Option(None, help="extra engine argument (repeatable)")
+    tp: int | None = typer.Option(None, help="tensor parallel size")
+    speculative: str | None = typer.Option(None, help="speculative decoding config as JSON")
+    max_model_len: int | None = O_MAX_MODEL_LEN
+    load_format: str | None = typer.Option(None, help="'dummy' = random weights")
+    enforce_eager: bool | None = typer.Option(None, "--enforce-eager", help="no torch.compile / graph capture (engine default: compiled)")
+    extra_arg: list[str] | None = typer.Option(None, help="extra engine argument (repeatable)")
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Workload:
     num_prompts: int = typer.Option(200, help=HELP_PROMPTS)
     input_len: int = typer.Option(32, help=HELP_INPUT)
     output_len: int = typer.Option(16, help=HELP_OUTPUT)
-    concurrency: Optional[int] = typer.Option(32, help=HELP_CONC)
+    concurrency: int | None = typer.Option(32, help=HELP_CONC)
     seed: int = typer.Option(0, help=HELP_SEED)
 
 
@@ -73,9 +73,9 @@ class LegWorkload(Workload):
     """`geak leg`'s workload: an offered rate besides, and the quality probes it answers."""
 
     panel: ClassVar[str] = "Workload and quality"
-    rate: Optional[float] = typer.Option(None, help="requests/s (default: unlimited)")
-    parity: Optional[Path] = typer.Option(None, help="JSONL of {prompt, expected?} for greedy parity outputs")
-    accuracy: Optional[Path] = typer.Option(None, help="the accuracy probe: JSONL of {prompt, expected} (exact match) or GSM8K's "
+    rate: float | None = typer.Option(None, help="requests/s (default: unlimited)")
+    parity: Path | None = typer.Option(None, help="JSONL of {prompt, expected?} for greedy parity outputs")
+    accuracy: Path | None = typer.Option(None, help="the accuracy probe: JSONL of {prompt, expected} (exact match) or GSM8K's "
                                             "{question, answer} (scored by the final number); default: the model's probe.jsonl")
 
 
@@ -137,10 +137,10 @@ class BaselineWhat:
     panel: ClassVar[str] = "Run"
     run_dir: Path = typer.Option(..., "--run-dir", help="new run directory")
     engine: str = O_ENGINE
-    model: Optional[str] = O_MODEL
+    model: str | None = O_MODEL
     use_auditor: bool = typer.Option(True, "--use-auditor/--no-auditor", help="an independent auditor at the baseline gate")
-    policy: Optional[Path] = typer.Option(None, help="auditor policy YAML overriding thresholds")
-    legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine")
+    policy: Path | None = typer.Option(None, help="auditor policy YAML overriding thresholds")
+    legs_from: Path | None = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine")
 
 
 @dataclass
@@ -149,8 +149,8 @@ class BaselineMeasure:
     reps: int = O_REPS
     max_remeasures: int = typer.Option(2, help="bound on automatic re-measures while the baseline gate asks for one")
     aa_legs: int = typer.Option(2, help="first run this many A/A legs: the auditor derives its noise band from them (0: no band, the gate FLAGs)")
-    load_format: Optional[str] = typer.Option(None, help="'dummy' = random weights of the model's shape (accuracy then proves nothing)")
-    max_num_seqs: Optional[int] = typer.Option(None, help="decode batch cap (vLLM --max-num-seqs; SGLang --max-running-requests)")
+    load_format: str | None = typer.Option(None, help="'dummy' = random weights of the model's shape (accuracy then proves nothing)")
+    max_num_seqs: int | None = typer.Option(None, help="decode batch cap (vLLM --max-num-seqs; SGLang --max-running-requests)")
 
 
 @app.command()
@@ -179,10 +179,10 @@ def baseline(what: BaselineWhat, m: BaselineMeasure, load: Workload) -> None:
             summary = R.execute(run_dir, on_event=event_printer())
     except KeyboardInterrupt:
         err.print(f"interrupted: continue with `geak run --resume {run_dir}`")
-        raise typer.Exit(Exit.INTERRUPTED)
+        raise typer.Exit(Exit.INTERRUPTED) from None
     except Exception as e:  # noqa: BLE001 - an engine error: the run directory keeps everything up to here
         err.print(f"[red]baseline failed:[/red] {type(e).__name__}: {e}")
-        raise typer.Exit(Exit.RUN_ERROR)
+        raise typer.Exit(Exit.RUN_ERROR) from None
     print_summary(summary, run_dir)
     gate = next((g for g in summary.gates if g.gate_id == "baseline"), None)
     raise typer.Exit(exit_code([gate.verdict] if gate else []) if what.use_auditor else Exit.PASS)

@@ -12,7 +12,8 @@ import dataclasses
 import functools
 import inspect
 import typing
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 
 def grouped(fn: Callable[..., Any]) -> Callable[..., Any]:

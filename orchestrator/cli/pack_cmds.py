@@ -4,7 +4,6 @@ shipped recordings travel: runs/recorded/NAME.tar.xz, unpacked into runs/recorde
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,7 +13,7 @@ from .common import app, console, err, usage
 @app.command("pack")
 def pack_cmd(
     run_dir: Path = typer.Argument(..., help="a run directory"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="the archive to write (default: RUN_DIR.tar.xz beside it)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="the archive to write (default: RUN_DIR.tar.xz beside it)"),
 ) -> None:
     """Write RUN_DIR as one .tar.xz (deterministic; every file's sha256 listed and checked on unpack)."""
     from geak.auditor.runpack import SUFFIX, PackError, pack
@@ -30,8 +29,8 @@ def pack_cmd(
 
 @app.command("unpack")
 def unpack_cmd(
-    archives: Optional[list[Path]] = typer.Argument(None, help="run archives (default: every runs/recorded/*.tar.xz)"),
-    to: Optional[Path] = typer.Option(None, "--to", help="unpack the one archive here instead of beside it"),
+    archives: list[Path] | None = typer.Argument(None, help="run archives (default: every runs/recorded/*.tar.xz)"),
+    to: Path | None = typer.Option(None, "--to", help="unpack the one archive here instead of beside it"),
 ) -> None:
     """Unpack run archives beside themselves (runs/recorded/NAME.tar.xz -> runs/recorded/NAME);
     an unpacking that is current is left alone, a stale one replaced. geak audit, replay, report

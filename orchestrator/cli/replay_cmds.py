@@ -4,7 +4,6 @@ run's report written again from its files."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -16,13 +15,13 @@ from .run_cmds import write_report_files
 @app.command("replay")
 def replay_cmd(
     run_dir: Path = typer.Argument(..., help="a run directory geak run wrote, or its archive (.tar.xz: unpacked beside it)"),
-    out: Optional[Path] = typer.Option(None, help="where to write the replayed run (default RUN_DIR/../<name>-replay)"),
-    policy: Optional[Path] = typer.Option(None, help="what-if: the auditor policy YAML to replay under"),
-    workflow: Optional[Path] = typer.Option(None, help="what-if: the workflow YAML to replay under"),
-    skills: Optional[Path] = typer.Option(None, help="what-if: a root holding edited skills/ and prompts/ (needs --llm)"),
-    llm: Optional[str] = typer.Option(None, help="what-if: provider/model whose roles answer live (litellm) over the recorded legs"),
-    api_base: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL for --llm"),
-    api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the provider key (never written)"),
+    out: Path | None = typer.Option(None, help="where to write the replayed run (default RUN_DIR/../<name>-replay)"),
+    policy: Path | None = typer.Option(None, help="what-if: the auditor policy YAML to replay under"),
+    workflow: Path | None = typer.Option(None, help="what-if: the workflow YAML to replay under"),
+    skills: Path | None = typer.Option(None, help="what-if: a root holding edited skills/ and prompts/ (needs --llm)"),
+    llm: str | None = typer.Option(None, help="what-if: provider/model whose roles answer live (litellm) over the recorded legs"),
+    api_base: str | None = typer.Option(None, help="OpenAI-compatible base URL for --llm"),
+    api_key_env: str | None = typer.Option(None, help="environment variable holding the provider key (never written)"),
 ) -> None:
     """Re-run a recorded run's graph from its recorded legs and LLM calls, with no engine, and
     check that every decision and gate outcome is reproduced exactly. Exit 0 reproduced; 3 not
@@ -47,10 +46,10 @@ def replay_cmd(
         usage(str(e))
     except KeyboardInterrupt:
         err.print("interrupted: the partial replay was removed")
-        raise typer.Exit(Exit.INTERRUPTED)
+        raise typer.Exit(Exit.INTERRUPTED) from None
     except Exception as e:  # noqa: BLE001 - a recording the replay cannot follow: a run error, not a traceback
         err.print(f"[red]replay failed:[/red] {type(e).__name__}: {e} (the partial replay in {out} was removed)")
-        raise typer.Exit(Exit.RUN_ERROR)
+        raise typer.Exit(Exit.RUN_ERROR) from None
     if what_if:
         raise typer.Exit(_print_what_if(out))
     if ok:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 import typer
 from rich.table import Table
@@ -43,24 +43,24 @@ class RunRequest:
 
     workflow: Path
     engine: str
-    model: Optional[str]
-    use_auditor: Optional[bool]
+    model: str | None
+    use_auditor: bool | None
     llm: str = "none"
-    api_base: Optional[str] = None
-    api_key_env: Optional[str] = None
+    api_base: str | None = None
+    api_key_env: str | None = None
     llm_auditor: bool = True
-    legs_from: Optional[Path] = None
-    policy: Optional[Path] = None
+    legs_from: Path | None = None
+    policy: Path | None = None
     launch: dict[str, Any] = field(default_factory=dict)
     workload: dict[str, Any] = field(default_factory=dict)
-    engine_defaults: Optional[dict[str, Any]] = None
-    phases: Optional[dict[str, dict[str, Any]]] = None
+    engine_defaults: dict[str, Any] | None = None
+    phases: dict[str, dict[str, Any]] | None = None
     device_sets: list[str] = field(default_factory=list)
     scheduler: str = "local"
-    ray_address: Optional[str] = None
+    ray_address: str | None = None
     server_reuse: bool = True
-    parity_file: Optional[Path] = None
-    accuracy_file: Optional[Path] = None
+    parity_file: Path | None = None
+    accuracy_file: Path | None = None
 
 
 def new_run(target: Path, req: RunRequest) -> None:
@@ -105,13 +105,13 @@ class RunPlace:
     """Where the run lives, what it runs and what it writes at the end."""
 
     panel: ClassVar[str] = "Run"
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="new run directory (default runs/run-<time>)")
-    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this directory after a crash or Ctrl-C")
-    model: Optional[str] = O_MODEL
+    run_dir: Path | None = typer.Option(None, "--run-dir", help="new run directory (default runs/run-<time>)")
+    resume: Path | None = typer.Option(None, "--resume", help="continue the run in this directory after a crash or Ctrl-C")
+    model: str | None = O_MODEL
     engine: str = O_ENGINE
     workflow: Path = typer.Option(None, help="workflow YAML (default workflows/default.yaml)")
-    policy: Optional[Path] = typer.Option(None, help="auditor policy YAML overriding thresholds")
-    legs_from: Optional[Path] = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine")
+    policy: Path | None = typer.Option(None, help="auditor policy YAML overriding thresholds")
+    legs_from: Path | None = typer.Option(None, hidden=True, help="take legs from a recorded run instead of an engine")
     plan: bool = typer.Option(False, "--plan", help="print every leg the workflow would launch (device set, engine and bench "
                               "commands, which run at once) and exit; starts nothing, writes nothing")
     report: bool = typer.Option(True, "--report/--no-report", help="write report.md and report.html at the end")
@@ -122,11 +122,11 @@ class RunRoles:
     """Who decides and who judges: the LLM behind the roles, and the auditor."""
 
     panel: ClassVar[str] = "Roles and auditor"
-    use_auditor: Optional[bool] = typer.Option(None, "--use-auditor/--no-auditor",
+    use_auditor: bool | None = typer.Option(None, "--use-auditor/--no-auditor",
                                                help="an independent auditor at every accept gate (default: the workflow's auditor.use)")
     llm: str = typer.Option("none", help="none (built-in policies) | provider/model (live, via litellm) | replay:RUN_DIR")
-    api_base: Optional[str] = typer.Option(None, help="OpenAI-compatible base URL for --llm")
-    api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the provider key (never written)")
+    api_base: str | None = typer.Option(None, help="OpenAI-compatible base URL for --llm")
+    api_key_env: str | None = typer.Option(None, help="environment variable holding the provider key (never written)")
     llm_auditor: bool = typer.Option(True, "--llm-auditor/--no-llm-auditor", help="with an LLM, let the patch_auditor role escalate the code floor")
 
 
@@ -135,10 +135,10 @@ class RunDesign:
     """How A is measured against B."""
 
     panel: ClassVar[str] = "A/B design"
-    reps: Optional[int] = typer.Option(None, help="counted reps per leg (default: the workflow's)")
-    aa_legs: Optional[int] = typer.Option(None, "--aa-legs", min=0, help="A/A legs for the noise band, each its own server "
+    reps: int | None = typer.Option(None, help="counted reps per leg (default: the workflow's)")
+    aa_legs: int | None = typer.Option(None, "--aa-legs", min=0, help="A/A legs for the noise band, each its own server "
                                           "lifetime (default: the workflow's; bench/gpu_noise.py estimates from >= 6)")
-    ab_design: Optional[str] = typer.Option(None, "--ab-design", help="how A/A legs and config gates measure A against B: "
+    ab_design: str | None = typer.Option(None, "--ab-design", help="how A/A legs and config gates measure A against B: "
                                             "blocks (A legs, then B legs) | crossover (two device sets: both at once, reps "
                                             "started together, sets swapped; e.g. --devices cpu:0-1 --cores-per-leg 1) | abba "
                                             "(one set: short legs A B B A ...). Default: the workflow's (blocks)")
@@ -149,12 +149,12 @@ class RunWorkload:
     """The benchmark client's workload (default: the workflow's)."""
 
     panel: ClassVar[str] = "Workload"
-    num_prompts: Optional[int] = typer.Option(None, help="requests per repetition (default: the workflow's workload)")
-    input_len: Optional[int] = typer.Option(None, help="prompt tokens per request of the random dataset (default: the workflow's)")
-    output_len: Optional[int] = typer.Option(None, help="output tokens per request (default: the workflow's)")
-    concurrency: Optional[int] = typer.Option(None, help="requests the client keeps in flight (default: the workflow's)")
-    dataset: Optional[str] = typer.Option(None, help="random | sharegpt:FILE (a ShareGPT JSON) | prompts:FILE (JSONL of {\"prompt\": ...})")
-    request_rate: Optional[float] = typer.Option(None, help="requests/s the client offers (default: all at once, bounded by --concurrency)")
+    num_prompts: int | None = typer.Option(None, help="requests per repetition (default: the workflow's workload)")
+    input_len: int | None = typer.Option(None, help="prompt tokens per request of the random dataset (default: the workflow's)")
+    output_len: int | None = typer.Option(None, help="output tokens per request (default: the workflow's)")
+    concurrency: int | None = typer.Option(None, help="requests the client keeps in flight (default: the workflow's)")
+    dataset: str | None = typer.Option(None, help="random | sharegpt:FILE (a ShareGPT JSON) | prompts:FILE (JSONL of {\"prompt\": ...})")
+    request_rate: float | None = typer.Option(None, help="requests/s the client offers (default: all at once, bounded by --concurrency)")
 
 
 @dataclass
@@ -162,18 +162,18 @@ class RunLaunch:
     """The baseline launch: the production config every candidate is gated against."""
 
     panel: ClassVar[str] = "Baseline launch"
-    load_format: Optional[str] = typer.Option(None, help="how the engine loads weights: 'dummy' = random weights of the model's "
+    load_format: str | None = typer.Option(None, help="how the engine loads weights: 'dummy' = random weights of the model's "
                                               "shape (accuracy then proves nothing: the auditor says so); default: the real ones")
-    max_num_seqs: Optional[int] = typer.Option(None, help="the baseline's decode batch cap (vLLM --max-num-seqs; SGLang "
+    max_num_seqs: int | None = typer.Option(None, help="the baseline's decode batch cap (vLLM --max-num-seqs; SGLang "
                                                "--max-running-requests); default: the engine's")
-    enforce_eager: Optional[bool] = typer.Option(None, "--enforce-eager/--no-enforce-eager",
+    enforce_eager: bool | None = typer.Option(None, "--enforce-eager/--no-enforce-eager",
                                                  help="the baseline without torch.compile / graph capture (faster start-up, "
                                                  "slower steps); default: the engine's (compiled)")
-    max_num_batched_tokens: Optional[int] = typer.Option(None, help="the baseline's token budget per scheduler step (vLLM "
+    max_num_batched_tokens: int | None = typer.Option(None, help="the baseline's token budget per scheduler step (vLLM "
                                                          "--max-num-batched-tokens; SGLang --chunked-prefill-size); default: the engine's")
-    dtype: Optional[str] = O_DTYPE
-    max_model_len: Optional[int] = O_MAX_MODEL_LEN
-    memory_fraction: Optional[float] = O_MEMORY_FRACTION
+    dtype: str | None = O_DTYPE
+    max_model_len: int | None = O_MAX_MODEL_LEN
+    memory_fraction: float | None = O_MEMORY_FRACTION
 
 
 @dataclass
@@ -181,10 +181,10 @@ class RunQuality:
     """What every leg answers besides the benchmark."""
 
     panel: ClassVar[str] = "Quality"
-    accuracy_file: Optional[Path] = typer.Option(None, help="the accuracy probe every leg answers: JSONL of {prompt, expected} "
+    accuracy_file: Path | None = typer.Option(None, help="the accuracy probe every leg answers: JSONL of {prompt, expected} "
                                                  "(exact match) or GSM8K's {question, answer} (scored by the final number); "
                                                  "default: the workflow's quality.accuracy_file, else the model's probe.jsonl")
-    parity_file: Optional[Path] = typer.Option(None, help="prompts every leg answers greedily, twice, on the same seed (token-level "
+    parity_file: Path | None = typer.Option(None, help="prompts every leg answers greedily, twice, on the same seed (token-level "
                                                "parity); default: the workflow's quality.parity_file, else the model's parity.jsonl")
 
 
@@ -196,10 +196,10 @@ class RunDevices:
     devices: str = typer.Option("cpu", help="what legs may run on: cpu (the whole host) | cpu:CORES (e.g. cpu:0-1, see "
                                 "--cores-per-leg) | GPU ids (0,1,2,3) | all (every GPU NVML sees); split into disjoint "
                                 "device sets, independent legs run at once, one per set")
-    tp: Optional[int] = typer.Option(None, "--tp", help="tensor parallel size: GPUs per device set (--devices 0,1,2,3 --tp 2: two sets)")
-    cores_per_leg: Optional[int] = typer.Option(None, help="with --devices cpu:CORES: cores per device set (default: all in one)")
+    tp: int | None = typer.Option(None, "--tp", help="tensor parallel size: GPUs per device set (--devices 0,1,2,3 --tp 2: two sets)")
+    cores_per_leg: int | None = typer.Option(None, help="with --devices cpu:CORES: cores per device set (default: all in one)")
     scheduler: str = typer.Option("local", help="how independent legs are dispatched: local (threads, this box) | ray (Ray tasks)")
-    ray_address: Optional[str] = typer.Option(None, help="with --scheduler ray: the cluster to join (default: a local one)")
+    ray_address: str | None = typer.Option(None, help="with --scheduler ray: the cluster to join (default: a local one)")
     server_reuse: bool = typer.Option(True, "--server-reuse/--no-server-reuse",
                                       help="the baseline and reference legs may measure on the server the last leg of the same "
                                       "launch left up (its prefix cache dropped first; declared in launch.json); A/A legs and "
@@ -275,12 +275,12 @@ def execute_run(target: Path, *, resumed: bool, report: bool) -> None:
             summary = R.execute(target, resume=resumed, on_event=event_printer())
     except KeyboardInterrupt:
         err.print(f"interrupted: continue with `geak run --resume {target}`")
-        raise typer.Exit(Exit.INTERRUPTED)
+        raise typer.Exit(Exit.INTERRUPTED) from None
     except R.RunError as e:  # refused before the graph started: nothing in the run directory changed
         usage(str(e))
     except Exception as e:  # an engine, LLM or replay error: the run directory keeps everything up to here
         err.print(f"[red]run failed:[/red] {type(e).__name__}: {e}\ncontinue with `geak run --resume {target}` once fixed")
-        raise typer.Exit(Exit.RUN_ERROR)
+        raise typer.Exit(Exit.RUN_ERROR) from None
     if report:
         write_report_files(target)
     print_summary(summary, target)
@@ -288,7 +288,7 @@ def execute_run(target: Path, *, resumed: bool, report: bool) -> None:
     raise typer.Exit(Exit.FAIL if halted else Exit.PASS)
 
 
-def question_file(given: Optional[Path], in_workflow: Optional[str], workflow: Path, model: Optional[str], default: str) -> Optional[str]:
+def question_file(given: Path | None, in_workflow: str | None, workflow: Path, model: str | None, default: str) -> str | None:
     """The parity or accuracy file a run uses, absolute: the command line's, else the workflow's
     (relative to the workflow file), else the model directory's own. Read here, so a malformed
     file exits 2 naming file, line and field before anything starts."""
@@ -306,7 +306,7 @@ def question_file(given: Optional[Path], in_workflow: Optional[str], workflow: P
     return str(Path(p).resolve())
 
 
-def device_sets(devices: str, tp: Optional[int], cores_per_leg: Optional[int]) -> list[str]:
+def device_sets(devices: str, tp: int | None, cores_per_leg: int | None) -> list[str]:
     """--devices/--tp/--cores-per-leg as disjoint device set names (usage error otherwise)."""
     from geak.agents.engines.devices import split
 
@@ -317,7 +317,7 @@ def device_sets(devices: str, tp: Optional[int], cores_per_leg: Optional[int]) -
     return []
 
 
-def dataset_options(dataset: Optional[str]) -> dict[str, Any]:
+def dataset_options(dataset: str | None) -> dict[str, Any]:
     """--dataset as WorkloadSpec fields: random, sharegpt:FILE, prompts:FILE (vLLM's custom dataset)."""
     if dataset is None:
         return {}
@@ -331,7 +331,7 @@ def dataset_options(dataset: Optional[str]) -> dict[str, Any]:
     return {"dataset": "sharegpt" if kind == "sharegpt" else "custom", "dataset_path": str(Path(path).resolve())}
 
 
-def print_plan(workflow: Path, *, engine: str, model: Optional[str], launch: dict[str, Any], workload: dict[str, Any],
+def print_plan(workflow: Path, *, engine: str, model: str | None, launch: dict[str, Any], workload: dict[str, Any],
                sets: list[str], llm: str, engine_defaults: dict[str, Any], server_reuse: bool = True) -> None:
     from geak.auditor.evidence.models import WorkloadSpec
     from geak.orchestrator import plan as P

@@ -9,7 +9,6 @@ Prompts and cards are printed verbatim (no rich markup), since they contain brac
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -33,7 +32,7 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 @skills_app.command("list")
-def list_(root: Optional[Path] = RootOpt) -> None:
+def list_(root: Path | None = RootOpt) -> None:
     """Every role in skills/index.yaml: version and description."""
     try:
         index = sk.load_index(root)
@@ -49,7 +48,7 @@ def list_(root: Optional[Path] = RootOpt) -> None:
     console.print(t)
 
 
-def _load(role: str, root: Optional[Path]) -> "sk.Skill":
+def _load(role: str, root: Path | None) -> sk.Skill:
     """The role's card, or exit: 2 for an unknown role (usage), 1 for a broken card."""
     try:
         return sk.load_skill(role, root)
@@ -61,7 +60,7 @@ def _load(role: str, root: Optional[Path]) -> "sk.Skill":
 
 
 @skills_app.command()
-def show(role: str = typer.Argument(..., help="a role from skills/index.yaml"), root: Optional[Path] = RootOpt) -> None:
+def show(role: str = typer.Argument(..., help="a role from skills/index.yaml"), root: Path | None = RootOpt) -> None:
     """Print a role's card: front matter fields, then the instructions."""
     s = _load(role, root)
     typer.echo(f"{s.path}  (sha256 {s.sha256[:12]})")
@@ -74,7 +73,7 @@ def show(role: str = typer.Argument(..., help="a role from skills/index.yaml"), 
 
 
 @skills_app.command()
-def validate(root: Optional[Path] = RootOpt) -> None:
+def validate(root: Path | None = RootOpt) -> None:
     """Check every card against its schema, the index against the cards, and render every template."""
     problems = sk.validate_all(root)
     if problems:
@@ -90,8 +89,8 @@ def validate(root: Optional[Path] = RootOpt) -> None:
 def render(
     role: str = typer.Argument(..., help="a role from skills/index.yaml"),
     run: Path = typer.Option(..., "--run", help="a run directory (manifest.json, decisions.jsonl)"),
-    gate: Optional[str] = typer.Option(None, "--gate", help="gate id; default: the gate of the last decision"),
-    root: Optional[Path] = RootOpt,
+    gate: str | None = typer.Option(None, "--gate", help="gate id; default: the gate of the last decision"),
+    root: Path | None = RootOpt,
 ) -> None:
     """Render ROLE's prompt from a run directory; for patch_auditor, with the deterministic findings."""
     skill = _load(role, root)
@@ -111,7 +110,7 @@ def render(
 
 
 @skills_app.command("diff")
-def diff(run: Path = typer.Argument(..., help="a run directory geak run wrote"), root: Optional[Path] = RootOpt) -> None:
+def diff(run: Path = typer.Argument(..., help="a run directory geak run wrote"), root: Path | None = RootOpt) -> None:
     """Which skill cards and prompt templates differ from the ones RUN's manifest recorded (their
     sha256): what a what-if replay under today's skills would change. Exit 0 none differ, 1 some do."""
     import json
@@ -143,7 +142,7 @@ def diff(run: Path = typer.Argument(..., help="a run directory geak run wrote"),
 
 
 @skills_app.command("copy")
-def copy(dest: Path = typer.Argument(..., help="a new directory: gets skills/ and prompts/ to edit"), root: Optional[Path] = RootOpt) -> None:
+def copy(dest: Path = typer.Argument(..., help="a new directory: gets skills/ and prompts/ to edit"), root: Path | None = RootOpt) -> None:
     """Copy the skill cards and prompt templates to DEST for editing; then `geak skills diff RUN
     --root DEST` and `geak replay RUN --skills DEST --llm MODEL` show what the edit changes.
     Exit 0 copied; 2 DEST exists and is not empty, or the source is not a skill root."""

@@ -15,7 +15,8 @@ decisions are keyed by id (ids.py).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -39,7 +40,7 @@ def _node(name: str, fn: Node) -> Callable[..., RunState]:
     def node(st: RunState, runtime: Runtime[RunContext]) -> RunState:
         rt = runtime.context
         upd = fn(st, rt)
-        rt.summary({**st, **upd}, status="complete" if name == "done" else "running")  # type: ignore[typeddict-item]
+        rt.summary({**st, **upd}, status="complete" if name == "done" else "running")
         return upd
 
     node.__name__ = name
@@ -54,7 +55,7 @@ def _router(fn: Callable[[RunState, R.RouteSettings], Any], s: R.RouteSettings) 
     return route
 
 
-def build_graph(rt: RunContext) -> StateGraph:
+def build_graph(rt: RunContext) -> StateGraph[RunState, RunContext, RunState, RunState]:
     """The StateGraph for this workflow; auditor nodes only when rt.use_auditor."""
     A = rt.use_auditor
     s = settings(rt)

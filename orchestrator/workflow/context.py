@@ -7,14 +7,15 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 from geak.auditor.policy import AuditPolicy
 
-from geak.agents.engines.leg import Prompt
+from geak.agents.engines.questions import Prompt
 from geak.agents.engines.questions import QuestionSet
 
 from ..events import GateOutcome, RunEvent, RunSummary
@@ -63,7 +64,7 @@ class RunContext:
         return self.wf.auditor.fail_open_on_error
 
     def emit(self, event: str, node: str, message: str, **kw: Any) -> None:
-        ev = RunEvent(event=event, node=node, message=message, **kw)  # type: ignore[arg-type]
+        ev = RunEvent(event=event, node=node, message=message, **kw)
         self.store.append_jsonl(EVENTS, ev)
         self.on_event(ev)
 
@@ -84,7 +85,7 @@ class RunContext:
         return out
 
     def summary(self, st: RunState, status: str = "running", error: str | None = None) -> None:
-        s = RunSummary(run_id=st.get("run_id", self.store.root.name), status=status, use_auditor=self.use_auditor,  # type: ignore[arg-type]
+        s = RunSummary(run_id=st.get("run_id", self.store.root.name), status=status, use_auditor=self.use_auditor,
                        llm_mode=self.llm_mode, phases_done=st.get("phases_done", []), passthrough=st.get("passthrough", {}),
                        gates=[GateOutcome(**g) for g in st.get("gates", [])], banked_decisions=st.get("banked", []),
                        final_config=st.get("incumbent", {}), bundle_decision=_bundle_decision(st), error=error,
@@ -95,5 +96,6 @@ class RunContext:
 def _bundle_decision(st: RunState) -> str | None:
     for g in reversed(st.get("gates", [])):
         if g.get("scope") == BUNDLE_GATE:
-            return g.get("decision_id")
+            did = g.get("decision_id")
+            return did if isinstance(did, str) else None
     return None

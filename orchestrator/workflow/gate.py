@@ -24,7 +24,7 @@ from ..what_if import LLM_MARK
 from geak.agents.roles.answers import AuditJudgment
 from .context import RunContext
 from .prompting import llm_answer, prompt_state
-from .state import Feedback, RunState
+from .state import Feedback, GateRow, RunState
 from geak.auditor.evidence.layout import DECISIONS, LEGS
 
 LABEL_ACTIONS = {"pass", "flag", "downgrade_headline", "replace_headline_with_e2e"}
@@ -95,7 +95,7 @@ def llm_judgment(rt: RunContext, st: RunState, v: AuditVerdict, d: Decision) -> 
         return v.model_copy(update={"unaudited_reason": reason})
     if SEVERITY[j.verdict] <= SEVERITY[v.verdict or "PASS"]:
         return v  # the judgment may escalate, never downgrade the floor
-    extra = [Finding(rule_id=f.rule_id, scope=v.scope or "patch", outcome=f.outcome, action=f.action,  # type: ignore[arg-type]
+    extra = [Finding(rule_id=f.rule_id, scope=v.scope or "patch", outcome=f.outcome, action=f.action,
                      message=f"{LLM_MARK} {f.message}") for f in j.findings if f.outcome != "pass"]
     actions = list(dict.fromkeys(list(v.actions) + [f.action for f in extra]))
     return v.model_copy(update={"verdict": j.verdict, "findings": v.findings + extra, "actions": [a for a in actions if a != "pass"] or ["pass"]})
@@ -143,7 +143,9 @@ def route_gate(st: RunState, gate: str, max_attempts: int, bank: R, retry: R, gi
 
 # ---------------------------------------------------------------- record
 
-def set_gate(st: RunState, g: GateOutcome) -> list[dict[str, Any]]:
+def set_gate(st: RunState, g: GateOutcome) -> list[GateRow]:
     """The run's gate outcomes with this gate's replaced (one row per gate, latest wins)."""
     gates = [x for x in st.get("gates", []) if x["gate_id"] != g.gate_id]
-    return gates + [g.model_dump(mode="json", exclude={"schema_version", "kind"})]
+    row = GateRow(gate_id=g.gate_id, scope=g.scope, decision_id=g.decision_id, attempts=g.attempts, verdict=g.verdict,
+                  banked=g.banked, unaudited_reason=g.unaudited_reason, note=g.note)
+    return gates + [row]

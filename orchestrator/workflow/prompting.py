@@ -3,6 +3,7 @@ a producer's answer (or None when it was rejected)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from geak.auditor import stats
@@ -34,7 +35,7 @@ def llm_answer(rt: RunContext, role: str, schema: type, state: dict[str, Any]) -
 def producer(rt: RunContext, node: str, role: str, schema: type, state: dict[str, Any]) -> Any:
     """A producer's LLM answer, or None when it was rejected: invalid after the retries, the
     provider failing, or the budget spent. A replay miss is not a rejection: it propagates."""
-    from geak.agents.roles.llm import InvalidOutput, LLMCallFailed
+    from geak.agents.roles.llm_calls import InvalidOutput, LLMCallFailed
 
     try:
         return llm_answer(rt, role, schema, state)
@@ -44,7 +45,7 @@ def producer(rt: RunContext, node: str, role: str, schema: type, state: dict[str
         return None
 
 
-def measurements(rt: RunContext, ref: list[str], cand: list[str], audit: list[str] = ()) -> list[dict[str, Any]]:
+def measurements(rt: RunContext, ref: list[str], cand: list[str], audit: Sequence[str] = ()) -> list[dict[str, Any]]:
     """One row per leg, its side named: a caching-audit leg is neither reference nor candidate."""
     run = RunEvidence(rt.store)
     out = []
@@ -56,7 +57,8 @@ def measurements(rt: RunContext, ref: list[str], cand: list[str], audit: list[st
             for metric in ("ttft_ms", "tpot_ms"):
                 a = ld.pooled(metric)
                 for q in (50, 99):
-                    lat[f"p{q}_{metric}"] = round(float(stats.percentile(a, q)), 3) if len(a) else None
+                    p = stats.percentile(a, q)
+                    lat[f"p{q}_{metric}"] = round(p, 3) if p is not None else None
             out.append({"side": side, "leg_id": leg, "role": ld.launch.role if ld.launch else None,
                         "status": ld.launch.status if ld.launch else "missing",
                         "output_throughput_per_rep": [round(x, 3) for x in vals], "median": stats.median(vals), "latency": lat})

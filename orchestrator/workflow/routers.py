@@ -7,7 +7,8 @@ a verdict, a bound) is in the state or in RouteSettings, so each is unit-tested 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from typing import Literal
+from collections.abc import Mapping
 
 from . import ids
 from .gate import bankable, route_gate

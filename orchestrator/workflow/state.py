@@ -66,6 +66,18 @@ class KernelTrack(TypedDict, total=False):
     layer: str
 
 
+class GateRow(TypedDict):
+    """One gate's outcome as the state keeps it: orchestrator/events.GateOutcome's dump (set_gate)."""
+    gate_id: str
+    scope: str
+    decision_id: str | None
+    attempts: int
+    verdict: str | None
+    banked: bool
+    unaudited_reason: str | None
+    note: str | None
+
+
 class Routing(TypedDict, total=False):
     round: str
     note: str | None
@@ -92,7 +104,7 @@ class RunState(TypedDict, total=False):
     feedback: Feedback | None
     decision_id: str | None
     banked: list[str]
-    gates: list[dict[str, Any]]  # GateOutcome dumps, in order
+    gates: list[GateRow]  # one row per gate, in order (set_gate)
     val_legs: list[list[str]]  # [[leg_id, role], ...] planned validation legs, in run order
     val_done: list[str]
     phases_done: list[str]

@@ -38,7 +38,7 @@ def fired(v, rule: str) -> list[str]:
 
 
 def bench_lines(run: Path, leg: str = CAND) -> list[dict]:
-    return [json.loads(l) for l in (run / "legs" / leg / "bench_runs.jsonl").read_text().splitlines() if l.strip()]
+    return [json.loads(ln) for ln in (run / "legs" / leg / "bench_runs.jsonl").read_text().splitlines() if ln.strip()]
 
 
 def write_lines(run: Path, lines: list[dict], leg: str = CAND) -> None:

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import engine_time  # noqa: E402
 
-T0 = dt.datetime(2026, 12, 2, 3, 0, 0, tzinfo=dt.timezone.utc).timestamp()
+T0 = dt.datetime(2026, 12, 2, 3, 0, 0, tzinfo=dt.UTC).timestamp()
 
 
 def _leg(run: Path, leg: str, t0: float, t1: float, reps: list[tuple[float, float]], server: dict | None, up: float | None):
@@ -18,10 +18,10 @@ def _leg(run: Path, leg: str, t0: float, t1: float, reps: list[tuple[float, floa
     (d / "raw").mkdir(parents=True)
     (d / "launch.json").write_text(json.dumps({"started_at": t0, "ended_at": t1, "server": server}))
     if up is not None:
-        stamp = dt.datetime.fromtimestamp(up, dt.timezone.utc).strftime("%m-%d %H:%M:%S")
+        stamp = dt.datetime.fromtimestamp(up, dt.UTC).strftime("%m-%d %H:%M:%S")
         (d / "server.log").write_text(f"(APIServer pid=1) INFO {stamp} [api_server.py:1] up\nINFO:     Application startup complete.\n")
     for i, (start, dur) in enumerate(reps):
-        date = dt.datetime.fromtimestamp(start + dur, dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        date = dt.datetime.fromtimestamp(start + dur, dt.UTC).strftime("%Y%m%d-%H%M%S")
         (d / "raw" / f"rep_{i}.json").write_text(json.dumps({"date": date, "duration": dur}))
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import re
 import statistics
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from geak.agents.roles.answers import declared_for
 

@@ -4,7 +4,7 @@ the command gets one instance per group, and two groups cannot claim one name.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import pytest
 import typer
@@ -19,13 +19,13 @@ SHARED = typer.Option("vllm", help="engine")
 class Where:
     panel: ClassVar[str] = "Where"
     engine: str = SHARED
-    run_dir: Optional[str] = typer.Option(None, "--run-dir", help="the directory")
+    run_dir: str | None = typer.Option(None, "--run-dir", help="the directory")
 
 
 @dataclass
 class How:
     reps: int = typer.Option(3, min=1, help="counted reps")
-    eager: Optional[bool] = typer.Option(None, "--eager/--no-eager", help="no graphs")
+    eager: bool | None = typer.Option(None, "--eager/--no-eager", help="no graphs")
 
 
 @dataclass

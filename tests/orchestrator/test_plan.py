@@ -63,10 +63,10 @@ def test_plan_on_core_sets_pins_server_and_client_to_their_core(tmp_path, monkey
     out = plan("--devices", "cpu:0-1", "--cores-per-leg", "1", "--workflow", REPO / "workflows" / "default.yaml")
     legs = _legs(out)
     assert ("aa_1", "cpu:0") in legs and ("aa_2", "cpu:1") in legs
-    eng = [l for l in out.splitlines() if "engine:" in l]
-    assert any("VLLM_CPU_OMP_THREADS_BIND=1" in l and "taskset -c 1 " in l for l in eng)
-    bench = [l for l in out.splitlines() if "bench:" in l]
-    assert all(l.split("bench:")[1].strip().startswith("taskset -c ") for l in bench)
+    eng = [ln for ln in out.splitlines() if "engine:" in ln]
+    assert any("VLLM_CPU_OMP_THREADS_BIND=1" in ln and "taskset -c 1 " in ln for ln in eng)
+    bench = [ln for ln in out.splitlines() if "bench:" in ln]
+    assert all(ln.split("bench:")[1].strip().startswith("taskset -c ") for ln in bench)
     # a core set is still a CPU box: the CPU plan's candidates, not the GPU one's
     assert "screen_enforce_eager-true" in out or "screen_enforce_eager-True" in out
     assert not any(tmp_path.iterdir())
@@ -78,9 +78,9 @@ def test_launch_and_workload_flags_reach_the_commands(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = plan("--devices", "0,1", "--dtype", "bfloat16", "--max-model-len", "4096", "--memory-fraction", "0.8",
                "--dataset", f"prompts:{prompts}", "--request-rate", "4")
-    eng = next(l for l in out.splitlines() if "engine:" in l)
+    eng = next(ln for ln in out.splitlines() if "engine:" in ln)
     assert "--dtype bfloat16" in eng and "--max-model-len 4096" in eng and "--gpu-memory-utilization 0.8" in eng
-    bench = next(l for l in out.splitlines() if "bench:" in l)
+    bench = next(ln for ln in out.splitlines() if "bench:" in ln)
     assert "--dataset-name custom" in bench and f"--dataset-path {prompts}" in bench and "--request-rate 4.0" in bench
     assert "--skip-chat-template" in bench and "--random-input-len" not in bench
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prompts.jsonl"]

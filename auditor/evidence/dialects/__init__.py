@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Iterator, Mapping
 
 Flatten = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -138,7 +139,7 @@ class Union:
     def match(self, s: str) -> re.Match[str] | None:
         return self.compiled().match(s)
 
-    def finditer(self, s: str):  # noqa: ANN201 (an iterator of matches)
+    def finditer(self, s: str) -> Iterator[re.Match[str]]:
         return self.compiled().finditer(s)
 
 

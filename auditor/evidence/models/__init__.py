@@ -69,3 +69,14 @@ from .verdicts import (  # noqa: F401
     Finding,
     AuditVerdict,
 )
+
+# the contract's names, for `from .models import X` (a type checker takes only what is listed as exported)
+__all__ = [
+    "ACCURACY_ITEMS", "AccuracyItem", "AccuracyProbe", "Action", "AntiGaming", "AuditVerdict", "BenchRep",
+    "CaseTime", "Claim", "Consequence", "CorrectnessCase", "DEFAULT_METRIC", "Decision", "Design", "EvidencePointer",
+    "Finding", "GpuInfo", "HostFingerprint", "InputFile", "KernelPlugin", "LegLaunch", "LegRole", "LeverClass",
+    "METRICS", "Manifest", "OpBenchRecord", "OracleResult", "Outcome", "PairedAA", "ParityOutput", "ParityProbe",
+    "ProfileClaim", "Record", "RepPlan", "RequestArrays", "Roofline", "RoutedOp", "SCHEMA_VERSION", "SCOPES",
+    "SUPPORTED_VERSIONS", "Scope", "ServerLifetime", "SkippedOp", "TEARDOWN_MARKER", "TimingRecord", "TopKLogprobs",
+    "VerdictName", "WorkloadSpec", "judged_metric",
+]

@@ -97,7 +97,7 @@ class WorkloadSpec(BaseModel):
     def _omit_no_path(self, handler: Any) -> dict[str, Any]:
         # a random-dataset workload serializes as it did before file datasets existed: recorded
         # prompts, manifests and launch.json files keep their bytes
-        d = handler(self)
+        d: dict[str, Any] = handler(self)
         if d.get("dataset_path", 0) is None:
             d.pop("dataset_path")
         return d

@@ -3,6 +3,8 @@ PASS or the bound; a baseline that FAILs at its bound halts the run (no trusted 
 
 from __future__ import annotations
 
+from typing import Any
+
 from geak.auditor.evidence.models import Decision
 
 from geak.agents.engines.base import LaunchConfig
@@ -47,7 +49,7 @@ def setup(st: RunState, rt: RunContext) -> RunState:
     return {"phases_done": st.get("phases_done", []) + ["setup"]}
 
 
-def _paired_aa(rt: RunContext, cfg: LaunchConfig, kw: dict) -> None:
+def _paired_aa(rt: RunContext, cfg: LaunchConfig, kw: dict[str, Any]) -> None:
     """The A/A legs in the gates' paired design: the paired band is measured the way the gates measure."""
     ed = rt.wf.engine_defaults
     groups = ids.aa_designs(ed.aa_legs, ed.ab_design, ed.abba_pairs)

@@ -3,6 +3,8 @@ candidate (measure -> submit -> audit -> bank | next), each changing one knob of
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
 
 from geak.auditor import stats
@@ -124,7 +126,7 @@ def config_measure(st: RunState, rt: RunContext) -> RunState:
                 (f" ({r.reason})" if r.reason else ""), leg_id=leg_id, gate_id=gate)
         missed += [leg_id] if r.status == NOT_RECORDED else []
     # the findings that asked for this measurement are answered by it
-    return {**upd, "feedback": None, "measure_rounds": {**st.get("measure_rounds", {}), gate: k + 1},  # type: ignore[typeddict-item]
+    return {**upd, "feedback": None, "measure_rounds": {**st.get("measure_rounds", {}), gate: k + 1},
             **record_missed(st, gate, missed)}
 
 
@@ -136,7 +138,7 @@ def _measure_paired(st: RunState, rt: RunContext, cur: str, k: int, cand_cfg: La
     gate = ids.config_gate(cur)
     legs = ids.config_paired_legs(cur, k, ed.ab_design, ed.abba_pairs)
     ref_cfg = LaunchConfig(**st["incumbent"])
-    kw = {"workload": rt.workload, "reps": reps, "parity": rt.parity, "accuracy": rt.accuracy}
+    kw: dict[str, Any] = {"workload": rt.workload, "reps": reps, "parity": rt.parity, "accuracy": rt.accuracy}
     got = run_design(ed.ab_design, rt.store, rt.legs.batch, legs=legs, a=ref_cfg, b=cand_cfg, sets=rt.sets(ref_cfg.devices), **kw)
     for leg_id, r in got.results.items():
         rt.emit("leg", "config_measure", f"{ed.ab_design} {'reference' if leg_id in got.a_legs else 'candidate'} leg {leg_id}: "
@@ -208,7 +210,7 @@ def config_bank(st: RunState, rt: RunContext) -> RunState:
                                      unaudited_reason=fb.get("unaudited_reason")))
     return {"incumbent": {**st["incumbent"], c["knob"]: c["value"]}, "incumbent_legs": d.candidate_legs,
             "banked": st.get("banked", []) + [d.decision_id], "gates": gates, "current": None, "feedback": None, "proposal": None,
-            **_budget(st, rt, st.get("promoted", []))}  # type: ignore[typeddict-item]
+            **_budget(st, rt, st.get("promoted", []))}
 
 
 def config_next(st: RunState, rt: RunContext) -> RunState:
@@ -226,4 +228,4 @@ def config_next(st: RunState, rt: RunContext) -> RunState:
         rt.emit("withhold", "config_next", f"{gate}: {note}", gate_id=gate, decision_id=st.get("decision_id"), verdict=fb.get("verdict"))
     gates = set_gate(st, GateOutcome(gate_id=gate, scope="patch", decision_id=did,
                                      attempts=st.get("attempts", {}).get(gate, 0), verdict=verdict, banked=False, note=note))
-    return {"gates": gates, "current": None, "feedback": None, "proposal": None, **_budget(st, rt, st.get("promoted", []))}  # type: ignore[typeddict-item]
+    return {"gates": gates, "current": None, "feedback": None, "proposal": None, **_budget(st, rt, st.get("promoted", []))}

@@ -11,7 +11,7 @@ from geak.auditor.evidence.models import Decision, OpBenchRecord
 from geak.auditor.evidence.store import RunStore
 
 from geak.agents.engines.base import LaunchConfig
-from geak.agents.engines.leg import Prompt
+from geak.agents.engines.questions import Prompt
 
 from geak.agents.roles import policies
 from ...events import GateOutcome
@@ -46,18 +46,18 @@ def kernel(st: RunState, rt: RunContext) -> RunState:
     routed = (st.get("routing") or {}).get("routed") or []
     ops = [op for op in routed if (op, dev) in TEMPLATES] if rt.llm is None else [op for op in routed if op in OPS]
     if p is None:
-        return {"passthrough": pt, **done}  # type: ignore[typeddict-item]
+        return {"passthrough": pt, **done}
     if p.passthrough or rt.harness is None or not ops:
         why = "set to passthrough in the workflow" if p.passthrough else "no routed op" + (
             " has a template" if rt.llm is None else " has an op spec") if rt.harness else "no harness"
         pt["kernel"] = (f"kernel phase did nothing ({why}): no kernel decision made; the bundle holds config changes only")
         rt.emit("passthrough", "kernel", pt["kernel"])
-        return {"passthrough": pt, **done}  # type: ignore[typeddict-item]
+        return {"passthrough": pt, **done}
     op = ops[0]
     gate = ids.harness_gate(op)
     n = st.get("attempts", {}).get(gate, 0)
     tokens = ((st.get("routing") or {}).get("served_tokens") or {}).get(op) or None
-    kn = dict(st.get("kernel") or {})
+    kn: dict[str, Any] = dict(st.get("kernel") or {})
     if rt.llm is None:
         cand, name = TEMPLATES[(op, dev)], "template"
     else:
@@ -76,8 +76,9 @@ def kernel(st: RunState, rt: RunContext) -> RunState:
     submit(rt.store, Decision(decision_id=did, gate_id=gate, scope="harness",
                               producer="kernel_author" if rt.llm is not None else "op_benchmarker", op=op))
     rt.emit("submit", "kernel", f"{gate}: {'template' if rt.llm is None else 'candidate'} {cand}", gate_id=gate, decision_id=did)
-    upd: RunState = {"passthrough": pt, "decision_id": did, "attempts": {**st.get("attempts", {}), gate: n + 1},  # type: ignore[typeddict-item]
-                     "kernel": {**kn, "op": op, "candidate": cand, "name": name, "device": dev, "harness_status": status}, **done}
+    upd: RunState = {"passthrough": pt, "decision_id": did, "attempts": {**st.get("attempts", {}), gate: n + 1},
+                     "kernel": {**kn, "op": op, "candidate": cand, "name": name, "device": dev, "harness_status": status},  # type: ignore[typeddict-item]
+                     **done}
     if not rt.use_auditor:
         upd["gates"] = set_gate(st, GateOutcome(gate_id=gate, scope="harness", decision_id=did, attempts=n + 1,
                                                 banked=False, note="isolated result: never banked without e2e legs"))
@@ -85,7 +86,7 @@ def kernel(st: RunState, rt: RunContext) -> RunState:
 
 
 def audit_harness(st: RunState, rt: RunContext) -> RunState:
-    kn = dict(st.get("kernel") or {})
+    kn: dict[str, Any] = dict(st.get("kernel") or {})
     gate = ids.harness_gate(kn["op"])
     fb = audit(rt, st, gate, "harness")["feedback"] or {}
     ok = bankable(fb, rt.fail_open)
@@ -94,7 +95,7 @@ def audit_harness(st: RunState, rt: RunContext) -> RunState:
                                      unaudited_reason=fb.get("unaudited_reason"),
                                      note="isolated result: never banked; integration follows only a PASS (or a label-only FLAG)"))
     ob, _ = rt.store.read_json(op_file(kn['op'], OPBENCH), OpBenchRecord)
-    if lost := losing_shapes(ob):
+    if ob is not None and (lost := losing_shapes(ob)):
         rt.emit("withdraw", "audit_harness", f"{gate}: slower than the served baseline {ob.baseline_backend} at "
                 + ", ".join(f"{sh} ({x:.2f}x)" for sh, x in lost) + ": no isolated win is claimed for it", gate_id=gate)
     if not ok:
@@ -105,8 +106,8 @@ def audit_harness(st: RunState, rt: RunContext) -> RunState:
                 "(agents/kernels/integrate.LAYERS): measured in isolation only, nothing banked", gate_id=gate)
     tried = kn.get("tried", []) + [{"name": kn.get("name"), "candidate": kn.get("candidate"), "status": fb.get("verdict") or "UNAUDITED",
                                     "note": "; ".join(f"{f['rule_id']} {f['outcome']}: {f['message']}" for f in fb.get("findings", []))[:600]}]
-    return {"gates": gates, "feedback": None if ok else fb,  # type: ignore[typeddict-item]
-            "kernel": {**kn, "harness_verdict": fb.get("verdict"), "harness_ok": ok, "tried": tried}}
+    return {"gates": gates, "feedback": None if ok else fb,
+            "kernel": {**kn, "harness_verdict": fb.get("verdict"), "harness_ok": ok, "tried": tried}}  # type: ignore[typeddict-item]
 
 
 def kernel_measure(st: RunState, rt: RunContext) -> RunState:
@@ -115,7 +116,7 @@ def kernel_measure(st: RunState, rt: RunContext) -> RunState:
     from geak.agents.kernels.integrate import LAYERS, PROBE_PROMPTS, package_plugin, parity_probe_against, record_topk
     from geak.auditor.evidence.models import KernelPlugin, TopKLogprobs
 
-    kn = dict(st.get("kernel") or {})
+    kn: dict[str, Any] = dict(st.get("kernel") or {})
     op = kn["op"]
     gate = ids.kernel_gate(op)
     k = st.get("measure_rounds", {}).get(gate, 0)
@@ -142,7 +143,7 @@ def kernel_measure(st: RunState, rt: RunContext) -> RunState:
         if rt.store.exists(leg_file(ref_id, TOPK)) else ([], [])
     rows = [x for _, x in ref_rows]
 
-    def probe(url: str, model: str):
+    def probe(url: str, model: str) -> Any:
         return parity_probe_against(rows, url, op=op, reference_leg=ref_id, model=model)
 
     c = rt.legs(rt.store, leg_id=cand_id, role="candidate", cfg=b.apply(inc), workload=rt.workload, reps=reps, parity=rt.parity,

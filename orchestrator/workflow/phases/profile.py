@@ -54,7 +54,7 @@ def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
         return {"routing": {"note": f"capture failed: {reason}"}}
     bd = op_breakdown(rt.store.path(profile_file(rid, TRACE)))
     ph = rt.phase("profile")
-    prop = route(bd, **({"min_share": ph.min_share} if ph is not None and ph.min_share else {}))
+    prop = route(bd, min_share=ph.min_share) if ph is not None and ph.min_share else route(bd)
     rt.store.write_json(profile_file(rid, ROUTING), prop.claim(TRACE))
     top = ", ".join(f"{f.family} {f.share:.0%}" for f in bd.families[:4])
     rt.emit("phase", "profile", f"profile {rid}: {top}; {prop.note}")

@@ -80,7 +80,7 @@ def bundle_submit(st: RunState, rt: RunContext) -> RunState:
                 [x for x in st["val_legs"] if x[1] == "caching_audit"], "proposal": bc.model_dump(mode="json"),
                 "attempts": {**st.get("attempts", {}), gate: n + 1}}
     did = ids.bundle_decision(n)
-    kn = sorted({k for d in accepted for k in ds[d["decision_id"]].declared_knobs})
+    kn = sorted({k for d in accepted for k in ds[str(d["decision_id"])].declared_knobs})
     d = Decision(decision_id=did, gate_id=gate, scope="bundle", producer="finalizer", claim=as_claim(bc.claim),
                  reference_legs=bc.reference_legs or refs, candidate_legs=bc.candidate_legs or cands, audit_legs=bc.audit_legs or audits,
                  declared_knobs=kn, accepted_decisions=bc.accepted_decisions, prefix_cache_flushed=bc.prefix_cache_flushed,

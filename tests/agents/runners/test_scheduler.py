@@ -81,7 +81,7 @@ def test_a_failing_leg_is_raised_after_the_other_sets_finish(tmp_path):
 
     with pytest.raises(OSError, match="disk full"):
         LocalScheduler().run(store, [_job(0, "cpu:0"), _job(1, "cpu:1")], one)
-    assert [l[0] for l in log] == ["leg_1"]
+    assert [ln[0] for ln in log] == ["leg_1"]
 
 
 CTRL_C = textwrap.dedent("""
@@ -181,7 +181,7 @@ def _ray_one(store: RunStore, job: LegJob) -> LegResult:
 
 
 def test_ray_tasks_land_their_legs_in_the_run_directory(tmp_path):
-    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray")
     from geak.agents.runners.scheduler import RESOURCE, RayScheduler
 
     import ray.cloudpickle

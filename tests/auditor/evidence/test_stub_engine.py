@@ -80,8 +80,12 @@ def test_the_auditor_reads_the_new_engine_like_a_built_in_one(stub_run):
     got = {f.rule_id: f.outcome for f in v.findings}
     assert got.get("W1") == "pass", [f.message for f in v.findings if f.rule_id == "W1"]  # the second witness agrees
     assert got.get("E1", "pass") == "pass" and got.get("P1", "pass") == "pass", [(f.rule_id, f.message) for f in v.findings]
-    # the band comes from its two A/A lifetimes: the per-launch boot_id (its dialect's ignored key) is no confound
-    assert v.policy["noise_band_source"] == "measured A/A legs", v.policy
+    # the band comes from its two A/A lifetimes: the per-launch boot_id (its dialect's ignored key) is no
+    # confound, and the two logs name two lifetimes. (A busy host makes the band unknown, rightly: the
+    # suite's own neighbours on a 2-core CI machine can do that to reps of ~10 ms.)
+    unknown = v.policy.get("noise_band_unknown") or ""
+    assert v.policy["noise_band_source"] == "measured A/A legs" or "contended" in unknown, v.policy
+    assert "one server lifetime" not in unknown and "unusable" not in unknown, unknown
     # reps of ~10 ms can FLAG on a busy machine; nothing of the new engine's evidence fails
     assert v.verdict in ("PASS", "FLAG") and not [f for f in v.findings if f.outcome == "fail"], \
         [(f.rule_id, f.outcome, f.message) for f in v.findings if f.outcome != "pass"]
