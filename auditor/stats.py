@@ -16,7 +16,7 @@ def _arr(xs: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.asarray(xs, dtype=float)
 
 
-def median(xs: Sequence[float]) -> float | None:
+def median(xs: Sequence[float] | np.ndarray) -> float | None:
     return float(np.median(_arr(xs))) if len(xs) else None
 
 

@@ -3,6 +3,8 @@ workflow (`geak leg`), and its serving invariants pinned from the first good bas
 
 from __future__ import annotations
 
+from typing import Any
+
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Manifest, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
@@ -24,7 +26,7 @@ def ensure_manifest(store: RunStore, *, run_id: str, engine: str, cfg: LaunchCon
     return m
 
 
-def pin_invariants(store: RunStore, leg_id: str) -> dict:
+def pin_invariants(store: RunStore, leg_id: str) -> dict[str, Any]:
     """Fill the manifest's invariants from the first leg's resolved config, if none were declared."""
     m, _ = store.read_json(MANIFEST, Manifest)
     if m is None or m.invariants:
@@ -32,7 +34,7 @@ def pin_invariants(store: RunStore, leg_id: str) -> dict:
     launch = RunEvidence(store).leg(leg_id).launch
     rc = (launch.resolved_config or {}) if launch else {}
     try:  # serving settings every later leg must share unless a decision declares the knob (B4, P4): the engine's dialect names them
-        keys = dialect(m.engine).invariant_keys
+        keys = dialect(m.engine or "").invariant_keys
     except KeyError:
         keys = ()
     inv = {k.split(".")[-1]: rc[k] for k in keys if k in rc}

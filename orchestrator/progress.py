@@ -172,7 +172,7 @@ class Reporter:
                 seen.stage, seen.printed = key, now
                 self.console.print("progress: " + p.line(), markup=False, highlight=False, soft_wrap=True)
 
-    def _table(self, rows: list[LegProgress]):
+    def _table(self, rows: list[LegProgress]) -> Any:
         from rich.table import Table
 
         t = Table(box=None, pad_edge=False, show_header=bool(rows))

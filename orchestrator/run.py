@@ -37,7 +37,7 @@ from .workflow_config import DEFAULT as DEFAULT_WORKFLOW
 from .workflow_config import WorkflowConfig, read_workflow
 from geak.auditor.evidence.layout import CHECKPOINTS, DECISIONS, INPUT_ROLES, MANIFEST, RUN_ARGS, SUMMARY, WORKFLOW, input_path
 
-THREAD = {"configurable": {"thread_id": "geak"}, "recursion_limit": 10_000}
+THREAD: Any = {"configurable": {"thread_id": "geak"}, "recursion_limit": 10_000}  # a RunnableConfig
 DEFAULT_MODEL = asset_dir("models") / "tiny-arith"
 
 
@@ -76,7 +76,7 @@ class RunError(RuntimeError):
     pass
 
 
-def _scheduler(args: RunArgs):
+def _scheduler(args: RunArgs) -> Any:
     """The run's leg scheduler; a local Ray cluster is started declaring the run's device sets."""
     if args.scheduler != "ray":
         return get_scheduler(args.scheduler)
@@ -215,7 +215,7 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
                    on_event=on_event)
 
 
-def _saver(run_dir: Path):
+def _saver(run_dir: Path) -> Any:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     conn = sqlite3.connect(str(run_dir / CHECKPOINTS), check_same_thread=False)

@@ -4,10 +4,12 @@ Stdlib only: a bench on a GPU box imports this without the CLI's dependencies.""
 
 from __future__ import annotations
 
+from typing import Any
+
 import signal
 
 
-def _terminate(signum, frame):  # noqa: ARG001
+def _terminate(signum: int, frame: Any) -> None:  # noqa: ARG001
     # SIGTERM (kill, a job scheduler, a container stop) unwinds like Ctrl-C, so every engine
     # server and benchmark client is torn down by process group instead of being orphaned
     raise KeyboardInterrupt(f"signal {signum}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# mypy --strict on what pyproject's [tool.mypy] files name (the auditor and the workflow graph),
+# mypy --strict on what pyproject's [tool.mypy] files name (every shipped package but agents/kernels),
 # on a throwaway view of the tree as Python imports it (geak.<x> -> <x>/: scripts/house_view.sh),
 # since mypy does not follow pyproject's package-dir. Exit status: mypy's.
 #   bash scripts/typecheck.sh            (MYPY=path/to/mypy to use another)

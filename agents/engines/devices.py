@@ -80,7 +80,7 @@ def parse(devices: str) -> DeviceSet:
             ids = parse_ids(d[len(kind) + 1:], f"device set {devices!r}")
             if not ids:
                 break
-            return DeviceSet(kind, ids)  # type: ignore[arg-type]
+            return DeviceSet(kind, ids)
     raise ValueError(f"device set {devices!r}: use cpu, cpu:CORES (e.g. cpu:0-1) or cuda:GPUS (e.g. cuda:0,1)")
 
 

@@ -12,7 +12,8 @@ def http_bytes(url: str, payload: dict[str, Any] | None = None, timeout: float =
     data = json.dumps(payload).encode() if payload is not None else None
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as r:
-        return r.read()
+        body: bytes = r.read()
+        return body
 
 
 def http_json(url: str, payload: dict[str, Any] | None = None, timeout: float = 60.0) -> Any:
@@ -24,4 +25,5 @@ def complete(base_url: str, model: str, prompt: str, max_tokens: int, stop: list
     if stop:
         body["stop"] = stop
     out = http_json(f"{base_url}/v1/completions", body)
-    return out["choices"][0]["text"]
+    text: str = out["choices"][0]["text"]  # the OpenAI completions answer: a string
+    return text

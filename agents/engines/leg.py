@@ -19,6 +19,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from geak.auditor.evidence.models import AccuracyItem, AccuracyProbe, LegLaunch, ParityOutput, RepPlan, ServerLifetime, WorkloadSpec
@@ -111,7 +112,7 @@ def run_leg(store: RunStore, engine: str | EngineAdapter, spec: LegSpec, hooks: 
     d = leg_dir(spec.leg_id)
     store.path(d).mkdir(parents=True, exist_ok=True)
     srv = _plan_server(ad, spec.cfg, hooks, serving, python)
-    launch = LegLaunch(leg_id=spec.leg_id, role=spec.role, engine=ad.name, command=srv.argv, env=ad.server_env(spec.cfg),  # type: ignore[arg-type]
+    launch = LegLaunch(leg_id=spec.leg_id, role=spec.role, engine=ad.name, command=srv.argv, env=ad.server_env(spec.cfg),
                        launch_config=spec.cfg.knobs(), workload=spec.workload, started_at=time.time(), status="failed",
                        failure_reason=UNFINISHED, kernel_plugin=hooks.plugin, engagement_markers=list(hooks.engagement_markers or []),
                        reps_planned=RepPlan(counted=spec.reps, warmup=1 if spec.warmup else 0))
@@ -246,7 +247,7 @@ def _accuracy_probe(store: RunStore, d: str, base_url: str, served: str, qs: Que
         AccuracyItem(prompt_id=p.prompt_id, prompt=p.prompt, expected=p.expected, output=t, error=err).model_dump_json() + "\n"
         for p, (t, err) in zip(qs.prompts, answers)))
     store.write_json(f"{d}/{ACCURACY}", AccuracyProbe(task=qs.task, n=len(qs.prompts), correct=correct, items_file=ACCURACY_ITEMS,
-                                                         scoring=qs.scoring, max_tokens=qs.max_tokens))  # type: ignore[arg-type]
+                                                         scoring=qs.scoring, max_tokens=qs.max_tokens))
 
 
 def _seal(store: RunStore, leg_id: str) -> Head | None:
@@ -300,7 +301,7 @@ def _release(server: ServerProcess | None, lock: DeviceLock, kept: KeptServer | 
         lock.release()
 
 
-def _fingerprint(store: RunStore, leg_id: str, cfg: LaunchConfig, server: ServerProcess):
+def _fingerprint(store: RunStore, leg_id: str, cfg: LaunchConfig, server: ServerProcess) -> Any:
     sibs = {s.leg_id: set(group_members(s.pgid)) for s in inflight.siblings(store, leg_id)}
     fp = fingerprint(own_pids=set(group_members(server.pgid or -1)), devices=cfg.devices, sibling_pids=sibs,
                      server_pid=server.pgid)
@@ -308,7 +309,7 @@ def _fingerprint(store: RunStore, leg_id: str, cfg: LaunchConfig, server: Server
     return fp
 
 
-def _worst(first, last):
+def _worst(first: Any, last: Any) -> Any:
     """The leg's host record: the later sample's, with the worse of both loads and every sibling seen."""
     out = last.model_copy()
     for f in ("foreign_cpu_busy_cores", "sibling_cpu_busy_cores", "shared_core_busy_cores"):
@@ -341,7 +342,7 @@ class _Client:
 
 
 def _run_reps(store: RunStore, client: _Client, leg_id: str, plan: list[bool], server: ServerProcess,
-              barrier: RepBarrier | None = None):
+              barrier: RepBarrier | None = None) -> Iterator[tuple[int, bool]]:
     """Run the repetitions with the engine's own client; yield (index, warm-up?) per recorded rep.
 
     One client process for all reps when the adapter supports it (the server stays hot), else
@@ -352,7 +353,8 @@ def _run_reps(store: RunStore, client: _Client, leg_id: str, plan: list[bool], s
     raw_dir = store.path(f"{d}/raw")
     raw_dir.mkdir(parents=True, exist_ok=True)
     files = [f"rep_{i}.json" for i in range(len(plan))]
-    kw = dict(python=client.python, base_url=client.base_url, model=client.model, workload=client.workload, result_dir=str(raw_dir))
+    kw: dict[str, Any] = dict(python=client.python, base_url=client.base_url, model=client.model, workload=client.workload,
+                              result_dir=str(raw_dir))
     multi = ad.bench_argv_multi(result_files=files, **kw)
     if multi and barrier is not None:
         multi += ["--geak-rep-barrier", barrier.spec]  # the client meets its partner before each rep

@@ -6,6 +6,8 @@ deadlock); ``cpu`` (the whole host) takes every core's lock, so it excludes ever
 
 from __future__ import annotations
 
+from typing import Any
+
 import fcntl
 import os
 import tempfile
@@ -19,7 +21,7 @@ class DeviceBusy(RuntimeError):
 
 # called with a lock request's units before it blocks: the server pool stops a kept (idle)
 # server of this process holding any of them, which would otherwise wait on itself
-BEFORE_ACQUIRE: list = []
+BEFORE_ACQUIRE: list[Any] = []
 
 
 def _units(devices: str) -> list[str]:

@@ -197,7 +197,7 @@ def _profile_requests(server: ServerProcess, ad: EngineAdapter, pcfg: LaunchConf
                       res: ProfileCaptureResult, limits: ProfileLimits, raw: Path) -> Path | None:
     """On the healthy server: warm-up requests, then the profiled ones between /start_profile and
     /stop_profile; the worker's trace file (None if it never came)."""
-    w = launch.workload
+    w = launch.workload or WorkloadSpec(dataset="random", num_prompts=1)  # the launch record always carries one
     in_len, out_len, conc, seed = w.input_len or 32, w.output_len or 16, w.max_concurrency or 8, w.seed or 0
     res.server_pgid = server.pgid
     res.startup_s = server.wait_healthy(base_url + ad.health_path, deadline_s=limits.health_deadline_s)

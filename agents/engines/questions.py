@@ -12,6 +12,8 @@ A malformed file is an error naming file, line and field, before any server star
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +53,7 @@ class QuestionFileError(ValueError):
     pass
 
 
-def _rows(path: Path) -> list[tuple[int, dict]]:
+def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     try:
         text = path.read_text()
     except OSError as e:
@@ -74,7 +76,7 @@ def _rows(path: Path) -> list[tuple[int, dict]]:
     return rows
 
 
-def _text(path: Path, i: int, o: dict, key: str, required: bool = True) -> str | None:
+def _text(path: Path, i: int, o: dict[str, Any], key: str, required: bool = True) -> str | None:
     v = o.get(key)
     if v is None and not required:
         return None
@@ -101,7 +103,7 @@ def load_questions(path: Path) -> QuestionSet:
             expected = gsm8k_expected(answer or "")
             if expected is None:
                 raise QuestionFileError(f"{path}:{i}: field 'answer' has no '#### <number>' line (GSM8K's final answer)")
-            prompts.append(Prompt(str(pid), GSM8K_TEMPLATE.format(question=_text(path, i, o, "question").strip()), expected))
+            prompts.append(Prompt(str(pid), GSM8K_TEMPLATE.format(question=(_text(path, i, o, "question") or "").strip()), expected))
         else:
             prompts.append(Prompt(str(pid), _text(path, i, o, "prompt") or "", _text(path, i, o, "expected", required=False)))
     if gsm8k:

@@ -151,14 +151,14 @@ class VllmAdapter(EngineAdapter):
         if workload.dataset != "random":
             # a file dataset: its prompts set the input; the output length is the dataset's own flag
             out_flag = {"sharegpt": "--sharegpt-output-len", "custom": "--custom-output-len"}.get(workload.dataset)
-            return a + flag_args(("--dataset-path", path), (out_flag, workload.output_len) if out_flag else (None, None),
+            return a + flag_args(("--dataset-path", path), (out_flag, workload.output_len) if out_flag else ("", None),
                                  ("--skip-chat-template", workload.dataset == "custom"),  # the prompts as written
                                  ("--max-concurrency", workload.max_concurrency), ("--request-rate", workload.request_rate),
                                  ("--num-warmups", workload.max_concurrency or None))
         if getattr(workload, "repeated_sample", False):
             # MLPerf TEST04: one fixed sample issued repeatedly. The random dataset's shared
             # prefix with no random suffix makes every prompt the same input_len tokens.
-            lens = (("--random-prefix-len", workload.input_len), ("--random-input-len", 0))
+            lens: tuple[tuple[str, Any], ...] = (("--random-prefix-len", workload.input_len), ("--random-input-len", 0))
         else:
             lens = (("--random-input-len", workload.input_len),)
         return a + flag_args(

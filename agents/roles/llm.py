@@ -114,9 +114,9 @@ class LLMClient:
                 errors.append(msg)
                 last_was_transport = False
                 last_response = text
-                convo = convo + [{"role": "assistant", "content": text}, retry_message(schema, msg)]
+                convo = convo + [{"role": "assistant", "content": text}, retry_message(schema, msg)]  # type: ignore[arg-type]  # SchemaError: a schema was asked
                 continue
-            return text if schema is None else parsed
+            return text if schema is None else parsed  # type: ignore[return-value]  # a schema's answer is parsed or raised
         if last_was_transport:
             raise LLMCallFailed(role, errors, call_ids)
         raise InvalidOutput(role, schema.__name__ if schema else "output", errors, call_ids,
@@ -148,6 +148,7 @@ class LLMClient:
             rec.error = redact(err, extra_secrets=secrets)
             self._record(rec)
             raise TransportError(rec.error, rec.call_id, retryable(rec.http_status))
+        text = text if text is not None else ""  # no error and no text: an empty answer
         rec.response_text = redact(text, extra_secrets=secrets)
         obj = None
         if schema is not None:
@@ -201,7 +202,7 @@ class LLMClient:
         rec.cost_usd = self._cost(litellm, resp, rec)
         served = getattr(resp, "model", None)
         if served and served != self.model:
-            rec.served_model = served  # extra field: the name the server answered with
+            rec.served_model = served  # type: ignore[attr-defined]  # an extra field (Record keeps extras): the name the server answered with
         return text if text is not None else "", None
 
     @staticmethod

@@ -53,7 +53,7 @@ def strategist(*, device: str, current_config: dict[str, Any], max_candidates: i
         vals = [v for v in values if current_config.get(name) != v]
         if vals:
             items.append(PlanItem(id=f"s{len(items) + 1}", track="config", knob=name, values=vals,
-                                  lever_class=knob(name).lever_class, why=why))  # type: ignore[arg-type]
+                                  lever_class=knob(name).lever_class, why=why))
     # bound the number of candidates, not items: an item with two values is two legs
     out, n = [], 0
     for it in items:
@@ -70,7 +70,7 @@ def honest_claim(ref: list[float], cand: list[float], lever_class: str | None) -
     d = stats.delta_pct(r, c)
     return ClaimIn(reference_value=None if r is None else round(r, 3), candidate_value=None if c is None else round(c, 3),
                    delta_pct=None if d is None else round(d, 2), non_overlap=stats.non_overlap(ref, cand) if ref and cand else None,
-                   lever_class=lever_class)  # type: ignore[arg-type]
+                   lever_class=lever_class)
 
 
 LATENCY = ("ttft_ms", "tpot_ms", "e2e_ms")

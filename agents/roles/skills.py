@@ -141,7 +141,7 @@ def load_index(root: str | Path | None = None) -> dict[str, IndexEntry]:
     return out
 
 
-def _loc(err: dict) -> str:
+def _loc(err: Any) -> str:
     return ".".join(str(p) for p in err.get("loc", ())) or "(front matter)"
 
 
@@ -227,7 +227,7 @@ def _cell(value: Any) -> str:
         return "-"
     if not isinstance(value, str):
         value = _json(value, indent=None)
-    return value.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def _omit(d: Any, *keys: str) -> dict[str, Any]:
@@ -258,7 +258,7 @@ _UNDEF_RES = (re.compile(r"has no attribute '([^']+)'"), re.compile(r"'([^']+)' 
               re.compile(r"no element '?([^']+?)'?$"))
 
 
-def _template_line(tb, suffix: str = ".j2") -> tuple[str | None, int | None]:
+def _template_line(tb: Any, suffix: str = ".j2") -> tuple[str | None, int | None]:
     """The innermost traceback frame that belongs to a template (jinja rewrites them)."""
     found: tuple[str | None, int | None] = (None, None)
     while tb is not None:

@@ -20,7 +20,9 @@ from geak.auditor.evidence.models import BenchRep, LegLaunch, WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 
 from geak.agents.engines.base import LaunchConfig
-from geak.agents.engines.leg import UNFINISHED, LegResult, Prompt, leg_parts, run_leg
+from geak.agents.engines.leg import UNFINISHED, LegResult, run_leg
+from geak.agents.engines.leg_spec import leg_parts
+from geak.agents.engines.questions import Prompt
 from geak.agents.engines.questions import QuestionSet
 from geak.auditor.evidence.ledger import Head, check_leg, read_ledger, reseal, seal
 from geak.auditor.evidence.ledger import set_aside as ledger_set_aside
@@ -219,7 +221,7 @@ class LiveLegs(_SealWatch):
             # would hold the set the task waits for
             POOL.close()
         got = dict(zip([j.leg_id for j in todo], self._keep(sched.run(store, todo, self.one, node=node))))
-        return [done[j.leg_id] or got[j.leg_id] for j in jobs]  # type: ignore[misc]
+        return [done[j.leg_id] or got[j.leg_id] for j in jobs]
 
     def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
                  parity: list[Prompt] | None = None, accuracy: list[Prompt] | QuestionSet | None = None, **hooks: Any) -> LegResult:

@@ -114,7 +114,8 @@ def recorded_candidate(op_dir: Path) -> str | None:
     import json
 
     try:
-        return json.loads((op_dir / OPBENCH).read_text()).get("candidate")
+        got = json.loads((op_dir / OPBENCH).read_text()).get("candidate")
+        return got if isinstance(got, str) else None
     except (OSError, ValueError):
         return None
 

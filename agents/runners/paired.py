@@ -39,7 +39,10 @@ Ids = tuple[list[str], list[str]]
 def local_batch(one: RunOne) -> Batch:
     """A batch that runs ``one`` on local threads, one per device set (benchmarks, tests)."""
     sched = LocalScheduler()
-    return lambda store, jobs, node="": sched.run(store, jobs, one, node=node)
+
+    def batch(store: RunStore, jobs: list[LegJob], node: str = "") -> Any:
+        return sched.run(store, jobs, one, node=node)
+    return batch
 
 
 @dataclass

@@ -218,7 +218,7 @@ class RayScheduler:
             self.init_kw["resources"] = {RESOURCE + s: 1 for s in sets}
             self.init_kw.setdefault("include_dashboard", False)
 
-    def _ray(self):
+    def _ray(self) -> Any:
         import ray
 
         if not ray.is_initialized():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 from pathlib import Path
 
@@ -52,7 +54,7 @@ def audit(
     raise typer.Exit(exit_code([v.verdict for v in verdicts]))
 
 
-def _print_coverage(run_dir: Path, verdicts) -> None:
+def _print_coverage(run_dir: Path, verdicts: Any) -> None:
     from geak.auditor.coverage import coverage
     from geak.auditor.evidence.loader import RunEvidence
     from geak.auditor.evidence.store import RunStore
@@ -62,7 +64,7 @@ def _print_coverage(run_dir: Path, verdicts) -> None:
     console.print(f"coverage: {coverage(verdicts).line(source)}")
 
 
-def _print_verdicts(verdicts, verbose: bool) -> None:
+def _print_verdicts(verdicts: Any, verbose: bool) -> None:
     if not verdicts:
         console.print("no gates to audit (decisions.jsonl is empty)")
         return
@@ -115,7 +117,8 @@ def backtest(
         t = Table(title="per rule")
         for col in ("rule", "TP", "FP", "FN", "precision", "recall"):
             t.add_column(col)
-        fmt = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+        def fmt(x: float | None) -> str:
+            return "-" if x is None else f"{x:.2f}"
         for rid in sorted_rule_ids(rep.rules):
             s = rep.rules[rid]
             t.add_row(rid, str(s.tp), str(s.fp), str(s.fn), fmt(s.precision), fmt(s.recall))
@@ -158,7 +161,7 @@ def schema_export(
     console.print(f"{'checked' if check else 'wrote'} schemas in {out_dir}")
 
 
-def dev_corpus(module: str):
+def dev_corpus(module: str) -> Any:
     """corpus.<module> from the source checkout geak runs from: the planted-flaw generator is a
     development package (the shipped auditor does not carry it). Usage error (2) elsewhere."""
     import importlib

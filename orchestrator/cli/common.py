@@ -8,7 +8,7 @@ import json
 import os
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -24,9 +24,9 @@ cases_app = typer.Typer(no_args_is_help=True, help="The planted-flaw backtest co
 app.add_typer(schema_app, name="schema")
 app.add_typer(cases_app, name="cases")
 
-def _switch_has_no_value(display):
+def _switch_has_no_value(display: Any) -> Any:
     # typer 0.29 labels an on/off switch "<bool>" in --help, as if it took a value
-    def show(self, ctx):
+    def show(self: Any, ctx: Any) -> Any:
         return None if getattr(self, "is_flag", False) else display(self, ctx)
     return show
 
@@ -65,7 +65,7 @@ def exit_code(verdicts: list[str | None]) -> Exit:
     return Exit.PASS
 
 
-def usage(msg: str) -> None:
+def usage(msg: str) -> NoReturn:
     err.print(f"[red]error:[/red] {msg}")
     raise typer.Exit(Exit.USAGE)
 
@@ -81,7 +81,7 @@ def run_arg(path: Path) -> Path:
         usage(str(e))
 
 
-def load_policy(path: Path | None):
+def load_policy(path: Path | None) -> Any:
     from geak.auditor.policy import AuditPolicy
 
     try:
@@ -105,7 +105,7 @@ O_MEMORY_FRACTION = typer.Option(None, help="vLLM --gpu-memory-utilization / SGL
 
 
 def launch_config(model: str | None = None, *, speculative: str | None = None, extra_arg: list[str] | None = None,
-                  devices: str = "cpu", **knobs: Any):
+                  devices: str = "cpu", **knobs: Any) -> Any:
     """The one place a command's launch options become a LaunchConfig: the model (default: the
     shipped tiny model), --speculative as JSON, every other knob by its LaunchConfig name (None:
     the engine's default)."""
@@ -126,7 +126,7 @@ def launch_config(model: str | None = None, *, speculative: str | None = None, e
         usage("; ".join(f"--{'.'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors()))
 
 
-def load_prompt_file(path: Path | None, questions: bool = False):
+def load_prompt_file(path: Path | None, questions: bool = False) -> Any:
     """A parity file's prompts, or (``questions``) an accuracy file as a QuestionSet; a malformed
     file exits 2 naming file, line and field."""
     from geak.agents.engines.questions import QuestionFileError, load_questions

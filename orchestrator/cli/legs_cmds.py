@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import typer
 
@@ -85,7 +85,8 @@ def leg(what: LegWhat, launch: LegLaunchOpts, load: LegWorkload) -> None:
     """Run one leg by hand: launch, benchmark with the engine's own client, tear down. Exit 0 the leg
     measured; 7 it failed (the engine's reason is in launch.json); 2 usage."""
     from geak.agents.engines.base import get_engine
-    from geak.agents.engines.leg import LegSpec, Serving, run_leg
+    from geak.agents.engines.leg import run_leg
+    from geak.agents.engines.leg_spec import LegSpec, Serving
     from geak.auditor.evidence.models import WorkloadSpec
     from geak.auditor.evidence.store import RunStore
     from geak.orchestrator.manifest import ensure_manifest
@@ -117,7 +118,7 @@ def leg(what: LegWhat, launch: LegLaunchOpts, load: LegWorkload) -> None:
     raise typer.Exit(Exit.PASS if res.status == "ok" else Exit.RUN_ERROR)
 
 
-def _print_leg(store, res) -> None:
+def _print_leg(store: Any, res: Any) -> None:
     from geak.auditor import stats
     from geak.auditor.evidence.loader import RunEvidence
 

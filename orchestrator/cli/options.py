@@ -25,16 +25,16 @@ def grouped(fn: Callable[..., Any]) -> Callable[..., Any]:
     annotations: dict[str, Any] = {}
     owner: dict[str, str] = {}
     for _, cls in groups:
-        if not dataclasses.is_dataclass(cls):
+        if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
             raise TypeError(f"{fn.__name__}: {cls!r} is not an option group (a dataclass of typer options)")
         field_hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             if f.name in owner:
                 raise TypeError(f"{fn.__name__}: option {f.name!r} is in both {owner[f.name]} and {cls.__name__}")
             owner[f.name] = cls.__name__
-            option = copy.copy(f.default)  # shared declarations (O_MODEL...) stay as other commands use them
+            option: Any = copy.copy(f.default)  # shared declarations (O_MODEL...) stay as other commands use them
             if getattr(cls, "panel", None) and getattr(option, "rich_help_panel", "") is None:
-                option.rich_help_panel = cls.panel
+                option.rich_help_panel = getattr(cls, "panel", None)
             params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option,
                                             annotation=field_hints[f.name]))
             annotations[f.name] = field_hints[f.name]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import typer
@@ -23,12 +24,12 @@ _EV_STYLE = {"bank": "green", "withhold": "red", "withdraw": "yellow", "audit": 
              "passthrough": "yellow", "error": "red", "phase": "bold", "start": "bold", "end": "bold"}
 
 
-def event_printer():
+def event_printer() -> Callable[[Any], None]:
     import time as _t
 
     t0 = _t.time()
 
-    def show(ev) -> None:
+    def show(ev: Any) -> None:
         st = _EV_STYLE.get(ev.event, "")
         mm, ss = divmod(int(ev.t - t0), 60)
         msg = ev.message.replace("[", "\\[")
@@ -362,7 +363,7 @@ def write_report_files(target: Path) -> None:
     console.print(f"report: {md} and {html}")
 
 
-def print_summary(summary, run_dir: Path | None = None) -> None:
+def print_summary(summary: Any, run_dir: Path | None = None) -> None:
     t = Table(title=f"geak run {summary.run_id}: {summary.status}")
     for col in ("gate", "attempts", "verdict", "banked", "note"):
         t.add_column(col, overflow="fold")

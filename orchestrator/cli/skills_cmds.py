@@ -8,6 +8,8 @@ Prompts and cards are printed verbatim (no rich markup), since they contain brac
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from pathlib import Path
 
 import typer
@@ -26,7 +28,7 @@ err = Console(stderr=True, soft_wrap=True)
 RootOpt = typer.Option(None, "--root", help="directory holding skills/ and prompts/ (default: the geak checkout)")
 
 
-def _fail(msg: str, code: int = 2) -> None:
+def _fail(msg: str, code: int = 2) -> NoReturn:
     err.print(f"[red]error:[/red] {msg}", markup=True, highlight=False)
     raise typer.Exit(code)
 

@@ -12,6 +12,8 @@ so the two files cannot tell different stories.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pathlib import Path
 
 from geak.auditor.evidence.store import RunStore
@@ -30,7 +32,7 @@ from geak.auditor.evidence.layout import REPORT_HTML, REPORT_MD
 # ==================================================================== API
 
 
-def band_of(audit) -> float | None:
+def band_of(audit: Any) -> float | None:
     """The noise band (%) an audit gated with, from its own policy record; None when it had none."""
     pol = (audit.policy or {}) if audit is not None else {}
     band = pol.get("noise_band_pct")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from geak.auditor.api import audit_stem as audit_file_stem
 from geak.auditor.api import RULES
@@ -212,7 +212,7 @@ def _workload_text(m: Manifest | None) -> str:
             f"{w.seed if w.seed is not None else DASH}" + (", repeated sample" if w.repeated_sample else ""))
 
 
-def _seal_text(run: RunFiles, s) -> str:
+def _seal_text(run: RunFiles, s: Any) -> str:
     """The ledger's head on disk beside the one the run's process sealed (summary.json): two that
     differ say the ledger was rewritten after the run ended (docs/evidence-and-auditor.md, "The seal")."""
     head = run.evidence.ledger.head

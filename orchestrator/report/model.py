@@ -82,13 +82,13 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunFiles:
                        "status, passthrough phases and banking are unknown")
     events: list[RunEvent] = []
     if store.exists(EVENTS):
-        events, probs = store.read_jsonl(EVENTS, RunEvent)
-        events = [e for _, e in events]
-        problems += _problem_strs(probs)
+        ev_rows, ev_probs = store.read_jsonl(EVENTS, RunEvent)
+        events = [e for _, e in ev_rows]
+        problems += _problem_strs(ev_probs)
     else:
         missing.append("events.jsonl: no timeline was recorded")
-    audits, probs = _read_audits(store)
-    problems += probs
+    audits, audit_probs = _read_audits(store)
+    problems += audit_probs
     if not audits:
         missing.append(f"{AUDITS}/: no audit verdicts; every gate is not audited and no headline can be verified")
     what_if = None
@@ -268,8 +268,8 @@ class GateRow:
 def gate_rows(run: RunFiles) -> list[GateRow]:
     latest = latest_decisions(run.decisions)
     attempts: dict[str, int] = {}
-    for _, d in run.decisions:
-        attempts[d.gate_id] = attempts.get(d.gate_id, 0) + 1
+    for _, dec in run.decisions:
+        attempts[dec.gate_id] = attempts.get(dec.gate_id, 0) + 1
     outcomes: list[GateOutcome] = list(run.summary.gates) if run.summary else []
     seen = {g.gate_id for g in outcomes}
     rows: list[GateRow] = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+
+import numpy as np
 from dataclasses import dataclass
 
 from geak.auditor import stats
@@ -143,7 +145,7 @@ def _box_marks(i: int, axis: Axis, q: Sequence[float], colour: str, tip: str) ->
     ]
 
 
-def quantiles(xs: Sequence[float], qs: Sequence[float]) -> list[float] | None:
+def quantiles(xs: Sequence[float] | np.ndarray, qs: Sequence[float]) -> list[float] | None:
     out = [stats.percentile(xs, q) for q in qs]
     return None if any(v is None for v in out) else [float(v) for v in out if v is not None]
 
