@@ -20,21 +20,23 @@ AUTO_KEY = dialects.Union(lambda: rf"(^|[._])({dialects.names((), 'auto_keys') o
 # 947,041 vs 1,156,449) stays a difference.
 DERIVED_KEY = dialects.Union(lambda: rf"(^|[._])({dialects.names((), 'derived_keys') or '(?!)'})$")
 DERIVED_REL = 0.01
-_DERIVED: list[Any] = [-1, {}]  # (dialect generation, derived_from()) as last built
+_derived_gen = -1
+_derived_map: dict[str, tuple[str, ...]] = {}
 
 
 def derived_from() -> dict[str, tuple[str, ...]]:
     """Knob -> the keys an engine derives from it when they are not set themselves (issue 32),
     every dialect's together. Only the resolved config is excused: a derived key the engine's own
     log shows among its non-default args was set explicitly, and P4 still names it."""
+    global _derived_gen, _derived_map
     g = dialects.generation()
-    if _DERIVED[0] == g:
-        return dict(_DERIVED[1])
+    if _derived_gen == g:
+        return _derived_map
     out: dict[str, tuple[str, ...]] = {}
     for d in dialects.all_dialects():
         for knob, keys in d.derived_from.items():
             out[knob] = tuple(dict.fromkeys(out.get(knob, ()) + keys))
-    _DERIVED[:] = [g, out]
+    _derived_gen, _derived_map = g, out
     return out
 
 

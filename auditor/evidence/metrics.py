@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import dialects
 
@@ -26,8 +25,7 @@ from .store import gunzip_capped
 
 # family -> engine metric name: each engine's dialect names its own (dialects/). Counters are
 # summed over their labels (vLLM labels request_success by finished_reason); histograms keep their buckets.
-COUNTERS = ("prompt_tokens", "generation_tokens", "requests")
-HISTOGRAMS = ("ttft_s", "e2e_s")
+COUNTERS, HISTOGRAMS = dialects.COUNTERS, dialects.HISTOGRAMS
 # gzip of the engine's answer: lossless, and ~9x smaller (a vLLM answer is ~54 kB of text)
 SUFFIX_BEFORE, SUFFIX_AFTER = ".metrics_before.prom.gz", ".metrics_after.prom.gz"
 MAX_TEXT_BYTES = 16 << 20  # decompressed; a real answer is well under 1 MB
@@ -57,14 +55,17 @@ class Snapshot:
     bad_lines: list[int] = field(default_factory=list)
 
 
-_WANTED: list[Any] = [-1, {}]  # (dialect generation, sample name -> (family, kind, engine)) as last built
+_wanted_gen = -1
+_wanted_map: dict[str, tuple[str, str, str]] = {}
 
 
 def _wanted() -> dict[str, tuple[str, str, str]]:
-    """Sample name -> (family, kind, engine), for every registered engine's dialect."""
+    """Sample name -> (family, kind, engine), for every registered engine's dialect (built once per
+    registration, not per snapshot)."""
+    global _wanted_gen, _wanted_map
     g = dialects.generation()
-    if _WANTED[0] == g:
-        return dict(_WANTED[1])
+    if _wanted_gen == g:
+        return _wanted_map
     out: dict[str, tuple[str, str, str]] = {}
     for d in dialects.all_dialects():
         for fam, name in d.metrics.items():
@@ -73,7 +74,7 @@ def _wanted() -> dict[str, tuple[str, str, str]]:
             elif fam in HISTOGRAMS:
                 for suffix, kind in (("_bucket", "bucket"), ("_sum", "sum"), ("_count", "count")):
                     out[name + suffix] = (fam, kind, d.name)
-    _WANTED[:] = [g, out]
+    _wanted_gen, _wanted_map = g, out
     return out
 
 

@@ -138,7 +138,12 @@ def resolved_from_server_info(info: Any) -> dict[str, Any]:
         raise ValueError(f"server info is a {type(info).__name__}, expected a JSON object")
     for d in dialects.all_dialects():
         if d.server_info_key and d.server_info_key in info and d.server_info_flat is not None:
-            return d.server_info_flat(info)
+            try:
+                return d.server_info_flat(info)
+            except ValueError:
+                raise
+            except Exception as e:  # a dialect's reader on odd bytes: the answer is unreadable, said as such
+                raise ValueError(f"server info ({d.name}'s {d.server_info_key!r}) cannot be read: {type(e).__name__}: {e}") from None
     return flatten({k: v for k, v in info.items() if k not in SERVER_INFO_RUNTIME_KEYS})
 
 

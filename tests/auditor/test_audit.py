@@ -174,3 +174,15 @@ def test_a_run_that_fails_as_a_whole_fails_whatever_gate_or_scope_is_asked_for(c
     for kw in ({}, {"gate": "config-accept-1"}, {"scope": "patch"}):
         got = {v.gate_id: v.verdict for v in audit_run(clean_run, write=False, **kw)}
         assert got.get("run") == "FAIL", (kw, got)
+
+
+def test_short_aa_legs_are_one_reason_not_one_per_leg(clean_run):
+    # an A B B A design of 1-rep legs gave 12 copies of the same sentence (H100, 2026-12-07)
+    from geak.auditor.evidence.loader import RunEvidence
+    from geak.auditor.evidence.store import RunStore
+    from geak.auditor.noise import aa_band_pct
+
+    _aa_legs(clean_run, [1000.0], [1010.0])
+    band, _, unknown = aa_band_pct(RunEvidence(RunStore(clean_run)))
+    assert band is None and unknown.count("counted value(s)") == 1, unknown
+    assert "A/A legs aa_1, aa_2 have 1 counted value(s) of output_throughput each; a band needs 3" in unknown, unknown

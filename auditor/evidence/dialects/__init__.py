@@ -23,6 +23,11 @@ from typing import Any
 from collections.abc import Callable, Iterator, Mapping
 
 Flatten = Callable[[dict[str, Any]], dict[str, Any]]
+# the metric families the witness reads (metrics.py): what a dialect's ``metrics`` may name
+COUNTERS = ("prompt_tokens", "generation_tokens", "requests")
+HISTOGRAMS = ("ttft_s", "e2e_s")
+# log-line regexes and the groups each must capture (what lifetime.py and engine_log.py read)
+_LINE_GROUPS = {"pid_lines": 1, "port_lines": 1, "reset_lines": 0, "launch_args_lines": 1, "core_ids_lines": 2}
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,30 @@ _DIALECTS: dict[str, Dialect] = {}
 _generation = [0]  # bumped on every register: the unions below are cached per generation
 
 
+def check(d: Dialect) -> list[str]:
+    """What is wrong with a dialect, field by field (empty: nothing). Checked when it registers, so
+    a bad regex or an unknown metric family stops the engine's author, never an audit later."""
+    out = [] if re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", d.name) else [
+        f"name {d.name!r}: lowercase letters, digits, '-' and '_', 40 at most"]
+    out += [f"metrics: unknown family {f!r} (known: {', '.join(COUNTERS + HISTOGRAMS)})"
+            for f in d.metrics if f not in COUNTERS + HISTOGRAMS]
+    for attr in (*_LINE_GROUPS, "orthogonal_keys", "kernel_keys"):
+        for frag in getattr(d, attr):
+            try:
+                groups = re.compile(frag).groups
+            except re.error as e:
+                out.append(f"{attr}: {frag!r} is not a regex ({e})")
+                continue
+            if attr in _LINE_GROUPS and groups != _LINE_GROUPS[attr]:
+                out.append(f"{attr}: {frag!r} captures {groups} group(s); the reader takes {_LINE_GROUPS[attr]}")
+    return out
+
+
 def register(d: Dialect) -> Dialect:
-    """Add (or replace) an engine's dialect; the unions pick it up at once."""
-    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", d.name):
-        raise ValueError(f"dialect name {d.name!r}: lowercase letters, digits, '-' and '_', 40 at most")
+    """Add (or replace) an engine's dialect; the unions pick it up at once. ValueError naming every
+    field that is wrong (``check``)."""
+    if bad := check(d):
+        raise ValueError(f"dialect {d.name!r}: " + "; ".join(bad))
     _DIALECTS[d.name] = d
     _generation[0] += 1
     return d
@@ -74,8 +99,14 @@ def unregister(name: str) -> None:
         _generation[0] += 1
 
 
+_loaded = [False]
+
+
 def _builtins() -> None:
-    from . import sglang, vllm  # noqa: F401  (registration)
+    # every lookup comes through here, many times per audited key: import the built-ins once
+    if not _loaded[0]:
+        _loaded[0] = True
+        from . import sglang, vllm  # noqa: F401  (registration)
 
 
 def known() -> list[str]:
@@ -110,10 +141,6 @@ def union(attr: str) -> tuple[str, ...]:
     for d in all_dialects():
         out += [x for x in getattr(d, attr) if x not in out]
     return tuple(out)
-
-
-def by_tool(tool: str | None) -> Dialect | None:
-    return next((d for d in all_dialects() if d.bench_tool == tool), None)
 
 
 def default() -> Dialect:
