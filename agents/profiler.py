@@ -41,9 +41,18 @@ VLLM_EDITABLE: dict[str, str] = {
 }
 
 _DTYPES = {
-    "c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32", "double": "fp64", "long int": "int64",
-    "int": "int32", "bool": "bool", "unsigned char": "uint8", "signed char": "int8", "short int": "int16",
-    "c10::Float8_e4m3fn": "fp8_e4m3", "c10::Float8_e5m2": "fp8_e5m2",
+    "c10::BFloat16": "bf16",
+    "c10::Half": "fp16",
+    "float": "fp32",
+    "double": "fp64",
+    "long int": "int64",
+    "int": "int32",
+    "bool": "bool",
+    "unsigned char": "uint8",
+    "signed char": "int8",
+    "short int": "int16",
+    "c10::Float8_e4m3fn": "fp8_e4m3",
+    "c10::Float8_e5m2": "fp8_e5m2",
 }
 
 
@@ -136,13 +145,25 @@ def op_breakdown(trace_path: str | Path, *, max_shapes: int = 24) -> OpBreakdown
     fams = []
     for fam, us in sorted(fam_us.items(), key=lambda kv: -kv[1]):
         ss = sorted(sigs.get(fam, {}).values(), key=lambda s: -s.self_us)
-        fams.append(FamilyStat(
-            family=fam, self_us=us, share=us / total if total else 0.0, calls=fam_calls.get(fam, 0),
-            ops=dict(sorted(fam_ops[fam].items(), key=lambda kv: -kv[1])), dtypes=sorted(dtypes.get(fam, set())),
-            shapes=[s.model_copy(update={"self_us": round(s.self_us, 3)}) for s in ss[:max_shapes]], distinct_shapes=len(ss),
-        ))
-    return OpBreakdown(trace_file=Path(trace_path).name, source=source, total_us=total,
-                       step_us=step_us if source == "cpu_ops" and step_us else None, families=fams)
+        fams.append(
+            FamilyStat(
+                family=fam,
+                self_us=us,
+                share=us / total if total else 0.0,
+                calls=fam_calls.get(fam, 0),
+                ops=dict(sorted(fam_ops[fam].items(), key=lambda kv: -kv[1])),
+                dtypes=sorted(dtypes.get(fam, set())),
+                shapes=[s.model_copy(update={"self_us": round(s.self_us, 3)}) for s in ss[:max_shapes]],
+                distinct_shapes=len(ss),
+            )
+        )
+    return OpBreakdown(
+        trace_file=Path(trace_path).name,
+        source=source,
+        total_us=total,
+        step_us=step_us if source == "cpu_ops" and step_us else None,
+        families=fams,
+    )
 
 
 def _exclusive_times(cpu: list[dict[str, Any]]) -> tuple[dict[int, float], dict[int, bool], float]:
@@ -176,8 +197,9 @@ def _exclusive_times(cpu: list[dict[str, Any]]) -> tuple[dict[int, float], dict[
     return excl, same_family_parent, step_us
 
 
-def _served_shapes(cpu: list[dict[str, Any]], excl: dict[int, float]) -> tuple[dict[str, dict[tuple[str, str, str], ShapeStat]],
-                                                                                dict[str, set[str]]]:
+def _served_shapes(
+    cpu: list[dict[str, Any]], excl: dict[int, float]
+) -> tuple[dict[str, dict[tuple[str, str, str], ShapeStat]], dict[str, set[str]]]:
     """Served shapes and dtypes per family, from CPU ops (they carry Input Dims / Input type on
     both CPU and GPU traces); the time attributed is the op's exclusive CPU time."""
     sigs: dict[str, dict[tuple[str, str, str], ShapeStat]] = defaultdict(dict)
@@ -234,21 +256,33 @@ class RoutingProposal(BaseModel):
     note: str = ""
 
     def claim(self, trace_file: str | None = None) -> ProfileClaim:
-        return ProfileClaim(trace_file=trace_file or self.trace_file, routed=self.routed, skipped=self.skipped,
-                            breakdown=dict(self.breakdown))
+        return ProfileClaim(
+            trace_file=trace_file or self.trace_file,
+            routed=self.routed,
+            skipped=self.skipped,
+            breakdown=dict(self.breakdown),
+        )
 
 
 def _skip_reason(f: FamilyStat, editable: Mapping[str, str], min_share: float, top: list[str]) -> str:
     names = " ".join(f.ops).lower()
     if f.family == "compiled_region":
         inside = sorted(x for x in editable if x in ("rmsnorm", "silu_and_mul", "rotary"))
-        return ("fused inside torch.compile region: not separately replaceable"
-                + (f" ({', '.join(inside)} run inside it; profile with them in compilation_config.custom_ops to see their share)"
-                   if inside else ""))
+        return "fused inside torch.compile region: not separately replaceable" + (
+            f" ({', '.join(inside)} run inside it; profile with them in compilation_config.custom_ops to see their share)"
+            if inside
+            else ""
+        )
     if f.family == "gemm":
-        vendor = ("oneDNN" if any(k in names for k in ("onednn", "mkldnn", "dnnl"))
-                  else "cuBLAS/CUTLASS" if any(k in names for k in ("cublas", "cutlass", "xmma", "sm90", "sm80", "ampere"))
-                  else "hipBLASLt/rocBLAS" if any(k in names for k in ("hipblas", "rocblas", "cijk")) else "BLAS library")
+        vendor = (
+            "oneDNN"
+            if any(k in names for k in ("onednn", "mkldnn", "dnnl"))
+            else "cuBLAS/CUTLASS"
+            if any(k in names for k in ("cublas", "cutlass", "xmma", "sm90", "sm80", "ampere"))
+            else "hipBLASLt/rocBLAS"
+            if any(k in names for k in ("hipblas", "rocblas", "cijk"))
+            else "BLAS library"
+        )
         return f"vendor GEMM ({vendor}): not in the template library"
     if f.family == "other":
         return "unattributed glue (views, copies, indexing, host-side ops): no single op to replace"
@@ -261,8 +295,14 @@ def _skip_reason(f: FamilyStat, editable: Mapping[str, str], min_share: float, t
     return f"no replacement path in the engine for {f.family}"
 
 
-def route(breakdown: OpBreakdown, editable_families: Mapping[str, str] | Iterable[str] = VLLM_EDITABLE, *,
-          top_k: int = 5, max_routed: int = 1, min_share: float = 0.02) -> RoutingProposal:
+def route(
+    breakdown: OpBreakdown,
+    editable_families: Mapping[str, str] | Iterable[str] = VLLM_EDITABLE,
+    *,
+    top_k: int = 5,
+    max_routed: int = 1,
+    min_share: float = 0.02,
+) -> RoutingProposal:
     """Route the largest editable families among the top ``top_k`` (at most ``max_routed``);
     every other top family is skipped with a reason. ``editable_families``: family -> where
     it is replaced in the engine (an iterable of names means location unknown)."""
@@ -271,18 +311,37 @@ def route(breakdown: OpBreakdown, editable_families: Mapping[str, str] | Iterabl
     top = [f.family for f in fams[:top_k]]
     routed: list[RoutedOp] = []
     for f in fams[:top_k]:
-        if len(routed) < max_routed and f.family in editable and f.family not in ("other", "compiled_region") and f.share >= min_share:
-            routed.append(RoutedOp(family=f.family, claimed_share=round(f.share, 4), editable=True,
-                                   location=editable[f.family] or None))
+        if (
+            len(routed) < max_routed
+            and f.family in editable
+            and f.family not in ("other", "compiled_region")
+            and f.share >= min_share
+        ):
+            routed.append(
+                RoutedOp(
+                    family=f.family, claimed_share=round(f.share, 4), editable=True, location=editable[f.family] or None
+                )
+            )
     picked = {r.family for r in routed}
-    skipped = [SkippedOp(family=f.family, reason=_skip_reason(f, editable, min_share, [r.family for r in routed]))
-               for f in fams[:top_k] if f.family not in picked]
+    skipped = [
+        SkippedOp(family=f.family, reason=_skip_reason(f, editable, min_share, [r.family for r in routed]))
+        for f in fams[:top_k]
+        if f.family not in picked
+    ]
     if routed:
         note = f"routed {', '.join(sorted(picked))} of the top {len(top)} families {top}"
     else:
         vis = sorted(set(editable) & {f.family for f in fams})
-        note = (f"nothing editable among the top {len(top)} families {top}"
-                + (f"; editable families present but minor: {vis}" if vis else "")
-                + ("; the editable ops are fused inside torch.compile regions" if "compiled_region" in top else ""))
-    return RoutingProposal(trace_file=breakdown.trace_file, routed=routed, skipped=skipped,
-                           breakdown={f.family: round(f.share, 4) for f in fams}, top_k=top_k, note=note)
+        note = (
+            f"nothing editable among the top {len(top)} families {top}"
+            + (f"; editable families present but minor: {vis}" if vis else "")
+            + ("; the editable ops are fused inside torch.compile regions" if "compiled_region" in top else "")
+        )
+    return RoutingProposal(
+        trace_file=breakdown.trace_file,
+        routed=routed,
+        skipped=skipped,
+        breakdown={f.family: round(f.share, 4) for f in fams},
+        top_k=top_k,
+        note=note,
+    )

@@ -40,7 +40,9 @@ class Span:
     first: RepWindow
 
     def shared(self, o: Span) -> float:
-        return max(0.0, min(self.end, o.end) - max(self.start, o.start)) / max(1e-9, min(self.end - self.start, o.end - o.start))
+        return max(0.0, min(self.end, o.end) - max(self.start, o.start)) / max(
+            1e-9, min(self.end - self.start, o.end - o.start)
+        )
 
 
 def span_of(leg: LegData) -> Span | None:
@@ -60,7 +62,7 @@ def periods(spans: list[Span]) -> list[tuple[Span, Span]]:
     for i, x in enumerate(order):
         if x.leg_id in used:
             continue
-        for y in order[i + 1:]:
+        for y in order[i + 1 :]:
             if y.leg_id in used or x.cores & y.cores or same_clock(x.first, y.first) is False:
                 continue
             if x.shared(y) >= MIN_SHARED:
@@ -84,12 +86,17 @@ def crossovers(spans: list[Span]) -> tuple[list[tuple[list[str], list[str]]], li
         # side A: the leg on p's cores in period 1, then the leg on q's cores in period 2 (swapped)
         a2, b2 = (x, y) if x.cores == q.cores else (y, x)
         found.append(([p.leg_id, a2.leg_id], [q.leg_id, b2.leg_id]))
-    left = [f"A/A legs {x.leg_id} and {y.leg_id} ran at once on disjoint cores, but no second period on those core sets "
-            "completes a crossover" for x, y in waiting.values()]
+    left = [
+        f"A/A legs {x.leg_id} and {y.leg_id} ran at once on disjoint cores, but no second period on those core sets "
+        "completes a crossover"
+        for x, y in waiting.values()
+    ]
     return found, left
 
 
-def sequences(spans: list[Span], used: set[str], per_design: int) -> tuple[list[tuple[list[str], list[str]]], list[str]]:
+def sequences(
+    spans: list[Span], used: set[str], per_design: int
+) -> tuple[list[tuple[list[str], list[str]]], list[str]]:
     """(A/A A B B A designs as (A legs, B legs), why a chain is not one) from the spans of the
     legs not in ``used`` (those of a crossover): one chain per core set, cut every ``per_design`` pairs."""
     chains: dict[DeviceSet, list[Span]] = {}
@@ -102,13 +109,17 @@ def sequences(spans: list[Span], used: set[str], per_design: int) -> tuple[list[
         on = describe(cores)
         clash = next(((x, y) for x, y in zip(chain, chain[1:]) if y.start < x.end), None)
         if clash:
-            left.append(f"A/A legs {clash[0].leg_id} and {clash[1].leg_id} ran at once on {on}: not an A B B A sequence")
+            left.append(
+                f"A/A legs {clash[0].leg_id} and {clash[1].leg_id} ran at once on {on}: not an A B B A sequence"
+            )
             continue
         if len(chain) % 2:
             left.append(f"A/A leg {chain[-1].leg_id} on {on} is left over after {len(chain) // 2} A B B A pair(s)")
             continue
-        pairs = [(chain[k].leg_id, chain[k + 1].leg_id) if k % 4 == 0 else (chain[k + 1].leg_id, chain[k].leg_id)
-                 for k in range(0, len(chain), 2)]  # (A, B): A B, then B A, ...
+        pairs = [
+            (chain[k].leg_id, chain[k + 1].leg_id) if k % 4 == 0 else (chain[k + 1].leg_id, chain[k].leg_id)
+            for k in range(0, len(chain), 2)
+        ]  # (A, B): A B, then B A, ...
         cuts = list(range(0, len(pairs), max(1, per_design)))
         if len(cuts) > 1 and len(pairs) - cuts[-1] < per_design:
             cuts.pop()  # the rest joins the last design
@@ -130,6 +141,8 @@ def config_differs(legs: list[LegData]) -> str | None:
             return f"A/A leg {(lg if got is None else first).leg_id} has no resolved config to compare"
         diff = [k for k in config_diff(base, got) if not DEVICE_BINDING.search(k)]
         if diff:
-            return (f"A/A legs {first.leg_id} and {lg.leg_id} launched different configs ({', '.join(diff[:5])}, by "
-                    f"{lg.resolved()[1]}): that is a change, not noise")
+            return (
+                f"A/A legs {first.leg_id} and {lg.leg_id} launched different configs ({', '.join(diff[:5])}, by "
+                f"{lg.resolved()[1]}): that is a change, not noise"
+            )
     return None

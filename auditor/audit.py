@@ -31,7 +31,6 @@ from .policy import AuditPolicy
 from .evidence.layout import AUDITS, DECISIONS, MANIFEST
 
 
-
 def combine(findings: list[Finding], policy: AuditPolicy) -> VerdictName:
     outcomes = {f.outcome for f in findings}
     if "fail" in outcomes:
@@ -68,13 +67,23 @@ def _run_rule(r: Any, ctx: GateContext) -> tuple[list[Finding], str | None]:
     try:
         return r.fn(ctx), None
     except EvidenceError as e:
-        return [Finding(rule_id=r.rule_id, scope=ctx.scope, outcome="fail", action="eject", message=str(e),
-                        evidence=[e.evidence])], None
+        return [
+            Finding(
+                rule_id=r.rule_id,
+                scope=ctx.scope,
+                outcome="fail",
+                action="eject",
+                message=str(e),
+                evidence=[e.evidence],
+            )
+        ], None
     except Exception as e:  # noqa: BLE001 - the auditor's own fault, attributed below
         return [], f"{type(e).__name__}: {str(e)[:300]}"
 
 
-def audit_decision(run: RunEvidence, decision: Decision, line: int, policy: AuditPolicy, scope: str | None = None) -> AuditVerdict:
+def audit_decision(
+    run: RunEvidence, decision: Decision, line: int, policy: AuditPolicy, scope: str | None = None
+) -> AuditVerdict:
     """Run every registered rule of the gate's scope (``scope``, else scopes.scope_of the
     decision's content; never the decision's own word). Never raises.
 
@@ -87,10 +96,17 @@ def audit_decision(run: RunEvidence, decision: Decision, line: int, policy: Audi
         ctx = GateContext(run=run, decision=decision, decision_line=line, scope=sc, policy=policy)
         findings: list[Finding] = []
         if decision.scope != sc:
-            findings.append(Finding(rule_id="P1", scope=sc, outcome="fail", action="eject",
-                                    message=f"the decision says scope {decision.scope!r}, but this is a {sc!r} gate ({why}): "
-                                            f"judged as {sc!r}; a decision cannot choose the rules that judge it",
-                                    evidence=[ctx.decision_field("scope")]))
+            findings.append(
+                Finding(
+                    rule_id="P1",
+                    scope=sc,
+                    outcome="fail",
+                    action="eject",
+                    message=f"the decision says scope {decision.scope!r}, but this is a {sc!r} gate ({why}): "
+                    f"judged as {sc!r}; a decision cannot choose the rules that judge it",
+                    evidence=[ctx.decision_field("scope")],
+                )
+            )
         faults: list[tuple[str, str]] = []  # (rule id, what stopped it)
         for r in sorted(rules_for(sc), key=lambda r: sorted_rule_ids(RULES).index(r.rule_id)):
             got, fault = _run_rule(r, ctx)
@@ -103,22 +119,42 @@ def audit_decision(run: RunEvidence, decision: Decision, line: int, policy: Audi
             if verdict == "PASS":
                 verdict = None
             else:
-                findings += [Finding(rule_id=rid, scope=sc, outcome="unchecked", action="remeasure",
-                                     message=f"the auditor faulted in this rule ({why}); the other rules' verdict stands "
-                                             "and nothing is banked on it") for rid, why in faults]
+                findings += [
+                    Finding(
+                        rule_id=rid,
+                        scope=sc,
+                        outcome="unchecked",
+                        action="remeasure",
+                        message=f"the auditor faulted in this rule ({why}); the other rules' verdict stands "
+                        "and nothing is banked on it",
+                    )
+                    for rid, why in faults
+                ]
         v = AuditVerdict(
-            gate_id=decision.gate_id, scope=sc, decision_id=decision.decision_id,
-            verdict=verdict, findings=findings, actions=_actions(findings), unaudited_reason=reason,
-            auditor_version=AUDITOR_VERSION, policy=policy.model_dump(), created_at=_now(),
+            gate_id=decision.gate_id,
+            scope=sc,
+            decision_id=decision.decision_id,
+            verdict=verdict,
+            findings=findings,
+            actions=_actions(findings),
+            unaudited_reason=reason,
+            auditor_version=AUDITOR_VERSION,
+            policy=policy.model_dump(),
+            created_at=_now(),
         )
         cov = coverage([v])
         v.rules_checked, v.rules_without_evidence = cov.checked, cov.no_evidence
         return v
     except Exception as e:  # the auditor's own bug outside any rule: fail open, loudly
         return AuditVerdict(
-            gate_id=decision.gate_id, scope=sc, decision_id=decision.decision_id,
-            verdict=None, unaudited_reason=f"auditor error: {type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}",
-            auditor_version=AUDITOR_VERSION, policy=policy.model_dump(), created_at=_now(),
+            gate_id=decision.gate_id,
+            scope=sc,
+            decision_id=decision.decision_id,
+            verdict=None,
+            unaudited_reason=f"auditor error: {type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}",
+            auditor_version=AUDITOR_VERSION,
+            policy=policy.model_dump(),
+            created_at=_now(),
         )
 
 
@@ -127,18 +163,37 @@ def run_level_verdict(run: RunEvidence) -> AuditVerdict | None:
     probs = list(run.manifest_and_problems[1]) + list(run.decisions_and_problems[1])
     m = run.manifest
     if m is not None and m.imported_from and run.geak_run_marks:
-        probs.append(Problem(MANIFEST, f"says the run was imported from {m.imported_from!r}, but the directory holds "
-                             f"what geak run writes ({', '.join(run.geak_run_marks[:3])}): the evidence contract applies in full",
-                             None, "imported_from"))
+        probs.append(
+            Problem(
+                MANIFEST,
+                f"says the run was imported from {m.imported_from!r}, but the directory holds "
+                f"what geak run writes ({', '.join(run.geak_run_marks[:3])}): the evidence contract applies in full",
+                None,
+                "imported_from",
+            )
+        )
     if not probs:
         return None
     findings = [
-        Finding(rule_id="P1", scope="patch", outcome="fail", action="eject", message=str(p),
-                evidence=[EvidencePointer(file=p.file, line=p.line, field=p.field)])
+        Finding(
+            rule_id="P1",
+            scope="patch",
+            outcome="fail",
+            action="eject",
+            message=str(p),
+            evidence=[EvidencePointer(file=p.file, line=p.line, field=p.field)],
+        )
         for p in probs
     ]
-    return AuditVerdict(gate_id=RUN_LEVEL_GATE, scope=None, verdict="FAIL", findings=findings, actions=["eject"],
-                        auditor_version=AUDITOR_VERSION, created_at=_now())
+    return AuditVerdict(
+        gate_id=RUN_LEVEL_GATE,
+        scope=None,
+        verdict="FAIL",
+        findings=findings,
+        actions=["eject"],
+        auditor_version=AUDITOR_VERSION,
+        created_at=_now(),
+    )
 
 
 def latest_per_gate(decisions: list[tuple[int, Decision]]) -> dict[str, tuple[int, Decision]]:
@@ -149,8 +204,14 @@ def latest_per_gate(decisions: list[tuple[int, Decision]]) -> dict[str, tuple[in
     return out
 
 
-def audit_run(run_dir: str | Path, *, scope: str | None = None, gate: str | None = None,
-              policy: AuditPolicy | None = None, write: bool = True) -> list[AuditVerdict]:
+def audit_run(
+    run_dir: str | Path,
+    *,
+    scope: str | None = None,
+    gate: str | None = None,
+    policy: AuditPolicy | None = None,
+    write: bool = True,
+) -> list[AuditVerdict]:
     """Audit every gate of a run (or the selected ones) and write audits/<gate>.json."""
     policy = policy or AuditPolicy()
     store = RunStore(run_dir)
@@ -175,9 +236,15 @@ def audit_run(run_dir: str | Path, *, scope: str | None = None, gate: str | None
     return verdicts
 
 
-def audit_gate(store: RunStore, decision_id: str, policy: AuditPolicy, gate_id: str,
-               judge: Callable[[AuditVerdict, Decision], AuditVerdict] | None = None,
-               sealed_head: Head | None = None, scope: str | None = None) -> AuditVerdict:
+def audit_gate(
+    store: RunStore,
+    decision_id: str,
+    policy: AuditPolicy,
+    gate_id: str,
+    judge: Callable[[AuditVerdict, Decision], AuditVerdict] | None = None,
+    sealed_head: Head | None = None,
+    scope: str | None = None,
+) -> AuditVerdict:
     """Audit one decision as a gate of a live run and write its verdict: the one path every
     accept gate (geak run, geak baseline) takes. ``judge`` (an LLM's judgment) may only
     escalate a verdict the code floor reached. ``sealed_head``: the ledger's head as the
@@ -190,10 +257,26 @@ def audit_gate(store: RunStore, decision_id: str, policy: AuditPolicy, gate_id: 
         # the producer's record of its own claim is gone or unreadable: that is evidence
         # failing (FAIL, withheld), not the auditor failing (which would fail open and bank)
         why = f"decision {decision_id!r} is not a readable line of decisions.jsonl: there is no claim to bank"
-        v = AuditVerdict(gate_id=gate_id, scope=None, decision_id=decision_id, verdict="FAIL", actions=["eject"],
-                         findings=[Finding(rule_id="P1", scope="patch", outcome="fail", action="eject", message=why,
-                                           evidence=[EvidencePointer(file=DECISIONS)])],
-                         auditor_version=AUDITOR_VERSION, policy=policy.model_dump(), created_at=_now())
+        v = AuditVerdict(
+            gate_id=gate_id,
+            scope=None,
+            decision_id=decision_id,
+            verdict="FAIL",
+            actions=["eject"],
+            findings=[
+                Finding(
+                    rule_id="P1",
+                    scope="patch",
+                    outcome="fail",
+                    action="eject",
+                    message=why,
+                    evidence=[EvidencePointer(file=DECISIONS)],
+                )
+            ],
+            auditor_version=AUDITOR_VERSION,
+            policy=policy.model_dump(),
+            created_at=_now(),
+        )
         store.write_json(audit_file(gate_id), v)
         return v
     line, d = found[-1]
@@ -225,7 +308,10 @@ def audit_stem(gate_id: str, *, run_level: bool = False) -> str:
         return _RUN_LEVEL_STEM
     if _CLEAN.fullmatch(gate_id) and ".." not in gate_id:
         return gate_id
-    safe = "".join(c if c.isalnum() and c.isascii() or c in "-_." else "_" for c in gate_id.lower())[:60].lstrip("._") or "gate"
+    safe = (
+        "".join(c if c.isalnum() and c.isascii() or c in "-_." else "_" for c in gate_id.lower())[:60].lstrip("._")
+        or "gate"
+    )
     return f"{safe}~{hashlib.sha256(gate_id.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 

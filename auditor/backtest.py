@@ -139,10 +139,28 @@ def backtest(cases_dirs: str | Path | list[Path], policy: AuditPolicy | None = N
             v = verdicts.get(gate_id)
             actual = (v.verdict or "UNAUDITED") if v else "UNAUDITED"
             exp_rules = list(spec.get("rules", []))
-            fired = sorted({f.rule_id for f in v.findings if f.outcome in ("fail", "flag")
-                            or (unchecked_fires and f.outcome == "unchecked" and f.rule_id in exp_rules)}) if v else []
-            report.gates.append(GateResult(case=case.name, gate_id=gate_id, expected=spec["verdict"], actual=actual,
-                                           expected_rules=exp_rules, fired_rules=fired))
+            fired = (
+                sorted(
+                    {
+                        f.rule_id
+                        for f in v.findings
+                        if f.outcome in ("fail", "flag")
+                        or (unchecked_fires and f.outcome == "unchecked" and f.rule_id in exp_rules)
+                    }
+                )
+                if v
+                else []
+            )
+            report.gates.append(
+                GateResult(
+                    case=case.name,
+                    gate_id=gate_id,
+                    expected=spec["verdict"],
+                    actual=actual,
+                    expected_rules=exp_rules,
+                    fired_rules=fired,
+                )
+            )
             confusion[spec["verdict"]][actual] += 1
             for r in exp_rules:
                 if r in fired:

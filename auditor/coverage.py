@@ -33,5 +33,8 @@ def coverage(verdicts: list[AuditVerdict]) -> Coverage:
     scopes = {v.scope for v in verdicts if v.scope}
     applicable = sorted_rule_ids({r.rule_id for s in scopes for r in rules_for(s)})
     checked = sorted_rule_ids({f.rule_id for v in verdicts for f in v.findings if f.outcome in CHECKED})
-    return Coverage(applicable=applicable, checked=[r for r in applicable if r in checked],
-                    no_evidence=[r for r in applicable if r not in checked])
+    return Coverage(
+        applicable=applicable,
+        checked=[r for r in applicable if r in checked],
+        no_evidence=[r for r in applicable if r not in checked],
+    )

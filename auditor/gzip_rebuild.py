@@ -39,7 +39,9 @@ def deflate(content: bytes, level: int, mem_level: int) -> bytes:
 
 
 def gzip_bytes(header: bytes, content: bytes, level: int, mem_level: int) -> bytes:
-    return header + deflate(content, level, mem_level) + struct.pack("<II", zlib.crc32(content), len(content) & 0xFFFFFFFF)
+    return (
+        header + deflate(content, level, mem_level) + struct.pack("<II", zlib.crc32(content), len(content) & 0xFFFFFFFF)
+    )
 
 
 def rebuildable(data: bytes) -> tuple[bytes, GzipRebuild] | None:
@@ -57,6 +59,11 @@ def rebuildable(data: bytes) -> tuple[bytes, GzipRebuild] | None:
     for level in (9, 6, 1, 2, 3, 4, 5, 7, 8):  # 9: Python's gzip default; 6: zlib's
         for mem in (8, 9):
             if gzip_bytes(data[:hl], content, level, mem) == data:
-                return content, GzipRebuild(header_hex=data[:hl].hex(), level=level, mem_level=mem,
-                                            content_size=len(content), content_sha256=hashlib.sha256(content).hexdigest())
+                return content, GzipRebuild(
+                    header_hex=data[:hl].hex(),
+                    level=level,
+                    mem_level=mem,
+                    content_size=len(content),
+                    content_sha256=hashlib.sha256(content).hexdigest(),
+                )
     return None

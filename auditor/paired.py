@@ -41,9 +41,16 @@ class PairedResult:
 
     def summary(self, alpha: float) -> dict[str, Any]:
         sr = stats.signed_rank(self.deltas)
-        return {"design": self.design, "n_pairs": len(self.deltas), "n_dropped": len(self.dropped),
-                "median_pair_delta_pct": stats.median(self.deltas), "signed_rank_p": sr[1] if sr else None,
-                "bootstrap_ci_pct": stats.bootstrap_pairs_ci(self.deltas), "pair_deltas_pct": self.deltas, "alpha": alpha}
+        return {
+            "design": self.design,
+            "n_pairs": len(self.deltas),
+            "n_dropped": len(self.dropped),
+            "median_pair_delta_pct": stats.median(self.deltas),
+            "signed_rank_p": sr[1] if sr else None,
+            "bootstrap_ci_pct": stats.bootstrap_pairs_ci(self.deltas),
+            "pair_deltas_pct": self.deltas,
+            "alpha": alpha,
+        }
 
 
 def _reps(leg: LegData, metric: str) -> list[tuple[RepWindow, float]]:
@@ -56,8 +63,9 @@ def _reps(leg: LegData, metric: str) -> list[tuple[RepWindow, float]]:
     return out
 
 
-def derive(design: str, ref: list[LegData], cand: list[LegData], metric: str, higher_is_better: bool,
-           min_evenness: float) -> PairedResult:
+def derive(
+    design: str, ref: list[LegData], cand: list[LegData], metric: str, higher_is_better: bool, min_evenness: float
+) -> PairedResult:
     if design == "crossover":
         return _crossover(ref, cand, metric, higher_is_better, min_evenness)
     if design == "abba":
@@ -68,9 +76,92 @@ def derive(design: str, ref: list[LegData], cand: list[LegData], metric: str, hi
 def _no_cores(cores: dict[str, DeviceSet | None]) -> str | None:
     bad = [i for i, c in cores.items() if c is None]
     if bad:
-        return (f"the engine's bytes of leg(s) {', '.join(bad)} name no device set (vLLM CPU's 'core ids=[...]' start-up line, or "
-                "a GPU engine's server_info.json naming its cards: CUDA_VISIBLE_DEVICES, or a host of one card), so the device "
-                "sets the design rests on cannot be shown")
+        return (
+            f"the engine's bytes of leg(s) {', '.join(bad)} name no device set (vLLM CPU's 'core ids=[...]' start-up line, or "
+            "a GPU engine's server_info.json naming its cards: CUDA_VISIBLE_DEVICES, or a host of one card), so the device "
+            "sets the design rests on cannot be shown"
+        )
+    return None
+
+
+Period = tuple[LegData, LegData]  # a reference leg and the candidate leg that ran beside it
+Reps = dict[str, list[tuple[RepWindow, float]]]  # leg id -> its counted reps' windows and values
+
+
+def _periods(ref: list[LegData], cand: list[LegData], reps: Reps) -> tuple[list[Period], str | None]:
+    """Each reference leg's period partner: the candidate leg its reps share the most time with;
+    (periods, None), or why the legs do not pair into periods."""
+    used: set[str] = set()
+    periods: list[Period] = []
+    for a in ref:
+        best, best_s = None, 0.0
+        for b in cand:
+            if b.leg_id in used:
+                continue
+            s = sum(
+                max(0.0, min(x.end, y.end) - max(x.start, y.start))
+                for x, _ in reps[a.leg_id]
+                for y, _ in reps[b.leg_id]
+                if same_clock(x, y) is not False
+            )
+            if s > best_s:
+                best, best_s = b, s
+        if best is None:
+            return [], f"reference leg {a.leg_id} ran at the same time as no candidate leg (the tool's request times)"
+        used.add(best.leg_id)
+        periods.append((a, best))
+    if len(used) != len(cand):
+        return [], f"candidate leg(s) {', '.join(sorted({c.leg_id for c in cand} - used))} ran beside no reference leg"
+    return periods, None
+
+
+def _not_swapped(periods: list[Period], cores: dict[str, DeviceSet | None]) -> str | None:
+    """Why the periods' device sets do not make a crossover: shared by the two halves of one
+    period, or never swapped between the sides."""
+    for a, b in periods:
+        shared = cores[a.leg_id] & cores[b.leg_id]  # type: ignore[operator]
+        if shared:
+            return (
+                f"legs {a.leg_id} and {b.leg_id} ran at once on shared {describe(shared)}"
+                " (the engines' own logs): each half slowed the other"
+            )
+    sets_a, sets_b = {cores[a.leg_id] for a, _ in periods}, {cores[b.leg_id] for _, b in periods}
+    if len(sets_a) < 2 or sets_a != sets_b:
+
+        def fmt(ss: Any) -> str:
+            return ", ".join(describe(s) for s in ss)
+
+        return (
+            f"the sets never swapped (reference on {fmt(sets_a)}, candidate on {fmt(sets_b)}, by the engines' logs): "
+            "a faster set lands on the delta"
+        )
+    return None
+
+
+def _pair_period(out: PairedResult, a: LegData, b: LegData, reps: Reps, hib: bool, min_evenness: float) -> str | None:
+    """Add one period's pairs (the reps that ran at once) to ``out``; why none can be shown, if so."""
+    ra, rb = reps[a.leg_id], reps[b.leg_id]
+    val = {id(w): v for w, v in ra + rb}
+    p = simultaneous([w for w, _ in ra], [w for w, _ in rb], min_evenness)
+    if p.unverifiable and not p.pairs:
+        return f"legs {a.leg_id} and {b.leg_id}: {p.unverifiable}"
+    for x, y, f in p.pairs:
+        d = stats.delta_pct(val[id(x)], val[id(y)], hib)
+        if d is None:
+            out.dropped.append({"reference": x.file, "candidate": y.file, "why": "a reference value of zero"})
+            continue
+        out.deltas.append(d)
+        out.pairs.append(
+            {
+                "reference": x.file,
+                "candidate": y.file,
+                "evenness": f,
+                "reference_value": val[id(x)],
+                "candidate_value": val[id(y)],
+                "delta_pct": d,
+            }
+        )
+    out.dropped += [{"reference": x.file, "candidate": y.file, "evenness": f, "why": why} for x, y, f, why in p.dropped]
     return None
 
 
@@ -86,58 +177,20 @@ def _crossover(ref: list[LegData], cand: list[LegData], metric: str, hib: bool, 
     reps = {lg.leg_id: _reps(lg, metric) for lg in ref + cand}
     empty = [i for i, r in reps.items() if not r]
     if empty:
-        out.unverifiable = f"leg(s) {', '.join(empty)} have no counted rep with per-request start times (vLLM --save-detailed)"
+        out.unverifiable = (
+            f"leg(s) {', '.join(empty)} have no counted rep with per-request start times (vLLM --save-detailed)"
+        )
         return out
-    # each reference leg's period partner: the candidate leg its reps share the most time with
-    used: set[str] = set()
-    periods = []
-    for a in ref:
-        best, best_s = None, 0.0
-        for b in cand:
-            if b.leg_id in used:
-                continue
-            s = sum(max(0.0, min(x.end, y.end) - max(x.start, y.start)) for x, _ in reps[a.leg_id] for y, _ in reps[b.leg_id]
-                    if same_clock(x, y) is not False)
-            if s > best_s:
-                best, best_s = b, s
-        if best is None:
-            out.unverifiable = f"reference leg {a.leg_id} ran at the same time as no candidate leg (the tool's request times)"
-            return out
-        used.add(best.leg_id)
-        periods.append((a, best))
-    if len(used) != len(cand):
-        out.unverifiable = f"candidate leg(s) {', '.join(sorted({c.leg_id for c in cand} - used))} ran beside no reference leg"
+    periods, why = _periods(ref, cand, reps)
+    if why is None:
+        why = _not_swapped(periods, cores)
+    if why is not None:
+        out.unverifiable = why
         return out
     for a, b in periods:
-        shared = cores[a.leg_id] & cores[b.leg_id]  # type: ignore[operator]
-        if shared:
-            out.unverifiable = (f"legs {a.leg_id} and {b.leg_id} ran at once on shared {describe(shared)}"
-                                " (the engines' own logs): each half slowed the other")
+        if (why := _pair_period(out, a, b, reps, hib, min_evenness)) is not None:
+            out.unverifiable = why
             return out
-    sets_a, sets_b = {cores[a.leg_id] for a, _ in periods}, {cores[b.leg_id] for _, b in periods}
-    if len(sets_a) < 2 or sets_a != sets_b:
-        def fmt(ss: Any) -> str:
-            return ", ".join(describe(s) for s in ss)
-        out.unverifiable = (f"the sets never swapped (reference on {fmt(sets_a)}, candidate on {fmt(sets_b)}, by the engines' logs): "
-                            "a faster set lands on the delta")
-        return out
-    for a, b in periods:
-        ra, rb = reps[a.leg_id], reps[b.leg_id]
-        val = {id(w): v for w, v in ra + rb}
-        p = simultaneous([w for w, _ in ra], [w for w, _ in rb], min_evenness)
-        if p.unverifiable and not p.pairs:
-            out.unverifiable = f"legs {a.leg_id} and {b.leg_id}: {p.unverifiable}"
-            return out
-        for x, y, f in p.pairs:
-            d = stats.delta_pct(val[id(x)], val[id(y)], hib)
-            if d is None:
-                out.dropped.append({"reference": x.file, "candidate": y.file, "why": "a reference value of zero"})
-                continue
-            out.deltas.append(d)
-            out.pairs.append({"reference": x.file, "candidate": y.file, "evenness": f,
-                              "reference_value": val[id(x)], "candidate_value": val[id(y)], "delta_pct": d})
-        out.dropped += [{"reference": x.file, "candidate": y.file, "evenness": f, "why": why}
-                        for x, y, f, why in p.dropped]
     return out
 
 
@@ -161,11 +214,15 @@ def _abba(ref: list[LegData], cand: list[LegData], metric: str, hib: bool) -> Pa
             out.unverifiable = f"leg {lg.leg_id} has no counted rep with per-request start times (vLLM --save-detailed)"
             return out
         ws = [w for w, _ in r]
-        spans.append((min(w.start for w in ws), max(w.end for w in ws), side, lg, stats.median([v for _, v in r]), ws[0]))
+        spans.append(
+            (min(w.start for w in ws), max(w.end for w in ws), side, lg, stats.median([v for _, v in r]), ws[0])
+        )
     spans.sort(key=lambda s: s[0])
     for x, y in zip(spans, spans[1:]):
         if same_clock(x[5], y[5]) is False:
-            out.unverifiable = f"legs {x[3].leg_id} and {y[3].leg_id} were timed on different clocks: their order cannot be shown"
+            out.unverifiable = (
+                f"legs {x[3].leg_id} and {y[3].leg_id} were timed on different clocks: their order cannot be shown"
+            )
             return out
         if y[0] < x[1]:
             out.unverifiable = f"legs {x[3].leg_id} and {y[3].leg_id} ran at the same time: not an A B B A sequence"
@@ -174,7 +231,9 @@ def _abba(ref: list[LegData], cand: list[LegData], metric: str, hib: bool) -> Pa
     for k in range(0, len(spans) - 1, 2):
         x, y = spans[k], spans[k + 1]
         if x[2] == y[2]:
-            out.unverifiable = f"legs {x[3].leg_id} and {y[3].leg_id} follow each other on the same side: not an A B B A sequence"
+            out.unverifiable = (
+                f"legs {x[3].leg_id} and {y[3].leg_id} follow each other on the same side: not an A B B A sequence"
+            )
             return out
         first[x[2] + y[2]] += 1
         a, b = (x, y) if x[2] == "a" else (y, x)
@@ -183,13 +242,23 @@ def _abba(ref: list[LegData], cand: list[LegData], metric: str, hib: bool) -> Pa
             out.dropped.append({"reference": a[3].leg_id, "candidate": b[3].leg_id, "why": "a reference value of zero"})
             continue
         out.deltas.append(d)
-        out.pairs.append({"reference": a[3].leg_id, "candidate": b[3].leg_id, "order": x[2] + y[2],
-                          "reference_value": a[4], "candidate_value": b[4], "delta_pct": d})
+        out.pairs.append(
+            {
+                "reference": a[3].leg_id,
+                "candidate": b[3].leg_id,
+                "order": x[2] + y[2],
+                "reference_value": a[4],
+                "candidate_value": b[4],
+                "delta_pct": d,
+            }
+        )
     if len(spans) % 2:
         out.dropped.append({"leg": spans[-1][3].leg_id, "why": "the last leg has no partner"})
     if abs(first["ab"] - first["ba"]) > 1:
-        out.unverifiable = (f"not counterbalanced: {first['ab']} pair(s) ran the reference first and {first['ba']} the candidate "
-                            "first, so a drift lands on the delta")
+        out.unverifiable = (
+            f"not counterbalanced: {first['ab']} pair(s) ran the reference first and {first['ba']} the candidate "
+            "first, so a drift lands on the delta"
+        )
     return out
 
 
@@ -198,8 +267,9 @@ def derive_gate(ctx: Any) -> PairedResult:
     d = ctx.decision
     key = ("paired", d.decision_id, ctx.decision_line)
     if key not in ctx.run.memo:
-        ctx.run.memo[key] = derive(d.design, ctx.reference, ctx.candidate, ctx.metric, ctx.higher_is_better,
-                                   ctx.policy.pair_min_evenness)
+        ctx.run.memo[key] = derive(
+            d.design, ctx.reference, ctx.candidate, ctx.metric, ctx.higher_is_better, ctx.policy.pair_min_evenness
+        )
     got: PairedResult = ctx.run.memo[key]
     return got
 

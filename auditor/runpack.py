@@ -14,7 +14,7 @@ Unpacking writes only the target directory (built in a temporary sibling, rename
 and a stamp beside it naming the archive's sha256, so a later call knows the directory is
 current. A directory no stamp names is never replaced. A hostile archive (a path out of the
 target, a link, a device, a member the list does not name, a byte that differs, a bomb) is a
-``PackError`` naming the archive and the member, and leaves nothing behind.
+``PackError`` naming the archive and the member (runpack_format.py), and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -28,49 +28,27 @@ import os
 import shutil
 import tarfile
 import time
-import zlib
-from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 from collections.abc import Callable, Iterator
 
-from pydantic import BaseModel, Field, ValidationError
-
-from .gzip_rebuild import GzipRebuild, gzip_bytes, rebuildable
+from .gzip_rebuild import rebuildable
+from .runpack_format import (
+    FORMAT as FORMAT,
+    MANIFEST as MANIFEST,
+    VERSION as VERSION,
+    PackedFile,
+    PackError as PackError,
+    PackManifest,
+    extract,
+    sha256_hex,
+)
 
 SUFFIX = ".tar.xz"
-MANIFEST = ".geak-pack.json"
-FORMAT = "geak-runpack"
-VERSION = 1
-MAX_UNPACKED_BYTES = 4 << 30  # a recording is tens of MB; beyond this it is a bomb
-MAX_FILES = 200_000
-MAX_MANIFEST_BYTES = 64 << 20
 # xz -9 with a longer match search: lc=4, pb=0 fit byte-aligned text (JSON, logs) ~1% better than
 # the preset's lc=3, pb=2; nice_len 273 at depth 24 gets within 3% of -9e on a profiler trace
 # (58 MB of JSON: 1.64 MB in 39 s here, -9e 1.59 MB in 430 s, -9 2.32 MB in 21 s)
 _FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9, "nice_len": 273, "depth": 24, "lc": 4, "pb": 0}]
-
-
-class PackError(ValueError):
-    """An archive (or a run directory being packed) that cannot be taken as it is."""
-
-
-class PackedFile(BaseModel):
-    path: str = Field(description="relative to the run's root, '/'-separated")
-    size: int = Field(ge=0, description="bytes of the file in the run")
-    sha256: str
-    member: str = Field(description="the tar member holding it (the path, or the path less .gz when gzip is set)")
-    gzip: GzipRebuild | None = None
-
-
-class PackManifest(BaseModel):
-    format: Literal["geak-runpack"] = "geak-runpack"
-    version: int = VERSION
-    files: list[PackedFile]
-    empty_dirs: list[str] = Field(default_factory=list)
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
@@ -95,7 +73,9 @@ def _walk(run: Path) -> tuple[list[Path], list[str]]:
         for n in sorted(names):
             p = here / n
             if p.is_symlink() or not p.is_file():
-                raise PackError(f"{p}: {'a link' if p.is_symlink() else 'not a regular file'}; a packed run holds only regular files")
+                raise PackError(
+                    f"{p}: {'a link' if p.is_symlink() else 'not a regular file'}; a packed run holds only regular files"
+                )
             files.append(p)
         if not dirs and not names and here != run:
             empty.append(here.relative_to(run).as_posix())
@@ -123,7 +103,7 @@ def pack(run: Path, out: Path | None = None) -> Path:
     entries: list[tuple[PackedFile, bytes]] = []
     for p in paths:
         rel, data = p.relative_to(run).as_posix(), p.read_bytes()
-        entry, body = PackedFile(path=rel, size=len(data), sha256=_sha(data), member=rel), data
+        entry, body = PackedFile(path=rel, size=len(data), sha256=sha256_hex(data), member=rel), data
         plain = rel[:-3] if rel.endswith(".gz") else None
         if plain and plain not in rels and (got := rebuildable(data)) is not None:
             body, entry.gzip, entry.member = got[0], got[1], plain
@@ -146,108 +126,6 @@ def pack(run: Path, out: Path | None = None) -> Path:
 
 
 # ---------------------------------------------------------------- unpack
-
-
-def _safe_rel(archive: Path, name: str, what: str) -> PurePosixPath:
-    p = PurePosixPath(name)
-    if (not name or "\0" in name or "\\" in name or p.is_absolute() or any(x in ("", ".", "..") for x in name.split("/"))):
-        raise PackError(f"{archive}: {what} {name!r} is not a plain path inside the run")
-    return p
-
-
-def _read_manifest(archive: Path, tar: tarfile.TarFile, first: tarfile.TarInfo | None) -> PackManifest:
-    if first is None or first.name != MANIFEST or not first.isreg():
-        raise PackError(f"{archive}: not a geak run archive (its first member is not {MANIFEST}); "
-                        f"make one with `geak pack RUN_DIR`")
-    if first.size > MAX_MANIFEST_BYTES:
-        raise PackError(f"{archive}: member {MANIFEST} is {first.size} bytes, over {MAX_MANIFEST_BYTES >> 20} MiB")
-    fh = tar.extractfile(first)
-    if fh is None:
-        raise PackError(f"{archive}: member {MANIFEST} is not a regular file")
-    raw = fh.read()
-    try:
-        obj = json.loads(raw)
-    except ValueError as e:
-        raise PackError(f"{archive}: member {MANIFEST} is not JSON: {e}") from None
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise PackError(f"{archive}: member {MANIFEST} field 'format' is not {FORMAT!r}")
-    if obj.get("version") != VERSION:
-        raise PackError(f"{archive}: member {MANIFEST} field 'version' is {obj.get('version')!r}; this geak reads version "
-                        f"{VERSION}: upgrade geak")
-    try:
-        m = PackManifest.model_validate(obj)
-    except ValidationError as e:
-        x = e.errors()[0]
-        raise PackError(f"{archive}: member {MANIFEST} field '{'.'.join(map(str, x['loc']))}': {x['msg']}") from None
-    if len(m.files) > MAX_FILES or sum(f.size for f in m.files) > MAX_UNPACKED_BYTES:
-        raise PackError(f"{archive}: member {MANIFEST} lists more than {MAX_FILES} files or {MAX_UNPACKED_BYTES >> 30} GiB")
-    return m
-
-
-def _read_member(archive: Path, tar: tarfile.TarFile, ti: tarfile.TarInfo, cap: int) -> bytes:
-    if ti.size > cap:
-        raise PackError(f"{archive}: member {ti.name!r} is {ti.size} bytes, more than the manifest says ({cap})")
-    fh = tar.extractfile(ti)
-    if fh is None:
-        raise PackError(f"{archive}: member {ti.name!r} is not a regular file")
-    return fh.read()
-
-
-def _extract(archive: Path, dest: Path) -> tuple[int, int]:
-    """Write the run of ``archive`` into the empty directory ``dest``: (files, gzip files whose
-    bytes this zlib could not reproduce)."""
-    reencoded = 0
-    try:
-        with tarfile.open(archive, mode="r|xz") as tar:
-            members = iter(tar)  # a stream: each member once, in order
-            m = _read_manifest(archive, tar, next(members, None))
-            want: dict[str, PackedFile] = {}
-            for f in m.files:
-                _safe_rel(archive, f.path, "file")
-                _safe_rel(archive, f.member, "member")
-                if f.member in want or f.member == MANIFEST:
-                    raise PackError(f"{archive}: member {MANIFEST} names member {f.member!r} twice")
-                want[f.member] = f
-            if len({f.path for f in m.files}) != len(m.files):
-                raise PackError(f"{archive}: member {MANIFEST} names one file twice")
-            for ti in members:
-                if ti.name not in want:
-                    raise PackError(f"{archive}: member {ti.name!r} is not in its {MANIFEST} (a duplicate or an addition)")
-                f = want.pop(ti.name)
-                if not ti.isreg():
-                    raise PackError(f"{archive}: member {ti.name!r} is not a regular file (a link or a device)")
-                cap = f.gzip.content_size if f.gzip else f.size
-                body = _read_member(archive, tar, ti, cap)
-                if f.gzip is not None:
-                    if len(body) != f.gzip.content_size or _sha(body) != f.gzip.content_sha256:
-                        raise PackError(f"{archive}: member {ti.name!r} differs from the sha256 its {MANIFEST} records")
-                    g = f.gzip
-                    data = gzip_bytes(bytes.fromhex(g.header_hex), body, g.level, g.mem_level)
-                    reencoded += _sha(data) != f.sha256
-                else:
-                    data = body
-                    if len(data) != f.size or _sha(data) != f.sha256:
-                        raise PackError(f"{archive}: member {ti.name!r} differs from the sha256 its {MANIFEST} records")
-                out = dest / f.path
-                if not out.resolve().is_relative_to(dest.resolve()):
-                    raise PackError(f"{archive}: file {f.path!r} would land outside the run")
-                out.parent.mkdir(parents=True, exist_ok=True)
-                with open(out, "xb") as fh:
-                    fh.write(data)
-            if want:
-                raise PackError(f"{archive}: truncated: {len(want)} file(s) its {MANIFEST} lists are missing, "
-                                f"e.g. {sorted(want)[0]!r}")
-            for d in m.empty_dirs:
-                (dest / _safe_rel(archive, d, "directory")).mkdir(parents=True, exist_ok=True)
-            return len(m.files), reencoded
-    except (tarfile.TarError, lzma.LZMAError, EOFError, zlib.error) as e:
-        raise PackError(f"{archive}: not a readable tar.xz ({type(e).__name__}: {e}); the file may be cut short") from None
-    except ValueError as e:
-        if isinstance(e, PackError):
-            raise
-        raise PackError(f"{archive}: {e}") from None
-    except OSError as e:
-        raise PackError(f"{archive}: cannot unpack into {dest}: {e.strerror or e}") from None
 
 
 def stamp_path(target: Path) -> Path:
@@ -296,7 +174,9 @@ def _holds_nothing(d: Path) -> bool:
 def is_unpacked(target: Path, archive: Path) -> bool:
     """True when ``target`` was unpacked from exactly this archive's bytes."""
     st = _stamp(target)
-    return bool(target.is_dir() and st and st.get("archive") == archive.name and st.get("sha256") == file_sha256(archive))
+    return bool(
+        target.is_dir() and st and st.get("archive") == archive.name and st.get("sha256") == file_sha256(archive)
+    )
 
 
 def unpack(archive: Path, target: Path | None = None, say: Callable[[str], None] | None = None) -> Path:
@@ -319,17 +199,22 @@ def unpack(archive: Path, target: Path | None = None, say: Callable[[str], None]
             if target.is_dir() and st and st.get("archive") == archive.name and st.get("sha256") == sha:
                 return target
             if target.exists() or target.is_symlink():
-                ours = target.is_dir() and not target.is_symlink() and (
-                    (st and st.get("archive") == archive.name) or _holds_nothing(target))
+                ours = (
+                    target.is_dir()
+                    and not target.is_symlink()
+                    and ((st and st.get("archive") == archive.name) or _holds_nothing(target))
+                )
                 if not ours:
-                    raise PackError(f"{target} exists and was not unpacked from {archive}; move it away, "
-                                    f"or unpack elsewhere: geak unpack {archive} --to DIR")
+                    raise PackError(
+                        f"{target} exists and was not unpacked from {archive}; move it away, "
+                        f"or unpack elsewhere: geak unpack {archive} --to DIR"
+                    )
             t0 = time.monotonic()
             tmp = target.with_name(f".{target.name}.unpacking-{os.getpid()}")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             try:
-                n, reencoded = _extract(archive, tmp)
+                n, reencoded = extract(archive, tmp)
                 stale = None
                 if target.exists():
                     stale = target.with_name(f".{target.name}.stale-{os.getpid()}")
@@ -341,13 +226,20 @@ def unpack(archive: Path, target: Path | None = None, say: Callable[[str], None]
                 shutil.rmtree(stale, ignore_errors=True)
             _write_stamp(target, archive, sha)
     except OSError as e:
-        raise PackError(f"cannot unpack {archive} into {target}: {e.strerror or e}; "
-                        f"unpack elsewhere: geak unpack {archive} --to DIR") from None
+        raise PackError(
+            f"cannot unpack {archive} into {target}: {e.strerror or e}; "
+            f"unpack elsewhere: geak unpack {archive} --to DIR"
+        ) from None
     if say is not None:
-        note = (f"; {reencoded} gzip file(s) re-encoded by this zlib in other bytes, their content checked"
-                if reencoded else "; every byte checked")
-        say(f"unpacked {archive} into {target}{' (replacing an older unpacking)' if st else ''}: "
-            f"{n} files in {time.monotonic() - t0:.1f} s{note}")
+        note = (
+            f"; {reencoded} gzip file(s) re-encoded by this zlib in other bytes, their content checked"
+            if reencoded
+            else "; every byte checked"
+        )
+        say(
+            f"unpacked {archive} into {target}{' (replacing an older unpacking)' if st else ''}: "
+            f"{n} files in {time.monotonic() - t0:.1f} s{note}"
+        )
     return target
 
 

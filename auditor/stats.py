@@ -208,7 +208,9 @@ __all__ = [
 # the claim is about per-pair ratios, not about two medians.
 
 
-def pair_deltas_pct(reference: Sequence[float], candidate: Sequence[float], higher_is_better: bool = True) -> list[float] | None:
+def pair_deltas_pct(
+    reference: Sequence[float], candidate: Sequence[float], higher_is_better: bool = True
+) -> list[float] | None:
     """Per-pair delta in % (candidate vs its own reference rep, the sign of "better"); None when
     the sides differ in length, are empty, or a reference rep is zero."""
     if not len(reference) or len(reference) != len(candidate) or any(r == 0 for r in reference):
@@ -244,14 +246,15 @@ def signed_rank(diffs: Sequence[float]) -> tuple[float, float] | None:
             nxt[s] = nxt.get(s, 0) + c
             nxt[s + r] = nxt.get(s + r, 0) + c
         counts = nxt
-    all_ = 2 ** n
+    all_ = 2**n
     lo = sum(c for s, c in counts.items() if s <= w2) / all_
     hi = sum(c for s, c in counts.items() if s >= w2) / all_
     return w2 / 2.0, min(1.0, 2 * min(lo, hi))
 
 
-def bootstrap_pairs_ci(deltas: Sequence[float], *, n_boot: int = 2000, confidence: float = 0.95,
-                       seed: int = 0) -> tuple[float, float] | None:
+def bootstrap_pairs_ci(
+    deltas: Sequence[float], *, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float] | None:
     """Percentile bootstrap CI of the median per-pair delta, resampling whole pairs. Seeded."""
     if not len(deltas):
         return None
@@ -286,8 +289,15 @@ class BlocksDecision:
     ci_pct: tuple[float, float] | None = None
 
 
-def blocks_decision(reference: Sequence[float], candidate: Sequence[float], band_pct: float, *, min_reps_for_test: int,
-                    alpha: float, higher_is_better: bool = True) -> BlocksDecision:
+def blocks_decision(
+    reference: Sequence[float],
+    candidate: Sequence[float],
+    band_pct: float,
+    *,
+    min_reps_for_test: int,
+    alpha: float,
+    higher_is_better: bool = True,
+) -> BlocksDecision:
     """A change is real when, with enough reps, the rank test is significant and the CI's low end
     clears the band; or when the median delta clears the band and every candidate rep beats every
     reference rep. The one statement of it: auditor/checks/patch.py P3 and bench/ both call this."""

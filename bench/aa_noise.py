@@ -78,7 +78,12 @@ def main() -> None:
         ad = get_engine("vllm")
         store = RunStore(a.out / m)
         w = WorkloadSpec(dataset="random", num_prompts=prompts, input_len=32, output_len=16, max_concurrency=32, seed=0)
-        cfg = LaunchConfig(model=str(MODEL), load_format=None if a.load_format == "auto" else a.load_format, enforce_eager=eager, cpu_pin=pin)
+        cfg = LaunchConfig(
+            model=str(MODEL),
+            load_format=None if a.load_format == "auto" else a.load_format,
+            enforce_eager=eager,
+            cpu_pin=pin,
+        )
         meds, per_leg = [], []
         for leg_id in ("A1", "A2"):
             t = time.time()
@@ -97,9 +102,13 @@ def main() -> None:
             pooled = stats.spread_pct(per_leg[0] + per_leg[1])
             rows.append((m, prompts, meds, within, between, pooled))
     print()
-    print(f"{'method':8} {'prompts':>7} {'median A1':>10} {'median A2':>10} {'within A1':>10} {'within A2':>10} {'between':>8} {'pooled':>7}")
+    print(
+        f"{'method':8} {'prompts':>7} {'median A1':>10} {'median A2':>10} {'within A1':>10} {'within A2':>10} {'between':>8} {'pooled':>7}"
+    )
     for m, p, meds, within, between, pooled in rows:
-        print(f"{m:8} {p:7d} {meds[0]:10.1f} {meds[1]:10.1f} {within[0]:9.2f}% {within[1]:9.2f}% {between:7.2f}% {pooled:6.2f}%")
+        print(
+            f"{m:8} {p:7d} {meds[0]:10.1f} {meds[1]:10.1f} {within[0]:9.2f}% {within[1]:9.2f}% {between:7.2f}% {pooled:6.2f}%"
+        )
 
 
 if __name__ == "__main__":

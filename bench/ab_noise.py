@@ -75,16 +75,29 @@ def _decision(store: RunStore, gate: str, ref: list[str], cand: list[str], desig
     def lat(legs: list[str]):
         return lambda m: [float(x) for leg in legs for x in run.leg(leg).pooled(m)]
 
-    return Decision(decision_id=f"d-{gate}", gate_id=gate, scope="patch", producer="config_tuner", reference_legs=ref,
-                    candidate_legs=cand, declared_knobs=declared_for("max_num_seqs"), design=design,  # type: ignore[arg-type]
-                    declared_levers={"max_num_seqs": "config"}, declared_regressions=regressions(lat(ref), lat(cand)))
+    return Decision(
+        decision_id=f"d-{gate}",
+        gate_id=gate,
+        scope="patch",
+        producer="config_tuner",
+        reference_legs=ref,
+        candidate_legs=cand,
+        declared_knobs=declared_for("max_num_seqs"),
+        design=design,  # type: ignore[arg-type]
+        declared_levers={"max_num_seqs": "config"},
+        declared_regressions=regressions(lat(ref), lat(cand)),
+    )
 
 
 def _configs(seqs: str) -> tuple[LaunchConfig, LaunchConfig, str]:
     """The reference and candidate launch configs of ``REF:CAND`` max_num_seqs, and the gate tag."""
     ref_n, cand_n = (int(x) for x in seqs.split(":"))
     base = launch_config(str(MODEL))
-    return base.model_copy(update={"max_num_seqs": ref_n}), base.model_copy(update={"max_num_seqs": cand_n}), f"eff{ref_n}_{cand_n}"
+    return (
+        base.model_copy(update={"max_num_seqs": ref_n}),
+        base.model_copy(update={"max_num_seqs": cand_n}),
+        f"eff{ref_n}_{cand_n}",
+    )
 
 
 def _probes() -> dict:
@@ -97,8 +110,10 @@ def _seq_trial(seq: RunStore, ref: LaunchConfig, cand: LaunchConfig, tag: str, t
     jobs = []
     for s, dev in enumerate(SETS):
         g = f"{tag}_t{t}_s{s}"
-        jobs += [LegJob(f"{g}_ref", "reference", ref.model_copy(update={"devices": dev}), dict(kw)),
-                 LegJob(f"{g}_cand", "candidate", cand.model_copy(update={"devices": dev}), dict(kw))]
+        jobs += [
+            LegJob(f"{g}_ref", "reference", ref.model_copy(update={"devices": dev}), dict(kw)),
+            LegJob(f"{g}_cand", "candidate", cand.model_copy(update={"devices": dev}), dict(kw)),
+        ]
     _say(f"seq: effect round {t} (max_num_seqs {ref.max_num_seqs} -> {cand.max_num_seqs}) on both sets")
     LocalScheduler().run(seq, jobs, _one, node=f"seq effect {tag} {t}")
 
@@ -126,17 +141,29 @@ def measure(a: argparse.Namespace) -> None:
     seq = RunStore(a.out / "seq")
     seq.path(".").mkdir(parents=True, exist_ok=True)
     # written first, so a measure cut short still leaves what --effect-only and report need
-    meta = {"seqs": [ref.max_num_seqs, cand.max_num_seqs], "reps": a.reps, "wall_s": None, "sets": SETS,
-            "workload": w.model_dump(), "aa_chain": a.aa_chain, "aa_crossovers": a.aa_crossovers, "trials": a.trials,
-            "seq_rounds": _seq_rounds(a)}
+    meta = {
+        "seqs": [ref.max_num_seqs, cand.max_num_seqs],
+        "reps": a.reps,
+        "wall_s": None,
+        "sets": SETS,
+        "workload": w.model_dump(),
+        "aa_chain": a.aa_chain,
+        "aa_crossovers": a.aa_crossovers,
+        "trials": a.trials,
+        "seq_rounds": _seq_rounds(a),
+    }
     (a.out / "measured.json").write_text(json.dumps(meta))
-    aa_jobs = [LegJob(f"aa_s{s}_{i}", "aa", ref.model_copy(update={"devices": dev}), dict(kw))
-               for i in range(1, a.aa_chain + 1) for s, dev in enumerate(SETS)]
+    aa_jobs = [
+        LegJob(f"aa_s{s}_{i}", "aa", ref.model_copy(update={"devices": dev}), dict(kw))
+        for i in range(1, a.aa_chain + 1)
+        for s, dev in enumerate(SETS)
+    ]
     _say(f"seq: {len(aa_jobs)} A/A legs, two chains at once")
     with Reporter(seq, PROGRESS):  # one row per running leg: both device sets (stderr)
         LocalScheduler().run(seq, aa_jobs, _one, node="seq aa")
-    seq.write_json("manifest.json", Manifest(run_id="seq", engine="vllm", workload=w,
-                                             aa_legs=[j.leg_id for j in aa_jobs]))
+    seq.write_json(
+        "manifest.json", Manifest(run_id="seq", engine="vllm", workload=w, aa_legs=[j.leg_id for j in aa_jobs])
+    )
     with Reporter(seq, PROGRESS):
         for t in range(1, _seq_rounds(a) + 1):
             _seq_trial(seq, ref, cand, tag, t, eff_kw)
@@ -147,10 +174,20 @@ def measure(a: argparse.Namespace) -> None:
     show = Reporter(par, PROGRESS).__enter__()
     for k in range(1, a.aa_crossovers + 1):
         _say(f"paired: A/A crossover {k}/{a.aa_crossovers}")
-        r = run_crossover(par, local_batch(_one), legs=_xlegs(f"aa{k}"), a=ref, b=ref, sets=SETS, roles=("aa", "aa"), **kw)
+        r = run_crossover(
+            par, local_batch(_one), legs=_xlegs(f"aa{k}"), a=ref, b=ref, sets=SETS, roles=("aa", "aa"), **kw
+        )
         designs.append(PairedAA(design="crossover", a_legs=r.a_legs, b_legs=r.b_legs))
-    par.write_json("manifest.json", Manifest(run_id="paired", engine="vllm", workload=w,
-                                             aa_legs=[x for d in designs for x in d.a_legs + d.b_legs], aa_designs=designs))
+    par.write_json(
+        "manifest.json",
+        Manifest(
+            run_id="paired",
+            engine="vllm",
+            workload=w,
+            aa_legs=[x for d in designs for x in d.a_legs + d.b_legs],
+            aa_designs=designs,
+        ),
+    )
     for t in range(1, a.trials + 1):
         _paired_trial(par, ref, cand, tag, t, eff_kw)
     show.__exit__(None, None, None)
@@ -186,7 +223,10 @@ def decide(out: Path) -> None:
         ds = [_decision(st, g, ref, cand, design) for g, (ref, cand) in whole.items()]
         st.write_text("decisions.jsonl", "".join(d.model_dump_json() + "\n" for d in ds))
         cut = sorted(set(sides) - set(whole))
-        _say(f"{name}: {len(ds)} effect decision(s) written" + (f"; left out, not all legs finished: {', '.join(cut)}" if cut else ""))
+        _say(
+            f"{name}: {len(ds)} effect decision(s) written"
+            + (f"; left out, not all legs finished: {', '.join(cut)}" if cut else "")
+        )
 
 
 def effect_only(a: argparse.Namespace) -> None:
@@ -205,8 +245,14 @@ def effect_only(a: argparse.Namespace) -> None:
             _seq_trial(seq, ref, cand, tag, t, kw)
         if "paired" in designs and t <= a.trials:
             _paired_trial(par, ref, cand, tag, t, kw)
-    meta.setdefault("effect_only", []).append({"seqs": [ref.max_num_seqs, cand.max_num_seqs], "trials": a.trials,
-                                               "seq_rounds": rounds, "designs": sorted(designs)})
+    meta.setdefault("effect_only", []).append(
+        {
+            "seqs": [ref.max_num_seqs, cand.max_num_seqs],
+            "trials": a.trials,
+            "seq_rounds": rounds,
+            "designs": sorted(designs),
+        }
+    )
     decide(a.out)
     (a.out / "measured.json").write_text(json.dumps(meta))
 
@@ -229,21 +275,35 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("measure")
     m.add_argument("--out", type=Path, default=Path("/tmp/geak-abn"))
-    m.add_argument("--aa-chain", type=int, default=6, help="legs per sequential A/A chain (chain of n: n-1 pairs; two chains)")
+    m.add_argument(
+        "--aa-chain", type=int, default=6, help="legs per sequential A/A chain (chain of n: n-1 pairs; two chains)"
+    )
     m.add_argument("--aa-crossovers", type=int, default=2, help="paired A/A crossovers (each 2 x reps pairs)")
     m.add_argument("--reps", type=int, default=5)
     m.add_argument("--seqs", default="24:32", help="max_num_seqs of the reference and the candidate")
     m.add_argument("--trials", type=int, default=1, help="paired effect crossovers")
-    m.add_argument("--seq-rounds", type=int, default=None,
-                   help="sequential effect rounds, two trials each (one per set); default: half of --trials rounded up")
-    m.add_argument("--designs", default="seq,paired", help="with --effect-only: which designs get the trials (seq, paired)")
+    m.add_argument(
+        "--seq-rounds",
+        type=int,
+        default=None,
+        help="sequential effect rounds, two trials each (one per set); default: half of --trials rounded up",
+    )
+    m.add_argument(
+        "--designs", default="seq,paired", help="with --effect-only: which designs get the trials (seq, paired)"
+    )
     m.add_argument("--num-prompts", type=int, default=WORKLOAD.num_prompts)
-    m.add_argument("--effect-only", action="store_true", help="add effect trials (--seqs, --trials) to an earlier measure's runs")
-    so = sub.add_parser("solo", help="legs of the reference config alone on cpu:0 (cpu:1 idle): what running two at once costs")
+    m.add_argument(
+        "--effect-only", action="store_true", help="add effect trials (--seqs, --trials) to an earlier measure's runs"
+    )
+    so = sub.add_parser(
+        "solo", help="legs of the reference config alone on cpu:0 (cpu:1 idle): what running two at once costs"
+    )
     so.add_argument("--out", type=Path, default=Path("/tmp/geak-abn"))
     so.add_argument("--legs", type=int, default=2)
     so.add_argument("--reps", type=int, default=5)
-    de = sub.add_parser("decide", help="write both runs' effect decisions again (the tuner's claims) from the legs they hold")
+    de = sub.add_parser(
+        "decide", help="write both runs' effect decisions again (the tuner's claims) from the legs they hold"
+    )
     de.add_argument("--out", type=Path, default=Path("/tmp/geak-abn"))
     r = sub.add_parser("report")
     r.add_argument("--out", type=Path, default=Path("/tmp/geak-abn"))

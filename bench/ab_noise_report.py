@@ -30,8 +30,14 @@ def _p3(verdict) -> Any:
     return next((f for f in verdict.findings if f.rule_id == "P3"), None)
 
 
-def _scratch(src: Path, dst: Path, legs: list[str], manifest: Manifest, decision: Decision | None,
-             sides: tuple[list[str], list[str]] = ([], [])) -> list:
+def _scratch(
+    src: Path,
+    dst: Path,
+    legs: list[str],
+    manifest: Manifest,
+    decision: Decision | None,
+    sides: tuple[list[str], list[str]] = ([], []),
+) -> list:
     """Audit a copy holding ``legs`` (the decision's verdicts; none without a decision). The gated
     A/A legs (``sides``) are presented as a producer presents a change, as reference and candidate
     legs, so that the auditor, which finds A/A designs from the bytes, does not take the comparison
@@ -62,13 +68,22 @@ def _scratch(src: Path, dst: Path, legs: list[str], manifest: Manifest, decision
 
 
 def _aa_decision(gate: str, a: list[str], b: list[str], design: str) -> Decision:
-    return Decision(decision_id=f"d-{gate}", gate_id=gate, scope="patch", producer="bench", reference_legs=a, candidate_legs=b,
-                    design=design)  # type: ignore[arg-type]
+    return Decision(
+        decision_id=f"d-{gate}",
+        gate_id=gate,
+        scope="patch",
+        producer="bench",
+        reference_legs=a,
+        candidate_legs=b,
+        design=design,
+    )  # type: ignore[arg-type]
 
 
 def _chains(run: RunEvidence) -> dict[int, list[str]]:
     aa = sorted(i for i in run.leg_ids() if i.startswith("aa_"))
-    return {s: sorted((i for i in aa if i.startswith(f"aa_s{s}_")), key=lambda x: int(x.rsplit("_", 1)[1])) for s in (0, 1)}
+    return {
+        s: sorted((i for i in aa if i.startswith(f"aa_s{s}_")), key=lambda x: int(x.rsplit("_", 1)[1])) for s in (0, 1)
+    }
 
 
 def _seq(out: Path, lines: list[str]) -> dict[str, Any]:
@@ -81,16 +96,24 @@ def _seq(out: Path, lines: list[str]) -> dict[str, Any]:
         for x, y in zip(ch, ch[1:]):
             gaps.append(abs(stats.delta_pct(meds[x], meds[y]) or 0.0))
     band, detail, why = aa_band_pct(run)
-    lines.append(f"sequential A/A: {len(aa)} legs, {len(gaps)} consecutive pairs; |gap| median {stats.median(gaps):.1f}% "
-                 f"max {max(gaps):.1f}%; the run's band {band:.1f}% (within-leg spread max "
-                 f"{max(detail['within_spread_pct'].values()):.1f}%, between-median gap {detail['between_gap_pct']:.1f}%)")
+    lines.append(
+        f"sequential A/A: {len(aa)} legs, {len(gaps)} consecutive pairs; |gap| median {stats.median(gaps):.1f}% "
+        f"max {max(gaps):.1f}%; the run's band {band:.1f}% (within-leg spread max "
+        f"{max(detail['within_spread_pct'].values()):.1f}%, between-median gap {detail['between_gap_pct']:.1f}%)"
+    )
     banked = 0
     n = 0
     for s, ch in chains.items():
         other = chains[1 - s]
         for x, y in zip(ch, ch[1:]):
-            v = _scratch(out / "seq", out / "report" / f"seq_{x}_{y}", [x, y] + other, Manifest(run_id="s", aa_legs=other),
-                         _aa_decision(f"aa-{x}-{y}", [x], [y], "blocks"), ([x], [y]))
+            v = _scratch(
+                out / "seq",
+                out / "report" / f"seq_{x}_{y}",
+                [x, y] + other,
+                Manifest(run_id="s", aa_legs=other),
+                _aa_decision(f"aa-{x}-{y}", [x], [y], "blocks"),
+                ([x], [y]),
+            )
             f = _p3(v[-1])
             n += 1
             banked += f is not None and f.outcome == "pass"
@@ -104,27 +127,47 @@ def _paired(out: Path, lines: list[str]) -> dict[str, Any]:
     pol = AuditPolicy()
     per = []
     for k, d in enumerate(designs):
-        res = derive(d.design, [run.leg(i) for i in d.a_legs], [run.leg(i) for i in d.b_legs], "output_throughput", True,
-                     pol.pair_min_evenness)
+        res = derive(
+            d.design,
+            [run.leg(i) for i in d.a_legs],
+            [run.leg(i) for i in d.b_legs],
+            "output_throughput",
+            True,
+            pol.pair_min_evenness,
+        )
         s = res.summary(pol.alpha)
         per.append({"design": k + 1, "band_pct": band_pct(res), "unverifiable": res.unverifiable, **s})
-        lines.append(f"paired A/A crossover {k + 1}: {s['n_pairs']} pairs ({s['n_dropped']} dropped), pair deltas "
-                     f"{', '.join(f'{x:+.1f}' for x in res.deltas)}%; median {s['median_pair_delta_pct'] or 0:+.2f}%, "
-                     f"p={s['signed_rank_p']}, CI {s['bootstrap_ci_pct']}, band (|median|) {band_pct(res) or float('nan'):.2f}%" + (f" UNVERIFIABLE: {res.unverifiable}" if res.unverifiable else ""))
+        lines.append(
+            f"paired A/A crossover {k + 1}: {s['n_pairs']} pairs ({s['n_dropped']} dropped), pair deltas "
+            f"{', '.join(f'{x:+.1f}' for x in res.deltas)}%; median {s['median_pair_delta_pct'] or 0:+.2f}%, "
+            f"p={s['signed_rank_p']}, CI {s['bootstrap_ci_pct']}, band (|median|) {band_pct(res) or float('nan'):.2f}%"
+            + (f" UNVERIFIABLE: {res.unverifiable}" if res.unverifiable else "")
+        )
     banked, n = 0, 0
     if len(designs) >= 2:
         for k, d in enumerate(designs):
             others = [x for j, x in enumerate(designs) if j != k]
             legs = d.a_legs + d.b_legs + [i for o in others for i in o.a_legs + o.b_legs]
-            m = Manifest(run_id="p", aa_legs=[i for o in others for i in o.a_legs + o.b_legs],
-                         aa_designs=[PairedAA(design=o.design, a_legs=o.a_legs, b_legs=o.b_legs) for o in others])
-            v = _scratch(out / "paired", out / "report" / f"paired_aa{k + 1}", legs, m,
-                         _aa_decision(f"aa-x{k + 1}", d.a_legs, d.b_legs, "crossover"), (d.a_legs, d.b_legs))
+            m = Manifest(
+                run_id="p",
+                aa_legs=[i for o in others for i in o.a_legs + o.b_legs],
+                aa_designs=[PairedAA(design=o.design, a_legs=o.a_legs, b_legs=o.b_legs) for o in others],
+            )
+            v = _scratch(
+                out / "paired",
+                out / "report" / f"paired_aa{k + 1}",
+                legs,
+                m,
+                _aa_decision(f"aa-x{k + 1}", d.a_legs, d.b_legs, "crossover"),
+                (d.a_legs, d.b_legs),
+            )
             f = _p3(v[-1])
             n += 1
             banked += f is not None and f.outcome == "pass"
-        lines.append(f"paired A/A gated as a change (band from the other crossover(s)): P3 banks {banked} of {n} "
-                     f"({sum(p['n_pairs'] for p in per)} A/A pairs in all)")
+        lines.append(
+            f"paired A/A gated as a change (band from the other crossover(s)): P3 banks {banked} of {n} "
+            f"({sum(p['n_pairs'] for p in per)} A/A pairs in all)"
+        )
     return {"crossovers": per, "aa_banked": banked, "aa_gates": n}
 
 
@@ -142,11 +185,17 @@ def _abba(out: Path, lines: list[str]) -> dict[str, Any]:
         _scratch(out / "seq", dst, ch, Manifest(run_id="abba"), None)
         bands, unknown, detail = paired_bands(RunEvidence(RunStore(dst)), pol, claimed=frozenset({"abba"}))
         d = next(iter(detail.values()), {})
-        per[f"set{s}"] = {"band_pct": d.get("band_pct"), "unknown": unknown.get("abba"), **{k: d.get(k) for k in
-                                                                                             ("n_pairs", "median_pair_delta_pct", "signed_rank_p", "bootstrap_ci_pct")}}
-        lines.append(f"A B B A A/A, chain of set {s} alone ({len(ch)} legs): {d.get('n_pairs')} pairs, median pair delta "
-                     f"{d.get('median_pair_delta_pct') or 0:+.2f}%, p={d.get('signed_rank_p')}, CI {d.get('bootstrap_ci_pct')}; "
-                     f"the auditor's band {d.get('band_pct') or float('nan'):.2f}%" + (f" UNKNOWN: {unknown['abba']}" if "abba" in unknown else ""))
+        per[f"set{s}"] = {
+            "band_pct": d.get("band_pct"),
+            "unknown": unknown.get("abba"),
+            **{k: d.get(k) for k in ("n_pairs", "median_pair_delta_pct", "signed_rank_p", "bootstrap_ci_pct")},
+        }
+        lines.append(
+            f"A B B A A/A, chain of set {s} alone ({len(ch)} legs): {d.get('n_pairs')} pairs, median pair delta "
+            f"{d.get('median_pair_delta_pct') or 0:+.2f}%, p={d.get('signed_rank_p')}, CI {d.get('bootstrap_ci_pct')}; "
+            f"the auditor's band {d.get('band_pct') or float('nan'):.2f}%"
+            + (f" UNKNOWN: {unknown['abba']}" if "abba" in unknown else "")
+        )
     banked, n = 0, 0
     for s, ch in chains.items():
         spans = [x for i in ch if (x := span_of(run.leg(i))) is not None]
@@ -155,8 +204,14 @@ def _abba(out: Path, lines: list[str]) -> dict[str, Any]:
             continue
         a, b = found[0]
         other = chains[1 - s]
-        v = _scratch(out / "seq", out / "report" / f"abba_gate{s}", ch + other, Manifest(run_id="abba", aa_legs=other),
-                     _aa_decision(f"aa-abba{s}", a, b, "abba"), (a, b))
+        v = _scratch(
+            out / "seq",
+            out / "report" / f"abba_gate{s}",
+            ch + other,
+            Manifest(run_id="abba", aa_legs=other),
+            _aa_decision(f"aa-abba{s}", a, b, "abba"),
+            (a, b),
+        )
         f = _p3(v[-1])
         n += 1
         banked += f is not None and f.outcome == "pass"
@@ -174,12 +229,22 @@ def _effects(out: Path, name: str, lines: list[str]) -> list[dict[str, Any]]:
             continue
         f = _p3(v)
         bad = [f"{x.rule_id}:{x.outcome}" for x in v.findings if x.outcome in ("fail", "flag")]
-        lines.append(f"{name} effect gate {v.gate_id}: {v.verdict}; P3 {f.outcome if f else '-'}: {f.message if f else ''}"
-                     + (f" | not pass: {', '.join(bad)}" if bad else ""))
+        lines.append(
+            f"{name} effect gate {v.gate_id}: {v.verdict}; P3 {f.outcome if f else '-'}: {f.message if f else ''}"
+            + (f" | not pass: {', '.join(bad)}" if bad else "")
+        )
         d = decisions[v.gate_id]
-        got.append({"gate": v.gate_id, "verdict": v.verdict, "p3": f.outcome if f else None, "p3_message": f.message if f else None,
-                    "not_pass": bad, "recomputed": f.recomputed if f else None,
-                    "delta_pct": _delta(run, d.reference_legs, d.candidate_legs)})
+        got.append(
+            {
+                "gate": v.gate_id,
+                "verdict": v.verdict,
+                "p3": f.outcome if f else None,
+                "p3_message": f.message if f else None,
+                "not_pass": bad,
+                "recomputed": f.recomputed if f else None,
+                "delta_pct": _delta(run, d.reference_legs, d.candidate_legs),
+            }
+        )
     return got
 
 
@@ -205,12 +270,21 @@ def ladder(rows: list[dict[str, Any]]) -> dict[str, Any]:
             cell["deltas"].append(r["delta_pct"])
     out: dict[str, Any] = {}
     for design, cells in sizes.items():
-        table = [{"seqs": f"{a}:{b}", "trials": c["trials"], "passes": c["passes"],
-                  "median_delta_pct": stats.median(c["deltas"]) if c["deltas"] else None,
-                  "banked": c["trials"] >= LADDER_TRIALS and c["passes"] * LADDER_TRIALS >= LADDER_PASSES * c["trials"]}
-                 for (a, b), c in sorted(cells.items(), reverse=True)]
+        table = [
+            {
+                "seqs": f"{a}:{b}",
+                "trials": c["trials"],
+                "passes": c["passes"],
+                "median_delta_pct": stats.median(c["deltas"]) if c["deltas"] else None,
+                "banked": c["trials"] >= LADDER_TRIALS and c["passes"] * LADDER_TRIALS >= LADDER_PASSES * c["trials"],
+            }
+            for (a, b), c in sorted(cells.items(), reverse=True)
+        ]
         banked = [t for t in table if t["banked"] and t["median_delta_pct"] is not None]
-        out[design] = {"sizes": table, "smallest_banked": min(banked, key=lambda t: t["median_delta_pct"])["seqs"] if banked else None}
+        out[design] = {
+            "sizes": table,
+            "smallest_banked": min(banked, key=lambda t: t["median_delta_pct"])["seqs"] if banked else None,
+        }
     return out
 
 
@@ -230,11 +304,16 @@ def _ladder_lines(res: dict[str, Any], lines: list[str]) -> dict[str, Any]:
             rows.append({"design": design, "gate": g["gate"], "verdict": g["verdict"], "delta_pct": g["delta_pct"]})
     lad = ladder(rows)
     for design, d in lad.items():
-        cells = "; ".join(f"{t['seqs']}: {t['passes']}/{t['trials']} PASS (median delta "
-                          f"{t['median_delta_pct']:+.1f}%)" if t["median_delta_pct"] is not None else f"{t['seqs']}: {t['passes']}/{t['trials']} PASS"
-                          for t in d["sizes"])
-        lines.append(f"ladder, {design}: {cells}; smallest effect banked in >= {LADDER_PASSES} of {LADDER_TRIALS} trials: "
-                     f"{d['smallest_banked'] or 'none of the sizes measured'}")
+        cells = "; ".join(
+            f"{t['seqs']}: {t['passes']}/{t['trials']} PASS (median delta {t['median_delta_pct']:+.1f}%)"
+            if t["median_delta_pct"] is not None
+            else f"{t['seqs']}: {t['passes']}/{t['trials']} PASS"
+            for t in d["sizes"]
+        )
+        lines.append(
+            f"ladder, {design}: {cells}; smallest effect banked in >= {LADDER_PASSES} of {LADDER_TRIALS} trials: "
+            f"{d['smallest_banked'] or 'none of the sizes measured'}"
+        )
     return lad
 
 
@@ -242,7 +321,11 @@ def _medians(run_dir: Path, prefix: str) -> list[float]:
     if not run_dir.exists():
         return []
     run = RunEvidence(RunStore(run_dir))
-    return [m for i in run.leg_ids() if i.startswith(prefix) and (m := stats.median(run.leg(i).values("output_throughput")[0]))]
+    return [
+        m
+        for i in run.leg_ids()
+        if i.startswith(prefix) and (m := stats.median(run.leg(i).values("output_throughput")[0]))
+    ]
 
 
 def _cost(out: Path, lines: list[str]) -> dict[str, Any]:
@@ -253,9 +336,11 @@ def _cost(out: Path, lines: list[str]) -> dict[str, Any]:
         lines.append("cost of two at once: not measured (run `python bench/ab_noise.py solo` first)")
         return {}
     s, q, p = stats.median(solo), stats.median(seq), stats.median(par)
-    lines.append(f"cost of two at once: a leg alone on core 0 {s:.0f} tok/s (median of {len(solo)}); two at once "
-                 f"{q:.0f} tok/s in the sequential chains ({(q / s - 1) * 100:+.1f}%), {p:.0f} tok/s in the paired A/A legs "
-                 f"({(p / s - 1) * 100:+.1f}%)")
+    lines.append(
+        f"cost of two at once: a leg alone on core 0 {s:.0f} tok/s (median of {len(solo)}); two at once "
+        f"{q:.0f} tok/s in the sequential chains ({(q / s - 1) * 100:+.1f}%), {p:.0f} tok/s in the paired A/A legs "
+        f"({(p / s - 1) * 100:+.1f}%)"
+    )
     return {"solo_tps": s, "seq_two_at_once_tps": q, "paired_tps": p}
 
 
@@ -263,10 +348,14 @@ def report(out: Path) -> int:
     lines: list[str] = []
     meta = json.loads((out / "measured.json").read_text())
     wall = f"{meta['wall_s']:.0f} s" if meta.get("wall_s") is not None else "the measure did not finish"
-    lines.append(f"measured: max_num_seqs {meta['seqs'][0]} -> {meta['seqs'][1]}, {meta['reps']} reps per leg, "
-                 f"{meta['workload']['num_prompts']} prompts per rep, sets {meta['sets']}, {wall}"
-                 + "".join(f"; then {e['seqs'][0]} -> {e['seqs'][1]} ({', '.join(e.get('designs', ['seq', 'paired']))})"
-                           for e in meta.get("effect_only", [])))
+    lines.append(
+        f"measured: max_num_seqs {meta['seqs'][0]} -> {meta['seqs'][1]}, {meta['reps']} reps per leg, "
+        f"{meta['workload']['num_prompts']} prompts per rep, sets {meta['sets']}, {wall}"
+        + "".join(
+            f"; then {e['seqs'][0]} -> {e['seqs'][1]} ({', '.join(e.get('designs', ['seq', 'paired']))})"
+            for e in meta.get("effect_only", [])
+        )
+    )
     res = {"seq": _seq(out, lines), "paired": _paired(out, lines), "abba": _abba(out, lines)}
     res["cost"] = _cost(out, lines)
     res["seq_effect"] = _effects(out, "seq", lines)

@@ -47,12 +47,25 @@ def vllm_result(n: int, tput: float, warm: bool, rng: np.random.Generator, t0: f
     total_out = OUT_LEN * n
     dur = float(total_out / (tput * (0.97 if warm else 1.0)))
     return {
-        "date": "20261201-120000", "backend": "vllm", "num_prompts": n, "duration": dur, "completed": n, "failed": 0,
-        "total_input_tokens": 64 * n, "total_output_tokens": total_out, "request_throughput": n / dur,
-        "output_throughput": total_out / dur, "total_token_throughput": (total_out + 64 * n) / dur,
-        "input_lens": [64] * n, "output_lens": [OUT_LEN] * n, "ttfts": ttft.tolist(), "itls": itl.tolist(),
-        "latencies": lat.tolist(), "start_times": np.round(t0 + np.arange(n) * 1e-4, 6).tolist(),
-        "generated_texts": ["12+34=46 and the rest of a reply"] * n, "errors": [""] * n,
+        "date": "20261201-120000",
+        "backend": "vllm",
+        "num_prompts": n,
+        "duration": dur,
+        "completed": n,
+        "failed": 0,
+        "total_input_tokens": 64 * n,
+        "total_output_tokens": total_out,
+        "request_throughput": n / dur,
+        "output_throughput": total_out / dur,
+        "total_token_throughput": (total_out + 64 * n) / dur,
+        "input_lens": [64] * n,
+        "output_lens": [OUT_LEN] * n,
+        "ttfts": ttft.tolist(),
+        "itls": itl.tolist(),
+        "latencies": lat.tolist(),
+        "start_times": np.round(t0 + np.arange(n) * 1e-4, 6).tolist(),
+        "generated_texts": ["12+34=46 and the rest of a reply"] * n,
+        "errors": [""] * n,
     }
 
 
@@ -70,15 +83,23 @@ def big_leg(leg_dir: Path, leg_id: str, n_per_rep: int, reps: int, tput: float, 
         Path(before).write_bytes(gzip.compress(engine.text().encode(), mtime=0))
         engine.serve(raw)
         Path(after).write_bytes(gzip.compress(engine.text().encode(), mtime=0))
-        lines.append(from_vllm_result(raw, leg_id=leg_id, rep_index=i, warmup=i == 0, raw_file=f"raw/rep_{i}.json").model_dump_json())
+        lines.append(
+            from_vllm_result(
+                raw, leg_id=leg_id, rep_index=i, warmup=i == 0, raw_file=f"raw/rep_{i}.json"
+            ).model_dump_json()
+        )
     (leg_dir / "bench_runs.jsonl").write_text("\n".join(lines) + "\n")
-    launch = json.loads((leg_dir / "launch.json").read_text())  # the reps this leg planned, as a leg runner records them
+    launch = json.loads(
+        (leg_dir / "launch.json").read_text()
+    )  # the reps this leg planned, as a leg runner records them
     launch["reps_planned"] = {"counted": reps, "warmup": 1}
     (leg_dir / "launch.json").write_text(json.dumps(launch))
 
 
-AUDIT = "import sys,time,resource;from geak.auditor.api import audit_run;t=time.perf_counter();vs=audit_run(sys.argv[1],write=False);" \
-        "dt=time.perf_counter()-t;print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, ','.join(f'{v.gate_id}={v.verdict}' for v in vs))"
+AUDIT = (
+    "import sys,time,resource;from geak.auditor.api import audit_run;t=time.perf_counter();vs=audit_run(sys.argv[1],write=False);"
+    "dt=time.perf_counter()-t;print(dt, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, ','.join(f'{v.gate_id}={v.verdict}' for v in vs))"
+)
 
 
 def main() -> None:
@@ -92,13 +113,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as td:
         run = Path(td) / "run"
         # the big legs are written before the run's legs are sealed, as a leg runner writes its leg
-        build_clean_run(run, after=lambda s: [big_leg(run / "legs" / leg, leg, per_rep, a.reps, tput, seed=k)
-                                              for k, (leg, tput) in enumerate(legs.items())])
+        build_clean_run(
+            run,
+            after=lambda s: [
+                big_leg(run / "legs" / leg, leg, per_rep, a.reps, tput, seed=k)
+                for k, (leg, tput) in enumerate(legs.items())
+            ],
+        )
         counted = per_rep * len(legs) * a.reps
         total = per_rep * len(legs) * (a.reps + 1)
         mb = lambda pat: sum(p.stat().st_size for p in run.rglob(pat)) / 1e6  # noqa: E731
-        print(f"run: {counted:,} counted per-request records ({total:,} with warm-up); "
-              f"raw/ {mb('rep_*.json'):.0f} MB, bench_runs.jsonl {mb('bench_runs.jsonl'):.0f} MB")
+        print(
+            f"run: {counted:,} counted per-request records ({total:,} with warm-up); "
+            f"raw/ {mb('rep_*.json'):.0f} MB, bench_runs.jsonl {mb('bench_runs.jsonl'):.0f} MB"
+        )
         norm = Path(td) / "normalized-only"
         shutil.copytree(run, norm)
         for leg in legs:
@@ -106,24 +134,32 @@ def main() -> None:
         res: dict[str, tuple[list[float], list[float], str]] = {"raw": ([], [], ""), "normalized": ([], [], "")}
         for _ in range(a.repeat):  # alternate the two so drift on a busy machine hits both alike
             for name, path in (("raw", run), ("normalized", norm)):
-                out = subprocess.run([sys.executable, "-c", AUDIT, str(path)], capture_output=True, text=True, check=True).stdout.split()
+                out = subprocess.run(
+                    [sys.executable, "-c", AUDIT, str(path)], capture_output=True, text=True, check=True
+                ).stdout.split()
                 res[name][0].append(float(out[0]))
                 res[name][1].append(int(out[1]) / 1024)
                 res[name] = (res[name][0], res[name][1], out[2])
         for name, (walls, rss, verdicts) in res.items():
             med = statistics.median(walls)
-            print(f"{name:>10}: audit_run median {med:.2f} s over {a.repeat} (all: {', '.join(f'{w:.2f}' for w in walls)}), "
-                  f"{total / med:,.0f} records/s, peak RSS {max(rss):.0f} MiB")
+            print(
+                f"{name:>10}: audit_run median {med:.2f} s over {a.repeat} (all: {', '.join(f'{w:.2f}' for w in walls)}), "
+                f"{total / med:,.0f} records/s, peak RSS {max(rss):.0f} MiB"
+            )
             print(f"{'':>10}  verdicts: {verdicts}")
         ratio = statistics.median(res["raw"][0]) / statistics.median(res["normalized"][0])
         print(f"raw / normalized wall: {ratio:.2f}x")
         cli = []
         for _ in range(a.repeat):
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "geak.orchestrator.cli", "audit", str(run), "--json"], capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "geak.orchestrator.cli", "audit", str(run), "--json"], capture_output=True
+            )
             cli.append(time.perf_counter() - t)
-        print(f"`geak audit RUN --json` end to end (start-up, audit, audits/ written): median {statistics.median(cli):.2f} s "
-              f"(all: {', '.join(f'{w:.2f}' for w in cli)})")
+        print(
+            f"`geak audit RUN --json` end to end (start-up, audit, audits/ written): median {statistics.median(cli):.2f} s "
+            f"(all: {', '.join(f'{w:.2f}' for w in cli)})"
+        )
         _ = resource
 
 

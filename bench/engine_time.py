@@ -68,7 +68,7 @@ def leg_time(d: Path) -> LegTime | None:
         up = t0  # the server was up before the leg began: no start-up
     try:
         last = None
-        for line in ([] if reused else (d / "server.log").read_text(errors="replace").splitlines()):
+        for line in [] if reused else (d / "server.log").read_text(errors="replace").splitlines():
             if m := STAMP.search(line):
                 last = m
             elif UP in line and last is not None:
@@ -87,9 +87,18 @@ def leg_time(d: Path) -> LegTime | None:
     reps_s = sum(s[2] for s in spans)
     first = min((s[0] for s in spans if s[0] is not None), default=None)
     last = max((s[1] for s in spans if s[1] is not None), default=None)
-    return LegTime(d.name, t1 - t0, None if up is None else up - t0, reps_s,
-                   None if up is None or first is None else max(0.0, first - up),
-                   None if last is None else max(0.0, t1 - last), len(spans), str(srv.get("owner_leg") or d.name), t0, t1)
+    return LegTime(
+        d.name,
+        t1 - t0,
+        None if up is None else up - t0,
+        reps_s,
+        None if up is None or first is None else max(0.0, first - up),
+        None if last is None else max(0.0, t1 - last),
+        len(spans),
+        str(srv.get("owner_leg") or d.name),
+        t0,
+        t1,
+    )
 
 
 def idle_s(legs: list[LegTime]) -> float:
@@ -123,11 +132,21 @@ def summary(run: Path, legs: list[LegTime], wall: float | None) -> dict[str, flo
         vals = [getattr(t, f) for t in legs]
         return None if any(v is None for v in vals) else sum(vals)
 
-    return {"run": str(run), "legs": len(legs), "reused_legs": sum(t.owner != t.leg_id for t in legs),
-            "servers": len({t.owner for t in legs}), "idle_s": idle, "engine_s": eng, "run_wall_s": wall, "reps_s": tot("reps_s"),
-            "startup_s": tot("startup_s"), "probes_s": tot("probes_s"), "teardown_s": tot("teardown_s"),
-            "measure_share": tot("reps_s") / eng if eng else None,
-            "concurrency": eng / wall if wall else None}
+    return {
+        "run": str(run),
+        "legs": len(legs),
+        "reused_legs": sum(t.owner != t.leg_id for t in legs),
+        "servers": len({t.owner for t in legs}),
+        "idle_s": idle,
+        "engine_s": eng,
+        "run_wall_s": wall,
+        "reps_s": tot("reps_s"),
+        "startup_s": tot("startup_s"),
+        "probes_s": tot("probes_s"),
+        "teardown_s": tot("teardown_s"),
+        "measure_share": tot("reps_s") / eng if eng else None,
+        "concurrency": eng / wall if wall else None,
+    }
 
 
 def _pct(x: float | None, of: float) -> str:
@@ -147,12 +166,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         s = summary(run, legs, wall)
         eng = float(s["engine_s"])  # type: ignore[arg-type]
-        print(f"{run.name}: {len(legs)} legs on {s['servers']} server lifetimes ({s['reused_legs']} on a reused server), "
-              f"engine time {eng:.0f} s" + (f" in {wall:.0f} s of run wall time "
-              f"({eng / wall:.2f} legs at once on average)" if wall else "") +
-              f"; benchmark reps (warm-up included) {_pct(s['reps_s'], eng)}, start-up {_pct(s['startup_s'], eng)}, "  # type: ignore[arg-type]
-              f"probes {_pct(s['probes_s'], eng)}, teardown {_pct(s['teardown_s'], eng)}, "  # type: ignore[arg-type]
-              f"kept idle {_pct(s['idle_s'], eng)}")  # type: ignore[arg-type]
+        print(
+            f"{run.name}: {len(legs)} legs on {s['servers']} server lifetimes ({s['reused_legs']} on a reused server), "
+            f"engine time {eng:.0f} s"
+            + (f" in {wall:.0f} s of run wall time ({eng / wall:.2f} legs at once on average)" if wall else "")
+            + f"; benchmark reps (warm-up included) {_pct(s['reps_s'], eng)}, start-up {_pct(s['startup_s'], eng)}, "  # type: ignore[arg-type]
+            f"probes {_pct(s['probes_s'], eng)}, teardown {_pct(s['teardown_s'], eng)}, "  # type: ignore[arg-type]
+            f"kept idle {_pct(s['idle_s'], eng)}"
+        )  # type: ignore[arg-type]
         out.append({**s, "per_leg": [asdict(t) for t in legs]})
     if a.json:
         tmp = a.json.with_suffix(a.json.suffix + ".tmp")

@@ -39,16 +39,29 @@ from geak.agents.runners.scheduler import LegJob, LocalScheduler, assign
 def _one(kind: str, profile: str, extra: list[str]):
     def one(store: RunStore, job: LegJob) -> LegResult:
         op = job.kw["op"]
-        status = LiveHarness()(store, op=op, candidate=TEMPLATES[(op, kind)], device=kind, profile=profile,
-                               serving_mode=job.kw["mode"], devices=job.cfg.devices, extra=extra)
+        status = LiveHarness()(
+            store,
+            op=op,
+            candidate=TEMPLATES[(op, kind)],
+            device=kind,
+            profile=profile,
+            serving_mode=job.kw["mode"],
+            devices=job.cfg.devices,
+            extra=extra,
+        )
         return LegResult(job.leg_id, status, None, 0, None)
+
     return one
 
 
-def run_pass(root: Path, ops: list[str], sets: list[str], kind: str, profile: str, mode: str, extra: list[str]) -> float:
+def run_pass(
+    root: Path, ops: list[str], sets: list[str], kind: str, profile: str, mode: str, extra: list[str]
+) -> float:
     store = RunStore(root)
-    jobs = [LegJob(f"harness_{op}", "harness", LaunchConfig(model=op, devices=dev), {"op": op, "mode": mode})
-            for op, dev in zip(ops, assign(len(ops), sets))]
+    jobs = [
+        LegJob(f"harness_{op}", "harness", LaunchConfig(model=op, devices=dev), {"op": op, "mode": mode})
+        for op, dev in zip(ops, assign(len(ops), sets))
+    ]
     t0 = time.time()
     LocalScheduler().run(store, jobs, _one(kind, profile, extra), node="harness")
     return time.time() - t0
@@ -67,7 +80,9 @@ def _shapes(rec: dict) -> list[dict]:
 
 
 def verdict(root: Path, op: str) -> str:
-    d = Decision(decision_id=f"d-harness-{op}", gate_id=f"harness-{op}", scope="harness", producer="op_benchmarker", op=op)
+    d = Decision(
+        decision_id=f"d-harness-{op}", gate_id=f"harness-{op}", scope="harness", producer="op_benchmarker", op=op
+    )
     v = audit_decision(RunEvidence(RunStore(root)), d, 1, AuditPolicy())
     rules = sorted({f.rule_id for f in v.findings if f.outcome in ("fail", "flag")})
     return v.verdict + (f" ({', '.join(rules)})" if rules else "")
@@ -115,14 +130,31 @@ def main(argv: list[str] | None = None) -> int:
         for sc, ss in zip(_shapes(rc[op]), _shapes(rs[op])):
             ratio = sc["candidate_median_ms"] / ss["candidate_median_ms"] if ss.get("candidate_median_ms") else None
             worst = max(worst, abs(ratio - 1)) if ratio else worst
-            rows.append({"op": op, "shape": sc.get("shape"), "concurrent_ms": sc.get("candidate_median_ms"),
-                         "serial_ms": ss.get("candidate_median_ms"), "ratio": ratio, "verdict_concurrent": vc, "verdict_serial": vs})
-            print(f"{op} {sc.get('shape')}: concurrent {sc['candidate_median_ms']:.4f} ms, serial {ss['candidate_median_ms']:.4f} ms, "
-                  f"ratio {ratio:.3f}; verdict {vc} / {vs}")
-    print(f"summary: {len(rows)} shapes, worst |ratio - 1| {worst * 100:.1f}% (goal <= 2%: {'met' if worst <= 0.02 else 'MISSED'}); "
-          f"verdicts {'identical' if same else 'DIFFER'}; wall {wall_c:.0f} s at once on {len(sets)} set(s), {wall_s:.0f} s serially")
+            rows.append(
+                {
+                    "op": op,
+                    "shape": sc.get("shape"),
+                    "concurrent_ms": sc.get("candidate_median_ms"),
+                    "serial_ms": ss.get("candidate_median_ms"),
+                    "ratio": ratio,
+                    "verdict_concurrent": vc,
+                    "verdict_serial": vs,
+                }
+            )
+            print(
+                f"{op} {sc.get('shape')}: concurrent {sc['candidate_median_ms']:.4f} ms, serial {ss['candidate_median_ms']:.4f} ms, "
+                f"ratio {ratio:.3f}; verdict {vc} / {vs}"
+            )
+    print(
+        f"summary: {len(rows)} shapes, worst |ratio - 1| {worst * 100:.1f}% (goal <= 2%: {'met' if worst <= 0.02 else 'MISSED'}); "
+        f"verdicts {'identical' if same else 'DIFFER'}; wall {wall_c:.0f} s at once on {len(sets)} set(s), {wall_s:.0f} s serially"
+    )
     tmp = a.out / "harness_parallel.json.tmp"
-    tmp.write_text(json.dumps({"sets": sets, "ops": ops, "rows": rows, "wall_concurrent_s": wall_c, "wall_serial_s": wall_s}, indent=1))
+    tmp.write_text(
+        json.dumps(
+            {"sets": sets, "ops": ops, "rows": rows, "wall_concurrent_s": wall_c, "wall_serial_s": wall_s}, indent=1
+        )
+    )
     tmp.replace(a.out / "harness_parallel.json")
     return 0
 

@@ -23,16 +23,37 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 def _sources() -> list[tuple[str, object]]:
     w, b, g = DATA / "wild", DATA / "bench", DATA / "geak_v4"
     return [
-        ("vLLM rows, aggregates only (wild/vllm09_request_rates.jsonl)", lambda r: import_vllm_bench([w / "vllm09_request_rates.jsonl"], r, "base")),
-        ("vLLM --save-detailed, one then two legs (bench/vllm_rep*.json)", lambda r: (
-            import_vllm_bench([b / "vllm_rep0.json", b / "vllm_rep1.json"], r, "a"),
-            import_vllm_bench([b / "vllm_rep2.json", b / "vllm_rep3.json"], r, "b"))),
-        ("SGLang rows with server_info, two launches (wild/sglang_launch_*.jsonl)", lambda r: (
-            import_sglang_bench([w / "sglang_launch_a.jsonl"], r, "a"), import_sglang_bench([w / "sglang_launch_b.jsonl"], r, "b"))),
-        ("GEAK v4 overlay with server_info, host and parity outputs (geak_v4/I4_*)", lambda r: import_geak_v4(g / "I4_null_evidence_rederive", r)),
+        (
+            "vLLM rows, aggregates only (wild/vllm09_request_rates.jsonl)",
+            lambda r: import_vllm_bench([w / "vllm09_request_rates.jsonl"], r, "base"),
+        ),
+        (
+            "vLLM --save-detailed, one then two legs (bench/vllm_rep*.json)",
+            lambda r: (
+                import_vllm_bench([b / "vllm_rep0.json", b / "vllm_rep1.json"], r, "a"),
+                import_vllm_bench([b / "vllm_rep2.json", b / "vllm_rep3.json"], r, "b"),
+            ),
+        ),
+        (
+            "SGLang rows with server_info, two launches (wild/sglang_launch_*.jsonl)",
+            lambda r: (
+                import_sglang_bench([w / "sglang_launch_a.jsonl"], r, "a"),
+                import_sglang_bench([w / "sglang_launch_b.jsonl"], r, "b"),
+            ),
+        ),
+        (
+            "GEAK v4 overlay with server_info, host and parity outputs (geak_v4/I4_*)",
+            lambda r: import_geak_v4(g / "I4_null_evidence_rederive", r),
+        ),
         ("GEAK v4 bundle (geak_v4/P1_*)", lambda r: import_geak_v4(g / "P1_flydsl_gemm_real_win", r)),
-        ("GEAK v4 baseline + overlay, parity probe dumps (corpus i_geak_clean_overlay)", lambda r: build_case(PLANTS["i_geak_clean_overlay"], r)),
-        ("GEAK v4 kernel run's director_validation.json (corpus i_geak_director_clean)", lambda r: build_case(PLANTS["i_geak_director_clean"], r)),
+        (
+            "GEAK v4 baseline + overlay, parity probe dumps (corpus i_geak_clean_overlay)",
+            lambda r: build_case(PLANTS["i_geak_clean_overlay"], r),
+        ),
+        (
+            "GEAK v4 kernel run's director_validation.json (corpus i_geak_director_clean)",
+            lambda r: build_case(PLANTS["i_geak_director_clean"], r),
+        ),
     ]
 
 

@@ -36,14 +36,16 @@ DESIGNS = ("blocks", "crossover")
 @dataclass(frozen=True)
 class PairNoise:
     deltas: tuple[float, ...]  # per-pair A/A deltas, percent, as the auditor derives them
-    designs: int               # recorded A/A crossovers they came from
+    designs: int  # recorded A/A crossovers they came from
     runs: tuple[str, ...]
-    bandwidth: float           # percent
+    bandwidth: float  # percent
 
     def header(self) -> str:
         d = np.abs(self.deltas)
-        return (f"pair noise: {len(self.deltas)} A/A pairs of {self.designs} recorded crossover(s) ({', '.join(self.runs)}), "
-                f"|pair delta| median {np.median(d):.1f}%, max {d.max():.1f}%, smoothed by {self.bandwidth:.1f}%")
+        return (
+            f"pair noise: {len(self.deltas)} A/A pairs of {self.designs} recorded crossover(s) ({', '.join(self.runs)}), "
+            f"|pair delta| median {np.median(d):.1f}%, max {d.max():.1f}%, smoothed by {self.bandwidth:.1f}%"
+        )
 
 
 def load_pair_noise(runs_dir: Path, policy: AuditPolicy, design: str = "crossover") -> PairNoise | None:
@@ -86,8 +88,10 @@ def pair_deltas(pn: PairNoise, rng: np.random.Generator, ratio: float, n: int) -
 
 def paired_band(pn: PairNoise, rng: np.random.Generator, crossovers: int, n_pairs: int, policy: AuditPolicy) -> float:
     """The paired A/A band of a run that measured `crossovers` A/A crossovers of n_pairs pairs each."""
-    bands = [paired_band_pct(PairedResult("crossover", deltas=pair_deltas(pn, rng, 1.0, n_pairs))) or 0.0
-             for _ in range(max(1, crossovers))]
+    bands = [
+        paired_band_pct(PairedResult("crossover", deltas=pair_deltas(pn, rng, 1.0, n_pairs))) or 0.0
+        for _ in range(max(1, crossovers))
+    ]
     return max(policy.noise_band_pct, *bands)  # as noise.paired_bands: the widest design, never below the policy
 
 
@@ -104,4 +108,4 @@ def periods_wall(secs: list[float], sets: int) -> float:
     the periods one after another; on one set (no crossover possible) the legs' sum, as engine time."""
     if sets < 2:
         return float(sum(secs))
-    return float(sum(max(secs[i:i + 2]) for i in range(0, len(secs), 2)))
+    return float(sum(max(secs[i : i + 2]) for i in range(0, len(secs), 2)))

@@ -109,8 +109,14 @@ def sweep_results(exp_dir: Path) -> dict[str, dict[str, Any]]:
         for f in sorted(d.glob("run=*.json"), key=lambda p: int(p.stem.split("=")[1])):
             try:
                 o = json.loads(f.read_text())
-                runs.append({"file": str(f), "tput": float(o["output_throughput"]), "duration_s": float(o["duration"]),
-                             "mtime": f.stat().st_mtime})
+                runs.append(
+                    {
+                        "file": str(f),
+                        "tput": float(o["output_throughput"]),
+                        "duration_s": float(o["duration"]),
+                        "mtime": f.stat().st_mtime,
+                    }
+                )
             except (OSError, ValueError, KeyError, TypeError):
                 continue
         warm = d / "warmup.json"
@@ -119,24 +125,59 @@ def sweep_results(exp_dir: Path) -> dict[str, dict[str, Any]]:
             wdur = float(json.loads(warm.read_text())["duration"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        out[d.name] = {"runs": runs, "warmup_s": wdur,
-                       "median": statistics.median([r["tput"] for r in runs]) if runs else None}
+        out[d.name] = {
+            "runs": runs,
+            "warmup_s": wdur,
+            "median": statistics.median([r["tput"] for r in runs]) if runs else None,
+        }
     return out
 
 
 # what the sweep's own ServerProcess.reset_caches() POSTs between runs, but only for a command
 # that starts with `vllm` (ours starts with python -m): given it as its --after-bench-cmd
-RESET = ("import sys, urllib.request as u\n"
-         "for e in ('/reset_prefix_cache', '/reset_mm_cache', '/reset_encoder_cache'):\n"
-         "    u.urlopen(u.Request(sys.argv[1] + e, data=b'', method='POST'), timeout=60).read()\n")
+RESET = (
+    "import sys, urllib.request as u\n"
+    "for e in ('/reset_prefix_cache', '/reset_mm_cache', '/reset_encoder_cache'):\n"
+    "    u.urlopen(u.Request(sys.argv[1] + e, data=b'', method='POST'), timeout=60).read()\n"
+)
 
 
-def sweep_command(*, python: str, serve_cmd: list[str], bench_cmd: list[str], params: Path, reps: int, warmup_prompts: int,
-                  out: Path, name: str, base_url: str, dry_run: bool = False) -> list[str]:
-    argv = [python, "-c", SWEEP_SHIM, "--serve-cmd", shlex.join(serve_cmd), "--bench-cmd", shlex.join(bench_cmd),
-            "--after-bench-cmd", shlex.join([python, "-c", RESET, base_url]),
-            "--serve-params", str(params), "--num-runs", str(reps), "--warmup-num-prompts", str(warmup_prompts),
-            "-o", str(out), "-e", name, "--server-ready-timeout", "900"]
+def sweep_command(
+    *,
+    python: str,
+    serve_cmd: list[str],
+    bench_cmd: list[str],
+    params: Path,
+    reps: int,
+    warmup_prompts: int,
+    out: Path,
+    name: str,
+    base_url: str,
+    dry_run: bool = False,
+) -> list[str]:
+    argv = [
+        python,
+        "-c",
+        SWEEP_SHIM,
+        "--serve-cmd",
+        shlex.join(serve_cmd),
+        "--bench-cmd",
+        shlex.join(bench_cmd),
+        "--after-bench-cmd",
+        shlex.join([python, "-c", RESET, base_url]),
+        "--serve-params",
+        str(params),
+        "--num-runs",
+        str(reps),
+        "--warmup-num-prompts",
+        str(warmup_prompts),
+        "-o",
+        str(out),
+        "-e",
+        name,
+        "--server-ready-timeout",
+        "900",
+    ]
     return argv + (["--dry-run"] if dry_run else [])
 
 
@@ -151,8 +192,9 @@ def prepare(out: Path, knobs: int, python: str) -> dict[str, Any]:
     wf = WorkflowConfig.load(DEFAULT)
     workload = WorkloadSpec(**{"dataset": "random", **wf.engine_defaults.workload})
     base = LaunchConfig(model=str(REPO / "models" / "tiny-arith"))
-    plan = policies.strategist(device=base.devices, current_config=base.knobs(), max_candidates=knobs,
-                               concurrency=workload.max_concurrency)
+    plan = policies.strategist(
+        device=base.devices, current_config=base.knobs(), max_candidates=knobs, concurrency=workload.max_concurrency
+    )
     pairs = [(it.knob, v) for it in plan.plan if it.track == "config" and it.knob for v in it.values][:knobs]
     ad = get_engine("vllm")
     from geak.agents.engines.ports import free_port
@@ -160,9 +202,20 @@ def prepare(out: Path, knobs: int, python: str) -> dict[str, Any]:
     port = free_port()
     base_argv = server_command(ad, base, port, python)
     points = grid(pairs)
-    params = {point_name(p): overrides(base_argv, server_command(ad, base.model_copy(update=p), port, python)) for p in points}
-    bench = client_command(ad.bench_argv(python=python, base_url=f"http://127.0.0.1:{port}", model=base.model, workload=workload,
-                                         result_dir=str(out / "sweep-scratch"), result_file="unused.json"), base)
+    params = {
+        point_name(p): overrides(base_argv, server_command(ad, base.model_copy(update=p), port, python)) for p in points
+    }
+    bench = client_command(
+        ad.bench_argv(
+            python=python,
+            base_url=f"http://127.0.0.1:{port}",
+            model=base.model,
+            workload=workload,
+            result_dir=str(out / "sweep-scratch"),
+            result_file="unused.json",
+        ),
+        base,
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "serve_params.json").write_text(json.dumps(params, indent=1, sort_keys=True))
     wf_doc = yaml.safe_load(Path(DEFAULT).read_text())
@@ -170,9 +223,18 @@ def prepare(out: Path, knobs: int, python: str) -> dict[str, Any]:
         if ph["name"] == "config_tune":
             ph["max_candidates"] = len(pairs)
     (out / "workflow.yaml").write_text(yaml.safe_dump(wf_doc, sort_keys=False))
-    return {"pairs": pairs, "points": points, "params": params, "base": base, "workload": workload, "reps": wf.engine_defaults.reps,
-            "env": {**os.environ, **ad.server_env(base)}, "serve_cmd": base_argv, "bench_cmd": bench,
-            "base_url": f"http://127.0.0.1:{port}"}
+    return {
+        "pairs": pairs,
+        "points": points,
+        "params": params,
+        "base": base,
+        "workload": workload,
+        "reps": wf.engine_defaults.reps,
+        "env": {**os.environ, **ad.server_env(base)},
+        "serve_cmd": base_argv,
+        "bench_cmd": bench,
+        "base_url": f"http://127.0.0.1:{port}",
+    }
 
 
 def audit_pick(out: Path, res: dict[str, dict[str, Any]], pick: str, params: dict[str, dict[str, Any]]) -> str:
@@ -203,8 +265,17 @@ def run_live(out: Path, knobs: int) -> dict[str, Any]:
     p = prepare(out, knobs, py)
     exp = out / "sweep"
     log = out / "sweep.log"
-    cmd = sweep_command(python=py, serve_cmd=p["serve_cmd"], bench_cmd=p["bench_cmd"], params=out / "serve_params.json",
-                        reps=p["reps"], warmup_prompts=p["workload"].num_prompts, out=out, name="sweep", base_url=p["base_url"])
+    cmd = sweep_command(
+        python=py,
+        serve_cmd=p["serve_cmd"],
+        bench_cmd=p["bench_cmd"],
+        params=out / "serve_params.json",
+        reps=p["reps"],
+        warmup_prompts=p["workload"].num_prompts,
+        out=out,
+        name="sweep",
+        base_url=p["base_url"],
+    )
     print(f"live: grid {len(p['points'])} points over {[k for k, _ in p['pairs']]}; vLLM's sweep first ...", flush=True)
     t0 = time.time()
     with open(log, "wb") as f:
@@ -218,13 +289,30 @@ def run_live(out: Path, knobs: int) -> dict[str, Any]:
     reach_s = max(r["mtime"] for r in ok[pick]["runs"]) - t0
     reps_s = sum(r["duration_s"] for v in ok.values() for r in v["runs"]) + sum(v["warmup_s"] or 0 for v in ok.values())
     verdict = audit_pick(out, ok, pick, p["params"])
-    print(f"live: sweep done in {sweep_wall:.0f} s, pick {pick} ({ok[pick]['median']:.1f} tok/s); geak next ...", flush=True)
+    print(
+        f"live: sweep done in {sweep_wall:.0f} s, pick {pick} ({ok[pick]['median']:.1f} tok/s); geak next ...",
+        flush=True,
+    )
     geak_dir = out / "geak"
     shutil.rmtree(geak_dir, ignore_errors=True)
     t1 = time.time()
-    g = subprocess.run([py, "-m", "geak.orchestrator.cli", "run", "--use-auditor", "--run-dir", str(geak_dir), "--workflow",
-                        str(out / "workflow.yaml"), "--no-report"], stdout=open(out / "geak.log", "wb"), stderr=subprocess.STDOUT,
-                       timeout=3600)
+    g = subprocess.run(
+        [
+            py,
+            "-m",
+            "geak.orchestrator.cli",
+            "run",
+            "--use-auditor",
+            "--run-dir",
+            str(geak_dir),
+            "--workflow",
+            str(out / "workflow.yaml"),
+            "--no-report",
+        ],
+        stdout=open(out / "geak.log", "wb"),
+        stderr=subprocess.STDOUT,
+        timeout=3600,
+    )
     geak_wall = time.time() - t1
     sys.path.insert(0, str(REPO / "bench"))
     import engine_time
@@ -235,27 +323,50 @@ def run_live(out: Path, knobs: int) -> dict[str, Any]:
     final = {k: v for k, v in summ.get("final_config", {}).items() if k in dict(p["pairs"])}
     final_name = point_name({k: v for k, v in final.items() if (k, v) in p["pairs"]})
     final_key = f"SERVE--{final_name}"
-    return {"pairs": p["pairs"], "points": [point_name(x) for x in p["points"]], "sweep": {
-        "rc": rc, "engine_s": sweep_wall, "reps_s": reps_s, "measure_share": reps_s / sweep_wall, "reach_best_s": reach_s,
-        "medians": {k: v["median"] for k, v in ok.items()}, "pick": pick, "pick_verdict": verdict},
-        "geak": {"rc": g.returncode, "wall_s": geak_wall, "engine_s": et["engine_s"], "measure_share": et["measure_share"],
-                 "legs": et["legs"], "reused_legs": et["reused_legs"], "final": final_name,
-                 "final_sweep_median": ok.get(final_key, {}).get("median"),
-                 "gates": {x["gate_id"]: (x.get("verdict"), x.get("banked")) for x in summ.get("gates", [])}}}
+    return {
+        "pairs": p["pairs"],
+        "points": [point_name(x) for x in p["points"]],
+        "sweep": {
+            "rc": rc,
+            "engine_s": sweep_wall,
+            "reps_s": reps_s,
+            "measure_share": reps_s / sweep_wall,
+            "reach_best_s": reach_s,
+            "medians": {k: v["median"] for k, v in ok.items()},
+            "pick": pick,
+            "pick_verdict": verdict,
+        },
+        "geak": {
+            "rc": g.returncode,
+            "wall_s": geak_wall,
+            "engine_s": et["engine_s"],
+            "measure_share": et["measure_share"],
+            "legs": et["legs"],
+            "reused_legs": et["reused_legs"],
+            "final": final_name,
+            "final_sweep_median": ok.get(final_key, {}).get("median"),
+            "gates": {x["gate_id"]: (x.get("verdict"), x.get("banked")) for x in summ.get("gates", [])},
+        },
+    }
 
 
 def line(r: dict[str, Any]) -> str:
     s, g = r["sweep"], r["geak"]
     best = s["medians"][s["pick"]]
     fm = g["final_sweep_median"]
-    reached = "yes (the same point)" if f"SERVE--{g['final']}" == s["pick"] else (
-        f"no: the sweep measured geak's final point at {fm / best * 100:.0f}% of its pick" if fm else "no")
-    return (f"live, {len(r['pairs'])} knobs {[k for k, _ in r['pairs']]} ({len(r['points'])} points): sweep {s['engine_s']:.0f} "
-            f"engine-s (measuring {s['measure_share'] * 100:.0f}%; its pick's last run at {s['reach_best_s']:.0f} s), pick "
-            f"{s['pick'].split('SERVE--')[-1]} at {best:.1f} tok/s, audited {s['pick_verdict']}; geak {g['engine_s']:.0f} engine-s "
-            f"({g['legs']} legs, {g['reused_legs']} on a reused server, measuring {g['measure_share'] * 100:.0f}%), final "
-            f"{g['final']}, gates {g['gates']}; geak reached the sweep's pick: {reached}; "
-            f"engine-time ratio geak/sweep: {g['engine_s'] / s['engine_s']:.2f}")
+    reached = (
+        "yes (the same point)"
+        if f"SERVE--{g['final']}" == s["pick"]
+        else (f"no: the sweep measured geak's final point at {fm / best * 100:.0f}% of its pick" if fm else "no")
+    )
+    return (
+        f"live, {len(r['pairs'])} knobs {[k for k, _ in r['pairs']]} ({len(r['points'])} points): sweep {s['engine_s']:.0f} "
+        f"engine-s (measuring {s['measure_share'] * 100:.0f}%; its pick's last run at {s['reach_best_s']:.0f} s), pick "
+        f"{s['pick'].split('SERVE--')[-1]} at {best:.1f} tok/s, audited {s['pick_verdict']}; geak {g['engine_s']:.0f} engine-s "
+        f"({g['legs']} legs, {g['reused_legs']} on a reused server, measuring {g['measure_share'] * 100:.0f}%), final "
+        f"{g['final']}, gates {g['gates']}; geak reached the sweep's pick: {reached}; "
+        f"engine-time ratio geak/sweep: {g['engine_s'] / s['engine_s']:.2f}"
+    )
 
 
 def cli(a: Any) -> int:

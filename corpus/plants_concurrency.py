@@ -16,10 +16,13 @@ from geak.auditor.evidence.layout import LAUNCH, RAW, SERVER_LOG, leg_file
 BASE, CFG = "baseline", "cfg_seqs512"
 
 
-def _concurrent(devices: dict[str, str], cores: dict[str, list[int]] | None, shared: dict[str, float]) -> Callable[[RunStore], None]:
+def _concurrent(
+    devices: dict[str, str], cores: dict[str, list[int]] | None, shared: dict[str, float]
+) -> Callable[[RunStore], None]:
     """BASE and CFG run over the same 90 s (CFG starts 10 s after BASE) on ``devices``; each
     engine's log says which cores it bound (``cores``; None: no such line); ``shared``: the
     fingerprint's load of other processes on the leg's cores."""
+
     def f(s: RunStore) -> None:
         t0 = json.loads(s.path(leg_file(BASE, LAUNCH)).read_text())["started_at"]
         for i, leg in enumerate((BASE, CFG)):
@@ -28,34 +31,67 @@ def _concurrent(devices: dict[str, str], cores: dict[str, list[int]] | None, sha
             o["started_at"], o["ended_at"] = t0 + 10 * i, t0 + 10 * i + 90
             o["launch_config"]["devices"] = devices[leg]
             other = CFG if leg == BASE else BASE
-            o["host"].update(device_set=devices[leg], sibling_legs=[other], sibling_cpu_busy_cores=0.95,
-                             shared_core_busy_cores=shared.get(leg, 0.02), foreign_cpu_busy_cores=0.05)
+            o["host"].update(
+                device_set=devices[leg],
+                sibling_legs=[other],
+                sibling_cpu_busy_cores=0.95,
+                shared_core_busy_cores=shared.get(leg, 0.02),
+                foreign_cpu_busy_cores=0.05,
+            )
             p.write_text(json.dumps(o, indent=1))
             if cores is not None:
                 log = s.path(leg_file(leg, SERVER_LOG))
                 lines = log.read_text().splitlines(keepends=True)
-                line = (f"(EngineCore pid={4100 + i}) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \t"
-                        f"local_rank=0, core ids=[{', '.join(map(str, cores[leg]))}]\n")
+                line = (
+                    f"(EngineCore pid={4100 + i}) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \t"
+                    f"local_rank=0, core ids=[{', '.join(map(str, cores[leg]))}]\n"
+                )
                 log.write_text("".join(lines[:1] + [line] + lines[1:]))
+
     return f
 
 
 # the legs' gates: baseline -> "baseline", "config-accept-1"; cfg_seqs512 -> "config-accept-1", "integrate-rmsnorm"
-plant(Plant("c_siblings_disjoint", ("B5",), "the baseline and the config candidate ran at once on cores 0 and 1, each engine "
-            "bound to its own core, nothing else on either: their gate compares two legs measured alike (a paired design), "
-            "but the kernel gate compares the candidate (run beside the baseline) with the kernel leg (run alone)",
-            {"integrate-rmsnorm": ("FLAG", ["B5"])},
-            after=_concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [0], CFG: [1]}, {})))
-plant(Plant("c_same_core", ("B5",), "the baseline and the config candidate ran at once; launch.json says cores 0 and 1, but "
-            "both engines' own logs say they bound core 1", {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
-            after=_concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [1], CFG: [1]}, {})))
-plant(Plant("c_contended_pair", ("B5",), "the baseline and the config candidate ran at once on disjoint cores, but other "
-            "processes used 0.6 of the baseline's one core (an unpinned sibling client)",
-            {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
-            after=_concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [0], CFG: [1]}, {BASE: 0.6})))
-plant(Plant("c_unknown_sets", ("B5",), "the baseline and the config candidate ran at once and neither records a device set "
-            "the auditor can read", {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
-            after=_concurrent({BASE: "gpu-pool", CFG: "gpu-pool"}, None, {})))
+plant(
+    Plant(
+        "c_siblings_disjoint",
+        ("B5",),
+        "the baseline and the config candidate ran at once on cores 0 and 1, each engine "
+        "bound to its own core, nothing else on either: their gate compares two legs measured alike (a paired design), "
+        "but the kernel gate compares the candidate (run beside the baseline) with the kernel leg (run alone)",
+        {"integrate-rmsnorm": ("FLAG", ["B5"])},
+        after=_concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [0], CFG: [1]}, {}),
+    )
+)
+plant(
+    Plant(
+        "c_same_core",
+        ("B5",),
+        "the baseline and the config candidate ran at once; launch.json says cores 0 and 1, but "
+        "both engines' own logs say they bound core 1",
+        {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
+        after=_concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [1], CFG: [1]}, {}),
+    )
+)
+plant(
+    Plant(
+        "c_contended_pair",
+        ("B5",),
+        "the baseline and the config candidate ran at once on disjoint cores, but other "
+        "processes used 0.6 of the baseline's one core (an unpinned sibling client)",
+        {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
+        after=_concurrent({BASE: "cpu:0", CFG: "cpu:1"}, {BASE: [0], CFG: [1]}, {BASE: 0.6}),
+    )
+)
+plant(
+    Plant(
+        "c_unknown_sets",
+        ("B5",),
+        "the baseline and the config candidate ran at once and neither records a device set the auditor can read",
+        {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
+        after=_concurrent({BASE: "gpu-pool", CFG: "gpu-pool"}, None, {}),
+    )
+)
 
 
 def _hidden_overlap(s: RunStore) -> None:
@@ -63,8 +99,10 @@ def _hidden_overlap(s: RunStore) -> None:
     onto BASE's), both engines bound core 1, and launch.json still says the legs were 100 s apart."""
     import time as _t
 
-    shift = json.loads(s.path(leg_file(CFG, LAUNCH)).read_text())["started_at"] - \
-        json.loads(s.path(leg_file(BASE, LAUNCH)).read_text())["started_at"]
+    shift = (
+        json.loads(s.path(leg_file(CFG, LAUNCH)).read_text())["started_at"]
+        - json.loads(s.path(leg_file(BASE, LAUNCH)).read_text())["started_at"]
+    )
     for f in sorted(s.path(leg_file(CFG, RAW)).glob("rep_*.json")):
         o = json.loads(f.read_text())
         o["start_times"] = [x - shift for x in o["start_times"]]
@@ -83,18 +121,33 @@ def _hidden_overlap(s: RunStore) -> None:
         log.write_text("".join(lines[:1] + [line] + lines[1:]))
 
 
-plant(Plant("c_hidden_overlap", ("B5",), "the baseline and the config candidate ran at once with both engines on core 1; "
-            "launch.json puts them 100 s apart, but the benchmark tool's own request times (start_times on the host's "
-            "clock, tied to wall time by its date) show their repetitions running together",
-            {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")}, after=_hidden_overlap))
+plant(
+    Plant(
+        "c_hidden_overlap",
+        ("B5",),
+        "the baseline and the config candidate ran at once with both engines on core 1; "
+        "launch.json puts them 100 s apart, but the benchmark tool's own request times (start_times on the host's "
+        "clock, tied to wall time by its date) show their repetitions running together",
+        {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
+        after=_hidden_overlap,
+    )
+)
 
 
 # ---------------------------------------------------------------- legs on other hosts (Ray beyond one box)
 DAY_S = 86400.0  # another host's monotonic clock: booted a day apart, so date - monotonic differs by that
 
 
-def _on_host(s: RunStore, leg: str, hostname: str | None, clock_shift_s: float, *, devices: str = "cpu:0",
-             core: int | None = 0, at: float | None = None) -> None:
+def _on_host(
+    s: RunStore,
+    leg: str,
+    hostname: str | None,
+    clock_shift_s: float,
+    *,
+    devices: str = "cpu:0",
+    core: int | None = 0,
+    at: float | None = None,
+) -> None:
     """``leg`` as measured on another box: its fingerprint names ``hostname`` (None: unchanged), its
     raw reps' monotonic request times moved by ``clock_shift_s`` (the tool's clock of another boot;
     their dates unchanged), its engine bound ``core`` of that box, starting at ``at`` (None: as is)."""
@@ -112,7 +165,9 @@ def _on_host(s: RunStore, leg: str, hostname: str | None, clock_shift_s: float, 
     if core is not None:
         log = s.path(leg_file(leg, SERVER_LOG))
         lines = log.read_text().splitlines(keepends=True)
-        line = f"(EngineCore pid=4200) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \tlocal_rank=0, core ids=[{core}]\n"
+        line = (
+            f"(EngineCore pid=4200) INFO 11-23 12:00:05 [ompmultiprocessing.py:185] \tlocal_rank=0, core ids=[{core}]\n"
+        )
         log.write_text("".join(lines[:1] + [line] + lines[1:]))
 
 
@@ -136,12 +191,35 @@ def _claimed_other_host(s: RunStore) -> None:
         p.write_text(json.dumps(o, indent=1))
 
 
-plant(Plant("c_remote_sibling", ("B5",), "the caching-audit leg ran on another box (node-b) while the baseline ran here, "
-            "both engines on their own box's core 0: the benchmark tool's clocks differ by a day, so they shared no core "
-            "(honest: nothing to flag)", {}, after=_remote_sibling))
-plant(Plant("c_cross_host_gate", ("B5",), "the config candidate was measured on another box (node-b) than the baseline "
-            "(node-a) and the kernel leg: the tool's clocks differ by a day, so its gates' deltas carry the machines' "
-            "difference", {g: ("FLAG", ["B5"]) for g in ("config-accept-1", "integrate-rmsnorm")}, after=_cross_host_gate))
-plant(Plant("c_claimed_other_host", ("B5",), "the baseline and the config candidate ran at once with both engines on core "
-            "1; launch.json's fingerprints name two hosts, but the benchmark tool's clocks are one host's",
-            {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")}, after=_claimed_other_host))
+plant(
+    Plant(
+        "c_remote_sibling",
+        ("B5",),
+        "the caching-audit leg ran on another box (node-b) while the baseline ran here, "
+        "both engines on their own box's core 0: the benchmark tool's clocks differ by a day, so they shared no core "
+        "(honest: nothing to flag)",
+        {},
+        after=_remote_sibling,
+    )
+)
+plant(
+    Plant(
+        "c_cross_host_gate",
+        ("B5",),
+        "the config candidate was measured on another box (node-b) than the baseline "
+        "(node-a) and the kernel leg: the tool's clocks differ by a day, so its gates' deltas carry the machines' "
+        "difference",
+        {g: ("FLAG", ["B5"]) for g in ("config-accept-1", "integrate-rmsnorm")},
+        after=_cross_host_gate,
+    )
+)
+plant(
+    Plant(
+        "c_claimed_other_host",
+        ("B5",),
+        "the baseline and the config candidate ran at once with both engines on core "
+        "1; launch.json's fingerprints name two hosts, but the benchmark tool's clocks are one host's",
+        {g: ("FLAG", ["B5"]) for g in ("baseline", "config-accept-1", "integrate-rmsnorm")},
+        after=_claimed_other_host,
+    )
+)

@@ -14,10 +14,53 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # vLLM 0.32's bucket edges (vllm/v1/metrics/loggers.py)
-TTFT_EDGES = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
-              160.0, 640.0, 2560.0)
-E2E_EDGES = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0,
-             1920.0, 7680.0)
+TTFT_EDGES = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
+)
+E2E_EDGES = (
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    60.0,
+    120.0,
+    240.0,
+    480.0,
+    960.0,
+    1920.0,
+    7680.0,
+)
 # the engine times a request from its arrival to its last token; the client from before it
 # sends to after the last byte. Measured on vLLM-on-CPU: the engine's sums are 0.94-0.955x.
 ENGINE_SHARE = 0.95
@@ -31,8 +74,9 @@ class EngineCounters:
     prompt_tokens: float = 0.0
     generation_tokens: float = 0.0
     requests: float = 0.0
-    hist: dict[str, list[float]] = field(default_factory=lambda: {"ttft": [0.0] * (len(TTFT_EDGES) + 1),
-                                                                   "e2e": [0.0] * (len(E2E_EDGES) + 1)})
+    hist: dict[str, list[float]] = field(
+        default_factory=lambda: {"ttft": [0.0] * (len(TTFT_EDGES) + 1), "e2e": [0.0] * (len(E2E_EDGES) + 1)}
+    )
     sums: dict[str, float] = field(default_factory=lambda: {"ttft": 0.0, "e2e": 0.0})
 
     def serve(self, raw: dict[str, Any]) -> None:
@@ -73,9 +117,13 @@ class EngineCounters:
             "# TYPE vllm:request_success_total counter",
         ]
         for reason, v in (("stop", 0.0), ("length", self.requests), ("abort", 0.0)):
-            out.append(f'vllm:request_success_total{{engine="0",finished_reason="{reason}",model_name="{self.model}"}} {v:.1f}')
-        for fam, name, edges in (("ttft", "vllm:time_to_first_token_seconds", TTFT_EDGES),
-                                 ("e2e", "vllm:e2e_request_latency_seconds", E2E_EDGES)):
+            out.append(
+                f'vllm:request_success_total{{engine="0",finished_reason="{reason}",model_name="{self.model}"}} {v:.1f}'
+            )
+        for fam, name, edges in (
+            ("ttft", "vllm:time_to_first_token_seconds", TTFT_EDGES),
+            ("e2e", "vllm:e2e_request_latency_seconds", E2E_EDGES),
+        ):
             out += [f"# HELP {name} Histogram of {fam} in seconds.", f"# TYPE {name} histogram"]
             cum = 0.0
             for le, c in zip([*map(str, edges), "+Inf"], self.hist[fam]):

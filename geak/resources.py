@@ -35,4 +35,8 @@ def source_checkout() -> Path | None:
     spec = find_spec("geak.auditor")
     locs = list(spec.submodule_search_locations or []) if spec is not None else []
     root = Path(locs[0]).resolve().parent if locs else None
-    return root if root is not None and (root / "corpus" / "plants.py").is_file() and (root / "pyproject.toml").is_file() else None
+    return (
+        root
+        if root is not None and (root / "corpus" / "plants.py").is_file() and (root / "pyproject.toml").is_file()
+        else None
+    )

@@ -16,8 +16,23 @@ from pydantic import Field
 from geak.auditor.evidence.models import Record
 
 EventKind = Literal[
-    "start", "resume", "phase", "leg", "schedule", "screen", "submit", "audit", "bank", "withhold", "withdraw",
-    "unaudited", "passthrough", "llm", "budget", "end", "error",
+    "start",
+    "resume",
+    "phase",
+    "leg",
+    "schedule",
+    "screen",
+    "submit",
+    "audit",
+    "bank",
+    "withhold",
+    "withdraw",
+    "unaudited",
+    "passthrough",
+    "llm",
+    "budget",
+    "end",
+    "error",
 ]
 
 
@@ -59,5 +74,8 @@ class RunSummary(Record):
     final_config: dict[str, Any] = Field(default_factory=dict, description="engine-neutral knobs of the bundle")
     bundle_decision: str | None = None
     error: str | None = None
-    ledger_head: str | None = Field(None, description="'LINE:SHA256' of ledger.jsonl's last seal as this run's process sealed "
-                                    "it (None: it sealed nothing); compare with what `geak audit` reports")
+    ledger_head: str | None = Field(
+        None,
+        description="'LINE:SHA256' of ledger.jsonl's last seal as this run's process sealed "
+        "it (None: it sealed nothing); compare with what `geak audit` reports",
+    )

@@ -14,8 +14,9 @@ from geak.auditor.evidence.dialects import get as dialect
 from geak.auditor.evidence.layout import MANIFEST
 
 
-
-def ensure_manifest(store: RunStore, *, run_id: str, engine: str, cfg: LaunchConfig, workload: WorkloadSpec) -> Manifest:
+def ensure_manifest(
+    store: RunStore, *, run_id: str, engine: str, cfg: LaunchConfig, workload: WorkloadSpec
+) -> Manifest:
     m, _ = store.read_json(MANIFEST, Manifest)
     if m is not None:
         return m

@@ -24,7 +24,7 @@ from geak.agents.roles import policies
 from geak.agents.runners.paired import abba_sequence, crossover_jobs
 from geak.agents.runners.scheduler import assign
 from .workflow import ids
-from .workflow_config import WorkflowConfig
+from .workflow_config import EngineDefaults, Phase, WorkflowConfig
 from geak.auditor.evidence.layout import RAW, leg_file
 
 
@@ -57,93 +57,225 @@ class Step:
 def _leg(engine: str, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int) -> PlannedLeg:
     ad = get_engine(engine)
     py = sys.executable
-    bench = ad.bench_argv_multi(result_files=[f"rep_{i}.json" for i in range(reps + 1)], python=py, base_url="http://127.0.0.1:$PORT",
-                                model=cfg.model, workload=workload, result_dir=leg_file(leg_id, RAW)) or \
-        ad.bench_argv(python=py, base_url="http://127.0.0.1:$PORT", model=cfg.model, workload=workload,
-                      result_dir=leg_file(leg_id, RAW), result_file="rep_0.json")
-    return PlannedLeg(leg_id, role, cfg.devices, reps, server_command(ad, cfg, "$PORT", py), ad.server_env(cfg),
-                      client_command(bench, cfg))
+    bench = ad.bench_argv_multi(
+        result_files=[f"rep_{i}.json" for i in range(reps + 1)],
+        python=py,
+        base_url="http://127.0.0.1:$PORT",
+        model=cfg.model,
+        workload=workload,
+        result_dir=leg_file(leg_id, RAW),
+    ) or ad.bench_argv(
+        python=py,
+        base_url="http://127.0.0.1:$PORT",
+        model=cfg.model,
+        workload=workload,
+        result_dir=leg_file(leg_id, RAW),
+        result_file="rep_0.json",
+    )
+    return PlannedLeg(
+        leg_id,
+        role,
+        cfg.devices,
+        reps,
+        server_command(ad, cfg, "$PORT", py),
+        ad.server_env(cfg),
+        client_command(bench, cfg),
+    )
 
 
-def build(*, engine: str, launch: dict[str, Any], workload: WorkloadSpec, wf: WorkflowConfig, device_sets: list[str],
-          llm_mode: str = "none", reuse: bool = True) -> list[Step]:
+def build(
+    *,
+    engine: str,
+    launch: dict[str, Any],
+    workload: WorkloadSpec,
+    wf: WorkflowConfig,
+    device_sets: list[str],
+    llm_mode: str = "none",
+    reuse: bool = True,
+) -> list[Step]:
     base = LaunchConfig(**launch)
     sets = list(device_sets) or [base.devices]
     reps = wf.engine_defaults.reps
-    steps: list[Step] = []
-    ed = wf.engine_defaults
-    n = ed.aa_legs
-    if ed.ab_design != "blocks" and n > 0:
-        for legs in ids.aa_designs(n, ed.ab_design, ed.abba_pairs):
-            steps += _paired("setup", "A/A", legs, (base, base), ("aa", "aa"), ed.ab_design, sets, engine, workload, reps)
-    else:
-        aa = Step("setup", f"{n} A/A legs: independent, one per device set at a time (the noise band)")
-        for i, dev in zip(range(1, n + 1), assign(n, sets)):
-            aa.legs.append(_leg(engine, ids.aa_leg(i), "aa", base.model_copy(update={"devices": dev}), workload, reps))
-        steps.append(aa)
-    steps.append(Step("baseline", "the baseline gate's leg on the first set (re-measured with more reps if the gate asks)",
-                      [_leg(engine, ids.baseline_leg(0), "baseline", base, workload, reps)]))
-    names = [p.name for p in wf.phases]
-    tune = next((p for p in wf.phases if p.name == "config_tune"), None)
+    steps = _aa_steps(engine, base, workload, wf.engine_defaults, sets)
+    steps.append(
+        Step(
+            "baseline",
+            "the baseline gate's leg on the first set (re-measured with more reps if the gate asks)",
+            [_leg(engine, ids.baseline_leg(0), "baseline", base, workload, reps)],
+        )
+    )
+    tune = _phase(wf, "config_tune")
     if tune is not None:
-        if llm_mode != "none":
-            steps.append(Step("strategize", f"the LLM strategist decides the candidates at run time (up to "
-                              f"{tune.max_candidates or 'the budget'}): their legs are not known before it answers"))
-        else:
-            plan = policies.strategist(device=base.devices, current_config=base.knobs(), max_candidates=tune.max_candidates or 4,
-                                       concurrency=workload.max_concurrency)
-            cands = [(it.knob, v) for it in plan.plan if it.track == "config" and it.knob for v in it.values]
-            if tune.screen_reps is not None and cands:
-                for k in range(0, len(cands), len(sets)):
-                    chunk = cands[k:k + len(sets)]
-                    st = Step("screen", f"rung 0, candidates {k + 1}-{k + len(chunk)} of {len(cands)}: independent, "
-                              f"{tune.screen_reps} rep(s) each")
-                    for (kn, v), dev in zip(chunk, assign(len(chunk), sets, k)):
-                        cfg = base.model_copy(update={kn: v, "devices": dev})
-                        st.legs.append(_leg(engine, ids.screen_leg(ids.candidate_id(kn, v)), "candidate", cfg, workload, tune.screen_reps))
-                    steps.append(st)
-                promoted = math.ceil(len(cands) / 2)
-                why = f"the better {promoted} of {len(cands)} screened (decided by the screen)"
-            else:
-                promoted, why = len(cands), f"all {len(cands)} candidates (no screening rung)"
-            if ed.ab_design != "blocks":
-                for kn, v in cands:
-                    cid = ids.candidate_id(kn, v)
-                    steps += _paired("config_measure", f"gate config-{cid} ({why}; a re-measure adds a round)",
-                                     ids.config_paired_legs(cid, 0, ed.ab_design, ed.abba_pairs), (base, base.model_copy(update={kn: v})),
-                                     ("reference", "candidate"), ed.ab_design, sets, engine, workload, reps)
-            else:
-                gate = Step("config_measure", f"one gate leg per promoted candidate, in order, on the first set: {why}; every "
-                            "candidate is listed, only the promoted run; each banked win changes the config the next one starts from")
-                for kn, v in cands:
-                    cfg = base.model_copy(update={kn: v})
-                    gate.legs.append(_leg(engine, ids.config_leg(ids.candidate_id(kn, v), 0), "candidate", cfg, workload, reps))
-                steps.append(gate)
+        steps += _tune_steps(engine, base, workload, wf.engine_defaults, sets, tune, llm_mode)
     for ph in ("profile", "kernel"):
-        p = next((x for x in wf.phases if x.name == ph), None)
+        p = _phase(wf, ph)
         if p is not None and not p.passthrough:
             steps.append(Step(ph, f"{ph} phase on the first set: its legs depend on what the profile routes"))
-    if "validate" in names:
-        v = next(x for x in wf.phases if x.name == "validate")
-        val = Step("validate", "the bundle's interleaved A B A B legs on the first set, in order (the final config is decided by "
-                   "the gates; shown here as the baseline's)")
-        for leg_id, role in ids.validation_plan(v.interleaved_pairs or 2, bool(v.caching_audit)):
-            cfg = base.model_copy(update={"prefix_caching": False}) if role == "caching_audit" else base
-            w = workload.model_copy(update={"repeated_sample": True}) if role == "caching_audit" else workload
-            val.legs.append(_leg(engine, leg_id, role, cfg, w, reps))
-        steps.append(val)
+    v = _phase(wf, "validate")
+    if v is not None:
+        steps.append(_validate_step(engine, base, workload, v, reps))
     return _reuse(steps, engine) if reuse else steps
 
 
-def _paired(node: str, what: str, legs: tuple[list[str], list[str]], cfgs: tuple[LaunchConfig, LaunchConfig],
-            roles: tuple[str, str], design: str, sets: list[str], engine: str, workload: WorkloadSpec, reps: int) -> list[Step]:
+def _phase(wf: WorkflowConfig, name: str) -> Phase | None:
+    return next((p for p in wf.phases if p.name == name), None)
+
+
+def _aa_steps(
+    engine: str, base: LaunchConfig, workload: WorkloadSpec, ed: EngineDefaults, sets: list[str]
+) -> list[Step]:
+    """The A/A legs of the noise band: a paired design's periods, or independent legs spread over the sets."""
+    n = ed.aa_legs
+    if ed.ab_design != "blocks" and n > 0:
+        steps: list[Step] = []
+        for legs in ids.aa_designs(n, ed.ab_design, ed.abba_pairs):
+            steps += _paired(
+                "setup", "A/A", legs, (base, base), ("aa", "aa"), ed.ab_design, sets, engine, workload, ed.reps
+            )
+        return steps
+    aa = Step("setup", f"{n} A/A legs: independent, one per device set at a time (the noise band)")
+    for i, dev in zip(range(1, n + 1), assign(n, sets)):
+        aa.legs.append(_leg(engine, ids.aa_leg(i), "aa", base.model_copy(update={"devices": dev}), workload, ed.reps))
+    return [aa]
+
+
+def _tune_steps(
+    engine: str,
+    base: LaunchConfig,
+    workload: WorkloadSpec,
+    ed: EngineDefaults,
+    sets: list[str],
+    tune: Phase,
+    llm_mode: str,
+) -> list[Step]:
+    """config_tune: an LLM's candidates are known only at run time; the none-mode strategist's are
+    listed, screened first when the phase has a screening rung, then gated."""
+    if llm_mode != "none":
+        return [
+            Step(
+                "strategize",
+                f"the LLM strategist decides the candidates at run time (up to "
+                f"{tune.max_candidates or 'the budget'}): their legs are not known before it answers",
+            )
+        ]
+    plan = policies.strategist(
+        device=base.devices,
+        current_config=base.knobs(),
+        max_candidates=tune.max_candidates or 4,
+        concurrency=workload.max_concurrency,
+    )
+    cands = [(it.knob, v) for it in plan.plan if it.track == "config" and it.knob for v in it.values]
+    steps: list[Step] = []
+    if tune.screen_reps is not None and cands:
+        steps += _screen_steps(engine, base, workload, sets, cands, tune.screen_reps)
+        promoted = math.ceil(len(cands) / 2)
+        why = f"the better {promoted} of {len(cands)} screened (decided by the screen)"
+    else:
+        why = f"all {len(cands)} candidates (no screening rung)"
+    return steps + _gate_steps(engine, base, workload, ed, sets, cands, why)
+
+
+def _screen_steps(
+    engine: str,
+    base: LaunchConfig,
+    workload: WorkloadSpec,
+    sets: list[str],
+    cands: list[tuple[str, Any]],
+    screen_reps: int,
+) -> list[Step]:
+    """Rung 0: the candidates in batches of one per device set, each a short leg of its own."""
+    steps: list[Step] = []
+    for k in range(0, len(cands), len(sets)):
+        chunk = cands[k : k + len(sets)]
+        st = Step(
+            "screen",
+            f"rung 0, candidates {k + 1}-{k + len(chunk)} of {len(cands)}: independent, {screen_reps} rep(s) each",
+        )
+        for (kn, v), dev in zip(chunk, assign(len(chunk), sets, k)):
+            cfg = base.model_copy(update={kn: v, "devices": dev})
+            st.legs.append(
+                _leg(engine, ids.screen_leg(ids.candidate_id(kn, v)), "candidate", cfg, workload, screen_reps)
+            )
+        steps.append(st)
+    return steps
+
+
+def _gate_steps(
+    engine: str,
+    base: LaunchConfig,
+    workload: WorkloadSpec,
+    ed: EngineDefaults,
+    sets: list[str],
+    cands: list[tuple[str, Any]],
+    why: str,
+) -> list[Step]:
+    """Each candidate's config gate: a paired design against the baseline, or one leg on the first set."""
+    if ed.ab_design != "blocks":
+        steps: list[Step] = []
+        for kn, v in cands:
+            cid = ids.candidate_id(kn, v)
+            steps += _paired(
+                "config_measure",
+                f"gate config-{cid} ({why}; a re-measure adds a round)",
+                ids.config_paired_legs(cid, 0, ed.ab_design, ed.abba_pairs),
+                (base, base.model_copy(update={kn: v})),
+                ("reference", "candidate"),
+                ed.ab_design,
+                sets,
+                engine,
+                workload,
+                ed.reps,
+            )
+        return steps
+    gate = Step(
+        "config_measure",
+        f"one gate leg per promoted candidate, in order, on the first set: {why}; every "
+        "candidate is listed, only the promoted run; each banked win changes the config the next one starts from",
+    )
+    for kn, v in cands:
+        cfg = base.model_copy(update={kn: v})
+        gate.legs.append(_leg(engine, ids.config_leg(ids.candidate_id(kn, v), 0), "candidate", cfg, workload, ed.reps))
+    return [gate]
+
+
+def _validate_step(engine: str, base: LaunchConfig, workload: WorkloadSpec, v: Phase, reps: int) -> Step:
+    """The bundle's interleaved A B A B legs (and the caching audit's, on a repeated sample)."""
+    val = Step(
+        "validate",
+        "the bundle's interleaved A B A B legs on the first set, in order (the final config is decided by "
+        "the gates; shown here as the baseline's)",
+    )
+    for leg_id, role in ids.validation_plan(v.interleaved_pairs or 2, bool(v.caching_audit)):
+        cfg = base.model_copy(update={"prefix_caching": False}) if role == "caching_audit" else base
+        w = workload.model_copy(update={"repeated_sample": True}) if role == "caching_audit" else workload
+        val.legs.append(_leg(engine, leg_id, role, cfg, w, reps))
+    return val
+
+
+def _paired(
+    node: str,
+    what: str,
+    legs: tuple[list[str], list[str]],
+    cfgs: tuple[LaunchConfig, LaunchConfig],
+    roles: tuple[str, str],
+    design: str,
+    sets: list[str],
+    engine: str,
+    workload: WorkloadSpec,
+    reps: int,
+) -> list[Step]:
     """A paired design's legs as the run launches them (agents/runners/paired.py): a crossover's
     periods, each two legs at once on swapped sets, meeting per rep; or A B B A short legs."""
     out = []
     if design == "crossover":
-        for p, jobs in enumerate(crossover_jobs(legs, cfgs[0], cfgs[1], (sets[0], sets[1]), roles, {}, Path("pairs")), start=1):
-            st = Step(node, f"{what} crossover period {p}: both legs at once, every rep started together, each its own "
-                      "server" + (" (the sets swapped)" if p > 1 else ""))
+        for p, jobs in enumerate(
+            crossover_jobs(legs, cfgs[0], cfgs[1], (sets[0], sets[1]), roles, {}, Path("pairs")), start=1
+        ):
+            st = Step(
+                node,
+                f"{what} crossover period {p}: both legs at once, every rep started together, each its own "
+                "server" + (" (the sets swapped)" if p > 1 else ""),
+            )
             st.legs = [_own(_leg(engine, j.leg_id, j.role, j.cfg, workload, reps)) for j in jobs]
             out.append(st)
         return out
@@ -185,7 +317,10 @@ def _reuse(steps: list[Step], engine: str) -> list[Step]:
 
 def _short(argv: list[str]) -> list[str]:
     """An inline ``python -c`` program (the vLLM client shim) shown by name, not as its source."""
-    return [("<geak's shim around vllm.benchmarks.serve>" if i > 0 and argv[i - 1] == "-c" and len(a) > 80 else a) for i, a in enumerate(argv)]
+    return [
+        ("<geak's shim around vllm.benchmarks.serve>" if i > 0 and argv[i - 1] == "-c" and len(a) > 80 else a)
+        for i, a in enumerate(argv)
+    ]
 
 
 def render(steps: list[Step], sets: list[str], full: bool = True) -> str:
@@ -196,11 +331,19 @@ def render(steps: list[Step], sets: list[str], full: bool = True) -> str:
         legs = len(s.legs)
         head = f"\n[{s.node}] {s.why}"
         if legs:
-            head += f" -- {legs} leg(s)" + (", AT ONCE on " + " | ".join(sorted({leg.devices for leg in s.legs})) if s.concurrent else "")
+            head += f" -- {legs} leg(s)" + (
+                ", AT ONCE on " + " | ".join(sorted({leg.devices for leg in s.legs})) if s.concurrent else ""
+            )
         out.append(head)
         for leg in s.legs:
-            out.append(f"  {leg.leg_id} ({leg.role}) on {leg.devices}, {leg.reps} counted rep(s) + 1 warm-up" +
-                       (f", on the server {leg.on_server_of} kept up (its prefix cache reset first; no start-up)" if leg.on_server_of else ""))
+            out.append(
+                f"  {leg.leg_id} ({leg.role}) on {leg.devices}, {leg.reps} counted rep(s) + 1 warm-up"
+                + (
+                    f", on the server {leg.on_server_of} kept up (its prefix cache reset first; no start-up)"
+                    if leg.on_server_of
+                    else ""
+                )
+            )
             if full:
                 env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(leg.server_env.items()) if k != "PYTHONPATH")
                 out.append(f"    engine: {env} {shlex.join(leg.server_argv)}")

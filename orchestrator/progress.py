@@ -45,11 +45,11 @@ def parse_bench_tail(text: str) -> BenchState:
     if not reps:
         return BenchState()
     last = reps[-1]
-    after = text[last.end():]
+    after = text[last.end() :]
     if _MAIN in after:
-        stage, part = "requests", after[after.rindex(_MAIN):]
+        stage, part = "requests", after[after.rindex(_MAIN) :]
     elif _WARM in after:
-        stage, part = "warm-up requests", after[after.rindex(_WARM):]
+        stage, part = "warm-up requests", after[after.rindex(_WARM) :]
     else:
         return BenchState(rep=int(last.group(1)), stage="client start-up")
     bars = list(_TQDM.finditer(part))
@@ -73,13 +73,22 @@ class LegProgress:
         rep = f"{s.rep + 1}/{self.reps_planned or '?'}" if s.rep is not None else "-"
         total = s.total or self.requests_per_rep
         req = f"{s.done}/{total}" if s.done is not None else "-"
-        return {"leg": self.leg_id, "devices": self.devices, "stage": s.stage, "rep": rep, "requests": req,
-                "elapsed": clock(self.elapsed_s), "eta": clock(self.eta_s) if self.eta_s is not None else "-"}
+        return {
+            "leg": self.leg_id,
+            "devices": self.devices,
+            "stage": s.stage,
+            "rep": rep,
+            "requests": req,
+            "elapsed": clock(self.elapsed_s),
+            "eta": clock(self.eta_s) if self.eta_s is not None else "-",
+        }
 
     def line(self) -> str:
         f = self.fields()
-        return (f"leg {f['leg']} [{f['devices']}]: {f['stage']}; rep {f['rep']}, requests {f['requests']}; "
-                f"elapsed {f['elapsed']}, ETA {f['eta']}")
+        return (
+            f"leg {f['leg']} [{f['devices']}]: {f['stage']}; rep {f['rep']}, requests {f['requests']}; "
+            f"elapsed {f['elapsed']}, ETA {f['eta']}"
+        )
 
 
 def clock(s: float) -> str:
@@ -121,8 +130,15 @@ class Reporter:
     """Polls the run directory in a daemon thread and shows every running leg (module docstring).
     ``console``: a rich Console; ``live``: a table redrawn in place (a terminal) or plain lines."""
 
-    def __init__(self, store: RunStore, console: Any, *, live: bool | None = None, interval_s: float = 1.0,
-                 plain_every_s: float = PLAIN_EVERY_S):
+    def __init__(
+        self,
+        store: RunStore,
+        console: Any,
+        *,
+        live: bool | None = None,
+        interval_s: float = 1.0,
+        plain_every_s: float = PLAIN_EVERY_S,
+    ):
         self.store, self.console = store, console
         self.live = console.is_terminal if live is None else live
         self.interval_s, self.plain_every_s = interval_s, plain_every_s
@@ -143,8 +159,18 @@ class Reporter:
                     seen.rep_s.append(now - seen.rep_started)
                 seen.rep, seen.rep_started = st.rep, now
             rep_s = sum(seen.rep_s) / len(seen.rep_s) if seen.rep_s else None
-            out.append(LegProgress(e.leg_id, e.devices, e.role, st, e.reps_planned, e.requests_per_rep,
-                                   now - e.since, eta_s(st, e.reps_planned, rep_s)))
+            out.append(
+                LegProgress(
+                    e.leg_id,
+                    e.devices,
+                    e.role,
+                    st,
+                    e.reps_planned,
+                    e.requests_per_rep,
+                    now - e.since,
+                    eta_s(st, e.reps_planned, rep_s),
+                )
+            )
         return out
 
     def _ended(self, running: set[str]) -> list[str]:

@@ -25,13 +25,28 @@ def decisions_signature(run_dir: Path) -> list[dict[str, Any]]:
     out = [d.model_dump(mode="json") for _, d in run.decisions]
     s, _ = RunStore(run_dir).read_json(SUMMARY, RunSummary)
     if s is not None:
-        out.append({"gates": [g.model_dump(mode="json") for g in s.gates], "banked": s.banked_decisions, "final_config": s.final_config})
+        out.append(
+            {
+                "gates": [g.model_dump(mode="json") for g in s.gates],
+                "banked": s.banked_decisions,
+                "final_config": s.final_config,
+            }
+        )
     return out
 
 
-def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e: None, *,
-           policy: Path | None = None, workflow: Path | None = None, skills: Path | None = None,
-           llm: str | None = None, api_base: str | None = None, api_key_env: str | None = None) -> tuple[bool, list[str]]:
+def replay(
+    src: Path,
+    out: Path,
+    on_event: Callable[[RunEvent], None] = lambda e: None,
+    *,
+    policy: Path | None = None,
+    workflow: Path | None = None,
+    skills: Path | None = None,
+    llm: str | None = None,
+    api_base: str | None = None,
+    api_key_env: str | None = None,
+) -> tuple[bool, list[str]]:
     """Re-run src's workflow from its recorded legs and LLM calls; (reproduced?, differences).
 
     What-if (any of ``policy``, ``workflow``, ``skills``, ``llm`` given): the same under the
@@ -42,8 +57,17 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
     OUT/what_if.json (see what_if.py) and the differences are the diff's lines."""
     src, out = Path(src), Path(out)
     recorded = load_args(src)
-    wf_file, args, changed = _replay_args(src, out, recorded, policy=policy, workflow=workflow, skills=skills, llm=llm,
-                                          api_base=api_base, api_key_env=api_key_env)
+    wf_file, args, changed = _replay_args(
+        src,
+        out,
+        recorded,
+        policy=policy,
+        workflow=workflow,
+        skills=skills,
+        llm=llm,
+        api_base=api_base,
+        api_key_env=api_key_env,
+    )
     what_if = bool(changed)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -63,7 +87,9 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
             from .what_if import decision_diff
 
             # the recording's own policy: what the what-if is compared against
-            wi = decision_diff(src, out, changed, AuditPolicy.model_validate(recorded.policy) if recorded.policy else AuditPolicy())
+            wi = decision_diff(
+                src, out, changed, AuditPolicy.model_validate(recorded.policy) if recorded.policy else AuditPolicy()
+            )
             RunStore(out).write_json("what_if.json", wi)
     except BaseException:
         # a replay that did not finish leaves nothing behind to be mistaken for one that did
@@ -85,8 +111,18 @@ def replay(src: Path, out: Path, on_event: Callable[[RunEvent], None] = lambda e
     return not diffs, diffs
 
 
-def _replay_args(src: Path, out: Path, a: RunArgs, *, policy: Path | None, workflow: Path | None, skills: Path | None, llm: str | None,
-                 api_base: str | None, api_key_env: str | None) -> tuple[Path, RunArgs, dict[str, str]]:
+def _replay_args(
+    src: Path,
+    out: Path,
+    a: RunArgs,
+    *,
+    policy: Path | None,
+    workflow: Path | None,
+    skills: Path | None,
+    llm: str | None,
+    api_base: str | None,
+    api_key_env: str | None,
+) -> tuple[Path, RunArgs, dict[str, str]]:
     """(the workflow file to run, the replay's run args, what a what-if changed), or a RunError
     saying what is wrong with the recording, the changes or --out before anything is written."""
     for name in (WORKFLOW, MANIFEST):
@@ -105,24 +141,51 @@ def _replay_args(src: Path, out: Path, a: RunArgs, *, policy: Path | None, workf
             raise RunError(f"policy {policy}: {e}") from None
     if skills is not None:
         if llm is None:
-            raise RunError(f"--skills {skills}: the recording's answers belong to the old prompts; add --llm MODEL "
-                           "(and --api-base) so the roles answer the edited ones")
+            raise RunError(
+                f"--skills {skills}: the recording's answers belong to the old prompts; add --llm MODEL "
+                "(and --api-base) so the roles answer the edited ones"
+            )
         from geak.agents.roles.skills import validate_all
 
-        problems = validate_all(skills) if Path(skills).is_dir() else [f"{skills} is not a directory (it must hold skills/ and prompts/)"]
+        problems = (
+            validate_all(skills)
+            if Path(skills).is_dir()
+            else [f"{skills} is not a directory (it must hold skills/ and prompts/)"]
+        )
         if problems:
             raise RunError(f"--skills {skills}: " + "; ".join(problems[:5]))
     if out.exists() and not out.is_dir():
         raise RunError(f"{out} is a file: --out names the directory the replay creates")
     if out.exists() and any(out.iterdir()):
         raise RunError(f"{out} is not empty: replay writes a fresh run directory")
-    changed = {k: str(v) for k, v in (("policy", policy), ("workflow", workflow), ("skills", skills), ("llm", llm)) if v is not None}
-    llm_args = ({"llm_mode": "live", "llm_model": llm, "api_base": api_base, "api_key_env": api_key_env, "llm_replay_from": None}
-                if llm is not None else
-                {"llm_mode": "replay" if a.llm_mode != "none" else "none",
-                 "llm_replay_from": str(src.resolve()) if a.llm_mode != "none" else None})
-    args = a.model_copy(update={"legs_from": str(src.resolve()), **llm_args, "policy": pol, "what_if": bool(changed),
-                                "skills_root": str(Path(skills).resolve()) if skills is not None else a.skills_root})
+    changed = {
+        k: str(v)
+        for k, v in (("policy", policy), ("workflow", workflow), ("skills", skills), ("llm", llm))
+        if v is not None
+    }
+    llm_args = (
+        {
+            "llm_mode": "live",
+            "llm_model": llm,
+            "api_base": api_base,
+            "api_key_env": api_key_env,
+            "llm_replay_from": None,
+        }
+        if llm is not None
+        else {
+            "llm_mode": "replay" if a.llm_mode != "none" else "none",
+            "llm_replay_from": str(src.resolve()) if a.llm_mode != "none" else None,
+        }
+    )
+    args = a.model_copy(
+        update={
+            "legs_from": str(src.resolve()),
+            **llm_args,
+            "policy": pol,
+            "what_if": bool(changed),
+            "skills_root": str(Path(skills).resolve()) if skills is not None else a.skills_root,
+        }
+    )
     return wf_file, args, changed
 
 
@@ -139,7 +202,11 @@ def _diff(w: Any, g: Any, path: str = "") -> str:
         parts = [_diff(a, b, f"{path}[{i}]") for i, (a, b) in enumerate(zip(w, g)) if a != b]
         return "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
     if isinstance(w, dict) and isinstance(g, dict):
-        parts = [_diff(w.get(k), g.get(k), f"{path}.{k}" if path else k) for k in sorted(set(w) | set(g)) if w.get(k) != g.get(k)]
+        parts = [
+            _diff(w.get(k), g.get(k), f"{path}.{k}" if path else k)
+            for k in sorted(set(w) | set(g))
+            if w.get(k) != g.get(k)
+        ]
         return "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
     return f"{path or 'record'}: recorded {_short(w)}, replayed {_short(g)}"
 
@@ -149,5 +216,3 @@ def _short(x: Any) -> str:
 
     s = json.dumps(x, sort_keys=True)
     return s if len(s) < 200 else s[:200] + "..."
-
-

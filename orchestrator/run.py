@@ -35,7 +35,16 @@ from geak.agents.runners.legs import LegRunner, LiveLegs, RecordedLegs
 from geak.agents.runners.op_runners import LiveHarness, LiveProfiles, RecordedHarness, RecordedProfiles
 from .workflow_config import DEFAULT as DEFAULT_WORKFLOW
 from .workflow_config import WorkflowConfig, read_workflow
-from geak.auditor.evidence.layout import CHECKPOINTS, DECISIONS, INPUT_ROLES, MANIFEST, RUN_ARGS, SUMMARY, WORKFLOW, input_path
+from geak.auditor.evidence.layout import (
+    CHECKPOINTS,
+    DECISIONS,
+    INPUT_ROLES,
+    MANIFEST,
+    RUN_ARGS,
+    SUMMARY,
+    WORKFLOW,
+    input_path,
+)
 
 THREAD: Any = {"configurable": {"thread_id": "geak"}, "recursion_limit": 10_000}  # a RunnableConfig
 DEFAULT_MODEL = asset_dir("models") / "tiny-arith"
@@ -54,22 +63,39 @@ class RunArgs(BaseModel):
     llm_mode: Literal["none", "live", "replay"] = "none"
     llm_model: str | None = None
     api_base: str | None = None
-    api_key_env: str | None = Field(None, description="name of the environment variable holding the key; the key is never stored")
+    api_key_env: str | None = Field(
+        None, description="name of the environment variable holding the key; the key is never stored"
+    )
     llm_replay_from: str | None = None
     llm_auditor: bool = True
-    legs_from: str | None = Field(None, description="a recorded run to take legs from instead of an engine (replay, tests)")
+    legs_from: str | None = Field(
+        None, description="a recorded run to take legs from instead of an engine (replay, tests)"
+    )
     parity_file: str | None = None
     accuracy_file: str | None = None
     policy: dict[str, Any] = Field(default_factory=dict)
-    skills_root: str | None = Field(None, description="the root (skills/, prompts/) the LLM roles render from; None: the installed ones")
-    device_sets: list[str] = Field(default_factory=list, description="disjoint device sets independent legs run on at once "
-                                   "(devices.split of --devices/--tp/--cores-per-leg); [] = launch.devices only")
-    scheduler: str = Field("local", description="how a batch of legs is dispatched: local (threads) | ray (tasks on a Ray cluster)")
+    skills_root: str | None = Field(
+        None, description="the root (skills/, prompts/) the LLM roles render from; None: the installed ones"
+    )
+    device_sets: list[str] = Field(
+        default_factory=list,
+        description="disjoint device sets independent legs run on at once "
+        "(devices.split of --devices/--tp/--cores-per-leg); [] = launch.devices only",
+    )
+    scheduler: str = Field(
+        "local", description="how a batch of legs is dispatched: local (threads) | ray (tasks on a Ray cluster)"
+    )
     ray_address: str | None = Field(None, description="the Ray cluster to join (None: start or join a local one)")
-    server_reuse: bool = Field(True, description="the baseline, its re-measures and reference legs may measure on the server "
-                               "the last leg of the same launch left up (declared in each leg's launch.json)")
-    what_if: bool = Field(False, description="a replay with a changed policy, workflow or skill: a leg the recording lacks "
-                          "ends its branch as not recorded instead of stopping the replay")
+    server_reuse: bool = Field(
+        True,
+        description="the baseline, its re-measures and reference legs may measure on the server "
+        "the last leg of the same launch left up (declared in each leg's launch.json)",
+    )
+    what_if: bool = Field(
+        False,
+        description="a replay with a changed policy, workflow or skill: a leg the recording lacks "
+        "ends its branch as not recorded instead of stopping the replay",
+    )
 
 
 class RunError(RuntimeError):
@@ -80,11 +106,14 @@ def _scheduler(args: RunArgs) -> Any:
     """The run's leg scheduler; a local Ray cluster is started declaring the run's device sets."""
     if args.scheduler != "ray":
         return get_scheduler(args.scheduler)
-    return get_scheduler("ray", address=args.ray_address, sets=args.device_sets or [str(args.launch.get("devices", "cpu"))])
+    return get_scheduler(
+        "ray", address=args.ray_address, sets=args.device_sets or [str(args.launch.get("devices", "cpu"))]
+    )
 
 
-def load_workflow(workflow: Path, engine_defaults: dict[str, Any] | None = None,
-                  phases: dict[str, dict[str, Any]] | None = None) -> tuple[str, WorkflowConfig]:
+def load_workflow(
+    workflow: Path, engine_defaults: dict[str, Any] | None = None, phases: dict[str, dict[str, Any]] | None = None
+) -> tuple[str, WorkflowConfig]:
     """The run's copy of the workflow and its one parse: the file as written, or with command-line
     settings applied (engine_defaults keys; per-phase fields). ValueError names the file and field."""
     text = read_workflow(workflow)
@@ -103,13 +132,20 @@ def load_workflow(workflow: Path, engine_defaults: dict[str, Any] | None = None,
     return yaml.safe_dump(d, sort_keys=False), wf
 
 
-def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW, text: str | None = None,
-            wf: WorkflowConfig | None = None) -> None:
+def prepare(
+    run_dir: Path,
+    args: RunArgs,
+    workflow: Path = DEFAULT_WORKFLOW,
+    text: str | None = None,
+    wf: WorkflowConfig | None = None,
+) -> None:
     """Create the run directory's self-description. Refuses a directory that already holds a run.
     ``text``/``wf``: the workflow as load_workflow() gave it (default: the file as written, parsed here)."""
     store = RunStore(run_dir)
     if store.path(RUN_ARGS).exists() or store.path(DECISIONS).exists():
-        raise RunError(f"{run_dir} already holds a run: continue it with `geak run --resume {run_dir}`, or choose a new --run-dir")
+        raise RunError(
+            f"{run_dir} already holds a run: continue it with `geak run --resume {run_dir}`, or choose a new --run-dir"
+        )
     if text is None or wf is None:
         text, wf = load_workflow(workflow)  # fail before anything is written
     ed = wf.engine_defaults
@@ -119,10 +155,20 @@ def prepare(run_dir: Path, args: RunArgs, workflow: Path = DEFAULT_WORKFLOW, tex
     store.write_json(RUN_ARGS, args.model_dump(mode="json"))
     from geak import __version__
 
-    m = Manifest(run_id=args.run_id, geak_version=__version__, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                 args=args.model_dump(mode="json"), model=args.launch.get("model"), engine=args.engine, workload=args.workload,
-                 aa_legs=ids.aa_legs(ed.aa_legs, ed.ab_design, ed.abba_pairs),
-                 aa_designs=[PairedAA(design=ed.ab_design, a_legs=a, b_legs=b) for a, b in ids.aa_designs(ed.aa_legs, ed.ab_design, ed.abba_pairs)])
+    m = Manifest(
+        run_id=args.run_id,
+        geak_version=__version__,
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        args=args.model_dump(mode="json"),
+        model=args.launch.get("model"),
+        engine=args.engine,
+        workload=args.workload,
+        aa_legs=ids.aa_legs(ed.aa_legs, ed.ab_design, ed.abba_pairs),
+        aa_designs=[
+            PairedAA(design=ed.ab_design, a_legs=a, b_legs=b)
+            for a, b in ids.aa_designs(ed.aa_legs, ed.ab_design, ed.abba_pairs)
+        ],
+    )
     for role, src in (("accuracy", args.accuracy_file), ("parity", args.parity_file)):
         if src and not args.legs_from:
             m.inputs[role] = copy_input(store, role, Path(src))  # type: ignore[index]
@@ -169,8 +215,11 @@ def skills_record(root: str | Path | None) -> dict[str, Any]:
     from geak.agents.roles.skills import skill_hashes
 
     prompts_dir = Path(root) / "prompts" if root is not None else asset_dir("prompts")
-    return {"skills": skill_hashes(root=root), "prompts": {p.name: _sha(p) for p in sorted(prompts_dir.glob("*.j2"))},
-            **({"skills_root": str(root)} if root is not None else {})}
+    return {
+        "skills": skill_hashes(root=root),
+        "prompts": {p.name: _sha(p) for p in sorted(prompts_dir.glob("*.j2"))},
+        **({"skills_root": str(root)} if root is not None else {}),
+    }
 
 
 def _sha(p: Path) -> str:
@@ -187,13 +236,23 @@ def load_args(run_dir: Path) -> RunArgs:
     return a
 
 
-def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harness: Any = None, on_event: Callable[[RunEvent], None] = lambda e: None,
-            llm_client: Any = None) -> RunContext:
+def runtime(
+    run_dir: Path,
+    args: RunArgs,
+    *,
+    legs: LegRunner | None = None,
+    harness: Any = None,
+    on_event: Callable[[RunEvent], None] = lambda e: None,
+    llm_client: Any = None,
+) -> RunContext:
     store = RunStore(run_dir)
     wf = WorkflowConfig.load(store.path(WORKFLOW))
     if legs is None:
-        legs = RecordedLegs(args.legs_from, not_recorded=args.what_if) if args.legs_from else \
-            LiveLegs(args.engine, scheduler=_scheduler(args), reuse=args.server_reuse)
+        legs = (
+            RecordedLegs(args.legs_from, not_recorded=args.what_if)
+            if args.legs_from
+            else LiveLegs(args.engine, scheduler=_scheduler(args), reuse=args.server_reuse)
+        )
     profiles = RecordedProfiles(args.legs_from) if args.legs_from else LiveProfiles(args.engine)
     if harness is None:
         harness = RecordedHarness(args.legs_from) if args.legs_from else LiveHarness()
@@ -202,17 +261,31 @@ def runtime(run_dir: Path, args: RunArgs, *, legs: LegRunner | None = None, harn
         from geak.agents.roles.llm import LLMClient
 
         if args.llm_mode == "live":
-            llm = LLMClient("live", model=args.llm_model, store=store, api_base=args.api_base, api_key_env=args.api_key_env)
+            llm = LLMClient(
+                "live", model=args.llm_model, store=store, api_base=args.api_base, api_key_env=args.api_key_env
+            )
         else:
             llm = LLMClient("replay", store=store, replay_from=args.llm_replay_from)
-    return RunContext(store=store, wf=wf, legs=legs, engine=args.engine, workload=args.workload, use_auditor=args.use_auditor,
-                   policy=AuditPolicy.model_validate(args.policy) if args.policy else AuditPolicy(), llm=llm,
-                   llm_auditor=args.llm_auditor, llm_mode=args.llm_mode, profiles=profiles, harness=harness,
-                   skills_root=Path(args.skills_root) if args.skills_root else None, device_sets=list(args.device_sets),
-                   # replayed legs carry their recorded outputs; the prompt files need not exist here
-                   parity=load_prompts(p) if (p := input_file(run_dir, args, "parity")) and not args.legs_from else None,
-                   accuracy=load_questions(q) if (q := input_file(run_dir, args, "accuracy")) and not args.legs_from else None,
-                   on_event=on_event)
+    return RunContext(
+        store=store,
+        wf=wf,
+        legs=legs,
+        engine=args.engine,
+        workload=args.workload,
+        use_auditor=args.use_auditor,
+        policy=AuditPolicy.model_validate(args.policy) if args.policy else AuditPolicy(),
+        llm=llm,
+        llm_auditor=args.llm_auditor,
+        llm_mode=args.llm_mode,
+        profiles=profiles,
+        harness=harness,
+        skills_root=Path(args.skills_root) if args.skills_root else None,
+        device_sets=list(args.device_sets),
+        # replayed legs carry their recorded outputs; the prompt files need not exist here
+        parity=load_prompts(p) if (p := input_file(run_dir, args, "parity")) and not args.legs_from else None,
+        accuracy=load_questions(q) if (q := input_file(run_dir, args, "accuracy")) and not args.legs_from else None,
+        on_event=on_event,
+    )
 
 
 def _saver(run_dir: Path) -> Any:
@@ -228,8 +301,15 @@ def finished(run_dir: Path) -> RunSummary | None:
     return s if s is not None and s.status == "complete" else None
 
 
-def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = None, llm_client: Any = None, harness: Any = None,
-            on_event: Callable[[RunEvent], None] = lambda e: None) -> RunSummary:
+def execute(
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    legs: LegRunner | None = None,
+    llm_client: Any = None,
+    harness: Any = None,
+    on_event: Callable[[RunEvent], None] = lambda e: None,
+) -> RunSummary:
     """Run (or continue) the graph to its end. KeyboardInterrupt propagates after the summary says so.
 
     Resuming a run that completed changes nothing (not its summary, not its events) and
@@ -241,7 +321,9 @@ def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = Non
         if done is not None:
             return done
         if not (run_dir / CHECKPOINTS).is_file():
-            raise RunError(f"{run_dir}: no checkpoint to resume from; start it again with `geak run --run-dir {run_dir}` after removing it")
+            raise RunError(
+                f"{run_dir}: no checkpoint to resume from; start it again with `geak run --run-dir {run_dir}` after removing it"
+            )
     rt = runtime(run_dir, args, legs=legs, harness=harness, on_event=on_event, llm_client=llm_client)
     app_graph = build_graph(rt)
     saver, conn = _saver(run_dir)
@@ -250,7 +332,9 @@ def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = Non
         snap = app.get_state(THREAD)
         if resume:
             if not snap.values:
-                raise RunError(f"{run_dir}: no checkpoint to resume from; start it again with `geak run --run-dir {run_dir}` after removing it")
+                raise RunError(
+                    f"{run_dir}: no checkpoint to resume from; start it again with `geak run --run-dir {run_dir}` after removing it"
+                )
             if not snap.next:
                 rt.emit("resume", "resume", "nothing to resume: the workflow already finished")
                 return _summary(rt)
@@ -260,8 +344,12 @@ def execute(run_dir: Path, *, resume: bool = False, legs: LegRunner | None = Non
             if snap.values:
                 raise RunError(f"{run_dir} already has checkpoints: continue it with `geak run --resume {run_dir}`")
             init = initial_state(args.run_id, time.time(), args.launch)
-            rt.emit("start", "start", f"geak run {args.run_id}: {args.engine}, model {args.launch.get('model')}, "
-                    f"llm {args.llm_mode}, auditor {'on' if args.use_auditor else 'off'}")
+            rt.emit(
+                "start",
+                "start",
+                f"geak run {args.run_id}: {args.engine}, model {args.launch.get('model')}, "
+                f"llm {args.llm_mode}, auditor {'on' if args.use_auditor else 'off'}",
+            )
             app.invoke(init, THREAD, durability="sync", context=rt)
     except KeyboardInterrupt:
         _mark(rt, "interrupted", "interrupted (Ctrl-C): continue with geak run --resume")

@@ -56,9 +56,12 @@ class GateDiff(Record):
 
 class WhatIf(Record):
     """what_if.json in the replay's directory."""
+
     kind: Literal["what_if"] = "what_if"
     source: str
-    changed_inputs: dict[str, str] = Field(default_factory=dict, description="policy / workflow / skills / llm -> what the replay used instead")
+    changed_inputs: dict[str, str] = Field(
+        default_factory=dict, description="policy / workflow / skills / llm -> what the replay used instead"
+    )
     gates: list[GateDiff] = Field(default_factory=list)
 
     @property
@@ -75,8 +78,13 @@ def diff_row(g: GateDiff, dash: str = "-") -> tuple[str, str, str, str, str]:
         return f"{verdict or dash} {bank[banked]}"
 
     rules = ", ".join(f"{r.rule_id} {r.recorded or dash} -> {r.replayed or dash}" for r in g.rules) or dash
-    return (g.gate_id, side(g.recorded_verdict, g.recorded_banked), side(g.replayed_verdict, g.replayed_banked), rules,
-            ("flipped; " if g.flipped else "") + (g.note or ""))
+    return (
+        g.gate_id,
+        side(g.recorded_verdict, g.recorded_banked),
+        side(g.replayed_verdict, g.replayed_banked),
+        rules,
+        ("flipped; " if g.flipped else "") + (g.note or ""),
+    )
 
 
 def _worst(v: AuditVerdict | None) -> dict[str, str]:
@@ -111,8 +119,12 @@ def _recorded_rules(recorded: Path, policy: AuditPolicy) -> dict[str, dict[str, 
     return out
 
 
-def decision_diff(recorded: Path, replayed: Path, changed_inputs: dict[str, str] | None = None,
-                  recorded_policy: AuditPolicy | None = None) -> WhatIf:
+def decision_diff(
+    recorded: Path,
+    replayed: Path,
+    changed_inputs: dict[str, str] | None = None,
+    recorded_policy: AuditPolicy | None = None,
+) -> WhatIf:
     a, b = RunStore(recorded), RunStore(replayed)
     rec_rules = _recorded_rules(recorded, recorded_policy or AuditPolicy())
     sa, _ = a.read_json(SUMMARY, RunSummary)
@@ -124,9 +136,24 @@ def decision_diff(recorded: Path, replayed: Path, changed_inputs: dict[str, str]
         x, y = ga.get(gid), gb.get(gid)
         ra, rb = rec_rules.get(gid, {}) if x else {}, _replayed_rules(b, y)
         # a gate one side never reached has no rules to compare: its absence is the change
-        rules = [RuleChange(rule_id=r, recorded=ra.get(r), replayed=rb.get(r))
-                 for r in sorted(set(ra) | set(rb)) if ra.get(r) != rb.get(r)] if x and y else []
-        out.append(GateDiff(gate_id=gid, recorded_verdict=x.verdict if x else None, replayed_verdict=y.verdict if y else None,
-                            recorded_banked=x.banked if x else None, replayed_banked=y.banked if y else None,
-                            note=(y.note if y else "the replay never reached this gate"), rules=rules))
+        rules = (
+            [
+                RuleChange(rule_id=r, recorded=ra.get(r), replayed=rb.get(r))
+                for r in sorted(set(ra) | set(rb))
+                if ra.get(r) != rb.get(r)
+            ]
+            if x and y
+            else []
+        )
+        out.append(
+            GateDiff(
+                gate_id=gid,
+                recorded_verdict=x.verdict if x else None,
+                replayed_verdict=y.verdict if y else None,
+                recorded_banked=x.banked if x else None,
+                replayed_banked=y.banked if y else None,
+                note=(y.note if y else "the replay never reached this gate"),
+                rules=rules,
+            )
+        )
     return WhatIf(source=str(recorded), changed_inputs=changed_inputs or {}, gates=out)

@@ -22,14 +22,23 @@ class Phase(BaseModel):
     gate: Literal["baseline", "profile", "harness", "patch", "bundle"] | None = None
     max_attempts: int = Field(1, ge=1, le=20, description="producer attempts per gate before nothing is banked")
     max_candidates: int | None = Field(None, ge=1)
-    screen_reps: int | None = Field(None, ge=1, description="config_tune: successive-halving rung 0, counted reps per "
-                                    "screening leg; the better half goes to the gate. None = every candidate goes to the gate")
+    screen_reps: int | None = Field(
+        None,
+        ge=1,
+        description="config_tune: successive-halving rung 0, counted reps per "
+        "screening leg; the better half goes to the gate. None = every candidate goes to the gate",
+    )
     passthrough: bool = False
     interleaved_pairs: int | None = Field(None, ge=1)
     caching_audit: bool = False
-    min_share: float | None = Field(None, gt=0, lt=1, description="profile: the smallest share of op time an editable "
-                                    "family needs to be routed (agents/profiler.route; None = its default, 2%). Its "
-                                    "Amdahl bound is the most the e2e legs can gain")
+    min_share: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="profile: the smallest share of op time an editable "
+        "family needs to be routed (agents/profiler.route; None = its default, 2%). Its "
+        "Amdahl bound is the most the e2e legs can gain",
+    )
 
 
 class Budgets(BaseModel):
@@ -50,11 +59,17 @@ class EngineDefaults(BaseModel):
     aa_legs: int = Field(2, ge=0)
     workload: dict[str, Any] = Field(default_factory=dict)
     ab_design: Literal["blocks", "crossover", "abba"] = Field(
-        "blocks", description="how the A/A legs and each config gate's A/B are measured: blocks (reference legs, then "
+        "blocks",
+        description="how the A/A legs and each config gate's A/B are measured: blocks (reference legs, then "
         "candidate legs) | crossover (two device sets: both servers at once, every rep started together, then the sets "
-        "swapped; aa_legs rounds up to crossovers of 4 legs) | abba (one set: short legs in A B B A order)")
-    abba_pairs: int = Field(6, ge=1, description="abba: pairs of short legs per A/A design and per gate round (the auditor "
-                            "needs policy min_pairs verified pairs)")
+        "swapped; aa_legs rounds up to crossovers of 4 legs) | abba (one set: short legs in A B B A order)",
+    )
+    abba_pairs: int = Field(
+        6,
+        ge=1,
+        description="abba: pairs of short legs per A/A design and per gate round (the auditor "
+        "needs policy min_pairs verified pairs)",
+    )
 
 
 class Quality(BaseModel):
@@ -65,8 +80,11 @@ class Quality(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     parity_file: str | None = None
-    accuracy_file: str | None = Field(None, description="JSONL of {prompt, expected} (exact match) or GSM8K's {question, answer} "
-                                      "(scored by the final number)")
+    accuracy_file: str | None = Field(
+        None,
+        description="JSONL of {prompt, expected} (exact match) or GSM8K's {question, answer} "
+        "(scored by the final number)",
+    )
 
 
 class WorkflowConfig(BaseModel):
@@ -92,8 +110,10 @@ class WorkflowConfig(BaseModel):
     def refuses_sets(self, n_sets: int) -> str | None:
         """Why this workflow cannot run on ``n_sets`` device sets (None: it can)."""
         if self.engine_defaults.ab_design == "crossover" and n_sets < 2:
-            return (f"ab_design crossover runs two legs at once on two disjoint device sets; this run has {n_sets} "
-                    "(give --devices cpu:0-1 --cores-per-leg 1, or GPU ids), or use --ab-design abba")
+            return (
+                f"ab_design crossover runs two legs at once on two disjoint device sets; this run has {n_sets} "
+                "(give --devices cpu:0-1 --cores-per-leg 1, or GPU ids), or use --ab-design abba"
+            )
         return None
 
     @classmethod

@@ -63,8 +63,9 @@ def diff(lock: dict[str, str], env: dict[str, str]) -> list[str]:
 
 def freeze(venv: Path) -> list[str]:
     py = venv / "bin" / "python"
-    res = subprocess.run([str(py), "-m", "pip", "freeze", "--all", "--exclude-editable"],
-                         capture_output=True, text=True, check=False)
+    res = subprocess.run(
+        [str(py), "-m", "pip", "freeze", "--all", "--exclude-editable"], capture_output=True, text=True, check=False
+    )
     if res.returncode != 0:
         raise OSError(f"{py} -m pip freeze failed: {res.stderr.strip()[-400:]}")
     return res.stdout.splitlines()
@@ -101,9 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     for p in problems:
         print(f"lockcheck: {p}", file=sys.stderr)
     if problems:
-        print(f"lockcheck: {a.venv} is not {a.lock.name} ({len(problems)} differences). "
-              "Rebuild it (rm -rf the venv; bash scripts/setup.sh) or, to move on deliberately, "
-              "refresh the lock with scripts/lock.sh and prove it with bash .ci/run.", file=sys.stderr)
+        print(
+            f"lockcheck: {a.venv} is not {a.lock.name} ({len(problems)} differences). "
+            "Rebuild it (rm -rf the venv; bash scripts/setup.sh) or, to move on deliberately, "
+            "refresh the lock with scripts/lock.sh and prove it with bash .ci/run.",
+            file=sys.stderr,
+        )
         return 1
     print(f"lockcheck: {a.venv} is exactly {a.lock.name} ({len(lock)} packages)")
     return 0

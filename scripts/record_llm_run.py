@@ -44,8 +44,23 @@ def main() -> int:
         shutil.rmtree(run_dir)  # a copy of the archive being replaced, nothing of its own
         runpack.stamp_path(run_dir).unlink(missing_ok=True)
     geak = Path(sys.executable).with_name("geak")
-    cmd = [str(geak), "run", "--run-dir", a.run_dir, "--workflow", str(REPO / "workflows" / "ci.yaml"), "--max-num-seqs", "4",
-           "--use-auditor", "--llm", "openai/scripted-roles", "--api-base", server.api_base, "--api-key-env", KEY_ENV]
+    cmd = [
+        str(geak),
+        "run",
+        "--run-dir",
+        a.run_dir,
+        "--workflow",
+        str(REPO / "workflows" / "ci.yaml"),
+        "--max-num-seqs",
+        "4",
+        "--use-auditor",
+        "--llm",
+        "openai/scripted-roles",
+        "--api-base",
+        server.api_base,
+        "--api-key-env",
+        KEY_ENV,
+    ]
     print("+", " ".join(cmd), flush=True)
     try:
         rc = subprocess.call(cmd, env=env, cwd=REPO)

@@ -29,8 +29,11 @@ def main() -> int:
         run = resolve_run(a)
         verdicts = audit_run(run, write=True)
         pack(run)
-        print(f"{a.name}: {len(verdicts)} verdict(s) ({', '.join(f'{v.gate_id} {v.verdict}' for v in verdicts)}); "
-              f"packed in {time.monotonic() - t:.1f} s", flush=True)
+        print(
+            f"{a.name}: {len(verdicts)} verdict(s) ({', '.join(f'{v.gate_id} {v.verdict}' for v in verdicts)}); "
+            f"packed in {time.monotonic() - t:.1f} s",
+            flush=True,
+        )
     return 0 if archives else 1
 
 

@@ -38,7 +38,9 @@ def build_tokenizer(out: Path):
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     tok.decoder = decoders.Fuse()
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", vocab["<s>"])])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
     fast.model_max_length = 64
     # a minimal chat template, so /v1/chat/completions answers instead of HTTP 400
     fast.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
@@ -109,9 +111,21 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     build_tokenizer(a.out)
     cfg = LlamaConfig(
-        vocab_size=len(VOCAB), hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=2, head_dim=64, max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=10000.0,
-        bos_token_id=1, eos_token_id=2, pad_token_id=0, tie_word_embeddings=False, torch_dtype="float32",
+        vocab_size=len(VOCAB),
+        hidden_size=128,
+        intermediate_size=512,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        head_dim=64,
+        max_position_embeddings=64,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+        tie_word_embeddings=False,
+        torch_dtype="float32",
     )
     model = LlamaForCausalLM(cfg)
     n_params = sum(p.numel() for p in model.parameters())
@@ -141,8 +155,15 @@ def main() -> None:
     with open(a.out / "parity.jsonl", "w") as f:
         for i, (x_, y_) in enumerate(probe[:12]):
             f.write(json.dumps({"id": f"p{i:02d}", "prompt": f"{x_}+{y_}=", "expected": str(x_ + y_)}) + "\n")
-    meta = {"params": n_params, "train_pairs": len(train), "probe_pairs": len(probe), "steps": a.steps, "seed": a.seed,
-            "train_seconds": round(time.time() - t0, 1), "probe_greedy_exact_match_transformers": acc}
+    meta = {
+        "params": n_params,
+        "train_pairs": len(train),
+        "probe_pairs": len(probe),
+        "steps": a.steps,
+        "seed": a.seed,
+        "train_seconds": round(time.time() - t0, 1),
+        "probe_greedy_exact_match_transformers": acc,
+    }
     (a.out / "geak_model.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(json.dumps(meta))
 

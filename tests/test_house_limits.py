@@ -18,8 +18,12 @@ def _is_triton_kernel(f: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return any("triton" in ast.unparse(d) and "jit" in ast.unparse(d) for d in f.decorator_list)
 
 
-def over_limits(roots: tuple[str, ...] = PRODUCT, module_lines: int = MAX_MODULE_LINES, function_lines: int = MAX_FUNCTION_LINES,
-                params: int = MAX_PARAMS) -> list[str]:
+def over_limits(
+    roots: tuple[str, ...] = PRODUCT,
+    module_lines: int = MAX_MODULE_LINES,
+    function_lines: int = MAX_FUNCTION_LINES,
+    params: int = MAX_PARAMS,
+) -> list[str]:
     out = []
     for top in roots:
         for p in sorted((REPO / top).rglob("*.py")):

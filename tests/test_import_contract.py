@@ -20,7 +20,10 @@ FORBIDDEN = [
     # the agents measure and write evidence; the orchestrator drives them, never the reverse
     (r"geak\.agents", r"geak\.orchestrator"),
     # the evidence layer reads files into the contract; the rules, the audit and its face sit above it
-    (r"geak\.auditor\.evidence", r"geak\.auditor\.(checks|audit|api|noise|paired|aa_pairs|backtest|importers|coverage)"),
+    (
+        r"geak\.auditor\.evidence",
+        r"geak\.auditor\.(checks|audit|api|noise|paired|aa_pairs|backtest|importers|coverage)",
+    ),
     # a rule decides from evidence and pure statistics; the audit that runs the rules sits above it
     (r"geak\.auditor\.checks", r"geak\.auditor\.(audit|api|noise|backtest|importers|coverage)"),
     # engines run servers and clients; the kernel track builds on them
@@ -75,7 +78,9 @@ def violations(forbidden=FORBIDDEN) -> list[str]:
 
 
 def test_the_house_has_no_forbidden_arrow():
-    assert violations() == [], "an arrow docs/architecture.md forbids; move the code, or change the drawing and this list"
+    assert violations() == [], (
+        "an arrow docs/architecture.md forbids; move the code, or change the drawing and this list"
+    )
 
 
 def test_the_check_itself_fails_on_a_forbidden_arrow():

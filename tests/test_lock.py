@@ -37,15 +37,17 @@ def test_every_declared_dependency_is_locked_inside_its_range():
     for req in declared():
         name = lockcheck.canonical(req.name)
         assert name in pins, f"{req.name} is declared in pyproject.toml but not in requirements.lock"
-        assert req.specifier.contains(Version(pins[name]), prereleases=True), \
+        assert req.specifier.contains(Version(pins[name]), prereleases=True), (
             f"requirements.lock pins {name}=={pins[name]}, outside pyproject's {req}"
+        )
 
 
 def test_every_declared_range_has_a_ceiling():
     # a floor alone admits whatever the registry serves tomorrow (issue 11: openai 3.x)
     for req in declared():
-        assert any(s.operator in ("<", "<=", "==", "~=") for s in req.specifier), \
+        assert any(s.operator in ("<", "<=", "==", "~=") for s in req.specifier), (
             f"pyproject.toml: {req} has no upper bound"
+        )
 
 
 def test_the_lock_is_a_whole_cpu_environment():
@@ -64,9 +66,11 @@ def test_diff_names_what_is_missing_extra_or_different():
     lock = {"a": "1", "b": "2", "c": "3"}
     env = {"a": "1", "b": "2.1", "d": "4"}
     out = lockcheck.diff(lock, env)
-    assert out == ["differs  b: lock 2, installed 2.1",
-                   "missing  c==3 (in the lock, not installed)",
-                   "extra    d==4 (installed, not in the lock)"]
+    assert out == [
+        "differs  b: lock 2, installed 2.1",
+        "missing  c==3 (in the lock, not installed)",
+        "extra    d==4 (installed, not in the lock)",
+    ]
     assert lockcheck.diff(lock, dict(lock)) == []
 
 

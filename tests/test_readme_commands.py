@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(),
-                                reason="not a git checkout: no clone to keep clean")
+pytestmark = pytest.mark.skipif(
+    shutil.which("git") is None or not (REPO / ".git").exists(), reason="not a git checkout: no clone to keep clean"
+)
 
 COMMANDS = [
     ["audit", "runs/recorded/tiny-cpu-run", "-v"],
@@ -40,9 +41,16 @@ def test_the_readmes_commands_leave_a_fresh_clone_clean(tmp_path):
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     for args in COMMANDS:
-        r = subprocess.run([sys.executable, "-m", "geak.orchestrator.cli", *args], cwd=clone, env=env,
-                           capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            [sys.executable, "-m", "geak.orchestrator.cli", *args],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert r.returncode in (0, 1, 3), f"geak {' '.join(args)} -> {r.returncode}: {r.stderr[-2000:]}"
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=clone,
-                            capture_output=True, text=True, check=True).stdout
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=clone, capture_output=True, text=True, check=True
+    ).stdout
     assert status == "", f"the README's commands changed the checkout:\n{status[:3000]}"

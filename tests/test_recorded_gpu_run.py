@@ -34,8 +34,11 @@ def test_the_gpu_recording_ran_on_an_h100_with_dummy_weights_and_six_server_life
 
 def test_the_auditor_banks_max_num_seqs_on_parity_and_names_the_latency_it_costs():
     v = _verdicts(GPU)
-    assert {g: x.verdict for g, x in v.items()} == {"baseline": "PASS", "config-max_num_seqs-256": "PASS",
-                                                      "config-kv_cache_dtype-fp8": "FAIL"}
+    assert {g: x.verdict for g, x in v.items()} == {
+        "baseline": "PASS",
+        "config-max_num_seqs-256": "PASS",
+        "config-kv_cache_dtype-fp8": "FAIL",
+    }
     win = v["config-max_num_seqs-256"]
     (p9,) = _findings(win, "P9")
     assert p9.outcome == "pass" and "12/12 greedy outputs token-identical" in p9.message
@@ -64,7 +67,10 @@ def test_a_producer_that_hides_the_latency_cost_is_flagged(tmp_path):
     win = _verdicts(run)["config-max_num_seqs-256"]
     assert win.verdict == "FLAG"
     assert sorted(f.message.split()[0] for f in _findings(win, "P7") if f.outcome == "flag") == [
-        "p50_e2e_ms", "p50_tpot_ms", "p99_tpot_ms"]
+        "p50_e2e_ms",
+        "p50_tpot_ms",
+        "p99_tpot_ms",
+    ]
 
 
 def test_the_report_shows_the_trade_off_beside_the_headline():
@@ -74,8 +80,9 @@ def test_the_report_shows_the_trade_off_beside_the_headline():
     head = md.split("## Summary")[0]
     assert "+25.91%" in head and "- p50_tpot_ms +155.7% (14.11 -> 36.07)" in head
     assert "the bundle gate judges" not in head  # no bundle gate in a run without validation
-    assert headline_text(headline(load_run(GPU))).endswith("costs p50_tpot_ms +155.7%, p99_tpot_ms +199.7%, "
-                                                           "p50_e2e_ms +17.9% (declared)")
+    assert headline_text(headline(load_run(GPU))).endswith(
+        "costs p50_tpot_ms +155.7%, p99_tpot_ms +199.7%, p50_e2e_ms +17.9% (declared)"
+    )
 
 
 def test_the_gpu_recording_replays_to_the_same_decisions_with_no_gpu(tmp_path):

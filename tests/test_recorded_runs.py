@@ -13,7 +13,8 @@ RECORDED = Path(__file__).resolve().parents[1] / "runs" / "recorded" / "tiny-cpu
 def test_recorded_baseline_run_re_audits_to_pass():
     vs = audit_run(RECORDED, write=False)
     assert [(v.gate_id, v.verdict) for v in vs] == [("baseline", "PASS")], [
-        (f.rule_id, f.outcome, f.message) for v in vs for f in v.findings if f.outcome != "pass"]
+        (f.rule_id, f.outcome, f.message) for v in vs for f in v.findings if f.outcome != "pass"
+    ]
 
 
 def test_recorded_run_band_comes_from_its_aa_legs():
@@ -126,7 +127,9 @@ def test_the_reuse_recordings_baseline_measured_on_the_aa_legs_server_and_the_au
     assert not run.lifetimes["aa_1"].same(run.lifetimes["aa_2"])  # the A/A legs: two launches
     v = next(v for v in audit_run(REUSE, write=False) if v.gate_id == "baseline")
     e2 = [f for f in v.findings if f.rule_id == "E2"]
-    assert v.verdict == "PASS" and [f.outcome for f in e2] == ["pass"], [(f.outcome, f.message) for f in v.findings if f.outcome != "pass"]
+    assert v.verdict == "PASS" and [f.outcome for f in e2] == ["pass"], [
+        (f.outcome, f.message) for f in v.findings if f.outcome != "pass"
+    ]
 
 
 def test_the_reuse_recording_replays_to_the_same_decisions(tmp_path):
@@ -155,12 +158,22 @@ def test_the_crossover_recordings_pairs_are_re_derived_from_the_bytes():
     assert all(spans) and {s.cores for s in spans} == {frozenset({0}), frozenset({1})}
     found, left = aa_pairs.crossovers(spans)
     # one crossover: each side ran once on each core (an A/A's side labels are arbitrary)
-    assert len(found) == 1 and left == [] and {frozenset(found[0][0]), frozenset(found[0][1])} == {
-        frozenset({"aa1_a_p1", "aa1_a_p2"}), frozenset({"aa1_b_p1", "aa1_b_p2"})}
+    assert (
+        len(found) == 1
+        and left == []
+        and {frozenset(found[0][0]), frozenset(found[0][1])}
+        == {frozenset({"aa1_a_p1", "aa1_a_p2"}), frozenset({"aa1_b_p1", "aa1_b_p2"})}
+    )
     d = next(d for _, d in run.decisions if d.gate_id == "config-max_num_seqs-32")
     assert d.design == "crossover" and d.reference_legs == ["xref_max_num_seqs-32_p1", "xref_max_num_seqs-32_p2"]
-    res = paired.derive("crossover", [run.leg(i) for i in d.reference_legs], [run.leg(i) for i in d.candidate_legs],
-                        "output_throughput", True, AuditPolicy().pair_min_evenness)
+    res = paired.derive(
+        "crossover",
+        [run.leg(i) for i in d.reference_legs],
+        [run.leg(i) for i in d.candidate_legs],
+        "output_throughput",
+        True,
+        AuditPolicy().pair_min_evenness,
+    )
     assert res.unverifiable is None and len(res.deltas) == 8 and min(res.deltas) > 10 and stats.median(res.deltas) > 30
     v = next(v for v in audit_run(CROSSOVER, write=False) if v.gate_id == "config-max_num_seqs-32")
     p3 = next(f for f in v.findings if f.rule_id == "P3")
@@ -194,8 +207,15 @@ def test_a_crossover_period_cut_short_is_measured_again_whole(tmp_path):
     shutil.copytree(CROSSOVER / "legs" / "aa1_a_p1", store.path("legs/aa1_a_p1"))
     lj, _ = RunStore(CROSSOVER).read_json("legs/aa1_a_p1/launch.json", LegLaunch)
     cfg = LaunchConfig(**{**json.loads((CROSSOVER / "run_args.json").read_text())["launch"], **lj.launch_config})
-    p1, _ = crossover_jobs(ids.paired_legs("aa1_a", "aa1_b", "crossover", 2), cfg, cfg, ("cpu:0", "cpu:1"), ("aa", "aa"),
-                           {"workload": lj.workload, "reps": 4}, store.path("pairs"))
+    p1, _ = crossover_jobs(
+        ids.paired_legs("aa1_a", "aa1_b", "crossover", 2),
+        cfg,
+        cfg,
+        ("cpu:0", "cpu:1"),
+        ("aa", "aa"),
+        {"workload": lj.workload, "reps": 4},
+        store.path("pairs"),
+    )
 
     class Counting(LiveLegs):  # the engine is not what this tests: the batch's resume rule is
         def one(self, store, job):
@@ -225,6 +245,8 @@ def test_every_shipped_recordings_audits_are_what_the_auditor_says_today():
             except FileNotFoundError:
                 stale.append(f"{run.name}/{name}: no audit file")
                 continue
-            if {k: x for k, x in got.items() if k != "created_at"} != {k: x for k, x in kept.items() if k != "created_at"}:
+            if {k: x for k, x in got.items() if k != "created_at"} != {
+                k: x for k, x in kept.items() if k != "created_at"
+            }:
                 stale.append(f"{run.name}/{v.gate_id}: {kept.get('verdict')} kept, {v.verdict} today")
     assert not stale, f"{stale}: run scripts/refresh_recorded_audits.py"

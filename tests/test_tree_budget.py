@@ -23,7 +23,9 @@ def _checkout() -> bool:
     return shutil.which("git") is not None and _git("rev-parse", "--is-inside-work-tree").returncode == 0
 
 
-needs_git = pytest.mark.skipif(not _checkout(), reason="not a git checkout (an sdist or a copy): no tracked tree to weigh")
+needs_git = pytest.mark.skipif(
+    not _checkout(), reason="not a git checkout (an sdist or a copy): no tracked tree to weigh"
+)
 
 
 def tracked_sizes() -> dict[str, int]:
@@ -31,8 +33,9 @@ def tracked_sizes() -> dict[str, int]:
     return {n: (REPO / n).lstat().st_size for n in names if (REPO / n).exists() or (REPO / n).is_symlink()}
 
 
-def over_budget(sizes: dict[str, int], budget: int = BUDGET_BYTES, chunk: int = CHUNK_BYTES,
-                limit: int = CALL_LIMIT_BYTES) -> list[str]:
+def over_budget(
+    sizes: dict[str, int], budget: int = BUDGET_BYTES, chunk: int = CHUNK_BYTES, limit: int = CALL_LIMIT_BYTES
+) -> list[str]:
     """What is wrong with a tree of these file sizes, in words (empty: it is lean enough)."""
     total = sum(sizes.values())
     by_top: dict[str, int] = {}
@@ -42,9 +45,13 @@ def over_budget(sizes: dict[str, int], budget: int = BUDGET_BYTES, chunk: int = 
     largest = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(by_top.items(), key=lambda kv: -kv[1])[:5])
     out = []
     if total > budget:
-        out.append(f"the tracked tree is {total / 2**20:.2f} MiB, over its {budget / 2**20:.0f} MiB budget (largest: {largest})")
+        out.append(
+            f"the tracked tree is {total / 2**20:.2f} MiB, over its {budget / 2**20:.0f} MiB budget (largest: {largest})"
+        )
     if total + chunk > limit:
-        out.append(f"tree {total / 1e6:.2f} MB + a {chunk >> 20} MiB bundle chunk exceeds a device call's {limit >> 20} MiB")
+        out.append(
+            f"tree {total / 1e6:.2f} MB + a {chunk >> 20} MiB bundle chunk exceeds a device call's {limit >> 20} MiB"
+        )
     return out
 
 
@@ -63,14 +70,25 @@ def test_the_budget_check_fails_a_tree_over_it():
 
 
 @needs_git
-@pytest.mark.parametrize("path", ["runs/cases/clean/key.yaml", "runs/recorded/tiny-cpu-run/manifest.json",
-                                  "runs/recorded/.tiny-cpu-run.runpack.json", "runs/demo/manifest.json"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "runs/cases/clean/key.yaml",
+        "runs/recorded/tiny-cpu-run/manifest.json",
+        "runs/recorded/.tiny-cpu-run.runpack.json",
+        "runs/demo/manifest.json",
+    ],
+)
 def test_what_is_generated_or_unpacked_is_ignored(path):
-    assert _git("check-ignore", "-q", path).returncode == 0, f"{path} would be tracked, and travel with every device call"
+    assert _git("check-ignore", "-q", path).returncode == 0, (
+        f"{path} would be tracked, and travel with every device call"
+    )
 
 
 @needs_git
-@pytest.mark.parametrize("path", ["runs/recorded/tiny-cpu-run.tar.xz", "runs/cases.sha256", "runs/keys/tiny-cpu-run/key.yaml"])
+@pytest.mark.parametrize(
+    "path", ["runs/recorded/tiny-cpu-run.tar.xz", "runs/cases.sha256", "runs/keys/tiny-cpu-run/key.yaml"]
+)
 def test_what_is_shipped_is_not_ignored(path):
     assert _git("check-ignore", "-q", path).returncode == 1, f"{path} is ignored: it would not ship"
 
@@ -78,6 +96,13 @@ def test_what_is_shipped_is_not_ignored(path):
 @needs_git
 def test_runs_ships_only_archives_keys_and_the_digest():
     runs = [n for n in tracked_sizes() if n.startswith("runs/")]
-    odd = [n for n in runs if not (n.startswith("runs/keys/") or n in ("runs/README.md", "runs/cases.sha256")
-                                   or (n.startswith("runs/recorded/") and n.endswith(".tar.xz") and n.count("/") == 2))]
+    odd = [
+        n
+        for n in runs
+        if not (
+            n.startswith("runs/keys/")
+            or n in ("runs/README.md", "runs/cases.sha256")
+            or (n.startswith("runs/recorded/") and n.endswith(".tar.xz") and n.count("/") == 2)
+        )
+    ]
     assert odd == [], f"tracked under runs/ but neither an archive, a key nor the digest: {odd[:5]}"

@@ -27,7 +27,9 @@ class LaunchConfig(BaseModel):
     schema_version: int = 1
     model: str
     dtype: str | None = None
-    memory_fraction: float | None = Field(None, description="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static")
+    memory_fraction: float | None = Field(
+        None, description="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static"
+    )
     max_num_seqs: int | None = None
     max_num_batched_tokens: int | None = None
     chunked_prefill: bool | None = None
@@ -37,18 +39,29 @@ class LaunchConfig(BaseModel):
     max_model_len: int | None = None
     load_format: str | None = Field(None, description="'dummy' = random weights (gibberish outputs)")
     enforce_eager: bool | None = None
-    kv_cache_dtype: str | None = Field(None, description="vLLM/SGLang --kv-cache-dtype (auto, fp8, ...): changes the numerics served")
-    async_scheduling: bool | None = Field(None, description="vLLM --async-scheduling / --no-async-scheduling (schedules step n+1 "
-                                          "while step n runs)")
-    max_cudagraph_capture_size: int | None = Field(None, ge=1, description="vLLM --max-cudagraph-capture-size / SGLang "
-                                                   "--cuda-graph-max-bs: the largest batch replayed from a CUDA graph")
+    kv_cache_dtype: str | None = Field(
+        None, description="vLLM/SGLang --kv-cache-dtype (auto, fp8, ...): changes the numerics served"
+    )
+    async_scheduling: bool | None = Field(
+        None, description="vLLM --async-scheduling / --no-async-scheduling (schedules step n+1 while step n runs)"
+    )
+    max_cudagraph_capture_size: int | None = Field(
+        None,
+        ge=1,
+        description="vLLM --max-cudagraph-capture-size / SGLang "
+        "--cuda-graph-max-bs: the largest batch replayed from a CUDA graph",
+    )
     seed: int | None = 0
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
-    devices: str = Field("cpu", description="device set this leg holds (locked per core / GPU): cpu (the whole host), "
-                         "cpu:0-1 (a core set), cuda:0,1 (GPUs, exported as CUDA_VISIBLE_DEVICES); see devices.py")
+    devices: str = Field(
+        "cpu",
+        description="device set this leg holds (locked per core / GPU): cpu (the whole host), "
+        "cpu:0-1 (a core set), cuda:0,1 (GPUs, exported as CUDA_VISIBLE_DEVICES); see devices.py",
+    )
     cpu_pin: bool | None = Field(
-        None, description="CPU legs: engine threads on the last core, benchmark client on the others "
+        None,
+        description="CPU legs: engine threads on the last core, benchmark client on the others "
         "(None = on when devices is 'cpu' and there are >= 2 cores); measured to cut A/A spread ~3x, see bench/aa_noise.py",
     )
 
@@ -108,13 +121,17 @@ class EngineAdapter(ABC):
     fatal_patterns: list[FatalPattern] = []
 
     @abstractmethod
-    def bench_argv(self, *, python: str, base_url: str, model: str, workload: Any, result_dir: str, result_file: str) -> list[str]: ...
+    def bench_argv(
+        self, *, python: str, base_url: str, model: str, workload: Any, result_dir: str, result_file: str
+    ) -> list[str]: ...
 
     def bench_argv_multi(self, *, result_files: list[str], **kw: Any) -> list[str] | None:
         """argv running every repetition in one client process, or None if unsupported."""
         return None
 
-    def normalize_bench(self, raw: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str) -> BenchRep:
+    def normalize_bench(
+        self, raw: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str
+    ) -> BenchRep:
         """One result row of this engine's client, read in its dialect (geak.auditor.evidence.dialects:
         a new engine registers one beside its adapter; the auditor reads the same way)."""
         return from_result(raw, self.name, leg_id=leg_id, rep_index=rep_index, warmup=warmup, raw_file=raw_file)
@@ -139,12 +156,23 @@ def get_engine(name: str) -> EngineAdapter:
 
 
 COMMON_FATAL = [
-    FatalPattern(re.compile(r"(torch\.)?OutOfMemoryError|CUDA out of memory|HIP out of memory|Cannot allocate memory"), "out of memory"),
-    FatalPattern(re.compile(r"No available memory for the cache blocks|not enough KV cache|insufficient (KV|memory)", re.I), "KV cache does not fit"),
+    FatalPattern(
+        re.compile(r"(torch\.)?OutOfMemoryError|CUDA out of memory|HIP out of memory|Cannot allocate memory"),
+        "out of memory",
+    ),
+    FatalPattern(
+        re.compile(r"No available memory for the cache blocks|not enough KV cache|insufficient (KV|memory)", re.I),
+        "KV cache does not fit",
+    ),
     FatalPattern(re.compile(r"(CUDA ?graph|cudagraph|graph capture).{0,80}(fail|error)", re.I), "graph capture failed"),
     FatalPattern(re.compile(r"Address already in use"), "port already taken"),
     FatalPattern(re.compile(r"error: (argument|unrecognized arguments)"), "bad command-line argument"),
-    FatalPattern(re.compile(r"(Repository Not Found|HFValidationError:|does not appear to have a file named|is not a local folder|No such file or directory: .*config\.json)"), "model not found"),
+    FatalPattern(
+        re.compile(
+            r"(Repository Not Found|HFValidationError:|does not appear to have a file named|is not a local folder|No such file or directory: .*config\.json)"
+        ),
+        "model not found",
+    ),
 ]
 
 

@@ -27,13 +27,18 @@ async def _one(host: str, port: int, path: str, body: dict[str, Any], timeout_s:
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
         payload = json.dumps(body).encode()
-        writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-                     f"Accept: text/event-stream\r\nContent-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload)
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: text/event-stream\r\nContent-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+            + payload
+        )
         await writer.drain()
         status = await asyncio.wait_for(reader.readline(), timeout_s)
         if b" 200 " not in status:
             rest = await asyncio.wait_for(reader.read(), timeout_s)
-            raise RuntimeError(f"HTTP {status.decode(errors='replace').strip()}: {rest[-300:].decode(errors='replace')}")
+            raise RuntimeError(
+                f"HTTP {status.decode(errors='replace').strip()}: {rest[-300:].decode(errors='replace')}"
+            )
         while (await asyncio.wait_for(reader.readline(), timeout_s)) not in (b"\r\n", b""):
             pass  # headers
         last = start
@@ -69,16 +74,31 @@ def random_prompts(n: int, input_len: int, seed: int, alphabet: str = "012345678
     return ["".join(rng.choice(alphabet) for _ in range(input_len)) for _ in range(n)]
 
 
-async def run_benchmark(base_url: str, model: str, prompts: list[str], *, output_len: int, max_concurrency: int = 8,
-                        timeout_s: float = 300.0, input_lens: list[int] | None = None) -> dict[str, Any]:
+async def run_benchmark(
+    base_url: str,
+    model: str,
+    prompts: list[str],
+    *,
+    output_len: int,
+    max_concurrency: int = 8,
+    timeout_s: float = 300.0,
+    input_lens: list[int] | None = None,
+) -> dict[str, Any]:
     u = urlparse(base_url)
     host, port = u.hostname or "127.0.0.1", u.port or 80
     sem = asyncio.Semaphore(max_concurrency)
 
     async def limited(p: str) -> dict[str, Any]:
         async with sem:
-            body = {"model": model, "prompt": p, "max_tokens": output_len, "temperature": 0, "stream": True,
-                    "ignore_eos": True, "min_tokens": output_len}
+            body = {
+                "model": model,
+                "prompt": p,
+                "max_tokens": output_len,
+                "temperature": 0,
+                "stream": True,
+                "ignore_eos": True,
+                "min_tokens": output_len,
+            }
             return await _one(host, port, "/v1/completions", body, timeout_s)
 
     t0 = time.perf_counter()
@@ -88,14 +108,25 @@ async def run_benchmark(base_url: str, model: str, prompts: list[str], *, output
     total_out = sum(r["tokens"] for r in ok)
     in_lens = input_lens or [len(p) for p in prompts]
     return {
-        "backend": "geak-client", "model_id": model, "num_prompts": len(prompts), "max_concurrency": max_concurrency,
-        "duration": duration, "completed": len(ok), "failed": len(results) - len(ok),
-        "total_input_tokens": sum(n for n, r in zip(in_lens, results) if not r["error"]), "total_output_tokens": total_out,
-        "request_throughput": len(ok) / duration, "output_throughput": total_out / duration,
+        "backend": "geak-client",
+        "model_id": model,
+        "num_prompts": len(prompts),
+        "max_concurrency": max_concurrency,
+        "duration": duration,
+        "completed": len(ok),
+        "failed": len(results) - len(ok),
+        "total_input_tokens": sum(n for n, r in zip(in_lens, results) if not r["error"]),
+        "total_output_tokens": total_out,
+        "request_throughput": len(ok) / duration,
+        "output_throughput": total_out / duration,
         "total_token_throughput": (total_out + sum(n for n, r in zip(in_lens, results) if not r["error"])) / duration,
-        "input_lens": in_lens, "output_lens": [r["tokens"] for r in results], "ttfts": [r["ttft"] for r in results],
-        "itls": [r["itl"] for r in results], "latencies": [r["latency"] for r in results],
-        "start_times": [r["start"] - t0 for r in results], "generated_texts": [r["text"] for r in results],
+        "input_lens": in_lens,
+        "output_lens": [r["tokens"] for r in results],
+        "ttfts": [r["ttft"] for r in results],
+        "itls": [r["itl"] for r in results],
+        "latencies": [r["latency"] for r in results],
+        "start_times": [r["start"] - t0 for r in results],
+        "generated_texts": [r["text"] for r in results],
         "errors": [r["error"] for r in results],
     }
 
@@ -111,8 +142,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    res = asyncio.run(run_benchmark(a.base_url, a.model, random_prompts(a.num_prompts, a.input_len, a.seed),
-                                    output_len=a.output_len, max_concurrency=a.max_concurrency))
+    res = asyncio.run(
+        run_benchmark(
+            a.base_url,
+            a.model,
+            random_prompts(a.num_prompts, a.input_len, a.seed),
+            output_len=a.output_len,
+            max_concurrency=a.max_concurrency,
+        )
+    )
     with open(a.out, "w") as f:
         json.dump(res, f)
 

@@ -77,14 +77,16 @@ def parse(devices: str) -> DeviceSet:
         d = "cuda:" + d  # bare GPU ids, as CUDA_VISIBLE_DEVICES writes them
     for kind in ("cpu", "cuda"):
         if d.startswith(kind + ":"):
-            ids = parse_ids(d[len(kind) + 1:], f"device set {devices!r}")
+            ids = parse_ids(d[len(kind) + 1 :], f"device set {devices!r}")
             if not ids:
                 break
             return DeviceSet(kind, ids)
     raise ValueError(f"device set {devices!r}: use cpu, cpu:CORES (e.g. cpu:0-1) or cuda:GPUS (e.g. cuda:0,1)")
 
 
-def split(devices: str, *, tp: int | None = None, cores_per_leg: int | None = None, gpu_count: int | None = None) -> list[DeviceSet]:
+def split(
+    devices: str, *, tp: int | None = None, cores_per_leg: int | None = None, gpu_count: int | None = None
+) -> list[DeviceSet]:
     """The disjoint device sets legs may run on at once.
 
     ``devices``: ``cpu`` | ``cpu:CORES`` | ``GPUS`` or ``cuda:GPUS`` | ``all`` (every GPU NVML sees).
@@ -96,7 +98,9 @@ def split(devices: str, *, tp: int | None = None, cores_per_leg: int | None = No
     if d == "all":
         n = gpu_count if gpu_count is not None else nvml_gpu_count()
         if not n:
-            raise ValueError("--devices all: no GPU is visible through NVML (pynvml); pass --devices cpu or list the GPUs")
+            raise ValueError(
+                "--devices all: no GPU is visible through NVML (pynvml); pass --devices cpu or list the GPUs"
+            )
         d = "cuda:" + id_list(tuple(range(n)))
     if d.startswith("cpu:"):
         ids = parse_ids(d[4:], f"--devices {devices!r}")
@@ -111,9 +115,11 @@ def split(devices: str, *, tp: int | None = None, cores_per_leg: int | None = No
     if size < 1:
         raise ValueError(f"{what} must be >= 1")
     if len(ids) % size:
-        raise ValueError(f"--devices {devices!r}: {len(ids)} device(s) do not split into sets of {size} ({what} {size}); "
-                         f"list a multiple of {size}")
-    return [DeviceSet(kind, ids[i:i + size]) for i in range(0, len(ids), size)]  # type: ignore[arg-type]
+        raise ValueError(
+            f"--devices {devices!r}: {len(ids)} device(s) do not split into sets of {size} ({what} {size}); "
+            f"list a multiple of {size}"
+        )
+    return [DeviceSet(kind, ids[i : i + size]) for i in range(0, len(ids), size)]  # type: ignore[arg-type]
 
 
 def nvml_gpu_count() -> int:

@@ -48,13 +48,17 @@ def _gpus(own_pids: set[int], only: tuple[int, ...] = ()) -> list[GpuInfo]:
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
             procs = pynvml.nvmlDeviceGetComputeRunningProcesses(h)
             foreign = [str(p.pid) for p in procs if p.pid not in own_pids]
-            out.append(GpuInfo(
-                index=i, name=str(pynvml.nvmlDeviceGetName(h)), driver=str(pynvml.nvmlSystemGetDriverVersion()),
-                sm_clock_mhz=float(pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM)),
-                mem_clock_mhz=float(pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_MEM)),
-                temperature_c=float(pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU)),
-                foreign_processes=foreign,
-            ))
+            out.append(
+                GpuInfo(
+                    index=i,
+                    name=str(pynvml.nvmlDeviceGetName(h)),
+                    driver=str(pynvml.nvmlSystemGetDriverVersion()),
+                    sm_clock_mhz=float(pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM)),
+                    mem_clock_mhz=float(pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_MEM)),
+                    temperature_c=float(pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU)),
+                    foreign_processes=foreign,
+                )
+            )
     finally:
         pynvml.nvmlShutdown()
     return out
@@ -68,7 +72,7 @@ def _cpu_ticks() -> dict[int, int]:
                 stat = (d / "stat").read_text()
             except OSError:
                 continue
-            f = stat[stat.rfind(")") + 2:].split()
+            f = stat[stat.rfind(")") + 2 :].split()
             out[int(d.name)] = int(f[11]) + int(f[12])  # utime + stime
     return out
 
@@ -89,9 +93,15 @@ def _affinity(pid: int) -> set[int] | None:
         return None
 
 
-def fingerprint(own_pids: set[int] | None = None, other_legs: list[str] | None = None, sample_s: float = 1.0, *,
-                devices: str | None = None, sibling_pids: dict[str, set[int]] | None = None,
-                server_pid: int | None = None) -> HostFingerprint:
+def fingerprint(
+    own_pids: set[int] | None = None,
+    other_legs: list[str] | None = None,
+    sample_s: float = 1.0,
+    *,
+    devices: str | None = None,
+    sibling_pids: dict[str, set[int]] | None = None,
+    server_pid: int | None = None,
+) -> HostFingerprint:
     """``sibling_pids``: the processes of the run's other legs alive now (inflight.siblings), by
     leg id: their CPU is booked as sibling load, not foreign. On a core set (cpu:0-1) the load
     of every other process allowed on the leg's cores is booked too (``shared_core_busy_cores``):
@@ -112,10 +122,17 @@ def fingerprint(own_pids: set[int] | None = None, other_legs: list[str] | None =
         if cores is not None:
             shared = round(sum(v for p, v in busy.items() if p not in skip and (_affinity(p) or set()) & cores), 3)
     return HostFingerprint(
-        hostname=socket.gethostname(), cpu_model=_cpu_model(), cpu_count=os.cpu_count(),
-        load_avg_1m=os.getloadavg()[0], foreign_cpu_busy_cores=foreign,
-        cpu_governor=_governor(), gpus=_gpus(own, ds.ids if ds is not None and ds.kind == "cuda" else ()),
-        other_legs_running=other_legs or [], device_set=devices, sibling_legs=sorted(sibs),
-        sibling_cpu_busy_cores=sibling, shared_core_busy_cores=shared,
+        hostname=socket.gethostname(),
+        cpu_model=_cpu_model(),
+        cpu_count=os.cpu_count(),
+        load_avg_1m=os.getloadavg()[0],
+        foreign_cpu_busy_cores=foreign,
+        cpu_governor=_governor(),
+        gpus=_gpus(own, ds.ids if ds is not None and ds.kind == "cuda" else ()),
+        other_legs_running=other_legs or [],
+        device_set=devices,
+        sibling_legs=sorted(sibs),
+        sibling_cpu_busy_cores=sibling,
+        shared_core_busy_cores=shared,
         server_cpu_affinity=sorted(a) if server_pid is not None and (a := _affinity(server_pid)) is not None else None,
     )

@@ -59,13 +59,33 @@ class Mark(BaseModel):
     devices: str | None = None
 
 
-def register(store: RunStore, leg_id: str, devices: str, pgid: int = -1, *, role: str | None = None,
-             reps_planned: int | None = None, requests_per_rep: int | None = None) -> None:
+def register(
+    store: RunStore,
+    leg_id: str,
+    devices: str,
+    pgid: int = -1,
+    *,
+    role: str | None = None,
+    reps_planned: int | None = None,
+    requests_per_rep: int | None = None,
+) -> None:
     """From the moment the leg holds its device set (its server's start-up included: two legs
     whose start-ups overlap ran at once); ``pgid`` once the server is up (``started``)."""
     now, host = time.time(), socket.gethostname()
-    store.write_json(f"{DIR}/{leg_id}.json", Entry(leg_id=leg_id, devices=devices, pgid=pgid, runner_pid=os.getpid(), host=host, since=now,
-                                                   role=role, reps_planned=reps_planned, requests_per_rep=requests_per_rep))
+    store.write_json(
+        f"{DIR}/{leg_id}.json",
+        Entry(
+            leg_id=leg_id,
+            devices=devices,
+            pgid=pgid,
+            runner_pid=os.getpid(),
+            host=host,
+            since=now,
+            role=role,
+            reps_planned=reps_planned,
+            requests_per_rep=requests_per_rep,
+        ),
+    )
     store.append_jsonl(LOG, Mark(leg_id=leg_id, event="start", t=now, host=host, devices=devices))
 
 
@@ -117,7 +137,10 @@ def _all(store: RunStore) -> list[Entry]:
     for p in sorted(d.glob("*.json")) if d.is_dir() else []:
         try:
             out.append(Entry.model_validate_json(p.read_bytes()))
-        except (OSError, ValueError):  # half-written or foreign (ValidationError is a ValueError): never a reason to fail a leg
+        except (
+            OSError,
+            ValueError,
+        ):  # half-written or foreign (ValidationError is a ValueError): never a reason to fail a leg
             continue
     return out
 
@@ -125,8 +148,11 @@ def _all(store: RunStore) -> list[Entry]:
 def entries(store: RunStore, *, live_runner: bool = True) -> list[Sibling]:
     """This run's registered legs on this host (by default only those whose runner is alive)."""
     host = socket.gethostname()
-    return [Sibling(e.leg_id, e.devices, e.pgid) for e in _all(store)
-            if e.host == host and (not live_runner or pid_alive(e.runner_pid)) and e.pgid > 0]
+    return [
+        Sibling(e.leg_id, e.devices, e.pgid)
+        for e in _all(store)
+        if e.host == host and (not live_runner or pid_alive(e.runner_pid)) and e.pgid > 0
+    ]
 
 
 def siblings(store: RunStore, leg_id: str) -> list[Sibling]:

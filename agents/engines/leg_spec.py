@@ -83,5 +83,8 @@ def leg_parts(leg_id: str, role: str, cfg: LaunchConfig, **kw: Any) -> tuple[Leg
             known = sorted(n for c, ns in names.items() for n in ns if n not in ("leg_id", "role", "cfg"))
             raise TypeError(f"run_leg has no option {k!r} (known: {', '.join(known)})")
         groups[cls][k] = v
-    return (LegSpec(leg_id=leg_id, role=role, cfg=cfg, **groups[LegSpec]), LegHooks(**groups[LegHooks]),
-            Serving(**groups[Serving]))
+    return (
+        LegSpec(leg_id=leg_id, role=role, cfg=cfg, **groups[LegSpec]),
+        LegHooks(**groups[LegHooks]),
+        Serving(**groups[Serving]),
+    )

@@ -67,8 +67,10 @@ class DeviceLock:
                 if time.time() >= deadline:
                     holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
                     os.close(fd)
-                    raise DeviceBusy(f"device set {self.devices} is locked by another leg ({path}, holder pid {holder or '?'}); "
-                                     "wait for it or use other devices") from None
+                    raise DeviceBusy(
+                        f"device set {self.devices} is locked by another leg ({path}, holder pid {holder or '?'}); "
+                        "wait for it or use other devices"
+                    ) from None
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)

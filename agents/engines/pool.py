@@ -93,7 +93,9 @@ class ServerPool:
 
     def kept(self) -> dict[str, Any]:
         with self._mu:
-            return {d: {"owner_leg": k.owner_leg, "legs": list(k.legs), "pid": k.server.pgid} for d, k in self._kept.items()}
+            return {
+                d: {"owner_leg": k.owner_leg, "legs": list(k.legs), "pid": k.server.pgid} for d, k in self._kept.items()
+            }
 
 
 POOL = ServerPool()

@@ -50,7 +50,9 @@ class LaunchError(RuntimeError):
     """The server did not become healthy. ``quote`` is the engine's own error line, if any."""
 
     def __init__(self, message: str, quote: str | None = None, log_path: Path | None = None):
-        super().__init__(message + (f"\n  engine said: {quote}" if quote else "") + (f"\n  full log: {log_path}" if log_path else ""))
+        super().__init__(
+            message + (f"\n  engine said: {quote}" if quote else "") + (f"\n  full log: {log_path}" if log_path else "")
+        )
         self.quote = quote
         self.log_path = log_path
 
@@ -62,8 +64,15 @@ class FatalPattern:
 
 
 class ServerProcess:
-    def __init__(self, argv: Sequence[str], *, env: dict[str, str], log_path: Path, cwd: Path | None = None,
-                 fatal: Sequence[FatalPattern] = ()):
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str],
+        log_path: Path,
+        cwd: Path | None = None,
+        fatal: Sequence[FatalPattern] = (),
+    ):
         self.argv = list(argv)
         self.env = env
         self.log_path = Path(log_path)
@@ -79,8 +88,9 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         try:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd, start_new_session=True
+            )
         finally:
             log.close()
         self.started_at = time.time()
@@ -148,7 +158,7 @@ class ServerProcess:
             for fp in self.fatal:
                 if fp.regex.search(line):
                     # pydantic puts the reason on indented continuation lines
-                    cont = [c.strip() for c in lines[i + 1: i + 3] if c[:1].isspace() and c.strip()]
+                    cont = [c.strip() for c in lines[i + 1 : i + 3] if c[:1].isspace() and c.strip()]
                     return f"{fp.what}: " + " ".join([line.strip()] + cont)[:600]
         return None
 
@@ -161,8 +171,11 @@ class ServerProcess:
                 raise LaunchError(f"server failed to start after {time.time() - t0:.1f} s", quote, self.log_path)
             if not self.alive():
                 code = self.proc.returncode if self.proc else None
-                raise LaunchError(f"server exited with code {code} after {time.time() - t0:.1f} s before becoming healthy",
-                                  last_error_line(self.log_text()), self.log_path)
+                raise LaunchError(
+                    f"server exited with code {code} after {time.time() - t0:.1f} s before becoming healthy",
+                    last_error_line(self.log_text()),
+                    self.log_path,
+                )
             try:
                 with urllib.request.urlopen(url, timeout=2) as r:
                     if r.status == 200:
@@ -170,7 +183,9 @@ class ServerProcess:
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             if time.time() - t0 > deadline_s:
-                raise LaunchError(f"server not healthy within {deadline_s:.0f} s", last_error_line(self.log_text()), self.log_path)
+                raise LaunchError(
+                    f"server not healthy within {deadline_s:.0f} s", last_error_line(self.log_text()), self.log_path
+                )
             time.sleep(poll_s)
 
 
@@ -215,7 +230,7 @@ def group_members(pgid: int) -> list[int]:
             stat = (d / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
             pids.append(int(d.name))
     return pids

@@ -145,13 +145,24 @@ class ProfileLimits:
     trace_deadline_s: float = 300.0
 
 
-def capture_profile(store: RunStore, *, round_id: str, engine: str | EngineAdapter, cfg: LaunchConfig, workload: WorkloadSpec,
-                    num_requests: int = 64, warmup_requests: int | None = None, python: str | None = None,
-                    limits: ProfileLimits = ProfileLimits()) -> ProfileCaptureResult:
+def capture_profile(
+    store: RunStore,
+    *,
+    round_id: str,
+    engine: str | EngineAdapter,
+    cfg: LaunchConfig,
+    workload: WorkloadSpec,
+    num_requests: int = 64,
+    warmup_requests: int | None = None,
+    python: str | None = None,
+    limits: ProfileLimits = ProfileLimits(),
+) -> ProfileCaptureResult:
     ad = get_engine(engine) if isinstance(engine, str) else engine
     if ad.name != "vllm":
-        raise NotImplementedError(f"capture_profile supports the vLLM adapter only, not {ad.name!r}: SGLang's profiler "
-                                  "(/start_profile with SGLANG_TORCH_PROFILER_DIR, per-rank traces) is not wired")
+        raise NotImplementedError(
+            f"capture_profile supports the vLLM adapter only, not {ad.name!r}: SGLang's profiler "
+            "(/start_profile with SGLANG_TORCH_PROFILER_DIR, per-rank traces) is not wired"
+        )
     python = python or sys.executable
     d = profile_dir(round_id)
     store.path(d).mkdir(parents=True, exist_ok=True)
@@ -159,23 +170,45 @@ def capture_profile(store: RunStore, *, round_id: str, engine: str | EngineAdapt
     if raw.exists():
         shutil.rmtree(raw)  # a re-capture of the same round must not pick up the last one's trace
     raw.mkdir(parents=True)
-    pconf = {"profiler": "torch", "torch_profiler_dir": str(raw.resolve()), "torch_profiler_record_shapes": True,
-             "torch_profiler_with_stack": False, "torch_profiler_use_gzip": True,
-             # the API server's own trace covers the client's whole window and is no op's time
-             "ignore_frontend": True}
-    pcfg = cfg.model_copy(update={"extra_args": _without_profiler_arg(list(cfg.extra_args)) + ["--profiler-config", json.dumps(pconf)]})
+    pconf = {
+        "profiler": "torch",
+        "torch_profiler_dir": str(raw.resolve()),
+        "torch_profiler_record_shapes": True,
+        "torch_profiler_with_stack": False,
+        "torch_profiler_use_gzip": True,
+        # the API server's own trace covers the client's whole window and is no op's time
+        "ignore_frontend": True,
+    }
+    pcfg = cfg.model_copy(
+        update={"extra_args": _without_profiler_arg(list(cfg.extra_args)) + ["--profiler-config", json.dumps(pconf)]}
+    )
     port = free_port()
     argv = ad.server_argv(pcfg, port, python)
     n_warm = warmup_requests if warmup_requests is not None else max(4, min(16, workload.max_concurrency or 8))
-    launch = ProfileLaunch(round_id=round_id, engine=ad.name, command=argv, env=ad.server_env(pcfg), launch_config=pcfg.knobs(),
-                           profiler_config=pconf, workload=workload, num_requests=num_requests, warmup_requests=n_warm,
-                           started_at=time.time(), status="failed", failure_reason="profile capture did not finish")
+    launch = ProfileLaunch(
+        round_id=round_id,
+        engine=ad.name,
+        command=argv,
+        env=ad.server_env(pcfg),
+        launch_config=pcfg.knobs(),
+        profiler_config=pconf,
+        workload=workload,
+        num_requests=num_requests,
+        warmup_requests=n_warm,
+        started_at=time.time(),
+        status="failed",
+        failure_reason="profile capture did not finish",
+    )
     res = ProfileCaptureResult(round_id=round_id, status="failed", dir=d)
     server: ServerProcess | None = None
     try:
         with DeviceLock(pcfg.devices, timeout_s=limits.health_deadline_s):
-            server = ServerProcess(argv, env={**os.environ, **ad.server_env(pcfg)}, log_path=store.path(f"{d}/{SERVER_LOG}"),
-                                   fatal=ad.fatal_patterns)
+            server = ServerProcess(
+                argv,
+                env={**os.environ, **ad.server_env(pcfg)},
+                log_path=store.path(f"{d}/{SERVER_LOG}"),
+                fatal=ad.fatal_patterns,
+            )
             with server:
                 src = _profile_requests(server, ad, pcfg, f"http://127.0.0.1:{port}", launch, res, limits, raw)
             # the server is down here: the trace is complete or will never be
@@ -193,8 +226,16 @@ def capture_profile(store: RunStore, *, round_id: str, engine: str | EngineAdapt
     return res
 
 
-def _profile_requests(server: ServerProcess, ad: EngineAdapter, pcfg: LaunchConfig, base_url: str, launch: ProfileLaunch,
-                      res: ProfileCaptureResult, limits: ProfileLimits, raw: Path) -> Path | None:
+def _profile_requests(
+    server: ServerProcess,
+    ad: EngineAdapter,
+    pcfg: LaunchConfig,
+    base_url: str,
+    launch: ProfileLaunch,
+    res: ProfileCaptureResult,
+    limits: ProfileLimits,
+    raw: Path,
+) -> Path | None:
     """On the healthy server: warm-up requests, then the profiled ones between /start_profile and
     /stop_profile; the worker's trace file (None if it never came)."""
     w = launch.workload or WorkloadSpec(dataset="random", num_prompts=1)  # the launch record always carries one
@@ -212,13 +253,29 @@ def _profile_requests(server: ServerProcess, ad: EngineAdapter, pcfg: LaunchConf
         launch.resolved_config = None  # the profile does not depend on it
     if launch.warmup_requests:
         # other prompts than the profiled ones: nothing profiled is a prefix-cache hit
-        asyncio.run(run_benchmark(base_url, pcfg.model, random_prompts(launch.warmup_requests, in_len, seed + 10_000),
-                                  output_len=out_len, max_concurrency=conc, timeout_s=limits.request_timeout_s))
+        asyncio.run(
+            run_benchmark(
+                base_url,
+                pcfg.model,
+                random_prompts(launch.warmup_requests, in_len, seed + 10_000),
+                output_len=out_len,
+                max_concurrency=conc,
+                timeout_s=limits.request_timeout_s,
+            )
+        )
     _post(base_url + "/start_profile", timeout=120)
     t0 = time.time()
     try:
-        r = asyncio.run(run_benchmark(base_url, pcfg.model, random_prompts(launch.num_requests, in_len, seed),
-                                      output_len=out_len, max_concurrency=conc, timeout_s=limits.request_timeout_s))
+        r = asyncio.run(
+            run_benchmark(
+                base_url,
+                pcfg.model,
+                random_prompts(launch.num_requests, in_len, seed),
+                output_len=out_len,
+                max_concurrency=conc,
+                timeout_s=limits.request_timeout_s,
+            )
+        )
     finally:
         _post(base_url + "/stop_profile", timeout=limits.trace_deadline_s)
     launch.profiled_s = time.time() - t0
@@ -229,11 +286,14 @@ def _profile_requests(server: ServerProcess, ad: EngineAdapter, pcfg: LaunchConf
     return src
 
 
-def _keep_trace(store: RunStore, d: str, src: Path | None, launch: ProfileLaunch, res: ProfileCaptureResult,
-                limits: ProfileLimits) -> None:
+def _keep_trace(
+    store: RunStore, d: str, src: Path | None, launch: ProfileLaunch, res: ProfileCaptureResult, limits: ProfileLimits
+) -> None:
     """The worker's trace kept once, as trace.json.gz; the round ok unless a profiled request failed."""
     if src is None:
-        raise LaunchError(f"no worker trace under {d}/{RAW_DIR} within {limits.trace_deadline_s:.0f} s after stop_profile")
+        raise LaunchError(
+            f"no worker trace under {d}/{RAW_DIR} within {limits.trace_deadline_s:.0f} s after stop_profile"
+        )
     dst = store.path(f"{d}/{TRACE_FILE}")
     if src.suffix == ".gz":
         shutil.copyfile(src, dst)
@@ -243,6 +303,9 @@ def _keep_trace(store: RunStore, d: str, src: Path | None, launch: ProfileLaunch
     launch.trace_file, launch.worker_trace = TRACE_FILE, src.name
     res.trace_path = dst
     if launch.failed_requests:
-        launch.status, launch.failure_reason = "failed", f"{launch.failed_requests} of {launch.num_requests} profiled requests failed"
+        launch.status, launch.failure_reason = (
+            "failed",
+            f"{launch.failed_requests} of {launch.num_requests} profiled requests failed",
+        )
     else:
         launch.status, launch.failure_reason = "ok", None

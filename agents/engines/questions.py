@@ -81,7 +81,9 @@ def _text(path: Path, i: int, o: dict[str, Any], key: str, required: bool = True
     if v is None and not required:
         return None
     if not isinstance(v, str) or (required and not v.strip()):
-        raise QuestionFileError(f"{path}:{i}: field {key!r} must be a non-empty string" + ("" if key in o else " (it is missing)"))
+        raise QuestionFileError(
+            f"{path}:{i}: field {key!r} must be a non-empty string" + ("" if key in o else " (it is missing)")
+        )
     return v
 
 
@@ -92,9 +94,11 @@ def load_questions(path: Path) -> QuestionSet:
     prompts: list[Prompt] = []
     for n, (i, o) in enumerate(rows, start=1):
         if ("question" in o) != gsm8k:
-            raise QuestionFileError(f"{path}:{i}: mixes row shapes: line {rows[0][0]} has "
-                                    f"{'question/answer' if gsm8k else 'prompt/expected'}, this one "
-                                    f"{'does not' if gsm8k else 'has question'}; one shape per file")
+            raise QuestionFileError(
+                f"{path}:{i}: mixes row shapes: line {rows[0][0]} has "
+                f"{'question/answer' if gsm8k else 'prompt/expected'}, this one "
+                f"{'does not' if gsm8k else 'has question'}; one shape per file"
+            )
         if "id" in o and (not isinstance(o["id"], (str, int)) or isinstance(o["id"], bool)):
             raise QuestionFileError(f"{path}:{i}: field 'id' must be a string")
         pid = question_id(o, n)
@@ -102,10 +106,18 @@ def load_questions(path: Path) -> QuestionSet:
             answer = _text(path, i, o, "answer")
             expected = gsm8k_expected(answer or "")
             if expected is None:
-                raise QuestionFileError(f"{path}:{i}: field 'answer' has no '#### <number>' line (GSM8K's final answer)")
-            prompts.append(Prompt(str(pid), GSM8K_TEMPLATE.format(question=(_text(path, i, o, "question") or "").strip()), expected))
+                raise QuestionFileError(
+                    f"{path}:{i}: field 'answer' has no '#### <number>' line (GSM8K's final answer)"
+                )
+            prompts.append(
+                Prompt(
+                    str(pid), GSM8K_TEMPLATE.format(question=(_text(path, i, o, "question") or "").strip()), expected
+                )
+            )
         else:
-            prompts.append(Prompt(str(pid), _text(path, i, o, "prompt") or "", _text(path, i, o, "expected", required=False)))
+            prompts.append(
+                Prompt(str(pid), _text(path, i, o, "prompt") or "", _text(path, i, o, "expected", required=False))
+            )
     if gsm8k:
         return QuestionSet("gsm8k", "final_number", prompts, GSM8K_MAX_TOKENS, list(GSM8K_STOP), str(path))
     return QuestionSet("heldout", "exact", prompts, EXACT_MAX_TOKENS, [], str(path))

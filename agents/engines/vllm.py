@@ -99,7 +99,12 @@ class VllmAdapter(EngineAdapter):
     fatal_patterns = COMMON_FATAL + [
         # vLLM raises these while building its config; a pydantic ValidationError for an
         # out-of-range knob (--max-num-seqs 0), an OSError for a model path it cannot resolve
-        FatalPattern(re.compile(r"^(\(\w+ pid=\d+\) )?(\w+\.)*(ValueError|NotImplementedError|TypeError|\w*ValidationError): .+"), "unsupported configuration"),
+        FatalPattern(
+            re.compile(
+                r"^(\(\w+ pid=\d+\) )?(\w+\.)*(ValueError|NotImplementedError|TypeError|\w*ValidationError): .+"
+            ),
+            "unsupported configuration",
+        ),
         FatalPattern(re.compile(r"^(\(\w+ pid=\d+\) )?OSError: .+"), "model or resource not found"),
         FatalPattern(re.compile(r"Engine core initialization failed|EngineCore failed to start"), "engine core failed"),
     ]
@@ -107,11 +112,17 @@ class VllmAdapter(EngineAdapter):
     def server_argv(self, cfg: LaunchConfig, port: int, python: str) -> list[str]:
         a = [python, "-m", self.server_module, "--model", cfg.model, "--host", "127.0.0.1", "--port", str(port)]
         a += flag_args(
-            ("--dtype", cfg.dtype), ("--gpu-memory-utilization", cfg.memory_fraction), ("--max-num-seqs", cfg.max_num_seqs),
-            ("--max-num-batched-tokens", cfg.max_num_batched_tokens), ("--tensor-parallel-size", cfg.tensor_parallel),
+            ("--dtype", cfg.dtype),
+            ("--gpu-memory-utilization", cfg.memory_fraction),
+            ("--max-num-seqs", cfg.max_num_seqs),
+            ("--max-num-batched-tokens", cfg.max_num_batched_tokens),
+            ("--tensor-parallel-size", cfg.tensor_parallel),
             ("--speculative-config", json.dumps(cfg.speculative, sort_keys=True) if cfg.speculative else None),
-            ("--max-model-len", cfg.max_model_len), ("--load-format", cfg.load_format),
-            ("--enforce-eager", bool(cfg.enforce_eager)), ("--seed", cfg.seed), ("--kv-cache-dtype", cfg.kv_cache_dtype),
+            ("--max-model-len", cfg.max_model_len),
+            ("--load-format", cfg.load_format),
+            ("--enforce-eager", bool(cfg.enforce_eager)),
+            ("--seed", cfg.seed),
+            ("--kv-cache-dtype", cfg.kv_cache_dtype),
             ("--max-cudagraph-capture-size", cfg.max_cudagraph_capture_size),
         )
         if cfg.async_scheduling is not None:
@@ -134,7 +145,9 @@ class VllmAdapter(EngineAdapter):
         if on_cpu:
             # every engine process asks for AMX tile state at start-up (cpu_site/sitecustomize.py)
             rest = out.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
-            out["PYTHONPATH"] = os.pathsep.join([str(CPU_SITE)] + [p for p in rest.split(os.pathsep) if p and p != str(CPU_SITE)])
+            out["PYTHONPATH"] = os.pathsep.join(
+                [str(CPU_SITE)] + [p for p in rest.split(os.pathsep) if p and p != str(CPU_SITE)]
+            )
         return out
 
     def resolved_config(self, server_info: Any) -> dict[str, Any]:
@@ -142,19 +155,49 @@ class VllmAdapter(EngineAdapter):
             raise ValueError("GET /server_info did not return {'vllm_config': ...}; is VLLM_SERVER_DEV_MODE=1 set?")
         return super().resolved_config(server_info)
 
-    def bench_argv(self, *, python: str, base_url: str, model: str, workload: Any, result_dir: str, result_file: str) -> list[str]:
-        a = [python, "-c", BENCH_SHIM, "--backend", "vllm", "--base-url", base_url, "--model", model,
-             "--dataset-name", workload.dataset, "--num-prompts", str(workload.num_prompts), "--seed", str(workload.seed or 0),
-             "--ignore-eos", "--temperature", "0", "--save-result", "--save-detailed", "--result-dir", result_dir,
-             "--result-filename", result_file, "--percentile-metrics", "ttft,tpot,itl,e2el"]
+    def bench_argv(
+        self, *, python: str, base_url: str, model: str, workload: Any, result_dir: str, result_file: str
+    ) -> list[str]:
+        a = [
+            python,
+            "-c",
+            BENCH_SHIM,
+            "--backend",
+            "vllm",
+            "--base-url",
+            base_url,
+            "--model",
+            model,
+            "--dataset-name",
+            workload.dataset,
+            "--num-prompts",
+            str(workload.num_prompts),
+            "--seed",
+            str(workload.seed or 0),
+            "--ignore-eos",
+            "--temperature",
+            "0",
+            "--save-result",
+            "--save-detailed",
+            "--result-dir",
+            result_dir,
+            "--result-filename",
+            result_file,
+            "--percentile-metrics",
+            "ttft,tpot,itl,e2el",
+        ]
         path = getattr(workload, "dataset_path", None)
         if workload.dataset != "random":
             # a file dataset: its prompts set the input; the output length is the dataset's own flag
             out_flag = {"sharegpt": "--sharegpt-output-len", "custom": "--custom-output-len"}.get(workload.dataset)
-            return a + flag_args(("--dataset-path", path), (out_flag, workload.output_len) if out_flag else ("", None),
-                                 ("--skip-chat-template", workload.dataset == "custom"),  # the prompts as written
-                                 ("--max-concurrency", workload.max_concurrency), ("--request-rate", workload.request_rate),
-                                 ("--num-warmups", workload.max_concurrency or None))
+            return a + flag_args(
+                ("--dataset-path", path),
+                (out_flag, workload.output_len) if out_flag else ("", None),
+                ("--skip-chat-template", workload.dataset == "custom"),  # the prompts as written
+                ("--max-concurrency", workload.max_concurrency),
+                ("--request-rate", workload.request_rate),
+                ("--num-warmups", workload.max_concurrency or None),
+            )
         if getattr(workload, "repeated_sample", False):
             # MLPerf TEST04: one fixed sample issued repeatedly. The random dataset's shared
             # prefix with no random suffix makes every prompt the same input_len tokens.
@@ -162,8 +205,10 @@ class VllmAdapter(EngineAdapter):
         else:
             lens = (("--random-input-len", workload.input_len),)
         return a + flag_args(
-            *lens, ("--random-output-len", workload.output_len),
-            ("--max-concurrency", workload.max_concurrency), ("--request-rate", workload.request_rate),
+            *lens,
+            ("--random-output-len", workload.output_len),
+            ("--max-concurrency", workload.max_concurrency),
+            ("--request-rate", workload.request_rate),
             # requests sent right before the timed run, in the same client: the engine is hot
             # when timing starts, whatever happened between repetitions
             ("--num-warmups", workload.max_concurrency or None),

@@ -37,7 +37,9 @@ def rmsnorm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return (xf * torch.rsqrt(var + eps)).to(orig) * weight
 
 
-def fused_add_rmsnorm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+def fused_add_rmsnorm(
+    x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     s = x + residual
     return rmsnorm(s, weight, eps), s
 
@@ -47,7 +49,9 @@ def silu_and_mul(x: torch.Tensor) -> torch.Tensor:
     return F.silu(x[..., :d]) * x[..., d:]
 
 
-def rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, cache: torch.Tensor, head_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def rotary(
+    positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, cache: torch.Tensor, head_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     cos_sin = cache.index_select(0, positions)
     cos, sin = cos_sin.chunk(2, dim=-1)
 
@@ -91,16 +95,20 @@ def _vllm_op(op: str) -> Callable[..., Any] | None:
     except Exception:
         return None
     if op == "rmsnorm" and hasattr(C, "rms_norm"):
+
         def f(x, weight, eps):
             out = torch.empty_like(x)
             C.rms_norm(out, x, weight, eps)
             return out
+
         return f
     if op == "silu_and_mul" and hasattr(C, "silu_and_mul"):
+
         def g(x):
             out = torch.empty(x.shape[:-1] + (x.shape[-1] // 2,), dtype=x.dtype, device=x.device)
             C.silu_and_mul(out, x)
             return out
+
         return g
     return None  # fused_add_rmsnorm / rotary work in place: not a drop-in baseline here
 
@@ -113,12 +121,18 @@ def served(op: str, device: str, mode: str) -> Baseline:
     native = BASELINES[op]
     if mode == "compiled":
         # what vLLM's piecewise graph gives Inductor: static shapes per captured size
-        return Baseline(torch.compile(native, dynamic=False, fullgraph=True), COMPILED_PREFIX + backend_name(op), "compiled")
+        return Baseline(
+            torch.compile(native, dynamic=False, fullgraph=True), COMPILED_PREFIX + backend_name(op), "compiled"
+        )
     if device.startswith("cuda"):
         f = _vllm_op(op)
         if f is not None:
             return Baseline(f, VLLM_OP_PREFIX + op, "vllm_custom_op")
-        return Baseline(native, backend_name(op), "eager",
-                        note="vLLM's CUDA op is what an eager GPU server runs and is not importable here: the eager "
-                             "forward_native stands in, which is not the served path")
+        return Baseline(
+            native,
+            backend_name(op),
+            "eager",
+            note="vLLM's CUDA op is what an eager GPU server runs and is not importable here: the eager "
+            "forward_native stands in, which is not the served path",
+        )
     return Baseline(native, backend_name(op), "eager")

@@ -45,19 +45,28 @@ def compare(outs: tuple[Any, ...], refs: tuple[torch.Tensor, ...], dtype: torch.
         rr = r64.to(dtype).to(torch.float64)
         num += float(((o64 - rr) ** 2).sum())
         num_exact += float(((o64 - r64) ** 2).sum())
-        den += float((r64 ** 2).sum())
+        den += float((r64**2).sum())
         max_abs = max(max_abs, float((o64 - r64).abs().max()) if o64.numel() else 0.0)
     if den == 0.0:  # an all-zero answer: any nonzero output is wrong
-        return {"max_abs_err": max_abs, "rel_err": 0.0 if num == 0.0 else math.inf, "rel_err_vs_exact": 0.0 if num_exact == 0.0 else math.inf}
+        return {
+            "max_abs_err": max_abs,
+            "rel_err": 0.0 if num == 0.0 else math.inf,
+            "rel_err_vs_exact": 0.0 if num_exact == 0.0 else math.inf,
+        }
     return {"max_abs_err": max_abs, "rel_err": math.sqrt(num / den), "rel_err_vs_exact": math.sqrt(num_exact / den)}
 
 
 def case(shape: list[int], dtype: torch.dtype, cmp: dict[str, Any], tol: float) -> CorrectnessCase:
     rel = cmp.get("rel_err")
     finite = rel is not None and math.isfinite(rel)
-    c = CorrectnessCase(shape=list(shape), dtype=dtype_name(dtype), reference_dtype="fp64",
-                        max_abs_err=cmp.get("max_abs_err"), rel_err=rel if finite else None,
-                        passed=bool(finite and rel <= tol))
+    c = CorrectnessCase(
+        shape=list(shape),
+        dtype=dtype_name(dtype),
+        reference_dtype="fp64",
+        max_abs_err=cmp.get("max_abs_err"),
+        rel_err=rel if finite else None,
+        passed=bool(finite and rel <= tol),
+    )
     extra = {"tolerance": tol, "reference_rounding": "float64 answer rounded once to the output dtype"}
     if cmp.get("rel_err_vs_exact") is not None and math.isfinite(cmp["rel_err_vs_exact"]):
         extra["rel_err_vs_exact"] = cmp["rel_err_vs_exact"]

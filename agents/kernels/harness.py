@@ -40,7 +40,9 @@ def run_harness(argv: list[str]) -> OpBenchRecord:
     log = store.path(op_file(a.op, HARNESS_LOG))
     env = dict(os.environ)
     # the worker must import geak from wherever this process does, whatever its cwd
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [*(str(Path(p).resolve()) for p in sys.path if p), env.get("PYTHONPATH", "")] if p)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in [*(str(Path(p).resolve()) for p in sys.path if p), env.get("PYTHONPATH", "")] if p
+    )
     # OpenMP workers spin after each parallel region by default: on a loaded 2-core host that
     # tail (10-20 ms of CPU after the calls returned) read as work outside the timer (H4 0.43 on
     # the honest CPU template, 2026-11-23). Sleeping workers leave only real escaped work.
@@ -48,8 +50,14 @@ def run_harness(argv: list[str]) -> OpBenchRecord:
     t0 = time.monotonic()
     status, rc = "ok", None
     with open(log, "wb") as lf:
-        proc = subprocess.Popen([sys.executable, "-m", "geak.agents.kernels.worker", *argv], cwd=work, env=env,
-                                stdout=lf, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "geak.agents.kernels.worker", *argv],
+            cwd=work,
+            env=env,
+            stdout=lf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             rc = proc.wait(timeout=a.timeout_s)
         except subprocess.TimeoutExpired:
@@ -69,8 +77,11 @@ def run_harness(argv: list[str]) -> OpBenchRecord:
     fail.worker_exit_code = rc  # type: ignore[attr-defined]
     fail.wall_s = elapsed  # type: ignore[attr-defined]
     tail = log.read_bytes()[-2000:].decode(errors="replace")
-    fail.error = (f"worker timed out after {a.timeout_s:g} s" if status == "timeout" else
-                  f"worker exited with {rc} and wrote no record{': ' + str(probs[0]) if probs else ''}") + f"\n{tail}"  # type: ignore[attr-defined]
+    fail.error = (
+        f"worker timed out after {a.timeout_s:g} s"
+        if status == "timeout"
+        else f"worker exited with {rc} and wrote no record{': ' + str(probs[0]) if probs else ''}"
+    ) + f"\n{tail}"  # type: ignore[attr-defined]
     store.write_json(rel, fail)
     return fail
 

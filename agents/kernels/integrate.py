@@ -112,10 +112,10 @@ def marker_prefix(op: str) -> str:
 class PluginBundle:
     op: str
     plugin_name: str
-    root: Path                     # the directory put on PYTHONPATH
-    candidate: str                 # module:fn as packaged
+    root: Path  # the directory put on PYTHONPATH
+    candidate: str  # module:fn as packaged
     candidate_sha256: str
-    marker: str                    # regex for Decision.engagement_marker / LegLaunch.engagement_markers
+    marker: str  # regex for Decision.engagement_marker / LegLaunch.engagement_markers
     mode: str = MODE
     env: dict[str, str] = field(default_factory=dict)
 
@@ -141,8 +141,16 @@ def _module_file(candidate_module: str) -> Path:
     return Path(spec.origin)
 
 
-def package_plugin(run_dir: str | Path, op: str, candidate_module: str, candidate_fn: str,
-                   *, call_log: int = 0, opaque: bool = True, eager: bool = False) -> PluginBundle:
+def package_plugin(
+    run_dir: str | Path,
+    op: str,
+    candidate_module: str,
+    candidate_fn: str,
+    *,
+    call_log: int = 0,
+    opaque: bool = True,
+    eager: bool = False,
+) -> PluginBundle:
     """Write bundle/plugins/geak_<op>/ under ``run_dir`` and return what a leg needs to load it.
 
     ``candidate_module`` is a dotted module name or a path to a .py file; the file is copied
@@ -169,30 +177,50 @@ def package_plugin(run_dir: str | Path, op: str, candidate_module: str, candidat
     root_dir = Path(run_dir).resolve()
     shown = str(src.relative_to(root_dir)) if src.is_relative_to(root_dir) else candidate_module
     label = f"{shown}:{candidate_fn}"
-    meta = {"op": op, "layer": LAYERS[op], "candidate": label, "candidate_fn": candidate_fn, "candidate_sha256": sha,
-            "source_file": str(src), "mode": (EAGER_MODE if eager else MODE) if opaque else "compile+traced", "opaque": opaque, "call_log": call_log,
-            "op_name": f"geak::{op}_{sha[:8]}"}
+    meta = {
+        "op": op,
+        "layer": LAYERS[op],
+        "candidate": label,
+        "candidate_fn": candidate_fn,
+        "candidate_sha256": sha,
+        "source_file": str(src),
+        "mode": (EAGER_MODE if eager else MODE) if opaque else "compile+traced",
+        "opaque": opaque,
+        "call_log": call_log,
+        "op_name": f"geak::{op}_{sha[:8]}",
+    }
     (pkg / "plugin.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     shutil.copyfile(PLUGIN_INIT, pkg / "__init__.py")
     dist = root / f"{name}-0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0\nSummary: geak kernel candidate {label}\n")
+    (dist / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: 0\nSummary: geak kernel candidate {label}\n"
+    )
     (dist / "entry_points.txt").write_text(f"[vllm.general_plugins]\n{name} = {name}:register\n")
     (dist / "top_level.txt").write_text(name + "\n")
     (dist / "RECORD").write_text("")
-    pythonpath = os.pathsep.join([str(root.resolve())] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    pythonpath = os.pathsep.join(
+        [str(root.resolve())] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
     # call_log travels in plugin.json, not the env: a leg's env is compared knob by knob (P4)
     env = {"PYTHONPATH": pythonpath, "VLLM_PLUGINS": name}
     marker = re.escape(marker_prefix(op) + label)
-    return PluginBundle(op=op, plugin_name=name, root=root.resolve(), candidate=label, candidate_sha256=sha, marker=marker,
-                        mode=meta["mode"], env=env)
+    return PluginBundle(
+        op=op,
+        plugin_name=name,
+        root=root.resolve(),
+        candidate=label,
+        candidate_sha256=sha,
+        marker=marker,
+        mode=meta["mode"],
+        env=env,
+    )
 
 
 # The plugin package's __init__.py, a real file copied verbatim into every bundle: it imports
 # nothing from geak (the bundle must load in a server whose interpreter cannot import geak), and
 # nothing is rendered into it (its settings travel in plugin.json beside it).
 PLUGIN_INIT = Path(__file__).resolve().parent / "data" / "plugin_init.py"
-
 
 
 # ------------------------------------------------------------------ parity probe
@@ -203,8 +231,11 @@ def _served_model(base_url: str, timeout: float) -> str:
 
 
 def first_token_logprobs(base_url: str, model: str, prompt: str, k: int, timeout: float) -> dict[str, float]:
-    out = http_json(f"{base_url}/v1/completions", {"model": model, "prompt": prompt, "max_tokens": 1, "temperature": 0,
-                                                   "seed": 0, "logprobs": k}, timeout)
+    out = http_json(
+        f"{base_url}/v1/completions",
+        {"model": model, "prompt": prompt, "max_tokens": 1, "temperature": 0, "seed": 0, "logprobs": k},
+        timeout,
+    )
     top = out["choices"][0]["logprobs"]["top_logprobs"][0]
     if not isinstance(top, dict) or not top:
         raise ValueError(f"no top logprobs in the answer: {str(out)[:200]}")
@@ -215,19 +246,31 @@ def first_token_logprobs(base_url: str, model: str, prompt: str, k: int, timeout
 aligned_cosine = stats.topk_cosine
 
 
-def record_topk(base_url: str, prompts: Iterable[Any], *, k: int = 20, model: str | None = None, timeout: float = 60.0) -> list[TopKLogprobs]:
+def record_topk(
+    base_url: str, prompts: Iterable[Any], *, k: int = 20, model: str | None = None, timeout: float = 60.0
+) -> list[TopKLogprobs]:
     """The reference side of the probe, kept on disk so a later candidate leg compares against it."""
     model = model or _served_model(base_url, timeout)
     out = []
     for i, p in enumerate(prompts):
         text = p if isinstance(p, str) else p.prompt
         pid = f"p{i}" if isinstance(p, str) else p.prompt_id
-        out.append(TopKLogprobs(prompt_id=pid, prompt=text, top_logprobs=first_token_logprobs(base_url, model, text, k, timeout)))
+        out.append(
+            TopKLogprobs(
+                prompt_id=pid, prompt=text, top_logprobs=first_token_logprobs(base_url, model, text, k, timeout)
+            )
+        )
     return out
 
 
-def compare_topk(pairs: Iterable[tuple[dict[str, float], dict[str, float]]], *, op: str, min_cosine: float = MIN_COSINE,
-                 error: str | None = None, reference_leg: str | None = None) -> ParityProbe:
+def compare_topk(
+    pairs: Iterable[tuple[dict[str, float], dict[str, float]]],
+    *,
+    op: str,
+    min_cosine: float = MIN_COSINE,
+    error: str | None = None,
+    reference_leg: str | None = None,
+) -> ParityProbe:
     """Pure: the probe's verdict over (reference, candidate) top-k pairs. The cosine is the worst
     over the prompts, argmax_equal holds only if it holds for every prompt; an error or no pair
     at all ejects (fail closed), and the tagged line says why."""
@@ -245,18 +288,39 @@ def compare_topk(pairs: Iterable[tuple[dict[str, float], dict[str, float]]], *, 
     meta = {"reference_leg": reference_leg, "n_prompts": n, "min_cosine": min_cosine}
     ok = error is None and worst is not None and math.isfinite(worst) and worst >= min_cosine and arg_eq is True
     if ok:
-        return ParityProbe(cosine=worst, argmax_equal=True, ejected=False,
-                           log_line=f"geak-parity: PASS {op} cos={worst:.6f} argmax_ref={am[0]!r} argmax_cand={am[1]!r}", **meta)
+        return ParityProbe(
+            cosine=worst,
+            argmax_equal=True,
+            ejected=False,
+            log_line=f"geak-parity: PASS {op} cos={worst:.6f} argmax_ref={am[0]!r} argmax_cand={am[1]!r}",
+            **meta,
+        )
     cos_s = "nan" if worst is None or not math.isfinite(worst) else f"{worst:.6f}"
-    line = f"{PARITY_TAG} {op} cos={cos_s} argmax_ref={am[0]!r} argmax_cand={am[1]!r}" + (f" error={error}" if error else "")
+    line = f"{PARITY_TAG} {op} cos={cos_s} argmax_ref={am[0]!r} argmax_cand={am[1]!r}" + (
+        f" error={error}" if error else ""
+    )
     print(line, file=sys.stderr, flush=True)
     log.warning(line)
-    return ParityProbe(cosine=worst if worst is not None and math.isfinite(worst) else None,
-                       argmax_equal=False if arg_eq is None else arg_eq, ejected=True, log_line=line, **meta)
+    return ParityProbe(
+        cosine=worst if worst is not None and math.isfinite(worst) else None,
+        argmax_equal=False if arg_eq is None else arg_eq,
+        ejected=True,
+        log_line=line,
+        **meta,
+    )
 
 
-def parity_probe(base_url_ref: str, base_url_cand: str, prompts: Iterable[Any], *, op: str = "rmsnorm", k: int = 20,
-                 model: str | None = None, timeout: float = 60.0, min_cosine: float = MIN_COSINE) -> ParityProbe:
+def parity_probe(
+    base_url_ref: str,
+    base_url_cand: str,
+    prompts: Iterable[Any],
+    *,
+    op: str = "rmsnorm",
+    k: int = 20,
+    model: str | None = None,
+    timeout: float = 60.0,
+    min_cosine: float = MIN_COSINE,
+) -> ParityProbe:
     """One-token parity of a live candidate server against a live reference server; fail closed."""
     pairs: list[tuple[dict[str, float], dict[str, float]]] = []
     err = None
@@ -266,15 +330,27 @@ def parity_probe(base_url_ref: str, base_url_cand: str, prompts: Iterable[Any], 
             raise ValueError("no prompts")
         model = model or _served_model(base_url_ref, timeout)
         for t in texts:
-            pairs.append((first_token_logprobs(base_url_ref, model, t, k, timeout), first_token_logprobs(base_url_cand, model, t, k, timeout)))
+            pairs.append(
+                (
+                    first_token_logprobs(base_url_ref, model, t, k, timeout),
+                    first_token_logprobs(base_url_cand, model, t, k, timeout),
+                )
+            )
     except Exception as e:  # noqa: BLE001 - fail closed on anything
         err = f"{type(e).__name__}: {e}"
     return compare_topk(pairs, op=op, min_cosine=min_cosine, error=err)
 
 
-def parity_probe_against(reference: list[TopKLogprobs], base_url_cand: str, *, op: str, reference_leg: str | None = None,
-                         model: str | None = None, timeout: float = 60.0,
-                         min_cosine: float = MIN_COSINE) -> tuple[ParityProbe, list[TopKLogprobs]]:
+def parity_probe_against(
+    reference: list[TopKLogprobs],
+    base_url_cand: str,
+    *,
+    op: str,
+    reference_leg: str | None = None,
+    model: str | None = None,
+    timeout: float = 60.0,
+    min_cosine: float = MIN_COSINE,
+) -> tuple[ParityProbe, list[TopKLogprobs]]:
     """The candidate server against a reference leg's recorded top-k (same prompts, same k);
     fail closed. Returns the probe and the candidate's own top-k rows (kept in its leg, so the
     auditor re-derives the cosine). Greedy one-token logprobs of the same weights do not depend

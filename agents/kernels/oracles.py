@@ -60,38 +60,77 @@ def _norm_cases(spec: OpSpec, dt: torch.dtype, device: str, fused: bool) -> list
     h0, eps = int(spec.params["hidden"]), float(spec.params["eps"])
     big = 1e4 if dt in (torch.bfloat16, torch.float16) else 1e15
     rng = random.Random(1234)
-    shapes = [("M=1, served H", 1, h0, 1.0), ("odd rows M=7, H=127", 7, 127, 1.0), ("H=1", 3, 1, 1.0),
-              ("H=1000 (not a power of two)", 2, 1000, 1.0), (f"H={h0 + 1} crosses a block", 3, h0 + 1, 1.0),
-              ("H=16385 wider than a register block", 1, 16385, 1.0), ("eps-dominated rows (|x|~1e-4)", 3, 96, 1e-4),
-              (f"large magnitudes (|x|~{big:g})", 3, h0, big)]
+    shapes = [
+        ("M=1, served H", 1, h0, 1.0),
+        ("odd rows M=7, H=127", 7, 127, 1.0),
+        ("H=1", 3, 1, 1.0),
+        ("H=1000 (not a power of two)", 2, 1000, 1.0),
+        (f"H={h0 + 1} crosses a block", 3, h0 + 1, 1.0),
+        ("H=16385 wider than a register block", 1, 16385, 1.0),
+        ("eps-dominated rows (|x|~1e-4)", 3, 96, 1e-4),
+        (f"large magnitudes (|x|~{big:g})", 3, h0, big),
+    ]
     cases: list[Case] = []
     for name, m, h, scale in shapes:
-        cases.append(_norm_case(name, m, h, _rows(rng, m, h, scale), _rows(rng, m, h, scale) if fused else None,
-                                [1.0 + 0.2 * rng.gauss(0, 1) for _ in range(h)], eps, dt, device))
+        cases.append(
+            _norm_case(
+                name,
+                m,
+                h,
+                _rows(rng, m, h, scale),
+                _rows(rng, m, h, scale) if fused else None,
+                [1.0 + 0.2 * rng.gauss(0, 1) for _ in range(h)],
+                eps,
+                dt,
+                device,
+            )
+        )
     # a zero row between two others: the answer is exactly 0, not NaN (eps keeps it finite)
     h = 200
     x = _rows(rng, 3, h, 1.0)
-    x[h:2 * h] = [0.0] * h
+    x[h : 2 * h] = [0.0] * h
     r = [-v for v in x] if fused else None  # fused: x + r cancels to zero on every row
-    cases.append(_norm_case("zero row" + (" by cancellation x = -residual" if fused else ""), 3, h, x, r,
-                            [rng.uniform(-2, 2) for _ in range(h)], eps, dt, device))
+    cases.append(
+        _norm_case(
+            "zero row" + (" by cancellation x = -residual" if fused else ""),
+            3,
+            h,
+            x,
+            r,
+            [rng.uniform(-2, 2) for _ in range(h)],
+            eps,
+            dt,
+            device,
+        )
+    )
     # one large element among small ones: the norm is dominated by one term
     x = [1e-3 * rng.gauss(0, 1) for _ in range(333)]
     x[217] = 50.0
-    cases.append(_norm_case("single spike, H=333", 1, 333, x, [0.0] * 333 if fused else None, [1.0] * 333, eps, dt, device))
+    cases.append(
+        _norm_case("single spike, H=333", 1, 333, x, [0.0] * 333 if fused else None, [1.0] * 333, eps, dt, device)
+    )
     return cases
 
 
-def _norm_case(name: str, m: int, h: int, x: list[float], r: list[float] | None, w: list[float], eps: float,
-               dt: torch.dtype, device: str) -> Case:
+def _norm_case(
+    name: str,
+    m: int,
+    h: int,
+    x: list[float],
+    r: list[float] | None,
+    w: list[float],
+    eps: float,
+    dt: torch.dtype,
+    device: str,
+) -> Case:
     xt, wt = _t(x, (m, h), dt, device), _t(w, (h,), dt, device)
     xv, wv = _vals(xt), _vals(wt)
     if r is None:
-        exp = [v for i in range(m) for v in _rms_exact(xv[i * h:(i + 1) * h], wv, eps)]
+        exp = [v for i in range(m) for v in _rms_exact(xv[i * h : (i + 1) * h], wv, eps)]
         return name, (xt, wt, eps), [exp]
     rt = _t(r, (m, h), dt, device)
     s = _round([a + b for a, b in zip(xv, _vals(rt))], dt)  # the stored residual stream, per the spec
-    exp = [v for i in range(m) for v in _rms_exact(s[i * h:(i + 1) * h], wv, eps)]
+    exp = [v for i in range(m) for v in _rms_exact(s[i * h : (i + 1) * h], wv, eps)]
     return name, (xt, rt, wt, eps), [exp, s]
 
 
@@ -99,18 +138,27 @@ def _silu_cases(spec: OpSpec, dt: torch.dtype, device: str) -> list[Case]:
     d0 = int(spec.params["intermediate"])
     rng = random.Random(4321)
     big = 1e4 if dt != torch.float32 else 1e6
-    specs_ = [("M=1, served d", 1, d0, lambda: rng.gauss(0, 2)), ("d=1", 3, 1, lambda: rng.gauss(0, 2)),
-              ("odd rows M=7, d=127", 7, 127, lambda: rng.gauss(0, 2)), (f"d={d0 + 1} crosses a block", 2, d0 + 1, lambda: rng.gauss(0, 2)),
-              ("d=1000 (not a power of two)", 3, 1000, lambda: rng.gauss(0, 2)),
-              ("large magnitudes, both signs (exp overflow side)", 2, 300, lambda: rng.choice([-1, 1]) * rng.uniform(80, big)),
-              ("zeros", 2, 64, lambda: 0.0)]
+    specs_ = [
+        ("M=1, served d", 1, d0, lambda: rng.gauss(0, 2)),
+        ("d=1", 3, 1, lambda: rng.gauss(0, 2)),
+        ("odd rows M=7, d=127", 7, 127, lambda: rng.gauss(0, 2)),
+        (f"d={d0 + 1} crosses a block", 2, d0 + 1, lambda: rng.gauss(0, 2)),
+        ("d=1000 (not a power of two)", 3, 1000, lambda: rng.gauss(0, 2)),
+        (
+            "large magnitudes, both signs (exp overflow side)",
+            2,
+            300,
+            lambda: rng.choice([-1, 1]) * rng.uniform(80, big),
+        ),
+        ("zeros", 2, 64, lambda: 0.0),
+    ]
     cases: list[Case] = []
     for name, m, d, draw in specs_:
         xt = _t([draw() for _ in range(m * 2 * d)], (m, 2 * d), dt, device)
         xv = _vals(xt)
         exp = []
         for i in range(m):
-            row = xv[i * 2 * d:(i + 1) * 2 * d]
+            row = xv[i * 2 * d : (i + 1) * 2 * d]
             exp += [_silu(a) * b for a, b in zip(row[:d], row[d:])]
         cases.append((name, (xt,), [exp]))
     return cases
@@ -126,15 +174,20 @@ def _silu(a: float) -> float:
 
 def _rotary_cases(spec: OpSpec, dt: torch.dtype, device: str) -> list[Case]:
     p = spec.params
-    rope = _Rope(int(p["head_size"]), int(p["num_heads"]), int(p["num_kv_heads"]), int(p["max_position"]), float(p["rope_theta"]))
+    rope = _Rope(
+        int(p["head_size"]), int(p["num_heads"]), int(p["num_kv_heads"]), int(p["max_position"]), float(p["rope_theta"])
+    )
     P = rope.P
     rng = random.Random(777)
     block = 16
-    pos_sets = [("T=1 at position 0", [0]), (f"T=1 at the last cache row P-1={P - 1}", [P - 1]),
-                ("positions straddling a 16-token block boundary", [block - 2, block - 1, block, block + 1]),
-                ("ragged: repeated, descending, first and last rows", [5, 5, 0, P - 1, min(P - 1, 2 * block + 1), 3]),
-                ("positions are not the token index (decode at an offset)", [min(P - 3, 40) + i for i in range(3)]),
-                ("odd T=7, random positions", [rng.randrange(P) for _ in range(7)])]
+    pos_sets = [
+        ("T=1 at position 0", [0]),
+        (f"T=1 at the last cache row P-1={P - 1}", [P - 1]),
+        ("positions straddling a 16-token block boundary", [block - 2, block - 1, block, block + 1]),
+        ("ragged: repeated, descending, first and last rows", [5, 5, 0, P - 1, min(P - 1, 2 * block + 1), 3]),
+        ("positions are not the token index (decode at an offset)", [min(P - 3, 40) + i for i in range(3)]),
+        ("odd T=7, random positions", [rng.randrange(P) for _ in range(7)]),
+    ]
     cases: list[Case] = []
     for name, pos in pos_sets:
         cases.append(_rotary_case(name, pos, rope, 1.0, dt, device, rng))
@@ -153,7 +206,9 @@ class _Rope(NamedTuple):
     theta: float
 
 
-def _rotary_case(name: str, pos: list[int], rope: _Rope, scale: float, dt: torch.dtype, device: str, rng: random.Random) -> Case:
+def _rotary_case(
+    name: str, pos: list[int], rope: _Rope, scale: float, dt: torch.dtype, device: str, rng: random.Random
+) -> Case:
     hs, nq, nkv, P, theta = rope
     half = hs // 2
     # cache rows from the spec formula; rows no token uses are NaN, so reading a wrong row shows
@@ -175,7 +230,7 @@ def _rotary_case(name: str, pos: list[int], rope: _Rope, scale: float, dt: torch
             cos, sin = cv[q_pos][:half], cv[q_pos][half:]
             for h in range(nh):
                 base = (t * nh + h) * hs
-                x1, x2 = xv[base:base + half], xv[base + half:base + hs]
+                x1, x2 = xv[base : base + half], xv[base + half : base + hs]
                 out += [a * c - b * s for a, b, c, s in zip(x1, x2, cos, sin)]
                 out += [b * c + a * s for a, b, c, s in zip(x1, x2, cos, sin)]
         return out
@@ -219,8 +274,13 @@ def judge(outs: Any, expected: list[list[float]], args: tuple[Any, ...], dt: tor
     return None if rel <= tol else f"rel_err {rel:.3g} > {tol:g}"
 
 
-def run_oracle(spec: OpSpec, fn: Callable[..., Any], device: str, dtype: str,
-               call: Callable[[Callable[..., Any], tuple[Any, ...]], Any] | None = None) -> OracleResult:
+def run_oracle(
+    spec: OpSpec,
+    fn: Callable[..., Any],
+    device: str,
+    dtype: str,
+    call: Callable[[Callable[..., Any], tuple[Any, ...]], Any] | None = None,
+) -> OracleResult:
     """Run every boundary case of ``spec.op`` through ``fn``; a raising case is a failure.
     ``call(fn, args)`` runs one case and returns finished, materialised outputs (the harness
     synchronises streams and threads there); default: a plain call."""
@@ -236,13 +296,22 @@ def run_oracle(spec: OpSpec, fn: Callable[..., Any], device: str, dtype: str,
             out = call(fn, args)
             why = judge(out, expected, args, dt, tol)
             after = [a for a in args if isinstance(a, torch.Tensor)]
-            if why is None and any(not torch.allclose(b.double(), a.double(), rtol=0, atol=0, equal_nan=True) for b, a in zip(before, after)):
+            if why is None and any(
+                not torch.allclose(b.double(), a.double(), rtol=0, atol=0, equal_nan=True)
+                for b, a in zip(before, after)
+            ):
                 why = "an input was modified (the spec returns new tensors)"
         except Exception as e:  # a candidate that raises on a valid input fails the case
             why = f"raised {type(e).__name__}: {e}"[:300]
         if why:
             failed.append({"case": name, "why": why})
-    res = OracleResult(name=f"spec_{spec.op}_pymath", author_independent=True, cases=len(names), failures=len(failed), boundary_cases=names)
+    res = OracleResult(
+        name=f"spec_{spec.op}_pymath",
+        author_independent=True,
+        cases=len(names),
+        failures=len(failed),
+        boundary_cases=names,
+    )
     res.failed_cases = failed  # type: ignore[attr-defined]
     res.dtype = dtype  # type: ignore[attr-defined]
     return res

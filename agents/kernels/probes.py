@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 
 from .correctness import as_outputs
+from .readback import differing_bytes, read_at_end, read_under_lead, tails_first
 from .timing import Clock
 
 Fn = Callable[..., Any]
@@ -59,7 +60,9 @@ def settle(clock: Clock, threads_before: set[threading.Thread], native_before: i
     return settle_at(clock, threads_before, native_before, deadline_s)[0]
 
 
-def settle_at(clock: Clock, threads_before: set[threading.Thread], native_before: int | None, deadline_s: float) -> tuple[bool, float]:
+def settle_at(
+    clock: Clock, threads_before: set[threading.Thread], native_before: int | None, deadline_s: float
+) -> tuple[bool, float]:
     """settle(), plus the perf_counter time at which everything was finished."""
     clock.sync()
     end = time.monotonic() + deadline_s
@@ -90,7 +93,9 @@ def materialize(out: Any) -> tuple[Any, ...]:
 
 
 def is_plain(out: Any) -> bool:
-    return all(type(o) is torch.Tensor and o.layout == torch.strided and o.device.type != "meta" for o in as_outputs(out))
+    return all(
+        type(o) is torch.Tensor and o.layout == torch.strided and o.device.type != "meta" for o in as_outputs(out)
+    )
 
 
 def snapshot(out: Any) -> tuple[torch.Tensor, ...]:
@@ -102,7 +107,11 @@ def same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     if len(a) != len(b):
         return False
     for x, y in zip(a, b):
-        if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)) or x.shape != y.shape or x.dtype != y.dtype:
+        if (
+            not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor))
+            or x.shape != y.shape
+            or x.dtype != y.dtype
+        ):
             return False
         if not torch.equal(x.view(torch.uint8) if x.numel() else x, y.view(torch.uint8) if y.numel() else y):
             return False
@@ -161,42 +170,26 @@ def escape_probe(clock: Clock, fn: Fn, args: tuple[Any, ...], n_calls: int, dead
     t2 = t_done  # wall = until every stream and thread was finished (start of the first idle window)
     cpu_ms = (time.process_time() - cpu0) * 1e3
     event_ms = s.elapsed_time(e) if cuda else (t1 - t0) * 1e3
-    return {"all_streams_synced": synced, "event_ms": event_ms, "wall_ms": (t2 - t0) * 1e3,
-            "escape_probe": {"n_calls": n_calls, "timer": clock.method, "returned_ms": (t1 - t0) * 1e3,
-                             "process_cpu_ms": cpu_ms, "read_ms": read_ms, "threads_before": nb, "threads_after": native_threads(),
-                             "cpu_ms_per_wall_ms": cpu_ms / max((t2 - t0) * 1e3, 1e-9)}}
+    return {
+        "all_streams_synced": synced,
+        "event_ms": event_ms,
+        "wall_ms": (t2 - t0) * 1e3,
+        "escape_probe": {
+            "n_calls": n_calls,
+            "timer": clock.method,
+            "returned_ms": (t1 - t0) * 1e3,
+            "process_cpu_ms": cpu_ms,
+            "read_ms": read_ms,
+            "threads_before": nb,
+            "threads_after": native_threads(),
+            "cpu_ms_per_wall_ms": cpu_ms / max((t2 - t0) * 1e3, 1e-9),
+        },
+    }
 
 
-def _differing_bytes(a: Any, b: Any) -> float:
-    """Fraction of bytes that differ (bitwise, so NaN == NaN); 1.0 when not comparable."""
-    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape or a.dtype != b.dtype:
-        return 1.0
-    if not a.numel():
-        return 0.0
-    x, y = a.contiguous().view(torch.uint8), b.contiguous().view(torch.uint8)
-    return (x != y).float().mean().item()
-
-
-_READBACK: dict[int, torch.cuda.Stream] = {}
-
-
-def _readback_stream() -> torch.cuda.Stream:
-    # highest priority: once the end event has completed, the block scheduler serves the
-    # readback before any block still queued on a normal-priority side stream, so a tie
-    # between the two (both released by the same lead) cannot go to the side work
-    d = torch.cuda.current_device()
-    if d not in _READBACK:
-        _READBACK[d] = torch.cuda.Stream(priority=-100)
-    return _READBACK[d]
-
-
-def _tail_first(o: torch.Tensor) -> torch.Tensor:
-    # flip reads the output from its last element back: the part a late writer writes last is
-    # read first, while that writer is still at work
-    return torch.flip(o.detach().reshape(-1), [0])
-
-
-def ready_probe(clock: Clock, fn: Fn, setup: Fn | None, inputs: list[tuple[Any, ...]], deadline_s: float) -> dict[str, Any]:
+def ready_probe(
+    clock: Clock, fn: Fn, setup: Fn | None, inputs: list[tuple[Any, ...]], deadline_s: float
+) -> dict[str, Any]:
     """H4 by effect: is the output already written when the timed stream says the call is done?
 
     One call per trial, each on inputs never seen before (so a stale buffer cannot hold the
@@ -232,51 +225,45 @@ def ready_probe(clock: Clock, fn: Fn, setup: Fn | None, inputs: list[tuple[Any, 
         # was too short to order anything)
         under_lead = (not lead_ev.query()) if lead_ev is not None else None
         outs = materialize(out)
-        early = None
-        if under_lead:
-            # read the outputs now, while the lead still holds the current stream: an honest
-            # kernel is queued behind the lead and cannot have written them yet, so outputs
-            # already complete were made elsewhere (side work that did not wait, or a cache)
-            rs = _readback_stream()
-            with torch.cuda.stream(rs):
-                early_dev = tuple(_tail_first(o) if isinstance(o, torch.Tensor) else o for o in outs)
-            ev = torch.cuda.Event()
-            ev.record(rs)
-            ev.synchronize()
-            if lead_ev is not None and not lead_ev.query():
-                early = early_dev
-        if cuda:
-            end = torch.cuda.Event()
-            end.record()  # where the timing's end event sits
-            rs = _readback_stream()
-            rs.wait_event(end)
-            with torch.cuda.stream(rs):
-                at_end = tuple(_tail_first(o) if isinstance(o, torch.Tensor) else o for o in outs)
-        else:
-            at_end = tuple(o.detach().clone() if isinstance(o, torch.Tensor) else o for o in outs)
+        early = read_under_lead(outs, lead_ev) if under_lead else None
+        at_end = read_at_end(outs, cuda)
         settle(clock, before, nb, deadline_s)
         final = snapshot(outs)
         at_end_h = tuple(o.to("cpu") if isinstance(o, torch.Tensor) else o for o in at_end)
         if cuda:
-            final = tuple(_tail_first(o) if isinstance(o, torch.Tensor) else o for o in final)
-        stale = [_differing_bytes(a, b) for a, b in zip(at_end_h, final)]
+            final = tails_first(final)
+        stale = [differing_bytes(a, b) for a, b in zip(at_end_h, final)]
         before_call = None
         if early is not None and any(isinstance(o, torch.Tensor) and o.numel() for o in final):
             before_call = same(tuple(o.to("cpu") if isinstance(o, torch.Tensor) else o for o in early), final)
-        trials.append({"lead_ms": lead_ms, "enqueued_under_lead": under_lead, "host_ms": host_ms,
-                       "ready": same(at_end_h, final), "stale_byte_fraction": max(stale, default=0.0),
-                       "complete_before_call": before_call})
+        trials.append(
+            {
+                "lead_ms": lead_ms,
+                "enqueued_under_lead": under_lead,
+                "host_ms": host_ms,
+                "ready": same(at_end_h, final),
+                "stale_byte_fraction": max(stale, default=0.0),
+                "complete_before_call": before_call,
+            }
+        )
     judged = [t["complete_before_call"] for t in trials if t["complete_before_call"] is not None]
-    return {"output_ready_at_end_event": all(t["ready"] for t in trials) if trials else None,
-            "output_complete_before_timed_call": any(judged) if judged else None,
-            "ready_probe": {"timer": clock.method, "read_at": "high-priority stream, after an event behind the call" if cuda else "return", "trials": trials}}
+    return {
+        "output_ready_at_end_event": all(t["ready"] for t in trials) if trials else None,
+        "output_complete_before_timed_call": any(judged) if judged else None,
+        "ready_probe": {
+            "timer": clock.method,
+            "read_at": "high-priority stream, after an event behind the call" if cuda else "return",
+            "trials": trials,
+        },
+    }
 
 
 # ---------------------------------------------------------------- H5
 
 
-def follows_inputs_probe(clock: Clock, fn: Fn, args: tuple[Any, ...], fresh: tuple[Any, ...], jittered: tuple[Any, ...],
-                         deadline_s: float) -> dict[str, Any]:
+def follows_inputs_probe(
+    clock: Clock, fn: Fn, args: tuple[Any, ...], fresh: tuple[Any, ...], jittered: tuple[Any, ...], deadline_s: float
+) -> dict[str, Any]:
     """H5: outputs on fresh inputs (another seed) and on jittered inputs must differ from the
     outputs on the original inputs."""
     base = snapshot(call_settled(clock, fn, args, deadline_s)[0])
@@ -302,8 +289,9 @@ def jitter(args: tuple[Any, ...], seed: int, rel: float = 1e-2) -> tuple[Any, ..
 # ---------------------------------------------------------------- H6
 
 
-def provenance_probe(clock: Clock, fn: Fn, setup: Fn | None, args: tuple[Any, ...], new_values: tuple[Any, ...],
-                     deadline_s: float) -> dict[str, Any]:
+def provenance_probe(
+    clock: Clock, fn: Fn, setup: Fn | None, args: tuple[Any, ...], new_values: tuple[Any, ...], deadline_s: float
+) -> dict[str, Any]:
     """H6: run setup and warm-up on ``args``, then overwrite the same input buffers in place
     with ``new_values`` and call once more. An output computed in setup/warm-up (cached,
     keyed on the buffers) comes back unchanged."""
@@ -338,6 +326,12 @@ def evaluation_probe(clock: Clock, fn: Fn, args: tuple[Any, ...], deadline_s: fl
     settle(clock, before, nb, deadline_s)
     after = snapshot(out) if plain else None
     stable = plain and inside is not None and after is not None and same(inside, after)
-    return {"output_aliases_input": aliases(out, args), "forced_evaluation": bool(plain and stable),
-            "evaluation_probe": {"plain_tensors": plain, "value_stable_after_settle": stable,
-                                 "output_types": [type(o).__name__ for o in as_outputs(out)]}}
+    return {
+        "output_aliases_input": aliases(out, args),
+        "forced_evaluation": bool(plain and stable),
+        "evaluation_probe": {
+            "plain_tensors": plain,
+            "value_stable_after_settle": stable,
+            "output_types": [type(o).__name__ for o in as_outputs(out)],
+        },
+    }

@@ -26,7 +26,12 @@ OPS = ("rmsnorm", "fused_add_rmsnorm", "silu_and_mul", "rotary")
 # see correctness.py for why the unavoidable output rounding is excluded.
 DTYPE_TOLERANCE = {"fp32": 1e-5, "bf16": 1e-3, "fp16": 1e-3}
 
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "fp64": torch.float64}
+DTYPES: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+    "fp64": torch.float64,
+}
 
 
 def dtype_name(dt: torch.dtype) -> str:
@@ -47,15 +52,15 @@ class OpSpec(BaseModel):
 
 SEMANTICS = {
     "rmsnorm": "out[m, :] = x[m, :] / sqrt(mean_j(x[m, j]^2) + eps) * weight, computed exactly and "
-               "rounded once to x.dtype. A new tensor; inputs unchanged.",
+    "rounded once to x.dtype. A new tensor; inputs unchanged.",
     "fused_add_rmsnorm": "s = round_dtype(x + residual) (the residual stream is stored in the model dtype); "
-                         "out = rmsnorm(s, weight, eps). Returns (out, s) as new tensors; inputs unchanged.",
+    "out = rmsnorm(s, weight, eps). Returns (out, s) as new tensors; inputs unchanged.",
     "silu_and_mul": "x has last dim 2*d; a = x[..., :d], b = x[..., d:]; out = a * sigmoid(a) * b, computed "
-                    "exactly and rounded once. A new tensor of last dim d.",
+    "exactly and rounded once. A new tensor of last dim d.",
     "rotary": "neox-style rotary embedding. For token t, p = positions[t]; cos = cache[p, :r/2], "
-              "sin = cache[p, r/2:r] (r = rotary_dim = head_size). For every head of q and of k, with "
-              "x1 = x[:r/2], x2 = x[r/2:r]: out1 = x1*cos - x2*sin, out2 = x2*cos + x1*sin. Positions "
-              "are arbitrary (not contiguous, may repeat, any value < max_position). Returns new (q, k).",
+    "sin = cache[p, r/2:r] (r = rotary_dim = head_size). For every head of q and of k, with "
+    "x1 = x[:r/2], x2 = x[r/2:r]: out1 = x1*cos - x2*sin, out2 = x2*cos + x1*sin. Positions "
+    "are arbitrary (not contiguous, may repeat, any value < max_position). Returns new (q, k).",
 }
 
 SIGNATURES = {
@@ -73,14 +78,30 @@ FAMILIES = {"rmsnorm": "rmsnorm", "fused_add_rmsnorm": "rmsnorm", "silu_and_mul"
 # 512, 2 heads of 64, 64 positions, fp32.
 PROFILES: dict[str, dict[str, Any]] = {
     "llama-gpu": {
-        "params": {"eps": 1e-6, "hidden": 4096, "intermediate": 11008, "head_size": 128, "num_heads": 32,
-                   "num_kv_heads": 8, "max_position": 8192, "rope_theta": 10000.0},
+        "params": {
+            "eps": 1e-6,
+            "hidden": 4096,
+            "intermediate": 11008,
+            "head_size": 128,
+            "num_heads": 32,
+            "num_kv_heads": 8,
+            "max_position": 8192,
+            "rope_theta": 10000.0,
+        },
         "tokens": [1, 32, 512, 4096],
         "dtypes": ["bf16"],
     },
     "tiny-arith": {
-        "params": {"eps": 1e-5, "hidden": 128, "intermediate": 512, "head_size": 64, "num_heads": 2,
-                   "num_kv_heads": 2, "max_position": 64, "rope_theta": 10000.0},
+        "params": {
+            "eps": 1e-5,
+            "hidden": 128,
+            "intermediate": 512,
+            "head_size": 64,
+            "num_heads": 2,
+            "num_kv_heads": 2,
+            "max_position": 64,
+            "rope_theta": 10000.0,
+        },
         "tokens": [1, 7, 64],
         "dtypes": ["fp32"],
     },
@@ -97,15 +118,25 @@ def served_shape(op: str, tokens: int, p: dict[str, Any]) -> list[int]:
     raise KeyError(op)
 
 
-def spec_for(op: str, profile: str = "llama-gpu", *, tokens: list[int] | None = None, dtypes: list[str] | None = None) -> OpSpec:
+def spec_for(
+    op: str, profile: str = "llama-gpu", *, tokens: list[int] | None = None, dtypes: list[str] | None = None
+) -> OpSpec:
     """The spec of ``op`` as served by ``profile``; ``tokens``/``dtypes`` narrow it (an extractor
     that read the served set from a trace passes what it saw)."""
     if op not in OPS:
         raise KeyError(f"unknown op {op!r}; known: {OPS}")
     prof = PROFILES[profile]
     p = dict(prof["params"])
-    return OpSpec(op=op, family=FAMILIES[op], semantics=SEMANTICS[op], signature=SIGNATURES[op], profile=profile, params=p,
-                  served_shapes=[served_shape(op, t, p) for t in (tokens or prof["tokens"])], dtypes=list(dtypes or prof["dtypes"]))
+    return OpSpec(
+        op=op,
+        family=FAMILIES[op],
+        semantics=SEMANTICS[op],
+        signature=SIGNATURES[op],
+        profile=profile,
+        params=p,
+        served_shapes=[served_shape(op, t, p) for t in (tokens or prof["tokens"])],
+        dtypes=list(dtypes or prof["dtypes"]),
+    )
 
 
 # ---------------------------------------------------------------- inputs
@@ -162,7 +193,9 @@ def ref_rmsnorm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tens
     return x64 / torch.sqrt(ms + eps) * _f64(weight)
 
 
-def ref_fused_add_rmsnorm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+def ref_fused_add_rmsnorm(
+    x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     s = (_f64(x) + _f64(residual)).to(x.dtype)  # the stored residual stream, per the spec
     return ref_rmsnorm(s, weight, eps), _f64(s)
 
@@ -174,7 +207,9 @@ def ref_silu_and_mul(x: torch.Tensor) -> torch.Tensor:
     return a / (1.0 + torch.exp(-a)) * b
 
 
-def ref_rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, cache: torch.Tensor, head_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def ref_rotary(
+    positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, cache: torch.Tensor, head_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     c = _f64(cache)[positions.long()]  # [T, r]
     half = head_size // 2
     cos, sin = c[:, None, :half], c[:, None, half:head_size]
@@ -188,8 +223,10 @@ def ref_rotary(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, cache:
 
 
 REFERENCES: dict[str, Callable[..., Any]] = {
-    "rmsnorm": ref_rmsnorm, "fused_add_rmsnorm": ref_fused_add_rmsnorm,
-    "silu_and_mul": ref_silu_and_mul, "rotary": ref_rotary,
+    "rmsnorm": ref_rmsnorm,
+    "fused_add_rmsnorm": ref_fused_add_rmsnorm,
+    "silu_and_mul": ref_silu_and_mul,
+    "rotary": ref_rotary,
 }
 
 

@@ -55,6 +55,7 @@ class Clock:
 
     def name(self) -> str:
         import platform
+
         return platform.processor() or platform.machine()
 
 
@@ -79,7 +80,10 @@ class CudaClock(Clock):
         self._flush_buf.zero_()
 
     def interleaved(self, calls: dict[str, Call], reps: int) -> dict[str, list[float]]:
-        ev = {k: [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)] for k in calls}
+        ev = {
+            k: [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
+            for k in calls
+        }
         for i in range(reps):
             for k, (fn, args) in calls.items():
                 self._flush_buf.zero_()

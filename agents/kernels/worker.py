@@ -41,14 +41,29 @@ def record_path(op: str) -> str:
     return op_file(op, OPBENCH)
 
 
-def base_record(spec: OpSpec, candidate: str, timed_shapes: list[list[int]], serving_mode: str | None = None) -> OpBenchRecord:
+def base_record(
+    spec: OpSpec, candidate: str, timed_shapes: list[list[int]], serving_mode: str | None = None
+) -> OpBenchRecord:
     """The record before anything ran: the baseline named as the served one for the mode (the
     worker replaces it with what it actually timed)."""
-    rec = OpBenchRecord(op=spec.op, candidate=candidate, baseline_backend=None, candidate_backend=backend_name(candidate),
-                        served_shapes=spec.served_shapes, timed_shapes=[], serving_mode=serving_mode,
-                        eager_backend=baselines.backend_name(spec.op))
-    extra = {"status": "running", "harness_version": HARNESS_VERSION, "spec": spec.model_dump(),
-             "requested_timed_shapes": timed_shapes, "python": platform.python_version(), "torch_version": torch.__version__}
+    rec = OpBenchRecord(
+        op=spec.op,
+        candidate=candidate,
+        baseline_backend=None,
+        candidate_backend=backend_name(candidate),
+        served_shapes=spec.served_shapes,
+        timed_shapes=[],
+        serving_mode=serving_mode,
+        eager_backend=baselines.backend_name(spec.op),
+    )
+    extra = {
+        "status": "running",
+        "harness_version": HARNESS_VERSION,
+        "spec": spec.model_dump(),
+        "requested_timed_shapes": timed_shapes,
+        "python": platform.python_version(),
+        "torch_version": torch.__version__,
+    }
     for k, v in extra.items():
         setattr(rec, k, v)
     return rec
@@ -91,8 +106,17 @@ class _Bench:
         return probes.materialize(probes.call_settled(self.clock, f, args, self.deadline_s)[0])
 
 
-def measure(rec: OpBenchRecord, spec: OpSpec, candidate: str, device: str, *, timed_shapes: list[list[int]], seed: int,
-            budget: Budget, serving_mode: str = "compiled") -> None:
+def measure(
+    rec: OpBenchRecord,
+    spec: OpSpec,
+    candidate: str,
+    device: str,
+    *,
+    timed_shapes: list[list[int]],
+    seed: int,
+    budget: Budget,
+    serving_mode: str = "compiled",
+) -> None:
     """Fill ``rec`` in place, phase by phase, so a failure part-way leaves what was measured."""
     fn, setup = load_candidate(candidate)
     served = baselines.served(spec.op, device, serving_mode)
@@ -115,8 +139,14 @@ def _correctness(rec: OpBenchRecord, b: _Bench) -> None:
         for dtype in b.spec.dtypes:
             args = b.inputs(shape, dtype, i)
             outs = b.finished(b.fn, args)
-            rec.correctness.append(case(shape, DTYPES[dtype], compare(outs, reference(b.spec.op, args), DTYPES[dtype]),
-                                        b.spec.tolerances[dtype]))
+            rec.correctness.append(
+                case(
+                    shape,
+                    DTYPES[dtype],
+                    compare(outs, reference(b.spec.op, args), DTYPES[dtype]),
+                    b.spec.tolerances[dtype],
+                )
+            )
     results = [run_oracle(b.spec, b.fn, b.device, d, call=b.finished) for d in b.spec.dtypes]
     orc = results[0]
     for r in results[1:]:
@@ -152,12 +182,16 @@ def _anti_gaming(b: _Bench, pshape: list[int]) -> AntiGaming:
     return AntiGaming(**ag)
 
 
-def _timing(rec: OpBenchRecord, b: _Bench, timed_shapes: list[list[int]], base: Any, eager: Any, budget: Budget) -> None:
+def _timing(
+    rec: OpBenchRecord, b: _Bench, timed_shapes: list[list[int]], base: Any, eager: Any, budget: Budget
+) -> None:
     """Warm-up isolated, adaptive reps, the served baseline, the candidate (and eager) interleaved."""
     clock, dt0 = b.clock, b.spec.dtypes[0]
     copy_bytes = 256 * 2**20 if clock.method == "cuda_events" else 16 * 2**20
     copy = clock.copy_gbps(copy_bytes)
-    rec.roofline = Roofline(bytes_moved=float(min(bytes_moved(b.spec, s, dt0) for s in timed_shapes)), peak_bandwidth_gbps=copy)
+    rec.roofline = Roofline(
+        bytes_moved=float(min(bytes_moved(b.spec, s, dt0) for s in timed_shapes)), peak_bandwidth_gbps=copy
+    )
     per_target = budget.min_timed_ms / len(timed_shapes) * 1.2
     b_all: list[float] = []
     c_all: list[float] = []
@@ -166,7 +200,11 @@ def _timing(rec: OpBenchRecord, b: _Bench, timed_shapes: list[list[int]], base: 
     reps_total = 0
     for j, shape in enumerate(timed_shapes):
         args = b.inputs(shape, dt0, 4000 + j)
-        calls = {"baseline": (base, args), "candidate": (b.fn, args), **({"eager": (eager, args)} if eager is not None else {})}
+        calls = {
+            "baseline": (base, args),
+            "candidate": (b.fn, args),
+            **({"eager": (eager, args)} if eager is not None else {}),
+        }
         for _ in range(3):  # warm-up: compilation, autotuning, allocator; never recorded
             clock.interleaved(calls, 1)
         clock.set_lead(calls)
@@ -180,35 +218,65 @@ def _timing(rec: OpBenchRecord, b: _Bench, timed_shapes: list[list[int]], base: 
         e_all += et
         per_shape.append(_shape_row(b.spec, shape, dt0, reps, ts, et, copy, eager is not None))
     rec.timed_shapes = [list(s) for s in timed_shapes]
-    rec.timing = TimingRecord(method=clock.method, device=f"{b.device} {rec.device_name}",  # type: ignore[attr-defined]
-                              warmup_isolated=True, l2_flush_per_rep=clock.l2_flush, iterations=reps_total,
-                              total_timed_ms=sum(c_all), baseline_times_ms=b_all, candidate_times_ms=c_all)
+    rec.timing = TimingRecord(
+        method=clock.method,
+        device=f"{b.device} {rec.device_name}",  # type: ignore[attr-defined]
+        warmup_isolated=True,
+        l2_flush_per_rep=clock.l2_flush,
+        iterations=reps_total,
+        total_timed_ms=sum(c_all),
+        baseline_times_ms=b_all,
+        candidate_times_ms=c_all,
+    )
     rec.timing.per_shape = per_shape  # type: ignore[attr-defined]
     rec.timing.copy_gbps = copy  # type: ignore[attr-defined]
     rec.timing.copy_bytes = copy_bytes  # type: ignore[attr-defined]
     # Roofline has no extra fields; why its numbers are what they are lives here
-    rec.timing.roofline_note = ("roofline.bytes_moved is the smallest timed shape's: every rep of any shape takes at least "  # type: ignore[attr-defined]
-                                "its own bytes / peak, so the pooled median cannot beat that floor honestly; "
-                                "peak_bandwidth_gbps is the copy measured in this process (bytes read + written)")
+    rec.timing.roofline_note = (
+        "roofline.bytes_moved is the smallest timed shape's: every rep of any shape takes at least "  # type: ignore[attr-defined]
+        "its own bytes / peak, so the pooled median cannot beat that floor honestly; "
+        "peak_bandwidth_gbps is the copy measured in this process (bytes read + written)"
+    )
     if clock.method == "cuda_events":
         rec.timing.l2_flush_bytes = clock.flush_bytes  # type: ignore[attr-defined]
-        rec.timing.event_method_note = ("per rep: zero a flush buffer, GPU sleep of 2x the call's host enqueue time, "  # type: ignore[attr-defined]
-                                        "start event, call, end event; synchronise once after all reps (as do_bench)")
+        rec.timing.event_method_note = (
+            "per rep: zero a flush buffer, GPU sleep of 2x the call's host enqueue time, "  # type: ignore[attr-defined]
+            "start event, call, end event; synchronise once after all reps (as do_bench)"
+        )
     rec.claimed_speedup = median_ratio(b_all, c_all)
     rec.eager_speedup = median_ratio(e_all, c_all)
 
 
-def _shape_row(spec: OpSpec, shape: list[int], dt0: str, reps: int, ts: dict[str, list[float]], et: list[float], copy: float,
-               second: bool) -> dict[str, Any]:
+def _shape_row(
+    spec: OpSpec,
+    shape: list[int],
+    dt0: str,
+    reps: int,
+    ts: dict[str, list[float]],
+    et: list[float],
+    copy: float,
+    second: bool,
+) -> dict[str, Any]:
     nb = bytes_moved(spec, shape, dt0)
     bm, cm = median(ts["baseline"]), median(ts["candidate"])
     cg = gbps(nb, cm)
-    return {"shape": shape, "dtype": dt0, "reps": reps, "baseline_median_ms": bm, "candidate_median_ms": cm,
-            "speedup": median_ratio(ts["baseline"], ts["candidate"]), "bytes_moved": nb,
-            "candidate_gbps": cg, "baseline_gbps": gbps(nb, bm), "bandwidth_ratio_to_copy": (cg / copy) if cg else None,
-            "eager_median_ms": median(et), "speedup_vs_eager": median_ratio(et, ts["candidate"]),
-            "baseline_times_ms": ts["baseline"], "candidate_times_ms": ts["candidate"],
-            **({"eager_times_ms": et} if second else {})}
+    return {
+        "shape": shape,
+        "dtype": dt0,
+        "reps": reps,
+        "baseline_median_ms": bm,
+        "candidate_median_ms": cm,
+        "speedup": median_ratio(ts["baseline"], ts["candidate"]),
+        "bytes_moved": nb,
+        "candidate_gbps": cg,
+        "baseline_gbps": gbps(nb, bm),
+        "bandwidth_ratio_to_copy": (cg / copy) if cg else None,
+        "eager_median_ms": median(et),
+        "speedup_vs_eager": median_ratio(et, ts["candidate"]),
+        "baseline_times_ms": ts["baseline"],
+        "candidate_times_ms": ts["candidate"],
+        **({"eager_times_ms": et} if second else {}),
+    }
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -221,13 +289,19 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--tokens", default=None, help="served token counts, comma-separated (default: the profile's)")
     ap.add_argument("--timed-tokens", default=None, help="token counts to time (default: all served)")
     ap.add_argument("--dtypes", default=None, help="comma-separated, e.g. bf16 (default: the profile's)")
-    ap.add_argument("--serving-mode", default="compiled", choices=baselines.SERVING_MODES,
-                    help="how the engine runs the op: compiled (vLLM's default) or eager (--enforce-eager); the baseline is that path")
+    ap.add_argument(
+        "--serving-mode",
+        default="compiled",
+        choices=baselines.SERVING_MODES,
+        help="how the engine runs the op: compiled (vLLM's default) or eager (--enforce-eager); the baseline is that path",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-timed-ms", type=float, default=100.0, help="adaptive reps time at least this much per side")
     ap.add_argument("--min-reps", type=int, default=10)
     ap.add_argument("--max-reps", type=int, default=20000)
-    ap.add_argument("--deadline-s", type=float, default=5.0, help="how long to wait for a candidate's threads to finish")
+    ap.add_argument(
+        "--deadline-s", type=float, default=5.0, help="how long to wait for a candidate's threads to finish"
+    )
     ap.add_argument("--timeout-s", type=float, default=300.0, help="(harness.py) kill the worker after this long")
     return ap.parse_args(argv)
 
@@ -250,8 +324,16 @@ def main(argv: list[str] | None = None) -> int:
     rec = base_record(spec, a.candidate, timed, a.serving_mode)
     rec.status = "ok"  # type: ignore[attr-defined]
     try:
-        measure(rec, spec, a.candidate, a.device, timed_shapes=timed, seed=a.seed,
-                budget=Budget(a.min_timed_ms, a.min_reps, a.max_reps, a.deadline_s), serving_mode=a.serving_mode)
+        measure(
+            rec,
+            spec,
+            a.candidate,
+            a.device,
+            timed_shapes=timed,
+            seed=a.seed,
+            budget=Budget(a.min_timed_ms, a.min_reps, a.max_reps, a.deadline_s),
+            serving_mode=a.serving_mode,
+        )
     except Exception as e:  # the candidate (or the device) failed: record it, do not raise
         rec.status = "error"  # type: ignore[attr-defined]
         rec.error = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}"[:4000]  # type: ignore[attr-defined]
@@ -266,4 +348,5 @@ if __name__ == "__main__":
     sys.stderr.flush()
     # os._exit: a candidate's stray non-daemon thread must not hold the worker open after the record is written
     import os
+
     os._exit(code)

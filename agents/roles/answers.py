@@ -55,7 +55,9 @@ class ClaimIn(_Out):
     non_overlap: bool | None = None
     lever_class: LeverClass | None = None
     headline_source: Literal["e2e", "isolated"] = "e2e"
-    isolated_speedup: float | None = Field(None, description="the harness's op speedup: context beside the e2e number, never the headline")
+    isolated_speedup: float | None = Field(
+        None, description="the harness's op speedup: context beside the e2e number, never the headline"
+    )
 
 
 class Fix(_Out):
@@ -160,7 +162,9 @@ class JudgedFinding(_Out):
     scope: str | None = None
     outcome: Literal["pass", "flag", "fail"]
     evidence: list[str] = Field(default_factory=list)
-    action: Literal["pass", "remeasure", "eject", "downgrade_headline", "replace_headline_with_e2e", "flag", "reroute"] = "pass"
+    action: Literal[
+        "pass", "remeasure", "eject", "downgrade_headline", "replace_headline_with_e2e", "flag", "reroute"
+    ] = "pass"
     message: str = ""
 
 
@@ -193,28 +197,71 @@ class Knob:
     why: str = ""
 
 
-KNOBS: dict[str, Knob] = {k.name: k for k in (
-    # vLLM derives the scheduler's token budget from max_num_seqs when it is not set (seen on
-    # vLLM-on-CPU 0.32: max_num_seqs 4 -> max_num_batched_tokens 256), so they move together
-    Knob("max_num_seqs", "config", ("max_num_batched_tokens", "compile_ranges_endpoints", "encoder_cache_size",
-                                    "max_num_encoder_input_tokens"),
-         "caps the decode batch; below the client's concurrency it queues requests"),
-    Knob("max_num_batched_tokens", "config", ("compile_ranges_endpoints", "encoder_cache_size", "max_num_encoder_input_tokens"),
-         "bounds the tokens per scheduler step (prefill chunking)"),
-    Knob("chunked_prefill", "config", ("enable_chunked_prefill",), "mixes prefill chunks into decode steps"),
-    # eager mode also turns off vLLM-on-CPU's JIT kernel warm-up (kernel_config.enable_jit_warmup)
-    Knob("enforce_eager", "config", ("compilation_config", "enable_jit_warmup"), "skips torch.compile / graph capture: start-up vs step time"),
-    Knob("prefix_caching", "orthogonal", ("enable_prefix_caching",), "reuses KV of shared prefixes: workload-dependent"),
-    Knob("memory_fraction", "orthogonal", ("gpu_memory_utilization", "mem_fraction_static"), "more KV memory: more hardware, not faster code"),
-    Knob("dtype", "orthogonal", ("dtype",), "changes the numerics served"),
-    Knob("speculative", "orthogonal", ("speculative_config",), "speculative decoding"),
-    # a quality lever: fp8 KV changes the numerics served (auditor/checks/quality.py withholds it on dummy weights)
-    Knob("kv_cache_dtype", "orthogonal", ("cache_dtype", "kv_cache_dtype"), "KV cache precision: more KV capacity, other numerics"),
-    Knob("async_scheduling", "config", ("async_scheduling",), "overlaps scheduling the next step with the current one"),
-    Knob("max_cudagraph_capture_size", "config", ("max_cudagraph_capture_size", "cudagraph_capture_sizes", "cuda_graph_max_bs",
-                                                  "compile_ranges_endpoints"),
-         "the largest decode batch replayed from a CUDA graph; larger batches run eagerly"),
-)}
+KNOBS: dict[str, Knob] = {
+    k.name: k
+    for k in (
+        # vLLM derives the scheduler's token budget from max_num_seqs when it is not set (seen on
+        # vLLM-on-CPU 0.32: max_num_seqs 4 -> max_num_batched_tokens 256), so they move together
+        Knob(
+            "max_num_seqs",
+            "config",
+            (
+                "max_num_batched_tokens",
+                "compile_ranges_endpoints",
+                "encoder_cache_size",
+                "max_num_encoder_input_tokens",
+            ),
+            "caps the decode batch; below the client's concurrency it queues requests",
+        ),
+        Knob(
+            "max_num_batched_tokens",
+            "config",
+            ("compile_ranges_endpoints", "encoder_cache_size", "max_num_encoder_input_tokens"),
+            "bounds the tokens per scheduler step (prefill chunking)",
+        ),
+        Knob("chunked_prefill", "config", ("enable_chunked_prefill",), "mixes prefill chunks into decode steps"),
+        # eager mode also turns off vLLM-on-CPU's JIT kernel warm-up (kernel_config.enable_jit_warmup)
+        Knob(
+            "enforce_eager",
+            "config",
+            ("compilation_config", "enable_jit_warmup"),
+            "skips torch.compile / graph capture: start-up vs step time",
+        ),
+        Knob(
+            "prefix_caching",
+            "orthogonal",
+            ("enable_prefix_caching",),
+            "reuses KV of shared prefixes: workload-dependent",
+        ),
+        Knob(
+            "memory_fraction",
+            "orthogonal",
+            ("gpu_memory_utilization", "mem_fraction_static"),
+            "more KV memory: more hardware, not faster code",
+        ),
+        Knob("dtype", "orthogonal", ("dtype",), "changes the numerics served"),
+        Knob("speculative", "orthogonal", ("speculative_config",), "speculative decoding"),
+        # a quality lever: fp8 KV changes the numerics served (auditor/checks/quality.py withholds it on dummy weights)
+        Knob(
+            "kv_cache_dtype",
+            "orthogonal",
+            ("cache_dtype", "kv_cache_dtype"),
+            "KV cache precision: more KV capacity, other numerics",
+        ),
+        Knob(
+            "async_scheduling",
+            "config",
+            ("async_scheduling",),
+            "overlaps scheduling the next step with the current one",
+        ),
+        Knob(
+            "max_cudagraph_capture_size",
+            "config",
+            ("max_cudagraph_capture_size", "cudagraph_capture_sizes", "cuda_graph_max_bs", "compile_ranges_endpoints"),
+            "the largest decode batch replayed from a CUDA graph; larger batches run eagerly",
+        ),
+    )
+}
 
 
 def knob(name: str) -> Knob:

@@ -36,13 +36,26 @@ from geak.auditor.evidence.store import RunStore
 from pydantic import BaseModel, ValidationError
 
 from .llm_calls import (  # noqa: F401  (the client's records and errors: re-exported)
-    InvalidOutput, LLMCall, LLMCallFailed, LLMError, ReplayMiss, SchemaError, TransportError, canonical_json, extract_json_object,
-    Mode, last_user_text,
-    format_validation_error, now_iso, prompt_sha256, retry_message, retryable, usage_int,
+    InvalidOutput,
+    LLMCall,
+    LLMCallFailed,
+    LLMError,
+    ReplayMiss,
+    SchemaError,
+    TransportError,
+    canonical_json,
+    extract_json_object,
+    Mode,
+    last_user_text,
+    format_validation_error,
+    now_iso,
+    prompt_sha256,
+    retry_message,
+    retryable,
+    usage_int,
 )
 from .redact import redact
 from geak.auditor.evidence.layout import LLM_CALLS
-
 
 
 # ---------------------------------------------------------------- client
@@ -119,8 +132,13 @@ class LLMClient:
             return text if schema is None else parsed  # type: ignore[return-value]  # a schema's answer is parsed or raised
         if last_was_transport:
             raise LLMCallFailed(role, errors, call_ids)
-        raise InvalidOutput(role, schema.__name__ if schema else "output", errors, call_ids,
-                            redact(last_response, extra_secrets=self._secrets()))
+        raise InvalidOutput(
+            role,
+            schema.__name__ if schema else "output",
+            errors,
+            call_ids,
+            redact(last_response, extra_secrets=self._secrets()),
+        )
 
     # ------------------------------------------------------------ one attempt
     def _secrets(self) -> list[str]:
@@ -128,7 +146,11 @@ class LLMClient:
         return [key] if key else []
 
     def _attempt(
-        self, role: str, convo: list[dict[str, Any]], attempt: int, request_id: str,
+        self,
+        role: str,
+        convo: list[dict[str, Any]],
+        attempt: int,
+        request_id: str,
         schema: type[BaseModel] | None,
     ) -> tuple[str, BaseModel | None]:
         """Run and record one attempt; the reply text and the validated object (with a schema)."""
@@ -136,9 +158,16 @@ class LLMClient:
         red_messages = redact(convo, extra_secrets=secrets)
         sha = prompt_sha256(red_messages)
         rec = LLMCall(
-            call_id=f"{role}-{uuid.uuid4().hex[:12]}", request_id=request_id, role=role, mode=self.mode,
-            model=self.model, prompt_sha256=sha, messages=red_messages, attempt=attempt,
-            schema_name=schema.__name__ if schema else None, created_at=now_iso(),
+            call_id=f"{role}-{uuid.uuid4().hex[:12]}",
+            request_id=request_id,
+            role=role,
+            mode=self.mode,
+            model=self.model,
+            prompt_sha256=sha,
+            messages=red_messages,
+            attempt=attempt,
+            schema_name=schema.__name__ if schema else None,
+            created_at=now_iso(),
         )
         if self.mode == "live":
             text, err = self._live(convo, rec)
@@ -177,8 +206,13 @@ class LLMClient:
 
         litellm.suppress_debug_info = True
         kwargs: dict[str, Any] = {
-            "model": self.model, "messages": convo, "api_base": self.api_base, "temperature": 0,
-            "timeout": self.timeout_s, "max_retries": 0, "num_retries": 0,
+            "model": self.model,
+            "messages": convo,
+            "api_base": self.api_base,
+            "temperature": 0,
+            "timeout": self.timeout_s,
+            "max_retries": 0,
+            "num_retries": 0,
         }
         if self.api_key_env:
             kwargs["api_key"] = os.environ.get(self.api_key_env)

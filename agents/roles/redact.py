@@ -82,8 +82,7 @@ def _walk(obj: Any, lits: list[str], depth: int) -> Any:
         return redact_text(obj, lits)
     if isinstance(obj, Mapping):
         return {
-            (_walk(k, lits, depth + 1) if isinstance(k, str) else k): _walk(v, lits, depth + 1)
-            for k, v in obj.items()
+            (_walk(k, lits, depth + 1) if isinstance(k, str) else k): _walk(v, lits, depth + 1) for k, v in obj.items()
         }
     if isinstance(obj, list):
         return [_walk(v, lits, depth + 1) for v in obj]

@@ -60,14 +60,20 @@ def _pointer(e: Any) -> str:
 
 def _finding_row(f: Any) -> dict[str, Any]:
     return {
-        "rule_id": f.rule_id, "scope": f.scope, "outcome": f.outcome, "action": f.action,
-        "message": f.message, "evidence": [str(e) for e in f.evidence],
-        "recomputed": f.recomputed, "claimed": f.claimed,
+        "rule_id": f.rule_id,
+        "scope": f.scope,
+        "outcome": f.outcome,
+        "action": f.action,
+        "message": f.message,
+        "evidence": [str(e) for e in f.evidence],
+        "recomputed": f.recomputed,
+        "claimed": f.claimed,
     }
 
 
-def state_from_run(run_dir: str | Path, gate: str | None = None, *, audit: bool = False,
-                   root: str | Path | None = None) -> dict[str, Any]:
+def state_from_run(
+    run_dir: str | Path, gate: str | None = None, *, audit: bool = False, root: str | Path | None = None
+) -> dict[str, Any]:
     """A state dict with every field of sample_state.yaml, filled from a run directory.
 
     manifest.json -> run fields; the gate's latest decision in decisions.jsonl -> gate fields
@@ -93,7 +99,9 @@ def state_from_run(run_dir: str | Path, gate: str | None = None, *, audit: bool 
     manifest = ev.manifest
     if manifest is not None:
         state.update(
-            run_id=manifest.run_id, model=manifest.model, engine=manifest.engine,
+            run_id=manifest.run_id,
+            model=manifest.model,
+            engine=manifest.engine,
             workload=manifest.workload.model_dump() if manifest.workload else None,
             invariants=manifest.invariants or {},
         )
@@ -123,8 +131,13 @@ def _gate_fields(state: dict[str, Any], store: RunStore, run: Path, gate: str, l
     from geak.auditor.api import audit_file
 
     line, d = latest
-    state.update(gate_id=gate, scope=d.scope, decision={**d.model_dump(), "line": line},
-                 op=d.op, accepted_decisions=list(d.accepted_decisions))
+    state.update(
+        gate_id=gate,
+        scope=d.scope,
+        decision={**d.model_dump(), "line": line},
+        op=d.op,
+        accepted_decisions=list(d.accepted_decisions),
+    )
     files = [MANIFEST, DECISIONS]
     for leg in [*d.reference_legs, *d.candidate_legs, *d.audit_legs]:
         files += _files_under(run, leg_dir(leg))
@@ -133,7 +146,11 @@ def _gate_fields(state: dict[str, Any], store: RunStore, run: Path, gate: str, l
         files += _files_under(run, profile_dir(rnd))
         routing = _read_json(store, profile_file(rnd, ROUTING))
         if isinstance(routing, dict):
-            state["profile"] = {"round": rnd, "trace_file": routing.get("trace_file"), "breakdown": routing.get("breakdown")}
+            state["profile"] = {
+                "round": rnd,
+                "trace_file": routing.get("trace_file"),
+                "breakdown": routing.get("breakdown"),
+            }
             state["routing"] = {"routed": routing.get("routed"), "skipped": routing.get("skipped")}
     if d.op:
         files += _files_under(run, op_dir(d.op))
@@ -149,10 +166,15 @@ def _gate_fields(state: dict[str, Any], store: RunStore, run: Path, gate: str, l
     prior = _read_json(store, audit_file(gate))
     if isinstance(prior, dict) and prior.get("gate_id") == gate:
         state["audit_feedback"] = {
-            "gate_id": prior.get("gate_id"), "verdict": prior.get("verdict"), "actions": prior.get("actions") or [],
+            "gate_id": prior.get("gate_id"),
+            "verdict": prior.get("verdict"),
+            "actions": prior.get("actions") or [],
             "unaudited_reason": prior.get("unaudited_reason"),
-            "findings": [{**f, "evidence": [_pointer(e) for e in f.get("evidence") or []]}
-                         for f in prior.get("findings") or [] if isinstance(f, dict)],
+            "findings": [
+                {**f, "evidence": [_pointer(e) for e in f.get("evidence") or []]}
+                for f in prior.get("findings") or []
+                if isinstance(f, dict)
+            ],
         }
     return files
 
@@ -168,9 +190,18 @@ def _audit_fields(state: dict[str, Any], run: Path, gate: str) -> list[str]:
     state["deterministic_verdict"] = v.verdict or "UNAUDITED"
     state["deterministic_findings"] = [_finding_row(f) for f in v.findings]
     if v.unaudited_reason:
-        state["deterministic_findings"].append({
-            "rule_id": "-", "scope": v.scope, "outcome": "unchecked", "action": "flag",
-            "message": v.unaudited_reason.splitlines()[0], "evidence": [], "recomputed": {}, "claimed": {}})
+        state["deterministic_findings"].append(
+            {
+                "rule_id": "-",
+                "scope": v.scope,
+                "outcome": "unchecked",
+                "action": "flag",
+                "message": v.unaudited_reason.splitlines()[0],
+                "evidence": [],
+                "recomputed": {},
+                "claimed": {},
+            }
+        )
     if isinstance(v.policy.get("noise_band_pct"), (int, float)):
         state["noise_band_pct"] = v.policy["noise_band_pct"]
     return [e.file for f in v.findings for e in f.evidence if e.file]

@@ -66,7 +66,9 @@ class SkillFront(BaseModel):
     version: str = Field(pattern=r"^\d+\.\d+(\.\d+)?$", description="semantic version of the card")
     description: str = Field(min_length=10, description="one line: what the role does")
     inputs: list[str] = Field(min_length=1, description="state fields the role reads")
-    output_model: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$", description="pydantic model the answer must validate against")
+    output_model: str = Field(
+        pattern=r"^[A-Z][A-Za-z0-9]*$", description="pydantic model the answer must validate against"
+    )
     scopes: list[str] | None = Field(None, description="auditor only: the scopes the card covers")
 
 
@@ -153,7 +155,9 @@ def parse_card(path: Path, rel: str) -> Skill:
         raise SkillError([f"{rel}: cannot read: {e.strerror or e}"]) from None
     m = _FRONT_RE.match(text)
     if not m:
-        raise SkillError([f"{rel}: no YAML front matter (the file must start with a '---' line and close it with another)"])
+        raise SkillError(
+            [f"{rel}: no YAML front matter (the file must start with a '---' line and close it with another)"]
+        )
     try:
         front = yaml.safe_load(m.group(1))
     except yaml.YAMLError as e:
@@ -254,8 +258,11 @@ def _env(root: Path) -> ImmutableSandboxedEnvironment:
     return env
 
 
-_UNDEF_RES = (re.compile(r"has no attribute '([^']+)'"), re.compile(r"'([^']+)' is undefined"),
-              re.compile(r"no element '?([^']+?)'?$"))
+_UNDEF_RES = (
+    re.compile(r"has no attribute '([^']+)'"),
+    re.compile(r"'([^']+)' is undefined"),
+    re.compile(r"no element '?([^']+?)'?$"),
+)
 
 
 def _template_line(tb: Any, suffix: str = ".j2") -> tuple[str | None, int | None]:
@@ -297,7 +304,9 @@ def render(role: str, state: dict[str, Any], root: str | Path | None = None, ski
     skill = skill or load_skill(role, r)
     missing = [k for k in skill.inputs if k not in state]
     if missing:
-        raise RenderError(f"prompts/{role}.j2", f"state lacks declared input(s) {missing} of {skill.path}", variable=missing[0])
+        raise RenderError(
+            f"prompts/{role}.j2", f"state lacks declared input(s) {missing} of {skill.path}", variable=missing[0]
+        )
     return render_template(f"{role}.j2", state, skill.model_dump(), r)
 
 

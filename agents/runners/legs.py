@@ -44,8 +44,11 @@ def _same_leg(launch: LegLaunch, *, role: str, knobs: dict[str, Any], workload: 
     if launch.role != role:
         why.append(f"role {launch.role!r} != {role!r}")
     if launch.launch_config != knobs:
-        diff = {k: (launch.launch_config.get(k), knobs.get(k)) for k in set(launch.launch_config) | set(knobs)
-                if launch.launch_config.get(k) != knobs.get(k)}
+        diff = {
+            k: (launch.launch_config.get(k), knobs.get(k))
+            for k in set(launch.launch_config) | set(knobs)
+            if launch.launch_config.get(k) != knobs.get(k)
+        }
         why.append(f"launch knobs differ (recorded, requested): {diff}")
     if launch.workload is None or launch.workload.model_dump() != workload.model_dump():
         why.append("workload differs")
@@ -60,9 +63,16 @@ def _counted(store: RunStore, leg_id: str) -> int:
     return sum(1 for _, r in rows if not r.warmup)
 
 
-
-def existing(store: RunStore, leg_id: str, *, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
-             on_seal: Callable[[Head | None], None] = lambda h: None) -> LegResult | None:
+def existing(
+    store: RunStore,
+    leg_id: str,
+    *,
+    role: str,
+    cfg: LaunchConfig,
+    workload: WorkloadSpec,
+    reps: int,
+    on_seal: Callable[[Head | None], None] = lambda h: None,
+) -> LegResult | None:
     """The leg already on disk if it is the same leg and finished ok; else None (after moving a
     stale one aside: ``on_seal`` gets the ledger's head after that record)."""
     d = store.path(leg_dir(leg_id))
@@ -104,7 +114,9 @@ def copy_recorded(src: Path, dest: Path, ignore: Any = None) -> None:
     if dest.exists():
         return
     if src.is_symlink() or not src.is_dir():
-        raise ValueError(f"the recording's {src.name} is {'a link' if src.is_symlink() else 'not a directory'}: replay copies nothing through it")
+        raise ValueError(
+            f"the recording's {src.name} is {'a link' if src.is_symlink() else 'not a directory'}: replay copies nothing through it"
+        )
     todo: list[tuple[Path, Path]] = []
     total = 0
     for root, dirs, files in os.walk(src, followlinks=False):
@@ -120,7 +132,9 @@ def copy_recorded(src: Path, dest: Path, ignore: Any = None) -> None:
             total += st.st_size if stat.S_ISREG(st.st_mode) else 0
             todo.append((p, dest / p.relative_to(src)))
         if total > MAX_REPLAY_COPY_BYTES:
-            raise ValueError(f"the recording's {src} holds more than {MAX_REPLAY_COPY_BYTES >> 30} GiB: not a recorded leg")
+            raise ValueError(
+                f"the recording's {src} holds more than {MAX_REPLAY_COPY_BYTES >> 30} GiB: not a recorded leg"
+            )
     tmp = dest.with_name(dest.name + ".copying")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -144,8 +158,19 @@ class LegRunner(Protocol):
     the workflow says are independent, each on the device set its cfg names (scheduler.assign);
     the results in the jobs' order."""
 
-    def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
-                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | QuestionSet | None = None, **hooks: Any) -> LegResult: ...
+    def __call__(
+        self,
+        store: RunStore,
+        *,
+        leg_id: str,
+        role: str,
+        cfg: LaunchConfig,
+        workload: WorkloadSpec,
+        reps: int,
+        parity: list[Prompt] | None = None,
+        accuracy: list[Prompt] | QuestionSet | None = None,
+        **hooks: Any,
+    ) -> LegResult: ...
 
     def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]: ...
 
@@ -201,8 +226,12 @@ class LiveLegs(_SealWatch):
         return run_leg(store, self.engine, *leg_parts(job.leg_id, job.role, job.cfg, **job.kw, **self.leg_kw, **reuse))
 
     def batch(self, store: RunStore, jobs: list[LegJob], node: str = "") -> list[LegResult]:
-        done = {j.leg_id: existing(store, j.leg_id, role=j.role, cfg=j.cfg, workload=j.kw["workload"], reps=j.kw["reps"],
-                                   on_seal=self._saw) for j in jobs}
+        done = {
+            j.leg_id: existing(
+                store, j.leg_id, role=j.role, cfg=j.cfg, workload=j.kw["workload"], reps=j.kw["reps"], on_seal=self._saw
+            )
+            for j in jobs
+        }
         paired = any(j.kw.get("rep_barrier") is not None for j in jobs)
         if paired and any(v is None for v in done.values()):
             # a period cut short (a crash, Ctrl-C) left one half: it has no partner to pair with
@@ -223,14 +252,35 @@ class LiveLegs(_SealWatch):
         got = dict(zip([j.leg_id for j in todo], self._keep(sched.run(store, todo, self.one, node=node))))
         return [done[j.leg_id] or got[j.leg_id] for j in jobs]
 
-    def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
-                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | QuestionSet | None = None, **hooks: Any) -> LegResult:
+    def __call__(
+        self,
+        store: RunStore,
+        *,
+        leg_id: str,
+        role: str,
+        cfg: LaunchConfig,
+        workload: WorkloadSpec,
+        reps: int,
+        parity: list[Prompt] | None = None,
+        accuracy: list[Prompt] | QuestionSet | None = None,
+        **hooks: Any,
+    ) -> LegResult:
         prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps, on_seal=self._saw)
         if prev is not None:
             return prev
         self.measured.append(leg_id)
-        parts = leg_parts(leg_id, role, cfg, workload=workload, reps=reps, parity=parity, accuracy=accuracy, **hooks, **self.leg_kw,
-                          **self._reuse_kw(role))
+        parts = leg_parts(
+            leg_id,
+            role,
+            cfg,
+            workload=workload,
+            reps=reps,
+            parity=parity,
+            accuracy=accuracy,
+            **hooks,
+            **self.leg_kw,
+            **self._reuse_kw(role),
+        )
         return self._keep([run_leg(store, self.engine, *parts)])[0]
 
 
@@ -264,38 +314,74 @@ class RecordedLegs(_SealWatch):
         self.missed.append((leg_id, why))
         return LegResult(leg_id, NOT_RECORDED, why, 0, None)
 
-    def __call__(self, store: RunStore, *, leg_id: str, role: str, cfg: LaunchConfig, workload: WorkloadSpec, reps: int,
-                 parity: list[Prompt] | None = None, accuracy: list[Prompt] | QuestionSet | None = None, **hooks: Any) -> LegResult:
+    def __call__(
+        self,
+        store: RunStore,
+        *,
+        leg_id: str,
+        role: str,
+        cfg: LaunchConfig,
+        workload: WorkloadSpec,
+        reps: int,
+        parity: list[Prompt] | None = None,
+        accuracy: list[Prompt] | QuestionSet | None = None,
+        **hooks: Any,
+    ) -> LegResult:
         prev = existing(store, leg_id, role=role, cfg=cfg, workload=workload, reps=reps, on_seal=self._saw)
         if prev is not None:
             return prev
         launch, probs = self.source.read_json(leg_file(leg_id, LAUNCH), LegLaunch)
         if launch is None:
-            return self._miss(leg_id, f"{self.source.root}: no recorded leg {leg_id!r} ({probs[0] if probs else 'absent'}); "
-                              "the replayed workflow asked for a leg the recorded run never measured")
+            return self._miss(
+                leg_id,
+                f"{self.source.root}: no recorded leg {leg_id!r} ({probs[0] if probs else 'absent'}); "
+                "the replayed workflow asked for a leg the recorded run never measured",
+            )
         why = _same_leg(launch, role=role, knobs=cfg.knobs(), workload=workload)
         want, had = hooks.get("plugin"), launch.kernel_plugin
-        if (want is None) != (had is None) or (want is not None and had is not None and want.candidate_sha256 != had.candidate_sha256):
+        if (want is None) != (had is None) or (
+            want is not None and had is not None and want.candidate_sha256 != had.candidate_sha256
+        ):
             # the knobs cannot tell two kernel candidates apart: the packaged source can
-            why.append(f"kernel plugin differs (recorded {had and had.candidate_sha256}, requested {want and want.candidate_sha256})")
+            why.append(
+                f"kernel plugin differs (recorded {had and had.candidate_sha256}, requested {want and want.candidate_sha256})"
+            )
         if why:
-            return self._miss(leg_id, f"{self.source.root}/legs/{leg_id}: recorded leg differs from the request: {'; '.join(why)}")
+            return self._miss(
+                leg_id, f"{self.source.root}/legs/{leg_id}: recorded leg differs from the request: {'; '.join(why)}"
+            )
         unsealed = self._unsealed(leg_id, launch)
         if unsealed:
             # re-sealing a recording's tampered bytes would launder them into a clean replay
-            raise LegReplayMiss(f"{self.source.root}/legs/{leg_id}: the recording does not hold what was sealed when it was "
-                                f"measured: {unsealed}; replay refuses it (geak audit {self.source.root} names every file)")
+            raise LegReplayMiss(
+                f"{self.source.root}/legs/{leg_id}: the recording does not hold what was sealed when it was "
+                f"measured: {unsealed}; replay refuses it (geak audit {self.source.root} names every file)"
+            )
         copy_recorded(self.source.path(leg_dir(leg_id)), store.path(leg_dir(leg_id)))
         self.served.append(leg_id)
         # the copy is sealed as the recording sealed it; a recording from before sealing replays as one
         latest = self.source_ledger.latest(leg_id) if self.source_ledger.present else None
-        head = reseal(store, latest[1]) if latest is not None else seal(store, leg_id) if self.source_ledger.present else None
-        return self._keep([LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None, head)])[0]
+        head = (
+            reseal(store, latest[1])
+            if latest is not None
+            else seal(store, leg_id)
+            if self.source_ledger.present
+            else None
+        )
+        return self._keep(
+            [LegResult(leg_id, launch.status, launch.failure_reason, _counted(store, leg_id), None, head)]
+        )[0]
 
     def _unsealed(self, leg_id: str, launch: LegLaunch) -> str | None:
         view = self.source_ledger
         if not view.present:
-            return (f"its launch.json plans {launch.reps_planned.counted} counted reps, so a ledger sealed it, and "
-                    f"{LEDGER} is missing") if launch.reps_planned is not None else None
+            return (
+                (
+                    f"its launch.json plans {launch.reps_planned.counted} counted reps, so a ledger sealed it, and "
+                    f"{LEDGER} is missing"
+                )
+                if launch.reps_planned is not None
+                else None
+            )
         probs = view.problems + check_leg(self.source, view, leg_id)
         return "; ".join(str(p) for p in probs[:2]) if probs else None

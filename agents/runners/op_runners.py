@@ -8,7 +8,16 @@ import shutil
 from pathlib import Path
 
 from geak.agents.engines.base import LaunchConfig
-from geak.auditor.evidence.layout import OPBENCH, OP_ATTEMPTS, ROUTING, TRACE, op_dir, op_file, profile_dir, profile_file
+from geak.auditor.evidence.layout import (
+    OPBENCH,
+    OP_ATTEMPTS,
+    ROUTING,
+    TRACE,
+    op_dir,
+    op_file,
+    profile_dir,
+    profile_file,
+)
 from geak.auditor.evidence.models import WorkloadSpec
 from geak.auditor.evidence.store import RunStore
 
@@ -24,7 +33,9 @@ class LiveProfiles:
     def __init__(self, engine: str):
         self.engine = engine
 
-    def __call__(self, store: RunStore, *, round_id: str, cfg: LaunchConfig, workload: WorkloadSpec) -> tuple[str, str | None]:
+    def __call__(
+        self, store: RunStore, *, round_id: str, cfg: LaunchConfig, workload: WorkloadSpec
+    ) -> tuple[str, str | None]:
         from geak.agents.engines.profile import capture_profile
 
         if store.path(profile_file(round_id, TRACE)).exists():
@@ -39,7 +50,9 @@ class RecordedProfiles:
     def __init__(self, source: str | Path):
         self.source = RunStore(source)
 
-    def __call__(self, store: RunStore, *, round_id: str, cfg: LaunchConfig, workload: WorkloadSpec) -> tuple[str, str | None]:
+    def __call__(
+        self, store: RunStore, *, round_id: str, cfg: LaunchConfig, workload: WorkloadSpec
+    ) -> tuple[str, str | None]:
         src = self.source.path(profile_dir(round_id))
         if not (src / TRACE).exists():
             raise LegReplayMiss(f"{self.source.root}: no recorded profile round {round_id!r} with a trace")
@@ -54,9 +67,20 @@ class RecordedProfiles:
 class LiveHarness:
     """Run a candidate through the op harness (a subprocess with a timeout, confined to the run dir)."""
 
-    def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0,
-                 tokens: list[int] | None = None, serving_mode: str = "compiled", devices: str | None = None,
-                 extra: list[str] | None = None) -> str:
+    def __call__(
+        self,
+        store: RunStore,
+        *,
+        op: str,
+        candidate: str,
+        device: str,
+        profile: str,
+        timeout_s: float = 300.0,
+        tokens: list[int] | None = None,
+        serving_mode: str = "compiled",
+        devices: str | None = None,
+        extra: list[str] | None = None,
+    ) -> str:
         """``tokens``: the token counts the profile saw the op served with (else the model profile's);
         ``serving_mode``: how the run's engine runs the op (the baseline the harness times);
         ``devices``: the device set it holds (locked like a leg's; a GPU set is its CUDA_VISIBLE_DEVICES,
@@ -72,8 +96,25 @@ class LiveHarness:
 
         if store.path(op_file(op, OPBENCH)).exists():
             return "ok"  # resume: a measured op is kept
-        argv = [sys.executable, "-m", "geak.agents.kernels.harness", "--op", op, "--candidate", candidate, "--device", device,
-                "--out", str(store.root), "--profile", profile, "--timeout-s", str(timeout_s), "--serving-mode", serving_mode]
+        argv = [
+            sys.executable,
+            "-m",
+            "geak.agents.kernels.harness",
+            "--op",
+            op,
+            "--candidate",
+            candidate,
+            "--device",
+            device,
+            "--out",
+            str(store.root),
+            "--profile",
+            profile,
+            "--timeout-s",
+            str(timeout_s),
+            "--serving-mode",
+            serving_mode,
+        ]
         if tokens:
             argv += ["--tokens", ",".join(str(t) for t in tokens)]
         argv += list(extra or [])  # more harness flags (bench/harness_parallel.py: timing budget)
@@ -81,11 +122,19 @@ class LiveHarness:
         if devices is not None:
             ds = LaunchConfig(model=op, devices=devices)
             env = {**os.environ, **device_env(ds)}
-            argv = client_command(argv, ds) if ds.device_set().ids else argv  # a core set pins it; a GPU set has no pin plan
+            argv = (
+                client_command(argv, ds) if ds.device_set().ids else argv
+            )  # a core set pins it; a GPU set has no pin plan
         # the harness supervises its own worker's timeout; this outer bound only guards the supervisor
         with DeviceLock(devices, timeout_s=timeout_s) if devices is not None else contextlib.nullcontext():
-            subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout_s + 120,
-                           start_new_session=True, env=env)
+            subprocess.run(
+                argv,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=timeout_s + 120,
+                start_new_session=True,
+                env=env,
+            )
         return "ok" if store.path(op_file(op, OPBENCH)).exists() else "failed"
 
 
@@ -97,8 +146,19 @@ class RecordedHarness:
     def __init__(self, source: str | Path):
         self.source = RunStore(source)
 
-    def __call__(self, store: RunStore, *, op: str, candidate: str, device: str, profile: str, timeout_s: float = 300.0,
-                 tokens: list[int] | None = None, serving_mode: str = "compiled", devices: str | None = None) -> str:
+    def __call__(
+        self,
+        store: RunStore,
+        *,
+        op: str,
+        candidate: str,
+        device: str,
+        profile: str,
+        timeout_s: float = 300.0,
+        tokens: list[int] | None = None,
+        serving_mode: str = "compiled",
+        devices: str | None = None,
+    ) -> str:
         dirs = [self.source.path(op_dir(op))] + sorted(self.source.path(OP_ATTEMPTS).glob(f"{op}-*"))
         want = _run_relative(candidate, store.root)
         for src in dirs:
@@ -123,5 +183,5 @@ def recorded_candidate(op_dir: Path) -> str | None:
 def _run_relative(candidate: str, root: Path) -> str:
     for r in {str(root), str(Path(root).resolve())}:
         if candidate.startswith(r + "/"):
-            return candidate[len(r) + 1:]
+            return candidate[len(r) + 1 :]
     return candidate

@@ -42,6 +42,7 @@ def local_batch(one: RunOne) -> Batch:
 
     def batch(store: RunStore, jobs: list[LegJob], node: str = "") -> Any:
         return sched.run(store, jobs, one, node=node)
+
     return batch
 
 
@@ -57,8 +58,15 @@ class PairedLegs:
         return all(r.status == "ok" for r in self.results.values())
 
 
-def crossover_jobs(legs: Ids, a: LaunchConfig, b: LaunchConfig, sets: tuple[str, str], roles: tuple[str, str],
-                   kw: dict[str, Any], barrier_root: Path) -> list[list[LegJob]]:
+def crossover_jobs(
+    legs: Ids,
+    a: LaunchConfig,
+    b: LaunchConfig,
+    sets: tuple[str, str],
+    roles: tuple[str, str],
+    kw: dict[str, Any],
+    barrier_root: Path,
+) -> list[list[LegJob]]:
     """One batch per period (``legs``: the A and B leg ids, one per period, as workflow/ids.py
     names them): the A and B legs of that period, on sets swapped every period, meeting at the
     period's barrier (``<barrier_root>/<A leg id>/``)."""
@@ -66,28 +74,46 @@ def crossover_jobs(legs: Ids, a: LaunchConfig, b: LaunchConfig, sets: tuple[str,
     for p, (ia, ib) in enumerate(zip(*legs), start=1):
         sa, sb = (sets[0], sets[1]) if p % 2 else (sets[1], sets[0])
         bar = RepBarrier(barrier_root / ia)
-        out.append([LegJob(ia, roles[0], a.model_copy(update={"devices": sa}), {**kw, "rep_barrier": bar}, own_server=True),
-                    LegJob(ib, roles[1], b.model_copy(update={"devices": sb}), {**kw, "rep_barrier": bar}, own_server=True)])
+        out.append(
+            [
+                LegJob(ia, roles[0], a.model_copy(update={"devices": sa}), {**kw, "rep_barrier": bar}, own_server=True),
+                LegJob(ib, roles[1], b.model_copy(update={"devices": sb}), {**kw, "rep_barrier": bar}, own_server=True),
+            ]
+        )
     return out
 
 
 def abba_order(n_pairs: int) -> list[str]:
-    """"ab", "ba", "ab", ...: each pair's order, alternating so a linear drift cancels."""
+    """ "ab", "ba", "ab", ...: each pair's order, alternating so a linear drift cancels."""
     return ["ab" if k % 2 == 0 else "ba" for k in range(n_pairs)]
 
 
 def abba_sequence(legs: Ids) -> list[tuple[str, int]]:
     """The A B B A design's legs in run order, as (leg id, side: 0 = A, 1 = B)."""
-    return [(pair[0] if side == "a" else pair[1], 0 if side == "a" else 1)
-            for pair, order in zip(zip(*legs), abba_order(len(legs[0]))) for side in order]
+    return [
+        (pair[0] if side == "a" else pair[1], 0 if side == "a" else 1)
+        for pair, order in zip(zip(*legs), abba_order(len(legs[0])))
+        for side in order
+    ]
 
 
-def run_crossover(store: RunStore, batch: Batch, *, legs: Ids, a: LaunchConfig, b: LaunchConfig, sets: tuple[str, str],
-                  roles: tuple[str, str] = ("reference", "candidate"), **kw: Any) -> PairedLegs:
+def run_crossover(
+    store: RunStore,
+    batch: Batch,
+    *,
+    legs: Ids,
+    a: LaunchConfig,
+    b: LaunchConfig,
+    sets: tuple[str, str],
+    roles: tuple[str, str] = ("reference", "candidate"),
+    **kw: Any,
+) -> PairedLegs:
     """Every period of a 2x2 crossover (two periods per crossover); a period whose leg failed
     ends the design (the auditor would have no pair from it)."""
     if sets[0] == sets[1]:
-        raise ValueError(f"a crossover needs two disjoint device sets, got {sets[0]!r} twice; with one set use the abba design")
+        raise ValueError(
+            f"a crossover needs two disjoint device sets, got {sets[0]!r} twice; with one set use the abba design"
+        )
     results: dict[str, LegResult] = {}
     for jobs in crossover_jobs(legs, a, b, sets, roles, kw, store.path("pairs")):
         for j in jobs:
@@ -100,8 +126,16 @@ def run_crossover(store: RunStore, batch: Batch, *, legs: Ids, a: LaunchConfig, 
     return PairedLegs("crossover", done_a, [i for i in legs[1] if i in results], results)
 
 
-def run_abba(store: RunStore, batch: Batch, *, legs: Ids, a: LaunchConfig, b: LaunchConfig,
-             roles: tuple[str, str] = ("reference", "candidate"), **kw: Any) -> PairedLegs:
+def run_abba(
+    store: RunStore,
+    batch: Batch,
+    *,
+    legs: Ids,
+    a: LaunchConfig,
+    b: LaunchConfig,
+    roles: tuple[str, str] = ("reference", "candidate"),
+    **kw: Any,
+) -> PairedLegs:
     """Pairs of short legs on one set (``legs``: one A and one B id per pair), in alternating order."""
     results: dict[str, LegResult] = {}
     sides: tuple[list[str], list[str]] = ([], [])
@@ -114,12 +148,24 @@ def run_abba(store: RunStore, batch: Batch, *, legs: Ids, a: LaunchConfig, b: La
     return PairedLegs("abba", sides[0], sides[1], results)
 
 
-def run_design(design: str, store: RunStore, batch: Batch, *, legs: Ids, a: LaunchConfig, b: LaunchConfig, sets: list[str],
-               roles: tuple[str, str] = ("reference", "candidate"), **kw: Any) -> PairedLegs:
+def run_design(
+    design: str,
+    store: RunStore,
+    batch: Batch,
+    *,
+    legs: Ids,
+    a: LaunchConfig,
+    b: LaunchConfig,
+    sets: list[str],
+    roles: tuple[str, str] = ("reference", "candidate"),
+    **kw: Any,
+) -> PairedLegs:
     """One paired design of the workflow: a crossover on the first two sets, or A B B A on the first."""
     if design == "crossover":
         if len(sets) < 2:
-            raise ValueError(f"a crossover needs two disjoint device sets, got {sets}; with one set use the abba design")
+            raise ValueError(
+                f"a crossover needs two disjoint device sets, got {sets}; with one set use the abba design"
+            )
         return run_crossover(store, batch, legs=legs, a=a, b=b, sets=(sets[0], sets[1]), roles=roles, **kw)
     if design == "abba":
         return run_abba(store, batch, legs=legs, a=a, b=b, roles=roles, **kw)

@@ -106,7 +106,9 @@ class LocalScheduler:
         if len(groups) == 1:  # nothing runs at once: no thread, no batch record (a serial run is unchanged)
             return [one(store, j) for j in jobs]
         reset_cancel()
-        batch = LegBatch(mode=self.mode, node=node, legs={j.leg_id: j.cfg.devices for j in jobs}, started_at=time.time())
+        batch = LegBatch(
+            mode=self.mode, node=node, legs={j.leg_id: j.cfg.devices for j in jobs}, started_at=time.time()
+        )
         results: dict[str, LegResult] = {}
         errors: list[BaseException] = []
 
@@ -123,7 +125,10 @@ class LocalScheduler:
             finally:
                 done[dev].set()
 
-        threads = [threading.Thread(target=worker, args=(dev, q), name=f"leg-set-{dev}", daemon=True) for dev, q in groups.items()]
+        threads = [
+            threading.Thread(target=worker, args=(dev, q), name=f"leg-set-{dev}", daemon=True)
+            for dev, q in groups.items()
+        ]
         for t in threads:
             t.start()
         try:
@@ -171,14 +176,18 @@ class _OnCores:
             os.sched_setaffinity(0, self.before)
 
 
-def _ray_leg(run_root: str, driver_host: str, job: LegJob, one: RunOne, ship: bool | None) -> tuple[LegResult, bytes | None]:
+def _ray_leg(
+    run_root: str, driver_host: str, job: LegJob, one: RunOne, ship: bool | None
+) -> tuple[LegResult, bytes | None]:
     """A Ray task: the leg, written into the run directory when this node shares it (same host),
     else into a node-local scratch copy whose leg directory is shipped back as a tar."""
     with _OnCores(job.cfg):
         return _ray_leg_here(run_root, driver_host, job, one, ship)
 
 
-def _ray_leg_here(run_root: str, driver_host: str, job: LegJob, one: RunOne, ship: bool | None) -> tuple[LegResult, bytes | None]:
+def _ray_leg_here(
+    run_root: str, driver_host: str, job: LegJob, one: RunOne, ship: bool | None
+) -> tuple[LegResult, bytes | None]:
     local = (socket.gethostname() == driver_host) if ship is None else not ship
     if local:
         return one(RunStore(run_root), job), None
@@ -198,7 +207,11 @@ def unpack_leg(store: RunStore, leg_id: str, blob: bytes) -> None:
     dest = store.path(LEGS)
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tf:
-        members = [m for m in tf.getmembers() if (m.isfile() or m.isdir()) and (m.name == leg_id or m.name.startswith(leg_id + "/"))]
+        members = [
+            m
+            for m in tf.getmembers()
+            if (m.isfile() or m.isdir()) and (m.name == leg_id or m.name.startswith(leg_id + "/"))
+        ]
         tf.extractall(dest, members=members, filter="data")
 
 
@@ -207,8 +220,13 @@ class RayScheduler:
 
     mode = "ray"
 
-    def __init__(self, address: str | None = None, ship: bool | None = None, init_kw: dict[str, Any] | None = None,
-                 sets: list[str] | None = None):
+    def __init__(
+        self,
+        address: str | None = None,
+        ship: bool | None = None,
+        init_kw: dict[str, Any] | None = None,
+        sets: list[str] | None = None,
+    ):
         """``address``: the cluster to join; None starts a local one on this box that declares one
         unit of ``geak_set:<set>`` for each of ``sets`` (the run's device sets)."""
         self.address = address
@@ -235,12 +253,20 @@ class RayScheduler:
             return []
         ray = self._ray()
         if lack := self.missing(sorted(by_set(jobs))):
-            raise RuntimeError(f"no Ray node declares device set(s) {lack}: start the node with "
-                               f"ray start --resources '{{\"{RESOURCE}{lack[0]}\": 1}}'")
+            raise RuntimeError(
+                f"no Ray node declares device set(s) {lack}: start the node with "
+                f"ray start --resources '{{\"{RESOURCE}{lack[0]}\": 1}}'"
+            )
         task = ray.remote(_ray_leg)
-        batch = LegBatch(mode=self.mode, node=node, legs={j.leg_id: j.cfg.devices for j in jobs}, started_at=time.time())
-        refs = [task.options(num_cpus=0, resources={RESOURCE + j.cfg.devices: 1}, max_retries=0)
-                .remote(str(store.root), socket.gethostname(), j, one, self.ship) for j in jobs]
+        batch = LegBatch(
+            mode=self.mode, node=node, legs={j.leg_id: j.cfg.devices for j in jobs}, started_at=time.time()
+        )
+        refs = [
+            task.options(num_cpus=0, resources={RESOURCE + j.cfg.devices: 1}, max_retries=0).remote(
+                str(store.root), socket.gethostname(), j, one, self.ship
+            )
+            for j in jobs
+        ]
         try:
             out = ray.get(refs)
         except KeyboardInterrupt:

@@ -33,9 +33,13 @@ def b1_noisy(ctx: GateContext) -> list[Finding]:
         sp = stats.spread_pct(vals)
         rec = {"values": vals, "spread_pct": sp, "limit_pct": limit, "noise_band_pct": ctx.policy.noise_band_pct}
         if sp is not None and sp > limit:
-            out += ctx.bad("B1", f"leg {leg.leg_id}: spread {sp:.2f}% > {limit:.2f}% ({ctx.policy.noisy_factor:g}x the "
-                           f"{ctx.policy.noise_band_pct:g}% noise band); too noisy to gate a small win",
-                           evidence=_rep_ptrs(leg), recomputed=rec)
+            out += ctx.bad(
+                "B1",
+                f"leg {leg.leg_id}: spread {sp:.2f}% > {limit:.2f}% ({ctx.policy.noisy_factor:g}x the "
+                f"{ctx.policy.noise_band_pct:g}% noise band); too noisy to gate a small win",
+                evidence=_rep_ptrs(leg),
+                recomputed=rec,
+            )
         else:
             out += ctx.ok("B1", f"leg {leg.leg_id}: spread {sp:.2f}% within {limit:.2f}%", recomputed=rec)
     return out
@@ -53,9 +57,13 @@ def b2_warmup_outlier(ctx: GateContext) -> list[Finding]:
         is_out, centre, half = stats.outlier_vs_rest(vals, 0, ctx.policy.warmup_mad_k, floor)
         rec = {"first": vals[0], "median_rest": centre, "half_width": half, "values": vals}
         if is_out:
-            out += ctx.bad("B2", f"leg {leg.leg_id}: first counted rep {vals[0]:.2f} outside {centre:.2f} +- {half:.2f}; "
-                           "a cold start is in the median: drop it as warm-up and add reps",
-                           evidence=_rep_ptrs(leg, leg.counted[:1]), recomputed=rec)
+            out += ctx.bad(
+                "B2",
+                f"leg {leg.leg_id}: first counted rep {vals[0]:.2f} outside {centre:.2f} +- {half:.2f}; "
+                "a cold start is in the median: drop it as warm-up and add reps",
+                evidence=_rep_ptrs(leg, leg.counted[:1]),
+                recomputed=rec,
+            )
         else:
             out += ctx.ok("B2", f"leg {leg.leg_id}: first rep consistent with the rest", recomputed=rec)
     return out
@@ -79,7 +87,12 @@ def b3_too_few(ctx: GateContext) -> list[Finding]:
             else:
                 problems.append("no warm-up rep recorded")
         if problems:
-            out += ctx.bad("B3", f"leg {leg.leg_id}: " + "; ".join(problems), evidence=[EvidencePointer(file=leg.bench_file)], recomputed=rec)
+            out += ctx.bad(
+                "B3",
+                f"leg {leg.leg_id}: " + "; ".join(problems),
+                evidence=[EvidencePointer(file=leg.bench_file)],
+                recomputed=rec,
+            )
         else:
             out += ctx.ok("B3", f"leg {leg.leg_id}: {n} counted + {w} warm-up", recomputed=rec)
     return out
@@ -95,8 +108,11 @@ def b4_handicapped(ctx: GateContext) -> list[Finding]:
     for leg in ctx.reference:
         resolved, _src = leg.resolved()
         if resolved is None:
-            out += ctx.missing("B4", f"leg {leg.leg_id} has no resolved engine config (server_info)",
-                               evidence=[leg_ptr(leg, field="resolved_config")])
+            out += ctx.missing(
+                "B4",
+                f"leg {leg.leg_id} has no resolved engine config (server_info)",
+                evidence=[leg_ptr(leg, field="resolved_config")],
+            )
             continue
         diff: dict[str, tuple[object, object]] = {}
         missing: list[str] = []
@@ -108,10 +124,16 @@ def b4_handicapped(ctx: GateContext) -> list[Finding]:
                 diff.update(config_diff({k: want}, {k: resolved[k]}))
         if diff:
             k, (want, got) = next(iter(diff.items()))
-            out += ctx.bad("B4", f"leg {leg.leg_id}: {k} = {got!r} but the run's invariant is {want!r}; the baseline "
-                           "is handicapped (or favoured) relative to what candidates run with: confounded",
-                           evidence=[leg_ptr(leg, field=f"resolved_config.{k}"), EvidencePointer(file=MANIFEST, field="invariants")],
-                           recomputed={"diff": {k: list(v) for k, v in diff.items()}})
+            out += ctx.bad(
+                "B4",
+                f"leg {leg.leg_id}: {k} = {got!r} but the run's invariant is {want!r}; the baseline "
+                "is handicapped (or favoured) relative to what candidates run with: confounded",
+                evidence=[
+                    leg_ptr(leg, field=f"resolved_config.{k}"),
+                    EvidencePointer(file=MANIFEST, field="invariants"),
+                ],
+                recomputed={"diff": {k: list(v) for k, v in diff.items()}},
+            )
         elif missing:
             out += ctx.unchecked("B4", f"leg {leg.leg_id}: resolved config lacks invariant key(s) {missing}")
         else:
@@ -136,12 +158,19 @@ def b5_contended(ctx: GateContext) -> list[Finding]:
     if (why := mixed_concurrency(ctx.run, ctx.reference + ctx.candidate, ctx.policy.concurrent_overlap_s)) is not None:
         out += ctx.bad("B5", why, evidence=[leg_ptr(leg, field="started_at") for leg in ctx.reference + ctx.candidate])
     if (why := hosts_split(ctx.reference, ctx.candidate)) is not None:
-        out += ctx.bad("B5", f"the compared legs ran on different hosts: {why}; measure the reference and the candidate on one box",
-                       evidence=[EvidencePointer(file=leg.bench_file) for leg in ctx.reference + ctx.candidate][:4])
+        out += ctx.bad(
+            "B5",
+            f"the compared legs ran on different hosts: {why}; measure the reference and the candidate on one box",
+            evidence=[EvidencePointer(file=leg.bench_file) for leg in ctx.reference + ctx.candidate][:4],
+        )
     if len(clocks) >= 2:
         lo, hi = min(clocks.values()), max(clocks.values())
         if (hi - lo) / hi * 100 > ctx.policy.clock_tolerance_pct:
-            out += ctx.bad("B5", f"SM clocks differ between legs beyond {ctx.policy.clock_tolerance_pct:g}%: {clocks}", recomputed={"clocks_mhz": clocks})
+            out += ctx.bad(
+                "B5",
+                f"SM clocks differ between legs beyond {ctx.policy.clock_tolerance_pct:g}%: {clocks}",
+                recomputed={"clocks_mhz": clocks},
+            )
     if not any(f.outcome in ("flag", "fail", "unchecked", "n/a") for f in out):  # n/a: a leg with no host (an import)
         out += ctx.ok("B5", f"{len(legs)} leg(s) uncontended")
     return out
@@ -169,8 +198,13 @@ def _b6_claimed(ctx: GateContext) -> list[Finding]:
     drift = (claimed - med) / med * 100
     rec = {"reference_median": med, "drift_pct": drift, "noise_band_pct": ctx.policy.noise_band_pct}
     if abs(drift) > ctx.policy.noise_band_pct:
-        return ctx.bad("B6", f"claimed baseline {claimed:g} does not reproduce: the reference leg re-derives to {med:.2f} ({drift:+.2f}%)",
-                       evidence=[ctx.decision_ptr], recomputed=rec, claimed={"baseline_value": claimed})
+        return ctx.bad(
+            "B6",
+            f"claimed baseline {claimed:g} does not reproduce: the reference leg re-derives to {med:.2f} ({drift:+.2f}%)",
+            evidence=[ctx.decision_ptr],
+            recomputed=rec,
+            claimed={"baseline_value": claimed},
+        )
     return ctx.ok("B6", f"claimed baseline {claimed:g} reproduces ({drift:+.2f}%)", recomputed=rec)
 
 
@@ -193,7 +227,7 @@ def independent_baselines(ctx: GateContext) -> list[LegData]:
 
 
 def drift_side(drift_pct: float, band_pct: float, higher_is_better: bool) -> str:
-    """"within" the band, or the reference "worse" (it inflates the delta) or "better" than the baseline."""
+    """ "within" the band, or the reference "worse" (it inflates the delta) or "better" than the baseline."""
     if abs(drift_pct) <= band_pct:
         return "within"
     return "worse" if (drift_pct < 0) == higher_is_better else "better"
@@ -221,25 +255,49 @@ def _b6_independent(ctx: GateContext) -> list[Finding]:
         if ctx.policy.noise_band_unknown and side != "worse":
             # the rule that owns the band (B1, P3, F1) FLAGs it; only a handicap beyond even the
             # policy's narrow default is judged without it (narrow is the claim's disfavour)
-            out += ctx.na("B6", f"noise band unknown: drift against baseline leg {base.leg_id} is judged once the band is measured")
+            out += ctx.na(
+                "B6",
+                f"noise band unknown: drift against baseline leg {base.leg_id} is judged once the band is measured",
+            )
             continue
-        rec = {"reference_median": ref_med, "baseline_leg": base.leg_id, "baseline_median": base_med,
-               "drift_pct": drift, "noise_band_pct": band}
+        rec = {
+            "reference_median": ref_med,
+            "baseline_leg": base.leg_id,
+            "baseline_median": base_med,
+            "drift_pct": drift,
+            "noise_band_pct": band,
+        }
         ev = [EvidencePointer(file=base.bench_file), *[EvidencePointer(file=r.bench_file) for r in ctx.reference]]
         refs = "/".join(r.leg_id for r in ctx.reference)
         if side == "within":
-            out += ctx.ok("B6", f"reference {refs} reproduces the run's baseline leg {base.leg_id} ({drift:+.2f}%, band {band:.2f}%)",
-                          recomputed=rec)
+            out += ctx.ok(
+                "B6",
+                f"reference {refs} reproduces the run's baseline leg {base.leg_id} ({drift:+.2f}%, band {band:.2f}%)",
+                recomputed=rec,
+            )
         elif side == "worse":
             # a reference below the run's own baseline of the same config inflates every delta
             # measured against it: GEAK's gate 2, the handicapped baseline
-            out += ctx.bad("B6", f"reference {refs} is {abs(drift):.2f}% worse than the run's own baseline leg {base.leg_id} of the same "
-                           f"config and workload (band {band:.2f}%): the delta is measured against a handicapped reference",
-                           evidence=ev, recomputed=rec)
+            out += ctx.bad(
+                "B6",
+                f"reference {refs} is {abs(drift):.2f}% worse than the run's own baseline leg {base.leg_id} of the same "
+                f"config and workload (band {band:.2f}%): the delta is measured against a handicapped reference",
+                evidence=ev,
+                recomputed=rec,
+            )
         else:
-            out.append(ctx.finding("B6", "flag", f"reference {refs} is {drift:+.2f}% off the run's own baseline leg {base.leg_id} of the same "
-                               f"config, beyond the {band:.2f}% band in the claim's disfavour: the band understates the noise "
-                               "between server lifetimes", action="remeasure", evidence=ev, recomputed=rec))
+            out.append(
+                ctx.finding(
+                    "B6",
+                    "flag",
+                    f"reference {refs} is {drift:+.2f}% off the run's own baseline leg {base.leg_id} of the same "
+                    f"config, beyond the {band:.2f}% band in the claim's disfavour: the band understates the noise "
+                    "between server lifetimes",
+                    action="remeasure",
+                    evidence=ev,
+                    recomputed=rec,
+                )
+            )
     return out
 
 

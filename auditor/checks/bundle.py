@@ -22,15 +22,23 @@ def _median_delta(ctx: GateContext, ref_ids: list[str], cand_ids: list[str]) -> 
 def f1_stacking(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = ctx.band_unknown("F1") + ctx.too_few_reps("F1", ctx.reference + ctx.candidate)
     refs, cands = ctx.reference, ctx.candidate
-    timed = [(leg.launch.started_at, "A" if leg in refs else "B", leg.leg_id) for leg in refs + cands if leg.launch and leg.launch.started_at is not None]
+    timed = [
+        (leg.launch.started_at, "A" if leg in refs else "B", leg.leg_id)
+        for leg in refs + cands
+        if leg.launch and leg.launch.started_at is not None
+    ]
     if len(timed) < len(refs) + len(cands):
         out += ctx.missing("F1", "validation legs lack start times, so interleaving cannot be shown")
     else:
         order = "".join(s for _, s, _ in sorted(timed))
         blocks = sum(1 for i in range(1, len(order)) if order[i] != order[i - 1]) + 1 if order else 0
         if len(refs) < 2 or len(cands) < 2 or blocks < len(order):
-            out += ctx.bad("F1", f"validation legs ran as {order or 'nothing'}: not interleaved A B A B (>= 2 legs a side), so drift "
-                           "between blocks is inside the delta", recomputed={"order": order})
+            out += ctx.bad(
+                "F1",
+                f"validation legs ran as {order or 'nothing'}: not interleaved A B A B (>= 2 legs a side), so drift "
+                "between blocks is inside the delta",
+                recomputed={"order": order},
+            )
         else:
             out += ctx.ok("F1", f"validation interleaved as {order}", recomputed={"order": order})
     # decomposition: do the accepted wins add up?
@@ -41,7 +49,11 @@ def f1_stacking(ctx: GateContext) -> list[Finding]:
     for did in ctx.decision.accepted_decisions:
         d = by_id.get(did)
         if d is None:
-            out += ctx.bad("F1", f"bundle stacks decision {did}, which decisions.jsonl does not contain", evidence=[ctx.decision_ptr])
+            out += ctx.bad(
+                "F1",
+                f"bundle stacks decision {did}, which decisions.jsonl does not contain",
+                evidence=[ctx.decision_ptr],
+            )
             continue
         delta = _median_delta(ctx, d.reference_legs, d.candidate_legs)
         parts[did] = delta
@@ -53,9 +65,13 @@ def f1_stacking(ctx: GateContext) -> list[Finding]:
         # deltas compose multiplicatively and leg noise is a ratio, so compare in ratio space:
         # the bundle may fall short of the product of its parts by two noise bands, not more
         band = 1 + ctx.policy.noise_band_pct / 100
-        if 1 + stacked / 100 < expected / band ** 2 and exp_pct > 0:
-            out += ctx.bad("F1", f"accepted wins do not stack: parts predict {exp_pct:+.2f}%, the bundle measures {stacked:+.2f}%; "
-                           "credit the bundle's number, per lever", recomputed=rec)
+        if 1 + stacked / 100 < expected / band**2 and exp_pct > 0:
+            out += ctx.bad(
+                "F1",
+                f"accepted wins do not stack: parts predict {exp_pct:+.2f}%, the bundle measures {stacked:+.2f}%; "
+                "credit the bundle's number, per lever",
+                recomputed=rec,
+            )
         else:
             out += ctx.ok("F1", f"bundle {stacked:+.2f}% vs parts {exp_pct:+.2f}%", recomputed=rec)
     return out
@@ -72,36 +88,65 @@ def f2_caching(ctx: GateContext) -> list[Finding]:
     for leg in audits:
         w = leg.launch.workload if leg.launch else None
         if w is None or not w.repeated_sample:
-            out += ctx.bad("F2", f"audit leg {leg.leg_id} does not declare a repeated-sample workload", evidence=[leg_ptr(leg, field="workload")])
+            out += ctx.bad(
+                "F2",
+                f"audit leg {leg.leg_id} does not declare a repeated-sample workload",
+                evidence=[leg_ptr(leg, field="workload")],
+            )
             continue
         med = stats.median(leg.values(ctx.metric)[0])
         if med is None or ref_med is None:
             out += ctx.unchecked("F2", f"no throughput to compare for audit leg {leg.leg_id}")
             continue
-        single = (w.max_concurrency == 1)
+        single = w.max_concurrency == 1
         base_limit = ctx.policy.caching_ratio_single_stream if single else ctx.policy.caching_ratio
         # two legs differ by up to the noise band on their own; a ratio inside it is no evidence
         limit = max(base_limit, 1 + ctx.policy.noise_band_pct / 100)
         ratio = med / ref_med
-        rec = {"audit_median": med, "diverse_median": ref_med, "ratio": ratio, "limit": limit, "policy_limit": base_limit}
+        rec = {
+            "audit_median": med,
+            "diverse_median": ref_med,
+            "ratio": ratio,
+            "limit": limit,
+            "policy_limit": base_limit,
+        }
         arc = leg.resolved()[0] or {}
         prefix_on = any(k.endswith("enable_prefix_caching") and v in (True, "true", "True", 1) for k, v in arc.items())
         if ratio >= limit and prefix_on:
             # one prompt repeated reuses its KV blocks: that is prefix caching, not a cached answer
-            out += [ctx.finding("F2", "flag", f"audit leg {leg.leg_id} runs {ratio:.2f}x the diverse workload with prefix caching on: "
-                            "confounded; rerun the caching audit with prefix caching off", action="remeasure", recomputed=rec,
-                            evidence=[leg_ptr(leg, field="resolved_config.cache_config.enable_prefix_caching")])]
+            out += [
+                ctx.finding(
+                    "F2",
+                    "flag",
+                    f"audit leg {leg.leg_id} runs {ratio:.2f}x the diverse workload with prefix caching on: "
+                    "confounded; rerun the caching audit with prefix caching off",
+                    action="remeasure",
+                    recomputed=rec,
+                    evidence=[leg_ptr(leg, field="resolved_config.cache_config.enable_prefix_caching")],
+                )
+            ]
         elif ratio >= limit:
-            out += ctx.bad("F2", f"one repeated sample runs {ratio:.2f}x the diverse workload (limit {limit:.2f}x): results are being cached",
-                           evidence=[EvidencePointer(file=leg.bench_file)], recomputed=rec)
+            out += ctx.bad(
+                "F2",
+                f"one repeated sample runs {ratio:.2f}x the diverse workload (limit {limit:.2f}x): results are being cached",
+                evidence=[EvidencePointer(file=leg.bench_file)],
+                recomputed=rec,
+            )
         else:
             out += ctx.ok("F2", f"repeated-sample audit at {ratio:.2f}x of diverse (< {limit:.2f}x)", recomputed=rec)
     for leg in ctx.candidate:
         rc = leg.resolved()[0] or {}
         on = [k for k, v in rc.items() if k.endswith("enable_prefix_caching") and v in (True, "true", "True", 1)]
-        if on and ctx.decision.prefix_cache_flushed is not True and not any("prefix_caching" in k for k in ctx.decision.declared_knobs):
-            out += ctx.bad("F2", f"leg {leg.leg_id} serves with prefix caching on, neither flushed between legs nor declared",
-                           evidence=[leg_ptr(leg, field=f"resolved_config.{on[0]}")])
+        if (
+            on
+            and ctx.decision.prefix_cache_flushed is not True
+            and not any("prefix_caching" in k for k in ctx.decision.declared_knobs)
+        ):
+            out += ctx.bad(
+                "F2",
+                f"leg {leg.leg_id} serves with prefix caching on, neither flushed between legs nor declared",
+                evidence=[leg_ptr(leg, field=f"resolved_config.{on[0]}")],
+            )
     return out
 
 
@@ -112,7 +157,9 @@ def f3_workload(ctx: GateContext) -> list[Finding]:
     for leg in legs:
         w = leg.launch.workload if leg.launch else None
         if w is None:
-            return ctx.missing("F3", f"leg {leg.leg_id} records no workload spec", evidence=[leg_ptr(leg, field="workload")])
+            return ctx.missing(
+                "F3", f"leg {leg.leg_id} records no workload spec", evidence=[leg_ptr(leg, field="workload")]
+            )
         specs[leg.leg_id] = w
     for leg in ctx.legs(ctx.decision.audit_legs):
         if leg.launch and leg.launch.workload:
@@ -127,8 +174,12 @@ def f3_workload(ctx: GateContext) -> list[Finding]:
         ident = w.identity()
         diff = {k: (base.get(k), ident.get(k)) for k in set(base) | set(ident) if base.get(k) != ident.get(k)}
         if diff:
-            out += ctx.bad("F3", f"leg {lid} ran a different workload than {first_id}: {diff}",
-                           evidence=[leg_ptr(ctx.run.leg(lid), field="workload")], recomputed={"diff": {k: list(v) for k, v in diff.items()}})
+            out += ctx.bad(
+                "F3",
+                f"leg {lid} ran a different workload than {first_id}: {diff}",
+                evidence=[leg_ptr(ctx.run.leg(lid), field="workload")],
+                recomputed={"diff": {k: list(v) for k, v in diff.items()}},
+            )
     out += out_rows
     if not out:
         out += ctx.ok("F3", f"{len(specs)} leg(s) share one workload")
@@ -175,10 +226,13 @@ def _served_shapes(ctx: GateContext, legs: Any) -> list[Finding]:
         if o0 > 0 and o1 > 0 and max(o0, o1) / min(o0, o1) > OUT_FACTOR or (o0 == 0) != (o1 == 0):
             why.append(f"{o0:.1f} vs {o1:.1f} output tokens per request")
         if why:
-            out += ctx.bad("F3", f"legs {first} and {lid} served different workloads by the tool's own requests "
-                           f"({'; '.join(why)}): whatever their settings say, they did not run one experiment",
-                           evidence=[s0, s1],
-                           recomputed={"mean_input_tokens": [i0, i1], "mean_output_tokens": [o0, o1]})
+            out += ctx.bad(
+                "F3",
+                f"legs {first} and {lid} served different workloads by the tool's own requests "
+                f"({'; '.join(why)}): whatever their settings say, they did not run one experiment",
+                evidence=[s0, s1],
+                recomputed={"mean_input_tokens": [i0, i1], "mean_output_tokens": [o0, o1]},
+            )
     return out
 
 
@@ -188,8 +242,11 @@ def f4_accuracy(ctx: GateContext) -> list[Finding]:
     dummy = sorted({leg.leg_id for leg in refs + cands if weights(leg)[0] == "dummy"})
     if dummy:
         # random weights answer nothing: 0% -> 0% would "hold" for any change (quality.py)
-        return ctx.na("F4", f"dummy weights ({', '.join(dummy)}): an accuracy probe on random weights proves nothing; the bundle's "
-                      "quality rests on P9's token-level parity")
+        return ctx.na(
+            "F4",
+            f"dummy weights ({', '.join(dummy)}): an accuracy probe on random weights proves nothing; the bundle's "
+            "quality rests on P9's token-level parity",
+        )
     if bad := unreadable_accuracy(ctx, "F4", refs + cands):
         return bad
     ra = next((leg for leg in refs if leg.accuracy), None)
@@ -203,8 +260,12 @@ def f4_accuracy(ctx: GateContext) -> list[Finding]:
     r, c = r or 0.0, c or 0.0
     rec = {"baseline_accuracy": r, "bundle_accuracy": c, "n": [len(ra.accuracy_items), len(ca.accuracy_items)]}
     if (r - c) * 100 > ctx.policy.accuracy_tolerance_pct_points:
-        return ctx.bad("F4", f"accuracy dropped {r:.1%} -> {c:.1%} (tolerance {ctx.policy.accuracy_tolerance_pct_points:g} points; "
-                       f"re-scored from both sides' {ACCURACY_ITEMS})", recomputed=rec,
-                       evidence=[EvidencePointer(file=f"{ca.dir}/{ACCURACY_ITEMS}")])
+        return ctx.bad(
+            "F4",
+            f"accuracy dropped {r:.1%} -> {c:.1%} (tolerance {ctx.policy.accuracy_tolerance_pct_points:g} points; "
+            f"re-scored from both sides' {ACCURACY_ITEMS})",
+            recomputed=rec,
+            evidence=[EvidencePointer(file=f"{ca.dir}/{ACCURACY_ITEMS}")],
+        )
     # the pass message is the one recorded LLM judgments quote (tiny-cpu-llm): re-scored, said in ``rec``
     return ctx.ok("F4", f"accuracy {r:.1%} -> {c:.1%}", recomputed={**rec, "scored_from": ACCURACY_ITEMS})

@@ -52,13 +52,17 @@ def leg_units(leg: LegData) -> tuple[set[str] | None, str]:
     whole-host CPU leg binds its engine to one core but its client runs on the others: all of
     them are its units."""
     launch = leg.launch
-    devices = (launch.launch_config.get("devices") if launch else None) or (launch.host.device_set if launch and launch.host else None)
+    devices = (launch.launch_config.get("devices") if launch else None) or (
+        launch.host.device_set if launch and launch.host else None
+    )
     cpu_count = launch.host.cpu_count if launch and launch.host else None
     declared = units(str(devices) if devices is not None else None, cpu_count)
     own = omp_core_ids(leg.server_log)
     if own and devices != "cpu":
         cores, line = own
-        return {f"cpu{i}" for i in cores}, f"{leg.server_log_file or leg.dir + '/server.log'}:{line} (the engine's core binding)"
+        return {
+            f"cpu{i}" for i in cores
+        }, f"{leg.server_log_file or leg.dir + '/server.log'}:{line} (the engine's core binding)"
     return declared, f"{leg.dir}/launch.json launch_config.devices = {devices!r}" if devices is not None else "unknown"
 
 
@@ -76,9 +80,14 @@ def host_apart(a: LegData, b: LegData, wa: list[RepWindow] | None = None) -> str
     if wa and wb:
         same = same_clock(wa[0], wb[0])
         if same is not None:
-            return None if same else (
-                f"the benchmark tool's own clocks of legs {a.leg_id} and {b.leg_id} differ by "
-                f"{abs((wa[0].offset or 0.0) - (wb[0].offset or 0.0)):.0f} s (date minus monotonic request time): two hosts, or a reboot between")
+            return (
+                None
+                if same
+                else (
+                    f"the benchmark tool's own clocks of legs {a.leg_id} and {b.leg_id} differ by "
+                    f"{abs((wa[0].offset or 0.0) - (wb[0].offset or 0.0)):.0f} s (date minus monotonic request time): two hosts, or a reboot between"
+                )
+            )
     ha, hb = (x.launch.host.hostname if x.launch and x.launch.host else None for x in (a, b))
     if ha and hb and ha != hb:
         return f"launch.json's host fingerprints name hosts {ha!r} and {hb!r} (no request times of both to confirm it)"
@@ -128,23 +137,31 @@ def contention(run: RunEvidence, leg: LegData, *, min_overlap_s: float, max_shar
     mine, src = leg_units(leg)
     for other, ov, how in _overlaps(run, leg, min_overlap_s):
         if how == "raw":
-            reasons.append(f"launch.json's times put leg {other.leg_id} apart from it, but the benchmark tool's own request "
-                           f"times show their repetitions ran {ov:.1f} s at the same time")
+            reasons.append(
+                f"launch.json's times put leg {other.leg_id} apart from it, but the benchmark tool's own request "
+                f"times show their repetitions ran {ov:.1f} s at the same time"
+            )
         theirs, osrc = leg_units(other)
         ov_s = f"{ov:.1f}" if ov < 10 else f"{ov:.0f}"
         if mine is None or theirs is None:
-            reasons.append(f"ran {ov_s} s at the same time as leg {other.leg_id} and the device sets cannot be compared "
-                           f"({src}; {osrc})")
+            reasons.append(
+                f"ran {ov_s} s at the same time as leg {other.leg_id} and the device sets cannot be compared "
+                f"({src}; {osrc})"
+            )
         elif mine & theirs:
-            reasons.append(f"ran {ov_s} s at the same time as leg {other.leg_id} on shared device(s) "
-                           f"{sorted(mine & theirs)} ({src}; {osrc})")
+            reasons.append(
+                f"ran {ov_s} s at the same time as leg {other.leg_id} on shared device(s) "
+                f"{sorted(mine & theirs)} ({src}; {osrc})"
+            )
     host = leg.launch.host if leg.launch else None
     cores = [u for u in (mine or set()) if u.startswith("cpu")]
     if host is not None and host.shared_core_busy_cores is not None and cores and host.device_set not in (None, "cpu"):
         per = host.shared_core_busy_cores / len(cores)
         if per > max_shared_core_load:
-            reasons.append(f"other processes (sibling legs {host.sibling_legs or 'none'} and foreign ones) used "
-                           f"{host.shared_core_busy_cores:.2f} core(s) on its {len(cores)} core(s) ({per:.2f}/core > {max_shared_core_load:g})")
+            reasons.append(
+                f"other processes (sibling legs {host.sibling_legs or 'none'} and foreign ones) used "
+                f"{host.shared_core_busy_cores:.2f} core(s) on its {len(cores)} core(s) ({per:.2f}/core > {max_shared_core_load:g})"
+            )
     return reasons
 
 
@@ -161,14 +178,21 @@ def leg_contention(run: RunEvidence, leg: LegData, policy: AuditPolicy) -> list[
             reasons.append(f"GPU {g.index} runs foreign processes {g.foreign_processes}")
     if host.other_legs_running:
         reasons.append(f"other legs running: {host.other_legs_running}")
-    reasons += contention(run, leg, min_overlap_s=policy.concurrent_overlap_s, max_shared_core_load=policy.max_shared_core_load)
+    reasons += contention(
+        run, leg, min_overlap_s=policy.concurrent_overlap_s, max_shared_core_load=policy.max_shared_core_load
+    )
     if not host.gpus and host.cpu_count:
         # prefer what others used (the leg's own server is not contention); the 1-min load
         # average includes the server itself and is only a fallback
-        busy, what = ((host.foreign_cpu_busy_cores, "foreign processes used") if host.foreign_cpu_busy_cores is not None
-                      else (host.load_avg_1m, "CPU load"))
+        busy, what = (
+            (host.foreign_cpu_busy_cores, "foreign processes used")
+            if host.foreign_cpu_busy_cores is not None
+            else (host.load_avg_1m, "CPU load")
+        )
         if busy is not None and busy / host.cpu_count > policy.max_load_per_core:
-            reasons.append(f"{what} {busy:.2f} of {host.cpu_count} cores ({busy / host.cpu_count:.2f}/core > {policy.max_load_per_core:g})")
+            reasons.append(
+                f"{what} {busy:.2f} of {host.cpu_count} cores ({busy / host.cpu_count:.2f}/core > {policy.max_load_per_core:g})"
+            )
     return reasons
 
 
@@ -193,5 +217,7 @@ def mixed_concurrency(run: RunEvidence, legs: list[LegData], min_overlap_s: floa
     if not busy or not alone:
         return None
     beside = "; ".join(f"{k} beside {', '.join(v)}" for k, v in sorted(busy.items()))
-    return (f"the compared legs ran under different concurrency: {beside}, but {', '.join(alone)} alone; a leg run "
-            "beside another is slowed even on disjoint cores, so the delta carries that difference")
+    return (
+        f"the compared legs ran under different concurrency: {beside}, but {', '.join(alone)} alone; a leg run "
+        "beside another is slowed even on disjoint cores, so the delta carries that difference"
+    )

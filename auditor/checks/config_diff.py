@@ -9,8 +9,21 @@ from ..evidence import dialects
 
 # Keys that differ between any two server lifetimes without changing what is measured: these
 # engine-neutral names, then each engine's (its dialect's ignored_keys).
-_IGNORED = ("port", "host", "pid", "uuid", "api_key", "log_file", "log_dir", "timestamp", "start_time",
-            "served_model_name", "instance_id", "profiler_dir", "seed_run")
+_IGNORED = (
+    "port",
+    "host",
+    "pid",
+    "uuid",
+    "api_key",
+    "log_file",
+    "log_dir",
+    "timestamp",
+    "start_time",
+    "served_model_name",
+    "instance_id",
+    "profiler_dir",
+    "seed_run",
+)
 IGNORED_KEY = dialects.Union(lambda: rf"(^|[._])({dialects.names(_IGNORED, 'ignored_keys')})$", re.IGNORECASE)
 # Per-launch automatic values (FAILURES.md "per-launch auto values"): an engine draws them per
 # launch when they are not set, so two launches of one config differ in them by construction.
@@ -59,8 +72,21 @@ DEVICE_BINDING = dialects.Union(lambda: rf"(^|\.)({dialects.names(_DEVICE_ENV, '
 
 # Lever classes (FAILURES.md P6). Orthogonal levers change what is served or how much
 # hardware serves it; they are never a kernel win. Engine-neutral fragments, then each engine's.
-_ORTHOGONAL = ("specul", "spec_decode", "num_speculative_tokens", "draft", "memory_fraction", "quantiz", "kv_cache_dtype",
-               r"(^|\.)cache_dtype$", "tensor_parallel", "pipeline_parallel", "data_parallel", r"(^|\.)dtype$", "prefix_cach")
+_ORTHOGONAL = (
+    "specul",
+    "spec_decode",
+    "num_speculative_tokens",
+    "draft",
+    "memory_fraction",
+    "quantiz",
+    "kv_cache_dtype",
+    r"(^|\.)cache_dtype$",
+    "tensor_parallel",
+    "pipeline_parallel",
+    "data_parallel",
+    r"(^|\.)dtype$",
+    "prefix_cach",
+)
 ORTHOGONAL = dialects.Union(lambda: f"({dialects.fragments(_ORTHOGONAL, 'orthogonal_keys')})", re.IGNORECASE)
 # PYTHONPATH: a different import path changes which code computes the same thing (how a
 # packaged kernel plugin reaches the server), never what is served
@@ -92,7 +118,9 @@ def _norm(v: Any) -> Any:
     return v
 
 
-def config_diff(a: dict[str, Any], b: dict[str, Any], ignore: re.Pattern[str] | dialects.Union = IGNORED_KEY) -> dict[str, tuple[Any, Any]]:
+def config_diff(
+    a: dict[str, Any], b: dict[str, Any], ignore: re.Pattern[str] | dialects.Union = IGNORED_KEY
+) -> dict[str, tuple[Any, Any]]:
     """Keys whose values differ (absent on one side counts), minus the ignore list."""
     out: dict[str, tuple[Any, Any]] = {}
     for k in sorted(set(a) | set(b)):

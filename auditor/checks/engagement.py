@@ -39,8 +39,11 @@ def _patterns(ctx: GateContext) -> tuple[list[tuple[str, re.Pattern[str]]], list
     # literal lines, so a cited line cannot be a pattern that matches anything
     pats += [(f"the cited line {h!r}", re.compile(re.escape(h))) for h in d.engagement_hints]
     if not pats:
-        return [], ctx.bad("P5", "kernel change with no engagement marker declared: nothing proves it ran in the server",
-                           evidence=[ctx.decision_ptr])
+        return [], ctx.bad(
+            "P5",
+            "kernel change with no engagement marker declared: nothing proves it ran in the server",
+            evidence=[ctx.decision_ptr],
+        )
     return pats, []
 
 
@@ -55,28 +58,41 @@ def _kernel(ctx: GateContext) -> list[Finding]:
     proofs = [(label, pat) for label, pat in pats if label not in in_ref]
     if not proofs:  # a line the reference prints too is no proof, and nothing else is left
         for label, leg_id in in_ref.items():
-            out += ctx.bad("P5", f"{label} also appears in the reference leg {leg_id}: it proves nothing",
-                           evidence=[leg_ptr(ctx.run.leg(leg_id), SERVER_LOG)])
+            out += ctx.bad(
+                "P5",
+                f"{label} also appears in the reference leg {leg_id}: it proves nothing",
+                evidence=[leg_ptr(ctx.run.leg(leg_id), SERVER_LOG)],
+            )
     for cand in ctx.candidate:
         out += _kernel_leg(ctx, cand, proofs, in_ref)
     return out
 
 
-def _kernel_leg(ctx: GateContext, cand: LegData, proofs: list[tuple[str, re.Pattern[str]]], in_ref: dict[str, str]) -> list[Finding]:
+def _kernel_leg(
+    ctx: GateContext, cand: LegData, proofs: list[tuple[str, re.Pattern[str]]], in_ref: dict[str, str]
+) -> list[Finding]:
     if cand.server_log is None:
         why = cand.server_log_problem.message if cand.server_log_problem else "no server.log"
-        return ctx.missing("P5", f"leg {cand.leg_id}: {cand.dir}/server.log: {why}", evidence=[leg_ptr(cand, SERVER_LOG)])
+        return ctx.missing(
+            "P5", f"leg {cand.leg_id}: {cand.dir}/server.log: {why}", evidence=[leg_ptr(cand, SERVER_LOG)]
+        )
     if not proofs:
         return []  # every marker is also in the reference: reported once above
     found = _found(proofs, cand.server_log)
     noted = f" ({', '.join(sorted(in_ref))} also in the reference, so not counted)" if in_ref else ""
     if not found:
-        return ctx.bad("P5", f"{' nor '.join(label for label, _ in proofs)} never appears in {cand.server_log_file or cand.dir + '/server.log'}: "
-                       f"the kernel did not run{noted}", evidence=[leg_ptr(cand, SERVER_LOG)])
+        return ctx.bad(
+            "P5",
+            f"{' nor '.join(label for label, _ in proofs)} never appears in {cand.server_log_file or cand.dir + '/server.log'}: "
+            f"the kernel did not run{noted}",
+            evidence=[leg_ptr(cand, SERVER_LOG)],
+        )
     label, line = min(found.items(), key=lambda kv: kv[1])
     missing = [lbl for lbl, _ in proofs if lbl not in found]
     tail = f"; not found: {', '.join(missing)}" if missing else ""
-    return ctx.ok("P5", f"leg {cand.leg_id}: {label} at line {line}{tail}{noted}", evidence=[leg_ptr(cand, SERVER_LOG, line=line)])
+    return ctx.ok(
+        "P5", f"leg {cand.leg_id}: {label} at line {line}{tail}{noted}", evidence=[leg_ptr(cand, SERVER_LOG, line=line)]
+    )
 
 
 @rule("P5", ["patch"], "change not engaged", "fail", "eject")
@@ -104,8 +120,12 @@ def p5_engaged(ctx: GateContext) -> list[Finding]:
         # keeps its 8192 (seen 2026-12-07)
         known = [k for k in d.declared_knobs if any(key_matches(k, key) for key in keys)]
         if not known:
-            out += ctx.bad("P5", f"none of the declared knobs {d.declared_knobs} names a key of the engine's resolved config: "
-                           "nothing shows the change took effect", evidence=[leg_ptr(cand, field="resolved_config")])
+            out += ctx.bad(
+                "P5",
+                f"none of the declared knobs {d.declared_knobs} names a key of the engine's resolved config: "
+                "nothing shows the change took effect",
+                evidence=[leg_ptr(cand, field="resolved_config")],
+            )
         # the levers are the declared knobs the producer also names as levers (a lever it names but does
         # not declare as a knob changes nothing here); none named: every declared knob is a lever
         levers = [k for k in d.declared_levers if k in d.declared_knobs] or list(d.declared_knobs)
@@ -114,8 +134,11 @@ def p5_engaged(ctx: GateContext) -> list[Finding]:
             if knob not in levers and derived_by(levers, knob) is not None:
                 continue
             if not any(key_matches(knob, k) for k in diff):
-                out += ctx.bad("P5", f"declared knob {knob} is identical in both legs' resolved configs: the setting never took effect",
-                               evidence=[leg_ptr(cand, field="resolved_config")])
+                out += ctx.bad(
+                    "P5",
+                    f"declared knob {knob} is identical in both legs' resolved configs: the setting never took effect",
+                    evidence=[leg_ptr(cand, field="resolved_config")],
+                )
     if not out:
         out += ctx.ok("P5", f"declared knob(s) {d.declared_knobs} took effect in the resolved config")
     return out

@@ -38,9 +38,14 @@ def leg_mix(leg: LegData) -> tuple[str, list[str]] | None:
     diff = differing([r.raw.workload for r in reps])  # type: ignore[union-attr]
     files = [r.file for r in reps]
     if diff:
-        parts = [f"{k} {' / '.join(str(v) for v in dict.fromkeys(map(str, vals)))}" for k, vals in list(diff.items())[:3]]
+        parts = [
+            f"{k} {' / '.join(str(v) for v in dict.fromkeys(map(str, vals)))}" for k, vals in list(diff.items())[:3]
+        ]
         return "; ".join(parts), files
-    for key, total, what in (("input_lens", "total_input_tokens", "prompt"), ("output_lens", "total_output_tokens", "output")):
+    for key, total, what in (
+        ("input_lens", "total_input_tokens", "prompt"),
+        ("output_lens", "total_output_tokens", "output"),
+    ):
         per = [_per_request(r, key, total) for r in reps]
         vals = [v for v in per if v is not None and v > 0]
         if len(vals) >= 2 and max(vals) > min(vals) * (1 + LENGTH_REL):
@@ -56,9 +61,12 @@ def e1_one_experiment_per_leg(ctx: GateContext) -> list[Finding]:
         mix = leg_mix(leg)
         if mix is not None:
             what, files = mix
-            out += ctx.bad("E1", f"leg {leg.leg_id}: its {len(files)} repetitions are different experiments ({what}); "
-                           "their spread is not noise and their median is no experiment's: import each as its own leg",
-                           evidence=[EvidencePointer(file=f) for f in files[:4]])
+            out += ctx.bad(
+                "E1",
+                f"leg {leg.leg_id}: its {len(files)} repetitions are different experiments ({what}); "
+                "their spread is not noise and their median is no experiment's: import each as its own leg",
+                evidence=[EvidencePointer(file=f) for f in files[:4]],
+            )
     if not legs:
         return ctx.na("E1", "no leg to check")
     if not out:

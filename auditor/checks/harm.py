@@ -32,7 +32,7 @@ def _before_teardown(log: str) -> str:
     i = log.find(TEARDOWN_MARKER)
     if i < 0:
         m = ENGINE_SHUTDOWN.search(log)
-        return log[:m.start()] if m else log
+        return log[: m.start()] if m else log
     ack: re.Match[str] | None = None
     crash: re.Match[str] | Literal[False] | None = None
     while i >= 0:
@@ -78,18 +78,29 @@ def p11_do_no_harm(ctx: GateContext) -> list[Finding]:
     cand_ids = {c.leg_id for c in ctx.candidate}
     for ref in ctx.reference:  # a reference that served nothing gates against nothing
         if ref.leg_id not in cand_ids and ref.reps and not any(_served(r) for r in ref.reps):
-            out += ctx.bad("P11", f"reference leg {ref.leg_id}: no repetition completed a request", evidence=[
-                EvidencePointer(file=ref.reps[0].file, field="completed")])
+            out += ctx.bad(
+                "P11",
+                f"reference leg {ref.leg_id}: no repetition completed a request",
+                evidence=[EvidencePointer(file=ref.reps[0].file, field="completed")],
+            )
     for cand in ctx.candidate:
         if cand.launch and cand.launch.status == "failed":
-            out += ctx.bad("P11", f"leg {cand.leg_id} failed: {cand.launch.failure_reason}", evidence=[leg_ptr(cand, field="status")])
+            out += ctx.bad(
+                "P11",
+                f"leg {cand.leg_id} failed: {cand.launch.failure_reason}",
+                evidence=[leg_ptr(cand, field="status")],
+            )
         for r in cand.reps:
             n, fld = failed_requests(r)
             if fld:
                 errs = [e for e in r.errors if e]
                 what = f"{n} failed request(s)" if n else "no request completed"
-                out += ctx.bad("P11", f"leg {cand.leg_id} rep {r.rep.rep_index}: {what} (the tool's '{fld}')"
-                               + (f", e.g. {errs[0][:120]!r}" if errs else ""), evidence=[EvidencePointer(file=r.file, line=r.line, field=fld)])
+                out += ctx.bad(
+                    "P11",
+                    f"leg {cand.leg_id} rep {r.rep.rep_index}: {what} (the tool's '{fld}')"
+                    + (f", e.g. {errs[0][:120]!r}" if errs else ""),
+                    evidence=[EvidencePointer(file=r.file, line=r.line, field=fld)],
+                )
                 break
         if cand.server_log is None:
             # no log, an unreadable one or a link to another leg's: nothing shows the run was clean
@@ -100,8 +111,16 @@ def p11_do_no_harm(ctx: GateContext) -> list[Finding]:
         if m:
             line_no = cand.server_log.count("\n", 0, m.start()) + 1
             line = cand.server_log.splitlines()[line_no - 1].strip()
-            out += ctx.bad("P11", f"leg {cand.leg_id} server log shows a crash: {line[:160]!r}", evidence=[leg_ptr(cand, SERVER_LOG, line=line_no)])
+            out += ctx.bad(
+                "P11",
+                f"leg {cand.leg_id} server log shows a crash: {line[:160]!r}",
+                evidence=[leg_ptr(cand, SERVER_LOG, line=line_no)],
+            )
     if not out:
-        out += ctx.ok("P11", f"{len(ctx.candidate)} candidate leg(s) ran clean" if ctx.candidate
-                      else f"{len(ctx.reference)} reference leg(s) served requests")
+        out += ctx.ok(
+            "P11",
+            f"{len(ctx.candidate)} candidate leg(s) ran clean"
+            if ctx.candidate
+            else f"{len(ctx.reference)} reference leg(s) served requests",
+        )
     return out

@@ -1,4 +1,4 @@
-"""Scope harness (H1-H11): is the op-level measurement fair, correct and ungamed?
+"""Scope harness (H1-H10; H11 in harness_served.py): is the op-level measurement fair, correct and ungamed?
 
 The checks read ops/<op>/opbench.json, the raw record the op harness writes for a
 candidate. Pure helpers (``self_compare``, ``tolerance_violations``) are also used by the
@@ -52,7 +52,13 @@ def _guard(ctx: GateContext, rule_id: str) -> tuple[OpBenchRecord | None, list[F
         return None, ctx.bad(rule_id, "harness decision names no op", evidence=[ctx.decision_ptr]), p
     rec, probs = ctx.run.opbench(ctx.decision.op)
     if rec is None:
-        return None, ctx.missing(rule_id, f"op harness record unreadable: {probs[0] if probs else path + ' missing'}", evidence=[p]), p
+        return (
+            None,
+            ctx.missing(
+                rule_id, f"op harness record unreadable: {probs[0] if probs else path + ' missing'}", evidence=[p]
+            ),
+            p,
+        )
     return rec, [], p
 
 
@@ -65,7 +71,11 @@ def h1_self_compare(ctx: GateContext) -> list[Finding]:
     if sc is None:
         return ctx.missing("H1", "baseline or candidate backend not recorded", evidence=[p])
     if sc:
-        return ctx.bad("H1", f"baseline backend {rec.baseline_backend!r} is the candidate's own backend: the speedup compares it with itself", evidence=[p])
+        return ctx.bad(
+            "H1",
+            f"baseline backend {rec.baseline_backend!r} is the candidate's own backend: the speedup compares it with itself",
+            evidence=[p],
+        )
     return ctx.ok("H1", f"{rec.baseline_backend} vs {rec.candidate_backend}")
 
 
@@ -79,9 +89,15 @@ def h2_tolerance(ctx: GateContext) -> list[Finding]:
     bad = tolerance_violations(rec, ctx.policy)
     unrecorded = [b for b in bad if b.endswith(UNRECORDED)]
     if len(unrecorded) < len(bad):
-        return ctx.bad("H2", "; ".join([b for b in bad if b not in unrecorded][:4]), evidence=[EvidencePointer(file=p.file, field="correctness")])
+        return ctx.bad(
+            "H2",
+            "; ".join([b for b in bad if b not in unrecorded][:4]),
+            evidence=[EvidencePointer(file=p.file, field="correctness")],
+        )
     if unrecorded:  # a verdict with no error measured: missing evidence, not a measured violation
-        return ctx.missing("H2", "; ".join(unrecorded[:4]), evidence=[EvidencePointer(file=p.file, field="correctness")])
+        return ctx.missing(
+            "H2", "; ".join(unrecorded[:4]), evidence=[EvidencePointer(file=p.file, field="correctness")]
+        )
     return ctx.ok("H2", f"{len(rec.correctness)} shape(s) within dtype tolerance of a higher-precision reference")
 
 
@@ -95,7 +111,11 @@ def h3_shapes(ctx: GateContext) -> list[Finding]:
     served = {tuple(s) for s in rec.served_shapes}
     extra = [s for s in rec.timed_shapes if tuple(s) not in served]
     if extra:
-        return ctx.bad("H3", f"timed shapes {extra} never occur in the served set {sorted(served)}", evidence=[EvidencePointer(file=p.file, field="timed_shapes")])
+        return ctx.bad(
+            "H3",
+            f"timed shapes {extra} never occur in the served set {sorted(served)}",
+            evidence=[EvidencePointer(file=p.file, field="timed_shapes")],
+        )
     return ctx.ok("H3", f"{len(rec.timed_shapes)} timed shape(s), all served")
 
 
@@ -125,15 +145,29 @@ def h4_side_stream(ctx: GateContext) -> list[Finding]:
     if ready is False:
         stale = [t for t in trials if not t.get("ready")]
         worst = max((t.get("stale_byte_fraction") or 0.0 for t in stale), default=0.0)
-        return ctx.bad("H4", f"the output was not yet written when the timed stream reached its end ({len(stale)}/{len(trials)} trial(s), "
-                             f"up to {100 * worst:.0f}% of its bytes stale): work ran outside the timed stream", evidence=[rp], recomputed=rec_)
+        return ctx.bad(
+            "H4",
+            f"the output was not yet written when the timed stream reached its end ({len(stale)}/{len(trials)} trial(s), "
+            f"up to {100 * worst:.0f}% of its bytes stale): work ran outside the timed stream",
+            evidence=[rp],
+            recomputed=rec_,
+        )
     if early:
         n = sum(1 for t in trials if t.get("complete_before_call"))
-        return ctx.bad("H4", f"the output was already complete while the timed stream was still held before the call ({n}/{len(trials)} "
-                             "trial(s)): it was computed outside the timed stream", evidence=[rp], recomputed=rec_)
+        return ctx.bad(
+            "H4",
+            f"the output was already complete while the timed stream was still held before the call ({n}/{len(trials)} "
+            "trial(s)): it was computed outside the timed stream",
+            evidence=[rp],
+            recomputed=rec_,
+        )
     if ratio is not None and ratio < ctx.policy.min_event_wall_ratio:
-        return ctx.bad("H4", f"timed {ag.event_ms:g} ms by events but {ag.wall_ms:g} ms by wall clock (ratio {ratio:.2f}): work ran outside the timed stream",
-                       evidence=[p], recomputed=rec_)
+        return ctx.bad(
+            "H4",
+            f"timed {ag.event_ms:g} ms by events but {ag.wall_ms:g} ms by wall clock (ratio {ratio:.2f}): work ran outside the timed stream",
+            evidence=[p],
+            recomputed=rec_,
+        )
     tail = "; output complete at the end event" if ready else ""
     return ctx.ok("H4", f"event/wall ratio {'n/a' if ratio is None else f'{ratio:.2f}'}{tail}", recomputed=rec_)
 
@@ -148,7 +182,9 @@ def h5_constant(ctx: GateContext) -> list[Finding]:
         return ctx.missing("H5", "fresh-input and jitter probes not recorded", evidence=[p])
     if ag.fresh_input_output_identical or ag.jitter_output_unchanged:
         which = "fresh inputs" if ag.fresh_input_output_identical else "input jitter"
-        return ctx.bad("H5", f"output unchanged under {which}: the candidate returns a constant or cached result", evidence=[p])
+        return ctx.bad(
+            "H5", f"output unchanged under {which}: the candidate returns a constant or cached result", evidence=[p]
+        )
     return ctx.ok("H5", "output follows its inputs")
 
 
@@ -176,7 +212,9 @@ def h7_alias(ctx: GateContext) -> list[Finding]:
     if ag.output_aliases_input:
         return ctx.bad("H7", "the output aliases a pre-filled input buffer", evidence=[p])
     if not ag.forced_evaluation:
-        return ctx.bad("H7", "the output was not forced inside the timed region (a lazy result times nothing)", evidence=[p])
+        return ctx.bad(
+            "H7", "the output was not forced inside the timed region (a lazy result times nothing)", evidence=[p]
+        )
     return ctx.ok("H7", "no aliasing; evaluation forced")
 
 
@@ -189,10 +227,16 @@ def h8_oracle(ctx: GateContext) -> list[Finding]:
     if o is None:
         return ctx.missing("H8", "no independent oracle result", evidence=[p])
     if not o.author_independent:
-        return ctx.bad("H8", f"oracle {o.name!r} was written by the candidate's author: it can share the bug", evidence=[p])
+        return ctx.bad(
+            "H8", f"oracle {o.name!r} was written by the candidate's author: it can share the bug", evidence=[p]
+        )
     if o.failures or not o.cases:
-        return ctx.bad("H8", f"independent oracle {o.name!r}: {o.failures}/{o.cases} case(s) failed", evidence=[EvidencePointer(file=p.file, field="oracle")],
-                       recomputed={"failures": o.failures, "cases": o.cases})
+        return ctx.bad(
+            "H8",
+            f"independent oracle {o.name!r}: {o.failures}/{o.cases} case(s) failed",
+            evidence=[EvidencePointer(file=p.file, field="oracle")],
+            recomputed={"failures": o.failures, "cases": o.cases},
+        )
     return ctx.ok("H8", f"independent oracle {o.name!r}: {o.cases} case(s) pass")
 
 
@@ -219,16 +263,28 @@ def h9_implausible(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
     rec_ = {"speedup": sp, "claimed_speedup": rec.claimed_speedup}
     if rec.claimed_speedup is not None and not stats.rel_close(rec.claimed_speedup, sp, 0.02):
-        out += ctx.bad("H9", f"claimed {rec.claimed_speedup:g}x but the raw times give {sp:.3g}x", evidence=[p], recomputed=rec_)
+        out += ctx.bad(
+            "H9", f"claimed {rec.claimed_speedup:g}x but the raw times give {sp:.3g}x", evidence=[p], recomputed=rec_
+        )
     if sp > ctx.policy.max_plausible_speedup:
-        out += ctx.bad("H9", f"speedup {sp:.3g}x above {ctx.policy.max_plausible_speedup:g}x needs proof", evidence=[p], recomputed=rec_)
+        out += ctx.bad(
+            "H9",
+            f"speedup {sp:.3g}x above {ctx.policy.max_plausible_speedup:g}x needs proof",
+            evidence=[p],
+            recomputed=rec_,
+        )
     rf = rec.roofline
     if rf and rf.bytes_moved and rf.peak_bandwidth_gbps and rec.timing and rec.timing.candidate_times_ms:
         t_ms = stats.median(rec.timing.candidate_times_ms) or 0.0
         floor_ms = rf.bytes_moved / (rf.peak_bandwidth_gbps * 1e9) * 1e3
         rec_["bandwidth_floor_ms"] = floor_ms
         if t_ms < floor_ms:
-            out += ctx.bad("H9", f"candidate time {t_ms:.4g} ms beats the bandwidth floor {floor_ms:.4g} ms: physically impossible", evidence=[p], recomputed=rec_)
+            out += ctx.bad(
+                "H9",
+                f"candidate time {t_ms:.4g} ms beats the bandwidth floor {floor_ms:.4g} ms: physically impossible",
+                evidence=[p],
+                recomputed=rec_,
+            )
     if not out:
         out += ctx.ok("H9", f"speedup {sp:.3g}x plausible", recomputed=rec_)
     return out
@@ -245,20 +301,36 @@ def _h9_per_case(ctx: GateContext, rec: OpBenchRecord, p: EvidencePointer) -> li
         r = c.baseline_ms / c.candidate_ms
         ratios.append(r)
         if c.claimed_speedup is not None and not stats.rel_close(c.claimed_speedup, r, 0.02):
-            out += ctx.bad("H9", f"case {c.name}: claimed {c.claimed_speedup:g}x but its own times give {r:.3g}x",
-                           evidence=[EvidencePointer(file=p.file, field="per_case")])
+            out += ctx.bad(
+                "H9",
+                f"case {c.name}: claimed {c.claimed_speedup:g}x but its own times give {r:.3g}x",
+                evidence=[EvidencePointer(file=p.file, field="per_case")],
+            )
     if not ratios:
         return ctx.missing("H9", "neither raw times nor per-case times recorded", evidence=[p])
     geo = float(np.exp(np.mean(np.log(ratios))))
     rec_ = {"per_case_geomean": geo, "claimed_speedup": rec.claimed_speedup, "cases": len(ratios)}
     if rec.claimed_speedup is not None and not stats.rel_close(rec.claimed_speedup, geo, 0.02):
-        out += ctx.bad("H9", f"claimed {rec.claimed_speedup:g}x but the summary's own {len(ratios)} per-case times give a "
-                       f"geometric mean of {geo:.3g}x", evidence=[p], recomputed=rec_)
+        out += ctx.bad(
+            "H9",
+            f"claimed {rec.claimed_speedup:g}x but the summary's own {len(ratios)} per-case times give a "
+            f"geometric mean of {geo:.3g}x",
+            evidence=[p],
+            recomputed=rec_,
+        )
     if max(ratios) > ctx.policy.max_plausible_speedup:
-        out += ctx.bad("H9", f"a per-case speedup of {max(ratios):.3g}x is above {ctx.policy.max_plausible_speedup:g}x and needs proof",
-                       evidence=[p], recomputed=rec_)
+        out += ctx.bad(
+            "H9",
+            f"a per-case speedup of {max(ratios):.3g}x is above {ctx.policy.max_plausible_speedup:g}x and needs proof",
+            evidence=[p],
+            recomputed=rec_,
+        )
     if not out:
-        out += ctx.ok("H9", f"{geo:.3g}x follows from the per-case times (a summary's medians; no raw times recorded)", recomputed=rec_)
+        out += ctx.ok(
+            "H9",
+            f"{geo:.3g}x follows from the per-case times (a summary's medians; no raw times recorded)",
+            recomputed=rec_,
+        )
     return out
 
 
@@ -282,75 +354,3 @@ def h10_timing(ctx: GateContext) -> list[Finding]:
     if why:
         return ctx.bad("H10", "; ".join(why), evidence=[EvidencePointer(file=p.file, field="timing")])
     return ctx.ok("H10", f"{t.method}: {len(t.candidate_times_ms)} raw times, {t.total_timed_ms:g} ms timed")
-
-
-# ---------------------------------------------------------------- H11: the baseline is what the engine serves
-
-# how vLLM runs these ops (vllm/platforms/cuda.py get_default_ir_op_priority; platforms/cpu.py):
-# under Inductor the forward_native formula is compiled; without codegen a GPU server calls
-# vLLM's own CUDA op and a CPU one runs forward_native eagerly. The harness names its baseline
-# by these prefixes (agents/kernels/baselines.py; the auditor imports nothing from agents/).
-COMPILED_PREFIX = "torch.compile("
-VLLM_OP_PREFIX = "vllm._C:"
-
-
-def baseline_kind(backend: str | None) -> str | None:
-    """compiled | vllm_custom_op | eager (forward_native run as is) | other (an implementation
-    no vLLM server runs for the op), read from the backend's name; None when unnamed."""
-    if not backend:
-        return None
-    b = backend.strip()
-    if b.startswith(COMPILED_PREFIX):
-        return "compiled"
-    if b.startswith(VLLM_OP_PREFIX):
-        return "vllm_custom_op"
-    if "baselines:" in b or "forward_native" in b or "eager" in b:
-        return "eager"
-    return "other"
-
-
-def served_kind(mode: str, device: str) -> str:
-    return "compiled" if mode == "compiled" else ("vllm_custom_op" if device.startswith("cuda") else "eager")
-
-
-def engine_mode(ctx: GateContext) -> tuple[str | None, str]:
-    """(compiled | eager, the file that says so) from the engine's own resolved config of the
-    run's baseline legs (else any leg): enforce_eager, or compilation mode 0, is eager."""
-    legs = [ctx.run.leg(x) for x in ctx.run.leg_ids()]
-    legs.sort(key=lambda ld: (ld.launch is None or ld.launch.role != "baseline"))
-    for ld in legs:
-        cfg, src = ld.resolved()
-        if not cfg:
-            continue
-        # vLLM >= 0.11 says compilation_config.mode; older releases said level (0 = none)
-        eager = cfg.get("model_config.enforce_eager")
-        mode = cfg.get("compilation_config.mode", cfg.get("compilation_config.level"))
-        if eager is None and mode is None:
-            continue
-        return ("eager" if eager is True or mode in (0, "0", "NONE") else "compiled"), src
-    return None, ""
-
-
-@rule("H11", ["harness"], "baseline is not what the engine serves", "flag", "downgrade_headline")
-def h11_served_baseline(ctx: GateContext) -> list[Finding]:
-    rec, errs, p = _guard(ctx, "H11")
-    if rec is None:
-        return errs
-    kind = baseline_kind(rec.baseline_backend)
-    if kind is None:
-        return ctx.missing("H11", "baseline backend not recorded: what the speedup is over is unknown", evidence=[p])
-    mode, src = engine_mode(ctx)
-    if mode is None and rec.serving_mode in ("compiled", "eager"):
-        mode, src = rec.serving_mode, f"{p.file} field 'serving_mode' (the harness's claim: the run has no engine config)"
-    if mode is None:
-        return ctx.unchecked("H11", "no leg holds the engine's config and the record names no serving mode: what the "
-                             "engine serves for this op is unknown", evidence=[p])
-    device = (rec.timing.device if rec.timing is not None else "") or ""
-    want = served_kind(mode, device)
-    ptr = EvidencePointer(file=p.file, field="baseline_backend")
-    if kind != want:
-        note = f" ({rec.baseline_note})" if rec.baseline_note else ""
-        return ctx.bad("H11", f"baseline {rec.baseline_backend!r} is {kind}, but a {mode} server on {device.split(' ')[0] or 'this device'} "
-                       f"runs {want} ({src}){note}: the isolated speedup is over a path the live server never runs",
-                       evidence=[ptr, EvidencePointer(file=src.split(' ')[0])] if src else [ptr])
-    return ctx.ok("H11", f"baseline {rec.baseline_backend} is what a {mode} server runs ({src})", evidence=[ptr])

@@ -16,8 +16,17 @@ from ..evidence.loader import LegData
 from ..evidence.models import EvidencePointer
 from ..evidence.layout import LAUNCH
 
-ENGINES = {"vllm": "vllm", "sglang": "sglang", "sglang-oai": "sglang", "tgi": "tgi", "lmdeploy": "lmdeploy",
-           "trt": "tensorrt-llm", "tensorrt-llm": "tensorrt-llm", "scalellm": "scalellm", "deepspeed-mii": "deepspeed-mii"}
+ENGINES = {
+    "vllm": "vllm",
+    "sglang": "sglang",
+    "sglang-oai": "sglang",
+    "tgi": "tgi",
+    "lmdeploy": "lmdeploy",
+    "trt": "tensorrt-llm",
+    "tensorrt-llm": "tensorrt-llm",
+    "scalellm": "scalellm",
+    "deepspeed-mii": "deepspeed-mii",
+}
 _MODEL_KEYS = ("model_config.model", "model_path", "model")
 
 

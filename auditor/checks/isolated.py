@@ -30,10 +30,19 @@ def p8_isolated(ctx: GateContext) -> list[Finding]:
             e2e = k / r if ctx.higher_is_better else r / k
     rec = {"isolated_speedup": c.isolated_speedup, "e2e_speedup": e2e}
     if c.headline_source == "isolated":
-        return ctx.bad("P8", f"the headline is an isolated op speedup ({c.isolated_speedup}x); the e2e number is {e2e and f'{e2e:.3f}x'}",
-                       evidence=[ctx.decision_ptr], recomputed=rec)
+        return ctx.bad(
+            "P8",
+            f"the headline is an isolated op speedup ({c.isolated_speedup}x); the e2e number is {e2e and f'{e2e:.3f}x'}",
+            evidence=[ctx.decision_ptr],
+            recomputed=rec,
+        )
     if is_kernel_decision(ctx) and not ctx.candidate:
-        return ctx.bad("P8", "kernel accept without e2e legs: an isolated number cannot stand alone", evidence=[ctx.decision_ptr], recomputed=rec)
+        return ctx.bad(
+            "P8",
+            "kernel accept without e2e legs: an isolated number cannot stand alone",
+            evidence=[ctx.decision_ptr],
+            recomputed=rec,
+        )
     beyond = _beyond_amdahl(ctx, e2e, rec)
     if beyond is not None:
         return beyond
@@ -50,9 +59,18 @@ def p8_isolated(ctx: GateContext) -> list[Finding]:
                 untrustworthy.append(f"its op bench compares backend {ob.baseline_backend!r} with itself")
             untrustworthy += tolerance_violations(ob, ctx.policy)[:2]
         if untrustworthy:
-            return ctx.bad("P8", f"isolated {c.isolated_speedup}x is not trustworthy ({'; '.join(untrustworthy)}); headline the e2e "
-                           f"{e2e and f'{e2e:.3f}x'} instead", evidence=[EvidencePointer(file=op_file(ctx.decision.op, OPBENCH))], recomputed=rec)
-    return ctx.ok("P8", f"headline is e2e ({e2e and f'{e2e:.3f}x'}); isolated {c.isolated_speedup}x reported beside it", recomputed=rec)
+            return ctx.bad(
+                "P8",
+                f"isolated {c.isolated_speedup}x is not trustworthy ({'; '.join(untrustworthy)}); headline the e2e "
+                f"{e2e and f'{e2e:.3f}x'} instead",
+                evidence=[EvidencePointer(file=op_file(ctx.decision.op, OPBENCH))],
+                recomputed=rec,
+            )
+    return ctx.ok(
+        "P8",
+        f"headline is e2e ({e2e and f'{e2e:.3f}x'}); isolated {c.isolated_speedup}x reported beside it",
+        recomputed=rec,
+    )
 
 
 def _isolated_not_e2e(ctx: GateContext, e2e: float | None, rec: dict[str, Any]) -> list[Finding] | None:
@@ -74,13 +92,25 @@ def _isolated_not_e2e(ctx: GateContext, e2e: float | None, rec: dict[str, Any]) 
         return None
     bound_pct = (amdahl_bound(share, k) - 1.0) * 100
     gain_pct, band = (e2e - 1.0) * 100, ctx.policy.noise_band_pct
-    rec.update({"op_share": round(share, 5), "op_speedup": round(k, 4), "predicted_e2e_pct": round(bound_pct, 3), "noise_band_pct": band})
+    rec.update(
+        {
+            "op_share": round(share, 5),
+            "op_speedup": round(k, 4),
+            "predicted_e2e_pct": round(bound_pct, 3),
+            "noise_band_pct": band,
+        }
+    )
     # Amdahl is an upper bound: a gain below it is normal. Flat is no gain beyond the noise
     # band where the bound clears the band twice over (GEAK I6: +38.5% predicted, +0.1% served)
     if bound_pct > 2 * band and gain_pct <= band:
-        return ctx.bad("P8", f"isolated {k:.3g}x on {share:.1%} of time ({src}) predicts up to e2e {bound_pct:+.2f}%, the "
-                       f"legs re-derive {gain_pct:+.2f}% (within the {band:g}% noise band of nothing): the isolated number "
-                       "is not what the server runs; headline the e2e", evidence=[ctx.decision_ptr], recomputed=rec)
+        return ctx.bad(
+            "P8",
+            f"isolated {k:.3g}x on {share:.1%} of time ({src}) predicts up to e2e {bound_pct:+.2f}%, the "
+            f"legs re-derive {gain_pct:+.2f}% (within the {band:g}% noise band of nothing): the isolated number "
+            "is not what the server runs; headline the e2e",
+            evidence=[ctx.decision_ptr],
+            recomputed=rec,
+        )
     return None
 
 
@@ -124,11 +154,22 @@ def _beyond_amdahl(ctx: GateContext, e2e: float | None, rec: dict[str, Any]) -> 
     bound = amdahl_bound(share, k)
     band = ctx.policy.noise_band_pct
     gain_pct, bound_pct = (e2e - 1.0) * 100, (bound - 1.0) * 100
-    rec.update({"op_share": round(share, 5), "op_speedup": round(k, 4), "amdahl_bound_pct": round(bound_pct, 3), "noise_band_pct": band})
+    rec.update(
+        {
+            "op_share": round(share, 5),
+            "op_speedup": round(k, 4),
+            "amdahl_bound_pct": round(bound_pct, 3),
+            "noise_band_pct": band,
+        }
+    )
     if gain_pct - band > bound_pct:
-        return ctx.bad("P8", f"e2e {gain_pct:+.2f}% is beyond what the kernel can give: {d.op} is {share:.1%} of op time "
-                       f"(profile {d.profile_round}) at {k:.3g}x in the harness, an Amdahl bound of {bound_pct:+.2f}%, "
-                       f"and the excess is larger than the {band:g}% noise band: noise or a confound, not the kernel",
-                       action="remeasure", recomputed=rec,
-                       evidence=[EvidencePointer(file=trace), EvidencePointer(file=op_file(str(d.op), OPBENCH))])
+        return ctx.bad(
+            "P8",
+            f"e2e {gain_pct:+.2f}% is beyond what the kernel can give: {d.op} is {share:.1%} of op time "
+            f"(profile {d.profile_round}) at {k:.3g}x in the harness, an Amdahl bound of {bound_pct:+.2f}%, "
+            f"and the excess is larger than the {band:g}% noise band: noise or a confound, not the kernel",
+            action="remeasure",
+            recomputed=rec,
+            evidence=[EvidencePointer(file=trace), EvidencePointer(file=op_file(str(d.op), OPBENCH))],
+        )
     return None

@@ -6,6 +6,8 @@ imported formats), from the percentiles the tool itself printed in each row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from .. import stats
@@ -18,13 +20,21 @@ from .registry import GateContext, rule
 LATENCY_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms")
 
 
+@dataclass
+class _Tally:
+    """What P7 saw across the metrics: findings so far, comparisons made, and what it skipped or
+    found traded. ``traded``: declared regressions that did happen, which the pass must name."""
+
+    out: list[Finding] = field(default_factory=list)
+    checked: int = 0
+    from_aggregates: int = 0
+    skipped: list[str] = field(default_factory=list)
+    traded: list[str] = field(default_factory=list)
+
+
 @rule("P7", ["patch", "bundle"], "hidden latency regression", "flag", "flag")
 def p7_latency(ctx: GateContext) -> list[Finding]:
-    out: list[Finding] = []
-    tol = ctx.policy.latency_tolerance_pct
-    checked = from_aggregates = 0
-    skipped: list[str] = []
-    traded: list[str] = []  # declared regressions that did happen: the pass must name them, not hide them
+    t = _Tally()
     broken = [leg.leg_id for leg in ctx.reference + ctx.candidate if not leg.counted or leg.problems]
     if broken:
         # percentiles over a partial set of repetitions compare different request populations
@@ -33,51 +43,83 @@ def p7_latency(ctx: GateContext) -> list[Finding]:
         ref = np.concatenate([leg.pooled(metric) for leg in ctx.reference] or [np.array([])])
         cand = np.concatenate([leg.pooled(metric) for leg in ctx.candidate] or [np.array([])])
         if not len(ref) or not len(cand):
-            pairs = _aggregate_pairs(ctx, metric)  # rows without per-request arrays: the tool's own percentiles
-            for name, r, c in pairs:
-                checked += 1
-                from_aggregates += 1
-                worse = (c - r) / r * 100 if r else 0.0
-                if worse > tol and (name in ctx.decision.declared_regressions or metric in ctx.decision.declared_regressions):
-                    traded.append(f"{name} {worse:+.1f}% ({r:.2f} -> {c:.2f})")
-                elif worse > tol:
-                    out += ctx.bad("P7", f"{name} worsened {worse:+.1f}% ({r:.2f} -> {c:.2f}, the tool's own per-rep {name}, "
-                                   "median over reps) behind a throughput headline; declare the trade-off or reject",
-                                   recomputed={name: {"reference": r, "candidate": c, "worse_pct": worse, "source": "tool aggregates"}},
-                                   evidence=[EvidencePointer(file=r_.file, field=name) for leg in ctx.candidate for r_ in leg.counted[:1]])
-            continue
-        for q in ctx.policy.latency_percentiles:
-            tail = (100.0 - q) / 100.0 if q > 50 else q / 100.0
-            if min(len(ref), len(cand)) * tail < ctx.policy.min_samples_per_tail_pct:
-                skipped.append(f"p{q:g}_{metric} (n={min(len(ref), len(cand))})")
-                continue
-            r, c = stats.percentile(ref, q), stats.percentile(cand, q)  # type: ignore[assignment]
-            if r is not None and r < ctx.policy.latency_degenerate_ms:
-                # e.g. TPOT when a request's tokens arrive in one stream chunk: the client saw
-                # no decode steps, so a relative change against ~0 measures chunking, not latency
-                skipped.append(f"p{q:g}_{metric} (reference {r:.3f} ms < {ctx.policy.latency_degenerate_ms:g} ms: not a latency)")
-                continue
-            checked += 1
-            if r and c is not None:
-                worse = (c - r) / r * 100
-                name = f"p{q:g}_{metric}"
-                if worse > tol and (name in ctx.decision.declared_regressions or metric in ctx.decision.declared_regressions):
-                    traded.append(f"{name} {worse:+.1f}% ({r:.2f} -> {c:.2f})")
-                elif worse > tol:
-                    out += ctx.bad("P7", f"{name} worsened {worse:+.1f}% ({r:.2f} -> {c:.2f}) behind a throughput headline; "
-                                   "declare the trade-off or reject", recomputed={name: {"reference": r, "candidate": c, "worse_pct": worse}},
-                                   evidence=[EvidencePointer(file=leg.bench_file, field=f"requests.{metric}") for leg in ctx.candidate][:2])
-    if not checked:
-        return ctx.missing("P7", "no per-request latency arrays in the legs")
-    if not out:
-        note = f"; too few requests to judge {', '.join(skipped)}" if skipped else ""
-        src = f", {from_aggregates} of them from the tool's own per-rep percentiles" if from_aggregates else ""
-        if traded:
-            out += ctx.ok("P7", f"declared trade-off(s): {', '.join(traded)}; no undeclared latency percentile worse than "
-                          f"{tol:g}% ({checked} compared{src}){note}", recomputed={"declared_and_measured": traded})
+            _judge_aggregates(ctx, metric, t)  # rows without per-request arrays: the tool's own percentiles
         else:
-            out += ctx.ok("P7", f"no latency percentile worse than {tol:g}% ({checked} compared{src}){note}")
-    return out
+            _judge_pooled(ctx, metric, ref, cand, t)
+    if not t.checked:
+        return ctx.missing("P7", "no per-request latency arrays in the legs")
+    if not t.out:
+        t.out += _pass(ctx, t)
+    return t.out
+
+
+def _declared(ctx: GateContext, name: str, metric: str) -> bool:
+    return name in ctx.decision.declared_regressions or metric in ctx.decision.declared_regressions
+
+
+def _judge_aggregates(ctx: GateContext, metric: str, t: _Tally) -> None:
+    tol = ctx.policy.latency_tolerance_pct
+    for name, r, c in _aggregate_pairs(ctx, metric):
+        t.checked += 1
+        t.from_aggregates += 1
+        worse = (c - r) / r * 100 if r else 0.0
+        if worse > tol and _declared(ctx, name, metric):
+            t.traded.append(f"{name} {worse:+.1f}% ({r:.2f} -> {c:.2f})")
+        elif worse > tol:
+            t.out += ctx.bad(
+                "P7",
+                f"{name} worsened {worse:+.1f}% ({r:.2f} -> {c:.2f}, the tool's own per-rep {name}, "
+                "median over reps) behind a throughput headline; declare the trade-off or reject",
+                recomputed={name: {"reference": r, "candidate": c, "worse_pct": worse, "source": "tool aggregates"}},
+                evidence=[EvidencePointer(file=r_.file, field=name) for leg in ctx.candidate for r_ in leg.counted[:1]],
+            )
+
+
+def _judge_pooled(ctx: GateContext, metric: str, ref: np.ndarray, cand: np.ndarray, t: _Tally) -> None:
+    tol = ctx.policy.latency_tolerance_pct
+    for q in ctx.policy.latency_percentiles:
+        tail = (100.0 - q) / 100.0 if q > 50 else q / 100.0
+        if min(len(ref), len(cand)) * tail < ctx.policy.min_samples_per_tail_pct:
+            t.skipped.append(f"p{q:g}_{metric} (n={min(len(ref), len(cand))})")
+            continue
+        r, c = stats.percentile(ref, q), stats.percentile(cand, q)
+        if r is not None and r < ctx.policy.latency_degenerate_ms:
+            # e.g. TPOT when a request's tokens arrive in one stream chunk: the client saw
+            # no decode steps, so a relative change against ~0 measures chunking, not latency
+            t.skipped.append(
+                f"p{q:g}_{metric} (reference {r:.3f} ms < {ctx.policy.latency_degenerate_ms:g} ms: not a latency)"
+            )
+            continue
+        t.checked += 1
+        if r and c is not None:
+            worse = (c - r) / r * 100
+            name = f"p{q:g}_{metric}"
+            if worse > tol and _declared(ctx, name, metric):
+                t.traded.append(f"{name} {worse:+.1f}% ({r:.2f} -> {c:.2f})")
+            elif worse > tol:
+                t.out += ctx.bad(
+                    "P7",
+                    f"{name} worsened {worse:+.1f}% ({r:.2f} -> {c:.2f}) behind a throughput headline; "
+                    "declare the trade-off or reject",
+                    recomputed={name: {"reference": r, "candidate": c, "worse_pct": worse}},
+                    evidence=[
+                        EvidencePointer(file=leg.bench_file, field=f"requests.{metric}") for leg in ctx.candidate
+                    ][:2],
+                )
+
+
+def _pass(ctx: GateContext, t: _Tally) -> list[Finding]:
+    tol = ctx.policy.latency_tolerance_pct
+    note = f"; too few requests to judge {', '.join(t.skipped)}" if t.skipped else ""
+    src = f", {t.from_aggregates} of them from the tool's own per-rep percentiles" if t.from_aggregates else ""
+    if t.traded:
+        return ctx.ok(
+            "P7",
+            f"declared trade-off(s): {', '.join(t.traded)}; no undeclared latency percentile worse than "
+            f"{tol:g}% ({t.checked} compared{src}){note}",
+            recomputed={"declared_and_measured": t.traded},
+        )
+    return ctx.ok("P7", f"no latency percentile worse than {tol:g}% ({t.checked} compared{src}){note}")
 
 
 _AGG_NAME = {"ttft_ms": "ttft", "tpot_ms": "tpot", "e2e_ms": "e2el"}
@@ -95,6 +137,11 @@ def _aggregate_pairs(ctx: GateContext, metric: str) -> list[tuple[str, float, fl
             if not vals or not all(isinstance(v, (int, float)) and v > 0 for v in vals):
                 break
             sides.append(stats.median([float(v) for v in vals]))  # type: ignore[arg-type]
-        if len(sides) == 2 and sides[0] is not None and sides[1] is not None and sides[0] >= ctx.policy.latency_degenerate_ms:
+        if (
+            len(sides) == 2
+            and sides[0] is not None
+            and sides[1] is not None
+            and sides[0] >= ctx.policy.latency_degenerate_ms
+        ):
             out.append((name, float(sides[0]), float(sides[1])))
     return out

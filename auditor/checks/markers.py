@@ -41,15 +41,20 @@ def _nested_repeat(items: Any, inside: bool) -> bool:
 def compile_marker(pattern: str) -> tuple[re.Pattern[str] | None, str | None]:
     """(compiled, None), or (None, why the pattern cannot serve as a marker)."""
     if len(pattern) > MAX_MARKER_CHARS:
-        return None, f"the marker is {len(pattern)} characters; a log-line pattern needs far fewer (at most {MAX_MARKER_CHARS})"
+        return (
+            None,
+            f"the marker is {len(pattern)} characters; a log-line pattern needs far fewer (at most {MAX_MARKER_CHARS})",
+        )
     try:
         parsed = sre_parse.parse(pattern)
         pat = re.compile(pattern)
     except (re.error, RecursionError, OverflowError, ValueError) as e:
         return None, f"the marker /{pattern[:80]}/ is not a valid regular expression ({e})"
     if _nested_repeat(list(parsed), False):
-        return None, (f"the marker /{pattern[:80]}/ nests a repetition inside a repetition (or uses a backreference), "
-                      "which can take exponential time on a log line; write it without nested quantifiers")
+        return None, (
+            f"the marker /{pattern[:80]}/ nests a repetition inside a repetition (or uses a backreference), "
+            "which can take exponential time on a log line; write it without nested quantifiers"
+        )
     return pat, None
 
 

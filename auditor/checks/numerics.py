@@ -26,29 +26,53 @@ def p10_numerics(ctx: GateContext) -> list[Finding]:
     for cand in ctx.candidate:
         pp = cand.parity_probe
         if pp is None:
-            out += ctx.missing("P10", f"leg {cand.leg_id} has no one-token parity probe (fail closed)", evidence=[leg_ptr(cand, PARITY_PROBE)])
+            out += ctx.missing(
+                "P10",
+                f"leg {cand.leg_id} has no one-token parity probe (fail closed)",
+                evidence=[leg_ptr(cand, PARITY_PROBE)],
+            )
             continue
-        rec: dict[str, Any] = {"cosine": pp.cosine, "argmax_equal": pp.argmax_equal, "min_cosine": ctx.policy.min_cosine}
+        rec: dict[str, Any] = {
+            "cosine": pp.cosine,
+            "argmax_equal": pp.argmax_equal,
+            "min_cosine": ctx.policy.min_cosine,
+        }
         if pp.reference_leg is not None:
             # the probe names its raw sides: re-derive it rather than trust the record
             again = _rederive_probe(ctx.run.leg(pp.reference_leg), cand)
             if isinstance(again, str):
-                out += ctx.missing("P10", f"leg {cand.leg_id}: the parity probe cannot be re-derived: {again}",
-                                   evidence=[EvidencePointer(file=cand.topk_file)])
+                out += ctx.missing(
+                    "P10",
+                    f"leg {cand.leg_id}: the parity probe cannot be re-derived: {again}",
+                    evidence=[EvidencePointer(file=cand.topk_file)],
+                )
                 continue
             cos, arg_eq = again
             rec.update({"recomputed_cosine": cos, "recomputed_argmax_equal": arg_eq, "reference_leg": pp.reference_leg})
             cos_differs = pp.cosine is not None and np.isfinite(cos) and not stats.rel_close(pp.cosine, cos, 1e-6, 1e-9)
             if cos_differs or pp.argmax_equal != arg_eq:
-                out += ctx.bad("P10", f"leg {cand.leg_id}: parity_probe.json says cosine {pp.cosine} argmax_equal={pp.argmax_equal}, "
-                               f"the recorded top-k logprobs re-derive {cos:.6f} / {arg_eq}",
-                               evidence=[leg_ptr(cand, PARITY_PROBE), EvidencePointer(file=cand.topk_file)],
-                               claimed={"cosine": pp.cosine, "argmax_equal": pp.argmax_equal}, recomputed=rec)
+                out += ctx.bad(
+                    "P10",
+                    f"leg {cand.leg_id}: parity_probe.json says cosine {pp.cosine} argmax_equal={pp.argmax_equal}, "
+                    f"the recorded top-k logprobs re-derive {cos:.6f} / {arg_eq}",
+                    evidence=[leg_ptr(cand, PARITY_PROBE), EvidencePointer(file=cand.topk_file)],
+                    claimed={"cosine": pp.cosine, "argmax_equal": pp.argmax_equal},
+                    recomputed=rec,
+                )
                 continue
             pp = pp.model_copy(update={"cosine": cos if np.isfinite(cos) else None, "argmax_equal": arg_eq})
-        if pp.cosine is None or not np.isfinite(pp.cosine) or pp.cosine < ctx.policy.min_cosine or pp.argmax_equal is not True:
-            out += ctx.bad("P10", f"leg {cand.leg_id}: parity probe cosine {pp.cosine} (need >= {ctx.policy.min_cosine}) argmax_equal={pp.argmax_equal}: eject",
-                           evidence=[leg_ptr(cand, PARITY_PROBE)], recomputed=rec)
+        if (
+            pp.cosine is None
+            or not np.isfinite(pp.cosine)
+            or pp.cosine < ctx.policy.min_cosine
+            or pp.argmax_equal is not True
+        ):
+            out += ctx.bad(
+                "P10",
+                f"leg {cand.leg_id}: parity probe cosine {pp.cosine} (need >= {ctx.policy.min_cosine}) argmax_equal={pp.argmax_equal}: eject",
+                evidence=[leg_ptr(cand, PARITY_PROBE)],
+                recomputed=rec,
+            )
         else:
             how = f"re-derived from {pp.reference_leg}'s and its own top-k" if pp.reference_leg else "as recorded"
             out += ctx.ok("P10", f"leg {cand.leg_id}: cosine {pp.cosine:.4f}, argmax equal ({how})", recomputed=rec)

@@ -34,15 +34,44 @@ FAMILIES: list[tuple[str, re.Pattern[str]]] = [
     ("communication", re.compile(r"nccl|all_?reduce|all_?gather|reduce_scatter|rccl|cross_device", re.I)),
     # onednn/mkldnn: vLLM-on-CPU's linear layers run as _C::onednn_mm ("\bmm" misses "_mm");
     # nvjet_*: cuBLASLt's own Hopper kernels (what aten::mm runs on an H100/H200)
-    ("gemm", re.compile(r"gemm|matmul|\bmm\b|_mm\b|aten::mm|addmm|cutlass|cublas|nvjet|xmma|linear|sgemm|bmm|onednn|mkldnn|dnnl", re.I)),
+    (
+        "gemm",
+        re.compile(
+            r"gemm|matmul|\bmm\b|_mm\b|aten::mm|addmm|cutlass|cublas|nvjet|xmma|linear|sgemm|bmm|onednn|mkldnn|dnnl",
+            re.I,
+        ),
+    ),
     ("sampling", re.compile(r"sampl|softmax|argmax|top_?p|top_?k", re.I)),
     ("memcpy", re.compile(r"memcpy|memset|copy_", re.I)),
 ]
 
 _TRITON = re.compile(r"^triton_(poi|red|per|tem)_fused_?(.*?)(_\d+)?$")
 # ops Inductor names in a fused kernel that only move or reshape data
-_MOVES = {"", "view", "unsafe", "cat", "transpose", "clone", "to", "copy", "slice", "unsqueeze", "squeeze", "expand",
-          "permute", "select", "index", "reshape", "t", "contiguous", "split", "alias", "lift", "fresh", "inputs"}
+_MOVES = {
+    "",
+    "view",
+    "unsafe",
+    "cat",
+    "transpose",
+    "clone",
+    "to",
+    "copy",
+    "slice",
+    "unsqueeze",
+    "squeeze",
+    "expand",
+    "permute",
+    "select",
+    "index",
+    "reshape",
+    "t",
+    "contiguous",
+    "split",
+    "alias",
+    "lift",
+    "fresh",
+    "inputs",
+}
 
 
 def _triton_family(kind: str, ops: str) -> str:
@@ -78,8 +107,11 @@ def compiled_region(name: str) -> bool:
 
 
 # ATen's generic kernel templates: the name says how, not what (the launching op says what)
-_GENERIC = re.compile(r"^void (at::native::|\(anonymous namespace\)::|at::)|elementwise_kernel|reduce_kernel|CatArrayBatchedCopy|"
-                      r"^void (cutlass::|cub::)?(Device|Reduce)|index_elementwise|vectorized_gather", re.I)
+_GENERIC = re.compile(
+    r"^void (at::native::|\(anonymous namespace\)::|at::)|elementwise_kernel|reduce_kernel|CatArrayBatchedCopy|"
+    r"^void (cutlass::|cub::)?(Device|Reduce)|index_elementwise|vectorized_gather",
+    re.I,
+)
 
 
 def generic_kernel(name: str) -> bool:

@@ -13,10 +13,11 @@ from typing import Any
 from .. import stats
 from ..evidence.loader import LegData
 from ..evidence.models import METRICS, EvidencePointer, Finding
-from .config_diff import key_matches, lever_class, same_value
+from .config_diff import lever_class
 from .launch import leg_pairs, resolved_diff, launch_claim_findings
 from .paired_gate import paired_p3
-from .registry import GateContext, leg_ptr, ptr, rule
+from .registry import GateContext, ptr, rule
+from .reported import claim_checks, copy_mismatches, rep_findings, settings_findings
 
 SPEC_SEEN = "speculative decoding (seen in the tool's rows)"
 
@@ -60,38 +61,63 @@ def p1_rederivable(ctx: GateContext) -> list[Finding]:
     d = ctx.decision
     # the metric is the producer's word: named from the closed vocabulary, in its own direction
     if not ctx.metric_known:
-        out += ctx.bad("P1", f"claim metric {str(d.claim.metric)[:80]!r} is not a metric geak re-derives from the tool's requests "
-                       f"(known: {', '.join(METRICS)}); the gate is judged on {ctx.metric} and cannot bank this claim",
-                       evidence=[ctx.decision_field("claim.metric")])
+        out += ctx.bad(
+            "P1",
+            f"claim metric {str(d.claim.metric)[:80]!r} is not a metric geak re-derives from the tool's requests "
+            f"(known: {', '.join(METRICS)}); the gate is judged on {ctx.metric} and cannot bank this claim",
+            evidence=[ctx.decision_field("claim.metric")],
+        )
     elif d.claim.higher_is_better != ctx.higher_is_better:
-        out += ctx.bad("P1", f"claim says {d.claim.metric} is {'higher' if d.claim.higher_is_better else 'lower'}-is-better; "
-                       f"it is {'higher' if ctx.higher_is_better else 'lower'}-is-better: the claim's direction would turn "
-                       "a loss into a win", evidence=[ctx.decision_field("claim.higher_is_better")])
-    for side, legs, runs in (("reference", d.reference_legs, d.claim.reference_runs), ("candidate", d.candidate_legs, d.claim.candidate_runs)):
+        out += ctx.bad(
+            "P1",
+            f"claim says {d.claim.metric} is {'higher' if d.claim.higher_is_better else 'lower'}-is-better; "
+            f"it is {'higher' if ctx.higher_is_better else 'lower'}-is-better: the claim's direction would turn "
+            "a loss into a win",
+            evidence=[ctx.decision_field("claim.higher_is_better")],
+        )
+    for side, legs, runs in (
+        ("reference", d.reference_legs, d.claim.reference_runs),
+        ("candidate", d.candidate_legs, d.claim.candidate_runs),
+    ):
         if legs or (side == "candidate" and ctx.scope == "baseline"):
             continue
-        inline = (f"; the {len(runs)} per-run value(s) the claim lists are the producer's summary, not the tool's output"
-                  if runs else "")
-        out += ctx.bad("P1", f"the decision names no {side} leg: nothing to re-derive from{inline}", evidence=[ctx.decision_ptr])
+        inline = (
+            f"; the {len(runs)} per-run value(s) the claim lists are the producer's summary, not the tool's output"
+            if runs
+            else ""
+        )
+        out += ctx.bad(
+            "P1", f"the decision names no {side} leg: nothing to re-derive from{inline}", evidence=[ctx.decision_ptr]
+        )
     for leg in ctx.all_legs:
         if leg.problems:
             for pr in leg.problems[:8]:
                 out += ctx.bad("P1", f"leg {leg.leg_id}: {pr}", evidence=[ptr(pr)])
             continue
         if not leg.counted:
-            out += ctx.bad("P1", f"leg {leg.leg_id}: no counted repetition in {leg.bench_file}", evidence=[EvidencePointer(file=leg.bench_file)])
+            out += ctx.bad(
+                "P1",
+                f"leg {leg.leg_id}: no counted repetition in {leg.bench_file}",
+                evidence=[EvidencePointer(file=leg.bench_file)],
+            )
             continue
         for pr in leg.raw_missing:
-            out += ctx.missing("P1", f"leg {leg.leg_id}: {pr}", evidence=[ptr(pr), EvidencePointer(file=leg.bench_file)])
+            out += ctx.missing(
+                "P1", f"leg {leg.leg_id}: {pr}", evidence=[ptr(pr), EvidencePointer(file=leg.bench_file)]
+            )
         no_arrays = [r for r in leg.counted if not r.has_arrays]
         if no_arrays:
             msg = f"leg {leg.leg_id}: {len(no_arrays)} rep(s) have no per-request arrays; values fall back to the tool's aggregates"
             if ctx.imported:
-                out += ctx.unchecked("P1", msg, evidence=[EvidencePointer(file=r.file, line=r.line) for r in no_arrays[:3]])
+                out += ctx.unchecked(
+                    "P1", msg, evidence=[EvidencePointer(file=r.file, line=r.line) for r in no_arrays[:3]]
+                )
             else:
                 out += ctx.bad("P1", msg, evidence=[EvidencePointer(file=r.file, line=r.line) for r in no_arrays[:3]])
     if not any(f.outcome in ("fail", "unchecked", "n/a") for f in out):
-        nulls = [k for k in ("reference_value", "candidate_value", "delta_pct", "non_overlap") if getattr(d.claim, k) is None]
+        nulls = [
+            k for k in ("reference_value", "candidate_value", "delta_pct", "non_overlap") if getattr(d.claim, k) is None
+        ]
         note = f"; claim fields {nulls} were null and are recomputed, not trusted" if nulls else ""
         out += ctx.ok("P1", f"all {len(ctx.all_legs)} leg(s) re-derivable from raw{note}")
     return out
@@ -99,92 +125,36 @@ def p1_rederivable(ctx: GateContext) -> list[Finding]:
 
 # ---------------------------------------------------------------- P2
 
-REP_AGGREGATES = ("output_throughput", "request_throughput", "total_token_throughput")
-
 
 @rule("P2", ["baseline", "patch", "bundle"], "reported != raw", "fail", "eject")
 def p2_reported_vs_raw(ctx: GateContext) -> list[Finding]:
-    out: list[Finding] = []
-    # geak's own normalized copy against the tool's bytes: a producer's file is a claim too
-    for leg in ctx.all_legs:
-        for pr in leg.mismatches[:8]:
-            out += ctx.bad("P2", f"leg {leg.leg_id}: {pr}", evidence=[ptr(pr)])
-        if len(leg.mismatches) > 8:
-            out += ctx.bad("P2", f"leg {leg.leg_id}: {len(leg.mismatches) - 8} more disagreement(s) between bench_runs.jsonl and raw/")
-    c = ctx.decision.claim
-    rel = ctx.policy.rounding_rel
+    out = copy_mismatches(ctx)
     ref_med = stats.median(ctx.side_values(ctx.reference))
     cand_med = stats.median(ctx.side_values(ctx.candidate))
     delta = stats.delta_pct(ref_med, cand_med, ctx.higher_is_better)
-    checks: list[tuple[str, Any, Any, bool]] = []
-    if c.reference_value is not None and ref_med is not None:
-        checks.append(("reference_value", c.reference_value, ref_med, stats.rel_close(c.reference_value, ref_med, rel)))
-    if c.candidate_value is not None and cand_med is not None:
-        checks.append(("candidate_value", c.candidate_value, cand_med, stats.rel_close(c.candidate_value, cand_med, rel)))
-    if c.delta_pct is not None and delta is not None:
-        # rounding of a percentage: 0.05 points, or 5% of the delta itself for large deltas
-        checks.append(("delta_pct", c.delta_pct, delta, abs(c.delta_pct - delta) <= max(0.05, 0.05 * abs(delta))))
-    if c.non_overlap is not None:
-        no = stats.non_overlap(ctx.side_values(ctx.reference), ctx.side_values(ctx.candidate), ctx.higher_is_better)
-        if no is not None:
-            checks.append(("non_overlap", c.non_overlap, no, c.non_overlap == no))
-    for name, runs, side in (("reference_runs", c.reference_runs, ctx.reference), ("candidate_runs", c.candidate_runs, ctx.candidate)):
-        if runs is not None and side:
-            checks.append((name, runs, *_runs_agree(runs, ctx.side_values(side), rel)))
+    checks = claim_checks(ctx, ref_med, cand_med, delta)
     for name, claimed, recomputed, agree in checks:
         if not agree:
-            out += ctx.bad("P2", f"claim {name} = {claimed!r} but raw re-derives {recomputed!r}",
-                           evidence=[ctx.decision_ptr], claimed={name: claimed}, recomputed={name: recomputed})
-    # reported settings vs the engine's own resolved config
-    for leg_id, settings in c.reported_settings.items():
-        leg = ctx.run.leg(leg_id)
-        resolved, _src = leg.resolved()
-        if resolved is None:
-            out += ctx.unchecked("P2", f"reported settings of leg {leg_id} cannot be compared: no resolved config")
-            continue
-        for knob, value in settings.items():
-            hits = {k: v for k, v in resolved.items() if key_matches(knob, k)}
-            if not hits:
-                out += ctx.unchecked("P2", f"leg {leg_id}: reported {knob}={value!r} has no counterpart in the resolved config")
-                continue
-            for k, v in hits.items():
-                if not same_value(v, value):
-                    out += ctx.bad("P2", f"leg {leg_id}: reported {knob} = {value!r} but the engine's resolved config says {k} = {v!r}",
-                                   evidence=[ctx.decision_ptr, leg_ptr(leg, field=f"resolved_config.{k}")],
-                                   claimed={knob: value}, recomputed={k: v})
+            out += ctx.bad(
+                "P2",
+                f"claim {name} = {claimed!r} but raw re-derives {recomputed!r}",
+                evidence=[ctx.decision_ptr],
+                claimed={name: claimed},
+                recomputed={name: recomputed},
+            )
+    out += settings_findings(ctx)
     out += launch_claim_findings(ctx, ctx.all_legs)
     # per-rep aggregates the tool printed vs the per-request arrays it saved
     for leg in ctx.all_legs:
         for r in leg.reps:
-            for agg in REP_AGGREGATES:
-                rep_val = r.reported.get(agg)
-                mine = getattr(r, agg)
-                if mine is not None and r.empty_successes and r.rep.duration_s:
-                    # the tool counted its empty "successes" (raw.py) and their prompts: its rates are
-                    # held to what it counted; the gate's values count only what was served
-                    mine += {"request_throughput": r.empty_successes, "total_token_throughput": r.empty_input_tokens}.get(agg, 0.0) / r.rep.duration_s
-                if isinstance(rep_val, (int, float)) and mine is not None and not stats.rel_close(float(rep_val), mine, rel):
-                    out += ctx.bad("P2", f"leg {leg.leg_id} rep {r.rep.rep_index}: tool reported {agg} {rep_val:g}, "
-                                   f"its own per-request arrays give {mine:.2f}",
-                                   evidence=[EvidencePointer(file=r.file, line=r.line, field=f"reported.{agg}")],
-                                   claimed={agg: rep_val}, recomputed={agg: mine})
-            rr = r.raw  # a duration shorter than the tool's own requests took: throughput inflated
-            if rr is not None and rr.span_s is not None and rr.duration_s is not None and rr.duration_s < rr.span_s * (1 - 1e-3) - 1e-3:
-                out += ctx.bad("P2", f"leg {leg.leg_id} {rr.file}: duration {rr.duration_s:.4g} s, but its own requests ran from the "
-                               f"first start to the last end for {rr.span_s:.4g} s", evidence=[EvidencePointer(file=rr.file, field="duration")],
-                               claimed={"duration": rr.duration_s}, recomputed={"request_span_s": rr.span_s})
+            out += rep_findings(ctx, leg, r)
     if not any(f.outcome == "fail" for f in out):
-        out += ctx.ok("P2", f"{len(checks)} claimed number(s) and every tool aggregate agree with raw",
-                      recomputed={"reference_median": ref_med, "candidate_median": cand_med, "delta_pct": delta})
+        out += ctx.ok(
+            "P2",
+            f"{len(checks)} claimed number(s) and every tool aggregate agree with raw",
+            recomputed={"reference_median": ref_med, "candidate_median": cand_med, "delta_pct": delta},
+        )
     return out
-
-
-def _runs_agree(claimed: list[float], raw: list[float], rel: float) -> tuple[list[float], bool]:
-    """A summary's per-run list against the counted raw values, as multisets (a summary may
-    sort them): same count, and pairwise equal within rounding once both are sorted."""
-    mine = sorted(raw)
-    return [round(v, 3) for v in mine], len(claimed) == len(mine) and all(
-        stats.rel_close(a, b, rel) for a, b in zip(sorted(claimed), mine))
 
 
 # ---------------------------------------------------------------- P3
@@ -205,28 +175,56 @@ def p3_within_noise(ctx: GateContext) -> list[Finding]:
     if unknown:
         return unknown
     band = ctx.policy.noise_band_pct
-    dec = stats.blocks_decision(ref, cand, band, min_reps_for_test=ctx.policy.min_reps_for_test, alpha=ctx.policy.alpha,
-                                higher_is_better=ctx.higher_is_better)
+    dec = stats.blocks_decision(
+        ref,
+        cand,
+        band,
+        min_reps_for_test=ctx.policy.min_reps_for_test,
+        alpha=ctx.policy.alpha,
+        higher_is_better=ctx.higher_is_better,
+    )
     delta, no = dec.delta_pct, dec.non_overlap
-    rec: dict[str, Any] = {"reference": ref, "candidate": cand, "delta_pct": delta, "non_overlap": no, "noise_band_pct": band}
+    rec: dict[str, Any] = {
+        "reference": ref,
+        "candidate": cand,
+        "delta_pct": delta,
+        "non_overlap": no,
+        "noise_band_pct": band,
+    }
     if dec.tested:
         rec.update({"mann_whitney_p": dec.mann_whitney_p, "bootstrap_ci_pct": dec.ci_pct})
     if dec.by == "test":
         ci = dec.ci_pct
         assert ci is not None
-        return ctx.ok("P3", f"delta {delta:+.2f}% significant (p={dec.mann_whitney_p:.3g}, CI [{ci[0]:.2f}, {ci[1]:.2f}]%) and above the {band:g}% band", recomputed=rec)
+        return ctx.ok(
+            "P3",
+            f"delta {delta:+.2f}% significant (p={dec.mann_whitney_p:.3g}, CI [{ci[0]:.2f}, {ci[1]:.2f}]%) and above the {band:g}% band",
+            recomputed=rec,
+        )
     if dec.by == "ranges":
-        return ctx.ok("P3", f"delta {delta:+.2f}% > {band:g}% band and the candidate's worst rep beats the reference's best", recomputed=rec)
+        return ctx.ok(
+            "P3",
+            f"delta {delta:+.2f}% > {band:g}% band and the candidate's worst rep beats the reference's best",
+            recomputed=rec,
+        )
     action = "eject" if delta is not None and delta < -band else "remeasure"
     why = []
     if delta is None or delta <= band:
         why.append(f"delta {delta:+.2f}% is not above the {band:g}% noise band" if delta is not None else "no delta")
     if not no:
         worse = stats.non_overlap(cand, ref, ctx.higher_is_better)  # the reverse: every candidate rep worse
-        why.append("every candidate rep is worse than every reference rep" if worse
-                   else "rep ranges overlap (candidate's worst does not beat reference's best)")
-    return ctx.bad("P3", "; ".join(why), action=action, recomputed=rec,
-                   evidence=[EvidencePointer(file=leg.bench_file) for leg in ctx.reference + ctx.candidate][:4])
+        why.append(
+            "every candidate rep is worse than every reference rep"
+            if worse
+            else "rep ranges overlap (candidate's worst does not beat reference's best)"
+        )
+    return ctx.bad(
+        "P3",
+        "; ".join(why),
+        action=action,
+        recomputed=rec,
+        evidence=[EvidencePointer(file=leg.bench_file) for leg in ctx.reference + ctx.candidate][:4],
+    )
 
 
 # ---------------------------------------------------------------- P6
@@ -241,12 +239,21 @@ def p6_lever_class(ctx: GateContext) -> list[Finding]:
     for knob, declared in d.declared_levers.items():
         actual = lever_class(knob)
         if declared != actual:
-            out += ctx.bad("P6", f"{knob} is declared a {declared} lever but it is a {actual} lever",
-                           evidence=[ctx.decision_ptr], claimed={knob: declared}, recomputed={knob: actual})
+            out += ctx.bad(
+                "P6",
+                f"{knob} is declared a {declared} lever but it is a {actual} lever",
+                evidence=[ctx.decision_ptr],
+                claimed={knob: declared},
+                recomputed={knob: actual},
+            )
     non_kernel = {k: v for k, v in found.items() if v != "kernel"}
     if claimed_kernel and non_kernel:
-        out += ctx.bad("P6", f"headline claims a kernel win but the legs also differ in {non_kernel}; report those levers in their own class",
-                       evidence=[ctx.decision_ptr], recomputed={"levers": found})
+        out += ctx.bad(
+            "P6",
+            f"headline claims a kernel win but the legs also differ in {non_kernel}; report those levers in their own class",
+            evidence=[ctx.decision_ptr],
+            recomputed={"levers": found},
+        )
     if not out:
         out += ctx.ok("P6", f"lever classes consistent: {found or 'no differing knobs'}", recomputed={"levers": found})
     return out

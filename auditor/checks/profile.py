@@ -7,12 +7,13 @@ from collections import defaultdict
 from typing import Any
 
 from ..evidence.models import EvidencePointer, Finding, ProfileClaim
-from ..evidence.store import gunzip_capped
+from ..evidence.decoding import gunzip_capped
 from .op_classes import compiled_region, device_name, launch_ops, op_family
 from .registry import GateContext, rule
 from ..evidence.layout import ROUTING, profile_file
 
 __all__ = ["compiled_region", "op_family", "self_times_us", "family_shares", "load_trace", "trace_times"]
+
 
 def self_times_us(events: list[dict[str, Any]]) -> dict[str, float]:
     """Exclusive time per event name. Device kernels when the trace has any (a generic ATen
@@ -102,7 +103,9 @@ def trace_times(run: Any, rel: str) -> dict[str, float]:
     return got
 
 
-def _load(ctx: GateContext) -> tuple[ProfileClaim | None, dict[str, float] | None, dict[str, float] | None, list[Finding]]:
+def _load(
+    ctx: GateContext,
+) -> tuple[ProfileClaim | None, dict[str, float] | None, dict[str, float] | None, list[Finding]]:
     # R1-R3 share one parse of the trace per gate
     key = ("profile", ctx.decision.decision_id)
     if key not in ctx.memo:
@@ -110,23 +113,43 @@ def _load(ctx: GateContext) -> tuple[ProfileClaim | None, dict[str, float] | Non
     return ctx.memo[key]  # type: ignore[no-any-return]
 
 
-def _load_uncached(ctx: GateContext) -> tuple[ProfileClaim | None, dict[str, float] | None, dict[str, float] | None, list[Finding]]:
+def _load_uncached(
+    ctx: GateContext,
+) -> tuple[ProfileClaim | None, dict[str, float] | None, dict[str, float] | None, list[Finding]]:
     rid = ctx.decision.profile_round
     if not rid:
         return None, None, None, ctx.bad("R1", "profile decision names no profile round", evidence=[ctx.decision_ptr])
     claim, probs = ctx.run.profile(rid)
     if claim is None:
-        return None, None, None, ctx.missing("R1", f"routing claim unreadable: {probs[0] if probs else 'missing'}",
-                                             evidence=[EvidencePointer(file=profile_file(rid, ROUTING))])
+        return (
+            None,
+            None,
+            None,
+            ctx.missing(
+                "R1",
+                f"routing claim unreadable: {probs[0] if probs else 'missing'}",
+                evidence=[EvidencePointer(file=profile_file(rid, ROUTING))],
+            ),
+        )
     rel = profile_file(rid, claim.trace_file)
     try:
         times = trace_times(ctx.run, rel)
     except FileNotFoundError:
         return claim, None, None, ctx.missing("R1", f"raw trace {rel} is missing", evidence=[EvidencePointer(file=rel)])
     except (ValueError, OSError) as e:
-        return claim, None, None, ctx.bad("R1", f"raw trace {rel} unreadable: {e}", evidence=[EvidencePointer(file=rel)])
+        return (
+            claim,
+            None,
+            None,
+            ctx.bad("R1", f"raw trace {rel} unreadable: {e}", evidence=[EvidencePointer(file=rel)]),
+        )
     if not times:
-        return claim, None, None, ctx.bad("R1", f"raw trace {rel} holds no timed ops", evidence=[EvidencePointer(file=rel)])
+        return (
+            claim,
+            None,
+            None,
+            ctx.bad("R1", f"raw trace {rel} holds no timed ops", evidence=[EvidencePointer(file=rel)]),
+        )
     return claim, times, family_shares(times), []
 
 
@@ -144,13 +167,29 @@ def r1_misattribution(ctx: GateContext) -> list[Finding]:
         return ctx.na("R1", "the routing claim routes no op: nothing to misattribute (R3 checks the skips)")
     for r in claim.routed:
         got = shares.get(r.family, 0.0)
-        rec = {"family": r.family, "trace_share": got, "claimed_share": r.claimed_share, "top_families": {k: shares[k] for k in top}}
+        rec = {
+            "family": r.family,
+            "trace_share": got,
+            "claimed_share": r.claimed_share,
+            "top_families": {k: shares[k] for k in top},
+        }
         if r.family not in top:
-            out += ctx.bad("R1", f"routed op {r.family} is not among the top {len(top)} op families by device time ({top}); trace share {got:.1%}", recomputed=rec)
+            out += ctx.bad(
+                "R1",
+                f"routed op {r.family} is not among the top {len(top)} op families by device time ({top}); trace share {got:.1%}",
+                recomputed=rec,
+            )
         elif r.claimed_share is not None and abs(r.claimed_share - got) > ctx.policy.routing_share_tolerance:
-            out += ctx.bad("R1", f"routed op {r.family}: claimed share {r.claimed_share:.1%}, the raw trace gives {got:.1%}", recomputed=rec, claimed={"share": r.claimed_share})
+            out += ctx.bad(
+                "R1",
+                f"routed op {r.family}: claimed share {r.claimed_share:.1%}, the raw trace gives {got:.1%}",
+                recomputed=rec,
+                claimed={"share": r.claimed_share},
+            )
         else:
-            out += ctx.ok("R1", f"routed op {r.family}: {got:.1%} of device time, rank {top.index(r.family) + 1}", recomputed=rec)
+            out += ctx.ok(
+                "R1", f"routed op {r.family}: {got:.1%} of device time, rank {top.index(r.family) + 1}", recomputed=rec
+            )
     return out
 
 
@@ -170,9 +209,17 @@ def r2_fragmentation(ctx: GateContext) -> list[Finding]:
             continue
         singles = [t / total for n, t in times.items() if op_family(n) == fam]
         if max(singles) < routed_share and len(singles) > 1:
-            out += ctx.bad("R2", f"op family {fam} takes {share:.1%} over {len(singles)} kernel names (largest {max(singles):.1%}), "
-                           f"more than the routed {sorted(routed)} at {routed_share:.1%}: ranking by kernel name hid it",
-                           recomputed={"family": fam, "share": share, "kernels": len(singles), "largest_kernel_share": max(singles)})
+            out += ctx.bad(
+                "R2",
+                f"op family {fam} takes {share:.1%} over {len(singles)} kernel names (largest {max(singles):.1%}), "
+                f"more than the routed {sorted(routed)} at {routed_share:.1%}: ranking by kernel name hid it",
+                recomputed={
+                    "family": fam,
+                    "share": share,
+                    "kernels": len(singles),
+                    "largest_kernel_share": max(singles),
+                },
+            )
     if not out:
         out += ctx.ok("R2", f"no fragmented family outranks the routed op (largest single kernel {biggest_single:.1%})")
     return out
@@ -187,7 +234,9 @@ def r3_skipped(ctx: GateContext) -> list[Finding]:
     out: list[Finding] = []
     for r in claim.routed:
         if r.editable is not True:
-            out += ctx.bad("R3", f"routed op {r.family} is not shown to be replaceable in the engine (editable={r.editable})")
+            out += ctx.bad(
+                "R3", f"routed op {r.family} is not shown to be replaceable in the engine (editable={r.editable})"
+            )
     accounted = {r.family for r in claim.routed} | {s.family for s in claim.skipped if s.reason.strip()}
     top = [f for f in list(shares)[: ctx.policy.routing_top_k] if f != "other"]
     for fam in top:

@@ -36,7 +36,9 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
-def rule(rule_id: str, scopes: Iterable[Scope], title: str, violation: Outcome, action: Action) -> Callable[[CheckFn], CheckFn]:
+def rule(
+    rule_id: str, scopes: Iterable[Scope], title: str, violation: Outcome, action: Action
+) -> Callable[[CheckFn], CheckFn]:
     def deco(fn: CheckFn) -> CheckFn:
         if rule_id in RULES:
             raise ValueError(f"rule {rule_id} registered twice")
@@ -54,7 +56,9 @@ def get_rule(rule_id: str) -> Rule:
     try:
         return RULES[rule_id]
     except KeyError:
-        raise KeyError(f"unknown rule {rule_id!r}; known rules: {', '.join(sorted(RULES, key=_rule_sort_key))}") from None
+        raise KeyError(
+            f"unknown rule {rule_id!r}; known rules: {', '.join(sorted(RULES, key=_rule_sort_key))}"
+        ) from None
 
 
 def _rule_sort_key(rid: str) -> tuple[str, int]:
@@ -127,14 +131,30 @@ class GateContext:
         return EvidencePointer(file=DECISIONS, line=self.decision_line, field=name, record_id=self.decision.decision_id)
 
     # ------------------------------------------------------------ finding builders
-    def finding(self, rule_id: str, outcome: Outcome, message: str, *, action: Action | None = None,
-                evidence: list[EvidencePointer] | None = None, recomputed: dict[str, Any] | None = None,
-                claimed: dict[str, Any] | None = None) -> Finding:
+    def finding(
+        self,
+        rule_id: str,
+        outcome: Outcome,
+        message: str,
+        *,
+        action: Action | None = None,
+        evidence: list[EvidencePointer] | None = None,
+        recomputed: dict[str, Any] | None = None,
+        claimed: dict[str, Any] | None = None,
+    ) -> Finding:
         r = RULES[rule_id]
         if action is None:
             action = r.action if outcome in ("fail", "flag") else ("remeasure" if outcome == "unchecked" else "pass")
-        return Finding(rule_id=rule_id, scope=self.scope, outcome=outcome, message=message, action=action,
-                       evidence=evidence or [], recomputed=recomputed or {}, claimed=claimed or {})
+        return Finding(
+            rule_id=rule_id,
+            scope=self.scope,
+            outcome=outcome,
+            message=message,
+            action=action,
+            evidence=evidence or [],
+            recomputed=recomputed or {},
+            claimed=claimed or {},
+        )
 
     def band_unknown(self, rule_id: str) -> list[Finding]:
         """A FLAG when the run's declared A/A legs give no noise band: gating against the
@@ -142,18 +162,33 @@ class GateContext:
         why = self.policy.noise_band_unknown
         if not why:
             return []
-        return [self.finding(rule_id, "flag", f"noise band unknown: {why}; measure the A/A legs again (the "
-                             f"{self.policy.noise_band_pct:g}% default is not a measurement)", action="remeasure")]
+        return [
+            self.finding(
+                rule_id,
+                "flag",
+                f"noise band unknown: {why}; measure the A/A legs again (the "
+                f"{self.policy.noise_band_pct:g}% default is not a measurement)",
+                action="remeasure",
+            )
+        ]
 
     def too_few_reps(self, rule_id: str, legs: list[LegData]) -> list[Finding]:
         """A FLAG per compared leg with fewer counted reps than the policy's minimum (B3's): a
         gate's median of two reps is one rep's noise, and a deleted rep must not leave a gate
         that still passes on what is left."""
         n = self.policy.min_counted_reps
-        return [self.finding(rule_id, "flag", f"leg {leg.leg_id} has {len(leg.counted)} counted rep(s); a gate weighs a delta "
-                             f"only on legs of at least {n} (the policy's minimum, as B3 holds the baseline to)",
-                             action="remeasure", evidence=[EvidencePointer(file=leg.bench_file)])
-                for leg in legs if leg.counted and len(leg.counted) < n]
+        return [
+            self.finding(
+                rule_id,
+                "flag",
+                f"leg {leg.leg_id} has {len(leg.counted)} counted rep(s); a gate weighs a delta "
+                f"only on legs of at least {n} (the policy's minimum, as B3 holds the baseline to)",
+                action="remeasure",
+                evidence=[EvidencePointer(file=leg.bench_file)],
+            )
+            for leg in legs
+            if leg.counted and len(leg.counted) < n
+        ]
 
     def ok(self, rule_id: str, message: str, **kw: Any) -> list[Finding]:
         return [self.finding(rule_id, "pass", message, **kw)]
@@ -176,7 +211,11 @@ class GateContext:
         """Evidence the contract requires is absent: FAIL for a geak run, unchecked for an import."""
         if self.imported:
             return self.unchecked(rule_id, f"{what} (not present in the imported evidence)", **kw)
-        return [self.finding(rule_id, "fail", f"{what}; the contract requires it, so the claim is unverifiable", action="eject", **kw)]
+        return [
+            self.finding(
+                rule_id, "fail", f"{what}; the contract requires it, so the claim is unverifiable", action="eject", **kw
+            )
+        ]
 
 
 def ptr(problem: Problem) -> EvidencePointer:

@@ -27,7 +27,11 @@ from .registry import GateContext, rule
 
 PER_LEG = 3  # failing reps spelled out per leg; the rest are counted
 
-_CLIENT_TOTAL = {"requests": "completed", "prompt_tokens": "total_input_tokens", "generation_tokens": "total_output_tokens"}
+_CLIENT_TOTAL = {
+    "requests": "completed",
+    "prompt_tokens": "total_input_tokens",
+    "generation_tokens": "total_output_tokens",
+}
 
 
 def _client_totals(w: RepWitness) -> tuple[dict[str, float], int]:
@@ -36,8 +40,14 @@ def _client_totals(w: RepWitness) -> tuple[dict[str, float], int]:
     if rd.has_arrays:
         a = rd.arrays
         ok = a["ok"]
-        return ({"requests": float(ok.sum()), "prompt_tokens": float(np.nansum(np.where(ok, a["input_lens"], 0.0))),
-                 "generation_tokens": float(np.nansum(np.where(ok, a["output_lens"], 0.0)))}, int(len(ok) - ok.sum()))
+        return (
+            {
+                "requests": float(ok.sum()),
+                "prompt_tokens": float(np.nansum(np.where(ok, a["input_lens"], 0.0))),
+                "generation_tokens": float(np.nansum(np.where(ok, a["output_lens"], 0.0))),
+            },
+            int(len(ok) - ok.sum()),
+        )
     agg = rd.reported
     tot = {fam: float(agg[k]) for fam, k in _CLIENT_TOTAL.items() if isinstance(agg.get(k), (int, float))}
     return tot, int(agg.get("failed") or 0)
@@ -69,8 +79,13 @@ def _rep_problems(ctx: GateContext, w: RepWitness) -> list[tuple[str, str]]:
             if fam in win.sums and win.counts.get(fam, 0) > 0:
                 eng, cli = win.sums[fam], float(vals.sum())
                 if cli < eng * (1 - below):
-                    out.append((f"{fam}: the tool's {len(vals)} requests sum to {cli:.4g} s, less than the engine's own "
-                                f"{eng:.4g} s for the same window (a client never sees a request take less time than its engine)", fam))
+                    out.append(
+                        (
+                            f"{fam}: the tool's {len(vals)} requests sum to {cli:.4g} s, less than the engine's own "
+                            f"{eng:.4g} s for the same window (a client never sees a request take less time than its engine)",
+                            fam,
+                        )
+                    )
             rows = win.buckets.get(fam)
             for q in (0.5, 0.99):
                 edges = quantile_bucket(rows or [], q)
@@ -79,15 +94,25 @@ def _rep_problems(ctx: GateContext, w: RepWitness) -> list[tuple[str, str]]:
                 cq = float(np.quantile(vals, q))
                 lo, hi = edges
                 if cq < lo * (1 - below):
-                    out.append((f"{fam} p{int(q * 100)}: the tool says {cq:.4g} s, the engine's histogram puts it in "
-                                f"({lo:g}, {hi:g}] s", fam))
+                    out.append(
+                        (
+                            f"{fam} p{int(q * 100)}: the tool says {cq:.4g} s, the engine's histogram puts it in "
+                            f"({lo:g}, {hi:g}] s",
+                            fam,
+                        )
+                    )
         # at most C requests are in flight at once, so the rep lasted at least sum(e2e) / C
         conc = min(rr.max_concurrency or len(ok), len(ok)) if rr is not None else len(ok)
         dur = rr.duration_s if rr is not None else None
         if "e2e_s" in win.sums and dur is not None and conc > 0 and dur < win.sums["e2e_s"] / conc * (1 - below):
-            out.append((f"duration: the tool says {dur:.4g} s, but the engine's own latencies of the window sum to "
-                        f"{win.sums['e2e_s']:.4g} s over at most {conc} concurrent requests: at least "
-                        f"{win.sums['e2e_s'] / conc:.4g} s", "e2e_s"))
+            out.append(
+                (
+                    f"duration: the tool says {dur:.4g} s, but the engine's own latencies of the window sum to "
+                    f"{win.sums['e2e_s']:.4g} s over at most {conc} concurrent requests: at least "
+                    f"{win.sums['e2e_s'] / conc:.4g} s",
+                    "e2e_s",
+                )
+            )
     return out
 
 
@@ -103,9 +128,12 @@ def _across_reps(ctx: GateContext, leg: Any) -> list[Finding]:
     for a, b in zip(ws, ws[1:]):
         down = went_down(a.after, b.before)
         if down:
-            return ctx.bad("W1", f"leg {leg.leg_id}: the engine's counters went down between {a.files[1]} and {b.files[0]} "
-                           f"({'; '.join(down[:2])}): one server's answers only grow, so one of them is not the engine's",
-                           evidence=[EvidencePointer(file=a.files[1]), EvidencePointer(file=b.files[0])])
+            return ctx.bad(
+                "W1",
+                f"leg {leg.leg_id}: the engine's counters went down between {a.files[1]} and {b.files[0]} "
+                f"({'; '.join(down[:2])}): one server's answers only grow, so one of them is not the engine's",
+                evidence=[EvidencePointer(file=a.files[1]), EvidencePointer(file=b.files[0])],
+            )
     return []
 
 
@@ -123,8 +151,11 @@ def w1_engine_witness(ctx: GateContext) -> list[Finding]:
             if w.missing:
                 continue
             if w.window is None:
-                out += ctx.bad("W1", f"leg {leg.leg_id}: {w.problem}: the engine's snapshot cannot serve as a witness",
-                               evidence=[EvidencePointer(file=w.files[0]), EvidencePointer(file=w.files[1])])
+                out += ctx.bad(
+                    "W1",
+                    f"leg {leg.leg_id}: {w.problem}: the engine's snapshot cannot serve as a witness",
+                    evidence=[EvidencePointer(file=w.files[0]), EvidencePointer(file=w.files[1])],
+                )
                 continue
             checked += 1
             probs = _rep_problems(ctx, w)
@@ -133,20 +164,33 @@ def w1_engine_witness(ctx: GateContext) -> list[Finding]:
         for w, probs in failing[:PER_LEG]:
             msg, metric = probs[0]
             more = f" (+{len(probs) - 1} more)" if len(probs) > 1 else ""
-            out += ctx.bad("W1", f"leg {leg.leg_id} {w.rep.file}: {msg}{more}; the engine's own counters "
-                           f"({w.files[0]} -> {w.files[1]}) do not back the tool's file",
-                           evidence=[EvidencePointer(file=w.rep.file, record_id=w.rep.record_id),
-                                     EvidencePointer(file=w.files[1], field=metric or None)])
+            out += ctx.bad(
+                "W1",
+                f"leg {leg.leg_id} {w.rep.file}: {msg}{more}; the engine's own counters "
+                f"({w.files[0]} -> {w.files[1]}) do not back the tool's file",
+                evidence=[
+                    EvidencePointer(file=w.rep.file, record_id=w.rep.record_id),
+                    EvidencePointer(file=w.files[1], field=metric or None),
+                ],
+            )
         if len(failing) > PER_LEG:
-            out += ctx.bad("W1", f"leg {leg.leg_id}: {len(failing) - PER_LEG} more rep(s) whose engine counters disagree")
+            out += ctx.bad(
+                "W1", f"leg {leg.leg_id}: {len(failing) - PER_LEG} more rep(s) whose engine counters disagree"
+            )
         out += _across_reps(ctx, leg)
         if missing:  # on imported evidence the registry makes this n/a: no other tool keeps them
-            out += ctx.unchecked("W1", f"leg {leg.leg_id}: {len(missing)} of {len(leg.witness)} rep(s) have no engine /metrics "
-                                 f"snapshots ({missing[0].problem}); their numbers have one witness, the tool's file",
-                                 evidence=[EvidencePointer(file=missing[0].files[0])])
+            out += ctx.unchecked(
+                "W1",
+                f"leg {leg.leg_id}: {len(missing)} of {len(leg.witness)} rep(s) have no engine /metrics "
+                f"snapshots ({missing[0].problem}); their numbers have one witness, the tool's file",
+                evidence=[EvidencePointer(file=missing[0].files[0])],
+            )
     if not reps_total:
         return out + ctx.na("W1", "no repetition with the tool's raw output to hold the engine's counters against")
     if checked and not any(f.outcome == "fail" for f in out):
-        out += ctx.ok("W1", f"{checked} rep(s): the engine's own counters agree with the tool's files (requests and tokens "
-                      f"exact, no latency below the engine's by more than {ctx.policy.witness_below_rel:g})")
+        out += ctx.ok(
+            "W1",
+            f"{checked} rep(s): the engine's own counters agree with the tool's files (requests and tokens "
+            f"exact, no latency below the engine's by more than {ctx.policy.witness_below_rel:g})",
+        )
     return out

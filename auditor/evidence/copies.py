@@ -50,8 +50,12 @@ def fingerprint(r: RawRep) -> Print:
         pairs = a[np.isfinite(a).all(axis=1) & (a[:, 1] > 0) & (a[:, 0] >= 0)]
     # microsecond grain: what a tool's float seconds keep, and far finer than two honest reps agree
     # on; one int64 per pair (TTFT and latency below ~35 minutes each fit 31 bits of microseconds)
-    us = np.minimum(np.round(pairs * 1000.0), 2 ** 31 - 1).astype(np.int64)
-    keys, counts = np.unique((us[:, 0] << 31) | us[:, 1], return_counts=True) if len(us) else (np.empty(0, np.int64), np.empty(0, np.int64))
+    us = np.minimum(np.round(pairs * 1000.0), 2**31 - 1).astype(np.int64)
+    keys, counts = (
+        np.unique((us[:, 0] << 31) | us[:, 1], return_counts=True)
+        if len(us)
+        else (np.empty(0, np.int64), np.empty(0, np.int64))
+    )
     return Print(r.file, pairs, keys, counts, _measured(r))
 
 
@@ -68,13 +72,18 @@ def _affine(x: np.ndarray, y: np.ndarray) -> bool:
     if not k > 0:
         return False
     resid = y - (k * x + c)
-    return bool(np.sqrt(np.mean(resid ** 2)) <= FIT_RESIDUAL * max(float(np.std(y)), 1e-12))
+    return bool(np.sqrt(np.mean(resid**2)) <= FIT_RESIDUAL * max(float(np.std(y)), 1e-12))
 
 
 def _measured(r: RawRep) -> dict[str, float]:
     out = {}
     for k, v in r.aggregates.items():
-        if (k == "duration" or k.endswith("_ms") or "throughput" in k) and isinstance(v, float) and math.isfinite(v) and v > 0:
+        if (
+            (k == "duration" or k.endswith("_ms") or "throughput" in k)
+            and isinstance(v, float)
+            and math.isfinite(v)
+            and v > 0
+        ):
             out[k] = v
     if r.duration_s and r.duration_s > 0:
         out["duration_s"] = float(r.duration_s)

@@ -68,4 +68,7 @@ def describe(s: DeviceSet) -> str:
     """'cores [0, 1]' or 'GPUs [cuda:0]': sorted within a kind (a set holds one kind)."""
     ints = sorted(x for x in s if isinstance(x, int))
     strs = sorted(str(x) for x in s if not isinstance(x, int))
-    return " and ".join(([f"cores {ints}"] if ints else []) + ([f"GPUs [{', '.join(strs)}]"] if strs else [])) or "no device"
+    return (
+        " and ".join(([f"cores {ints}"] if ints else []) + ([f"GPUs [{', '.join(strs)}]"] if strs else []))
+        or "no device"
+    )

@@ -54,14 +54,20 @@ class Seal(Record):
 
     kind: Literal["seal"] = "seal"
     seq: int = Field(ge=0)
-    prev: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the previous line's bytes (GENESIS for the first)")
+    prev: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="sha256 of the previous line's bytes (GENESIS for the first)"
+    )
     leg_id: str = Field(max_length=MAX_ID)
     status: Literal["ok", "failed"]
     sealed_at: float
     reps_planned: RepPlan | None = None
     files: list[SealedFile] = Field(max_length=MAX_SEALED_FILES)
-    set_aside: str | None = Field(None, max_length=1000, description="the leg's directory was moved here, kept, to be measured again "
-                                  "(a resume): its earlier seals close with this line")
+    set_aside: str | None = Field(
+        None,
+        max_length=1000,
+        description="the leg's directory was moved here, kept, to be measured again "
+        "(a resume): its earlier seals close with this line",
+    )
 
 
 @dataclass(frozen=True, order=True)
@@ -130,9 +136,18 @@ def seal(store: RunStore, leg_id: str, now: float | None = None) -> Head:
         if data is None:
             continue
         files.append(SealedFile(path=rel, size=len(data), sha256=_sha(data), prefix=rel.endswith(".log")))
-    return _append(store, lambda seq, prev: Seal(
-        seq=seq, prev=prev, leg_id=leg_id, status=lj.status if lj else "failed", sealed_at=time.time() if now is None else now,
-        reps_planned=lj.reps_planned if lj else None, files=files))
+    return _append(
+        store,
+        lambda seq, prev: Seal(
+            seq=seq,
+            prev=prev,
+            leg_id=leg_id,
+            status=lj.status if lj else "failed",
+            sealed_at=time.time() if now is None else now,
+            reps_planned=lj.reps_planned if lj else None,
+            files=files,
+        ),
+    )
 
 
 def reseal(store: RunStore, recorded: Seal) -> Head:
@@ -149,8 +164,12 @@ def set_aside(store: RunStore, leg_id: str, moved_to: str) -> Head | None:
     before this line are history, not a leg replaced after it closed. Only in a sealed run."""
     if not store.exists(LEDGER):
         return None
-    return _append(store, lambda seq, prev: Seal(seq=seq, prev=prev, leg_id=leg_id, status="failed", sealed_at=time.time(),
-                                                 files=[], set_aside=moved_to))
+    return _append(
+        store,
+        lambda seq, prev: Seal(
+            seq=seq, prev=prev, leg_id=leg_id, status="failed", sealed_at=time.time(), files=[], set_aside=moved_to
+        ),
+    )
 
 
 def _append(store: RunStore, make: Callable[..., Any]) -> Head:
@@ -175,6 +194,7 @@ def _append(store: RunStore, make: Callable[..., Any]) -> Head:
 
 
 # ---------------------------------------------------------------- reading and verifying
+
 
 @dataclass
 class LedgerView:
@@ -201,13 +221,25 @@ def read_ledger(store: RunStore) -> LedgerView:
         try:
             s = Seal.model_validate_json(raw)
         except (ValidationError, ValueError) as e:
-            view.problems.append(Problem(LEDGER, f"line {i} is not a seal ({str(e).splitlines()[0][:160]}): the chain "
-                                         "cannot be followed past it", i))
+            view.problems.append(
+                Problem(
+                    LEDGER,
+                    f"line {i} is not a seal ({str(e).splitlines()[0][:160]}): the chain cannot be followed past it",
+                    i,
+                )
+            )
             prev = _sha(raw)
             continue
         if s.prev != prev:
-            view.problems.append(Problem(LEDGER, f"line {i} names {s.prev[:12]}... as the line before it, but that line "
-                                         f"hashes to {prev[:12]}...: the ledger was edited after it was sealed", i, "prev"))
+            view.problems.append(
+                Problem(
+                    LEDGER,
+                    f"line {i} names {s.prev[:12]}... as the line before it, but that line "
+                    f"hashes to {prev[:12]}...: the ledger was edited after it was sealed",
+                    i,
+                    "prev",
+                )
+            )
         view.seals.setdefault(s.leg_id, []).append((i, s))
         prev = _sha(raw)
         view.head = Head(s.seq, prev)
@@ -222,35 +254,71 @@ def check_leg(store: RunStore, view: LedgerView, leg_id: str) -> list[Problem]:
         return [Problem(LEDGER, f"leg {leg_id} has no seal: geak seals every leg it closes, so its files are unsealed")]
     line, s = got
     if s.set_aside is not None:
-        return [Problem(LEDGER, f"leg {leg_id} was set aside to {s.set_aside} at line {line} and not sealed since: its files "
-                        "are not the ones measured", line, "set_aside")]
+        return [
+            Problem(
+                LEDGER,
+                f"leg {leg_id} was set aside to {s.set_aside} at line {line} and not sealed since: its files "
+                "are not the ones measured",
+                line,
+                "set_aside",
+            )
+        ]
     out: list[Problem] = []
     history = view.seals[leg_id][:-1]
     cut = max((i for i, (_, e) in enumerate(history) if e.set_aside is not None), default=-1)
-    earlier_ok = [ln for ln, e in history[cut + 1:] if e.status == "ok"]
+    earlier_ok = [ln for ln, e in history[cut + 1 :] if e.status == "ok"]
     if earlier_ok:
-        out.append(Problem(LEDGER, f"leg {leg_id} was sealed ok at line {earlier_ok[0]} and sealed again at line {line}: a "
-                           "closed leg is never measured again, so its files were replaced after they were sealed", line, "leg_id"))
+        out.append(
+            Problem(
+                LEDGER,
+                f"leg {leg_id} was sealed ok at line {earlier_ok[0]} and sealed again at line {line}: a "
+                "closed leg is never measured again, so its files were replaced after they were sealed",
+                line,
+                "leg_id",
+            )
+        )
     named = set()
     own = leg_dir(leg_id) + "/"
     for f in s.files:
         named.add(f.path)
         if not (f.path.startswith(own) or f.path.endswith("/server.log") and f.prefix):
             # a seal speaks for its own leg's files (and the log it measured on), nothing else
-            out.append(Problem(LEDGER, f"line {line} seals {f.path[:200]!r} for leg {leg_id}: not a file of that leg", line, "files"))
+            out.append(
+                Problem(
+                    LEDGER,
+                    f"line {line} seals {f.path[:200]!r} for leg {leg_id}: not a file of that leg",
+                    line,
+                    "files",
+                )
+            )
             continue
         data, prob = store.read_evidence(f.path)
         if data is None:
-            out.append(Problem(f.path, f"sealed at ledger line {line} ({f.size} bytes) but now {prob.message if prob else 'unreadable'}: "
-                               "removed after the leg closed"))
+            out.append(
+                Problem(
+                    f.path,
+                    f"sealed at ledger line {line} ({f.size} bytes) but now {prob.message if prob else 'unreadable'}: "
+                    "removed after the leg closed",
+                )
+            )
             continue
-        body = data[:f.size] if f.prefix else data
+        body = data[: f.size] if f.prefix else data
         if len(body) != f.size or _sha(body) != f.sha256:
             what = "its first bytes differ from" if f.prefix else "its bytes differ from"
-            out.append(Problem(f.path, f"{what} what ledger line {line} sealed when leg {leg_id} closed ({f.size} bytes, "
-                               f"sha256 {f.sha256[:12]}...; now {len(data)} bytes, {_sha(body)[:12]}...): changed after measurement"))
+            out.append(
+                Problem(
+                    f.path,
+                    f"{what} what ledger line {line} sealed when leg {leg_id} closed ({f.size} bytes, "
+                    f"sha256 {f.sha256[:12]}...; now {len(data)} bytes, {_sha(body)[:12]}...): changed after measurement",
+                )
+            )
     for rel in _leg_files(store, leg_dir(leg_id)):
         if rel not in named and not rel.endswith(".log"):
-            out.append(Problem(rel, f"is not among the files ledger line {line} sealed when leg {leg_id} closed: added after "
-                               "measurement"))
+            out.append(
+                Problem(
+                    rel,
+                    f"is not among the files ledger line {line} sealed when leg {leg_id} closed: added after "
+                    "measurement",
+                )
+            )
     return out

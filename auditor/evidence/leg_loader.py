@@ -17,9 +17,23 @@ from .devices import DeviceSet, device_set, gpu_set
 from .metrics import Snapshot, Window, decode_snapshot, parse_snapshot, snapshot_names, window
 from .normalize import flatten, resolved_from_server_info
 from .raw import RawRep, parse_raw
-from .reps import RepData, derive_rep, fast_claim, reconcile
-from .store import Problem, RunStore, loads
-from .layout import ACCURACY, ACCURACY_ITEMS, BENCH_RUNS, LAUNCH, OUTPUTS, PARITY_PROBE, SERVER_INFO, SERVER_LOG, TOPK, leg_dir, leg_file
+from .reconcile import reconcile
+from .reps import RepData, derive_rep, fast_claim
+from .decoding import Problem, loads
+from .store import RunStore
+from .layout import (
+    ACCURACY,
+    ACCURACY_ITEMS,
+    BENCH_RUNS,
+    LAUNCH,
+    OUTPUTS,
+    PARITY_PROBE,
+    SERVER_INFO,
+    SERVER_LOG,
+    TOPK,
+    leg_dir,
+    leg_file,
+)
 
 RAW_SUFFIXES = (".json", ".jsonl")
 
@@ -53,8 +67,13 @@ def _unversioned_item(raw: bytes) -> AccuracyItem | None:
         o = json.loads(raw)
     except ValueError:
         return None
-    if not isinstance(o, dict) or set(o) != LEGACY_ITEM_KEYS or not isinstance(o["prompt"], str) or not isinstance(o["output"], str) \
-            or not isinstance(o["expected"], (str, type(None))):
+    if (
+        not isinstance(o, dict)
+        or set(o) != LEGACY_ITEM_KEYS
+        or not isinstance(o["prompt"], str)
+        or not isinstance(o["output"], str)
+        or not isinstance(o["expected"], (str, type(None)))
+    ):
         return None
     return AccuracyItem(prompt=o["prompt"], expected=o["expected"], output=o["output"])
 
@@ -139,7 +158,11 @@ class LegData:
 
     def pooled(self, name: str) -> np.ndarray:
         """One per-request array over all counted reps, successful requests only."""
-        parts = [r.arrays[name][r.arrays["ok"]] for r in self.counted if name in r.arrays and len(r.arrays[name]) == len(r.arrays["ok"])]
+        parts = [
+            r.arrays[name][r.arrays["ok"]]
+            for r in self.counted
+            if name in r.arrays and len(r.arrays[name]) == len(r.arrays["ok"])
+        ]
         if not parts:
             return np.array([], dtype=float)
         a = np.concatenate(parts)
@@ -184,7 +207,9 @@ def load_leg(store: RunStore, leg_id: str, leg_ids: list[str]) -> LegData:
     if store.exists(f"{d}/{TOPK}"):
         topk, topk_probs = store.read_jsonl(f"{d}/{TOPK}", TopKLogprobs)
     log_file = f"{d}/{SERVER_LOG}"
-    owner = launch.server.owner_leg if launch is not None and launch.server is not None and launch.server.reused else None
+    owner = (
+        launch.server.owner_leg if launch is not None and launch.server is not None and launch.server.reused else None
+    )
     if owner is not None and owner != leg_id and owner in leg_ids:
         # a declared reused server has one log, its owner's: start-up, args and core
         # binding are there (E2 holds the declaration to those bytes)
@@ -225,8 +250,13 @@ def _accuracy(store: RunStore, d: str) -> tuple[AccuracyProbe | None, list[tuple
     acc, probs = store.read_json(f"{d}/{ACCURACY}", AccuracyProbe)
     probs = list(probs)
     if acc is not None and acc.items_file not in (None, ACCURACY_ITEMS):
-        probs.append(Problem(file=f"{d}/{ACCURACY}", field="items_file",
-                             message=f"items_file {str(acc.items_file)[:80]!r} is not {ACCURACY_ITEMS!r}, the leg runner's name for it"))
+        probs.append(
+            Problem(
+                file=f"{d}/{ACCURACY}",
+                field="items_file",
+                message=f"items_file {str(acc.items_file)[:80]!r} is not {ACCURACY_ITEMS!r}, the leg runner's name for it",
+            )
+        )
     if not store.exists(f"{d}/{ACCURACY_ITEMS}"):
         return acc, [], probs
     items: list[tuple[int, AccuracyItem]] = []
@@ -253,12 +283,16 @@ def _witness(store: RunStore, r: RepData) -> RepWitness:
             return RepWitness(r, files, None, f"{rel}: {e}", False)
     if snaps[0] is None or snaps[1] is None:
         gone = [f for f, s_ in zip(files, snaps) if s_ is None]
-        why = f"{files[0]} and {files[1]} are missing" if len(gone) == 2 else f"{gone[0]} is missing (its pair is there)"
+        why = (
+            f"{files[0]} and {files[1]} are missing" if len(gone) == 2 else f"{gone[0]} is missing (its pair is there)"
+        )
         return RepWitness(r, files, None, why, True)
     return RepWitness(r, files, window(snaps[0], snaps[1]), None, False, snaps[0], snaps[1])
 
 
-def _engine_config(store: RunStore, d: str, raws: dict[str, RawRep]) -> tuple[dict[str, Any] | None, str | None, DeviceSet | None, list[Problem]]:
+def _engine_config(
+    store: RunStore, d: str, raws: dict[str, RawRep]
+) -> tuple[dict[str, Any] | None, str | None, DeviceSet | None, list[Problem]]:
     rel = f"{d}/{SERVER_INFO}"
     data, prob = store.read_evidence(rel)
     info, src = None, None
@@ -290,7 +324,9 @@ def _raw_files(store: RunStore, d: str) -> tuple[dict[str, RawRep], list[Problem
         if not name.endswith(RAW_SUFFIXES):
             continue
         if not ok_kind:
-            probs.append(Problem(rel, "is not a regular file (a link, FIFO or folder); the tool's output must be a plain file"))
+            probs.append(
+                Problem(rel, "is not a regular file (a link, FIFO or folder); the tool's output must be a plain file")
+            )
             continue
         data, prob = store.read_evidence(rel)
         if prob is not None or data is None:
@@ -317,5 +353,12 @@ def _held_to_plan(plan: RepPlan, found: int, d: str) -> list[Problem]:
     if found == want:
         return []
     what = "is missing" if found < want else "was never asked for"
-    return [Problem(f"{d}/{LAUNCH}", f"plans {want} repetitions ({plan.counted} counted + {plan.warmup} warm-up) but raw/ "
-                    f"holds {found} distinct one(s) the tool wrote: a measured repetition {what}", None, "reps_planned")]
+    return [
+        Problem(
+            f"{d}/{LAUNCH}",
+            f"plans {want} repetitions ({plan.counted} counted + {plan.warmup} warm-up) but raw/ "
+            f"holds {found} distinct one(s) the tool wrote: a measured repetition {what}",
+            None,
+            "reps_planned",
+        )
+    ]

@@ -22,10 +22,14 @@ from dataclasses import dataclass
 from . import dialects
 
 # a uvicorn server (vLLM's and SGLang's both) says its pid and port; each engine's dialect adds its own lines
-_PID = dialects.Union(lambda: r"^(?:" + dialects.fragments((r"INFO:\s+Started server process \[(\d+)\]",), "pid_lines") + ")",
-                      re.MULTILINE)
+_PID = dialects.Union(
+    lambda: r"^(?:" + dialects.fragments((r"INFO:\s+Started server process \[(\d+)\]",), "pid_lines") + ")",
+    re.MULTILINE,
+)
 _PORT = dialects.Union(lambda: dialects.fragments((r"Uvicorn running on https?://[^\s:/]+:(\d+)",), "port_lines"))
-_RESET = dialects.Union(lambda: r"^.{0,200}?(?:" + (dialects.fragments((), "reset_lines") or "(?!)") + ")", re.MULTILINE)
+_RESET = dialects.Union(
+    lambda: r"^.{0,200}?(?:" + (dialects.fragments((), "reset_lines") or "(?!)") + ")", re.MULTILINE
+)
 HEAD_BYTES = 4096  # a start-up's first bytes: timestamps, pids, ports; no two launches share them
 
 

@@ -67,16 +67,23 @@ class RunEvidence:
         if inp is None:
             return None, None
         if inp.path != input_path("accuracy"):
-            return None, Problem(MANIFEST, f"names {inp.path!r}; a run's accuracy file is {input_path('accuracy')}",
-                                 field="inputs.accuracy.path")
+            return None, Problem(
+                MANIFEST,
+                f"names {inp.path!r}; a run's accuracy file is {input_path('accuracy')}",
+                field="inputs.accuracy.path",
+            )
         data, prob = self.store.read_evidence(inp.path)
         if prob is not None:
             return None, prob
         assert data is not None
         got = hashlib.sha256(data).hexdigest()
         if got != inp.sha256:
-            return None, Problem(inp.path, f"sha256 {got[:16]}... is not the {inp.sha256[:16]}... manifest.json recorded when "
-                                 "the run was prepared: the questions changed after the legs answered them", field="sha256")
+            return None, Problem(
+                inp.path,
+                f"sha256 {got[:16]}... is not the {inp.sha256[:16]}... manifest.json recorded when "
+                "the run was prepared: the questions changed after the legs answered them",
+                field="sha256",
+            )
         try:
             key, errors = answer_key(data.decode())
         except UnicodeDecodeError:
@@ -150,7 +157,7 @@ class RunEvidence:
         out = {}
         for lid in self.leg_ids():
             data, _ = self.store.read_evidence(leg_file(lid, SERVER_LOG))
-            ident = identity(data[:HEAD_BYTES * 16].decode(errors="replace")) if data else None
+            ident = identity(data[: HEAD_BYTES * 16].decode(errors="replace")) if data else None
             if ident is not None:
                 out[lid] = ident
         return out

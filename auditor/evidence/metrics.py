@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from . import dialects
 
-from .store import gunzip_capped
+from .decoding import gunzip_capped
 
 # family -> engine metric name: each engine's dialect names its own (dialects/). Counters are
 # summed over their labels (vLLM labels request_success by finished_reason); histograms keep their buckets.
@@ -136,7 +136,7 @@ def _split(line: str) -> tuple[str, str, str] | None:
         end = line.find("}", brace)
         if end < 0:
             return None
-        name, labels, rest = line[:brace], line[brace:end + 1], line[end + 1:]
+        name, labels, rest = line[:brace], line[brace : end + 1], line[end + 1 :]
     else:
         name, _, rest = line.partition(" ")
         labels = ""
@@ -160,15 +160,19 @@ class Window:
 def window(before: Snapshot, after: Snapshot) -> Window:
     probs: list[str] = []
     if before.bad_lines or after.bad_lines:
-        probs.append(f"{len(before.bad_lines) + len(after.bad_lines)} metric line(s) do not parse "
-                     f"(first at line {(before.bad_lines or after.bad_lines)[0]})")
+        probs.append(
+            f"{len(before.bad_lines) + len(after.bad_lines)} metric line(s) do not parse "
+            f"(first at line {(before.bad_lines or after.bad_lines)[0]})"
+        )
     counters = {}
     for fam in COUNTERS:
         if fam in before.counters and fam in after.counters:
             d = after.counters[fam] - before.counters[fam]
             if d < 0:
-                probs.append(f"counter {fam} went down ({before.counters[fam]:g} -> {after.counters[fam]:g}): "
-                             "the snapshots are not of one engine, or not in order")
+                probs.append(
+                    f"counter {fam} went down ({before.counters[fam]:g} -> {after.counters[fam]:g}): "
+                    "the snapshots are not of one engine, or not in order"
+                )
             counters[fam] = d
     buckets: dict[str, list[tuple[float, float]]] = {}
     sums, counts = {}, {}
@@ -198,7 +202,9 @@ def _implausible(fam: str, rows: list[tuple[float, float]], total: float | None,
     them, but not every bucket, is caught here."""
     out = []
     if count is not None and rows and abs(rows[-1][1] - count) > 0.5:
-        out.append(f"histogram {fam}: _count says {count:g} observations in the window, its buckets hold {rows[-1][1]:g}")
+        out.append(
+            f"histogram {fam}: _count says {count:g} observations in the window, its buckets hold {rows[-1][1]:g}"
+        )
     if total is None or not rows:
         return out
     lo = hi = 0.0
@@ -210,8 +216,10 @@ def _implausible(fam: str, rows: list[tuple[float, float]], total: float | None,
         prev_le, prev_c = le, c
     slack = 1e-6 * max(abs(total), 1.0)
     if total < lo - slack or total > hi + slack:
-        out.append(f"histogram {fam}: _sum {total:.6g} s cannot come from its buckets, whose observations sum to between "
-                   f"{lo:.6g} and {hi:.6g} s")
+        out.append(
+            f"histogram {fam}: _sum {total:.6g} s cannot come from its buckets, whose observations sum to between "
+            f"{lo:.6g} and {hi:.6g} s"
+        )
     return out
 
 

@@ -19,10 +19,28 @@ from . import dialects
 from .models import BenchRep, RequestArrays
 
 AGGREGATE_KEYS = (
-    "request_throughput", "output_throughput", "total_token_throughput", "input_throughput",
-    "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms",
-    "mean_itl_ms", "median_itl_ms", "p99_itl_ms", "mean_e2el_ms", "median_e2el_ms", "p99_e2el_ms",
-    "median_e2e_latency_ms", "p99_e2e_latency_ms", "completed", "failed", "total_input_tokens", "total_output_tokens",
+    "request_throughput",
+    "output_throughput",
+    "total_token_throughput",
+    "input_throughput",
+    "mean_ttft_ms",
+    "median_ttft_ms",
+    "p99_ttft_ms",
+    "mean_tpot_ms",
+    "median_tpot_ms",
+    "p99_tpot_ms",
+    "mean_itl_ms",
+    "median_itl_ms",
+    "p99_itl_ms",
+    "mean_e2el_ms",
+    "median_e2el_ms",
+    "p99_e2el_ms",
+    "median_e2e_latency_ms",
+    "p99_e2e_latency_ms",
+    "completed",
+    "failed",
+    "total_input_tokens",
+    "total_output_tokens",
 )
 
 
@@ -52,7 +70,9 @@ def _per_request(obj: dict[str, Any]) -> RequestArrays | None:
         e2e_ms = [(_ms(t) if ok[i] else None) for i, t in enumerate(lat)]
     elif itls is not None:
         e2e_ms = [
-            ((ttft_ms[i] or 0.0) + sum(_ms(x) or 0.0 for x in (itls[i] or []))) if ok[i] and ttft_ms[i] is not None else None
+            ((ttft_ms[i] or 0.0) + sum(_ms(x) or 0.0 for x in (itls[i] or [])))
+            if ok[i] and ttft_ms[i] is not None
+            else None
             for i in range(n)
         ]
     else:
@@ -65,7 +85,11 @@ def _per_request(obj: dict[str, Any]) -> RequestArrays | None:
         tpot = []
         for i in range(n):
             e, t, k = e2e_ms[i], ttft_ms[i], out_lens[i]
-            tpot.append((e - t) / (k - 1) if ok[i] and e is not None and t is not None and isinstance(k, int) and k > 1 else None)
+            tpot.append(
+                (e - t) / (k - 1)
+                if ok[i] and e is not None and t is not None and isinstance(k, int) and k > 1
+                else None
+            )
     starts = obj.get("start_times") if isinstance(obj.get("start_times"), list) else None
     return RequestArrays(
         ok=ok,
@@ -90,20 +114,32 @@ def _reported(obj: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
     return {k: v for k, v in rep.items() if not (isinstance(v, float) and math.isnan(v))}
 
 
-def from_result(obj: dict[str, Any], engine: str, *, leg_id: str, rep_index: int, warmup: bool, raw_file: str | None) -> BenchRep:
+def from_result(
+    obj: dict[str, Any], engine: str, *, leg_id: str, rep_index: int, warmup: bool, raw_file: str | None
+) -> BenchRep:
     """One result row of ``engine``'s benchmark client, read in its dialect (dialects/)."""
     d = dialects.get(engine)
     return BenchRep(
-        leg_id=leg_id, rep_index=rep_index, warmup=warmup, tool=d.bench_tool, raw_file=raw_file,
-        duration_s=obj.get("duration"), reported=_reported(obj, dict(d.reported_aliases)), requests=_per_request(obj),
+        leg_id=leg_id,
+        rep_index=rep_index,
+        warmup=warmup,
+        tool=d.bench_tool,
+        raw_file=raw_file,
+        duration_s=obj.get("duration"),
+        reported=_reported(obj, dict(d.reported_aliases)),
+        requests=_per_request(obj),
     )
 
 
-def from_vllm_result(obj: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str | None) -> BenchRep:
+def from_vllm_result(
+    obj: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str | None
+) -> BenchRep:
     return from_result(obj, "vllm", leg_id=leg_id, rep_index=rep_index, warmup=warmup, raw_file=raw_file)
 
 
-def from_sglang_result(obj: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str | None) -> BenchRep:
+def from_sglang_result(
+    obj: dict[str, Any], *, leg_id: str, rep_index: int, warmup: bool, raw_file: str | None
+) -> BenchRep:
     return from_result(obj, "sglang", leg_id=leg_id, rep_index=rep_index, warmup=warmup, raw_file=raw_file)
 
 
@@ -132,7 +168,12 @@ def resolved_from_server_info(info: Any) -> dict[str, Any]:
     runtime state (SGLang's GET /get_server_info, nested under {"decode": [...]} behind a PD load
     balancer), flattened here less its runtime state.
     """
-    if isinstance(info, dict) and isinstance(info.get("decode"), list) and info["decode"] and isinstance(info["decode"][0], dict):
+    if (
+        isinstance(info, dict)
+        and isinstance(info.get("decode"), list)
+        and info["decode"]
+        and isinstance(info["decode"][0], dict)
+    ):
         info = info["decode"][0]
     if not isinstance(info, dict):
         raise ValueError(f"server info is a {type(info).__name__}, expected a JSON object")
@@ -143,7 +184,9 @@ def resolved_from_server_info(info: Any) -> dict[str, Any]:
             except ValueError:
                 raise
             except Exception as e:  # a dialect's reader on odd bytes: the answer is unreadable, said as such
-                raise ValueError(f"server info ({d.name}'s {d.server_info_key!r}) cannot be read: {type(e).__name__}: {e}") from None
+                raise ValueError(
+                    f"server info ({d.name}'s {d.server_info_key!r}) cannot be read: {type(e).__name__}: {e}"
+                ) from None
     return flatten({k: v for k, v in info.items() if k not in SERVER_INFO_RUNTIME_KEYS})
 
 

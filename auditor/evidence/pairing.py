@@ -45,7 +45,11 @@ def rep_window(raw: Any, file: str) -> RepWindow | None:
     starts, lats = raw.get("start_times"), raw.get("latencies")
     if not isinstance(starts, list) or not isinstance(lats, list) or len(starts) != len(lats) or not starts:
         return None
-    spans = [(s, s + lat) for s, lat in ((_num(a), _num(b)) for a, b in zip(starts, lats)) if s is not None and lat is not None and lat >= 0]
+    spans = [
+        (s, s + lat)
+        for s, lat in ((_num(a), _num(b)) for a, b in zip(starts, lats))
+        if s is not None and lat is not None and lat >= 0
+    ]
     if not spans:
         return None
     return RepWindow(file, min(s for s, _ in spans), max(e for _, e in spans), _wall(raw.get("date")))
@@ -111,10 +115,13 @@ def simultaneous(ref: list[RepWindow], cand: list[RepWindow], min_evenness: floa
         return Pairing([], [], "a side has no repetition with per-request start times (vLLM --save-detailed)")
     clocks = [same_clock(a, b) for a in ref for b in cand]
     if any(c is False for c in clocks):
-        return Pairing([], [], "the two sides were timed on different clocks (their monotonic-to-wall offsets differ "
-                               f"by more than {CLOCK_TOLERANCE_S:g} s): another host or another boot")
-    cands = sorted(((evenness(a, b) or 0.0, i, j)
-                    for i, a in enumerate(ref) for j, b in enumerate(cand)), reverse=True)
+        return Pairing(
+            [],
+            [],
+            "the two sides were timed on different clocks (their monotonic-to-wall offsets differ "
+            f"by more than {CLOCK_TOLERANCE_S:g} s): another host or another boot",
+        )
+    cands = sorted(((evenness(a, b) or 0.0, i, j) for i, a in enumerate(ref) for j, b in enumerate(cand)), reverse=True)
     used_a: set[int] = set()
     used_b: set[int] = set()
     pairs, dropped = [], []
@@ -126,7 +133,14 @@ def simultaneous(ref: list[RepWindow], cand: list[RepWindow], min_evenness: floa
         if f >= min_evenness:
             pairs.append((ref[i], cand[j], f))
         else:
-            dropped.append((ref[i], cand[j], f, f"they ran {f:.0%} evenly (< {min_evenness:.0%}): one started late or stopped early"))
+            dropped.append(
+                (
+                    ref[i],
+                    cand[j],
+                    f,
+                    f"they ran {f:.0%} evenly (< {min_evenness:.0%}): one started late or stopped early",
+                )
+            )
     pairs.sort(key=lambda p: p[0].start)
     why = None if pairs or dropped else "no repetition of one side ran at the same time as one of the other"
     return Pairing(pairs, dropped, why)

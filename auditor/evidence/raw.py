@@ -23,7 +23,7 @@ import numpy as np
 
 from .normalize import AGGREGATE_KEYS
 from .workload import KNOWN, workload_fields
-from .store import Problem, loads
+from .decoding import Problem, loads
 
 FloatList = list[float | None] | None
 
@@ -64,7 +64,7 @@ class RawRep:
     """One repetition as the tool wrote it."""
 
     file: str  # run-relative
-    size: int  # bytes; files of equal size are compared by content (reps.py) to find copies
+    size: int  # bytes; files of equal size are compared by content (reconcile.py) to find copies
     duration_s: float | None
     aggregates: dict[str, float]
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
@@ -113,7 +113,10 @@ def _floats(xs: list[Any] | None, n: int) -> np.ndarray:
 
 def _speculated(res: Any) -> float | None:
     def pos(v: Any) -> float | None:
-        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 else None
+        return (
+            float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 else None
+        )
+
     length = pos(res.spec_decode_acceptance_length) or pos(res.accept_length)
     if length is None and pos(res.spec_decode_num_drafts) is not None:
         return 1.0  # drafts proposed, none accepted: still a speculating server
@@ -122,7 +125,7 @@ def _speculated(res: Any) -> float | None:
 
 # JSON integers are unbounded; no count or measurement a tool writes passes 2**53 (where a float
 # stops being exact), and one past float's range once overflowed the rules that read it
-MAX_TOOL_INT = 2 ** 53
+MAX_TOOL_INT = 2**53
 
 
 def _huge(x: Any) -> bool:
@@ -153,53 +156,91 @@ def _bound_integers(res: Any, rel: str) -> list[Problem]:
     for name in res.__struct_fields__:
         v = getattr(res, name)
         if _huge(v):
-            probs.append(Problem(rel, f"holds an integer of {v.bit_length()} bits, no count or measurement a tool writes; "
-                                 "read as missing", None, name))
+            probs.append(
+                Problem(
+                    rel,
+                    f"holds an integer of {v.bit_length()} bits, no count or measurement a tool writes; "
+                    "read as missing",
+                    None,
+                    name,
+                )
+            )
             setattr(res, name, None)
         elif isinstance(v, list) and name in _INT_LISTS:
             bad = _huge_entries(v)
             if bad:
-                probs.append(Problem(rel, f"holds an integer of {v[bad[0]].bit_length()} bits, no count a tool writes"
-                                     + (f" ({len(bad)} entries in all)" if len(bad) > 1 else "") + "; read as missing",
-                                     None, f"{name}[{bad[0]}]"))
+                probs.append(
+                    Problem(
+                        rel,
+                        f"holds an integer of {v[bad[0]].bit_length()} bits, no count a tool writes"
+                        + (f" ({len(bad)} entries in all)" if len(bad) > 1 else "")
+                        + "; read as missing",
+                        None,
+                        f"{name}[{bad[0]}]",
+                    )
+                )
                 for i in bad:
                     v[i] = None
     return probs
 
 
-def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
-    """Normalize one raw result file; every malformed value is a Problem naming rel and field."""
-    probs: list[Problem] = []
-    body = data
+def _read(data: bytes, rel: str) -> tuple[Any, bytes, list[Problem]]:
+    """(the decoded result or None, the bytes it came from, problems). SGLang appends one JSON
+    line per run; geak gives each rep its own file, so more than one line means the file was
+    appended to: the last line is read, and that is said."""
+    try:
+        return _decode(data, ToolResult), data, []
+    except ValueError as e:
+        why = str(e)
+    lines = [ln for ln in data.split(b"\n") if ln.strip()]
+    if len(lines) < 2:
+        return None, data, [Problem(rel, f"the tool's output cannot be read: {why.splitlines()[0][:300]}")]
+    body = lines[-1]
     try:
         res = _decode(body, ToolResult)
-    except ValueError as e:
-        lines = [ln for ln in data.split(b"\n") if ln.strip()]
-        if len(lines) < 2:
-            return None, [Problem(rel, f"the tool's output cannot be read: {str(e).splitlines()[0][:300]}")]
-        # SGLang appends one JSON line per run; geak gives each rep its own file, so more
-        # than one line means the file was appended to: read the last, say so
-        body = lines[-1]
-        try:
-            res = _decode(body, ToolResult)
-        except ValueError as e2:
-            return None, [Problem(rel, f"the tool's output cannot be read: {str(e2).splitlines()[0][:300]}")]
-        probs.append(Problem(rel, f"holds {len(lines)} lines, one repetition writes one object; the last line is read"))
-    probs += _bound_integers(res, rel)
-    aggregates = {k: float(v) for k in _AGG_NAMES
-                  if isinstance(v := getattr(res, k), (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
-    if res.total_throughput is not None and "total_token_throughput" not in aggregates and math.isfinite(res.total_throughput):
+    except ValueError as e2:
+        return None, body, [Problem(rel, f"the tool's output cannot be read: {str(e2).splitlines()[0][:300]}")]
+    return (
+        res,
+        body,
+        [Problem(rel, f"holds {len(lines)} lines, one repetition writes one object; the last line is read")],
+    )
+
+
+def _aggregates(res: Any) -> dict[str, float]:
+    """The tool's own finite aggregates, under vLLM's names where SGLang spells one otherwise."""
+    aggregates = {
+        k: float(v)
+        for k in _AGG_NAMES
+        if isinstance(v := getattr(res, k), (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
+    if (
+        res.total_throughput is not None
+        and "total_token_throughput" not in aggregates
+        and math.isfinite(res.total_throughput)
+    ):
         aggregates["total_token_throughput"] = float(res.total_throughput)
     if "median_e2e_latency_ms" in aggregates and "median_e2el_ms" not in aggregates:
         aggregates["median_e2el_ms"] = aggregates["median_e2e_latency_ms"]
-    mc = res.max_concurrency
-    rr = RawRep(file=rel, size=len(data), duration_s=res.duration, aggregates=aggregates, server_info=res.server_info,
-                date=res.date if isinstance(res.date, str) else None,
-                max_concurrency=mc if isinstance(mc, int) and not isinstance(mc, bool) and mc > 0 else None,
-                workload=workload_fields(body, decoded=res), spec_accept_length=_speculated(res))
-    if res.output_lens is None or res.ttfts is None:
-        return rr, probs  # aggregates only (vLLM without --save-detailed)
-    n = len(res.output_lens)
+    return aggregates
+
+
+@dataclass
+class _Requests:
+    """One file's per-request columns as the tool wrote them (tokens, seconds)."""
+
+    n: int
+    ok: np.ndarray
+    errors: list[str]
+    out_lens: np.ndarray
+    in_lens: np.ndarray
+    ttft: np.ndarray
+    e2e_s: np.ndarray
+
+
+def _outcomes(res: Any, n: int, rel: str) -> tuple[list[str], np.ndarray, list[Problem]]:
+    """(error per request, "" for none; which succeeded; problems) from the tool's errors."""
+    probs: list[Problem] = []
     errors = res.errors or []
     if res.errors is not None and len(errors) != n:
         probs.append(Problem(rel, f"has {len(errors)} entries, expected {n} (one per request)", None, "errors"))
@@ -209,6 +250,30 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
         ok = np.array([not e for e in errors[:n]], dtype=bool)
     else:
         errors, ok = [""] * n, np.ones(n, dtype=bool)
+    return errors, ok, probs
+
+
+def _e2e_seconds(res: Any, body: bytes, ttft: np.ndarray, n: int, rel: str) -> tuple[np.ndarray, list[Problem]]:
+    """Each request's end-to-end latency: the tool's, or (SGLang saves none) TTFT plus its ITLs."""
+    if res.latencies is not None:
+        e2e_s = _floats(res.latencies, n)
+        if len(e2e_s) != n:
+            return e2e_s, [Problem(rel, f"has {len(e2e_s)} entries, expected {n} (one per request)", None, "latencies")]
+        return e2e_s, []
+    itls = _decode(body, _Itls).itls
+    e2e_s = (
+        (ttft + np.array([sum(x or ()) for x in itls], dtype=float))
+        if itls is not None and len(itls) == n
+        else np.full(n, np.nan)
+    )
+    return e2e_s, []
+
+
+def _requests(res: Any, body: bytes, rel: str) -> tuple[_Requests, list[Problem]]:
+    """The file's per-request columns, a served-nothing "success" counted failed; a Problem for
+    each column whose length is not one entry per request."""
+    n = len(res.output_lens)
+    errors, ok, probs = _outcomes(res, n, rel)
     out_lens = _floats(res.output_lens, n)
     in_lens = _floats(res.input_lens, n)
     ttft = _floats(res.ttfts, n)
@@ -222,28 +287,60 @@ def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
     for name, a in (("input_lens", in_lens), ("ttfts", ttft)):
         if len(a) != n:
             probs.append(Problem(rel, f"has {len(a)} entries, expected {n} (one per request)", None, name))
-    if res.latencies is not None:
-        e2e_s = _floats(res.latencies, n)
-        if len(e2e_s) != n:
-            probs.append(Problem(rel, f"has {len(e2e_s)} entries, expected {n} (one per request)", None, "latencies"))
-    else:
-        itls = _decode(body, _Itls).itls
-        e2e_s = (ttft + np.array([sum(x or ()) for x in itls], dtype=float)) if itls is not None and len(itls) == n else np.full(n, np.nan)
-    if probs and any(p.field for p in probs):
-        return rr, probs
+    e2e_s, e2e_probs = _e2e_seconds(res, body, ttft, n, rel)
+    return _Requests(n, ok, errors, out_lens, in_lens, ttft, e2e_s), probs + e2e_probs
+
+
+def _fill(rr: RawRep, q: _Requests, start_times: list[float | None] | None) -> None:
+    """The per-request arrays the rules read (ms, successful requests only), and the rep's span."""
+    ok, n = q.ok, q.n
     with np.errstate(invalid="ignore", divide="ignore"):
-        ttft_ms = np.where(ok, ttft * 1000.0, np.nan)
-        e2e_ms = np.where(ok, e2e_s * 1000.0, np.nan)
-        decode = out_lens - 1
+        ttft_ms = np.where(ok, q.ttft * 1000.0, np.nan)
+        e2e_ms = np.where(ok, q.e2e_s * 1000.0, np.nan)
+        decode = q.out_lens - 1
         tpot_ms = np.where(ok & (decode > 0), (e2e_ms - ttft_ms) / np.where(decode > 0, decode, np.nan), np.nan)
-    rr.arrays = {"ok": ok, "output_lens": out_lens, "input_lens": in_lens, "ttft_ms": ttft_ms, "e2e_ms": e2e_ms, "tpot_ms": tpot_ms}
-    rr.errors = errors[:n]
-    if res.start_times:
-        st = _floats(res.start_times, n)
+    rr.arrays = {
+        "ok": ok,
+        "output_lens": q.out_lens,
+        "input_lens": q.in_lens,
+        "ttft_ms": ttft_ms,
+        "e2e_ms": e2e_ms,
+        "tpot_ms": tpot_ms,
+    }
+    rr.errors = q.errors[:n]
+    if start_times:
+        st = _floats(start_times, n)
         if np.isfinite(st).any():
             rr.first_start_s = float(np.nanmin(st))
             with np.errstate(invalid="ignore"):
-                ends = np.where(ok, st + e2e_s, np.nan)
+                ends = np.where(ok, st + q.e2e_s, np.nan)
             if len(st) == n and np.isfinite(ends).any():
                 rr.span_s = float(np.nanmax(ends) - np.nanmin(np.where(ok, st, np.nan)))
+
+
+def parse_raw(data: bytes, rel: str) -> tuple[RawRep | None, list[Problem]]:
+    """Normalize one raw result file; every malformed value is a Problem naming rel and field."""
+    res, body, probs = _read(data, rel)
+    if res is None:
+        return None, probs
+    probs += _bound_integers(res, rel)
+    mc = res.max_concurrency
+    rr = RawRep(
+        file=rel,
+        size=len(data),
+        duration_s=res.duration,
+        aggregates=_aggregates(res),
+        server_info=res.server_info,
+        date=res.date if isinstance(res.date, str) else None,
+        max_concurrency=mc if isinstance(mc, int) and not isinstance(mc, bool) and mc > 0 else None,
+        workload=workload_fields(body, decoded=res),
+        spec_accept_length=_speculated(res),
+    )
+    if res.output_lens is None or res.ttfts is None:
+        return rr, probs  # aggregates only (vLLM without --save-detailed)
+    q, req_probs = _requests(res, body, rel)
+    probs += req_probs
+    if probs and any(p.field for p in probs):
+        return rr, probs
+    _fill(rr, q, res.start_times)
     return rr, probs

@@ -1,11 +1,9 @@
-"""A leg's repetitions: from the tool's raw files, with geak's bench_runs.jsonl held to them.
+"""A leg's repetitions and the numbers each one yields, re-derived from per-request arrays.
 
-The set of repetitions, their order and their numbers come from raw/: one file per rep,
-ordered by when its first request started. A line of bench_runs.jsonl (the leg runner's
-normalized copy, a producer's claim) contributes only what raw cannot say: which reps were
-warm-up, and that flag must sit on the earliest reps. Anything else the claim says that raw
-does not (another duration, scaled throughputs, a rep counted twice, a rep left out, a rep
-that has no raw file) is a mismatch that P2 FAILs, naming both files.
+A rep comes from the tool's raw file (``from_raw``) or, where raw/ is absent, from geak's
+normalized line of bench_runs.jsonl (``derive_rep``); either way its throughputs are recomputed
+from the requests, never taken from the producer. Which reps a leg counts, and where the
+claim disagrees with raw, is reconcile.py's.
 """
 
 from __future__ import annotations
@@ -17,15 +15,12 @@ import msgspec
 import numpy as np
 
 from .models import METRICS, BenchRep, RequestArrays
-from .copies import Print, fingerprint, same_measurement
 from .raw import EMPTY_SUCCESS, RawRep
-from .store import Problem
-from .layout import BENCH_RUNS
+from .decoding import Problem
 
 LATENCY_FIELDS = ("ttft_ms", "e2e_ms", "tpot_ms")
 # per-request arrays the rules read, and the raw key each comes from (for messages)
 COMPARED = {"output_lens": "output_lens", "input_lens": "input_lens", "ttft_ms": "ttfts", "e2e_ms": "latencies"}
-REL = 1e-6  # a float written by json and read back differs by far less
 
 
 @dataclass
@@ -76,7 +71,10 @@ def _check_array(name: str, arr: np.ndarray, ok: np.ndarray, file: str, line: in
     if len(arr) != len(ok):
         return [Problem(file, f"has {len(arr)} entries, expected {len(ok)} (one per request)", line, f"{prefix}{name}")]
     with np.errstate(invalid="ignore"):
-        for mask, what in ((ok & ~np.isfinite(arr), "is NaN, infinite or null on a successful request"), (ok & (arr < 0), "is negative")):
+        for mask, what in (
+            (ok & ~np.isfinite(arr), "is NaN, infinite or null on a successful request"),
+            (ok & (arr < 0), "is negative"),
+        ):
             idx = np.flatnonzero(mask)
             if len(idx):
                 extra = f" ({len(idx)} entries in all)" if len(idx) > 1 else ""
@@ -93,7 +91,14 @@ def _throughputs(rd: RepData, duration: float | None, file: str, line: int | Non
         rd.empty_successes = int(empty.sum())
         rd.empty_input_tokens = float(np.nansum(np.where(empty, in_lens, 0.0)))
     if duration is None or not np.isfinite(duration) or duration <= 0:
-        return [Problem(file, f"duration is {duration!r}: throughput cannot be re-derived", line, "duration_s" if not rd.from_raw else "duration")]
+        return [
+            Problem(
+                file,
+                f"duration is {duration!r}: throughput cannot be re-derived",
+                line,
+                "duration_s" if not rd.from_raw else "duration",
+            )
+        ]
     if len(out_lens) == len(ok) and len(in_lens) == len(ok):
         good_out = np.where(ok, out_lens, 0.0)
         good_in = np.where(ok, in_lens, 0.0)
@@ -114,7 +119,7 @@ class _ClaimRequests(msgspec.Struct):
 
 
 class _ClaimLine(msgspec.Struct):
-    """The part of a bench_runs.jsonl line compare() holds to raw; other fields are skipped."""
+    """The part of a bench_runs.jsonl line reconcile.compare() holds to raw; other fields are skipped."""
 
     schema_version: int
     kind: str
@@ -141,19 +146,46 @@ def fast_claim(line: bytes) -> BenchRep | None:
     if c.schema_version != 1 or c.kind != "bench_rep":
         return None
     r = c.requests
-    req = None if r is None else RequestArrays.model_construct(ok=r.ok, input_lens=r.input_lens, output_lens=r.output_lens,
-                                                               ttft_ms=r.ttft_ms, e2e_ms=r.e2e_ms, tpot_ms=None, start_s=None, errors=None)
-    return BenchRep.model_construct(schema_version=1, kind="bench_rep", leg_id=c.leg_id, rep_index=c.rep_index, warmup=c.warmup,
-                                    tool=c.tool, raw_file=c.raw_file, duration_s=c.duration_s, reported=c.reported, requests=req)
+    req = (
+        None
+        if r is None
+        else RequestArrays.model_construct(
+            ok=r.ok,
+            input_lens=r.input_lens,
+            output_lens=r.output_lens,
+            ttft_ms=r.ttft_ms,
+            e2e_ms=r.e2e_ms,
+            tpot_ms=None,
+            start_s=None,
+            errors=None,
+        )
+    )
+    return BenchRep.model_construct(
+        schema_version=1,
+        kind="bench_rep",
+        leg_id=c.leg_id,
+        rep_index=c.rep_index,
+        warmup=c.warmup,
+        tool=c.tool,
+        raw_file=c.raw_file,
+        duration_s=c.duration_s,
+        reported=c.reported,
+        requests=req,
+    )
 
 
 def derive_rep(line: int, rep: BenchRep, file: str, *, claim_only: bool = False) -> tuple[RepData, list[Problem]]:
     """A rep from geak's normalized line alone: the leg's numbers where raw/ is absent, else
-    (``claim_only``) just what compare() holds to raw: no TPOT, no value checks (raw's own
+    (``claim_only``) just what reconcile.compare() holds to raw: no TPOT, no value checks (raw's own
     values are checked; a claim that differs from them is a mismatch either way)."""
     errs = rep.requests.errors if rep.requests and not claim_only else None
-    rd = RepData(line=line, rep=rep, file=file, reported=dict(rep.reported),
-                 errors=[e or "" for e in errs] if errs and any(errs) else [""] * len(errs or ()))
+    rd = RepData(
+        line=line,
+        rep=rep,
+        file=file,
+        reported=dict(rep.reported),
+        errors=[e or "" for e in errs] if errs and any(errs) else [""] * len(errs or ()),
+    )
     req = rep.requests
     if req is None:
         return rd, []
@@ -170,7 +202,12 @@ def derive_rep(line: int, rep: BenchRep, file: str, *, claim_only: bool = False)
         rd.arrays[name] = arr
     if claim_only:
         return rd, probs
-    if "tpot_ms" not in rd.arrays and "ttft_ms" in rd.arrays and "e2e_ms" in rd.arrays and len(rd.arrays["output_lens"]) == len(ok):
+    if (
+        "tpot_ms" not in rd.arrays
+        and "ttft_ms" in rd.arrays
+        and "e2e_ms" in rd.arrays
+        and len(rd.arrays["output_lens"]) == len(ok)
+    ):
         with np.errstate(invalid="ignore", divide="ignore"):
             decode = rd.arrays["output_lens"] - 1
             rd.arrays["tpot_ms"] = (rd.arrays["e2e_ms"] - rd.arrays["ttft_ms"]) / np.where(decode > 0, decode, np.nan)
@@ -179,7 +216,9 @@ def derive_rep(line: int, rep: BenchRep, file: str, *, claim_only: bool = False)
 
 
 def from_raw(rr: RawRep, rep: BenchRep, line: int | None) -> tuple[RepData, list[Problem]]:
-    rd = RepData(line=line, rep=rep, file=rr.file, reported=dict(rr.aggregates), errors=list(rr.errors), from_raw=True, raw=rr)
+    rd = RepData(
+        line=line, rep=rep, file=rr.file, reported=dict(rr.aggregates), errors=list(rr.errors), from_raw=True, raw=rr
+    )
     if not rr.arrays:
         return rd, []
     rd.arrays = dict(rr.arrays)
@@ -189,149 +228,3 @@ def from_raw(rr: RawRep, rep: BenchRep, line: int | None) -> tuple[RepData, list
         probs += _check_array(raw_key, rr.arrays[name], ok, rr.file, None, "")
     probs += _throughputs(rd, rr.duration_s, rr.file, None)
     return rd, probs
-
-
-def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= REL * max(abs(a), abs(b), 1e-12)
-
-
-def compare(claim: RepData, raw: RepData, rr: RawRep, bench_file: str) -> list[Problem]:
-    """Where geak's normalized line says something the tool's own output does not."""
-    out: list[Problem] = []
-    line = claim.line
-
-    def bad(fld: str, claimed: Any, actual: Any) -> None:
-        out.append(Problem(bench_file, f"says {claimed!r} but {rr.file} (the tool's own output) says {actual!r}", line, fld))
-
-    cd, rd_ = claim.rep.duration_s, rr.duration_s
-    if (cd is None) != (rd_ is None) or (cd is not None and rd_ is not None and not _close(float(cd), float(rd_))):
-        bad("duration_s", cd, rd_)
-    for k, v in claim.reported.items():
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
-            continue
-        if k not in rr.aggregates:
-            if k in ("completed", "failed", "total_input_tokens", "total_output_tokens") or "throughput" in k or k.endswith("_ms"):
-                bad(f"reported.{k}", v, "no such field")
-        elif not _close(float(v), rr.aggregates[k]):
-            bad(f"reported.{k}", v, rr.aggregates[k])
-    if raw.has_arrays != claim.has_arrays:
-        bad("requests", "per-request arrays" if claim.has_arrays else None, "per-request arrays" if raw.has_arrays else None)
-        return out
-    if not raw.has_arrays:
-        return out
-    ok_c, ok_r = claim.arrays["ok"], raw.arrays["ok"]
-    if len(ok_c) != len(ok_r):
-        bad("requests.ok", f"{len(ok_c)} requests", f"{len(ok_r)} requests")
-        return out
-    if not np.array_equal(ok_c, ok_r):
-        bad("requests.ok", f"{int(ok_c.sum())} succeeded", f"{int(ok_r.sum())} succeeded")
-    for name, raw_key in COMPARED.items():
-        a, b = claim.arrays.get(name), raw.arrays[name]
-        if a is None or len(a) != len(b):
-            continue
-        mask = ok_r & ok_c
-        if not np.allclose(a[mask], b[mask], rtol=REL, atol=1e-9, equal_nan=True):
-            i = int(np.flatnonzero(~np.isclose(a[mask], b[mask], rtol=REL, atol=1e-9, equal_nan=True))[0])
-            j = int(np.flatnonzero(mask)[i])
-            out.append(Problem(bench_file, f"{a[j]!r} but {rr.file} field '{raw_key}[{j}]' gives {b[j]!r} "
-                               "(the tool's own output)", line, f"requests.{name}[{j}]"))
-    return out
-
-
-@dataclass
-class Reconciled:
-    reps: list[RepData]
-    problems: list[Problem]  # unreadable or invalid raw values (P1)
-    mismatches: list[Problem]  # the claim disagrees with raw (P2)
-    raw_missing: list[Problem]  # the tool's output is absent (P1: FAIL on a geak run)
-
-
-def reconcile(leg_id: str, leg_dir: str, claims: list[RepData], raws: dict[str, RawRep], raw_probs: list[Problem],
-              claims_complete: bool = True) -> Reconciled:
-    """``raws``: run-relative raw file -> parsed; ``claims`` derived from bench_runs.jsonl.
-    ``claims_complete`` is False when some line of bench_runs.jsonl could not be read (P1
-    names it): a raw file no readable line names may be that line's, so it is not also a
-    P2 mismatch."""
-    bench = f"{leg_dir}/{BENCH_RUNS}"
-    res = Reconciled(reps=[], problems=list(raw_probs), mismatches=[], raw_missing=[])
-    if not raws:
-        if claims:
-            named = sorted({c.rep.raw_file for c in claims if c.rep.raw_file})
-            res.raw_missing.append(Problem(f"{leg_dir}/raw", "the benchmark tool's own output is absent"
-                                           + (f" (bench_runs.jsonl names {', '.join(named[:3])})" if named else "")
-                                           + "; the leg's numbers are only geak's normalized copy"))
-        res.reps = claims
-        return res
-    by_file: dict[str, list[RepData]] = {}
-    for c in claims:
-        if not c.rep.raw_file:
-            res.mismatches.append(Problem(bench, f"rep {c.rep.rep_index} names no raw file: nothing the tool wrote backs it; "
-                                          "it is not counted", c.line, "raw_file"))
-            continue
-        rel = f"{leg_dir}/{c.rep.raw_file}"
-        if rel not in raws:
-            res.mismatches.append(Problem(bench, f"rep {c.rep.rep_index} names {c.rep.raw_file}, which is not a readable file "
-                                          "in raw/; it is not counted", c.line, "raw_file"))
-            continue
-        by_file.setdefault(rel, []).append(c)
-    seen: dict[Any, str] = {}
-    kept: list[Print] = []
-    next_index = max((c.rep.rep_index for c in claims), default=-1) + 1
-    for rel in sorted(raws):
-        rr = raws[rel]
-        # a copy has the same bytes, or (altered) the same measurement: copies.py
-        if rr.sha256 is not None and rr.sha256 in seen:
-            res.mismatches.append(Problem(rel, f"has the same bytes as {seen[rr.sha256]}: one repetition copied; counted once"))
-            continue
-        if rr.sha256 is not None:
-            seen[rr.sha256] = rel
-        mine = fingerprint(rr)
-        twin = next(((o.file, why) for o in kept if (why := same_measurement(o, mine)) is not None), None)
-        if twin is not None:
-            res.mismatches.append(Problem(rel, f"is the measurement of {twin[0]} again: {twin[1]}; one repetition copied "
-                                          "and altered, counted once"))
-            continue
-        kept.append(mine)
-        cs = by_file.get(rel, [])
-        if len(cs) > 1:
-            res.mismatches.append(Problem(bench, f"lines {', '.join(str(c.line) for c in cs)} all name {rel}: one repetition "
-                                          "counted more than once; counted once", cs[1].line, "raw_file"))
-        claim = cs[0] if cs else None
-        if claim is None:
-            if claims_complete:
-                res.mismatches.append(Problem(rel, "is in raw/ but no line of bench_runs.jsonl names it: a measured repetition "
-                                              "was left out of geak's copy; the auditor counts it"))
-            rep = BenchRep.model_construct(leg_id=leg_id, rep_index=next_index, warmup=False, tool="raw", raw_file=rel[len(leg_dir) + 1:],
-                                           duration_s=rr.duration_s, reported=rr.aggregates, requests=None, schema_version=1, kind="bench_rep")
-            next_index += 1
-        else:
-            rep = claim.rep
-        rd, probs = from_raw(rr, rep, claim.line if claim else None)
-        res.problems += probs
-        if claim is not None:
-            res.mismatches += compare(claim, rd, rr, bench)
-        res.reps.append(rd)
-    res.reps.sort(key=lambda r: (_start(raws, r), r.rep.rep_index))
-    res.mismatches += _warmup_order(res.reps, raws, bench)
-    return res
-
-
-def _start(raws: dict[str, RawRep], r: RepData) -> float:
-    s = raws[r.file].first_start_s if r.file in raws else None
-    return s if s is not None else float("inf")
-
-
-def _warmup_order(reps: list[RepData], raws: dict[str, RawRep], bench: str) -> list[Problem]:
-    """Warm-up is the start of a leg: a flag on a rep that began after a counted one drops a
-    measured rep (the slowest, as a rule) from the statistics."""
-    out: list[Problem] = []
-    first_counted: RepData | None = None
-    for r in reps:
-        if not r.rep.warmup:
-            first_counted = first_counted or r
-        elif first_counted is not None and _start(raws, r) > _start(raws, first_counted):
-            out.append(Problem(bench, f"rep {r.rep.rep_index} ({r.file}) is flagged warm-up but started after counted rep "
-                               f"{first_counted.rep.rep_index} ({first_counted.file}): only a leg's first repetitions may "
-                               "be warm-up; it is counted", r.line, "warmup"))
-            r.rep = r.rep.model_copy(update={"warmup": False})
-    return out

@@ -1,26 +1,25 @@
 """The run store: the only way geak touches a run directory.
 
 Writes are atomic (tmp + fsync + rename) for JSON and append-only for JSONL. Reads never
-raise on bad content: every problem becomes a ``Problem`` that names file, line and field,
-so the auditor can turn it into a finding instead of a traceback. Paths that resolve
-outside the run directory (``..``, absolute paths, symlinks out) are refused.
+raise on bad content: every problem becomes a ``Problem`` (decoding.py) that names file,
+line and field, so the auditor can turn it into a finding instead of a traceback. Paths
+that resolve outside the run directory (``..``, absolute paths, symlinks out) are refused.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import stat
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 from pydantic import BaseModel, ValidationError
 
+from .decoding import Problem as Problem, loads, validation_problems, version_problem
 from .models import SUPPORTED_VERSIONS
 
 # read once, at import (single-threaded): os.umask can only be read by setting it
@@ -34,90 +33,9 @@ class OutsideRunDir(ValueError):
     """A path that would escape the run directory."""
 
 
-@dataclass(frozen=True)
-class Problem:
-    """Why a record could not be read. ``line`` is 1-based; ``field`` is a dotted path."""
-
-    file: str
-    message: str
-    line: int | None = None
-    field: str | None = None
-
-    def __str__(self) -> str:
-        where = self.file + (f":{self.line}" if self.line is not None else "")
-        what = f" field '{self.field}'" if self.field else ""
-        return f"{where}{what}: {self.message}"
-
-
-# Evidence is records of numbers, not trees: nothing geak or an engine writes nests deeper
-# than a few levels. A limit far below Python's recursion limit keeps every later walk
-# (flatten, model_dump, the checks) safe from a producer's 100k nested brackets.
-MAX_JSON_DEPTH = 64
-
-
-def json_depth(obj: Any, limit: int = MAX_JSON_DEPTH) -> int:
-    """Nesting depth of a parsed JSON value, iteratively; stops counting past ``limit``."""
-    deepest, stack = 0, [(obj, 1)]
-    while stack:
-        o, d = stack.pop()
-        if not isinstance(o, (dict, list)):
-            continue
-        children: Iterable[Any] = o.values() if isinstance(o, dict) else o
-        deepest = max(deepest, d)
-        if deepest > limit:
-            return deepest
-        stack.extend((c, d + 1) for c in children if isinstance(c, (dict, list)))
-    return deepest
-
-
-def loads(text: str | bytes) -> Any:
-    """json.loads that turns hostile nesting into a ValueError naming the limit.
-
-    NaN/Infinity are accepted (Python's json writes them) so that the auditor can name the
-    exact field holding one, rather than rejecting the whole line."""
-    try:
-        obj = json.loads(text)
-    except RecursionError:
-        raise ValueError(f"nested deeper than Python can parse; evidence nests at most {MAX_JSON_DEPTH} levels") from None
-    if isinstance(obj, (dict, list)) and json_depth(obj) > MAX_JSON_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels; evidence is flat records, not trees")
-    return obj
-
-
 class NotEvidence(OSError):
     """A path that exists but is not a regular file of the run directory (a link, a FIFO,
     a device, a directory) or cannot be read; the message says which."""
-
-
-def _fmt_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def validation_problems(exc: ValidationError, file: str, line: int | None) -> list[Problem]:
-    return [
-        Problem(file=file, line=line, field=_fmt_loc(tuple(e["loc"])) or None, message=e["msg"])
-        for e in exc.errors()[:5]
-    ]
-
-
-def _version_problem(obj: Any, file: str, line: int | None) -> Problem | None:
-    if not isinstance(obj, dict):
-        return Problem(file, f"expected a JSON object, got {type(obj).__name__}", line)
-    v = obj.get("schema_version")
-    if v is None:
-        return Problem(file, "missing schema_version", line, "schema_version")
-    if v not in SUPPORTED_VERSIONS:
-        return Problem(
-            file,
-            f"schema_version {v!r} is not supported (this geak reads {list(SUPPORTED_VERSIONS)}); "
-            "upgrade geak or re-export the run",
-            line,
-            "schema_version",
-        )
-    return None
 
 
 class RunStore:
@@ -150,10 +68,14 @@ class RunStore:
             try:
                 link = cur.is_symlink()
             except (OSError, ValueError) as e:  # a name too long, an odd encoding
-                raise NotEvidence(f"{str(rel)[:120]}: not a usable file name ({type(e).__name__}: {str(e)[:80]})") from None
+                raise NotEvidence(
+                    f"{str(rel)[:120]}: not a usable file name ({type(e).__name__}: {str(e)[:80]})"
+                ) from None
             if link:
-                raise NotEvidence(f"{self._relstr(cur)} is a symbolic link; evidence must be a regular file "
-                                  "inside the run directory (copy the file instead of linking it)")
+                raise NotEvidence(
+                    f"{self._relstr(cur)} is a symbolic link; evidence must be a regular file "
+                    "inside the run directory (copy the file instead of linking it)"
+                )
         return cur
 
     def _relstr(self, p: Path) -> str:
@@ -175,7 +97,13 @@ class RunStore:
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+                kind = (
+                    "a FIFO"
+                    if stat.S_ISFIFO(st.st_mode)
+                    else "a directory"
+                    if stat.S_ISDIR(st.st_mode)
+                    else "not a regular file"
+                )
                 raise NotEvidence(f"{rel} is {kind}; evidence must be a regular file")
             # one allocation of the file's size (FileIO.readall sizes its buffer by fstat)
             with io.FileIO(fd, "rb", closefd=False) as f:
@@ -285,7 +213,7 @@ class RunStore:
             obj = loads(data.decode())
         except (ValueError, UnicodeDecodeError) as e:
             return None, [Problem(rel, f"not valid JSON: {e}")]
-        vp = _version_problem(obj, rel, None)
+        vp = version_problem(obj, rel, None)
         if vp:
             return None, [vp]
         try:
@@ -293,8 +221,9 @@ class RunStore:
         except ValidationError as e:
             return None, validation_problems(e, rel, None)
 
-    def iter_jsonl(self, rel: str, model: type[M], fast: Callable[[bytes], M | None] | None = None
-                   ) -> Iterator[tuple[int, M | None, list[Problem]]]:
+    def iter_jsonl(
+        self, rel: str, model: type[M], fast: Callable[[bytes], M | None] | None = None
+    ) -> Iterator[tuple[int, M | None, list[Problem]]]:
         """Yield (line_no, record, problems) per non-empty line; a truncated last line is a problem.
 
         ``fast(line)``: a cheaper decoder for lines of the common shape (None = not that shape,
@@ -335,7 +264,7 @@ class RunStore:
                 )
                 yield i, None, [Problem(rel, msg, i)]
                 continue
-            vp = _version_problem(obj, rel, i)
+            vp = version_problem(obj, rel, i)
             if vp:
                 yield i, None, [vp]
                 continue
@@ -376,23 +305,3 @@ def _fsync_dir(d: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def gunzip_capped(data: bytes, cap: int) -> bytes:
-    """Decompress gzip ``data`` to at most ``cap`` bytes. ValueError (with the reason) for a
-    corrupt file or one that decompresses beyond the cap (a bomb)."""
-    import gzip
-    import zlib
-
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
-            raw = f.read(cap + 1)
-    except (OSError, EOFError, zlib.error) as e:
-        raise ValueError(f"not a readable gzip file: {e}") from None
-    if len(raw) > cap:
-        raise ValueError(f"decompresses to more than {cap >> 20} MiB")
-    return raw

@@ -28,9 +28,25 @@ MEASURED = re.compile(
     r"spec_decode_\w+|probe_\w+|rps_change_events|cache_report)$"
 )
 # the fields a big row is read for (vLLM bench serve, SGLang bench_serving, vllm bench sweep)
-KNOWN = ("backend", "model_id", "dataset_name", "num_prompts", "request_rate", "burstiness", "max_concurrency",
-         "random_input_len", "random_output_len", "random_range_ratio", "sharegpt_output_len", "label", "tag",
-         "max_num_seqs", "max_num_batched_tokens", "tensor_parallel_size", "ramp_up_strategy")
+KNOWN = (
+    "backend",
+    "model_id",
+    "dataset_name",
+    "num_prompts",
+    "request_rate",
+    "burstiness",
+    "max_concurrency",
+    "random_input_len",
+    "random_output_len",
+    "random_range_ratio",
+    "sharegpt_output_len",
+    "label",
+    "tag",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "tensor_parallel_size",
+    "ramp_up_strategy",
+)
 _Known = msgspec.defstruct("_Known", [(k, Any, None) for k in KNOWN])
 
 

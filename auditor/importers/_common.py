@@ -1,11 +1,9 @@
-"""Shared pieces of the importers: reading tool rows leniently and writing one leg.
+"""Shared pieces of the importers: reading tool rows leniently (writing one leg is _leg.py).
 
 Nothing here raises on bad input: every problem is a string naming file, line and field.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import errno
 import io
@@ -17,11 +15,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from ..evidence.models import HostFingerprint, LegLaunch, WorkloadSpec
-from ..evidence.normalize import content_tool, detect_tool, from_result, resolved_from_server_info
-from ..evidence.store import OutsideRunDir, RunStore
+from ..evidence.store import OutsideRunDir
 
 
 class ImportReport(BaseModel):
@@ -125,7 +121,9 @@ def unsafe_entries(src: Path) -> list[str]:
             except OSError:
                 continue
             if stat.S_ISLNK(mode):
-                out.append(f"{p.relative_to(src)}: a symbolic link (to {os.readlink(p)[:120]!r}); importers follow no link")
+                out.append(
+                    f"{p.relative_to(src)}: a symbolic link (to {os.readlink(p)[:120]!r}); importers follow no link"
+                )
             elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 out.append(f"{p.relative_to(src)}: not a regular file or folder (a device, FIFO or socket)")
         if seen > MAX_SOURCE_ENTRIES:
@@ -136,8 +134,15 @@ def unsafe_entries(src: Path) -> list[str]:
 
 # ---------------------------------------------------------------- what a file is
 
-_OFFLINE = {"elapsed_time", "tokens_per_second", "requests_per_second", "total_num_tokens", "num_requests",
-            "total_throughput", "output_throughput_tokens_per_s"}
+_OFFLINE = {
+    "elapsed_time",
+    "tokens_per_second",
+    "requests_per_second",
+    "total_num_tokens",
+    "num_requests",
+    "total_throughput",
+    "output_throughput_tokens_per_s",
+}
 _SERVING_TIMES = ("ttfts", "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_e2el_ms", "median_e2e_latency_ms")
 
 
@@ -151,10 +156,14 @@ def not_serving(obj: Any) -> str | None:
         return None
     off = sorted(keys & _OFFLINE)
     if len(off) >= 2:
-        return (f"an offline throughput result ({', '.join(off[:3])}: vLLM's benchmark_throughput or SGLang's "
-                "bench_offline_throughput); it timed no request against a server, so it is no serving leg")
-    return (f"an object of {len(keys)} key(s) ({', '.join(sorted(keys)[:5])}{', ...' if len(keys) > 5 else ''}) with none of a "
-            "serving result's duration, request count and latencies (another tool's summary?)")
+        return (
+            f"an offline throughput result ({', '.join(off[:3])}: vLLM's benchmark_throughput or SGLang's "
+            "bench_offline_throughput); it timed no request against a server, so it is no serving leg"
+        )
+    return (
+        f"an object of {len(keys)} key(s) ({', '.join(sorted(keys)[:5])}{', ...' if len(keys) > 5 else ''}) with none of a "
+        "serving result's duration, request count and latencies (another tool's summary?)"
+    )
 
 
 # ---------------------------------------------------------------- reading rows
@@ -197,158 +206,23 @@ def read_rows(path: Path, label: str, report: ImportReport, *, whole_file_first:
             obj = json.loads(raw)
         except ValueError as e:
             if i == len(lines) and truncated_tail:
-                report.problems.append(f"{where(label, i)}: truncated last line (the writer stopped mid-record); row not imported")
+                report.problems.append(
+                    f"{where(label, i)}: truncated last line (the writer stopped mid-record); row not imported"
+                )
             else:
                 report.problems.append(f"{where(label, i)}: not valid JSON ({e}); row not imported")
             out.append(raw)
             continue
         if not isinstance(obj, dict):
-            report.problems.append(f"{where(label, i)}: expected a JSON object, got {type(obj).__name__}; row not imported")
+            report.problems.append(
+                f"{where(label, i)}: expected a JSON object, got {type(obj).__name__}; row not imported"
+            )
             out.append(raw)
             continue
         out.append(Row(obj=obj, raw=raw + "\n", file=label, line=i))
     if not out:
         report.problems.append(f"{where(label)}: no rows")
     return out
-
-
-# ---------------------------------------------------------------- launch config from a row
-
-def server_info_of(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-    """(flat resolved config, note) from a row's ``server_info``, non-finite numbers as None."""
-    si = obj.get("server_info")
-    if si is None:
-        return None, None
-    try:
-        return scrub(resolved_from_server_info(si)), None
-    except ValueError as e:
-        return None, f"{e}: resolved config not importable"
-
-
-def workload_of(obj: dict[str, Any]) -> WorkloadSpec:
-    rate = obj.get("request_rate")
-    rate_f = num(rate)
-    if rate_f is not None and math.isinf(float(rate_f)):
-        rate_f = None
-    n = obj.get("num_prompts")
-    if not isinstance(n, int):
-        lens = obj.get("output_lens") or obj.get("input_lens")
-        n = len(lens) if isinstance(lens, list) else (obj.get("completed") if isinstance(obj.get("completed"), int) else 0)
-    def _int(v: Any) -> int | None:
-        f = num(v)
-        return int(f) if f is not None else None
-    return WorkloadSpec(
-        dataset=str(obj.get("dataset_name") or obj.get("dataset") or "unknown"),
-        num_prompts=int(n or 0),
-        input_len=_int(obj.get("random_input_len")),
-        output_len=_int(obj.get("random_output_len")),
-        request_rate=rate_f,
-        max_concurrency=_int(obj.get("max_concurrency")),
-        seed=_int(obj.get("seed")) if obj.get("seed") is not None else None,
-        **({"random_range_ratio": obj["random_range_ratio"]} if "random_range_ratio" in obj else {}),
-    )
-
-
-def model_of(obj: dict[str, Any]) -> str | None:
-    got = obj.get("server_info")
-    si: dict[str, Any] = got if isinstance(got, dict) else {}
-    for v in (obj.get("model_id"), si.get("model_path"), obj.get("model")):
-        if isinstance(v, str) and v:
-            return v
-    return None
-
-
-# ---------------------------------------------------------------- writing one leg
-
-
-@dataclass
-class ImportedLeg:
-    """One leg as an importer found it: the tool's rows (a str: a row that is not JSON, kept as
-    .invalid), what the tool was (None: read from each row's keys), whether the first row is a
-    warm-up, the engine's log and the host where the source kept them, how the leg ended, and
-    what else launch.json should say of its source."""
-
-    leg_id: str
-    role: str
-    rows: list[Row | str]
-    tool: str | None = None
-    warmup_first: bool = False
-    server_log: str | None = None
-    host: HostFingerprint | None = None
-    status: str = "ok"
-    failure_reason: str | None = None
-    extra: dict[str, Any] | None = None
-
-
-def write_leg(store: RunStore, report: ImportReport, leg: ImportedLeg) -> dict[str, Any] | None:
-    """Write legs/<leg_id>/: raw rows verbatim, bench_runs.jsonl, launch.json. Returns the first
-    parsed row (for manifest fields) or None."""
-    leg_id, role, rows, tool, warmup_first = leg.leg_id, leg.role, leg.rows, leg.tool, leg.warmup_first
-    server_log, host, status, failure_reason, extra = leg.server_log, leg.host, leg.status, leg.failure_reason, leg.extra
-    d = f"legs/{leg_id}"
-    if store.exists(f"{d}/bench_runs.jsonl") or store.exists(f"{d}/launch.json"):
-        report.problems.append(f"{d}: leg already exists in the run directory; not imported again")
-        return None
-    first: dict[str, Any] | None = None
-    resolved: dict[str, Any] | None = None
-    engine: str | None = None
-    rep_index = 0
-    for n, row in enumerate(rows):
-        if isinstance(row, str):
-            store.write_text(f"{d}/raw/row_{n}.invalid", row)
-            continue
-        raw_rel = f"raw/row_{n}.json"
-        store.write_text(f"{d}/{raw_rel}", row.raw)
-        bad = nonfinite_paths(row.obj)
-        for p in bad[:5]:
-            report.problems.append(f"{where(row.file, row.line, p)}: NaN or infinite value; imported as null (missing)")
-        obj = scrub(row.obj)
-        # the file's own keys over the format the user named: SGLang rows read as vLLM's lose
-        # server_info, and the reverse misreads throughput
-        seen = content_tool(obj)
-        if tool and seen and seen != tool and not any("were written by" in n and row.file in n for n in report.unchecked_notes):
-            report.unchecked_notes.append(f"{where(row.file, row.line)}: the rows were written by {seen} (their keys say so), not {tool}: "
-                                          f"read as {seen}")
-        kind = seen or tool or detect_tool(obj)
-        engine = engine or kind
-        try:
-            rep = from_result(obj, kind, leg_id=leg_id, rep_index=rep_index, warmup=warmup_first and rep_index == 0, raw_file=raw_rel)
-        except (ValidationError, TypeError, ValueError, KeyError) as e:
-            report.problems.append(f"{where(row.file, row.line)}: cannot normalize row: {str(e).splitlines()[0]}")
-            continue
-        store.append_jsonl(f"{d}/bench_runs.jsonl", rep)
-        if first is None:
-            first = obj
-            resolved, note = server_info_of(obj)
-            if note:
-                report.problems.append(f"{where(row.file, row.line, 'server_info')}: {note}")
-        else:
-            other, _ = server_info_of(obj)
-            if other is not None and resolved is not None and other != resolved:
-                report.unchecked_notes.append(f"{where(row.file, row.line, 'server_info')}: differs from the leg's first row; the first row's is used")
-        rep_index += 1
-    if first is None:
-        report.problems.append(f"{d}: no importable repetition")
-        first = {}
-    if resolved is None:
-        report.unchecked_notes.append(f"leg {leg_id}: rows carry no server_info, so its resolved engine config is unknown (rules needing it report unchecked)")
-    if rep_index and first and not any(k in first for k in ("output_lens", "ttfts")):
-        report.unchecked_notes.append(f"leg {leg_id}: rows carry no per-request arrays; throughput is the tool's own aggregate and latency percentiles are unchecked")
-    try:
-        workload = workload_of(first) if first else None
-    except (ValidationError, TypeError, ValueError) as e:
-        report.problems.append(f"leg {leg_id}: workload not importable: {str(e).splitlines()[0]}")
-        workload = None
-    launch = LegLaunch(
-        leg_id=leg_id, role=role, engine=engine or "unknown", resolved_config=resolved,
-        host=host, workload=workload, status=status, failure_reason=failure_reason,
-        launch_config={"imported": True, **(extra or {})},
-    )
-    store.write_json(f"{d}/launch.json", launch)
-    if server_log is not None:
-        store.write_text(f"{d}/server.log", server_log)
-    report.legs.append(leg_id)
-    return first
 
 
 def guarded(report: ImportReport, what: str) -> Any:
@@ -378,8 +252,15 @@ def inside(child: Path, parent: Path) -> bool:
 # ---------------------------------------------------------------- GEAK's parity probe dumps
 
 # bench_e2e.sh and the orchestrator's own files: never a parity dump
-NOT_PARITY = ("bench_summary.json", "server_start.json", "integrate_result.json", "host_fingerprint.json",
-              "accuracy.json", "parity_probe.json", "env_report.json")
+NOT_PARITY = (
+    "bench_summary.json",
+    "server_start.json",
+    "integrate_result.json",
+    "host_fingerprint.json",
+    "accuracy.json",
+    "parity_probe.json",
+    "env_report.json",
+)
 
 
 def parity_dump(obj: Any) -> list[tuple[str, str]] | None:

@@ -15,7 +15,8 @@ from ..evidence.models import Claim, Decision, Manifest
 from ..evidence.normalize import content_tool
 from ..evidence.store import RunStore
 from ..evidence.workload import differing, workload_fields
-from ._common import ImportReport, ImportedLeg, Row, guarded, model_of, not_serving, read_rows, safe_id, workload_of, write_leg
+from ._common import ImportReport, Row, guarded, not_serving, read_rows, safe_id
+from ._leg import ImportedLeg, model_of, workload_of, write_leg
 
 
 def _import(tool: str, fmt: str, files: list[Path], run_dir: Path, leg_id: str, warmup_first: bool) -> ImportReport:
@@ -43,9 +44,11 @@ def _import(tool: str, fmt: str, files: list[Path], run_dir: Path, leg_id: str, 
         fresh = not store.exists("manifest.json")
         groups = experiments(rows, lid)
         if len(groups) > 1:
-            report.unchecked_notes.append(f"the rows are {len(groups)} experiments, not repetitions of one: imported as legs "
-                                          + ", ".join(f"{g} ({len(rs)} row(s))" for g, rs in groups.items())
-                                          + ("" if fresh else "; each is compared with the run's first leg"))
+            report.unchecked_notes.append(
+                f"the rows are {len(groups)} experiments, not repetitions of one: imported as legs "
+                + ", ".join(f"{g} ({len(rs)} row(s))" for g, rs in groups.items())
+                + ("" if fresh else "; each is compared with the run's first leg")
+            )
         for g, rs in groups.items():
             _import_rows(tool, fmt, files, store, report, g, rs, warmup_first, fresh)
     return report
@@ -67,45 +70,108 @@ def experiments(rows: list[Row | str], lid: str) -> dict[str, list[Row | str]]:
     return out
 
 
-def _import_rows(tool: str, fmt: str, files: list[Path], store: RunStore, report: ImportReport, lid: str,
-                 rows: list[Row | str], warmup_first: bool, fresh: bool) -> dict[str, Any] | None:
+def _import_rows(
+    tool: str,
+    fmt: str,
+    files: list[Path],
+    store: RunStore,
+    report: ImportReport,
+    lid: str,
+    rows: list[Row | str],
+    warmup_first: bool,
+    fresh: bool,
+) -> dict[str, Any] | None:
     """One leg from ``rows``. ``fresh``: the run directory had no manifest before this import,
     so the leg is a baseline with its own gate; else it is a candidate against the first leg."""
-    first_leg = None
-    if not fresh:
-        from ..evidence.loader import RunEvidence
-
-        run = RunEvidence(store)
-        legs = sorted({lg for _, d in run.decisions for lg in d.reference_legs})
-        first_leg = legs[0] if legs else None
-    first = write_leg(store, report, ImportedLeg(lid, "baseline" if fresh else "candidate", rows, tool=tool, warmup_first=warmup_first,
-                                                 extra={"source_files": [str(f) for f in files]}))
+    first_leg = None if fresh else _first_reference_leg(store)
+    first = write_leg(
+        store,
+        report,
+        ImportedLeg(
+            lid,
+            "baseline" if fresh else "candidate",
+            rows,
+            tool=tool,
+            warmup_first=warmup_first,
+            extra={"source_files": [str(f) for f in files]},
+        ),
+    )
     if first is None:
         return None
     tool = content_tool(first) or tool
     if fresh:
         if not store.exists("manifest.json"):
-            wl = None
-            try:
-                wl = workload_of(first) if first else None
-            except Exception:  # noqa: BLE001 - already reported by write_leg
-                pass
-            store.write_json("manifest.json", Manifest(run_id=store.root.name, imported_from=fmt, engine=tool,
-                                                       model=model_of(first) if first else None, workload=wl))
-        d = Decision(decision_id=f"d-baseline-{lid}", gate_id=f"baseline-{lid}", scope="baseline", producer=f"import:{fmt}",
-                     reference_legs=[lid], claim=Claim())
-        store.append_jsonl("decisions.jsonl", d)
-        report.decisions.append(d.decision_id)
+            _write_manifest(store, fmt, tool, first)
+        _decide(
+            store,
+            report,
+            Decision(
+                decision_id=f"d-baseline-{lid}",
+                gate_id=f"baseline-{lid}",
+                scope="baseline",
+                producer=f"import:{fmt}",
+                reference_legs=[lid],
+                claim=Claim(),
+            ),
+        )
     elif first_leg is not None and first_leg != lid:
-        d = Decision(decision_id=f"d-import-{lid}", gate_id=f"import-{lid}", scope="patch", producer=f"import:{fmt}",
-                     reference_legs=[first_leg], candidate_legs=[lid], claim=Claim())
-        store.append_jsonl("decisions.jsonl", d)
-        report.decisions.append(d.decision_id)
-        report.unchecked_notes.append(f"decision {d.decision_id} compares {lid} with {first_leg} and declares no knob: "
-                                      "edit declared_knobs in decisions.jsonl to name what changed")
+        d = _candidate_decision(fmt, lid, first_leg)
+        _decide(store, report, d)
+        report.unchecked_notes.append(
+            f"decision {d.decision_id} compares {lid} with {first_leg} and declares no knob: "
+            "edit declared_knobs in decisions.jsonl to name what changed"
+        )
     if tool == "vllm" and not any("carry no server_info" in n for n in report.unchecked_notes):
-        report.unchecked_notes.append("vLLM bench rows carry no server_info: launch parity (B4, P4) cannot be checked from them")
+        report.unchecked_notes.append(
+            "vLLM bench rows carry no server_info: launch parity (B4, P4) cannot be checked from them"
+        )
     return first
+
+
+def _first_reference_leg(store: RunStore) -> str | None:
+    """The run's first reference leg (sorted), what a later import's candidate is compared with."""
+    from ..evidence.loader import RunEvidence
+
+    run = RunEvidence(store)
+    legs = sorted({lg for _, d in run.decisions for lg in d.reference_legs})
+    return legs[0] if legs else None
+
+
+def _write_manifest(store: RunStore, fmt: str, tool: str, first: dict[str, Any]) -> None:
+    """The run's manifest, from the first leg a fresh import wrote."""
+    wl = None
+    try:
+        wl = workload_of(first) if first else None
+    except Exception:  # noqa: BLE001 - already reported by write_leg
+        pass
+    store.write_json(
+        "manifest.json",
+        Manifest(
+            run_id=store.root.name,
+            imported_from=fmt,
+            engine=tool,
+            model=model_of(first) if first else None,
+            workload=wl,
+        ),
+    )
+
+
+def _candidate_decision(fmt: str, lid: str, first_leg: str) -> Decision:
+    """A later import's leg as a patch candidate against the run's first leg; it declares no knob."""
+    return Decision(
+        decision_id=f"d-import-{lid}",
+        gate_id=f"import-{lid}",
+        scope="patch",
+        producer=f"import:{fmt}",
+        reference_legs=[first_leg],
+        candidate_legs=[lid],
+        claim=Claim(),
+    )
+
+
+def _decide(store: RunStore, report: ImportReport, d: Decision) -> None:
+    store.append_jsonl("decisions.jsonl", d)
+    report.decisions.append(d.decision_id)
 
 
 def import_vllm_bench(files: list[Path], run_dir: Path, leg_id: str, warmup_first: bool = False) -> ImportReport:

@@ -17,7 +17,7 @@ def cited_lines(v: Any) -> list[str]:
     parts: list[Any] = [v] if not isinstance(v, (list, dict)) else list(v.values()) if isinstance(v, dict) else list(v)
     flat: list[str] = []
     for p in parts:
-        for q in (p if isinstance(p, list) else [p]):
+        for q in p if isinstance(p, list) else [p]:
             if isinstance(q, str):
                 flat += q.splitlines()
     lo, hi = HINT_CHARS

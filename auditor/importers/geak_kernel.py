@@ -28,15 +28,45 @@ def director_record(obj: dict[str, Any], op: str) -> tuple[OpBenchRecord, Claim,
         if not isinstance(c, dict):
             problems.append(f"field 'per_case[{i}]': not an object; ignored")
             continue
-        cases.append(CaseTime(name=str(c.get("name") or f"case{i}"), baseline_ms=num(c.get("baseline_ms")),
-                              candidate_ms=num(c.get("optimized_ms", c.get("candidate_ms"))), claimed_speedup=num(c.get("speedup"))))
-    headline = next((num(obj.get(k)) for k in ("director_verified_speedup_weighted", "director_verified_speedup_geomean")
-                     if num(obj.get(k)) is not None), None)
+        cases.append(
+            CaseTime(
+                name=str(c.get("name") or f"case{i}"),
+                baseline_ms=num(c.get("baseline_ms")),
+                candidate_ms=num(c.get("optimized_ms", c.get("candidate_ms"))),
+                claimed_speedup=num(c.get("speedup")),
+            )
+        )
+    headline = next(
+        (
+            num(obj.get(k))
+            for k in ("director_verified_speedup_weighted", "director_verified_speedup_geomean")
+            if num(obj.get(k)) is not None
+        ),
+        None,
+    )
     verdict = str(obj.get("correctness") or "").strip().lower()
-    correctness = [CorrectnessCase(shape=[], dtype="unrecorded", reference_dtype="unrecorded",
-                                   passed={"pass": True, "fail": False}.get(verdict))] if verdict else []
-    rec = OpBenchRecord(op=op, candidate=str(obj.get("final_patch") or "director-verified"), baseline_backend=None,
-                        candidate_backend=None, correctness=correctness, claimed_speedup=headline, per_case=cases,
-                        validation_status=obj.get("validation_status"), timing_basis=obj.get("timing_basis"),
-                        tech_lead_reported_speedup_geomean=num(obj.get("tech_lead_reported_speedup_geomean")))
+    correctness = (
+        [
+            CorrectnessCase(
+                shape=[],
+                dtype="unrecorded",
+                reference_dtype="unrecorded",
+                passed={"pass": True, "fail": False}.get(verdict),
+            )
+        ]
+        if verdict
+        else []
+    )
+    rec = OpBenchRecord(
+        op=op,
+        candidate=str(obj.get("final_patch") or "director-verified"),
+        baseline_backend=None,
+        candidate_backend=None,
+        correctness=correctness,
+        claimed_speedup=headline,
+        per_case=cases,
+        validation_status=obj.get("validation_status"),
+        timing_basis=obj.get("timing_basis"),
+        tech_lead_reported_speedup_geomean=num(obj.get("tech_lead_reported_speedup_geomean")),
+    )
     return rec, Claim(isolated_speedup=headline, headline_source="isolated"), problems

@@ -21,113 +21,38 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..evidence.models import (
-    AccuracyProbe, Claim, Decision, HostFingerprint, Manifest, ParityOutput, ParityProbe,
-)
+from ..evidence.models import Claim, Decision, HostFingerprint, Manifest
 from ..checks.config_diff import lever_class
 from ..evidence.store import RunStore
 from .geak_v4_kernels import PRODUCER, KernelSide, load_json as _load_json
 from .geak_fields import RUN_VALUE_KEYS, flags_of as _flags, get as _get
-from ._common import (
-    NOT_PARITY, ImportReport, ImportedLeg, guarded, inside, model_of, num, parity_dump, read_rows, read_source, safe_id, server_info_of, unsafe_entries,
-    workload_of, write_leg,
+from ._common import ImportReport, guarded, inside, num, safe_id, unsafe_entries
+from ._leg import model_of, server_info_of, workload_of
+from .geak_v4_legs import LegSide
+
+INVARIANT_KEYS = (
+    "model_path",
+    "tp_size",
+    "dp_size",
+    "ep_size",
+    "mem_fraction_static",
+    "kv_cache_dtype",
+    "dtype",
+    "context_length",
+    "quantization",
+    "max_running_requests",
+    "chunked_prefill_size",
 )
 
-INVARIANT_KEYS = ("model_path", "tp_size", "dp_size", "ep_size", "mem_fraction_static", "kv_cache_dtype", "dtype",
-                  "context_length", "quantization", "max_running_requests", "chunked_prefill_size")
 
-
-class _Importer(KernelSide):
+class _Importer(LegSide, KernelSide):
     def __init__(self, src: Path, run_dir: Path, report: ImportReport):
         self.src = src
         self.store = RunStore(run_dir)
         self.r = report
-        self.host: HostFingerprint | None = None
-        self.first_rows: dict[str, dict[str, Any]] = {}
-        self.leg_dirs: dict[str, Path] = {}
-
-    def rel(self, p: Path) -> str:
-        return str(p.relative_to(self.src))
-
-    # ------------------------------------------------------------ legs
-    def leg(self, path: Path, leg_id: str, role: str) -> str | None:
-        bench = path / "bench_runs.jsonl"
-        if not bench.is_file():
-            self.r.problems.append(f"{self.rel(path)}: no bench_runs.jsonl; leg {leg_id} not imported")
-            return None
-        rows = read_rows(bench, self.rel(bench), self.r)
-        status, reason = "ok", None
-        ss = path / "server_start.json"
-        if ss.is_file():
-            obj = _load_json(ss, self.src, self.r)
-            if isinstance(obj, dict) and obj.get("status") == "failed":
-                status, reason = "failed", f"server_start.json: {obj.get('reason')}: {obj.get('phase_hint', '')}"[:300]
-        log = None
-        if (path / "server.log").is_file() or (path / "server.log").is_symlink():
-            try:
-                log = read_source(path / "server.log").decode(errors="replace")
-            except OSError as e:
-                self.r.problems.append(f"{self.rel(path / 'server.log')}: cannot read: {e}")
-        host = self.host
-        hf = path / "host_fingerprint.json"
-        if hf.is_file():
-            try:
-                host = HostFingerprint.model_validate(_load_json(hf, self.src, self.r))
-            except ValidationError as e:
-                self.r.problems.append(f"{self.rel(hf)}: {str(e).splitlines()[0]}")
-        first = write_leg(self.store, self.r, ImportedLeg(leg_id, role, rows, server_log=log, host=host, status=status,
-                                                          failure_reason=reason, extra={"source_dir": self.rel(path)}))
-        if first is None:
-            return None
-        if log is None:
-            self.r.unchecked_notes.append(f"leg {leg_id}: no server.log in {self.rel(path)} (engagement and crash checks are unchecked)")
-        self.first_rows[leg_id] = first
-        self.leg_dirs[leg_id] = path
-        self._extras(path, leg_id)
-        return leg_id
-
-    def _extras(self, path: Path, leg_id: str) -> None:
-        d = f"legs/{leg_id}"
-        po = path / "parity_outputs.jsonl"
-        if po.is_file():
-            for row in read_rows(po, self.rel(po), self.r):
-                if isinstance(row, str):
-                    continue
-                o = row.obj
-                try:
-                    rec = ParityOutput(prompt_id=str(o.get("prompt_id", o.get("id"))), prompt=str(o.get("prompt", "")),
-                                       output_text=str(o.get("output_text", o.get("text", o.get("output", "")))),
-                                       expected=o.get("expected"), rerun=int(o.get("rerun", 0) or 0))
-                except (ValidationError, TypeError, ValueError) as e:
-                    self.r.problems.append(f"{row.file}:{row.line}: parity output not importable: {str(e).splitlines()[0]}")
-                    continue
-                self.store.append_jsonl(f"{d}/outputs.jsonl", rec)
-        if not self.store.exists(f"{d}/outputs.jsonl"):
-            self._parity_dumps(sorted(path.glob("*.json")), leg_id)
-        for name, model in (("accuracy.json", AccuracyProbe), ("parity_probe.json", ParityProbe)):
-            f = path / name
-            if f.is_file():
-                obj = _load_json(f, self.src, self.r)
-                if isinstance(obj, dict):
-                    try:
-                        self.store.write_json(f"{d}/{name}", model.model_validate({k: v for k, v in obj.items() if k != "schema_version"}))
-                    except ValidationError as e:
-                        self.r.problems.append(f"{self.rel(f)}: {str(e).splitlines()[0]}")
-
-    def _parity_dumps(self, files: list[Path], leg_id: str) -> bool:
-        """GEAK's parity probe output (a JSON list of {prompt, output} under a name the caller
-        chose) as the leg's greedy outputs, so P9 can judge the reference's coherence."""
-        for f in files:
-            if f.name in NOT_PARITY or not f.is_file() or f.stat().st_size > 8 << 20:
-                continue
-            pairs = parity_dump(_load_json(f, self.src, self.r))
-            if pairs is None:
-                continue
-            for i, (prompt, text) in enumerate(pairs):
-                self.store.append_jsonl(f"legs/{leg_id}/outputs.jsonl", ParityOutput(prompt_id=f"p{i:02d}", prompt=prompt, output_text=text))
-            self.r.unchecked_notes.append(f"leg {leg_id}: greedy outputs from GEAK's parity dump {self.rel(f)} ({len(pairs)} prompts)")
-            return True
-        return False
+        self.host = None
+        self.first_rows = {}
+        self.leg_dirs = {}
 
     # ------------------------------------------------------------ decisions
     def decide(self, d: Decision) -> None:
@@ -156,8 +81,16 @@ class _Importer(KernelSide):
             if isinstance(obj, dict):
                 baseline_claim = num(obj.get("baseline_throughput_tok_s", obj.get("plateau_median_tok_s")))
         if base:
-            self.decide(Decision(decision_id="d-baseline", gate_id="baseline", scope="baseline", producer=f"{PRODUCER}:director",
-                                 reference_legs=[base], claim=Claim(baseline_value=baseline_claim)))
+            self.decide(
+                Decision(
+                    decision_id="d-baseline",
+                    gate_id="baseline",
+                    scope="baseline",
+                    producer=f"{PRODUCER}:director",
+                    reference_legs=[base],
+                    claim=Claim(baseline_value=baseline_claim),
+                )
+            )
         ops = self.kernels()
         patch_ids = self.overlays(ops) + self.sweep(base)
         self.bundle(patch_ids)
@@ -190,11 +123,17 @@ class _Importer(KernelSide):
         if v is None:
             return None
         if isinstance(v, list) and len(v) <= 10_000:
-            out = [num(x) if not isinstance(x, dict) else num(next((x[k] for k in RUN_VALUE_KEYS if x.get(k) is not None), None))
-                   for x in v]
+            out = [
+                num(x)
+                if not isinstance(x, dict)
+                else num(next((x[k] for k in RUN_VALUE_KEYS if x.get(k) is not None), None))
+                for x in v
+            ]
             if all(x is not None for x in out):
                 return out  # type: ignore[return-value]
-        self.r.problems.append(f"{self.rel(path)} field '{key}': not a list of numbers or of bench rows with a throughput; ignored")
+        self.r.problems.append(
+            f"{self.rel(path)} field '{key}': not a list of numbers or of bench rows with a throughput; ignored"
+        )
         return None
 
     def sweep(self, base: str | None) -> list[tuple[str, bool, list[str]]]:
@@ -221,7 +160,9 @@ class _Importer(KernelSide):
             knobs = list(_flags(t.get("change")))
             if not knobs and isinstance(t.get("axis"), str):
                 knobs = [t["axis"].replace("-", "_")]
-            claim = Claim(lever_class="config", candidate_value=num(t.get("throughput_tok_s")), delta_pct=num(t.get("delta_pct")))
+            claim = Claim(
+                lever_class="config", candidate_value=num(t.get("throughput_tok_s")), delta_pct=num(t.get("delta_pct"))
+            )
             # the engine logs its server args at start-up: the knob's new value there proves it took effect
             fl = _flags(t.get("change"))
             marker = None
@@ -229,9 +170,18 @@ class _Importer(KernelSide):
                 if lever_class(k) == "kernel":
                     marker = rf"{re.escape(k)}=['\"]?{re.escape(val)}['\"]?[,)]"
                     break
-            d = Decision(decision_id=f"d-config-{tid}", gate_id=f"config-{tid}", scope="patch", producer=f"{PRODUCER}:config_tuner",
-                         accepted=bool(t.get("kept")), claim=claim, reference_legs=[base] if base else [],
-                         candidate_legs=[cand] if cand else [], declared_knobs=knobs, engagement_marker=marker)
+            d = Decision(
+                decision_id=f"d-config-{tid}",
+                gate_id=f"config-{tid}",
+                scope="patch",
+                producer=f"{PRODUCER}:config_tuner",
+                accepted=bool(t.get("kept")),
+                claim=claim,
+                reference_legs=[base] if base else [],
+                candidate_legs=[cand] if cand else [],
+                declared_knobs=knobs,
+                engagement_marker=marker,
+            )
             self.decide(d)
             out.append((d.decision_id, d.accepted, knobs))
         return out
@@ -250,6 +200,7 @@ class _Importer(KernelSide):
             elif not f.is_file():
                 self.r.problems.append("director_e2e_validation.json missing: the bundle decision carries no claim")
             dj = {}
+
         def sub(k: str, *ks: str) -> Any:
             b = dj.get(k)
             if isinstance(b, dict):
@@ -257,13 +208,22 @@ class _Importer(KernelSide):
                     if b.get(kk) is not None:
                         return b[kk]
             return None
+
         ref_v = sub("drift_corrected_baseline", "median") or sub("base_block", "warm_median_tok_s")
-        cand_v = (sub("final", "median") or dj.get("director_verified_throughput_tok_s")
-                  or sub("final_block", "warm_median_tok_s") or sub("arbitration", "director_verified_throughput_tok_s"))
+        cand_v = (
+            sub("final", "median")
+            or dj.get("director_verified_throughput_tok_s")
+            or sub("final_block", "warm_median_tok_s")
+            or sub("arbitration", "director_verified_throughput_tok_s")
+        )
         delta = dj.get("delta_pct_drift_corrected")
         if delta is None:
             delta = sub("drift_corrected_same_session", "delta_pct_warm")
-        base_v = dj.get("provided_baseline_throughput") or sub("vs_provided_baseline", "baseline_throughput_tok_s") or dj.get("baseline_throughput_tok_s")
+        base_v = (
+            dj.get("provided_baseline_throughput")
+            or sub("vs_provided_baseline", "baseline_throughput_tok_s")
+            or dj.get("baseline_throughput_tok_s")
+        )
         got_sc = dj.get("serving_config")
         sc: dict[str, Any] = got_sc if isinstance(got_sc, dict) else {}
         bflags, fflags = _flags(sc.get("baseline_flags")), _flags(sc.get("final_flags"))
@@ -277,31 +237,59 @@ class _Importer(KernelSide):
                 s.update({k: val for k, val in inv.items() if not isinstance(val, (dict, list))})
             if s:
                 settings[leg_id] = s
-        declared = sorted({k for k in set(bflags) | set(fflags) if bflags.get(k) != fflags.get(k)}
-                          | {k for _, acc, knobs in patches if acc for k in knobs})
-        claim = Claim(reference_value=num(ref_v), candidate_value=num(cand_v), delta_pct=num(delta), baseline_value=num(base_v),
-                      reported_settings=settings)
-        self.decide(Decision(decision_id="d-bundle", gate_id="bundle", scope="bundle", producer=f"{PRODUCER}:director",
-                             accepted=str(dj.get("validation_status", "accepted")) == "accepted", claim=claim,
-                             reference_legs=[base] if base else [], candidate_legs=[final] if final else [],
-                             declared_knobs=declared, accepted_decisions=[did for did, acc, _ in patches if acc]))
+        declared = sorted(
+            {k for k in set(bflags) | set(fflags) if bflags.get(k) != fflags.get(k)}
+            | {k for _, acc, knobs in patches if acc for k in knobs}
+        )
+        claim = Claim(
+            reference_value=num(ref_v),
+            candidate_value=num(cand_v),
+            delta_pct=num(delta),
+            baseline_value=num(base_v),
+            reported_settings=settings,
+        )
+        self.decide(
+            Decision(
+                decision_id="d-bundle",
+                gate_id="bundle",
+                scope="bundle",
+                producer=f"{PRODUCER}:director",
+                accepted=str(dj.get("validation_status", "accepted")) == "accepted",
+                claim=claim,
+                reference_legs=[base] if base else [],
+                candidate_legs=[final] if final else [],
+                declared_knobs=declared,
+                accepted_decisions=[did for did, acc, _ in patches if acc],
+            )
+        )
 
     def manifest(self, base: str | None) -> None:
         first = self.first_rows.get(base or "") or next(iter(self.first_rows.values()), {})
         resolved, _ = server_info_of(first) if first else (None, None)
         invariants = {k: resolved[k] for k in INVARIANT_KEYS if resolved and k in resolved}
         if not invariants:
-            self.r.unchecked_notes.append("the baseline rows carry no server_info: the manifest declares no invariants (B4 unchecked)")
+            self.r.unchecked_notes.append(
+                "the baseline rows carry no server_info: the manifest declares no invariants (B4 unchecked)"
+            )
         wl = None
         try:
             wl = workload_of(first) if first else None
         except (ValidationError, TypeError, ValueError):
             pass
         engine = ("sglang" if ("server_info" in first or "total_throughput" in first) else "vllm") if first else None
-        self.store.write_json("manifest.json", Manifest(
-            run_id=self.src.name, imported_from="geak-v4", model=model_of(first) if first else None, engine=engine,
-            workload=wl, host=self.host, invariants=invariants, args={"source": str(self.src)},
-        ))
+        self.store.write_json(
+            "manifest.json",
+            Manifest(
+                run_id=self.src.name,
+                imported_from="geak-v4",
+                model=model_of(first) if first else None,
+                engine=engine,
+                workload=wl,
+                host=self.host,
+                invariants=invariants,
+                args={"source": str(self.src)},
+            ),
+        )
 
 
 def import_geak_v4(src: Path, run_dir: Path) -> ImportReport:
@@ -312,15 +300,18 @@ def import_geak_v4(src: Path, run_dir: Path) -> ImportReport:
             report.problems.append(f"{src}: not a directory")
             return report
         if inside(run_dir, src):
-            report.problems.append(f"{run_dir}: refused, the run directory lies inside the source {src} (the source is never modified)")
+            report.problems.append(
+                f"{run_dir}: refused, the run directory lies inside the source {src} (the source is never modified)"
+            )
             return report
         if (run_dir / "manifest.json").exists():
             report.problems.append(f"{run_dir}: already holds a run (manifest.json); import into an empty directory")
             return report
         unsafe = unsafe_entries(src)
         if unsafe:
-            report.problems += [f"{src}/{u}" for u in unsafe[:10]] + [f"refused: {src} holds {len(unsafe)} entr(y/ies) an import "
-                                                                     "must not follow; nothing was imported"]
+            report.problems += [f"{src}/{u}" for u in unsafe[:10]] + [
+                f"refused: {src} holds {len(unsafe)} entr(y/ies) an import must not follow; nothing was imported"
+            ]
             return report
         run_dir.mkdir(parents=True, exist_ok=True)
         _Importer(src, run_dir, report).run()

@@ -28,4 +28,3 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(Exit.INTERRUPTED)
-

@@ -21,8 +21,11 @@ def audit(
     as_json: bool = typer.Option(False, "--json", help="print verdicts as JSON"),
     policy: Path | None = typer.Option(None, help="YAML file overriding audit thresholds"),
     verbose: bool = typer.Option(False, "-v", help="show passing findings too"),
-    read_only: bool = typer.Option(False, "--read-only", help="write nothing: print the verdicts only (a run you may not change, "
-                                   "a colleague's, a recording)"),
+    read_only: bool = typer.Option(
+        False,
+        "--read-only",
+        help="write nothing: print the verdicts only (a run you may not change, a colleague's, a recording)",
+    ),
 ) -> None:
     """Audit every gate of RUN_DIR from its raw records; write audits/<gate>.json (nothing with --read-only)."""
     from geak.auditor.api import audit_run
@@ -37,7 +40,9 @@ def audit(
     try:
         verdicts = audit_run(run_dir, scope=scope, gate=gate, policy=pol, write=not read_only)
     except Exception as e:  # the auditor's own failure: say so in one line, never a traceback
-        err.print(f"[red]internal error:[/red] geak audit could not finish: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        err.print(
+            f"[red]internal error:[/red] geak audit could not finish: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        )
         err.print("nothing above is a verdict; if the run directory is intact, this is a bug in geak: please report it")
         raise typer.Exit(Exit.INTERNAL) from None
     if gate is not None and not verdicts:
@@ -74,24 +79,38 @@ def _print_verdicts(verdicts: Any, verbose: bool) -> None:
     for v in verdicts:
         lines = []
         if v.verdict is None:
-            lines.append(f"[magenta]UNAUDITED (fail-open): {v.unaudited_reason.splitlines()[0] if v.unaudited_reason else ''}[/magenta]")
+            lines.append(
+                f"[magenta]UNAUDITED (fail-open): {v.unaudited_reason.splitlines()[0] if v.unaudited_reason else ''}[/magenta]"
+            )
         for f in v.findings:
             if f.outcome == "pass" and not verbose:
                 continue
             if f.outcome == "n/a" and not verbose:
                 continue
             ev = "; ".join(str(e) for e in f.evidence[:2])
-            lines.append(f"[bold]{f.rule_id}[/bold] {f.outcome} -> {f.action}: {f.message}" + (f"  [dim]({ev})[/dim]" if ev else ""))
+            lines.append(
+                f"[bold]{f.rule_id}[/bold] {f.outcome} -> {f.action}: {f.message}"
+                + (f"  [dim]({ev})[/dim]" if ev else "")
+            )
         label = v.verdict or "UNAUDITED"
-        t.add_row(v.gate_id, v.scope or "-", f"[{STYLE[v.verdict]}]{label}[/{STYLE[v.verdict]}]", "\n".join(lines) or "all checks pass")
+        t.add_row(
+            v.gate_id,
+            v.scope or "-",
+            f"[{STYLE[v.verdict]}]{label}[/{STYLE[v.verdict]}]",
+            "\n".join(lines) or "all checks pass",
+        )
     console.print(t)
 
 
 @app.command()
 def backtest(
-    cases_dirs: list[Path] = typer.Argument(..., help="directories of cases: <case>/key.yaml + <case>/run/ (or the key's run: path)"),
+    cases_dirs: list[Path] = typer.Argument(
+        ..., help="directories of cases: <case>/key.yaml + <case>/run/ (or the key's run: path)"
+    ),
     min_recall: float | None = typer.Option(None, help="exit 3 if overall rule recall is below this"),
-    max_false_fail: float | None = typer.Option(None, help="exit 3 if the share of non-FAIL gates that FAILed exceeds this"),
+    max_false_fail: float | None = typer.Option(
+        None, help="exit 3 if the share of non-FAIL gates that FAILed exceeds this"
+    ),
     as_json: bool = typer.Option(False, "--json"),
     policy: Path | None = typer.Option(None),
 ) -> None:
@@ -101,24 +120,39 @@ def backtest(
 
     for d in cases_dirs:
         if not d.is_dir():
-            gen = f"; the planted corpus is generated, not shipped: geak cases generate {d}" if d.name == "cases" else ""
+            gen = (
+                f"; the planted corpus is generated, not shipped: geak cases generate {d}" if d.name == "cases" else ""
+            )
             usage(f"{d} is not a directory of cases{gen}")
     rep = run_backtest(list(cases_dirs), policy=load_policy(policy))
     for p in rep.problems:
         err.print(f"[red]problem:[/red] {p}")
     if as_json:
-        print(json.dumps({
-            "recall": rep.recall, "precision": rep.precision, "false_fail_rate": rep.false_fail_rate,
-            "verdict_accuracy": rep.verdict_accuracy, "confusion": rep.confusion,
-            "rules": {k: {**v.model_dump(), "precision": v.precision, "recall": v.recall} for k, v in rep.rules.items()},
-            "gates": [g.model_dump() for g in rep.gates],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "recall": rep.recall,
+                    "precision": rep.precision,
+                    "false_fail_rate": rep.false_fail_rate,
+                    "verdict_accuracy": rep.verdict_accuracy,
+                    "confusion": rep.confusion,
+                    "rules": {
+                        k: {**v.model_dump(), "precision": v.precision, "recall": v.recall}
+                        for k, v in rep.rules.items()
+                    },
+                    "gates": [g.model_dump() for g in rep.gates],
+                },
+                indent=2,
+            )
+        )
     else:
         t = Table(title="per rule")
         for col in ("rule", "TP", "FP", "FN", "precision", "recall"):
             t.add_column(col)
+
         def fmt(x: float | None) -> str:
             return "-" if x is None else f"{x:.2f}"
+
         for rid in sorted_rule_ids(rep.rules):
             s = rep.rules[rid]
             t.add_row(rid, str(s.tp), str(s.fp), str(s.fn), fmt(s.precision), fmt(s.recall))
@@ -132,10 +166,14 @@ def backtest(
         console.print(c)
         wrong = [g for g in rep.gates if not g.ok]
         for g in wrong:
-            console.print(f"[red]miss[/red] {g.case}/{g.gate_id}: key {g.expected} {g.expected_rules}, auditor {g.actual} {g.fired_rules}")
+            console.print(
+                f"[red]miss[/red] {g.case}/{g.gate_id}: key {g.expected} {g.expected_rules}, auditor {g.actual} {g.fired_rules}"
+            )
         cases = len({g.case for g in rep.gates})
-        console.print(f"{cases} cases, {len(rep.gates)} gates: recall {fmt(rep.recall)}, precision {fmt(rep.precision)}, "
-                      f"verdict accuracy {fmt(rep.verdict_accuracy)}, false-FAIL rate {fmt(rep.false_fail_rate)}")
+        console.print(
+            f"{cases} cases, {len(rep.gates)} gates: recall {fmt(rep.recall)}, precision {fmt(rep.precision)}, "
+            f"verdict accuracy {fmt(rep.verdict_accuracy)}, false-FAIL rate {fmt(rep.false_fail_rate)}"
+        )
     bad = bool(rep.problems)
     if min_recall is not None and (rep.recall is None or rep.recall < min_recall):
         err.print(f"[red]recall {rep.recall} below --min-recall {min_recall}[/red]")
@@ -171,8 +209,10 @@ def dev_corpus(module: str) -> Any:
 
     root = source_checkout()
     if root is None:
-        usage("geak cases needs a source checkout: the planted-flaw generator (corpus/) is a development package, not "
-              "installed with geak; clone the repository, install it editable (pip install -e .) and run this there")
+        usage(
+            "geak cases needs a source checkout: the planted-flaw generator (corpus/) is a development package, not "
+            "installed with geak; clone the repository, install it editable (pip install -e .) and run this there"
+        )
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     return importlib.import_module(f"corpus.{module}")
@@ -198,12 +238,19 @@ def cases_generate(
 def cases_check(
     cases_dir: Path = typer.Argument(Path("runs/cases")),
     digest: Path = typer.Option(Path("runs/cases.sha256"), help="the reviewed digest: one sha256 per case"),
-    update: bool = typer.Option(False, "--update", help="rewrite the digest from CASES_DIR (after a deliberate change)"),
+    update: bool = typer.Option(
+        False, "--update", help="rewrite the digest from CASES_DIR (after a deliberate change)"
+    ),
 ) -> None:
     """Whether CASES_DIR is the corpus the digest names, case by case. Exit 0 it is, 1 it is not.
     Needs a source checkout (corpus/, a development package)."""
     d = dev_corpus("digest")
-    corpus_digest, differences, format_digest, read_digest = d.corpus_digest, d.differences, d.format_digest, d.read_digest
+    corpus_digest, differences, format_digest, read_digest = (
+        d.corpus_digest,
+        d.differences,
+        d.format_digest,
+        d.read_digest,
+    )
 
     if not cases_dir.is_dir():
         usage(f"{cases_dir} is not a directory; generate it: geak cases generate {cases_dir}")
@@ -220,8 +267,10 @@ def cases_check(
     for line in diff:
         err.print(line, highlight=False)
     if diff:
-        err.print(f"{len(diff)} case(s) differ from {digest}: regenerate (geak cases generate {cases_dir}) or, for a "
-                  f"deliberate change, geak cases check {cases_dir} --update")
+        err.print(
+            f"{len(diff)} case(s) differ from {digest}: regenerate (geak cases generate {cases_dir}) or, for a "
+            f"deliberate change, geak cases check {cases_dir} --update"
+        )
         raise typer.Exit(Exit.FLAG)
     console.print(f"{len(got)} cases match {digest}")
 

@@ -1,7 +1,6 @@
 """What every `geak` command shares: the Typer apps, the consoles, the exit codes, usage errors,
 the policy file, the launch and prompt options."""
 
-
 from __future__ import annotations
 
 import json
@@ -18,16 +17,20 @@ from geak.resources import asset_dir
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="geak: LLM-serving optimisation with an independent auditor.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="geak: LLM-serving optimisation with an independent auditor."
+)
 schema_app = typer.Typer(no_args_is_help=True, help="JSON Schema of the evidence contract.")
 cases_app = typer.Typer(no_args_is_help=True, help="The planted-flaw backtest corpus.")
 app.add_typer(schema_app, name="schema")
 app.add_typer(cases_app, name="cases")
 
+
 def _switch_has_no_value(display: Any) -> Any:
     # typer 0.29 labels an on/off switch "<bool>" in --help, as if it took a value
     def show(self: Any, ctx: Any) -> Any:
         return None if getattr(self, "is_flag", False) else display(self, ctx)
+
     return show
 
 
@@ -104,8 +107,14 @@ O_MAX_MODEL_LEN = typer.Option(None, help="max model length (context) the engine
 O_MEMORY_FRACTION = typer.Option(None, help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static")
 
 
-def launch_config(model: str | None = None, *, speculative: str | None = None, extra_arg: list[str] | None = None,
-                  devices: str = "cpu", **knobs: Any) -> Any:
+def launch_config(
+    model: str | None = None,
+    *,
+    speculative: str | None = None,
+    extra_arg: list[str] | None = None,
+    devices: str = "cpu",
+    **knobs: Any,
+) -> Any:
     """The one place a command's launch options become a LaunchConfig: the model (default: the
     shipped tiny model), --speculative as JSON, every other knob by its LaunchConfig name (None:
     the engine's default)."""
@@ -118,10 +127,15 @@ def launch_config(model: str | None = None, *, speculative: str | None = None, e
         try:
             spec = json.loads(speculative)
         except ValueError as e:
-            usage(f"--speculative must be JSON, e.g. '{{\"method\": \"ngram\", \"num_speculative_tokens\": 4}}': {e}")
+            usage(f'--speculative must be JSON, e.g. \'{{"method": "ngram", "num_speculative_tokens": 4}}\': {e}')
     try:
-        return LaunchConfig(model=str(model or DEFAULT_MODEL), speculative=spec, extra_args=list(extra_arg or []), devices=devices,
-                            **{k: v for k, v in knobs.items() if v is not None})
+        return LaunchConfig(
+            model=str(model or DEFAULT_MODEL),
+            speculative=spec,
+            extra_args=list(extra_arg or []),
+            devices=devices,
+            **{k: v for k, v in knobs.items() if v is not None},
+        )
     except ValidationError as e:
         usage("; ".join(f"--{'.'.join(map(str, x['loc'])).replace('_', '-')}: {x['msg']}" for x in e.errors()))
 

@@ -35,8 +35,11 @@ def grouped(fn: Callable[..., Any]) -> Callable[..., Any]:
             option: Any = copy.copy(f.default)  # shared declarations (O_MODEL...) stay as other commands use them
             if getattr(cls, "panel", None) and getattr(option, "rich_help_panel", "") is None:
                 option.rich_help_panel = getattr(cls, "panel", None)
-            params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option,
-                                            annotation=field_hints[f.name]))
+            params.append(
+                inspect.Parameter(
+                    f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=field_hints[f.name]
+                )
+            )
             annotations[f.name] = field_hints[f.name]
 
     @functools.wraps(fn)

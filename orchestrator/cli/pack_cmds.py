@@ -13,7 +13,9 @@ from .common import app, console, err, usage
 @app.command("pack")
 def pack_cmd(
     run_dir: Path = typer.Argument(..., help="a run directory"),
-    out: Path | None = typer.Option(None, "--out", "-o", help="the archive to write (default: RUN_DIR.tar.xz beside it)"),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="the archive to write (default: RUN_DIR.tar.xz beside it)"
+    ),
 ) -> None:
     """Write RUN_DIR as one .tar.xz (deterministic; every file's sha256 listed and checked on unpack)."""
     from geak.auditor.runpack import SUFFIX, PackError, pack

@@ -14,12 +14,16 @@ from .run_cmds import write_report_files
 
 @app.command("replay")
 def replay_cmd(
-    run_dir: Path = typer.Argument(..., help="a run directory geak run wrote, or its archive (.tar.xz: unpacked beside it)"),
+    run_dir: Path = typer.Argument(
+        ..., help="a run directory geak run wrote, or its archive (.tar.xz: unpacked beside it)"
+    ),
     out: Path | None = typer.Option(None, help="where to write the replayed run (default RUN_DIR/../<name>-replay)"),
     policy: Path | None = typer.Option(None, help="what-if: the auditor policy YAML to replay under"),
     workflow: Path | None = typer.Option(None, help="what-if: the workflow YAML to replay under"),
     skills: Path | None = typer.Option(None, help="what-if: a root holding edited skills/ and prompts/ (needs --llm)"),
-    llm: str | None = typer.Option(None, help="what-if: provider/model whose roles answer live (litellm) over the recorded legs"),
+    llm: str | None = typer.Option(
+        None, help="what-if: provider/model whose roles answer live (litellm) over the recorded legs"
+    ),
     api_base: str | None = typer.Option(None, help="OpenAI-compatible base URL for --llm"),
     api_key_env: str | None = typer.Option(None, help="environment variable holding the provider key (never written)"),
 ) -> None:
@@ -40,8 +44,16 @@ def replay_cmd(
         usage("--api-base and --api-key-env go with --llm MODEL")
     out = out or run_dir.parent / f"{run_dir.name}-{'whatif' if what_if else 'replay'}"
     try:
-        ok, diffs = RP.replay(run_dir, out, policy=policy, workflow=workflow, skills=skills, llm=llm,
-                             api_base=api_base, api_key_env=api_key_env)
+        ok, diffs = RP.replay(
+            run_dir,
+            out,
+            policy=policy,
+            workflow=workflow,
+            skills=skills,
+            llm=llm,
+            api_base=api_base,
+            api_key_env=api_key_env,
+        )
     except RunError as e:
         usage(str(e))
     except KeyboardInterrupt:
@@ -81,8 +93,11 @@ def _print_what_if(out: Path) -> int:
     console.print(t)
     write_report_files(out)
     flipped = wi.flipped
-    console.print(f"{len(flipped)} banked decision(s) flipped" + (f": {', '.join(g.gate_id for g in flipped)}" if flipped else "")
-                  + f"; the replay is in {out}")
+    console.print(
+        f"{len(flipped)} banked decision(s) flipped"
+        + (f": {', '.join(g.gate_id for g in flipped)}" if flipped else "")
+        + f"; the replay is in {out}"
+    )
     return WHAT_IF_FLIPPED if flipped else 0
 
 

@@ -144,7 +144,10 @@ def diff(run: Path = typer.Argument(..., help="a run directory geak run wrote"),
 
 
 @skills_app.command("copy")
-def copy(dest: Path = typer.Argument(..., help="a new directory: gets skills/ and prompts/ to edit"), root: Path | None = RootOpt) -> None:
+def copy(
+    dest: Path = typer.Argument(..., help="a new directory: gets skills/ and prompts/ to edit"),
+    root: Path | None = RootOpt,
+) -> None:
     """Copy the skill cards and prompt templates to DEST for editing; then `geak skills diff RUN
     --root DEST` and `geak replay RUN --skills DEST --llm MODEL` show what the edit changes.
     Exit 0 copied; 2 DEST exists and is not empty, or the source is not a skill root."""
@@ -158,5 +161,7 @@ def copy(dest: Path = typer.Argument(..., help="a new directory: gets skills/ an
     ignore = shutil.ignore_patterns("__pycache__", "__init__.py")
     for part in ("skills", "prompts"):
         shutil.copytree(src / part, dest / part, ignore=ignore, dirs_exist_ok=True)
-    console.print(f"copied {src}/skills and {src}/prompts to {dest}: edit them, then "
-                  f"`geak skills diff RUN --root {dest}` and `geak replay RUN --skills {dest} --llm MODEL`")
+    console.print(
+        f"copied {src}/skills and {src}/prompts to {dest}: edit them, then "
+        f"`geak skills diff RUN --root {dest}` and `geak replay RUN --skills {dest} --llm MODEL`"
+    )

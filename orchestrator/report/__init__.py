@@ -18,9 +18,18 @@ from pathlib import Path
 
 from geak.auditor.evidence.store import RunStore
 
-from .blocks import (
-    Block, Heading, claimed_blocks, fmt_ci, fmt_num, fmt_pct, gate_blocks, headline_blocks, headline_text, leg_blocks, missing_blocks,
-    summary_blocks, timeline_blocks, timeline_rows, verdict_blocks, what_if_blocks,
+from .blocks import Block, Heading, fmt_ci, fmt_num, fmt_pct
+from .headline_view import headline_blocks, headline_text
+from .sections import (
+    claimed_blocks,
+    gate_blocks,
+    leg_blocks,
+    missing_blocks,
+    summary_blocks,
+    timeline_blocks,
+    timeline_rows,
+    verdict_blocks,
+    what_if_blocks,
 )
 from .headline import Headline, headline
 from .model import DELTA_SCOPES, RunFiles, gate_rows, latest_decisions, leg_rows, load_run, rederive
@@ -77,4 +86,15 @@ def write_report(run_dir: str | Path) -> tuple[Path, Path]:
     return store.write_text(REPORT_MD, md), store.write_text(REPORT_HTML, page)
 
 
-__all__ = ["Headline", "RunFiles", "build_report", "fmt_ci", "fmt_num", "fmt_pct", "headline", "headline_text", "load_run", "write_report"]
+__all__ = [
+    "Headline",
+    "RunFiles",
+    "build_report",
+    "fmt_ci",
+    "fmt_num",
+    "fmt_pct",
+    "headline",
+    "headline_text",
+    "load_run",
+    "write_report",
+]

@@ -11,7 +11,17 @@ from geak.auditor import stats
 from geak.auditor.api import audit_stem as audit_file_stem
 from geak.auditor.evidence.models import AuditVerdict, Decision
 
-from .model import GateRow, RunFiles, Rederived, current_audit, gate_rows, latest_decisions, metric_unit, rederive, side_values
+from .model import (
+    GateRow,
+    RunFiles,
+    Rederived,
+    current_audit,
+    gate_rows,
+    latest_decisions,
+    metric_unit,
+    rederive,
+    side_values,
+)
 
 
 HeadlineState = Literal["verified", "flagged", "none", "no_change"]
@@ -66,8 +76,10 @@ def stacked_caveats(run: RunFiles, bundle: Decision) -> tuple[str, ...]:
             out.append(f"stacked decision {decision_id} (gate {part.gate_id}): {label}")
     run_audit = run.audits.get(audit_file_stem("run", run_level=True))
     if run_audit is not None and run_audit.verdict != "PASS":
-        out.append(f"run-level records (manifest, decisions.jsonl): {run_audit.verdict or 'unaudited'}, "
-                   f"see audits/{audit_file_stem('run', run_level=True)}.json")
+        out.append(
+            f"run-level records (manifest, decisions.jsonl): {run_audit.verdict or 'unaudited'}, "
+            f"see audits/{audit_file_stem('run', run_level=True)}.json"
+        )
     return tuple(out)
 
 
@@ -87,8 +99,12 @@ def bundle_decision(run: RunFiles) -> tuple[Decision | None, str]:
 def nothing_banked(run: RunFiles) -> bool:
     """A complete run whose finalize skipped validation: no bundle, only baseline decisions banked."""
     s = run.summary
-    return (s is not None and s.status == "complete" and s.bundle_decision is None
-            and all(b.startswith("d-baseline") for b in s.banked_decisions))
+    return (
+        s is not None
+        and s.status == "complete"
+        and s.bundle_decision is None
+        and all(b.startswith("d-baseline") for b in s.banked_decisions)
+    )
 
 
 def baseline_ref(run: RunFiles) -> BaselineRef:
@@ -98,8 +114,13 @@ def baseline_ref(run: RunFiles) -> BaselineRef:
     audit, label = current_audit(run, BASELINE_GATE, d.decision_id)
     if audit is not None and audit.decision_id != d.decision_id:
         # Stricter than current_audit: an audit that does not name this decision cannot sign it.
-        audit, label = None, (f"not audited (audits/{audit_file_stem(BASELINE_GATE)}.json names no decision, "
-                              f"the latest baseline decision is {d.decision_id})")
+        audit, label = (
+            None,
+            (
+                f"not audited (audits/{audit_file_stem(BASELINE_GATE)}.json names no decision, "
+                f"the latest baseline decision is {d.decision_id})"
+            ),
+        )
     if audit is None or audit.verdict not in ("PASS", "FLAG"):
         return BaselineRef(d, audit, label, tuple(d.reference_legs))
     values = side_values(run.evidence, d.reference_legs, BASELINE_METRIC)
@@ -112,8 +133,11 @@ def tried_gates(gates: Sequence[GateRow]) -> tuple[str, ...]:
     for g in gates:
         if g.banked is not False or g.gate_id == BASELINE_GATE:
             continue
-        what = (f"decision {g.decision_id}, {g.attempts} attempt(s), verdict {g.verdict_label}"
-                if g.decision_id else "not submitted")
+        what = (
+            f"decision {g.decision_id}, {g.attempts} attempt(s), verdict {g.verdict_label}"
+            if g.decision_id
+            else "not submitted"
+        )
         out.append(f"{g.gate_id} ({what}): {g.note or 'not banked'}")
     return tuple(out)
 
@@ -131,12 +155,15 @@ def headline(run: RunFiles) -> Headline:
     decision, why = bundle_decision(run)
     caveats: tuple[str, ...] = ()
     if decision is None and nothing_banked(run):
-        return Headline("no_change", "no change beat the baseline", baseline=baseline_ref(run),
-                        tried=tried_gates(gate_rows(run)))
+        return Headline(
+            "no_change", "no change beat the baseline", baseline=baseline_ref(run), tried=tried_gates(gate_rows(run))
+        )
     if decision is None and (last := last_banked_change(run)) is not None:
         decision = last
-        caveats = (f"no final validation: the workflow has no validate phase, so this is gate {last.gate_id}'s own delta "
-                   "against its reference; banked changes were not measured together",)
+        caveats = (
+            f"no final validation: the workflow has no validate phase, so this is gate {last.gate_id}'s own delta "
+            "against its reference; banked changes were not measured together",
+        )
     if decision is None:
         return Headline("none", why)
     audit, label = current_audit(run, decision.gate_id, decision.decision_id)
@@ -146,11 +173,18 @@ def headline(run: RunFiles) -> Headline:
         return Headline("none", f"the auditor FAILed gate {decision.gate_id} ({decision.decision_id})", decision, audit)
     numbers = rederive(run.evidence, decision)
     if numbers.delta_pct is None:
-        return Headline("none", f"gate {decision.gate_id} has a {audit.verdict} verdict, but its legs' raw "
-                        "repetitions do not re-derive a delta here", decision, audit, numbers)
+        return Headline(
+            "none",
+            f"gate {decision.gate_id} has a {audit.verdict} verdict, but its legs' raw "
+            "repetitions do not re-derive a delta here",
+            decision,
+            audit,
+            numbers,
+        )
     state: HeadlineState = "verified" if audit.verdict == "PASS" else "flagged"
-    return Headline(state, "", decision, audit, numbers, caveats or stacked_caveats(run, decision),
-                    trade_offs=trade_offs(audit))
+    return Headline(
+        state, "", decision, audit, numbers, caveats or stacked_caveats(run, decision), trade_offs=trade_offs(audit)
+    )
 
 
 def trade_offs(audit: AuditVerdict) -> tuple[str, ...]:
@@ -158,7 +192,9 @@ def trade_offs(audit: AuditVerdict) -> tuple[str, ...]:
     throughput headline is read beside what it costs. The auditor's own figures, never the claim."""
     out: list[str] = []
     for f in audit.findings:
-        got = f.recomputed.get("declared_and_measured") if f.rule_id == "P7" and isinstance(f.recomputed, dict) else None
+        got = (
+            f.recomputed.get("declared_and_measured") if f.rule_id == "P7" and isinstance(f.recomputed, dict) else None
+        )
         if isinstance(got, list):
             out += [str(x) for x in got]
     return tuple(out)

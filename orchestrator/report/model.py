@@ -78,8 +78,10 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunFiles:
         summary, probs = store.read_json(SUMMARY, RunSummary)
         problems += _problem_strs(probs)
     else:
-        missing.append("summary.json: not written by `geak run` (imported run, or it stopped before its first node); "
-                       "status, passthrough phases and banking are unknown")
+        missing.append(
+            "summary.json: not written by `geak run` (imported run, or it stopped before its first node); "
+            "status, passthrough phases and banking are unknown"
+        )
     events: list[RunEvent] = []
     if store.exists(EVENTS):
         ev_rows, ev_probs = store.read_jsonl(EVENTS, RunEvent)
@@ -97,8 +99,18 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunFiles:
 
         what_if, probs = store.read_json("what_if.json", WhatIf)
         problems += _problem_strs(probs)
-    return RunFiles(root=store.root, evidence=ev, manifest=ev.manifest, decisions=decisions, summary=summary,
-                    events=events, audits=audits, problems=problems, missing=missing, what_if=what_if)
+    return RunFiles(
+        root=store.root,
+        evidence=ev,
+        manifest=ev.manifest,
+        decisions=decisions,
+        summary=summary,
+        events=events,
+        audits=audits,
+        problems=problems,
+        missing=missing,
+        what_if=what_if,
+    )
 
 
 def latest_decisions(decisions: Sequence[tuple[int, Decision]]) -> dict[str, Decision]:
@@ -114,7 +126,10 @@ def current_audit(run: RunFiles, gate_id: str, decision_id: str | None) -> tuple
         return None, "not audited"
     if decision_id and audit.decision_id and audit.decision_id != decision_id:
         # A verdict on an earlier attempt says nothing about the decision that would be banked.
-        return None, f"not audited (audits/{audit_file_stem(gate_id)}.json is of {audit.decision_id}, the latest decision is {decision_id})"
+        return (
+            None,
+            f"not audited (audits/{audit_file_stem(gate_id)}.json is of {audit.decision_id}, the latest decision is {decision_id})",
+        )
     if audit.verdict is None:
         return audit, f"unaudited: {first_line(audit.unaudited_reason) or 'the auditor gave no verdict'}"
     return audit, audit.verdict
@@ -175,13 +190,18 @@ def rederive(ev: RunEvidence, decision: Decision) -> Rederived:
     cand = side_values(ev, decision.candidate_legs, metric)
     ref_med, cand_med = stats.median(ref), stats.median(cand)
     return Rederived(
-        metric=metric, higher_is_better=hib,
-        reference_legs=tuple(decision.reference_legs), candidate_legs=tuple(decision.candidate_legs),
-        reference_values=tuple(ref), candidate_values=tuple(cand),
-        reference_median=ref_med, candidate_median=cand_med,
+        metric=metric,
+        higher_is_better=hib,
+        reference_legs=tuple(decision.reference_legs),
+        candidate_legs=tuple(decision.candidate_legs),
+        reference_values=tuple(ref),
+        candidate_values=tuple(cand),
+        reference_median=ref_med,
+        candidate_median=cand_med,
         delta_pct=stats.delta_pct(ref_med, cand_med, hib),
-        ci_pct=stats.bootstrap_delta_ci(ref, cand, higher_is_better=hib, n_boot=BOOTSTRAP_RESAMPLES,
-                                        confidence=CI_CONFIDENCE, seed=BOOTSTRAP_SEED),
+        ci_pct=stats.bootstrap_delta_ci(
+            ref, cand, higher_is_better=hib, n_boot=BOOTSTRAP_RESAMPLES, confidence=CI_CONFIDENCE, seed=BOOTSTRAP_SEED
+        ),
         non_overlap=stats.non_overlap(ref, cand, hib),
     )
 
@@ -275,8 +295,18 @@ def gate_rows(run: RunFiles) -> list[GateRow]:
     rows: list[GateRow] = []
     for g in outcomes:
         d = latest.get(g.gate_id)
-        rows.append(_gate_row(run, g.gate_id, g.scope, g.decision_id or (d.decision_id if d else None),
-                              g.attempts, g.banked, g.unaudited_reason, g.note))
+        rows.append(
+            _gate_row(
+                run,
+                g.gate_id,
+                g.scope,
+                g.decision_id or (d.decision_id if d else None),
+                g.attempts,
+                g.banked,
+                g.unaudited_reason,
+                g.note,
+            )
+        )
     for gate_id, d in latest.items():
         if gate_id not in seen:
             rows.append(_gate_row(run, gate_id, d.scope, d.decision_id, attempts[gate_id], None, None))
@@ -286,16 +316,41 @@ def gate_rows(run: RunFiles) -> list[GateRow]:
 WITHDRAWN_LABEL = "withdrawn (not submitted)"
 
 
-def _gate_row(run: RunFiles, gate_id: str, scope: str, decision_id: str | None, attempts: int,
-              banked: bool | None, summary_reason: str | None, note: str | None = None) -> GateRow:
+def _gate_row(
+    run: RunFiles,
+    gate_id: str,
+    scope: str,
+    decision_id: str | None,
+    attempts: int,
+    banked: bool | None,
+    summary_reason: str | None,
+    note: str | None = None,
+) -> GateRow:
     if attempts == 0 and decision_id is None:
         # The producer withdrew before submitting: there was nothing for the auditor to see.
-        return GateRow(gate_id=gate_id, scope=scope, decision_id=None, attempts=0, audit=None,
-                       verdict_label=WITHDRAWN_LABEL, banked=banked, unaudited_reason=summary_reason, note=note)
+        return GateRow(
+            gate_id=gate_id,
+            scope=scope,
+            decision_id=None,
+            attempts=0,
+            audit=None,
+            verdict_label=WITHDRAWN_LABEL,
+            banked=banked,
+            unaudited_reason=summary_reason,
+            note=note,
+        )
     audit, label = current_audit(run, gate_id, decision_id)
     reason = summary_reason or (first_line(audit.unaudited_reason) if audit else None)
     if audit is None and reason is None:
         reason = label
-    return GateRow(gate_id=gate_id, scope=scope, decision_id=decision_id, attempts=attempts, audit=audit,
-                   verdict_label=label, banked=banked, unaudited_reason=reason, note=note)
-
+    return GateRow(
+        gate_id=gate_id,
+        scope=scope,
+        decision_id=decision_id,
+        attempts=attempts,
+        audit=audit,
+        verdict_label=label,
+        banked=banked,
+        unaudited_reason=reason,
+        note=note,
+    )

@@ -38,7 +38,9 @@ def fit_label(label: str, width: float) -> str:
     if len(label) <= room:
         return label
     keep = max(room - 1, 2)
-    return label[: keep // 2] + "…" + label[len(label) - (keep - keep // 2):]
+    return label[: keep // 2] + "…" + label[len(label) - (keep - keep // 2) :]
+
+
 VERDICT_COLOURS = {"PASS": "#2e7d32", "FLAG": "#b26a00", "FAIL": "#c62828"}
 NEUTRAL = "#607d8b"
 ROLE_COLOURS = dict(zip(ROLE_ORDER, ("#1565c0", "#6a1b9a", "#00838f", "#2e7d32", "#ef6c00", "#8d6e63", "#546e7a")))
@@ -90,31 +92,37 @@ def _text(x: float, y: float, s: str, anchor: str = "start", cls: str = "") -> s
 
 def _line(x1: float, y1: float, x2: float, y2: float, stroke: str, width: float = 1.0, dash: str = "") -> str:
     d = f' stroke-dasharray="{dash}"' if dash else ""
-    return (f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}" '
-            f'stroke-width="{width}"{d}/>')
+    return (
+        f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}" stroke-width="{width}"{d}/>'
+    )
 
 
 def _rect(x: float, y: float, w: float, h: float, fill: str, opacity: float = 1.0, tip: str = "", cls: str = "") -> str:
     t = f"<title>{_esc(tip)}</title>" if tip else ""
     c = f'class="{cls}" ' if cls else ""
-    return (f'<rect {c}x="{x:.1f}" y="{y:.1f}" width="{max(w, 0.5):.1f}" height="{h:.1f}" fill="{fill}" '
-            f'fill-opacity="{opacity}">{t}</rect>')
+    return (
+        f'<rect {c}x="{x:.1f}" y="{y:.1f}" width="{max(w, 0.5):.1f}" height="{h:.1f}" fill="{fill}" '
+        f'fill-opacity="{opacity}">{t}</rect>'
+    )
 
 
 def _circle(x: float, y: float, r: float, fill: str, tip: str) -> str:
     return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{fill}"><title>{_esc(tip)}</title></circle>'
 
 
-def row_chart(title: str, x_label: str, labels: Sequence[str], axis: Axis, marks: Sequence[str],
-              under: Sequence[str] = ()) -> str:
+def row_chart(
+    title: str, x_label: str, labels: Sequence[str], axis: Axis, marks: Sequence[str], under: Sequence[str] = ()
+) -> str:
     """Rows of marks against one shared horizontal axis, with gridlines and row labels; ``under``:
     marks drawn below the gridlines (a shaded band)."""
     left = axis.left
     width = left + PLOT_W + RIGHT_PAD
     height = TOP_PAD + len(labels) * ROW_H + AXIS_H
     bottom = TOP_PAD + len(labels) * ROW_H
-    svg_open = (f'<svg viewBox="0 0 {width:.0f} {height}" width="{width:.0f}" height="{height}" role="img" '
-                f'aria-label="{_esc(title)}" class="plot">')
+    svg_open = (
+        f'<svg viewBox="0 0 {width:.0f} {height}" width="{width:.0f}" height="{height}" role="img" '
+        f'aria-label="{_esc(title)}" class="plot">'
+    )
     parts = [svg_open, _text(width / 2, 18, title, "middle", "ttl")]
     for i, label in enumerate(labels):
         if i % 2:
@@ -183,7 +191,9 @@ def ttft_plot(rows: Sequence[LegRow]) -> str:
             continue
         tip = f"{r.leg_id}: p5 {q[0]:.1f}, p25 {q[1]:.1f}, median {q[2]:.1f}, p75 {q[3]:.1f}, p95 {q[4]:.1f} ms"
         marks += _box_marks(i, axis, q, ROLE_COLOURS.get(r.role or "", NEUTRAL), tip)
-    return row_chart("TTFT per request, counted reps pooled (box p25-p75, whiskers p5-p95)", "TTFT ms", labels, axis, marks)
+    return row_chart(
+        "TTFT per request, counted reps pooled (box p25-p75, whiskers p5-p95)", "TTFT ms", labels, axis, marks
+    )
 
 
 def delta_plot(items: Sequence[tuple[Decision, Rederived, str, float | None]]) -> str:
@@ -191,8 +201,12 @@ def delta_plot(items: Sequence[tuple[Decision, Rederived, str, float | None]]) -
     None when unknown) per patch/bundle gate. Each gate's band is shaded around zero on its row, so a
     delta inside it, the FLAG, shows."""
     labels = [f"{d.gate_id} ({label})" for d, _, label, _ in items]
-    vals = [v for _, n, _, band in items for v in ((n.delta_pct,) + (n.ci_pct or ()) + ((band, -band) if band else ()))
-            if v is not None]
+    vals = [
+        v
+        for _, n, _, band in items
+        for v in ((n.delta_pct,) + (n.ci_pct or ()) + ((band, -band) if band else ()))
+        if v is not None
+    ]
     axis = axis_for(vals, include_zero=True, left=label_width(labels))
     marks: list[str] = []
     under: list[str] = []
@@ -201,8 +215,18 @@ def delta_plot(items: Sequence[tuple[Decision, Rederived, str, float | None]]) -
         y = row_y(i)
         if band:
             lo, hi = axis.x(-band), axis.x(band)
-            under.append(_rect(lo, y - ROW_H / 2, hi - lo, ROW_H, BAND_FILL, 0.8,
-                               f"{d.gate_id}: noise band ±{band:.2f}% (the band its audit gated with)", cls="band"))
+            under.append(
+                _rect(
+                    lo,
+                    y - ROW_H / 2,
+                    hi - lo,
+                    ROW_H,
+                    BAND_FILL,
+                    0.8,
+                    f"{d.gate_id}: noise band ±{band:.2f}% (the band its audit gated with)",
+                    cls="band",
+                )
+            )
         if n.delta_pct is None:
             marks.append(_text(axis.left + 6, y + 4, "not re-derivable", cls="tick"))
             continue
@@ -211,8 +235,11 @@ def delta_plot(items: Sequence[tuple[Decision, Rederived, str, float | None]]) -
         marks.append(_rect(x0, y - ROW_H * 0.3, x1 - x0, ROW_H * 0.6, colour, 0.7, tip))
         if n.ci_pct:
             lo, hi = axis.x(n.ci_pct[0]), axis.x(n.ci_pct[1])
-            marks += [_line(lo, y, hi, y, "#263238", 1.5), _line(lo, y - 5, lo, y + 5, "#263238", 1.5),
-                      _line(hi, y - 5, hi, y + 5, "#263238", 1.5)]
+            marks += [
+                _line(lo, y, hi, y, "#263238", 1.5),
+                _line(lo, y - 5, lo, y + 5, "#263238", 1.5),
+                _line(hi, y - 5, hi, y + 5, "#263238", 1.5),
+            ]
     zero = axis.x(0.0)
     marks.append(_line(zero, TOP_PAD - 4, zero, TOP_PAD + len(items) * ROW_H, "#263238", 1.2, "4 3"))
     title = f"Re-derived delta per patch/bundle gate, with bootstrap {CI_CONFIDENCE:.0%} CI"
@@ -224,8 +251,14 @@ def delta_plot(items: Sequence[tuple[Decision, Rederived, str, float | None]]) -
 def _event_colour(e: RunEvent) -> str:
     if e.verdict in VERDICT_COLOURS:
         return VERDICT_COLOURS[e.verdict]
-    return {"error": "#c62828", "bank": "#2e7d32", "withhold": "#b26a00", "withdraw": "#b26a00",
-            "unaudited": "#b26a00", "passthrough": "#8d6e63"}.get(e.event, NEUTRAL)
+    return {
+        "error": "#c62828",
+        "bank": "#2e7d32",
+        "withhold": "#b26a00",
+        "withdraw": "#b26a00",
+        "unaudited": "#b26a00",
+        "passthrough": "#8d6e63",
+    }.get(e.event, NEUTRAL)
 
 
 def timeline_plot(rows: Sequence[tuple[float, RunEvent]]) -> str:
@@ -234,15 +267,30 @@ def timeline_plot(rows: Sequence[tuple[float, RunEvent]]) -> str:
         if e.node not in nodes:
             nodes.append(e.node)
     axis = axis_for([dt for dt, _ in rows], left=label_width(nodes))
-    marks = [_circle(axis.x(dt), row_y(nodes.index(e.node)), 4, _event_colour(e),
-                     f"{fmt_offset_s(dt)} {e.node} {e.event}: {e.message}" + (f" [{e.verdict}]" if e.verdict else ""))
-             for dt, e in rows]
-    return row_chart("Timeline: events by node (colour: verdict / bank / withhold)", "seconds since the first event",
-                     nodes, axis, marks)
+    marks = [
+        _circle(
+            axis.x(dt),
+            row_y(nodes.index(e.node)),
+            4,
+            _event_colour(e),
+            f"{fmt_offset_s(dt)} {e.node} {e.event}: {e.message}" + (f" [{e.verdict}]" if e.verdict else ""),
+        )
+        for dt, e in rows
+    ]
+    return row_chart(
+        "Timeline: events by node (colour: verdict / bank / withhold)",
+        "seconds since the first event",
+        nodes,
+        axis,
+        marks,
+    )
 
 
-def figure_blocks(legs: Sequence[LegRow], deltas: Sequence[tuple[Decision, Rederived, str, float | None]],
-                  timeline: Sequence[tuple[float, RunEvent]]) -> list[Block]:
+def figure_blocks(
+    legs: Sequence[LegRow],
+    deltas: Sequence[tuple[Decision, Rederived, str, float | None]],
+    timeline: Sequence[tuple[float, RunEvent]],
+) -> list[Block]:
     out: list[Block] = [Heading("Plots")]
     if legs:
         out.append(Figure(throughput_plot(legs), "per-leg output throughput per counted rep"))

@@ -31,12 +31,19 @@ Node = Callable[[RunState, RunContext], RunState]
 
 def settings(rt: RunContext) -> R.RouteSettings:
     cfg = rt.phase("config_tune")
-    return R.RouteSettings(use_auditor=rt.use_auditor, bounds=dict(rt.bounds), screening=cfg is not None and cfg.screen_reps is not None,
-                           llm=rt.llm is not None, integrable=K.integrable_ops(), fail_open=rt.fail_open)
+    return R.RouteSettings(
+        use_auditor=rt.use_auditor,
+        bounds=dict(rt.bounds),
+        screening=cfg is not None and cfg.screen_reps is not None,
+        llm=rt.llm is not None,
+        integrable=K.integrable_ops(),
+        fail_open=rt.fail_open,
+    )
 
 
 def _node(name: str, fn: Node) -> Callable[..., RunState]:
     """A node, then summary.json rewritten so a crash leaves an honest account of progress."""
+
     def node(st: RunState, runtime: Runtime[RunContext]) -> RunState:
         rt = runtime.context
         upd = fn(st, rt)
@@ -61,14 +68,36 @@ def build_graph(rt: RunContext) -> StateGraph[RunState, RunContext, RunState, Ru
     s = settings(rt)
     g = StateGraph(RunState, context_schema=RunContext)
     nodes: dict[str, Node] = dict(
-        setup=B.setup, baseline=B.baseline, baseline_done=B.baseline_done, profile=P.profile, strategize=C.strategize,
-        screen=C.screen, config_measure=C.config_measure, config_submit=C.config_submit, config_bank=C.config_bank,
-        config_next=C.config_next, kernel=K.kernel, kernel_measure=K.kernel_measure, kernel_submit=K.kernel_submit,
-        kernel_bank=K.kernel_bank, kernel_next=K.kernel_next, finalize=V.finalize, validate_leg=V.validate_leg,
-        bundle_submit=V.bundle_submit, bundle_done=V.bundle_done, done=V.done)
+        setup=B.setup,
+        baseline=B.baseline,
+        baseline_done=B.baseline_done,
+        profile=P.profile,
+        strategize=C.strategize,
+        screen=C.screen,
+        config_measure=C.config_measure,
+        config_submit=C.config_submit,
+        config_bank=C.config_bank,
+        config_next=C.config_next,
+        kernel=K.kernel,
+        kernel_measure=K.kernel_measure,
+        kernel_submit=K.kernel_submit,
+        kernel_bank=K.kernel_bank,
+        kernel_next=K.kernel_next,
+        finalize=V.finalize,
+        validate_leg=V.validate_leg,
+        bundle_submit=V.bundle_submit,
+        bundle_done=V.bundle_done,
+        done=V.done,
+    )
     if A:
-        nodes.update(audit_baseline=B.audit_baseline, audit_profile=P.audit_profile, audit_config=C.audit_config,
-                     audit_harness=K.audit_harness, audit_kernel=K.audit_kernel, audit_bundle=V.audit_bundle)
+        nodes.update(
+            audit_baseline=B.audit_baseline,
+            audit_profile=P.audit_profile,
+            audit_config=C.audit_config,
+            audit_harness=K.audit_harness,
+            audit_kernel=K.audit_kernel,
+            audit_bundle=V.audit_bundle,
+        )
     for name, fn in nodes.items():
         g.add_node(name, _node(name, fn))
 

@@ -44,7 +44,9 @@ class RunContext:
     profiles: Any = None  # agents.runners.op_runners.LiveProfiles / RecordedProfiles; None: profile phase cannot run
     harness: Any = None  # agents.runners.op_runners.LiveHarness / RecordedHarness; None: no op harness
     skills_root: Path | None = None  # where the roles' skills/ and prompts/ live; None: the installed ones
-    device_sets: list[str] = field(default_factory=list)  # disjoint sets legs may use at once; [] = the base config's only
+    device_sets: list[str] = field(
+        default_factory=list
+    )  # disjoint sets legs may use at once; [] = the base config's only
 
     def sets(self, base_devices: str) -> list[str]:
         """The device sets of independent legs; the first is the one ordered (gate) legs use."""
@@ -85,11 +87,20 @@ class RunContext:
         return out
 
     def summary(self, st: RunState, status: str = "running", error: str | None = None) -> None:
-        s = RunSummary(run_id=st.get("run_id", self.store.root.name), status=status, use_auditor=self.use_auditor,
-                       llm_mode=self.llm_mode, phases_done=st.get("phases_done", []), passthrough=st.get("passthrough", {}),
-                       gates=[GateOutcome(**g) for g in st.get("gates", [])], banked_decisions=st.get("banked", []),
-                       final_config=st.get("incumbent", {}), bundle_decision=_bundle_decision(st), error=error,
-                       ledger_head=(h.label if (h := getattr(self.legs, "sealed", None)) is not None else None))
+        s = RunSummary(
+            run_id=st.get("run_id", self.store.root.name),
+            status=status,
+            use_auditor=self.use_auditor,
+            llm_mode=self.llm_mode,
+            phases_done=st.get("phases_done", []),
+            passthrough=st.get("passthrough", {}),
+            gates=[GateOutcome(**g) for g in st.get("gates", [])],
+            banked_decisions=st.get("banked", []),
+            final_config=st.get("incumbent", {}),
+            bundle_decision=_bundle_decision(st),
+            error=error,
+            ledger_head=(h.label if (h := getattr(self.legs, "sealed", None)) is not None else None),
+        )
         self.store.write_json(SUMMARY, s)
 
 

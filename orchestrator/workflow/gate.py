@@ -34,6 +34,7 @@ R = TypeVar("R", bound=str)
 
 # ---------------------------------------------------------------- submit
 
+
 def find_decision(store: RunStore, decision_id: str | None) -> Decision | None:
     return next((d for _, d in RunEvidence(store).decisions if d.decision_id == decision_id), None)
 
@@ -48,32 +49,67 @@ def as_claim(c: Any) -> Claim:
     return Claim(**c.model_dump(exclude_none=False))
 
 
-def patch_decision(did: str, gate: str, producer: str, prop: Any, refs: list[str], cands: list[str], **extra: Any) -> Decision:
+def patch_decision(
+    did: str, gate: str, producer: str, prop: Any, refs: list[str], cands: list[str], **extra: Any
+) -> Decision:
     """A patch-scope decision from a producer's answer (ConfigProposal, IntegrationClaim): its
     claim and declarations as given, the legs it names or else the ones the graph measured."""
-    return Decision(decision_id=did, gate_id=gate, scope="patch", producer=producer, claim=as_claim(prop.claim),
-                    reference_legs=prop.reference_legs or refs, candidate_legs=prop.candidate_legs or cands,
-                    declared_knobs=prop.declared_knobs, declared_levers=prop.declared_levers,
-                    consequences=[Consequence(**x.model_dump()) for x in prop.consequences],
-                    declared_regressions=prop.declared_regressions, **extra)
+    return Decision(
+        decision_id=did,
+        gate_id=gate,
+        scope="patch",
+        producer=producer,
+        claim=as_claim(prop.claim),
+        reference_legs=prop.reference_legs or refs,
+        candidate_legs=prop.candidate_legs or cands,
+        declared_knobs=prop.declared_knobs,
+        declared_levers=prop.declared_levers,
+        consequences=[Consequence(**x.model_dump()) for x in prop.consequences],
+        declared_regressions=prop.declared_regressions,
+        **extra,
+    )
 
 
 # ---------------------------------------------------------------- audit
+
 
 def audit(rt: RunContext, st: RunState, gate: str, scope: str) -> RunState:
     """The auditor node: the code floor, then (with an LLM) a judgment that may only escalate."""
     did = st["decision_id"]
     assert did is not None
     judge = (lambda v, d: llm_judgment(rt, st, v, d)) if rt.llm is not None and rt.llm_auditor else None
-    v = audit_gate(rt.store, did, rt.policy, gate, judge=judge, sealed_head=getattr(rt.legs, "sealed", None), scope=scope)
+    v = audit_gate(
+        rt.store, did, rt.policy, gate, judge=judge, sealed_head=getattr(rt.legs, "sealed", None), scope=scope
+    )
     bad = [f for f in v.findings if f.outcome in ("fail", "flag", "unchecked")]
-    rt.emit("audit" if v.verdict is not None else "unaudited", f"audit_{scope}",
-            f"{gate}: {v.verdict or 'UNAUDITED'}" + (f" ({', '.join(sorted({f.rule_id for f in bad}))})" if bad else "") +
-            (f"; {v.unaudited_reason.splitlines()[0]}" if v.unaudited_reason else ""),
-            gate_id=gate, decision_id=did, verdict=v.verdict, data={"actions": v.actions})
-    fb: Feedback = {"gate_id": gate, "verdict": v.verdict, "actions": list(v.actions), "unaudited_reason": v.unaudited_reason,
-                    "findings": [{"rule_id": f.rule_id, "scope": f.scope, "outcome": f.outcome, "action": f.action, "message": f.message,
-                                  "evidence": [str(e) for e in f.evidence]} for f in bad]}
+    rt.emit(
+        "audit" if v.verdict is not None else "unaudited",
+        f"audit_{scope}",
+        f"{gate}: {v.verdict or 'UNAUDITED'}"
+        + (f" ({', '.join(sorted({f.rule_id for f in bad}))})" if bad else "")
+        + (f"; {v.unaudited_reason.splitlines()[0]}" if v.unaudited_reason else ""),
+        gate_id=gate,
+        decision_id=did,
+        verdict=v.verdict,
+        data={"actions": v.actions},
+    )
+    fb: Feedback = {
+        "gate_id": gate,
+        "verdict": v.verdict,
+        "actions": list(v.actions),
+        "unaudited_reason": v.unaudited_reason,
+        "findings": [
+            {
+                "rule_id": f.rule_id,
+                "scope": f.scope,
+                "outcome": f.outcome,
+                "action": f.action,
+                "message": f.message,
+                "evidence": [str(e) for e in f.evidence],
+            }
+            for f in bad
+        ],
+    }
     return {"feedback": fb}
 
 
@@ -83,11 +119,18 @@ def recorded_verdict(rt: RunContext, gate: str, decision_id: str) -> str | None:
 
 
 def llm_judgment(rt: RunContext, st: RunState, v: AuditVerdict, d: Decision) -> AuditVerdict:
-    ps = prompt_state(rt, st, gate_id=v.gate_id, scope=v.scope, decision=d.model_dump(mode="json"),
-                      deterministic_verdict=v.verdict,
-                      deterministic_findings=[f.model_dump(mode="json") for f in v.findings if f.outcome != "n/a"],
-                      evidence_files=sorted(str(p.relative_to(rt.store.root)) for p in rt.store.root.rglob("*")
-                                            if p.is_file() and LEGS in p.parts)[:200])
+    ps = prompt_state(
+        rt,
+        st,
+        gate_id=v.gate_id,
+        scope=v.scope,
+        decision=d.model_dump(mode="json"),
+        deterministic_verdict=v.verdict,
+        deterministic_findings=[f.model_dump(mode="json") for f in v.findings if f.outcome != "n/a"],
+        evidence_files=sorted(
+            str(p.relative_to(rt.store.root)) for p in rt.store.root.rglob("*") if p.is_file() and LEGS in p.parts
+        )[:200],
+    )
     try:
         j = llm_answer(rt, "patch_auditor", AuditJudgment, ps)
     except Exception as e:  # the judgment may only escalate: when it fails, the code floor's verdict stands, said
@@ -95,13 +138,29 @@ def llm_judgment(rt: RunContext, st: RunState, v: AuditVerdict, d: Decision) -> 
         return v.model_copy(update={"unaudited_reason": reason})
     if SEVERITY[j.verdict] <= SEVERITY[v.verdict or "PASS"]:
         return v  # the judgment may escalate, never downgrade the floor
-    extra = [Finding(rule_id=f.rule_id, scope=v.scope or "patch", outcome=f.outcome, action=f.action,
-                     message=f"{LLM_MARK} {f.message}") for f in j.findings if f.outcome != "pass"]
+    extra = [
+        Finding(
+            rule_id=f.rule_id,
+            scope=v.scope or "patch",
+            outcome=f.outcome,
+            action=f.action,
+            message=f"{LLM_MARK} {f.message}",
+        )
+        for f in j.findings
+        if f.outcome != "pass"
+    ]
     actions = list(dict.fromkeys(list(v.actions) + [f.action for f in extra]))
-    return v.model_copy(update={"verdict": j.verdict, "findings": v.findings + extra, "actions": [a for a in actions if a != "pass"] or ["pass"]})
+    return v.model_copy(
+        update={
+            "verdict": j.verdict,
+            "findings": v.findings + extra,
+            "actions": [a for a in actions if a != "pass"] or ["pass"],
+        }
+    )
 
 
 # ---------------------------------------------------------------- a what-if branch the recording cannot follow
+
 
 def record_missed(st: RunState, gate: str, legs: list[str]) -> RunState:
     """The legs a gate's branch asked for that a what-if replay's recording lacks (none: no update)."""
@@ -118,6 +177,7 @@ def missed_note(st: RunState, gate: str) -> str | None:
 
 
 # ---------------------------------------------------------------- route (pure)
+
 
 def bankable(fb: Feedback | dict[str, Any] | None, fail_open: bool = True) -> bool:
     """``fail_open``: the workflow's auditor.fail_open_on_error; off, a gate the auditor could not
@@ -143,9 +203,18 @@ def route_gate(st: RunState, gate: str, max_attempts: int, bank: R, retry: R, gi
 
 # ---------------------------------------------------------------- record
 
+
 def set_gate(st: RunState, g: GateOutcome) -> list[GateRow]:
     """The run's gate outcomes with this gate's replaced (one row per gate, latest wins)."""
     gates = [x for x in st.get("gates", []) if x["gate_id"] != g.gate_id]
-    row = GateRow(gate_id=g.gate_id, scope=g.scope, decision_id=g.decision_id, attempts=g.attempts, verdict=g.verdict,
-                  banked=g.banked, unaudited_reason=g.unaudited_reason, note=g.note)
+    row = GateRow(
+        gate_id=g.gate_id,
+        scope=g.scope,
+        decision_id=g.decision_id,
+        attempts=g.attempts,
+        verdict=g.verdict,
+        banked=g.banked,
+        unaudited_reason=g.unaudited_reason,
+        note=g.note,
+    )
     return gates + [row]

@@ -30,6 +30,7 @@ def decision_id(gate: str, n: int) -> str:
 
 # ---------------------------------------------------------------- baseline
 
+
 def aa_leg(i: int) -> str:
     return f"aa_{i}"
 
@@ -72,6 +73,7 @@ def baseline_decision(n: int) -> str:
 
 # ---------------------------------------------------------------- config tuning
 
+
 def candidate_id(knob: str, value: Any) -> str:
     return f"{knob}-{slug(value)}"
 
@@ -106,8 +108,9 @@ def config_paired_legs(cid: str, k: int, design: str, abba_pairs: int) -> tuple[
     return paired_legs(f"xref_{cid}{round_suffix(k)}", f"xcfg_{cid}{round_suffix(k)}", design, n)
 
 
-def config_legs_of(cid: str, rounds: int, incumbent_legs: list[str], design: str = "blocks",
-                   abba_pairs: int = 0) -> tuple[list[str], list[str]]:
+def config_legs_of(
+    cid: str, rounds: int, incumbent_legs: list[str], design: str = "blocks", abba_pairs: int = 0
+) -> tuple[list[str], list[str]]:
     """(reference legs, candidate legs) a config gate's decision names after ``rounds`` rounds."""
     if design == "blocks":
         return config_legs(cid, rounds, incumbent_legs)
@@ -116,6 +119,7 @@ def config_legs_of(cid: str, rounds: int, incumbent_legs: list[str], design: str
 
 
 # ---------------------------------------------------------------- kernel track
+
 
 def harness_gate(op: str) -> str:
     return f"harness-{op}"
@@ -137,6 +141,7 @@ def kernel_leg_sets(op: str, rounds: int) -> tuple[list[str], list[str]]:
 
 # ---------------------------------------------------------------- validation
 
+
 def validation_pair(i: int) -> list[list[str]]:
     return [[f"val_base_{i}", "validation_base"], [f"val_final_{i}", "validation_final"]]
 
@@ -152,6 +157,7 @@ def bundle_decision(n: int) -> str:
 
 
 # ---------------------------------------------------------------- what a decision id says
+
 
 def is_profile_decision(did: str | None) -> bool:
     return (did or "").startswith("d-profile")

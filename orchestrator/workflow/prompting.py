@@ -40,8 +40,11 @@ def producer(rt: RunContext, node: str, role: str, schema: type, state: dict[str
     try:
         return llm_answer(rt, role, schema, state)
     except (InvalidOutput, LLMCallFailed, BudgetSpent) as e:
-        rt.emit("budget" if isinstance(e, BudgetSpent) else "error", node,
-                f"{role}: answer rejected ({type(e).__name__}: {str(e).splitlines()[0]})")
+        rt.emit(
+            "budget" if isinstance(e, BudgetSpent) else "error",
+            node,
+            f"{role}: answer rejected ({type(e).__name__}: {str(e).splitlines()[0]})",
+        )
         return None
 
 
@@ -59,9 +62,17 @@ def measurements(rt: RunContext, ref: list[str], cand: list[str], audit: Sequenc
                 for q in (50, 99):
                     p = stats.percentile(a, q)
                     lat[f"p{q}_{metric}"] = round(p, 3) if p is not None else None
-            out.append({"side": side, "leg_id": leg, "role": ld.launch.role if ld.launch else None,
-                        "status": ld.launch.status if ld.launch else "missing",
-                        "output_throughput_per_rep": [round(x, 3) for x in vals], "median": stats.median(vals), "latency": lat})
+            out.append(
+                {
+                    "side": side,
+                    "leg_id": leg,
+                    "role": ld.launch.role if ld.launch else None,
+                    "status": ld.launch.status if ld.launch else "missing",
+                    "output_throughput_per_rep": [round(x, 3) for x in vals],
+                    "median": stats.median(vals),
+                    "latency": lat,
+                }
+            )
     return out
 
 
@@ -70,17 +81,37 @@ def prompt_state(rt: RunContext, st: RunState, **kw: Any) -> dict[str, Any]:
     pol, _ = effective_policy(RunEvidence(rt.store), rt.policy)
     base_vals = rt.values(st.get("baseline_legs", []))
     s: dict[str, Any] = {
-        "run_id": st.get("run_id"), "model": m.model if m else None, "engine": rt.engine,
-        "workload": rt.workload.model_dump(mode="json"), "invariants": (m.invariants if m else {}) or {},
-        "noise_band_pct": round(pol.noise_band_pct, 3), "gate_id": None, "scope": None,
-        "baseline": {"gate_id": "baseline", "legs": st.get("baseline_legs", []),
-                     "claim": {"metric": "output_throughput", "reference_value": stats.median(base_vals)}},
-        "current_config": st.get("incumbent", {}), "strategy": st.get("strategy"), "audit_feedback": None,
-        "routing": None, "profile": None, "budget": {"max_legs": None, "max_llm_calls": rt.wf.budgets.llm_calls,
-                                                      "max_fix_attempts": max(p.max_attempts for p in rt.wf.phases),
-                                                      "wall_clock_s": rt.wf.budgets.wall_clock_s},
-        "accepted_decisions": st.get("banked", []), "decision": None, "deterministic_verdict": None,
-        "deterministic_findings": [], "evidence_files": [], "measurements": [], "candidate": None,
+        "run_id": st.get("run_id"),
+        "model": m.model if m else None,
+        "engine": rt.engine,
+        "workload": rt.workload.model_dump(mode="json"),
+        "invariants": (m.invariants if m else {}) or {},
+        "noise_band_pct": round(pol.noise_band_pct, 3),
+        "gate_id": None,
+        "scope": None,
+        "baseline": {
+            "gate_id": "baseline",
+            "legs": st.get("baseline_legs", []),
+            "claim": {"metric": "output_throughput", "reference_value": stats.median(base_vals)},
+        },
+        "current_config": st.get("incumbent", {}),
+        "strategy": st.get("strategy"),
+        "audit_feedback": None,
+        "routing": None,
+        "profile": None,
+        "budget": {
+            "max_legs": None,
+            "max_llm_calls": rt.wf.budgets.llm_calls,
+            "max_fix_attempts": max(p.max_attempts for p in rt.wf.phases),
+            "wall_clock_s": rt.wf.budgets.wall_clock_s,
+        },
+        "accepted_decisions": st.get("banked", []),
+        "decision": None,
+        "deterministic_verdict": None,
+        "deterministic_findings": [],
+        "evidence_files": [],
+        "measurements": [],
+        "candidate": None,
     }
     s.update(kw)
     return s

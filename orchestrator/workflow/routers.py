@@ -37,7 +37,11 @@ def route_baseline(st: RunState, s: RouteSettings) -> Literal["baseline", "basel
     fb = st.get("feedback") or {}
     acts = set(fb.get("actions") or [])
     again = fb.get("verdict") in ("FLAG", "FAIL") and "remeasure" in acts and "eject" not in acts
-    return "baseline" if again and st.get("attempts", {}).get(ids.BASELINE_GATE, 0) < s.bound("baseline") else "baseline_done"
+    return (
+        "baseline"
+        if again and st.get("attempts", {}).get(ids.BASELINE_GATE, 0) < s.bound("baseline")
+        else "baseline_done"
+    )
 
 
 def route_baseline_done(st: RunState, s: RouteSettings) -> Literal["profile", "done"]:
@@ -54,7 +58,9 @@ def route_screen(st: RunState, s: RouteSettings) -> Literal["screen", "config_me
     return "config_measure" if st.get("promoted") else "kernel"
 
 
-def route_submit(st: RunState, s: RouteSettings) -> Literal["audit_config", "config_bank", "config_measure", "config_next"]:
+def route_submit(
+    st: RunState, s: RouteSettings
+) -> Literal["audit_config", "config_bank", "config_measure", "config_next"]:
     prop = st.get("proposal") or {}
     if prop.get("withdraw"):
         return "config_next"
@@ -65,8 +71,15 @@ def route_submit(st: RunState, s: RouteSettings) -> Literal["audit_config", "con
 
 
 def route_config(st: RunState, s: RouteSettings) -> Literal["config_bank", "config_submit", "config_next"]:
-    return route_gate(st, ids.config_gate(str(st.get("current"))), s.bound("config_tune"), "config_bank", "config_submit", "config_next",
-                      s.fail_open)
+    return route_gate(
+        st,
+        ids.config_gate(str(st.get("current"))),
+        s.bound("config_tune"),
+        "config_bank",
+        "config_submit",
+        "config_next",
+        s.fail_open,
+    )
 
 
 def route_next(st: RunState, s: RouteSettings) -> Literal["config_measure", "kernel"]:
@@ -92,7 +105,9 @@ def route_harness(st: RunState, s: RouteSettings) -> Literal["kernel_measure", "
     return "finalize"
 
 
-def route_kernel_submit(st: RunState, s: RouteSettings) -> Literal["audit_kernel", "kernel_bank", "kernel_measure", "kernel_next"]:
+def route_kernel_submit(
+    st: RunState, s: RouteSettings
+) -> Literal["audit_kernel", "kernel_bank", "kernel_measure", "kernel_next"]:
     prop = st.get("proposal") or {}
     gate = ids.kernel_gate(str((st.get("kernel") or {}).get("op")))
     if not prop.get("submitted"):
@@ -132,4 +147,6 @@ def route_bundle_submit(st: RunState, s: RouteSettings) -> Literal["validate_leg
 
 
 def route_bundle(st: RunState, s: RouteSettings) -> Literal["bundle_done", "bundle_submit"]:
-    return route_gate(st, ids.BUNDLE_GATE, s.bound("validate"), "bundle_done", "bundle_submit", "bundle_done", s.fail_open)
+    return route_gate(
+        st, ids.BUNDLE_GATE, s.bound("validate"), "bundle_done", "bundle_submit", "bundle_done", s.fail_open
+    )

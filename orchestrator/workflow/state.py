@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 
 class Candidate(TypedDict):
     """One config candidate of the strategist's plan: one knob of the incumbent changed."""
+
     cid: str
     knob: str
     value: Any
@@ -35,6 +36,7 @@ class FindingBrief(TypedDict):
 
 class Feedback(TypedDict, total=False):
     """The last verdict of the gate in flight, as the producer sees it on a retry."""
+
     gate_id: str
     verdict: str | None
     actions: list[str]
@@ -51,6 +53,7 @@ class Tried(TypedDict, total=False):
 
 class KernelTrack(TypedDict, total=False):
     """The kernel candidate in flight: op, candidate, harness verdict, plugin packaging."""
+
     op: str
     candidate: str
     name: str
@@ -68,6 +71,7 @@ class KernelTrack(TypedDict, total=False):
 
 class GateRow(TypedDict):
     """One gate's outcome as the state keeps it: orchestrator/events.GateOutcome's dump (set_gate)."""
+
     gate_id: str
     scope: str
     decision_id: str | None
@@ -117,8 +121,32 @@ class RunState(TypedDict, total=False):
 
 
 def initial_state(run_id: str, started_at: float, launch: dict[str, Any]) -> RunState:
-    return {"run_id": run_id, "started_at": started_at, "base_config": launch, "incumbent": dict(launch),
-            "incumbent_legs": [], "baseline_legs": [], "attempts": {}, "measure_rounds": {}, "strategy": None, "candidates": [],
-            "screened": {}, "promoted": [], "current": None, "proposal": None, "feedback": None, "decision_id": None,
-            "banked": [], "gates": [], "val_legs": [], "val_done": [], "phases_done": [], "passthrough": {}, "halt": None,
-            "budget_spent": False, "not_recorded": {}, "routing": None, "kernel": None}
+    return {
+        "run_id": run_id,
+        "started_at": started_at,
+        "base_config": launch,
+        "incumbent": dict(launch),
+        "incumbent_legs": [],
+        "baseline_legs": [],
+        "attempts": {},
+        "measure_rounds": {},
+        "strategy": None,
+        "candidates": [],
+        "screened": {},
+        "promoted": [],
+        "current": None,
+        "proposal": None,
+        "feedback": None,
+        "decision_id": None,
+        "banked": [],
+        "gates": [],
+        "val_legs": [],
+        "val_done": [],
+        "phases_done": [],
+        "passthrough": {},
+        "halt": None,
+        "budget_spent": False,
+        "not_recorded": {},
+        "routing": None,
+        "kernel": None,
+    }

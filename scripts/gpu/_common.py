@@ -34,11 +34,15 @@ def graph_of(fn, args):
 
 
 def harness(op: str, candidate: str, out: Path, *extra: str) -> OpBenchRecord:
-    return run_harness(["--op", op, "--candidate", candidate, "--out", str(out), "--device", "cuda", "--profile", "llama-gpu", *extra])
+    return run_harness(
+        ["--op", op, "--candidate", candidate, "--out", str(out), "--device", "cuda", "--profile", "llama-gpu", *extra]
+    )
 
 
 def audit(run_dir: Path, op: str) -> AuditVerdict:
-    d = Decision(decision_id=f"d-harness-{op}", gate_id=f"harness-{op}", scope="harness", producer="op_benchmarker", op=op)
+    d = Decision(
+        decision_id=f"d-harness-{op}", gate_id=f"harness-{op}", scope="harness", producer="op_benchmarker", op=op
+    )
     return audit_decision(RunEvidence(RunStore(run_dir)), d, 1, AuditPolicy())
 
 

@@ -44,7 +44,6 @@ from geak.agents.kernels.templates import TEMPLATES  # noqa: E402
 from geak.agents.kernels.timing import CudaClock  # noqa: E402
 
 
-
 def clock_check(op: str, shape: list[int], seed: int) -> dict[str, float]:
     """The harness's clock (timing.CudaClock, as the worker runs it) and do_bench, on the plain
     call and on a CUDA graph of it, in this process, on the worker's timing inputs."""
@@ -63,7 +62,12 @@ def clock_check(op: str, shape: list[int], seed: int) -> dict[str, float]:
     db = float(triton.testing.do_bench(lambda: fn(*args), warmup=25, rep=200, return_mode="median"))
     db_graph = float(triton.testing.do_bench(g.replay, warmup=25, rep=200, return_mode="median"))
     copy_same = clock.copy_gbps(max(1, specs.bytes_moved(spec, shape, "bf16") // 2))
-    return {"h_graph_ms": h_graph or float("nan"), "do_bench_graph_ms": db_graph, "do_bench_plain_ms": db, "copy_same_bytes_gbps": copy_same}
+    return {
+        "h_graph_ms": h_graph or float("nan"),
+        "do_bench_graph_ms": db_graph,
+        "do_bench_plain_ms": db,
+        "copy_same_bytes_gbps": copy_same,
+    }
 
 
 def main() -> int:
@@ -89,16 +93,28 @@ def main() -> int:
         if bd is not None:
             seen = served_tokens(bd.family(op))
             tokens = ",".join(map(str, seen)) if seen else None
-            print(f"{op}: served tokens from {a.trace}: {seen or 'none recorded (the profile default is timed)'}", flush=True)
+            print(
+                f"{op}: served tokens from {a.trace}: {seen or 'none recorded (the profile default is timed)'}",
+                flush=True,
+            )
         extra = ["--tokens", tokens] if tokens else []
-        rec = harness(op, TEMPLATES[(op, "cuda")], run_dir, "--timeout-s", "400", "--serving-mode", a.serving_mode, *extra)
+        rec = harness(
+            op, TEMPLATES[(op, "cuda")], run_dir, "--timeout-s", "400", "--serving-mode", a.serving_mode, *extra
+        )
         v = audit(run_dir, op)
         status = getattr(rec, "status", "?")
-        res = {"status": status, "verdict": v.verdict, "fail": failing(v), "flag": flagged(v),
-               "findings": [(f.rule_id, f.outcome, f.message) for f in v.findings], "shapes": [],
-               "copy_gbps": getattr(rec.timing, "copy_gbps", None) if rec.timing else None,
-               "error": getattr(rec, "error", None), "oracle": rec.oracle.model_dump() if rec.oracle else None,
-               "correctness": [c.model_dump() for c in rec.correctness]}
+        res = {
+            "status": status,
+            "verdict": v.verdict,
+            "fail": failing(v),
+            "flag": flagged(v),
+            "findings": [(f.rule_id, f.outcome, f.message) for f in v.findings],
+            "shapes": [],
+            "copy_gbps": getattr(rec.timing, "copy_gbps", None) if rec.timing else None,
+            "error": getattr(rec, "error", None),
+            "oracle": rec.oracle.model_dump() if rec.oracle else None,
+            "correctness": [c.model_dump() for c in rec.correctness],
+        }
         print(f"{op}: harness {status}, gate {v.verdict} fail={res['fail']} flag={res['flag']}", flush=True)
         if rec.timing is None:
             print(f"  error: {res['error']}", flush=True)
@@ -106,26 +122,43 @@ def main() -> int:
             continue
         for j, ps in enumerate(rec.timing.per_shape):  # type: ignore[attr-defined]
             cc = clock_check(op, ps["shape"], 4000 + j)
-            row = {"op": op, "shape": ps["shape"], "harness_ms": ps["candidate_median_ms"], **cc,
-                   "clock_agreement": rel_diff(cc["h_graph_ms"], cc["do_bench_graph_ms"]),
-                   "plain_do_bench_diff": rel_diff(ps["candidate_median_ms"], cc["do_bench_plain_ms"]),
-                   "served_ms": ps["baseline_median_ms"], "eager_ms": ps.get("eager_median_ms"), "speedup": ps["speedup"],
-                   "speedup_vs_eager": ps.get("speedup_vs_eager"), "gbps": ps["candidate_gbps"],
-                   "bw_ratio": ps["bandwidth_ratio_to_copy"], "bw_ratio_same_bytes": ps["candidate_gbps"] / cc["copy_same_bytes_gbps"],
-                   "reps": ps["reps"]}
+            row = {
+                "op": op,
+                "shape": ps["shape"],
+                "harness_ms": ps["candidate_median_ms"],
+                **cc,
+                "clock_agreement": rel_diff(cc["h_graph_ms"], cc["do_bench_graph_ms"]),
+                "plain_do_bench_diff": rel_diff(ps["candidate_median_ms"], cc["do_bench_plain_ms"]),
+                "served_ms": ps["baseline_median_ms"],
+                "eager_ms": ps.get("eager_median_ms"),
+                "speedup": ps["speedup"],
+                "speedup_vs_eager": ps.get("speedup_vs_eager"),
+                "gbps": ps["candidate_gbps"],
+                "bw_ratio": ps["bandwidth_ratio_to_copy"],
+                "bw_ratio_same_bytes": ps["candidate_gbps"] / cc["copy_same_bytes_gbps"],
+                "reps": ps["reps"],
+            }
             rows.append(row)
             res["shapes"].append(row)
         results[op] = res
-    (out / "bench_templates.json").write_text(json.dumps({"device": torch.cuda.get_device_name(), "results": results}, indent=1, default=str))
-    print("\nclock check: harness clock vs do_bench, both on a CUDA graph of one call (goal: within 3%); "
-          "do_bench on the plain call includes its Python dispatch (not a reference)")
-    print("op                 shape          harness_ms  h_graph  db_graph  agree  | db_plain  diff  served_ms vs_served  eager_ms vs_eager"
-          "   GB/s  bw/copy  bw/copy(same bytes)")
+    (out / "bench_templates.json").write_text(
+        json.dumps({"device": torch.cuda.get_device_name(), "results": results}, indent=1, default=str)
+    )
+    print(
+        "\nclock check: harness clock vs do_bench, both on a CUDA graph of one call (goal: within 3%); "
+        "do_bench on the plain call includes its Python dispatch (not a reference)"
+    )
+    print(
+        "op                 shape          harness_ms  h_graph  db_graph  agree  | db_plain  diff  served_ms vs_served  eager_ms vs_eager"
+        "   GB/s  bw/copy  bw/copy(same bytes)"
+    )
     for r in rows:
-        print(f"{r['op']:<18} {str(r['shape']):<14} {r['harness_ms']:>10.4f} {r['h_graph_ms']:>8.4f} {r['do_bench_graph_ms']:>9.4f} "
-              f"{100 * r['clock_agreement']:>5.1f}% | {r['do_bench_plain_ms']:>8.4f} {100 * r['plain_do_bench_diff']:>5.1f}% "
-              f"{r['served_ms']:>9.4f} {r['speedup']:>8.2f}x {r['eager_ms'] or float('nan'):>9.4f} {r['speedup_vs_eager'] or float('nan'):>7.2f}x "
-              f"{r['gbps']:>6.0f} {r['bw_ratio']:>8.3f} {r['bw_ratio_same_bytes']:>10.3f}")
+        print(
+            f"{r['op']:<18} {str(r['shape']):<14} {r['harness_ms']:>10.4f} {r['h_graph_ms']:>8.4f} {r['do_bench_graph_ms']:>9.4f} "
+            f"{100 * r['clock_agreement']:>5.1f}% | {r['do_bench_plain_ms']:>8.4f} {100 * r['plain_do_bench_diff']:>5.1f}% "
+            f"{r['served_ms']:>9.4f} {r['speedup']:>8.2f}x {r['eager_ms'] or float('nan'):>9.4f} {r['speedup_vs_eager'] or float('nan'):>7.2f}x "
+            f"{r['gbps']:>6.0f} {r['bw_ratio']:>8.3f} {r['bw_ratio_same_bytes']:>10.3f}"
+        )
     copies = {op: r["copy_gbps"] for op, r in results.items()}
     print(f"copy GB/s (read+write) measured in each harness process: {copies}")
     return 0

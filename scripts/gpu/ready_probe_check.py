@@ -50,20 +50,38 @@ def main() -> int:
                 fn(*args)
             clock.sync()
             esc = probes.escape_probe(clock, fn, args, 50, 5.0)
-            rp = probes.ready_probe(clock, fn, setup, [specs.make_inputs(spec, shape, "bf16", "cuda", 100 + i) for i in range(a.trials)], 5.0)
+            rp = probes.ready_probe(
+                clock,
+                fn,
+                setup,
+                [specs.make_inputs(spec, shape, "bf16", "cuda", 100 + i) for i in range(a.trials)],
+                5.0,
+            )
             tr = rp["ready_probe"]["trials"]
             early = rp["output_complete_before_timed_call"]
             caught = rp["output_ready_at_end_event"] is False or early is True
-            r = {"candidate": name, "honest": honest, "shape": shape, "event_ms": esc["event_ms"], "wall_ms": esc["wall_ms"],
-                 "ratio": esc["event_ms"] / esc["wall_ms"], "ready": rp["output_ready_at_end_event"], "complete_before_call": early,
-                 "stale_trials_lead": sum(not x["ready"] for x in tr if x["lead_ms"]),
-                 "stale_trials_nolead": sum(not x["ready"] for x in tr if not x["lead_ms"]),
-                 "correct_verdict": caught != honest, "trials": tr}
+            r = {
+                "candidate": name,
+                "honest": honest,
+                "shape": shape,
+                "event_ms": esc["event_ms"],
+                "wall_ms": esc["wall_ms"],
+                "ratio": esc["event_ms"] / esc["wall_ms"],
+                "ready": rp["output_ready_at_end_event"],
+                "complete_before_call": early,
+                "stale_trials_lead": sum(not x["ready"] for x in tr if x["lead_ms"]),
+                "stale_trials_nolead": sum(not x["ready"] for x in tr if not x["lead_ms"]),
+                "correct_verdict": caught != honest,
+                "trials": tr,
+            }
             rows.append(r)
-            print(f"{name:<40} {shape!s:<14} ratio {r['ratio']:.2f}  ready {r['ready']}  early {early} ({sum(bool(x['complete_before_call']) for x in tr)})  stale lead {r['stale_trials_lead']}/"
-                  f"{sum(1 for x in tr if x['lead_ms'])} nolead {r['stale_trials_nolead']}/{sum(1 for x in tr if not x['lead_ms'])}  "
-                  f"under_lead {[x['enqueued_under_lead'] for x in tr if x['lead_ms']]}  "
-                  f"stale bytes {[round(x['stale_byte_fraction'], 3) for x in tr]}  {'OK' if r['correct_verdict'] else 'WRONG'}", flush=True)
+            print(
+                f"{name:<40} {shape!s:<14} ratio {r['ratio']:.2f}  ready {r['ready']}  early {early} ({sum(bool(x['complete_before_call']) for x in tr)})  stale lead {r['stale_trials_lead']}/"
+                f"{sum(1 for x in tr if x['lead_ms'])} nolead {r['stale_trials_nolead']}/{sum(1 for x in tr if not x['lead_ms'])}  "
+                f"under_lead {[x['enqueued_under_lead'] for x in tr if x['lead_ms']]}  "
+                f"stale bytes {[round(x['stale_byte_fraction'], 3) for x in tr]}  {'OK' if r['correct_verdict'] else 'WRONG'}",
+                flush=True,
+            )
     Path(a.out).mkdir(parents=True, exist_ok=True)
     (Path(a.out) / "ready_probe_check.json").write_text(json.dumps(rows, indent=1))
     wrong = [(r["candidate"], r["shape"]) for r in rows if not r["correct_verdict"]]

@@ -29,8 +29,16 @@ import torch
 def build(seed: int = 0):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    cfg = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=4, num_attention_heads=32,
-                      num_key_value_heads=32, vocab_size=32000, max_position_embeddings=2048, attn_implementation="sdpa")
+    cfg = LlamaConfig(
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=4,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        vocab_size=32000,
+        max_position_embeddings=2048,
+        attn_implementation="sdpa",
+    )
     torch.manual_seed(seed)
     with torch.device("cuda"):
         m = LlamaForCausalLM(cfg).to(torch.bfloat16)
@@ -67,8 +75,12 @@ def accounting(prof) -> dict:
         t = float(getattr(a, "self_device_time_total", getattr(a, "self_cuda_time_total", 0.0)))
         if t > 0 and a.device_type != torch.autograd.DeviceType.CUDA:
             ops[a.key] = t
-    return {"kernel_device_us": kernels, "op_self_device_us": ops, "kernel_total_us": sum(kernels.values()),
-            "gpu_annotation_us": ranges}
+    return {
+        "kernel_device_us": kernels,
+        "op_self_device_us": ops,
+        "kernel_total_us": sum(kernels.values()),
+        "gpu_annotation_us": ranges,
+    }
 
 
 def main() -> int:
@@ -102,12 +114,21 @@ def main() -> int:
             g.write(f.read())
         raw.unlink()
         acc = accounting(prof)
-        acc.update(mode=mode, tokens=list(toks.shape), warmup_s=round(warm, 1), torch=torch.__version__, device=torch.cuda.get_device_name())
+        acc.update(
+            mode=mode,
+            tokens=list(toks.shape),
+            warmup_s=round(warm, 1),
+            torch=torch.__version__,
+            device=torch.cuda.get_device_name(),
+        )
         (out / f"profiler_{mode}.json").write_text(json.dumps(acc, indent=1))
         top = sorted(acc["op_self_device_us"].items(), key=lambda kv: -kv[1])[:8]
         tot = sum(acc["op_self_device_us"].values()) or 1.0
-        print(f"{mode}: {len(acc['kernel_device_us'])} kernel names, {acc['kernel_total_us'] / 1e3:.1f} ms of kernel time; "
-              f"trace {os.path.getsize(out / f'trace_{mode}.json.gz') / 1e6:.2f} MB gz; warm-up {warm:.0f} s", flush=True)
+        print(
+            f"{mode}: {len(acc['kernel_device_us'])} kernel names, {acc['kernel_total_us'] / 1e3:.1f} ms of kernel time; "
+            f"trace {os.path.getsize(out / f'trace_{mode}.json.gz') / 1e6:.2f} MB gz; warm-up {warm:.0f} s",
+            flush=True,
+        )
         for k, v in top:
             print(f"  {k:<50} {100 * v / tot:5.1f}% self device time", flush=True)
         ktop = sorted(acc["kernel_device_us"].items(), key=lambda kv: -kv[1])[:8]

@@ -50,8 +50,20 @@ def _tile(x_ptr, w_ptr, o_ptr, M, H, sx, so, eps, BLOCK: tl.constexpr, ROWS: tl.
 
 
 @triton.jit
-def _persistent(x_ptr, w_ptr, o_ptr, M, H, sx, so, eps, BLOCK: tl.constexpr, ROWS: tl.constexpr, STAGES: tl.constexpr,
-                STREAM: tl.constexpr):
+def _persistent(
+    x_ptr,
+    w_ptr,
+    o_ptr,
+    M,
+    H,
+    sx,
+    so,
+    eps,
+    BLOCK: tl.constexpr,
+    ROWS: tl.constexpr,
+    STAGES: tl.constexpr,
+    STREAM: tl.constexpr,
+):
     cols = tl.arange(0, BLOCK)
     cm = cols < H
     w = tl.load(w_ptr + cols, mask=cm, other=0.0).to(tl.float32)  # once per program, not per row
@@ -76,9 +88,22 @@ def tile_fn(rows, warps, stream):
     def f(x, w, eps):
         m, h = x.shape
         o = torch.empty_like(x)
-        _tile[(triton.cdiv(m, rows),)](x, w, o, m, h, x.stride(0), o.stride(0), eps, BLOCK=triton.next_power_of_2(h), ROWS=rows,
-                                       STREAM=stream, num_warps=warps)
+        _tile[(triton.cdiv(m, rows),)](
+            x,
+            w,
+            o,
+            m,
+            h,
+            x.stride(0),
+            o.stride(0),
+            eps,
+            BLOCK=triton.next_power_of_2(h),
+            ROWS=rows,
+            STREAM=stream,
+            num_warps=warps,
+        )
         return o
+
     return f
 
 
@@ -89,9 +114,23 @@ def persistent_fn(per_sm, rows, warps, stages, stream):
         m, h = x.shape
         o = torch.empty_like(x)
         grid = (min(n_sm * per_sm, triton.cdiv(m, rows)),)
-        _persistent[grid](x, w, o, m, h, x.stride(0), o.stride(0), eps, BLOCK=triton.next_power_of_2(h), ROWS=rows, STAGES=stages,
-                          STREAM=stream, num_warps=warps)
+        _persistent[grid](
+            x,
+            w,
+            o,
+            m,
+            h,
+            x.stride(0),
+            o.stride(0),
+            eps,
+            BLOCK=triton.next_power_of_2(h),
+            ROWS=rows,
+            STAGES=stages,
+            STREAM=stream,
+            num_warps=warps,
+        )
         return o
+
     return f
 
 
@@ -116,9 +155,21 @@ def main() -> int:
         sfx = " stream" if stream else ""
         for rows, warps in ((1, 4), (1, 8), (1, 16), (1, 32), (2, 8), (2, 16), (4, 16), (4, 32)):
             variants[f"tile r{rows} w{warps}{sfx}"] = tile_fn(rows, warps, stream)
-        for per_sm, rows, warps, stages in ((1, 1, 16, 1), (2, 1, 16, 1), (4, 1, 8, 1), (8, 1, 4, 1), (2, 1, 16, 2), (4, 1, 8, 2),
-                                            (8, 1, 4, 2), (4, 1, 8, 3), (2, 2, 16, 2), (16, 1, 4, 2)):
-            variants[f"persist {per_sm}/SM r{rows} w{warps} s{stages}{sfx}"] = persistent_fn(per_sm, rows, warps, stages, stream)
+        for per_sm, rows, warps, stages in (
+            (1, 1, 16, 1),
+            (2, 1, 16, 1),
+            (4, 1, 8, 1),
+            (8, 1, 4, 1),
+            (2, 1, 16, 2),
+            (4, 1, 8, 2),
+            (8, 1, 4, 2),
+            (4, 1, 8, 3),
+            (2, 2, 16, 2),
+            (16, 1, 4, 2),
+        ):
+            variants[f"persist {per_sm}/SM r{rows} w{warps} s{stages}{sfx}"] = persistent_fn(
+                per_sm, rows, warps, stages, stream
+            )
     rows_out = []
     for name, f in variants.items():
         try:
@@ -136,12 +187,18 @@ def main() -> int:
             r = {"variant": name, "error": f"{type(e).__name__}: {str(e)[:200]}"}
         rows_out.append(r)
         print(json.dumps(r), flush=True)
-    print(f"\nrmsnorm {shape} bf16, {nb} bytes/call; copy 256 MiB {copy:.0f} GB/s; copy of {nb // 2} B {copy_own:.0f} GB/s "
-          f"(ratio at own size {copy_own / copy:.3f})")
+    print(
+        f"\nrmsnorm {shape} bf16, {nb} bytes/call; copy 256 MiB {copy:.0f} GB/s; copy of {nb // 2} B {copy_own:.0f} GB/s "
+        f"(ratio at own size {copy_own / copy:.3f})"
+    )
     for r in sorted((r for r in rows_out if "ms" in r), key=lambda r: r["ms"]):
-        print(f"{r['variant']:<36} {r['ms'] * 1e3:8.2f} us  {r['gbps']:6.0f} GB/s  {r['ratio']:.3f}  diff {r['max_abs_diff_vs_template']:.3g}")
+        print(
+            f"{r['variant']:<36} {r['ms'] * 1e3:8.2f} us  {r['gbps']:6.0f} GB/s  {r['ratio']:.3f}  diff {r['max_abs_diff_vs_template']:.3g}"
+        )
     Path(a.out).mkdir(parents=True, exist_ok=True)
-    (Path(a.out) / "rmsnorm_variants.json").write_text(json.dumps({"copy_gbps": copy, "copy_own_gbps": copy_own, "rows": rows_out}, indent=1))
+    (Path(a.out) / "rmsnorm_variants.json").write_text(
+        json.dumps({"copy_gbps": copy, "copy_own_gbps": copy_own, "rows": rows_out}, indent=1)
+    )
     return 0
 
 

@@ -58,13 +58,25 @@ def main() -> int:
         rec = harness(op, cand, run_dir, *extra)
         v = audit(run_dir, op)
         ag = rec.anti_gaming
-        table[name] = {"expected": expect, "verdict": v.verdict, "fail": failing(v), "flag": flagged(v), "status": getattr(rec, "status", "?"),
-                       "caught": v.verdict == "FAIL" and expect in failing(v), "event_ms": ag.event_ms, "wall_ms": ag.wall_ms,
-                       "ready_at_end_event": getattr(ag, "output_ready_at_end_event", None), "ready_probe": getattr(ag, "ready_probe", None),
-                       "messages": {f.rule_id: f.message for f in v.findings if f.outcome == "fail"}}
-        print(f"{name:<20} {op:<13} expected {expect:<4} verdict {v.verdict}  failed {','.join(failing(v)) or '-'}  "
-              f"{'CAUGHT' if table[name]['caught'] else 'MISSED'}  (event {ag.event_ms} ms / wall {ag.wall_ms} ms; ready at end event "
-              f"{table[name]['ready_at_end_event']}, stale trials {_stale(table[name]['ready_probe'])})", flush=True)
+        table[name] = {
+            "expected": expect,
+            "verdict": v.verdict,
+            "fail": failing(v),
+            "flag": flagged(v),
+            "status": getattr(rec, "status", "?"),
+            "caught": v.verdict == "FAIL" and expect in failing(v),
+            "event_ms": ag.event_ms,
+            "wall_ms": ag.wall_ms,
+            "ready_at_end_event": getattr(ag, "output_ready_at_end_event", None),
+            "ready_probe": getattr(ag, "ready_probe", None),
+            "messages": {f.rule_id: f.message for f in v.findings if f.outcome == "fail"},
+        }
+        print(
+            f"{name:<20} {op:<13} expected {expect:<4} verdict {v.verdict}  failed {','.join(failing(v)) or '-'}  "
+            f"{'CAUGHT' if table[name]['caught'] else 'MISSED'}  (event {ag.event_ms} ms / wall {ag.wall_ms} ms; ready at end event "
+            f"{table[name]['ready_at_end_event']}, stale trials {_stale(table[name]['ready_probe'])})",
+            flush=True,
+        )
     (out / "run_cheats.json").write_text(json.dumps(table, indent=1, default=str))
     missed = [n for n, r in table.items() if not r["caught"]]
     print(f"\ncaught {len(table) - len(missed)}/{len(table)}; missed: {missed or 'none'}")

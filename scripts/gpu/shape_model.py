@@ -27,11 +27,28 @@ TINY = ROOT / "models" / "tiny-arith"
 VOCAB = 128256
 
 CONFIG = {
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
-    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "hidden_act": "silu",
-    "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "vocab_size": VOCAB,
-    "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False, "torch_dtype": "bfloat16",
-    "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0, "initializer_range": 0.02, "use_cache": True,
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "hidden_act": "silu",
+    "max_position_embeddings": 8192,
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 500000.0,
+    "vocab_size": VOCAB,
+    "tie_word_embeddings": False,
+    "attention_bias": False,
+    "mlp_bias": False,
+    "torch_dtype": "bfloat16",
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "pad_token_id": 0,
+    "initializer_range": 0.02,
+    "use_cache": True,
 }
 
 
@@ -66,15 +83,26 @@ def write(out: Path) -> None:
     tok = tokenizer(json.loads((TINY / "tokenizer.json").read_text()))
     (out / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False))
     tc = json.loads((TINY / "tokenizer_config.json").read_text())
-    (out / "tokenizer_config.json").write_text(json.dumps({**tc, "model_max_length": CONFIG["max_position_embeddings"]}, indent=2))
+    (out / "tokenizer_config.json").write_text(
+        json.dumps({**tc, "model_max_length": CONFIG["max_position_embeddings"]}, indent=2)
+    )
     for name in ("generation_config.json", "parity.jsonl"):
         if (TINY / name).exists():
             shutil.copy(TINY / name, out / name)
     if (TINY / "chat_template.jinja").exists():
         shutil.copy(TINY / "chat_template.jinja", out / "chat_template.jinja")
     (out / "config.json").write_text(json.dumps(CONFIG, indent=2))
-    (out / "geak_model.json").write_text(json.dumps({"shape": "Llama-3-8B", "weights": "none: serve with --load-format dummy",
-                                                    "vocab_size": VOCAB, "tokenizer": "one code point per id"}, indent=2))
+    (out / "geak_model.json").write_text(
+        json.dumps(
+            {
+                "shape": "Llama-3-8B",
+                "weights": "none: serve with --load-format dummy",
+                "vocab_size": VOCAB,
+                "tokenizer": "one code point per id",
+            },
+            indent=2,
+        )
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -50,7 +50,9 @@ def kernel_ms(fn, args, flush, reps=30) -> float:
             torch.cuda.synchronize()
     tot = 0.0
     for ev in prof.events():
-        if str(getattr(ev, "device_type", "")).endswith("CUDA") and not any(k in ev.name.lower() for k in ("fill", "memset")):
+        if str(getattr(ev, "device_type", "")).endswith("CUDA") and not any(
+            k in ev.name.lower() for k in ("fill", "memset")
+        ):
             tot += ev.time_range.elapsed_us()  # kernel events carry their device start/end
     return tot / reps / 1e3
 
@@ -103,10 +105,19 @@ def main() -> int:
             clock.lead_ms = {}
             nolead = clock.interleaved({"c": call}, a.reps)["c"]
             plain = partial(fn, *args)
-            r = {"op": op, "shape": shape, "harness": median(led["c"]), "h_graph": median(led["g"]), "no_lead": median(nolead),
-                 "do_bench": float(triton.testing.do_bench(plain, warmup=25, rep=200, return_mode="median")),
-                 "db_graph": float(triton.testing.do_bench(g.replay, warmup=25, rep=200, return_mode="median")),
-                 "kernel": _try(partial(kernel_ms, fn, args, clock.flush)), "host": host_ms(plain), "lead_ms": lead, "flush": flush_ms}
+            r = {
+                "op": op,
+                "shape": shape,
+                "harness": median(led["c"]),
+                "h_graph": median(led["g"]),
+                "no_lead": median(nolead),
+                "do_bench": float(triton.testing.do_bench(plain, warmup=25, rep=200, return_mode="median")),
+                "db_graph": float(triton.testing.do_bench(g.replay, warmup=25, rep=200, return_mode="median")),
+                "kernel": _try(partial(kernel_ms, fn, args, clock.flush)),
+                "host": host_ms(plain),
+                "lead_ms": lead,
+                "flush": flush_ms,
+            }
             cache = triton.runtime.driver.active.get_empty_cache_for_benchmark()
             evs = [torch.cuda.Event(enable_timing=True) for _ in range(2)]
 
@@ -125,10 +136,14 @@ def main() -> int:
     Path(a.out).mkdir(parents=True, exist_ok=True)
     (Path(a.out) / "timing_vs_do_bench.json").write_text(json.dumps(rows, indent=1, default=str))
     print(f"\nflush (256 MiB zero) {flush_ms:.4f} ms on the device")
-    print("op                 shape          harness  no_lead  do_bench db_graph  h_graph   kernel  host  host_iter  d(db)  d(db_graph)")
+    print(
+        "op                 shape          harness  no_lead  do_bench db_graph  h_graph   kernel  host  host_iter  d(db)  d(db_graph)"
+    )
     for r in rows:
-        print(f"{r['op']:<18} {r['shape']!s:<14} {r['harness']:.4f}  {r['no_lead']:.4f}  {r['do_bench']:.4f}  {r['db_graph']:.4f}  "
-              f"{r['h_graph']:.4f}  {r['kernel']:.4f} {r['host']:.4f} {r['host_iter']:.4f}  {100 * r['diff_db']:5.1f}%  {100 * r['diff_db_graph']:5.1f}%")
+        print(
+            f"{r['op']:<18} {r['shape']!s:<14} {r['harness']:.4f}  {r['no_lead']:.4f}  {r['do_bench']:.4f}  {r['db_graph']:.4f}  "
+            f"{r['h_graph']:.4f}  {r['kernel']:.4f} {r['host']:.4f} {r['host_iter']:.4f}  {100 * r['diff_db']:5.1f}%  {100 * r['diff_db_graph']:5.1f}%"
+        )
     return 0
 
 

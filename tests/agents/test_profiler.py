@@ -72,8 +72,16 @@ def _run_dir(tmp_path, claim: ProfileClaim) -> Path:
     store.path("profile/round_1").mkdir(parents=True)
     shutil.copyfile(TRACE, store.path("profile/round_1/trace.json.gz"))
     store.write_json("profile/round_1/routing.json", claim)
-    store.append_jsonl("decisions.jsonl", Decision(decision_id="d-profile-1", gate_id="profile-1", scope="profile",
-                                                  producer="profiler", profile_round="round_1"))
+    store.append_jsonl(
+        "decisions.jsonl",
+        Decision(
+            decision_id="d-profile-1",
+            gate_id="profile-1",
+            scope="profile",
+            producer="profiler",
+            profile_round="round_1",
+        ),
+    )
     return store.root
 
 
@@ -96,10 +104,12 @@ def test_minor_family_routed_as_top_fails_r1(tmp_path, bd):
     top = bd.families[0]
     minor = bd.families[-1]
     assert minor.share < 0.01
-    claim = r.claim("trace.json.gz").model_copy(update={
-        "routed": [RoutedOp(family=minor.family, claimed_share=round(top.share, 3), editable=True, location="x")],
-        "breakdown": {minor.family: round(top.share, 3), top.family: round(minor.share, 3)},
-    })
+    claim = r.claim("trace.json.gz").model_copy(
+        update={
+            "routed": [RoutedOp(family=minor.family, claimed_share=round(top.share, 3), editable=True, location="x")],
+            "breakdown": {minor.family: round(top.share, 3), top.family: round(minor.share, 3)},
+        }
+    )
     v, outcomes = _verdict(_run_dir(tmp_path, claim))
     assert v.verdict == "FAIL" and outcomes["R1"] == "fail"
     (f,) = [f for f in v.findings if f.rule_id == "R1"]
@@ -110,10 +120,20 @@ def test_gpu_trace_uses_device_kernels(tmp_path):
     import gzip
     import json
 
-    evs = [{"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 0, "dur": 50, "pid": 1, "tid": 1,
-            "args": {"Input Dims": [[8, 128], [128, 256]], "Input type": ["c10::BFloat16", "c10::BFloat16"]}},
-           {"ph": "X", "cat": "kernel", "name": "sm90_xmma_gemm_bf16bf16", "ts": 10, "dur": 30, "pid": 0, "tid": 7},
-           {"ph": "X", "cat": "kernel", "name": "vllm::rms_norm_kernel", "ts": 50, "dur": 10, "pid": 0, "tid": 7}]
+    evs = [
+        {
+            "ph": "X",
+            "cat": "cpu_op",
+            "name": "aten::mm",
+            "ts": 0,
+            "dur": 50,
+            "pid": 1,
+            "tid": 1,
+            "args": {"Input Dims": [[8, 128], [128, 256]], "Input type": ["c10::BFloat16", "c10::BFloat16"]},
+        },
+        {"ph": "X", "cat": "kernel", "name": "sm90_xmma_gemm_bf16bf16", "ts": 10, "dur": 30, "pid": 0, "tid": 7},
+        {"ph": "X", "cat": "kernel", "name": "vllm::rms_norm_kernel", "ts": 50, "dur": 10, "pid": 0, "tid": 7},
+    ]
     p = tmp_path / "t.json.gz"
     p.write_bytes(gzip.compress(json.dumps({"traceEvents": evs}).encode()))
     b = op_breakdown(p)
@@ -131,8 +151,15 @@ def test_capture_failure_is_recorded_not_raised(tmp_path):
 
     store = RunStore(tmp_path / "run")
     wl = WorkloadSpec(dataset="random", num_prompts=8, input_len=8, output_len=4, max_concurrency=2, seed=0)
-    res = capture_profile(store, round_id="round_1", engine="vllm", cfg=LaunchConfig(model="/nonexistent", devices="cpu:0"),
-                          workload=wl, python="/bin/false", limits=ProfileLimits(health_deadline_s=20))
+    res = capture_profile(
+        store,
+        round_id="round_1",
+        engine="vllm",
+        cfg=LaunchConfig(model="/nonexistent", devices="cpu:0"),
+        workload=wl,
+        python="/bin/false",
+        limits=ProfileLimits(health_deadline_s=20),
+    )
     assert res.status == "failed" and "exited" in res.reason
     launch, probs = store.read_json("profile/round_1/launch.json", ProfileLaunch)
     assert launch is not None and not probs and launch.status == "failed" and launch.trace_file is None
@@ -144,7 +171,13 @@ def test_served_tokens_come_from_the_traced_shapes():
     from geak.agents.profiler import FamilyStat, ShapeStat, served_tokens
 
     shapes = [ShapeStat(op="aten::silu", input_dims=[[t, 512]], input_types=["float"]) for t in (1, 2, 3, 4, 7, 32, 64)]
-    fam = FamilyStat(family="silu_and_mul", self_us=1.0, share=0.1, calls=7, shapes=shapes + [ShapeStat(op="x", input_dims=[[]], input_types=[])])
+    fam = FamilyStat(
+        family="silu_and_mul",
+        self_us=1.0,
+        share=0.1,
+        calls=7,
+        shapes=shapes + [ShapeStat(op="x", input_dims=[[]], input_types=[])],
+    )
     assert served_tokens(fam) == [1, 3, 7, 64]  # smallest, largest, evenly spaced between; a scalar input ignored
     assert served_tokens(None) == []
 
@@ -156,5 +189,7 @@ def test_served_tokens_of_a_gpu_trace_count_batch_times_sequence():
 
     from geak.agents.profiler import op_breakdown, served_tokens
 
-    bd = op_breakdown(trace_gz("h200/trace_eager", Path(tempfile.mkdtemp(prefix="geak-trace-")) / "trace_eager.json.gz"))
+    bd = op_breakdown(
+        trace_gz("h200/trace_eager", Path(tempfile.mkdtemp(prefix="geak-trace-")) / "trace_eager.json.gz")
+    )
     assert served_tokens(bd.family("silu_and_mul")) == [8, 4096]

@@ -20,8 +20,10 @@ def _tree_hash(root: Path, skip: str = "audits") -> str:
 
 def test_clean_run_passes_every_gate(clean_run):
     vs = audit_run(clean_run)
-    assert {v.gate_id: v.verdict for v in vs} == {g: "PASS" for g in
-                                                  ["baseline", "profile-1", "config-accept-1", "harness-rmsnorm", "integrate-rmsnorm", "bundle"]}
+    assert {v.gate_id: v.verdict for v in vs} == {
+        g: "PASS"
+        for g in ["baseline", "profile-1", "config-accept-1", "harness-rmsnorm", "integrate-rmsnorm", "bundle"]
+    }
 
 
 def test_audit_writes_only_under_audits(clean_run):
@@ -37,7 +39,9 @@ def test_broken_check_fails_open_as_unaudited(clean_run, monkeypatch):
     def boom(ctx):
         raise ZeroDivisionError("planted auditor bug")
 
-    monkeypatch.setitem(registry.RULES, "P3", registry.Rule(rule.rule_id, rule.scopes, rule.title, rule.violation, rule.action, boom))
+    monkeypatch.setitem(
+        registry.RULES, "P3", registry.Rule(rule.rule_id, rule.scopes, rule.title, rule.violation, rule.action, boom)
+    )
     vs = {v.gate_id: v for v in audit_run(clean_run)}
     v = vs["config-accept-1"]
     assert v.verdict is None and "planted auditor bug" in v.unaudited_reason
@@ -75,14 +79,20 @@ def test_a_rule_that_meets_impossible_evidence_fails_naming_file_and_field(clean
     from geak.auditor.evidence.models import EvidencePointer
 
     def impossible(ctx):
-        raise audit_mod.EvidenceError("count 10**400 is no count a tool writes",
-                                      EvidencePointer(file="legs/cfg_seqs512/raw/rep_1.json", field="completed"))
+        raise audit_mod.EvidenceError(
+            "count 10**400 is no count a tool writes",
+            EvidencePointer(file="legs/cfg_seqs512/raw/rep_1.json", field="completed"),
+        )
 
     _swap_rule(monkeypatch, "P11", impossible)
     v = {x.gate_id: x for x in audit_run(clean_run, write=False)}["config-accept-1"]
     assert v.verdict == "FAIL" and v.unaudited_reason is None
     f = next(f for f in v.findings if f.rule_id == "P11")
-    assert f.outcome == "fail" and str(f.evidence[0]).startswith("legs/cfg_seqs512/raw/rep_1.json") and "completed" in str(f.evidence[0])
+    assert (
+        f.outcome == "fail"
+        and str(f.evidence[0]).startswith("legs/cfg_seqs512/raw/rep_1.json")
+        and "completed" in str(f.evidence[0])
+    )
 
 
 @pytest.mark.parametrize("metric", ["rep", "line", "value", "__class__", "completed", "arrays", "errors", "x" * 5000])

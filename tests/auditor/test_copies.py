@@ -44,7 +44,7 @@ def test_no_two_reps_of_any_shipped_recording_are_one_measurement():
             rr, _ = read_raw(f.read_bytes(), str(f))
             reps.append(rr)
         for i, a in enumerate(reps):
-            for b in reps[i + 1:]:
+            for b in reps[i + 1 :]:
                 pairs += 1
                 assert same_measurement(a, b) is None, (a.file, b.file, same_measurement(a, b))
     assert pairs > 200  # every leg of all seven recordings, not a handful
@@ -62,10 +62,28 @@ def test_a_copy_altered_is_the_same_measurement(real, tmp_path, alter):
     elif alter == "shuffle":
         order = list(range(len(c["ttfts"])))
         random.Random(1).shuffle(order)
-        for k in ("ttfts", "latencies", "input_lens", "output_lens", "itls", "start_times", "errors", "generated_texts"):
+        for k in (
+            "ttfts",
+            "latencies",
+            "input_lens",
+            "output_lens",
+            "itls",
+            "start_times",
+            "errors",
+            "generated_texts",
+        ):
             c[k] = [c[k][i] for i in order]
     else:  # one request fewer: another count, another file, the same measurement
-        for k in ("ttfts", "latencies", "input_lens", "output_lens", "itls", "start_times", "errors", "generated_texts"):
+        for k in (
+            "ttfts",
+            "latencies",
+            "input_lens",
+            "output_lens",
+            "itls",
+            "start_times",
+            "errors",
+            "generated_texts",
+        ):
             c[k] = c[k][1:]
         c["num_prompts"] = c["completed"] = len(c["ttfts"])
     why = same_measurement(_rr(real, tmp_path, "a.json"), _rr(c, tmp_path, "b.json"))
@@ -84,8 +102,16 @@ def _aggregates_only(obj: dict) -> dict:
 
 def test_aggregates_only_a_copy_scaled_is_one_measurement_and_another_rep_is_not(tmp_path):
     a = _aggregates_only(json.loads((REP / "rep_1.json").read_text()))
-    scaled = {k: (v * 1.05 if isinstance(v, float) and (k.endswith("throughput")) else
-                  v / 1.05 if isinstance(v, float) and (k.endswith("_ms") or k == "duration") else v) for k, v in a.items()}
+    scaled = {
+        k: (
+            v * 1.05
+            if isinstance(v, float) and (k.endswith("throughput"))
+            else v / 1.05
+            if isinstance(v, float) and (k.endswith("_ms") or k == "duration")
+            else v
+        )
+        for k, v in a.items()
+    }
     other = _aggregates_only(json.loads((REP / "rep_2.json").read_text()))
     ra = _rr(a, tmp_path, "a.json")
     assert same_measurement(ra, _rr(dict(a), tmp_path, "same.json")) is not None

@@ -10,7 +10,8 @@ import threading
 import pytest
 
 from geak.auditor.audit import audit_file, audit_run, audit_stem
-from geak.auditor.evidence.store import MAX_JSON_DEPTH, NotEvidence, RunStore
+from geak.auditor.evidence.decoding import MAX_JSON_DEPTH
+from geak.auditor.evidence.store import NotEvidence, RunStore
 from corpus.synthetic import LegSpec, build_clean_run
 
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -25,7 +26,9 @@ def test_no_gate_of_the_clean_run_is_unaudited(clean_run):
 
 
 @pytest.mark.parametrize("rel", ["manifest.json", "decisions.jsonl", "legs/cfg_seqs512/launch.json"])
-@pytest.mark.parametrize("payload", [DEEP, '{"schema_version": 1, "a": ' + "[" * (MAX_JSON_DEPTH + 5) + "]" * (MAX_JSON_DEPTH + 5) + "}"])
+@pytest.mark.parametrize(
+    "payload", [DEEP, '{"schema_version": 1, "a": ' + "[" * (MAX_JSON_DEPTH + 5) + "]" * (MAX_JSON_DEPTH + 5) + "}"]
+)
 def test_deeply_nested_json_is_a_finding_not_a_crash(clean_run, rel, payload):
     p = clean_run / rel
     p.write_text(payload + ("\n" if rel.endswith(".jsonl") else ""))
@@ -78,8 +81,11 @@ def test_audit_file_names_are_distinct_per_gate():
 def test_colliding_gate_ids_get_separate_verdict_files(clean_run):
     lines = (clean_run / "decisions.jsonl").read_text().splitlines()
     d = json.loads(lines[2])  # config-accept-1
-    extra = [dict(d, decision_id="d-a", gate_id="cfg/x"), dict(d, decision_id="d-b", gate_id="cfg_x"),
-             dict(d, decision_id="d-c", gate_id="run")]
+    extra = [
+        dict(d, decision_id="d-a", gate_id="cfg/x"),
+        dict(d, decision_id="d-b", gate_id="cfg_x"),
+        dict(d, decision_id="d-c", gate_id="run"),
+    ]
     (clean_run / "decisions.jsonl").write_text("\n".join(lines + [json.dumps(e) for e in extra]) + "\n")
     (clean_run / "manifest.json").write_text("{}")  # a run-level FAIL as well: gate "run" and the run's records
     vs = audit_run(clean_run)
@@ -100,6 +106,7 @@ def test_a_declared_aa_leg_that_is_unusable_makes_the_band_unknown(clean_run):
     band = verdicts(clean_run)["config-accept-1"].policy["noise_band_pct"]
     assert band > 200  # the measured 258% band gates the +8% claim: FLAG
     assert verdicts(clean_run)["config-accept-1"].verdict == "FLAG"
+
     def truncate(s):
         b = s.path("legs/aa_1/bench_runs.jsonl")
         b.write_bytes(b.read_bytes()[:-30])
@@ -109,7 +116,11 @@ def test_a_declared_aa_leg_that_is_unusable_makes_the_band_unknown(clean_run):
         lj.write_text(lj.read_text().replace('"role": "aa"', '"role": "baseline"'))
 
     # each before the legs are sealed: the band's own checks find it, not the seal
-    for attack, edit in (("truncate", truncate), ("relabel", relabel), ("delete", lambda s: shutil.rmtree(s.path("legs/aa_1")))):
+    for attack, edit in (
+        ("truncate", truncate),
+        ("relabel", relabel),
+        ("delete", lambda s: shutil.rmtree(s.path("legs/aa_1"))),
+    ):
         run = clean_run.parent / attack
         build_clean_run(run, legs_mod=mod, after=edit)
         v = verdicts(run)["config-accept-1"]
@@ -118,17 +129,32 @@ def test_a_declared_aa_leg_that_is_unusable_makes_the_band_unknown(clean_run):
         assert "aa_1" in p3.message
 
 
-@pytest.mark.parametrize("hostile", ["../../etc", "/etc", "a\x00b", "", ".", "legs", "x" * 5000, "\udcff", "baseline/../baseline"])
+@pytest.mark.parametrize(
+    "hostile", ["../../etc", "/etc", "a\x00b", "", ".", "legs", "x" * 5000, "\udcff", "baseline/../baseline"]
+)
 def test_hostile_ids_in_a_decision_are_findings_never_unaudited(clean_run, hostile):
     lines = (clean_run / "decisions.jsonl").read_text().splitlines()
     d = json.loads(lines[2])
-    extra = [dict(d, decision_id=f"z-{fld}", gate_id=f"g-{fld}", **{fld: [hostile]})
-             for fld in ("reference_legs", "candidate_legs", "audit_legs")]
-    extra.append(dict(d, decision_id="z-all", gate_id=hostile or "empty", engagement_marker=hostile, op=hostile,
-                      profile_round=hostile, declared_knobs=[hostile]))
+    extra = [
+        dict(d, decision_id=f"z-{fld}", gate_id=f"g-{fld}", **{fld: [hostile]})
+        for fld in ("reference_legs", "candidate_legs", "audit_legs")
+    ]
+    extra.append(
+        dict(
+            d,
+            decision_id="z-all",
+            gate_id=hostile or "empty",
+            engagement_marker=hostile,
+            op=hostile,
+            profile_round=hostile,
+            declared_knobs=[hostile],
+        )
+    )
     (clean_run / "decisions.jsonl").write_text("\n".join(lines + [json.dumps(e) for e in extra]) + "\n")
     vs = audit_run(clean_run)  # writes audits/ too: every id gets a file of its own
-    assert all(v.verdict is not None for v in vs), [(v.gate_id[:40], (v.unaudited_reason or "")[:200]) for v in vs if v.verdict is None]
+    assert all(v.verdict is not None for v in vs), [
+        (v.gate_id[:40], (v.unaudited_reason or "")[:200]) for v in vs if v.verdict is None
+    ]
     assert len(list((clean_run / "audits").glob("*.json"))) == len(vs)
 
 

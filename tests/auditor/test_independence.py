@@ -51,8 +51,13 @@ def test_no_check_imports_the_corpus_it_is_scored_on():
         if "corpus" in py.relative_to(AUDITOR).parts:
             continue
         for node in ast.walk(ast.parse(py.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or "", *(a.name for a in node.names)] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or "", *(a.name for a in node.names)]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             if any("corpus" in n.split(".") for n in names):
                 offenders.append(f"{py.relative_to(AUDITOR.parent)}:{node.lineno}")
     assert not offenders, offenders

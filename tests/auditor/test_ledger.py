@@ -82,7 +82,9 @@ def test_a_ledger_planted_as_a_link_is_never_appended_through(clean_run, tmp_pat
         seal(s, "baseline")
     assert outside.read_text() == ""
     v, w2 = _w2(clean_run)
-    assert v.verdict == "FAIL" and any(f.outcome == "fail" and "symbolic link" in f.message for f in w2), [f.message for f in w2]
+    assert v.verdict == "FAIL" and any(f.outcome == "fail" and "symbolic link" in f.message for f in w2), [
+        f.message for f in w2
+    ]
 
 
 def test_an_import_is_unsealed_and_says_so(tmp_path):
@@ -112,7 +114,9 @@ def test_the_live_gate_holds_the_ledger_to_the_head_the_orchestrator_kept(clean_
     s.path(LEDGER).write_text("\n".join(lines[:-1]) + "\n")
     bad = audit_gate(s, "d-cfg-1", AuditPolicy(), "config-accept-1", sealed_head=head)
     w2 = [f for f in bad.findings if f.rule_id == "W2" and f.outcome == "fail"]
-    assert bad.verdict == "FAIL" and any("rewritten" in f.message for f in w2), [f.message for f in bad.findings if f.rule_id == "W2"]
+    assert bad.verdict == "FAIL" and any("rewritten" in f.message for f in w2), [
+        f.message for f in bad.findings if f.rule_id == "W2"
+    ]
 
 
 def test_the_ledger_record_is_versioned_json_lines(clean_run):

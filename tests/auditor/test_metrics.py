@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from geak.auditor.evidence.metrics import MAX_TEXT_BYTES, decode_snapshot, parse_snapshot, quantile_bucket, snapshot_names, window
+from geak.auditor.evidence.metrics import (
+    MAX_TEXT_BYTES,
+    decode_snapshot,
+    parse_snapshot,
+    quantile_bucket,
+    snapshot_names,
+    window,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 LEG = REPO / "runs" / "recorded" / "tiny-cpu-run" / "legs" / "baseline"
@@ -21,7 +28,10 @@ def _pair(rep: str = "raw/rep_1.json"):
 
 
 def test_snapshot_names_sit_beside_the_result_file():
-    assert snapshot_names("legs/x/raw/rep_3.json") == ("legs/x/raw/rep_3.metrics_before.prom.gz", "legs/x/raw/rep_3.metrics_after.prom.gz")
+    assert snapshot_names("legs/x/raw/rep_3.json") == (
+        "legs/x/raw/rep_3.metrics_before.prom.gz",
+        "legs/x/raw/rep_3.metrics_after.prom.gz",
+    )
 
 
 def test_a_real_window_counts_exactly_the_tools_requests_and_tokens():
@@ -29,8 +39,11 @@ def test_a_real_window_counts_exactly_the_tools_requests_and_tokens():
     w = window(before, after)
     raw = json.loads((LEG / "raw" / "rep_1.json").read_text())
     assert not w.problems and before.engine == "vllm"
-    assert w.counters == {"requests": raw["completed"], "prompt_tokens": sum(raw["input_lens"]),
-                          "generation_tokens": sum(raw["output_lens"])}
+    assert w.counters == {
+        "requests": raw["completed"],
+        "prompt_tokens": sum(raw["input_lens"]),
+        "generation_tokens": sum(raw["output_lens"]),
+    }
     # the engine's latencies of the same requests are a little shorter than the client's
     for fam, key in (("ttft_s", "ttfts"), ("e2e_s", "latencies")):
         assert w.counts[fam] == raw["completed"]
@@ -57,8 +70,9 @@ HIST = 'vllm:e2e_request_latency_seconds_bucket{{engine="0",le="{le}",model_name
 
 
 def _text(prompt: float, buckets: dict[str, float]) -> str:
-    return (f'vllm:prompt_tokens_total{{engine="0",model_name="m"}} {prompt}\n'
-            + "".join(HIST.format(le=le, v=v) for le, v in buckets.items()))
+    return f'vllm:prompt_tokens_total{{engine="0",model_name="m"}} {prompt}\n' + "".join(
+        HIST.format(le=le, v=v) for le, v in buckets.items()
+    )
 
 
 def test_a_counter_that_goes_down_is_a_problem():
@@ -74,25 +88,37 @@ def test_buckets_that_are_not_cumulative_or_differ_are_problems():
     assert any("different buckets" in p for p in w.problems)
 
 
-@pytest.mark.parametrize("text", [
-    "vllm:prompt_tokens_total{engine=\"0\"} nan\n",
-    "vllm:prompt_tokens_total{engine=\"0\"} -5\n",
-    "vllm:prompt_tokens_total{engine=\"0\"} 1e999\n",
-    "vllm:prompt_tokens_total{engine=\"0\"} twelve\n",
-    "vllm:prompt_tokens_total{" + "a" * 100_000 + "} 1\n",
-    'vllm:e2e_request_latency_seconds_bucket{le="soon"} 3\n',
-    'vllm:e2e_request_latency_seconds_bucket{engine="0"} 3\n',
-    "vllm:prompt_tokens_total " + "{" * 50_000 + "\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        'vllm:prompt_tokens_total{engine="0"} nan\n',
+        'vllm:prompt_tokens_total{engine="0"} -5\n',
+        'vllm:prompt_tokens_total{engine="0"} 1e999\n',
+        'vllm:prompt_tokens_total{engine="0"} twelve\n',
+        "vllm:prompt_tokens_total{" + "a" * 100_000 + "} 1\n",
+        'vllm:e2e_request_latency_seconds_bucket{le="soon"} 3\n',
+        'vllm:e2e_request_latency_seconds_bucket{engine="0"} 3\n',
+        "vllm:prompt_tokens_total " + "{" * 50_000 + "\n",
+    ],
+)
 def test_malformed_lines_are_counted_never_raised(text):
     snap = parse_snapshot(text)
     assert snap.bad_lines == [1] and not snap.counters and not snap.buckets
 
 
-@pytest.mark.parametrize("data, counters", [
-    (b"", {}), (b"\xff\xfe\x00" * 1000, {}), (b"# HELP only comments\n# TYPE x counter\n", {}), (b"\n" * 100_000, {}),
-    (b"sglang:prompt_tokens_total 7.0\r\nvllm:generation_tokens_total{} 3\n", {"prompt_tokens": 7.0, "generation_tokens": 3.0}),
-])
+@pytest.mark.parametrize(
+    "data, counters",
+    [
+        (b"", {}),
+        (b"\xff\xfe\x00" * 1000, {}),
+        (b"# HELP only comments\n# TYPE x counter\n", {}),
+        (b"\n" * 100_000, {}),
+        (
+            b"sglang:prompt_tokens_total 7.0\r\nvllm:generation_tokens_total{} 3\n",
+            {"prompt_tokens": 7.0, "generation_tokens": 3.0},
+        ),
+    ],
+)
 def test_any_bytes_parse_without_raising(data, counters):
     snap = parse_snapshot(data.decode("utf-8", errors="replace"))
     assert snap.counters == counters and not snap.bad_lines
@@ -101,10 +127,12 @@ def test_any_bytes_parse_without_raising(data, counters):
 
 
 def test_counters_sum_over_labels():
-    text = ('vllm:request_success_total{engine="0",finished_reason="length",model_name="m"} 7.0\n'
-            'vllm:request_success_total{engine="0",finished_reason="stop",model_name="m"} 2.0\n'
-            'vllm:request_success_total{engine="1",finished_reason="length",model_name="m"} 1.0\n'
-            'vllm:request_success_created{engine="0",finished_reason="length",model_name="m"} 1.7e9\n')
+    text = (
+        'vllm:request_success_total{engine="0",finished_reason="length",model_name="m"} 7.0\n'
+        'vllm:request_success_total{engine="0",finished_reason="stop",model_name="m"} 2.0\n'
+        'vllm:request_success_total{engine="1",finished_reason="length",model_name="m"} 1.0\n'
+        'vllm:request_success_created{engine="0",finished_reason="length",model_name="m"} 1.7e9\n'
+    )
     assert parse_snapshot(text).counters == {"requests": 10.0}
 
 
@@ -118,6 +146,7 @@ def test_a_corrupt_or_bomb_snapshot_is_refused_with_the_reason():
 
 
 # ---------------------------------------------------------------- plausibility (issue 32)
+
 
 def test_a_histogram_whose_sum_its_buckets_cannot_hold_is_named():
     import copy

@@ -7,7 +7,16 @@ import pytest
 
 from geak.auditor.evidence.normalize import detect_tool, flatten, from_vllm_result
 
-REAL = Path(__file__).resolve().parents[2] / "runs" / "recorded" / "tiny-cpu-baseline" / "legs" / "baseline" / "raw" / "rep_1.json"
+REAL = (
+    Path(__file__).resolve().parents[2]
+    / "runs"
+    / "recorded"
+    / "tiny-cpu-baseline"
+    / "legs"
+    / "baseline"
+    / "raw"
+    / "rep_1.json"
+)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from geak.auditor.audit import audit_run
 from corpus.plants_paired import GATE, abba_run, crossover_run
 from geak.auditor.evidence.models import Decision
 
+
 def _verdict(tmp: Path) -> dict:
     v = next(v for v in audit_run(tmp, write=False) if v.gate_id == GATE)
     return {f.rule_id: f for f in v.findings} | {"_verdict": v}
@@ -27,7 +28,9 @@ def test_a_verified_crossover_banks_a_gain_the_sequential_design_calls_noise(tmp
     assert p3.outcome == "pass", p3.message
     assert "paired crossover A/A band" in p3.message and p3.recomputed["n_pairs"] == 10
     assert 7.0 < p3.recomputed["median_pair_delta_pct"] < 9.0
-    assert got["_verdict"].verdict == "PASS", [(f.rule_id, f.message) for f in got["_verdict"].findings if f.outcome != "pass"]
+    assert got["_verdict"].verdict == "PASS", [
+        (f.rule_id, f.message) for f in got["_verdict"].findings if f.outcome != "pass"
+    ]
     # the same legs judged as blocks: period 2 ran 30% slower for both sides, so the reps overlap
     blocks = _run(tmp_path / "b", design="blocks")
     assert blocks["P3"].outcome == "flag" and "overlap" in blocks["P3"].message
@@ -143,8 +146,11 @@ def test_an_aa_period_without_its_swapped_partner_leaves_the_band_unknown(tmp_pa
 def test_a_claimed_crossover_the_bytes_do_not_show_excuses_no_binding_difference(tmp_path):
     # the sets never swapped: the halves' different VLLM_CPU_OMP_THREADS_BIND is a confound again
     got = _run(tmp_path, swap=False)
-    assert any(f.outcome == "fail" and "VLLM_CPU_OMP_THREADS_BIND" in f.message
-               for f in got["_verdict"].findings if f.rule_id == "P4")
+    assert any(
+        f.outcome == "fail" and "VLLM_CPU_OMP_THREADS_BIND" in f.message
+        for f in got["_verdict"].findings
+        if f.rule_id == "P4"
+    )
     assert got["_verdict"].verdict == "FAIL"
 
 

@@ -54,13 +54,22 @@ def test_another_clock_makes_the_pairing_unverifiable():
     ra = _raws("aa_1")
     rb = copy.deepcopy(ra)
     for _, r in rb:
-        r["date"] = r["date"][:9] + str((int(r["date"][9:11]) + 1) % 24).zfill(2) + r["date"][11:]  # an hour later, same clock values
+        r["date"] = (
+            r["date"][:9] + str((int(r["date"][9:11]) + 1) % 24).zfill(2) + r["date"][11:]
+        )  # an hour later, same clock values
     p = simultaneous(_windows(ra), _windows(rb), min_evenness=0.8)
     assert p.pairs == [] and "different clocks" in p.unverifiable
 
 
-@pytest.mark.parametrize("mutate", [lambda r: r.pop("start_times"), lambda r: r.update(latencies=[]),
-                                    lambda r: r.update(start_times=["x"] * len(r["start_times"])), lambda r: r.update(date="yesterday")])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda r: r.pop("start_times"),
+        lambda r: r.update(latencies=[]),
+        lambda r: r.update(start_times=["x"] * len(r["start_times"])),
+        lambda r: r.update(date="yesterday"),
+    ],
+)
 def test_odd_bytes_give_none_never_an_exception(mutate):
     f, raw = _raws("aa_1")[0]
     r = copy.deepcopy(raw)

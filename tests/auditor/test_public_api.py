@@ -9,8 +9,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CONSUMERS = ("orchestrator", "agents", "bench", "scripts")
 # the contract and the command modules: what a producer writes and the CLI serves
-PUBLIC = {"geak.auditor", "geak.auditor.api", "geak.auditor.stats", "geak.auditor.scoring", "geak.auditor.policy",
-          "geak.auditor.runpack", "geak.auditor.backtest", "geak.auditor.coverage", "geak.auditor.importers"}
+PUBLIC = {
+    "geak.auditor",
+    "geak.auditor.api",
+    "geak.auditor.stats",
+    "geak.auditor.scoring",
+    "geak.auditor.policy",
+    "geak.auditor.runpack",
+    "geak.auditor.backtest",
+    "geak.auditor.coverage",
+    "geak.auditor.importers",
+}
 PUBLIC_PREFIXES = ("geak.auditor.evidence.", "geak.auditor.importers.")
 FROM_PACKAGE = {"stats", "runpack", "api", "scoring", "policy"}  # `from geak.auditor import X`
 

@@ -34,7 +34,11 @@ def verdict(run: Path, gate: str = GATE):
 
 
 def fired(v, rule: str) -> list[str]:
-    return [f.message + " | " + "; ".join(str(e) for e in f.evidence) for f in v.findings if f.rule_id == rule and f.outcome == "fail"]
+    return [
+        f.message + " | " + "; ".join(str(e) for e in f.evidence)
+        for f in v.findings
+        if f.rule_id == rule and f.outcome == "fail"
+    ]
 
 
 def bench_lines(run: Path, leg: str = CAND) -> list[dict]:
@@ -60,7 +64,9 @@ def test_scaled_normalized_copy_fails_naming_raw_and_the_tampered_file(run):
     v = verdict(run)
     assert v.verdict == "FAIL"
     msgs = fired(v, "P2")
-    assert any(f"legs/{CAND}/bench_runs.jsonl" in m and f"legs/{CAND}/raw/rep_" in m and "duration_s" in m for m in msgs), msgs
+    assert any(
+        f"legs/{CAND}/bench_runs.jsonl" in m and f"legs/{CAND}/raw/rep_" in m and "duration_s" in m for m in msgs
+    ), msgs
     # the numbers gated on are the tool's: the candidate's medians did not move by 20%
     p3 = next(f for f in v.findings if f.rule_id == "P3")
     clean = next(f for f in verdict_clean().findings if f.rule_id == "P3")
@@ -137,7 +143,9 @@ def test_launch_json_reset_to_the_reference_is_caught_by_the_engine_log(run):
 
 def test_a_second_knob_in_the_engine_log_is_a_confound(run):
     log = run / "legs" / CAND / "server.log"
-    log.write_text(log.read_text().replace("'max_num_seqs': 32}", "'max_num_seqs': 32, 'gpu_memory_utilization': 0.95}"))
+    log.write_text(
+        log.read_text().replace("'max_num_seqs': 32}", "'max_num_seqs': 32, 'gpu_memory_utilization': 0.95}")
+    )
     v = verdict(run)
     assert v.verdict == "FAIL"
     assert any("gpu_memory_utilization" in m and "non-default args" in m for m in fired(v, "P4"))
@@ -160,8 +168,13 @@ def _forge(run: Path, edit) -> None:
         raw = json.loads(p.read_text())
         edit(raw)
         p.write_text(json.dumps(raw))
-        out.append(json.loads(from_vllm_result(raw, leg_id=CAND, rep_index=o["rep_index"], warmup=o["warmup"],
-                                               raw_file=o["raw_file"]).model_dump_json()))
+        out.append(
+            json.loads(
+                from_vllm_result(
+                    raw, leg_id=CAND, rep_index=o["rep_index"], warmup=o["warmup"], raw_file=o["raw_file"]
+                ).model_dump_json()
+            )
+        )
     write_lines(run, out)
     _honest_claims(RunStore(run))
 
@@ -174,9 +187,12 @@ def test_forging_the_tool_output_and_its_copy_together_is_exposed_by_the_engine_
     assert v.verdict == "FAIL"
     # nothing the producer wrote disagrees: raw/, bench_runs.jsonl and the claim say the same
     assert {f.rule_id for f in v.findings if f.outcome == "fail"} == {"W1"}, [
-        (f.rule_id, f.message) for f in v.findings if f.outcome == "fail"]
+        (f.rule_id, f.message) for f in v.findings if f.outcome == "fail"
+    ]
     msgs = fired(v, "W1")
-    assert any(f"legs/{CAND}/raw/rep_" in m and ".metrics_after.prom.gz" in m and "less than the engine" in m for m in msgs), msgs
+    assert any(
+        f"legs/{CAND}/raw/rep_" in m and ".metrics_after.prom.gz" in m and "less than the engine" in m for m in msgs
+    ), msgs
 
 
 def test_inflated_token_counts_are_exposed_by_the_engine_counters(run):
@@ -201,7 +217,10 @@ def test_a_recording_without_server_info_is_unchecked_not_trusted(run):
     (run / "legs" / CAND / "server_info.json").unlink()
     v = verdict(run)
     assert v.verdict == "FLAG"
-    assert any(f.rule_id == "P4" and f.outcome == "unchecked" and "launch.json's, which geak wrote" in f.message for f in v.findings)
+    assert any(
+        f.rule_id == "P4" and f.outcome == "unchecked" and "launch.json's, which geak wrote" in f.message
+        for f in v.findings
+    )
 
 
 # ---------------------------------------------------------------- the parser itself
@@ -220,8 +239,15 @@ def test_parser_reads_vllm_output_and_skips_texts():
 
 
 def test_parser_accepts_nan_and_names_bad_values():
-    obj = {"duration": 2.0, "mean_ttft_ms": float("nan"), "output_lens": [4, 4], "input_lens": [8, 8],
-           "ttfts": [0.1, -0.2], "latencies": [0.3, 0.4], "errors": ["", ""]}
+    obj = {
+        "duration": 2.0,
+        "mean_ttft_ms": float("nan"),
+        "output_lens": [4, 4],
+        "input_lens": [8, 8],
+        "ttfts": [0.1, -0.2],
+        "latencies": [0.3, 0.4],
+        "errors": ["", ""],
+    }
     rr, probs = parse_raw(json.dumps(obj).encode(), "r.json")
     assert "mean_ttft_ms" not in rr.aggregates  # NaN is no number
     from geak.auditor.evidence.reps import from_raw
@@ -232,8 +258,15 @@ def test_parser_accepts_nan_and_names_bad_values():
 
 
 def test_parser_sglang_without_latencies_sums_itls_and_reads_last_appended_line():
-    row = {"duration": 1.0, "total_throughput": 10.0, "output_lens": [3], "input_lens": [5], "ttfts": [0.1],
-           "itls": [[0.01, 0.02]], "errors": [""]}
+    row = {
+        "duration": 1.0,
+        "total_throughput": 10.0,
+        "output_lens": [3],
+        "input_lens": [5],
+        "ttfts": [0.1],
+        "itls": [[0.01, 0.02]],
+        "errors": [""],
+    }
     data = (json.dumps(dict(row, duration=9.0)) + "\n" + json.dumps(row) + "\n").encode()
     rr, probs = parse_raw(data, "s.jsonl")
     assert rr.duration_s == 1.0 and rr.aggregates["total_token_throughput"] == 10.0
@@ -255,36 +288,43 @@ def test_speculation_is_read_from_the_tools_own_keys():
     from geak.auditor.evidence.raw import parse_raw
 
     base = {"duration": 10.0, "completed": 8, "output_throughput": 100.0}
-    cases = [({"spec_decode_acceptance_rate": 60.0, "spec_decode_acceptance_length": 2.8, "spec_decode_num_drafts": 5}, 2.8),
-             ({"spec_decode_num_drafts": 5, "spec_decode_acceptance_length": 0.0}, 1.0),  # drafts, none accepted
-             ({"accept_length": 3.1}, 3.1),  # SGLang
-             ({"accept_length": None}, None), ({}, None), ({"spec_decode_acceptance_length": "2.8"}, None)]
+    cases = [
+        ({"spec_decode_acceptance_rate": 60.0, "spec_decode_acceptance_length": 2.8, "spec_decode_num_drafts": 5}, 2.8),
+        ({"spec_decode_num_drafts": 5, "spec_decode_acceptance_length": 0.0}, 1.0),  # drafts, none accepted
+        ({"accept_length": 3.1}, 3.1),  # SGLang
+        ({"accept_length": None}, None),
+        ({}, None),
+        ({"spec_decode_acceptance_length": "2.8"}, None),
+    ]
     for extra, want in cases:
         rr, _ = parse_raw(_json.dumps({**base, **extra}).encode(), "raw/x.json")
         assert rr is not None and rr.spec_accept_length == want, (extra, rr.spec_accept_length)
 
 
-@pytest.mark.parametrize("field, value, named", [
-    ("completed", 10 ** 400, "completed"),          # past float's range: once an OverflowError in every rule
-    ("total_output_tokens", 2 ** 60, "total_output_tokens"),
-    ("output_lens", "entry", "output_lens[1]"),      # one request of the per-request array
-])
+@pytest.mark.parametrize(
+    "field, value, named",
+    [
+        ("completed", 10**400, "completed"),  # past float's range: once an OverflowError in every rule
+        ("total_output_tokens", 2**60, "total_output_tokens"),
+        ("output_lens", "entry", "output_lens[1]"),  # one request of the per-request array
+    ],
+)
 def test_an_integer_no_tool_writes_is_a_problem_naming_the_field_and_read_as_missing(field, value, named):
     raw = json.loads((RUN / "legs" / "baseline" / "raw" / "rep_1.json").read_text())
     if value == "entry":
-        raw[field][1] = 10 ** 300
+        raw[field][1] = 10**300
     else:
         raw[field] = value
     rr, probs = parse_raw(json.dumps(raw).encode(), "legs/baseline/raw/rep_1.json")
     assert rr is not None
     hit = [p for p in probs if p.field == named]
     assert hit and "no count" in hit[0].message and hit[0].file == "legs/baseline/raw/rep_1.json"
-    assert all(abs(v) < 2 ** 53 for v in rr.aggregates.values())
+    assert all(abs(v) < 2**53 for v in rr.aggregates.values())
 
 
 def test_a_large_honest_count_is_not_a_problem():
     raw = json.loads((RUN / "legs" / "baseline" / "raw" / "rep_1.json").read_text())
-    raw["total_input_tokens"] = 2 ** 40  # a trillion tokens is large, not impossible
+    raw["total_input_tokens"] = 2**40  # a trillion tokens is large, not impossible
     _, probs = parse_raw(json.dumps(raw).encode(), "legs/baseline/raw/rep_1.json")
     assert not [p for p in probs if p.field == "total_input_tokens"]
 
@@ -293,9 +333,11 @@ def test_an_impossible_integer_in_an_a_a_leg_makes_the_band_unknown_not_an_inter
     # once: geak audit exited 123 with no verdict for any gate
     p = run / "legs" / "aa_1" / "raw" / "rep_1.json"
     obj = json.loads(p.read_text())
-    obj["completed"] = 10 ** 400
+    obj["completed"] = 10**400
     p.write_text(json.dumps(obj))
     vs = {v.gate_id: v for v in audit_run(run, write=False)}
-    assert all(v.verdict is not None for v in vs.values()), {g: v.unaudited_reason for g, v in vs.items() if v.verdict is None}
+    assert all(v.verdict is not None for v in vs.values()), {
+        g: v.unaudited_reason for g, v in vs.items() if v.verdict is None
+    }
     b1 = [f.message for f in vs["baseline"].findings if f.rule_id == "B1" and f.outcome == "flag"]
     assert any("band unknown" in m and "legs/aa_1/raw/rep_1.json" in m and "completed" in m for m in b1), b1

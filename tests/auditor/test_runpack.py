@@ -129,7 +129,12 @@ def _reg(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
 
 
 def _entry(path: str, data: bytes, member: str | None = None) -> dict:
-    return {"path": path, "size": len(data), "sha256": __import__("hashlib").sha256(data).hexdigest(), "member": member or path}
+    return {
+        "path": path,
+        "size": len(data),
+        "sha256": __import__("hashlib").sha256(data).hexdigest(),
+        "member": member or path,
+    }
 
 
 def _manifest(*entries: dict, **kw) -> dict:
@@ -154,8 +159,11 @@ HOSTILE = {
     "manifest not json": (b"{nope", [], rf"member {rp.MANIFEST} is not JSON"),
     "future version": ({"format": rp.FORMAT, "version": 99, "files": []}, [], r"field 'version' is 99.*upgrade geak"),
     "bad field": (_manifest({"path": "a", "size": -1, "sha256": "0", "member": "a"}), [], r"field 'files.0.size'"),
-    "bomb": (_manifest(_entry("a", b"x"), empty_dirs=[]) | {"files": [_entry("a", b"x") | {"size": 5 << 30}]}, [],
-             r"more than .* GiB"),
+    "bomb": (
+        _manifest(_entry("a", b"x"), empty_dirs=[]) | {"files": [_entry("a", b"x") | {"size": 5 << 30}]},
+        [],
+        r"more than .* GiB",
+    ),
     "twice": (_manifest(_entry("a", b"x"), _entry("a", b"x")), [_reg("a", b"x")], r"names member 'a' twice"),
 }
 
@@ -190,7 +198,9 @@ def test_a_gzip_this_zlib_encodes_otherwise_comes_back_with_its_content_checked(
     from geak.auditor import gzip_rebuild
 
     real = gzip_rebuild.deflate
-    monkeypatch.setattr(gzip_rebuild, "deflate", lambda c, level, mem: real(c, 1, mem))  # a zlib that encodes differently
+    monkeypatch.setattr(
+        gzip_rebuild, "deflate", lambda c, level, mem: real(c, 1, mem)
+    )  # a zlib that encodes differently
     said = []
     out = rp.unpack(a, say=said.append)
     assert "re-encoded by this zlib" in said[0]
@@ -218,8 +228,13 @@ def test_every_shipped_recording_is_an_archive_unpacked_beside_it_as_its_bytes()
 
 
 def _geak(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "geak.orchestrator.cli", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    return subprocess.run(
+        [sys.executable, "-m", "geak.orchestrator.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
 
 
 def test_geak_audit_and_replay_take_the_archive_itself(tmp_path):

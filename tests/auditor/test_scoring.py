@@ -7,15 +7,18 @@ import pytest
 from geak.auditor.scoring import count_correct, final_number, gsm8k_expected, is_correct
 
 
-@pytest.mark.parametrize("text,want", [
-    ("so she has 10 apples left.", Decimal("10")),
-    ("The total is $1,200.", Decimal("1200")),
-    ("-3 - 5 = -8", Decimal("-8")),
-    ("4.5 is half of 9, so 4.50", Decimal("4.50")),
-    ("first 3, then 7, answer: 12", Decimal("12")),
-    ("no digits here", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("so she has 10 apples left.", Decimal("10")),
+        ("The total is $1,200.", Decimal("1200")),
+        ("-3 - 5 = -8", Decimal("-8")),
+        ("4.5 is half of 9, so 4.50", Decimal("4.50")),
+        ("first 3, then 7, answer: 12", Decimal("12")),
+        ("no digits here", None),
+        ("", None),
+    ],
+)
 def test_final_number_is_the_last_number_written(text, want):
     assert final_number(text) == want
 

@@ -99,8 +99,14 @@ def test_signed_rank_textbook_values():
     assert stats.signed_rank([0, 0]) is None and stats.signed_rank([]) is None
 
 
-@pytest.mark.parametrize("d", [[0.5, -1.2, 3.1, 0.5, 2.2, -0.1, 4.0], [1, 1, -1, 2, 2, -2, 3, 0, 3],
-                               [2.5, -3.0, 1.0, 4.5, -0.5, 6.0, 2.0, 3.5, -1.5, 5.0]])
+@pytest.mark.parametrize(
+    "d",
+    [
+        [0.5, -1.2, 3.1, 0.5, 2.2, -0.1, 4.0],
+        [1, 1, -1, 2, 2, -2, 3, 0, 3],
+        [2.5, -3.0, 1.0, 4.5, -0.5, 6.0, 2.0, 3.5, -1.5, 5.0],
+    ],
+)
 def test_signed_rank_matches_brute_force_with_ties_and_zeros(d):
     w, p = stats.signed_rank(d)
     bw, bp = _brute_signed_rank_p(d)

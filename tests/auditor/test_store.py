@@ -54,13 +54,17 @@ def test_truncated_last_line_is_reported_not_dropped(tmp_path):
 
 
 def test_unknown_schema_version_names_the_field(tmp_path):
-    (tmp_path / "b.jsonl").write_text(json.dumps({"schema_version": 7, "leg_id": "a", "rep_index": 0, "tool": "x"}) + "\n")
+    (tmp_path / "b.jsonl").write_text(
+        json.dumps({"schema_version": 7, "leg_id": "a", "rep_index": 0, "tool": "x"}) + "\n"
+    )
     _, probs = RunStore(tmp_path).read_jsonl("b.jsonl", BenchRep)
     assert probs[0].field == "schema_version" and probs[0].line == 1 and "not supported" in probs[0].message
 
 
 def test_validation_error_names_line_and_field(tmp_path):
-    (tmp_path / "b.jsonl").write_text(json.dumps({"schema_version": 1, "leg_id": "a", "rep_index": "zero", "tool": "x"}) + "\n")
+    (tmp_path / "b.jsonl").write_text(
+        json.dumps({"schema_version": 1, "leg_id": "a", "rep_index": "zero", "tool": "x"}) + "\n"
+    )
     _, probs = RunStore(tmp_path).read_jsonl("b.jsonl", BenchRep)
     assert probs[0].line == 1 and probs[0].field == "rep_index"
 

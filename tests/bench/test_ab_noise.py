@@ -13,14 +13,18 @@ import ab_noise_report  # noqa: E402
 
 def _rows(design: str, seqs: str, verdicts: list[str], deltas: list[float]) -> list[dict]:
     r, c = seqs.split(":")
-    return [{"design": design, "gate": f"eff{r}_{c}_t{k + 1}", "verdict": v, "delta_pct": d}
-            for k, (v, d) in enumerate(zip(verdicts, deltas))]
+    return [
+        {"design": design, "gate": f"eff{r}_{c}_t{k + 1}", "verdict": v, "delta_pct": d}
+        for k, (v, d) in enumerate(zip(verdicts, deltas))
+    ]
 
 
 def test_the_smallest_effect_banked_in_four_of_five():
-    rows = (_rows("paired", "8:32", ["PASS"] * 5, [38, 40, 36, 41, 37])
-            + _rows("paired", "12:32", ["PASS", "PASS", "FLAG", "PASS", "PASS"], [18, 20, 9, 17, 19])
-            + _rows("paired", "16:32", ["FLAG", "PASS", "FLAG", "FLAG", "FLAG"], [5, 8, 3, 4, 6]))
+    rows = (
+        _rows("paired", "8:32", ["PASS"] * 5, [38, 40, 36, 41, 37])
+        + _rows("paired", "12:32", ["PASS", "PASS", "FLAG", "PASS", "PASS"], [18, 20, 9, 17, 19])
+        + _rows("paired", "16:32", ["FLAG", "PASS", "FLAG", "FLAG", "FLAG"], [5, 8, 3, 4, 6])
+    )
     lad = ab_noise_report.ladder(rows)["paired"]
     assert lad["smallest_banked"] == "12:32"
     by = {t["seqs"]: t for t in lad["sizes"]}
@@ -29,8 +33,9 @@ def test_the_smallest_effect_banked_in_four_of_five():
 
 
 def test_three_of_five_or_too_few_trials_bank_nothing():
-    rows = (_rows("sequential", "8:32", ["PASS", "FLAG", "PASS", "FLAG", "PASS"], [30, 70, 29, -5, 40])
-            + _rows("sequential", "4:32", ["PASS"] * 4, [60, 61, 62, 63]))
+    rows = _rows("sequential", "8:32", ["PASS", "FLAG", "PASS", "FLAG", "PASS"], [30, 70, 29, -5, 40]) + _rows(
+        "sequential", "4:32", ["PASS"] * 4, [60, 61, 62, 63]
+    )
     lad = ab_noise_report.ladder(rows)["sequential"]
     assert lad["smallest_banked"] is None
     assert [t["banked"] for t in lad["sizes"]] == [False, False]
@@ -83,23 +88,36 @@ def _measured(out: Path) -> None:
         for s in (0, 1):
             g = f"eff8_32_t{t}_s{s}"
             _leg(seq, f"{g}_ref", "reference", [1000 * w for w in WOB[:3]], start=T0 + 5000 + 600 * t, core=s)
-            _leg(seq, f"{g}_cand", "candidate", [1000 * 1.3 * (0.6 if s else 1) * w for w in WOB[:3]],
-                 start=T0 + 5300 + 600 * t, core=s, resolved=SEQS)
+            _leg(
+                seq,
+                f"{g}_cand",
+                "candidate",
+                [1000 * 1.3 * (0.6 if s else 1) * w for w in WOB[:3]],
+                start=T0 + 5300 + 600 * t,
+                core=s,
+                resolved=SEQS,
+            )
     seq.write_json("manifest.json", Manifest(run_id="seq", aa_legs=aa))
     par = RunStore(out / "paired")
-    designs = [PairedAA(design="crossover", a_legs=a, b_legs=b) for k in (1, 2)
-               for a, b in [crossover(par, f"aa{k}", "aa", "aa", 1.004, noise=0.003, t0=T0 + 10_000 * k)]]
+    designs = [
+        PairedAA(design="crossover", a_legs=a, b_legs=b)
+        for k in (1, 2)
+        for a, b in [crossover(par, f"aa{k}", "aa", "aa", 1.004, noise=0.003, t0=T0 + 10_000 * k)]
+    ]
     for t in range(1, 6):
         crossover(par, f"eff8_32_t{t}", "reference", "candidate", 1.3, t0=T0 + 40_000 + 1000 * t, b_resolved=SEQS)
-    par.write_json("manifest.json", Manifest(run_id="paired", aa_legs=[x for d in designs for x in d.a_legs + d.b_legs],
-                                             aa_designs=designs))
+    par.write_json(
+        "manifest.json",
+        Manifest(run_id="paired", aa_legs=[x for d in designs for x in d.a_legs + d.b_legs], aa_designs=designs),
+    )
     from corpus.synthetic import seal_legs
 
     for st in (seq, par):  # as the leg runner seals each leg it closes
         seal_legs(st)
     w = WorkloadSpec(dataset="random", num_prompts=16, input_len=32, output_len=16, max_concurrency=8, seed=0)
-    (out / "measured.json").write_text(json.dumps({"seqs": [8, 32], "reps": 3, "wall_s": None, "sets": ["cpu:0", "cpu:1"],
-                                                   "workload": w.model_dump()}))
+    (out / "measured.json").write_text(
+        json.dumps({"seqs": [8, 32], "reps": 3, "wall_s": None, "sets": ["cpu:0", "cpu:1"], "workload": w.model_dump()})
+    )
 
 
 def test_the_report_audits_every_gate_and_prints_the_ladder(tmp_path, capsys):

@@ -13,13 +13,17 @@ import engine_time  # noqa: E402
 T0 = dt.datetime(2026, 12, 2, 3, 0, 0, tzinfo=dt.UTC).timestamp()
 
 
-def _leg(run: Path, leg: str, t0: float, t1: float, reps: list[tuple[float, float]], server: dict | None, up: float | None):
+def _leg(
+    run: Path, leg: str, t0: float, t1: float, reps: list[tuple[float, float]], server: dict | None, up: float | None
+):
     d = run / "legs" / leg
     (d / "raw").mkdir(parents=True)
     (d / "launch.json").write_text(json.dumps({"started_at": t0, "ended_at": t1, "server": server}))
     if up is not None:
         stamp = dt.datetime.fromtimestamp(up, dt.UTC).strftime("%m-%d %H:%M:%S")
-        (d / "server.log").write_text(f"(APIServer pid=1) INFO {stamp} [api_server.py:1] up\nINFO:     Application startup complete.\n")
+        (d / "server.log").write_text(
+            f"(APIServer pid=1) INFO {stamp} [api_server.py:1] up\nINFO:     Application startup complete.\n"
+        )
     for i, (start, dur) in enumerate(reps):
         date = dt.datetime.fromtimestamp(start + dur, dt.UTC).strftime("%Y%m%d-%H%M%S")
         (d / "raw" / f"rep_{i}.json").write_text(json.dumps({"date": date, "duration": dur}))
@@ -28,7 +32,15 @@ def _leg(run: Path, leg: str, t0: float, t1: float, reps: list[tuple[float, floa
 def test_a_reused_leg_pays_no_start_up_and_idle_time_counts(tmp_path):
     run = tmp_path / "run"
     _leg(run, "aa_1", T0, T0 + 100, [(T0 + 70, 10), (T0 + 80, 10)], {"owner_leg": "aa_1", "reused": False}, up=T0 + 60)
-    _leg(run, "baseline", T0 + 110, T0 + 150, [(T0 + 120, 10), (T0 + 130, 10)], {"owner_leg": "aa_1", "reused": True}, up=None)
+    _leg(
+        run,
+        "baseline",
+        T0 + 110,
+        T0 + 150,
+        [(T0 + 120, 10), (T0 + 130, 10)],
+        {"owner_leg": "aa_1", "reused": True},
+        up=None,
+    )
     legs, _ = engine_time.run_times(run)
     by = {t.leg_id: t for t in legs}
     assert by["aa_1"].startup_s == 60 and by["baseline"].startup_s == 0

@@ -24,9 +24,17 @@ from geak.orchestrator.workflow import ids  # noqa: E402
 
 CARD = "NVIDIA H100 80GB HBM3, 81559 MiB, 550.54.15"
 # six more A/A legs: within-leg wobble up to ~1.2%, launch-to-launch offsets up to ~1.5%
-EXTRA = {f"aa_{i}": [BASE_TPUT * f * (1 + w) for w in ws] for i, f, ws in [
-    (3, 0.995, (0.0, 0.006, -0.004)), (4, 1.010, (0.002, -0.006, 0.004)), (5, 0.998, (0.0, 0.005, -0.005)),
-    (6, 1.005, (-0.003, 0.003, 0.006)), (7, 0.993, (0.004, -0.002, 0.0)), (8, 1.002, (0.001, -0.004, 0.003))]}
+EXTRA = {
+    f"aa_{i}": [BASE_TPUT * f * (1 + w) for w in ws]
+    for i, f, ws in [
+        (3, 0.995, (0.0, 0.006, -0.004)),
+        (4, 1.010, (0.002, -0.006, 0.004)),
+        (5, 0.998, (0.0, 0.005, -0.005)),
+        (6, 1.005, (-0.003, 0.003, 0.006)),
+        (7, 0.993, (0.004, -0.002, 0.0)),
+        (8, 1.002, (0.001, -0.004, 0.003)),
+    ]
+}
 
 
 def _add_aa(legs: dict) -> None:
@@ -38,7 +46,9 @@ def _add_aa(legs: dict) -> None:
 def big_run(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("gpu") / "run"
     build_clean_run(d, legs_mod=_add_aa)
-    verdicts = {v.gate_id: v.verdict or "UNAUDITED" for v in audit_run(d)}  # a run as geak leaves it: audits/<gate>.json
+    verdicts = {
+        v.gate_id: v.verdict or "UNAUDITED" for v in audit_run(d)
+    }  # a run as geak leaves it: audits/<gate>.json
     (d / "device.txt").write_text(CARD + "\n")
     return d, verdicts
 
@@ -50,6 +60,7 @@ def _main(capsys, *args) -> tuple[int, str, str]:
 
 
 # ---------------------------------------------------------------- statistics
+
 
 def test_leg_figures_by_hand():
     g = gn.leg_figures([90.0, 100.0, 110.0])
@@ -82,6 +93,7 @@ def test_bank_shares_and_the_smallest_banked():
 
 # ---------------------------------------------------------------- the command
 
+
 def test_six_or_more_aa_legs_give_every_figure(big_run, capsys, tmp_path):
     big_run, verdicts = big_run
     rc, out, _ = _main(capsys, big_run, "--trials", "50", "--json", tmp_path / "o" / "n.json")
@@ -100,8 +112,15 @@ def test_six_or_more_aa_legs_give_every_figure(big_run, capsys, tmp_path):
     assert small and int(small[1]) in gn.LADDER and "draws whole measured legs" in out
     # the verdict as the audit wrote it (the gate's claim is +8%, the kernel's +3% on top of it)
     for gate, delta in (("config-accept-1", 8.0), ("integrate-rmsnorm", 3.0)):
-        live = re.search(rf"checked once live, run {gate}: \+(\S+)%, (\S+); estimate says effects >= (\d+)% bank 4 in 5", out)
-        assert live and float(live[1]) == pytest.approx(delta, abs=0.1) and live[2] == verdicts[gate] and live[3] == small[1]
+        live = re.search(
+            rf"checked once live, run {gate}: \+(\S+)%, (\S+); estimate says effects >= (\d+)% bank 4 in 5", out
+        )
+        assert (
+            live
+            and float(live[1]) == pytest.approx(delta, abs=0.1)
+            and live[2] == verdicts[gate]
+            and live[3] == small[1]
+        )
     js = json.loads((tmp_path / "o" / "n.json").read_text())
     assert js["estimate"]["legs"] == 8 and js["estimate"]["smallest_banked_pct"] == int(small[1])
     assert js["runs"][0]["auditor_band_pct"] == pytest.approx(float(band[1]), abs=0.05)
@@ -143,9 +162,14 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     (tmp_path / "empty" / "legs").mkdir(parents=True)
     rc, out, err = _main(capsys, tmp_path / "empty")
     assert rc == 2 and err.startswith("gpu_noise: no usable A/A legs") and len(err.splitlines()) == 1
-    p = subprocess.run([sys.executable, str(REPO / "bench" / "gpu_noise.py"), str(tmp_path / "nope")], capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gpu_noise.py"), str(tmp_path / "nope")], capture_output=True, text=True
+    )
     assert p.returncode == 2 and p.stdout == ""
-    assert p.stderr.strip() == f"gpu_noise: {tmp_path / 'nope'} is not a run directory (no such directory, or no legs/ in it)"
+    assert (
+        p.stderr.strip()
+        == f"gpu_noise: {tmp_path / 'nope'} is not a run directory (no such directory, or no legs/ in it)"
+    )
 
 
 def test_the_abba_estimate_needs_a_larger_effect_on_noisier_pairs():

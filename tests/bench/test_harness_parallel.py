@@ -12,13 +12,25 @@ BENCH = REPO / "bench" / "harness_parallel.py"
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, str(BENCH), *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(BENCH), *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="core sets need taskset")
 def test_two_ops_at_once_then_serially_with_ratios_and_verdicts(tmp_path):
-    r = _run("--devices", "cpu:0-1", "--cores-per-leg", "1", "--ops", "silu_and_mul,rmsnorm", "--out", tmp_path / "hp",
-             "--harness-args", "--tokens 1 --min-timed-ms 20 --max-reps 2000")
+    r = _run(
+        "--devices",
+        "cpu:0-1",
+        "--cores-per-leg",
+        "1",
+        "--ops",
+        "silu_and_mul,rmsnorm",
+        "--out",
+        tmp_path / "hp",
+        "--harness-args",
+        "--tokens 1 --min-timed-ms 20 --max-reps 2000",
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "summary: 2 shapes" in r.stdout and "verdicts" in r.stdout
     res = json.loads((tmp_path / "hp" / "harness_parallel.json").read_text())
@@ -31,7 +43,9 @@ def test_two_ops_at_once_then_serially_with_ratios_and_verdicts(tmp_path):
     assert not (tmp_path / "hp" / "serial" / "scheduler").exists()
 
 
-@pytest.mark.parametrize("args,msg", [(["--ops", "gemm"], "unknown op"), (["--devices", "0,1,2", "--tp", "2"], "do not split")])
+@pytest.mark.parametrize(
+    "args,msg", [(["--ops", "gemm"], "unknown op"), (["--devices", "0,1,2", "--tp", "2"], "do not split")]
+)
 def test_bad_arguments_exit_2(tmp_path, args, msg):
     r = _run(*args, "--out", tmp_path / "hp")
     assert r.returncode == 2 and msg in r.stderr

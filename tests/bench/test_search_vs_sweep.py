@@ -123,7 +123,9 @@ def _geak(noise, wf, seed, sets, k=4, **over):
     from geak.auditor.policy import AuditPolicy
 
     surface = svs.make_surface(np.random.default_rng(seed), k, noise.base)
-    return surface, svs.run_geak(surface, noise, replace(wf, **over), AuditPolicy(), np.random.default_rng(100 + seed), sets)
+    return surface, svs.run_geak(
+        surface, noise, replace(wf, **over), AuditPolicy(), np.random.default_rng(100 + seed), sets
+    )
 
 
 def test_device_sets_change_only_the_wall_time(noise, wf):
@@ -185,7 +187,7 @@ def test_a_bank_moves_the_incumbent(noise, wf):
         surface, g = _geak(quiet, wf, seed, 1, max_candidates=None)
         inc, banks = (0,) * len(surface.sizes), 0
         for i, x, ok in g.decisions:
-            c = inc[:i] + (x,) + inc[i + 1:]
+            c = inc[:i] + (x,) + inc[i + 1 :]
             assert ok == (stats.delta_pct(surface.true(inc), surface.true(c)) > AuditPolicy().noise_band_pct)
             chained += banks > 0 and c != (0,) * i + (x,) + (0,) * (len(inc) - i - 1)
             inc, banks = (c, banks + 1) if ok else (inc, banks)
@@ -203,12 +205,16 @@ def test_same_seed_same_results(noise, wf):
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=120, cwd=REPO
+    )
 
 
 def test_cli_small_run(tmp_path):
     out = tmp_path / "res.json"
-    p = _cli("--simulate", "--trials", "3", "--knobs", "2", "--sets", "1,2", "--max-candidates", "all", "--json", str(out))
+    p = _cli(
+        "--simulate", "--trials", "3", "--knobs", "2", "--sets", "1,2", "--max-candidates", "all", "--json", str(out)
+    )
     assert p.returncode == 0, p.stderr
     lines = [x for x in p.stdout.splitlines() if x.startswith("knobs=")]
     assert [x.split(":")[0] for x in lines] == ["knobs=2 sets=1", "knobs=2 sets=2"]

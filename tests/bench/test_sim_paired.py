@@ -49,8 +49,14 @@ def _run() -> RunEvidence:
 def test_pair_noise_is_the_auditors_own_pairing_of_the_recorded_aa_crossover(pairs):
     run = _run()
     # an A/A's side labels are arbitrary: the auditor's discovery took the b legs as its reference
-    own = paired.derive("crossover", [run.leg("aa1_b_p1"), run.leg("aa1_b_p2")], [run.leg("aa1_a_p1"), run.leg("aa1_a_p2")],
-                        "output_throughput", True, AuditPolicy().pair_min_evenness)
+    own = paired.derive(
+        "crossover",
+        [run.leg("aa1_b_p1"), run.leg("aa1_b_p2")],
+        [run.leg("aa1_a_p1"), run.leg("aa1_a_p2")],
+        "output_throughput",
+        True,
+        AuditPolicy().pair_min_evenness,
+    )
     assert own.unverifiable is None and len(own.deltas) == 8
     assert sorted(pairs.deltas) == pytest.approx(sorted(own.deltas))
     assert pairs.designs == 1 and pairs.runs == ("tiny-cpu-crossover",) and pairs.bandwidth > 0
@@ -65,14 +71,25 @@ def test_simulated_p3_decides_the_recorded_gate_as_the_auditor_does():
     run, policy = _run(), AuditPolicy()
     bands, unknown, _ = audit_noise.paired_bands(run, policy, claimed=frozenset({"crossover"}))
     assert not unknown
-    gate = paired.derive("crossover", [run.leg("xref_max_num_seqs-32_p1"), run.leg("xref_max_num_seqs-32_p2")],
-                         [run.leg("xcfg_max_num_seqs-32_p1"), run.leg("xcfg_max_num_seqs-32_p2")], "output_throughput", True,
-                         policy.pair_min_evenness)
-    verdict = next(v for v in audit.audit_run(XRUN, gate="config-max_num_seqs-32", write=False) if v.gate_id == "config-max_num_seqs-32")
+    gate = paired.derive(
+        "crossover",
+        [run.leg("xref_max_num_seqs-32_p1"), run.leg("xref_max_num_seqs-32_p2")],
+        [run.leg("xcfg_max_num_seqs-32_p1"), run.leg("xcfg_max_num_seqs-32_p2")],
+        "output_throughput",
+        True,
+        policy.pair_min_evenness,
+    )
+    verdict = next(
+        v
+        for v in audit.audit_run(XRUN, gate="config-max_num_seqs-32", write=False)
+        if v.gate_id == "config-max_num_seqs-32"
+    )
     (p3,) = [f for f in verdict.findings if f.rule_id == "P3"]
     assert p3.outcome == "pass" and p3.recomputed["pair_deltas_pct"] == pytest.approx(gate.deltas)
     assert p3.recomputed["noise_band_pct"] == pytest.approx(bands["crossover"])
-    assert sp.p3_paired(gate.deltas, bands["crossover"], policy) is True  # the auditor's verdict on the same pairs and band
+    assert (
+        sp.p3_paired(gate.deltas, bands["crossover"], policy) is True
+    )  # the auditor's verdict on the same pairs and band
     # the same pairs judged against a band above their CI's low end, or with too few pairs, do not pass
     ci = stats.bootstrap_pairs_ci(gate.deltas)
     assert not sp.p3_paired(gate.deltas, ci[0] + 0.1, policy)
@@ -130,10 +147,14 @@ def test_a_large_real_win_is_banked_by_the_crossover_and_a_null_is_not(xwf, pair
     big = svs.Surface((2,), (np.log(np.array([1.0, 1.6])),), {}, base)
     none = svs.Surface((2,), (np.zeros(2),), {}, base)
     wf1 = replace(xwf, max_candidates=1, screen_reps=None)
-    banked = sum(svs.run_geak(big, noise, wf1, policy, np.random.default_rng(s), 2, pairs).decisions[0][2] for s in range(40))
-    nulls = sum(svs.run_geak(none, noise, wf1, policy, np.random.default_rng(s), 2, pairs).decisions[0][2] for s in range(40))
+    banked = sum(
+        svs.run_geak(big, noise, wf1, policy, np.random.default_rng(s), 2, pairs).decisions[0][2] for s in range(40)
+    )
+    nulls = sum(
+        svs.run_geak(none, noise, wf1, policy, np.random.default_rng(s), 2, pairs).decisions[0][2] for s in range(40)
+    )
     assert banked >= 30  # +60% clears a ~5% paired band in most trials
-    assert nulls <= 2    # alpha 0.05 and a band: an A/A gate is almost never banked
+    assert nulls <= 2  # alpha 0.05 and a band: an A/A gate is almost never banked
 
 
 def test_crossover_without_pair_noise_is_refused(xwf):
@@ -146,7 +167,9 @@ def test_crossover_without_pair_noise_is_refused(xwf):
 def test_cli_crossover(capsys):
     assert svs.main(["--simulate", "--design", "crossover", "--trials", "3", "--knobs", "2", "--sets", "1,2"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("pair noise: 8 A/A pairs of 1 recorded crossover(s) (tiny-cpu-crossover)") for line in out)
+    assert any(
+        line.startswith("pair noise: 8 A/A pairs of 1 recorded crossover(s) (tiny-cpu-crossover)") for line in out
+    )
     assert any("a crossover needs two device sets" in line for line in out)
     cases = [line for line in out if line.startswith("knobs=")]
     assert len(cases) == 2 and all(SUFFIX.search(c) and "crossover band" in c for c in cases)

@@ -21,8 +21,18 @@ from geak.agents.roles.answers import declared_for
 # a line an edited auditor prompt may carry; the scripted auditor then escalates to FLAG
 ESCALATE = "Escalate every config win to FLAG"
 
-PLAN = {"plan": [{"id": "s1", "track": "config", "knob": "max_num_seqs", "values": [32], "lever_class": "config",
-                  "why": "decode batch capped at 4 below the client's concurrency of 32"}]}
+PLAN = {
+    "plan": [
+        {
+            "id": "s1",
+            "track": "config",
+            "knob": "max_num_seqs",
+            "values": [32],
+            "lever_class": "config",
+            "why": "decode batch capped at 4 below the client's concurrency of 32",
+        }
+    ]
+}
 
 
 def prompt(body: dict) -> str:
@@ -51,12 +61,17 @@ def gate(body: dict) -> str:
 
 def regressions(body: dict) -> list[str]:
     """Latency percentiles worse on every candidate leg than on the first reference leg, from the prompt."""
-    lat = {leg: dict(kv.split("=") for kv in rest.split(", ")) for leg, rest in re.findall(r"^- `([^`]+)`: (p\d.*)$", prompt(body), re.M)}
+    lat = {
+        leg: dict(kv.split("=") for kv in rest.split(", "))
+        for leg, rest in re.findall(r"^- `([^`]+)`: (p\d.*)$", prompt(body), re.M)
+    }
     m = measured(body)
     ref = lat[m["reference"][0][0]]
     out = set()
     for leg, _ in m["candidate"]:
-        out |= {k for k, v in lat[leg].items() if v != "unknown" and ref[k] != "unknown" and float(v) > float(ref[k]) * 1.05}
+        out |= {
+            k for k, v in lat[leg].items() if v != "unknown" and ref[k] != "unknown" and float(v) > float(ref[k]) * 1.05
+        }
     return sorted(out)
 
 
@@ -65,10 +80,18 @@ def honest(body: dict, inflate: float = 1.0) -> dict:
     ref = [v for _, vs in m["reference"] for v in vs]
     cand = [v for _, vs in m["candidate"] for v in vs]
     r, c = statistics.median(ref), statistics.median(cand) * inflate
-    return {"reference_legs": [x for x, _ in m["reference"]], "candidate_legs": [x for x, _ in m["candidate"]],
-            "declared_regressions": regressions(body),
-            "claim": {"metric": "output_throughput", "reference_value": round(r, 3), "candidate_value": round(c, 3),
-                      "delta_pct": round((c - r) / r * 100, 2), "non_overlap": min(cand) * inflate > max(ref)}}
+    return {
+        "reference_legs": [x for x, _ in m["reference"]],
+        "candidate_legs": [x for x, _ in m["candidate"]],
+        "declared_regressions": regressions(body),
+        "claim": {
+            "metric": "output_throughput",
+            "reference_value": round(r, 3),
+            "candidate_value": round(c, 3),
+            "delta_pct": round((c - r) / r * 100, 2),
+            "non_overlap": min(cand) * inflate > max(ref),
+        },
+    }
 
 
 def judgment(body: dict) -> str:
@@ -78,17 +101,42 @@ def judgment(body: dict) -> str:
     scope = re.search(r"scope: \*\*(\w+)\*\*", p).group(1)
     floor = (re.search(r"Deterministic verdict: \*\*(\w+)\*\*", p) or [None, "PASS"])[1]
     if ESCALATE in p and scope == "patch" and floor == "PASS":
-        return json.dumps({"gate_id": g, "scope": scope, "verdict": "FLAG", "actions": ["flag"],
-                           "findings": [{"rule_id": "J1", "outcome": "flag", "action": "flag",
-                                         "evidence": [f"audits/{g}.json"],
-                                         "message": "one A/A leg cannot bound launch-to-launch noise for a +60% claim"}],
-                           "summary": "escalated by the edited prompt"})
-    return json.dumps({"gate_id": g, "scope": scope, "verdict": floor if floor in ("PASS", "FLAG", "FAIL") else "PASS",
-                       "findings": [], "actions": [], "summary": "agrees with the deterministic findings"})
+        return json.dumps(
+            {
+                "gate_id": g,
+                "scope": scope,
+                "verdict": "FLAG",
+                "actions": ["flag"],
+                "findings": [
+                    {
+                        "rule_id": "J1",
+                        "outcome": "flag",
+                        "action": "flag",
+                        "evidence": [f"audits/{g}.json"],
+                        "message": "one A/A leg cannot bound launch-to-launch noise for a +60% claim",
+                    }
+                ],
+                "summary": "escalated by the edited prompt",
+            }
+        )
+    return json.dumps(
+        {
+            "gate_id": g,
+            "scope": scope,
+            "verdict": floor if floor in ("PASS", "FLAG", "FAIL") else "PASS",
+            "findings": [],
+            "actions": [],
+            "summary": "agrees with the deterministic findings",
+        }
+    )
 
 
-def script(tuner_inflate: list[float] = (), auditor: str | None = None, tuner: str | None = None,
-           plan: dict[str, Any] | None = None) -> Callable[[dict, Any], Any]:
+def script(
+    tuner_inflate: list[float] = (),
+    auditor: str | None = None,
+    tuner: str | None = None,
+    plan: dict[str, Any] | None = None,
+) -> Callable[[dict, Any], Any]:
     """Reply by role: the strategist's plan; the config tuner's claims (inflated by the given
     factors, one per submission, then honest); the finalizer honest; the auditor as given, or
     judgment() when auditor == "judge"."""
@@ -105,13 +153,28 @@ def script(tuner_inflate: list[float] = (), auditor: str | None = None, tuner: s
             state["tuner"] += 1
             f = tuner_inflate[i] if i < len(tuner_inflate) else 1.0
             knob, val = next(iter(_candidate(body).items()))
-            return json.dumps({"gate_id": gate(body), "knob": knob, "candidate_config": {knob: val},
-                               "declared_knobs": declared_for(knob), "declared_levers": {knob: "config"},
-                               **honest(body, f), "fixes": [] if i == 0 else [{"rule_id": "P2", "change": "reported the raw medians"}]})
+            return json.dumps(
+                {
+                    "gate_id": gate(body),
+                    "knob": knob,
+                    "candidate_config": {knob: val},
+                    "declared_knobs": declared_for(knob),
+                    "declared_levers": {knob: "config"},
+                    **honest(body, f),
+                    "fixes": [] if i == 0 else [{"rule_id": "P2", "change": "reported the raw medians"}],
+                }
+            )
         if r == "finalizer":
             audit = [x for x, _ in measured(body)["audit"]]
-            return json.dumps({"gate_id": "bundle", "accepted_decisions": [], **honest(body), "audit_legs": audit,
-                               "prefix_cache_flushed": True})
+            return json.dumps(
+                {
+                    "gate_id": "bundle",
+                    "accepted_decisions": [],
+                    **honest(body),
+                    "audit_legs": audit,
+                    "prefix_cache_flushed": True,
+                }
+            )
         if r == "patch_auditor":
             if auditor == "judge":
                 return judgment(body)

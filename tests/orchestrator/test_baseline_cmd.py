@@ -19,8 +19,26 @@ def test_geak_baseline_runs_the_workflow_with_later_phases_off(tmp_path):
     out = tmp_path / "b"
     # the recorded legs were launched with this model path: a replayed leg must ask for the same knobs
     model = json.loads((REC / "run_args.json").read_text())["launch"]["model"]
-    r = runner.invoke(app, ["baseline", "--run-dir", str(out), "--legs-from", str(REC), "--model", model, "--max-num-seqs", "4",
-                            "--num-prompts", "100", "--max-remeasures", "1", "--aa-legs", "1"])
+    r = runner.invoke(
+        app,
+        [
+            "baseline",
+            "--run-dir",
+            str(out),
+            "--legs-from",
+            str(REC),
+            "--model",
+            model,
+            "--max-num-seqs",
+            "4",
+            "--num-prompts",
+            "100",
+            "--max-remeasures",
+            "1",
+            "--aa-legs",
+            "1",
+        ],
+    )
     assert r.exit_code == 0, r.output  # the baseline gate PASSes: exit as geak audit
     wf = yaml.safe_load((out / "workflow.yaml").read_text())
     assert [p["name"] for p in wf["phases"]] == ["baseline"] and wf["phases"][0]["max_attempts"] == 2

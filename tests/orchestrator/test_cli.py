@@ -13,7 +13,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def geak(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "geak.orchestrator.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd or REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "geak.orchestrator.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or REPO,
+    )
 
 
 def _plant(tmp_path, name):
@@ -38,14 +43,17 @@ def test_audit_json_is_machine_readable(clean_run):
     assert [v["gate_id"] for v in data] == ["baseline"] and data[0]["verdict"] == "PASS"
 
 
-@pytest.mark.parametrize("case,file,needle", [
-    ("p1_truncated_line", "legs/cfg_seqs512/bench_runs.jsonl", "bench_runs.jsonl:4"),
-    # a bad value the tool itself wrote is named where it wrote it: raw/, by its own field name
-    ("p1_nan_latency", "legs/cfg_seqs512/raw/rep_1.json", "ttfts[3]"),
-    ("p1_negative_latency", "legs/cfg_seqs512/raw/rep_2.json", "latencies[5]"),
-    ("p1_schema_version", "legs/cfg_seqs512/bench_runs.jsonl", "schema_version"),
-    ("p1_missing_raw", "legs/cfg_seqs512/bench_runs.jsonl", "file is missing"),
-])
+@pytest.mark.parametrize(
+    "case,file,needle",
+    [
+        ("p1_truncated_line", "legs/cfg_seqs512/bench_runs.jsonl", "bench_runs.jsonl:4"),
+        # a bad value the tool itself wrote is named where it wrote it: raw/, by its own field name
+        ("p1_nan_latency", "legs/cfg_seqs512/raw/rep_1.json", "ttfts[3]"),
+        ("p1_negative_latency", "legs/cfg_seqs512/raw/rep_2.json", "latencies[5]"),
+        ("p1_schema_version", "legs/cfg_seqs512/bench_runs.jsonl", "schema_version"),
+        ("p1_missing_raw", "legs/cfg_seqs512/bench_runs.jsonl", "file is missing"),
+    ],
+)
 def test_bad_raw_gives_a_finding_naming_file_line_field_never_a_traceback(tmp_path, case, file, needle):
     r = geak("audit", _plant(tmp_path, case), "--gate", "config-accept-1", "--json")
     assert r.returncode == 3
@@ -118,25 +126,36 @@ def test_every_option_of_the_commands_that_start_engines_says_what_it_does():
     from geak.orchestrator.cli import app
 
     cmd = typer.main.get_command(app)
-    bare = {name: [p.name for p in cmd.commands[name].params if not getattr(p, "hidden", False) and not (p.help or "").strip()]
-            for name in ("run", "leg", "baseline")}
+    bare = {
+        name: [
+            p.name for p in cmd.commands[name].params if not getattr(p, "hidden", False) and not (p.help or "").strip()
+        ]
+        for name in ("run", "leg", "baseline")
+    }
     assert bare == {"run": [], "leg": [], "baseline": []}, bare
 
 
 def test_a_malformed_accuracy_file_exits_2_naming_line_and_field_before_anything_starts(tmp_path):
     bad = tmp_path / "qa.jsonl"
-    bad.write_text('{"question": "Ann has 2 apples and buys 3. How many?", "answer": "#### 5"}\n'
-                   '{"question": "How many?", "answer": "five"}\n')
-    r = geak("run", "--run-dir", tmp_path / "run", "--accuracy-file", bad, "--workflow", REPO / "workflows" / "gpu.yaml")
+    bad.write_text(
+        '{"question": "Ann has 2 apples and buys 3. How many?", "answer": "#### 5"}\n'
+        '{"question": "How many?", "answer": "five"}\n'
+    )
+    r = geak(
+        "run", "--run-dir", tmp_path / "run", "--accuracy-file", bad, "--workflow", REPO / "workflows" / "gpu.yaml"
+    )
     assert r.returncode == 2, r.stdout + r.stderr
     assert f"{bad}:2: field 'answer' has no '####" in " ".join((r.stdout + r.stderr).split())
     assert not (tmp_path / "run" / "run_args.json").exists()
 
 
 def test_the_gpu_workflow_names_its_accuracy_file_and_the_run_records_it_absolute(tmp_path):
-    from geak.orchestrator.cli.run_cmds import RunRequest, new_run
+    from geak.orchestrator.cli.run_setup import RunRequest, new_run
 
-    new_run(tmp_path / "run", RunRequest(workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True))
+    new_run(
+        tmp_path / "run",
+        RunRequest(workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True),
+    )
     args = json.loads((tmp_path / "run" / "run_args.json").read_text())
     assert args["accuracy_file"] == str(REPO / "workflows" / "gsm8k_mini.jsonl")
     assert args["parity_file"] == str(REPO / "models" / "tiny-arith" / "parity.jsonl")
@@ -148,17 +167,28 @@ def test_a_run_keeps_its_own_copy_of_the_question_files_and_its_legs_answer_that
     from geak.auditor.evidence.loader import RunEvidence
     from geak.auditor.evidence.store import RunStore
     from geak.orchestrator import run as R
-    from geak.orchestrator.cli.run_cmds import RunRequest, new_run
+    from geak.orchestrator.cli.run_setup import RunRequest, new_run
 
     qa = tmp_path / "qa.jsonl"
     qa.write_text('{"question": "Ann has 2 apples and buys 3. How many?", "answer": "#### 5"}\n')
-    new_run(tmp_path / "run", RunRequest(workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True, accuracy_file=qa))
+    new_run(
+        tmp_path / "run",
+        RunRequest(
+            workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True, accuracy_file=qa
+        ),
+    )
     run = tmp_path / "run"
     m = json.loads((run / "manifest.json").read_text())
-    assert m["inputs"]["accuracy"] == {"path": "inputs/accuracy.jsonl", "source": str(qa), "size_bytes": qa.stat().st_size,
-                                       "sha256": hashlib.sha256(qa.read_bytes()).hexdigest()}
+    assert m["inputs"]["accuracy"] == {
+        "path": "inputs/accuracy.jsonl",
+        "source": str(qa),
+        "size_bytes": qa.stat().st_size,
+        "sha256": hashlib.sha256(qa.read_bytes()).hexdigest(),
+    }
     assert (run / "inputs" / "accuracy.jsonl").read_bytes() == qa.read_bytes()
-    assert (run / "inputs" / "parity.jsonl").read_bytes() == (REPO / "models" / "tiny-arith" / "parity.jsonl").read_bytes()
+    assert (run / "inputs" / "parity.jsonl").read_bytes() == (
+        REPO / "models" / "tiny-arith" / "parity.jsonl"
+    ).read_bytes()
     qa.write_text('{"question": "changed after the run started", "answer": "#### 9"}\n')  # the user's file moves on
     rt = R.runtime(run, R.load_args(run))
     assert [p.expected for p in rt.accuracy.prompts] == ["5"]  # the legs answer the run's copy
@@ -195,9 +225,12 @@ def test_read_only_audit_writes_nothing(clean_run):
 
 def test_a_run_whose_question_copy_became_a_link_is_refused_not_followed(tmp_path):
     from geak.orchestrator import run as R
-    from geak.orchestrator.cli.run_cmds import RunRequest, new_run
+    from geak.orchestrator.cli.run_setup import RunRequest, new_run
 
-    new_run(tmp_path / "run", RunRequest(workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True))
+    new_run(
+        tmp_path / "run",
+        RunRequest(workflow=REPO / "workflows" / "gpu.yaml", engine="vllm", model=None, use_auditor=True),
+    )
     copy = tmp_path / "run" / "inputs" / "accuracy.jsonl"
     outside = tmp_path / "elsewhere.jsonl"
     outside.write_text('{"prompt": "1+1=", "expected": "2"}\n')

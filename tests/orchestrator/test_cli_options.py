@@ -66,9 +66,11 @@ def test_help_shows_each_groups_panel_without_touching_a_shared_declaration():
 
 def test_two_groups_claiming_one_name_or_a_plain_parameter_are_refused():
     with pytest.raises(TypeError, match="option 'reps' is in both How and Again"):
+
         @grouped
         def bad(how: How, again: Again) -> None: ...
 
     with pytest.raises(TypeError, match="is not an option group"):
+
         @grouped
         def loose(n: int) -> None: ...

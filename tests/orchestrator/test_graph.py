@@ -127,7 +127,9 @@ def test_recorded_leg_with_other_knobs_is_a_clear_miss(tmp_path):
     a = R.load_args(REC)
     cfg = LaunchConfig(**{**a.launch, "max_num_seqs": 999})
     with pytest.raises(LegReplayMiss, match=r"legs/baseline: recorded leg differs.*max_num_seqs.*999"):
-        RecordedLegs(REC)(RunStore(tmp_path / "x"), leg_id="baseline", role="baseline", cfg=cfg, workload=a.workload, reps=3)
+        RecordedLegs(REC)(
+            RunStore(tmp_path / "x"), leg_id="baseline", role="baseline", cfg=cfg, workload=a.workload, reps=3
+        )
 
 
 # ---------------------------------------------------------------- without the auditor
@@ -168,8 +170,12 @@ R.execute(Path(sys.argv[1]), legs=SlowConfigLegs(sys.argv[2]))
 
 def test_resume_after_a_kill_in_config_tuning_redoes_no_banked_leg(tmp_path):
     out = _start(tmp_path)
-    p = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(out), str(REC)], stdout=subprocess.PIPE, text=True,
-                         start_new_session=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(out), str(REC)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 120
         line = ""
@@ -214,8 +220,14 @@ _script = script
 
 def _live(tmp_path, server, reply, llm_auditor=False) -> Path:
     server.script = [reply] * 200
-    out = _start(tmp_path, llm_mode="live", llm_model="openai/test-model", api_base=server.api_base, api_key_env=KEY_ENV,
-                 llm_auditor=llm_auditor)
+    out = _start(
+        tmp_path,
+        llm_mode="live",
+        llm_model="openai/test-model",
+        api_base=server.api_base,
+        api_key_env=KEY_ENV,
+        llm_auditor=llm_auditor,
+    )
     R.execute(out)
     return out
 
@@ -233,7 +245,11 @@ def test_llm_tuner_that_misreports_is_sent_back_and_banks_once_honest(tmp_path, 
     assert [v["verdict"] for v in verdicts] == ["FAIL", "PASS"]
     assert "P2" in {f["rule_id"] for f in verdicts[0]["findings"] if f["outcome"] == "fail"}
     # the producer saw the auditor's findings on its second attempt
-    tuner_prompts = [r["body"]["messages"][0]["content"] for r in llm_server.requests if "geak role `config_tuner`" in r["body"]["messages"][0]["content"]]
+    tuner_prompts = [
+        r["body"]["messages"][0]["content"]
+        for r in llm_server.requests
+        if "geak role `config_tuner`" in r["body"]["messages"][0]["content"]
+    ]
     assert "Verdict: **FAIL**" in tuner_prompts[1] and "P2" in tuner_prompts[1]
 
 
@@ -255,14 +271,18 @@ def test_llm_auditor_returning_garbage_leaves_the_code_floor_s_verdict_and_is_re
     assert g.banked and g.verdict == "PASS" and "LLM auditor failed" in (g.unaudited_reason or "")
     v = json.loads((out / "audits" / f"{g.gate_id}.json").read_text())
     assert v["verdict"] == "PASS" and v["findings"] and "deterministic verdict stands" in v["unaudited_reason"]
-    assert any(e.event == "audit" and e.gate_id == g.gate_id and "LLM auditor failed" in e.message for e in _events(out))
+    assert any(
+        e.event == "audit" and e.gate_id == g.gate_id and "LLM auditor failed" in e.message for e in _events(out)
+    )
     calls = [json.loads(x) for x in (out / "llm_calls.jsonl").read_text().splitlines()]
     assert any(c["role"] == "patch_auditor" and c.get("error") for c in calls)
 
 
 def test_llm_calls_never_hold_the_key(tmp_path, llm_server):
     out = _live(tmp_path, llm_server, _script([]))
-    assert "sk-graphtest-0123456789abcdef" not in "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file() and p.suffix != ".sqlite")
+    assert "sk-graphtest-0123456789abcdef" not in "".join(
+        p.read_text(errors="replace") for p in out.rglob("*") if p.is_file() and p.suffix != ".sqlite"
+    )
 
 
 def test_llm_run_replays_with_no_server(tmp_path, llm_server):

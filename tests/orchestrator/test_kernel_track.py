@@ -57,7 +57,9 @@ def test_replay_reproduces_the_kernel_track(tmp_path):
     assert ok, diffs
     assert _gates(tmp_path / "replayed")[f"kernel-{OP}"].verdict == _gates(KREC)[f"kernel-{OP}"].verdict
     # the recorded template is slower than the served baseline at every timed shape: said, and no win claimed
-    lost = [e.message for e in _events(tmp_path / "replayed") if e.event == "withdraw" and "served baseline" in e.message]
+    lost = [
+        e.message for e in _events(tmp_path / "replayed") if e.event == "withdraw" and "served baseline" in e.message
+    ]
     assert lost and "no isolated win is claimed" in lost[0] and "(0.8" in lost[0], lost
 
 
@@ -85,13 +87,28 @@ def _author_script(sources: list[str]):
             i = min(state["n"], len(sources) - 1)
             state["n"] += 1
             state["author_prompts"].append(next(m["content"] for m in body["messages"] if m["role"] == "user"))
-            return json.dumps({"name": f"silu_v{i}", "language": "torch", "entry_point": "silu_and_mul", "source": sources[i],
-                               "expected_speedup": {"basis": "one read + one write, bandwidth bound", "value": 1.0}})
+            return json.dumps(
+                {
+                    "name": f"silu_v{i}",
+                    "language": "torch",
+                    "entry_point": "silu_and_mul",
+                    "source": sources[i],
+                    "expected_speedup": {"basis": "one read + one write, bandwidth bound", "value": 1.0},
+                }
+            )
         if role == "integrator":
             h = _honest(body)
-            return json.dumps({"gate_id": f"kernel-{OP}", "op": OP, "candidate": "silu", "declared_knobs": ["PYTHONPATH", "VLLM_PLUGINS"],
-                               "declared_levers": {"PYTHONPATH": "kernel", "VLLM_PLUGINS": "kernel"}, **h,
-                               "withdraw": h["claim"]["delta_pct"] <= 0})
+            return json.dumps(
+                {
+                    "gate_id": f"kernel-{OP}",
+                    "op": OP,
+                    "candidate": "silu",
+                    "declared_knobs": ["PYTHONPATH", "VLLM_PLUGINS"],
+                    "declared_levers": {"PYTHONPATH": "kernel", "VLLM_PLUGINS": "kernel"},
+                    **h,
+                    "withdraw": h["claim"]["delta_pct"] <= 0,
+                }
+            )
         raise AssertionError(role)
 
     return reply, state
@@ -100,8 +117,14 @@ def _author_script(sources: list[str]):
 def _run_llm(tmp_path, server, sources):
     reply, state = _author_script(sources)
     server.script = [reply] * 50
-    out = _kstart(tmp_path, llm_mode="live", llm_model="openai/test-model", api_base=server.api_base, api_key_env=KEY_ENV,
-                  llm_auditor=False)
+    out = _kstart(
+        tmp_path,
+        llm_mode="live",
+        llm_model="openai/test-model",
+        api_base=server.api_base,
+        api_key_env=KEY_ENV,
+        llm_auditor=False,
+    )
     R.execute(out, harness=LiveHarness())
     return out, state
 
@@ -110,7 +133,9 @@ def test_a_rejected_candidate_goes_back_to_its_author_with_the_findings(authored
     out, state = authored
     hist = sorted((out / "audits" / "history").glob(f"harness-{OP}-*.json"))
     assert [json.loads(p.read_text())["verdict"] for p in hist] == ["FAIL", "PASS"]
-    assert "FAIL" in state["author_prompts"][1] and "silu_v0" in state["author_prompts"][1]  # the findings reached the author
+    assert (
+        "FAIL" in state["author_prompts"][1] and "silu_v0" in state["author_prompts"][1]
+    )  # the findings reached the author
     assert (out / "kernels" / OP / "silu_v0_a0.py").read_text() == WRONG_SRC
     assert list((out / "ops" / "_attempts").glob(f"{OP}-*/opbench.json")), "the first attempt's record is kept"
     # the passing candidate has the template's bytes: the recorded legs ran this very code, and the

@@ -15,8 +15,12 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "progress"
 
 
 def test_the_bench_log_says_which_rep_which_stage_and_how_many_requests():
-    assert parse_bench_tail((DATA / "bench_rep1_48of64.log").read_text()) == BenchState(rep=1, stage="requests", done=48, total=64)
-    assert parse_bench_tail((DATA / "bench_rep0_warmup.log").read_text()) == BenchState(rep=0, stage="warm-up requests", done=16, total=32)
+    assert parse_bench_tail((DATA / "bench_rep1_48of64.log").read_text()) == BenchState(
+        rep=1, stage="requests", done=48, total=64
+    )
+    assert parse_bench_tail((DATA / "bench_rep0_warmup.log").read_text()) == BenchState(
+        rep=0, stage="warm-up requests", done=16, total=32
+    )
     assert parse_bench_tail("") == BenchState()  # no client yet: the server is starting, or the probes run
     assert parse_bench_tail("geak: repetition -> rep_2.json\nNamespace(...)\n").stage == "client start-up"
 
@@ -72,6 +76,9 @@ def test_on_a_terminal_one_row_per_running_leg(tmp_path):
 def test_a_dead_runners_entry_is_not_shown(tmp_path):
     store = _running_leg(tmp_path, "bench_rep0_warmup.log")
     e = store.path("scheduler/inflight/aa_1.json")
-    e.write_text(e.read_text().replace(f'"runner_pid":{os.getpid()}', '"runner_pid":999999999').replace(
-        f'"runner_pid": {os.getpid()}', '"runner_pid": 999999999'))
+    e.write_text(
+        e.read_text()
+        .replace(f'"runner_pid":{os.getpid()}', '"runner_pid":999999999')
+        .replace(f'"runner_pid": {os.getpid()}', '"runner_pid": 999999999')
+    )
     assert Reporter(store, Console(file=io.StringIO())).snapshot() == []

@@ -17,8 +17,13 @@ REC = REPO / "runs" / "recorded" / "tiny-cpu-run"
 
 
 def _replay(run: Path, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "geak.orchestrator.cli", "replay", str(run), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    return subprocess.run(
+        [sys.executable, "-m", "geak.orchestrator.cli", "replay", str(run), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
 
 
 @pytest.mark.parametrize("plant", ["linked_raw_file", "linked_folder", "linked_device", "fifo"])

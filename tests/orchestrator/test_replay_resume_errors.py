@@ -25,17 +25,24 @@ def _copy(tmp_path: Path) -> Path:
 
 def _same_tree(a: Path, b: Path) -> bool:
     cmp = filecmp.dircmp(a, b)
+
     def ok(c: filecmp.dircmp) -> bool:
-        return not (c.left_only or c.right_only or c.diff_files or c.funny_files) and all(ok(s) for s in c.subdirs.values())
+        return not (c.left_only or c.right_only or c.diff_files or c.funny_files) and all(
+            ok(s) for s in c.subdirs.values()
+        )
+
     return ok(cmp)
 
 
-@pytest.mark.parametrize("break_it, says", [
-    (lambda s: (s / "workflow.yaml").unlink(), "workflow.yaml: missing"),
-    (lambda s: (s / "workflow.yaml").write_text("phases: [\n"), "not valid YAML"),
-    (lambda s: (s / "manifest.json").unlink(), "manifest.json: missing"),
-    (lambda s: (s / "run_args.json").unlink(), "run_args.json"),
-])
+@pytest.mark.parametrize(
+    "break_it, says",
+    [
+        (lambda s: (s / "workflow.yaml").unlink(), "workflow.yaml: missing"),
+        (lambda s: (s / "workflow.yaml").write_text("phases: [\n"), "not valid YAML"),
+        (lambda s: (s / "manifest.json").unlink(), "manifest.json: missing"),
+        (lambda s: (s / "run_args.json").unlink(), "run_args.json"),
+    ],
+)
 def test_replay_of_an_incomplete_directory_is_a_usage_error_with_no_output(tmp_path, break_it, says):
     src = _copy(tmp_path)
     break_it(src)

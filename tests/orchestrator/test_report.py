@@ -132,13 +132,22 @@ def test_gates_table_shows_banked_from_summary_and_decisions_beyond_it(with_work
 
 
 WITHDRAWN = GateOutcome(gate_id="config-2", scope="patch", attempts=0, banked=False, note="withdrawn by the producer")
-WITHHELD = GateOutcome(gate_id="config-accept-1", scope="patch", decision_id="d-cfg-1", attempts=1, verdict="FAIL",
-                       banked=False, note="withheld: FAIL at the bound of 1 attempt(s)")
+WITHHELD = GateOutcome(
+    gate_id="config-accept-1",
+    scope="patch",
+    decision_id="d-cfg-1",
+    attempts=1,
+    verdict="FAIL",
+    banked=False,
+    note="withheld: FAIL at the bound of 1 attempt(s)",
+)
 
 
 def write_summary(run: Path, gates: list[GateOutcome], banked: list[str], bundle: str | None) -> None:
-    RunStore(run).write_json("summary.json", RunSummary(run_id="clean", status="complete", gates=gates,
-                                                        banked_decisions=banked, bundle_decision=bundle))
+    RunStore(run).write_json(
+        "summary.json",
+        RunSummary(run_id="clean", status="complete", gates=gates, banked_decisions=banked, bundle_decision=bundle),
+    )
 
 
 def set_verdict(run: Path, gate: str, verdict: str) -> None:
@@ -146,9 +155,16 @@ def set_verdict(run: Path, gate: str, verdict: str) -> None:
     store = RunStore(run)
     a, problems = store.read_json(f"audits/{gate}.json", AuditVerdict)
     assert a is not None and not problems
-    findings = [a.findings[0].model_copy(update={"outcome": verdict.lower(), "action": "eject" if verdict == "FAIL" else
-                                                 "remeasure", "message": f"planted {verdict} for the report test"}),
-                *a.findings[1:]]
+    findings = [
+        a.findings[0].model_copy(
+            update={
+                "outcome": verdict.lower(),
+                "action": "eject" if verdict == "FAIL" else "remeasure",
+                "message": f"planted {verdict} for the report test",
+            }
+        ),
+        *a.findings[1:],
+    ]
     store.write_json(f"audits/{gate}.json", a.model_copy(update={"verdict": verdict, "findings": findings}))
 
 
@@ -157,13 +173,15 @@ def nothing_banked(run_dir):
     """The clean run cut to what a run that banked no change leaves: no kernel, no bundle, no validation."""
     decisions = run_dir / "decisions.jsonl"
     keep = ("baseline", "profile-1", "config-accept-1")
-    decisions.write_text("".join(line + "\n" for line in decisions.read_text().splitlines()
-                                 if json.loads(line)["gate_id"] in keep))
+    decisions.write_text(
+        "".join(line + "\n" for line in decisions.read_text().splitlines() if json.loads(line)["gate_id"] in keep)
+    )
     audit_run(run_dir)
     assert json.loads((run_dir / "audits" / "baseline.json").read_text())["decision_id"] == "d-baseline"
     set_verdict(run_dir, "config-accept-1", "FAIL")
-    baseline = GateOutcome(gate_id="baseline", scope="baseline", decision_id="d-baseline", attempts=1, verdict="PASS",
-                           banked=True)
+    baseline = GateOutcome(
+        gate_id="baseline", scope="baseline", decision_id="d-baseline", attempts=1, verdict="PASS", banked=True
+    )
     write_summary(run_dir, [baseline, WITHHELD, WITHDRAWN], ["d-baseline"], None)
     return run_dir
 
@@ -180,8 +198,10 @@ def test_withdrawn_gate_reads_withdrawn_with_its_note(with_workflow_records):
     summary = RunSummary.model_validate_json((with_workflow_records / "summary.json").read_text())
     write_summary(with_workflow_records, [*summary.gates, WITHDRAWN], summary.banked_decisions, summary.bundle_decision)
     md, page = build_report(with_workflow_records)
-    assert "| config-2 | patch | — | 0 | withdrawn (not submitted) | withdrawn | — | withdrawn by the producer |" \
+    assert (
+        "| config-2 | patch | — | 0 | withdrawn (not submitted) | withdrawn | — | withdrawn by the producer |"
         in section(md, "Gates")
+    )
     assert "<td>withdrawn by the producer</td>" in page
 
 
@@ -196,8 +216,9 @@ def test_nothing_banked_headline_is_the_baseline_signed_by_the_auditor(nothing_b
 def test_nothing_banked_lists_the_gates_tried_with_their_notes(nothing_banked):
     head = section(build_report(nothing_banked)[0], "Headline")
     assert "- config-2 (not submitted): withdrawn by the producer" in head
-    assert ("- config-accept-1 (decision d-cfg-1, 1 attempt(s), verdict FAIL): "
-            "withheld: FAIL at the bound of 1 attempt(s)") in head
+    assert (
+        "- config-accept-1 (decision d-cfg-1, 1 attempt(s), verdict FAIL): withheld: FAIL at the bound of 1 attempt(s)"
+    ) in head
 
 
 def test_nothing_banked_with_a_failed_baseline_audit_shows_no_number(nothing_banked):
@@ -336,7 +357,11 @@ def test_without_a_validate_phase_the_headline_is_the_last_banked_gates_own_delt
     s = json.loads((run / "summary.json").read_text())
     s.update(bundle_decision=None, banked_decisions=["d-baseline", "d-cfg-1"])
     (run / "summary.json").write_text(json.dumps(s))
-    lines = [line for line in (run / "decisions.jsonl").read_text().splitlines() if '"scope":"bundle"' not in line.replace(" ", "")]
+    lines = [
+        line
+        for line in (run / "decisions.jsonl").read_text().splitlines()
+        if '"scope":"bundle"' not in line.replace(" ", "")
+    ]
     (run / "decisions.jsonl").write_text("\n".join(lines) + "\n")
     h = headline(load_run(run))
     assert h.decision is not None and h.decision.decision_id == "d-cfg-1"

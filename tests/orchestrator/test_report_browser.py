@@ -22,7 +22,9 @@ from geak.orchestrator.report import write_report
 REPO = Path(__file__).resolve().parents[2]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROME = next((p for b in BROWSERS if (p := shutil.which(b))), None)
-pytestmark = pytest.mark.skipif(CHROME is None, reason="no headless Chromium here (scripts/setup.sh installs one where apt can)")
+pytestmark = pytest.mark.skipif(
+    CHROME is None, reason="no headless Chromium here (scripts/setup.sh installs one where apt can)"
+)
 
 # Runs in the page after layout: every row label against its plot's box, every band's width.
 CHECK = """<script>
@@ -46,8 +48,12 @@ window.addEventListener('load', () => {
 
 
 def _chrome(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROME, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [CHROME, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")

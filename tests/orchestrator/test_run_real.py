@@ -36,9 +36,25 @@ def live_run(tmp_path_factory):
         pytest.skip("vLLM is not installed (bash scripts/setup.sh)")
     run = tmp_path_factory.mktemp("live") / "run"
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    p = subprocess.run(GEAK + ["run", "--run-dir", str(run), "--workflow", str(REPO / "tests/data/graph/live.yaml"),
-                               "--use-auditor", "--max-num-seqs", "4", "--enforce-eager"],
-                       capture_output=True, text=True, env=env, timeout=1500, cwd=REPO)
+    p = subprocess.run(
+        GEAK
+        + [
+            "run",
+            "--run-dir",
+            str(run),
+            "--workflow",
+            str(REPO / "tests/data/graph/live.yaml"),
+            "--use-auditor",
+            "--max-num-seqs",
+            "4",
+            "--enforce-eager",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1500,
+        cwd=REPO,
+    )
     return run, p
 
 
@@ -49,11 +65,17 @@ def test_run_completes_with_every_gate_recorded(live_run):
     assert s["status"] == "complete", s
     gates = {g["gate_id"]: g for g in s["gates"]}
     assert "baseline" in gates and "profile-1" in gates and any(g.startswith("config-max_num_seqs-32") for g in gates)
-    assert (run / "profile" / "round_1" / "trace.json.gz").exists() and (run / "profile" / "round_1" / "routing.json").exists()
+    assert (run / "profile" / "round_1" / "trace.json.gz").exists() and (
+        run / "profile" / "round_1" / "routing.json"
+    ).exists()
     routed = json.loads((run / "profile" / "round_1" / "routing.json").read_text())["routed"]
     if routed:  # the op harness ran on the routed op's template and its gate was audited, never banked
         h = gates[f"harness-{routed[0]['family']}"]
-        assert (run / "ops" / routed[0]["family"] / "opbench.json").exists() and h["verdict"] is not None and not h["banked"]
+        assert (
+            (run / "ops" / routed[0]["family"] / "opbench.json").exists()
+            and h["verdict"] is not None
+            and not h["banked"]
+        )
     for g in gates.values():
         if g["attempts"]:
             assert (run / "audits" / f"{g['gate_id']}.json").exists()
@@ -63,11 +85,15 @@ def test_kernel_track_runs_end_to_end_and_the_gate_says_what_the_legs_say(live_r
     run, _ = live_run
     routed = json.loads((run / "profile" / "round_1" / "routing.json").read_text())["routed"]
     if not routed:
-        pytest.skip("the profile round routed nothing this time (every editable family under min_share): no kernel track")
+        pytest.skip(
+            "the profile round routed nothing this time (every editable family under min_share): no kernel track"
+        )
     op = routed[0]["family"]
     gates = {g["gate_id"]: g for g in json.loads((run / "summary.json").read_text())["gates"]}
     if gates[f"harness-{op}"]["verdict"] != "PASS":
-        pytest.skip(f"the harness gate did not pass the template ({gates[f'harness-{op}']['verdict']}): nothing integrated")
+        pytest.skip(
+            f"the harness gate did not pass the template ({gates[f'harness-{op}']['verdict']}): nothing integrated"
+        )
     g = gates[f"kernel-{op}"]
     assert g["verdict"] in ("PASS", "FLAG", "FAIL") and (run / "audits" / f"kernel-{op}.json").exists()
     ref, cand = run / "legs" / f"kref_{op}", run / "legs" / f"kcand_{op}"
@@ -83,8 +109,15 @@ def test_kernel_track_runs_end_to_end_and_the_gate_says_what_the_legs_say(live_r
     p10 = next(f for f in v["findings"] if f["rule_id"] == "P10")
     assert p10["outcome"] == ("pass" if not probe["ejected"] else "fail")
     # banked only when the producer accepted it and the gate let it through
-    assert g["banked"] == (d["accepted"] and v["verdict"] == "PASS" or (d["accepted"] and v["verdict"] == "FLAG" and
-                                                                         set(v["actions"]) <= {"flag", "downgrade_headline", "replace_headline_with_e2e"}))
+    assert g["banked"] == (
+        d["accepted"]
+        and v["verdict"] == "PASS"
+        or (
+            d["accepted"]
+            and v["verdict"] == "FLAG"
+            and set(v["actions"]) <= {"flag", "downgrade_headline", "replace_headline_with_e2e"}
+        )
+    )
 
 
 def test_every_leg_has_raw_records_and_a_resolved_config(live_run):
@@ -119,14 +152,18 @@ def test_audit_reverifies_the_live_run(live_run, tmp_path):
 
 def test_replay_of_the_live_run_reproduces_it_without_an_engine(live_run, tmp_path):
     run, _ = live_run
-    p = subprocess.run(GEAK + ["replay", str(run), "--out", str(tmp_path / "replay")], capture_output=True, text=True, cwd=REPO)
+    p = subprocess.run(
+        GEAK + ["replay", str(run), "--out", str(tmp_path / "replay")], capture_output=True, text=True, cwd=REPO
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     assert "reproduced exactly" in p.stdout
 
 
 def _servers_of(run: Path) -> list[str]:
     """vLLM servers whose stdout goes to a log under ``run`` (other suites may run servers too)."""
-    pids = subprocess.run(["pgrep", "-f", "vllm.entrypoints.openai.api_server"], capture_output=True, text=True).stdout.split()
+    pids = subprocess.run(
+        ["pgrep", "-f", "vllm.entrypoints.openai.api_server"], capture_output=True, text=True
+    ).stdout.split()
     mine = []
     for pid in pids:
         try:
@@ -144,7 +181,9 @@ def test_a_piped_run_prints_plain_progress_lines(live_run):
     assert "\x1b[" not in p.stdout  # no cursor movement or colour in a log
     # the last word: the headline, the gate that signed it and its verdict (or why there is none)
     head = [line for line in p.stdout.splitlines() if line.startswith("headline:")]
-    assert len(head) == 1 and any(w in head[0] for w in (" at gate ", "no verified headline", "no change beat")), p.stdout[-2000:]
+    assert len(head) == 1 and any(w in head[0] for w in (" at gate ", "no verified headline", "no change beat")), (
+        p.stdout[-2000:]
+    )
 
 
 def test_no_engine_process_outlives_the_run(live_run):
@@ -185,9 +224,25 @@ def test_on_a_terminal_progress_shows_at_least_every_10_s_then_sigterm_tears_the
     master, slave = pty.openpty()
     chunks: list = []
     stop = threading.Event()
-    p = subprocess.Popen(GEAK + ["run", "--run-dir", str(run), "--workflow", str(REPO / "tests/data/graph/live.yaml"),
-                                 "--use-auditor", "--enforce-eager", "--no-report"],
-                         stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env, cwd=REPO, start_new_session=True)
+    p = subprocess.Popen(
+        GEAK
+        + [
+            "run",
+            "--run-dir",
+            str(run),
+            "--workflow",
+            str(REPO / "tests/data/graph/live.yaml"),
+            "--use-auditor",
+            "--enforce-eager",
+            "--no-report",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+    )
     os.close(slave)
     reader = threading.Thread(target=_read_pty, args=(master, chunks, stop), daemon=True)
     reader.start()

@@ -22,8 +22,12 @@ except KeyboardInterrupt as e:
 def test_sigterm_and_a_background_sigint_unwind_and_nothing_else_is_imported():
     for sig in (signal.SIGTERM, signal.SIGINT):
         # started with SIGINT ignored, as a shell starts a background job
-        p = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        p = subprocess.Popen(
+            [sys.executable, "-c", CHILD],
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
         first = p.stdout.readline().strip()
         time.sleep(0.2)
         p.send_signal(sig)

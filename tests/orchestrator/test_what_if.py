@@ -23,7 +23,10 @@ LLM_REC = REPO / "runs" / "recorded" / "tiny-cpu-llm"  # its roles answered thro
 
 def _untouched(a: Path, b: Path) -> bool:
     def ok(c: filecmp.dircmp) -> bool:
-        return not (c.left_only or c.right_only or c.diff_files or c.funny_files) and all(ok(s) for s in c.subdirs.values())
+        return not (c.left_only or c.right_only or c.diff_files or c.funny_files) and all(
+            ok(s) for s in c.subdirs.values()
+        )
+
     return ok(filecmp.dircmp(a, b))
 
 
@@ -40,8 +43,15 @@ def test_a_stricter_policy_flips_the_banked_config_to_withheld_and_names_the_rul
     r = runner.invoke(app, ["replay", str(src), "--out", str(out), "--policy", str(strict)])
     assert r.exit_code == 6, r.output  # a banked decision flipped
     g = _gates(out)[GATE]
-    assert (g["recorded_verdict"], g["recorded_banked"], g["replayed_verdict"], g["replayed_banked"]) == ("PASS", True, "FLAG", False)
-    assert {"rule_id": "P3", "recorded": "pass", "replayed": "flag"} in [{k: x[k] for k in ("rule_id", "recorded", "replayed")} for x in g["rules"]]
+    assert (g["recorded_verdict"], g["recorded_banked"], g["replayed_verdict"], g["replayed_banked"]) == (
+        "PASS",
+        True,
+        "FLAG",
+        False,
+    )
+    assert {"rule_id": "P3", "recorded": "pass", "replayed": "flag"} in [
+        {k: x[k] for k in ("rule_id", "recorded", "replayed")} for x in g["rules"]
+    ]
     # P3 asked for a re-measure the recording never made: the branch ends, named, and the rest goes on
     assert g["note"].startswith("not recorded: leg(s) ref_max_num_seqs-32_m1")
     assert "What-if" in (out / "report.md").read_text() and "What-if" in (out / "report.html").read_text()
@@ -131,41 +141,65 @@ def test_the_original_settings_replay_byte_identically(tmp_path):
     # auditor says of the finished recording today, whose seal messages name the final ledger head);
     # only the time they were written differs, and the policy record names thresholds added since
     # (issue 17: B5's concurrency; issue 18: the paired P3's) with their defaults
-    audits = sorted(p.relative_to(LLM_REC / "audits").as_posix() for p in (LLM_REC / "audits" / "history").glob("*.json"))
-    assert audits and audits == sorted(p.relative_to(out / "audits").as_posix() for p in (out / "audits" / "history").glob("*.json"))
+    audits = sorted(
+        p.relative_to(LLM_REC / "audits").as_posix() for p in (LLM_REC / "audits" / "history").glob("*.json")
+    )
+    assert audits and audits == sorted(
+        p.relative_to(out / "audits").as_posix() for p in (out / "audits" / "history").glob("*.json")
+    )
     for a in audits:
         got, rec = _no_created_at(out / "audits" / a), _no_created_at(LLM_REC / "audits" / a)
         new = set(got["policy"]) - set(rec["policy"])
-        assert new <= {"max_shared_core_load", "concurrent_overlap_s", "pair_min_evenness", "min_pairs",
-                       "paired_noise_band_pct", "paired_noise_band_unknown"}, new
+        assert new <= {
+            "max_shared_core_load",
+            "concurrent_overlap_s",
+            "pair_min_evenness",
+            "min_pairs",
+            "paired_noise_band_pct",
+            "paired_noise_band_unknown",
+        }, new
         got["policy"] = {k: v for k, v in got["policy"].items() if k not in new}
         assert got == rec, a
-    calls = lambda run: [(c["role"], c["prompt_sha256"], c["response_text"])  # noqa: E731
-                         for c in map(json.loads, (run / "llm_calls.jsonl").read_text().splitlines())]
+    calls = lambda run: [  # noqa: E731
+        (c["role"], c["prompt_sha256"], c["response_text"])
+        for c in map(json.loads, (run / "llm_calls.jsonl").read_text().splitlines())
+    ]
     assert calls(out) == calls(LLM_REC)  # every role asked the same prompt and got the recorded answer
     # the same policy, given as a what-if, changes nothing either
     same = tmp_path / "same.yaml"
     same.write_text("{}\n")
     r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(tmp_path / "wi"), "--policy", str(same)])
     assert r.exit_code == 0 and "0 banked decision(s) flipped" in r.output, r.output
-    assert not any(g["rules"] or g["recorded_verdict"] != g["replayed_verdict"] for g in _gates(tmp_path / "wi").values())
+    assert not any(
+        g["rules"] or g["recorded_verdict"] != g["replayed_verdict"] for g in _gates(tmp_path / "wi").values()
+    )
 
 
 def test_an_edited_auditor_prompt_under_an_escalating_llm_turns_a_pass_into_a_flag(tmp_path, llm_server):
     root = _root_copy(tmp_path)
     tpl = root / "prompts" / "patch_auditor.j2"
-    tpl.write_text(tpl.read_text().replace("{% block task %}", "{% block task %}\n" + ESCALATE + " when the band rests on one A/A leg."))
+    tpl.write_text(
+        tpl.read_text().replace(
+            "{% block task %}", "{% block task %}\n" + ESCALATE + " when the band rests on one A/A leg."
+        )
+    )
     llm_server.script = [script(auditor="judge")] * 200
     out = tmp_path / "wi"
     r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(out), "--skills", str(root), *_live(llm_server)])
     assert r.exit_code == 0, r.output  # a FLAG whose only action is a label still banks: nothing flipped
     g = _gates(out)[GATE]
     assert (g["recorded_verdict"], g["replayed_verdict"], g["replayed_banked"]) == ("PASS", "FLAG", True), g
-    assert {"rule_id": "J1", "recorded": None, "replayed": "flag"} in [{k: x[k] for k in ("rule_id", "recorded", "replayed")} for x in g["rules"]]
+    assert {"rule_id": "J1", "recorded": None, "replayed": "flag"} in [
+        {k: x[k] for k in ("rule_id", "recorded", "replayed")} for x in g["rules"]
+    ]
     b = _gates(out)["baseline"]  # the script escalates patch gates only: the baseline's verdict is the recording's
     assert b["replayed_verdict"] == b["recorded_verdict"] == "FLAG", b  # B1: that day's noisy 2-core box (runs/keys)
     # the prompts went to the model over HTTP, edited; the recording's answers were not used
-    auditor_prompts = [x["body"]["messages"][0]["content"] for x in llm_server.requests if "geak role `patch_auditor`" in x["body"]["messages"][0]["content"]]
+    auditor_prompts = [
+        x["body"]["messages"][0]["content"]
+        for x in llm_server.requests
+        if "geak role `patch_auditor`" in x["body"]["messages"][0]["content"]
+    ]
     assert auditor_prompts and all(ESCALATE in p for p in auditor_prompts)
     wi = json.loads((out / "what_if.json").read_text())
     assert wi["changed_inputs"]["skills"] == str(root) and wi["changed_inputs"]["llm"] == "openai/test-model"
@@ -174,7 +208,9 @@ def test_an_edited_auditor_prompt_under_an_escalating_llm_turns_a_pass_into_a_fl
     assert r.exit_code == 1 and "prompts/patch_auditor.j2" in r.output, r.output
     r = runner.invoke(app, ["skills", "diff", str(out), "--root", str(root)])
     assert r.exit_code == 0, r.output
-    assert "sk-graphtest" not in "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file() and p.suffix != ".sqlite")
+    assert "sk-graphtest" not in "".join(
+        p.read_text(errors="replace") for p in out.rglob("*") if p.is_file() and p.suffix != ".sqlite"
+    )
 
 
 def test_a_changed_strategist_plan_that_asks_for_an_unrecorded_leg_ends_not_recorded(tmp_path, llm_server):
@@ -183,7 +219,9 @@ def test_a_changed_strategist_plan_that_asks_for_an_unrecorded_leg_ends_not_reco
     card.write_text(card.read_text() + "\n" + MORE + "\n")
     wide = {"plan": [{**PLAN["plan"][0], "values": [64], "why": "a larger decode batch"}]}
     base = script(auditor="judge")
-    llm_server.script = [lambda body, h: json.dumps(wide) if MORE in body["messages"][0]["content"] else base(body, h)] * 200
+    llm_server.script = [
+        lambda body, h: json.dumps(wide) if MORE in body["messages"][0]["content"] else base(body, h)
+    ] * 200
     out = tmp_path / "wi"
     r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(out), "--skills", str(root), *_live(llm_server)])
     assert r.exit_code == 6, r.output  # the banked max_num_seqs 32 is never reached: flipped
@@ -199,14 +237,19 @@ def test_skills_without_an_llm_and_an_api_base_without_an_llm_are_usage_errors(t
     root = _root_copy(tmp_path)
     r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(tmp_path / "a"), "--skills", str(root)])
     assert r.exit_code == 2 and "--llm" in r.output and not (tmp_path / "a").exists(), r.output
-    r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(tmp_path / "b"), "--api-base", "http://127.0.0.1:9/v1"])
+    r = runner.invoke(
+        app, ["replay", str(LLM_REC), "--out", str(tmp_path / "b"), "--api-base", "http://127.0.0.1:9/v1"]
+    )
     assert r.exit_code == 2 and "--llm" in r.output, r.output
     (root / "prompts" / "patch_auditor.j2").write_text("{{ state.no_such_field }}")
-    r = runner.invoke(app, ["replay", str(LLM_REC), "--out", str(tmp_path / "c"), "--skills", str(root), "--llm", "openai/x"])
+    r = runner.invoke(
+        app, ["replay", str(LLM_REC), "--out", str(tmp_path / "c"), "--skills", str(root), "--llm", "openai/x"]
+    )
     assert r.exit_code == 2 and "patch_auditor" in r.output and not (tmp_path / "c").exists(), r.output
 
 
 # ---------------------------------------------------------------- a hostile producer and a failing judge (issue 32)
+
 
 def _no_traceback(*outputs: str) -> None:
     for o in outputs:

@@ -29,14 +29,19 @@ def _counted(fn):
         if _LIMIT and not torch.compiler.is_compiling():
             _CALLS[0] += 1
         if _LIMIT and not torch.compiler.is_compiling() and _CALLS[0] <= _LIMIT:
-            _say(f"geak-plugin: call {_CALLS[0]} {META['candidate']} sha256={META['candidate_sha256'][:12]} shape={tuple(x.shape)}")
+            _say(
+                f"geak-plugin: call {_CALLS[0]} {META['candidate']} sha256={META['candidate_sha256'][:12]} shape={tuple(x.shape)}"
+            )
         return fn(x, *args)
+
     return call
 
 
 def _checked(out, x, shape, *inputs):
     if not hasattr(out, "shape") or tuple(out.shape) != tuple(shape):
-        raise RuntimeError(f"geak-plugin: candidate returned {type(out).__name__} {getattr(out, 'shape', '')}, expected {tuple(shape)}")
+        raise RuntimeError(
+            f"geak-plugin: candidate returned {type(out).__name__} {getattr(out, 'shape', '')}, expected {tuple(shape)}"
+        )
     # a custom op may not return an alias of its input; a fresh tensor is the spec anyway
     return out.clone() if out.data_ptr() in [t.data_ptr() for t in (x,) + inputs] else out
 
@@ -48,6 +53,7 @@ def _make_op():
     if not META.get("opaque", True):
         return fn
     if META["op"] == "rmsnorm":
+
         @torch.library.custom_op(META["op_name"], mutates_args=())
         def op(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
             return _checked(fn(x, weight, eps), x, x.shape, weight)
@@ -56,6 +62,7 @@ def _make_op():
         def _(x, weight, eps):
             return torch.empty_like(x)
     elif META["op"] == "silu_and_mul":
+
         @torch.library.custom_op(META["op_name"], mutates_args=())
         def op(x: torch.Tensor) -> torch.Tensor:
             return _checked(fn(x), x, x.shape[:-1] + (x.shape[-1] // 2,))
@@ -71,8 +78,10 @@ def _make_op():
 def _announce(layer, **facts):
     fwd = getattr(layer._forward_method, "__name__", type(layer._forward_method).__name__)
     extra = "".join(f", {k}={v}" for k, v in facts.items())
-    _say(f"geak-plugin: registered {META['layer']} override -> {META['candidate']} (dispatch={fwd}, mode={META['mode']}, "
-         f"sha256={META['candidate_sha256'][:12]}{extra})")
+    _say(
+        f"geak-plugin: registered {META['layer']} override -> {META['candidate']} (dispatch={fwd}, mode={META['mode']}, "
+        f"sha256={META['candidate_sha256'][:12]}{extra})"
+    )
 
 
 def _rmsnorm_override(call):

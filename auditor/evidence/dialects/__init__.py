@@ -67,10 +67,16 @@ _generation = [0]  # bumped on every register: the unions below are cached per g
 def check(d: Dialect) -> list[str]:
     """What is wrong with a dialect, field by field (empty: nothing). Checked when it registers, so
     a bad regex or an unknown metric family stops the engine's author, never an audit later."""
-    out = [] if re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", d.name) else [
-        f"name {d.name!r}: lowercase letters, digits, '-' and '_', 40 at most"]
-    out += [f"metrics: unknown family {f!r} (known: {', '.join(COUNTERS + HISTOGRAMS)})"
-            for f in d.metrics if f not in COUNTERS + HISTOGRAMS]
+    out = (
+        []
+        if re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", d.name)
+        else [f"name {d.name!r}: lowercase letters, digits, '-' and '_', 40 at most"]
+    )
+    out += [
+        f"metrics: unknown family {f!r} (known: {', '.join(COUNTERS + HISTOGRAMS)})"
+        for f in d.metrics
+        if f not in COUNTERS + HISTOGRAMS
+    ]
     for attr in (*_LINE_GROUPS, "orthogonal_keys", "kernel_keys"):
         for frag in getattr(d, attr):
             try:
@@ -120,8 +126,10 @@ def get(name: str) -> Dialect:
     try:
         return _DIALECTS[name]
     except KeyError:
-        raise KeyError(f"unknown engine dialect {name!r}; known: {', '.join(sorted(_DIALECTS))} "
-                       "(a new engine registers one: geak.auditor.evidence.dialects.register)") from None
+        raise KeyError(
+            f"unknown engine dialect {name!r}; known: {', '.join(sorted(_DIALECTS))} "
+            "(a new engine registers one: geak.auditor.evidence.dialects.register)"
+        ) from None
 
 
 def all_dialects() -> list[Dialect]:

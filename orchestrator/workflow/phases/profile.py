@@ -22,23 +22,44 @@ def profile(st: RunState, rt: RunContext) -> RunState:
     pt = dict(st.get("passthrough", {}))
     done: RunState = {"phases_done": st.get("phases_done", []) + ["profile"]}
     if p is not None and (p.passthrough or rt.profiles is None):
-        pt["profile"] = ("profile phase set to passthrough in the workflow: no profiler trace captured, so nothing is "
-                         "routed to the kernel track")
+        pt["profile"] = (
+            "profile phase set to passthrough in the workflow: no profiler trace captured, so nothing is "
+            "routed to the kernel track"
+        )
         rt.emit("passthrough", "profile", pt["profile"])
     if p is None or p.passthrough or rt.profiles is None:
         return {**done, "passthrough": pt}
     upd = profile_round(rt, st)
     if not rt.use_auditor and upd.get("decision_id"):
-        done["gates"] = set_gate(st, GateOutcome(gate_id=ids.PROFILE_GATE, scope="profile", decision_id=upd["decision_id"],
-                                                 attempts=1, banked=True, note=upd["routing"].get("note")))
+        done["gates"] = set_gate(
+            st,
+            GateOutcome(
+                gate_id=ids.PROFILE_GATE,
+                scope="profile",
+                decision_id=upd["decision_id"],
+                attempts=1,
+                banked=True,
+                note=upd["routing"].get("note"),
+            ),
+        )
     return {**done, "passthrough": pt, **upd}  # type: ignore[typeddict-item]
 
 
 def audit_profile(st: RunState, rt: RunContext) -> RunState:
     fb = audit(rt, st, ids.PROFILE_GATE, "profile")["feedback"] or {}
-    gates = set_gate(st, GateOutcome(gate_id=ids.PROFILE_GATE, scope="profile", decision_id=st.get("decision_id"), attempts=1,
-                                     verdict=fb.get("verdict"), banked=bankable(fb, rt.fail_open), unaudited_reason=fb.get("unaudited_reason"),
-                                     note=(st.get("routing") or {}).get("note")))
+    gates = set_gate(
+        st,
+        GateOutcome(
+            gate_id=ids.PROFILE_GATE,
+            scope="profile",
+            decision_id=st.get("decision_id"),
+            attempts=1,
+            verdict=fb.get("verdict"),
+            banked=bankable(fb, rt.fail_open),
+            unaudited_reason=fb.get("unaudited_reason"),
+            note=(st.get("routing") or {}).get("note"),
+        ),
+    )
     return {"feedback": None, "gates": gates}
 
 
@@ -59,9 +80,22 @@ def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
     top = ", ".join(f"{f.family} {f.share:.0%}" for f in bd.families[:4])
     rt.emit("phase", "profile", f"profile {rid}: {top}; {prop.note}")
     did = ids.PROFILE_DECISION
-    submit(rt.store, Decision(decision_id=did, gate_id=ids.PROFILE_GATE, scope="profile", producer="profiler", profile_round=rid))
-    rt.emit("submit", "profile", f"{ids.PROFILE_GATE}: routes {[r.family for r in prop.routed] or 'nothing'}",
-            gate_id=ids.PROFILE_GATE, decision_id=did)
-    routing = {"round": rid, "note": prop.note, "routed": [r.family for r in prop.routed], "breakdown": prop.breakdown,
-               "served_tokens": {r.family: served_tokens(bd.family(r.family)) for r in prop.routed}}
+    submit(
+        rt.store,
+        Decision(decision_id=did, gate_id=ids.PROFILE_GATE, scope="profile", producer="profiler", profile_round=rid),
+    )
+    rt.emit(
+        "submit",
+        "profile",
+        f"{ids.PROFILE_GATE}: routes {[r.family for r in prop.routed] or 'nothing'}",
+        gate_id=ids.PROFILE_GATE,
+        decision_id=did,
+    )
+    routing = {
+        "round": rid,
+        "note": prop.note,
+        "routed": [r.family for r in prop.routed],
+        "breakdown": prop.breakdown,
+        "served_tokens": {r.family: served_tokens(bd.family(r.family)) for r in prop.routed},
+    }
     return {"routing": routing, "decision_id": did}

@@ -12,7 +12,11 @@ from geak.agents.engines.vllm import BENCH_SHIM
 
 def _snippet(folder, rep: int) -> str:
     i, j = BENCH_SHIM.index("def _meet(k):"), BENCH_SHIM.index("p = FlexibleArgumentParser()")
-    return f"import os, sys\nbarrier = {str(folder) + ':2'!r}\n" + BENCH_SHIM[i:j] + f"_meet({rep}); print('met', flush=True)\n"
+    return (
+        f"import os, sys\nbarrier = {str(folder) + ':2'!r}\n"
+        + BENCH_SHIM[i:j]
+        + f"_meet({rep}); print('met', flush=True)\n"
+    )
 
 
 def test_the_first_client_waits_for_its_partner(tmp_path):

@@ -14,14 +14,17 @@ from geak.agents.engines.vllm import VllmAdapter
 from fake_nvml import fake_nvml
 
 
-@pytest.mark.parametrize("devices,tp,want", [
-    ("0", 1, ["cuda:0"]),
-    ("0,1", 1, ["cuda:0", "cuda:1"]),
-    ("0,1", 2, ["cuda:0-1"]),
-    ("0-7", 1, [f"cuda:{i}" for i in range(8)]),
-    ("0-7", 2, ["cuda:0-1", "cuda:2-3", "cuda:4-5", "cuda:6-7"]),
-    ("cuda:0,1,2,3", 2, ["cuda:0-1", "cuda:2-3"]),
-])
+@pytest.mark.parametrize(
+    "devices,tp,want",
+    [
+        ("0", 1, ["cuda:0"]),
+        ("0,1", 1, ["cuda:0", "cuda:1"]),
+        ("0,1", 2, ["cuda:0-1"]),
+        ("0-7", 1, [f"cuda:{i}" for i in range(8)]),
+        ("0-7", 2, ["cuda:0-1", "cuda:2-3", "cuda:4-5", "cuda:6-7"]),
+        ("cuda:0,1,2,3", 2, ["cuda:0-1", "cuda:2-3"]),
+    ],
+)
 def test_gpus_split_into_sets_of_tp(devices, tp, want):
     assert [s.name for s in split(devices, tp=tp)] == want
 
@@ -33,13 +36,16 @@ def test_all_devices_counts_gpus_and_cpu_core_sets():
     assert [s.name for s in split("cpu")] == ["cpu"]
 
 
-@pytest.mark.parametrize("devices,kw,msg", [
-    ("0,1,2", {"tp": 2}, "do not split into sets of 2"),
-    ("0,0", {}, "twice"),
-    ("0,x", {}, "not a device id"),
-    ("all", {"gpu_count": 0}, "no GPU is visible"),
-    ("0-8", {"gpu_count": 8}, "has 8 GPU"),
-])
+@pytest.mark.parametrize(
+    "devices,kw,msg",
+    [
+        ("0,1,2", {"tp": 2}, "do not split into sets of 2"),
+        ("0,0", {}, "twice"),
+        ("0,x", {}, "not a device id"),
+        ("all", {"gpu_count": 0}, "no GPU is visible"),
+        ("0-8", {"gpu_count": 8}, "has 8 GPU"),
+    ],
+)
 def test_bad_device_lists_say_what_to_write(devices, kw, msg):
     with pytest.raises(ValueError, match=msg):
         split(devices, **kw)
@@ -63,8 +69,10 @@ def test_a_set_is_what_the_server_sees():
 
 
 def test_overlapping_sets_exclude_each_other_and_disjoint_ones_do_not(tmp_path):
-    code = ("from geak.agents.engines.lock import DeviceLock; from pathlib import Path; import sys; "
-            f"DeviceLock(sys.argv[1], lock_dir=Path({str(tmp_path)!r})).acquire()")
+    code = (
+        "from geak.agents.engines.lock import DeviceLock; from pathlib import Path; import sys; "
+        f"DeviceLock(sys.argv[1], lock_dir=Path({str(tmp_path)!r})).acquire()"
+    )
 
     def other(devices):
         return subprocess.run([sys.executable, "-c", code, devices], capture_output=True, text=True)
@@ -124,4 +132,9 @@ def test_sibling_load_is_booked_apart_from_foreign_load(monkeypatch):
     assert fp.shared_core_busy_cores == 0.3  # the pinned sibling adds nothing on core 0; the unpinned stranger does
     assert fp.sibling_legs == ["aa_2"] and fp.device_set == "cpu:0"
     aff[21] = {0, 1}  # the sibling not pinned away
-    assert host.fingerprint(own_pids={11, 12}, devices="cpu:0", sibling_pids={"aa_2": {21}}, sample_s=1.0).shared_core_busy_cores == 1.1
+    assert (
+        host.fingerprint(
+            own_pids={11, 12}, devices="cpu:0", sibling_pids={"aa_2": {21}}, sample_s=1.0
+        ).shared_core_busy_cores
+        == 1.1
+    )

@@ -15,8 +15,9 @@ def test_each_option_lands_in_its_group():
     def barrier_hook(s):
         return None
 
-    spec, hooks, serving = leg_parts("aa_1", "aa", CFG, workload=W, reps=2, on_started=barrier_hook, reuse=True,
-                                     health_deadline_s=30.0)
+    spec, hooks, serving = leg_parts(
+        "aa_1", "aa", CFG, workload=W, reps=2, on_started=barrier_hook, reuse=True, health_deadline_s=30.0
+    )
     assert spec == LegSpec("aa_1", "aa", CFG, W, reps=2)
     assert hooks == LegHooks(on_started=barrier_hook) and hooks.own_server_only
     assert serving == Serving(reuse=True, health_deadline_s=30.0)
@@ -27,7 +28,12 @@ def test_an_unknown_option_is_refused_naming_the_known_ones():
     with pytest.raises(TypeError) as e:
         leg_parts("aa_1", "aa", CFG, workload=W, reps=2, warmups=3)
     msg = str(e.value)
-    assert "run_leg has no option 'warmups'" in msg and "warmup" in msg and "rep_barrier" in msg and "bench_timeout_s" in msg
+    assert (
+        "run_leg has no option 'warmups'" in msg
+        and "warmup" in msg
+        and "rep_barrier" in msg
+        and "bench_timeout_s" in msg
+    )
     assert "leg_id" not in msg.split("known:")[1]
 
 

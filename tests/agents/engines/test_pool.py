@@ -18,7 +18,9 @@ def kept(tmp_path):
     def make(devices="cpu:0", key="k1", owner="aa_1"):
         s = ServerProcess(["sleep", "60"], env={}, log_path=tmp_path / f"{owner}.log").start()
         lock = DeviceLock(devices, lock_dir=tmp_path / "locks").acquire()
-        k = KeptServer(key=key, devices=devices, server=s, lock=lock, base_url="http://127.0.0.1:1", owner_leg=owner, legs=[owner])
+        k = KeptServer(
+            key=key, devices=devices, server=s, lock=lock, base_url="http://127.0.0.1:1", owner_leg=owner, legs=[owner]
+        )
         made.append(k)
         return k
 
@@ -87,9 +89,17 @@ def test_the_key_is_the_argv_and_env():
     assert a != server_key("sglang", ["python", "-m", "x", "--port", "PORT"], {"A": "1"})
 
 
-@pytest.mark.parametrize("role,reuse,keep", [("aa", False, True), ("baseline", True, True), ("reference", True, True),
-                                             ("candidate", False, False), ("validation_base", False, False),
-                                             ("caching_audit", False, False)])
+@pytest.mark.parametrize(
+    "role,reuse,keep",
+    [
+        ("aa", False, True),
+        ("baseline", True, True),
+        ("reference", True, True),
+        ("candidate", False, False),
+        ("validation_base", False, False),
+        ("caching_audit", False, False),
+    ],
+)
 def test_which_roles_reuse_and_keep(role, reuse, keep):
     from geak.agents.runners.legs import LiveLegs
 
@@ -118,7 +128,11 @@ def test_a_batch_for_another_process_closes_the_pool_first(kept, tmp_path):
 
     k = kept("cpu:0")
     POOL.keep(k)
-    job = LegJob("screen_x", "candidate", LaunchConfig(model="m", devices="cpu:0"),
-                 {"workload": WorkloadSpec(dataset="random", num_prompts=1), "reps": 1})
+    job = LegJob(
+        "screen_x",
+        "candidate",
+        LaunchConfig(model="m", devices="cpu:0"),
+        {"workload": WorkloadSpec(dataset="random", num_prompts=1), "reps": 1},
+    )
     LiveLegs("vllm", scheduler=Elsewhere()).batch(RunStore(tmp_path / "run"), [job])
     assert seen == [{}] and _gone(k.server.pgid)

@@ -42,15 +42,19 @@ def reused(tmp_path_factory):
         wall[leg] = time.time() - t
         kept_after[leg] = POOL.kept()
     pin_invariants(store, "baseline")
-    store.append_jsonl("decisions.jsonl", Decision(decision_id="d-b", gate_id="baseline", scope="baseline", producer="test",
-                                                  reference_legs=["baseline"]))
+    store.append_jsonl(
+        "decisions.jsonl",
+        Decision(decision_id="d-b", gate_id="baseline", scope="baseline", producer="test", reference_legs=["baseline"]),
+    )
     POOL.close()
     return store, out, wall, kept_after
 
 
 def test_every_leg_measured(reused):
     _, out, _, _ = reused
-    assert {k: (r.status, r.counted_reps) for k, r in out.items()} == {k: ("ok", 3) for k in out}, {k: r.reason for k, r in out.items()}
+    assert {k: (r.status, r.counted_reps) for k, r in out.items()} == {k: ("ok", 3) for k in out}, {
+        k: r.reason for k, r in out.items()
+    }
 
 
 def test_the_baseline_measured_on_the_aa_legs_server_declared(reused):

@@ -48,7 +48,9 @@ def test_healthy_server_then_whole_group_torn_down(tmp_path):
 
 def test_fatal_log_line_fails_fast_and_is_quoted(tmp_path):
     fatal = [FatalPattern(re.compile(r"CUDA out of memory"), "OOM")]
-    srv, port = _server(tmp_path, delay=0.1, say="torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", fatal=fatal)
+    srv, port = _server(
+        tmp_path, delay=0.1, say="torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", fatal=fatal
+    )
     t = time.time()
     with srv, pytest.raises(LaunchError) as e:
         srv.wait_healthy(f"http://127.0.0.1:{port}/health", deadline_s=60)
@@ -58,8 +60,11 @@ def test_fatal_log_line_fails_fast_and_is_quoted(tmp_path):
 
 
 def test_process_that_exits_is_reported_with_its_last_error(tmp_path):
-    srv = ServerProcess([sys.executable, "-c", "import sys; print('ValueError: bad model path /nope'); sys.exit(3)"],
-                        env={"PATH": "/usr/bin:/bin"}, log_path=tmp_path / "s.log")
+    srv = ServerProcess(
+        [sys.executable, "-c", "import sys; print('ValueError: bad model path /nope'); sys.exit(3)"],
+        env={"PATH": "/usr/bin:/bin"},
+        log_path=tmp_path / "s.log",
+    )
     with srv, pytest.raises(LaunchError, match="exited with code 3") as e:
         srv.wait_healthy("http://127.0.0.1:1/health", deadline_s=30)
     assert "bad model path" in e.value.quote
@@ -98,7 +103,7 @@ sys.path.insert(0, {str(tmp_path)!r})
 # as in a terminal: a shell starts background jobs (e.g. a CI runner's) with SIGINT ignored
 signal.signal(signal.SIGINT, signal.default_int_handler)
 from geak.agents.engines.process import ServerProcess
-srv = ServerProcess([sys.executable, "-c", "import time; time.sleep(600)"], env={{"PATH": "/usr/bin:/bin"}}, log_path={str(tmp_path / 'p.log')!r})
+srv = ServerProcess([sys.executable, "-c", "import time; time.sleep(600)"], env={{"PATH": "/usr/bin:/bin"}}, log_path={str(tmp_path / "p.log")!r})
 with srv:
     print(srv.pgid, flush=True)
     time.sleep(600)

@@ -24,8 +24,9 @@ pytestmark = pytest.mark.engine
 
 def test_capture_profile_real(tmp_path):
     store = RunStore(tmp_path / "run")
-    res = capture_profile(store, round_id="round_1", engine="vllm", cfg=LaunchConfig(model=str(MODEL)), workload=WORKLOAD,
-                          num_requests=64)
+    res = capture_profile(
+        store, round_id="round_1", engine="vllm", cfg=LaunchConfig(model=str(MODEL)), workload=WORKLOAD, num_requests=64
+    )
     pg = res.server_pgid
     assert pg is not None
     deadline = time.time() + 15
@@ -49,4 +50,6 @@ def test_capture_profile_real(tmp_path):
 
 def test_sglang_is_not_wired(tmp_path):
     with pytest.raises(NotImplementedError, match="vLLM adapter only"):
-        capture_profile(RunStore(tmp_path), round_id="r", engine="sglang", cfg=LaunchConfig(model=str(MODEL)), workload=WORKLOAD)
+        capture_profile(
+            RunStore(tmp_path), round_id="r", engine="sglang", cfg=LaunchConfig(model=str(MODEL)), workload=WORKLOAD
+        )

@@ -30,15 +30,18 @@ def test_a_prompt_list_is_a_heldout_set():
     assert (qs.task, qs.scoring) == ("heldout", "exact")
 
 
-@pytest.mark.parametrize("text,where", [
-    ('{"question": "q?", "answer": "no marks"}\n', ":1: field 'answer' has no '####"),
-    ('{"question": "q?", "answer": "#### 1"}\n{"prompt": "1+1=", "expected": "2"}\n', ":2: mixes row shapes"),
-    ('{"question": "q?", "answer": "#### 1"}\nnot json\n', ":2: not JSON"),
-    ('{"prompt": 5}\n', ":1: field 'prompt' must be a non-empty string"),
-    ('{"question": "", "answer": "#### 1"}\n', ":1: field 'question' must be a non-empty string"),
-    ('[1, 2]\n', ":1: a line is a JSON object"),
-    ('\n\n', ": no questions in it"),
-])
+@pytest.mark.parametrize(
+    "text,where",
+    [
+        ('{"question": "q?", "answer": "no marks"}\n', ":1: field 'answer' has no '####"),
+        ('{"question": "q?", "answer": "#### 1"}\n{"prompt": "1+1=", "expected": "2"}\n', ":2: mixes row shapes"),
+        ('{"question": "q?", "answer": "#### 1"}\nnot json\n', ":2: not JSON"),
+        ('{"prompt": 5}\n', ":1: field 'prompt' must be a non-empty string"),
+        ('{"question": "", "answer": "#### 1"}\n', ":1: field 'question' must be a non-empty string"),
+        ("[1, 2]\n", ":1: a line is a JSON object"),
+        ("\n\n", ": no questions in it"),
+    ],
+)
 def test_a_bad_file_names_file_line_and_field(tmp_path, text, where):
     p = tmp_path / "q.jsonl"
     p.write_text(text)

@@ -26,16 +26,41 @@ def sg():
 
 
 def test_launch_command_maps_every_knob(sg):
-    cfg = LaunchConfig(model="Qwen/Qwen3-8B", dtype="bfloat16", memory_fraction=0.85, max_num_seqs=256, max_num_batched_tokens=8192,
-                       prefix_caching=False, tensor_parallel=2, speculative={"algorithm": "NEXTN", "num_steps": 4}, max_model_len=8192,
-                       load_format="dummy", enforce_eager=True, seed=0, extra_args=["--attention-backend", "triton"])
+    cfg = LaunchConfig(
+        model="Qwen/Qwen3-8B",
+        dtype="bfloat16",
+        memory_fraction=0.85,
+        max_num_seqs=256,
+        max_num_batched_tokens=8192,
+        prefix_caching=False,
+        tensor_parallel=2,
+        speculative={"algorithm": "NEXTN", "num_steps": 4},
+        max_model_len=8192,
+        load_format="dummy",
+        enforce_eager=True,
+        seed=0,
+        extra_args=["--attention-backend", "triton"],
+    )
     a = sg.server_argv(cfg, 30000, "python")
     s = " ".join(a)
     assert a[:3] == ["python", "-m", "sglang.launch_server"]
-    for frag in ["--model-path Qwen/Qwen3-8B", "--port 30000", "--mem-fraction-static 0.85", "--max-running-requests 256",
-                 "--chunked-prefill-size 8192", "--disable-radix-cache", "--tp-size 2", "--speculative-algorithm NEXTN",
-                 "--speculative-num-steps 4", "--context-length 8192", "--load-format dummy", "--disable-cuda-graph",
-                 "--random-seed 0", "--attention-backend triton", "--dtype bfloat16"]:
+    for frag in [
+        "--model-path Qwen/Qwen3-8B",
+        "--port 30000",
+        "--mem-fraction-static 0.85",
+        "--max-running-requests 256",
+        "--chunked-prefill-size 8192",
+        "--disable-radix-cache",
+        "--tp-size 2",
+        "--speculative-algorithm NEXTN",
+        "--speculative-num-steps 4",
+        "--context-length 8192",
+        "--load-format dummy",
+        "--disable-cuda-graph",
+        "--random-seed 0",
+        "--attention-backend triton",
+        "--dtype bfloat16",
+    ]:
         assert frag in s, frag
 
 
@@ -66,10 +91,26 @@ def test_server_info_garbage_is_a_clear_error(sg):
 
 def test_bench_command(sg):
     w = WorkloadSpec(dataset="random", num_prompts=200, input_len=1024, output_len=128, max_concurrency=32, seed=7)
-    a = sg.bench_argv(python="python", base_url="http://127.0.0.1:30000", model="m", workload=w, result_dir="/r", result_file="o.jsonl")
+    a = sg.bench_argv(
+        python="python",
+        base_url="http://127.0.0.1:30000",
+        model="m",
+        workload=w,
+        result_dir="/r",
+        result_file="o.jsonl",
+    )
     s = " ".join(a)
-    for frag in ["-m sglang.bench_serving", "--output-file /r/o.jsonl", "--output-details", "--random-input-len 1024",
-                 "--random-output-len 128", "--max-concurrency 32", "--num-prompts 200", "--seed 7", "--random-range-ratio 1.0"]:
+    for frag in [
+        "-m sglang.bench_serving",
+        "--output-file /r/o.jsonl",
+        "--output-details",
+        "--random-input-len 1024",
+        "--random-output-len 128",
+        "--max-concurrency 32",
+        "--num-prompts 200",
+        "--seed 7",
+        "--random-range-ratio 1.0",
+    ]:
         assert frag in s, frag
 
 

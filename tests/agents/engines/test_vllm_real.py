@@ -42,12 +42,25 @@ def leg_run(tmp_path_factory):
     store = RunStore(tmp_path_factory.mktemp("vllm") / "run")
     ensure_manifest(store, run_id="vllm-test", engine="vllm", cfg=LaunchConfig(model=str(MODEL)), workload=WORKLOAD)
     pgids = []
-    res = run_leg(store, "vllm", LegSpec("baseline", "baseline", LaunchConfig(model=str(MODEL)), WORKLOAD, reps=3,
-                                         parity=load_prompts(MODEL / "parity.jsonl"), accuracy=load_prompts(MODEL / "probe.jsonl")),
-                  LegHooks(on_started=lambda s: pgids.append(s.pgid)))
+    res = run_leg(
+        store,
+        "vllm",
+        LegSpec(
+            "baseline",
+            "baseline",
+            LaunchConfig(model=str(MODEL)),
+            WORKLOAD,
+            reps=3,
+            parity=load_prompts(MODEL / "parity.jsonl"),
+            accuracy=load_prompts(MODEL / "probe.jsonl"),
+        ),
+        LegHooks(on_started=lambda s: pgids.append(s.pgid)),
+    )
     pin_invariants(store, "baseline")
-    store.append_jsonl("decisions.jsonl", Decision(decision_id="d-b", gate_id="baseline", scope="baseline", producer="test",
-                                                  reference_legs=["baseline"]))
+    store.append_jsonl(
+        "decisions.jsonl",
+        Decision(decision_id="d-b", gate_id="baseline", scope="baseline", producer="test", reference_legs=["baseline"]),
+    )
     return store, res, pgids
 
 
@@ -66,7 +79,10 @@ def test_raw_records_are_kept_verbatim_and_normalized(leg_run):
     raw = store.path("legs/baseline/raw/rep_1.json").read_text()
     assert '"ttfts"' in raw and '"itls"' in raw  # the tool's own --save-detailed output
     r = leg.counted[0]
-    assert r.output_throughput and abs(r.output_throughput - r.rep.reported["output_throughput"]) / r.output_throughput < 0.005
+    assert (
+        r.output_throughput
+        and abs(r.output_throughput - r.rep.reported["output_throughput"]) / r.output_throughput < 0.005
+    )
 
 
 def test_engine_metrics_bracket_every_rep_and_agree_with_the_tool(leg_run):
@@ -116,8 +132,13 @@ def test_the_leg_runner_seals_the_leg_it_closes(leg_run):
     assert w2 and all(f.outcome == "pass" for f in w2), [f.message for f in w2]
     sealed = {f.path for f in RunEvidence(store).ledger.latest("baseline")[1].files}
     # what the tool wrote (raw, snapshots), what the engine wrote (its log, its /server_info) and geak's copies
-    assert {"legs/baseline/raw/rep_1.json", "legs/baseline/raw/rep_1.metrics_after.prom.gz", "legs/baseline/server.log",
-            "legs/baseline/bench_runs.jsonl", "legs/baseline/launch.json"} <= sealed, sorted(sealed)
+    assert {
+        "legs/baseline/raw/rep_1.json",
+        "legs/baseline/raw/rep_1.metrics_after.prom.gz",
+        "legs/baseline/server.log",
+        "legs/baseline/bench_runs.jsonl",
+        "legs/baseline/launch.json",
+    } <= sealed, sorted(sealed)
 
 
 def _tampered_copy(store, tmp_path, rel, at):
@@ -131,9 +152,14 @@ def _tampered_copy(store, tmp_path, rel, at):
     return dst
 
 
-@pytest.mark.parametrize("rel,at", [("legs/baseline/raw/rep_2.json", lambda n: n // 2),
-                                    ("legs/baseline/raw/rep_2.metrics_after.prom.gz", lambda n: n - 3),
-                                    ("legs/baseline/server.log", lambda n: 40)])
+@pytest.mark.parametrize(
+    "rel,at",
+    [
+        ("legs/baseline/raw/rep_2.json", lambda n: n // 2),
+        ("legs/baseline/raw/rep_2.metrics_after.prom.gz", lambda n: n - 3),
+        ("legs/baseline/server.log", lambda n: 40),
+    ],
+)
 def test_one_byte_changed_after_the_seal_fails_naming_the_file(leg_run, tmp_path, rel, at):
     store, _, _ = leg_run
     dst = _tampered_copy(store, tmp_path, rel, at)
@@ -167,7 +193,9 @@ def test_a_rewrite_of_files_and_ledger_together_is_caught_by_the_head_held_in_me
     assert all(f.outcome != "fail" for f in offline.findings if f.rule_id == "W2")  # the documented limit
     live = audit_gate(dst, "d-b", AuditPolicy(), "baseline", sealed_head=res.sealed)
     w2 = [f for f in live.findings if f.rule_id == "W2" and f.outcome == "fail"]
-    assert live.verdict == "FAIL" and w2 and "rewritten" in w2[0].message, [f.message for f in live.findings if f.rule_id == "W2"]
+    assert live.verdict == "FAIL" and w2 and "rewritten" in w2[0].message, [
+        f.message for f in live.findings if f.rule_id == "W2"
+    ]
 
 
 def test_accuracy_probe_at_least_95_percent(leg_run):
@@ -193,8 +221,13 @@ def _fast_fail(tmp_path, cfg, **kw):
     store = RunStore(tmp_path / "run")
     pgids = []
     t = time.time()
-    res = run_leg(store, "vllm", LegSpec("bad", "candidate", cfg, WORKLOAD, reps=1), LegHooks(on_started=lambda s: pgids.append(s.pgid)),
-                  Serving(health_deadline_s=300, **kw))
+    res = run_leg(
+        store,
+        "vllm",
+        LegSpec("bad", "candidate", cfg, WORKLOAD, reps=1),
+        LegHooks(on_started=lambda s: pgids.append(s.pgid)),
+        Serving(health_deadline_s=300, **kw),
+    )
     took = time.time() - t
     _no_server_left(pgids)
     return res, took
@@ -242,8 +275,13 @@ def test_server_killed_mid_benchmark_is_a_failed_leg(tmp_path):
 
     th = threading.Thread(target=killer, daemon=True)
     th.start()
-    res = run_leg(store, get_engine("vllm"), LegSpec("k", "candidate", LaunchConfig(model=str(MODEL)), big, reps=2),
-                  LegHooks(on_started=servers.append), Serving(bench_timeout_s=300))
+    res = run_leg(
+        store,
+        get_engine("vllm"),
+        LegSpec("k", "candidate", LaunchConfig(model=str(MODEL)), big, reps=2),
+        LegHooks(on_started=servers.append),
+        Serving(bench_timeout_s=300),
+    )
     th.join(timeout=5)
     assert res.status == "failed" and res.reason, res
     launch = RunEvidence(store).leg("k").launch

@@ -15,7 +15,22 @@ CHEATS = REPO / "tests" / "data" / "kernels" / "cheats"
 
 # Small CPU runs: the tiny-arith model's served shapes, two token counts, fp32. Cheats need no
 # 100 ms of timing to be caught, so they time less (H10 may flag them; they FAIL anyway).
-CPU_ARGS = ["--device", "cpu", "--serving-mode", "eager", "--profile", "tiny-arith", "--tokens", "1,7", "--min-timed-ms", "20", "--max-reps", "2000", "--deadline-s", "3"]
+CPU_ARGS = [
+    "--device",
+    "cpu",
+    "--serving-mode",
+    "eager",
+    "--profile",
+    "tiny-arith",
+    "--tokens",
+    "1,7",
+    "--min-timed-ms",
+    "20",
+    "--max-reps",
+    "2000",
+    "--deadline-s",
+    "3",
+]
 
 # name -> (op, candidate, extra args)
 CHEAT_RUNS: dict[str, tuple[str, str, list[str]]] = {
@@ -37,7 +52,9 @@ def harness_args(op: str, candidate: str, out: Path, extra: list[str]) -> list[s
 
 
 def audit(run_dir: Path, op: str) -> AuditVerdict:
-    d = Decision(decision_id=f"d-harness-{op}", gate_id=f"harness-{op}", scope="harness", producer="op_benchmarker", op=op)
+    d = Decision(
+        decision_id=f"d-harness-{op}", gate_id=f"harness-{op}", scope="harness", producer="op_benchmarker", op=op
+    )
     return audit_decision(RunEvidence(RunStore(run_dir)), d, 1, AuditPolicy())
 
 

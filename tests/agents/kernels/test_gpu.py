@@ -13,10 +13,22 @@ from kernel_helpers import CHEATS, audit, failing_rules
 from geak.agents.kernels.harness import run_harness
 from geak.agents.kernels.templates import TEMPLATES
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available() or importlib.util.find_spec("triton") is None,
-                                reason="needs a CUDA device and Triton")
+pytestmark = pytest.mark.skipif(
+    not torch.cuda.is_available() or importlib.util.find_spec("triton") is None, reason="needs a CUDA device and Triton"
+)
 
-GPU_ARGS = ["--device", "cuda", "--serving-mode", "compiled", "--profile", "llama-gpu", "--tokens", "1,32", "--min-timed-ms", "20"]
+GPU_ARGS = [
+    "--device",
+    "cuda",
+    "--serving-mode",
+    "compiled",
+    "--profile",
+    "llama-gpu",
+    "--tokens",
+    "1,32",
+    "--min-timed-ms",
+    "20",
+]
 
 
 @pytest.mark.parametrize("op", ["rmsnorm", "fused_add_rmsnorm", "silu_and_mul", "rotary"])
@@ -35,8 +47,24 @@ def test_triton_template_passes_correctness_and_oracle(op, tmp_path):
 
 
 def test_side_stream_cheat_is_caught_h4(tmp_path):
-    rec = run_harness(["--op", "silu_and_mul", "--candidate", f"{CHEATS}/side_stream.py:silu_and_mul", "--out", str(tmp_path),
-                       "--device", "cuda", "--profile", "llama-gpu", "--tokens", "4096", "--min-timed-ms", "20"])
+    rec = run_harness(
+        [
+            "--op",
+            "silu_and_mul",
+            "--candidate",
+            f"{CHEATS}/side_stream.py:silu_and_mul",
+            "--out",
+            str(tmp_path),
+            "--device",
+            "cuda",
+            "--profile",
+            "llama-gpu",
+            "--tokens",
+            "4096",
+            "--min-timed-ms",
+            "20",
+        ]
+    )
     v = audit(tmp_path, "silu_and_mul")
     assert rec.anti_gaming.event_ms < 0.5 * rec.anti_gaming.wall_ms
     assert rec.anti_gaming.output_ready_at_end_event is False
@@ -48,8 +76,24 @@ def test_short_side_stream_work_is_caught_by_readiness_h4(cheat, tmp_path):
     # escaped work about as long as its launch: the event/wall ratio can stay near 1 (0.39-0.66
     # for the eager one on the H100, 0.95-0.97 for the Triton one); the readiness probe sees it
     # in the lead trials (the side stream waits for the current stream)
-    rec = run_harness(["--op", "rmsnorm", "--candidate", f"{CHEATS}/side_stream.py:{cheat}", "--out", str(tmp_path),
-                       "--device", "cuda", "--profile", "llama-gpu", "--tokens", "32,4096", "--min-timed-ms", "20"])
+    rec = run_harness(
+        [
+            "--op",
+            "rmsnorm",
+            "--candidate",
+            f"{CHEATS}/side_stream.py:{cheat}",
+            "--out",
+            str(tmp_path),
+            "--device",
+            "cuda",
+            "--profile",
+            "llama-gpu",
+            "--tokens",
+            "32,4096",
+            "--min-timed-ms",
+            "20",
+        ]
+    )
     v = audit(tmp_path, "rmsnorm")
     trials = rec.anti_gaming.ready_probe["trials"]
     assert rec.anti_gaming.output_ready_at_end_event is False
@@ -62,8 +106,24 @@ def test_short_side_stream_work_is_caught_by_readiness_h4(cheat, tmp_path):
 def test_side_work_that_does_not_wait_is_caught_before_the_call_h4(tmp_path):
     # its side stream ignores the current stream, so it runs during the lead and is complete
     # before the timed stream reaches the call (ratio ~0.95, ready at the end event)
-    rec = run_harness(["--op", "rmsnorm", "--candidate", f"{CHEATS}/side_stream.py:rmsnorm_nowait", "--out", str(tmp_path),
-                       "--device", "cuda", "--profile", "llama-gpu", "--tokens", "32,4096", "--min-timed-ms", "20"])
+    rec = run_harness(
+        [
+            "--op",
+            "rmsnorm",
+            "--candidate",
+            f"{CHEATS}/side_stream.py:rmsnorm_nowait",
+            "--out",
+            str(tmp_path),
+            "--device",
+            "cuda",
+            "--profile",
+            "llama-gpu",
+            "--tokens",
+            "32,4096",
+            "--min-timed-ms",
+            "20",
+        ]
+    )
     v = audit(tmp_path, "rmsnorm")
     trials = rec.anti_gaming.ready_probe["trials"]
     assert rec.anti_gaming.output_complete_before_timed_call is True, trials

@@ -28,7 +28,13 @@ from geak.agents.engines.leg import LegHooks, LegSpec, Serving, complete, load_p
 from geak.agents.engines.ports import free_port  # noqa: E402
 from geak.agents.engines.process import ServerProcess, group_alive  # noqa: E402
 from geak.agents.kernels.integrate import (  # noqa: E402
-    PARITY_TAG, aligned_cosine, package_plugin, parity_probe, parity_probe_against, record_topk)
+    PARITY_TAG,
+    aligned_cosine,
+    package_plugin,
+    parity_probe,
+    parity_probe_against,
+    record_topk,
+)
 from geak.auditor.evidence.models import WorkloadSpec  # noqa: E402
 from geak.auditor.evidence.store import RunStore  # noqa: E402
 
@@ -45,8 +51,12 @@ def _start(ad, cfg: LaunchConfig, log: Path) -> tuple[ServerProcess, str]:
     import sys
 
     port = free_port()
-    s = ServerProcess(ad.server_argv(cfg, port, sys.executable), env={**os.environ, **ad.server_env(cfg)}, log_path=log,
-                      fatal=ad.fatal_patterns).start()
+    s = ServerProcess(
+        ad.server_argv(cfg, port, sys.executable),
+        env={**os.environ, **ad.server_env(cfg)},
+        log_path=log,
+        fatal=ad.fatal_patterns,
+    ).start()
     return s, f"http://127.0.0.1:{port}"
 
 
@@ -67,7 +77,15 @@ def servers(tmp_path_factory):
     try:
         with ThreadPoolExecutor(2) as ex:
             list(ex.map(lambda p: _healthy(*p), [(ref, ref_url), (cand, cand_url)]))
-        yield {"run": run, "ad": ad, "bundle": bundle, "ref": ref, "ref_url": ref_url, "cand": cand, "cand_url": cand_url}
+        yield {
+            "run": run,
+            "ad": ad,
+            "bundle": bundle,
+            "ref": ref,
+            "ref_url": ref_url,
+            "cand": cand,
+            "cand_url": cand_url,
+        }
     finally:
         cand.stop()
         ref.stop()
@@ -86,9 +104,17 @@ def test_bundle_is_self_contained(tmp_path):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", "from importlib.metadata import entry_points;"
-                          "print([e.value for e in entry_points(group='vllm.general_plugins') if e.name == 'geak_rmsnorm'])"],
-                         env={"PYTHONPATH": b.env["PYTHONPATH"], "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from importlib.metadata import entry_points;"
+            "print([e.value for e in entry_points(group='vllm.general_plugins') if e.name == 'geak_rmsnorm'])",
+        ],
+        env={"PYTHONPATH": b.env["PYTHONPATH"], "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
     assert "geak_rmsnorm:register" in out.stdout, out.stderr
 
 
@@ -124,7 +150,9 @@ def test_candidate_runs_per_request_under_compile(servers):
     after = s.log_text().count("geak-plugin: call ")
     # tiny-arith: 2 layers x 2 norms + the final norm = 5 calls per forward step
     assert after - before >= 4 * 5, (before, after)
-    info = json.loads(__import__("urllib.request").request.urlopen(url + "/server_info?config_format=json", timeout=10).read())
+    info = json.loads(
+        __import__("urllib.request").request.urlopen(url + "/server_info?config_format=json", timeout=10).read()
+    )
     assert info["vllm_config"]["compilation_config"]["mode"] != 0  # compiled, not eager
 
 
@@ -148,11 +176,21 @@ def test_drifting_candidate_is_ejected_before_it_is_benchmarked(servers, capfd):
     store = RunStore(servers["run"] / "drift")
     rows = record_topk(servers["ref_url"], PROMPTS)
     b = package_plugin(store.root, "rmsnorm", str(CHEATS / "drift_scaled_weight.py"), "rmsnorm")
-    res = run_leg(store, "vllm",
-                  LegSpec("kcand", "candidate", b.apply(LaunchConfig(model=str(MODEL), cpu_pin=False, enforce_eager=True)),
-                          WorkloadSpec(dataset="random", num_prompts=4, input_len=8, output_len=4, max_concurrency=2, seed=0), reps=1),
-                  LegHooks(probe=lambda url, model: parity_probe_against(rows, url, op="rmsnorm", reference_leg="kref", model=model)),
-                  Serving(health_deadline_s=HEALTH_S))
+    res = run_leg(
+        store,
+        "vllm",
+        LegSpec(
+            "kcand",
+            "candidate",
+            b.apply(LaunchConfig(model=str(MODEL), cpu_pin=False, enforce_eager=True)),
+            WorkloadSpec(dataset="random", num_prompts=4, input_len=8, output_len=4, max_concurrency=2, seed=0),
+            reps=1,
+        ),
+        LegHooks(
+            probe=lambda url, model: parity_probe_against(rows, url, op="rmsnorm", reference_leg="kref", model=model)
+        ),
+        Serving(health_deadline_s=HEALTH_S),
+    )
     assert res.status == "failed" and "parity probe ejected the candidate before benchmarking" in res.reason, res
     pp = json.loads(store.path("legs/kcand/parity_probe.json").read_text())
     assert pp["ejected"] and pp["reference_leg"] == "kref" and pp["log_line"].startswith(f"{PARITY_TAG} rmsnorm cos=")
@@ -168,10 +206,19 @@ def test_candidate_that_raises_fails_the_leg_without_hanging(servers):
     b = package_plugin(store.root, "rmsnorm", str(CHEATS / "raises_in_forward.py"), "rmsnorm")
     pgids: list[int] = []
     t0 = time.time()
-    res = run_leg(store, "vllm",
-                  LegSpec("cand-crash", "candidate", b.apply(LaunchConfig(model=str(MODEL), cpu_pin=False, enforce_eager=True)),
-                          WorkloadSpec(dataset="random", num_prompts=4, input_len=8, output_len=4, max_concurrency=2, seed=0), reps=1),
-                  LegHooks(on_started=lambda s: pgids.append(s.pgid)), Serving(health_deadline_s=HEALTH_S))
+    res = run_leg(
+        store,
+        "vllm",
+        LegSpec(
+            "cand-crash",
+            "candidate",
+            b.apply(LaunchConfig(model=str(MODEL), cpu_pin=False, enforce_eager=True)),
+            WorkloadSpec(dataset="random", num_prompts=4, input_len=8, output_len=4, max_concurrency=2, seed=0),
+            reps=1,
+        ),
+        LegHooks(on_started=lambda s: pgids.append(s.pgid)),
+        Serving(health_deadline_s=HEALTH_S),
+    )
     assert time.time() - t0 < HEALTH_S + 30
     assert res.status == "failed", res
     launch = json.loads(store.path("legs/cand-crash/launch.json").read_text())

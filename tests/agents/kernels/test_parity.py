@@ -17,7 +17,13 @@ REF = {"4": -0.01, "5": -5.0, "3": -6.0}
 
 def test_identical_top_k_passes():
     pp = compare_topk([(REF, dict(REF))], op="silu_and_mul", reference_leg="kref")
-    assert not pp.ejected and pp.cosine == pytest.approx(1.0) and pp.argmax_equal and pp.reference_leg == "kref" and pp.n_prompts == 1
+    assert (
+        not pp.ejected
+        and pp.cosine == pytest.approx(1.0)
+        and pp.argmax_equal
+        and pp.reference_leg == "kref"
+        and pp.n_prompts == 1
+    )
 
 
 def test_a_different_argmax_ejects_even_at_high_cosine():
@@ -90,8 +96,11 @@ def test_candidate_rows_are_kept_for_the_auditor(stub):
 
 def test_drifted_candidate_server_is_ejected(stub):
     _Stub.top = {"5": -0.02, "4": -4.9, "3": -6.1}
-    pp, rows = parity_probe_against([TopKLogprobs(prompt_id="q1", prompt="2+2=", top_logprobs=REF)],
-                                    f"http://127.0.0.1:{stub.server_port}", op="rmsnorm")
+    pp, rows = parity_probe_against(
+        [TopKLogprobs(prompt_id="q1", prompt="2+2=", top_logprobs=REF)],
+        f"http://127.0.0.1:{stub.server_port}",
+        op="rmsnorm",
+    )
     assert pp.ejected and pp.argmax_equal is False and len(rows) == 1
 
 
@@ -117,5 +126,10 @@ def test_call_marker_names_the_code_by_content_not_by_file(tmp_path):
     sha = b.candidate_sha256[:12]
     assert json.loads((b.root / "geak_silu_and_mul" / "plugin.json").read_text())["call_log"] == 3
     assert "GEAK_PLUGIN_CALL_LOG" not in b.env  # a leg's env is compared knob by knob (P4)
-    assert re.search(b.call_marker, f"geak-plugin: call 2 kernels/silu_and_mul/v1_a0.py:silu_and_mul sha256={sha} shape=(4, 1024)")
-    assert not re.search(b.call_marker, "geak-plugin: call 2 geak.agents.kernels.templates.cpu:silu_and_mul sha256=000000000000 shape=(4, 1024)")
+    assert re.search(
+        b.call_marker, f"geak-plugin: call 2 kernels/silu_and_mul/v1_a0.py:silu_and_mul sha256={sha} shape=(4, 1024)"
+    )
+    assert not re.search(
+        b.call_marker,
+        "geak-plugin: call 2 geak.agents.kernels.templates.cpu:silu_and_mul sha256=000000000000 shape=(4, 1024)",
+    )

@@ -36,7 +36,9 @@ def test_cpu_template_passes_the_independent_oracle(op, dtype):
 
 
 def test_honest_template_harness_record_audits_pass(tmp_path):
-    args = harness_args("silu_and_mul", TEMPLATES[("silu_and_mul", "cpu")], tmp_path, ["--min-timed-ms", "100", "--max-reps", "20000"])
+    args = harness_args(
+        "silu_and_mul", TEMPLATES[("silu_and_mul", "cpu")], tmp_path, ["--min-timed-ms", "100", "--max-reps", "20000"]
+    )
     rec = run_harness(args)
     v = audit(tmp_path, "silu_and_mul")
     assert rec.status == "ok", getattr(rec, "error", None)
@@ -61,4 +63,6 @@ def test_the_harness_times_what_a_compiled_server_runs_with_eager_as_a_second_co
     d["baseline_backend"] = d["eager_backend"]
     p.write_text(json.dumps(d))
     h11 = [f for f in audit(tmp_path, "silu_and_mul").findings if f.rule_id == "H11"]
-    assert [(f.outcome, f.action) for f in h11] == [("flag", "downgrade_headline")] and "never runs" in h11[0].message, h11
+    assert [(f.outcome, f.action) for f in h11] == [("flag", "downgrade_headline")] and "never runs" in h11[
+        0
+    ].message, h11

@@ -47,8 +47,9 @@ def key_env(monkeypatch):
 
 
 def live(server, store, **kw):
-    return LLMClient("live", model=MODEL, store=store, api_base=server.api_base, api_key_env=KEY_ENV,
-                     timeout_s=10, **kw)
+    return LLMClient(
+        "live", model=MODEL, store=store, api_base=server.api_base, api_key_env=KEY_ENV, timeout_s=10, **kw
+    )
 
 
 def calls(store: RunStore) -> list[LLMCall]:
@@ -136,14 +137,19 @@ def test_never_valid_raises_invalid_output_after_all_attempts(server, key_env, t
 def test_replay_reproduces_outputs_without_network(server, key_env, tmp_path, monkeypatch):
     rec_store = RunStore(tmp_path / "recorded")
     server.script = [
-        '{"op": "attention"}', '{"op": "attention", "speedup": 1.25}',  # planner: retry then ok
+        '{"op": "attention"}',
+        '{"op": "attention", "speedup": 1.25}',  # planner: retry then ok
         "free text answer",  # profiler
-        (500, {"error": {"message": "overloaded"}}), '{"op": "moe", "speedup": 1.1}',  # 500 then ok
+        (500, {"error": {"message": "overloaded"}}),
+        '{"op": "moe", "speedup": 1.1}',  # 500 then ok
     ]
     c = live(server, rec_store)
     msgs2 = [{"role": "user", "content": "second question"}]
-    live_out = [c.complete("planner", MSGS, schema=Plan), c.complete("profiler", MSGS),
-                c.complete("planner", msgs2, schema=Plan)]
+    live_out = [
+        c.complete("planner", MSGS, schema=Plan),
+        c.complete("profiler", MSGS),
+        c.complete("planner", msgs2, schema=Plan),
+    ]
     server.stop()
 
     import litellm
@@ -155,18 +161,25 @@ def test_replay_reproduces_outputs_without_network(server, key_env, tmp_path, mo
     monkeypatch.delenv(KEY_ENV)
     new_store = RunStore(tmp_path / "replayed")
     r = LLMClient("replay", store=new_store, replay_from=rec_store.root)
-    replay_out = [r.complete("planner", MSGS, schema=Plan), r.complete("profiler", MSGS),
-                  r.complete("planner", msgs2, schema=Plan)]
+    replay_out = [
+        r.complete("planner", MSGS, schema=Plan),
+        r.complete("profiler", MSGS),
+        r.complete("planner", msgs2, schema=Plan),
+    ]
     assert replay_out == live_out
     # a second replay from the file itself is identical too (deterministic)
     r2 = LLMClient("replay", store=None, replay_from=rec_store.root / LLM_CALLS)
-    assert [r2.complete("planner", MSGS, schema=Plan), r2.complete("profiler", MSGS),
-            r2.complete("planner", msgs2, schema=Plan)] == live_out
+    assert [
+        r2.complete("planner", MSGS, schema=Plan),
+        r2.complete("profiler", MSGS),
+        r2.complete("planner", msgs2, schema=Plan),
+    ] == live_out
 
     orig, rep = calls(rec_store), calls(new_store)
     assert len(rep) == len(orig) == 5 and all(x.mode == "replay" for x in rep)
-    assert [(x.role, x.prompt_sha256, x.attempt, x.error) for x in rep] == \
-           [(x.role, x.prompt_sha256, x.attempt, x.error) for x in orig]
+    assert [(x.role, x.prompt_sha256, x.attempt, x.error) for x in rep] == [
+        (x.role, x.prompt_sha256, x.attempt, x.error) for x in orig
+    ]
     assert [x.replayed_call_id for x in rep] == [x.call_id for x in orig]
     assert rep[0].model == MODEL
 
@@ -177,8 +190,11 @@ def test_replay_miss_names_role_hash_prompt_and_file(server, key_env, tmp_path):
     live(server, store).complete("profiler", MSGS)
     r = LLMClient("replay", store=None, replay_from=store.root)
     long_prompt = "p" * 200 + "TAILMARKER"
-    msgs = [{"role": "user", "content": "earlier"}, {"role": "assistant", "content": "x"},
-            {"role": "user", "content": long_prompt}]
+    msgs = [
+        {"role": "user", "content": "earlier"},
+        {"role": "assistant", "content": "x"},
+        {"role": "user", "content": long_prompt},
+    ]
     with pytest.raises(ReplayMiss) as ei:
         r.complete("profiler", msgs)
     text = str(ei.value)
@@ -195,8 +211,7 @@ def test_echoed_api_key_never_reaches_the_file(server, key_env, tmp_path):
     store = RunStore(tmp_path / "run")
 
     def echo_auth(body, headers):
-        return f"your header was {headers['Authorization']} and key {KEY}; json: " \
-               f'{{"op": "{KEY}", "speedup": 2}}'
+        return f'your header was {headers["Authorization"]} and key {KEY}; json: {{"op": "{KEY}", "speedup": 2}}'
 
     server.script = [echo_auth]
     out = live(server, store).complete("planner", [{"role": "user", "content": f"my key is {KEY}"}], schema=Plan)
@@ -280,5 +295,8 @@ def test_same_prompt_twice_replays_in_recorded_order(server, key_env, tmp_path):
     c = live(server, store)
     assert [c.complete("judge", MSGS), c.complete("judge", MSGS)] == ["first", "second"]
     r = LLMClient("replay", store=None, replay_from=store.root)
-    assert [r.complete("judge", MSGS), r.complete("judge", MSGS), r.complete("judge", MSGS)] == \
-           ["first", "second", "second"]
+    assert [r.complete("judge", MSGS), r.complete("judge", MSGS), r.complete("judge", MSGS)] == [
+        "first",
+        "second",
+        "second",
+    ]

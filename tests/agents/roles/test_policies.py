@@ -13,8 +13,15 @@ def values(legs):
 
 
 def tuner(cand: str, feedback=None):
-    return policies.config_tuner(gate_id="config-x", knob_name="max_num_seqs", candidate_config={"max_num_seqs": 32},
-                                 reference_legs=["ref"], candidate_legs=[cand], values=values, feedback=feedback)
+    return policies.config_tuner(
+        gate_id="config-x",
+        knob_name="max_num_seqs",
+        candidate_config={"max_num_seqs": 32},
+        reference_legs=["ref"],
+        candidate_legs=[cand],
+        values=values,
+        feedback=feedback,
+    )
 
 
 def test_tuner_submits_an_honest_claim_for_a_win():
@@ -37,9 +44,21 @@ def test_tuner_withdraws_what_it_cannot_fix():
 
 
 def test_tuner_declares_the_knob_with_its_derived_keys_and_lever():
-    p = policies.config_tuner(gate_id="g", knob_name="max_num_batched_tokens", candidate_config={}, reference_legs=["ref"],
-                              candidate_legs=["fast"], values=values, feedback=None)
-    assert p.declared_knobs == ["max_num_batched_tokens", "compile_ranges_endpoints", "encoder_cache_size", "max_num_encoder_input_tokens"]
+    p = policies.config_tuner(
+        gate_id="g",
+        knob_name="max_num_batched_tokens",
+        candidate_config={},
+        reference_legs=["ref"],
+        candidate_legs=["fast"],
+        values=values,
+        feedback=None,
+    )
+    assert p.declared_knobs == [
+        "max_num_batched_tokens",
+        "compile_ranges_endpoints",
+        "encoder_cache_size",
+        "max_num_encoder_input_tokens",
+    ]
     assert p.declared_levers == {"max_num_batched_tokens": "config"}
 
 
@@ -57,21 +76,35 @@ def test_strategist_drops_values_equal_to_the_current_config():
 def test_bankable_semantics():
     assert _bankable({"verdict": "PASS"})
     assert not _bankable({"verdict": "FAIL", "actions": ["eject"]})
-    assert _bankable({"verdict": "FLAG", "actions": ["flag", "downgrade_headline"]})  # labels only: banked with the label
+    assert _bankable(
+        {"verdict": "FLAG", "actions": ["flag", "downgrade_headline"]}
+    )  # labels only: banked with the label
     assert not _bankable({"verdict": "FLAG", "actions": ["remeasure"]})  # asks for work: not a win yet
     assert _bankable({"verdict": None, "unaudited_reason": "auditor error"})  # fail open
     assert not _bankable({})
 
 
 def test_tuner_declares_the_latency_percentiles_that_got_worse():
-    lat = {("ref", "tpot_ms"): [3.0] * 100, ("fast", "tpot_ms"): [9.0] * 100,
-           ("ref", "ttft_ms"): [50.0] * 100, ("fast", "ttft_ms"): [40.0] * 100}
+    lat = {
+        ("ref", "tpot_ms"): [3.0] * 100,
+        ("fast", "tpot_ms"): [9.0] * 100,
+        ("ref", "ttft_ms"): [50.0] * 100,
+        ("fast", "ttft_ms"): [40.0] * 100,
+    }
 
     def latencies(legs, metric):
         return [v for leg in legs for v in lat.get((leg, metric), [])]
 
-    p = policies.config_tuner(gate_id="g", knob_name="max_num_seqs", candidate_config={}, reference_legs=["ref"],
-                              candidate_legs=["fast"], values=values, feedback=None, latencies=latencies)
+    p = policies.config_tuner(
+        gate_id="g",
+        knob_name="max_num_seqs",
+        candidate_config={},
+        reference_legs=["ref"],
+        candidate_legs=["fast"],
+        values=values,
+        feedback=None,
+        latencies=latencies,
+    )
     assert p.declared_regressions == ["p50_tpot_ms", "p99_tpot_ms"]
 
 
@@ -80,9 +113,15 @@ def test_tuner_does_not_remeasure_a_confound():
 
 
 def integrator(cand: str, ok: bool = True, feedback=None):
-    return policies.integrator(policies.KernelUnderTest("kernel-silu_and_mul", "silu_and_mul", "m:f", "geak-plugin: x"),
-                               reference_legs=["ref"], candidate_legs=[cand], candidate_ok=ok, isolated_speedup=1.4,
-                               values=values, feedback=feedback)
+    return policies.integrator(
+        policies.KernelUnderTest("kernel-silu_and_mul", "silu_and_mul", "m:f", "geak-plugin: x"),
+        reference_legs=["ref"],
+        candidate_legs=[cand],
+        candidate_ok=ok,
+        isolated_speedup=1.4,
+        values=values,
+        feedback=feedback,
+    )
 
 
 def test_integrator_submits_a_kernel_win_with_e2e_as_the_headline():

@@ -12,8 +12,17 @@ from geak.orchestrator.cli.skills_cmds import skills_app
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "tests" / "data" / "skills"
 B4_RUN = REPO / "runs" / "cases" / "b4_handicapped_seed" / "run"
-ROLES = ["profiler", "strategist", "config_tuner", "kernel_extractor", "kernel_author",
-         "op_benchmarker", "integrator", "finalizer", "patch_auditor"]
+ROLES = [
+    "profiler",
+    "strategist",
+    "config_tuner",
+    "kernel_extractor",
+    "kernel_author",
+    "op_benchmarker",
+    "integrator",
+    "finalizer",
+    "patch_auditor",
+]
 PRODUCERS = ["profiler", "config_tuner", "kernel_extractor", "op_benchmarker", "integrator", "finalizer"]
 runner = CliRunner()
 
@@ -25,6 +34,7 @@ def _copy(name, tmp_path):
 
 
 # ---------------------------------------------------------------- shipped skills
+
 
 def test_shipped_skills_validate():
     assert sk.validate_all(REPO) == []
@@ -58,6 +68,7 @@ def test_producer_cards_defer_to_the_auditor(role):
 
 
 # ---------------------------------------------------------------- validation of broken trees
+
 
 def test_minimal_fixture_is_valid_and_renders():
     assert sk.validate_all(DATA / "minimal") == []
@@ -113,12 +124,15 @@ def test_auditor_scopes_required(tmp_path):
     shutil.copytree(REPO / "skills", root / "skills")
     shutil.copytree(REPO / "prompts", root / "prompts")
     card = root / "skills" / "patch_auditor" / "skill.md"
-    card.write_text(card.read_text().replace("scopes: [baseline, profile, harness, patch, bundle]", "scopes: [baseline, patch]"))
+    card.write_text(
+        card.read_text().replace("scopes: [baseline, profile, harness, patch, bundle]", "scopes: [baseline, patch]")
+    )
     probs = sk.validate_all(root)
     assert any("skills/patch_auditor/skill.md: field 'scopes'" in p for p in probs), probs
 
 
 # ---------------------------------------------------------------- rendering
+
 
 def test_strict_undefined_names_template_and_variable():
     probs = sk.validate_all(DATA / "strict")
@@ -170,6 +184,7 @@ def test_state_from_run_has_every_sample_field():
 
 # ---------------------------------------------------------------- hashes
 
+
 def test_skill_hashes_stable_and_change_with_content(tmp_path):
     h1 = sk.skill_hashes(None, REPO)
     assert h1 == sk.skill_hashes(None, REPO)
@@ -177,7 +192,10 @@ def test_skill_hashes_stable_and_change_with_content(tmp_path):
     assert "prompts/_layout.j2" in h1 and list(h1) == sorted(h1)
     assert all(len(v) == 64 for v in h1.values())
     one = sk.skill_hashes(["patch_auditor"], REPO)
-    assert "skills/profiler/skill.md" not in one and one["skills/patch_auditor/skill.md"] == h1["skills/patch_auditor/skill.md"]
+    assert (
+        "skills/profiler/skill.md" not in one
+        and one["skills/patch_auditor/skill.md"] == h1["skills/patch_auditor/skill.md"]
+    )
     assert sk.load_skill("patch_auditor", REPO).sha256 == h1["skills/patch_auditor/skill.md"]
 
     root = _copy("minimal", tmp_path)
@@ -189,6 +207,7 @@ def test_skill_hashes_stable_and_change_with_content(tmp_path):
 
 
 # ---------------------------------------------------------------- CLI
+
 
 def test_cli_list_and_show():
     r = runner.invoke(skills_app, ["list"])
@@ -216,7 +235,9 @@ def test_cli_validate_ok_and_failing():
 def test_cli_render_patch_auditor_from_run():
     r = runner.invoke(skills_app, ["render", "patch_auditor", "--run", str(B4_RUN), "--gate", "baseline"])
     assert r.exit_code == 0, r.output
-    assert "B4" in r.output and "FAIL" in r.output and "[resolved_config.cache_config.gpu_memory_utilization]" in r.output
+    assert (
+        "B4" in r.output and "FAIL" in r.output and "[resolved_config.cache_config.gpu_memory_utilization]" in r.output
+    )
 
 
 def test_cli_render_errors():
@@ -231,7 +252,9 @@ def test_an_edited_prompt_cannot_escape_the_sandbox(tmp_path):
     root = _copy("minimal", tmp_path)
     proof = tmp_path / "escaped"
     tpl = root / "prompts" / "alpha.j2"
-    tpl.write_text(tpl.read_text() + "\n{{ cycler.__init__.__globals__.os.popen('touch " + str(proof) + "').read() }}\n")
+    tpl.write_text(
+        tpl.read_text() + "\n{{ cycler.__init__.__globals__.os.popen('touch " + str(proof) + "').read() }}\n"
+    )
     with pytest.raises(sk.RenderError) as e:
         sk.render("alpha", {"run_id": "r", "gate_id": "g"}, root)
     assert "SecurityError" in str(e.value) and "prompts/alpha.j2" in str(e.value)

@@ -24,8 +24,14 @@ B = LaunchConfig(model="m", max_num_seqs=32)
 
 def test_a_crossover_swaps_the_sets_between_its_periods(tmp_path):
     p1, p2 = crossover_jobs(X, A, B, ("cpu:0", "cpu:1"), ("reference", "candidate"), {"reps": 3}, tmp_path)
-    assert [(j.leg_id, j.cfg.devices, j.cfg.max_num_seqs) for j in p1] == [("g_a_p1", "cpu:0", 24), ("g_b_p1", "cpu:1", 32)]
-    assert [(j.leg_id, j.cfg.devices, j.cfg.max_num_seqs) for j in p2] == [("g_a_p2", "cpu:1", 24), ("g_b_p2", "cpu:0", 32)]
+    assert [(j.leg_id, j.cfg.devices, j.cfg.max_num_seqs) for j in p1] == [
+        ("g_a_p1", "cpu:0", 24),
+        ("g_b_p1", "cpu:1", 32),
+    ]
+    assert [(j.leg_id, j.cfg.devices, j.cfg.max_num_seqs) for j in p2] == [
+        ("g_a_p2", "cpu:1", 24),
+        ("g_b_p2", "cpu:0", 32),
+    ]
     # the two legs of a period share one barrier; the periods do not
     assert p1[0].kw["rep_barrier"] == p1[1].kw["rep_barrier"] != p2[0].kw["rep_barrier"]
 
@@ -54,13 +60,20 @@ def _meeting_leg(arrivals: dict[str, list[float]], delay: dict[str, float], fail
         except PartnerLost as e:
             return LegResult(job.leg_id, "failed", str(e), 0, None)
         return LegResult(job.leg_id, "ok", None, 3, None)
+
     return one
 
 
 def test_the_partners_start_every_repetition_together(tmp_path):
     arrivals: dict[str, list[float]] = {}
-    r = run_crossover(RunStore(tmp_path), local_batch(_meeting_leg(arrivals, {"g_b_p1": 0.3, "g_a_p2": 0.2})), legs=X, a=A, b=B,
-                      sets=("cpu:0", "cpu:1"))
+    r = run_crossover(
+        RunStore(tmp_path),
+        local_batch(_meeting_leg(arrivals, {"g_b_p1": 0.3, "g_a_p2": 0.2})),
+        legs=X,
+        a=A,
+        b=B,
+        sets=("cpu:0", "cpu:1"),
+    )
     assert r.ok and r.a_legs == ["g_a_p1", "g_a_p2"] and r.b_legs == ["g_b_p1", "g_b_p2"]
     for p in ("p1", "p2"):
         # the faster leg waited for the slower one at each repetition
@@ -70,7 +83,14 @@ def test_the_partners_start_every_repetition_together(tmp_path):
 def test_a_failed_partner_ends_the_wait_and_the_design(tmp_path):
     arrivals: dict[str, list[float]] = {}
     t = time.monotonic()
-    r = run_crossover(RunStore(tmp_path), local_batch(_meeting_leg(arrivals, {}, fail={"g_b_p1"})), legs=X, a=A, b=B, sets=("cpu:0", "cpu:1"))
+    r = run_crossover(
+        RunStore(tmp_path),
+        local_batch(_meeting_leg(arrivals, {}, fail={"g_b_p1"})),
+        legs=X,
+        a=A,
+        b=B,
+        sets=("cpu:0", "cpu:1"),
+    )
     assert time.monotonic() - t < 5  # not the 10 s wait
     assert r.results["g_a_p1"].status == "failed" and "partner leg failed" in (r.results["g_a_p1"].reason or "")
     assert "g_a_p2" not in r.results  # period 2 never started

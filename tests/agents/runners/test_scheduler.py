@@ -30,6 +30,7 @@ def _sleepy(log: list):
         store.write_text(f"legs/{job.leg_id}/done.txt", job.cfg.devices)
         log.append((job.leg_id, job.cfg.devices, t, time.time()))
         return LegResult(job.leg_id, "ok", None, 1, None)
+
     return one
 
 
@@ -46,7 +47,9 @@ def test_a_local_ray_cluster_declares_the_runs_device_sets():
     from geak.agents.runners.scheduler import RESOURCE, RayScheduler
 
     assert RayScheduler(sets=["cpu:0", "cpu:1"]).init_kw["resources"] == {RESOURCE + "cpu:0": 1, RESOURCE + "cpu:1": 1}
-    assert "resources" not in RayScheduler(address="ray://head:10001", sets=["cuda:0"]).init_kw  # a cluster declares its own
+    assert (
+        "resources" not in RayScheduler(address="ray://head:10001", sets=["cuda:0"]).init_kw
+    )  # a cluster declares its own
 
 
 def test_sets_run_at_once_and_a_sets_legs_in_order(tmp_path):
@@ -124,8 +127,13 @@ def test_ctrl_c_tears_every_server_down_and_a_resume_measures_those_legs_again(t
     # its own lock directory (TMPDIR): a real leg elsewhere on this machine holds the real core locks
     locks = tmp_path / "tmp"
     locks.mkdir()
-    p = subprocess.Popen([sys.executable, "-c", CTRL_C, str(tmp_path)], stdout=subprocess.PIPE, text=True,
-                         env={**os.environ, "TMPDIR": str(locks)}, start_new_session=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(locks)},
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 60
         while time.time() < deadline and len(list(tmp_path.glob("*.pgid"))) < 2:
@@ -146,13 +154,20 @@ def test_ctrl_c_tears_every_server_down_and_a_resume_measures_those_legs_again(t
     assert not any(group_alive(g) for g in pgids)
     store = RunStore(tmp_path / "run")
     assert "cancelled" in store.path("scheduler/batches.jsonl").read_text()
-    assert store.path("scheduler/inflight").is_dir() and not list(store.path("scheduler/inflight").glob("*.json"))  # all unregistered
+    assert store.path("scheduler/inflight").is_dir() and not list(
+        store.path("scheduler/inflight").glob("*.json")
+    )  # all unregistered
     w = WorkloadSpec(dataset="random", num_prompts=1)
     for i in range(2):
         lj, _ = store.read_json(f"legs/aa_{i}/launch.json", LegLaunch)
-        assert lj.status == "failed" and lj.failure_reason.startswith(UNFINISHED + " (the run was cancelled)"), lj.failure_reason
+        assert lj.status == "failed" and lj.failure_reason.startswith(UNFINISHED + " (the run was cancelled)"), (
+            lj.failure_reason
+        )
         # resume: the torn-down leg is not taken as a measured failure; it is moved aside and measured again
-        assert existing(store, f"aa_{i}", role="aa", cfg=LaunchConfig(model="m", devices=f"cpu:{i}"), workload=w, reps=1) is None
+        assert (
+            existing(store, f"aa_{i}", role="aa", cfg=LaunchConfig(model="m", devices=f"cpu:{i}"), workload=w, reps=1)
+            is None
+        )
     assert len(list(store.path("abandoned").iterdir())) == 2
 
 
@@ -160,8 +175,12 @@ def test_a_shipped_leg_unpacks_regular_files_only_inside_its_directory(tmp_path)
     store = RunStore(tmp_path / "run")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in (("leg_1/launch.json", b"{}"), ("leg_1/raw/rep_0.json", b"[]"), ("leg_2/x", b"other leg"),
-                           ("../escape.txt", b"out")):
+        for name, data in (
+            ("leg_1/launch.json", b"{}"),
+            ("leg_1/raw/rep_0.json", b"[]"),
+            ("leg_2/x", b"other leg"),
+            ("../escape.txt", b"out"),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
@@ -187,7 +206,9 @@ def test_ray_tasks_land_their_legs_in_the_run_directory(tmp_path):
     import ray.cloudpickle
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the task function lives in this test module
-    sched = RayScheduler(init_kw={"num_cpus": 2, "resources": {RESOURCE + "cpu:0": 1, RESOURCE + "cpu:1": 1}, "include_dashboard": False})
+    sched = RayScheduler(
+        init_kw={"num_cpus": 2, "resources": {RESOURCE + "cpu:0": 1, RESOURCE + "cpu:1": 1}, "include_dashboard": False}
+    )
     try:
         assert sched.missing(["cpu:0", "cuda:0"]) == ["cuda:0"]
         store = RunStore(tmp_path / "run")
@@ -233,10 +254,14 @@ def test_an_op_harness_run_holds_its_device_set_and_sees_only_its_gpus(tmp_path,
 
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     monkeypatch.setattr(sp, "run", fake_run)
-    status = LiveHarness()(RunStore(tmp_path / "run"), op="rms_norm", candidate="c.py", device="cuda", profile="p", devices="cuda:3")
+    status = LiveHarness()(
+        RunStore(tmp_path / "run"), op="rms_norm", candidate="c.py", device="cuda", profile="p", devices="cuda:3"
+    )
     assert status == "failed"  # the fake wrote no opbench.json
     assert seen["env"]["CUDA_VISIBLE_DEVICES"] == "3" and seen["busy"] is True
-    LiveHarness()(RunStore(tmp_path / "run"), op="rms_norm", candidate="c.py", device="cpu", profile="p", devices="cpu:1")
+    LiveHarness()(
+        RunStore(tmp_path / "run"), op="rms_norm", candidate="c.py", device="cpu", profile="p", devices="cpu:1"
+    )
     assert seen["argv"][:3] == ["taskset", "-c", "1"]
 
 

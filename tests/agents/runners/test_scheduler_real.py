@@ -26,8 +26,12 @@ pytestmark = [pytest.mark.engine, pytest.mark.skipif((os.cpu_count() or 1) < 2, 
 
 
 def _jobs():
-    return [LegJob(f"aa_{i + 1}", "aa", LaunchConfig(model=str(MODEL), devices=f"cpu:{i}"), {"workload": WORKLOAD, "reps": 2})
-            for i in range(2)]
+    return [
+        LegJob(
+            f"aa_{i + 1}", "aa", LaunchConfig(model=str(MODEL), devices=f"cpu:{i}"), {"workload": WORKLOAD, "reps": 2}
+        )
+        for i in range(2)
+    ]
 
 
 def _check_pair(store: RunStore) -> None:
@@ -90,8 +94,9 @@ def test_two_legs_at_once_on_disjoint_cores_locally(tmp_path):
 def test_two_legs_at_once_as_ray_tasks(tmp_path):
     ray = pytest.importorskip("ray")
     store = RunStore(tmp_path / "run")
-    sched = RayScheduler(init_kw={"num_cpus": 2, "resources": {RESOURCE + "cpu:0": 1, RESOURCE + "cpu:1": 1},
-                                  "include_dashboard": False})
+    sched = RayScheduler(
+        init_kw={"num_cpus": 2, "resources": {RESOURCE + "cpu:0": 1, RESOURCE + "cpu:1": 1}, "include_dashboard": False}
+    )
     try:
         assert sched.missing(["cpu:0", "cpu:1", "cpu:2"]) == ["cpu:2"]
         res = LiveLegs("vllm", scheduler=sched).batch(store, _jobs(), node="test")

@@ -24,13 +24,24 @@ def _with_key(tmp_path: Path) -> Path:
     shutil.copytree(RUN, run)
     for items in run.glob("legs/*/accuracy_items.jsonl"):
         rows = [json.loads(x) for x in items.read_text().splitlines()]
-        items.write_text("".join(json.dumps({"schema_version": 1, "prompt_id": f"q{n:04d}", **r}) + "\n" for n, r in enumerate(rows, start=1)))
+        items.write_text(
+            "".join(
+                json.dumps({"schema_version": 1, "prompt_id": f"q{n:04d}", **r}) + "\n"
+                for n, r in enumerate(rows, start=1)
+            )
+        )
     (run / "inputs").mkdir()
     data = PROBE.read_bytes()
     (run / "inputs" / "accuracy.jsonl").write_bytes(data)
     m = json.loads((run / "manifest.json").read_text())
-    m["inputs"] = {"accuracy": {"path": "inputs/accuracy.jsonl", "source": str(PROBE), "sha256": hashlib.sha256(data).hexdigest(),
-                                "size_bytes": len(data)}}
+    m["inputs"] = {
+        "accuracy": {
+            "path": "inputs/accuracy.jsonl",
+            "source": str(PROBE),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size_bytes": len(data),
+        }
+    }
     (run / "manifest.json").write_text(json.dumps(m))
     return run
 
@@ -58,8 +69,11 @@ def test_an_expected_answer_rewritten_in_a_legs_items_is_a_fail_naming_line_and_
     wrong = json.loads(items.read_text().splitlines()[6])["output"]  # a new answer and an expected to match it
     _rewrite(items, 7, expected=wrong + "0", output=wrong + "0")
     got = _f4(run)
-    assert ("fail", "leg val_final_1: accuracy_items.jsonl line 7 field expected "
-            f"'{wrong}0' is not inputs/accuracy.jsonl's '{json.loads(PROBE.read_text().splitlines()[6])['expected']}' for 'q0007'") in got
+    assert (
+        "fail",
+        "leg val_final_1: accuracy_items.jsonl line 7 field expected "
+        f"'{wrong}0' is not inputs/accuracy.jsonl's '{json.loads(PROBE.read_text().splitlines()[6])['expected']}' for 'q0007'",
+    ) in got
 
 
 def test_a_question_file_changed_after_the_run_is_a_fail_on_its_sha256(tmp_path):
@@ -68,7 +82,10 @@ def test_a_question_file_changed_after_the_run_is_a_fail_on_its_sha256(tmp_path)
     (run / "inputs" / "accuracy.jsonl").write_text(text)
     got = _f4(run)
     assert got and all(o == "fail" for o, _ in got)
-    assert "inputs/accuracy.jsonl field 'sha256'" in got[0][1] and "the questions changed after the legs answered them" in got[0][1]
+    assert (
+        "inputs/accuracy.jsonl field 'sha256'" in got[0][1]
+        and "the questions changed after the legs answered them" in got[0][1]
+    )
 
 
 @pytest.mark.parametrize("how", ["drop", "repeat", "unknown"])
@@ -84,9 +101,11 @@ def test_a_leg_that_skipped_repeated_or_invented_a_question_is_a_fail(tmp_path, 
         rows[0] = json.dumps({**json.loads(rows[0]), "prompt_id": "q9999"})
     items.write_text("\n".join(rows) + "\n")
     msgs = [m for o, m in _f4(run) if o == "fail"]
-    want = {"drop": "answered 499 of the 500 questions of inputs/accuracy.jsonl; missing q0001",
-            "repeat": "line 2 answers 'q0001' again (first at line 1)",
-            "unknown": "line 1 field prompt_id 'q9999' is not a question of inputs/accuracy.jsonl"}[how]
+    want = {
+        "drop": "answered 499 of the 500 questions of inputs/accuracy.jsonl; missing q0001",
+        "repeat": "line 2 answers 'q0001' again (first at line 1)",
+        "unknown": "line 1 field prompt_id 'q9999' is not a question of inputs/accuracy.jsonl",
+    }[how]
     assert any(want in m for m in msgs), msgs
 
 
@@ -100,9 +119,13 @@ def test_a_manifest_that_points_the_key_elsewhere_is_refused(tmp_path):
 
 
 def test_the_answer_key_reads_both_shapes_with_one_id_scheme_and_names_bad_lines():
-    key, errors = answer_key('{"question": "2+2?", "answer": "so #### 4"}\n\n{"id": "x", "question": "q", "answer": "#### $1,200."}\n')
+    key, errors = answer_key(
+        '{"question": "2+2?", "answer": "so #### 4"}\n\n{"id": "x", "question": "q", "answer": "#### $1,200."}\n'
+    )
     assert (key, errors) == ({"q0001": "4", "x": "1200"}, [])
     key, errors = answer_key('{"prompt": "1+1=", "expected": "2"}\nnot json\n{"prompt": "p", "expected": 3}\n')
     assert key == {"q0001": "2", "q0003": None}
     assert errors == ["line 2: not JSON (Expecting value)", "line 3: field expected is int, not a string"]
-    assert answer_key('{"question": "q", "answer": "no mark"}')[1] == ["line 1: field answer has no '#### <number>' line"]
+    assert answer_key('{"question": "q", "answer": "no mark"}')[1] == [
+        "line 1: field answer has no '#### <number>' line"
+    ]

@@ -22,6 +22,7 @@ def _val_base(factor: float):
     def f(legs):
         for lid in ("val_base_1", "val_base_2"):
             legs[lid].tput = BASE_TPUT * factor
+
     return f
 
 

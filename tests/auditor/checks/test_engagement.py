@@ -72,8 +72,11 @@ def test_a_knob_the_engine_never_heard_of_proves_nothing(tmp_path):
 
 
 def test_every_lever_the_engine_knows_must_have_changed(tmp_path):
-    p5 = _config_p5(tmp_path, ["max_num_seqs", "max_num_batched_tokens"],
-                    levers={"max_num_seqs": "config", "max_num_batched_tokens": "config"})
+    p5 = _config_p5(
+        tmp_path,
+        ["max_num_seqs", "max_num_batched_tokens"],
+        levers={"max_num_seqs": "config", "max_num_batched_tokens": "config"},
+    )
     assert [f.outcome for f in p5] == ["fail"] and "max_num_batched_tokens is identical" in p5[0].message
 
 

@@ -19,8 +19,11 @@ def test_max_num_seqs_128_vs_256_differ_in_the_knob_and_what_vllm_derives_from_i
     # the KV capacity the engine profiled differs by 0.4% (the larger CUDA graphs take 0.18 GiB): a derived capacity
     assert a["cache_config.kv_cache_size_tokens"] != b["cache_config.kv_cache_size_tokens"]
     diff = config_diff(a, b)
-    assert set(diff) == {"scheduler_config.max_num_seqs", "compilation_config.cudagraph_capture_sizes",
-                         "compilation_config.max_cudagraph_capture_size"}, diff
+    assert set(diff) == {
+        "scheduler_config.max_num_seqs",
+        "compilation_config.cudagraph_capture_sizes",
+        "compilation_config.max_cudagraph_capture_size",
+    }, diff
     assert all(derived_by(["max_num_seqs"], k) for k in diff if k != "scheduler_config.max_num_seqs")
 
 
@@ -28,15 +31,22 @@ def test_the_engine_says_its_weights_are_dummy_and_keeps_its_token_budget():
     a = _resolved("max_num_seqs_128")
     assert a["load_config.load_format"] == "dummy"
     # on this GPU max_num_batched_tokens is vLLM's 8192 whatever max_num_seqs is: a declared derived key may stay put (P5)
-    assert a["scheduler_config.max_num_batched_tokens"] == _resolved("max_num_seqs_256")["scheduler_config.max_num_batched_tokens"] == 8192
+    assert (
+        a["scheduler_config.max_num_batched_tokens"]
+        == _resolved("max_num_seqs_256")["scheduler_config.max_num_batched_tokens"]
+        == 8192
+    )
 
 
 def test_an_fp8_kv_cache_doubles_what_vllm_derives_from_the_cache_dtype_and_nothing_else():
     a, b = _resolved("max_num_seqs_256"), _resolved("kv_cache_dtype_fp8")
     diff = config_diff(a, b)
     assert diff.pop("cache_config.cache_dtype") == ("auto", "fp8")
-    assert set(diff) == {"cache_config.num_gpu_blocks", "cache_config.kv_cache_size_tokens",
-                         "cache_config.kv_cache_max_concurrency"}, diff
+    assert set(diff) == {
+        "cache_config.num_gpu_blocks",
+        "cache_config.kv_cache_size_tokens",
+        "cache_config.kv_cache_max_concurrency",
+    }, diff
     assert diff["cache_config.num_gpu_blocks"] == (28957, 57882)
     # the producer's declared knob (agents/roles/answers.py declared_for) derives them; nothing else does
     assert all(derived_by(["kv_cache_dtype", "cache_dtype"], k) == "kv_cache_dtype" for k in diff)

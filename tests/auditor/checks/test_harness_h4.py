@@ -11,8 +11,14 @@ from geak.auditor.audit import audit_run
 
 
 def _trial(lead: bool, ready: bool = True, before: bool | None = False, stale: float = 0.0) -> dict:
-    return {"lead_ms": 1.0 if lead else 0.0, "enqueued_under_lead": True if lead else None, "host_ms": 0.05, "ready": ready,
-            "stale_byte_fraction": stale, "complete_before_call": before if lead else None}
+    return {
+        "lead_ms": 1.0 if lead else 0.0,
+        "enqueued_under_lead": True if lead else None,
+        "host_ms": 0.05,
+        "ready": ready,
+        "stale_byte_fraction": stale,
+        "complete_before_call": before if lead else None,
+    }
 
 
 def _h4(tmp_path, **anti_gaming):
@@ -33,14 +39,25 @@ def test_a_record_without_readiness_fields_is_judged_on_the_ratio(tmp_path):
 
 def test_output_complete_at_the_end_event_passes(tmp_path):
     trials = [_trial(False), _trial(True), _trial(False), _trial(True)]
-    _, f = _h4(tmp_path, output_ready_at_end_event=True, output_complete_before_timed_call=False, ready_probe={"trials": trials})
+    _, f = _h4(
+        tmp_path,
+        output_ready_at_end_event=True,
+        output_complete_before_timed_call=False,
+        ready_probe={"trials": trials},
+    )
     assert f.outcome == "pass" and "output complete at the end event" in f.message
 
 
 def test_stale_output_at_the_end_event_fails_even_at_a_ratio_near_one(tmp_path):
     trials = [_trial(False), _trial(True, ready=False, stale=0.9), _trial(False), _trial(True, ready=False, stale=0.66)]
-    v, f = _h4(tmp_path, event_ms=42.0, wall_ms=43.0, output_ready_at_end_event=False, output_complete_before_timed_call=False,
-               ready_probe={"trials": trials})
+    v, f = _h4(
+        tmp_path,
+        event_ms=42.0,
+        wall_ms=43.0,
+        output_ready_at_end_event=False,
+        output_complete_before_timed_call=False,
+        ready_probe={"trials": trials},
+    )
     assert f.outcome == "fail" and "2/4 trial(s)" in f.message and "90%" in f.message
     assert f.evidence[0].field == "anti_gaming.ready_probe"
     assert v.verdict == "FAIL"
@@ -48,7 +65,9 @@ def test_stale_output_at_the_end_event_fails_even_at_a_ratio_near_one(tmp_path):
 
 def test_output_complete_before_the_timed_call_fails(tmp_path):
     trials = [_trial(False), _trial(True, before=True), _trial(False), _trial(True, before=True)]
-    v, f = _h4(tmp_path, output_ready_at_end_event=True, output_complete_before_timed_call=True, ready_probe={"trials": trials})
+    v, f = _h4(
+        tmp_path, output_ready_at_end_event=True, output_complete_before_timed_call=True, ready_probe={"trials": trials}
+    )
     assert f.outcome == "fail" and "already complete" in f.message and "2/4" in f.message
     assert v.verdict == "FAIL"
 

@@ -10,8 +10,13 @@ from corpus.plants import PLANTS, build_case, build_clean_run
 from geak.auditor.audit import audit_run
 from geak.auditor.checks import RULES
 
-FAILURES_RULES = {f"B{i}" for i in range(1, 7)} | {f"R{i}" for i in range(1, 4)} | {f"H{i}" for i in range(1, 11)} \
-    | {f"P{i}" for i in range(1, 12)} | {f"F{i}" for i in range(1, 5)}
+FAILURES_RULES = (
+    {f"B{i}" for i in range(1, 7)}
+    | {f"R{i}" for i in range(1, 4)}
+    | {f"H{i}" for i in range(1, 11)}
+    | {f"P{i}" for i in range(1, 12)}
+    | {f"F{i}" for i in range(1, 5)}
+)
 # FAILURES.md's "evidence itself" rows leave ids to the project: these are ours
 EVIDENCE_RULES = {"W1", "E1"}  # the engine's counters contradict the tool; one leg, several experiments
 # the next free harness id, for a failure FAILURES.md (shared, read-only here) does not list yet:
@@ -40,8 +45,14 @@ def test_planted_case_gets_its_key(name, tmp_path):
     for gate_id, v in verdicts.items():
         want, rules = p.key.get(gate_id, ("PASS", []))
         # a keyed rule that could not be checked is what FLAGs the gate (as the backtest scores it)
-        fired = {f.rule_id for f in v.findings if f.outcome in ("fail", "flag") or (f.outcome == "unchecked" and f.rule_id in rules)}
-        assert v.verdict == want, f"{gate_id}: {v.verdict} != {want}; findings {[(f.rule_id, f.outcome, f.message) for f in v.findings if f.outcome != 'pass']}"
+        fired = {
+            f.rule_id
+            for f in v.findings
+            if f.outcome in ("fail", "flag") or (f.outcome == "unchecked" and f.rule_id in rules)
+        }
+        assert v.verdict == want, (
+            f"{gate_id}: {v.verdict} != {want}; findings {[(f.rule_id, f.outcome, f.message) for f in v.findings if f.outcome != 'pass']}"
+        )
         assert set(rules) <= fired, f"{gate_id}: expected {rules} among {fired}"
     assert set(p.key) <= set(verdicts)
 
@@ -72,8 +83,11 @@ def test_p11_ignores_what_the_engine_logs_after_geaks_teardown(tmp_path):
 
     build_clean_run(tmp_path / "run")
     log = tmp_path / "run" / "legs" / "kernel_rmsnorm" / "server.log"
-    log.write_text(log.read_text() + f"{TEARDOWN_MARKER}\n(EngineCore pid=1) INFO [core.py:1454] [shutdown] EngineCore: trigger received "
-                   "signal=SIGTERM\nERROR Traceback (most recent call last):\nEngineDeadError: EngineCore died\n")
+    log.write_text(
+        log.read_text()
+        + f"{TEARDOWN_MARKER}\n(EngineCore pid=1) INFO [core.py:1454] [shutdown] EngineCore: trigger received "
+        "signal=SIGTERM\nERROR Traceback (most recent call last):\nEngineDeadError: EngineCore died\n"
+    )
     v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "integrate-rmsnorm")
     assert next(f for f in v.findings if f.rule_id == "P11").outcome == "pass"
 
@@ -84,8 +98,10 @@ def test_p11_a_planted_teardown_marker_above_a_crash_cuts_nothing(tmp_path):
     build_clean_run(tmp_path / "run")
     log = tmp_path / "run" / "legs" / "kernel_rmsnorm" / "server.log"
     ack = "(EngineCore pid=1) INFO [core.py:1454] [shutdown] EngineCore: trigger received signal=SIGTERM\n"
-    log.write_text(log.read_text() + f"{TEARDOWN_MARKER}\nERROR CUDA error: an illegal memory access was encountered\n"
-                   f"{TEARDOWN_MARKER}\n{ack}")
+    log.write_text(
+        log.read_text() + f"{TEARDOWN_MARKER}\nERROR CUDA error: an illegal memory access was encountered\n"
+        f"{TEARDOWN_MARKER}\n{ack}"
+    )
     v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "integrate-rmsnorm")
     p11 = next(f for f in v.findings if f.rule_id == "P11")
     assert p11.outcome == "fail" and "CUDA error" in p11.message
@@ -96,7 +112,9 @@ def test_p11_still_sees_a_crash_before_the_teardown(tmp_path):
 
     build_clean_run(tmp_path / "run")
     log = tmp_path / "run" / "legs" / "kernel_rmsnorm" / "server.log"
-    log.write_text(log.read_text() + f"ERROR Traceback (most recent call last):\nEngineDeadError: died\n{TEARDOWN_MARKER}\n")
+    log.write_text(
+        log.read_text() + f"ERROR Traceback (most recent call last):\nEngineDeadError: died\n{TEARDOWN_MARKER}\n"
+    )
     v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "integrate-rmsnorm")
     assert next(f for f in v.findings if f.rule_id == "P11").outcome == "fail"
 
@@ -120,7 +138,11 @@ def test_f2_limit_widens_with_the_noise_band(tmp_path):
 
     build_clean_run(tmp_path / "run", legs_mod=_set_tput("caching_audit", BASE_TPUT * 1.08 * 1.03 * 1.15))
     strict = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "bundle")
-    noisy = next(v for v in audit_run(tmp_path / "run", write=False, policy=AuditPolicy(noise_band_pct=20.0)) if v.gate_id == "bundle")
+    noisy = next(
+        v
+        for v in audit_run(tmp_path / "run", write=False, policy=AuditPolicy(noise_band_pct=20.0))
+        if v.gate_id == "bundle"
+    )
     assert next(f for f in strict.findings if f.rule_id == "F2").outcome == "fail"  # 1.15x > 1.10x on a quiet host
     assert next(f for f in noisy.findings if f.rule_id == "F2").outcome == "pass"  # inside a 20% band: no evidence
 
@@ -128,12 +150,16 @@ def test_f2_limit_widens_with_the_noise_band(tmp_path):
 def _set_tput(leg, tput):
     def f(legs):
         legs[leg].tput = tput
+
     return f
 
 
 # ---------------------------------------------------------------- P10 re-derives the probe from raw top-k
 
-def _topk_run(tmp_path, *, cand_top: dict[str, float], probe_cos: float = 0.9999, probe_argmax: bool = True, ref_rows: bool = True):
+
+def _topk_run(
+    tmp_path, *, cand_top: dict[str, float], probe_cos: float = 0.9999, probe_argmax: bool = True, ref_rows: bool = True
+):
     """The clean run with the kernel leg's probe naming its reference leg and both legs' top-k on disk."""
     from geak.auditor.evidence.models import ParityProbe, TopKLogprobs
 
@@ -141,12 +167,18 @@ def _topk_run(tmp_path, *, cand_top: dict[str, float], probe_cos: float = 0.9999
 
     def after(store):
         if ref_rows:
-            store.write_text("legs/cfg_seqs512/first_token_topk.jsonl",
-                             TopKLogprobs(prompt_id="q1", prompt="12+30=", top_logprobs=ref_top).model_dump_json() + "\n")
-        store.write_text("legs/kernel_rmsnorm/first_token_topk.jsonl",
-                         TopKLogprobs(prompt_id="q1", prompt="12+30=", top_logprobs=cand_top).model_dump_json() + "\n")
-        store.write_json("legs/kernel_rmsnorm/parity_probe.json",
-                         ParityProbe(cosine=probe_cos, argmax_equal=probe_argmax, reference_leg="cfg_seqs512", n_prompts=1))
+            store.write_text(
+                "legs/cfg_seqs512/first_token_topk.jsonl",
+                TopKLogprobs(prompt_id="q1", prompt="12+30=", top_logprobs=ref_top).model_dump_json() + "\n",
+            )
+        store.write_text(
+            "legs/kernel_rmsnorm/first_token_topk.jsonl",
+            TopKLogprobs(prompt_id="q1", prompt="12+30=", top_logprobs=cand_top).model_dump_json() + "\n",
+        )
+        store.write_json(
+            "legs/kernel_rmsnorm/parity_probe.json",
+            ParityProbe(cosine=probe_cos, argmax_equal=probe_argmax, reference_leg="cfg_seqs512", n_prompts=1),
+        )
 
     build_clean_run(tmp_path / "run", after=after)
     v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "integrate-rmsnorm")
@@ -174,12 +206,16 @@ def test_p10_fails_closed_when_the_named_reference_recorded_no_top_k(tmp_path):
 
 # ---------------------------------------------------------------- P8: an e2e gain the kernel cannot explain
 
+
 def _amdahl_p8(tmp_path, cand_scale: float):
     from corpus.plants import _decision, _set
     from corpus.synthetic import BASE_TPUT
 
-    build_clean_run(tmp_path / "run", legs_mod=_set("kernel_rmsnorm", tput=BASE_TPUT * 1.08 * cand_scale),
-                    decisions_mod=_decision("d-integrate-rmsnorm", profile_round="round_1"))
+    build_clean_run(
+        tmp_path / "run",
+        legs_mod=_set("kernel_rmsnorm", tput=BASE_TPUT * 1.08 * cand_scale),
+        decisions_mod=_decision("d-integrate-rmsnorm", profile_round="round_1"),
+    )
     v = next(v for v in audit_run(tmp_path / "run", write=False) if v.gate_id == "integrate-rmsnorm")
     return next(f for f in v.findings if f.rule_id == "P8")
 

@@ -34,7 +34,9 @@ def test_every_plant_is_in_the_digest():
 def test_generated_corpus_is_the_reviewed_one():
     # every case, every byte and link: what `geak backtest runs/cases` scores is what was reviewed
     diff = differences(corpus_digest(CASES), read_digest(DIGEST))
-    assert diff == [], f"the generator's output changed; if on purpose: geak cases check runs/cases --update: {diff[:5]}"
+    assert diff == [], (
+        f"the generator's output changed; if on purpose: geak cases check runs/cases --update: {diff[:5]}"
+    )
 
 
 @pytest.mark.parametrize("name", ["clean", "b4_handicapped_seed", "t_metrics_symlink", "p11_crashed_candidate_seed"])
@@ -82,7 +84,9 @@ def _geak(*args, cwd):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "geak.orchestrator.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "geak.orchestrator.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_geak_cases_check_names_the_case_that_changed_and_update_rewrites_the_digest(tmp_path):
@@ -93,7 +97,9 @@ def test_geak_cases_check_names_the_case_that_changed_and_update_rewrites_the_di
     assert ok.returncode == 0 and "2 cases match" in ok.stdout, ok.stderr
     (tmp_path / "cases" / "b1_noisy" / "run" / "decisions.jsonl").write_text("")
     bad = _geak("cases", "check", tmp_path / "cases", "--digest", digest, cwd=tmp_path)
-    assert bad.returncode == 1 and "b1_noisy: its bytes differ" in bad.stderr and "clean" not in bad.stderr.split("\n")[0]
+    assert (
+        bad.returncode == 1 and "b1_noisy: its bytes differ" in bad.stderr and "clean" not in bad.stderr.split("\n")[0]
+    )
     assert _geak("cases", "check", tmp_path / "cases", "--digest", digest, "--update", cwd=tmp_path).returncode == 0
     assert read_digest(digest)["b1_noisy"] != read_digest(DIGEST)["b1_noisy"]
     assert read_digest(digest)["clean"] == read_digest(DIGEST)["clean"]

@@ -54,8 +54,14 @@ def test_a_visible_list_that_is_no_card_id_shows_no_set():
 
 
 def test_odd_bytes_show_no_set_and_raise_nothing():
-    for odd in (None, [], "x", {"system_env": "x"}, {"system_env": {"env_vars": 7, "nvidia_gpu_models": ["GPU 0: x"]}},
-                {"system_env": {"env_vars": "CUDA_VISIBLE_DEVICES=", "nvidia_gpu_models": None}}):
+    for odd in (
+        None,
+        [],
+        "x",
+        {"system_env": "x"},
+        {"system_env": {"env_vars": 7, "nvidia_gpu_models": ["GPU 0: x"]}},
+        {"system_env": {"env_vars": "CUDA_VISIBLE_DEVICES=", "nvidia_gpu_models": None}},
+    ):
         assert gpu_set(odd) is None, odd
 
 
@@ -72,7 +78,9 @@ def test_the_gpu_recordings_sequential_aa_legs_pair_as_an_abba_chain_on_one_card
     assert all(s is not None and s.cores == frozenset({"cuda:0"}) for s in spans)
     (design,), left = aa_pairs.sequences(spans, set(), 6)
     assert not left and design == (["aa_1", "aa_4", "aa_5"], ["aa_2", "aa_3", "aa_6"])
-    res = derive("abba", [run.leg(i) for i in design[0]], [run.leg(i) for i in design[1]], "output_throughput", True, 0.5)
+    res = derive(
+        "abba", [run.leg(i) for i in design[0]], [run.leg(i) for i in design[1]], "output_throughput", True, 0.5
+    )
     assert res.unverifiable is None and len(res.deltas) == 3
     assert [p["order"] for p in res.pairs] == ["ab", "ba", "ab"]
 
@@ -82,9 +90,17 @@ def test_a_leg_whose_engine_saw_another_card_breaks_the_abba_sequence(tmp_path):
     shutil.copytree(GPU, run_dir)
     info_file = run_dir / "legs" / "aa_4" / "server_info.json"
     info = json.loads(info_file.read_text())
-    info["system_env"]["env_vars"] = info["system_env"]["env_vars"].replace("CUDA_VISIBLE_DEVICES=0", "CUDA_VISIBLE_DEVICES=1")
+    info["system_env"]["env_vars"] = info["system_env"]["env_vars"].replace(
+        "CUDA_VISIBLE_DEVICES=0", "CUDA_VISIBLE_DEVICES=1"
+    )
     info_file.write_text(json.dumps(info))
     run = RunEvidence(RunStore(run_dir))
-    res = derive("abba", [run.leg(i) for i in ("aa_1", "aa_4", "aa_5")], [run.leg(i) for i in ("aa_2", "aa_3", "aa_6")],
-                 "output_throughput", True, 0.5)
+    res = derive(
+        "abba",
+        [run.leg(i) for i in ("aa_1", "aa_4", "aa_5")],
+        [run.leg(i) for i in ("aa_2", "aa_3", "aa_6")],
+        "output_throughput",
+        True,
+        0.5,
+    )
     assert res.unverifiable and "different device sets" in res.unverifiable and "GPUs [cuda:1]" in res.unverifiable

@@ -21,14 +21,17 @@ def test_the_built_in_dialects_are_well_formed():
     assert dialects.default().name == "vllm"
 
 
-@pytest.mark.parametrize("field,value,said", [
-    ("name", "Bad Name", "name 'Bad Name'"),
-    ("metrics", {"tokens": "x:tokens_total"}, "metrics: unknown family 'tokens'"),
-    ("pid_lines", (r"pid=\d+",), "pid_lines: 'pid=\\\\d+' captures 0 group(s); the reader takes 1"),
-    ("core_ids_lines", (r"core ids=\[([0-9, ]*)\]",), "captures 1 group(s); the reader takes 2"),
-    ("reset_lines", (r"(unclosed",), "reset_lines: '(unclosed' is not a regex"),
-    ("kernel_keys", ("[",), "kernel_keys: '[' is not a regex"),
-])
+@pytest.mark.parametrize(
+    "field,value,said",
+    [
+        ("name", "Bad Name", "name 'Bad Name'"),
+        ("metrics", {"tokens": "x:tokens_total"}, "metrics: unknown family 'tokens'"),
+        ("pid_lines", (r"pid=\d+",), "pid_lines: 'pid=\\\\d+' captures 0 group(s); the reader takes 1"),
+        ("core_ids_lines", (r"core ids=\[([0-9, ]*)\]",), "captures 1 group(s); the reader takes 2"),
+        ("reset_lines", (r"(unclosed",), "reset_lines: '(unclosed' is not a regex"),
+        ("kernel_keys", ("[",), "kernel_keys: '[' is not a regex"),
+    ],
+)
 def test_a_malformed_dialect_is_refused_naming_its_field(field, value, said):
     d = Dialect(**{"name": "probe", "bench_tool": "probe-bench", field: value})
     with pytest.raises(ValueError, match="probe|Bad Name") as e:
@@ -41,7 +44,9 @@ def test_a_dialect_reader_that_breaks_on_odd_bytes_is_an_unreadable_answer_not_a
     def boom(info):
         return {"x": info["odd"]["deeper"]}
 
-    dialects.register(Dialect(name="probe", bench_tool="probe-bench", server_info_key="probe_config", server_info_flat=boom))
+    dialects.register(
+        Dialect(name="probe", bench_tool="probe-bench", server_info_key="probe_config", server_info_flat=boom)
+    )
     try:
         with pytest.raises(ValueError, match=r"server info \(probe's 'probe_config'\) cannot be read: KeyError"):
             resolved_from_server_info({"probe_config": {}})

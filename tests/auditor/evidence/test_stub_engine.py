@@ -51,8 +51,10 @@ def stub_run(tmp_path_factory):
         res = run_leg(store, "stub", LegSpec(leg_id, role, cfg, WORKLOAD, reps=3))
         assert res.status == "ok", res.reason
     assert pin_invariants(store, "aa_1") == {"model": "stub-words"}  # the invariants its dialect names
-    store.append_jsonl("decisions.jsonl", Decision(decision_id="d-b", gate_id="baseline", scope="baseline", producer="test",
-                                                  reference_legs=["baseline"]))
+    store.append_jsonl(
+        "decisions.jsonl",
+        Decision(decision_id="d-b", gate_id="baseline", scope="baseline", producer="test", reference_legs=["baseline"]),
+    )
     yield store
     from geak.agents.engines.base import ENGINES
 
@@ -63,7 +65,9 @@ def stub_run(tmp_path_factory):
 def test_a_leg_runs_through_the_two_files(stub_run):
     run = RunEvidence(stub_run)
     leg = run.leg("baseline")
-    assert not leg.problems and not leg.mismatches and len(leg.counted) == 3 and len(leg.warmups) == 1, leg.problems + leg.mismatches
+    assert not leg.problems and not leg.mismatches and len(leg.counted) == 3 and len(leg.warmups) == 1, (
+        leg.problems + leg.mismatches
+    )
     assert {r.rep.tool for r in leg.counted} == {"stub-bench"}  # normalized in the stub's dialect
     # its config answer, flattened by its dialect; its log lines name the lifetime
     assert leg.launch.resolved_config["stub_config.max_batch"] == 4
@@ -79,7 +83,9 @@ def test_the_auditor_reads_the_new_engine_like_a_built_in_one(stub_run):
     v = next(v for v in audit_run(stub_run.root, write=False) if v.gate_id == "baseline")
     got = {f.rule_id: f.outcome for f in v.findings}
     assert got.get("W1") == "pass", [f.message for f in v.findings if f.rule_id == "W1"]  # the second witness agrees
-    assert got.get("E1", "pass") == "pass" and got.get("P1", "pass") == "pass", [(f.rule_id, f.message) for f in v.findings]
+    assert got.get("E1", "pass") == "pass" and got.get("P1", "pass") == "pass", [
+        (f.rule_id, f.message) for f in v.findings
+    ]
     # the band comes from its two A/A lifetimes: the per-launch boot_id (its dialect's ignored key) is no
     # confound, and the two logs name two lifetimes. (A busy host makes the band unknown, rightly: the
     # suite's own neighbours on a 2-core CI machine can do that to reps of ~10 ms.)
@@ -87,8 +93,9 @@ def test_the_auditor_reads_the_new_engine_like_a_built_in_one(stub_run):
     assert v.policy["noise_band_source"] == "measured A/A legs" or "contended" in unknown, v.policy
     assert "one server lifetime" not in unknown and "unusable" not in unknown, unknown
     # reps of ~10 ms can FLAG on a busy machine; nothing of the new engine's evidence fails
-    assert v.verdict in ("PASS", "FLAG") and not [f for f in v.findings if f.outcome == "fail"], \
-        [(f.rule_id, f.outcome, f.message) for f in v.findings if f.outcome != "pass"]
+    assert v.verdict in ("PASS", "FLAG") and not [f for f in v.findings if f.outcome == "fail"], [
+        (f.rule_id, f.outcome, f.message) for f in v.findings if f.outcome != "pass"
+    ]
 
 
 def test_it_is_the_dialect_that_reads_them(stub_run):

@@ -13,7 +13,10 @@ from geak.auditor.importers.geak_v4 import import_geak_v4
 
 def test_cited_lines_from_each_shape():
     bind = "[overlay] rebound a.b:c -> overlay_c.c"
-    assert cited_lines(bind + "\n[overlay-mark] c OPTIMIZED kernel CALLED\nok") == [bind, "[overlay-mark] c OPTIMIZED kernel CALLED"]
+    assert cited_lines(bind + "\n[overlay-mark] c OPTIMIZED kernel CALLED\nok") == [
+        bind,
+        "[overlay-mark] c OPTIMIZED kernel CALLED",
+    ]
     assert cited_lines({"bind": bind, "calls": [bind, "x" * 500]}) == [bind]  # duplicates and non-log-lines dropped
     assert cited_lines([bind, 3, None]) == [bind]
     assert cited_lines(None) == [] and cited_lines(42) == []
@@ -57,6 +60,7 @@ def test_inline_runs_without_leg_dirs_are_named_as_a_summary(tmp_path):
     src.mkdir()
     _geak_dir(src)
     import shutil
+
     shutil.rmtree(src / "overlay" / "cand_rmsnorm_fused" / "cand")
     rep = import_geak_v4(src, tmp_path / "run")
     assert any("ref_runs/cand_runs in integrate_result.json are the integrator's summary" in p for p in rep.problems)

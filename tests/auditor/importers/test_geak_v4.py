@@ -64,7 +64,11 @@ def test_run_dir_layout(tmp_path: Path) -> None:
     assert len(leg.counted) == 3 and not leg.problems
     for r in leg.reps:
         raw = (tmp_path / "run" / leg.dir / r.rep.raw_file).read_text()
-        src_line = (DATA / "P1_flydsl_gemm_real_win/validation/base/bench_runs.jsonl").read_text().splitlines()[r.rep.rep_index]
+        src_line = (
+            (DATA / "P1_flydsl_gemm_real_win/validation/base/bench_runs.jsonl")
+            .read_text()
+            .splitlines()[r.rep.rep_index]
+        )
         assert raw == src_line + "\n"
     bundle = next(d for _, d in run.decisions if d.gate_id == "bundle")
     assert bundle.claim.reported_settings["validation_base"]["mem_fraction_static"] == 0.85
@@ -136,6 +140,7 @@ def test_registry() -> None:
 
 
 # ---------------------------------------------------------------- links and devices in a source (issue 32)
+
 
 def _copy_fixture(tmp_path: Path) -> Path:
     import shutil

@@ -7,7 +7,11 @@ def test_config_legs_follow_the_measure_rounds():
     assert ids.config_legs("max_num_seqs-32", 1, ["baseline"]) == (["baseline"], ["cfg_max_num_seqs-32"])
     refs, cands = ids.config_legs("c", 3, ["baseline"])
     assert refs == ["baseline", ids.config_ref_leg("c", 1), ids.config_ref_leg("c", 2)]
-    assert cands == [ids.config_leg("c", 0), ids.config_leg("c", 1), ids.config_leg("c", 2)] == ["cfg_c", "cfg_c_m1", "cfg_c_m2"]
+    assert (
+        cands
+        == [ids.config_leg("c", 0), ids.config_leg("c", 1), ids.config_leg("c", 2)]
+        == ["cfg_c", "cfg_c_m1", "cfg_c_m2"]
+    )
 
 
 def test_kernel_legs_and_gates():
@@ -19,8 +23,18 @@ def test_kernel_legs_and_gates():
 
 def test_validation_plan_is_interleaved_then_the_caching_audit():
     plan = ids.validation_plan(2, True)
-    assert [r for _, r in plan] == ["validation_base", "validation_final", "validation_base", "validation_final", "caching_audit"]
-    assert ids.is_bundle_decision(ids.bundle_decision(0)) and ids.baseline_leg(0) == "baseline" and ids.baseline_leg(2) == "baseline_r2"
+    assert [r for _, r in plan] == [
+        "validation_base",
+        "validation_final",
+        "validation_base",
+        "validation_final",
+        "caching_audit",
+    ]
+    assert (
+        ids.is_bundle_decision(ids.bundle_decision(0))
+        and ids.baseline_leg(0) == "baseline"
+        and ids.baseline_leg(2) == "baseline_r2"
+    )
     assert ids.candidate_id("max_num_seqs", 32) == "max_num_seqs-32"
 
 
@@ -34,7 +48,10 @@ def test_paired_designs_name_their_legs_here():
     # abba: one A and one B leg per pair
     assert ids.aa_designs(2, "abba", 3) == [(["aa_a_1", "aa_a_2", "aa_a_3"], ["aa_b_1", "aa_b_2", "aa_b_3"])]
     # a paired config gate measures its reference afresh each round, and the decision names every round
-    assert ids.config_paired_legs("c", 1, "crossover", 6) == (["xref_c_m1_p1", "xref_c_m1_p2"], ["xcfg_c_m1_p1", "xcfg_c_m1_p2"])
+    assert ids.config_paired_legs("c", 1, "crossover", 6) == (
+        ["xref_c_m1_p1", "xref_c_m1_p2"],
+        ["xcfg_c_m1_p1", "xcfg_c_m1_p2"],
+    )
     refs, cands = ids.config_legs_of("c", 2, ["baseline"], "crossover")
     assert refs == ["xref_c_p1", "xref_c_p2", "xref_c_m1_p1", "xref_c_m1_p2"] and "baseline" not in refs
     assert cands == ["xcfg_c_p1", "xcfg_c_p2", "xcfg_c_m1_p1", "xcfg_c_m1_p2"]

@@ -11,11 +11,19 @@ from geak.orchestrator.workflow import gate
 
 
 def _verdict(v, actions):
-    findings = [Finding(rule_id="P3", scope="patch", outcome="flag", action="remeasure", message="delta within noise")] if v == "FLAG" else []
-    return AuditVerdict(gate_id="config-x", scope="patch", decision_id="d-x", verdict=v, findings=findings, actions=actions)
+    findings = (
+        [Finding(rule_id="P3", scope="patch", outcome="flag", action="remeasure", message="delta within noise")]
+        if v == "FLAG"
+        else []
+    )
+    return AuditVerdict(
+        gate_id="config-x", scope="patch", decision_id="d-x", verdict=v, findings=findings, actions=actions
+    )
 
 
-@pytest.mark.parametrize("floor, actions, banks", [("FLAG", ["remeasure"], False), ("FAIL", ["eject"], False), ("PASS", ["pass"], True)])
+@pytest.mark.parametrize(
+    "floor, actions, banks", [("FLAG", ["remeasure"], False), ("FAIL", ["eject"], False), ("PASS", ["pass"], True)]
+)
 def test_a_failing_judgment_leaves_the_floor_s_verdict(tmp_path, monkeypatch, floor, actions, banks):
     def http_500(*a, **k):
         raise RuntimeError("litellm.InternalServerError: 500 Internal Server Error")
