@@ -13,8 +13,10 @@ counts, max positions) live in ``params`` of the model profile the shapes were s
 
 from __future__ import annotations
 
-from typing import Any
+import json
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 from pydantic import BaseModel, Field
@@ -108,6 +110,48 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+# "hf:<config.json>": the served model's own Hugging Face config, so a harness times the shapes
+# of the model the server loaded (a Llama-3-8B has intermediate 14336, not llama-gpu's 11008)
+HF_PREFIX = "hf:"
+HF_TOKENS = [1, 32, 512, 4096]
+_HF_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+
+
+def hf_profile(config_json: str | Path) -> dict[str, Any]:
+    """A model profile read from a Llama-type config.json (the keys every such config has; a
+    missing one is a KeyError naming it, since a guessed hidden size times the wrong shapes)."""
+    path = Path(config_json)
+    try:
+        c = json.loads(path.read_text())
+        heads, hidden = int(c["num_attention_heads"]), int(c["hidden_size"])
+        rope = c.get("rope_parameters") or {}
+        dtype = str(c.get("torch_dtype") or c.get("dtype") or "bfloat16")
+        params = {
+            "eps": float(c.get("rms_norm_eps", 1e-6)),
+            "hidden": hidden,
+            "intermediate": int(c["intermediate_size"]),
+            "head_size": int(c.get("head_dim") or hidden // heads),
+            "num_heads": heads,
+            "num_kv_heads": int(c.get("num_key_value_heads") or heads),
+            "max_position": int(c.get("max_position_embeddings", 8192)),
+            "rope_theta": float(c.get("rope_theta") or rope.get("rope_theta") or 10000.0),
+        }
+    except (OSError, ValueError, TypeError) as e:
+        raise ValueError(f"{path}: not a readable model config ({e})") from e
+    except KeyError as e:
+        raise ValueError(f"{path}: the model config has no {e.args[0]!r}; name a profile instead") from e
+    return {"params": params, "tokens": list(HF_TOKENS), "dtypes": [_HF_DTYPES.get(dtype, "bf16")]}
+
+
+def profile_named(profile: str) -> dict[str, Any]:
+    """A model profile by name (PROFILES) or from a model's config.json ("hf:<path>")."""
+    if profile.startswith(HF_PREFIX):
+        return hf_profile(profile[len(HF_PREFIX) :])
+    if profile not in PROFILES:
+        raise KeyError(f"unknown model profile {profile!r}; known: {sorted(PROFILES)} or hf:<config.json>")
+    return PROFILES[profile]
+
+
 def served_shape(op: str, tokens: int, p: dict[str, Any]) -> list[int]:
     if op in ("rmsnorm", "fused_add_rmsnorm"):
         return [tokens, p["hidden"]]
@@ -125,7 +169,7 @@ def spec_for(
     that read the served set from a trace passes what it saw)."""
     if op not in OPS:
         raise KeyError(f"unknown op {op!r}; known: {OPS}")
-    prof = PROFILES[profile]
+    prof = profile_named(profile)
     p = dict(prof["params"])
     return OpSpec(
         op=op,

@@ -6,6 +6,7 @@ for an LLM), and the kernel author's candidate written into the run directory.""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from geak.agents.roles.answers import KernelCandidate
@@ -18,8 +19,14 @@ from ..state import RunState
 
 
 def harness_profile(st: RunState) -> str:
-    """The served-shape profile of agents/kernels/specs.py for this model (shipped model, else GPU llama)."""
-    return "tiny-arith" if "tiny-arith" in str(st["base_config"].get("model", "")) else "llama-gpu"
+    """The served-shape profile of agents/kernels/specs.py for this model: the shipped model's by
+    name; a model directory's own config.json ("hf:<path>", the shapes the server loaded); else
+    the generic GPU Llama (a hub name: its config is not on disk to read)."""
+    model = str(st["base_config"].get("model", ""))
+    if "tiny-arith" in model:
+        return "tiny-arith"
+    cfg = Path(model) / "config.json"
+    return f"hf:{cfg.resolve()}" if model and cfg.is_file() else "llama-gpu"
 
 
 def losing_shapes(ob: Any) -> list[tuple[list[int], float]]:
