@@ -65,7 +65,40 @@ def rotary(
     return apply(q), apply(k)
 
 
-BASELINES = {"rmsnorm": rmsnorm, "fused_add_rmsnorm": fused_add_rmsnorm, "silu_and_mul": silu_and_mul, "rotary": rotary}
+def cache_write(
+    key: torch.Tensor, value: torch.Tensor, key_cache: torch.Tensor, value_cache: torch.Tensor, slots: torch.Tensor
+) -> None:
+    """The paged KV-cache write in torch (what reshape_and_cache_flash does; slots < 0 are padding)."""
+    nkv, hs = key_cache.shape[2], key_cache.shape[3]
+    keep = slots >= 0
+    key_cache.flatten(0, 1)[slots[keep]] = key.reshape(-1, nkv, hs)[keep]
+    value_cache.flatten(0, 1)[slots[keep]] = value.reshape(-1, nkv, hs)[keep]
+
+
+def rope_kvcache(
+    positions: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cache: torch.Tensor,
+    key_cache: torch.Tensor,
+    value_cache: torch.Tensor,
+    slots: torch.Tensor,
+    head_size: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The unfused path: rotary (forward_native), then the cache write."""
+    q_out, k_rot = rotary(positions, q, k, cache, head_size)
+    cache_write(k_rot, v, key_cache, value_cache, slots)
+    return q_out, key_cache, value_cache
+
+
+BASELINES = {
+    "rmsnorm": rmsnorm,
+    "fused_add_rmsnorm": fused_add_rmsnorm,
+    "silu_and_mul": silu_and_mul,
+    "rotary": rotary,
+    "rope_kvcache": rope_kvcache,
+}
 SERVING_MODES = ("compiled", "eager")
 # the name prefixes the auditor's H11 reads the baseline's kind from (it imports nothing from here)
 COMPILED_PREFIX = "torch.compile(inductor):"
@@ -119,6 +152,10 @@ def served(op: str, device: str, mode: str) -> Baseline:
     if mode not in SERVING_MODES:
         raise ValueError(f"unknown serving mode {mode!r}; known: {', '.join(SERVING_MODES)}")
     native = BASELINES[op]
+    if op == "rope_kvcache":
+        from .baselines_rope_kvcache import served_rope_kvcache
+
+        return served_rope_kvcache(device, mode)
     if mode == "compiled":
         # what vLLM's piecewise graph gives Inductor: static shapes per captured size
         return Baseline(

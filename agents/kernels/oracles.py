@@ -27,7 +27,7 @@ import torch
 
 from geak.auditor.evidence.models import OracleResult
 
-from .specs import DTYPES, OpSpec
+from .specs import DTYPES, INPLACE_ARGS, OpSpec
 
 Case = tuple[str, tuple[Any, ...], list[list[float]]]  # name, args, expected outputs (flat, exact)
 
@@ -243,7 +243,14 @@ CASES: dict[str, Callable[[OpSpec, torch.dtype, str], list[Case]]] = {
     "fused_add_rmsnorm": lambda s, d, dev: _norm_cases(s, d, dev, fused=True),
     "silu_and_mul": _silu_cases,
     "rotary": _rotary_cases,
+    "rope_kvcache": lambda s, d, dev: _rope_kvcache_cases(s, d, dev),
 }
+
+
+def _rope_kvcache_cases(spec: OpSpec, dt: torch.dtype, device: str) -> list[Case]:
+    from .oracles_rope_kvcache import cases  # it builds on the rotary cases above
+
+    return cases(spec, dt, device)
 
 
 # ---------------------------------------------------------------- judging
@@ -291,11 +298,12 @@ def run_oracle(
     failed: list[dict[str, str]] = []
     for name, args, expected in CASES[spec.op](spec, dt, device):
         names.append(name)
-        before = [a.clone() for a in args if isinstance(a, torch.Tensor)]
+        inplace = INPLACE_ARGS.get(spec.op, ())  # written by design; judged as outputs
+        before = [a.clone() for i, a in enumerate(args) if isinstance(a, torch.Tensor) and i not in inplace]
         try:
             out = call(fn, args)
             why = judge(out, expected, args, dt, tol)
-            after = [a for a in args if isinstance(a, torch.Tensor)]
+            after = [a for i, a in enumerate(args) if isinstance(a, torch.Tensor) and i not in inplace]
             if why is None and any(
                 not torch.allclose(b.double(), a.double(), rtol=0, atol=0, equal_nan=True)
                 for b, a in zip(before, after)

@@ -123,9 +123,10 @@ def _ranges(t: torch.Tensor) -> tuple[int, int]:
     return st.data_ptr(), st.data_ptr() + st.nbytes()
 
 
-def aliases(out: Any, args: tuple[Any, ...]) -> bool:
-    """True when any output's storage overlaps any input tensor's storage."""
-    ins = [_ranges(a) for a in args if isinstance(a, torch.Tensor) and a.numel()]
+def aliases(out: Any, args: tuple[Any, ...], inplace: tuple[int, ...] = ()) -> bool:
+    """True when any output's storage overlaps any input tensor's storage (an argument the op
+    writes in place by its spec, such as a KV cache, is its output and not counted)."""
+    ins = [_ranges(a) for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.numel() and i not in inplace]
     for o in as_outputs(out):
         if isinstance(o, torch.Tensor) and type(o) is torch.Tensor and o.numel():
             lo, hi = _ranges(o)
@@ -313,7 +314,9 @@ def provenance_probe(
 # ---------------------------------------------------------------- H7
 
 
-def evaluation_probe(clock: Clock, fn: Fn, args: tuple[Any, ...], deadline_s: float) -> dict[str, Any]:
+def evaluation_probe(
+    clock: Clock, fn: Fn, args: tuple[Any, ...], deadline_s: float, inplace: tuple[int, ...] = ()
+) -> dict[str, Any]:
     """H7: outputs must not alias an input, must be plain materialised tensors when the timed
     region ends, and what is read inside the region must be what is there after every
     stream and thread has finished (otherwise the region timed an unfinished result)."""
@@ -327,7 +330,7 @@ def evaluation_probe(clock: Clock, fn: Fn, args: tuple[Any, ...], deadline_s: fl
     after = snapshot(out) if plain else None
     stable = plain and inside is not None and after is not None and same(inside, after)
     return {
-        "output_aliases_input": aliases(out, args),
+        "output_aliases_input": aliases(out, args, inplace),
         "forced_evaluation": bool(plain and stable),
         "evaluation_probe": {
             "plain_tensors": plain,

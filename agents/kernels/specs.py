@@ -21,7 +21,9 @@ from typing import Any
 import torch
 from pydantic import BaseModel, Field
 
-OPS = ("rmsnorm", "fused_add_rmsnorm", "silu_and_mul", "rotary")
+from . import spec_rope_kvcache as rkv
+
+OPS = ("rmsnorm", "fused_add_rmsnorm", "silu_and_mul", "rotary", "rope_kvcache")
 
 # Relative-error tolerance per dtype, ||out - ref|| / ||ref||; the auditor's H2 policy table
 # (fp32 1e-5, bf16/fp16 1e-3). ref is the float64 answer rounded once to the output dtype:
@@ -63,6 +65,7 @@ SEMANTICS = {
     "sin = cache[p, r/2:r] (r = rotary_dim = head_size). For every head of q and of k, with "
     "x1 = x[:r/2], x2 = x[r/2:r]: out1 = x1*cos - x2*sin, out2 = x2*cos + x1*sin. Positions "
     "are arbitrary (not contiguous, may repeat, any value < max_position). Returns new (q, k).",
+    "rope_kvcache": rkv.SEMANTICS,
 }
 
 SIGNATURES = {
@@ -70,9 +73,18 @@ SIGNATURES = {
     "fused_add_rmsnorm": "fn(x[M,H], residual[M,H], weight[H], eps: float) -> (out[M,H], residual_out[M,H])",
     "silu_and_mul": "fn(x[M,2d]) -> out[M,d]",
     "rotary": "fn(positions[T] int64, q[T,nq*hs], k[T,nkv*hs], cos_sin_cache[P,hs], head_size: int) -> (q_out, k_out)",
+    "rope_kvcache": rkv.SIGNATURE,
 }
 
-FAMILIES = {"rmsnorm": "rmsnorm", "fused_add_rmsnorm": "rmsnorm", "silu_and_mul": "silu_and_mul", "rotary": "rotary"}
+FAMILIES = {
+    "rmsnorm": "rmsnorm",
+    "fused_add_rmsnorm": "rmsnorm",
+    "silu_and_mul": "silu_and_mul",
+    "rotary": "rotary",
+    "rope_kvcache": "rotary",
+}
+# ops that write some of their arguments in place (indices into the call's arguments)
+INPLACE_ARGS: dict[str, tuple[int, ...]] = {"rope_kvcache": rkv.INPLACE_ARGS}
 
 # Model profiles: the constants and the shapes a server of that model runs.
 # llama-8b-like: hidden 4096, head 128, 32 q heads / 8 kv heads, intermediate 11008 (Llama-2-7B's).
@@ -157,7 +169,7 @@ def served_shape(op: str, tokens: int, p: dict[str, Any]) -> list[int]:
         return [tokens, p["hidden"]]
     if op == "silu_and_mul":
         return [tokens, 2 * p["intermediate"]]
-    if op == "rotary":
+    if op in ("rotary", "rope_kvcache"):
         return [tokens, p["num_heads"] * p["head_size"]]
     raise KeyError(op)
 
@@ -217,6 +229,8 @@ def make_inputs(spec: OpSpec, shape: list[int], dtype: str, device: str, seed: i
         positions = torch.randint(0, P, (t,), generator=g, dtype=torch.int64).to(device)
         cache = cos_sin_cache(P, hs, p["rope_theta"], dt, device)
         return positions, randn(t, shape[1]), randn(t, nkv * hs), cache, int(hs)
+    if spec.op == "rope_kvcache":
+        return rkv.make_inputs(p, shape, randn, g, dt, device)
     raise KeyError(spec.op)
 
 
@@ -271,7 +285,15 @@ REFERENCES: dict[str, Callable[..., Any]] = {
     "fused_add_rmsnorm": ref_fused_add_rmsnorm,
     "silu_and_mul": ref_silu_and_mul,
     "rotary": ref_rotary,
+    "rope_kvcache": rkv.reference,
 }
+
+
+def pristine(op: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The call's arguments with those the op writes in place copied, for a reference computed
+    from what the candidate was given (not from what it left behind)."""
+    keep = INPLACE_ARGS.get(op, ())
+    return tuple(a.clone() if i in keep and isinstance(a, torch.Tensor) else a for i, a in enumerate(args))
 
 
 def reference(op: str, args: tuple[Any, ...]) -> tuple[torch.Tensor, ...]:
@@ -298,4 +320,6 @@ def bytes_moved(spec: OpSpec, shape: list[int], dtype: str) -> int:
         t, qw = shape
         kw = spec.params["num_kv_heads"] * spec.params["head_size"]
         return 2 * t * (qw + kw) * b + t * 8 + t * spec.params["head_size"] * b  # q,k in+out, positions, cache rows
+    if spec.op == "rope_kvcache":
+        return rkv.bytes_moved(spec.params, shape, b)
     raise KeyError(spec.op)

@@ -25,7 +25,7 @@ from . import baselines, probes
 from .correctness import case, compare
 from .loading import backend_name, load_candidate
 from .oracles import run_oracle
-from .specs import DTYPES, OpSpec, bytes_moved, make_inputs, reference, served_shape, spec_for
+from .specs import DTYPES, INPLACE_ARGS, OpSpec, bytes_moved, make_inputs, pristine, reference, served_shape, spec_for
 from .stats import gbps, median, median_ratio, plan_reps
 from .timing import clock_for
 from geak.auditor.evidence.layout import OPBENCH, op_file
@@ -138,12 +138,13 @@ def _correctness(rec: OpBenchRecord, b: _Bench) -> None:
     for i, shape in enumerate(b.spec.served_shapes):
         for dtype in b.spec.dtypes:
             args = b.inputs(shape, dtype, i)
+            before = pristine(b.spec.op, args)
             outs = b.finished(b.fn, args)
             rec.correctness.append(
                 case(
                     shape,
                     DTYPES[dtype],
-                    compare(outs, reference(b.spec.op, args), DTYPES[dtype]),
+                    compare(outs, reference(b.spec.op, before), DTYPES[dtype]),
                     b.spec.tolerances[dtype],
                 )
             )
@@ -177,7 +178,7 @@ def _anti_gaming(b: _Bench, pshape: list[int]) -> AntiGaming:
     ag.update(probes.follows_inputs_probe(clock, b.fn, args, fresh(1000), probes.jitter(args, b.seed + 1001), dl))
     prov = probes.provenance_probe(clock, b.fn, b.setup, fresh(2000), fresh(3000), dl)
     ag["output_from_timed_call"] = prov["output_from_timed_call"]
-    ag.update(probes.evaluation_probe(clock, b.fn, args, dl))
+    ag.update(probes.evaluation_probe(clock, b.fn, args, dl, INPLACE_ARGS.get(b.spec.op, ())))
     ag["probe_shape"] = pshape
     return AntiGaming(**ag)
 

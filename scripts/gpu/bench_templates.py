@@ -44,12 +44,12 @@ from geak.agents.kernels.templates import TEMPLATES  # noqa: E402
 from geak.agents.kernels.timing import CudaClock  # noqa: E402
 
 
-def clock_check(op: str, shape: list[int], seed: int) -> dict[str, float]:
+def clock_check(op: str, shape: list[int], seed: int, profile: str = "llama-gpu") -> dict[str, float]:
     """The harness's clock (timing.CudaClock, as the worker runs it) and do_bench, on the plain
     call and on a CUDA graph of it, in this process, on the worker's timing inputs."""
     import triton.testing
 
-    spec = specs.spec_for(op, "llama-gpu")
+    spec = specs.spec_for(op, profile)
     args = specs.make_inputs(spec, shape, "bf16", "cuda", seed)  # the worker's timing inputs for this shape
     fn, _ = load_candidate(TEMPLATES[(op, "cuda")])
     for _ in range(3):
@@ -77,6 +77,7 @@ def main() -> int:
     ap.add_argument("--serving-mode", default="compiled", choices=("compiled", "eager"))
     ap.add_argument("--tokens", default=None, help="served token counts for every op (default: the profile's)")
     ap.add_argument("--trace", default=None, help="a torch-profiler trace: each op's served token counts from it")
+    ap.add_argument("--profile", default="llama-gpu", help="model profile: a name or hf:<config.json> (specs)")
     a = ap.parse_args()
     bd = None
     if a.trace:
@@ -97,7 +98,7 @@ def main() -> int:
                 f"{op}: served tokens from {a.trace}: {seen or 'none recorded (the profile default is timed)'}",
                 flush=True,
             )
-        extra = ["--tokens", tokens] if tokens else []
+        extra = (["--tokens", tokens] if tokens else []) + ["--profile", a.profile]
         rec = harness(
             op, TEMPLATES[(op, "cuda")], run_dir, "--timeout-s", "400", "--serving-mode", a.serving_mode, *extra
         )
@@ -121,7 +122,7 @@ def main() -> int:
             results[op] = res
             continue
         for j, ps in enumerate(rec.timing.per_shape):  # type: ignore[attr-defined]
-            cc = clock_check(op, ps["shape"], 4000 + j)
+            cc = clock_check(op, ps["shape"], 4000 + j, a.profile)
             row = {
                 "op": op,
                 "shape": ps["shape"],

@@ -23,7 +23,8 @@ def test_cpu_template_matches_the_float64_reference(op):
     fn, _ = load_candidate(TEMPLATES[(op, "cpu")])
     for i, shape in enumerate(spec.served_shapes):
         args = specs.make_inputs(spec, shape, "fp32", "cpu", i)
-        cmp = compare(as_outputs(fn(*args)), specs.reference(op, args), torch.float32)
+        before = specs.pristine(op, args)  # an op that writes a cache in place is judged from what it was given
+        cmp = compare(as_outputs(fn(*args)), specs.reference(op, before), torch.float32)
         assert cmp["rel_err"] <= spec.tolerances["fp32"], (op, shape, cmp)
 
 
