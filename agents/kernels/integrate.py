@@ -100,7 +100,7 @@ EAGER_MODE = "eager+opaque_custom_op"
 
 # op -> the vLLM layer class the plugin replaces (vllm.model_executor.layers.*). Adding an op
 # is an entry here plus its override body in _OVERRIDES (the plugin's source, below).
-LAYERS = {"rmsnorm": "RMSNorm", "silu_and_mul": "SiluAndMul"}
+LAYERS = {"rmsnorm": "RMSNorm", "silu_and_mul": "SiluAndMul", "rope_kvcache": "LlamaAttention"}
 
 
 def marker_prefix(op: str) -> str:
@@ -190,7 +190,7 @@ def package_plugin(
         "op_name": f"geak::{op}_{sha[:8]}",
     }
     (pkg / "plugin.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-    shutil.copyfile(PLUGIN_INIT, pkg / "__init__.py")
+    shutil.copyfile(PLUGIN_SOURCES.get(op, PLUGIN_INIT), pkg / "__init__.py")
     dist = root / f"{name}-0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text(
@@ -221,6 +221,8 @@ def package_plugin(
 # nothing from geak (the bundle must load in a server whose interpreter cannot import geak), and
 # nothing is rendered into it (its settings travel in plugin.json beside it).
 PLUGIN_INIT = Path(__file__).resolve().parent / "data" / "plugin_init.py"
+# an op that replaces more than one layer's method has its own plugin source (same contract)
+PLUGIN_SOURCES = {"rope_kvcache": Path(__file__).resolve().parent / "data" / "plugin_rope_kvcache.py"}
 
 
 # ------------------------------------------------------------------ parity probe

@@ -90,6 +90,9 @@ VLLM = register(
             "kv_cache_dtype": _KV_CAPACITY,
             "gpu_memory_utilization": _KV_CAPACITY,
             "max_model_len": ("kv_cache_max_concurrency",),  # capacity in tokens over tokens per request
+            # a kernel plugin whose op takes a layer name is made a splitting op, as vLLM's own
+            # cache update is (geak's rope_kvcache plugin appends it; the config answer lists it)
+            "VLLM_PLUGINS": ("splitting_ops",),
         },
         orthogonal_keys=("gpu_memory_utilization", "max_model_len", "enable_prefix_caching"),
         kernel_keys=("custom_ops", "attention_backend", "VLLM_PLUGINS"),

@@ -31,18 +31,29 @@ def integrable_ops() -> frozenset[str]:
     return frozenset(LAYERS)
 
 
+# a routed family -> the ops that can replace it, the one that fuses across a boundary first. On a
+# GPU, rotary is taken with the KV-cache write that follows it (rope_kvcache: one kernel where the
+# compiled server runs two, across a split point); on a CPU the fused op's plugin cannot write
+# the CPU backend's cache layout, so rotary stays alone there.
+FUSED_FIRST: dict[tuple[str, str], tuple[str, ...]] = {("rotary", "cuda"): ("rope_kvcache", "rotary")}
+
+
+def ops_serving(family: str, device: str) -> tuple[str, ...]:
+    return FUSED_FIRST.get((family, device), (family,))
+
+
 def kernel(st: RunState, rt: RunContext) -> RunState:
     """A candidate for the routed op (the template library, or the kernel author with the
     harness gate's findings on a retry), run through the op harness in a subprocess. The
     isolated result is audited by the harness gate and never banked."""
-    from geak.agents.kernels.specs import OPS
+    from geak.agents.kernels.specs import FAMILIES, OPS
     from geak.agents.kernels.templates import TEMPLATES
 
     pt = dict(st.get("passthrough", {}))
     p = rt.phase("kernel")
     done: RunState = {"phases_done": list(dict.fromkeys(st.get("phases_done", []) + ["config_tune", "kernel"]))}
     dev = "cpu" if LaunchConfig(**st["base_config"]).device_set().kind == "cpu" else "cuda"
-    routed = (st.get("routing") or {}).get("routed") or []
+    routed = [op for fam in (st.get("routing") or {}).get("routed") or [] for op in ops_serving(fam, dev)]
     ops = [op for op in routed if (op, dev) in TEMPLATES] if rt.llm is None else [op for op in routed if op in OPS]
     if p is None:
         return {"passthrough": pt, **done}
@@ -56,7 +67,7 @@ def kernel(st: RunState, rt: RunContext) -> RunState:
     op = ops[0]
     gate = ids.harness_gate(op)
     n = st.get("attempts", {}).get(gate, 0)
-    tokens = ((st.get("routing") or {}).get("served_tokens") or {}).get(op) or None
+    tokens = ((st.get("routing") or {}).get("served_tokens") or {}).get(FAMILIES.get(op, op)) or None
     kn: dict[str, Any] = dict(st.get("kernel") or {})
     if rt.llm is None:
         cand, name = TEMPLATES[(op, dev)], "template"

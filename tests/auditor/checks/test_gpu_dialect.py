@@ -51,3 +51,16 @@ def test_an_fp8_kv_cache_doubles_what_vllm_derives_from_the_cache_dtype_and_noth
     # the producer's declared knob (agents/roles/answers.py declared_for) derives them; nothing else does
     assert all(derived_by(["kv_cache_dtype", "cache_dtype"], k) == "kv_cache_dtype" for k in diff)
     assert not any(derived_by(["max_num_seqs"], k) for k in diff)
+
+
+def test_a_plugin_that_splits_at_its_op_differs_in_splitting_ops_derived_from_the_plugin_only():
+    # the rope_kvcache plugin appends its op to vLLM's splitting ops (issue 36): the candidate's
+    # answer is the reference's with one more splitting op, which the declared plugin covers
+    a = _resolved("max_num_seqs_128")
+    b = dict(a)
+    ops = list(a["compilation_config.splitting_ops"])
+    b["compilation_config.splitting_ops"] = ops + ["geak::rope_kvcache_0123abcd"]
+    diff = config_diff(a, b)
+    assert set(diff) == {"compilation_config.splitting_ops"}, diff
+    assert derived_by(["VLLM_PLUGINS", "PYTHONPATH"], "compilation_config.splitting_ops") == "VLLM_PLUGINS"
+    assert derived_by(["max_num_seqs"], "compilation_config.splitting_ops") is None
