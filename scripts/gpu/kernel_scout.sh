@@ -5,7 +5,7 @@
 # in the op harness at the 8B's own shapes (hf:/tmp/shape8b/config.json) against what a compiled
 # server runs (torch.compile(rotary) + vLLM's reshape_and_cache_flash), with the harness gate.
 # The live profile is the next call: python3 scripts/gpu/profile_live.py /tmp/gpuprof /tmp/shape8b
-#   bash scripts/gpu/kernel_scout.sh [TOKENS]
+#   [OPS=rope_kvcache,rotary] bash scripts/gpu/kernel_scout.sh [TOKENS]
 set -uo pipefail
 TOKENS=${1:-1,16,64,512,2048,8192}
 [[ -d /tmp/site/vllm ]] || bash .gpu-bundle/device.sh install || exit 1
@@ -13,5 +13,5 @@ source scripts/gpu/device_env.sh
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 LITELLM_LOCAL_MODEL_COST_MAP=True
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 scripts/gpu/shape_model.py /tmp/shape8b >/dev/null || exit 1
-python3 scripts/gpu/bench_templates.py --ops rope_kvcache,rotary --profile hf:/tmp/shape8b/config.json \
+python3 scripts/gpu/bench_templates.py --ops "${OPS:-rope_kvcache}" --profile hf:/tmp/shape8b/config.json \
   --tokens "$TOKENS" --out "${OUT:-/tmp/geak_bench}"
