@@ -53,7 +53,10 @@ def served_rope_kvcache(device: str, mode: str) -> Baseline:
         note = "a CPU server writes its cache with its attention backend's own op: the same scatter in torch stands in"
     write = write or cache_write
     if mode != "compiled" and device.startswith("cuda"):
-        note = (note + "; " if note else "") + "an eager GPU server runs vLLM's CUDA rotary in place, not wired here"
+        note = (note + "; " if note else "") + (
+            "an eager GPU server runs vLLM's CUDA rotary in place, not wired here: the torch rotary stands in, "
+            "which is not the served path"
+        )
 
     def fn(
         positions: Any, q: Any, k: Any, v: Any, cache: Any, key_cache: Any, value_cache: Any, slots: Any, hs: int

@@ -115,7 +115,7 @@ def test_silu_and_mul_plugin_replaces_its_own_layer(tmp_path):
 
 
 def test_an_op_without_an_integration_names_the_known_ones(tmp_path):
-    with pytest.raises(ValueError, match="known: \\['rmsnorm', 'silu_and_mul'\\]"):
+    with pytest.raises(ValueError, match="known: \\['rmsnorm', 'rope_kvcache', 'silu_and_mul'\\]"):
         package_plugin(tmp_path, "rotary", "geak.agents.kernels.templates.cpu", "rotary")
 
 
