@@ -6,9 +6,11 @@
 # server runs (torch.compile(rotary) + vLLM's reshape_and_cache_flash), with the harness gate.
 # The live profile is the next call: python3 scripts/gpu/profile_live.py /tmp/gpuprof /tmp/shape8b
 #   [OPS=rope_kvcache,rotary] bash scripts/gpu/kernel_scout.sh [TOKENS]
+# NO_VLLM=1 skips the bundle (one call, carrying .whl for pydantic): the cache write's baseline is
+# then the torch scatter, and the record's note says it is not vLLM's reshape_and_cache_flash.
 set -uo pipefail
 TOKENS=${1:-1,16,64,512,2048,8192}
-[[ -d /tmp/site/vllm ]] || bash .gpu-bundle/device.sh install || exit 1
+[[ -d /tmp/site/vllm || -n ${NO_VLLM:-} ]] || bash .gpu-bundle/device.sh install || exit 1
 source scripts/gpu/device_env.sh
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 LITELLM_LOCAL_MODEL_COST_MAP=True
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
