@@ -193,3 +193,17 @@ def test_served_tokens_of_a_gpu_trace_count_batch_times_sequence():
         trace_gz("h200/trace_eager", Path(tempfile.mkdtemp(prefix="geak-trace-")) / "trace_eager.json.gz")
     )
     assert served_tokens(bd.family("silu_and_mul")) == [8, 4096]
+
+
+def test_a_compiled_rotary_takes_its_token_counts_from_the_cache_write(bd):
+    # under torch.compile the rotary runs inside a compiled region with no shapes of its own; the
+    # KV-cache write vLLM calls from Python at the split point records the step's keys (issue 36)
+    from geak.agents.profiler import cache_write_tokens, family_tokens
+
+    got = cache_write_tokens(bd)
+    assert got and all(isinstance(t, int) and t > 0 for t in got) and got == sorted(got)
+    assert bd.family("rotary") is None and family_tokens(bd, "rotary") == got
+    assert family_tokens(bd, "silu_and_mul") == []  # no fallback for a family the cache write says nothing of
+    att = bd.family("attention")
+    rows = {s.input_dims[0][0] for s in att.shapes if s.op == "vllm::unified_kv_cache_update"}
+    assert set(got) <= rows and len(got) <= 4

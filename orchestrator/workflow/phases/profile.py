@@ -66,7 +66,7 @@ def audit_profile(st: RunState, rt: RunContext) -> RunState:
 def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
     """One profile round on the incumbent: capture, re-aggregate, route (none policy), submit.
     The profiler's routing claim is what the profile gate audits against the raw trace."""
-    from geak.agents.profiler import op_breakdown, route, served_tokens
+    from geak.agents.profiler import family_tokens, op_breakdown, route
 
     rid = ids.PROFILE_ROUND
     status, reason = rt.profiles(rt.store, round_id=rid, cfg=LaunchConfig(**st["incumbent"]), workload=rt.workload)
@@ -96,6 +96,6 @@ def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
         "note": prop.note,
         "routed": [r.family for r in prop.routed],
         "breakdown": prop.breakdown,
-        "served_tokens": {r.family: served_tokens(bd.family(r.family)) for r in prop.routed},
+        "served_tokens": {r.family: family_tokens(bd, r.family) for r in prop.routed},
     }
     return {"routing": routing, "decision_id": did}
