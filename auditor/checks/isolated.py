@@ -11,7 +11,8 @@ from .. import stats
 from ..evidence.models import EvidencePointer, Finding
 from .harness import op_speedup, self_compare, tolerance_violations
 from .patch import is_kernel_decision
-from .profile import family_shares, op_family, trace_times
+from .op_classes import op_share
+from .profile import trace_times
 from .registry import GateContext, rule
 from ..evidence.layout import OPBENCH, op_file, profile_file
 
@@ -130,8 +131,8 @@ def _share_and_speedup(ctx: GateContext) -> tuple[float, float, str] | None:
         times = trace_times(ctx.run, trace)
     except (OSError, ValueError):
         return None
-    share = family_shares(times).get(op_family(d.op)) if times else None
-    return (share, k, trace) if share is not None else None
+    share = op_share(times, d.op) if times else None
+    return (share, k, trace) if share else None
 
 
 def amdahl_bound(share: float, op_speedup: float) -> float:

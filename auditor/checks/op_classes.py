@@ -92,6 +92,25 @@ def _triton_family(kind: str, ops: str) -> str:
     return "memcpy" if words <= _MOVES else "other"
 
 
+# ops that fuse across a boundary: besides their own family's time they replace named kernels of
+# another family (rope_kvcache replaces the KV-cache write, booked under attention), which their
+# share of time must include, or an Amdahl bound (P8) would understate what they can move
+FUSED_ALSO: dict[str, re.Pattern[str]] = {
+    "rope_kvcache": re.compile(r"reshape_and_cache|kv_cache_update", re.I),
+}
+
+
+def op_share(times_us: dict[str, float], op: str) -> float | None:
+    """The share of op time an op (by its spec name) holds: its family's, plus the kernels a
+    fused op replaces in another family; None for a trace with no op time."""
+    total = sum(times_us.values())
+    if not total:
+        return None
+    fam, also = op_family(op), FUSED_ALSO.get(op)
+    mine = sum(t for n, t in times_us.items() if op_family(n) == fam or (also is not None and also.search(n)))
+    return mine / total
+
+
 def op_family(name: str) -> str:
     m = _TRITON.match(name.strip())
     if m:

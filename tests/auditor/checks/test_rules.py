@@ -256,3 +256,19 @@ def test_p3_says_what_the_reps_show_when_every_candidate_rep_is_worse(tmp_path):
     v = {x.gate_id: x for x in audit_run(tmp_path / "run", write=False)}["config-accept-1"]
     p3 = [f.message for f in v.findings if f.rule_id == "P3" and f.outcome == "flag"]
     assert p3 and "every candidate rep is worse than every reference rep" in p3[0] and "overlap" not in p3[0]
+
+
+def test_a_fused_ops_share_includes_the_kernels_it_replaces_in_another_family():
+    # rope_kvcache replaces the rotary and the KV-cache write (booked under attention): P8's Amdahl
+    # bound must see both, or an honest e2e gain would read as beyond what the op could move
+    from geak.auditor.checks.op_classes import op_share
+
+    times = {
+        "triton_poi_fused_cos_mul_sin_0": 10.0,  # rotary
+        "void vllm::reshape_and_cache_flash_kernel<__nv_bfloat16>": 5.0,  # the cache write (attention)
+        "flash_fwd_kernel": 35.0,  # attention proper
+        "nvjet_tst_128x256": 50.0,  # gemm
+    }
+    assert op_share(times, "rotary") == 0.10
+    assert op_share(times, "rope_kvcache") == 0.15
+    assert op_share(times, "rmsnorm") == 0.0 and op_share({}, "rotary") is None
