@@ -37,7 +37,9 @@ import time
 from pathlib import Path
 
 from geak.agents.engines.base import LaunchConfig
-from geak.agents.engines.leg import LegSpec, leg_parts, load_prompts, run_leg
+from geak.agents.engines.leg import LegSpec, run_leg
+from geak.agents.engines.leg_spec import leg_parts
+from geak.agents.engines.questions import load_prompts
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.models import Decision, Manifest, PairedAA, WorkloadSpec
 from geak.auditor.evidence.store import RunStore

@@ -184,7 +184,8 @@ def sweep_command(
 def prepare(out: Path, knobs: int, python: str) -> dict[str, Any]:
     """Everything both sides need: the base config, the workload, the grid, the sweep's files and argv."""
     from geak.agents.engines.base import LaunchConfig, get_engine
-    from geak.agents.engines.leg import client_command, server_command
+    from geak.agents.engines.leg_reps import client_command
+    from geak.agents.engines.leg_server import server_command
     from geak.auditor.evidence.models import WorkloadSpec
     from geak.agents.roles import policies
     from geak.orchestrator.workflow_config import DEFAULT, WorkflowConfig

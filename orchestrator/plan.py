@@ -2,7 +2,7 @@
 and client command, and which legs run at once. It starts nothing and writes nothing.
 
 The plan is built from the same pieces the run uses (ids, scheduler.assign, the engine adapter's
-argv, leg.server_command / client_command, the none-mode strategist), so it cannot describe a
+argv, leg_server.server_command / leg_reps.client_command, the none-mode strategist), so it cannot describe a
 different run than the one `geak run` would start. What only the run can decide (which candidates
 the screen promotes, whether a gate asks for a re-measure, an LLM strategist's plan) is said as such.
 """
@@ -18,7 +18,8 @@ from typing import Any
 from geak.auditor.evidence.models import WorkloadSpec
 
 from geak.agents.engines.base import LaunchConfig, get_engine
-from geak.agents.engines.leg import client_command, server_command
+from geak.agents.engines.leg_reps import client_command
+from geak.agents.engines.leg_server import server_command
 
 from geak.agents.roles import policies
 from geak.agents.runners.paired import abba_sequence, crossover_jobs

@@ -24,16 +24,12 @@ from geak.auditor.evidence.store import RunStore
 from . import inflight
 from .base import EngineAdapter, LaunchConfig, get_engine
 from .host import fingerprint
-from .http import complete as complete  # the leg's public name (callers ask a served model through it)
 from .http import http_bytes
 from .leg_quality import answer_quality
 from .leg_reps import BenchClient, run_reps
-from .leg_reps import client_command as client_command  # the leg's public name
 from .leg_server import LegServer, bring_up, file_size, plan_server, release
-from .leg_server import server_command as server_command  # the leg's public name
-from .leg_spec import LegHooks, LegSpec, Serving, leg_parts  # noqa: F401  (leg_parts: the leg's public name)
+from .leg_spec import LegHooks, LegSpec, Serving
 from .process import LaunchError, ServerProcess, cancelled, group_members
-from .questions import Prompt, load_prompts  # noqa: F401  (Prompt and load_prompts: the leg's public names)
 from .rep_barrier import PartnerLost
 
 

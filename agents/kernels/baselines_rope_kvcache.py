@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .baselines import COMPILED_PREFIX, VLLM_OP_PREFIX, Baseline, backend_name, cache_write, rotary
+from .baselines import COMPILED_PREFIX, VLLM_OP_PREFIX, Baseline, backend_name, cache_write, served
 
 OP = "rope_kvcache"
 VLLM_CACHE_OP = "reshape_and_cache_flash"
@@ -41,7 +41,7 @@ def vllm_cache_write() -> Callable[..., None] | None:
 
 
 def served_rope_kvcache(device: str, mode: str) -> Baseline:
-    rot: Callable[..., Any] = torch.compile(rotary, dynamic=False, fullgraph=True) if mode == "compiled" else rotary
+    rot = served("rotary", device, mode).fn  # the rotary as the server runs it (compiled: torch.compile)
     write = vllm_cache_write() if device.startswith("cuda") else None
     note = ""
     if write is None and device.startswith("cuda"):

@@ -91,7 +91,7 @@ class LiveHarness:
         import sys
 
         from geak.agents.engines.base import LaunchConfig, device_env
-        from geak.agents.engines.leg import client_command
+        from geak.agents.engines.leg_reps import client_command
         from geak.agents.engines.lock import DeviceLock
 
         if store.path(op_file(op, OPBENCH)).exists():

@@ -4,7 +4,7 @@ what a caller hooks in and how the server comes; an option no group has is refus
 import pytest
 
 from geak.agents.engines.base import LaunchConfig
-from geak.agents.engines.leg import LegHooks, LegSpec, Serving, leg_parts
+from geak.agents.engines.leg_spec import LegHooks, LegSpec, Serving, leg_parts
 from geak.auditor.evidence.models import WorkloadSpec
 
 W = WorkloadSpec(dataset="random", num_prompts=4, input_len=8, output_len=4, max_concurrency=2, seed=0)

