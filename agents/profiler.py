@@ -20,25 +20,18 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Literal
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from pydantic import BaseModel, Field
 
 from geak.auditor.api import device_name, launch_ops, op_family
-from geak.auditor.evidence.models import ProfileClaim, RoutedOp, SkippedOp
+
 
 DEVICE_CATS = ("kernel", "gpu_memcpy", "gpu_memset")
-
-# Where each template family lives in vLLM (issue 6 item 4 / 5): the layer class a
-# CustomOp.register_oot override replaces.
-VLLM_EDITABLE: dict[str, str] = {
-    "rmsnorm": "vllm.model_executor.layers.layernorm.RMSNorm (CustomOp.register_oot)",
-    "silu_and_mul": "vllm.model_executor.layers.activation.SiluAndMul (CustomOp.register_oot)",
-    "rotary": "vllm.model_executor.layers.rotary_embedding.RotaryEmbedding (CustomOp.register_oot)",
-}
 
 _DTYPES = {
     "c10::BFloat16": "bf16",
@@ -82,6 +75,9 @@ class OpBreakdown(BaseModel):
     source: Literal["device_kernels", "cpu_ops"]
     total_us: float = Field(description="op time: the denominator of every share")
     step_us: float | None = Field(None, description="CPU: time inside vLLM's step annotations (op time + host glue)")
+    step_tokens: list[int] = Field(
+        default_factory=list, description="tokens per engine step, from vLLM's step annotations"
+    )
     families: list[FamilyStat] = Field(default_factory=list, description="most time first")
 
     def shares(self) -> dict[str, float]:
@@ -91,7 +87,7 @@ class OpBreakdown(BaseModel):
         return next((f for f in self.families if f.family == name), None)
 
 
-def _load(path: str | Path) -> list[dict[str, Any]]:
+def load_events(path: str | Path) -> list[dict[str, Any]]:
     raw = Path(path).read_bytes()
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
@@ -110,16 +106,16 @@ def _counted(e: dict[str, Any]) -> bool:
 
 
 def op_breakdown(trace_path: str | Path, *, max_shapes: int = 24) -> OpBreakdown:
-    evs = _load(trace_path)
+    evs = load_events(trace_path)
     xs = [e for e in evs if e.get("ph") == "X" and isinstance(e.get("dur"), (int, float))]
     kernels = [e for e in xs if str(e.get("cat", "")).lower() in DEVICE_CATS]
     cpu = [e for e in xs if str(e.get("cat", "")).lower() in ("cpu_op", "user_annotation")]
     excl, same_family_parent, step_us = _exclusive_times(cpu)
 
     booked: dict[int, str] = {}  # a device event -> the name its time is booked under
+    launchers = launch_ops(xs)
     if kernels:
         source: Literal["device_kernels", "cpu_ops"] = "device_kernels"
-        launchers = launch_ops(xs)
         booked = {id(e): device_name(e, launchers) for e in kernels}
         timed = [(e, float(e["dur"])) for e in kernels]
         calls_of = kernels
@@ -139,7 +135,7 @@ def op_breakdown(trace_path: str | Path, *, max_shapes: int = 24) -> OpBreakdown
     for e in calls_of:
         if not same_family_parent.get(id(e), False):
             fam_calls[op_family(booked.get(id(e), str(e.get("name"))))] += 1
-    sigs, dtypes = _served_shapes(cpu, excl)
+    sigs, dtypes = _served_shapes(cpu, excl, launchers.inferred)
 
     total = sum(fam_us.values())
     fams = []
@@ -162,6 +158,7 @@ def op_breakdown(trace_path: str | Path, *, max_shapes: int = 24) -> OpBreakdown
         source=source,
         total_us=total,
         step_us=step_us if source == "cpu_ops" and step_us else None,
+        step_tokens=step_tokens(xs),
         families=fams,
     )
 
@@ -198,7 +195,7 @@ def _exclusive_times(cpu: list[dict[str, Any]]) -> tuple[dict[int, float], dict[
 
 
 def _served_shapes(
-    cpu: list[dict[str, Any]], excl: dict[int, float]
+    cpu: list[dict[str, Any]], excl: dict[int, float], inferred: Mapping[str, str]
 ) -> tuple[dict[str, dict[tuple[str, str, str], ShapeStat]], dict[str, set[str]]]:
     """Served shapes and dtypes per family, from CPU ops (they carry Input Dims / Input type on
     both CPU and GPU traces); the time attributed is the op's exclusive CPU time."""
@@ -213,7 +210,7 @@ def _served_shapes(
             continue
         types = [str(t) for t in types] if isinstance(types, list) else []
         name = str(e.get("name"))
-        fam = op_family(name)
+        fam = inferred.get(name) or op_family(name)
         tdt = [_dtype(t) for d, t in zip(dims, types) if isinstance(d, list) and d and t]
         dtypes[fam].update(tdt)
         key = (name, json.dumps(dims), json.dumps(tdt))
@@ -263,113 +260,27 @@ def cache_write_tokens(bd: OpBreakdown, keep: int = 4) -> list[int]:
     return _spread(sorted(seen), keep)
 
 
+# vLLM's per-step annotation: execute_context_<requests>(<tokens>)_generation_<requests>(<tokens>)
+_STEP = re.compile(r"^execute_context_\d+\((\d+)\)_generation_\d+\((\d+)\)")
+
+
+def step_tokens(events: list[dict[str, Any]]) -> list[int]:
+    """Token counts of the engine's steps (prefill plus decode tokens), from its own annotations."""
+    seen: set[int] = set()
+    for e in events:
+        m = _STEP.match(str(e.get("name", ""))) if str(e.get("cat", "")).lower() == "user_annotation" else None
+        if m and int(m.group(1)) + int(m.group(2)) > 0:
+            seen.add(int(m.group(1)) + int(m.group(2)))
+    return sorted(seen)
+
+
 def family_tokens(bd: OpBreakdown, family: str) -> list[int]:
     """The served token counts for a routed family: its own shapes; for the rotary, which a
-    compiled server runs with no shapes of its own, the cache write's (same tokens, same step)."""
-    got = served_tokens(bd.family(family))
-    return got or (cache_write_tokens(bd) if family == "rotary" else [])
-
-
-# ---------------------------------------------------------------- routing (none policy)
-
-
-class RoutingProposal(BaseModel):
-    """What the profiler routes and why; ``claim()`` is the ProfileClaim the gate audits."""
-
-    trace_file: str
-    routed: list[RoutedOp] = Field(default_factory=list)
-    skipped: list[SkippedOp] = Field(default_factory=list)
-    breakdown: dict[str, float] = Field(default_factory=dict, description="family -> share, as ranked")
-    top_k: int
-    note: str = ""
-
-    def claim(self, trace_file: str | None = None) -> ProfileClaim:
-        return ProfileClaim(
-            trace_file=trace_file or self.trace_file,
-            routed=self.routed,
-            skipped=self.skipped,
-            breakdown=dict(self.breakdown),
-        )
-
-
-def _skip_reason(f: FamilyStat, editable: Mapping[str, str], min_share: float, top: list[str]) -> str:
-    names = " ".join(f.ops).lower()
-    if f.family == "compiled_region":
-        inside = sorted(x for x in editable if x in ("rmsnorm", "silu_and_mul", "rotary"))
-        return "fused inside torch.compile region: not separately replaceable" + (
-            f" ({', '.join(inside)} run inside it; profile with them in compilation_config.custom_ops to see their share)"
-            if inside
-            else ""
-        )
-    if f.family == "gemm":
-        vendor = (
-            "oneDNN"
-            if any(k in names for k in ("onednn", "mkldnn", "dnnl"))
-            else "cuBLAS/CUTLASS"
-            if any(k in names for k in ("cublas", "cutlass", "xmma", "sm90", "sm80", "ampere"))
-            else "hipBLASLt/rocBLAS"
-            if any(k in names for k in ("hipblas", "rocblas", "cijk"))
-            else "BLAS library"
-        )
-        return f"vendor GEMM ({vendor}): not in the template library"
-    if f.family == "other":
-        return "unattributed glue (views, copies, indexing, host-side ops): no single op to replace"
-    if f.family in editable and f.share < min_share:
-        return f"editable but under {min_share:.0%} of op time ({f.share:.1%})"
-    if f.family == "attention":
-        return "attention backend owned by the engine: no replacement path configured"
-    if f.family in editable:
-        return f"editable; a larger editable family ({', '.join(t for t in top if t in editable)}) is routed first"
-    return f"no replacement path in the engine for {f.family}"
-
-
-def route(
-    breakdown: OpBreakdown,
-    editable_families: Mapping[str, str] | Iterable[str] = VLLM_EDITABLE,
-    *,
-    top_k: int = 5,
-    max_routed: int = 1,
-    min_share: float = 0.02,
-) -> RoutingProposal:
-    """Route the largest editable families among the top ``top_k`` (at most ``max_routed``);
-    every other top family is skipped with a reason. ``editable_families``: family -> where
-    it is replaced in the engine (an iterable of names means location unknown)."""
-    editable = dict(editable_families) if isinstance(editable_families, Mapping) else {f: "" for f in editable_families}
-    fams = breakdown.families
-    top = [f.family for f in fams[:top_k]]
-    routed: list[RoutedOp] = []
-    for f in fams[:top_k]:
-        if (
-            len(routed) < max_routed
-            and f.family in editable
-            and f.family not in ("other", "compiled_region")
-            and f.share >= min_share
-        ):
-            routed.append(
-                RoutedOp(
-                    family=f.family, claimed_share=round(f.share, 4), editable=True, location=editable[f.family] or None
-                )
-            )
-    picked = {r.family for r in routed}
-    skipped = [
-        SkippedOp(family=f.family, reason=_skip_reason(f, editable, min_share, [r.family for r in routed]))
-        for f in fams[:top_k]
-        if f.family not in picked
-    ]
-    if routed:
-        note = f"routed {', '.join(sorted(picked))} of the top {len(top)} families {top}"
-    else:
-        vis = sorted(set(editable) & {f.family for f in fams})
-        note = (
-            f"nothing editable among the top {len(top)} families {top}"
-            + (f"; editable families present but minor: {vis}" if vis else "")
-            + ("; the editable ops are fused inside torch.compile regions" if "compiled_region" in top else "")
-        )
-    return RoutingProposal(
-        trace_file=breakdown.trace_file,
-        routed=routed,
-        skipped=skipped,
-        breakdown={f.family: round(f.share, 4) for f in fams},
-        top_k=top_k,
-        note=note,
-    )
+    compiled server runs with no shapes of its own, the cache write's (same tokens, same step).
+    On a device trace, where decode steps replay CUDA graphs that record no launch shapes, the
+    engine's step sizes join them (every layer's op runs on the step's tokens): the decode batch
+    sizes beside the prefill chunks."""
+    got = served_tokens(bd.family(family)) or (cache_write_tokens(bd) if family == "rotary" else [])
+    if bd.source == "device_kernels" and got and bd.step_tokens:
+        return _spread(sorted(set(got) | set(bd.step_tokens)), 8)
+    return got

@@ -14,13 +14,14 @@ from .aa_pairs import sequences, span_of
 from .audit import audit_decision, audit_file, audit_gate, audit_run, audit_stem, history_file, latest_per_gate
 from .checks import RULES, sorted_rule_ids
 from .checks.harness import op_speedup
-from .checks.op_classes import device_name, launch_ops, op_family
+from .checks.op_classes import FUSED_ALSO, device_name, launch_ops, op_family, op_share
 from .noise import aa_band_pct, effective_policy, paired_bands
 from .paired import PairedResult, derive as derive_pairs
 from .paired import band_pct as paired_band_pct
 from .paired import clears as paired_clears
 
 __all__ = [
+    "FUSED_ALSO",
     "PairedResult",
     "RULES",
     "aa_band_pct",
@@ -36,6 +37,7 @@ __all__ = [
     "latest_per_gate",
     "launch_ops",
     "op_family",
+    "op_share",
     "op_speedup",
     "paired_band_pct",
     "paired_bands",

@@ -71,6 +71,7 @@ the first generated token's top-k logprobs (``/v1/completions``, ``max_tokens=1`
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import importlib.util
@@ -141,6 +142,21 @@ def _module_file(candidate_module: str) -> Path:
     return Path(spec.origin)
 
 
+def _single_file(src: Path, code: bytes) -> None:
+    """A candidate is copied alone into the plugin: a relative import of a sibling would only
+    fail inside the server, after a start-up's worth of minutes. Refuse it here, naming the line."""
+    try:
+        tree = ast.parse(code, filename=str(src))
+    except SyntaxError as e:
+        raise ValueError(f"candidate {src}:{e.lineno}: not valid Python ({e.msg})") from None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            raise ValueError(
+                f"candidate {src}:{node.lineno}: relative import 'from {'.' * node.level}{node.module or ''} import ...'; "
+                "a candidate is packaged as one file: inline what it imports"
+            )
+
+
 def package_plugin(
     run_dir: str | Path,
     op: str,
@@ -164,6 +180,7 @@ def package_plugin(
         raise ValueError(f"no vLLM integration for op {op!r}; known: {sorted(LAYERS)}")
     src = _module_file(candidate_module)
     code = src.read_bytes()
+    _single_file(src, code)
     sha = hashlib.sha256(code).hexdigest()
     name = f"geak_{op}"
     root = Path(run_dir) / "bundle" / "plugins" / name

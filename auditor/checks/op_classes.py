@@ -18,6 +18,7 @@ op that launched them (device_name() does that), as the profiler's key_averages 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 # Order matters: first match wins.
@@ -81,7 +82,8 @@ def _triton_family(kind: str, ops: str) -> str:
         return "gemm"
     if words & {"cos", "sin"}:
         return "rotary"
-    if "rsqrt" in words or {"mean", "pow"} <= words or "var" in words:
+    # vLLM 0.26's IR ops reach Inductor as named ops: triton_red_fused_fused_add_rms_norm_2
+    if "rsqrt" in words or {"mean", "pow"} <= words or "var" in words or {"rms", "norm"} <= words:
         return "rmsnorm"
     if words & {"silu", "gelu", "sigmoid", "tanh"} and "mul" in words:
         return "silu_and_mul"
@@ -112,6 +114,9 @@ def op_share(times_us: dict[str, float], op: str) -> float | None:
 
 
 def op_family(name: str) -> str:
+    a = _AS.search(name)
+    if a:
+        return a.group(1)
     m = _TRITON.match(name.strip())
     if m:
         return _triton_family(m.group(1), m.group(2))
@@ -137,22 +142,75 @@ def generic_kernel(name: str) -> bool:
     return bool(_GENERIC.search(name)) and op_family(name) in ("other", "memcpy", "sampling")
 
 
-def launch_ops(events: list[dict[str, Any]]) -> dict[Any, str]:
+@dataclass(frozen=True)
+class Launches:
+    """What a trace's CPU side says about its kernels: the op that launched each (by External
+    id), and the Inductor kernels whose names say nothing but whose launches' recorded shapes do."""
+
+    by_id: dict[Any, str] = field(default_factory=dict)
+    inferred: dict[str, str] = field(default_factory=dict)
+
+    def get(self, ext: Any, default: str) -> str:
+        return self.by_id.get(ext, default) if isinstance(ext, (int, str)) else default
+
+
+def _kind(t: Any) -> str:
+    t = str(t).lower()
+    if any(k in t for k in ("float", "half", "double")):
+        return "float"
+    return "int" if "int" in t or "long" in t else ""
+
+
+def rotary_signature(dims: Any, types: Any) -> bool:
+    """The rotary's shape signature in a launch's recorded inputs: integer positions [T], a
+    floating table [P, D] (cos and sin halves, D even) and per-head vectors [T, H, D] of the
+    same T and D. An embedding gather ([T] ids, [V, hidden] table) has no [T, H, D] beside it."""
+    if not isinstance(dims, list) or not isinstance(types, list):
+        return False
+    ts = [(d, _kind(t)) for d, t in zip(dims, types) if isinstance(d, list) and all(isinstance(x, int) for x in d)]
+    pos = [d[0] for d, k in ts if k == "int" and len(d) == 1]
+    width = [d[1] for d, k in ts if k == "float" and len(d) == 2 and d[1] > 0 and d[1] % 2 == 0]
+    heads = [(d[0], d[2]) for d, k in ts if k == "float" and len(d) == 3]
+    return any((t, w) in heads for t in pos for w in width)
+
+
+def _unnamed(name: str) -> bool:
+    """An Inductor kernel whose name does not say what it computes (triton_poi_fused_3)."""
+    return bool(_TRITON.match(name.strip())) and op_family(name) in ("other", "memcpy")
+
+
+def launch_ops(events: list[dict[str, Any]]) -> Launches:
     """External id -> the name of the CPU op that carries it (torch.profiler gives a kernel the
-    External id of the innermost op that launched it)."""
-    out: dict[Any, str] = {}
+    External id of the innermost op that launched it); and, per unnamed Inductor kernel, the
+    family its launches' recorded shapes show, when every launch of that name shows the same
+    one (a name Inductor reused across compiled graphs for different ops stays unattributed).
+    Kernels replayed from a CUDA graph carry no launch of their own: they follow their name."""
+    by_id: dict[Any, str] = {}
+    seen: dict[str, set[bool]] = {}
     for e in events:
         if str(e.get("cat", "")).lower() == "cpu_op" and isinstance(e.get("args"), dict):
-            x = e["args"].get("External id")
-            if x is not None:
-                out[x] = str(e.get("name"))
-    return out
+            args = e["args"]
+            x = args.get("External id")
+            if isinstance(x, (int, str)):  # a hostile trace's list or dict id is no id
+                by_id[x] = str(e.get("name"))
+            name = str(e.get("name"))
+            if _unnamed(name):
+                seen.setdefault(name, set()).add(rotary_signature(args.get("Input Dims"), args.get("Input type")))
+    return Launches(by_id, {n: "rotary" for n, v in seen.items() if v == {True}})
 
 
-def device_name(kernel: dict[str, Any], launchers: dict[Any, str]) -> str:
+# a kernel booked by its launch's shapes: the name keeps the kernel's own and says why
+_AS = re.compile(r" \[as (rotary): by its launch shapes\]$")
+
+
+def device_name(kernel: dict[str, Any], launchers: Launches) -> str:
     """The name a device event's time is booked under: the kernel's own when it says what it
-    is, else the op that launched it (a generic ATen kernel), else the kernel's."""
+    is, else the op that launched it (a generic ATen kernel), else the kernel's; an unnamed
+    Inductor kernel whose launches show a family is booked as that family, saying so."""
     name = str(kernel.get("name"))
+    fam = launchers.inferred.get(name)
+    if fam is not None:
+        return f"{name} [as {fam}: by its launch shapes]"
     if not generic_kernel(name):
         return name
     args = kernel.get("args")

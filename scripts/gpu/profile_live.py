@@ -21,7 +21,8 @@ from pathlib import Path
 
 from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.profile import capture_profile
-from geak.agents.profiler import op_breakdown, route, served_tokens
+from geak.agents.profiler import op_breakdown, served_tokens
+from geak.agents.routing import route
 from geak.auditor.evidence.layout import TRACE, profile_file
 from geak.auditor.evidence.models import WorkloadSpec
 from geak.auditor.evidence.store import RunStore

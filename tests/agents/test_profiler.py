@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from fixture_traces import PROFILE, trace_gz
-from geak.agents.profiler import VLLM_EDITABLE, op_breakdown, route
+from geak.agents.profiler import op_breakdown
+from geak.agents.routing import VLLM_EDITABLE, route
 from geak.auditor.audit import audit_run
 from geak.auditor.checks.profile import family_shares, load_trace, op_family, self_times_us
 from geak.auditor.evidence.models import Decision, ProfileClaim, RoutedOp

@@ -140,21 +140,24 @@ def _attend(attn, q, k, v):
 def _patch_llama():
     from vllm.model_executor.models import llama
 
-    original = llama.LlamaAttention.forward
+    original_init, original = llama.LlamaAttention.__init__, llama.LlamaAttention.forward
+
+    def __init__(self, *args, **kwargs):
+        # decided and said at construction: forward is traced by Dynamo (fullgraph), where no
+        # print or getpid may run
+        original_init(self, *args, **kwargs)
+        why = self._geak_why = _why_not(self)
+        if why is None:
+            _say(
+                f"geak-plugin: registered {META['layer']} override -> {META['candidate']} (dispatch=custom_op "
+                f"{META['op_name']}, mode={META['mode']}, sha256={META['candidate_sha256'][:12]}, "
+                f"layer={self.attn.layer_name})"
+            )
+        else:
+            _say(f"geak-plugin: not engaged in {self.attn.layer_name}: {why}")
 
     def forward(self, positions, hidden_states):
-        why = getattr(self, "_geak_why", "unchecked")
-        if why == "unchecked":
-            why = self._geak_why = _why_not(self)
-            if why is None:
-                _say(
-                    f"geak-plugin: registered {META['layer']} override -> {META['candidate']} (dispatch=custom_op "
-                    f"{META['op_name']}, mode={META['mode']}, sha256={META['candidate_sha256'][:12]}, "
-                    f"layer={self.attn.layer_name})"
-                )
-            else:
-                _say(f"geak-plugin: not engaged in {self.attn.layer_name}: {why}")
-        if why is not None:
+        if getattr(self, "_geak_why", "unchecked") is not None:
             return original(self, positions, hidden_states)
         qkv, _ = self.qkv_proj(hidden_states)
         q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
@@ -162,6 +165,7 @@ def _patch_llama():
         output, _ = self.o_proj(_attend(self.attn, q, k, v))
         return output
 
+    llama.LlamaAttention.__init__ = __init__
     llama.LlamaAttention.forward = forward
 
 

@@ -30,6 +30,7 @@ from geak.agents.engines.questions import load_prompts  # noqa: E402
 from geak.agents.engines.ports import free_port  # noqa: E402
 from geak.agents.engines.process import ServerProcess, group_alive  # noqa: E402
 from geak.agents.kernels.integrate import (  # noqa: E402
+    LAYERS,
     PARITY_TAG,
     aligned_cosine,
     package_plugin,
@@ -118,6 +119,27 @@ def test_bundle_is_self_contained(tmp_path):
         text=True,
     )
     assert "geak_rmsnorm:register" in out.stdout, out.stderr
+
+
+def test_a_candidate_that_imports_a_sibling_is_refused_before_any_server(tmp_path):
+    # on an H100 a silu_and_mul template that lazily imported a sibling module failed in the
+    # engine core after 78 s; the plugin copies the candidate's file alone
+    cand = tmp_path / "cand.py"
+    cand.write_text("import torch\n\n\ndef silu_and_mul(x):\n    from . import _impl\n    return _impl.f(x)\n")
+    with pytest.raises(ValueError, match=r"cand.py:5: relative import 'from \. import \.\.\.'.*inline what it imports"):
+        package_plugin(tmp_path / "run", "silu_and_mul", str(cand), "silu_and_mul")
+    cand.write_text("def f(:\n")
+    with pytest.raises(ValueError, match=r"cand.py:1: not valid Python"):
+        package_plugin(tmp_path / "run", "silu_and_mul", str(cand), "f")
+
+
+def test_every_shipped_template_packages_as_one_file(tmp_path):
+    from geak.agents.kernels.templates import TEMPLATES
+
+    for (op, _dev), name in TEMPLATES.items():
+        mod, fn = name.split(":")
+        if op in LAYERS:
+            package_plugin(tmp_path / op, op, mod, fn)
 
 
 def test_cosine_alignment():

@@ -50,6 +50,11 @@ def test_vllm_loads_it_and_it_refuses_a_cache_it_cannot_write(tmp_path):
         cc.set_splitting_ops_for_v1("naive")
         assert name in cc.splitting_ops and cc.splitting_ops.count(name) == 1, cc.splitting_ops
         assert llama.LlamaAttention.forward.__module__ == "geak_rope_kvcache"
+        # Dynamo traces forward with fullgraph: no print or getpid may run there (on an H100 the
+        # server failed to start on the plugin's log line inside forward); it is said at construction
+        fwd, init = llama.LlamaAttention.forward.__code__, llama.LlamaAttention.__init__.__code__
+        assert not {"_say", "print", "_why_not"} & set(fwd.co_names), fwd.co_names
+        assert {"_say", "_why_not"} <= set(init.co_names), init.co_names
         backend = types.SimpleNamespace(get_name=lambda: "CPU_ATTN", forward_includes_kv_cache_update=False)
         rope = type("RotaryEmbedding", (), dict(is_neox_style=True, rotary_dim=64, head_size=64))()
         layer = types.SimpleNamespace(

@@ -81,3 +81,104 @@ def test_the_profile_gate_and_the_profiler_role_read_a_gpu_trace_the_same(mode, 
     role = op_breakdown(trace_gz(f"h200/trace_{mode}", tmp_path / f"trace_{mode}.json.gz"))
     assert role.source == "device_kernels"
     assert {f: round(v, 6) for f, v in role.shares().items()} == {f: round(v, 6) for f, v in gate.items()}
+
+
+# ---------------------------------------------------------------- vLLM 0.26 on an H100 (issue 36)
+
+
+def test_vllm026_kernel_names_the_classifier_must_know():
+    # Inductor names kernels after vLLM 0.26's IR ops
+    assert op_family("triton_red_fused_fused_add_rms_norm_2") == "rmsnorm"
+    assert op_family("triton_red_fused__to_copy_embedding_rms_norm_0") == "rmsnorm"
+    assert op_family("triton_poi_fused_mul_silu_slice_1") == "silu_and_mul"
+    # a kernel whose name says nothing stays unattributed by name
+    assert op_family("triton_poi_fused_3") == "other"
+
+
+def _launch(name, ext, dims, types):
+    return {
+        "ph": "X",
+        "cat": "cpu_op",
+        "name": name,
+        "ts": ext,
+        "dur": 1,
+        "args": {"External id": ext, "Input Dims": dims, "Input type": types},
+    }
+
+
+def _kernel(name, ext=None):
+    args = {} if ext is None else {"External id": ext}
+    return {"ph": "X", "cat": "kernel", "name": name, "ts": 0, "dur": 5, "args": args}
+
+
+# the launch of the compiled rotary as the H100 trace records it: qkv, positions, the cos/sin table, k and q per head
+ROTARY = (
+    [[513, 6144], [513], [8192, 128], [513, 8, 128], [513, 32, 128], [], []],
+    ["c10::BFloat16", "long int", "c10::BFloat16", "c10::BFloat16", "c10::BFloat16", "Scalar", "Scalar"],
+)
+# an embedding gather fused with the first norm: ids and a table, but no per-head vectors
+EMBED = (
+    [[513], [128256, 4096], [4096], [513, 4096], [513, 4096], [], []],
+    ["int", "c10::BFloat16", "c10::BFloat16", "c10::BFloat16", "c10::BFloat16", "Scalar", "Scalar"],
+)
+
+
+def test_an_unnamed_inductor_kernel_is_booked_by_its_launch_shapes_and_graph_replays_follow_its_name():
+    from geak.auditor.checks.op_classes import rotary_signature
+
+    assert rotary_signature(*ROTARY) and not rotary_signature(*EMBED)
+    ev = [_launch("triton_poi_fused_3", 7, *ROTARY), _kernel("triton_poi_fused_3", 7), _kernel("triton_poi_fused_3")]
+    got = launch_ops(ev)
+    assert got.inferred == {"triton_poi_fused_3": "rotary"}
+    booked = {device_name(k, got) for k in ev[1:]}
+    assert booked == {"triton_poi_fused_3 [as rotary: by its launch shapes]"}
+    assert op_family(booked.pop()) == "rotary"
+
+
+def test_a_name_inductor_reused_for_different_ops_stays_unattributed():
+    ev = [
+        _launch("triton_poi_fused_3", 1, *ROTARY),
+        _launch("triton_poi_fused_3", 2, *EMBED),
+        _kernel("triton_poi_fused_3", 1),
+    ]
+    got = launch_ops(ev)
+    assert got.inferred == {} and op_family(device_name(ev[2], got)) == "other"
+
+
+@pytest.mark.parametrize(
+    "dims,types",
+    [
+        ("[[513]]", ["long int"]),
+        ([[513], "x", None, [[1]], [8192, "128"], [513, 8, 128.0]], ["long int", 3, None]),
+        ([[513], [8192, 0], [513, 8, 0]], ["long int", "float", "float"]),
+        (None, None),
+        ([[513], [8192, 128], [513, 8, 128]], "long int"),
+    ],
+)
+def test_hostile_launch_shapes_neither_crash_nor_attribute(dims, types):
+    from geak.auditor.checks.op_classes import rotary_signature
+
+    assert rotary_signature(dims, types) is False
+    ev = [_launch("triton_poi_fused_9", 1, dims, types), _kernel("triton_poi_fused_9", 1)]
+    assert launch_ops(ev).inferred == {}
+
+
+def test_the_h100_trace_reaggregates_alike_in_the_auditor_and_the_profiler(tmp_path):
+    from geak.agents.profiler import op_breakdown
+
+    trace = trace_gz("vllm026_h100_8b.trace", tmp_path / "t.json.gz")
+    shares = family_shares(self_times_us(load_trace(trace.read_bytes())))
+    bd = op_breakdown(trace)
+    assert (
+        list(shares)[:5]
+        == [f.family for f in bd.families[:5]]
+        == ["gemm", "attention", "silu_and_mul", "rmsnorm", "rotary"]
+    )
+    for f in bd.families:
+        assert shares[f.family] == pytest.approx(f.share)
+
+
+def test_unhashable_external_ids_are_no_ids():
+    ev = [_launch("aten::cat", [1], [[2, 3]], ["float"]), _kernel("void at::native::elementwise_kernel<1>", [1])]
+    got = launch_ops(ev)
+    assert got.by_id == {} and device_name(ev[1], got) == "void at::native::elementwise_kernel<1>"
