@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 class AuditPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    engine_baseline_slack: float = Field(
+        1.25,
+        description="H12: how much slower than the engine's own kernels (the run's profile trace) a harness "
+        "baseline may time at a step size before its speedup is not the engine's (cold L2 costs some)",
+    )
     noise_band_pct: float = Field(0.5, description="declared A/A noise band of the headline metric, percent")
     noise_band_unknown: str | None = Field(
         None,

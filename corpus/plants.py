@@ -936,6 +936,7 @@ plant(
 # a producer editing geak's own files (issue 12): corpus/plants_tamper.py registers them here
 from . import (  # noqa: E402, F401
     plants_concurrency,
+    plants_engine,
     plants_import,
     plants_lifetime,
     plants_paired,

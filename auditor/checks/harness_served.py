@@ -1,4 +1,5 @@
-"""H11 (scope harness): is the isolated baseline the path the live engine actually serves?
+"""H11, H12 (scope harness): is the isolated baseline the path the live engine actually serves,
+and do its times at each step size match what the engine's own kernels took there?
 
 Split from harness.py because it is the one harness rule that reads beyond the op's record: it
 reads the engine's resolved config from the run's legs to learn whether the server compiles the op
@@ -7,8 +8,12 @@ reads the engine's resolved config from the run's legs to learn whether the serv
 
 from __future__ import annotations
 
+from .. import stats
+from ..evidence.layout import profile_file
 from ..evidence.models import EvidencePointer, Finding
+from .engine_time import engine_call_ms
 from .harness import _guard
+from .profile import load_trace
 from .registry import GateContext, rule
 
 # how vLLM runs these ops (vllm/platforms/cuda.py get_default_ir_op_priority; platforms/cpu.py):
@@ -89,3 +94,89 @@ def h11_served_baseline(ctx: GateContext) -> list[Finding]:
             evidence=[ptr, EvidencePointer(file=src.split(" ")[0])] if src else [ptr],
         )
     return ctx.ok("H11", f"baseline {rec.baseline_backend} is what a {mode} server runs ({src})", evidence=[ptr])
+
+
+def _profile_rounds(ctx: GateContext) -> list[str]:
+    """Every round the run's profile decisions name: the harness decision names none (a decision
+    naming a profile round is judged as a profile gate), and its producer cannot pick the yardstick."""
+    return list(
+        dict.fromkeys(d.profile_round for _, d in ctx.run.decisions if d.scope == "profile" and d.profile_round)
+    )
+
+
+@rule("H12", ["harness"], "isolated times are not the engine's", "flag", "replace_headline_with_e2e")
+def h12_engine_yardstick(ctx: GateContext) -> list[Finding]:
+    """Hold the harness's times at each step size to what the op's kernels took in the live engine
+    at that size (the run's profile trace, engine_time.py). A baseline timed well above the
+    engine's own kernels (host launches, a cold cache, another formula) inflates the speedup;
+    a candidate slower than the engine's kernels at a size loses there whatever the harness says."""
+    rec, errs, p = _guard(ctx, "H12")
+    if rec is None:
+        return errs
+    rounds = _profile_rounds(ctx)
+    if not rounds:
+        return ctx.na("H12", "the run has no profile round: no engine yardstick for the isolated times")
+    op = str(ctx.decision.op)
+    engine: dict[int, float] = {}
+    src = ""
+    for rid in rounds:
+        claim, _ = ctx.run.profile(rid)
+        if claim is None:
+            continue
+        rel = profile_file(rid, claim.trace_file)
+        try:
+            engine = engine_call_ms(load_trace(ctx.run.store.read_bytes(rel)), op)
+        except (OSError, ValueError) as e:
+            return ctx.unchecked("H12", f"profile trace {rel} unreadable: {e}", evidence=[EvidencePointer(file=rel)])
+        except (TypeError, KeyError, OverflowError) as e:
+            return ctx.bad(
+                "H12", f"a trace event is malformed: {type(e).__name__}: {e}", evidence=[EvidencePointer(file=rel)]
+            )
+        if engine:
+            src = rel
+            break
+    if not engine:
+        return ctx.na("H12", f"the profile trace shows no GPU-side engine steps with {op}'s kernels")
+    rows = []
+    for i, st in enumerate(rec.timing.per_shape if rec.timing is not None else []):
+        t = st.shape[0] if st.shape else None
+        b, c = stats.median(st.baseline_times_ms), stats.median(st.candidate_times_ms)
+        if t in engine and b and c:
+            row = {"tokens": t, "engine_ms": engine[t], "baseline_ms": b, "candidate_ms": c, "row": i}
+            gb, gc = stats.median(st.graph_baseline_times_ms), stats.median(st.graph_candidate_times_ms)
+            if gb and gc:
+                row.update(graph_baseline_ms=gb, graph_candidate_ms=gc)
+            rows.append(row)
+    if not rows:
+        return ctx.na("H12", f"no timed shape is a step size the engine ran ({sorted(engine)} tokens in {src})")
+    slack = ctx.policy.engine_baseline_slack
+    slow_base = [r for r in rows if r["baseline_ms"] > slack * r["engine_ms"]]
+    losing = [r for r in rows if r["candidate_ms"] > r["engine_ms"]]
+    ev = [EvidencePointer(file=p.file, field="timing.per_shape"), EvidencePointer(file=src)]
+    rec_ = {"rows": rows, "slack": slack, "trace": src}
+
+    def say(r: dict[str, float]) -> str:
+        g = (
+            f"; in a warm CUDA graph {r['graph_baseline_ms'] * 1e3:.1f} / {r['graph_candidate_ms'] * 1e3:.1f} us "
+            f"({r['engine_ms'] / r['graph_candidate_ms']:.2f}x)"
+            if "graph_candidate_ms" in r
+            else ""
+        )
+        return (
+            f"T={r['tokens']:g}: engine {r['engine_ms'] * 1e3:.1f} us, harness baseline {r['baseline_ms'] * 1e3:.1f} us, "
+            f"candidate {r['candidate_ms'] * 1e3:.1f} us ({r['engine_ms'] / r['candidate_ms']:.2f}x the engine){g}"
+        )
+
+    if slow_base or losing:
+        parts = []
+        if slow_base:
+            parts.append(
+                f"the harness baseline times over {slack:g}x the engine's own kernels at {len(slow_base)} of "
+                f"{len(rows)} step sizes, so its speedup is not the engine's"
+            )
+        if losing:
+            parts.append(f"the candidate is slower than the engine's kernels at {len(losing)} of {len(rows)}")
+        return ctx.bad("H12", "; ".join(parts) + ": " + "; ".join(say(r) for r in rows), evidence=ev, recomputed=rec_)
+    return ctx.ok(
+        "H12", "against the engine's own kernels: " + "; ".join(say(r) for r in rows), evidence=ev, recomputed=rec_
+    )

@@ -121,7 +121,8 @@ def main() -> int:
             print(f"  error: {res['error']}", flush=True)
             results[op] = res
             continue
-        for j, ps in enumerate(rec.timing.per_shape):  # type: ignore[attr-defined]
+        for j, row_ in enumerate(rec.timing.per_shape):
+            ps = row_.model_dump()
             cc = clock_check(op, ps["shape"], 4000 + j, a.profile)
             row = {
                 "op": op,
@@ -138,6 +139,9 @@ def main() -> int:
                 "bw_ratio": ps["bandwidth_ratio_to_copy"],
                 "bw_ratio_same_bytes": ps["candidate_gbps"] / cc["copy_same_bytes_gbps"],
                 "reps": ps["reps"],
+                "graph_served_ms": median(ps["graph_baseline_times_ms"]),
+                "graph_ms": median(ps["graph_candidate_times_ms"]),
+                "graph_note": ps.get("graph_error"),
             }
             rows.append(row)
             res["shapes"].append(row)
@@ -160,6 +164,11 @@ def main() -> int:
             f"{r['served_ms']:>9.4f} {r['speedup']:>8.2f}x {r['eager_ms'] or float('nan'):>9.4f} {r['speedup_vs_eager'] or float('nan'):>7.2f}x "
             f"{r['gbps']:>6.0f} {r['bw_ratio']:>8.3f} {r['bw_ratio_same_bytes']:>10.3f}"
         )
+    print("\nin a CUDA graph of many calls, inputs warm (as a compiled server replays a step): served / candidate ms")
+    for r in rows:
+        gs, gc = r["graph_served_ms"], r["graph_ms"]
+        got = f"{gs:.4f} / {gc:.4f} ({gs / gc:.2f}x)" if gs and gc else f"none: {r['graph_note']}"
+        print(f"{r['op']:<18} {str(r['shape']):<14} {got}")
     copies = {op: r["copy_gbps"] for op, r in results.items()}
     print(f"copy GB/s (read+write) measured in each harness process: {copies}")
     return 0

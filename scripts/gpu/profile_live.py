@@ -23,6 +23,7 @@ from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.profile import capture_profile
 from geak.agents.profiler import op_breakdown, served_tokens
 from geak.agents.routing import route
+from geak.orchestrator.workflow.phases.profile import op_readings
 from geak.auditor.evidence.layout import TRACE, profile_file
 from geak.auditor.evidence.models import WorkloadSpec
 from geak.auditor.evidence.store import RunStore
@@ -60,8 +61,11 @@ def main() -> int:
         print(f"  {f.family:<14} {100 * f.share:6.2f}%  calls {f.calls:>7}  tokens {served_tokens(f)}")
         for name, us in top:
             print(f"      {us / 1e3:9.2f} ms  {name[:110]}")
-    r = route(bd, min_share=0.01)
-    print("routing:", r.model_dump_json()[:1500])
+    reads, why = op_readings(trace, a.model)
+    for x in reads:
+        print("  " + x.line())
+    r = route(bd, min_share=0.01, readings=reads)
+    print(f"routing ({'by share x headroom' if reads else 'by share alone: ' + why}):", r.model_dump_json()[:1500])
     (run / "breakdown.json").write_text(bd.model_dump_json(indent=1))
     out = os.environ.get("OUT")
     if out:

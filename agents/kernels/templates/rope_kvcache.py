@@ -1,9 +1,10 @@
 """Template candidates for rope_kvcache (agents/kernels/spec_rope_kvcache.py): the rotary
 embedding fused with the paged KV-cache write. One file, so it packages as a plugin candidate.
 
-``rope_kvcache`` (GPU): one Triton program per token reads its cos/sin row once, rotates every
-query head (written to a new q_out) and every key head, and scatters the rotated key and the
-value straight into the cache at the token's slot: k and v are read once and the rotated k is
+``rope_kvcache`` (GPU): Triton programs per token read its cos/sin row, rotate the query heads
+(written to a new q_out; split over several programs below 1024 tokens, so a decode step fills the
+GPU) and, in one more program, every key head, scattering the rotated key and the value straight
+into the cache at the token's slot: k and v are read once and the rotated k is
 never written to memory on its own, which the served path (Inductor's rotary writing q and k,
 then reshape_and_cache_flash reading k and v back) cannot avoid across its split point. Float32
 arithmetic, one rounding at each store. ``rope_kvcache_torch`` (CPU): the same in torch.
@@ -26,8 +27,8 @@ if triton is not None:
 
 
     @triton.jit
-    def _rotate(x_ptr, t, sx, NH, cos, sin, d, dm, HALF: tl.constexpr, HS: tl.constexpr, BLOCK_H: tl.constexpr):
-        h = tl.arange(0, BLOCK_H)
+    def _rotate(x_ptr, t, sx, h0, NH, cos, sin, d, dm, HALF: tl.constexpr, HS: tl.constexpr, BLOCK_H: tl.constexpr):
+        h = h0 + tl.arange(0, BLOCK_H)
         m = (h[:, None] < NH) & dm[None, :]
         src = x_ptr + t * sx + h[:, None] * HS + d[None, :]
         x1 = tl.load(src, mask=m, other=0.0).to(tl.float32)
@@ -41,30 +42,41 @@ if triton is not None:
                       NQ, NKV, sq, sk, sv, sc, BS,
                       skb, sks, skh, svb, svs, svh,
                       HALF: tl.constexpr, HS: tl.constexpr, BLOCK_D: tl.constexpr,
-                      BLOCK_HQ: tl.constexpr, BLOCK_HK: tl.constexpr):
+                      BLOCK_HQ: tl.constexpr, BLOCK_HK: tl.constexpr, GQ: tl.constexpr):
+        # program (t, g): g < GQ rotates query heads [g*BLOCK_HQ, (g+1)*BLOCK_HQ) of token t;
+        # g == GQ rotates the token's keys and writes them and its values into the cache
         t = tl.program_id(0).to(tl.int64)
+        g = tl.program_id(1)
         pos = tl.load(pos_ptr + t).to(tl.int64)
         d = tl.arange(0, BLOCK_D)
         dm = d < HALF
         cos = tl.load(c_ptr + pos * sc + d, mask=dm, other=0.0).to(tl.float32)
         sin = tl.load(c_ptr + pos * sc + HALF + d, mask=dm, other=0.0).to(tl.float32)
-        # the query: rotated into a new tensor
-        o1, o2, h, m = _rotate(q_ptr, t, sq, NQ, cos, sin, d, dm, HALF, HS, BLOCK_HQ)
-        dst = qo_ptr + t * (NQ * HS) + h[:, None] * HS + d[None, :]
-        tl.store(dst, o1.to(qo_ptr.dtype.element_ty), mask=m)
-        tl.store(dst + HALF, o2.to(qo_ptr.dtype.element_ty), mask=m)
-        # the key, rotated, and the value: straight into the paged cache (a slot < 0 is padding)
-        slot = tl.load(slot_ptr + t).to(tl.int64)
-        if slot >= 0:
-            blk, off = slot // BS, slot % BS
-            k1, k2, hk, mk = _rotate(k_ptr, t, sk, NKV, cos, sin, d, dm, HALF, HS, BLOCK_HK)
-            kdst = kc_ptr + blk * skb + off * sks + hk[:, None] * skh + d[None, :]
-            tl.store(kdst, k1.to(kc_ptr.dtype.element_ty), mask=mk)
-            tl.store(kdst + HALF, k2.to(kc_ptr.dtype.element_ty), mask=mk)
-            vsrc = v_ptr + t * sv + hk[:, None] * HS + d[None, :]
-            vdst = vc_ptr + blk * svb + off * svs + hk[:, None] * svh + d[None, :]
-            tl.store(vdst, tl.load(vsrc, mask=mk, other=0.0), mask=mk)
-            tl.store(vdst + HALF, tl.load(vsrc + HALF, mask=mk, other=0.0), mask=mk)
+        if g < GQ:
+            # the query: rotated into a new tensor
+            o1, o2, h, m = _rotate(q_ptr, t, sq, g * BLOCK_HQ, NQ, cos, sin, d, dm, HALF, HS, BLOCK_HQ)
+            dst = qo_ptr + t * (NQ * HS) + h[:, None] * HS + d[None, :]
+            tl.store(dst, o1.to(qo_ptr.dtype.element_ty), mask=m)
+            tl.store(dst + HALF, o2.to(qo_ptr.dtype.element_ty), mask=m)
+        else:
+            # the key, rotated, and the value: straight into the paged cache (a slot < 0 is padding)
+            slot = tl.load(slot_ptr + t).to(tl.int64)
+            if slot >= 0:
+                blk, off = slot // BS, slot % BS
+                k1, k2, hk, mk = _rotate(k_ptr, t, sk, 0, NKV, cos, sin, d, dm, HALF, HS, BLOCK_HK)
+                kdst = kc_ptr + blk * skb + off * sks + hk[:, None] * skh + d[None, :]
+                tl.store(kdst, k1.to(kc_ptr.dtype.element_ty), mask=mk)
+                tl.store(kdst + HALF, k2.to(kc_ptr.dtype.element_ty), mask=mk)
+                vsrc = v_ptr + t * sv + hk[:, None] * HS + d[None, :]
+                vdst = vc_ptr + blk * svb + off * svs + hk[:, None] * svh + d[None, :]
+                tl.store(vdst, tl.load(vsrc, mask=mk, other=0.0), mask=mk)
+                tl.store(vdst + HALF, tl.load(vsrc + HALF, mask=mk, other=0.0), mask=mk)
+
+
+    # below this many tokens the query heads are split over several programs per token (a decode
+    # step's 16-64 tokens would otherwise fill a fraction of the GPU's SMs)
+    SPLIT_BELOW_TOKENS = 1024
+    SPLIT_HEADS = 8
 
 
     def _launch(positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cache: torch.Tensor,
@@ -85,11 +97,14 @@ if triton is not None:
             return qo, key_cache, value_cache
         half = head_size // 2
         bd, bq, bk = triton.next_power_of_2(half), triton.next_power_of_2(nq), triton.next_power_of_2(nkv)
-        _rope_kvcache[(t,)](positions, q, k, v, cache, qo, key_cache, value_cache, slots,
+        if t < SPLIT_BELOW_TOKENS:
+            bq = min(bq, SPLIT_HEADS)
+        gq = triton.cdiv(nq, bq)
+        _rope_kvcache[(t, gq + 1)](positions, q, k, v, cache, qo, key_cache, value_cache, slots,
                             nq, nkv, q.stride(0), k.stride(0), v.stride(0), cache.stride(0), key_cache.shape[1],
                             key_cache.stride(0), key_cache.stride(1), key_cache.stride(2),
                             value_cache.stride(0), value_cache.stride(1), value_cache.stride(2),
-                            HALF=half, HS=head_size, BLOCK_D=bd, BLOCK_HQ=bq, BLOCK_HK=bk, num_warps=4)
+                            HALF=half, HS=head_size, BLOCK_D=bd, BLOCK_HQ=bq, BLOCK_HK=bk, GQ=gq, num_warps=4)
         return qo, key_cache, value_cache
 
 

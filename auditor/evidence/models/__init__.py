@@ -56,6 +56,7 @@ from .ops import (  # noqa: F401
     CorrectnessCase,
     OracleResult,
     AntiGaming,
+    ShapeTimes,
     TimingRecord,
     Roofline,
     CaseTime,
@@ -77,6 +78,6 @@ __all__ = [
     "Finding", "GpuInfo", "HostFingerprint", "InputFile", "KernelPlugin", "LegLaunch", "LegRole", "LeverClass",
     "METRICS", "Manifest", "OpBenchRecord", "OracleResult", "Outcome", "PairedAA", "ParityOutput", "ParityProbe",
     "ProfileClaim", "Record", "RepPlan", "RequestArrays", "Roofline", "RoutedOp", "SCHEMA_VERSION", "SCOPES",
-    "SUPPORTED_VERSIONS", "Scope", "ServerLifetime", "SkippedOp", "TEARDOWN_MARKER", "TimingRecord", "TopKLogprobs",
+    "SUPPORTED_VERSIONS", "Scope", "ServerLifetime", "ShapeTimes", "SkippedOp", "TEARDOWN_MARKER", "TimingRecord", "TopKLogprobs",
     "VerdictName", "WorkloadSpec", "judged_metric",
 ]

@@ -68,6 +68,30 @@ class AntiGaming(BaseModel):
     forced_evaluation: bool | None = None
 
 
+class ShapeTimes(BaseModel):
+    """One timed shape's raw reps (the harness worker's per_shape row; its medians are re-derived)."""
+
+    model_config = ConfigDict(extra="allow")
+    shape: list[int] = Field(default_factory=list)
+    dtype: str | None = None
+    reps: int | None = None
+    baseline_times_ms: list[float] = Field(default_factory=list)
+    candidate_times_ms: list[float] = Field(default_factory=list)
+    eager_times_ms: list[float] = Field(default_factory=list, description="the eager column, when timed")
+    speedup: float | None = Field(None, description="the worker's median ratio (a claim; rules re-derive)")
+    speedup_vs_eager: float | None = None
+    baseline_median_ms: float | None = None
+    candidate_median_ms: float | None = None
+    eager_median_ms: float | None = None
+    bytes_moved: float | None = None
+    candidate_gbps: float | None = None
+    baseline_gbps: float | None = None
+    bandwidth_ratio_to_copy: float | None = None
+    graph_calls: int | None = Field(None, description="calls per captured CUDA graph of the in-graph reading")
+    graph_baseline_times_ms: list[float] = Field(default_factory=list, description="per call, replayed warm")
+    graph_candidate_times_ms: list[float] = Field(default_factory=list, description="per call, replayed warm")
+
+
 class TimingRecord(BaseModel):
     model_config = ConfigDict(extra="allow")
     method: str = Field(description="cuda_events | perf_counter | do_bench")
@@ -78,6 +102,7 @@ class TimingRecord(BaseModel):
     total_timed_ms: float | None = None
     baseline_times_ms: list[float] = Field(default_factory=list)
     candidate_times_ms: list[float] = Field(default_factory=list)
+    per_shape: list[ShapeTimes] = Field(default_factory=list, description="raw reps per timed shape")
 
 
 class Roofline(BaseModel):

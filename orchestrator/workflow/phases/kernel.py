@@ -136,7 +136,8 @@ def _serving_mode(st: RunState) -> str:
 
 
 def _submit_harness(rt: RunContext, gate: str, did: str, op: str, cand: str) -> None:
-    """The harness gate's decision on record: the isolated candidate, for the audit to read."""
+    """The harness gate's decision on record: the isolated candidate, for the audit to read (H12
+    finds the engine's own kernel times in the run's profile rounds itself)."""
     submit(
         rt.store,
         Decision(

@@ -31,12 +31,8 @@ def harness_profile(st: RunState) -> str:
 
 def losing_shapes(ob: Any) -> list[tuple[list[int], float]]:
     """The timed shapes where the candidate's median is slower than the served baseline's."""
-    per = getattr(ob.timing, "per_shape", None) if ob is not None and ob.timing is not None else None
-    return [
-        (ps["shape"], ps["speedup"])
-        for ps in per or []
-        if isinstance(ps.get("speedup"), (int, float)) and ps["speedup"] < 1.0
-    ]
+    per = ob.timing.per_shape if ob is not None and ob.timing is not None else []
+    return [(ps.shape, ps.speedup) for ps in per if ps.speedup is not None and ps.speedup < 1.0]
 
 
 def isolated_speedup(ob: Any) -> float | None:

@@ -118,15 +118,21 @@ def test_the_triton_template_passes_under_the_interpreter():
         from geak.agents.kernels import specs
         from geak.agents.kernels.correctness import as_outputs, compare
         from geak.agents.kernels.oracles import run_oracle
+        from geak.agents.kernels.templates import rope_kvcache as mod
         from geak.agents.kernels.templates.rope_kvcache import rope_kvcache
         spec = specs.spec_for("rope_kvcache", "tiny-arith", tokens=[1, 7])
         res = run_oracle(spec, rope_kvcache, "cpu", "fp32")
         assert res.failures == 0, res.failed_cases
-        for i, shape in enumerate(spec.served_shapes):
-            args = specs.make_inputs(spec, shape, "fp32", "cpu", i)
-            before = specs.pristine("rope_kvcache", args)
-            cmp = compare(as_outputs(rope_kvcache(*args)), specs.reference("rope_kvcache", before), torch.float32)
-            assert cmp["rel_err"] <= 1e-5, cmp
+        # the 8B's heads (32 query, 8 KV, 128 wide): query heads split over 4 programs a token, and not
+        big = specs.spec_for("rope_kvcache", "llama-gpu", tokens=[1, 7])
+        for split in (1024, 0):
+            mod.SPLIT_BELOW_TOKENS = split
+            for s_ in (spec, big):
+                for i, shape in enumerate(s_.served_shapes):
+                    args = specs.make_inputs(s_, shape, "fp32", "cpu", i)
+                    before = specs.pristine("rope_kvcache", args)
+                    cmp = compare(as_outputs(rope_kvcache(*args)), specs.reference("rope_kvcache", before), torch.float32)
+                    assert cmp["rel_err"] <= 1e-5, (split, shape, cmp)
         print("ok", res.cases)
         """
     )

@@ -54,7 +54,7 @@ def test_the_harness_times_what_a_compiled_server_runs_with_eager_as_a_second_co
     assert rec.baseline_backend == "torch.compile(inductor):geak.agents.kernels.baselines:silu_and_mul"
     assert rec.eager_backend == "geak.agents.kernels.baselines:silu_and_mul" and rec.eager_speedup is not None
     for ps in rec.timing.per_shape:  # the eager column timed interleaved with the other two, labelled
-        assert len(ps["eager_times_ms"]) == len(ps["baseline_times_ms"]) == ps["reps"] and ps["speedup_vs_eager"] > 0
+        assert len(ps.eager_times_ms) == len(ps.baseline_times_ms) == ps.reps and ps.speedup_vs_eager > 0
     v = audit(tmp_path, "silu_and_mul")
     h11 = [f for f in v.findings if f.rule_id == "H11"]
     assert [f.outcome for f in h11] == ["pass"], h11
