@@ -140,7 +140,7 @@ def test_the_original_settings_replay_byte_identically(tmp_path):
     # the verdicts the live gates gave, as recorded (audits/history: audits/<gate>.json holds what the
     # auditor says of the finished recording today, whose seal messages name the final ledger head);
     # only the time they were written differs, and the policy record names thresholds added since
-    # (issue 17: B5's concurrency; issue 18: the paired P3's) with their defaults
+    # (issue 17: B5's concurrency; issue 18: the paired P3's; issue 36: H12's slack) with their defaults
     audits = sorted(
         p.relative_to(LLM_REC / "audits").as_posix() for p in (LLM_REC / "audits" / "history").glob("*.json")
     )
@@ -157,6 +157,7 @@ def test_the_original_settings_replay_byte_identically(tmp_path):
             "min_pairs",
             "paired_noise_band_pct",
             "paired_noise_band_unknown",
+            "engine_baseline_slack",
         }, new
         got["policy"] = {k: v for k, v in got["policy"].items() if k not in new}
         assert got == rec, a
