@@ -128,3 +128,16 @@ def test_side_work_that_does_not_wait_is_caught_before_the_call_h4(tmp_path):
     trials = rec.anti_gaming.ready_probe["trials"]
     assert rec.anti_gaming.output_complete_before_timed_call is True, trials
     assert v.verdict == "FAIL" and "H4" in failing_rules(v)
+
+
+@pytest.mark.parametrize("op", ["rope_kvcache", "silu_and_mul"])
+def test_the_in_graph_reading_times_both_sides_per_call(op, tmp_path):
+    # the second, labelled reading (issue 36): both sides replayed from a CUDA graph of many calls,
+    # warm, as a compiled server's step replays them; the flushed headline stays as it was
+    rec = run_harness(["--op", op, "--candidate", TEMPLATES[(op, "cuda")], "--out", str(tmp_path), *GPU_ARGS])
+    assert rec.status == "ok", getattr(rec, "error", None)
+    for ps in rec.timing.per_shape:
+        assert not getattr(ps, "graph_error", None), ps.graph_error
+        assert ps.graph_calls and ps.graph_calls >= 1
+        assert len(ps.graph_baseline_times_ms) == len(ps.graph_candidate_times_ms) == 50
+        assert all(t > 0 for t in ps.graph_baseline_times_ms + ps.graph_candidate_times_ms)
