@@ -29,6 +29,9 @@ class Phase(BaseModel):
         "screening leg; the better half goes to the gate. None = every candidate goes to the gate",
     )
     passthrough: bool = False
+    passthrough_why: str | None = Field(
+        None, max_length=300, description="why the phase is off here, said in the run's one-line passthrough note"
+    )
     interleaved_pairs: int | None = Field(None, ge=1)
     caching_audit: bool = False
     min_share: float | None = Field(

@@ -58,7 +58,9 @@ def kernel(st: RunState, rt: RunContext) -> RunState:
     if p is None:
         return {"passthrough": pt, **done}
     if p.passthrough or rt.harness is None or not ops:
-        why = _idle_reason(p.passthrough, rt)
+        why = _idle_reason(p.passthrough, rt) + (
+            f" ({p.passthrough_why})" if p.passthrough and p.passthrough_why else ""
+        )
         pt["kernel"] = (
             f"kernel phase did nothing ({why}): no kernel decision made; the bundle holds config changes only"
         )

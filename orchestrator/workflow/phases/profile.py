@@ -23,8 +23,9 @@ def profile(st: RunState, rt: RunContext) -> RunState:
     pt = dict(st.get("passthrough", {}))
     done: RunState = {"phases_done": st.get("phases_done", []) + ["profile"]}
     if p is not None and (p.passthrough or rt.profiles is None):
+        why = f" ({p.passthrough_why})" if p.passthrough and p.passthrough_why else ""
         pt["profile"] = (
-            "profile phase set to passthrough in the workflow: no profiler trace captured, so nothing is "
+            f"profile phase set to passthrough in the workflow{why}: no profiler trace captured, so nothing is "
             "routed to the kernel track"
         )
         rt.emit("passthrough", "profile", pt["profile"])
