@@ -16,22 +16,21 @@ kernel at the ceiling would save: the Amdahl reading that ranks the routing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from geak.auditor.api import FUSED_ALSO, device_name, launch_ops, op_family
+from geak.auditor.api import DEVICE_CATS, FUSED_ALSO, device_name, launch_ops, op_family
 
-SCHEMA_VERSION = 1
+from .profiler import dtype_name
 
-# float dtypes as the profiler records them -> the harness's names (specs.DTYPES)
-_FLOAT = {"c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32"}
+FLOATS = ("bf16", "fp16", "fp32")  # the harness's float dtypes (specs.DTYPES)
 
 
 class OpReading(BaseModel):
     """One editable op's share x headroom reading from a device trace."""
 
-    schema_version: int = SCHEMA_VERSION
     op: str = Field(description="the op's spec name (agents/kernels/specs.OPS)")
     family: str = Field(description="the profile family the op serves (what the routing names)")
     share: float = Field(
@@ -63,7 +62,9 @@ def _tokens(dims: Any) -> int | None:
 
 
 def _dtype(types: Any) -> str | None:
-    return next((_FLOAT[t] for t in types if t in _FLOAT), None) if isinstance(types, list) else None
+    """The launch's first float dtype, in the harness's names."""
+    names = (dtype_name(str(t)) for t in types) if isinstance(types, list) else iter(())
+    return next((n for n in names if n in FLOATS), None)
 
 
 def _serves(op: str, family: str, fam: str, name: str, also: Any) -> bool:
@@ -79,52 +80,52 @@ def _serves(op: str, family: str, fam: str, name: str, also: Any) -> bool:
     return True
 
 
-def readings(events: list[dict[str, Any]], params: dict[str, Any]) -> list[OpReading]:
-    """Share x headroom for every op the template library knows, from a device trace's events;
-    [] for a trace with no device kernels (a CPU trace times ops, not kernels)."""
+def readings_for(events: list[dict[str, Any]], model: str) -> tuple[list[OpReading], str]:
+    """Share x headroom of a device trace's events at the served model's own shapes (its local
+    config.json, as the harness sizes them: specs' "hf:" profile), and why there are none when
+    there are none."""
+    from geak.agents.kernels.specs import HF_PREFIX
+
+    config = Path(model) / "config.json"
+    if not config.is_file():
+        return [], f"the model {model!r} has no local config.json to size its ops"
+    try:
+        got = readings(events, f"{HF_PREFIX}{config}")
+    except ValueError as e:
+        return [], str(e)
+    return got, "" if got else "the trace times no device kernels (a CPU trace times ops, not kernels)"
+
+
+def readings(events: list[dict[str, Any]], profile: str) -> list[OpReading]:
+    """Share x headroom for every op the template library knows, from a device trace's events,
+    the ops sized by the model ``profile`` (specs.profile_named); [] for a trace with no device
+    kernels (a CPU trace times ops, not kernels)."""
     from geak.agents.kernels.specs import FAMILIES, OPS, bytes_moved, served_shape, spec_for
 
     xs = [e for e in events if e.get("ph") == "X" and isinstance(e.get("dur"), (int, float))]
-    kernels = [e for e in xs if str(e.get("cat", "")).lower() in ("kernel", "gpu_memcpy", "gpu_memset")]
+    kernels = [e for e in xs if str(e.get("cat", "")).lower() in DEVICE_CATS]
     if not kernels:
         return []
     launches = launch_ops(xs)
-    shapes: dict[Any, tuple[Any, Any]] = {}
-    for e in xs:
-        a = e.get("args")
-        if (
-            str(e.get("cat", "")).lower() == "cpu_op"
-            and isinstance(a, dict)
-            and isinstance(a.get("External id"), (int, str))
-        ):
-            shapes[a["External id"]] = (a.get("Input Dims"), a.get("Input type"))
-    times: dict[str, float] = {}
-    booked = []
-    for e in kernels:
-        name = device_name(e, launches)
-        times[name] = times.get(name, 0.0) + float(e["dur"])
-        booked.append((e, name, op_family(name)))
-    total = sum(times.values())
+    booked = [(e, name, op_family(name)) for e in kernels for name in (device_name(e, launches),)]
+    total = sum(float(e["dur"]) for e in kernels)
     out: list[OpReading] = []
     for op in OPS:
         family, also = FAMILIES[op], FUSED_ALSO.get(op)
-        spec = spec_for(op, tokens=[1], dtypes=["bf16"]).model_copy(update={"params": params})
-        calls, nbytes, us = 0, 0, 0.0
-        mine = 0.0
+        spec = spec_for(op, profile)
+        calls, nbytes, us, mine = 0, 0, 0.0, 0.0
         for e, name, fam in booked:
             if not _serves(op, family, fam, name, also):
                 continue
             mine += float(e["dur"])
-            args = e.get("args")
-            ext = args.get("External id") if isinstance(args, dict) else None
-            dims, types = shapes.get(ext, (None, None)) if isinstance(ext, (int, str)) else (None, None)
+            dims, types = launches.shape_of(e)
             t, dt = _tokens(dims), _dtype(types)
             if t is None or dt is None:
                 continue  # replayed from a CUDA graph, or a launch that recorded no shapes
             us += float(e["dur"])
             calls += 1
             if fam == family:  # a fused op's bytes are counted once, at its own family's calls
-                nbytes += bytes_moved(spec, served_shape(op, t, params), dt)
+                nbytes += bytes_moved(spec, served_shape(op, t, spec.params), dt)
         share = mine / total if total else 0.0
         if not share:
             continue

@@ -20,7 +20,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Literal
@@ -28,10 +27,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field
 
-from geak.auditor.api import device_name, launch_ops, op_family
+from geak.auditor.api import DEVICE_CATS, device_name, launch_ops, op_family, step_tokens_of
 
-
-DEVICE_CATS = ("kernel", "gpu_memcpy", "gpu_memset")
 
 _DTYPES = {
     "c10::BFloat16": "bf16",
@@ -96,7 +93,8 @@ def load_events(path: str | Path) -> list[dict[str, Any]]:
     return [e for e in evs if isinstance(e, dict)]
 
 
-def _dtype(t: str) -> str:
+def dtype_name(t: str) -> str:
+    """A recorded ``Input type`` in the harness's names (c10::BFloat16 -> bf16); others as recorded."""
     return _DTYPES.get(t, t)
 
 
@@ -105,8 +103,12 @@ def _counted(e: dict[str, Any]) -> bool:
     return cat == "cpu_op" or (cat == "user_annotation" and op_family(str(e.get("name"))) == "compiled_region")
 
 
-def op_breakdown(trace_path: str | Path, *, max_shapes: int = 24) -> OpBreakdown:
-    evs = load_events(trace_path)
+def op_breakdown(
+    trace_path: str | Path, *, max_shapes: int = 24, events: list[dict[str, Any]] | None = None
+) -> OpBreakdown:
+    """Op time per family of a trace; ``events``: the trace's events when the caller loaded them
+    already (a serving window's trace is MBs to GBs: parse it once)."""
+    evs = load_events(trace_path) if events is None else events
     xs = [e for e in evs if e.get("ph") == "X" and isinstance(e.get("dur"), (int, float))]
     kernels = [e for e in xs if str(e.get("cat", "")).lower() in DEVICE_CATS]
     cpu = [e for e in xs if str(e.get("cat", "")).lower() in ("cpu_op", "user_annotation")]
@@ -211,7 +213,7 @@ def _served_shapes(
         types = [str(t) for t in types] if isinstance(types, list) else []
         name = str(e.get("name"))
         fam = inferred.get(name) or op_family(name)
-        tdt = [_dtype(t) for d, t in zip(dims, types) if isinstance(d, list) and d and t]
+        tdt = [dtype_name(t) for d, t in zip(dims, types) if isinstance(d, list) and d and t]
         dtypes[fam].update(tdt)
         key = (name, json.dumps(dims), json.dumps(tdt))
         s = sigs[fam].get(key)
@@ -260,17 +262,13 @@ def cache_write_tokens(bd: OpBreakdown, keep: int = 4) -> list[int]:
     return _spread(sorted(seen), keep)
 
 
-# vLLM's per-step annotation: execute_context_<requests>(<tokens>)_generation_<requests>(<tokens>)
-_STEP = re.compile(r"^execute_context_\d+\((\d+)\)_generation_\d+\((\d+)\)")
-
-
 def step_tokens(events: list[dict[str, Any]]) -> list[int]:
     """Token counts of the engine's steps (prefill plus decode tokens), from its own annotations."""
     seen: set[int] = set()
     for e in events:
-        m = _STEP.match(str(e.get("name", ""))) if str(e.get("cat", "")).lower() == "user_annotation" else None
-        if m and int(m.group(1)) + int(m.group(2)) > 0:
-            seen.add(int(m.group(1)) + int(m.group(2)))
+        t = step_tokens_of(str(e.get("name", ""))) if str(e.get("cat", "")).lower() == "user_annotation" else None
+        if t:
+            seen.add(t)
     return sorted(seen)
 
 

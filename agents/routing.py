@@ -101,11 +101,9 @@ def route(
         and f.family not in ("other", "compiled_region")
         and max(f.share, best[f.family].share if f.family in best else 0.0) >= min_share
     ]
-    if best:
-        cands = sorted(
-            (f for f in cands if (best[f.family].gain or 0.0) > 0 if f.family in best),
-            key=lambda f: -(best[f.family].gain or 0.0),
-        )
+    if best:  # by what a kernel at the trace's ceiling would save; nothing where it saves nothing
+        gain = {fam: r.gain or 0.0 for fam, r in best.items()}
+        cands = sorted((f for f in cands if gain.get(f.family, 0.0) > 0), key=lambda f: -gain[f.family])
     routed = [
         RoutedOp(family=f.family, claimed_share=round(f.share, 4), editable=True, location=editable[f.family] or None)
         for f in cands[:max_routed]
@@ -122,6 +120,8 @@ def route(
         note = f"routed {', '.join(sorted(picked))} of the top {len(top)} families {top}{how}" + (
             f" ({why})" if why else ""
         )
+    elif best and any(f in best for f in top):
+        note = f"nothing routed among the top {len(top)} families {top}: no editable op has headroom to the trace's ceiling"
     else:
         vis = sorted(set(editable) & {f.family for f in fams})
         note = (
@@ -129,8 +129,6 @@ def route(
             + (f"; editable families present but minor: {vis}" if vis else "")
             + ("; the editable ops are fused inside torch.compile regions" if "compiled_region" in top else "")
         )
-        if best and any(f.family in best for f in fams[:top_k]):
-            note = f"nothing routed among the top {len(top)} families {top}: no editable op has headroom to the trace's ceiling"
     return RoutingProposal(
         trace_file=breakdown.trace_file,
         routed=routed,

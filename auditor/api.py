@@ -14,13 +14,15 @@ from .aa_pairs import sequences, span_of
 from .audit import audit_decision, audit_file, audit_gate, audit_run, audit_stem, history_file, latest_per_gate
 from .checks import RULES, sorted_rule_ids
 from .checks.harness import op_speedup
-from .checks.op_classes import FUSED_ALSO, device_name, launch_ops, op_family, op_share
+from .checks.engine_time import step_tokens_of
+from .checks.op_classes import DEVICE_CATS, FUSED_ALSO, device_name, launch_ops, op_family, op_share
 from .noise import aa_band_pct, effective_policy, paired_bands
 from .paired import PairedResult, derive as derive_pairs
 from .paired import band_pct as paired_band_pct
 from .paired import clears as paired_clears
 
 __all__ = [
+    "DEVICE_CATS",
     "FUSED_ALSO",
     "PairedResult",
     "RULES",
@@ -45,4 +47,5 @@ __all__ = [
     "sequences",
     "sorted_rule_ids",
     "span_of",
+    "step_tokens_of",
 ]

@@ -79,14 +79,15 @@ class CudaClock(Clock):
     def flush(self) -> None:
         self._flush_buf.zero_()
 
-    def interleaved(self, calls: dict[str, Call], reps: int) -> dict[str, list[float]]:
+    def interleaved(self, calls: dict[str, Call], reps: int, flush: bool = True) -> dict[str, list[float]]:
         ev = {
             k: [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
             for k in calls
         }
         for i in range(reps):
             for k, (fn, args) in calls.items():
-                self._flush_buf.zero_()
+                if flush:
+                    self._flush_buf.zero_()
                 if self.lead_ms.get(k):
                     # keep the GPU busy while the host enqueues the call, so the events time the
                     # device work and not a host launch gap (~2e6 cycles per ms at H100 clocks)
@@ -114,8 +115,8 @@ class CudaClock(Clock):
         """Per-call ms of each call as a compiled server replays it: ``per_graph`` calls captured in
         one CUDA graph (device gaps between kernels as in a replayed step, no host launches), the
         inputs left warm in L2 (a served op reads what the GEMM before it just wrote), replays
-        interleaved and led like ``interleaved``'s reps. A second, labelled reading: the headline
-        stays the flushed one; H12 holds both to the engine's own kernel times."""
+        interleaved and led by ``interleaved`` itself (unflushed). A second, labelled reading: the
+        headline stays the flushed one; H12 holds both to the engine's own kernel times."""
         graphs: dict[str, Any] = {}
         side = torch.cuda.Stream(device=self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
@@ -130,24 +131,11 @@ class CudaClock(Clock):
                     fn(*args)
             graphs[k] = g
         self.sync()
-        replays = {k: (g.replay, ()) for k, g in graphs.items()}
-        for _ in range(2):
-            for g in graphs.values():
-                g.replay()
-        self.sync()
-        ev = {
-            k: [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
-            for k in replays
-        }
-        for i in range(reps):
-            for k, (fn, _) in replays.items():
-                torch.cuda._sleep(int(0.02 * 2e6))  # a replay's host enqueue is a few us: lead it
-                s, e = ev[k][i]
-                s.record()
-                fn()
-                e.record()
-        self.sync()
-        return {k: [s.elapsed_time(e) / per_graph for s, e in ev[k]] for k in replays}
+        replays: dict[str, Call] = {k: (g.replay, ()) for k, g in graphs.items()}
+        self.interleaved(replays, 2, flush=False)  # warm-up, never recorded
+        self.set_lead(replays)  # the headline's leads are spent: every shape was timed before this
+        got = self.interleaved(replays, reps, flush=False)
+        return {k: [t / per_graph for t in ts] for k, ts in got.items()}
 
     def name(self) -> str:
         return torch.cuda.get_device_name(torch.device(self.device))

@@ -15,10 +15,16 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from .op_classes import FUSED_ALSO, device_name, launch_ops, op_family
+from .op_classes import DEVICE_CATS, FUSED_ALSO, device_name, launch_ops, op_family
 
+# vLLM's step annotation: execute_context_<requests>(<tokens>)_generation_<requests>(<tokens>)
 STEP = re.compile(r"^execute_context_\d+\((\d+)\)_generation_\d+\((\d+)\)")
-DEVICE_CATS = ("kernel", "gpu_memcpy", "gpu_memset")
+
+
+def step_tokens_of(name: str) -> int | None:
+    """The tokens of an engine step from its annotation's name (prefill plus decode), else None."""
+    m = STEP.match(name)
+    return int(m.group(1)) + int(m.group(2)) if m else None
 
 
 def engine_call_ms(events: list[dict[str, Any]], op: str) -> dict[int, float]:
@@ -27,9 +33,9 @@ def engine_call_ms(events: list[dict[str, Any]], op: str) -> dict[int, float]:
     xs = [e for e in events if e.get("ph") == "X" and isinstance(e.get("dur"), (int, float))]
     steps = []
     for e in xs:
-        m = STEP.match(str(e.get("name", ""))) if str(e.get("cat", "")).lower() == "gpu_user_annotation" else None
-        if m and isinstance(e.get("ts"), (int, float)):
-            steps.append((float(e["ts"]), float(e["ts"]) + float(e["dur"]), int(m.group(1)) + int(m.group(2))))
+        t = step_tokens_of(str(e.get("name", ""))) if str(e.get("cat", "")).lower() == "gpu_user_annotation" else None
+        if t is not None and isinstance(e.get("ts"), (int, float)):
+            steps.append((float(e["ts"]), float(e["ts"]) + float(e["dur"]), t))
     if not steps:
         return {}
     steps.sort()

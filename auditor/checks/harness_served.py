@@ -8,6 +8,9 @@ reads the engine's resolved config from the run's legs to learn whether the serv
 
 from __future__ import annotations
 
+import math
+from typing import TypeGuard
+
 from .. import stats
 from ..evidence.layout import profile_file
 from ..evidence.models import EvidencePointer, Finding
@@ -96,12 +99,43 @@ def h11_served_baseline(ctx: GateContext) -> list[Finding]:
     return ctx.ok("H11", f"baseline {rec.baseline_backend} is what a {mode} server runs ({src})", evidence=[ptr])
 
 
+def _positive(x: float | None) -> TypeGuard[float]:
+    return x is not None and math.isfinite(x) and x > 0
+
+
 def _profile_rounds(ctx: GateContext) -> list[str]:
     """Every round the run's profile decisions name: the harness decision names none (a decision
     naming a profile round is judged as a profile gate), and its producer cannot pick the yardstick."""
     return list(
         dict.fromkeys(d.profile_round for _, d in ctx.run.decisions if d.scope == "profile" and d.profile_round)
     )
+
+
+def _engine_yardstick(ctx: GateContext, op: str) -> tuple[dict[int, float], str, list[Finding]]:
+    """(step tokens -> the engine's ms per call of the op, the trace read, the finding that stops
+    H12 when there is no usable yardstick)."""
+    rounds = _profile_rounds(ctx)
+    if not rounds:
+        return {}, "", ctx.na("H12", "the run has no profile round: no engine yardstick for the isolated times")
+    for rid in rounds:
+        claim, _ = ctx.run.profile(rid)
+        if claim is None:
+            continue
+        rel = profile_file(rid, claim.trace_file)
+        ev = [EvidencePointer(file=rel)]
+        try:
+            engine = engine_call_ms(load_trace(ctx.run.store.read_bytes(rel)), op)
+        except (OSError, ValueError) as e:
+            return {}, rel, ctx.unchecked("H12", f"profile trace {rel} unreadable: {e}", evidence=ev)
+        except (TypeError, KeyError, OverflowError) as e:
+            return {}, rel, ctx.bad("H12", f"a trace event is malformed: {type(e).__name__}: {e}", evidence=ev)
+        odd = sorted(t for t, ms in engine.items() if not _positive(ms))
+        if odd:  # a NaN or negative duration would make every comparison after false: a silent pass
+            msg = f"the trace's kernel durations at step sizes {odd} give no positive finite time"
+            return {}, rel, ctx.bad("H12", msg, evidence=ev)
+        if engine:
+            return engine, rel, []
+    return {}, "", ctx.na("H12", f"the profile trace shows no GPU-side engine steps with {op}'s kernels")
 
 
 @rule("H12", ["harness"], "isolated times are not the engine's", "flag", "replace_headline_with_e2e")
@@ -113,40 +147,26 @@ def h12_engine_yardstick(ctx: GateContext) -> list[Finding]:
     rec, errs, p = _guard(ctx, "H12")
     if rec is None:
         return errs
-    rounds = _profile_rounds(ctx)
-    if not rounds:
-        return ctx.na("H12", "the run has no profile round: no engine yardstick for the isolated times")
-    op = str(ctx.decision.op)
-    engine: dict[int, float] = {}
-    src = ""
-    for rid in rounds:
-        claim, _ = ctx.run.profile(rid)
-        if claim is None:
-            continue
-        rel = profile_file(rid, claim.trace_file)
-        try:
-            engine = engine_call_ms(load_trace(ctx.run.store.read_bytes(rel)), op)
-        except (OSError, ValueError) as e:
-            return ctx.unchecked("H12", f"profile trace {rel} unreadable: {e}", evidence=[EvidencePointer(file=rel)])
-        except (TypeError, KeyError, OverflowError) as e:
-            return ctx.bad(
-                "H12", f"a trace event is malformed: {type(e).__name__}: {e}", evidence=[EvidencePointer(file=rel)]
-            )
-        if engine:
-            src = rel
-            break
-    if not engine:
-        return ctx.na("H12", f"the profile trace shows no GPU-side engine steps with {op}'s kernels")
+    engine, src, why = _engine_yardstick(ctx, str(ctx.decision.op))
+    if why:
+        return why
     rows = []
     for i, st in enumerate(rec.timing.per_shape if rec.timing is not None else []):
         t = st.shape[0] if st.shape else None
+        if t not in engine:
+            continue
         b, c = stats.median(st.baseline_times_ms), stats.median(st.candidate_times_ms)
-        if t in engine and b and c:
-            row = {"tokens": t, "engine_ms": engine[t], "baseline_ms": b, "candidate_ms": c, "row": i}
-            gb, gc = stats.median(st.graph_baseline_times_ms), stats.median(st.graph_candidate_times_ms)
-            if gb and gc:
-                row.update(graph_baseline_ms=gb, graph_candidate_ms=gc)
-            rows.append(row)
+        if not _positive(b) or not _positive(c):
+            return ctx.bad(
+                "H12",
+                f"timed shape {st.shape}: baseline and candidate medians {b} / {c} ms are not positive finite times",
+                evidence=[EvidencePointer(file=p.file, field=f"timing.per_shape[{i}]")],
+            )
+        row = {"tokens": t, "engine_ms": engine[t], "baseline_ms": b, "candidate_ms": c, "row": i}
+        gb, gc = stats.median(st.graph_baseline_times_ms), stats.median(st.graph_candidate_times_ms)
+        if _positive(gb) and _positive(gc):  # the labelled second reading, shown when it is one
+            row.update(graph_baseline_ms=gb, graph_candidate_ms=gc)
+        rows.append(row)
     if not rows:
         return ctx.na("H12", f"no timed shape is a step size the engine ran ({sorted(engine)} tokens in {src})")
     slack = ctx.policy.engine_baseline_slack

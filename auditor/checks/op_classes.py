@@ -21,6 +21,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+# the trace categories of device time (a kernel, a copy, a memset on the GPU)
+DEVICE_CATS = ("kernel", "gpu_memcpy", "gpu_memset")
+
 # Order matters: first match wins.
 FAMILIES: list[tuple[str, re.Pattern[str]]] = [
     # a torch.compile region's own time on CPU: inductor's fused C++ kernels (norms,
@@ -149,9 +152,16 @@ class Launches:
 
     by_id: dict[Any, str] = field(default_factory=dict)
     inferred: dict[str, str] = field(default_factory=dict)
+    shapes: dict[Any, tuple[Any, Any]] = field(default_factory=dict)  # External id -> (Input Dims, Input type)
 
     def get(self, ext: Any, default: str) -> str:
         return self.by_id.get(ext, default) if isinstance(ext, (int, str)) else default
+
+    def shape_of(self, kernel: dict[str, Any]) -> tuple[Any, Any]:
+        """The (Input Dims, Input type) its launch recorded; (None, None) for a CUDA-graph replay."""
+        args = kernel.get("args")
+        ext = args.get("External id") if isinstance(args, dict) else None
+        return self.shapes.get(ext, (None, None)) if isinstance(ext, (int, str)) else (None, None)
 
 
 def _kind(t: Any) -> str:
@@ -186,6 +196,7 @@ def launch_ops(events: list[dict[str, Any]]) -> Launches:
     one (a name Inductor reused across compiled graphs for different ops stays unattributed).
     Kernels replayed from a CUDA graph carry no launch of their own: they follow their name."""
     by_id: dict[Any, str] = {}
+    shapes: dict[Any, tuple[Any, Any]] = {}
     seen: dict[str, set[bool]] = {}
     for e in events:
         if str(e.get("cat", "")).lower() == "cpu_op" and isinstance(e.get("args"), dict):
@@ -193,10 +204,11 @@ def launch_ops(events: list[dict[str, Any]]) -> Launches:
             x = args.get("External id")
             if isinstance(x, (int, str)):  # a hostile trace's list or dict id is no id
                 by_id[x] = str(e.get("name"))
+                shapes[x] = (args.get("Input Dims"), args.get("Input type"))
             name = str(e.get("name"))
             if _unnamed(name):
                 seen.setdefault(name, set()).add(rotary_signature(args.get("Input Dims"), args.get("Input type")))
-    return Launches(by_id, {n: "rotary" for n, v in seen.items() if v == {True}})
+    return Launches(by_id, {n: "rotary" for n, v in seen.items() if v == {True}}, shapes)
 
 
 # a kernel booked by its launch's shapes: the name keeps the kernel's own and says why

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..evidence.models import EvidencePointer, Finding, ProfileClaim
 from ..evidence.decoding import gunzip_capped
-from .op_classes import compiled_region, device_name, launch_ops, op_family
+from .op_classes import DEVICE_CATS, compiled_region, device_name, launch_ops, op_family
 from .registry import GateContext, rule
 from ..evidence.layout import ROUTING, profile_file
 
@@ -26,7 +26,7 @@ def self_times_us(events: list[dict[str, Any]]) -> dict[str, float]:
     op anything could replace; their own time stays out of the total, so shares are shares
     of op time."""
     xs = [e for e in events if isinstance(e, dict) and e.get("ph") == "X" and isinstance(e.get("dur"), (int, float))]
-    kernels = [e for e in xs if str(e.get("cat", "")).lower() in ("kernel", "gpu_memcpy", "gpu_memset")]
+    kernels = [e for e in xs if str(e.get("cat", "")).lower() in DEVICE_CATS]
     totals: dict[str, float] = defaultdict(float)
     if kernels:
         launchers = launch_ops(xs)

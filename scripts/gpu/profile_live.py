@@ -21,9 +21,9 @@ from pathlib import Path
 
 from geak.agents.engines.base import LaunchConfig
 from geak.agents.engines.profile import capture_profile
-from geak.agents.profiler import op_breakdown, served_tokens
+from geak.agents.headroom import readings_for
+from geak.agents.profiler import load_events, op_breakdown, served_tokens
 from geak.agents.routing import route
-from geak.orchestrator.workflow.phases.profile import op_readings
 from geak.auditor.evidence.layout import TRACE, profile_file
 from geak.auditor.evidence.models import WorkloadSpec
 from geak.auditor.evidence.store import RunStore
@@ -54,14 +54,15 @@ def main() -> int:
         print(log.read_text()[-3000:] if log.exists() else "no server log")
         return 1
     print(f"trace: {trace.stat().st_size / 1e6:.1f} MB")
-    bd = op_breakdown(trace)
+    events = load_events(trace)
+    bd = op_breakdown(trace, events=events)
     print(f"source {bd.source}, op time {bd.total_us / 1e3:.1f} ms")
     for f in bd.families:
         top = sorted(f.ops.items(), key=lambda kv: -kv[1])[:4]
         print(f"  {f.family:<14} {100 * f.share:6.2f}%  calls {f.calls:>7}  tokens {served_tokens(f)}")
         for name, us in top:
             print(f"      {us / 1e3:9.2f} ms  {name[:110]}")
-    reads, why = op_readings(trace, a.model)
+    reads, why = readings_for(events, a.model)
     for x in reads:
         print("  " + x.line())
     r = route(bd, min_share=0.01, readings=reads)

@@ -7,16 +7,12 @@ SiLU-and-mul, whose served kernel already streams at the trace's best bandwidth.
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from geak.agents.headroom import readings
-from geak.agents.kernels.specs import hf_profile
+from geak.agents.headroom import readings, readings_for
 from geak.agents.profiler import family_tokens, load_events, op_breakdown
 from geak.agents.routing import route
-from geak.orchestrator.workflow.phases.profile import op_readings
 from fixture_traces import trace_gz
 
 # the served model's config (scripts/gpu/shape_model.py wrote it on the GPU box)
@@ -30,6 +26,9 @@ LLAMA3_8B = {
     "rms_norm_eps": 1e-5,
     "torch_dtype": "bfloat16",
 }
+
+
+PROFILE = "llama-gpu"  # a named model profile: these readings are only checked for being empty or flattened
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +60,7 @@ def test_share_alone_routes_silu_and_share_x_headroom_routes_the_fused_rotary(h1
     trace, model = h100
     bd = op_breakdown(trace)
     assert [r.family for r in route(bd, min_share=0.01).routed] == ["silu_and_mul"]
-    reads, why = op_readings(trace, str(model))
+    reads, why = readings_for(load_events(trace), str(model))
     assert why == ""
     by = {r.op: r for r in reads}
     # silu_and_mul's served kernel is the trace's ceiling: nothing left for a kernel to win
@@ -81,27 +80,20 @@ def test_share_alone_routes_silu_and_share_x_headroom_routes_the_fused_rotary(h1
 def test_no_headroom_anywhere_routes_nothing_and_says_why(h100):
     trace, _ = h100
     bd = op_breakdown(trace)
-    flat = [r.model_copy(update={"headroom": 1.0, "gain": 0.0}) for r in readings(load_events(trace), _params())]
+    flat = [r.model_copy(update={"headroom": 1.0, "gain": 0.0}) for r in readings(load_events(trace), PROFILE)]
     prop = route(bd, min_share=0.01, readings=flat)
     assert prop.routed == [] and "no editable op has headroom" in prop.note
 
 
 def test_readings_need_the_models_config_and_a_device_trace(h100, tmp_path):
     trace, _ = h100
-    assert op_readings(trace, str(tmp_path)) == (
+    assert readings_for(load_events(trace), str(tmp_path)) == (
         [],
         f"the model {str(tmp_path)!r} has no local config.json to size its ops",
     )
     (tmp_path / "config.json").write_text("{}")
-    got, why = op_readings(trace, str(tmp_path))
+    got, why = readings_for(load_events(trace), str(tmp_path))
     assert got == [] and "the model config has no 'num_attention_heads'" in why
     cpu = tmp_path / "cpu.json"
     cpu.write_text(json.dumps({"traceEvents": [{"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 0, "dur": 5}]}))
-    assert readings(load_events(cpu), _params()) == []
-
-
-def _params():
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "config.json"
-        p.write_text(json.dumps(LLAMA3_8B))
-        return hf_profile(p)["params"]
+    assert readings(load_events(cpu), PROFILE) == []

@@ -3,7 +3,6 @@ profile gate (audited against the raw trace); a pass-through when the workflow s
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from geak.auditor.evidence.models import Decision
@@ -68,7 +67,8 @@ def audit_profile(st: RunState, rt: RunContext) -> RunState:
 def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
     """One profile round on the incumbent: capture, re-aggregate, route (none policy), submit.
     The profiler's routing claim is what the profile gate audits against the raw trace."""
-    from geak.agents.profiler import family_tokens, op_breakdown
+    from geak.agents.headroom import readings_for
+    from geak.agents.profiler import family_tokens, load_events, op_breakdown
     from geak.agents.routing import route
 
     rid = ids.PROFILE_ROUND
@@ -76,8 +76,10 @@ def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
     if status != "ok":
         rt.emit("error", "profile", f"profile round {rid} failed: {reason}")
         return {"routing": {"note": f"capture failed: {reason}"}}
-    bd = op_breakdown(rt.store.path(profile_file(rid, TRACE)))
-    reads, why_not = op_readings(rt.store.path(profile_file(rid, TRACE)), str(st["incumbent"].get("model", "")))
+    trace = rt.store.path(profile_file(rid, TRACE))
+    events = load_events(trace)
+    bd = op_breakdown(trace, events=events)
+    reads, why_not = readings_for(events, str(st["incumbent"].get("model", "")))
     ph = rt.phase("profile")
     if ph is not None and ph.min_share:
         prop = route(bd, readings=reads, min_share=ph.min_share)
@@ -107,21 +109,3 @@ def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
         "served_tokens": {r.family: family_tokens(bd, r.family) for r in prop.routed},
     }
     return {"routing": routing, "decision_id": did}
-
-
-def op_readings(trace: Path, model: str) -> tuple[list[Any], str]:
-    """Share x headroom readings of a device trace at the served model's own shapes (its local
-    config.json), and why there are none when there are none."""
-    from geak.agents.headroom import readings
-    from geak.agents.kernels.specs import hf_profile
-    from geak.agents.profiler import load_events
-
-    config = Path(model) / "config.json"
-    if not config.is_file():
-        return [], f"the model {model!r} has no local config.json to size its ops"
-    try:
-        params = hf_profile(config)["params"]
-    except ValueError as e:
-        return [], str(e)
-    got = readings(load_events(trace), params)
-    return got, "" if got else "the trace times no device kernels (a CPU trace times ops, not kernels)"

@@ -13,6 +13,7 @@ Servers (the shipped models/tiny-arith, four starts in all):
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import time
@@ -139,7 +140,9 @@ def test_every_shipped_template_packages_as_one_file(tmp_path):
     for (op, _dev), name in TEMPLATES.items():
         mod, fn = name.split(":")
         if op in LAYERS:
-            package_plugin(tmp_path / op, op, mod, fn)
+            b = package_plugin(tmp_path / op, op, mod, fn)
+            copied = (b.root / f"geak_{op}" / "candidate.py").read_bytes()
+            assert copied == Path(importlib.util.find_spec(mod).origin).read_bytes()
 
 
 def test_cosine_alignment():

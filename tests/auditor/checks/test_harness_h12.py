@@ -104,3 +104,11 @@ def test_the_in_graph_reading_is_reported_beside_the_headline(tmp_path):
     _, f = _h12(run)
     assert f.outcome == "flag" and "in a warm CUDA graph 2.8 / 2.1 us (1.22x)" in f.message
     assert f.recomputed["rows"][0]["graph_candidate_ms"] == pytest.approx(0.0021)
+
+
+@pytest.mark.parametrize("cand_us", [-6.7, float("nan")])
+def test_times_that_are_no_times_are_named_never_passed(tmp_path, cand_us):
+    # a negative or NaN median makes every comparison false: H12 would pass it silently
+    _, f = _h12(_run(tmp_path, [(64, 3.0, cand_us)]))
+    assert f.outcome == "flag" and "not positive finite times" in f.message
+    assert f.evidence[0].field == "timing.per_shape[0]"
