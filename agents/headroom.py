@@ -80,17 +80,16 @@ def _serves(op: str, family: str, fam: str, name: str, also: Any) -> bool:
     return True
 
 
-def readings_for(events: list[dict[str, Any]], model: str) -> tuple[list[OpReading], str]:
-    """Share x headroom of a device trace's events at the served model's own shapes (its local
-    config.json, as the harness sizes them: specs' "hf:" profile), and why there are none when
-    there are none."""
+def readings_for(events: list[dict[str, Any]], model_config: Path | None) -> tuple[list[OpReading], str]:
+    """Share x headroom of a device trace's events at the served model's own shapes (the run's copy
+    of its config.json, as the harness sizes them: specs' "hf:" profile), and why there are none
+    when there are none."""
     from geak.agents.kernels.specs import HF_PREFIX
 
-    config = Path(model) / "config.json"
-    if not config.is_file():
-        return [], f"the model {model!r} has no local config.json to size its ops"
+    if model_config is None or not model_config.is_file():
+        return [], "the run holds no copy of the model's config.json to size its ops (a hub model name)"
     try:
-        got = readings(events, f"{HF_PREFIX}{config}")
+        got = readings(events, f"{HF_PREFIX}{model_config}")
     except ValueError as e:
         return [], str(e)
     return got, "" if got else "the trace times no device kernels (a CPU trace times ops, not kernels)"

@@ -169,7 +169,11 @@ def prepare(
             for a, b in ids.aa_designs(ed.aa_legs, ed.ab_design, ed.abba_pairs)
         ],
     )
-    for role, src in (("accuracy", args.accuracy_file), ("parity", args.parity_file)):
+    for role, src in (
+        ("accuracy", args.accuracy_file),
+        ("parity", args.parity_file),
+        ("model_config", _model_config(args)),
+    ):
         if src and not args.legs_from:
             m.inputs[role] = copy_input(store, role, Path(src))  # type: ignore[index]
     m_extra = m.model_dump(mode="json")
@@ -178,13 +182,23 @@ def prepare(
     store.write_json(MANIFEST, m_extra)
 
 
+def _model_config(args: RunArgs) -> str | None:
+    """The served model's config.json when the model is a local directory (a hub name has none on
+    disk before the engine fetches it): the run keeps a copy, so its harness and routing size ops
+    by the run's own bytes and a replay elsewhere sizes them alike."""
+    model = args.launch.get("model")
+    cfg = Path(str(model)) / "config.json" if model else None
+    return str(cfg) if cfg is not None and cfg.is_file() else None
+
+
 def copy_input(store: RunStore, role: str, src: Path) -> InputFile:
     """The run's own copy of a question file: what every leg answers, and what the auditor
     reads the expected answers from (manifest.json names it with its sha256)."""
     try:
         data = src.read_bytes()
     except OSError as e:
-        raise RunError(f"{src}: cannot be read ({e.strerror or e}); check --{role}-file") from None
+        hint = "--model" if role == "model_config" else f"--{role}-file"
+        raise RunError(f"{src}: cannot be read ({e.strerror or e}); check {hint}") from None
     rel = input_path(role)
     store.write_text(rel, data)
     return InputFile(path=rel, source=str(src), sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))

@@ -6,7 +6,8 @@ skills' audit-file name once lost the hash the auditor puts in it). Paths are ru
 POSIX, and go through RunStore, which confines them to the run.
 
     run_args.json  workflow.yaml  manifest.json     what the run was asked (orchestrator/run.prepare)
-    inputs/<role>.jsonl                             question files copied in (accuracy, parity)
+    inputs/<role>.jsonl  inputs/model_config.json   question files (accuracy, parity) and the served
+                                                    model's config.json, copied in
     decisions.jsonl  events.jsonl  llm_calls.jsonl  append-only records of the graph
     strategy.json  summary.json                     the strategist's plan, the run's end
     ledger.jsonl                                    each leg's files sealed as it closed
@@ -61,7 +62,11 @@ OPBENCH = "opbench.json"
 HARNESS_LOG = "harness.log"
 OP_WORK = "work"
 
-INPUT_ROLES = ("accuracy", "parity")  # the question files a run copies in: a closed vocabulary
+# what a run copies in, a closed vocabulary: the question files, and the served model's own
+# config.json (the shapes the harness times and routing sizes ops by: a replay elsewhere has no
+# model directory, and reads nothing outside the run)
+INPUT_ROLES = ("accuracy", "parity", "model_config")
+_INPUT_NAMES = {"accuracy": "accuracy.jsonl", "parity": "parity.jsonl", "model_config": "model_config.json"}
 
 
 def leg_dir(leg_id: str) -> str:
@@ -93,4 +98,4 @@ def input_path(role: str) -> str:
     """The one name of a run's copy of an input file."""
     if role not in INPUT_ROLES:
         raise ValueError(f"unknown input {role!r}; known: {', '.join(INPUT_ROLES)}")
-    return f"{INPUTS}/{role}.jsonl"
+    return f"{INPUTS}/{_INPUT_NAMES[role]}"

@@ -62,7 +62,7 @@ def main() -> int:
         print(f"  {f.family:<14} {100 * f.share:6.2f}%  calls {f.calls:>7}  tokens {served_tokens(f)}")
         for name, us in top:
             print(f"      {us / 1e3:9.2f} ms  {name[:110]}")
-    reads, why = readings_for(events, a.model)
+    reads, why = readings_for(events, Path(a.model) / "config.json")
     for x in reads:
         print("  " + x.line())
     r = route(bd, min_share=0.01, readings=reads)

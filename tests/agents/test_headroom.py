@@ -60,7 +60,7 @@ def test_share_alone_routes_silu_and_share_x_headroom_routes_the_fused_rotary(h1
     trace, model = h100
     bd = op_breakdown(trace)
     assert [r.family for r in route(bd, min_share=0.01).routed] == ["silu_and_mul"]
-    reads, why = readings_for(load_events(trace), str(model))
+    reads, why = readings_for(load_events(trace), model / "config.json")
     assert why == ""
     by = {r.op: r for r in reads}
     # silu_and_mul's served kernel is the trace's ceiling: nothing left for a kernel to win
@@ -87,12 +87,13 @@ def test_no_headroom_anywhere_routes_nothing_and_says_why(h100):
 
 def test_readings_need_the_models_config_and_a_device_trace(h100, tmp_path):
     trace, _ = h100
-    assert readings_for(load_events(trace), str(tmp_path)) == (
-        [],
-        f"the model {str(tmp_path)!r} has no local config.json to size its ops",
-    )
+    for missing in (None, tmp_path / "config.json"):
+        assert readings_for(load_events(trace), missing) == (
+            [],
+            "the run holds no copy of the model's config.json to size its ops (a hub model name)",
+        )
     (tmp_path / "config.json").write_text("{}")
-    got, why = readings_for(load_events(trace), str(tmp_path))
+    got, why = readings_for(load_events(trace), tmp_path / "config.json")
     assert got == [] and "the model config has no 'num_attention_heads'" in why
     cpu = tmp_path / "cpu.json"
     cpu.write_text(json.dumps({"traceEvents": [{"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 0, "dur": 5}]}))

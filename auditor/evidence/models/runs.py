@@ -55,11 +55,13 @@ class Manifest(Record):
         "the noise band unknown (FLAG), never the policy's default",
     )
     aa_designs: list[PairedAA] = Field(
-        default_factory=list, description="A/A legs measured in a paired design: the band a paired gate of that design is held to"
+        default_factory=list,
+        description="A/A legs measured in a paired design: the band a paired gate of that design is held to",
     )
-    inputs: dict[Literal["accuracy", "parity"], InputFile] = Field(
-        default_factory=dict, description="question files copied into the run (inputs/): the accuracy probe's expected answers are "
-        "read from this copy, never from the legs' accuracy_items.jsonl"
+    inputs: dict[Literal["accuracy", "parity", "model_config"], InputFile] = Field(
+        default_factory=dict,
+        description="files copied into the run (inputs/): the question files (the accuracy probe's expected "
+        "answers are read from this copy, never from the legs' accuracy_items.jsonl) and the served model's config.json",
     )
 
 
@@ -88,8 +90,11 @@ class ServerLifetime(BaseModel):
     reused: bool = False
     log_offset_start: int | None = Field(None, description="bytes of the owner's server.log when this leg began")
     log_offset_end: int | None = Field(None, description="bytes of the owner's server.log when this leg ended")
-    cache_reset: str | None = Field(None, description="the engine's raw answer to the prefix-cache reset a reused leg asks "
-                                    "for before measuring (the previous leg sent the same prompts)")
+    cache_reset: str | None = Field(
+        None,
+        description="the engine's raw answer to the prefix-cache reset a reused leg asks "
+        "for before measuring (the previous leg sent the same prompts)",
+    )
 
 
 class RepPlan(BaseModel):
@@ -108,9 +113,7 @@ class LegLaunch(Record):
     engine: str
     command: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
-    launch_config: dict[str, Any] = Field(
-        default_factory=dict, description="the typed knobs geak launched with"
-    )
+    launch_config: dict[str, Any] = Field(default_factory=dict, description="the typed knobs geak launched with")
     resolved_config: dict[str, Any] | None = Field(
         None,
         description="the engine's own view of its config (vLLM /server_info, SGLang "
@@ -132,8 +135,9 @@ class LegLaunch(Record):
         None, description="the server lifetime this leg measured; None in runs before server reuse (its own)"
     )
     reps_planned: RepPlan | None = Field(
-        None, description="the repetitions the leg runner asked the tool for (None in runs recorded before issue 32); "
-        "fewer in raw/ is a measured repetition gone"
+        None,
+        description="the repetitions the leg runner asked the tool for (None in runs recorded before issue 32); "
+        "fewer in raw/ is a measured repetition gone",
     )
 
 
@@ -199,8 +203,6 @@ class AccuracyProbe(Record):
     items_file: str | None = None
     scoring: Literal["exact", "final_number"] = "exact"
     max_tokens: int | None = Field(None, ge=1, description="the completion budget each question was answered with")
-
-
 
 
 class AccuracyItem(Record):

@@ -86,7 +86,7 @@ def kernel(st: RunState, rt: RunContext) -> RunState:
         op=op,
         candidate=in_run(rt, cand),
         device=dev,
-        profile=harness_profile(st),
+        profile=harness_profile(rt, st),
         tokens=tokens,
         serving_mode=mode,
     )

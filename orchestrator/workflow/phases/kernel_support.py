@@ -6,11 +6,10 @@ for an LLM), and the kernel author's candidate written into the run directory.""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from geak.agents.roles.answers import KernelCandidate
-from geak.auditor.evidence.layout import OP_ATTEMPTS, OPBENCH, op_dir, op_file
+from geak.auditor.evidence.layout import OP_ATTEMPTS, OPBENCH, input_path, op_dir, op_file
 from geak.auditor.evidence.store import RunStore
 
 from ..context import RunContext
@@ -18,15 +17,23 @@ from ..prompting import producer, prompt_state
 from ..state import RunState
 
 
-def harness_profile(st: RunState) -> str:
+def harness_profile(rt: RunContext, st: RunState) -> str:
     """The served-shape profile of agents/kernels/specs.py for this model: the shipped model's by
-    name; a model directory's own config.json ("hf:<path>", the shapes the server loaded); else
-    the generic GPU Llama (a hub name: its config is not on disk to read)."""
+    name; the run's copy of the model's config.json ("hf:<path>", the shapes the server loaded;
+    run/prepare copies it from a local model directory); else the generic GPU Llama (a hub name:
+    its config is not on disk to read)."""
+    from geak.agents.kernels.specs import HF_PREFIX  # torch: imported when a kernel phase runs
+
     model = str(st["base_config"].get("model", ""))
     if "tiny-arith" in model:
         return "tiny-arith"
-    cfg = Path(model) / "config.json"
-    return f"hf:{cfg.resolve()}" if model and cfg.is_file() else "llama-gpu"
+    copy = input_path("model_config")
+    return f"{HF_PREFIX}{rt.store.path(copy)}" if rt.store.exists(copy) else "llama-gpu"
+
+
+def prompt_profile(rt: RunContext, profile: str) -> str:
+    """The profile as a prompt names it: run-relative (a replay elsewhere renders the same prompt)."""
+    return profile.replace(f"{rt.store.root.resolve()}/", "").replace(f"{rt.store.root}/", "")
 
 
 def losing_shapes(ob: Any) -> list[tuple[list[int], float]]:
@@ -53,7 +60,8 @@ def author(
     """Ask the kernel author for a candidate; write its source into the run directory. None: rejected."""
     from geak.agents.kernels.specs import spec_for
 
-    spec = spec_for(op, harness_profile(st), tokens=tokens)
+    spec = spec_for(op, harness_profile(rt, st), tokens=tokens)
+    spec = spec.model_copy(update={"profile": prompt_profile(rt, spec.profile)})
     ps = prompt_state(rt, st, op=op, op_spec={**spec.model_dump(mode="json"), "device": dev}, candidates=tried)
     kc = producer(rt, "kernel", "kernel_author", KernelCandidate, ps)
     if kc is None:

@@ -14,7 +14,7 @@ from .. import ids
 from ..context import RunContext
 from ..gate import audit, bankable, set_gate, submit
 from ..state import RunState
-from geak.auditor.evidence.layout import ROUTING, TRACE, profile_file
+from geak.auditor.evidence.layout import ROUTING, TRACE, input_path, profile_file
 
 
 def profile(st: RunState, rt: RunContext) -> RunState:
@@ -79,7 +79,8 @@ def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
     trace = rt.store.path(profile_file(rid, TRACE))
     events = load_events(trace)
     bd = op_breakdown(trace, events=events)
-    reads, why_not = readings_for(events, str(st["incumbent"].get("model", "")))
+    copy = input_path("model_config")
+    reads, why_not = readings_for(events, rt.store.path(copy) if rt.store.exists(copy) else None)
     ph = rt.phase("profile")
     if ph is not None and ph.min_share:
         prop = route(bd, readings=reads, min_share=ph.min_share)
