@@ -18,6 +18,7 @@ from typing import Any
 
 from geak.auditor.evidence.metrics import SUFFIX_AFTER, SUFFIX_BEFORE
 
+from .client_shim import REP_ARGS
 from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, as_cli_bool, device_env, flag_args, register
 from .process import FatalPattern
 
@@ -42,24 +43,8 @@ BENCH_SHIM = (
     "import vllm.benchmarks.serve as S\n"
     "from vllm.benchmarks.serve import add_cli_args, main\n"
     "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
-    "argv = sys.argv[1:]\n"
-    "files = None\n"
-    "if '--geak-rep-files' in argv:\n"
-    "    i = argv.index('--geak-rep-files'); files = argv[i + 1].split(','); del argv[i:i + 2]\n"
-    "barrier = None\n"
-    "if '--geak-rep-barrier' in argv:\n"
-    "    i = argv.index('--geak-rep-barrier'); barrier = argv[i + 1]; del argv[i:i + 2]\n"
-    "def _meet(k):\n"
-    "    # paired legs (agents/runners/paired.py): every client of the pair starts repetition k\n"
-    "    # together, through geak's one barrier protocol (agents/engines/rep_barrier.py)\n"
-    "    from pathlib import Path\n"
-    "    from geak.agents.engines.rep_barrier import PartnerLost, RepBarrier\n"
-    "    d, n = barrier.rsplit(':', 1)\n"
-    "    try:\n"
-    "        RepBarrier(Path(d), int(n)).meet(k)\n"
-    "    except PartnerLost as e:\n"
-    "        print(f'geak: {e}', flush=True); sys.exit(3)\n"
-    "p = FlexibleArgumentParser(); add_cli_args(p)\n"
+    + REP_ARGS
+    + "p = FlexibleArgumentParser(); add_cli_args(p)\n"
     "W = {'stem': None, 'n': 0}\n"
     "_fetch = getattr(S, 'fetch_spec_decode_metrics', None)\n"
     "async def _witness(base_url, session):\n"

@@ -191,7 +191,11 @@ def test_plan_says_which_leg_measures_on_a_kept_server(devices, owner):
     assert "kept up" not in plan(*devices, "--no-server-reuse")
 
 
-def test_plan_reuses_nothing_for_an_engine_without_a_cache_reset():
+def test_plan_reuses_nothing_for_an_engine_without_a_cache_reset(monkeypatch):
+    from geak.agents.engines.sglang import SglangAdapter
+
+    assert "kept up" in plan("--engine", "sglang")  # SGLang's radix cache has a flush route
+    monkeypatch.setattr(SglangAdapter, "cache_reset_path", None)
     assert "kept up" not in plan("--engine", "sglang")
 
 

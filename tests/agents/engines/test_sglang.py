@@ -64,6 +64,11 @@ def test_launch_command_maps_every_knob(sg):
         assert frag in s, frag
 
 
+def test_metrics_are_on_and_the_radix_cache_has_a_flush_route(sg):
+    assert "--enable-metrics" in sg.server_argv(LaunchConfig(model="m"), 1, "python")
+    assert sg.cache_reset_path == "/flush_cache"
+
+
 def test_chunked_prefill_off_is_minus_one(sg):
     a = sg.server_argv(LaunchConfig(model="m", chunked_prefill=False), 1, "python")
     assert a[a.index("--chunked-prefill-size") + 1] == "-1"
@@ -100,9 +105,12 @@ def test_bench_command(sg):
         result_file="o.jsonl",
     )
     s = " ".join(a)
+    assert a[:2] == ["python", "-c"] and "S.cli_main()" in a[2]  # the one-process client shim
     for frag in [
-        "-m sglang.bench_serving",
+        "--backend sglang",
         "--output-file /r/o.jsonl",
+        "--flush-cache",
+        "--warmup-requests 32",
         "--output-details",
         "--random-input-len 1024",
         "--random-output-len 128",
