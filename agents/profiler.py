@@ -201,7 +201,8 @@ def _served_shapes(
 ) -> tuple[dict[str, dict[tuple[str, str, str], ShapeStat]], dict[str, set[str]]]:
     """Served shapes and dtypes per family, from CPU ops (they carry Input Dims / Input type on
     both CPU and GPU traces); the time attributed is the op's exclusive CPU time."""
-    sigs: dict[str, dict[tuple[str, str, str], ShapeStat]] = defaultdict(dict)
+    # tallied in plain lists, the models built once at the end: a trace has ~10^5 shaped ops
+    acc: dict[str, dict[tuple[str, str, str], list[Any]]] = defaultdict(dict)
     dtypes: dict[str, set[str]] = defaultdict(set)
     for e in cpu:
         if str(e.get("cat", "")).lower() != "cpu_op":
@@ -215,12 +216,19 @@ def _served_shapes(
         fam = inferred.get(name) or op_family(name)
         tdt = [dtype_name(t) for d, t in zip(dims, types) if isinstance(d, list) and d and t]
         dtypes[fam].update(tdt)
-        key = (name, json.dumps(dims), json.dumps(tdt))
-        s = sigs[fam].get(key)
-        if s is None:
-            s = sigs[fam][key] = ShapeStat(op=name, input_dims=dims, input_types=tdt)
-        s.calls += 1
-        s.self_us += excl.get(id(e), 0.0)
+        key = (name, repr(dims), repr(tdt))
+        a = acc[fam].get(key)
+        if a is None:
+            a = acc[fam][key] = [dims, tdt, 0, 0.0]
+        a[2] += 1
+        a[3] += excl.get(id(e), 0.0)
+    sigs = {
+        fam: {
+            k: ShapeStat(op=k[0], input_dims=dims, input_types=tdt, calls=n, self_us=us)
+            for k, (dims, tdt, n, us) in by.items()
+        }
+        for fam, by in acc.items()
+    }
     return sigs, dtypes
 
 

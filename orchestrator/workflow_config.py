@@ -42,6 +42,14 @@ class Phase(BaseModel):
         "family needs to be routed (agents/profiler.route; None = its default, 2%). Its "
         "Amdahl bound is the most the e2e legs can gain",
     )
+    profile_requests: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="profile: the requests served between /start_profile and /stop_profile (None = 64). "
+        "Enough to fill the decode batch the workload runs: the trace's step sizes are the served shapes "
+        "the harness times; more only makes the trace longer",
+    )
 
 
 class Budgets(BaseModel):

@@ -145,6 +145,10 @@ class ProfileLimits:
     trace_deadline_s: float = 300.0
 
 
+# requests profiled by default: a GPU workload's decode batch (max_num_seqs 64) fills with them
+PROFILE_REQUESTS = 64
+
+
 def capture_profile(
     store: RunStore,
     *,
@@ -152,7 +156,7 @@ def capture_profile(
     engine: str | EngineAdapter,
     cfg: LaunchConfig,
     workload: WorkloadSpec,
-    num_requests: int = 64,
+    num_requests: int = PROFILE_REQUESTS,
     warmup_requests: int | None = None,
     python: str | None = None,
     limits: ProfileLimits = ProfileLimits(),

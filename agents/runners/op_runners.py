@@ -34,13 +34,26 @@ class LiveProfiles:
         self.engine = engine
 
     def __call__(
-        self, store: RunStore, *, round_id: str, cfg: LaunchConfig, workload: WorkloadSpec
+        self,
+        store: RunStore,
+        *,
+        round_id: str,
+        cfg: LaunchConfig,
+        workload: WorkloadSpec,
+        num_requests: int | None = None,
     ) -> tuple[str, str | None]:
-        from geak.agents.engines.profile import capture_profile
+        from geak.agents.engines.profile import PROFILE_REQUESTS, capture_profile
 
         if store.path(profile_file(round_id, TRACE)).exists():
             return "ok", None  # resume: a captured round is kept, never captured twice
-        res = capture_profile(store, round_id=round_id, engine=self.engine, cfg=cfg, workload=workload)
+        res = capture_profile(
+            store,
+            round_id=round_id,
+            engine=self.engine,
+            cfg=cfg,
+            workload=workload,
+            num_requests=num_requests or PROFILE_REQUESTS,
+        )
         return res.status, res.reason
 
 
@@ -51,7 +64,13 @@ class RecordedProfiles:
         self.source = RunStore(source)
 
     def __call__(
-        self, store: RunStore, *, round_id: str, cfg: LaunchConfig, workload: WorkloadSpec
+        self,
+        store: RunStore,
+        *,
+        round_id: str,
+        cfg: LaunchConfig,
+        workload: WorkloadSpec,
+        num_requests: int | None = None,
     ) -> tuple[str, str | None]:
         src = self.source.path(profile_dir(round_id))
         if not (src / TRACE).exists():

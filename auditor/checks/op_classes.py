@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 # the trace categories of device time (a kernel, a copy, a memset on the GPU)
@@ -116,6 +117,9 @@ def op_share(times_us: dict[str, float], op: str) -> float | None:
     return mine / total
 
 
+# a trace names a few thousand kernels and ops over hundreds of thousands of events, and every
+# aggregation asks each event's family: the answer depends on the name alone (bounded cache)
+@lru_cache(maxsize=1 << 16)
 def op_family(name: str) -> str:
     a = _AS.search(name)
     if a:

@@ -72,7 +72,11 @@ def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
     from geak.agents.routing import route
 
     rid = ids.PROFILE_ROUND
-    status, reason = rt.profiles(rt.store, round_id=rid, cfg=LaunchConfig(**st["incumbent"]), workload=rt.workload)
+    ph = rt.phase("profile")
+    n = ph.profile_requests if ph is not None else None
+    status, reason = rt.profiles(
+        rt.store, round_id=rid, cfg=LaunchConfig(**st["incumbent"]), workload=rt.workload, num_requests=n
+    )
     if status != "ok":
         rt.emit("error", "profile", f"profile round {rid} failed: {reason}")
         return {"routing": {"note": f"capture failed: {reason}"}}
@@ -81,7 +85,6 @@ def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
     bd = op_breakdown(trace, events=events)
     copy = input_path("model_config")
     reads, why_not = readings_for(events, rt.store.path(copy) if rt.store.exists(copy) else None)
-    ph = rt.phase("profile")
     if ph is not None and ph.min_share:
         prop = route(bd, readings=reads, min_share=ph.min_share)
     else:
