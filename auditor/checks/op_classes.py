@@ -117,10 +117,19 @@ def op_share(times_us: dict[str, float], op: str) -> float | None:
     return mine / total
 
 
-# a trace names a few thousand kernels and ops over hundreds of thousands of events, and every
-# aggregation asks each event's family: the answer depends on the name alone (bounded cache)
-@lru_cache(maxsize=1 << 16)
 def op_family(name: str) -> str:
+    # a trace names a few thousand kernels and ops over hundreds of thousands of events, and every
+    # aggregation asks each event's family: the answer depends on the name alone. The cache is
+    # bounded, and a name longer than any real kernel's (hostile) is classed without it
+    return _op_family_cached(name) if len(name) <= 1024 else _op_family(name)
+
+
+@lru_cache(maxsize=1 << 16)
+def _op_family_cached(name: str) -> str:
+    return _op_family(name)
+
+
+def _op_family(name: str) -> str:
     a = _AS.search(name)
     if a:
         return a.group(1)

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.engine
 @pytest.fixture(scope="module")
 def reused(tmp_path_factory):
     store = RunStore(tmp_path_factory.mktemp("reuse") / "run")
-    cfg = LaunchConfig(model=str(MODEL))
+    cfg = LaunchConfig(model=str(MODEL), enforce_eager=True)  # eager: reuse is what is under test; ~8 s less start-up
     ensure_manifest(store, run_id="reuse-test", engine="vllm", cfg=cfg, workload=WORKLOAD)
     parity = load_prompts(MODEL / "parity.jsonl")
     out, wall = {}, {}

@@ -279,7 +279,8 @@ def test_server_killed_mid_benchmark_is_a_failed_leg(tmp_path):
     res = run_leg(
         store,
         get_engine("vllm"),
-        LegSpec("k", "candidate", LaunchConfig(model=str(MODEL)), big, reps=2),
+        # eager: the kill is what is under test, and the server is up ~8 s sooner than compiled
+        LegSpec("k", "candidate", LaunchConfig(model=str(MODEL), enforce_eager=True), big, reps=2),
         LegHooks(on_started=servers.append),
         Serving(bench_timeout_s=300),
     )
