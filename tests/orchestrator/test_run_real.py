@@ -79,6 +79,17 @@ def test_run_completes_with_every_gate_recorded(live_run):
     for g in gates.values():
         if g["attempts"]:
             assert (run / "audits" / f"{g['gate_id']}.json").exists()
+    # the last gate: a banked change is validated (the interleaved pair, the caching audit, the
+    # bundle gate); with nothing banked the run says there is nothing to validate. Either way it is
+    # said, so a run that skipped validation with a change banked fails here
+    if [b for b in s["banked_decisions"] if not b.startswith("d-baseline")]:
+        legs = {d.name for d in (run / "legs").iterdir()}
+        assert "bundle" in gates and {"val_base_1", "val_final_1", "caching_audit"} <= legs, (
+            sorted(gates),
+            sorted(legs),
+        )
+    else:
+        assert "nothing to validate" in (run / "events.jsonl").read_text()
 
 
 def test_kernel_track_runs_end_to_end_and_the_gate_says_what_the_legs_say(live_run):
