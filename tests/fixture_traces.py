@@ -21,3 +21,17 @@ def trace_gz(rel: str, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(gzip.compress(trace_json(rel), mtime=0))
     return dest
+
+
+# the served model's config.json behind vllm026_h100_8b.trace (scripts/gpu/shape_model.py wrote it on
+# the GPU box): the shapes the readings and the harness size ops by
+LLAMA3_8B_CONFIG = {
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "max_position_embeddings": 8192,
+    "rope_theta": 500000.0,
+    "rms_norm_eps": 1e-5,
+    "torch_dtype": "bfloat16",
+}

@@ -3,7 +3,11 @@ adapters: agents/engines/vllm.py, agents/engines/sglang.py). One client process 
 repetition of a leg: ``--geak-rep-files a.json,b.json`` names the result file of each, and
 ``--geak-rep-barrier DIR:N`` makes paired legs start repetition k together. This is the argv
 parsing and the barrier, as source text the shim runs with ``python -c``: it needs ``sys`` imported
-and leaves ``argv`` (the tool's own arguments), ``files`` and ``barrier`` and ``_meet(k)`` defined."""
+and leaves ``argv`` (the tool's own arguments), ``files`` and ``barrier`` and ``_meet(k)`` defined.
+KEEP_METRICS defines ``_keep(stem, which, body)``: one /metrics answer kept verbatim, gzipped,
+written atomically beside the rep's result file (it needs gzip, os and SUFFIX)."""
+
+from geak.auditor.evidence.metrics import SUFFIX_AFTER, SUFFIX_BEFORE
 
 REP_ARGS = (
     "argv = sys.argv[1:]\n"
@@ -23,4 +27,13 @@ REP_ARGS = (
     "        RepBarrier(Path(d), int(n)).meet(k)\n"
     "    except PartnerLost as e:\n"
     "        print(f'geak: {e}', flush=True); sys.exit(3)\n"
+)
+
+KEEP_METRICS = (
+    f"SUFFIX = {{'before': {SUFFIX_BEFORE!r}, 'after': {SUFFIX_AFTER!r}}}  # geak.auditor.evidence.metrics names them\n"
+    "def _keep(stem, which, body):\n"
+    "    tmp = stem + SUFFIX[which] + '.tmp'\n"
+    "    with open(tmp, 'wb') as fh:\n"
+    "        fh.write(gzip.compress(body, mtime=0))\n"
+    "    os.replace(tmp, stem + SUFFIX[which])\n"
 )

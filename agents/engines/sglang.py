@@ -22,10 +22,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from geak.auditor.evidence.metrics import SUFFIX_AFTER, SUFFIX_BEFORE
-
 from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, device_env, flag_args, register
-from .client_shim import REP_ARGS
+from .client_shim import KEEP_METRICS, REP_ARGS
 from .process import FatalPattern
 
 # One client process for every repetition of a leg (as vLLM's, agents/engines/vllm.py): rep i
@@ -38,7 +36,6 @@ from .process import FatalPattern
 # unchecked), never a window that includes the warm-ups.
 CLIENT_SHIM = (
     "import gzip, os, sys, urllib.request\n"
-    f"SUFFIX = {{'before': {SUFFIX_BEFORE!r}, 'after': {SUFFIX_AFTER!r}}}  # geak.auditor.evidence.metrics names them\n"
     "try:\n"
     "    import sglang.benchmark.serving as S\n"
     "except ImportError:\n"
@@ -46,15 +43,13 @@ CLIENT_SHIM = (
     "if not hasattr(S, 'cli_main'):\n"
     "    sys.exit('geak: this sglang client has no cli_main (SGLang >= 0.5.15 has): cannot run its repetitions')\n"
     + REP_ARGS
+    + KEEP_METRICS
     + "W = {'stem': None, 'base': None}\n"
     "def _snap(which):\n"
     "    try:\n"
     "        with urllib.request.urlopen(W['base'] + '/metrics', timeout=30) as r:\n"
     "            body = r.read()\n"
-    "        tmp = W['stem'] + SUFFIX[which] + '.tmp'\n"
-    "        with open(tmp, 'wb') as fh:\n"
-    "            fh.write(gzip.compress(body, mtime=0))\n"
-    "        os.replace(tmp, W['stem'] + SUFFIX[which])\n"
+    "        _keep(W['stem'], which, body)\n"
     "    except Exception as e:\n"
     "        print(f'geak: /metrics scrape ({which}) failed: {e}', flush=True)\n"
     "_flush, _calc = getattr(S, 'flush_server_cache', None), getattr(S, 'calculate_metrics', None)\n"

@@ -16,9 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from geak.auditor.evidence.metrics import SUFFIX_AFTER, SUFFIX_BEFORE
-
-from .client_shim import REP_ARGS
+from .client_shim import KEEP_METRICS, REP_ARGS
 from .base import COMMON_FATAL, EngineAdapter, LaunchConfig, as_cli_bool, device_env, flag_args, register
 from .process import FatalPattern
 
@@ -39,11 +37,11 @@ CPU_SITE = Path(__file__).resolve().parent / "cpu_site"
 # snapshots (the auditor says unchecked), never a window that includes the warm-ups.
 BENCH_SHIM = (
     "import gzip, os, sys\n"
-    f"SUFFIX = {{'before': {SUFFIX_BEFORE!r}, 'after': {SUFFIX_AFTER!r}}}  # geak.auditor.evidence.metrics names them\n"
     "import vllm.benchmarks.serve as S\n"
     "from vllm.benchmarks.serve import add_cli_args, main\n"
     "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
     + REP_ARGS
+    + KEEP_METRICS
     + "p = FlexibleArgumentParser(); add_cli_args(p)\n"
     "W = {'stem': None, 'n': 0}\n"
     "_fetch = getattr(S, 'fetch_spec_decode_metrics', None)\n"
@@ -52,10 +50,7 @@ BENCH_SHIM = (
     "    try:\n"
     "        async with session.get(base_url + '/metrics') as r:\n"
     "            body = await r.read()\n"
-    "        tmp = W['stem'] + SUFFIX[which] + '.tmp'\n"
-    "        with open(tmp, 'wb') as fh:\n"
-    "            fh.write(gzip.compress(body, mtime=0))\n"
-    "        os.replace(tmp, W['stem'] + SUFFIX[which])\n"
+    "        _keep(W['stem'], which, body)\n"
     "    except Exception as e:\n"
     "        print(f'geak: /metrics scrape ({which}) failed: {e}', flush=True)\n"
     "    return await _fetch(base_url, session)\n"

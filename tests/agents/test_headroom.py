@@ -13,19 +13,7 @@ import pytest
 from geak.agents.headroom import readings, readings_for
 from geak.agents.profiler import family_tokens, load_events, op_breakdown
 from geak.agents.routing import route
-from fixture_traces import trace_gz
-
-# the served model's config (scripts/gpu/shape_model.py wrote it on the GPU box)
-LLAMA3_8B = {
-    "hidden_size": 4096,
-    "intermediate_size": 14336,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 8,
-    "max_position_embeddings": 8192,
-    "rope_theta": 500000.0,
-    "rms_norm_eps": 1e-5,
-    "torch_dtype": "bfloat16",
-}
+from fixture_traces import LLAMA3_8B_CONFIG, trace_gz
 
 
 PROFILE = "llama-gpu"  # a named model profile: these readings are only checked for being empty or flattened
@@ -35,7 +23,7 @@ PROFILE = "llama-gpu"  # a named model profile: these readings are only checked 
 def h100(tmp_path_factory):
     d = tmp_path_factory.mktemp("h100")
     (d / "model").mkdir()
-    (d / "model" / "config.json").write_text(json.dumps(LLAMA3_8B))
+    (d / "model" / "config.json").write_text(json.dumps(LLAMA3_8B_CONFIG))
     return trace_gz("vllm026_h100_8b.trace", d / "trace.json.gz"), d / "model"
 
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from fixture_traces import trace_gz
+from fixture_traces import LLAMA3_8B_CONFIG, trace_gz
 
 from geak.auditor.evidence.loader import RunEvidence
 from geak.auditor.evidence.store import RunStore
@@ -21,22 +21,12 @@ from geak.orchestrator.workflow.phases.profile import profile_round
 REPO = Path(__file__).resolve().parents[2]
 REC = REPO / "runs" / "recorded" / "tiny-cpu-run"
 WORKFLOW = REPO / "workflows" / "gpu-kernel.yaml"
-LLAMA3_8B = {
-    "hidden_size": 4096,
-    "intermediate_size": 14336,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 8,
-    "max_position_embeddings": 8192,
-    "rope_theta": 500000.0,
-    "rms_norm_eps": 1e-5,
-    "torch_dtype": "bfloat16",
-}
 
 
 def _model(tmp_path: Path) -> Path:
     d = tmp_path / "shape8b"
     d.mkdir()
-    (d / "config.json").write_text(json.dumps(LLAMA3_8B))
+    (d / "config.json").write_text(json.dumps(LLAMA3_8B_CONFIG))
     return d
 
 
@@ -77,6 +67,11 @@ def test_the_harness_reads_the_runs_copy_and_prompts_name_it_run_relative(tmp_pa
     assert prompt_profile(rt, prof) == "hf:inputs/model_config.json"
     (model / "config.json").unlink()  # the model directory is gone (a replay elsewhere): the copy still serves
     assert harness_profile(rt, {"base_config": {"model": str(model)}}) == prof
+    copy = out / "inputs" / "model_config.json"
+    copy.unlink()
+    copy.symlink_to(out / "inputs" / "elsewhere.json")  # a link, even inside the run: not what prepare wrote
+    (out / "inputs" / "elsewhere.json").write_text(json.dumps(LLAMA3_8B_CONFIG))
+    assert harness_profile(rt, {"base_config": {"model": str(model)}}) == "llama-gpu"
 
 
 def _replay_of_a_gpu_profile(tmp_path: Path, model: Path, with_copy: bool) -> dict:
@@ -87,7 +82,7 @@ def _replay_of_a_gpu_profile(tmp_path: Path, model: Path, with_copy: bool) -> di
     (src / "legs").mkdir()  # a recording's shape; the profile round needs no leg
     if with_copy:
         (src / "inputs").mkdir()
-        (src / "inputs" / "model_config.json").write_text(json.dumps(LLAMA3_8B))
+        (src / "inputs" / "model_config.json").write_text(json.dumps(LLAMA3_8B_CONFIG))
     out = tmp_path / "replay"
     R.prepare(out, _args(str(model), legs_from=str(src)), WORKFLOW)
     R.copy_recorded_inputs(RunStore(src), RunStore(out))

@@ -6,6 +6,7 @@ for an LLM), and the kernel author's candidate written into the run directory.""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from geak.agents.roles.answers import KernelCandidate
@@ -27,8 +28,18 @@ def harness_profile(rt: RunContext, st: RunState) -> str:
     model = str(st["base_config"].get("model", ""))
     if "tiny-arith" in model:
         return "tiny-arith"
-    copy = input_path("model_config")
-    return f"{HF_PREFIX}{rt.store.path(copy)}" if rt.store.exists(copy) else "llama-gpu"
+    copy = model_config_copy(rt)
+    return f"{HF_PREFIX}{copy}" if copy is not None else "llama-gpu"
+
+
+def model_config_copy(rt: RunContext) -> Path | None:
+    """The run's copy of the served model's config.json (run/prepare made it), or None: a hub model,
+    or an entry that is not the regular file prepare wrote (a link, a FIFO) is not read."""
+    rel = input_path("model_config")
+    if not rt.store.exists(rel):
+        return None
+    p = rt.store.path(rel)
+    return p if p.is_file() and not (rt.store.root / rel).is_symlink() else None
 
 
 def prompt_profile(rt: RunContext, profile: str) -> str:

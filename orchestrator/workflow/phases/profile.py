@@ -14,7 +14,8 @@ from .. import ids
 from ..context import RunContext
 from ..gate import audit, bankable, set_gate, submit
 from ..state import RunState
-from geak.auditor.evidence.layout import ROUTING, TRACE, input_path, profile_file
+from .kernel_support import model_config_copy
+from geak.auditor.evidence.layout import ROUTING, TRACE, profile_file
 
 
 def profile(st: RunState, rt: RunContext) -> RunState:
@@ -83,8 +84,7 @@ def profile_round(rt: RunContext, st: RunState) -> dict[str, Any]:
     trace = rt.store.path(profile_file(rid, TRACE))
     events = load_events(trace)
     bd = op_breakdown(trace, events=events)
-    copy = input_path("model_config")
-    reads, why_not = readings_for(events, rt.store.path(copy) if rt.store.exists(copy) else None)
+    reads, why_not = readings_for(events, model_config_copy(rt))
     if ph is not None and ph.min_share:
         prop = route(bd, readings=reads, min_share=ph.min_share)
     else:
